@@ -1,0 +1,31 @@
+//! Limits both sides agree on. The server enforces them; a client can check before sending.
+
+/// Largest JSON body the server accepts on ordinary routes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest backup blob (the backup route has its own, larger, body limit).
+pub const MAX_BACKUP_BYTES: usize = 16 * 1024 * 1024;
+/// Largest WebSocket frame a client may send.
+pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
+/// Largest ciphertext of one message to one device, or of one group message.
+pub const MAX_CIPHERTEXT_BYTES: usize = 256 * 1024;
+/// Largest opaque body of an ephemeral event (typing and the like).
+pub const MAX_EPHEMERAL_BYTES: usize = 2 * 1024;
+/// Users per key query.
+pub const MAX_QUERY_USERS: usize = 100;
+/// Devices per key claim.
+pub const MAX_CLAIM_DEVICES: usize = 1000;
+/// One-time keys per upload.
+pub const MAX_ONE_TIME_KEYS_PER_UPLOAD: usize = 100;
+/// Device payloads in one direct send.
+pub const MAX_DIRECT_PAYLOADS: usize = 1000;
+/// Members of one group.
+pub const MAX_GROUP_MEMBERS: usize = 5000;
+/// Length of a group name, in characters.
+pub const MAX_GROUP_NAME_CHARS: usize = 128;
+/// Length of a device display name, in characters.
+pub const MAX_DEVICE_NAME_CHARS: usize = 64;
+/// Password length bounds, in bytes.
+pub const MIN_PASSWORD_BYTES: usize = 8;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Inbox entries per HTTP page.
+pub const MAX_INBOX_PAGE: u32 = 500;

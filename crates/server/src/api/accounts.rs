@@ -1,0 +1,190 @@
+//! Accounts, device sign-in, token refresh, sign-out and device removal.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use sotto_proto::limits::{MAX_DEVICE_NAME_CHARS, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
+use sotto_proto::{
+    DeleteDeviceRequest, DeviceAddress, DeviceId, DeviceInfo, DeviceList, ErrorBody, ErrorCode, Jwks,
+    LoginRequest, RefreshRequest, RegisterRequest, Session,
+};
+use tracing::instrument;
+
+use crate::auth::{self, Authenticated};
+use crate::error::{AppError, AppResult};
+use crate::extract::{Json, Path};
+use crate::state::AppState;
+use crate::store::{RefreshOutcome, StoreError};
+
+fn check_password_shape(password: &str) -> AppResult<()> {
+    if password.len() < MIN_PASSWORD_BYTES || password.len() > MAX_PASSWORD_BYTES {
+        return Err(AppError::invalid_input(format!(
+            "The password must be {MIN_PASSWORD_BYTES} to {MAX_PASSWORD_BYTES} bytes long."
+        )));
+    }
+    Ok(())
+}
+
+fn check_device_name(name: Option<&str>) -> AppResult<Option<String>> {
+    match name.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(n) if n.chars().count() > MAX_DEVICE_NAME_CHARS || n.chars().any(char::is_control) => Err(
+            AppError::invalid_input(format!(
+                "The device name must be at most {MAX_DEVICE_NAME_CHARS} characters, without control characters."
+            )),
+        ),
+        Some(n) => Ok(Some(n.to_owned())),
+    }
+}
+
+/// Creates a device with a fresh refresh token and returns its session.
+async fn start_session(state: &AppState, device: DeviceAddress, name: Option<&str>) -> AppResult<Session> {
+    let (refresh_token, hash) = auth::new_refresh_token()?;
+    state.devices.create_device(&device, name, &hash, auth::unix_millis()).await?;
+    let access_token = state.tokens.issue(&device)?;
+    Ok(Session {
+        user_id: device.user_id,
+        device_id: device.device_id,
+        access_token,
+        expires_in: state.tokens.ttl().as_secs(),
+        refresh_token,
+    })
+}
+
+fn new_device_id() -> AppResult<DeviceId> {
+    DeviceId::parse(auth::random_id(12)?).map_err(|e| AppError::internal(e.to_string()))
+}
+
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = RegisterRequest,
+    responses((status = 201, body = Session), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "user_exists"), (status = 429, body = ErrorBody)))]
+#[instrument(skip_all, fields(user = %req.user_id))]
+pub async fn register(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(req): Json<RegisterRequest>,
+) -> AppResult<(StatusCode, Json<Session>)> {
+    state.limits.check_address(peer.ip())?;
+    check_password_shape(&req.password)?;
+    let name = check_device_name(req.device_name.as_deref())?;
+    let hash = auth::hash_password(req.password).await?;
+    match state.accounts.create_account(&req.user_id, &hash, auth::unix_millis()).await {
+        Ok(()) => {}
+        Err(StoreError::AlreadyExists) => {
+            return Err(AppError::new(StatusCode::CONFLICT, ErrorCode::UserExists, "That user id is taken."));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let device = DeviceAddress { user_id: req.user_id, device_id: new_device_id()? };
+    let session = start_session(&state, device, name.as_deref()).await?;
+    tracing::info!(device = %session.device_id, "account registered");
+    Ok((StatusCode::CREATED, Json(session)))
+}
+
+#[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = LoginRequest,
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody, description = "invalid_credentials"), (status = 429, body = ErrorBody)))]
+#[instrument(skip_all, fields(user = %req.user_id))]
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(req): Json<LoginRequest>,
+) -> AppResult<Json<Session>> {
+    state.limits.check_address(peer.ip())?;
+    state.limits.check_login(&req.user_id)?;
+    let name = check_device_name(req.device_name.as_deref())?;
+    let stored = state.accounts.password_hash(&req.user_id).await?;
+    if req.password.len() > MAX_PASSWORD_BYTES || !auth::verify_password(req.password, stored).await? {
+        state.metrics.failed_logins.inc();
+        return Err(AppError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidCredentials,
+            "The user id or password is wrong.",
+        ));
+    }
+    let device = DeviceAddress { user_id: req.user_id, device_id: new_device_id()? };
+    let session = start_session(&state, device, name.as_deref()).await?;
+    tracing::info!(device = %session.device_id, "device signed in");
+    Ok(Json(session))
+}
+
+#[utoipa::path(post, path = "/v1/sessions/refresh", tag = "accounts", request_body = RefreshRequest,
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody)))]
+#[instrument(skip_all)]
+pub async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshRequest>) -> AppResult<Json<Session>> {
+    let old = auth::hash_refresh_token(&req.refresh_token);
+    let (refresh_token, new) = auth::new_refresh_token()?;
+    match state.devices.rotate_refresh_token(&old, &new, auth::unix_millis()).await? {
+        RefreshOutcome::Rotated(device) => {
+            let access_token = state.tokens.issue(&device)?;
+            Ok(Json(Session {
+                user_id: device.user_id,
+                device_id: device.device_id,
+                access_token,
+                expires_in: state.tokens.ttl().as_secs(),
+                refresh_token,
+            }))
+        }
+        RefreshOutcome::Replayed(device) => {
+            tracing::warn!(user = %device.user_id, device = %device.device_id, "a spent refresh token was replayed; the device's tokens are revoked");
+            state.hub.disconnect(&device);
+            Err(AppError::unauthorized("This refresh token was already used; sign in again."))
+        }
+        RefreshOutcome::Unknown => Err(AppError::unauthorized("The refresh token is not valid; sign in again.")),
+    }
+}
+
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204, description = "The device is signed out and removed"), (status = 401, body = ErrorBody)))]
+#[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
+pub async fn logout(State(state): State<AppState>, Authenticated(device): Authenticated) -> AppResult<StatusCode> {
+    // Signing out removes the device: its keys die with the local profile, and a device that
+    // stayed listed would make every sender encrypt for it forever.
+    state.devices.delete_device(&device).await?;
+    state.hub.disconnect(&device);
+    tracing::info!("device signed out");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/devices", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody)))]
+#[instrument(skip_all, fields(user = %device.user_id))]
+pub async fn list_devices(State(state): State<AppState>, Authenticated(device): Authenticated) -> AppResult<Json<DeviceList>> {
+    let devices = state
+        .devices
+        .list_devices(&device.user_id)
+        .await?
+        .into_iter()
+        .map(|d| DeviceInfo { device_id: d.device_id, name: d.name, created_ts: d.created_ts, has_keys: d.has_keys })
+        .collect();
+    Ok(Json(DeviceList { devices }))
+}
+
+#[utoipa::path(delete, path = "/v1/devices/{device_id}", tag = "accounts", security(("bearer" = [])),
+    params(("device_id" = String, Path)), request_body = DeleteDeviceRequest,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[instrument(skip_all, fields(user = %caller.user_id, target = %device_id))]
+pub async fn delete_device(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(device_id): Path<DeviceId>,
+    Json(req): Json<DeleteDeviceRequest>,
+) -> AppResult<StatusCode> {
+    state.limits.check_login(&caller.user_id)?;
+    let stored = state.accounts.password_hash(&caller.user_id).await?;
+    if req.password.len() > MAX_PASSWORD_BYTES || !auth::verify_password(req.password, stored).await? {
+        state.metrics.failed_logins.inc();
+        return Err(AppError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials, "The password is wrong."));
+    }
+    let target = DeviceAddress { user_id: caller.user_id, device_id };
+    if !state.devices.delete_device(&target).await? {
+        return Err(AppError::not_found("You have no device with that id."));
+    }
+    state.hub.disconnect(&target);
+    tracing::info!("device removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/jwks.json", tag = "accounts", responses((status = 200, body = Jwks)))]
+pub async fn jwks(State(state): State<AppState>) -> Json<Jwks> {
+    Json(state.tokens.jwks())
+}

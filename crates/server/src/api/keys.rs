@@ -1,0 +1,144 @@
+//! The key directory: publish identity and one-time keys, query devices, claim one-time keys.
+//! Every uploaded key must carry a valid signature by the device's Ed25519 identity key.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use ed25519_dalek::{Signature, VerifyingKey};
+use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_ONE_TIME_KEYS_PER_UPLOAD, MAX_QUERY_USERS};
+use sotto_proto::{
+    ClaimKeysRequest, ClaimKeysResponse, DeviceAddress, DeviceKeys, ErrorBody, ErrorCode, KeyCounts,
+    QueryKeysRequest, QueryKeysResponse, SignedKey, UploadKeysRequest,
+};
+use tracing::instrument;
+
+use crate::auth::Authenticated;
+use crate::error::{AppError, AppResult};
+use crate::extract::Json;
+use crate::state::AppState;
+use crate::store::{AddKeysOutcome, SetKeysOutcome};
+
+/// Decodes unpadded base64 of exactly `N` bytes.
+fn decode_fixed<const N: usize>(value: &str, what: &str) -> AppResult<[u8; N]> {
+    let bytes = STANDARD_NO_PAD
+        .decode(value)
+        .map_err(|_| AppError::invalid_input(format!("The {what} is not unpadded base64.")))?;
+    <[u8; N]>::try_from(bytes.as_slice())
+        .map_err(|_| AppError::invalid_input(format!("The {what} must be {N} bytes, got {}.", bytes.len())))
+}
+
+fn verify(key: &VerifyingKey, message: &[u8], signature: &str, what: &str) -> AppResult<()> {
+    let sig = Signature::from_bytes(&decode_fixed::<64>(signature, "signature")?);
+    key.verify_strict(message, &sig).map_err(|_| {
+        AppError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidSignature, format!("The signature over the {what} does not verify."))
+    })
+}
+
+fn verifying_key(keys: &DeviceKeys) -> AppResult<VerifyingKey> {
+    VerifyingKey::from_bytes(&decode_fixed::<32>(&keys.ed25519, "Ed25519 key")?)
+        .map_err(|_| AppError::invalid_input("The Ed25519 key is not a valid curve point."))
+}
+
+#[utoipa::path(put, path = "/v1/keys/device", tag = "keys", security(("bearer" = [])), request_body = DeviceKeys,
+    responses((status = 204), (status = 400, body = ErrorBody, description = "invalid_input or invalid_signature"),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "other identity keys are already published")))]
+#[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
+pub async fn put_device_keys(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    Json(keys): Json<DeviceKeys>,
+) -> AppResult<StatusCode> {
+    if keys.user_id != device.user_id || keys.device_id != device.device_id {
+        return Err(AppError::forbidden("A device may only publish its own keys."));
+    }
+    decode_fixed::<32>(&keys.curve25519, "Curve25519 key")?;
+    let signer = verifying_key(&keys)?;
+    verify(&signer, &keys.signing_bytes(), &keys.signature, "device keys")?;
+    match state.devices.set_device_keys(&keys).await? {
+        SetKeysOutcome::Stored | SetKeysOutcome::Unchanged => Ok(StatusCode::NO_CONTENT),
+        SetKeysOutcome::Conflict => Err(AppError::conflict(
+            "This device already published other identity keys; a new identity needs a new device (sign in again).",
+        )),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/keys/one-time", tag = "keys", security(("bearer" = [])), request_body = UploadKeysRequest,
+    responses((status = 200, body = KeyCounts), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id, count = req.one_time_keys.len()))]
+pub async fn upload_one_time_keys(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    Json(req): Json<UploadKeysRequest>,
+) -> AppResult<Json<KeyCounts>> {
+    if req.one_time_keys.len() > MAX_ONE_TIME_KEYS_PER_UPLOAD {
+        return Err(AppError::invalid_input(format!(
+            "At most {MAX_ONE_TIME_KEYS_PER_UPLOAD} one-time keys per upload."
+        )));
+    }
+    let identity = state
+        .devices
+        .device_keys(&device)
+        .await?
+        .ok_or_else(|| AppError::conflict("Publish the device's identity keys before its one-time keys."))?;
+    let signer = verifying_key(&identity)?;
+    let check = |k: &SignedKey| -> AppResult<()> {
+        decode_fixed::<32>(&k.key, "one-time key")?;
+        verify(&signer, &k.signing_bytes(&device), &k.signature, "one-time key")
+    };
+    req.one_time_keys.iter().try_for_each(check)?;
+    if let Some(k) = &req.fallback_key {
+        check(k)?;
+    }
+    match state.devices.add_one_time_keys(&device, &req.one_time_keys, req.fallback_key.as_ref()).await? {
+        AddKeysOutcome::Stored(counts) => Ok(Json(counts)),
+        AddKeysOutcome::Conflict => Err(AppError::conflict("A key id was uploaded before with a different key.")),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/keys/count", tag = "keys", security(("bearer" = [])),
+    responses((status = 200, body = KeyCounts), (status = 401, body = ErrorBody)))]
+pub async fn key_counts(State(state): State<AppState>, Authenticated(device): Authenticated) -> AppResult<Json<KeyCounts>> {
+    Ok(Json(state.devices.key_counts(&device).await?))
+}
+
+#[utoipa::path(post, path = "/v1/keys/query", tag = "keys", security(("bearer" = [])), request_body = QueryKeysRequest,
+    responses((status = 200, body = QueryKeysResponse), (status = 400, body = ErrorBody)))]
+#[instrument(skip_all, fields(user = %device.user_id, users = req.user_ids.len()))]
+pub async fn query_keys(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    Json(req): Json<QueryKeysRequest>,
+) -> AppResult<Json<QueryKeysResponse>> {
+    if req.user_ids.is_empty() || req.user_ids.len() > MAX_QUERY_USERS {
+        return Err(AppError::invalid_input(format!("Query 1 to {MAX_QUERY_USERS} users at a time.")));
+    }
+    let mut users = req.user_ids;
+    users.sort();
+    users.dedup();
+    let found = state.devices.query_devices(&users).await?;
+    let unknown_users = users.into_iter().filter(|u| !found.iter().any(|f| f.user_id == *u)).collect();
+    Ok(Json(QueryKeysResponse { users: found, unknown_users }))
+}
+
+#[utoipa::path(post, path = "/v1/keys/claim", tag = "keys", security(("bearer" = [])), request_body = ClaimKeysRequest,
+    responses((status = 200, body = ClaimKeysResponse), (status = 400, body = ErrorBody)))]
+#[instrument(skip_all, fields(user = %device.user_id, devices = req.devices.len()))]
+pub async fn claim_keys(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    Json(req): Json<ClaimKeysRequest>,
+) -> AppResult<Json<ClaimKeysResponse>> {
+    if req.devices.is_empty() || req.devices.len() > MAX_CLAIM_DEVICES {
+        return Err(AppError::invalid_input(format!("Claim keys of 1 to {MAX_CLAIM_DEVICES} devices at a time.")));
+    }
+    let mut wanted: Vec<DeviceAddress> = req.devices;
+    wanted.sort();
+    wanted.dedup();
+    let keys = state.devices.claim_keys(&wanted).await?;
+    let missing = wanted
+        .into_iter()
+        .filter(|d| !keys.iter().any(|k| k.user_id == d.user_id && k.device_id == d.device_id))
+        .collect();
+    Ok(Json(ClaimKeysResponse { keys, missing }))
+}

@@ -1,0 +1,147 @@
+//! Sending messages and reading the inbox over plain HTTP (the WebSocket in `ws.rs` pushes the
+//! same entries).
+
+use std::collections::BTreeSet;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use sotto_proto::limits::{MAX_CIPHERTEXT_BYTES, MAX_DIRECT_PAYLOADS, MAX_INBOX_PAGE};
+use sotto_proto::{
+    AckRequest, DeviceAddress, DeviceMismatch, ErrorBody, InboxPage, SendDirectRequest, SendReceipt, UserId,
+};
+use tracing::instrument;
+
+use crate::auth::{self, Authenticated};
+use crate::error::{AppError, AppResult};
+use crate::extract::{Json, Query};
+use crate::metrics::KindLabels;
+use crate::state::AppState;
+use crate::store::{Delivery, DeliveryContent, DeliveryOutcome};
+
+pub fn check_ciphertext(ciphertext: &str) -> AppResult<()> {
+    if ciphertext.is_empty() || ciphertext.len() > MAX_CIPHERTEXT_BYTES {
+        return Err(AppError::invalid_input(format!(
+            "A ciphertext must be 1 to {MAX_CIPHERTEXT_BYTES} bytes."
+        )));
+    }
+    Ok(())
+}
+
+/// Stores a delivery, wakes the recipients that are online, and builds the receipt.
+pub async fn deliver(state: &AppState, delivery: Delivery, kind: &'static str) -> AppResult<SendReceipt> {
+    let message_id = delivery.message_id.clone();
+    let server_ts = delivery.server_ts;
+    match state.inbox.deliver(delivery).await? {
+        DeliveryOutcome::Stored { recipients } => {
+            state.hub.wake(&recipients);
+            state.metrics.messages_stored.get_or_create(&KindLabels { kind }).inc();
+            state.metrics.inbox_entries.inc_by(recipients.len() as u64);
+            Ok(SendReceipt { message_id, server_ts, duplicate: false })
+        }
+        DeliveryOutcome::Duplicate { server_ts } => {
+            state.metrics.duplicate_sends.inc();
+            Ok(SendReceipt { message_id, server_ts, duplicate: true })
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/v1/messages", tag = "messages", security(("bearer" = [])), request_body = SendDirectRequest,
+    responses((status = 200, body = SendReceipt), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "unknown_user"),
+        (status = 409, body = ErrorBody, description = "devices_changed: `devices` lists what to add and drop")))]
+#[instrument(skip_all, fields(user = %sender.user_id, device = %sender.device_id, payloads = req.payloads.len()))]
+pub async fn send_direct(
+    State(state): State<AppState>,
+    Authenticated(sender): Authenticated,
+    Json(req): Json<SendDirectRequest>,
+) -> AppResult<Json<SendReceipt>> {
+    if req.payloads.is_empty() || req.payloads.len() > MAX_DIRECT_PAYLOADS {
+        return Err(AppError::invalid_input(format!("Send 1 to {MAX_DIRECT_PAYLOADS} device payloads.")));
+    }
+    let mut given = BTreeSet::new();
+    for p in &req.payloads {
+        check_ciphertext(&p.ciphertext)?;
+        if !given.insert(DeviceAddress { user_id: p.user_id.clone(), device_id: p.device_id.clone() }) {
+            return Err(AppError::invalid_input(format!("Two payloads for device {} of {}.", p.device_id, p.user_id)));
+        }
+    }
+    let mut users: Vec<UserId> = given.iter().map(|d| d.user_id.clone()).collect();
+    users.push(sender.user_id.clone());
+    users.sort();
+    users.dedup();
+    let existing = state.accounts.existing_users(&users).await?;
+    let unknown: Vec<&UserId> = users.iter().filter(|u| !existing.contains(u)).collect();
+    if !unknown.is_empty() {
+        return Err(AppError::unknown_users(&unknown));
+    }
+    let current: BTreeSet<DeviceAddress> =
+        state.devices.keyed_devices_of(&users).await?.into_iter().filter(|d| *d != sender).collect();
+    if current != given {
+        // A retry of a send that was stored before the devices changed is still a duplicate, not
+        // a new message for the new device set.
+        if let Some(server_ts) = state.inbox.sent_at(&sender.user_id, &req.message_id).await? {
+            state.metrics.duplicate_sends.inc();
+            return Ok(Json(SendReceipt { message_id: req.message_id, server_ts, duplicate: true }));
+        }
+        let mismatch = DeviceMismatch {
+            missing: current.difference(&given).cloned().collect(),
+            unknown: given.difference(&current).cloned().collect(),
+        };
+        return Err(AppError::DevicesChanged(mismatch));
+    }
+    let delivery = Delivery {
+        sender_user: sender.user_id,
+        sender_device: Some(sender.device_id),
+        message_id: req.message_id,
+        server_ts: auth::unix_millis(),
+        content: DeliveryContent::PerDevice(
+            req.payloads
+                .into_iter()
+                .map(|p| (DeviceAddress { user_id: p.user_id, device_id: p.device_id }, p.ciphertext))
+                .collect(),
+        ),
+    };
+    Ok(Json(deliver(&state, delivery, "direct").await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InboxQuery {
+    /// Return entries after this sequence number (default 0: from the oldest unacknowledged).
+    #[serde(default)]
+    pub after: u64,
+    /// At most this many entries (1 to 500, default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/inbox", tag = "messages", security(("bearer" = [])), params(InboxQuery),
+    responses((status = 200, body = InboxPage), (status = 400, body = ErrorBody)))]
+#[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
+pub async fn fetch_inbox(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    Query(q): Query<InboxQuery>,
+) -> AppResult<Json<InboxPage>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_INBOX_PAGE).contains(&limit) {
+        return Err(AppError::invalid_input(format!("`limit` must be 1 to {MAX_INBOX_PAGE}.")));
+    }
+    let mut entries = state.inbox.fetch(&device, q.after, limit + 1).await?;
+    let more = entries.len() > limit as usize;
+    entries.truncate(limit as usize);
+    Ok(Json(InboxPage { entries, more }))
+}
+
+#[utoipa::path(post, path = "/v1/inbox/ack", tag = "messages", security(("bearer" = [])), request_body = AckRequest,
+    responses((status = 204), (status = 400, body = ErrorBody)))]
+#[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id, up_to = req.up_to))]
+pub async fn ack_inbox(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    Json(req): Json<AckRequest>,
+) -> AppResult<StatusCode> {
+    state.inbox.ack(&device, req.up_to).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,298 @@
+//! Who is calling: password hashing, access tokens (EdDSA JWTs), refresh tokens, and the
+//! [`Authenticated`] extractor every protected route takes.
+//!
+//! Invariants: passwords and refresh tokens are stored only as hashes (argon2id and SHA-256); the
+//! signing key lives in the data directory with mode 0600 and never leaves the process; a token of
+//! a deleted device stops working at once, even before it expires.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::{URL_SAFE_NO_PAD};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::SigningKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use sha2::{Digest, Sha256};
+use sotto_proto::{AccessClaims, DeviceAddress, DeviceId, ErrorCode, Jwk, Jwks, UserId};
+
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+const SIGNING_KEY_FILE: &str = "jwt-signing-key.pem";
+
+/// Signs and verifies access tokens with the server's Ed25519 key.
+pub struct TokenIssuer {
+    issuer: String,
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    public_x: String,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIssuer").field("issuer", &self.issuer).field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("cannot read or write the signing key at {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("the signing key at {path} is not a valid Ed25519 PKCS#8 PEM key")]
+    Invalid { path: String },
+}
+
+impl TokenIssuer {
+    /// Loads the signing key from `data_dir`, creating it on first start.
+    pub fn load_or_create(data_dir: &Path, issuer: String, ttl: Duration) -> Result<Self, KeyFileError> {
+        let path = data_dir.join(SIGNING_KEY_FILE);
+        let shown = path.display().to_string();
+        let key = match std::fs::read_to_string(&path) {
+            Ok(pem) => SigningKey::from_pkcs8_pem(&pem).map_err(|_| KeyFileError::Invalid { path: shown.clone() })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = SigningKey::generate(&mut rand_core::OsRng);
+                let pem = key
+                    .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+                    .map_err(|_| KeyFileError::Invalid { path: shown.clone() })?;
+                write_private_file(&path, pem.as_bytes()).map_err(|source| KeyFileError::Io { path: shown.clone(), source })?;
+                tracing::info!(path = %shown, "created a new token signing key");
+                key
+            }
+            Err(source) => return Err(KeyFileError::Io { path: shown, source }),
+        };
+        let der = key.to_pkcs8_der().map_err(|_| KeyFileError::Invalid { path: shown.clone() })?;
+        let public = key.verifying_key().to_bytes();
+        let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(public)[..8]);
+        Ok(TokenIssuer {
+            issuer,
+            kid,
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            decoding: DecodingKey::from_ed_der(&public),
+            public_x: URL_SAFE_NO_PAD.encode(public),
+            ttl,
+        })
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub fn issue(&self, device: &DeviceAddress) -> AppResult<String> {
+        let now = unix_secs();
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: device.user_id.to_string(),
+            dev: device.device_id.to_string(),
+            iat: now,
+            exp: now + self.ttl.as_secs(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| AppError::internal(format!("signing a token: {e}")))
+    }
+
+    /// Verifies signature, issuer and expiry; returns the device the token names.
+    pub fn verify(&self, token: &str) -> AppResult<DeviceAddress> {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 5;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation).map_err(|e| {
+            match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AppError::new(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::TokenExpired,
+                    "The access token has expired; refresh it.",
+                ),
+                _ => AppError::unauthorized("The access token is not valid."),
+            }
+        })?;
+        let user_id = UserId::parse(data.claims.sub).map_err(|_| AppError::unauthorized("The access token is not valid."))?;
+        let device_id = DeviceId::parse(data.claims.dev).map_err(|_| AppError::unauthorized("The access token is not valid."))?;
+        Ok(DeviceAddress { user_id, device_id })
+    }
+
+    pub fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: vec![Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x: self.public_x.clone(),
+                kid: self.kid.clone(),
+                alg: "EdDSA".into(),
+                use_: "sig".into(),
+            }],
+        }
+    }
+}
+
+fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+pub fn unix_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+pub fn unix_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Hashes a password with argon2id on a blocking thread (it takes tens of milliseconds by design).
+pub async fn hash_password(password: String) -> AppResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut rand_core::OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| AppError::internal(format!("hashing a password: {e}")))
+    })
+    .await
+    .map_err(|e| AppError::internal(format!("password task: {e}")))?
+}
+
+/// Checks a password against a stored hash, or against a fixed dummy hash when the user does not
+/// exist, so a wrong user id and a wrong password take the same time.
+pub async fn verify_password(password: String, stored: Option<String>) -> AppResult<bool> {
+    tokio::task::spawn_blocking(move || {
+        let exists = stored.is_some();
+        let phc = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
+        let parsed = PasswordHash::new(&phc).map_err(|e| AppError::internal(format!("stored hash: {e}")))?;
+        let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+        Ok(ok && exists)
+    })
+    .await
+    .map_err(|e| AppError::internal(format!("password task: {e}")))?
+}
+
+/// argon2id (default parameters) of a random password nobody knows.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c290dG8tZHVtbXktc2FsdA$0Xn0lF1m7J6nYwG0a2H0iC6M3pQ1s3Kk8bq8mJ0hYxM";
+
+/// A new random refresh token (256 bits, base64url) and the hash the store keeps.
+pub fn new_refresh_token() -> AppResult<(String, Vec<u8>)> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| AppError::internal(format!("random source: {e}")))?;
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let hash = hash_refresh_token(&token);
+    Ok((token, hash))
+}
+
+pub fn hash_refresh_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A random id of `len` characters from `[A-Za-z0-9]` (device and group ids).
+pub fn random_id(len: usize) -> AppResult<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = vec![0u8; len];
+    getrandom::fill(&mut bytes).map_err(|e| AppError::internal(format!("random source: {e}")))?;
+    // Reject bytes >= 248 (= 4 * 62) so every character is equally likely.
+    let mut out = String::with_capacity(len);
+    let mut pool = bytes.into_iter();
+    while out.len() < len {
+        let b = match pool.next() {
+            Some(b) => b,
+            None => {
+                let mut more = [0u8; 16];
+                getrandom::fill(&mut more).map_err(|e| AppError::internal(format!("random source: {e}")))?;
+                pool = more.to_vec().into_iter();
+                continue;
+            }
+        };
+        if let Some(&c) = ALPHABET.get(usize::from(b) % 62).filter(|_| b < 248) {
+            out.push(char::from(c));
+        }
+    }
+    Ok(out)
+}
+
+/// The device making an authenticated request. Extracting it verifies the bearer token, checks
+/// that the device still exists, and applies the account's rate limit.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub DeviceAddress);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts)?;
+        let device = state.tokens.verify(token)?;
+        state.limits.check_account(&device.user_id)?;
+        if !state.devices.device_exists(&device).await? {
+            return Err(AppError::unauthorized("This device has been signed out."));
+        }
+        Ok(Authenticated(device))
+    }
+}
+
+fn bearer_token(parts: &Parts) -> AppResult<&str> {
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| AppError::unauthorized("Sign in first: this route needs `Authorization: Bearer <access token>`."))?;
+    let value = value.to_str().map_err(|_| AppError::unauthorized("The Authorization header is not valid."))?;
+    value
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| AppError::unauthorized("The Authorization header must be `Bearer <access token>`."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_ids_are_alphanumeric() {
+        let id = random_id(20).unwrap();
+        assert_eq!(id.len(), 20);
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(random_id(20).unwrap(), id);
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_tampering() {
+        let dir = tempfile::tempdir().unwrap();
+        let issuer = TokenIssuer::load_or_create(dir.path(), "test".into(), Duration::from_secs(60)).unwrap();
+        let device = DeviceAddress { user_id: UserId::parse("alice").unwrap(), device_id: DeviceId::parse("D1").unwrap() };
+        let token = issuer.issue(&device).unwrap();
+        assert_eq!(issuer.verify(&token).unwrap(), device);
+        let mut forged = token.clone();
+        forged.pop();
+        forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(issuer.verify(&forged).is_err());
+        // Same key after a reload; a different data dir means a different key.
+        let again = TokenIssuer::load_or_create(dir.path(), "test".into(), Duration::from_secs(60)).unwrap();
+        assert_eq!(again.verify(&token).unwrap(), device);
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = TokenIssuer::load_or_create(other_dir.path(), "test".into(), Duration::from_secs(60)).unwrap();
+        assert!(other.verify(&token).is_err());
+    }
+
+    #[tokio::test]
+    async fn passwords() {
+        let hash = hash_password("correct horse".into()).await.unwrap();
+        assert!(verify_password("correct horse".into(), Some(hash.clone())).await.unwrap());
+        assert!(!verify_password("wrong".into(), Some(hash)).await.unwrap());
+        assert!(!verify_password("anything".into(), None).await.unwrap());
+    }
+}

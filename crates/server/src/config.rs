@@ -1,0 +1,35 @@
+//! Server configuration, independent of how it was given (flags, environment, tests).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::limits::RateLimit;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Holds the SQLite database and the token signing key.
+    pub data_dir: PathBuf,
+    /// The `iss` of access tokens (the server's public URL is a good choice).
+    pub issuer: String,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Per-account request limit; `None` disables rate limiting (for load tests).
+    pub rate_limit: Option<RateLimit>,
+    /// How long the server remembers message ids for idempotent resends.
+    pub idempotency_window: Duration,
+}
+
+impl Config {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            issuer: "sotto-server".into(),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            rate_limit: Some(RateLimit {
+                per_second: std::num::NonZeroU32::new(50).unwrap_or(std::num::NonZeroU32::MIN),
+                burst: std::num::NonZeroU32::new(200).unwrap_or(std::num::NonZeroU32::MIN),
+            }),
+            idempotency_window: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! `sotto-server`: accounts and tokens, the key directory, store-and-forward delivery with one
+//! WebSocket per device, groups, and a backup slot — one self-hostable process over one data
+//! directory. See `ARCHITECTURE.md` at the repository root.
+//!
+//! The server only ever handles ciphertext: it routes and stores opaque strings and never logs
+//! bodies, keys, passwords or tokens.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod hub;
+pub mod limits;
+pub mod metrics;
+pub mod openapi;
+pub mod state;
+pub mod store;
+pub mod ws;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+use crate::auth::TokenIssuer;
+use crate::hub::Hub;
+use crate::limits::RateLimits;
+use crate::metrics::Metrics;
+use crate::state::{AppState, Inner};
+use crate::store::sqlite::SqliteStore;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    SigningKey(#[from] auth::KeyFileError),
+    #[error("cannot open the database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("server I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub const DATABASE_FILE: &str = "sotto.db";
+
+/// Opens the data directory and builds the shared state.
+pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, ServerError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| ServerError::DataDir { path: config.data_dir.display().to_string(), source })?;
+    let tokens = TokenIssuer::load_or_create(&config.data_dir, config.issuer.clone(), config.access_token_ttl)?;
+    let store = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?);
+    Ok(AppState::new(Inner {
+        accounts: store.clone(),
+        devices: store.clone(),
+        inbox: store.clone(),
+        groups: store.clone(),
+        backups: store,
+        tokens,
+        hub: Arc::new(Hub::default()),
+        metrics: Arc::new(Metrics::new()),
+        limits: RateLimits::new(config.rate_limit),
+        shutdown,
+    }))
+}
+
+/// Serves on `listener` until `shutdown` resolves, then closes sockets and drains requests.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let token = CancellationToken::new();
+    let state = open(&config, token.clone())?;
+    let housekeeping = tokio::spawn(housekeeping(state.clone(), config.idempotency_window));
+    let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "sotto-server listening");
+    let stop = token.clone();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing sockets and finishing requests");
+            stop.cancel();
+        })
+        .await;
+    token.cancel();
+    housekeeping.abort();
+    result?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Periodic upkeep: forget old idempotency records and idle rate-limit keys.
+async fn housekeeping(state: AppState, idempotency_window: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        state.limits.shrink();
+        let cutoff = auth::unix_millis().saturating_sub(idempotency_window.as_millis() as u64);
+        if let Err(e) = state.inbox.prune_sent_ids(cutoff).await {
+            tracing::warn!(error = %e, "pruning idempotency records failed");
+        }
+    }
+}

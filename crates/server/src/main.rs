@@ -1,0 +1,97 @@
+//! The `sotto-server` binary: parse flags, set up logging, serve until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use sotto_server::Config;
+use sotto_server::limits::RateLimit;
+
+/// Sotto's relay, key directory and account server. It stores and forwards ciphertext only.
+///
+/// Every option can also be set by the environment variable named beside it.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Directory for the database and the token signing key (created if missing).
+    #[arg(long, env = "SOTTO_DATA_DIR", default_value = "./sotto-data")]
+    data_dir: PathBuf,
+    /// Address and port to listen on. Use 0.0.0.0:8448 to accept other machines.
+    #[arg(long, env = "SOTTO_LISTEN", default_value = "127.0.0.1:8448")]
+    listen: SocketAddr,
+    /// The `iss` claim of access tokens (e.g. the server's public URL).
+    #[arg(long, env = "SOTTO_ISSUER", default_value = "sotto-server")]
+    issuer: String,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "SOTTO_ACCESS_TOKEN_TTL", default_value_t = 900)]
+    access_token_ttl: u64,
+    /// Requests per second allowed per account (0 turns all rate limits off, e.g. for load tests).
+    #[arg(long, env = "SOTTO_RATE_LIMIT", default_value_t = 50)]
+    rate_limit: u32,
+    /// Burst of requests allowed per account above the steady rate.
+    #[arg(long, env = "SOTTO_RATE_BURST", default_value_t = 200)]
+    rate_burst: u32,
+    /// Log format.
+    #[arg(long, env = "SOTTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+
+    let mut config = Config::new(args.data_dir);
+    config.issuer = args.issuer;
+    config.access_token_ttl = Duration::from_secs(args.access_token_ttl.max(1));
+    config.rate_limit = NonZeroU32::new(args.rate_limit).map(|per_second| RateLimit {
+        per_second,
+        burst: NonZeroU32::new(args.rate_burst).unwrap_or(per_second),
+    });
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    sotto_server::run(listener, config, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,139 @@
+//! Prometheus metrics, one registry per server instance (no globals, so tests can run several
+//! servers in one process). Labels never carry user ids or anything a user typed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::state::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: HistogramFamily,
+    /// Messages stored, by kind (direct, group, membership).
+    pub messages_stored: Family<KindLabels, Counter>,
+    /// Inbox entries created (one per recipient device).
+    pub inbox_entries: Counter,
+    /// Sends that repeated an already stored message id.
+    pub duplicate_sends: Counter,
+    pub websocket_connections: Gauge,
+    pub entries_pushed: Counter,
+    pub ephemeral_relayed: Counter,
+    pub failed_logins: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sotto");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration: HistogramFamily = Family::new_with_constructor(duration_histogram);
+        let messages_stored = Family::<KindLabels, Counter>::default();
+        let inbox_entries = Counter::default();
+        let duplicate_sends = Counter::default();
+        let websocket_connections = Gauge::default();
+        let entries_pushed = Counter::default();
+        let ephemeral_relayed = Counter::default();
+        let failed_logins = Counter::default();
+        registry.register("http_requests", "HTTP requests by route and status", http_requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency", http_duration.clone());
+        registry.register("messages_stored", "Messages stored, by kind", messages_stored.clone());
+        registry.register("inbox_entries", "Inbox entries created", inbox_entries.clone());
+        registry.register("duplicate_sends", "Sends of an already stored message id", duplicate_sends.clone());
+        registry.register("websocket_connections", "Open device WebSockets", websocket_connections.clone());
+        registry.register("entries_pushed", "Inbox entries pushed over WebSockets", entries_pushed.clone());
+        registry.register("ephemeral_relayed", "Ephemeral events relayed", ephemeral_relayed.clone());
+        registry.register("failed_logins", "Sign-ins refused for a wrong user id or password", failed_logins.clone());
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            messages_stored,
+            inbox_entries,
+            duplicate_sends,
+            websocket_connections,
+            entries_pushed,
+            ephemeral_relayed,
+            failed_logins,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Middleware: counts and times every request by its route template (never the raw path, which
+/// holds user and group ids).
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    let metrics: &Arc<Metrics> = &state.metrics;
+    metrics
+        .http_duration
+        .get_or_create(&RouteLabels { route: route.clone() })
+        .observe(start.elapsed().as_secs_f64());
+    metrics.http_requests.get_or_create(&HttpLabels { method, route, status: response.status().as_u16() }).inc();
+    response
+}
+
+pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(),
+    )
+}

@@ -1,0 +1,40 @@
+//! The OpenAPI document of the whole HTTP API, served at `/openapi.json`. It is generated from the
+//! handlers' annotations and the proto types, so it cannot drift from the code silently (a test
+//! checks that every routed path is documented).
+
+use axum::Json;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::{accounts, backup, groups, keys, messages};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "sotto-server", description = "Relay, key directory and accounts of the Sotto end-to-end encrypted messenger. The server only handles ciphertext."),
+    paths(
+        accounts::register, accounts::login, accounts::refresh, accounts::logout, accounts::list_devices,
+        accounts::delete_device, accounts::jwks,
+        keys::put_device_keys, keys::upload_one_time_keys, keys::key_counts, keys::query_keys, keys::claim_keys,
+        messages::send_direct, messages::fetch_inbox, messages::ack_inbox, crate::ws::connect,
+        groups::create_group, groups::list_groups, groups::get_group, groups::add_members, groups::remove_member,
+        groups::leave_group, groups::set_role, groups::dismiss_group, groups::send_group,
+        backup::get_backup, backup::put_backup,
+    ),
+    components(schemas(sotto_proto::ClientFrame, sotto_proto::ServerFrame)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut bearer = Http::new(HttpAuthScheme::Bearer);
+        bearer.bearer_format = Some("JWT".into());
+        openapi.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(bearer));
+    }
+}
+
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

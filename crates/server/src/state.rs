@@ -1,0 +1,50 @@
+//! The state every handler shares. Cheap to clone (one `Arc`).
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::TokenIssuer;
+use crate::hub::Hub;
+use crate::limits::RateLimits;
+use crate::metrics::Metrics;
+use crate::store::{AccountStore, BackupStore, DeviceStore, GroupStore, InboxStore};
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    pub accounts: Arc<dyn AccountStore>,
+    pub devices: Arc<dyn DeviceStore>,
+    pub inbox: Arc<dyn InboxStore>,
+    pub groups: Arc<dyn GroupStore>,
+    pub backups: Arc<dyn BackupStore>,
+    pub tokens: TokenIssuer,
+    pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
+    pub limits: RateLimits,
+    /// Cancelled when the server shuts down; long-lived tasks (sockets) stop on it.
+    pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        AppState { inner: Arc::new(inner) }
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}

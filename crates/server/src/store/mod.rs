@@ -1,0 +1,202 @@
+//! Storage, as one small async trait per role: accounts, devices and their keys, inboxes, groups,
+//! backups. Handlers only see these traits, so a PostgreSQL implementation can be added beside
+//! [`sqlite`] without touching them.
+//!
+//! Invariants every implementation keeps:
+//! - a one-time key is handed out by [`DeviceStore::claim_keys`] at most once, even when claims
+//!   run concurrently;
+//! - [`InboxStore::deliver`] is idempotent on `(sender user, message id)` and stores the message
+//!   and every inbox reference in one transaction, so a message is either delivered to all the
+//!   given devices or to none;
+//! - inbox sequence numbers of one device strictly increase and are never reused;
+//! - only acknowledged entries are deleted.
+
+use async_trait::async_trait;
+use sotto_proto::{
+    ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupId, GroupInfo, InboxEntry, KeyCounts,
+    MessageId, Role, SignedKey, UserDevices, UserId,
+};
+
+pub mod sqlite;
+#[cfg(test)]
+pub(crate) mod tests;
+
+/// A storage failure. Messages here are for logs; they never contain secrets or bodies.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed (I/O, corruption, full disk).
+    #[error("database error: {0}")]
+    Database(String),
+    /// A unique constraint the caller should have checked (e.g. the user id is taken).
+    #[error("already exists")]
+    AlreadyExists,
+    /// The row the operation needs does not exist.
+    #[error("not found")]
+    NotFound,
+    /// An optimistic-concurrency check failed: the stored version is not the expected one.
+    #[error("version conflict: stored version is {current}")]
+    VersionConflict { current: u64 },
+    /// Stored data could not be decoded (a bug or a corrupted row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A device's record, as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub device_id: DeviceId,
+    pub name: Option<String>,
+    pub created_ts: u64,
+    pub has_keys: bool,
+}
+
+/// What [`DeviceStore::rotate_refresh_token`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The old token was current; it is now spent and the new one is current.
+    Rotated(DeviceAddress),
+    /// The old token had already been spent: it was replayed. Every refresh token of the device
+    /// has been revoked; the device must sign in again.
+    Replayed(DeviceAddress),
+    /// No such token (never issued, or its device was deleted).
+    Unknown,
+}
+
+/// What [`DeviceStore::set_device_keys`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetKeysOutcome {
+    Stored,
+    /// The same keys were already stored (a retried upload).
+    Unchanged,
+    /// Different identity keys are already stored; identity keys never change for a device.
+    Conflict,
+}
+
+/// What [`DeviceStore::add_one_time_keys`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddKeysOutcome {
+    Stored(KeyCounts),
+    /// A key id was uploaded before with a different key.
+    Conflict,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates an account; [`StoreError::AlreadyExists`] if the id is taken.
+    async fn create_account(&self, user: &UserId, password_hash: &str, now_ms: u64) -> StoreResult<()>;
+    /// The stored argon2 PHC string, or `None` for an unknown user.
+    async fn password_hash(&self, user: &UserId) -> StoreResult<Option<String>>;
+    /// Which of `users` exist, in no particular order.
+    async fn existing_users(&self, users: &[UserId]) -> StoreResult<Vec<UserId>>;
+}
+
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Creates a device with its first refresh token (stored as a hash, never the token).
+    async fn create_device(
+        &self,
+        device: &DeviceAddress,
+        name: Option<&str>,
+        refresh_token_hash: &[u8],
+        now_ms: u64,
+    ) -> StoreResult<()>;
+    async fn device_exists(&self, device: &DeviceAddress) -> StoreResult<bool>;
+    /// Every device (with or without keys) of each given user.
+    async fn devices_of(&self, users: &[UserId]) -> StoreResult<Vec<DeviceAddress>>;
+    /// The devices with published identity keys of each given user (for a send's coverage check).
+    async fn keyed_devices_of(&self, users: &[UserId]) -> StoreResult<Vec<DeviceAddress>>;
+    async fn list_devices(&self, user: &UserId) -> StoreResult<Vec<DeviceRecord>>;
+    /// Deletes a device with its keys, tokens and inbox. Returns false if it did not exist.
+    async fn delete_device(&self, device: &DeviceAddress) -> StoreResult<bool>;
+    /// Spends `old_hash` and makes `new_hash` the device's current refresh token, atomically.
+    async fn rotate_refresh_token(&self, old_hash: &[u8], new_hash: &[u8], now_ms: u64) -> StoreResult<RefreshOutcome>;
+
+    /// Stores a device's identity keys (already verified by the caller).
+    async fn set_device_keys(&self, keys: &DeviceKeys) -> StoreResult<SetKeysOutcome>;
+    async fn device_keys(&self, device: &DeviceAddress) -> StoreResult<Option<DeviceKeys>>;
+    /// Adds one-time keys (ignoring exact re-uploads) and replaces the fallback key if given.
+    async fn add_one_time_keys(
+        &self,
+        device: &DeviceAddress,
+        one_time_keys: &[SignedKey],
+        fallback: Option<&SignedKey>,
+    ) -> StoreResult<AddKeysOutcome>;
+    async fn key_counts(&self, device: &DeviceAddress) -> StoreResult<KeyCounts>;
+    /// The devices with published identity keys of each given user that exists, in the order given.
+    async fn query_devices(&self, users: &[UserId]) -> StoreResult<Vec<UserDevices>>;
+    /// Claims one key per device: a one-time key (removed as it is handed out) or else the
+    /// fallback key. Devices with neither are left out of the result.
+    async fn claim_keys(&self, devices: &[DeviceAddress]) -> StoreResult<Vec<ClaimedKey>>;
+}
+
+/// A message to store in inboxes.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub sender_user: UserId,
+    pub sender_device: Option<DeviceId>,
+    pub message_id: MessageId,
+    pub server_ts: u64,
+    pub content: DeliveryContent,
+}
+
+#[derive(Debug, Clone)]
+pub enum DeliveryContent {
+    /// A different ciphertext per device; each is stored in its device's inbox row.
+    PerDevice(Vec<(DeviceAddress, String)>),
+    /// The same body for every device: stored once, referenced from each inbox row.
+    Shared { body: EntryBody, recipients: Vec<DeviceAddress> },
+}
+
+/// What [`InboxStore::deliver`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Stored; these devices got an entry (wake them).
+    Stored { recipients: Vec<DeviceAddress> },
+    /// `(sender, message id)` was delivered before, at `server_ts`; nothing was stored now.
+    Duplicate { server_ts: u64 },
+}
+
+#[async_trait]
+pub trait InboxStore: Send + Sync {
+    async fn deliver(&self, delivery: Delivery) -> StoreResult<DeliveryOutcome>;
+    /// Entries with `seq > after`, in order, at most `limit`.
+    async fn fetch(&self, device: &DeviceAddress, after: u64, limit: u32) -> StoreResult<Vec<InboxEntry>>;
+    /// Deletes every entry with `seq <= up_to`; returns how many were deleted.
+    async fn ack(&self, device: &DeviceAddress, up_to: u64) -> StoreResult<u64>;
+    /// When `(sender, message_id)` was first stored, if it was (within the idempotency window).
+    async fn sent_at(&self, sender: &UserId, message_id: &MessageId) -> StoreResult<Option<u64>>;
+    /// Forgets idempotency records older than `before_ms` (a resend after that is a new message).
+    async fn prune_sent_ids(&self, before_ms: u64) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// Stores a new group with its members and delivers `event` in the same transaction.
+    /// [`StoreError::AlreadyExists`] if the group id is taken.
+    async fn create_group(&self, group: &GroupInfo, event: Delivery) -> StoreResult<()>;
+    async fn group(&self, group: &GroupId) -> StoreResult<Option<GroupInfo>>;
+    /// The groups `user` is a member of.
+    async fn groups_of(&self, user: &UserId) -> StoreResult<Vec<GroupInfo>>;
+    /// Role of `user` in `group`, or `None` if not a member (or no such group).
+    async fn role(&self, group: &GroupId, user: &UserId) -> StoreResult<Option<Role>>;
+    /// Every device of every current member.
+    async fn member_devices(&self, group: &GroupId) -> StoreResult<Vec<DeviceAddress>>;
+    /// Replaces name and members with `new` if the stored version is still `expected_version`
+    /// (else [`StoreError::VersionConflict`]; [`StoreError::NotFound`] if the group is gone), and
+    /// delivers `event`, in one transaction. `new.version` must be `expected_version + 1`.
+    async fn update_group(&self, expected_version: u64, new: &GroupInfo, event: Delivery) -> StoreResult<()>;
+    /// Deletes the group if still at `expected_version`, delivering `event` in the same transaction.
+    async fn dismiss_group(&self, group: &GroupId, expected_version: u64, event: Delivery) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait BackupStore: Send + Sync {
+    /// `(version, blob)` or `None`.
+    async fn get_backup(&self, user: &UserId) -> StoreResult<Option<(u64, Vec<u8>)>>;
+    /// Writes if the stored version is `expected` (0 = none stored); returns the new version, or
+    /// [`StoreError::VersionConflict`].
+    async fn put_backup(&self, user: &UserId, expected: u64, blob: &[u8]) -> StoreResult<u64>;
+}

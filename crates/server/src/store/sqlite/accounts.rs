@@ -1,0 +1,50 @@
+//! Accounts: a user id and its password hash.
+
+use async_trait::async_trait;
+use rusqlite::OptionalExtension;
+use sotto_proto::UserId;
+
+use super::{SqliteStore, dedup, sql_u64};
+use crate::store::{AccountStore, StoreError, StoreResult};
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn create_account(&self, user: &UserId, password_hash: &str, now_ms: u64) -> StoreResult<()> {
+        let (user, hash, now) = (user.clone(), password_hash.to_owned(), sql_u64(now_ms)?);
+        self.write(move |c| {
+            let inserted = c
+                .prepare_cached(
+                    "INSERT INTO accounts (user_id, password_hash, created_ts) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (user_id) DO NOTHING",
+                )?
+                .execute((user.as_str(), hash.as_str(), now))?;
+            if inserted == 0 { Err(StoreError::AlreadyExists) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn password_hash(&self, user: &UserId) -> StoreResult<Option<String>> {
+        let user = user.clone();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT password_hash FROM accounts WHERE user_id = ?1")?
+                .query_row([user.as_str()], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn existing_users(&self, users: &[UserId]) -> StoreResult<Vec<UserId>> {
+        let users = dedup(users);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached("SELECT 1 FROM accounts WHERE user_id = ?1")?;
+            let mut found = Vec::with_capacity(users.len());
+            for user in users {
+                if stmt.exists([user.as_str()])? {
+                    found.push(user);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+}

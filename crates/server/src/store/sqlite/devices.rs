@@ -1,0 +1,379 @@
+//! Devices, their refresh tokens and the key directory (identity, one-time and fallback keys).
+//!
+//! Invariant: a one-time key is deleted in the same write job that hands it out, and write jobs
+//! never interleave, so no key is handed out twice.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension};
+use sotto_proto::{ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, KeyCounts, SignedKey, UserDevices, UserId};
+
+use super::{SqliteStore, dedup, id_col, inbox, sql_u64, u64_col};
+use crate::store::{
+    AddKeysOutcome, DeviceRecord, DeviceStore, RefreshOutcome, SetKeysOutcome, StoreError, StoreResult,
+};
+
+#[async_trait]
+impl DeviceStore for SqliteStore {
+    async fn create_device(
+        &self,
+        device: &DeviceAddress,
+        name: Option<&str>,
+        refresh_token_hash: &[u8],
+        now_ms: u64,
+    ) -> StoreResult<()> {
+        let (device, name, hash, now) =
+            (device.clone(), name.map(str::to_owned), refresh_token_hash.to_vec(), sql_u64(now_ms)?);
+        self.write(move |c| {
+            let user_exists =
+                c.prepare_cached("SELECT 1 FROM accounts WHERE user_id = ?1")?.exists([device.user_id.as_str()])?;
+            if !user_exists {
+                return Err(StoreError::NotFound);
+            }
+            let inserted = c
+                .prepare_cached(
+                    "INSERT INTO devices (user_id, device_id, name, created_ts) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (user_id, device_id) DO NOTHING",
+                )?
+                .execute((device.user_id.as_str(), device.device_id.as_str(), name.as_deref(), now))?;
+            if inserted == 0 {
+                return Err(StoreError::AlreadyExists);
+            }
+            insert_refresh_token(c, &device, &hash, now)
+        })
+        .await
+    }
+
+    async fn device_exists(&self, device: &DeviceAddress) -> StoreResult<bool> {
+        let device = device.clone();
+        self.read(move |c| exists(c, &device)).await
+    }
+
+    async fn devices_of(&self, users: &[UserId]) -> StoreResult<Vec<DeviceAddress>> {
+        let users = dedup(users);
+        self.read(move |c| {
+            let tx = c.unchecked_transaction()?;
+            let mut stmt = tx.prepare_cached("SELECT device_id FROM devices WHERE user_id = ?1 ORDER BY device_id")?;
+            let mut out = Vec::new();
+            for user in users {
+                for device_id in stmt.query_map([user.as_str()], |r| id_col::<DeviceId>(r, 0))? {
+                    out.push(DeviceAddress { user_id: user.clone(), device_id: device_id? });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn keyed_devices_of(&self, users: &[UserId]) -> StoreResult<Vec<DeviceAddress>> {
+        let users = dedup(users);
+        self.read(move |c| {
+            let tx = c.unchecked_transaction()?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT device_id FROM devices WHERE user_id = ?1 AND curve25519 IS NOT NULL ORDER BY device_id",
+            )?;
+            let mut out = Vec::new();
+            for user in users {
+                for device_id in stmt.query_map([user.as_str()], |r| id_col::<DeviceId>(r, 0))? {
+                    out.push(DeviceAddress { user_id: user.clone(), device_id: device_id? });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_devices(&self, user: &UserId) -> StoreResult<Vec<DeviceRecord>> {
+        let user = user.clone();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT device_id, name, created_ts, curve25519 IS NOT NULL FROM devices
+                 WHERE user_id = ?1 ORDER BY device_id",
+            )?;
+            let rows = stmt.query_map([user.as_str()], |r| {
+                Ok(DeviceRecord {
+                    device_id: id_col(r, 0)?,
+                    name: r.get(1)?,
+                    created_ts: u64_col(r, 2)?,
+                    has_keys: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn delete_device(&self, device: &DeviceAddress) -> StoreResult<bool> {
+        let device = device.clone();
+        self.write(move |c| {
+            // Inbox rows first: they hold references to shared payloads. Keys and tokens cascade.
+            inbox::delete_entries(c, &device, i64::MAX)?;
+            let deleted = c
+                .prepare_cached("DELETE FROM devices WHERE user_id = ?1 AND device_id = ?2")?
+                .execute((device.user_id.as_str(), device.device_id.as_str()))?;
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn rotate_refresh_token(&self, old_hash: &[u8], new_hash: &[u8], now_ms: u64) -> StoreResult<RefreshOutcome> {
+        let (old, new, now) = (old_hash.to_vec(), new_hash.to_vec(), sql_u64(now_ms)?);
+        self.write(move |c| {
+            let found = c
+                .prepare_cached("SELECT user_id, device_id, spent FROM refresh_tokens WHERE hash = ?1")?
+                .query_row([old.as_slice()], |r| {
+                    Ok((DeviceAddress { user_id: id_col(r, 0)?, device_id: id_col(r, 1)? }, r.get::<_, bool>(2)?))
+                })
+                .optional()?;
+            match found {
+                None => Ok(RefreshOutcome::Unknown),
+                Some((device, false)) => {
+                    c.prepare_cached("UPDATE refresh_tokens SET spent = 1 WHERE hash = ?1")?
+                        .execute([old.as_slice()])?;
+                    insert_refresh_token(c, &device, &new, now)?;
+                    Ok(RefreshOutcome::Rotated(device))
+                }
+                Some((device, true)) => {
+                    c.prepare_cached("DELETE FROM refresh_tokens WHERE user_id = ?1 AND device_id = ?2")?
+                        .execute((device.user_id.as_str(), device.device_id.as_str()))?;
+                    Ok(RefreshOutcome::Replayed(device))
+                }
+            }
+        })
+        .await
+    }
+
+    async fn set_device_keys(&self, keys: &DeviceKeys) -> StoreResult<SetKeysOutcome> {
+        let keys = keys.clone();
+        self.write(move |c| {
+            let stored = c
+                .prepare_cached(
+                    "SELECT curve25519, ed25519, keys_signature FROM devices WHERE user_id = ?1 AND device_id = ?2",
+                )?
+                .query_row((keys.user_id.as_str(), keys.device_id.as_str()), |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+                })
+                .optional()?;
+            match stored {
+                None => Err(StoreError::NotFound),
+                Some((None, None, None)) => {
+                    c.prepare_cached(
+                        "UPDATE devices SET curve25519 = ?3, ed25519 = ?4, keys_signature = ?5
+                         WHERE user_id = ?1 AND device_id = ?2",
+                    )?
+                    .execute((
+                        keys.user_id.as_str(),
+                        keys.device_id.as_str(),
+                        keys.curve25519.as_str(),
+                        keys.ed25519.as_str(),
+                        keys.signature.as_str(),
+                    ))?;
+                    Ok(SetKeysOutcome::Stored)
+                }
+                Some((Some(curve), Some(ed), Some(sig)))
+                    if curve == keys.curve25519 && ed == keys.ed25519 && sig == keys.signature =>
+                {
+                    Ok(SetKeysOutcome::Unchanged)
+                }
+                Some(_) => Ok(SetKeysOutcome::Conflict),
+            }
+        })
+        .await
+    }
+
+    async fn device_keys(&self, device: &DeviceAddress) -> StoreResult<Option<DeviceKeys>> {
+        let device = device.clone();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT curve25519, ed25519, keys_signature FROM devices
+                 WHERE user_id = ?1 AND device_id = ?2 AND curve25519 IS NOT NULL",
+            )?
+            .query_row((device.user_id.as_str(), device.device_id.as_str()), |r| {
+                Ok(DeviceKeys {
+                    user_id: device.user_id.clone(),
+                    device_id: device.device_id.clone(),
+                    curve25519: r.get(0)?,
+                    ed25519: r.get(1)?,
+                    signature: r.get(2)?,
+                })
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn add_one_time_keys(
+        &self,
+        device: &DeviceAddress,
+        one_time_keys: &[SignedKey],
+        fallback: Option<&SignedKey>,
+    ) -> StoreResult<AddKeysOutcome> {
+        let (device, keys, fallback) = (device.clone(), one_time_keys.to_vec(), fallback.cloned());
+        self.write(move |c| {
+            if !exists(c, &device)? {
+                return Err(StoreError::NotFound);
+            }
+            // Check every key before writing any, so a conflicting upload stores nothing.
+            let mut uploaded: HashMap<&str, &SignedKey> = HashMap::with_capacity(keys.len());
+            {
+                let mut stored = c.prepare_cached(
+                    "SELECT key, signature FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2 AND key_id = ?3",
+                )?;
+                for key in &keys {
+                    if let Some(earlier) = uploaded.insert(key.key_id.as_str(), key)
+                        && earlier != key
+                    {
+                        return Ok(AddKeysOutcome::Conflict);
+                    }
+                    let existing = stored
+                        .query_row((device.user_id.as_str(), device.device_id.as_str(), key.key_id.as_str()), |r| {
+                            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                        })
+                        .optional()?;
+                    if existing.is_some_and(|(k, sig)| k != key.key || sig != key.signature) {
+                        return Ok(AddKeysOutcome::Conflict);
+                    }
+                }
+            }
+            let mut insert = c.prepare_cached(
+                "INSERT INTO one_time_keys (user_id, device_id, key_id, key, signature) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (user_id, device_id, key_id) DO NOTHING",
+            )?;
+            for key in uploaded.values() {
+                insert.execute((
+                    device.user_id.as_str(),
+                    device.device_id.as_str(),
+                    key.key_id.as_str(),
+                    key.key.as_str(),
+                    key.signature.as_str(),
+                ))?;
+            }
+            if let Some(key) = &fallback {
+                c.prepare_cached(
+                    "INSERT INTO fallback_keys (user_id, device_id, key_id, key, signature) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (user_id, device_id) DO UPDATE
+                     SET key_id = excluded.key_id, key = excluded.key, signature = excluded.signature",
+                )?
+                .execute((
+                    device.user_id.as_str(),
+                    device.device_id.as_str(),
+                    key.key_id.as_str(),
+                    key.key.as_str(),
+                    key.signature.as_str(),
+                ))?;
+            }
+            Ok(AddKeysOutcome::Stored(counts(c, &device)?))
+        })
+        .await
+    }
+
+    async fn key_counts(&self, device: &DeviceAddress) -> StoreResult<KeyCounts> {
+        let device = device.clone();
+        self.read(move |c| {
+            let tx = c.unchecked_transaction()?;
+            if !exists(&tx, &device)? {
+                return Err(StoreError::NotFound);
+            }
+            counts(&tx, &device)
+        })
+        .await
+    }
+
+    async fn query_devices(&self, users: &[UserId]) -> StoreResult<Vec<UserDevices>> {
+        let users = dedup(users);
+        self.read(move |c| {
+            let tx = c.unchecked_transaction()?;
+            let mut account = tx.prepare_cached("SELECT 1 FROM accounts WHERE user_id = ?1")?;
+            let mut devices = tx.prepare_cached(
+                "SELECT device_id, curve25519, ed25519, keys_signature FROM devices
+                 WHERE user_id = ?1 AND curve25519 IS NOT NULL ORDER BY device_id",
+            )?;
+            let mut out = Vec::with_capacity(users.len());
+            for user in users {
+                if !account.exists([user.as_str()])? {
+                    continue;
+                }
+                let keys = devices
+                    .query_map([user.as_str()], |r| {
+                        Ok(DeviceKeys {
+                            user_id: user.clone(),
+                            device_id: id_col(r, 0)?,
+                            curve25519: r.get(1)?,
+                            ed25519: r.get(2)?,
+                            signature: r.get(3)?,
+                        })
+                    })?
+                    .collect::<Result<_, _>>()?;
+                out.push(UserDevices { user_id: user, devices: keys });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn claim_keys(&self, devices: &[DeviceAddress]) -> StoreResult<Vec<ClaimedKey>> {
+        let devices = dedup(devices);
+        self.write(move |c| {
+            let mut lowest = c.prepare_cached(
+                "SELECT key_id, key, signature FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2
+                 ORDER BY key_id LIMIT 1",
+            )?;
+            let mut delete =
+                c.prepare_cached("DELETE FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2 AND key_id = ?3")?;
+            let mut fallback = c.prepare_cached(
+                "SELECT key_id, key, signature FROM fallback_keys WHERE user_id = ?1 AND device_id = ?2",
+            )?;
+            let mut claimed = Vec::with_capacity(devices.len());
+            for device in devices {
+                let addr = (device.user_id.as_str(), device.device_id.as_str());
+                let one_time = lowest.query_row(addr, signed_key).optional()?;
+                let (key, is_fallback) = match one_time {
+                    Some(key) => {
+                        delete.execute((addr.0, addr.1, key.key_id.as_str()))?;
+                        (key, false)
+                    }
+                    None => match fallback.query_row(addr, signed_key).optional()? {
+                        Some(key) => (key, true),
+                        None => continue,
+                    },
+                };
+                claimed.push(ClaimedKey {
+                    user_id: device.user_id,
+                    device_id: device.device_id,
+                    key,
+                    fallback: is_fallback,
+                });
+            }
+            Ok(claimed)
+        })
+        .await
+    }
+}
+
+fn exists(c: &Connection, device: &DeviceAddress) -> StoreResult<bool> {
+    Ok(c.prepare_cached("SELECT 1 FROM devices WHERE user_id = ?1 AND device_id = ?2")?
+        .exists((device.user_id.as_str(), device.device_id.as_str()))?)
+}
+
+fn insert_refresh_token(c: &Connection, device: &DeviceAddress, hash: &[u8], now: i64) -> StoreResult<()> {
+    c.prepare_cached(
+        "INSERT INTO refresh_tokens (hash, user_id, device_id, created_ts, spent) VALUES (?1, ?2, ?3, ?4, 0)",
+    )?
+    .execute((hash, device.user_id.as_str(), device.device_id.as_str(), now))?;
+    Ok(())
+}
+
+fn counts(c: &Connection, device: &DeviceAddress) -> StoreResult<KeyCounts> {
+    let addr = (device.user_id.as_str(), device.device_id.as_str());
+    let one_time_keys = c
+        .prepare_cached("SELECT count(*) FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2")?
+        .query_row(addr, |r| u64_col(r, 0))?;
+    let has_fallback =
+        c.prepare_cached("SELECT 1 FROM fallback_keys WHERE user_id = ?1 AND device_id = ?2")?.exists(addr)?;
+    Ok(KeyCounts { one_time_keys, has_fallback })
+}
+
+fn signed_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<SignedKey> {
+    Ok(SignedKey { key_id: id_col(r, 0)?, key: r.get(1)?, signature: r.get(2)? })
+}

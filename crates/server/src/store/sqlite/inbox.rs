@@ -1,0 +1,170 @@
+//! Inboxes: per-device queues of sequenced entries.
+//!
+//! Invariants: a device's seq comes from its `next_seq` counter, which only grows, so seqs
+//! strictly increase and are never reused; a shared payload's refcount equals the number of inbox
+//! rows referencing it, and the payload is deleted when it reaches zero.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension};
+use sotto_proto::{DeviceAddress, EntryBody, InboxEntry, MessageId, UserId};
+
+use super::{BadValue, SqliteStore, bad_column, id_col, opt_id_col, sql_bound, sql_u64, u64_col};
+use crate::store::{Delivery, DeliveryContent, DeliveryOutcome, InboxStore, StoreError, StoreResult};
+
+#[async_trait]
+impl InboxStore for SqliteStore {
+    async fn deliver(&self, delivery: Delivery) -> StoreResult<DeliveryOutcome> {
+        self.write(move |c| deliver(c, &delivery)).await
+    }
+
+    async fn fetch(&self, device: &DeviceAddress, after: u64, limit: u32) -> StoreResult<Vec<InboxEntry>> {
+        let device = device.clone();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT i.seq, i.message_id, i.sender_user, i.sender_device, i.server_ts, i.ciphertext, p.body
+                 FROM inbox i LEFT JOIN shared_payloads p ON p.id = i.payload_id
+                 WHERE i.user_id = ?1 AND i.device_id = ?2 AND i.seq > ?3
+                 ORDER BY i.seq LIMIT ?4",
+            )?;
+            let rows =
+                stmt.query_map((device.user_id.as_str(), device.device_id.as_str(), sql_bound(after), limit), |r| {
+                    let body = match (r.get::<_, Option<String>>(5)?, r.get::<_, Option<String>>(6)?) {
+                        (Some(ciphertext), _) => EntryBody::Direct { ciphertext },
+                        (None, Some(json)) => serde_json::from_str(&json).map_err(|e| bad_column(6, e))?,
+                        (None, None) => return Err(bad_column(6, BadValue("inbox entry without a body"))),
+                    };
+                    Ok(InboxEntry {
+                        seq: u64_col(r, 0)?,
+                        message_id: id_col(r, 1)?,
+                        sender_user: id_col(r, 2)?,
+                        sender_device: opt_id_col(r, 3)?,
+                        server_ts: u64_col(r, 4)?,
+                        body,
+                    })
+                })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn ack(&self, device: &DeviceAddress, up_to: u64) -> StoreResult<u64> {
+        let device = device.clone();
+        self.write(move |c| delete_entries(c, &device, sql_bound(up_to))).await
+    }
+
+    async fn sent_at(&self, sender: &UserId, message_id: &MessageId) -> StoreResult<Option<u64>> {
+        let (sender, message_id) = (sender.clone(), message_id.clone());
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT server_ts FROM sent_ids WHERE sender_user = ?1 AND message_id = ?2")?
+                .query_row((sender.as_str(), message_id.as_str()), |r| u64_col(r, 0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn prune_sent_ids(&self, before_ms: u64) -> StoreResult<u64> {
+        self.write(move |c| {
+            let deleted =
+                c.prepare_cached("DELETE FROM sent_ids WHERE server_ts < ?1")?.execute([sql_bound(before_ms)])?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+}
+
+/// Stores `delivery` unless its `(sender, message id)` was stored before. Runs inside the caller's
+/// write job (group changes deliver their event in the same job).
+pub(super) fn deliver(c: &Connection, delivery: &Delivery) -> StoreResult<DeliveryOutcome> {
+    let sender = delivery.sender_user.as_str();
+    let message_id = delivery.message_id.as_str();
+    let server_ts = sql_u64(delivery.server_ts)?;
+    let first = c
+        .prepare_cached(
+            "INSERT INTO sent_ids (sender_user, message_id, server_ts) VALUES (?1, ?2, ?3)
+             ON CONFLICT (sender_user, message_id) DO NOTHING",
+        )?
+        .execute((sender, message_id, server_ts))?;
+    if first == 0 {
+        let server_ts = c
+            .prepare_cached("SELECT server_ts FROM sent_ids WHERE sender_user = ?1 AND message_id = ?2")?
+            .query_row((sender, message_id), |r| u64_col(r, 0))?;
+        return Ok(DeliveryOutcome::Duplicate { server_ts });
+    }
+
+    let mut next_seq = c.prepare_cached(
+        "UPDATE devices SET next_seq = next_seq + 1 WHERE user_id = ?1 AND device_id = ?2 RETURNING next_seq - 1",
+    )?;
+    let mut insert = c.prepare_cached(
+        "INSERT INTO inbox (user_id, device_id, seq, message_id, sender_user, sender_device, server_ts, ciphertext, payload_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let sender_device = delivery.sender_device.as_ref().map(|d| d.as_str());
+    let mut seen = HashSet::new();
+    let mut recipients = Vec::new();
+    // Allocates the device's next seq and inserts its row; false if the device does not exist
+    // (deleted while the message was on its way): it is skipped.
+    let mut store_row = |device: &DeviceAddress, ciphertext: Option<&str>, payload: Option<i64>| -> StoreResult<bool> {
+        let addr = (device.user_id.as_str(), device.device_id.as_str());
+        let Some(seq) = next_seq.query_row(addr, |r| r.get::<_, i64>(0)).optional()? else {
+            return Ok(false);
+        };
+        insert.execute((addr.0, addr.1, seq, message_id, sender, sender_device, server_ts, ciphertext, payload))?;
+        Ok(true)
+    };
+
+    match &delivery.content {
+        DeliveryContent::PerDevice(payloads) => {
+            for (device, ciphertext) in payloads {
+                if seen.insert(device) && store_row(device, Some(ciphertext), None)? {
+                    recipients.push(device.clone());
+                }
+            }
+        }
+        DeliveryContent::Shared { body, recipients: devices } => {
+            let json = serde_json::to_string(body)
+                .map_err(|e| StoreError::Database(format!("cannot encode an inbox body: {e}")))?;
+            let payload: i64 = c
+                .prepare_cached("INSERT INTO shared_payloads (body, refcount) VALUES (?1, 0) RETURNING id")?
+                .query_row([json], |r| r.get(0))?;
+            for device in devices {
+                if seen.insert(device) && store_row(device, None, Some(payload))? {
+                    recipients.push(device.clone());
+                }
+            }
+            let refs = i64::try_from(recipients.len()).unwrap_or(i64::MAX);
+            if refs == 0 {
+                c.prepare_cached("DELETE FROM shared_payloads WHERE id = ?1")?.execute([payload])?;
+            } else {
+                c.prepare_cached("UPDATE shared_payloads SET refcount = ?2 WHERE id = ?1")?.execute((payload, refs))?;
+            }
+        }
+    }
+    Ok(DeliveryOutcome::Stored { recipients })
+}
+
+/// Deletes the device's entries with `seq <= up_to`, releasing their shared payloads; returns
+/// how many entries were deleted.
+pub(super) fn delete_entries(c: &Connection, device: &DeviceAddress, up_to: i64) -> StoreResult<u64> {
+    let addr = (device.user_id.as_str(), device.device_id.as_str(), up_to);
+    let released: Vec<(i64, i64)> = c
+        .prepare_cached(
+            "SELECT payload_id, count(*) FROM inbox
+             WHERE user_id = ?1 AND device_id = ?2 AND seq <= ?3 AND payload_id IS NOT NULL
+             GROUP BY payload_id",
+        )?
+        .query_map(addr, |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let deleted =
+        c.prepare_cached("DELETE FROM inbox WHERE user_id = ?1 AND device_id = ?2 AND seq <= ?3")?.execute(addr)?;
+    if !released.is_empty() {
+        let mut decrement = c.prepare_cached("UPDATE shared_payloads SET refcount = refcount - ?2 WHERE id = ?1")?;
+        let mut collect = c.prepare_cached("DELETE FROM shared_payloads WHERE id = ?1 AND refcount = 0")?;
+        for (payload, refs) in released {
+            decrement.execute((payload, refs))?;
+            collect.execute([payload])?;
+        }
+    }
+    Ok(deleted as u64)
+}

@@ -1,0 +1,197 @@
+//! Runs the shared store suite against [`SqliteStore`], plus what only SQLite has: the file,
+//! reopening, migrations and the writer's batches.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use sotto_proto::{EntryBody, GroupId, Role};
+use tempfile::TempDir;
+
+use super::{SCHEMA_VERSION, SqliteStore};
+use crate::store::{
+    AccountStore, BackupStore, DeliveryOutcome, DeviceStore, GroupStore, InboxStore, StoreError, StoreResult,
+};
+
+use crate::store::tests as suite;
+
+use suite::TestStore;
+
+impl TestStore for SqliteStore {
+    fn shared_payload_rows(&self) -> impl Future<Output = StoreResult<u64>> + Send {
+        SqliteStore::shared_payload_rows(self)
+    }
+}
+
+fn fresh() -> (TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("sotto.db")).unwrap();
+    (dir, store)
+}
+
+macro_rules! suite_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (_dir, store) = fresh();
+                suite::$name(&store).await;
+            }
+        )*
+    };
+}
+
+suite_tests!(
+    accounts,
+    devices,
+    delete_device_removes_everything,
+    refresh_tokens,
+    identity_keys,
+    query_devices,
+    one_time_keys,
+    claim_keys,
+    deliver_and_fetch,
+    duplicate_delivery,
+    prune_sent_ids,
+    ack_and_sequence,
+    shared_payloads_are_collected,
+    groups,
+    backups,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims() {
+    let (_dir, store) = fresh();
+    suite::concurrent_claims(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deliveries() {
+    let (_dir, store) = fresh();
+    suite::concurrent_deliveries(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn reopening_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory that does not exist yet is created.
+    let path = dir.path().join("data").join("sotto.db");
+    let a1 = {
+        let store = SqliteStore::open(&path).unwrap();
+        let a1 = suite::device(&store, "alice", "D1").await;
+        for n in 1..=3 {
+            store.deliver(suite::direct("bob", n, 1000, &[(&a1, "ct")])).await.unwrap();
+        }
+        store.ack(&a1, 3).await.unwrap();
+        store.put_backup(&suite::user("alice"), 0, b"blob").await.unwrap();
+        a1
+    };
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(store.device_exists(&a1).await.unwrap());
+    assert_eq!(store.password_hash(&suite::user("alice")).await.unwrap().as_deref(), Some("$argon2id$hash"));
+    assert_eq!(store.get_backup(&suite::user("alice")).await.unwrap(), Some((1, b"blob".to_vec())));
+    // Idempotency records and the sequence counter survive too.
+    assert_eq!(
+        store.deliver(suite::direct("bob", 2, 5000, &[(&a1, "ct")])).await.unwrap(),
+        DeliveryOutcome::Duplicate { server_ts: 1000 }
+    );
+    store.deliver(suite::direct("bob", 4, 5000, &[(&a1, "ct")])).await.unwrap();
+    assert_eq!(store.fetch(&a1, 0, 10).await.unwrap()[0].seq, 4);
+}
+
+fn user_version(path: &Path) -> i64 {
+    Connection::open(path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn a_new_database_is_at_the_current_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotto.db");
+    drop(SqliteStore::open(&path).unwrap());
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+    // Opening again applies nothing and fails nothing.
+    drop(SqliteStore::open(&path).unwrap());
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+}
+
+#[test]
+fn a_newer_schema_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotto.db");
+    let future = i64::from(SCHEMA_VERSION) + 1;
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!("CREATE TABLE from_the_future (x); PRAGMA user_version = {future};")).unwrap();
+    }
+    let err = SqliteStore::open(&path).err().unwrap();
+    let StoreError::Database(message) = err else { panic!("expected a database error, got {err:?}") };
+    assert_eq!(
+        message,
+        format!("database schema version {future} is newer than this server supports ({SCHEMA_VERSION})")
+    );
+    let conn = Connection::open(&path).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(tables, vec!["from_the_future".to_owned()]);
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "delete", "not even the journal mode was changed");
+    assert_eq!(user_version(&path), future);
+}
+
+/// A job that fails halfway (here: a group whose member is not an account fails on the foreign
+/// key after the group row was inserted) leaves nothing behind, while the jobs queued with it in
+/// the same batch are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_job_does_not_disturb_its_batch() {
+    let (_dir, store) = fresh();
+    let store = Arc::new(store);
+    let a1 = suite::device(&*store, "alice", "D1").await;
+    let group = sotto_proto::GroupInfo {
+        group_id: GroupId::parse("BROKEN").unwrap(),
+        name: "broken".into(),
+        version: 1,
+        created_ts: 1,
+        members: vec![sotto_proto::GroupMember { user_id: suite::user("nobody"), role: Role::Owner }],
+    };
+    let event = suite::shared("alice", 999, 1, "BROKEN", &[&a1]);
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let (store, a1) = (Arc::clone(&store), a1.clone());
+        tasks.push(tokio::spawn(async move { store.deliver(suite::direct("bob", n, 1, &[(&a1, "ct")])).await }));
+    }
+    let failed = store.create_group(&group, event).await;
+    assert!(matches!(failed, Err(StoreError::Database(_))), "{failed:?}");
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(store.group(&group.group_id).await.unwrap(), None);
+    let entries = store.fetch(&a1, 0, 100).await.unwrap();
+    assert_eq!(entries.len(), 40);
+    assert!(entries.iter().all(|e| matches!(e.body, EntryBody::Direct { .. })), "the failed job's event was stored");
+    assert_eq!(store.shared_payload_rows().await.unwrap(), 0);
+    // The failed job's idempotency record was rolled back with it: the event can be sent again.
+    assert!(matches!(
+        store.deliver(suite::shared("alice", 999, 2, "BROKEN", &[&a1])).await.unwrap(),
+        DeliveryOutcome::Stored { .. }
+    ));
+}
+
+#[tokio::test]
+async fn store_is_shareable_as_trait_objects() {
+    let (_dir, store) = fresh();
+    let store = Arc::new(store);
+    let accounts: Arc<dyn AccountStore> = store.clone();
+    let devices: Arc<dyn DeviceStore> = store.clone();
+    let groups: Arc<dyn GroupStore> = store.clone();
+    let _inbox: Arc<dyn InboxStore> = store.clone();
+    let _backup: Arc<dyn BackupStore> = store;
+    accounts.create_account(&suite::user("alice"), "h", 1).await.unwrap();
+    assert!(devices.devices_of(&[suite::user("alice")]).await.unwrap().is_empty());
+    assert!(groups.groups_of(&suite::user("alice")).await.unwrap().is_empty());
+}

@@ -1,0 +1,626 @@
+//! The store test suite, shared by every implementation: each function checks one part of the
+//! contract of the traits in [`crate::store`] against a fresh, empty store. An implementation's
+//! own test module calls every function here (see `sqlite/tests.rs`).
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+
+use sotto_proto::{
+    DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupId, GroupInfo, GroupMember, KeyCounts, KeyId,
+    MembershipChange, MembershipEvent, MessageId, Role, SignedKey, UserDevices, UserId,
+};
+
+use crate::store::{
+    AccountStore, AddKeysOutcome, BackupStore, Delivery, DeliveryContent, DeliveryOutcome, DeviceRecord, DeviceStore,
+    GroupStore, InboxStore, RefreshOutcome, SetKeysOutcome, StoreError, StoreResult,
+};
+
+/// What the suite needs from an implementation besides the store traits.
+pub(crate) trait TestStore:
+    AccountStore + DeviceStore + InboxStore + GroupStore + BackupStore + Send + Sync + 'static
+{
+    /// How many shared payloads are stored (to check that acknowledged ones are collected).
+    fn shared_payload_rows(&self) -> impl Future<Output = StoreResult<u64>> + Send;
+}
+
+// ---- helpers ----
+
+pub(crate) fn user(s: &str) -> UserId {
+    UserId::parse(s).unwrap()
+}
+
+pub(crate) fn addr(u: &str, d: &str) -> DeviceAddress {
+    DeviceAddress { user_id: user(u), device_id: DeviceId::parse(d).unwrap() }
+}
+
+pub(crate) fn msg(n: u32) -> MessageId {
+    MessageId::parse(format!("msg-{n:08}")).unwrap()
+}
+
+pub(crate) fn key(id: &str, material: &str) -> SignedKey {
+    SignedKey { key_id: KeyId::parse(id).unwrap(), key: material.into(), signature: format!("sig-{material}") }
+}
+
+fn identity(device: &DeviceAddress, tag: &str) -> DeviceKeys {
+    DeviceKeys {
+        user_id: device.user_id.clone(),
+        device_id: device.device_id.clone(),
+        curve25519: format!("curve-{tag}"),
+        ed25519: format!("ed-{tag}"),
+        signature: format!("sig-{tag}"),
+    }
+}
+
+pub(crate) async fn account<S: TestStore>(s: &S, u: &str) {
+    s.create_account(&user(u), "$argon2id$hash", 1).await.unwrap();
+}
+
+/// Creates the account if needed and the device, with refresh token hash `rt-{user}-{device}`.
+pub(crate) async fn device<S: TestStore>(s: &S, u: &str, d: &str) -> DeviceAddress {
+    match s.create_account(&user(u), "$argon2id$hash", 1).await {
+        Ok(()) | Err(StoreError::AlreadyExists) => {}
+        Err(e) => panic!("{e}"),
+    }
+    let a = addr(u, d);
+    s.create_device(&a, Some("phone"), format!("rt-{u}-{d}").as_bytes(), 2).await.unwrap();
+    a
+}
+
+pub(crate) fn direct(sender: &str, n: u32, ts: u64, to: &[(&DeviceAddress, &str)]) -> Delivery {
+    Delivery {
+        sender_user: user(sender),
+        sender_device: Some(DeviceId::parse("SENDER").unwrap()),
+        message_id: msg(n),
+        server_ts: ts,
+        content: DeliveryContent::PerDevice(to.iter().map(|(a, c)| ((*a).clone(), (*c).to_owned())).collect()),
+    }
+}
+
+pub(crate) fn shared(sender: &str, n: u32, ts: u64, group: &str, to: &[&DeviceAddress]) -> Delivery {
+    Delivery {
+        sender_user: user(sender),
+        sender_device: None,
+        message_id: msg(n),
+        server_ts: ts,
+        content: DeliveryContent::Shared {
+            body: EntryBody::Group { group_id: GroupId::parse(group).unwrap(), ciphertext: format!("group-ct-{n}") },
+            recipients: to.iter().map(|a| (*a).clone()).collect(),
+        },
+    }
+}
+
+fn stored(outcome: DeliveryOutcome) -> Vec<DeviceAddress> {
+    match outcome {
+        DeliveryOutcome::Stored { recipients } => recipients,
+        other => panic!("expected Stored, got {other:?}"),
+    }
+}
+
+async fn seqs<S: TestStore>(s: &S, d: &DeviceAddress) -> Vec<u64> {
+    s.fetch(d, 0, 1000).await.unwrap().iter().map(|e| e.seq).collect()
+}
+
+fn group_info(id: &str, version: u64, members: &[(&str, Role)]) -> GroupInfo {
+    GroupInfo {
+        group_id: GroupId::parse(id).unwrap(),
+        name: format!("group {id} v{version}"),
+        version,
+        created_ts: 10,
+        members: members.iter().map(|(u, r)| GroupMember { user_id: user(u), role: *r }).collect(),
+    }
+}
+
+fn membership_event(group: &GroupInfo, change: MembershipChange, n: u32, to: &[&DeviceAddress]) -> Delivery {
+    let event = MembershipEvent {
+        group_id: group.group_id.clone(),
+        change,
+        actor: user("alice"),
+        users: vec![],
+        group: group.clone(),
+    };
+    Delivery {
+        sender_user: user("alice"),
+        sender_device: None,
+        message_id: msg(n),
+        server_ts: 100 + u64::from(n),
+        content: DeliveryContent::Shared {
+            body: EntryBody::Membership(event),
+            recipients: to.iter().map(|a| (*a).clone()).collect(),
+        },
+    }
+}
+
+// ---- accounts ----
+
+pub(crate) async fn accounts<S: TestStore>(s: &S) {
+    s.create_account(&user("alice"), "hash-a", 5).await.unwrap();
+    assert!(matches!(s.create_account(&user("alice"), "other", 6).await, Err(StoreError::AlreadyExists)));
+    assert_eq!(s.password_hash(&user("alice")).await.unwrap().as_deref(), Some("hash-a"));
+    assert_eq!(s.password_hash(&user("nobody")).await.unwrap(), None);
+    s.create_account(&user("bob"), "hash-b", 5).await.unwrap();
+    let mut found = s.existing_users(&[user("carol"), user("bob"), user("alice"), user("bob")]).await.unwrap();
+    found.sort();
+    assert_eq!(found, vec![user("alice"), user("bob")]);
+    assert!(s.existing_users(&[]).await.unwrap().is_empty());
+}
+
+// ---- devices ----
+
+pub(crate) async fn devices<S: TestStore>(s: &S) {
+    let nobody = addr("nobody", "D1");
+    assert!(matches!(s.create_device(&nobody, None, b"rt-x", 1).await, Err(StoreError::NotFound)));
+    let a2 = device(s, "alice", "D2").await;
+    let a1 = device(s, "alice", "D1").await;
+    let b1 = device(s, "bob", "B1").await;
+    assert!(matches!(s.create_device(&a1, None, b"rt-other", 3).await, Err(StoreError::AlreadyExists)));
+    assert!(s.device_exists(&a1).await.unwrap());
+    assert!(!s.device_exists(&addr("alice", "D9")).await.unwrap());
+
+    assert_eq!(
+        s.devices_of(&[user("bob"), user("alice"), user("nobody")]).await.unwrap(),
+        vec![b1.clone(), a1.clone(), a2.clone()]
+    );
+    assert!(s.keyed_devices_of(&[user("alice"), user("bob")]).await.unwrap().is_empty());
+    assert_eq!(s.set_device_keys(&identity(&a2, "a2")).await.unwrap(), SetKeysOutcome::Stored);
+    assert_eq!(s.keyed_devices_of(&[user("alice"), user("bob")]).await.unwrap(), vec![a2.clone()]);
+
+    let listed = s.list_devices(&user("alice")).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![
+            DeviceRecord {
+                device_id: a1.device_id.clone(),
+                name: Some("phone".into()),
+                created_ts: 2,
+                has_keys: false
+            },
+            DeviceRecord { device_id: a2.device_id.clone(), name: Some("phone".into()), created_ts: 2, has_keys: true },
+        ]
+    );
+    assert!(s.list_devices(&user("nobody")).await.unwrap().is_empty());
+}
+
+pub(crate) async fn delete_device_removes_everything<S: TestStore>(s: &S) {
+    let a1 = device(s, "alice", "D1").await;
+    let b1 = device(s, "bob", "B1").await;
+    s.set_device_keys(&identity(&a1, "a1")).await.unwrap();
+    s.add_one_time_keys(&a1, &[key("K1", "k1")], Some(&key("F", "f"))).await.unwrap();
+    stored(s.deliver(direct("bob", 1, 10, &[(&a1, "ct-a1"), (&b1, "ct-b1")])).await.unwrap());
+    stored(s.deliver(shared("bob", 2, 11, "G1", &[&a1, &b1])).await.unwrap());
+
+    assert!(s.delete_device(&a1).await.unwrap());
+    assert!(!s.delete_device(&a1).await.unwrap());
+    assert!(!s.device_exists(&a1).await.unwrap());
+    assert!(s.fetch(&a1, 0, 100).await.unwrap().is_empty());
+    assert_eq!(s.device_keys(&a1).await.unwrap(), None);
+    assert!(s.claim_keys(std::slice::from_ref(&a1)).await.unwrap().is_empty());
+    assert_eq!(
+        s.rotate_refresh_token(b"rt-alice-D1", b"rt-new", 20).await.unwrap(),
+        RefreshOutcome::Unknown,
+        "the device's refresh tokens must be gone"
+    );
+    // The other recipient still has both entries; the shared payload is still referenced by it.
+    assert_eq!(seqs(s, &b1).await, vec![1, 2]);
+    assert_eq!(s.shared_payload_rows().await.unwrap(), 1);
+    s.ack(&b1, 2).await.unwrap();
+    assert_eq!(s.shared_payload_rows().await.unwrap(), 0);
+
+    // The same id can be created again, empty.
+    let again = device(s, "alice", "D1").await;
+    assert_eq!(s.device_keys(&again).await.unwrap(), None);
+    assert_eq!(s.key_counts(&again).await.unwrap(), KeyCounts { one_time_keys: 0, has_fallback: false });
+}
+
+pub(crate) async fn refresh_tokens<S: TestStore>(s: &S) {
+    let a1 = device(s, "alice", "D1").await;
+    let b1 = device(s, "bob", "B1").await;
+    assert_eq!(s.rotate_refresh_token(b"never-issued", b"x", 3).await.unwrap(), RefreshOutcome::Unknown);
+    assert_eq!(s.rotate_refresh_token(b"rt-alice-D1", b"t2", 3).await.unwrap(), RefreshOutcome::Rotated(a1.clone()));
+    assert_eq!(s.rotate_refresh_token(b"t2", b"t3", 4).await.unwrap(), RefreshOutcome::Rotated(a1.clone()));
+    // t2 is spent: presenting it again is a replay, which revokes every token of the device...
+    assert_eq!(s.rotate_refresh_token(b"t2", b"t4", 5).await.unwrap(), RefreshOutcome::Replayed(a1.clone()));
+    // ...including the current one, and t4 was never stored.
+    assert_eq!(s.rotate_refresh_token(b"t3", b"t5", 6).await.unwrap(), RefreshOutcome::Unknown);
+    assert_eq!(s.rotate_refresh_token(b"t4", b"t6", 6).await.unwrap(), RefreshOutcome::Unknown);
+    // Other devices are untouched.
+    assert_eq!(s.rotate_refresh_token(b"rt-bob-B1", b"b2", 7).await.unwrap(), RefreshOutcome::Rotated(b1));
+}
+
+// ---- keys ----
+
+pub(crate) async fn identity_keys<S: TestStore>(s: &S) {
+    let missing = addr("alice", "NOPE");
+    assert!(matches!(s.set_device_keys(&identity(&missing, "x")).await, Err(StoreError::NotFound)));
+    let a1 = device(s, "alice", "D1").await;
+    assert_eq!(s.device_keys(&a1).await.unwrap(), None);
+    assert_eq!(s.set_device_keys(&identity(&a1, "one")).await.unwrap(), SetKeysOutcome::Stored);
+    assert_eq!(s.set_device_keys(&identity(&a1, "one")).await.unwrap(), SetKeysOutcome::Unchanged);
+    assert_eq!(s.set_device_keys(&identity(&a1, "two")).await.unwrap(), SetKeysOutcome::Conflict);
+    let mut other_sig = identity(&a1, "one");
+    other_sig.signature = "different".into();
+    assert_eq!(s.set_device_keys(&other_sig).await.unwrap(), SetKeysOutcome::Conflict);
+    assert_eq!(s.device_keys(&a1).await.unwrap(), Some(identity(&a1, "one")));
+}
+
+pub(crate) async fn query_devices<S: TestStore>(s: &S) {
+    let a2 = device(s, "alice", "D2").await;
+    let a1 = device(s, "alice", "D1").await;
+    let _unkeyed = device(s, "alice", "D3").await;
+    let b1 = device(s, "bob", "B1").await;
+    account(s, "carol").await;
+    for d in [&a2, &a1, &b1] {
+        s.set_device_keys(&identity(d, d.device_id.as_str())).await.unwrap();
+    }
+    let got = s.query_devices(&[user("bob"), user("nobody"), user("carol"), user("alice")]).await.unwrap();
+    assert_eq!(
+        got,
+        vec![
+            UserDevices { user_id: user("bob"), devices: vec![identity(&b1, "B1")] },
+            UserDevices { user_id: user("carol"), devices: vec![] },
+            UserDevices { user_id: user("alice"), devices: vec![identity(&a1, "D1"), identity(&a2, "D2")] },
+        ]
+    );
+}
+
+pub(crate) async fn one_time_keys<S: TestStore>(s: &S) {
+    let missing = addr("alice", "NOPE");
+    assert!(matches!(s.add_one_time_keys(&missing, &[key("K1", "k1")], None).await, Err(StoreError::NotFound)));
+    assert!(matches!(s.key_counts(&missing).await, Err(StoreError::NotFound)));
+    let a1 = device(s, "alice", "D1").await;
+    assert_eq!(s.key_counts(&a1).await.unwrap(), KeyCounts { one_time_keys: 0, has_fallback: false });
+
+    let first = [key("K1", "k1"), key("K2", "k2")];
+    assert_eq!(
+        s.add_one_time_keys(&a1, &first, None).await.unwrap(),
+        AddKeysOutcome::Stored(KeyCounts { one_time_keys: 2, has_fallback: false })
+    );
+    // An exact re-upload (a retry) is ignored; new keys are added; the fallback is stored.
+    assert_eq!(
+        s.add_one_time_keys(&a1, &[key("K2", "k2"), key("K3", "k3")], Some(&key("F1", "f1"))).await.unwrap(),
+        AddKeysOutcome::Stored(KeyCounts { one_time_keys: 3, has_fallback: true })
+    );
+    // A known key id with another key: nothing of this upload is stored, not even the fallback.
+    assert_eq!(
+        s.add_one_time_keys(&a1, &[key("K4", "k4"), key("K1", "changed")], Some(&key("F2", "f2"))).await.unwrap(),
+        AddKeysOutcome::Conflict
+    );
+    // Also a conflict: the same id twice in one upload with different keys.
+    assert_eq!(
+        s.add_one_time_keys(&a1, &[key("K5", "k5"), key("K5", "other")], None).await.unwrap(),
+        AddKeysOutcome::Conflict
+    );
+    assert_eq!(s.key_counts(&a1).await.unwrap(), KeyCounts { one_time_keys: 3, has_fallback: true });
+    let claimed = s.claim_keys(&[a1.clone(), a1.clone(), a1.clone(), a1.clone()]).await.unwrap();
+    assert_eq!(claimed.len(), 1, "one key per device, however often it is named");
+    assert_eq!(claimed[0].key, key("K1", "k1"));
+    // The fallback is replaced when a new one is given.
+    s.add_one_time_keys(&a1, &[], Some(&key("F3", "f3"))).await.unwrap();
+    s.claim_keys(std::slice::from_ref(&a1)).await.unwrap();
+    s.claim_keys(std::slice::from_ref(&a1)).await.unwrap();
+    let fallback = s.claim_keys(std::slice::from_ref(&a1)).await.unwrap();
+    assert_eq!(fallback[0].key, key("F3", "f3"));
+    assert!(fallback[0].fallback);
+}
+
+pub(crate) async fn claim_keys<S: TestStore>(s: &S) {
+    let a1 = device(s, "alice", "D1").await;
+    let b1 = device(s, "bob", "B1").await;
+    let bare = device(s, "bob", "B2").await;
+    let ghost = addr("carol", "C1");
+    s.add_one_time_keys(&a1, &[key("K3", "k3"), key("K1", "k1"), key("K2", "k2")], Some(&key("FA", "fa")))
+        .await
+        .unwrap();
+    s.add_one_time_keys(&b1, &[], Some(&key("FB", "fb"))).await.unwrap();
+
+    let got = s.claim_keys(&[ghost.clone(), a1.clone(), bare.clone(), b1.clone()]).await.unwrap();
+    assert_eq!(got.len(), 2, "devices with no key and unknown devices are left out: {got:?}");
+    assert_eq!((got[0].user_id.clone(), got[0].device_id.clone()), (a1.user_id.clone(), a1.device_id.clone()));
+    assert_eq!(got[0].key, key("K1", "k1"), "lowest key id first");
+    assert!(!got[0].fallback);
+    assert_eq!(got[1].device_id, b1.device_id);
+    assert_eq!(got[1].key, key("FB", "fb"));
+    assert!(got[1].fallback);
+
+    assert_eq!(s.key_counts(&a1).await.unwrap(), KeyCounts { one_time_keys: 2, has_fallback: true });
+    assert_eq!(s.claim_keys(std::slice::from_ref(&a1)).await.unwrap()[0].key.key_id.as_str(), "K2");
+    assert_eq!(s.claim_keys(std::slice::from_ref(&a1)).await.unwrap()[0].key.key_id.as_str(), "K3");
+    for _ in 0..2 {
+        let fb = s.claim_keys(std::slice::from_ref(&a1)).await.unwrap();
+        assert_eq!(fb[0].key, key("FA", "fa"));
+        assert!(fb[0].fallback, "the fallback is handed out again and again");
+    }
+    assert_eq!(s.key_counts(&a1).await.unwrap(), KeyCounts { one_time_keys: 0, has_fallback: true });
+}
+
+/// 20 tasks claim the same device's keys at once: no one-time key is handed out twice.
+pub(crate) async fn concurrent_claims<S: TestStore>(s: Arc<S>) {
+    const KEYS: usize = 50;
+    const TASKS: usize = 20;
+    const CLAIMS_PER_TASK: usize = 3;
+    let a1 = device(&*s, "alice", "D1").await;
+    let keys: Vec<SignedKey> = (0..KEYS).map(|i| key(&format!("K{i:03}"), &format!("k{i}"))).collect();
+    s.add_one_time_keys(&a1, &keys, Some(&key("FALLBACK", "f"))).await.unwrap();
+
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let (s, a1) = (Arc::clone(&s), a1.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..CLAIMS_PER_TASK {
+                got.extend(s.claim_keys(std::slice::from_ref(&a1)).await.unwrap());
+            }
+            got
+        }));
+    }
+    let mut one_time = HashSet::new();
+    let mut fallbacks = 0;
+    for task in tasks {
+        for claimed in task.await.unwrap() {
+            if claimed.fallback {
+                assert_eq!(claimed.key.key_id.as_str(), "FALLBACK");
+                fallbacks += 1;
+            } else {
+                assert!(one_time.insert(claimed.key.key_id.clone()), "{:?} handed out twice", claimed.key.key_id);
+            }
+        }
+    }
+    assert_eq!(one_time.len(), KEYS);
+    assert_eq!(fallbacks, TASKS * CLAIMS_PER_TASK - KEYS);
+    let last = s.claim_keys(std::slice::from_ref(&a1)).await.unwrap();
+    assert!(last[0].fallback);
+}
+
+// ---- inbox ----
+
+pub(crate) async fn deliver_and_fetch<S: TestStore>(s: &S) {
+    let a1 = device(s, "alice", "D1").await;
+    let b1 = device(s, "bob", "B1").await;
+    let ghost = addr("bob", "GONE");
+    let got =
+        stored(s.deliver(direct("carol", 1, 1000, &[(&a1, "ct-a1"), (&ghost, "ct-x"), (&b1, "ct-b1")])).await.unwrap());
+    assert_eq!(got, vec![a1.clone(), b1.clone()], "devices that do not exist are skipped");
+
+    let entries = s.fetch(&a1, 0, 10).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    let e = &entries[0];
+    assert_eq!((e.seq, &e.message_id, e.sender_user.as_str(), e.server_ts), (1, &msg(1), "carol", 1000));
+    assert_eq!(e.sender_device.as_ref().map(DeviceId::as_str), Some("SENDER"));
+    assert_eq!(e.body, EntryBody::Direct { ciphertext: "ct-a1".into() });
+    assert_eq!(s.fetch(&b1, 0, 10).await.unwrap()[0].body, EntryBody::Direct { ciphertext: "ct-b1".into() });
+
+    let got = stored(s.deliver(shared("carol", 2, 1001, "G1", &[&a1, &b1])).await.unwrap());
+    assert_eq!(got, vec![a1.clone(), b1.clone()]);
+    let entries = s.fetch(&a1, 0, 10).await.unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[1].seq, 2);
+    assert_eq!(entries[1].sender_device, None);
+    assert_eq!(
+        entries[1].body,
+        EntryBody::Group { group_id: GroupId::parse("G1").unwrap(), ciphertext: "group-ct-2".into() }
+    );
+    assert_eq!(s.shared_payload_rows().await.unwrap(), 1, "a shared body is stored once");
+
+    // after and limit.
+    assert_eq!(s.fetch(&a1, 1, 10).await.unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(s.fetch(&a1, 0, 1).await.unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1]);
+    assert!(s.fetch(&a1, 2, 10).await.unwrap().is_empty());
+    assert!(s.fetch(&a1, u64::MAX, 10).await.unwrap().is_empty());
+    assert!(s.fetch(&ghost, 0, 10).await.unwrap().is_empty());
+
+    // Nobody to deliver to: recorded as sent, nothing stored, no payload left behind.
+    assert!(stored(s.deliver(shared("carol", 3, 1002, "G1", &[&ghost])).await.unwrap()).is_empty());
+    assert_eq!(s.shared_payload_rows().await.unwrap(), 1);
+}
+
+pub(crate) async fn duplicate_delivery<S: TestStore>(s: &S) {
+    let a1 = device(s, "alice", "D1").await;
+    stored(s.deliver(direct("bob", 1, 1000, &[(&a1, "first")])).await.unwrap());
+    // Same sender and message id, other content and time: a duplicate, nothing stored.
+    assert_eq!(
+        s.deliver(direct("bob", 1, 2000, &[(&a1, "second")])).await.unwrap(),
+        DeliveryOutcome::Duplicate { server_ts: 1000 }
+    );
+    assert_eq!(
+        s.deliver(shared("bob", 1, 3000, "G1", &[&a1])).await.unwrap(),
+        DeliveryOutcome::Duplicate { server_ts: 1000 }
+    );
+    let entries = s.fetch(&a1, 0, 10).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].body, EntryBody::Direct { ciphertext: "first".into() });
+    assert_eq!(s.shared_payload_rows().await.unwrap(), 0);
+    // Another sender may use the same message id.
+    stored(s.deliver(direct("carol", 1, 4000, &[(&a1, "carol's")])).await.unwrap());
+    assert_eq!(seqs(s, &a1).await, vec![1, 2]);
+}
+
+pub(crate) async fn prune_sent_ids<S: TestStore>(s: &S) {
+    let a1 = device(s, "alice", "D1").await;
+    stored(s.deliver(direct("bob", 1, 1000, &[(&a1, "old")])).await.unwrap());
+    stored(s.deliver(direct("bob", 2, 5000, &[(&a1, "new")])).await.unwrap());
+    let bob = UserId::parse("bob").unwrap();
+    let first = direct("bob", 1, 0, &[]).message_id;
+    assert_eq!(s.sent_at(&bob, &first).await.unwrap(), Some(1000));
+    assert_eq!(s.sent_at(&UserId::parse("carol").unwrap(), &first).await.unwrap(), None);
+    assert_eq!(s.prune_sent_ids(1000).await.unwrap(), 0, "only records strictly older are pruned");
+    assert_eq!(s.prune_sent_ids(2000).await.unwrap(), 1);
+    assert_eq!(s.sent_at(&bob, &first).await.unwrap(), None);
+    // A resend of the pruned id is a new message; the other is still a duplicate.
+    stored(s.deliver(direct("bob", 1, 6000, &[(&a1, "again")])).await.unwrap());
+    assert_eq!(
+        s.deliver(direct("bob", 2, 6000, &[(&a1, "again")])).await.unwrap(),
+        DeliveryOutcome::Duplicate { server_ts: 5000 }
+    );
+    assert_eq!(s.prune_sent_ids(u64::MAX).await.unwrap(), 2);
+}
+
+pub(crate) async fn ack_and_sequence<S: TestStore>(s: &S) {
+    let a1 = device(s, "alice", "D1").await;
+    let b1 = device(s, "bob", "B1").await;
+    for n in 1..=4 {
+        stored(s.deliver(direct("bob", n, 1000, &[(&a1, "ct")])).await.unwrap());
+    }
+    assert_eq!(seqs(s, &a1).await, vec![1, 2, 3, 4]);
+    assert_eq!(s.ack(&a1, 2).await.unwrap(), 2);
+    assert_eq!(seqs(s, &a1).await, vec![3, 4], "only entries <= up_to are deleted");
+    assert_eq!(s.ack(&a1, 2).await.unwrap(), 0, "acking again is harmless");
+    // Acking everything (and beyond) never makes a seq come back.
+    assert_eq!(s.ack(&a1, 1_000).await.unwrap(), 2);
+    assert!(seqs(s, &a1).await.is_empty());
+    stored(s.deliver(direct("bob", 5, 1000, &[(&a1, "ct"), (&b1, "ct")])).await.unwrap());
+    assert_eq!(seqs(s, &a1).await, vec![5]);
+    assert_eq!(seqs(s, &b1).await, vec![1], "each device has its own sequence");
+    assert_eq!(s.ack(&a1, u64::MAX).await.unwrap(), 1);
+    assert_eq!(seqs(s, &b1).await, vec![1], "an ack touches only its own device");
+}
+
+/// Many concurrent deliveries to one device get distinct, gapless, increasing seqs.
+pub(crate) async fn concurrent_deliveries<S: TestStore>(s: Arc<S>) {
+    let a1 = device(&*s, "alice", "D1").await;
+    let mut tasks = Vec::new();
+    for n in 0..50 {
+        let (s, a1) = (Arc::clone(&s), a1.clone());
+        tasks.push(tokio::spawn(async move { s.deliver(direct("bob", n, 1000, &[(&a1, "ct")])).await }));
+    }
+    for task in tasks {
+        stored(task.await.unwrap().unwrap());
+    }
+    let entries = s.fetch(&a1, 0, 100).await.unwrap();
+    assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=50).collect::<Vec<_>>());
+    let ids: HashSet<_> = entries.iter().map(|e| e.message_id.clone()).collect();
+    assert_eq!(ids.len(), 50);
+}
+
+pub(crate) async fn shared_payloads_are_collected<S: TestStore>(s: &S) {
+    let a1 = device(s, "alice", "D1").await;
+    let a2 = device(s, "alice", "D2").await;
+    let b1 = device(s, "bob", "B1").await;
+    stored(s.deliver(shared("carol", 1, 1000, "G1", &[&a1, &a2, &b1, &a1])).await.unwrap());
+    stored(s.deliver(shared("carol", 2, 1001, "G1", &[&a1, &b1])).await.unwrap());
+    stored(s.deliver(direct("carol", 3, 1002, &[(&a1, "ct")])).await.unwrap());
+    assert_eq!(s.shared_payload_rows().await.unwrap(), 2);
+    assert_eq!(seqs(s, &a1).await, vec![1, 2, 3], "a repeated recipient gets one entry");
+
+    assert_eq!(s.ack(&a1, 3).await.unwrap(), 3);
+    assert_eq!(s.ack(&a2, 1).await.unwrap(), 1);
+    assert_eq!(s.shared_payload_rows().await.unwrap(), 2, "b1 still references both");
+    assert_eq!(s.ack(&b1, 1).await.unwrap(), 1);
+    assert_eq!(s.shared_payload_rows().await.unwrap(), 1, "message 1 is acked by every recipient");
+    assert_eq!(
+        s.fetch(&b1, 0, 10).await.unwrap()[0].body,
+        EntryBody::Group { group_id: GroupId::parse("G1").unwrap(), ciphertext: "group-ct-2".into() }
+    );
+    assert_eq!(s.ack(&b1, 2).await.unwrap(), 1);
+    assert_eq!(s.shared_payload_rows().await.unwrap(), 0);
+}
+
+// ---- groups ----
+
+pub(crate) async fn groups<S: TestStore>(s: &S) {
+    let a1 = device(s, "alice", "A1").await;
+    let a2 = device(s, "alice", "A2").await;
+    let b1 = device(s, "bob", "B1").await;
+    let c1 = device(s, "carol", "C1").await;
+    let g1 = GroupId::parse("G1").unwrap();
+
+    // Members given unsorted: they come back sorted by user id.
+    let v1 = group_info("G1", 1, &[("bob", Role::Member), ("alice", Role::Owner)]);
+    s.create_group(&v1, membership_event(&v1, MembershipChange::Created, 1, &[&a1, &a2, &b1])).await.unwrap();
+    let mut sorted = v1.clone();
+    sorted.members.sort_by(|x, y| x.user_id.cmp(&y.user_id));
+    assert_eq!(s.group(&g1).await.unwrap(), Some(sorted.clone()));
+    let created = s.fetch(&b1, 0, 10).await.unwrap();
+    assert!(matches!(&created[0].body, EntryBody::Membership(e) if e.change == MembershipChange::Created));
+
+    let again = group_info("G1", 1, &[("carol", Role::Owner)]);
+    assert!(matches!(
+        s.create_group(&again, membership_event(&again, MembershipChange::Created, 2, &[&c1])).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert!(s.fetch(&c1, 0, 10).await.unwrap().is_empty(), "a refused change delivers nothing");
+
+    let v0 = group_info("G0", 1, &[("bob", Role::Owner)]);
+    s.create_group(&v0, membership_event(&v0, MembershipChange::Created, 3, &[&b1])).await.unwrap();
+    let of_bob: Vec<_> = s.groups_of(&user("bob")).await.unwrap().into_iter().map(|g| g.group_id).collect();
+    assert_eq!(of_bob, vec![GroupId::parse("G0").unwrap(), g1.clone()]);
+    assert_eq!(s.groups_of(&user("alice")).await.unwrap(), vec![sorted]);
+    assert!(s.groups_of(&user("carol")).await.unwrap().is_empty());
+
+    assert_eq!(s.role(&g1, &user("alice")).await.unwrap(), Some(Role::Owner));
+    assert_eq!(s.role(&g1, &user("bob")).await.unwrap(), Some(Role::Member));
+    assert_eq!(s.role(&g1, &user("carol")).await.unwrap(), None);
+    assert_eq!(s.role(&GroupId::parse("NOPE").unwrap(), &user("alice")).await.unwrap(), None);
+    assert_eq!(s.member_devices(&g1).await.unwrap(), vec![a1.clone(), a2.clone(), b1.clone()]);
+    assert!(s.member_devices(&GroupId::parse("NOPE").unwrap()).await.unwrap().is_empty());
+
+    // Update: bob leaves, carol joins as admin.
+    let v2 = group_info("G1", 2, &[("carol", Role::Admin), ("alice", Role::Owner)]);
+    let stale = group_info("G1", 2, &[("alice", Role::Owner)]);
+    assert!(matches!(
+        s.update_group(0, &stale, membership_event(&stale, MembershipChange::Removed, 4, &[&c1])).await,
+        Err(StoreError::VersionConflict { current: 1 })
+    ));
+    let gone = group_info("GONE", 2, &[("alice", Role::Owner)]);
+    assert!(matches!(
+        s.update_group(1, &gone, membership_event(&gone, MembershipChange::Added, 5, &[&c1])).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(s.fetch(&c1, 0, 10).await.unwrap().is_empty(), "refused updates deliver nothing");
+    s.update_group(1, &v2, membership_event(&v2, MembershipChange::Added, 6, &[&a1, &a2, &b1, &c1])).await.unwrap();
+    let got = s.group(&g1).await.unwrap().unwrap();
+    assert_eq!((got.version, got.name.as_str(), got.created_ts), (2, "group G1 v2", 10));
+    assert_eq!(
+        got.members,
+        vec![
+            GroupMember { user_id: user("alice"), role: Role::Owner },
+            GroupMember { user_id: user("carol"), role: Role::Admin },
+        ]
+    );
+    assert_eq!(s.role(&g1, &user("bob")).await.unwrap(), None);
+    assert_eq!(s.member_devices(&g1).await.unwrap(), vec![a1.clone(), a2.clone(), c1.clone()]);
+    assert_eq!(s.fetch(&c1, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(seqs(s, &b1).await, vec![1, 2, 3], "the removed member is told too");
+
+    // Dismiss.
+    assert!(matches!(
+        s.dismiss_group(&g1, 1, membership_event(&v2, MembershipChange::Dismissed, 7, &[&a1])).await,
+        Err(StoreError::VersionConflict { current: 2 })
+    ));
+    assert!(matches!(
+        s.dismiss_group(
+            &GroupId::parse("NOPE").unwrap(),
+            1,
+            membership_event(&v2, MembershipChange::Dismissed, 8, &[&a1])
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+    s.dismiss_group(&g1, 2, membership_event(&v2, MembershipChange::Dismissed, 9, &[&a1, &a2, &c1])).await.unwrap();
+    assert_eq!(s.group(&g1).await.unwrap(), None);
+    assert_eq!(s.role(&g1, &user("alice")).await.unwrap(), None);
+    assert!(s.groups_of(&user("alice")).await.unwrap().is_empty());
+    assert!(s.member_devices(&g1).await.unwrap().is_empty());
+    let last = s.fetch(&c1, 0, 10).await.unwrap();
+    assert!(matches!(&last.last().unwrap().body, EntryBody::Membership(e) if e.change == MembershipChange::Dismissed));
+    assert!(matches!(
+        s.update_group(2, &v2, membership_event(&v2, MembershipChange::Added, 10, &[&a1])).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+// ---- backup ----
+
+pub(crate) async fn backups<S: TestStore>(s: &S) {
+    account(s, "alice").await;
+    account(s, "bob").await;
+    let alice = user("alice");
+    assert_eq!(s.get_backup(&alice).await.unwrap(), None);
+    assert!(matches!(s.put_backup(&alice, 1, b"x").await, Err(StoreError::VersionConflict { current: 0 })));
+    assert_eq!(s.put_backup(&alice, 0, b"first").await.unwrap(), 1);
+    assert!(matches!(s.put_backup(&alice, 0, b"lost").await, Err(StoreError::VersionConflict { current: 1 })));
+    assert_eq!(s.put_backup(&alice, 1, b"second").await.unwrap(), 2);
+    assert_eq!(s.get_backup(&alice).await.unwrap(), Some((2, b"second".to_vec())));
+    assert_eq!(s.get_backup(&user("bob")).await.unwrap(), None);
+    assert_eq!(s.put_backup(&user("bob"), 0, &[0u8, 255, 1]).await.unwrap(), 1);
+    assert_eq!(s.get_backup(&user("bob")).await.unwrap(), Some((1, vec![0u8, 255, 1])));
+}

@@ -1,0 +1,186 @@
+//! `GET /v1/ws`: one WebSocket per device.
+//!
+//! Order on connect: subscribe to wake-ups first, then replay every unacknowledged entry, then
+//! send `synced`; so an entry stored while the replay runs is either in the replay or wakes the
+//! socket afterwards — never lost. Pushed entries are always read back from the store, which is
+//! the only source of truth. Acks are clamped to what this socket has actually sent, so a confused
+//! client cannot delete entries it never saw.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::response::Response;
+use futures_util::SinkExt;
+use sotto_proto::limits::{MAX_CLIENT_FRAME_BYTES, MAX_EPHEMERAL_BYTES};
+use sotto_proto::{ClientFrame, DeviceAddress, EphemeralTarget, ErrorCode, ServerFrame};
+use tracing::instrument;
+
+use crate::auth::Authenticated;
+use crate::error::{AppError, AppResult};
+use crate::hub::Subscription;
+use crate::state::AppState;
+
+/// Entries read from the store per round while pushing.
+const PUSH_BATCH: u32 = 256;
+const PING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Close codes (4000-4999 are for applications).
+const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_POLICY: u16 = 1008;
+const CLOSE_REPLACED: u16 = 4000;
+
+#[utoipa::path(get, path = "/v1/ws", tag = "messages", security(("bearer" = [])),
+    responses((status = 101, description = "WebSocket of JSON frames: see `ServerFrame` and `ClientFrame`"), (status = 401, body = sotto_proto::ErrorBody)))]
+pub async fn connect(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> AppResult<Response> {
+    let upgrade = upgrade.map_err(|_| AppError::invalid_input("This route only accepts a WebSocket upgrade."))?;
+    Ok(upgrade
+        .max_message_size(MAX_CLIENT_FRAME_BYTES)
+        .max_frame_size(MAX_CLIENT_FRAME_BYTES)
+        .on_upgrade(move |socket| serve(state, device, socket)))
+}
+
+#[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
+async fn serve(state: AppState, device: DeviceAddress, mut socket: WebSocket) {
+    let mut sub = state.hub.subscribe(&device);
+    state.metrics.websocket_connections.inc();
+    tracing::debug!("socket open");
+    let mut session = SocketSession { state: &state, device: &device, last_sent: 0 };
+    match session.run(&mut socket, &mut sub).await {
+        Ok(()) => tracing::debug!("socket closed"),
+        Err(e) => tracing::debug!(error = %e, "socket ended"),
+    }
+    state.metrics.websocket_connections.dec();
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SocketEnd {
+    #[error("websocket: {0}")]
+    Socket(#[from] axum::Error),
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error("encoding a frame: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+struct SocketSession<'a> {
+    state: &'a AppState,
+    device: &'a DeviceAddress,
+    /// The highest seq sent on this socket.
+    last_sent: u64,
+}
+
+impl SocketSession<'_> {
+    async fn run(&mut self, socket: &mut WebSocket, sub: &mut Subscription) -> Result<(), SocketEnd> {
+        self.push_pending(socket).await?;
+        send(socket, &ServerFrame::Synced { up_to: self.last_sent }).await?;
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.state.shutdown.cancelled() => {
+                    return close(socket, CLOSE_GOING_AWAY, "The server is restarting; reconnect shortly.").await;
+                }
+                _ = sub.close.cancelled() => {
+                    return close(socket, CLOSE_REPLACED, "Another connection of this device replaced this one, or the device was signed out.").await;
+                }
+                incoming = socket.recv() => match incoming {
+                    None | Some(Ok(Message::Close(_))) => return Ok(()),
+                    Some(Err(e)) => return Err(e.into()),
+                    Some(Ok(Message::Text(text))) => self.handle_frame(socket, text.as_str()).await?,
+                    Some(Ok(Message::Binary(_))) => {
+                        return close(socket, CLOSE_POLICY, "Frames must be JSON text.").await;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                },
+                _ = sub.wake.notified() => self.push_pending(socket).await?,
+                Some(frame) = sub.ephemeral.recv() => {
+                    send(socket, &frame).await?;
+                    self.state.metrics.ephemeral_relayed.inc();
+                }
+                _ = ping.tick() => socket.send(Message::Ping(Default::default())).await?,
+            }
+        }
+    }
+
+    /// Sends every stored entry after `last_sent`, in order.
+    async fn push_pending(&mut self, socket: &mut WebSocket) -> Result<(), SocketEnd> {
+        loop {
+            let entries = self.state.inbox.fetch(self.device, self.last_sent, PUSH_BATCH).await.map_err(AppError::from)?;
+            let n = entries.len();
+            for entry in entries {
+                let seq = entry.seq;
+                let text = serde_json::to_string(&ServerFrame::Entry { entry })?;
+                socket.feed(Message::Text(text.into())).await?;
+                self.last_sent = seq;
+            }
+            if n > 0 {
+                socket.flush().await?;
+                self.state.metrics.entries_pushed.inc_by(n as u64);
+            }
+            if n < PUSH_BATCH as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn handle_frame(&mut self, socket: &mut WebSocket, text: &str) -> Result<(), SocketEnd> {
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                let message = format!("The frame is not a valid client frame: {e}");
+                return send(socket, &ServerFrame::Error { code: ErrorCode::InvalidJson, message }).await;
+            }
+        };
+        let outcome = match frame {
+            ClientFrame::Ack { up_to } => self.state.inbox.ack(self.device, up_to.min(self.last_sent)).await.map(|_| ()).map_err(AppError::from),
+            ClientFrame::Ephemeral { to, body } => self.relay_ephemeral(to, body).await,
+        };
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(AppError::Client { code, message, .. }) => send(socket, &ServerFrame::Error { code, message }).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn relay_ephemeral(&self, to: EphemeralTarget, body: String) -> AppResult<()> {
+        if body.len() > MAX_EPHEMERAL_BYTES {
+            return Err(AppError::invalid_input(format!("An ephemeral body is at most {MAX_EPHEMERAL_BYTES} bytes.")));
+        }
+        self.state.limits.check_account(&self.device.user_id)?;
+        let (users, group_id) = match to {
+            EphemeralTarget::User { user_id } => (vec![user_id], None),
+            EphemeralTarget::Group { group_id } => {
+                let group = self.state.groups.group(&group_id).await?.ok_or_else(|| AppError::not_found("No such group."))?;
+                if !group.members.iter().any(|m| m.user_id == self.device.user_id) {
+                    return Err(AppError::not_member());
+                }
+                (group.members.into_iter().map(|m| m.user_id).collect(), Some(group_id))
+            }
+        };
+        let frame = ServerFrame::Ephemeral {
+            from_user: self.device.user_id.clone(),
+            from_device: self.device.device_id.clone(),
+            group_id,
+            body,
+        };
+        self.state.hub.send_ephemeral(&users, self.device, &frame);
+        Ok(())
+    }
+}
+
+async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), SocketEnd> {
+    let text = serde_json::to_string(frame)?;
+    socket.send(Message::Text(text.into())).await?;
+    Ok(())
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) -> Result<(), SocketEnd> {
+    socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await?;
+    Ok(())
+}
