@@ -70,7 +70,8 @@ impl TokenIssuer {
         };
         let der = key.to_pkcs8_der().map_err(|_| KeyFileError::Invalid { path: shown.clone() })?;
         let public = key.verifying_key().to_bytes();
-        let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(public)[..8]);
+        let digest = Sha256::digest(public);
+        let kid = URL_SAFE_NO_PAD.encode(digest.get(..8).unwrap_or(&digest[..]));
         Ok(TokenIssuer {
             issuer,
             kid,
@@ -202,24 +203,16 @@ pub fn hash_refresh_token(token: &str) -> Vec<u8> {
 
 /// A random id of `len` characters from `[A-Za-z0-9]` (device and group ids).
 pub fn random_id(len: usize) -> AppResult<String> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = vec![0u8; len];
-    getrandom::fill(&mut bytes).map_err(|e| AppError::internal(format!("random source: {e}")))?;
-    // Reject bytes >= 248 (= 4 * 62) so every character is equally likely.
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(len);
-    let mut pool = bytes.into_iter();
+    let mut buf = [0u8; 32];
     while out.len() < len {
-        let b = match pool.next() {
-            Some(b) => b,
-            None => {
-                let mut more = [0u8; 16];
-                getrandom::fill(&mut more).map_err(|e| AppError::internal(format!("random source: {e}")))?;
-                pool = more.to_vec().into_iter();
-                continue;
+        getrandom::fill(&mut buf).map_err(|e| AppError::internal(format!("random source: {e}")))?;
+        // Bytes >= 248 (= 4 * 62) are skipped so every character is equally likely.
+        for c in buf.iter().filter(|&&b| b < 248).filter_map(|&b| ALPHABET.get(usize::from(b % 62))) {
+            if out.len() < len {
+                out.push(char::from(*c));
             }
-        };
-        if let Some(&c) = ALPHABET.get(usize::from(b) % 62).filter(|_| b < 248) {
-            out.push(char::from(c));
         }
     }
     Ok(out)
