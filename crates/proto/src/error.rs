@@ -13,11 +13,13 @@ use crate::DeviceAddress;
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorCode {
-    /// The body is not valid JSON, has an unknown field, or a field is of the wrong type.
+    /// The body is not valid JSON, has an unknown or missing field, or a field has the wrong
+    /// type or a value its type never allows (such as a malformed id).
     InvalidJson,
     /// The body or frame is larger than the route allows.
     PayloadTooLarge,
-    /// A field or path segment holds a value that is not allowed (an id, a name, a key).
+    /// A path segment, query parameter or well-formed field holds a value that is not allowed
+    /// here (a name too long, a key of the wrong length, too many items).
     InvalidInput,
     /// No token, or a token that is malformed, forged or revoked.
     Unauthorized,

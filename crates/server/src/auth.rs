@@ -243,9 +243,11 @@ fn bearer_token(parts: &Parts) -> AppResult<&str> {
         .get(axum::http::header::AUTHORIZATION)
         .ok_or_else(|| AppError::unauthorized("Sign in first: this route needs `Authorization: Bearer <access token>`."))?;
     let value = value.to_str().map_err(|_| AppError::unauthorized("The Authorization header is not valid."))?;
+    // The scheme is case-insensitive (RFC 7235, section 2.1).
     value
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| AppError::unauthorized("The Authorization header must be `Bearer <access token>`."))
 }

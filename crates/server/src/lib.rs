@@ -51,6 +51,9 @@ pub enum ServerError {
 
 pub const DATABASE_FILE: &str = "sotto.db";
 
+/// How long shutdown waits for open sockets to send their close frames.
+const SOCKET_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
 /// Opens the data directory and builds the shared state.
 pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, ServerError> {
     std::fs::create_dir_all(&config.data_dir)
@@ -68,6 +71,7 @@ pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, Se
         metrics: Arc::new(Metrics::new()),
         limits: RateLimits::new(config.rate_limit),
         shutdown,
+        sockets: tokio_util::task::TaskTracker::new(),
     }))
 }
 
@@ -92,6 +96,12 @@ pub async fn run(
         .await;
     token.cancel();
     housekeeping.abort();
+    // Upgraded sockets are not connections `serve` waits for: wait here until each has sent its
+    // close frame, so clients see "going away" rather than a reset.
+    state.sockets.close();
+    if tokio::time::timeout(SOCKET_CLOSE_GRACE, state.sockets.wait()).await.is_err() {
+        tracing::warn!(open = state.sockets.len(), "some sockets did not close in time");
+    }
     result?;
     tracing::info!("stopped");
     Ok(())

@@ -131,6 +131,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, body = String, description = "Prometheus / OpenMetrics text")))]
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],

@@ -19,6 +19,7 @@ use crate::api::{accounts, backup, groups, keys, messages};
         groups::create_group, groups::list_groups, groups::get_group, groups::add_members, groups::remove_member,
         groups::leave_group, groups::set_role, groups::dismiss_group, groups::send_group,
         backup::get_backup, backup::put_backup,
+        crate::api::healthz, crate::metrics::render, serve,
     ),
     components(schemas(sotto_proto::ClientFrame, sotto_proto::ServerFrame)),
     modifiers(&BearerAuth),
@@ -35,6 +36,7 @@ impl Modify for BearerAuth {
     }
 }
 
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This document")))]
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

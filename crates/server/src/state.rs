@@ -4,6 +4,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::TokenIssuer;
 use crate::hub::Hub;
@@ -28,6 +29,8 @@ pub struct Inner {
     pub limits: RateLimits,
     /// Cancelled when the server shuts down; long-lived tasks (sockets) stop on it.
     pub shutdown: CancellationToken,
+    /// Open WebSocket tasks; shutdown waits for them to send their close frames.
+    pub sockets: TaskTracker,
 }
 
 impl std::fmt::Debug for Inner {

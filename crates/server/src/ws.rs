@@ -38,10 +38,18 @@ pub async fn connect(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> AppResult<Response> {
     let upgrade = upgrade.map_err(|_| AppError::invalid_input("This route only accepts a WebSocket upgrade."))?;
+    if state.shutdown.is_cancelled() {
+        return Err(AppError::internal("connection attempt during shutdown"));
+    }
+    // Held by the socket task until it ends, so shutdown can wait for the close frame.
+    let tracked = state.sockets.token();
     Ok(upgrade
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
-        .on_upgrade(move |socket| serve(state, device, socket)))
+        .on_upgrade(move |socket| async move {
+            serve(state, device, socket).await;
+            drop(tracked);
+        }))
 }
 
 #[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]

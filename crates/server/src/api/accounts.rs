@@ -125,9 +125,13 @@ pub async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshReque
             }))
         }
         RefreshOutcome::Replayed(device) => {
-            tracing::warn!(user = %device.user_id, device = %device.device_id, "a spent refresh token was replayed; the device's tokens are revoked");
+            // Someone holds a copy of this device's tokens. The device cannot be trusted any more:
+            // remove it, so its access token dies at once and senders stop encrypting for it. Its
+            // owner signs in again as a new device.
+            tracing::warn!(user = %device.user_id, device = %device.device_id, "a spent refresh token was replayed; removing the device");
+            state.devices.delete_device(&device).await?;
             state.hub.disconnect(&device);
-            Err(AppError::unauthorized("This refresh token was already used; sign in again."))
+            Err(AppError::unauthorized("This refresh token was already used, so the device was signed out for safety; sign in again."))
         }
         RefreshOutcome::Unknown => Err(AppError::unauthorized("The refresh token is not valid; sign in again.")),
     }

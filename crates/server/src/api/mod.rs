@@ -59,7 +59,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> &'static str {
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = String, description = "`ok` while the server runs")))]
+pub async fn healthz() -> &'static str {
     "ok"
 }
 

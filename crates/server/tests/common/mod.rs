@@ -1,0 +1,655 @@
+//! Test harness: runs the real `sotto-server` binary on a free local port over a temporary data
+//! directory, and talks to it over HTTP and WebSocket like a client would.
+//!
+//! Every helper panics with a readable message on failure (these are tests).
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::{Signer, SigningKey};
+use futures_util::{SinkExt, StreamExt};
+use reqwest::{Method, RequestBuilder, Response};
+use serde::Serialize;
+use sotto_proto::{
+    AccessClaims, ClientFrame, DeviceAddress, DeviceId, DeviceKeys, DevicePayload, ErrorBody, InboxEntry, InboxPage,
+    KeyCounts, KeyId, MessageId, SendDirectRequest, SendReceipt, ServerFrame, Session, SignedKey, UploadKeysRequest,
+    UserId,
+};
+use tempfile::TempDir;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The password every helper-registered account uses.
+pub const PASSWORD: &str = "correct horse battery staple";
+/// How long any single wait in a test may take (the CI machine is slow).
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+static STARTS: AtomicU32 = AtomicU32::new(0);
+
+/// Options for starting a server.
+#[derive(Debug, Clone, Default)]
+pub struct Opts {
+    /// Extra command-line flags (e.g. `--rate-limit 0`).
+    pub args: Vec<String>,
+    /// `RUST_LOG` (default `info`).
+    pub rust_log: Option<String>,
+}
+
+impl Opts {
+    pub fn args(args: &[&str]) -> Self {
+        Opts { args: args.iter().map(|s| (*s).to_owned()).collect(), rust_log: None }
+    }
+    /// No rate limits (for tests that fire many requests).
+    pub fn unlimited() -> Self {
+        Self::args(&["--rate-limit", "0"])
+    }
+}
+
+/// A running `sotto-server` process. Killed (SIGKILL) when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub base: String,
+    pub dir: Arc<TempDir>,
+    pub log_path: PathBuf,
+    pub http: reqwest::Client,
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().expect("build reqwest client")
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+impl Server {
+    /// Starts a server with default flags over a new temporary data directory.
+    pub async fn start() -> Server {
+        Self::start_with(Opts::default()).await
+    }
+
+    pub async fn start_with(opts: Opts) -> Server {
+        let dir = Arc::new(tempfile::Builder::new().prefix("sotto-test-").tempdir().expect("tempdir"));
+        Self::start_in(dir, opts).await
+    }
+
+    /// Starts a server over an existing data directory (e.g. after a crash).
+    pub async fn start_in(dir: Arc<TempDir>, opts: Opts) -> Server {
+        let http = http_client();
+        for attempt in 0..10 {
+            let port = free_port();
+            let n = STARTS.fetch_add(1, Ordering::Relaxed);
+            let log_path = dir.path().join(format!("server-{n}.log"));
+            let log = std::fs::File::create(&log_path).expect("create log file");
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_sotto-server"));
+            cmd.arg("--data-dir")
+                .arg(dir.path())
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .args(&opts.args)
+                .env("RUST_LOG", opts.rust_log.as_deref().unwrap_or("info"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(log));
+            for (key, _) in std::env::vars() {
+                if key.starts_with("SOTTO_") {
+                    cmd.env_remove(key);
+                }
+            }
+            let child = cmd.spawn().expect("spawn sotto-server");
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+            let mut server = Server {
+                child: Some(child),
+                addr,
+                base: format!("http://{addr}"),
+                dir: dir.clone(),
+                log_path,
+                http: http.clone(),
+            };
+            match server.wait_healthy().await {
+                Ok(()) => return server,
+                Err(exited) => {
+                    let logs = server.logs();
+                    if exited && logs.contains("cannot listen") && attempt < 9 {
+                        continue; // the port was taken in between: try another
+                    }
+                    panic!("sotto-server did not become healthy (exited: {exited}); log:\n{logs}");
+                }
+            }
+        }
+        unreachable!("the loop returns or panics")
+    }
+
+    /// Polls `/healthz`; `Err(true)` if the process exited, `Err(false)` on timeout.
+    async fn wait_healthy(&mut self) -> Result<(), bool> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && child.try_wait().expect("try_wait").is_some()
+            {
+                self.child = None;
+                return Err(true);
+            }
+            if let Ok(resp) = self.http.get(self.url("/healthz")).timeout(Duration::from_secs(2)).send().await
+                && resp.status() == 200
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(false)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/v1/ws", self.addr)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server is running").id()
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill -9");
+            child.wait().expect("wait");
+        }
+    }
+
+    /// Sends SIGTERM (the process keeps running until it exits by itself).
+    pub fn sigterm(&self) {
+        let status = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status().expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let child = self.child.as_mut().expect("server is running");
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // ---- accounts ----
+
+    pub async fn register(&self, user: &str) -> Client {
+        self.register_with(user, PASSWORD).await
+    }
+
+    pub async fn register_with(&self, user: &str, password: &str) -> Client {
+        let resp = self
+            .http
+            .post(self.url("/v1/accounts"))
+            .json(&serde_json::json!({"user_id": user, "password": password}))
+            .send()
+            .await
+            .expect("register request");
+        assert_eq!(resp.status(), 201, "register {user}: {}", resp.text().await.unwrap_or_default());
+        let session: Session = resp.json().await.expect("session json");
+        self.client(session, password)
+    }
+
+    pub async fn login(&self, user: &str) -> Client {
+        self.login_with(user, PASSWORD).await
+    }
+
+    pub async fn login_with(&self, user: &str, password: &str) -> Client {
+        let resp = self
+            .http
+            .post(self.url("/v1/sessions"))
+            .json(&serde_json::json!({"user_id": user, "password": password}))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(resp.status(), 200, "login {user}: {}", resp.text().await.unwrap_or_default());
+        let session: Session = resp.json().await.expect("session json");
+        self.client(session, password)
+    }
+
+    /// Registers `user` and publishes its device's identity keys.
+    pub async fn register_keyed(&self, user: &str) -> Client {
+        let mut c = self.register(user).await;
+        c.upload_keys().await;
+        c
+    }
+
+    /// Signs `user` in on a new device with published identity keys.
+    pub async fn login_keyed(&self, user: &str) -> Client {
+        let mut c = self.login(user).await;
+        c.upload_keys().await;
+        c
+    }
+
+    pub fn client(&self, session: Session, password: &str) -> Client {
+        Client {
+            base: self.base.clone(),
+            ws_url: self.ws_url(),
+            http: self.http.clone(),
+            session,
+            password: password.to_owned(),
+            signing: None,
+        }
+    }
+
+    /// A request without any token.
+    pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, self.url(path))
+    }
+
+    /// Mints an access token with the server's own signing key (read from the data directory).
+    pub fn mint_token(&self, claims: &AccessClaims) -> String {
+        let pem = std::fs::read_to_string(self.data_dir().join("jwt-signing-key.pem")).expect("read signing key");
+        let key = SigningKey::from_pkcs8_pem(&pem).expect("parse signing key");
+        sign_token(&key, claims)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Signs `claims` as an EdDSA JWT with `key`.
+pub fn sign_token(key: &SigningKey, claims: &AccessClaims) -> String {
+    let der = key.to_pkcs8_der().expect("pkcs8 der");
+    let encoding = jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA), claims, &encoding)
+        .expect("sign token")
+}
+
+pub fn unix_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs()
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    STANDARD_NO_PAD.encode(bytes)
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut out);
+    out
+}
+
+pub fn uid(s: &str) -> UserId {
+    UserId::parse(s).expect("valid user id")
+}
+
+pub fn did(s: &str) -> DeviceId {
+    DeviceId::parse(s).expect("valid device id")
+}
+
+pub fn mid(s: &str) -> MessageId {
+    MessageId::parse(s).expect("valid message id")
+}
+
+/// A fresh random message id.
+pub fn random_mid() -> MessageId {
+    mid(&format!("m-{}", hex(&random_bytes::<12>())))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn new_signing_key() -> SigningKey {
+    SigningKey::generate(&mut rand_core::OsRng)
+}
+
+/// Self-signed identity keys of `addr` (the Curve25519 key is random bytes).
+pub fn device_keys(addr: &DeviceAddress, signing: &SigningKey) -> DeviceKeys {
+    let mut keys = DeviceKeys {
+        user_id: addr.user_id.clone(),
+        device_id: addr.device_id.clone(),
+        curve25519: b64(&random_bytes::<32>()),
+        ed25519: b64(signing.verifying_key().as_bytes()),
+        signature: String::new(),
+    };
+    keys.signature = b64(&signing.sign(&keys.signing_bytes()).to_bytes());
+    keys
+}
+
+/// A one-time (or fallback) key of `owner`, signed by `signing`.
+pub fn signed_key(owner: &DeviceAddress, signing: &SigningKey, key_id: &str) -> SignedKey {
+    let mut key = SignedKey {
+        key_id: KeyId::parse(key_id).expect("valid key id"),
+        key: b64(&random_bytes::<32>()),
+        signature: String::new(),
+    };
+    key.signature = b64(&signing.sign(&key.signing_bytes(owner)).to_bytes());
+    key
+}
+
+/// One signed-in device.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub ws_url: String,
+    pub http: reqwest::Client,
+    pub session: Session,
+    pub password: String,
+    /// The device's Ed25519 identity key, once published.
+    pub signing: Option<SigningKey>,
+}
+
+impl Client {
+    pub fn user(&self) -> &UserId {
+        &self.session.user_id
+    }
+    pub fn device(&self) -> &DeviceId {
+        &self.session.device_id
+    }
+    pub fn addr(&self) -> DeviceAddress {
+        DeviceAddress { user_id: self.session.user_id.clone(), device_id: self.session.device_id.clone() }
+    }
+    pub fn token(&self) -> &str {
+        &self.session.access_token
+    }
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A request with this device's bearer token.
+    pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(self.token())
+    }
+    pub async fn get(&self, path: &str) -> Response {
+        self.req(Method::GET, path).send().await.expect("GET")
+    }
+    pub async fn post<T: Serialize + ?Sized>(&self, path: &str, body: &T) -> Response {
+        self.req(Method::POST, path).json(body).send().await.expect("POST")
+    }
+    pub async fn put<T: Serialize + ?Sized>(&self, path: &str, body: &T) -> Response {
+        self.req(Method::PUT, path).json(body).send().await.expect("PUT")
+    }
+    pub async fn delete(&self, path: &str) -> Response {
+        self.req(Method::DELETE, path).send().await.expect("DELETE")
+    }
+    pub async fn delete_json<T: Serialize + ?Sized>(&self, path: &str, body: &T) -> Response {
+        self.req(Method::DELETE, path).json(body).send().await.expect("DELETE")
+    }
+
+    /// Publishes new identity keys for this device (204 expected) and keeps the signing key.
+    pub async fn upload_keys(&mut self) -> DeviceKeys {
+        let signing = new_signing_key();
+        let keys = device_keys(&self.addr(), &signing);
+        let resp = self.put("/v1/keys/device", &keys).await;
+        assert_eq!(resp.status(), 204, "upload device keys: {}", resp.text().await.unwrap_or_default());
+        self.signing = Some(signing);
+        keys
+    }
+
+    pub fn signing(&self) -> &SigningKey {
+        self.signing.as_ref().expect("the device has no identity key yet")
+    }
+
+    /// Uploads one-time keys with the given ids (and optionally a fallback key); expects 200.
+    pub async fn upload_otks(&self, ids: &[String], fallback: Option<&str>) -> KeyCounts {
+        let owner = self.addr();
+        let req = UploadKeysRequest {
+            one_time_keys: ids.iter().map(|id| signed_key(&owner, self.signing(), id)).collect(),
+            fallback_key: fallback.map(|id| signed_key(&owner, self.signing(), id)),
+        };
+        let resp = self.post("/v1/keys/one-time", &req).await;
+        assert_eq!(resp.status(), 200, "upload one-time keys: {}", resp.text().await.unwrap_or_default());
+        resp.json().await.expect("key counts")
+    }
+
+    pub async fn key_counts(&self) -> KeyCounts {
+        let resp = self.get("/v1/keys/count").await;
+        assert_eq!(resp.status(), 200);
+        resp.json().await.expect("key counts")
+    }
+
+    /// `POST /v1/messages` with one payload per device.
+    pub async fn send_direct_raw(&self, message_id: &MessageId, payloads: &[(DeviceAddress, String)]) -> Response {
+        let req = SendDirectRequest {
+            message_id: message_id.clone(),
+            payloads: payloads
+                .iter()
+                .map(|(d, c)| DevicePayload {
+                    user_id: d.user_id.clone(),
+                    device_id: d.device_id.clone(),
+                    ciphertext: c.clone(),
+                })
+                .collect(),
+        };
+        self.post("/v1/messages", &req).await
+    }
+
+    /// A direct send that must succeed.
+    pub async fn send_direct(&self, message_id: &MessageId, payloads: &[(DeviceAddress, String)]) -> SendReceipt {
+        let resp = self.send_direct_raw(message_id, payloads).await;
+        assert_eq!(resp.status(), 200, "send: {}", resp.text().await.unwrap_or_default());
+        resp.json().await.expect("receipt")
+    }
+
+    pub async fn inbox(&self, after: u64, limit: u32) -> InboxPage {
+        let resp = self.get(&format!("/v1/inbox?after={after}&limit={limit}")).await;
+        assert_eq!(resp.status(), 200, "inbox: {}", resp.text().await.unwrap_or_default());
+        resp.json().await.expect("inbox page")
+    }
+
+    /// Every entry currently in the inbox (following `more`).
+    pub async fn inbox_all(&self) -> Vec<InboxEntry> {
+        let mut out: Vec<InboxEntry> = Vec::new();
+        loop {
+            let after = out.last().map_or(0, |e| e.seq);
+            let page = self.inbox(after, 500).await;
+            out.extend(page.entries);
+            if !page.more {
+                return out;
+            }
+        }
+    }
+
+    pub async fn ack(&self, up_to: u64) {
+        let resp = self.post("/v1/inbox/ack", &serde_json::json!({ "up_to": up_to })).await;
+        assert_eq!(resp.status(), 204, "ack: {}", resp.text().await.unwrap_or_default());
+    }
+
+    /// Opens this device's WebSocket (the handshake must succeed).
+    pub async fn ws(&self) -> Ws {
+        self.try_ws().await.expect("websocket handshake")
+    }
+
+    pub async fn try_ws(&self) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        ws_connect(&self.ws_url, Some(self.token())).await
+    }
+}
+
+pub async fn ws_connect(url: &str, token: Option<&str>) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let mut request = url.into_client_request()?;
+    if let Some(token) = token {
+        request
+            .headers_mut()
+            .insert("authorization", HeaderValue::from_str(&format!("Bearer {token}")).expect("header value"));
+    }
+    let (stream, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("websocket connect timed out")?;
+    Ok(Ws { stream })
+}
+
+/// How a WebSocket ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsEnd {
+    /// A close frame with this code (None: a close frame without code).
+    Close(Option<u16>),
+    /// The stream ended (or failed) without a close frame.
+    Dropped(String),
+}
+
+/// A device's WebSocket.
+pub struct Ws {
+    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Ws {
+    /// The next data or close message (pings and pongs are skipped); `None` when the stream ends
+    /// or fails. Panics after [`TIMEOUT`].
+    pub async fn next_msg(&mut self) -> Option<Result<Message, String>> {
+        self.next_msg_within(TIMEOUT).await.expect("timed out waiting for a websocket message")
+    }
+
+    /// Like [`Ws::next_msg`] but `Err(())` on timeout.
+    pub async fn next_msg_within(&mut self, limit: Duration) -> Result<Option<Result<Message, String>>, ()> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.stream.next()).await.map_err(|_| ())?;
+            match next {
+                None => return Ok(None),
+                Some(Err(e)) => return Ok(Some(Err(e.to_string()))),
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                Some(Ok(m)) => return Ok(Some(Ok(m))),
+            }
+        }
+    }
+
+    /// The next server frame; panics on anything else (close, end, binary, bad JSON, timeout).
+    pub async fn next_frame(&mut self) -> ServerFrame {
+        match self.next_msg().await {
+            Some(Ok(Message::Text(text))) => serde_json::from_str(text.as_str())
+                .unwrap_or_else(|e| panic!("not a server frame ({e}): {}", text.as_str())),
+            other => panic!("expected a server frame, got {other:?}"),
+        }
+    }
+
+    /// The next server frame, or `None` if nothing arrives within `limit`.
+    pub async fn frame_within(&mut self, limit: Duration) -> Option<ServerFrame> {
+        match self.next_msg_within(limit).await {
+            Err(()) => None,
+            Ok(Some(Ok(Message::Text(text)))) => Some(
+                serde_json::from_str(text.as_str())
+                    .unwrap_or_else(|e| panic!("not a server frame ({e}): {}", text.as_str())),
+            ),
+            Ok(other) => panic!("expected a server frame, got {other:?}"),
+        }
+    }
+
+    /// The next frame, which must be an inbox entry.
+    pub async fn next_entry(&mut self) -> InboxEntry {
+        match self.next_frame().await {
+            ServerFrame::Entry { entry } => entry,
+            other => panic!("expected an entry frame, got {other:?}"),
+        }
+    }
+
+    /// Reads the replay after connecting: every entry up to the `synced` frame.
+    /// Returns the entries and `synced.up_to`.
+    pub async fn until_synced(&mut self) -> (Vec<InboxEntry>, u64) {
+        let mut entries = Vec::new();
+        loop {
+            match self.next_frame().await {
+                ServerFrame::Entry { entry } => entries.push(entry),
+                ServerFrame::Synced { up_to } => return (entries, up_to),
+                other => panic!("unexpected frame during replay: {other:?}"),
+            }
+        }
+    }
+
+    pub async fn send_frame(&mut self, frame: &ClientFrame) {
+        let text = serde_json::to_string(frame).expect("encode frame");
+        self.send_text(text).await;
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.stream.send(Message::text(text)).await.expect("websocket send");
+    }
+
+    /// Waits for the socket to end, skipping data frames; returns how it ended.
+    pub async fn expect_end(&mut self) -> WsEnd {
+        loop {
+            match self.next_msg().await {
+                None => return WsEnd::Dropped("end of stream".into()),
+                Some(Err(e)) => return WsEnd::Dropped(e),
+                Some(Ok(Message::Close(frame))) => return WsEnd::Close(frame.map(|f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Closes from the client side and waits until the server has seen it (the server handles
+    /// frames in order, so every frame sent before is processed once this returns).
+    pub async fn close(mut self) {
+        let _ = self.stream.send(Message::Close(None)).await;
+        loop {
+            match self.next_msg().await {
+                None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+}
+
+/// Asserts a JSON error response: status, `code`, and a non-empty `message`.
+pub async fn assert_error(resp: Response, status: u16, code: &str) -> ErrorBody {
+    let (body, text) = error_body(resp, status).await;
+    let got = serde_json::to_value(body.code).expect("code");
+    assert_eq!(got, serde_json::Value::String(code.into()), "error code; body: {text}");
+    body
+}
+
+/// Asserts the `{code, message}` shape and the status; returns the body and its raw text.
+pub async fn error_body(resp: Response, status: u16) -> (ErrorBody, String) {
+    let got_status = resp.status().as_u16();
+    let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let text = resp.text().await.expect("error body");
+    assert_eq!(got_status, status, "status; body: {text}");
+    assert!(content_type.starts_with("application/json"), "error content type {content_type:?}; body: {text}");
+    let value: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("error body is not JSON ({e}): {text}"));
+    let code = value.get("code").and_then(|c| c.as_str());
+    let message = value.get("message").and_then(|m| m.as_str());
+    assert!(code.is_some_and(|c| !c.is_empty()), "error body without a code: {text}");
+    assert!(message.is_some_and(|m| !m.is_empty()), "error body without a message: {text}");
+    let body: ErrorBody = serde_json::from_value(value).expect("ErrorBody");
+    (body, text)
+}
+
+/// The direct ciphertext of an entry (panics for other bodies).
+pub fn direct_ciphertext(entry: &InboxEntry) -> &str {
+    match &entry.body {
+        sotto_proto::EntryBody::Direct { ciphertext } => ciphertext,
+        other => panic!("expected a direct entry, got {other:?}"),
+    }
+}

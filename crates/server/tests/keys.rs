@@ -1,0 +1,308 @@
+//! The key directory: identity keys, one-time and fallback keys, queries and claims.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::{BTreeSet, HashSet};
+
+use common::*;
+use ed25519_dalek::{Signature, Signer, Verifier, VerifyingKey};
+use serde_json::json;
+use sotto_proto::{
+    ClaimKeysRequest, ClaimKeysResponse, DeviceAddress, DeviceKeys, KeyCounts, QueryKeysResponse, SignedKey,
+    UploadKeysRequest,
+};
+
+fn resign(keys: &mut DeviceKeys, signing: &ed25519_dalek::SigningKey) {
+    keys.signature = b64(&signing.sign(&keys.signing_bytes()).to_bytes());
+}
+
+fn verify_signed_key(owner: &DeviceAddress, identity: &DeviceKeys, key: &SignedKey) {
+    let ed: [u8; 32] = base64_decode(&identity.ed25519).try_into().unwrap();
+    let sig: [u8; 64] = base64_decode(&key.signature).try_into().unwrap();
+    VerifyingKey::from_bytes(&ed)
+        .unwrap()
+        .verify(&key.signing_bytes(owner), &Signature::from_bytes(&sig))
+        .expect("a claimed key verifies against the device's identity key");
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD_NO_PAD.decode(s).unwrap()
+}
+
+async fn query(c: &Client, users: &[&str]) -> QueryKeysResponse {
+    let resp = c.post("/v1/keys/query", &json!({ "user_ids": users })).await;
+    assert_eq!(resp.status(), 200, "query: {}", resp.text().await.unwrap_or_default());
+    resp.json().await.unwrap()
+}
+
+async fn claim(c: &Client, devices: &[DeviceAddress]) -> ClaimKeysResponse {
+    let resp = c.post("/v1/keys/claim", &ClaimKeysRequest { devices: devices.to_vec() }).await;
+    assert_eq!(resp.status(), 200, "claim: {}", resp.text().await.unwrap_or_default());
+    resp.json().await.unwrap()
+}
+
+fn ids(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i:04}")).collect()
+}
+
+#[tokio::test]
+async fn identity_keys_are_verified_and_immutable() {
+    let server = Server::start().await;
+    let alice = server.register("alice").await;
+    let signing = new_signing_key();
+    let good = device_keys(&alice.addr(), &signing);
+
+    // One-time keys before identity keys.
+    let otk = signed_key(&alice.addr(), &signing, "AAAA");
+    let resp =
+        alice.post("/v1/keys/one-time", &UploadKeysRequest { one_time_keys: vec![otk], fallback_key: None }).await;
+    assert_error(resp, 409, "conflict").await;
+
+    // Signature over other bytes, and by another key.
+    let mut bad = good.clone();
+    bad.signature = b64(&signing.sign(b"something else").to_bytes());
+    assert_error(alice.put("/v1/keys/device", &bad).await, 400, "invalid_signature").await;
+    let mut bad = good.clone();
+    resign(&mut bad, &new_signing_key());
+    assert_error(alice.put("/v1/keys/device", &bad).await, 400, "invalid_signature").await;
+    // A field changed after signing.
+    let mut bad = good.clone();
+    bad.curve25519 = b64(&random_bytes::<32>());
+    assert_error(alice.put("/v1/keys/device", &bad).await, 400, "invalid_signature").await;
+
+    // Wrong lengths and encodings (re-signed, so only the shape is wrong).
+    let mut short_curve = good.clone();
+    short_curve.curve25519 = b64(&random_bytes::<31>());
+    resign(&mut short_curve, &signing);
+    assert_error(alice.put("/v1/keys/device", &short_curve).await, 400, "invalid_input").await;
+    let mut long_ed = good.clone();
+    long_ed.ed25519 = b64(&random_bytes::<33>());
+    resign(&mut long_ed, &signing);
+    assert_error(alice.put("/v1/keys/device", &long_ed).await, 400, "invalid_input").await;
+    let mut padded = good.clone();
+    padded.curve25519 = format!("{}=", good.curve25519);
+    resign(&mut padded, &signing);
+    assert_error(alice.put("/v1/keys/device", &padded).await, 400, "invalid_input").await;
+    let mut short_sig = good.clone();
+    short_sig.signature = b64(&random_bytes::<63>());
+    assert_error(alice.put("/v1/keys/device", &short_sig).await, 400, "invalid_input").await;
+    let mut not_b64 = good.clone();
+    not_b64.signature = "!!!not base64!!!".into();
+    assert_error(alice.put("/v1/keys/device", &not_b64).await, 400, "invalid_input").await;
+
+    // Nothing was stored by the refused uploads.
+    assert_eq!(query(&alice, &["alice"]).await.users[0].devices.len(), 0);
+
+    // Good upload; identical re-upload; different keys refused.
+    assert_eq!(alice.put("/v1/keys/device", &good).await.status(), 204);
+    assert_eq!(alice.put("/v1/keys/device", &good).await.status(), 204);
+    let other = device_keys(&alice.addr(), &new_signing_key());
+    assert_error(alice.put("/v1/keys/device", &other).await, 409, "conflict").await;
+    let same_ed_new_curve = device_keys(&alice.addr(), &signing);
+    assert_error(alice.put("/v1/keys/device", &same_ed_new_curve).await, 409, "conflict").await;
+
+    let q = query(&alice, &["alice"]).await;
+    assert_eq!(q.users.len(), 1);
+    assert_eq!(q.users[0].devices, vec![good]);
+    let devices: serde_json::Value = alice.get("/v1/devices").await.json().await.unwrap();
+    assert_eq!(devices["devices"][0]["has_keys"], true);
+}
+
+#[tokio::test]
+async fn one_time_keys_upload_and_counts() {
+    let server = Server::start().await;
+    let alice = server.register_keyed("alice").await;
+    let me = alice.addr();
+    assert_eq!(alice.key_counts().await, KeyCounts { one_time_keys: 0, has_fallback: false });
+
+    // Bad signature (one bad key spoils the whole upload).
+    let mut bad = signed_key(&me, alice.signing(), "BAD0");
+    bad.signature = b64(&alice.signing().sign(b"other bytes").to_bytes());
+    let good = signed_key(&me, alice.signing(), "GOOD");
+    let resp = alice
+        .post("/v1/keys/one-time", &UploadKeysRequest { one_time_keys: vec![good.clone(), bad], fallback_key: None })
+        .await;
+    assert_error(resp, 400, "invalid_signature").await;
+    // Signed by another key.
+    let foreign = signed_key(&me, &new_signing_key(), "FRGN");
+    let resp =
+        alice.post("/v1/keys/one-time", &UploadKeysRequest { one_time_keys: vec![foreign], fallback_key: None }).await;
+    assert_error(resp, 400, "invalid_signature").await;
+    // Signed for another owner (replaying a key of another device).
+    let mut elsewhere = me.clone();
+    elsewhere.device_id = did("OTHERDEVICE");
+    let replayed = signed_key(&elsewhere, alice.signing(), "RPLY");
+    let resp =
+        alice.post("/v1/keys/one-time", &UploadKeysRequest { one_time_keys: vec![replayed], fallback_key: None }).await;
+    assert_error(resp, 400, "invalid_signature").await;
+    // A bad fallback key.
+    let mut bad_fallback = signed_key(&me, alice.signing(), "FB00");
+    bad_fallback.signature = good.signature.clone();
+    let resp = alice
+        .post("/v1/keys/one-time", &UploadKeysRequest { one_time_keys: vec![], fallback_key: Some(bad_fallback) })
+        .await;
+    assert_error(resp, 400, "invalid_signature").await;
+    // Wrong key length.
+    let mut short =
+        SignedKey { key_id: good.key_id.clone(), key: b64(&random_bytes::<16>()), signature: String::new() };
+    short.signature = b64(&alice.signing().sign(&short.signing_bytes(&me)).to_bytes());
+    let resp =
+        alice.post("/v1/keys/one-time", &UploadKeysRequest { one_time_keys: vec![short], fallback_key: None }).await;
+    assert_error(resp, 400, "invalid_input").await;
+    // Too many in one upload.
+    let many: Vec<SignedKey> = ids("M", 101).iter().map(|id| signed_key(&me, alice.signing(), id)).collect();
+    let resp = alice.post("/v1/keys/one-time", &UploadKeysRequest { one_time_keys: many, fallback_key: None }).await;
+    assert_error(resp, 400, "invalid_input").await;
+    assert_eq!(alice.key_counts().await, KeyCounts { one_time_keys: 0, has_fallback: false });
+
+    // Good uploads.
+    let counts = alice.upload_otks(&ids("K", 5), Some("FALLBACK1")).await;
+    assert_eq!(counts, KeyCounts { one_time_keys: 5, has_fallback: true });
+    let counts = alice.upload_otks(&ids("L", 100), None).await;
+    assert_eq!(counts, KeyCounts { one_time_keys: 105, has_fallback: true });
+    assert_eq!(alice.key_counts().await, counts);
+
+    // An exact re-upload is ignored; the same id with another key is refused, storing nothing.
+    let key = signed_key(&me, alice.signing(), "X0001");
+    let up = UploadKeysRequest { one_time_keys: vec![key.clone()], fallback_key: None };
+    assert_eq!(alice.post("/v1/keys/one-time", &up).await.status(), 200);
+    assert_eq!(alice.post("/v1/keys/one-time", &up).await.status(), 200);
+    assert_eq!(alice.key_counts().await.one_time_keys, 106);
+    let conflicting = signed_key(&me, alice.signing(), "X0001");
+    let fresh = signed_key(&me, alice.signing(), "X0002");
+    let resp = alice
+        .post("/v1/keys/one-time", &UploadKeysRequest { one_time_keys: vec![fresh, conflicting], fallback_key: None })
+        .await;
+    assert_error(resp, 409, "conflict").await;
+    assert_eq!(alice.key_counts().await.one_time_keys, 106);
+}
+
+#[tokio::test]
+async fn query_keys() {
+    let server = Server::start().await;
+    let alice = server.register_keyed("alice").await;
+    let bob1 = server.register_keyed("bob").await;
+    let _bob_unkeyed = server.login("bob").await;
+    let bob2 = server.login_keyed("bob").await;
+
+    // 101 users: refused; none: refused.
+    let too_many: Vec<String> = (0..101).map(|i| format!("user{i:03}")).collect();
+    let resp = alice.post("/v1/keys/query", &json!({ "user_ids": too_many })).await;
+    assert_error(resp, 400, "invalid_input").await;
+    let resp = alice.post("/v1/keys/query", &json!({ "user_ids": [] })).await;
+    assert_error(resp, 400, "invalid_input").await;
+    let resp = alice.post("/v1/keys/query", &json!({ "user_ids": ["Not Valid"] })).await;
+    let (_, text) = error_body(resp, 400).await;
+    assert!(text.contains("invalid_json") || text.contains("invalid_input"), "{text}");
+
+    // Exactly 100: bob, alice and 98 unknown users.
+    let mut users: Vec<String> = (0..98).map(|i| format!("ghost{i:03}")).collect();
+    users.push("bob".into());
+    users.push("alice".into());
+    let resp = alice.post("/v1/keys/query", &json!({ "user_ids": users })).await;
+    assert_eq!(resp.status(), 200);
+    let q: QueryKeysResponse = resp.json().await.unwrap();
+    let unknown: BTreeSet<String> = q.unknown_users.iter().map(ToString::to_string).collect();
+    let want: BTreeSet<String> = (0..98).map(|i| format!("ghost{i:03}")).collect();
+    assert_eq!(unknown, want);
+    assert_eq!(q.users.len(), 2);
+    let bob = q.users.iter().find(|u| u.user_id.as_str() == "bob").unwrap();
+    // Only bob's devices with published keys.
+    let got: BTreeSet<String> = bob.devices.iter().map(|d| d.device_id.to_string()).collect();
+    let want: BTreeSet<String> = [bob1.device().to_string(), bob2.device().to_string()].into();
+    assert_eq!(got, want);
+    let a = q.users.iter().find(|u| u.user_id.as_str() == "alice").unwrap();
+    assert_eq!(a.devices.len(), 1);
+    assert_eq!(a.devices[0].device_id, *alice.device());
+}
+
+#[tokio::test]
+async fn claim_one_time_then_fallback() {
+    let server = Server::start().await;
+    let alice = server.register_keyed("alice").await;
+    let bob = server.register_keyed("bob").await;
+    let bob_no_otks = server.login_keyed("bob").await;
+    let bob_unkeyed = server.login("bob").await;
+    let bob_keys =
+        query(&alice, &["bob"]).await.users[0].devices.iter().find(|d| d.device_id == *bob.device()).unwrap().clone();
+    bob.upload_otks(&["K0001".to_owned(), "K0002".to_owned()], Some("FB")).await;
+
+    let ghost = DeviceAddress { user_id: uid("bob"), device_id: did("NoSuchDevice") };
+    let nobody = DeviceAddress { user_id: uid("nobody"), device_id: did("D1") };
+    let r = claim(&alice, &[bob.addr(), bob_no_otks.addr(), bob_unkeyed.addr(), ghost.clone(), nobody.clone()]).await;
+    assert_eq!(r.keys.len(), 1, "{r:?}");
+    let k = &r.keys[0];
+    assert_eq!((k.user_id.as_str(), &k.device_id, k.fallback), ("bob", bob.device(), false));
+    assert_eq!(k.key.key_id.as_str(), "K0001");
+    verify_signed_key(&bob.addr(), &bob_keys, &k.key);
+    let missing: BTreeSet<DeviceAddress> = r.missing.into_iter().collect();
+    let want: BTreeSet<DeviceAddress> = [bob_no_otks.addr(), bob_unkeyed.addr(), ghost, nobody].into();
+    assert_eq!(missing, want);
+    assert_eq!(bob.key_counts().await, KeyCounts { one_time_keys: 1, has_fallback: true });
+
+    // The same device twice in one claim: one key.
+    let r = claim(&alice, &[bob.addr(), bob.addr()]).await;
+    assert_eq!(r.keys.len(), 1);
+    assert_eq!((r.keys[0].key.key_id.as_str(), r.keys[0].fallback), ("K0002", false));
+    assert_eq!(bob.key_counts().await, KeyCounts { one_time_keys: 0, has_fallback: true });
+
+    // Empty: the fallback, as often as asked.
+    for _ in 0..2 {
+        let r = claim(&alice, &[bob.addr()]).await;
+        assert_eq!(r.keys.len(), 1);
+        assert!(r.keys[0].fallback);
+        assert_eq!(r.keys[0].key.key_id.as_str(), "FB");
+        verify_signed_key(&bob.addr(), &bob_keys, &r.keys[0].key);
+        assert!(r.missing.is_empty());
+    }
+    assert_eq!(bob.key_counts().await, KeyCounts { one_time_keys: 0, has_fallback: true });
+
+    // A new fallback key replaces the old one.
+    bob.upload_otks(&[], Some("FB2")).await;
+    let r = claim(&alice, &[bob.addr()]).await;
+    assert_eq!((r.keys[0].key.key_id.as_str(), r.keys[0].fallback), ("FB2", true));
+
+    // Bounds.
+    let resp = alice.post("/v1/keys/claim", &json!({ "devices": [] })).await;
+    assert_error(resp, 400, "invalid_input").await;
+}
+
+#[tokio::test]
+async fn concurrent_claims_never_hand_out_a_key_twice() {
+    let server = Server::start_with(Opts::unlimited()).await;
+    let bob = server.register_keyed("bob").await;
+    let otk_ids = ids("OTK", 50);
+    let counts = bob.upload_otks(&otk_ids, Some("FALLBACK")).await;
+    assert_eq!(counts, KeyCounts { one_time_keys: 50, has_fallback: true });
+
+    let claimers = [server.register("carol").await, server.register("dave").await, server.register("erin").await];
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let c = claimers[i % claimers.len()].clone();
+        let target = bob.addr();
+        tasks.push(tokio::spawn(async move { claim(&c, &[target]).await }));
+    }
+    let mut one_time = Vec::new();
+    let mut fallbacks = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.keys.len(), 1, "every claim gets a key: {r:?}");
+        let k = &r.keys[0];
+        if k.fallback {
+            assert_eq!(k.key.key_id.as_str(), "FALLBACK");
+            fallbacks += 1;
+        } else {
+            one_time.push(k.key.key_id.to_string());
+        }
+    }
+    let distinct: HashSet<&String> = one_time.iter().collect();
+    assert_eq!(distinct.len(), one_time.len(), "a one-time key was handed out twice");
+    assert_eq!(one_time.len(), 50);
+    assert_eq!(fallbacks, 10);
+    let all: HashSet<&String> = otk_ids.iter().collect();
+    assert_eq!(distinct, all);
+    assert_eq!(bob.key_counts().await, KeyCounts { one_time_keys: 0, has_fallback: true });
+}
