@@ -36,6 +36,18 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+/// `POST /v1/sessions/external`: sign a new device in with a JWT from the integrator's own
+/// backend (configured on the server). The account is created on first use and has no password.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExternalLoginRequest {
+    /// An EdDSA JWT with `iss` = the configured issuer, `sub` = the user id, and `exp`.
+    pub token: String,
+    #[serde(default)]
+    pub device_name: Option<String>,
+}
+
 /// `DELETE /v1/devices/{device_id}`: remove one of the caller's other devices; needs the password.
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -135,6 +135,55 @@ impl TokenIssuer {
     }
 }
 
+/// An integrator's own backend whose Ed25519-signed JWTs may be exchanged for a Sotto session
+/// (`POST /v1/sessions/external`), as in the seed's JWT flow: the backend vouches for the user id
+/// in `sub`; Sotto then issues its own tokens for a new device.
+#[derive(Clone)]
+pub struct ExternalIssuer {
+    pub issuer: String,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for ExternalIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalIssuer").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
+}
+
+/// Claims Sotto reads from an external token.
+#[derive(Debug, serde::Deserialize)]
+struct ExternalClaims {
+    sub: String,
+}
+
+impl ExternalIssuer {
+    /// `pem` is the issuer's Ed25519 public key as a PEM `PUBLIC KEY` (SubjectPublicKeyInfo).
+    pub fn from_pem(issuer: String, pem: &str) -> Result<Self, KeyFileError> {
+        use ed25519_dalek::pkcs8::DecodePublicKey;
+        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(pem)
+            .map_err(|_| KeyFileError::Invalid { path: "the external issuer's public key".into() })?;
+        Ok(ExternalIssuer { issuer, decoding: DecodingKey::from_ed_der(key.as_bytes()) })
+    }
+
+    /// Verifies signature, issuer and expiry; returns the user id the issuer vouches for.
+    pub fn verify(&self, token: &str) -> AppResult<UserId> {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.validate_aud = false;
+        validation.leeway = 5;
+        let data = jsonwebtoken::decode::<ExternalClaims>(token, &self.decoding, &validation).map_err(|e| match e
+            .kind()
+        {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                AppError::new(StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired, "The external token has expired.")
+            }
+            _ => AppError::unauthorized("The external token is not valid for this server."),
+        })?;
+        UserId::parse(data.claims.sub).map_err(|e| AppError::invalid_input(format!("The external token's `sub` is an {e}.")))
+    }
+}
+
 fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -174,6 +223,8 @@ pub async fn hash_password(password: String) -> AppResult<String> {
 /// exist, so a wrong user id and a wrong password take the same time.
 pub async fn verify_password(password: String, stored: Option<String>) -> AppResult<bool> {
     tokio::task::spawn_blocking(move || {
+        // Accounts made through an external issuer have no password (NO_PASSWORD).
+        let stored = stored.filter(|h| h != NO_PASSWORD);
         let exists = stored.is_some();
         let phc = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
         let parsed = PasswordHash::new(&phc).map_err(|e| AppError::internal(format!("stored hash: {e}")))?;
@@ -183,6 +234,9 @@ pub async fn verify_password(password: String, stored: Option<String>) -> AppRes
     .await
     .map_err(|e| AppError::internal(format!("password task: {e}")))?
 }
+
+/// The stored "hash" of an account that signs in only through an external issuer.
+pub const NO_PASSWORD: &str = "!external";
 
 /// argon2id (default parameters) of a random password nobody knows.
 const DUMMY_HASH: &str =

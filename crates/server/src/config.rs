@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::ExternalIssuer;
 use crate::limits::RateLimit;
 
 #[derive(Debug, Clone)]
@@ -17,6 +18,8 @@ pub struct Config {
     pub rate_limit: Option<RateLimit>,
     /// How long the server remembers message ids for idempotent resends.
     pub idempotency_window: Duration,
+    /// An integrator's backend whose JWTs can be exchanged for a session; `None` disables it.
+    pub external_issuer: Option<ExternalIssuer>,
 }
 
 impl Config {
@@ -30,6 +33,7 @@ impl Config {
                 burst: std::num::NonZeroU32::new(200).unwrap_or(std::num::NonZeroU32::MIN),
             }),
             idempotency_window: Duration::from_secs(7 * 24 * 3600),
+            external_issuer: None,
         }
     }
 }

@@ -67,6 +67,7 @@ pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, Se
         groups: store.clone(),
         backups: store,
         tokens,
+        external_issuer: config.external_issuer.clone(),
         hub: Arc::new(Hub::default()),
         metrics: Arc::new(Metrics::new()),
         limits: RateLimits::new(config.rate_limit),

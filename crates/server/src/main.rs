@@ -34,6 +34,13 @@ struct Args {
     /// Burst of requests allowed per account above the steady rate.
     #[arg(long, env = "SOTTO_RATE_BURST", default_value_t = 200)]
     rate_burst: u32,
+    /// Accept sign-ins with JWTs from this external issuer (an integrator's own backend): the
+    /// `iss` its tokens carry. Needs --external-jwt-key.
+    #[arg(long, env = "SOTTO_EXTERNAL_JWT_ISSUER", requires = "external_jwt_key")]
+    external_jwt_issuer: Option<String>,
+    /// PEM file with the external issuer's Ed25519 public key (`-----BEGIN PUBLIC KEY-----`).
+    #[arg(long, env = "SOTTO_EXTERNAL_JWT_KEY", requires = "external_jwt_issuer")]
+    external_jwt_key: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "SOTTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -72,6 +79,15 @@ async fn main() -> anyhow::Result<()> {
         per_second,
         burst: NonZeroU32::new(args.rate_burst).unwrap_or(per_second),
     });
+
+    if let (Some(issuer), Some(path)) = (args.external_jwt_issuer, args.external_jwt_key) {
+        let pem = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the external issuer's key {}", path.display()))?;
+        config.external_issuer = Some(
+            sotto_server::auth::ExternalIssuer::from_pem(issuer, &pem)
+                .with_context(|| format!("{} is not an Ed25519 public key in PEM", path.display()))?,
+        );
+    }
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

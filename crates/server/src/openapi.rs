@@ -12,7 +12,7 @@ use crate::api::{accounts, backup, groups, keys, messages};
 #[openapi(
     info(title = "sotto-server", description = "Relay, key directory and accounts of the Sotto end-to-end encrypted messenger. The server only handles ciphertext."),
     paths(
-        accounts::register, accounts::login, accounts::refresh, accounts::logout, accounts::list_devices,
+        accounts::register, accounts::login, accounts::login_external, accounts::refresh, accounts::logout, accounts::list_devices,
         accounts::delete_device, accounts::jwks,
         keys::put_device_keys, keys::upload_one_time_keys, keys::key_counts, keys::query_keys, keys::claim_keys,
         messages::send_direct, messages::fetch_inbox, messages::ack_inbox, crate::ws::connect,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::TokenIssuer;
+use crate::auth::{ExternalIssuer, TokenIssuer};
 use crate::hub::Hub;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
@@ -24,6 +24,7 @@ pub struct Inner {
     pub groups: Arc<dyn GroupStore>,
     pub backups: Arc<dyn BackupStore>,
     pub tokens: TokenIssuer,
+    pub external_issuer: Option<ExternalIssuer>,
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
     pub limits: RateLimits,

@@ -17,6 +17,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/accounts", &["post"]),
     ("/v1/sessions", &["post"]),
     ("/v1/sessions/refresh", &["post"]),
+    ("/v1/sessions/external", &["post"]),
     ("/v1/sessions/current", &["delete"]),
     ("/v1/devices", &["get"]),
     ("/v1/devices/{device_id}", &["delete"]),
@@ -45,7 +46,7 @@ const ROUTES: &[(&str, &[&str])] = &[
 
 /// Routes that need no token.
 const PUBLIC: &[&str] =
-    &["/v1/accounts", "/v1/sessions", "/v1/sessions/refresh", "/v1/jwks.json", "/healthz", "/metrics", "/openapi.json"];
+    &["/v1/accounts", "/v1/sessions", "/v1/sessions/refresh", "/v1/sessions/external", "/v1/jwks.json", "/healthz", "/metrics", "/openapi.json"];
 
 #[tokio::test]
 async fn unknown_routes_and_methods_are_json_errors() {

@@ -6,7 +6,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use sotto_proto::limits::{MAX_DEVICE_NAME_CHARS, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
 use sotto_proto::{
-    DeleteDeviceRequest, DeviceAddress, DeviceId, DeviceInfo, DeviceList, ErrorBody, ErrorCode, Jwks,
+    DeleteDeviceRequest, DeviceAddress, DeviceId, DeviceInfo, DeviceList, ErrorBody, ErrorCode, ExternalLoginRequest, Jwks,
     LoginRequest, RefreshRequest, RegisterRequest, Session,
 };
 use tracing::instrument;
@@ -104,6 +104,32 @@ pub async fn login(
     let device = DeviceAddress { user_id: req.user_id, device_id: new_device_id()? };
     let session = start_session(&state, device, name.as_deref()).await?;
     tracing::info!(device = %session.device_id, "device signed in");
+    Ok(Json(session))
+}
+
+#[utoipa::path(post, path = "/v1/sessions/external", tag = "accounts", request_body = ExternalLoginRequest,
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "no external issuer is configured")))]
+#[instrument(skip_all)]
+pub async fn login_external(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(req): Json<ExternalLoginRequest>,
+) -> AppResult<Json<Session>> {
+    let issuer = state
+        .external_issuer
+        .as_ref()
+        .ok_or_else(|| AppError::not_found("This server does not accept tokens from an external issuer."))?;
+    state.limits.check_address(peer.ip())?;
+    let user_id = issuer.verify(&req.token)?;
+    let name = check_device_name(req.device_name.as_deref())?;
+    match state.accounts.create_account(&user_id, auth::NO_PASSWORD, auth::unix_millis()).await {
+        Ok(()) => tracing::info!(user = %user_id, "account created for an external identity"),
+        Err(StoreError::AlreadyExists) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let device = DeviceAddress { user_id, device_id: new_device_id()? };
+    let session = start_session(&state, device, name.as_deref()).await?;
+    tracing::info!(user = %session.user_id, device = %session.device_id, "device signed in with an external token");
     Ok(Json(session))
 }
 

@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts", post(accounts::register))
         .route("/v1/sessions", post(accounts::login))
         .route("/v1/sessions/refresh", post(accounts::refresh))
+        .route("/v1/sessions/external", post(accounts::login_external))
         .route("/v1/sessions/current", delete(accounts::logout))
         .route("/v1/devices", get(accounts::list_devices))
         .route("/v1/devices/{device_id}", delete(accounts::delete_device))

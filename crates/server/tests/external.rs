@@ -1,0 +1,77 @@
+//! Sign-in with a JWT from an integrator's own backend (`--external-jwt-issuer` and
+//! `--external-jwt-key`), as in the seed's JWT flow.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use common::*;
+use ed25519_dalek::pkcs8::EncodePublicKey;
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use reqwest::Method;
+use serde_json::json;
+use sotto_proto::{AccessClaims, Session};
+
+const ISSUER: &str = "https://backend.example";
+
+fn claims(sub: &str, iss: &str, exp: u64) -> AccessClaims {
+    AccessClaims { iss: iss.into(), sub: sub.into(), dev: String::new(), iat: unix_secs(), exp }
+}
+
+async fn exchange(server: &Server, token: &str) -> reqwest::Response {
+    server.anon(Method::POST, "/v1/sessions/external").json(&json!({"token": token, "device_name": "Work laptop"})).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn external_tokens_sign_devices_in() {
+    let backend = new_signing_key();
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("backend.pub.pem");
+    std::fs::write(&key_path, backend.verifying_key().to_public_key_pem(LineEnding::LF).unwrap()).unwrap();
+    let server = Server::start_with(Opts::args(&[
+        "--external-jwt-issuer",
+        ISSUER,
+        "--external-jwt-key",
+        key_path.to_str().unwrap(),
+    ]))
+    .await;
+    let later = unix_secs() + 300;
+
+    // First use creates the account; a second token signs in a second device of the same user.
+    let resp = exchange(&server, &sign_token(&backend, &claims("erin", ISSUER, later))).await;
+    assert_eq!(resp.status(), 200);
+    let first: Session = resp.json().await.unwrap();
+    assert_eq!(first.user_id.as_str(), "erin");
+    let resp = exchange(&server, &sign_token(&backend, &claims("erin", ISSUER, later))).await;
+    let second: Session = resp.json().await.unwrap();
+    assert_ne!(second.device_id, first.device_id);
+    let erin = server.client(first.clone(), PASSWORD);
+    let resp = erin.get("/v1/devices").await;
+    assert_eq!(resp.status(), 200);
+    let list: sotto_proto::DeviceList = resp.json().await.unwrap();
+    assert_eq!(list.devices.len(), 2);
+    assert!(list.devices.iter().any(|d| d.name.as_deref() == Some("Work laptop")));
+
+    // The account has no password: password sign-in fails like any wrong password.
+    let resp =
+        server.anon(Method::POST, "/v1/sessions").json(&json!({"user_id": "erin", "password": "!external"})).send().await.unwrap();
+    assert_error(resp, 401, "invalid_credentials").await;
+
+    // Refused: another issuer, another key, expired, a bad user id, and an external token used
+    // directly as a Sotto access token.
+    assert_error(exchange(&server, &sign_token(&backend, &claims("erin", "https://evil.example", later))).await, 401, "unauthorized").await;
+    assert_error(exchange(&server, &sign_token(&new_signing_key(), &claims("erin", ISSUER, later))).await, 401, "unauthorized").await;
+    assert_error(exchange(&server, &sign_token(&backend, &claims("erin", ISSUER, unix_secs() - 120))).await, 401, "token_expired").await;
+    assert_error(exchange(&server, &sign_token(&backend, &claims("Not Valid", ISSUER, later))).await, 400, "invalid_input").await;
+    assert_error(exchange(&server, "not-a-jwt").await, 401, "unauthorized").await;
+    let direct = sign_token(&backend, &claims("erin", ISSUER, later));
+    let resp = server.anon(Method::GET, "/v1/devices").bearer_auth(direct).send().await.unwrap();
+    assert_error(resp, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn without_an_external_issuer_the_route_is_refused() {
+    let server = Server::start().await;
+    let token = sign_token(&new_signing_key(), &claims("erin", ISSUER, unix_secs() + 300));
+    assert_error(exchange(&server, &token).await, 404, "not_found").await;
+}
