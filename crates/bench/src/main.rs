@@ -1,0 +1,194 @@
+//! `sotto-bench`: measures the durable relay (`sotto-server`, spawned as a child process) against a
+//! bare in-process WebSocket forwarder on the same machine: 1:1 maximum throughput, latency at half
+//! of it, and 1,000-member group fan-out. Prints a table, then one JSON line.
+//!
+//! Build both binaries first: `cargo build --release -p sotto-server -p sotto-bench`.
+
+mod drive;
+mod forwarder;
+mod measure;
+mod relay;
+mod report;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+use crate::drive::PairPlan;
+use crate::measure::Clock;
+use crate::relay::{FanPlan, RelayPlan, ServerProcess};
+
+/// Load generator for sotto-server, with a bare WebSocket forwarder as the baseline.
+///
+/// Build first: `cargo build --release -p sotto-server -p sotto-bench`, then run
+/// `target/release/sotto-bench` (it finds `sotto-server` next to itself).
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Args {
+    /// Simulated 1:1 devices, as devices/2 sender→recipient pairs [default: 64; --quick: 8].
+    #[arg(long)]
+    devices: Option<usize>,
+    /// Seconds of each measured window [default: 10; --quick: 2].
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Seconds of warm-up before each measured window [default: 2; --quick: 1].
+    #[arg(long)]
+    warm_up: Option<f64>,
+    /// Closed loop: messages each sender keeps in flight (sent, not yet delivered).
+    #[arg(long, default_value_t = 4)]
+    in_flight: usize,
+    /// Receivers ack cumulatively every this many entries.
+    #[arg(long, default_value_t = 16)]
+    ack_every: u64,
+    /// Members that receive the fan-out (plus one sender) [default: 1000; --quick: 20].
+    #[arg(long)]
+    group_size: Option<usize>,
+    /// Group messages sent in the fan-out run [default: 200; --quick: 20].
+    #[arg(long)]
+    group_messages: Option<usize>,
+    /// Group messages per second.
+    #[arg(long, default_value_t = 20.0)]
+    group_rate: f64,
+    /// Skip the fan-out runs (and the 1,000 registrations they need).
+    #[arg(long)]
+    skip_fanout: bool,
+    /// Skip the relay runs (forwarder baseline only).
+    #[arg(long)]
+    skip_relay: bool,
+    /// Skip the forwarder runs (relay only).
+    #[arg(long)]
+    skip_forwarder: bool,
+    /// The sotto-server binary [default: next to this executable].
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Where to create the server's temporary data directory [default: the system temp dir].
+    /// E.g. /dev/shm to take the disk out of the measurement.
+    #[arg(long)]
+    data_parent: Option<PathBuf>,
+    /// Small numbers for a smoke run: 8 devices, 2 s windows, a group of 20.
+    #[arg(long)]
+    quick: bool,
+}
+
+/// The settings after defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub cores: usize,
+    pub pairs: PairPlan,
+    pub ack_every: u64,
+    pub fan: Option<FanPlan>,
+    pub server_bin: Option<PathBuf>,
+    pub data_parent: Option<PathBuf>,
+    pub forwarder: bool,
+}
+
+fn settings(args: &Args) -> anyhow::Result<Settings> {
+    let q = args.quick;
+    let devices = args.devices.unwrap_or(if q { 8 } else { 64 });
+    if devices < 2 || !devices.is_multiple_of(2) {
+        bail!("--devices must be an even number of at least 2 (got {devices})");
+    }
+    let duration = args.duration.unwrap_or(if q { 2.0 } else { 10.0 });
+    let warm_up = args.warm_up.unwrap_or(if q { 1.0 } else { 2.0 });
+    if !(duration > 0.0 && warm_up >= 0.0 && args.group_rate > 0.0) {
+        bail!("--duration and --group-rate must be positive, --warm-up not negative");
+    }
+    if args.in_flight == 0 || args.ack_every == 0 {
+        bail!("--in-flight and --ack-every must be at least 1");
+    }
+    let server_bin = if args.skip_relay {
+        None
+    } else {
+        let bin = match &args.server_bin {
+            Some(p) => p.clone(),
+            None => std::env::current_exe()
+                .context("locating this executable")?
+                .parent()
+                .context("this executable has no directory")?
+                .join(format!("sotto-server{}", std::env::consts::EXE_SUFFIX)),
+        };
+        if !bin.is_file() {
+            bail!(
+                "sotto-server not found at {}.\nBuild it first: cargo build --release -p sotto-server -p sotto-bench\n(or pass --server-bin PATH)",
+                bin.display()
+            );
+        }
+        Some(bin)
+    };
+    let fan = (!args.skip_fanout).then(|| FanPlan {
+        members: args.group_size.unwrap_or(if q { 20 } else { 1000 }).max(1),
+        messages: args.group_messages.unwrap_or(if q { 20 } else { 200 }).max(1),
+        rate: args.group_rate,
+        ack_every: args.ack_every,
+    });
+    Ok(Settings {
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        pairs: PairPlan {
+            pairs: devices / 2,
+            in_flight: args.in_flight,
+            warm_up: Duration::from_secs_f64(warm_up),
+            duration: Duration::from_secs_f64(duration),
+            server_pid: None,
+        },
+        ack_every: args.ack_every,
+        fan,
+        server_bin,
+        data_parent: args.data_parent.clone(),
+        forwarder: !args.skip_forwarder,
+    })
+}
+
+async fn run(s: Settings) -> anyhow::Result<report::Report> {
+    let clock = Clock::new();
+    let mut out = report::Report::default();
+    eprintln!(
+        "sotto-bench: {} CPU core(s); the relay (or forwarder) and this load generator share them.",
+        s.cores
+    );
+    out.background_pct = measure::machine_load(Duration::from_secs(1)).await;
+    if out.background_pct > 20.0 {
+        eprintln!(
+            "warning: other processes use {:.0}% of a core right now; the figures will be disturbed",
+            out.background_pct
+        );
+    }
+    if let Some(bin) = &s.server_bin {
+        eprintln!("[relay] starting {}", bin.display());
+        let mut server = ServerProcess::start(bin, s.data_parent.as_deref()).await?;
+        let plan = RelayPlan { pairs: PairPlan { server_pid: server.pid(), ..s.pairs }, ack_every: s.ack_every };
+        let pairs = relay::run_pairs(&server, clock, plan).await;
+        server.check_alive()?;
+        out.relay_pairs = Some(pairs.context("relay 1:1 run")?);
+        if let Some(fan) = s.fan {
+            let r = relay::run_fanout(&server, clock, fan).await;
+            server.check_alive()?;
+            out.relay_fanout = Some(r.context("relay fan-out run")?);
+        }
+        out.server_warnings = server.warnings();
+        server.stop().await?;
+    }
+    if s.forwarder {
+        let fwd = forwarder::Forwarder::start(s.cores)?;
+        eprintln!("[forwarder] listening on {}", fwd.addr);
+        let pairs = forwarder::run_pairs(&fwd, clock, s.pairs).await.context("forwarder 1:1 run");
+        let fan = match (&pairs, s.fan) {
+            (Ok(_), Some(fan)) => Some(forwarder::run_fanout(&fwd, clock, fan).await.context("forwarder fan-out run")),
+            _ => None,
+        };
+        fwd.stop();
+        out.forwarder_pairs = Some(pairs?);
+        out.forwarder_fanout = fan.transpose()?;
+    }
+    Ok(out)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let s = settings(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("building the tokio runtime")?;
+    let out = runtime.block_on(run(s.clone()))?;
+    report::print(&s, &out)?;
+    Ok(())
+}

@@ -1,0 +1,551 @@
+//! The durable relay under test: the real `sotto-server` binary in a child process, driven over
+//! its public HTTP API and WebSockets exactly as a client would.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use ed25519_dalek::{Signer, SigningKey};
+use futures_util::{SinkExt, StreamExt};
+use rand_core::{OsRng, RngCore};
+use serde::Serialize;
+use sotto_proto::{
+    ClientFrame, CreateGroupRequest, DeviceAddress, DeviceKeys, DevicePayload, EntryBody, GroupId, GroupInfo,
+    MessageId, RegisterRequest, SendDirectRequest, SendGroupRequest, ServerFrame, Session, UserId,
+};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
+use tokio_tungstenite::tungstenite::protocol::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::drive::{self, PairPlan, PairResult, Transport};
+use crate::measure::{Clock, CpuSnap, CpuUse, FanStats, PairStats, Summary, new_histogram};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const PASSWORD: &str = "bench-password-0123";
+/// Concurrent registrations (argon2 hashing on the server dominates).
+const REGISTER_CONCURRENCY: usize = 4;
+const CONNECT_CONCURRENCY: usize = 32;
+
+/// A running `sotto-server` child process with its own temporary data directory.
+pub struct ServerProcess {
+    child: tokio::process::Child,
+    pub base: String,
+    pub ws_url: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding a probe socket")?;
+    Ok(l.local_addr()?.port())
+}
+
+impl ServerProcess {
+    pub async fn start(bin: &Path, parent: Option<&Path>) -> anyhow::Result<ServerProcess> {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("sotto-bench-");
+        let dir = match parent {
+            Some(p) => builder.tempdir_in(p),
+            None => builder.tempdir(),
+        }
+        .context("creating a temporary data directory")?;
+        let port = free_port()?;
+        let log = dir.path().join("server.log");
+        let log_file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let child = tokio::process::Command::new(bin)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--rate-limit")
+            .arg("0")
+            // Tokens must outlive the run (the 1,000-member setup alone takes a while).
+            .arg("--access-token-ttl")
+            .arg("86400")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log_file))
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut server = ServerProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            ws_url: format!("ws://127.0.0.1:{port}/v1/ws"),
+            log,
+            _dir: dir,
+        };
+        server.wait_healthy().await?;
+        Ok(server)
+    }
+
+    async fn wait_healthy(&mut self) -> anyhow::Result<()> {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("sotto-server exited at start ({status}); its log:\n{}", self.log_tail(20));
+            }
+            if let Ok(r) = http.get(format!("{}/healthz", self.base)).send().await
+                && r.status().is_success() {
+                    return Ok(());
+                }
+            if Instant::now() > deadline {
+                bail!("sotto-server did not answer /healthz within 20 s; its log:\n{}", self.log_tail(20));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Fails if the server died.
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("sotto-server died ({status}); its log:\n{}", self.log_tail(30));
+        }
+        Ok(())
+    }
+
+    /// Log lines at WARN or ERROR (the server's own view of trouble during the run).
+    pub fn warnings(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("panicked"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines.iter().skip(lines.len().saturating_sub(n)).copied().collect::<Vec<_>>().join("\n")
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.child.start_kill().context("stopping sotto-server")?;
+        let _ = self.child.wait().await;
+        Ok(())
+    }
+}
+
+/// One signed-in device.
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub addr: DeviceAddress,
+    pub token: String,
+}
+
+/// A thin client of the HTTP API.
+#[derive(Debug, Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    ws_url: String,
+}
+
+async fn check(resp: reqwest::Response, what: &str) -> anyhow::Result<reqwest::Response> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let body = resp.text().await.unwrap_or_default();
+    bail!("{what}: HTTP {status}: {body}")
+}
+
+impl Api {
+    pub fn new(server: &ServerProcess) -> anyhow::Result<Api> {
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .no_proxy()
+            .pool_idle_timeout(Duration::from_secs(300))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Api { http, base: server.base.clone(), ws_url: server.ws_url.clone() })
+    }
+
+    pub async fn register(&self, user: &str) -> anyhow::Result<Device> {
+        let req = RegisterRequest { user_id: UserId::parse(user)?, password: PASSWORD.into(), device_name: Some("bench".into()) };
+        let resp = self.http.post(format!("{}/v1/accounts", self.base)).json(&req).send().await.context("POST /v1/accounts")?;
+        let session: Session = check(resp, "register").await?.json().await.context("reading the session")?;
+        Ok(Device { addr: DeviceAddress { user_id: session.user_id, device_id: session.device_id }, token: session.access_token })
+    }
+
+    /// Publishes real, self-signed identity keys for the device.
+    pub async fn upload_keys(&self, d: &Device) -> anyhow::Result<()> {
+        let signing = SigningKey::generate(&mut OsRng);
+        let mut curve = [0u8; 32];
+        OsRng.fill_bytes(&mut curve);
+        let mut keys = DeviceKeys {
+            user_id: d.addr.user_id.clone(),
+            device_id: d.addr.device_id.clone(),
+            curve25519: STANDARD_NO_PAD.encode(curve),
+            ed25519: STANDARD_NO_PAD.encode(signing.verifying_key().to_bytes()),
+            signature: String::new(),
+        };
+        keys.signature = STANDARD_NO_PAD.encode(signing.sign(&keys.signing_bytes()).to_bytes());
+        let resp = self
+            .http
+            .put(format!("{}/v1/keys/device", self.base))
+            .bearer_auth(&d.token)
+            .json(&keys)
+            .send()
+            .await
+            .context("PUT /v1/keys/device")?;
+        check(resp, "upload keys").await?;
+        Ok(())
+    }
+
+    pub async fn send_direct(&self, from: &Device, to: &DeviceAddress, message_id: String, ciphertext: String) -> anyhow::Result<()> {
+        let req = SendDirectRequest {
+            message_id: MessageId::parse(message_id)?,
+            payloads: vec![DevicePayload { user_id: to.user_id.clone(), device_id: to.device_id.clone(), ciphertext }],
+        };
+        let resp = self.http.post(format!("{}/v1/messages", self.base)).bearer_auth(&from.token).json(&req).send().await?;
+        check(resp, "POST /v1/messages").await?;
+        Ok(())
+    }
+
+    pub async fn create_group(&self, owner: &Device, members: Vec<UserId>) -> anyhow::Result<GroupId> {
+        let req = CreateGroupRequest { name: "bench fan-out".into(), members };
+        let resp = self.http.post(format!("{}/v1/groups", self.base)).bearer_auth(&owner.token).json(&req).send().await?;
+        let group: GroupInfo = check(resp, "POST /v1/groups").await?.json().await.context("reading the group")?;
+        Ok(group.group_id)
+    }
+
+    pub async fn send_group(&self, from: &Device, group: &GroupId, message_id: String, ciphertext: String) -> anyhow::Result<()> {
+        let req = SendGroupRequest { message_id: MessageId::parse(message_id)?, ciphertext };
+        let resp = self
+            .http
+            .post(format!("{}/v1/groups/{}/messages", self.base, group))
+            .bearer_auth(&from.token)
+            .json(&req)
+            .send()
+            .await?;
+        check(resp, "POST /v1/groups/{id}/messages").await?;
+        Ok(())
+    }
+
+    /// Opens the device's WebSocket and reads until `synced`.
+    pub async fn connect(&self, d: &Device) -> anyhow::Result<Ws> {
+        let mut req = self.ws_url.as_str().into_client_request()?;
+        req.headers_mut().insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {}", d.token))?);
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
+            .await
+            .with_context(|| format!("WebSocket of {}", d.addr.user_id))?;
+        let synced = async {
+            while let Some(msg) = ws.next().await {
+                if let Message::Text(text) = msg?
+                    && let ServerFrame::Synced { .. } = serde_json::from_str::<ServerFrame>(text.as_str())? {
+                        return Ok(());
+                    }
+            }
+            bail!("the socket closed before `synced`")
+        };
+        tokio::time::timeout(Duration::from_secs(30), synced).await.context("no `synced` within 30 s")??;
+        Ok(ws)
+    }
+
+    /// Registers `users` and publishes their keys, a few at a time, printing progress.
+    pub async fn register_many(&self, label: &str, users: Vec<String>) -> anyhow::Result<Vec<Device>> {
+        let total = users.len();
+        let done = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let step = (total / 10).clamp(1, 100);
+        let results: Vec<anyhow::Result<Device>> = futures_util::stream::iter(users)
+            .map(|u| {
+                let (api, done) = (self.clone(), done.clone());
+                async move {
+                    let d = api.register(&u).await.with_context(|| format!("registering {u}"))?;
+                    api.upload_keys(&d).await.with_context(|| format!("keys of {u}"))?;
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n % step == 0 || n == total {
+                        eprintln!("[{label}] registered {n}/{total} users with keys ({:.1}s)", started.elapsed().as_secs_f64());
+                    }
+                    Ok(d)
+                }
+            })
+            .buffered(REGISTER_CONCURRENCY)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+
+    pub async fn connect_many(&self, devices: &[Device]) -> anyhow::Result<Vec<Ws>> {
+        let results: Vec<anyhow::Result<Ws>> = futures_util::stream::iter(devices.iter().cloned())
+            .map(|d| {
+                let api = self.clone();
+                async move { api.connect(&d).await }
+            })
+            .buffered(CONNECT_CONCURRENCY)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+}
+
+/// What a receiving device does with its entries.
+#[derive(Clone)]
+enum Sink {
+    Pair { stats: Arc<PairStats>, pair: usize },
+    Fan { stats: Arc<FanStats> },
+}
+
+impl Sink {
+    fn error(&self, what: String) {
+        match self {
+            Sink::Pair { stats, .. } => stats.errors.note(what),
+            Sink::Fan { stats } => stats.errors.note(what),
+        }
+    }
+}
+
+/// Reads a device's socket until `stop`, acking cumulatively every `ack_every` entries.
+async fn receive(mut ws: Ws, sink: Sink, ack_every: u64, stop: CancellationToken) {
+    let mut unacked = 0u64;
+    loop {
+        let msg = tokio::select! {
+            _ = stop.cancelled() => return,
+            m = ws.next() => m,
+        };
+        let text = match msg {
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Close(c))) => {
+                if !stop.is_cancelled() {
+                    sink.error(format!("the server closed a socket: {c:?}"));
+                }
+                return;
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                if !stop.is_cancelled() {
+                    sink.error(format!("socket error: {e}"));
+                }
+                return;
+            }
+            None => {
+                if !stop.is_cancelled() {
+                    sink.error("a socket ended".into());
+                }
+                return;
+            }
+        };
+        let frame = match serde_json::from_str::<ServerFrame>(text.as_str()) {
+            Ok(f) => f,
+            Err(e) => {
+                sink.error(format!("undecodable frame: {e}"));
+                continue;
+            }
+        };
+        match frame {
+            ServerFrame::Entry { entry } => {
+                match (&sink, &entry.body) {
+                    (Sink::Pair { stats, pair }, EntryBody::Direct { ciphertext }) => stats.on_receive(*pair, ciphertext),
+                    (Sink::Fan { stats }, EntryBody::Group { ciphertext, .. }) => stats.on_receive(ciphertext),
+                    (Sink::Fan { stats }, _) => {
+                        stats.other_entries.fetch_add(1, Ordering::Relaxed);
+                    }
+                    (Sink::Pair { .. }, _) => {}
+                }
+                unacked += 1;
+                if unacked >= ack_every {
+                    unacked = 0;
+                    let ack = ClientFrame::Ack { up_to: entry.seq };
+                    let sent = match serde_json::to_string(&ack) {
+                        Ok(text) => ws.send(Message::text(text)).await.map_err(anyhow::Error::from),
+                        Err(e) => Err(e.into()),
+                    };
+                    if let Err(e) = sent {
+                        sink.error(format!("sending an ack: {e}"));
+                        return;
+                    }
+                }
+            }
+            ServerFrame::Error { code, message } => sink.error(format!("server error frame: {code:?}: {message}")),
+            ServerFrame::Synced { .. } | ServerFrame::Ephemeral { .. } => {}
+        }
+    }
+}
+
+/// 1:1 sends over `POST /v1/messages`.
+struct RelayTransport {
+    api: Api,
+    senders: Vec<Device>,
+    recipients: Vec<DeviceAddress>,
+}
+
+impl Transport for RelayTransport {
+    const SPAWN: bool = true;
+
+    async fn send(&self, pair: usize, seq: u64, payload: String) -> anyhow::Result<()> {
+        let (Some(from), Some(to)) = (self.senders.get(pair), self.recipients.get(pair)) else {
+            bail!("no pair {pair}");
+        };
+        self.api.send_direct(from, to, format!("m{pair:04}-{seq:014}"), payload).await
+    }
+}
+
+/// Settings shared by the relay runs.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayPlan {
+    pub pairs: PairPlan,
+    pub ack_every: u64,
+}
+
+pub async fn run_pairs(server: &ServerProcess, clock: Clock, plan: RelayPlan) -> anyhow::Result<PairResult> {
+    let api = Api::new(server)?;
+    let n = plan.pairs.pairs;
+    let mut users: Vec<String> = (0..n).map(|i| format!("sender-{i:04}")).collect();
+    users.extend((0..n).map(|i| format!("recipient-{i:04}")));
+    let mut devices = api.register_many("relay 1:1", users).await?;
+    let recipients = devices.split_off(n);
+    let sockets = api.connect_many(&recipients).await?;
+    let stats = Arc::new(PairStats::new(clock, n)?);
+    let stop = CancellationToken::new();
+    let mut tasks = Vec::new();
+    for (pair, ws) in sockets.into_iter().enumerate() {
+        let sink = Sink::Pair { stats: stats.clone(), pair };
+        tasks.push(tokio::spawn(receive(ws, sink, plan.ack_every, stop.clone())));
+    }
+    let transport =
+        Arc::new(RelayTransport { api, senders: devices, recipients: recipients.iter().map(|d| d.addr.clone()).collect() });
+    let result = drive::run_pairs("relay 1:1", transport, stats, plan.pairs).await;
+    stop.cancel();
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(result)
+}
+
+/// Settings of a fan-out run.
+#[derive(Debug, Clone, Copy)]
+pub struct FanPlan {
+    pub members: usize,
+    pub messages: usize,
+    pub rate: f64,
+    pub ack_every: u64,
+}
+
+/// Results of a fan-out run (relay or forwarder).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FanResult {
+    pub members: usize,
+    pub messages: usize,
+    pub rate: f64,
+    /// Messages that reached every member.
+    pub complete: u64,
+    pub deliveries: u64,
+    pub expected_deliveries: u64,
+    /// Time from the send to the last member's receipt, per message.
+    pub last_member: Summary,
+    /// Time from the send to each member's receipt.
+    pub per_member: Summary,
+    /// Relay only: time until the HTTP send was answered (stored).
+    pub send_response: Option<Summary>,
+    /// Deliveries per second from the first send to the last delivery.
+    pub deliveries_per_s: f64,
+    pub errors: u64,
+    pub first_errors: Vec<String>,
+    pub setup_secs: f64,
+    pub cpu: CpuUse,
+}
+
+pub async fn run_fanout(server: &ServerProcess, clock: Clock, plan: FanPlan) -> anyhow::Result<FanResult> {
+    let setup = Instant::now();
+    let api = Api::new(server)?;
+    let mut users = vec!["fan-sender".to_owned()];
+    users.extend((0..plan.members).map(|i| format!("member-{i:05}")));
+    let mut members = api.register_many("relay fan-out", users).await?;
+    let owner = members.remove(0);
+    eprintln!("[relay fan-out] opening {} WebSockets", members.len());
+    let sockets = api.connect_many(&members).await?;
+    let stats = Arc::new(FanStats::new(clock, plan.members, plan.messages)?);
+    let stop = CancellationToken::new();
+    let mut tasks = Vec::new();
+    for ws in sockets {
+        tasks.push(tokio::spawn(receive(ws, Sink::Fan { stats: stats.clone() }, plan.ack_every, stop.clone())));
+    }
+    let group = api.create_group(&owner, members.iter().map(|d| d.addr.user_id.clone()).collect()).await?;
+    // Every member first gets the group-created event: wait for it, so the run starts idle.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stats.other_entries.load(Ordering::Relaxed) < plan.members as u64 {
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {} members got the group-created event within 60 s",
+                stats.other_entries.load(Ordering::Relaxed),
+                plan.members
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let setup_secs = setup.elapsed().as_secs_f64();
+    eprintln!(
+        "[relay fan-out] group of {} members ready after {setup_secs:.1}s; sending {} messages at {}/s",
+        plan.members, plan.messages, plan.rate
+    );
+    let responses = Arc::new(std::sync::Mutex::new(new_histogram()?));
+    let c0 = CpuSnap::take(server.pid());
+    let (owner, group) = (Arc::new(owner), Arc::new(group));
+    let start_ns = clock.now_ns();
+    drive::paced(plan.messages, plan.rate, clock, |i, stamp| {
+        let (api, owner, group, stats, responses) = (api.clone(), owner.clone(), group.clone(), stats.clone(), responses.clone());
+        async move {
+            let result = api.send_group(&owner, &group, format!("g{i:014}"), stats.payload(i, stamp)).await;
+            let micros = clock.now_ns().saturating_sub(stamp) / 1000;
+            match result {
+                Ok(()) => {
+                    if let Ok(mut h) = responses.lock() {
+                        h.saturating_record(micros.max(1));
+                    }
+                }
+                Err(e) => stats.errors.note(format!("group send {i}: {e:#}")),
+            }
+        }
+    })
+    .await;
+    let all = stats.wait_complete(plan.messages as u64, Duration::from_secs(30)).await;
+    let cpu = CpuSnap::take(server.pid()).since(&c0);
+    stop.cancel();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let (last_member, per_member) = stats.summaries()?;
+    if !all {
+        stats.errors.note(format!(
+            "only {} of {} group messages reached every member within 30 s",
+            stats.complete.load(Ordering::Relaxed),
+            plan.messages
+        ));
+    }
+    let send_response = responses.lock().ok().map(|h| Summary::of(&h));
+    Ok(FanResult {
+        members: plan.members,
+        messages: plan.messages,
+        rate: plan.rate,
+        complete: stats.complete.load(Ordering::Relaxed),
+        deliveries: stats.deliveries.load(Ordering::Relaxed),
+        expected_deliveries: (plan.members * plan.messages) as u64,
+        last_member,
+        per_member,
+        send_response,
+        deliveries_per_s: stats.delivery_rate(start_ns),
+        errors: stats.errors.count(),
+        first_errors: stats.errors.first(),
+        setup_secs,
+        cpu,
+    })
+}

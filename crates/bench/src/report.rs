@@ -1,0 +1,215 @@
+//! The human-readable table and the final JSON line.
+
+use serde_json::json;
+
+use crate::Settings;
+use crate::drive::PairResult;
+use crate::measure::{CpuUse, Summary};
+use crate::relay::FanResult;
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub relay_pairs: Option<PairResult>,
+    pub forwarder_pairs: Option<PairResult>,
+    pub relay_fanout: Option<FanResult>,
+    pub forwarder_fanout: Option<FanResult>,
+    /// WARN/ERROR lines of the server's log.
+    pub server_warnings: Vec<String>,
+    /// CPU used by other processes just before the run (% of one core).
+    pub background_pct: f64,
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
+}
+
+fn cell<T>(v: Option<&T>, f: impl Fn(&T) -> String) -> String {
+    v.map_or_else(|| "-".to_owned(), f)
+}
+
+fn row(label: &str, a: String, b: String) {
+    println!("  {label:<38} {a:>14} {b:>14}");
+}
+
+fn lat_rows<T>(label: &str, a: Option<&T>, b: Option<&T>, get: impl Fn(&T) -> Summary) {
+    let g = &get;
+    row(&format!("{label} p50 (ms)"), cell(a, |x| ms(g(x).p50_us)), cell(b, |x| ms(g(x).p50_us)));
+    row(&format!("{label} p99 (ms)"), cell(a, |x| ms(g(x).p99_us)), cell(b, |x| ms(g(x).p99_us)));
+    row(&format!("{label} p99.9 (ms)"), cell(a, |x| ms(g(x).p999_us)), cell(b, |x| ms(g(x).p999_us)));
+}
+
+fn cpu(sut: f64, c: &CpuUse) -> String {
+    format!("{sut:.0}/{:.0}/{:.0}", c.load_generator_pct, c.other_pct)
+}
+
+fn verdict(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "MET",
+        Some(false) => "NOT MET",
+        None => "not measured",
+    }
+}
+
+pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
+    let (rp, fp) = (r.relay_pairs.as_ref(), r.forwarder_pairs.as_ref());
+    let (rf, ff) = (r.relay_fanout.as_ref(), r.forwarder_fanout.as_ref());
+    println!();
+    println!("sotto-bench results");
+    println!(
+        "  machine: {} CPU core(s), shared by the system under test (relay process or forwarder runtime) and the load generator",
+        s.cores
+    );
+    println!(
+        "  CPU used by other processes just before the run: {:.0}% of a core{}",
+        r.background_pct,
+        if r.background_pct > 20.0 { "  (the machine was busy: figures are disturbed)" } else { "" }
+    );
+    println!(
+        "  1:1: {} devices = {} sender->recipient pairs, 256-byte payloads, {} in flight per sender (closed loop), acks every {} entries",
+        s.pairs.pairs * 2,
+        s.pairs.pairs,
+        s.pairs.in_flight,
+        s.ack_every
+    );
+    println!(
+        "  windows: {:.0}s warm-up + {:.0}s measured; latency = receive - scheduled send time (same-process clock)",
+        s.pairs.warm_up.as_secs_f64(),
+        s.pairs.duration.as_secs_f64()
+    );
+    println!();
+    row("1:1", "relay".into(), "forwarder".into());
+    row("max delivered (msg/s)", cell(rp, |x| format!("{:.0}", x.max_delivered_per_s)), cell(fp, |x| format!("{:.0}", x.max_delivered_per_s)));
+    row("max accepted (msg/s)", cell(rp, |x| format!("{:.0}", x.max_accepted_per_s)), cell(fp, |x| format!("{:.0}", x.max_accepted_per_s)));
+    lat_rows("saturated", rp, fp, |x| x.latency_saturated);
+    row(
+        "CPU at max: SUT/generator/other (%core)",
+        cell(rp, |x| cpu(x.cpu_at_max.server_pct, &x.cpu_at_max)),
+        cell(fp, |x| cpu(x.cpu_at_max.forwarder_pct, &x.cpu_at_max)),
+    );
+    row("open loop at half max (msg/s)", cell(rp, |x| format!("{:.0}", x.half_rate_target)), cell(fp, |x| format!("{:.0}", x.half_rate_target)));
+    row("  delivered (msg/s)", cell(rp, |x| format!("{:.0}", x.half_rate_delivered)), cell(fp, |x| format!("{:.0}", x.half_rate_delivered)));
+    lat_rows("  latency", rp, fp, |x| x.latency_at_half);
+    row(
+        "  send answered p50/p99 (ms)",
+        cell(rp, |x| format!("{}/{}", ms(x.answer_at_half.p50_us), ms(x.answer_at_half.p99_us))),
+        "-".into(),
+    );
+    row(
+        "CPU at half: SUT/generator/other (%core)",
+        cell(rp, |x| cpu(x.cpu_at_half.server_pct, &x.cpu_at_half)),
+        cell(fp, |x| cpu(x.cpu_at_half.forwarder_pct, &x.cpu_at_half)),
+    );
+    row("lost / errors", cell(rp, |x| format!("{}/{}", x.lost, x.errors)), cell(fp, |x| format!("{}/{}", x.lost, x.errors)));
+    if rf.is_some() || ff.is_some() {
+        println!();
+        let f = rf.or(ff);
+        row(
+            &format!(
+                "fan-out: {} members, {} msgs @ {}/s",
+                f.map_or(0, |x| x.members),
+                f.map_or(0, |x| x.messages),
+                f.map_or(0.0, |x| x.rate)
+            ),
+            "relay".into(),
+            "forwarder".into(),
+        );
+        row("complete (all members)", cell(rf, |x| format!("{}/{}", x.complete, x.messages)), cell(ff, |x| format!("{}/{}", x.complete, x.messages)));
+        row(
+            "deliveries/s (first send..last receipt)",
+            cell(rf, |x| format!("{:.0}", x.deliveries_per_s)),
+            cell(ff, |x| format!("{:.0}", x.deliveries_per_s)),
+        );
+        lat_rows("last member", rf, ff, |x| x.last_member);
+        lat_rows("per member", rf, ff, |x| x.per_member);
+        if let Some(resp) = rf.and_then(|x| x.send_response) {
+            row("relay send answered p50/p99 (ms)", format!("{}/{}", ms(resp.p50_us), ms(resp.p99_us)), "-".into());
+        }
+        row(
+            "CPU: SUT/generator/other (%core)",
+            cell(rf, |x| cpu(x.cpu.server_pct, &x.cpu)),
+            cell(ff, |x| cpu(x.cpu.forwarder_pct, &x.cpu)),
+        );
+        row("setup (s)", cell(rf, |x| format!("{:.1}", x.setup_secs)), cell(ff, |x| format!("{:.1}", x.setup_secs)));
+        row("errors", cell(rf, |x| x.errors.to_string()), cell(ff, |x| x.errors.to_string()));
+    }
+
+    // Ratios and targets.
+    let throughput_ratio = match (rp, fp) {
+        (Some(a), Some(b)) if b.max_delivered_per_s > 0.0 => Some(a.max_delivered_per_s / b.max_delivered_per_s),
+        _ => None,
+    };
+    let p99_diff_ms = match (rp, fp) {
+        (Some(a), Some(b)) => Some((a.latency_at_half.p99_us as f64 - b.latency_at_half.p99_us as f64) / 1000.0),
+        _ => None,
+    };
+    let fan_p99_ms = rf.map(|x| x.last_member.p99_us as f64 / 1000.0);
+    let fan_ok = rf.map(|x| x.complete == x.messages as u64 && x.last_member.p99_us <= 50_000);
+    let clean = rp.is_none_or(|x| x.lost == 0 && x.errors == 0);
+    let t1 = throughput_ratio.map(|x| x >= 0.5 && clean);
+    let t2 = p99_diff_ms.map(|x| x <= 5.0 && clean);
+    println!();
+    println!("ratios and targets");
+    println!(
+        "  relay / forwarder throughput:            {}   target >= 0.50: {}",
+        throughput_ratio.map_or("-".into(), |x| format!("{x:.3}")),
+        verdict(t1)
+    );
+    println!(
+        "  relay p99 - forwarder p99 at half max:   {}   target <= 5 ms: {}",
+        p99_diff_ms.map_or("-".into(), |x| format!("{x:+.2} ms")),
+        verdict(t2)
+    );
+    println!(
+        "  relay fan-out last-member p99:           {}   target <= 50 ms (all delivered): {}",
+        fan_p99_ms.map_or("-".into(), |x| format!("{x:.2} ms")),
+        verdict(fan_ok)
+    );
+    let problems: Vec<String> = [("relay 1:1", rp), ("forwarder 1:1", fp)]
+        .into_iter()
+        .flat_map(|(n, x)| x.into_iter().flat_map(move |x| x.first_errors.iter().map(move |e| format!("{n}: {e}"))))
+        .chain(
+            [("relay fan-out", rf), ("forwarder fan-out", ff)]
+                .into_iter()
+                .flat_map(|(n, x)| x.into_iter().flat_map(move |x| x.first_errors.iter().map(move |e| format!("{n}: {e}")))),
+        )
+        .collect();
+    if !problems.is_empty() {
+        println!();
+        println!("problems seen (first few):");
+        for p in &problems {
+            println!("  {p}");
+        }
+    }
+    if !r.server_warnings.is_empty() {
+        println!();
+        println!("server log WARN/ERROR lines: {} (first 5):", r.server_warnings.len());
+        for l in r.server_warnings.iter().take(5) {
+            println!("  {l}");
+        }
+    }
+    println!();
+    let line = json!({
+        "cores": s.cores,
+        "devices": s.pairs.pairs * 2,
+        "in_flight": s.pairs.in_flight,
+        "duration_s": s.pairs.duration.as_secs_f64(),
+        "relay": rp,
+        "forwarder": fp,
+        "relay_fanout": rf,
+        "forwarder_fanout": ff,
+        "ratios": {
+            "relay_over_forwarder_throughput": throughput_ratio,
+            "relay_minus_forwarder_p99_at_half_ms": p99_diff_ms,
+            "relay_fanout_last_member_p99_ms": fan_p99_ms,
+        },
+        "targets_met": {
+            "throughput_ge_half_forwarder": t1,
+            "p99_at_half_within_5ms": t2,
+            "fanout_last_member_p99_le_50ms": fan_ok,
+        },
+        "server_warnings": r.server_warnings.len(),
+        "background_cpu_pct": r.background_pct,
+    });
+    println!("{}", serde_json::to_string(&line)?);
+    Ok(())
+}
