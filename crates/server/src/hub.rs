@@ -1,24 +1,31 @@
 //! Which devices are online right now, and how to wake them.
 //!
-//! A connected device has one [`Subscription`]: a [`Notify`] that is poked after entries are
-//! stored for it (the socket task then reads them from the store, so the store stays the only
-//! source of truth and a wake-up can never be lost: `Notify` keeps a permit when nobody waits), a
-//! bounded queue of ephemeral frames (dropped when full: they are best effort by definition), and
-//! a token that closes the socket when a newer connection of the same device replaces it or the
-//! device is deleted.
+//! A connected device has one [`Subscription`]:
+//! - a bounded queue of entries pushed right after they were committed, so the common case needs
+//!   no read from the store. Each entry carries its seq; the socket sends it only if it follows
+//!   the last seq it sent, and otherwise (a gap, or entries reordered between two senders) reads
+//!   the missing ones from the store, which stays the source of truth;
+//! - a [`Notify`] poked when the queue is full or for entries not pushed (membership events): the
+//!   socket then reads from the store. `Notify` keeps a permit when nobody waits, so a wake-up
+//!   between "read" and "wait" is never lost;
+//! - a bounded queue of ephemeral frames (dropped when full: best effort by definition);
+//! - a token that closes the socket when a newer connection of the same device replaces it or
+//!   the device is deleted.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sotto_proto::{DeviceAddress, ServerFrame, UserId};
+use sotto_proto::{DeviceAddress, InboxEntry, ServerFrame, UserId};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 const EPHEMERAL_QUEUE: usize = 64;
+const ENTRY_QUEUE: usize = 1024;
 
 struct Entry {
     conn: u64,
     wake: Arc<Notify>,
+    entries: mpsc::Sender<InboxEntry>,
     ephemeral: mpsc::Sender<ServerFrame>,
     close: CancellationToken,
 }
@@ -41,6 +48,7 @@ pub struct Subscription {
     device: DeviceAddress,
     conn: u64,
     pub wake: Arc<Notify>,
+    pub entries: mpsc::Receiver<InboxEntry>,
     pub ephemeral: mpsc::Receiver<ServerFrame>,
     pub close: CancellationToken,
 }
@@ -51,13 +59,14 @@ impl Hub {
         let conn = self.next_conn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let wake = Arc::new(Notify::new());
         let (tx, rx) = mpsc::channel(EPHEMERAL_QUEUE);
+        let (entries_tx, entries) = mpsc::channel(ENTRY_QUEUE);
         let close = CancellationToken::new();
-        let entry = Entry { conn, wake: wake.clone(), ephemeral: tx, close: close.clone() };
+        let entry = Entry { conn, wake: wake.clone(), entries: entries_tx, ephemeral: tx, close: close.clone() };
         let mut online = self.lock();
         if let Some(old) = online.entry(device.user_id.clone()).or_default().insert(device.device_id.clone(), entry) {
             old.close.cancel();
         }
-        Subscription { hub: self.clone(), device: device.clone(), conn, wake, ephemeral: rx, close }
+        Subscription { hub: self.clone(), device: device.clone(), conn, wake, entries, ephemeral: rx, close }
     }
 
     /// Wakes the sockets of these devices (those that are online).
@@ -65,6 +74,19 @@ impl Hub {
         let online = self.lock();
         for d in devices {
             if let Some(e) = online.get(&d.user_id).and_then(|m| m.get(&d.device_id)) {
+                e.wake.notify_one();
+            }
+        }
+    }
+
+    /// Pushes freshly committed entries to the devices that are online; `make` builds a device's
+    /// entry from its seq. A device whose queue is full is woken instead (it reads the store).
+    pub fn push(&self, recipients: &[(DeviceAddress, u64)], make: impl Fn(&DeviceAddress, u64) -> Option<InboxEntry>) {
+        let online = self.lock();
+        for (d, seq) in recipients {
+            let Some(e) = online.get(&d.user_id).and_then(|m| m.get(&d.device_id)) else { continue };
+            let queued = make(d, *seq).is_some_and(|entry| e.entries.try_send(entry).is_ok());
+            if !queued {
                 e.wake.notify_one();
             }
         }

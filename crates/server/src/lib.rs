@@ -87,6 +87,12 @@ pub async fn run(
     let housekeeping = tokio::spawn(housekeeping(state.clone(), config.idempotency_window));
     let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "sotto-server listening");
+    // Small frames (pushes, acks, receipts) must not wait for delayed ACKs (Nagle).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let stop = token.clone();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {

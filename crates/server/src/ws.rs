@@ -13,7 +13,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, reject
 use axum::response::Response;
 use futures_util::SinkExt;
 use sotto_proto::limits::{MAX_CLIENT_FRAME_BYTES, MAX_EPHEMERAL_BYTES};
-use sotto_proto::{ClientFrame, DeviceAddress, EphemeralTarget, ErrorCode, ServerFrame};
+use sotto_proto::{ClientFrame, DeviceAddress, EphemeralTarget, ErrorCode, InboxEntry, ServerFrame};
 use tracing::instrument;
 
 use crate::auth::Authenticated;
@@ -106,6 +106,7 @@ impl SocketSession<'_> {
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 },
+                Some(entry) = sub.entries.recv() => self.push_fresh(socket, entry, &mut sub.entries).await?,
                 _ = sub.wake.notified() => self.push_pending(socket).await?,
                 Some(frame) = sub.ephemeral.recv() => {
                     send(socket, &frame).await?;
@@ -114,6 +115,36 @@ impl SocketSession<'_> {
                 _ = ping.tick() => socket.send(Message::Ping(Default::default())).await?,
             }
         }
+    }
+
+    /// Sends entries pushed by the hub (with whatever else is queued), in seq order; on a gap it
+    /// reads the missing entries from the store instead.
+    async fn push_fresh(
+        &mut self,
+        socket: &mut WebSocket,
+        first: InboxEntry,
+        queue: &mut tokio::sync::mpsc::Receiver<InboxEntry>,
+    ) -> Result<(), SocketEnd> {
+        let mut next = Some(first);
+        let mut sent = 0u64;
+        while let Some(entry) = next.take() {
+            if entry.seq == self.last_sent + 1 {
+                let seq = entry.seq;
+                socket.feed(Message::Text(serde_json::to_string(&ServerFrame::Entry { entry })?.into())).await?;
+                self.last_sent = seq;
+                sent += 1;
+            } else if entry.seq > self.last_sent {
+                // Something is missing (pushed out of order, or dropped): the store has it.
+                socket.flush().await?;
+                self.push_pending(socket).await?;
+            }
+            if sent < u64::from(PUSH_BATCH) {
+                next = queue.try_recv().ok();
+            }
+        }
+        socket.flush().await?;
+        self.state.metrics.entries_pushed.inc_by(sent);
+        Ok(())
     }
 
     /// Sends every stored entry after `last_sent`, in order.

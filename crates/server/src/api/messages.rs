@@ -1,14 +1,15 @@
 //! Sending messages and reading the inbox over plain HTTP (the WebSocket in `ws.rs` pushes the
 //! same entries).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use sotto_proto::limits::{MAX_CIPHERTEXT_BYTES, MAX_DIRECT_PAYLOADS, MAX_INBOX_PAGE};
 use sotto_proto::{
-    AckRequest, DeviceAddress, DeviceMismatch, ErrorBody, InboxPage, SendDirectRequest, SendReceipt, UserId,
+    AckRequest, DeviceAddress, DeviceMismatch, EntryBody, ErrorBody, InboxEntry, InboxPage, SendDirectRequest,
+    SendReceipt, UserId,
 };
 use tracing::instrument;
 
@@ -28,13 +29,32 @@ pub fn check_ciphertext(ciphertext: &str) -> AppResult<()> {
     Ok(())
 }
 
-/// Stores a delivery, wakes the recipients that are online, and builds the receipt.
+/// Stores a delivery, pushes it to the recipients that are online, and builds the receipt.
 pub async fn deliver(state: &AppState, delivery: Delivery, kind: &'static str) -> AppResult<SendReceipt> {
     let message_id = delivery.message_id.clone();
     let server_ts = delivery.server_ts;
+    let (sender_user, sender_device) = (delivery.sender_user.clone(), delivery.sender_device.clone());
+    let content = delivery.content.clone();
     match state.inbox.deliver(delivery).await? {
         DeliveryOutcome::Stored { recipients } => {
-            state.hub.wake(&recipients);
+            let entry = |seq: u64, body: EntryBody| InboxEntry {
+                seq,
+                message_id: message_id.clone(),
+                sender_user: sender_user.clone(),
+                sender_device: sender_device.clone(),
+                server_ts,
+                body,
+            };
+            match &content {
+                DeliveryContent::PerDevice(payloads) => {
+                    let by_device: HashMap<&DeviceAddress, &String> = payloads.iter().map(|(d, c)| (d, c)).collect();
+                    state.hub.push(&recipients, |device, seq| {
+                        let ciphertext = (*by_device.get(device)?).clone();
+                        Some(entry(seq, EntryBody::Direct { ciphertext }))
+                    });
+                }
+                DeliveryContent::Shared { body, .. } => state.hub.push(&recipients, |_, seq| Some(entry(seq, body.clone()))),
+            }
             state.metrics.messages_stored.get_or_create(&KindLabels { kind }).inc();
             state.metrics.inbox_entries.inc_by(recipients.len() as u64);
             Ok(SendReceipt { message_id, server_ts, duplicate: false })
@@ -70,13 +90,17 @@ pub async fn send_direct(
     users.push(sender.user_id.clone());
     users.sort();
     users.dedup();
-    let existing = state.accounts.existing_users(&users).await?;
-    let unknown: Vec<&UserId> = users.iter().filter(|u| !existing.contains(u)).collect();
-    if !unknown.is_empty() {
-        return Err(AppError::unknown_users(&unknown));
+    let keyed = state.devices.keyed_devices_of(&users).await?;
+    // A user with a keyed device exists; only the others need a look in the accounts.
+    let unproven: Vec<UserId> = users.iter().filter(|u| !keyed.iter().any(|d| d.user_id == **u)).cloned().collect();
+    if !unproven.is_empty() {
+        let existing = state.accounts.existing_users(&unproven).await?;
+        let unknown: Vec<&UserId> = unproven.iter().filter(|u| !existing.contains(u)).collect();
+        if !unknown.is_empty() {
+            return Err(AppError::unknown_users(&unknown));
+        }
     }
-    let current: BTreeSet<DeviceAddress> =
-        state.devices.keyed_devices_of(&users).await?.into_iter().filter(|d| *d != sender).collect();
+    let current: BTreeSet<DeviceAddress> = keyed.into_iter().filter(|d| *d != sender).collect();
     if current != given {
         // A retry of a send that was stored before the devices changed is still a duplicate, not
         // a new message for the new device set.

@@ -153,8 +153,8 @@ pub enum DeliveryContent {
 /// What [`InboxStore::deliver`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
-    /// Stored; these devices got an entry (wake them).
-    Stored { recipients: Vec<DeviceAddress> },
+    /// Stored; these devices got an entry, at these sequence numbers (push or wake them).
+    Stored { recipients: Vec<(DeviceAddress, u64)> },
     /// `(sender, message id)` was delivered before, at `server_ts`; nothing was stored now.
     Duplicate { server_ts: u64 },
 }

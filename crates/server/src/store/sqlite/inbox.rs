@@ -103,22 +103,25 @@ pub(super) fn deliver(c: &Connection, delivery: &Delivery) -> StoreResult<Delive
     let sender_device = delivery.sender_device.as_ref().map(|d| d.as_str());
     let mut seen = HashSet::new();
     let mut recipients = Vec::new();
-    // Allocates the device's next seq and inserts its row; false if the device does not exist
+    // Allocates the device's next seq and inserts its row; `None` if the device does not exist
     // (deleted while the message was on its way): it is skipped.
-    let mut store_row = |device: &DeviceAddress, ciphertext: Option<&str>, payload: Option<i64>| -> StoreResult<bool> {
-        let addr = (device.user_id.as_str(), device.device_id.as_str());
-        let Some(seq) = next_seq.query_row(addr, |r| r.get::<_, i64>(0)).optional()? else {
-            return Ok(false);
+    let mut store_row =
+        |device: &DeviceAddress, ciphertext: Option<&str>, payload: Option<i64>| -> StoreResult<Option<u64>> {
+            let addr = (device.user_id.as_str(), device.device_id.as_str());
+            let Some(seq) = next_seq.query_row(addr, |r| u64_col(r, 0)).optional()? else {
+                return Ok(None);
+            };
+            insert.execute((addr.0, addr.1, sql_u64(seq)?, message_id, sender, sender_device, server_ts, ciphertext, payload))?;
+            Ok(Some(seq))
         };
-        insert.execute((addr.0, addr.1, seq, message_id, sender, sender_device, server_ts, ciphertext, payload))?;
-        Ok(true)
-    };
 
     match &delivery.content {
         DeliveryContent::PerDevice(payloads) => {
             for (device, ciphertext) in payloads {
-                if seen.insert(device) && store_row(device, Some(ciphertext), None)? {
-                    recipients.push(device.clone());
+                if seen.insert(device) {
+                    if let Some(seq) = store_row(device, Some(ciphertext), None)? {
+                        recipients.push((device.clone(), seq));
+                    }
                 }
             }
         }
@@ -129,8 +132,10 @@ pub(super) fn deliver(c: &Connection, delivery: &Delivery) -> StoreResult<Delive
                 .prepare_cached("INSERT INTO shared_payloads (body, refcount) VALUES (?1, 0) RETURNING id")?
                 .query_row([json], |r| r.get(0))?;
             for device in devices {
-                if seen.insert(device) && store_row(device, None, Some(payload))? {
-                    recipients.push(device.clone());
+                if seen.insert(device) {
+                    if let Some(seq) = store_row(device, None, Some(payload))? {
+                        recipients.push((device.clone(), seq));
+                    }
                 }
             }
             let refs = i64::try_from(recipients.len()).unwrap_or(i64::MAX);

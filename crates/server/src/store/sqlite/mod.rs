@@ -43,8 +43,9 @@ const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
 /// The schema version this binary writes.
 const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
-/// Idle read connections kept open.
-const MAX_IDLE_READERS: usize = 4;
+/// Read connections. Reads wait for a free one rather than opening more, so connections (and
+/// their prepared statements and parsed schema) are reused instead of re-created under load.
+const READERS: usize = 8;
 
 /// How long a connection waits for a lock held by another connection before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,6 +55,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     writer: Option<Writer>,
     readers: Arc<ReaderPool>,
+    /// One permit per read connection.
+    reader_slots: Arc<tokio::sync::Semaphore>,
 }
 
 struct Writer {
@@ -82,6 +85,8 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Savepoint journals (one per job of a batch) stay in memory instead of a temp file.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         migrate(&mut conn)?;
 
         let (jobs, queue) = mpsc::channel();
@@ -92,6 +97,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Some(Writer { jobs, thread }),
             readers: Arc::new(ReaderPool { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) }),
+            reader_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
         })
     }
 
@@ -118,7 +124,15 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let readers = Arc::clone(&self.readers);
-        tokio::task::spawn_blocking(move || readers.with(op))
+        let slot = Arc::clone(&self.reader_slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Database("the read pool is closed".into()))?;
+        tokio::task::spawn_blocking(move || {
+            let result = readers.with(op);
+            drop(slot);
+            result
+        })
             .await
             .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
     }
@@ -159,7 +173,7 @@ impl ReaderPool {
         let result = op(&conn);
         if conn.is_autocommit() {
             let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            if idle.len() < MAX_IDLE_READERS {
+            if idle.len() < READERS {
                 idle.push(conn);
             }
         }
