@@ -34,7 +34,15 @@ pub struct TokenIssuer {
     decoding: DecodingKey,
     public_x: String,
     ttl: Duration,
+    /// Tokens whose signature already verified, with their device and expiry: a token is an
+    /// immutable string, so its signature needs checking once, not on every request.
+    verified: std::sync::Mutex<std::collections::HashMap<String, (DeviceAddress, u64)>>,
 }
+
+/// Verified tokens remembered; past this the memory starts over.
+const MAX_VERIFIED_TOKENS: usize = 50_000;
+/// Clock skew tolerated on `exp`, in seconds.
+const LEEWAY_SECS: u64 = 5;
 
 impl std::fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -79,6 +87,7 @@ impl TokenIssuer {
             decoding: DecodingKey::from_ed_der(&public),
             public_x: URL_SAFE_NO_PAD.encode(public),
             ttl,
+            verified: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -102,10 +111,30 @@ impl TokenIssuer {
 
     /// Verifies signature, issuer and expiry; returns the device the token names.
     pub fn verify(&self, token: &str) -> AppResult<DeviceAddress> {
+        let now = unix_secs();
+        let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match verified.get(token) {
+            Some((device, exp)) if now <= exp.saturating_add(LEEWAY_SECS) => return Ok(device.clone()),
+            Some(_) => {
+                verified.remove(token);
+            }
+            None => {}
+        }
+        drop(verified);
+        let (device, exp) = self.verify_signed(token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= MAX_VERIFIED_TOKENS {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), (device.clone(), exp));
+        Ok(device)
+    }
+
+    fn verify_signed(&self, token: &str) -> AppResult<(DeviceAddress, u64)> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS;
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation).map_err(|e| {
             match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AppError::new(
@@ -118,7 +147,7 @@ impl TokenIssuer {
         })?;
         let user_id = UserId::parse(data.claims.sub).map_err(|_| AppError::unauthorized("The access token is not valid."))?;
         let device_id = DeviceId::parse(data.claims.dev).map_err(|_| AppError::unauthorized("The access token is not valid."))?;
-        Ok(DeviceAddress { user_id, device_id })
+        Ok((DeviceAddress { user_id, device_id }, data.claims.exp))
     }
 
     pub fn jwks(&self) -> Jwks {
@@ -171,7 +200,7 @@ impl ExternalIssuer {
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.validate_aud = false;
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS;
         let data = jsonwebtoken::decode::<ExternalClaims>(token, &self.decoding, &validation).map_err(|e| match e
             .kind()
         {

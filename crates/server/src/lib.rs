@@ -62,7 +62,7 @@ pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, Se
     let store = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?);
     Ok(AppState::new(Inner {
         accounts: store.clone(),
-        devices: store.clone(),
+        devices: Arc::new(store::cache::CachedDevices::new(store.clone())),
         inbox: store.clone(),
         groups: store.clone(),
         backups: store,

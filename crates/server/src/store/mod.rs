@@ -17,6 +17,7 @@ use sotto_proto::{
     MessageId, Role, SignedKey, UserDevices, UserId,
 };
 
+pub mod cache;
 pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;

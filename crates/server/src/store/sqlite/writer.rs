@@ -11,7 +11,7 @@
 //! - jobs run one after the other, so a job sees every write of the jobs before it and can never
 //!   interleave with another (this is what makes a claim of a one-time key atomic).
 
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -79,7 +79,8 @@ where
 }
 
 /// The writer thread's body: runs batches until every sender is dropped.
-pub(super) fn run(conn: Connection, jobs: Receiver<BoxedJob>) {
+/// `committed` is poked (without blocking) after every batch, to wake the checkpoint thread.
+pub(super) fn run(conn: Connection, jobs: Receiver<BoxedJob>, committed: SyncSender<()>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
@@ -90,6 +91,9 @@ pub(super) fn run(conn: Connection, jobs: Receiver<BoxedJob>) {
             }
         }
         run_batch(&conn, batch);
+        // Full means a checkpoint is already due; disconnected means it could not start (the
+        // writer then checkpoints by itself, see `wal_autocheckpoint`).
+        let _ = committed.try_send(());
     }
     tracing::debug!("sqlite writer stopped");
 }
