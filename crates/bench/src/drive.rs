@@ -48,7 +48,14 @@ pub struct PairResult {
     pub cpu_at_half: CpuUse,
 }
 
-async fn send_one<T: Transport>(t: &T, stats: &PairStats, phase: Phase, pair: usize, seq: u64, payload: String) -> bool {
+async fn send_one<T: Transport>(
+    t: &T,
+    stats: &PairStats,
+    phase: Phase,
+    pair: usize,
+    seq: u64,
+    payload: String,
+) -> bool {
     let started = Instant::now();
     let ok = match t.send(pair, seq, payload).await {
         Ok(()) => {
@@ -161,10 +168,19 @@ pub async fn run_pairs<T: Transport>(label: &str, t: Arc<T>, stats: Arc<PairStat
     }
     tokio::time::sleep(plan.warm_up).await;
     stats.set_phase(Phase::Throughput);
-    let (d0, a0, c0, t0) = (stats.delivered.load(Ordering::Relaxed), stats.sent(Phase::Throughput), CpuSnap::take(plan.server_pid), Instant::now());
+    let (d0, a0, c0, t0) = (
+        stats.delivered.load(Ordering::Relaxed),
+        stats.sent(Phase::Throughput),
+        CpuSnap::take(plan.server_pid),
+        Instant::now(),
+    );
     tokio::time::sleep(plan.duration).await;
-    let (d1, a1, c1, secs) =
-        (stats.delivered.load(Ordering::Relaxed), stats.sent(Phase::Throughput), CpuSnap::take(plan.server_pid), t0.elapsed().as_secs_f64());
+    let (d1, a1, c1, secs) = (
+        stats.delivered.load(Ordering::Relaxed),
+        stats.sent(Phase::Throughput),
+        CpuSnap::take(plan.server_pid),
+        t0.elapsed().as_secs_f64(),
+    );
     stop.cancel();
     for s in senders {
         let _ = s.await;
@@ -202,7 +218,15 @@ pub async fn run_pairs<T: Transport>(label: &str, t: Arc<T>, stats: Arc<PairStat
     let mut senders = Vec::new();
     for pair in 0..plan.pairs {
         let offset = period.mul_f64(pair as f64 / plan.pairs as f64);
-        senders.push(tokio::spawn(open_loop(t.clone(), stats.clone(), pair, period, start + offset, measure_from, end)));
+        senders.push(tokio::spawn(open_loop(
+            t.clone(),
+            stats.clone(),
+            pair,
+            period,
+            start + offset,
+            measure_from,
+            end,
+        )));
     }
     tokio::time::sleep_until(measure_from).await;
     let (r0, c0) = (stats.received(Phase::Latency), CpuSnap::take(plan.server_pid));

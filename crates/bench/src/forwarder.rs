@@ -180,9 +180,10 @@ async fn connect(addr: SocketAddr, id: &str, groups: &[&str]) -> anyhow::Result<
     let ok = async {
         while let Some(m) = ws.next().await {
             if let Message::Text(t) = m?
-                && t.as_str() == "ok" {
-                    return Ok(());
-                }
+                && t.as_str() == "ok"
+            {
+                return Ok(());
+            }
         }
         bail!("the forwarder closed before `ok`")
     };
@@ -200,7 +201,10 @@ async fn connect_many(addr: SocketAddr, ids: Vec<String>, groups: &'static [&'st
 }
 
 /// A socket writer task: frames queued on the returned channel are written in batches.
-fn writer(mut ws: Ws, errors: impl Fn(String) + Send + 'static) -> (mpsc::UnboundedSender<String>, tokio::task::JoinHandle<()>) {
+fn writer(
+    mut ws: Ws,
+    errors: impl Fn(String) + Send + 'static,
+) -> (mpsc::UnboundedSender<String>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let task = tokio::spawn(async move {
         let result = async {
@@ -264,7 +268,8 @@ impl Transport for FwdTransport {
 
     async fn send(&self, pair: usize, _seq: u64, payload: String) -> anyhow::Result<()> {
         let Some(tx) = self.senders.get(pair) else { bail!("no pair {pair}") };
-        tx.send(format!(r#"{{"to":"r{pair}","c":"{payload}"}}"#)).map_err(|_| anyhow::anyhow!("sender socket {pair} is gone"))
+        tx.send(format!(r#"{{"to":"r{pair}","c":"{payload}"}}"#))
+            .map_err(|_| anyhow::anyhow!("sender socket {pair} is gone"))
     }
 }
 
@@ -277,7 +282,12 @@ pub async fn run_pairs(fwd: &Forwarder, clock: Clock, plan: PairPlan) -> anyhow:
     let mut tasks = Vec::new();
     for (pair, ws) in receivers.into_iter().enumerate() {
         let (s1, s2) = (stats.clone(), stats.clone());
-        tasks.push(tokio::spawn(receive(ws, stop.clone(), move |c| s1.on_receive(pair, c), move |e| s2.errors.note(e))));
+        tasks.push(tokio::spawn(receive(
+            ws,
+            stop.clone(),
+            move |c| s1.on_receive(pair, c),
+            move |e| s2.errors.note(e),
+        )));
     }
     let mut txs = Vec::new();
     let mut writers = Vec::new();

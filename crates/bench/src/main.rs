@@ -143,10 +143,7 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
 async fn run(s: Settings) -> anyhow::Result<report::Report> {
     let clock = Clock::new();
     let mut out = report::Report::default();
-    eprintln!(
-        "sotto-bench: {} CPU core(s); the relay (or forwarder) and this load generator share them.",
-        s.cores
-    );
+    eprintln!("sotto-bench: {} CPU core(s); the relay (or forwarder) and this load generator share them.", s.cores);
     out.background_pct = measure::machine_load(Duration::from_secs(1)).await;
     if out.background_pct > 20.0 {
         eprintln!(
@@ -187,7 +184,8 @@ async fn run(s: Settings) -> anyhow::Result<report::Report> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let s = settings(&args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("building the tokio runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("building the tokio runtime")?;
     let out = runtime.block_on(run(s.clone()))?;
     report::print(&s, &out)?;
     Ok(())

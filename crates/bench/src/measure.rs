@@ -245,9 +245,10 @@ impl PairStats {
         }
         let micros = now.saturating_sub(stamp) / 1000;
         if let Ok(mut hists) = self.hists.lock()
-            && let Some(h) = hists.get_mut(phase as usize) {
-                h.saturating_record(micros.max(1));
-            }
+            && let Some(h) = hists.get_mut(phase as usize)
+        {
+            h.saturating_record(micros.max(1));
+        }
         if let Some(s) = self.permits.get(pair) {
             s.add_permits(1);
         }
@@ -453,9 +454,10 @@ impl CpuSnap {
             for task in dir.flatten() {
                 let path = task.path().join("stat");
                 if let Some((comm, t)) = stat_ticks(&path.to_string_lossy())
-                    && comm.starts_with(FORWARDER_THREAD) {
-                        forwarder += t;
-                    }
+                    && comm.starts_with(FORWARDER_THREAD)
+                {
+                    forwarder += t;
+                }
             }
         }
         CpuSnap { at: Some(Instant::now()), server, bench, forwarder, machine: machine_busy_ticks().unwrap_or(0) }

@@ -97,9 +97,10 @@ impl ServerProcess {
                 bail!("sotto-server exited at start ({status}); its log:\n{}", self.log_tail(20));
             }
             if let Ok(r) = http.get(format!("{}/healthz", self.base)).send().await
-                && r.status().is_success() {
-                    return Ok(());
-                }
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
             if Instant::now() > deadline {
                 bail!("sotto-server did not answer /healthz within 20 s; its log:\n{}", self.log_tail(20));
             }
@@ -179,10 +180,23 @@ impl Api {
     }
 
     pub async fn register(&self, user: &str) -> anyhow::Result<Device> {
-        let req = RegisterRequest { user_id: UserId::parse(user)?, password: PASSWORD.into(), device_name: Some("bench".into()) };
-        let resp = self.http.post(format!("{}/v1/accounts", self.base)).json(&req).send().await.context("POST /v1/accounts")?;
+        let req = RegisterRequest {
+            user_id: UserId::parse(user)?,
+            password: PASSWORD.into(),
+            device_name: Some("bench".into()),
+        };
+        let resp = self
+            .http
+            .post(format!("{}/v1/accounts", self.base))
+            .json(&req)
+            .send()
+            .await
+            .context("POST /v1/accounts")?;
         let session: Session = check(resp, "register").await?.json().await.context("reading the session")?;
-        Ok(Device { addr: DeviceAddress { user_id: session.user_id, device_id: session.device_id }, token: session.access_token })
+        Ok(Device {
+            addr: DeviceAddress { user_id: session.user_id, device_id: session.device_id },
+            token: session.access_token,
+        })
     }
 
     /// Publishes real, self-signed identity keys for the device.
@@ -210,24 +224,38 @@ impl Api {
         Ok(())
     }
 
-    pub async fn send_direct(&self, from: &Device, to: &DeviceAddress, message_id: String, ciphertext: String) -> anyhow::Result<()> {
+    pub async fn send_direct(
+        &self,
+        from: &Device,
+        to: &DeviceAddress,
+        message_id: String,
+        ciphertext: String,
+    ) -> anyhow::Result<()> {
         let req = SendDirectRequest {
             message_id: MessageId::parse(message_id)?,
             payloads: vec![DevicePayload { user_id: to.user_id.clone(), device_id: to.device_id.clone(), ciphertext }],
         };
-        let resp = self.http.post(format!("{}/v1/messages", self.base)).bearer_auth(&from.token).json(&req).send().await?;
+        let resp =
+            self.http.post(format!("{}/v1/messages", self.base)).bearer_auth(&from.token).json(&req).send().await?;
         check(resp, "POST /v1/messages").await?;
         Ok(())
     }
 
     pub async fn create_group(&self, owner: &Device, members: Vec<UserId>) -> anyhow::Result<GroupId> {
         let req = CreateGroupRequest { name: "bench fan-out".into(), members };
-        let resp = self.http.post(format!("{}/v1/groups", self.base)).bearer_auth(&owner.token).json(&req).send().await?;
+        let resp =
+            self.http.post(format!("{}/v1/groups", self.base)).bearer_auth(&owner.token).json(&req).send().await?;
         let group: GroupInfo = check(resp, "POST /v1/groups").await?.json().await.context("reading the group")?;
         Ok(group.group_id)
     }
 
-    pub async fn send_group(&self, from: &Device, group: &GroupId, message_id: String, ciphertext: String) -> anyhow::Result<()> {
+    pub async fn send_group(
+        &self,
+        from: &Device,
+        group: &GroupId,
+        message_id: String,
+        ciphertext: String,
+    ) -> anyhow::Result<()> {
         let req = SendGroupRequest { message_id: MessageId::parse(message_id)?, ciphertext };
         let resp = self
             .http
@@ -250,9 +278,10 @@ impl Api {
         let synced = async {
             while let Some(msg) = ws.next().await {
                 if let Message::Text(text) = msg?
-                    && let ServerFrame::Synced { .. } = serde_json::from_str::<ServerFrame>(text.as_str())? {
-                        return Ok(());
-                    }
+                    && let ServerFrame::Synced { .. } = serde_json::from_str::<ServerFrame>(text.as_str())?
+                {
+                    return Ok(());
+                }
             }
             bail!("the socket closed before `synced`")
         };
@@ -274,7 +303,10 @@ impl Api {
                     api.upload_keys(&d).await.with_context(|| format!("keys of {u}"))?;
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     if n % step == 0 || n == total {
-                        eprintln!("[{label}] registered {n}/{total} users with keys ({:.1}s)", started.elapsed().as_secs_f64());
+                        eprintln!(
+                            "[{label}] registered {n}/{total} users with keys ({:.1}s)",
+                            started.elapsed().as_secs_f64()
+                        );
                     }
                     Ok(d)
                 }
@@ -354,7 +386,9 @@ async fn receive(mut ws: Ws, sink: Sink, ack_every: u64, stop: CancellationToken
         match frame {
             ServerFrame::Entry { entry } => {
                 match (&sink, &entry.body) {
-                    (Sink::Pair { stats, pair }, EntryBody::Direct { ciphertext }) => stats.on_receive(*pair, ciphertext),
+                    (Sink::Pair { stats, pair }, EntryBody::Direct { ciphertext }) => {
+                        stats.on_receive(*pair, ciphertext)
+                    }
                     (Sink::Fan { stats }, EntryBody::Group { ciphertext, .. }) => stats.on_receive(ciphertext),
                     (Sink::Fan { stats }, _) => {
                         stats.other_entries.fetch_add(1, Ordering::Relaxed);
@@ -421,8 +455,11 @@ pub async fn run_pairs(server: &ServerProcess, clock: Clock, plan: RelayPlan) ->
         let sink = Sink::Pair { stats: stats.clone(), pair };
         tasks.push(tokio::spawn(receive(ws, sink, plan.ack_every, stop.clone())));
     }
-    let transport =
-        Arc::new(RelayTransport { api, senders: devices, recipients: recipients.iter().map(|d| d.addr.clone()).collect() });
+    let transport = Arc::new(RelayTransport {
+        api,
+        senders: devices,
+        recipients: recipients.iter().map(|d| d.addr.clone()).collect(),
+    });
     let result = drive::run_pairs("relay 1:1", transport, stats, plan.pairs).await;
     stop.cancel();
     for t in tasks {
@@ -502,7 +539,8 @@ pub async fn run_fanout(server: &ServerProcess, clock: Clock, plan: FanPlan) -> 
     let (owner, group) = (Arc::new(owner), Arc::new(group));
     let start_ns = clock.now_ns();
     drive::paced(plan.messages, plan.rate, clock, |i, stamp| {
-        let (api, owner, group, stats, responses) = (api.clone(), owner.clone(), group.clone(), stats.clone(), responses.clone());
+        let (api, owner, group, stats, responses) =
+            (api.clone(), owner.clone(), group.clone(), stats.clone(), responses.clone());
         async move {
             let result = api.send_group(&owner, &group, format!("g{i:014}"), stats.payload(i, stamp)).await;
             let micros = clock.now_ns().saturating_sub(stamp) / 1000;

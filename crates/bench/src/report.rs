@@ -78,16 +78,32 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
     );
     println!();
     row("1:1", "relay".into(), "forwarder".into());
-    row("max delivered (msg/s)", cell(rp, |x| format!("{:.0}", x.max_delivered_per_s)), cell(fp, |x| format!("{:.0}", x.max_delivered_per_s)));
-    row("max accepted (msg/s)", cell(rp, |x| format!("{:.0}", x.max_accepted_per_s)), cell(fp, |x| format!("{:.0}", x.max_accepted_per_s)));
+    row(
+        "max delivered (msg/s)",
+        cell(rp, |x| format!("{:.0}", x.max_delivered_per_s)),
+        cell(fp, |x| format!("{:.0}", x.max_delivered_per_s)),
+    );
+    row(
+        "max accepted (msg/s)",
+        cell(rp, |x| format!("{:.0}", x.max_accepted_per_s)),
+        cell(fp, |x| format!("{:.0}", x.max_accepted_per_s)),
+    );
     lat_rows("saturated", rp, fp, |x| x.latency_saturated);
     row(
         "CPU at max: SUT/generator/other (%core)",
         cell(rp, |x| cpu(x.cpu_at_max.server_pct, &x.cpu_at_max)),
         cell(fp, |x| cpu(x.cpu_at_max.forwarder_pct, &x.cpu_at_max)),
     );
-    row("open loop at half max (msg/s)", cell(rp, |x| format!("{:.0}", x.half_rate_target)), cell(fp, |x| format!("{:.0}", x.half_rate_target)));
-    row("  delivered (msg/s)", cell(rp, |x| format!("{:.0}", x.half_rate_delivered)), cell(fp, |x| format!("{:.0}", x.half_rate_delivered)));
+    row(
+        "open loop at half max (msg/s)",
+        cell(rp, |x| format!("{:.0}", x.half_rate_target)),
+        cell(fp, |x| format!("{:.0}", x.half_rate_target)),
+    );
+    row(
+        "  delivered (msg/s)",
+        cell(rp, |x| format!("{:.0}", x.half_rate_delivered)),
+        cell(fp, |x| format!("{:.0}", x.half_rate_delivered)),
+    );
     lat_rows("  latency", rp, fp, |x| x.latency_at_half);
     row(
         "  send answered p50/p99 (ms)",
@@ -99,7 +115,11 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
         cell(rp, |x| cpu(x.cpu_at_half.server_pct, &x.cpu_at_half)),
         cell(fp, |x| cpu(x.cpu_at_half.forwarder_pct, &x.cpu_at_half)),
     );
-    row("lost / errors", cell(rp, |x| format!("{}/{}", x.lost, x.errors)), cell(fp, |x| format!("{}/{}", x.lost, x.errors)));
+    row(
+        "lost / errors",
+        cell(rp, |x| format!("{}/{}", x.lost, x.errors)),
+        cell(fp, |x| format!("{}/{}", x.lost, x.errors)),
+    );
     if rf.is_some() || ff.is_some() {
         println!();
         let f = rf.or(ff);
@@ -113,7 +133,11 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
             "relay".into(),
             "forwarder".into(),
         );
-        row("complete (all members)", cell(rf, |x| format!("{}/{}", x.complete, x.messages)), cell(ff, |x| format!("{}/{}", x.complete, x.messages)));
+        row(
+            "complete (all members)",
+            cell(rf, |x| format!("{}/{}", x.complete, x.messages)),
+            cell(ff, |x| format!("{}/{}", x.complete, x.messages)),
+        );
         row(
             "deliveries/s (first send..last receipt)",
             cell(rf, |x| format!("{:.0}", x.deliveries_per_s)),
@@ -167,11 +191,9 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
     let problems: Vec<String> = [("relay 1:1", rp), ("forwarder 1:1", fp)]
         .into_iter()
         .flat_map(|(n, x)| x.into_iter().flat_map(move |x| x.first_errors.iter().map(move |e| format!("{n}: {e}"))))
-        .chain(
-            [("relay fan-out", rf), ("forwarder fan-out", ff)]
-                .into_iter()
-                .flat_map(|(n, x)| x.into_iter().flat_map(move |x| x.first_errors.iter().map(move |e| format!("{n}: {e}")))),
-        )
+        .chain([("relay fan-out", rf), ("forwarder fan-out", ff)].into_iter().flat_map(|(n, x)| {
+            x.into_iter().flat_map(move |x| x.first_errors.iter().map(move |e| format!("{n}: {e}")))
+        }))
         .collect();
     if !problems.is_empty() {
         println!();

@@ -97,8 +97,7 @@ mod tests {
             serde_json::to_string(&body).unwrap(),
             r#"{"code":"devices_changed","message":"m","devices":{"missing":[],"unknown":[]}}"#
         );
-        let newer: ErrorBody =
-            serde_json::from_str(r#"{"code":"something_new","message":"x","extra":1}"#).unwrap();
+        let newer: ErrorBody = serde_json::from_str(r#"{"code":"something_new","message":"x","extra":1}"#).unwrap();
         assert_eq!(newer.code, ErrorCode::Unknown);
     }
 }

@@ -27,11 +27,8 @@ pub struct DeviceKeys {
 impl DeviceKeys {
     /// The exact bytes the device signs.
     pub fn signing_bytes(&self) -> Vec<u8> {
-        format!(
-            "sotto-device-keys-v1\n{}\n{}\n{}\n{}",
-            self.user_id, self.device_id, self.curve25519, self.ed25519
-        )
-        .into_bytes()
+        format!("sotto-device-keys-v1\n{}\n{}\n{}\n{}", self.user_id, self.device_id, self.curve25519, self.ed25519)
+            .into_bytes()
     }
 }
 
@@ -51,11 +48,8 @@ impl SignedKey {
     /// The exact bytes the owning device signs; binding the owner stops a key of one device
     /// being replayed as another's.
     pub fn signing_bytes(&self, owner: &DeviceAddress) -> Vec<u8> {
-        format!(
-            "sotto-one-time-key-v1\n{}\n{}\n{}\n{}",
-            owner.user_id, owner.device_id, self.key_id, self.key
-        )
-        .into_bytes()
+        format!("sotto-one-time-key-v1\n{}\n{}\n{}\n{}", owner.user_id, owner.device_id, self.key_id, self.key)
+            .into_bytes()
     }
 }
 

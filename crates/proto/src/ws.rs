@@ -58,15 +58,10 @@ mod tests {
     fn frames_snapshot() {
         let f: ClientFrame = serde_json::from_str(r#"{"type":"ack","up_to":3}"#).unwrap();
         assert_eq!(f, ClientFrame::Ack { up_to: 3 });
-        let f: ClientFrame = serde_json::from_str(
-            r#"{"type":"ephemeral","to":{"type":"group","group_id":"g1"},"body":"t"}"#,
-        )
-        .unwrap();
+        let f: ClientFrame =
+            serde_json::from_str(r#"{"type":"ephemeral","to":{"type":"group","group_id":"g1"},"body":"t"}"#).unwrap();
         assert!(matches!(f, ClientFrame::Ephemeral { to: EphemeralTarget::Group { .. }, .. }));
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"ack","up_to":3,"x":1}"#).is_err());
-        assert_eq!(
-            serde_json::to_string(&ServerFrame::Synced { up_to: 9 }).unwrap(),
-            r#"{"type":"synced","up_to":9}"#
-        );
+        assert_eq!(serde_json::to_string(&ServerFrame::Synced { up_to: 9 }).unwrap(), r#"{"type":"synced","up_to":9}"#);
     }
 }

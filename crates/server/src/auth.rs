@@ -8,15 +8,15 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use base64::Engine;
-use base64::engine::general_purpose::{URL_SAFE_NO_PAD};
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sha2::{Digest, Sha256};
 use sotto_proto::{AccessClaims, DeviceAddress, DeviceId, ErrorCode, Jwk, Jwks, UserId};
@@ -70,7 +70,8 @@ impl TokenIssuer {
                 let pem = key
                     .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
                     .map_err(|_| KeyFileError::Invalid { path: shown.clone() })?;
-                write_private_file(&path, pem.as_bytes()).map_err(|source| KeyFileError::Io { path: shown.clone(), source })?;
+                write_private_file(&path, pem.as_bytes())
+                    .map_err(|source| KeyFileError::Io { path: shown.clone(), source })?;
                 tracing::info!(path = %shown, "created a new token signing key");
                 key
             }
@@ -106,7 +107,8 @@ impl TokenIssuer {
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| AppError::internal(format!("signing a token: {e}")))
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map_err(|e| AppError::internal(format!("signing a token: {e}")))
     }
 
     /// Verifies signature, issuer and expiry; returns the device the token names.
@@ -135,18 +137,19 @@ impl TokenIssuer {
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = LEEWAY_SECS;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation).map_err(|e| {
-            match e.kind() {
+        let data =
+            jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation).map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AppError::new(
                     StatusCode::UNAUTHORIZED,
                     ErrorCode::TokenExpired,
                     "The access token has expired; refresh it.",
                 ),
                 _ => AppError::unauthorized("The access token is not valid."),
-            }
-        })?;
-        let user_id = UserId::parse(data.claims.sub).map_err(|_| AppError::unauthorized("The access token is not valid."))?;
-        let device_id = DeviceId::parse(data.claims.dev).map_err(|_| AppError::unauthorized("The access token is not valid."))?;
+            })?;
+        let user_id =
+            UserId::parse(data.claims.sub).map_err(|_| AppError::unauthorized("The access token is not valid."))?;
+        let device_id =
+            DeviceId::parse(data.claims.dev).map_err(|_| AppError::unauthorized("The access token is not valid."))?;
         Ok((DeviceAddress { user_id, device_id }, data.claims.exp))
     }
 
@@ -201,15 +204,15 @@ impl ExternalIssuer {
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.validate_aud = false;
         validation.leeway = LEEWAY_SECS;
-        let data = jsonwebtoken::decode::<ExternalClaims>(token, &self.decoding, &validation).map_err(|e| match e
-            .kind()
-        {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                AppError::new(StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired, "The external token has expired.")
-            }
-            _ => AppError::unauthorized("The external token is not valid for this server."),
-        })?;
-        UserId::parse(data.claims.sub).map_err(|e| AppError::invalid_input(format!("The external token's `sub` is an {e}.")))
+        let data =
+            jsonwebtoken::decode::<ExternalClaims>(token, &self.decoding, &validation).map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    AppError::new(StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired, "The external token has expired.")
+                }
+                _ => AppError::unauthorized("The external token is not valid for this server."),
+            })?;
+        UserId::parse(data.claims.sub)
+            .map_err(|e| AppError::invalid_input(format!("The external token's `sub` is an {e}.")))
     }
 }
 
@@ -321,10 +324,9 @@ impl FromRequestParts<AppState> for Authenticated {
 }
 
 fn bearer_token(parts: &Parts) -> AppResult<&str> {
-    let value = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| AppError::unauthorized("Sign in first: this route needs `Authorization: Bearer <access token>`."))?;
+    let value = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| {
+        AppError::unauthorized("Sign in first: this route needs `Authorization: Bearer <access token>`.")
+    })?;
     let value = value.to_str().map_err(|_| AppError::unauthorized("The Authorization header is not valid."))?;
     // The scheme is case-insensitive (RFC 7235, section 2.1).
     value
@@ -351,7 +353,8 @@ mod tests {
     fn tokens_round_trip_and_reject_tampering() {
         let dir = tempfile::tempdir().unwrap();
         let issuer = TokenIssuer::load_or_create(dir.path(), "test".into(), Duration::from_secs(60)).unwrap();
-        let device = DeviceAddress { user_id: UserId::parse("alice").unwrap(), device_id: DeviceId::parse("D1").unwrap() };
+        let device =
+            DeviceAddress { user_id: UserId::parse("alice").unwrap(), device_id: DeviceId::parse("D1").unwrap() };
         let token = issuer.issue(&device).unwrap();
         assert_eq!(issuer.verify(&token).unwrap(), device);
         let mut forged = token.clone();

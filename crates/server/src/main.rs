@@ -64,7 +64,8 @@ async fn main() -> anyhow::Result<()> {
             filter = filter.add_directive(d);
         }
     }
-    let builder = tracing_subscriber::fmt().with_env_filter(filter)
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match args.log_format {
@@ -75,10 +76,8 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::new(args.data_dir);
     config.issuer = args.issuer;
     config.access_token_ttl = Duration::from_secs(args.access_token_ttl.max(1));
-    config.rate_limit = NonZeroU32::new(args.rate_limit).map(|per_second| RateLimit {
-        per_second,
-        burst: NonZeroU32::new(args.rate_burst).unwrap_or(per_second),
-    });
+    config.rate_limit = NonZeroU32::new(args.rate_limit)
+        .map(|per_second| RateLimit { per_second, burst: NonZeroU32::new(args.rate_burst).unwrap_or(per_second) });
 
     if let (Some(issuer), Some(path)) = (args.external_jwt_issuer, args.external_jwt_key) {
         let pem = std::fs::read_to_string(&path)

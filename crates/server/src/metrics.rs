@@ -123,10 +123,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let start = Instant::now();
     let response = next.run(request).await;
     let metrics: &Arc<Metrics> = &state.metrics;
-    metrics
-        .http_duration
-        .get_or_create(&RouteLabels { route: route.clone() })
-        .observe(start.elapsed().as_secs_f64());
+    metrics.http_duration.get_or_create(&RouteLabels { route: route.clone() }).observe(start.elapsed().as_secs_f64());
     metrics.http_requests.get_or_create(&HttpLabels { method, route, status: response.status().as_u16() }).inc();
     response
 }

@@ -23,6 +23,7 @@ use crate::state::AppState;
 
 /// Entries read from the store per round while pushing.
 const PUSH_BATCH: u32 = 256;
+const READ_BUFFER_BYTES: usize = 4096;
 const PING_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Close codes (4000-4999 are for applications).
@@ -44,6 +45,9 @@ pub async fn connect(
     // Held by the socket task until it ends, so shutdown can wait for the close frame.
     let tracked = state.sockets.token();
     Ok(upgrade
+        // Client frames are small (acks, typing). tungstenite zero-fills its read buffer up to
+        // this size on every read; its 128 KiB default made zeroing the top cost of fan-out.
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
@@ -150,7 +154,8 @@ impl SocketSession<'_> {
     /// Sends every stored entry after `last_sent`, in order.
     async fn push_pending(&mut self, socket: &mut WebSocket) -> Result<(), SocketEnd> {
         loop {
-            let entries = self.state.inbox.fetch(self.device, self.last_sent, PUSH_BATCH).await.map_err(AppError::from)?;
+            let entries =
+                self.state.inbox.fetch(self.device, self.last_sent, PUSH_BATCH).await.map_err(AppError::from)?;
             let n = entries.len();
             for entry in entries {
                 let seq = entry.seq;
@@ -177,7 +182,9 @@ impl SocketSession<'_> {
             }
         };
         let outcome = match frame {
-            ClientFrame::Ack { up_to } => self.state.inbox.ack(self.device, up_to.min(self.last_sent)).await.map(|_| ()).map_err(AppError::from),
+            ClientFrame::Ack { up_to } => {
+                self.state.inbox.ack(self.device, up_to.min(self.last_sent)).await.map(|_| ()).map_err(AppError::from)
+            }
             ClientFrame::Ephemeral { to, body } => self.relay_ephemeral(to, body).await,
         };
         match outcome {
@@ -195,7 +202,8 @@ impl SocketSession<'_> {
         let (users, group_id) = match to {
             EphemeralTarget::User { user_id } => (vec![user_id], None),
             EphemeralTarget::Group { group_id } => {
-                let group = self.state.groups.group(&group_id).await?.ok_or_else(|| AppError::not_found("No such group."))?;
+                let group =
+                    self.state.groups.group(&group_id).await?.ok_or_else(|| AppError::not_found("No such group."))?;
                 if !group.members.iter().any(|m| m.user_id == self.device.user_id) {
                     return Err(AppError::not_member());
                 }

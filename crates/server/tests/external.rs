@@ -19,7 +19,12 @@ fn claims(sub: &str, iss: &str, exp: u64) -> AccessClaims {
 }
 
 async fn exchange(server: &Server, token: &str) -> reqwest::Response {
-    server.anon(Method::POST, "/v1/sessions/external").json(&json!({"token": token, "device_name": "Work laptop"})).send().await.unwrap()
+    server
+        .anon(Method::POST, "/v1/sessions/external")
+        .json(&json!({"token": token, "device_name": "Work laptop"}))
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -53,16 +58,40 @@ async fn external_tokens_sign_devices_in() {
     assert!(list.devices.iter().any(|d| d.name.as_deref() == Some("Work laptop")));
 
     // The account has no password: password sign-in fails like any wrong password.
-    let resp =
-        server.anon(Method::POST, "/v1/sessions").json(&json!({"user_id": "erin", "password": "!external"})).send().await.unwrap();
+    let resp = server
+        .anon(Method::POST, "/v1/sessions")
+        .json(&json!({"user_id": "erin", "password": "!external"}))
+        .send()
+        .await
+        .unwrap();
     assert_error(resp, 401, "invalid_credentials").await;
 
     // Refused: another issuer, another key, expired, a bad user id, and an external token used
     // directly as a Sotto access token.
-    assert_error(exchange(&server, &sign_token(&backend, &claims("erin", "https://evil.example", later))).await, 401, "unauthorized").await;
-    assert_error(exchange(&server, &sign_token(&new_signing_key(), &claims("erin", ISSUER, later))).await, 401, "unauthorized").await;
-    assert_error(exchange(&server, &sign_token(&backend, &claims("erin", ISSUER, unix_secs() - 120))).await, 401, "token_expired").await;
-    assert_error(exchange(&server, &sign_token(&backend, &claims("Not Valid", ISSUER, later))).await, 400, "invalid_input").await;
+    assert_error(
+        exchange(&server, &sign_token(&backend, &claims("erin", "https://evil.example", later))).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_error(
+        exchange(&server, &sign_token(&new_signing_key(), &claims("erin", ISSUER, later))).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_error(
+        exchange(&server, &sign_token(&backend, &claims("erin", ISSUER, unix_secs() - 120))).await,
+        401,
+        "token_expired",
+    )
+    .await;
+    assert_error(
+        exchange(&server, &sign_token(&backend, &claims("Not Valid", ISSUER, later))).await,
+        400,
+        "invalid_input",
+    )
+    .await;
     assert_error(exchange(&server, "not-a-jwt").await, 401, "unauthorized").await;
     let direct = sign_token(&backend, &claims("erin", ISSUER, later));
     let resp = server.anon(Method::GET, "/v1/devices").bearer_auth(direct).send().await.unwrap();

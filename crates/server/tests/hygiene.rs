@@ -45,8 +45,16 @@ const ROUTES: &[(&str, &[&str])] = &[
 ];
 
 /// Routes that need no token.
-const PUBLIC: &[&str] =
-    &["/v1/accounts", "/v1/sessions", "/v1/sessions/refresh", "/v1/sessions/external", "/v1/jwks.json", "/healthz", "/metrics", "/openapi.json"];
+const PUBLIC: &[&str] = &[
+    "/v1/accounts",
+    "/v1/sessions",
+    "/v1/sessions/refresh",
+    "/v1/sessions/external",
+    "/v1/jwks.json",
+    "/healthz",
+    "/metrics",
+    "/openapi.json",
+];
 
 #[tokio::test]
 async fn unknown_routes_and_methods_are_json_errors() {

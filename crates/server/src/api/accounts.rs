@@ -6,8 +6,8 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use sotto_proto::limits::{MAX_DEVICE_NAME_CHARS, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
 use sotto_proto::{
-    DeleteDeviceRequest, DeviceAddress, DeviceId, DeviceInfo, DeviceList, ErrorBody, ErrorCode, ExternalLoginRequest, Jwks,
-    LoginRequest, RefreshRequest, RegisterRequest, Session,
+    DeleteDeviceRequest, DeviceAddress, DeviceId, DeviceInfo, DeviceList, ErrorBody, ErrorCode, ExternalLoginRequest,
+    Jwks, LoginRequest, RefreshRequest, RegisterRequest, Session,
 };
 use tracing::instrument;
 
@@ -29,11 +29,11 @@ fn check_password_shape(password: &str) -> AppResult<()> {
 fn check_device_name(name: Option<&str>) -> AppResult<Option<String>> {
     match name.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(n) if n.chars().count() > MAX_DEVICE_NAME_CHARS || n.chars().any(char::is_control) => Err(
-            AppError::invalid_input(format!(
+        Some(n) if n.chars().count() > MAX_DEVICE_NAME_CHARS || n.chars().any(char::is_control) => {
+            Err(AppError::invalid_input(format!(
                 "The device name must be at most {MAX_DEVICE_NAME_CHARS} characters, without control characters."
-            )),
-        ),
+            )))
+        }
         Some(n) => Ok(Some(n.to_owned())),
     }
 }
@@ -157,7 +157,9 @@ pub async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshReque
             tracing::warn!(user = %device.user_id, device = %device.device_id, "a spent refresh token was replayed; removing the device");
             state.devices.delete_device(&device).await?;
             state.hub.disconnect(&device);
-            Err(AppError::unauthorized("This refresh token was already used, so the device was signed out for safety; sign in again."))
+            Err(AppError::unauthorized(
+                "This refresh token was already used, so the device was signed out for safety; sign in again.",
+            ))
         }
         RefreshOutcome::Unknown => Err(AppError::unauthorized("The refresh token is not valid; sign in again.")),
     }
@@ -178,7 +180,10 @@ pub async fn logout(State(state): State<AppState>, Authenticated(device): Authen
 #[utoipa::path(get, path = "/v1/devices", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %device.user_id))]
-pub async fn list_devices(State(state): State<AppState>, Authenticated(device): Authenticated) -> AppResult<Json<DeviceList>> {
+pub async fn list_devices(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+) -> AppResult<Json<DeviceList>> {
     let devices = state
         .devices
         .list_devices(&device.user_id)

@@ -15,7 +15,10 @@ use crate::store::StoreError;
 #[utoipa::path(get, path = "/v1/backup", tag = "backup", security(("bearer" = [])),
     responses((status = 200, body = Backup), (status = 404, body = ErrorBody, description = "no backup yet")))]
 #[instrument(skip_all, fields(user = %device.user_id))]
-pub async fn get_backup(State(state): State<AppState>, Authenticated(device): Authenticated) -> AppResult<Json<Backup>> {
+pub async fn get_backup(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+) -> AppResult<Json<Backup>> {
     let (version, blob) = state
         .backups
         .get_backup(&device.user_id)

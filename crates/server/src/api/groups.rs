@@ -7,9 +7,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use sotto_proto::limits::{MAX_GROUP_MEMBERS, MAX_GROUP_NAME_CHARS};
 use sotto_proto::{
-    AddMembersRequest, CreateGroupRequest, EntryBody, ErrorBody, ErrorCode, GroupId, GroupInfo, GroupList,
-    GroupMember, MembershipChange, MembershipEvent, MessageId, Role, SendGroupRequest, SendReceipt, SetRoleRequest,
-    UserId, DeviceAddress,
+    AddMembersRequest, CreateGroupRequest, DeviceAddress, EntryBody, ErrorBody, ErrorCode, GroupId, GroupInfo,
+    GroupList, GroupMember, MembershipChange, MembershipEvent, MessageId, Role, SendGroupRequest, SendReceipt,
+    SetRoleRequest, UserId,
 };
 use tracing::instrument;
 
@@ -80,7 +80,13 @@ async fn membership_event(
         message_id,
         server_ts: auth::unix_millis(),
         content: DeliveryContent::Shared {
-            body: EntryBody::Membership(MembershipEvent { group_id: after.group_id.clone(), change, actor: actor.user_id.clone(), users, group: after }),
+            body: EntryBody::Membership(MembershipEvent {
+                group_id: after.group_id.clone(),
+                change,
+                actor: actor.user_id.clone(),
+                users,
+                group: after,
+            }),
             recipients,
         },
     })
@@ -125,7 +131,8 @@ where
 }
 
 async fn wake_group_event(state: &AppState, before: &GroupInfo, after: &GroupInfo) {
-    let mut everyone: Vec<UserId> = before.members.iter().chain(after.members.iter()).map(|m| m.user_id.clone()).collect();
+    let mut everyone: Vec<UserId> =
+        before.members.iter().chain(after.members.iter()).map(|m| m.user_id.clone()).collect();
     everyone.sort();
     everyone.dedup();
     match state.devices.devices_of(&everyone).await {
@@ -151,7 +158,8 @@ pub async fn create_group(
         return Err(AppError::invalid_input(format!("A group has at most {MAX_GROUP_MEMBERS} members.")));
     }
     ensure_users_exist(&state, &members).await?;
-    let mut all: Vec<GroupMember> = members.iter().map(|u| GroupMember { user_id: u.clone(), role: Role::Member }).collect();
+    let mut all: Vec<GroupMember> =
+        members.iter().map(|u| GroupMember { user_id: u.clone(), role: Role::Member }).collect();
     all.push(GroupMember { user_id: caller.user_id.clone(), role: Role::Owner });
     all.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     let group_id = GroupId::parse(auth::random_id(16)?).map_err(|e| AppError::internal(e.to_string()))?;
@@ -166,7 +174,10 @@ pub async fn create_group(
 }
 
 #[utoipa::path(get, path = "/v1/groups", tag = "groups", security(("bearer" = [])), responses((status = 200, body = GroupList)))]
-pub async fn list_groups(State(state): State<AppState>, Authenticated(caller): Authenticated) -> AppResult<Json<GroupList>> {
+pub async fn list_groups(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> AppResult<Json<GroupList>> {
     Ok(Json(GroupList { groups: state.groups.groups_of(&caller.user_id).await? }))
 }
 
@@ -351,7 +362,10 @@ pub async fn send_group(
         sender_device: Some(sender.device_id),
         message_id: req.message_id,
         server_ts: auth::unix_millis(),
-        content: DeliveryContent::Shared { body: EntryBody::Group { group_id, ciphertext: req.ciphertext }, recipients },
+        content: DeliveryContent::Shared {
+            body: EntryBody::Group { group_id, ciphertext: req.ciphertext },
+            recipients,
+        },
     };
     Ok(Json(deliver(&state, delivery, "group").await?))
 }

@@ -8,8 +8,8 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use ed25519_dalek::{Signature, VerifyingKey};
 use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_ONE_TIME_KEYS_PER_UPLOAD, MAX_QUERY_USERS};
 use sotto_proto::{
-    ClaimKeysRequest, ClaimKeysResponse, DeviceAddress, DeviceKeys, ErrorBody, ErrorCode, KeyCounts,
-    QueryKeysRequest, QueryKeysResponse, SignedKey, UploadKeysRequest,
+    ClaimKeysRequest, ClaimKeysResponse, DeviceAddress, DeviceKeys, ErrorBody, ErrorCode, KeyCounts, QueryKeysRequest,
+    QueryKeysResponse, SignedKey, UploadKeysRequest,
 };
 use tracing::instrument;
 
@@ -31,7 +31,11 @@ fn decode_fixed<const N: usize>(value: &str, what: &str) -> AppResult<[u8; N]> {
 fn verify(key: &VerifyingKey, message: &[u8], signature: &str, what: &str) -> AppResult<()> {
     let sig = Signature::from_bytes(&decode_fixed::<64>(signature, "signature")?);
     key.verify_strict(message, &sig).map_err(|_| {
-        AppError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidSignature, format!("The signature over the {what} does not verify."))
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidSignature,
+            format!("The signature over the {what} does not verify."),
+        )
     })
 }
 
@@ -98,7 +102,10 @@ pub async fn upload_one_time_keys(
 
 #[utoipa::path(get, path = "/v1/keys/count", tag = "keys", security(("bearer" = [])),
     responses((status = 200, body = KeyCounts), (status = 401, body = ErrorBody)))]
-pub async fn key_counts(State(state): State<AppState>, Authenticated(device): Authenticated) -> AppResult<Json<KeyCounts>> {
+pub async fn key_counts(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+) -> AppResult<Json<KeyCounts>> {
     Ok(Json(state.devices.key_counts(&device).await?))
 }
 

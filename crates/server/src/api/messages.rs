@@ -22,9 +22,7 @@ use crate::store::{Delivery, DeliveryContent, DeliveryOutcome};
 
 pub fn check_ciphertext(ciphertext: &str) -> AppResult<()> {
     if ciphertext.is_empty() || ciphertext.len() > MAX_CIPHERTEXT_BYTES {
-        return Err(AppError::invalid_input(format!(
-            "A ciphertext must be 1 to {MAX_CIPHERTEXT_BYTES} bytes."
-        )));
+        return Err(AppError::invalid_input(format!("A ciphertext must be 1 to {MAX_CIPHERTEXT_BYTES} bytes.")));
     }
     Ok(())
 }
@@ -53,7 +51,9 @@ pub async fn deliver(state: &AppState, delivery: Delivery, kind: &'static str) -
                         Some(entry(seq, EntryBody::Direct { ciphertext }))
                     });
                 }
-                DeliveryContent::Shared { body, .. } => state.hub.push(&recipients, |_, seq| Some(entry(seq, body.clone()))),
+                DeliveryContent::Shared { body, .. } => {
+                    state.hub.push(&recipients, |_, seq| Some(entry(seq, body.clone())))
+                }
             }
             state.metrics.messages_stored.get_or_create(&KindLabels { kind }).inc();
             state.metrics.inbox_entries.inc_by(recipients.len() as u64);

@@ -13,8 +13,8 @@
 
 use async_trait::async_trait;
 use sotto_proto::{
-    ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupId, GroupInfo, InboxEntry, KeyCounts,
-    MessageId, Role, SignedKey, UserDevices, UserId,
+    ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupId, GroupInfo, InboxEntry, KeyCounts, MessageId,
+    Role, SignedKey, UserDevices, UserId,
 };
 
 pub mod cache;

@@ -111,17 +111,27 @@ pub(super) fn deliver(c: &Connection, delivery: &Delivery) -> StoreResult<Delive
             let Some(seq) = next_seq.query_row(addr, |r| u64_col(r, 0)).optional()? else {
                 return Ok(None);
             };
-            insert.execute((addr.0, addr.1, sql_u64(seq)?, message_id, sender, sender_device, server_ts, ciphertext, payload))?;
+            insert.execute((
+                addr.0,
+                addr.1,
+                sql_u64(seq)?,
+                message_id,
+                sender,
+                sender_device,
+                server_ts,
+                ciphertext,
+                payload,
+            ))?;
             Ok(Some(seq))
         };
 
     match &delivery.content {
         DeliveryContent::PerDevice(payloads) => {
             for (device, ciphertext) in payloads {
-                if seen.insert(device) {
-                    if let Some(seq) = store_row(device, Some(ciphertext), None)? {
-                        recipients.push((device.clone(), seq));
-                    }
+                if seen.insert(device)
+                    && let Some(seq) = store_row(device, Some(ciphertext), None)?
+                {
+                    recipients.push((device.clone(), seq));
                 }
             }
         }
@@ -132,10 +142,10 @@ pub(super) fn deliver(c: &Connection, delivery: &Delivery) -> StoreResult<Delive
                 .prepare_cached("INSERT INTO shared_payloads (body, refcount) VALUES (?1, 0) RETURNING id")?
                 .query_row([json], |r| r.get(0))?;
             for device in devices {
-                if seen.insert(device) {
-                    if let Some(seq) = store_row(device, None, Some(payload))? {
-                        recipients.push((device.clone(), seq));
-                    }
+                if seen.insert(device)
+                    && let Some(seq) = store_row(device, None, Some(payload))?
+                {
+                    recipients.push((device.clone(), seq));
                 }
             }
             let refs = i64::try_from(recipients.len()).unwrap_or(i64::MAX);

@@ -169,8 +169,8 @@ impl SqliteStore {
             drop(slot);
             result
         })
-            .await
-            .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+        .await
+        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
     }
 
     /// Rows in `shared_payloads` (tests check that acknowledged payloads are collected).

@@ -98,6 +98,12 @@ pub(super) fn run(conn: Connection, jobs: Receiver<BoxedJob>, committed: SyncSen
     tracing::debug!("sqlite writer stopped");
 }
 
+/// Runs one of the batch's bookkeeping statements, prepared once per connection (parsing them for
+/// every job showed in profiles).
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// Runs `jobs` in as few transactions as possible (one, unless the transaction is lost midway)
 /// and completes every one of them.
 pub(super) fn run_batch(conn: &Connection, jobs: Vec<BoxedJob>) {
@@ -118,16 +124,18 @@ pub(super) fn run_batch(conn: &Connection, jobs: Vec<BoxedJob>) {
         let mut ran: Vec<BoxedJob> = Vec::with_capacity(pending.len());
         let mut lost: Option<String> = None;
         for mut job in pending.by_ref() {
-            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            if let Err(e) = run_cached(conn, "SAVEPOINT job") {
                 lost = Some(e.to_string());
                 ran.push(job);
                 break;
             }
-            let end = if job.run(conn) { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            let ok = job.run(conn);
             ran.push(job);
             // A failed statement can make SQLite roll back the whole transaction (a full disk, an
             // I/O error); then the jobs before this one are gone too.
-            if let Err(e) = conn.execute_batch(end) {
+            let end = if ok { Ok(()) } else { run_cached(conn, "ROLLBACK TO job") }
+                .and_then(|()| run_cached(conn, "RELEASE job"));
+            if let Err(e) = end {
                 lost = Some(e.to_string());
                 break;
             }
