@@ -51,6 +51,9 @@ pub enum ServerError {
 
 pub const DATABASE_FILE: &str = "sotto.db";
 
+const GARBAGE_INTERVAL: Duration = Duration::from_secs(1);
+const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
+
 /// How long shutdown waits for open sockets to send their close frames.
 const SOCKET_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
@@ -114,18 +117,26 @@ pub async fn run(
     Ok(())
 }
 
-/// Periodic upkeep: forget old idempotency records and idle rate-limit keys.
+/// Periodic upkeep: collect shared bodies nobody references any more (every second, a no-op
+/// when nothing was acked), forget old idempotency records and idle rate-limit keys.
 async fn housekeeping(state: AppState, idempotency_window: Duration) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    let mut collect = tokio::time::interval(GARBAGE_INTERVAL);
+    let mut prune = tokio::time::interval(PRUNE_INTERVAL);
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        state.limits.shrink();
-        let cutoff = auth::unix_millis().saturating_sub(idempotency_window.as_millis() as u64);
-        if let Err(e) = state.inbox.prune_sent_ids(cutoff).await {
-            tracing::warn!(error = %e, "pruning idempotency records failed");
+            _ = collect.tick() => {
+                if let Err(e) = state.inbox.collect_garbage().await {
+                    tracing::warn!(error = %e, "collecting acknowledged group bodies failed");
+                }
+            }
+            _ = prune.tick() => {
+                state.limits.shrink();
+                let cutoff = auth::unix_millis().saturating_sub(idempotency_window.as_millis() as u64);
+                if let Err(e) = state.inbox.prune_sent_ids(cutoff).await {
+                    tracing::warn!(error = %e, "pruning idempotency records failed");
+                }
+            }
         }
     }
 }

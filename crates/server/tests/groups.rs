@@ -196,10 +196,19 @@ async fn group_messages_fan_out_to_every_other_member_device_and_are_stored_once
     for c in [&a2, &b1, &b2, &carol] {
         take(c).await;
     }
+    // Collected in the background (about every second) once every recipient acked it.
     let db = rusqlite::Connection::open(server.data_dir().join("sotto.db")).unwrap();
-    let payloads: i64 =
-        db.query_row("SELECT count(*) FROM shared_payloads WHERE instr(body, ?1) > 0", [marker], |r| r.get(0)).unwrap();
-    assert_eq!(payloads, 0);
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let payloads: i64 = db
+            .query_row("SELECT count(*) FROM shared_payloads WHERE instr(body, ?1) > 0", [marker], |r| r.get(0))
+            .unwrap();
+        if payloads == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the acked group body was never collected");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@
 //!   and every inbox reference in one transaction, so a message is either delivered to all the
 //!   given devices or to none;
 //! - inbox sequence numbers of one device strictly increase and are never reused;
-//! - only acknowledged entries are deleted.
+//! - only acknowledged entries are deleted;
+//! - a shared body outlives every inbox entry that references it (it is collected only after).
 
 use async_trait::async_trait;
 use sotto_proto::{
@@ -167,6 +168,9 @@ pub trait InboxStore: Send + Sync {
     async fn fetch(&self, device: &DeviceAddress, after: u64, limit: u32) -> StoreResult<Vec<InboxEntry>>;
     /// Deletes every entry with `seq <= up_to`; returns how many were deleted.
     async fn ack(&self, device: &DeviceAddress, up_to: u64) -> StoreResult<u64>;
+    /// Deletes shared bodies that no inbox entry references any more (after acks or a deleted
+    /// device); returns how many. Cheap when nothing was acked since the last call.
+    async fn collect_garbage(&self) -> StoreResult<u64>;
     /// When `(sender, message_id)` was first stored, if it was (within the idempotency window).
     async fn sent_at(&self, sender: &UserId, message_id: &MessageId) -> StoreResult<Option<u64>>;
     /// Forgets idempotency records older than `before_ms` (a resend after that is a new message).

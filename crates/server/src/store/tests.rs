@@ -202,8 +202,10 @@ pub(crate) async fn delete_device_removes_everything<S: TestStore>(s: &S) {
     );
     // The other recipient still has both entries; the shared payload is still referenced by it.
     assert_eq!(seqs(s, &b1).await, vec![1, 2]);
+    s.collect_garbage().await.unwrap();
     assert_eq!(s.shared_payload_rows().await.unwrap(), 1);
     s.ack(&b1, 2).await.unwrap();
+    assert_eq!(s.collect_garbage().await.unwrap(), 1);
     assert_eq!(s.shared_payload_rows().await.unwrap(), 0);
 
     // The same id can be created again, empty.
@@ -507,15 +509,21 @@ pub(crate) async fn shared_payloads_are_collected<S: TestStore>(s: &S) {
 
     assert_eq!(s.ack(&a1, 3).await.unwrap(), 3);
     assert_eq!(s.ack(&a2, 1).await.unwrap(), 1);
+    assert_eq!(s.collect_garbage().await.unwrap(), 0);
     assert_eq!(s.shared_payload_rows().await.unwrap(), 2, "b1 still references both");
     assert_eq!(s.ack(&b1, 1).await.unwrap(), 1);
+    // Acks never delete a payload themselves; collection does, once nobody references it.
+    assert_eq!(s.shared_payload_rows().await.unwrap(), 2);
+    assert_eq!(s.collect_garbage().await.unwrap(), 1);
     assert_eq!(s.shared_payload_rows().await.unwrap(), 1, "message 1 is acked by every recipient");
     assert_eq!(
         s.fetch(&b1, 0, 10).await.unwrap()[0].body,
         EntryBody::Group { group_id: GroupId::parse("G1").unwrap(), ciphertext: "group-ct-2".into() }
     );
     assert_eq!(s.ack(&b1, 2).await.unwrap(), 1);
+    assert_eq!(s.collect_garbage().await.unwrap(), 1);
     assert_eq!(s.shared_payload_rows().await.unwrap(), 0);
+    assert_eq!(s.collect_garbage().await.unwrap(), 0, "nothing acked since: nothing to do");
 }
 
 // ---- groups ----

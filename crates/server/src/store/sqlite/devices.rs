@@ -107,7 +107,7 @@ impl DeviceStore for SqliteStore {
     async fn delete_device(&self, device: &DeviceAddress) -> StoreResult<bool> {
         let device = device.clone();
         self.write(move |c| {
-            // Inbox rows first: they hold references to shared payloads. Keys and tokens cascade.
+            // Inbox rows, keys and tokens cascade; shared payloads are left for collect_garbage.
             inbox::delete_entries(c, &device, i64::MAX)?;
             let deleted = c
                 .prepare_cached("DELETE FROM devices WHERE user_id = ?1 AND device_id = ?2")?
@@ -115,6 +115,7 @@ impl DeviceStore for SqliteStore {
             Ok(deleted > 0)
         })
         .await
+        .inspect(|_| self.garbage.store(true, std::sync::atomic::Ordering::Release))
     }
 
     async fn rotate_refresh_token(&self, old_hash: &[u8], new_hash: &[u8], now_ms: u64) -> StoreResult<RefreshOutcome> {

@@ -1,8 +1,9 @@
 //! Inboxes: per-device queues of sequenced entries.
 //!
 //! Invariants: a device's seq comes from its `next_seq` counter, which only grows, so seqs
-//! strictly increase and are never reused; a shared payload's refcount equals the number of inbox
-//! rows referencing it, and the payload is deleted when it reaches zero.
+//! strictly increase and are never reused; a shared payload is deleted only when no inbox row
+//! references it (by `collect_garbage`, a write job, so it never races the delivery that
+//! inserts a payload together with its rows).
 
 use std::collections::HashSet;
 
@@ -51,7 +52,23 @@ impl InboxStore for SqliteStore {
 
     async fn ack(&self, device: &DeviceAddress, up_to: u64) -> StoreResult<u64> {
         let device = device.clone();
-        self.write(move |c| delete_entries(c, &device, sql_bound(up_to))).await
+        let deleted = self.write(move |c| delete_entries(c, &device, sql_bound(up_to))).await?;
+        if deleted > 0 {
+            self.garbage.store(true, std::sync::atomic::Ordering::Release);
+        }
+        Ok(deleted)
+    }
+
+    async fn collect_garbage(&self) -> StoreResult<u64> {
+        if !self.garbage.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            return Ok(0);
+        }
+        let collected = self.write(collect_unreferenced).await;
+        if !matches!(collected, Ok(n) if n < COLLECT_BATCH as u64) {
+            // Failed, or there may be more: try again next time.
+            self.garbage.store(true, std::sync::atomic::Ordering::Release);
+        }
+        collected
     }
 
     async fn sent_at(&self, sender: &UserId, message_id: &MessageId) -> StoreResult<Option<u64>> {
@@ -139,7 +156,7 @@ pub(super) fn deliver(c: &Connection, delivery: &Delivery) -> StoreResult<Delive
             let json = serde_json::to_string(body)
                 .map_err(|e| StoreError::Database(format!("cannot encode an inbox body: {e}")))?;
             let payload: i64 = c
-                .prepare_cached("INSERT INTO shared_payloads (body, refcount) VALUES (?1, 0) RETURNING id")?
+                .prepare_cached("INSERT INTO shared_payloads (body) VALUES (?1) RETURNING id")?
                 .query_row([json], |r| r.get(0))?;
             for device in devices {
                 if seen.insert(device)
@@ -148,38 +165,34 @@ pub(super) fn deliver(c: &Connection, delivery: &Delivery) -> StoreResult<Delive
                     recipients.push((device.clone(), seq));
                 }
             }
-            let refs = i64::try_from(recipients.len()).unwrap_or(i64::MAX);
-            if refs == 0 {
+            if recipients.is_empty() {
                 c.prepare_cached("DELETE FROM shared_payloads WHERE id = ?1")?.execute([payload])?;
-            } else {
-                c.prepare_cached("UPDATE shared_payloads SET refcount = ?2 WHERE id = ?1")?.execute((payload, refs))?;
             }
         }
     }
     Ok(DeliveryOutcome::Stored { recipients })
 }
 
-/// Deletes the device's entries with `seq <= up_to`, releasing their shared payloads; returns
-/// how many entries were deleted.
+/// Deletes the device's entries with `seq <= up_to`; returns how many were deleted. Shared
+/// payloads they referenced are left for `collect_garbage`.
 pub(super) fn delete_entries(c: &Connection, device: &DeviceAddress, up_to: i64) -> StoreResult<u64> {
-    let addr = (device.user_id.as_str(), device.device_id.as_str(), up_to);
-    let released: Vec<(i64, i64)> = c
+    let deleted = c
+        .prepare_cached("DELETE FROM inbox WHERE user_id = ?1 AND device_id = ?2 AND seq <= ?3")?
+        .execute((device.user_id.as_str(), device.device_id.as_str(), up_to))?;
+    Ok(deleted as u64)
+}
+
+/// Shared payloads collected per garbage-collection job (the rest wait for the next one).
+const COLLECT_BATCH: i64 = 10_000;
+
+fn collect_unreferenced(c: &Connection) -> StoreResult<u64> {
+    let deleted = c
         .prepare_cached(
-            "SELECT payload_id, count(*) FROM inbox
-             WHERE user_id = ?1 AND device_id = ?2 AND seq <= ?3 AND payload_id IS NOT NULL
-             GROUP BY payload_id",
+            "DELETE FROM shared_payloads WHERE id IN (
+                 SELECT p.id FROM shared_payloads p
+                 WHERE NOT EXISTS (SELECT 1 FROM inbox i WHERE i.payload_id = p.id)
+                 LIMIT ?1)",
         )?
-        .query_map(addr, |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let deleted =
-        c.prepare_cached("DELETE FROM inbox WHERE user_id = ?1 AND device_id = ?2 AND seq <= ?3")?.execute(addr)?;
-    if !released.is_empty() {
-        let mut decrement = c.prepare_cached("UPDATE shared_payloads SET refcount = refcount - ?2 WHERE id = ?1")?;
-        let mut collect = c.prepare_cached("DELETE FROM shared_payloads WHERE id = ?1 AND refcount = 0")?;
-        for (payload, refs) in released {
-            decrement.execute((payload, refs))?;
-            collect.execute([payload])?;
-        }
-    }
+        .execute([COLLECT_BATCH])?;
     Ok(deleted as u64)
 }

@@ -57,6 +57,8 @@ pub struct SqliteStore {
     readers: Arc<ReaderPool>,
     /// One permit per read connection.
     reader_slots: Arc<tokio::sync::Semaphore>,
+    /// Set when inbox rows were deleted since the last garbage collection.
+    garbage: std::sync::atomic::AtomicBool,
 }
 
 struct Writer {
@@ -134,6 +136,8 @@ impl SqliteStore {
             writer: Some(Writer { jobs, thread, checkpoints }),
             readers: Arc::new(ReaderPool { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) }),
             reader_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
+            // A restart may leave payloads whose last entry was acked just before it stopped.
+            garbage: std::sync::atomic::AtomicBool::new(true),
         })
     }
 

@@ -2,8 +2,8 @@
 --
 -- Every table is STRICT, so a value of the wrong type is refused rather than stored. Integers that
 -- are u64 in Rust (timestamps, versions, seq) are stored as INTEGER and are always >= 0.
--- Everything that belongs to a device cascades from `devices`, except inbox rows that reference
--- a shared payload: those are deleted by the store itself, which keeps the refcounts right.
+-- Everything that belongs to a device cascades from `devices`. Shared payloads are collected once
+-- no inbox row references them.
 
 CREATE TABLE accounts (
     user_id       TEXT    NOT NULL PRIMARY KEY,
@@ -70,11 +70,11 @@ CREATE TABLE sent_ids (
 CREATE INDEX sent_ids_by_ts ON sent_ids (server_ts);
 
 -- A body delivered to many devices (group message, membership event), stored once as the JSON of
--- an EntryBody. `refcount` is the number of inbox rows referencing it; at zero it is deleted.
+-- an EntryBody. Acks only delete inbox rows; payloads no row references any more are collected
+-- in batches by `collect_garbage` (per-ack reference counting cost one update per recipient).
 CREATE TABLE shared_payloads (
-    id       INTEGER PRIMARY KEY,
-    body     TEXT    NOT NULL,
-    refcount INTEGER NOT NULL CHECK (refcount >= 0)
+    id   INTEGER PRIMARY KEY,
+    body TEXT    NOT NULL
 ) STRICT;
 
 -- Inbox entries. Exactly one of `ciphertext` (a direct message: EntryBody::Direct) and
