@@ -5,6 +5,7 @@
 //! The server only ever handles ciphertext: it routes and stores opaque strings and never logs
 //! bodies, keys, passwords or tokens.
 
+pub mod acks;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -72,6 +73,7 @@ pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, Se
         tokens,
         external_issuer: config.external_issuer.clone(),
         hub: Arc::new(Hub::default()),
+        acks: Arc::new(acks::AckQueue::default()),
         metrics: Arc::new(Metrics::new()),
         limits: RateLimits::new(config.rate_limit),
         shutdown,
@@ -88,6 +90,7 @@ pub async fn run(
     let token = CancellationToken::new();
     let state = open(&config, token.clone())?;
     let housekeeping = tokio::spawn(housekeeping(state.clone(), config.idempotency_window));
+    let ack_flusher = tokio::spawn(flush_acks(state.clone()));
     let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "sotto-server listening");
     // Small frames (pushes, acks, receipts) must not wait for delayed ACKs (Nagle).
@@ -112,9 +115,29 @@ pub async fn run(
     if tokio::time::timeout(SOCKET_CLOSE_GRACE, state.sockets.wait()).await.is_err() {
         tracing::warn!(open = state.sockets.len(), "some sockets did not close in time");
     }
+    // The sockets' last acks.
+    ack_flusher.abort();
+    if let Err(e) = state.acks.flush(state.inbox.as_ref()).await {
+        tracing::warn!(error = %e, "the last acks could not be stored; those entries will be delivered again");
+    }
     result?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Commits socket acks as they come, many per store job.
+async fn flush_acks(state: AppState) {
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = state.acks.recorded() => {}
+        }
+        if let Err(e) = state.acks.flush(state.inbox.as_ref()).await {
+            tracing::warn!(error = %e, "storing acks failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            state.acks.retry_later();
+        }
+    }
 }
 
 /// Periodic upkeep: collect shared bodies nobody references any more (every second, a no-op

@@ -26,6 +26,8 @@ pub struct Inner {
     pub tokens: TokenIssuer,
     pub external_issuer: Option<ExternalIssuer>,
     pub hub: Arc<Hub>,
+    /// Acks received over sockets, waiting for their commit.
+    pub acks: Arc<crate::acks::AckQueue>,
     pub metrics: Arc<Metrics>,
     pub limits: RateLimits,
     /// Cancelled when the server shuts down; long-lived tasks (sockets) stop on it.

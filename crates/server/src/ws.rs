@@ -4,7 +4,7 @@
 //! send `synced`; so an entry stored while the replay runs is either in the replay or wakes the
 //! socket afterwards — never lost. Pushed entries are always read back from the store, which is
 //! the only source of truth. Acks are clamped to what this socket has actually sent, so a confused
-//! client cannot delete entries it never saw.
+//! client cannot delete entries it never saw, and are committed in batches (see `acks.rs`).
 
 use std::time::Duration;
 
@@ -61,7 +61,9 @@ async fn serve(state: AppState, device: DeviceAddress, mut socket: WebSocket) {
     let mut sub = state.hub.subscribe(&device);
     state.metrics.websocket_connections.inc();
     tracing::debug!("socket open");
-    let mut session = SocketSession { state: &state, device: &device, last_sent: 0 };
+    // Entries acked but not yet committed are not sent again.
+    let last_sent = state.acks.floor(&device);
+    let mut session = SocketSession { state: &state, device: &device, last_sent };
     match session.run(&mut socket, &mut sub).await {
         Ok(()) => tracing::debug!("socket closed"),
         Err(e) => tracing::debug!(error = %e, "socket ended"),
@@ -183,7 +185,8 @@ impl SocketSession<'_> {
         };
         let outcome = match frame {
             ClientFrame::Ack { up_to } => {
-                self.state.inbox.ack(self.device, up_to.min(self.last_sent)).await.map(|_| ()).map_err(AppError::from)
+                self.state.acks.ack(self.device, up_to.min(self.last_sent));
+                Ok(())
             }
             ClientFrame::Ephemeral { to, body } => self.relay_ephemeral(to, body).await,
         };

@@ -152,7 +152,9 @@ pub async fn fetch_inbox(
     if !(1..=MAX_INBOX_PAGE).contains(&limit) {
         return Err(AppError::invalid_input(format!("`limit` must be 1 to {MAX_INBOX_PAGE}.")));
     }
-    let mut entries = state.inbox.fetch(&device, q.after, limit + 1).await?;
+    // Entries acked over a socket but not yet committed are already done for this device.
+    let after = q.after.max(state.acks.floor(&device));
+    let mut entries = state.inbox.fetch(&device, after, limit + 1).await?;
     let more = entries.len() > limit as usize;
     entries.truncate(limit as usize);
     Ok(Json(InboxPage { entries, more }))

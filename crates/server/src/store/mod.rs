@@ -168,6 +168,8 @@ pub trait InboxStore: Send + Sync {
     async fn fetch(&self, device: &DeviceAddress, after: u64, limit: u32) -> StoreResult<Vec<InboxEntry>>;
     /// Deletes every entry with `seq <= up_to`; returns how many were deleted.
     async fn ack(&self, device: &DeviceAddress, up_to: u64) -> StoreResult<u64>;
+    /// `ack` for several devices in one transaction; returns how many entries were deleted.
+    async fn ack_many(&self, acks: &[(DeviceAddress, u64)]) -> StoreResult<u64>;
     /// Deletes shared bodies that no inbox entry references any more (after acks or a deleted
     /// device); returns how many. Cheap when nothing was acked since the last call.
     async fn collect_garbage(&self) -> StoreResult<u64>;

@@ -478,6 +478,12 @@ pub(crate) async fn ack_and_sequence<S: TestStore>(s: &S) {
     assert_eq!(seqs(s, &b1).await, vec![1], "each device has its own sequence");
     assert_eq!(s.ack(&a1, u64::MAX).await.unwrap(), 1);
     assert_eq!(seqs(s, &b1).await, vec![1], "an ack touches only its own device");
+    // Several devices at once.
+    stored(s.deliver(direct("bob", 6, 1000, &[(&a1, "ct"), (&b1, "ct")])).await.unwrap());
+    stored(s.deliver(direct("bob", 7, 1000, &[(&a1, "ct"), (&b1, "ct")])).await.unwrap());
+    assert_eq!(s.ack_many(&[(a1.clone(), 6), (b1.clone(), 3)]).await.unwrap(), 4);
+    assert_eq!(seqs(s, &a1).await, vec![7]);
+    assert!(seqs(s, &b1).await.is_empty());
 }
 
 /// Many concurrent deliveries to one device get distinct, gapless, increasing seqs.

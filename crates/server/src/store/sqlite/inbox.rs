@@ -59,6 +59,23 @@ impl InboxStore for SqliteStore {
         Ok(deleted)
     }
 
+    async fn ack_many(&self, acks: &[(DeviceAddress, u64)]) -> StoreResult<u64> {
+        let acks = acks.to_vec();
+        let deleted = self
+            .write(move |c| {
+                let mut deleted = 0;
+                for (device, up_to) in &acks {
+                    deleted += delete_entries(c, device, sql_bound(*up_to))?;
+                }
+                Ok(deleted)
+            })
+            .await?;
+        if deleted > 0 {
+            self.garbage.store(true, std::sync::atomic::Ordering::Release);
+        }
+        Ok(deleted)
+    }
+
     async fn collect_garbage(&self) -> StoreResult<u64> {
         if !self.garbage.swap(false, std::sync::atomic::Ordering::AcqRel) {
             return Ok(0);
