@@ -53,15 +53,7 @@ impl DeviceStore for SqliteStore {
     async fn devices_of(&self, users: &[UserId]) -> StoreResult<Vec<DeviceAddress>> {
         let users = dedup(users);
         self.read(move |c| {
-            let tx = c.unchecked_transaction()?;
-            let mut stmt = tx.prepare_cached("SELECT device_id FROM devices WHERE user_id = ?1 ORDER BY device_id")?;
-            let mut out = Vec::new();
-            for user in users {
-                for device_id in stmt.query_map([user.as_str()], |r| id_col::<DeviceId>(r, 0))? {
-                    out.push(DeviceAddress { user_id: user.clone(), device_id: device_id? });
-                }
-            }
-            Ok(out)
+            devices_of_users(c, &users, "SELECT device_id FROM devices WHERE user_id = ?1 ORDER BY device_id")
         })
         .await
     }
@@ -69,17 +61,11 @@ impl DeviceStore for SqliteStore {
     async fn keyed_devices_of(&self, users: &[UserId]) -> StoreResult<Vec<DeviceAddress>> {
         let users = dedup(users);
         self.read(move |c| {
-            let tx = c.unchecked_transaction()?;
-            let mut stmt = tx.prepare_cached(
+            devices_of_users(
+                c,
+                &users,
                 "SELECT device_id FROM devices WHERE user_id = ?1 AND curve25519 IS NOT NULL ORDER BY device_id",
-            )?;
-            let mut out = Vec::new();
-            for user in users {
-                for device_id in stmt.query_map([user.as_str()], |r| id_col::<DeviceId>(r, 0))? {
-                    out.push(DeviceAddress { user_id: user.clone(), device_id: device_id? });
-                }
-            }
-            Ok(out)
+            )
         })
         .await
     }
@@ -377,4 +363,18 @@ fn counts(c: &Connection, device: &DeviceAddress) -> StoreResult<KeyCounts> {
 
 fn signed_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<SignedKey> {
     Ok(SignedKey { key_id: id_col(r, 0)?, key: r.get(1)?, signature: r.get(2)? })
+}
+
+/// The devices `sql` (a query of device ids for the user bound to `?1`) finds for each user, in
+/// one read transaction.
+fn devices_of_users(c: &Connection, users: &[UserId], sql: &str) -> StoreResult<Vec<DeviceAddress>> {
+    let tx = c.unchecked_transaction()?;
+    let mut stmt = tx.prepare_cached(sql)?;
+    let mut out = Vec::new();
+    for user in users {
+        for device_id in stmt.query_map([user.as_str()], |r| id_col::<DeviceId>(r, 0))? {
+            out.push(DeviceAddress { user_id: user.clone(), device_id: device_id? });
+        }
+    }
+    Ok(out)
 }
