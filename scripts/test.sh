@@ -20,4 +20,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+echo "== benchmark smoke run (fails if any message is lost or fails)"
+cargo build --locked -p sotto-server -p sotto-bench
+target/debug/sotto-bench --quick > target/bench-smoke.txt
+tail -n 20 target/bench-smoke.txt | grep -v '^{' || true
 echo "== all tests passed"

@@ -188,5 +188,10 @@ fn main() -> anyhow::Result<()> {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("building the tokio runtime")?;
     let out = runtime.block_on(run(s.clone()))?;
     report::print(&s, &out)?;
+    // Figures from a run that lost or failed messages are not figures: fail loudly.
+    let faults = out.faults();
+    if !faults.is_empty() {
+        bail!("the run was not clean:\n  {}", faults.join("\n  "));
+    }
     Ok(())
 }

@@ -7,6 +7,26 @@ use crate::drive::PairResult;
 use crate::measure::{CpuUse, Summary};
 use crate::relay::FanResult;
 
+impl Report {
+    /// What went wrong during the run (lost, failed or incomplete deliveries, server warnings):
+    /// empty when every message arrived exactly once.
+    pub fn faults(&self) -> Vec<String> {
+        let mut faults = Vec::new();
+        for (name, pairs) in [("relay", &self.relay_pairs), ("forwarder", &self.forwarder_pairs)] {
+            if let Some(p) = pairs.as_ref().filter(|p| p.lost > 0 || p.errors > 0) {
+                faults.push(format!("{name} 1:1: {} lost, {} errors", p.lost, p.errors));
+            }
+        }
+        for (name, fan) in [("relay", &self.relay_fanout), ("forwarder", &self.forwarder_fanout)] {
+            if let Some(f) = fan.as_ref().filter(|f| f.complete != f.messages as u64 || f.errors > 0) {
+                faults.push(format!("{name} fan-out: {}/{} complete, {} errors", f.complete, f.messages, f.errors));
+            }
+        }
+        faults.extend(self.server_warnings.iter().map(|w| format!("server log: {w}")));
+        faults
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Report {
     pub relay_pairs: Option<PairResult>,
