@@ -10,7 +10,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -342,28 +341,5 @@ pub async fn run_fanout(fwd: &Forwarder, clock: Clock, plan: FanPlan) -> anyhow:
         t.abort();
         let _ = t.await;
     }
-    if !all {
-        stats.errors.note(format!(
-            "only {} of {} group messages reached every member within 30 s",
-            stats.complete.load(Ordering::Relaxed),
-            plan.messages
-        ));
-    }
-    let (last_member, per_member) = stats.summaries()?;
-    Ok(FanResult {
-        members: plan.members,
-        messages: plan.messages,
-        rate: plan.rate,
-        complete: stats.complete.load(Ordering::Relaxed),
-        deliveries: stats.deliveries.load(Ordering::Relaxed),
-        expected_deliveries: (plan.members * plan.messages) as u64,
-        last_member,
-        per_member,
-        send_response: None,
-        deliveries_per_s: stats.delivery_rate(start_ns),
-        errors: stats.errors.count(),
-        first_errors: stats.errors.first(),
-        setup_secs,
-        cpu,
-    })
+    FanResult::collect(plan, &stats, all, start_ns, None, setup_secs, cpu)
 }

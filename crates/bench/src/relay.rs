@@ -501,6 +501,44 @@ pub struct FanResult {
     pub cpu: CpuUse,
 }
 
+impl FanResult {
+    /// The figures of a finished fan-out run; notes an error if not every message reached every
+    /// member (`all_complete`).
+    pub fn collect(
+        plan: FanPlan,
+        stats: &FanStats,
+        all_complete: bool,
+        start_ns: u64,
+        send_response: Option<Summary>,
+        setup_secs: f64,
+        cpu: CpuUse,
+    ) -> anyhow::Result<FanResult> {
+        let complete = stats.complete.load(Ordering::Relaxed);
+        if !all_complete {
+            stats
+                .errors
+                .note(format!("only {complete} of {} group messages reached every member within 30 s", plan.messages));
+        }
+        let (last_member, per_member) = stats.summaries()?;
+        Ok(FanResult {
+            members: plan.members,
+            messages: plan.messages,
+            rate: plan.rate,
+            complete,
+            deliveries: stats.deliveries.load(Ordering::Relaxed),
+            expected_deliveries: (plan.members * plan.messages) as u64,
+            last_member,
+            per_member,
+            send_response,
+            deliveries_per_s: stats.delivery_rate(start_ns),
+            errors: stats.errors.count(),
+            first_errors: stats.errors.first(),
+            setup_secs,
+            cpu,
+        })
+    }
+}
+
 pub async fn run_fanout(server: &ServerProcess, clock: Clock, plan: FanPlan) -> anyhow::Result<FanResult> {
     let setup = Instant::now();
     let api = Api::new(server)?;
@@ -561,29 +599,6 @@ pub async fn run_fanout(server: &ServerProcess, clock: Clock, plan: FanPlan) -> 
     for t in tasks {
         let _ = t.await;
     }
-    let (last_member, per_member) = stats.summaries()?;
-    if !all {
-        stats.errors.note(format!(
-            "only {} of {} group messages reached every member within 30 s",
-            stats.complete.load(Ordering::Relaxed),
-            plan.messages
-        ));
-    }
     let send_response = responses.lock().ok().map(|h| Summary::of(&h));
-    Ok(FanResult {
-        members: plan.members,
-        messages: plan.messages,
-        rate: plan.rate,
-        complete: stats.complete.load(Ordering::Relaxed),
-        deliveries: stats.deliveries.load(Ordering::Relaxed),
-        expected_deliveries: (plan.members * plan.messages) as u64,
-        last_member,
-        per_member,
-        send_response,
-        deliveries_per_s: stats.delivery_rate(start_ns),
-        errors: stats.errors.count(),
-        first_errors: stats.errors.first(),
-        setup_secs,
-        cpu,
-    })
+    FanResult::collect(plan, &stats, all, start_ns, send_response, setup_secs, cpu)
 }
