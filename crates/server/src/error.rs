@@ -63,15 +63,6 @@ impl AppError {
     pub fn internal(message: impl Into<String>) -> Self {
         AppError::Internal(message.into())
     }
-
-    /// The code this error carries on the wire (for metrics and tests).
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            AppError::Client { code, .. } => *code,
-            AppError::DevicesChanged(_) => ErrorCode::DevicesChanged,
-            AppError::Store(_) | AppError::Internal(_) => ErrorCode::Internal,
-        }
-    }
 }
 
 impl IntoResponse for AppError {

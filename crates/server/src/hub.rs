@@ -118,10 +118,6 @@ impl Hub {
         }
     }
 
-    pub fn online_devices(&self) -> usize {
-        self.lock().values().map(HashMap::len).sum()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, HashMap<sotto_proto::DeviceId, Entry>>> {
         // A panic while holding this lock cannot leave the map half-updated (every mutation is a
         // single insert or remove), so a poisoned lock is safe to keep using.
