@@ -1,0 +1,114 @@
+//! The HTTP side of the protocol: one function per route, typed requests and answers, the
+//! server's `{code, message}` errors turned into [`Error::Server`]. Tokens are passed in; the
+//! engine owns refreshing them.
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sotto_proto::ErrorBody;
+
+use crate::{Error, Result};
+
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+impl Api {
+    /// `server` is the server's base URL, such as `http://127.0.0.1:8448`.
+    pub fn new(server: &str) -> Result<Self> {
+        let base = server.trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base).map_err(|_| {
+            Error::InvalidInput(format!("{server:?} is not a server address such as https://chat.example.org"))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(Error::InvalidInput("The server address must start with http:// or https://.".into()));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(60))
+            .user_agent(concat!("sotto/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Offline(e.to_string()))?;
+        Ok(Self { http, base })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The WebSocket URL of the server.
+    pub fn ws_url(&self) -> String {
+        let rest = self.base.strip_prefix("https://").map(|r| format!("wss://{r}"));
+        rest.unwrap_or_else(|| self.base.replacen("http://", "ws://", 1)) + "/v1/ws"
+    }
+
+    /// Send a request; `Ok(None)` for an empty (204) answer.
+    pub async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&B>,
+    ) -> Result<Option<T>> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(|e| Error::Offline(describe(e)))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| Error::Offline(describe(e)))?;
+        if status.is_success() {
+            if status == StatusCode::NO_CONTENT || bytes.is_empty() {
+                return Ok(None);
+            }
+            return serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Protocol(e.to_string()));
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(Error::Server {
+                status: status.as_u16(),
+                code: body.code,
+                message: body.message,
+                devices: body.devices,
+            }),
+            Err(_) if status.is_server_error() || status == StatusCode::BAD_GATEWAY => {
+                Err(Error::Offline(format!("the server answered {status}")))
+            }
+            Err(_) => Err(Error::Protocol(format!("the server answered {status} without an error body"))),
+        }
+    }
+
+    /// Like [`Api::call`] for routes that always answer with a body.
+    pub async fn call_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&B>,
+    ) -> Result<T> {
+        self.call(method, path, token, body)
+            .await?
+            .ok_or_else(|| Error::Protocol(format!("{path} answered without a body")))
+    }
+}
+
+/// A network error without the URL's query or any header.
+fn describe(e: reqwest::Error) -> String {
+    if e.is_connect() {
+        "connection refused or host unreachable".into()
+    } else if e.is_timeout() {
+        "the request timed out".into()
+    } else {
+        e.without_url().to_string()
+    }
+}

@@ -1,0 +1,265 @@
+//! The key directory from the client's side: fetching device lists (batched, cached), pinning
+//! devices on first use and reporting changes, claiming one-time keys to open Olm sessions, and
+//! safety numbers.
+//!
+//! Trust is trust-on-first-use, as in Signal: the first keys seen for a device are pinned; a
+//! new device of a known contact or changed keys of a known device are stored and shown as a
+//! system line in the conversation (and a [`ClientEvent::ContactKeyChanged`]), never silently.
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde::Serialize;
+use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_QUERY_USERS};
+use sotto_proto::{
+    ClaimKeysRequest, ClaimKeysResponse, DeviceAddress, DeviceKeys, QueryKeysRequest, QueryKeysResponse, UserId,
+};
+
+use super::{Client, direct_conversation_id};
+use crate::crypto::{safety, verify_device_keys};
+use crate::events::{ClientEvent, KeyChange};
+use crate::store::{Db, DeviceRecord, MessageKind, MessageStatus, NewMessage, now_ms};
+use crate::{Error, Result};
+
+/// A device of a user as the app shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceSummary {
+    pub user_id: String,
+    pub device_id: String,
+    pub ed25519: String,
+    pub curve25519: String,
+    /// When this device first saw these keys (ms).
+    pub first_seen: i64,
+    pub active: bool,
+}
+
+impl Client {
+    /// Fetch the device lists of `users` from the directory and reconcile them with what is
+    /// pinned. Returns the users the server does not know.
+    pub(crate) async fn refresh_devices(&self, users: &[UserId]) -> Result<Vec<UserId>> {
+        let mut unknown = Vec::new();
+        let unique: Vec<UserId> = users.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+        for chunk in unique.chunks(MAX_QUERY_USERS) {
+            let body = QueryKeysRequest { user_ids: chunk.to_vec() };
+            let resp: QueryKeysResponse = self.request_json(Method::POST, "/v1/keys/query", Some(&body)).await?;
+            let own = self.inner.own.clone();
+            let events = self.transact(|_, db| {
+                let now = now_ms();
+                let mut events = Vec::new();
+                for user in &resp.users {
+                    events.extend(reconcile(db, &own, &user.user_id, &user.devices, now)?);
+                }
+                Ok(events)
+            })?;
+            self.emit_all(events);
+            unknown.extend(resp.unknown_users);
+        }
+        Ok(unknown)
+    }
+
+    /// Make sure the device lists of `users` are at most `max_age_ms` old.
+    pub(crate) async fn ensure_devices(&self, users: &[UserId], max_age_ms: i64) -> Result<Vec<UserId>> {
+        let now = now_ms();
+        let stale: Vec<UserId> = self.read(|db| {
+            let mut stale = Vec::new();
+            for user in users {
+                match db.user_fetched_ts(user)? {
+                    Some(ts) if now.saturating_sub(ts) <= max_age_ms => {}
+                    _ => stale.push(user.clone()),
+                }
+            }
+            Ok(stale)
+        })?;
+        if stale.is_empty() { Ok(Vec::new()) } else { self.refresh_devices(&stale).await }
+    }
+
+    /// Open Olm sessions with every device in `devices` that has none, from claimed keys.
+    pub(crate) async fn ensure_olm_sessions(&self, devices: &[DeviceRecord]) -> Result<()> {
+        let missing: Vec<DeviceRecord> = self.transact(|m, db| {
+            let mut missing = Vec::new();
+            for d in devices {
+                if !m.has_olm_session(db, &d.curve25519)? {
+                    missing.push(d.clone());
+                }
+            }
+            Ok(missing)
+        })?;
+        for chunk in missing.chunks(MAX_CLAIM_DEVICES) {
+            let body = ClaimKeysRequest {
+                devices: chunk
+                    .iter()
+                    .map(|d| DeviceAddress { user_id: d.user_id.clone(), device_id: d.device_id.clone() })
+                    .collect(),
+            };
+            let resp: ClaimKeysResponse = self.request_json(Method::POST, "/v1/keys/claim", Some(&body)).await?;
+            self.transact(|m, db| {
+                for claimed in &resp.keys {
+                    let Some(device) =
+                        chunk.iter().find(|d| d.user_id == claimed.user_id && d.device_id == claimed.device_id)
+                    else {
+                        continue;
+                    };
+                    m.start_olm_session(db, device, claimed)?;
+                }
+                Ok(())
+            })?;
+            if let Some(d) = resp.missing.first() {
+                return Err(Error::NoDevices(format!("{} (device {})", d.user_id, d.device_id)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Look users up in the directory (fresh), returning their devices. Unknown users are an
+    /// error naming the first of them.
+    pub async fn lookup_users(&self, users: &[UserId]) -> Result<Vec<DeviceSummary>> {
+        let unknown = self.refresh_devices(users).await?;
+        if let Some(u) = unknown.first() {
+            return Err(Error::UnknownUser(u.to_string()));
+        }
+        let mut out = Vec::new();
+        for user in users {
+            out.extend(self.devices(user)?);
+        }
+        Ok(out)
+    }
+
+    /// The devices pinned for `user` (including signed-out ones, marked inactive).
+    pub fn devices(&self, user: &UserId) -> Result<Vec<DeviceSummary>> {
+        let records = self.read(|db| db.devices_of(user, false))?;
+        Ok(records
+            .into_iter()
+            .map(|d| DeviceSummary {
+                user_id: d.user_id.to_string(),
+                device_id: d.device_id.to_string(),
+                ed25519: d.ed25519,
+                curve25519: d.curve25519,
+                first_seen: d.first_seen,
+                active: d.active,
+            })
+            .collect())
+    }
+
+    /// The safety number with `user`, from the directory's current keys of both users.
+    pub async fn safety_number(&self, user: &UserId) -> Result<String> {
+        let unknown = self.refresh_devices(&[user.clone(), self.inner.own.user_id.clone()]).await?;
+        if unknown.contains(user) {
+            return Err(Error::UnknownUser(user.to_string()));
+        }
+        let own_ed = self.transact(|m, _| Ok(m.ed25519()))?;
+        let (theirs, mine) = self.read(|db| {
+            let theirs: Vec<String> = db.devices_of(user, true)?.into_iter().map(|d| d.ed25519).collect();
+            let mut mine: Vec<String> =
+                db.devices_of(&self.inner.own.user_id, true)?.into_iter().map(|d| d.ed25519).collect();
+            mine.push(own_ed);
+            Ok((theirs, mine))
+        })?;
+        if theirs.is_empty() {
+            return Err(Error::NoDevices(user.to_string()));
+        }
+        Ok(safety::safety_number(self.inner.own.user_id.as_str(), &mine, user.as_str(), &theirs))
+    }
+}
+
+/// Reconcile one user's directory entry with the pinned devices; returns the events to emit.
+fn reconcile(
+    db: &Db<'_>,
+    own: &DeviceAddress,
+    user: &UserId,
+    listed: &[DeviceKeys],
+    now: i64,
+) -> Result<Vec<ClientEvent>> {
+    let known_before = db.user_fetched_ts(user)?.is_some();
+    let pinned = db.devices_of(user, false)?;
+    let mut changes: Vec<(DeviceRecord, KeyChange)> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for keys in listed {
+        if &keys.user_id != user || (user == &own.user_id && keys.device_id == own.device_id) {
+            continue;
+        }
+        if !verify_device_keys(keys) {
+            tracing::warn!(user = %user, device = %keys.device_id, "directory entry with a bad self-signature ignored");
+            continue;
+        }
+        seen.insert(keys.device_id.clone());
+        let record = DeviceRecord {
+            user_id: user.clone(),
+            device_id: keys.device_id.clone(),
+            curve25519: keys.curve25519.clone(),
+            ed25519: keys.ed25519.clone(),
+            first_seen: now,
+            active: true,
+        };
+        match pinned.iter().find(|p| p.device_id == keys.device_id) {
+            None => {
+                db.upsert_device(&record)?;
+                if known_before {
+                    changes.push((record, KeyChange::NewDevice));
+                }
+            }
+            Some(p) if p.curve25519 != keys.curve25519 || p.ed25519 != keys.ed25519 => {
+                db.delete_olm_sessions(&p.curve25519)?;
+                db.upsert_device(&record)?;
+                changes.push((record, KeyChange::IdentityChanged));
+            }
+            Some(p) if !p.active => {
+                db.upsert_device(&DeviceRecord { first_seen: p.first_seen, ..record.clone() })?;
+                changes.push((record, KeyChange::NewDevice));
+            }
+            Some(_) => {}
+        }
+    }
+    for p in pinned.iter().filter(|p| p.active && !seen.contains(&p.device_id)) {
+        let gone = DeviceRecord { active: false, ..p.clone() };
+        db.upsert_device(&gone)?;
+        changes.push((gone, KeyChange::DeviceRemoved));
+    }
+    db.set_user_fetched(user, now)?;
+
+    let mut events = Vec::new();
+    for (device, change) in changes {
+        // Our own devices' changes concern no conversation; a contact's show in theirs.
+        if user != &own.user_id && change != KeyChange::DeviceRemoved {
+            let conversation_id = direct_conversation_id(user);
+            if db.conversation(&conversation_id)?.is_some() {
+                let body = match change {
+                    KeyChange::NewDevice => format!("{user} signed in on a new device ({}).", device.device_id),
+                    KeyChange::IdentityChanged => {
+                        format!("The security keys of {user}'s device {} changed.", device.device_id)
+                    }
+                    KeyChange::DeviceRemoved => String::new(),
+                };
+                let message_id = format!("key-{}-{}-{now}", device.device_id, change_code(change));
+                if let Some(message) = db.insert_message(&NewMessage {
+                    conversation_id: &conversation_id,
+                    message_id: &message_id,
+                    sender_user: user.as_str(),
+                    sender_device: Some(device.device_id.as_str()),
+                    kind: MessageKind::System,
+                    body: &body,
+                    status: MessageStatus::System,
+                    reason: Some(change_code(change)),
+                    outgoing: false,
+                    ts: now,
+                    server_ts: None,
+                })? {
+                    events.push(ClientEvent::MessageReceived { message });
+                }
+            }
+        }
+        events.push(ClientEvent::ContactKeyChanged {
+            user_id: user.to_string(),
+            device_id: device.device_id.to_string(),
+            change,
+        });
+    }
+    Ok(events)
+}
+
+fn change_code(change: KeyChange) -> &'static str {
+    match change {
+        KeyChange::NewDevice => "new_device",
+        KeyChange::IdentityChanged => "identity_changed",
+        KeyChange::DeviceRemoved => "device_removed",
+    }
+}

@@ -1,0 +1,93 @@
+//! Group management: the server is the authority on membership; each change comes back as a
+//! membership entry in every member's inbox, which rotates the Megolm session where needed.
+
+use reqwest::Method;
+use sotto_proto::{AddMembersRequest, CreateGroupRequest, GroupId, GroupInfo, GroupList, UserId};
+
+use super::{Client, group_conversation_id};
+use crate::store::{ConversationKind, LocalGroup};
+use crate::{Error, Result};
+
+impl Client {
+    /// Create a group with this user as owner and `members` added.
+    pub async fn create_group(&self, name: &str, members: &[UserId]) -> Result<GroupInfo> {
+        let body = CreateGroupRequest { name: name.to_owned(), members: members.to_vec() };
+        let info: GroupInfo = self.request_json(Method::POST, "/v1/groups", Some(&body)).await?;
+        self.remember_group(&info)?;
+        Ok(info)
+    }
+
+    pub async fn add_members(&self, group: &GroupId, users: &[UserId]) -> Result<GroupInfo> {
+        let body = AddMembersRequest { user_ids: users.to_vec() };
+        let info: GroupInfo =
+            self.request_json(Method::POST, &format!("/v1/groups/{group}/members"), Some(&body)).await?;
+        self.remember_group(&info)?;
+        Ok(info)
+    }
+
+    /// Remove a member. The next message this device sends to the group uses a new key the
+    /// removed member never gets.
+    pub async fn remove_member(&self, group: &GroupId, user: &UserId) -> Result<GroupInfo> {
+        let info: GroupInfo =
+            self.request_json::<(), _>(Method::DELETE, &format!("/v1/groups/{group}/members/{user}"), None).await?;
+        self.transact(|_, db| db.discard_outbound_group(group))?;
+        self.remember_group(&info)?;
+        Ok(info)
+    }
+
+    pub async fn leave_group(&self, group: &GroupId) -> Result<()> {
+        let info: GroupInfo =
+            self.request_json::<(), _>(Method::POST, &format!("/v1/groups/{group}/leave"), None).await?;
+        self.transact(|_, db| db.discard_outbound_group(group))?;
+        self.remember_group(&info)?;
+        Ok(())
+    }
+
+    /// Groups this user is in, from the server.
+    pub async fn fetch_groups(&self) -> Result<Vec<GroupInfo>> {
+        let list: GroupList = self.request_json::<(), _>(Method::GET, "/v1/groups", None).await?;
+        for info in &list.groups {
+            self.remember_group(info)?;
+        }
+        Ok(list.groups)
+    }
+
+    /// The group as this device last saw it.
+    pub fn group(&self, group: &GroupId) -> Result<Option<LocalGroup>> {
+        self.read(|db| db.group(group))
+    }
+
+    /// Find a group this device knows by id or by exact name.
+    pub fn find_group(&self, id_or_name: &str) -> Result<LocalGroup> {
+        if let Ok(id) = GroupId::parse(id_or_name)
+            && let Some(g) = self.group(&id)?
+        {
+            return Ok(g);
+        }
+        let conversations = self.conversations()?;
+        let matches: Vec<&crate::Conversation> =
+            conversations.iter().filter(|c| c.kind == ConversationKind::Group && c.title == id_or_name).collect();
+        match matches.as_slice() {
+            [one] => {
+                let id =
+                    GroupId::parse(one.peer.as_str()).map_err(|_| Error::Corrupt("a group id is damaged".into()))?;
+                self.group(&id)?.ok_or(Error::NotMember)
+            }
+            [] => Err(Error::InvalidInput(format!("No group called {id_or_name:?}; sync first, or use its id."))),
+            _ => Err(Error::InvalidInput(format!("Several groups are called {id_or_name:?}; use the group id."))),
+        }
+    }
+
+    fn remember_group(&self, info: &GroupInfo) -> Result<()> {
+        let own_user = self.inner.own.user_id.clone();
+        self.transact(|_, db| {
+            db.save_group(info, &own_user)?;
+            db.ensure_conversation(
+                &group_conversation_id(&info.group_id),
+                ConversationKind::Group,
+                info.group_id.as_str(),
+                &info.name,
+            )
+        })
+    }
+}

@@ -1,0 +1,435 @@
+//! [`Client`]: the engine's public handle. Cheap to clone; every clone drives the same profile.
+//!
+//! Local state (the database and the Olm account) sits behind one std mutex that is never held
+//! across an `.await`: network calls happen outside it, and everything a network answer changes
+//! is committed in one transaction afterwards.
+
+mod directory;
+mod groups;
+mod receive;
+mod send;
+mod sync;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use reqwest::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sotto_proto::{
+    DeleteDeviceRequest, DeviceAddress, DeviceId, DeviceList, ErrorCode, LoginRequest, RefreshRequest, RegisterRequest,
+    Session, UserId,
+};
+use tokio::sync::{Notify, broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
+
+pub use self::directory::DeviceSummary;
+pub use self::sync::SyncSummary;
+use crate::api::Api;
+use crate::crypto::Machine;
+use crate::events::{ClientEvent, ConnectionState};
+use crate::profile::{self, KeyOptions, ProfileInfo, ProfilePaths};
+use crate::store::{Conversation, Db, Message, SearchHit, Store};
+use crate::{Error, Result};
+
+const META_SERVER: &str = "server";
+const META_USER: &str = "user_id";
+const META_DEVICE: &str = "device_id";
+const META_ACCESS: &str = "access_token";
+const META_REFRESH: &str = "refresh_token";
+const META_KEYS_PUBLISHED: &str = "device_keys_published";
+/// The highest inbox sequence number committed locally.
+const META_INBOX_SEQ: &str = "inbox_seq";
+
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("own", &self.inner.own).finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    dir: PathBuf,
+    info: Mutex<ProfileInfo>,
+    api: Api,
+    own: DeviceAddress,
+    state: Mutex<State>,
+    tokens: tokio::sync::Mutex<Tokens>,
+    events: broadcast::Sender<ClientEvent>,
+    connection: watch::Sender<ConnectionState>,
+    /// Wakes the outbox task (a send was queued, or the connection came back).
+    outbox_wake: Notify,
+    /// One outbox flush at a time, so a message is never sent twice concurrently.
+    send_lock: tokio::sync::Mutex<()>,
+    cancel: CancellationToken,
+}
+
+struct State {
+    store: Store,
+    machine: Machine,
+}
+
+struct Tokens {
+    access: Zeroizing<String>,
+    refresh: Zeroizing<String>,
+}
+
+/// What a new profile is for.
+#[derive(Debug)]
+pub struct SignIn<'a> {
+    pub server: &'a str,
+    pub user_id: &'a str,
+    pub password: &'a str,
+    pub device_name: Option<&'a str>,
+}
+
+impl Client {
+    /// Create an account on the server and a new profile for it in `dir`.
+    pub async fn register(dir: &Path, sign_in: SignIn<'_>, keys: KeyOptions) -> Result<Client> {
+        Self::create(dir, sign_in, keys, true).await
+    }
+
+    /// Sign in to an existing account as a new device, with a new profile in `dir`.
+    pub async fn login(dir: &Path, sign_in: SignIn<'_>, keys: KeyOptions) -> Result<Client> {
+        Self::create(dir, sign_in, keys, false).await
+    }
+
+    async fn create(dir: &Path, sign_in: SignIn<'_>, keys: KeyOptions, register: bool) -> Result<Client> {
+        let api = Api::new(sign_in.server)?;
+        let user_id = UserId::parse(sign_in.user_id).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let (info, key) = profile::create(dir, &keys)?;
+        let paths = ProfilePaths::new(dir);
+        let cleanup = |e: Error| {
+            // Only what this call created is removed: the directory held no profile before.
+            if let Err(cleanup) = profile::remove(dir, &info) {
+                tracing::warn!(error = %cleanup, "could not remove a half-created profile");
+            }
+            e
+        };
+        let mut store = Store::open(&paths.database(), &key, true).map_err(cleanup)?;
+        let session: Session = {
+            let result = if register {
+                let body = RegisterRequest {
+                    user_id,
+                    password: sign_in.password.to_owned(),
+                    device_name: sign_in.device_name.map(str::to_owned),
+                };
+                api.call_json(Method::POST, "/v1/accounts", None, Some(&body)).await
+            } else {
+                let body = LoginRequest {
+                    user_id,
+                    password: sign_in.password.to_owned(),
+                    device_name: sign_in.device_name.map(str::to_owned),
+                };
+                api.call_json(Method::POST, "/v1/sessions", None, Some(&body)).await
+            };
+            match result {
+                Ok(s) => s,
+                Err(e) => {
+                    drop(store);
+                    return Err(cleanup(e));
+                }
+            }
+        };
+        let own = DeviceAddress { user_id: session.user_id.clone(), device_id: session.device_id.clone() };
+        let machine = Machine::create(own.clone(), key.pickle_key()?);
+        store.transaction(|db| {
+            db.set_meta(META_SERVER, api.base())?;
+            db.set_meta(META_USER, own.user_id.as_str())?;
+            db.set_meta(META_DEVICE, own.device_id.as_str())?;
+            db.set_meta(META_ACCESS, &session.access_token)?;
+            db.set_meta(META_REFRESH, &session.refresh_token)?;
+            machine.save_account(db)
+        })?;
+        // From here on the server knows this device: keep the profile whatever happens next.
+        profile::commit(dir, &info)?;
+        let client = Self::assemble(dir, info, api, own, store, machine)?;
+        client.publish_keys().await?;
+        Ok(client)
+    }
+
+    /// Open the profile in `dir`. The key comes from the OS keychain, or from `passphrase` when
+    /// the profile has one (and the keychain is unavailable, or the caller prefers it).
+    pub fn open(dir: &Path, passphrase: Option<&str>) -> Result<Client> {
+        let (info, key) = profile::unlock(dir, passphrase)?;
+        let store = Store::open(&ProfilePaths::new(dir).database(), &key, false)?;
+        let db = store.db();
+        let get = |k: &str| db.meta(k)?.ok_or_else(|| Error::Corrupt(format!("the profile has no {k}")));
+        let server = get(META_SERVER)?;
+        let own = DeviceAddress {
+            user_id: UserId::parse(get(META_USER)?).map_err(|_| Error::Corrupt("bad user id".into()))?,
+            device_id: DeviceId::parse(get(META_DEVICE)?).map_err(|_| Error::Corrupt("bad device id".into()))?,
+        };
+        let machine = Machine::load(&db, own.clone(), key.pickle_key()?)?;
+        let api = Api::new(&server)?;
+        Self::assemble(dir, info, api, own, store, machine)
+    }
+
+    fn assemble(
+        dir: &Path,
+        info: ProfileInfo,
+        api: Api,
+        own: DeviceAddress,
+        store: Store,
+        machine: Machine,
+    ) -> Result<Client> {
+        let db = store.db();
+        let tokens = Tokens {
+            access: Zeroizing::new(db.meta(META_ACCESS)?.unwrap_or_default()),
+            refresh: Zeroizing::new(db.meta(META_REFRESH)?.unwrap_or_default()),
+        };
+        let (events, _) = broadcast::channel(1024);
+        let (connection, _) = watch::channel(ConnectionState::Offline);
+        Ok(Client {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                info: Mutex::new(info),
+                api,
+                own,
+                state: Mutex::new(State { store, machine }),
+                tokens: tokio::sync::Mutex::new(tokens),
+                events,
+                connection,
+                outbox_wake: Notify::new(),
+                send_lock: tokio::sync::Mutex::new(()),
+                cancel: CancellationToken::new(),
+            }),
+        })
+    }
+
+    pub fn user_id(&self) -> &UserId {
+        &self.inner.own.user_id
+    }
+
+    pub fn device_id(&self) -> &DeviceId {
+        &self.inner.own.device_id
+    }
+
+    pub fn server(&self) -> &str {
+        self.inner.api.base()
+    }
+
+    pub fn profile_dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Events from now on. A receiver that falls behind by more than 1024 events misses some
+    /// (it gets `Lagged`) and should reload what it shows.
+    pub fn subscribe(&self) -> broadcast::Receiver<ClientEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub fn connection_state(&self) -> watch::Receiver<ConnectionState> {
+        self.inner.connection.subscribe()
+    }
+
+    /// Protect the profile key with a passphrase too (so the profile opens without a keychain).
+    pub fn set_passphrase(&self, passphrase: &str) -> Result<()> {
+        let (info, key) = profile::unlock(&self.inner.dir, None)?;
+        let mut info_lock = self.inner.info.lock().map_err(|_| poisoned())?;
+        *info_lock = info;
+        profile::set_passphrase(&self.inner.dir, &mut info_lock, &key, passphrase)
+    }
+
+    // ---- local state ----
+
+    /// Run `f` on the database outside a transaction.
+    fn read<T>(&self, f: impl FnOnce(&Db<'_>) -> Result<T>) -> Result<T> {
+        let state = self.inner.state.lock().map_err(|_| poisoned())?;
+        f(&state.store.db())
+    }
+
+    /// Run `f` with the crypto machine in one transaction. If it fails, nothing is stored and
+    /// the in-memory account is reloaded so it matches the database again.
+    fn transact<T>(&self, f: impl FnOnce(&mut Machine, &Db<'_>) -> Result<T>) -> Result<T> {
+        let mut guard = self.inner.state.lock().map_err(|_| poisoned())?;
+        let state = &mut *guard;
+        let result = state.store.transaction(|db| f(&mut state.machine, db));
+        if result.is_err() {
+            let State { store, machine } = state;
+            if let Err(e) = machine.reload(&store.db()) {
+                tracing::error!(error = %e, "could not reload the account after a failed transaction");
+            }
+        }
+        result
+    }
+
+    fn emit(&self, event: ClientEvent) {
+        // No receivers is fine: nobody is listening.
+        let _ = self.inner.events.send(event);
+    }
+
+    fn emit_all(&self, events: Vec<ClientEvent>) {
+        for event in events {
+            self.emit(event);
+        }
+    }
+
+    // ---- authenticated requests ----
+
+    async fn request<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Option<T>> {
+        let token = self.access_token().await;
+        match self.inner.api.call(method.clone(), path, Some(&token), body).await {
+            Err(e) if e.server_code() == Some(ErrorCode::TokenExpired) => {
+                let token = self.refresh_tokens(&token).await?;
+                self.inner.api.call(method, path, Some(&token), body).await
+            }
+            Err(e) if e.server_code() == Some(ErrorCode::Unauthorized) => Err(Error::SignedOut),
+            other => other,
+        }
+    }
+
+    async fn request_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T> {
+        self.request(method, path, body)
+            .await?
+            .ok_or_else(|| Error::Protocol(format!("{path} answered without a body")))
+    }
+
+    async fn access_token(&self) -> Zeroizing<String> {
+        self.inner.tokens.lock().await.access.clone()
+    }
+
+    /// Trade the refresh token for a new pair, unless another task already did since `failed`
+    /// was handed out. Refresh tokens are single use, so this is serialized.
+    async fn refresh_tokens(&self, failed: &str) -> Result<Zeroizing<String>> {
+        let mut tokens = self.inner.tokens.lock().await;
+        if tokens.access.as_str() != failed {
+            return Ok(tokens.access.clone());
+        }
+        let body = RefreshRequest { refresh_token: tokens.refresh.to_string() };
+        let session: Session =
+            match self.inner.api.call_json(Method::POST, "/v1/sessions/refresh", None, Some(&body)).await {
+                Ok(s) => s,
+                Err(e) if matches!(e.server_code(), Some(ErrorCode::Unauthorized | ErrorCode::InvalidCredentials)) => {
+                    return Err(Error::SignedOut);
+                }
+                Err(e) => return Err(e),
+            };
+        self.read(|db| {
+            db.set_meta(META_ACCESS, &session.access_token)?;
+            db.set_meta(META_REFRESH, &session.refresh_token)
+        })?;
+        tokens.access = Zeroizing::new(session.access_token);
+        tokens.refresh = Zeroizing::new(session.refresh_token);
+        Ok(tokens.access.clone())
+    }
+
+    // ---- account ----
+
+    /// Publish the identity keys (once) and top up one-time keys.
+    async fn publish_keys(&self) -> Result<()> {
+        if self.read(|db| db.meta(META_KEYS_PUBLISHED))?.is_none() {
+            let keys = self.transact(|m, _| Ok(m.device_keys()))?;
+            match self.request::<_, serde_json::Value>(Method::PUT, "/v1/keys/device", Some(&keys)).await {
+                Ok(_) => {}
+                // Already published (an earlier answer was lost): the same keys are on file.
+                Err(e) if e.server_code() == Some(ErrorCode::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+            self.read(|db| db.set_meta(META_KEYS_PUBLISHED, "1"))?;
+        }
+        self.top_up_keys().await
+    }
+
+    /// Keep the server stocked with one-time keys (and a fallback key).
+    pub async fn top_up_keys(&self) -> Result<()> {
+        let counts: sotto_proto::KeyCounts = self.request_json::<(), _>(Method::GET, "/v1/keys/count", None).await?;
+        let upload = self.transact(|m, db| {
+            let upload = m.keys_to_upload(counts.one_time_keys, counts.has_fallback)?;
+            m.save_account(db)?;
+            Ok(upload)
+        })?;
+        if let Some(upload) = upload {
+            self.request::<_, serde_json::Value>(Method::POST, "/v1/keys/one-time", Some(&upload)).await?;
+            self.transact(|m, db| {
+                m.mark_published();
+                m.save_account(db)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// This account's devices, as the server lists them.
+    pub async fn own_devices(&self) -> Result<DeviceList> {
+        self.request_json::<(), _>(Method::GET, "/v1/devices", None).await
+    }
+
+    /// Remove another device of this account (needs the password).
+    pub async fn delete_device(&self, device_id: &DeviceId, password: &str) -> Result<()> {
+        let body = DeleteDeviceRequest { password: password.to_owned() };
+        self.request::<_, serde_json::Value>(Method::DELETE, &format!("/v1/devices/{device_id}"), Some(&body)).await?;
+        Ok(())
+    }
+
+    /// Sign this device out: the server forgets it, and the profile (database, keychain entry)
+    /// is deleted, since its keys are of no use any more.
+    pub async fn logout(self) -> Result<()> {
+        self.inner.cancel.cancel();
+        match self.request::<(), serde_json::Value>(Method::DELETE, "/v1/sessions/current", None).await {
+            Ok(_) | Err(Error::SignedOut) => {}
+            Err(e) => return Err(e),
+        }
+        let info = self.inner.info.lock().map_err(|_| poisoned())?.clone();
+        let dir = self.inner.dir.clone();
+        drop(self);
+        profile::remove(&dir, &info)
+    }
+
+    /// Stop background tasks (sync, outbox).
+    pub fn shutdown(&self) {
+        self.inner.cancel.cancel();
+    }
+
+    // ---- history ----
+
+    pub fn conversations(&self) -> Result<Vec<Conversation>> {
+        self.read(|db| db.conversations())
+    }
+
+    /// A page of messages before `before` (a message's `id`), oldest first.
+    pub fn messages(&self, conversation_id: &str, before: Option<i64>, limit: u32) -> Result<Vec<Message>> {
+        self.read(|db| db.messages(conversation_id, before, limit.clamp(1, 1000)))
+    }
+
+    pub fn mark_read(&self, conversation_id: &str) -> Result<()> {
+        self.read(|db| db.mark_read(conversation_id))?;
+        if let Some(conversation) = self.read(|db| db.conversation(conversation_id))? {
+            self.emit(ClientEvent::ConversationUpdated { conversation });
+        }
+        Ok(())
+    }
+
+    /// Search every decrypted message; newest first.
+    pub fn search(&self, query: &str, limit: u32) -> Result<Vec<SearchHit>> {
+        self.read(|db| db.search(query, limit.clamp(1, 500)))
+    }
+}
+
+/// The conversation id of a one-to-one conversation.
+pub fn direct_conversation_id(user: &UserId) -> String {
+    format!("u:{user}")
+}
+
+/// The conversation id of a group.
+pub fn group_conversation_id(group: &sotto_proto::GroupId) -> String {
+    format!("g:{group}")
+}
+
+fn poisoned() -> Error {
+    Error::Corrupt("an earlier operation failed midway; restart the app".into())
+}

@@ -1,0 +1,329 @@
+//! Receiving: inbox entries are decrypted, stored and indexed in one transaction together with
+//! the new inbox position; only then are they acknowledged to the server. A message that cannot
+//! be decrypted is stored as `undecryptable` with a typed reason and its ciphertext kept, and is
+//! retried when the key it waits for arrives. A duplicate delivery changes nothing.
+
+use std::collections::BTreeSet;
+
+use sotto_proto::{DeviceAddress, EntryBody, InboxEntry, MembershipChange, MembershipEvent, UserId};
+
+use super::{Client, META_INBOX_SEQ, direct_conversation_id, group_conversation_id};
+use crate::crypto::payload::{GroupContent, OlmContent};
+use crate::crypto::{Machine, Undecryptable};
+use crate::events::ClientEvent;
+use crate::store::{ConversationKind, Db, DeviceRecord, MessageKind, MessageStatus, NewMessage};
+use crate::{Error, Result};
+
+/// What processing a batch produced.
+#[derive(Default)]
+pub(crate) struct Processed {
+    pub events: Vec<ClientEvent>,
+    pub last_seq: u64,
+    /// New messages (not duplicates, not system lines).
+    pub messages: usize,
+    /// Users whose device lists should be refreshed (new group members).
+    pub refresh: BTreeSet<UserId>,
+}
+
+impl Client {
+    /// Decrypt and store a batch of entries in one transaction. Returns the highest sequence
+    /// number committed, which the caller then acknowledges.
+    pub(crate) async fn process_entries(&self, entries: &[InboxEntry]) -> Result<Processed> {
+        // Devices we have not pinned yet are looked up first (outside the lock).
+        let unknown: Vec<UserId> = self.read(|db| {
+            let mut unknown = BTreeSet::new();
+            for entry in entries {
+                if let (EntryBody::Direct { .. } | EntryBody::Group { .. }, Some(device)) =
+                    (&entry.body, &entry.sender_device)
+                {
+                    let pinned = db.device(&entry.sender_user, device)?;
+                    if pinned.is_none_or(|d| !d.active) {
+                        unknown.insert(entry.sender_user.clone());
+                    }
+                }
+            }
+            Ok(unknown.into_iter().collect())
+        })?;
+        if !unknown.is_empty()
+            && let Err(e) = self.refresh_devices(&unknown).await
+        {
+            tracing::warn!(error = %e, "could not look up senders' devices");
+        }
+        let own = self.inner.own.clone();
+        let processed = self.transact(|machine, db| {
+            let mut out = Processed::default();
+            let committed: u64 = db.meta(META_INBOX_SEQ)?.and_then(|s| s.parse().ok()).unwrap_or(0);
+            for entry in entries {
+                out.last_seq = out.last_seq.max(entry.seq);
+                if entry.seq <= committed {
+                    continue;
+                }
+                handle_entry(machine, db, &own, entry, &mut out)?;
+            }
+            if out.last_seq > committed {
+                db.set_meta(META_INBOX_SEQ, &out.last_seq.to_string())?;
+            }
+            Ok(out)
+        })?;
+        Ok(processed)
+    }
+}
+
+fn handle_entry(
+    machine: &mut Machine,
+    db: &Db<'_>,
+    own: &DeviceAddress,
+    entry: &InboxEntry,
+    out: &mut Processed,
+) -> Result<()> {
+    match &entry.body {
+        EntryBody::Direct { ciphertext } => handle_direct(machine, db, own, entry, ciphertext, out),
+        EntryBody::Group { group_id, ciphertext } => {
+            let conversation_id = group_conversation_id(group_id);
+            let title = db.group(group_id)?.map(|g| g.name).unwrap_or_else(|| group_id.to_string());
+            db.ensure_conversation(&conversation_id, ConversationKind::Group, group_id.as_str(), &title)?;
+            if db.find_message(&conversation_id, entry.sender_user.as_str(), entry.message_id.as_str())?.is_some() {
+                return Ok(());
+            }
+            let Some(sender_device) = &entry.sender_device else {
+                return store_undecryptable(db, &conversation_id, entry, Undecryptable::SenderMismatch, None, out);
+            };
+            let sender = DeviceAddress { user_id: entry.sender_user.clone(), device_id: sender_device.clone() };
+            match machine.decrypt_group(db, group_id, &sender, entry.message_id.as_str(), ciphertext)? {
+                Ok(decrypted) if decrypted.duplicate => Ok(()),
+                Ok(decrypted) => {
+                    let GroupContent::Text { body, ts: _ } = &decrypted.plaintext.content;
+                    store_text(db, &conversation_id, entry, body, entry.sender_user == own.user_id, out)
+                }
+                Err(reason) => {
+                    let session = Machine::group_session_id(ciphertext);
+                    store_undecryptable(db, &conversation_id, entry, reason, session.as_deref(), out)
+                }
+            }
+        }
+        EntryBody::Membership(event) => handle_membership(db, own, entry, event, out),
+    }
+}
+
+fn handle_direct(
+    machine: &mut Machine,
+    db: &Db<'_>,
+    own: &DeviceAddress,
+    entry: &InboxEntry,
+    ciphertext: &str,
+    out: &mut Processed,
+) -> Result<()> {
+    let fallback_conversation = direct_conversation_id(&entry.sender_user);
+    let sender: Option<DeviceRecord> = match &entry.sender_device {
+        Some(device) => db.device(&entry.sender_user, device)?,
+        None => None,
+    };
+    let Some(sender) = sender else {
+        return undecryptable_direct(db, &fallback_conversation, entry, Undecryptable::UnknownDevice, out);
+    };
+    let plaintext = match machine.decrypt_olm(db, &sender, ciphertext)? {
+        Ok(p) => p,
+        Err(reason) => return undecryptable_direct(db, &fallback_conversation, entry, reason, out),
+    };
+    match plaintext.content {
+        OlmContent::Text { to, body, ts: _ } => {
+            let from_me = entry.sender_user == own.user_id;
+            // A contact's message must be addressed to us; our other device's names its peer.
+            let peer = if from_me {
+                to
+            } else if to == own.user_id {
+                entry.sender_user.clone()
+            } else {
+                return undecryptable_direct(db, &fallback_conversation, entry, Undecryptable::SenderMismatch, out);
+            };
+            let conversation_id = direct_conversation_id(&peer);
+            db.ensure_conversation(&conversation_id, ConversationKind::Direct, peer.as_str(), peer.as_str())?;
+            store_text(db, &conversation_id, entry, &body, from_me, out)
+        }
+        OlmContent::RoomKey { group_id, session_id, session_key } => {
+            if let Some(session_id) = machine.receive_room_key(db, &sender, &group_id, &session_id, &session_key)? {
+                retry_pending(machine, db, &session_id, out)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn undecryptable_direct(
+    db: &Db<'_>,
+    conversation_id: &str,
+    entry: &InboxEntry,
+    reason: Undecryptable,
+    out: &mut Processed,
+) -> Result<()> {
+    db.ensure_conversation(
+        conversation_id,
+        ConversationKind::Direct,
+        entry.sender_user.as_str(),
+        entry.sender_user.as_str(),
+    )?;
+    store_undecryptable(db, conversation_id, entry, reason, None, out)
+}
+
+fn store_text(
+    db: &Db<'_>,
+    conversation_id: &str,
+    entry: &InboxEntry,
+    body: &str,
+    from_me: bool,
+    out: &mut Processed,
+) -> Result<()> {
+    let server_ts = i64::try_from(entry.server_ts).unwrap_or(i64::MAX);
+    if let Some(message) = db.insert_message(&NewMessage {
+        conversation_id,
+        message_id: entry.message_id.as_str(),
+        sender_user: entry.sender_user.as_str(),
+        sender_device: entry.sender_device.as_ref().map(|d| d.as_str()),
+        kind: MessageKind::Text,
+        body,
+        status: if from_me { MessageStatus::Sent } else { MessageStatus::Received },
+        reason: None,
+        outgoing: from_me,
+        ts: server_ts,
+        server_ts: Some(server_ts),
+    })? {
+        out.messages += 1;
+        out.events.push(ClientEvent::MessageReceived { message });
+        push_conversation(db, conversation_id, out)?;
+    }
+    Ok(())
+}
+
+fn store_undecryptable(
+    db: &Db<'_>,
+    conversation_id: &str,
+    entry: &InboxEntry,
+    reason: Undecryptable,
+    session_id: Option<&str>,
+    out: &mut Processed,
+) -> Result<()> {
+    tracing::warn!(reason = reason.code(), sender = %entry.sender_user, "a message could not be decrypted");
+    let server_ts = i64::try_from(entry.server_ts).unwrap_or(i64::MAX);
+    let inserted = db.insert_message(&NewMessage {
+        conversation_id,
+        message_id: entry.message_id.as_str(),
+        sender_user: entry.sender_user.as_str(),
+        sender_device: entry.sender_device.as_ref().map(|d| d.as_str()),
+        kind: MessageKind::Undecryptable,
+        body: "",
+        status: MessageStatus::Undecryptable,
+        reason: Some(reason.code()),
+        outgoing: false,
+        ts: server_ts,
+        server_ts: Some(server_ts),
+    })?;
+    if let Some(message) = inserted {
+        let json = serde_json::to_string(entry).map_err(|e| Error::Corrupt(e.to_string()))?;
+        db.add_pending(message.id, session_id, &json)?;
+        out.messages += 1;
+        out.events.push(ClientEvent::MessageReceived { message });
+        push_conversation(db, conversation_id, out)?;
+    }
+    Ok(())
+}
+
+fn push_conversation(db: &Db<'_>, conversation_id: &str, out: &mut Processed) -> Result<()> {
+    if let Some(conversation) = db.conversation(conversation_id)? {
+        out.events
+            .retain(|e| !matches!(e, ClientEvent::ConversationUpdated { conversation: c } if c.id == conversation_id));
+        out.events.push(ClientEvent::ConversationUpdated { conversation });
+    }
+    Ok(())
+}
+
+/// A group key arrived: decrypt the messages that waited for it.
+fn retry_pending(machine: &mut Machine, db: &Db<'_>, session_id: &str, out: &mut Processed) -> Result<()> {
+    for (row, json) in db.pending(Some(session_id))? {
+        let Ok(entry) = serde_json::from_str::<InboxEntry>(&json) else { continue };
+        let (EntryBody::Group { group_id, ciphertext }, Some(device)) = (&entry.body, &entry.sender_device) else {
+            continue;
+        };
+        let sender = DeviceAddress { user_id: entry.sender_user.clone(), device_id: device.clone() };
+        match machine.decrypt_group(db, group_id, &sender, entry.message_id.as_str(), ciphertext)? {
+            Ok(decrypted) => {
+                let GroupContent::Text { body, ts: _ } = &decrypted.plaintext.content;
+                db.set_decrypted(row, body)?;
+                db.remove_pending(row)?;
+                if let Some(message) = db.message(row)? {
+                    out.events.push(ClientEvent::StatusChanged { message });
+                }
+                push_conversation(db, &group_conversation_id(group_id), out)?;
+            }
+            Err(reason) => db.set_message_status(row, MessageStatus::Undecryptable, Some(reason.code()), None)?,
+        }
+    }
+    Ok(())
+}
+
+fn handle_membership(
+    db: &Db<'_>,
+    own: &DeviceAddress,
+    entry: &InboxEntry,
+    event: &MembershipEvent,
+    out: &mut Processed,
+) -> Result<()> {
+    let group_id = &event.group_id;
+    db.save_group(&event.group, &own.user_id)?;
+    let conversation_id = group_conversation_id(group_id);
+    db.ensure_conversation(&conversation_id, ConversationKind::Group, group_id.as_str(), &event.group.name)?;
+    match event.change {
+        // Whoever is gone must not read what we send next: start a new session.
+        MembershipChange::Removed | MembershipChange::Left | MembershipChange::Dismissed => {
+            db.discard_outbound_group(group_id)?;
+        }
+        MembershipChange::Created | MembershipChange::Added => {
+            out.refresh.extend(event.users.iter().cloned());
+            out.refresh.extend(event.group.members.iter().map(|m| m.user_id.clone()));
+        }
+        MembershipChange::RoleChanged => {}
+    }
+    let body = membership_line(own, event);
+    let server_ts = i64::try_from(entry.server_ts).unwrap_or(i64::MAX);
+    if let Some(message) = db.insert_message(&NewMessage {
+        conversation_id: &conversation_id,
+        message_id: entry.message_id.as_str(),
+        sender_user: event.actor.as_str(),
+        sender_device: None,
+        kind: MessageKind::System,
+        body: &body,
+        status: MessageStatus::System,
+        reason: None,
+        outgoing: false,
+        ts: server_ts,
+        server_ts: Some(server_ts),
+    })? {
+        out.events.push(ClientEvent::MessageReceived { message });
+        out.events.push(ClientEvent::MembershipChanged {
+            group_id: group_id.to_string(),
+            change: event.change,
+            actor: event.actor.to_string(),
+            users: event.users.iter().map(ToString::to_string).collect(),
+        });
+        push_conversation(db, &conversation_id, out)?;
+    }
+    Ok(())
+}
+
+/// The system line for a membership change, in words.
+fn membership_line(own: &DeviceAddress, event: &MembershipEvent) -> String {
+    let name = |u: &UserId| if u == &own.user_id { "You".to_owned() } else { u.to_string() };
+    let list = |users: &[UserId]| {
+        let names: Vec<String> =
+            users.iter().map(|u| if u == &own.user_id { "you".to_owned() } else { u.to_string() }).collect();
+        names.join(", ")
+    };
+    let actor = name(&event.actor);
+    match event.change {
+        MembershipChange::Created => format!("{actor} created the group \"{}\".", event.group.name),
+        MembershipChange::Added => format!("{actor} added {}.", list(&event.users)),
+        MembershipChange::Removed => format!("{actor} removed {}.", list(&event.users)),
+        MembershipChange::Left => format!("{actor} left the group."),
+        MembershipChange::Dismissed => format!("{actor} dismissed the group."),
+        MembershipChange::RoleChanged => format!("{actor} changed the role of {}.", list(&event.users)),
+    }
+}

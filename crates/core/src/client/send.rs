@@ -1,0 +1,381 @@
+//! Sending: a message is stored as `queued` together with an outbox row in one transaction,
+//! then the outbox is flushed. Encryption happens when the send is attempted (device lists and
+//! sessions may have changed while offline); the encrypted request is stored before it is
+//! posted and re-posted unchanged on retry, so a retry after a lost answer is deduplicated by
+//! the server on the message id.
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use sotto_proto::{
+    DevicePayload, ErrorCode, GroupId, GroupInfo, MessageId, SendDirectRequest, SendGroupRequest, SendReceipt, UserId,
+};
+
+use super::{Client, direct_conversation_id, group_conversation_id};
+use crate::crypto::payload::{GroupContent, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
+use crate::events::ClientEvent;
+use crate::store::{
+    ConversationKind, DeviceRecord, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, now_ms,
+};
+use crate::{Error, Result};
+
+/// Longest text message, in bytes.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Device lists older than this are fetched again before a group send.
+const GROUP_DEVICE_MAX_AGE_MS: i64 = 5 * 60 * 1000;
+/// Attempts to re-encrypt after the server said the recipient's devices changed.
+const DEVICE_CHANGE_RETRIES: usize = 3;
+
+/// The encrypted request of a queued send, stored so a retry posts exactly the same thing.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum StoredRequest {
+    Direct(SendDirectRequest),
+    Group { group_id: GroupId, request: SendGroupRequest },
+}
+
+fn new_message_id() -> Result<MessageId> {
+    MessageId::parse(uuid::Uuid::new_v4().simple().to_string()).map_err(|e| Error::Crypto(e.to_string()))
+}
+
+fn check_text(body: &str) -> Result<()> {
+    if body.trim().is_empty() {
+        return Err(Error::InvalidInput("The message is empty.".into()));
+    }
+    if body.len() > MAX_TEXT_BYTES {
+        return Err(Error::InvalidInput(format!("The message is longer than {} KiB.", MAX_TEXT_BYTES / 1024)));
+    }
+    Ok(())
+}
+
+/// How long to wait before attempt `attempts + 1`: 1 s doubling to 5 min.
+fn backoff_ms(attempts: i64) -> i64 {
+    1000_i64.saturating_mul(1 << attempts.clamp(0, 8)).min(300_000)
+}
+
+impl Client {
+    /// Send a text to `to` (all their devices, and this user's other devices). The message is
+    /// stored first; it is `sent` when this returns online, `queued` when offline (it is sent
+    /// on reconnect), or `failed` with a reason.
+    pub async fn send_text(&self, to: &UserId, body: &str) -> Result<Message> {
+        check_text(body)?;
+        if to == self.user_id() {
+            return Err(Error::InvalidInput("Sending messages to yourself is not supported yet.".into()));
+        }
+        let conversation_id = direct_conversation_id(to);
+        let unknown = match self.ensure_devices(std::slice::from_ref(to), i64::MAX).await {
+            Ok(unknown) => unknown,
+            Err(e) if e.is_transient() => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        if unknown.contains(to) {
+            return Err(Error::UnknownUser(to.to_string()));
+        }
+        self.queue(&conversation_id, ConversationKind::Direct, to.as_str(), to.as_str(), body).await
+    }
+
+    /// Send a text to every member device of a group.
+    pub async fn send_group_text(&self, group: &GroupId, body: &str) -> Result<Message> {
+        check_text(body)?;
+        let local = self.read(|db| db.group(group))?;
+        let title = match &local {
+            Some(g) if !g.joined => return Err(Error::NotMember),
+            Some(g) => g.name.clone(),
+            None => group.to_string(),
+        };
+        self.queue(&group_conversation_id(group), ConversationKind::Group, group.as_str(), &title, body).await
+    }
+
+    async fn queue(
+        &self,
+        conversation_id: &str,
+        kind: ConversationKind,
+        peer: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<Message> {
+        let message_id = new_message_id()?;
+        let own = self.inner.own.clone();
+        let now = now_ms();
+        let message = self.transact(|_, db| {
+            db.ensure_conversation(conversation_id, kind, peer, title)?;
+            let message = db
+                .insert_message(&NewMessage {
+                    conversation_id,
+                    message_id: message_id.as_str(),
+                    sender_user: own.user_id.as_str(),
+                    sender_device: Some(own.device_id.as_str()),
+                    kind: MessageKind::Text,
+                    body,
+                    status: MessageStatus::Queued,
+                    reason: None,
+                    outgoing: true,
+                    ts: now,
+                    server_ts: None,
+                })?
+                .ok_or_else(|| Error::Corrupt("a new message id collided".into()))?;
+            db.enqueue(message_id.as_str(), conversation_id, body, now)?;
+            Ok(message)
+        })?;
+        self.emit(ClientEvent::MessageReceived { message: message.clone() });
+        self.flush_outbox().await;
+        self.inner.outbox_wake.notify_one();
+        let after = self.read(|db| db.message(message.id))?;
+        Ok(after.unwrap_or(message))
+    }
+
+    /// Try every due send now. Stops at the first network failure (the rest would fail too);
+    /// what is left stays queued with a backoff.
+    pub async fn flush_outbox(&self) {
+        let _flushing = self.inner.send_lock.lock().await;
+        let due = match self.read(|db| db.due_outbox(now_ms())) {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox");
+                return;
+            }
+        };
+        for item in due {
+            match self.deliver(&item).await {
+                Ok(receipt) => self.finish(&item, Ok(receipt)),
+                Err(e) if e.is_transient() => {
+                    let retry_at = now_ms() + backoff_ms(item.attempts);
+                    if let Err(e) = self.read(|db| db.outbox_retry_at(&item.message_id, retry_at)) {
+                        tracing::error!(error = %e, "cannot reschedule a queued send");
+                    }
+                    tracing::info!(error = %e, "send postponed; the server is unreachable");
+                    break;
+                }
+                Err(e) => self.finish(&item, Err(e)),
+            }
+        }
+    }
+
+    /// Send a failed message again (same message id, so the server never stores it twice).
+    pub async fn retry(&self, message_row: i64) -> Result<Message> {
+        let message =
+            self.read(|db| db.message(message_row))?.ok_or_else(|| Error::InvalidInput("No such message.".into()))?;
+        if !message.outgoing || message.status != MessageStatus::Failed {
+            return Err(Error::InvalidInput("Only a failed message of yours can be sent again.".into()));
+        }
+        let now = now_ms();
+        self.transact(|_, db| {
+            db.enqueue(&message.message_id, &message.conversation_id, &message.body, now)?;
+            db.set_message_status(message.id, MessageStatus::Queued, None, None)
+        })?;
+        self.flush_outbox().await;
+        self.read(|db| db.message(message_row))?.ok_or_else(|| Error::Corrupt("a message vanished".into()))
+    }
+
+    fn finish(&self, item: &OutboxItem, outcome: Result<SendReceipt>) {
+        let own_user = self.inner.own.user_id.to_string();
+        let result = self.transact(|_, db| {
+            db.remove_outbox(&item.message_id)?;
+            let Some(message) = db.find_message(&item.conversation_id, &own_user, &item.message_id)? else {
+                return Ok(None);
+            };
+            match &outcome {
+                Ok(receipt) => {
+                    db.set_message_status(message.id, MessageStatus::Sent, None, Some(receipt.server_ts as i64))?
+                }
+                Err(e) => db.set_message_status(message.id, MessageStatus::Failed, Some(e.code()), None)?,
+            }
+            db.message(message.id)
+        });
+        match result {
+            Ok(Some(message)) => self.emit(ClientEvent::StatusChanged { message }),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "cannot record a send's outcome"),
+        }
+        if let Err(e) = outcome {
+            tracing::warn!(code = e.code(), "a message could not be sent");
+        }
+    }
+
+    async fn deliver(&self, item: &OutboxItem) -> Result<SendReceipt> {
+        let message_id = MessageId::parse(item.message_id.as_str()).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let mut request = item.request.clone();
+        for _ in 0..DEVICE_CHANGE_RETRIES {
+            let stored = match request.take() {
+                Some(json) => {
+                    serde_json::from_str(&json).map_err(|_| Error::Corrupt("a queued request is damaged".into()))?
+                }
+                None => self.encrypt_queued(item, &message_id).await?,
+            };
+            let result = match &stored {
+                StoredRequest::Direct(req) => self.request_json(Method::POST, "/v1/messages", Some(req)).await,
+                StoredRequest::Group { group_id, request } => {
+                    self.request_json(Method::POST, &format!("/v1/groups/{group_id}/messages"), Some(request)).await
+                }
+            };
+            match result {
+                Err(Error::Server { code: ErrorCode::DevicesChanged, devices, .. }) => {
+                    // Someone added or removed a device: refresh and encrypt again.
+                    let mut users: Vec<UserId> = vec![self.inner.own.user_id.clone()];
+                    if let Some(d) = devices {
+                        users.extend(d.missing.into_iter().map(|a| a.user_id));
+                        users.extend(d.unknown.into_iter().map(|a| a.user_id));
+                    }
+                    self.refresh_devices(&users).await?;
+                    self.read(|db| db.set_outbox_request(&item.message_id, None))?;
+                }
+                other => return other,
+            }
+        }
+        Err(Error::Crypto("the recipients' devices kept changing; try again".into()))
+    }
+
+    /// Encrypt a queued message for its conversation and store the request.
+    async fn encrypt_queued(&self, item: &OutboxItem, message_id: &MessageId) -> Result<StoredRequest> {
+        let stored = if let Some(peer) = item.conversation_id.strip_prefix("u:") {
+            let to = UserId::parse(peer).map_err(|_| Error::Corrupt("a conversation id is damaged".into()))?;
+            self.encrypt_direct(&to, message_id, &item.body, item.created_ts).await?
+        } else if let Some(group) = item.conversation_id.strip_prefix("g:") {
+            let group = GroupId::parse(group).map_err(|_| Error::Corrupt("a conversation id is damaged".into()))?;
+            self.encrypt_group(&group, message_id, &item.body, item.created_ts).await?
+        } else {
+            return Err(Error::Corrupt("a conversation id is damaged".into()));
+        };
+        let json = serde_json::to_string(&stored).map_err(|e| Error::Crypto(e.to_string()))?;
+        self.read(|db| db.set_outbox_request(&item.message_id, Some(&json)))?;
+        Ok(stored)
+    }
+
+    /// Every device a direct message to `to` must reach: theirs and our own other ones.
+    async fn direct_recipients(&self, to: &UserId) -> Result<Vec<DeviceRecord>> {
+        let own_user = self.inner.own.user_id.clone();
+        self.ensure_devices(&[to.clone(), own_user.clone()], i64::MAX).await?;
+        let (mut theirs, mine) = self.read(|db| Ok((db.devices_of(to, true)?, db.devices_of(&own_user, true)?)))?;
+        if theirs.is_empty() {
+            // Maybe they signed in since we last looked.
+            self.refresh_devices(std::slice::from_ref(to)).await?;
+            theirs = self.read(|db| db.devices_of(to, true))?;
+            if theirs.is_empty() {
+                return Err(Error::NoDevices(to.to_string()));
+            }
+        }
+        theirs.extend(mine);
+        Ok(theirs)
+    }
+
+    async fn encrypt_direct(&self, to: &UserId, message_id: &MessageId, body: &str, ts: i64) -> Result<StoredRequest> {
+        let devices = self.direct_recipients(to).await?;
+        self.ensure_olm_sessions(&devices).await?;
+        let content = OlmContent::Text { to: to.clone(), body: body.to_owned(), ts };
+        let payloads = self.encrypt_for(&devices, &content)?;
+        Ok(StoredRequest::Direct(SendDirectRequest { message_id: message_id.clone(), payloads }))
+    }
+
+    fn encrypt_for(&self, devices: &[DeviceRecord], content: &OlmContent) -> Result<Vec<DevicePayload>> {
+        self.transact(|m, db| {
+            devices
+                .iter()
+                .map(|d| {
+                    Ok(DevicePayload {
+                        user_id: d.user_id.clone(),
+                        device_id: d.device_id.clone(),
+                        ciphertext: m.encrypt_olm(db, d, content)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Fetch the group's current members (the server is the authority on membership).
+    pub(crate) async fn fetch_group(&self, group: &GroupId) -> Result<GroupInfo> {
+        let info: GroupInfo = match self.request_json::<(), _>(Method::GET, &format!("/v1/groups/{group}"), None).await
+        {
+            Err(e) if matches!(e.server_code(), Some(ErrorCode::NotMember | ErrorCode::NotFound)) => {
+                return Err(Error::NotMember);
+            }
+            other => other?,
+        };
+        let own_user = self.inner.own.user_id.clone();
+        self.transact(|_, db| {
+            db.save_group(&info, &own_user)?;
+            db.ensure_conversation(&group_conversation_id(group), ConversationKind::Group, group.as_str(), &info.name)
+        })?;
+        Ok(info)
+    }
+
+    async fn encrypt_group(
+        &self,
+        group: &GroupId,
+        message_id: &MessageId,
+        body: &str,
+        ts: i64,
+    ) -> Result<StoredRequest> {
+        let info = self.fetch_group(group).await?;
+        let own = self.inner.own.clone();
+        let members: Vec<UserId> = info.members.iter().map(|m| m.user_id.clone()).collect();
+        if !members.contains(&own.user_id) {
+            return Err(Error::NotMember);
+        }
+        self.ensure_devices(&members, GROUP_DEVICE_MAX_AGE_MS).await?;
+        let member_devices = self.read(|db| {
+            let mut all = Vec::new();
+            for user in &members {
+                all.extend(db.devices_of(user, true)?);
+            }
+            Ok(all)
+        })?;
+        let (record, needs) = self.transact(|m, db| m.outbound_group(db, group, &member_devices))?;
+        if !needs.is_empty() {
+            self.share_room_key(group, &record.session_id, &needs).await?;
+        }
+        let plaintext = GroupPlaintext {
+            v: PAYLOAD_VERSION,
+            group_id: group.clone(),
+            sender: own,
+            content: GroupContent::Text { body: body.to_owned(), ts },
+        };
+        let ciphertext = self.transact(|m, db| m.encrypt_group(db, group, &plaintext))?;
+        Ok(StoredRequest::Group {
+            group_id: group.clone(),
+            request: SendGroupRequest { message_id: message_id.clone(), ciphertext },
+        })
+    }
+
+    /// Send the group's session key over Olm to the devices that need it. A direct send must
+    /// cover all devices of each user it names (and our other devices), so it goes to every
+    /// device of those users; receiving a key twice is harmless.
+    async fn share_room_key(&self, group: &GroupId, session_id: &str, needs: &[DeviceRecord]) -> Result<()> {
+        let own_user = self.inner.own.user_id.clone();
+        for _ in 0..DEVICE_CHANGE_RETRIES {
+            let mut users: Vec<UserId> = needs.iter().map(|d| d.user_id.clone()).collect();
+            users.push(own_user.clone());
+            users.sort();
+            users.dedup();
+            let targets = self.read(|db| {
+                let mut all = Vec::new();
+                for user in &users {
+                    all.extend(db.devices_of(user, true)?);
+                }
+                Ok(all)
+            })?;
+            if targets.is_empty() {
+                return Ok(());
+            }
+            self.ensure_olm_sessions(&targets).await?;
+            let (content, record) = self.transact(|m, db| {
+                let record =
+                    db.outbound_group(group)?.ok_or_else(|| Error::Crypto("the group session vanished".into()))?;
+                Ok((m.room_key(group, &record)?, record))
+            })?;
+            if record.session_id != session_id {
+                return Err(Error::Crypto("the group session changed while sharing it".into()));
+            }
+            let payloads = self.encrypt_for(&targets, &content)?;
+            let req = SendDirectRequest { message_id: new_message_id()?, payloads };
+            match self.request_json::<_, SendReceipt>(Method::POST, "/v1/messages", Some(&req)).await {
+                Ok(_) => {
+                    return self.transact(|m, db| m.mark_shared(db, group, session_id, &targets));
+                }
+                Err(Error::Server { code: ErrorCode::DevicesChanged, .. }) => {
+                    self.refresh_devices(&users).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Crypto("the group members' devices kept changing; try again".into()))
+    }
+}

@@ -1,0 +1,241 @@
+//! Keeping up with the server: a one-shot HTTP sync (`sync`), and the background service
+//! (`start`) that holds the device's WebSocket, replays the inbox after every reconnect,
+//! commits entries before acknowledging them, and drives the outbox with backoff.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use reqwest::Method;
+use serde::Serialize;
+use sotto_proto::{AckRequest, ClientFrame, InboxEntry, InboxPage, ServerFrame, UserId};
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage, client::IntoClientRequest as _};
+
+use super::Client;
+use super::receive::Processed;
+use crate::events::{ClientEvent, ConnectionState};
+use crate::store::now_ms;
+use crate::{Error, Result};
+
+/// Entries fetched or processed per batch.
+const BATCH: u32 = 200;
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SyncSummary {
+    /// New messages stored (including undecryptable ones).
+    pub messages: usize,
+    /// Inbox entries processed.
+    pub entries: usize,
+}
+
+impl Client {
+    /// Fetch everything waiting in the inbox over HTTP, store it, acknowledge it, and send what
+    /// is queued. For scripts and the CLI; the app uses [`Client::start`].
+    pub async fn sync(&self) -> Result<SyncSummary> {
+        self.publish_keys().await?;
+        let mut summary = SyncSummary::default();
+        loop {
+            let after: u64 = self.read(|db| db.meta(super::META_INBOX_SEQ))?.and_then(|s| s.parse().ok()).unwrap_or(0);
+            let page: InboxPage = self
+                .request_json::<(), _>(Method::GET, &format!("/v1/inbox?after={after}&limit={BATCH}"), None)
+                .await?;
+            if page.entries.is_empty() {
+                break;
+            }
+            summary.entries += page.entries.len();
+            let processed = self.process_entries(&page.entries).await?;
+            summary.messages += processed.messages;
+            self.after_batch(processed).await?;
+            if !page.more {
+                break;
+            }
+        }
+        self.top_up_keys().await?;
+        self.flush_outbox().await;
+        Ok(summary)
+    }
+
+    /// Acknowledge over HTTP, emit events, refresh device lists that membership changes asked for.
+    async fn after_batch(&self, processed: Processed) -> Result<()> {
+        let up_to = processed.last_seq;
+        self.emit_all(processed.events);
+        self.request::<_, serde_json::Value>(Method::POST, "/v1/inbox/ack", Some(&AckRequest { up_to })).await?;
+        self.refresh_after(processed.refresh).await;
+        Ok(())
+    }
+
+    async fn refresh_after(&self, users: std::collections::BTreeSet<UserId>) {
+        if users.is_empty() {
+            return;
+        }
+        let users: Vec<UserId> = users.into_iter().collect();
+        if let Err(e) = self.refresh_devices(&users).await {
+            tracing::warn!(error = %e, "could not refresh group members' devices");
+        }
+    }
+
+    /// Start the background service: the WebSocket (receive), and the outbox (send). Runs until
+    /// [`Client::shutdown`]. Connection changes are reported as events.
+    pub fn start(&self) {
+        let client = self.clone();
+        tokio::spawn(async move { client.run_socket().await });
+        let client = self.clone();
+        tokio::spawn(async move { client.run_outbox().await });
+    }
+
+    fn set_connection(&self, state: ConnectionState) {
+        let changed = self.inner.connection.send_if_modified(|s| {
+            let changed = *s != state;
+            *s = state;
+            changed
+        });
+        if changed {
+            self.emit(ClientEvent::ConnectionChanged { state });
+        }
+    }
+
+    async fn run_socket(&self) {
+        let mut failures: u32 = 0;
+        while !self.inner.cancel.is_cancelled() {
+            self.set_connection(ConnectionState::Connecting);
+            let result = tokio::select! {
+                r = self.socket_session(&mut failures) => r,
+                () = self.inner.cancel.cancelled() => break,
+            };
+            self.set_connection(ConnectionState::Offline);
+            match result {
+                Err(Error::SignedOut) => {
+                    tracing::warn!("this device was signed out; sync stopped");
+                    break;
+                }
+                Err(e) => tracing::info!(error = %e, "connection lost"),
+                Ok(()) => tracing::info!("the server closed the connection"),
+            }
+            failures = failures.saturating_add(1);
+            let delay = reconnect_delay(failures);
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.inner.cancel.cancelled() => break,
+            }
+        }
+        self.set_connection(ConnectionState::Offline);
+    }
+
+    /// One connection: replay, then live pushes, until it breaks.
+    async fn socket_session(&self, failures: &mut u32) -> Result<()> {
+        let mut token = self.access_token().await;
+        let (socket, _) = loop {
+            let mut request = self
+                .inner
+                .api
+                .ws_url()
+                .into_client_request()
+                .map_err(|e| Error::InvalidInput(format!("bad server address: {e}")))?;
+            let value = format!("Bearer {}", token.as_str())
+                .parse()
+                .map_err(|_| Error::Protocol("the access token is not a valid header".into()))?;
+            request.headers_mut().insert("Authorization", value);
+            match tokio_tungstenite::connect_async(request).await {
+                Ok(ok) => break ok,
+                Err(tungstenite::Error::Http(resp)) if resp.status() == 401 => {
+                    let body: Option<sotto_proto::ErrorBody> =
+                        resp.body().as_ref().and_then(|b| serde_json::from_slice(b).ok());
+                    if body.is_some_and(|b| b.code == sotto_proto::ErrorCode::TokenExpired) {
+                        token = self.refresh_tokens(&token).await?;
+                        continue;
+                    }
+                    return Err(Error::SignedOut);
+                }
+                Err(e) => return Err(Error::Offline(e.to_string())),
+            }
+        };
+        self.set_connection(ConnectionState::Syncing);
+        let (mut tx, mut rx) = socket.split();
+        let mut batch: Vec<InboxEntry> = Vec::new();
+        loop {
+            let frame = match rx.next().await {
+                Some(Ok(frame)) => frame,
+                Some(Err(e)) => return Err(Error::Offline(e.to_string())),
+                None => return Ok(()),
+            };
+            let mut synced = false;
+            self.collect(frame, &mut batch, &mut synced)?;
+            // Take whatever else already arrived, to commit it in one transaction.
+            while batch.len() < BATCH as usize {
+                match futures_util::FutureExt::now_or_never(rx.next()) {
+                    Some(Some(Ok(frame))) => self.collect(frame, &mut batch, &mut synced)?,
+                    Some(Some(Err(e))) => return Err(Error::Offline(e.to_string())),
+                    Some(None) => return Ok(()),
+                    None => break,
+                }
+            }
+            if !batch.is_empty() {
+                let processed = self.process_entries(&batch).await?;
+                batch.clear();
+                let up_to = processed.last_seq;
+                self.emit_all(processed.events);
+                let ack =
+                    serde_json::to_string(&ClientFrame::Ack { up_to }).map_err(|e| Error::Protocol(e.to_string()))?;
+                tx.send(WsMessage::text(ack)).await.map_err(|e| Error::Offline(e.to_string()))?;
+                self.refresh_after(processed.refresh).await;
+            }
+            if synced {
+                *failures = 0;
+                self.set_connection(ConnectionState::Online);
+                // Back online: top up keys and send what waited.
+                if let Err(e) = self.top_up_keys().await {
+                    tracing::warn!(error = %e, "could not top up one-time keys");
+                }
+                if let Err(e) = self.read(|db| db.outbox_wake(now_ms())) {
+                    tracing::error!(error = %e, "cannot read the outbox");
+                }
+                self.inner.outbox_wake.notify_one();
+            }
+        }
+    }
+
+    fn collect(&self, frame: WsMessage, batch: &mut Vec<InboxEntry>, synced: &mut bool) -> Result<()> {
+        let WsMessage::Text(text) = frame else { return Ok(()) };
+        match serde_json::from_str::<ServerFrame>(&text) {
+            Ok(ServerFrame::Entry { entry }) => batch.push(entry),
+            Ok(ServerFrame::Synced { .. }) => *synced = true,
+            Ok(ServerFrame::Ephemeral { .. }) => {}
+            Ok(ServerFrame::Error { code, message }) => {
+                tracing::warn!(?code, %message, "the server refused a frame");
+            }
+            Err(_) => return Err(Error::Protocol("the server sent a frame this client does not understand".into())),
+        }
+        Ok(())
+    }
+
+    async fn run_outbox(&self) {
+        loop {
+            let next = match self.read(|db| db.next_outbox_due()) {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the outbox");
+                    None
+                }
+            };
+            let wait = match next {
+                Some(due) => Duration::from_millis(u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0)),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.inner.outbox_wake.notified() => {}
+                () = self.inner.cancel.cancelled() => return,
+            }
+            if *self.inner.connection.borrow() == ConnectionState::Online || next.is_some() {
+                self.flush_outbox().await;
+            }
+        }
+    }
+}
+
+/// 1 s, 2 s, 4 s ... up to 60 s, with up to 25 % jitter so clients do not reconnect in step.
+fn reconnect_delay(failures: u32) -> Duration {
+    let base = 1000u64.saturating_mul(1 << failures.min(6)).min(60_000);
+    let mut byte = [0u8; 1];
+    let jitter = if getrandom::fill(&mut byte).is_ok() { base * u64::from(byte[0]) / 1024 } else { 0 };
+    Duration::from_millis(base / 2 + jitter + base / 4)
+}

@@ -1,0 +1,532 @@
+//! The device's cryptography on vodozemac: its Olm account, one-to-one Olm sessions, and Megolm
+//! group sessions. It does no network I/O: it takes what the directory returned and gives back
+//! ciphertexts; the engine sends them. State is persisted through [`Db`] in the caller's
+//! transaction, so a decrypt and the message it yields are committed together.
+//!
+//! Invariants: every pickle is encrypted with the pickle key before it reaches the database;
+//! a claimed one-time key is used only if the owning device's pinned Ed25519 key signed it; a
+//! Megolm message is accepted only from the device its session key came from, for the group the
+//! key was shared for, and each (session, index) decrypts to one message only.
+
+pub mod payload;
+pub mod safety;
+
+use std::collections::{BTreeSet, HashMap};
+
+use sotto_proto::{ClaimedKey, DeviceAddress, DeviceKeys, GroupId, KeyId, SignedKey, UploadKeysRequest};
+use vodozemac::megolm::{GroupSession, InboundGroupSession, MegolmMessage, SessionConfig as MegolmConfig, SessionKey};
+use vodozemac::olm::{Account, AccountPickle, OlmMessage, Session, SessionConfig, SessionPickle};
+use vodozemac::{Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature};
+use zeroize::Zeroizing;
+
+use self::payload::{GroupPlaintext, OlmContent, OlmPlaintext, PAYLOAD_VERSION};
+use crate::store::{Db, DeviceRecord, InboundGroupRecord, OutboundGroupRecord};
+use crate::{Error, Result};
+
+/// One-time keys the server should hold for this device.
+pub const ONE_TIME_KEY_TARGET: u64 = 50;
+/// A Megolm session is replaced after this many messages...
+pub const ROTATE_AFTER_MESSAGES: i64 = 100;
+/// ...or this much time (7 days, ms).
+pub const ROTATE_AFTER_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Why a received message cannot be read. Stored with the message as its `reason` code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Undecryptable {
+    #[error("the sending device is not in the directory")]
+    UnknownDevice,
+    #[error("no encrypted channel with the sending device could open this message")]
+    OlmSession,
+    #[error("the group key for this message has not arrived (yet)")]
+    MissingRoomKey,
+    #[error("this message was sent before this device received the group's key")]
+    BeforeKey,
+    #[error("the message was altered in transit")]
+    Tampered,
+    #[error("a different message was already received at this position (replay)")]
+    Replayed,
+    #[error("the message claims a different sender or conversation than the one that sent it")]
+    SenderMismatch,
+    #[error("the message is not in a format this version understands")]
+    Malformed,
+}
+
+impl Undecryptable {
+    pub fn code(self) -> &'static str {
+        match self {
+            Undecryptable::UnknownDevice => "unknown_device",
+            Undecryptable::OlmSession => "olm_session",
+            Undecryptable::MissingRoomKey => "missing_room_key",
+            Undecryptable::BeforeKey => "before_key",
+            Undecryptable::Tampered => "tampered",
+            Undecryptable::Replayed => "replayed",
+            Undecryptable::SenderMismatch => "sender_mismatch",
+            Undecryptable::Malformed => "malformed",
+        }
+    }
+}
+
+/// The Olm ciphertext on the wire: a vodozemac message plus the sender's identity key.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OlmEnvelope {
+    v: u32,
+    sender_key: String,
+    #[serde(rename = "type")]
+    message_type: usize,
+    body: String,
+}
+
+/// The Megolm ciphertext on the wire: the session it belongs to plus the vodozemac message.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MegolmEnvelope {
+    v: u32,
+    session_id: String,
+    body: String,
+}
+
+/// A decrypted Megolm message and the index it had in its session.
+pub struct GroupDecrypted {
+    pub plaintext: GroupPlaintext,
+    pub session_id: String,
+    /// True when this exact message was decrypted before (a duplicate delivery).
+    pub duplicate: bool,
+}
+
+pub struct Machine {
+    own: DeviceAddress,
+    account: Account,
+    pickle_key: Zeroizing<[u8; 32]>,
+    /// Inbound Megolm sessions: decrypting does not change what must be persisted, so a cache
+    /// stays true even when a transaction rolls back.
+    inbound: HashMap<String, (InboundGroupSession, InboundGroupRecord)>,
+}
+
+fn b64(s: &str) -> Result<Vec<u8>, Undecryptable> {
+    vodozemac::base64_decode(s).map_err(|_| Undecryptable::Malformed)
+}
+
+impl Machine {
+    /// A new device identity.
+    pub fn create(own: DeviceAddress, pickle_key: Zeroizing<[u8; 32]>) -> Self {
+        Self { own, account: Account::new(), pickle_key, inbound: HashMap::new() }
+    }
+
+    pub fn load(db: &Db<'_>, own: DeviceAddress, pickle_key: Zeroizing<[u8; 32]>) -> Result<Self> {
+        let (pickle, _) = db.account_pickle()?.ok_or_else(|| Error::Corrupt("the device account is missing".into()))?;
+        let account = Account::from_pickle(
+            AccountPickle::from_encrypted(&pickle, &pickle_key)
+                .map_err(|_| Error::Corrupt("the device account does not decrypt".into()))?,
+        );
+        Ok(Self { own, account, pickle_key, inbound: HashMap::new() })
+    }
+
+    /// Reload the account after a rolled-back transaction, so memory matches the database.
+    pub fn reload(&mut self, db: &Db<'_>) -> Result<()> {
+        let fresh = Self::load(db, self.own.clone(), self.pickle_key.clone())?;
+        self.account = fresh.account;
+        Ok(())
+    }
+
+    pub fn own(&self) -> &DeviceAddress {
+        &self.own
+    }
+
+    pub fn curve25519(&self) -> String {
+        self.account.curve25519_key().to_base64()
+    }
+
+    pub fn ed25519(&self) -> String {
+        self.account.ed25519_key().to_base64()
+    }
+
+    pub fn save_account(&self, db: &Db<'_>) -> Result<()> {
+        db.save_account(&self.account.pickle().encrypt(&self.pickle_key), 0)
+    }
+
+    /// This device's self-signed identity keys.
+    pub fn device_keys(&self) -> DeviceKeys {
+        let mut keys = DeviceKeys {
+            user_id: self.own.user_id.clone(),
+            device_id: self.own.device_id.clone(),
+            curve25519: self.curve25519(),
+            ed25519: self.ed25519(),
+            signature: String::new(),
+        };
+        keys.signature = self.account.sign(keys.signing_bytes()).to_base64();
+        keys
+    }
+
+    /// Keys to upload so the server holds [`ONE_TIME_KEY_TARGET`] one-time keys and a fallback
+    /// key. Unpublished keys from an earlier failed upload are included again. `None` when
+    /// nothing is needed. Call [`Machine::mark_published`] once the server accepted them.
+    pub fn keys_to_upload(&mut self, server_count: u64, has_fallback: bool) -> Result<Option<UploadKeysRequest>> {
+        let unpublished = self.account.one_time_keys().len() as u64;
+        let wanted = ONE_TIME_KEY_TARGET.saturating_sub(server_count).saturating_sub(unpublished);
+        let max = self.account.max_number_of_one_time_keys() as u64;
+        let wanted = wanted.min(max.saturating_sub(unpublished));
+        if wanted > 0 {
+            self.account.generate_one_time_keys(wanted as usize);
+        }
+        if !has_fallback && self.account.fallback_key().is_empty() {
+            self.account.generate_fallback_key();
+        }
+        let one_time_keys = self
+            .account
+            .one_time_keys()
+            .into_iter()
+            .map(|(id, key)| self.sign_key(id, key))
+            .collect::<Result<Vec<_>>>()?;
+        let fallback_key = match (has_fallback, self.account.fallback_key().into_iter().next()) {
+            (false, Some((id, key))) => Some(self.sign_key(id, key)?),
+            _ => None,
+        };
+        if one_time_keys.is_empty() && fallback_key.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(UploadKeysRequest { one_time_keys, fallback_key }))
+    }
+
+    pub fn mark_published(&mut self) {
+        self.account.mark_keys_as_published();
+    }
+
+    fn sign_key(&self, id: vodozemac::KeyId, key: Curve25519PublicKey) -> Result<SignedKey> {
+        let key_id = KeyId::parse(id.to_base64()).map_err(|e| Error::Crypto(e.to_string()))?;
+        let mut signed = SignedKey { key_id, key: key.to_base64(), signature: String::new() };
+        signed.signature = self.account.sign(signed.signing_bytes(&self.own)).to_base64();
+        Ok(signed)
+    }
+
+    // ---- Olm ----
+
+    /// Whether an Olm session with this identity key exists.
+    pub fn has_olm_session(&self, db: &Db<'_>, curve: &str) -> Result<bool> {
+        Ok(!db.olm_sessions_for(curve)?.is_empty())
+    }
+
+    /// Start an Olm session with `device` from a key the directory handed out for it.
+    pub fn start_olm_session(&self, db: &Db<'_>, device: &DeviceRecord, claimed: &ClaimedKey) -> Result<()> {
+        let owner = DeviceAddress { user_id: device.user_id.clone(), device_id: device.device_id.clone() };
+        if !verify_signature(&device.ed25519, &claimed.key.signing_bytes(&owner), &claimed.key.signature) {
+            return Err(Error::Crypto(format!("a key for a device of {} has a bad signature", device.user_id)));
+        }
+        let identity = Curve25519PublicKey::from_base64(&device.curve25519)
+            .map_err(|_| Error::Crypto("a directory identity key is malformed".into()))?;
+        let one_time = Curve25519PublicKey::from_base64(&claimed.key.key)
+            .map_err(|_| Error::Crypto("a directory one-time key is malformed".into()))?;
+        let session = self
+            .account
+            .create_outbound_session(SessionConfig::version_1(), identity, one_time)
+            .map_err(|e| Error::Crypto(e.to_string()))?;
+        db.save_olm_session(
+            &session.session_id(),
+            &device.curve25519,
+            &session.pickle().encrypt(&self.pickle_key),
+            crate::store::now_ms(),
+        )
+    }
+
+    /// Encrypt `content` for one device over its most recent Olm session.
+    pub fn encrypt_olm(&self, db: &Db<'_>, device: &DeviceRecord, content: &OlmContent) -> Result<String> {
+        let (session_id, pickle) = db
+            .olm_sessions_for(&device.curve25519)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Crypto(format!("no session with a device of {}", device.user_id)))?;
+        let mut session = self.unpickle_session(&pickle)?;
+        let plaintext = payload::OlmPlaintextOut {
+            v: PAYLOAD_VERSION,
+            sender: self.own.clone(),
+            sender_ed25519: self.ed25519(),
+            recipient: DeviceAddress { user_id: device.user_id.clone(), device_id: device.device_id.clone() },
+            recipient_ed25519: device.ed25519.clone(),
+            content,
+        };
+        let json = Zeroizing::new(serde_json::to_vec(&plaintext).map_err(|e| Error::Crypto(e.to_string()))?);
+        let message = session.encrypt(json.as_slice()).map_err(|e| Error::Crypto(e.to_string()))?;
+        db.save_olm_session(
+            &session_id,
+            &device.curve25519,
+            &session.pickle().encrypt(&self.pickle_key),
+            crate::store::now_ms(),
+        )?;
+        let (message_type, body) = message.to_parts();
+        let envelope =
+            OlmEnvelope { v: 1, sender_key: self.curve25519(), message_type, body: vodozemac::base64_encode(body) };
+        serde_json::to_string(&envelope).map_err(|e| Error::Crypto(e.to_string()))
+    }
+
+    /// Decrypt an Olm ciphertext from `sender` (the pinned record of the device the server says
+    /// sent it). `Ok(Err(_))` is a message that cannot be read, to be kept with its reason.
+    pub fn decrypt_olm(
+        &mut self,
+        db: &Db<'_>,
+        sender: &DeviceRecord,
+        ciphertext: &str,
+    ) -> Result<Result<OlmPlaintext, Undecryptable>> {
+        let envelope: OlmEnvelope = match serde_json::from_str(ciphertext) {
+            Ok(e) => e,
+            Err(_) => return Ok(Err(Undecryptable::Malformed)),
+        };
+        if envelope.v != 1 {
+            return Ok(Err(Undecryptable::Malformed));
+        }
+        if envelope.sender_key != sender.curve25519 {
+            return Ok(Err(Undecryptable::SenderMismatch));
+        }
+        let message = match b64(&envelope.body).and_then(|bytes| {
+            OlmMessage::from_parts(envelope.message_type, &bytes).map_err(|_| Undecryptable::Malformed)
+        }) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        };
+        let now = crate::store::now_ms();
+        let mut plain = None;
+        for (session_id, pickle) in db.olm_sessions_for(&sender.curve25519)? {
+            let mut session = self.unpickle_session(&pickle)?;
+            if let Ok(bytes) = session.decrypt(&message) {
+                db.save_olm_session(&session_id, &sender.curve25519, &session.pickle().encrypt(&self.pickle_key), now)?;
+                plain = Some(Zeroizing::new(bytes));
+                break;
+            }
+        }
+        if plain.is_none()
+            && let OlmMessage::PreKey(pre_key) = &message
+        {
+            let identity = Curve25519PublicKey::from_base64(&sender.curve25519)
+                .map_err(|_| Error::Corrupt("a pinned identity key is malformed".into()))?;
+            if let Ok(created) = self.account.create_inbound_session(SessionConfig::version_1(), identity, pre_key) {
+                let session = created.session;
+                db.save_olm_session(
+                    &session.session_id(),
+                    &sender.curve25519,
+                    &session.pickle().encrypt(&self.pickle_key),
+                    now,
+                )?;
+                // The one-time key is spent: persist the account in the same transaction.
+                self.save_account(db)?;
+                plain = Some(Zeroizing::new(created.plaintext));
+            }
+        }
+        let Some(plain) = plain else { return Ok(Err(Undecryptable::OlmSession)) };
+        let Ok(parsed) = serde_json::from_slice::<OlmPlaintext>(&plain) else {
+            return Ok(Err(Undecryptable::Malformed));
+        };
+        if parsed.v != PAYLOAD_VERSION {
+            return Ok(Err(Undecryptable::Malformed));
+        }
+        if parsed.sender.user_id != sender.user_id
+            || parsed.sender.device_id != sender.device_id
+            || parsed.sender_ed25519 != sender.ed25519
+            || parsed.recipient != self.own
+            || parsed.recipient_ed25519 != self.ed25519()
+        {
+            return Ok(Err(Undecryptable::SenderMismatch));
+        }
+        Ok(Ok(parsed))
+    }
+
+    fn unpickle_session(&self, pickle: &str) -> Result<Session> {
+        Ok(Session::from_pickle(
+            SessionPickle::from_encrypted(pickle, &self.pickle_key)
+                .map_err(|_| Error::Corrupt("a stored session does not decrypt".into()))?,
+        ))
+    }
+
+    // ---- Megolm ----
+
+    /// The outbound session for a group, rotated when it is too old, has sent too much, or was
+    /// shared with a device that is no longer a member device. Returns the session's record and
+    /// the member devices that still need its key.
+    pub fn outbound_group(
+        &self,
+        db: &Db<'_>,
+        group: &GroupId,
+        members: &[DeviceRecord],
+    ) -> Result<(OutboundGroupRecord, Vec<DeviceRecord>)> {
+        let now = crate::store::now_ms();
+        let current: BTreeSet<String> = members.iter().map(device_label).collect();
+        let existing = db.outbound_group(group)?.filter(|r| {
+            r.message_count < ROTATE_AFTER_MESSAGES
+                && now.saturating_sub(r.created_ts) < ROTATE_AFTER_MS
+                && r.shared_with.iter().all(|d| current.contains(d))
+        });
+        let record = match existing {
+            Some(r) => r,
+            None => {
+                let session = GroupSession::new(MegolmConfig::version_1());
+                let record = OutboundGroupRecord {
+                    session_id: session.session_id(),
+                    pickle: session.pickle().encrypt(&self.pickle_key),
+                    created_ts: now,
+                    message_count: 0,
+                    shared_with: Vec::new(),
+                };
+                db.save_outbound_group(group, &record)?;
+                record
+            }
+        };
+        let shared: BTreeSet<&String> = record.shared_with.iter().collect();
+        let needs = members.iter().filter(|d| !shared.contains(&device_label(d))).cloned().collect();
+        Ok((record, needs))
+    }
+
+    /// The room-key content that shares the group's current outbound session.
+    pub fn room_key(&self, group: &GroupId, record: &OutboundGroupRecord) -> Result<OlmContent> {
+        let session = self.unpickle_group(&record.pickle)?;
+        Ok(OlmContent::RoomKey {
+            group_id: group.clone(),
+            session_id: record.session_id.clone(),
+            session_key: session.session_key().to_base64(),
+        })
+    }
+
+    /// Record that the server accepted the key for these devices.
+    pub fn mark_shared(&self, db: &Db<'_>, group: &GroupId, session_id: &str, devices: &[DeviceRecord]) -> Result<()> {
+        if let Some(mut record) = db.outbound_group(group)?
+            && record.session_id == session_id
+        {
+            let mut all: BTreeSet<String> = record.shared_with.into_iter().collect();
+            all.extend(devices.iter().map(device_label));
+            record.shared_with = all.into_iter().collect();
+            db.save_outbound_group(group, &record)?;
+        }
+        Ok(())
+    }
+
+    /// Encrypt a group message with the group's current outbound session.
+    pub fn encrypt_group(&self, db: &Db<'_>, group: &GroupId, plaintext: &GroupPlaintext) -> Result<String> {
+        let mut record =
+            db.outbound_group(group)?.ok_or_else(|| Error::Crypto("the group has no outbound session".into()))?;
+        let mut session = self.unpickle_group(&record.pickle)?;
+        let json = Zeroizing::new(serde_json::to_vec(plaintext).map_err(|e| Error::Crypto(e.to_string()))?);
+        let message = session.encrypt(json.as_slice());
+        record.pickle = session.pickle().encrypt(&self.pickle_key);
+        record.message_count += 1;
+        db.save_outbound_group(group, &record)?;
+        let envelope = MegolmEnvelope { v: 1, session_id: record.session_id, body: message.to_base64() };
+        serde_json::to_string(&envelope).map_err(|e| Error::Crypto(e.to_string()))
+    }
+
+    fn unpickle_group(&self, pickle: &str) -> Result<GroupSession> {
+        Ok(GroupSession::from_pickle(
+            vodozemac::megolm::GroupSessionPickle::from_encrypted(pickle, &self.pickle_key)
+                .map_err(|_| Error::Corrupt("a stored group session does not decrypt".into()))?,
+        ))
+    }
+
+    /// Store a group key received over Olm from `sender`. Returns the session id when it is
+    /// new (or extends what we had to earlier messages), so waiting messages can be retried.
+    pub fn receive_room_key(
+        &mut self,
+        db: &Db<'_>,
+        sender: &DeviceRecord,
+        group_id: &GroupId,
+        session_id: &str,
+        session_key: &str,
+    ) -> Result<Option<String>> {
+        let Ok(key) = SessionKey::from_base64(session_key) else {
+            tracing::warn!(sender = %sender.user_id, "a group key was malformed; ignored");
+            return Ok(None);
+        };
+        let session = InboundGroupSession::new(&key, MegolmConfig::version_1());
+        if session.session_id() != session_id {
+            tracing::warn!(sender = %sender.user_id, "a group key did not match its session id; ignored");
+            return Ok(None);
+        }
+        let record = InboundGroupRecord {
+            group_id: group_id.clone(),
+            sender_user: sender.user_id.clone(),
+            sender_device: sender.device_id.clone(),
+            sender_curve: sender.curve25519.clone(),
+            pickle: session.pickle().encrypt(&self.pickle_key),
+        };
+        let stored = db.save_inbound_group(session_id, &record, session.first_known_index(), crate::store::now_ms())?;
+        self.inbound.remove(session_id);
+        Ok(stored.then(|| session_id.to_owned()))
+    }
+
+    /// The Megolm session id a group ciphertext names, if it is well-formed.
+    pub fn group_session_id(ciphertext: &str) -> Option<String> {
+        serde_json::from_str::<MegolmEnvelope>(ciphertext).ok().map(|e| e.session_id)
+    }
+
+    /// Decrypt a group message the server says `sender` sent to `group_id`.
+    pub fn decrypt_group(
+        &mut self,
+        db: &Db<'_>,
+        group_id: &GroupId,
+        sender: &DeviceAddress,
+        message_id: &str,
+        ciphertext: &str,
+    ) -> Result<Result<GroupDecrypted, Undecryptable>> {
+        let Ok(envelope) = serde_json::from_str::<MegolmEnvelope>(ciphertext) else {
+            return Ok(Err(Undecryptable::Malformed));
+        };
+        if envelope.v != 1 {
+            return Ok(Err(Undecryptable::Malformed));
+        }
+        let Ok(message) = MegolmMessage::from_base64(&envelope.body) else { return Ok(Err(Undecryptable::Malformed)) };
+        if !self.inbound.contains_key(&envelope.session_id) {
+            let Some(record) = db.inbound_group(&envelope.session_id)? else {
+                return Ok(Err(Undecryptable::MissingRoomKey));
+            };
+            let session = InboundGroupSession::from_pickle(
+                vodozemac::megolm::InboundGroupSessionPickle::from_encrypted(&record.pickle, &self.pickle_key)
+                    .map_err(|_| Error::Corrupt("a stored group key does not decrypt".into()))?,
+            );
+            self.inbound.insert(envelope.session_id.clone(), (session, record));
+        }
+        let Some((session, record)) = self.inbound.get_mut(&envelope.session_id) else {
+            return Ok(Err(Undecryptable::MissingRoomKey));
+        };
+        // The session's owner must be the device the server says sent it, in this group.
+        if record.sender_user != sender.user_id
+            || record.sender_device != sender.device_id
+            || &record.group_id != group_id
+        {
+            return Ok(Err(Undecryptable::SenderMismatch));
+        }
+        let decrypted = match session.decrypt(&message) {
+            Ok(d) => d,
+            Err(vodozemac::megolm::DecryptionError::UnknownMessageIndex(..)) => {
+                return Ok(Err(Undecryptable::BeforeKey));
+            }
+            Err(_) => return Ok(Err(Undecryptable::Tampered)),
+        };
+        let plain = Zeroizing::new(decrypted.plaintext);
+        let Ok(parsed) = serde_json::from_slice::<GroupPlaintext>(&plain) else {
+            return Ok(Err(Undecryptable::Malformed));
+        };
+        if parsed.v != PAYLOAD_VERSION || &parsed.group_id != group_id || &parsed.sender != sender {
+            return Ok(Err(Undecryptable::SenderMismatch));
+        }
+        let duplicate = match db.check_megolm_index(&envelope.session_id, decrypted.message_index, message_id)? {
+            None => false,
+            Some(seen) if seen == message_id => true,
+            Some(_) => return Ok(Err(Undecryptable::Replayed)),
+        };
+        Ok(Ok(GroupDecrypted { plaintext: parsed, session_id: envelope.session_id, duplicate }))
+    }
+}
+
+/// `user/device`: how shared-with lists name a device.
+pub fn device_label(d: &DeviceRecord) -> String {
+    format!("{}/{}/{}", d.user_id, d.device_id, d.curve25519)
+}
+
+/// Check an Ed25519 signature (all values unpadded base64).
+pub fn verify_signature(ed25519: &str, message: &[u8], signature: &str) -> bool {
+    let (Ok(key), Ok(signature)) = (Ed25519PublicKey::from_base64(ed25519), Ed25519Signature::from_base64(signature))
+    else {
+        return false;
+    };
+    key.verify(message, &signature).is_ok()
+}
+
+/// Check a directory entry's self-signature.
+pub fn verify_device_keys(keys: &DeviceKeys) -> bool {
+    Curve25519PublicKey::from_base64(&keys.curve25519).is_ok()
+        && verify_signature(&keys.ed25519, &keys.signing_bytes(), &keys.signature)
+}

@@ -1,0 +1,92 @@
+//! What is inside the ciphertexts: versioned, tagged plaintext envelopes.
+//!
+//! Every Olm plaintext names its sender and recipient devices with their Ed25519 keys, so a
+//! ciphertext cannot be re-addressed or attributed to another device; every Megolm plaintext
+//! names its group and sender, checked against the session's owner.
+
+use serde::{Deserialize, Serialize};
+use sotto_proto::{DeviceAddress, GroupId, UserId};
+
+pub const PAYLOAD_VERSION: u32 = 1;
+
+/// Inside an Olm (one-to-one) ciphertext.
+#[derive(Serialize, Deserialize)]
+pub struct OlmPlaintext {
+    pub v: u32,
+    pub sender: DeviceAddress,
+    pub sender_ed25519: String,
+    pub recipient: DeviceAddress,
+    pub recipient_ed25519: String,
+    pub content: OlmContent,
+}
+
+/// [`OlmPlaintext`] as it is written, borrowing its content.
+#[derive(Serialize)]
+pub struct OlmPlaintextOut<'a> {
+    pub v: u32,
+    pub sender: DeviceAddress,
+    pub sender_ed25519: String,
+    pub recipient: DeviceAddress,
+    pub recipient_ed25519: String,
+    pub content: &'a OlmContent,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OlmContent {
+    /// A text message in the one-to-one conversation with `to` (the recipient user, or for the
+    /// sender's own other devices, the person the message was sent to).
+    Text { to: UserId, body: String, ts: i64 },
+    /// A Megolm session key for a group, from the device that sends with it.
+    RoomKey { group_id: GroupId, session_id: String, session_key: String },
+}
+
+/// Inside a Megolm (group) ciphertext.
+#[derive(Serialize, Deserialize)]
+pub struct GroupPlaintext {
+    pub v: u32,
+    pub group_id: GroupId,
+    pub sender: DeviceAddress,
+    pub content: GroupContent,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum GroupContent {
+    Text { body: String, ts: i64 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_snapshot() {
+        let addr = |u: &str, d: &str| DeviceAddress {
+            user_id: UserId::parse(u).unwrap(),
+            device_id: sotto_proto::DeviceId::parse(d).unwrap(),
+        };
+        let p = OlmPlaintext {
+            v: 1,
+            sender: addr("alice", "A1"),
+            sender_ed25519: "E".into(),
+            recipient: addr("bob", "B1"),
+            recipient_ed25519: "F".into(),
+            content: OlmContent::Text { to: UserId::parse("bob").unwrap(), body: "hi".into(), ts: 5 },
+        };
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"v":1,"sender":{"user_id":"alice","device_id":"A1"},"sender_ed25519":"E","recipient":{"user_id":"bob","device_id":"B1"},"recipient_ed25519":"F","content":{"type":"text","to":"bob","body":"hi","ts":5}}"#
+        );
+        let g = GroupPlaintext {
+            v: 1,
+            group_id: GroupId::parse("g1").unwrap(),
+            sender: addr("alice", "A1"),
+            content: GroupContent::Text { body: "yo".into(), ts: 7 },
+        };
+        assert_eq!(
+            serde_json::to_string(&g).unwrap(),
+            r#"{"v":1,"group_id":"g1","sender":{"user_id":"alice","device_id":"A1"},"content":{"type":"text","body":"yo","ts":7}}"#
+        );
+    }
+}

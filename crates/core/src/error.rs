@@ -1,0 +1,134 @@
+//! The engine's one error type. Every variant has a stable [`Error::code`] that the app and the
+//! CLI branch on; the `Display` text is a sentence for people and never holds a secret, a message
+//! body or a token.
+
+use sotto_proto::{DeviceMismatch, ErrorCode};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The OS keychain cannot be reached (no Secret Service, no session bus, unsupported platform).
+    /// The profile is untouched; unlock it with its passphrase if it has one.
+    #[error("The system keychain is not available ({0}). Nothing was changed; unlock with the profile's passphrase.")]
+    KeychainUnavailable(String),
+    /// The keychain answered but refused access (locked collection, denied prompt).
+    #[error("The system keychain is locked or refused access. Unlock it and try again; nothing was changed.")]
+    KeychainLocked,
+    /// The keychain has no key for this profile, and the profile has no passphrase fallback.
+    #[error("The system keychain has no key for this profile. Nothing was changed or deleted.")]
+    KeyMissing,
+    /// The profile is protected by a passphrase and none (or a wrong one) was given.
+    #[error("The passphrase does not unlock this profile.")]
+    WrongPassphrase,
+    #[error("This profile is locked with a passphrase; give it to unlock.")]
+    PassphraseRequired,
+    /// The profile key does not open the database (wrong key, or not a Sotto database).
+    #[error("The profile's database does not open with its key; it was left untouched.")]
+    DatabaseKey,
+    #[error("There is no Sotto profile in {0}.")]
+    NoProfile(String),
+    #[error("A profile already exists in {0}; it was left untouched.")]
+    ProfileExists(String),
+    #[error("This profile was written by a newer version of Sotto (schema {found}, this version knows {known}).")]
+    ProfileTooNew { found: i64, known: i64 },
+    #[error("The profile's data is damaged: {0}")]
+    Corrupt(String),
+    #[error("Local storage failed: {0}")]
+    Storage(#[from] rusqlite::Error),
+    #[error("File access failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The server could not be reached or the connection broke; sends stay queued.
+    #[error("The server cannot be reached: {0}")]
+    Offline(String),
+    /// The server answered with an error.
+    #[error("{message}")]
+    Server { status: u16, code: ErrorCode, message: String, devices: Option<DeviceMismatch> },
+    /// The server's answer was not what the protocol says.
+    #[error("The server sent an answer this client does not understand: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("No user {0} on this server.")]
+    UnknownUser(String),
+    #[error("{0} has no device that can receive encrypted messages yet.")]
+    NoDevices(String),
+    #[error("You are not a member of this group.")]
+    NotMember,
+    #[error("Encryption failed: {0}")]
+    Crypto(String),
+    #[error("The profile is signed out; sign in again.")]
+    SignedOut,
+}
+
+impl Error {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::KeychainUnavailable(_) => "keychain_unavailable",
+            Error::KeychainLocked => "keychain_locked",
+            Error::KeyMissing => "key_missing",
+            Error::WrongPassphrase => "wrong_passphrase",
+            Error::PassphraseRequired => "passphrase_required",
+            Error::DatabaseKey => "database_key",
+            Error::NoProfile(_) => "no_profile",
+            Error::ProfileExists(_) => "profile_exists",
+            Error::ProfileTooNew { .. } => "profile_too_new",
+            Error::Corrupt(_) => "corrupt",
+            Error::Storage(_) => "storage",
+            Error::Io(_) => "io",
+            Error::Offline(_) => "offline",
+            Error::Server { code, .. } => server_code(*code),
+            Error::Protocol(_) => "protocol",
+            Error::InvalidInput(_) => "invalid_input",
+            Error::UnknownUser(_) => "unknown_user",
+            Error::NoDevices(_) => "no_devices",
+            Error::NotMember => "not_member",
+            Error::Crypto(_) => "crypto",
+            Error::SignedOut => "signed_out",
+        }
+    }
+
+    /// Whether retrying the same request later may succeed (network trouble, server overload).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Offline(_) => true,
+            Error::Server { status, code, .. } => *status >= 500 || *code == ErrorCode::RateLimited,
+            _ => false,
+        }
+    }
+
+    pub(crate) fn server_code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Server { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+fn server_code(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::InvalidJson => "invalid_json",
+        ErrorCode::PayloadTooLarge => "payload_too_large",
+        ErrorCode::InvalidInput => "invalid_input",
+        ErrorCode::Unauthorized => "unauthorized",
+        ErrorCode::TokenExpired => "token_expired",
+        ErrorCode::InvalidCredentials => "invalid_credentials",
+        ErrorCode::Forbidden => "forbidden",
+        ErrorCode::NotMember => "not_member",
+        ErrorCode::NotAdmin => "not_admin",
+        ErrorCode::NotFound => "not_found",
+        ErrorCode::UnknownUser => "unknown_user",
+        ErrorCode::UserExists => "user_exists",
+        ErrorCode::InvalidSignature => "invalid_signature",
+        ErrorCode::Conflict => "conflict",
+        ErrorCode::DevicesChanged => "devices_changed",
+        ErrorCode::StaleVersion => "stale_version",
+        ErrorCode::RateLimited => "rate_limited",
+        ErrorCode::MethodNotAllowed => "method_not_allowed",
+        ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+        ErrorCode::Internal => "server_error",
+        _ => "server_error",
+    }
+}

@@ -1,0 +1,61 @@
+//! What the engine tells the app, on a broadcast channel.
+
+use serde::Serialize;
+use sotto_proto::MembershipChange;
+
+use crate::store::{Conversation, Message};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionState {
+    /// Not connected; sends are queued.
+    Offline,
+    Connecting,
+    /// Connected and catching up on what arrived while offline.
+    Syncing,
+    /// Connected and up to date.
+    Online,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyChange {
+    /// The contact signed in on a new device (or re-installed).
+    NewDevice,
+    /// A known device now presents different keys.
+    IdentityChanged,
+    /// A device was signed out.
+    DeviceRemoved,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// A new message (or system line) was stored.
+    MessageReceived {
+        message: Message,
+    },
+    /// A message's status changed: an outgoing one was sent or failed, or an undecryptable one
+    /// became readable.
+    StatusChanged {
+        message: Message,
+    },
+    ConversationUpdated {
+        conversation: Conversation,
+    },
+    MembershipChanged {
+        group_id: String,
+        change: MembershipChange,
+        actor: String,
+        users: Vec<String>,
+    },
+    ContactKeyChanged {
+        user_id: String,
+        device_id: String,
+        change: KeyChange,
+    },
+    ConnectionChanged {
+        state: ConnectionState,
+    },
+}

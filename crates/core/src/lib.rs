@@ -1,0 +1,24 @@
+//! Sotto client engine: everything the desktop app and the `sotto` CLI do, without a window.
+//!
+//! - [`profile`]: the profile directory and its key (OS keychain, or a passphrase).
+//! - [`store`]: the SQLCipher database: crypto state, history with full-text search, outbox.
+//! - [`crypto`]: the device's Olm account, Olm sessions and Megolm group sessions (vodozemac).
+//! - [`Client`]: the public handle: accounts, directory and trust, sending, receiving, groups.
+//!
+//! Invariants: no plaintext or key reaches the disk outside the SQLCipher database and the
+//! keychain; no secret appears in logs or `Debug` output; a locked keychain is an error, never a
+//! reason to delete or re-create a profile.
+
+pub mod api;
+mod client;
+pub mod crypto;
+mod error;
+pub mod events;
+pub mod profile;
+pub mod store;
+
+pub use client::{Client, DeviceSummary, SignIn, SyncSummary, direct_conversation_id, group_conversation_id};
+pub use error::{Error, Result};
+pub use events::{ClientEvent, ConnectionState, KeyChange};
+pub use profile::KeyOptions;
+pub use store::{Conversation, ConversationKind, LocalGroup, Message, MessageKind, MessageStatus, SearchHit};

@@ -1,0 +1,207 @@
+//! The profile key: 32 random bytes that open the profile's SQLCipher database and, through a
+//! derived key, encrypt vodozemac pickles.
+//!
+//! The key is never written in plain text. It lives in the OS keychain (`keyring`: Secret Service,
+//! macOS Keychain, Windows Credential Manager) and, when the user chose a passphrase, also in
+//! `key.wrapped`: XChaCha20-Poly1305 under a key derived from the passphrase with argon2id. A
+//! keychain that is missing, locked or empty is an error to report, never a reason to replace the
+//! key: replacing it would make the database unreadable.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::{Error, Result};
+
+const KEYCHAIN_SERVICE: &str = "im.sotto.profile";
+const WRAP_AAD: &str = "sotto-profile-key-v1";
+/// argon2id work factor for the passphrase: 64 MiB, 3 passes (OWASP's recommendation band).
+const ARGON2_M_KIB: u32 = 64 * 1024;
+const ARGON2_T: u32 = 3;
+const ARGON2_P: u32 = 1;
+
+/// The 32-byte profile key. No `Debug`, `Clone` or `Serialize`; zeroed on drop.
+pub struct ProfileKey(Zeroizing<[u8; 32]>);
+
+impl ProfileKey {
+    pub(crate) fn generate() -> Result<Self> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        getrandom::fill(key.as_mut()).map_err(|e| Error::Crypto(format!("no system randomness: {e}")))?;
+        Ok(Self(key))
+    }
+
+    fn from_slice(bytes: &[u8]) -> Result<Self> {
+        let arr: [u8; 32] =
+            bytes.try_into().map_err(|_| Error::Corrupt("the stored profile key has the wrong length".into()))?;
+        Ok(Self(Zeroizing::new(arr)))
+    }
+
+    /// `PRAGMA key` value for SQLCipher: a raw key, so no KDF runs on open.
+    pub(crate) fn sqlcipher_key(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("x'{}'", hex::encode(self.0.as_ref())))
+    }
+
+    /// The key vodozemac pickles are encrypted with, separate from the database key.
+    pub(crate) fn pickle_key(&self) -> Result<Zeroizing<[u8; 32]>> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        hkdf::Hkdf::<sha2::Sha256>::new(None, self.0.as_ref())
+            .expand(b"sotto-pickle-key-v1", out.as_mut())
+            .map_err(|_| Error::Crypto("key derivation failed".into()))?;
+        Ok(out)
+    }
+
+    /// Store the key in the OS keychain under this profile's id.
+    pub(crate) fn save_to_keychain(&self, profile_id: &str) -> Result<()> {
+        let entry = keychain_entry(profile_id)?;
+        entry.set_secret(self.0.as_ref()).map_err(keychain_error)
+    }
+
+    pub(crate) fn load_from_keychain(profile_id: &str) -> Result<Self> {
+        let entry = keychain_entry(profile_id)?;
+        let mut secret = entry.get_secret().map_err(keychain_error)?;
+        let key = Self::from_slice(&secret);
+        secret.zeroize();
+        key
+    }
+
+    /// Forget the key in the keychain (after the profile's files are gone).
+    pub(crate) fn delete_from_keychain(profile_id: &str) -> Result<()> {
+        match keychain_entry(profile_id)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(keychain_error(e)),
+        }
+    }
+
+    /// Wrap the key with a passphrase into `path` (written atomically).
+    pub(crate) fn save_wrapped(&self, path: &Path, profile_id: &str, passphrase: &str) -> Result<()> {
+        if passphrase.is_empty() {
+            return Err(Error::InvalidInput("The passphrase must not be empty.".into()));
+        }
+        let mut salt = [0u8; 16];
+        let mut nonce = [0u8; 24];
+        getrandom::fill(&mut salt).map_err(|e| Error::Crypto(format!("no system randomness: {e}")))?;
+        getrandom::fill(&mut nonce).map_err(|e| Error::Crypto(format!("no system randomness: {e}")))?;
+        let params = WrapParams { m_kib: ARGON2_M_KIB, t: ARGON2_T, p: ARGON2_P };
+        let kek = derive_kek(passphrase, &salt, params)?;
+        let aad = format!("{WRAP_AAD}\n{profile_id}");
+        let ciphertext = XChaCha20Poly1305::new(kek.as_ref().into())
+            .encrypt(&XNonce::from(nonce), Payload { msg: self.0.as_ref(), aad: aad.as_bytes() })
+            .map_err(|_| Error::Crypto("wrapping the profile key failed".into()))?;
+        let file = WrappedKey {
+            version: 1,
+            kdf: "argon2id".into(),
+            params,
+            salt: B64.encode(salt),
+            nonce: B64.encode(nonce),
+            ciphertext: B64.encode(ciphertext),
+        };
+        let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Corrupt(e.to_string()))?;
+        crate::profile::write_atomic(path, &json)
+    }
+
+    pub(crate) fn load_wrapped(path: &Path, profile_id: &str, passphrase: &str) -> Result<Self> {
+        let bytes = std::fs::read(path)?;
+        let file: WrappedKey = serde_json::from_slice(&bytes)
+            .map_err(|_| Error::Corrupt("key.wrapped is not a Sotto wrapped key".into()))?;
+        if file.version != 1 || file.kdf != "argon2id" {
+            return Err(Error::Corrupt(format!("key.wrapped has unknown version {}", file.version)));
+        }
+        // Bound the work an edited file can ask for (1 GiB, 10 passes).
+        if file.params.m_kib > 1024 * 1024 || file.params.t > 10 || file.params.p > 8 {
+            return Err(Error::Corrupt("key.wrapped asks for an unreasonable work factor".into()));
+        }
+        let decode = |s: &str| B64.decode(s).map_err(|_| Error::Corrupt("key.wrapped is damaged".into()));
+        let salt = decode(&file.salt)?;
+        let nonce = decode(&file.nonce)?;
+        let ciphertext = decode(&file.ciphertext)?;
+        let nonce: [u8; 24] = nonce.try_into().map_err(|_| Error::Corrupt("key.wrapped is damaged".into()))?;
+        let kek = derive_kek(passphrase, &salt, file.params)?;
+        let aad = format!("{WRAP_AAD}\n{profile_id}");
+        let plain = Zeroizing::new(
+            XChaCha20Poly1305::new(kek.as_ref().into())
+                .decrypt(&XNonce::from(nonce), Payload { msg: &ciphertext, aad: aad.as_bytes() })
+                .map_err(|_| Error::WrongPassphrase)?,
+        );
+        Self::from_slice(&plain)
+    }
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize)]
+struct WrapParams {
+    m_kib: u32,
+    t: u32,
+    p: u32,
+}
+
+/// `key.wrapped`: the profile key encrypted under an argon2id-derived key.
+#[derive(Serialize, Deserialize)]
+struct WrappedKey {
+    version: u32,
+    kdf: String,
+    params: WrapParams,
+    salt: String,
+    nonce: String,
+    ciphertext: String,
+}
+
+fn derive_kek(passphrase: &str, salt: &[u8], params: WrapParams) -> Result<Zeroizing<[u8; 32]>> {
+    let params = argon2::Params::new(params.m_kib, params.t, params.p, Some(32))
+        .map_err(|_| Error::Corrupt("key.wrapped has invalid argon2 parameters".into()))?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut out = Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(passphrase.as_bytes(), salt, out.as_mut())
+        .map_err(|_| Error::Corrupt("key.wrapped has an invalid salt".into()))?;
+    Ok(out)
+}
+
+fn keychain_entry(profile_id: &str) -> Result<keyring::Entry> {
+    keyring::Entry::new(KEYCHAIN_SERVICE, profile_id).map_err(keychain_error)
+}
+
+/// Keyring errors carry no secrets, but some carry platform detail; keep only a short reason.
+fn keychain_error(e: keyring::Error) -> Error {
+    match e {
+        keyring::Error::NoEntry => Error::KeyMissing,
+        keyring::Error::NoStorageAccess(_) => Error::KeychainLocked,
+        keyring::Error::NoDefaultStore => Error::KeychainUnavailable("no keychain service is running".into()),
+        keyring::Error::PlatformFailure(e) => Error::KeychainUnavailable(e.to_string()),
+        keyring::Error::NotSupportedByStore(what) => Error::KeychainUnavailable(what),
+        keyring::Error::BadEncoding(_) | keyring::Error::BadDataFormat(..) => {
+            Error::Corrupt("the keychain entry for this profile is not a Sotto key".into())
+        }
+        other => Error::KeychainUnavailable(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_key_round_trips_and_rejects_wrong_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.wrapped");
+        let key = ProfileKey::generate().unwrap();
+        key.save_wrapped(&path, "p1", "correct horse").unwrap();
+        let back = ProfileKey::load_wrapped(&path, "p1", "correct horse").unwrap();
+        assert_eq!(back.0.as_ref(), key.0.as_ref());
+        assert!(matches!(ProfileKey::load_wrapped(&path, "p1", "wrong"), Err(Error::WrongPassphrase)));
+        // Bound to the profile id: a wrapped key copied to another profile does not open.
+        assert!(matches!(ProfileKey::load_wrapped(&path, "p2", "correct horse"), Err(Error::WrongPassphrase)));
+        let raw = std::fs::read_to_string(&path).unwrap();
+        assert!(!raw.contains(&hex::encode(key.0.as_ref())));
+    }
+
+    #[test]
+    fn derived_keys_differ_from_the_profile_key() {
+        let key = ProfileKey::generate().unwrap();
+        assert_ne!(key.pickle_key().unwrap().as_ref(), key.0.as_ref());
+        assert_eq!(key.sqlcipher_key().len(), 2 + 64 + 1);
+    }
+}

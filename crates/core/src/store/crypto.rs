@@ -1,0 +1,263 @@
+//! Persistence of crypto state: the account, pinned devices, Olm and Megolm sessions, and the
+//! Megolm replay table. Pickles arrive here already encrypted with the pickle key.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use sotto_proto::{DeviceId, GroupId, UserId};
+
+use super::Db;
+use crate::{Error, Result};
+
+/// A device as pinned on first use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceRecord {
+    pub user_id: UserId,
+    pub device_id: DeviceId,
+    pub curve25519: String,
+    pub ed25519: String,
+    pub first_seen: i64,
+    pub active: bool,
+}
+
+pub struct OutboundGroupRecord {
+    pub session_id: String,
+    pub pickle: String,
+    pub created_ts: i64,
+    pub message_count: i64,
+    pub shared_with: Vec<String>,
+}
+
+pub struct InboundGroupRecord {
+    pub group_id: GroupId,
+    pub sender_user: UserId,
+    pub sender_device: DeviceId,
+    pub sender_curve: String,
+    pub pickle: String,
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Corrupt(format!("a stored {what} is not valid"))
+}
+
+fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String, i64, bool)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, i64>(5)? != 0))
+}
+
+fn to_device(row: (String, String, String, String, i64, bool)) -> Result<DeviceRecord> {
+    Ok(DeviceRecord {
+        user_id: UserId::parse(row.0).map_err(|_| corrupt("user id"))?,
+        device_id: DeviceId::parse(row.1).map_err(|_| corrupt("device id"))?,
+        curve25519: row.2,
+        ed25519: row.3,
+        first_seen: row.4,
+        active: row.5,
+    })
+}
+
+const DEVICE_COLUMNS: &str = "user_id, device_id, curve25519, ed25519, first_seen, active";
+
+impl Db<'_> {
+    pub fn devices_of(&self, user: &UserId, active_only: bool) -> Result<Vec<DeviceRecord>> {
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = ?1 {} ORDER BY device_id",
+            if active_only { "AND active = 1" } else { "" }
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt.query_map([user.as_str()], device_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(to_device).collect()
+    }
+
+    pub fn device(&self, user: &UserId, device_id: &DeviceId) -> Result<Option<DeviceRecord>> {
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = ?1 AND device_id = ?2");
+        let row = self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row(params![user.as_str(), device_id.as_str()], device_from_row)
+            .optional()?;
+        row.map(to_device).transpose()
+    }
+
+    /// When this user's device list was last fetched from the directory (ms), if ever.
+    pub fn user_fetched_ts(&self, user: &UserId) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT fetched_ts FROM known_users WHERE user_id = ?1")?
+            .query_row([user.as_str()], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn account_pickle(&self) -> Result<Option<(String, i64)>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT pickle, unpublished FROM account WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    pub fn olm_sessions_for(&self, curve: &str) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT session_id, pickle FROM olm_sessions WHERE curve25519 = ?1 ORDER BY last_used_ts DESC",
+        )?;
+        let rows = stmt.query_map([curve], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn outbound_group(&self, group: &GroupId) -> Result<Option<OutboundGroupRecord>> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT session_id, pickle, created_ts, message_count, shared_with FROM outbound_group_sessions
+                 WHERE group_id = ?1",
+                [group.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?)),
+            )
+            .optional()?;
+        row.map(|(session_id, pickle, created_ts, message_count, shared)| {
+            let shared_with = serde_json::from_str(&shared).map_err(|_| corrupt("group session"))?;
+            Ok(OutboundGroupRecord { session_id, pickle, created_ts, message_count, shared_with })
+        })
+        .transpose()
+    }
+
+    pub fn inbound_group(&self, session_id: &str) -> Result<Option<InboundGroupRecord>> {
+        let row = self
+            .conn()
+            .prepare_cached(
+                "SELECT group_id, sender_user, sender_device, sender_curve, pickle FROM inbound_group_sessions
+                 WHERE session_id = ?1",
+            )?
+            .query_row([session_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
+            })
+            .optional()?;
+        row.map(|(g, u, d, sender_curve, pickle)| {
+            Ok(InboundGroupRecord {
+                group_id: GroupId::parse(g).map_err(|_| corrupt("group id"))?,
+                sender_user: UserId::parse(u).map_err(|_| corrupt("user id"))?,
+                sender_device: DeviceId::parse(d).map_err(|_| corrupt("device id"))?,
+                sender_curve,
+                pickle,
+            })
+        })
+        .transpose()
+    }
+
+    pub fn save_account(&self, pickle: &str, unpublished: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO account (id, pickle, unpublished) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET pickle = excluded.pickle, unpublished = excluded.unpublished",
+            params![pickle, unpublished],
+        )?;
+        Ok(())
+    }
+
+    pub fn upsert_device(&self, d: &DeviceRecord) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO devices (user_id, device_id, curve25519, ed25519, first_seen, active)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (user_id, device_id) DO UPDATE SET curve25519 = excluded.curve25519,
+                    ed25519 = excluded.ed25519, active = excluded.active",
+            )?
+            .execute(params![
+                d.user_id.as_str(),
+                d.device_id.as_str(),
+                d.curve25519,
+                d.ed25519,
+                d.first_seen,
+                i64::from(d.active)
+            ])?;
+        Ok(())
+    }
+
+    pub fn set_user_fetched(&self, user: &UserId, ts: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO known_users (user_id, fetched_ts) VALUES (?1, ?2)
+             ON CONFLICT (user_id) DO UPDATE SET fetched_ts = excluded.fetched_ts",
+            params![user.as_str(), ts],
+        )?;
+        Ok(())
+    }
+
+    pub fn save_olm_session(&self, session_id: &str, curve: &str, pickle: &str, now: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO olm_sessions (session_id, curve25519, pickle, created_ts, last_used_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT (session_id) DO UPDATE SET pickle = excluded.pickle, last_used_ts = excluded.last_used_ts",
+            )?
+            .execute(params![session_id, curve, pickle, now])?;
+        Ok(())
+    }
+
+    pub fn delete_olm_sessions(&self, curve: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM olm_sessions WHERE curve25519 = ?1", [curve])?;
+        Ok(())
+    }
+
+    pub fn save_outbound_group(&self, group: &GroupId, r: &OutboundGroupRecord) -> Result<()> {
+        let shared = serde_json::to_string(&r.shared_with).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO outbound_group_sessions (group_id, session_id, pickle, created_ts, message_count, shared_with)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (group_id) DO UPDATE SET session_id = excluded.session_id, pickle = excluded.pickle,
+                    created_ts = excluded.created_ts, message_count = excluded.message_count,
+                    shared_with = excluded.shared_with",
+            )?
+            .execute(params![group.as_str(), r.session_id, r.pickle, r.created_ts, r.message_count, shared])?;
+        Ok(())
+    }
+
+    /// Forget the group's outbound session: the next send starts (and shares) a new one.
+    pub fn discard_outbound_group(&self, group: &GroupId) -> Result<()> {
+        self.conn().execute("DELETE FROM outbound_group_sessions WHERE group_id = ?1", [group.as_str()])?;
+        Ok(())
+    }
+
+    /// Store an inbound Megolm session; returns false when it was already known.
+    pub fn save_inbound_group(
+        &self,
+        session_id: &str,
+        r: &InboundGroupRecord,
+        first_index: u32,
+        now: i64,
+    ) -> Result<bool> {
+        let n = self.conn().execute(
+            "INSERT INTO inbound_group_sessions
+                (session_id, group_id, sender_user, sender_device, sender_curve, first_index, pickle, received_ts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (session_id) DO UPDATE SET pickle = excluded.pickle, first_index = excluded.first_index
+             WHERE excluded.first_index < inbound_group_sessions.first_index
+               AND excluded.sender_curve = inbound_group_sessions.sender_curve",
+            params![
+                session_id,
+                r.group_id.as_str(),
+                r.sender_user.as_str(),
+                r.sender_device.as_str(),
+                r.sender_curve,
+                i64::from(first_index),
+                r.pickle,
+                now
+            ],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Record that `(session, index)` decrypted to `message_id`. Returns the message id seen
+    /// before at that position, if any (a replay when it differs).
+    pub fn check_megolm_index(&self, session_id: &str, index: u32, message_id: &str) -> Result<Option<String>> {
+        let seen: Option<String> = self
+            .conn()
+            .prepare_cached("SELECT message_id FROM megolm_indices WHERE session_id = ?1 AND message_index = ?2")?
+            .query_row(params![session_id, i64::from(index)], |r| r.get(0))
+            .optional()?;
+        if seen.is_none() {
+            self.conn()
+                .prepare_cached(
+                    "INSERT INTO megolm_indices (session_id, message_index, message_id) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![session_id, i64::from(index), message_id])?;
+        }
+        Ok(seen)
+    }
+}

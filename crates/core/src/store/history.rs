@@ -1,0 +1,529 @@
+//! History: conversations, messages with their status, the full-text index, undecryptable
+//! ciphertexts waiting for keys, and the outbox.
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use super::Db;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationKind {
+    Direct,
+    Group,
+}
+
+/// A one-to-one or group conversation as the sidebar shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// `u:<user id>` or `g:<group id>`.
+    pub id: String,
+    pub kind: ConversationKind,
+    /// The other user's id, or the group id.
+    pub peer: String,
+    pub title: String,
+    /// Time of the last message (ms since the epoch), 0 when empty.
+    pub last_ts: i64,
+    pub last_preview: String,
+    pub unread: i64,
+}
+
+impl std::fmt::Debug for Conversation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conversation").field("id", &self.id).field("unread", &self.unread).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    Text,
+    /// A line the app writes: membership changes, a contact's new device or changed key.
+    System,
+    /// Kept with its ciphertext and retried when keys arrive; `reason` says why.
+    Undecryptable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Outgoing, waiting in the outbox (offline, or being sent).
+    Queued,
+    /// Outgoing, stored by the server (delivered to the server for every recipient device).
+    Sent,
+    /// Outgoing, refused for good; `reason` says why. Can be retried by hand.
+    Failed,
+    /// Incoming and decrypted.
+    Received,
+    /// Incoming and not decryptable (yet); `reason` says why.
+    Undecryptable,
+    /// A system line.
+    System,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Received => "received",
+            MessageStatus::Undecryptable => "undecryptable",
+            MessageStatus::System => "system",
+        }
+    }
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "queued" => MessageStatus::Queued,
+            "sent" => MessageStatus::Sent,
+            "failed" => MessageStatus::Failed,
+            "received" => MessageStatus::Received,
+            "undecryptable" => MessageStatus::Undecryptable,
+            "system" => MessageStatus::System,
+            _ => return Err(Error::Corrupt("a stored message status is not valid".into())),
+        })
+    }
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::System => "system",
+            MessageKind::Undecryptable => "undecryptable",
+        }
+    }
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "text" => MessageKind::Text,
+            "system" => MessageKind::System,
+            "undecryptable" => MessageKind::Undecryptable,
+            _ => return Err(Error::Corrupt("a stored message kind is not valid".into())),
+        })
+    }
+}
+
+/// One message of a conversation.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Local position; later messages have larger ids. Use as the paging cursor.
+    pub id: i64,
+    pub conversation_id: String,
+    pub message_id: String,
+    pub sender_user: String,
+    pub sender_device: Option<String>,
+    pub kind: MessageKind,
+    pub body: String,
+    pub status: MessageStatus,
+    /// Why a message failed or cannot be decrypted: a stable code such as `missing_room_key`.
+    pub reason: Option<String>,
+    pub outgoing: bool,
+    /// When it was written (sender's clock for our own messages, the server's for others), ms.
+    pub ts: i64,
+    pub server_ts: Option<i64>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("id", &self.id)
+            .field("conversation_id", &self.conversation_id)
+            .field("message_id", &self.message_id)
+            .field("kind", &self.kind)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message to insert.
+pub struct NewMessage<'a> {
+    pub conversation_id: &'a str,
+    pub message_id: &'a str,
+    pub sender_user: &'a str,
+    pub sender_device: Option<&'a str>,
+    pub kind: MessageKind,
+    pub body: &'a str,
+    pub status: MessageStatus,
+    pub reason: Option<&'a str>,
+    pub outgoing: bool,
+    pub ts: i64,
+    pub server_ts: Option<i64>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub message: Message,
+    pub conversation_title: String,
+    /// The matching part of the body, with matches between `\u{2}` and `\u{3}`.
+    pub snippet: String,
+}
+
+impl std::fmt::Debug for SearchHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchHit").field("message", &self.message).finish_non_exhaustive()
+    }
+}
+
+/// A send waiting for the server.
+pub struct OutboxItem {
+    pub message_id: String,
+    pub conversation_id: String,
+    pub body: String,
+    pub request: Option<String>,
+    pub attempts: i64,
+    pub created_ts: i64,
+}
+
+const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.message_id, m.sender_user, m.sender_device, m.kind, m.body, m.status, m.reason, \
+     m.outgoing, m.ts, m.server_ts";
+
+type MessageRow =
+    (i64, String, String, String, Option<String>, String, String, String, Option<String>, i64, i64, Option<i64>);
+
+fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+    ))
+}
+
+fn to_message(row: MessageRow) -> Result<Message> {
+    Ok(Message {
+        id: row.0,
+        conversation_id: row.1,
+        message_id: row.2,
+        sender_user: row.3,
+        sender_device: row.4,
+        kind: MessageKind::parse(&row.5)?,
+        body: row.6,
+        status: MessageStatus::parse(&row.7)?,
+        reason: row.8,
+        outgoing: row.9 != 0,
+        ts: row.10,
+        server_ts: row.11,
+    })
+}
+
+fn conversation_row(r: &Row<'_>) -> rusqlite::Result<(String, String, String, String, i64, String, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+}
+
+fn to_conversation(row: (String, String, String, String, i64, String, i64)) -> Result<Conversation> {
+    let kind = match row.1.as_str() {
+        "direct" => ConversationKind::Direct,
+        "group" => ConversationKind::Group,
+        _ => return Err(Error::Corrupt("a stored conversation kind is not valid".into())),
+    };
+    Ok(Conversation { id: row.0, kind, peer: row.2, title: row.3, last_ts: row.4, last_preview: row.5, unread: row.6 })
+}
+
+const PREVIEW_CHARS: usize = 120;
+
+fn preview(kind: MessageKind, body: &str) -> String {
+    match kind {
+        MessageKind::Undecryptable => "Message not decrypted yet".to_owned(),
+        _ => body.chars().take(PREVIEW_CHARS).collect::<String>().replace('\n', " "),
+    }
+}
+
+impl Db<'_> {
+    /// Create the conversation if it does not exist; a group's title follows its name.
+    pub fn ensure_conversation(&self, id: &str, kind: ConversationKind, peer: &str, title: &str) -> Result<()> {
+        let kind = match kind {
+            ConversationKind::Direct => "direct",
+            ConversationKind::Group => "group",
+        };
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO conversations (id, kind, peer, title) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET title = excluded.title WHERE excluded.kind = 'group'",
+            )?
+            .execute(params![id, kind, peer, title])?;
+        Ok(())
+    }
+
+    pub fn conversation(&self, id: &str) -> Result<Option<Conversation>> {
+        let row = self
+            .conn()
+            .prepare_cached(
+                "SELECT id, kind, peer, title, last_ts, last_preview, unread FROM conversations WHERE id = ?1",
+            )?
+            .query_row([id], conversation_row)
+            .optional()?;
+        row.map(to_conversation).transpose()
+    }
+
+    /// Every conversation, most recent activity first.
+    pub fn conversations(&self) -> Result<Vec<Conversation>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT id, kind, peer, title, last_ts, last_preview, unread FROM conversations
+             ORDER BY last_ts DESC, id",
+        )?;
+        let rows = stmt.query_map([], conversation_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(to_conversation).collect()
+    }
+
+    pub fn mark_read(&self, conversation_id: &str) -> Result<()> {
+        self.conn().execute("UPDATE conversations SET unread = 0 WHERE id = ?1", [conversation_id])?;
+        Ok(())
+    }
+
+    /// Insert a message and update its conversation. `None` when the message was already stored
+    /// (a duplicate delivery).
+    pub fn insert_message(&self, m: &NewMessage<'_>) -> Result<Option<Message>> {
+        let inserted = self
+            .conn()
+            .prepare_cached(
+                "INSERT INTO messages (conversation_id, message_id, sender_user, sender_device, kind, body, status,
+                    reason, outgoing, ts, server_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (conversation_id, sender_user, message_id) DO NOTHING",
+            )?
+            .execute(params![
+                m.conversation_id,
+                m.message_id,
+                m.sender_user,
+                m.sender_device,
+                m.kind.as_str(),
+                m.body,
+                m.status.as_str(),
+                m.reason,
+                i64::from(m.outgoing),
+                m.ts,
+                m.server_ts
+            ])?;
+        if inserted == 0 {
+            return Ok(None);
+        }
+        let id = self.conn().last_insert_rowid();
+        let unread = i64::from(!m.outgoing && m.kind != MessageKind::System);
+        self.conn()
+            .prepare_cached(
+                "UPDATE conversations SET last_ts = max(last_ts, ?2), last_preview = ?3, unread = unread + ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![m.conversation_id, m.ts, preview(m.kind, m.body), unread])?;
+        Ok(Some(Message {
+            id,
+            conversation_id: m.conversation_id.to_owned(),
+            message_id: m.message_id.to_owned(),
+            sender_user: m.sender_user.to_owned(),
+            sender_device: m.sender_device.map(str::to_owned),
+            kind: m.kind,
+            body: m.body.to_owned(),
+            status: m.status,
+            reason: m.reason.map(str::to_owned),
+            outgoing: m.outgoing,
+            ts: m.ts,
+            server_ts: m.server_ts,
+        }))
+    }
+
+    pub fn message(&self, row_id: i64) -> Result<Option<Message>> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?1");
+        let row = self.conn().prepare_cached(&sql)?.query_row([row_id], message_row).optional()?;
+        row.map(to_message).transpose()
+    }
+
+    pub fn find_message(&self, conversation_id: &str, sender_user: &str, message_id: &str) -> Result<Option<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m
+             WHERE m.conversation_id = ?1 AND m.sender_user = ?2 AND m.message_id = ?3"
+        );
+        let row = self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row(params![conversation_id, sender_user, message_id], message_row)
+            .optional()?;
+        row.map(to_message).transpose()
+    }
+
+    /// A page of a conversation: up to `limit` messages before the row id `before` (or the
+    /// newest), oldest first.
+    pub fn messages(&self, conversation_id: &str, before: Option<i64>, limit: u32) -> Result<Vec<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 AND m.id < ?2
+             ORDER BY m.id DESC LIMIT ?3"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(params![conversation_id, before.unwrap_or(i64::MAX), limit], message_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut out = rows.into_iter().map(to_message).collect::<Result<Vec<_>>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
+    pub fn set_message_status(
+        &self,
+        row_id: i64,
+        status: MessageStatus,
+        reason: Option<&str>,
+        server_ts: Option<i64>,
+    ) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE messages SET status = ?2, reason = ?3, server_ts = coalesce(?4, server_ts) WHERE id = ?1",
+            )?
+            .execute(params![row_id, status.as_str(), reason, server_ts])?;
+        Ok(())
+    }
+
+    /// An undecryptable message was decrypted after all.
+    pub fn set_decrypted(&self, row_id: i64, body: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE messages SET kind = 'text', body = ?2, status = 'received', reason = NULL WHERE id = ?1",
+            params![row_id, body],
+        )?;
+        self.conn().execute(
+            "UPDATE conversations SET last_preview = ?2
+             WHERE id = (SELECT conversation_id FROM messages WHERE id = ?1)
+               AND NOT EXISTS (SELECT 1 FROM messages n WHERE n.conversation_id = conversations.id AND n.id > ?1)",
+            params![row_id, preview(MessageKind::Text, body)],
+        )?;
+        Ok(())
+    }
+
+    /// Full-text search over every decrypted message; newest first.
+    pub fn search(&self, query: &str, limit: u32) -> Result<Vec<SearchHit>> {
+        let Some(fts) = fts_query(query) else { return Ok(Vec::new()) };
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS}, c.title, snippet(messages_fts, 0, char(2), char(3), '…', 12)
+             FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
+             JOIN conversations c ON c.id = m.conversation_id
+             WHERE messages_fts MATCH ?1 ORDER BY messages_fts.rowid DESC LIMIT ?2"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(params![fts, limit], |r| {
+                Ok((message_row(r)?, r.get::<_, String>(12)?, r.get::<_, String>(13)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(m, conversation_title, snippet)| {
+                Ok(SearchHit { message: to_message(m)?, conversation_title, snippet })
+            })
+            .collect()
+    }
+
+    pub fn add_pending(&self, row_id: i64, session_id: Option<&str>, entry_json: &str) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO pending_decryption (message_row, session_id, entry) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (message_row) DO UPDATE SET session_id = excluded.session_id, entry = excluded.entry",
+            )?
+            .execute(params![row_id, session_id, entry_json])?;
+        Ok(())
+    }
+
+    /// Undecryptable entries waiting for `session_id` (all of them with `None`).
+    pub fn pending(&self, session_id: Option<&str>) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT message_row, entry FROM pending_decryption WHERE ?1 IS NULL OR session_id = ?1 ORDER BY message_row",
+        )?;
+        let rows = stmt.query_map([session_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn remove_pending(&self, row_id: i64) -> Result<()> {
+        self.conn().execute("DELETE FROM pending_decryption WHERE message_row = ?1", [row_id])?;
+        Ok(())
+    }
+
+    pub fn enqueue(&self, message_id: &str, conversation_id: &str, body: &str, now: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO outbox (message_id, conversation_id, body, next_attempt_ts, created_ts) VALUES (?1, ?2, ?3, ?4, ?4)",
+            params![message_id, conversation_id, body, now],
+        )?;
+        Ok(())
+    }
+
+    /// Sends whose next attempt is due at `now`, oldest first.
+    pub fn due_outbox(&self, now: i64) -> Result<Vec<OutboxItem>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT message_id, conversation_id, body, request, attempts, created_ts FROM outbox
+             WHERE next_attempt_ts <= ?1 ORDER BY created_ts, message_id",
+        )?;
+        let rows = stmt
+            .query_map([now], |r| {
+                Ok(OutboxItem {
+                    message_id: r.get(0)?,
+                    conversation_id: r.get(1)?,
+                    body: r.get(2)?,
+                    request: r.get(3)?,
+                    attempts: r.get(4)?,
+                    created_ts: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// When the earliest queued send is due, if any.
+    pub fn next_outbox_due(&self) -> Result<Option<i64>> {
+        Ok(self.conn().query_row("SELECT min(next_attempt_ts) FROM outbox", [], |r| r.get(0))?)
+    }
+
+    pub fn set_outbox_request(&self, message_id: &str, request: Option<&str>) -> Result<()> {
+        self.conn().execute("UPDATE outbox SET request = ?2 WHERE message_id = ?1", params![message_id, request])?;
+        Ok(())
+    }
+
+    pub fn outbox_retry_at(&self, message_id: &str, next_attempt_ts: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_ts = ?2 WHERE message_id = ?1",
+            params![message_id, next_attempt_ts],
+        )?;
+        Ok(())
+    }
+
+    /// Make every queued send due now (after reconnecting).
+    pub fn outbox_wake(&self, now: i64) -> Result<()> {
+        self.conn().execute("UPDATE outbox SET next_attempt_ts = min(next_attempt_ts, ?1)", [now])?;
+        Ok(())
+    }
+
+    pub fn remove_outbox(&self, message_id: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM outbox WHERE message_id = ?1", [message_id])?;
+        Ok(())
+    }
+}
+
+/// Turn what a person typed into a safe FTS5 query: every word must occur, the last one as a
+/// prefix (search as you type). Quotes keep FTS5 operators in user text from being interpreted.
+fn fts_query(input: &str) -> Option<String> {
+    let words: Vec<String> = input
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    let mut q = words.join(" ");
+    q.push('*');
+    Some(q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn user_text_becomes_a_safe_fts_query() {
+        assert_eq!(fts_query("hello wor").as_deref(), Some("\"hello\" \"wor\"*"));
+        assert_eq!(fts_query("NEAR(a OR b) \"x").as_deref(), Some("\"NEAR\" \"a\" \"OR\" \"b\" \"x\"*"));
+        assert_eq!(fts_query("  ,.; "), None);
+    }
+}

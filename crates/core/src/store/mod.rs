@@ -1,0 +1,125 @@
+//! The profile's SQLCipher database: crypto state, devices, groups, history with its full-text
+//! index, and the outbox. One connection, owned by the engine behind a mutex; every change that
+//! belongs together (decrypt → store → index) is one transaction.
+//!
+//! Invariant: the database only opens with the profile key (checked before anything is read or
+//! written), temporary tables and sort spills stay in memory, and a schema newer than this
+//! version knows is refused without touching the file.
+
+mod crypto;
+mod groups;
+mod history;
+
+use std::path::Path;
+
+pub use crypto::{DeviceRecord, InboundGroupRecord, OutboundGroupRecord};
+pub use groups::LocalGroup;
+pub use history::{
+    Conversation, ConversationKind, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, SearchHit,
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::profile::ProfileKey;
+use crate::{Error, Result};
+
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Open (or create, with `create`) the database at `path` with the profile key.
+    pub fn open(path: &Path, key: &ProfileKey, create: bool) -> Result<Self> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if create {
+            if path.exists() {
+                return Err(Error::ProfileExists(path.display().to_string()));
+            }
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        } else if !path.exists() {
+            return Err(Error::NoProfile(path.display().to_string()));
+        }
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.pragma_update(None, "key", key.sqlcipher_key().as_str())?;
+        // The first read proves the key; a wrong key reads as "not a database".
+        match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::NotADatabase => {
+                return Err(Error::DatabaseKey);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = Self { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let current: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if current > known {
+            return Err(Error::ProfileTooNew { found: current, known });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Reads and single-statement writes outside a transaction.
+    pub fn db(&self) -> Db<'_> {
+        Db { conn: &self.conn }
+    }
+
+    /// Run `f` in one transaction; nothing of it is stored unless it returns `Ok`.
+    pub fn transaction<T>(&mut self, f: impl FnOnce(&Db<'_>) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction()?;
+        let out = f(&Db { conn: &tx })?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+/// The database's queries; inside [`Store::transaction`] they compose into one commit.
+pub struct Db<'a> {
+    conn: &'a Connection,
+}
+
+impl Db<'_> {
+    pub fn conn(&self) -> &Connection {
+        self.conn
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_meta(&self, key: &str) -> Result<()> {
+        self.conn.execute("DELETE FROM meta WHERE key = ?1", [key])?;
+        Ok(())
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
