@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs what building and testing Sotto needs on Debian/Ubuntu: a C toolchain and pkg-config
-# (for the bundled SQLite), curl, and Rust (via rustup) when cargo is missing. Safe to run again:
+# Installs what building and testing Sotto needs on Debian/Ubuntu: a C toolchain, pkg-config and
+# libssl-dev (for the bundled SQLCipher), curl, D-Bus, gnome-keyring and keyutils (the Secret
+# Service keychain the client keeps its profile keys in, also under test), and Rust (via rustup)
+# when cargo is missing. Safe to run again:
 # it only installs what is absent.
 set -euo pipefail
 
-packages=(build-essential pkg-config curl ca-certificates)
+packages=(build-essential pkg-config libssl-dev curl ca-certificates dbus gnome-keyring keyutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

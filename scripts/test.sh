@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, and every test (unit tests and the integration
-# tests that start the real sotto-server binary on loopback). One shared target directory.
+# tests that start the real sotto-server binary on loopback and real clients with real SQLCipher
+# profiles). One shared target directory.
+#
+# The tests run inside a private D-Bus session with an unlocked gnome-keyring (a real Secret
+# Service), with its storage in a temporary XDG_DATA_HOME, so they never touch the user's keyring.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup-debian.sh
+if [ "${SOTTO_TEST_SESSION:-}" != 1 ]; then
+  scripts/setup-debian.sh
+  keyring_home=$(mktemp -d)
+  mkdir -p "$keyring_home/data" "$keyring_home/cache"
+  trap 'rm -rf "$keyring_home"' EXIT
+  # Not exec: the trap must run. HOME stays (rustup lives there).
+  XDG_DATA_HOME="$keyring_home/data" XDG_CACHE_HOME="$keyring_home/cache" SOTTO_TEST_SESSION=1 \
+    dbus-run-session -- bash -c 'echo -n sotto-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+                                 exec keyctl session - bash "$0"' "$0"
+  exit $?
+fi
+
 # shellcheck disable=SC1091
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -14,6 +29,8 @@ cargo fmt --all --check
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
+# The end-to-end tests start these binaries from the shared target directory.
+cargo build --locked -p sotto-server -p sotto-cli
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
   cargo test --workspace --doc --locked

@@ -26,9 +26,25 @@ pub(crate) struct Processed {
 }
 
 impl Client {
+    /// The receive path for entries that did not come from this device's inbox (benchmarks, and
+    /// tests that hand a client a ciphertext directly): decrypt, store and index them in one
+    /// transaction exactly as sync does, but leave the inbox position alone and acknowledge
+    /// nothing. Returns the number of new messages.
+    #[doc(hidden)]
+    pub async fn bench_receive(&self, entries: &[InboxEntry]) -> Result<usize> {
+        let processed = self.process(entries, false).await?;
+        let messages = processed.messages;
+        self.emit_all(processed.events);
+        Ok(messages)
+    }
+
     /// Decrypt and store a batch of entries in one transaction. Returns the highest sequence
     /// number committed, which the caller then acknowledges.
     pub(crate) async fn process_entries(&self, entries: &[InboxEntry]) -> Result<Processed> {
+        self.process(entries, true).await
+    }
+
+    async fn process(&self, entries: &[InboxEntry], inbox: bool) -> Result<Processed> {
         // Devices we have not pinned yet are looked up first (outside the lock).
         let unknown: Vec<UserId> = self.read(|db| {
             let mut unknown = BTreeSet::new();
@@ -52,7 +68,8 @@ impl Client {
         let own = self.inner.own.clone();
         let processed = self.transact(|machine, db| {
             let mut out = Processed::default();
-            let committed: u64 = db.meta(META_INBOX_SEQ)?.and_then(|s| s.parse().ok()).unwrap_or(0);
+            let committed: u64 =
+                if inbox { db.meta(META_INBOX_SEQ)?.and_then(|s| s.parse().ok()).unwrap_or(0) } else { 0 };
             for entry in entries {
                 out.last_seq = out.last_seq.max(entry.seq);
                 if entry.seq <= committed {
@@ -60,7 +77,7 @@ impl Client {
                 }
                 handle_entry(machine, db, &own, entry, &mut out)?;
             }
-            if out.last_seq > committed {
+            if inbox && out.last_seq > committed {
                 db.set_meta(META_INBOX_SEQ, &out.last_seq.to_string())?;
             }
             Ok(out)

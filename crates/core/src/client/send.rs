@@ -93,10 +93,27 @@ impl Client {
         title: &str,
         body: &str,
     ) -> Result<Message> {
+        let message = self.store_queued(conversation_id, kind, peer, title, body)?;
+        self.emit(ClientEvent::MessageReceived { message: message.clone() });
+        self.flush_outbox().await;
+        self.inner.outbox_wake.notify_one();
+        let after = self.read(|db| db.message(message.id))?;
+        Ok(after.unwrap_or(message))
+    }
+
+    /// Store a new outgoing message as `queued` with its outbox row, in one transaction.
+    fn store_queued(
+        &self,
+        conversation_id: &str,
+        kind: ConversationKind,
+        peer: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<Message> {
         let message_id = new_message_id()?;
         let own = self.inner.own.clone();
         let now = now_ms();
-        let message = self.transact(|_, db| {
+        self.transact(|_, db| {
             db.ensure_conversation(conversation_id, kind, peer, title)?;
             let message = db
                 .insert_message(&NewMessage {
@@ -115,12 +132,26 @@ impl Client {
                 .ok_or_else(|| Error::Corrupt("a new message id collided".into()))?;
             db.enqueue(message_id.as_str(), conversation_id, body, now)?;
             Ok(message)
-        })?;
-        self.emit(ClientEvent::MessageReceived { message: message.clone() });
-        self.flush_outbox().await;
-        self.inner.outbox_wake.notify_one();
-        let after = self.read(|db| db.message(message.id))?;
-        Ok(after.unwrap_or(message))
+        })
+    }
+
+    /// The local part of a group send, for benchmarks: store the message as queued, encrypt it
+    /// with the group's current (already shared) session, and store the request in the outbox,
+    /// exactly as a real send does before it posts. Returns the ciphertext.
+    #[doc(hidden)]
+    pub fn bench_prepare_group_send(&self, group: &GroupId, body: &str) -> Result<String> {
+        check_text(body)?;
+        let conversation_id = group_conversation_id(group);
+        let message =
+            self.store_queued(&conversation_id, ConversationKind::Group, group.as_str(), group.as_str(), body)?;
+        let message_id = MessageId::parse(message.message_id.as_str()).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let stored = self.encrypt_group_message(group, &message_id, body, message.ts)?;
+        let json = serde_json::to_string(&stored).map_err(|e| Error::Crypto(e.to_string()))?;
+        self.read(|db| db.set_outbox_request(message_id.as_str(), Some(&json)))?;
+        match stored {
+            StoredRequest::Group { request, .. } => Ok(request.ciphertext),
+            StoredRequest::Direct(_) => Err(Error::Crypto("not a group request".into())),
+        }
     }
 
     /// Try every due send now. Stops at the first network failure (the rest would fail too);
@@ -322,10 +353,21 @@ impl Client {
         if !needs.is_empty() {
             self.share_room_key(group, &record.session_id, &needs).await?;
         }
+        self.encrypt_group_message(group, message_id, body, ts)
+    }
+
+    /// Encrypt a group message with the group's current outbound session (already shared).
+    fn encrypt_group_message(
+        &self,
+        group: &GroupId,
+        message_id: &MessageId,
+        body: &str,
+        ts: i64,
+    ) -> Result<StoredRequest> {
         let plaintext = GroupPlaintext {
             v: PAYLOAD_VERSION,
             group_id: group.clone(),
-            sender: own,
+            sender: self.inner.own.clone(),
             content: GroupContent::Text { body: body.to_owned(), ts },
         };
         let ciphertext = self.transact(|m, db| m.encrypt_group(db, group, &plaintext))?;

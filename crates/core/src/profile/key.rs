@@ -35,6 +35,13 @@ impl ProfileKey {
         Ok(Self(key))
     }
 
+    /// A key from raw bytes, for benchmarks that create (and later reopen) a synthetic database
+    /// with [`crate::store::Store::open`]. Never used for a real profile.
+    #[doc(hidden)]
+    pub fn bench_from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
     fn from_slice(bytes: &[u8]) -> Result<Self> {
         let arr: [u8; 32] =
             bytes.try_into().map_err(|_| Error::Corrupt("the stored profile key has the wrong length".into()))?;

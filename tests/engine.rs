@@ -1,0 +1,371 @@
+//! The engine end to end: several real clients (each with its own SQLCipher profile and keys in
+//! the real keychain) talking through the real `sotto-server`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::time::Duration;
+
+use sotto_core::{
+    ClientEvent, ConnectionState, KeyChange, MessageKind, MessageStatus, direct_conversation_id, group_conversation_id,
+};
+use sotto_proto::{EntryBody, UserId};
+use sotto_tests::*;
+
+fn uid(s: &str) -> UserId {
+    UserId::parse(s).unwrap()
+}
+
+#[tokio::test]
+async fn one_to_one_both_ways() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+
+    let sent = alice.send_text(&uid("bob"), "hello bob").await.unwrap();
+    assert_eq!(sent.status, MessageStatus::Sent);
+    assert!(sent.server_ts.is_some());
+
+    let summary = bob.sync().await.unwrap();
+    assert_eq!(summary.messages, 1);
+    let got = bob.messages(&direct_conversation_id(&uid("alice")), None, 50).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "hello bob");
+    assert_eq!(got[0].status, MessageStatus::Received);
+    assert_eq!(got[0].sender_user, "alice");
+    assert!(!got[0].outgoing);
+    let conversations = bob.conversations().unwrap();
+    assert_eq!(conversations.len(), 1);
+    assert_eq!(conversations[0].unread, 1);
+    assert_eq!(conversations[0].last_preview, "hello bob");
+    bob.mark_read(&conversations[0].id).unwrap();
+    assert_eq!(bob.conversations().unwrap()[0].unread, 0);
+
+    bob.send_text(&uid("alice"), "hi alice").await.unwrap();
+    bob.send_text(&uid("alice"), "second line\nwith a newline").await.unwrap();
+    alice.sync().await.unwrap();
+    assert_eq!(
+        bodies(&alice, &direct_conversation_id(&uid("bob"))),
+        ["hello bob", "hi alice", "second line\nwith a newline"]
+    );
+    // Nothing is left in either inbox: the syncs acknowledged what they stored.
+    assert_eq!(alice.sync().await.unwrap().entries, 0);
+    assert_eq!(bob.sync().await.unwrap().entries, 0);
+
+    // Both see the same safety number.
+    let a = alice.safety_number(&uid("bob")).await.unwrap();
+    assert_eq!(a, bob.safety_number(&uid("alice")).await.unwrap());
+
+    // Sending to someone who does not exist is a clear error, and nothing is queued.
+    let err = alice.send_text(&uid("nobody"), "hi").await.unwrap_err();
+    assert_eq!(err.code(), "unknown_user");
+    assert!(alice.conversations().unwrap().iter().all(|c| c.peer != "nobody"));
+}
+
+#[tokio::test]
+async fn live_delivery_and_offline_queue_survive_a_server_restart() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    // Bob is not connected yet: the first message waits in his inbox.
+    alice.send_text(&uid("bob"), "while you were away").await.unwrap();
+
+    let mut events = bob.subscribe();
+    let mut state = bob.connection_state();
+    bob.start();
+    alice.start();
+    tokio::time::timeout(Duration::from_secs(20), state.wait_for(|s| *s == ConnectionState::Online))
+        .await
+        .unwrap()
+        .unwrap();
+    let conversation = direct_conversation_id(&uid("alice"));
+    eventually("replayed message", || {
+        bodies(&bob, &conversation).contains(&"while you were away".to_owned()).then_some(())
+    })
+    .await;
+
+    // Live push while connected.
+    alice.send_text(&uid("bob"), "live").await.unwrap();
+    let received = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let ClientEvent::MessageReceived { message } = events.recv().await.unwrap()
+                && message.body == "live"
+            {
+                return message;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(received.conversation_id, conversation);
+
+    // The server goes away: a send is stored as queued, not lost.
+    server.stop();
+    let queued = alice.send_text(&uid("bob"), "sent while the server was down").await.unwrap();
+    assert_eq!(queued.status, MessageStatus::Queued);
+    let alice_conversation = direct_conversation_id(&uid("bob"));
+    server.restart().await;
+    // Both reconnect by themselves; the outbox sends, bob receives.
+    eventually("queued message delivered", || {
+        bodies(&bob, &conversation).contains(&"sent while the server was down".to_owned()).then_some(())
+    })
+    .await;
+    eventually("queued message marked sent", || {
+        let m = alice.messages(&alice_conversation, None, 10).unwrap();
+        m.iter().find(|m| m.message_id == queued.message_id && m.status == MessageStatus::Sent).map(|_| ())
+    })
+    .await;
+    let texts = bodies(&bob, &conversation);
+    assert_eq!(texts.iter().filter(|t| t.as_str() == "sent while the server was down").count(), 1);
+    alice.shutdown();
+    bob.shutdown();
+}
+
+#[tokio::test]
+async fn two_devices_of_one_user_see_everything() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice1 = register(&server, &dirs.path().join("alice1"), "alice").await;
+    let alice2 = login(&server, &dirs.path().join("alice2"), "alice").await;
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+
+    bob.send_text(&uid("alice"), "to both of your devices").await.unwrap();
+    alice1.sync().await.unwrap();
+    alice2.sync().await.unwrap();
+    let with_bob = direct_conversation_id(&uid("bob"));
+    assert_eq!(bodies(&alice1, &with_bob), ["to both of your devices"]);
+    assert_eq!(bodies(&alice2, &with_bob), ["to both of your devices"]);
+
+    // What one device sends shows on the other as sent by me.
+    alice1.send_text(&uid("bob"), "from my laptop").await.unwrap();
+    alice2.sync().await.unwrap();
+    let on_2 = alice2.messages(&with_bob, None, 10).unwrap();
+    let copy = on_2.iter().find(|m| m.body == "from my laptop").expect("sync copy on the other device");
+    assert!(copy.outgoing);
+    assert_eq!(copy.status, MessageStatus::Sent);
+    bob.sync().await.unwrap();
+    assert_eq!(bodies(&bob, &direct_conversation_id(&uid("alice"))), ["to both of your devices", "from my laptop"]);
+    // Unread counts only count others' messages.
+    assert_eq!(alice2.conversations().unwrap()[0].unread, 1);
+}
+
+#[tokio::test]
+async fn group_of_four_send_and_receive() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let mut clients = Vec::new();
+    for name in ["alice", "bob", "carol", "dave"] {
+        clients.push(register(&server, &dirs.path().join(name), name).await);
+    }
+    let info = clients[0].create_group("weekend", &[uid("bob"), uid("carol"), uid("dave")]).await.unwrap();
+    let group = info.group_id.clone();
+    for c in &clients[1..] {
+        c.sync().await.unwrap();
+    }
+    for (i, c) in clients.iter().enumerate() {
+        c.send_group_text(&group, &format!("message {i} from {}", c.user_id())).await.unwrap();
+    }
+    let conversation = group_conversation_id(&group);
+    for c in &clients {
+        c.sync().await.unwrap();
+        let texts = bodies(c, &conversation);
+        assert_eq!(texts.len(), 4, "{} sees {texts:?}", c.user_id());
+        for (i, sender) in ["alice", "bob", "carol", "dave"].iter().enumerate() {
+            assert!(texts.contains(&format!("message {i} from {sender}")));
+        }
+        let all = c.messages(&conversation, None, 100).unwrap();
+        assert!(all.iter().all(|m| m.kind != MessageKind::Undecryptable), "{:?}", all);
+        assert!(all.iter().any(|m| m.kind == MessageKind::System && m.body.contains("created the group")));
+    }
+    // The group has the name its creator chose on every device.
+    assert_eq!(clients[3].conversations().unwrap().iter().find(|c| c.id == conversation).unwrap().title, "weekend");
+}
+
+#[tokio::test]
+async fn late_member_reads_from_join_and_removed_member_reads_nothing_after() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let carol = register(&server, &dirs.path().join("carol"), "carol").await;
+    let dave = register(&server, &dirs.path().join("dave"), "dave").await;
+    // A second device of bob's that only collects ciphertexts as the server delivers them.
+    let tap = Tap::login(&server, "bob").await;
+
+    let group = alice.create_group("plans", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    let conversation = group_conversation_id(&group);
+    alice.send_group_text(&group, "before dave joined").await.unwrap();
+    alice.add_members(&group, &[uid("dave")]).await.unwrap();
+    alice.send_group_text(&group, "after dave joined").await.unwrap();
+
+    dave.sync().await.unwrap();
+    assert_eq!(bodies(&dave, &conversation), ["after dave joined"]);
+    // Handed the earlier ciphertext directly, dave still cannot read it.
+    let tapped = tap.inbox().await;
+    let group_entries: Vec<_> = tapped.iter().filter(|e| matches!(e.body, EntryBody::Group { .. })).cloned().collect();
+    assert_eq!(group_entries.len(), 2);
+    dave.bench_receive(&as_new_deliveries(&group_entries[..1], 1_000_000)).await.unwrap();
+    let early = dave.messages(&conversation, None, 100).unwrap();
+    let early = early.iter().find(|m| m.message_id == group_entries[0].message_id.as_str()).unwrap();
+    assert_eq!(early.kind, MessageKind::Undecryptable);
+    assert_eq!(early.reason.as_deref(), Some("before_key"));
+    assert!(early.body.is_empty());
+
+    // Carol is removed; what is sent after cannot be decrypted by her, even given the ciphertext.
+    carol.sync().await.unwrap();
+    assert_eq!(bodies(&carol, &conversation), ["before dave joined", "after dave joined"]);
+    alice.remove_member(&group, &uid("carol")).await.unwrap();
+    alice.send_group_text(&group, "carol must not read this").await.unwrap();
+    bob.sync().await.unwrap();
+    bob.send_group_text(&group, "nor this").await.unwrap();
+    carol.sync().await.unwrap();
+    assert_eq!(bodies(&carol, &conversation), ["before dave joined", "after dave joined"]);
+    let after: Vec<_> = tap
+        .inbox()
+        .await
+        .into_iter()
+        .filter(|e| {
+            matches!(e.body, EntryBody::Group { .. }) && !group_entries.iter().any(|g| g.message_id == e.message_id)
+        })
+        .collect();
+    assert_eq!(after.len(), 2, "the tap is a device of bob's: it gets alice's message and bob's own");
+    carol.bench_receive(&as_new_deliveries(&after, 1_000_000)).await.unwrap();
+    let stolen = carol.messages(&conversation, None, 100).unwrap();
+    for entry in &after {
+        let m = stolen.iter().find(|m| m.message_id == entry.message_id.as_str()).unwrap();
+        assert_eq!(m.kind, MessageKind::Undecryptable);
+        assert_eq!(m.reason.as_deref(), Some("missing_room_key"));
+    }
+    assert!(carol.search("carol must not", 10).unwrap().is_empty());
+    // The remaining members read everything sent after the removal.
+    for c in [&bob, &dave] {
+        c.sync().await.unwrap();
+        let texts = bodies(c, &conversation);
+        assert!(texts.contains(&"carol must not read this".to_owned()), "{} sees {texts:?}", c.user_id());
+    }
+    dave.sync().await.unwrap();
+    assert!(bodies(&dave, &conversation).contains(&"nor this".to_owned()));
+    // Carol's own send is refused: she is not a member any more.
+    let err = carol.send_group_text(&group, "hello?").await.unwrap_err();
+    assert_eq!(err.code(), "not_member");
+}
+
+#[tokio::test]
+async fn duplicates_are_shown_once_and_tampering_is_undecryptable() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let tap = Tap::login(&server, "bob").await;
+    let group = alice.create_group("dupes", &[uid("bob")]).await.unwrap().group_id;
+    let conversation = group_conversation_id(&group);
+    alice.send_group_text(&group, "only once").await.unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(bodies(&bob, &conversation), ["only once"]);
+
+    let entry = tap.inbox().await.into_iter().find(|e| matches!(e.body, EntryBody::Group { .. })).unwrap();
+    // The same message delivered again (twice more, under new sequence numbers).
+    let again = as_new_deliveries(&[entry.clone(), entry.clone()], 1_000_000);
+    assert_eq!(bob.bench_receive(&again).await.unwrap(), 0);
+    assert_eq!(bodies(&bob, &conversation), ["only once"]);
+
+    // A tampered copy under a new message id: stored as undecryptable, nothing crashes.
+    let EntryBody::Group { ciphertext, .. } = &entry.body else { unreachable!() };
+    let mut envelope: serde_json::Value = serde_json::from_str(ciphertext).unwrap();
+    let body = envelope["body"].as_str().unwrap().to_owned();
+    let mut bytes: Vec<char> = body.chars().collect();
+    let i = bytes.len() / 2;
+    bytes[i] = if bytes[i] == 'A' { 'B' } else { 'A' };
+    envelope["body"] = serde_json::Value::String(bytes.into_iter().collect());
+    let mut tampered = entry.clone();
+    tampered.message_id = sotto_proto::MessageId::parse("tampered-0001").unwrap();
+    tampered.body = EntryBody::Group { group_id: group.clone(), ciphertext: envelope.to_string() };
+    // And garbage in a one-to-one entry.
+    let mut garbage = entry.clone();
+    garbage.message_id = sotto_proto::MessageId::parse("garbage-00001").unwrap();
+    garbage.body = EntryBody::Direct { ciphertext: "{\"not\":\"olm\"}".into() };
+    bob.bench_receive(&as_new_deliveries(&[tampered, garbage], 2_000_000)).await.unwrap();
+    let all = bob.messages(&conversation, None, 100).unwrap();
+    let bad = all.iter().find(|m| m.message_id == "tampered-0001").unwrap();
+    assert_eq!((bad.kind, bad.reason.as_deref()), (MessageKind::Undecryptable, Some("tampered")));
+    let direct = bob.messages(&direct_conversation_id(&uid("alice")), None, 10).unwrap();
+    assert_eq!(direct.len(), 1);
+    assert_eq!(direct[0].reason.as_deref(), Some("malformed"));
+    // Replaying a real ciphertext under another message id is caught by the index check.
+    let mut replay = entry.clone();
+    replay.message_id = sotto_proto::MessageId::parse("replayed-0001").unwrap();
+    bob.bench_receive(&as_new_deliveries(&[replay], 3_000_000)).await.unwrap();
+    let all = bob.messages(&conversation, None, 100).unwrap();
+    let replayed = all.iter().find(|m| m.message_id == "replayed-0001").unwrap();
+    assert_eq!(replayed.reason.as_deref(), Some("replayed"));
+    // The engine keeps working afterwards.
+    alice.send_group_text(&group, "still fine").await.unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(bodies(&bob, &conversation), ["only once", "still fine"]);
+}
+
+#[tokio::test]
+async fn a_contact_signing_in_again_shows_a_key_change() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    alice.send_text(&uid("bob"), "first").await.unwrap();
+    let before = alice.safety_number(&uid("bob")).await.unwrap();
+    bob.logout().await.unwrap();
+    assert!(!dirs.path().join("bob").join("sotto.db").exists(), "logout deletes the profile");
+    let bob = login(&server, &dirs.path().join("bob-new"), "bob").await;
+
+    let mut events = alice.subscribe();
+    alice.send_text(&uid("bob"), "do you still have your keys?").await.unwrap();
+    let mut changes = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let ClientEvent::ContactKeyChanged { user_id, change, .. } = event {
+            assert_eq!(user_id, "bob");
+            changes.push(change);
+        }
+    }
+    assert!(changes.contains(&KeyChange::NewDevice), "{changes:?}");
+    assert!(changes.contains(&KeyChange::DeviceRemoved), "{changes:?}");
+    let lines = alice.messages(&direct_conversation_id(&uid("bob")), None, 10).unwrap();
+    let notice = lines.iter().find(|m| m.kind == MessageKind::System).expect("a key-change line");
+    assert_eq!(notice.reason.as_deref(), Some("new_device"));
+    assert!(notice.body.contains("new device"), "{}", notice.body);
+    assert_ne!(before, alice.safety_number(&uid("bob")).await.unwrap());
+    // The new device gets the message sent after it signed in.
+    bob.sync().await.unwrap();
+    assert_eq!(bodies(&bob, &direct_conversation_id(&uid("alice"))), ["do you still have your keys?"]);
+}
+
+#[tokio::test]
+async fn a_profile_reopens_with_its_history_and_keys() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice_dir = dirs.path().join("alice");
+    let alice = register(&server, &alice_dir, "alice").await;
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    alice.send_text(&uid("bob"), "one").await.unwrap();
+    bob.sync().await.unwrap();
+    drop(alice);
+    let alice = sotto_core::Client::open(&alice_dir, None).unwrap();
+    assert_eq!(bodies(&alice, &direct_conversation_id(&uid("bob"))), ["one"]);
+    // The Olm session survived: bob's reply decrypts, alice's next message too.
+    bob.send_text(&uid("alice"), "two").await.unwrap();
+    alice.sync().await.unwrap();
+    alice.send_text(&uid("bob"), "three").await.unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(bodies(&bob, &direct_conversation_id(&uid("alice"))), ["one", "two", "three"]);
+    assert_eq!(alice.search("thr", 10).unwrap().len(), 1);
+    // Creating a profile where one exists is refused, and the existing one is untouched.
+    let err = sotto_core::Client::register(
+        &alice_dir,
+        sotto_core::SignIn { server: &server.url, user_id: "alice2", password: PASSWORD, device_name: None },
+        keychain(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "profile_exists");
+    drop(alice);
+    let alice = sotto_core::Client::open(&alice_dir, None).unwrap();
+    assert_eq!(bodies(&alice, &direct_conversation_id(&uid("bob"))).len(), 3);
+}

@@ -1,0 +1,294 @@
+//! End-to-end test harness: the real `sotto-server` binary on a free loopback port over a
+//! temporary data directory, engine clients with real SQLCipher profiles, the real `sotto` CLI,
+//! and a raw "tap" device that reads its inbox over HTTP (to get ciphertexts as the server
+//! delivers them).
+//!
+//! The binaries are taken from the cargo target directory this test was built into; build them
+//! first (`cargo build -p sotto-server -p sotto-cli`; `scripts/test.sh` does).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sotto_core::{Client, KeyOptions, SignIn};
+use sotto_proto::{DeviceKeys, InboxEntry, InboxPage, KeyId, Session, SignedKey, UploadKeysRequest};
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A binary from this build's target directory (`target/debug/<name>`).
+pub fn binary(name: &str) -> PathBuf {
+    let var = format!("SOTTO_{}_BIN", name.to_uppercase().replace('-', "_"));
+    if let Ok(path) = std::env::var(&var) {
+        return PathBuf::from(path);
+    }
+    // The test executable lives in target/<profile>/deps/.
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build it first with `cargo build -p sotto-server -p sotto-cli` (or set {var})",
+        path.display()
+    );
+    path
+}
+
+/// A running `sotto-server`.
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub url: String,
+    dir: TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        let dir = tempfile::Builder::new().prefix("sotto-e2e-server-").tempdir().unwrap();
+        let mut server = Server { child: None, port: 0, url: String::new(), dir };
+        for _ in 0..10 {
+            // A free port can be taken between the probe and the bind: then try another.
+            server.port = free_port();
+            server.url = format!("http://127.0.0.1:{}", server.port);
+            if server.spawn().await {
+                return server;
+            }
+        }
+        panic!("sotto-server did not start:\n{}", server.logs());
+    }
+
+    /// Start the process (again) on this server's port and data directory.
+    async fn spawn(&mut self) -> bool {
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("server.log")).unwrap();
+        let mut cmd = Command::new(binary("sotto-server"));
+        cmd.arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--rate-limit")
+            .arg("0")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("SOTTO_") {
+                cmd.env_remove(key);
+            }
+        }
+        self.child = Some(cmd.spawn().expect("spawn sotto-server"));
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                self.child = None;
+                eprintln!("sotto-server exited with {status}");
+                return false;
+            }
+            if let Ok(resp) = http.get(format!("{}/healthz", self.url)).send().await
+                && resp.status() == 200
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    /// Stop the process (SIGKILL); the data directory stays.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Start it again on the same port and data directory.
+    pub async fn restart(&mut self) {
+        assert!(self.spawn().await, "sotto-server did not restart:\n{}", self.logs());
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A temporary directory for profiles.
+pub fn profiles() -> TempDir {
+    tempfile::Builder::new().prefix("sotto-e2e-profiles-").tempdir().unwrap()
+}
+
+/// Key options for test profiles: the real keychain (the test script runs a Secret Service).
+pub fn keychain() -> KeyOptions {
+    KeyOptions::default()
+}
+
+pub async fn register(server: &Server, dir: &Path, user: &str) -> Client {
+    let sign_in = SignIn { server: &server.url, user_id: user, password: PASSWORD, device_name: Some("test") };
+    match Client::register(dir, sign_in, keychain()).await {
+        Ok(client) => client,
+        Err(e) => panic!("register {user}: [{}] {e}", e.code()),
+    }
+}
+
+pub async fn login(server: &Server, dir: &Path, user: &str) -> Client {
+    let sign_in = SignIn { server: &server.url, user_id: user, password: PASSWORD, device_name: Some("second") };
+    match Client::login(dir, sign_in, keychain()).await {
+        Ok(client) => client,
+        Err(e) => panic!("login {user}: [{}] {e}", e.code()),
+    }
+}
+
+/// Poll `check` until it returns `Some`, for up to 20 s.
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Text bodies of a conversation, oldest first.
+pub fn bodies(client: &Client, conversation_id: &str) -> Vec<String> {
+    client
+        .messages(conversation_id, None, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == sotto_core::MessageKind::Text)
+        .map(|m| m.body)
+        .collect()
+}
+
+/// A raw device that signs in over HTTP, publishes real (vodozemac) keys so senders include it,
+/// and reads its inbox: a way to get ciphertexts exactly as the server delivers them.
+pub struct Tap {
+    pub session: Session,
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Tap {
+    pub async fn login(server: &Server, user: &str) -> Tap {
+        let http = reqwest::Client::new();
+        let session: Session = http
+            .post(format!("{}/v1/sessions", server.url))
+            .json(&serde_json::json!({ "user_id": user, "password": PASSWORD, "device_name": "tap" }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut account = vodozemac::olm::Account::new();
+        let mut keys = DeviceKeys {
+            user_id: session.user_id.clone(),
+            device_id: session.device_id.clone(),
+            curve25519: account.curve25519_key().to_base64(),
+            ed25519: account.ed25519_key().to_base64(),
+            signature: String::new(),
+        };
+        keys.signature = account.sign(keys.signing_bytes()).to_base64();
+        let tap = Tap { session, http, url: server.url.clone() };
+        tap.call(reqwest::Method::PUT, "/v1/keys/device", &keys).await;
+        account.generate_one_time_keys(20);
+        account.generate_fallback_key();
+        let owner = sotto_proto::DeviceAddress {
+            user_id: tap.session.user_id.clone(),
+            device_id: tap.session.device_id.clone(),
+        };
+        let sign = |id: vodozemac::KeyId, key: vodozemac::Curve25519PublicKey| {
+            let mut k = SignedKey {
+                key_id: KeyId::parse(id.to_base64()).unwrap(),
+                key: key.to_base64(),
+                signature: String::new(),
+            };
+            k.signature = account.sign(k.signing_bytes(&owner)).to_base64();
+            k
+        };
+        let upload = UploadKeysRequest {
+            one_time_keys: account.one_time_keys().into_iter().map(|(i, k)| sign(i, k)).collect(),
+            fallback_key: account.fallback_key().into_iter().next().map(|(i, k)| sign(i, k)),
+        };
+        tap.call(reqwest::Method::POST, "/v1/keys/one-time", &upload).await;
+        tap
+    }
+
+    async fn call<B: serde::Serialize>(&self, method: reqwest::Method, path: &str, body: &B) {
+        self.http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.session.access_token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+
+    /// Every entry waiting in this device's inbox (not acknowledged).
+    pub async fn inbox(&self) -> Vec<InboxEntry> {
+        let page: InboxPage = self
+            .http
+            .get(format!("{}/v1/inbox?after=0&limit=500", self.url))
+            .bearer_auth(&self.session.access_token)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page.entries
+    }
+}
+
+/// Renumber entries with sequence numbers far above anything a real inbox reached, so a client
+/// processes them as new deliveries.
+pub fn as_new_deliveries(entries: &[InboxEntry], first_seq: u64) -> Vec<InboxEntry> {
+    entries.iter().enumerate().map(|(i, e)| InboxEntry { seq: first_seq + i as u64, ..e.clone() }).collect()
+}
+
+/// Every file under `dir` (recursively) whose bytes contain one of `needles`.
+pub fn files_containing(dir: &Path, needles: &[&str]) -> Vec<(PathBuf, String)> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                for needle in needles {
+                    if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                        hits.push((path.clone(), (*needle).to_owned()));
+                    }
+                }
+            }
+        }
+    }
+    hits
+}
