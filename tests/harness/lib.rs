@@ -292,3 +292,91 @@ pub fn files_containing(dir: &Path, needles: &[&str]) -> Vec<(PathBuf, String)> 
     }
     hits
 }
+
+/// A fingerprint of every file under `dir` (path, length, SHA-256), to prove nothing changed.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, usize, [u8; 32])> {
+    use sha2::Digest as _;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                out.push((path, bytes.len(), sha2::Sha256::digest(&bytes).into()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The `sotto` CLI with a profile directory; stdin lines are given per call.
+pub struct Cli {
+    pub profile: PathBuf,
+    pub server: String,
+    /// Extra environment (e.g. a broken D-Bus address to simulate a machine without keychain).
+    pub env: Vec<(String, String)>,
+}
+
+/// What a CLI run produced.
+#[derive(Debug)]
+pub struct Output {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn json(&self) -> serde_json::Value {
+        assert!(self.ok, "sotto failed: {}", self.stderr);
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+    /// The `[code]` of an error line.
+    pub fn error_code(&self) -> String {
+        assert!(!self.ok, "expected a failure, got: {}", self.stdout);
+        let start = self.stderr.find("error [").unwrap_or_else(|| panic!("no error code in: {}", self.stderr)) + 7;
+        self.stderr[start..].split(']').next().unwrap().to_owned()
+    }
+}
+
+impl Cli {
+    pub fn new(server: &Server, profile: PathBuf) -> Cli {
+        Cli { profile, server: server.url.clone(), env: Vec::new() }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary("sotto"));
+        cmd.arg("--profile").arg(&self.profile).arg("--server").arg(&self.server).args(args);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("SOTTO_") {
+                cmd.env_remove(key);
+            }
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Run to completion with `stdin` as input.
+    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write as _;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sotto");
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        Output {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}

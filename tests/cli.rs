@@ -1,0 +1,147 @@
+//! Two people chatting through the `sotto` CLI: 1:1 and in a group, with JSON output, `listen`
+//! printing events as JSON lines, search, safety numbers and device lists.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::io::BufRead as _;
+use std::process::Stdio;
+use std::time::Duration;
+
+use sotto_tests::*;
+
+#[tokio::test]
+async fn two_people_chat_one_to_one_and_in_a_group() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = Cli::new(&server, dirs.path().join("alice"));
+    let bob = Cli::new(&server, dirs.path().join("bob"));
+    let carol = Cli::new(&server, dirs.path().join("carol"));
+    for (cli, name) in [(&alice, "alice"), (&bob, "bob"), (&carol, "carol")] {
+        let out = cli.run(&["register", name, "--password-stdin", "--device-name", "cli"], &format!("{PASSWORD}\n"));
+        let v = out.json();
+        assert_eq!(v["user_id"], name);
+        assert!(v["device_id"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+
+    let sent = alice.run(&["send", "bob", "hello from the shell"], "").json();
+    assert_eq!(sent["status"], "sent");
+    assert_eq!(bob.run(&["sync"], "").json()["messages"], 1);
+    let history = bob.run(&["history", "alice"], "").json();
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!(history[0]["body"], "hello from the shell");
+    assert_eq!(history[0]["sender_user"], "alice");
+    bob.run(&["send", "alice", "hi back"], "").json();
+    alice.run(&["sync"], "").json();
+    let history = alice.run(&["history", "bob"], "").json();
+    let texts: Vec<&str> = history.as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["hello from the shell", "hi back"]);
+
+    // Safety numbers match on both sides; device lists show the keys.
+    let a = alice.run(&["safety-number", "bob"], "").json();
+    let b = bob.run(&["safety-number", "alice"], "").json();
+    assert_eq!(a["safety_number"], b["safety_number"]);
+    let devices = alice.run(&["devices", "bob"], "").json();
+    assert_eq!(devices.as_array().unwrap().len(), 1);
+    assert!(devices[0]["ed25519"].as_str().is_some());
+
+    // A group by name.
+    let group = alice.run(&["group", "create", "book club", "bob", "carol"], "").json();
+    assert_eq!(group["members"].as_array().unwrap().len(), 3);
+    alice.run(&["send", "--group", "book club", "chapter one tonight"], "").json();
+    bob.run(&["sync"], "").json();
+    carol.run(&["sync"], "").json();
+    let history = carol.run(&["history", "--group", "book club"], "").json();
+    let texts: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "text")
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["chapter one tonight"]);
+
+    // Carol leaves; bob's next message reaches alice only.
+    let group_id = group["group_id"].as_str().unwrap();
+    let out = carol.run(&["group", "leave", group_id], "");
+    assert!(out.ok, "{}", out.stderr);
+    bob.run(&["sync"], "").json();
+    bob.run(&["send", "--group", group_id, "carol has gone"], "").json();
+    alice.run(&["sync"], "").json();
+    carol.run(&["sync"], "").json();
+    let alice_texts = alice.run(&["history", "--group", group_id], "").json();
+    assert!(alice_texts.as_array().unwrap().iter().any(|m| m["body"] == "carol has gone"));
+    let carol_texts = carol.run(&["history", "--group", group_id], "").json();
+    assert!(!carol_texts.as_array().unwrap().iter().any(|m| m["body"] == "carol has gone"));
+    let out = carol.run(&["send", "--group", group_id, "let me back"], "");
+    assert_eq!(out.error_code(), "not_member");
+
+    // Search finds both conversations' words.
+    let hits = alice.run(&["search", "chapter"], "").json();
+    assert_eq!(hits.as_array().unwrap().len(), 1);
+    assert_eq!(hits[0]["conversation_title"], "book club");
+    let conversations = alice.run(&["conversations"], "").json();
+    assert_eq!(conversations.as_array().unwrap().len(), 2);
+
+    // Bad input gets clear errors.
+    assert_eq!(alice.run(&["send", "nobody-here", "hi"], "").error_code(), "unknown_user");
+    assert_eq!(alice.run(&["send", "bob", "   "], "").error_code(), "invalid_input");
+    let out = Cli::new(&server, dirs.path().join("nobody")).run(&["sync"], "");
+    assert_eq!(out.error_code(), "no_profile");
+    let out = Cli::new(&server, dirs.path().join("x")).run(&["login", "alice", "--password-stdin"], "wrong password\n");
+    assert_eq!(out.error_code(), "invalid_credentials");
+    assert!(!dirs.path().join("x").join("profile.json").exists());
+}
+
+#[tokio::test]
+async fn listen_prints_messages_as_json_lines() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = Cli::new(&server, dirs.path().join("alice"));
+    let bob = Cli::new(&server, dirs.path().join("bob"));
+    alice.run(&["register", "alice", "--password-stdin"], &format!("{PASSWORD}\n")).json();
+    bob.run(&["register", "bob", "--password-stdin"], &format!("{PASSWORD}\n")).json();
+
+    let mut listener =
+        bob.command(&["listen"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let stdout = listener.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |pred: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = lines_rx.recv_timeout(left).expect("listen printed nothing in time");
+            let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+            if pred(&event) {
+                return event;
+            }
+        }
+    };
+    wait_for(&|e| e["type"] == "connection_changed" && e["state"] == "online");
+    alice.run(&["send", "bob", "are you listening?"], "").json();
+    let event = wait_for(&|e| e["type"] == "message_received");
+    assert_eq!(event["message"]["body"], "are you listening?");
+    assert_eq!(event["message"]["sender_user"], "alice");
+
+    // SIGTERM stops it cleanly.
+    let status = std::process::Command::new("kill").arg("-TERM").arg(listener.id().to_string()).status().unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = listener.try_wait().unwrap() {
+            assert!(status.success(), "listen exited with {status}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "listen did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // What listen stored is in the history.
+    let history = bob.run(&["history", "alice"], "").json();
+    assert_eq!(history[0]["body"], "are you listening?");
+}
