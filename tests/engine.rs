@@ -369,3 +369,130 @@ async fn a_profile_reopens_with_its_history_and_keys() {
     let alice = sotto_core::Client::open(&alice_dir, None).unwrap();
     assert_eq!(bodies(&alice, &direct_conversation_id(&uid("bob"))).len(), 3);
 }
+
+#[tokio::test]
+async fn expired_access_tokens_are_refreshed_over_http_and_the_socket() {
+    let server = Server::start_with(&["--access-token-ttl", "1"]).await;
+    let dirs = profiles();
+    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Both tokens have expired: the requests refresh them and go through.
+    alice.send_text(&uid("bob"), "after expiry").await.unwrap();
+    let mut state = bob.connection_state();
+    bob.start();
+    tokio::time::timeout(Duration::from_secs(20), state.wait_for(|s| *s == ConnectionState::Online))
+        .await
+        .unwrap()
+        .unwrap();
+    let conversation = direct_conversation_id(&uid("alice"));
+    eventually("message over the refreshed socket", || (bodies(&bob, &conversation) == ["after expiry"]).then_some(()))
+        .await;
+    bob.shutdown();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Refresh tokens rotate: a later refresh still works, and the profile reopens signed in.
+    drop(alice);
+    let alice = sotto_core::Client::open(&dirs.path().join("alice"), None).unwrap();
+    alice.send_text(&uid("bob"), "again").await.unwrap();
+    assert_eq!(bob.sync().await.unwrap().messages, 1);
+}
+
+#[tokio::test]
+async fn a_message_that_arrives_before_its_key_is_decrypted_when_the_key_comes() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
+    let _bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let carol = register(&server, &dirs.path().join("carol"), "carol").await;
+    let tap = Tap::login(&server, "bob").await;
+    let group = alice.create_group("order", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    let conversation = group_conversation_id(&group);
+    alice.send_group_text(&group, "key comes second").await.unwrap();
+    // Carol is handed the group message before her inbox gave her the key.
+    let entry = tap.inbox().await.into_iter().find(|e| matches!(e.body, EntryBody::Group { .. })).unwrap();
+    let mut events = carol.subscribe();
+    carol.bench_receive(&as_new_deliveries(&[entry.clone()], 1_000_000)).await.unwrap();
+    let waiting = carol.messages(&conversation, None, 10).unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].kind, MessageKind::Undecryptable);
+    assert_eq!(waiting[0].reason.as_deref(), Some("missing_room_key"));
+    assert_eq!(carol.conversations().unwrap()[0].last_preview, "Message not decrypted yet");
+    // The key arrives: the same message becomes readable, in place, and is not shown twice.
+    carol.sync().await.unwrap();
+    let texts: Vec<_> = carol
+        .messages(&conversation, None, 10)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind != MessageKind::System)
+        .collect();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert_eq!(texts[0].id, waiting[0].id);
+    assert_eq!(
+        (texts[0].kind, texts[0].status, texts[0].body.as_str()),
+        (MessageKind::Text, MessageStatus::Received, "key comes second")
+    );
+    assert_eq!(carol.search("second", 10).unwrap().len(), 1);
+    let mut updated = false;
+    while let Ok(event) = events.try_recv() {
+        if let ClientEvent::StatusChanged { message } = event {
+            updated |= message.id == waiting[0].id && message.kind == MessageKind::Text;
+        }
+    }
+    assert!(updated, "a status_changed event tells the app the message is readable now");
+}
+
+#[tokio::test]
+async fn one_time_keys_are_topped_up_as_contacts_use_them() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let mut state = bob.connection_state();
+    bob.start();
+    tokio::time::timeout(Duration::from_secs(20), state.wait_for(|s| *s == ConnectionState::Online))
+        .await
+        .unwrap()
+        .unwrap();
+    // 60 new contacts each claim one of bob's one-time keys (more than the 50 he uploaded).
+    let mut senders = Vec::new();
+    for i in 0..60 {
+        let name = format!("sender{i:02}");
+        let c = register(&server, &dirs.path().join(&name), &name).await;
+        c.send_text(&uid("bob"), &format!("hello from {name}")).await.unwrap();
+        senders.push(c);
+    }
+    eventually("all 60 first messages", || {
+        let n = bob.conversations().unwrap().len();
+        (n == 60).then_some(())
+    })
+    .await;
+    for c in bob.conversations().unwrap() {
+        let m = bob.messages(&c.id, None, 10).unwrap();
+        assert_eq!(m[0].kind, MessageKind::Text, "{} -> {:?}", c.id, m[0].reason);
+    }
+
+    // Bob's device kept the server stocked while it was online.
+    let token = {
+        let resp: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/v1/sessions", server.url))
+            .json(&serde_json::json!({"user_id": "sender00", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        resp["access_token"].as_str().unwrap().to_owned()
+    };
+    let claim: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/v1/keys/claim", server.url))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"devices": [{"user_id": "bob", "device_id": bob.device_id().as_str()}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(claim["keys"][0]["fallback"], false, "bob's one-time keys were topped up: {claim}");
+    bob.shutdown();
+}

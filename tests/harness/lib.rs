@@ -39,6 +39,7 @@ pub fn binary(name: &str) -> PathBuf {
 /// A running `sotto-server`.
 pub struct Server {
     child: Option<Child>,
+    args: Vec<String>,
     pub port: u16,
     pub url: String,
     dir: TempDir,
@@ -50,8 +51,14 @@ fn free_port() -> u16 {
 
 impl Server {
     pub async fn start() -> Server {
+        Self::start_with(&[]).await
+    }
+
+    /// Start with extra command-line flags.
+    pub async fn start_with(args: &[&str]) -> Server {
         let dir = tempfile::Builder::new().prefix("sotto-e2e-server-").tempdir().unwrap();
-        let mut server = Server { child: None, port: 0, url: String::new(), dir };
+        let args = args.iter().map(|a| (*a).to_owned()).collect();
+        let mut server = Server { child: None, args, port: 0, url: String::new(), dir };
         for _ in 0..10 {
             // A free port can be taken between the probe and the bind: then try another.
             server.port = free_port();
@@ -74,6 +81,7 @@ impl Server {
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--rate-limit")
             .arg("0")
+            .args(&self.args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -23,6 +23,8 @@ pub(crate) struct Processed {
     pub messages: usize,
     /// Users whose device lists should be refreshed (new group members).
     pub refresh: BTreeSet<UserId>,
+    /// Incoming sessions used up one-time keys: top up.
+    pub spent_keys: bool,
 }
 
 impl Client {
@@ -77,6 +79,7 @@ impl Client {
                 }
                 handle_entry(machine, db, &own, entry, &mut out)?;
             }
+            out.spent_keys = machine.take_spent_keys();
             if inbox && out.last_seq > committed {
                 db.set_meta(META_INBOX_SEQ, &out.last_seq.to_string())?;
             }

@@ -59,11 +59,15 @@ impl Client {
         let up_to = processed.last_seq;
         self.emit_all(processed.events);
         self.request::<_, serde_json::Value>(Method::POST, "/v1/inbox/ack", Some(&AckRequest { up_to })).await?;
-        self.refresh_after(processed.refresh).await;
+        self.refresh_after(processed.refresh, processed.spent_keys).await;
         Ok(())
     }
 
-    async fn refresh_after(&self, users: std::collections::BTreeSet<UserId>) {
+    /// Follow-up work a batch asked for: top up spent one-time keys, refresh new members' devices.
+    async fn refresh_after(&self, users: std::collections::BTreeSet<UserId>, spent_keys: bool) {
+        if spent_keys && let Err(e) = self.top_up_keys().await {
+            tracing::warn!(error = %e, "could not top up one-time keys");
+        }
         if users.is_empty() {
             return;
         }
@@ -176,7 +180,7 @@ impl Client {
                 let ack =
                     serde_json::to_string(&ClientFrame::Ack { up_to }).map_err(|e| Error::Protocol(e.to_string()))?;
                 tx.send(WsMessage::text(ack)).await.map_err(|e| Error::Offline(e.to_string()))?;
-                self.refresh_after(processed.refresh).await;
+                self.refresh_after(processed.refresh, processed.spent_keys).await;
             }
             if synced {
                 *failures = 0;

@@ -100,6 +100,8 @@ pub struct Machine {
     /// Inbound Megolm sessions: decrypting does not change what must be persisted, so a cache
     /// stays true even when a transaction rolls back.
     inbound: HashMap<String, (InboundGroupSession, InboundGroupRecord)>,
+    /// A one-time key was used up by an incoming session since the last [`Machine::take_spent_keys`].
+    spent_keys: bool,
 }
 
 fn b64(s: &str) -> Result<Vec<u8>, Undecryptable> {
@@ -109,7 +111,7 @@ fn b64(s: &str) -> Result<Vec<u8>, Undecryptable> {
 impl Machine {
     /// A new device identity.
     pub fn create(own: DeviceAddress, pickle_key: Zeroizing<[u8; 32]>) -> Self {
-        Self { own, account: Account::new(), pickle_key, inbound: HashMap::new() }
+        Self { own, account: Account::new(), pickle_key, inbound: HashMap::new(), spent_keys: false }
     }
 
     pub fn load(db: &Db<'_>, own: DeviceAddress, pickle_key: Zeroizing<[u8; 32]>) -> Result<Self> {
@@ -118,7 +120,7 @@ impl Machine {
             AccountPickle::from_encrypted(&pickle, &pickle_key)
                 .map_err(|_| Error::Corrupt("the device account does not decrypt".into()))?,
         );
-        Ok(Self { own, account, pickle_key, inbound: HashMap::new() })
+        Ok(Self { own, account, pickle_key, inbound: HashMap::new(), spent_keys: false })
     }
 
     /// Reload the account after a rolled-back transaction, so memory matches the database.
@@ -185,6 +187,11 @@ impl Machine {
             return Ok(None);
         }
         Ok(Some(UploadKeysRequest { one_time_keys, fallback_key }))
+    }
+
+    /// Whether incoming sessions used up one-time keys since the last call (time to top up).
+    pub fn take_spent_keys(&mut self) -> bool {
+        std::mem::take(&mut self.spent_keys)
     }
 
     pub fn mark_published(&mut self) {
@@ -306,6 +313,7 @@ impl Machine {
                 )?;
                 // The one-time key is spent: persist the account in the same transaction.
                 self.save_account(db)?;
+                self.spent_keys = true;
                 plain = Some(Zeroizing::new(created.plaintext));
             }
         }
