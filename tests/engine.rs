@@ -411,7 +411,7 @@ async fn a_message_that_arrives_before_its_key_is_decrypted_when_the_key_comes()
     // Carol is handed the group message before her inbox gave her the key.
     let entry = tap.inbox().await.into_iter().find(|e| matches!(e.body, EntryBody::Group { .. })).unwrap();
     let mut events = carol.subscribe();
-    carol.bench_receive(&as_new_deliveries(&[entry.clone()], 1_000_000)).await.unwrap();
+    carol.bench_receive(&as_new_deliveries(std::slice::from_ref(&entry), 1_000_000)).await.unwrap();
     let waiting = carol.messages(&conversation, None, 10).unwrap();
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0].kind, MessageKind::Undecryptable);
