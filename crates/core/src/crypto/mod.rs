@@ -538,3 +538,6 @@ pub fn verify_device_keys(keys: &DeviceKeys) -> bool {
     Curve25519PublicKey::from_base64(&keys.curve25519).is_ok()
         && verify_signature(&keys.ed25519, &keys.signing_bytes(), &keys.signature)
 }
+
+#[cfg(test)]
+mod tests;

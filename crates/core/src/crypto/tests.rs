@@ -1,0 +1,216 @@
+//! The crypto layer without a server: two or three machines with their own real (SQLCipher)
+//! stores exchange ciphertexts directly.
+
+use sotto_proto::{ClaimedKey, DeviceAddress, DeviceId, GroupId, UserId};
+use tempfile::TempDir;
+
+use super::payload::{GroupContent, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
+use super::*;
+use crate::profile::ProfileKey;
+use crate::store::{DeviceRecord, Store};
+
+struct Party {
+    machine: Machine,
+    store: Store,
+    _dir: TempDir,
+}
+
+impl Party {
+    fn new(user: &str, device: &str) -> Party {
+        let dir = tempfile::tempdir().unwrap();
+        let key = ProfileKey::generate().unwrap();
+        let store = Store::open(&dir.path().join("sotto.db"), &key, true).unwrap();
+        let own = DeviceAddress { user_id: UserId::parse(user).unwrap(), device_id: DeviceId::parse(device).unwrap() };
+        let machine = Machine::create(own, key.pickle_key().unwrap());
+        machine.save_account(&store.db()).unwrap();
+        Party { machine, store, _dir: dir }
+    }
+
+    fn record(&self) -> DeviceRecord {
+        DeviceRecord {
+            user_id: self.machine.own().user_id.clone(),
+            device_id: self.machine.own().device_id.clone(),
+            curve25519: self.machine.curve25519(),
+            ed25519: self.machine.ed25519(),
+            first_seen: 0,
+            active: true,
+        }
+    }
+
+    /// One signed one-time key, as the directory would hand it out.
+    fn claim(&mut self) -> ClaimedKey {
+        let upload = self.machine.keys_to_upload(0, false).unwrap().unwrap();
+        self.machine.mark_published();
+        let key = upload.one_time_keys.into_iter().next().unwrap();
+        ClaimedKey { user_id: self.record().user_id, device_id: self.record().device_id, key, fallback: false }
+    }
+
+    fn olm_to(&self, to: &Party, body: &str) -> String {
+        let content = OlmContent::Text { to: to.record().user_id, body: body.into(), ts: 1 };
+        self.machine.encrypt_olm(&self.store.db(), &to.record(), &content).unwrap()
+    }
+
+    fn olm_from(&mut self, from: &DeviceRecord, ciphertext: &str) -> Result<String, Undecryptable> {
+        let Party { machine, store, .. } = self;
+        let plain = store.transaction(|db| machine.decrypt_olm(db, from, ciphertext)).unwrap()?;
+        match plain.content {
+            OlmContent::Text { body, .. } => Ok(body),
+            OlmContent::RoomKey { .. } => panic!("expected text"),
+        }
+    }
+}
+
+#[test]
+fn olm_messages_decrypt_out_of_order_once_and_only_from_their_sender() {
+    let alice = Party::new("alice", "A1");
+    let mut bob = Party::new("bob", "B1");
+    let claimed = bob.claim();
+    alice.machine.start_olm_session(&alice.store.db(), &bob.record(), &claimed).unwrap();
+    let m: Vec<String> = (1..=4).map(|i| alice.olm_to(&bob, &format!("m{i}"))).collect();
+    let from = alice.record();
+    assert_eq!(bob.olm_from(&from, &m[0]).unwrap(), "m1");
+    assert_eq!(bob.olm_from(&from, &m[3]).unwrap(), "m4");
+    assert_eq!(bob.olm_from(&from, &m[1]).unwrap(), "m2");
+    assert_eq!(bob.olm_from(&from, &m[2]).unwrap(), "m3");
+    // A replayed ciphertext does not decrypt a second time.
+    assert_eq!(bob.olm_from(&from, &m[1]), Err(Undecryptable::OlmSession));
+    // The pinned device must be the sender: another device's keys do not match.
+    let mallory = Party::new("mallory", "M1");
+    assert_eq!(bob.olm_from(&mallory.record(), &m[0]), Err(Undecryptable::SenderMismatch));
+    let impostor = DeviceRecord { ed25519: mallory.machine.ed25519(), ..alice.record() };
+    let fresh = alice.olm_to(&bob, "fresh");
+    assert_eq!(bob.olm_from(&impostor, &fresh), Err(Undecryptable::SenderMismatch));
+    let fresh = alice.olm_to(&bob, "fresh");
+    // Garbage is malformed, a flipped byte is not decryptable; neither is a crash.
+    assert_eq!(bob.olm_from(&from, "not json"), Err(Undecryptable::Malformed));
+    let mut envelope: serde_json::Value = serde_json::from_str(&fresh).unwrap();
+    let body = envelope["body"].as_str().unwrap().replacen('A', "B", 1).replacen('a', "b", 1);
+    envelope["body"] = body.into();
+    assert!(bob.olm_from(&from, &envelope.to_string()).is_err());
+    // The session is intact after all of that.
+    let later = alice.olm_to(&bob, "later");
+    assert_eq!(bob.olm_from(&from, &later).unwrap(), "later");
+    // And bob answers over the same session.
+    let mut alice = alice;
+    let reply = bob.olm_to(&alice, "reply");
+    assert_eq!(alice.olm_from(&bob.record(), &reply).unwrap(), "reply");
+}
+
+#[test]
+fn a_claimed_key_with_a_bad_signature_is_refused() {
+    let alice = Party::new("alice", "A1");
+    let mut bob = Party::new("bob", "B1");
+    let mut claimed = bob.claim();
+    claimed.key.key = Party::new("eve", "E1").machine.curve25519();
+    let err = alice.machine.start_olm_session(&alice.store.db(), &bob.record(), &claimed).unwrap_err();
+    assert_eq!(err.code(), "crypto");
+    assert!(!alice.machine.has_olm_session(&alice.store.db(), &bob.record().curve25519).unwrap());
+}
+
+fn group_plaintext(group: &GroupId, sender: &Party, body: &str) -> GroupPlaintext {
+    GroupPlaintext {
+        v: PAYLOAD_VERSION,
+        group_id: group.clone(),
+        sender: sender.machine.own().clone(),
+        content: GroupContent::Text { body: body.into(), ts: 1 },
+    }
+}
+
+#[test]
+fn megolm_rotates_after_100_messages_and_on_removal_and_rejects_replays() {
+    let alice = Party::new("alice", "A1");
+    let mut bob = Party::new("bob", "B1");
+    let carol = Party::new("carol", "C1");
+    let group = GroupId::parse("g1").unwrap();
+    let db = alice.store.db();
+
+    let (first, needs) = alice.machine.outbound_group(&db, &group, &[bob.record()]).unwrap();
+    assert_eq!(needs, vec![bob.record()]);
+    alice.machine.mark_shared(&db, &group, &first.session_id, &[bob.record()]).unwrap();
+    // Adding carol keeps the session; only carol needs its key.
+    let (same, needs) = alice.machine.outbound_group(&db, &group, &[bob.record(), carol.record()]).unwrap();
+    assert_eq!(same.session_id, first.session_id);
+    assert_eq!(needs, vec![carol.record()]);
+    alice.machine.mark_shared(&db, &group, &first.session_id, &[carol.record()]).unwrap();
+
+    // Bob gets the key (as over Olm) and decrypts; a replay under another id is rejected.
+    let OlmContent::RoomKey { session_id, session_key, .. } = alice.machine.room_key(&group, &same).unwrap() else {
+        panic!("room key");
+    };
+    let alice_rec = alice.record();
+    let Party { machine: bob_m, store: bob_s, .. } = &mut bob;
+    bob_s
+        .transaction(|db| bob_m.receive_room_key(db, &alice_rec, &group, &session_id, &session_key).map(|_| ()))
+        .unwrap();
+    let c1 = alice.machine.encrypt_group(&db, &group, &group_plaintext(&group, &alice, "one")).unwrap();
+    let sender = alice.machine.own().clone();
+    let mut decrypt = |id: &str, c: &str| {
+        bob_s
+            .transaction(|db| bob_m.decrypt_group(db, &group, &sender, id, c))
+            .unwrap()
+            .map(|d| (d.duplicate, d.session_id))
+    };
+    assert_eq!(decrypt("m1", &c1), Ok((false, first.session_id.clone())));
+    assert_eq!(decrypt("m1", &c1), Ok((true, first.session_id.clone())), "the same message again is a duplicate");
+    assert_eq!(decrypt("m2", &c1), Err(Undecryptable::Replayed));
+    // From someone else's name, the same ciphertext is refused.
+    let other = DeviceAddress { user_id: UserId::parse("carol").unwrap(), device_id: DeviceId::parse("C1").unwrap() };
+    let wrong = bob_s.transaction(|db| bob_m.decrypt_group(db, &group, &other, "m3", &c1)).unwrap();
+    assert_eq!(wrong.err(), Some(Undecryptable::SenderMismatch));
+    let wrong_group = GroupId::parse("g2").unwrap();
+    let wrong = bob_s.transaction(|db| bob_m.decrypt_group(db, &wrong_group, &sender, "m4", &c1)).unwrap();
+    assert_eq!(wrong.err(), Some(Undecryptable::SenderMismatch));
+
+    // 100 messages in total, then a new session.
+    for i in 1..ROTATE_AFTER_MESSAGES {
+        alice.machine.encrypt_group(&db, &group, &group_plaintext(&group, &alice, &format!("{i}"))).unwrap();
+    }
+    let (rotated, needs) = alice.machine.outbound_group(&db, &group, &[bob.record(), carol.record()]).unwrap();
+    assert_ne!(rotated.session_id, first.session_id);
+    assert_eq!(needs.len(), 2, "a new session is shared with everyone");
+    alice.machine.mark_shared(&db, &group, &rotated.session_id, &needs).unwrap();
+
+    // Carol removed: the next send uses a session carol never gets.
+    let (after_removal, needs) = alice.machine.outbound_group(&db, &group, &[bob.record()]).unwrap();
+    assert_ne!(after_removal.session_id, rotated.session_id);
+    assert_eq!(needs, vec![bob.record()]);
+
+    // A message of an unknown session waits for its key.
+    let c2 = alice.machine.encrypt_group(&db, &group, &group_plaintext(&group, &alice, "new")).unwrap();
+    let missing = bob.store.transaction(|db| bob.machine.decrypt_group(db, &group, &sender, "m9", &c2)).unwrap();
+    assert_eq!(missing.err(), Some(Undecryptable::MissingRoomKey));
+    assert_eq!(Machine::group_session_id(&c2), Some(after_removal.session_id));
+}
+
+#[test]
+fn megolm_sessions_rotate_after_seven_days() {
+    let alice = Party::new("alice", "A1");
+    let bob = Party::new("bob", "B1");
+    let group = GroupId::parse("g1").unwrap();
+    let db = alice.store.db();
+    let (first, _) = alice.machine.outbound_group(&db, &group, &[bob.record()]).unwrap();
+    let mut old = db.outbound_group(&group).unwrap().unwrap();
+    old.created_ts -= ROTATE_AFTER_MS;
+    db.save_outbound_group(&group, &old).unwrap();
+    let (second, _) = alice.machine.outbound_group(&db, &group, &[bob.record()]).unwrap();
+    assert_ne!(first.session_id, second.session_id);
+}
+
+#[test]
+fn one_time_keys_are_signed_by_the_device() {
+    let mut bob = Party::new("bob", "B1");
+    let upload = bob.machine.keys_to_upload(0, false).unwrap().unwrap();
+    assert_eq!(upload.one_time_keys.len() as u64, ONE_TIME_KEY_TARGET);
+    assert!(upload.fallback_key.is_some());
+    let owner = bob.machine.own().clone();
+    for key in upload.one_time_keys.iter().chain(upload.fallback_key.iter()) {
+        assert!(verify_signature(&bob.machine.ed25519(), &key.signing_bytes(&owner), &key.signature));
+    }
+    assert!(verify_device_keys(&bob.machine.device_keys()));
+    // Published keys are not offered again; the server's count decides how many are added.
+    bob.machine.mark_published();
+    assert!(bob.machine.keys_to_upload(ONE_TIME_KEY_TARGET, true).unwrap().is_none());
+    let more = bob.machine.keys_to_upload(ONE_TIME_KEY_TARGET - 5, true).unwrap().unwrap();
+    assert_eq!(more.one_time_keys.len(), 5);
+    assert!(more.fallback_key.is_none());
+}

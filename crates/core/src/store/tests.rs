@@ -1,0 +1,142 @@
+//! The store on a real SQLCipher file: schema, history queries, search, outbox, and refusals.
+
+use super::*;
+use crate::profile::ProfileKey;
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ProfileKey::generate().unwrap();
+    let store = Store::open(&dir.path().join("sotto.db"), &key, true).unwrap();
+    (dir, store)
+}
+
+fn text<'a>(conversation_id: &'a str, message_id: &'a str, sender: &'a str, body: &'a str, ts: i64) -> NewMessage<'a> {
+    NewMessage {
+        conversation_id,
+        message_id,
+        sender_user: sender,
+        sender_device: Some("D1"),
+        kind: MessageKind::Text,
+        body,
+        status: MessageStatus::Received,
+        reason: None,
+        outgoing: false,
+        ts,
+        server_ts: Some(ts),
+    }
+}
+
+#[test]
+fn history_pages_counts_and_ordering() {
+    let (_dir, mut store) = open();
+    store
+        .transaction(|db| {
+            db.ensure_conversation("u:bob", ConversationKind::Direct, "bob", "bob")?;
+            db.ensure_conversation("g:g1", ConversationKind::Group, "g1", "Old name")?;
+            db.ensure_conversation("g:g1", ConversationKind::Group, "g1", "New name")?;
+            for i in 0..25 {
+                let id = format!("msg-{i:04}");
+                db.insert_message(&text("u:bob", &id, "bob", &format!("number {i}"), 1000 + i))?;
+            }
+            db.insert_message(&text("g:g1", "msg-g001", "carol", "in the group", 5000))?;
+            Ok(())
+        })
+        .unwrap();
+    let db = store.db();
+    // Duplicates are refused and change nothing.
+    assert!(db.insert_message(&text("u:bob", "msg-0003", "bob", "again", 9999)).unwrap().is_none());
+    let conversations = db.conversations().unwrap();
+    assert_eq!(conversations.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["g:g1", "u:bob"]);
+    assert_eq!(conversations[0].title, "New name");
+    assert_eq!(conversations[1].unread, 25);
+    assert_eq!(conversations[1].last_preview, "number 24");
+    // Pages: newest first by page, oldest first within a page.
+    let page = db.messages("u:bob", None, 10).unwrap();
+    assert_eq!(page.first().unwrap().body, "number 15");
+    assert_eq!(page.last().unwrap().body, "number 24");
+    let older = db.messages("u:bob", Some(page[0].id), 10).unwrap();
+    assert_eq!(older.first().unwrap().body, "number 5");
+    let oldest = db.messages("u:bob", Some(older[0].id), 10).unwrap();
+    assert_eq!(oldest.len(), 5);
+    assert!(db.messages("u:bob", Some(oldest[0].id), 10).unwrap().is_empty());
+    db.mark_read("u:bob").unwrap();
+    assert_eq!(db.conversation("u:bob").unwrap().unwrap().unread, 0);
+}
+
+#[test]
+fn search_is_full_text_newest_first_and_safe_with_any_input() {
+    let (_dir, mut store) = open();
+    store
+        .transaction(|db| {
+            db.ensure_conversation("u:bob", ConversationKind::Direct, "bob", "bob")?;
+            db.insert_message(&text("u:bob", "msg-0001", "bob", "Let's meet at the café tomorrow", 1))?;
+            db.insert_message(&text("u:bob", "msg-0002", "bob", "the CAFE was closed", 2))?;
+            db.insert_message(&text("u:bob", "msg-0003", "bob", "something else entirely", 3))?;
+            Ok(())
+        })
+        .unwrap();
+    let db = store.db();
+    let hits = db.search("cafe", 10).unwrap();
+    assert_eq!(hits.iter().map(|h| h.message.message_id.as_str()).collect::<Vec<_>>(), ["msg-0002", "msg-0001"]);
+    assert!(hits[0].snippet.contains('\u{2}'));
+    assert_eq!(db.search("tomor", 10).unwrap().len(), 1, "the last word is a prefix");
+    assert_eq!(db.search("meet cafe", 10).unwrap().len(), 1, "every word must match");
+    for hostile in ["\"", "NEAR(", "a OR", "*", "col:val", "'); DROP TABLE messages; --", ""] {
+        db.search(hostile, 10).unwrap();
+    }
+    assert_eq!(db.search("meet", 1).unwrap().len(), 1);
+    // Undecryptable and system lines are not searchable; a message decrypted later becomes so.
+    let row = db
+        .insert_message(&NewMessage {
+            kind: MessageKind::Undecryptable,
+            status: MessageStatus::Undecryptable,
+            reason: Some("missing_room_key"),
+            body: "",
+            ..text("u:bob", "msg-0004", "bob", "", 4)
+        })
+        .unwrap()
+        .unwrap();
+    assert!(db.search("zebra", 10).unwrap().is_empty());
+    db.set_decrypted(row.id, "a zebra appears").unwrap();
+    assert_eq!(db.search("zebra", 10).unwrap().len(), 1);
+    assert_eq!(db.conversation("u:bob").unwrap().unwrap().last_preview, "a zebra appears");
+}
+
+#[test]
+fn outbox_backoff_and_wake() {
+    let (_dir, store) = open();
+    let db = store.db();
+    db.enqueue("msg-0001", "u:bob", "hello", 1000).unwrap();
+    db.enqueue("msg-0002", "u:bob", "world", 1001).unwrap();
+    assert_eq!(db.due_outbox(1001).unwrap().len(), 2);
+    db.outbox_retry_at("msg-0001", 60_000).unwrap();
+    let due = db.due_outbox(2000).unwrap();
+    assert_eq!(due.iter().map(|i| i.message_id.as_str()).collect::<Vec<_>>(), ["msg-0002"]);
+    assert_eq!(db.next_outbox_due().unwrap(), Some(1001));
+    db.set_outbox_request("msg-0002", Some("{}")).unwrap();
+    db.remove_outbox("msg-0002").unwrap();
+    assert_eq!(db.next_outbox_due().unwrap(), Some(60_000));
+    db.outbox_wake(3000).unwrap();
+    let due = db.due_outbox(3000).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].attempts, 1);
+}
+
+#[test]
+fn a_wrong_key_or_a_newer_schema_is_refused_without_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotto.db");
+    let key = ProfileKey::generate().unwrap();
+    drop(Store::open(&path, &key, true).unwrap());
+    assert!(matches!(Store::open(&path, &key, true), Err(Error::ProfileExists(_))));
+    let before = std::fs::read(&path).unwrap();
+    let other = ProfileKey::generate().unwrap();
+    assert!(matches!(Store::open(&path, &other, false), Err(Error::DatabaseKey)));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    {
+        let store = Store::open(&path, &key, false).unwrap();
+        store.db().conn().pragma_update(None, "user_version", 99).unwrap();
+    }
+    assert!(matches!(Store::open(&path, &key, false), Err(Error::ProfileTooNew { found: 99, .. })));
+    assert!(matches!(Store::open(&dir.path().join("missing.db"), &key, false), Err(Error::NoProfile(_))));
+}
