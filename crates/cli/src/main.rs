@@ -125,12 +125,32 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             match e.downcast_ref::<sotto_core::Error>() {
-                Some(core) => eprintln!("error [{}]: {core}", core.code()),
+                Some(core) => {
+                    eprintln!("error [{}]: {core}", core.code());
+                    if let Some(hint) = hint(core.code()) {
+                        eprintln!("hint: {hint}");
+                    }
+                }
                 None => eprintln!("error: {e:#}"),
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// What to do next, for errors a person can fix from the command line.
+fn hint(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "keychain_unavailable" | "keychain_locked" => {
+            "without a usable keychain, create the profile with --no-keychain --passphrase-stdin (passphrase on the \
+             second line of stdin), or open an existing one with --passphrase-stdin"
+        }
+        "passphrase_required" | "wrong_passphrase" => "give the profile's passphrase on stdin with --passphrase-stdin",
+        "no_profile" => "create one with `sotto --server URL --profile DIR register USER --password-stdin`",
+        "signed_out" => "this device was signed out; sign in again with `login` into a new profile directory",
+        "offline" => "check the server address and that it is running; queued messages go out with the next `sync`",
+        _ => return None,
+    })
 }
 
 /// Lines read from stdin, in order: the password first, then the passphrase.

@@ -260,6 +260,12 @@ fn print_report(s: &Summary) {
                 &p.send.raw.per_call
             )
         );
+        if let Some(pk) = &p.send.raw_with_pickle {
+            println!(
+                "{}",
+                dist_row("info: raw + unpickle/pickle (no database)", pk.us_per_msg, pk.msgs_per_s, &pk.per_call)
+            );
+        }
         println!(
             "  ratio engine/raw: {:.2}x (target <= {SEND_RATIO_TARGET}x: {}); ciphertext {:.0} B (engine envelope) vs {:.0} B (raw base64)",
             p.send.ratio,

@@ -12,7 +12,7 @@ use rand_core::{OsRng, RngCore};
 use serde::Serialize;
 use sotto_core::{Client, KeyOptions, MessageKind, SignIn};
 use sotto_proto::{EntryBody, InboxEntry, MessageId};
-use vodozemac::megolm::{GroupSession, InboundGroupSession, MegolmMessage, SessionConfig};
+use vodozemac::megolm::{GroupSession, GroupSessionPickle, InboundGroupSession, MegolmMessage, SessionConfig};
 
 use super::server::Server;
 use super::stats::{CpuSnap, Dist};
@@ -45,6 +45,10 @@ pub struct PathFigures {
     pub messages: usize,
     pub engine: Side,
     pub raw: Side,
+    /// For information (send only): raw encrypt plus what `Machine::encrypt_group` adds around
+    /// it without the database: unpickle the session from its encrypted pickle, encrypt, pickle
+    /// it again, base64 the message.
+    pub raw_with_pickle: Option<Side>,
     /// engine µs/message ÷ raw µs/message.
     pub ratio: f64,
     /// Other processes' CPU during the step, % of one core.
@@ -123,7 +127,10 @@ pub async fn run(server: &mut Server, work: &Path, n: usize) -> anyhow::Result<P
     let mut raw_in = InboundGroupSession::new(&raw_out.session_key(), SessionConfig::version_1());
     let mut raw_msgs: Vec<MegolmMessage> = Vec::with_capacity(n);
     let mut engine_cts: Vec<String> = Vec::with_capacity(n);
-    let (mut raw_t, mut eng_t) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut raw_t, mut eng_t, mut pick_t) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let pickle_key = [7u8; 32];
+    let mut pickled = GroupSession::new(SessionConfig::version_1()).pickle().encrypt(&pickle_key);
+    let mut pickled_bytes = 0usize;
     let block = n / BLOCKS;
     eprintln!("[send] {n} messages: engine bench_prepare_group_send and raw GroupSession::encrypt, {BLOCKS} blocks");
     let c0 = CpuSnap::take();
@@ -133,6 +140,16 @@ pub async fn run(server: &mut Server, work: &Path, n: usize) -> anyhow::Result<P
             let m = raw_out.encrypt(body.as_bytes());
             raw_t.push(t.elapsed());
             raw_msgs.push(m);
+        }
+        for body in chunk {
+            let t = Instant::now();
+            let pickle = GroupSessionPickle::from_encrypted(&pickled, &pickle_key)
+                .map_err(|e| anyhow::anyhow!("unpickling a group session: {e}"))?;
+            let mut session = GroupSession::from_pickle(pickle);
+            let m = session.encrypt(body.as_bytes()).to_base64();
+            pickled = session.pickle().encrypt(&pickle_key);
+            pick_t.push(t.elapsed());
+            pickled_bytes += m.len();
         }
         for body in chunk {
             let t = Instant::now();
@@ -152,6 +169,7 @@ pub async fn run(server: &mut Server, work: &Path, n: usize) -> anyhow::Result<P
         ratio: send_engine.us_per_msg / send_raw.us_per_msg,
         engine: send_engine,
         raw: send_raw,
+        raw_with_pickle: Some(side(&pick_t, n, pickled_bytes as f64 / n as f64)),
         others_cpu_pct: c1.others_since(&c0),
         own_cpu_pct: c1.own_since(&c0),
     };
@@ -215,6 +233,7 @@ pub async fn run(server: &mut Server, work: &Path, n: usize) -> anyhow::Result<P
         ratio: recv_engine.us_per_msg / recv_raw.us_per_msg,
         engine: recv_engine,
         raw: recv_raw,
+        raw_with_pickle: None,
         others_cpu_pct: c1.others_since(&c0),
         own_cpu_pct: c1.own_since(&c0),
     };
