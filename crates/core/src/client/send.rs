@@ -145,7 +145,9 @@ impl Client {
         let message =
             self.store_queued(&conversation_id, ConversationKind::Group, group.as_str(), group.as_str(), body)?;
         let message_id = MessageId::parse(message.message_id.as_str()).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let stored = self.encrypt_group_message(group, &message_id, body, message.ts)?;
+        let stored = self
+            .encrypt_group_message(group, None, &message_id, body, message.ts)?
+            .ok_or_else(|| Error::Crypto("the group has no outbound session".into()))?;
         let json = serde_json::to_string(&stored).map_err(|e| Error::Crypto(e.to_string()))?;
         self.read(|db| db.set_outbox_request(message_id.as_str(), Some(&json)))?;
         match stored {
@@ -335,52 +337,62 @@ impl Client {
         body: &str,
         ts: i64,
     ) -> Result<StoredRequest> {
-        let info = self.fetch_group(group).await?;
-        let own = self.inner.own.clone();
-        let members: Vec<UserId> = info.members.iter().map(|m| m.user_id.clone()).collect();
-        if !members.contains(&own.user_id) {
-            return Err(Error::NotMember);
-        }
-        self.ensure_devices(&members, GROUP_DEVICE_MAX_AGE_MS).await?;
-        let member_devices = self.read(|db| {
-            let mut all = Vec::new();
-            for user in &members {
-                all.extend(db.devices_of(user, true)?);
+        // A membership change can land between sharing the key and encrypting (and discard the
+        // session): then start over with the new member list.
+        for _ in 0..DEVICE_CHANGE_RETRIES {
+            let info = self.fetch_group(group).await?;
+            let own = self.inner.own.clone();
+            let members: Vec<UserId> = info.members.iter().map(|m| m.user_id.clone()).collect();
+            if !members.contains(&own.user_id) {
+                return Err(Error::NotMember);
             }
-            Ok(all)
-        })?;
-        let (record, needs) = self.transact(|m, db| m.outbound_group(db, group, &member_devices))?;
-        if !needs.is_empty() {
-            self.share_room_key(group, &record.session_id, &needs).await?;
+            self.ensure_devices(&members, GROUP_DEVICE_MAX_AGE_MS).await?;
+            let member_devices = self.read(|db| {
+                let mut all = Vec::new();
+                for user in &members {
+                    all.extend(db.devices_of(user, true)?);
+                }
+                Ok(all)
+            })?;
+            let (record, needs) = self.transact(|m, db| m.outbound_group(db, group, &member_devices))?;
+            if !needs.is_empty() && !self.share_room_key(group, &record.session_id, &needs).await? {
+                continue;
+            }
+            if let Some(stored) = self.encrypt_group_message(group, Some(&record.session_id), message_id, body, ts)? {
+                return Ok(stored);
+            }
         }
-        self.encrypt_group_message(group, message_id, body, ts)
+        Err(Error::Crypto("the group's members kept changing while sending; try again".into()))
     }
 
     /// Encrypt a group message with the group's current outbound session (already shared).
+    /// `None` when the session is not `expected_session` any more.
     fn encrypt_group_message(
         &self,
         group: &GroupId,
+        expected_session: Option<&str>,
         message_id: &MessageId,
         body: &str,
         ts: i64,
-    ) -> Result<StoredRequest> {
+    ) -> Result<Option<StoredRequest>> {
         let plaintext = GroupPlaintext {
             v: PAYLOAD_VERSION,
             group_id: group.clone(),
             sender: self.inner.own.clone(),
             content: GroupContent::Text { body: body.to_owned(), ts },
         };
-        let ciphertext = self.transact(|m, db| m.encrypt_group(db, group, &plaintext))?;
-        Ok(StoredRequest::Group {
+        let ciphertext = self.transact(|m, db| m.encrypt_group(db, group, expected_session, &plaintext))?;
+        Ok(ciphertext.map(|ciphertext| StoredRequest::Group {
             group_id: group.clone(),
             request: SendGroupRequest { message_id: message_id.clone(), ciphertext },
-        })
+        }))
     }
 
     /// Send the group's session key over Olm to the devices that need it. A direct send must
     /// cover all devices of each user it names (and our other devices), so it goes to every
     /// device of those users; receiving a key twice is harmless.
-    async fn share_room_key(&self, group: &GroupId, session_id: &str, needs: &[DeviceRecord]) -> Result<()> {
+    /// Returns false when the session was replaced meanwhile (the caller starts over).
+    async fn share_room_key(&self, group: &GroupId, session_id: &str, needs: &[DeviceRecord]) -> Result<bool> {
         let own_user = self.inner.own.user_id.clone();
         for _ in 0..DEVICE_CHANGE_RETRIES {
             let mut users: Vec<UserId> = needs.iter().map(|d| d.user_id.clone()).collect();
@@ -395,22 +407,23 @@ impl Client {
                 Ok(all)
             })?;
             if targets.is_empty() {
-                return Ok(());
+                return Ok(true);
             }
             self.ensure_olm_sessions(&targets).await?;
-            let (content, record) = self.transact(|m, db| {
-                let record =
-                    db.outbound_group(group)?.ok_or_else(|| Error::Crypto("the group session vanished".into()))?;
-                Ok((m.room_key(group, &record)?, record))
+            let content_record = self.transact(|m, db| match db.outbound_group(group)? {
+                Some(record) => Ok(Some((m.room_key(group, &record)?, record))),
+                None => Ok(None),
             })?;
+            let Some((content, record)) = content_record else { return Ok(false) };
             if record.session_id != session_id {
-                return Err(Error::Crypto("the group session changed while sharing it".into()));
+                return Ok(false);
             }
             let payloads = self.encrypt_for(&targets, &content)?;
             let req = SendDirectRequest { message_id: new_message_id()?, payloads };
             match self.request_json::<_, SendReceipt>(Method::POST, "/v1/messages", Some(&req)).await {
                 Ok(_) => {
-                    return self.transact(|m, db| m.mark_shared(db, group, session_id, &targets));
+                    self.transact(|m, db| m.mark_shared(db, group, session_id, &targets))?;
+                    return Ok(true);
                 }
                 Err(Error::Server { code: ErrorCode::DevicesChanged, .. }) => {
                     self.refresh_devices(&users).await?;

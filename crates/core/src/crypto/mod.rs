@@ -403,10 +403,19 @@ impl Machine {
         Ok(())
     }
 
-    /// Encrypt a group message with the group's current outbound session.
-    pub fn encrypt_group(&self, db: &Db<'_>, group: &GroupId, plaintext: &GroupPlaintext) -> Result<String> {
-        let mut record =
-            db.outbound_group(group)?.ok_or_else(|| Error::Crypto("the group has no outbound session".into()))?;
+    /// Encrypt a group message with the group's current outbound session; `None` when there is
+    /// none, or it is not `expected_session` (it was rotated or discarded meanwhile).
+    pub fn encrypt_group(
+        &self,
+        db: &Db<'_>,
+        group: &GroupId,
+        expected_session: Option<&str>,
+        plaintext: &GroupPlaintext,
+    ) -> Result<Option<String>> {
+        let Some(mut record) = db.outbound_group(group)? else { return Ok(None) };
+        if expected_session.is_some_and(|s| s != record.session_id) {
+            return Ok(None);
+        }
         let mut session = self.unpickle_group(&record.pickle)?;
         let json = Zeroizing::new(serde_json::to_vec(plaintext).map_err(|e| Error::Crypto(e.to_string()))?);
         let message = session.encrypt(json.as_slice());
@@ -414,7 +423,7 @@ impl Machine {
         record.message_count += 1;
         db.save_outbound_group(group, &record)?;
         let envelope = MegolmEnvelope { v: 1, session_id: record.session_id, body: message.to_base64() };
-        serde_json::to_string(&envelope).map_err(|e| Error::Crypto(e.to_string()))
+        serde_json::to_string(&envelope).map(Some).map_err(|e| Error::Crypto(e.to_string()))
     }
 
     fn unpickle_group(&self, pickle: &str) -> Result<GroupSession> {

@@ -142,7 +142,7 @@ fn megolm_rotates_after_100_messages_and_on_removal_and_rejects_replays() {
     bob_s
         .transaction(|db| bob_m.receive_room_key(db, &alice_rec, &group, &session_id, &session_key).map(|_| ()))
         .unwrap();
-    let c1 = alice.machine.encrypt_group(&db, &group, &group_plaintext(&group, &alice, "one")).unwrap();
+    let c1 = alice.machine.encrypt_group(&db, &group, None, &group_plaintext(&group, &alice, "one")).unwrap().unwrap();
     let sender = alice.machine.own().clone();
     let mut decrypt = |id: &str, c: &str| {
         bob_s
@@ -163,7 +163,7 @@ fn megolm_rotates_after_100_messages_and_on_removal_and_rejects_replays() {
 
     // 100 messages in total, then a new session.
     for i in 1..ROTATE_AFTER_MESSAGES {
-        alice.machine.encrypt_group(&db, &group, &group_plaintext(&group, &alice, &format!("{i}"))).unwrap();
+        alice.machine.encrypt_group(&db, &group, None, &group_plaintext(&group, &alice, &format!("{i}"))).unwrap();
     }
     let (rotated, needs) = alice.machine.outbound_group(&db, &group, &[bob.record(), carol.record()]).unwrap();
     assert_ne!(rotated.session_id, first.session_id);
@@ -176,10 +176,22 @@ fn megolm_rotates_after_100_messages_and_on_removal_and_rejects_replays() {
     assert_eq!(needs, vec![bob.record()]);
 
     // A message of an unknown session waits for its key.
-    let c2 = alice.machine.encrypt_group(&db, &group, &group_plaintext(&group, &alice, "new")).unwrap();
+    let c2 = alice.machine.encrypt_group(&db, &group, None, &group_plaintext(&group, &alice, "new")).unwrap().unwrap();
     let missing = bob.store.transaction(|db| bob.machine.decrypt_group(db, &group, &sender, "m9", &c2)).unwrap();
     assert_eq!(missing.err(), Some(Undecryptable::MissingRoomKey));
-    assert_eq!(Machine::group_session_id(&c2), Some(after_removal.session_id));
+    assert_eq!(Machine::group_session_id(&c2), Some(after_removal.session_id.clone()));
+    // A sender that shared one session never encrypts with another that replaced it meanwhile.
+    let stale =
+        alice.machine.encrypt_group(&db, &group, Some(&first.session_id), &group_plaintext(&group, &alice, "x"));
+    assert!(stale.unwrap().is_none());
+    db.discard_outbound_group(&group).unwrap();
+    let gone = alice.machine.encrypt_group(
+        &db,
+        &group,
+        Some(&after_removal.session_id),
+        &group_plaintext(&group, &alice, "x"),
+    );
+    assert!(gone.unwrap().is_none());
 }
 
 #[test]
