@@ -356,16 +356,21 @@ async fn a_profile_reopens_with_its_history_and_keys() {
     bob.sync().await.unwrap();
     assert_eq!(bodies(&bob, &direct_conversation_id(&uid("alice"))), ["one", "two", "three"]);
     assert_eq!(alice.search("thr", 10).unwrap().len(), 1);
-    // Creating a profile where one exists is refused, and the existing one is untouched.
-    let err = sotto_core::Client::register(
-        &alice_dir,
-        sotto_core::SignIn { server: &server.url, user_id: "alice2", password: PASSWORD, device_name: None },
-        keychain(),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.code(), "profile_exists");
+    // One process per profile: a second open (or a register into it) is refused while it is open.
+    assert_eq!(sotto_core::Client::open(&alice_dir, None).unwrap_err().code(), "profile_in_use");
+    let register_alice2 = || {
+        sotto_core::Client::register(
+            &alice_dir,
+            sotto_core::SignIn { server: &server.url, user_id: "alice2", password: PASSWORD, device_name: None },
+            keychain(),
+        )
+    };
+    assert_eq!(register_alice2().await.unwrap_err().code(), "profile_in_use");
     drop(alice);
+    // Creating a profile where one exists is refused, and the existing one is untouched.
+    let before = snapshot(&alice_dir);
+    assert_eq!(register_alice2().await.unwrap_err().code(), "profile_exists");
+    assert_eq!(snapshot(&alice_dir), before);
     let alice = sotto_core::Client::open(&alice_dir, None).unwrap();
     assert_eq!(bodies(&alice, &direct_conversation_id(&uid("bob"))).len(), 3);
 }

@@ -146,6 +146,7 @@ fn hint(code: &str) -> Option<&'static str> {
              second line of stdin), or open an existing one with --passphrase-stdin"
         }
         "passphrase_required" | "wrong_passphrase" => "give the profile's passphrase on stdin with --passphrase-stdin",
+        "profile_in_use" => "another sotto command (such as `listen`) or the app has this profile open; stop it first",
         "no_profile" => "create one with `sotto --server URL --profile DIR register USER --password-stdin`",
         "signed_out" => "this device was signed out; sign in again with `login` into a new profile directory",
         "offline" => "check the server address and that it is running; queued messages go out with the next `sync`",

@@ -27,6 +27,9 @@ pub enum Error {
     /// The profile key does not open the database (wrong key, or not a Sotto database).
     #[error("The profile's database does not open with its key; it was left untouched.")]
     DatabaseKey,
+    /// Another process (another `sotto` command, or the app) has the profile open.
+    #[error("The profile in {0} is open in another Sotto process; close it first.")]
+    ProfileInUse(String),
     #[error("There is no Sotto profile in {0}.")]
     NoProfile(String),
     #[error("A profile already exists in {0}; it was left untouched.")]
@@ -72,6 +75,7 @@ impl Error {
             Error::WrongPassphrase => "wrong_passphrase",
             Error::PassphraseRequired => "passphrase_required",
             Error::DatabaseKey => "database_key",
+            Error::ProfileInUse(_) => "profile_in_use",
             Error::NoProfile(_) => "no_profile",
             Error::ProfileExists(_) => "profile_exists",
             Error::ProfileTooNew { .. } => "profile_too_new",

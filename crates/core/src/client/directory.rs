@@ -74,7 +74,9 @@ impl Client {
     }
 
     /// Open Olm sessions with every device in `devices` that has none, from claimed keys.
-    pub(crate) async fn ensure_olm_sessions(&self, devices: &[DeviceRecord]) -> Result<()> {
+    /// Returns the devices that cannot be reached: no key left to claim, or a key that does not
+    /// verify or cannot start a session (the caller decides whether that blocks the send).
+    pub(crate) async fn ensure_olm_sessions(&self, devices: &[DeviceRecord]) -> Result<Vec<DeviceRecord>> {
         let missing: Vec<DeviceRecord> = self.transact(|m, db| {
             let mut missing = Vec::new();
             for d in devices {
@@ -84,6 +86,7 @@ impl Client {
             }
             Ok(missing)
         })?;
+        let mut unreachable = Vec::new();
         for chunk in missing.chunks(MAX_CLAIM_DEVICES) {
             let body = ClaimKeysRequest {
                 devices: chunk
@@ -92,22 +95,27 @@ impl Client {
                     .collect(),
             };
             let resp: ClaimKeysResponse = self.request_json(Method::POST, "/v1/keys/claim", Some(&body)).await?;
-            self.transact(|m, db| {
-                for claimed in &resp.keys {
-                    let Some(device) =
-                        chunk.iter().find(|d| d.user_id == claimed.user_id && d.device_id == claimed.device_id)
-                    else {
-                        continue;
-                    };
-                    m.start_olm_session(db, device, claimed)?;
+            let failed = self.transact(|m, db| {
+                let mut failed = Vec::new();
+                for device in chunk {
+                    let claimed =
+                        resp.keys.iter().find(|c| c.user_id == device.user_id && c.device_id == device.device_id);
+                    match claimed.map(|c| m.start_olm_session(db, device, c)) {
+                        Some(Ok(())) => {}
+                        // A bad key (signature, or one no session can start from): skip that device.
+                        Some(Err(Error::Crypto(reason))) => {
+                            tracing::warn!(user = %device.user_id, device = %device.device_id, %reason, "cannot start a session");
+                            failed.push(device.clone());
+                        }
+                        Some(Err(e)) => return Err(e),
+                        None => failed.push(device.clone()),
+                    }
                 }
-                Ok(())
+                Ok(failed)
             })?;
-            if let Some(d) = resp.missing.first() {
-                return Err(Error::NoDevices(format!("{} (device {})", d.user_id, d.device_id)));
-            }
+            unreachable.extend(failed);
         }
-        Ok(())
+        Ok(unreachable)
     }
 
     /// Look users up in the directory (fresh), returning their devices. Unknown users are an

@@ -29,7 +29,7 @@ pub use self::sync::SyncSummary;
 use crate::api::Api;
 use crate::crypto::Machine;
 use crate::events::{ClientEvent, ConnectionState};
-use crate::profile::{self, KeyOptions, ProfileInfo, ProfilePaths};
+use crate::profile::{self, KeyOptions, ProfileInfo, ProfileKey, ProfileLock, ProfilePaths};
 use crate::store::{Conversation, Db, Message, SearchHit, Store};
 use crate::{Error, Result};
 
@@ -55,6 +55,10 @@ impl std::fmt::Debug for Client {
 
 struct Inner {
     dir: PathBuf,
+    /// Held for the client's lifetime: one process per profile.
+    lock: ProfileLock,
+    /// Kept to add a passphrase later even when the profile was opened without the keychain.
+    key: ProfileKey,
     info: Mutex<ProfileInfo>,
     api: Api,
     own: DeviceAddress,
@@ -72,6 +76,9 @@ struct Inner {
 struct State {
     store: Store,
     machine: Machine,
+    /// The in-memory account could not be brought back in line with the database after a
+    /// failed transaction: refuse further work rather than persist a diverged account.
+    broken: bool,
 }
 
 struct Tokens {
@@ -80,12 +87,17 @@ struct Tokens {
 }
 
 /// What a new profile is for.
-#[derive(Debug)]
 pub struct SignIn<'a> {
     pub server: &'a str,
     pub user_id: &'a str,
     pub password: &'a str,
     pub device_name: Option<&'a str>,
+}
+
+impl std::fmt::Debug for SignIn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignIn").field("server", &self.server).field("user_id", &self.user_id).finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -102,11 +114,12 @@ impl Client {
     async fn create(dir: &Path, sign_in: SignIn<'_>, keys: KeyOptions, register: bool) -> Result<Client> {
         let api = Api::new(sign_in.server)?;
         let user_id = UserId::parse(sign_in.user_id).map_err(|e| Error::InvalidInput(e.to_string()))?;
-        let (info, key) = profile::create(dir, &keys)?;
+        let lock = profile::lock(dir)?;
+        let (info, key) = profile::create(dir, &lock, &keys)?;
         let paths = ProfilePaths::new(dir);
         let cleanup = |e: Error| {
             // Only what this call created is removed: the directory held no profile before.
-            if let Err(cleanup) = profile::remove(dir, &info) {
+            if let Err(cleanup) = profile::remove(dir, &lock, &info) {
                 tracing::warn!(error = %cleanup, "could not remove a half-created profile");
             }
             e
@@ -148,7 +161,7 @@ impl Client {
         })?;
         // From here on the server knows this device: keep the profile whatever happens next.
         profile::commit(dir, &info)?;
-        let client = Self::assemble(dir, info, api, own, store, machine)?;
+        let client = Self::assemble(dir, lock, key, info, api, own, store, machine)?;
         client.publish_keys().await?;
         Ok(client)
     }
@@ -156,7 +169,8 @@ impl Client {
     /// Open the profile in `dir`. The key comes from the OS keychain, or from `passphrase` when
     /// the profile has one (and the keychain is unavailable, or the caller prefers it).
     pub fn open(dir: &Path, passphrase: Option<&str>) -> Result<Client> {
-        let (info, key) = profile::unlock(dir, passphrase)?;
+        let lock = profile::lock(dir)?;
+        let (info, key) = profile::unlock(dir, &lock, passphrase)?;
         let store = Store::open(&ProfilePaths::new(dir).database(), &key, false)?;
         let db = store.db();
         let get = |k: &str| db.meta(k)?.ok_or_else(|| Error::Corrupt(format!("the profile has no {k}")));
@@ -167,11 +181,14 @@ impl Client {
         };
         let machine = Machine::load(&db, own.clone(), key.pickle_key()?)?;
         let api = Api::new(&server)?;
-        Self::assemble(dir, info, api, own, store, machine)
+        Self::assemble(dir, lock, key, info, api, own, store, machine)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn assemble(
         dir: &Path,
+        lock: ProfileLock,
+        key: ProfileKey,
         info: ProfileInfo,
         api: Api,
         own: DeviceAddress,
@@ -188,10 +205,12 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
+                lock,
+                key,
                 info: Mutex::new(info),
                 api,
                 own,
-                state: Mutex::new(State { store, machine }),
+                state: Mutex::new(State { store, machine, broken: false }),
                 tokens: tokio::sync::Mutex::new(tokens),
                 events,
                 connection,
@@ -230,10 +249,8 @@ impl Client {
 
     /// Protect the profile key with a passphrase too (so the profile opens without a keychain).
     pub fn set_passphrase(&self, passphrase: &str) -> Result<()> {
-        let (info, key) = profile::unlock(&self.inner.dir, None)?;
-        let mut info_lock = self.inner.info.lock().map_err(|_| poisoned())?;
-        *info_lock = info;
-        profile::set_passphrase(&self.inner.dir, &mut info_lock, &key, passphrase)
+        let mut info = self.inner.info.lock().map_err(|_| poisoned())?;
+        profile::set_passphrase(&self.inner.dir, &mut info, &self.inner.key, passphrase)
     }
 
     // ---- local state ----
@@ -249,11 +266,15 @@ impl Client {
     fn transact<T>(&self, f: impl FnOnce(&mut Machine, &Db<'_>) -> Result<T>) -> Result<T> {
         let mut guard = self.inner.state.lock().map_err(|_| poisoned())?;
         let state = &mut *guard;
+        if state.broken {
+            return Err(poisoned());
+        }
         let result = state.store.transaction(|db| f(&mut state.machine, db));
         if result.is_err() {
-            let State { store, machine } = state;
+            let State { store, machine, broken } = state;
             if let Err(e) = machine.reload(&store.db()) {
                 tracing::error!(error = %e, "could not reload the account after a failed transaction");
+                *broken = true;
             }
         }
         result
@@ -320,13 +341,16 @@ impl Client {
                 }
                 Err(e) => return Err(e),
             };
-        self.read(|db| {
-            db.set_meta(META_ACCESS, &session.access_token)?;
-            db.set_meta(META_REFRESH, &session.refresh_token)
-        })?;
+        // The old refresh token is spent now: keep the new pair in memory first (so this process
+        // never presents the spent one again), then store both in one transaction.
         tokens.access = Zeroizing::new(session.access_token);
         tokens.refresh = Zeroizing::new(session.refresh_token);
-        Ok(tokens.access.clone())
+        let (access, refresh) = (tokens.access.clone(), tokens.refresh.clone());
+        self.transact(|_, db| {
+            db.set_meta(META_ACCESS, &access)?;
+            db.set_meta(META_REFRESH, &refresh)
+        })?;
+        Ok(access)
     }
 
     // ---- account ----
@@ -355,11 +379,15 @@ impl Client {
             Ok(upload)
         })?;
         if let Some(upload) = upload {
-            self.request::<_, serde_json::Value>(Method::POST, "/v1/keys/one-time", Some(&upload)).await?;
+            let result = self.request::<_, serde_json::Value>(Method::POST, "/v1/keys/one-time", Some(&upload)).await;
+            // Whether or not the answer arrived, these keys are never offered again: if the
+            // server stored them and handed one out meanwhile, uploading them a second time could
+            // let two senders start sessions from one key. Unused ones cost nothing.
             self.transact(|m, db| {
                 m.mark_published();
                 m.save_account(db)
             })?;
+            result?;
         }
         Ok(())
     }
@@ -386,8 +414,23 @@ impl Client {
         }
         let info = self.inner.info.lock().map_err(|_| poisoned())?.clone();
         let dir = self.inner.dir.clone();
-        drop(self);
-        profile::remove(&dir, &info)
+        // Background tasks end soon after cancellation; wait for them so that the database is
+        // closed before its files are removed (Windows refuses to delete open files).
+        let mut inner = self.inner;
+        for _ in 0..100 {
+            match Arc::try_unwrap(inner) {
+                Ok(only) => {
+                    let Inner { lock, state, .. } = only;
+                    drop(state);
+                    return profile::remove(&dir, &lock, &info);
+                }
+                Err(shared) => {
+                    inner = shared;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+        profile::remove(&dir, &inner.lock, &info)
     }
 
     /// Stop background tasks (sync, outbox).

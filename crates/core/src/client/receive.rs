@@ -34,7 +34,7 @@ impl Client {
     /// nothing. Returns the number of new messages.
     #[doc(hidden)]
     pub async fn bench_receive(&self, entries: &[InboxEntry]) -> Result<usize> {
-        let processed = self.process(entries, false).await?;
+        let processed = self.process(entries, false, 0).await?;
         let messages = processed.messages;
         self.emit_all(processed.events);
         Ok(messages)
@@ -42,11 +42,13 @@ impl Client {
 
     /// Decrypt and store a batch of entries in one transaction. Returns the highest sequence
     /// number committed, which the caller then acknowledges.
-    pub(crate) async fn process_entries(&self, entries: &[InboxEntry]) -> Result<Processed> {
-        self.process(entries, true).await
+    /// `unreadable_up_to` is the highest sequence number of entries this version could not parse:
+    /// they are skipped, but counted as processed so they are acknowledged.
+    pub(crate) async fn process_entries(&self, entries: &[InboxEntry], unreadable_up_to: u64) -> Result<Processed> {
+        self.process(entries, true, unreadable_up_to).await
     }
 
-    async fn process(&self, entries: &[InboxEntry], inbox: bool) -> Result<Processed> {
+    async fn process(&self, entries: &[InboxEntry], inbox: bool, unreadable_up_to: u64) -> Result<Processed> {
         // Devices we have not pinned yet are looked up first (outside the lock).
         let unknown: Vec<UserId> = self.read(|db| {
             let mut unknown = BTreeSet::new();
@@ -62,14 +64,18 @@ impl Client {
             }
             Ok(unknown.into_iter().collect())
         })?;
-        if !unknown.is_empty()
-            && let Err(e) = self.refresh_devices(&unknown).await
-        {
-            tracing::warn!(error = %e, "could not look up senders' devices");
+        if !unknown.is_empty() {
+            match self.refresh_devices(&unknown).await {
+                Ok(_) => {}
+                // Retry the whole batch later rather than store messages as unreadable (and ack
+                // them) because the directory could not be reached just now.
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => tracing::warn!(error = %e, "could not look up senders' devices"),
+            }
         }
         let own = self.inner.own.clone();
         let processed = self.transact(|machine, db| {
-            let mut out = Processed::default();
+            let mut out = Processed { last_seq: unreadable_up_to, ..Processed::default() };
             let committed: u64 =
                 if inbox { db.meta(META_INBOX_SEQ)?.and_then(|s| s.parse().ok()).unwrap_or(0) } else { 0 };
             for entry in entries {
@@ -133,6 +139,10 @@ fn handle_direct(
     ciphertext: &str,
     out: &mut Processed,
 ) -> Result<()> {
+    // Delivered before (at least once delivery), or replayed: already handled.
+    if !db.mark_direct_received(entry.sender_user.as_str(), entry.message_id.as_str())? {
+        return Ok(());
+    }
     let fallback_conversation = direct_conversation_id(&entry.sender_user);
     let sender: Option<DeviceRecord> = match &entry.sender_device {
         Some(device) => db.device(&entry.sender_user, device)?,

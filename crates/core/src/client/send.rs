@@ -4,6 +4,8 @@
 //! posted and re-posted unchanged on retry, so a retry after a lost answer is deduplicated by
 //! the server on the message id.
 
+use std::collections::BTreeSet;
+
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use sotto_proto::{
@@ -292,7 +294,11 @@ impl Client {
 
     async fn encrypt_direct(&self, to: &UserId, message_id: &MessageId, body: &str, ts: i64) -> Result<StoredRequest> {
         let devices = self.direct_recipients(to).await?;
-        self.ensure_olm_sessions(&devices).await?;
+        // A direct send must reach every device of the recipient (the server insists), so one
+        // unreachable device blocks it, with its name in the error.
+        if let Some(d) = self.ensure_olm_sessions(&devices).await?.first() {
+            return Err(Error::NoDevices(format!("{} (device {} has no usable keys)", d.user_id, d.device_id)));
+        }
         let content = OlmContent::Text { to: to.clone(), body: body.to_owned(), ts };
         let payloads = self.encrypt_for(&devices, &content)?;
         Ok(StoredRequest::Direct(SendDirectRequest { message_id: message_id.clone(), payloads }))
@@ -409,7 +415,21 @@ impl Client {
             if targets.is_empty() {
                 return Ok(true);
             }
-            self.ensure_olm_sessions(&targets).await?;
+            // A member whose device cannot be reached (no usable keys) must not block the group:
+            // leave that member out this time (their devices stay unshared and are retried on the
+            // next send). Our own other devices are required by the server for any direct send.
+            let unreachable = self.ensure_olm_sessions(&targets).await?;
+            let skipped: BTreeSet<UserId> = unreachable.iter().map(|d| d.user_id.clone()).collect();
+            if skipped.contains(&own_user) {
+                return Err(Error::NoDevices(format!("{own_user} (one of your own devices has no usable keys)")));
+            }
+            if !skipped.is_empty() {
+                tracing::warn!(users = skipped.len(), "some members cannot receive the group key yet");
+            }
+            let targets: Vec<DeviceRecord> = targets.into_iter().filter(|d| !skipped.contains(&d.user_id)).collect();
+            if targets.is_empty() {
+                return Ok(true);
+            }
             let content_record = self.transact(|m, db| match db.outbound_group(group)? {
                 Some(record) => Ok(Some((m.room_key(group, &record)?, record))),
                 None => Ok(None),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::{SinkExt as _, StreamExt as _};
 use reqwest::Method;
 use serde::Serialize;
-use sotto_proto::{AckRequest, ClientFrame, InboxEntry, InboxPage, ServerFrame, UserId};
+use sotto_proto::{AckRequest, ClientFrame, InboxEntry, ServerFrame, UserId};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage, client::IntoClientRequest as _};
 
 use super::Client;
@@ -35,14 +35,15 @@ impl Client {
         let mut summary = SyncSummary::default();
         loop {
             let after: u64 = self.read(|db| db.meta(super::META_INBOX_SEQ))?.and_then(|s| s.parse().ok()).unwrap_or(0);
-            let page: InboxPage = self
+            let page: RawInboxPage = self
                 .request_json::<(), _>(Method::GET, &format!("/v1/inbox?after={after}&limit={BATCH}"), None)
                 .await?;
             if page.entries.is_empty() {
                 break;
             }
             summary.entries += page.entries.len();
-            let processed = self.process_entries(&page.entries).await?;
+            let (entries, unreadable_up_to) = parse_entries(page.entries);
+            let processed = self.process_entries(&entries, unreadable_up_to).await?;
             summary.messages += processed.messages;
             self.after_batch(processed).await?;
             if !page.more {
@@ -155,6 +156,8 @@ impl Client {
         self.set_connection(ConnectionState::Syncing);
         let (mut tx, mut rx) = socket.split();
         let mut batch: Vec<InboxEntry> = Vec::new();
+        // The highest sequence number of entries this version cannot read (acked all the same).
+        let mut unreadable_up_to = 0u64;
         loop {
             let frame = match rx.next().await {
                 Some(Ok(frame)) => frame,
@@ -162,19 +165,20 @@ impl Client {
                 None => return Ok(()),
             };
             let mut synced = false;
-            self.collect(frame, &mut batch, &mut synced)?;
+            self.collect(frame, &mut batch, &mut unreadable_up_to, &mut synced);
             // Take whatever else already arrived, to commit it in one transaction.
             while batch.len() < BATCH as usize {
                 match futures_util::FutureExt::now_or_never(rx.next()) {
-                    Some(Some(Ok(frame))) => self.collect(frame, &mut batch, &mut synced)?,
+                    Some(Some(Ok(frame))) => self.collect(frame, &mut batch, &mut unreadable_up_to, &mut synced),
                     Some(Some(Err(e))) => return Err(Error::Offline(e.to_string())),
                     Some(None) => return Ok(()),
                     None => break,
                 }
             }
-            if !batch.is_empty() {
-                let processed = self.process_entries(&batch).await?;
+            if !batch.is_empty() || unreadable_up_to > 0 {
+                let processed = self.process_entries(&batch, unreadable_up_to).await?;
                 batch.clear();
+                unreadable_up_to = 0;
                 let up_to = processed.last_seq;
                 self.emit_all(processed.events);
                 let ack =
@@ -197,8 +201,11 @@ impl Client {
         }
     }
 
-    fn collect(&self, frame: WsMessage, batch: &mut Vec<InboxEntry>, synced: &mut bool) -> Result<()> {
-        let WsMessage::Text(text) = frame else { return Ok(()) };
+    /// Sort one frame into the batch. A frame this version does not understand (a newer server)
+    /// is skipped; if it was an inbox entry, its sequence number is still acknowledged, so one
+    /// unreadable entry cannot stall sync forever.
+    fn collect(&self, frame: WsMessage, batch: &mut Vec<InboxEntry>, unreadable_up_to: &mut u64, synced: &mut bool) {
+        let WsMessage::Text(text) = frame else { return };
         match serde_json::from_str::<ServerFrame>(&text) {
             Ok(ServerFrame::Entry { entry }) => batch.push(entry),
             Ok(ServerFrame::Synced { .. }) => *synced = true,
@@ -206,9 +213,18 @@ impl Client {
             Ok(ServerFrame::Error { code, message }) => {
                 tracing::warn!(?code, %message, "the server refused a frame");
             }
-            Err(_) => return Err(Error::Protocol("the server sent a frame this client does not understand".into())),
+            Err(_) => {
+                let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                if value["type"] == "entry"
+                    && let Some(seq) = value["entry"]["seq"].as_u64()
+                {
+                    tracing::warn!(seq, "skipping an inbox entry this version cannot read");
+                    *unreadable_up_to = (*unreadable_up_to).max(seq);
+                } else {
+                    tracing::warn!("skipping a frame this version does not understand");
+                }
+            }
         }
-        Ok(())
     }
 
     async fn run_outbox(&self) {
@@ -236,10 +252,59 @@ impl Client {
     }
 }
 
+/// `GET /v1/inbox` with entries left unparsed, so one entry of an unknown kind does not make the
+/// whole page unreadable.
+#[derive(serde::Deserialize)]
+struct RawInboxPage {
+    entries: Vec<serde_json::Value>,
+    #[serde(default)]
+    more: bool,
+}
+
+/// The entries this version can read, and the highest sequence number of those it cannot.
+fn parse_entries(raw: Vec<serde_json::Value>) -> (Vec<InboxEntry>, u64) {
+    let mut entries = Vec::with_capacity(raw.len());
+    let mut unreadable_up_to = 0;
+    for value in raw {
+        let seq = value["seq"].as_u64();
+        match serde_json::from_value::<InboxEntry>(value) {
+            Ok(entry) => entries.push(entry),
+            Err(_) => {
+                tracing::warn!(?seq, "skipping an inbox entry this version cannot read");
+                unreadable_up_to = unreadable_up_to.max(seq.unwrap_or(0));
+            }
+        }
+    }
+    (entries, unreadable_up_to)
+}
+
 /// 1 s, 2 s, 4 s ... up to 60 s, with up to 25 % jitter so clients do not reconnect in step.
 fn reconnect_delay(failures: u32) -> Duration {
     let base = 1000u64.saturating_mul(1 << failures.min(6)).min(60_000);
     let mut byte = [0u8; 1];
     let jitter = if getrandom::fill(&mut byte).is_ok() { base * u64::from(byte[0]) / 1024 } else { 0 };
     Duration::from_millis(base / 2 + jitter + base / 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_entries;
+
+    #[test]
+    fn entries_of_unknown_kinds_are_skipped_but_acknowledged() {
+        let raw: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[
+                {"seq":5,"message_id":"msg-00000005","sender_user":"bob","sender_device":"B1","server_ts":1,
+                 "body":{"type":"direct","ciphertext":"c"}},
+                {"seq":6,"message_id":"msg-00000006","sender_user":"bob","server_ts":1,
+                 "body":{"type":"reaction","emoji":"x"}},
+                {"seq":7,"message_id":"msg-00000007","sender_user":"bob","sender_device":"B1","server_ts":1,
+                 "body":{"type":"direct","ciphertext":"d"},"new_field":true}
+            ]"#,
+        )
+        .unwrap();
+        let (entries, unreadable_up_to) = parse_entries(raw);
+        assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 7]);
+        assert_eq!(unreadable_up_to, 6);
+    }
 }

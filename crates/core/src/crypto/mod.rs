@@ -99,7 +99,7 @@ pub struct Machine {
     pickle_key: Zeroizing<[u8; 32]>,
     /// Inbound Megolm sessions: decrypting does not change what must be persisted, so a cache
     /// stays true even when a transaction rolls back.
-    inbound: HashMap<String, (InboundGroupSession, InboundGroupRecord)>,
+    inbound: HashMap<(String, String), (InboundGroupSession, InboundGroupRecord)>,
     /// A one-time key was used up by an incoming session since the last [`Machine::take_spent_keys`].
     spent_keys: bool,
 }
@@ -127,6 +127,8 @@ impl Machine {
     pub fn reload(&mut self, db: &Db<'_>) -> Result<()> {
         let fresh = Self::load(db, self.own.clone(), self.pickle_key.clone())?;
         self.account = fresh.account;
+        self.inbound.clear();
+        self.spent_keys = false;
         Ok(())
     }
 
@@ -301,11 +303,17 @@ impl Machine {
         if plain.is_none()
             && let OlmMessage::PreKey(pre_key) = &message
         {
+            // A pre-key message for a session we already have, that the session cannot decrypt,
+            // is a replay: with a fallback key (never removed) it would otherwise create the same
+            // session again and overwrite the one in use.
+            if db.olm_session_exists(&pre_key.session_id())? {
+                return Ok(Err(Undecryptable::Replayed));
+            }
             let identity = Curve25519PublicKey::from_base64(&sender.curve25519)
                 .map_err(|_| Error::Corrupt("a pinned identity key is malformed".into()))?;
             if let Ok(created) = self.account.create_inbound_session(SessionConfig::version_1(), identity, pre_key) {
                 let session = created.session;
-                db.save_olm_session(
+                db.insert_olm_session(
                     &session.session_id(),
                     &sender.curve25519,
                     &session.pickle().encrypt(&self.pickle_key),
@@ -460,7 +468,7 @@ impl Machine {
             pickle: session.pickle().encrypt(&self.pickle_key),
         };
         let stored = db.save_inbound_group(session_id, &record, session.first_known_index(), crate::store::now_ms())?;
-        self.inbound.remove(session_id);
+        self.inbound.remove(&(session_id.to_owned(), sender.curve25519.clone()));
         Ok(stored.then(|| session_id.to_owned()))
     }
 
@@ -485,17 +493,23 @@ impl Machine {
             return Ok(Err(Undecryptable::Malformed));
         }
         let Ok(message) = MegolmMessage::from_base64(&envelope.body) else { return Ok(Err(Undecryptable::Malformed)) };
-        if !self.inbound.contains_key(&envelope.session_id) {
-            let Some(record) = db.inbound_group(&envelope.session_id)? else {
+        // Sessions are looked up under the sending device's pinned identity key: a key another
+        // device forwarded under the same session id never stands in for the sender's own.
+        let Some(device) = db.device(&sender.user_id, &sender.device_id)? else {
+            return Ok(Err(Undecryptable::UnknownDevice));
+        };
+        let cache_key = (envelope.session_id.clone(), device.curve25519);
+        if !self.inbound.contains_key(&cache_key) {
+            let Some(record) = db.inbound_group(&envelope.session_id, &cache_key.1)? else {
                 return Ok(Err(Undecryptable::MissingRoomKey));
             };
             let session = InboundGroupSession::from_pickle(
                 vodozemac::megolm::InboundGroupSessionPickle::from_encrypted(&record.pickle, &self.pickle_key)
                     .map_err(|_| Error::Corrupt("a stored group key does not decrypt".into()))?,
             );
-            self.inbound.insert(envelope.session_id.clone(), (session, record));
+            self.inbound.insert(cache_key.clone(), (session, record));
         }
-        let Some((session, record)) = self.inbound.get_mut(&envelope.session_id) else {
+        let Some((session, record)) = self.inbound.get_mut(&cache_key) else {
             return Ok(Err(Undecryptable::MissingRoomKey));
         };
         // The session's owner must be the device the server says sent it, in this group.

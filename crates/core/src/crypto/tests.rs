@@ -73,7 +73,7 @@ fn olm_messages_decrypt_out_of_order_once_and_only_from_their_sender() {
     assert_eq!(bob.olm_from(&from, &m[1]).unwrap(), "m2");
     assert_eq!(bob.olm_from(&from, &m[2]).unwrap(), "m3");
     // A replayed ciphertext does not decrypt a second time.
-    assert_eq!(bob.olm_from(&from, &m[1]), Err(Undecryptable::OlmSession));
+    assert_eq!(bob.olm_from(&from, &m[1]), Err(Undecryptable::Replayed));
     // The pinned device must be the sender: another device's keys do not match.
     let mallory = Party::new("mallory", "M1");
     assert_eq!(bob.olm_from(&mallory.record(), &m[0]), Err(Undecryptable::SenderMismatch));
@@ -94,6 +94,32 @@ fn olm_messages_decrypt_out_of_order_once_and_only_from_their_sender() {
     let mut alice = alice;
     let reply = bob.olm_to(&alice, "reply");
     assert_eq!(alice.olm_from(&bob.record(), &reply).unwrap(), "reply");
+}
+
+#[test]
+fn a_replayed_message_built_on_the_fallback_key_does_not_reset_the_session() {
+    let alice = Party::new("alice", "A1");
+    let mut bob = Party::new("bob", "B1");
+    // Bob has no one-time keys left: the directory hands out his fallback key.
+    let upload = bob.machine.keys_to_upload(0, false).unwrap().unwrap();
+    bob.machine.mark_published();
+    let fallback = upload.fallback_key.unwrap();
+    let claimed =
+        ClaimedKey { user_id: bob.record().user_id, device_id: bob.record().device_id, key: fallback, fallback: true };
+    alice.machine.start_olm_session(&alice.store.db(), &bob.record(), &claimed).unwrap();
+    let first = alice.olm_to(&bob, "first");
+    let from = alice.record();
+    assert_eq!(bob.olm_from(&from, &first).unwrap(), "first");
+    // The server replays it: refused, and the session in use is untouched.
+    assert_eq!(bob.olm_from(&from, &first), Err(Undecryptable::Replayed));
+    let mut alice = alice;
+    let reply = bob.olm_to(&alice, "reply");
+    assert_eq!(alice.olm_from(&bob.record(), &reply).unwrap(), "reply");
+    assert_eq!(bob.olm_from(&from, &first), Err(Undecryptable::Replayed));
+    let next = alice.olm_to(&bob, "next");
+    assert_eq!(bob.olm_from(&from, &next).unwrap(), "next");
+    let reply = bob.olm_to(&alice, "reply 2");
+    assert_eq!(alice.olm_from(&bob.record(), &reply).unwrap(), "reply 2");
 }
 
 #[test]
@@ -138,6 +164,9 @@ fn megolm_rotates_after_100_messages_and_on_removal_and_rejects_replays() {
         panic!("room key");
     };
     let alice_rec = alice.record();
+    // Bob has pinned alice's and carol's devices (as the directory lists them).
+    bob.store.db().upsert_device(&alice_rec).unwrap();
+    bob.store.db().upsert_device(&carol.record()).unwrap();
     let Party { machine: bob_m, store: bob_s, .. } = &mut bob;
     bob_s
         .transaction(|db| bob_m.receive_room_key(db, &alice_rec, &group, &session_id, &session_key).map(|_| ()))
@@ -156,7 +185,7 @@ fn megolm_rotates_after_100_messages_and_on_removal_and_rejects_replays() {
     // From someone else's name, the same ciphertext is refused.
     let other = DeviceAddress { user_id: UserId::parse("carol").unwrap(), device_id: DeviceId::parse("C1").unwrap() };
     let wrong = bob_s.transaction(|db| bob_m.decrypt_group(db, &group, &other, "m3", &c1)).unwrap();
-    assert_eq!(wrong.err(), Some(Undecryptable::SenderMismatch));
+    assert_eq!(wrong.err(), Some(Undecryptable::MissingRoomKey), "carol has no session of that id");
     let wrong_group = GroupId::parse("g2").unwrap();
     let wrong = bob_s.transaction(|db| bob_m.decrypt_group(db, &wrong_group, &sender, "m4", &c1)).unwrap();
     assert_eq!(wrong.err(), Some(Undecryptable::SenderMismatch));

@@ -19,6 +19,7 @@ use crate::{Error, Result};
 const PROFILE_FILE: &str = "profile.json";
 const DATABASE_FILE: &str = "sotto.db";
 const WRAPPED_KEY_FILE: &str = "key.wrapped";
+const LOCK_FILE: &str = "lock";
 
 /// How the profile key is kept, as written in `profile.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,19 +68,37 @@ impl ProfilePaths {
     }
 }
 
+/// Exclusive use of a profile directory by one process: a second process would hold its own copy
+/// of the account and tokens, and two copies diverge (a refresh token spent twice makes the server
+/// sign the device out). Released when dropped.
+pub(crate) struct ProfileLock {
+    _file: std::fs::File,
+}
+
+/// Take the profile's lock, creating the directory if needed.
+pub(crate) fn lock(dir: &Path) -> Result<ProfileLock> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(ProfileLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::ProfileInUse(dir.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
 /// Whether `dir` holds a profile.
 pub fn exists(dir: &Path) -> bool {
     let paths = ProfilePaths::new(dir);
     paths.info().exists() || paths.database().exists()
 }
 
-/// Create the key of a new profile in `dir`. The database is created by the caller.
-pub(crate) fn create(dir: &Path, options: &KeyOptions) -> Result<(ProfileInfo, ProfileKey)> {
+/// Create the key of a new profile in `dir` (whose lock the caller holds). The database is
+/// created by the caller.
+pub(crate) fn create(dir: &Path, _lock: &ProfileLock, options: &KeyOptions) -> Result<(ProfileInfo, ProfileKey)> {
     let paths = ProfilePaths::new(dir);
     if exists(dir) {
         return Err(Error::ProfileExists(dir.display().to_string()));
     }
-    std::fs::create_dir_all(dir)?;
     restrict_dir(dir)?;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let key = ProfileKey::generate()?;
@@ -112,7 +131,7 @@ pub(crate) fn commit(dir: &Path, info: &ProfileInfo) -> Result<()> {
 }
 
 /// Read `profile.json` and get the key: from the keychain, else with the passphrase.
-pub(crate) fn unlock(dir: &Path, passphrase: Option<&str>) -> Result<(ProfileInfo, ProfileKey)> {
+pub(crate) fn unlock(dir: &Path, _lock: &ProfileLock, passphrase: Option<&str>) -> Result<(ProfileInfo, ProfileKey)> {
     let paths = ProfilePaths::new(dir);
     let raw = match std::fs::read(paths.info()) {
         Ok(raw) => raw,
@@ -152,18 +171,22 @@ pub(crate) fn set_passphrase(dir: &Path, info: &mut ProfileInfo, key: &ProfileKe
     Ok(())
 }
 
-/// Remove a profile: its files, then its keychain entry.
-pub(crate) fn remove(dir: &Path, info: &ProfileInfo) -> Result<()> {
+/// Remove a profile (whose lock the caller holds): its files, then its keychain entry.
+pub(crate) fn remove(dir: &Path, _lock: &ProfileLock, info: &ProfileInfo) -> Result<()> {
     let paths = ProfilePaths::new(dir);
-    for path in [paths.database(), paths.dir.join("sotto.db-wal"), paths.dir.join("sotto.db-shm"), paths.wrapped_key()]
-    {
+    for path in [
+        paths.database(),
+        paths.dir.join("sotto.db-wal"),
+        paths.dir.join("sotto.db-shm"),
+        paths.wrapped_key(),
+        paths.info(),
+    ] {
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
     }
-    std::fs::remove_file(paths.info())?;
     if info.keychain {
         ProfileKey::delete_from_keychain(&info.id)?;
     }

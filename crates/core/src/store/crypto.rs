@@ -118,14 +118,14 @@ impl Db<'_> {
         .transpose()
     }
 
-    pub fn inbound_group(&self, session_id: &str) -> Result<Option<InboundGroupRecord>> {
+    pub fn inbound_group(&self, session_id: &str, sender_curve: &str) -> Result<Option<InboundGroupRecord>> {
         let row = self
             .conn()
             .prepare_cached(
                 "SELECT group_id, sender_user, sender_device, sender_curve, pickle FROM inbound_group_sessions
-                 WHERE session_id = ?1",
+                 WHERE session_id = ?1 AND sender_curve = ?2",
             )?
-            .query_row([session_id], |r| {
+            .query_row(params![session_id, sender_curve], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
             })
             .optional()?;
@@ -189,6 +189,41 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// Store a new Olm session; an existing one with the same id is never replaced.
+    pub fn insert_olm_session(&self, session_id: &str, curve: &str, pickle: &str, now: i64) -> Result<()> {
+        let n = self
+            .conn()
+            .prepare_cached(
+                "INSERT INTO olm_sessions (session_id, curve25519, pickle, created_ts, last_used_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (session_id) DO NOTHING",
+            )?
+            .execute(params![session_id, curve, pickle, now])?;
+        if n == 0 {
+            return Err(Error::Crypto("an Olm session with this id exists already".into()));
+        }
+        Ok(())
+    }
+
+    pub fn olm_session_exists(&self, session_id: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT 1 FROM olm_sessions WHERE session_id = ?1")?
+            .query_row([session_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Record a one-to-one entry as processed; false when it was processed before.
+    pub fn mark_direct_received(&self, sender_user: &str, message_id: &str) -> Result<bool> {
+        let n = self
+            .conn()
+            .prepare_cached(
+                "INSERT INTO received_direct (sender_user, message_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![sender_user, message_id])?;
+        Ok(n > 0)
+    }
+
     pub fn delete_olm_sessions(&self, curve: &str) -> Result<()> {
         self.conn().execute("DELETE FROM olm_sessions WHERE curve25519 = ?1", [curve])?;
         Ok(())
@@ -226,9 +261,9 @@ impl Db<'_> {
             "INSERT INTO inbound_group_sessions
                 (session_id, group_id, sender_user, sender_device, sender_curve, first_index, pickle, received_ts)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (session_id) DO UPDATE SET pickle = excluded.pickle, first_index = excluded.first_index
-             WHERE excluded.first_index < inbound_group_sessions.first_index
-               AND excluded.sender_curve = inbound_group_sessions.sender_curve",
+             ON CONFLICT (session_id, sender_curve) DO UPDATE SET pickle = excluded.pickle,
+                first_index = excluded.first_index
+             WHERE excluded.first_index < inbound_group_sessions.first_index",
             params![
                 session_id,
                 r.group_id.as_str(),

@@ -44,6 +44,14 @@ CREATE TABLE olm_sessions (
 ) STRICT;
 CREATE INDEX olm_sessions_curve ON olm_sessions (curve25519, last_used_ts);
 
+-- One-to-one entries already processed (text and keys alike): the server delivers at least once,
+-- and a redelivered or replayed entry must not be decrypted (or shown) again.
+CREATE TABLE received_direct (
+    sender_user TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    PRIMARY KEY (sender_user, message_id)
+) STRICT, WITHOUT ROWID;
+
 -- Megolm sessions this device sends with, one live per group.
 CREATE TABLE outbound_group_sessions (
     group_id      TEXT PRIMARY KEY,
@@ -55,16 +63,18 @@ CREATE TABLE outbound_group_sessions (
     shared_with   TEXT NOT NULL DEFAULT '[]'
 ) STRICT;
 
--- Megolm sessions received from other devices (and our own).
+-- Megolm sessions received from other devices (and our own), under the identity key of the
+-- device that owns them: a session id forwarded by someone else is a different row.
 CREATE TABLE inbound_group_sessions (
-    session_id    TEXT PRIMARY KEY,
+    session_id    TEXT NOT NULL,
     group_id      TEXT NOT NULL,
     sender_user   TEXT NOT NULL,
     sender_device TEXT NOT NULL,
     sender_curve  TEXT NOT NULL,
     first_index   INTEGER NOT NULL,
     pickle        TEXT NOT NULL,
-    received_ts   INTEGER NOT NULL
+    received_ts   INTEGER NOT NULL,
+    PRIMARY KEY (session_id, sender_curve)
 ) STRICT;
 
 -- Replay check: each (session, index) decrypts once.
