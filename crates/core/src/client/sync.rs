@@ -215,8 +215,8 @@ impl Client {
             }
             Err(_) => {
                 let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                if value["type"] == "entry"
-                    && let Some(seq) = value["entry"]["seq"].as_u64()
+                if value.get("type").and_then(|t| t.as_str()) == Some("entry")
+                    && let Some(seq) = value.get("entry").and_then(|e| e.get("seq")).and_then(|s| s.as_u64())
                 {
                     tracing::warn!(seq, "skipping an inbox entry this version cannot read");
                     *unreadable_up_to = (*unreadable_up_to).max(seq);
@@ -266,7 +266,7 @@ fn parse_entries(raw: Vec<serde_json::Value>) -> (Vec<InboxEntry>, u64) {
     let mut entries = Vec::with_capacity(raw.len());
     let mut unreadable_up_to = 0;
     for value in raw {
-        let seq = value["seq"].as_u64();
+        let seq = value.get("seq").and_then(|s| s.as_u64());
         match serde_json::from_value::<InboxEntry>(value) {
             Ok(entry) => entries.push(entry),
             Err(_) => {
