@@ -331,13 +331,17 @@ fn print_report(s: &Summary) {
             if b.cached { String::new() } else { format!(" (sqlcipher_export {:.1}s)", b.export_secs) }
         );
         println!(
-            "  {} messages hold the rare word, {} the medium word; cold-os = {}",
+            "  (other processes used {} of a core during the build); {} messages hold the rare word, {} the medium word",
+            pct(b.others_cpu_pct),
             b.rare_count,
-            b.medium_count,
+            b.medium_count
+        );
+        println!(
+            "  cold-os = {}",
             if sr.cold_os_available {
-                "new connection after sync + drop_caches"
+                "first query on a new connection after sync + echo 3 > /proc/sys/vm/drop_caches (3 samples)"
             } else {
-                "not measured (drop_caches unavailable)"
+                "not measured (drop_caches unavailable, or --no-drop-caches)"
             }
         );
         println!(
@@ -387,7 +391,7 @@ fn print_report(s: &Summary) {
             );
         }
         println!(
-            "  warm: {} repeats on the open store; cold-conn: first query on a new connection (open excluded, shown as \"open\"), 5 samples;",
+            "  warm: {} repeats on the open store, alternating with plain lib; cold-conn: first query on a new connection (open excluded, shown as \"open\"), 5 samples;",
             20
         );
         println!("  plain lib: the same SQL on the sqlcipher_export'ed plain copy through the same library (no key);");

@@ -56,8 +56,8 @@ impl CpuSnap {
         CpuSnap { at: Instant::now(), machine_busy: machine_busy_ticks(), own: own_ticks() }
     }
 
-    /// CPU that processes other than this one used since `start`, in % of one core; `None`
-    /// where /proc is unavailable.
+    /// CPU that processes other than this one (and its finished children) used since `start`,
+    /// in % of one core; `None` where /proc is unavailable.
     pub fn others_since(&self, start: &CpuSnap) -> Option<f64> {
         let secs = self.at.saturating_duration_since(start.at).as_secs_f64();
         let (Some(m1), Some(m0), Some(o1), Some(o0)) = (self.machine_busy, start.machine_busy, self.own, start.own)
@@ -94,10 +94,13 @@ fn own_ticks() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/stat").ok()?;
     let rest = text.rsplit_once(')')?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // After the command name: state is field 3; utime and stime are fields 14 and 15.
-    let utime: u64 = f.get(11)?.parse().ok()?;
-    let stime: u64 = f.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    // After the command name: state is field 3; utime, stime are fields 14, 15, and cutime,
+    // cstime (children waited for, e.g. the sqlite3 shells) 16, 17.
+    let mut sum = 0u64;
+    for i in 11..=14 {
+        sum += f.get(i)?.parse::<u64>().ok()?;
+    }
+    Some(sum)
 }
 
 /// Other processes' CPU over `over`, in % of one core (measured before the run).

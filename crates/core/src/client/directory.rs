@@ -251,6 +251,7 @@ fn reconcile(
                     ts: now,
                     server_ts: None,
                 })? {
+                    db.touch_for(&message)?;
                     events.push(ClientEvent::MessageReceived { message });
                 }
             }

@@ -459,6 +459,8 @@ impl Client {
 
     /// Search every decrypted message; newest first.
     pub fn search(&self, query: &str, limit: u32) -> Result<Vec<SearchHit>> {
+        // Messages this device wrote since the last batch are indexed first.
+        self.transact(|_, db| db.index_pending())?;
         self.read(|db| db.search(query, limit.clamp(1, 500)))
     }
 }

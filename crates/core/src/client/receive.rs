@@ -3,15 +3,15 @@
 //! be decrypted is stored as `undecryptable` with a typed reason and its ciphertext kept, and is
 //! retried when the key it waits for arrives. A duplicate delivery changes nothing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use sotto_proto::{DeviceAddress, EntryBody, InboxEntry, MembershipChange, MembershipEvent, UserId};
+use sotto_proto::{DeviceAddress, DeviceId, EntryBody, InboxEntry, MembershipChange, MembershipEvent, UserId};
 
 use super::{Client, META_INBOX_SEQ, direct_conversation_id, group_conversation_id};
 use crate::crypto::payload::{GroupContent, OlmContent};
 use crate::crypto::{Machine, Undecryptable};
 use crate::events::ClientEvent;
-use crate::store::{ConversationKind, Db, DeviceRecord, MessageKind, MessageStatus, NewMessage};
+use crate::store::{ConversationKind, Db, DeviceRecord, Message, MessageKind, MessageStatus, NewMessage};
 use crate::{Error, Result};
 
 /// What processing a batch produced.
@@ -25,6 +25,37 @@ pub(crate) struct Processed {
     pub refresh: BTreeSet<UserId>,
     /// Incoming sessions used up one-time keys: top up.
     pub spent_keys: bool,
+    /// Conversations with new messages: (latest time, latest message, new unread), written once
+    /// per batch.
+    touched: BTreeMap<String, (i64, Message, i64)>,
+    /// Conversations to announce as updated.
+    dirty: BTreeSet<String>,
+    /// Conversations known to exist in this batch.
+    ensured: BTreeSet<String>,
+    /// Pinned devices looked up in this batch (the directory does not change during one).
+    devices: BTreeMap<(UserId, DeviceId), Option<DeviceRecord>>,
+}
+
+impl Processed {
+    fn device(&mut self, db: &Db<'_>, user: &UserId, device: &DeviceId) -> Result<Option<DeviceRecord>> {
+        let key = (user.clone(), device.clone());
+        if let Some(found) = self.devices.get(&key) {
+            return Ok(found.clone());
+        }
+        let found = db.device(user, device)?;
+        self.devices.insert(key, found.clone());
+        Ok(found)
+    }
+
+    fn touch(&mut self, message: &Message) {
+        let unread = i64::from(!message.outgoing && message.kind != MessageKind::System);
+        let entry = self.touched.entry(message.conversation_id.clone()).or_insert((message.ts, message.clone(), 0));
+        entry.0 = entry.0.max(message.ts);
+        if message.id >= entry.1.id {
+            entry.1 = message.clone();
+        }
+        entry.2 += unread;
+    }
 }
 
 impl Client {
@@ -85,6 +116,16 @@ impl Client {
                 }
                 handle_entry(machine, db, &own, entry, &mut out)?;
             }
+            for (conversation_id, (ts, latest, unread)) in std::mem::take(&mut out.touched) {
+                db.touch_conversation(&conversation_id, ts, &latest, unread)?;
+                out.dirty.insert(conversation_id);
+            }
+            db.index_pending()?;
+            for conversation_id in std::mem::take(&mut out.dirty) {
+                if let Some(conversation) = db.conversation(&conversation_id)? {
+                    out.events.push(ClientEvent::ConversationUpdated { conversation });
+                }
+            }
             out.spent_keys = machine.take_spent_keys();
             if inbox && out.last_seq > committed {
                 db.set_meta(META_INBOX_SEQ, &out.last_seq.to_string())?;
@@ -106,16 +147,26 @@ fn handle_entry(
         EntryBody::Direct { ciphertext } => handle_direct(machine, db, own, entry, ciphertext, out),
         EntryBody::Group { group_id, ciphertext } => {
             let conversation_id = group_conversation_id(group_id);
-            let title = db.group(group_id)?.map(|g| g.name).unwrap_or_else(|| group_id.to_string());
-            db.ensure_conversation(&conversation_id, ConversationKind::Group, group_id.as_str(), &title)?;
-            if db.find_message(&conversation_id, entry.sender_user.as_str(), entry.message_id.as_str())?.is_some() {
-                return Ok(());
+            if !out.ensured.contains(&conversation_id) {
+                let title = db.group(group_id)?.map(|g| g.name).unwrap_or_else(|| group_id.to_string());
+                db.ensure_conversation(&conversation_id, ConversationKind::Group, group_id.as_str(), &title)?;
+                out.ensured.insert(conversation_id.clone());
             }
+            // A redelivered message is caught by the Megolm index check (same message id at the
+            // same position: a duplicate) or, if it could not be decrypted, by the unique row.
             let Some(sender_device) = &entry.sender_device else {
                 return store_undecryptable(db, &conversation_id, entry, Undecryptable::SenderMismatch, None, out);
             };
             let sender = DeviceAddress { user_id: entry.sender_user.clone(), device_id: sender_device.clone() };
-            match machine.decrypt_group(db, group_id, &sender, entry.message_id.as_str(), ciphertext)? {
+            let device = out.device(db, &entry.sender_user, sender_device)?;
+            match machine.decrypt_group(
+                db,
+                group_id,
+                &sender,
+                device.as_ref(),
+                entry.message_id.as_str(),
+                ciphertext,
+            )? {
                 Ok(decrypted) if decrypted.duplicate => Ok(()),
                 Ok(decrypted) => {
                     let GroupContent::Text { body, ts: _ } = &decrypted.plaintext.content;
@@ -218,8 +269,8 @@ fn store_text(
         server_ts: Some(server_ts),
     })? {
         out.messages += 1;
+        out.touch(&message);
         out.events.push(ClientEvent::MessageReceived { message });
-        push_conversation(db, conversation_id, out)?;
     }
     Ok(())
 }
@@ -251,17 +302,8 @@ fn store_undecryptable(
         let json = serde_json::to_string(entry).map_err(|e| Error::Corrupt(e.to_string()))?;
         db.add_pending(message.id, session_id, &json)?;
         out.messages += 1;
+        out.touch(&message);
         out.events.push(ClientEvent::MessageReceived { message });
-        push_conversation(db, conversation_id, out)?;
-    }
-    Ok(())
-}
-
-fn push_conversation(db: &Db<'_>, conversation_id: &str, out: &mut Processed) -> Result<()> {
-    if let Some(conversation) = db.conversation(conversation_id)? {
-        out.events
-            .retain(|e| !matches!(e, ClientEvent::ConversationUpdated { conversation: c } if c.id == conversation_id));
-        out.events.push(ClientEvent::ConversationUpdated { conversation });
     }
     Ok(())
 }
@@ -274,7 +316,8 @@ fn retry_pending(machine: &mut Machine, db: &Db<'_>, session_id: &str, out: &mut
             continue;
         };
         let sender = DeviceAddress { user_id: entry.sender_user.clone(), device_id: device.clone() };
-        match machine.decrypt_group(db, group_id, &sender, entry.message_id.as_str(), ciphertext)? {
+        let record = out.device(db, &entry.sender_user, device)?;
+        match machine.decrypt_group(db, group_id, &sender, record.as_ref(), entry.message_id.as_str(), ciphertext)? {
             Ok(decrypted) => {
                 let GroupContent::Text { body, ts: _ } = &decrypted.plaintext.content;
                 db.set_decrypted(row, body)?;
@@ -282,7 +325,7 @@ fn retry_pending(machine: &mut Machine, db: &Db<'_>, session_id: &str, out: &mut
                 if let Some(message) = db.message(row)? {
                     out.events.push(ClientEvent::StatusChanged { message });
                 }
-                push_conversation(db, &group_conversation_id(group_id), out)?;
+                out.dirty.insert(group_conversation_id(group_id));
             }
             Err(reason) => db.set_message_status(row, MessageStatus::Undecryptable, Some(reason.code()), None)?,
         }
@@ -327,6 +370,7 @@ fn handle_membership(
         ts: server_ts,
         server_ts: Some(server_ts),
     })? {
+        out.touch(&message);
         out.events.push(ClientEvent::MessageReceived { message });
         out.events.push(ClientEvent::MembershipChanged {
             group_id: group_id.to_string(),
@@ -334,7 +378,6 @@ fn handle_membership(
             actor: event.actor.to_string(),
             users: event.users.iter().map(ToString::to_string).collect(),
         });
-        push_conversation(db, &conversation_id, out)?;
     }
     Ok(())
 }

@@ -13,10 +13,11 @@ use sotto_proto::{
 };
 
 use super::{Client, direct_conversation_id, group_conversation_id};
+use crate::crypto::Machine;
 use crate::crypto::payload::{GroupContent, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
 use crate::events::ClientEvent;
 use crate::store::{
-    ConversationKind, DeviceRecord, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, now_ms,
+    ConversationKind, Db, DeviceRecord, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, now_ms,
 };
 use crate::{Error, Result};
 
@@ -132,6 +133,7 @@ impl Client {
                     server_ts: None,
                 })?
                 .ok_or_else(|| Error::Corrupt("a new message id collided".into()))?;
+            db.touch_for(&message)?;
             db.enqueue(message_id.as_str(), conversation_id, body, now)?;
             Ok(message)
         })
@@ -144,14 +146,12 @@ impl Client {
     pub fn bench_prepare_group_send(&self, group: &GroupId, body: &str) -> Result<String> {
         check_text(body)?;
         let conversation_id = group_conversation_id(group);
-        let message =
-            self.store_queued(&conversation_id, ConversationKind::Group, group.as_str(), group.as_str(), body)?;
+        let title = self.read(|db| db.group(group))?.map(|g| g.name).unwrap_or_else(|| group.to_string());
+        let message = self.store_queued(&conversation_id, ConversationKind::Group, group.as_str(), &title, body)?;
         let message_id = MessageId::parse(message.message_id.as_str()).map_err(|e| Error::Corrupt(e.to_string()))?;
         let stored = self
             .encrypt_group_message(group, None, &message_id, body, message.ts)?
             .ok_or_else(|| Error::Crypto("the group has no outbound session".into()))?;
-        let json = serde_json::to_string(&stored).map_err(|e| Error::Crypto(e.to_string()))?;
-        self.read(|db| db.set_outbox_request(message_id.as_str(), Some(&json)))?;
         match stored {
             StoredRequest::Group { request, .. } => Ok(request.ciphertext),
             StoredRequest::Direct(_) => Err(Error::Crypto("not a group request".into())),
@@ -270,8 +270,6 @@ impl Client {
         } else {
             return Err(Error::Corrupt("a conversation id is damaged".into()));
         };
-        let json = serde_json::to_string(&stored).map_err(|e| Error::Crypto(e.to_string()))?;
-        self.read(|db| db.set_outbox_request(&item.message_id, Some(&json)))?;
         Ok(stored)
     }
 
@@ -300,23 +298,17 @@ impl Client {
             return Err(Error::NoDevices(format!("{} (device {} has no usable keys)", d.user_id, d.device_id)));
         }
         let content = OlmContent::Text { to: to.clone(), body: body.to_owned(), ts };
-        let payloads = self.encrypt_for(&devices, &content)?;
-        Ok(StoredRequest::Direct(SendDirectRequest { message_id: message_id.clone(), payloads }))
+        // The ratchets advance and the request that carries them is stored in one transaction.
+        self.transact(|m, db| {
+            let payloads = encrypt_payloads(m, db, &devices, &content)?;
+            let stored = StoredRequest::Direct(SendDirectRequest { message_id: message_id.clone(), payloads });
+            store_request(db, message_id, &stored)?;
+            Ok(stored)
+        })
     }
 
     fn encrypt_for(&self, devices: &[DeviceRecord], content: &OlmContent) -> Result<Vec<DevicePayload>> {
-        self.transact(|m, db| {
-            devices
-                .iter()
-                .map(|d| {
-                    Ok(DevicePayload {
-                        user_id: d.user_id.clone(),
-                        device_id: d.device_id.clone(),
-                        ciphertext: m.encrypt_olm(db, d, content)?,
-                    })
-                })
-                .collect()
-        })
+        self.transact(|m, db| encrypt_payloads(m, db, devices, content))
     }
 
     /// Fetch the group's current members (the server is the authority on membership).
@@ -387,11 +379,19 @@ impl Client {
             sender: self.inner.own.clone(),
             content: GroupContent::Text { body: body.to_owned(), ts },
         };
-        let ciphertext = self.transact(|m, db| m.encrypt_group(db, group, expected_session, &plaintext))?;
-        Ok(ciphertext.map(|ciphertext| StoredRequest::Group {
-            group_id: group.clone(),
-            request: SendGroupRequest { message_id: message_id.clone(), ciphertext },
-        }))
+        // The session advances and the request that carries the message is stored in one
+        // transaction.
+        self.transact(|m, db| {
+            let Some(ciphertext) = m.encrypt_group(db, group, expected_session, &plaintext)? else {
+                return Ok(None);
+            };
+            let stored = StoredRequest::Group {
+                group_id: group.clone(),
+                request: SendGroupRequest { message_id: message_id.clone(), ciphertext },
+            };
+            store_request(db, message_id, &stored)?;
+            Ok(Some(stored))
+        })
     }
 
     /// Send the group's session key over Olm to the devices that need it. A direct send must
@@ -453,4 +453,28 @@ impl Client {
         }
         Err(Error::Crypto("the group members' devices kept changing; try again".into()))
     }
+}
+
+fn encrypt_payloads(
+    machine: &mut Machine,
+    db: &Db<'_>,
+    devices: &[DeviceRecord],
+    content: &OlmContent,
+) -> Result<Vec<DevicePayload>> {
+    devices
+        .iter()
+        .map(|d| {
+            Ok(DevicePayload {
+                user_id: d.user_id.clone(),
+                device_id: d.device_id.clone(),
+                ciphertext: machine.encrypt_olm(db, d, content)?,
+            })
+        })
+        .collect()
+}
+
+/// Keep the encrypted request with its outbox row, so a retry posts exactly the same thing.
+fn store_request(db: &Db<'_>, message_id: &MessageId, stored: &StoredRequest) -> Result<()> {
+    let json = serde_json::to_string(stored).map_err(|e| Error::Crypto(e.to_string()))?;
+    db.set_outbox_request(message_id.as_str(), Some(&json))
 }

@@ -100,6 +100,10 @@ pub struct Machine {
     /// Inbound Megolm sessions: decrypting does not change what must be persisted, so a cache
     /// stays true even when a transaction rolls back.
     inbound: HashMap<(String, String), (InboundGroupSession, InboundGroupRecord)>,
+    /// Outbound Megolm sessions by group, with their session id: saves unpickling one per
+    /// message. The database stays the truth: a cached session is used only while its id is
+    /// the group's current one, and every message still persists the advanced session.
+    outbound: HashMap<GroupId, (String, GroupSession)>,
     /// A one-time key was used up by an incoming session since the last [`Machine::take_spent_keys`].
     spent_keys: bool,
 }
@@ -111,7 +115,14 @@ fn b64(s: &str) -> Result<Vec<u8>, Undecryptable> {
 impl Machine {
     /// A new device identity.
     pub fn create(own: DeviceAddress, pickle_key: Zeroizing<[u8; 32]>) -> Self {
-        Self { own, account: Account::new(), pickle_key, inbound: HashMap::new(), spent_keys: false }
+        Self {
+            own,
+            account: Account::new(),
+            pickle_key,
+            inbound: HashMap::new(),
+            outbound: HashMap::new(),
+            spent_keys: false,
+        }
     }
 
     pub fn load(db: &Db<'_>, own: DeviceAddress, pickle_key: Zeroizing<[u8; 32]>) -> Result<Self> {
@@ -120,7 +131,7 @@ impl Machine {
             AccountPickle::from_encrypted(&pickle, &pickle_key)
                 .map_err(|_| Error::Corrupt("the device account does not decrypt".into()))?,
         );
-        Ok(Self { own, account, pickle_key, inbound: HashMap::new(), spent_keys: false })
+        Ok(Self { own, account, pickle_key, inbound: HashMap::new(), outbound: HashMap::new(), spent_keys: false })
     }
 
     /// Reload the account after a rolled-back transaction, so memory matches the database.
@@ -128,6 +139,7 @@ impl Machine {
         let fresh = Self::load(db, self.own.clone(), self.pickle_key.clone())?;
         self.account = fresh.account;
         self.inbound.clear();
+        self.outbound.clear();
         self.spent_keys = false;
         Ok(())
     }
@@ -414,7 +426,7 @@ impl Machine {
     /// Encrypt a group message with the group's current outbound session; `None` when there is
     /// none, or it is not `expected_session` (it was rotated or discarded meanwhile).
     pub fn encrypt_group(
-        &self,
+        &mut self,
         db: &Db<'_>,
         group: &GroupId,
         expected_session: Option<&str>,
@@ -424,12 +436,16 @@ impl Machine {
         if expected_session.is_some_and(|s| s != record.session_id) {
             return Ok(None);
         }
-        let mut session = self.unpickle_group(&record.pickle)?;
+        let mut session = match self.outbound.remove(group) {
+            Some((id, session)) if id == record.session_id => session,
+            _ => self.unpickle_group(&record.pickle)?,
+        };
         let json = Zeroizing::new(serde_json::to_vec(plaintext).map_err(|e| Error::Crypto(e.to_string()))?);
         let message = session.encrypt(json.as_slice());
         record.pickle = session.pickle().encrypt(&self.pickle_key);
         record.message_count += 1;
         db.save_outbound_group(group, &record)?;
+        self.outbound.insert(group.clone(), (record.session_id.clone(), session));
         let envelope = MegolmEnvelope { v: 1, session_id: record.session_id, body: message.to_base64() };
         serde_json::to_string(&envelope).map(Some).map_err(|e| Error::Crypto(e.to_string()))
     }
@@ -477,12 +493,14 @@ impl Machine {
         serde_json::from_str::<MegolmEnvelope>(ciphertext).ok().map(|e| e.session_id)
     }
 
-    /// Decrypt a group message the server says `sender` sent to `group_id`.
+    /// Decrypt a group message the server says `sender` sent to `group_id`; `device` is the
+    /// sender's pinned record (`None` when the device is not in the directory).
     pub fn decrypt_group(
         &mut self,
         db: &Db<'_>,
         group_id: &GroupId,
         sender: &DeviceAddress,
+        device: Option<&DeviceRecord>,
         message_id: &str,
         ciphertext: &str,
     ) -> Result<Result<GroupDecrypted, Undecryptable>> {
@@ -495,10 +513,10 @@ impl Machine {
         let Ok(message) = MegolmMessage::from_base64(&envelope.body) else { return Ok(Err(Undecryptable::Malformed)) };
         // Sessions are looked up under the sending device's pinned identity key: a key another
         // device forwarded under the same session id never stands in for the sender's own.
-        let Some(device) = db.device(&sender.user_id, &sender.device_id)? else {
+        let Some(device) = device else {
             return Ok(Err(Undecryptable::UnknownDevice));
         };
-        let cache_key = (envelope.session_id.clone(), device.curve25519);
+        let cache_key = (envelope.session_id.clone(), device.curve25519.clone());
         if !self.inbound.contains_key(&cache_key) {
             let Some(record) = db.inbound_group(&envelope.session_id, &cache_key.1)? else {
                 return Ok(Err(Undecryptable::MissingRoomKey));

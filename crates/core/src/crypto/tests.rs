@@ -133,18 +133,19 @@ fn a_claimed_key_with_a_bad_signature_is_refused() {
     assert!(!alice.machine.has_olm_session(&alice.store.db(), &bob.record().curve25519).unwrap());
 }
 
-fn group_plaintext(group: &GroupId, sender: &Party, body: &str) -> GroupPlaintext {
+fn group_plaintext(group: &GroupId, sender: &DeviceAddress, body: &str) -> GroupPlaintext {
     GroupPlaintext {
         v: PAYLOAD_VERSION,
         group_id: group.clone(),
-        sender: sender.machine.own().clone(),
+        sender: sender.clone(),
         content: GroupContent::Text { body: body.into(), ts: 1 },
     }
 }
 
 #[test]
 fn megolm_rotates_after_100_messages_and_on_removal_and_rejects_replays() {
-    let alice = Party::new("alice", "A1");
+    let mut alice = Party::new("alice", "A1");
+    let alice_own = alice.machine.own().clone();
     let mut bob = Party::new("bob", "B1");
     let carol = Party::new("carol", "C1");
     let group = GroupId::parse("g1").unwrap();
@@ -171,11 +172,12 @@ fn megolm_rotates_after_100_messages_and_on_removal_and_rejects_replays() {
     bob_s
         .transaction(|db| bob_m.receive_room_key(db, &alice_rec, &group, &session_id, &session_key).map(|_| ()))
         .unwrap();
-    let c1 = alice.machine.encrypt_group(&db, &group, None, &group_plaintext(&group, &alice, "one")).unwrap().unwrap();
+    let c1 =
+        alice.machine.encrypt_group(&db, &group, None, &group_plaintext(&group, &alice_own, "one")).unwrap().unwrap();
     let sender = alice.machine.own().clone();
     let mut decrypt = |id: &str, c: &str| {
         bob_s
-            .transaction(|db| bob_m.decrypt_group(db, &group, &sender, id, c))
+            .transaction(|db| bob_m.decrypt_group(db, &group, &sender, Some(&alice_rec), id, c))
             .unwrap()
             .map(|d| (d.duplicate, d.session_id))
     };
@@ -184,15 +186,17 @@ fn megolm_rotates_after_100_messages_and_on_removal_and_rejects_replays() {
     assert_eq!(decrypt("m2", &c1), Err(Undecryptable::Replayed));
     // From someone else's name, the same ciphertext is refused.
     let other = DeviceAddress { user_id: UserId::parse("carol").unwrap(), device_id: DeviceId::parse("C1").unwrap() };
-    let wrong = bob_s.transaction(|db| bob_m.decrypt_group(db, &group, &other, "m3", &c1)).unwrap();
+    let wrong =
+        bob_s.transaction(|db| bob_m.decrypt_group(db, &group, &other, Some(&carol.record()), "m3", &c1)).unwrap();
     assert_eq!(wrong.err(), Some(Undecryptable::MissingRoomKey), "carol has no session of that id");
     let wrong_group = GroupId::parse("g2").unwrap();
-    let wrong = bob_s.transaction(|db| bob_m.decrypt_group(db, &wrong_group, &sender, "m4", &c1)).unwrap();
+    let wrong =
+        bob_s.transaction(|db| bob_m.decrypt_group(db, &wrong_group, &sender, Some(&alice_rec), "m4", &c1)).unwrap();
     assert_eq!(wrong.err(), Some(Undecryptable::SenderMismatch));
 
     // 100 messages in total, then a new session.
     for i in 1..ROTATE_AFTER_MESSAGES {
-        alice.machine.encrypt_group(&db, &group, None, &group_plaintext(&group, &alice, &format!("{i}"))).unwrap();
+        alice.machine.encrypt_group(&db, &group, None, &group_plaintext(&group, &alice_own, &format!("{i}"))).unwrap();
     }
     let (rotated, needs) = alice.machine.outbound_group(&db, &group, &[bob.record(), carol.record()]).unwrap();
     assert_ne!(rotated.session_id, first.session_id);
@@ -205,20 +209,24 @@ fn megolm_rotates_after_100_messages_and_on_removal_and_rejects_replays() {
     assert_eq!(needs, vec![bob.record()]);
 
     // A message of an unknown session waits for its key.
-    let c2 = alice.machine.encrypt_group(&db, &group, None, &group_plaintext(&group, &alice, "new")).unwrap().unwrap();
-    let missing = bob.store.transaction(|db| bob.machine.decrypt_group(db, &group, &sender, "m9", &c2)).unwrap();
+    let c2 =
+        alice.machine.encrypt_group(&db, &group, None, &group_plaintext(&group, &alice_own, "new")).unwrap().unwrap();
+    let missing = bob
+        .store
+        .transaction(|db| bob.machine.decrypt_group(db, &group, &sender, Some(&alice_rec), "m9", &c2))
+        .unwrap();
     assert_eq!(missing.err(), Some(Undecryptable::MissingRoomKey));
     assert_eq!(Machine::group_session_id(&c2), Some(after_removal.session_id.clone()));
     // A sender that shared one session never encrypts with another that replaced it meanwhile.
     let stale =
-        alice.machine.encrypt_group(&db, &group, Some(&first.session_id), &group_plaintext(&group, &alice, "x"));
+        alice.machine.encrypt_group(&db, &group, Some(&first.session_id), &group_plaintext(&group, &alice_own, "x"));
     assert!(stale.unwrap().is_none());
     db.discard_outbound_group(&group).unwrap();
     let gone = alice.machine.encrypt_group(
         &db,
         &group,
         Some(&after_removal.session_id),
-        &group_plaintext(&group, &alice, "x"),
+        &group_plaintext(&group, &alice_own, "x"),
     );
     assert!(gone.unwrap().is_none());
 }

@@ -104,12 +104,11 @@ impl Db<'_> {
     pub fn outbound_group(&self, group: &GroupId) -> Result<Option<OutboundGroupRecord>> {
         let row = self
             .conn()
-            .query_row(
+            .prepare_cached(
                 "SELECT session_id, pickle, created_ts, message_count, shared_with FROM outbound_group_sessions
                  WHERE group_id = ?1",
-                [group.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?)),
-            )
+            )?
+            .query_row([group.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?)))
             .optional()?;
         row.map(|(session_id, pickle, created_ts, message_count, shared)| {
             let shared_with = serde_json::from_str(&shared).map_err(|_| corrupt("group session"))?;
@@ -281,18 +280,21 @@ impl Db<'_> {
     /// Record that `(session, index)` decrypted to `message_id`. Returns the message id seen
     /// before at that position, if any (a replay when it differs).
     pub fn check_megolm_index(&self, session_id: &str, index: u32, message_id: &str) -> Result<Option<String>> {
-        let seen: Option<String> = self
+        // The common case (a first sighting) is one statement.
+        let inserted = self
+            .conn()
+            .prepare_cached(
+                "INSERT INTO megolm_indices (session_id, message_index, message_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![session_id, i64::from(index), message_id])?;
+        if inserted > 0 {
+            return Ok(None);
+        }
+        let seen: String = self
             .conn()
             .prepare_cached("SELECT message_id FROM megolm_indices WHERE session_id = ?1 AND message_index = ?2")?
-            .query_row(params![session_id, i64::from(index)], |r| r.get(0))
-            .optional()?;
-        if seen.is_none() {
-            self.conn()
-                .prepare_cached(
-                    "INSERT INTO megolm_indices (session_id, message_index, message_id) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![session_id, i64::from(index), message_id])?;
-        }
-        Ok(seen)
+            .query_row(params![session_id, i64::from(index)], |r| r.get(0))?;
+        Ok(Some(seen))
     }
 }

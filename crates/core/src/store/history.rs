@@ -229,6 +229,8 @@ fn to_conversation(row: (String, String, String, String, i64, String, i64)) -> R
 }
 
 const PREVIEW_CHARS: usize = 120;
+/// Meta key: the highest message id the full-text index has seen.
+const META_FTS_INDEXED: &str = "fts_indexed_up_to";
 
 fn preview(kind: MessageKind, body: &str) -> String {
     match kind {
@@ -279,8 +281,9 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// Insert a message and update its conversation. `None` when the message was already stored
-    /// (a duplicate delivery).
+    /// Insert a message (its conversation is updated with [`Db::touch_conversation`], and the
+    /// search index by [`Db::index_pending`]). `None` when the message was already stored (a
+    /// duplicate delivery).
     pub fn insert_message(&self, m: &NewMessage<'_>) -> Result<Option<Message>> {
         let inserted = self
             .conn()
@@ -307,13 +310,6 @@ impl Db<'_> {
             return Ok(None);
         }
         let id = self.conn().last_insert_rowid();
-        let unread = i64::from(!m.outgoing && m.kind != MessageKind::System);
-        self.conn()
-            .prepare_cached(
-                "UPDATE conversations SET last_ts = max(last_ts, ?2), last_preview = ?3, unread = unread + ?4
-                 WHERE id = ?1",
-            )?
-            .execute(params![m.conversation_id, m.ts, preview(m.kind, m.body), unread])?;
         Ok(Some(Message {
             id,
             conversation_id: m.conversation_id.to_owned(),
@@ -380,12 +376,55 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// Record new activity in a conversation: its time, the preview of its latest message, and
+    /// how many of the new messages are unread.
+    pub fn touch_conversation(&self, conversation_id: &str, ts: i64, latest: &Message, unread: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE conversations SET last_ts = max(last_ts, ?2), last_preview = ?3, unread = unread + ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![conversation_id, ts, preview(latest.kind, &latest.body), unread])?;
+        Ok(())
+    }
+
+    /// [`Db::touch_conversation`] for one new message.
+    pub fn touch_for(&self, message: &Message) -> Result<()> {
+        let unread = i64::from(!message.outgoing && message.kind != MessageKind::System);
+        self.touch_conversation(&message.conversation_id, message.ts, message, unread)
+    }
+
+    /// Add every text message not yet in the full-text index to it, in one statement. Returns
+    /// how many were added. Cheap when there are none.
+    pub fn index_pending(&self) -> Result<usize> {
+        let done: i64 = self.meta(META_FTS_INDEXED)?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let max: i64 =
+            self.conn().prepare_cached("SELECT coalesce(max(id), 0) FROM messages")?.query_row([], |r| r.get(0))?;
+        if max <= done {
+            return Ok(0);
+        }
+        let n = self
+            .conn()
+            .prepare_cached(
+                "INSERT INTO messages_fts (rowid, body) SELECT id, body FROM messages
+                 WHERE id > ?1 AND id <= ?2 AND kind = 'text'",
+            )?
+            .execute(params![done, max])?;
+        self.set_meta(META_FTS_INDEXED, &max.to_string())?;
+        Ok(n)
+    }
+
     /// An undecryptable message was decrypted after all.
     pub fn set_decrypted(&self, row_id: i64, body: &str) -> Result<()> {
         self.conn().execute(
             "UPDATE messages SET kind = 'text', body = ?2, status = 'received', reason = NULL WHERE id = ?1",
             params![row_id, body],
         )?;
+        // Rows above the index's watermark are picked up by the next `index_pending`.
+        let done: i64 = self.meta(META_FTS_INDEXED)?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        if row_id <= done {
+            self.conn().execute("INSERT INTO messages_fts (rowid, body) VALUES (?1, ?2)", params![row_id, body])?;
+        }
         self.conn().execute(
             "UPDATE conversations SET last_preview = ?2
              WHERE id = (SELECT conversation_id FROM messages WHERE id = ?1)
@@ -395,7 +434,8 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// Full-text search over every decrypted message; newest first.
+    /// Full-text search over every decrypted message; newest first. Call
+    /// [`Db::index_pending`] first so the latest messages are included.
     pub fn search(&self, query: &str, limit: u32) -> Result<Vec<SearchHit>> {
         let Some(fts) = fts_query(query) else { return Ok(Vec::new()) };
         let sql = format!(
@@ -442,10 +482,12 @@ impl Db<'_> {
     }
 
     pub fn enqueue(&self, message_id: &str, conversation_id: &str, body: &str, now: i64) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO outbox (message_id, conversation_id, body, next_attempt_ts, created_ts) VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![message_id, conversation_id, body, now],
-        )?;
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO outbox (message_id, conversation_id, body, next_attempt_ts, created_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?4)",
+            )?
+            .execute(params![message_id, conversation_id, body, now])?;
         Ok(())
     }
 
@@ -476,7 +518,9 @@ impl Db<'_> {
     }
 
     pub fn set_outbox_request(&self, message_id: &str, request: Option<&str>) -> Result<()> {
-        self.conn().execute("UPDATE outbox SET request = ?2 WHERE message_id = ?1", params![message_id, request])?;
+        self.conn()
+            .prepare_cached("UPDATE outbox SET request = ?2 WHERE message_id = ?1")?
+            .execute(params![message_id, request])?;
         Ok(())
     }
 

@@ -26,6 +26,49 @@ const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
 
 pub struct Store {
     conn: Connection,
+    /// Declared after `conn`: dropped (and joined) after the main connection is closed.
+    _checkpointer: Option<Checkpointer>,
+}
+
+/// Copies the WAL back into the database on its own thread and connection, so that no commit
+/// (a received batch, a send) stalls on a checkpoint. SQLite's automatic checkpoint is off on
+/// the main connection.
+struct Checkpointer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+impl Checkpointer {
+    fn start(path: &Path, key: &ProfileKey) -> Result<Self> {
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.pragma_update(None, "key", key.sqlcipher_key().as_str())?;
+        conn.busy_timeout(std::time::Duration::from_millis(100))?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new().name("sotto-checkpoint".into()).spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::park_timeout(CHECKPOINT_EVERY);
+                // PASSIVE never blocks the writer; a busy or failed round is retried next time.
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(error = %e, "checkpoint skipped");
+                }
+            }
+        })?;
+        Ok(Self { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Store {
@@ -54,9 +97,14 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Pages are decrypted on every cache miss: a larger cache (16 MiB) keeps the hot part of
+        // the history and its indexes decrypted in memory.
+        conn.pragma_update(None, "cache_size", -16_384)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let mut store = Self { conn };
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let mut store = Self { conn, _checkpointer: None };
         store.migrate()?;
+        store._checkpointer = Some(Checkpointer::start(path, key)?);
         Ok(store)
     }
 
@@ -100,14 +148,19 @@ impl Db<'_> {
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![key, value])?;
         Ok(())
     }
 

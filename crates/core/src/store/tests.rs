@@ -36,9 +36,11 @@ fn history_pages_counts_and_ordering() {
             db.ensure_conversation("g:g1", ConversationKind::Group, "g1", "New name")?;
             for i in 0..25 {
                 let id = format!("msg-{i:04}");
-                db.insert_message(&text("u:bob", &id, "bob", &format!("number {i}"), 1000 + i))?;
+                let m = db.insert_message(&text("u:bob", &id, "bob", &format!("number {i}"), 1000 + i))?.unwrap();
+                db.touch_for(&m)?;
             }
-            db.insert_message(&text("g:g1", "msg-g001", "carol", "in the group", 5000))?;
+            let m = db.insert_message(&text("g:g1", "msg-g001", "carol", "in the group", 5000))?.unwrap();
+            db.touch_for(&m)?;
             Ok(())
         })
         .unwrap();
@@ -76,6 +78,10 @@ fn search_is_full_text_newest_first_and_safe_with_any_input() {
         })
         .unwrap();
     let db = store.db();
+    // Nothing is searchable before it is indexed; indexing is one statement for all new rows.
+    assert!(db.search("cafe", 10).unwrap().is_empty());
+    assert_eq!(db.index_pending().unwrap(), 3);
+    assert_eq!(db.index_pending().unwrap(), 0);
     let hits = db.search("cafe", 10).unwrap();
     assert_eq!(hits.iter().map(|h| h.message.message_id.as_str()).collect::<Vec<_>>(), ["msg-0002", "msg-0001"]);
     assert!(hits[0].snippet.contains('\u{2}'));
@@ -96,10 +102,26 @@ fn search_is_full_text_newest_first_and_safe_with_any_input() {
         })
         .unwrap()
         .unwrap();
+    db.index_pending().unwrap();
     assert!(db.search("zebra", 10).unwrap().is_empty());
     db.set_decrypted(row.id, "a zebra appears").unwrap();
+    assert_eq!(db.search("zebra", 10).unwrap().len(), 1, "decrypted below the watermark: indexed at once");
+    // One decrypted above the watermark is picked up by the next batch.
+    let later = db
+        .insert_message(&NewMessage {
+            kind: MessageKind::Undecryptable,
+            status: MessageStatus::Undecryptable,
+            reason: Some("missing_room_key"),
+            body: "",
+            ..text("u:bob", "msg-0005", "bob", "", 5)
+        })
+        .unwrap()
+        .unwrap();
+    db.set_decrypted(later.id, "another zebra").unwrap();
     assert_eq!(db.search("zebra", 10).unwrap().len(), 1);
-    assert_eq!(db.conversation("u:bob").unwrap().unwrap().last_preview, "a zebra appears");
+    db.index_pending().unwrap();
+    assert_eq!(db.search("zebra", 10).unwrap().len(), 2);
+    assert_eq!(db.conversation("u:bob").unwrap().unwrap().last_preview, "another zebra");
 }
 
 #[test]

@@ -129,21 +129,13 @@ CREATE TABLE messages (
 ) STRICT;
 CREATE INDEX messages_conversation ON messages (conversation_id, id);
 
--- Full-text index over message bodies (external content: the text is stored once).
+-- Full-text index over message bodies (external content: the text is stored once). Rows are
+-- indexed in batches by the engine (every text message with an id above the `fts_indexed_up_to`
+-- meta value), not by a trigger per row: FTS5 writes a segment per flush, and a flush per
+-- message costs more than the rest of storing it.
 CREATE VIRTUAL TABLE messages_fts USING fts5 (
     body, content = 'messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.kind = 'text' BEGIN
-    INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
-END;
-CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.kind = 'text' BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
-END;
-CREATE TRIGGER messages_fts_update AFTER UPDATE OF body, kind ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, body)
-        SELECT 'delete', old.id, old.body WHERE old.kind = 'text';
-    INSERT INTO messages_fts (rowid, body) SELECT new.id, new.body WHERE new.kind = 'text';
-END;
 
 -- Ciphertexts that could not be decrypted yet, kept to retry when keys arrive.
 CREATE TABLE pending_decryption (
