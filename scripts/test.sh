@@ -37,8 +37,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
-echo "== benchmark smoke run (fails if any message is lost or fails)"
+echo "== benchmark smoke runs (fail if any message is lost, fails or reads back wrong)"
 cargo build --locked -p sotto-server -p sotto-bench
 target/debug/sotto-bench --quick > target/bench-smoke.txt
 tail -n 20 target/bench-smoke.txt | grep -v '^{' || true
+target/debug/sotto-engine-bench --quick --sqlite3 none --no-drop-caches > target/engine-bench-smoke.txt
+grep -v '^{' target/engine-bench-smoke.txt | tail -n 12 || true
 echo "== all tests passed"
