@@ -501,3 +501,48 @@ async fn one_time_keys_are_topped_up_as_contacts_use_them() {
     assert_eq!(claim["keys"][0]["fallback"], false, "bob's one-time keys were topped up: {claim}");
     bob.shutdown();
 }
+
+#[tokio::test]
+async fn typing_notices_reach_the_other_side_while_online_and_are_never_stored() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let carol = register(&server, &dirs.path().join("carol"), "carol").await;
+    let group = alice.create_group("typing", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    assert!(!alice.send_typing("u:bob", true).unwrap(), "offline: nothing is sent");
+    let mut bob_events = bob.subscribe();
+    let mut carol_events = carol.subscribe();
+    for c in [&alice, &bob, &carol] {
+        let mut state = c.connection_state();
+        c.start();
+        tokio::time::timeout(Duration::from_secs(20), state.wait_for(|s| *s == ConnectionState::Online))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    async fn typing(events: &mut tokio::sync::broadcast::Receiver<ClientEvent>) -> (String, String, bool) {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if let ClientEvent::Typing { conversation_id, user_id, typing } = events.recv().await.unwrap() {
+                    return (conversation_id, user_id, typing);
+                }
+            }
+        })
+        .await
+        .expect("a typing notice")
+    }
+    assert!(alice.send_typing("u:bob", true).unwrap());
+    assert_eq!(typing(&mut bob_events).await, ("u:alice".to_owned(), "alice".to_owned(), true));
+    let conversation = group_conversation_id(&group);
+    assert!(alice.send_typing(&conversation, false).unwrap());
+    assert_eq!(typing(&mut bob_events).await, (conversation.clone(), "alice".to_owned(), false));
+    assert_eq!(typing(&mut carol_events).await, (conversation.clone(), "alice".to_owned(), false));
+    assert!(alice.send_typing("not a conversation", true).is_err());
+    // Nothing of it was stored anywhere.
+    assert!(bob.messages("u:alice", None, 10).unwrap().is_empty());
+    assert_eq!(bob.sync().await.unwrap().entries, 0);
+    for c in [&alice, &bob, &carol] {
+        c.shutdown();
+    }
+}

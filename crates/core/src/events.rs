@@ -58,4 +58,11 @@ pub enum ClientEvent {
     ConnectionChanged {
         state: ConnectionState,
     },
+    /// Someone started or stopped typing in a conversation (online only, never stored). A
+    /// `typing: true` without a follow-up should be shown for a few seconds at most.
+    Typing {
+        conversation_id: String,
+        user_id: String,
+        typing: bool,
+    },
 }

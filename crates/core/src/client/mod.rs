@@ -70,6 +70,8 @@ struct Inner {
     outbox_wake: Notify,
     /// One outbox flush at a time, so a message is never sent twice concurrently.
     send_lock: tokio::sync::Mutex<()>,
+    /// Frames for the connected socket (typing notices); `None` while offline.
+    socket_out: Mutex<Option<tokio::sync::mpsc::Sender<sotto_proto::ClientFrame>>>,
     cancel: CancellationToken,
 }
 
@@ -216,6 +218,7 @@ impl Client {
                 connection,
                 outbox_wake: Notify::new(),
                 send_lock: tokio::sync::Mutex::new(()),
+                socket_out: Mutex::new(None),
                 cancel: CancellationToken::new(),
             }),
         })

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::{SinkExt as _, StreamExt as _};
 use reqwest::Method;
 use serde::Serialize;
-use sotto_proto::{AckRequest, ClientFrame, InboxEntry, ServerFrame, UserId};
+use sotto_proto::{AckRequest, ClientFrame, EphemeralTarget, GroupId, InboxEntry, ServerFrame, UserId};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage, client::IntoClientRequest as _};
 
 use super::Client;
@@ -106,6 +106,9 @@ impl Client {
                 r = self.socket_session(&mut failures) => r,
                 () = self.inner.cancel.cancelled() => break,
             };
+            if let Ok(mut slot) = self.inner.socket_out.lock() {
+                *slot = None;
+            }
             self.set_connection(ConnectionState::Offline);
             match result {
                 Err(Error::SignedOut) => {
@@ -155,14 +158,25 @@ impl Client {
         };
         self.set_connection(ConnectionState::Syncing);
         let (mut tx, mut rx) = socket.split();
+        let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<ClientFrame>(32);
+        if let Ok(mut slot) = self.inner.socket_out.lock() {
+            *slot = Some(out_tx);
+        }
         let mut batch: Vec<InboxEntry> = Vec::new();
         // The highest sequence number of entries this version cannot read (acked all the same).
         let mut unreadable_up_to = 0u64;
         loop {
-            let frame = match rx.next().await {
-                Some(Ok(frame)) => frame,
-                Some(Err(e)) => return Err(Error::Offline(e.to_string())),
-                None => return Ok(()),
+            let frame = tokio::select! {
+                frame = rx.next() => match frame {
+                    Some(Ok(frame)) => frame,
+                    Some(Err(e)) => return Err(Error::Offline(e.to_string())),
+                    None => return Ok(()),
+                },
+                Some(out) = out_rx.recv() => {
+                    let text = serde_json::to_string(&out).map_err(|e| Error::Protocol(e.to_string()))?;
+                    tx.send(WsMessage::text(text)).await.map_err(|e| Error::Offline(e.to_string()))?;
+                    continue;
+                }
             };
             let mut synced = false;
             self.collect(frame, &mut batch, &mut unreadable_up_to, &mut synced);
@@ -209,7 +223,7 @@ impl Client {
         match serde_json::from_str::<ServerFrame>(&text) {
             Ok(ServerFrame::Entry { entry }) => batch.push(entry),
             Ok(ServerFrame::Synced { .. }) => *synced = true,
-            Ok(ServerFrame::Ephemeral { .. }) => {}
+            Ok(ServerFrame::Ephemeral { from_user, group_id, body, .. }) => self.ephemeral(from_user, group_id, &body),
             Ok(ServerFrame::Error { code, message }) => {
                 tracing::warn!(?code, %message, "the server refused a frame");
             }
@@ -225,6 +239,46 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Tell the other side of a conversation that this user is (or stopped) typing. Best
+    /// effort and online only: `Ok(false)` when not connected. The notice is not end-to-end
+    /// encrypted (the server sees who types to whom, which it knows from the traffic anyway);
+    /// it carries nothing else.
+    pub fn send_typing(&self, conversation_id: &str, typing: bool) -> Result<bool> {
+        let to = if let Some(user) = conversation_id.strip_prefix("u:") {
+            EphemeralTarget::User { user_id: UserId::parse(user).map_err(|e| Error::InvalidInput(e.to_string()))? }
+        } else if let Some(group) = conversation_id.strip_prefix("g:") {
+            EphemeralTarget::Group { group_id: GroupId::parse(group).map_err(|e| Error::InvalidInput(e.to_string()))? }
+        } else {
+            return Err(Error::InvalidInput("Not a conversation id.".into()));
+        };
+        let body = serde_json::json!({ "v": 1, "type": "typing", "typing": typing }).to_string();
+        let frame = ClientFrame::Ephemeral { to, body };
+        let slot = self.inner.socket_out.lock().map_err(|_| Error::Corrupt("a lock was poisoned".into()))?;
+        Ok(slot.as_ref().is_some_and(|out| out.try_send(frame).is_ok()))
+    }
+
+    fn ephemeral(&self, from_user: UserId, group_id: Option<GroupId>, body: &str) {
+        #[derive(serde::Deserialize)]
+        struct Notice {
+            v: u32,
+            #[serde(rename = "type")]
+            kind: String,
+            typing: bool,
+        }
+        if from_user == self.inner.own.user_id {
+            return;
+        }
+        let Ok(notice) = serde_json::from_str::<Notice>(body) else { return };
+        if notice.v != 1 || notice.kind != "typing" {
+            return;
+        }
+        let conversation_id = match &group_id {
+            Some(g) => super::group_conversation_id(g),
+            None => super::direct_conversation_id(&from_user),
+        };
+        self.emit(ClientEvent::Typing { conversation_id, user_id: from_user.to_string(), typing: notice.typing });
     }
 
     async fn run_outbox(&self) {
