@@ -9,6 +9,9 @@ use sotto_proto::ErrorBody;
 
 use crate::{Error, Result};
 
+/// The largest answer read from the server: a backup blob (16 MiB) in base64, with room.
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
 #[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
@@ -65,9 +68,22 @@ impl Api {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(|e| Error::Offline(describe(e)))?;
+        let mut resp = req.send().await.map_err(|e| Error::Offline(describe(e)))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| Error::Offline(describe(e)))?;
+        // Read at most MAX_RESPONSE_BYTES: a broken or hostile server must not exhaust memory.
+        if resp.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
+            return Err(Error::Protocol(format!("{path} answered with more than {} MiB", MAX_RESPONSE_BYTES >> 20)));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| Error::Offline(describe(e)))? {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(Error::Protocol(format!(
+                    "{path} answered with more than {} MiB",
+                    MAX_RESPONSE_BYTES >> 20
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if status.is_success() {
             if status == StatusCode::NO_CONTENT || bytes.is_empty() {
                 return Ok(None);

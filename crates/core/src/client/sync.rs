@@ -18,6 +18,9 @@ use crate::{Error, Result};
 
 /// Entries fetched or processed per batch.
 const BATCH: u32 = 200;
+/// The largest frame accepted from the server: an entry carries one ciphertext (at most
+/// 256 KiB) and some metadata.
+const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct SyncSummary {
@@ -142,7 +145,11 @@ impl Client {
                 .parse()
                 .map_err(|_| Error::Protocol("the access token is not a valid header".into()))?;
             request.headers_mut().insert("Authorization", value);
-            match tokio_tungstenite::connect_async(request).await {
+            // Frames are entries of at most one ciphertext plus metadata: bound what is buffered.
+            let config = tungstenite::protocol::WebSocketConfig::default()
+                .max_message_size(Some(MAX_FRAME_BYTES))
+                .max_frame_size(Some(MAX_FRAME_BYTES));
+            match tokio_tungstenite::connect_async_with_config(request, Some(config), false).await {
                 Ok(ok) => break ok,
                 Err(tungstenite::Error::Http(resp)) if resp.status() == 401 => {
                     let body: Option<sotto_proto::ErrorBody> =
