@@ -84,8 +84,24 @@ async fn live_delivery_and_offline_queue_survive_a_server_restart() {
     })
     .await;
 
-    // Live push while connected.
-    alice.send_text(&uid("bob"), "live").await.unwrap();
+    // Live push while connected. With the service running a send returns at once, queued, and
+    // its outcome follows as an event.
+    let mut alice_events = alice.subscribe();
+    let live = alice.send_text(&uid("bob"), "live").await.unwrap();
+    assert_eq!(live.status, MessageStatus::Queued);
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let ClientEvent::StatusChanged { message } = alice_events.recv().await.unwrap()
+                && message.message_id == live.message_id
+            {
+                assert_eq!(message.status, MessageStatus::Sent);
+                assert!(message.server_ts.is_some());
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the send's outcome as an event");
     let received = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             if let ClientEvent::MessageReceived { message } = events.recv().await.unwrap()

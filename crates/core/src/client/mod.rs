@@ -70,6 +70,8 @@ struct Inner {
     outbox_wake: Notify,
     /// One outbox flush at a time, so a message is never sent twice concurrently.
     send_lock: tokio::sync::Mutex<()>,
+    /// The background service runs ([`Client::start`]): sends are left to its outbox task.
+    started: std::sync::atomic::AtomicBool,
     /// Frames for the connected socket (typing notices); `None` while offline.
     socket_out: Mutex<Option<tokio::sync::mpsc::Sender<sotto_proto::ClientFrame>>>,
     cancel: CancellationToken,
@@ -219,6 +221,7 @@ impl Client {
                 outbox_wake: Notify::new(),
                 send_lock: tokio::sync::Mutex::new(()),
                 socket_out: Mutex::new(None),
+                started: std::sync::atomic::AtomicBool::new(false),
                 cancel: CancellationToken::new(),
             }),
         })

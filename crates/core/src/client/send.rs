@@ -57,8 +57,10 @@ fn backoff_ms(attempts: i64) -> i64 {
 
 impl Client {
     /// Send a text to `to` (all their devices, and this user's other devices). The message is
-    /// stored first; it is `sent` when this returns online, `queued` when offline (it is sent
-    /// on reconnect), or `failed` with a reason.
+    /// stored first. Without the background service ([`Client::start`]) this also sends it and
+    /// returns it `sent`, `queued` (offline: it goes out with the next sync) or `failed` with a
+    /// reason; with the service running it returns at once, `queued`, and the outcome follows as
+    /// a `status_changed` event.
     pub async fn send_text(&self, to: &UserId, body: &str) -> Result<Message> {
         check_text(body)?;
         if to == self.user_id() {
@@ -98,8 +100,13 @@ impl Client {
     ) -> Result<Message> {
         let message = self.store_queued(conversation_id, kind, peer, title, body)?;
         self.emit(ClientEvent::MessageReceived { message: message.clone() });
+        if self.inner.started.load(std::sync::atomic::Ordering::Relaxed) {
+            // The background service sends it; the app learns the outcome from `status_changed`
+            // and never waits on the network here.
+            self.inner.outbox_wake.notify_one();
+            return Ok(message);
+        }
         self.flush_outbox().await;
-        self.inner.outbox_wake.notify_one();
         let after = self.read(|db| db.message(message.id))?;
         Ok(after.unwrap_or(message))
     }

@@ -84,6 +84,9 @@ impl Client {
     /// Start the background service: the WebSocket (receive), and the outbox (send). Runs until
     /// [`Client::shutdown`]. Connection changes are reported as events.
     pub fn start(&self) {
+        if self.inner.started.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         let client = self.clone();
         tokio::spawn(async move { client.run_socket().await });
         let client = self.clone();
