@@ -11,7 +11,8 @@ scripts/setup-debian.sh
 cargo build --release --locked -p sotto-server -p sotto-cli
 cat >&2 <<'HELP'
 
-sotto-server is starting on http://127.0.0.1:8448 (Ctrl-C stops it). In another terminal:
+sotto-server is starting (on http://127.0.0.1:8448 unless --listen says otherwise; Ctrl-C
+stops it). In another terminal:
 
   export SOTTO_SERVER=http://127.0.0.1:8448
   echo 'a long password' | target/release/sotto --profile ./alice register alice --password-stdin
