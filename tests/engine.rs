@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use sotto_core::{
-    ClientEvent, ConnectionState, KeyChange, MessageKind, MessageStatus, direct_conversation_id, group_conversation_id,
-};
+use sotto_core::{ClientEvent, KeyChange, MessageKind, MessageStatus, direct_conversation_id, group_conversation_id};
 use sotto_proto::{EntryBody, UserId};
 use sotto_tests::*;
 
@@ -71,13 +69,8 @@ async fn live_delivery_and_offline_queue_survive_a_server_restart() {
     alice.send_text(&uid("bob"), "while you were away").await.unwrap();
 
     let mut events = bob.subscribe();
-    let mut state = bob.connection_state();
-    bob.start();
+    start_online(&bob).await;
     alice.start();
-    tokio::time::timeout(Duration::from_secs(20), state.wait_for(|s| *s == ConnectionState::Online))
-        .await
-        .unwrap()
-        .unwrap();
     let conversation = direct_conversation_id(&uid("alice"));
     eventually("replayed message", || {
         bodies(&bob, &conversation).contains(&"while you were away".to_owned()).then_some(())
@@ -400,12 +393,7 @@ async fn expired_access_tokens_are_refreshed_over_http_and_the_socket() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     // Both tokens have expired: the requests refresh them and go through.
     alice.send_text(&uid("bob"), "after expiry").await.unwrap();
-    let mut state = bob.connection_state();
-    bob.start();
-    tokio::time::timeout(Duration::from_secs(20), state.wait_for(|s| *s == ConnectionState::Online))
-        .await
-        .unwrap()
-        .unwrap();
+    start_online(&bob).await;
     let conversation = direct_conversation_id(&uid("alice"));
     eventually("message over the refreshed socket", || (bodies(&bob, &conversation) == ["after expiry"]).then_some(()))
         .await;
@@ -467,12 +455,7 @@ async fn one_time_keys_are_topped_up_as_contacts_use_them() {
     let server = Server::start().await;
     let dirs = profiles();
     let bob = register(&server, &dirs.path().join("bob"), "bob").await;
-    let mut state = bob.connection_state();
-    bob.start();
-    tokio::time::timeout(Duration::from_secs(20), state.wait_for(|s| *s == ConnectionState::Online))
-        .await
-        .unwrap()
-        .unwrap();
+    start_online(&bob).await;
     // 60 new contacts each claim one of bob's one-time keys (more than the 50 he uploaded).
     let mut senders = Vec::new();
     for i in 0..60 {
@@ -530,12 +513,7 @@ async fn typing_notices_reach_the_other_side_while_online_and_are_never_stored()
     let mut bob_events = bob.subscribe();
     let mut carol_events = carol.subscribe();
     for c in [&alice, &bob, &carol] {
-        let mut state = c.connection_state();
-        c.start();
-        tokio::time::timeout(Duration::from_secs(20), state.wait_for(|s| *s == ConnectionState::Online))
-            .await
-            .unwrap()
-            .unwrap();
+        start_online(c).await;
     }
     async fn typing(events: &mut tokio::sync::broadcast::Receiver<ClientEvent>) -> (String, String, bool) {
         tokio::time::timeout(Duration::from_secs(20), async {

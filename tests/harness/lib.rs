@@ -164,6 +164,16 @@ pub async fn login(server: &Server, dir: &Path, user: &str) -> Client {
     }
 }
 
+/// Start the client's background service and wait until it is connected and caught up.
+pub async fn start_online(client: &Client) {
+    let mut state = client.connection_state();
+    client.start();
+    tokio::time::timeout(Duration::from_secs(20), state.wait_for(|s| *s == sotto_core::ConnectionState::Online))
+        .await
+        .expect("online within 20 s")
+        .expect("the client is alive");
+}
+
 /// Poll `check` until it returns `Some`, for up to 20 s.
 pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -37,28 +37,9 @@ const COLD_OS_REPEATS: usize = 3;
 const SHELL_REPEATS: usize = 200;
 const OWN_USER: &str = "me-searcher";
 
-/// `Db::search`'s SQL, copied from crates/core/src/store/history.rs (MESSAGE_COLUMNS expanded).
-pub const SEARCH_SQL: &str = "SELECT m.id, m.conversation_id, m.message_id, m.sender_user, m.sender_device, m.kind, \
-     m.body, m.status, m.reason, m.outgoing, m.ts, m.server_ts, c.title, \
-     snippet(messages_fts, 0, char(2), char(3), '…', 12)
-             FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
-             JOIN conversations c ON c.id = m.conversation_id
-             WHERE messages_fts MATCH ?1 ORDER BY messages_fts.rowid DESC LIMIT ?2";
-
-/// `fts_query` of crates/core/src/store/history.rs: every word must occur, the last as a prefix.
-pub fn fts_query(input: &str) -> Option<String> {
-    let words: Vec<String> = input
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-        .collect();
-    if words.is_empty() {
-        return None;
-    }
-    let mut q = words.join(" ");
-    q.push('*');
-    Some(q)
-}
+/// The engine's own search SQL and query builder: the plain baselines run exactly what
+/// `Db::search` runs.
+pub use sotto_core::store::{SEARCH_SQL, fts_query};
 
 #[derive(Debug, Clone, Copy)]
 pub struct SearchPlan {

@@ -438,13 +438,7 @@ impl Db<'_> {
     /// [`Db::index_pending`] first so the latest messages are included.
     pub fn search(&self, query: &str, limit: u32) -> Result<Vec<SearchHit>> {
         let Some(fts) = fts_query(query) else { return Ok(Vec::new()) };
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS}, c.title, snippet(messages_fts, 0, char(2), char(3), '…', 12)
-             FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
-             JOIN conversations c ON c.id = m.conversation_id
-             WHERE messages_fts MATCH ?1 ORDER BY messages_fts.rowid DESC LIMIT ?2"
-        );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let mut stmt = self.conn().prepare_cached(SEARCH_SQL)?;
         let rows = stmt
             .query_map(params![fts, limit], |r| {
                 Ok((message_row(r)?, r.get::<_, String>(12)?, r.get::<_, String>(13)?))
@@ -544,9 +538,18 @@ impl Db<'_> {
     }
 }
 
+/// The query behind [`Db::search`] (`?1`: an [`fts_query`], `?2`: the limit). Public so the
+/// benchmark runs exactly this SQL on a plain copy.
+pub const SEARCH_SQL: &str = "SELECT m.id, m.conversation_id, m.message_id, m.sender_user, m.sender_device, m.kind, \
+     m.body, m.status, m.reason, m.outgoing, m.ts, m.server_ts, c.title, \
+     snippet(messages_fts, 0, char(2), char(3), '…', 12) \
+     FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid \
+     JOIN conversations c ON c.id = m.conversation_id \
+     WHERE messages_fts MATCH ?1 ORDER BY messages_fts.rowid DESC LIMIT ?2";
+
 /// Turn what a person typed into a safe FTS5 query: every word must occur, the last one as a
 /// prefix (search as you type). Quotes keep FTS5 operators in user text from being interpreted.
-fn fts_query(input: &str) -> Option<String> {
+pub fn fts_query(input: &str) -> Option<String> {
     let words: Vec<String> = input
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())

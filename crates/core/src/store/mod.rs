@@ -15,7 +15,8 @@ use std::path::Path;
 pub use crypto::{DeviceRecord, InboundGroupRecord, OutboundGroupRecord};
 pub use groups::LocalGroup;
 pub use history::{
-    Conversation, ConversationKind, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, SearchHit,
+    Conversation, ConversationKind, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, SEARCH_SQL, SearchHit,
+    fts_query,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
