@@ -9,6 +9,7 @@ mod forwarder;
 mod measure;
 mod relay;
 mod report;
+mod server_process;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,7 +19,8 @@ use clap::Parser;
 
 use crate::drive::PairPlan;
 use crate::measure::Clock;
-use crate::relay::{FanPlan, RelayPlan, ServerProcess};
+use crate::relay::{FanPlan, RelayPlan};
+use crate::server_process::ServerProcess;
 
 /// Load generator for sotto-server, with a bare WebSocket forwarder as the baseline.
 ///
@@ -101,20 +103,7 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
     let server_bin = if args.skip_relay {
         None
     } else {
-        let bin = match &args.server_bin {
-            Some(p) => p.clone(),
-            None => std::env::current_exe()
-                .context("locating this executable")?
-                .parent()
-                .context("this executable has no directory")?
-                .join(format!("sotto-server{}", std::env::consts::EXE_SUFFIX)),
-        };
-        if !bin.is_file() {
-            bail!(
-                "sotto-server not found at {}.\nBuild it first: cargo build --release -p sotto-server -p sotto-bench\n(or pass --server-bin PATH)",
-                bin.display()
-            );
-        }
+        let bin = server_process::locate(args.server_bin.as_deref())?;
         Some(bin)
     };
     let fan = (!args.skip_fanout).then(|| FanPlan {

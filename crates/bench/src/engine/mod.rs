@@ -2,7 +2,10 @@
 
 mod paths;
 mod search;
-mod server;
+// Shared with `sotto-bench`, which uses all of it.
+#[allow(dead_code)]
+#[path = "../server_process.rs"]
+mod server_process;
 mod stats;
 mod words;
 
@@ -105,7 +108,7 @@ pub fn main() -> anyhow::Result<()> {
     if stored < 1000 || args.conversations == 0 {
         bail!("--stored must be at least 1000 and --conversations at least 1");
     }
-    let server_bin = if args.skip_paths { None } else { Some(server::locate(args.server_bin.as_deref())?) };
+    let server_bin = if args.skip_paths { None } else { Some(server_process::locate(args.server_bin.as_deref())?) };
     let sqlite3 = match args.sqlite3.as_str() {
         "none" => None,
         p => {
@@ -150,7 +153,7 @@ pub fn main() -> anyhow::Result<()> {
         let result = runtime.block_on(async {
             let run_dir = tempfile::Builder::new().prefix("paths-").tempdir_in(&work)?;
             eprintln!("[paths] starting {}", bin.display());
-            let mut server = server::Server::start(&bin, run_dir.path()).await?;
+            let mut server = server_process::ServerProcess::start(&bin, Some(run_dir.path())).await?;
             let result = paths::run(&mut server, run_dir.path(), messages).await;
             server.stop().await?;
             result

@@ -14,7 +14,7 @@ use sotto_core::{Client, KeyOptions, MessageKind, SignIn};
 use sotto_proto::{EntryBody, InboxEntry, MessageId};
 use vodozemac::megolm::{GroupSession, GroupSessionPickle, InboundGroupSession, MegolmMessage, SessionConfig};
 
-use super::server::Server;
+use super::server_process::ServerProcess;
 use super::stats::{CpuSnap, Dist};
 use super::words::{Rng, Vocabulary, fixed_body};
 
@@ -87,7 +87,7 @@ fn message_id() -> anyhow::Result<MessageId> {
     Ok(MessageId::parse(hex::encode(bytes))?)
 }
 
-pub async fn run(server: &mut Server, work: &Path, n: usize) -> anyhow::Result<PathsResult> {
+pub async fn run(server: &mut ServerProcess, work: &Path, n: usize) -> anyhow::Result<PathsResult> {
     ensure!(n >= BLOCKS && n.is_multiple_of(BLOCKS), "the message count must be a multiple of {BLOCKS}");
     let setup = Instant::now();
     let profiles = work.join("profiles");
