@@ -6,6 +6,7 @@ use sotto_proto::MembershipChange;
 use crate::store::{Conversation, Message};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionState {
     /// Not connected; sends are queued.
@@ -18,6 +19,7 @@ pub enum ConnectionState {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum KeyChange {
     /// The contact signed in on a new device (or re-installed).
@@ -29,6 +31,7 @@ pub enum KeyChange {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ClientEvent {

@@ -23,12 +23,14 @@ use crate::{Error, Result};
 
 /// A device of a user as the app shows it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DeviceSummary {
     pub user_id: String,
     pub device_id: String,
     pub ed25519: String,
     pub curve25519: String,
     /// When this device first saw these keys (ms).
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub first_seen: i64,
     pub active: bool,
 }

@@ -30,7 +30,7 @@ use crate::api::Api;
 use crate::crypto::Machine;
 use crate::events::{ClientEvent, ConnectionState};
 use crate::profile::{self, KeyOptions, ProfileInfo, ProfileKey, ProfileLock, ProfilePaths};
-use crate::store::{Conversation, Db, Message, SearchHit, Store};
+use crate::store::{Conversation, ConversationKind, Db, Message, SearchHit, Store};
 use crate::{Error, Result};
 
 const META_SERVER: &str = "server";
@@ -453,6 +453,31 @@ impl Client {
     /// A page of messages before `before` (a message's `id`), oldest first.
     pub fn messages(&self, conversation_id: &str, before: Option<i64>, limit: u32) -> Result<Vec<Message>> {
         self.read(|db| db.messages(conversation_id, before, limit.clamp(1, 1000)))
+    }
+
+    /// A page of messages after `after` (a message's `id`), oldest first: with [`Client::messages`]
+    /// this loads the window around a search hit.
+    pub fn messages_after(&self, conversation_id: &str, after: i64, limit: u32) -> Result<Vec<Message>> {
+        self.read(|db| db.messages_after(conversation_id, after, limit.clamp(1, 1000)))
+    }
+
+    /// The one-to-one conversation with `user`, created (empty) when the directory knows them.
+    pub async fn start_direct(&self, user: &UserId) -> Result<Conversation> {
+        if user == self.user_id() {
+            return Err(Error::InvalidInput("Sending messages to yourself is not supported yet.".into()));
+        }
+        let conversation_id = direct_conversation_id(user);
+        if let Some(existing) = self.read(|db| db.conversation(&conversation_id))? {
+            return Ok(existing);
+        }
+        self.lookup_users(std::slice::from_ref(user)).await?;
+        let conversation = self.transact(|_, db| {
+            db.ensure_conversation(&conversation_id, ConversationKind::Direct, user.as_str(), user.as_str())?;
+            db.conversation(&conversation_id)?
+                .ok_or_else(|| Error::Corrupt("a conversation just written is missing".into()))
+        })?;
+        self.emit(ClientEvent::ConversationUpdated { conversation: conversation.clone() });
+        Ok(conversation)
     }
 
     pub fn mark_read(&self, conversation_id: &str) -> Result<()> {

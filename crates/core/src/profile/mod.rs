@@ -86,6 +86,11 @@ pub(crate) fn lock(dir: &Path) -> Result<ProfileLock> {
     }
 }
 
+/// Whether the profile in `dir` also opens with a passphrase (without the keychain).
+pub fn has_passphrase(dir: &Path) -> bool {
+    ProfilePaths::new(dir).wrapped_key().exists()
+}
+
 /// Whether `dir` holds a profile.
 pub fn exists(dir: &Path) -> bool {
     let paths = ProfilePaths::new(dir);

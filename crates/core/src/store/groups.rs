@@ -8,9 +8,11 @@ use crate::{Error, Result};
 
 /// A group known to this device.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LocalGroup {
     pub group_id: GroupId,
     pub name: String,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub version: u64,
     pub members: Vec<GroupMember>,
     /// False once this user left, was removed, or the group was dismissed.

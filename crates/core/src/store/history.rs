@@ -8,6 +8,7 @@ use super::Db;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationKind {
     Direct,
@@ -16,6 +17,7 @@ pub enum ConversationKind {
 
 /// A one-to-one or group conversation as the sidebar shows it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Conversation {
     /// `u:<user id>` or `g:<group id>`.
     pub id: String,
@@ -24,8 +26,10 @@ pub struct Conversation {
     pub peer: String,
     pub title: String,
     /// Time of the last message (ms since the epoch), 0 when empty.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub last_ts: i64,
     pub last_preview: String,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub unread: i64,
 }
 
@@ -36,6 +40,7 @@ impl std::fmt::Debug for Conversation {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     Text,
@@ -46,6 +51,7 @@ pub enum MessageKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     /// Outgoing, waiting in the outbox (offline, or being sent).
@@ -106,8 +112,10 @@ impl MessageKind {
 
 /// One message of a conversation.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Message {
     /// Local position; later messages have larger ids. Use as the paging cursor.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub id: i64,
     pub conversation_id: String,
     pub message_id: String,
@@ -120,7 +128,9 @@ pub struct Message {
     pub reason: Option<String>,
     pub outgoing: bool,
     /// When it was written (sender's clock for our own messages, the server's for others), ms.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub ts: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub server_ts: Option<i64>,
 }
 
@@ -152,6 +162,7 @@ pub struct NewMessage<'a> {
 }
 
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SearchHit {
     pub message: Message,
     pub conversation_title: String,
@@ -359,6 +370,19 @@ impl Db<'_> {
         let mut out = rows.into_iter().map(to_message).collect::<Result<Vec<_>>>()?;
         out.reverse();
         Ok(out)
+    }
+
+    /// Up to `limit` messages after the row id `after`, oldest first.
+    pub fn messages_after(&self, conversation_id: &str, after: i64, limit: u32) -> Result<Vec<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 AND m.id > ?2
+             ORDER BY m.id ASC LIMIT ?3"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(params![conversation_id, after, limit], message_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(to_message).collect()
     }
 
     pub fn set_message_status(

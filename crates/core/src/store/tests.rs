@@ -61,6 +61,12 @@ fn history_pages_counts_and_ordering() {
     let oldest = db.messages("u:bob", Some(older[0].id), 10).unwrap();
     assert_eq!(oldest.len(), 5);
     assert!(db.messages("u:bob", Some(oldest[0].id), 10).unwrap().is_empty());
+    // Forward pages (the window around a search hit): oldest first, other conversations apart.
+    let after = db.messages_after("u:bob", oldest[1].id, 3).unwrap();
+    assert_eq!(after.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["number 2", "number 3", "number 4"]);
+    let tail = db.messages_after("u:bob", page[8].id, 10).unwrap();
+    assert_eq!(tail.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["number 24"]);
+    assert!(db.messages_after("u:bob", page[9].id, 10).unwrap().is_empty());
     db.mark_read("u:bob").unwrap();
     assert_eq!(db.conversation("u:bob").unwrap().unwrap().unread, 0);
 }
