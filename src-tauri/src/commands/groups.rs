@@ -1,0 +1,63 @@
+//! Groups: create, look at, add and remove members, leave.
+
+use sotto_core::LocalGroup;
+use sotto_proto::{GroupId, UserId};
+use tauri::State;
+
+use crate::error::{CommandError, CommandResult};
+use crate::state::AppState;
+
+fn users(ids: &[String]) -> CommandResult<Vec<UserId>> {
+    ids.iter().map(|id| Ok(UserId::parse(id.trim())?)).collect()
+}
+
+/// The group as this device knows it after a change (the engine stored the server's answer).
+fn local(state: &AppState, group: &GroupId) -> CommandResult<LocalGroup> {
+    state
+        .client()?
+        .group(group)?
+        .ok_or_else(|| CommandError::new("not_found", "This group is not known on this device."))
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn create_group(state: State<'_, AppState>, name: String, members: Vec<String>) -> CommandResult<LocalGroup> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(CommandError::new("invalid_input", "A group needs a name."));
+    }
+    let info = state.client()?.create_group(name, &users(&members)?).await?;
+    local(&state, &info.group_id)
+}
+
+/// The group's members, refreshed from the server when it answers.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn group_details(state: State<'_, AppState>, group_id: String) -> CommandResult<LocalGroup> {
+    let group = GroupId::parse(group_id)?;
+    if let Err(e) = state.client()?.fetch_groups().await {
+        tracing::debug!(code = e.code(), "group list not refreshed; showing what is stored");
+    }
+    local(&state, &group)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn add_members(
+    state: State<'_, AppState>,
+    group_id: String,
+    user_ids: Vec<String>,
+) -> CommandResult<LocalGroup> {
+    let group = GroupId::parse(group_id)?;
+    state.client()?.add_members(&group, &users(&user_ids)?).await?;
+    local(&state, &group)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn remove_member(state: State<'_, AppState>, group_id: String, user_id: String) -> CommandResult<LocalGroup> {
+    let group = GroupId::parse(group_id)?;
+    state.client()?.remove_member(&group, &UserId::parse(user_id.trim())?).await?;
+    local(&state, &group)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn leave_group(state: State<'_, AppState>, group_id: String) -> CommandResult<()> {
+    Ok(state.client()?.leave_group(&GroupId::parse(group_id)?).await?)
+}

@@ -1,0 +1,287 @@
+//! Choosing a server, registering, signing in, unlocking and signing out.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sotto_core::{Client, KeyOptions, SignIn};
+use tauri::{AppHandle, Runtime, State};
+use ts_rs::TS;
+
+use crate::error::{CommandError, CommandResult};
+use crate::local_server::LocalServerInfo;
+use crate::settings;
+use crate::state::{AppState, AppStatus, LockedProfile};
+
+/// What the sign-in form sends (register or login).
+#[derive(Deserialize, TS)]
+pub struct SignInRequest {
+    pub server: String,
+    pub user_id: String,
+    pub password: String,
+    pub device_name: Option<String>,
+    /// Also protect the profile with this passphrase (required when there is no keychain).
+    pub passphrase: Option<String>,
+}
+
+impl std::fmt::Debug for SignInRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInRequest")
+            .field("server", &self.server)
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn app_status(state: State<'_, AppState>) -> CommandResult<AppStatus> {
+    Ok(state.status())
+}
+
+/// Normalize `url` and check that a Sotto server answers there.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn check_server(url: String) -> CommandResult<String> {
+    let url = normalize_server_url(&url)?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(8))
+        .build()
+        .map_err(|e| CommandError::new("offline", e.to_string()))?;
+    let resp = http
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .map_err(|e| CommandError::new("offline", format!("{url} did not answer: {e}")))?;
+    let body = resp.text().await.unwrap_or_default();
+    if body.trim() != "ok" {
+        return Err(CommandError::new("not_sotto", format!("{url} answers, but it is not a Sotto server.")));
+    }
+    Ok(url)
+}
+
+/// `https://` unless the person wrote a scheme (or a local address, where plain http is usual).
+pub fn normalize_server_url(input: &str) -> CommandResult<String> {
+    let trimmed = input.trim();
+    let invalid = || CommandError::new("invalid_url", format!("'{trimmed}' is not a server address."));
+    if trimmed.is_empty() || trimmed.chars().any(char::is_whitespace) {
+        return Err(invalid());
+    }
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_owned()
+    } else {
+        let host = trimmed.split([':', '/']).next().unwrap_or_default();
+        let local = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok() || host.ends_with(".local");
+        format!("{}://{trimmed}", if local { "http" } else { "https" })
+    };
+    let parsed = reqwest::Url::parse(&with_scheme).map_err(|_| invalid())?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.host_str().is_none_or(str::is_empty)
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        return Err(invalid());
+    }
+    Ok(with_scheme.trim_end_matches('/').to_owned())
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn start_local_server<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> CommandResult<LocalServerInfo> {
+    let info = state.start_local_server(&app).await?;
+    state.announce(&app);
+    Ok(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn register<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    request: SignInRequest,
+) -> CommandResult<AppStatus> {
+    sign_in(&app, &state, request, true).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn login<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    request: SignInRequest,
+) -> CommandResult<AppStatus> {
+    sign_in(&app, &state, request, false).await
+}
+
+#[tracing::instrument(skip_all, fields(register))]
+async fn sign_in<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &AppState,
+    request: SignInRequest,
+    register: bool,
+) -> CommandResult<AppStatus> {
+    let _transition = state.transition.lock().await;
+    if state.client().is_ok() {
+        return Err(CommandError::new("already_signed_in", "An account is already open; sign out first."));
+    }
+    let server = normalize_server_url(&request.server)?;
+    let user_id = request.user_id.trim().to_owned();
+    sotto_proto::UserId::parse(&user_id)?;
+    let dir = new_profile_dir(state.data_dir(), &user_id);
+    let passphrase = request.passphrase.filter(|p| !p.is_empty());
+    let device_name = request.device_name.filter(|n| !n.trim().is_empty()).unwrap_or_else(default_device_name);
+    let sign_in =
+        SignIn { server: &server, user_id: &user_id, password: &request.password, device_name: Some(&device_name) };
+    let keys = KeyOptions { no_keychain: false, passphrase };
+    let result =
+        if register { Client::register(&dir, sign_in, keys).await } else { Client::login(&dir, sign_in, keys).await };
+    let client = match result {
+        Ok(client) => client,
+        Err(e) => {
+            // The engine removed what it created; the folder itself goes too when empty.
+            let _ = std::fs::remove_dir(&dir);
+            return Err(e.into());
+        }
+    };
+    state.activate(app, client)?;
+    Ok(state.announce(app))
+}
+
+fn default_device_name() -> String {
+    let os = match std::env::consts::OS {
+        "macos" => "macOS",
+        "windows" => "Windows",
+        "linux" => "Linux",
+        other => other,
+    };
+    format!("Sotto on {os}")
+}
+
+/// A fresh folder per profile: signing in again never touches an older profile's files.
+fn new_profile_dir(data_dir: &Path, user_id: &str) -> PathBuf {
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    data_dir.join("profiles").join(format!("{user_id}-{stamp}"))
+}
+
+/// Open the profile remembered from the last run, or say why it cannot be opened. Also
+/// restarts the local server first when this computer runs one.
+pub async fn restore<R: Runtime>(app: &AppHandle<R>, state: &AppState) {
+    if let Ok(Some(choice)) = settings::local_server(app)
+        && choice.enabled
+        && let Err(e) = state.start_local_server(app).await
+    {
+        tracing::error!(code = %e.code, message = %e.message, "the local server did not start");
+    }
+    let remembered = match settings::profile(app) {
+        Ok(Some(p)) => p,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(message = %e.message, "settings unreadable");
+            return;
+        }
+    };
+    if !sotto_core::profile::exists(&remembered.dir) {
+        tracing::warn!("the remembered profile is gone; starting from the welcome screen");
+        let _ = settings::save_profile(app, None);
+        return;
+    }
+    let dir = remembered.dir.clone();
+    let opened = tauri::async_runtime::spawn_blocking(move || Client::open(&dir, None)).await;
+    match opened {
+        Ok(Ok(client)) => {
+            if let Err(e) = state.activate(app, client) {
+                tracing::error!(message = %e.message, "could not start the profile");
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(code = e.code(), "the profile is locked");
+            state.set_locked(remembered.dir.clone(), locked_info(&remembered, &e));
+        }
+        Err(e) => tracing::error!(error = %e, "opening the profile failed"),
+    }
+}
+
+fn locked_info(remembered: &settings::RememberedProfile, e: &sotto_core::Error) -> LockedProfile {
+    LockedProfile {
+        user_id: remembered.user_id.clone(),
+        server: remembered.server.clone(),
+        code: e.code().to_owned(),
+        message: e.to_string(),
+        has_passphrase: sotto_core::profile::has_passphrase(&remembered.dir),
+    }
+}
+
+/// Open the locked profile with its passphrase (or, without one, try the keychain again).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn unlock<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    passphrase: Option<String>,
+) -> CommandResult<AppStatus> {
+    let _transition = state.transition.lock().await;
+    let dir = state.locked_dir().ok_or_else(|| CommandError::new("not_locked", "Sotto is not locked."))?;
+    let passphrase = passphrase.filter(|p| !p.is_empty());
+    let client = tauri::async_runtime::spawn_blocking(move || Client::open(&dir, passphrase.as_deref()))
+        .await
+        .map_err(|e| CommandError::new("internal", e.to_string()))??;
+    state.activate(&app, client)?;
+    Ok(state.announce(&app))
+}
+
+/// Leave the locked profile where it is and start over (sign in again, or another account).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn use_another_account<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> CommandResult<AppStatus> {
+    let _transition = state.transition.lock().await;
+    if state.client().is_ok() {
+        return Err(CommandError::new("already_signed_in", "An account is open; sign out first."));
+    }
+    settings::save_profile(&app, None)?;
+    state.close();
+    Ok(state.announce(&app))
+}
+
+/// Sign this device out on the server and delete its profile from this computer.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sign_out<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> CommandResult<AppStatus> {
+    let _transition = state.transition.lock().await;
+    let client = state.close().ok_or_else(CommandError::not_signed_in)?;
+    let dir = client.profile_dir().to_path_buf();
+    if let Err(e) = client.logout().await {
+        // Nothing was deleted: open the profile again so the person keeps working.
+        tracing::warn!(code = e.code(), "sign-out failed");
+        let reopened = tauri::async_runtime::spawn_blocking(move || Client::open(&dir, None))
+            .await
+            .map_err(|e| CommandError::new("internal", e.to_string()))?;
+        match reopened {
+            Ok(client) => state.activate(&app, client)?,
+            Err(open_error) => {
+                if let Ok(Some(remembered)) = settings::profile(&app) {
+                    state.set_locked(remembered.dir.clone(), locked_info(&remembered, &open_error));
+                }
+            }
+        }
+        state.announce(&app);
+        return Err(e.into());
+    }
+    settings::save_profile(&app, None)?;
+    Ok(state.announce(&app))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn server_urls_are_normalized() {
+        assert_eq!(normalize_server_url(" chat.example.org/ ").unwrap(), "https://chat.example.org");
+        assert_eq!(normalize_server_url("192.168.1.20:8448").unwrap(), "http://192.168.1.20:8448");
+        assert_eq!(normalize_server_url("localhost:8448").unwrap(), "http://localhost:8448");
+        assert_eq!(normalize_server_url("http://box.local:8448").unwrap(), "http://box.local:8448");
+        for bad in ["", "   ", "ftp://x.org", "https://", "two words.org", "http://", "https://x.org/?a=1"] {
+            assert_eq!(normalize_server_url(bad).unwrap_err().code, "invalid_url", "{bad}");
+        }
+    }
+}

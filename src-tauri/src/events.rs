@@ -1,0 +1,178 @@
+//! The one place engine events reach the UI: a task per open profile forwards every
+//! [`ClientEvent`] to the window, and on the way keeps the unread count (tray and title) and
+//! shows native notifications while the window is in the background.
+
+use std::collections::HashMap;
+
+use sotto_core::{Client, ClientEvent, Conversation, Message, MessageKind};
+use tauri::async_runtime::JoinHandle;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tauri_plugin_notification::NotificationExt;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::settings;
+use crate::state::AppState;
+
+/// The event that carries each [`ClientEvent`] to the UI.
+pub const CLIENT_EVENT: &str = "sotto://client";
+/// Asks the UI to open a conversation (payload: its id), e.g. from the tray.
+pub const OPEN_CONVERSATION_EVENT: &str = "sotto://open-conversation";
+
+const PREVIEW_CHARS: usize = 160;
+
+/// What the forwarder knows of each conversation: enough for notification titles and the
+/// unread total, without holding the client (sign-out needs the only handle).
+struct Sidebar {
+    conversations: HashMap<String, (String, i64)>,
+}
+
+impl Sidebar {
+    fn new(list: Vec<Conversation>) -> Self {
+        Sidebar { conversations: list.into_iter().map(|c| (c.id, (c.title, c.unread))).collect() }
+    }
+
+    fn update(&mut self, c: &Conversation) {
+        self.conversations.insert(c.id.clone(), (c.title.clone(), c.unread));
+    }
+
+    fn unread(&self) -> i64 {
+        self.conversations.values().map(|(_, n)| *n).sum()
+    }
+
+    fn title(&self, conversation_id: &str) -> Option<&str> {
+        self.conversations.get(conversation_id).map(|(t, _)| t.as_str())
+    }
+}
+
+pub fn spawn_forwarder<R: Runtime>(app: AppHandle<R>, client: Client) -> JoinHandle<()> {
+    // Subscribe before reading the list, so nothing falls between the two.
+    let mut events = client.subscribe();
+    let mut sidebar = Sidebar::new(client.conversations().unwrap_or_default());
+    drop(client);
+    crate::tray::show_unread(&app, sidebar.unread());
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    match &event {
+                        ClientEvent::ConversationUpdated { conversation } => {
+                            sidebar.update(conversation);
+                            crate::tray::show_unread(&app, sidebar.unread());
+                        }
+                        ClientEvent::MessageReceived { message } => notify(&app, &sidebar, message),
+                        _ => {}
+                    }
+                    if let Err(e) = app.emit(CLIENT_EVENT, &event) {
+                        tracing::warn!(error = %e, "could not forward an event to the window");
+                    }
+                }
+                // The window missed events: have it reload what it shows.
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "the window fell behind the engine's events");
+                    if let Some(state) = app.try_state::<AppState>() {
+                        state.announce(&app);
+                    }
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    })
+}
+
+/// A native notification for an incoming message, unless the window is focused or the person
+/// turned them off; without the text when previews are off.
+fn notify<R: Runtime>(app: &AppHandle<R>, sidebar: &Sidebar, message: &Message) {
+    if message.outgoing || message.kind == MessageKind::System {
+        return;
+    }
+    if app.try_state::<AppState>().is_some_and(|s| s.is_focused()) {
+        return;
+    }
+    let prefs = settings::settings(app).unwrap_or_default();
+    if !prefs.notifications {
+        return;
+    }
+    let (title, body) = notification_text(sidebar.title(&message.conversation_id), message, prefs.previews);
+    if let Err(e) = app.notification().builder().title(title).body(body).show() {
+        // No notification service (a bare X session, a locked-down desktop): not an error for
+        // the person, who still sees the unread count.
+        tracing::debug!(error = %e, "could not show a notification");
+    }
+}
+
+fn notification_text(conversation_title: Option<&str>, message: &Message, previews: bool) -> (String, String) {
+    let group = message.conversation_id.starts_with("g:");
+    let title = match (group, conversation_title) {
+        (true, Some(group_title)) => format!("{} in {group_title}", message.sender_user),
+        _ => message.sender_user.clone(),
+    };
+    let body = if !previews {
+        "New message".to_owned()
+    } else if message.kind == MessageKind::Undecryptable {
+        "New message (waiting for the key to decrypt it)".to_owned()
+    } else {
+        let mut preview: String = message.body.chars().take(PREVIEW_CHARS).collect();
+        if message.body.chars().count() > PREVIEW_CHARS {
+            preview.push('…');
+        }
+        preview
+    };
+    (title, body)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+    use sotto_core::{ConversationKind, MessageStatus};
+
+    use super::*;
+
+    fn message(conversation_id: &str, body: &str, kind: MessageKind) -> Message {
+        Message {
+            id: 1,
+            conversation_id: conversation_id.into(),
+            message_id: "m1".into(),
+            sender_user: "bob".into(),
+            sender_device: None,
+            kind,
+            body: body.into(),
+            status: MessageStatus::Received,
+            reason: None,
+            outgoing: false,
+            ts: 0,
+            server_ts: None,
+        }
+    }
+
+    #[test]
+    fn notifications_hide_the_text_without_previews() {
+        let m = message("g:team", "the secret plan", MessageKind::Text);
+        assert_eq!(notification_text(Some("Team"), &m, true), ("bob in Team".into(), "the secret plan".into()));
+        assert_eq!(notification_text(Some("Team"), &m, false), ("bob in Team".into(), "New message".into()));
+        let direct = message("u:bob", &"x".repeat(500), MessageKind::Text);
+        let (title, body) = notification_text(Some("bob"), &direct, true);
+        assert_eq!(title, "bob");
+        assert_eq!(body.chars().count(), PREVIEW_CHARS + 1);
+        let waiting = message("u:bob", "", MessageKind::Undecryptable);
+        assert!(notification_text(None, &waiting, true).1.contains("waiting for the key"));
+    }
+
+    #[test]
+    fn unread_total_follows_updates() {
+        let conv = |id: &str, unread| Conversation {
+            id: id.into(),
+            kind: ConversationKind::Direct,
+            peer: "bob".into(),
+            title: "bob".into(),
+            last_ts: 0,
+            last_preview: String::new(),
+            unread,
+        };
+        let mut sidebar = Sidebar::new(vec![conv("u:bob", 2), conv("u:carol", 3)]);
+        assert_eq!(sidebar.unread(), 5);
+        sidebar.update(&conv("u:bob", 0));
+        sidebar.update(&conv("g:x", 4));
+        assert_eq!(sidebar.unread(), 7);
+    }
+}

@@ -1,0 +1,103 @@
+//! The Sotto desktop app: a Tauri shell over `sotto-core`. The Rust side owns every key and
+//! secret; the web UI (`ui/`) renders and calls the commands in [`commands`]. Engine events
+//! reach the window through one forwarder ([`events`]).
+//!
+//! Modules: [`state`] (phase: welcome / locked / ready, the open client, the local server),
+//! [`settings`] (tauri-plugin-store), [`local_server`] ("run a server on this computer"),
+//! [`tray`], [`bindings`] (TypeScript declarations for the UI).
+
+pub mod bindings;
+pub mod commands;
+pub mod error;
+pub mod events;
+pub mod local_server;
+pub mod settings;
+pub mod state;
+pub mod tray;
+
+use tauri::{Manager, RunEvent, WindowEvent};
+
+use crate::state::AppState;
+
+pub fn run() {
+    init_tracing();
+    let app = tauri::Builder::default()
+        // First, so a second launch only brings the running window forward.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| tray::show_window(app)))
+        .plugin(tauri_plugin_store::Builder::default().build())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .setup(|app| {
+            let data_dir = app.path().app_data_dir()?;
+            std::fs::create_dir_all(&data_dir)?;
+            app.manage(AppState::new(data_dir));
+            if let Err(e) = tray::create(app.handle()) {
+                // Some desktops have no tray; the window still shows the unread count.
+                tracing::warn!(error = %e, "no tray icon");
+            }
+            let handle = app.handle().clone();
+            tauri::async_runtime::block_on(async move {
+                let state = handle.state::<AppState>();
+                commands::session::restore(&handle, &state).await;
+            });
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            if let WindowEvent::Focused(focused) = event
+                && let Some(state) = window.try_state::<AppState>()
+            {
+                state.set_focused(*focused);
+            }
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::session::app_status,
+            commands::session::check_server,
+            commands::session::start_local_server,
+            commands::session::register,
+            commands::session::login,
+            commands::session::unlock,
+            commands::session::use_another_account,
+            commands::session::sign_out,
+            commands::conversations::list_conversations,
+            commands::conversations::load_messages,
+            commands::conversations::load_messages_after,
+            commands::conversations::mark_read,
+            commands::conversations::search_messages,
+            commands::conversations::send_message,
+            commands::conversations::retry_message,
+            commands::conversations::set_typing,
+            commands::contacts::start_direct,
+            commands::contacts::user_devices,
+            commands::contacts::safety_number,
+            commands::groups::create_group,
+            commands::groups::group_details,
+            commands::groups::add_members,
+            commands::groups::remove_member,
+            commands::groups::leave_group,
+            commands::settings::get_settings,
+            commands::settings::set_settings,
+        ])
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "Sotto could not start");
+            eprintln!("Sotto could not start: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|handle, event| {
+        if let RunEvent::Exit = event
+            && let Some(state) = handle.try_state::<AppState>()
+        {
+            tauri::async_runtime::block_on(state.shut_down());
+        }
+    });
+}
+
+/// Logs to stderr, `info` unless `RUST_LOG` says otherwise. Never message text or keys.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tao=warn,wry=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,135 @@
+//! "Run a server on this computer": `sotto-server` inside the app's process, with its SQLite
+//! database in the app's data directory. It listens on every interface so others on the
+//! network can join at the addresses shown; the app itself uses the loopback address.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use ts_rs::TS;
+
+use crate::error::{CommandError, CommandResult};
+
+/// The port a first local server tries (the standalone server's default too).
+pub const DEFAULT_PORT: u16 = 8448;
+/// Overrides where the local server listens (tests use `127.0.0.1:0`).
+const LISTEN_ENV: &str = "SOTTO_LOCAL_SERVER_LISTEN";
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct LocalServerInfo {
+    /// What this app connects to.
+    pub url: String,
+    /// What others on the network connect to.
+    pub lan_urls: Vec<String>,
+    pub port: u16,
+}
+
+pub struct LocalServer {
+    pub info: LocalServerInfo,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl LocalServer {
+    /// Start serving from `data_dir`, on `preferred_port` when it is free.
+    pub async fn start(data_dir: &Path, preferred_port: u16) -> CommandResult<LocalServer> {
+        let listener = bind(preferred_port).await?;
+        let addr = listener.local_addr().map_err(|e| unavailable(&e))?;
+        let port = addr.port();
+        let config = sotto_server::Config::new(server_dir(data_dir));
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = sotto_server::run(listener, config, stop.cancelled_owned()).await {
+                tracing::error!(error = %e, "the local server stopped");
+            }
+        });
+        let url = format!("http://127.0.0.1:{port}");
+        let server =
+            LocalServer { info: LocalServerInfo { url: url.clone(), lan_urls: lan_urls(addr), port }, cancel, task };
+        server.wait_until_ready(&url).await?;
+        tracing::info!(port, "local server running");
+        Ok(server)
+    }
+
+    /// The server answers, or the reason it stopped.
+    async fn wait_until_ready(&self, url: &str) -> CommandResult<()> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| CommandError::new("local_server", e.to_string()))?;
+        for _ in 0..50 {
+            if self.task.is_finished() {
+                return Err(CommandError::new(
+                    "local_server",
+                    "The server on this computer could not start; its data folder may be unwritable or in use.",
+                ));
+            }
+            if let Ok(resp) = client.get(format!("{url}/healthz")).send().await
+                && resp.status().is_success()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(CommandError::new("local_server", "The server on this computer did not answer in time."))
+    }
+
+    /// Stop accepting, close sockets, finish requests.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        if tokio::time::timeout(Duration::from_secs(10), self.task).await.is_err() {
+            tracing::warn!("the local server did not stop in time");
+        }
+    }
+}
+
+fn server_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("server")
+}
+
+fn unavailable(e: &std::io::Error) -> CommandError {
+    CommandError::new("local_server", format!("No network port is available for a server on this computer: {e}"))
+}
+
+async fn bind(preferred_port: u16) -> CommandResult<TcpListener> {
+    if let Ok(listen) = std::env::var(LISTEN_ENV) {
+        let addr: SocketAddr = listen
+            .parse()
+            .map_err(|_| CommandError::new("local_server", format!("{LISTEN_ENV} is not an address: {listen}")))?;
+        return TcpListener::bind(addr).await.map_err(|e| unavailable(&e));
+    }
+    match TcpListener::bind((Ipv4Addr::UNSPECIFIED, preferred_port)).await {
+        Ok(l) => Ok(l),
+        // Taken (another app, or a standalone sotto-server): any free port will do; the new
+        // address is shown to the person and remembered.
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).await.map_err(|e| unavailable(&e))
+        }
+        Err(e) => Err(unavailable(&e)),
+    }
+}
+
+/// `http://<address>:<port>` for each non-loopback IPv4 address of this computer (when the
+/// server listens on every interface).
+fn lan_urls(addr: SocketAddr) -> Vec<String> {
+    if !addr.ip().is_unspecified() {
+        return vec![format!("http://{addr}")];
+    }
+    let mut urls: Vec<String> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !i.is_loopback())
+        .filter_map(|i| match i.ip() {
+            std::net::IpAddr::V4(ip) if !ip.is_link_local() => Some(format!("http://{ip}:{}", addr.port())),
+            _ => None,
+        })
+        .collect();
+    urls.sort();
+    urls.dedup();
+    urls
+}

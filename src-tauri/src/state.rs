@@ -1,0 +1,231 @@
+//! The app's one piece of shared state: which phase it is in (welcome, locked, ready), the
+//! open engine client, and the local server. Phase changes are serialized by `transition` so
+//! two sign-ins (or a sign-in and a sign-out) can never interleave.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+use sotto_core::{Client, ConnectionState};
+use tauri::async_runtime::JoinHandle;
+use tauri::{AppHandle, Emitter, Runtime};
+use ts_rs::TS;
+
+use crate::error::{CommandError, CommandResult};
+use crate::local_server::{LocalServer, LocalServerInfo};
+use crate::settings::{self, RememberedProfile};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// No profile: choose a server, register or sign in.
+    Welcome,
+    /// A profile exists but its key is not available (keychain locked or missing): unlock.
+    Locked,
+    Ready,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct Account {
+    pub user_id: String,
+    pub device_id: String,
+    pub server: String,
+}
+
+/// Why the remembered profile did not open, and what the unlock screen can offer.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct LockedProfile {
+    pub user_id: String,
+    pub server: String,
+    pub code: String,
+    pub message: String,
+    /// The profile also opens with a passphrase.
+    pub has_passphrase: bool,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct AppStatus {
+    pub phase: Phase,
+    pub account: Option<Account>,
+    pub locked: Option<LockedProfile>,
+    pub local_server: Option<LocalServerInfo>,
+    pub connection: ConnectionState,
+}
+
+/// The event that carries a new [`AppStatus`] to the UI.
+pub const STATUS_EVENT: &str = "sotto://status";
+
+enum Session {
+    Welcome,
+    Locked { dir: PathBuf, info: LockedProfile },
+    Ready { client: Client, forwarder: JoinHandle<()> },
+}
+
+pub struct AppState {
+    data_dir: PathBuf,
+    session: Mutex<Session>,
+    local_server: tokio::sync::Mutex<Option<LocalServer>>,
+    local_server_info: Mutex<Option<LocalServerInfo>>,
+    pub transition: tokio::sync::Mutex<()>,
+    focused: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(data_dir: PathBuf) -> Self {
+        AppState {
+            data_dir,
+            session: Mutex::new(Session::Welcome),
+            local_server: tokio::sync::Mutex::new(None),
+            local_server_info: Mutex::new(None),
+            transition: tokio::sync::Mutex::new(()),
+            focused: AtomicBool::new(true),
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn set_focused(&self, focused: bool) {
+        self.focused.store(focused, Ordering::Relaxed);
+    }
+
+    pub fn is_focused(&self) -> bool {
+        self.focused.load(Ordering::Relaxed)
+    }
+
+    /// The open client, for commands that need one.
+    pub fn client(&self) -> CommandResult<Client> {
+        match &*self.session.lock().map_err(|_| poisoned())? {
+            Session::Ready { client, .. } => Ok(client.clone()),
+            _ => Err(CommandError::not_signed_in()),
+        }
+    }
+
+    pub fn status(&self) -> AppStatus {
+        let local_server = self.local_server_info.lock().ok().and_then(|s| s.clone());
+        let Ok(session) = self.session.lock() else {
+            return AppStatus {
+                phase: Phase::Welcome,
+                account: None,
+                locked: None,
+                local_server,
+                connection: ConnectionState::Offline,
+            };
+        };
+        match &*session {
+            Session::Welcome => AppStatus {
+                phase: Phase::Welcome,
+                account: None,
+                locked: None,
+                local_server,
+                connection: ConnectionState::Offline,
+            },
+            Session::Locked { info, .. } => AppStatus {
+                phase: Phase::Locked,
+                account: None,
+                locked: Some(info.clone()),
+                local_server,
+                connection: ConnectionState::Offline,
+            },
+            Session::Ready { client, .. } => AppStatus {
+                phase: Phase::Ready,
+                account: Some(Account {
+                    user_id: client.user_id().to_string(),
+                    device_id: client.device_id().to_string(),
+                    server: client.server().to_owned(),
+                }),
+                locked: None,
+                local_server,
+                connection: *client.connection_state().borrow(),
+            },
+        }
+    }
+
+    /// Tell the UI the phase (or the local server) changed.
+    pub fn announce<R: Runtime>(&self, app: &AppHandle<R>) -> AppStatus {
+        let status = self.status();
+        if let Err(e) = app.emit(STATUS_EVENT, &status) {
+            tracing::warn!(error = %e, "could not send the status to the window");
+        }
+        status
+    }
+
+    /// Make `client` the open profile: start its sync, forward its events, remember it.
+    pub fn activate<R: Runtime>(&self, app: &AppHandle<R>, client: Client) -> CommandResult<()> {
+        let remembered = RememberedProfile {
+            dir: client.profile_dir().to_path_buf(),
+            user_id: client.user_id().to_string(),
+            server: client.server().to_owned(),
+        };
+        settings::save_profile(app, Some(&remembered))?;
+        client.start();
+        let forwarder = crate::events::spawn_forwarder(app.clone(), client.clone());
+        let previous =
+            std::mem::replace(&mut *self.session.lock().map_err(|_| poisoned())?, Session::Ready { client, forwarder });
+        if let Session::Ready { client, forwarder } = previous {
+            forwarder.abort();
+            client.shutdown();
+        }
+        Ok(())
+    }
+
+    /// The remembered profile could not be opened for a reason the person can fix.
+    pub fn set_locked(&self, dir: PathBuf, info: LockedProfile) {
+        if let Ok(mut session) = self.session.lock() {
+            *session = Session::Locked { dir, info };
+        }
+    }
+
+    /// The directory of the locked profile, when the app is locked.
+    pub fn locked_dir(&self) -> Option<PathBuf> {
+        match &*self.session.lock().ok()? {
+            Session::Locked { dir, .. } => Some(dir.clone()),
+            _ => None,
+        }
+    }
+
+    /// Back to the welcome screen. Returns the client that was open (to sign out or shut down).
+    pub fn close(&self) -> Option<Client> {
+        let previous = std::mem::replace(&mut *self.session.lock().ok()?, Session::Welcome);
+        match previous {
+            Session::Ready { client, forwarder } => {
+                forwarder.abort();
+                Some(client)
+            }
+            _ => None,
+        }
+    }
+
+    /// Start the local server (once), remembering the choice and its port.
+    pub async fn start_local_server<R: Runtime>(&self, app: &AppHandle<R>) -> CommandResult<LocalServerInfo> {
+        let mut slot = self.local_server.lock().await;
+        if let Some(server) = &*slot {
+            return Ok(server.info.clone());
+        }
+        let port = settings::local_server(app)?.map_or(crate::local_server::DEFAULT_PORT, |c| c.port);
+        let server = LocalServer::start(&self.data_dir, port).await?;
+        settings::save_local_server(app, &settings::LocalServerChoice { enabled: true, port: server.info.port })?;
+        let info = server.info.clone();
+        *slot = Some(server);
+        if let Ok(mut shown) = self.local_server_info.lock() {
+            *shown = Some(info.clone());
+        }
+        Ok(info)
+    }
+
+    /// On exit: stop sync and the local server gracefully.
+    pub async fn shut_down(&self) {
+        if let Some(client) = self.close() {
+            client.shutdown();
+        }
+        if let Some(server) = self.local_server.lock().await.take() {
+            server.stop().await;
+        }
+    }
+}
+
+fn poisoned() -> CommandError {
+    CommandError::new("internal", "The app hit an internal error; restart it.")
+}
