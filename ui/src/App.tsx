@@ -1,0 +1,73 @@
+//! The app shell: asks Rust for the status, follows phase changes, applies the theme, and shows
+//! the screen for the phase (welcome, locked, or the main window).
+
+import { useEffect, useState } from "react";
+import * as ipc from "./lib/tauri";
+import { asCommandError } from "./lib/errors";
+import { useStore } from "./lib/store";
+import type { CommandError } from "./lib/types";
+import { AppStore } from "./state/appStore";
+import { AppStoreProvider } from "./state/context";
+import { useTheme } from "./state/useTheme";
+import { ErrorNote } from "./components/ErrorNote";
+import { WelcomeScreen } from "./screens/welcome/WelcomeScreen";
+import { LockedScreen } from "./screens/locked/LockedScreen";
+import { MainScreen } from "./screens/main/MainScreen";
+
+interface AppProps {
+  /** Tests pass their own store; the app makes one. */
+  store?: AppStore;
+}
+
+export function App({ store: given }: AppProps) {
+  const [store] = useState(() => given ?? new AppStore());
+  const status = useStore(store, (s) => s.status);
+  const theme = useStore(store, (s) => s.settings.theme);
+  const [error, setError] = useState<CommandError | null>(null);
+  useTheme(theme);
+
+  useEffect(() => {
+    let live = true;
+    ipc
+      .appStatus()
+      .then((s) => live && store.setStatus(s))
+      .catch((e: unknown) => live && setError(asCommandError(e)));
+    ipc
+      .getSettings()
+      .then((s) => live && store.setSettings(s))
+      .catch(() => undefined);
+    const stop = ipc.onAppStatus((s) => store.setStatus(s));
+    return () => {
+      live = false;
+      stop();
+    };
+  }, [store]);
+
+  let screen: React.ReactNode;
+  if (!status) {
+    screen = error ? (
+      <div className="splash">
+        <h1>Sotto couldn't start</h1>
+        <ErrorNote error={error} testId="form-error" />
+        <button type="button" className="button" onClick={() => window.location.reload()}>
+          Try again
+        </button>
+      </div>
+    ) : (
+      <div className="splash" aria-busy="true">
+        <p className="muted">Opening Sotto…</p>
+      </div>
+    );
+  } else if (status.phase === "welcome") {
+    screen = <WelcomeScreen />;
+  } else if (status.phase === "locked" && status.locked) {
+    screen = <LockedScreen profile={status.locked} />;
+  } else if (status.phase === "ready" && status.account) {
+    // Keyed by account so a new sign-in starts from fresh stores.
+    screen = <MainScreen key={`${status.account.server} ${status.account.user_id}`} />;
+  } else {
+    screen = <WelcomeScreen />;
+  }
+
+  return <AppStoreProvider store={store}>{screen}</AppStoreProvider>;
+}

@@ -1,0 +1,352 @@
+//! DEV ONLY — an in-memory stand-in for `src/lib/tauri.ts`, swapped in by vite.config.ts when
+//! `VITE_MOCK_IPC=1` and `vite` serves (never in `vite build`). It lets the UI run in a plain
+//! browser for layout work and screenshots. URL switches: `?phase=welcome|locked|ready`,
+//! `?empty=1` (no conversations), `?offline=1`, `?theme=light|dark`.
+
+import type * as Real from "../lib/tauri";
+import type {
+  AppStatus,
+  ClientEvent,
+  CommandError,
+  Conversation,
+  LocalGroup,
+  Message,
+  SearchHit,
+  Settings,
+  SignInRequest,
+} from "../lib/types";
+
+const params = new URLSearchParams(window.location.search);
+const ME = "alice";
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const now = Date.now();
+
+const account = { user_id: ME, device_id: "JXQW7PLMRA", server: "https://chat.example.org" };
+let status: AppStatus = {
+  phase: (params.get("phase") as AppStatus["phase"] | null) ?? "welcome",
+  account: params.get("phase") === "ready" ? account : null,
+  locked:
+    params.get("phase") === "locked"
+      ? { user_id: ME, server: account.server, code: "passphrase_required", message: "", has_passphrase: true }
+      : null,
+  local_server: null,
+  connection: params.get("offline") ? "offline" : "online",
+};
+let settings: Settings = {
+  theme: (params.get("theme") as Settings["theme"] | null) ?? "system",
+  notifications: true,
+  previews: false,
+};
+
+let nextId = 1;
+const messages: Message[] = [];
+const groups: Record<string, LocalGroup> = {
+  "book-club": {
+    group_id: "book-club",
+    name: "Book club",
+    version: 3,
+    joined: true,
+    members: [
+      { user_id: ME, role: "owner" },
+      { user_id: "bob", role: "admin" },
+      { user_id: "carol", role: "member" },
+      { user_id: "dave", role: "member" },
+    ],
+  },
+};
+const conversations: Conversation[] = [];
+
+function msg(conversation_id: string, sender: string, body: string, ts: number, extra: Partial<Message> = {}): Message {
+  const outgoing = sender === ME;
+  const m: Message = {
+    id: nextId++,
+    conversation_id,
+    message_id: `m${nextId}`,
+    sender_user: sender,
+    sender_device: outgoing ? account.device_id : "DEVICE",
+    kind: "text",
+    body,
+    status: outgoing ? "sent" : "received",
+    reason: null,
+    outgoing,
+    ts,
+    server_ts: ts,
+    ...extra,
+  };
+  messages.push(m);
+  return m;
+}
+
+let seeded = false;
+function seed(): void {
+  if (seeded || params.get("empty")) return;
+  seeded = true;
+  const b = "u:bob";
+  const g = "g:book-club";
+  const c = "u:carol";
+  for (let i = 0; i < 60; i++) {
+    msg(b, i % 3 === 0 ? ME : "bob", `Older message number ${i + 1} about the trip.`, now - 9 * DAY + i * 7 * MINUTE);
+  }
+  msg(b, "bob", "Did you get the tickets for Saturday?", now - DAY - 3 * HOUR);
+  msg(b, ME, "Yes! Two seats, row F.", now - DAY - 3 * HOUR + 2 * MINUTE);
+  msg(b, ME, "I'll bring snacks too", now - DAY - 3 * HOUR + 3 * MINUTE);
+  msg(b, "bob", "", now - DAY - HOUR, { kind: "undecryptable", status: "undecryptable", reason: "missing_room_key" });
+  msg(b, "bob", "bob's safety number changed.", now - 5 * HOUR, { kind: "system", status: "system" });
+  msg(b, "bob", "Perfect. See you at <b>7</b> <img src=x onerror=alert(1)>", now - 2 * HOUR);
+  msg(b, ME, "See you then — I'll be at the main entrance.\nText me if you're late.", now - 90 * MINUTE);
+  msg(b, ME, "This one didn't go through", now - 20 * MINUTE, { status: "failed", reason: "offline" });
+  msg(g, ME, "bob added carol and dave.", now - 3 * DAY, { kind: "system", status: "system" });
+  msg(g, "bob", "Next book: The Left Hand of Darkness?", now - 3 * DAY + 5 * MINUTE);
+  msg(g, "carol", "Yes please", now - 3 * DAY + 6 * MINUTE);
+  msg(g, "carol", "I have a spare copy if anyone needs one", now - 3 * DAY + 7 * MINUTE);
+  msg(g, "dave", "", now - 3 * DAY + 9 * MINUTE, { kind: "undecryptable", status: "undecryptable", reason: "before_key" });
+  msg(g, ME, "Great choice. Meeting on the 14th?", now - 40 * MINUTE);
+  msg(c, "carol", "Thanks for the recommendation!", now - 12 * DAY);
+  conversations.push(
+    { id: b, kind: "direct", peer: "bob", title: "bob", last_ts: 0, last_preview: "", unread: 2 },
+    { id: g, kind: "group", peer: "book-club", title: "Book club", last_ts: 0, last_preview: "", unread: 5 },
+    { id: c, kind: "direct", peer: "carol", title: "carol", last_ts: 0, last_preview: "", unread: 0 },
+  );
+  for (const conv of conversations) refreshConversation(conv.id);
+}
+
+function refreshConversation(id: string): Conversation | undefined {
+  const conv = conversations.find((c) => c.id === id);
+  if (!conv) return undefined;
+  const own = messages.filter((m) => m.conversation_id === id);
+  const last = own[own.length - 1];
+  conv.last_ts = last?.ts ?? 0;
+  conv.last_preview = last ? (last.kind === "undecryptable" ? "Can't decrypt this message yet" : last.body) : "";
+  return { ...conv };
+}
+
+const listeners = new Map<string, Set<(payload: unknown) => void>>();
+function emit(event: string, payload: unknown): void {
+  for (const l of listeners.get(event) ?? []) l(payload);
+}
+function emitClient(event: ClientEvent): void {
+  emit("sotto://client", event);
+}
+function on<T>(event: string, handler: (payload: T) => void): Real.Unsubscribe {
+  const set = listeners.get(event) ?? new Set();
+  listeners.set(event, set);
+  const l = (p: unknown) => handler(p as T);
+  set.add(l);
+  return () => set.delete(l);
+}
+
+const fail = (code: string): CommandError => ({ code, message: `mock ${code}` });
+const delay = <T>(value: T, ms = 120): Promise<T> => new Promise((r) => setTimeout(() => r(value), ms));
+
+function signIn(request: SignInRequest): Promise<AppStatus> {
+  if (request.user_id === "taken") return Promise.reject(fail("user_exists"));
+  if (request.user_id === "nokeychain" && !request.passphrase) return Promise.reject(fail("keychain_unavailable"));
+  account.user_id = request.user_id;
+  account.server = request.server;
+  status = { ...status, phase: "ready", account: { ...account }, locked: null };
+  seed();
+  return delay(status, 400);
+}
+
+function snippetFor(body: string, query: string): string {
+  const i = body.toLowerCase().indexOf(query.toLowerCase());
+  if (i < 0) return body;
+  return `${body.slice(0, i)}\u0002${body.slice(i, i + query.length)}\u0003${body.slice(i + query.length)}`;
+}
+
+function replyLater(conversationId: string): void {
+  const peer = conversationId.startsWith("u:") ? conversationId.slice(2) : "bob";
+  setTimeout(() => emitClient({ type: "typing", conversation_id: conversationId, user_id: peer, typing: true }), 800);
+  setTimeout(() => {
+    const m = msg(conversationId, peer, "Got it 👍", Date.now());
+    emitClient({ type: "message_received", message: m });
+    const conv = refreshConversation(conversationId);
+    if (conv) emitClient({ type: "conversation_updated", conversation: conv });
+  }, 3000);
+}
+
+const api = {
+  appStatus: () => delay(status),
+  checkServer: (url: string) => {
+    if (!/^https?:\/\/\S+$/u.test(url)) return Promise.reject(fail("invalid_url"));
+    if (url.includes("offline")) return Promise.reject(fail("offline"));
+    return delay(url.replace(/\/+$/u, ""), 300);
+  },
+  startLocalServer: () => {
+    const info = { url: "http://127.0.0.1:7878", lan_urls: ["http://192.168.1.23:7878"], port: 7878 };
+    status = { ...status, local_server: info };
+    return delay(info, 500);
+  },
+  register: signIn,
+  login: signIn,
+  unlock: (passphrase: string) => {
+    if (passphrase !== "correct horse") return Promise.reject(fail("wrong_passphrase"));
+    status = { ...status, phase: "ready", account: { ...account }, locked: null };
+    seed();
+    return delay(status);
+  },
+  useAnotherAccount: () => {
+    status = { ...status, phase: "welcome", account: null, locked: null };
+    return delay(status);
+  },
+  signOut: () => {
+    status = { ...status, phase: "welcome", account: null };
+    return delay(status);
+  },
+  listConversations: () => delay(conversations.map((c) => ({ ...c }))),
+  loadMessages: (conversationId: string, before: number | null, limit: number) => {
+    const all = messages.filter((m) => m.conversation_id === conversationId && (before === null || m.id < before));
+    return delay(all.slice(-limit), before === null ? 80 : 500);
+  },
+  loadMessagesAfter: (conversationId: string, after: number, limit: number) =>
+    delay(messages.filter((m) => m.conversation_id === conversationId && m.id > after).slice(0, limit)),
+  markRead: (conversationId: string) => {
+    const conv = conversations.find((c) => c.id === conversationId);
+    if (conv) conv.unread = 0;
+    return delay(null, 10);
+  },
+  searchMessages: (query: string, limit: number) => {
+    const q = query.toLowerCase();
+    const hits: SearchHit[] = messages
+      .filter((m) => m.kind === "text" && m.body.toLowerCase().includes(q))
+      .reverse()
+      .slice(0, limit)
+      .map((m) => ({
+        message: m,
+        conversation_title: conversations.find((c) => c.id === m.conversation_id)?.title ?? m.conversation_id,
+        snippet: snippetFor(m.body, query),
+      }));
+    return delay(hits, 60);
+  },
+  sendMessage: (conversationId: string, body: string) => {
+    const m = msg(conversationId, ME, body, Date.now(), { status: "queued" });
+    setTimeout(() => {
+      const done: Message = body.includes("fail")
+        ? { ...m, status: "failed", reason: "offline" }
+        : { ...m, status: "sent", server_ts: Date.now() };
+      Object.assign(m, done);
+      emitClient({ type: "status_changed", message: done });
+      const conv = refreshConversation(conversationId);
+      if (conv) emitClient({ type: "conversation_updated", conversation: conv });
+      if (!body.includes("fail")) replyLater(conversationId);
+    }, 700);
+    return delay({ ...m }, 30);
+  },
+  retryMessage: (id: number) => {
+    const m = messages.find((x) => x.id === id);
+    if (!m) return Promise.reject(fail("invalid_input"));
+    Object.assign(m, { status: "queued", reason: null });
+    setTimeout(() => {
+      Object.assign(m, { status: "sent" });
+      emitClient({ type: "status_changed", message: { ...m } });
+    }, 700);
+    return delay({ ...m });
+  },
+  setTyping: () => delay(null, 10),
+  startDirect: (userId: string) => {
+    if (userId.startsWith("nobody")) return Promise.reject(fail("unknown_user"));
+    const id = `u:${userId}`;
+    let conv = conversations.find((c) => c.id === id);
+    if (!conv) {
+      conv = { id, kind: "direct", peer: userId, title: userId, last_ts: 0, last_preview: "", unread: 0 };
+      conversations.push(conv);
+    }
+    return delay({ ...conv });
+  },
+  userDevices: (userId: string) =>
+    delay([
+      { user_id: userId, device_id: "QWERTYUIOP", ed25519: "ed", curve25519: "cv", first_seen: now - 40 * DAY, active: true },
+      { user_id: userId, device_id: "ASDFGHJKLZ", ed25519: "ed", curve25519: "cv", first_seen: now - 200 * DAY, active: false },
+    ]),
+  safetyNumber: () => delay("052849163720184736509182736450918273645091827364501928374650"),
+  createGroup: (name: string, members: string[]) => {
+    const id = name.toLowerCase().replace(/\W+/gu, "-");
+    const group: LocalGroup = {
+      group_id: id,
+      name,
+      version: 1,
+      joined: true,
+      members: [{ user_id: ME, role: "owner" }, ...members.map((u) => ({ user_id: u, role: "member" as const }))],
+    };
+    groups[id] = group;
+    conversations.push({ id: `g:${id}`, kind: "group", peer: id, title: name, last_ts: 0, last_preview: "", unread: 0 });
+    return delay(group);
+  },
+  groupDetails: (groupId: string) => {
+    const g = groups[groupId];
+    return g ? delay(structuredClone(g)) : Promise.reject(fail("not_member"));
+  },
+  addMembers: (groupId: string, userIds: string[]) => {
+    const g = groups[groupId];
+    if (!g) return Promise.reject(fail("not_member"));
+    for (const u of userIds) if (!g.members.some((m) => m.user_id === u)) g.members.push({ user_id: u, role: "member" });
+    return delay(structuredClone(g));
+  },
+  removeMember: (groupId: string, userId: string) => {
+    const g = groups[groupId];
+    if (!g) return Promise.reject(fail("not_member"));
+    g.members = g.members.filter((m) => m.user_id !== userId);
+    return delay(structuredClone(g));
+  },
+  leaveGroup: (groupId: string) => {
+    const g = groups[groupId];
+    if (g) {
+      g.joined = false;
+      g.members = g.members.filter((m) => m.user_id !== ME);
+    }
+    return delay(null);
+  },
+  getSettings: () => delay({ ...settings }),
+  setSettings: (next: Settings) => {
+    settings = { ...next };
+    return delay({ ...settings });
+  },
+  onClientEvent: (handler: (event: ClientEvent) => void) => on("sotto://client", handler),
+  onAppStatus: (handler: (s: AppStatus) => void) => on("sotto://status", handler),
+  onOpenConversation: (handler: (id: string) => void) => on("sotto://open-conversation", handler),
+} satisfies typeof Real;
+
+if (status.phase === "ready") seed();
+
+/** For poking at the UI from the browser console: `sottoMock.emit({...})`. */
+(window as unknown as { sottoMock: unknown }).sottoMock = {
+  emit: emitClient,
+  keyChange: (user = "bob") =>
+    emitClient({ type: "contact_key_changed", user_id: user, device_id: "NEWDEVICE", change: "identity_changed" }),
+  typing: (conversation_id = "u:bob", user_id = "bob") => emitClient({ type: "typing", conversation_id, user_id, typing: true }),
+};
+
+export const {
+  appStatus,
+  checkServer,
+  startLocalServer,
+  register,
+  login,
+  unlock,
+  useAnotherAccount,
+  signOut,
+  listConversations,
+  loadMessages,
+  loadMessagesAfter,
+  markRead,
+  searchMessages,
+  sendMessage,
+  retryMessage,
+  setTyping,
+  startDirect,
+  userDevices,
+  safetyNumber,
+  createGroup,
+  groupDetails,
+  addMembers,
+  removeMember,
+  leaveGroup,
+  getSettings,
+  setSettings,
+  onClientEvent,
+  onAppStatus,
+  onOpenConversation,
+} = api;
+export type { Unsubscribe } from "../lib/tauri";

@@ -1,0 +1,167 @@
+//! Error codes and reason codes to plain words. The UI branches on `code`, never on the
+//! Rust-side `message`; the code itself is shown only in a muted "Details" line.
+
+import type { CommandError } from "./types";
+
+/** Whatever a rejected invoke threw, as a `CommandError`. */
+export function asCommandError(error: unknown): CommandError {
+  if (typeof error === "object" && error !== null) {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    if (typeof code === "string") {
+      return { code, message: typeof message === "string" ? message : "" };
+    }
+    if (error instanceof Error) return { code: "unknown", message: error.message };
+  }
+  return { code: "unknown", message: typeof error === "string" ? error : "" };
+}
+
+/** What a sentence may need to name: the user id or URL the person typed. */
+export interface ErrorContext {
+  userId?: string;
+  url?: string;
+}
+
+export const OFFLINE_TEXT = "Couldn't reach the server. Messages will be sent when you're back online.";
+
+/** Every error code the UI knows, each as a sentence that says what happens next. */
+const ERROR_TEXT: Record<string, (ctx: ErrorContext) => string> = {
+  offline: () => OFFLINE_TEXT,
+  signed_out: () => "This device was signed out. Sign in again to keep using Sotto here.",
+  storage: () =>
+    "Sotto couldn't read or write its data on this computer. Check that the disk isn't full, then try again.",
+  corrupt: () =>
+    "Some of Sotto's data on this computer is damaged. Nothing was deleted; restart Sotto and try again.",
+  server_error: () => "The server had a problem. Try again in a moment.",
+  rate_limited: () => "Too many tries in a short time. Wait a minute, then try again.",
+  unauthorized: () => "The server didn't accept this device any more. Sign in again to continue.",
+  not_admin: () => "Only the group's admins can do that. Ask an admin of the group.",
+  not_member: () => "You're not a member of this group any more, so you can't send or change anything here.",
+  no_devices: (ctx) =>
+    ctx.userId
+      ? `${ctx.userId} has no devices signed in, so there is nowhere to deliver this. It can be sent once they sign in.`
+      : "They have no devices signed in, so there is nowhere to deliver this. It can be sent once they sign in.",
+  invalid_url: () => "That doesn't look like a web address. Try something like https://chat.example.org.",
+  not_sotto: () =>
+    "That address answers, but it isn't a Sotto server. Check the address with whoever runs the server.",
+  user_exists: () => "That user id is already taken on this server. Pick another, or sign in if it's yours.",
+  invalid_credentials: () => "That user id and password don't match. Check them and try again.",
+  invalid_input: () =>
+    "Something in the form isn't accepted. User ids are 3 to 64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit.",
+  keychain_unavailable: () =>
+    "This computer has no available keychain. Choose a passphrase to protect your messages on this computer.",
+  keychain_locked: () =>
+    "This computer has no available keychain. Choose a passphrase to protect your messages on this computer.",
+  wrong_passphrase: () => "That passphrase doesn't unlock this profile. Check it and try again.",
+  passphrase_required: () => "Enter your passphrase to unlock your messages on this computer.",
+  token_expired: () => "The server asked this device to sign in again. Sign in again to continue.",
+  forbidden: () => "The server didn't allow that. If you think it should have, ask whoever runs the server.",
+  not_found: () => "That isn't on the server (any more). Refresh and try again.",
+  conflict: () => "Someone changed this at the same moment. Try again.",
+  stale_version: () => "The group changed in the meantime. Sotto has the latest version now; try again.",
+  devices_changed: () => "Someone's devices changed while sending. Try again; Sotto will include the new devices.",
+  payload_too_large: () => "That's too large to send. Try something shorter.",
+  protocol: () => "The server answered in a way Sotto doesn't understand. It may need an update; try again later.",
+  crypto: () => "Sotto couldn't encrypt or decrypt something. Try again; if it keeps happening, the details below help.",
+  io: () => "Sotto couldn't read or write a file on this computer. Check the disk, then try again.",
+  profile_in_use: () => "This profile is already open in another copy of Sotto. Close that one, then try again.",
+  profile_too_new: () => "This profile was made by a newer version of Sotto. Update Sotto to open it.",
+  no_profile: () => "There's no profile on this computer any more. Sign in again.",
+  key_missing: () =>
+    "The key that protects your messages is missing from this computer's keychain. If you set a passphrase, enter it.",
+  database_key: () => "That key doesn't open your messages on this computer. If you set a passphrase, enter it.",
+  local_server: () =>
+    "The server on this computer couldn't start. Another program may be using its port; close it and try again.",
+  already_signed_in: () => "An account is already open. Sign out first to use another one.",
+  not_signed_in: () => "You're not signed in on this computer. Sign in to continue.",
+  unknown_user: (ctx) =>
+    ctx.userId
+      ? `No one with the id '${ctx.userId}' on this server.`
+      : "No one with that id on this server. Check the spelling and try again.",
+};
+
+/** The plain sentence for an error; never contains the code. */
+export function describeError(error: CommandError, ctx: ErrorContext = {}): string {
+  const text = ERROR_TEXT[error.code];
+  return text
+    ? text(ctx)
+    : "Something went wrong. Try again; if it keeps happening, the details below help with a bug report.";
+}
+
+/** Codes that mean the profile needs a passphrase because the OS keychain can't hold the key. */
+export function isKeychainError(error: CommandError): boolean {
+  return error.code === "keychain_unavailable" || error.code === "keychain_locked";
+}
+
+/** Why the profile is locked (LockedProfile.code) — what the person can do about it. */
+export function describeLockReason(code: string): string {
+  switch (code) {
+    case "passphrase_required":
+    case "wrong_passphrase":
+      return "Your messages on this computer are protected with a passphrase.";
+    case "keychain_locked":
+      return "The computer's keychain is locked. Unlock it (or sign in to your desktop session), then try again.";
+    case "keychain_unavailable":
+      return "The computer's keychain isn't available right now, so Sotto can't open your messages. Try again once it is.";
+    default: {
+      const text = ERROR_TEXT[code];
+      return text ? text({}) : "Sotto couldn't open your profile on this computer. Try again.";
+    }
+  }
+}
+
+/** Short text under a message that failed to send (Message.reason holds an error code). */
+export function describeSendFailure(reason: string | null): string {
+  switch (reason) {
+    case "offline":
+      return "Not sent — couldn't reach the server.";
+    case "not_member":
+      return "Not sent — you're not in this group any more.";
+    case "unknown_user":
+      return "Not sent — this person isn't on the server.";
+    case "no_devices":
+      return "Not sent — they have no devices signed in.";
+    case "rate_limited":
+      return "Not sent — too many messages at once. Retry in a moment.";
+    default:
+      return "Not sent.";
+  }
+}
+
+/** Whether an undecryptable message may still become readable (its key can still arrive). */
+export function isWaitingReason(reason: string | null): boolean {
+  return reason === null || reason === "unknown_device" || reason === "olm_session" || reason === "missing_room_key";
+}
+
+/** The bubble text for an undecryptable message. */
+export function undecryptableText(reason: string | null): string {
+  if (isWaitingReason(reason)) return "Can't decrypt this message yet — waiting for the key";
+  if (reason === "before_key") return "Can't decrypt this message — it was sent before you joined";
+  return "Can't decrypt this message — it didn't pass a security check";
+}
+
+/** Why a message can't be decrypted, in words a non-expert understands. */
+export function describeUndecryptable(reason: string | null): string {
+  switch (reason) {
+    case "unknown_device":
+      return "It came from a device Sotto doesn't know yet. It will show once that device's keys arrive.";
+    case "olm_session":
+      return "The secure connection with the sender's device couldn't be set up yet. It will show once it is.";
+    case "missing_room_key":
+      return "The key for this message hasn't arrived yet. It will show once it does.";
+    case "before_key":
+      return "It was sent before you joined, so this device never got its key.";
+    case "tampered":
+      return "It was changed on the way, so Sotto won't show it.";
+    case "replayed":
+      return "It's a copy of a message already received, so Sotto won't show it again.";
+    case "sender_mismatch":
+      return "It claims to be from someone other than the device that sent it, so Sotto won't show it.";
+    case "malformed":
+      return "It arrived damaged and can't be read.";
+    default:
+      return "The key for this message hasn't arrived yet.";
+  }
+}
+
+/** Every code `describeError` has its own words for (used by tests). */
+export const KNOWN_ERROR_CODES: readonly string[] = Object.keys(ERROR_TEXT);

@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { DAY, MINUTE, NOW, message } from "../test/fixtures";
+import { layoutMessages, mergeMessages } from "./messageRows";
+
+describe("layoutMessages", () => {
+  it("groups a sender's messages within five minutes into one run", () => {
+    const msgs = [
+      message({ id: 1, sender_user: "bob", ts: NOW - 10 * MINUTE }),
+      message({ id: 2, sender_user: "bob", ts: NOW - 8 * MINUTE }),
+      message({ id: 3, sender_user: "bob", ts: NOW - 2 * MINUTE }), // 6 min later: new run
+      message({ id: 4, sender_user: "carol", ts: NOW - MINUTE }),
+    ];
+    const { rows } = layoutMessages(msgs);
+    expect(rows.map((r) => [r.firstInRun, r.lastInRun])).toEqual([
+      [true, false],
+      [false, true],
+      [true, true],
+      [true, true],
+    ]);
+  });
+
+  it("breaks runs at system lines, direction changes and days", () => {
+    const msgs = [
+      message({ id: 1, ts: NOW - DAY }),
+      message({ id: 2, ts: NOW - DAY + MINUTE, kind: "system", status: "system" }),
+      message({ id: 3, ts: NOW - DAY + 2 * MINUTE }),
+      message({ id: 4, ts: NOW - DAY + 3 * MINUTE, outgoing: true }),
+    ];
+    expect(layoutMessages(msgs).rows.every((r) => r.firstInRun)).toBe(true);
+  });
+
+  it("makes one group per calendar day, oldest first", () => {
+    const msgs = [
+      message({ id: 1, ts: NOW - 2 * DAY }),
+      message({ id: 2, ts: NOW - DAY }),
+      message({ id: 3, ts: NOW - DAY + MINUTE }),
+      message({ id: 4, ts: NOW }),
+    ];
+    expect(layoutMessages(msgs).days.map((d) => d.count)).toEqual([1, 2, 1]);
+  });
+});
+
+describe("mergeMessages", () => {
+  it("adds, replaces by id and keeps id order", () => {
+    const a = message({ id: 5, body: "five" });
+    const b = message({ id: 9, body: "nine" });
+    const merged = mergeMessages([a, b], [message({ id: 7 }), { ...b, body: "nine, edited" }, message({ id: 1 })]);
+    expect(merged.map((m) => m.id)).toEqual([1, 5, 7, 9]);
+    expect(merged[3]?.body).toBe("nine, edited");
+  });
+});

@@ -1,0 +1,19 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { App } from "./App";
+import "./styles/theme.css";
+import "./styles/base.css";
+import "./styles/welcome.css";
+import "./styles/main.css";
+import "./styles/chat.css";
+import "./styles/details.css";
+import "./styles/dialogs.css";
+
+const root = document.getElementById("root");
+if (root) {
+  createRoot(root).render(
+    <StrictMode>
+      <App />
+    </StrictMode>,
+  );
+}

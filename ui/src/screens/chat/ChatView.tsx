@@ -1,0 +1,35 @@
+//! The open conversation: header, safety-number notice, messages, who's typing, composer.
+
+import { useStore } from "../../lib/store";
+import { directUserOf, groupIdOf } from "../../lib/ids";
+import type { Conversation } from "../../lib/types";
+import { useSession } from "../../state/context";
+import { ChatHeader } from "./ChatHeader";
+import { KeyChangeNotice } from "./KeyChangeNotice";
+import { MessageList } from "./MessageList";
+import { TypingIndicator } from "./TypingIndicator";
+import { Composer } from "./Composer";
+
+/** A stand-in until the list has the conversation (e.g. opened from a notification at start). */
+function placeholder(id: string): Conversation {
+  const group = groupIdOf(id);
+  const peer = group ?? directUserOf(id) ?? id;
+  return { id, kind: group ? "group" : "direct", peer, title: peer, last_ts: 0, last_preview: "", unread: 0 };
+}
+
+export function ChatView({ conversationId }: { conversationId: string }) {
+  const session = useSession();
+  const found = useStore(session.conversations, (s) => s.list.find((c) => c.id === conversationId));
+  const generation = useStore(session.messages, (s) => s[conversationId]?.generation ?? 0);
+  const conversation = found ?? placeholder(conversationId);
+
+  return (
+    <section className="chat" data-testid="chat-view" data-conversation-id={conversationId} aria-label={conversation.title}>
+      <ChatHeader conversation={conversation} />
+      {conversation.kind === "direct" ? <KeyChangeNotice userId={conversation.peer} /> : null}
+      <MessageList key={generation} conversation={conversation} />
+      <TypingIndicator conversationId={conversationId} />
+      <Composer key={conversationId} conversation={conversation} />
+    </section>
+  );
+}

@@ -1,0 +1,127 @@
+//! The composer: grows to ~8 lines; Enter sends, Shift+Enter adds a line, Escape clears.
+//! Drafts live in the session per conversation (this component is keyed by conversation).
+//! Tells the others I'm typing at most every few seconds, and that I stopped on send/blur/clear.
+
+import { useEffect, useLayoutEffect, useRef, useState } from "react";
+import * as ipc from "../../lib/tauri";
+import { asCommandError } from "../../lib/errors";
+import { useStore } from "../../lib/store";
+import type { CommandError, Conversation } from "../../lib/types";
+import { useSession } from "../../state/context";
+import { ErrorNote } from "../../components/ErrorNote";
+import { SendIcon } from "../../components/icons";
+
+export const TYPING_REPEAT_MS = 3000;
+
+export function Composer({ conversation }: { conversation: Conversation }) {
+  const session = useSession();
+  const id = conversation.id;
+  const group = useStore(session.groups, (s) => (conversation.kind === "group" ? s[conversation.peer] : undefined));
+  const [text, setText] = useState(() => session.ui.drafts.get(id) ?? "");
+  const [error, setError] = useState<CommandError | null>(null);
+  const area = useRef<HTMLTextAreaElement>(null);
+  const typingSentAt = useRef(0);
+  const left = group !== undefined && !group.joined;
+
+  const update = (value: string) => {
+    setText(value);
+    if (value) session.ui.drafts.set(id, value);
+    else session.ui.drafts.delete(id);
+  };
+
+  const stopTyping = () => {
+    if (typingSentAt.current === 0) return;
+    typingSentAt.current = 0;
+    ipc.setTyping(id, false).catch(() => undefined);
+  };
+
+  // Tell the others I stopped when switching away with a typing state still on.
+  const stopRef = useRef(stopTyping);
+  stopRef.current = stopTyping;
+  useEffect(() => () => stopRef.current(), []);
+
+  // Grow with the content; CSS caps the height at about eight lines and scrolls past that.
+  useLayoutEffect(() => {
+    const el = area.current;
+    if (!el) return;
+    el.style.height = "auto";
+    // border-box: add the borders, which scrollHeight leaves out.
+    el.style.height = `${el.scrollHeight + el.offsetHeight - el.clientHeight}px`;
+  }, [text]);
+
+  const onChange = (value: string) => {
+    update(value);
+    setError(null);
+    if (!value) {
+      stopTyping();
+      return;
+    }
+    const now = Date.now();
+    if (now - typingSentAt.current >= TYPING_REPEAT_MS) {
+      typingSentAt.current = now;
+      ipc.setTyping(id, true).catch(() => undefined);
+    }
+  };
+
+  const send = async () => {
+    const body = text.trim();
+    if (!body || left) return;
+    update("");
+    stopTyping();
+    try {
+      await session.send(id, body);
+    } catch (e) {
+      // Put the text back so nothing typed is lost.
+      update(text);
+      setError(asCommandError(e));
+    }
+  };
+
+  const onKeyDown = (e: React.KeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.altKey && !e.nativeEvent.isComposing) {
+      e.preventDefault();
+      void send();
+    } else if (e.key === "Escape" && text) {
+      e.preventDefault();
+      update("");
+      stopTyping();
+    }
+  };
+
+  return (
+    <form
+      className={left ? "composer composer--disabled" : "composer"}
+      onSubmit={(e) => {
+        e.preventDefault();
+        void send();
+      }}
+    >
+      {left ? (
+        <p className="composer__note" id={`composer-note-${id}`}>
+          You're not a member of this group any more, so you can't send messages here.
+        </p>
+      ) : null}
+      {error ? <ErrorNote error={error} context={{ userId: conversation.kind === "direct" ? conversation.peer : undefined }} /> : null}
+      <div className="composer__row">
+        <textarea
+          ref={area}
+          className="composer__input"
+          rows={1}
+          value={text}
+          placeholder={left ? "You can't send messages here" : `Message ${conversation.title}`}
+          disabled={left}
+          aria-describedby={left ? `composer-note-${id}` : undefined}
+          aria-label={`Message ${conversation.title}`}
+          onChange={(e) => onChange(e.target.value)}
+          onKeyDown={onKeyDown}
+          onBlur={stopTyping}
+          autoFocus
+          data-testid="composer"
+        />
+        <button type="submit" className="icon-button composer__send" disabled={left || !text.trim()}>
+          <SendIcon label="Send" />
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,140 @@
+//! One message: a system line (centred, muted), or a bubble — mine on the right in the accent
+//! colour with a delivery icon, theirs on the left; undecryptable ones muted with the reason.
+
+import { useState } from "react";
+import {
+  describeError,
+  describeSendFailure,
+  describeUndecryptable,
+  asCommandError,
+  undecryptableText,
+} from "../../lib/errors";
+import type { MessageRow } from "../../lib/messageRows";
+import { formatClock, formatFull, useClock } from "../../lib/time";
+import type { Message } from "../../lib/types";
+import { useSession } from "../../state/context";
+import { AlertIcon, ClockIcon, TickIcon } from "../../components/icons";
+
+interface MessageItemProps {
+  row: MessageRow;
+  /** Groups show the sender's name at the start of each run. */
+  showSender: boolean;
+  highlighted: boolean;
+}
+
+export function MessageItem({ row, showSender, highlighted }: MessageItemProps) {
+  const m = row.message;
+  const common = {
+    "data-testid": "message",
+    "data-message-id": m.id,
+    "data-status": m.status,
+    "data-kind": m.kind,
+    "data-outgoing": m.outgoing ? "true" : "false",
+    "data-highlighted": highlighted ? "true" : undefined,
+  };
+
+  if (m.kind === "system") {
+    return (
+      <div className="message message--system" {...common}>
+        <p className="system-line" data-testid="system-line">
+          <span data-testid="message-body">{m.body}</span>
+        </p>
+      </div>
+    );
+  }
+
+  const classes = [
+    "message",
+    m.outgoing ? "message--out" : "message--in",
+    row.firstInRun ? "message--first" : "",
+    row.lastInRun ? "message--last" : "",
+  ]
+    .filter(Boolean)
+    .join(" ");
+
+  return (
+    <div className={classes} {...common}>
+      {showSender && !m.outgoing && row.firstInRun ? <p className="message__sender">{m.sender_user}</p> : null}
+      {m.kind === "undecryptable" ? <UndecryptableBubble message={m} /> : <TextBubble message={m} />}
+      {m.status === "failed" ? <FailedSend message={m} /> : null}
+    </div>
+  );
+}
+
+function TextBubble({ message: m }: { message: Message }) {
+  const clock = useClock();
+  return (
+    <div className="bubble">
+      <p className="bubble__body" data-testid="message-body">
+        {m.body}
+      </p>
+      <span className="bubble__meta">
+        <time dateTime={new Date(m.ts).toISOString()} title={formatFull(m.ts, clock.locale)}>
+          {formatClock(m.ts, clock.locale)}
+        </time>
+        {m.outgoing ? <DeliveryIcon status={m.status} /> : null}
+      </span>
+    </div>
+  );
+}
+
+function UndecryptableBubble({ message: m }: { message: Message }) {
+  const clock = useClock();
+  const why = describeUndecryptable(m.reason);
+  return (
+    <div className="bubble bubble--undecryptable" title={why}>
+      <p className="bubble__body" data-testid="message-body">
+        {undecryptableText(m.reason)}
+        <span className="visually-hidden">. {why}</span>
+      </p>
+      <span className="bubble__meta">
+        <time dateTime={new Date(m.ts).toISOString()} title={formatFull(m.ts, clock.locale)}>
+          {formatClock(m.ts, clock.locale)}
+        </time>
+      </span>
+    </div>
+  );
+}
+
+function DeliveryIcon({ status }: { status: Message["status"] }) {
+  switch (status) {
+    case "queued":
+      return <ClockIcon className="status-icon status-icon--queued" label="Sending" />;
+    case "sent":
+      return <TickIcon className="status-icon status-icon--sent" label="Sent" />;
+    case "failed":
+      return <AlertIcon className="status-icon status-icon--failed" label="Not sent" />;
+    default:
+      return null;
+  }
+}
+
+function FailedSend({ message: m }: { message: Message }) {
+  const session = useSession();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const retry = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await session.retry(m.id);
+    } catch (e) {
+      setError(describeError(asCommandError(e)));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="message__failure">
+      <span title={m.reason ? describeError({ code: m.reason, message: "" }) : undefined}>
+        {describeSendFailure(m.reason)}
+      </span>{" "}
+      <button type="button" className="link-button" onClick={() => void retry()} disabled={busy} data-testid="message-retry">
+        {busy ? "Retrying…" : "Retry"}
+      </button>
+      {error ? <span className="message__failure-detail"> {error}</span> : null}
+    </div>
+  );
+}

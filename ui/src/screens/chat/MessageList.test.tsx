@@ -1,0 +1,207 @@
+import { act, screen, waitFor, within } from "@testing-library/react";
+import { describe, expect, it, vi } from "vitest";
+import type { Message } from "../../lib/types";
+import { conversation, DAY, HOUR, message, MINUTE, NOW } from "../../test/fixtures";
+import * as ipc from "../../test/ipcMock";
+import { openConversation, renderApp } from "../../test/render";
+import { lastGroupedProps } from "../../test/virtuosoMock";
+
+function bubbles() {
+  return screen.getAllByTestId("message");
+}
+
+function byId(id: number): HTMLElement {
+  const el = document.querySelector<HTMLElement>(`[data-testid="message"][data-message-id="${id}"]`);
+  if (!el) throw new Error(`no message ${id}`);
+  return el;
+}
+
+async function openWith(messages: Message[], kind: "direct" | "group" = "direct") {
+  const conv =
+    kind === "group"
+      ? conversation({ peer: "club", kind: "group", title: "Club" })
+      : conversation({ peer: "bob", title: "bob" });
+  const withIds = messages.map((m) => ({ ...m, conversation_id: conv.id }));
+  const r = await renderApp({ conversations: [conv], messages: { [conv.id]: withIds } });
+  await openConversation(r.user, conv.id);
+  if (withIds.length > 0) await screen.findAllByTestId("message");
+  return r;
+}
+
+describe("message list", () => {
+  it("separates days and names them", async () => {
+    await openWith([
+      message({ id: 1, ts: NOW - 10 * DAY }),
+      message({ id: 2, ts: NOW - DAY }),
+      message({ id: 3, ts: NOW - DAY + MINUTE }),
+      message({ id: 4, ts: NOW - HOUR }),
+    ]);
+    expect(screen.getAllByTestId("day-separator").map((d) => d.textContent)).toEqual([
+      "Sunday 8 March",
+      "Yesterday",
+      "Today",
+    ]);
+    expect(bubbles().map((b) => b.getAttribute("data-message-id"))).toEqual(["1", "2", "3", "4"]);
+  });
+
+  it("names the sender once per run in groups, and never in direct chats", async () => {
+    const msgs = [
+      message({ id: 1, sender_user: "bob", ts: NOW - 10 * MINUTE }),
+      message({ id: 2, sender_user: "bob", ts: NOW - 9 * MINUTE }),
+      message({ id: 3, sender_user: "carol", ts: NOW - 8 * MINUTE }),
+      message({ id: 4, sender_user: "bob", ts: NOW - 7 * MINUTE }),
+      message({ id: 5, outgoing: true, ts: NOW - 6 * MINUTE }),
+    ];
+    await openWith(msgs, "group");
+    const senders = bubbles().map((b) => b.querySelector(".message__sender")?.textContent ?? null);
+    expect(senders).toEqual(["bob", null, "carol", "bob", null]);
+    expect(byId(1).className).toContain("message--first");
+    expect(byId(2).className).not.toContain("message--first");
+    expect(byId(5).getAttribute("data-outgoing")).toBe("true");
+    expect(byId(5).className).toContain("message--out");
+  });
+
+  it("shows no sender names in a direct chat", async () => {
+    await openWith([message({ id: 1 }), message({ id: 2, ts: NOW - 20 * MINUTE })]);
+    expect(document.querySelector(".message__sender")).toBeNull();
+  });
+
+  it("shows queued, sent and failed with icons, and Retry calls retry_message", async () => {
+    const failed = message({ id: 3, outgoing: true, status: "failed", reason: "offline", body: "lost" });
+    const { user } = await openWith([
+      message({ id: 1, outgoing: true, status: "queued" }),
+      message({ id: 2, outgoing: true, status: "sent" }),
+      failed,
+      message({ id: 4, outgoing: false, status: "received" }),
+    ]);
+    expect(within(byId(1)).getByRole("img", { name: "Sending" })).toBeTruthy();
+    expect(within(byId(2)).getByRole("img", { name: "Sent" })).toBeTruthy();
+    expect(within(byId(3)).getByRole("img", { name: "Not sent" })).toBeTruthy();
+    expect(within(byId(4)).queryByRole("img")).toBeNull();
+    expect(byId(3).textContent).toContain("Not sent — couldn't reach the server.");
+    expect(within(byId(1)).queryByTestId("message-retry")).toBeNull();
+
+    ipc.retryMessage.mockResolvedValueOnce({ ...failed, status: "queued", reason: null });
+    await user.click(within(byId(3)).getByTestId("message-retry"));
+
+    expect(ipc.retryMessage).toHaveBeenCalledWith(3);
+    await waitFor(() => expect(byId(3).getAttribute("data-status")).toBe("queued"));
+    expect(within(byId(3)).queryByTestId("message-retry")).toBeNull();
+
+    ipc.emitClient({ type: "status_changed", message: { ...failed, status: "sent", reason: null } });
+    expect(within(byId(3)).getByRole("img", { name: "Sent" })).toBeTruthy();
+  });
+
+  it("shows an undecryptable message as waiting, with the reason, and replaces it in place", async () => {
+    const stuck = message({ id: 2, kind: "undecryptable", status: "undecryptable", reason: "missing_room_key", body: "" });
+    await openWith([message({ id: 1, ts: NOW - 2 * HOUR }), stuck, message({ id: 3 })]);
+
+    const bubble = byId(2);
+    expect(bubble.getAttribute("data-kind")).toBe("undecryptable");
+    const body = within(bubble).getByTestId("message-body");
+    expect(body.textContent).toContain("Can't decrypt this message yet — waiting for the key");
+    const reason = "The key for this message hasn't arrived yet. It will show once it does.";
+    expect(bubble.querySelector(".bubble")?.getAttribute("title")).toBe(reason);
+    expect(bubble.querySelector(".visually-hidden")?.textContent).toContain(reason);
+
+    ipc.emitClient({
+      type: "status_changed",
+      message: { ...stuck, kind: "text", status: "received", reason: null, body: "the secret plan" },
+    });
+
+    expect(bubbles().map((b) => b.getAttribute("data-message-id"))).toEqual(["1", "2", "3"]);
+    expect(byId(2).getAttribute("data-kind")).toBe("text");
+    expect(within(byId(2)).getByTestId("message-body").textContent).toBe("the secret plan");
+  });
+
+  it("shows system lines centred and muted, without a bubble", async () => {
+    await openWith([message({ id: 1, kind: "system", status: "system", body: "bob added carol." })]);
+    const line = screen.getByTestId("system-line");
+    expect(line.textContent).toBe("bob added carol.");
+    expect(byId(1).querySelector(".bubble")).toBeNull();
+    expect(byId(1).getAttribute("data-kind")).toBe("system");
+  });
+
+  it("keeps message text as text", async () => {
+    await openWith([message({ id: 1, body: '<img src=x onerror="alert(1)"> <b>hi</b>' })]);
+    expect(document.querySelector(".bubble img, .bubble b")).toBeNull();
+    expect(within(byId(1)).getByTestId("message-body").textContent).toBe('<img src=x onerror="alert(1)"> <b>hi</b>');
+  });
+
+  it("appends received messages and loads an older page at the top", async () => {
+    const page = Array.from({ length: 60 }, (_, i) => message({ id: i + 1, ts: NOW - (60 - i) * MINUTE }));
+    await openWith(page);
+    expect(bubbles()).toHaveLength(50);
+    expect(ipc.loadMessages).toHaveBeenLastCalledWith("u:bob", null, 50);
+    expect(bubbles()[0]?.getAttribute("data-message-id")).toBe("11");
+    const firstIndexBefore = lastGroupedProps?.firstItemIndex ?? 0;
+
+    lastGroupedProps?.startReached?.(0);
+    await waitFor(() => expect(bubbles()).toHaveLength(60));
+    expect(ipc.loadMessages).toHaveBeenLastCalledWith("u:bob", 11, 50);
+    // The view stays put: the first index moves back by exactly the ten prepended messages.
+    expect(lastGroupedProps?.firstItemIndex).toBe(firstIndexBefore - 10);
+    expect(lastGroupedProps?.startReached).toBeUndefined();
+
+    ipc.emitClient({ type: "message_received", message: message({ id: 99, conversation_id: "u:bob", body: "new!" }) });
+    expect(bubbles().at(-1)?.getAttribute("data-message-id")).toBe("99");
+    expect(lastGroupedProps?.firstItemIndex).toBe(firstIndexBefore - 10);
+  });
+
+  it("ignores messages for other conversations", async () => {
+    await openWith([message({ id: 1 })]);
+    ipc.emitClient({ type: "message_received", message: message({ id: 2, conversation_id: "u:carol" }) });
+    expect(bubbles()).toHaveLength(1);
+  });
+});
+
+describe("typing and key changes", () => {
+  it("shows who is typing and expires it", async () => {
+    await openWith([message({ id: 1 })], "group");
+    expect(screen.queryByTestId("typing-indicator")).toBeNull();
+
+    ipc.emitClient({ type: "typing", conversation_id: "g:club", user_id: "bob", typing: true });
+    expect(screen.getByTestId("typing-indicator").textContent).toBe("bob is typing…");
+    ipc.emitClient({ type: "typing", conversation_id: "g:club", user_id: "carol", typing: true });
+    expect(screen.getByTestId("typing-indicator").textContent).toBe("bob and carol are typing…");
+    ipc.emitClient({ type: "typing", conversation_id: "g:other", user_id: "dave", typing: true });
+    expect(screen.getByTestId("typing-indicator").textContent).toBe("bob and carol are typing…");
+
+    ipc.emitClient({ type: "typing", conversation_id: "g:club", user_id: "carol", typing: false });
+    expect(screen.getByTestId("typing-indicator").textContent).toBe("bob is typing…");
+    // A message from bob ends his typing state.
+    ipc.emitClient({ type: "message_received", message: message({ id: 2, conversation_id: "g:club", sender_user: "bob" }) });
+    expect(screen.queryByTestId("typing-indicator")).toBeNull();
+  });
+
+  it("drops a typing state after six seconds without a follow-up", async () => {
+    await openWith([message({ id: 1 })]);
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    vi.setSystemTime(NOW);
+    ipc.emitClient({ type: "typing", conversation_id: "u:bob", user_id: "bob", typing: true });
+    expect(screen.getByTestId("typing-indicator")).toBeTruthy();
+    act(() => vi.advanceTimersByTime(5900));
+    expect(screen.getByTestId("typing-indicator")).toBeTruthy();
+    act(() => vi.advanceTimersByTime(200));
+    expect(screen.queryByTestId("typing-indicator")).toBeNull();
+  });
+
+  it("asks to compare the safety number when the open contact's keys change", async () => {
+    const { user } = await openWith([message({ id: 1 })]);
+    expect(screen.queryByTestId("key-change-notice")).toBeNull();
+
+    ipc.emitClient({ type: "contact_key_changed", user_id: "carol", device_id: "D2", change: "identity_changed" });
+    expect(screen.queryByTestId("key-change-notice")).toBeNull();
+
+    ipc.emitClient({ type: "contact_key_changed", user_id: "bob", device_id: "D2", change: "identity_changed" });
+    const notice = screen.getByTestId("key-change-notice");
+    expect(notice.textContent).toContain(
+      "This person's safety number changed. Compare it again to be sure it's really them.",
+    );
+
+    await user.click(within(notice).getByRole("button", { name: "Compare safety numbers" }));
+    expect(await screen.findByTestId("details-panel")).toBeTruthy();
+    expect(screen.queryByTestId("key-change-notice")).toBeNull();
+    expect(ipc.safetyNumber).toHaveBeenCalledWith("bob");
+  });
+});

@@ -1,0 +1,163 @@
+//! The message list: a reverse-scrolling GroupedVirtuoso (one sticky group per day). It starts
+//! at the bottom (or centred on a search hit), loads older pages at the top, newer pages at the
+//! bottom after a jump, and follows new messages while at the bottom.
+//!
+//! Prepending keeps the view still because `firstItemIndex` drops by exactly the number of
+//! messages added above the anchor (the first message this list was mounted with).
+
+import { useCallback, useMemo, useRef } from "react";
+import { GroupedVirtuoso, type Components } from "react-virtuoso";
+import { useStore } from "../../lib/store";
+import { layoutMessages, type MessageRow } from "../../lib/messageRows";
+import { formatDay, useClock } from "../../lib/time";
+import type { CommandError, Conversation } from "../../lib/types";
+import type { MessageWindow } from "../../state/messageStore";
+import { useSession } from "../../state/context";
+import { ErrorNote } from "../../components/ErrorNote";
+import { LockIcon } from "../../components/icons";
+import { MessageItem } from "./MessageItem";
+import { PIN_THRESHOLD_PX, useListScrolling } from "./useListScrolling";
+
+/** Large enough that the index stays positive however far back the person scrolls. */
+const BASE_INDEX = 1_000_000_000;
+
+export function MessageList({ conversation }: { conversation: Conversation }) {
+  const session = useSession();
+  const clock = useClock();
+  const id = conversation.id;
+  const win = useStore(session.messages, (s) => s[id]);
+  const messages = win?.messages;
+  const layout = useMemo(() => layoutMessages(messages ?? []), [messages]);
+  const anchor = useRef<number | null>(null);
+
+  let anchorIndex = anchor.current === null ? -1 : layout.rows.findIndex((r) => r.message.id === anchor.current);
+  if (anchorIndex < 0) {
+    anchor.current = layout.rows[0]?.message.id ?? null;
+    anchorIndex = 0;
+  }
+  const firstItemIndex = BASE_INDEX - anchorIndex;
+
+  const { followOutput, onScrollerRef, onHeightChanged } = useListScrolling(layout.rows, win);
+
+  const startReached = useCallback(() => void session.messages.loadOlder(id), [session, id]);
+  const endReached = useCallback(() => void session.messages.loadNewer(id), [session, id]);
+
+  if (!win || (win.messages.length === 0 && win.loading === "initial")) {
+    return (
+      <div className="message-list message-list--placeholder" aria-busy="true">
+        <p className="muted">Loading messages…</p>
+      </div>
+    );
+  }
+  if (win.messages.length === 0) {
+    return (
+      <div className="message-list message-list--placeholder">
+        {win.error ? (
+          <div className="conversation-start">
+            <ErrorNote error={win.error} />
+            <button type="button" className="button button--small" onClick={() => void session.messages.ensureLoaded(id)}>
+              Try again
+            </button>
+          </div>
+        ) : (
+          <div className="conversation-start">
+            <LockIcon />
+            <p>No messages yet.</p>
+            <p className="muted small">Messages here are end-to-end encrypted: only the people in this conversation can read them.</p>
+          </div>
+        )}
+      </div>
+    );
+  }
+
+  const isGroup = conversation.kind === "group";
+  const highlightIndex = win.highlightId === null ? -1 : layout.rows.findIndex((r) => r.message.id === win.highlightId);
+  const now = clock.now();
+
+  return (
+    <div className="message-list" role="region" aria-label={`Messages with ${conversation.title}`}>
+      <GroupedVirtuoso<MessageRow, EdgeContext>
+        className="message-list__scroller"
+        groupCounts={layout.days.map((d) => d.count)}
+        firstItemIndex={firstItemIndex}
+        initialTopMostItemIndex={
+          highlightIndex >= 0
+            ? { index: highlightIndex, align: "center" }
+            : { index: layout.rows.length - 1, align: "end" }
+        }
+        followOutput={followOutput}
+        atBottomThreshold={PIN_THRESHOLD_PX}
+        scrollerRef={onScrollerRef}
+        totalListHeightChanged={onHeightChanged}
+        startReached={win.hasOlder ? startReached : undefined}
+        endReached={win.hasNewer ? endReached : undefined}
+        increaseViewportBy={{ top: 400, bottom: 200 }}
+        groupContent={(groupIndex) => {
+          const day = layout.days[groupIndex];
+          return day ? (
+            <div className="day-separator" data-testid="day-separator">
+              <span>{formatDay(day.ts, now, clock.locale)}</span>
+            </div>
+          ) : null;
+        }}
+        // Grouped mode hands `data` out by flat position (day headers included), so rows are
+        // looked up by the item index instead; it is absolute (offset by firstItemIndex).
+        itemContent={(index) => {
+          const row = layout.rows[index - firstItemIndex];
+          return row ? (
+            <MessageItem row={row} showSender={isGroup} highlighted={row.message.id === win.highlightId} />
+          ) : null;
+        }}
+        context={{ loading: win.loading, hasOlder: win.hasOlder, error: win.error, retry: startReached }}
+        components={EDGES}
+      />
+    </div>
+  );
+}
+
+interface EdgeContext {
+  loading: MessageWindow["loading"];
+  hasOlder: boolean;
+  error: CommandError | null;
+  retry: () => void;
+}
+
+/** Above the first message: loading, or the start of the conversation. */
+function TopEdge({ context }: { context: EdgeContext }) {
+  if (context.loading === "older") {
+    return (
+      <p className="list-edge muted small" role="status">
+        Loading earlier messages…
+      </p>
+    );
+  }
+  if (context.error) {
+    return (
+      <div className="list-edge">
+        <ErrorNote error={context.error} />
+        <button type="button" className="link-button small" onClick={context.retry}>
+          Try again
+        </button>
+      </div>
+    );
+  }
+  if (!context.hasOlder) {
+    return (
+      <p className="list-edge list-edge--start muted small">
+        <LockIcon /> Messages here are end-to-end encrypted.
+      </p>
+    );
+  }
+  return <div className="list-edge" />;
+}
+
+function BottomEdge({ context }: { context: EdgeContext }) {
+  return context.loading === "newer" ? (
+    <p className="list-edge muted small" role="status">
+      Loading newer messages…
+    </p>
+  ) : null;
+}
+
+/** Stable across renders: Virtuoso remounts components whose identity changes. */
+const EDGES: Components<MessageRow, EdgeContext> = { Header: TopEdge, Footer: BottomEdge };

@@ -1,0 +1,95 @@
+//! A contact's safety number and devices.
+
+import { useEffect, useRef, useState } from "react";
+import * as ipc from "../../lib/tauri";
+import { asCommandError } from "../../lib/errors";
+import { useStore } from "../../lib/store";
+import { formatDate, useClock } from "../../lib/time";
+import type { CommandError, DeviceSummary } from "../../lib/types";
+import { useSession } from "../../state/context";
+import { Avatar } from "../../components/Avatar";
+import { ErrorNote } from "../../components/ErrorNote";
+import { SafetyNumber } from "./SafetyNumber";
+
+type Loaded<T> = { kind: "loading" } | { kind: "ok"; value: T } | { kind: "error"; error: CommandError };
+
+/** Runs `load` whenever `key` changes; only the latest answer is kept. */
+function useLoad<T>(key: string, load: () => Promise<T>): Loaded<T> {
+  const [state, setState] = useState<Loaded<T>>({ kind: "loading" });
+  const loadRef = useRef(load);
+  loadRef.current = load;
+  useEffect(() => {
+    let live = true;
+    setState({ kind: "loading" });
+    loadRef
+      .current()
+      .then((value) => live && setState({ kind: "ok", value }))
+      .catch((e: unknown) => live && setState({ kind: "error", error: asCommandError(e) }));
+    return () => {
+      live = false;
+    };
+  }, [key]);
+  return state;
+}
+
+export function ContactDetails({ userId }: { userId: string }) {
+  const clock = useClock();
+  const session = useSession();
+  const revision = useStore(session.conversations, (s) => s.keyChanges[userId] ?? 0);
+  const key = `${userId}:${revision}`;
+  const safety = useLoad(key, () => ipc.safetyNumber(userId));
+  const devices = useLoad(key, () => ipc.userDevices(userId));
+
+  return (
+    <>
+      <div className="details__identity">
+        <Avatar id={userId} name={userId} size="large" />
+        <h3>{userId}</h3>
+      </div>
+      <section className="details__section" aria-labelledby="safety-heading">
+        <h3 id="safety-heading" className="details__heading">
+          Safety number
+        </h3>
+        {safety.kind === "ok" ? (
+          <SafetyNumber userId={userId} digits={safety.value} />
+        ) : safety.kind === "error" ? (
+          <ErrorNote error={safety.error} context={{ userId }} />
+        ) : (
+          <p className="muted">Loading…</p>
+        )}
+      </section>
+      <section className="details__section" aria-labelledby="devices-heading">
+        <h3 id="devices-heading" className="details__heading">
+          Devices
+        </h3>
+        {devices.kind === "ok" ? (
+          devices.value.length === 0 ? (
+            <p className="muted">No devices known for {userId} yet.</p>
+          ) : (
+            <ul className="device-list">
+              {devices.value.map((d) => (
+                <DeviceRow key={d.device_id} device={d} locale={clock.locale} />
+              ))}
+            </ul>
+          )
+        ) : devices.kind === "error" ? (
+          <ErrorNote error={devices.error} context={{ userId }} />
+        ) : (
+          <p className="muted">Loading…</p>
+        )}
+      </section>
+    </>
+  );
+}
+
+function DeviceRow({ device: d, locale }: { device: DeviceSummary; locale: string | undefined }) {
+  return (
+    <li className="device-row" data-testid="device-row" data-active={d.active}>
+      <code className="device-row__id">{d.device_id}</code>
+      <span className="device-row__meta muted small">
+        {d.first_seen > 0 ? `First seen ${formatDate(d.first_seen, locale)}` : "First seen recently"} ·{" "}
+        <span className={d.active ? "device-row__active" : ""}>{d.active ? "Active" : "Signed out"}</span>
+      </span>
+    </li>
+  );
+}

@@ -1,0 +1,130 @@
+//! Settings: the account on this device, theme, notifications, and signing out.
+
+import { useState } from "react";
+import * as ipc from "../../lib/tauri";
+import { asCommandError } from "../../lib/errors";
+import { useStore } from "../../lib/store";
+import type { CommandError, Settings, Theme } from "../../lib/types";
+import { useAppStore } from "../../state/context";
+import { ConfirmDialog } from "../../components/ConfirmDialog";
+import { ErrorNote } from "../../components/ErrorNote";
+import { LocalServerAddress } from "../../components/LocalServerAddress";
+import { Modal } from "../../components/Modal";
+
+export function SettingsDialog({ onClose }: { onClose: () => void }) {
+  const app = useAppStore();
+  const settings = useStore(app, (s) => s.settings);
+  const account = useStore(app, (s) => s.status?.account ?? null);
+  const localServer = useStore(app, (s) => s.status?.local_server ?? null);
+  const [error, setError] = useState<CommandError | null>(null);
+  const [confirmSignOut, setConfirmSignOut] = useState(false);
+
+  const save = async (next: Settings) => {
+    const previous = settings;
+    app.setSettings(next);
+    setError(null);
+    try {
+      app.setSettings(await ipc.setSettings(next));
+    } catch (e) {
+      app.setSettings(previous);
+      setError(asCommandError(e));
+    }
+  };
+
+  const signOut = async () => {
+    app.setStatus(await ipc.signOut());
+  };
+
+  return (
+    <Modal title="Settings" onClose={onClose} testId="settings-panel" className="modal--settings">
+      <div className="settings">
+        {account ? (
+          <section className="settings__section" aria-labelledby="settings-account">
+            <h3 id="settings-account" className="settings__heading">
+              Account
+            </h3>
+            <dl className="settings__facts">
+              <dt>User id</dt>
+              <dd>{account.user_id}</dd>
+              <dt>This device</dt>
+              <dd>
+                <code>{account.device_id}</code>
+              </dd>
+              <dt>Server</dt>
+              <dd>
+                <code>{account.server}</code>
+              </dd>
+            </dl>
+            {localServer ? <LocalServerAddress info={localServer} /> : null}
+          </section>
+        ) : null}
+        <section className="settings__section" aria-labelledby="settings-look">
+          <h3 id="settings-look" className="settings__heading">
+            Appearance
+          </h3>
+          <label className="field field--inline">
+            <span className="field__label">Theme</span>
+            <select
+              value={settings.theme}
+              onChange={(e) => void save({ ...settings, theme: e.target.value as Theme })}
+              data-testid="theme-select"
+            >
+              <option value="system">Same as the system</option>
+              <option value="light">Light</option>
+              <option value="dark">Dark</option>
+            </select>
+          </label>
+        </section>
+        <section className="settings__section" aria-labelledby="settings-notify">
+          <h3 id="settings-notify" className="settings__heading">
+            Notifications
+          </h3>
+          <label className="check">
+            <input
+              type="checkbox"
+              checked={settings.notifications}
+              onChange={(e) => void save({ ...settings, notifications: e.target.checked })}
+              data-testid="notifications-toggle"
+            />
+            <span>Notify me of new messages</span>
+          </label>
+          <label className="check">
+            <input
+              type="checkbox"
+              checked={settings.previews}
+              onChange={(e) => void save({ ...settings, previews: e.target.checked })}
+              data-testid="previews-toggle"
+            />
+            <span>
+              Show message text in notifications
+              <span className="check__hint muted small">Off: notifications only say who wrote.</span>
+            </span>
+          </label>
+        </section>
+        {error ? <ErrorNote error={error} testId="dialog-error" /> : null}
+        <section className="settings__section settings__section--danger">
+          <button type="button" className="button button--danger-outline" onClick={() => setConfirmSignOut(true)} data-testid="sign-out">
+            Sign out of this computer
+          </button>
+        </section>
+      </div>
+      {confirmSignOut ? (
+        <ConfirmDialog
+          title="Sign out of this computer?"
+          confirmLabel="Sign out and delete"
+          danger
+          onConfirm={signOut}
+          onClose={() => setConfirmSignOut(false)}
+        >
+          <p>
+            This signs this computer out of <strong>{account?.user_id}</strong> and deletes its copy of your messages and
+            keys. Your other devices are not affected.
+          </p>
+          <p className="muted">
+            If you sign in here again, messages from before won't be readable on this computer.
+          </p>
+        </ConfirmDialog>
+      ) : null}
+    </Modal>
+  );
+}

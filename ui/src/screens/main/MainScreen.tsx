@@ -1,0 +1,82 @@
+//! The signed-in window: sidebar, open conversation, details panel, dialogs. Owns the Session
+//! for this sign-in and wires engine events into it.
+
+import { useEffect, useState } from "react";
+import * as ipc from "../../lib/tauri";
+import { useStore } from "../../lib/store";
+import { useAppStore, SessionProvider, useSession } from "../../state/context";
+import { Session } from "../../state/session";
+import { Sidebar } from "../sidebar/Sidebar";
+import { ChatView } from "../chat/ChatView";
+import { DetailsPanel } from "../details/DetailsPanel";
+import { Dialogs } from "../dialogs/Dialogs";
+import { EmptyState, NoSelection } from "./EmptyState";
+import { LiveRegion } from "./LiveRegion";
+import { useShortcuts } from "./useShortcuts";
+
+interface MainScreenProps {
+  /** Tests may pass a prepared session. */
+  session?: Session;
+}
+
+export function MainScreen({ session: given }: MainScreenProps) {
+  const app = useAppStore();
+  const [session] = useState(() => given ?? new Session(app));
+
+  useEffect(() => {
+    void session.loadConversations();
+    ipc
+      .getSettings()
+      .then((s) => app.setSettings(s))
+      .catch(() => undefined);
+    const stopEvents = ipc.onClientEvent(
+      (e) => session.handleEvent(e),
+      () => {
+        // What changed between sign-in and the listener being attached (the connection going
+        // online, a first message) is read again.
+        void session.loadConversations();
+        ipc
+          .appStatus()
+          .then((s) => {
+            if (s.phase === "ready") app.setConnection(s.connection);
+          })
+          .catch(() => undefined);
+      },
+    );
+    const stopOpen = ipc.onOpenConversation((id) => session.openConversation(id));
+    const onFocus = () => session.windowFocused();
+    window.addEventListener("focus", onFocus);
+    return () => {
+      stopEvents();
+      stopOpen();
+      window.removeEventListener("focus", onFocus);
+    };
+  }, [app, session]);
+
+  return (
+    <SessionProvider session={session}>
+      <MainLayout />
+    </SessionProvider>
+  );
+}
+
+function MainLayout() {
+  const session = useSession();
+  const selectedId = useStore(session.conversations, (s) => s.selectedId);
+  const empty = useStore(session.conversations, (s) => s.loaded && s.list.length === 0);
+  const detailsOpen = useStore(session.ui, (s) => s.detailsOpen);
+  useShortcuts(session);
+
+  const view = selectedId ? "chat" : empty ? "empty" : "list";
+  return (
+    <div className="main" data-testid="main" data-view={view} data-details={selectedId !== null && detailsOpen}>
+      <Sidebar />
+      <main className="main__content">
+        {selectedId ? <ChatView key={selectedId} conversationId={selectedId} /> : empty ? <EmptyState /> : <NoSelection />}
+      </main>
+      {selectedId && detailsOpen ? <DetailsPanel key={selectedId} conversationId={selectedId} /> : null}
+      <Dialogs />
+      <LiveRegion />
+    </div>
+  );
+}

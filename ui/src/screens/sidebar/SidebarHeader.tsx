@@ -1,0 +1,54 @@
+//! Own user id, the connection state (a dot, words when not online), and settings.
+
+import { useStore } from "../../lib/store";
+import type { ConnectionState } from "../../lib/types";
+import { useAppStore, useSession } from "../../state/context";
+import { Avatar } from "../../components/Avatar";
+import { SettingsIcon } from "../../components/icons";
+
+const STATE_TEXT: Record<ConnectionState, string> = {
+  online: "Online",
+  syncing: "Syncing…",
+  connecting: "Connecting…",
+  offline: "Offline",
+};
+
+export function SidebarHeader() {
+  const app = useAppStore();
+  const session = useSession();
+  const userId = useStore(app, (s) => s.status?.account?.user_id ?? "");
+  const connection = useStore(app, (s) => s.status?.connection ?? "connecting");
+
+  return (
+    <>
+      <header className="sidebar__header">
+        <Avatar id={userId} name={userId} size="small" />
+        <div className="sidebar__me">
+          <span className="sidebar__user" data-testid="own-user">
+            {userId}
+          </span>
+          <span className="connection" data-testid="connection-status" data-state={connection}>
+            <span className="connection__dot" aria-hidden="true" />
+            <span className={connection === "online" ? "visually-hidden" : "connection__text"}>
+              {STATE_TEXT[connection]}
+            </span>
+          </span>
+        </div>
+        <button
+          type="button"
+          className="icon-button"
+          onClick={() => session.ui.openDialog("settings")}
+          data-testid="settings-button"
+          aria-keyshortcuts="Control+Comma"
+        >
+          <SettingsIcon label="Settings" />
+        </button>
+      </header>
+      {connection === "offline" ? (
+        <p className="banner banner--offline" role="status">
+          Offline — messages will be sent when you're back online
+        </p>
+      ) : null}
+    </>
+  );
+}

@@ -1,0 +1,124 @@
+//! The two first-run choices: connect to a server (URL checked with `check_server`), or run
+//! a server on this computer (`start_local_server`).
+
+import { useState } from "react";
+import * as ipc from "../../lib/tauri";
+import { asCommandError } from "../../lib/errors";
+import type { LocalServerInfo } from "../../lib/types";
+import { FormError, type FormProblem } from "../../components/FormError";
+import { GlobeIcon, ServerIcon } from "../../components/icons";
+
+interface ServerChoiceProps {
+  onServer: (url: string) => void;
+  onLocalServer: (info: LocalServerInfo) => void;
+}
+
+type Choice = "connect" | "local" | null;
+
+export function ServerChoice({ onServer, onLocalServer }: ServerChoiceProps) {
+  const [choice, setChoice] = useState<Choice>(null);
+  const [url, setUrl] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<FormProblem | null>(null);
+
+  const connect = async (e: React.FormEvent) => {
+    e.preventDefault();
+    const typed = url.trim();
+    if (!typed) {
+      setProblem({ kind: "local", text: "Enter the server's address, for example https://chat.example.org." });
+      return;
+    }
+    setBusy(true);
+    setProblem(null);
+    try {
+      onServer(await ipc.checkServer(typed));
+    } catch (err) {
+      setProblem({ kind: "command", error: asCommandError(err) });
+      setBusy(false);
+    }
+  };
+
+  const runLocal = async () => {
+    setChoice("local");
+    setBusy(true);
+    setProblem(null);
+    try {
+      onLocalServer(await ipc.startLocalServer());
+    } catch (err) {
+      setProblem({ kind: "command", error: asCommandError(err) });
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="server-choice">
+      <h2 className="section-title">Where should your messages go?</h2>
+      <div className="choice-list">
+        <button
+          type="button"
+          className="choice"
+          aria-expanded={choice === "connect"}
+          data-selected={choice === "connect"}
+          data-testid="connect-choice"
+          onClick={() => {
+            setChoice("connect");
+            setProblem(null);
+          }}
+        >
+          <GlobeIcon className="choice__icon" />
+          <span className="choice__text">
+            <span className="choice__title">Connect to a server</span>
+            <span className="choice__desc">Use a Sotto server someone already runs, at work or among friends.</span>
+          </span>
+        </button>
+        {choice === "connect" ? (
+          <form className="form" onSubmit={(e) => void connect(e)} noValidate>
+            <label className="field">
+              <span className="field__label">Server address</span>
+              <input
+                type="url"
+                inputMode="url"
+                autoComplete="url"
+                spellCheck={false}
+                placeholder="https://chat.example.org"
+                value={url}
+                onChange={(e) => setUrl(e.target.value)}
+                autoFocus
+                data-testid="server-url"
+              />
+            </label>
+            <FormError problem={problem} testId="form-error" context={{ url }} />
+            <button type="submit" className="button button--primary" disabled={busy} data-testid="server-continue">
+              {busy ? "Checking…" : "Continue"}
+            </button>
+          </form>
+        ) : null}
+        <button
+          type="button"
+          className="choice"
+          data-selected={choice === "local"}
+          data-testid="local-choice"
+          onClick={() => void runLocal()}
+          disabled={busy && choice === "local"}
+        >
+          <ServerIcon className="choice__icon" />
+          <span className="choice__text">
+            <span className="choice__title">Run a server on this computer</span>
+            <span className="choice__desc">
+              Others on your network can join at the address shown next. It runs while Sotto is open.
+            </span>
+          </span>
+        </button>
+        {choice === "local" ? (
+          busy ? (
+            <p className="muted" role="status">
+              Starting the server…
+            </p>
+          ) : (
+            <FormError problem={problem} testId="form-error" />
+          )
+        ) : null}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,39 @@
+//! First run: pick a server (connect to one, or run one here), then create an account or sign in.
+
+import { useState } from "react";
+import type { LocalServerInfo } from "../../lib/types";
+import { ServerChoice } from "./ServerChoice";
+import { SignInForm } from "./SignInForm";
+import { LocalServerAddress } from "../../components/LocalServerAddress";
+
+type Step = { kind: "choose" } | { kind: "sign-in"; server: string; local: LocalServerInfo | null };
+
+export function WelcomeScreen() {
+  const [step, setStep] = useState<Step>({ kind: "choose" });
+
+  return (
+    <main className="welcome" data-testid="welcome">
+      <div className="welcome__card">
+        <header className="welcome__header">
+          <h1 className="welcome__title">Sotto</h1>
+          <p className="welcome__tagline">Private messages, end-to-end encrypted.</p>
+        </header>
+        {step.kind === "choose" ? (
+          <ServerChoice
+            onServer={(server) => setStep({ kind: "sign-in", server, local: null })}
+            onLocalServer={(local) => setStep({ kind: "sign-in", server: local.url, local })}
+          />
+        ) : (
+          <>
+            {step.local ? <LocalServerAddress info={step.local} /> : null}
+            <SignInForm
+              server={step.server}
+              defaultMode={step.local ? "register" : "login"}
+              onChangeServer={() => setStep({ kind: "choose" })}
+            />
+          </>
+        )}
+      </div>
+    </main>
+  );
+}

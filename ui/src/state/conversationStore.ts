@@ -1,0 +1,104 @@
+//! The conversation list (most recent first), the open conversation, who is typing where, and
+//! pending "safety number changed" notices per contact.
+
+import { Store } from "../lib/store";
+import type { CommandError, Conversation, KeyChange } from "../lib/types";
+
+/** How long a `typing: true` lasts without a follow-up. */
+export const TYPING_TTL_MS = 6000;
+
+export interface KeyNotice {
+  deviceId: string;
+  change: KeyChange;
+}
+
+export interface ConversationState {
+  list: Conversation[];
+  loaded: boolean;
+  loadError: CommandError | null;
+  selectedId: string | null;
+  /** conversation id → user id → time (ms) the typing state expires. */
+  typing: Record<string, Record<string, number>>;
+  /** user id → the latest key change not yet acknowledged. */
+  keyNotices: Record<string, KeyNotice>;
+  /** user id → how many key changes were seen this session (details refetch when it moves). */
+  keyChanges: Record<string, number>;
+}
+
+export function sortConversations(list: readonly Conversation[]): Conversation[] {
+  return [...list].sort((a, b) => b.last_ts - a.last_ts || a.title.localeCompare(b.title));
+}
+
+export class ConversationStore extends Store<ConversationState> {
+  constructor() {
+    super({ list: [], loaded: false, loadError: null, selectedId: null, typing: {}, keyNotices: {}, keyChanges: {} });
+  }
+
+  setAll(list: readonly Conversation[]): void {
+    this.set((s) => ({ ...s, list: sortConversations(list), loaded: true, loadError: null }));
+  }
+
+  setLoadError(loadError: CommandError): void {
+    this.set((s) => ({ ...s, loadError }));
+  }
+
+  upsert(conversation: Conversation): void {
+    this.set((s) => ({
+      ...s,
+      list: sortConversations([...s.list.filter((c) => c.id !== conversation.id), conversation]),
+    }));
+  }
+
+  /** Adds a conversation only if the list doesn't have it yet (a placeholder until the engine's update). */
+  addIfMissing(conversation: Conversation): void {
+    if (!this.find(conversation.id)) this.upsert(conversation);
+  }
+
+  find(id: string): Conversation | undefined {
+    return this.get().list.find((c) => c.id === id);
+  }
+
+  select(selectedId: string | null): void {
+    this.set((s) => (s.selectedId === selectedId ? s : { ...s, selectedId }));
+  }
+
+  clearUnread(id: string): void {
+    this.set((s) => {
+      if (!s.list.some((c) => c.id === id && c.unread !== 0)) return s;
+      return { ...s, list: s.list.map((c) => (c.id === id ? { ...c, unread: 0 } : c)) };
+    });
+  }
+
+  setTyping(conversationId: string, userId: string, typing: boolean, expiresAt: number): void {
+    this.set((s) => {
+      const current = { ...(s.typing[conversationId] ?? {}) };
+      if (typing) current[userId] = expiresAt;
+      else if (userId in current) delete current[userId];
+      else return s;
+      return { ...s, typing: { ...s.typing, [conversationId]: current } };
+    });
+  }
+
+  /** Drops a typing state unless a newer `typing: true` extended it. */
+  expireTyping(conversationId: string, userId: string, expiresAt: number): void {
+    if (this.get().typing[conversationId]?.[userId] !== expiresAt) return;
+    this.setTyping(conversationId, userId, false, 0);
+  }
+
+  addKeyNotice(userId: string, notice: KeyNotice): void {
+    this.set((s) => ({
+      ...s,
+      keyNotices: { ...s.keyNotices, [userId]: notice },
+      keyChanges: { ...s.keyChanges, [userId]: (s.keyChanges[userId] ?? 0) + 1 },
+    }));
+  }
+
+  dismissKeyNotice(userId: string): void {
+    this.set((s) => {
+      if (!(userId in s.keyNotices)) return s;
+      const keyNotices = { ...s.keyNotices };
+      delete keyNotices[userId];
+      return { ...s, keyNotices };
+    });
+  }
+}

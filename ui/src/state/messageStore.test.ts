@@ -1,0 +1,42 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { message } from "../test/fixtures";
+import * as ipc from "../test/ipcMock";
+import { MessageStore } from "./messageStore";
+
+describe("MessageStore", () => {
+  let store: MessageStore;
+  beforeEach(async () => {
+    store = new MessageStore();
+    ipc.loadMessages.mockResolvedValue([message({ id: 1 })]);
+    await store.ensureLoaded("u:bob");
+  });
+
+  const ids = () => store.get()["u:bob"]?.messages.map((m) => `${m.id}:${m.status}`);
+
+  it("keeps a status event that overtook the send reply", () => {
+    const since = store.mark();
+    const queued = message({ id: 2, outgoing: true, status: "queued" });
+    store.changed({ ...queued, status: "sent" }); // event first, for a message not shown yet
+    store.applyResult(queued, since);
+    expect(ids()).toEqual(["1:received", "2:sent"]);
+  });
+
+  it("uses the reply when no event came after it was issued", () => {
+    const failed = message({ id: 2, outgoing: true, status: "failed", reason: "offline" });
+    store.add(failed);
+    store.changed(failed);
+    const since = store.mark();
+    store.applyResult({ ...failed, status: "queued", reason: null }, since);
+    expect(ids()).toEqual(["1:received", "2:queued"]);
+  });
+
+  it("doesn't append live messages to a window that ends before the newest (after a jump)", async () => {
+    ipc.loadMessages.mockResolvedValue([]);
+    ipc.loadMessagesAfter.mockResolvedValue(Array.from({ length: 25 }, (_, i) => message({ id: 100 + i })));
+    await store.jumpTo(message({ id: 50 }));
+    store.add(message({ id: 999 }));
+    expect(store.get()["u:bob"]?.messages.some((m) => m.id === 999)).toBe(false);
+    expect(store.get()["u:bob"]?.hasNewer).toBe(true);
+    expect(store.get()["u:bob"]?.highlightId).toBe(50);
+  });
+});

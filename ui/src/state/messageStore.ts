@@ -1,0 +1,205 @@
+//! The loaded window of messages per conversation (oldest first, unique by id) and its paging
+//! state. A window normally ends at the newest message and grows upwards; after a jump to a
+//! search hit it may end earlier (`hasNewer`), and then live messages are not appended — they
+//! arrive through `loadNewer` instead, so the window never has a gap.
+
+import * as ipc from "../lib/tauri";
+import { asCommandError } from "../lib/errors";
+import { mergeMessages } from "../lib/messageRows";
+import { Store } from "../lib/store";
+import type { CommandError, Message } from "../lib/types";
+
+export const PAGE_SIZE = 50;
+const JUMP_HALF_PAGE = 25;
+export const HIGHLIGHT_MS = 4000;
+
+export interface MessageWindow {
+  messages: Message[];
+  hasOlder: boolean;
+  hasNewer: boolean;
+  loading: "initial" | "older" | "newer" | null;
+  error: CommandError | null;
+  /** Bumped whenever the window is replaced (a jump), so the list view starts over. */
+  generation: number;
+  /** Message id to scroll to and highlight after a jump. */
+  highlightId: number | null;
+  /** What added the newest messages last: a live message (follow it) or a page (don't). */
+  lastAppend: "live" | "page";
+}
+
+export type MessageState = Record<string, MessageWindow>;
+
+const EMPTY_WINDOW: MessageWindow = {
+  messages: [],
+  hasOlder: false,
+  hasNewer: false,
+  loading: null,
+  error: null,
+  generation: 0,
+  highlightId: null,
+  lastAppend: "live",
+};
+
+/** How many event-delivered message versions to remember for late command results. */
+const EVENT_MEMORY = 200;
+
+export class MessageStore extends Store<MessageState> {
+  /** Counts status events; a command result older than an event for its message loses. */
+  private eventSeq = 0;
+  private readonly lastEvent = new Map<number, { seq: number; message: Message }>();
+
+  constructor() {
+    super({});
+  }
+
+  /** Marks the moment a command (send/retry) is issued; pass it to `applyResult`. */
+  mark(): number {
+    return this.eventSeq;
+  }
+
+  /**
+   * A message returned by send_message/retry_message. Its `status_changed` can overtake the
+   * reply, so if an event for it arrived after `since`, the event's version is kept instead.
+   */
+  applyResult(message: Message, since: number): void {
+    const seen = this.lastEvent.get(message.id);
+    const latest = seen && seen.seq > since ? seen.message : message;
+    const loaded = this.get()[latest.conversation_id]?.messages.some((m) => m.id === latest.id);
+    if (loaded) this.replace(latest);
+    else this.add(latest);
+  }
+
+  private update(conversationId: string, change: (w: MessageWindow) => MessageWindow): void {
+    this.set((s) => {
+      const current = s[conversationId];
+      if (!current) return s;
+      const next = change(current);
+      return next === current ? s : { ...s, [conversationId]: next };
+    });
+  }
+
+  /** Loads the newest page unless the conversation already has a window (or one is loading). */
+  async ensureLoaded(conversationId: string): Promise<void> {
+    const existing = this.get()[conversationId];
+    if (existing && existing.error === null) return;
+    this.set((s) => ({
+      ...s,
+      [conversationId]: { ...(existing ?? EMPTY_WINDOW), loading: "initial", error: null },
+    }));
+    try {
+      const page = await ipc.loadMessages(conversationId, null, PAGE_SIZE);
+      this.update(conversationId, (w) => ({
+        ...w,
+        // Messages that arrived while the page loaded are already in `w.messages`.
+        messages: mergeMessages(w.messages, page),
+        hasOlder: page.length >= PAGE_SIZE,
+        loading: null,
+      }));
+    } catch (error) {
+      this.update(conversationId, (w) => ({ ...w, loading: null, error: asCommandError(error) }));
+    }
+  }
+
+  async loadOlder(conversationId: string): Promise<void> {
+    const w = this.get()[conversationId];
+    const oldest = w?.messages[0];
+    if (!w || !oldest || !w.hasOlder || w.loading) return;
+    this.update(conversationId, (cur) => ({ ...cur, loading: "older" }));
+    try {
+      const page = await ipc.loadMessages(conversationId, oldest.id, PAGE_SIZE);
+      this.update(conversationId, (cur) => ({
+        ...cur,
+        messages: mergeMessages(cur.messages, page),
+        hasOlder: page.length >= PAGE_SIZE,
+        loading: null,
+      }));
+    } catch (error) {
+      this.update(conversationId, (cur) => ({ ...cur, loading: null, error: asCommandError(error) }));
+    }
+  }
+
+  async loadNewer(conversationId: string): Promise<void> {
+    const w = this.get()[conversationId];
+    const newest = w?.messages[w.messages.length - 1];
+    if (!w || !newest || !w.hasNewer || w.loading) return;
+    this.update(conversationId, (cur) => ({ ...cur, loading: "newer" }));
+    try {
+      const page = await ipc.loadMessagesAfter(conversationId, newest.id, PAGE_SIZE);
+      this.update(conversationId, (cur) => ({
+        ...cur,
+        messages: mergeMessages(cur.messages, page),
+        hasNewer: page.length >= PAGE_SIZE,
+        loading: null,
+        lastAppend: "page",
+      }));
+    } catch (error) {
+      this.update(conversationId, (cur) => ({ ...cur, loading: null, error: asCommandError(error) }));
+    }
+  }
+
+  /** Replaces the window with pages around `hit` and highlights it for a few seconds. */
+  async jumpTo(hit: Message): Promise<void> {
+    const conversationId = hit.conversation_id;
+    const previous = this.get()[conversationId];
+    this.set((s) => ({
+      ...s,
+      [conversationId]: { ...(previous ?? EMPTY_WINDOW), loading: "initial", error: null },
+    }));
+    try {
+      const [before, after] = await Promise.all([
+        ipc.loadMessages(conversationId, hit.id, JUMP_HALF_PAGE),
+        ipc.loadMessagesAfter(conversationId, hit.id, JUMP_HALF_PAGE),
+      ]);
+      this.set((s) => ({
+        ...s,
+        [conversationId]: {
+          messages: mergeMessages(before, [hit, ...after]),
+          hasOlder: before.length >= JUMP_HALF_PAGE,
+          hasNewer: after.length >= JUMP_HALF_PAGE,
+          loading: null,
+          error: null,
+          generation: (previous?.generation ?? 0) + 1,
+          highlightId: hit.id,
+          lastAppend: "page",
+        },
+      }));
+      setTimeout(() => this.clearHighlight(conversationId, hit.id), HIGHLIGHT_MS);
+    } catch (error) {
+      this.update(conversationId, (cur) => ({ ...cur, loading: null, error: asCommandError(error) }));
+    }
+  }
+
+  clearHighlight(conversationId: string, id: number): void {
+    this.update(conversationId, (w) => (w.highlightId === id ? { ...w, highlightId: null } : w));
+  }
+
+  /** A new message (received, or our own just queued): appended if the window reaches the end. */
+  add(message: Message): void {
+    this.update(message.conversation_id, (w) =>
+      w.hasNewer ? w : { ...w, messages: mergeMessages(w.messages, [message]), lastAppend: "live" },
+    );
+  }
+
+  /** A `status_changed` event: remembered (see `applyResult`) and replaced in place. */
+  changed(message: Message): void {
+    this.eventSeq += 1;
+    this.lastEvent.delete(message.id);
+    this.lastEvent.set(message.id, { seq: this.eventSeq, message });
+    if (this.lastEvent.size > EVENT_MEMORY) {
+      const oldest = this.lastEvent.keys().next();
+      if (!oldest.done) this.lastEvent.delete(oldest.value);
+    }
+    this.replace(message);
+  }
+
+  /** A message changed (sent/failed, or became readable): replaced in place if loaded. */
+  replace(message: Message): void {
+    this.update(message.conversation_id, (w) => {
+      const i = w.messages.findIndex((m) => m.id === message.id);
+      if (i < 0) return w;
+      const messages = [...w.messages];
+      messages[i] = message;
+      return { ...w, messages };
+    });
+  }
+}

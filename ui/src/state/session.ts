@@ -1,0 +1,180 @@
+//! One signed-in session: the per-domain stores, the actions that span several of them (open a
+//! conversation, jump to a search hit, send), and the one place engine events are applied.
+//! A new Session is made for each sign-in, so nothing leaks from one account to the next.
+
+import * as ipc from "../lib/tauri";
+import { asCommandError } from "../lib/errors";
+import { groupIdOf } from "../lib/ids";
+import type { ClientEvent, Conversation, Message, SearchHit } from "../lib/types";
+import type { AppStore } from "./appStore";
+import { ConversationStore, TYPING_TTL_MS } from "./conversationStore";
+import { GroupStore } from "./groupStore";
+import { MessageStore } from "./messageStore";
+import { UiStore } from "./uiStore";
+
+export interface SessionOptions {
+  /** Whether the window has focus (incoming messages are only marked read if it does). */
+  isWindowFocused?: () => boolean;
+  now?: () => number;
+}
+
+export class Session {
+  readonly conversations = new ConversationStore();
+  readonly messages = new MessageStore();
+  readonly groups = new GroupStore();
+  readonly ui = new UiStore();
+  private readonly isWindowFocused: () => boolean;
+  private readonly now: () => number;
+  private readonly markingRead = new Set<string>();
+
+  constructor(
+    readonly app: AppStore,
+    options: SessionOptions = {},
+  ) {
+    this.isWindowFocused = options.isWindowFocused ?? (() => document.hasFocus());
+    this.now = options.now ?? (() => Date.now());
+  }
+
+  /** The signed-in user's id ("" before the status is known). */
+  get ownUserId(): string {
+    return this.app.get().status?.account?.user_id ?? "";
+  }
+
+  async loadConversations(): Promise<void> {
+    try {
+      this.conversations.setAll(await ipc.listConversations());
+    } catch (error) {
+      this.conversations.setLoadError(asCommandError(error));
+    }
+  }
+
+  openConversation(id: string): void {
+    this.conversations.select(id);
+    void this.messages.ensureLoaded(id);
+    const groupId = groupIdOf(id);
+    if (groupId) void this.groups.ensure(groupId).catch(() => undefined);
+    this.markRead(id);
+  }
+
+  closeConversation(): void {
+    this.conversations.select(null);
+  }
+
+  /** Opens the hit's conversation with a window of messages around it, highlighted. */
+  jumpTo(hit: SearchHit): void {
+    const id = hit.message.conversation_id;
+    this.conversations.select(id);
+    void this.messages.jumpTo(hit.message);
+    const groupId = groupIdOf(id);
+    if (groupId) void this.groups.ensure(groupId).catch(() => undefined);
+    this.markRead(id);
+  }
+
+  /** Moves the selection by `delta` rows in the list order (Alt+Up/Down). */
+  moveSelection(delta: number): void {
+    const { list, selectedId } = this.conversations.get();
+    if (list.length === 0) return;
+    const index = list.findIndex((c) => c.id === selectedId);
+    const next = index < 0 ? (delta > 0 ? 0 : list.length - 1) : index + delta;
+    const target = list[Math.max(0, Math.min(list.length - 1, next))];
+    if (target && target.id !== selectedId) this.openConversation(target.id);
+  }
+
+  /** Adds a conversation the engine just created, so it can be opened before its update event. */
+  adoptConversation(conversation: Conversation): void {
+    this.conversations.addIfMissing(conversation);
+  }
+
+  /** Tells the engine the conversation is read; skipped when the list already says so, unless
+   * `force` (a message just arrived that the list's count doesn't include yet). */
+  markRead(id: string, force = false): void {
+    const conversation = this.conversations.find(id);
+    if (!force && conversation && conversation.unread === 0) return;
+    if (this.markingRead.has(id)) return;
+    this.markingRead.add(id);
+    this.conversations.clearUnread(id);
+    ipc
+      .markRead(id)
+      .catch(() => undefined)
+      .finally(() => this.markingRead.delete(id));
+  }
+
+  /** The window got focus: read what arrived in the open conversation meanwhile. */
+  windowFocused(): void {
+    const { selectedId } = this.conversations.get();
+    if (selectedId) this.markRead(selectedId);
+  }
+
+  async send(conversationId: string, body: string): Promise<Message> {
+    const since = this.messages.mark();
+    const message = await ipc.sendMessage(conversationId, body);
+    this.messages.applyResult(message, since);
+    return message;
+  }
+
+  async retry(id: number): Promise<void> {
+    const since = this.messages.mark();
+    const message = await ipc.retryMessage(id);
+    this.messages.applyResult(message, since);
+  }
+
+  private readIfOpen(conversationId: string, force = false): void {
+    if (this.conversations.get().selectedId === conversationId && this.isWindowFocused()) {
+      this.markRead(conversationId, force);
+    }
+  }
+
+  handleEvent(event: ClientEvent): void {
+    switch (event.type) {
+      case "message_received": {
+        const m = event.message;
+        this.messages.add(m);
+        this.conversations.setTyping(m.conversation_id, m.sender_user, false, 0);
+        if (!m.outgoing) this.readIfOpen(m.conversation_id, true);
+        if (!m.outgoing && m.kind !== "system") this.announce(m);
+        break;
+      }
+      case "status_changed":
+        this.messages.changed(event.message);
+        break;
+      case "conversation_updated":
+        this.conversations.upsert(event.conversation);
+        if (event.conversation.unread > 0) this.readIfOpen(event.conversation.id);
+        break;
+      case "membership_changed":
+        if (this.groups.get()[event.group_id] || this.isOpen(`g:${event.group_id}`)) {
+          void this.groups.refresh(event.group_id).catch(() => undefined);
+        }
+        break;
+      case "contact_key_changed":
+        this.conversations.addKeyNotice(event.user_id, { deviceId: event.device_id, change: event.change });
+        break;
+      case "connection_changed":
+        this.app.setConnection(event.state);
+        break;
+      case "typing": {
+        if (event.user_id === this.ownUserId) break;
+        const expiresAt = this.now() + TYPING_TTL_MS;
+        this.conversations.setTyping(event.conversation_id, event.user_id, event.typing, expiresAt);
+        if (event.typing) {
+          setTimeout(
+            () => this.conversations.expireTyping(event.conversation_id, event.user_id, expiresAt),
+            TYPING_TTL_MS,
+          );
+        }
+        break;
+      }
+    }
+  }
+
+  private isOpen(conversationId: string): boolean {
+    return this.conversations.get().selectedId === conversationId;
+  }
+
+  private announce(m: Message): void {
+    const conversation = this.conversations.find(m.conversation_id);
+    const where = conversation && conversation.kind === "group" ? ` in ${conversation.title}` : "";
+    const text = m.kind === "undecryptable" ? "a message that can't be decrypted yet" : m.body;
+    this.ui.announce(`${m.sender_user}${where}: ${text}`);
+  }
+}

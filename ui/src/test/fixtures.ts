@@ -1,0 +1,62 @@
+//! Test data builders. The fixed clock is Wednesday 18 March 2026, 15:30 UTC (tests run in UTC).
+
+import type { AppStatus, Conversation, Message } from "../lib/types";
+import type { Clock } from "../lib/time";
+
+export const NOW = Date.UTC(2026, 2, 18, 15, 30);
+export const MINUTE = 60_000;
+export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
+
+export const testClock: Clock = { now: () => NOW, locale: "en-GB" };
+
+export function readyStatus(): AppStatus {
+  return {
+    phase: "ready",
+    account: { user_id: "alice", device_id: "DEVALICE", server: "https://chat.example.org" },
+    locked: null,
+    local_server: null,
+    connection: "online",
+  };
+}
+
+export function welcomeStatus(): AppStatus {
+  return { ...readyStatus(), phase: "welcome", account: null };
+}
+
+let nextId = 1000;
+
+export function message(partial: Partial<Message> = {}): Message {
+  const id = partial.id ?? nextId++;
+  const outgoing = partial.outgoing ?? false;
+  return {
+    id,
+    conversation_id: "u:bob",
+    message_id: `msg-${id}`,
+    sender_user: outgoing ? "alice" : "bob",
+    sender_device: "DEV",
+    kind: "text",
+    body: `message ${id}`,
+    status: outgoing ? "sent" : "received",
+    reason: null,
+    outgoing,
+    ts: NOW - HOUR,
+    server_ts: null,
+    ...partial,
+  };
+}
+
+export function conversation(partial: Partial<Conversation> = {}): Conversation {
+  const peer = partial.peer ?? "bob";
+  const kind = partial.kind ?? "direct";
+  return {
+    id: kind === "group" ? `g:${peer}` : `u:${peer}`,
+    kind,
+    peer,
+    title: peer,
+    last_ts: NOW - HOUR,
+    last_preview: "hi",
+    unread: 0,
+    ...partial,
+  };
+}

@@ -1,0 +1,164 @@
+//! The test double for src/lib/tauri.ts (installed for every test by setup.ts). Each command
+//! is a `vi.fn` with a harmless default; tests override per call. Events are delivered with
+//! `emitClient` / `emitStatus` / `emitOpenConversation`.
+
+import { act } from "@testing-library/react";
+import { vi } from "vitest";
+import type * as Real from "../lib/tauri";
+import type { AppStatus, ClientEvent, Settings } from "../lib/types";
+import { readyStatus } from "./fixtures";
+
+type Listener<T> = (payload: T) => void;
+const clientListeners = new Set<Listener<ClientEvent>>();
+const statusListeners = new Set<Listener<AppStatus>>();
+const openListeners = new Set<Listener<string>>();
+
+function subscribe<T>(set: Set<Listener<T>>, handler: Listener<T>): () => void {
+  set.add(handler);
+  return () => set.delete(handler);
+}
+
+const defaultSettings: Settings = { theme: "system", notifications: true, previews: true };
+
+/** Default behaviour of every command; `resetIpc` reinstalls these before each test. */
+const defaults: typeof Real = {
+  appStatus: async () => readyStatus(),
+  checkServer: async (url) => url,
+  startLocalServer: async () => ({ url: "http://127.0.0.1:7878", lan_urls: ["http://192.168.1.5:7878"], port: 7878 }),
+  register: async () => readyStatus(),
+  login: async () => readyStatus(),
+  unlock: async () => readyStatus(),
+  useAnotherAccount: async () => ({ ...readyStatus(), phase: "welcome", account: null }),
+  signOut: async () => ({ ...readyStatus(), phase: "welcome", account: null }),
+  listConversations: async () => [],
+  loadMessages: async () => [],
+  loadMessagesAfter: async () => [],
+  markRead: async () => null,
+  searchMessages: async () => [],
+  sendMessage: async () => {
+    throw { code: "offline", message: "no default" };
+  },
+  retryMessage: async () => {
+    throw { code: "offline", message: "no default" };
+  },
+  setTyping: async () => null,
+  startDirect: async (userId) => ({
+    id: `u:${userId}`,
+    kind: "direct",
+    peer: userId,
+    title: userId,
+    last_ts: 0,
+    last_preview: "",
+    unread: 0,
+  }),
+  userDevices: async () => [],
+  safetyNumber: async () => "1".repeat(60),
+  createGroup: async (name, members) => ({
+    group_id: "grp1",
+    name,
+    version: 1,
+    joined: true,
+    members: [{ user_id: "alice", role: "owner" }, ...members.map((user_id) => ({ user_id, role: "member" as const }))],
+  }),
+  groupDetails: async (groupId) => ({ group_id: groupId, name: groupId, version: 1, joined: true, members: [] }),
+  addMembers: async (groupId) => ({ group_id: groupId, name: groupId, version: 1, joined: true, members: [] }),
+  removeMember: async (groupId) => ({ group_id: groupId, name: groupId, version: 1, joined: true, members: [] }),
+  leaveGroup: async () => null,
+  getSettings: async () => defaultSettings,
+  setSettings: async (s) => s,
+  onClientEvent: (h) => subscribe(clientListeners, h),
+  onAppStatus: (h) => subscribe(statusListeners, h),
+  onOpenConversation: (h) => subscribe(openListeners, h),
+};
+
+export const appStatus = vi.fn(defaults.appStatus);
+export const checkServer = vi.fn(defaults.checkServer);
+export const startLocalServer = vi.fn(defaults.startLocalServer);
+export const register = vi.fn(defaults.register);
+export const login = vi.fn(defaults.login);
+export const unlock = vi.fn(defaults.unlock);
+export const useAnotherAccount = vi.fn(defaults.useAnotherAccount);
+export const signOut = vi.fn(defaults.signOut);
+export const listConversations = vi.fn(defaults.listConversations);
+export const loadMessages = vi.fn(defaults.loadMessages);
+export const loadMessagesAfter = vi.fn(defaults.loadMessagesAfter);
+export const markRead = vi.fn(defaults.markRead);
+export const searchMessages = vi.fn(defaults.searchMessages);
+export const sendMessage = vi.fn(defaults.sendMessage);
+export const retryMessage = vi.fn(defaults.retryMessage);
+export const setTyping = vi.fn(defaults.setTyping);
+export const startDirect = vi.fn(defaults.startDirect);
+export const userDevices = vi.fn(defaults.userDevices);
+export const safetyNumber = vi.fn(defaults.safetyNumber);
+export const createGroup = vi.fn(defaults.createGroup);
+export const groupDetails = vi.fn(defaults.groupDetails);
+export const addMembers = vi.fn(defaults.addMembers);
+export const removeMember = vi.fn(defaults.removeMember);
+export const leaveGroup = vi.fn(defaults.leaveGroup);
+export const getSettings = vi.fn(defaults.getSettings);
+export const setSettings = vi.fn(defaults.setSettings);
+export const onClientEvent = vi.fn(defaults.onClientEvent);
+export const onAppStatus = vi.fn(defaults.onAppStatus);
+export const onOpenConversation = vi.fn(defaults.onOpenConversation);
+
+const mocks = {
+  appStatus,
+  checkServer,
+  startLocalServer,
+  register,
+  login,
+  unlock,
+  useAnotherAccount,
+  signOut,
+  listConversations,
+  loadMessages,
+  loadMessagesAfter,
+  markRead,
+  searchMessages,
+  sendMessage,
+  retryMessage,
+  setTyping,
+  startDirect,
+  userDevices,
+  safetyNumber,
+  createGroup,
+  groupDetails,
+  addMembers,
+  removeMember,
+  leaveGroup,
+  getSettings,
+  setSettings,
+  onClientEvent,
+  onAppStatus,
+  onOpenConversation,
+} satisfies typeof Real;
+
+export function resetIpc(): void {
+  clientListeners.clear();
+  statusListeners.clear();
+  openListeners.clear();
+  for (const [name, fn] of Object.entries(mocks)) {
+    fn.mockReset();
+    (fn as unknown as { mockImplementation: (f: unknown) => void }).mockImplementation(
+      defaults[name as keyof typeof defaults],
+    );
+  }
+}
+
+export function emitClient(event: ClientEvent): void {
+  act(() => {
+    for (const l of Array.from(clientListeners)) l(event);
+  });
+}
+
+export function emitStatus(status: AppStatus): void {
+  act(() => {
+    for (const l of Array.from(statusListeners)) l(status);
+  });
+}
+
+export function emitOpenConversation(id: string): void {
+  act(() => {
+    for (const l of Array.from(openListeners)) l(id);
+  });
+}
