@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Installs what building and testing Sotto needs on Debian/Ubuntu: a C toolchain, pkg-config and
 # libssl-dev (for the bundled SQLCipher), curl, D-Bus, gnome-keyring and keyutils (the Secret
-# Service keychain the client keeps its profile keys in, also under test), and Rust (via rustup)
-# when cargo is missing. Safe to run again:
-# it only installs what is absent.
+# Service keychain the client keeps its profile keys in, also under test), the WebKitGTK and GTK
+# libraries the desktop app links (with the tray's appindicator), WebKitWebDriver and Xvfb (to
+# drive the real window in tests), Node.js >= 20 (the UI build) and Rust (via rustup) when
+# missing. Safe to run again: it only installs what is absent.
 set -euo pipefail
 
-packages=(build-essential pkg-config libssl-dev curl ca-certificates dbus gnome-keyring keyutils)
+packages=(build-essential pkg-config libssl-dev curl ca-certificates file xz-utils dbus gnome-keyring keyutils
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
+  webkit2gtk-driver xvfb xauth)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 if ((${#missing[@]})); then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "Installing system packages: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
@@ -26,4 +29,22 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "Installing Rust with rustup"
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
   fi
+fi
+
+# Node.js 20.19 or newer for the UI build (Vite); Debian's own package is older, so take the
+# official build when node is missing or too old.
+node_ok() {
+  command -v node >/dev/null 2>&1 &&
+    node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)'
+}
+if ! node_ok; then
+  version=v22.12.0
+  case "$(uname -m)" in
+    x86_64) arch=x64 ;;
+    aarch64) arch=arm64 ;;
+    *) echo "No Node.js build for $(uname -m); install Node.js >= 20.19 yourself." >&2; exit 1 ;;
+  esac
+  echo "Installing Node.js $version into /usr/local"
+  curl -fsSL "https://nodejs.org/dist/$version/node-$version-linux-$arch.tar.xz" |
+    $sudo tar -xJ -C /usr/local --strip-components=1 --exclude='*.md' --exclude=LICENSE
 fi

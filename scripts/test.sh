@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: formatting, lints, and every test (unit tests and the integration
-# tests that start the real sotto-server binary on loopback and real clients with real SQLCipher
-# profiles). One shared target directory.
+# Runs the whole test suite: the UI's type check, build and component tests; formatting and
+# lints; every Rust test (unit tests, the integration tests that start the real sotto-server
+# binary on loopback with real clients and real SQLCipher profiles, and the app-window tests that
+# drive the real desktop app through WebDriver under Xvfb); the .deb and .rpm packages; and the
+# benchmarks' smoke runs. One shared target directory.
 #
 # The tests run inside a private D-Bus session with an unlocked gnome-keyring (a real Secret
 # Service), with its storage in a temporary XDG_DATA_HOME, so they never touch the user's keyring.
@@ -24,19 +26,25 @@ fi
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+echo "== UI: install, type check, build, component tests"
+npm ci --prefix ui --no-audit --no-fund --loglevel=error
+npm --prefix ui run build
+npm --prefix ui test
 echo "== format"
 cargo fmt --all --check
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
-# The end-to-end tests start these binaries from the shared target directory.
-cargo build --locked -p sotto-server -p sotto-cli
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
-  cargo test --workspace --doc --locked
-else
-  cargo test --workspace --locked --no-fail-fast
-fi
+# The end-to-end tests start these binaries from the shared target directory; the app embeds
+# the UI built above.
+cargo build --locked -p sotto-server -p sotto-cli -p sotto-app
+command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked --version 2.1.0
+# A virtual display for the app-window tests (WebKitGTK through tauri-driver).
+xvfb-run -a -s "-screen 0 1280x800x24" cargo nextest run --workspace --locked --no-fail-fast
+cargo test --workspace --doc --locked
+echo "== packages: .deb and .rpm of the same debug build"
+TAURI_APP_PATH=src-tauri ui/node_modules/.bin/tauri build --debug --ci --bundles deb,rpm
+ls target/debug/bundle/deb/*.deb target/debug/bundle/rpm/*.rpm
 echo "== benchmark smoke runs (fail if any message is lost, fails or reads back wrong)"
 cargo build --locked -p sotto-server -p sotto-bench
 target/debug/sotto-bench --quick > target/bench-smoke.txt

@@ -60,6 +60,28 @@ async fn one_to_one_both_ways() {
 }
 
 #[tokio::test]
+async fn a_new_chat_is_an_empty_conversation_with_a_known_user() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
+    let _bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let mut events = alice.subscribe();
+    let conversation = alice.start_direct(&uid("bob")).await.unwrap();
+    assert_eq!((conversation.id.as_str(), conversation.title.as_str(), conversation.last_ts), ("u:bob", "bob", 0));
+    assert!(alice.messages("u:bob", None, 10).unwrap().is_empty());
+    assert!(
+        matches!(events.try_recv(), Ok(ClientEvent::ConversationUpdated { conversation }) if conversation.id == "u:bob")
+    );
+    // Again: the same conversation, nothing new.
+    assert_eq!(alice.start_direct(&uid("bob")).await.unwrap(), conversation);
+    assert_eq!(alice.conversations().unwrap().len(), 1);
+    // Unknown people and oneself are refused, and leave no conversation behind.
+    assert_eq!(alice.start_direct(&uid("nobody")).await.unwrap_err().code(), "unknown_user");
+    assert_eq!(alice.start_direct(&uid("alice")).await.unwrap_err().code(), "invalid_input");
+    assert_eq!(alice.conversations().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn live_delivery_and_offline_queue_survive_a_server_restart() {
     let mut server = Server::start().await;
     let dirs = profiles();

@@ -45,7 +45,7 @@ pub struct Server {
     dir: TempDir,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -398,3 +398,5 @@ impl Cli {
         }
     }
 }
+
+pub mod window;

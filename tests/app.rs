@@ -1,0 +1,200 @@
+//! The desktop app in its real window (WebKitGTK through tauri-driver), against the real
+//! `sotto-server`, with other people played by the `sotto` CLI. Each flow saves screenshots
+//! under `target/test-output/app/<test>/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::time::Duration;
+
+use fantoccini::key::Key;
+use sotto_tests::window::{AppData, AppWindow};
+use sotto_tests::*;
+
+/// Register `user` through the welcome screen: connect to `server`, create the account.
+async fn register_in_window(app: &AppWindow, server: &Server, user: &str) {
+    app.find("welcome").await;
+    app.screenshot("welcome").await;
+    app.click("connect-choice").await;
+    app.type_into("server-url", &server.url).await;
+    app.click("server-continue").await;
+    app.click("mode-register").await;
+    app.type_into("user-id", user).await;
+    app.type_into("password", PASSWORD).await;
+    app.type_into("password-confirm", PASSWORD).await;
+    app.screenshot("register").await;
+    app.click("sign-in-submit").await;
+    app.find("main").await;
+    app.wait_for_texts("[data-testid='own-user']", "the own user id", |t| t.iter().any(|s| s.contains(user))).await;
+}
+
+fn register_cli(server: &Server, dirs: &tempfile::TempDir, user: &str) -> Cli {
+    let cli = Cli::new(server, dirs.path().join(user));
+    cli.run(&["register", user, "--password-stdin", "--device-name", "cli"], &format!("{PASSWORD}\n")).json();
+    cli
+}
+
+/// The bodies of text messages in a CLI user's history of `conversation` (`bob` or `--group` name).
+fn cli_texts(cli: &Cli, conversation: &[&str]) -> Vec<String> {
+    cli.run(&["sync"], "").json();
+    let mut args = vec!["history"];
+    args.extend_from_slice(conversation);
+    let history = cli.run(&args, "").json();
+    history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "text")
+        .map(|m| m["body"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn send_in_window(app: &AppWindow, text: &str) {
+    let composer = app.find("composer").await;
+    composer.send_keys(text).await.unwrap();
+    composer.send_keys(&char::from(Key::Enter).to_string()).await.unwrap();
+    // Our own message appears, then the server's acknowledgement turns it `sent`.
+    let selector = "[data-testid='message'][data-outgoing='true'][data-status='sent'] [data-testid='message-body']";
+    app.wait_for_texts(selector, "the sent message", |texts| texts.iter().any(|t| t == text)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_user_chats_with_someone_on_the_command_line() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let data = AppData::new();
+    let app = AppWindow::launch("one_to_one", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    app.find("empty-state").await;
+    app.screenshot("empty").await;
+
+    // bob writes first; the conversation appears, unread, and opens with his message.
+    bob.run(&["send", "alice", "hello alice, it's bob"], "").json();
+    let row = app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob']").await;
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob'][data-unread='1']").await;
+    row.click().await.unwrap();
+    app.find_css("[data-testid='chat-view'][data-conversation-id='u:bob']").await;
+    app.wait_for_texts("[data-testid='message-body']", "bob's message", |t| {
+        t.iter().any(|b| b == "hello alice, it's bob")
+    })
+    .await;
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob'][data-unread='0']").await;
+    app.screenshot("received").await;
+
+    // alice answers from the window; bob reads it on the command line.
+    send_in_window(&app, "hi bob, from the window").await;
+    assert_eq!(cli_texts(&bob, &["alice"]), ["hello alice, it's bob", "hi bob, from the window"]);
+
+    // A second message from bob arrives live in the open conversation.
+    bob.run(&["send", "alice", "great, it works"], "").json();
+    app.wait_for_texts("[data-testid='message-body']", "bob's second message", |t| {
+        t.iter().any(|b| b == "great, it works")
+    })
+    .await;
+
+    // The safety number in the details panel is the one bob sees.
+    app.click("details-button").await;
+    app.find("safety-number").await;
+    let shown = app
+        .wait_for_texts("[data-testid='safety-number']", "the safety number", |t| t.iter().any(|s| s.len() >= 60))
+        .await
+        .join("");
+    let digits: String = shown.chars().filter(char::is_ascii_digit).collect();
+    let expected = bob.run(&["safety-number", "alice"], "").json()["safety_number"].as_str().unwrap().to_owned();
+    assert_eq!(digits, expected.chars().filter(char::is_ascii_digit).collect::<String>());
+    app.screenshot("safety-number").await;
+    app.close().await;
+
+    // Started again, the app opens the same profile (key from the keychain) with its history.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let app = AppWindow::launch("one_to_one_reopened", &data).await;
+    app.find("main").await;
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob']").await.click().await.unwrap();
+    app.wait_for_texts("[data-testid='message-body']", "the history after a restart", |t| {
+        t.iter().any(|b| b == "hi bob, from the window") && t.iter().any(|b| b == "great, it works")
+    })
+    .await;
+    app.screenshot("reopened").await;
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_with_two_people_one_removed_and_search() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let carol = register_cli(&server, &dirs, "carol");
+    let data = AppData::new();
+    let app = AppWindow::launch("group", &data).await;
+    register_in_window(&app, &server, "alice").await;
+
+    app.click("new-group-button").await;
+    app.type_into("group-name", "Book club").await;
+    app.type_into("group-members", "bob, carol").await;
+    app.screenshot("new-group").await;
+    app.click("group-create-submit").await;
+    let chat = app.find_css("[data-testid='chat-view'][data-conversation-id^='g:']").await;
+    let conversation_id = chat.attr("data-conversation-id").await.unwrap().unwrap();
+    send_in_window(&app, "first chapter tonight").await;
+    assert_eq!(cli_texts(&bob, &["--group", "Book club"]), ["first chapter tonight"]);
+    assert_eq!(cli_texts(&carol, &["--group", "Book club"]), ["first chapter tonight"]);
+
+    // bob answers in the group.
+    bob.run(&["send", "--group", "Book club", "see you there"], "").json();
+    app.wait_for_texts("[data-testid='message-body']", "bob's group message", |t| {
+        t.iter().any(|b| b == "see you there")
+    })
+    .await;
+    app.screenshot("group-chat").await;
+
+    // Remove carol from the details panel.
+    app.click("details-button").await;
+    app.wait_for_texts("[data-testid='member-row']", "three members", |t| t.len() == 3).await;
+    app.find_css("[data-testid='member-row'][data-user-id='carol'] [data-testid='member-remove']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_for_texts("[data-testid='member-row']", "two members", |t| t.len() == 2).await;
+    app.wait_for_texts("[data-testid='system-line']", "the removal line", |t| t.iter().any(|l| l.contains("carol")))
+        .await;
+    app.screenshot("carol-removed").await;
+
+    // After the removal carol no longer receives the group's messages; bob does.
+    send_in_window(&app, "only for the two of us").await;
+    assert_eq!(
+        cli_texts(&bob, &["--group", "Book club"]),
+        ["first chapter tonight", "see you there", "only for the two of us"]
+    );
+    let carol_sees = cli_texts(&carol, &["--group", "Book club"]);
+    assert!(!carol_sees.iter().any(|b| b == "only for the two of us"), "carol read {carol_sees:?}");
+
+    // Search the history and jump to a hit.
+    app.click("search-input").await;
+    app.type_into("search-input", "chapter").await;
+    let hits = app.wait_for_texts("[data-testid='search-result']", "a search hit", |t| t.len() == 1).await;
+    assert!(hits[0].contains("chapter"), "{hits:?}");
+    app.screenshot("search").await;
+    app.find("search-result").await.click().await.unwrap();
+    app.find_css(&format!("[data-testid='chat-view'][data-conversation-id='{conversation_id}']")).await;
+    app.wait_for_texts(
+        "[data-testid='message'][data-highlighted='true'] [data-testid='message-body']",
+        "the highlighted hit",
+        |t| t.iter().any(|b| b == "first chapter tonight"),
+    )
+    .await;
+    // The hit is on screen, not only in the page.
+    let visible = app
+        .client
+        .execute(
+            "const e = document.querySelector(\"[data-testid='message'][data-highlighted='true']\"); \
+             const r = e.getBoundingClientRect(); \
+             const list = document.querySelector(\"[data-testid='chat-view']\").getBoundingClientRect(); \
+             return r.height > 0 && r.top >= list.top && r.bottom <= list.bottom;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    app.screenshot("search-jump").await;
+    assert_eq!(visible, serde_json::Value::Bool(true), "the search hit is not in view");
+    app.close().await;
+}

@@ -1,0 +1,190 @@
+//! The real Sotto app window, driven through WebDriver: `tauri-driver` (which starts
+//! WebKitWebDriver, which starts the app binary) on free ports, with the app's data, config and
+//! cache directories private to the test. Screenshots go to `target/test-output/app/<test>/`.
+//!
+//! Needs a display (`DISPLAY`, Xvfb in CI), `tauri-driver` and `WebKitWebDriver` on `PATH`, and
+//! the app built with its UI (`npm --prefix ui run build && cargo build -p sotto-app`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use tempfile::TempDir;
+
+use crate::{binary, free_port};
+
+/// How long an element may take to appear (a cold WebKit start is slow on 2 shared cores).
+const WAIT: Duration = Duration::from_secs(30);
+
+pub struct AppWindow {
+    pub client: Client,
+    driver: Child,
+    shots: PathBuf,
+    shot_count: std::sync::atomic::AtomicUsize,
+}
+
+/// Data directories that outlive one window, so a test can close the app and start it again.
+pub struct AppData {
+    dir: TempDir,
+}
+
+impl AppData {
+    pub fn new() -> AppData {
+        AppData { dir: tempfile::Builder::new().prefix("sotto-app-").tempdir().unwrap() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Default for AppData {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn css(testid: &str) -> String {
+    format!("[data-testid='{testid}']")
+}
+
+impl AppWindow {
+    /// Start the app (as a new window) over `data`; `test` names the screenshot folder.
+    pub async fn launch(test: &str, data: &AppData) -> AppWindow {
+        let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-output/app").join(test);
+        // Screenshots of an earlier run would be mistaken for this one's.
+        let _ = std::fs::remove_dir_all(&shots);
+        std::fs::create_dir_all(&shots).unwrap();
+        let port = free_port();
+        let native_port = free_port();
+        let log = std::fs::File::create(shots.join("driver.log")).unwrap();
+        let mut cmd = Command::new(std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into()));
+        cmd.args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            .env("XDG_DATA_HOME", data.path().join("data"))
+            .env("XDG_CONFIG_HOME", data.path().join("config"))
+            .env("XDG_CACHE_HOME", data.path().join("cache"))
+            // The app's own server (if a test asks for one) must not take a shared port.
+            .env("SOTTO_LOCAL_SERVER_LISTEN", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let driver = cmd.spawn().unwrap_or_else(|e| {
+            panic!("cannot start tauri-driver ({e}); install it with `cargo install tauri-driver --locked`")
+        });
+        let deadline = Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tauri-driver did not listen on {port}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), "wry".into());
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": binary("sotto-app").display().to_string() }),
+        );
+        let client = ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap_or_else(|e| panic!("no WebDriver session with the app: {e}"));
+        AppWindow { client, driver, shots, shot_count: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    /// The element with `data-testid=testid`, once it exists.
+    pub async fn find(&self, testid: &str) -> Element {
+        self.find_css(&css(testid)).await
+    }
+
+    pub async fn find_css(&self, selector: &str) -> Element {
+        match self.client.wait().at_most(WAIT).for_element(Locator::Css(selector)).await {
+            Ok(e) => e,
+            Err(e) => {
+                let html = self.client.source().await.unwrap_or_default();
+                panic!("{selector} did not appear ({e}); the page was:\n{html}")
+            }
+        }
+    }
+
+    pub async fn all(&self, selector: &str) -> Vec<Element> {
+        self.client.find_all(Locator::Css(selector)).await.unwrap()
+    }
+
+    /// The text content of every element matching `selector`, read in one script (so a list
+    /// re-rendering in between cannot leave a stale element reference).
+    pub async fn texts(&self, selector: &str) -> Vec<String> {
+        let value = self
+            .client
+            .execute(
+                "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent.trim())",
+                vec![serde_json::Value::from(selector)],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(value).unwrap()
+    }
+
+    pub async fn click(&self, testid: &str) {
+        self.find(testid).await.click().await.unwrap();
+    }
+
+    pub async fn type_into(&self, testid: &str, text: &str) {
+        let field = self.find(testid).await;
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    /// Wait until `check` (over the texts of the elements matching `selector`) holds.
+    pub async fn wait_for_texts(&self, selector: &str, what: &str, check: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let texts = self.texts(selector).await;
+            if check(&texts) {
+                return texts;
+            }
+            if Instant::now() > deadline {
+                self.screenshot("timeout").await;
+                panic!("timed out waiting for {what}; {selector} had {texts:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Save a PNG of the window under the test's output folder.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let n = self.shot_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let path = self.shots.join(format!("{n:02}-{name}.png"));
+        let png = self.client.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    /// Close the window and stop the driver (SIGTERM: a killed driver leaves WebKitWebDriver behind).
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        self.stop_driver();
+    }
+
+    fn stop_driver(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.driver.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.driver.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for AppWindow {
+    fn drop(&mut self) {
+        if let Ok(None) = self.driver.try_wait() {
+            self.stop_driver();
+        }
+    }
+}
