@@ -194,6 +194,9 @@ async fn a_group_with_two_people_one_removed_and_search() {
         )
         .await
         .unwrap();
+    // WebKitGTK under Xvfb (software rendering, debug build) paints a freshly mounted list a
+    // moment after its layout; the screenshot waits for that, the assertions above do not.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     app.screenshot("search-jump").await;
     assert_eq!(visible, serde_json::Value::Bool(true), "the search hit is not in view");
     app.close().await;
