@@ -35,18 +35,18 @@ cargo fmt --all --check
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
-# The end-to-end tests start these binaries from the shared target directory; the app embeds
-# the UI built above.
-cargo build --locked -p sotto-server -p sotto-cli -p sotto-app
+# Every target of the workspace in one build (one feature set, so nothing below compiles a
+# crate again): the end-to-end tests start these binaries from the shared target directory, the
+# app embeds the UI built above, and the benchmarks' smoke runs use the same binaries.
+cargo build --locked --workspace --all-targets
 command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked --version 2.1.0
 # A virtual display for the app-window tests (WebKitGTK through tauri-driver).
 xvfb-run -a -s "-screen 0 1280x800x24" cargo nextest run --workspace --locked --no-fail-fast
 cargo test --workspace --doc --locked
 echo "== packages: .deb and .rpm of the same debug build"
-TAURI_APP_PATH=src-tauri ui/node_modules/.bin/tauri build --debug --ci --bundles deb,rpm
+TAURI_APP_PATH=src-tauri ui/node_modules/.bin/tauri bundle --debug --ci --bundles deb,rpm
 ls target/debug/bundle/deb/*.deb target/debug/bundle/rpm/*.rpm
 echo "== benchmark smoke runs (fail if any message is lost, fails or reads back wrong)"
-cargo build --locked -p sotto-server -p sotto-bench
 target/debug/sotto-bench --quick > target/bench-smoke.txt
 tail -n 20 target/bench-smoke.txt | grep -v '^{' || true
 target/debug/sotto-engine-bench --quick --sqlite3 none --no-drop-caches > target/engine-bench-smoke.txt
