@@ -63,6 +63,10 @@ pub enum Error {
     Crypto(String),
     #[error("The profile is signed out; sign in again.")]
     SignedOut,
+    /// A long operation was stopped by its caller; whatever it was writing was removed and nothing
+    /// that existed before was changed.
+    #[error("Stopped before it finished; nothing was changed.")]
+    Cancelled,
 }
 
 impl Error {
@@ -91,6 +95,7 @@ impl Error {
             Error::NotMember => "not_member",
             Error::Crypto(_) => "crypto",
             Error::SignedOut => "signed_out",
+            Error::Cancelled => "cancelled",
         }
     }
 

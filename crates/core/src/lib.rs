@@ -15,10 +15,12 @@ pub mod crypto;
 mod error;
 pub mod events;
 pub mod profile;
+pub mod progress;
 pub mod store;
 
 pub use client::{Client, DeviceSummary, SignIn, SyncSummary, direct_conversation_id, group_conversation_id};
 pub use error::{Error, Result};
 pub use events::{ClientEvent, ConnectionState, KeyChange};
 pub use profile::KeyOptions;
+pub use progress::Progress;
 pub use store::{Conversation, ConversationKind, LocalGroup, Message, MessageKind, MessageStatus, SearchHit};

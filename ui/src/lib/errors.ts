@@ -27,6 +27,7 @@ export const OFFLINE_TEXT = "Couldn't reach the server. Messages will be sent wh
 const ERROR_TEXT: Record<string, (ctx: ErrorContext) => string> = {
   offline: () => OFFLINE_TEXT,
   signed_out: () => "This device was signed out. Sign in again to keep using Sotto here.",
+  cancelled: () => "Stopped before it finished. Nothing was changed.",
   storage: () =>
     "Sotto couldn't read or write its data on this computer. Check that the disk isn't full, then try again.",
   corrupt: () =>
