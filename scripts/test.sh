@@ -51,4 +51,6 @@ target/debug/sotto-bench --quick > target/bench-smoke.txt
 tail -n 20 target/bench-smoke.txt | grep -v '^{' || true
 target/debug/sotto-engine-bench --quick --sqlite3 none --no-drop-caches > target/engine-bench-smoke.txt
 grep -v '^{' target/engine-bench-smoke.txt | tail -n 12 || true
+xvfb-run -a -s "-screen 0 1280x800x24" target/debug/sotto-app-bench --quick > target/app-bench-smoke.txt
+grep -v '^{' target/app-bench-smoke.txt || true
 echo "== all tests passed"

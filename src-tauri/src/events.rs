@@ -15,8 +15,6 @@ use crate::state::AppState;
 
 /// The event that carries each [`ClientEvent`] to the UI.
 pub const CLIENT_EVENT: &str = "sotto://client";
-/// Asks the UI to open a conversation (payload: its id), e.g. from the tray.
-pub const OPEN_CONVERSATION_EVENT: &str = "sotto://open-conversation";
 
 const PREVIEW_CHARS: usize = 160;
 

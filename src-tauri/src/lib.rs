@@ -49,34 +49,7 @@ pub fn run() {
                 state.set_focused(*focused);
             }
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::session::app_status,
-            commands::session::check_server,
-            commands::session::start_local_server,
-            commands::session::register,
-            commands::session::login,
-            commands::session::unlock,
-            commands::session::use_another_account,
-            commands::session::sign_out,
-            commands::conversations::list_conversations,
-            commands::conversations::load_messages,
-            commands::conversations::load_messages_after,
-            commands::conversations::mark_read,
-            commands::conversations::search_messages,
-            commands::conversations::send_message,
-            commands::conversations::retry_message,
-            commands::conversations::set_typing,
-            commands::contacts::start_direct,
-            commands::contacts::user_devices,
-            commands::contacts::safety_number,
-            commands::groups::create_group,
-            commands::groups::group_details,
-            commands::groups::add_members,
-            commands::groups::remove_member,
-            commands::groups::leave_group,
-            commands::settings::get_settings,
-            commands::settings::set_settings,
-        ])
+        .invoke_handler(commands::handler())
         .build(tauri::generate_context!());
     let app = match app {
         Ok(app) => app,

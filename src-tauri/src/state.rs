@@ -65,8 +65,9 @@ enum Session {
 pub struct AppState {
     data_dir: PathBuf,
     session: Mutex<Session>,
-    local_server: tokio::sync::Mutex<Option<LocalServer>>,
-    local_server_info: Mutex<Option<LocalServerInfo>>,
+    /// The server this computer runs, once started; `starting` keeps two starts from racing.
+    local_server: Mutex<Option<LocalServer>>,
+    starting: tokio::sync::Mutex<()>,
     pub transition: tokio::sync::Mutex<()>,
     focused: AtomicBool,
 }
@@ -76,8 +77,8 @@ impl AppState {
         AppState {
             data_dir,
             session: Mutex::new(Session::Welcome),
-            local_server: tokio::sync::Mutex::new(None),
-            local_server_info: Mutex::new(None),
+            local_server: Mutex::new(None),
+            starting: tokio::sync::Mutex::new(()),
             transition: tokio::sync::Mutex::new(()),
             focused: AtomicBool::new(true),
         }
@@ -104,7 +105,7 @@ impl AppState {
     }
 
     pub fn status(&self) -> AppStatus {
-        let local_server = self.local_server_info.lock().ok().and_then(|s| s.clone());
+        let local_server = self.local_server.lock().ok().and_then(|s| s.as_ref().map(|s| s.info.clone()));
         let Ok(session) = self.session.lock() else {
             return AppStatus {
                 phase: Phase::Welcome,
@@ -200,18 +201,16 @@ impl AppState {
 
     /// Start the local server (once), remembering the choice and its port.
     pub async fn start_local_server<R: Runtime>(&self, app: &AppHandle<R>) -> CommandResult<LocalServerInfo> {
-        let mut slot = self.local_server.lock().await;
-        if let Some(server) = &*slot {
+        let _starting = self.starting.lock().await;
+        if let Some(server) = &*self.local_server.lock().map_err(|_| poisoned())? {
             return Ok(server.info.clone());
         }
         let port = settings::local_server(app)?.map_or(crate::local_server::DEFAULT_PORT, |c| c.port);
         let server = LocalServer::start(&self.data_dir, port).await?;
-        settings::save_local_server(app, &settings::LocalServerChoice { enabled: true, port: server.info.port })?;
         let info = server.info.clone();
-        *slot = Some(server);
-        if let Ok(mut shown) = self.local_server_info.lock() {
-            *shown = Some(info.clone());
-        }
+        // Held from here on, so exit stops it even if remembering the choice fails.
+        *self.local_server.lock().map_err(|_| poisoned())? = Some(server);
+        settings::save_local_server(app, &settings::LocalServerChoice { enabled: true, port: info.port })?;
         Ok(info)
     }
 
@@ -220,7 +219,9 @@ impl AppState {
         if let Some(client) = self.close() {
             client.shutdown();
         }
-        if let Some(server) = self.local_server.lock().await.take() {
+        let _starting = self.starting.lock().await;
+        let server = self.local_server.lock().ok().and_then(|mut s| s.take());
+        if let Some(server) = server {
             server.stop().await;
         }
     }

@@ -21,6 +21,8 @@ const WAIT: Duration = Duration::from_secs(30);
 pub struct AppWindow {
     pub client: Client,
     driver: Child,
+    /// The app's process (below WebKitWebDriver, below the driver).
+    app_pid: Option<u32>,
     shots: PathBuf,
     shot_count: std::sync::atomic::AtomicUsize,
 }
@@ -53,6 +55,11 @@ fn css(testid: &str) -> String {
 impl AppWindow {
     /// Start the app (as a new window) over `data`; `test` names the screenshot folder.
     pub async fn launch(test: &str, data: &AppData) -> AppWindow {
+        Self::launch_binary(test, data, &binary("sotto-app")).await
+    }
+
+    /// The same with the app binary at `app` (e.g. a release build).
+    pub async fn launch_binary(test: &str, data: &AppData, app: &Path) -> AppWindow {
         let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-output/app").join(test);
         // Screenshots of an earlier run would be mistaken for this one's.
         let _ = std::fs::remove_dir_all(&shots);
@@ -80,16 +87,19 @@ impl AppWindow {
         }
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), "wry".into());
-        caps.insert(
-            "tauri:options".into(),
-            serde_json::json!({ "application": binary("sotto-app").display().to_string() }),
-        );
+        caps.insert("tauri:options".into(), serde_json::json!({ "application": app.display().to_string() }));
         let client = ClientBuilder::native()
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .unwrap_or_else(|e| panic!("no WebDriver session with the app: {e}"));
-        AppWindow { client, driver, shots, shot_count: std::sync::atomic::AtomicUsize::new(0) }
+        let app_pid = process_below(driver.id(), app);
+        AppWindow { client, driver, app_pid, shots, shot_count: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    /// The app's process id.
+    pub fn app_pid(&self) -> Option<u32> {
+        self.app_pid
     }
 
     /// The element with `data-testid=testid`, once it exists.
@@ -161,9 +171,17 @@ impl AppWindow {
         path
     }
 
-    /// Close the window and stop the driver (SIGTERM: a killed driver leaves WebKitWebDriver behind).
+    /// Close the window, wait for the app to exit (a new launch while it is still shutting down
+    /// would hand over to it as the single instance, and end), and stop the driver (SIGTERM: a
+    /// killed driver leaves WebKitWebDriver behind).
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
+        if let Some(pid) = self.app_pid {
+            let deadline = Instant::now() + WAIT;
+            while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
         self.stop_driver();
     }
 
@@ -187,4 +205,33 @@ impl Drop for AppWindow {
             self.stop_driver();
         }
     }
+}
+
+/// The process below `root` (children, grandchildren, ...) that runs `exe`, from `/proc`.
+fn process_below(root: u32, exe: &Path) -> Option<u32> {
+    let exe = exe.canonicalize().ok()?;
+    let parent_of = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.get(stat.rfind(')')? + 1..)?.split_whitespace().nth(1)?.parse().ok()
+    };
+    let pids: Vec<u32> =
+        std::fs::read_dir("/proc").ok()?.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    pids.into_iter().find(|&pid| {
+        std::fs::read_link(format!("/proc/{pid}/exe")).ok().as_deref() == Some(exe.as_path()) && {
+            // Walk up to the root (or to init).
+            let mut p = pid;
+            let mut found = false;
+            for _ in 0..8 {
+                match parent_of(p) {
+                    Some(pp) if pp == root => {
+                        found = true;
+                        break;
+                    }
+                    Some(pp) if pp > 1 => p = pp,
+                    _ => break,
+                }
+            }
+            found
+        }
+    })
 }

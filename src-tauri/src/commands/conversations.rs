@@ -1,5 +1,6 @@
 //! The sidebar, the message list, sending, search and typing notices.
 
+use sotto_app_macros::command;
 use sotto_core::{Conversation, Message, SearchHit};
 use sotto_proto::{GroupId, UserId};
 use tauri::State;
@@ -21,12 +22,12 @@ fn target(conversation_id: &str) -> CommandResult<Target> {
     }
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn list_conversations(state: State<'_, AppState>) -> CommandResult<Vec<Conversation>> {
     Ok(state.client()?.conversations()?)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn load_messages(
     state: State<'_, AppState>,
     conversation_id: String,
@@ -36,7 +37,7 @@ pub async fn load_messages(
     Ok(state.client()?.messages(&conversation_id, before, limit)?)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn load_messages_after(
     state: State<'_, AppState>,
     conversation_id: String,
@@ -46,18 +47,18 @@ pub async fn load_messages_after(
     Ok(state.client()?.messages_after(&conversation_id, after, limit)?)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn mark_read(state: State<'_, AppState>, conversation_id: String) -> CommandResult<()> {
     Ok(state.client()?.mark_read(&conversation_id)?)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn search_messages(state: State<'_, AppState>, query: String, limit: u32) -> CommandResult<Vec<SearchHit>> {
     Ok(state.client()?.search(&query, limit)?)
 }
 
 /// Queue a text; it returns at once (`queued`) and its outcome follows as `status_changed`.
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn send_message(state: State<'_, AppState>, conversation_id: String, body: String) -> CommandResult<Message> {
     let client = state.client()?;
     Ok(match target(&conversation_id)? {
@@ -66,12 +67,12 @@ pub async fn send_message(state: State<'_, AppState>, conversation_id: String, b
     })
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn retry_message(state: State<'_, AppState>, id: i64) -> CommandResult<Message> {
     Ok(state.client()?.retry(id).await?)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn set_typing(state: State<'_, AppState>, conversation_id: String, typing: bool) -> CommandResult<()> {
     // Typing notices are best effort: offline, they are simply not sent.
     state.client()?.send_typing(&conversation_id, typing)?;

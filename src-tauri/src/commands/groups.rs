@@ -1,5 +1,6 @@
 //! Groups: create, look at, add and remove members, leave.
 
+use sotto_app_macros::command;
 use sotto_core::LocalGroup;
 use sotto_proto::{GroupId, UserId};
 use tauri::State;
@@ -19,7 +20,7 @@ fn local(state: &AppState, group: &GroupId) -> CommandResult<LocalGroup> {
         .ok_or_else(|| CommandError::new("not_found", "This group is not known on this device."))
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn create_group(state: State<'_, AppState>, name: String, members: Vec<String>) -> CommandResult<LocalGroup> {
     let name = name.trim();
     if name.is_empty() {
@@ -30,7 +31,7 @@ pub async fn create_group(state: State<'_, AppState>, name: String, members: Vec
 }
 
 /// The group's members, refreshed from the server when it answers.
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn group_details(state: State<'_, AppState>, group_id: String) -> CommandResult<LocalGroup> {
     let group = GroupId::parse(group_id)?;
     if let Err(e) = state.client()?.fetch_groups().await {
@@ -39,7 +40,7 @@ pub async fn group_details(state: State<'_, AppState>, group_id: String) -> Comm
     local(&state, &group)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn add_members(
     state: State<'_, AppState>,
     group_id: String,
@@ -50,14 +51,14 @@ pub async fn add_members(
     local(&state, &group)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn remove_member(state: State<'_, AppState>, group_id: String, user_id: String) -> CommandResult<LocalGroup> {
     let group = GroupId::parse(group_id)?;
     state.client()?.remove_member(&group, &UserId::parse(user_id.trim())?).await?;
     local(&state, &group)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn leave_group(state: State<'_, AppState>, group_id: String) -> CommandResult<()> {
     Ok(state.client()?.leave_group(&GroupId::parse(group_id)?).await?)
 }

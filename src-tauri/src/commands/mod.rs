@@ -6,3 +6,49 @@ pub mod conversations;
 pub mod groups;
 pub mod session;
 pub mod settings;
+
+use crate::bindings::Signatures;
+
+/// The one list of commands: the invoke handler and the UI's `Commands` table both come from it.
+macro_rules! commands {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        /// The invoke handler with every command.
+        pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
+            tauri::generate_handler![$($module::$name),*]
+        }
+
+        /// Each command's line of the `Commands` table.
+        pub fn signatures(out: &mut Signatures) -> Vec<String> {
+            vec![$($module::$name::signature(out)),*]
+        }
+    };
+}
+
+commands![
+    session::app_status,
+    session::check_server,
+    session::start_local_server,
+    session::register,
+    session::login,
+    session::unlock,
+    session::use_another_account,
+    session::sign_out,
+    conversations::list_conversations,
+    conversations::load_messages,
+    conversations::load_messages_after,
+    conversations::mark_read,
+    conversations::search_messages,
+    conversations::send_message,
+    conversations::retry_message,
+    conversations::set_typing,
+    contacts::start_direct,
+    contacts::user_devices,
+    contacts::safety_number,
+    groups::create_group,
+    groups::group_details,
+    groups::add_members,
+    groups::remove_member,
+    groups::leave_group,
+    settings::get_settings,
+    settings::set_settings,
+];

@@ -1,5 +1,6 @@
 //! Choosing a server, registering, signing in, unlocking and signing out.
 
+use sotto_app_macros::command;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,13 +34,13 @@ impl std::fmt::Debug for SignInRequest {
     }
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn app_status(state: State<'_, AppState>) -> CommandResult<AppStatus> {
     Ok(state.status())
 }
 
 /// Normalize `url` and check that a Sotto server answers there.
-#[tauri::command(rename_all = "snake_case")]
+#[command]
 pub async fn check_server(url: String) -> CommandResult<String> {
     let url = normalize_server_url(&url)?;
     let http = reqwest::Client::builder()
@@ -83,31 +84,20 @@ pub fn normalize_server_url(input: &str) -> CommandResult<String> {
     Ok(with_scheme.trim_end_matches('/').to_owned())
 }
 
-#[tauri::command(rename_all = "snake_case")]
-pub async fn start_local_server<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-) -> CommandResult<LocalServerInfo> {
+#[command]
+pub async fn start_local_server(app: AppHandle, state: State<'_, AppState>) -> CommandResult<LocalServerInfo> {
     let info = state.start_local_server(&app).await?;
     state.announce(&app);
     Ok(info)
 }
 
-#[tauri::command(rename_all = "snake_case")]
-pub async fn register<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-    request: SignInRequest,
-) -> CommandResult<AppStatus> {
+#[command]
+pub async fn register(app: AppHandle, state: State<'_, AppState>, request: SignInRequest) -> CommandResult<AppStatus> {
     sign_in(&app, &state, request, true).await
 }
 
-#[tauri::command(rename_all = "snake_case")]
-pub async fn login<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-    request: SignInRequest,
-) -> CommandResult<AppStatus> {
+#[command]
+pub async fn login(app: AppHandle, state: State<'_, AppState>, request: SignInRequest) -> CommandResult<AppStatus> {
     sign_in(&app, &state, request, false).await
 }
 
@@ -210,9 +200,9 @@ fn locked_info(remembered: &settings::RememberedProfile, e: &sotto_core::Error) 
 }
 
 /// Open the locked profile with its passphrase (or, without one, try the keychain again).
-#[tauri::command(rename_all = "snake_case")]
-pub async fn unlock<R: Runtime>(
-    app: AppHandle<R>,
+#[command]
+pub async fn unlock(
+    app: AppHandle,
     state: State<'_, AppState>,
     passphrase: Option<String>,
 ) -> CommandResult<AppStatus> {
@@ -227,11 +217,8 @@ pub async fn unlock<R: Runtime>(
 }
 
 /// Leave the locked profile where it is and start over (sign in again, or another account).
-#[tauri::command(rename_all = "snake_case")]
-pub async fn use_another_account<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-) -> CommandResult<AppStatus> {
+#[command]
+pub async fn use_another_account(app: AppHandle, state: State<'_, AppState>) -> CommandResult<AppStatus> {
     let _transition = state.transition.lock().await;
     if state.client().is_ok() {
         return Err(CommandError::new("already_signed_in", "An account is open; sign out first."));
@@ -242,8 +229,8 @@ pub async fn use_another_account<R: Runtime>(
 }
 
 /// Sign this device out on the server and delete its profile from this computer.
-#[tauri::command(rename_all = "snake_case")]
-pub async fn sign_out<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> CommandResult<AppStatus> {
+#[command]
+pub async fn sign_out(app: AppHandle, state: State<'_, AppState>) -> CommandResult<AppStatus> {
     let _transition = state.transition.lock().await;
     let client = state.close().ok_or_else(CommandError::not_signed_in)?;
     let dir = client.profile_dir().to_path_buf();

@@ -305,7 +305,6 @@ const api = {
   },
   onClientEvent: (handler: (event: ClientEvent) => void) => on("sotto://client", handler),
   onAppStatus: (handler: (s: AppStatus) => void) => on("sotto://status", handler),
-  onOpenConversation: (handler: (id: string) => void) => on("sotto://open-conversation", handler),
 } satisfies typeof Real;
 
 if (status.phase === "ready") seed();
@@ -347,6 +346,5 @@ export const {
   setSettings,
   onClientEvent,
   onAppStatus,
-  onOpenConversation,
 } = api;
 export type { Unsubscribe } from "../lib/tauri";

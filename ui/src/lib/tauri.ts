@@ -5,54 +5,8 @@
 import { invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import { asCommandError } from "./errors";
-import type {
-  AppStatus,
-  ClientEvent,
-  Conversation,
-  DeviceSummary,
-  LocalGroup,
-  LocalServerInfo,
-  Message,
-  SearchHit,
-  Settings,
-  SignInRequest,
-} from "./types";
-
-/** Argument and result types of every command, by invoke name. Argument keys are snake_case. */
-interface Commands {
-  app_status: { args: Record<string, never>; result: AppStatus };
-  check_server: { args: { url: string }; result: string };
-  start_local_server: { args: Record<string, never>; result: LocalServerInfo };
-  register: { args: { request: SignInRequest }; result: AppStatus };
-  login: { args: { request: SignInRequest }; result: AppStatus };
-  unlock: { args: { passphrase: string }; result: AppStatus };
-  use_another_account: { args: Record<string, never>; result: AppStatus };
-  sign_out: { args: Record<string, never>; result: AppStatus };
-  list_conversations: { args: Record<string, never>; result: Conversation[] };
-  load_messages: {
-    args: { conversation_id: string; before: number | null; limit: number };
-    result: Message[];
-  };
-  load_messages_after: {
-    args: { conversation_id: string; after: number; limit: number };
-    result: Message[];
-  };
-  mark_read: { args: { conversation_id: string }; result: null };
-  search_messages: { args: { query: string; limit: number }; result: SearchHit[] };
-  send_message: { args: { conversation_id: string; body: string }; result: Message };
-  retry_message: { args: { id: number }; result: Message };
-  set_typing: { args: { conversation_id: string; typing: boolean }; result: null };
-  start_direct: { args: { user_id: string }; result: Conversation };
-  user_devices: { args: { user_id: string }; result: DeviceSummary[] };
-  safety_number: { args: { user_id: string }; result: string };
-  create_group: { args: { name: string; members: string[] }; result: LocalGroup };
-  group_details: { args: { group_id: string }; result: LocalGroup };
-  add_members: { args: { group_id: string; user_ids: string[] }; result: LocalGroup };
-  remove_member: { args: { group_id: string; user_id: string }; result: LocalGroup };
-  leave_group: { args: { group_id: string }; result: null };
-  get_settings: { args: Record<string, never>; result: Settings };
-  set_settings: { args: { settings: Settings }; result: Settings };
-}
+import type { Commands, Events } from "./bindings/ipc";
+import type { AppStatus, ClientEvent, Settings, SignInRequest } from "./types";
 
 async function call<K extends keyof Commands>(
   name: K,
@@ -110,10 +64,14 @@ export type Unsubscribe = () => void;
  * listener is attached: events sent before that moment are lost, so it is where a caller
  * re-reads what they could have changed.
  */
-function subscribe<T>(event: string, handler: (payload: T) => void, onReady?: () => void): Unsubscribe {
+function subscribe<E extends keyof Events>(
+  event: E,
+  handler: (payload: Events[E]) => void,
+  onReady?: () => void,
+): Unsubscribe {
   let stopped = false;
   let unlisten: (() => void) | null = null;
-  listen<T>(event, (e) => {
+  listen<Events[E]>(event, (e) => {
     if (!stopped) handler(e.payload);
   })
     .then((fn) => {
@@ -134,12 +92,8 @@ function subscribe<T>(event: string, handler: (payload: T) => void, onReady?: ()
 
 /** Engine events: messages, statuses, conversations, membership, keys, connection, typing. */
 export const onClientEvent = (handler: (event: ClientEvent) => void, onReady?: () => void) =>
-  subscribe<ClientEvent>("sotto://client", handler, onReady);
+  subscribe("sotto://client", handler, onReady);
 
 /** The app's phase changed outside the UI's own commands (e.g. signed out elsewhere). */
 export const onAppStatus = (handler: (status: AppStatus) => void) =>
-  subscribe<AppStatus>("sotto://status", handler);
-
-/** The user clicked a notification or the tray: open this conversation id. */
-export const onOpenConversation = (handler: (conversationId: string) => void) =>
-  subscribe<string>("sotto://open-conversation", handler);
+  subscribe("sotto://status", handler);

@@ -11,7 +11,6 @@ import { readyStatus } from "./fixtures";
 type Listener<T> = (payload: T) => void;
 const clientListeners = new Set<Listener<ClientEvent>>();
 const statusListeners = new Set<Listener<AppStatus>>();
-const openListeners = new Set<Listener<string>>();
 
 function subscribe<T>(set: Set<Listener<T>>, handler: Listener<T>): () => void {
   set.add(handler);
@@ -68,7 +67,6 @@ const defaults: typeof Real = {
   setSettings: async (s) => s,
   onClientEvent: (h) => subscribe(clientListeners, h),
   onAppStatus: (h) => subscribe(statusListeners, h),
-  onOpenConversation: (h) => subscribe(openListeners, h),
 };
 
 export const appStatus = vi.fn(defaults.appStatus);
@@ -99,7 +97,6 @@ export const getSettings = vi.fn(defaults.getSettings);
 export const setSettings = vi.fn(defaults.setSettings);
 export const onClientEvent = vi.fn(defaults.onClientEvent);
 export const onAppStatus = vi.fn(defaults.onAppStatus);
-export const onOpenConversation = vi.fn(defaults.onOpenConversation);
 
 const mocks = {
   appStatus,
@@ -130,13 +127,11 @@ const mocks = {
   setSettings,
   onClientEvent,
   onAppStatus,
-  onOpenConversation,
 } satisfies typeof Real;
 
 export function resetIpc(): void {
   clientListeners.clear();
   statusListeners.clear();
-  openListeners.clear();
   for (const [name, fn] of Object.entries(mocks)) {
     fn.mockReset();
     (fn as unknown as { mockImplementation: (f: unknown) => void }).mockImplementation(
@@ -154,11 +149,5 @@ export function emitClient(event: ClientEvent): void {
 export function emitStatus(status: AppStatus): void {
   act(() => {
     for (const l of Array.from(statusListeners)) l(status);
-  });
-}
-
-export function emitOpenConversation(id: string): void {
-  act(() => {
-    for (const l of Array.from(openListeners)) l(id);
   });
 }

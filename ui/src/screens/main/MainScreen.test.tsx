@@ -123,12 +123,6 @@ describe("conversation list", () => {
     ipc.emitClient({ type: "conversation_updated", conversation: conversation({ peer: "bob", unread: 1 }) });
     expect(ipc.markRead).not.toHaveBeenCalled();
   });
-
-  it("opens the conversation a notification asks for", async () => {
-    await renderApp({ conversations: list });
-    ipc.emitOpenConversation("g:club");
-    expect((await screen.findByTestId("chat-view")).getAttribute("data-conversation-id")).toBe("g:club");
-  });
 });
 
 describe("header and connection", () => {

@@ -43,12 +43,10 @@ export function MainScreen({ session: given }: MainScreenProps) {
           .catch(() => undefined);
       },
     );
-    const stopOpen = ipc.onOpenConversation((id) => session.openConversation(id));
     const onFocus = () => session.windowFocused();
     window.addEventListener("focus", onFocus);
     return () => {
       stopEvents();
-      stopOpen();
       window.removeEventListener("focus", onFocus);
     };
   }, [app, session]);

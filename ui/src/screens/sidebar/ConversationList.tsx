@@ -1,5 +1,7 @@
 //! All conversations, most recent first, updated live.
 
+import { useEffect } from "react";
+import { LIST_READY, markPainted } from "../../lib/perf";
 import { useStore } from "../../lib/store";
 import { useSession } from "../../state/context";
 import { ErrorNote } from "../../components/ErrorNote";
@@ -11,6 +13,10 @@ export function ConversationList() {
   const selectedId = useStore(session.conversations, (s) => s.selectedId);
   const loaded = useStore(session.conversations, (s) => s.loaded);
   const loadError = useStore(session.conversations, (s) => s.loadError);
+
+  useEffect(() => {
+    if (loaded) markPainted(LIST_READY);
+  }, [loaded]);
 
   if (loadError && !loaded) {
     return (

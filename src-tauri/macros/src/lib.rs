@@ -1,0 +1,91 @@
+//! `#[command]`: a `#[tauri::command]` whose TypeScript signature is generated from the same
+//! function, so the UI's argument names and types cannot drift from the Rust side.
+//!
+//! Next to `pub async fn name(state: State<'_, AppState>, conversation_id: String) ->
+//! CommandResult<Vec<Message>>` it declares a module `name` (modules and functions live in
+//! different namespaces) with `fn signature(&mut Signatures) -> String`, which renders
+//! `name: { args: { conversation_id: string }; result: Array<Message> };`. Parameters that Tauri
+//! injects (`State`, `AppHandle`, `Window`, `WebviewWindow`, `Webview`) are not arguments.
+
+use proc_macro::TokenStream;
+use quote::{format_ident, quote};
+use syn::spanned::Spanned as _;
+use syn::{FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Type, parse_macro_input};
+
+const INJECTED: &[&str] = &["State", "AppHandle", "Window", "WebviewWindow", "Webview"];
+
+fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
+    match ty {
+        Type::Path(p) => p.path.segments.last(),
+        _ => None,
+    }
+}
+
+/// `T` of `CommandResult<T>`.
+fn result_type(output: &ReturnType) -> syn::Result<&Type> {
+    let ReturnType::Type(_, ty) = output else {
+        return Err(syn::Error::new(output.span(), "a command returns CommandResult<T>"));
+    };
+    match last_segment(ty) {
+        Some(seg) if seg.ident == "CommandResult" => match &seg.arguments {
+            PathArguments::AngleBracketed(args) => match args.args.first() {
+                Some(GenericArgument::Type(t)) if args.args.len() == 1 => Ok(t),
+                _ => Err(syn::Error::new(seg.span(), "CommandResult takes one type")),
+            },
+            _ => Err(syn::Error::new(seg.span(), "CommandResult takes one type")),
+        },
+        _ => Err(syn::Error::new(ty.span(), "a command returns CommandResult<T>")),
+    }
+}
+
+fn expand(item: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
+    let name = &item.sig.ident;
+    let module = format_ident!("{}", name);
+    let result = result_type(&item.sig.output)?;
+    let mut names = Vec::new();
+    let mut types = Vec::new();
+    for input in &item.sig.inputs {
+        let FnArg::Typed(arg) = input else {
+            return Err(syn::Error::new(input.span(), "a command takes no self"));
+        };
+        if last_segment(&arg.ty).is_some_and(|s| INJECTED.iter().any(|i| s.ident == i)) {
+            continue;
+        }
+        let Pat::Ident(ident) = &*arg.pat else {
+            return Err(syn::Error::new(arg.pat.span(), "command arguments are plain names"));
+        };
+        names.push(ident.ident.to_string());
+        types.push(arg.ty.clone());
+    }
+    let name_str = name.to_string();
+    let vis = &item.vis;
+    Ok(quote! {
+        #[tauri::command(rename_all = "snake_case")]
+        #item
+
+        #[doc(hidden)]
+        #vis mod #module {
+            #[allow(unused_imports)]
+            use super::*;
+
+            /// This command's entry in the UI's `Commands` table.
+            pub fn signature(out: &mut crate::bindings::Signatures) -> String {
+                let args: Vec<(&str, String)> = vec![#( (#names, out.ts::<#types>()) ),*];
+                let result = out.ts::<#result>();
+                out.entry(#name_str, &args, &result)
+            }
+        }
+    })
+}
+
+/// A Tauri command with a generated TypeScript signature (see the crate docs).
+#[proc_macro_attribute]
+pub fn command(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        return syn::Error::new(proc_macro2::Span::call_site(), "#[command] takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    let item = parse_macro_input!(item as ItemFn);
+    expand(item).unwrap_or_else(syn::Error::into_compile_error).into()
+}
