@@ -1,5 +1,5 @@
 //! Two people chatting through the `sotto` CLI: 1:1 and in a group, with JSON output, `listen`
-//! printing events as JSON lines, search, safety numbers and device lists.
+//! printing events as JSON lines, search, safety numbers, device lists, and readable exports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::io::BufRead as _;
@@ -144,4 +144,78 @@ async fn listen_prints_messages_as_json_lines() {
     // What listen stored is in the history.
     let history = bob.run(&["history", "alice"], "").json();
     assert_eq!(history[0]["body"], "are you listening?");
+}
+
+#[tokio::test]
+async fn export_writes_what_was_exchanged_as_html_and_json() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = Cli::new(&server, dirs.path().join("alice"));
+    let bob = Cli::new(&server, dirs.path().join("bob"));
+    let carol = Cli::new(&server, dirs.path().join("carol"));
+    for (cli, name) in [(&alice, "alice"), (&bob, "bob"), (&carol, "carol")] {
+        cli.run(&["register", name, "--password-stdin"], &format!("{PASSWORD}\n")).json();
+    }
+    let tricky = "<script>alert('hi')</script> & \"friends\"\nsecond line 👋";
+    alice.run(&["send", "bob", tricky], "").json();
+    bob.run(&["sync"], "").json();
+    bob.run(&["send", "alice", "got it"], "").json();
+    alice.run(&["sync"], "").json();
+    alice.run(&["group", "create", "book club", "bob", "carol"], "").json();
+    alice.run(&["send", "--group", "book club", "chapter one tonight"], "").json();
+    alice.run(&["sync"], "").json();
+
+    let out = tempfile::tempdir().unwrap();
+    let html = out.path().join("html");
+    let run = alice.run(&["export", "--format", "html", html.to_str().unwrap()], "");
+    let summary = run.json();
+    assert_eq!(summary["conversations"], 2);
+    assert_eq!(summary["path"], html.to_str().unwrap());
+    assert!(run.stderr.contains("Exporting: 100%"), "{}", run.stderr);
+    let index = std::fs::read_to_string(html.join("index.html")).unwrap();
+    assert!(index.contains("book club") && index.contains("with bob"), "{index}");
+    let mut pages: Vec<_> = std::fs::read_dir(&html)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != "index.html")
+        .collect();
+    pages.sort();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert!(pages[0].starts_with("bob-") && pages[1].starts_with("book-club-"), "{pages:?}");
+    for page in &pages {
+        assert!(index.contains(&format!("href=\"{page}\"")), "index links {page}");
+    }
+    let direct = std::fs::read_to_string(html.join(&pages[0])).unwrap();
+    assert!(direct.contains("&lt;script&gt;alert(&#x27;hi&#x27;)&lt;&#x2F;script&gt; &amp; &quot;friends&quot;"));
+    assert!(!direct.contains("<script"));
+    assert!(direct.contains("<span class=\"sender\">You</span>") && direct.contains("got it"));
+    let group = std::fs::read_to_string(html.join(&pages[1])).unwrap();
+    assert!(group.contains("chapter one tonight") && group.contains("class=\"system\""));
+
+    // One conversation as JSON: the bodies exactly as sent.
+    let json = out.path().join("json");
+    let summary =
+        alice.run(&["export", "--format", "json", "--conversation", "bob", json.to_str().unwrap()], "").json();
+    assert_eq!((summary["conversations"].as_u64(), summary["messages"].as_u64()), (Some(1), Some(2)));
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["user_id"], "alice");
+    let file = index["conversations"][0]["file"].as_str().unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json.join(file)).unwrap()).unwrap();
+    let bodies: Vec<&str> = doc["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, [tricky, "got it"]);
+    assert_eq!(doc["messages"][1]["sender"], "bob");
+
+    // A group by name; an existing folder with files is refused and kept.
+    let summary = alice
+        .run(&["export", "--format", "json", "--group", "book club", out.path().join("g").to_str().unwrap()], "")
+        .json();
+    assert_eq!(summary["conversations"], 1);
+    let out_err = alice.run(&["export", "--format", "html", json.to_str().unwrap()], "");
+    assert_eq!(out_err.error_code(), "target_exists");
+    assert!(json.join("index.json").exists());
+    let missing = alice
+        .run(&["export", "--format", "html", "--conversation", "nobody", out.path().join("x").to_str().unwrap()], "");
+    assert_eq!(missing.error_code(), "unknown_conversation");
+    assert!(!out.path().join("x").exists());
 }

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
-use sotto_core::{Client, KeyOptions, SignIn, direct_conversation_id, group_conversation_id};
+use sotto_core::progress::{CancellationToken, watch};
+use sotto_core::{
+    Client, ExportFormat, ExportScope, ExportSummary, KeyOptions, Progress, SignIn, direct_conversation_id,
+    group_conversation_id,
+};
 use sotto_proto::{DeviceId, UserId};
 
 #[derive(Parser)]
@@ -84,6 +88,25 @@ enum Command {
     },
     /// Add or replace a passphrase that unlocks this profile without the system keychain.
     SetPassphrase,
+    /// Write conversations as readable files (HTML pages or JSON) into a new or empty folder.
+    Export {
+        /// The folder to write; it must not exist yet, or be empty.
+        dir: PathBuf,
+        #[arg(long, value_enum)]
+        format: Format,
+        /// Only the one-to-one conversation with this user.
+        #[arg(long, conflicts_with = "group")]
+        conversation: Option<String>,
+        /// Only this group (its id or name).
+        #[arg(long)]
+        group: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Html,
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -313,6 +336,20 @@ async fn run(cli: Cli) -> Result<()> {
             eprintln!("Device {device_id} was removed.");
             Ok(())
         }
+        Command::Export { dir: target, format, conversation, group } => {
+            let client = open(&mut stdin)?;
+            let scope = match (conversation, group) {
+                (Some(u), None) => ExportScope::Conversation(direct_conversation_id(&user(u)?)),
+                (None, Some(g)) => ExportScope::Conversation(group_conversation_id(&client.find_group(g)?.group_id)),
+                (None, None) => ExportScope::All,
+                (Some(_), Some(_)) => bail!("name one conversation: --conversation USER or --group GROUP"),
+            };
+            let format = match format {
+                Format::Html => ExportFormat::Html,
+                Format::Json => ExportFormat::Json,
+            };
+            print(&export(&client, target.clone(), format, scope).await?)
+        }
         Command::SetPassphrase => {
             let client = open(&mut stdin)?;
             let passphrase = stdin.line("new passphrase")?;
@@ -330,6 +367,41 @@ async fn resolve_group(client: &Client, name: &str) -> Result<sotto_proto::Group
         Err(_) => {
             client.fetch_groups().await?;
             Ok(client.find_group(name)?.group_id)
+        }
+    }
+}
+
+/// Run an export on a blocking thread, report its progress on stderr every 10 %, and cancel it
+/// on Ctrl-C or SIGTERM (it then removes what it wrote).
+async fn export(client: &Client, target: PathBuf, format: ExportFormat, scope: ExportScope) -> Result<ExportSummary> {
+    let (progress, mut updates) = watch::channel(Progress::default());
+    let cancel = CancellationToken::new();
+    let task = tokio::task::spawn_blocking({
+        let (client, cancel) = (client.clone(), cancel.clone());
+        move || client.export_readable(&target, format, scope, &progress, &cancel)
+    });
+    tokio::pin!(task);
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    let (mut watching, mut shown) = (true, None);
+    loop {
+        tokio::select! {
+            result = &mut task => return Ok(result.context("the export stopped unexpectedly")??),
+            changed = updates.changed(), if watching => match changed {
+                Ok(()) => {
+                    let p = *updates.borrow_and_update();
+                    let tenth = (p.done * 10).checked_div(p.total).unwrap_or(10);
+                    if p.total > 0 && shown != Some(tenth) {
+                        eprintln!("Exporting: {}% ({} of {} messages)", tenth * 10, p.done, p.total);
+                        shown = Some(tenth);
+                    }
+                }
+                Err(_) => watching = false,
+            },
+            () = &mut stop, if !cancel.is_cancelled() => {
+                eprintln!("Stopping the export…");
+                cancel.cancel();
+            }
         }
     }
 }

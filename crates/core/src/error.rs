@@ -63,6 +63,11 @@ pub enum Error {
     Crypto(String),
     #[error("The profile is signed out; sign in again.")]
     SignedOut,
+    /// An export's target exists and is not an empty folder; nothing was written to it.
+    #[error("{0} already exists and is not an empty folder; nothing was written. Choose a new or empty folder.")]
+    TargetExists(String),
+    #[error("There is no conversation {0} on this device.")]
+    UnknownConversation(String),
     /// A long operation was stopped by its caller; whatever it was writing was removed and nothing
     /// that existed before was changed.
     #[error("Stopped before it finished; nothing was changed.")]
@@ -95,6 +100,8 @@ impl Error {
             Error::NotMember => "not_member",
             Error::Crypto(_) => "crypto",
             Error::SignedOut => "signed_out",
+            Error::TargetExists(_) => "target_exists",
+            Error::UnknownConversation(_) => "unknown_conversation",
             Error::Cancelled => "cancelled",
         }
     }

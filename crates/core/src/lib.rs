@@ -4,6 +4,7 @@
 //! - [`store`]: the SQLCipher database: crypto state, history with full-text search, outbox.
 //! - [`crypto`]: the device's Olm account, Olm sessions and Megolm group sessions (vodozemac).
 //! - [`Client`]: the public handle: accounts, directory and trust, sending, receiving, groups.
+//! - [`export`]: readable copies of conversations (HTML or JSON) for people to keep.
 //!
 //! Invariants: no plaintext or key reaches the disk outside the SQLCipher database and the
 //! keychain; no secret appears in logs or `Debug` output; a locked keychain is an error, never a
@@ -14,6 +15,7 @@ mod client;
 pub mod crypto;
 mod error;
 pub mod events;
+pub mod export;
 pub mod profile;
 pub mod progress;
 pub mod store;
@@ -21,6 +23,7 @@ pub mod store;
 pub use client::{Client, DeviceSummary, SignIn, SyncSummary, direct_conversation_id, group_conversation_id};
 pub use error::{Error, Result};
 pub use events::{ClientEvent, ConnectionState, KeyChange};
+pub use export::{ExportFormat, ExportScope, ExportSummary};
 pub use profile::KeyOptions;
 pub use progress::Progress;
 pub use store::{Conversation, ConversationKind, LocalGroup, Message, MessageKind, MessageStatus, SearchHit};

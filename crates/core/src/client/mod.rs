@@ -30,7 +30,7 @@ use crate::api::Api;
 use crate::crypto::Machine;
 use crate::events::{ClientEvent, ConnectionState};
 use crate::profile::{self, KeyOptions, ProfileInfo, ProfileKey, ProfileLock, ProfilePaths};
-use crate::store::{Conversation, ConversationKind, Db, Message, SearchHit, Store};
+use crate::store::{Conversation, ConversationKind, Db, Message, Reader, SearchHit, Store};
 use crate::{Error, Result};
 
 const META_SERVER: &str = "server";
@@ -227,6 +227,29 @@ impl Client {
         })
     }
 
+    /// A profile that never talked to a server (no keychain, no passphrase), for tests of what
+    /// the engine does with its local data.
+    #[cfg(test)]
+    pub(crate) fn offline_for_tests(dir: &Path, user: &str) -> Result<Client> {
+        let lock = profile::lock(dir)?;
+        let key = ProfileKey::generate()?;
+        let info = ProfileInfo {
+            version: 1,
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            keychain: false,
+            passphrase: false,
+        };
+        let api = Api::new("http://127.0.0.1:9")?;
+        let own = DeviceAddress {
+            user_id: UserId::parse(user).map_err(|e| Error::InvalidInput(e.to_string()))?,
+            device_id: DeviceId::parse("TESTDEVICE").map_err(|e| Error::InvalidInput(e.to_string()))?,
+        };
+        let mut store = Store::open(&ProfilePaths::new(dir).database(), &key, true)?;
+        let machine = Machine::create(own.clone(), key.pickle_key()?);
+        store.transaction(|db| machine.save_account(db))?;
+        Self::assemble(dir, lock, key, info, api, own, store, machine)
+    }
+
     pub fn user_id(&self) -> &UserId {
         &self.inner.own.user_id
     }
@@ -261,8 +284,14 @@ impl Client {
 
     // ---- local state ----
 
+    /// A read-only connection of its own to the profile's database, for long reads (an export)
+    /// that must not keep the engine waiting.
+    pub(crate) fn reader(&self) -> Result<Reader> {
+        Reader::open(&ProfilePaths::new(&self.inner.dir).database(), &self.inner.key)
+    }
+
     /// Run `f` on the database outside a transaction.
-    fn read<T>(&self, f: impl FnOnce(&Db<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Db<'_>) -> Result<T>) -> Result<T> {
         let state = self.inner.state.lock().map_err(|_| poisoned())?;
         f(&state.store.db())
     }

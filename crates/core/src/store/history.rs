@@ -385,6 +385,15 @@ impl Db<'_> {
         rows.into_iter().map(to_message).collect()
     }
 
+    /// How many messages (of every kind) a conversation holds.
+    pub fn message_count(&self, conversation_id: &str) -> Result<u64> {
+        let n: i64 = self
+            .conn()
+            .prepare_cached("SELECT count(*) FROM messages WHERE conversation_id = ?1")?
+            .query_row([conversation_id], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     pub fn set_message_status(
         &self,
         row_id: i64,

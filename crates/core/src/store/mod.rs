@@ -138,6 +138,54 @@ impl Store {
     }
 }
 
+/// A second, read-only connection to a profile's database for long reads (a readable export)
+/// that must not hold the engine's connection: in WAL mode it reads one consistent snapshot while
+/// the engine keeps writing.
+pub struct Reader {
+    conn: Connection,
+}
+
+impl Reader {
+    /// Open the database at `path` read-only with the profile key.
+    pub fn open(path: &Path, key: &ProfileKey) -> Result<Self> {
+        if !path.exists() {
+            return Err(Error::NoProfile(path.display().to_string()));
+        }
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.pragma_update(None, "key", key.sqlcipher_key().as_str())?;
+        match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::NotADatabase => {
+                return Err(Error::DatabaseKey);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(Error::ProfileTooNew { found: version, known });
+        }
+        if version < known {
+            // Readers never migrate: the engine's own connection does that when it opens.
+            return Err(Error::Corrupt("the profile's database was not brought up to date".into()));
+        }
+        Ok(Self { conn })
+    }
+
+    /// Run `f` in one read transaction: every query in it sees the same snapshot, whatever the
+    /// engine commits meanwhile.
+    pub fn snapshot<T>(&mut self, f: impl FnOnce(&Db<'_>) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+        let out = f(&Db { conn: &tx })?;
+        // Nothing was written: ending the transaction only releases the snapshot.
+        tx.rollback()?;
+        Ok(out)
+    }
+}
+
 /// The database's queries; inside [`Store::transaction`] they compose into one commit.
 pub struct Db<'a> {
     conn: &'a Connection,
