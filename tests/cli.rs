@@ -145,3 +145,48 @@ async fn listen_prints_messages_as_json_lines() {
     let history = bob.run(&["history", "alice"], "").json();
     assert_eq!(history[0]["body"], "are you listening?");
 }
+
+#[tokio::test]
+async fn a_backup_exported_and_imported_through_the_cli() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = Cli::new(&server, dirs.path().join("alice"));
+    let bob = Cli::new(&server, dirs.path().join("bob"));
+    for (cli, name) in [(&alice, "alice"), (&bob, "bob")] {
+        cli.run(&["register", name, "--password-stdin"], &format!("{PASSWORD}\n")).json();
+    }
+    alice.run(&["send", "bob", "remember this"], "").json();
+    let file = dirs.path().join("alice.sotto");
+    let file_arg = file.to_str().unwrap();
+    // Without the flag, the passphrase is not read and nothing is written.
+    let out = alice.run(&["backup", "export", file_arg], "backup words\n");
+    assert!(!out.ok && out.stderr.contains("--backup-passphrase-stdin"), "{}", out.stderr);
+    assert!(!file.exists());
+    let out = alice.run(&["backup", "export", file_arg, "--backup-passphrase-stdin"], "backup words\n");
+    let summary = out.json();
+    assert!(summary["messages"].as_u64().unwrap() >= 1);
+    assert!(out.stderr.contains("backup: 100%"), "progress on stderr: {}", out.stderr);
+    // Never overwrites.
+    let again = alice.run(&["backup", "export", file_arg, "--backup-passphrase-stdin"], "backup words\n");
+    assert_eq!(again.error_code(), "file_exists");
+
+    let restored = Cli::new(&server, dirs.path().join("alice-restored"));
+    let wrong = restored.run(
+        &["backup", "import", file_arg, "alice", "--password-stdin", "--backup-passphrase-stdin"],
+        &format!("{PASSWORD}\nwrong words\n"),
+    );
+    assert_eq!(wrong.error_code(), "backup_passphrase");
+    assert!(!restored.profile.exists());
+    let out = restored.run(
+        &["backup", "import", file_arg, "alice", "--password-stdin", "--backup-passphrase-stdin"],
+        &format!("{PASSWORD}\nbackup words\n"),
+    );
+    assert_eq!(out.json()["user_id"], "alice");
+    let history = restored.run(&["history", "bob"], "").json();
+    assert_eq!(history[0]["body"], "remember this");
+    bob.run(&["send", "alice", "still there?"], "").json();
+    restored.run(&["sync"], "").json();
+    let history = restored.run(&["history", "bob"], "").json();
+    let texts: Vec<&str> = history.as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["remember this", "still there?"]);
+}
