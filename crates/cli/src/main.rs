@@ -427,7 +427,7 @@ where
     tokio::pin!(stop);
     let mut shown = None;
     let mut show = |p: Progress| {
-        let percent = if p.total == 0 { 100 } else { p.done.saturating_mul(100) / p.total };
+        let percent = p.done.saturating_mul(100).checked_div(p.total).unwrap_or(100);
         if shown.is_none_or(|s: u64| percent / 10 > s / 10) {
             eprintln!("{what}: {percent}% ({} of {} records)", p.done, p.total);
             shown = Some(percent);
@@ -441,7 +441,7 @@ where
                 show(*updates.borrow());
                 return Ok(result);
             }
-            changed = updates.changed(), if !updates.has_changed().is_err() => {
+            changed = updates.changed(), if updates.has_changed().is_ok() => {
                 if changed.is_ok() {
                     show(*updates.borrow_and_update());
                 }

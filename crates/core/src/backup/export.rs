@@ -61,7 +61,7 @@ impl<W: Write> Lines<'_, W> {
     fn record(&mut self, record: &Record) -> Result<()> {
         self.line(record)?;
         self.written += 1;
-        if self.written % 64 == 0 {
+        if self.written.is_multiple_of(64) {
             if self.cancel.is_cancelled() {
                 return Err(Error::Cancelled);
             }

@@ -94,7 +94,7 @@ pub(crate) fn load_records<R: BufRead>(
             other => other,
         })?;
         out.records += 1;
-        if out.records % 64 == 0 {
+        if out.records.is_multiple_of(64) {
             if cancel.is_cancelled() {
                 return Err(Error::Cancelled);
             }
