@@ -1,5 +1,5 @@
 //! Two people chatting through the `sotto` CLI: 1:1 and in a group, with JSON output, `listen`
-//! printing events as JSON lines, search, safety numbers, device lists, and readable exports.
+//! printing events as JSON lines, search, safety numbers, device lists, readable exports, and backups.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::io::BufRead as _;
@@ -218,4 +218,49 @@ async fn export_writes_what_was_exchanged_as_html_and_json() {
         .run(&["export", "--format", "html", "--conversation", "nobody", out.path().join("x").to_str().unwrap()], "");
     assert_eq!(missing.error_code(), "unknown_conversation");
     assert!(!out.path().join("x").exists());
+}
+
+#[tokio::test]
+async fn a_backup_exported_and_imported_through_the_cli() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = Cli::new(&server, dirs.path().join("alice"));
+    let bob = Cli::new(&server, dirs.path().join("bob"));
+    for (cli, name) in [(&alice, "alice"), (&bob, "bob")] {
+        cli.run(&["register", name, "--password-stdin"], &format!("{PASSWORD}\n")).json();
+    }
+    alice.run(&["send", "bob", "remember this"], "").json();
+    let file = dirs.path().join("alice.sotto");
+    let file_arg = file.to_str().unwrap();
+    // Without the flag, the passphrase is not read and nothing is written.
+    let out = alice.run(&["backup", "export", file_arg], "backup words\n");
+    assert!(!out.ok && out.stderr.contains("--backup-passphrase-stdin"), "{}", out.stderr);
+    assert!(!file.exists());
+    let out = alice.run(&["backup", "export", file_arg, "--backup-passphrase-stdin"], "backup words\n");
+    let summary = out.json();
+    assert!(summary["messages"].as_u64().unwrap() >= 1);
+    assert!(out.stderr.contains("Backing up: 100%"), "progress on stderr: {}", out.stderr);
+    // Never overwrites.
+    let again = alice.run(&["backup", "export", file_arg, "--backup-passphrase-stdin"], "backup words\n");
+    assert_eq!(again.error_code(), "file_exists");
+
+    let restored = Cli::new(&server, dirs.path().join("alice-restored"));
+    let wrong = restored.run(
+        &["backup", "import", file_arg, "alice", "--password-stdin", "--backup-passphrase-stdin"],
+        &format!("{PASSWORD}\nwrong words\n"),
+    );
+    assert_eq!(wrong.error_code(), "backup_passphrase");
+    assert!(!restored.profile.exists());
+    let out = restored.run(
+        &["backup", "import", file_arg, "alice", "--password-stdin", "--backup-passphrase-stdin"],
+        &format!("{PASSWORD}\nbackup words\n"),
+    );
+    assert_eq!(out.json()["user_id"], "alice");
+    let history = restored.run(&["history", "bob"], "").json();
+    assert_eq!(history[0]["body"], "remember this");
+    bob.run(&["send", "alice", "still there?"], "").json();
+    restored.run(&["sync"], "").json();
+    let history = restored.run(&["history", "bob"], "").json();
+    let texts: Vec<&str> = history.as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["remember this", "still there?"]);
 }

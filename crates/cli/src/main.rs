@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use sotto_core::progress::{CancellationToken, watch};
 use sotto_core::{
-    Client, ExportFormat, ExportScope, ExportSummary, KeyOptions, Progress, SignIn, direct_conversation_id,
+    Client, ExportFormat, ExportScope, KeyOptions, Progress, Restore, SignIn, direct_conversation_id,
     group_conversation_id,
 };
 use sotto_proto::{DeviceId, UserId};
@@ -26,7 +26,8 @@ struct Cli {
     /// The server, for `register` and `login` (e.g. http://127.0.0.1:8448).
     #[arg(long, global = true, env = "SOTTO_SERVER")]
     server: Option<String>,
-    /// Read the profile's passphrase from stdin (after the password, when both are read).
+    /// Read the profile's passphrase from stdin (after the password and the backup passphrase, when
+    /// those are read too; before the backup passphrase of `backup export`).
     #[arg(long, global = true)]
     passphrase_stdin: bool,
     #[command(subcommand)]
@@ -101,6 +102,38 @@ enum Command {
         #[arg(long)]
         group: Option<String>,
     },
+    /// Back this profile up to one passphrase-encrypted file (age format), or restore one.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Write everything this device holds (keys, sessions, contacts, history) to FILE, encrypted
+    /// with a backup passphrase. FILE must not exist. Stdin: the profile's passphrase first (with
+    /// --passphrase-stdin), then the backup passphrase.
+    Export {
+        file: PathBuf,
+        /// Read the backup passphrase from stdin.
+        #[arg(long)]
+        backup_passphrase_stdin: bool,
+    },
+    /// Restore FILE into a new profile (--profile must not hold one) and sign in to USER's
+    /// account on --server. Stdin, one per line: the account password, the backup passphrase,
+    /// then the new profile's passphrase (with --passphrase-stdin).
+    Import {
+        file: PathBuf,
+        user: String,
+        /// Read the account password from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Read the backup passphrase from stdin.
+        #[arg(long)]
+        backup_passphrase_stdin: bool,
+        /// Do not use the system keychain; protect the new profile with a passphrase alone.
+        #[arg(long)]
+        no_keychain: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -173,6 +206,9 @@ fn hint(code: &str) -> Option<&'static str> {
         "no_profile" => "create one with `sotto --server URL --profile DIR register USER --password-stdin`",
         "signed_out" => "this device was signed out; sign in again with `login` into a new profile directory",
         "offline" => "check the server address and that it is running; queued messages go out with the next `sync`",
+        "backup_passphrase" => "give the passphrase the backup was made with on stdin (--backup-passphrase-stdin)",
+        "backup_too_new" => "install a newer version of sotto to restore this file",
+        "file_exists" => "choose a new file name; sotto never overwrites a file",
         _ => return None,
     })
 }
@@ -348,7 +384,47 @@ async fn run(cli: Cli) -> Result<()> {
                 Format::Html => ExportFormat::Html,
                 Format::Json => ExportFormat::Json,
             };
-            print(&export(&client, target.clone(), format, scope).await?)
+            let target = target.clone();
+            let summary = with_progress("Exporting", "messages", |progress, cancel| async move {
+                tokio::task::spawn_blocking(move || client.export_readable(&target, format, scope, &progress, &cancel))
+                    .await
+                    .map_err(|e| sotto_core::Error::Io(std::io::Error::other(e.to_string())))?
+            })
+            .await?;
+            print(&summary)
+        }
+        Command::Backup(BackupCommand::Export { file, backup_passphrase_stdin }) => {
+            let client = open(&mut stdin)?;
+            let passphrase = backup_passphrase(&mut stdin, *backup_passphrase_stdin)?;
+            let summary = with_progress("Backing up", "records", |progress, cancel| async move {
+                client.export_backup(file, &passphrase, &progress, &cancel).await
+            })
+            .await?;
+            eprintln!("Wrote {} records ({} messages) to {}.", summary.records, summary.messages, file.display());
+            print(&summary)
+        }
+        Command::Backup(BackupCommand::Import { file, user, password_stdin, backup_passphrase_stdin, no_keychain }) => {
+            let server = cli.server.as_deref().context("pass --server URL (or set SOTTO_SERVER)")?;
+            let password = if *password_stdin { stdin.line("password")? } else { rpassword_fallback()? };
+            let backup = backup_passphrase(&mut stdin, *backup_passphrase_stdin)?;
+            let passphrase = if cli.passphrase_stdin { Some(stdin.line("passphrase")?) } else { None };
+            if *no_keychain && passphrase.is_none() {
+                bail!("--no-keychain needs a passphrase: add --passphrase-stdin");
+            }
+            let keys = KeyOptions { no_keychain: *no_keychain, passphrase };
+            let restore = Restore { file, backup_passphrase: &backup, server, user_id: user, password: &password };
+            let dir = &dir;
+            let client = with_progress("Restoring", "records", |progress, cancel| async move {
+                Client::restore_backup(dir, restore, keys, &progress, &cancel).await
+            })
+            .await?;
+            eprintln!("Restored into {}.", dir.display());
+            print(&serde_json::json!({
+                "user_id": client.user_id(),
+                "device_id": client.device_id(),
+                "server": client.server(),
+                "profile": client.profile_dir(),
+            }))
         }
         Command::SetPassphrase => {
             let client = open(&mut stdin)?;
@@ -371,37 +447,49 @@ async fn resolve_group(client: &Client, name: &str) -> Result<sotto_proto::Group
     }
 }
 
-/// Run an export on a blocking thread, report its progress on stderr every 10 %, and cancel it
-/// on Ctrl-C or SIGTERM (it then removes what it wrote).
-async fn export(client: &Client, target: PathBuf, format: ExportFormat, scope: ExportScope) -> Result<ExportSummary> {
-    let (progress, mut updates) = watch::channel(Progress::default());
+fn backup_passphrase(stdin: &mut Stdin, from_stdin: bool) -> Result<String> {
+    if !from_stdin {
+        bail!("pass the backup passphrase on stdin with --backup-passphrase-stdin");
+    }
+    stdin.line("backup passphrase")
+}
+
+/// Run a long operation, printing its progress to stderr in steps of 10% and cancelling it
+/// (which removes what it was writing) on Ctrl-C or SIGTERM.
+async fn with_progress<T, F, Fut>(what: &str, unit: &str, run: F) -> Result<T>
+where
+    F: FnOnce(watch::Sender<Progress>, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = sotto_core::Result<T>>,
+{
+    let progress = Progress::unobserved();
+    let mut updates = progress.subscribe();
     let cancel = CancellationToken::new();
-    let task = tokio::task::spawn_blocking({
-        let (client, cancel) = (client.clone(), cancel.clone());
-        move || client.export_readable(&target, format, scope, &progress, &cancel)
-    });
-    tokio::pin!(task);
+    let work = run(progress, cancel.clone());
+    tokio::pin!(work);
     let stop = shutdown_signal();
     tokio::pin!(stop);
-    let (mut watching, mut shown) = (true, None);
+    let mut shown = None;
+    let mut show = |p: Progress| {
+        let percent = p.done.saturating_mul(100).checked_div(p.total).unwrap_or(100);
+        if shown.is_none_or(|s: u64| percent / 10 > s / 10) {
+            eprintln!("{what}: {percent}% ({} of {} {unit})", p.done, p.total);
+            shown = Some(percent);
+        }
+    };
     loop {
         tokio::select! {
-            result = &mut task => return Ok(result.context("the export stopped unexpectedly")??),
-            changed = updates.changed(), if watching => match changed {
-                Ok(()) => {
-                    let p = *updates.borrow_and_update();
-                    let tenth = (p.done * 10).checked_div(p.total).unwrap_or(10);
-                    if p.total > 0 && shown != Some(tenth) {
-                        eprintln!("Exporting: {}% ({} of {} messages)", tenth * 10, p.done, p.total);
-                        shown = Some(tenth);
-                    }
-                }
-                Err(_) => watching = false,
-            },
-            () = &mut stop, if !cancel.is_cancelled() => {
-                eprintln!("Stopping the export…");
-                cancel.cancel();
+            result = &mut work => {
+                let result = result?;
+                // The last step may have come with the result.
+                show(*updates.borrow());
+                return Ok(result);
             }
+            changed = updates.changed(), if updates.has_changed().is_ok() => {
+                if changed.is_ok() {
+                    show(*updates.borrow_and_update());
+                }
+            }
+            () = &mut stop, if !cancel.is_cancelled() => cancel.cancel(),
         }
     }
 }

@@ -68,6 +68,22 @@ pub enum Error {
     TargetExists(String),
     #[error("There is no conversation {0} on this device.")]
     UnknownConversation(String),
+    /// The backup passphrase does not open the backup file.
+    #[error("The passphrase does not open this backup file.")]
+    BackupPassphrase,
+    /// The file is not a Sotto backup (not an age file with a passphrase, or another age file).
+    #[error("This file is not a Sotto backup.")]
+    NotABackup,
+    /// The backup file is damaged or incomplete (cut short, altered, or not valid inside).
+    #[error("The backup file is damaged or incomplete: {0}. Nothing was restored.")]
+    BackupDamaged(String),
+    #[error(
+        "This backup was written by a newer version of Sotto (format {found}, this version reads {known}); update Sotto to restore it."
+    )]
+    BackupTooNew { found: u32, known: u32 },
+    /// An export refuses to overwrite a file.
+    #[error("{0} already exists; choose another file name. Nothing was written.")]
+    FileExists(String),
     /// A long operation was stopped by its caller; whatever it was writing was removed and nothing
     /// that existed before was changed.
     #[error("Stopped before it finished; nothing was changed.")]
@@ -103,6 +119,11 @@ impl Error {
             Error::TargetExists(_) => "target_exists",
             Error::UnknownConversation(_) => "unknown_conversation",
             Error::Cancelled => "cancelled",
+            Error::BackupPassphrase => "backup_passphrase",
+            Error::NotABackup => "not_a_backup",
+            Error::BackupDamaged(_) => "backup_damaged",
+            Error::BackupTooNew { .. } => "backup_too_new",
+            Error::FileExists(_) => "file_exists",
         }
     }
 

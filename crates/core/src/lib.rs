@@ -3,6 +3,7 @@
 //! - [`profile`]: the profile directory and its key (OS keychain, or a passphrase).
 //! - [`store`]: the SQLCipher database: crypto state, history with full-text search, outbox.
 //! - [`crypto`]: the device's Olm account, Olm sessions and Megolm group sessions (vodozemac).
+//! - [`backup`]: the passphrase-encrypted backup file (age, JSON Lines inside).
 //! - [`Client`]: the public handle: accounts, directory and trust, sending, receiving, groups.
 //! - [`export`]: readable copies of conversations (HTML or JSON) for people to keep.
 //!
@@ -11,6 +12,7 @@
 //! reason to delete or re-create a profile.
 
 pub mod api;
+pub mod backup;
 mod client;
 pub mod crypto;
 mod error;
@@ -20,7 +22,8 @@ pub mod profile;
 pub mod progress;
 pub mod store;
 
-pub use client::{Client, DeviceSummary, SignIn, SyncSummary, direct_conversation_id, group_conversation_id};
+pub use backup::BackupSummary;
+pub use client::{Client, DeviceSummary, Restore, SignIn, SyncSummary, direct_conversation_id, group_conversation_id};
 pub use error::{Error, Result};
 pub use events::{ClientEvent, ConnectionState, KeyChange};
 pub use export::{ExportFormat, ExportScope, ExportSummary};

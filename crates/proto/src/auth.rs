@@ -16,7 +16,8 @@ pub struct RegisterRequest {
     pub device_name: Option<String>,
 }
 
-/// `POST /v1/sessions`: sign a new device in.
+/// `POST /v1/sessions`: sign a new device in, or with `device_id` sign an existing device of the
+/// account in again (a device restored from a backup file).
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -25,6 +26,12 @@ pub struct LoginRequest {
     pub password: String,
     #[serde(default)]
     pub device_name: Option<String>,
+    /// Sign this existing device in again instead of creating one: it gets a new refresh token,
+    /// every earlier token of the device stops working, and its unclaimed one-time keys are
+    /// deleted (the restored device may not hold their private keys); its identity keys,
+    /// fallback key and inbox stay. `404 not_found` when the account has no such device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<DeviceId>,
 }
 
 /// `POST /v1/sessions/refresh`: trade a refresh token for a new pair. The old refresh token stops

@@ -36,7 +36,13 @@ pub struct TokenIssuer {
     ttl: Duration,
     /// Tokens whose signature already verified, with their device and expiry: a token is an
     /// immutable string, so its signature needs checking once, not on every request.
-    verified: std::sync::Mutex<std::collections::HashMap<String, (DeviceAddress, u64)>>,
+    verified: std::sync::Mutex<std::collections::HashMap<String, (DeviceAddress, u64, u64)>>,
+    /// Devices signed in again (restored from a backup), with the first `iat` (seconds) their
+    /// access tokens may have: every token issued before has a smaller one. Tokens issued for
+    /// such a device carry at least that `iat` (up to one second ahead of the clock), so an
+    /// earlier token and a later one never coincide. Kept in memory for one token lifetime,
+    /// after which the earlier tokens have expired anyway.
+    revoked: std::sync::Mutex<std::collections::HashMap<DeviceAddress, u64>>,
 }
 
 /// Verified tokens remembered; past this the memory starts over.
@@ -89,6 +95,7 @@ impl TokenIssuer {
             public_x: URL_SAFE_NO_PAD.encode(public),
             ttl,
             verified: std::sync::Mutex::new(std::collections::HashMap::new()),
+            revoked: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -98,12 +105,14 @@ impl TokenIssuer {
 
     pub fn issue(&self, device: &DeviceAddress) -> AppResult<String> {
         let now = unix_secs();
+        let since = self.revoked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(device).copied();
+        let iat = since.map_or(now, |since| since.max(now));
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: device.user_id.to_string(),
             dev: device.device_id.to_string(),
-            iat: now,
-            exp: now + self.ttl.as_secs(),
+            iat,
+            exp: iat + self.ttl.as_secs(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
@@ -111,28 +120,55 @@ impl TokenIssuer {
             .map_err(|e| AppError::internal(format!("signing a token: {e}")))
     }
 
+    /// Refuse every access token of `device` issued so far (the device was signed in again);
+    /// tokens issued from now on work.
+    pub fn revoke_earlier(&self, device: &DeviceAddress) {
+        let now = unix_secs();
+        let horizon = now.saturating_sub(self.ttl.as_secs().saturating_add(LEEWAY_SECS));
+        let mut revoked = self.revoked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        revoked.retain(|_, since| *since >= horizon);
+        // Tokens issued in this very second are earlier ones: the next token starts a second on.
+        revoked.insert(device.clone(), now + 1);
+    }
+
+    fn check_not_revoked(&self, device: &DeviceAddress, iat: u64) -> AppResult<()> {
+        let revoked = self.revoked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match revoked.get(device) {
+            Some(since) if iat < *since => {
+                Err(AppError::unauthorized("This device was signed in again elsewhere; sign in again."))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Verifies signature, issuer and expiry; returns the device the token names.
     pub fn verify(&self, token: &str) -> AppResult<DeviceAddress> {
         let now = unix_secs();
         let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match verified.get(token) {
-            Some((device, exp)) if now <= exp.saturating_add(LEEWAY_SECS) => return Ok(device.clone()),
+            Some((device, iat, exp)) if now <= exp.saturating_add(LEEWAY_SECS) => {
+                let (device, iat) = (device.clone(), *iat);
+                drop(verified);
+                self.check_not_revoked(&device, iat)?;
+                return Ok(device);
+            }
             Some(_) => {
                 verified.remove(token);
             }
             None => {}
         }
         drop(verified);
-        let (device, exp) = self.verify_signed(token)?;
+        let (device, iat, exp) = self.verify_signed(token)?;
+        self.check_not_revoked(&device, iat)?;
         let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if verified.len() >= MAX_VERIFIED_TOKENS {
             verified.clear();
         }
-        verified.insert(token.to_owned(), (device.clone(), exp));
+        verified.insert(token.to_owned(), (device.clone(), iat, exp));
         Ok(device)
     }
 
-    fn verify_signed(&self, token: &str) -> AppResult<(DeviceAddress, u64)> {
+    fn verify_signed(&self, token: &str) -> AppResult<(DeviceAddress, u64, u64)> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
@@ -150,7 +186,7 @@ impl TokenIssuer {
             UserId::parse(data.claims.sub).map_err(|_| AppError::unauthorized("The access token is not valid."))?;
         let device_id =
             DeviceId::parse(data.claims.dev).map_err(|_| AppError::unauthorized("The access token is not valid."))?;
-        Ok((DeviceAddress { user_id, device_id }, data.claims.exp))
+        Ok((DeviceAddress { user_id, device_id }, data.claims.iat, data.claims.exp))
     }
 
     pub fn jwks(&self) -> Jwks {

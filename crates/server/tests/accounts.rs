@@ -310,3 +310,44 @@ async fn a_rate_limited_account_can_still_refresh_safely() {
     let resp = refresh(&server, &session.refresh_token).await;
     assert_eq!(resp.status(), 200);
 }
+
+#[tokio::test]
+async fn signing_an_existing_device_in_again_revokes_its_tokens_and_one_time_keys() {
+    let server = Server::start().await;
+    let alice = server.register_keyed("alice").await;
+    let ids: Vec<String> = (0..3).map(|i| format!("K{i}")).collect();
+    alice.upload_otks(&ids, Some("F")).await;
+    let login = |body: serde_json::Value| server.anon(Method::POST, "/v1/sessions").json(&body).send();
+
+    // A wrong password is refused before the device is touched.
+    let resp =
+        login(json!({"user_id": "alice", "password": "wrong password", "device_id": alice.device()})).await.unwrap();
+    assert_error(resp, 401, "invalid_credentials").await;
+    assert_eq!(alice.get("/v1/devices").await.status(), 200);
+
+    let resp = login(json!({"user_id": "alice", "password": PASSWORD, "device_id": alice.device()})).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let session: Session = resp.json().await.unwrap();
+    assert_eq!(&session.device_id, alice.device(), "the same device, not a new one");
+    let again = server.client(session, PASSWORD);
+    // The earlier access and refresh tokens stopped working; the new ones work.
+    assert_error(alice.get("/v1/devices").await, 401, "unauthorized").await;
+    assert_error(refresh(&server, &alice.session.refresh_token).await, 401, "unauthorized").await;
+    assert_eq!(device_ids(&again).await, [alice.device().to_string()]);
+    // The unclaimed one-time keys are gone; the fallback key stays, and so do the identity keys.
+    let counts = again.key_counts().await;
+    assert_eq!((counts.one_time_keys, counts.has_fallback), (0, true));
+    let resp = again.post("/v1/keys/query", &json!({"user_ids": ["alice"]})).await;
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["users"][0]["devices"][0]["device_id"], alice.device().as_str());
+    let resp = refresh(&server, &again.session.refresh_token).await;
+    assert_eq!(resp.status(), 200);
+
+    // Another account's device, or one that does not exist: 404, and no device is created.
+    let bob = server.register("bob").await;
+    let resp = login(json!({"user_id": "alice", "password": PASSWORD, "device_id": bob.device()})).await.unwrap();
+    assert_error(resp, 404, "not_found").await;
+    let resp = login(json!({"user_id": "alice", "password": PASSWORD, "device_id": "NOSUCHDEVICE"})).await.unwrap();
+    assert_error(resp, 404, "not_found").await;
+    assert_eq!(device_ids(&again).await.len(), 1);
+}

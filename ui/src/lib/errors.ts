@@ -28,6 +28,15 @@ const ERROR_TEXT: Record<string, (ctx: ErrorContext) => string> = {
   offline: () => OFFLINE_TEXT,
   signed_out: () => "This device was signed out. Sign in again to keep using Sotto here.",
   cancelled: () => "Stopped before it finished. Nothing was changed.",
+  backup_passphrase: () => "That passphrase doesn't open this backup. Use the passphrase you chose when you made it.",
+  not_a_backup: () => "That file isn't a Sotto backup. Choose the file Sotto saved when you made the backup.",
+  backup_damaged: () =>
+    "This backup file is damaged or incomplete, so nothing was restored. Try another copy of the file.",
+  backup_too_new: () => "This backup was made by a newer version of Sotto. Update Sotto, then restore it.",
+  file_exists: () => "A file with that name already exists, and Sotto never overwrites files. Choose another name.",
+  target_exists: () =>
+    "That folder already exists and isn't empty, and Sotto never writes over files. Choose a new or empty folder.",
+  unknown_conversation: () => "That conversation isn't on this computer (any more). Refresh the list and try again.",
   storage: () =>
     "Sotto couldn't read or write its data on this computer. Check that the disk isn't full, then try again.",
   corrupt: () =>

@@ -4,9 +4,11 @@
 //! across an `.await`: network calls happen outside it, and everything a network answer changes
 //! is committed in one transaction afterwards.
 
+mod backup;
 mod directory;
 mod groups;
 mod receive;
+mod renew;
 mod send;
 mod sync;
 
@@ -24,6 +26,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
+pub use self::backup::Restore;
 pub use self::directory::DeviceSummary;
 pub use self::sync::SyncSummary;
 use crate::api::Api;
@@ -142,6 +145,7 @@ impl Client {
                     user_id,
                     password: sign_in.password.to_owned(),
                     device_name: sign_in.device_name.map(str::to_owned),
+                    device_id: None,
                 };
                 api.call_json(Method::POST, "/v1/sessions", None, Some(&body)).await
             };
@@ -407,9 +411,17 @@ impl Client {
 
     /// Keep the server stocked with one-time keys (and a fallback key).
     pub async fn top_up_keys(&self) -> Result<()> {
+        self.upload_keys(false).await
+    }
+
+    /// Top up one-time keys; with `new_fallback`, also replace the fallback key.
+    async fn upload_keys(&self, new_fallback: bool) -> Result<()> {
         let counts: sotto_proto::KeyCounts = self.request_json::<(), _>(Method::GET, "/v1/keys/count", None).await?;
         let upload = self.transact(|m, db| {
-            let upload = m.keys_to_upload(counts.one_time_keys, counts.has_fallback)?;
+            if new_fallback {
+                m.new_fallback_key();
+            }
+            let upload = m.keys_to_upload(counts.one_time_keys, counts.has_fallback && !new_fallback)?;
             m.save_account(db)?;
             Ok(upload)
         })?;

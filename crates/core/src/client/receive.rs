@@ -25,6 +25,9 @@ pub(crate) struct Processed {
     pub refresh: BTreeSet<UserId>,
     /// Incoming sessions used up one-time keys: top up.
     pub spent_keys: bool,
+    /// Devices whose Olm messages no session could decrypt: start new sessions with them
+    /// (rate-limited), so what they send next is readable again.
+    pub renew: BTreeMap<String, DeviceRecord>,
     /// Conversations with new messages: (latest time, latest message, new unread), written once
     /// per batch.
     touched: BTreeMap<String, (i64, Message, i64)>,
@@ -68,6 +71,7 @@ impl Client {
         let processed = self.process(entries, false, 0).await?;
         let messages = processed.messages;
         self.emit_all(processed.events);
+        self.renew_after_failures(processed.renew).await;
         Ok(messages)
     }
 
@@ -204,7 +208,12 @@ fn handle_direct(
     };
     let plaintext = match machine.decrypt_olm(db, &sender, ciphertext)? {
         Ok(p) => p,
-        Err(reason) => return undecryptable_direct(db, &fallback_conversation, entry, reason, out),
+        Err(reason) => {
+            if reason == Undecryptable::OlmSession {
+                out.renew.insert(sender.curve25519.clone(), sender.clone());
+            }
+            return undecryptable_direct(db, &fallback_conversation, entry, reason, out);
+        }
     };
     match plaintext.content {
         OlmContent::Text { to, body, ts: _ } => {
@@ -227,6 +236,8 @@ fn handle_direct(
             }
             Ok(())
         }
+        // Decrypting it was the point: the session it started is now the newest with the sender.
+        OlmContent::SessionRenewed => Ok(()),
     }
 }
 

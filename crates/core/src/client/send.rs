@@ -314,7 +314,7 @@ impl Client {
         })
     }
 
-    fn encrypt_for(&self, devices: &[DeviceRecord], content: &OlmContent) -> Result<Vec<DevicePayload>> {
+    pub(super) fn encrypt_for(&self, devices: &[DeviceRecord], content: &OlmContent) -> Result<Vec<DevicePayload>> {
         self.transact(|m, db| encrypt_payloads(m, db, devices, content))
     }
 

@@ -64,6 +64,7 @@ impl Client {
         self.emit_all(processed.events);
         self.request::<_, serde_json::Value>(Method::POST, "/v1/inbox/ack", Some(&AckRequest { up_to })).await?;
         self.refresh_after(processed.refresh, processed.spent_keys).await;
+        self.renew_after_failures(processed.renew).await;
         Ok(())
     }
 
@@ -209,6 +210,7 @@ impl Client {
                     serde_json::to_string(&ClientFrame::Ack { up_to }).map_err(|e| Error::Protocol(e.to_string()))?;
                 tx.send(WsMessage::text(ack)).await.map_err(|e| Error::Offline(e.to_string()))?;
                 self.refresh_after(processed.refresh, processed.spent_keys).await;
+                self.renew_after_failures(processed.renew).await;
             }
             if synced {
                 *failures = 0;

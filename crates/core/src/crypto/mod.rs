@@ -203,6 +203,12 @@ impl Machine {
         Ok(Some(UploadKeysRequest { one_time_keys, fallback_key }))
     }
 
+    /// Make a new fallback key (uploaded by the next [`Machine::keys_to_upload`] that is told the
+    /// server has none): after a restore, the old one may be in use by peers of the old copy.
+    pub fn new_fallback_key(&mut self) {
+        self.account.generate_fallback_key();
+    }
+
     /// Whether incoming sessions used up one-time keys since the last call (time to top up).
     pub fn take_spent_keys(&mut self) -> bool {
         std::mem::take(&mut self.spent_keys)
@@ -221,9 +227,9 @@ impl Machine {
 
     // ---- Olm ----
 
-    /// Whether an Olm session with this identity key exists.
+    /// Whether an Olm session with this identity key exists that may send.
     pub fn has_olm_session(&self, db: &Db<'_>, curve: &str) -> Result<bool> {
-        Ok(!db.olm_sessions_for(curve)?.is_empty())
+        Ok(!db.olm_sessions_for_sending(curve)?.is_empty())
     }
 
     /// Start an Olm session with `device` from a key the directory handed out for it.
@@ -251,7 +257,7 @@ impl Machine {
     /// Encrypt `content` for one device over its most recent Olm session.
     pub fn encrypt_olm(&self, db: &Db<'_>, device: &DeviceRecord, content: &OlmContent) -> Result<String> {
         let (session_id, pickle) = db
-            .olm_sessions_for(&device.curve25519)?
+            .olm_sessions_for_sending(&device.curve25519)?
             .into_iter()
             .next()
             .ok_or_else(|| Error::Crypto(format!("no session with a device of {}", device.user_id)))?;

@@ -39,6 +39,11 @@ pub enum OlmContent {
     Text { to: UserId, body: String, ts: i64 },
     /// A Megolm session key for a group, from the device that sends with it.
     RoomKey { group_id: GroupId, session_id: String, session_key: String },
+    /// Nothing to show: the sender started a new Olm session with this device (after a restore
+    /// from a backup, or because one of our messages did not decrypt), and this message carries
+    /// it. Decrypting it makes the new session the newest one, which the recipient then sends
+    /// with.
+    SessionRenewed,
 }
 
 /// Inside a Megolm (group) ciphertext.
@@ -78,6 +83,7 @@ mod tests {
             serde_json::to_string(&p).unwrap(),
             r#"{"v":1,"sender":{"user_id":"alice","device_id":"A1"},"sender_ed25519":"E","recipient":{"user_id":"bob","device_id":"B1"},"recipient_ed25519":"F","content":{"type":"text","to":"bob","body":"hi","ts":5}}"#
         );
+        assert_eq!(serde_json::to_string(&OlmContent::SessionRenewed).unwrap(), r#"{"type":"session_renewed"}"#);
         let g = GroupPlaintext {
             v: 1,
             group_id: GroupId::parse("g1").unwrap(),

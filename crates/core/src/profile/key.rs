@@ -50,7 +50,7 @@ impl ProfileKey {
 
     /// `PRAGMA key` value for SQLCipher: a raw key, so no KDF runs on open.
     pub(crate) fn sqlcipher_key(&self) -> Zeroizing<String> {
-        Zeroizing::new(format!("x'{}'", hex::encode(self.0.as_ref())))
+        Zeroizing::new(format!("x'{}'", hex::encode(self.0.as_slice())))
     }
 
     /// The key vodozemac pickles are encrypted with, separate from the database key.
@@ -96,7 +96,7 @@ impl ProfileKey {
         let params = WrapParams { m_kib: ARGON2_M_KIB, t: ARGON2_T, p: ARGON2_P };
         let kek = derive_kek(passphrase, &salt, params)?;
         let aad = format!("{WRAP_AAD}\n{profile_id}");
-        let ciphertext = XChaCha20Poly1305::new(kek.as_ref().into())
+        let ciphertext = XChaCha20Poly1305::new((&*kek).into())
             .encrypt(&XNonce::from(nonce), Payload { msg: self.0.as_ref(), aad: aad.as_bytes() })
             .map_err(|_| Error::Crypto("wrapping the profile key failed".into()))?;
         let file = WrappedKey {
@@ -130,7 +130,7 @@ impl ProfileKey {
         let kek = derive_kek(passphrase, &salt, file.params)?;
         let aad = format!("{WRAP_AAD}\n{profile_id}");
         let plain = Zeroizing::new(
-            XChaCha20Poly1305::new(kek.as_ref().into())
+            XChaCha20Poly1305::new((&*kek).into())
                 .decrypt(&XNonce::from(nonce), Payload { msg: &ciphertext, aad: aad.as_bytes() })
                 .map_err(|_| Error::WrongPassphrase)?,
         );
@@ -197,18 +197,18 @@ mod tests {
         let key = ProfileKey::generate().unwrap();
         key.save_wrapped(&path, "p1", "correct horse").unwrap();
         let back = ProfileKey::load_wrapped(&path, "p1", "correct horse").unwrap();
-        assert_eq!(back.0.as_ref(), key.0.as_ref());
+        assert_eq!(back.0.as_slice(), key.0.as_slice());
         assert!(matches!(ProfileKey::load_wrapped(&path, "p1", "wrong"), Err(Error::WrongPassphrase)));
         // Bound to the profile id: a wrapped key copied to another profile does not open.
         assert!(matches!(ProfileKey::load_wrapped(&path, "p2", "correct horse"), Err(Error::WrongPassphrase)));
         let raw = std::fs::read_to_string(&path).unwrap();
-        assert!(!raw.contains(&hex::encode(key.0.as_ref())));
+        assert!(!raw.contains(&hex::encode(key.0.as_slice())));
     }
 
     #[test]
     fn derived_keys_differ_from_the_profile_key() {
         let key = ProfileKey::generate().unwrap();
-        assert_ne!(key.pickle_key().unwrap().as_ref(), key.0.as_ref());
+        assert_ne!(key.pickle_key().unwrap().as_slice(), key.0.as_slice());
         assert_eq!(key.sqlcipher_key().len(), 2 + 64 + 1);
     }
 }

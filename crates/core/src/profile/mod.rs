@@ -198,6 +198,29 @@ pub(crate) fn remove(dir: &Path, _lock: &ProfileLock, info: &ProfileInfo) -> Res
     Ok(())
 }
 
+/// Undo a profile creation that did not finish (a failed or cancelled restore): its files and
+/// keychain entry, the lock file, and the directory itself when this call's caller created it
+/// (`dir_existed` false) and nothing else is in it.
+pub(crate) fn discard_new(dir: &Path, lock: ProfileLock, info: Option<&ProfileInfo>, dir_existed: bool) {
+    let result = match info {
+        Some(info) => remove(dir, &lock, info),
+        None => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not remove a half-created profile");
+    }
+    drop(lock);
+    if let Err(e) = std::fs::remove_file(dir.join(LOCK_FILE))
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(error = %e, "could not remove the lock file of a half-created profile");
+    }
+    if !dir_existed {
+        // Fails (and keeps the directory) if anything else is in it.
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
 /// Write a file via a temporary file and a rename, readable by the owner only.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");

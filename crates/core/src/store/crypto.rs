@@ -67,6 +67,14 @@ impl Db<'_> {
         rows.into_iter().map(to_device).collect()
     }
 
+    /// Every device the directory lists, of every user this device knows.
+    pub fn active_devices(&self) -> Result<Vec<DeviceRecord>> {
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE active = 1 ORDER BY user_id, device_id");
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map([], device_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(to_device).collect()
+    }
+
     pub fn device(&self, user: &UserId, device_id: &DeviceId) -> Result<Option<DeviceRecord>> {
         let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = ?1 AND device_id = ?2");
         let row = self
@@ -93,6 +101,42 @@ impl Db<'_> {
             .optional()?)
     }
 
+    /// The sessions with an identity key that may send: not restored ones ([`Db::set_receive_only`]).
+    pub fn olm_sessions_for_sending(&self, curve: &str) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT session_id, pickle FROM olm_sessions WHERE curve25519 = ?1 AND receive_only = 0
+             ORDER BY last_used_ts DESC",
+        )?;
+        let rows = stmt.query_map([curve], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Keep the sessions with `curve` (every session with `None`) for decrypting only: the next
+    /// send to that device starts a new session.
+    pub fn set_receive_only(&self, curve: Option<&str>) -> Result<()> {
+        self.conn().execute("UPDATE olm_sessions SET receive_only = 1 WHERE ?1 IS NULL OR curve25519 = ?1", [curve])?;
+        Ok(())
+    }
+
+    /// When new sessions were last started with the device of identity key `curve` (ms), if ever.
+    pub fn renewed_ts(&self, curve: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT renewed_ts FROM olm_renewals WHERE curve25519 = ?1")?
+            .query_row([curve], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_renewed(&self, curve: &str, ts: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO olm_renewals (curve25519, renewed_ts) VALUES (?1, ?2)
+             ON CONFLICT (curve25519) DO UPDATE SET renewed_ts = excluded.renewed_ts",
+            params![curve, ts],
+        )?;
+        Ok(())
+    }
+
+    /// Every session with an identity key, newest first (receive-only ones too: for decrypting).
     pub fn olm_sessions_for(&self, curve: &str) -> Result<Vec<(String, String)>> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT session_id, pickle FROM olm_sessions WHERE curve25519 = ?1 ORDER BY last_used_ts DESC",
@@ -200,6 +244,13 @@ impl Db<'_> {
         if n == 0 {
             return Err(Error::Crypto("an Olm session with this id exists already".into()));
         }
+        Ok(())
+    }
+
+    /// Forget this device's account and Olm sessions (a backup restored as a new device: the
+    /// old device's identity is not carried over).
+    pub fn forget_device_identity(&self) -> Result<()> {
+        self.conn().execute_batch("DELETE FROM account; DELETE FROM olm_sessions; DELETE FROM olm_renewals;")?;
         Ok(())
     }
 

@@ -23,7 +23,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use crate::profile::ProfileKey;
 use crate::{Error, Result};
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_restore.sql")];
 
 pub struct Store {
     conn: Connection,
@@ -107,6 +107,25 @@ impl Store {
         store.migrate()?;
         store._checkpointer = Some(Checkpointer::start(path, key)?);
         Ok(store)
+    }
+
+    /// A read-only connection of its own to the database at `path`, for long reads (a backup
+    /// export) that must not hold the engine's connection. A transaction on it reads one
+    /// consistent snapshot while the engine keeps writing (WAL).
+    pub(crate) fn open_reader(path: &Path, key: &ProfileKey) -> Result<Connection> {
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.pragma_update(None, "key", key.sqlcipher_key().as_str())?;
+        match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::NotADatabase => {
+                return Err(Error::DatabaseKey);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
     }
 
     fn migrate(&mut self) -> Result<()> {

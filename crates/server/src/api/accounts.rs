@@ -82,7 +82,9 @@ pub async fn register(
 }
 
 #[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = Session), (status = 401, body = ErrorBody, description = "invalid_credentials"), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody, description = "invalid_credentials"),
+        (status = 404, body = ErrorBody, description = "not_found: `device_id` names no device of this account"),
+        (status = 429, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %req.user_id))]
 pub async fn login(
     State(state): State<AppState>,
@@ -101,10 +103,40 @@ pub async fn login(
             "The user id or password is wrong.",
         ));
     }
+    if let Some(device_id) = req.device_id {
+        let device = DeviceAddress { user_id: req.user_id, device_id };
+        return resume_session(&state, device).await.map(Json);
+    }
     let device = DeviceAddress { user_id: req.user_id, device_id: new_device_id()? };
     let session = start_session(&state, device, name.as_deref()).await?;
     tracing::info!(device = %session.device_id, "device signed in");
     Ok(Json(session))
+}
+
+/// Signs an existing device in again (restored from a backup file): a new refresh token
+/// replaces every earlier one, its earlier access tokens are refused, a connection it still has
+/// is closed, and its unclaimed one-time keys are deleted (the restored account may not hold
+/// their private keys; it uploads new ones).
+async fn resume_session(state: &AppState, device: DeviceAddress) -> AppResult<Session> {
+    let (refresh_token, hash) = auth::new_refresh_token()?;
+    match state.devices.reauthenticate_device(&device, &hash, auth::unix_millis()).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound) => {
+            return Err(AppError::not_found("This account has no device with that id; sign in as a new device."));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state.tokens.revoke_earlier(&device);
+    state.hub.disconnect(&device);
+    let access_token = state.tokens.issue(&device)?;
+    tracing::info!(device = %device.device_id, "device signed in again");
+    Ok(Session {
+        user_id: device.user_id,
+        device_id: device.device_id,
+        access_token,
+        expires_in: state.tokens.ttl().as_secs(),
+        refresh_token,
+    })
 }
 
 #[utoipa::path(post, path = "/v1/sessions/external", tag = "accounts", request_body = ExternalLoginRequest,

@@ -143,6 +143,16 @@ impl DeviceStore for CachedDevices {
         result
     }
 
+    async fn reauthenticate_device(
+        &self,
+        device: &DeviceAddress,
+        refresh_token_hash: &[u8],
+        now_ms: u64,
+    ) -> StoreResult<()> {
+        // The device list and whether the device has keys do not change.
+        self.inner.reauthenticate_device(device, refresh_token_hash, now_ms).await
+    }
+
     async fn rotate_refresh_token(&self, old_hash: &[u8], new_hash: &[u8], now_ms: u64) -> StoreResult<RefreshOutcome> {
         self.inner.rotate_refresh_token(old_hash, new_hash, now_ms).await
     }

@@ -113,6 +113,16 @@ pub trait DeviceStore: Send + Sync {
     async fn list_devices(&self, user: &UserId) -> StoreResult<Vec<DeviceRecord>>;
     /// Deletes a device with its keys, tokens and inbox. Returns false if it did not exist.
     async fn delete_device(&self, device: &DeviceAddress) -> StoreResult<bool>;
+    /// Signs an existing device in again (a restore from a backup), in one write: every refresh
+    /// token of the device is deleted and `refresh_token_hash` becomes its only one, and its
+    /// unclaimed one-time keys are deleted. Identity keys, the fallback key and the inbox stay.
+    /// [`StoreError::NotFound`] if the device does not exist.
+    async fn reauthenticate_device(
+        &self,
+        device: &DeviceAddress,
+        refresh_token_hash: &[u8],
+        now_ms: u64,
+    ) -> StoreResult<()>;
     /// Spends `old_hash` and makes `new_hash` the device's current refresh token, atomically.
     async fn rotate_refresh_token(&self, old_hash: &[u8], new_hash: &[u8], now_ms: u64) -> StoreResult<RefreshOutcome>;
 

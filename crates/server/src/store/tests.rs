@@ -229,6 +229,33 @@ pub(crate) async fn refresh_tokens<S: TestStore>(s: &S) {
     assert_eq!(s.rotate_refresh_token(b"rt-bob-B1", b"b2", 7).await.unwrap(), RefreshOutcome::Rotated(b1));
 }
 
+pub(crate) async fn reauthentication<S: TestStore>(s: &S) {
+    let a1 = device(s, "alice", "D1").await;
+    let b1 = device(s, "bob", "B1").await;
+    s.set_device_keys(&identity(&a1, "a1")).await.unwrap();
+    s.add_one_time_keys(&a1, &[key("K1", "k1"), key("K2", "k2")], Some(&key("F", "f"))).await.unwrap();
+    s.add_one_time_keys(&b1, &[key("K1", "k1")], None).await.unwrap();
+    stored(s.deliver(direct("bob", 1, 10, &[(&a1, "ct-a1")])).await.unwrap());
+    assert_eq!(s.rotate_refresh_token(b"rt-alice-D1", b"t2", 3).await.unwrap(), RefreshOutcome::Rotated(a1.clone()));
+
+    s.reauthenticate_device(&a1, b"restored", 4).await.unwrap();
+    // Every earlier token is gone (neither the current nor a spent one counts as a replay), and
+    // the new one works.
+    assert_eq!(s.rotate_refresh_token(b"t2", b"x", 5).await.unwrap(), RefreshOutcome::Unknown);
+    assert_eq!(s.rotate_refresh_token(b"rt-alice-D1", b"x", 5).await.unwrap(), RefreshOutcome::Unknown);
+    assert_eq!(s.rotate_refresh_token(b"restored", b"t3", 6).await.unwrap(), RefreshOutcome::Rotated(a1.clone()));
+    // One-time keys are gone; identity keys, the fallback key and the inbox stay.
+    assert_eq!(s.key_counts(&a1).await.unwrap(), KeyCounts { one_time_keys: 0, has_fallback: true });
+    assert_eq!(s.device_keys(&a1).await.unwrap(), Some(identity(&a1, "a1")));
+    assert_eq!(seqs(s, &a1).await, vec![1]);
+    // Other devices are untouched; an unknown device is NotFound.
+    assert_eq!(s.key_counts(&b1).await.unwrap().one_time_keys, 1);
+    assert!(matches!(
+        s.reauthenticate_device(&addr("alice", "NOPE"), b"y", 7).await,
+        Err(crate::store::StoreError::NotFound)
+    ));
+}
+
 // ---- keys ----
 
 pub(crate) async fn identity_keys<S: TestStore>(s: &S) {

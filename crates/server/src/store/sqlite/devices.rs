@@ -104,6 +104,25 @@ impl DeviceStore for SqliteStore {
         .inspect(|_| self.garbage.store(true, std::sync::atomic::Ordering::Release))
     }
 
+    async fn reauthenticate_device(
+        &self,
+        device: &DeviceAddress,
+        refresh_token_hash: &[u8],
+        now_ms: u64,
+    ) -> StoreResult<()> {
+        let (device, hash, now) = (device.clone(), refresh_token_hash.to_vec(), sql_u64(now_ms)?);
+        self.write(move |c| {
+            if !exists(c, &device)? {
+                return Err(StoreError::NotFound);
+            }
+            let addr = (device.user_id.as_str(), device.device_id.as_str());
+            c.prepare_cached("DELETE FROM refresh_tokens WHERE user_id = ?1 AND device_id = ?2")?.execute(addr)?;
+            c.prepare_cached("DELETE FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2")?.execute(addr)?;
+            insert_refresh_token(c, &device, &hash, now)
+        })
+        .await
+    }
+
     async fn rotate_refresh_token(&self, old_hash: &[u8], new_hash: &[u8], now_ms: u64) -> StoreResult<RefreshOutcome> {
         let (old, new, now) = (old_hash.to_vec(), new_hash.to_vec(), sql_u64(now_ms)?);
         self.write(move |c| {

@@ -47,6 +47,7 @@ suite_tests!(
     devices,
     delete_device_removes_everything,
     refresh_tokens,
+    reauthentication,
     identity_keys,
     query_devices,
     one_time_keys,

@@ -1,0 +1,303 @@
+//! Writing a backup: every table read in one read transaction (one consistent snapshot, on its
+//! own connection, so the client keeps working meanwhile), each row written as one record into
+//! the age stream as it is read.
+
+use std::io::Write;
+
+use rusqlite::{Connection, Row};
+use serde::Serialize;
+use vodozemac::megolm::{InboundGroupSession, InboundGroupSessionPickle};
+use vodozemac::olm::{AccountPickle, SessionPickle};
+use zeroize::Zeroizing;
+
+use super::records::{Counts, Header, Record};
+use super::{FORMAT, VERSION, WORK_FACTOR};
+use crate::progress::{CancellationToken, Progress, watch};
+use crate::store::now_ms;
+use crate::{Error, Result};
+
+/// Meta keys a backup carries: the inbox position (never tokens or anything secret).
+pub(super) const META_KEYS: &[&str] = &["inbox_seq"];
+
+/// What an export wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct BackupSummary {
+    /// Records between the header and the trailer.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub records: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub messages: u64,
+    /// Size of the encrypted file.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub bytes: u64,
+}
+
+/// Who the backup belongs to (the header's identity fields).
+pub(crate) struct Owner<'a> {
+    pub user_id: &'a str,
+    pub device_id: &'a str,
+    pub server: &'a str,
+}
+
+struct Lines<'a, W: Write> {
+    out: W,
+    written: u64,
+    total: u64,
+    progress: &'a watch::Sender<Progress>,
+    cancel: &'a CancellationToken,
+}
+
+impl<W: Write> Lines<'_, W> {
+    fn line<T: Serialize>(&mut self, value: &T) -> Result<()> {
+        serde_json::to_writer(&mut self.out, value).map_err(|e| match e.io_error_kind() {
+            Some(_) => Error::Io(std::io::Error::other(e)),
+            None => Error::Corrupt(e.to_string()),
+        })?;
+        self.out.write_all(b"\n")?;
+        Ok(())
+    }
+
+    fn record(&mut self, record: &Record) -> Result<()> {
+        self.line(record)?;
+        self.written += 1;
+        if self.written.is_multiple_of(64) {
+            if self.cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            Progress::publish(self.progress, self.written, self.total);
+        }
+        Ok(())
+    }
+}
+
+/// Write the backup of the database behind `conn` to `out`, encrypted with `passphrase`.
+/// `pickle_key` decrypts the stored pickles. The caller removes `out`'s file on error.
+pub(crate) fn write_backup<W: Write>(
+    conn: &mut Connection,
+    pickle_key: &[u8; 32],
+    owner: &Owner<'_>,
+    out: W,
+    passphrase: &str,
+    progress: &watch::Sender<Progress>,
+    cancel: &CancellationToken,
+) -> Result<(BackupSummary, W)> {
+    if passphrase.is_empty() {
+        return Err(Error::InvalidInput("The backup passphrase must not be empty.".into()));
+    }
+    // A deferred transaction: its first read fixes the snapshot every later read sees.
+    let tx = conn.transaction()?;
+    let counts = count(&tx)?;
+    let mut recipient = age::scrypt::Recipient::new(age::secrecy::SecretString::from(passphrase.to_owned()));
+    recipient.set_work_factor(WORK_FACTOR);
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+        .map_err(|e| Error::Crypto(e.to_string()))?;
+    let stream = encryptor.wrap_output(out)?;
+    let total = counts.total();
+    Progress::publish(progress, 0, total);
+    let mut lines = Lines { out: stream, written: 0, total, progress, cancel };
+    lines.line(&Header {
+        format: FORMAT.to_owned(),
+        version: VERSION,
+        created_ms: now_ms(),
+        user_id: owner.user_id.to_owned(),
+        device_id: owner.device_id.to_owned(),
+        server: owner.server.to_owned(),
+        counts,
+    })?;
+    write_records(&tx, pickle_key, &mut lines)?;
+    if lines.written != total {
+        return Err(Error::Corrupt("the profile changed while it was being read".into()));
+    }
+    // Checked once more at the end, so a cancel always wins over a small export.
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+    let records = lines.written;
+    lines.line(&Record::End { records })?;
+    Progress::publish(progress, records, total);
+    let out = lines.out.finish()?;
+    tx.finish()?;
+    Ok((BackupSummary { records, messages: counts.message, bytes: 0 }, out))
+}
+
+fn count(c: &Connection) -> Result<Counts> {
+    let n = |sql: &str| -> Result<u64> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|v| v.max(0) as u64)?) };
+    let placeholders = META_KEYS.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(",");
+    Ok(Counts {
+        meta: n(&format!("SELECT count(*) FROM meta WHERE key IN ({placeholders})"))?,
+        account: n("SELECT count(*) FROM account")?,
+        olm_session: n("SELECT count(*) FROM olm_sessions")?,
+        inbound_group_session: n("SELECT count(*) FROM inbound_group_sessions")?,
+        device: n("SELECT count(*) FROM devices")?,
+        known_user: n("SELECT count(*) FROM known_users")?,
+        group: n("SELECT count(*) FROM groups")?,
+        conversation: n("SELECT count(*) FROM conversations")?,
+        message: n("SELECT count(*) FROM messages")?,
+        pending_decryption: n("SELECT count(*) FROM pending_decryption")?,
+        received_direct: n("SELECT count(*) FROM received_direct")?,
+        megolm_index: n("SELECT count(*) FROM megolm_indices")?,
+        outbox: n("SELECT count(*) FROM outbox")?,
+    })
+}
+
+/// Stream every row of `sql` through `to_record` into the output, one at a time.
+fn each<W: Write>(
+    c: &Connection,
+    sql: &str,
+    lines: &mut Lines<'_, W>,
+    mut to_record: impl FnMut(&Row<'_>) -> Result<Record>,
+) -> Result<()> {
+    let mut stmt = c.prepare(sql)?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let record = to_record(row)?;
+        lines.record(&record)?;
+    }
+    Ok(())
+}
+
+fn to_json<T: Serialize>(pickle: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(pickle).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+fn undecryptable(what: &str) -> Error {
+    Error::Corrupt(format!("a stored {what} does not decrypt"))
+}
+
+fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_, W>) -> Result<()> {
+    for k in META_KEYS {
+        let value: Option<String> =
+            rusqlite::OptionalExtension::optional(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0)),
+            )?;
+        if let Some(value) = value {
+            lines.record(&Record::Meta { key: (*k).to_owned(), value })?;
+        }
+    }
+    each(c, "SELECT pickle FROM account", lines, |r| {
+        let pickle: Zeroizing<String> = Zeroizing::new(r.get(0)?);
+        let pickle = AccountPickle::from_encrypted(&pickle, key).map_err(|_| undecryptable("device account"))?;
+        Ok(Record::Account { pickle: to_json(&pickle)? })
+    })?;
+    each(
+        c,
+        "SELECT session_id, curve25519, pickle, created_ts, last_used_ts FROM olm_sessions ORDER BY created_ts",
+        lines,
+        |r| {
+            let pickle: Zeroizing<String> = Zeroizing::new(r.get(2)?);
+            let pickle = SessionPickle::from_encrypted(&pickle, key).map_err(|_| undecryptable("session"))?;
+            Ok(Record::OlmSession {
+                session_id: r.get(0)?,
+                curve25519: r.get(1)?,
+                pickle: to_json(&pickle)?,
+                created_ts: r.get(3)?,
+                last_used_ts: r.get(4)?,
+            })
+        },
+    )?;
+    each(
+        c,
+        "SELECT session_id, group_id, sender_user, sender_device, sender_curve, first_index, pickle, received_ts
+         FROM inbound_group_sessions",
+        lines,
+        |r| {
+            let pickle: Zeroizing<String> = Zeroizing::new(r.get(6)?);
+            let session = InboundGroupSession::from_pickle(
+                InboundGroupSessionPickle::from_encrypted(&pickle, key).map_err(|_| undecryptable("group key"))?,
+            );
+            Ok(Record::InboundGroupSession {
+                session_id: r.get(0)?,
+                group_id: r.get(1)?,
+                sender_user: r.get(2)?,
+                sender_device: r.get(3)?,
+                sender_curve: r.get(4)?,
+                first_index: session.first_known_index(),
+                session_key: session.export_at_first_known_index().to_base64(),
+                received_ts: r.get(7)?,
+            })
+        },
+    )?;
+    each(c, "SELECT user_id, device_id, curve25519, ed25519, first_seen, active FROM devices", lines, |r| {
+        Ok(Record::Device {
+            user_id: r.get(0)?,
+            device_id: r.get(1)?,
+            curve25519: r.get(2)?,
+            ed25519: r.get(3)?,
+            first_seen: r.get(4)?,
+            active: r.get::<_, i64>(5)? != 0,
+        })
+    })?;
+    each(c, "SELECT user_id, fetched_ts FROM known_users", lines, |r| {
+        Ok(Record::KnownUser { user_id: r.get(0)?, fetched_ts: r.get(1)? })
+    })?;
+    each(c, "SELECT group_id, name, version, members, joined FROM groups", lines, |r| {
+        let members: String = r.get(3)?;
+        Ok(Record::Group {
+            group_id: r.get(0)?,
+            name: r.get(1)?,
+            version: r.get(2)?,
+            members: serde_json::from_str(&members)
+                .map_err(|_| Error::Corrupt("a stored group member list is not valid".into()))?,
+            joined: r.get::<_, i64>(4)? != 0,
+        })
+    })?;
+    each(c, "SELECT id, kind, peer, title, last_ts, last_preview, unread FROM conversations", lines, |r| {
+        Ok(Record::Conversation {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            peer: r.get(2)?,
+            title: r.get(3)?,
+            last_ts: r.get(4)?,
+            last_preview: r.get(5)?,
+            unread: r.get(6)?,
+        })
+    })?;
+    each(
+        c,
+        "SELECT id, conversation_id, message_id, sender_user, sender_device, kind, body, status, reason, outgoing, ts,
+                server_ts
+         FROM messages ORDER BY id",
+        lines,
+        |r| {
+            Ok(Record::Message {
+                id: r.get(0)?,
+                conversation_id: r.get(1)?,
+                message_id: r.get(2)?,
+                sender_user: r.get(3)?,
+                sender_device: r.get(4)?,
+                kind: r.get(5)?,
+                body: r.get(6)?,
+                status: r.get(7)?,
+                reason: r.get(8)?,
+                outgoing: r.get::<_, i64>(9)? != 0,
+                ts: r.get(10)?,
+                server_ts: r.get(11)?,
+            })
+        },
+    )?;
+    each(c, "SELECT message_row, session_id, entry FROM pending_decryption ORDER BY message_row", lines, |r| {
+        Ok(Record::PendingDecryption { message_row: r.get(0)?, session_id: r.get(1)?, entry: r.get(2)? })
+    })?;
+    each(c, "SELECT sender_user, message_id FROM received_direct", lines, |r| {
+        Ok(Record::ReceivedDirect { sender_user: r.get(0)?, message_id: r.get(1)? })
+    })?;
+    each(c, "SELECT session_id, message_index, message_id FROM megolm_indices", lines, |r| {
+        Ok(Record::MegolmIndex { session_id: r.get(0)?, message_index: r.get(1)?, message_id: r.get(2)? })
+    })?;
+    each(
+        c,
+        "SELECT message_id, conversation_id, body, attempts, created_ts FROM outbox ORDER BY created_ts, message_id",
+        lines,
+        |r| {
+            Ok(Record::Outbox {
+                message_id: r.get(0)?,
+                conversation_id: r.get(1)?,
+                body: r.get(2)?,
+                attempts: r.get(3)?,
+                created_ts: r.get(4)?,
+            })
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! Reading a backup: the header is checked first (passphrase, format, version) before anything
+//! is created; then every record is inserted, one line at a time, in the caller's transaction.
+//! Nothing counts as restored unless the trailer arrived and its count matches.
+
+use std::io::{BufRead, BufReader};
+
+use rusqlite::params;
+use vodozemac::megolm::{ExportedSessionKey, InboundGroupSession, SessionConfig};
+use vodozemac::olm::{AccountPickle, SessionPickle};
+use zeroize::Zeroizing;
+
+use super::records::{Header, HeaderStart, Record};
+use super::{FORMAT, VERSION, decrypt, read_line};
+use crate::progress::{CancellationToken, Progress, watch};
+use crate::store::{Db, now_ms};
+use crate::{Error, Result};
+
+/// The decrypted stream of a backup, after its header.
+pub(crate) type BackupReader<R> = BufReader<age::stream::StreamReader<R>>;
+
+/// What a restore read.
+pub(crate) struct Imported {
+    pub records: u64,
+    pub messages: u64,
+    /// The file held the device's account (and so its Olm sessions).
+    pub has_account: bool,
+}
+
+fn damaged(what: impl Into<String>) -> Error {
+    Error::BackupDamaged(what.into())
+}
+
+/// Decrypt `input` with the passphrase and read its header. Errors: a wrong passphrase, not a
+/// Sotto backup, a newer format version, or a damaged file.
+pub(crate) fn open_backup<R: BufRead>(input: R, passphrase: &str) -> Result<(Header, BackupReader<R>)> {
+    let mut reader = BufReader::new(decrypt(input, passphrase)?);
+    let mut line = Zeroizing::new(String::new());
+    if !read_line(&mut reader, &mut line)? {
+        return Err(damaged("it is empty"));
+    }
+    let start: HeaderStart = serde_json::from_str(&line).map_err(|_| Error::NotABackup)?;
+    if start.format != FORMAT {
+        return Err(Error::NotABackup);
+    }
+    if start.version > VERSION {
+        return Err(Error::BackupTooNew { found: start.version, known: VERSION });
+    }
+    if start.version != VERSION {
+        return Err(damaged(format!("its format version {} is not one Sotto ever wrote", start.version)));
+    }
+    let header: Header = serde_json::from_str(&line).map_err(|_| damaged("its header is not valid"))?;
+    Ok((header, reader))
+}
+
+/// Insert every record after the header into `db` (the caller's transaction, on a new profile
+/// whose pickles are encrypted with `pickle_key`). Stops with [`Error::Cancelled`] when asked.
+pub(crate) fn load_records<R: BufRead>(
+    reader: &mut R,
+    header: &Header,
+    db: &Db<'_>,
+    pickle_key: &[u8; 32],
+    progress: &watch::Sender<Progress>,
+    cancel: &CancellationToken,
+) -> Result<Imported> {
+    let total = header.counts.total();
+    Progress::publish(progress, 0, total);
+    let mut line = Zeroizing::new(String::new());
+    let mut out = Imported { records: 0, messages: 0, has_account: false };
+    loop {
+        if !read_line(reader, &mut line)? {
+            return Err(damaged("it is cut short (its last line is missing)"));
+        }
+        let record: Record = serde_json::from_str(&line)
+            .map_err(|_| damaged(format!("record {} is not valid", out.records.saturating_add(1))))?;
+        if let Record::End { records } = record {
+            if records != out.records {
+                return Err(damaged(format!("it says {records} records but holds {}", out.records)));
+            }
+            if read_line(reader, &mut line)? {
+                return Err(damaged("it continues after its last line"));
+            }
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            Progress::publish(progress, total, total);
+            return Ok(out);
+        }
+        insert(db, pickle_key, record, &mut out).map_err(|e| match e {
+            Error::Storage(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                damaged(format!("record {} repeats or contradicts an earlier one", out.records.saturating_add(1)))
+            }
+            other => other,
+        })?;
+        out.records += 1;
+        if out.records.is_multiple_of(64) {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            Progress::publish(progress, out.records.min(total), total);
+        }
+    }
+}
+
+fn insert(db: &Db<'_>, pickle_key: &[u8; 32], record: Record, out: &mut Imported) -> Result<()> {
+    let c = db.conn();
+    match record {
+        Record::Meta { key, value } => {
+            if super::export::META_KEYS.contains(&key.as_str()) {
+                db.set_meta(&key, &value)?;
+            }
+        }
+        Record::Account { pickle } => {
+            if out.has_account {
+                return Err(damaged("it holds two device accounts"));
+            }
+            out.has_account = true;
+            let pickle: AccountPickle =
+                serde_json::from_value(pickle).map_err(|_| damaged("its device account is not valid"))?;
+            db.save_account(&pickle.encrypt(pickle_key), 0)?;
+        }
+        Record::OlmSession { session_id, curve25519, pickle, created_ts, last_used_ts } => {
+            let pickle: SessionPickle =
+                serde_json::from_value(pickle).map_err(|_| damaged("a session is not valid"))?;
+            // Restored sessions only decrypt (see `client::renew`).
+            c.prepare_cached(
+                "INSERT INTO olm_sessions (session_id, curve25519, pickle, created_ts, last_used_ts, receive_only)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1)",
+            )?
+            .execute(params![
+                session_id,
+                curve25519,
+                pickle.encrypt(pickle_key),
+                created_ts,
+                last_used_ts
+            ])?;
+        }
+        Record::InboundGroupSession {
+            session_id,
+            group_id,
+            sender_user,
+            sender_device,
+            sender_curve,
+            first_index,
+            session_key,
+            received_ts,
+        } => {
+            let key = Zeroizing::new(session_key);
+            let exported = ExportedSessionKey::from_base64(&key).map_err(|_| damaged("a group key is not valid"))?;
+            let session = InboundGroupSession::import(&exported, SessionConfig::version_1());
+            if session.session_id() != session_id || session.first_known_index() != first_index {
+                return Err(damaged("a group key does not match its session"));
+            }
+            c.prepare_cached(
+                "INSERT INTO inbound_group_sessions
+                    (session_id, group_id, sender_user, sender_device, sender_curve, first_index, pickle, received_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                session_id,
+                group_id,
+                sender_user,
+                sender_device,
+                sender_curve,
+                i64::from(first_index),
+                session.pickle().encrypt(pickle_key),
+                received_ts
+            ])?;
+        }
+        Record::Device { user_id, device_id, curve25519, ed25519, first_seen, active } => {
+            c.prepare_cached(
+                "INSERT INTO devices (user_id, device_id, curve25519, ed25519, first_seen, active)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![user_id, device_id, curve25519, ed25519, first_seen, i64::from(active)])?;
+        }
+        Record::KnownUser { user_id, fetched_ts } => {
+            c.prepare_cached("INSERT INTO known_users (user_id, fetched_ts) VALUES (?1, ?2)")?
+                .execute(params![user_id, fetched_ts])?;
+        }
+        Record::Group { group_id, name, version, members, joined } => {
+            let members = serde_json::to_string(&members).map_err(|e| Error::Corrupt(e.to_string()))?;
+            c.prepare_cached(
+                "INSERT INTO groups (group_id, name, version, members, joined) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![group_id, name, version, members, i64::from(joined)])?;
+        }
+        Record::Conversation { id, kind, peer, title, last_ts, last_preview, unread } => {
+            c.prepare_cached(
+                "INSERT INTO conversations (id, kind, peer, title, last_ts, last_preview, unread)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![id, kind, peer, title, last_ts, last_preview, unread])?;
+        }
+        Record::Message {
+            id,
+            conversation_id,
+            message_id,
+            sender_user,
+            sender_device,
+            kind,
+            body,
+            status,
+            reason,
+            outgoing,
+            ts,
+            server_ts,
+        } => {
+            c.prepare_cached(
+                "INSERT INTO messages (id, conversation_id, message_id, sender_user, sender_device, kind, body, status,
+                    reason, outgoing, ts, server_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                id,
+                conversation_id,
+                message_id,
+                sender_user,
+                sender_device,
+                kind,
+                body,
+                status,
+                reason,
+                i64::from(outgoing),
+                ts,
+                server_ts
+            ])?;
+            out.messages += 1;
+        }
+        Record::PendingDecryption { message_row, session_id, entry } => {
+            db.add_pending(message_row, session_id.as_deref(), &entry)?;
+        }
+        Record::ReceivedDirect { sender_user, message_id } => {
+            db.mark_direct_received(&sender_user, &message_id)?;
+        }
+        Record::MegolmIndex { session_id, message_index, message_id } => {
+            c.prepare_cached(
+                "INSERT INTO megolm_indices (session_id, message_index, message_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![session_id, message_index, message_id])?;
+        }
+        Record::Outbox { message_id, conversation_id, body, attempts, created_ts } => {
+            // Without an encrypted request: it is encrypted afresh, with the sessions of now.
+            c.prepare_cached(
+                "INSERT INTO outbox (message_id, conversation_id, body, request, attempts, next_attempt_ts, created_ts)
+                 VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6)",
+            )?
+            .execute(params![message_id, conversation_id, body, attempts, now_ms(), created_ts])?;
+        }
+        Record::End { .. } => {}
+    }
+    Ok(())
+}

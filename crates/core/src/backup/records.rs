@@ -1,0 +1,170 @@
+//! The lines of a backup file (format version 1), as `docs/backup-format.md` describes them. Key
+//! material is in here, so none of these types has `Debug`.
+
+use serde::{Deserialize, Serialize};
+
+/// The first line.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Header {
+    pub format: String,
+    pub version: u32,
+    pub created_ms: i64,
+    pub user_id: String,
+    pub device_id: String,
+    pub server: String,
+    pub counts: Counts,
+}
+
+/// Only what every version's header has: read first, to refuse a newer version or another file
+/// with the right error before anything else is parsed.
+#[derive(Deserialize)]
+pub(crate) struct HeaderStart {
+    pub format: String,
+    pub version: u32,
+}
+
+/// How many records of each type follow (for progress; the trailer is what proves completeness).
+#[derive(Serialize, Deserialize, Default, Clone, Copy)]
+#[serde(default)]
+pub(crate) struct Counts {
+    pub meta: u64,
+    pub account: u64,
+    pub olm_session: u64,
+    pub inbound_group_session: u64,
+    pub device: u64,
+    pub known_user: u64,
+    pub group: u64,
+    pub conversation: u64,
+    pub message: u64,
+    pub pending_decryption: u64,
+    pub received_direct: u64,
+    pub megolm_index: u64,
+    pub outbox: u64,
+}
+
+impl Counts {
+    pub fn total(&self) -> u64 {
+        [
+            self.meta,
+            self.account,
+            self.olm_session,
+            self.inbound_group_session,
+            self.device,
+            self.known_user,
+            self.group,
+            self.conversation,
+            self.message,
+            self.pending_decryption,
+            self.received_direct,
+            self.megolm_index,
+            self.outbox,
+        ]
+        .iter()
+        .fold(0u64, |a, b| a.saturating_add(*b))
+    }
+}
+
+/// Every line after the header.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum Record {
+    /// A profile setting; only `inbox_seq` is written.
+    Meta {
+        key: String,
+        value: String,
+    },
+    /// The device's vodozemac Olm account (identity keys, unpublished and fallback keys): the
+    /// JSON of its serde `AccountPickle` (kept as JSON here: an internally tagged enum cannot
+    /// hold vodozemac's pickle types directly).
+    Account {
+        pickle: serde_json::Value,
+    },
+    OlmSession {
+        session_id: String,
+        curve25519: String,
+        /// The JSON of vodozemac's serde `SessionPickle`.
+        pickle: serde_json::Value,
+        created_ts: i64,
+        last_used_ts: i64,
+    },
+    /// A Megolm session key received from a device, in vodozemac's exported form.
+    InboundGroupSession {
+        session_id: String,
+        group_id: String,
+        sender_user: String,
+        sender_device: String,
+        sender_curve: String,
+        first_index: u32,
+        session_key: String,
+        received_ts: i64,
+    },
+    /// A pinned device (the trust decision: these keys belong to this device).
+    Device {
+        user_id: String,
+        device_id: String,
+        curve25519: String,
+        ed25519: String,
+        first_seen: i64,
+        active: bool,
+    },
+    KnownUser {
+        user_id: String,
+        fetched_ts: i64,
+    },
+    Group {
+        group_id: String,
+        name: String,
+        version: i64,
+        members: serde_json::Value,
+        joined: bool,
+    },
+    Conversation {
+        id: String,
+        kind: String,
+        peer: String,
+        title: String,
+        last_ts: i64,
+        last_preview: String,
+        unread: i64,
+    },
+    Message {
+        id: i64,
+        conversation_id: String,
+        message_id: String,
+        sender_user: String,
+        sender_device: Option<String>,
+        kind: String,
+        body: String,
+        status: String,
+        reason: Option<String>,
+        outgoing: bool,
+        ts: i64,
+        server_ts: Option<i64>,
+    },
+    PendingDecryption {
+        message_row: i64,
+        session_id: Option<String>,
+        entry: String,
+    },
+    ReceivedDirect {
+        sender_user: String,
+        message_id: String,
+    },
+    MegolmIndex {
+        session_id: String,
+        message_index: i64,
+        message_id: String,
+    },
+    /// An unsent message; it is encrypted afresh when it is sent.
+    Outbox {
+        message_id: String,
+        conversation_id: String,
+        body: String,
+        attempts: i64,
+        created_ts: i64,
+    },
+    /// The last line: how many records came between the header and it.
+    End {
+        records: u64,
+    },
+}

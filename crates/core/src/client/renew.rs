@@ -1,0 +1,104 @@
+//! Renewing Olm sessions. A device restored from a backup holds Olm sessions that may be behind
+//! the copy it kept using after the backup was taken; sending with them would reuse message keys
+//! its peers have already seen, and peers replying over them would use ratchet keys the restored
+//! device never had. So restored sessions only decrypt, and the device starts a new session with
+//! every peer device and carries it in a `session_renewed` message that peers process silently:
+//! their newest session with this device, the one they send with, is then the new one. The same
+//! happens, at most once per hour per device, when an Olm message from a device does not
+//! decrypt.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use reqwest::Method;
+use sotto_proto::{ErrorCode, MessageId, SendDirectRequest, SendReceipt, UserId};
+
+use super::Client;
+use crate::crypto::payload::OlmContent;
+use crate::store::{DeviceRecord, now_ms};
+use crate::{Error, Result};
+
+/// A device gets new sessions because of undecryptable messages at most this often (1 hour).
+pub const RENEW_EVERY_MS: i64 = 60 * 60 * 1000;
+/// Attempts after the server said the recipient's devices changed.
+const DEVICE_CHANGE_RETRIES: usize = 3;
+
+impl Client {
+    /// Start new Olm sessions with `devices` and send each a `session_renewed` message; unless
+    /// `force`, a device renewed within [`RENEW_EVERY_MS`] is skipped. Returns how many devices
+    /// were renewed. Their old sessions are kept for decrypting only, from the start: if the
+    /// message cannot be sent now, the next message to them starts the new session instead.
+    pub(crate) async fn renew_sessions(&self, devices: &[DeviceRecord], force: bool) -> Result<usize> {
+        let now = now_ms();
+        let own = self.inner.own.clone();
+        let due: Vec<DeviceRecord> = self.transact(|_, db| {
+            let mut due = Vec::new();
+            for d in devices {
+                if d.user_id == own.user_id && d.device_id == own.device_id {
+                    continue;
+                }
+                let recent = db.renewed_ts(&d.curve25519)?.is_some_and(|ts| now.saturating_sub(ts) < RENEW_EVERY_MS);
+                if recent && !force {
+                    continue;
+                }
+                db.set_receive_only(Some(&d.curve25519))?;
+                db.set_renewed(&d.curve25519, now)?;
+                due.push(d.clone());
+            }
+            Ok(due)
+        })?;
+        let users: BTreeSet<UserId> = due.iter().map(|d| d.user_id.clone()).collect();
+        for user in &users {
+            self.send_renewal(user).await?;
+        }
+        Ok(due.len())
+    }
+
+    /// [`Client::renew_sessions`] for devices whose messages did not decrypt; failures are only
+    /// logged (the next message to them starts a new session anyway).
+    pub(crate) async fn renew_after_failures(&self, devices: BTreeMap<String, DeviceRecord>) {
+        if devices.is_empty() {
+            return;
+        }
+        let devices: Vec<DeviceRecord> = devices.into_values().collect();
+        match self.renew_sessions(&devices, false).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(devices = n, "started new sessions with devices whose messages did not decrypt"),
+            Err(e) => tracing::warn!(error = %e, "could not start new sessions"),
+        }
+    }
+
+    /// One `session_renewed` message to every device of `user` (and this account's other
+    /// devices, which the server requires of any direct send). Devices with a session that may
+    /// send reuse it; the others get a new one.
+    async fn send_renewal(&self, user: &UserId) -> Result<()> {
+        let own_user = self.inner.own.user_id.clone();
+        let users: Vec<UserId> = if user == &own_user { vec![own_user] } else { vec![user.clone(), own_user] };
+        for _ in 0..DEVICE_CHANGE_RETRIES {
+            let targets = self.read(|db| {
+                let mut all = Vec::new();
+                for u in &users {
+                    all.extend(db.devices_of(u, true)?);
+                }
+                Ok(all)
+            })?;
+            if targets.is_empty() {
+                return Ok(());
+            }
+            if let Some(d) = self.ensure_olm_sessions(&targets).await?.first() {
+                return Err(Error::NoDevices(format!("{} (device {} has no usable keys)", d.user_id, d.device_id)));
+            }
+            let payloads = self.encrypt_for(&targets, &OlmContent::SessionRenewed)?;
+            let message_id = MessageId::parse(uuid::Uuid::new_v4().simple().to_string())
+                .map_err(|e| Error::Crypto(e.to_string()))?;
+            let req = SendDirectRequest { message_id, payloads };
+            match self.request_json::<_, SendReceipt>(Method::POST, "/v1/messages", Some(&req)).await {
+                Ok(_) => return Ok(()),
+                Err(Error::Server { code: ErrorCode::DevicesChanged, .. }) => {
+                    self.refresh_devices(&users).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Crypto("the recipients' devices kept changing; try again".into()))
+    }
+}
