@@ -220,6 +220,10 @@ async fn prepare(server: &str, data: &AppData, work: &Path, messages: usize) -> 
     Ok(conversation)
 }
 
+fn number(v: &serde_json::Value, key: &str) -> Option<f64> {
+    v.get(key).and_then(serde_json::Value::as_f64)
+}
+
 async fn script(window: &AppWindow, js: &str, args: Vec<serde_json::Value>) -> anyhow::Result<serde_json::Value> {
     window.client.execute(js, args).await.map_err(|e| anyhow::anyhow!("script failed: {e}"))
 }
@@ -240,7 +244,7 @@ async fn launch(data: &AppData, app: &Path, rows: usize) -> anyhow::Result<(AppW
             vec![LIST_READY.into()],
         )
         .await?;
-        if let (Some(at), Some(origin), Some(n)) = (v["at"].as_f64(), v["origin"].as_f64(), v["rows"].as_u64()) {
+        if let (Some(at), Some(origin), Some(n)) = (number(&v, "at"), number(&v, "origin"), number(&v, "rows")) {
             ensure!(n as usize == rows, "the list shows {n} conversations, not {rows}");
             return Ok((window, proc.pid, at - started, origin - started));
         }
@@ -284,11 +288,11 @@ async fn open(window: &AppWindow, id: &str, needle: &str) -> anyhow::Result<(f64
         .execute_async(OPEN_SCRIPT, vec![id.into(), needle.into()])
         .await
         .map_err(|e| anyhow::anyhow!("opening {id}: {e}"))?;
-    if let Some(e) = v["error"].as_str() {
+    if let Some(e) = v.get("error").and_then(serde_json::Value::as_str) {
         window.screenshot("open-failed").await;
         bail!("opening {id}: {e}");
     }
-    Ok((v["shown"].as_f64().context("no time")?, v["painted"].as_f64().context("no time")?))
+    Ok((number(&v, "shown").context("no time")?, number(&v, "painted").context("no time")?))
 }
 
 async fn run(args: &Args, app: &Path, server_bin: &Path) -> anyhow::Result<Summary> {
