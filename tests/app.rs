@@ -154,6 +154,7 @@ async fn a_group_with_two_people_one_removed_and_search() {
         .click()
         .await
         .unwrap();
+    app.click("confirm-button").await;
     app.wait_for_texts("[data-testid='member-row']", "two members", |t| t.len() == 2).await;
     app.wait_for_texts("[data-testid='system-line']", "the removal line", |t| t.iter().any(|l| l.contains("carol")))
         .await;
@@ -199,5 +200,94 @@ async fn a_group_with_two_people_one_removed_and_search() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     app.screenshot("search-jump").await;
     assert_eq!(visible, serde_json::Value::Bool(true), "the search hit is not in view");
+    app.close().await;
+}
+
+/// Settings → back up to a file, and → export a readable copy; then on a fresh install the
+/// welcome screen restores the file: the history is there and messages flow both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_made_in_the_app_restores_on_a_fresh_install() {
+    const BACKUP_PASSPHRASE: &str = "four unrelated words here";
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let data = AppData::new();
+    let app = AppWindow::launch("backup_export", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    bob.run(&["send", "alice", "a message worth keeping"], "").json();
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob']").await.click().await.unwrap();
+    app.wait_for_texts("[data-testid='message-body']", "bob's message", |t| {
+        t.iter().any(|b| b == "a message worth keeping")
+    })
+    .await;
+    send_in_window(&app, "and my answer").await;
+
+    // The backup, to a file of the person's choosing.
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("alice.sotto");
+    app.click("settings-button").await;
+    app.click("open-backup").await;
+    app.wait_for_texts("[data-testid='backup-path']", "the suggested file", |_| true).await;
+    app.replace_text("backup-path", file.to_str().unwrap()).await;
+    app.type_into("backup-passphrase", BACKUP_PASSPHRASE).await;
+    app.type_into("backup-passphrase-confirm", BACKUP_PASSPHRASE).await;
+    app.screenshot("backup-form").await;
+    app.click("backup-start").await;
+    let done = app.find("backup-done").await.text().await.unwrap();
+    assert!(done.contains("Your backup is saved"), "{done}");
+    app.screenshot("backup-done").await;
+    assert!(std::fs::metadata(&file).unwrap().len() > 0);
+    app.click("backup-close").await;
+
+    // A readable copy of the open conversation, as web pages.
+    let readable = out.path().join("readable");
+    app.click("open-export").await;
+    app.click("export-open").await;
+    app.replace_text("export-path", readable.to_str().unwrap()).await;
+    app.click("export-start").await;
+    let done = app.find("export-done").await.text().await.unwrap();
+    assert!(done.contains("1 conversation"), "{done}");
+    app.screenshot("export-done").await;
+    let pages: Vec<String> = std::fs::read_dir(&readable)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect();
+    assert!(pages.iter().any(|p| p.contains("a message worth keeping") && p.contains("and my answer")));
+    app.close().await;
+
+    // A new computer: nothing but the file.
+    let fresh = AppData::new();
+    let app = AppWindow::launch("backup_restore", &fresh).await;
+    app.find("welcome").await;
+    app.click("connect-choice").await;
+    app.type_into("server-url", &server.url).await;
+    app.click("server-continue").await;
+    app.click("open-restore").await;
+    app.type_into("restore-file", file.to_str().unwrap()).await;
+    app.type_into("restore-backup-passphrase", "not the passphrase").await;
+    app.type_into("restore-user-id", "alice").await;
+    app.type_into("restore-password", PASSWORD).await;
+    app.click("restore-submit").await;
+    let error = app.wait_for_texts("[data-testid='form-error']", "the wrong passphrase", |t| !t.is_empty()).await;
+    assert!(error.concat().contains("doesn't open this backup"), "{error:?}");
+    app.screenshot("restore-wrong-passphrase").await;
+    app.type_into("restore-backup-passphrase", BACKUP_PASSPHRASE).await;
+    app.click("restore-submit").await;
+    app.find("main").await;
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob']").await.click().await.unwrap();
+    app.wait_for_texts("[data-testid='message-body']", "the restored history", |t| {
+        t.iter().any(|b| b == "a message worth keeping") && t.iter().any(|b| b == "and my answer")
+    })
+    .await;
+    app.screenshot("restored").await;
+
+    // Both ways after the restore.
+    bob.run(&["send", "alice", "welcome back"], "").json();
+    app.wait_for_texts("[data-testid='message-body']", "a new message from bob", |t| {
+        t.iter().any(|b| b == "welcome back")
+    })
+    .await;
+    send_in_window(&app, "thanks, all here").await;
+    assert!(cli_texts(&bob, &["alice"]).contains(&"thanks, all here".to_owned()));
     app.close().await;
 }

@@ -13,6 +13,7 @@ pub mod events;
 pub mod local_server;
 pub mod settings;
 pub mod state;
+pub mod tasks;
 pub mod tray;
 
 use tauri::{Manager, RunEvent, WindowEvent};

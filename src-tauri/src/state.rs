@@ -15,6 +15,7 @@ use ts_rs::TS;
 use crate::error::{CommandError, CommandResult};
 use crate::local_server::{LocalServer, LocalServerInfo};
 use crate::settings::{self, RememberedProfile};
+use crate::tasks::Tasks;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
@@ -69,6 +70,8 @@ pub struct AppState {
     local_server: Mutex<Option<LocalServer>>,
     starting: tokio::sync::Mutex<()>,
     pub transition: tokio::sync::Mutex<()>,
+    /// Long work the UI can cancel (backups, exports).
+    pub tasks: Tasks,
     focused: AtomicBool,
 }
 
@@ -80,6 +83,7 @@ impl AppState {
             local_server: Mutex::new(None),
             starting: tokio::sync::Mutex::new(()),
             transition: tokio::sync::Mutex::new(()),
+            tasks: Tasks::default(),
             focused: AtomicBool::new(true),
         }
     }
@@ -189,6 +193,8 @@ impl AppState {
 
     /// Back to the welcome screen. Returns the client that was open (to sign out or shut down).
     pub fn close(&self) -> Option<Client> {
+        // Exports read the profile that is closing; a restore never runs while one is open.
+        self.tasks.cancel_all();
         let previous = std::mem::replace(&mut *self.session.lock().ok()?, Session::Welcome);
         match previous {
             Session::Ready { client, forwarder } => {

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use tempfile::TempDir;
 
@@ -143,6 +144,17 @@ impl AppWindow {
         let field = self.find(testid).await;
         field.clear().await.unwrap();
         field.send_keys(text).await.unwrap();
+    }
+
+    /// Replace what a field holds (a suggested value, say) the way a person does: select all, type.
+    pub async fn replace_text(&self, testid: &str, text: &str) {
+        let field = self.find(testid).await;
+        field.click().await.unwrap();
+        let select_all = format!("{}a{}", char::from(Key::Control), char::from(Key::Null));
+        field.send_keys(&select_all).await.unwrap();
+        field.send_keys(text).await.unwrap();
+        let value = field.prop("value").await.unwrap().unwrap_or_default();
+        assert_eq!(value, text, "{testid} holds what was typed");
     }
 
     /// Wait until `check` (over the texts of the elements matching `selector`) holds.

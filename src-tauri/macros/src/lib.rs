@@ -5,7 +5,9 @@
 //! CommandResult<Vec<Message>>` it declares a module `name` (modules and functions live in
 //! different namespaces) with `fn signature(&mut Signatures) -> String`, which renders
 //! `name: { args: { conversation_id: string }; result: Array<Message> };`. Parameters that Tauri
-//! injects (`State`, `AppHandle`, `Window`, `WebviewWindow`, `Webview`) are not arguments.
+//! injects (`State`, `AppHandle`, `Window`, `WebviewWindow`, `Webview`) are not arguments. A
+//! `Channel<T>` argument (progress the command streams back) renders as `Channel<T>`, the
+//! interface `ipc.ts` declares for Tauri's channel class.
 
 use proc_macro::TokenStream;
 use quote::{format_ident, quote};
@@ -38,6 +40,18 @@ fn result_type(output: &ReturnType) -> syn::Result<&Type> {
     }
 }
 
+/// `T` of `Channel<T>`.
+fn channel_payload(ty: &Type) -> Option<&Type> {
+    let seg = last_segment(ty).filter(|s| s.ident == "Channel")?;
+    match &seg.arguments {
+        PathArguments::AngleBracketed(args) if args.args.len() == 1 => match args.args.first() {
+            Some(GenericArgument::Type(t)) => Some(t),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn expand(item: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
     let name = &item.sig.ident;
     let module = format_ident!("{}", name);
@@ -55,7 +69,13 @@ fn expand(item: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             return Err(syn::Error::new(arg.pat.span(), "command arguments are plain names"));
         };
         names.push(ident.ident.to_string());
-        types.push(arg.ty.clone());
+        types.push(match channel_payload(&arg.ty) {
+            Some(payload) => quote! { format!("Channel<{}>", out.ts::<#payload>()) },
+            None => {
+                let ty = &arg.ty;
+                quote! { out.ts::<#ty>() }
+            }
+        });
     }
     let name_str = name.to_string();
     let vis = &item.vis;
@@ -70,7 +90,7 @@ fn expand(item: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
 
             /// This command's entry in the UI's `Commands` table.
             pub fn signature(out: &mut crate::bindings::Signatures) -> String {
-                let args: Vec<(&str, String)> = vec![#( (#names, out.ts::<#types>()) ),*];
+                let args: Vec<(&str, String)> = vec![#( (#names, #types) ),*];
                 let result = out.ts::<#result>();
                 out.entry(#name_str, &args, &result)
             }

@@ -1,6 +1,7 @@
 //! The commands the UI calls, grouped by domain. Each takes state, calls one engine function and
 //! maps its error to `{code, message}`; nothing here decides anything the engine should.
 
+pub mod backup;
 pub mod contacts;
 pub mod conversations;
 pub mod groups;
@@ -51,4 +52,9 @@ commands![
     groups::leave_group,
     settings::get_settings,
     settings::set_settings,
+    backup::backup_defaults,
+    backup::export_backup,
+    backup::export_readable,
+    backup::restore_backup,
+    backup::cancel_task,
 ];

@@ -146,7 +146,7 @@ fn default_device_name() -> String {
 }
 
 /// A fresh folder per profile: signing in again never touches an older profile's files.
-fn new_profile_dir(data_dir: &Path, user_id: &str) -> PathBuf {
+pub(crate) fn new_profile_dir(data_dir: &Path, user_id: &str) -> PathBuf {
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     data_dir.join("profiles").join(format!("{user_id}-{stamp}"))
 }

@@ -9,8 +9,12 @@ import type {
   ClientEvent,
   CommandError,
   Conversation,
+  ExportFormat,
+  ExportScope,
   LocalGroup,
   Message,
+  Progress,
+  RestoreRequest,
   SearchHit,
   Settings,
   SignInRequest,
@@ -303,9 +307,49 @@ const api = {
     settings = { ...next };
     return delay({ ...settings });
   },
+  backupDefaults: () =>
+    delay({
+      backup_file: `/home/${ME}/Documents/Sotto ${ME} 2026-11-26.sotto`,
+      export_folder: `/home/${ME}/Documents/Sotto ${ME} 2026-11-26 export`,
+    }),
+  exportBackup: (_path: string, _passphrase: string, onProgress: (p: Progress) => void) =>
+    slowTask(400, onProgress, () => ({ records: 420, messages: messages.length, bytes: 184_320 })),
+  exportReadable: (dir: string, _format: ExportFormat, _scope: ExportScope, onProgress: (p: Progress) => void) =>
+    slowTask(messages.length, onProgress, () => ({ conversations: conversations.length, messages: messages.length, path: dir })),
+  restoreBackup: (request: RestoreRequest, onProgress: (p: Progress) => void) =>
+    slowTask(400, onProgress, () => {
+      status = { ...status, phase: "ready", account: { ...account, user_id: request.user_id } };
+      seed();
+      return { ...status };
+    }),
   onClientEvent: (handler: (event: ClientEvent) => void) => on("sotto://client", handler),
   onAppStatus: (handler: (s: AppStatus) => void) => on("sotto://status", handler),
 } satisfies typeof Real;
+
+/** A task that counts to `total` over about two seconds and can be cancelled. */
+function slowTask<T>(total: number, onProgress: (p: Progress) => void, finish: () => T): Real.RunningTask<T> {
+  let cancelled = false;
+  const result = new Promise<T>((resolve, reject) => {
+    let done = 0;
+    const tick = () => {
+      if (cancelled) {
+        reject({ code: "cancelled", message: "cancelled" } satisfies CommandError);
+        return;
+      }
+      done = Math.min(total, done + Math.max(1, Math.ceil(total / 20)));
+      onProgress({ done, total });
+      if (done >= total) resolve(finish());
+      else setTimeout(tick, 100);
+    };
+    setTimeout(tick, 100);
+  });
+  return {
+    result,
+    cancel: async () => {
+      cancelled = true;
+    },
+  };
+}
 
 if (status.phase === "ready") seed();
 
@@ -344,6 +388,10 @@ export const {
   leaveGroup,
   getSettings,
   setSettings,
+  backupDefaults,
+  exportBackup,
+  exportReadable,
+  restoreBackup,
   onClientEvent,
   onAppStatus,
 } = api;

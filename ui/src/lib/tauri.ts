@@ -2,11 +2,22 @@
 //! the UI uses has a typed wrapper here; a rejected command always rejects with a
 //! `CommandError` (`{ code, message }`), whatever the Rust side or Tauri threw.
 
-import { invoke } from "@tauri-apps/api/core";
+import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import { asCommandError } from "./errors";
 import type { Commands, Events } from "./bindings/ipc";
-import type { AppStatus, ClientEvent, Settings, SignInRequest } from "./types";
+import type {
+  AppStatus,
+  BackupSummary,
+  ClientEvent,
+  ExportFormat,
+  ExportScope,
+  ExportSummary,
+  Progress,
+  RestoreRequest,
+  Settings,
+  SignInRequest,
+} from "./types";
 
 async function call<K extends keyof Commands>(
   name: K,
@@ -54,6 +65,54 @@ export const removeMember = (groupId: string, userId: string) =>
 export const leaveGroup = (groupId: string) => call("leave_group", { group_id: groupId });
 export const getSettings = () => call("get_settings", {});
 export const setSettings = (settings: Settings) => call("set_settings", { settings });
+export const backupDefaults = () => call("backup_defaults", {});
+
+/** A long command (backup, restore, export) in progress: its outcome, and a way to stop it. */
+export interface RunningTask<T> {
+  /** Resolves with the command's result; rejects with `cancelled` when stopped. */
+  result: Promise<T>;
+  /** Ask the command to stop; `result` then rejects with `cancelled` (unless it had finished). */
+  cancel: () => Promise<void>;
+}
+
+/** A task id the Rust side does not need to trust: it only matches a cancel to its command. */
+function newTaskId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function runTask<T>(
+  start: (task: string, onProgress: Channel<Progress>) => Promise<T>,
+  onProgress: (progress: Progress) => void,
+): RunningTask<T> {
+  const task = newTaskId();
+  const channel = new Channel<Progress>();
+  channel.onmessage = onProgress;
+  return {
+    result: start(task, channel),
+    cancel: async () => {
+      await call("cancel_task", { task });
+    },
+  };
+}
+
+export const exportBackup = (path: string, passphrase: string, onProgress: (p: Progress) => void) =>
+  runTask<BackupSummary>(
+    (task, on_progress) => call("export_backup", { task, path, passphrase, on_progress }),
+    onProgress,
+  );
+export const exportReadable = (
+  dir: string,
+  format: ExportFormat,
+  scope: ExportScope,
+  onProgress: (p: Progress) => void,
+) =>
+  runTask<ExportSummary>(
+    (task, on_progress) => call("export_readable", { task, dir, format, scope, on_progress }),
+    onProgress,
+  );
+export const restoreBackup = (request: RestoreRequest, onProgress: (p: Progress) => void) =>
+  runTask<AppStatus>((task, on_progress) => call("restore_backup", { task, request, on_progress }), onProgress);
 
 /** Stops a subscription started by one of the `on…` functions below. */
 export type Unsubscribe = () => void;

@@ -3,12 +3,17 @@
 
 export type { Account } from "./bindings/Account";
 export type { AppStatus } from "./bindings/AppStatus";
+export type { BackupDefaults } from "./bindings/BackupDefaults";
+export type { BackupSummary } from "./bindings/BackupSummary";
 export type { ClientEvent } from "./bindings/ClientEvent";
 export type { CommandError } from "./bindings/CommandError";
 export type { ConnectionState } from "./bindings/ConnectionState";
 export type { Conversation } from "./bindings/Conversation";
 export type { ConversationKind } from "./bindings/ConversationKind";
 export type { DeviceSummary } from "./bindings/DeviceSummary";
+export type { ExportFormat } from "./bindings/ExportFormat";
+export type { ExportScope } from "./bindings/ExportScope";
+export type { ExportSummary } from "./bindings/ExportSummary";
 export type { GroupMember } from "./bindings/GroupMember";
 export type { KeyChange } from "./bindings/KeyChange";
 export type { LocalGroup } from "./bindings/LocalGroup";
@@ -19,6 +24,8 @@ export type { Message } from "./bindings/Message";
 export type { MessageKind } from "./bindings/MessageKind";
 export type { MessageStatus } from "./bindings/MessageStatus";
 export type { Phase } from "./bindings/Phase";
+export type { Progress } from "./bindings/Progress";
+export type { RestoreRequest } from "./bindings/RestoreRequest";
 export type { Role } from "./bindings/Role";
 export type { SearchHit } from "./bindings/SearchHit";
 export type { Settings } from "./bindings/Settings";

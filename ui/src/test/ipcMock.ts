@@ -65,9 +65,21 @@ const defaults: typeof Real = {
   leaveGroup: async () => null,
   getSettings: async () => defaultSettings,
   setSettings: async (s) => s,
+  backupDefaults: async () => ({
+    backup_file: "/home/alice/Documents/Sotto alice 2026-11-26.sotto",
+    export_folder: "/home/alice/Documents/Sotto alice 2026-11-26 export",
+  }),
+  exportBackup: () => finishedTask({ records: 12, messages: 10, bytes: 2048 }),
+  exportReadable: (dir) => finishedTask({ conversations: 1, messages: 10, path: dir }),
+  restoreBackup: () => finishedTask(readyStatus()),
   onClientEvent: (h) => subscribe(clientListeners, h),
   onAppStatus: (h) => subscribe(statusListeners, h),
 };
+
+/** A long task that already finished with `result` (tests replace it to control progress). */
+export function finishedTask<T>(result: T): Real.RunningTask<T> {
+  return { result: Promise.resolve(result), cancel: async () => undefined };
+}
 
 export const appStatus = vi.fn(defaults.appStatus);
 export const checkServer = vi.fn(defaults.checkServer);
@@ -95,6 +107,10 @@ export const removeMember = vi.fn(defaults.removeMember);
 export const leaveGroup = vi.fn(defaults.leaveGroup);
 export const getSettings = vi.fn(defaults.getSettings);
 export const setSettings = vi.fn(defaults.setSettings);
+export const backupDefaults = vi.fn(defaults.backupDefaults);
+export const exportBackup = vi.fn(defaults.exportBackup);
+export const exportReadable = vi.fn(defaults.exportReadable);
+export const restoreBackup = vi.fn(defaults.restoreBackup);
 export const onClientEvent = vi.fn(defaults.onClientEvent);
 export const onAppStatus = vi.fn(defaults.onAppStatus);
 
@@ -125,6 +141,10 @@ const mocks = {
   leaveGroup,
   getSettings,
   setSettings,
+  backupDefaults,
+  exportBackup,
+  exportReadable,
+  restoreBackup,
   onClientEvent,
   onAppStatus,
 } satisfies typeof Real;

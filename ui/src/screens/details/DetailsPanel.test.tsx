@@ -79,6 +79,11 @@ describe("group details", () => {
     ipc.removeMember.mockResolvedValueOnce(group("admin"));
     const bob = screen.getAllByTestId("member-row").find((r) => r.getAttribute("data-user-id") === "bob");
     await user.click(within(bob as HTMLElement).getByTestId("member-remove"));
+    expect(screen.getByRole("dialog", { name: "Remove bob from Book club?" }).textContent).toContain(
+      "won't be able to read what the group sends",
+    );
+    expect(ipc.removeMember).not.toHaveBeenCalled();
+    await user.click(screen.getByTestId("confirm-button"));
     expect(ipc.removeMember).toHaveBeenCalledWith("club", "bob");
     await waitFor(() => expect(screen.getAllByTestId("member-row")).toHaveLength(3));
   });
@@ -95,6 +100,7 @@ describe("group details", () => {
     ipc.removeMember.mockRejectedValueOnce({ code: "not_admin", message: "403" });
     const bob = screen.getAllByTestId("member-row").find((r) => r.getAttribute("data-user-id") === "bob");
     await user.click(within(bob as HTMLElement).getByTestId("member-remove"));
+    await user.click(screen.getByTestId("confirm-button"));
     expect((await screen.findByTestId("dialog-error")).textContent).toBe(
       "Only the group's admins can do that. Ask an admin of the group.",
     );

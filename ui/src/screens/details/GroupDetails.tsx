@@ -19,6 +19,7 @@ export function GroupDetails({ groupId }: { groupId: string }) {
   const group = useStore(session.groups, (s) => s[groupId]);
   const [error, setError] = useState<CommandError | null>(null);
   const [confirmLeave, setConfirmLeave] = useState(false);
+  const [confirmRemove, setConfirmRemove] = useState<string | null>(null);
   const me = session.ownUserId;
 
   if (!group) {
@@ -31,13 +32,10 @@ export function GroupDetails({ groupId }: { groupId: string }) {
     (a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.user_id.localeCompare(b.user_id),
   );
 
+  // Errors show in the confirmation, which stays open until the removal went through.
   const remove = async (userId: string) => {
     setError(null);
-    try {
-      session.groups.put(await ipc.removeMember(groupId, userId));
-    } catch (e) {
-      setError(asCommandError(e));
-    }
+    session.groups.put(await ipc.removeMember(groupId, userId));
   };
 
   const leave = async () => {
@@ -68,7 +66,7 @@ export function GroupDetails({ groupId }: { groupId: string }) {
               member={m}
               isMe={m.user_id === me}
               canRemove={canManage && m.user_id !== me && (m.role !== "owner" || myRole === "owner")}
-              onRemove={() => void remove(m.user_id)}
+              onRemove={() => setConfirmRemove(m.user_id)}
             />
           ))}
         </ul>
@@ -79,6 +77,20 @@ export function GroupDetails({ groupId }: { groupId: string }) {
             Leave group
           </button>
         </section>
+      ) : null}
+      {confirmRemove ? (
+        <ConfirmDialog
+          title={`Remove ${confirmRemove} from ${group.name}?`}
+          confirmLabel="Remove"
+          danger
+          onConfirm={() => remove(confirmRemove)}
+          onClose={() => setConfirmRemove(null)}
+        >
+          <p>
+            {confirmRemove} won't be able to read what the group sends from now on. What they already received stays
+            with them.
+          </p>
+        </ConfirmDialog>
       ) : null}
       {confirmLeave ? (
         <ConfirmDialog

@@ -1,4 +1,4 @@
-//! Settings: the account on this device, theme, notifications, and signing out.
+//! Settings: the account on this device, theme, notifications, backups, and signing out.
 
 import { useState } from "react";
 import * as ipc from "../../lib/tauri";
@@ -10,6 +10,8 @@ import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { ErrorNote } from "../../components/ErrorNote";
 import { LocalServerAddress } from "../../components/LocalServerAddress";
 import { Modal } from "../../components/Modal";
+import { BackupDialog } from "./BackupDialog";
+import { ExportDialog } from "./ExportDialog";
 
 export function SettingsDialog({ onClose }: { onClose: () => void }) {
   const app = useAppStore();
@@ -18,6 +20,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
   const localServer = useStore(app, (s) => s.status?.local_server ?? null);
   const [error, setError] = useState<CommandError | null>(null);
   const [confirmSignOut, setConfirmSignOut] = useState(false);
+  const [open, setOpen] = useState<"backup" | "export" | null>(null);
 
   const save = async (next: Settings) => {
     const previous = settings;
@@ -101,6 +104,25 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
             </span>
           </label>
         </section>
+        {account ? (
+          <section className="settings__section" aria-labelledby="settings-backup">
+            <h3 id="settings-backup" className="settings__heading">
+              Backups
+            </h3>
+            <p className="muted small">
+              A backup file keeps your messages and keys if this computer is lost or replaced; restore it when you
+              sign in on a new one.
+            </p>
+            <div className="settings__buttons">
+              <button type="button" className="button" onClick={() => setOpen("backup")} data-testid="open-backup">
+                Back up to a file…
+              </button>
+              <button type="button" className="button" onClick={() => setOpen("export")} data-testid="open-export">
+                Export a readable copy…
+              </button>
+            </div>
+          </section>
+        ) : null}
         {error ? <ErrorNote error={error} testId="dialog-error" /> : null}
         <section className="settings__section settings__section--danger">
           <button type="button" className="button button--danger-outline" onClick={() => setConfirmSignOut(true)} data-testid="sign-out">
@@ -108,6 +130,8 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
           </button>
         </section>
       </div>
+      {open === "backup" ? <BackupDialog onClose={() => setOpen(null)} /> : null}
+      {open === "export" ? <ExportDialog onClose={() => setOpen(null)} /> : null}
       {confirmSignOut ? (
         <ConfirmDialog
           title="Sign out of this computer?"

@@ -19,9 +19,11 @@ interface SignInFormProps {
   server: string;
   defaultMode: SignInMode;
   onChangeServer: () => void;
+  /** Switch to restoring a backup file instead. */
+  onRestore: () => void;
 }
 
-export function SignInForm({ server, defaultMode, onChangeServer }: SignInFormProps) {
+export function SignInForm({ server, defaultMode, onChangeServer, onRestore }: SignInFormProps) {
   const store = useAppStore();
   const [mode, setMode] = useState<SignInMode>(defaultMode);
   const [userId, setUserId] = useState("");
@@ -198,6 +200,12 @@ export function SignInForm({ server, defaultMode, onChangeServer }: SignInFormPr
       <button type="submit" className="button button--primary button--wide" disabled={busy} data-testid="sign-in-submit">
         {busy ? (mode === "register" ? "Creating account…" : "Signing in…") : mode === "register" ? "Create account" : "Sign in"}
       </button>
+      <p className="sign-in__restore muted">
+        Have a backup file?{" "}
+        <button type="button" className="link-button" onClick={onRestore} data-testid="open-restore">
+          Restore it
+        </button>
+      </p>
     </form>
   );
 }

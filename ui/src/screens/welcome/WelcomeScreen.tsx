@@ -1,12 +1,17 @@
-//! First run: pick a server (connect to one, or run one here), then create an account or sign in.
+//! First run: pick a server (connect to one, or run one here), then create an account, sign in,
+//! or restore a backup file.
 
 import { useState } from "react";
 import type { LocalServerInfo } from "../../lib/types";
 import { ServerChoice } from "./ServerChoice";
+import { RestoreForm } from "./RestoreForm";
 import { SignInForm } from "./SignInForm";
 import { LocalServerAddress } from "../../components/LocalServerAddress";
 
-type Step = { kind: "choose" } | { kind: "sign-in"; server: string; local: LocalServerInfo | null };
+type Step =
+  | { kind: "choose" }
+  | { kind: "sign-in"; server: string; local: LocalServerInfo | null }
+  | { kind: "restore"; server: string; local: LocalServerInfo | null };
 
 export function WelcomeScreen() {
   const [step, setStep] = useState<Step>({ kind: "choose" });
@@ -23,6 +28,8 @@ export function WelcomeScreen() {
             onServer={(server) => setStep({ kind: "sign-in", server, local: null })}
             onLocalServer={(local) => setStep({ kind: "sign-in", server: local.url, local })}
           />
+        ) : step.kind === "restore" ? (
+          <RestoreForm server={step.server} onBack={() => setStep({ ...step, kind: "sign-in" })} />
         ) : (
           <>
             {step.local ? <LocalServerAddress info={step.local} /> : null}
@@ -30,6 +37,7 @@ export function WelcomeScreen() {
               server={step.server}
               defaultMode={step.local ? "register" : "login"}
               onChangeServer={() => setStep({ kind: "choose" })}
+              onRestore={() => setStep({ ...step, kind: "restore" })}
             />
           </>
         )}

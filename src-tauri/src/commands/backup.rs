@@ -1,0 +1,195 @@
+//! Backups and readable exports: the long commands. Each takes a task id (for `cancel_task`) and
+//! a channel that receives its progress; the engine does the work (see `sotto_core::backup` and
+//! `sotto_core::export`), these only wire it to the window.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sotto_app_macros::command;
+use sotto_core::{BackupSummary, Client, ExportFormat, ExportScope, ExportSummary, KeyOptions, Progress, Restore};
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Manager, State};
+use ts_rs::TS;
+
+use crate::commands::session::{new_profile_dir, normalize_server_url};
+use crate::error::{CommandError, CommandResult};
+use crate::state::{AppState, AppStatus};
+use crate::tasks::ProgressForwarder;
+
+/// Where the backup dialogs suggest writing, before the person picks something else.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct BackupDefaults {
+    /// A backup file name that does not exist yet, in the documents folder.
+    pub backup_file: String,
+    /// A folder name for a readable export that does not exist yet, beside it.
+    pub export_folder: String,
+}
+
+/// What the restore form sends.
+#[derive(Deserialize, TS)]
+pub struct RestoreRequest {
+    pub server: String,
+    pub user_id: String,
+    /// The account password: a restore signs in afresh.
+    pub password: String,
+    pub file: String,
+    pub backup_passphrase: String,
+    /// Also protect the restored profile with this passphrase (required without a keychain).
+    pub passphrase: Option<String>,
+}
+
+impl std::fmt::Debug for RestoreRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestoreRequest")
+            .field("server", &self.server)
+            .field("user_id", &self.user_id)
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Suggested places for a backup file and a readable export (the person can change them).
+#[command]
+pub async fn backup_defaults(app: AppHandle, state: State<'_, AppState>) -> CommandResult<BackupDefaults> {
+    let folder = app
+        .path()
+        .document_dir()
+        .ok()
+        .filter(|d| d.is_dir())
+        .or_else(|| app.path().home_dir().ok())
+        .ok_or_else(|| CommandError::new("internal", "This computer has no home folder to suggest."))?;
+    let who = state.client().map(|c| c.user_id().to_string()).unwrap_or_default();
+    let date = today();
+    let stem = if who.is_empty() { format!("Sotto {date}") } else { format!("Sotto {who} {date}") };
+    Ok(BackupDefaults {
+        backup_file: display(&unused(&folder, &stem, ".sotto")),
+        export_folder: display(&unused(&folder, &format!("{stem} export"), "")),
+    })
+}
+
+/// Write this profile's encrypted backup to `path` (which must not exist).
+#[command]
+pub async fn export_backup(
+    state: State<'_, AppState>,
+    task: String,
+    path: String,
+    passphrase: String,
+    on_progress: Channel<Progress>,
+) -> CommandResult<BackupSummary> {
+    let client = state.client()?;
+    let task = state.tasks.start(&task)?;
+    let path = chosen_path(&path)?;
+    let progress = ProgressForwarder::new(on_progress);
+    let result = client.export_backup(&path, &passphrase, &progress.sender, &task.cancel).await;
+    progress.finish().await;
+    Ok(result?)
+}
+
+/// Write the conversations in `scope` as readable HTML or JSON files into the folder `dir`
+/// (new or empty).
+#[command]
+pub async fn export_readable(
+    state: State<'_, AppState>,
+    task: String,
+    dir: String,
+    format: ExportFormat,
+    scope: ExportScope,
+    on_progress: Channel<Progress>,
+) -> CommandResult<ExportSummary> {
+    let client = state.client()?;
+    let task = state.tasks.start(&task)?;
+    let dir = chosen_path(&dir)?;
+    let progress = ProgressForwarder::new(on_progress);
+    let sender = progress.sender.clone();
+    let cancel = task.cancel.clone();
+    let result =
+        tauri::async_runtime::spawn_blocking(move || client.export_readable(&dir, format, scope, &sender, &cancel))
+            .await
+            .map_err(|e| CommandError::new("internal", e.to_string()));
+    progress.finish().await;
+    Ok(result??)
+}
+
+/// First run: restore a backup file into a new profile on this computer and open it.
+#[command]
+pub async fn restore_backup(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    task: String,
+    request: RestoreRequest,
+    on_progress: Channel<Progress>,
+) -> CommandResult<AppStatus> {
+    let _transition = state.transition.lock().await;
+    if state.client().is_ok() {
+        return Err(CommandError::new("already_signed_in", "An account is already open; sign out first."));
+    }
+    let task = state.tasks.start(&task)?;
+    let server = normalize_server_url(&request.server)?;
+    let user_id = request.user_id.trim().to_owned();
+    sotto_proto::UserId::parse(&user_id)?;
+    let file = chosen_path(&request.file)?;
+    let dir = new_profile_dir(state.data_dir(), &user_id);
+    let keys = KeyOptions { no_keychain: false, passphrase: request.passphrase.filter(|p| !p.is_empty()) };
+    let restore = Restore {
+        file: &file,
+        backup_passphrase: &request.backup_passphrase,
+        server: &server,
+        user_id: &user_id,
+        password: &request.password,
+    };
+    let progress = ProgressForwarder::new(on_progress);
+    let result = Client::restore_backup(&dir, restore, keys, &progress.sender, &task.cancel).await;
+    progress.finish().await;
+    let client = match result {
+        Ok(client) => client,
+        Err(e) => {
+            // The engine removed what it created; the folder itself goes too when empty.
+            let _ = std::fs::remove_dir(&dir);
+            return Err(e.into());
+        }
+    };
+    state.activate(&app, client)?;
+    Ok(state.announce(&app))
+}
+
+/// Stop the long task `task`. False when it is not running (it may have just finished).
+#[command]
+pub async fn cancel_task(state: State<'_, AppState>, task: String) -> CommandResult<bool> {
+    Ok(state.tasks.cancel(&task))
+}
+
+/// A path the person typed or picked: absolute, after `~/` is expanded.
+fn chosen_path(input: &str) -> CommandResult<PathBuf> {
+    let trimmed = input.trim();
+    let path = match trimmed.strip_prefix("~/") {
+        Some(rest) => std::env::home_dir().map(|home| home.join(rest)),
+        None => Some(PathBuf::from(trimmed)),
+    };
+    match path {
+        Some(path) if path.is_absolute() => Ok(path),
+        _ => Err(CommandError::new(
+            "invalid_input",
+            format!("'{trimmed}' is not a full path; choose a place such as ~/Documents/backup.sotto."),
+        )),
+    }
+}
+
+/// `folder/stem suffix`, or with " 2", " 3"... before the suffix when that exists.
+fn unused(folder: &Path, stem: &str, suffix: &str) -> PathBuf {
+    (1..1000)
+        .map(|n| match n {
+            1 => folder.join(format!("{stem}{suffix}")),
+            n => folder.join(format!("{stem} {n}{suffix}")),
+        })
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| folder.join(format!("{stem} {}{suffix}", jiff::Timestamp::now().as_millisecond())))
+}
+
+fn display(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Today's date in this computer's time zone, as YYYY-MM-DD (for file names).
+fn today() -> String {
+    jiff::ZonedDateTime::now().date().to_string()
+}
