@@ -168,7 +168,9 @@ async fn bad_files_and_refusals_change_nothing() {
     let _bob = register(&server, &dirs.path().join("bob"), "bob").await;
     alice.send_text(&uid("bob"), "keep me").await.unwrap();
     let file = dirs.path().join("alice.sotto");
+    assert_eq!(alice.last_backup_at().unwrap(), None, "no backup yet");
     export(&alice, &file).await;
+    let made = alice.last_backup_at().unwrap().expect("the backup's time is remembered");
 
     // Export never overwrites a file, and a cancelled export leaves no file behind.
     let (progress, cancel) = (Progress::unobserved(), CancellationToken::new());
@@ -185,6 +187,7 @@ async fn bad_files_and_refusals_change_nothing() {
     assert_eq!(alice.export_backup(&cancelled, "pw", &progress, &cancel).await.unwrap_err().code(), "cancelled");
     let left: Vec<_> = std::fs::read_dir(&exports).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, [std::ffi::OsString::from("taken.sotto")], "no partial file is left");
+    assert_eq!(alice.last_backup_at().unwrap(), Some(made), "failed exports don't count as backups");
 
     alice.shutdown();
     drop(alice);

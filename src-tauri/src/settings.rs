@@ -34,11 +34,13 @@ pub struct Settings {
     pub notifications: bool,
     /// Show the message text in notifications (off: "New message" only).
     pub previews: bool,
+    /// Suggest a backup once there are messages and none was made (off: the person said "Not now").
+    pub backup_reminder: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { theme: Theme::System, notifications: true, previews: true }
+        Settings { theme: Theme::System, notifications: true, previews: true, backup_reminder: true }
     }
 }
 

@@ -25,6 +25,14 @@ pub struct BackupDefaults {
     pub export_folder: String,
 }
 
+/// Whether this profile has been backed up (the UI's backup reminder).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct BackupStatus {
+    /// When this profile last wrote a complete backup file (ms since the epoch).
+    #[ts(type = "number | null")]
+    pub last_backup_ms: Option<i64>,
+}
+
 /// What the restore form sends.
 #[derive(Deserialize, TS)]
 pub struct RestoreRequest {
@@ -65,6 +73,12 @@ pub async fn backup_defaults(app: AppHandle, state: State<'_, AppState>) -> Comm
         backup_file: display(&unused(&folder, &stem, ".sotto")),
         export_folder: display(&unused(&folder, &format!("{stem} export"), "")),
     })
+}
+
+#[command]
+pub async fn backup_status(state: State<'_, AppState>) -> CommandResult<BackupStatus> {
+    let client = state.client()?;
+    Ok(BackupStatus { last_backup_ms: client.last_backup_at()? })
 }
 
 /// Write this profile's encrypted backup to `path` (which must not exist).

@@ -53,6 +53,7 @@ commands![
     settings::get_settings,
     settings::set_settings,
     backup::backup_defaults,
+    backup::backup_status,
     backup::export_backup,
     backup::export_readable,
     backup::restore_backup,

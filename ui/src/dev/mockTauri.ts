@@ -42,6 +42,7 @@ let settings: Settings = {
   theme: (params.get("theme") as Settings["theme"] | null) ?? "system",
   notifications: true,
   previews: false,
+  backup_reminder: true,
 };
 
 let nextId = 1;
@@ -307,6 +308,7 @@ const api = {
     settings = { ...next };
     return delay({ ...settings });
   },
+  backupStatus: () => delay({ last_backup_ms: null }),
   backupDefaults: () =>
     delay({
       backup_file: `/home/${ME}/Documents/Sotto ${ME} 2026-11-26.sotto`,
@@ -389,6 +391,7 @@ export const {
   getSettings,
   setSettings,
   backupDefaults,
+  backupStatus,
   exportBackup,
   exportReadable,
   restoreBackup,

@@ -66,6 +66,7 @@ export const leaveGroup = (groupId: string) => call("leave_group", { group_id: g
 export const getSettings = () => call("get_settings", {});
 export const setSettings = (settings: Settings) => call("set_settings", { settings });
 export const backupDefaults = () => call("backup_defaults", {});
+export const backupStatus = () => call("backup_status", {});
 
 /** A long command (backup, restore, export) in progress: its outcome, and a way to stop it. */
 export interface RunningTask<T> {

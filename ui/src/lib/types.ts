@@ -4,6 +4,7 @@
 export type { Account } from "./bindings/Account";
 export type { AppStatus } from "./bindings/AppStatus";
 export type { BackupDefaults } from "./bindings/BackupDefaults";
+export type { BackupStatus } from "./bindings/BackupStatus";
 export type { BackupSummary } from "./bindings/BackupSummary";
 export type { ClientEvent } from "./bindings/ClientEvent";
 export type { CommandError } from "./bindings/CommandError";

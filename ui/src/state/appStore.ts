@@ -6,17 +6,28 @@ import type { AppStatus, ConnectionState, Settings } from "../lib/types";
 export interface AppState {
   status: AppStatus | null;
   settings: Settings;
+  /** When the open profile last wrote a backup file (ms); null: never; undefined: not asked yet. */
+  lastBackup: number | null | undefined;
 }
 
-export const DEFAULT_SETTINGS: Settings = { theme: "system", notifications: true, previews: true };
+export const DEFAULT_SETTINGS: Settings = { theme: "system", notifications: true, previews: true, backup_reminder: true };
 
 export class AppStore extends Store<AppState> {
   constructor() {
-    super({ status: null, settings: DEFAULT_SETTINGS });
+    super({ status: null, settings: DEFAULT_SETTINGS, lastBackup: undefined });
   }
 
   setStatus(status: AppStatus): void {
-    this.set((s) => ({ ...s, status }));
+    // Another account (or none): what is known about backups was about the previous one.
+    this.set((s) => ({
+      ...s,
+      status,
+      lastBackup: s.status?.account?.user_id === status.account?.user_id ? s.lastBackup : undefined,
+    }));
+  }
+
+  setLastBackup(lastBackup: number | null): void {
+    this.set((s) => ({ ...s, lastBackup }));
   }
 
   setConnection(connection: ConnectionState): void {

@@ -17,7 +17,7 @@ function subscribe<T>(set: Set<Listener<T>>, handler: Listener<T>): () => void {
   return () => set.delete(handler);
 }
 
-const defaultSettings: Settings = { theme: "system", notifications: true, previews: true };
+const defaultSettings: Settings = { theme: "system", notifications: true, previews: true, backup_reminder: true };
 
 /** Default behaviour of every command; `resetIpc` reinstalls these before each test. */
 const defaults: typeof Real = {
@@ -65,6 +65,7 @@ const defaults: typeof Real = {
   leaveGroup: async () => null,
   getSettings: async () => defaultSettings,
   setSettings: async (s) => s,
+  backupStatus: async () => ({ last_backup_ms: 1_700_000_000_000 }),
   backupDefaults: async () => ({
     backup_file: "/home/alice/Documents/Sotto alice 2026-11-26.sotto",
     export_folder: "/home/alice/Documents/Sotto alice 2026-11-26 export",
@@ -108,6 +109,7 @@ export const leaveGroup = vi.fn(defaults.leaveGroup);
 export const getSettings = vi.fn(defaults.getSettings);
 export const setSettings = vi.fn(defaults.setSettings);
 export const backupDefaults = vi.fn(defaults.backupDefaults);
+export const backupStatus = vi.fn(defaults.backupStatus);
 export const exportBackup = vi.fn(defaults.exportBackup);
 export const exportReadable = vi.fn(defaults.exportReadable);
 export const restoreBackup = vi.fn(defaults.restoreBackup);
@@ -142,6 +144,7 @@ const mocks = {
   getSettings,
   setSettings,
   backupDefaults,
+  backupStatus,
   exportBackup,
   exportReadable,
   restoreBackup,

@@ -73,7 +73,15 @@ impl Staged {
     }
 }
 
+/// When this profile last wrote a backup file (ms since the epoch); kept in the profile only.
+const META_LAST_BACKUP: &str = "last_backup_at";
+
 impl Client {
+    /// When this profile last wrote a complete backup file (ms since the epoch), if ever.
+    pub fn last_backup_at(&self) -> Result<Option<i64>> {
+        Ok(self.read(|db| db.meta(META_LAST_BACKUP))?.and_then(|v| v.parse().ok()))
+    }
+
     /// Write this profile's backup to `path`, encrypted with `passphrase` (age, scrypt). Never
     /// overwrites a file: `path` must not exist. Progress counts records; on an error or when
     /// `cancel` fires, the partial file is removed.
@@ -138,6 +146,11 @@ impl Client {
             let bytes = file.metadata()?.len();
             drop(file);
             publish_new(&tmp, path)?;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            // The file is complete; failing to remember when is not worth failing the export.
+            if let Err(e) = self.read(|db| db.set_meta(META_LAST_BACKUP, &now.to_string())) {
+                tracing::warn!(error = %e, "could not record the time of the backup");
+            }
             Ok(BackupSummary { bytes, ..summary })
         })();
         if result.is_err()

@@ -12,4 +12,8 @@ notifications: boolean,
 /**
  * Show the message text in notifications (off: "New message" only).
  */
-previews: boolean, };
+previews: boolean, 
+/**
+ * Suggest a backup once there are messages and none was made (off: the person said "Not now").
+ */
+backup_reminder: boolean, };

@@ -8,6 +8,7 @@ import { FormError, type FormProblem } from "../../components/FormError";
 import { Modal } from "../../components/Modal";
 import { TaskProgress, useLongTask } from "../../components/TaskProgress";
 import { formatBytes } from "../../lib/units";
+import { useAppStore } from "../../state/context";
 
 export const MIN_BACKUP_PASSPHRASE = 8;
 
@@ -17,6 +18,7 @@ export function BackupDialog({ onClose }: { onClose: () => void }) {
   const [confirm, setConfirm] = useState("");
   const [problem, setProblem] = useState<FormProblem | null>(null);
   const task = useLongTask<BackupSummary>();
+  const app = useAppStore();
 
   useEffect(() => {
     let live = true;
@@ -48,7 +50,8 @@ export function BackupDialog({ onClose }: { onClose: () => void }) {
     }
     setProblem(null);
     const outcome = await task.run((onProgress) => ipc.exportBackup(path.trim(), passphrase, onProgress));
-    if (!outcome.ok) setProblem({ kind: "command", error: outcome.error });
+    if (outcome.ok) app.setLastBackup(Date.now());
+    else setProblem({ kind: "command", error: outcome.error });
   };
 
   const { state } = task;

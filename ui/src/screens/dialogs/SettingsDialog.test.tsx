@@ -15,7 +15,7 @@ describe("settings", () => {
 
     await user.selectOptions(screen.getByTestId("theme-select"), "dark");
     expect(document.documentElement.dataset.theme).toBe("dark");
-    expect(ipc.setSettings).toHaveBeenLastCalledWith({ theme: "dark", notifications: true, previews: true });
+    expect(ipc.setSettings).toHaveBeenLastCalledWith({ theme: "dark", notifications: true, previews: true, backup_reminder: true });
   });
 
   it("saves the notification switches", async () => {
@@ -23,9 +23,9 @@ describe("settings", () => {
     await user.click(screen.getByTestId("settings-button"));
 
     await user.click(screen.getByTestId("previews-toggle"));
-    expect(ipc.setSettings).toHaveBeenLastCalledWith({ theme: "system", notifications: true, previews: false });
+    expect(ipc.setSettings).toHaveBeenLastCalledWith({ theme: "system", notifications: true, previews: false, backup_reminder: true });
     await user.click(screen.getByTestId("notifications-toggle"));
-    expect(ipc.setSettings).toHaveBeenLastCalledWith({ theme: "system", notifications: false, previews: false });
+    expect(ipc.setSettings).toHaveBeenLastCalledWith({ theme: "system", notifications: false, previews: false, backup_reminder: true });
     expect((screen.getByTestId("notifications-toggle") as HTMLInputElement).checked).toBe(false);
   });
 

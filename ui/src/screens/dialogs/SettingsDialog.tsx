@@ -1,6 +1,6 @@
 //! Settings: the account on this device, theme, notifications, backups, and signing out.
 
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import * as ipc from "../../lib/tauri";
 import { asCommandError } from "../../lib/errors";
 import { useStore } from "../../lib/store";
@@ -18,6 +18,22 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
   const settings = useStore(app, (s) => s.settings);
   const account = useStore(app, (s) => s.status?.account ?? null);
   const localServer = useStore(app, (s) => s.status?.local_server ?? null);
+  const lastBackup = useStore(app, (s) => s.lastBackup);
+  const signedIn = account !== null;
+
+  useEffect(() => {
+    if (!signedIn || lastBackup !== undefined) return;
+    let live = true;
+    ipc
+      .backupStatus()
+      .then((status) => {
+        if (live) app.setLastBackup(status.last_backup_ms);
+      })
+      .catch(() => undefined);
+    return () => {
+      live = false;
+    };
+  }, [app, signedIn, lastBackup]);
   const [error, setError] = useState<CommandError | null>(null);
   const [confirmSignOut, setConfirmSignOut] = useState(false);
   const [open, setOpen] = useState<"backup" | "export" | null>(null);
@@ -113,6 +129,13 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
               A backup file keeps your messages and keys if this computer is lost or replaced; restore it when you
               sign in on a new one.
             </p>
+            {lastBackup !== undefined ? (
+              <p className="small" data-testid="last-backup">
+                {lastBackup === null
+                  ? "This computer hasn't made a backup yet."
+                  : `Last backup: ${new Date(lastBackup).toLocaleString()}.`}
+              </p>
+            ) : null}
             <div className="settings__buttons">
               <button type="button" className="button" onClick={() => setOpen("backup")} data-testid="open-backup">
                 Back up to a file…
@@ -121,6 +144,15 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
                 Export a readable copy…
               </button>
             </div>
+            <label className="check">
+              <input
+                type="checkbox"
+                checked={settings.backup_reminder}
+                onChange={(e) => void save({ ...settings, backup_reminder: e.target.checked })}
+                data-testid="backup-reminder-toggle"
+              />
+              <span>Remind me to back up</span>
+            </label>
           </section>
         ) : null}
         {error ? <ErrorNote error={error} testId="dialog-error" /> : null}

@@ -8,6 +8,7 @@ import { SidebarHeader } from "./SidebarHeader";
 import { SearchBox } from "./SearchBox";
 import { SearchResults } from "./SearchResults";
 import { ConversationList } from "./ConversationList";
+import { BackupReminder } from "./BackupReminder";
 import { useSearch } from "./useSearch";
 
 export function Sidebar() {
@@ -39,6 +40,7 @@ export function Sidebar() {
           <GroupIcon /> New group
         </button>
       </div>
+      {searching ? null : <BackupReminder />}
       {searching ? <SearchResults query={query} search={search} /> : <ConversationList />}
     </aside>
   );

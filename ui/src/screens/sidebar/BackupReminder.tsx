@@ -1,0 +1,66 @@
+//! The backup nudge: once this profile has messages and has never been backed up, a calm,
+//! dismissible suggestion above the conversation list. "Not now" turns the reminder off (it
+//! can be turned on again in Settings); a finished backup makes it go away by itself.
+
+import { useEffect, useState } from "react";
+import * as ipc from "../../lib/tauri";
+import { useStore } from "../../lib/store";
+import { useAppStore, useSession } from "../../state/context";
+import { BackupDialog } from "../dialogs/BackupDialog";
+
+export function BackupReminder() {
+  const app = useAppStore();
+  const session = useSession();
+  const settings = useStore(app, (s) => s.settings);
+  const lastBackup = useStore(app, (s) => s.lastBackup);
+  const hasMessages = useStore(session.conversations, (s) => s.list.some((c) => c.last_ts > 0));
+  const [open, setOpen] = useState(false);
+
+  useEffect(() => {
+    if (lastBackup !== undefined || !settings.backup_reminder) return;
+    let live = true;
+    ipc
+      .backupStatus()
+      .then((status) => {
+        if (live) app.setLastBackup(status.last_backup_ms);
+      })
+      .catch(() => undefined);
+    return () => {
+      live = false;
+    };
+  }, [app, lastBackup, settings.backup_reminder]);
+
+  const notNow = async () => {
+    const previous = app.get().settings;
+    const next = { ...previous, backup_reminder: false };
+    app.setSettings(next);
+    try {
+      app.setSettings(await ipc.setSettings(next));
+    } catch {
+      app.setSettings(previous);
+    }
+  };
+
+  const show = settings.backup_reminder && lastBackup === null && hasMessages;
+  return (
+    <>
+      {show ? (
+        <div className="notice backup-reminder" role="note" data-testid="backup-reminder">
+          <p className="notice__text">
+            <strong>Keep your messages safe.</strong> A backup file brings them back if this computer is lost or
+            replaced.
+          </p>
+          <div className="notice__actions">
+            <button type="button" className="button button--small button--primary" onClick={() => setOpen(true)} data-testid="backup-reminder-start">
+              Back up now
+            </button>
+            <button type="button" className="button button--small" onClick={() => void notNow()} data-testid="backup-reminder-dismiss">
+              Not now
+            </button>
+          </div>
+        </div>
+      ) : null}
+      {open ? <BackupDialog onClose={() => setOpen(false)} /> : null}
+    </>
+  );
+}
