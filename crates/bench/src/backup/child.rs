@@ -59,6 +59,22 @@ impl Measured {
             None => self.peak_rss_kib,
         }
     }
+
+    /// The resident set after the last key derivation, in `parts` equal slices of the time that
+    /// remained: the highest sample of each (KiB). A history that costs memory shows as a rising
+    /// line, a bounded buffer as a plateau.
+    pub fn profile_after_kdf_kib(&self, parts: usize) -> Vec<u64> {
+        let start = self.kdf_done_ms().unwrap_or(0.0);
+        let span = (self.wall_ms - start).max(1.0);
+        let mut out = vec![0u64; parts];
+        for &(t, kib) in self.samples.iter().filter(|s| s.0 >= start) {
+            let slot = (((t - start) / span * parts as f64) as usize).min(parts.saturating_sub(1));
+            if let Some(v) = out.get_mut(slot) {
+                *v = (*v).max(kib);
+            }
+        }
+        out
+    }
 }
 
 fn vm_rss_kib(pid: u32) -> Option<u64> {

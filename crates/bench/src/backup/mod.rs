@@ -76,6 +76,8 @@ struct Run {
     peak_after_kdf_kib: u64,
     /// When the last key derivation's buffer was freed, ms after the start.
     kdf_done_ms: Option<f64>,
+    /// The resident set after the key derivations, by tenths of the remaining time (KiB).
+    rss_after_kdf_kib: Vec<u64>,
 }
 
 impl Run {
@@ -87,6 +89,7 @@ impl Run {
             peak_rss_kib: m.peak_rss_kib,
             peak_after_kdf_kib: m.peak_after_kdf_kib(),
             kdf_done_ms: m.kdf_done_ms(),
+            rss_after_kdf_kib: m.profile_after_kdf_kib(10),
         }
     }
 }
@@ -339,15 +342,35 @@ fn print_report(s: &Summary) {
             mib(max_kib(&step.imports, |r| r.peak_after_kdf_kib)),
         );
         if let (Some((e0, i0)), true) = (empty, step.messages > 0) {
+            // Below the run-to-run noise of a small history the difference means nothing.
+            let beyond = |ms: f64| match ms > 50.0 {
+                true => format!("{ms:.0} ms ({:.0} msg/s)", step.messages as f64 * 1000.0 / ms),
+                false => format!("{ms:.0} ms (within the noise)"),
+            };
             println!(
-                "  {:>9} {:>10} | beyond the empty profile: export {:.0} ms ({:.0} msg/s), import {:.0} ms ({:.0} msg/s)",
+                "  {:>9} {:>10} | beyond the empty profile: export {}, import {}",
                 "",
                 "",
-                export_ms - e0,
-                step.messages as f64 * 1000.0 / (export_ms - e0).max(1.0),
-                import_ms - i0,
-                step.messages as f64 * 1000.0 / (import_ms - i0).max(1.0),
+                beyond(export_ms - e0),
+                beyond(import_ms - i0)
             );
+        }
+    }
+    for step in s.steps.iter().filter(|st| st.messages > 0) {
+        for (what, runs) in [("export", &step.exports), ("import", &step.imports)] {
+            if let Some(run) = runs.first() {
+                // A slice without a sample (a short phase) shows as "-".
+                let tenths: Vec<String> = run
+                    .rss_after_kdf_kib
+                    .iter()
+                    .map(|&k| if k == 0 { "-".to_owned() } else { format!("{:.0}", mib(k)) })
+                    .collect();
+                println!(
+                    "  {what} of {} messages, RSS after the key derivations by tenths of the time (MiB): {}",
+                    step.messages,
+                    tenths.join(" ")
+                );
+            }
         }
     }
     if let (Some(small), Some(big)) = (s.steps.get(1), s.steps.last())
