@@ -50,12 +50,14 @@ cargo test --workspace --doc --locked --exclude sotto-app --exclude sotto-app-ma
 echo "== packages: .deb and .rpm of the same debug build"
 TAURI_APP_PATH=src-tauri ui/node_modules/.bin/tauri bundle --debug --ci --bundles deb,rpm
 ls target/debug/bundle/deb/*.deb target/debug/bundle/rpm/*.rpm
-echo "== benchmark smoke runs (fail if any message is lost, fails or reads back wrong)"
+echo "== benchmark smoke runs (fail if any message is lost, fails, reads back wrong or is not restored)"
 target/debug/sotto-bench --quick > target/bench-smoke.txt
 tail -n 20 target/bench-smoke.txt | grep -v '^{' || true
 target/debug/sotto-engine-bench --quick --sqlite3 none --no-drop-caches > target/engine-bench-smoke.txt
 grep -v '^{' target/engine-bench-smoke.txt | tail -n 12 || true
 xvfb-run -a -s "-screen 0 1280x800x24" target/debug/sotto-app-bench --quick > target/app-bench-smoke.txt
 grep -v '^{' target/app-bench-smoke.txt || true
+target/debug/sotto-backup-bench --quick > target/backup-bench-smoke.txt
+grep -v '^{' target/backup-bench-smoke.txt || true
 echo "== disk used by the build: $(du -sh target | cut -f1)"
 echo "== all tests passed"

@@ -16,6 +16,8 @@
 //! 3. memory after opening all ten conversations: RSS and PSS of the app and its WebKit
 //!    processes (`/proc/<pid>/smaps_rollup`).
 
+#[path = "../group_history.rs"]
+mod group_history;
 mod procs;
 
 // Shared with the engine bench, which uses all of it.
@@ -28,10 +30,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use clap::Parser;
-use rand_core::{OsRng, RngCore};
+use group_history::body;
 use serde::Serialize;
 use sotto_core::{Client, KeyOptions, MessageKind, SignIn};
-use sotto_proto::{EntryBody, InboxEntry, MessageId, UserId};
+use sotto_proto::UserId;
 use sotto_tests::window::{AppData, AppWindow};
 
 const PASSWORD: &str = "bench-password-0123";
@@ -40,8 +42,6 @@ const OWN_USER: &str = "bench-me";
 /// Conversations in the list: the big group and nine one-to-one chats.
 const CONTACTS: usize = 9;
 const DIRECT_MESSAGES: usize = 20;
-const RECEIVE_BATCH: usize = 200;
-const FIRST_SEQ: u64 = 1_000_000;
 /// The mark the UI sets once the conversation list is painted (`ui/src/lib/perf.ts`).
 const LIST_READY: &str = "sotto:conversation-list-ready";
 
@@ -118,29 +118,6 @@ pub fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn message_id() -> anyhow::Result<MessageId> {
-    let mut bytes = [0u8; 16];
-    OsRng.fill_bytes(&mut bytes);
-    Ok(MessageId::parse(hex::encode(bytes))?)
-}
-
-/// The text of big-conversation message `i`: unique, ~120 bytes, a few words that vary.
-fn body(i: usize) -> String {
-    const WORDS: [&str; 12] = [
-        "lantern", "harbor", "quiet", "meadow", "copper", "signal", "orbit", "willow", "ember", "tide", "basalt",
-        "fern",
-    ];
-    let pick = |k: usize| WORDS.get((i.wrapping_mul(7).wrapping_add(k * 5)) % WORDS.len()).copied().unwrap_or("word");
-    format!(
-        "bench message {i}: the {} by the {} was {} again, so we met near the {} after the {} and talked until late",
-        pick(0),
-        pick(1),
-        pick(2),
-        pick(3),
-        pick(4)
-    )
-}
-
 async fn register(dir: &Path, server: &str, user: &str, keys: KeyOptions) -> anyhow::Result<Client> {
     let sign_in = SignIn { server, user_id: user, password: PASSWORD, device_name: Some("app bench") };
     Client::register(dir, sign_in, keys).await.with_context(|| format!("registering {user}"))
@@ -168,33 +145,8 @@ async fn prepare(server: &str, data: &AppData, work: &Path, messages: usize) -> 
         me.messages(&conversation, None, 5)?.iter().any(|m| m.kind == MessageKind::Text && m.body == body(0)),
         "the app profile could not read the first group message"
     );
-    let started = Instant::now();
-    let server_ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
-    let mut done = 1;
-    while done < messages {
-        let end = (done + 1000).min(messages);
-        let mut entries = Vec::with_capacity(end - done);
-        for i in done..end {
-            let ciphertext = sender.bench_prepare_group_send(&gid, &body(i)).context("encrypting")?;
-            entries.push(InboxEntry {
-                seq: FIRST_SEQ + i as u64,
-                message_id: message_id()?,
-                sender_user: sender.user_id().clone(),
-                sender_device: Some(sender.device_id().clone()),
-                server_ts: server_ts - (messages - i) as u64 * 1000,
-                body: EntryBody::Group { group_id: gid.clone(), ciphertext },
-            });
-        }
-        let mut received = 0;
-        for batch in entries.chunks(RECEIVE_BATCH) {
-            received += me.bench_receive(batch).await.context("receiving")?;
-        }
-        ensure!(received == end - done, "received {received} of {} messages", end - done);
-        done = end;
-        if done % 20_000 == 0 {
-            eprintln!("[setup] {done} of {messages} messages in {:.0}s", started.elapsed().as_secs_f64());
-        }
-    }
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
+    group_history::fill(&sender, &me, &gid, 1..messages, |i| now_ms - (messages - i) as u64 * 1000).await?;
     // Nine one-to-one conversations over the server.
     for c in 0..CONTACTS {
         let user = format!("bench-friend-{c}");
