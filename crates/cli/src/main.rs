@@ -89,6 +89,12 @@ enum Command {
     },
     /// Add or replace a passphrase that unlocks this profile without the system keychain.
     SetPassphrase,
+    /// The account: change its password.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// This device's identity keys: reset them.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Write conversations as readable files (HTML pages or JSON) into a new or empty folder.
     Export {
         /// The folder to write; it must not exist yet, or be empty.
@@ -133,6 +139,30 @@ enum BackupCommand {
         /// Do not use the system keychain; protect the new profile with a passphrase alone.
         #[arg(long)]
         no_keychain: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Change the account password; every device stays signed in. Stdin, one per line: the
+    /// current password, then the new one (after the profile's passphrase, with
+    /// --passphrase-stdin).
+    Password {
+        /// Read the current and the new password from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Give this device a new identity (new encryption keys, same device): contacts see that its
+    /// keys changed; history stays. Needs the account password on stdin (after the profile's
+    /// passphrase, with --passphrase-stdin). Prints the new keys.
+    Reset {
+        /// Read the account password from stdin.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -209,6 +239,14 @@ fn hint(code: &str) -> Option<&'static str> {
         "backup_passphrase" => "give the passphrase the backup was made with on stdin (--backup-passphrase-stdin)",
         "backup_too_new" => "install a newer version of sotto to restore this file",
         "file_exists" => "choose a new file name; sotto never overwrites a file",
+        "invalid_credentials" => {
+            "the user id or password is wrong; nothing was changed (`account password` reads the current password \
+             first, then the new one)"
+        }
+        "no_password" => {
+            "this account signs in through an external service and has no password here; it cannot change one or \
+             confirm a key reset with one"
+        }
         _ => return None,
     })
 }
@@ -425,6 +463,24 @@ async fn run(cli: Cli) -> Result<()> {
                 "server": client.server(),
                 "profile": client.profile_dir(),
             }))
+        }
+        Command::Account(AccountCommand::Password { password_stdin }) => {
+            let client = open(&mut stdin)?;
+            if !*password_stdin {
+                rpassword_fallback()?;
+            }
+            let current = stdin.line("current password")?;
+            let new = stdin.line("new password")?;
+            client.change_password(&current, &new).await?;
+            eprintln!("The password was changed; every device stays signed in.");
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Reset { password_stdin }) => {
+            let client = open(&mut stdin)?;
+            let password = if *password_stdin { stdin.line("password")? } else { rpassword_fallback()? };
+            let reset = client.reset_keys(&password).await?;
+            eprintln!("This device has new keys; your contacts are told that they changed.");
+            print(&reset)
         }
         Command::SetPassphrase => {
             let client = open(&mut stdin)?;

@@ -159,6 +159,7 @@ fn server_code(code: ErrorCode) -> &'static str {
         ErrorCode::UnknownUser => "unknown_user",
         ErrorCode::UserExists => "user_exists",
         ErrorCode::InvalidSignature => "invalid_signature",
+        ErrorCode::NoPassword => "no_password",
         ErrorCode::Conflict => "conflict",
         ErrorCode::DevicesChanged => "devices_changed",
         ErrorCode::StaleVersion => "stale_version",

@@ -23,7 +23,9 @@ pub mod progress;
 pub mod store;
 
 pub use backup::BackupSummary;
-pub use client::{Client, DeviceSummary, Restore, SignIn, SyncSummary, direct_conversation_id, group_conversation_id};
+pub use client::{
+    Client, DeviceSummary, KeyReset, Restore, SignIn, SyncSummary, direct_conversation_id, group_conversation_id,
+};
 pub use error::{Error, Result};
 pub use events::{ClientEvent, ConnectionState, KeyChange};
 pub use export::{ExportFormat, ExportScope, ExportSummary};

@@ -63,6 +63,16 @@ pub struct DeleteDeviceRequest {
     pub password: String,
 }
 
+/// `PUT /v1/account/password`: change the account's password. The caller proves it knows the
+/// current one; the new one follows the rules of registration. Every device stays signed in.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
 /// Tokens for one signed-in device.
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -84,6 +94,12 @@ impl std::fmt::Debug for Session {
             .field("device_id", &self.device_id)
             .field("expires_in", &self.expires_in)
             .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ChangePasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangePasswordRequest").finish_non_exhaustive()
     }
 }
 
@@ -141,4 +157,18 @@ pub struct Jwk {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_password_wire_snapshot() {
+        let req = ChangePasswordRequest { current_password: "old".into(), new_password: "new".into() };
+        assert_eq!(serde_json::to_string(&req).unwrap(), r#"{"current_password":"old","new_password":"new"}"#);
+        assert!(format!("{req:?}").find("old").is_none(), "passwords never show in Debug");
+        let unknown = r#"{"current_password":"a","new_password":"b","sign_out":true}"#;
+        assert!(serde_json::from_str::<ChangePasswordRequest>(unknown).is_err());
+    }
 }

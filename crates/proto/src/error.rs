@@ -41,6 +41,9 @@ pub enum ErrorCode {
     UserExists,
     /// A signature over uploaded keys does not verify.
     InvalidSignature,
+    /// The account has no password (it signs in through an external issuer), so nothing that
+    /// needs the password (changing it, a key reset, removing a device) can be done with one.
+    NoPassword,
     /// The resource is not in a state that allows this (keys already uploaded, already a member, ...).
     Conflict,
     /// A direct send does not cover exactly the current devices of its recipients; `devices` says

@@ -32,6 +32,25 @@ impl DeviceKeys {
     }
 }
 
+/// `POST /v1/keys/device/reset`: give the calling device a new identity (its key reset). The
+/// account password is checked again; the new keys replace the old ones, and the device's unclaimed
+/// one-time keys and its fallback key (signed by the old identity) are deleted in the same write.
+/// The device id, its tokens and its inbox stay. Sending the keys already on file again is a
+/// success that changes nothing (a retry after a lost answer).
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ResetDeviceKeysRequest {
+    pub password: String,
+    pub keys: DeviceKeys,
+}
+
+impl std::fmt::Debug for ResetDeviceKeysRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResetDeviceKeysRequest").field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
 /// A signed Curve25519 one-time or fallback key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -142,5 +161,22 @@ mod tests {
         let otk = SignedKey { key_id: KeyId::parse("AAAA").unwrap(), key: "K".into(), signature: "S".into() };
         let owner = DeviceAddress { user_id: keys.user_id.clone(), device_id: keys.device_id.clone() };
         assert_eq!(otk.signing_bytes(&owner), b"sotto-one-time-key-v1\nalice\nDEV1\nAAAA\nK");
+    }
+
+    #[test]
+    fn reset_request_wire_snapshot() {
+        let keys = DeviceKeys {
+            user_id: UserId::parse("alice").unwrap(),
+            device_id: DeviceId::parse("DEV1").unwrap(),
+            curve25519: "C".into(),
+            ed25519: "E".into(),
+            signature: "S".into(),
+        };
+        let req = ResetDeviceKeysRequest { password: "secret pw".into(), keys };
+        assert_eq!(
+            serde_json::to_string(&req).unwrap(),
+            r#"{"password":"secret pw","keys":{"user_id":"alice","device_id":"DEV1","curve25519":"C","ed25519":"E","signature":"S"}}"#
+        );
+        assert!(!format!("{req:?}").contains("secret"), "the password never shows in Debug");
     }
 }

@@ -13,8 +13,8 @@ use crate::api::{accounts, backup, groups, keys, messages};
     info(title = "sotto-server", description = "Relay, key directory and accounts of the Sotto end-to-end encrypted messenger. The server only handles ciphertext."),
     paths(
         accounts::register, accounts::login, accounts::login_external, accounts::refresh, accounts::logout, accounts::list_devices,
-        accounts::delete_device, accounts::jwks,
-        keys::put_device_keys, keys::upload_one_time_keys, keys::key_counts, keys::query_keys, keys::claim_keys,
+        accounts::delete_device, accounts::jwks, accounts::change_password,
+        keys::put_device_keys, keys::reset_device_keys, keys::upload_one_time_keys, keys::key_counts, keys::query_keys, keys::claim_keys,
         messages::send_direct, messages::fetch_inbox, messages::ack_inbox, crate::ws::connect,
         groups::create_group, groups::list_groups, groups::get_group, groups::add_members, groups::remove_member,
         groups::leave_group, groups::set_role, groups::dismiss_group, groups::send_group,

@@ -351,3 +351,65 @@ async fn signing_an_existing_device_in_again_revokes_its_tokens_and_one_time_key
     assert_error(resp, 404, "not_found").await;
     assert_eq!(device_ids(&again).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_password_change_needs_the_current_password_and_keeps_every_device_signed_in() {
+    let server = Server::start().await;
+    let alice = server.register("alice").await;
+    let laptop = server.login("alice").await;
+    let bob = server.register("bob").await;
+    const NEW: &str = "a brand new password";
+    let body = |current: &str, new: &str| json!({ "current_password": current, "new_password": new });
+    let sign_in = |password: &str| {
+        server.anon(Method::POST, "/v1/sessions").json(&json!({ "user_id": "alice", "password": password })).send()
+    };
+
+    // Refused, and nothing changes: a wrong current password, a new one of the wrong length, an
+    // unknown field, no token.
+    let resp = alice.put("/v1/account/password", &body("not the password", NEW)).await;
+    assert_error(resp, 401, "invalid_credentials").await;
+    assert_error(alice.put("/v1/account/password", &body(PASSWORD, "short")).await, 400, "invalid_input").await;
+    let too_long = "p".repeat(1025);
+    assert_error(alice.put("/v1/account/password", &body(PASSWORD, &too_long)).await, 400, "invalid_input").await;
+    let resp =
+        alice.put("/v1/account/password", &json!({ "current_password": PASSWORD, "new_password": NEW, "x": 1 })).await;
+    assert_error(resp, 400, "invalid_json").await;
+    let resp = server.anon(Method::PUT, "/v1/account/password").json(&body(PASSWORD, NEW)).send().await.unwrap();
+    assert_error(resp, 401, "unauthorized").await;
+    assert_eq!(sign_in(PASSWORD).await.unwrap().status(), 200, "the old password still works");
+    assert_error(sign_in(NEW).await.unwrap(), 401, "invalid_credentials").await;
+
+    // Changed from the laptop.
+    let resp = laptop.put("/v1/account/password", &body(PASSWORD, NEW)).await;
+    assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap_or_default());
+    assert_error(sign_in(PASSWORD).await.unwrap(), 401, "invalid_credentials").await;
+    assert_eq!(sign_in(NEW).await.unwrap().status(), 200);
+    // Only alice's password changed.
+    assert_eq!(server.login_with("bob", PASSWORD).await.user(), bob.user());
+
+    // Every device stays signed in: access tokens work and refresh tokens still trade.
+    for device in [&alice, &laptop] {
+        assert_eq!(device.get("/v1/devices").await.status(), 200);
+        let resp = refresh(&server, &device.session.refresh_token).await;
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+    }
+    // What needs the password takes the new one only.
+    let target = format!("/v1/devices/{}", laptop.device());
+    let resp = alice.delete_json(&target, &json!({ "password": PASSWORD })).await;
+    assert_error(resp, 401, "invalid_credentials").await;
+    let resp = alice.put("/v1/account/password", &body(PASSWORD, "yet another password")).await;
+    assert_error(resp, 401, "invalid_credentials").await;
+
+    // Guessing the current password is rate limited like sign-in (10 tries per user id).
+    let mut limited = false;
+    for _ in 0..12 {
+        let resp = alice.put("/v1/account/password", &body("a wrong guess", "whatever it is")).await;
+        if resp.status() == 429 {
+            assert_error(resp, 429, "rate_limited").await;
+            limited = true;
+            break;
+        }
+        assert_error(resp, 401, "invalid_credentials").await;
+    }
+    assert!(limited, "wrong current passwords are rate limited");
+}

@@ -65,6 +65,15 @@ async fn external_tokens_sign_devices_in() {
         .await
         .unwrap();
     assert_error(resp, 401, "invalid_credentials").await;
+    // Nor can anything that needs the password be done: a clear error, not a wrong password.
+    let resp = erin
+        .put("/v1/account/password", &json!({"current_password": "!external", "new_password": "a new password"}))
+        .await;
+    assert_error(resp, 409, "no_password").await;
+    let mut keyed = erin.clone();
+    let keys = keyed.upload_keys().await;
+    let resp = keyed.post("/v1/keys/device/reset", &json!({"password": "", "keys": keys})).await;
+    assert_error(resp, 409, "no_password").await;
 
     // Refused: another issuer, another key, expired, a bad user id, and an external token used
     // directly as a Sotto access token.

@@ -306,3 +306,68 @@ async fn concurrent_claims_never_hand_out_a_key_twice() {
     assert_eq!(distinct, all);
     assert_eq!(bob.key_counts().await, KeyCounts { one_time_keys: 0, has_fallback: true });
 }
+
+#[tokio::test]
+async fn a_key_reset_needs_the_password_and_retires_the_old_identity() {
+    let server = Server::start().await;
+    let mut alice = server.register_keyed("alice").await;
+    let laptop = server.login_keyed("alice").await;
+    let bob = server.register_keyed("bob").await;
+    alice.upload_otks(&ids("OLD", 3), Some("OLDFB")).await;
+    laptop.upload_otks(&ids("LAP", 2), None).await;
+    let old = query(&bob, &["alice"]).await.users[0].devices.clone();
+    let old_alice = old.iter().find(|d| d.device_id == *alice.device()).unwrap().clone();
+
+    let signing = new_signing_key();
+    let new_keys = device_keys(&alice.addr(), &signing);
+    let reset = |c: &Client, password: &str, keys: &DeviceKeys| {
+        let body = json!({ "password": password, "keys": keys });
+        let req = c.req(reqwest::Method::POST, "/v1/keys/device/reset").json(&body);
+        async move { req.send().await.unwrap() }
+    };
+
+    // Refused, and nothing changes: a wrong password, keys of another device, a bad signature,
+    // no token.
+    assert_error(reset(&alice, "not the password", &new_keys).await, 401, "invalid_credentials").await;
+    assert_error(reset(&alice, PASSWORD, &device_keys(&laptop.addr(), &signing)).await, 403, "forbidden").await;
+    let mut forged = new_keys.clone();
+    resign(&mut forged, &new_signing_key());
+    assert_error(reset(&alice, PASSWORD, &forged).await, 400, "invalid_signature").await;
+    let resp = server
+        .anon(reqwest::Method::POST, "/v1/keys/device/reset")
+        .json(&json!({ "password": PASSWORD, "keys": new_keys }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 401, "unauthorized").await;
+    // The plain upload route never replaces an identity.
+    assert_error(alice.put("/v1/keys/device", &new_keys).await, 409, "conflict").await;
+    assert!(query(&bob, &["alice"]).await.users[0].devices.contains(&old_alice), "the old identity is still listed");
+    assert_eq!(alice.key_counts().await, KeyCounts { one_time_keys: 3, has_fallback: true });
+
+    // Reset: the directory lists the new keys under the same device id.
+    let resp = reset(&alice, PASSWORD, &new_keys).await;
+    assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap_or_default());
+    let listed = query(&bob, &["alice"]).await.users[0].devices.clone();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&new_keys));
+    assert!(!listed.contains(&old_alice));
+    // The old identity's one-time and fallback keys are gone, so nobody opens a session with a
+    // key only the old identity could use; the laptop keeps its own.
+    assert_eq!(alice.key_counts().await, KeyCounts { one_time_keys: 0, has_fallback: false });
+    let claimed = claim(&bob, &[alice.addr(), laptop.addr()]).await;
+    assert_eq!(claimed.missing, vec![alice.addr()]);
+    assert_eq!(claimed.keys.len(), 1);
+    assert_eq!(claimed.keys[0].device_id, *laptop.device());
+    // Same device and token; one-time keys now need the new identity's signature.
+    alice.signing = Some(signing);
+    alice.upload_otks(&ids("NEW", 2), Some("NEWFB")).await;
+    let claimed = claim(&bob, &[alice.addr()]).await;
+    verify_signed_key(&alice.addr(), &new_keys, &claimed.keys[0].key);
+    // Repeating the same reset (a lost answer) is a success that changes nothing.
+    assert_eq!(reset(&alice, PASSWORD, &new_keys).await.status(), 204);
+    assert_eq!(alice.key_counts().await.one_time_keys, 1);
+    // The laptop is untouched.
+    assert!(query(&bob, &["alice"]).await.users[0].devices.iter().any(|d| d.device_id == *laptop.device()));
+    laptop.upload_otks(&ids("LAQ", 1), None).await;
+}

@@ -55,6 +55,8 @@ const ERROR_TEXT: Record<string, (ctx: ErrorContext) => string> = {
     "That address answers, but it isn't a Sotto server. Check the address with whoever runs the server.",
   user_exists: () => "That user id is already taken on this server. Pick another, or sign in if it's yours.",
   invalid_credentials: () => "That user id and password don't match. Check them and try again.",
+  no_password: () =>
+    "This account signs in through another service and has no password here, so nothing was changed.",
   invalid_input: () =>
     "Something in the form isn't accepted. User ids are 3 to 64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit.",
   keychain_unavailable: () =>

@@ -9,6 +9,7 @@ mod directory;
 mod groups;
 mod receive;
 mod renew;
+mod reset;
 mod send;
 mod sync;
 
@@ -19,8 +20,8 @@ use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sotto_proto::{
-    DeleteDeviceRequest, DeviceAddress, DeviceId, DeviceList, ErrorCode, LoginRequest, RefreshRequest, RegisterRequest,
-    Session, UserId,
+    ChangePasswordRequest, DeleteDeviceRequest, DeviceAddress, DeviceId, DeviceList, ErrorCode, LoginRequest,
+    RefreshRequest, RegisterRequest, Session, UserId,
 };
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +29,7 @@ use zeroize::Zeroizing;
 
 pub use self::backup::Restore;
 pub use self::directory::DeviceSummary;
+pub use self::reset::KeyReset;
 pub use self::sync::SyncSummary;
 use crate::api::Api;
 use crate::crypto::Machine;
@@ -42,6 +44,9 @@ const META_DEVICE: &str = "device_id";
 const META_ACCESS: &str = "access_token";
 const META_REFRESH: &str = "refresh_token";
 const META_KEYS_PUBLISHED: &str = "device_keys_published";
+/// A new identity (encrypted account pickle) offered to the server by a key reset whose outcome
+/// is not known yet; see `reset.rs`.
+const META_PENDING_IDENTITY: &str = "pending_identity";
 /// The highest inbox sequence number committed locally.
 const META_INBOX_SEQ: &str = "inbox_seq";
 
@@ -73,6 +78,8 @@ struct Inner {
     outbox_wake: Notify,
     /// One outbox flush at a time, so a message is never sent twice concurrently.
     send_lock: tokio::sync::Mutex<()>,
+    /// One key reset (or the completion of an interrupted one) at a time.
+    reset_lock: tokio::sync::Mutex<()>,
     /// The background service runs ([`Client::start`]): sends are left to its outbox task.
     started: std::sync::atomic::AtomicBool,
     /// Frames for the connected socket (typing notices); `None` while offline.
@@ -224,6 +231,7 @@ impl Client {
                 connection,
                 outbox_wake: Notify::new(),
                 send_lock: tokio::sync::Mutex::new(()),
+                reset_lock: tokio::sync::Mutex::new(()),
                 socket_out: Mutex::new(None),
                 started: std::sync::atomic::AtomicBool::new(false),
                 cancel: CancellationToken::new(),
@@ -396,6 +404,8 @@ impl Client {
 
     /// Publish the identity keys (once) and top up one-time keys.
     async fn publish_keys(&self) -> Result<()> {
+        // One-time keys must be signed by the identity the server lists.
+        self.finish_interrupted_reset().await?;
         if self.read(|db| db.meta(META_KEYS_PUBLISHED))?.is_none() {
             let keys = self.transact(|m, _| Ok(m.device_keys()))?;
             match self.request::<_, serde_json::Value>(Method::PUT, "/v1/keys/device", Some(&keys)).await {
@@ -448,6 +458,18 @@ impl Client {
     pub async fn delete_device(&self, device_id: &DeviceId, password: &str) -> Result<()> {
         let body = DeleteDeviceRequest { password: password.to_owned() };
         self.request::<_, serde_json::Value>(Method::DELETE, &format!("/v1/devices/{device_id}"), Some(&body)).await?;
+        Ok(())
+    }
+
+    /// Change the account's password (what signs devices in; the profile's own key and
+    /// passphrase are separate). `current` must be the password in use; `new` follows the rules of
+    /// registration. Every device of the account stays signed in; a wrong `current` is
+    /// `invalid_credentials` and changes nothing, an account without a password (external sign-in)
+    /// is `no_password`.
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<()> {
+        let body = ChangePasswordRequest { current_password: current.to_owned(), new_password: new.to_owned() };
+        self.request::<_, serde_json::Value>(Method::PUT, "/v1/account/password", Some(&body)).await?;
+        tracing::info!("account password changed");
         Ok(())
     }
 

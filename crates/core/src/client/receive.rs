@@ -84,7 +84,9 @@ impl Client {
     }
 
     async fn process(&self, entries: &[InboxEntry], inbox: bool, unreadable_up_to: u64) -> Result<Processed> {
-        // Devices we have not pinned yet are looked up first (outside the lock).
+        // Devices we have not pinned yet are looked up first (outside the lock), and so are
+        // senders whose Olm message names another identity key than the one pinned: they may have
+        // reset their keys. The directory, not the message, says which keys are current.
         let unknown: Vec<UserId> = self.read(|db| {
             let mut unknown = BTreeSet::new();
             for entry in entries {
@@ -92,7 +94,13 @@ impl Client {
                     (&entry.body, &entry.sender_device)
                 {
                     let pinned = db.device(&entry.sender_user, device)?;
-                    if pinned.is_none_or(|d| !d.active) {
+                    let key_changed = match (&entry.body, &pinned) {
+                        (EntryBody::Direct { ciphertext }, Some(p)) => {
+                            Machine::olm_sender_key(ciphertext).is_some_and(|key| key != p.curve25519)
+                        }
+                        _ => false,
+                    };
+                    if key_changed || pinned.is_none_or(|d| !d.active) {
                         unknown.insert(entry.sender_user.clone());
                     }
                 }

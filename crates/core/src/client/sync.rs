@@ -35,6 +35,14 @@ impl Client {
     /// is queued. For scripts and the CLI; the app uses [`Client::start`].
     pub async fn sync(&self) -> Result<SyncSummary> {
         self.publish_keys().await?;
+        let summary = self.fetch_inbox().await?;
+        self.top_up_keys().await?;
+        self.flush_outbox().await;
+        Ok(summary)
+    }
+
+    /// Fetch, store and acknowledge everything waiting in the inbox, over HTTP.
+    pub(crate) async fn fetch_inbox(&self) -> Result<SyncSummary> {
         let mut summary = SyncSummary::default();
         loop {
             let after: u64 = self.read(|db| db.meta(super::META_INBOX_SEQ))?.and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -53,8 +61,6 @@ impl Client {
                 break;
             }
         }
-        self.top_up_keys().await?;
-        self.flush_outbox().await;
         Ok(summary)
     }
 
@@ -215,7 +221,11 @@ impl Client {
             if synced {
                 *failures = 0;
                 self.set_connection(ConnectionState::Online);
-                // Back online: top up keys and send what waited.
+                // Back online: settle a key reset a crash interrupted, top up keys and send
+                // what waited.
+                if let Err(e) = self.finish_interrupted_reset().await {
+                    tracing::warn!(error = %e, "could not settle an interrupted key reset");
+                }
                 if let Err(e) = self.top_up_keys().await {
                     tracing::warn!(error = %e, "could not top up one-time keys");
                 }

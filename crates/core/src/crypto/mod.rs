@@ -127,11 +127,29 @@ impl Machine {
 
     pub fn load(db: &Db<'_>, own: DeviceAddress, pickle_key: Zeroizing<[u8; 32]>) -> Result<Self> {
         let (pickle, _) = db.account_pickle()?.ok_or_else(|| Error::Corrupt("the device account is missing".into()))?;
-        let account = Account::from_pickle(
-            AccountPickle::from_encrypted(&pickle, &pickle_key)
-                .map_err(|_| Error::Corrupt("the device account does not decrypt".into()))?,
-        );
+        let account = unpickle_account(&pickle, &pickle_key)?;
         Ok(Self { own, account, pickle_key, inbound: HashMap::new(), outbound: HashMap::new(), spent_keys: false })
+    }
+
+    /// A new identity for this device (a key reset): a fresh account, pickled and encrypted,
+    /// to keep until the server has taken its keys. This device's account is not touched.
+    pub fn new_identity(&self) -> String {
+        Account::new().pickle().encrypt(&self.pickle_key)
+    }
+
+    /// The self-signed identity keys of an identity from [`Machine::new_identity`].
+    pub fn identity_keys(&self, pickle: &str) -> Result<DeviceKeys> {
+        Ok(sign_device_keys(&self.own, &unpickle_account(pickle, &self.pickle_key)?))
+    }
+
+    /// Make an identity from [`Machine::new_identity`] this device's account, in the caller's
+    /// transaction. The old account is gone with it: whatever was encrypted to its keys from now
+    /// on can only be read through the sessions the caller keeps.
+    pub fn adopt_identity(&mut self, db: &Db<'_>, pickle: &str) -> Result<()> {
+        self.account = unpickle_account(pickle, &self.pickle_key)?;
+        self.outbound.clear();
+        self.spent_keys = false;
+        self.save_account(db)
     }
 
     /// Reload the account after a rolled-back transaction, so memory matches the database.
@@ -162,15 +180,7 @@ impl Machine {
 
     /// This device's self-signed identity keys.
     pub fn device_keys(&self) -> DeviceKeys {
-        let mut keys = DeviceKeys {
-            user_id: self.own.user_id.clone(),
-            device_id: self.own.device_id.clone(),
-            curve25519: self.curve25519(),
-            ed25519: self.ed25519(),
-            signature: String::new(),
-        };
-        keys.signature = self.account.sign(keys.signing_bytes()).to_base64();
-        keys
+        sign_device_keys(&self.own, &self.account)
     }
 
     /// Keys to upload so the server holds [`ONE_TIME_KEY_TARGET`] one-time keys and a fallback
@@ -494,6 +504,12 @@ impl Machine {
         Ok(stored.then(|| session_id.to_owned()))
     }
 
+    /// The identity key an Olm ciphertext says it comes from, if it is well-formed. Only a hint
+    /// that the sender's keys may have changed: the directory says which keys are current.
+    pub fn olm_sender_key(ciphertext: &str) -> Option<String> {
+        serde_json::from_str::<OlmEnvelope>(ciphertext).ok().map(|e| e.sender_key)
+    }
+
     /// The Megolm session id a group ciphertext names, if it is well-formed.
     pub fn group_session_id(ciphertext: &str) -> Option<String> {
         serde_json::from_str::<MegolmEnvelope>(ciphertext).ok().map(|e| e.session_id)
@@ -564,6 +580,26 @@ impl Machine {
         };
         Ok(Ok(GroupDecrypted { plaintext: parsed, session_id: envelope.session_id, duplicate }))
     }
+}
+
+fn unpickle_account(pickle: &str, pickle_key: &[u8; 32]) -> Result<Account> {
+    Ok(Account::from_pickle(
+        AccountPickle::from_encrypted(pickle, pickle_key)
+            .map_err(|_| Error::Corrupt("the device account does not decrypt".into()))?,
+    ))
+}
+
+/// The identity keys of `account` as device `own`, signed by the account.
+fn sign_device_keys(own: &DeviceAddress, account: &Account) -> DeviceKeys {
+    let mut keys = DeviceKeys {
+        user_id: own.user_id.clone(),
+        device_id: own.device_id.clone(),
+        curve25519: account.curve25519_key().to_base64(),
+        ed25519: account.ed25519_key().to_base64(),
+        signature: String::new(),
+    };
+    keys.signature = account.sign(keys.signing_bytes()).to_base64();
+    keys
 }
 
 /// `user/device`: how shared-with lists name a device.

@@ -263,3 +263,55 @@ fn one_time_keys_are_signed_by_the_device() {
     assert_eq!(more.one_time_keys.len(), 5);
     assert!(more.fallback_key.is_none());
 }
+
+#[test]
+fn a_new_identity_is_separate_until_adopted_and_then_the_old_one_is_gone() {
+    let mut alice = Party::new("alice", "A1");
+    let mut bob = Party::new("bob", "B1");
+    let claimed = bob.claim();
+    alice.machine.start_olm_session(&alice.store.db(), &bob.record(), &claimed).unwrap();
+    let old = alice.record();
+    let before = alice.olm_to(&bob, "with the old keys");
+    assert_eq!(Machine::olm_sender_key(&before).as_deref(), Some(old.curve25519.as_str()));
+    assert_eq!(bob.olm_from(&old, &before).unwrap(), "with the old keys");
+
+    // A pending identity: new keys, self-signed for the same device, and nothing changes yet.
+    let pending = alice.machine.new_identity();
+    let keys = alice.machine.identity_keys(&pending).unwrap();
+    assert!(verify_device_keys(&keys));
+    assert_eq!((keys.user_id.as_str(), keys.device_id.as_str()), ("alice", "A1"));
+    assert_ne!(keys.curve25519, old.curve25519);
+    assert_ne!(keys.ed25519, old.ed25519);
+    assert_eq!(alice.machine.identity_keys(&pending).unwrap(), keys, "the same pending identity, the same keys");
+    assert_eq!(alice.machine.device_keys().curve25519, old.curve25519);
+    assert!(alice.machine.identity_keys("not a pickle").is_err());
+
+    // Adopted (with the old sessions dropped): persisted, so a reload has the new identity.
+    {
+        let Party { machine, store, .. } = &mut alice;
+        store
+            .transaction(|db| {
+                machine.adopt_identity(db, &pending)?;
+                db.discard_identity_sessions()
+            })
+            .unwrap();
+        machine.reload(&store.db()).unwrap();
+    }
+    assert_eq!(alice.machine.device_keys(), keys);
+    let new = alice.record();
+    assert!(!alice.machine.has_olm_session(&alice.store.db(), &bob.record().curve25519).unwrap());
+
+    // A new session from the new identity: bob, still pinning the old keys, refuses it (the
+    // sender key is the hint to look alice up again); with the new keys pinned it decrypts.
+    let claimed = bob.claim();
+    alice.machine.start_olm_session(&alice.store.db(), &bob.record(), &claimed).unwrap();
+    let after = alice.olm_to(&bob, "with the new keys");
+    assert_eq!(Machine::olm_sender_key(&after).as_deref(), Some(new.curve25519.as_str()));
+    assert_eq!(bob.olm_from(&old, &after), Err(Undecryptable::SenderMismatch));
+    assert_eq!(bob.olm_from(&new, &after).unwrap(), "with the new keys");
+    // A message claiming the new key but signed for the old identity's Ed25519 key is refused.
+    let mixed = DeviceRecord { ed25519: old.ed25519.clone(), ..new.clone() };
+    let again = alice.olm_to(&bob, "again");
+    assert_eq!(bob.olm_from(&mixed, &again), Err(Undecryptable::SenderMismatch));
+    assert_eq!(Machine::olm_sender_key("not an envelope"), None);
+}

@@ -254,6 +254,18 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// Drop what belongs to this device's previous identity (a key reset): every Olm session
+    /// (they were opened with the old keys, and whoever holds those must not be able to talk as
+    /// this device's peers), renewal times, and outbound Megolm sessions (the next group send
+    /// starts and shares a new one). Inbound Megolm sessions stay, so history and messages still
+    /// on the way from others remain readable.
+    pub fn discard_identity_sessions(&self) -> Result<()> {
+        self.conn().execute_batch(
+            "DELETE FROM olm_sessions; DELETE FROM olm_renewals; DELETE FROM outbound_group_sessions;",
+        )?;
+        Ok(())
+    }
+
     pub fn olm_session_exists(&self, session_id: &str) -> Result<bool> {
         Ok(self
             .conn()

@@ -6,8 +6,8 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use sotto_proto::limits::{MAX_DEVICE_NAME_CHARS, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
 use sotto_proto::{
-    DeleteDeviceRequest, DeviceAddress, DeviceId, DeviceInfo, DeviceList, ErrorBody, ErrorCode, ExternalLoginRequest,
-    Jwks, LoginRequest, RefreshRequest, RegisterRequest, Session,
+    ChangePasswordRequest, DeleteDeviceRequest, DeviceAddress, DeviceId, DeviceInfo, DeviceList, ErrorBody, ErrorCode,
+    ExternalLoginRequest, Jwks, LoginRequest, RefreshRequest, RegisterRequest, Session, UserId,
 };
 use tracing::instrument;
 
@@ -24,6 +24,25 @@ fn check_password_shape(password: &str) -> AppResult<()> {
         )));
     }
     Ok(())
+}
+
+/// Checks the password of a signed-in caller's account (for changes that need it again: a new
+/// password, a key reset). Rate limited like sign-in. Returns the stored hash it matched.
+pub(crate) async fn check_account_password(state: &AppState, user: &UserId, password: String) -> AppResult<String> {
+    state.limits.check_login(user)?;
+    let stored = state.accounts.password_hash(user).await?;
+    if stored.as_deref() == Some(auth::NO_PASSWORD) {
+        return Err(AppError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::NoPassword,
+            "This account signs in through an external service and has no password here.",
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES || !auth::verify_password(password, stored.clone()).await? {
+        state.metrics.failed_logins.inc();
+        return Err(AppError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials, "The password is wrong."));
+    }
+    stored.ok_or_else(|| AppError::internal("a signed-in device's account has no row"))
 }
 
 fn check_device_name(name: Option<&str>) -> AppResult<Option<String>> {
@@ -206,6 +225,32 @@ pub async fn logout(State(state): State<AppState>, Authenticated(device): Authen
     state.devices.delete_device(&device).await?;
     state.hub.disconnect(&device);
     tracing::info!("device signed out");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(put, path = "/v1/account/password", tag = "accounts", security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses((status = 204, description = "Changed; every device stays signed in"),
+        (status = 400, body = ErrorBody, description = "invalid_input: the new password is too short or too long"),
+        (status = 401, body = ErrorBody, description = "invalid_credentials: the current password is wrong"),
+        (status = 409, body = ErrorBody, description = "no_password: the account signs in through an external issuer; conflict: changed concurrently"),
+        (status = 429, body = ErrorBody)))]
+#[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    Json(req): Json<ChangePasswordRequest>,
+) -> AppResult<StatusCode> {
+    check_password_shape(&req.new_password)?;
+    let verified = check_account_password(&state, &device.user_id, req.current_password).await?;
+    let hash = auth::hash_password(req.new_password).await?;
+    // Other devices keep their sessions: each holds its own keys and history, and a device whose
+    // refresh token died could only be brought back by restoring a backup. A device that should
+    // not be signed in is removed on purpose (`DELETE /v1/devices/{id}`, with the new password).
+    if !state.accounts.replace_password_hash(&device.user_id, &verified, &hash).await? {
+        return Err(AppError::conflict("The password was changed at the same moment; sign in again and retry."));
+    }
+    tracing::info!("password changed");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -9,7 +9,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_ONE_TIME_KEYS_PER_UPLOAD, MAX_QUERY_USERS};
 use sotto_proto::{
     ClaimKeysRequest, ClaimKeysResponse, DeviceAddress, DeviceKeys, ErrorBody, ErrorCode, KeyCounts, QueryKeysRequest,
-    QueryKeysResponse, SignedKey, UploadKeysRequest,
+    QueryKeysResponse, ResetDeviceKeysRequest, SignedKey, UploadKeysRequest,
 };
 use tracing::instrument;
 
@@ -17,7 +17,7 @@ use crate::auth::Authenticated;
 use crate::error::{AppError, AppResult};
 use crate::extract::Json;
 use crate::state::AppState;
-use crate::store::{AddKeysOutcome, SetKeysOutcome};
+use crate::store::{AddKeysOutcome, ReplaceKeysOutcome, SetKeysOutcome};
 
 /// Decodes unpadded base64 of exactly `N` bytes.
 fn decode_fixed<const N: usize>(value: &str, what: &str) -> AppResult<[u8; N]> {
@@ -53,18 +53,48 @@ pub async fn put_device_keys(
     Authenticated(device): Authenticated,
     Json(keys): Json<DeviceKeys>,
 ) -> AppResult<StatusCode> {
+    check_own_keys(&device, &keys)?;
+    match state.devices.set_device_keys(&keys).await? {
+        SetKeysOutcome::Stored | SetKeysOutcome::Unchanged => Ok(StatusCode::NO_CONTENT),
+        SetKeysOutcome::Conflict => Err(AppError::conflict(
+            "This device already published other identity keys; a new identity needs a key reset (with the password).",
+        )),
+    }
+}
+
+/// Checks that `keys` are the calling device's and carry a valid self-signature.
+fn check_own_keys(device: &DeviceAddress, keys: &DeviceKeys) -> AppResult<()> {
     if keys.user_id != device.user_id || keys.device_id != device.device_id {
         return Err(AppError::forbidden("A device may only publish its own keys."));
     }
     decode_fixed::<32>(&keys.curve25519, "Curve25519 key")?;
-    let signer = verifying_key(&keys)?;
-    verify(&signer, &keys.signing_bytes(), &keys.signature, "device keys")?;
-    match state.devices.set_device_keys(&keys).await? {
-        SetKeysOutcome::Stored | SetKeysOutcome::Unchanged => Ok(StatusCode::NO_CONTENT),
-        SetKeysOutcome::Conflict => Err(AppError::conflict(
-            "This device already published other identity keys; a new identity needs a new device (sign in again).",
-        )),
+    let signer = verifying_key(keys)?;
+    verify(&signer, &keys.signing_bytes(), &keys.signature, "device keys")
+}
+
+#[utoipa::path(post, path = "/v1/keys/device/reset", tag = "keys", security(("bearer" = [])),
+    request_body = ResetDeviceKeysRequest,
+    responses((status = 204, description = "The device has the new identity; its old one-time and fallback keys are deleted"),
+        (status = 400, body = ErrorBody, description = "invalid_input or invalid_signature"),
+        (status = 401, body = ErrorBody, description = "invalid_credentials: the password is wrong"),
+        (status = 403, body = ErrorBody, description = "the keys name another device"),
+        (status = 409, body = ErrorBody, description = "no_password: the account signs in through an external issuer"),
+        (status = 429, body = ErrorBody)))]
+#[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
+pub async fn reset_device_keys(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    Json(req): Json<ResetDeviceKeysRequest>,
+) -> AppResult<StatusCode> {
+    check_own_keys(&device, &req.keys)?;
+    // A new identity is what an attacker holding a stolen access token would want most: it needs
+    // the password as well.
+    crate::api::accounts::check_account_password(&state, &device.user_id, req.password).await?;
+    match state.devices.replace_device_keys(&req.keys).await? {
+        ReplaceKeysOutcome::Replaced => tracing::info!("device identity keys reset"),
+        ReplaceKeysOutcome::Unchanged => tracing::info!("device identity reset repeated; nothing changed"),
     }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/v1/keys/one-time", tag = "keys", security(("bearer" = [])), request_body = UploadKeysRequest,

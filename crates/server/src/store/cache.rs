@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use sotto_proto::{ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, KeyCounts, SignedKey, UserDevices, UserId};
 
-use super::{AddKeysOutcome, DeviceRecord, DeviceStore, RefreshOutcome, SetKeysOutcome, StoreResult};
+use super::{
+    AddKeysOutcome, DeviceRecord, DeviceStore, RefreshOutcome, ReplaceKeysOutcome, SetKeysOutcome, StoreResult,
+};
 
 /// Users whose device lists are kept; past this the cache starts over.
 const MAX_USERS: usize = 100_000;
@@ -159,6 +161,13 @@ impl DeviceStore for CachedDevices {
 
     async fn set_device_keys(&self, keys: &DeviceKeys) -> StoreResult<SetKeysOutcome> {
         let result = self.inner.set_device_keys(keys).await;
+        self.invalidate(&keys.user_id);
+        result
+    }
+
+    async fn replace_device_keys(&self, keys: &DeviceKeys) -> StoreResult<ReplaceKeysOutcome> {
+        // The device list does not change, but a device without keys may get some.
+        let result = self.inner.replace_device_keys(keys).await;
         self.invalidate(&keys.user_id);
         result
     }

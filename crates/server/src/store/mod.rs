@@ -77,6 +77,15 @@ pub enum SetKeysOutcome {
     Conflict,
 }
 
+/// What [`DeviceStore::replace_device_keys`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplaceKeysOutcome {
+    /// The new keys are stored; the old identity's one-time and fallback keys are gone.
+    Replaced,
+    /// These exact keys were already stored (a retried reset); nothing was touched.
+    Unchanged,
+}
+
 /// What [`DeviceStore::add_one_time_keys`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddKeysOutcome {
@@ -93,6 +102,10 @@ pub trait AccountStore: Send + Sync {
     async fn password_hash(&self, user: &UserId) -> StoreResult<Option<String>>;
     /// Which of `users` exist, in no particular order.
     async fn existing_users(&self, users: &[UserId]) -> StoreResult<Vec<UserId>>;
+    /// Replaces the password hash if it is still `expected` (the hash the caller verified the
+    /// current password against); returns false when it changed meanwhile (a concurrent change),
+    /// in which case nothing was written. [`StoreError::NotFound`] for an unknown user.
+    async fn replace_password_hash(&self, user: &UserId, expected: &str, new_hash: &str) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -129,6 +142,10 @@ pub trait DeviceStore: Send + Sync {
     /// Stores a device's identity keys (already verified by the caller).
     async fn set_device_keys(&self, keys: &DeviceKeys) -> StoreResult<SetKeysOutcome>;
     async fn device_keys(&self, device: &DeviceAddress) -> StoreResult<Option<DeviceKeys>>;
+    /// Gives a device new identity keys (already verified by the caller): in one write the keys are
+    /// replaced and the device's one-time keys and fallback key, signed by the old identity, are
+    /// deleted. Returns what it did; [`StoreError::NotFound`] if the device does not exist.
+    async fn replace_device_keys(&self, keys: &DeviceKeys) -> StoreResult<ReplaceKeysOutcome>;
     /// Adds one-time keys (ignoring exact re-uploads) and replaces the fallback key if given.
     async fn add_one_time_keys(
         &self,

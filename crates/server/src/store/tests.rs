@@ -13,7 +13,7 @@ use sotto_proto::{
 
 use crate::store::{
     AccountStore, AddKeysOutcome, BackupStore, Delivery, DeliveryContent, DeliveryOutcome, DeviceRecord, DeviceStore,
-    GroupStore, InboxStore, RefreshOutcome, SetKeysOutcome, StoreError, StoreResult,
+    GroupStore, InboxStore, RefreshOutcome, ReplaceKeysOutcome, SetKeysOutcome, StoreError, StoreResult,
 };
 
 /// What the suite needs from an implementation besides the store traits.
@@ -143,6 +143,15 @@ pub(crate) async fn accounts<S: TestStore>(s: &S) {
     found.sort();
     assert_eq!(found, vec![user("alice"), user("bob")]);
     assert!(s.existing_users(&[]).await.unwrap().is_empty());
+
+    // A password change is a compare-and-set on the hash the caller verified.
+    assert!(!s.replace_password_hash(&user("alice"), "not-the-hash", "hash-x").await.unwrap());
+    assert_eq!(s.password_hash(&user("alice")).await.unwrap().as_deref(), Some("hash-a"));
+    assert!(s.replace_password_hash(&user("alice"), "hash-a", "hash-a2").await.unwrap());
+    assert_eq!(s.password_hash(&user("alice")).await.unwrap().as_deref(), Some("hash-a2"));
+    assert!(!s.replace_password_hash(&user("alice"), "hash-a", "hash-a3").await.unwrap(), "the old hash is stale");
+    assert_eq!(s.password_hash(&user("bob")).await.unwrap().as_deref(), Some("hash-b"), "others untouched");
+    assert!(matches!(s.replace_password_hash(&user("nobody"), "h", "h2").await, Err(StoreError::NotFound)));
 }
 
 // ---- devices ----
@@ -270,6 +279,38 @@ pub(crate) async fn identity_keys<S: TestStore>(s: &S) {
     other_sig.signature = "different".into();
     assert_eq!(s.set_device_keys(&other_sig).await.unwrap(), SetKeysOutcome::Conflict);
     assert_eq!(s.device_keys(&a1).await.unwrap(), Some(identity(&a1, "one")));
+}
+
+pub(crate) async fn identity_reset<S: TestStore>(s: &S) {
+    assert!(matches!(s.replace_device_keys(&identity(&addr("alice", "NOPE"), "x")).await, Err(StoreError::NotFound)));
+    let a1 = device(s, "alice", "D1").await;
+    let a2 = device(s, "alice", "D2").await;
+    for d in [&a1, &a2] {
+        s.set_device_keys(&identity(d, "old")).await.unwrap();
+        s.add_one_time_keys(d, &[key("K1", "k1"), key("K2", "k2")], Some(&key("F", "f"))).await.unwrap();
+    }
+    stored(s.deliver(direct("bob", 1, 10, &[(&a1, "ct-a1")])).await.unwrap());
+
+    assert_eq!(s.replace_device_keys(&identity(&a1, "new")).await.unwrap(), ReplaceKeysOutcome::Replaced);
+    assert_eq!(s.device_keys(&a1).await.unwrap(), Some(identity(&a1, "new")));
+    // The old identity's one-time and fallback keys are gone: nobody can claim them any more.
+    assert_eq!(s.key_counts(&a1).await.unwrap(), KeyCounts { one_time_keys: 0, has_fallback: false });
+    assert!(s.claim_keys(std::slice::from_ref(&a1)).await.unwrap().is_empty());
+    // The device, its refresh token and its inbox stay.
+    assert!(s.device_exists(&a1).await.unwrap());
+    assert_eq!(seqs(s, &a1).await, vec![1]);
+    assert_eq!(s.rotate_refresh_token(b"rt-alice-D1", b"t2", 3).await.unwrap(), RefreshOutcome::Rotated(a1.clone()));
+    // A retry with the same keys changes nothing: keys uploaded since stay.
+    s.add_one_time_keys(&a1, &[key("N1", "n1")], None).await.unwrap();
+    assert_eq!(s.replace_device_keys(&identity(&a1, "new")).await.unwrap(), ReplaceKeysOutcome::Unchanged);
+    assert_eq!(s.key_counts(&a1).await.unwrap().one_time_keys, 1);
+    // The other device is untouched.
+    assert_eq!(s.device_keys(&a2).await.unwrap(), Some(identity(&a2, "old")));
+    assert_eq!(s.key_counts(&a2).await.unwrap(), KeyCounts { one_time_keys: 2, has_fallback: true });
+    // A device that never published keys gets its first ones.
+    let a3 = device(s, "alice", "D3").await;
+    assert_eq!(s.replace_device_keys(&identity(&a3, "first")).await.unwrap(), ReplaceKeysOutcome::Replaced);
+    assert_eq!(s.keyed_devices_of(&[user("alice")]).await.unwrap(), vec![a1, a2, a3]);
 }
 
 pub(crate) async fn query_devices<S: TestStore>(s: &S) {

@@ -33,6 +33,26 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn replace_password_hash(&self, user: &UserId, expected: &str, new_hash: &str) -> StoreResult<bool> {
+        let (user, expected, new) = (user.clone(), expected.to_owned(), new_hash.to_owned());
+        self.write(move |c| {
+            let stored: Option<String> = c
+                .prepare_cached("SELECT password_hash FROM accounts WHERE user_id = ?1")?
+                .query_row([user.as_str()], |r| r.get(0))
+                .optional()?;
+            match stored {
+                None => Err(StoreError::NotFound),
+                Some(current) if current != expected => Ok(false),
+                Some(_) => {
+                    c.prepare_cached("UPDATE accounts SET password_hash = ?2 WHERE user_id = ?1")?
+                        .execute((user.as_str(), new.as_str()))?;
+                    Ok(true)
+                }
+            }
+        })
+        .await
+    }
+
     async fn existing_users(&self, users: &[UserId]) -> StoreResult<Vec<UserId>> {
         let users = dedup(users);
         self.read(move |c| {

@@ -11,7 +11,8 @@ use sotto_proto::{ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, KeyCounts, Si
 
 use super::{SqliteStore, dedup, id_col, inbox, sql_u64, u64_col};
 use crate::store::{
-    AddKeysOutcome, DeviceRecord, DeviceStore, RefreshOutcome, SetKeysOutcome, StoreError, StoreResult,
+    AddKeysOutcome, DeviceRecord, DeviceStore, RefreshOutcome, ReplaceKeysOutcome, SetKeysOutcome, StoreError,
+    StoreResult,
 };
 
 #[async_trait]
@@ -183,6 +184,48 @@ impl DeviceStore for SqliteStore {
                     Ok(SetKeysOutcome::Unchanged)
                 }
                 Some(_) => Ok(SetKeysOutcome::Conflict),
+            }
+        })
+        .await
+    }
+
+    async fn replace_device_keys(&self, keys: &DeviceKeys) -> StoreResult<ReplaceKeysOutcome> {
+        let keys = keys.clone();
+        self.write(move |c| {
+            let addr = (keys.user_id.as_str(), keys.device_id.as_str());
+            let stored = c
+                .prepare_cached(
+                    "SELECT curve25519, ed25519, keys_signature FROM devices WHERE user_id = ?1 AND device_id = ?2",
+                )?
+                .query_row(addr, |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+                })
+                .optional()?;
+            match stored {
+                None => Err(StoreError::NotFound),
+                Some((Some(curve), Some(ed), Some(sig)))
+                    if curve == keys.curve25519 && ed == keys.ed25519 && sig == keys.signature =>
+                {
+                    Ok(ReplaceKeysOutcome::Unchanged)
+                }
+                Some(_) => {
+                    c.prepare_cached(
+                        "UPDATE devices SET curve25519 = ?3, ed25519 = ?4, keys_signature = ?5
+                         WHERE user_id = ?1 AND device_id = ?2",
+                    )?
+                    .execute((
+                        addr.0,
+                        addr.1,
+                        keys.curve25519.as_str(),
+                        keys.ed25519.as_str(),
+                        keys.signature.as_str(),
+                    ))?;
+                    c.prepare_cached("DELETE FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2")?
+                        .execute(addr)?;
+                    c.prepare_cached("DELETE FROM fallback_keys WHERE user_id = ?1 AND device_id = ?2")?
+                        .execute(addr)?;
+                    Ok(ReplaceKeysOutcome::Replaced)
+                }
             }
         })
         .await

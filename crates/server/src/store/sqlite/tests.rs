@@ -49,6 +49,7 @@ suite_tests!(
     refresh_tokens,
     reauthentication,
     identity_keys,
+    identity_reset,
     query_devices,
     one_time_keys,
     claim_keys,
