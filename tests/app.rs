@@ -187,7 +187,10 @@ async fn a_group_with_two_people_one_removed_and_search() {
     let visible = app
         .client
         .execute(
-            "const e = document.querySelector(\"[data-testid='message'][data-highlighted='true']\"); \
+            // By its text: the highlight itself fades after a few seconds, which a loaded machine
+            // can reach between the wait above and this check.
+            "const e = Array.from(document.querySelectorAll(\"[data-testid='message']\")) \
+               .find(m => m.querySelector(\"[data-testid='message-body']\")?.textContent === 'first chapter tonight'); \
              const r = e.getBoundingClientRect(); \
              const list = document.querySelector(\"[data-testid='chat-view']\").getBoundingClientRect(); \
              return r.height > 0 && r.top >= list.top && r.bottom <= list.bottom;",

@@ -264,3 +264,48 @@ async fn a_backup_exported_and_imported_through_the_cli() {
     let texts: Vec<&str> = history.as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
     assert_eq!(texts, ["remember this", "still there?"]);
 }
+
+#[tokio::test]
+async fn key_backup_from_the_shell_lets_a_new_device_read_group_history() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = Cli::new(&server, dirs.path().join("alice"));
+    let bob = Cli::new(&server, dirs.path().join("bob"));
+    for (cli, name) in [(&alice, "alice"), (&bob, "bob")] {
+        cli.run(&["register", name, "--password-stdin"], &format!("{PASSWORD}\n")).json();
+    }
+    alice.run(&["group", "create", "crew", "bob"], "").json();
+    alice.run(&["send", "--group", "crew", "said before the new laptop"], "").json();
+    bob.run(&["sync"], "").json();
+    bob.run(&["send", "--group", "crew", "bob answered"], "").json();
+    alice.run(&["sync"], "").json();
+
+    let status = alice.run(&["keys", "backup", "status"], "").json();
+    assert_eq!(status["enabled"], false);
+    let enabled = alice.run(&["keys", "backup", "enable"], "").json();
+    let recovery_key = enabled["recovery_key"].as_str().unwrap().to_owned();
+    assert_eq!(enabled["status"]["enabled"], true);
+    assert_eq!(enabled["status"]["kind"], "recovery_key");
+    assert_eq!(enabled["status"]["backed_up"], enabled["status"]["sessions"]);
+    assert_eq!(alice.run(&["keys", "backup", "enable"], "").error_code(), "key_backup_exists");
+
+    let laptop = Cli::new(&server, dirs.path().join("alice-laptop"));
+    laptop.run(&["login", "alice", "--password-stdin"], &format!("{PASSWORD}\n")).json();
+    let wrong = laptop.run(&["keys", "backup", "restore", "--recovery-key-stdin"], "not a key\n");
+    assert_eq!(wrong.error_code(), "recovery_key_invalid");
+    assert!(wrong.stderr.contains("hint:"), "{}", wrong.stderr);
+    let restored =
+        laptop.run(&["keys", "backup", "restore", "--recovery-key-stdin"], &format!("{recovery_key}\n")).json();
+    assert_eq!(restored["groups"], 1);
+    assert_eq!(restored["undecryptable"], 0);
+    let history = laptop.run(&["history", "--group", "crew"], "").json();
+    let texts: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "text")
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["said before the new laptop", "bob answered"]);
+    assert_eq!(laptop.run(&["keys", "backup", "status"], "").json()["enabled"], true);
+}

@@ -265,6 +265,14 @@ impl Tap {
             .unwrap();
     }
 
+    /// `GET path` with this device's token: the status and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let response =
+            self.http.get(format!("{}{path}", self.url)).bearer_auth(&self.session.access_token).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
     /// Every entry waiting in this device's inbox (not acknowledged).
     pub async fn inbox(&self) -> Vec<InboxEntry> {
         let page: InboxPage = self

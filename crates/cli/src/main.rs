@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use sotto_core::progress::{CancellationToken, watch};
 use sotto_core::{
-    Client, ExportFormat, ExportScope, KeyOptions, Progress, Restore, SignIn, direct_conversation_id,
+    Client, ExportFormat, ExportScope, KeyOptions, Progress, RecoverySecret, Restore, SignIn, direct_conversation_id,
     group_conversation_id,
 };
 use sotto_proto::{DeviceId, UserId};
@@ -92,7 +92,7 @@ enum Command {
     /// The account: change its password.
     #[command(subcommand)]
     Account(AccountCommand),
-    /// This device's identity keys: reset them.
+    /// Keys: reset this device's identity, or the server key backup of group keys.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Write conversations as readable files (HTML pages or JSON) into a new or empty folder.
@@ -111,6 +111,30 @@ enum Command {
     /// Back this profile up to one passphrase-encrypted file (age format), or restore one.
     #[command(subcommand)]
     Backup(BackupCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyBackupCommand {
+    /// Turn on key backup and upload this device's group keys. Prints the recovery key ONCE
+    /// (keep it safe), or, with --backup-passphrase-stdin, derives the key from a passphrase.
+    Enable {
+        /// Read a backup passphrase from stdin instead of creating a recovery key.
+        #[arg(long)]
+        backup_passphrase_stdin: bool,
+        /// Overwrite a key backup made with another recovery key (keys only in it are lost).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Restore group keys from the server's key backup onto this device, then read the history
+    /// of your groups from the server. Give the recovery key or the passphrase on stdin.
+    Restore {
+        #[arg(long, conflicts_with = "backup_passphrase_stdin", required_unless_present = "backup_passphrase_stdin")]
+        recovery_key_stdin: bool,
+        #[arg(long)]
+        backup_passphrase_stdin: bool,
+    },
+    /// Whether key backup is on for this device and how many group keys are in it.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -156,6 +180,10 @@ enum AccountCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
+    /// The server key backup that lets a new device read group history: group keys encrypted
+    /// with a recovery key only you hold.
+    #[command(subcommand)]
+    Backup(KeyBackupCommand),
     /// Give this device a new identity (new encryption keys, same device): contacts see that its
     /// keys changed; history stays. Needs the account password on stdin (after the profile's
     /// passphrase, with --passphrase-stdin). Prints the new keys.
@@ -247,6 +275,19 @@ fn hint(code: &str) -> Option<&'static str> {
             "this account signs in through an external service and has no password here; it cannot change one or \
              confirm a key reset with one"
         }
+        "recovery_key_invalid" => "check the recovery key for typos (spaces do not matter) and give it on stdin",
+        "wrong_recovery_key" => {
+            "give the recovery key shown when key backup was turned on (--recovery-key-stdin), or the passphrase it \
+             was turned on with (--backup-passphrase-stdin)"
+        }
+        "no_key_backup" => "turn key backup on from a device that has the keys: `sotto keys backup enable`",
+        "key_backup_exists" => {
+            "restore from it with `sotto keys backup restore --recovery-key-stdin`, or start a new one with \
+             `sotto keys backup enable --replace` (keys only in the old one are lost)"
+        }
+        "key_backup_replaced" => "restore with the new recovery key: `sotto keys backup restore --recovery-key-stdin`",
+        "key_backup_not_enabled" => "turn it on with `sotto keys backup enable`",
+        "key_backup_too_new" => "install a newer version of sotto to restore this key backup",
         _ => return None,
     })
 }
@@ -481,6 +522,47 @@ async fn run(cli: Cli) -> Result<()> {
             let reset = client.reset_keys(&password).await?;
             eprintln!("This device has new keys; your contacts are told that they changed.");
             print(&reset)
+        }
+        Command::Keys(KeysCommand::Backup(cmd)) => {
+            let client = open(&mut stdin)?;
+            match cmd {
+                KeyBackupCommand::Enable { backup_passphrase_stdin, replace } => {
+                    // One document: the recovery key (null with a passphrase) and the status.
+                    let recovery_key = if *backup_passphrase_stdin {
+                        let passphrase = stdin.line("backup passphrase")?;
+                        client.enable_key_backup_with_passphrase(&passphrase, *replace).await?;
+                        eprintln!("Key backup is on; restore it on a new device with this passphrase.");
+                        None
+                    } else {
+                        let key = client.enable_key_backup(*replace).await?;
+                        eprintln!("Key backup is on. Keep the recovery key safe: it is shown only this once.");
+                        Some(key)
+                    };
+                    print(&serde_json::json!({
+                        "recovery_key": recovery_key.as_ref().map(|k| k.as_str()),
+                        "status": client.key_backup_status()?,
+                    }))
+                }
+                KeyBackupCommand::Restore { recovery_key_stdin, backup_passphrase_stdin: _ } => {
+                    let secret = if *recovery_key_stdin {
+                        stdin.line("recovery key")?
+                    } else {
+                        stdin.line("backup passphrase")?
+                    };
+                    let secret = if *recovery_key_stdin {
+                        RecoverySecret::RecoveryKey(&secret)
+                    } else {
+                        RecoverySecret::Passphrase(&secret)
+                    };
+                    let summary = client.restore_key_backup(secret).await?;
+                    eprintln!(
+                        "Restored {} group keys; read {} messages of {} groups ({} still undecryptable).",
+                        summary.sessions, summary.messages, summary.groups, summary.undecryptable
+                    );
+                    print(&summary)
+                }
+                KeyBackupCommand::Status => print(&client.key_backup_status()?),
+            }
         }
         Command::SetPassphrase => {
             let client = open(&mut stdin)?;

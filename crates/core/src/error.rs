@@ -84,6 +84,39 @@ pub enum Error {
     /// An export refuses to overwrite a file.
     #[error("{0} already exists; choose another file name. Nothing was written.")]
     FileExists(String),
+    /// The text given as a recovery key is not one (a typo, missing characters, or another
+    /// kind of key): its built-in check failed. Nothing was tried or changed.
+    #[error("That is not a valid recovery key: check it for typos (spaces do not matter). Nothing was changed.")]
+    RecoveryKeyInvalid,
+    /// The recovery key or passphrase is well-formed but does not open the key backup.
+    #[error("The recovery key or passphrase does not open this account's key backup. Nothing was changed.")]
+    WrongRecoveryKey,
+    /// The server holds no key backup for this account.
+    #[error("This account has no key backup on the server.")]
+    NoKeyBackup,
+    /// Enabling key backup would replace a backup made with another recovery key.
+    #[error(
+        "This account already has a key backup made with another recovery key. Restore from it with that key, or replace it (keys only in the old backup are then lost)."
+    )]
+    KeyBackupExists,
+    /// The key backup on the server was replaced with another recovery key since this device
+    /// last wrote it: this device stopped backing up keys.
+    #[error(
+        "The key backup was replaced using another recovery key; this device stopped backing up keys. Restore with the new recovery key to resume."
+    )]
+    KeyBackupReplaced,
+    #[error("Key backup is not turned on for this device.")]
+    KeyBackupNotEnabled,
+    /// The key backup does not decrypt with the right key, or is not a key backup.
+    #[error("The key backup on the server is damaged: {0}. Nothing was changed.")]
+    KeyBackupDamaged(String),
+    #[error(
+        "The key backup was written by a newer version of Sotto (format {found}, this version reads {known}); update Sotto to restore it."
+    )]
+    KeyBackupTooNew { found: u32, known: u32 },
+    /// The backup would not fit in the server's backup slot.
+    #[error("The key backup ({sessions} group keys, {bytes} bytes) is larger than the server's backup slot allows.")]
+    KeyBackupTooLarge { bytes: u64, sessions: u64 },
     /// A long operation was stopped by its caller; whatever it was writing was removed and nothing
     /// that existed before was changed.
     #[error("Stopped before it finished; nothing was changed.")]
@@ -124,6 +157,15 @@ impl Error {
             Error::BackupDamaged(_) => "backup_damaged",
             Error::BackupTooNew { .. } => "backup_too_new",
             Error::FileExists(_) => "file_exists",
+            Error::RecoveryKeyInvalid => "recovery_key_invalid",
+            Error::WrongRecoveryKey => "wrong_recovery_key",
+            Error::NoKeyBackup => "no_key_backup",
+            Error::KeyBackupExists => "key_backup_exists",
+            Error::KeyBackupReplaced => "key_backup_replaced",
+            Error::KeyBackupNotEnabled => "key_backup_not_enabled",
+            Error::KeyBackupDamaged(_) => "key_backup_damaged",
+            Error::KeyBackupTooNew { .. } => "key_backup_too_new",
+            Error::KeyBackupTooLarge { .. } => "key_backup_too_large",
         }
     }
 

@@ -4,6 +4,7 @@
 //! - [`store`]: the SQLCipher database: crypto state, history with full-text search, outbox.
 //! - [`crypto`]: the device's Olm account, Olm sessions and Megolm group sessions (vodozemac).
 //! - [`backup`]: the passphrase-encrypted backup file (age, JSON Lines inside).
+//! - [`key_backup`]: group session keys backed up to the server under a recovery key.
 //! - [`Client`]: the public handle: accounts, directory and trust, sending, receiving, groups.
 //! - [`export`]: readable copies of conversations (HTML or JSON) for people to keep.
 //!
@@ -18,13 +19,15 @@ pub mod crypto;
 mod error;
 pub mod events;
 pub mod export;
+pub mod key_backup;
 pub mod profile;
 pub mod progress;
 pub mod store;
 
 pub use backup::BackupSummary;
 pub use client::{
-    Client, DeviceSummary, KeyReset, Restore, SignIn, SyncSummary, direct_conversation_id, group_conversation_id,
+    Client, DeviceSummary, KeyBackupRestore, KeyBackupStatus, KeyReset, RecoverySecret, Restore, SignIn, SyncSummary,
+    direct_conversation_id, group_conversation_id,
 };
 pub use error::{Error, Result};
 pub use events::{ClientEvent, ConnectionState, KeyChange};

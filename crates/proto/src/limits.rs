@@ -29,3 +29,5 @@ pub const MIN_PASSWORD_BYTES: usize = 8;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// Inbox entries per HTTP page.
 pub const MAX_INBOX_PAGE: u32 = 500;
+/// Group history messages per page.
+pub const MAX_HISTORY_PAGE: u32 = 500;

@@ -6,6 +6,9 @@ use std::time::Duration;
 use crate::auth::ExternalIssuer;
 use crate::limits::RateLimit;
 
+/// Default retention of group history, in days.
+pub const DEFAULT_GROUP_HISTORY_DAYS: u64 = 90;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Holds the SQLite database and the token signing key.
@@ -20,6 +23,9 @@ pub struct Config {
     pub idempotency_window: Duration,
     /// An integrator's backend whose JWTs can be exchanged for a session; `None` disables it.
     pub external_issuer: Option<ExternalIssuer>,
+    /// How long group messages stay readable in the group's history (for members' new devices);
+    /// `None` keeps them until the group is dismissed.
+    pub group_history_retention: Option<Duration>,
 }
 
 impl Config {
@@ -34,6 +40,7 @@ impl Config {
             }),
             idempotency_window: Duration::from_secs(7 * 24 * 3600),
             external_issuer: None,
+            group_history_retention: Some(Duration::from_secs(DEFAULT_GROUP_HISTORY_DAYS * 24 * 3600)),
         }
     }
 }

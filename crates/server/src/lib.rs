@@ -89,7 +89,8 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     let token = CancellationToken::new();
     let state = open(&config, token.clone())?;
-    let housekeeping = tokio::spawn(housekeeping(state.clone(), config.idempotency_window));
+    let housekeeping =
+        tokio::spawn(housekeeping(state.clone(), config.idempotency_window, config.group_history_retention));
     let ack_flusher = tokio::spawn(flush_acks(state.clone()));
     let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "sotto-server listening");
@@ -125,6 +126,21 @@ pub async fn run(
     Ok(())
 }
 
+/// Forgets group history older than `retention`, a batch per store job until none is left.
+async fn prune_history(state: &AppState, retention: Duration) {
+    let cutoff = auth::unix_millis().saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
+    loop {
+        match state.groups.prune_group_history(cutoff).await {
+            Ok(n) if n > 0 && !state.shutdown.is_cancelled() => tracing::debug!(messages = n, "group history pruned"),
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning group history failed");
+                return;
+            }
+        }
+    }
+}
+
 /// Commits socket acks as they come, many per store job.
 async fn flush_acks(state: AppState) {
     loop {
@@ -141,8 +157,9 @@ async fn flush_acks(state: AppState) {
 }
 
 /// Periodic upkeep: collect shared bodies nobody references any more (every second, a no-op
-/// when nothing was acked), forget old idempotency records and idle rate-limit keys.
-async fn housekeeping(state: AppState, idempotency_window: Duration) {
+/// when nothing was acked), forget old idempotency records, group history past its retention and
+/// idle rate-limit keys.
+async fn housekeeping(state: AppState, idempotency_window: Duration, history_retention: Option<Duration>) {
     let mut collect = tokio::time::interval(GARBAGE_INTERVAL);
     let mut prune = tokio::time::interval(PRUNE_INTERVAL);
     loop {
@@ -158,6 +175,9 @@ async fn housekeeping(state: AppState, idempotency_window: Duration) {
                 let cutoff = auth::unix_millis().saturating_sub(idempotency_window.as_millis() as u64);
                 if let Err(e) = state.inbox.prune_sent_ids(cutoff).await {
                     tracing::warn!(error = %e, "pruning idempotency records failed");
+                }
+                if let Some(retention) = history_retention {
+                    prune_history(&state, retention).await;
                 }
             }
         }

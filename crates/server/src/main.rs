@@ -41,6 +41,10 @@ struct Args {
     /// PEM file with the external issuer's Ed25519 public key (`-----BEGIN PUBLIC KEY-----`).
     #[arg(long, env = "SOTTO_EXTERNAL_JWT_KEY", requires = "external_jwt_issuer")]
     external_jwt_key: Option<PathBuf>,
+    /// Days group messages stay in the group's history, readable by members' new devices (with
+    /// the keys from their key backup); 0 keeps them until the group is dismissed.
+    #[arg(long, env = "SOTTO_GROUP_HISTORY_DAYS", default_value_t = sotto_server::config::DEFAULT_GROUP_HISTORY_DAYS)]
+    group_history_days: u64,
     /// Log format.
     #[arg(long, env = "SOTTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -76,6 +80,10 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::new(args.data_dir);
     config.issuer = args.issuer;
     config.access_token_ttl = Duration::from_secs(args.access_token_ttl.max(1));
+    config.group_history_retention = match args.group_history_days {
+        0 => None,
+        days => Some(Duration::from_secs(days.saturating_mul(24 * 3600))),
+    };
     config.rate_limit = NonZeroU32::new(args.rate_limit)
         .map(|per_second| RateLimit { per_second, burst: NonZeroU32::new(args.rate_burst).unwrap_or(per_second) });
 

@@ -17,7 +17,7 @@ use crate::api::{accounts, backup, groups, keys, messages};
         keys::put_device_keys, keys::reset_device_keys, keys::upload_one_time_keys, keys::key_counts, keys::query_keys, keys::claim_keys,
         messages::send_direct, messages::fetch_inbox, messages::ack_inbox, crate::ws::connect,
         groups::create_group, groups::list_groups, groups::get_group, groups::add_members, groups::remove_member,
-        groups::leave_group, groups::set_role, groups::dismiss_group, groups::send_group,
+        groups::leave_group, groups::set_role, groups::dismiss_group, groups::send_group, groups::group_history,
         backup::get_backup, backup::put_backup,
         crate::api::healthz, crate::metrics::render, serve,
     ),

@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use common::*;
 use serde_json::json;
 use sotto_proto::{
-    EntryBody, GroupInfo, GroupList, GroupMember, InboxEntry, MembershipChange, MembershipEvent, Role, SendReceipt,
+    EntryBody, GroupHistoryPage, GroupInfo, GroupList, GroupMember, InboxEntry, MembershipChange, MembershipEvent,
+    Role, SendReceipt,
 };
 
 /// Everything in the device's inbox, then acks it all.
@@ -192,12 +193,27 @@ async fn group_messages_fan_out_to_every_other_member_device_and_are_stored_once
     assert_eq!(copies, 0);
     drop(db);
 
-    // Once every device acked, the payload is gone.
+    // Every device acks it: the body stays, once, for the group's history (members' new devices).
     for c in [&a2, &b1, &b2, &carol] {
         take(c).await;
     }
-    // Collected in the background (about every second) once every recipient acked it.
     let db = rusqlite::Connection::open(server.data_dir().join("sotto.db")).unwrap();
+    // Garbage collection runs about every second after acks.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let payloads: i64 =
+        db.query_row("SELECT count(*) FROM shared_payloads WHERE instr(body, ?1) > 0", [marker], |r| r.get(0)).unwrap();
+    assert_eq!(payloads, 1, "the acked body is kept for the history");
+    let history: GroupHistoryPage =
+        carol.get(&format!("/v1/groups/{}/history", group.group_id)).await.json().await.unwrap();
+    assert_eq!(history.messages.len(), 1);
+    assert_eq!(history.messages[0].ciphertext, marker);
+    assert_eq!(history.messages[0].sender_device.as_ref(), Some(a1.device()));
+
+    // Dismissing the group deletes its history; the body is then collected in the background.
+    assert_eq!(a1.delete(&format!("/v1/groups/{}", group.group_id)).await.status(), 204);
+    for c in [&a2, &b1, &b2, &carol] {
+        take(c).await;
+    }
     let deadline = std::time::Instant::now() + TIMEOUT;
     loop {
         let payloads: i64 = db

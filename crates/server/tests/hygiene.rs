@@ -40,6 +40,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/groups/{group_id}/members/{user_id}/role", &["put"]),
     ("/v1/groups/{group_id}/leave", &["post"]),
     ("/v1/groups/{group_id}/messages", &["post"]),
+    ("/v1/groups/{group_id}/history", &["get"]),
     ("/v1/backup", &["get", "put"]),
     ("/healthz", &["get"]),
     ("/metrics", &["get"]),

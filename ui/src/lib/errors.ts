@@ -33,6 +33,20 @@ const ERROR_TEXT: Record<string, (ctx: ErrorContext) => string> = {
   backup_damaged: () =>
     "This backup file is damaged or incomplete, so nothing was restored. Try another copy of the file.",
   backup_too_new: () => "This backup was made by a newer version of Sotto. Update Sotto, then restore it.",
+  recovery_key_invalid: () =>
+    "That isn't a valid recovery key. Check it for typos; spaces don't matter. Nothing was changed.",
+  wrong_recovery_key: () =>
+    "That recovery key or passphrase doesn't open your key backup. Use the one from when you turned key backup on.",
+  no_key_backup: () => "Your account has no key backup yet. Turn it on from a device that has your messages.",
+  key_backup_exists: () =>
+    "Your account already has a key backup made with another recovery key. Restore it with that key, or replace it.",
+  key_backup_replaced: () =>
+    "Your key backup was replaced from another device, so this device stopped backing up keys. Restore with the new recovery key.",
+  key_backup_not_enabled: () => "Key backup isn't turned on for this device.",
+  key_backup_damaged: () => "Your key backup on the server is damaged, so nothing was restored.",
+  key_backup_too_new: () => "Your key backup was made by a newer version of Sotto. Update Sotto, then restore it.",
+  key_backup_too_large: () =>
+    "Your key backup has grown larger than the server allows, so new keys aren't being backed up. Ask whoever runs the server.",
   file_exists: () => "A file with that name already exists, and Sotto never overwrites files. Choose another name.",
   target_exists: () =>
     "That folder already exists and isn't empty, and Sotto never writes over files. Choose a new or empty folder.",

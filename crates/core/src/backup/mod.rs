@@ -22,7 +22,7 @@ use std::io::{BufRead, Read};
 pub use export::BackupSummary;
 pub(crate) use export::{Owner, write_backup};
 pub(crate) use import::{Imported, load_records, open_backup};
-pub(crate) use records::Header;
+pub(crate) use records::{Header, Record};
 
 use crate::{Error, Result};
 

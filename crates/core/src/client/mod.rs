@@ -7,6 +7,7 @@
 mod backup;
 mod directory;
 mod groups;
+mod key_backup;
 mod receive;
 mod renew;
 mod reset;
@@ -29,6 +30,7 @@ use zeroize::Zeroizing;
 
 pub use self::backup::Restore;
 pub use self::directory::DeviceSummary;
+pub use self::key_backup::{KeyBackupRestore, KeyBackupStatus, RecoverySecret};
 pub use self::reset::KeyReset;
 pub use self::sync::SyncSummary;
 use crate::api::Api;
@@ -80,6 +82,10 @@ struct Inner {
     send_lock: tokio::sync::Mutex<()>,
     /// One key reset (or the completion of an interrupted one) at a time.
     reset_lock: tokio::sync::Mutex<()>,
+    /// Wakes the key backup task (new group keys were stored).
+    key_backup_wake: Notify,
+    /// One key backup read–merge–write at a time from this device.
+    key_backup_lock: tokio::sync::Mutex<()>,
     /// The background service runs ([`Client::start`]): sends are left to its outbox task.
     started: std::sync::atomic::AtomicBool,
     /// Frames for the connected socket (typing notices); `None` while offline.
@@ -232,6 +238,8 @@ impl Client {
                 outbox_wake: Notify::new(),
                 send_lock: tokio::sync::Mutex::new(()),
                 reset_lock: tokio::sync::Mutex::new(()),
+                key_backup_wake: Notify::new(),
+                key_backup_lock: tokio::sync::Mutex::new(()),
                 socket_out: Mutex::new(None),
                 started: std::sync::atomic::AtomicBool::new(false),
                 cancel: CancellationToken::new(),

@@ -25,6 +25,12 @@ pub(crate) struct Processed {
     pub refresh: BTreeSet<UserId>,
     /// Incoming sessions used up one-time keys: top up.
     pub spent_keys: bool,
+    /// Group session keys were stored: back them up.
+    pub new_sessions: bool,
+    /// Messages stored as undecryptable.
+    pub undecryptable: usize,
+    /// Entries from a group's history (read before, elsewhere): they are not unread.
+    pub history: bool,
     /// Devices whose Olm messages no session could decrypt: start new sessions with them
     /// (rate-limited), so what they send next is readable again.
     pub renew: BTreeMap<String, DeviceRecord>,
@@ -51,7 +57,7 @@ impl Processed {
     }
 
     fn touch(&mut self, message: &Message) {
-        let unread = i64::from(!message.outgoing && message.kind != MessageKind::System);
+        let unread = i64::from(!self.history && !message.outgoing && message.kind != MessageKind::System);
         let entry = self.touched.entry(message.conversation_id.clone()).or_insert((message.ts, message.clone(), 0));
         entry.0 = entry.0.max(message.ts);
         if message.id >= entry.1.id {
@@ -68,7 +74,7 @@ impl Client {
     /// nothing. Returns the number of new messages.
     #[doc(hidden)]
     pub async fn bench_receive(&self, entries: &[InboxEntry]) -> Result<usize> {
-        let processed = self.process(entries, false, 0).await?;
+        let processed = self.process(entries, false, false, 0).await?;
         let messages = processed.messages;
         self.emit_all(processed.events);
         self.renew_after_failures(processed.renew).await;
@@ -80,10 +86,22 @@ impl Client {
     /// `unreadable_up_to` is the highest sequence number of entries this version could not parse:
     /// they are skipped, but counted as processed so they are acknowledged.
     pub(crate) async fn process_entries(&self, entries: &[InboxEntry], unreadable_up_to: u64) -> Result<Processed> {
-        self.process(entries, true, unreadable_up_to).await
+        self.process(entries, true, false, unreadable_up_to).await
     }
 
-    async fn process(&self, entries: &[InboxEntry], inbox: bool, unreadable_up_to: u64) -> Result<Processed> {
+    /// Decrypt and store entries from a group's history (oldest first) in one transaction, as
+    /// read messages; the inbox position is left alone.
+    pub(crate) async fn process_history(&self, entries: &[InboxEntry]) -> Result<Processed> {
+        self.process(entries, false, true, 0).await
+    }
+
+    async fn process(
+        &self,
+        entries: &[InboxEntry],
+        inbox: bool,
+        history: bool,
+        unreadable_up_to: u64,
+    ) -> Result<Processed> {
         // Devices we have not pinned yet are looked up first (outside the lock), and so are
         // senders whose Olm message names another identity key than the one pinned: they may have
         // reset their keys. The directory, not the message, says which keys are current.
@@ -118,7 +136,7 @@ impl Client {
         }
         let own = self.inner.own.clone();
         let processed = self.transact(|machine, db| {
-            let mut out = Processed { last_seq: unreadable_up_to, ..Processed::default() };
+            let mut out = Processed { last_seq: unreadable_up_to, history, ..Processed::default() };
             let committed: u64 =
                 if inbox { db.meta(META_INBOX_SEQ)?.and_then(|s| s.parse().ok()).unwrap_or(0) } else { 0 };
             for entry in entries {
@@ -170,7 +188,7 @@ fn handle_entry(
                 return store_undecryptable(db, &conversation_id, entry, Undecryptable::SenderMismatch, None, out);
             };
             let sender = DeviceAddress { user_id: entry.sender_user.clone(), device_id: sender_device.clone() };
-            let device = out.device(db, &entry.sender_user, sender_device)?;
+            let device = sender_record(db, out, &sender, ciphertext)?;
             match machine.decrypt_group(
                 db,
                 group_id,
@@ -240,6 +258,7 @@ fn handle_direct(
         }
         OlmContent::RoomKey { group_id, session_id, session_key } => {
             if let Some(session_id) = machine.receive_room_key(db, &sender, &group_id, &session_id, &session_key)? {
+                out.new_sessions = true;
                 retry_pending(machine, db, &session_id, out)?;
             }
             Ok(())
@@ -321,10 +340,49 @@ fn store_undecryptable(
         let json = serde_json::to_string(entry).map_err(|e| Error::Corrupt(e.to_string()))?;
         db.add_pending(message.id, session_id, &json)?;
         out.messages += 1;
+        out.undecryptable += 1;
         out.touch(&message);
         out.events.push(ClientEvent::MessageReceived { message });
     }
     Ok(())
+}
+
+/// The sending device of a group message: its pinned record, or, for a device the directory no
+/// longer lists (a user's old device, gone since), the identity key recorded with the session the
+/// message names (it came over Olm from that very device, or from this user's own key backup).
+fn sender_record(
+    db: &Db<'_>,
+    out: &mut Processed,
+    sender: &DeviceAddress,
+    ciphertext: &str,
+) -> Result<Option<DeviceRecord>> {
+    if let Some(pinned) = out.device(db, &sender.user_id, &sender.device_id)? {
+        return Ok(Some(pinned));
+    }
+    let Some(session_id) = Machine::group_session_id(ciphertext) else { return Ok(None) };
+    Ok(db.group_session_sender_curve(&session_id, &sender.user_id, &sender.device_id)?.map(|curve25519| DeviceRecord {
+        user_id: sender.user_id.clone(),
+        device_id: sender.device_id.clone(),
+        curve25519,
+        ed25519: String::new(),
+        first_seen: 0,
+        active: false,
+    }))
+}
+
+/// Group keys arrived from the key backup: decrypt the messages that waited for them.
+pub(crate) fn retry_sessions(machine: &mut Machine, db: &Db<'_>, session_ids: &[String]) -> Result<Processed> {
+    let mut out = Processed::default();
+    for session_id in session_ids {
+        retry_pending(machine, db, session_id, &mut out)?;
+    }
+    for conversation_id in std::mem::take(&mut out.dirty) {
+        if let Some(conversation) = db.conversation(&conversation_id)? {
+            out.events.push(ClientEvent::ConversationUpdated { conversation });
+        }
+    }
+    db.index_pending()?;
+    Ok(out)
 }
 
 /// A group key arrived: decrypt the messages that waited for it.
@@ -335,11 +393,11 @@ fn retry_pending(machine: &mut Machine, db: &Db<'_>, session_id: &str, out: &mut
             continue;
         };
         let sender = DeviceAddress { user_id: entry.sender_user.clone(), device_id: device.clone() };
-        let record = out.device(db, &entry.sender_user, device)?;
+        let record = sender_record(db, out, &sender, ciphertext)?;
         match machine.decrypt_group(db, group_id, &sender, record.as_ref(), entry.message_id.as_str(), ciphertext)? {
             Ok(decrypted) => {
                 let GroupContent::Text { body, ts: _ } = &decrypted.plaintext.content;
-                db.set_decrypted(row, body)?;
+                db.set_decrypted_as(row, body, entry.sender_user == machine.own().user_id)?;
                 db.remove_pending(row)?;
                 if let Some(message) = db.message(row)? {
                     out.events.push(ClientEvent::StatusChanged { message });

@@ -176,6 +176,7 @@ impl Client {
                 return;
             }
         };
+        let attempted = !due.is_empty();
         for item in due {
             match self.deliver(&item).await {
                 Ok(receipt) => self.finish(&item, Ok(receipt)),
@@ -189,6 +190,11 @@ impl Client {
                 }
                 Err(e) => self.finish(&item, Err(e)),
             }
+        }
+        drop(_flushing);
+        // A group send may have started a new Megolm session.
+        if attempted {
+            self.back_up_new_keys().await;
         }
     }
 

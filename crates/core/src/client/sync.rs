@@ -38,6 +38,7 @@ impl Client {
         let summary = self.fetch_inbox().await?;
         self.top_up_keys().await?;
         self.flush_outbox().await;
+        self.back_up_new_keys().await;
         Ok(summary)
     }
 
@@ -98,6 +99,8 @@ impl Client {
         tokio::spawn(async move { client.run_socket().await });
         let client = self.clone();
         tokio::spawn(async move { client.run_outbox().await });
+        let client = self.clone();
+        tokio::spawn(async move { client.run_key_backup().await });
     }
 
     fn set_connection(&self, state: ConnectionState) {
@@ -211,7 +214,11 @@ impl Client {
                 batch.clear();
                 unreadable_up_to = 0;
                 let up_to = processed.last_seq;
+                let new_sessions = processed.new_sessions;
                 self.emit_all(processed.events);
+                if new_sessions {
+                    self.back_up_new_keys().await;
+                }
                 let ack =
                     serde_json::to_string(&ClientFrame::Ack { up_to }).map_err(|e| Error::Protocol(e.to_string()))?;
                 tx.send(WsMessage::text(ack)).await.map_err(|e| Error::Offline(e.to_string()))?;

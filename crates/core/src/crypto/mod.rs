@@ -13,13 +13,18 @@ pub mod safety;
 
 use std::collections::{BTreeSet, HashMap};
 
-use sotto_proto::{ClaimedKey, DeviceAddress, DeviceKeys, GroupId, KeyId, SignedKey, UploadKeysRequest};
-use vodozemac::megolm::{GroupSession, InboundGroupSession, MegolmMessage, SessionConfig as MegolmConfig, SessionKey};
+use sotto_proto::{
+    ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, GroupId, KeyId, SignedKey, UploadKeysRequest, UserId,
+};
+use vodozemac::megolm::{
+    ExportedSessionKey, GroupSession, InboundGroupSession, MegolmMessage, SessionConfig as MegolmConfig, SessionKey,
+};
 use vodozemac::olm::{Account, AccountPickle, OlmMessage, Session, SessionConfig, SessionPickle};
 use vodozemac::{Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature};
 use zeroize::Zeroizing;
 
 use self::payload::{GroupPlaintext, OlmContent, OlmPlaintext, PAYLOAD_VERSION};
+use crate::backup::Record;
 use crate::store::{Db, DeviceRecord, InboundGroupRecord, OutboundGroupRecord};
 use crate::{Error, Result};
 
@@ -408,12 +413,116 @@ impl Machine {
                     shared_with: Vec::new(),
                 };
                 db.save_outbound_group(group, &record)?;
+                // An inbound copy from index 0: the key backup carries it, so this user's new
+                // devices read what this device sent.
+                self.keep_own_inbound(db, group, &session)?;
                 record
             }
         };
         let shared: BTreeSet<&String> = record.shared_with.iter().collect();
         let needs = members.iter().filter(|d| !shared.contains(&device_label(d))).cloned().collect();
         Ok((record, needs))
+    }
+
+    /// Store an inbound copy of one of this device's outbound sessions, from its current index.
+    fn keep_own_inbound(&self, db: &Db<'_>, group: &GroupId, session: &GroupSession) -> Result<()> {
+        let inbound = InboundGroupSession::new(&session.session_key(), MegolmConfig::version_1());
+        let record = InboundGroupRecord {
+            group_id: group.clone(),
+            sender_user: self.own.user_id.clone(),
+            sender_device: self.own.device_id.clone(),
+            sender_curve: self.curve25519(),
+            pickle: inbound.pickle().encrypt(&self.pickle_key),
+        };
+        db.save_inbound_group(&session.session_id(), &record, inbound.first_known_index(), crate::store::now_ms())?;
+        Ok(())
+    }
+
+    /// Inbound copies of this device's outbound sessions that have none (made by a version that
+    /// kept no copy): they cover the session from its current index on.
+    pub fn keep_own_outbound_keys(&self, db: &Db<'_>) -> Result<()> {
+        let curve = self.curve25519();
+        for (group, record) in db.outbound_groups()? {
+            if db.inbound_group(&record.session_id, &curve)?.is_none() {
+                self.keep_own_inbound(db, &group, &self.unpickle_group(&record.pickle)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Group session keys in exported form (the backup file's records), with their first index:
+    /// those not in the key backup yet, or all of them.
+    pub(crate) fn export_group_sessions(&self, db: &Db<'_>, all: bool) -> Result<Vec<(Record, u32)>> {
+        let mut out = Vec::new();
+        for row in db.group_sessions_for_backup(all)? {
+            let pickle = Zeroizing::new(row.pickle);
+            let session = InboundGroupSession::from_pickle(
+                vodozemac::megolm::InboundGroupSessionPickle::from_encrypted(&pickle, &self.pickle_key)
+                    .map_err(|_| Error::Corrupt("a stored group key does not decrypt".into()))?,
+            );
+            let first_index = session.first_known_index();
+            out.push((
+                Record::InboundGroupSession {
+                    session_id: row.session_id,
+                    group_id: row.group_id,
+                    sender_user: row.sender_user,
+                    sender_device: row.sender_device,
+                    sender_curve: row.sender_curve,
+                    first_index,
+                    session_key: session.export_at_first_known_index().to_base64(),
+                    received_ts: row.received_ts,
+                },
+                first_index,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Store a group session key from this user's key backup (marked as backed up). Returns its
+    /// session id when it was new or reaches further back than the copy held, so messages waiting
+    /// for it can be retried. A record that is not a valid session key is skipped.
+    pub(crate) fn import_group_session(&mut self, db: &Db<'_>, record: &Record) -> Result<Option<String>> {
+        let Record::InboundGroupSession {
+            session_id,
+            group_id,
+            sender_user,
+            sender_device,
+            sender_curve,
+            first_index,
+            session_key,
+            received_ts: _,
+        } = record
+        else {
+            return Ok(None);
+        };
+        let (Ok(group_id), Ok(sender_user), Ok(sender_device)) = (
+            GroupId::parse(group_id.as_str()),
+            UserId::parse(sender_user.as_str()),
+            DeviceId::parse(sender_device.as_str()),
+        ) else {
+            tracing::warn!("a backed-up group key names an invalid group or device; skipped");
+            return Ok(None);
+        };
+        let Ok(exported) = ExportedSessionKey::from_base64(session_key) else {
+            tracing::warn!("a backed-up group key is not valid; skipped");
+            return Ok(None);
+        };
+        let session = InboundGroupSession::import(&exported, MegolmConfig::version_1());
+        if session.session_id() != *session_id || session.first_known_index() != *first_index {
+            tracing::warn!("a backed-up group key does not match its session; skipped");
+            return Ok(None);
+        }
+        let stored = InboundGroupRecord {
+            group_id,
+            sender_user,
+            sender_device,
+            sender_curve: sender_curve.clone(),
+            pickle: session.pickle().encrypt(&self.pickle_key),
+        };
+        let new = db.save_inbound_group(session_id, &stored, *first_index, crate::store::now_ms())?;
+        db.mark_backed_up(&[(session_id.clone(), sender_curve.clone(), *first_index)])?;
+        self.inbound.remove(&(session_id.clone(), sender_curve.clone()));
+        Ok(new.then(|| session_id.clone()))
     }
 
     /// The room-key content that shares the group's current outbound session.

@@ -315,3 +315,69 @@ fn a_new_identity_is_separate_until_adopted_and_then_the_old_one_is_gone() {
     assert_eq!(bob.olm_from(&mixed, &again), Err(Undecryptable::SenderMismatch));
     assert_eq!(Machine::olm_sender_key("not an envelope"), None);
 }
+
+/// The key backup's view of the sessions: a device's own outbound session is kept as an inbound
+/// copy from index 0, exported keys import on another device of the same user and decrypt the
+/// first message, and the backed-up marks follow what was uploaded.
+#[test]
+fn own_group_sessions_export_and_import_for_the_key_backup() {
+    let mut alice = Party::new("alice", "A1");
+    let mut alice2 = Party::new("alice", "A2");
+    let bob = Party::new("bob", "B1");
+    let group = GroupId::parse("g1").unwrap();
+    let alice_own = alice.machine.own().clone();
+    let db = alice.store.db();
+    let (record, _) = alice.machine.outbound_group(&db, &group, &[bob.record()]).unwrap();
+    let first =
+        alice.machine.encrypt_group(&db, &group, None, &group_plaintext(&group, &alice_own, "first")).unwrap().unwrap();
+    alice.machine.encrypt_group(&db, &group, None, &group_plaintext(&group, &alice_own, "second")).unwrap();
+    assert!(db.has_sessions_to_back_up().unwrap());
+    assert_eq!(db.key_backup_counts().unwrap(), (1, 0));
+
+    let exported = alice.machine.export_group_sessions(&db, false).unwrap();
+    assert_eq!(exported.len(), 1);
+    let (Record::InboundGroupSession { session_id, first_index, sender_user, sender_curve, .. }, index) = &exported[0]
+    else {
+        panic!("a group session record");
+    };
+    assert_eq!((session_id, *first_index, *index), (&record.session_id, 0, 0), "from the very first message");
+    assert_eq!((sender_user.as_str(), sender_curve), ("alice", &alice.machine.curve25519()));
+    db.mark_backed_up(&[(session_id.clone(), sender_curve.clone(), 0)]).unwrap();
+    assert!(!db.has_sessions_to_back_up().unwrap());
+    assert!(alice.machine.export_group_sessions(&db, false).unwrap().is_empty());
+    assert_eq!(alice.machine.export_group_sessions(&db, true).unwrap().len(), 1);
+
+    // Alice's other device imports it (once: the second time nothing is new) and reads the first
+    // message, although it never received the key over Olm.
+    let Party { machine: m2, store: s2, .. } = &mut alice2;
+    let records: Vec<Record> =
+        alice.machine.export_group_sessions(&db, true).unwrap().into_iter().map(|(r, _)| r).collect();
+    let imported = s2.transaction(|db| m2.import_group_session(db, &records[0])).unwrap();
+    assert_eq!(imported.as_ref(), Some(&record.session_id));
+    assert_eq!(s2.transaction(|db| m2.import_group_session(db, &records[0])).unwrap(), None);
+    assert_eq!(s2.db().key_backup_counts().unwrap(), (1, 1), "imported keys are already in the backup");
+    let alice_rec = alice.record();
+    let read =
+        s2.transaction(|db| m2.decrypt_group(db, &group, &alice_own, Some(&alice_rec), "m1", &first)).unwrap().unwrap();
+    let GroupContent::Text { body, .. } = read.plaintext.content;
+    assert_eq!(body, "first");
+
+    // A record whose key does not match its session id is skipped, not stored.
+    let Record::InboundGroupSession { group_id, sender_user, sender_device, sender_curve, session_key, .. } =
+        &records[0]
+    else {
+        panic!("a group session record");
+    };
+    let forged = Record::InboundGroupSession {
+        session_id: "someothersession".into(),
+        group_id: group_id.clone(),
+        sender_user: sender_user.clone(),
+        sender_device: sender_device.clone(),
+        sender_curve: sender_curve.clone(),
+        first_index: 0,
+        session_key: session_key.clone(),
+        received_ts: 0,
+    };
+    assert_eq!(s2.transaction(|db| m2.import_group_session(db, &forged)).unwrap(), None);
+    assert_eq!(s2.db().key_backup_counts().unwrap(), (1, 1));
+}

@@ -27,6 +27,17 @@ pub struct OutboundGroupRecord {
     pub shared_with: Vec<String>,
 }
 
+/// An inbound session row as the key backup reads it (the pickle still encrypted).
+pub struct GroupSessionRow {
+    pub session_id: String,
+    pub group_id: String,
+    pub sender_user: String,
+    pub sender_device: String,
+    pub sender_curve: String,
+    pub pickle: String,
+    pub received_ts: i64,
+}
+
 pub struct InboundGroupRecord {
     pub group_id: GroupId,
     pub sender_user: UserId,
@@ -324,7 +335,7 @@ impl Db<'_> {
                 (session_id, group_id, sender_user, sender_device, sender_curve, first_index, pickle, received_ts)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (session_id, sender_curve) DO UPDATE SET pickle = excluded.pickle,
-                first_index = excluded.first_index
+                first_index = excluded.first_index, backed_up = 0
              WHERE excluded.first_index < inbound_group_sessions.first_index",
             params![
                 session_id,
@@ -338,6 +349,97 @@ impl Db<'_> {
             ],
         )?;
         Ok(n > 0)
+    }
+
+    /// Inbound Megolm sessions for the key backup: those not in it yet, or all of them.
+    pub fn group_sessions_for_backup(&self, all: bool) -> Result<Vec<GroupSessionRow>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT session_id, group_id, sender_user, sender_device, sender_curve, pickle, received_ts
+             FROM inbound_group_sessions WHERE ?1 OR backed_up = 0",
+        )?;
+        let rows = stmt
+            .query_map([all], |r| {
+                Ok(GroupSessionRow {
+                    session_id: r.get(0)?,
+                    group_id: r.get(1)?,
+                    sender_user: r.get(2)?,
+                    sender_device: r.get(3)?,
+                    sender_curve: r.get(4)?,
+                    pickle: r.get(5)?,
+                    received_ts: r.get(6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Whether some inbound session is not in the key backup yet.
+    pub fn has_sessions_to_back_up(&self) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT 1 FROM inbound_group_sessions WHERE backed_up = 0 LIMIT 1")?
+            .query_row([], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Mark sessions as in the key backup, each as far back as `first_index`: a copy stored
+    /// meanwhile that reaches further back stays to be uploaded.
+    pub fn mark_backed_up(&self, sessions: &[(String, String, u32)]) -> Result<()> {
+        let mut stmt = self.conn().prepare_cached(
+            "UPDATE inbound_group_sessions SET backed_up = 1
+             WHERE session_id = ?1 AND sender_curve = ?2 AND first_index >= ?3",
+        )?;
+        for (session_id, curve, first_index) in sessions {
+            stmt.execute(params![session_id, curve, i64::from(*first_index)])?;
+        }
+        Ok(())
+    }
+
+    /// (inbound sessions, of which in the key backup).
+    pub fn key_backup_counts(&self) -> Result<(u64, u64)> {
+        let (total, backed_up): (i64, i64) = self.conn().query_row(
+            "SELECT count(*), coalesce(sum(backed_up), 0) FROM inbound_group_sessions",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((u64::try_from(total).unwrap_or(0), u64::try_from(backed_up).unwrap_or(0)))
+    }
+
+    /// The identity key of the device `user`/`device` that shared `session_id`, from the session
+    /// itself (it was received over Olm from that device, or restored from this user's backup):
+    /// reads messages from devices no longer in the directory.
+    pub fn group_session_sender_curve(
+        &self,
+        session_id: &str,
+        user: &UserId,
+        device: &DeviceId,
+    ) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT sender_curve FROM inbound_group_sessions
+                 WHERE session_id = ?1 AND sender_user = ?2 AND sender_device = ?3 LIMIT 1",
+            )?
+            .query_row(params![session_id, user.as_str(), device.as_str()], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Every group this device has an outbound session for, with the session.
+    pub fn outbound_groups(&self) -> Result<Vec<(GroupId, OutboundGroupRecord)>> {
+        let ids: Vec<String> = self
+            .conn()
+            .prepare_cached("SELECT group_id FROM outbound_group_sessions")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let group = GroupId::parse(id).map_err(|_| corrupt("group id"))?;
+            if let Some(record) = self.outbound_group(&group)? {
+                out.push((group, record));
+            }
+        }
+        Ok(out)
     }
 
     /// Record that `(session, index)` decrypted to `message_id`. Returns the message id seen

@@ -449,9 +449,16 @@ impl Db<'_> {
 
     /// An undecryptable message was decrypted after all.
     pub fn set_decrypted(&self, row_id: i64, body: &str) -> Result<()> {
+        self.set_decrypted_as(row_id, body, false)
+    }
+
+    /// [`Db::set_decrypted`] for a message that may be this user's own (sent from another of
+    /// their devices, read from a group's history): then it is stored as sent by us.
+    pub fn set_decrypted_as(&self, row_id: i64, body: &str, from_me: bool) -> Result<()> {
         self.conn().execute(
-            "UPDATE messages SET kind = 'text', body = ?2, status = 'received', reason = NULL WHERE id = ?1",
-            params![row_id, body],
+            "UPDATE messages SET kind = 'text', body = ?2, status = CASE WHEN ?3 THEN 'sent' ELSE 'received' END,
+                outgoing = ?3, reason = NULL WHERE id = ?1",
+            params![row_id, body, from_me],
         )?;
         // Rows above the index's watermark are picked up by the next `index_pending`.
         let done: i64 = self.meta(META_FTS_INDEXED)?.and_then(|v| v.parse().ok()).unwrap_or(0);

@@ -12,7 +12,7 @@ mod history;
 
 use std::path::Path;
 
-pub use crypto::{DeviceRecord, InboundGroupRecord, OutboundGroupRecord};
+pub use crypto::{DeviceRecord, GroupSessionRow, InboundGroupRecord, OutboundGroupRecord};
 pub use groups::LocalGroup;
 pub use history::{
     Conversation, ConversationKind, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, SEARCH_SQL, SearchHit,
@@ -23,7 +23,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use crate::profile::ProfileKey;
 use crate::{Error, Result};
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_restore.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_restore.sql"),
+    include_str!("migrations/0003_key_backup.sql"),
+];
 
 pub struct Store {
     conn: Connection,

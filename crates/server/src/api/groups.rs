@@ -5,18 +5,19 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sotto_proto::limits::{MAX_GROUP_MEMBERS, MAX_GROUP_NAME_CHARS};
+use serde::Deserialize;
+use sotto_proto::limits::{MAX_GROUP_MEMBERS, MAX_GROUP_NAME_CHARS, MAX_HISTORY_PAGE};
 use sotto_proto::{
-    AddMembersRequest, CreateGroupRequest, DeviceAddress, EntryBody, ErrorBody, ErrorCode, GroupId, GroupInfo,
-    GroupList, GroupMember, MembershipChange, MembershipEvent, MessageId, Role, SendGroupRequest, SendReceipt,
-    SetRoleRequest, UserId,
+    AddMembersRequest, CreateGroupRequest, DeviceAddress, EntryBody, ErrorBody, ErrorCode, GroupHistoryPage, GroupId,
+    GroupInfo, GroupList, GroupMember, MembershipChange, MembershipEvent, MessageId, Role, SendGroupRequest,
+    SendReceipt, SetRoleRequest, UserId,
 };
 use tracing::instrument;
 
 use super::messages::{check_ciphertext, deliver};
 use crate::auth::{self, Authenticated};
 use crate::error::{AppError, AppResult};
-use crate::extract::{Json, Path};
+use crate::extract::{Json, Path, Query};
 use crate::metrics::KindLabels;
 use crate::state::AppState;
 use crate::store::{Delivery, DeliveryContent, StoreError};
@@ -368,4 +369,45 @@ pub async fn send_group(
         },
     };
     Ok(Json(deliver(&state, delivery, "group").await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Only messages older than this `seq` (default: from the newest).
+    #[serde(default)]
+    pub before: Option<u64>,
+    /// At most this many messages (1 to 500, default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// The group's stored messages that were sent while the caller was a member, newest first. Only
+/// current members may read it; what was sent while they were not members is never returned.
+#[utoipa::path(get, path = "/v1/groups/{group_id}/history", tag = "groups", security(("bearer" = [])),
+    params(("group_id" = String, Path), HistoryQuery),
+    responses((status = 200, body = GroupHistoryPage), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "not_member"), (status = 404, body = ErrorBody)))]
+#[instrument(skip_all, fields(user = %caller.user_id, group = %group_id))]
+pub async fn group_history(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(group_id): Path<GroupId>,
+    Query(q): Query<HistoryQuery>,
+) -> AppResult<Json<GroupHistoryPage>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
+        return Err(AppError::invalid_input(format!("`limit` must be 1 to {MAX_HISTORY_PAGE}.")));
+    }
+    match state.groups.role(&group_id, &caller.user_id).await? {
+        Some(_) => {}
+        None if state.groups.group(&group_id).await?.is_some() => return Err(AppError::not_member()),
+        None => return Err(AppError::not_found("No such group.")),
+    }
+    let before = q.before.unwrap_or(u64::MAX);
+    let mut messages = state.groups.group_history(&group_id, &caller.user_id, before, limit + 1).await?;
+    let more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    tracing::debug!(messages = messages.len(), more, "group history read");
+    Ok(Json(GroupHistoryPage { messages, more }))
 }

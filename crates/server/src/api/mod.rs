@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/groups/{group_id}/members/{user_id}/role", put(groups::set_role))
         .route("/v1/groups/{group_id}/leave", post(groups::leave_group))
         .route("/v1/groups/{group_id}/messages", post(groups::send_group))
+        .route("/v1/groups/{group_id}/history", get(groups::group_history))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .merge(backup_routes);
     Router::new()

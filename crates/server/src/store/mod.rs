@@ -10,12 +10,15 @@
 //!   given devices or to none;
 //! - inbox sequence numbers of one device strictly increase and are never reused;
 //! - only acknowledged entries are deleted;
-//! - a shared body outlives every inbox entry that references it (it is collected only after).
+//! - a shared body outlives every inbox entry that references it (it is collected only after);
+//! - a group message is recorded in its group's history in the same transaction as its delivery,
+//!   and [`GroupStore::group_history`] returns to a user only the messages stored while that user
+//!   was a member (membership periods are written in the same transaction as the change).
 
 use async_trait::async_trait;
 use sotto_proto::{
-    ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupId, GroupInfo, InboxEntry, KeyCounts, MessageId,
-    Role, SignedKey, UserDevices, UserId,
+    ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupHistoryMessage, GroupId, GroupInfo, InboxEntry,
+    KeyCounts, MessageId, Role, SignedKey, UserDevices, UserId,
 };
 
 pub mod cache;
@@ -222,8 +225,21 @@ pub trait GroupStore: Send + Sync {
     /// (else [`StoreError::VersionConflict`]; [`StoreError::NotFound`] if the group is gone), and
     /// delivers `event`, in one transaction. `new.version` must be `expected_version + 1`.
     async fn update_group(&self, expected_version: u64, new: &GroupInfo, event: Delivery) -> StoreResult<()>;
-    /// Deletes the group if still at `expected_version`, delivering `event` in the same transaction.
+    /// Deletes the group (and its history) if still at `expected_version`, delivering `event` in
+    /// the same transaction.
     async fn dismiss_group(&self, group: &GroupId, expected_version: u64, event: Delivery) -> StoreResult<()>;
+    /// The group's stored messages with `seq < before` that were sent while `user` was a member,
+    /// newest first, at most `limit`.
+    async fn group_history(
+        &self,
+        group: &GroupId,
+        user: &UserId,
+        before: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<GroupHistoryMessage>>;
+    /// Forgets history stored before `before_ms` (at most a batch per call); returns how many
+    /// messages. Their bodies are then collected like acknowledged ones.
+    async fn prune_group_history(&self, before_ms: u64) -> StoreResult<u64>;
 }
 
 #[async_trait]

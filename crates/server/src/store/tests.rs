@@ -710,3 +710,83 @@ pub(crate) async fn backups<S: TestStore>(s: &S) {
     assert_eq!(s.put_backup(&user("bob"), 0, &[0u8, 255, 1]).await.unwrap(), 1);
     assert_eq!(s.get_backup(&user("bob")).await.unwrap(), Some((1, vec![0u8, 255, 1])));
 }
+
+// ---- group history ----
+
+fn history_seqs(messages: &[sotto_proto::GroupHistoryMessage]) -> Vec<String> {
+    messages.iter().map(|m| m.message_id.to_string()).collect()
+}
+
+pub(crate) async fn group_history<S: TestStore>(s: &S) {
+    let a1 = device(s, "alice", "A1").await;
+    let b1 = device(s, "bob", "B1").await;
+    let c1 = device(s, "carol", "C1").await;
+    let g = GroupId::parse("GH").unwrap();
+    let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+
+    let v1 = group_info("GH", 1, &[("alice", Role::Owner), ("bob", Role::Member)]);
+    s.create_group(&v1, membership_event(&v1, MembershipChange::Created, 1, &[&a1, &b1])).await.unwrap();
+    // Alice alone on her device: nobody else receives it now, but it is kept for her history.
+    s.deliver(shared("alice", 10, 1000, "GH", &[])).await.unwrap();
+    s.deliver(shared("bob", 11, 1001, "GH", &[&a1])).await.unwrap();
+    // A membership event is not a group message: not in the history.
+    let v2 = group_info("GH", 2, &[("alice", Role::Owner), ("bob", Role::Member), ("carol", Role::Member)]);
+    s.update_group(1, &v2, membership_event(&v2, MembershipChange::Added, 2, &[&a1, &b1, &c1])).await.unwrap();
+    s.deliver(shared("alice", 12, 1002, "GH", &[&b1, &c1])).await.unwrap();
+    // Bob is removed; what follows is not his.
+    let v3 = group_info("GH", 3, &[("alice", Role::Owner), ("carol", Role::Member)]);
+    s.update_group(2, &v3, membership_event(&v3, MembershipChange::Removed, 3, &[&a1, &b1, &c1])).await.unwrap();
+    s.deliver(shared("carol", 13, 1003, "GH", &[&a1])).await.unwrap();
+    // Bob is added back: from here on he reads again.
+    let v4 = v2.clone();
+    let v4 = GroupInfo { version: 4, ..v4 };
+    s.update_group(3, &v4, membership_event(&v4, MembershipChange::Added, 4, &[&a1, &b1, &c1])).await.unwrap();
+    s.deliver(shared("carol", 14, 1004, "GH", &[&a1, &b1])).await.unwrap();
+
+    let all = s.group_history(&g, &alice, u64::MAX, 100).await.unwrap();
+    assert_eq!(history_seqs(&all), ["msg-00000014", "msg-00000013", "msg-00000012", "msg-00000011", "msg-00000010"]);
+    assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), [5, 4, 3, 2, 1]);
+    assert_eq!(all[4].ciphertext, "group-ct-10");
+    assert_eq!(all[4].server_ts, 1000);
+    assert_eq!(
+        history_seqs(&s.group_history(&g, &bob, u64::MAX, 100).await.unwrap()),
+        ["msg-00000014", "msg-00000012", "msg-00000011", "msg-00000010"],
+        "nothing from while bob was removed"
+    );
+    assert_eq!(
+        history_seqs(&s.group_history(&g, &carol, u64::MAX, 100).await.unwrap()),
+        ["msg-00000014", "msg-00000013", "msg-00000012"],
+        "nothing from before carol joined"
+    );
+    // Paging: newest first, `before` excludes.
+    let page = s.group_history(&g, &bob, u64::MAX, 2).await.unwrap();
+    assert_eq!(history_seqs(&page), ["msg-00000014", "msg-00000012"]);
+    let next = s.group_history(&g, &bob, page[1].seq, 2).await.unwrap();
+    assert_eq!(history_seqs(&next), ["msg-00000011", "msg-00000010"]);
+    assert!(s.group_history(&g, &bob, 1, 10).await.unwrap().is_empty());
+    assert!(s.group_history(&g, &user("dave"), u64::MAX, 10).await.unwrap().is_empty());
+
+    // Every recipient acks: the bodies stay for the history.
+    for d in [&a1, &b1, &c1] {
+        s.ack(d, 1000).await.unwrap();
+    }
+    s.collect_garbage().await.unwrap();
+    assert_eq!(s.group_history(&g, &alice, u64::MAX, 100).await.unwrap().len(), 5);
+    assert_eq!(s.shared_payload_rows().await.unwrap(), 5, "membership events were collected, messages kept");
+
+    // Retention: the two oldest go, and their bodies with them.
+    assert_eq!(s.prune_group_history(1002).await.unwrap(), 2);
+    assert_eq!(
+        history_seqs(&s.group_history(&g, &bob, u64::MAX, 100).await.unwrap()),
+        ["msg-00000014", "msg-00000012"]
+    );
+    s.collect_garbage().await.unwrap();
+    assert_eq!(s.shared_payload_rows().await.unwrap(), 3);
+
+    // Dismissal deletes the rest.
+    s.dismiss_group(&g, 4, membership_event(&v4, MembershipChange::Dismissed, 5, &[&a1])).await.unwrap();
+    assert!(s.group_history(&g, &alice, u64::MAX, 100).await.unwrap().is_empty());
+    s.ack(&a1, 1000).await.unwrap();
+    s.collect_garbage().await.unwrap();
+    assert_eq!(s.shared_payload_rows().await.unwrap(), 0);
+}

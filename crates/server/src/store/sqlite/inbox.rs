@@ -2,14 +2,14 @@
 //!
 //! Invariants: a device's seq comes from its `next_seq` counter, which only grows, so seqs
 //! strictly increase and are never reused; a shared payload is deleted only when no inbox row
-//! references it (by `collect_garbage`, a write job, so it never races the delivery that
+//! and no group history row references it (by `collect_garbage`, a write job, so it never races the delivery that
 //! inserts a payload together with its rows).
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension};
-use sotto_proto::{DeviceAddress, EntryBody, InboxEntry, MessageId, UserId};
+use sotto_proto::{DeviceAddress, EntryBody, GroupId, InboxEntry, MessageId, UserId};
 
 use super::{BadValue, SqliteStore, bad_column, id_col, opt_id_col, sql_bound, sql_u64, u64_col};
 use crate::store::{Delivery, DeliveryContent, DeliveryOutcome, InboxStore, StoreError, StoreResult};
@@ -175,6 +175,12 @@ pub(super) fn deliver(c: &Connection, delivery: &Delivery) -> StoreResult<Delive
             let payload: i64 = c
                 .prepare_cached("INSERT INTO shared_payloads (body) VALUES (?1) RETURNING id")?
                 .query_row([json], |r| r.get(0))?;
+            // A group message is also kept in its group's history (for members' new devices),
+            // even when no other device receives it now.
+            let in_history = match body {
+                EntryBody::Group { group_id, .. } => record_history(c, group_id, payload, delivery)?,
+                _ => false,
+            };
             // One statement for every recipient's counter and one for every row: a statement
             // per recipient paid SQLite's per-statement journal each time, which was most of a
             // 1,000-member fan-out's cost.
@@ -195,7 +201,9 @@ pub(super) fn deliver(c: &Connection, delivery: &Delivery) -> StoreResult<Delive
                 recipients.push(row?);
             }
             if recipients.is_empty() {
-                c.prepare_cached("DELETE FROM shared_payloads WHERE id = ?1")?.execute([payload])?;
+                if !in_history {
+                    c.prepare_cached("DELETE FROM shared_payloads WHERE id = ?1")?.execute([payload])?;
+                }
             } else {
                 let rows: Vec<(&str, &str, u64)> =
                     recipients.iter().map(|(d, seq)| (d.user_id.as_str(), d.device_id.as_str(), *seq)).collect();
@@ -208,6 +216,33 @@ pub(super) fn deliver(c: &Connection, delivery: &Delivery) -> StoreResult<Delive
         }
     }
     Ok(DeliveryOutcome::Stored { recipients })
+}
+
+/// Appends a group message to its group's history with the group's next seq; false when the
+/// group does not exist (then nothing is recorded).
+fn record_history(c: &Connection, group: &GroupId, payload: i64, delivery: &Delivery) -> StoreResult<bool> {
+    let Some(seq) = c
+        .prepare_cached("UPDATE groups SET next_seq = next_seq + 1 WHERE group_id = ?1 RETURNING next_seq - 1")?
+        .query_row([group.as_str()], |r| r.get::<_, i64>(0))
+        .optional()?
+    else {
+        return Ok(false);
+    };
+    c.prepare_cached(
+        "INSERT INTO group_history (group_id, seq, payload_id, message_id, sender_user, sender_device, server_ts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute((
+        group.as_str(),
+        seq,
+        payload,
+        delivery.message_id.as_str(),
+        delivery.sender_user.as_str(),
+        delivery.sender_device.as_ref().map(|d| d.as_str()),
+        sql_u64(delivery.server_ts)?,
+    ))?;
+    c.prepare_cached("UPDATE shared_payloads SET retained = 1 WHERE id = ?1")?.execute([payload])?;
+    Ok(true)
 }
 
 fn to_json(value: &impl serde::Serialize) -> StoreResult<String> {
@@ -224,14 +259,16 @@ pub(super) fn delete_entries(c: &Connection, device: &DeviceAddress, up_to: i64)
 }
 
 /// Shared payloads collected per garbage-collection job (the rest wait for the next one).
-const COLLECT_BATCH: i64 = 10_000;
+pub(super) const COLLECT_BATCH: i64 = 10_000;
 
 fn collect_unreferenced(c: &Connection) -> StoreResult<u64> {
     let deleted = c
         .prepare_cached(
             "DELETE FROM shared_payloads WHERE id IN (
                  SELECT p.id FROM shared_payloads p
-                 WHERE NOT EXISTS (SELECT 1 FROM inbox i WHERE i.payload_id = p.id)
+                 WHERE p.retained = 0
+                   AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.payload_id = p.id)
+                   AND NOT EXISTS (SELECT 1 FROM group_history h WHERE h.payload_id = p.id)
                  LIMIT ?1)",
         )?
         .execute([COLLECT_BATCH])?;

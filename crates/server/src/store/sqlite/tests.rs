@@ -59,6 +59,7 @@ suite_tests!(
     ack_and_sequence,
     shared_payloads_are_collected,
     groups,
+    group_history,
     backups,
 );
 
@@ -196,4 +197,34 @@ async fn store_is_shareable_as_trait_objects() {
     accounts.create_account(&suite::user("alice"), "h", 1).await.unwrap();
     assert!(devices.devices_of(&[suite::user("alice")]).await.unwrap().is_empty());
     assert!(groups.groups_of(&suite::user("alice")).await.unwrap().is_empty());
+}
+
+/// A database from before group history: its groups' current members read the history that
+/// starts after the upgrade, and their bodies are kept past every ack.
+#[tokio::test]
+async fn upgrading_to_group_history_keeps_members_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotto.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(super::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO accounts VALUES ('alice', 'h', 1), ('bob', 'h', 1);
+             INSERT INTO devices (user_id, device_id, created_ts) VALUES ('alice', 'A1', 1), ('bob', 'B1', 1);
+             INSERT INTO groups VALUES ('OLD', 'old group', 1, 1);
+             INSERT INTO group_members VALUES ('OLD', 'alice', 'owner'), ('OLD', 'bob', 'member');",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+    let b1 = suite::addr("bob", "B1");
+    store.deliver(suite::shared("alice", 1, 1000, "OLD", &[&b1])).await.unwrap();
+    store.ack(&b1, 10).await.unwrap();
+    store.collect_garbage().await.unwrap();
+    let group = GroupId::parse("OLD").unwrap();
+    let history = store.group_history(&group, &suite::user("bob"), u64::MAX, 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].ciphertext, "group-ct-1");
 }
