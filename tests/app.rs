@@ -294,3 +294,80 @@ async fn a_backup_made_in_the_app_restores_on_a_fresh_install() {
     assert!(cli_texts(&bob, &["alice"]).contains(&"thanks, all here".to_owned()));
     app.close().await;
 }
+
+/// Settings → key backup: turned on in the app (the recovery key shown once), then on a new
+/// device of the same person (a fresh install signing in) restored with that key: the group's
+/// earlier messages are readable there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_backup_turned_on_in_the_app_lets_a_new_device_read_group_history() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let data = AppData::new();
+    let app = AppWindow::launch("key_backup_enable", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    app.click("new-group-button").await;
+    app.type_into("group-name", "Garden").await;
+    app.type_into("group-members", "bob").await;
+    app.click("group-create-submit").await;
+    app.find_css("[data-testid='chat-view'][data-conversation-id^='g:']").await;
+    send_in_window(&app, "tomatoes are in").await;
+    bob.run(&["send", "--group", "Garden", "so are the beans"], "").json();
+    app.wait_for_texts("[data-testid='message-body']", "bob's group message", |t| {
+        t.iter().any(|b| b == "so are the beans")
+    })
+    .await;
+
+    app.click("settings-button").await;
+    app.wait_for_texts("[data-testid='key-backup-status']", "key backup off", |t| {
+        t.iter().any(|s| s.contains("Key backup is off"))
+    })
+    .await;
+    app.click("key-backup-enable").await;
+    app.click("key-backup-start").await;
+    let recovery_key = app
+        .wait_for_texts("[data-testid='recovery-key']", "the recovery key", |t| t.iter().any(|k| k.len() > 40))
+        .await
+        .concat();
+    assert!(recovery_key.len() > 40, "a recovery key: {recovery_key}");
+    app.screenshot("recovery-key").await;
+    app.click("recovery-key-saved").await;
+    app.click("key-backup-done").await;
+    app.wait_for_texts("[data-testid='key-backup-status']", "key backup on", |t| {
+        t.iter().any(|s| s.contains("Key backup is on"))
+    })
+    .await;
+    app.close().await;
+
+    // A new device: sign in on a fresh install; the group is there but not its past.
+    let fresh = AppData::new();
+    let app = AppWindow::launch("key_backup_restore", &fresh).await;
+    app.find("welcome").await;
+    app.click("connect-choice").await;
+    app.type_into("server-url", &server.url).await;
+    app.click("server-continue").await;
+    app.click("mode-login").await;
+    app.type_into("user-id", "alice").await;
+    app.type_into("password", PASSWORD).await;
+    app.click("sign-in-submit").await;
+    app.find("main").await;
+    app.click("settings-button").await;
+    app.click("key-backup-restore").await;
+    app.type_into("key-restore-secret", "SOTTO-not-the-key").await;
+    app.click("key-restore-start").await;
+    app.find("key-restore-error").await;
+    app.type_into("key-restore-secret", &recovery_key).await;
+    app.click("key-restore-start").await;
+    let done = app.wait_for_texts("[data-testid='key-restore-done']", "the restore's summary", |t| !t.is_empty()).await;
+    assert!(done.concat().contains("earlier messages"), "{done:?}");
+    app.screenshot("key-restored").await;
+    app.click("key-restore-close").await;
+    app.click("close-button").await;
+    app.find_css("[data-testid='conversation-row'][data-conversation-id^='g:']").await.click().await.unwrap();
+    app.wait_for_texts("[data-testid='message-body']", "the group's history on the new device", |t| {
+        t.iter().any(|b| b == "tomatoes are in") && t.iter().any(|b| b == "so are the beans")
+    })
+    .await;
+    app.screenshot("group-history").await;
+    app.close().await;
+}

@@ -136,8 +136,15 @@ impl AppWindow {
         serde_json::from_value(value).unwrap()
     }
 
+    /// Click the element, scrolled into view first (WebKitWebDriver does not scroll inside a
+    /// scrolling panel such as a tall dialog, and refuses elements outside it).
     pub async fn click(&self, testid: &str) {
-        self.find(testid).await.click().await.unwrap();
+        let element = self.find(testid).await;
+        self.client
+            .execute("arguments[0].scrollIntoView({block: 'center'})", vec![serde_json::to_value(&element).unwrap()])
+            .await
+            .unwrap();
+        element.click().await.unwrap();
     }
 
     pub async fn type_into(&self, testid: &str, text: &str) {

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod contacts;
 pub mod conversations;
 pub mod groups;
+pub mod key_backup;
 pub mod session;
 pub mod settings;
 
@@ -58,4 +59,7 @@ commands![
     backup::export_readable,
     backup::restore_backup,
     backup::cancel_task,
+    key_backup::key_backup_status,
+    key_backup::enable_key_backup,
+    key_backup::restore_key_backup,
 ];

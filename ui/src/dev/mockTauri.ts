@@ -11,6 +11,7 @@ import type {
   Conversation,
   ExportFormat,
   ExportScope,
+  KeyBackupStatus,
   LocalGroup,
   Message,
   Progress,
@@ -44,6 +45,8 @@ let settings: Settings = {
   previews: false,
   backup_reminder: true,
 };
+
+let keyBackup: KeyBackupStatus = { enabled: false, kind: null, version: null, sessions: 4, backed_up: 0, error: null };
 
 let nextId = 1;
 const messages: Message[] = [];
@@ -309,6 +312,13 @@ const api = {
     return delay({ ...settings });
   },
   backupStatus: () => delay({ last_backup_ms: null }),
+  keyBackupStatus: () => delay({ ...keyBackup }),
+  enableKeyBackup: (passphrase: string | null) => {
+    keyBackup = { ...keyBackup, enabled: true, kind: passphrase ? "passphrase" : "recovery_key", version: 1, backed_up: keyBackup.sessions };
+    return delay({ recovery_key: passphrase ? null : "SOTTO-7QKD 4MXA PZ2H 9RWT BFNC 3YJE LU6V 8GSK", status: { ...keyBackup } });
+  },
+  restoreKeyBackup: () =>
+    delay({ sessions: 4, imported: 4, groups: 1, messages: 37, undecryptable: 0, decrypted_pending: 0 }, 900),
   backupDefaults: () =>
     delay({
       backup_file: `/home/${ME}/Documents/Sotto ${ME} 2026-11-26.sotto`,
@@ -392,6 +402,9 @@ export const {
   setSettings,
   backupDefaults,
   backupStatus,
+  keyBackupStatus,
+  enableKeyBackup,
+  restoreKeyBackup,
   exportBackup,
   exportReadable,
   restoreBackup,

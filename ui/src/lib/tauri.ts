@@ -67,6 +67,16 @@ export const getSettings = () => call("get_settings", {});
 export const setSettings = (settings: Settings) => call("set_settings", { settings });
 export const backupDefaults = () => call("backup_defaults", {});
 export const backupStatus = () => call("backup_status", {});
+export const keyBackupStatus = () => call("key_backup_status", {});
+export const enableKeyBackup = (passphrase: string | null, replace: boolean) =>
+  call("enable_key_backup", { passphrase, replace });
+export const restoreKeyBackup = (secret: { recoveryKey: string } | { passphrase: string }) =>
+  call(
+    "restore_key_backup",
+    "recoveryKey" in secret
+      ? { recovery_key: secret.recoveryKey, passphrase: null }
+      : { recovery_key: null, passphrase: secret.passphrase },
+  );
 
 /** A long command (backup, restore, export) in progress: its outcome, and a way to stop it. */
 export interface RunningTask<T> {

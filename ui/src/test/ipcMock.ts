@@ -5,7 +5,7 @@
 import { act } from "@testing-library/react";
 import { vi } from "vitest";
 import type * as Real from "../lib/tauri";
-import type { AppStatus, ClientEvent, Settings } from "../lib/types";
+import type { AppStatus, ClientEvent, KeyBackupStatus, Settings } from "../lib/types";
 import { readyStatus } from "./fixtures";
 
 type Listener<T> = (payload: T) => void;
@@ -16,6 +16,15 @@ function subscribe<T>(set: Set<Listener<T>>, handler: Listener<T>): () => void {
   set.add(handler);
   return () => set.delete(handler);
 }
+
+const keyBackupOff: KeyBackupStatus = {
+  enabled: false,
+  kind: null,
+  version: null,
+  sessions: 3,
+  backed_up: 0,
+  error: null,
+};
 
 const defaultSettings: Settings = { theme: "system", notifications: true, previews: true, backup_reminder: true };
 
@@ -66,6 +75,12 @@ const defaults: typeof Real = {
   getSettings: async () => defaultSettings,
   setSettings: async (s) => s,
   backupStatus: async () => ({ last_backup_ms: 1_700_000_000_000 }),
+  keyBackupStatus: async () => keyBackupOff,
+  enableKeyBackup: async (passphrase) => ({
+    recovery_key: passphrase ? null : "SOTTO-ABCD EFGH JKLM NPQR STUV WXYZ 2345 6789",
+    status: { ...keyBackupOff, enabled: true, kind: passphrase ? "passphrase" : "recovery_key", version: 1 },
+  }),
+  restoreKeyBackup: async () => ({ sessions: 3, imported: 3, groups: 1, messages: 12, undecryptable: 0, decrypted_pending: 0 }),
   backupDefaults: async () => ({
     backup_file: "/home/alice/Documents/Sotto alice 2026-11-26.sotto",
     export_folder: "/home/alice/Documents/Sotto alice 2026-11-26 export",
@@ -110,6 +125,9 @@ export const getSettings = vi.fn(defaults.getSettings);
 export const setSettings = vi.fn(defaults.setSettings);
 export const backupDefaults = vi.fn(defaults.backupDefaults);
 export const backupStatus = vi.fn(defaults.backupStatus);
+export const keyBackupStatus = vi.fn(defaults.keyBackupStatus);
+export const enableKeyBackup = vi.fn(defaults.enableKeyBackup);
+export const restoreKeyBackup = vi.fn(defaults.restoreKeyBackup);
 export const exportBackup = vi.fn(defaults.exportBackup);
 export const exportReadable = vi.fn(defaults.exportReadable);
 export const restoreBackup = vi.fn(defaults.restoreBackup);
@@ -145,6 +163,9 @@ const mocks = {
   setSettings,
   backupDefaults,
   backupStatus,
+  keyBackupStatus,
+  enableKeyBackup,
+  restoreKeyBackup,
   exportBackup,
   exportReadable,
   restoreBackup,

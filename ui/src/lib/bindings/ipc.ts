@@ -9,6 +9,9 @@ import type { DeviceSummary } from "./DeviceSummary";
 import type { ExportFormat } from "./ExportFormat";
 import type { ExportScope } from "./ExportScope";
 import type { ExportSummary } from "./ExportSummary";
+import type { KeyBackupEnabled } from "./KeyBackupEnabled";
+import type { KeyBackupRestore } from "./KeyBackupRestore";
+import type { KeyBackupStatus } from "./KeyBackupStatus";
 import type { LocalGroup } from "./LocalGroup";
 import type { LocalServerInfo } from "./LocalServerInfo";
 import type { Message } from "./Message";
@@ -57,6 +60,9 @@ export interface Commands {
   export_readable: { args: { task: string; dir: string; format: ExportFormat; scope: ExportScope; on_progress: Channel<Progress> }; result: ExportSummary };
   restore_backup: { args: { task: string; request: RestoreRequest; on_progress: Channel<Progress> }; result: AppStatus };
   cancel_task: { args: { task: string }; result: boolean };
+  key_backup_status: { args: Record<string, never>; result: KeyBackupStatus };
+  enable_key_backup: { args: { passphrase: string | null; replace: boolean }; result: KeyBackupEnabled };
+  restore_key_backup: { args: { recovery_key: string | null; passphrase: string | null }; result: KeyBackupRestore };
 }
 
 /** Every event the Rust side emits, by name, with its payload. */

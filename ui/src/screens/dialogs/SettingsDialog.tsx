@@ -12,6 +12,7 @@ import { LocalServerAddress } from "../../components/LocalServerAddress";
 import { Modal } from "../../components/Modal";
 import { BackupDialog } from "./BackupDialog";
 import { ExportDialog } from "./ExportDialog";
+import { KeyBackupSection } from "./KeyBackup";
 
 export function SettingsDialog({ onClose }: { onClose: () => void }) {
   const app = useAppStore();
@@ -153,6 +154,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
               />
               <span>Remind me to back up</span>
             </label>
+            <KeyBackupSection />
           </section>
         ) : null}
         {error ? <ErrorNote error={error} testId="dialog-error" /> : null}
