@@ -15,19 +15,6 @@ fn uid(s: &str) -> UserId {
     UserId::parse(s).unwrap()
 }
 
-/// Every message of every conversation that could not be decrypted.
-fn undecryptable(client: &Client) -> Vec<String> {
-    let mut out = Vec::new();
-    for c in client.conversations().unwrap() {
-        for m in client.messages(&c.id, None, 1000).unwrap() {
-            if m.kind == MessageKind::Undecryptable {
-                out.push(format!("{} in {}: {:?}", m.message_id, c.id, m.reason));
-            }
-        }
-    }
-    out
-}
-
 /// The key changes reported for `user` among the events received so far.
 fn key_changes(events: &mut tokio::sync::broadcast::Receiver<ClientEvent>, user: &str) -> Vec<KeyChange> {
     let mut changes = Vec::new();

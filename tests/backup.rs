@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use sotto_core::progress::{CancellationToken, Progress};
-use sotto_core::{Client, MessageKind, Restore, direct_conversation_id, group_conversation_id};
+use sotto_core::{Client, Restore, direct_conversation_id, group_conversation_id};
 use sotto_proto::{EntryBody, UserId};
 use sotto_tests::*;
 
@@ -32,19 +32,6 @@ async fn restore(server: &Server, dir: &Path, file: &Path, user: &str, passphras
     let restore =
         Restore { file, backup_passphrase: passphrase, server: &server.url, user_id: user, password: PASSWORD };
     Client::restore_backup(dir, restore, keychain(), &Progress::unobserved(), &CancellationToken::new()).await
-}
-
-/// Every message of every conversation that could not be decrypted.
-fn undecryptable(client: &Client) -> Vec<String> {
-    let mut out = Vec::new();
-    for c in client.conversations().unwrap() {
-        for m in client.messages(&c.id, None, 1000).unwrap() {
-            if m.kind == MessageKind::Undecryptable {
-                out.push(format!("{} in {}: {:?}", m.message_id, c.id, m.reason));
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test]

@@ -408,3 +408,17 @@ impl Cli {
 }
 
 pub mod window;
+
+/// Every message of every conversation (its first 1,000) that could not be decrypted, with
+/// where and why, for assertions that expect none.
+pub fn undecryptable(client: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in client.conversations().unwrap() {
+        for m in client.messages(&c.id, None, 1000).unwrap() {
+            if m.kind == sotto_core::MessageKind::Undecryptable {
+                out.push(format!("{} in {}: {:?}", m.message_id, c.id, m.reason));
+            }
+        }
+    }
+    out
+}

@@ -16,6 +16,8 @@
 //! 3. memory after opening all ten conversations: RSS and PSS of the app and its WebKit
 //!    processes (`/proc/<pid>/smaps_rollup`).
 
+#[path = "../binaries.rs"]
+mod binaries;
 #[path = "../group_history.rs"]
 mod group_history;
 mod procs;
@@ -29,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+use binaries::sibling;
 use clap::Parser;
 use group_history::body;
 use serde::Serialize;
@@ -87,18 +90,6 @@ struct Summary {
     memory: Vec<(String, procs::Memory)>,
     total_rss_mib: f64,
     total_pss_mib: f64,
-}
-
-fn sibling(name: &str, explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let path = match explicit {
-        Some(p) => p.to_path_buf(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("this executable has no directory")?
-            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX)),
-    };
-    ensure!(path.is_file(), "{} not found; build it first (see --help) or pass its path", path.display());
-    Ok(path)
 }
 
 pub fn main() -> anyhow::Result<()> {

@@ -13,6 +13,8 @@
 //! process, and the file's size. Every restored profile is opened and its whole history compared
 //! with the original's (count and a hash of every message); the bench fails on any difference.
 
+#[path = "../binaries.rs"]
+mod binaries;
 mod child;
 #[path = "../group_history.rs"]
 mod group_history;
@@ -31,6 +33,7 @@ use anyhow::{Context, bail, ensure};
 use clap::Parser;
 use serde::Serialize;
 
+use binaries::sibling;
 use child::Measured;
 use profile::{Digest, EMPTY_USER, History, OWN_USER, PASSPHRASE, PASSWORD};
 
@@ -120,18 +123,6 @@ struct ExportOutput {
     records: u64,
     messages: u64,
     bytes: u64,
-}
-
-fn sibling(name: &str, explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let path = match explicit {
-        Some(p) => p.to_path_buf(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("this executable has no directory")?
-            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX)),
-    };
-    ensure!(path.is_file(), "{} not found; build it first (see --help) or pass its path", path.display());
-    Ok(path)
 }
 
 pub fn main() -> anyhow::Result<ExitCode> {

@@ -1,9 +1,9 @@
 //! Settings → "Back up to a file": one encrypted file with this device's keys and the whole
 //! history, protected by a passphrase the person chooses. Progress and Cancel while it runs.
 
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import * as ipc from "../../lib/tauri";
-import type { BackupSummary } from "../../lib/types";
+import type { BackupDefaults, BackupSummary } from "../../lib/types";
 import { FormError, type FormProblem } from "../../components/FormError";
 import { Modal } from "../../components/Modal";
 import { TaskProgress, useLongTask } from "../../components/TaskProgress";
@@ -11,6 +11,24 @@ import { formatBytes } from "../../lib/units";
 import { useAppStore } from "../../state/context";
 
 export const MIN_BACKUP_PASSPHRASE = 8;
+
+/** Fills an empty path field with the place the Rust side suggests (see `backup_defaults`). */
+export function useSuggestedPath(pick: (d: BackupDefaults) => string, set: (update: (p: string) => string) => void) {
+  const first = useRef({ pick, set });
+  useEffect(() => {
+    let live = true;
+    const { pick, set } = first.current;
+    ipc
+      .backupDefaults()
+      .then((d) => {
+        if (live) set((p) => p || pick(d));
+      })
+      .catch(() => undefined);
+    return () => {
+      live = false;
+    };
+  }, []);
+}
 
 export function BackupDialog({ onClose }: { onClose: () => void }) {
   const [path, setPath] = useState("");
@@ -20,18 +38,7 @@ export function BackupDialog({ onClose }: { onClose: () => void }) {
   const task = useLongTask<BackupSummary>();
   const app = useAppStore();
 
-  useEffect(() => {
-    let live = true;
-    ipc
-      .backupDefaults()
-      .then((d) => {
-        if (live) setPath((p) => p || d.backup_file);
-      })
-      .catch(() => undefined);
-    return () => {
-      live = false;
-    };
-  }, []);
+  useSuggestedPath((d) => d.backup_file, setPath);
 
   const check = (): string | null => {
     if (path.trim().length === 0) return "Choose where to save the backup.";

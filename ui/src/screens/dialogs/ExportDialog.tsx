@@ -1,7 +1,7 @@
 //! Settings → "Export a readable copy": conversations as web pages (to read or print) or JSON
 //! (for other programs), written into a new folder. Progress and Cancel while it runs.
 
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import * as ipc from "../../lib/tauri";
 import { useStore } from "../../lib/store";
 import type { ExportFormat, ExportScope, ExportSummary } from "../../lib/types";
@@ -9,6 +9,7 @@ import { useSession } from "../../state/context";
 import { FormError, type FormProblem } from "../../components/FormError";
 import { Modal } from "../../components/Modal";
 import { TaskProgress, useLongTask } from "../../components/TaskProgress";
+import { useSuggestedPath } from "./BackupDialog";
 
 export function ExportDialog({ onClose }: { onClose: () => void }) {
   const session = useSession();
@@ -19,18 +20,7 @@ export function ExportDialog({ onClose }: { onClose: () => void }) {
   const [problem, setProblem] = useState<FormProblem | null>(null);
   const task = useLongTask<ExportSummary>();
 
-  useEffect(() => {
-    let live = true;
-    ipc
-      .backupDefaults()
-      .then((d) => {
-        if (live) setDir((p) => p || d.export_folder);
-      })
-      .catch(() => undefined);
-    return () => {
-      live = false;
-    };
-  }, []);
+  useSuggestedPath((d) => d.export_folder, setDir);
 
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
