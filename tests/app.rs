@@ -236,7 +236,10 @@ async fn a_backup_made_in_the_app_restores_on_a_fresh_install() {
     app.type_into("backup-passphrase-confirm", BACKUP_PASSPHRASE).await;
     app.screenshot("backup-form").await;
     app.click("backup-start").await;
-    let done = app.find("backup-done").await.text().await.unwrap();
+    // The DOM's text, not WebDriver's rendered text: WebKitGTK under Xvfb may not have painted
+    // a freshly mounted element yet, and then reports it empty.
+    let done =
+        app.wait_for_texts("[data-testid='backup-done']", "the backup's summary", |t| !t.is_empty()).await.concat();
     assert!(done.contains("Your backup is saved"), "{done}");
     app.screenshot("backup-done").await;
     assert!(std::fs::metadata(&file).unwrap().len() > 0);
@@ -248,7 +251,8 @@ async fn a_backup_made_in_the_app_restores_on_a_fresh_install() {
     app.click("export-open").await;
     app.replace_text("export-path", readable.to_str().unwrap()).await;
     app.click("export-start").await;
-    let done = app.find("export-done").await.text().await.unwrap();
+    let done =
+        app.wait_for_texts("[data-testid='export-done']", "the export's summary", |t| !t.is_empty()).await.concat();
     assert!(done.contains("1 conversation"), "{done}");
     app.screenshot("export-done").await;
     let pages: Vec<String> = std::fs::read_dir(&readable)
