@@ -135,6 +135,14 @@ async fn a_key_reset_keeps_history_and_contacts_see_the_key_change() {
     let mut carol_events = carol.subscribe();
     carol.sync().await.unwrap();
     assert_eq!(key_changes(&mut carol_events, "alice"), [KeyChange::IdentityChanged]);
+    // Both see the line in the group too: the one place carol talks with alice.
+    for client in [&bob, &carol] {
+        let lines = client.messages(&in_group, None, 100).unwrap();
+        let notices: Vec<_> = lines.iter().filter(|m| m.kind == MessageKind::System).collect();
+        let reasons: Vec<_> = notices.iter().filter_map(|m| m.reason.as_deref()).collect();
+        assert!(reasons.contains(&"identity_changed"), "{}: {lines:?}", client.user_id());
+        assert!(notices.iter().any(|m| m.body.contains("security keys of alice")), "{lines:?}");
+    }
 
     // Everyone keeps talking, 1:1 and in the group.
     alice.send_text(&uid("bob"), "from the new keys").await.unwrap();

@@ -200,6 +200,10 @@ impl AppWindow {
             while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                // Gone: `Drop` must not signal whatever process gets this id next.
+                self.app_pid = None;
+            }
         }
         self.stop_driver();
     }
@@ -219,10 +223,32 @@ impl AppWindow {
 }
 
 impl Drop for AppWindow {
+    /// A window dropped without `close` (a failed assertion unwinding) still ends its app: an app
+    /// left running would keep the single-instance name, and the next test's launch would hand
+    /// over to it and wait for a window that never comes.
     fn drop(&mut self) {
+        if let Some(pid) = self.app_pid {
+            stop_process(pid);
+        }
         if let Ok(None) = self.driver.try_wait() {
             self.stop_driver();
         }
+    }
+}
+
+/// SIGTERM, up to 5 s to exit, then SIGKILL.
+fn stop_process(pid: u32) {
+    let alive = || Path::new(&format!("/proc/{pid}")).exists();
+    if !alive() {
+        return;
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if alive() {
+        let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
     }
 }
 

@@ -15,7 +15,7 @@ use sotto_proto::{
     ClaimKeysRequest, ClaimKeysResponse, DeviceAddress, DeviceKeys, QueryKeysRequest, QueryKeysResponse, UserId,
 };
 
-use super::{Client, direct_conversation_id};
+use super::{Client, direct_conversation_id, group_conversation_id};
 use crate::crypto::{safety, verify_device_keys};
 use crate::events::{ClientEvent, KeyChange};
 use crate::store::{Db, DeviceRecord, MessageKind, MessageStatus, NewMessage, now_ms};
@@ -229,8 +229,17 @@ fn reconcile(
     let mut events = Vec::new();
     for (device, change) in changes {
         // Our own devices' changes concern no conversation; a contact's show in theirs.
-        if user != &own.user_id && change != KeyChange::DeviceRemoved {
-            let conversation_id = direct_conversation_id(user);
+        // A new identity also shows in the groups shared with them: someone who only shares a
+        // group with a contact must not miss that contact's keys changing.
+        let conversations = match change {
+            _ if user == &own.user_id => Vec::new(),
+            KeyChange::DeviceRemoved => Vec::new(),
+            KeyChange::NewDevice => vec![direct_conversation_id(user)],
+            KeyChange::IdentityChanged => std::iter::once(direct_conversation_id(user))
+                .chain(db.joined_groups_with(user)?.iter().map(group_conversation_id))
+                .collect(),
+        };
+        for conversation_id in conversations {
             if db.conversation(&conversation_id)?.is_some() {
                 let body = match change {
                     KeyChange::NewDevice => format!("{user} signed in on a new device ({}).", device.device_id),

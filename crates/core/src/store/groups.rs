@@ -40,6 +40,24 @@ impl Db<'_> {
         Ok(n > 0)
     }
 
+    /// The groups this user is in that `user` is a member of too.
+    pub fn joined_groups_with(&self, user: &UserId) -> Result<Vec<GroupId>> {
+        let mut stmt = self.conn().prepare_cached("SELECT group_id, members FROM groups WHERE joined = 1")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut shared = Vec::new();
+        for row in rows {
+            let (group_id, members) = row?;
+            let members: Vec<GroupMember> = serde_json::from_str(&members)
+                .map_err(|_| Error::Corrupt("a stored group member list is not valid".into()))?;
+            if members.iter().any(|m| &m.user_id == user) {
+                shared.push(
+                    GroupId::parse(group_id).map_err(|_| Error::Corrupt("a stored group id is not valid".into()))?,
+                );
+            }
+        }
+        Ok(shared)
+    }
+
     pub fn group(&self, group_id: &GroupId) -> Result<Option<LocalGroup>> {
         let row = self
             .conn()
