@@ -375,3 +375,107 @@ async fn key_backup_turned_on_in_the_app_lets_a_new_device_read_group_history() 
     app.screenshot("group-history").await;
     app.close().await;
 }
+
+/// "Run a server on this computer": the app starts its own server, a second person joins it
+/// from the command line at the address the app shows, and they chat. In Settings the person
+/// changes the password and resets this computer's keys: the other side sees the key-change
+/// line and the conversation goes on. After a restart the server comes back with the app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_on_this_computer_serves_a_second_person_and_the_account_settings_work() {
+    const NEW_PASSWORD: &str = "a new password for alice";
+    let dirs = profiles();
+    let data = AppData::new();
+    let app = AppWindow::launch("local_server", &data).await;
+    app.find("welcome").await;
+    app.click("local-choice").await;
+    let address = app
+        .wait_for_texts("[data-testid='local-server-address']", "the local server's address", |t| {
+            t.iter().any(|s| s.contains("http://"))
+        })
+        .await
+        .concat();
+    // (The text runs on without spaces: the address is an IP and a port.)
+    let host: String = address
+        .get(address.find("http://").unwrap() + 7..)
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+        .collect();
+    let url = format!("http://{host}");
+    app.screenshot("local-server").await;
+    app.type_into("user-id", "alice").await;
+    app.type_into("password", PASSWORD).await;
+    app.type_into("password-confirm", PASSWORD).await;
+    app.click("sign-in-submit").await;
+    app.find("main").await;
+
+    // bob joins the server at the address shown, and they talk.
+    let bob = Cli { profile: dirs.path().join("bob"), server: url.clone(), env: Vec::new() };
+    bob.run(&["register", "bob", "--password-stdin", "--device-name", "cli"], &format!("{PASSWORD}\n")).json();
+    bob.run(&["send", "alice", "hello from the network"], "").json();
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob']").await.click().await.unwrap();
+    app.wait_for_texts("[data-testid='message-body']", "bob's message", |t| {
+        t.iter().any(|b| b == "hello from the network")
+    })
+    .await;
+    send_in_window(&app, "welcome to my server").await;
+    assert_eq!(cli_texts(&bob, &["alice"]), ["hello from the network", "welcome to my server"]);
+
+    // Settings → Change password: a wrong current password is refused, the right one works.
+    app.click("settings-button").await;
+    app.click("open-password").await;
+    app.type_into("password-current", "not my password").await;
+    app.type_into("password-new", NEW_PASSWORD).await;
+    app.type_into("password-confirm", NEW_PASSWORD).await;
+    app.click("password-save").await;
+    app.wait_for_texts("[data-testid='password-error']", "the wrong password", |t| {
+        t.iter().any(|s| s.contains("isn't your current password"))
+    })
+    .await;
+    app.type_into("password-current", PASSWORD).await;
+    app.click("password-save").await;
+    app.find("password-done").await;
+    app.screenshot("password-changed").await;
+    app.click("password-close").await;
+    // Only the new password signs in now.
+    let other = Cli { profile: dirs.path().join("alice-cli"), server: url.clone(), env: Vec::new() };
+    let refused = other.run(&["login", "alice", "--password-stdin"], &format!("{PASSWORD}\n"));
+    assert_eq!(refused.error_code(), "invalid_credentials");
+    other.run(&["login", "alice", "--password-stdin"], &format!("{NEW_PASSWORD}\n")).json();
+
+    // Settings → Reset this computer's keys, with the new password.
+    app.click("open-reset-keys").await;
+    app.type_into("reset-keys-password", NEW_PASSWORD).await;
+    app.click("reset-keys-confirm").await;
+    app.find("reset-keys-done").await;
+    app.screenshot("keys-reset").await;
+    app.click("reset-keys-close").await;
+    app.click("close-button").await;
+    // bob is told, and they keep talking both ways.
+    bob.run(&["sync"], "").json();
+    let history = bob.run(&["history", "alice"], "").json();
+    let reasons: Vec<&str> = history.as_array().unwrap().iter().filter_map(|m| m["reason"].as_str()).collect();
+    assert!(reasons.contains(&"identity_changed"), "{history}");
+    send_in_window(&app, "my keys are new").await;
+    assert!(cli_texts(&bob, &["alice"]).ends_with(&["my keys are new".to_owned()]));
+    bob.run(&["send", "alice", "noted, and compared"], "").json();
+    app.wait_for_texts("[data-testid='message-body']", "bob's reply to the new keys", |t| {
+        t.iter().any(|b| b == "noted, and compared")
+    })
+    .await;
+    assert!(app.all("[data-testid='message'][data-kind='undecryptable']").await.is_empty());
+    app.close().await;
+
+    // Started again, the app brings its server back at the same address and opens the profile.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let app = AppWindow::launch("local_server_reopened", &data).await;
+    app.find("main").await;
+    bob.run(&["send", "alice", "still there after a restart?"], "").json();
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob']").await.click().await.unwrap();
+    app.wait_for_texts("[data-testid='message-body']", "a message after the restart", |t| {
+        t.iter().any(|b| b == "still there after a restart?") && t.iter().any(|b| b == "my keys are new")
+    })
+    .await;
+    app.screenshot("reopened").await;
+    app.close().await;
+}

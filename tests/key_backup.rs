@@ -4,7 +4,8 @@
 //! one user backing up at once lose none of each other's keys.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use sotto_core::{Client, MessageKind, RecoverySecret, group_conversation_id};
+use sotto_core::progress::CancellationToken;
+use sotto_core::{Client, MessageKind, Progress, RecoverySecret, group_conversation_id};
 use sotto_proto::{GroupId, UserId};
 use sotto_tests::*;
 
@@ -87,8 +88,21 @@ async fn a_new_device_restores_group_history_with_the_recovery_key() {
     assert!(!alice2.key_backup_status().unwrap().enabled);
     assert_eq!(undecryptable(&alice2, &conversation).len(), 5);
 
-    // The right key: the waiting messages are decrypted in place, in their order, none twice.
-    let restored = alice2.restore_key_backup(RecoverySecret::RecoveryKey(&recovery_key)).await.unwrap();
+    // The right key, cancelled before it could start: nothing changed either.
+    let cancelled = CancellationToken::new();
+    cancelled.cancel();
+    let secret = RecoverySecret::RecoveryKey(&recovery_key);
+    let err = alice2.restore_key_backup_with(secret, &Progress::unobserved(), &cancelled).await.unwrap_err();
+    assert_eq!(err.code(), "cancelled");
+    assert!(!alice2.key_backup_status().unwrap().enabled);
+    assert_eq!(undecryptable(&alice2, &conversation).len(), 5);
+
+    // The right key: the waiting messages are decrypted in place, in their order, none twice. The
+    // progress counts the keys, then the one group whose history was read.
+    let progress = Progress::unobserved();
+    let secret = RecoverySecret::RecoveryKey(&recovery_key);
+    let restored = alice2.restore_key_backup_with(secret, &progress, &CancellationToken::new()).await.unwrap();
+    assert_eq!(*progress.borrow(), Progress { done: 2, total: 2 });
     assert_eq!((restored.sessions, restored.imported, restored.decrypted_pending), (4, 4, 5), "{restored:?}");
     assert_eq!((restored.messages, restored.undecryptable), (0, 0), "nothing new, nothing duplicated");
     assert_eq!(bodies(&alice2, &conversation), ["a1", "b1", "a2", "a3 after dave left", "b2 after dave left"]);

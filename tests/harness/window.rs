@@ -28,14 +28,20 @@ pub struct AppWindow {
     shot_count: std::sync::atomic::AtomicUsize,
 }
 
-/// Data directories that outlive one window, so a test can close the app and start it again.
+/// Data directories that outlive one window, so a test can close the app and start it again:
+/// one "computer". Its own server (if a test asks for one) listens on a loopback port chosen
+/// once, so it comes back at the same address after a restart, as on a real computer.
 pub struct AppData {
     dir: TempDir,
+    local_server_listen: String,
 }
 
 impl AppData {
     pub fn new() -> AppData {
-        AppData { dir: tempfile::Builder::new().prefix("sotto-app-").tempdir().unwrap() }
+        AppData {
+            dir: tempfile::Builder::new().prefix("sotto-app-").tempdir().unwrap(),
+            local_server_listen: format!("127.0.0.1:{}", free_port()),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -74,7 +80,7 @@ impl AppWindow {
             .env("XDG_CONFIG_HOME", data.path().join("config"))
             .env("XDG_CACHE_HOME", data.path().join("cache"))
             // The app's own server (if a test asks for one) must not take a shared port.
-            .env("SOTTO_LOCAL_SERVER_LISTEN", "127.0.0.1:0")
+            .env("SOTTO_LOCAL_SERVER_LISTEN", &data.local_server_listen)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);

@@ -3,12 +3,14 @@
 
 use serde::Serialize;
 use sotto_app_macros::command;
-use sotto_core::{KeyBackupRestore, KeyBackupStatus, RecoverySecret};
+use sotto_core::{KeyBackupRestore, KeyBackupStatus, Progress, RecoverySecret};
 use tauri::State;
+use tauri::ipc::Channel;
 use ts_rs::TS;
 
 use crate::error::{CommandError, CommandResult};
 use crate::state::AppState;
+use crate::tasks::ProgressForwarder;
 
 /// What turning key backup on returns.
 #[derive(Serialize, TS)]
@@ -50,11 +52,15 @@ pub async fn enable_key_backup(
 
 /// Restore group keys from the key backup with its recovery key or passphrase (exactly one),
 /// then read the history of this person's groups.
+/// A long task: progress counts the keys, then each group whose history is read; `cancel_task`
+/// with `task` stops it (keys restored by then stay).
 #[command]
 pub async fn restore_key_backup(
     state: State<'_, AppState>,
+    task: String,
     recovery_key: Option<String>,
     passphrase: Option<String>,
+    on_progress: Channel<Progress>,
 ) -> CommandResult<KeyBackupRestore> {
     let client = state.client()?;
     let secret = match (recovery_key.as_deref(), passphrase.as_deref()) {
@@ -62,5 +68,9 @@ pub async fn restore_key_backup(
         (None, Some(passphrase)) => RecoverySecret::Passphrase(passphrase),
         _ => return Err(CommandError::new("invalid_input", "Give the recovery key or the passphrase.")),
     };
-    Ok(client.restore_key_backup(secret).await?)
+    let task = state.tasks.start(&task)?;
+    let progress = ProgressForwarder::new(on_progress);
+    let result = client.restore_key_backup_with(secret, &progress.sender, &task.cancel).await;
+    progress.finish().await;
+    Ok(result?)
 }

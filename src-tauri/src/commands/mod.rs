@@ -1,6 +1,7 @@
 //! The commands the UI calls, grouped by domain. Each takes state, calls one engine function and
 //! maps its error to `{code, message}`; nothing here decides anything the engine should.
 
+pub mod account;
 pub mod backup;
 pub mod contacts;
 pub mod conversations;
@@ -35,6 +36,8 @@ commands![
     session::unlock,
     session::use_another_account,
     session::sign_out,
+    account::change_password,
+    account::reset_keys,
     conversations::list_conversations,
     conversations::load_messages,
     conversations::load_messages_after,

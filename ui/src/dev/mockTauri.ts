@@ -203,6 +203,16 @@ const api = {
     status = { ...status, phase: "welcome", account: null };
     return delay(status);
   },
+  changePassword: (current: string, newPassword: string) =>
+    current === "wrong password"
+      ? Promise.reject(fail("invalid_credentials"))
+      : newPassword.length < 8
+        ? Promise.reject(fail("invalid_input"))
+        : delay(null, 600),
+  resetKeys: (password: string) =>
+    password === "wrong password"
+      ? Promise.reject(fail("invalid_credentials"))
+      : delay({ ed25519: "E".repeat(43), curve25519: "C".repeat(43), notified_devices: conversations.length }, 900),
   listConversations: () => delay(conversations.map((c) => ({ ...c }))),
   loadMessages: (conversationId: string, before: number | null, limit: number) => {
     const all = messages.filter((m) => m.conversation_id === conversationId && (before === null || m.id < before));
@@ -317,8 +327,8 @@ const api = {
     keyBackup = { ...keyBackup, enabled: true, kind: passphrase ? "passphrase" : "recovery_key", version: 1, backed_up: keyBackup.sessions };
     return delay({ recovery_key: passphrase ? null : "SOTTO-7QKD 4MXA PZ2H 9RWT BFNC 3YJE LU6V 8GSK", status: { ...keyBackup } });
   },
-  restoreKeyBackup: () =>
-    delay({ sessions: 4, imported: 4, groups: 1, messages: 37, undecryptable: 0, decrypted_pending: 0 }, 900),
+  restoreKeyBackup: (_secret: { recoveryKey: string } | { passphrase: string }, onProgress: (p: Progress) => void) =>
+    slowTask(4, onProgress, () => ({ sessions: 4, imported: 4, groups: 3, messages: 37, undecryptable: 0, decrypted_pending: 0 })),
   backupDefaults: () =>
     delay({
       backup_file: `/home/${ME}/Documents/Sotto ${ME} 2026-11-26.sotto`,
@@ -382,6 +392,8 @@ export const {
   unlock,
   useAnotherAccount,
   signOut,
+  changePassword,
+  resetKeys,
   listConversations,
   loadMessages,
   loadMessagesAfter,

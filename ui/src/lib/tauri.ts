@@ -13,6 +13,7 @@ import type {
   ExportFormat,
   ExportScope,
   ExportSummary,
+  KeyBackupRestore,
   Progress,
   RestoreRequest,
   Settings,
@@ -38,6 +39,9 @@ export const login = (request: SignInRequest) => call("login", { request });
 export const unlock = (passphrase: string) => call("unlock", { passphrase });
 export const useAnotherAccount = () => call("use_another_account", {});
 export const signOut = () => call("sign_out", {});
+export const changePassword = (current: string, newPassword: string) =>
+  call("change_password", { current, new_password: newPassword });
+export const resetKeys = (password: string) => call("reset_keys", { password });
 export const listConversations = () => call("list_conversations", {});
 export const loadMessages = (conversationId: string, before: number | null, limit: number) =>
   call("load_messages", { conversation_id: conversationId, before, limit });
@@ -70,13 +74,6 @@ export const backupStatus = () => call("backup_status", {});
 export const keyBackupStatus = () => call("key_backup_status", {});
 export const enableKeyBackup = (passphrase: string | null, replace: boolean) =>
   call("enable_key_backup", { passphrase, replace });
-export const restoreKeyBackup = (secret: { recoveryKey: string } | { passphrase: string }) =>
-  call(
-    "restore_key_backup",
-    "recoveryKey" in secret
-      ? { recovery_key: secret.recoveryKey, passphrase: null }
-      : { recovery_key: null, passphrase: secret.passphrase },
-  );
 
 /** A long command (backup, restore, export) in progress: its outcome, and a way to stop it. */
 export interface RunningTask<T> {
@@ -124,6 +121,21 @@ export const exportReadable = (
   );
 export const restoreBackup = (request: RestoreRequest, onProgress: (p: Progress) => void) =>
   runTask<AppStatus>((task, on_progress) => call("restore_backup", { task, request, on_progress }), onProgress);
+
+export const restoreKeyBackup = (
+  secret: { recoveryKey: string } | { passphrase: string },
+  onProgress: (p: Progress) => void,
+) =>
+  runTask<KeyBackupRestore>(
+    (task, on_progress) =>
+      call("restore_key_backup", {
+        task,
+        recovery_key: "recoveryKey" in secret ? secret.recoveryKey : null,
+        passphrase: "passphrase" in secret ? secret.passphrase : null,
+        on_progress,
+      }),
+    onProgress,
+  );
 
 /** Stops a subscription started by one of the `on…` functions below. */
 export type Unsubscribe = () => void;

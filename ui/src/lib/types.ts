@@ -20,6 +20,7 @@ export type { KeyBackupEnabled } from "./bindings/KeyBackupEnabled";
 export type { KeyBackupRestore } from "./bindings/KeyBackupRestore";
 export type { KeyBackupStatus } from "./bindings/KeyBackupStatus";
 export type { KeyChange } from "./bindings/KeyChange";
+export type { KeyReset } from "./bindings/KeyReset";
 export type { LocalGroup } from "./bindings/LocalGroup";
 export type { LocalServerInfo } from "./bindings/LocalServerInfo";
 export type { LockedProfile } from "./bindings/LockedProfile";

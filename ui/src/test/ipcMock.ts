@@ -38,6 +38,8 @@ const defaults: typeof Real = {
   unlock: async () => readyStatus(),
   useAnotherAccount: async () => ({ ...readyStatus(), phase: "welcome", account: null }),
   signOut: async () => ({ ...readyStatus(), phase: "welcome", account: null }),
+  changePassword: async () => null,
+  resetKeys: async () => ({ ed25519: "E".repeat(43), curve25519: "C".repeat(43), notified_devices: 2 }),
   listConversations: async () => [],
   loadMessages: async () => [],
   loadMessagesAfter: async () => [],
@@ -80,7 +82,8 @@ const defaults: typeof Real = {
     recovery_key: passphrase ? null : "SOTTO-ABCD EFGH JKLM NPQR STUV WXYZ 2345 6789",
     status: { ...keyBackupOff, enabled: true, kind: passphrase ? "passphrase" : "recovery_key", version: 1 },
   }),
-  restoreKeyBackup: async () => ({ sessions: 3, imported: 3, groups: 1, messages: 12, undecryptable: 0, decrypted_pending: 0 }),
+  restoreKeyBackup: () =>
+    finishedTask({ sessions: 3, imported: 3, groups: 1, messages: 12, undecryptable: 0, decrypted_pending: 0 }),
   backupDefaults: async () => ({
     backup_file: "/home/alice/Documents/Sotto alice 2026-11-26.sotto",
     export_folder: "/home/alice/Documents/Sotto alice 2026-11-26 export",
@@ -105,6 +108,8 @@ export const login = vi.fn(defaults.login);
 export const unlock = vi.fn(defaults.unlock);
 export const useAnotherAccount = vi.fn(defaults.useAnotherAccount);
 export const signOut = vi.fn(defaults.signOut);
+export const changePassword = vi.fn(defaults.changePassword);
+export const resetKeys = vi.fn(defaults.resetKeys);
 export const listConversations = vi.fn(defaults.listConversations);
 export const loadMessages = vi.fn(defaults.loadMessages);
 export const loadMessagesAfter = vi.fn(defaults.loadMessagesAfter);
@@ -143,6 +148,8 @@ const mocks = {
   unlock,
   useAnotherAccount,
   signOut,
+  changePassword,
+  resetKeys,
   listConversations,
   loadMessages,
   loadMessagesAfter,

@@ -26,6 +26,7 @@ use super::Client;
 use super::receive::retry_sessions;
 use crate::key_backup::blob::{self, BackupKey, Contents, Kdf};
 use crate::key_backup::recovery::{Argon2Params, MIN_PASSPHRASE_CHARS, RecoveryKey};
+use crate::progress::{CancellationToken, Progress, watch};
 use crate::store::Db;
 use crate::{Error, Result};
 
@@ -267,6 +268,20 @@ impl Client {
     /// A wrong key ([`Error::WrongRecoveryKey`], or [`Error::RecoveryKeyInvalid`] for a typo)
     /// changes nothing.
     pub async fn restore_key_backup(&self, secret: RecoverySecret<'_>) -> Result<KeyBackupRestore> {
+        self.restore_key_backup_with(secret, &Progress::unobserved(), &CancellationToken::new()).await
+    }
+
+    /// [`Client::restore_key_backup`] reporting its progress — one unit for the keys, then one
+    /// per group whose history is read — and stopping with [`Error::Cancelled`] when `cancel`
+    /// fires. A cancel before the keys are in changes nothing; after that, the restored keys and
+    /// the history read so far stay (both are complete records), and restoring again reads the
+    /// rest.
+    pub async fn restore_key_backup_with(
+        &self,
+        secret: RecoverySecret<'_>,
+        progress: &watch::Sender<Progress>,
+        cancel: &CancellationToken,
+    ) -> Result<KeyBackupRestore> {
         let backup = self.get_key_backup().await?.ok_or(Error::NoKeyBackup)?;
         let kdf = blob::read_kdf(&backup.blob)?;
         let recovery = match (secret, &kdf) {
@@ -279,6 +294,9 @@ impl Client {
         };
         let key = BackupKey::derive(&recovery)?;
         let contents = blob::open(&key, &self.inner.own.user_id, &backup.blob)?;
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
         let mut summary = KeyBackupRestore { sessions: contents.len(), ..KeyBackupRestore::default() };
 
         let retried = {
@@ -300,11 +318,15 @@ impl Client {
         self.emit_all(retried.events);
         tracing::info!(sessions = summary.sessions, imported = summary.imported, "key backup restored");
 
-        for group in self.fetch_groups().await? {
-            let (messages, undecryptable) = self.fetch_group_history(&group.group_id).await?;
+        let groups = self.fetch_groups().await?;
+        let total = groups.len() as u64 + 1;
+        Progress::publish(progress, 1, total);
+        for group in groups {
+            let (messages, undecryptable) = self.read_group_history(&group.group_id, cancel).await?;
             summary.groups += 1;
             summary.messages += messages;
             summary.undecryptable += undecryptable;
+            Progress::publish(progress, summary.groups as u64 + 1, total);
         }
         // This device's own keys (if it already had some) go into the backup too.
         self.back_up_new_keys().await;
@@ -315,9 +337,18 @@ impl Client {
     /// back as the server keeps it) and store what this device does not have yet, oldest first.
     /// Returns (messages stored, of which undecryptable).
     pub async fn fetch_group_history(&self, group: &GroupId) -> Result<(usize, usize)> {
+        self.read_group_history(group, &CancellationToken::new()).await
+    }
+
+    /// [`Client::fetch_group_history`], stopping between pages and batches when `cancel` fires
+    /// (what was stored by then stays: each batch is one transaction).
+    async fn read_group_history(&self, group: &GroupId, cancel: &CancellationToken) -> Result<(usize, usize)> {
         let mut fetched = Vec::new();
         let mut before: Option<u64> = None;
         loop {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             let path = match before {
                 Some(seq) => format!("/v1/groups/{group}/history?limit={HISTORY_PAGE}&before={seq}"),
                 None => format!("/v1/groups/{group}/history?limit={HISTORY_PAGE}"),
@@ -344,6 +375,9 @@ impl Client {
             .collect();
         let (mut messages, mut undecryptable) = (0, 0);
         for batch in entries.chunks(HISTORY_BATCH) {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             let processed = self.process_history(batch).await?;
             messages += processed.messages;
             undecryptable += processed.undecryptable;

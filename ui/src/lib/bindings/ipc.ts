@@ -12,6 +12,7 @@ import type { ExportSummary } from "./ExportSummary";
 import type { KeyBackupEnabled } from "./KeyBackupEnabled";
 import type { KeyBackupRestore } from "./KeyBackupRestore";
 import type { KeyBackupStatus } from "./KeyBackupStatus";
+import type { KeyReset } from "./KeyReset";
 import type { LocalGroup } from "./LocalGroup";
 import type { LocalServerInfo } from "./LocalServerInfo";
 import type { Message } from "./Message";
@@ -36,6 +37,8 @@ export interface Commands {
   unlock: { args: { passphrase: string | null }; result: AppStatus };
   use_another_account: { args: Record<string, never>; result: AppStatus };
   sign_out: { args: Record<string, never>; result: AppStatus };
+  change_password: { args: { current: string; new_password: string }; result: null };
+  reset_keys: { args: { password: string }; result: KeyReset };
   list_conversations: { args: Record<string, never>; result: Array<Conversation> };
   load_messages: { args: { conversation_id: string; before: number | null; limit: number }; result: Array<Message> };
   load_messages_after: { args: { conversation_id: string; after: number; limit: number }; result: Array<Message> };
@@ -62,7 +65,7 @@ export interface Commands {
   cancel_task: { args: { task: string }; result: boolean };
   key_backup_status: { args: Record<string, never>; result: KeyBackupStatus };
   enable_key_backup: { args: { passphrase: string | null; replace: boolean }; result: KeyBackupEnabled };
-  restore_key_backup: { args: { recovery_key: string | null; passphrase: string | null }; result: KeyBackupRestore };
+  restore_key_backup: { args: { task: string; recovery_key: string | null; passphrase: string | null; on_progress: Channel<Progress> }; result: KeyBackupRestore };
 }
 
 /** Every event the Rust side emits, by name, with its payload. */

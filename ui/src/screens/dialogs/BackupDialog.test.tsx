@@ -1,37 +1,9 @@
-import { act, screen, waitFor } from "@testing-library/react";
+import { screen, waitFor } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
-import type { BackupSummary, Progress } from "../../lib/types";
+import type { BackupSummary } from "../../lib/types";
+import { controlledTask } from "../../test/controlledTask";
 import * as ipc from "../../test/ipcMock";
 import { renderApp } from "../../test/render";
-
-/** A task the test drives: report progress, then finish or fail. */
-function controlledTask<T>() {
-  let report: (p: Progress) => void = () => undefined;
-  let resolve: (v: T) => void = () => undefined;
-  let reject: (e: unknown) => void = () => undefined;
-  let cancelled = 0;
-  const start = (onProgress: (p: Progress) => void) => {
-    report = onProgress;
-    const result = new Promise<T>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    return {
-      result,
-      cancel: async () => {
-        cancelled += 1;
-        reject({ code: "cancelled", message: "cancelled" });
-      },
-    };
-  };
-  return {
-    start,
-    progress: (p: Progress) => act(() => report(p)),
-    finish: (v: T) => act(async () => resolve(v)),
-    fail: (e: unknown) => act(async () => reject(e)),
-    cancelled: () => cancelled,
-  };
-}
 
 async function openBackup() {
   const rendered = await renderApp();

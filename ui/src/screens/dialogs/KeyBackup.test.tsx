@@ -1,6 +1,8 @@
 import { screen, waitFor } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
+import type { KeyBackupRestore } from "../../lib/types";
 import * as ipc from "../../test/ipcMock";
+import { controlledTask } from "../../test/controlledTask";
 import { renderApp } from "../../test/render";
 
 async function openSettings() {
@@ -71,11 +73,14 @@ describe("key backup", () => {
   it("restores with the recovery key and says what it read; a wrong key changes nothing", async () => {
     const { user } = await openSettings();
     await user.click(screen.getByTestId("key-backup-restore"));
-    ipc.restoreKeyBackup.mockRejectedValueOnce({ code: "wrong_recovery_key", message: "no" });
+    ipc.restoreKeyBackup.mockImplementationOnce(() => ({
+      result: Promise.reject({ code: "wrong_recovery_key", message: "no" }),
+      cancel: async () => undefined,
+    }));
     await user.type(screen.getByTestId("key-restore-secret"), "SOTTO-WRNG");
     await user.click(screen.getByTestId("key-restore-start"));
     expect(await screen.findByTestId("key-restore-error")).toBeTruthy();
-    expect(ipc.restoreKeyBackup).toHaveBeenLastCalledWith({ recoveryKey: "SOTTO-WRNG" });
+    expect(ipc.restoreKeyBackup).toHaveBeenLastCalledWith({ recoveryKey: "SOTTO-WRNG" }, expect.any(Function));
 
     await user.clear(screen.getByTestId("key-restore-secret"));
     await user.type(screen.getByTestId("key-restore-secret"), "SOTTO-ABCD EFGH");
@@ -91,7 +96,29 @@ describe("key backup", () => {
     await user.click(screen.getByTestId("key-restore-use-passphrase"));
     await user.type(screen.getByTestId("key-restore-secret"), "a long passphrase");
     await user.click(screen.getByTestId("key-restore-start"));
-    expect(ipc.restoreKeyBackup).toHaveBeenLastCalledWith({ passphrase: "a long passphrase" });
+    expect(ipc.restoreKeyBackup).toHaveBeenLastCalledWith({ passphrase: "a long passphrase" }, expect.any(Function));
     expect(await screen.findByTestId("key-restore-done")).toBeTruthy();
+  });
+
+  it("shows how far reading the history is, and a cancel keeps the keys restored so far", async () => {
+    const task = controlledTask<KeyBackupRestore>();
+    ipc.restoreKeyBackup.mockImplementation((_secret, onProgress) => task.start(onProgress));
+    const { user } = await openSettings();
+    await user.click(screen.getByTestId("key-backup-restore"));
+    await user.type(screen.getByTestId("key-restore-secret"), "SOTTO-ABCD EFGH");
+    await user.click(screen.getByTestId("key-restore-start"));
+    const progress = await screen.findByTestId("key-restore-progress");
+    expect(progress.textContent).toContain("Unlocking the key backup");
+    task.progress({ done: 1, total: 4 });
+    expect(screen.getByTestId("key-restore-progress").textContent).toContain("Reading your groups' history: 25%");
+    // Escape does not stop it; only Cancel does.
+    await user.keyboard("{Escape}");
+    expect(screen.getByTestId("key-restore-progress")).toBeTruthy();
+    await user.click(screen.getByTestId("task-cancel"));
+    expect(task.cancelled()).toBe(1);
+    const error = await screen.findByTestId("key-restore-error");
+    expect(error.textContent).toContain("group keys restored so far are kept");
+    // The form is back, to try again.
+    expect(screen.getByTestId("key-restore-start")).toBeTruthy();
   });
 });

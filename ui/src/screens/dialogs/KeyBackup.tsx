@@ -2,13 +2,14 @@
 //! only the person holds, so a new device can read the history of their groups. The section
 //! shows where it stands; the dialogs turn it on (the recovery key is shown once) and restore it.
 
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import * as ipc from "../../lib/tauri";
 import { asCommandError } from "../../lib/errors";
-import type { CommandError, KeyBackupRestore, KeyBackupStatus } from "../../lib/types";
+import type { CommandError, KeyBackupRestore, KeyBackupStatus, Progress } from "../../lib/types";
 import { ErrorNote } from "../../components/ErrorNote";
 import { FormError, type FormProblem } from "../../components/FormError";
 import { Modal } from "../../components/Modal";
+import { TaskProgress, useLongTask } from "../../components/TaskProgress";
 
 export const MIN_KEY_BACKUP_PASSPHRASE = 10;
 
@@ -207,9 +208,9 @@ function EnableKeyBackupDialog({ onClose, onRestoreInstead }: { onClose: () => v
 function RestoreKeyBackupDialog({ onClose }: { onClose: () => void }) {
   const [usePassphrase, setUsePassphrase] = useState(false);
   const [secret, setSecret] = useState("");
-  const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<FormProblem | null>(null);
-  const [result, setResult] = useState<KeyBackupRestore | null>(null);
+  const task = useLongTask<KeyBackupRestore>();
+  const lastProgress = useRef<Progress | null>(null);
 
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
@@ -217,20 +218,45 @@ function RestoreKeyBackupDialog({ onClose }: { onClose: () => void }) {
       setProblem({ kind: "local", text: usePassphrase ? "Enter the key backup's passphrase." : "Enter your recovery key." });
       return;
     }
-    setBusy(true);
     setProblem(null);
-    try {
-      setResult(await ipc.restoreKeyBackup(usePassphrase ? { passphrase: secret } : { recoveryKey: secret }));
-    } catch (err) {
-      setProblem({ kind: "command", error: asCommandError(err) });
-    } finally {
-      setBusy(false);
-    }
+    lastProgress.current = null;
+    const outcome = await task.run((onProgress) =>
+      ipc.restoreKeyBackup(usePassphrase ? { passphrase: secret } : { recoveryKey: secret }, (progress) => {
+        lastProgress.current = progress;
+        onProgress(progress);
+      }),
+    );
+    if (outcome.ok) return;
+    // Stopped once the keys were in: those stay, and a second restore reads the rest.
+    // (`as`: TypeScript can't see the progress callback set it during the await.)
+    const reached = lastProgress.current as Progress | null;
+    const partly = outcome.error.code === "cancelled" && (reached?.done ?? 0) > 0;
+    setProblem(
+      partly
+        ? {
+            kind: "local",
+            text: "Stopped. The group keys restored so far are kept; restore again to read the rest of your groups' history.",
+          }
+        : { kind: "command", error: outcome.error },
+    );
   };
 
+  const { state } = task;
+  const result = state.kind === "done" ? state.result : null;
+  // While it runs, only its Cancel button stops it.
+  const close = state.kind === "running" ? () => undefined : onClose;
   return (
-    <Modal title="Restore from key backup" onClose={busy ? () => undefined : onClose} testId="key-restore-dialog">
-      {result ? (
+    <Modal title="Restore from key backup" onClose={close} testId="key-restore-dialog">
+      {state.kind === "running" ? (
+        <TaskProgress
+          label={state.progress ? "Reading your groups' history" : "Unlocking the key backup"}
+          progress={state.progress}
+          finishing="Finishing…"
+          cancelling={state.cancelling}
+          onCancel={task.cancel}
+          testId="key-restore-progress"
+        />
+      ) : result ? (
         <div className="modal__body" data-testid="key-restore-done">
           <p>
             <strong>Restored {result.sessions === 1 ? "1 group key" : `${result.sessions} group keys`}.</strong>{" "}
@@ -274,11 +300,11 @@ function RestoreKeyBackupDialog({ onClose }: { onClose: () => void }) {
           </label>
           <FormError problem={problem} testId="key-restore-error" />
           <div className="modal__actions">
-            <button type="button" className="button" onClick={onClose} disabled={busy}>
+            <button type="button" className="button" onClick={onClose}>
               Cancel
             </button>
-            <button type="submit" className="button button--primary" disabled={busy} data-testid="key-restore-start">
-              {busy ? "Restoring…" : "Restore"}
+            <button type="submit" className="button button--primary" data-testid="key-restore-start">
+              Restore
             </button>
           </div>
         </form>

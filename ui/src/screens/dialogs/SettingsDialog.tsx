@@ -1,4 +1,5 @@
-//! Settings: the account on this device, theme, notifications, backups, and signing out.
+//! Settings: the account on this device (password, key reset), theme, notifications, backups, and
+//! signing out.
 
 import { useEffect, useState } from "react";
 import * as ipc from "../../lib/tauri";
@@ -10,6 +11,7 @@ import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { ErrorNote } from "../../components/ErrorNote";
 import { LocalServerAddress } from "../../components/LocalServerAddress";
 import { Modal } from "../../components/Modal";
+import { ChangePasswordDialog, ResetKeysDialog } from "./AccountDialogs";
 import { BackupDialog } from "./BackupDialog";
 import { ExportDialog } from "./ExportDialog";
 import { KeyBackupSection } from "./KeyBackup";
@@ -37,7 +39,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
   }, [app, signedIn, lastBackup]);
   const [error, setError] = useState<CommandError | null>(null);
   const [confirmSignOut, setConfirmSignOut] = useState(false);
-  const [open, setOpen] = useState<"backup" | "export" | null>(null);
+  const [open, setOpen] = useState<"backup" | "export" | "password" | "reset-keys" | null>(null);
 
   const save = async (next: Settings) => {
     const previous = settings;
@@ -76,6 +78,14 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
               </dd>
             </dl>
             {localServer ? <LocalServerAddress info={localServer} /> : null}
+            <div className="settings__buttons">
+              <button type="button" className="button" onClick={() => setOpen("password")} data-testid="open-password">
+                Change password…
+              </button>
+              <button type="button" className="button" onClick={() => setOpen("reset-keys")} data-testid="open-reset-keys">
+                Reset this computer's keys…
+              </button>
+            </div>
           </section>
         ) : null}
         <section className="settings__section" aria-labelledby="settings-look">
@@ -166,6 +176,8 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
       </div>
       {open === "backup" ? <BackupDialog onClose={() => setOpen(null)} /> : null}
       {open === "export" ? <ExportDialog onClose={() => setOpen(null)} /> : null}
+      {open === "password" ? <ChangePasswordDialog onClose={() => setOpen(null)} /> : null}
+      {open === "reset-keys" ? <ResetKeysDialog onClose={() => setOpen(null)} /> : null}
       {confirmSignOut ? (
         <ConfirmDialog
           title="Sign out of this computer?"

@@ -12,7 +12,8 @@ import { FormError, type FormProblem } from "../../components/FormError";
 
 export type SignInMode = "register" | "login";
 
-const MIN_PASSWORD = 8;
+/** The server refuses shorter account passwords (`MIN_PASSWORD_BYTES`). */
+export const MIN_PASSWORD = 8;
 const MIN_PASSPHRASE = 8;
 
 interface SignInFormProps {
