@@ -2,14 +2,14 @@
 # Installs what building and testing Sotto needs on Debian/Ubuntu: a C toolchain, pkg-config and
 # libssl-dev (for the bundled SQLCipher), curl, D-Bus, gnome-keyring and keyutils (the Secret
 # Service keychain the client keeps its profile keys in, also under test), the WebKitGTK and GTK
-# libraries the desktop app links (with the tray's appindicator), WebKitWebDriver and Xvfb (to
-# drive the real window in tests), Node.js >= 20 (the UI build) and Rust (via rustup) when
+# libraries the desktop app links (with the tray's appindicator), WebKitWebDriver, Xvfb and xdotool
+# (to drive the real window, and the system's file chooser, in tests), Node.js >= 20 (the UI build) and Rust (via rustup) when
 # missing. Safe to run again: it only installs what is absent.
 set -euo pipefail
 
 packages=(build-essential pkg-config libssl-dev curl ca-certificates file xz-utils dbus gnome-keyring keyutils
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
-  webkit2gtk-driver xvfb xauth)
+  webkit2gtk-driver xvfb xauth xdotool)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use fantoccini::key::Key;
-use sotto_tests::window::{AppData, AppWindow};
+use sotto_tests::window::{AppData, AppWindow, NativeDialog};
 use sotto_tests::*;
 
 /// Register `user` through the welcome screen: connect to `server`, create the account.
@@ -231,7 +231,17 @@ async fn a_backup_made_in_the_app_restores_on_a_fresh_install() {
     app.click("settings-button").await;
     app.click("open-backup").await;
     app.wait_for_texts("[data-testid='backup-path']", "the suggested file", |_| true).await;
-    app.replace_text("backup-path", file.to_str().unwrap()).await;
+    // Picked with the system's file chooser: closed once without choosing, then used.
+    app.click("backup-path-choose").await;
+    NativeDialog::wait("Save the backup as").await.dismiss();
+    app.click("backup-path-choose").await;
+    NativeDialog::wait("Save the backup as").await.choose(&file).await;
+    let chosen = app.find("backup-path").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while chosen.prop("value").await.unwrap().as_deref() != file.to_str() {
+        assert!(std::time::Instant::now() < deadline, "the chooser's file did not reach the field");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     app.type_into("backup-passphrase", BACKUP_PASSPHRASE).await;
     app.type_into("backup-passphrase-confirm", BACKUP_PASSPHRASE).await;
     app.screenshot("backup-form").await;

@@ -228,6 +228,51 @@ impl AppWindow {
     }
 }
 
+/// A native dialog of the app (the system's file chooser), driven with `xdotool` on the X
+/// display the app runs on: WebDriver only reaches the web page.
+pub struct NativeDialog {
+    window: String,
+}
+
+impl NativeDialog {
+    /// The app's window titled exactly `title`, once it is shown.
+    pub async fn wait(title: &str) -> NativeDialog {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let found = Command::new("xdotool")
+                .args(["search", "--onlyvisible", "--name", &format!("^{title}$")])
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run xdotool ({e}); install it (scripts/setup-debian.sh does)"));
+            let ids = String::from_utf8_lossy(&found.stdout);
+            if let Some(window) = ids.lines().next() {
+                return NativeDialog { window: window.to_owned() };
+            }
+            assert!(Instant::now() < deadline, "no window titled {title:?} appeared");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn xdotool(&self, args: &[&str]) {
+        let status = Command::new("xdotool").args(args).status().unwrap();
+        assert!(status.success(), "xdotool {args:?} failed");
+    }
+
+    /// Type `path` into the chooser's name field (which takes a full path) and press Enter.
+    pub async fn choose(self, path: &Path) {
+        self.xdotool(&["windowfocus", "--sync", &self.window]);
+        self.xdotool(&["key", "--clearmodifiers", "ctrl+a"]);
+        self.xdotool(&["type", "--delay", "20", &path.display().to_string()]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.xdotool(&["key", "Return"]);
+    }
+
+    /// Close it without choosing.
+    pub fn dismiss(self) {
+        self.xdotool(&["windowfocus", "--sync", &self.window]);
+        self.xdotool(&["key", "Escape"]);
+    }
+}
+
 impl Drop for AppWindow {
     /// A window dropped without `close` (a failed assertion unwinding) still ends its app: an app
     /// left running would keep the single-instance name, and the next test's launch would hand

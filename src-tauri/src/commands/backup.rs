@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use sotto_app_macros::command;
 use sotto_core::{BackupSummary, Client, ExportFormat, ExportScope, ExportSummary, KeyOptions, Progress, Restore};
 use tauri::ipc::Channel;
-use tauri::{AppHandle, Manager, State};
+use tauri::{AppHandle, Manager, State, WebviewWindow};
+use tauri_plugin_dialog::{DialogExt, FilePath};
 use ts_rs::TS;
 
 use crate::commands::session::{new_profile_dir, normalize_server_url};
@@ -166,6 +167,71 @@ pub async fn restore_backup(
     Ok(state.announce(&app))
 }
 
+/// What a native file chooser is for.
+#[derive(Debug, Clone, Copy, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum PathPurpose {
+    /// Where to write a backup file (a save dialog).
+    BackupFile,
+    /// A backup file to restore (an open dialog).
+    RestoreFile,
+    /// Where to put a readable export (a folder).
+    ExportFolder,
+}
+
+/// The system's file chooser, opened at `current` (what the field holds). None when the person
+/// closed it without choosing. For an export, a chosen folder that already holds files gets the
+/// suggested folder name inside it, since an export only writes into a new or empty folder.
+#[command]
+pub async fn choose_path(
+    window: WebviewWindow,
+    purpose: PathPurpose,
+    current: String,
+) -> CommandResult<Option<String>> {
+    let current = chosen_path(&current).ok();
+    let folder = current.as_deref().and_then(Path::parent).filter(|d| d.is_dir());
+    let name = current.as_deref().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned());
+    let mut dialog = window.dialog().file().set_parent(&window);
+    if let Some(folder) = folder {
+        dialog = dialog.set_directory(folder);
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let answer = move |picked: Option<FilePath>| {
+        let _ = tx.send(picked);
+    };
+    match purpose {
+        PathPurpose::BackupFile => {
+            let dialog = dialog.set_title("Save the backup as").add_filter("Sotto backup", &["sotto"]);
+            match &name {
+                Some(name) => dialog.set_file_name(name),
+                None => dialog,
+            }
+            .save_file(answer);
+        }
+        PathPurpose::RestoreFile => {
+            dialog.set_title("Choose a backup file").add_filter("Sotto backup", &["sotto"]).pick_file(answer);
+        }
+        PathPurpose::ExportFolder => {
+            dialog
+                .set_title("Choose where to put the readable copy")
+                .set_can_create_directories(true)
+                .pick_folder(answer);
+        }
+    }
+    let Some(picked) = rx.await.ok().flatten() else { return Ok(None) };
+    let path =
+        picked.into_path().map_err(|e| CommandError::new("invalid_path", format!("That place can't be used: {e}")))?;
+    let path = match (purpose, name) {
+        (PathPurpose::ExportFolder, Some(name)) if !is_empty_dir(&path) => path.join(name),
+        _ => path,
+    };
+    Ok(Some(display(&path)))
+}
+
+fn is_empty_dir(path: &Path) -> bool {
+    std::fs::read_dir(path).map(|mut entries| entries.next().is_none()).unwrap_or(false)
+}
+
 /// Stop the long task `task`. False when it is not running (it may have just finished).
 #[command]
 pub async fn cancel_task(state: State<'_, AppState>, task: String) -> CommandResult<bool> {
@@ -182,7 +248,7 @@ fn chosen_path(input: &str) -> CommandResult<PathBuf> {
     match path {
         Some(path) if path.is_absolute() => Ok(path),
         _ => Err(CommandError::new(
-            "invalid_input",
+            "invalid_path",
             format!("'{trimmed}' is not a full path; choose a place such as ~/Documents/backup.sotto."),
         )),
     }

@@ -62,6 +62,7 @@ commands![
     backup::export_readable,
     backup::restore_backup,
     backup::cancel_task,
+    backup::choose_path,
     key_backup::key_backup_status,
     key_backup::enable_key_backup,
     key_backup::restore_key_backup,

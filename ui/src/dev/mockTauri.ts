@@ -14,6 +14,7 @@ import type {
   KeyBackupStatus,
   LocalGroup,
   Message,
+  PathPurpose,
   Progress,
   RestoreRequest,
   SearchHit,
@@ -322,6 +323,8 @@ const api = {
     return delay({ ...settings });
   },
   backupStatus: () => delay({ last_backup_ms: null }),
+  choosePath: (purpose: PathPurpose, current: string) =>
+    delay(purpose === "restore_file" ? `/home/${ME}/Documents/Sotto ${ME} 2026-11-01.sotto` : current || null, 300),
   keyBackupStatus: () => delay({ ...keyBackup }),
   enableKeyBackup: (passphrase: string | null) => {
     keyBackup = { ...keyBackup, enabled: true, kind: passphrase ? "passphrase" : "recovery_key", version: 1, backed_up: keyBackup.sessions };
@@ -414,6 +417,7 @@ export const {
   setSettings,
   backupDefaults,
   backupStatus,
+  choosePath,
   keyBackupStatus,
   enableKeyBackup,
   restoreKeyBackup,

@@ -14,6 +14,7 @@ import type {
   ExportScope,
   ExportSummary,
   KeyBackupRestore,
+  PathPurpose,
   Progress,
   RestoreRequest,
   Settings,
@@ -71,6 +72,7 @@ export const getSettings = () => call("get_settings", {});
 export const setSettings = (settings: Settings) => call("set_settings", { settings });
 export const backupDefaults = () => call("backup_defaults", {});
 export const backupStatus = () => call("backup_status", {});
+export const choosePath = (purpose: PathPurpose, current: string) => call("choose_path", { purpose, current });
 export const keyBackupStatus = () => call("key_backup_status", {});
 export const enableKeyBackup = (passphrase: string | null, replace: boolean) =>
   call("enable_key_backup", { passphrase, replace });

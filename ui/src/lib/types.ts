@@ -28,6 +28,7 @@ export type { MembershipChange } from "./bindings/MembershipChange";
 export type { Message } from "./bindings/Message";
 export type { MessageKind } from "./bindings/MessageKind";
 export type { MessageStatus } from "./bindings/MessageStatus";
+export type { PathPurpose } from "./bindings/PathPurpose";
 export type { Phase } from "./bindings/Phase";
 export type { Progress } from "./bindings/Progress";
 export type { RestoreRequest } from "./bindings/RestoreRequest";

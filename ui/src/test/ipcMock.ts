@@ -77,6 +77,7 @@ const defaults: typeof Real = {
   getSettings: async () => defaultSettings,
   setSettings: async (s) => s,
   backupStatus: async () => ({ last_backup_ms: 1_700_000_000_000 }),
+  choosePath: async () => null,
   keyBackupStatus: async () => keyBackupOff,
   enableKeyBackup: async (passphrase) => ({
     recovery_key: passphrase ? null : "SOTTO-ABCD EFGH JKLM NPQR STUV WXYZ 2345 6789",
@@ -130,6 +131,7 @@ export const getSettings = vi.fn(defaults.getSettings);
 export const setSettings = vi.fn(defaults.setSettings);
 export const backupDefaults = vi.fn(defaults.backupDefaults);
 export const backupStatus = vi.fn(defaults.backupStatus);
+export const choosePath = vi.fn(defaults.choosePath);
 export const keyBackupStatus = vi.fn(defaults.keyBackupStatus);
 export const enableKeyBackup = vi.fn(defaults.enableKeyBackup);
 export const restoreKeyBackup = vi.fn(defaults.restoreKeyBackup);
@@ -170,6 +172,7 @@ const mocks = {
   setSettings,
   backupDefaults,
   backupStatus,
+  choosePath,
   keyBackupStatus,
   enableKeyBackup,
   restoreKeyBackup,

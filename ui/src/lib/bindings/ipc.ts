@@ -16,6 +16,7 @@ import type { KeyReset } from "./KeyReset";
 import type { LocalGroup } from "./LocalGroup";
 import type { LocalServerInfo } from "./LocalServerInfo";
 import type { Message } from "./Message";
+import type { PathPurpose } from "./PathPurpose";
 import type { Progress } from "./Progress";
 import type { RestoreRequest } from "./RestoreRequest";
 import type { SearchHit } from "./SearchHit";
@@ -63,6 +64,7 @@ export interface Commands {
   export_readable: { args: { task: string; dir: string; format: ExportFormat; scope: ExportScope; on_progress: Channel<Progress> }; result: ExportSummary };
   restore_backup: { args: { task: string; request: RestoreRequest; on_progress: Channel<Progress> }; result: AppStatus };
   cancel_task: { args: { task: string }; result: boolean };
+  choose_path: { args: { purpose: PathPurpose; current: string }; result: string | null };
   key_backup_status: { args: Record<string, never>; result: KeyBackupStatus };
   enable_key_backup: { args: { passphrase: string | null; replace: boolean }; result: KeyBackupEnabled };
   restore_key_backup: { args: { task: string; recovery_key: string | null; passphrase: string | null; on_progress: Channel<Progress> }; result: KeyBackupRestore };

@@ -57,6 +57,24 @@ describe("backup to a file", () => {
     expect(done.textContent).toContain("/home/alice/Documents/Sotto alice 2026-11-26.sotto");
   });
 
+  it("picks the file with the system's chooser, opened where the field points", async () => {
+    const { user } = await openBackup();
+    const field = screen.getByTestId<HTMLInputElement>("backup-path");
+    await waitFor(() => expect(field.value).toContain("Sotto alice"));
+    // Closed without choosing: the field keeps what it had.
+    await user.click(screen.getByTestId("backup-path-choose"));
+    expect(ipc.choosePath).toHaveBeenLastCalledWith("backup_file", "/home/alice/Documents/Sotto alice 2026-11-26.sotto");
+    expect(field.value).toBe("/home/alice/Documents/Sotto alice 2026-11-26.sotto");
+    ipc.choosePath.mockResolvedValueOnce("/media/usb/alice.sotto");
+    await user.click(screen.getByTestId("backup-path-choose"));
+    await waitFor(() => expect(field.value).toBe("/media/usb/alice.sotto"));
+    // A chooser that fails says why; the path can still be typed.
+    ipc.choosePath.mockRejectedValueOnce({ code: "invalid_path", message: "That place can't be used: not a local file" });
+    await user.click(screen.getByTestId("backup-path-choose"));
+    expect((await screen.findByTestId("backup-path-error")).textContent).toContain("Sotto can't use that place");
+    expect(field.value).toBe("/media/usb/alice.sotto");
+  });
+
   it("cancels, says nothing was changed, and lets the person try again", async () => {
     const task = controlledTask<BackupSummary>();
     ipc.exportBackup.mockImplementation((_path, _pass, onProgress) => task.start(onProgress));

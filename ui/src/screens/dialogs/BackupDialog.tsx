@@ -6,6 +6,7 @@ import * as ipc from "../../lib/tauri";
 import type { BackupDefaults, BackupSummary } from "../../lib/types";
 import { FormError, type FormProblem } from "../../components/FormError";
 import { Modal } from "../../components/Modal";
+import { PathField } from "../../components/PathField";
 import { TaskProgress, useLongTask } from "../../components/TaskProgress";
 import { formatBytes } from "../../lib/units";
 import { useAppStore } from "../../state/context";
@@ -100,17 +101,14 @@ export function BackupDialog({ onClose }: { onClose: () => void }) {
             One encrypted file with your messages, contacts, groups and this device's keys. Restore it when you set
             up Sotto on a new computer.
           </p>
-          <label className="field">
-            <span className="field__label">Save as</span>
-            <input
-              type="text"
-              spellCheck={false}
-              value={path}
-              onChange={(e) => setPath(e.target.value)}
-              data-testid="backup-path"
-            />
-            <span className="field__hint">A new file; Sotto never overwrites one.</span>
-          </label>
+          <PathField
+            label="Save as"
+            value={path}
+            onChange={setPath}
+            purpose="backup_file"
+            hint="A new file; Sotto never overwrites one."
+            testId="backup-path"
+          />
           <label className="field">
             <span className="field__label">Backup passphrase</span>
             <input

@@ -7,6 +7,7 @@ import { useStore } from "../../lib/store";
 import type { ExportFormat, ExportScope, ExportSummary } from "../../lib/types";
 import { useSession } from "../../state/context";
 import { FormError, type FormProblem } from "../../components/FormError";
+import { PathField } from "../../components/PathField";
 import { Modal } from "../../components/Modal";
 import { TaskProgress, useLongTask } from "../../components/TaskProgress";
 import { useSuggestedPath } from "./BackupDialog";
@@ -122,18 +123,15 @@ export function ExportDialog({ onClose }: { onClose: () => void }) {
               </label>
             </fieldset>
           ) : null}
-          <label className="field">
-            <span className="field__label">Folder</span>
-            <input
-              type="text"
-              spellCheck={false}
-              value={dir}
-              onChange={(e) => setDir(e.target.value)}
-              autoFocus
-              data-testid="export-path"
-            />
-            <span className="field__hint">A new or empty folder.</span>
-          </label>
+          <PathField
+            label="Folder"
+            value={dir}
+            onChange={setDir}
+            purpose="export_folder"
+            hint="A new or empty folder. Choosing one that holds files puts the copy in a new folder inside it."
+            autoFocus
+            testId="export-path"
+          />
           <FormError problem={problem} testId="export-error" />
           <div className="modal__actions">
             <button type="button" className="button" onClick={onClose}>

@@ -9,6 +9,7 @@ import { isKeychainError } from "../../lib/errors";
 import { isValidUserId, USER_ID_RULE } from "../../lib/ids";
 import { useAppStore } from "../../state/context";
 import { FormError, type FormProblem } from "../../components/FormError";
+import { PathField } from "../../components/PathField";
 import { TaskProgress, useLongTask } from "../../components/TaskProgress";
 import type { AppStatus } from "../../lib/types";
 
@@ -100,17 +101,7 @@ export function RestoreForm({ server, onBack }: RestoreFormProps) {
         </button>
       </div>
       <h2 className="restore__title">Restore from a backup file</h2>
-      <label className="field">
-        <span className="field__label">Backup file</span>
-        <input
-          type="text"
-          spellCheck={false}
-          value={file}
-          onChange={(e) => setFile(e.target.value)}
-          autoFocus
-          data-testid="restore-file"
-        />
-      </label>
+      <PathField label="Backup file" value={file} onChange={setFile} purpose="restore_file" autoFocus testId="restore-file" />
       <label className="field">
         <span className="field__label">Backup passphrase</span>
         <input
