@@ -317,3 +317,51 @@ async fn a_key_reset_whose_answer_is_lost_is_settled_by_the_next_sync() {
     assert_eq!(bodies(&bob, &to_alice), expected);
     assert!(undecryptable(&alice).is_empty() && undecryptable(&bob).is_empty());
 }
+
+/// A message a contact sends over the old sessions while the recipient resets its keys cannot be
+/// decrypted with the new ones: the recipient asks the sending device for it again, and it
+/// appears in place of the undecryptable one — once, on the device that missed it only.
+#[tokio::test]
+async fn a_message_sent_to_the_old_keys_during_a_reset_is_sent_again_and_read() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let bob2 = login(&server, &dirs.path().join("bob2"), "bob").await;
+    let (to_bob, to_alice) = (direct_conversation_id(&uid("bob")), direct_conversation_id(&uid("alice")));
+    alice.send_text(&uid("bob"), "before the reset").await.unwrap();
+    bob.sync().await.unwrap();
+    bob2.sync().await.unwrap();
+
+    alice.reset_keys(PASSWORD).await.unwrap();
+    // bob has not heard of the reset yet: this goes out over the old session, to the old keys.
+    bob.send_text(&uid("alice"), "sent while alice reset").await.unwrap();
+    alice.sync().await.unwrap();
+    let missing = undecryptable(&alice);
+    assert_eq!(missing.len(), 1, "the message to the old keys can't be read yet: {missing:?}");
+
+    // bob's device learns of the new keys and the request, and sends the message again.
+    bob.sync().await.unwrap();
+    let mut events = alice.subscribe();
+    alice.sync().await.unwrap();
+    assert!(undecryptable(&alice).is_empty(), "{:?}", undecryptable(&alice));
+    assert_eq!(bodies(&alice, &to_bob), ["before the reset", "sent while alice reset"]);
+    let replaced = alice.messages(&to_bob, None, 10).unwrap().into_iter().find(|m| m.body == "sent while alice reset");
+    let replaced = replaced.expect("the re-sent message");
+    assert!(!replaced.outgoing && replaced.sender_device.is_some());
+    let mut changed = false;
+    while let Ok(event) = events.try_recv() {
+        changed |= matches!(event, ClientEvent::StatusChanged { ref message } if message.id == replaced.id);
+    }
+    assert!(changed, "the window is told the message became readable");
+
+    // Nobody got it twice: not bob's other device (which had it), not bob.
+    bob2.sync().await.unwrap();
+    assert_eq!(bodies(&bob, &to_alice), ["before the reset", "sent while alice reset"]);
+    assert_eq!(bodies(&bob2, &to_alice), ["before the reset", "sent while alice reset"]);
+    // And they keep talking.
+    alice.send_text(&uid("bob"), "got it").await.unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(bodies(&bob, &to_alice).last().map(String::as_str), Some("got it"));
+    assert!(undecryptable(&bob).is_empty() && undecryptable(&bob2).is_empty());
+}

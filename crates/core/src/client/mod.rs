@@ -10,6 +10,7 @@ mod groups;
 mod key_backup;
 mod receive;
 mod renew;
+mod resend;
 mod reset;
 mod send;
 mod sync;

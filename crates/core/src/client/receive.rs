@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sotto_proto::{DeviceAddress, DeviceId, EntryBody, InboxEntry, MembershipChange, MembershipEvent, UserId};
 
+use super::resend::{MAX_RESEND_IDS, Repairs};
 use super::{Client, META_INBOX_SEQ, direct_conversation_id, group_conversation_id};
 use crate::crypto::payload::{GroupContent, OlmContent};
 use crate::crypto::{Machine, Undecryptable};
@@ -31,9 +32,8 @@ pub(crate) struct Processed {
     pub undecryptable: usize,
     /// Entries from a group's history (read before, elsewhere): they are not unread.
     pub history: bool,
-    /// Devices whose Olm messages no session could decrypt: start new sessions with them
-    /// (rate-limited), so what they send next is readable again.
-    pub renew: BTreeMap<String, DeviceRecord>,
+    /// Sessions to renew and messages to ask for, or send, again (see [`super::resend`]).
+    pub repairs: Repairs,
     /// Conversations with new messages: (latest time, latest message, new unread), written once
     /// per batch.
     touched: BTreeMap<String, (i64, Message, i64)>,
@@ -77,7 +77,7 @@ impl Client {
         let processed = self.process(entries, false, false, 0).await?;
         let messages = processed.messages;
         self.emit_all(processed.events);
-        self.renew_after_failures(processed.renew).await;
+        self.repair(processed.repairs).await;
         Ok(messages)
     }
 
@@ -236,7 +236,7 @@ fn handle_direct(
         Ok(p) => p,
         Err(reason) => {
             if reason == Undecryptable::OlmSession {
-                out.renew.insert(sender.curve25519.clone(), sender.clone());
+                out.repairs.undecryptable(&sender, entry.message_id.as_str());
             }
             return undecryptable_direct(db, &fallback_conversation, entry, reason, out);
         }
@@ -265,7 +265,55 @@ fn handle_direct(
         }
         // Decrypting it was the point: the session it started is now the newest with the sender.
         OlmContent::SessionRenewed => Ok(()),
+        OlmContent::ResendRequest { mut message_ids } => {
+            message_ids.truncate(MAX_RESEND_IDS);
+            out.repairs.answer.push((sender, message_ids));
+            Ok(())
+        }
+        OlmContent::Resent { to, body, ts: _, original } => {
+            let from_me = entry.sender_user == own.user_id;
+            let peer = if from_me {
+                to
+            } else if to == own.user_id {
+                entry.sender_user.clone()
+            } else {
+                return Ok(());
+            };
+            replace_undecryptable(db, entry, &peer, &original, &body, from_me, out)
+        }
     }
+}
+
+/// A message sent again on request: it replaces the undecryptable original from the same device
+/// (which waits in the sender's one-to-one conversation), in place. Without such an original
+/// (read fine here, or never received) it is dropped.
+fn replace_undecryptable(
+    db: &Db<'_>,
+    entry: &InboxEntry,
+    peer: &UserId,
+    original: &str,
+    body: &str,
+    from_me: bool,
+    out: &mut Processed,
+) -> Result<()> {
+    let waiting = direct_conversation_id(&entry.sender_user);
+    let Some(message) = db.find_message(&waiting, entry.sender_user.as_str(), original)? else { return Ok(()) };
+    let same_device = message.sender_device.as_deref() == entry.sender_device.as_ref().map(|d| d.as_str());
+    if message.kind != MessageKind::Undecryptable || !same_device {
+        return Ok(());
+    }
+    let conversation_id = direct_conversation_id(peer);
+    if conversation_id != waiting {
+        db.ensure_conversation(&conversation_id, ConversationKind::Direct, peer.as_str(), peer.as_str())?;
+        db.move_message(message.id, &conversation_id)?;
+    }
+    db.set_decrypted_as(message.id, body, from_me)?;
+    db.remove_pending(message.id)?;
+    if let Some(message) = db.message(message.id)? {
+        out.events.push(ClientEvent::StatusChanged { message });
+    }
+    out.dirty.insert(conversation_id);
+    Ok(())
 }
 
 fn undecryptable_direct(

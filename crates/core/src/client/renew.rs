@@ -48,7 +48,7 @@ impl Client {
         })?;
         let users: BTreeSet<UserId> = due.iter().map(|d| d.user_id.clone()).collect();
         for user in &users {
-            self.send_renewal(user).await?;
+            self.send_olm(user, &OlmContent::SessionRenewed).await?;
         }
         Ok(due.len())
     }
@@ -67,10 +67,10 @@ impl Client {
         }
     }
 
-    /// One `session_renewed` message to every device of `user` (and this account's other
-    /// devices, which the server requires of any direct send). Devices with a session that may
-    /// send reuse it; the others get a new one.
-    async fn send_renewal(&self, user: &UserId) -> Result<()> {
+    /// One silent Olm message (`content`: a renewal, a re-send request or a re-sent text) to
+    /// every device of `user` (and this account's other devices, which the server requires of any
+    /// direct send). Devices with a session that may send reuse it; the others get a new one.
+    pub(crate) async fn send_olm(&self, user: &UserId, content: &OlmContent) -> Result<()> {
         let own_user = self.inner.own.user_id.clone();
         let users: Vec<UserId> = if user == &own_user { vec![own_user] } else { vec![user.clone(), own_user] };
         for _ in 0..DEVICE_CHANGE_RETRIES {
@@ -87,7 +87,7 @@ impl Client {
             if let Some(d) = self.ensure_olm_sessions(&targets).await?.first() {
                 return Err(Error::NoDevices(format!("{} (device {} has no usable keys)", d.user_id, d.device_id)));
             }
-            let payloads = self.encrypt_for(&targets, &OlmContent::SessionRenewed)?;
+            let payloads = self.encrypt_for(&targets, content)?;
             let message_id = MessageId::parse(uuid::Uuid::new_v4().simple().to_string())
                 .map_err(|e| Error::Crypto(e.to_string()))?;
             let req = SendDirectRequest { message_id, payloads };

@@ -71,7 +71,7 @@ impl Client {
         self.emit_all(processed.events);
         self.request::<_, serde_json::Value>(Method::POST, "/v1/inbox/ack", Some(&AckRequest { up_to })).await?;
         self.refresh_after(processed.refresh, processed.spent_keys).await;
-        self.renew_after_failures(processed.renew).await;
+        self.repair(processed.repairs).await;
         Ok(())
     }
 
@@ -223,7 +223,7 @@ impl Client {
                     serde_json::to_string(&ClientFrame::Ack { up_to }).map_err(|e| Error::Protocol(e.to_string()))?;
                 tx.send(WsMessage::text(ack)).await.map_err(|e| Error::Offline(e.to_string()))?;
                 self.refresh_after(processed.refresh, processed.spent_keys).await;
-                self.renew_after_failures(processed.renew).await;
+                self.repair(processed.repairs).await;
             }
             if synced {
                 *failures = 0;

@@ -44,6 +44,12 @@ pub enum OlmContent {
     /// it. Decrypting it makes the new session the newest one, which the recipient then sends
     /// with.
     SessionRenewed,
+    /// Olm messages from the recipient (`message_ids`, the server's ids) did not decrypt on the
+    /// sending device: send them again if they are recent (see `client::resend`).
+    ResendRequest { message_ids: Vec<String> },
+    /// A text message sent again because the recipient asked: it replaces the undecryptable
+    /// message `original` from the same device, and is dropped anywhere that has no such message.
+    Resent { to: UserId, body: String, ts: i64, original: String },
 }
 
 /// Inside a Megolm (group) ciphertext.
@@ -84,6 +90,16 @@ mod tests {
             r#"{"v":1,"sender":{"user_id":"alice","device_id":"A1"},"sender_ed25519":"E","recipient":{"user_id":"bob","device_id":"B1"},"recipient_ed25519":"F","content":{"type":"text","to":"bob","body":"hi","ts":5}}"#
         );
         assert_eq!(serde_json::to_string(&OlmContent::SessionRenewed).unwrap(), r#"{"type":"session_renewed"}"#);
+        assert_eq!(
+            serde_json::to_string(&OlmContent::ResendRequest { message_ids: vec!["m1".into()] }).unwrap(),
+            r#"{"type":"resend_request","message_ids":["m1"]}"#
+        );
+        let resent =
+            OlmContent::Resent { to: UserId::parse("bob").unwrap(), body: "hi".into(), ts: 5, original: "m1".into() };
+        assert_eq!(
+            serde_json::to_string(&resent).unwrap(),
+            r#"{"type":"resent","to":"bob","body":"hi","ts":5,"original":"m1"}"#
+        );
         let g = GroupPlaintext {
             v: 1,
             group_id: GroupId::parse("g1").unwrap(),

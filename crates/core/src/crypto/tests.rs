@@ -55,7 +55,7 @@ impl Party {
         let plain = store.transaction(|db| machine.decrypt_olm(db, from, ciphertext)).unwrap()?;
         match plain.content {
             OlmContent::Text { body, .. } => Ok(body),
-            OlmContent::RoomKey { .. } | OlmContent::SessionRenewed => panic!("expected text"),
+            _ => panic!("expected text"),
         }
     }
 }

@@ -356,6 +356,33 @@ impl Db<'_> {
         row.map(to_message).transpose()
     }
 
+    /// This device's own sent text `message_id` in the one-to-one conversation `conversation_id`,
+    /// if written at or after `since` (ms): what a re-send may repeat.
+    pub fn own_sent_text(
+        &self,
+        conversation_id: &str,
+        own_user: &str,
+        own_device: &str,
+        message_id: &str,
+        since: i64,
+    ) -> Result<Option<Message>> {
+        Ok(self.find_message(conversation_id, own_user, message_id)?.filter(|m| {
+            m.outgoing
+                && m.kind == MessageKind::Text
+                && m.status == MessageStatus::Sent
+                && m.sender_device.as_deref() == Some(own_device)
+                && m.ts >= since
+        }))
+    }
+
+    /// Move a message to another conversation (a re-sent message of this account's other device
+    /// waited in the account's own conversation; its text belongs with the peer it was sent to).
+    pub fn move_message(&self, row_id: i64, conversation_id: &str) -> Result<()> {
+        self.conn()
+            .execute("UPDATE messages SET conversation_id = ?2 WHERE id = ?1", params![row_id, conversation_id])?;
+        Ok(())
+    }
+
     /// A page of a conversation: up to `limit` messages before the row id `before` (or the
     /// newest), oldest first.
     pub fn messages(&self, conversation_id: &str, before: Option<i64>, limit: u32) -> Result<Vec<Message>> {
