@@ -173,7 +173,7 @@ export function describeUndecryptable(reason: string | null): string {
     case "unknown_device":
       return "It came from a device Sotto doesn't know yet. It will show once that device's keys arrive.";
     case "olm_session":
-      return "The secure connection with the sender's device couldn't be set up yet. It will show once it is.";
+      return "This device couldn't decrypt it with its current keys. Sotto asked the sender's device to send it again; it shows here when that arrives (for messages up to a day old).";
     case "missing_room_key":
       return "The key for this message hasn't arrived yet. It will show once it does.";
     case "before_key":
