@@ -48,4 +48,15 @@ describe("mergeMessages", () => {
     expect(merged.map((m) => m.id)).toEqual([1, 5, 7, 9]);
     expect(merged[3]?.body).toBe("nine, edited");
   });
+
+  it("puts a message that arrives late in its place by the server's time", () => {
+    const recent = [message({ id: 10, ts: 5000, server_ts: 5000 }), message({ id: 11, ts: 6000, server_ts: 6000 })];
+    const restored = message({ id: 12, ts: 1000, server_ts: 1000 });
+    // Ours, not yet taken by the server: by when it was written.
+    const queued = message({ id: 13, ts: 5500, server_ts: null, outgoing: true, status: "queued" });
+    expect(mergeMessages(recent, [restored, queued]).map((m) => m.id)).toEqual([12, 10, 13, 11]);
+    // Once the server took it, its time counts.
+    const sent = { ...queued, status: "sent" as const, server_ts: 6500 };
+    expect(mergeMessages(mergeMessages(recent, [queued]), [sent]).map((m) => m.id)).toEqual([10, 11, 13]);
+  });
 });

@@ -54,11 +54,22 @@ export function layoutMessages(messages: readonly Message[]): MessageLayout {
   return { rows, days };
 }
 
-/** Inserts or replaces messages by id, keeping the list sorted by id (oldest first). */
+/**
+ * A message's place in its conversation, as the engine pages it: the server's time, or before the
+ * server took it, the time it was written; ties by id.
+ */
+export function compareMessages(a: Message, b: Message): number {
+  return (a.server_ts ?? a.ts) - (b.server_ts ?? b.ts) || a.id - b.id;
+}
+
+/**
+ * Inserts or replaces messages by id, keeping the list in conversation order (oldest first): a
+ * message that arrives late (history read after a restore) takes its place, not the end.
+ */
 export function mergeMessages(existing: readonly Message[], incoming: readonly Message[]): Message[] {
   if (incoming.length === 0) return existing as Message[];
   const byId = new Map<number, Message>();
   for (const m of existing) byId.set(m.id, m);
   for (const m of incoming) byId.set(m.id, m);
-  return Array.from(byId.values()).sort((a, b) => a.id - b.id);
+  return Array.from(byId.values()).sort(compareMessages);
 }

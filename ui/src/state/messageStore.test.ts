@@ -21,6 +21,16 @@ describe("MessageStore", () => {
     expect(ids()).toEqual(["1:received", "2:sent"]);
   });
 
+  it("moves a message whose place changed when the server took it", () => {
+    // Written on a clock running ahead, then given the server's (earlier) time.
+    const queued = message({ id: 2, outgoing: true, status: "queued", ts: Date.now() + 60_000 });
+    store.add(queued);
+    store.add(message({ id: 3, ts: Date.now(), server_ts: Date.now() }));
+    expect(ids()).toEqual(["1:received", "3:received", "2:queued"]);
+    store.changed({ ...queued, status: "sent", server_ts: Date.now() - 1000 });
+    expect(ids()).toEqual(["1:received", "2:sent", "3:received"]);
+  });
+
   it("uses the reply when no event came after it was issued", () => {
     const failed = message({ id: 2, outgoing: true, status: "failed", reason: "offline" });
     store.add(failed);

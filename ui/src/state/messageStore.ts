@@ -5,7 +5,7 @@
 
 import * as ipc from "../lib/tauri";
 import { asCommandError } from "../lib/errors";
-import { mergeMessages } from "../lib/messageRows";
+import { compareMessages, mergeMessages } from "../lib/messageRows";
 import { Store } from "../lib/store";
 import type { CommandError, Message } from "../lib/types";
 
@@ -192,14 +192,20 @@ export class MessageStore extends Store<MessageState> {
     this.replace(message);
   }
 
-  /** A message changed (sent/failed, or became readable): replaced in place if loaded. */
+  /**
+   * A message changed (sent/failed, or became readable): replaced if loaded, and moved if its
+   * place changed (the server's time replaces the time it was written).
+   */
   replace(message: Message): void {
     this.update(message.conversation_id, (w) => {
       const i = w.messages.findIndex((m) => m.id === message.id);
       if (i < 0) return w;
       const messages = [...w.messages];
       messages[i] = message;
-      return { ...w, messages };
+      const inPlace =
+        (i === 0 || compareMessages(messages[i - 1] as Message, message) < 0) &&
+        (i === messages.length - 1 || compareMessages(message, messages[i + 1] as Message) < 0);
+      return { ...w, messages: inPlace ? messages : messages.sort(compareMessages) };
     });
   }
 }

@@ -60,7 +60,7 @@ impl Processed {
         let unread = i64::from(!self.history && !message.outgoing && message.kind != MessageKind::System);
         let entry = self.touched.entry(message.conversation_id.clone()).or_insert((message.ts, message.clone(), 0));
         entry.0 = entry.0.max(message.ts);
-        if message.id >= entry.1.id {
+        if (message.order_key(), message.id) >= (entry.1.order_key(), entry.1.id) {
             entry.1 = message.clone();
         }
         entry.2 += unread;

@@ -134,6 +134,13 @@ pub struct Message {
     pub server_ts: Option<i64>,
 }
 
+impl Message {
+    /// Its place in the conversation (what [`ORDER_KEY`] computes in SQL); ties go by `id`.
+    pub fn order_key(&self) -> i64 {
+        self.server_ts.unwrap_or(self.ts)
+    }
+}
+
 impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Message")
@@ -185,6 +192,10 @@ pub struct OutboxItem {
     pub attempts: i64,
     pub created_ts: i64,
 }
+
+/// A message's place in its conversation: the server's time, or before the server took it, the
+/// time it was written (the expression of the `messages_order` index, ties broken by row id).
+pub const ORDER_KEY: &str = "coalesce(m.server_ts, m.ts)";
 
 const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.message_id, m.sender_user, m.sender_device, m.kind, m.body, m.status, m.reason, \
      m.outgoing, m.ts, m.server_ts";
@@ -383,33 +394,46 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// A page of a conversation: up to `limit` messages before the row id `before` (or the
-    /// newest), oldest first.
+    /// A page of a conversation: up to `limit` messages before the message with row id `before`
+    /// (or the newest), oldest first, in the order they were sent (see [`ORDER_KEY`]).
     pub fn messages(&self, conversation_id: &str, before: Option<i64>, limit: u32) -> Result<Vec<Message>> {
+        let cursor = match before {
+            Some(row) => self.order_of(row)?,
+            None => None,
+        };
+        let (key, row) = cursor.unwrap_or((i64::MAX, i64::MAX));
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 AND m.id < ?2
-             ORDER BY m.id DESC LIMIT ?3"
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 AND ({ORDER_KEY}, m.id) < (?2, ?3)
+             ORDER BY {ORDER_KEY} DESC, m.id DESC LIMIT ?4"
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt
-            .query_map(params![conversation_id, before.unwrap_or(i64::MAX), limit], message_row)?
+            .query_map(params![conversation_id, key, row, limit], message_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut out = rows.into_iter().map(to_message).collect::<Result<Vec<_>>>()?;
         out.reverse();
         Ok(out)
     }
 
-    /// Up to `limit` messages after the row id `after`, oldest first.
+    /// Up to `limit` messages after the message with row id `after`, oldest first.
     pub fn messages_after(&self, conversation_id: &str, after: i64, limit: u32) -> Result<Vec<Message>> {
+        // A cursor that is gone (moved to another conversation) has nothing after it here.
+        let Some((key, row)) = self.order_of(after)? else { return Ok(Vec::new()) };
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 AND m.id > ?2
-             ORDER BY m.id ASC LIMIT ?3"
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 AND ({ORDER_KEY}, m.id) > (?2, ?3)
+             ORDER BY {ORDER_KEY} ASC, m.id ASC LIMIT ?4"
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt
-            .query_map(params![conversation_id, after, limit], message_row)?
+            .query_map(params![conversation_id, key, row, limit], message_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter().map(to_message).collect()
+    }
+
+    /// Where the message with row id `row` stands in its conversation's order.
+    fn order_of(&self, row: i64) -> Result<Option<(i64, i64)>> {
+        let sql = format!("SELECT {ORDER_KEY}, m.id FROM messages m WHERE m.id = ?1");
+        Ok(self.conn().prepare_cached(&sql)?.query_row([row], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
     }
 
     /// How many messages (of every kind) a conversation holds.
@@ -438,13 +462,16 @@ impl Db<'_> {
 
     /// Record new activity in a conversation: its time, the preview of its latest message, and
     /// how many of the new messages are unread.
+    /// `latest` becomes the preview unless the conversation already shows a newer message (an
+    /// older message arriving late, such as history read after a restore, does not replace it).
     pub fn touch_conversation(&self, conversation_id: &str, ts: i64, latest: &Message, unread: i64) -> Result<()> {
         self.conn()
             .prepare_cached(
-                "UPDATE conversations SET last_ts = max(last_ts, ?2), last_preview = ?3, unread = unread + ?4
+                "UPDATE conversations SET last_ts = max(last_ts, ?2),
+                    last_preview = CASE WHEN ?5 >= last_ts THEN ?3 ELSE last_preview END, unread = unread + ?4
                  WHERE id = ?1",
             )?
-            .execute(params![conversation_id, ts, preview(latest.kind, &latest.body), unread])?;
+            .execute(params![conversation_id, ts, preview(latest.kind, &latest.body), unread, latest.order_key()])?;
         Ok(())
     }
 
@@ -495,7 +522,9 @@ impl Db<'_> {
         self.conn().execute(
             "UPDATE conversations SET last_preview = ?2
              WHERE id = (SELECT conversation_id FROM messages WHERE id = ?1)
-               AND NOT EXISTS (SELECT 1 FROM messages n WHERE n.conversation_id = conversations.id AND n.id > ?1)",
+               AND NOT EXISTS (SELECT 1 FROM messages m, messages n WHERE m.id = ?1
+                   AND n.conversation_id = m.conversation_id
+                   AND (coalesce(n.server_ts, n.ts), n.id) > (coalesce(m.server_ts, m.ts), m.id))",
             params![row_id, preview(MessageKind::Text, body)],
         )?;
         Ok(())

@@ -15,8 +15,8 @@ use std::path::Path;
 pub use crypto::{DeviceRecord, GroupSessionRow, InboundGroupRecord, OutboundGroupRecord};
 pub use groups::LocalGroup;
 pub use history::{
-    Conversation, ConversationKind, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, SEARCH_SQL, SearchHit,
-    fts_query,
+    Conversation, ConversationKind, Message, MessageKind, MessageStatus, NewMessage, ORDER_KEY, OutboxItem, SEARCH_SQL,
+    SearchHit, fts_query,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_restore.sql"),
     include_str!("migrations/0003_key_backup.sql"),
+    include_str!("migrations/0004_message_order.sql"),
 ];
 
 pub struct Store {

@@ -72,6 +72,60 @@ fn history_pages_counts_and_ordering() {
 }
 
 #[test]
+fn messages_that_arrive_late_take_their_place_in_the_order() {
+    let (_dir, mut store) = open();
+    store
+        .transaction(|db| {
+            db.ensure_conversation("g:g1", ConversationKind::Group, "g1", "g1")?;
+            // Recent messages first, then older ones (a group's history read after a restore).
+            for (i, ts) in [(0, 5000), (1, 6000), (2, 7000)] {
+                let m = db.insert_message(&text("g:g1", &format!("new-{i}"), "bob", &format!("new {i}"), ts))?.unwrap();
+                db.touch_for(&m)?;
+            }
+            for (i, ts) in [(0, 1000), (1, 2000), (2, 3000)] {
+                let m = db.insert_message(&text("g:g1", &format!("old-{i}"), "bob", &format!("old {i}"), ts))?.unwrap();
+                db.touch_for(&m)?;
+            }
+            // Our own message not yet taken by the server sorts by when it was written.
+            let mut queued = text("g:g1", "queued", "alice", "queued", 8000);
+            queued.server_ts = None;
+            queued.outgoing = true;
+            queued.status = MessageStatus::Queued;
+            db.insert_message(&queued)?.unwrap();
+            Ok(())
+        })
+        .unwrap();
+    let db = store.db();
+    let bodies = |page: &[Message]| page.iter().map(|m| m.body.clone()).collect::<Vec<_>>();
+    let all = db.messages("g:g1", None, 100).unwrap();
+    assert_eq!(bodies(&all), ["old 0", "old 1", "old 2", "new 0", "new 1", "new 2", "queued"]);
+    // Paging in both directions follows that order, from any message.
+    let newest = db.messages("g:g1", None, 3).unwrap();
+    assert_eq!(bodies(&newest), ["new 1", "new 2", "queued"]);
+    let older = db.messages("g:g1", Some(newest[0].id), 3).unwrap();
+    assert_eq!(bodies(&older), ["old 1", "old 2", "new 0"]);
+    let after = db.messages_after("g:g1", older[0].id, 3).unwrap();
+    assert_eq!(bodies(&after), ["old 2", "new 0", "new 1"]);
+    // The preview stays the newest message, not the last one stored.
+    assert_eq!(db.conversation("g:g1").unwrap().unwrap().last_preview, "new 2");
+    // Pages are read from the index, whatever the history's size: no sort of the whole
+    // conversation.
+    let plan: Vec<String> = db
+        .conn()
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN SELECT m.id FROM messages m WHERE m.conversation_id = ?1 AND ({ORDER_KEY}, m.id) < (?2, ?3)
+             ORDER BY {ORDER_KEY} DESC, m.id DESC LIMIT 50"
+        ))
+        .unwrap()
+        .query_map(params!["g:g1", 1, 1], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(plan.iter().any(|p| p.contains("messages_order")), "{plan:?}");
+    assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+}
+
+#[test]
 fn search_is_full_text_newest_first_and_safe_with_any_input() {
     let (_dir, mut store) = open();
     store

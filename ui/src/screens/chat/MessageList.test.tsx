@@ -143,7 +143,7 @@ describe("message list", () => {
     expect(lastGroupedProps?.firstItemIndex).toBe(firstIndexBefore - 10);
     expect(lastGroupedProps?.startReached).toBeUndefined();
 
-    ipc.emitClient({ type: "message_received", message: message({ id: 99, conversation_id: "u:bob", body: "new!" }) });
+    ipc.emitClient({ type: "message_received", message: message({ id: 99, conversation_id: "u:bob", body: "new!", ts: NOW }) });
     expect(bubbles().at(-1)?.getAttribute("data-message-id")).toBe("99");
     expect(lastGroupedProps?.firstItemIndex).toBe(firstIndexBefore - 10);
   });
