@@ -562,3 +562,27 @@ async fn typing_notices_reach_the_other_side_while_online_and_are_never_stored()
         c.shutdown();
     }
 }
+
+/// A member signs in on a new device just after the group's key was shared: the next message
+/// from the others reaches that device readable (the server refuses a send whose sender did not
+/// know of the device, so the sender shares its key with it first).
+#[tokio::test]
+async fn a_members_new_device_reads_the_next_group_message() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let group = alice.create_group("pair", &[uid("bob")]).await.unwrap().group_id;
+    let conversation = group_conversation_id(&group);
+    alice.send_group_text(&group, "before bob's new device").await.unwrap();
+    bob.sync().await.unwrap();
+
+    let bob2 = login(&server, &dirs.path().join("bob2"), "bob").await;
+    let sent = alice.send_group_text(&group, "after bob's new device").await.unwrap();
+    assert_eq!(sent.status, sotto_core::MessageStatus::Sent);
+    bob2.sync().await.unwrap();
+    assert_eq!(bodies(&bob2, &conversation), ["after bob's new device"]);
+    assert!(undecryptable(&bob2).is_empty(), "{:?}", undecryptable(&bob2));
+    bob.sync().await.unwrap();
+    assert_eq!(bodies(&bob, &conversation), ["before bob's new device", "after bob's new device"]);
+}

@@ -152,13 +152,19 @@ async fn a_new_device_restores_with_the_passphrase_and_reads_history() {
     assert_eq!(err.code(), "wrong_recovery_key");
     assert!(alice2.conversations().unwrap().is_empty(), "a failed restore fetched and changed nothing");
 
+    // Something new arrives before the restore; the earlier history read afterwards goes above it.
+    send(&bob, &group, "while alice2 waited").await;
+    alice2.sync().await.unwrap();
+    assert_eq!(bodies(&alice2, &conversation), ["while alice2 waited"]);
+
     let restored =
         alice2.restore_key_backup(RecoverySecret::Passphrase("our shared key backup passphrase")).await.unwrap();
     assert_eq!((restored.sessions, restored.groups, restored.messages, restored.undecryptable), (2, 1, 2, 0));
-    assert_eq!(bodies(&alice2, &conversation), ["hello from alice", "hello from bob"]);
+    assert_eq!(bodies(&alice2, &conversation), ["hello from alice", "hello from bob", "while alice2 waited"]);
+    assert_eq!(alice2.conversations().unwrap()[0].last_preview, "while alice2 waited");
     let conversations = alice2.conversations().unwrap();
     assert_eq!(conversations[0].title, "pair");
-    assert_eq!(conversations[0].unread, 0, "history is not news");
+    assert_eq!(conversations[0].unread, 1, "only the message that came while waiting; history is not news");
 
     // And the conversation goes on.
     send(&bob, &group, "still there?").await;

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DeviceId, GroupId, MembershipEvent, MessageId, UserId};
+use crate::{DeviceAddress, DeviceId, GroupId, MembershipEvent, MessageId, UserId};
 
 /// One ciphertext for one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +38,13 @@ pub struct SendDirectRequest {
 pub struct SendGroupRequest {
     pub message_id: MessageId,
     pub ciphertext: String,
+    /// The members' devices (other than the sending one) the sender knew of when it shared the
+    /// key this ciphertext is encrypted with. When given and the members have other devices
+    /// now, the server answers `devices_changed` (listing the difference) and delivers nothing,
+    /// so the sender shares its key with a member's new device before that device gets messages
+    /// it cannot read. Omitted: no check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_devices: Option<Vec<DeviceAddress>>,
 }
 
 /// The server stored the message durably.

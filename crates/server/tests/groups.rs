@@ -444,3 +444,48 @@ async fn concurrent_membership_changes_are_never_lost() {
     let added_events = events.iter().filter(|e| e.change == MembershipChange::Added).count();
     assert_eq!(added_events, added.len());
 }
+
+/// A sender that lists the member devices it shared its key with learns of a device it did not
+/// know (`devices_changed` with the difference) before anything is delivered; devices without
+/// keys do not count; a retry of a message already stored is a duplicate, not a refusal.
+#[tokio::test]
+async fn a_group_send_listing_stale_member_devices_is_refused_with_the_difference() {
+    let server = Server::start().await;
+    let a1 = server.register_keyed("alice").await;
+    let b1 = server.register_keyed("bob").await;
+    let resp = a1.post("/v1/groups", &json!({"name": "known", "members": ["bob"]})).await;
+    let group: GroupInfo = resp.json().await.unwrap();
+    take(&b1).await;
+    let path = format!("/v1/groups/{}/messages", group.group_id);
+    let send = |id: &str, devices: &[sotto_proto::DeviceAddress]| json!({"message_id": id, "ciphertext": "ct", "member_devices": devices});
+
+    // Exactly the keyed devices: delivered.
+    let resp = a1.post(&path, &send("msg-0001", &[b1.addr()])).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    // bob signs in on a second device with keys, and on a third without: only the keyed one is
+    // missing from what alice knew.
+    let b2 = server.login_keyed("bob").await;
+    let _b3_unkeyed = server.login("bob").await;
+    let err = assert_error(a1.post(&path, &send("msg-0002", &[b1.addr()])).await, 409, "devices_changed").await;
+    let mismatch = err.devices.expect("the difference");
+    assert_eq!(mismatch.missing, vec![b2.addr()]);
+    assert!(mismatch.unknown.is_empty());
+    assert!(b1.inbox_all().await.iter().all(|e| e.message_id.as_str() != "msg-0002"), "nothing delivered");
+    // A device that is gone is unknown.
+    let err = assert_error(
+        a1.post(&path, &send("msg-0002", &[b1.addr(), b2.addr(), a1.addr()])).await,
+        409,
+        "devices_changed",
+    )
+    .await;
+    assert_eq!(err.devices.unwrap().unknown, vec![a1.addr()]);
+    // With the new device: delivered to it too.
+    assert_eq!(a1.post(&path, &send("msg-0002", &[b1.addr(), b2.addr()])).await.status(), 200);
+    assert!(b2.inbox_all().await.iter().any(|e| e.message_id.as_str() == "msg-0002"));
+    // A retry of the first message with its old list is a duplicate, not a refusal.
+    let resp = a1.post(&path, &send("msg-0001", &[b1.addr()])).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.json::<SendReceipt>().await.unwrap().duplicate);
+    // Without a list, no check (older clients).
+    assert_eq!(group_send(&a1, &group, "msg-0003", "ct").await.status(), 200);
+}

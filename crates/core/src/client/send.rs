@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use sotto_proto::{
-    DevicePayload, ErrorCode, GroupId, GroupInfo, MessageId, SendDirectRequest, SendGroupRequest, SendReceipt, UserId,
+    DeviceAddress, DevicePayload, ErrorCode, GroupId, GroupInfo, MessageId, SendDirectRequest, SendGroupRequest,
+    SendReceipt, UserId,
 };
 
 use super::{Client, direct_conversation_id, group_conversation_id};
@@ -157,7 +158,7 @@ impl Client {
         let message = self.store_queued(&conversation_id, ConversationKind::Group, group.as_str(), &title, body)?;
         let message_id = MessageId::parse(message.message_id.as_str()).map_err(|e| Error::Corrupt(e.to_string()))?;
         let stored = self
-            .encrypt_group_message(group, None, &message_id, body, message.ts)?
+            .encrypt_group_message(group, None, &message_id, body, message.ts, None)?
             .ok_or_else(|| Error::Crypto("the group has no outbound session".into()))?;
         match stored {
             StoredRequest::Group { request, .. } => Ok(request.ciphertext),
@@ -369,7 +370,15 @@ impl Client {
             if !needs.is_empty() && !self.share_room_key(group, &record.session_id, &needs).await? {
                 continue;
             }
-            if let Some(stored) = self.encrypt_group_message(group, Some(&record.session_id), message_id, body, ts)? {
+            // The server checks this list against the members' devices now: a device we did not
+            // know of (and did not give the key) makes it refuse, and the send starts over.
+            let known: Vec<DeviceAddress> = member_devices
+                .iter()
+                .filter(|d| !(d.user_id == own.user_id && d.device_id == own.device_id))
+                .map(|d| DeviceAddress { user_id: d.user_id.clone(), device_id: d.device_id.clone() })
+                .collect();
+            let session = Some(record.session_id.as_str());
+            if let Some(stored) = self.encrypt_group_message(group, session, message_id, body, ts, Some(known))? {
                 return Ok(stored);
             }
         }
@@ -385,6 +394,7 @@ impl Client {
         message_id: &MessageId,
         body: &str,
         ts: i64,
+        member_devices: Option<Vec<DeviceAddress>>,
     ) -> Result<Option<StoredRequest>> {
         let plaintext = GroupPlaintext {
             v: PAYLOAD_VERSION,
@@ -400,7 +410,11 @@ impl Client {
             };
             let stored = StoredRequest::Group {
                 group_id: group.clone(),
-                request: SendGroupRequest { message_id: message_id.clone(), ciphertext },
+                request: SendGroupRequest {
+                    message_id: message_id.clone(),
+                    ciphertext,
+                    member_devices: member_devices.clone(),
+                },
             };
             store_request(db, message_id, &stored)?;
             Ok(Some(stored))

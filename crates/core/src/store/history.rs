@@ -415,10 +415,15 @@ impl Db<'_> {
         Ok(out)
     }
 
-    /// Up to `limit` messages after the message with row id `after`, oldest first.
+    /// Up to `limit` messages after the message with row id `after` (0: from the oldest), oldest
+    /// first.
     pub fn messages_after(&self, conversation_id: &str, after: i64, limit: u32) -> Result<Vec<Message>> {
-        // A cursor that is gone (moved to another conversation) has nothing after it here.
-        let Some((key, row)) = self.order_of(after)? else { return Ok(Vec::new()) };
+        let (key, row) = match self.order_of(after)? {
+            Some(cursor) => cursor,
+            None if after <= 0 => (i64::MIN, i64::MIN),
+            // A cursor that is gone (moved to another conversation) has nothing after it here.
+            None => return Ok(Vec::new()),
+        };
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 AND ({ORDER_KEY}, m.id) > (?2, ?3)
              ORDER BY {ORDER_KEY} ASC, m.id ASC LIMIT ?4"

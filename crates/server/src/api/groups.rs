@@ -3,14 +3,16 @@
 //! after the change. Changes use optimistic concurrency on the group's version, so two admins
 //! acting at once never lose each other's change.
 
+use std::collections::BTreeSet;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use sotto_proto::limits::{MAX_GROUP_MEMBERS, MAX_GROUP_NAME_CHARS, MAX_HISTORY_PAGE};
 use sotto_proto::{
-    AddMembersRequest, CreateGroupRequest, DeviceAddress, EntryBody, ErrorBody, ErrorCode, GroupHistoryPage, GroupId,
-    GroupInfo, GroupList, GroupMember, MembershipChange, MembershipEvent, MessageId, Role, SendGroupRequest,
-    SendReceipt, SetRoleRequest, UserId,
+    AddMembersRequest, CreateGroupRequest, DeviceAddress, DeviceMismatch, EntryBody, ErrorBody, ErrorCode,
+    GroupHistoryPage, GroupId, GroupInfo, GroupList, GroupMember, MembershipChange, MembershipEvent, MessageId, Role,
+    SendGroupRequest, SendReceipt, SetRoleRequest, UserId,
 };
 use tracing::instrument;
 
@@ -358,6 +360,30 @@ pub async fn send_group(
     }
     let recipients: Vec<DeviceAddress> =
         state.groups.member_devices(&group_id).await?.into_iter().filter(|d| *d != sender).collect();
+    // (The list's length is bounded by the body limit.)
+    if let Some(known) = &req.member_devices {
+        // Devices that have no keys yet cannot hold a group key; the directory does not list them.
+        let mut users: Vec<UserId> = recipients.iter().map(|d| d.user_id.clone()).collect();
+        users.push(sender.user_id.clone());
+        users.sort();
+        users.dedup();
+        let keyed = state.devices.keyed_devices_of(&users).await?;
+        let known: BTreeSet<&DeviceAddress> = known.iter().collect();
+        let current: BTreeSet<&DeviceAddress> =
+            keyed.iter().filter(|d| **d != sender && recipients.contains(d)).collect();
+        if known != current {
+            // A retry of a send that was stored before the devices changed is a duplicate.
+            if let Some(server_ts) = state.inbox.sent_at(&sender.user_id, &req.message_id).await? {
+                state.metrics.duplicate_sends.inc();
+                return Ok(Json(SendReceipt { message_id: req.message_id, server_ts, duplicate: true }));
+            }
+            let mismatch = DeviceMismatch {
+                missing: current.difference(&known).map(|d| (*d).clone()).collect(),
+                unknown: known.difference(&current).map(|d| (*d).clone()).collect(),
+            };
+            return Err(AppError::DevicesChanged(mismatch));
+        }
+    }
     let delivery = Delivery {
         sender_user: sender.user_id,
         sender_device: Some(sender.device_id),
