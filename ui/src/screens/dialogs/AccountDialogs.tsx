@@ -7,23 +7,50 @@ import { asCommandError } from "../../lib/errors";
 import type { KeyReset } from "../../lib/types";
 import { FormError, type FormProblem } from "../../components/FormError";
 import { Modal } from "../../components/Modal";
+import { SecretField } from "../../components/SecretField";
 import { MIN_PASSWORD } from "../welcome/SignInForm";
 
-/** A wrong current password gets words for this form, not the sign-in form's. */
-function passwordProblem(e: unknown): FormProblem {
-  const error = asCommandError(e);
-  return error.code === "invalid_credentials"
-    ? { kind: "local", text: "That isn't your current password. Nothing was changed." }
-    : { kind: "command", error };
+/**
+ * One password-confirmed action: a local check first, then the command, busy meanwhile. A wrong
+ * current password gets words for these forms, not the sign-in form's.
+ */
+function usePasswordAction<T>() {
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<FormProblem | null>(null);
+
+  /** Resolves with the command's result, or null when the check or the command failed. */
+  const run = async (check: () => string | null, action: () => Promise<T>): Promise<{ value: T } | null> => {
+    const local = check();
+    if (local) {
+      setProblem({ kind: "local", text: local });
+      return null;
+    }
+    setBusy(true);
+    setProblem(null);
+    try {
+      return { value: await action() };
+    } catch (e) {
+      const error = asCommandError(e);
+      setProblem(
+        error.code === "invalid_credentials"
+          ? { kind: "local", text: "That isn't your current password. Nothing was changed." }
+          : { kind: "command", error },
+      );
+      return null;
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return { busy, problem, run };
 }
 
 export function ChangePasswordDialog({ onClose }: { onClose: () => void }) {
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
   const [confirm, setConfirm] = useState("");
-  const [busy, setBusy] = useState(false);
   const [done, setDone] = useState(false);
-  const [problem, setProblem] = useState<FormProblem | null>(null);
+  const { busy, problem, run } = usePasswordAction<null>();
 
   const check = (): string | null => {
     if (current.length === 0) return "Enter your current password.";
@@ -35,21 +62,7 @@ export function ChangePasswordDialog({ onClose }: { onClose: () => void }) {
 
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
-    const local = check();
-    if (local) {
-      setProblem({ kind: "local", text: local });
-      return;
-    }
-    setBusy(true);
-    setProblem(null);
-    try {
-      await ipc.changePassword(current, next);
-      setDone(true);
-    } catch (err) {
-      setProblem(passwordProblem(err));
-    } finally {
-      setBusy(false);
-    }
+    if (await run(check, () => ipc.changePassword(current, next))) setDone(true);
   };
 
   return (
@@ -68,38 +81,29 @@ export function ChangePasswordDialog({ onClose }: { onClose: () => void }) {
         </div>
       ) : (
         <form className="form" onSubmit={(e) => void submit(e)} noValidate>
-          <label className="field">
-            <span className="field__label">Current password</span>
-            <input
-              type="password"
-              autoComplete="current-password"
-              value={current}
-              onChange={(e) => setCurrent(e.target.value)}
-              autoFocus
-              data-testid="password-current"
-            />
-          </label>
-          <label className="field">
-            <span className="field__label">New password</span>
-            <input
-              type="password"
-              autoComplete="new-password"
-              value={next}
-              onChange={(e) => setNext(e.target.value)}
-              data-testid="password-new"
-            />
-            <span className="field__hint">At least {MIN_PASSWORD} characters.</span>
-          </label>
-          <label className="field">
-            <span className="field__label">New password again</span>
-            <input
-              type="password"
-              autoComplete="new-password"
-              value={confirm}
-              onChange={(e) => setConfirm(e.target.value)}
-              data-testid="password-confirm"
-            />
-          </label>
+          <SecretField
+            label="Current password"
+            value={current}
+            onChange={setCurrent}
+            autoComplete="current-password"
+            autoFocus
+            testId="password-current"
+          />
+          <SecretField
+            label="New password"
+            value={next}
+            onChange={setNext}
+            autoComplete="new-password"
+            hint={`At least ${MIN_PASSWORD} characters.`}
+            testId="password-new"
+          />
+          <SecretField
+            label="New password again"
+            value={confirm}
+            onChange={setConfirm}
+            autoComplete="new-password"
+            testId="password-confirm"
+          />
           <FormError problem={problem} testId="password-error" />
           <div className="modal__actions">
             <button type="button" className="button" onClick={onClose} disabled={busy}>
@@ -117,25 +121,14 @@ export function ChangePasswordDialog({ onClose }: { onClose: () => void }) {
 
 export function ResetKeysDialog({ onClose }: { onClose: () => void }) {
   const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<KeyReset | null>(null);
-  const [problem, setProblem] = useState<FormProblem | null>(null);
+  const { busy, problem, run } = usePasswordAction<KeyReset>();
 
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
-    if (password.length === 0) {
-      setProblem({ kind: "local", text: "Enter your password to confirm." });
-      return;
-    }
-    setBusy(true);
-    setProblem(null);
-    try {
-      setResult(await ipc.resetKeys(password));
-    } catch (err) {
-      setProblem(passwordProblem(err));
-    } finally {
-      setBusy(false);
-    }
+    const check = () => (password.length === 0 ? "Enter your password to confirm." : null);
+    const reset = await run(check, () => ipc.resetKeys(password));
+    if (reset) setResult(reset.value);
   };
 
   return (
@@ -167,17 +160,14 @@ export function ResetKeysDialog({ onClose }: { onClose: () => void }) {
             Everyone you talk with will see that your safety number changed, and should compare it with you again.
             A message sent to your old keys while this happens may not be readable.
           </p>
-          <label className="field">
-            <span className="field__label">Your password</span>
-            <input
-              type="password"
-              autoComplete="current-password"
-              value={password}
-              onChange={(e) => setPassword(e.target.value)}
-              autoFocus
-              data-testid="reset-keys-password"
-            />
-          </label>
+          <SecretField
+            label="Your password"
+            value={password}
+            onChange={setPassword}
+            autoComplete="current-password"
+            autoFocus
+            testId="reset-keys-password"
+          />
           <FormError problem={problem} testId="reset-keys-error" />
           <div className="modal__actions">
             <button type="button" className="button" onClick={onClose} disabled={busy}>

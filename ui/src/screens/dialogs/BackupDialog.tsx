@@ -7,6 +7,7 @@ import type { BackupDefaults, BackupSummary } from "../../lib/types";
 import { FormError, type FormProblem } from "../../components/FormError";
 import { Modal } from "../../components/Modal";
 import { PathField } from "../../components/PathField";
+import { SecretField } from "../../components/SecretField";
 import { TaskProgress, useLongTask } from "../../components/TaskProgress";
 import { formatBytes } from "../../lib/units";
 import { useAppStore } from "../../state/context";
@@ -109,30 +110,22 @@ export function BackupDialog({ onClose }: { onClose: () => void }) {
             hint="A new file; Sotto never overwrites one."
             testId="backup-path"
           />
-          <label className="field">
-            <span className="field__label">Backup passphrase</span>
-            <input
-              type="password"
-              autoComplete="new-password"
-              value={passphrase}
-              onChange={(e) => setPassphrase(e.target.value)}
-              autoFocus
-              data-testid="backup-passphrase"
-            />
-            <span className="field__hint">
-              At least {MIN_BACKUP_PASSPHRASE} characters; a few unrelated words are best. It can't be recovered.
-            </span>
-          </label>
-          <label className="field">
-            <span className="field__label">Repeat the passphrase</span>
-            <input
-              type="password"
-              autoComplete="new-password"
-              value={confirm}
-              onChange={(e) => setConfirm(e.target.value)}
-              data-testid="backup-passphrase-confirm"
-            />
-          </label>
+          <SecretField
+            label="Backup passphrase"
+            value={passphrase}
+            onChange={setPassphrase}
+            autoComplete="new-password"
+            hint={`At least ${MIN_BACKUP_PASSPHRASE} characters; a few unrelated words are best. It can't be recovered.`}
+            autoFocus
+            testId="backup-passphrase"
+          />
+          <SecretField
+            label="Repeat the passphrase"
+            value={confirm}
+            onChange={setConfirm}
+            autoComplete="new-password"
+            testId="backup-passphrase-confirm"
+          />
           <FormError problem={problem} testId="backup-error" />
           <div className="modal__actions">
             <button type="button" className="button" onClick={onClose}>

@@ -10,6 +10,7 @@ import { isValidUserId, USER_ID_RULE } from "../../lib/ids";
 import { useAppStore } from "../../state/context";
 import { FormError, type FormProblem } from "../../components/FormError";
 import { PathField } from "../../components/PathField";
+import { SecretField } from "../../components/SecretField";
 import { TaskProgress, useLongTask } from "../../components/TaskProgress";
 import type { AppStatus } from "../../lib/types";
 
@@ -102,16 +103,13 @@ export function RestoreForm({ server, onBack }: RestoreFormProps) {
       </div>
       <h2 className="restore__title">Restore from a backup file</h2>
       <PathField label="Backup file" value={file} onChange={setFile} purpose="restore_file" autoFocus testId="restore-file" />
-      <label className="field">
-        <span className="field__label">Backup passphrase</span>
-        <input
-          type="password"
-          autoComplete="off"
-          value={backupPassphrase}
-          onChange={(e) => setBackupPassphrase(e.target.value)}
-          data-testid="restore-backup-passphrase"
-        />
-      </label>
+      <SecretField
+        label="Backup passphrase"
+        value={backupPassphrase}
+        onChange={setBackupPassphrase}
+        autoComplete="off"
+        testId="restore-backup-passphrase"
+      />
       <label className="field">
         <span className="field__label">User id</span>
         <input
@@ -124,34 +122,25 @@ export function RestoreForm({ server, onBack }: RestoreFormProps) {
           data-testid="restore-user-id"
         />
       </label>
-      <label className="field">
-        <span className="field__label">Account password</span>
-        <input
-          type="password"
-          autoComplete="current-password"
-          value={password}
-          onChange={(e) => setPassword(e.target.value)}
-          data-testid="restore-password"
-        />
-        <span className="field__hint">Sotto signs in again; the backup file holds no sign-in.</span>
-      </label>
+      <SecretField
+        label="Account password"
+        value={password}
+        onChange={setPassword}
+        autoComplete="current-password"
+        hint="Sotto signs in again; the backup file holds no sign-in."
+        testId="restore-password"
+      />
       {passphraseRequired ? (
-        <label className="field">
-          <span className="field__label">Passphrase for this computer</span>
-          <input
-            ref={passphraseInput}
-            type="password"
-            autoComplete="new-password"
-            value={passphrase}
-            onChange={(e) => setPassphrase(e.target.value)}
-            required
-            aria-required
-            data-testid="restore-passphrase"
-          />
-          <span className="field__hint">
-            Asked for each time Sotto starts. It can't be recovered, so keep it somewhere safe.
-          </span>
-        </label>
+        <SecretField
+          label="Passphrase for this computer"
+          value={passphrase}
+          onChange={setPassphrase}
+          autoComplete="new-password"
+          hint="Asked for each time Sotto starts. It can't be recovered, so keep it somewhere safe."
+          required
+          inputRef={passphraseInput}
+          testId="restore-passphrase"
+        />
       ) : null}
       <FormError problem={problem} testId="form-error" />
       <button type="submit" className="button button--primary button--wide" data-testid="restore-submit">
