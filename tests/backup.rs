@@ -52,6 +52,10 @@ async fn a_restored_device_reads_its_history_and_keeps_talking_after_the_old_cop
     bob.send_group_text(&group, "bob's group line before the backup").await.unwrap();
     alice.sync().await.unwrap();
 
+    // A trust decision: alice compared the safety number with bob.
+    let compared = alice.verification(&uid("bob")).await.unwrap().safety_number;
+    assert!(alice.set_verified(&uid("bob"), Some(&compared)).await.unwrap().verified);
+
     let file = dirs.path().join("alice.sotto");
     let summary = export(&alice, &file).await;
     assert!(summary.messages >= 4 && summary.bytes > 0, "{summary:?}");
@@ -73,6 +77,8 @@ async fn a_restored_device_reads_its_history_and_keeps_talking_after_the_old_cop
     assert_eq!(restored.device_id(), alice.device_id(), "the same device signs in again");
     // The old copy's tokens stopped working the moment the device signed in again.
     assert_eq!(alice.sync().await.unwrap_err().code(), "signed_out");
+    // The trust decision came back with the same keys.
+    assert!(restored.is_verified(&uid("bob")).unwrap());
 
     // Old 1:1 and group history is there, and searchable.
     assert_eq!(bodies(&restored, &to_bob), ["before the backup", "a reply before the backup"]);

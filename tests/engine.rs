@@ -586,3 +586,51 @@ async fn a_members_new_device_reads_the_next_group_message() {
     bob.sync().await.unwrap();
     assert_eq!(bodies(&bob, &conversation), ["before bob's new device", "after bob's new device"]);
 }
+
+/// Marking a contact verified holds while the safety number the person compared is current; any
+/// key change ends it (and says it was verified before); a number that changed meanwhile is
+/// refused.
+#[tokio::test]
+async fn a_verified_contact_stays_verified_until_their_keys_change() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    alice.send_text(&uid("bob"), "hello").await.unwrap();
+    bob.sync().await.unwrap();
+
+    let before = alice.verification(&uid("bob")).await.unwrap();
+    assert!(!before.verified && !before.changed_since_verified);
+    assert!(!alice.is_verified(&uid("bob")).unwrap());
+    // Not the number on screen: refused, nothing marked.
+    let err = alice.set_verified(&uid("bob"), Some("12345 67890")).await.unwrap_err();
+    assert_eq!(err.code(), "safety_number_changed");
+    assert!(!alice.is_verified(&uid("bob")).unwrap());
+    // The number as shown, in groups of five: verified, on both counts.
+    let grouped: Vec<String> = before
+        .safety_number
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect::<Vec<_>>()
+        .chunks(5)
+        .map(|c| c.iter().collect())
+        .collect();
+    let marked = alice.set_verified(&uid("bob"), Some(&grouped.join(" "))).await.unwrap();
+    assert!(marked.verified && !marked.changed_since_verified);
+    assert!(alice.is_verified(&uid("bob")).unwrap());
+    // bob's safety number with alice is the same number, but only alice marked it.
+    assert_eq!(bob.verification(&uid("alice")).await.unwrap().safety_number, before.safety_number);
+    assert!(!bob.is_verified(&uid("alice")).unwrap());
+
+    // bob resets his keys: the mark no longer holds, and alice is told it once did.
+    bob.reset_keys(PASSWORD).await.unwrap();
+    alice.sync().await.unwrap();
+    assert!(!alice.is_verified(&uid("bob")).unwrap());
+    let after = alice.verification(&uid("bob")).await.unwrap();
+    assert!(!after.verified && after.changed_since_verified);
+    assert_ne!(after.safety_number, before.safety_number);
+    // Compared again: verified again. Cleared: neither.
+    assert!(alice.set_verified(&uid("bob"), Some(&after.safety_number)).await.unwrap().verified);
+    let cleared = alice.set_verified(&uid("bob"), None).await.unwrap();
+    assert!(!cleared.verified && !cleared.changed_since_verified);
+}

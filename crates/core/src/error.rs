@@ -121,6 +121,9 @@ pub enum Error {
     /// that existed before was changed.
     #[error("Stopped before it finished; nothing was changed.")]
     Cancelled,
+    /// The safety number someone compared is not the current one (keys changed meanwhile).
+    #[error("The safety number with {0} changed while you compared it; compare the new one.")]
+    SafetyNumberChanged(String),
 }
 
 impl Error {
@@ -152,6 +155,7 @@ impl Error {
             Error::TargetExists(_) => "target_exists",
             Error::UnknownConversation(_) => "unknown_conversation",
             Error::Cancelled => "cancelled",
+            Error::SafetyNumberChanged(_) => "safety_number_changed",
             Error::BackupPassphrase => "backup_passphrase",
             Error::NotABackup => "not_a_backup",
             Error::BackupDamaged(_) => "backup_damaged",

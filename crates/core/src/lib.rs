@@ -27,7 +27,7 @@ pub mod store;
 pub use backup::BackupSummary;
 pub use client::{
     Client, DeviceSummary, KeyBackupRestore, KeyBackupStatus, KeyReset, RecoverySecret, Restore, SignIn, SyncSummary,
-    direct_conversation_id, group_conversation_id,
+    Verification, direct_conversation_id, group_conversation_id,
 };
 pub use error::{Error, Result};
 pub use events::{ClientEvent, ConnectionState, KeyChange};

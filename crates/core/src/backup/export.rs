@@ -228,8 +228,8 @@ fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_,
             active: r.get::<_, i64>(5)? != 0,
         })
     })?;
-    each(c, "SELECT user_id, fetched_ts FROM known_users", lines, |r| {
-        Ok(Record::KnownUser { user_id: r.get(0)?, fetched_ts: r.get(1)? })
+    each(c, "SELECT user_id, fetched_ts, verified FROM known_users", lines, |r| {
+        Ok(Record::KnownUser { user_id: r.get(0)?, fetched_ts: r.get(1)?, verified: r.get(2)? })
     })?;
     each(c, "SELECT group_id, name, version, members, joined FROM groups", lines, |r| {
         let members: String = r.get(3)?;

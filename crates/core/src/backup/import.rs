@@ -175,9 +175,9 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], record: Record, out: &mut Imported
             )?
             .execute(params![user_id, device_id, curve25519, ed25519, first_seen, i64::from(active)])?;
         }
-        Record::KnownUser { user_id, fetched_ts } => {
-            c.prepare_cached("INSERT INTO known_users (user_id, fetched_ts) VALUES (?1, ?2)")?
-                .execute(params![user_id, fetched_ts])?;
+        Record::KnownUser { user_id, fetched_ts, verified } => {
+            c.prepare_cached("INSERT INTO known_users (user_id, fetched_ts, verified) VALUES (?1, ?2, ?3)")?
+                .execute(params![user_id, fetched_ts, verified])?;
         }
         Record::Group { group_id, name, version, members, joined } => {
             let members = serde_json::to_string(&members).map_err(|e| Error::Corrupt(e.to_string()))?;

@@ -110,6 +110,9 @@ pub(crate) enum Record {
     KnownUser {
         user_id: String,
         fetched_ts: i64,
+        /// The safety number (digits) the person marked verified with this user.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verified: Option<String>,
     },
     Group {
         group_id: String,

@@ -156,6 +156,45 @@ impl Client {
         if unknown.contains(user) {
             return Err(Error::UnknownUser(user.to_string()));
         }
+        self.pinned_safety_number(user)
+    }
+
+    /// The safety number with `user`, whether this person marked it verified, and whether they
+    /// had marked an earlier one (keys changed since).
+    pub async fn verification(&self, user: &UserId) -> Result<Verification> {
+        let safety_number = self.safety_number(user).await?;
+        let marked = self.read(|db| db.verified_number(user))?;
+        Ok(Verification::new(safety_number, marked))
+    }
+
+    /// Mark `user` verified: `compared` is the safety number the person compared (spacing does
+    /// not matter); it must still be the current one, or this fails with
+    /// [`Error::SafetyNumberChanged`] and marks nothing. `None` removes the mark.
+    pub async fn set_verified(&self, user: &UserId, compared: Option<&str>) -> Result<Verification> {
+        let safety_number = self.safety_number(user).await?;
+        let marked = match compared {
+            Some(compared) if digits(compared) == digits(&safety_number) => Some(digits(&safety_number)),
+            Some(_) => return Err(Error::SafetyNumberChanged(user.to_string())),
+            None => None,
+        };
+        self.read(|db| db.set_verified_number(user, marked.as_deref()))?;
+        tracing::info!(verified = marked.is_some(), "contact verification changed");
+        Ok(Verification::new(safety_number, marked))
+    }
+
+    /// Whether `user` is verified with the keys pinned now (no network; for a conversation's
+    /// header).
+    pub fn is_verified(&self, user: &UserId) -> Result<bool> {
+        let Some(marked) = self.read(|db| db.verified_number(user))? else { return Ok(false) };
+        match self.pinned_safety_number(user) {
+            Ok(current) => Ok(digits(&current) == marked),
+            Err(Error::NoDevices(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The safety number from the keys pinned now.
+    fn pinned_safety_number(&self, user: &UserId) -> Result<String> {
         let own_ed = self.transact(|m, _| Ok(m.ed25519()))?;
         let (theirs, mine) = self.read(|db| {
             let theirs: Vec<String> = db.devices_of(user, true)?.into_iter().map(|d| d.ed25519).collect();
@@ -169,6 +208,29 @@ impl Client {
         }
         Ok(safety::safety_number(self.inner.own.user_id.as_str(), &mine, user.as_str(), &theirs))
     }
+}
+
+/// The safety number with a contact as this person sees it (see [`Client::verification`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Verification {
+    pub safety_number: String,
+    /// The person compared this safety number and marked it verified.
+    pub verified: bool,
+    /// They had marked an earlier safety number verified; keys changed since.
+    pub changed_since_verified: bool,
+}
+
+impl Verification {
+    fn new(safety_number: String, marked: Option<String>) -> Verification {
+        let verified = marked.as_deref() == Some(digits(&safety_number).as_str());
+        Verification { changed_since_verified: marked.is_some() && !verified, verified, safety_number }
+    }
+}
+
+/// Only the digits of a safety number (it is shown in groups).
+fn digits(number: &str) -> String {
+    number.chars().filter(char::is_ascii_digit).collect()
 }
 
 /// Reconcile one user's directory entry with the pinned devices; returns the events to emit.

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
 pub use self::backup::Restore;
-pub use self::directory::DeviceSummary;
+pub use self::directory::{DeviceSummary, Verification};
 pub use self::key_backup::{KeyBackupRestore, KeyBackupStatus, RecoverySecret};
 pub use self::reset::KeyReset;
 pub use self::sync::SyncSummary;

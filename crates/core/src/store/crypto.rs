@@ -105,6 +105,26 @@ impl Db<'_> {
             .optional()?)
     }
 
+    /// The safety number (digits) this person marked as verified with `user`, if any.
+    pub fn verified_number(&self, user: &UserId) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT verified FROM known_users WHERE user_id = ?1")?
+            .query_row([user.as_str()], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten())
+    }
+
+    /// Mark `user` verified at the safety number `digits`, or (None) not verified.
+    pub fn set_verified_number(&self, user: &UserId, digits: Option<&str>) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO known_users (user_id, fetched_ts, verified) VALUES (?1, 0, ?2)
+             ON CONFLICT (user_id) DO UPDATE SET verified = excluded.verified",
+            params![user.as_str(), digits],
+        )?;
+        Ok(())
+    }
+
     pub fn account_pickle(&self) -> Result<Option<(String, i64)>> {
         Ok(self
             .conn()

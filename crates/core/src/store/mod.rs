@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_restore.sql"),
     include_str!("migrations/0003_key_backup.sql"),
     include_str!("migrations/0004_message_order.sql"),
+    include_str!("migrations/0005_verified.sql"),
 ];
 
 pub struct Store {
