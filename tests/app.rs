@@ -101,6 +101,12 @@ async fn a_new_user_chats_with_someone_on_the_command_line() {
     let digits: String = shown.chars().filter(char::is_ascii_digit).collect();
     let expected = bob.run(&["safety-number", "alice"], "").json()["safety_number"].as_str().unwrap().to_owned();
     assert_eq!(digits, expected.chars().filter(char::is_ascii_digit).collect::<String>());
+    // They match: alice marks bob verified, and the conversation's header says so.
+    app.click("verify-toggle").await;
+    app.wait_for_texts("[data-testid='verified-mark']", "the verified mark", |t| {
+        t.iter().any(|s| s.contains("Verified"))
+    })
+    .await;
     app.screenshot("safety-number").await;
     app.close().await;
 
@@ -113,6 +119,7 @@ async fn a_new_user_chats_with_someone_on_the_command_line() {
         t.iter().any(|b| b == "hi bob, from the window") && t.iter().any(|b| b == "great, it works")
     })
     .await;
+    app.find("verified-mark").await;
     app.screenshot("reopened").await;
     app.close().await;
 }

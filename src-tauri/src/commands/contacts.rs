@@ -1,7 +1,7 @@
-//! People: starting a chat, their devices, and the safety number to compare.
+//! People: starting a chat, their devices, and the safety number to compare and mark verified.
 
 use sotto_app_macros::command;
-use sotto_core::{Conversation, DeviceSummary};
+use sotto_core::{Conversation, DeviceSummary, Verification};
 use sotto_proto::UserId;
 use tauri::State;
 
@@ -22,8 +22,29 @@ pub async fn user_devices(state: State<'_, AppState>, user_id: String) -> Comman
     Ok(state.client()?.lookup_users(std::slice::from_ref(&user)).await?)
 }
 
+/// The safety number with `user_id` (from the directory's current keys) and whether this person
+/// marked it verified.
 #[command]
-pub async fn safety_number(state: State<'_, AppState>, user_id: String) -> CommandResult<String> {
+pub async fn verification(state: State<'_, AppState>, user_id: String) -> CommandResult<Verification> {
     let user = UserId::parse(user_id.trim())?;
-    Ok(state.client()?.safety_number(&user).await?)
+    Ok(state.client()?.verification(&user).await?)
+}
+
+/// Mark `user_id` verified at the safety number the person compared (refused with
+/// `safety_number_changed` when it is not the current one), or with `None`, not verified.
+#[command]
+pub async fn set_verified(
+    state: State<'_, AppState>,
+    user_id: String,
+    safety_number: Option<String>,
+) -> CommandResult<Verification> {
+    let user = UserId::parse(user_id.trim())?;
+    Ok(state.client()?.set_verified(&user, safety_number.as_deref()).await?)
+}
+
+/// Whether `user_id` is verified with the keys this device holds now (no network).
+#[command]
+pub async fn contact_verified(state: State<'_, AppState>, user_id: String) -> CommandResult<bool> {
+    let user = UserId::parse(user_id.trim())?;
+    Ok(state.client()?.is_verified(&user)?)
 }

@@ -125,6 +125,13 @@ export const ShieldIcon = (p: IconProps) => (
   </Svg>
 );
 
+export const VerifiedIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M12 3l8 3v6c0 4.5-3.4 8.3-8 9-4.6-.7-8-4.5-8-9V6z" />
+    <path d="M8.5 12l2.5 2.5 4.5-5" />
+  </Svg>
+);
+
 export const ServerIcon = (p: IconProps) => (
   <Svg {...p}>
     <rect x="3" y="4" width="18" height="7" rx="2" />

@@ -147,6 +147,9 @@ function on<T>(event: string, handler: (payload: T) => void): Real.Unsubscribe {
 }
 
 const fail = (code: string): CommandError => ({ code, message: `mock ${code}` });
+const SAFETY_NUMBER = "052849163720184736509182736450918273645091827364501928374650";
+/** Contacts marked verified in this session. */
+const verified = new Set<string>();
 const delay = <T>(value: T, ms = 120): Promise<T> => new Promise((r) => setTimeout(() => r(value), ms));
 
 function signIn(request: SignInRequest): Promise<AppStatus> {
@@ -279,7 +282,14 @@ const api = {
       { user_id: userId, device_id: "QWERTYUIOP", ed25519: "ed", curve25519: "cv", first_seen: now - 40 * DAY, active: true },
       { user_id: userId, device_id: "ASDFGHJKLZ", ed25519: "ed", curve25519: "cv", first_seen: now - 200 * DAY, active: false },
     ]),
-  safetyNumber: () => delay("052849163720184736509182736450918273645091827364501928374650"),
+  verification: (userId: string) =>
+    delay({ safety_number: SAFETY_NUMBER, verified: verified.has(userId), changed_since_verified: false }),
+  setVerified: (userId: string, safetyNumber: string | null) => {
+    if (safetyNumber === null) verified.delete(userId);
+    else verified.add(userId);
+    return delay({ safety_number: SAFETY_NUMBER, verified: safetyNumber !== null, changed_since_verified: false });
+  },
+  contactVerified: (userId: string) => delay(verified.has(userId)),
   createGroup: (name: string, members: string[]) => {
     const id = name.toLowerCase().replace(/\W+/gu, "-");
     const group: LocalGroup = {
@@ -407,7 +417,9 @@ export const {
   setTyping,
   startDirect,
   userDevices,
-  safetyNumber,
+  verification,
+  setVerified,
+  contactVerified,
   createGroup,
   groupDetails,
   addMembers,

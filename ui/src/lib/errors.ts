@@ -73,6 +73,8 @@ const ERROR_TEXT: Record<string, (ctx: ErrorContext) => string> = {
     "This account signs in through another service and has no password here, so nothing was changed.",
   invalid_input: () =>
     "Something in the form isn't accepted. User ids are 3 to 64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit.",
+  safety_number_changed: () =>
+    "The safety number changed while you were comparing it. Compare the new number, then mark it verified again.",
   invalid_path: () =>
     "Sotto can't use that place. Choose a full path on this computer, such as ~/Documents/backup.sotto, or use Choose….",
   keychain_unavailable: () =>

@@ -59,7 +59,10 @@ export const setTyping = (conversationId: string, typing: boolean) =>
   call("set_typing", { conversation_id: conversationId, typing });
 export const startDirect = (userId: string) => call("start_direct", { user_id: userId });
 export const userDevices = (userId: string) => call("user_devices", { user_id: userId });
-export const safetyNumber = (userId: string) => call("safety_number", { user_id: userId });
+export const verification = (userId: string) => call("verification", { user_id: userId });
+export const setVerified = (userId: string, safetyNumber: string | null) =>
+  call("set_verified", { user_id: userId, safety_number: safetyNumber });
+export const contactVerified = (userId: string) => call("contact_verified", { user_id: userId });
 export const createGroup = (name: string, members: string[]) =>
   call("create_group", { name, members });
 export const groupDetails = (groupId: string) => call("group_details", { group_id: groupId });

@@ -37,3 +37,4 @@ export type { SearchHit } from "./bindings/SearchHit";
 export type { Settings } from "./bindings/Settings";
 export type { SignInRequest } from "./bindings/SignInRequest";
 export type { Theme } from "./bindings/Theme";
+export type { Verification } from "./bindings/Verification";

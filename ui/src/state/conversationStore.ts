@@ -1,5 +1,5 @@
-//! The conversation list (most recent first), the open conversation, who is typing where, and
-//! pending "safety number changed" notices per contact.
+//! The conversation list (most recent first), the open conversation, who is typing where,
+//! pending "safety number changed" notices per contact, and which contacts are verified.
 
 import { Store } from "../lib/store";
 import type { CommandError, Conversation, KeyChange } from "../lib/types";
@@ -23,6 +23,8 @@ export interface ConversationState {
   keyNotices: Record<string, KeyNotice>;
   /** user id → how many key changes were seen this session (details refetch when it moves). */
   keyChanges: Record<string, number>;
+  /** user id → whether this person marked the current safety number with them verified. */
+  verified: Record<string, boolean>;
 }
 
 export function sortConversations(list: readonly Conversation[]): Conversation[] {
@@ -31,7 +33,16 @@ export function sortConversations(list: readonly Conversation[]): Conversation[]
 
 export class ConversationStore extends Store<ConversationState> {
   constructor() {
-    super({ list: [], loaded: false, loadError: null, selectedId: null, typing: {}, keyNotices: {}, keyChanges: {} });
+    super({
+      list: [],
+      loaded: false,
+      loadError: null,
+      selectedId: null,
+      typing: {},
+      keyNotices: {},
+      keyChanges: {},
+      verified: {},
+    });
   }
 
   setAll(list: readonly Conversation[]): void {
@@ -85,12 +96,18 @@ export class ConversationStore extends Store<ConversationState> {
     this.setTyping(conversationId, userId, false, 0);
   }
 
+  /** A contact's keys changed: a verification they had no longer holds. */
   addKeyNotice(userId: string, notice: KeyNotice): void {
     this.set((s) => ({
       ...s,
       keyNotices: { ...s.keyNotices, [userId]: notice },
       keyChanges: { ...s.keyChanges, [userId]: (s.keyChanges[userId] ?? 0) + 1 },
+      verified: { ...s.verified, [userId]: false },
     }));
+  }
+
+  setVerified(userId: string, verified: boolean): void {
+    this.set((s) => (s.verified[userId] === verified ? s : { ...s, verified: { ...s.verified, [userId]: verified } }));
   }
 
   dismissKeyNotice(userId: string): void {

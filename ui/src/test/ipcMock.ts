@@ -62,7 +62,13 @@ const defaults: typeof Real = {
     unread: 0,
   }),
   userDevices: async () => [],
-  safetyNumber: async () => "1".repeat(60),
+  verification: async () => ({ safety_number: "1".repeat(60), verified: false, changed_since_verified: false }),
+  setVerified: async (_userId, safetyNumber) => ({
+    safety_number: "1".repeat(60),
+    verified: safetyNumber !== null,
+    changed_since_verified: false,
+  }),
+  contactVerified: async () => false,
   createGroup: async (name, members) => ({
     group_id: "grp1",
     name,
@@ -121,7 +127,9 @@ export const retryMessage = vi.fn(defaults.retryMessage);
 export const setTyping = vi.fn(defaults.setTyping);
 export const startDirect = vi.fn(defaults.startDirect);
 export const userDevices = vi.fn(defaults.userDevices);
-export const safetyNumber = vi.fn(defaults.safetyNumber);
+export const verification = vi.fn(defaults.verification);
+export const setVerified = vi.fn(defaults.setVerified);
+export const contactVerified = vi.fn(defaults.contactVerified);
 export const createGroup = vi.fn(defaults.createGroup);
 export const groupDetails = vi.fn(defaults.groupDetails);
 export const addMembers = vi.fn(defaults.addMembers);
@@ -162,7 +170,9 @@ const mocks = {
   setTyping,
   startDirect,
   userDevices,
-  safetyNumber,
+  verification,
+  setVerified,
+  contactVerified,
   createGroup,
   groupDetails,
   addMembers,

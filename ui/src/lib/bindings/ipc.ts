@@ -22,6 +22,7 @@ import type { RestoreRequest } from "./RestoreRequest";
 import type { SearchHit } from "./SearchHit";
 import type { Settings } from "./Settings";
 import type { SignInRequest } from "./SignInRequest";
+import type { Verification } from "./Verification";
 
 /** Where a command streams updates (Tauri's `Channel` class from `@tauri-apps/api/core`). */
 export interface Channel<T> {
@@ -50,7 +51,9 @@ export interface Commands {
   set_typing: { args: { conversation_id: string; typing: boolean }; result: null };
   start_direct: { args: { user_id: string }; result: Conversation };
   user_devices: { args: { user_id: string }; result: Array<DeviceSummary> };
-  safety_number: { args: { user_id: string }; result: string };
+  verification: { args: { user_id: string }; result: Verification };
+  set_verified: { args: { user_id: string; safety_number: string | null }; result: Verification };
+  contact_verified: { args: { user_id: string }; result: boolean };
   create_group: { args: { name: string; members: Array<string> }; result: LocalGroup };
   group_details: { args: { group_id: string }; result: LocalGroup };
   add_members: { args: { group_id: string; user_ids: Array<string> }; result: LocalGroup };

@@ -202,6 +202,6 @@ describe("typing and key changes", () => {
     await user.click(within(notice).getByRole("button", { name: "Compare safety numbers" }));
     expect(await screen.findByTestId("details-panel")).toBeTruthy();
     expect(screen.queryByTestId("key-change-notice")).toBeNull();
-    expect(ipc.safetyNumber).toHaveBeenCalledWith("bob");
+    expect(ipc.verification).toHaveBeenCalledWith("bob");
   });
 });

@@ -1,4 +1,4 @@
-//! A contact's safety number and devices.
+//! A contact's safety number (and whether it is verified) and devices.
 
 import { useEffect, useRef, useState } from "react";
 import * as ipc from "../../lib/tauri";
@@ -36,9 +36,13 @@ export function ContactDetails({ userId }: { userId: string }) {
   const clock = useClock();
   const session = useSession();
   const revision = useStore(session.conversations, (s) => s.keyChanges[userId] ?? 0);
-  const key = `${userId}:${revision}`;
-  const safety = useLoad(key, () => ipc.safetyNumber(userId));
+  const [reloads, setReloads] = useState(0);
+  const key = `${userId}:${revision}:${reloads}`;
+  const safety = useLoad(key, () => ipc.verification(userId));
   const devices = useLoad(key, () => ipc.userDevices(userId));
+  useEffect(() => {
+    if (safety.kind === "ok") session.conversations.setVerified(userId, safety.value.verified);
+  }, [safety, session, userId]);
 
   return (
     <>
@@ -51,7 +55,11 @@ export function ContactDetails({ userId }: { userId: string }) {
           Safety number
         </h3>
         {safety.kind === "ok" ? (
-          <SafetyNumber userId={userId} digits={safety.value} />
+          <SafetyNumber
+            userId={userId}
+            verification={safety.value}
+            onStale={() => setReloads((n) => n + 1)}
+          />
         ) : safety.kind === "error" ? (
           <ErrorNote error={safety.error} context={{ userId }} />
         ) : (

@@ -27,7 +27,7 @@ async function openGroup(g: LocalGroup) {
 describe("contact details", () => {
   it("shows the safety number in 12 groups of 5 and the contact's devices", async () => {
     const digits = "123450987612345098761234509876123450987612345098761234509876";
-    ipc.safetyNumber.mockResolvedValue(digits);
+    ipc.verification.mockResolvedValue({ safety_number: digits, verified: false, changed_since_verified: false });
     ipc.userDevices.mockResolvedValue([
       { user_id: "bob", device_id: "PHONE", ed25519: "e", curve25519: "c", first_seen: NOW - 3 * DAY, active: true },
       { user_id: "bob", device_id: "OLDLAPTOP", ed25519: "e", curve25519: "c", first_seen: NOW - 90 * DAY, active: false },
@@ -49,6 +49,57 @@ describe("contact details", () => {
       expect.stringMatching(/OLDLAPTOP.*Signed out/u),
     ]);
     expect(ipc.userDevices).toHaveBeenCalledWith("bob");
+  });
+
+  it("marks the contact verified at the number shown, and the header says so", async () => {
+    const digits = "123450987612345098761234509876123450987612345098761234509876";
+    ipc.verification.mockResolvedValue({ safety_number: digits, verified: false, changed_since_verified: false });
+    ipc.setVerified.mockImplementation(async (_user, number) => ({
+      safety_number: digits,
+      verified: number !== null,
+      changed_since_verified: false,
+    }));
+    const { user } = await renderApp({ conversations: [conversation({ peer: "bob" })] });
+    await openConversation(user, "u:bob");
+    expect(screen.queryByTestId("verified-mark")).toBeNull();
+    await user.click(screen.getByTestId("details-button"));
+    await user.click(await screen.findByTestId("verify-toggle"));
+    expect(ipc.setVerified).toHaveBeenLastCalledWith("bob", digits);
+    expect((await screen.findByTestId("verification-status")).textContent).toContain("You verified bob's safety number.");
+    expect(screen.getByTestId("verified-mark").textContent).toContain("Verified");
+
+    await user.click(screen.getByTestId("verify-toggle"));
+    expect(ipc.setVerified).toHaveBeenLastCalledWith("bob", null);
+    await waitFor(() => expect(screen.queryByTestId("verified-mark")).toBeNull());
+    expect(screen.getByTestId("verify-toggle").textContent).toBe("Mark as verified");
+  });
+
+  it("says when a verified contact's safety number changed, and a key change clears the mark", async () => {
+    ipc.contactVerified.mockResolvedValue(true);
+    ipc.verification.mockResolvedValue({ safety_number: "9".repeat(60), verified: true, changed_since_verified: false });
+    const { user } = await renderApp({ conversations: [conversation({ peer: "bob" })] });
+    await openConversation(user, "u:bob");
+    expect(await screen.findByTestId("verified-mark")).toBeTruthy();
+
+    ipc.contactVerified.mockResolvedValue(false);
+    ipc.verification.mockResolvedValue({ safety_number: "8".repeat(60), verified: false, changed_since_verified: true });
+    ipc.emitClient({ type: "contact_key_changed", user_id: "bob", device_id: "D2", change: "identity_changed" });
+    await waitFor(() => expect(screen.queryByTestId("verified-mark")).toBeNull());
+    await user.click(screen.getByTestId("details-button"));
+    expect((await screen.findByTestId("verification-lost")).textContent).toContain("You had verified bob");
+  });
+
+  it("refuses to mark a number that changed meanwhile, and shows the new one", async () => {
+    ipc.verification.mockResolvedValueOnce({ safety_number: "1".repeat(60), verified: false, changed_since_verified: false });
+    ipc.verification.mockResolvedValue({ safety_number: "2".repeat(60), verified: false, changed_since_verified: false });
+    ipc.setVerified.mockRejectedValueOnce({ code: "safety_number_changed", message: "changed" });
+    const { user } = await renderApp({ conversations: [conversation({ peer: "bob" })] });
+    await openConversation(user, "u:bob");
+    await user.click(screen.getByTestId("details-button"));
+    await user.click(await screen.findByTestId("verify-toggle"));
+    await waitFor(() => expect(screen.getByTestId("safety-number").textContent).toBe("2".repeat(60)));
+    expect(screen.getByTestId("verification-error").textContent).toContain("changed while you were comparing it");
+    expect(screen.queryByTestId("verified-mark")).toBeNull();
   });
 
   it("splits any digit string into groups of five", () => {
