@@ -39,6 +39,15 @@ async fn two_people_chat_one_to_one_and_in_a_group() {
     let a = alice.run(&["safety-number", "bob"], "").json();
     let b = bob.run(&["safety-number", "alice"], "").json();
     assert_eq!(a["safety_number"], b["safety_number"]);
+    assert_eq!(a["verified"], false);
+    // They match: alice marks bob verified; a wrong number is refused; --clear removes the mark.
+    assert_eq!(alice.run(&["verify", "bob", "12345"], "").error_code(), "safety_number_changed");
+    let number = a["safety_number"].as_str().unwrap();
+    assert_eq!(alice.run(&["verify", "bob", number], "").json()["verified"], true);
+    assert_eq!(alice.run(&["safety-number", "bob"], "").json()["verified"], true);
+    assert_eq!(bob.run(&["safety-number", "alice"], "").json()["verified"], false, "only alice marked it");
+    assert_eq!(alice.run(&["verify", "bob", "--clear"], "").json()["verified"], false);
+    alice.run(&["verify", "bob", number], "").json();
     let devices = alice.run(&["devices", "bob"], "").json();
     assert_eq!(devices.as_array().unwrap().len(), 1);
     assert!(devices[0]["ed25519"].as_str().is_some());

@@ -77,8 +77,17 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
-    /// The safety number to compare with a contact.
+    /// The safety number to compare with a contact, and whether it is marked verified.
     SafetyNumber { user: String },
+    /// Mark a contact verified at the safety number you compared (as `safety-number` prints it;
+    /// refused if it is not the current one), or with --clear, not verified.
+    Verify {
+        user: String,
+        #[arg(required_unless_present = "clear")]
+        safety_number: Option<String>,
+        #[arg(long, conflicts_with = "safety_number")]
+        clear: bool,
+    },
     /// A user's devices and their keys (this account's own devices with no argument).
     Devices { user: Option<String> },
     /// Remove another device of this account (needs the password on stdin).
@@ -288,6 +297,9 @@ fn hint(code: &str) -> Option<&'static str> {
         "key_backup_replaced" => "restore with the new recovery key: `sotto keys backup restore --recovery-key-stdin`",
         "key_backup_not_enabled" => "turn it on with `sotto keys backup enable`",
         "key_backup_too_new" => "install a newer version of sotto to restore this key backup",
+        "safety_number_changed" => {
+            "the keys changed: run `sotto safety-number USER`, compare the new number, verify again"
+        }
         _ => return None,
     })
 }
@@ -435,7 +447,18 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Search { text, limit } => print(&open(&mut stdin)?.search(text, *limit)?),
         Command::SafetyNumber { user: u } => {
             let client = open(&mut stdin)?;
-            print(&serde_json::json!({ "user_id": u, "safety_number": client.safety_number(&user(u)?).await? }))
+            let v = client.verification(&user(u)?).await?;
+            print(&serde_json::json!({
+                "user_id": u,
+                "safety_number": v.safety_number,
+                "verified": v.verified,
+                "changed_since_verified": v.changed_since_verified,
+            }))
+        }
+        Command::Verify { user: u, safety_number, clear: _ } => {
+            let client = open(&mut stdin)?;
+            let v = client.set_verified(&user(u)?, safety_number.as_deref()).await?;
+            print(&serde_json::json!({ "user_id": u, "safety_number": v.safety_number, "verified": v.verified }))
         }
         Command::Devices { user: u } => {
             let client = open(&mut stdin)?;
