@@ -10,6 +10,8 @@ export const TYPING_TTL_MS = 6000;
 export interface KeyNotice {
   deviceId: string;
   change: KeyChange;
+  /** The person had marked this contact verified (that no longer holds). */
+  wasVerified?: boolean;
 }
 
 export interface ConversationState {
@@ -100,7 +102,7 @@ export class ConversationStore extends Store<ConversationState> {
   addKeyNotice(userId: string, notice: KeyNotice): void {
     this.set((s) => ({
       ...s,
-      keyNotices: { ...s.keyNotices, [userId]: notice },
+      keyNotices: { ...s.keyNotices, [userId]: { ...notice, wasVerified: s.verified[userId] === true } },
       keyChanges: { ...s.keyChanges, [userId]: (s.keyChanges[userId] ?? 0) + 1 },
       verified: { ...s.verified, [userId]: false },
     }));

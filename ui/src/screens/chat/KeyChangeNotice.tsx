@@ -25,6 +25,11 @@ export function KeyChangeNotice({ userId }: { userId: string }) {
       <ShieldIcon className="notice__icon" />
       <div className="notice__text">
         <p>This person's safety number changed. Compare it again to be sure it's really them.</p>
+        {notice.wasVerified ? (
+          <p className="small" data-testid="key-notice-was-verified">
+            You had verified them, so this matters: don't share anything sensitive until you have compared again.
+          </p>
+        ) : null}
         <p className="muted small">{CHANGE_TEXT[notice.change]}</p>
       </div>
       <div className="notice__actions">
