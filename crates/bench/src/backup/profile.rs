@@ -125,7 +125,8 @@ pub fn digest(client: &Client) -> anyhow::Result<Digest> {
         let mut before = None;
         loop {
             let page = client.messages(&c.id, before, 1000)?;
-            let Some(oldest) = page.iter().map(|m| m.id).min() else { break };
+            // Pages come oldest first in the conversation's order: the first is the cursor.
+            let Some(oldest) = page.first().map(|m| m.id) else { break };
             for m in &page {
                 let mut h = DefaultHasher::new();
                 serde_json::to_string(m)?.hash(&mut h);
