@@ -132,12 +132,12 @@ async fn prepare(server: &str, data: &AppData, work: &Path, messages: usize) -> 
     // A real send shares the sender's Megolm key with the app's device over Olm.
     sender.send_group_text(&gid, &body(0)).await.context("the first group message")?;
     me.sync().await.context("the app profile's first sync")?;
-    ensure!(
-        me.messages(&conversation, None, 5)?.iter().any(|m| m.kind == MessageKind::Text && m.body == body(0)),
-        "the app profile could not read the first group message"
-    );
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
-    group_history::fill(&sender, &me, &gid, 1..messages, |i| now_ms - (messages - i) as u64 * 1000).await?;
+    let first = me.messages(&conversation, None, 5)?;
+    let first = first.iter().find(|m| m.kind == MessageKind::Text && m.body == body(0));
+    let first_ts = first.and_then(|m| m.server_ts).context("the app profile could not read the first group message")?;
+    // The rest follow it, a millisecond apart, so the last one is the conversation's newest.
+    let first_ts = u64::try_from(first_ts)?;
+    group_history::fill(&sender, &me, &gid, 1..messages, |i| first_ts + i as u64).await?;
     // Nine one-to-one conversations over the server.
     for c in 0..CONTACTS {
         let user = format!("bench-friend-{c}");
