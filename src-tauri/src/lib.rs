@@ -36,10 +36,12 @@ pub fn run() {
                 // Some desktops have no tray; the window still shows the unread count.
                 tracing::warn!(error = %e, "no tray icon");
             }
+            // Opening the profile (keychain read, SQLCipher, engine start) runs beside the
+            // window's first load instead of before it; `app_status` waits for it.
             let handle = app.handle().clone();
-            tauri::async_runtime::block_on(async move {
+            tauri::async_runtime::spawn(async move {
                 let state = handle.state::<AppState>();
-                commands::session::restore(&handle, &state).await;
+                commands::session::restore_at_start(&handle, &state).await;
             });
             Ok(())
         })
