@@ -4,6 +4,7 @@
 
 import * as ipc from "../lib/tauri";
 import { asCommandError } from "../lib/errors";
+import { LIST_LOADED, markOnce } from "../lib/perf";
 import { groupIdOf } from "../lib/ids";
 import type { ClientEvent, Conversation, Message, SearchHit } from "../lib/types";
 import type { AppStore } from "./appStore";
@@ -43,6 +44,7 @@ export class Session {
   async loadConversations(): Promise<void> {
     try {
       this.conversations.setAll(await ipc.listConversations());
+      markOnce(LIST_LOADED);
     } catch (error) {
       this.conversations.setLoadError(asCommandError(error));
     }
