@@ -27,6 +27,7 @@ export class Session {
   private readonly isWindowFocused: () => boolean;
   private readonly now: () => number;
   private readonly markingRead = new Set<string>();
+  private prefetching = false;
 
   constructor(
     readonly app: AppStore,
@@ -48,6 +49,20 @@ export class Session {
     } catch (error) {
       this.conversations.setLoadError(asCommandError(error));
     }
+  }
+
+  /**
+   * Loads the newest page of these conversations (the rows on screen at start), one after the
+   * other, so opening one of them renders from memory. Once per session; a conversation that is
+   * already loaded (or loading) is skipped, and a click on another one is not held up, since
+   * the commands run concurrently.
+   */
+  prefetch(ids: readonly string[]): void {
+    if (this.prefetching) return;
+    this.prefetching = true;
+    void (async () => {
+      for (const id of ids) await this.messages.ensureLoaded(id);
+    })();
   }
 
   openConversation(id: string): void {
