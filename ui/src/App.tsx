@@ -33,11 +33,15 @@ export function App({ store: given }: AppProps) {
 
   useEffect(() => {
     let live = true;
-    ipc
-      .appStatus()
-      .then((s) => {
+    // The list is read beside the status (it waits for the profile to open too), so a returning
+    // person's main screen starts with its rows instead of asking once it has mounted.
+    Promise.all([ipc.appStatus(), ipc.listConversations().catch(() => null)])
+      .then(([s, list]) => {
         markOnce(STATUS_KNOWN);
-        if (live) store.setStatus(s);
+        if (!live) return;
+        // Only for the main screen this status opens (not one a status event opened already).
+        if (list && s.phase === "ready" && store.get().status === null) store.offerFirstList(list);
+        store.setStatus(s);
       })
       .catch((e: unknown) => live && setError(asCommandError(e)));
     ipc

@@ -35,6 +35,11 @@ export class Session {
   ) {
     this.isWindowFocused = options.isWindowFocused ?? (() => document.hasFocus());
     this.now = options.now ?? (() => Date.now());
+    const first = app.takeFirstList();
+    if (first) {
+      this.conversations.setAll(first);
+      markOnce(LIST_LOADED);
+    }
   }
 
   /** The signed-in user's id ("" before the status is known). */

@@ -27,7 +27,8 @@ export function MainScreen({ session: given }: MainScreenProps) {
   const [session] = useState(() => given ?? new Session(app));
 
   useEffect(() => {
-    void session.loadConversations();
+    // Unless the list read at start is already there (it is read again once events flow).
+    if (!session.conversations.get().loaded) void session.loadConversations();
     ipc
       .getSettings()
       .then((s) => app.setSettings(s))
