@@ -22,6 +22,7 @@ use tauri::{Manager, RunEvent, WindowEvent};
 use crate::state::AppState;
 
 pub fn run() {
+    let started = std::time::Instant::now();
     init_tracing();
     let app = tauri::Builder::default()
         // First, so a second launch only brings the running window forward.
@@ -29,7 +30,8 @@ pub fn run() {
         .plugin(tauri_plugin_store::Builder::default().build())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_window_state::Builder::default().build())
-        .setup(|app| {
+        .setup(move |app| {
+            tracing::info!(ms = started.elapsed().as_millis() as u64, "window created; setup");
             if let Some(window) = app.get_webview_window("main") {
                 webview::tune(&window);
             }
@@ -40,6 +42,7 @@ pub fn run() {
                 // Some desktops have no tray; the window still shows the unread count.
                 tracing::warn!(error = %e, "no tray icon");
             }
+            tracing::info!(ms = started.elapsed().as_millis() as u64, "tray created");
             // Opening the profile (keychain read, SQLCipher, engine start) runs beside the
             // window's first load instead of before it; `app_status` waits for it.
             let handle = app.handle().clone();
