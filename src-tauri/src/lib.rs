@@ -21,6 +21,7 @@ use tauri::{Manager, RunEvent, WindowEvent};
 use crate::state::AppState;
 
 pub fn run() {
+    let started = std::time::Instant::now();
     init_tracing();
     let app = tauri::Builder::default()
         // First, so a second launch only brings the running window forward.
@@ -29,7 +30,8 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_window_state::Builder::default().build())
-        .setup(|app| {
+        .setup(move |app| {
+            tracing::info!(ms = started.elapsed().as_millis() as u64, "window created; setup");
             let data_dir = app.path().app_data_dir()?;
             std::fs::create_dir_all(&data_dir)?;
             app.manage(AppState::new(data_dir));
@@ -37,10 +39,13 @@ pub fn run() {
                 // Some desktops have no tray; the window still shows the unread count.
                 tracing::warn!(error = %e, "no tray icon");
             }
+            tracing::info!(ms = started.elapsed().as_millis() as u64, "tray created");
+            // Opening the profile (keychain read, SQLCipher, engine start) runs beside the
+            // window's first load instead of before it; `app_status` waits for it.
             let handle = app.handle().clone();
-            tauri::async_runtime::block_on(async move {
+            tauri::async_runtime::spawn(async move {
                 let state = handle.state::<AppState>();
-                commands::session::restore(&handle, &state).await;
+                commands::session::restore_at_start(&handle, &state).await;
             });
             Ok(())
         })

@@ -73,6 +73,9 @@ pub struct AppState {
     /// Long work the UI can cancel (backups, exports).
     pub tasks: Tasks,
     focused: AtomicBool,
+    /// False while the profile remembered from the last run is still opening (it opens beside
+    /// the window's first load, not before it); the status waits for it.
+    restored: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -85,7 +88,21 @@ impl AppState {
             transition: tokio::sync::Mutex::new(()),
             tasks: Tasks::default(),
             focused: AtomicBool::new(true),
+            restored: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// The remembered profile has been opened (or found locked, or absent).
+    pub fn set_restored(&self) {
+        self.restored.send_replace(true);
+    }
+
+    /// Waits until the remembered profile has been opened (or found locked, or absent), so the
+    /// first status the UI reads is the real phase, never a passing "welcome".
+    pub async fn wait_restored(&self) {
+        let mut restored = self.restored.subscribe();
+        // The sender lives as long as the state, so this only ends once `set_restored` ran.
+        let _ = restored.wait_for(|done| *done).await;
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -1,7 +1,7 @@
 //! The app shell: asks Rust for the status, follows phase changes, applies the theme, and shows
 //! the screen for the phase (welcome, locked, or the main window).
 
-import { useEffect, useState } from "react";
+import { Suspense, useEffect, useState } from "react";
 import * as ipc from "./lib/tauri";
 import { asCommandError } from "./lib/errors";
 import { useStore } from "./lib/store";
@@ -10,9 +10,14 @@ import { AppStore } from "./state/appStore";
 import { AppStoreProvider } from "./state/context";
 import { useTheme } from "./state/useTheme";
 import { ErrorNote } from "./components/ErrorNote";
-import { WelcomeScreen } from "./screens/welcome/WelcomeScreen";
-import { LockedScreen } from "./screens/locked/LockedScreen";
 import { MainScreen } from "./screens/main/MainScreen";
+import { lazyComponent } from "./lib/lazy";
+import { markOnce, STATUS_KNOWN } from "./lib/perf";
+
+// Loaded only when shown: a returning person starts in the main screen, so the start does not
+// parse the sign-in and unlock screens.
+const WelcomeScreen = lazyComponent(() => import("./screens/welcome/WelcomeScreen").then((m) => m.WelcomeScreen));
+const LockedScreen = lazyComponent(() => import("./screens/locked/LockedScreen").then((m) => m.LockedScreen));
 
 interface AppProps {
   /** Tests pass their own store; the app makes one. */
@@ -28,9 +33,16 @@ export function App({ store: given }: AppProps) {
 
   useEffect(() => {
     let live = true;
-    ipc
-      .appStatus()
-      .then((s) => live && store.setStatus(s))
+    // The list is read beside the status (it waits for the profile to open too), so a returning
+    // person's main screen starts with its rows instead of asking once it has mounted.
+    Promise.all([ipc.appStatus(), ipc.listConversations().catch(() => null)])
+      .then(([s, list]) => {
+        markOnce(STATUS_KNOWN);
+        if (!live) return;
+        // Only for the main screen this status opens (not one a status event opened already).
+        if (list && s.phase === "ready" && store.get().status === null) store.offerFirstList(list);
+        store.setStatus(s);
+      })
       .catch((e: unknown) => live && setError(asCommandError(e)));
     ipc
       .getSettings()
@@ -43,6 +55,11 @@ export function App({ store: given }: AppProps) {
     };
   }, [store]);
 
+  const splash = (
+    <div className="splash" aria-busy="true">
+      <p className="muted">Opening Sotto…</p>
+    </div>
+  );
   let screen: React.ReactNode;
   if (!status) {
     screen = error ? (
@@ -54,9 +71,7 @@ export function App({ store: given }: AppProps) {
         </button>
       </div>
     ) : (
-      <div className="splash" aria-busy="true">
-        <p className="muted">Opening Sotto…</p>
-      </div>
+      splash
     );
   } else if (status.phase === "welcome") {
     screen = <WelcomeScreen />;
@@ -69,5 +84,9 @@ export function App({ store: given }: AppProps) {
     screen = <WelcomeScreen />;
   }
 
-  return <AppStoreProvider store={store}>{screen}</AppStoreProvider>;
+  return (
+    <AppStoreProvider store={store}>
+      <Suspense fallback={splash}>{screen}</Suspense>
+    </AppStoreProvider>
+  );
 }

@@ -22,8 +22,11 @@ fn target(conversation_id: &str) -> CommandResult<Target> {
     }
 }
 
+/// At start the UI asks for the list beside the status, so this too waits for the remembered
+/// profile to open (and answers `not_signed_in` if it did not).
 #[command]
 pub async fn list_conversations(state: State<'_, AppState>) -> CommandResult<Vec<Conversation>> {
+    state.wait_restored().await;
     Ok(state.client()?.conversations()?)
 }
 

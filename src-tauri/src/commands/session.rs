@@ -36,6 +36,7 @@ impl std::fmt::Debug for SignInRequest {
 
 #[command]
 pub async fn app_status(state: State<'_, AppState>) -> CommandResult<AppStatus> {
+    state.wait_restored().await;
     Ok(state.status())
 }
 
@@ -151,9 +152,23 @@ pub(crate) fn new_profile_dir(data_dir: &Path, user_id: &str) -> PathBuf {
     data_dir.join("profiles").join(format!("{user_id}-{stamp}"))
 }
 
+/// At start, beside the window's first load: open the profile remembered from the last run (or
+/// find why it cannot be opened), then tell the window. Phase changes wait for it, and so does
+/// the status the UI asks for first.
+pub async fn restore_at_start<R: Runtime>(app: &AppHandle<R>, state: &AppState) {
+    let started = std::time::Instant::now();
+    {
+        let _transition = state.transition.lock().await;
+        restore(app, state).await;
+        state.set_restored();
+    }
+    tracing::info!(ms = started.elapsed().as_millis() as u64, "remembered profile restored");
+    state.announce(app);
+}
+
 /// Open the profile remembered from the last run, or say why it cannot be opened. Also
 /// restarts the local server first when this computer runs one.
-pub async fn restore<R: Runtime>(app: &AppHandle<R>, state: &AppState) {
+async fn restore<R: Runtime>(app: &AppHandle<R>, state: &AppState) {
     if let Ok(Some(choice)) = settings::local_server(app)
         && choice.enabled
         && let Err(e) = state.start_local_server(app).await

@@ -11,5 +11,15 @@ export function markPainted(name: string): void {
   });
 }
 
+/** Marks `name` now, once (a step on the way, not something on screen). */
+export function markOnce(name: string): void {
+  if (typeof performance === "undefined" || performance.getEntriesByName(name).length > 0) return;
+  performance.mark(name);
+}
+
+/** The first `app_status` answered (the remembered profile is open, or known not to be). */
+export const STATUS_KNOWN = "sotto:status-known";
+/** The conversation list's data arrived (before it is rendered). */
+export const LIST_LOADED = "sotto:conversation-list-loaded";
 /** The conversation list is on screen with its rows and takes clicks. */
 export const LIST_READY = "sotto:conversation-list-ready";

@@ -1,7 +1,7 @@
 //! App-wide state: the phase/account from `AppStatus`, the connection state, and settings.
 
 import { Store } from "../lib/store";
-import type { AppStatus, ConnectionState, Settings } from "../lib/types";
+import type { AppStatus, ConnectionState, Conversation, Settings } from "../lib/types";
 
 export interface AppState {
   status: AppStatus | null;
@@ -13,6 +13,9 @@ export interface AppState {
 export const DEFAULT_SETTINGS: Settings = { theme: "system", notifications: true, previews: true, backup_reminder: true };
 
 export class AppStore extends Store<AppState> {
+  /** The conversation list read at start beside the status, for the first session to take. */
+  private firstList: Conversation[] | null = null;
+
   constructor() {
     super({ status: null, settings: DEFAULT_SETTINGS, lastBackup: undefined });
   }
@@ -24,6 +27,18 @@ export class AppStore extends Store<AppState> {
       status,
       lastBackup: s.status?.account?.user_id === status.account?.user_id ? s.lastBackup : undefined,
     }));
+  }
+
+  /** The list read at start (see `firstList`). */
+  offerFirstList(list: Conversation[]): void {
+    this.firstList = list;
+  }
+
+  /** The list read at start, once; null afterwards (or if there was none). */
+  takeFirstList(): Conversation[] | null {
+    const list = this.firstList;
+    this.firstList = null;
+    return list;
   }
 
   setLastBackup(lastBackup: number | null): void {

@@ -4,6 +4,7 @@
 
 import * as ipc from "../lib/tauri";
 import { asCommandError } from "../lib/errors";
+import { LIST_LOADED, markOnce } from "../lib/perf";
 import { groupIdOf } from "../lib/ids";
 import type { ClientEvent, Conversation, Message, SearchHit } from "../lib/types";
 import type { AppStore } from "./appStore";
@@ -26,6 +27,7 @@ export class Session {
   private readonly isWindowFocused: () => boolean;
   private readonly now: () => number;
   private readonly markingRead = new Set<string>();
+  private prefetching = false;
 
   constructor(
     readonly app: AppStore,
@@ -33,6 +35,11 @@ export class Session {
   ) {
     this.isWindowFocused = options.isWindowFocused ?? (() => document.hasFocus());
     this.now = options.now ?? (() => Date.now());
+    const first = app.takeFirstList();
+    if (first) {
+      this.conversations.setAll(first);
+      markOnce(LIST_LOADED);
+    }
   }
 
   /** The signed-in user's id ("" before the status is known). */
@@ -43,9 +50,24 @@ export class Session {
   async loadConversations(): Promise<void> {
     try {
       this.conversations.setAll(await ipc.listConversations());
+      markOnce(LIST_LOADED);
     } catch (error) {
       this.conversations.setLoadError(asCommandError(error));
     }
+  }
+
+  /**
+   * Loads the newest page of these conversations (the rows on screen at start), one after the
+   * other, so opening one of them renders from memory. Once per session; a conversation that is
+   * already loaded (or loading) is skipped, and a click on another one is not held up, since
+   * the commands run concurrently.
+   */
+  prefetch(ids: readonly string[]): void {
+    if (this.prefetching) return;
+    this.prefetching = true;
+    void (async () => {
+      for (const id of ids) await this.messages.ensureLoaded(id);
+    })();
   }
 
   openConversation(id: string): void {

@@ -1,8 +1,10 @@
 //! Runs before every test file: the IPC module and react-virtuoso are replaced (see the mocks
-//! beside this file), the DOM gets the few browser APIs jsdom lacks, and state is reset.
+//! beside this file), the DOM gets the few browser APIs jsdom lacks, the lazily loaded screens are
+//! loaded, and state is reset.
 
 import { cleanup } from "@testing-library/react";
-import { afterEach, beforeEach, vi } from "vitest";
+import { afterEach, beforeAll, beforeEach, vi } from "vitest";
+import { preloadAll } from "../lib/lazy";
 import { resetIpc } from "./ipcMock";
 
 process.env.TZ = "UTC";
@@ -23,6 +25,9 @@ if (typeof window.matchMedia !== "function") {
       dispatchEvent: () => false,
     }) as MediaQueryList;
 }
+
+// Screens and dialogs load on first use in the app; the tests expect them at once.
+beforeAll(() => preloadAll());
 
 beforeEach(() => {
   resetIpc();

@@ -80,6 +80,8 @@ struct Summary {
     start_ms: Vec<f64>,
     /// Process start → the page's navigation start, per launch (ms): the native part.
     start_native_ms: Vec<f64>,
+    /// Process start → each of the UI's marks, per launch (ms).
+    start_steps: Vec<Steps>,
     /// Click → newest message on screen, the first open (ms).
     first_open_ms: f64,
     /// The same, then painted (the next frame) (ms).
@@ -163,6 +165,9 @@ async fn prepare(server: &str, data: &AppData, work: &Path, messages: usize) -> 
     Ok(conversation)
 }
 
+/// The UI's marks during a start: (name without `sotto:`, ms from the process start).
+type Steps = Vec<(String, f64)>;
+
 fn number(v: &serde_json::Value, key: &str) -> Option<f64> {
     v.get(key).and_then(serde_json::Value::as_f64)
 }
@@ -171,8 +176,9 @@ async fn script(window: &AppWindow, js: &str, args: Vec<serde_json::Value>) -> a
     window.client.execute(js, args).await.map_err(|e| anyhow::anyhow!("script failed: {e}"))
 }
 
-/// Launch the app and wait for the list; returns (start → list painted, start → navigation).
-async fn launch(data: &AppData, app: &Path, rows: usize) -> anyhow::Result<(AppWindow, u32, f64, f64)> {
+/// Launch the app and wait for the list; returns (start → list painted, start → navigation,
+/// start → each of the UI's marks).
+async fn launch(data: &AppData, app: &Path, rows: usize) -> anyhow::Result<(AppWindow, u32, f64, f64, Steps)> {
     let window = AppWindow::launch_binary("bench-app", data, app).await;
     let pid = window.app_pid().context("the app's process was not found below the driver")?;
     let proc = procs::all().into_iter().find(|p| p.pid == pid).context("the app's process is gone")?;
@@ -182,14 +188,30 @@ async fn launch(data: &AppData, app: &Path, rows: usize) -> anyhow::Result<(AppW
         let v = script(
             &window,
             "const m = performance.getEntriesByName(arguments[0])[0];
+             const steps = performance.getEntriesByType('mark').filter((e) => e.name.startsWith('sotto:'))
+               .map((e) => [e.name, performance.timeOrigin + e.startTime]);
              return m ? { at: performance.timeOrigin + m.startTime, origin: performance.timeOrigin,
-                          rows: document.querySelectorAll('[data-testid=conversation-row]').length } : null;",
+                          rows: document.querySelectorAll('[data-testid=conversation-row]').length, steps } : null;",
             vec![LIST_READY.into()],
         )
         .await?;
         if let (Some(at), Some(origin), Some(n)) = (number(&v, "at"), number(&v, "origin"), number(&v, "rows")) {
             ensure!(n as usize == rows, "the list shows {n} conversations, not {rows}");
-            return Ok((window, proc.pid, at - started, origin - started));
+            // The UI's marks on the way (`ui/src/lib/perf.ts`), from the process start.
+            let steps = v
+                .get("steps")
+                .and_then(serde_json::Value::as_array)
+                .map(|steps| {
+                    steps
+                        .iter()
+                        .filter_map(|step| {
+                            let name = step.get(0)?.as_str()?.trim_start_matches("sotto:").to_owned();
+                            Some((name, step.get(1)?.as_f64()? - started))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Ok((window, proc.pid, at - started, origin - started, steps));
         }
         if Instant::now() > deadline {
             window.screenshot("no-list").await;
@@ -205,7 +227,9 @@ const [id, needle, done] = arguments;
 const row = document.querySelector(`[data-testid="conversation-row"][data-conversation-id="${id}"]`);
 if (!row) { done({ error: "no row for " + id }); return; }
 let finished = false;
-const visible = (e) => { const r = e.getBoundingClientRect(); return r.height > 0 && r.bottom > 0 && r.top < window.innerHeight; };
+// In the window and not hidden: a list still settling its scroll position is laid out with
+// `visibility: hidden` (react-virtuoso, until it reached its initial item), and is not seen.
+const visible = (e) => { const r = e.getBoundingClientRect(); return r.height > 0 && r.bottom > 0 && r.top < window.innerHeight && getComputedStyle(e).visibility === "visible"; };
 const t0 = performance.now();
 const check = () => {
   if (finished) return;
@@ -219,7 +243,8 @@ const check = () => {
   requestAnimationFrame(() => setTimeout(() => done({ shown, painted: performance.now() - t0 }), 0));
 };
 const observer = new MutationObserver(check);
-observer.observe(document.body, { childList: true, subtree: true, characterData: true });
+// Attributes too: the list becomes visible by a change of its style, not of its children.
+observer.observe(document.body, { childList: true, subtree: true, characterData: true, attributes: true, attributeFilter: ["style", "class"] });
 setTimeout(() => { if (!finished) { finished = true; observer.disconnect(); done({ error: "timeout" }); } }, 30000);
 row.click();
 check();
@@ -250,16 +275,19 @@ async fn run(args: &Args, app: &Path, server_bin: &Path) -> anyhow::Result<Summa
     eprintln!("[setup] ready in {setup_secs:.1}s");
 
     let rows = CONTACTS + 1;
-    let (mut start_ms, mut start_native_ms) = (Vec::new(), Vec::new());
+    let (mut start_ms, mut start_native_ms, mut start_steps) = (Vec::new(), Vec::new(), Vec::new());
     let mut last = None;
     for i in 0..args.launches {
-        let (window, pid, ms, native) = launch(&data, app, rows).await?;
+        let (window, pid, ms, native, steps) = launch(&data, app, rows).await?;
+        let marks: Vec<String> = steps.iter().map(|(name, at)| format!("{name} {at:.0}")).collect();
         eprintln!(
-            "[start] launch {}: list ready {ms:.0} ms after the process started (page from {native:.0} ms)",
-            i + 1
+            "[start] launch {}: list ready {ms:.0} ms after the process started (page from {native:.0} ms; {})",
+            i + 1,
+            marks.join(", ")
         );
         start_ms.push(ms);
         start_native_ms.push(native);
+        start_steps.push(steps);
         if i + 1 == args.launches {
             last = Some((window, pid));
         } else {
@@ -304,6 +332,7 @@ async fn run(args: &Args, app: &Path, server_bin: &Path) -> anyhow::Result<Summa
         setup_secs,
         start_ms,
         start_native_ms,
+        start_steps,
         first_open_ms,
         first_open_painted_ms,
         reopen_ms,

@@ -4,12 +4,17 @@
 //!
 //! Prepending keeps the view still because `firstItemIndex` drops by exactly the number of
 //! messages added above the anchor (the first message this list was mounted with).
+//!
+//! Virtuoso lays a list that starts at its last item out hidden until it has scrolled there
+//! (four frames, the scroll, then measurements: a few hundred ms in software rendering). Meanwhile
+//! the newest messages are drawn at once, bottom-aligned, in a plain column over it
+//! (`FirstView`), which goes once the list is visible.
 
-import { useCallback, useMemo, useRef } from "react";
+import { Fragment, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { GroupedVirtuoso, type Components } from "react-virtuoso";
 import { useStore } from "../../lib/store";
 import { layoutMessages, type MessageRow } from "../../lib/messageRows";
-import { formatDay, useClock } from "../../lib/time";
+import { dayKey, formatDay, useClock } from "../../lib/time";
 import type { CommandError, Conversation } from "../../lib/types";
 import type { MessageWindow } from "../../state/messageStore";
 import { useSession } from "../../state/context";
@@ -37,7 +42,8 @@ export function MessageList({ conversation }: { conversation: Conversation }) {
   }
   const firstItemIndex = BASE_INDEX - anchorIndex;
 
-  const { followOutput, onScrollerRef, onHeightChanged } = useListScrolling(layout.rows, win);
+  const { followOutput, onScrollerRef, onHeightChanged, scroller } = useListScrolling(layout.rows, win);
+  const shown = useListShown(scroller);
 
   const startReached = useCallback(() => void session.messages.loadOlder(id), [session, id]);
   const endReached = useCallback(() => void session.messages.loadNewer(id), [session, id]);
@@ -73,6 +79,7 @@ export function MessageList({ conversation }: { conversation: Conversation }) {
   const isGroup = conversation.kind === "group";
   const highlightIndex = win.highlightId === null ? -1 : layout.rows.findIndex((r) => r.message.id === win.highlightId);
   const now = clock.now();
+  const edgeContext: EdgeContext = { loading: win.loading, hasOlder: win.hasOlder, error: win.error, retry: startReached };
 
   return (
     <div className="message-list" role="region" aria-label={`Messages with ${conversation.title}`}>
@@ -92,6 +99,9 @@ export function MessageList({ conversation }: { conversation: Conversation }) {
         startReached={win.hasOlder ? startReached : undefined}
         endReached={win.hasNewer ? endReached : undefined}
         increaseViewportBy={{ top: 400, bottom: 200 }}
+        // Measure rows in the ResizeObserver callback itself rather than a frame later: each
+        // step of settling the first view at the bottom would otherwise wait for a frame.
+        skipAnimationFrameInResizeObserver
         groupContent={(groupIndex) => {
           const day = layout.days[groupIndex];
           return day ? (
@@ -108,11 +118,75 @@ export function MessageList({ conversation }: { conversation: Conversation }) {
             <MessageItem row={row} showSender={isGroup} highlighted={row.message.id === win.highlightId} />
           ) : null;
         }}
-        context={{ loading: win.loading, hasOlder: win.hasOlder, error: win.error, retry: startReached }}
+        context={edgeContext}
         components={EDGES}
       />
+      {scroller && !shown && highlightIndex < 0 ? (
+        <FirstView
+          rows={layout.rows.slice(-FIRST_VIEW_ROWS)}
+          showSender={isGroup}
+          edge={layout.rows.length <= FIRST_VIEW_ROWS ? <TopEdge context={edgeContext} /> : null}
+          day={(ts) => formatDay(ts, now, clock.locale)}
+        />
+      ) : null}
     </div>
   );
+}
+
+/** More rows than the tallest window shows at once. */
+const FIRST_VIEW_ROWS = 40;
+
+interface FirstViewProps {
+  rows: MessageRow[];
+  showSender: boolean;
+  /** What the list shows above its first message, when `rows` start there. */
+  edge: React.ReactNode;
+  day: (ts: number) => string;
+}
+
+/** The newest rows, scrolled to the bottom before the first paint, while Virtuoso settles
+ * its list (see the top): what the list will show, laid out the same way. */
+function FirstView({ rows, showSender, edge, day }: FirstViewProps) {
+  const el = useRef<HTMLDivElement>(null);
+  useLayoutEffect(() => {
+    if (el.current) el.current.scrollTop = el.current.scrollHeight;
+  }, []);
+  return (
+    <div className="message-list__first" aria-hidden="true" inert ref={el}>
+      {edge}
+      {rows.map((row, i) => {
+        const key = dayKey(row.message.ts);
+        const prev = rows[i - 1];
+        return (
+          <Fragment key={row.message.id}>
+            {prev === undefined || dayKey(prev.message.ts) !== key ? (
+              <div className="day-separator">
+                <span>{day(row.message.ts)}</span>
+              </div>
+            ) : null}
+            <MessageItem row={row} showSender={showSender} highlighted={false} />
+          </Fragment>
+        );
+      })}
+    </div>
+  );
+}
+
+/** Whether Virtuoso shows its list yet (it stays hidden until at its initial item). */
+function useListShown(scroller: HTMLElement | null): boolean {
+  const [shown, setShown] = useState(false);
+  useEffect(() => {
+    if (!scroller || shown) return;
+    let frame = 0;
+    const check = () => {
+      const list = scroller.querySelector('[data-testid="virtuoso-item-list"]');
+      if (list && getComputedStyle(list).visibility !== "hidden") setShown(true);
+      else frame = requestAnimationFrame(check);
+    };
+    frame = requestAnimationFrame(check);
+    return () => cancelAnimationFrame(frame);
+  }, [scroller, shown]);
+  return shown;
 }
 
 interface EdgeContext {

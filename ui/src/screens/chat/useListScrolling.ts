@@ -100,5 +100,5 @@ export function useListScrolling(rows: readonly MessageRow[], win: MessageWindow
     el.scrollTop = el.scrollHeight;
   }, []);
 
-  return { followOutput, onScrollerRef, onHeightChanged };
+  return { followOutput, onScrollerRef, onHeightChanged, scroller };
 }

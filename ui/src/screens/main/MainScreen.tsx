@@ -1,18 +1,21 @@
 //! The signed-in window: sidebar, open conversation, details panel, dialogs. Owns the Session
 //! for this sign-in and wires engine events into it.
 
-import { useEffect, useState } from "react";
+import { Suspense, useEffect, useState } from "react";
+import { lazyComponent } from "../../lib/lazy";
 import * as ipc from "../../lib/tauri";
 import { useStore } from "../../lib/store";
 import { useAppStore, SessionProvider, useSession } from "../../state/context";
 import { Session } from "../../state/session";
 import { Sidebar } from "../sidebar/Sidebar";
 import { ChatView } from "../chat/ChatView";
-import { DetailsPanel } from "../details/DetailsPanel";
 import { Dialogs } from "../dialogs/Dialogs";
 import { EmptyState, NoSelection } from "./EmptyState";
 import { LiveRegion } from "./LiveRegion";
 import { useShortcuts } from "./useShortcuts";
+
+// Loaded the first time the panel opens, not at start.
+const DetailsPanel = lazyComponent(() => import("../details/DetailsPanel").then((m) => m.DetailsPanel));
 
 interface MainScreenProps {
   /** Tests may pass a prepared session. */
@@ -24,7 +27,8 @@ export function MainScreen({ session: given }: MainScreenProps) {
   const [session] = useState(() => given ?? new Session(app));
 
   useEffect(() => {
-    void session.loadConversations();
+    // Unless the list read at start is already there (it is read again once events flow).
+    if (!session.conversations.get().loaded) void session.loadConversations();
     ipc
       .getSettings()
       .then((s) => app.setSettings(s))
@@ -72,7 +76,11 @@ function MainLayout() {
       <main className="main__content">
         {selectedId ? <ChatView key={selectedId} conversationId={selectedId} /> : empty ? <EmptyState /> : <NoSelection />}
       </main>
-      {selectedId && detailsOpen ? <DetailsPanel key={selectedId} conversationId={selectedId} /> : null}
+      {selectedId && detailsOpen ? (
+        <Suspense fallback={null}>
+          <DetailsPanel key={selectedId} conversationId={selectedId} />
+        </Suspense>
+      ) : null}
       <Dialogs />
       <LiveRegion />
     </div>

@@ -2,11 +2,14 @@
 //! dismissible suggestion above the conversation list. "Not now" turns the reminder off (it
 //! can be turned on again in Settings); a finished backup makes it go away by itself.
 
-import { useEffect, useState } from "react";
+import { Suspense, useEffect, useState } from "react";
+import { lazyComponent } from "../../lib/lazy";
 import * as ipc from "../../lib/tauri";
 import { useStore } from "../../lib/store";
 import { useAppStore, useSession } from "../../state/context";
-import { BackupDialog } from "../dialogs/BackupDialog";
+
+// Loaded when the person starts a backup, not at start.
+const BackupDialog = lazyComponent(() => import("../dialogs/BackupDialog").then((m) => m.BackupDialog));
 
 export function BackupReminder() {
   const app = useAppStore();
@@ -60,7 +63,11 @@ export function BackupReminder() {
           </div>
         </div>
       ) : null}
-      {open ? <BackupDialog onClose={() => setOpen(false)} /> : null}
+      {open ? (
+        <Suspense fallback={null}>
+          <BackupDialog onClose={() => setOpen(false)} />
+        </Suspense>
+      ) : null}
     </>
   );
 }

@@ -1,6 +1,6 @@
 //! All conversations, most recent first, updated live.
 
-import { useEffect } from "react";
+import { useEffect, useRef } from "react";
 import { LIST_READY, markPainted } from "../../lib/perf";
 import { useStore } from "../../lib/store";
 import { useSession } from "../../state/context";
@@ -14,9 +14,25 @@ export function ConversationList() {
   const loaded = useStore(session.conversations, (s) => s.loaded);
   const loadError = useStore(session.conversations, (s) => s.loadError);
 
+  const nav = useRef<HTMLElement>(null);
+
   useEffect(() => {
-    if (loaded) markPainted(LIST_READY);
-  }, [loaded]);
+    if (!loaded) return;
+    markPainted(LIST_READY);
+    // Once the list is painted: load the newest messages of the conversations whose rows are
+    // on screen, so opening one of them does not wait for the database.
+    const el = nav.current;
+    if (!el) return;
+    let live = true;
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        if (live) session.prefetch(visibleRows(el));
+      }, 0),
+    );
+    return () => {
+      live = false;
+    };
+  }, [loaded, session]);
 
   if (loadError && !loaded) {
     return (
@@ -29,7 +45,7 @@ export function ConversationList() {
     );
   }
   return (
-    <nav className="conversation-nav" aria-label="Conversation list">
+    <nav className="conversation-nav" aria-label="Conversation list" ref={nav}>
       <ul className="conversation-list" data-testid="conversation-list">
         {list.map((c) => (
           <li key={c.id}>
@@ -44,4 +60,16 @@ export function ConversationList() {
       {loaded && list.length === 0 ? <p className="sidebar__note muted">No conversations yet.</p> : null}
     </nav>
   );
+}
+
+/** The ids of the rows inside the list's visible area, top first. */
+function visibleRows(nav: HTMLElement): string[] {
+  const area = nav.getBoundingClientRect();
+  const ids: string[] = [];
+  for (const row of nav.querySelectorAll<HTMLElement>("[data-testid=conversation-row]")) {
+    const r = row.getBoundingClientRect();
+    const id = row.dataset.conversationId;
+    if (id && r.height > 0 && r.bottom > area.top && r.top < area.bottom) ids.push(id);
+  }
+  return ids;
 }
