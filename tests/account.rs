@@ -199,11 +199,8 @@ async fn a_key_reset_keeps_history_and_contacts_see_the_key_change() {
 async fn the_cli_changes_the_password_and_resets_keys() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = Cli::new(&server, dirs.path().join("alice"));
-    let bob = Cli::new(&server, dirs.path().join("bob"));
-    for (cli, name) in [(&alice, "alice"), (&bob, "bob")] {
-        cli.run(&["register", name, "--password-stdin"], &format!("{PASSWORD}\n")).json();
-    }
+    let alice = Cli::new(&server, dirs.path().join("alice")).registered("alice");
+    let bob = Cli::new(&server, dirs.path().join("bob")).registered("bob");
     alice.run(&["send", "bob", "hello before"], "").json();
     bob.run(&["sync"], "").json();
 

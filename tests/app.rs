@@ -27,9 +27,7 @@ async fn register_in_window(app: &AppWindow, server: &Server, user: &str) {
 }
 
 fn register_cli(server: &Server, dirs: &tempfile::TempDir, user: &str) -> Cli {
-    let cli = Cli::new(server, dirs.path().join(user));
-    cli.run(&["register", user, "--password-stdin", "--device-name", "cli"], &format!("{PASSWORD}\n")).json();
-    cli
+    Cli::new(server, dirs.path().join(user)).registered(user)
 }
 
 /// The bodies of text messages in a CLI user's history of `conversation` (`bob` or `--group` name).
@@ -427,8 +425,7 @@ async fn a_server_on_this_computer_serves_a_second_person_and_the_account_settin
     app.find("main").await;
 
     // bob joins the server at the address shown, and they talk.
-    let bob = Cli { profile: dirs.path().join("bob"), server: url.clone(), env: Vec::new() };
-    bob.run(&["register", "bob", "--password-stdin", "--device-name", "cli"], &format!("{PASSWORD}\n")).json();
+    let bob = Cli::at(&url, dirs.path().join("bob")).registered("bob");
     bob.run(&["send", "alice", "hello from the network"], "").json();
     app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob']").await.click().await.unwrap();
     app.wait_for_texts("[data-testid='message-body']", "bob's message", |t| {
@@ -455,7 +452,7 @@ async fn a_server_on_this_computer_serves_a_second_person_and_the_account_settin
     app.screenshot("password-changed").await;
     app.click("password-close").await;
     // Only the new password signs in now.
-    let other = Cli { profile: dirs.path().join("alice-cli"), server: url.clone(), env: Vec::new() };
+    let other = Cli::at(&url, dirs.path().join("alice-cli"));
     let refused = other.run(&["login", "alice", "--password-stdin"], &format!("{PASSWORD}\n"));
     assert_eq!(refused.error_code(), "invalid_credentials");
     other.run(&["login", "alice", "--password-stdin"], &format!("{NEW_PASSWORD}\n")).json();

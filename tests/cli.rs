@@ -159,12 +159,9 @@ async fn listen_prints_messages_as_json_lines() {
 async fn export_writes_what_was_exchanged_as_html_and_json() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = Cli::new(&server, dirs.path().join("alice"));
-    let bob = Cli::new(&server, dirs.path().join("bob"));
-    let carol = Cli::new(&server, dirs.path().join("carol"));
-    for (cli, name) in [(&alice, "alice"), (&bob, "bob"), (&carol, "carol")] {
-        cli.run(&["register", name, "--password-stdin"], &format!("{PASSWORD}\n")).json();
-    }
+    let alice = Cli::new(&server, dirs.path().join("alice")).registered("alice");
+    let bob = Cli::new(&server, dirs.path().join("bob")).registered("bob");
+    let _carol = Cli::new(&server, dirs.path().join("carol")).registered("carol");
     let tricky = "<script>alert('hi')</script> & \"friends\"\nsecond line 👋";
     alice.run(&["send", "bob", tricky], "").json();
     bob.run(&["sync"], "").json();
@@ -233,11 +230,8 @@ async fn export_writes_what_was_exchanged_as_html_and_json() {
 async fn a_backup_exported_and_imported_through_the_cli() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = Cli::new(&server, dirs.path().join("alice"));
-    let bob = Cli::new(&server, dirs.path().join("bob"));
-    for (cli, name) in [(&alice, "alice"), (&bob, "bob")] {
-        cli.run(&["register", name, "--password-stdin"], &format!("{PASSWORD}\n")).json();
-    }
+    let alice = Cli::new(&server, dirs.path().join("alice")).registered("alice");
+    let bob = Cli::new(&server, dirs.path().join("bob")).registered("bob");
     alice.run(&["send", "bob", "remember this"], "").json();
     let file = dirs.path().join("alice.sotto");
     let file_arg = file.to_str().unwrap();
@@ -278,11 +272,8 @@ async fn a_backup_exported_and_imported_through_the_cli() {
 async fn key_backup_from_the_shell_lets_a_new_device_read_group_history() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = Cli::new(&server, dirs.path().join("alice"));
-    let bob = Cli::new(&server, dirs.path().join("bob"));
-    for (cli, name) in [(&alice, "alice"), (&bob, "bob")] {
-        cli.run(&["register", name, "--password-stdin"], &format!("{PASSWORD}\n")).json();
-    }
+    let alice = Cli::new(&server, dirs.path().join("alice")).registered("alice");
+    let bob = Cli::new(&server, dirs.path().join("bob")).registered("bob");
     alice.run(&["group", "create", "crew", "bob"], "").json();
     alice.run(&["send", "--group", "crew", "said before the new laptop"], "").json();
     bob.run(&["sync"], "").json();

@@ -370,7 +370,19 @@ impl Output {
 
 impl Cli {
     pub fn new(server: &Server, profile: PathBuf) -> Cli {
-        Cli { profile, server: server.url.clone(), env: Vec::new() }
+        Cli::at(&server.url, profile)
+    }
+
+    /// A profile on the server at `url` (one that is not a [`Server`] of the harness, such as
+    /// the app's own).
+    pub fn at(url: &str, profile: PathBuf) -> Cli {
+        Cli { profile, server: url.to_owned(), env: Vec::new() }
+    }
+
+    /// This profile, with `user` registered in it (password [`PASSWORD`], device name "cli").
+    pub fn registered(self, user: &str) -> Cli {
+        self.run(&["register", user, "--password-stdin", "--device-name", "cli"], &format!("{PASSWORD}\n")).json();
+        self
     }
 
     pub fn command(&self, args: &[&str]) -> Command {

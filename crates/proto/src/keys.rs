@@ -148,15 +148,19 @@ pub struct ClaimKeysResponse {
 mod tests {
     use super::*;
 
-    #[test]
-    fn signing_bytes_are_stable() {
-        let keys = DeviceKeys {
+    fn alice_keys() -> DeviceKeys {
+        DeviceKeys {
             user_id: UserId::parse("alice").unwrap(),
             device_id: DeviceId::parse("DEV1").unwrap(),
             curve25519: "C".into(),
             ed25519: "E".into(),
             signature: "S".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn signing_bytes_are_stable() {
+        let keys = alice_keys();
         assert_eq!(keys.signing_bytes(), b"sotto-device-keys-v1\nalice\nDEV1\nC\nE");
         let otk = SignedKey { key_id: KeyId::parse("AAAA").unwrap(), key: "K".into(), signature: "S".into() };
         let owner = DeviceAddress { user_id: keys.user_id.clone(), device_id: keys.device_id.clone() };
@@ -165,13 +169,7 @@ mod tests {
 
     #[test]
     fn reset_request_wire_snapshot() {
-        let keys = DeviceKeys {
-            user_id: UserId::parse("alice").unwrap(),
-            device_id: DeviceId::parse("DEV1").unwrap(),
-            curve25519: "C".into(),
-            ed25519: "E".into(),
-            signature: "S".into(),
-        };
+        let keys = alice_keys();
         let req = ResetDeviceKeysRequest { password: "secret pw".into(), keys };
         assert_eq!(
             serde_json::to_string(&req).unwrap(),

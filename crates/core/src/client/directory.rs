@@ -195,12 +195,11 @@ impl Client {
 
     /// The safety number from the keys pinned now.
     fn pinned_safety_number(&self, user: &UserId) -> Result<String> {
-        let own_ed = self.transact(|m, _| Ok(m.ed25519()))?;
-        let (theirs, mine) = self.read(|db| {
+        let (theirs, mine) = self.read_with_machine(|m, db| {
             let theirs: Vec<String> = db.devices_of(user, true)?.into_iter().map(|d| d.ed25519).collect();
             let mut mine: Vec<String> =
                 db.devices_of(&self.inner.own.user_id, true)?.into_iter().map(|d| d.ed25519).collect();
-            mine.push(own_ed);
+            mine.push(m.ed25519());
             Ok((theirs, mine))
         })?;
         if theirs.is_empty() {

@@ -317,6 +317,12 @@ impl Client {
         f(&state.store.db())
     }
 
+    /// [`Client::read`] that also sees the crypto machine (without a transaction: nothing changes).
+    pub(crate) fn read_with_machine<T>(&self, f: impl FnOnce(&Machine, &Db<'_>) -> Result<T>) -> Result<T> {
+        let state = self.inner.state.lock().map_err(|_| poisoned())?;
+        f(&state.machine, &state.store.db())
+    }
+
     /// Run `f` with the crypto machine in one transaction. If it fails, nothing is stored and
     /// the in-memory account is reloaded so it matches the database again.
     fn transact<T>(&self, f: impl FnOnce(&mut Machine, &Db<'_>) -> Result<T>) -> Result<T> {

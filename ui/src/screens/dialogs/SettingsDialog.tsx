@@ -25,30 +25,17 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
   const signedIn = account !== null;
 
   useEffect(() => {
-    if (!signedIn || lastBackup !== undefined) return;
-    let live = true;
-    ipc
-      .backupStatus()
-      .then((status) => {
-        if (live) app.setLastBackup(status.last_backup_ms);
-      })
-      .catch(() => undefined);
-    return () => {
-      live = false;
-    };
+    if (signedIn) app.loadLastBackup();
   }, [app, signedIn, lastBackup]);
   const [error, setError] = useState<CommandError | null>(null);
   const [confirmSignOut, setConfirmSignOut] = useState(false);
   const [open, setOpen] = useState<"backup" | "export" | "password" | "reset-keys" | null>(null);
 
   const save = async (next: Settings) => {
-    const previous = settings;
-    app.setSettings(next);
     setError(null);
     try {
-      app.setSettings(await ipc.setSettings(next));
+      await app.saveSettings(next);
     } catch (e) {
-      app.setSettings(previous);
       setError(asCommandError(e));
     }
   };

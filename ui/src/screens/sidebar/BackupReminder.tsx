@@ -4,7 +4,6 @@
 
 import { Suspense, useEffect, useState } from "react";
 import { lazyComponent } from "../../lib/lazy";
-import * as ipc from "../../lib/tauri";
 import { useStore } from "../../lib/store";
 import { useAppStore, useSession } from "../../state/context";
 
@@ -20,29 +19,12 @@ export function BackupReminder() {
   const [open, setOpen] = useState(false);
 
   useEffect(() => {
-    if (lastBackup !== undefined || !settings.backup_reminder) return;
-    let live = true;
-    ipc
-      .backupStatus()
-      .then((status) => {
-        if (live) app.setLastBackup(status.last_backup_ms);
-      })
-      .catch(() => undefined);
-    return () => {
-      live = false;
-    };
-  }, [app, lastBackup, settings.backup_reminder]);
+    if (settings.backup_reminder) app.loadLastBackup();
+    // (Again after `lastBackup` is reset for another account.)
+  }, [app, settings.backup_reminder, lastBackup]);
 
-  const notNow = async () => {
-    const previous = app.get().settings;
-    const next = { ...previous, backup_reminder: false };
-    app.setSettings(next);
-    try {
-      app.setSettings(await ipc.setSettings(next));
-    } catch {
-      app.setSettings(previous);
-    }
-  };
+  // A failed save has put the reminder back, so it can be dismissed again.
+  const notNow = () => app.saveSettings({ ...app.get().settings, backup_reminder: false }).catch(() => undefined);
 
   const show = settings.backup_reminder && lastBackup === null && hasMessages;
   return (
