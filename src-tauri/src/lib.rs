@@ -4,7 +4,7 @@
 //!
 //! Modules: [`state`] (phase: welcome / locked / ready, the open client, the local server),
 //! [`settings`] (tauri-plugin-store), [`local_server`] ("run a server on this computer"),
-//! [`tray`], [`bindings`] (TypeScript declarations for the UI).
+//! [`tray`], [`webview`] (WebKitGTK settings), [`bindings`] (TypeScript declarations for the UI).
 
 pub mod bindings;
 pub mod commands;
@@ -15,6 +15,7 @@ pub mod settings;
 pub mod state;
 pub mod tasks;
 pub mod tray;
+pub mod webview;
 
 use tauri::{Manager, RunEvent, WindowEvent};
 
@@ -32,6 +33,9 @@ pub fn run() {
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .setup(move |app| {
             tracing::info!(ms = started.elapsed().as_millis() as u64, "window created; setup");
+            if let Some(window) = app.get_webview_window("main") {
+                webview::tune(&window);
+            }
             let data_dir = app.path().app_data_dir()?;
             std::fs::create_dir_all(&data_dir)?;
             app.manage(AppState::new(data_dir));

@@ -190,7 +190,29 @@ impl AppWindow {
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let n = self.shot_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let path = self.shots.join(format!("{n:02}-{name}.png"));
+        // WebKit answers a screenshot after the page's next frame. With GPU compositing off (the
+        // app's choice on a machine without a GPU, as here) a page that has finished drawing makes
+        // no further frame, and the screenshot would wait for ever: give it frames, by repainting
+        // a transparent pixel until the screenshot is taken.
+        self.client
+            .execute(
+                "const dot = document.createElement('div');
+                 dot.style.cssText = 'position:fixed;left:0;top:0;width:1px;height:1px;pointer-events:none;';
+                 dot.setAttribute('aria-hidden', 'true');
+                 document.body.appendChild(dot);
+                 let n = 0;
+                 const stop = () => { clearInterval(tick); dot.remove(); };
+                 const tick = setInterval(() => {
+                   dot.style.backgroundColor = n++ % 2 ? 'rgba(0,0,0,0)' : 'rgba(0,0,0,0.004)';
+                   if (n > 500) stop();
+                 }, 16);
+                 window.__sottoStopRepaint = stop;",
+                vec![],
+            )
+            .await
+            .unwrap();
         let png = self.client.screenshot().await.unwrap();
+        let _ = self.client.execute("window.__sottoStopRepaint?.()", vec![]).await;
         assert!(png.starts_with(b"\x89PNG"), "not a PNG");
         std::fs::write(&path, png).unwrap();
         path

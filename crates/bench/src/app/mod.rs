@@ -69,6 +69,10 @@ struct Args {
     /// A smoke run: 2,000 messages, 2 launches, 2 re-opens.
     #[arg(long)]
     quick: bool,
+    /// Also copy each process's `/proc/<pid>/smaps` here when memory is measured, to see which
+    /// mappings hold it.
+    #[arg(long)]
+    smaps_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -88,6 +92,8 @@ struct Summary {
     first_open_painted_ms: f64,
     /// Re-opens after switching away (ms, painted).
     reopen_ms: Vec<f64>,
+    /// With the list shown, before any conversation is opened: per process.
+    memory_at_list: Vec<(String, procs::Memory)>,
     /// After opening all conversations: per process (name, RSS KiB, PSS KiB).
     memory: Vec<(String, procs::Memory)>,
     total_rss_mib: f64,
@@ -296,6 +302,9 @@ async fn run(args: &Args, app: &Path, server_bin: &Path) -> anyhow::Result<Summa
         }
     }
     let (window, pid) = last.context("no launch")?;
+    // The list alone, before any conversation is opened (the prefetch of the visible rows done).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let memory_at_list = measure_memory(pid, args.smaps_dir.as_deref(), "list")?;
     let newest = body(args.messages - 1);
     let needle = newest.split(':').next().context("empty body")?.to_owned() + ":";
     let (first_open_ms, first_open_painted_ms) = open(&window, &big, &needle).await?;
@@ -314,13 +323,7 @@ async fn run(args: &Args, app: &Path, server_bin: &Path) -> anyhow::Result<Summa
     }
     open(&window, &big, &needle).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut memory = Vec::new();
-    for p in procs::tree(pid) {
-        if let Ok(m) = procs::memory(p.pid) {
-            memory.push((p.comm.clone(), m));
-        }
-    }
-    ensure!(memory.len() >= 2, "found only {} processes of the app", memory.len());
+    let memory = measure_memory(pid, args.smaps_dir.as_deref(), "opened")?;
     let total_rss_mib = memory.iter().map(|(_, m)| m.rss_kib).sum::<u64>() as f64 / 1024.0;
     let total_pss_mib = memory.iter().map(|(_, m)| m.pss_kib).sum::<u64>() as f64 / 1024.0;
     window.screenshot("all-opened").await;
@@ -336,10 +339,30 @@ async fn run(args: &Args, app: &Path, server_bin: &Path) -> anyhow::Result<Summa
         first_open_ms,
         first_open_painted_ms,
         reopen_ms,
+        memory_at_list,
         memory,
         total_rss_mib,
         total_pss_mib,
     })
+}
+
+/// RSS and PSS of the app and every process below it; with `smaps_dir`, a copy of each one's
+/// `/proc/<pid>/smaps` named after `stage`.
+fn measure_memory(pid: u32, smaps_dir: Option<&Path>, stage: &str) -> anyhow::Result<Vec<(String, procs::Memory)>> {
+    let mut memory = Vec::new();
+    for p in procs::tree(pid) {
+        if let Ok(m) = procs::memory(p.pid) {
+            memory.push((p.comm.clone(), m));
+        }
+        if let Some(dir) = smaps_dir {
+            std::fs::create_dir_all(dir)?;
+            let to = dir.join(format!("{stage}-{}-{}.smaps", p.comm.replace(['/', ' '], "_"), p.pid));
+            std::fs::copy(format!("/proc/{}/smaps", p.pid), &to)
+                .with_context(|| format!("copying to {}", to.display()))?;
+        }
+    }
+    ensure!(memory.len() >= 2, "found only {} processes of the app", memory.len());
+    Ok(memory)
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -375,11 +398,22 @@ fn print_report(s: &Summary) {
         s.total_pss_mib,
         met(s.total_rss_mib * 1.048_576 <= 200.0)
     );
-    for (name, m) in &s.memory {
+    print_memory(&s.memory);
+    let at_list = s.memory_at_list.iter().map(|(_, m)| m.rss_kib).sum::<u64>() as f64 / 1024.0;
+    println!("  memory with the list shown, before opening any conversation: RSS {at_list:.0} MiB");
+    print_memory(&s.memory_at_list);
+}
+
+fn print_memory(memory: &[(String, procs::Memory)]) {
+    for (name, m) in memory {
+        let mib = |kib: u64| kib as f64 / 1024.0;
         println!(
-            "    {name:<20} RSS {:>7.1} MiB  PSS {:>7.1} MiB",
-            m.rss_kib as f64 / 1024.0,
-            m.pss_kib as f64 / 1024.0
+            "    {name:<20} RSS {:>7.1} MiB  PSS {:>7.1} MiB (heaps {:.1}, shared and graphics {:.1}, files {:.1})",
+            mib(m.rss_kib),
+            mib(m.pss_kib),
+            mib(m.anon_pss_kib),
+            mib(m.shared_pss_kib),
+            mib(m.file_pss_kib)
         );
     }
 }

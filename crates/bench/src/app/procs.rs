@@ -59,22 +59,57 @@ pub fn started_epoch_ms(p: &Proc) -> anyhow::Result<f64> {
     Ok(boot_ms + p.start_ticks as f64 / clock_ticks()? * 1000.0)
 }
 
-/// Resident and proportional set size of one process, KiB (`/proc/<pid>/smaps_rollup`).
+/// Resident and proportional set size of one process, KiB, and where its PSS lies
+/// (`/proc/<pid>/smaps`).
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Memory {
     pub rss_kib: u64,
     pub pss_kib: u64,
+    /// PSS of private, unnamed memory: the heaps (malloc, JavaScript, WebKit's own), stacks.
+    pub anon_pss_kib: u64,
+    /// PSS of shared memory and graphics buffers: `memfd:`, `/dev/shm`, `/dev/dri`, SysV.
+    pub shared_pss_kib: u64,
+    /// PSS of mapped files: the program, its libraries, fonts, caches.
+    pub file_pss_kib: u64,
+}
+
+/// Which of [`Memory`]'s parts a mapping named `name` (the path column of smaps) counts in.
+fn part(name: &str) -> fn(&mut Memory) -> &mut u64 {
+    if name.is_empty() || name.starts_with("[heap]") || name.starts_with("[stack") || name.starts_with("[anon") {
+        |m| &mut m.anon_pss_kib
+    } else if name.starts_with("/memfd:")
+        || name.starts_with("memfd:")
+        || name.starts_with("/dev/shm")
+        || name.starts_with("/dev/dri")
+        || name.starts_with("/SYSV")
+    {
+        |m| &mut m.shared_pss_kib
+    } else if name.starts_with('[') {
+        // [vdso], [vvar]: the kernel's, a few pages.
+        |m| &mut m.anon_pss_kib
+    } else {
+        |m| &mut m.file_pss_kib
+    }
 }
 
 pub fn memory(pid: u32) -> anyhow::Result<Memory> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .with_context(|| format!("reading /proc/{pid}/smaps_rollup"))?;
-    let field = |name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    Ok(Memory { rss_kib: field("Rss:"), pss_kib: field("Pss:") })
+    let text =
+        std::fs::read_to_string(format!("/proc/{pid}/smaps")).with_context(|| format!("reading /proc/{pid}/smaps"))?;
+    let mut m = Memory::default();
+    let mut current: fn(&mut Memory) -> &mut u64 = |m| &mut m.anon_pss_kib;
+    let kib = |rest: &str| rest.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Rss:") {
+            m.rss_kib += kib(rest);
+        } else if let Some(rest) = line.strip_prefix("Pss:") {
+            let pss = kib(rest);
+            m.pss_kib += pss;
+            *current(&mut m) += pss;
+        } else if line.split_whitespace().next().is_some_and(|range| range.contains('-') && !range.ends_with(':')) {
+            // A mapping's header: `start-end perms offset dev inode [name]`.
+            let name = line.splitn(6, char::is_whitespace).nth(5).unwrap_or("").trim();
+            current = part(name);
+        }
+    }
+    Ok(m)
 }

@@ -1,0 +1,67 @@
+//! WebKitGTK settings wry does not expose: no GPU compositing on a machine without a GPU.
+//!
+//! With accelerated compositing, WebKitGTK renders the page's layers through OpenGL in the web
+//! process. Without a GPU (a virtual machine, a remote desktop, Xvfb) that OpenGL is Mesa's
+//! llvmpipe: the CPU rasterises, then the same CPU composites through an emulated GPU, with LLVM
+//! and its buffers loaded into the web process. For this page (lists, bubbles, a few icons; no
+//! WebGL or video) the plain CPU path paints the same pixels with ~90–130 MiB less memory and in
+//! less time per frame (BENCHMARKS.md, "Desktop app"). With a GPU, compositing stays on: there it
+//! is what makes scrolling cheap.
+
+use std::path::Path;
+
+use tauri::{Runtime, WebviewWindow};
+
+/// Whether OpenGL here can only be software: Mesa told so (`LIBGL_ALWAYS_SOFTWARE`), or the
+/// kernel offers no render node (`/dev/dri/renderD*`), the device any GPU driver renders through.
+pub fn software_rendering() -> bool {
+    let forced = std::env::var_os("LIBGL_ALWAYS_SOFTWARE").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+    forced || !has_render_node(Path::new("/dev/dri"))
+}
+
+fn has_render_node(dri: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dri) else { return false };
+    entries.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+}
+
+/// Applies the settings on the main thread (where the web view lives), as soon as the event loop
+/// runs: before the page has done more than start loading.
+pub fn tune<R: Runtime>(window: &WebviewWindow<R>) {
+    #[cfg(target_os = "linux")]
+    if software_rendering() {
+        tracing::info!("no GPU: the web view paints without GPU compositing");
+        if let Err(e) = window.with_webview(|webview| linux::no_compositing(&webview.inner())) {
+            tracing::warn!(error = %e, "could not adjust the web view");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = window;
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt, WebViewExt};
+
+    pub fn no_compositing(webview: &webkit2gtk::WebView) {
+        if let Some(settings) = WebViewExt::settings(webview) {
+            settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    use super::has_render_node;
+
+    #[test]
+    fn a_render_node_means_a_gpu_and_a_card_alone_does_not() {
+        let dri = tempfile::tempdir().unwrap();
+        assert!(!has_render_node(dri.path()));
+        assert!(!has_render_node(&dri.path().join("missing")));
+        std::fs::write(dri.path().join("card0"), b"").unwrap();
+        assert!(!has_render_node(dri.path()), "a display-only card renders nothing");
+        std::fs::write(dri.path().join("renderD128"), b"").unwrap();
+        assert!(has_render_node(dri.path()));
+    }
+}
