@@ -21,5 +21,7 @@ export function markOnce(name: string): void {
 export const STATUS_KNOWN = "sotto:status-known";
 /** The conversation list's data arrived (before it is rendered). */
 export const LIST_LOADED = "sotto:conversation-list-loaded";
+/** The conversation list's rows are in the document (rendered, not yet painted). */
+export const LIST_COMMITTED = "sotto:conversation-list-committed";
 /** The conversation list is on screen with its rows and takes clicks. */
 export const LIST_READY = "sotto:conversation-list-ready";

@@ -1,7 +1,7 @@
 //! All conversations, most recent first, updated live.
 
 import { useEffect, useRef } from "react";
-import { LIST_READY, markPainted } from "../../lib/perf";
+import { LIST_COMMITTED, LIST_READY, markOnce, markPainted } from "../../lib/perf";
 import { useStore } from "../../lib/store";
 import { useSession } from "../../state/context";
 import { ErrorNote } from "../../components/ErrorNote";
@@ -18,6 +18,7 @@ export function ConversationList() {
 
   useEffect(() => {
     if (!loaded) return;
+    markOnce(LIST_COMMITTED);
     markPainted(LIST_READY);
     // Once the list is painted: load the newest messages of the conversations whose rows are
     // on screen, so opening one of them does not wait for the database.
