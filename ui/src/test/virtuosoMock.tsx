@@ -1,14 +1,22 @@
 //! react-virtuoso measures the DOM, which jsdom can't do; tests get a plain list that renders
 //! every group header and item in order, with the same callbacks. The latest props are kept in
-//! `lastGroupedProps` so tests can call `startReached` etc.
+//! `lastGroupedProps` so tests can call `startReached` etc. Like Virtuoso, it hands its scroller
+//! to `scrollerRef` and holds the items in a `virtuoso-item-list` element (visible at once: the
+//! list is "settled" from the start).
 
-import type { ComponentType } from "react";
+import { useCallback, type ComponentType } from "react";
 import type { GroupedVirtuosoProps } from "react-virtuoso";
 
 export let lastGroupedProps: GroupedVirtuosoProps<unknown, unknown> | null = null;
 
+/** Whether the list is still settling: laid out with `visibility: hidden`, as Virtuoso does
+ * until it has reached its initial item. Tests that set it reset it. */
+export const settling = { hidden: false };
+
 export function GroupedVirtuoso<D, C>(props: GroupedVirtuosoProps<D, C>) {
   lastGroupedProps = props as GroupedVirtuosoProps<unknown, unknown>;
+  const { scrollerRef } = props;
+  const ref = useCallback((el: HTMLDivElement | null) => scrollerRef?.(el), [scrollerRef]);
   const { groupCounts = [], data = [], firstItemIndex = 0, context } = props;
   const components = (props.components ?? {}) as {
     Header?: ComponentType<{ context: C }>;
@@ -27,10 +35,12 @@ export function GroupedVirtuoso<D, C>(props: GroupedVirtuosoProps<D, C>) {
     }
   });
   return (
-    <div className={props.className} data-testid="virtuoso">
-      {Header ? <Header context={context as C} /> : null}
-      {children}
-      {Footer ? <Footer context={context as C} /> : null}
+    <div className={props.className} data-testid="virtuoso" ref={ref}>
+      <div data-testid="virtuoso-item-list" style={settling.hidden ? { visibility: "hidden" } : undefined}>
+        {Header ? <Header context={context as C} /> : null}
+        {children}
+        {Footer ? <Footer context={context as C} /> : null}
+      </div>
     </div>
   );
 }

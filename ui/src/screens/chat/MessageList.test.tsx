@@ -4,7 +4,7 @@ import type { Message } from "../../lib/types";
 import { conversation, DAY, HOUR, message, MINUTE, NOW } from "../../test/fixtures";
 import * as ipc from "../../test/ipcMock";
 import { openConversation, renderApp } from "../../test/render";
-import { lastGroupedProps } from "../../test/virtuosoMock";
+import { lastGroupedProps, settling } from "../../test/virtuosoMock";
 
 function bubbles() {
   return screen.getAllByTestId("message");
@@ -29,6 +29,33 @@ async function openWith(messages: Message[], kind: "direct" | "group" = "direct"
 }
 
 describe("message list", () => {
+  it("draws the newest rows, inert, while the list settles, and only rows enough for the window", async () => {
+    settling.hidden = true;
+    try {
+      const many = Array.from({ length: 200 }, (_, i) => message({ id: i + 1, ts: NOW - (200 - i) * MINUTE }));
+      const conv = conversation({ peer: "bob", title: "bob" });
+      const withIds = many.map((m) => ({ ...m, conversation_id: conv.id }));
+      const r = await renderApp({ conversations: [conv], messages: { [conv.id]: withIds } });
+      await openConversation(r.user, conv.id);
+      const first = await waitFor(() => {
+        const el = document.querySelector<HTMLElement>(".message-list__first");
+        if (!el) throw new Error("no first view");
+        return el;
+      });
+      expect(first.getAttribute("aria-hidden")).toBe("true");
+      expect(first.hasAttribute("inert")).toBe(true);
+      const ids = within(first)
+        .getAllByTestId("message")
+        .map((b) => Number(b.getAttribute("data-message-id")));
+      // The newest, in order, ending with the last one; jsdom's window is 768 px high at 16 px text.
+      expect(ids.at(-1)).toBe(200);
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+      expect(ids.length).toBe(Math.ceil(768 / 36) + 2);
+    } finally {
+      settling.hidden = false;
+    }
+  });
+
   it("separates days and names them", async () => {
     await openWith([
       message({ id: 1, ts: NOW - 10 * DAY }),

@@ -10,7 +10,7 @@
 //! the newest messages are drawn at once, bottom-aligned, in a plain column over it
 //! (`FirstView`), which goes once the list is visible.
 
-import { Fragment, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { Fragment, useCallback, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { GroupedVirtuoso, type Components } from "react-virtuoso";
 import { useStore } from "../../lib/store";
 import { layoutMessages, type MessageRow } from "../../lib/messageRows";
@@ -44,6 +44,7 @@ export function MessageList({ conversation }: { conversation: Conversation }) {
 
   const { followOutput, onScrollerRef, onHeightChanged, scroller } = useListScrolling(layout.rows, win);
   const shown = useListShown(scroller);
+  const [firstRows] = useState(firstViewRows);
 
   const startReached = useCallback(() => void session.messages.loadOlder(id), [session, id]);
   const endReached = useCallback(() => void session.messages.loadNewer(id), [session, id]);
@@ -121,11 +122,11 @@ export function MessageList({ conversation }: { conversation: Conversation }) {
         context={edgeContext}
         components={EDGES}
       />
-      {scroller && !shown && highlightIndex < 0 ? (
+      {!shown && highlightIndex < 0 ? (
         <FirstView
-          rows={layout.rows.slice(-FIRST_VIEW_ROWS)}
+          rows={layout.rows.slice(-firstRows)}
           showSender={isGroup}
-          edge={layout.rows.length <= FIRST_VIEW_ROWS ? <TopEdge context={edgeContext} /> : null}
+          edge={layout.rows.length <= firstRows ? <TopEdge context={edgeContext} /> : null}
           day={(ts) => formatDay(ts, now, clock.locale)}
         />
       ) : null}
@@ -133,8 +134,16 @@ export function MessageList({ conversation }: { conversation: Conversation }) {
   );
 }
 
-/** More rows than the tallest window shows at once. */
-const FIRST_VIEW_ROWS = 40;
+/**
+ * More rows than the window shows at once: its height over the shortest row (a one-line bubble,
+ * ~2.25rem with its padding), plus two. Each row drawn here is drawn again by the list, so not
+ * a fixed 40: at 720 px and 16 px text that was twice the rows on screen.
+ */
+function firstViewRows(): number {
+  const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+  const rows = Math.ceil(window.innerHeight / (2.25 * rem)) + 2;
+  return Math.min(Math.max(rows, 12), 120);
+}
 
 interface FirstViewProps {
   rows: MessageRow[];
@@ -172,10 +181,11 @@ function FirstView({ rows, showSender, edge, day }: FirstViewProps) {
   );
 }
 
-/** Whether Virtuoso shows its list yet (it stays hidden until at its initial item). */
+/** Whether Virtuoso shows its list yet (it stays hidden until at its initial item): checked
+ * before the first paint, then once a frame. */
 function useListShown(scroller: HTMLElement | null): boolean {
   const [shown, setShown] = useState(false);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (!scroller || shown) return;
     let frame = 0;
     const check = () => {
@@ -183,7 +193,7 @@ function useListShown(scroller: HTMLElement | null): boolean {
       if (list && getComputedStyle(list).visibility !== "hidden") setShown(true);
       else frame = requestAnimationFrame(check);
     };
-    frame = requestAnimationFrame(check);
+    check();
     return () => cancelAnimationFrame(frame);
   }, [scroller, shown]);
   return shown;
