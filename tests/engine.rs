@@ -351,8 +351,9 @@ async fn a_contact_signing_in_again_shows_a_key_change() {
     alice.send_text(&uid("bob"), "do you still have your keys?").await.unwrap();
     let mut changes = Vec::new();
     while let Ok(event) = events.try_recv() {
-        if let ClientEvent::ContactKeyChanged { user_id, change, .. } = event {
+        if let ClientEvent::ContactKeyChanged { user_id, change, was_verified, .. } = event {
             assert_eq!(user_id, "bob");
+            assert!(!was_verified, "alice never marked bob verified");
             changes.push(change);
         }
     }
@@ -622,10 +623,19 @@ async fn a_verified_contact_stays_verified_until_their_keys_change() {
     assert_eq!(bob.verification(&uid("alice")).await.unwrap().safety_number, before.safety_number);
     assert!(!bob.is_verified(&uid("alice")).unwrap());
 
-    // bob resets his keys: the mark no longer holds, and alice is told it once did.
+    // bob resets his keys: the mark no longer holds, and alice is told it once did, also in the
+    // event (the app may not have asked about bob this session).
+    let mut events = alice.subscribe();
     bob.reset_keys(PASSWORD).await.unwrap();
     alice.sync().await.unwrap();
     assert!(!alice.is_verified(&uid("bob")).unwrap());
+    let mut told = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let ClientEvent::ContactKeyChanged { user_id, change, was_verified, .. } = event {
+            told.push((user_id, change, was_verified));
+        }
+    }
+    assert!(told.contains(&("bob".to_owned(), KeyChange::IdentityChanged, true)), "{told:?}");
     let after = alice.verification(&uid("bob")).await.unwrap();
     assert!(!after.verified && after.changed_since_verified);
     assert_ne!(after.safety_number, before.safety_number);

@@ -57,6 +57,9 @@ pub enum ClientEvent {
         user_id: String,
         device_id: String,
         change: KeyChange,
+        /// This person had marked the safety number with `user_id` verified, and it held until
+        /// this change (see [`crate::Client::set_verified`]).
+        was_verified: bool,
     },
     ConnectionChanged {
         state: ConnectionState,

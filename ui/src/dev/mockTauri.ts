@@ -392,7 +392,7 @@ if (status.phase === "ready") seed();
 (window as unknown as { sottoMock: unknown }).sottoMock = {
   emit: emitClient,
   keyChange: (user = "bob") =>
-    emitClient({ type: "contact_key_changed", user_id: user, device_id: "NEWDEVICE", change: "identity_changed" }),
+    emitClient({ type: "contact_key_changed", user_id: user, device_id: "NEWDEVICE", change: "identity_changed", was_verified: false }),
   typing: (conversation_id = "u:bob", user_id = "bob") => emitClient({ type: "typing", conversation_id, user_id, typing: true }),
 };
 

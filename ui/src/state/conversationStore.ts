@@ -102,7 +102,10 @@ export class ConversationStore extends Store<ConversationState> {
   addKeyNotice(userId: string, notice: KeyNotice): void {
     this.set((s) => ({
       ...s,
-      keyNotices: { ...s.keyNotices, [userId]: { ...notice, wasVerified: s.verified[userId] === true } },
+      keyNotices: {
+        ...s.keyNotices,
+        [userId]: { ...notice, wasVerified: notice.wasVerified === true || s.verified[userId] === true },
+      },
       keyChanges: { ...s.keyChanges, [userId]: (s.keyChanges[userId] ?? 0) + 1 },
       verified: { ...s.verified, [userId]: false },
     }));

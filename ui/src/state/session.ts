@@ -169,7 +169,11 @@ export class Session {
         }
         break;
       case "contact_key_changed":
-        this.conversations.addKeyNotice(event.user_id, { deviceId: event.device_id, change: event.change });
+        this.conversations.addKeyNotice(event.user_id, {
+          deviceId: event.device_id,
+          change: event.change,
+          wasVerified: event.was_verified,
+        });
         break;
       case "connection_changed":
         this.app.setConnection(event.state);

@@ -45,11 +45,19 @@ impl Client {
             let body = QueryKeysRequest { user_ids: chunk.to_vec() };
             let resp: QueryKeysResponse = self.request_json(Method::POST, "/v1/keys/query", Some(&body)).await?;
             let own = self.inner.own.clone();
+            // Read before the keys change: whether each contact's verification holds now.
+            let mut verified = BTreeSet::new();
+            for user in resp.users.iter().map(|u| &u.user_id).filter(|u| **u != own.user_id) {
+                if self.is_verified(user)? {
+                    verified.insert(user.clone());
+                }
+            }
             let events = self.transact(|_, db| {
                 let now = now_ms();
                 let mut events = Vec::new();
                 for user in &resp.users {
-                    events.extend(reconcile(db, &own, &user.user_id, &user.devices, now)?);
+                    let was_verified = verified.contains(&user.user_id);
+                    events.extend(reconcile(db, &own, &user.user_id, &user.devices, was_verified, now)?);
                 }
                 Ok(events)
             })?;
@@ -238,6 +246,7 @@ fn reconcile(
     own: &DeviceAddress,
     user: &UserId,
     listed: &[DeviceKeys],
+    was_verified: bool,
     now: i64,
 ) -> Result<Vec<ClientEvent>> {
     let known_before = db.user_fetched_ts(user)?.is_some();
@@ -332,6 +341,7 @@ fn reconcile(
             user_id: user.to_string(),
             device_id: device.device_id.to_string(),
             change,
+            was_verified,
         });
     }
     Ok(events)

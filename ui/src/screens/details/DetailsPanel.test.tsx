@@ -83,7 +83,7 @@ describe("contact details", () => {
 
     ipc.contactVerified.mockResolvedValue(false);
     ipc.verification.mockResolvedValue({ safety_number: "8".repeat(60), verified: false, changed_since_verified: true });
-    ipc.emitClient({ type: "contact_key_changed", user_id: "bob", device_id: "D2", change: "identity_changed" });
+    ipc.emitClient({ type: "contact_key_changed", user_id: "bob", device_id: "D2", change: "identity_changed", was_verified: false });
     await waitFor(() => expect(screen.queryByTestId("verified-mark")).toBeNull());
     expect(screen.getByTestId("key-notice-was-verified").textContent).toContain("You had verified them");
     await user.click(screen.getByTestId("details-button"));
