@@ -349,16 +349,12 @@ async fn a_contact_signing_in_again_shows_a_key_change() {
 
     let mut events = alice.subscribe();
     alice.send_text(&uid("bob"), "do you still have your keys?").await.unwrap();
-    let mut changes = Vec::new();
-    while let Ok(event) = events.try_recv() {
-        if let ClientEvent::ContactKeyChanged { user_id, change, was_verified, .. } = event {
-            assert_eq!(user_id, "bob");
-            assert!(!was_verified, "alice never marked bob verified");
-            changes.push(change);
-        }
-    }
-    assert!(changes.contains(&KeyChange::NewDevice), "{changes:?}");
-    assert!(changes.contains(&KeyChange::DeviceRemoved), "{changes:?}");
+    let changes = key_changes(&mut events);
+    // All of them bob's, and alice never marked bob verified.
+    assert!(changes.iter().all(|(user, _, was_verified)| user == "bob" && !was_verified), "{changes:?}");
+    let kinds: Vec<KeyChange> = changes.iter().map(|(_, change, _)| *change).collect();
+    assert!(kinds.contains(&KeyChange::NewDevice), "{kinds:?}");
+    assert!(kinds.contains(&KeyChange::DeviceRemoved), "{kinds:?}");
     let lines = alice.messages(&direct_conversation_id(&uid("bob")), None, 10).unwrap();
     let notice = lines.iter().find(|m| m.kind == MessageKind::System).expect("a key-change line");
     assert_eq!(notice.reason.as_deref(), Some("new_device"));
@@ -629,12 +625,7 @@ async fn a_verified_contact_stays_verified_until_their_keys_change() {
     bob.reset_keys(PASSWORD).await.unwrap();
     alice.sync().await.unwrap();
     assert!(!alice.is_verified(&uid("bob")).unwrap());
-    let mut told = Vec::new();
-    while let Ok(event) = events.try_recv() {
-        if let ClientEvent::ContactKeyChanged { user_id, change, was_verified, .. } = event {
-            told.push((user_id, change, was_verified));
-        }
-    }
+    let told = key_changes(&mut events);
     assert!(told.contains(&("bob".to_owned(), KeyChange::IdentityChanged, true)), "{told:?}");
     let after = alice.verification(&uid("bob")).await.unwrap();
     assert!(!after.verified && after.changed_since_verified);

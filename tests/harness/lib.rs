@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sotto_core::{Client, KeyOptions, SignIn};
+use sotto_core::{Client, ClientEvent, KeyChange, KeyOptions, SignIn};
 use sotto_proto::{DeviceKeys, InboxEntry, InboxPage, KeyId, Session, SignedKey, UploadKeysRequest};
 use tempfile::TempDir;
 
@@ -184,6 +184,18 @@ pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> 
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The key changes reported among the events received so far: whose, which, and whether the
+/// contact had been verified until then.
+pub fn key_changes(events: &mut tokio::sync::broadcast::Receiver<ClientEvent>) -> Vec<(String, KeyChange, bool)> {
+    let mut changes = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let ClientEvent::ContactKeyChanged { user_id, change, was_verified, .. } = event {
+            changes.push((user_id, change, was_verified));
+        }
+    }
+    changes
 }
 
 /// Text bodies of a conversation, oldest first.
