@@ -57,10 +57,10 @@ export class Session {
   }
 
   /**
-   * Loads the newest page of these conversations (the rows on screen at start), one after the
-   * other, so opening one of them renders from memory. Once per session; a conversation that is
-   * already loaded (or loading) is skipped, and a click on another one is not held up, since
-   * the commands run concurrently.
+   * Loads the newest page of these conversations (the rows on screen at start, and just below),
+   * one after the other, so opening one of them renders from memory. Once per session; a
+   * conversation that is already loaded (or loading) is skipped, and a click on another one is
+   * not held up, since the commands run concurrently.
    */
   prefetch(ids: readonly string[]): void {
     if (this.prefetching) return;

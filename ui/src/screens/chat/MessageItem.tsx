@@ -1,7 +1,7 @@
 //! One message: a system line (centred, muted), or a bubble — mine on the right in the accent
 //! colour with a delivery icon, theirs on the left; undecryptable ones muted with the reason.
 
-import { useState } from "react";
+import { memo, useState } from "react";
 import {
   describeError,
   describeSendFailure,
@@ -22,7 +22,22 @@ interface MessageItemProps {
   highlighted: boolean;
 }
 
-export function MessageItem({ row, showSender, highlighted }: MessageItemProps) {
+/**
+ * Drawn again only when its own message or its place in a run changes. The rows are laid out
+ * afresh (equal, not the same objects) whenever any message in the window changes, and the
+ * list renders again when the conversation's unread count or preview does.
+ */
+export const MessageItem = memo(
+  MessageItemView,
+  (a, b) =>
+    a.row.message === b.row.message &&
+    a.row.firstInRun === b.row.firstInRun &&
+    a.row.lastInRun === b.row.lastInRun &&
+    a.showSender === b.showSender &&
+    a.highlighted === b.highlighted,
+);
+
+function MessageItemView({ row, showSender, highlighted }: MessageItemProps) {
   const m = row.message;
   const common = {
     "data-testid": "message",

@@ -24,7 +24,11 @@ async function openWith(messages: Message[], kind: "direct" | "group" = "direct"
   const withIds = messages.map((m) => ({ ...m, conversation_id: conv.id }));
   const r = await renderApp({ conversations: [conv], messages: { [conv.id]: withIds } });
   await openConversation(r.user, conv.id);
-  if (withIds.length > 0) await screen.findAllByTestId("message");
+  if (withIds.length > 0) {
+    // The list mounts after the first view's frame, and the first view goes once it shows.
+    await screen.findByTestId("virtuoso");
+    await waitFor(() => expect(document.querySelector(".message-list__first")).toBeNull());
+  }
   return r;
 }
 
@@ -51,6 +55,10 @@ describe("message list", () => {
       expect(ids.at(-1)).toBe(200);
       expect(ids).toEqual([...ids].sort((a, b) => a - b));
       expect(ids.length).toBe(Math.ceil(768 / 36) + 2);
+      // The list mounts after that first frame, hidden under the first view while it settles.
+      const list = await screen.findByTestId("virtuoso-item-list");
+      expect(list.style.visibility).toBe("hidden");
+      expect(document.querySelector(".message-list__first")).not.toBeNull();
     } finally {
       settling.hidden = false;
     }

@@ -8,7 +8,9 @@
 //! Virtuoso lays a list that starts at its last item out hidden until it has scrolled there
 //! (four frames, the scroll, then measurements: a few hundred ms in software rendering). Meanwhile
 //! the newest messages are drawn at once, bottom-aligned, in a plain column over it
-//! (`FirstView`), which goes once the list is visible.
+//! (`FirstView`), which goes once the list is visible. Virtuoso itself mounts only after that
+//! first frame is painted (at once for a search jump, which has no first view): its first
+//! render and the layout of its hidden rows would otherwise delay the first frame.
 
 import { Fragment, useCallback, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { GroupedVirtuoso, type Components } from "react-virtuoso";
@@ -45,6 +47,8 @@ export function MessageList({ conversation }: { conversation: Conversation }) {
   const { followOutput, onScrollerRef, onHeightChanged, scroller } = useListScrolling(layout.rows, win);
   const shown = useListShown(scroller);
   const [firstRows] = useState(firstViewRows);
+  const highlightId = win?.highlightId ?? null;
+  const listMounted = useMountedAfterPaint(highlightId !== null);
 
   const startReached = useCallback(() => void session.messages.loadOlder(id), [session, id]);
   const endReached = useCallback(() => void session.messages.loadNewer(id), [session, id]);
@@ -84,44 +88,46 @@ export function MessageList({ conversation }: { conversation: Conversation }) {
 
   return (
     <div className="message-list" role="region" aria-label={`Messages with ${conversation.title}`}>
-      <GroupedVirtuoso<MessageRow, EdgeContext>
-        className="message-list__scroller"
-        groupCounts={layout.days.map((d) => d.count)}
-        firstItemIndex={firstItemIndex}
-        initialTopMostItemIndex={
-          highlightIndex >= 0
-            ? { index: highlightIndex, align: "center" }
-            : { index: layout.rows.length - 1, align: "end" }
-        }
-        followOutput={followOutput}
-        atBottomThreshold={PIN_THRESHOLD_PX}
-        scrollerRef={onScrollerRef}
-        totalListHeightChanged={onHeightChanged}
-        startReached={win.hasOlder ? startReached : undefined}
-        endReached={win.hasNewer ? endReached : undefined}
-        increaseViewportBy={{ top: 400, bottom: 200 }}
-        // Measure rows in the ResizeObserver callback itself rather than a frame later: each
-        // step of settling the first view at the bottom would otherwise wait for a frame.
-        skipAnimationFrameInResizeObserver
-        groupContent={(groupIndex) => {
-          const day = layout.days[groupIndex];
-          return day ? (
-            <div className="day-separator" data-testid="day-separator">
-              <span>{formatDay(day.ts, now, clock.locale)}</span>
-            </div>
-          ) : null;
-        }}
-        // Grouped mode hands `data` out by flat position (day headers included), so rows are
-        // looked up by the item index instead; it is absolute (offset by firstItemIndex).
-        itemContent={(index) => {
-          const row = layout.rows[index - firstItemIndex];
-          return row ? (
-            <MessageItem row={row} showSender={isGroup} highlighted={row.message.id === win.highlightId} />
-          ) : null;
-        }}
-        context={edgeContext}
-        components={EDGES}
-      />
+      {listMounted ? (
+        <GroupedVirtuoso<MessageRow, EdgeContext>
+          className="message-list__scroller"
+          groupCounts={layout.days.map((d) => d.count)}
+          firstItemIndex={firstItemIndex}
+          initialTopMostItemIndex={
+            highlightIndex >= 0
+              ? { index: highlightIndex, align: "center" }
+              : { index: layout.rows.length - 1, align: "end" }
+          }
+          followOutput={followOutput}
+          atBottomThreshold={PIN_THRESHOLD_PX}
+          scrollerRef={onScrollerRef}
+          totalListHeightChanged={onHeightChanged}
+          startReached={win.hasOlder ? startReached : undefined}
+          endReached={win.hasNewer ? endReached : undefined}
+          increaseViewportBy={{ top: 400, bottom: 200 }}
+          // Measure rows in the ResizeObserver callback itself rather than a frame later: each
+          // step of settling the first view at the bottom would otherwise wait for a frame.
+          skipAnimationFrameInResizeObserver
+          groupContent={(groupIndex) => {
+            const day = layout.days[groupIndex];
+            return day ? (
+              <div className="day-separator" data-testid="day-separator">
+                <span>{formatDay(day.ts, now, clock.locale)}</span>
+              </div>
+            ) : null;
+          }}
+          // Grouped mode hands `data` out by flat position (day headers included), so rows are
+          // looked up by the item index instead; it is absolute (offset by firstItemIndex).
+          itemContent={(index) => {
+            const row = layout.rows[index - firstItemIndex];
+            return row ? (
+              <MessageItem row={row} showSender={isGroup} highlighted={row.message.id === win.highlightId} />
+            ) : null;
+          }}
+          context={edgeContext}
+          components={EDGES}
+        />
+      ) : null}
       {!shown && highlightIndex < 0 ? (
         <FirstView
           rows={layout.rows.slice(-firstRows)}
@@ -179,6 +185,27 @@ function FirstView({ rows, showSender, edge, day }: FirstViewProps) {
       })}
     </div>
   );
+}
+
+/** Whether to mount the list: at once when `now`, otherwise after the first frame is painted. */
+function useMountedAfterPaint(now: boolean): boolean {
+  const [mounted, setMounted] = useState(now);
+  useLayoutEffect(() => {
+    if (mounted) return;
+    if (now) {
+      setMounted(true);
+      return;
+    }
+    let timer = 0;
+    const frame = requestAnimationFrame(() => {
+      timer = window.setTimeout(() => setMounted(true), 0);
+    });
+    return () => {
+      cancelAnimationFrame(frame);
+      clearTimeout(timer);
+    };
+  }, [mounted, now]);
+  return mounted;
 }
 
 /** Whether Virtuoso shows its list yet (it stays hidden until at its initial item): checked

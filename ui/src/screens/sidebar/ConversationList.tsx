@@ -1,6 +1,6 @@
 //! All conversations, most recent first, updated live.
 
-import { useEffect, useRef } from "react";
+import { useCallback, useEffect, useRef } from "react";
 import { LIST_COMMITTED, LIST_READY, markOnce, markPainted } from "../../lib/perf";
 import { useStore } from "../../lib/store";
 import { useSession } from "../../state/context";
@@ -15,13 +15,14 @@ export function ConversationList() {
   const loadError = useStore(session.conversations, (s) => s.loadError);
 
   const nav = useRef<HTMLElement>(null);
+  const open = useCallback((id: string) => session.openConversation(id), [session]);
 
   useEffect(() => {
     if (!loaded) return;
     markOnce(LIST_COMMITTED);
     markPainted(LIST_READY);
     // Once the list is painted: load the newest messages of the conversations whose rows are
-    // on screen, so opening one of them does not wait for the database.
+    // on screen (or just below), so opening one of them does not wait for the database.
     const el = nav.current;
     if (!el) return;
     let live = true;
@@ -53,7 +54,7 @@ export function ConversationList() {
             <ConversationRow
               conversation={c}
               selected={c.id === selectedId}
-              onOpen={() => session.openConversation(c.id)}
+              onOpen={open}
             />
           </li>
         ))}
@@ -63,14 +64,19 @@ export function ConversationList() {
   );
 }
 
-/** The ids of the rows inside the list's visible area, top first. */
+/**
+ * The ids of the rows inside the list's visible area and one more screenful below it, top
+ * first: the window may still be growing to its remembered size, and a short scroll should not
+ * reach rows that wait for the database.
+ */
 function visibleRows(nav: HTMLElement): string[] {
   const area = nav.getBoundingClientRect();
+  const bottom = area.bottom + area.height;
   const ids: string[] = [];
   for (const row of nav.querySelectorAll<HTMLElement>("[data-testid=conversation-row]")) {
     const r = row.getBoundingClientRect();
     const id = row.dataset.conversationId;
-    if (id && r.height > 0 && r.bottom > area.top && r.top < area.bottom) ids.push(id);
+    if (id && r.height > 0 && r.bottom > area.top && r.top < bottom) ids.push(id);
   }
   return ids;
 }

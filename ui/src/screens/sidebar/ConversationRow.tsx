@@ -1,5 +1,6 @@
 //! One row of the list: avatar, title, time, one-line preview, unread badge (bold when unread).
 
+import { memo } from "react";
 import { Avatar } from "../../components/Avatar";
 import { formatFull, formatListTime, useClock } from "../../lib/time";
 import type { Conversation } from "../../lib/types";
@@ -7,10 +8,14 @@ import type { Conversation } from "../../lib/types";
 interface ConversationRowProps {
   conversation: Conversation;
   selected: boolean;
-  onOpen: () => void;
+  onOpen: (id: string) => void;
 }
 
-export function ConversationRow({ conversation: c, selected, onOpen }: ConversationRowProps) {
+/** Drawn again only when its conversation, its selection or the clock changes: opening a
+ * conversation redraws two rows, not the whole list. */
+export const ConversationRow = memo(ConversationRowView);
+
+function ConversationRowView({ conversation: c, selected, onOpen }: ConversationRowProps) {
   const clock = useClock();
   const unread = c.unread > 0;
   const group = c.kind === "group";
@@ -22,7 +27,7 @@ export function ConversationRow({ conversation: c, selected, onOpen }: Conversat
       data-unread={c.unread}
       data-conversation-id={c.id}
       data-testid="conversation-row"
-      onClick={onOpen}
+      onClick={() => onOpen(c.id)}
     >
       <Avatar id={c.peer} name={c.title} group={group} />
       <span className="conversation-row__text">
