@@ -17,19 +17,30 @@ function placeholder(id: string): Conversation {
   return { id, kind: group ? "group" : "direct", peer, title: peer, last_ts: 0, last_preview: "", unread: 0 };
 }
 
-export function ChatView({ conversationId }: { conversationId: string }) {
+interface ChatViewProps {
+  conversationId: string;
+  /** Drawn hidden to warm the first open up (`ChatWarmup`): no list component, no focus. */
+  warmup?: boolean;
+}
+
+export function ChatView({ conversationId, warmup = false }: ChatViewProps) {
   const session = useSession();
   const found = useStore(session.conversations, (s) => s.list.find((c) => c.id === conversationId));
   const generation = useStore(session.messages, (s) => s[conversationId]?.generation ?? 0);
   const conversation = found ?? placeholder(conversationId);
 
   return (
-    <section className="chat" data-testid="chat-view" data-conversation-id={conversationId} aria-label={conversation.title}>
+    <section
+      className="chat"
+      data-testid={warmup ? undefined : "chat-view"}
+      data-conversation-id={conversationId}
+      aria-label={conversation.title}
+    >
       <ChatHeader conversation={conversation} />
       {conversation.kind === "direct" ? <KeyChangeNotice userId={conversation.peer} /> : null}
-      <MessageList key={generation} conversation={conversation} />
+      <MessageList key={generation} conversation={conversation} warmup={warmup} />
       <TypingIndicator conversationId={conversationId} />
-      <Composer key={conversationId} conversation={conversation} />
+      <Composer key={conversationId} conversation={conversation} warmup={warmup} />
     </section>
   );
 }

@@ -13,7 +13,7 @@ import { SendIcon } from "../../components/icons";
 
 export const TYPING_REPEAT_MS = 3000;
 
-export function Composer({ conversation }: { conversation: Conversation }) {
+export function Composer({ conversation, warmup = false }: { conversation: Conversation; warmup?: boolean }) {
   const session = useSession();
   const id = conversation.id;
   const group = useStore(session.groups, (s) => (conversation.kind === "group" ? s[conversation.peer] : undefined));
@@ -115,7 +115,7 @@ export function Composer({ conversation }: { conversation: Conversation }) {
           onChange={(e) => onChange(e.target.value)}
           onKeyDown={onKeyDown}
           onBlur={stopTyping}
-          autoFocus
+          autoFocus={!warmup}
           data-testid="composer"
         />
         <button type="submit" className="icon-button composer__send" disabled={left || !text.trim()}>

@@ -28,7 +28,13 @@ import { PIN_THRESHOLD_PX, useListScrolling } from "./useListScrolling";
 /** Large enough that the index stays positive however far back the person scrolls. */
 const BASE_INDEX = 1_000_000_000;
 
-export function MessageList({ conversation }: { conversation: Conversation }) {
+interface MessageListProps {
+  conversation: Conversation;
+  /** Drawn hidden to warm the first open up: the first view only, never the list. */
+  warmup?: boolean;
+}
+
+export function MessageList({ conversation, warmup = false }: MessageListProps) {
   const session = useSession();
   const clock = useClock();
   const id = conversation.id;
@@ -48,7 +54,7 @@ export function MessageList({ conversation }: { conversation: Conversation }) {
   const shown = useListShown(scroller);
   const [firstRows] = useState(firstViewRows);
   const highlightId = win?.highlightId ?? null;
-  const listMounted = useMountedAfterPaint(highlightId !== null);
+  const listMounted = useMountedAfterPaint(highlightId !== null) && !warmup;
 
   const startReached = useCallback(() => void session.messages.loadOlder(id), [session, id]);
   const endReached = useCallback(() => void session.messages.loadNewer(id), [session, id]);

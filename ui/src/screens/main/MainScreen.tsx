@@ -1,7 +1,7 @@
 //! The signed-in window: sidebar, open conversation, details panel, dialogs. Owns the Session
 //! for this sign-in and wires engine events into it.
 
-import { Suspense, useEffect, useState } from "react";
+import { Suspense, useEffect, useRef, useState } from "react";
 import { lazyComponent } from "../../lib/lazy";
 import * as ipc from "../../lib/tauri";
 import { useStore } from "../../lib/store";
@@ -9,6 +9,7 @@ import { useAppStore, SessionProvider, useSession } from "../../state/context";
 import { Session } from "../../state/session";
 import { Sidebar } from "../sidebar/Sidebar";
 import { ChatView } from "../chat/ChatView";
+import { ChatWarmup } from "../chat/ChatWarmup";
 import { Dialogs } from "../dialogs/Dialogs";
 import { EmptyState, NoSelection } from "./EmptyState";
 import { LiveRegion } from "./LiveRegion";
@@ -70,11 +71,23 @@ function MainLayout() {
   useShortcuts(session);
 
   const view = selectedId ? "chat" : empty ? "empty" : "list";
+  // The first open is warmed up while nothing has been opened yet (see ChatWarmup).
+  const opened = useRef(false);
+  if (selectedId) opened.current = true;
   return (
     <div className="main" data-testid="main" data-view={view} data-details={selectedId !== null && detailsOpen}>
       <Sidebar />
       <main className="main__content">
-        {selectedId ? <ChatView key={selectedId} conversationId={selectedId} /> : empty ? <EmptyState /> : <NoSelection />}
+        {selectedId ? (
+          <ChatView key={selectedId} conversationId={selectedId} />
+        ) : empty ? (
+          <EmptyState />
+        ) : (
+          <>
+            <NoSelection />
+            {opened.current ? null : <ChatWarmup />}
+          </>
+        )}
       </main>
       {selectedId && detailsOpen ? (
         <Suspense fallback={null}>
