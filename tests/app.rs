@@ -493,3 +493,26 @@ async fn a_server_on_this_computer_serves_a_second_person_and_the_account_settin
     app.screenshot("reopened").await;
     app.close().await;
 }
+
+/// Without a GPU (CI, virtual machines) the app turns WebKitGTK's DMA-BUF renderer off before it
+/// starts, and the web process inherits that; with one, or when the person chose, it is left as
+/// it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_gpu_the_web_process_starts_without_the_dmabuf_renderer() {
+    let data = AppData::new();
+    let app = AppWindow::launch("no_gpu", &data).await;
+    app.find("welcome").await;
+    let env = app.web_process_environment().expect("the web process and its environment");
+    let seen: Vec<&String> = env.iter().filter(|e| e.starts_with("WEBKIT_DISABLE_DMABUF_RENDERER=")).collect();
+    let no_render_node = std::fs::read_dir("/dev/dri")
+        .map(|d| !d.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with("renderD")))
+        .unwrap_or(true);
+    let software = no_render_node
+        || std::env::var_os("LIBGL_ALWAYS_SOFTWARE").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+    match std::env::var("WEBKIT_DISABLE_DMABUF_RENDERER") {
+        Ok(own) => assert_eq!(seen, [&format!("WEBKIT_DISABLE_DMABUF_RENDERER={own}")], "a value set outside is kept"),
+        Err(_) if software => assert_eq!(seen, [&"WEBKIT_DISABLE_DMABUF_RENDERER=1".to_owned()]),
+        Err(_) => assert!(seen.is_empty(), "with a GPU the renderer stays: {seen:?}"),
+    }
+    app.close().await;
+}

@@ -23,6 +23,8 @@ use crate::state::AppState;
 
 pub fn run() {
     let started = std::time::Instant::now();
+    // Before anything else: it may set an environment variable, which needs a single thread.
+    webview::prepare_process();
     init_tracing();
     let app = tauri::Builder::default()
         // First, so a second launch only brings the running window forward.

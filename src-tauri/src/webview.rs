@@ -1,4 +1,5 @@
-//! WebKitGTK settings wry does not expose: no GPU compositing on a machine without a GPU.
+//! WebKitGTK settings wry does not expose: no GPU compositing on a machine without a GPU, and
+//! no DMA-BUF renderer there either.
 //!
 //! With accelerated compositing, WebKitGTK renders the page's layers through OpenGL in the web
 //! process. Without a GPU (a virtual machine, a remote desktop, Xvfb) that OpenGL is Mesa's
@@ -22,6 +23,27 @@ pub fn software_rendering() -> bool {
 fn has_render_node(dri: &Path) -> bool {
     let Ok(entries) = std::fs::read_dir(dri) else { return false };
     entries.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+}
+
+/// The variable WebKitGTK reads to skip its DMA-BUF renderer (the path that hands GPU buffers
+/// from the web process to the window).
+const DISABLE_DMABUF: &str = "WEBKIT_DISABLE_DMABUF_RENDERER";
+
+/// Run first thing in `main`, before any thread exists. Without a GPU the page is painted by the
+/// CPU into shared memory (see [`tune`]), so WebKitGTK's DMA-BUF renderer has nothing to carry,
+/// but setting it up (OpenGL through Mesa's software driver in the window's process) took about
+/// 200 ms of every start (BENCHMARKS.md, "Desktop app"). The web processes inherit the variable.
+/// A value the person set themselves is left alone.
+pub fn prepare_process() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os(DISABLE_DMABUF).is_none() && software_rendering() {
+        // SAFETY: called at the start of `main`, before the app, its runtime or any other code
+        // that could start a thread: nothing reads the environment concurrently.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var(DISABLE_DMABUF, "1");
+        }
+    }
 }
 
 /// Applies the settings on the main thread (where the web view lives), as soon as the event loop

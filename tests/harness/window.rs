@@ -109,6 +109,20 @@ impl AppWindow {
         self.app_pid
     }
 
+    /// The environment the window's web content process (WebKitGTK's `WebKitWebProcess`, a
+    /// child of the app) started with, as `NAME=value` entries.
+    pub fn web_process_environment(&self) -> Option<Vec<String>> {
+        let app = self.app_pid?;
+        let web = pids().into_iter().find(|&pid| {
+            parent_of(pid) == Some(app)
+                && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "WebKitWebProces")
+        })?;
+        let raw = std::fs::read(format!("/proc/{web}/environ")).ok()?;
+        Some(
+            raw.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect(),
+        )
+    }
+
     /// The element with `data-testid=testid`, once it exists.
     pub async fn find(&self, testid: &str) -> Element {
         self.find_css(&css(testid)).await
@@ -328,13 +342,7 @@ fn stop_process(pid: u32) {
 /// The process below `root` (children, grandchildren, ...) that runs `exe`, from `/proc`.
 fn process_below(root: u32, exe: &Path) -> Option<u32> {
     let exe = exe.canonicalize().ok()?;
-    let parent_of = |pid: u32| -> Option<u32> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        stat.get(stat.rfind(')')? + 1..)?.split_whitespace().nth(1)?.parse().ok()
-    };
-    let pids: Vec<u32> =
-        std::fs::read_dir("/proc").ok()?.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
-    pids.into_iter().find(|&pid| {
+    pids().into_iter().find(|&pid| {
         std::fs::read_link(format!("/proc/{pid}/exe")).ok().as_deref() == Some(exe.as_path()) && {
             // Walk up to the root (or to init).
             let mut p = pid;
@@ -352,4 +360,16 @@ fn process_below(root: u32, exe: &Path) -> Option<u32> {
             found
         }
     })
+}
+
+/// Every process id in `/proc`.
+fn pids() -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
+}
+
+/// The parent of `pid`, from `/proc/<pid>/stat` (the field after the command name).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.get(stat.rfind(')')? + 1..)?.split_whitespace().nth(1)?.parse().ok()
 }
