@@ -31,9 +31,9 @@ const DISABLE_DMABUF: &str = "WEBKIT_DISABLE_DMABUF_RENDERER";
 
 /// Run first thing in `main`, before any thread exists. Without a GPU the page is painted by the
 /// CPU into shared memory (see [`tune`]), so WebKitGTK's DMA-BUF renderer has nothing to carry,
-/// but setting it up (OpenGL through Mesa's software driver in the window's process) took about
-/// 200 ms of every start (BENCHMARKS.md, "Desktop app"). The web processes inherit the variable.
-/// A value the person set themselves is left alone.
+/// but WebKit still sets it up (OpenGL through Mesa's software driver in the window's process):
+/// ~50–80 ms of the start and ~10 MiB (BENCHMARKS.md, "Desktop app"). The web processes inherit
+/// the variable. A value the person set themselves is left alone.
 pub fn prepare_process() {
     #[cfg(target_os = "linux")]
     if std::env::var_os(DISABLE_DMABUF).is_none() && software_rendering() {
