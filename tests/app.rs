@@ -504,6 +504,8 @@ async fn without_a_gpu_the_web_process_starts_without_the_dmabuf_renderer() {
     app.find("welcome").await;
     let env = app.web_process_environment().expect("the web process and its environment");
     let seen: Vec<&String> = env.iter().filter(|e| e.starts_with("WEBKIT_DISABLE_DMABUF_RENDERER=")).collect();
+    // The app's own rule (`sotto_app::webview::software_rendering`), restated: this crate does
+    // not link the app.
     let no_render_node = std::fs::read_dir("/dev/dri")
         .map(|d| !d.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with("renderD")))
         .unwrap_or(true);

@@ -10,14 +10,20 @@
 //! is what makes scrolling cheap.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use tauri::{Runtime, WebviewWindow};
 
 /// Whether OpenGL here can only be software: Mesa told so (`LIBGL_ALWAYS_SOFTWARE`), or the
 /// kernel offers no render node (`/dev/dri/renderD*`), the device any GPU driver renders through.
+/// Looked at once per process: [`prepare_process`] and [`tune`] both ask.
 pub fn software_rendering() -> bool {
-    let forced = std::env::var_os("LIBGL_ALWAYS_SOFTWARE").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
-    forced || !has_render_node(Path::new("/dev/dri"))
+    static SOFTWARE: OnceLock<bool> = OnceLock::new();
+    *SOFTWARE.get_or_init(|| {
+        let forced =
+            std::env::var_os("LIBGL_ALWAYS_SOFTWARE").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+        forced || !has_render_node(Path::new("/dev/dri"))
+    })
 }
 
 fn has_render_node(dri: &Path) -> bool {
@@ -27,6 +33,7 @@ fn has_render_node(dri: &Path) -> bool {
 
 /// The variable WebKitGTK reads to skip its DMA-BUF renderer (the path that hands GPU buffers
 /// from the web process to the window).
+#[cfg(target_os = "linux")]
 const DISABLE_DMABUF: &str = "WEBKIT_DISABLE_DMABUF_RENDERER";
 
 /// Run first thing in `main`, before any thread exists. Without a GPU the page is painted by the

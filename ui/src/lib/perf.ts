@@ -1,13 +1,13 @@
 //! Performance marks for the milestones people feel (the conversation list ready to use, a
 //! conversation shown). The app benchmark (`sotto-app-bench`) reads them; they cost one entry each.
 
+import { afterNextPaint } from "./frames";
+
 /** Marks `name` once, after the frame that shows it has been painted. */
 export function markPainted(name: string): void {
   if (typeof performance === "undefined" || performance.getEntriesByName(name).length > 0) return;
-  requestAnimationFrame(() => {
-    setTimeout(() => {
-      if (performance.getEntriesByName(name).length === 0) performance.mark(name);
-    }, 0);
+  afterNextPaint(() => {
+    if (performance.getEntriesByName(name).length === 0) performance.mark(name);
   });
 }
 

@@ -6,12 +6,13 @@
 //! the real one in its `warmup` mode (no list component, no autofocus).
 
 import { useEffect, useState } from "react";
+import { afterNextPaint } from "../../lib/frames";
 import { useStore } from "../../lib/store";
 import { useSession } from "../../state/context";
 import { ChatView } from "./ChatView";
 
 /** How long the app stays idle after the top conversation loads before drawing it. */
-export const WARMUP_DELAY_MS = 150;
+const WARMUP_DELAY_MS = 150;
 
 export function ChatWarmup() {
   const session = useSession();
@@ -31,14 +32,7 @@ export function ChatWarmup() {
   useEffect(() => {
     if (phase !== "drawing") return;
     // Dropped after the frame that laid it out: style, fonts and text measurement are done by then.
-    let timer = 0;
-    const frame = requestAnimationFrame(() => {
-      timer = window.setTimeout(() => setPhase("done"), 0);
-    });
-    return () => {
-      cancelAnimationFrame(frame);
-      clearTimeout(timer);
-    };
+    return afterNextPaint(() => setPhase("done"));
   }, [phase]);
 
   if (phase !== "drawing" || top === null) return null;

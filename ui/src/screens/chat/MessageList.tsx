@@ -16,6 +16,7 @@ import { Fragment, useCallback, useLayoutEffect, useMemo, useRef, useState } fro
 import { GroupedVirtuoso, type Components } from "react-virtuoso";
 import { useStore } from "../../lib/store";
 import { layoutMessages, type MessageRow } from "../../lib/messageRows";
+import { afterNextPaint } from "../../lib/frames";
 import { dayKey, formatDay, useClock } from "../../lib/time";
 import type { CommandError, Conversation } from "../../lib/types";
 import type { MessageWindow } from "../../state/messageStore";
@@ -202,14 +203,7 @@ function useMountedAfterPaint(now: boolean): boolean {
       setMounted(true);
       return;
     }
-    let timer = 0;
-    const frame = requestAnimationFrame(() => {
-      timer = window.setTimeout(() => setMounted(true), 0);
-    });
-    return () => {
-      cancelAnimationFrame(frame);
-      clearTimeout(timer);
-    };
+    return afterNextPaint(() => setMounted(true));
   }, [mounted, now]);
   return mounted;
 }

@@ -1,6 +1,7 @@
 //! All conversations, most recent first, updated live.
 
 import { useCallback, useEffect, useRef } from "react";
+import { afterNextPaint } from "../../lib/frames";
 import { LIST_COMMITTED, LIST_READY, markOnce, markPainted } from "../../lib/perf";
 import { useStore } from "../../lib/store";
 import { useSession } from "../../state/context";
@@ -25,15 +26,7 @@ export function ConversationList() {
     // on screen (or just below), so opening one of them does not wait for the database.
     const el = nav.current;
     if (!el) return;
-    let live = true;
-    requestAnimationFrame(() =>
-      setTimeout(() => {
-        if (live) session.prefetch(visibleRows(el));
-      }, 0),
-    );
-    return () => {
-      live = false;
-    };
+    return afterNextPaint(() => session.prefetch(visibleRows(el)));
   }, [loaded, session]);
 
   if (loadError && !loaded) {
