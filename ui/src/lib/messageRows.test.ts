@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DAY, MINUTE, NOW, message } from "../test/fixtures";
-import { layoutMessages, mergeMessages } from "./messageRows";
+import { layoutMessages, mergeMessages, rowsToFill } from "./messageRows";
 
 describe("layoutMessages", () => {
   it("groups a sender's messages within five minutes into one run", () => {
@@ -58,5 +58,45 @@ describe("mergeMessages", () => {
     // Once the server took it, its time counts.
     const sent = { ...queued, status: "sent" as const, server_ts: 6500 };
     expect(mergeMessages(mergeMessages(recent, [queued]), [sent]).map((m) => m.id)).toEqual([10, 11, 13]);
+  });
+});
+
+describe("rowsToFill", () => {
+  const rowsOf = (bodies: string[]) => layoutMessages(bodies.map((body, i) => message({ id: i + 1, body }))).rows;
+
+  it("counts one-line rows at their lowest, plus two", () => {
+    const rows = rowsOf(Array.from({ length: 100 }, (_, i) => `hi ${i}`));
+    // 21rem of 2.1rem rows: ten rows, and two more.
+    expect(rowsToFill(rows, 21)).toBe(100 - 12);
+  });
+
+  it("counts the lines a long message takes at the least", () => {
+    // 112 characters fit a line at the most: 113 take two lines, 224 two, 225 three.
+    const long = (n: number) => rowsOf(Array.from({ length: 100 }, () => "x".repeat(n)));
+    const twoLines = 2.1 + 0.875 * 1.4;
+    expect(rowsToFill(long(112), 21)).toBe(100 - 12);
+    expect(rowsToFill(long(113), twoLines * 5)).toBe(100 - 7);
+    expect(rowsToFill(long(224), twoLines * 5)).toBe(100 - 7);
+    expect(rowsToFill(long(225), twoLines * 5)).toBe(100 - 6);
+  });
+
+  it("counts each line break", () => {
+    const rows = rowsOf(Array.from({ length: 100 }, () => "a\nb\nc"));
+    const threeLines = 2.1 + 2 * 0.875 * 1.4;
+    expect(rowsToFill(rows, threeLines * 4)).toBe(100 - 6);
+  });
+
+  it("counts system lines and undecryptable messages as one line", () => {
+    const rows = layoutMessages(
+      Array.from({ length: 20 }, (_, i) =>
+        message({ id: i + 1, kind: i % 2 ? "system" : "undecryptable", body: "x".repeat(500) }),
+      ),
+    ).rows;
+    expect(rowsToFill(rows, 21)).toBe(20 - 12);
+  });
+
+  it("starts at the first row when all of them fit", () => {
+    expect(rowsToFill(rowsOf(["a", "b", "c"]), 100)).toBe(0);
+    expect(rowsToFill([], 100)).toBe(0);
   });
 });

@@ -73,3 +73,39 @@ export function mergeMessages(existing: readonly Message[], incoming: readonly M
   for (const m of incoming) byId.set(m.id, m);
   return Array.from(byId.values()).sort(compareMessages);
 }
+
+/** The lowest a row can be, in rem: a one-line system line (0.8125rem at 1.4, 1rem of padding);
+ * a one-line bubble is 2.4 (its time's 1.4rem line, 0.75rem of padding, 0.25rem around it). */
+const ONE_LINE_ROW_REM = 2.1;
+/** Each further line of message text, in rem. */
+const TEXT_LINE_REM = 0.875 * 1.4;
+/**
+ * The most characters a line of a bubble can hold: its widest text (36rem less 1.5rem of
+ * padding) over a narrow character (0.35 of the 0.875rem font; ordinary text averages ~0.5,
+ * CJK and emoji are wider). Assuming the fewest lines means never drawing too few rows.
+ */
+const MAX_LINE_CHARS = Math.floor((36 - 1.5) / (0.875 * 0.35));
+
+/** The fewest lines `body` can take in a bubble. */
+function minLines(body: string): number {
+  let lines = 0;
+  for (const line of body.split("\n")) lines += Math.max(1, Math.ceil(line.length / MAX_LINE_CHARS));
+  return lines;
+}
+
+/**
+ * Where to start drawing the newest `rows` so they fill a view `viewRem` tall (plus two rows):
+ * counted back from the end with each row at its smallest possible height, so the rows drawn
+ * always cover the view, without drawing every row of a window of one-line guesses (long
+ * messages take several lines: a screen of them is half the rows).
+ */
+export function rowsToFill(rows: readonly MessageRow[], viewRem: number): number {
+  let height = 0;
+  let start = rows.length;
+  while (start > 0 && height < viewRem) {
+    start -= 1;
+    const m = rows[start]!.message;
+    height += ONE_LINE_ROW_REM + (m.kind === "text" ? minLines(m.body) - 1 : 0) * TEXT_LINE_REM;
+  }
+  return Math.max(0, start - 2);
+}

@@ -33,10 +33,18 @@ async function openWith(messages: Message[], kind: "direct" | "group" = "direct"
 }
 
 describe("message list", () => {
-  it("draws the newest rows, inert, while the list settles, and only rows enough for the window", async () => {
+  it.each([
+    // jsdom's window is 768 px high at 16 px text: 48rem of one-line rows at their lowest (2.1rem), plus two.
+    ["one-line", 1, Math.ceil(48 / 2.1) + 2],
+    // Messages of four lines (a line holds 112 characters at most) take fewer rows.
+    ["long", 4, Math.ceil(48 / (2.1 + 3 * 0.875 * 1.4)) + 2],
+  ])("draws the newest %s rows, inert, while the list settles, and only rows enough for the window", async (_, lines, rows) => {
     settling.hidden = true;
     try {
-      const many = Array.from({ length: 200 }, (_, i) => message({ id: i + 1, ts: NOW - (200 - i) * MINUTE }));
+      const body = (i: number) => `message ${i} ` + "x".repeat(112 * (lines - 1));
+      const many = Array.from({ length: 200 }, (_, i) =>
+        message({ id: i + 1, ts: NOW - (200 - i) * MINUTE, body: body(i + 1) }),
+      );
       const conv = conversation({ peer: "bob", title: "bob" });
       const withIds = many.map((m) => ({ ...m, conversation_id: conv.id }));
       const r = await renderApp({ conversations: [conv], messages: { [conv.id]: withIds } });
@@ -51,10 +59,10 @@ describe("message list", () => {
       const ids = within(first)
         .getAllByTestId("message")
         .map((b) => Number(b.getAttribute("data-message-id")));
-      // The newest, in order, ending with the last one; jsdom's window is 768 px high at 16 px text.
+      // The newest, in order, ending with the last one.
       expect(ids.at(-1)).toBe(200);
       expect(ids).toEqual([...ids].sort((a, b) => a - b));
-      expect(ids.length).toBe(Math.ceil(768 / 36) + 2);
+      expect(ids.length).toBe(rows);
       // The list mounts after that first frame, hidden under the first view while it settles.
       const list = await screen.findByTestId("virtuoso-item-list");
       expect(list.style.visibility).toBe("hidden");

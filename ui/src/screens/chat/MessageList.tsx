@@ -15,7 +15,7 @@
 import { Fragment, useCallback, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { GroupedVirtuoso, type Components } from "react-virtuoso";
 import { useStore } from "../../lib/store";
-import { layoutMessages, type MessageRow } from "../../lib/messageRows";
+import { layoutMessages, rowsToFill, type MessageRow } from "../../lib/messageRows";
 import { afterNextPaint } from "../../lib/frames";
 import { dayKey, formatDay, useClock } from "../../lib/time";
 import type { CommandError, Conversation } from "../../lib/types";
@@ -53,7 +53,7 @@ export function MessageList({ conversation, warmup = false }: MessageListProps) 
 
   const { followOutput, onScrollerRef, onHeightChanged, scroller } = useListScrolling(layout.rows, win);
   const shown = useListShown(scroller);
-  const [firstRows] = useState(firstViewRows);
+  const [viewRem] = useState(windowHeightRem);
   const highlightId = win?.highlightId ?? null;
   const listMounted = useMountedAfterPaint(highlightId !== null) && !warmup;
 
@@ -91,6 +91,7 @@ export function MessageList({ conversation, warmup = false }: MessageListProps) 
   const isGroup = conversation.kind === "group";
   const highlightIndex = win.highlightId === null ? -1 : layout.rows.findIndex((r) => r.message.id === win.highlightId);
   const now = clock.now();
+  const firstStart = shown ? 0 : rowsToFill(layout.rows, viewRem);
   const edgeContext: EdgeContext = { loading: win.loading, hasOlder: win.hasOlder, error: win.error, retry: startReached };
 
   return (
@@ -137,9 +138,9 @@ export function MessageList({ conversation, warmup = false }: MessageListProps) 
       ) : null}
       {!shown && highlightIndex < 0 ? (
         <FirstView
-          rows={layout.rows.slice(-firstRows)}
+          rows={layout.rows.slice(firstStart)}
           showSender={isGroup}
-          edge={layout.rows.length <= firstRows ? <TopEdge context={edgeContext} /> : null}
+          edge={firstStart === 0 ? <TopEdge context={edgeContext} /> : null}
           day={(ts) => formatDay(ts, now, clock.locale)}
         />
       ) : null}
@@ -147,15 +148,11 @@ export function MessageList({ conversation, warmup = false }: MessageListProps) 
   );
 }
 
-/**
- * More rows than the window shows at once: its height over the shortest row (a one-line bubble,
- * ~2.25rem with its padding), plus two. Each row drawn here is drawn again by the list, so not
- * a fixed 40: at 720 px and 16 px text that was twice the rows on screen.
- */
-function firstViewRows(): number {
+/** The window's height in rem: more than the first view shows (the header and composer take
+ * some), so the rows drawn for it always reach its top. */
+function windowHeightRem(): number {
   const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
-  const rows = Math.ceil(window.innerHeight / (2.25 * rem)) + 2;
-  return Math.min(Math.max(rows, 12), 120);
+  return window.innerHeight / rem;
 }
 
 interface FirstViewProps {
