@@ -86,6 +86,19 @@ describe("rowsToFill", () => {
     expect(rowsToFill(rows, threeLines * 4)).toBe(100 - 6);
   });
 
+  it("counts characters that take width, not code units", () => {
+    const twoLines = 2.1 + 0.875 * 1.4;
+    const rowsOfEach = (body: string) => rowsOf(Array.from({ length: 100 }, () => body));
+    // 112 emoji (224 UTF-16 units), 112 families (five code points each), 112 letters with
+    // a combining accent, 112 thumbs with a skin tone: each one line, like 112 letters.
+    const family = "\u{1f468}\u200d\u{1f469}\u200d\u{1f467}";
+    for (const body of ["\u{1f600}".repeat(112), family.repeat(112), "e\u0301".repeat(112), "\u{1f44d}\u{1f3fd}".repeat(112)]) {
+      expect(rowsToFill(rowsOfEach(body), 21)).toBe(100 - 12);
+    }
+    // One more of them is a second line.
+    expect(rowsToFill(rowsOfEach("\u{1f600}".repeat(113)), twoLines * 5)).toBe(100 - 7);
+  });
+
   it("counts system lines and undecryptable messages as one line", () => {
     const rows = layoutMessages(
       Array.from({ length: 20 }, (_, i) =>

@@ -86,10 +86,22 @@ const TEXT_LINE_REM = 0.875 * 1.4;
  */
 const MAX_LINE_CHARS = Math.floor((36 - 1.5) / (0.875 * 0.35));
 
-/** The fewest lines `body` can take in a bubble. */
+/**
+ * What draws nothing of its own width: combining marks (accents, vowel signs), variation
+ * selectors, skin tones, emoji tags, a zero-width non-joiner, and a zero-width joiner with the
+ * character it joins to the one before (an emoji family is one glyph of eight code units).
+ */
+const JOINING = /[\p{M}\u200c\ufe00-\ufe0f\u{1f3fb}-\u{1f3ff}\u{e0020}-\u{e007f}]|\u200d./gu;
+
+/** The fewest lines `body` can take in a bubble: its characters that take width, per line. */
 function minLines(body: string): number {
   let lines = 0;
-  for (const line of body.split("\n")) lines += Math.max(1, Math.ceil(line.length / MAX_LINE_CHARS));
+  for (const line of body.split("\n")) {
+    let chars = 0;
+    // Code points, not UTF-16 units: an emoji is one character, not two.
+    for (const _ of line.replace(JOINING, "")) chars += 1;
+    lines += Math.max(1, Math.ceil(chars / MAX_LINE_CHARS));
+  }
   return lines;
 }
 
