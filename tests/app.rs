@@ -494,27 +494,49 @@ async fn a_server_on_this_computer_serves_a_second_person_and_the_account_settin
     app.close().await;
 }
 
-/// Without a GPU (CI, virtual machines) the app turns WebKitGTK's DMA-BUF renderer off before it
-/// starts, and the web process inherits that; with one, or when the person chose, it is left as
-/// it was.
+/// Without a GPU (CI, virtual machines) the app tells WebKitGTK and GTK so before it starts:
+/// no DMA-BUF renderer, no GTK OpenGL, no GPU device to look for. The web process inherits that,
+/// and the app's own process then never loads Mesa's software driver (nor its LLVM). With a GPU,
+/// or when the person set a variable, it is left as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_gpu_the_web_process_starts_without_the_dmabuf_renderer() {
+async fn without_a_gpu_the_app_starts_without_gpu_probing() {
     let data = AppData::new();
     let app = AppWindow::launch("no_gpu", &data).await;
     app.find("welcome").await;
     let env = app.web_process_environment().expect("the web process and its environment");
-    let seen: Vec<&String> = env.iter().filter(|e| e.starts_with("WEBKIT_DISABLE_DMABUF_RENDERER=")).collect();
     // The app's own rule (`sotto_app::webview::software_rendering`), restated: this crate does
     // not link the app.
-    let no_render_node = std::fs::read_dir("/dev/dri")
-        .map(|d| !d.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with("renderD")))
-        .unwrap_or(true);
-    let software = no_render_node
+    let render_node = std::fs::read_dir("/dev/dri").ok().and_then(|d| {
+        let mut nodes: Vec<String> = d
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+            .map(|e| e.path().display().to_string())
+            .collect();
+        nodes.sort();
+        nodes.into_iter().next()
+    });
+    let software = render_node.is_none()
         || std::env::var_os("LIBGL_ALWAYS_SOFTWARE").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
-    match std::env::var("WEBKIT_DISABLE_DMABUF_RENDERER") {
-        Ok(own) => assert_eq!(seen, [&format!("WEBKIT_DISABLE_DMABUF_RENDERER={own}")], "a value set outside is kept"),
-        Err(_) if software => assert_eq!(seen, [&"WEBKIT_DISABLE_DMABUF_RENDERER=1".to_owned()]),
-        Err(_) => assert!(seen.is_empty(), "with a GPU the renderer stays: {seen:?}"),
+    let device = render_node.clone().unwrap_or_else(|| "/dev/null".to_owned());
+    let expected =
+        [("WEBKIT_DISABLE_DMABUF_RENDERER", "1"), ("GDK_GL", "disable"), ("WEBKIT_WEB_RENDER_DEVICE_FILE", &device)];
+    let mut all_ours = true;
+    for (name, value) in expected {
+        let seen: Vec<&String> = env.iter().filter(|e| e.starts_with(&format!("{name}="))).collect();
+        match std::env::var(name) {
+            Ok(own) => {
+                all_ours = false;
+                assert_eq!(seen, [&format!("{name}={own}")], "a value set outside is kept");
+            }
+            Err(_) if software => assert_eq!(seen, [&format!("{name}={value}")]),
+            Err(_) => assert!(seen.is_empty(), "with a GPU {name} is not set: {seen:?}"),
+        }
+    }
+    if software && render_node.is_none() && all_ours {
+        let pid = app.app_pid().expect("the app's process");
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("the app's memory map");
+        let mesa: Vec<&str> = maps.lines().filter(|l| l.contains("libLLVM") || l.contains("_dri.so")).collect();
+        assert!(mesa.is_empty(), "the app's process loaded Mesa's driver: {mesa:?}");
     }
     app.close().await;
 }

@@ -1,5 +1,5 @@
 //! WebKitGTK settings wry does not expose: no GPU compositing on a machine without a GPU, and
-//! no DMA-BUF renderer there either.
+//! no DMA-BUF renderer, GTK OpenGL or GPU device probing there either.
 //!
 //! With accelerated compositing, WebKitGTK renders the page's layers through OpenGL in the web
 //! process. Without a GPU (a virtual machine, a remote desktop, Xvfb) that OpenGL is Mesa's
@@ -27,28 +27,62 @@ pub fn software_rendering() -> bool {
 }
 
 fn has_render_node(dri: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dri) else { return false };
-    entries.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+    first_render_node(dri).is_some()
 }
 
-/// The variable WebKitGTK reads to skip its DMA-BUF renderer (the path that hands GPU buffers
-/// from the web process to the window).
+/// What the window's process and the web processes are told when nothing here can render on a
+/// GPU, each only if the person has not set it: `(variable, value)`.
+///
+/// - `WEBKIT_DISABLE_DMABUF_RENDERER=1`: the page is painted by the CPU into shared memory (see
+///   [`tune`]), so WebKitGTK's DMA-BUF renderer (which hands GPU buffers from the web process to
+///   the window) has nothing to carry, but WebKit would still set it up.
+/// - `GDK_GL=disable`: nothing in the window's process draws with OpenGL then, but GTK probes
+///   GLX when it opens the display, which loads Mesa's software driver and its LLVM.
+/// - `WEBKIT_WEB_RENDER_DEVICE_FILE`: WebKit finds the GPU device to tell its web processes by
+///   creating an EGL display in the window's process, again loading Mesa and LLVM (~20 MiB) for
+///   a device it then finds absent. Named here: the render node when the kernel has one
+///   (software rendering forced), and `/dev/null`, no device, when it has none.
+///
+/// Measured: without Mesa the window's process is ~50 MiB smaller resident, ~23 MiB in PSS (the
+/// web process maps the same LLVM pages; BENCHMARKS.md, "Desktop app"). The web process still
+/// loads Mesa: WebKitGTK needs an EGL display there.
 #[cfg(target_os = "linux")]
-const DISABLE_DMABUF: &str = "WEBKIT_DISABLE_DMABUF_RENDERER";
+fn software_environment() -> [(&'static str, std::ffi::OsString); 3] {
+    let device = first_render_node(Path::new("/dev/dri")).unwrap_or_else(|| "/dev/null".into());
+    [
+        ("WEBKIT_DISABLE_DMABUF_RENDERER", "1".into()),
+        ("GDK_GL", "disable".into()),
+        ("WEBKIT_WEB_RENDER_DEVICE_FILE", device.into_os_string()),
+    ]
+}
 
-/// Run first thing in `main`, before any thread exists. Without a GPU the page is painted by the
-/// CPU into shared memory (see [`tune`]), so WebKitGTK's DMA-BUF renderer has nothing to carry,
-/// but WebKit still sets it up (OpenGL through Mesa's software driver in the window's process):
-/// ~50–80 ms of the start and ~10 MiB (BENCHMARKS.md, "Desktop app"). The web processes inherit
-/// the variable. A value the person set themselves is left alone.
+fn first_render_node(dri: &Path) -> Option<std::path::PathBuf> {
+    let entries = std::fs::read_dir(dri).ok()?;
+    let mut nodes: Vec<_> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+        .map(|e| e.path())
+        .collect();
+    nodes.sort();
+    nodes.into_iter().next()
+}
+
+/// Run first thing in `main`, before any thread exists: without a GPU, sets
+/// [`software_environment`]. The web processes inherit it. A value the person set themselves is
+/// left alone.
 pub fn prepare_process() {
     #[cfg(target_os = "linux")]
-    if std::env::var_os(DISABLE_DMABUF).is_none() && software_rendering() {
-        // SAFETY: called at the start of `main`, before the app, its runtime or any other code
-        // that could start a thread: nothing reads the environment concurrently.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::env::set_var(DISABLE_DMABUF, "1");
+    if software_rendering() {
+        for (name, value) in software_environment() {
+            if std::env::var_os(name).is_none() {
+                // SAFETY: called at the start of `main`, before the app, its runtime or any
+                // other code that could start a thread: nothing reads the environment
+                // concurrently.
+                #[allow(unsafe_code)]
+                unsafe {
+                    std::env::set_var(name, value);
+                }
+            }
         }
     }
 }
@@ -81,7 +115,7 @@ mod linux {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
-    use super::has_render_node;
+    use super::{first_render_node, has_render_node};
 
     #[test]
     fn a_render_node_means_a_gpu_and_a_card_alone_does_not() {
@@ -90,7 +124,13 @@ mod tests {
         assert!(!has_render_node(&dri.path().join("missing")));
         std::fs::write(dri.path().join("card0"), b"").unwrap();
         assert!(!has_render_node(dri.path()), "a display-only card renders nothing");
+        std::fs::write(dri.path().join("renderD129"), b"").unwrap();
         std::fs::write(dri.path().join("renderD128"), b"").unwrap();
         assert!(has_render_node(dri.path()));
+        assert_eq!(
+            first_render_node(dri.path()),
+            Some(dri.path().join("renderD128")),
+            "the first, as the kernel numbers them"
+        );
     }
 }
