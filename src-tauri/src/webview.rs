@@ -9,25 +9,23 @@
 //! less time per frame (BENCHMARKS.md, "Desktop app"). With a GPU, compositing stays on: there it
 //! is what makes scrolling cheap.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use tauri::{Runtime, WebviewWindow};
 
 /// Whether OpenGL here can only be software: Mesa told so (`LIBGL_ALWAYS_SOFTWARE`), or the
 /// kernel offers no render node (`/dev/dri/renderD*`), the device any GPU driver renders through.
-/// Looked at once per process: [`prepare_process`] and [`tune`] both ask.
 pub fn software_rendering() -> bool {
-    static SOFTWARE: OnceLock<bool> = OnceLock::new();
-    *SOFTWARE.get_or_init(|| {
-        let forced =
-            std::env::var_os("LIBGL_ALWAYS_SOFTWARE").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
-        forced || !has_render_node(Path::new("/dev/dri"))
-    })
+    let forced = std::env::var_os("LIBGL_ALWAYS_SOFTWARE").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+    forced || render_node().is_none()
 }
 
-fn has_render_node(dri: &Path) -> bool {
-    first_render_node(dri).is_some()
+/// The kernel's first render node, looked for once per process: [`prepare_process`] and
+/// [`tune`] both ask.
+fn render_node() -> Option<&'static Path> {
+    static NODE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    NODE.get_or_init(|| first_render_node(Path::new("/dev/dri"))).as_deref()
 }
 
 /// What the window's process and the web processes are told when nothing here can render on a
@@ -48,15 +46,15 @@ fn has_render_node(dri: &Path) -> bool {
 /// loads Mesa: WebKitGTK needs an EGL display there.
 #[cfg(target_os = "linux")]
 fn software_environment() -> [(&'static str, std::ffi::OsString); 3] {
-    let device = first_render_node(Path::new("/dev/dri")).unwrap_or_else(|| "/dev/null".into());
+    let device = render_node().unwrap_or(Path::new("/dev/null"));
     [
         ("WEBKIT_DISABLE_DMABUF_RENDERER", "1".into()),
         ("GDK_GL", "disable".into()),
-        ("WEBKIT_WEB_RENDER_DEVICE_FILE", device.into_os_string()),
+        ("WEBKIT_WEB_RENDER_DEVICE_FILE", device.into()),
     ]
 }
 
-fn first_render_node(dri: &Path) -> Option<std::path::PathBuf> {
+fn first_render_node(dri: &Path) -> Option<PathBuf> {
     let entries = std::fs::read_dir(dri).ok()?;
     let mut nodes: Vec<_> = entries
         .filter_map(Result::ok)
@@ -115,18 +113,17 @@ mod linux {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
-    use super::{first_render_node, has_render_node};
+    use super::first_render_node;
 
     #[test]
     fn a_render_node_means_a_gpu_and_a_card_alone_does_not() {
         let dri = tempfile::tempdir().unwrap();
-        assert!(!has_render_node(dri.path()));
-        assert!(!has_render_node(&dri.path().join("missing")));
+        assert_eq!(first_render_node(dri.path()), None);
+        assert_eq!(first_render_node(&dri.path().join("missing")), None);
         std::fs::write(dri.path().join("card0"), b"").unwrap();
-        assert!(!has_render_node(dri.path()), "a display-only card renders nothing");
+        assert_eq!(first_render_node(dri.path()), None, "a display-only card renders nothing");
         std::fs::write(dri.path().join("renderD129"), b"").unwrap();
         std::fs::write(dri.path().join("renderD128"), b"").unwrap();
-        assert!(has_render_node(dri.path()));
         assert_eq!(
             first_render_node(dri.path()),
             Some(dri.path().join("renderD128")),
