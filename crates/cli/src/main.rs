@@ -17,6 +17,9 @@ use sotto_core::{
 };
 use sotto_proto::{DeviceId, UserId};
 
+mod hints;
+use hints::hint;
+
 #[derive(Parser)]
 #[command(name = "sotto", version, about = "A headless Sotto client: end-to-end encrypted messaging from the shell")]
 struct Cli {
@@ -259,49 +262,6 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// What to do next, for errors a person can fix from the command line.
-fn hint(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "keychain_unavailable" | "keychain_locked" => {
-            "without a usable keychain, create the profile with --no-keychain --passphrase-stdin (passphrase on the \
-             second line of stdin), or open an existing one with --passphrase-stdin"
-        }
-        "passphrase_required" | "wrong_passphrase" => "give the profile's passphrase on stdin with --passphrase-stdin",
-        "profile_in_use" => "another sotto command (such as `listen`) or the app has this profile open; stop it first",
-        "no_profile" => "create one with `sotto --server URL --profile DIR register USER --password-stdin`",
-        "signed_out" => "this device was signed out; sign in again with `login` into a new profile directory",
-        "offline" => "check the server address and that it is running; queued messages go out with the next `sync`",
-        "backup_passphrase" => "give the passphrase the backup was made with on stdin (--backup-passphrase-stdin)",
-        "backup_too_new" => "install a newer version of sotto to restore this file",
-        "file_exists" => "choose a new file name; sotto never overwrites a file",
-        "invalid_credentials" => {
-            "the user id or password is wrong; nothing was changed (`account password` reads the current password \
-             first, then the new one)"
-        }
-        "no_password" => {
-            "this account signs in through an external service and has no password here; it cannot change one or \
-             confirm a key reset with one"
-        }
-        "recovery_key_invalid" => "check the recovery key for typos (spaces do not matter) and give it on stdin",
-        "wrong_recovery_key" => {
-            "give the recovery key shown when key backup was turned on (--recovery-key-stdin), or the passphrase it \
-             was turned on with (--backup-passphrase-stdin)"
-        }
-        "no_key_backup" => "turn key backup on from a device that has the keys: `sotto keys backup enable`",
-        "key_backup_exists" => {
-            "restore from it with `sotto keys backup restore --recovery-key-stdin`, or start a new one with \
-             `sotto keys backup enable --replace` (keys only in the old one are lost)"
-        }
-        "key_backup_replaced" => "restore with the new recovery key: `sotto keys backup restore --recovery-key-stdin`",
-        "key_backup_not_enabled" => "turn it on with `sotto keys backup enable`",
-        "key_backup_too_new" => "install a newer version of sotto to restore this key backup",
-        "safety_number_changed" => {
-            "the keys changed: run `sotto safety-number USER`, compare the new number, verify again"
-        }
-        _ => return None,
-    })
 }
 
 /// Lines read from stdin, in order: the password first, then the passphrase.

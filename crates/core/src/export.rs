@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
 use crate::progress::{CancellationToken, Progress, watch};
-use crate::store::{Conversation, ConversationKind, Db, Message, MessageKind, MessageStatus, Reader};
+use crate::store::{Conversation, ConversationKind, Db, Message, MessageKind, MessageReason, MessageStatus, Reader};
 use crate::{Client, Error, Result};
 
 /// The name and version written into `index.json`.
@@ -565,7 +565,7 @@ fn html_message(w: &mut impl Write, m: &Message, when: Option<&ZonedDateTime>) -
     w.write_all(b"</header>\n")?;
     if m.kind == MessageKind::Undecryptable {
         w.write_all(b"<p class=\"body notice\">This message could not be decrypted. ")?;
-        esc(w, undecryptable_words(m.reason.as_deref()))?;
+        esc(w, undecryptable_words(m.reason.map(MessageReason::as_str)))?;
         w.write_all(b"</p>\n")?;
     } else {
         w.write_all(b"<p class=\"body\">")?;
@@ -575,7 +575,7 @@ fn html_message(w: &mut impl Write, m: &Message, when: Option<&ZonedDateTime>) -
     match m.status {
         MessageStatus::Failed => {
             w.write_all(b"<p class=\"status\">Not sent: ")?;
-            esc(w, send_failure_words(m.reason.as_deref()))?;
+            esc(w, send_failure_words(m.reason.map(MessageReason::as_str)))?;
             w.write_all(b"</p>\n")?;
         }
         MessageStatus::Queued => {
@@ -697,7 +697,7 @@ impl<'a> JsonMessage<'a> {
             kind: m.kind,
             body: &m.body,
             status: m.status,
-            reason: m.reason.as_deref(),
+            reason: m.reason.map(MessageReason::as_str),
             sent_at: iso(m.ts),
             server_at: m.server_ts.and_then(iso),
         }

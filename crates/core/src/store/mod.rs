@@ -15,8 +15,8 @@ use std::path::Path;
 pub use crypto::{DeviceRecord, GroupSessionRow, InboundGroupRecord, OutboundGroupRecord};
 pub use groups::LocalGroup;
 pub use history::{
-    Conversation, ConversationKind, Message, MessageKind, MessageStatus, NewMessage, ORDER_KEY, OutboxItem, SEARCH_SQL,
-    SearchHit, fts_query,
+    Conversation, ConversationKind, Message, MessageKind, MessageReason, MessageStatus, NewMessage, ORDER_KEY,
+    OutboxItem, SEARCH_SQL, SearchHit, fts_query,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 

@@ -1,6 +1,7 @@
 //! The store on a real SQLCipher file: schema, history queries, search, outbox, and refusals.
 
 use super::*;
+use crate::Undecryptable;
 use crate::profile::ProfileKey;
 
 fn open() -> (tempfile::TempDir, Store) {
@@ -156,7 +157,7 @@ fn search_is_full_text_newest_first_and_safe_with_any_input() {
         .insert_message(&NewMessage {
             kind: MessageKind::Undecryptable,
             status: MessageStatus::Undecryptable,
-            reason: Some("missing_room_key"),
+            reason: Some(Undecryptable::MissingRoomKey.into()),
             body: "",
             ..text("u:bob", "msg-0004", "bob", "", 4)
         })
@@ -171,7 +172,7 @@ fn search_is_full_text_newest_first_and_safe_with_any_input() {
         .insert_message(&NewMessage {
             kind: MessageKind::Undecryptable,
             status: MessageStatus::Undecryptable,
-            reason: Some("missing_room_key"),
+            reason: Some(Undecryptable::MissingRoomKey.into()),
             body: "",
             ..text("u:bob", "msg-0005", "bob", "", 5)
         })
