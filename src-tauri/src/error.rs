@@ -26,6 +26,13 @@ impl CommandError {
     }
 }
 
+/// `[code] sentence`, for logs (the message never holds a secret).
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}] {}", self.code, self.message)
+    }
+}
+
 impl From<sotto_core::Error> for CommandError {
     fn from(e: sotto_core::Error) -> Self {
         CommandError { code: e.code(), message: e.to_string() }

@@ -8,6 +8,9 @@
 //! injects (`State`, `AppHandle`, `Window`, `WebviewWindow`, `Webview`) are not arguments. A
 //! `Channel<T>` argument (progress the command streams back) renders as `Channel<T>`, the
 //! interface `ipc.ts` declares for Tauri's channel class.
+//!
+//! Every command also runs in a `tracing` span named after it, without its arguments, and its
+//! error is logged when it fails.
 
 use proc_macro::TokenStream;
 use quote::{format_ident, quote};
@@ -81,6 +84,9 @@ fn expand(item: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
     let vis = &item.vis;
     Ok(quote! {
         #[tauri::command(rename_all = "snake_case")]
+        // Arguments are skipped: they may hold passwords or passphrases. A failure is logged at
+        // info (a person's mistake is not a bug) with the error's code and sentence.
+        #[tracing::instrument(skip_all, err(level = "info"))]
         #item
 
         #[doc(hidden)]

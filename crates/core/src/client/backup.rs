@@ -85,6 +85,7 @@ impl Client {
     /// Write this profile's backup to `path`, encrypted with `passphrase` (age, scrypt). Never
     /// overwrites a file: `path` must not exist. Progress counts records; on an error or when
     /// `cancel` fires, the partial file is removed.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn export_backup(
         &self,
         path: &Path,
@@ -165,6 +166,7 @@ impl Client {
     /// Restore a backup file into a new profile in `dir` and sign in (see the module docs).
     /// `dir` must not hold a profile; on an error or when `cancel` fires before the server was
     /// asked, everything created is removed again.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn restore_backup(
         dir: &Path,
         restore: Restore<'_>,

@@ -130,6 +130,7 @@ impl Client {
 
     /// Look users up in the directory (fresh), returning their devices. Unknown users are an
     /// error naming the first of them.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn lookup_users(&self, users: &[UserId]) -> Result<Vec<DeviceSummary>> {
         let unknown = self.refresh_devices(users).await?;
         if let Some(u) = unknown.first() {
@@ -159,6 +160,7 @@ impl Client {
     }
 
     /// The safety number with `user`, from the directory's current keys of both users.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn safety_number(&self, user: &UserId) -> Result<String> {
         let unknown = self.refresh_devices(&[user.clone(), self.inner.own.user_id.clone()]).await?;
         if unknown.contains(user) {
@@ -169,6 +171,7 @@ impl Client {
 
     /// The safety number with `user`, whether this person marked it verified, and whether they
     /// had marked an earlier one (keys changed since).
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn verification(&self, user: &UserId) -> Result<Verification> {
         let safety_number = self.safety_number(user).await?;
         let marked = self.read(|db| db.verified_number(user))?;
@@ -178,6 +181,7 @@ impl Client {
     /// Mark `user` verified: `compared` is the safety number the person compared (spacing does
     /// not matter); it must still be the current one, or this fails with
     /// [`Error::SafetyNumberChanged`] and marks nothing. `None` removes the mark.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn set_verified(&self, user: &UserId, compared: Option<&str>) -> Result<Verification> {
         let safety_number = self.safety_number(user).await?;
         let marked = match compared {

@@ -10,6 +10,7 @@ use crate::{Error, Result};
 
 impl Client {
     /// Create a group with this user as owner and `members` added.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn create_group(&self, name: &str, members: &[UserId]) -> Result<GroupInfo> {
         let body = CreateGroupRequest { name: name.to_owned(), members: members.to_vec() };
         let info: GroupInfo = self.request_json(Method::POST, "/v1/groups", Some(&body)).await?;
@@ -17,6 +18,7 @@ impl Client {
         Ok(info)
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn add_members(&self, group: &GroupId, users: &[UserId]) -> Result<GroupInfo> {
         let body = AddMembersRequest { user_ids: users.to_vec() };
         let info: GroupInfo =
@@ -27,6 +29,7 @@ impl Client {
 
     /// Remove a member. The next message this device sends to the group uses a new key the
     /// removed member never gets.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn remove_member(&self, group: &GroupId, user: &UserId) -> Result<GroupInfo> {
         let info: GroupInfo =
             self.request_json::<(), _>(Method::DELETE, &format!("/v1/groups/{group}/members/{user}"), None).await?;
@@ -35,6 +38,7 @@ impl Client {
         Ok(info)
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn leave_group(&self, group: &GroupId) -> Result<()> {
         let info: GroupInfo =
             self.request_json::<(), _>(Method::POST, &format!("/v1/groups/{group}/leave"), None).await?;
@@ -44,6 +48,7 @@ impl Client {
     }
 
     /// Groups this user is in, from the server.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn fetch_groups(&self) -> Result<Vec<GroupInfo>> {
         let list: GroupList = self.request_json::<(), _>(Method::GET, "/v1/groups", None).await?;
         for info in &list.groups {

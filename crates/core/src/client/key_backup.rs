@@ -137,6 +137,7 @@ impl Client {
     /// this device holds. Returns the recovery key text: show it to the user once (it is not
     /// stored and cannot be shown again). With `replace`, a backup made with another key is
     /// overwritten (keys only in it are lost); without, that is [`Error::KeyBackupExists`].
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn enable_key_backup(&self, replace: bool) -> Result<Zeroizing<String>> {
         let recovery = RecoveryKey::generate()?;
         self.enable_with(&recovery, Kdf::RecoveryKey, replace).await?;
@@ -145,6 +146,7 @@ impl Client {
 
     /// Turn on the server key backup with a key derived from `passphrase` (argon2id; at least
     /// [`MIN_PASSPHRASE_CHARS`] characters), and upload every group key this device holds.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn enable_key_backup_with_passphrase(&self, passphrase: &str, replace: bool) -> Result<()> {
         if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
             return Err(Error::InvalidInput(format!(
@@ -214,6 +216,7 @@ impl Client {
 
     /// Upload the group keys that are not in the backup yet, merged with what the backup holds.
     /// Returns the backup's new version, or `None` when backup is off or nothing was new.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn upload_key_backup(&self) -> Result<Option<u64>> {
         let _one = self.inner.key_backup_lock.lock().await;
         let Some(Settings { key, kdf }) = self.read(settings)? else { return Ok(None) };
@@ -278,6 +281,7 @@ impl Client {
     ///
     /// A wrong key ([`Error::WrongRecoveryKey`], or [`Error::RecoveryKeyInvalid`] for a typo)
     /// changes nothing.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn restore_key_backup(&self, secret: RecoverySecret<'_>) -> Result<KeyBackupRestore> {
         self.restore_key_backup_with(secret, &Progress::unobserved(), &CancellationToken::new()).await
     }
@@ -287,6 +291,7 @@ impl Client {
     /// fires. A cancel before the keys are in changes nothing; after that, the restored keys and
     /// the history read so far stay (both are complete records), and restoring again reads the
     /// rest.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn restore_key_backup_with(
         &self,
         secret: RecoverySecret<'_>,
@@ -347,6 +352,7 @@ impl Client {
     /// Read a group's history from the server (what was sent while this user was a member, as far
     /// back as the server keeps it) and store what this device does not have yet, oldest first.
     /// Returns (messages stored, of which undecryptable).
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn fetch_group_history(&self, group: &GroupId) -> Result<(usize, usize)> {
         self.read_group_history(group, &CancellationToken::new()).await
     }

@@ -123,11 +123,13 @@ impl std::fmt::Debug for SignIn<'_> {
 
 impl Client {
     /// Create an account on the server and a new profile for it in `dir`.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn register(dir: &Path, sign_in: SignIn<'_>, keys: KeyOptions) -> Result<Client> {
         Self::create(dir, sign_in, keys, true).await
     }
 
     /// Sign in to an existing account as a new device, with a new profile in `dir`.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn login(dir: &Path, sign_in: SignIn<'_>, keys: KeyOptions) -> Result<Client> {
         Self::create(dir, sign_in, keys, false).await
     }
@@ -435,6 +437,7 @@ impl Client {
     }
 
     /// Keep the server stocked with one-time keys (and a fallback key).
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn top_up_keys(&self) -> Result<()> {
         self.upload_keys(false).await
     }
@@ -465,11 +468,13 @@ impl Client {
     }
 
     /// This account's devices, as the server lists them.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn own_devices(&self) -> Result<DeviceList> {
         self.request_json::<(), _>(Method::GET, "/v1/devices", None).await
     }
 
     /// Remove another device of this account (needs the password).
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn delete_device(&self, device_id: &DeviceId, password: &str) -> Result<()> {
         let body = DeleteDeviceRequest { password: password.to_owned() };
         self.request::<_, serde_json::Value>(Method::DELETE, &format!("/v1/devices/{device_id}"), Some(&body)).await?;
@@ -481,6 +486,7 @@ impl Client {
     /// registration. Every device of the account stays signed in; a wrong `current` is
     /// `invalid_credentials` and changes nothing, an account without a password (external sign-in)
     /// is `no_password`.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn change_password(&self, current: &str, new: &str) -> Result<()> {
         let body = ChangePasswordRequest { current_password: current.to_owned(), new_password: new.to_owned() };
         self.request::<_, serde_json::Value>(Method::PUT, "/v1/account/password", Some(&body)).await?;
@@ -490,6 +496,7 @@ impl Client {
 
     /// Sign this device out: the server forgets it, and the profile (database, keychain entry)
     /// is deleted, since its keys are of no use any more.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn logout(self) -> Result<()> {
         self.inner.cancel.cancel();
         match self.request::<(), serde_json::Value>(Method::DELETE, "/v1/sessions/current", None).await {
@@ -540,6 +547,7 @@ impl Client {
     }
 
     /// The one-to-one conversation with `user`, created (empty) when the directory knows them.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn start_direct(&self, user: &UserId) -> Result<Conversation> {
         if user == self.user_id() {
             return Err(Error::InvalidInput("Sending messages to yourself is not supported yet.".into()));

@@ -73,6 +73,7 @@ impl Client {
     /// transaction exactly as sync does, but leave the inbox position alone and acknowledge
     /// nothing. Returns the number of new messages.
     #[doc(hidden)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn bench_receive(&self, entries: &[InboxEntry]) -> Result<usize> {
         let processed = self.process(entries, false, false, 0).await?;
         let messages = processed.messages;

@@ -44,6 +44,7 @@ impl Client {
     /// which the server checks again: a wrong one is `invalid_credentials` and changes nothing, an
     /// account without one (external sign-in) is `no_password`. Going offline midway is `offline`,
     /// and the reset is settled by a retry or the next time the device is online.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn reset_keys(&self, password: &str) -> Result<KeyReset> {
         let _resetting = self.inner.reset_lock.lock().await;
         // What already waits for this device was encrypted to the old keys: read it while they

@@ -62,6 +62,7 @@ impl Client {
     /// returns it `sent`, `queued` (offline: it goes out with the next sync) or `failed` with a
     /// reason; with the service running it returns at once, `queued`, and the outcome follows as
     /// a `status_changed` event.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn send_text(&self, to: &UserId, body: &str) -> Result<Message> {
         check_text(body)?;
         if to == self.user_id() {
@@ -80,6 +81,7 @@ impl Client {
     }
 
     /// Send a text to every member device of a group.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn send_group_text(&self, group: &GroupId, body: &str) -> Result<Message> {
         check_text(body)?;
         let local = self.read(|db| db.group(group))?;
@@ -200,6 +202,7 @@ impl Client {
     }
 
     /// Send a failed message again (same message id, so the server never stores it twice).
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn retry(&self, message_row: i64) -> Result<Message> {
         let message =
             self.read(|db| db.message(message_row))?.ok_or_else(|| Error::InvalidInput("No such message.".into()))?;

@@ -33,6 +33,7 @@ pub struct SyncSummary {
 impl Client {
     /// Fetch everything waiting in the inbox over HTTP, store it, acknowledge it, and send what
     /// is queued. For scripts and the CLI; the app uses [`Client::start`].
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn sync(&self) -> Result<SyncSummary> {
         self.publish_keys().await?;
         let summary = self.fetch_inbox().await?;
