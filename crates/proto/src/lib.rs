@@ -15,6 +15,7 @@ pub mod ids;
 pub mod inbox;
 pub mod keys;
 pub mod limits;
+pub mod routes;
 pub mod ws;
 
 pub use auth::*;

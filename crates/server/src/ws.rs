@@ -13,6 +13,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, reject
 use axum::response::Response;
 use futures_util::SinkExt;
 use sotto_proto::limits::{MAX_CLIENT_FRAME_BYTES, MAX_EPHEMERAL_BYTES};
+use sotto_proto::routes::{self, Endpoint as _};
 use sotto_proto::{ClientFrame, DeviceAddress, EphemeralTarget, ErrorCode, InboxEntry, ServerFrame};
 use tracing::instrument;
 
@@ -31,7 +32,7 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_REPLACED: u16 = 4000;
 
-#[utoipa::path(get, path = "/v1/ws", tag = "messages", security(("bearer" = [])),
+#[utoipa::path(get, path = routes::Connect::PATH, tag = "messages", security(("bearer" = [])),
     responses((status = 101, description = "WebSocket of JSON frames: see `ServerFrame` and `ClientFrame`"), (status = 401, body = sotto_proto::ErrorBody)))]
 pub async fn connect(
     State(state): State<AppState>,

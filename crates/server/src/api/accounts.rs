@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use sotto_proto::limits::{MAX_DEVICE_NAME_CHARS, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
+use sotto_proto::routes::{self, Endpoint as _};
 use sotto_proto::{
     ChangePasswordRequest, DeleteDeviceRequest, DeviceAddress, DeviceId, DeviceInfo, DeviceList, ErrorBody, ErrorCode,
     ExternalLoginRequest, Jwks, LoginRequest, RefreshRequest, RegisterRequest, Session, UserId,
@@ -75,7 +76,7 @@ fn new_device_id() -> AppResult<DeviceId> {
     DeviceId::parse(auth::random_id(12)?).map_err(|e| AppError::internal(e.to_string()))
 }
 
-#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = RegisterRequest,
+#[utoipa::path(post, path = routes::Register::PATH, tag = "accounts", request_body = RegisterRequest,
     responses((status = 201, body = Session), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "user_exists"), (status = 429, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %req.user_id))]
 pub async fn register(
@@ -100,7 +101,7 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(session)))
 }
 
-#[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = LoginRequest,
+#[utoipa::path(post, path = routes::Login::PATH, tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = Session), (status = 401, body = ErrorBody, description = "invalid_credentials"),
         (status = 404, body = ErrorBody, description = "not_found: `device_id` names no device of this account"),
         (status = 429, body = ErrorBody)))]
@@ -158,7 +159,7 @@ async fn resume_session(state: &AppState, device: DeviceAddress) -> AppResult<Se
     })
 }
 
-#[utoipa::path(post, path = "/v1/sessions/external", tag = "accounts", request_body = ExternalLoginRequest,
+#[utoipa::path(post, path = routes::LoginExternal::PATH, tag = "accounts", request_body = ExternalLoginRequest,
     responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "no external issuer is configured")))]
 #[instrument(skip_all)]
 pub async fn login_external(
@@ -184,7 +185,7 @@ pub async fn login_external(
     Ok(Json(session))
 }
 
-#[utoipa::path(post, path = "/v1/sessions/refresh", tag = "accounts", request_body = RefreshRequest,
+#[utoipa::path(post, path = routes::Refresh::PATH, tag = "accounts", request_body = RefreshRequest,
     responses((status = 200, body = Session), (status = 401, body = ErrorBody)))]
 #[instrument(skip_all)]
 pub async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshRequest>) -> AppResult<Json<Session>> {
@@ -216,7 +217,7 @@ pub async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshReque
     }
 }
 
-#[utoipa::path(delete, path = "/v1/sessions/current", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(delete, path = routes::Logout::PATH, tag = "accounts", security(("bearer" = [])),
     responses((status = 204, description = "The device is signed out and removed"), (status = 401, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
 pub async fn logout(State(state): State<AppState>, Authenticated(device): Authenticated) -> AppResult<StatusCode> {
@@ -228,7 +229,7 @@ pub async fn logout(State(state): State<AppState>, Authenticated(device): Authen
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(put, path = "/v1/account/password", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(put, path = routes::ChangePassword::PATH, tag = "accounts", security(("bearer" = [])),
     request_body = ChangePasswordRequest,
     responses((status = 204, description = "Changed; every device stays signed in"),
         (status = 400, body = ErrorBody, description = "invalid_input: the new password is too short or too long"),
@@ -254,7 +255,7 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/v1/devices", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(get, path = routes::ListDevices::PATH, tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %device.user_id))]
 pub async fn list_devices(
@@ -271,7 +272,7 @@ pub async fn list_devices(
     Ok(Json(DeviceList { devices }))
 }
 
-#[utoipa::path(delete, path = "/v1/devices/{device_id}", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(delete, path = routes::DeleteDevice::PATH, tag = "accounts", security(("bearer" = [])),
     params(("device_id" = String, Path)), request_body = DeleteDeviceRequest,
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %caller.user_id, target = %device_id))]
@@ -296,7 +297,7 @@ pub async fn delete_device(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/v1/jwks.json", tag = "accounts", responses((status = 200, body = Jwks)))]
+#[utoipa::path(get, path = routes::GetJwks::PATH, tag = "accounts", responses((status = 200, body = Jwks)))]
 pub async fn jwks(State(state): State<AppState>) -> Json<Jwks> {
     Json(state.tokens.jwks())
 }

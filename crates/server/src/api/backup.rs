@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use sotto_proto::limits::MAX_BACKUP_BYTES;
+use sotto_proto::routes::{self, Endpoint as _};
 use sotto_proto::{Backup, BackupVersion, ErrorBody, ErrorCode, PutBackupRequest};
 use tracing::instrument;
 
@@ -12,7 +13,7 @@ use crate::extract::Json;
 use crate::state::AppState;
 use crate::store::StoreError;
 
-#[utoipa::path(get, path = "/v1/backup", tag = "backup", security(("bearer" = [])),
+#[utoipa::path(get, path = routes::GetBackup::PATH, tag = "backup", security(("bearer" = [])),
     responses((status = 200, body = Backup), (status = 404, body = ErrorBody, description = "no backup yet")))]
 #[instrument(skip_all, fields(user = %device.user_id))]
 pub async fn get_backup(
@@ -28,7 +29,7 @@ pub async fn get_backup(
     Ok(Json(Backup { version, blob }))
 }
 
-#[utoipa::path(put, path = "/v1/backup", tag = "backup", security(("bearer" = [])), request_body = PutBackupRequest,
+#[utoipa::path(put, path = routes::PutBackup::PATH, tag = "backup", security(("bearer" = [])), request_body = PutBackupRequest,
     responses((status = 200, body = BackupVersion), (status = 409, body = ErrorBody, description = "stale_version"), (status = 413, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %device.user_id, expected = req.expected_version, bytes = req.blob.len()))]
 pub async fn put_backup(

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
 use sotto_proto::limits::{MAX_GROUP_MEMBERS, MAX_GROUP_NAME_CHARS, MAX_HISTORY_PAGE};
+use sotto_proto::routes::{self, Endpoint as _, HistoryQuery};
 use sotto_proto::{
     AddMembersRequest, CreateGroupRequest, DeviceAddress, DeviceMismatch, EntryBody, ErrorBody, ErrorCode,
     GroupHistoryPage, GroupId, GroupInfo, GroupList, GroupMember, MembershipChange, MembershipEvent, MessageId, Role,
@@ -144,7 +144,7 @@ async fn wake_group_event(state: &AppState, before: &GroupInfo, after: &GroupInf
     }
 }
 
-#[utoipa::path(post, path = "/v1/groups", tag = "groups", security(("bearer" = [])), request_body = CreateGroupRequest,
+#[utoipa::path(post, path = routes::CreateGroup::PATH, tag = "groups", security(("bearer" = [])), request_body = CreateGroupRequest,
     responses((status = 201, body = GroupInfo), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "unknown_user")))]
 #[instrument(skip_all, fields(user = %caller.user_id, members = req.members.len()))]
 pub async fn create_group(
@@ -176,7 +176,7 @@ pub async fn create_group(
     Ok((StatusCode::CREATED, Json(group)))
 }
 
-#[utoipa::path(get, path = "/v1/groups", tag = "groups", security(("bearer" = [])), responses((status = 200, body = GroupList)))]
+#[utoipa::path(get, path = routes::ListGroups::PATH, tag = "groups", security(("bearer" = [])), responses((status = 200, body = GroupList)))]
 pub async fn list_groups(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -184,7 +184,7 @@ pub async fn list_groups(
     Ok(Json(GroupList { groups: state.groups.groups_of(&caller.user_id).await? }))
 }
 
-#[utoipa::path(get, path = "/v1/groups/{group_id}", tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
+#[utoipa::path(get, path = routes::GetGroup::PATH, tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
     responses((status = 200, body = GroupInfo), (status = 403, body = ErrorBody, description = "not_member"), (status = 404, body = ErrorBody)))]
 pub async fn get_group(
     State(state): State<AppState>,
@@ -194,7 +194,7 @@ pub async fn get_group(
     Ok(Json(load_for_member(&state, &group_id, &caller.user_id).await?.0))
 }
 
-#[utoipa::path(post, path = "/v1/groups/{group_id}/members", tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
+#[utoipa::path(post, path = routes::AddMembers::PATH, tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
     request_body = AddMembersRequest,
     responses((status = 200, body = GroupInfo), (status = 403, body = ErrorBody, description = "not_member or not_admin"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %caller.user_id, group = %group_id))]
@@ -231,7 +231,7 @@ pub async fn add_members(
     Ok(Json(group))
 }
 
-#[utoipa::path(delete, path = "/v1/groups/{group_id}/members/{user_id}", tag = "groups", security(("bearer" = [])),
+#[utoipa::path(delete, path = routes::RemoveMember::PATH, tag = "groups", security(("bearer" = [])),
     params(("group_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 200, body = GroupInfo), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %caller.user_id, group = %group_id, target = %target))]
@@ -261,7 +261,7 @@ pub async fn remove_member(
     Ok(Json(group))
 }
 
-#[utoipa::path(post, path = "/v1/groups/{group_id}/leave", tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
+#[utoipa::path(post, path = routes::LeaveGroup::PATH, tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
     responses((status = 200, body = GroupInfo, description = "The group as the remaining members see it"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "the owner must hand over ownership first")))]
 #[instrument(skip_all, fields(user = %caller.user_id, group = %group_id))]
 pub async fn leave_group(
@@ -287,7 +287,7 @@ pub async fn leave_group(
     Ok((StatusCode::OK, Json(group)))
 }
 
-#[utoipa::path(put, path = "/v1/groups/{group_id}/members/{user_id}/role", tag = "groups", security(("bearer" = [])),
+#[utoipa::path(put, path = routes::SetRole::PATH, tag = "groups", security(("bearer" = [])),
     params(("group_id" = String, Path), ("user_id" = String, Path)), request_body = SetRoleRequest,
     responses((status = 200, body = GroupInfo), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %caller.user_id, group = %group_id, target = %target))]
@@ -323,7 +323,7 @@ pub async fn set_role(
     Ok(Json(group))
 }
 
-#[utoipa::path(delete, path = "/v1/groups/{group_id}", tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
+#[utoipa::path(delete, path = routes::DismissGroup::PATH, tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %caller.user_id, group = %group_id))]
 pub async fn dismiss_group(
@@ -342,7 +342,7 @@ pub async fn dismiss_group(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/groups/{group_id}/messages", tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
+#[utoipa::path(post, path = routes::SendGroup::PATH, tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
     request_body = SendGroupRequest,
     responses((status = 200, body = SendReceipt), (status = 403, body = ErrorBody, description = "not_member"), (status = 404, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %sender.user_id, device = %sender.device_id, group = %group_id))]
@@ -397,20 +397,9 @@ pub async fn send_group(
     Ok(Json(deliver(&state, delivery, "group").await?))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct HistoryQuery {
-    /// Only messages older than this `seq` (default: from the newest).
-    #[serde(default)]
-    pub before: Option<u64>,
-    /// At most this many messages (1 to 500, default 100).
-    #[serde(default)]
-    pub limit: Option<u32>,
-}
-
 /// The group's stored messages that were sent while the caller was a member, newest first. Only
 /// current members may read it; what was sent while they were not members is never returned.
-#[utoipa::path(get, path = "/v1/groups/{group_id}/history", tag = "groups", security(("bearer" = [])),
+#[utoipa::path(get, path = routes::GroupHistory::PATH, tag = "groups", security(("bearer" = [])),
     params(("group_id" = String, Path), HistoryQuery),
     responses((status = 200, body = GroupHistoryPage), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "not_member"), (status = 404, body = ErrorBody)))]

@@ -7,6 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use ed25519_dalek::{Signature, VerifyingKey};
 use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_ONE_TIME_KEYS_PER_UPLOAD, MAX_QUERY_USERS};
+use sotto_proto::routes::{self, Endpoint as _};
 use sotto_proto::{
     ClaimKeysRequest, ClaimKeysResponse, DeviceAddress, DeviceKeys, ErrorBody, ErrorCode, KeyCounts, QueryKeysRequest,
     QueryKeysResponse, ResetDeviceKeysRequest, SignedKey, UploadKeysRequest,
@@ -44,7 +45,7 @@ fn verifying_key(keys: &DeviceKeys) -> AppResult<VerifyingKey> {
         .map_err(|_| AppError::invalid_input("The Ed25519 key is not a valid curve point."))
 }
 
-#[utoipa::path(put, path = "/v1/keys/device", tag = "keys", security(("bearer" = [])), request_body = DeviceKeys,
+#[utoipa::path(put, path = routes::PutDeviceKeys::PATH, tag = "keys", security(("bearer" = [])), request_body = DeviceKeys,
     responses((status = 204), (status = 400, body = ErrorBody, description = "invalid_input or invalid_signature"),
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "other identity keys are already published")))]
 #[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
@@ -72,7 +73,7 @@ fn check_own_keys(device: &DeviceAddress, keys: &DeviceKeys) -> AppResult<()> {
     verify(&signer, &keys.signing_bytes(), &keys.signature, "device keys")
 }
 
-#[utoipa::path(post, path = "/v1/keys/device/reset", tag = "keys", security(("bearer" = [])),
+#[utoipa::path(post, path = routes::ResetDeviceKeys::PATH, tag = "keys", security(("bearer" = [])),
     request_body = ResetDeviceKeysRequest,
     responses((status = 204, description = "The device has the new identity; its old one-time and fallback keys are deleted"),
         (status = 400, body = ErrorBody, description = "invalid_input or invalid_signature"),
@@ -97,7 +98,7 @@ pub async fn reset_device_keys(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/keys/one-time", tag = "keys", security(("bearer" = [])), request_body = UploadKeysRequest,
+#[utoipa::path(post, path = routes::UploadOneTimeKeys::PATH, tag = "keys", security(("bearer" = [])), request_body = UploadKeysRequest,
     responses((status = 200, body = KeyCounts), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id, count = req.one_time_keys.len()))]
 pub async fn upload_one_time_keys(
@@ -130,7 +131,7 @@ pub async fn upload_one_time_keys(
     }
 }
 
-#[utoipa::path(get, path = "/v1/keys/count", tag = "keys", security(("bearer" = [])),
+#[utoipa::path(get, path = routes::CountKeys::PATH, tag = "keys", security(("bearer" = [])),
     responses((status = 200, body = KeyCounts), (status = 401, body = ErrorBody)))]
 pub async fn key_counts(
     State(state): State<AppState>,
@@ -139,7 +140,7 @@ pub async fn key_counts(
     Ok(Json(state.devices.key_counts(&device).await?))
 }
 
-#[utoipa::path(post, path = "/v1/keys/query", tag = "keys", security(("bearer" = [])), request_body = QueryKeysRequest,
+#[utoipa::path(post, path = routes::QueryKeys::PATH, tag = "keys", security(("bearer" = [])), request_body = QueryKeysRequest,
     responses((status = 200, body = QueryKeysResponse), (status = 400, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %device.user_id, users = req.user_ids.len()))]
 pub async fn query_keys(
@@ -158,7 +159,7 @@ pub async fn query_keys(
     Ok(Json(QueryKeysResponse { users: found, unknown_users }))
 }
 
-#[utoipa::path(post, path = "/v1/keys/claim", tag = "keys", security(("bearer" = [])), request_body = ClaimKeysRequest,
+#[utoipa::path(post, path = routes::ClaimKeys::PATH, tag = "keys", security(("bearer" = [])), request_body = ClaimKeysRequest,
     responses((status = 200, body = ClaimKeysResponse), (status = 400, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %device.user_id, devices = req.devices.len()))]
 pub async fn claim_keys(

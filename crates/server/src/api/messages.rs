@@ -5,8 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
 use sotto_proto::limits::{MAX_CIPHERTEXT_BYTES, MAX_DIRECT_PAYLOADS, MAX_INBOX_PAGE};
+use sotto_proto::routes::{self, Endpoint as _, InboxQuery};
 use sotto_proto::{
     AckRequest, DeviceAddress, DeviceMismatch, EntryBody, ErrorBody, InboxEntry, InboxPage, SendDirectRequest,
     SendReceipt, UserId,
@@ -66,7 +66,7 @@ pub async fn deliver(state: &AppState, delivery: Delivery, kind: &'static str) -
     }
 }
 
-#[utoipa::path(post, path = "/v1/messages", tag = "messages", security(("bearer" = [])), request_body = SendDirectRequest,
+#[utoipa::path(post, path = routes::SendDirect::PATH, tag = "messages", security(("bearer" = [])), request_body = SendDirectRequest,
     responses((status = 200, body = SendReceipt), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "unknown_user"),
         (status = 409, body = ErrorBody, description = "devices_changed: `devices` lists what to add and drop")))]
@@ -129,18 +129,7 @@ pub async fn send_direct(
     Ok(Json(deliver(&state, delivery, "direct").await?))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct InboxQuery {
-    /// Return entries after this sequence number (default 0: from the oldest unacknowledged).
-    #[serde(default)]
-    pub after: u64,
-    /// At most this many entries (1 to 500, default 100).
-    #[serde(default)]
-    pub limit: Option<u32>,
-}
-
-#[utoipa::path(get, path = "/v1/inbox", tag = "messages", security(("bearer" = [])), params(InboxQuery),
+#[utoipa::path(get, path = routes::FetchInbox::PATH, tag = "messages", security(("bearer" = [])), params(InboxQuery),
     responses((status = 200, body = InboxPage), (status = 400, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
 pub async fn fetch_inbox(
@@ -160,7 +149,7 @@ pub async fn fetch_inbox(
     Ok(Json(InboxPage { entries, more }))
 }
 
-#[utoipa::path(post, path = "/v1/inbox/ack", tag = "messages", security(("bearer" = [])), request_body = AckRequest,
+#[utoipa::path(post, path = routes::AckInbox::PATH, tag = "messages", security(("bearer" = [])), request_body = AckRequest,
     responses((status = 204), (status = 400, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id, up_to = req.up_to))]
 pub async fn ack_inbox(

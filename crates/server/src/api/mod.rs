@@ -9,47 +9,70 @@ pub mod messages;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodFilter, get, on};
 use sotto_proto::ErrorCode;
 use sotto_proto::limits::{MAX_BACKUP_BYTES, MAX_BODY_BYTES};
+use sotto_proto::routes::{self, Endpoint, Method};
 
 use crate::error::AppError;
 use crate::state::AppState;
 
+/// Routes an [`Endpoint`] of the shared table: its method and path come from `sotto_proto`, so
+/// the server cannot serve a route at another place than the client calls it.
+trait EndpointRouter {
+    fn endpoint<E: Endpoint, H: Handler<T, AppState>, T: 'static>(self, endpoint: E, handler: H) -> Self;
+}
+
+impl EndpointRouter for Router<AppState> {
+    fn endpoint<E: Endpoint, H: Handler<T, AppState>, T: 'static>(self, _: E, handler: H) -> Self {
+        let filter = match E::METHOD {
+            Method::Get => MethodFilter::GET,
+            Method::Post => MethodFilter::POST,
+            Method::Put => MethodFilter::PUT,
+            Method::Delete => MethodFilter::DELETE,
+        };
+        self.route(E::PATH, on(filter, handler))
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     // The backup blob may be larger than any other body (JSON string escaping included).
     let backup_routes = Router::new()
-        .route("/v1/backup", get(backup::get_backup).put(backup::put_backup))
+        .endpoint(routes::GetBackup, backup::get_backup)
+        .endpoint(routes::PutBackup, backup::put_backup)
         .layer(DefaultBodyLimit::max(MAX_BACKUP_BYTES + 64 * 1024));
     let api = Router::new()
-        .route("/v1/accounts", post(accounts::register))
-        .route("/v1/sessions", post(accounts::login))
-        .route("/v1/sessions/refresh", post(accounts::refresh))
-        .route("/v1/sessions/external", post(accounts::login_external))
-        .route("/v1/sessions/current", delete(accounts::logout))
-        .route("/v1/account/password", put(accounts::change_password))
-        .route("/v1/devices", get(accounts::list_devices))
-        .route("/v1/devices/{device_id}", delete(accounts::delete_device))
-        .route("/v1/jwks.json", get(accounts::jwks))
-        .route("/v1/keys/device", put(keys::put_device_keys))
-        .route("/v1/keys/device/reset", post(keys::reset_device_keys))
-        .route("/v1/keys/one-time", post(keys::upload_one_time_keys))
-        .route("/v1/keys/count", get(keys::key_counts))
-        .route("/v1/keys/query", post(keys::query_keys))
-        .route("/v1/keys/claim", post(keys::claim_keys))
-        .route("/v1/messages", post(messages::send_direct))
-        .route("/v1/inbox", get(messages::fetch_inbox))
-        .route("/v1/inbox/ack", post(messages::ack_inbox))
-        .route("/v1/ws", get(crate::ws::connect))
-        .route("/v1/groups", post(groups::create_group).get(groups::list_groups))
-        .route("/v1/groups/{group_id}", get(groups::get_group).delete(groups::dismiss_group))
-        .route("/v1/groups/{group_id}/members", post(groups::add_members))
-        .route("/v1/groups/{group_id}/members/{user_id}", delete(groups::remove_member))
-        .route("/v1/groups/{group_id}/members/{user_id}/role", put(groups::set_role))
-        .route("/v1/groups/{group_id}/leave", post(groups::leave_group))
-        .route("/v1/groups/{group_id}/messages", post(groups::send_group))
-        .route("/v1/groups/{group_id}/history", get(groups::group_history))
+        .endpoint(routes::Register, accounts::register)
+        .endpoint(routes::Login, accounts::login)
+        .endpoint(routes::LoginExternal, accounts::login_external)
+        .endpoint(routes::Refresh, accounts::refresh)
+        .endpoint(routes::Logout, accounts::logout)
+        .endpoint(routes::ChangePassword, accounts::change_password)
+        .endpoint(routes::ListDevices, accounts::list_devices)
+        .endpoint(routes::DeleteDevice, accounts::delete_device)
+        .endpoint(routes::GetJwks, accounts::jwks)
+        .endpoint(routes::PutDeviceKeys, keys::put_device_keys)
+        .endpoint(routes::ResetDeviceKeys, keys::reset_device_keys)
+        .endpoint(routes::UploadOneTimeKeys, keys::upload_one_time_keys)
+        .endpoint(routes::CountKeys, keys::key_counts)
+        .endpoint(routes::QueryKeys, keys::query_keys)
+        .endpoint(routes::ClaimKeys, keys::claim_keys)
+        .endpoint(routes::SendDirect, messages::send_direct)
+        .endpoint(routes::FetchInbox, messages::fetch_inbox)
+        .endpoint(routes::AckInbox, messages::ack_inbox)
+        .endpoint(routes::Connect, crate::ws::connect)
+        .endpoint(routes::CreateGroup, groups::create_group)
+        .endpoint(routes::ListGroups, groups::list_groups)
+        .endpoint(routes::GetGroup, groups::get_group)
+        .endpoint(routes::DismissGroup, groups::dismiss_group)
+        .endpoint(routes::AddMembers, groups::add_members)
+        .endpoint(routes::RemoveMember, groups::remove_member)
+        .endpoint(routes::SetRole, groups::set_role)
+        .endpoint(routes::LeaveGroup, groups::leave_group)
+        .endpoint(routes::SendGroup, groups::send_group)
+        .endpoint(routes::GroupHistory, groups::group_history)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .merge(backup_routes);
     Router::new()
