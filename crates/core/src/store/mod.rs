@@ -12,7 +12,7 @@ mod history;
 
 use std::path::Path;
 
-pub use crypto::{DeviceRecord, GroupSessionRow, InboundGroupRecord, OutboundGroupRecord};
+pub use crypto::{BackupScope, DeviceRecord, Devices, GroupSessionRow, InboundGroupRecord, OutboundGroupRecord};
 pub use groups::LocalGroup;
 pub use history::{
     Conversation, ConversationKind, Message, MessageKind, MessageStatus, NewMessage, ORDER_KEY, OutboxItem, SEARCH_SQL,
@@ -78,11 +78,20 @@ impl Drop for Checkpointer {
     }
 }
 
+/// Whether [`Store::open`] makes a new database or opens the one there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// A new database: refused if the file exists.
+    Create,
+    /// The profile's database: refused if there is none.
+    Existing,
+}
+
 impl Store {
-    /// Open (or create, with `create`) the database at `path` with the profile key.
-    pub fn open(path: &Path, key: &ProfileKey, create: bool) -> Result<Self> {
+    /// Open (or create, with [`OpenMode::Create`]) the database at `path` with the profile key.
+    pub fn open(path: &Path, key: &ProfileKey, mode: OpenMode) -> Result<Self> {
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        if create {
+        if mode == OpenMode::Create {
             if path.exists() {
                 return Err(Error::ProfileExists(path.display().to_string()));
             }
