@@ -14,8 +14,8 @@ use anyhow::{Context, bail, ensure};
 use rand_core::{OsRng, RngCore};
 use rusqlite::{Connection, OpenFlags, params};
 use serde::{Deserialize, Serialize};
+use sotto_core::bench::{NewMessage, OpenMode, Store};
 use sotto_core::profile::ProfileKey;
-use sotto_core::store::{NewMessage, OpenMode, Store};
 use sotto_core::{ConversationKind, MessageKind, MessageStatus};
 
 use super::stats::{CpuSnap, Dist};
@@ -39,7 +39,7 @@ const OWN_USER: &str = "me-searcher";
 
 /// The engine's own search SQL and query builder: the plain baselines run exactly what
 /// `Db::search` runs.
-pub use sotto_core::store::{SEARCH_SQL, fts_query};
+pub use sotto_core::bench::{SEARCH_SQL, fts_query};
 
 #[derive(Debug, Clone, Copy)]
 pub struct SearchPlan {

@@ -150,7 +150,7 @@ impl Client {
     /// The local part of a group send, for benchmarks: store the message as queued, encrypt it
     /// with the group's current (already shared) session, and store the request in the outbox,
     /// exactly as a real send does before it posts. Returns the ciphertext.
-    #[doc(hidden)]
+    #[cfg(feature = "bench")]
     pub fn bench_prepare_group_send(&self, group: &GroupId, body: &str) -> Result<String> {
         check_text(body)?;
         let conversation_id = group_conversation_id(group);

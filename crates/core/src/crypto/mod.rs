@@ -93,6 +93,7 @@ struct MegolmEnvelope {
 /// A decrypted Megolm message and the index it had in its session.
 pub struct GroupDecrypted {
     pub plaintext: GroupPlaintext,
+    #[cfg_attr(not(test), expect(dead_code, reason = "the receive path reads the session id from the ciphertext"))]
     pub session_id: String,
     /// True when this exact message was decrypted before (a duplicate delivery).
     pub duplicate: bool,

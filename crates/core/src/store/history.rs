@@ -506,13 +506,14 @@ impl Db<'_> {
         Ok(n)
     }
 
-    /// An undecryptable message was decrypted after all.
+    /// An undecryptable message was decrypted after all (the tests' shorthand).
+    #[cfg(test)]
     pub fn set_decrypted(&self, row_id: i64, body: &str) -> Result<()> {
         self.set_decrypted_as(row_id, body, false)
     }
 
-    /// [`Db::set_decrypted`] for a message that may be this user's own (sent from another of
-    /// their devices, read from a group's history): then it is stored as sent by us.
+    /// An undecryptable message was decrypted after all; it may be this user's own (sent from
+    /// another of their devices, read from a group's history): then it is stored as sent by us.
     pub fn set_decrypted_as(&self, row_id: i64, body: &str, from_me: bool) -> Result<()> {
         self.conn().execute(
             "UPDATE messages SET kind = 'text', body = ?2, status = CASE WHEN ?3 THEN 'sent' ELSE 'received' END,

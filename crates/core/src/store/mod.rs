@@ -12,12 +12,13 @@ mod history;
 
 use std::path::Path;
 
-pub use crypto::{BackupScope, DeviceRecord, Devices, GroupSessionRow, InboundGroupRecord, OutboundGroupRecord};
+pub use crypto::{BackupScope, DeviceRecord, Devices, InboundGroupRecord, OutboundGroupRecord};
 pub use groups::LocalGroup;
 pub use history::{
-    Conversation, ConversationKind, Message, MessageKind, MessageStatus, NewMessage, ORDER_KEY, OutboxItem, SEARCH_SQL,
-    SearchHit, fts_query,
+    Conversation, ConversationKind, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, SearchHit,
 };
+#[cfg(feature = "bench")]
+pub use history::{SEARCH_SQL, fts_query};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::profile::ProfileKey;

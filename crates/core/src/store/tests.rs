@@ -1,5 +1,6 @@
 //! The store on a real SQLCipher file: schema, history queries, search, outbox, and refusals.
 
+use super::history::ORDER_KEY;
 use super::*;
 use crate::profile::ProfileKey;
 
