@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use sotto_core::{Client, ClientEvent, KeyChange, MessageKind, SignIn, direct_conversation_id, group_conversation_id};
+use sotto_core::{
+    Client, ClientEvent, ErrorCode, KeyChange, MessageKind, MessageReason, SignIn, direct_conversation_id,
+    group_conversation_id,
+};
 use sotto_proto::UserId;
 use sotto_tests::*;
 
@@ -36,13 +39,13 @@ async fn a_password_change_keeps_the_device_signed_in_with_its_history() {
 
     // Refused, and nothing changes: a wrong current password, a new one that is too short.
     let err = alice.change_password("not the password", NEW_PASSWORD).await.unwrap_err();
-    assert_eq!(err.code(), "invalid_credentials", "{err}");
-    assert_eq!(alice.change_password(PASSWORD, "short").await.unwrap_err().code(), "invalid_input");
+    assert_eq!(err.code(), ErrorCode::InvalidCredentials, "{err}");
+    assert_eq!(alice.change_password(PASSWORD, "short").await.unwrap_err().code(), ErrorCode::InvalidInput);
 
     alice.change_password(PASSWORD, NEW_PASSWORD).await.unwrap();
     // The old password no longer signs in (and leaves no profile behind); the new one does.
     let refused = sign_in(&server, &dirs.path().join("refused"), PASSWORD).await.unwrap_err();
-    assert_eq!(refused.code(), "invalid_credentials");
+    assert_eq!(refused.code(), ErrorCode::InvalidCredentials);
     assert!(!dirs.path().join("refused").join("sotto.db").exists());
     let second = sign_in(&server, &dirs.path().join("alice-second"), NEW_PASSWORD).await.unwrap();
 
@@ -95,7 +98,7 @@ async fn a_key_reset_keeps_history_and_contacts_see_the_key_change() {
 
     // A wrong password changes nothing.
     let err = alice.reset_keys("not the password").await.unwrap_err();
-    assert_eq!(err.code(), "invalid_credentials", "{err}");
+    assert_eq!(err.code(), ErrorCode::InvalidCredentials, "{err}");
     assert_eq!(bob.lookup_users(&[uid("alice")]).await.unwrap()[0].ed25519, keys_before[0].ed25519);
     assert_eq!(alice.safety_number(&uid("bob")).await.unwrap(), safety_before);
 
@@ -111,7 +114,7 @@ async fn a_key_reset_keeps_history_and_contacts_see_the_key_change() {
     assert_eq!(key_changes(&mut bob_events), [("alice".to_owned(), KeyChange::IdentityChanged, false)]);
     let lines = bob.messages(&to_alice, None, 100).unwrap();
     let notice = lines.iter().find(|m| m.kind == MessageKind::System).expect("a key-change line");
-    assert_eq!(notice.reason.as_deref(), Some("identity_changed"));
+    assert_eq!(notice.reason, Some(MessageReason::from(KeyChange::IdentityChanged)));
     assert!(notice.body.contains("security keys of alice"), "{}", notice.body);
     assert_eq!(bob.lookup_users(&[uid("alice")]).await.unwrap()[0].ed25519, reset.ed25519);
     let safety_after = bob.safety_number(&uid("alice")).await.unwrap();
@@ -126,8 +129,8 @@ async fn a_key_reset_keeps_history_and_contacts_see_the_key_change() {
     for client in [&bob, &carol] {
         let lines = client.messages(&in_group, None, 100).unwrap();
         let notices: Vec<_> = lines.iter().filter(|m| m.kind == MessageKind::System).collect();
-        let reasons: Vec<_> = notices.iter().filter_map(|m| m.reason.as_deref()).collect();
-        assert!(reasons.contains(&"identity_changed"), "{}: {lines:?}", client.user_id());
+        let reasons: Vec<_> = notices.iter().filter_map(|m| m.reason).collect();
+        assert!(reasons.contains(&KeyChange::IdentityChanged.into()), "{}: {lines:?}", client.user_id());
         assert!(notices.iter().any(|m| m.body.contains("security keys of alice")), "{lines:?}");
     }
 
@@ -282,7 +285,7 @@ async fn a_key_reset_whose_answer_is_lost_is_settled_by_the_next_sync() {
 
     // The server takes the new keys, but the answer never arrives.
     let err = alice.reset_keys(PASSWORD).await.unwrap_err();
-    assert_eq!(err.code(), "offline", "{err}");
+    assert_eq!(err.code(), ErrorCode::Offline, "{err}");
     // The next sync finds the new keys in the directory and adopts them: alice can read what is
     // sent to the new keys, and her contacts hear of the change.
     alice.sync().await.unwrap();

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use sotto_core::progress::{CancellationToken, Progress};
-use sotto_core::{Client, Restore, direct_conversation_id, group_conversation_id};
+use sotto_core::{Client, ErrorCode, Restore, direct_conversation_id, group_conversation_id};
 use sotto_proto::{EntryBody, UserId};
 use sotto_tests::*;
 
@@ -76,7 +76,7 @@ async fn a_restored_device_reads_its_history_and_keeps_talking_after_the_old_cop
     let restored = restored.unwrap_or_else(|e| panic!("restore: [{}] {e}", e.code()));
     assert_eq!(restored.device_id(), alice.device_id(), "the same device signs in again");
     // The old copy's tokens stopped working the moment the device signed in again.
-    assert_eq!(alice.sync().await.unwrap_err().code(), "signed_out");
+    assert_eq!(alice.sync().await.unwrap_err().code(), ErrorCode::SignedOut);
     // The trust decision came back with the same keys.
     assert!(restored.is_verified(&uid("bob")).unwrap());
 
@@ -168,16 +168,22 @@ async fn bad_files_and_refusals_change_nothing() {
     // Export never overwrites a file, and a cancelled export leaves no file behind.
     let (progress, cancel) = (Progress::unobserved(), CancellationToken::new());
     let err = alice.export_backup(&file, BACKUP_PASSPHRASE, &progress, &cancel).await.unwrap_err();
-    assert_eq!(err.code(), "file_exists");
+    assert_eq!(err.code(), ErrorCode::FileExists);
     let exports = dirs.path().join("exports");
     std::fs::create_dir(&exports).unwrap();
     let existing = exports.join("taken.sotto");
     std::fs::write(&existing, b"someone else's file").unwrap();
-    assert_eq!(alice.export_backup(&existing, "pw", &progress, &cancel).await.unwrap_err().code(), "file_exists");
+    assert_eq!(
+        alice.export_backup(&existing, "pw", &progress, &cancel).await.unwrap_err().code(),
+        ErrorCode::FileExists
+    );
     assert_eq!(std::fs::read(&existing).unwrap(), b"someone else's file");
     cancel.cancel();
     let cancelled = exports.join("cancelled.sotto");
-    assert_eq!(alice.export_backup(&cancelled, "pw", &progress, &cancel).await.unwrap_err().code(), "cancelled");
+    assert_eq!(
+        alice.export_backup(&cancelled, "pw", &progress, &cancel).await.unwrap_err().code(),
+        ErrorCode::Cancelled
+    );
     let left: Vec<_> = std::fs::read_dir(&exports).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, [std::ffi::OsString::from("taken.sotto")], "no partial file is left");
     assert_eq!(alice.last_backup_at().unwrap(), Some(made), "failed exports don't count as backups");
@@ -189,7 +195,7 @@ async fn bad_files_and_refusals_change_nothing() {
     // A wrong passphrase: nothing is created.
     let target = dirs.path().join("restored");
     let err = restore(&server, &target, &file, "alice", "not the passphrase").await.unwrap_err();
-    assert_eq!(err.code(), "backup_passphrase");
+    assert_eq!(err.code(), ErrorCode::BackupPassphrase);
     assert!(!target.exists());
 
     // Cut short: damaged; an existing empty directory stays empty.
@@ -198,14 +204,14 @@ async fn bad_files_and_refusals_change_nothing() {
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
     std::fs::create_dir(&target).unwrap();
     let err = restore(&server, &target, &cut, "alice", BACKUP_PASSPHRASE).await.unwrap_err();
-    assert_eq!(err.code(), "backup_damaged", "{err}");
+    assert_eq!(err.code(), ErrorCode::BackupDamaged, "{err}");
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
     // The last line missing (a record boundary), though the age stream itself is whole.
     let header = r#"{"format":"sotto-backup","version":1,"created_ms":1,"user_id":"alice","device_id":"D","server":"x","counts":{}}"#;
     let no_trailer = dirs.path().join("no-trailer.sotto");
     age_file(&no_trailer, &format!("{header}\n{{\"type\":\"known_user\",\"user_id\":\"bob\",\"fetched_ts\":1}}\n"));
     let err = restore(&server, &target, &no_trailer, "alice", BACKUP_PASSPHRASE).await.unwrap_err();
-    assert_eq!(err.code(), "backup_damaged", "{err}");
+    assert_eq!(err.code(), ErrorCode::BackupDamaged, "{err}");
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
     std::fs::remove_dir(&target).unwrap();
 
@@ -216,19 +222,22 @@ async fn bad_files_and_refusals_change_nothing() {
         &format!("{}\n{{\"type\":\"end\",\"records\":0}}\n", header.replace("\"version\":1", "\"version\":2")),
     );
     let err = restore(&server, &target, &newer, "alice", BACKUP_PASSPHRASE).await.unwrap_err();
-    assert_eq!(err.code(), "backup_too_new");
+    assert_eq!(err.code(), ErrorCode::BackupTooNew);
     assert!(!target.exists());
     let other = dirs.path().join("notes.txt");
     std::fs::write(&other, "just some notes\n").unwrap();
-    assert_eq!(restore(&server, &target, &other, "alice", BACKUP_PASSPHRASE).await.unwrap_err().code(), "not_a_backup");
+    assert_eq!(
+        restore(&server, &target, &other, "alice", BACKUP_PASSPHRASE).await.unwrap_err().code(),
+        ErrorCode::NotABackup
+    );
     assert!(!target.exists());
 
     // Someone else's account, and an existing profile, are refused.
     let err = restore(&server, &target, &file, "bob", BACKUP_PASSPHRASE).await.unwrap_err();
-    assert_eq!(err.code(), "invalid_input");
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
     assert!(!target.exists());
     let err = restore(&server, &alice_dir, &file, "alice", BACKUP_PASSPHRASE).await.unwrap_err();
-    assert_eq!(err.code(), "profile_exists");
+    assert_eq!(err.code(), ErrorCode::ProfileExists);
 
     // A cancelled restore leaves nothing.
     let cancel = CancellationToken::new();
@@ -242,7 +251,7 @@ async fn bad_files_and_refusals_change_nothing() {
     };
     let err =
         Client::restore_backup(&target, restore_args, keychain(), &Progress::unobserved(), &cancel).await.unwrap_err();
-    assert_eq!(err.code(), "cancelled");
+    assert_eq!(err.code(), ErrorCode::Cancelled);
     assert!(!target.exists());
 
     assert_eq!(snapshot(&alice_dir), before, "the source profile is untouched");

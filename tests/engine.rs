@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use sotto_core::{ClientEvent, KeyChange, MessageKind, MessageStatus, direct_conversation_id, group_conversation_id};
+use sotto_core::{
+    ClientEvent, ErrorCode, KeyChange, MessageKind, MessageReason, MessageStatus, Undecryptable,
+    direct_conversation_id, group_conversation_id,
+};
 use sotto_proto::{EntryBody, UserId};
 use sotto_tests::*;
 
@@ -55,7 +58,7 @@ async fn one_to_one_both_ways() {
 
     // Sending to someone who does not exist is a clear error, and nothing is queued.
     let err = alice.send_text(&uid("nobody"), "hi").await.unwrap_err();
-    assert_eq!(err.code(), "unknown_user");
+    assert_eq!(err.code(), ErrorCode::UnknownUser);
     assert!(alice.conversations().unwrap().iter().all(|c| c.peer != "nobody"));
 }
 
@@ -76,8 +79,8 @@ async fn a_new_chat_is_an_empty_conversation_with_a_known_user() {
     assert_eq!(alice.start_direct(&uid("bob")).await.unwrap(), conversation);
     assert_eq!(alice.conversations().unwrap().len(), 1);
     // Unknown people and oneself are refused, and leave no conversation behind.
-    assert_eq!(alice.start_direct(&uid("nobody")).await.unwrap_err().code(), "unknown_user");
-    assert_eq!(alice.start_direct(&uid("alice")).await.unwrap_err().code(), "invalid_input");
+    assert_eq!(alice.start_direct(&uid("nobody")).await.unwrap_err().code(), ErrorCode::UnknownUser);
+    assert_eq!(alice.start_direct(&uid("alice")).await.unwrap_err().code(), ErrorCode::InvalidInput);
     assert_eq!(alice.conversations().unwrap().len(), 1);
 }
 
@@ -239,7 +242,7 @@ async fn late_member_reads_from_join_and_removed_member_reads_nothing_after() {
     let early = dave.messages(&conversation, None, 100).unwrap();
     let early = early.iter().find(|m| m.message_id == group_entries[0].message_id.as_str()).unwrap();
     assert_eq!(early.kind, MessageKind::Undecryptable);
-    assert_eq!(early.reason.as_deref(), Some("before_key"));
+    assert_eq!(early.reason, Some(MessageReason::from(Undecryptable::BeforeKey)));
     assert!(early.body.is_empty());
 
     // Carol is removed; what is sent after cannot be decrypted by her, even given the ciphertext.
@@ -265,7 +268,7 @@ async fn late_member_reads_from_join_and_removed_member_reads_nothing_after() {
     for entry in &after {
         let m = stolen.iter().find(|m| m.message_id == entry.message_id.as_str()).unwrap();
         assert_eq!(m.kind, MessageKind::Undecryptable);
-        assert_eq!(m.reason.as_deref(), Some("missing_room_key"));
+        assert_eq!(m.reason, Some(MessageReason::from(Undecryptable::MissingRoomKey)));
     }
     assert!(carol.search("carol must not", 10).unwrap().is_empty());
     // The remaining members read everything sent after the removal.
@@ -278,7 +281,7 @@ async fn late_member_reads_from_join_and_removed_member_reads_nothing_after() {
     assert!(bodies(&dave, &conversation).contains(&"nor this".to_owned()));
     // Carol's own send is refused: she is not a member any more.
     let err = carol.send_group_text(&group, "hello?").await.unwrap_err();
-    assert_eq!(err.code(), "not_member");
+    assert_eq!(err.code(), ErrorCode::NotMember);
 }
 
 #[tokio::test]
@@ -318,17 +321,20 @@ async fn duplicates_are_shown_once_and_tampering_is_undecryptable() {
     bob.bench_receive(&as_new_deliveries(&[tampered, garbage], 2_000_000)).await.unwrap();
     let all = bob.messages(&conversation, None, 100).unwrap();
     let bad = all.iter().find(|m| m.message_id == "tampered-0001").unwrap();
-    assert_eq!((bad.kind, bad.reason.as_deref()), (MessageKind::Undecryptable, Some("tampered")));
+    assert_eq!(
+        (bad.kind, bad.reason),
+        (MessageKind::Undecryptable, Some(MessageReason::from(Undecryptable::Tampered)))
+    );
     let direct = bob.messages(&direct_conversation_id(&uid("alice")), None, 10).unwrap();
     assert_eq!(direct.len(), 1);
-    assert_eq!(direct[0].reason.as_deref(), Some("malformed"));
+    assert_eq!(direct[0].reason, Some(MessageReason::from(Undecryptable::Malformed)));
     // Replaying a real ciphertext under another message id is caught by the index check.
     let mut replay = entry.clone();
     replay.message_id = sotto_proto::MessageId::parse("replayed-0001").unwrap();
     bob.bench_receive(&as_new_deliveries(&[replay], 3_000_000)).await.unwrap();
     let all = bob.messages(&conversation, None, 100).unwrap();
     let replayed = all.iter().find(|m| m.message_id == "replayed-0001").unwrap();
-    assert_eq!(replayed.reason.as_deref(), Some("replayed"));
+    assert_eq!(replayed.reason, Some(MessageReason::from(Undecryptable::Replayed)));
     // The engine keeps working afterwards.
     alice.send_group_text(&group, "still fine").await.unwrap();
     bob.sync().await.unwrap();
@@ -357,7 +363,7 @@ async fn a_contact_signing_in_again_shows_a_key_change() {
     assert!(kinds.contains(&KeyChange::DeviceRemoved), "{kinds:?}");
     let lines = alice.messages(&direct_conversation_id(&uid("bob")), None, 10).unwrap();
     let notice = lines.iter().find(|m| m.kind == MessageKind::System).expect("a key-change line");
-    assert_eq!(notice.reason.as_deref(), Some("new_device"));
+    assert_eq!(notice.reason, Some(MessageReason::from(KeyChange::NewDevice)));
     assert!(notice.body.contains("new device"), "{}", notice.body);
     assert_ne!(before, alice.safety_number(&uid("bob")).await.unwrap());
     // The new device gets the message sent after it signed in.
@@ -385,7 +391,7 @@ async fn a_profile_reopens_with_its_history_and_keys() {
     assert_eq!(bodies(&bob, &direct_conversation_id(&uid("alice"))), ["one", "two", "three"]);
     assert_eq!(alice.search("thr", 10).unwrap().len(), 1);
     // One process per profile: a second open (or a register into it) is refused while it is open.
-    assert_eq!(sotto_core::Client::open(&alice_dir, None).unwrap_err().code(), "profile_in_use");
+    assert_eq!(sotto_core::Client::open(&alice_dir, None).unwrap_err().code(), ErrorCode::ProfileInUse);
     let register_alice2 = || {
         sotto_core::Client::register(
             &alice_dir,
@@ -393,11 +399,11 @@ async fn a_profile_reopens_with_its_history_and_keys() {
             keychain(),
         )
     };
-    assert_eq!(register_alice2().await.unwrap_err().code(), "profile_in_use");
+    assert_eq!(register_alice2().await.unwrap_err().code(), ErrorCode::ProfileInUse);
     drop(alice);
     // Creating a profile where one exists is refused, and the existing one is untouched.
     let before = snapshot(&alice_dir);
-    assert_eq!(register_alice2().await.unwrap_err().code(), "profile_exists");
+    assert_eq!(register_alice2().await.unwrap_err().code(), ErrorCode::ProfileExists);
     assert_eq!(snapshot(&alice_dir), before);
     let alice = sotto_core::Client::open(&alice_dir, None).unwrap();
     assert_eq!(bodies(&alice, &direct_conversation_id(&uid("bob"))).len(), 3);
@@ -443,7 +449,7 @@ async fn a_message_that_arrives_before_its_key_is_decrypted_when_the_key_comes()
     let waiting = carol.messages(&conversation, None, 10).unwrap();
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0].kind, MessageKind::Undecryptable);
-    assert_eq!(waiting[0].reason.as_deref(), Some("missing_room_key"));
+    assert_eq!(waiting[0].reason, Some(MessageReason::from(Undecryptable::MissingRoomKey)));
     assert_eq!(carol.conversations().unwrap()[0].last_preview, "Message not decrypted yet");
     // The key arrives: the same message becomes readable, in place, and is not shown twice.
     carol.sync().await.unwrap();
@@ -601,7 +607,7 @@ async fn a_verified_contact_stays_verified_until_their_keys_change() {
     assert!(!alice.is_verified(&uid("bob")).unwrap());
     // Not the number on screen: refused, nothing marked.
     let err = alice.set_verified(&uid("bob"), Some("12345 67890")).await.unwrap_err();
-    assert_eq!(err.code(), "safety_number_changed");
+    assert_eq!(err.code(), ErrorCode::SafetyNumberChanged);
     assert!(!alice.is_verified(&uid("bob")).unwrap());
     // The number as shown, in groups of five: verified, on both counts.
     let grouped: Vec<String> = before

@@ -5,7 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use sotto_core::progress::CancellationToken;
-use sotto_core::{Client, MessageKind, Progress, RecoverySecret, group_conversation_id};
+use sotto_core::{
+    Client, ErrorCode, KeyBackupKind, MessageKind, MessageReason, Progress, RecoverySecret, Undecryptable,
+    group_conversation_id,
+};
 use sotto_proto::{GroupId, UserId};
 use sotto_tests::*;
 
@@ -14,13 +17,14 @@ fn uid(s: &str) -> UserId {
 }
 
 /// Every message of a conversation that could not be decrypted, with its reason.
-fn undecryptable(client: &Client, conversation_id: &str) -> Vec<String> {
+/// The undecryptable messages of a conversation: (message id, reason).
+fn undecryptable(client: &Client, conversation_id: &str) -> Vec<(String, Option<MessageReason>)> {
     client
         .messages(conversation_id, None, 1000)
         .unwrap()
         .into_iter()
         .filter(|m| m.kind == MessageKind::Undecryptable)
-        .map(|m| format!("{}: {:?}", m.message_id, m.reason))
+        .map(|m| (m.message_id, m.reason))
         .collect()
 }
 
@@ -47,10 +51,10 @@ async fn a_new_device_restores_group_history_with_the_recovery_key() {
 
     let recovery_key = alice.enable_key_backup(false).await.unwrap();
     let status = alice.key_backup_status().unwrap();
-    assert!(status.enabled && status.kind.as_deref() == Some("recovery_key"), "{status:?}");
+    assert!(status.enabled && status.kind == Some(KeyBackupKind::RecoveryKey), "{status:?}");
     assert_eq!((status.sessions, status.backed_up), (2, 2), "alice's own session and bob's");
     // Turning it on again would orphan the first recovery key.
-    assert_eq!(alice.enable_key_backup(false).await.err().unwrap().code(), "key_backup_exists");
+    assert_eq!(alice.enable_key_backup(false).await.err().unwrap().code(), ErrorCode::KeyBackupExists);
 
     // After the backup was turned on: both sides rotate (dave is removed), so new keys arrive
     // and must reach the backup without anyone asking.
@@ -69,22 +73,22 @@ async fn a_new_device_restores_group_history_with_the_recovery_key() {
     assert_eq!(alice2.fetch_group_history(&group).await.unwrap(), (5, 5));
     let missing = undecryptable(&alice2, &conversation);
     assert_eq!(missing.len(), 5, "{missing:?}");
-    assert!(missing.iter().all(|m| m.ends_with("Some(\"missing_room_key\")")), "{missing:?}");
+    assert!(missing.iter().all(|(_, r)| *r == Some(Undecryptable::MissingRoomKey.into())), "{missing:?}");
 
     // A typo, and another recovery key: refused, and nothing changed.
     let mut typo: Vec<char> = recovery_key.chars().collect();
     typo[3] = if typo[3] == 'x' { 'y' } else { 'x' };
     let typo: String = typo.into_iter().collect();
     let err = alice2.restore_key_backup(RecoverySecret::RecoveryKey(&typo)).await.unwrap_err();
-    assert_eq!(err.code(), "recovery_key_invalid");
+    assert_eq!(err.code(), ErrorCode::RecoveryKeyInvalid);
     let other_key = {
         let carol = register(&server, &dirs.path().join("carol"), "carol").await;
         carol.enable_key_backup(false).await.unwrap()
     };
     let err = alice2.restore_key_backup(RecoverySecret::RecoveryKey(&other_key)).await.unwrap_err();
-    assert_eq!(err.code(), "wrong_recovery_key");
+    assert_eq!(err.code(), ErrorCode::WrongRecoveryKey);
     let err = alice2.restore_key_backup(RecoverySecret::Passphrase("a passphrase of some length")).await.unwrap_err();
-    assert_eq!(err.code(), "wrong_recovery_key", "a recovery-key backup opens with no passphrase");
+    assert_eq!(err.code(), ErrorCode::WrongRecoveryKey, "a recovery-key backup opens with no passphrase");
     assert!(!alice2.key_backup_status().unwrap().enabled);
     assert_eq!(undecryptable(&alice2, &conversation).len(), 5);
 
@@ -93,7 +97,7 @@ async fn a_new_device_restores_group_history_with_the_recovery_key() {
     cancelled.cancel();
     let secret = RecoverySecret::RecoveryKey(&recovery_key);
     let err = alice2.restore_key_backup_with(secret, &Progress::unobserved(), &cancelled).await.unwrap_err();
-    assert_eq!(err.code(), "cancelled");
+    assert_eq!(err.code(), ErrorCode::Cancelled);
     assert!(!alice2.key_backup_status().unwrap().enabled);
     assert_eq!(undecryptable(&alice2, &conversation).len(), 5);
 
@@ -137,9 +141,12 @@ async fn a_new_device_restores_with_the_passphrase_and_reads_history() {
     send(&bob, &group, "hello from bob").await;
     alice.sync().await.unwrap();
 
-    assert_eq!(alice.enable_key_backup_with_passphrase("short", false).await.unwrap_err().code(), "invalid_input");
+    assert_eq!(
+        alice.enable_key_backup_with_passphrase("short", false).await.unwrap_err().code(),
+        ErrorCode::InvalidInput
+    );
     alice.enable_key_backup_with_passphrase("our shared key backup passphrase", false).await.unwrap();
-    assert_eq!(alice.key_backup_status().unwrap().kind.as_deref(), Some("passphrase"));
+    assert_eq!(alice.key_backup_status().unwrap().kind, Some(KeyBackupKind::Passphrase));
 
     // Alice's old device is gone by the time she restores.
     let alice2 = login(&server, &dirs.path().join("alice2"), "alice").await;
@@ -149,7 +156,7 @@ async fn a_new_device_restores_with_the_passphrase_and_reads_history() {
     alice2.delete_device(&old, PASSWORD).await.unwrap();
 
     let err = alice2.restore_key_backup(RecoverySecret::Passphrase("not our passphrase at all")).await.unwrap_err();
-    assert_eq!(err.code(), "wrong_recovery_key");
+    assert_eq!(err.code(), ErrorCode::WrongRecoveryKey);
     assert!(alice2.conversations().unwrap().is_empty(), "a failed restore fetched and changed nothing");
 
     // Something new arrives before the restore; the earlier history read afterwards goes above it.

@@ -3,7 +3,7 @@
 //! is never deleted, overwritten or re-created, and nothing stored is lost.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use sotto_core::direct_conversation_id;
+use sotto_core::{ErrorCode, direct_conversation_id};
 use sotto_proto::UserId;
 use sotto_tests::*;
 
@@ -38,13 +38,13 @@ async fn the_key_lives_in_the_secret_service_and_a_missing_entry_loses_nothing()
     let before = snapshot(&dir);
     entry.delete_credential().unwrap();
     let err = sotto_core::Client::open(&dir, None).unwrap_err();
-    assert_eq!(err.code(), "key_missing");
+    assert_eq!(err.code(), ErrorCode::KeyMissing);
     assert_eq!(snapshot(&dir), before, "a failed unlock must not change the profile");
     // A wrong key in its place (e.g. restored from elsewhere) does not open the database either,
     // and does not damage it.
     entry.set_secret(&[7u8; 32]).unwrap();
     let err = sotto_core::Client::open(&dir, None).unwrap_err();
-    assert_eq!(err.code(), "database_key");
+    assert_eq!(err.code(), ErrorCode::DatabaseKey);
     assert_eq!(snapshot(&dir), before);
 
     // The right key back: everything is there.

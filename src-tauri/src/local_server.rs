@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
-use crate::error::{CommandError, CommandResult};
+use crate::error::{CommandError, CommandResult, ErrorCode};
 
 /// The port a first local server tries (the standalone server's default too).
 pub const DEFAULT_PORT: u16 = 8448;
@@ -61,11 +61,11 @@ impl LocalServer {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
-            .map_err(|e| CommandError::new("local_server", e.to_string()))?;
+            .map_err(|e| CommandError::new(ErrorCode::LocalServer, e.to_string()))?;
         for _ in 0..50 {
             if self.task.is_finished() {
                 return Err(CommandError::new(
-                    "local_server",
+                    ErrorCode::LocalServer,
                     "The server on this computer could not start; its data folder may be unwritable or in use.",
                 ));
             }
@@ -76,7 +76,7 @@ impl LocalServer {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(CommandError::new("local_server", "The server on this computer did not answer in time."))
+        Err(CommandError::new(ErrorCode::LocalServer, "The server on this computer did not answer in time."))
     }
 
     /// Stop accepting, close sockets, finish requests.
@@ -93,14 +93,17 @@ fn server_dir(data_dir: &Path) -> PathBuf {
 }
 
 fn unavailable(e: &std::io::Error) -> CommandError {
-    CommandError::new("local_server", format!("No network port is available for a server on this computer: {e}"))
+    CommandError::new(
+        ErrorCode::LocalServer,
+        format!("No network port is available for a server on this computer: {e}"),
+    )
 }
 
 async fn bind(preferred_port: u16) -> CommandResult<TcpListener> {
     if let Ok(listen) = std::env::var(LISTEN_ENV) {
-        let addr: SocketAddr = listen
-            .parse()
-            .map_err(|_| CommandError::new("local_server", format!("{LISTEN_ENV} is not an address: {listen}")))?;
+        let addr: SocketAddr = listen.parse().map_err(|_| {
+            CommandError::new(ErrorCode::LocalServer, format!("{LISTEN_ENV} is not an address: {listen}"))
+        })?;
         return TcpListener::bind(addr).await.map_err(|e| unavailable(&e));
     }
     match TcpListener::bind((Ipv4Addr::UNSPECIFIED, preferred_port)).await {

@@ -12,7 +12,7 @@ use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Emitter, Runtime};
 use ts_rs::TS;
 
-use crate::error::{CommandError, CommandResult};
+use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::local_server::{LocalServer, LocalServerInfo};
 use crate::settings::{self, RememberedProfile};
 use crate::tasks::Tasks;
@@ -39,7 +39,7 @@ pub struct Account {
 pub struct LockedProfile {
     pub user_id: String,
     pub server: String,
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     /// The profile also opens with a passphrase.
     pub has_passphrase: bool,
@@ -251,5 +251,5 @@ impl AppState {
 }
 
 fn poisoned() -> CommandError {
-    CommandError::new("internal", "The app hit an internal error; restart it.")
+    CommandError::new(ErrorCode::Internal, "The app hit an internal error; restart it.")
 }

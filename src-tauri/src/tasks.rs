@@ -11,7 +11,7 @@ use sotto_core::Progress;
 use sotto_core::progress::{CancellationToken, watch};
 use tauri::ipc::Channel;
 
-use crate::error::{CommandError, CommandResult};
+use crate::error::{CommandError, CommandResult, ErrorCode};
 
 /// Longest task id the UI may choose (it sends a UUID).
 const MAX_ID_LEN: usize = 64;
@@ -41,11 +41,11 @@ impl Tasks {
     /// Register the task `id`; an id that is running already is refused.
     pub fn start(&self, id: &str) -> CommandResult<Task> {
         if id.is_empty() || id.len() > MAX_ID_LEN {
-            return Err(CommandError::new("invalid_input", "A task id is 1 to 64 characters."));
+            return Err(CommandError::new(ErrorCode::InvalidInput, "A task id is 1 to 64 characters."));
         }
         let mut running = self.running.lock().map_err(|_| busy())?;
         if running.contains_key(id) {
-            return Err(CommandError::new("invalid_input", format!("Task {id} is already running.")));
+            return Err(CommandError::new(ErrorCode::InvalidInput, format!("Task {id} is already running.")));
         }
         let cancel = CancellationToken::new();
         running.insert(id.to_owned(), cancel.clone());
@@ -67,7 +67,7 @@ impl Tasks {
 }
 
 fn busy() -> CommandError {
-    CommandError::new("internal", "The app hit an internal error; restart it.")
+    CommandError::new(ErrorCode::Internal, "The app hit an internal error; restart it.")
 }
 
 /// A progress sender whose updates reach `channel` (the UI's progress bar) until it is dropped.
@@ -111,7 +111,7 @@ mod tests {
     fn a_task_can_be_cancelled_while_it_runs_and_is_forgotten_after() {
         let tasks = Tasks::default();
         let task = tasks.start("export-1").unwrap();
-        assert_eq!(tasks.start("export-1").unwrap_err().code, "invalid_input", "ids are unique while running");
+        assert_eq!(tasks.start("export-1").unwrap_err().code, ErrorCode::InvalidInput, "ids are unique while running");
         assert!(!tasks.cancel("another"));
         assert!(tasks.cancel("export-1"));
         assert!(task.cancel.is_cancelled());

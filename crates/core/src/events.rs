@@ -1,6 +1,6 @@
 //! What the engine tells the app, on a broadcast channel.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sotto_proto::MembershipChange;
 
 use crate::store::{Conversation, Message};
@@ -18,9 +18,10 @@ pub enum ConnectionState {
     Online,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum KeyChange {
     /// The contact signed in on a new device (or re-installed).
     NewDevice,

@@ -26,15 +26,19 @@ pub(crate) mod store;
 
 pub use backup::BackupSummary;
 pub use client::{
-    Client, DeviceSummary, KeyBackupRestore, KeyBackupStatus, KeyReset, RecoverySecret, Restore, SignIn, SyncSummary,
-    Verification, direct_conversation_id, group_conversation_id,
+    Client, DeviceSummary, KeyBackupKind, KeyBackupRestore, KeyBackupStatus, KeyReset, RecoverySecret, Restore, SignIn,
+    SyncSummary, Verification, direct_conversation_id, group_conversation_id,
 };
+pub use crypto::Undecryptable;
 pub use error::{Error, Result};
 pub use events::{ClientEvent, ConnectionState, KeyChange};
 pub use export::{ExportFormat, ExportScope, ExportSummary};
 pub use profile::KeyOptions;
 pub use progress::Progress;
-pub use store::{Conversation, ConversationKind, LocalGroup, Message, MessageKind, MessageStatus, SearchHit};
+pub use sotto_proto::ErrorCode;
+pub use store::{
+    Conversation, ConversationKind, LocalGroup, Message, MessageKind, MessageReason, MessageStatus, SearchHit,
+};
 
 /// The storage layer opened directly, for `sotto-bench`: the SQLCipher store with the real
 /// schema, its queries, and (through [`Db::conn`](bench::Db::conn)) its raw connection. Not an

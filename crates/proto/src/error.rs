@@ -7,19 +7,31 @@ use serde::{Deserialize, Serialize};
 
 use crate::DeviceAddress;
 
-/// What went wrong, as a stable machine-readable code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// What went wrong, as a stable machine-readable code: the one list of codes for every layer.
+///
+/// The server sends the first group in `{code, message}` bodies; the client engine and the desktop
+/// app add the codes of what can fail on the device (keychain, profile, backups, ...). The same
+/// enum reaches the UI (as a TypeScript string union) and the CLI, and each of them words every
+/// code exhaustively: adding a variant does not compile until the CLI has a hint for it, and the
+/// UI's type check fails until it has a sentence. So this enum is deliberately not
+/// `#[non_exhaustive]`; codes from a newer peer arrive as [`ErrorCode::Unknown`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantArray,
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorCode {
+    // What the server answers (and the engine passes through).
     /// The body is not valid JSON, has an unknown or missing field, or a field has the wrong
     /// type or a value its type never allows (such as a malformed id).
     InvalidJson,
     /// The body or frame is larger than the route allows.
     PayloadTooLarge,
     /// A path segment, query parameter or well-formed field holds a value that is not allowed
-    /// here (a name too long, a key of the wrong length, too many items).
+    /// here (a name too long, a key of the wrong length, too many items). Also the engine's and
+    /// the app's code for input they refuse before sending anything.
     InvalidInput,
     /// No token, or a token that is malformed, forged or revoked.
     Unauthorized,
@@ -57,11 +69,131 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The request needs `Content-Type: application/json`.
     UnsupportedMediaType,
-    /// The server failed; the request may be retried.
+    /// The server (or the app itself) failed; the request may be retried. Earlier clients stored
+    /// this as `server_error`.
+    #[serde(alias = "server_error")]
     Internal,
-    /// A code this client does not know yet (sent by a newer server).
+
+    // What fails on the device (the client engine).
+    /// The OS keychain cannot be reached (no Secret Service, no session bus).
+    KeychainUnavailable,
+    /// The keychain answered but refused access (locked collection, denied prompt).
+    KeychainLocked,
+    /// The keychain has no key for this profile, and the profile has no passphrase.
+    KeyMissing,
+    /// The passphrase does not unlock the profile.
+    WrongPassphrase,
+    /// The profile is locked with a passphrase and none was given.
+    PassphraseRequired,
+    /// The profile key does not open the database.
+    DatabaseKey,
+    /// Another process has the profile open.
+    ProfileInUse,
+    /// There is no profile where one was expected.
+    NoProfile,
+    /// A profile already exists where a new one was to be made.
+    ProfileExists,
+    /// The profile was written by a newer version.
+    ProfileTooNew,
+    /// The profile's data is damaged.
+    Corrupt,
+    /// The local database failed (full disk, I/O error).
+    Storage,
+    /// A local file could not be read or written.
+    Io,
+    /// The server cannot be reached; sends stay queued.
+    Offline,
+    /// The server's answer was not what the protocol says.
+    Protocol,
+    /// The recipient has no device that can receive encrypted messages.
+    NoDevices,
+    /// Encrypting or decrypting failed.
+    Crypto,
+    /// This device was signed out (its tokens were revoked).
+    SignedOut,
+    /// An export's target folder exists and is not empty.
+    TargetExists,
+    /// No such conversation on this device.
+    UnknownConversation,
+    /// A long operation was stopped by its caller; nothing was changed.
+    Cancelled,
+    /// The safety number compared is not the current one.
+    SafetyNumberChanged,
+    /// The passphrase does not open the backup file.
+    BackupPassphrase,
+    /// The file is not a Sotto backup.
+    NotABackup,
+    /// The backup file is damaged or incomplete.
+    BackupDamaged,
+    /// The backup file was written by a newer version.
+    BackupTooNew,
+    /// An export refuses to overwrite a file.
+    FileExists,
+    /// The text given as a recovery key is not one (its check failed).
+    RecoveryKeyInvalid,
+    /// The recovery key or passphrase does not open the key backup.
+    WrongRecoveryKey,
+    /// The server holds no key backup for this account.
+    NoKeyBackup,
+    /// A key backup made with another recovery key exists.
+    KeyBackupExists,
+    /// The key backup was replaced with another recovery key; this device stopped backing up.
+    KeyBackupReplaced,
+    /// Key backup is not turned on for this device.
+    KeyBackupNotEnabled,
+    /// The key backup on the server is damaged.
+    KeyBackupDamaged,
+    /// The key backup was written by a newer version.
+    KeyBackupTooNew,
+    /// The key backup would not fit in the server's backup slot.
+    KeyBackupTooLarge,
+    /// What was given as a server address is not a web address.
+    InvalidUrl,
+    /// The address answers, but not as a Sotto server.
+    NotSotto,
+
+    // What only the desktop app reports.
+    /// An account is already open in the app.
+    AlreadySignedIn,
+    /// No account is open in the app.
+    NotSignedIn,
+    /// An unlock was asked for while no profile is locked.
+    NotLocked,
+    /// A path the app was given cannot be used.
+    InvalidPath,
+    /// The server inside the app could not start.
+    LocalServer,
+    /// The app's settings could not be read or saved.
+    Settings,
+
+    /// A code this client does not know yet (sent by a newer server, or stored by a newer
+    /// version).
     #[serde(other)]
     Unknown,
+}
+
+impl ErrorCode {
+    /// The code as it is on the wire (`"devices_changed"`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The code a string names, as the wire reads it: an unknown string is [`ErrorCode::Unknown`].
+    /// For codes stored as text (a failed message's reason).
+    pub fn parse(code: &str) -> ErrorCode {
+        use serde::de::IntoDeserializer;
+        let text: serde::de::value::StrDeserializer<'_, serde::de::value::Error> = code.into_deserializer();
+        ErrorCode::deserialize(text).unwrap_or(ErrorCode::Unknown)
+    }
+
+    /// Every code, in declaration order.
+    pub const ALL: &[ErrorCode] = <ErrorCode as strum::VariantArray>::VARIANTS;
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The body of every error response.
@@ -102,5 +234,17 @@ mod tests {
         );
         let newer: ErrorBody = serde_json::from_str(r#"{"code":"something_new","message":"x","extra":1}"#).unwrap();
         assert_eq!(newer.code, ErrorCode::Unknown);
+    }
+
+    #[test]
+    fn every_code_reads_back_and_prints_as_on_the_wire() {
+        for &code in ErrorCode::ALL {
+            let wire = serde_json::to_string(&code).unwrap();
+            assert_eq!(wire, format!("\"{code}\""), "Display and serde agree on {code:?}");
+            assert_eq!(ErrorCode::parse(code.as_str()), code);
+            assert_eq!(serde_json::from_str::<ErrorCode>(&wire).unwrap(), code);
+        }
+        assert_eq!(ErrorCode::parse("server_error"), ErrorCode::Internal, "what earlier clients stored");
+        assert_eq!(ErrorCode::parse("from_the_future"), ErrorCode::Unknown);
     }
 }

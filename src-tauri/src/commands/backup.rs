@@ -13,7 +13,7 @@ use tauri_plugin_dialog::{DialogExt, FilePath};
 use ts_rs::TS;
 
 use crate::commands::session::{new_profile_dir, normalize_server_url};
-use crate::error::{CommandError, CommandResult};
+use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::state::{AppState, AppStatus};
 use crate::tasks::ProgressForwarder;
 
@@ -66,7 +66,7 @@ pub async fn backup_defaults(app: AppHandle, state: State<'_, AppState>) -> Comm
         .ok()
         .filter(|d| d.is_dir())
         .or_else(|| app.path().home_dir().ok())
-        .ok_or_else(|| CommandError::new("internal", "This computer has no home folder to suggest."))?;
+        .ok_or_else(|| CommandError::new(ErrorCode::Internal, "This computer has no home folder to suggest."))?;
     let who = state.client().map(|c| c.user_id().to_string()).unwrap_or_default();
     let date = today();
     let stem = if who.is_empty() { format!("Sotto {date}") } else { format!("Sotto {who} {date}") };
@@ -120,7 +120,7 @@ pub async fn export_readable(
     let result =
         tauri::async_runtime::spawn_blocking(move || client.export_readable(&dir, format, scope, &sender, &cancel))
             .await
-            .map_err(|e| CommandError::new("internal", e.to_string()));
+            .map_err(|e| CommandError::new(ErrorCode::Internal, e.to_string()));
     progress.finish().await;
     Ok(result??)
 }
@@ -136,7 +136,7 @@ pub async fn restore_backup(
 ) -> CommandResult<AppStatus> {
     let _transition = state.transition.lock().await;
     if state.client().is_ok() {
-        return Err(CommandError::new("already_signed_in", "An account is already open; sign out first."));
+        return Err(CommandError::new(ErrorCode::AlreadySignedIn, "An account is already open; sign out first."));
     }
     let task = state.tasks.start(&task)?;
     let server = normalize_server_url(&request.server)?;
@@ -219,8 +219,9 @@ pub async fn choose_path(
         }
     }
     let Some(picked) = rx.await.ok().flatten() else { return Ok(None) };
-    let path =
-        picked.into_path().map_err(|e| CommandError::new("invalid_path", format!("That place can't be used: {e}")))?;
+    let path = picked
+        .into_path()
+        .map_err(|e| CommandError::new(ErrorCode::InvalidPath, format!("That place can't be used: {e}")))?;
     let path = match (purpose, name) {
         (PathPurpose::ExportFolder, Some(name)) if !is_empty_dir(&path) => path.join(name),
         _ => path,
@@ -248,7 +249,7 @@ fn chosen_path(input: &str) -> CommandResult<PathBuf> {
     match path {
         Some(path) if path.is_absolute() => Ok(path),
         _ => Err(CommandError::new(
-            "invalid_path",
+            ErrorCode::InvalidPath,
             format!("'{trimmed}' is not a full path; choose a place such as ~/Documents/backup.sotto."),
         )),
     }

@@ -5,7 +5,7 @@ use sotto_core::{Conversation, Message, SearchHit};
 use sotto_proto::{GroupId, UserId};
 use tauri::State;
 
-use crate::error::{CommandError, CommandResult};
+use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::state::AppState;
 
 /// Who a conversation id (`u:<user>` or `g:<group>`) sends to.
@@ -18,7 +18,7 @@ fn target(conversation_id: &str) -> CommandResult<Target> {
     match conversation_id.split_once(':') {
         Some(("u", user)) => Ok(Target::User(UserId::parse(user)?)),
         Some(("g", group)) => Ok(Target::Group(GroupId::parse(group)?)),
-        _ => Err(CommandError::new("invalid_input", format!("'{conversation_id}' is not a conversation."))),
+        _ => Err(CommandError::new(ErrorCode::InvalidInput, format!("'{conversation_id}' is not a conversation."))),
     }
 }
 
@@ -93,7 +93,7 @@ mod tests {
         assert!(matches!(target("u:bob").unwrap(), Target::User(u) if u.as_str() == "bob"));
         assert!(matches!(target("g:G1abc").unwrap(), Target::Group(g) if g.as_str() == "G1abc"));
         for bad in ["bob", "x:bob", "u:", "u:Bob Smith", "g:", ""] {
-            assert_eq!(target(bad).err().unwrap().code, "invalid_input", "{bad}");
+            assert_eq!(target(bad).err().unwrap().code, ErrorCode::InvalidInput, "{bad}");
         }
     }
 }

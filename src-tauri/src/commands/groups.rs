@@ -5,7 +5,7 @@ use sotto_core::LocalGroup;
 use sotto_proto::{GroupId, UserId};
 use tauri::State;
 
-use crate::error::{CommandError, CommandResult};
+use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::state::AppState;
 
 fn users(ids: &[String]) -> CommandResult<Vec<UserId>> {
@@ -17,14 +17,14 @@ fn local(state: &AppState, group: &GroupId) -> CommandResult<LocalGroup> {
     state
         .client()?
         .group(group)?
-        .ok_or_else(|| CommandError::new("not_found", "This group is not known on this device."))
+        .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "This group is not known on this device."))
 }
 
 #[command]
 pub async fn create_group(state: State<'_, AppState>, name: String, members: Vec<String>) -> CommandResult<LocalGroup> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(CommandError::new("invalid_input", "A group needs a name."));
+        return Err(CommandError::new(ErrorCode::InvalidInput, "A group needs a name."));
     }
     let info = state.client()?.create_group(name, &users(&members)?).await?;
     local(&state, &info.group_id)
@@ -35,7 +35,7 @@ pub async fn create_group(state: State<'_, AppState>, name: String, members: Vec
 pub async fn group_details(state: State<'_, AppState>, group_id: String) -> CommandResult<LocalGroup> {
     let group = GroupId::parse(group_id)?;
     if let Err(e) = state.client()?.fetch_groups().await {
-        tracing::debug!(code = e.code(), "group list not refreshed; showing what is stored");
+        tracing::debug!(code = %e.code(), "group list not refreshed; showing what is stored");
     }
     local(&state, &group)
 }

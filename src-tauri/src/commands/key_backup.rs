@@ -8,7 +8,7 @@ use tauri::State;
 use tauri::ipc::Channel;
 use ts_rs::TS;
 
-use crate::error::{CommandError, CommandResult};
+use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::state::AppState;
 use crate::tasks::ProgressForwarder;
 
@@ -66,7 +66,7 @@ pub async fn restore_key_backup(
     let secret = match (recovery_key.as_deref(), passphrase.as_deref()) {
         (Some(key), None) => RecoverySecret::RecoveryKey(key),
         (None, Some(passphrase)) => RecoverySecret::Passphrase(passphrase),
-        _ => return Err(CommandError::new("invalid_input", "Give the recovery key or the passphrase.")),
+        _ => return Err(CommandError::new(ErrorCode::InvalidInput, "Give the recovery key or the passphrase.")),
     };
     let task = state.tasks.start(&task)?;
     let progress = ProgressForwarder::new(on_progress);

@@ -9,7 +9,7 @@ use sotto_core::{Client, KeyOptions, SignIn};
 use tauri::{AppHandle, Runtime, State};
 use ts_rs::TS;
 
-use crate::error::{CommandError, CommandResult};
+use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::local_server::LocalServerInfo;
 use crate::settings;
 use crate::state::{AppState, AppStatus, LockedProfile};
@@ -47,15 +47,15 @@ pub async fn check_server(url: String) -> CommandResult<String> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(8))
         .build()
-        .map_err(|e| CommandError::new("offline", e.to_string()))?;
+        .map_err(|e| CommandError::new(ErrorCode::Offline, e.to_string()))?;
     let resp = http
         .get(format!("{url}/healthz"))
         .send()
         .await
-        .map_err(|e| CommandError::new("offline", format!("{url} did not answer: {e}")))?;
+        .map_err(|e| CommandError::new(ErrorCode::Offline, format!("{url} did not answer: {e}")))?;
     let body = resp.text().await.unwrap_or_default();
     if body.trim() != "ok" {
-        return Err(CommandError::new("not_sotto", format!("{url} answers, but it is not a Sotto server.")));
+        return Err(CommandError::new(ErrorCode::NotSotto, format!("{url} answers, but it is not a Sotto server.")));
     }
     Ok(url)
 }
@@ -63,7 +63,7 @@ pub async fn check_server(url: String) -> CommandResult<String> {
 /// `https://` unless the person wrote a scheme (or a local address, where plain http is usual).
 pub fn normalize_server_url(input: &str) -> CommandResult<String> {
     let trimmed = input.trim();
-    let invalid = || CommandError::new("invalid_url", format!("'{trimmed}' is not a server address."));
+    let invalid = || CommandError::new(ErrorCode::InvalidUrl, format!("'{trimmed}' is not a server address."));
     if trimmed.is_empty() || trimmed.chars().any(char::is_whitespace) {
         return Err(invalid());
     }
@@ -111,7 +111,7 @@ async fn sign_in<R: Runtime>(
 ) -> CommandResult<AppStatus> {
     let _transition = state.transition.lock().await;
     if state.client().is_ok() {
-        return Err(CommandError::new("already_signed_in", "An account is already open; sign out first."));
+        return Err(CommandError::new(ErrorCode::AlreadySignedIn, "An account is already open; sign out first."));
     }
     let server = normalize_server_url(&request.server)?;
     let user_id = request.user_id.trim().to_owned();
@@ -197,7 +197,7 @@ async fn restore<R: Runtime>(app: &AppHandle<R>, state: &AppState) {
             }
         }
         Ok(Err(e)) => {
-            tracing::warn!(code = e.code(), "the profile is locked");
+            tracing::warn!(code = %e.code(), "the profile is locked");
             state.set_locked(remembered.dir.clone(), locked_info(&remembered, &e));
         }
         Err(e) => tracing::error!(error = %e, "opening the profile failed"),
@@ -208,7 +208,7 @@ fn locked_info(remembered: &settings::RememberedProfile, e: &sotto_core::Error) 
     LockedProfile {
         user_id: remembered.user_id.clone(),
         server: remembered.server.clone(),
-        code: e.code().to_owned(),
+        code: e.code(),
         message: e.to_string(),
         has_passphrase: sotto_core::profile::has_passphrase(&remembered.dir),
     }
@@ -222,11 +222,11 @@ pub async fn unlock(
     passphrase: Option<String>,
 ) -> CommandResult<AppStatus> {
     let _transition = state.transition.lock().await;
-    let dir = state.locked_dir().ok_or_else(|| CommandError::new("not_locked", "Sotto is not locked."))?;
+    let dir = state.locked_dir().ok_or_else(|| CommandError::new(ErrorCode::NotLocked, "Sotto is not locked."))?;
     let passphrase = passphrase.filter(|p| !p.is_empty());
     let client = tauri::async_runtime::spawn_blocking(move || Client::open(&dir, passphrase.as_deref()))
         .await
-        .map_err(|e| CommandError::new("internal", e.to_string()))??;
+        .map_err(|e| CommandError::new(ErrorCode::Internal, e.to_string()))??;
     state.activate(&app, client)?;
     Ok(state.announce(&app))
 }
@@ -236,7 +236,7 @@ pub async fn unlock(
 pub async fn use_another_account(app: AppHandle, state: State<'_, AppState>) -> CommandResult<AppStatus> {
     let _transition = state.transition.lock().await;
     if state.client().is_ok() {
-        return Err(CommandError::new("already_signed_in", "An account is open; sign out first."));
+        return Err(CommandError::new(ErrorCode::AlreadySignedIn, "An account is open; sign out first."));
     }
     settings::save_profile(&app, None)?;
     state.close();
@@ -251,10 +251,10 @@ pub async fn sign_out(app: AppHandle, state: State<'_, AppState>) -> CommandResu
     let dir = client.profile_dir().to_path_buf();
     if let Err(e) = client.logout().await {
         // Nothing was deleted: open the profile again so the person keeps working.
-        tracing::warn!(code = e.code(), "sign-out failed");
+        tracing::warn!(code = %e.code(), "sign-out failed");
         let reopened = tauri::async_runtime::spawn_blocking(move || Client::open(&dir, None))
             .await
-            .map_err(|e| CommandError::new("internal", e.to_string()))?;
+            .map_err(|e| CommandError::new(ErrorCode::Internal, e.to_string()))?;
         match reopened {
             Ok(client) => state.activate(&app, client)?,
             Err(open_error) => {
@@ -283,7 +283,7 @@ mod tests {
         assert_eq!(normalize_server_url("localhost:8448").unwrap(), "http://localhost:8448");
         assert_eq!(normalize_server_url("http://box.local:8448").unwrap(), "http://box.local:8448");
         for bad in ["", "   ", "ftp://x.org", "https://", "two words.org", "http://", "https://x.org/?a=1"] {
-            assert_eq!(normalize_server_url(bad).unwrap_err().code, "invalid_url", "{bad}");
+            assert_eq!(normalize_server_url(bad).unwrap_err().code, ErrorCode::InvalidUrl, "{bad}");
         }
     }
 }

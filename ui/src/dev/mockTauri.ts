@@ -8,6 +8,7 @@ import type {
   AppStatus,
   ClientEvent,
   CommandError,
+  ErrorCode,
   Conversation,
   ExportFormat,
   ExportScope,
@@ -146,7 +147,7 @@ function on<T>(event: string, handler: (payload: T) => void): Real.Unsubscribe {
   return () => set.delete(l);
 }
 
-const fail = (code: string): CommandError => ({ code, message: `mock ${code}` });
+const fail = (code: ErrorCode): CommandError => ({ code, message: `mock ${code}` });
 const SAFETY_NUMBER = "052849163720184736509182736450918273645091827364501928374650";
 /** Contacts marked verified in this session. */
 const verified = new Set<string>();

@@ -1,14 +1,14 @@
 //! Error codes and reason codes to plain words. The UI branches on `code`, never on the
 //! Rust-side `message`; the code itself is shown only in a muted "Details" line.
 
-import type { CommandError } from "./types";
+import type { CommandError, ErrorCode, MessageReason } from "./types";
 
-/** Whatever a rejected invoke threw, as a `CommandError`. */
+/** Whatever a rejected invoke threw, as a `CommandError`; a code this build doesn't know is `unknown`. */
 export function asCommandError(error: unknown): CommandError {
   if (typeof error === "object" && error !== null) {
     const { code, message } = error as { code?: unknown; message?: unknown };
     if (typeof code === "string") {
-      return { code, message: typeof message === "string" ? message : "" };
+      return { code: isErrorCode(code) ? code : "unknown", message: typeof message === "string" ? message : "" };
     }
     if (error instanceof Error) return { code: "unknown", message: error.message };
   }
@@ -23,8 +23,14 @@ export interface ErrorContext {
 
 export const OFFLINE_TEXT = "Couldn't reach the server. Messages will be sent when you're back online.";
 
-/** Every error code the UI knows, each as a sentence that says what happens next. */
-const ERROR_TEXT: Record<string, (ctx: ErrorContext) => string> = {
+const GENERIC_TEXT =
+  "Something went wrong. Try again; if it keeps happening, the details below help with a bug report.";
+
+/**
+ * Every error code, each as a sentence that says what happens next. A `Record` over the generated
+ * `ErrorCode` union: a code added on the Rust side fails the type check until it has words here.
+ */
+const ERROR_TEXT: Record<ErrorCode, (ctx: ErrorContext) => string> = {
   offline: () => OFFLINE_TEXT,
   signed_out: () => "This device was signed out. Sign in again to keep using Sotto here.",
   cancelled: () => "Stopped before it finished. Nothing was changed.",
@@ -55,7 +61,7 @@ const ERROR_TEXT: Record<string, (ctx: ErrorContext) => string> = {
     "Sotto couldn't read or write its data on this computer. Check that the disk isn't full, then try again.",
   corrupt: () =>
     "Some of Sotto's data on this computer is damaged. Nothing was deleted; restart Sotto and try again.",
-  server_error: () => "The server had a problem. Try again in a moment.",
+  internal: () => "The server had a problem. Try again in a moment.",
   rate_limited: () => "Too many tries in a short time. Wait a minute, then try again.",
   unauthorized: () => "The server didn't accept this device any more. Sign in again to continue.",
   not_admin: () => "Only the group's admins can do that. Ask an admin of the group.",
@@ -107,14 +113,35 @@ const ERROR_TEXT: Record<string, (ctx: ErrorContext) => string> = {
     ctx.userId
       ? `No one with the id '${ctx.userId}' on this server.`
       : "No one with that id on this server. Check the spelling and try again.",
+  invalid_json: () =>
+    "The server didn't accept what Sotto sent. Sotto or the server may need an update; try again later.",
+  unsupported_media_type: () =>
+    "The server didn't accept what Sotto sent. Sotto or the server may need an update; try again later.",
+  method_not_allowed: () =>
+    "The server doesn't offer that. It may run an older version of Sotto; ask whoever runs it.",
+  invalid_signature: () =>
+    "The server refused this device's keys because their signature didn't check out. Sign in again on this device.",
+  profile_exists: () =>
+    "There is already a profile for this account on this computer, and Sotto left it untouched. Open it instead.",
+  not_locked: () => "Your messages on this computer are already unlocked.",
+  settings: () =>
+    "Sotto couldn't save or read your preferences on this computer. Check that the disk isn't full, then try again.",
+  unknown: () => GENERIC_TEXT,
 };
+
+/** Every error code (the keys of the exhaustive table above). */
+export const ERROR_CODES: readonly ErrorCode[] = Object.keys(ERROR_TEXT) as ErrorCode[];
+
+/** Whether a string is an error code this build knows. */
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_TEXT, code);
+}
 
 /** The plain sentence for an error; never contains the code. */
 export function describeError(error: CommandError, ctx: ErrorContext = {}): string {
-  const text = ERROR_TEXT[error.code];
-  return text
-    ? text(ctx)
-    : "Something went wrong. Try again; if it keeps happening, the details below help with a bug report.";
+  // A code from a newer Rust side than this UI was built with still gets the generic sentence.
+  const text = ERROR_TEXT[error.code] as ((ctx: ErrorContext) => string) | undefined;
+  return text ? text(ctx) : GENERIC_TEXT;
 }
 
 /** Codes that mean the profile needs a passphrase because the OS keychain can't hold the key. */
@@ -123,7 +150,7 @@ export function isKeychainError(error: CommandError): boolean {
 }
 
 /** Why the profile is locked (LockedProfile.code) — what the person can do about it. */
-export function describeLockReason(code: string): string {
+export function describeLockReason(code: ErrorCode): string {
   switch (code) {
     case "passphrase_required":
     case "wrong_passphrase":
@@ -132,15 +159,15 @@ export function describeLockReason(code: string): string {
       return "The computer's keychain is locked. Unlock it (or sign in to your desktop session), then try again.";
     case "keychain_unavailable":
       return "The computer's keychain isn't available right now, so Sotto can't open your messages. Try again once it is.";
-    default: {
-      const text = ERROR_TEXT[code];
-      return text ? text({}) : "Sotto couldn't open your profile on this computer. Try again.";
-    }
+    case "unknown":
+      return "Sotto couldn't open your profile on this computer. Try again.";
+    default:
+      return describeError({ code, message: "" });
   }
 }
 
-/** Short text under a message that failed to send (Message.reason holds an error code). */
-export function describeSendFailure(reason: string | null): string {
+/** Short text under a message that failed to send (its reason is the error that stopped it). */
+export function describeSendFailure(reason: MessageReason | null): string {
   switch (reason) {
     case "offline":
       return "Not sent — couldn't reach the server.";
@@ -158,19 +185,19 @@ export function describeSendFailure(reason: string | null): string {
 }
 
 /** Whether an undecryptable message may still become readable (its key can still arrive). */
-export function isWaitingReason(reason: string | null): boolean {
+export function isWaitingReason(reason: MessageReason | null): boolean {
   return reason === null || reason === "unknown_device" || reason === "olm_session" || reason === "missing_room_key";
 }
 
 /** The bubble text for an undecryptable message. */
-export function undecryptableText(reason: string | null): string {
+export function undecryptableText(reason: MessageReason | null): string {
   if (isWaitingReason(reason)) return "Can't decrypt this message yet — waiting for the key";
   if (reason === "before_key") return "Can't decrypt this message — it was sent before you joined";
   return "Can't decrypt this message — it didn't pass a security check";
 }
 
 /** Why a message can't be decrypted, in words a non-expert understands. */
-export function describeUndecryptable(reason: string | null): string {
+export function describeUndecryptable(reason: MessageReason | null): string {
   switch (reason) {
     case "unknown_device":
       return "It came from a device Sotto doesn't know yet. It will show once that device's keys arrive.";
@@ -193,5 +220,3 @@ export function describeUndecryptable(reason: string | null): string {
   }
 }
 
-/** Every code `describeError` has its own words for (used by tests). */
-export const KNOWN_ERROR_CODES: readonly string[] = Object.keys(ERROR_TEXT);

@@ -318,7 +318,7 @@ fn reconcile(
                     }
                     KeyChange::DeviceRemoved => String::new(),
                 };
-                let message_id = format!("key-{}-{}-{now}", device.device_id, change_code(change));
+                let message_id = format!("key-{}-{}-{now}", device.device_id, <&str>::from(change));
                 if let Some(message) = db.insert_message(&NewMessage {
                     conversation_id: &conversation_id,
                     message_id: &message_id,
@@ -327,7 +327,7 @@ fn reconcile(
                     kind: MessageKind::System,
                     body: &body,
                     status: MessageStatus::System,
-                    reason: Some(change_code(change)),
+                    reason: Some(change.into()),
                     outgoing: false,
                     ts: now,
                     server_ts: None,
@@ -345,12 +345,4 @@ fn reconcile(
         });
     }
     Ok(events)
-}
-
-fn change_code(change: KeyChange) -> &'static str {
-    match change {
-        KeyChange::NewDevice => "new_device",
-        KeyChange::IdentityChanged => "identity_changed",
-        KeyChange::DeviceRemoved => "device_removed",
-    }
 }

@@ -63,8 +63,8 @@ pub enum RecoverySecret<'a> {
 pub struct KeyBackupStatus {
     /// This device uploads new group keys.
     pub enabled: bool,
-    /// `recovery_key` or `passphrase`, when enabled.
-    pub kind: Option<String>,
+    /// What opens the backup, when enabled.
+    pub kind: Option<KeyBackupKind>,
     /// The backup's version this device last read or wrote.
     #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub version: Option<u64>,
@@ -74,8 +74,19 @@ pub struct KeyBackupStatus {
     /// Of those, how many are in the backup.
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub backed_up: u64,
-    /// The error code that stopped uploads (e.g. `key_backup_replaced`), if one did.
-    pub error: Option<String>,
+    /// The error that stopped uploads (e.g. `key_backup_replaced`), if one did.
+    pub error: Option<ErrorCode>,
+}
+
+/// What the key backup opens with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum KeyBackupKind {
+    /// The recovery key shown when backup was turned on.
+    RecoveryKey,
+    /// A passphrase the person chose (argon2id).
+    Passphrase,
 }
 
 /// What a restore did.
@@ -190,13 +201,13 @@ impl Client {
             Ok(KeyBackupStatus {
                 enabled,
                 kind: kdf.map(|k| match k {
-                    Kdf::RecoveryKey => "recovery_key".to_owned(),
-                    Kdf::Argon2id(_) => "passphrase".to_owned(),
+                    Kdf::RecoveryKey => KeyBackupKind::RecoveryKey,
+                    Kdf::Argon2id(_) => KeyBackupKind::Passphrase,
                 }),
                 version: db.meta(META_VERSION)?.and_then(|v| v.parse().ok()),
                 sessions,
                 backed_up,
-                error: db.meta(META_ERROR)?,
+                error: db.meta(META_ERROR)?.as_deref().map(ErrorCode::parse),
             })
         })
     }
@@ -253,8 +264,8 @@ impl Client {
 
     /// Record why uploads stopped (shown by [`Client::key_backup_status`]) and return the error.
     fn stop_uploads(&self, e: Error) -> Error {
-        tracing::warn!(code = e.code(), "key backup uploads stopped");
-        if let Err(store) = self.read(|db| db.set_meta(META_ERROR, e.code())) {
+        tracing::warn!(code = %e.code(), "key backup uploads stopped");
+        if let Err(store) = self.read(|db| db.set_meta(META_ERROR, e.code().as_str())) {
             tracing::warn!(error = %store, "could not record the key backup error");
         }
         e
@@ -399,7 +410,7 @@ impl Client {
             }
             Ok(true) => {
                 if let Err(e) = self.upload_key_backup().await {
-                    tracing::warn!(code = e.code(), error = %e, "could not update the key backup");
+                    tracing::warn!(code = %e.code(), error = %e, "could not update the key backup");
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the key backup state"),
@@ -425,14 +436,14 @@ impl Client {
                 Ok(_) => failures = 0,
                 Err(e) if e.is_transient() || e.server_code() == Some(ErrorCode::StaleVersion) => {
                     failures = failures.saturating_add(1);
-                    tracing::info!(code = e.code(), "key backup upload failed; retrying");
+                    tracing::info!(code = %e.code(), "key backup upload failed; retrying");
                     let delay = retry_delay(failures as usize).saturating_mul(10).min(Duration::from_secs(300));
                     tokio::select! {
                         () = tokio::time::sleep(delay) => self.inner.key_backup_wake.notify_one(),
                         () = self.inner.cancel.cancelled() => return,
                     }
                 }
-                Err(e) => tracing::warn!(code = e.code(), error = %e, "key backup upload failed"),
+                Err(e) => tracing::warn!(code = %e.code(), error = %e, "key backup upload failed"),
             }
         }
     }

@@ -31,7 +31,7 @@ use zeroize::Zeroizing;
 
 pub use self::backup::Restore;
 pub use self::directory::{DeviceSummary, Verification};
-pub use self::key_backup::{KeyBackupRestore, KeyBackupStatus, RecoverySecret};
+pub use self::key_backup::{KeyBackupKind, KeyBackupRestore, KeyBackupStatus, RecoverySecret};
 pub use self::reset::KeyReset;
 pub use self::sync::SyncSummary;
 use crate::api::Api;

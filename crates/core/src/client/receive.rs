@@ -395,7 +395,7 @@ fn store_undecryptable(
         kind: MessageKind::Undecryptable,
         body: "",
         status: MessageStatus::Undecryptable,
-        reason: Some(reason.code()),
+        reason: Some(reason.into()),
         outgoing: false,
         ts: server_ts,
         server_ts: Some(server_ts),
@@ -468,7 +468,7 @@ fn retry_pending(machine: &mut Machine, db: &Db<'_>, session_id: &str, out: &mut
                 }
                 out.dirty.insert(group_conversation_id(group_id));
             }
-            Err(reason) => db.set_message_status(row, MessageStatus::Undecryptable, Some(reason.code()), None)?,
+            Err(reason) => db.set_message_status(row, MessageStatus::Undecryptable, Some(reason.into()), None)?,
         }
     }
     Ok(())

@@ -226,7 +226,7 @@ impl Client {
                 Ok(receipt) => {
                     db.set_message_status(message.id, MessageStatus::Sent, None, Some(receipt.server_ts as i64))?
                 }
-                Err(e) => db.set_message_status(message.id, MessageStatus::Failed, Some(e.code()), None)?,
+                Err(e) => db.set_message_status(message.id, MessageStatus::Failed, Some(e.code().into()), None)?,
             }
             db.message(message.id)
         });
@@ -236,7 +236,7 @@ impl Client {
             Err(e) => tracing::error!(error = %e, "cannot record a send's outcome"),
         }
         if let Err(e) = outcome {
-            tracing::warn!(code = e.code(), "a message could not be sent");
+            tracing::warn!(code = %e.code(), "a message could not be sent");
         }
     }
 

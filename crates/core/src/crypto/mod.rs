@@ -36,7 +36,12 @@ pub const ROTATE_AFTER_MESSAGES: i64 = 100;
 pub const ROTATE_AFTER_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 
 /// Why a received message cannot be read. Stored with the message as its `reason` code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize, strum::IntoStaticStr,
+)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum Undecryptable {
     #[error("the sending device is not in the directory")]
@@ -58,17 +63,9 @@ pub enum Undecryptable {
 }
 
 impl Undecryptable {
+    /// The stored code (`"missing_room_key"`), the same as its serde name.
     pub fn code(self) -> &'static str {
-        match self {
-            Undecryptable::UnknownDevice => "unknown_device",
-            Undecryptable::OlmSession => "olm_session",
-            Undecryptable::MissingRoomKey => "missing_room_key",
-            Undecryptable::BeforeKey => "before_key",
-            Undecryptable::Tampered => "tampered",
-            Undecryptable::Replayed => "replayed",
-            Undecryptable::SenderMismatch => "sender_mismatch",
-            Undecryptable::Malformed => "malformed",
-        }
+        self.into()
     }
 }
 

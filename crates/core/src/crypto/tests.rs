@@ -6,6 +6,7 @@ use tempfile::TempDir;
 
 use super::payload::{GroupContent, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
 use super::*;
+use crate::ErrorCode;
 use crate::profile::ProfileKey;
 use crate::store::{DeviceRecord, OpenMode, Store};
 
@@ -129,7 +130,7 @@ fn a_claimed_key_with_a_bad_signature_is_refused() {
     let mut claimed = bob.claim();
     claimed.key.key = Party::new("eve", "E1").machine.curve25519();
     let err = alice.machine.start_olm_session(&alice.store.db(), &bob.record(), &claimed).unwrap_err();
-    assert_eq!(err.code(), "crypto");
+    assert_eq!(err.code(), ErrorCode::Crypto);
     assert!(!alice.machine.has_olm_session(&alice.store.db(), &bob.record().curve25519).unwrap());
 }
 

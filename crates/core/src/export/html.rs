@@ -12,7 +12,7 @@ use jiff::ZonedDateTime;
 
 use super::{Counter, Entry, Job, close};
 use crate::Result;
-use crate::store::{ConversationKind, Db, Message, MessageKind, MessageStatus};
+use crate::store::{ConversationKind, Db, Message, MessageKind, MessageReason, MessageStatus};
 
 impl Job<'_> {
     pub(super) fn html_conversation(
@@ -222,7 +222,7 @@ fn html_message(w: &mut impl Write, m: &Message, when: Option<&ZonedDateTime>) -
     w.write_all(b"</header>\n")?;
     if m.kind == MessageKind::Undecryptable {
         w.write_all(b"<p class=\"body notice\">This message could not be decrypted. ")?;
-        esc(w, undecryptable_words(m.reason.as_deref()))?;
+        esc(w, undecryptable_words(m.reason.map(MessageReason::as_str)))?;
         w.write_all(b"</p>\n")?;
     } else {
         w.write_all(b"<p class=\"body\">")?;
@@ -232,7 +232,7 @@ fn html_message(w: &mut impl Write, m: &Message, when: Option<&ZonedDateTime>) -
     match m.status {
         MessageStatus::Failed => {
             w.write_all(b"<p class=\"status\">Not sent: ")?;
-            esc(w, send_failure_words(m.reason.as_deref()))?;
+            esc(w, send_failure_words(m.reason.map(MessageReason::as_str)))?;
             w.write_all(b"</p>\n")?;
         }
         MessageStatus::Queued => {

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::{Counter, Entry, FORMAT_NAME, FORMAT_VERSION, Job, close};
-use crate::store::{Conversation, ConversationKind, Db, Message, MessageKind, MessageStatus};
+use crate::store::{Conversation, ConversationKind, Db, Message, MessageKind, MessageReason, MessageStatus};
 use crate::{Error, Result};
 
 impl Job<'_> {
@@ -115,7 +115,7 @@ impl<'a> JsonMessage<'a> {
             kind: m.kind,
             body: &m.body,
             status: m.status,
-            reason: m.reason.as_deref(),
+            reason: m.reason.map(MessageReason::as_str),
             sent_at: iso(m.ts),
             server_at: m.server_ts.and_then(iso),
         }

@@ -9,6 +9,7 @@ use jiff::tz::{Offset, TimeZone};
 
 use super::*;
 use crate::store::{ConversationKind, MessageKind, MessageStatus, NewMessage};
+use crate::{ErrorCode, Undecryptable};
 
 /// 2026-03-04T21:30:00Z, a Wednesday.
 const WED_2130_UTC: i64 = 1_772_659_800_000;
@@ -245,7 +246,7 @@ fn one_conversation_or_all_of_them() {
     assert_eq!(pages(&f.out.path().join("all")).len(), 2);
 
     let err = f.export("none", ExportFormat::Html, ExportScope::Conversation("u:nobody".into())).unwrap_err();
-    assert_eq!(err.code(), "unknown_conversation");
+    assert_eq!(err.code(), ErrorCode::UnknownConversation);
     let top: Vec<String> = f.listing().into_iter().filter(|p| !p.contains(std::path::MAIN_SEPARATOR)).collect();
     assert_eq!(top, ["all", "one"], "nothing else was created");
 }
@@ -299,18 +300,18 @@ fn system_undecryptable_failed_and_queued_messages_are_in_words() {
         NewMessage {
             kind: MessageKind::Undecryptable,
             status: MessageStatus::Undecryptable,
-            reason: Some("missing_room_key"),
+            reason: Some(Undecryptable::MissingRoomKey.into()),
             ..text("g:g1", "m2", "bob", "", 2000)
         },
         NewMessage {
             kind: MessageKind::Undecryptable,
             status: MessageStatus::Undecryptable,
-            reason: Some("tampered"),
+            reason: Some(Undecryptable::Tampered.into()),
             ..text("g:g1", "m3", "carol", "", 3000)
         },
         NewMessage {
             status: MessageStatus::Failed,
-            reason: Some("no_devices"),
+            reason: Some(ErrorCode::NoDevices.into()),
             ..text("g:g1", "m4", "alice", "did it go?", 4000)
         },
         NewMessage { status: MessageStatus::Queued, ..text("g:g1", "m5", "alice", "later", 5000) },
@@ -357,17 +358,17 @@ fn a_target_that_is_not_new_or_empty_is_refused_and_left_as_it_was() {
     std::fs::create_dir(&taken).unwrap();
     std::fs::write(taken.join("index.html"), "mine").unwrap();
     let err = f.export("taken", ExportFormat::Html, ExportScope::All).unwrap_err();
-    assert_eq!(err.code(), "target_exists");
+    assert_eq!(err.code(), ErrorCode::TargetExists);
     assert_eq!(read(&taken.join("index.html")), "mine");
     std::fs::write(f.out.path().join("file"), "a file").unwrap();
-    assert_eq!(f.export("file", ExportFormat::Json, ExportScope::All).unwrap_err().code(), "target_exists");
+    assert_eq!(f.export("file", ExportFormat::Json, ExportScope::All).unwrap_err().code(), ErrorCode::TargetExists);
     assert_eq!(f.listing(), ["file", "taken", &format!("taken{}index.html", std::path::MAIN_SEPARATOR)]);
     // An empty folder is fine; a missing parent is a clear error.
     std::fs::create_dir(f.out.path().join("empty")).unwrap();
     f.export("empty", ExportFormat::Html, ExportScope::All).unwrap();
     assert_eq!(pages(&f.out.path().join("empty")).len(), 1);
     let err = f.export("no/such/parent", ExportFormat::Html, ExportScope::All).unwrap_err();
-    assert_eq!(err.code(), "invalid_input");
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
 }
 
 #[test]

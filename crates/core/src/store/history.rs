@@ -5,6 +5,10 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use super::Db;
+use sotto_proto::ErrorCode;
+
+use crate::crypto::Undecryptable;
+use crate::events::KeyChange;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,8 +128,8 @@ pub struct Message {
     pub kind: MessageKind,
     pub body: String,
     pub status: MessageStatus,
-    /// Why a message failed or cannot be decrypted: a stable code such as `missing_room_key`.
-    pub reason: Option<String>,
+    /// Why a message failed or cannot be decrypted, or which key change a system message is about.
+    pub reason: Option<MessageReason>,
     pub outgoing: bool,
     /// When it was written (sender's clock for our own messages, the server's for others), ms.
     #[cfg_attr(feature = "ts", ts(type = "number"))]
@@ -153,6 +157,56 @@ impl std::fmt::Debug for Message {
     }
 }
 
+/// Why a message is as it is, stored as its code in the `reason` column: the error that stopped an
+/// outgoing send (`failed`), why an incoming one cannot be read (`undecryptable`), or which key
+/// change a system message reports. The message's status says which of the three it is; the codes
+/// of the three sets are distinct, so the text alone also reads back unambiguously.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(untagged)]
+pub enum MessageReason {
+    Undecryptable(Undecryptable),
+    KeyChange(KeyChange),
+    /// Last: it reads any other text (as [`ErrorCode::Unknown`]).
+    Failed(ErrorCode),
+}
+
+impl MessageReason {
+    /// The stored code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageReason::Undecryptable(u) => u.code(),
+            MessageReason::KeyChange(k) => k.into(),
+            MessageReason::Failed(c) => c.as_str(),
+        }
+    }
+
+    /// A stored code read back; text of a newer version reads as an unknown error code.
+    pub fn parse(code: &str) -> MessageReason {
+        use serde::de::IntoDeserializer;
+        let text: serde::de::value::StrDeserializer<'_, serde::de::value::Error> = code.into_deserializer();
+        MessageReason::deserialize(text).unwrap_or(MessageReason::Failed(ErrorCode::Unknown))
+    }
+}
+
+impl From<Undecryptable> for MessageReason {
+    fn from(u: Undecryptable) -> Self {
+        MessageReason::Undecryptable(u)
+    }
+}
+
+impl From<KeyChange> for MessageReason {
+    fn from(k: KeyChange) -> Self {
+        MessageReason::KeyChange(k)
+    }
+}
+
+impl From<ErrorCode> for MessageReason {
+    fn from(c: ErrorCode) -> Self {
+        MessageReason::Failed(c)
+    }
+}
+
 /// A message to insert.
 pub struct NewMessage<'a> {
     pub conversation_id: &'a str,
@@ -162,7 +216,7 @@ pub struct NewMessage<'a> {
     pub kind: MessageKind,
     pub body: &'a str,
     pub status: MessageStatus,
-    pub reason: Option<&'a str>,
+    pub reason: Option<MessageReason>,
     pub outgoing: bool,
     pub ts: i64,
     pub server_ts: Option<i64>,
@@ -230,7 +284,7 @@ fn to_message(row: MessageRow) -> Result<Message> {
         kind: MessageKind::parse(&row.5)?,
         body: row.6,
         status: MessageStatus::parse(&row.7)?,
-        reason: row.8,
+        reason: row.8.as_deref().map(MessageReason::parse),
         outgoing: row.9 != 0,
         ts: row.10,
         server_ts: row.11,
@@ -323,7 +377,7 @@ impl Db<'_> {
                 m.kind.as_str(),
                 m.body,
                 m.status.as_str(),
-                m.reason,
+                m.reason.map(MessageReason::as_str),
                 i64::from(m.outgoing),
                 m.ts,
                 m.server_ts
@@ -341,7 +395,7 @@ impl Db<'_> {
             kind: m.kind,
             body: m.body.to_owned(),
             status: m.status,
-            reason: m.reason.map(str::to_owned),
+            reason: m.reason,
             outgoing: m.outgoing,
             ts: m.ts,
             server_ts: m.server_ts,
@@ -454,14 +508,14 @@ impl Db<'_> {
         &self,
         row_id: i64,
         status: MessageStatus,
-        reason: Option<&str>,
+        reason: Option<MessageReason>,
         server_ts: Option<i64>,
     ) -> Result<()> {
         self.conn()
             .prepare_cached(
                 "UPDATE messages SET status = ?2, reason = ?3, server_ts = coalesce(?4, server_ts) WHERE id = ?1",
             )?
-            .execute(params![row_id, status.as_str(), reason, server_ts])?;
+            .execute(params![row_id, status.as_str(), reason.map(MessageReason::as_str), server_ts])?;
         Ok(())
     }
 

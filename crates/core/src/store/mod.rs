@@ -15,7 +15,8 @@ use std::path::Path;
 pub use crypto::{BackupScope, DeviceRecord, Devices, InboundGroupRecord, OutboundGroupRecord};
 pub use groups::LocalGroup;
 pub use history::{
-    Conversation, ConversationKind, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, SearchHit,
+    Conversation, ConversationKind, Message, MessageKind, MessageReason, MessageStatus, NewMessage, OutboxItem,
+    SearchHit,
 };
 #[cfg(feature = "bench")]
 pub use history::{SEARCH_SQL, fts_query};

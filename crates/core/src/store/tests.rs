@@ -2,6 +2,7 @@
 
 use super::history::ORDER_KEY;
 use super::*;
+use crate::Undecryptable;
 use crate::profile::ProfileKey;
 
 fn open() -> (tempfile::TempDir, Store) {
@@ -157,7 +158,7 @@ fn search_is_full_text_newest_first_and_safe_with_any_input() {
         .insert_message(&NewMessage {
             kind: MessageKind::Undecryptable,
             status: MessageStatus::Undecryptable,
-            reason: Some("missing_room_key"),
+            reason: Some(Undecryptable::MissingRoomKey.into()),
             body: "",
             ..text("u:bob", "msg-0004", "bob", "", 4)
         })
@@ -172,7 +173,7 @@ fn search_is_full_text_newest_first_and_safe_with_any_input() {
         .insert_message(&NewMessage {
             kind: MessageKind::Undecryptable,
             status: MessageStatus::Undecryptable,
-            reason: Some("missing_room_key"),
+            reason: Some(Undecryptable::MissingRoomKey.into()),
             body: "",
             ..text("u:bob", "msg-0005", "bob", "", 5)
         })

@@ -4,6 +4,7 @@
 import { memo, useState } from "react";
 import {
   describeError,
+  isErrorCode,
   describeSendFailure,
   describeUndecryptable,
   asCommandError,
@@ -143,7 +144,7 @@ function FailedSend({ message: m }: { message: Message }) {
 
   return (
     <div className="message__failure">
-      <span title={m.reason ? describeError({ code: m.reason, message: "" }) : undefined}>
+      <span title={m.reason && isErrorCode(m.reason) ? describeError({ code: m.reason, message: "" }) : undefined}>
         {describeSendFailure(m.reason)}
       </span>{" "}
       <button type="button" className="link-button" onClick={() => void retry()} disabled={busy} data-testid="message-retry">

@@ -1,11 +1,11 @@
 import { screen } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
-import type { AppStatus } from "../../lib/types";
+import type { AppStatus, ErrorCode } from "../../lib/types";
 import { readyStatus } from "../../test/fixtures";
 import * as ipc from "../../test/ipcMock";
 import { renderApp } from "../../test/render";
 
-function lockedStatus(hasPassphrase: boolean, code = "passphrase_required"): AppStatus {
+function lockedStatus(hasPassphrase: boolean, code: ErrorCode = "passphrase_required"): AppStatus {
   return {
     ...readyStatus(),
     phase: "locked",

@@ -1,0 +1,225 @@
+//! The command line: every subcommand, flag and argument (clap), and nothing that runs them.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "sotto", version, about = "A headless Sotto client: end-to-end encrypted messaging from the shell")]
+pub struct Cli {
+    /// The profile directory (one per account and device).
+    #[arg(long, global = true, env = "SOTTO_PROFILE")]
+    pub profile: Option<PathBuf>,
+    /// The server, for `register` and `login` (e.g. http://127.0.0.1:8448).
+    #[arg(long, global = true, env = "SOTTO_SERVER")]
+    pub server: Option<String>,
+    /// Read the profile's passphrase from stdin (after the password and the backup passphrase, when
+    /// those are read too; before the backup passphrase of `backup export`).
+    #[arg(long, global = true)]
+    pub passphrase_stdin: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create an account and a profile for this device.
+    Register(Account),
+    /// Sign in to an existing account as a new device.
+    Login(Account),
+    /// Sign this device out and delete its profile.
+    Logout,
+    /// Send a text message to a user, or to a group with --group.
+    Send {
+        /// The user id (or, with --group, the group id or name).
+        to: String,
+        text: String,
+        #[arg(long)]
+        group: bool,
+    },
+    /// Groups: create, add, remove, leave, list.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Fetch and decrypt what is waiting, send what is queued, then exit.
+    Sync,
+    /// Stay connected and print every event as a JSON line until stopped.
+    Listen,
+    /// Print a conversation's messages (oldest first).
+    History {
+        /// The user id of a one-to-one conversation.
+        user: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Only messages older than this message `id`.
+        #[arg(long)]
+        before: Option<i64>,
+    },
+    /// List conversations, most recent first.
+    Conversations,
+    /// Search all decrypted messages.
+    Search {
+        text: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// The safety number to compare with a contact, and whether it is marked verified.
+    SafetyNumber { user: String },
+    /// Mark a contact verified at the safety number you compared (as `safety-number` prints it;
+    /// refused if it is not the current one), or with --clear, not verified.
+    Verify {
+        user: String,
+        #[arg(required_unless_present = "clear")]
+        safety_number: Option<String>,
+        #[arg(long, conflicts_with = "safety_number")]
+        clear: bool,
+    },
+    /// A user's devices and their keys (this account's own devices with no argument).
+    Devices { user: Option<String> },
+    /// Remove another device of this account (needs the password on stdin).
+    DeleteDevice {
+        device_id: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Add or replace a passphrase that unlocks this profile without the system keychain.
+    SetPassphrase,
+    /// The account: change its password.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Keys: reset this device's identity, or the server key backup of group keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Write conversations as readable files (HTML pages or JSON) into a new or empty folder.
+    Export {
+        /// The folder to write; it must not exist yet, or be empty.
+        dir: PathBuf,
+        #[arg(long, value_enum)]
+        format: Format,
+        /// Only the one-to-one conversation with this user.
+        #[arg(long, conflicts_with = "group")]
+        conversation: Option<String>,
+        /// Only this group (its id or name).
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// Back this profile up to one passphrase-encrypted file (age format), or restore one.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+}
+
+#[derive(Subcommand)]
+pub enum KeyBackupCommand {
+    /// Turn on key backup and upload this device's group keys. Prints the recovery key ONCE
+    /// (keep it safe), or, with --backup-passphrase-stdin, derives the key from a passphrase.
+    Enable {
+        /// Read a backup passphrase from stdin instead of creating a recovery key.
+        #[arg(long)]
+        backup_passphrase_stdin: bool,
+        /// Overwrite a key backup made with another recovery key (keys only in it are lost).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Restore group keys from the server's key backup onto this device, then read the history
+    /// of your groups from the server. Give the recovery key or the passphrase on stdin.
+    Restore {
+        #[arg(long, conflicts_with = "backup_passphrase_stdin", required_unless_present = "backup_passphrase_stdin")]
+        recovery_key_stdin: bool,
+        #[arg(long)]
+        backup_passphrase_stdin: bool,
+    },
+    /// Whether key backup is on for this device and how many group keys are in it.
+    Status,
+}
+
+#[derive(Subcommand)]
+pub enum BackupCommand {
+    /// Write everything this device holds (keys, sessions, contacts, history) to FILE, encrypted
+    /// with a backup passphrase. FILE must not exist. Stdin: the profile's passphrase first (with
+    /// --passphrase-stdin), then the backup passphrase.
+    Export {
+        file: PathBuf,
+        /// Read the backup passphrase from stdin.
+        #[arg(long)]
+        backup_passphrase_stdin: bool,
+    },
+    /// Restore FILE into a new profile (--profile must not hold one) and sign in to USER's
+    /// account on --server. Stdin, one per line: the account password, the backup passphrase,
+    /// then the new profile's passphrase (with --passphrase-stdin).
+    Import {
+        file: PathBuf,
+        user: String,
+        /// Read the account password from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Read the backup passphrase from stdin.
+        #[arg(long)]
+        backup_passphrase_stdin: bool,
+        /// Do not use the system keychain; protect the new profile with a passphrase alone.
+        #[arg(long)]
+        no_keychain: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AccountCommand {
+    /// Change the account password; every device stays signed in. Stdin, one per line: the
+    /// current password, then the new one (after the profile's passphrase, with
+    /// --passphrase-stdin).
+    Password {
+        /// Read the current and the new password from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// The server key backup that lets a new device read group history: group keys encrypted
+    /// with a recovery key only you hold.
+    #[command(subcommand)]
+    Backup(KeyBackupCommand),
+    /// Give this device a new identity (new encryption keys, same device): contacts see that its
+    /// keys changed; history stays. Needs the account password on stdin (after the profile's
+    /// passphrase, with --passphrase-stdin). Prints the new keys.
+    Reset {
+        /// Read the account password from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Html,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct Account {
+    pub user: String,
+    /// Read the password from the first line of stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// A name for this device in the account's device list.
+    #[arg(long)]
+    pub device_name: Option<String>,
+    /// Do not use the system keychain; protect the profile with a passphrase alone.
+    #[arg(long)]
+    pub no_keychain: bool,
+}
+
+#[derive(Subcommand)]
+pub enum GroupCommand {
+    /// Create a group with members.
+    Create { name: String, members: Vec<String> },
+    /// Add members (admins only).
+    Add { group: String, users: Vec<String> },
+    /// Remove a member (admins only).
+    Remove { group: String, user: String },
+    /// Leave a group.
+    Leave { group: String },
+    /// The groups this user is in.
+    List,
+}

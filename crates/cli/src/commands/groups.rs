@@ -1,0 +1,45 @@
+//! Groups: create, add, remove, leave, list.
+
+use anyhow::Result;
+use sotto_core::Client;
+use sotto_proto::GroupId;
+
+use crate::args::GroupCommand;
+use crate::shell::{Invocation, print, user};
+
+pub async fn group(run: &mut Invocation<'_>, cmd: &GroupCommand) -> Result<()> {
+    let client = run.open()?;
+    match cmd {
+        GroupCommand::Create { name, members } => {
+            let members = members.iter().map(|m| user(m)).collect::<Result<Vec<_>>>()?;
+            print(&client.create_group(name, &members).await?)
+        }
+        GroupCommand::Add { group, users } => {
+            let g = resolve_group(&client, group).await?;
+            let users = users.iter().map(|m| user(m)).collect::<Result<Vec<_>>>()?;
+            print(&client.add_members(&g, &users).await?)
+        }
+        GroupCommand::Remove { group, user: u } => {
+            let g = resolve_group(&client, group).await?;
+            print(&client.remove_member(&g, &user(u)?).await?)
+        }
+        GroupCommand::Leave { group } => {
+            let g = resolve_group(&client, group).await?;
+            client.leave_group(&g).await?;
+            eprintln!("You left the group.");
+            Ok(())
+        }
+        GroupCommand::List => print(&client.fetch_groups().await?),
+    }
+}
+
+/// Groups are named by id or, when unambiguous, by name; sync once if this device does not know it.
+pub async fn resolve_group(client: &Client, name: &str) -> Result<GroupId> {
+    match client.find_group(name) {
+        Ok(g) => Ok(g.group_id),
+        Err(_) => {
+            client.fetch_groups().await?;
+            Ok(client.find_group(name)?.group_id)
+        }
+    }
+}

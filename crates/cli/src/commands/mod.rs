@@ -1,0 +1,46 @@
+//! Runs the parsed command line: one module per command family, each a few lines over the
+//! engine's API.
+
+use anyhow::Result;
+
+use crate::args::{Cli, Command};
+use crate::shell::Invocation;
+
+mod account;
+mod backup;
+mod groups;
+mod messages;
+mod trust;
+
+pub async fn run(cli: &Cli) -> Result<()> {
+    let mut run = Invocation::new(cli)?;
+    match &cli.command {
+        Command::Register(a) => account::sign_in(&mut run, a, account::SignInKind::Register).await,
+        Command::Login(a) => account::sign_in(&mut run, a, account::SignInKind::Login).await,
+        Command::Logout => account::logout(&mut run).await,
+        Command::DeleteDevice { device_id, password_stdin } => {
+            account::delete_device(&mut run, device_id, *password_stdin).await
+        }
+        Command::SetPassphrase => account::set_passphrase(&mut run),
+        Command::Account(cmd) => account::account(&mut run, cmd).await,
+        Command::Send { to, text, group } => messages::send(&mut run, to, text, *group).await,
+        Command::Sync => messages::sync(&mut run).await,
+        Command::Listen => messages::listen(&mut run).await,
+        Command::History { user, group, limit, before } => {
+            messages::history(&mut run, user.as_deref(), group.as_deref(), *limit, *before)
+        }
+        Command::Conversations => messages::conversations(&mut run),
+        Command::Search { text, limit } => messages::search(&mut run, text, *limit),
+        Command::Group(cmd) => groups::group(&mut run, cmd).await,
+        Command::SafetyNumber { user } => trust::safety_number(&mut run, user).await,
+        Command::Verify { user, safety_number, clear: _ } => {
+            trust::verify(&mut run, user, safety_number.as_deref()).await
+        }
+        Command::Devices { user } => trust::devices(&mut run, user.as_deref()).await,
+        Command::Keys(cmd) => backup::keys(&mut run, cmd).await,
+        Command::Export { dir, format, conversation, group } => {
+            backup::export_readable(&mut run, dir, *format, conversation.as_deref(), group.as_deref()).await
+        }
+        Command::Backup(cmd) => backup::backup(&mut run, cmd).await,
+    }
+}
