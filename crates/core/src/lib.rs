@@ -1,8 +1,8 @@
 //! Sotto client engine: everything the desktop app and the `sotto` CLI do, without a window.
 //!
 //! - [`profile`]: the profile directory and its key (OS keychain, or a passphrase).
-//! - [`store`]: the SQLCipher database: crypto state, history with full-text search, outbox.
-//! - [`crypto`]: the device's Olm account, Olm sessions and Megolm group sessions (vodozemac).
+//! - `store`: the SQLCipher database: crypto state, history with full-text search, outbox.
+//! - `crypto`: the device's Olm account, Olm sessions and Megolm group sessions (vodozemac).
 //! - [`backup`]: the passphrase-encrypted backup file (age, JSON Lines inside).
 //! - [`key_backup`]: group session keys backed up to the server under a recovery key.
 //! - [`Client`]: the public handle: accounts, directory and trust, sending, receiving, groups.
@@ -15,14 +15,14 @@
 pub mod api;
 pub mod backup;
 mod client;
-pub mod crypto;
+pub(crate) mod crypto;
 mod error;
 pub mod events;
 pub mod export;
 pub mod key_backup;
 pub mod profile;
 pub mod progress;
-pub mod store;
+pub(crate) mod store;
 
 pub use backup::BackupSummary;
 pub use client::{
@@ -39,3 +39,11 @@ pub use sotto_proto::ErrorCode;
 pub use store::{
     Conversation, ConversationKind, LocalGroup, Message, MessageKind, MessageReason, MessageStatus, SearchHit,
 };
+
+/// The storage layer opened directly, for `sotto-bench`: the SQLCipher store with the real
+/// schema, its queries, and (through [`Db::conn`](bench::Db::conn)) its raw connection. Not an
+/// API: only with the `bench` feature, which nothing but the benchmarks enables.
+#[cfg(feature = "bench")]
+pub mod bench {
+    pub use crate::store::{Db, NewMessage, OpenMode, SEARCH_SQL, Store, fts_query};
+}

@@ -14,8 +14,8 @@ use anyhow::{Context, bail, ensure};
 use rand_core::{OsRng, RngCore};
 use rusqlite::{Connection, OpenFlags, params};
 use serde::{Deserialize, Serialize};
+use sotto_core::bench::{NewMessage, OpenMode, Store};
 use sotto_core::profile::ProfileKey;
-use sotto_core::store::{NewMessage, Store};
 use sotto_core::{ConversationKind, MessageKind, MessageStatus};
 
 use super::stats::{CpuSnap, Dist};
@@ -39,7 +39,7 @@ const OWN_USER: &str = "me-searcher";
 
 /// The engine's own search SQL and query builder: the plain baselines run exactly what
 /// `Db::search` runs.
-pub use sotto_core::store::{SEARCH_SQL, fts_query};
+pub use sotto_core::bench::{SEARCH_SQL, fts_query};
 
 #[derive(Debug, Clone, Copy)]
 pub struct SearchPlan {
@@ -249,7 +249,7 @@ fn prepare(dir: &Path, plan: SearchPlan, vocab: &Vocabulary) -> anyhow::Result<(
         eprintln!("[search] reusing the history of {} messages in {}", marker.stored, dir.display());
         let key = load_key(&files.key)?;
         // Prove the key and the schema before measuring.
-        Store::open(&files.db, &key, false).context("opening the cached history")?;
+        Store::open(&files.db, &key, OpenMode::Existing).context("opening the cached history")?;
         return Ok((
             key,
             BuildFigures {
@@ -269,7 +269,7 @@ fn prepare(dir: &Path, plan: SearchPlan, vocab: &Vocabulary) -> anyhow::Result<(
     }
     files.clear()?;
     let key = new_key(&files.key)?;
-    let mut store = Store::open(&files.db, &key, true).context("creating the history database")?;
+    let mut store = Store::open(&files.db, &key, OpenMode::Create).context("creating the history database")?;
     let convs: Vec<_> = (0..plan.conversations).map(conversation).collect();
     store.transaction(|db| {
         for (id, kind, peer, title) in &convs {
@@ -526,7 +526,7 @@ pub fn run(dir: &Path, plan: SearchPlan, sqlite3: Option<&Path>) -> anyhow::Resu
         })
     });
     let c0 = CpuSnap::take();
-    let mut store = Store::open(&files.db, &key, false)?;
+    let mut store = Store::open(&files.db, &key, OpenMode::Existing)?;
     let sqlcipher_version: String =
         store.db().conn().query_row("PRAGMA cipher_version", [], |r| r.get(0)).unwrap_or_else(|_| "?".into());
     let plain =
@@ -579,7 +579,7 @@ pub fn run(dir: &Path, plan: SearchPlan, sqlite3: Option<&Path>) -> anyhow::Resu
         for _ in 0..COLD_REPEATS {
             drop(store);
             let t = Instant::now();
-            store = Store::open(&files.db, &key, false)?;
+            store = Store::open(&files.db, &key, OpenMode::Existing)?;
             opens.push(t.elapsed().as_secs_f64() * 1000.0);
             let t = Instant::now();
             let n = store.db().search(&query, LIMIT)?.len();
@@ -591,7 +591,7 @@ pub fn run(dir: &Path, plan: SearchPlan, sqlite3: Option<&Path>) -> anyhow::Resu
             for _ in 0..COLD_OS_REPEATS {
                 drop(store);
                 ensure!(drop_os_caches(), "dropping the OS page cache stopped working");
-                store = Store::open(&files.db, &key, false)?;
+                store = Store::open(&files.db, &key, OpenMode::Existing)?;
                 let t = Instant::now();
                 let n = store.db().search(&query, LIMIT)?.len();
                 samples.push(t.elapsed());

@@ -68,7 +68,7 @@ fn a_missing_trailer_is_damage() {
     let cancel = CancellationToken::new();
     let dir = tempfile::tempdir().unwrap();
     let key = crate::profile::ProfileKey::bench_from_bytes([7; 32]);
-    let mut store = crate::store::Store::open(&dir.path().join("db"), &key, true).unwrap();
+    let mut store = crate::store::Store::open(&dir.path().join("db"), &key, crate::store::OpenMode::Create).unwrap();
     let pickle_key = [1u8; 32];
     for (body, expect_ok) in [
         (format!("{HEADER}\n{{\"type\":\"known_user\",\"user_id\":\"bob\",\"fetched_ts\":1}}\n"), false),

@@ -20,15 +20,17 @@ use reqwest::Method;
 use sotto_proto::{DeviceAddress, ErrorCode, LoginRequest, Session, UserId};
 use zeroize::Zeroizing;
 
+use super::renew::Renew;
 use super::{
-    Client, META_ACCESS, META_DEVICE, META_INBOX_SEQ, META_KEYS_PUBLISHED, META_REFRESH, META_SERVER, META_USER,
+    Client, Fallback, META_ACCESS, META_DEVICE, META_INBOX_SEQ, META_KEYS_PUBLISHED, META_REFRESH, META_SERVER,
+    META_USER,
 };
 use crate::api::Api;
 use crate::backup::{self, BackupSummary, Header, Imported, Owner};
 use crate::crypto::Machine;
 use crate::profile::{self, KeyOptions, ProfileInfo, ProfileKey, ProfileLock, ProfilePaths};
 use crate::progress::{CancellationToken, Progress, watch};
-use crate::store::{Db, Store};
+use crate::store::{Db, OpenMode, Store};
 use crate::{Error, Result};
 
 /// What to restore, and the account to sign in to.
@@ -231,11 +233,11 @@ impl Client {
         // From here on the server knows this device: keep the profile whatever happens next.
         let client = finish(dir, staged, api, session, resumed)?;
         if resumed {
-            if let Err(e) = client.upload_keys(true).await {
+            if let Err(e) = client.upload_keys(Fallback::Replace).await {
                 tracing::warn!(error = %e, "could not replace the one-time and fallback keys after a restore");
             }
             let devices = client.read(|db| db.active_devices())?;
-            match client.renew_sessions(&devices, true).await {
+            match client.renew_sessions(&devices, Renew::All).await {
                 Ok(n) => tracing::info!(devices = n, "started new sessions after a restore"),
                 Err(e) => tracing::warn!(error = %e, "could not start new sessions after a restore"),
             }
@@ -281,7 +283,7 @@ fn stage(
         }
     };
     let loaded = (|| {
-        let mut store = Store::open(&ProfilePaths::new(dir).database(), &key, true)?;
+        let mut store = Store::open(&ProfilePaths::new(dir).database(), &key, OpenMode::Create)?;
         let pickle_key = key.pickle_key()?;
         let imported =
             store.transaction(|db| backup::load_records(&mut reader, &header, db, &pickle_key, progress, cancel))?;

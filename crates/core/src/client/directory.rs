@@ -18,7 +18,7 @@ use sotto_proto::{
 use super::{Client, direct_conversation_id, group_conversation_id};
 use crate::crypto::{safety, verify_device_keys};
 use crate::events::{ClientEvent, KeyChange};
-use crate::store::{Db, DeviceRecord, MessageKind, MessageStatus, NewMessage, now_ms};
+use crate::store::{Db, DeviceRecord, Devices, MessageKind, MessageStatus, NewMessage, now_ms};
 use crate::{Error, Result};
 
 /// A device of a user as the app shows it.
@@ -145,7 +145,7 @@ impl Client {
 
     /// The devices pinned for `user` (including signed-out ones, marked inactive).
     pub fn devices(&self, user: &UserId) -> Result<Vec<DeviceSummary>> {
-        let records = self.read(|db| db.devices_of(user, false))?;
+        let records = self.read(|db| db.devices_of(user, Devices::IncludingRemoved))?;
         Ok(records
             .into_iter()
             .map(|d| DeviceSummary {
@@ -208,9 +208,9 @@ impl Client {
     /// The safety number from the keys pinned now.
     fn pinned_safety_number(&self, user: &UserId) -> Result<String> {
         let (theirs, mine) = self.read_with_machine(|m, db| {
-            let theirs: Vec<String> = db.devices_of(user, true)?.into_iter().map(|d| d.ed25519).collect();
+            let theirs: Vec<String> = db.devices_of(user, Devices::Active)?.into_iter().map(|d| d.ed25519).collect();
             let mut mine: Vec<String> =
-                db.devices_of(&self.inner.own.user_id, true)?.into_iter().map(|d| d.ed25519).collect();
+                db.devices_of(&self.inner.own.user_id, Devices::Active)?.into_iter().map(|d| d.ed25519).collect();
             mine.push(m.ed25519());
             Ok((theirs, mine))
         })?;
@@ -254,7 +254,7 @@ fn reconcile(
     now: i64,
 ) -> Result<Vec<ClientEvent>> {
     let known_before = db.user_fetched_ts(user)?.is_some();
-    let pinned = db.devices_of(user, false)?;
+    let pinned = db.devices_of(user, Devices::IncludingRemoved)?;
     let mut changes: Vec<(DeviceRecord, KeyChange)> = Vec::new();
     let mut seen = BTreeSet::new();
     for keys in listed {

@@ -27,7 +27,7 @@ use super::receive::retry_sessions;
 use crate::key_backup::blob::{self, BackupKey, Contents, Kdf};
 use crate::key_backup::recovery::{Argon2Params, MIN_PASSPHRASE_CHARS, RecoveryKey};
 use crate::progress::{CancellationToken, Progress, watch};
-use crate::store::Db;
+use crate::store::{BackupScope, Db};
 use crate::{Error, Result};
 
 /// The recovery key's 32 bytes (unpadded base64), inside the encrypted database.
@@ -169,7 +169,7 @@ impl Client {
                 Some(_) if !replace => return Err(Error::KeyBackupExists),
                 Some(existing) => existing.version,
             };
-            let sessions = self.transact(|m, db| m.export_group_sessions(db, true))?;
+            let sessions = self.transact(|m, db| m.export_group_sessions(db, BackupScope::All))?;
             let marks = marks(&sessions);
             let mut contents = Contents::default();
             contents.merge(sessions.into_iter().map(|(r, _)| r));
@@ -229,16 +229,16 @@ impl Client {
             if attempt > 0 {
                 tokio::time::sleep(retry_delay(attempt)).await;
             }
-            let (expected, mut contents, all) = match self.get_key_backup().await? {
+            let (expected, mut contents, scope) = match self.get_key_backup().await? {
                 // Gone from the server (deleted by hand, a new server): write everything again.
-                None => (0, Contents::default(), true),
+                None => (0, Contents::default(), BackupScope::All),
                 Some(existing) => match blob::open(&key, &user, &existing.blob) {
-                    Ok(contents) => (existing.version, contents, false),
+                    Ok(contents) => (existing.version, contents, BackupScope::NotBackedUp),
                     Err(Error::WrongRecoveryKey) => return Err(self.stop_uploads(Error::KeyBackupReplaced)),
                     Err(e) => return Err(e),
                 },
             };
-            let uploading = self.transact(|m, db| m.export_group_sessions(db, all))?;
+            let uploading = self.transact(|m, db| m.export_group_sessions(db, scope))?;
             let marks = marks(&uploading);
             let added = contents.merge(uploading.into_iter().map(|(r, _)| r));
             let blob = match blob::seal(&key, &kdf, &user, &contents) {

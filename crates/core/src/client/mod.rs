@@ -38,7 +38,7 @@ use crate::api::Api;
 use crate::crypto::Machine;
 use crate::events::{ClientEvent, ConnectionState};
 use crate::profile::{self, KeyOptions, ProfileInfo, ProfileKey, ProfileLock, ProfilePaths};
-use crate::store::{Conversation, ConversationKind, Db, Message, Reader, SearchHit, Store};
+use crate::store::{Conversation, ConversationKind, Db, Message, OpenMode, Reader, SearchHit, Store};
 use crate::{Error, Result};
 
 const META_SERVER: &str = "server";
@@ -121,20 +121,38 @@ impl std::fmt::Debug for SignIn<'_> {
     }
 }
 
+/// Whether a new profile's account is created on the server or signed in to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Account {
+    /// Register a new account (`POST /v1/accounts`).
+    New,
+    /// Sign in to an existing account as a new device (`POST /v1/sessions`).
+    Existing,
+}
+
+/// What a key upload does with the fallback key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fallback {
+    /// Upload one only if the server has none.
+    Keep,
+    /// Make and upload a new one whatever the server has (after a restore).
+    Replace,
+}
+
 impl Client {
     /// Create an account on the server and a new profile for it in `dir`.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn register(dir: &Path, sign_in: SignIn<'_>, keys: KeyOptions) -> Result<Client> {
-        Self::create(dir, sign_in, keys, true).await
+        Self::create(dir, sign_in, keys, Account::New).await
     }
 
     /// Sign in to an existing account as a new device, with a new profile in `dir`.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn login(dir: &Path, sign_in: SignIn<'_>, keys: KeyOptions) -> Result<Client> {
-        Self::create(dir, sign_in, keys, false).await
+        Self::create(dir, sign_in, keys, Account::Existing).await
     }
 
-    async fn create(dir: &Path, sign_in: SignIn<'_>, keys: KeyOptions, register: bool) -> Result<Client> {
+    async fn create(dir: &Path, sign_in: SignIn<'_>, keys: KeyOptions, account: Account) -> Result<Client> {
         let api = Api::new(sign_in.server)?;
         let user_id = UserId::parse(sign_in.user_id).map_err(|e| Error::InvalidInput(e.to_string()))?;
         let lock = profile::lock(dir)?;
@@ -147,9 +165,9 @@ impl Client {
             }
             e
         };
-        let mut store = Store::open(&paths.database(), &key, true).map_err(cleanup)?;
+        let mut store = Store::open(&paths.database(), &key, OpenMode::Create).map_err(cleanup)?;
         let session: Session = {
-            let result = if register {
+            let result = if account == Account::New {
                 let body = RegisterRequest {
                     user_id,
                     password: sign_in.password.to_owned(),
@@ -195,7 +213,7 @@ impl Client {
     pub fn open(dir: &Path, passphrase: Option<&str>) -> Result<Client> {
         let lock = profile::lock(dir)?;
         let (info, key) = profile::unlock(dir, &lock, passphrase)?;
-        let store = Store::open(&ProfilePaths::new(dir).database(), &key, false)?;
+        let store = Store::open(&ProfilePaths::new(dir).database(), &key, OpenMode::Existing)?;
         let db = store.db();
         let get = |k: &str| db.meta(k)?.ok_or_else(|| Error::Corrupt(format!("the profile has no {k}")));
         let server = get(META_SERVER)?;
@@ -267,7 +285,7 @@ impl Client {
             user_id: UserId::parse(user).map_err(|e| Error::InvalidInput(e.to_string()))?,
             device_id: DeviceId::parse("TESTDEVICE").map_err(|e| Error::InvalidInput(e.to_string()))?,
         };
-        let mut store = Store::open(&ProfilePaths::new(dir).database(), &key, true)?;
+        let mut store = Store::open(&ProfilePaths::new(dir).database(), &key, OpenMode::Create)?;
         let machine = Machine::create(own.clone(), key.pickle_key()?);
         store.transaction(|db| machine.save_account(db))?;
         Self::assemble(dir, lock, key, info, api, own, store, machine)
@@ -439,13 +457,14 @@ impl Client {
     /// Keep the server stocked with one-time keys (and a fallback key).
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn top_up_keys(&self) -> Result<()> {
-        self.upload_keys(false).await
+        self.upload_keys(Fallback::Keep).await
     }
 
-    /// Top up one-time keys; with `new_fallback`, also replace the fallback key.
-    async fn upload_keys(&self, new_fallback: bool) -> Result<()> {
+    /// Top up one-time keys; with [`Fallback::Replace`], also replace the fallback key.
+    async fn upload_keys(&self, fallback: Fallback) -> Result<()> {
         let counts: sotto_proto::KeyCounts = self.request_json::<(), _>(Method::GET, "/v1/keys/count", None).await?;
         let upload = self.transact(|m, db| {
+            let new_fallback = fallback == Fallback::Replace;
             if new_fallback {
                 m.new_fallback_key();
             }

@@ -31,7 +31,7 @@ pub(crate) struct Processed {
     /// Messages stored as undecryptable.
     pub undecryptable: usize,
     /// Entries from a group's history (read before, elsewhere): they are not unread.
-    pub history: bool,
+    history: bool,
     /// Sessions to renew and messages to ask for, or send, again (see [`super::resend`]).
     pub repairs: Repairs,
     /// Conversations with new messages: (latest time, latest message, new unread), written once
@@ -43,6 +43,23 @@ pub(crate) struct Processed {
     ensured: BTreeSet<String>,
     /// Pinned devices looked up in this batch (the directory does not change during one).
     devices: BTreeMap<(UserId, DeviceId), Option<DeviceRecord>>,
+}
+
+/// Where a batch of entries comes from: it decides whether the inbox position is read and
+/// recorded, and whether new messages count as unread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// This device's inbox, as sync reads it: entries at or below the recorded inbox position are
+    /// skipped and the new position is recorded in the same transaction. `unreadable_up_to` is
+    /// the highest sequence number of entries this version could not parse: they are skipped,
+    /// but counted as processed so they are acknowledged.
+    Inbox { unreadable_up_to: u64 },
+    /// A group's history read from the server: stored as read messages; the inbox position is
+    /// left alone.
+    GroupHistory,
+    /// Entries handed to the engine directly (benchmarks, tests): stored as from the inbox, but
+    /// the inbox position is left alone.
+    HandedOver,
 }
 
 impl Processed {
@@ -75,7 +92,7 @@ impl Client {
     #[doc(hidden)]
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn bench_receive(&self, entries: &[InboxEntry]) -> Result<usize> {
-        let processed = self.process(entries, false, false, 0).await?;
+        let processed = self.process(entries, Source::HandedOver).await?;
         let messages = processed.messages;
         self.emit_all(processed.events);
         self.repair(processed.repairs).await;
@@ -87,22 +104,16 @@ impl Client {
     /// `unreadable_up_to` is the highest sequence number of entries this version could not parse:
     /// they are skipped, but counted as processed so they are acknowledged.
     pub(crate) async fn process_entries(&self, entries: &[InboxEntry], unreadable_up_to: u64) -> Result<Processed> {
-        self.process(entries, true, false, unreadable_up_to).await
+        self.process(entries, Source::Inbox { unreadable_up_to }).await
     }
 
     /// Decrypt and store entries from a group's history (oldest first) in one transaction, as
     /// read messages; the inbox position is left alone.
     pub(crate) async fn process_history(&self, entries: &[InboxEntry]) -> Result<Processed> {
-        self.process(entries, false, true, 0).await
+        self.process(entries, Source::GroupHistory).await
     }
 
-    async fn process(
-        &self,
-        entries: &[InboxEntry],
-        inbox: bool,
-        history: bool,
-        unreadable_up_to: u64,
-    ) -> Result<Processed> {
+    async fn process(&self, entries: &[InboxEntry], source: Source) -> Result<Processed> {
         // Devices we have not pinned yet are looked up first (outside the lock), and so are
         // senders whose Olm message names another identity key than the one pinned: they may have
         // reset their keys. The directory, not the message, says which keys are current.
@@ -137,6 +148,11 @@ impl Client {
         }
         let own = self.inner.own.clone();
         let processed = self.transact(|machine, db| {
+            let (inbox, unreadable_up_to) = match source {
+                Source::Inbox { unreadable_up_to } => (true, unreadable_up_to),
+                Source::GroupHistory | Source::HandedOver => (false, 0),
+            };
+            let history = source == Source::GroupHistory;
             let mut out = Processed { last_seq: unreadable_up_to, history, ..Processed::default() };
             let committed: u64 =
                 if inbox { db.meta(META_INBOX_SEQ)?.and_then(|s| s.parse().ok()).unwrap_or(0) } else { 0 };

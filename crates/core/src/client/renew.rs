@@ -14,7 +14,7 @@ use sotto_proto::{ErrorCode, MessageId, SendDirectRequest, SendReceipt, UserId};
 
 use super::Client;
 use crate::crypto::payload::OlmContent;
-use crate::store::{DeviceRecord, now_ms};
+use crate::store::{DeviceRecord, Devices, now_ms};
 use crate::{Error, Result};
 
 /// A device gets new sessions because of undecryptable messages at most this often (1 hour).
@@ -22,12 +22,22 @@ pub const RENEW_EVERY_MS: i64 = 60 * 60 * 1000;
 /// Attempts after the server said the recipient's devices changed.
 const DEVICE_CHANGE_RETRIES: usize = 3;
 
+/// Which of the devices given to [`Client::renew_sessions`] get new sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Renew {
+    /// Every one: this device's keys or sessions changed (a restore, a key reset).
+    All,
+    /// Those not renewed within [`RENEW_EVERY_MS`] (messages from them did not decrypt).
+    UnlessRecent,
+}
+
 impl Client {
-    /// Start new Olm sessions with `devices` and send each a `session_renewed` message; unless
-    /// `force`, a device renewed within [`RENEW_EVERY_MS`] is skipped. Returns how many devices
-    /// were renewed. Their old sessions are kept for decrypting only, from the start: if the
-    /// message cannot be sent now, the next message to them starts the new session instead.
-    pub(crate) async fn renew_sessions(&self, devices: &[DeviceRecord], force: bool) -> Result<usize> {
+    /// Start new Olm sessions with `devices` and send each a `session_renewed` message; with
+    /// [`Renew::UnlessRecent`], a device renewed within [`RENEW_EVERY_MS`] is skipped. Returns
+    /// how many devices were renewed. Their old sessions are kept for decrypting only, from the
+    /// start: if the message cannot be sent now, the next message to them starts the new session
+    /// instead.
+    pub(crate) async fn renew_sessions(&self, devices: &[DeviceRecord], which: Renew) -> Result<usize> {
         let now = now_ms();
         let own = self.inner.own.clone();
         let due: Vec<DeviceRecord> = self.transact(|_, db| {
@@ -37,7 +47,7 @@ impl Client {
                     continue;
                 }
                 let recent = db.renewed_ts(&d.curve25519)?.is_some_and(|ts| now.saturating_sub(ts) < RENEW_EVERY_MS);
-                if recent && !force {
+                if recent && which == Renew::UnlessRecent {
                     continue;
                 }
                 db.set_receive_only(Some(&d.curve25519))?;
@@ -60,7 +70,7 @@ impl Client {
             return;
         }
         let devices: Vec<DeviceRecord> = devices.into_values().collect();
-        match self.renew_sessions(&devices, false).await {
+        match self.renew_sessions(&devices, Renew::UnlessRecent).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(devices = n, "started new sessions with devices whose messages did not decrypt"),
             Err(e) => tracing::warn!(error = %e, "could not start new sessions"),
@@ -77,7 +87,7 @@ impl Client {
             let targets = self.read(|db| {
                 let mut all = Vec::new();
                 for u in &users {
-                    all.extend(db.devices_of(u, true)?);
+                    all.extend(db.devices_of(u, Devices::Active)?);
                 }
                 Ok(all)
             })?;

@@ -22,7 +22,8 @@ use reqwest::Method;
 use serde::Serialize;
 use sotto_proto::{QueryKeysRequest, QueryKeysResponse, ResetDeviceKeysRequest};
 
-use super::{Client, META_KEYS_PUBLISHED, META_PENDING_IDENTITY};
+use super::renew::Renew;
+use super::{Client, Fallback, META_KEYS_PUBLISHED, META_PENDING_IDENTITY};
 use crate::Result;
 
 /// What a key reset did.
@@ -111,11 +112,11 @@ impl Client {
         tracing::info!("this device has a new identity");
         // The server dropped the old identity's one-time and fallback keys; until these are up,
         // contacts cannot open sessions with us (our own first messages to them still go out).
-        if let Err(e) = self.upload_keys(false).await {
+        if let Err(e) = self.upload_keys(Fallback::Keep).await {
             tracing::warn!(error = %e, "could not publish one-time keys for the new identity; the next sync retries");
         }
         let devices = self.read(|db| db.active_devices())?;
-        let notified = match self.renew_sessions(&devices, true).await {
+        let notified = match self.renew_sessions(&devices, Renew::All).await {
             Ok(n) => n,
             Err(e) => {
                 // They learn of it with the next message we send them instead.

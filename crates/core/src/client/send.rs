@@ -18,7 +18,7 @@ use crate::crypto::Machine;
 use crate::crypto::payload::{GroupContent, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
 use crate::events::ClientEvent;
 use crate::store::{
-    ConversationKind, Db, DeviceRecord, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, now_ms,
+    ConversationKind, Db, DeviceRecord, Devices, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, now_ms,
 };
 use crate::{Error, Result};
 
@@ -152,7 +152,7 @@ impl Client {
     /// The local part of a group send, for benchmarks: store the message as queued, encrypt it
     /// with the group's current (already shared) session, and store the request in the outbox,
     /// exactly as a real send does before it posts. Returns the ciphertext.
-    #[doc(hidden)]
+    #[cfg(feature = "bench")]
     pub fn bench_prepare_group_send(&self, group: &GroupId, body: &str) -> Result<String> {
         check_text(body)?;
         let conversation_id = group_conversation_id(group);
@@ -294,11 +294,12 @@ impl Client {
     async fn direct_recipients(&self, to: &UserId) -> Result<Vec<DeviceRecord>> {
         let own_user = self.inner.own.user_id.clone();
         self.ensure_devices(&[to.clone(), own_user.clone()], i64::MAX).await?;
-        let (mut theirs, mine) = self.read(|db| Ok((db.devices_of(to, true)?, db.devices_of(&own_user, true)?)))?;
+        let (mut theirs, mine) =
+            self.read(|db| Ok((db.devices_of(to, Devices::Active)?, db.devices_of(&own_user, Devices::Active)?)))?;
         if theirs.is_empty() {
             // Maybe they signed in since we last looked.
             self.refresh_devices(std::slice::from_ref(to)).await?;
-            theirs = self.read(|db| db.devices_of(to, true))?;
+            theirs = self.read(|db| db.devices_of(to, Devices::Active))?;
             if theirs.is_empty() {
                 return Err(Error::NoDevices(to.to_string()));
             }
@@ -365,7 +366,7 @@ impl Client {
             let member_devices = self.read(|db| {
                 let mut all = Vec::new();
                 for user in &members {
-                    all.extend(db.devices_of(user, true)?);
+                    all.extend(db.devices_of(user, Devices::Active)?);
                 }
                 Ok(all)
             })?;
@@ -438,7 +439,7 @@ impl Client {
             let targets = self.read(|db| {
                 let mut all = Vec::new();
                 for user in &users {
-                    all.extend(db.devices_of(user, true)?);
+                    all.extend(db.devices_of(user, Devices::Active)?);
                 }
                 Ok(all)
             })?;

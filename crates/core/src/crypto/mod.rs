@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 
 use self::payload::{GroupPlaintext, OlmContent, OlmPlaintext, PAYLOAD_VERSION};
 use crate::backup::Record;
-use crate::store::{Db, DeviceRecord, InboundGroupRecord, OutboundGroupRecord};
+use crate::store::{BackupScope, Db, DeviceRecord, InboundGroupRecord, OutboundGroupRecord};
 use crate::{Error, Result};
 
 /// One-time keys the server should hold for this device.
@@ -90,6 +90,7 @@ struct MegolmEnvelope {
 /// A decrypted Megolm message and the index it had in its session.
 pub struct GroupDecrypted {
     pub plaintext: GroupPlaintext,
+    #[cfg_attr(not(test), expect(dead_code, reason = "the receive path reads the session id from the ciphertext"))]
     pub session_id: String,
     /// True when this exact message was decrypted before (a duplicate delivery).
     pub duplicate: bool,
@@ -449,9 +450,9 @@ impl Machine {
 
     /// Group session keys in exported form (the backup file's records), with their first index:
     /// those not in the key backup yet, or all of them.
-    pub(crate) fn export_group_sessions(&self, db: &Db<'_>, all: bool) -> Result<Vec<(Record, u32)>> {
+    pub(crate) fn export_group_sessions(&self, db: &Db<'_>, scope: BackupScope) -> Result<Vec<(Record, u32)>> {
         let mut out = Vec::new();
-        for row in db.group_sessions_for_backup(all)? {
+        for row in db.group_sessions_for_backup(scope)? {
             let pickle = Zeroizing::new(row.pickle);
             let session = InboundGroupSession::from_pickle(
                 vodozemac::megolm::InboundGroupSessionPickle::from_encrypted(&pickle, &self.pickle_key)

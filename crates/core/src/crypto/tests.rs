@@ -8,7 +8,7 @@ use super::payload::{GroupContent, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
 use super::*;
 use crate::ErrorCode;
 use crate::profile::ProfileKey;
-use crate::store::{DeviceRecord, Store};
+use crate::store::{DeviceRecord, OpenMode, Store};
 
 struct Party {
     machine: Machine,
@@ -20,7 +20,7 @@ impl Party {
     fn new(user: &str, device: &str) -> Party {
         let dir = tempfile::tempdir().unwrap();
         let key = ProfileKey::generate().unwrap();
-        let store = Store::open(&dir.path().join("sotto.db"), &key, true).unwrap();
+        let store = Store::open(&dir.path().join("sotto.db"), &key, OpenMode::Create).unwrap();
         let own = DeviceAddress { user_id: UserId::parse(user).unwrap(), device_id: DeviceId::parse(device).unwrap() };
         let machine = Machine::create(own, key.pickle_key().unwrap());
         machine.save_account(&store.db()).unwrap();
@@ -335,7 +335,7 @@ fn own_group_sessions_export_and_import_for_the_key_backup() {
     assert!(db.has_sessions_to_back_up().unwrap());
     assert_eq!(db.key_backup_counts().unwrap(), (1, 0));
 
-    let exported = alice.machine.export_group_sessions(&db, false).unwrap();
+    let exported = alice.machine.export_group_sessions(&db, BackupScope::NotBackedUp).unwrap();
     assert_eq!(exported.len(), 1);
     let (Record::InboundGroupSession { session_id, first_index, sender_user, sender_curve, .. }, index) = &exported[0]
     else {
@@ -345,14 +345,14 @@ fn own_group_sessions_export_and_import_for_the_key_backup() {
     assert_eq!((sender_user.as_str(), sender_curve), ("alice", &alice.machine.curve25519()));
     db.mark_backed_up(&[(session_id.clone(), sender_curve.clone(), 0)]).unwrap();
     assert!(!db.has_sessions_to_back_up().unwrap());
-    assert!(alice.machine.export_group_sessions(&db, false).unwrap().is_empty());
-    assert_eq!(alice.machine.export_group_sessions(&db, true).unwrap().len(), 1);
+    assert!(alice.machine.export_group_sessions(&db, BackupScope::NotBackedUp).unwrap().is_empty());
+    assert_eq!(alice.machine.export_group_sessions(&db, BackupScope::All).unwrap().len(), 1);
 
     // Alice's other device imports it (once: the second time nothing is new) and reads the first
     // message, although it never received the key over Olm.
     let Party { machine: m2, store: s2, .. } = &mut alice2;
     let records: Vec<Record> =
-        alice.machine.export_group_sessions(&db, true).unwrap().into_iter().map(|(r, _)| r).collect();
+        alice.machine.export_group_sessions(&db, BackupScope::All).unwrap().into_iter().map(|(r, _)| r).collect();
     let imported = s2.transaction(|db| m2.import_group_session(db, &records[0])).unwrap();
     assert_eq!(imported.as_ref(), Some(&record.session_id));
     assert_eq!(s2.transaction(|db| m2.import_group_session(db, &records[0])).unwrap(), None);

@@ -8,7 +8,7 @@ use std::path::Path;
 use jiff::tz::{Offset, TimeZone};
 
 use super::*;
-use crate::store::NewMessage;
+use crate::store::{ConversationKind, MessageKind, MessageStatus, NewMessage};
 use crate::{ErrorCode, Undecryptable};
 
 /// 2026-03-04T21:30:00Z, a Wednesday.

@@ -36,8 +36,8 @@ impl ProfileKey {
     }
 
     /// A key from raw bytes, for benchmarks that create (and later reopen) a synthetic database
-    /// with [`crate::store::Store::open`]. Never used for a real profile.
-    #[doc(hidden)]
+    /// with `sotto_core::bench::Store::open`. Never used for a real profile.
+    #[cfg(any(test, feature = "bench"))]
     pub fn bench_from_bytes(bytes: [u8; 32]) -> Self {
         Self(Zeroizing::new(bytes))
     }

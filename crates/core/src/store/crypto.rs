@@ -67,11 +67,32 @@ fn to_device(row: (String, String, String, String, i64, bool)) -> Result<DeviceR
 
 const DEVICE_COLUMNS: &str = "user_id, device_id, curve25519, ed25519, first_seen, active";
 
+/// Which of a user's pinned devices [`Db::devices_of`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Devices {
+    /// Those the directory lists now.
+    Active,
+    /// Also those it no longer lists (kept pinned, marked inactive).
+    IncludingRemoved,
+}
+
+/// Which inbound group sessions [`Db::group_sessions_for_backup`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupScope {
+    /// Those not in the key backup yet (`backed_up = 0`).
+    NotBackedUp,
+    /// Every one (the backup is written anew).
+    All,
+}
+
 impl Db<'_> {
-    pub fn devices_of(&self, user: &UserId, active_only: bool) -> Result<Vec<DeviceRecord>> {
+    pub fn devices_of(&self, user: &UserId, which: Devices) -> Result<Vec<DeviceRecord>> {
         let sql = format!(
             "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = ?1 {} ORDER BY device_id",
-            if active_only { "AND active = 1" } else { "" }
+            match which {
+                Devices::Active => "AND active = 1",
+                Devices::IncludingRemoved => "",
+            }
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map([user.as_str()], device_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -372,13 +393,13 @@ impl Db<'_> {
     }
 
     /// Inbound Megolm sessions for the key backup: those not in it yet, or all of them.
-    pub fn group_sessions_for_backup(&self, all: bool) -> Result<Vec<GroupSessionRow>> {
+    pub fn group_sessions_for_backup(&self, scope: BackupScope) -> Result<Vec<GroupSessionRow>> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT session_id, group_id, sender_user, sender_device, sender_curve, pickle, received_ts
              FROM inbound_group_sessions WHERE ?1 OR backed_up = 0",
         )?;
         let rows = stmt
-            .query_map([all], |r| {
+            .query_map([scope == BackupScope::All], |r| {
                 Ok(GroupSessionRow {
                     session_id: r.get(0)?,
                     group_id: r.get(1)?,

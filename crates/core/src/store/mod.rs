@@ -12,12 +12,14 @@ mod history;
 
 use std::path::Path;
 
-pub use crypto::{DeviceRecord, GroupSessionRow, InboundGroupRecord, OutboundGroupRecord};
+pub use crypto::{BackupScope, DeviceRecord, Devices, InboundGroupRecord, OutboundGroupRecord};
 pub use groups::LocalGroup;
 pub use history::{
-    Conversation, ConversationKind, Message, MessageKind, MessageReason, MessageStatus, NewMessage, ORDER_KEY,
-    OutboxItem, SEARCH_SQL, SearchHit, fts_query,
+    Conversation, ConversationKind, Message, MessageKind, MessageReason, MessageStatus, NewMessage, OutboxItem,
+    SearchHit,
 };
+#[cfg(feature = "bench")]
+pub use history::{SEARCH_SQL, fts_query};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::profile::ProfileKey;
@@ -78,11 +80,20 @@ impl Drop for Checkpointer {
     }
 }
 
+/// Whether [`Store::open`] makes a new database or opens the one there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// A new database: refused if the file exists.
+    Create,
+    /// The profile's database: refused if there is none.
+    Existing,
+}
+
 impl Store {
-    /// Open (or create, with `create`) the database at `path` with the profile key.
-    pub fn open(path: &Path, key: &ProfileKey, create: bool) -> Result<Self> {
+    /// Open (or create, with [`OpenMode::Create`]) the database at `path` with the profile key.
+    pub fn open(path: &Path, key: &ProfileKey, mode: OpenMode) -> Result<Self> {
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        if create {
+        if mode == OpenMode::Create {
             if path.exists() {
                 return Err(Error::ProfileExists(path.display().to_string()));
             }

@@ -1,5 +1,6 @@
 //! The store on a real SQLCipher file: schema, history queries, search, outbox, and refusals.
 
+use super::history::ORDER_KEY;
 use super::*;
 use crate::Undecryptable;
 use crate::profile::ProfileKey;
@@ -7,7 +8,7 @@ use crate::profile::ProfileKey;
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let key = ProfileKey::generate().unwrap();
-    let store = Store::open(&dir.path().join("sotto.db"), &key, true).unwrap();
+    let store = Store::open(&dir.path().join("sotto.db"), &key, OpenMode::Create).unwrap();
     (dir, store)
 }
 
@@ -210,16 +211,16 @@ fn a_wrong_key_or_a_newer_schema_is_refused_without_change() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sotto.db");
     let key = ProfileKey::generate().unwrap();
-    drop(Store::open(&path, &key, true).unwrap());
-    assert!(matches!(Store::open(&path, &key, true), Err(Error::ProfileExists(_))));
+    drop(Store::open(&path, &key, OpenMode::Create).unwrap());
+    assert!(matches!(Store::open(&path, &key, OpenMode::Create), Err(Error::ProfileExists(_))));
     let before = std::fs::read(&path).unwrap();
     let other = ProfileKey::generate().unwrap();
-    assert!(matches!(Store::open(&path, &other, false), Err(Error::DatabaseKey)));
+    assert!(matches!(Store::open(&path, &other, OpenMode::Existing), Err(Error::DatabaseKey)));
     assert_eq!(std::fs::read(&path).unwrap(), before);
     {
-        let store = Store::open(&path, &key, false).unwrap();
+        let store = Store::open(&path, &key, OpenMode::Existing).unwrap();
         store.db().conn().pragma_update(None, "user_version", 99).unwrap();
     }
-    assert!(matches!(Store::open(&path, &key, false), Err(Error::ProfileTooNew { found: 99, .. })));
-    assert!(matches!(Store::open(&dir.path().join("missing.db"), &key, false), Err(Error::NoProfile(_))));
+    assert!(matches!(Store::open(&path, &key, OpenMode::Existing), Err(Error::ProfileTooNew { found: 99, .. })));
+    assert!(matches!(Store::open(&dir.path().join("missing.db"), &key, OpenMode::Existing), Err(Error::NoProfile(_))));
 }

@@ -1,47 +1,20 @@
-//! History: conversations, messages with their status, the full-text index, undecryptable
-//! ciphertexts waiting for keys, and the outbox.
+//! Messages: insert (deduplicated), read back a page at a time in conversation order, status
+//! changes, and an undecryptable row decrypted in place.
+//!
+//! Invariants: a message is stored once per (conversation, sender, message id), so a redelivery
+//! stores nothing; conversation order is [`ORDER_KEY`] then row id, the expression of the
+//! `messages_order` index, so every page is one index range.
 
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
-
-use super::Db;
 use sotto_proto::ErrorCode;
 
+use super::conversations::preview;
+use super::search::META_FTS_INDEXED;
 use crate::crypto::Undecryptable;
 use crate::events::KeyChange;
+use crate::store::Db;
 use crate::{Error, Result};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum ConversationKind {
-    Direct,
-    Group,
-}
-
-/// A one-to-one or group conversation as the sidebar shows it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct Conversation {
-    /// `u:<user id>` or `g:<group id>`.
-    pub id: String,
-    pub kind: ConversationKind,
-    /// The other user's id, or the group id.
-    pub peer: String,
-    pub title: String,
-    /// Time of the last message (ms since the epoch), 0 when empty.
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub last_ts: i64,
-    pub last_preview: String,
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub unread: i64,
-}
-
-impl std::fmt::Debug for Conversation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conversation").field("id", &self.id).field("unread", &self.unread).finish_non_exhaustive()
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -222,31 +195,6 @@ pub struct NewMessage<'a> {
     pub server_ts: Option<i64>,
 }
 
-#[derive(Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct SearchHit {
-    pub message: Message,
-    pub conversation_title: String,
-    /// The matching part of the body, with matches between `\u{2}` and `\u{3}`.
-    pub snippet: String,
-}
-
-impl std::fmt::Debug for SearchHit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SearchHit").field("message", &self.message).finish_non_exhaustive()
-    }
-}
-
-/// A send waiting for the server.
-pub struct OutboxItem {
-    pub message_id: String,
-    pub conversation_id: String,
-    pub body: String,
-    pub request: Option<String>,
-    pub attempts: i64,
-    pub created_ts: i64,
-}
-
 /// A message's place in its conversation: the server's time, or before the server took it, the
 /// time it was written (the expression of the `messages_order` index, ties broken by row id).
 pub const ORDER_KEY: &str = "coalesce(m.server_ts, m.ts)";
@@ -257,7 +205,7 @@ const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.message_id, m.sender_u
 type MessageRow =
     (i64, String, String, String, Option<String>, String, String, String, Option<String>, i64, i64, Option<i64>);
 
-fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
+pub(super) fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -274,7 +222,7 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
     ))
 }
 
-fn to_message(row: MessageRow) -> Result<Message> {
+pub(super) fn to_message(row: MessageRow) -> Result<Message> {
     Ok(Message {
         id: row.0,
         conversation_id: row.1,
@@ -291,72 +239,7 @@ fn to_message(row: MessageRow) -> Result<Message> {
     })
 }
 
-fn conversation_row(r: &Row<'_>) -> rusqlite::Result<(String, String, String, String, i64, String, i64)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-}
-
-fn to_conversation(row: (String, String, String, String, i64, String, i64)) -> Result<Conversation> {
-    let kind = match row.1.as_str() {
-        "direct" => ConversationKind::Direct,
-        "group" => ConversationKind::Group,
-        _ => return Err(Error::Corrupt("a stored conversation kind is not valid".into())),
-    };
-    Ok(Conversation { id: row.0, kind, peer: row.2, title: row.3, last_ts: row.4, last_preview: row.5, unread: row.6 })
-}
-
-const PREVIEW_CHARS: usize = 120;
-/// Meta key: the highest message id the full-text index has seen.
-const META_FTS_INDEXED: &str = "fts_indexed_up_to";
-
-fn preview(kind: MessageKind, body: &str) -> String {
-    match kind {
-        MessageKind::Undecryptable => "Message not decrypted yet".to_owned(),
-        _ => body.chars().take(PREVIEW_CHARS).collect::<String>().replace('\n', " "),
-    }
-}
-
 impl Db<'_> {
-    /// Create the conversation if it does not exist; a group's title follows its name.
-    pub fn ensure_conversation(&self, id: &str, kind: ConversationKind, peer: &str, title: &str) -> Result<()> {
-        let kind = match kind {
-            ConversationKind::Direct => "direct",
-            ConversationKind::Group => "group",
-        };
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO conversations (id, kind, peer, title) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (id) DO UPDATE SET title = excluded.title WHERE excluded.kind = 'group'",
-            )?
-            .execute(params![id, kind, peer, title])?;
-        Ok(())
-    }
-
-    pub fn conversation(&self, id: &str) -> Result<Option<Conversation>> {
-        let row = self
-            .conn()
-            .prepare_cached(
-                "SELECT id, kind, peer, title, last_ts, last_preview, unread FROM conversations WHERE id = ?1",
-            )?
-            .query_row([id], conversation_row)
-            .optional()?;
-        row.map(to_conversation).transpose()
-    }
-
-    /// Every conversation, most recent activity first.
-    pub fn conversations(&self) -> Result<Vec<Conversation>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT id, kind, peer, title, last_ts, last_preview, unread FROM conversations
-             ORDER BY last_ts DESC, id",
-        )?;
-        let rows = stmt.query_map([], conversation_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter().map(to_conversation).collect()
-    }
-
-    pub fn mark_read(&self, conversation_id: &str) -> Result<()> {
-        self.conn().execute("UPDATE conversations SET unread = 0 WHERE id = ?1", [conversation_id])?;
-        Ok(())
-    }
-
     /// Insert a message (its conversation is updated with [`Db::touch_conversation`], and the
     /// search index by [`Db::index_pending`]). `None` when the message was already stored (a
     /// duplicate delivery).
@@ -519,54 +402,14 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// Record new activity in a conversation: its time, the preview of its latest message, and
-    /// how many of the new messages are unread.
-    /// `latest` becomes the preview unless the conversation already shows a newer message (an
-    /// older message arriving late, such as history read after a restore, does not replace it).
-    pub fn touch_conversation(&self, conversation_id: &str, ts: i64, latest: &Message, unread: i64) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "UPDATE conversations SET last_ts = max(last_ts, ?2),
-                    last_preview = CASE WHEN ?5 >= last_ts THEN ?3 ELSE last_preview END, unread = unread + ?4
-                 WHERE id = ?1",
-            )?
-            .execute(params![conversation_id, ts, preview(latest.kind, &latest.body), unread, latest.order_key()])?;
-        Ok(())
-    }
-
-    /// [`Db::touch_conversation`] for one new message.
-    pub fn touch_for(&self, message: &Message) -> Result<()> {
-        let unread = i64::from(!message.outgoing && message.kind != MessageKind::System);
-        self.touch_conversation(&message.conversation_id, message.ts, message, unread)
-    }
-
-    /// Add every text message not yet in the full-text index to it, in one statement. Returns
-    /// how many were added. Cheap when there are none.
-    pub fn index_pending(&self) -> Result<usize> {
-        let done: i64 = self.meta(META_FTS_INDEXED)?.and_then(|v| v.parse().ok()).unwrap_or(0);
-        let max: i64 =
-            self.conn().prepare_cached("SELECT coalesce(max(id), 0) FROM messages")?.query_row([], |r| r.get(0))?;
-        if max <= done {
-            return Ok(0);
-        }
-        let n = self
-            .conn()
-            .prepare_cached(
-                "INSERT INTO messages_fts (rowid, body) SELECT id, body FROM messages
-                 WHERE id > ?1 AND id <= ?2 AND kind = 'text'",
-            )?
-            .execute(params![done, max])?;
-        self.set_meta(META_FTS_INDEXED, &max.to_string())?;
-        Ok(n)
-    }
-
-    /// An undecryptable message was decrypted after all.
+    /// An undecryptable message was decrypted after all (the tests' shorthand).
+    #[cfg(test)]
     pub fn set_decrypted(&self, row_id: i64, body: &str) -> Result<()> {
         self.set_decrypted_as(row_id, body, false)
     }
 
-    /// [`Db::set_decrypted`] for a message that may be this user's own (sent from another of
-    /// their devices, read from a group's history): then it is stored as sent by us.
+    /// An undecryptable message was decrypted after all; it may be this user's own (sent from
+    /// another of their devices, read from a group's history): then it is stored as sent by us.
     pub fn set_decrypted_as(&self, row_id: i64, body: &str, from_me: bool) -> Result<()> {
         self.conn().execute(
             "UPDATE messages SET kind = 'text', body = ?2, status = CASE WHEN ?3 THEN 'sent' ELSE 'received' END,
@@ -587,145 +430,5 @@ impl Db<'_> {
             params![row_id, preview(MessageKind::Text, body)],
         )?;
         Ok(())
-    }
-
-    /// Full-text search over every decrypted message; newest first. Call
-    /// [`Db::index_pending`] first so the latest messages are included.
-    pub fn search(&self, query: &str, limit: u32) -> Result<Vec<SearchHit>> {
-        let Some(fts) = fts_query(query) else { return Ok(Vec::new()) };
-        let mut stmt = self.conn().prepare_cached(SEARCH_SQL)?;
-        let rows = stmt
-            .query_map(params![fts, limit], |r| {
-                Ok((message_row(r)?, r.get::<_, String>(12)?, r.get::<_, String>(13)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(|(m, conversation_title, snippet)| {
-                Ok(SearchHit { message: to_message(m)?, conversation_title, snippet })
-            })
-            .collect()
-    }
-
-    pub fn add_pending(&self, row_id: i64, session_id: Option<&str>, entry_json: &str) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO pending_decryption (message_row, session_id, entry) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (message_row) DO UPDATE SET session_id = excluded.session_id, entry = excluded.entry",
-            )?
-            .execute(params![row_id, session_id, entry_json])?;
-        Ok(())
-    }
-
-    /// Undecryptable entries waiting for `session_id` (all of them with `None`).
-    pub fn pending(&self, session_id: Option<&str>) -> Result<Vec<(i64, String)>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT message_row, entry FROM pending_decryption WHERE ?1 IS NULL OR session_id = ?1 ORDER BY message_row",
-        )?;
-        let rows = stmt.query_map([session_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    }
-
-    pub fn remove_pending(&self, row_id: i64) -> Result<()> {
-        self.conn().execute("DELETE FROM pending_decryption WHERE message_row = ?1", [row_id])?;
-        Ok(())
-    }
-
-    pub fn enqueue(&self, message_id: &str, conversation_id: &str, body: &str, now: i64) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO outbox (message_id, conversation_id, body, next_attempt_ts, created_ts)
-                 VALUES (?1, ?2, ?3, ?4, ?4)",
-            )?
-            .execute(params![message_id, conversation_id, body, now])?;
-        Ok(())
-    }
-
-    /// Sends whose next attempt is due at `now`, oldest first.
-    pub fn due_outbox(&self, now: i64) -> Result<Vec<OutboxItem>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT message_id, conversation_id, body, request, attempts, created_ts FROM outbox
-             WHERE next_attempt_ts <= ?1 ORDER BY created_ts, message_id",
-        )?;
-        let rows = stmt
-            .query_map([now], |r| {
-                Ok(OutboxItem {
-                    message_id: r.get(0)?,
-                    conversation_id: r.get(1)?,
-                    body: r.get(2)?,
-                    request: r.get(3)?,
-                    attempts: r.get(4)?,
-                    created_ts: r.get(5)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    }
-
-    /// When the earliest queued send is due, if any.
-    pub fn next_outbox_due(&self) -> Result<Option<i64>> {
-        Ok(self.conn().query_row("SELECT min(next_attempt_ts) FROM outbox", [], |r| r.get(0))?)
-    }
-
-    pub fn set_outbox_request(&self, message_id: &str, request: Option<&str>) -> Result<()> {
-        self.conn()
-            .prepare_cached("UPDATE outbox SET request = ?2 WHERE message_id = ?1")?
-            .execute(params![message_id, request])?;
-        Ok(())
-    }
-
-    pub fn outbox_retry_at(&self, message_id: &str, next_attempt_ts: i64) -> Result<()> {
-        self.conn().execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_ts = ?2 WHERE message_id = ?1",
-            params![message_id, next_attempt_ts],
-        )?;
-        Ok(())
-    }
-
-    /// Make every queued send due now (after reconnecting).
-    pub fn outbox_wake(&self, now: i64) -> Result<()> {
-        self.conn().execute("UPDATE outbox SET next_attempt_ts = min(next_attempt_ts, ?1)", [now])?;
-        Ok(())
-    }
-
-    pub fn remove_outbox(&self, message_id: &str) -> Result<()> {
-        self.conn().execute("DELETE FROM outbox WHERE message_id = ?1", [message_id])?;
-        Ok(())
-    }
-}
-
-/// The query behind [`Db::search`] (`?1`: an [`fts_query`], `?2`: the limit). Public so the
-/// benchmark runs exactly this SQL on a plain copy.
-pub const SEARCH_SQL: &str = "SELECT m.id, m.conversation_id, m.message_id, m.sender_user, m.sender_device, m.kind, \
-     m.body, m.status, m.reason, m.outgoing, m.ts, m.server_ts, c.title, \
-     snippet(messages_fts, 0, char(2), char(3), '…', 12) \
-     FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid \
-     JOIN conversations c ON c.id = m.conversation_id \
-     WHERE messages_fts MATCH ?1 ORDER BY messages_fts.rowid DESC LIMIT ?2";
-
-/// Turn what a person typed into a safe FTS5 query: every word must occur, the last one as a
-/// prefix (search as you type). Quotes keep FTS5 operators in user text from being interpreted.
-pub fn fts_query(input: &str) -> Option<String> {
-    let words: Vec<String> = input
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-        .collect();
-    if words.is_empty() {
-        return None;
-    }
-    let mut q = words.join(" ");
-    q.push('*');
-    Some(q)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fts_query;
-
-    #[test]
-    fn user_text_becomes_a_safe_fts_query() {
-        assert_eq!(fts_query("hello wor").as_deref(), Some("\"hello\" \"wor\"*"));
-        assert_eq!(fts_query("NEAR(a OR b) \"x").as_deref(), Some("\"NEAR\" \"a\" \"OR\" \"b\" \"x\"*"));
-        assert_eq!(fts_query("  ,.; "), None);
     }
 }

@@ -1,0 +1,139 @@
+//! The JSON form of an export: `index.json` and one JSON document per conversation
+//! (`docs/readable-export.md` is the format).
+//!
+//! Invariants: bodies and ids are written exactly as stored (serde escapes, nothing is
+//! rewritten), times are ISO 8601 in UTC, and the index names its format and version
+//! ([`FORMAT_NAME`], [`FORMAT_VERSION`]) so a reader can tell what it holds.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::{Counter, Entry, FORMAT_NAME, FORMAT_VERSION, Job, close};
+use crate::store::{Conversation, ConversationKind, Db, Message, MessageKind, MessageReason, MessageStatus};
+use crate::{Error, Result};
+
+impl Job<'_> {
+    pub(super) fn json_conversation(
+        &self,
+        db: &Db<'_>,
+        mut w: BufWriter<File>,
+        entry: &mut Entry,
+        counter: &mut Counter<'_>,
+    ) -> Result<()> {
+        w.write_all(b"{\"conversation\":")?;
+        json(&mut w, &JsonConversation::new(&entry.conversation, entry.messages))?;
+        w.write_all(b",\n\"messages\":[")?;
+        let mut first = true;
+        Self::each_message(db, entry, counter, |m| {
+            w.write_all(if first { "\n" } else { ",\n" }.as_bytes())?;
+            first = false;
+            json(&mut w, &JsonMessage::new(m))
+        })?;
+        w.write_all(b"\n]}\n")?;
+        close(w)
+    }
+
+    pub(super) fn json_index(&self, mut w: BufWriter<File>, entries: &[Entry]) -> Result<()> {
+        let index = JsonIndex {
+            format: FORMAT_NAME,
+            version: FORMAT_VERSION,
+            exported_at: self.exported_at.to_string(),
+            user_id: self.user_id,
+            conversations: entries
+                .iter()
+                .map(|e| JsonIndexEntry {
+                    conversation: JsonConversation::new(&e.conversation, e.messages),
+                    file: &e.file,
+                    first_at: e.first_ts.and_then(iso),
+                    last_at: e.last_ts.and_then(iso),
+                })
+                .collect(),
+        };
+        serde_json::to_writer_pretty(&mut w, &index).map_err(json_error)?;
+        w.write_all(b"\n")?;
+        close(w)
+    }
+}
+
+#[derive(Serialize)]
+struct JsonIndex<'a> {
+    format: &'static str,
+    version: u32,
+    exported_at: String,
+    user_id: &'a str,
+    conversations: Vec<JsonIndexEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonIndexEntry<'a> {
+    #[serde(flatten)]
+    conversation: JsonConversation<'a>,
+    file: &'a str,
+    first_at: Option<String>,
+    last_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonConversation<'a> {
+    id: &'a str,
+    kind: ConversationKind,
+    title: &'a str,
+    peer: &'a str,
+    messages: u64,
+}
+
+impl<'a> JsonConversation<'a> {
+    fn new(c: &'a Conversation, messages: u64) -> Self {
+        Self { id: &c.id, kind: c.kind, title: &c.title, peer: &c.peer, messages }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonMessage<'a> {
+    id: i64,
+    message_id: &'a str,
+    sender: &'a str,
+    outgoing: bool,
+    kind: MessageKind,
+    body: &'a str,
+    status: MessageStatus,
+    reason: Option<&'a str>,
+    sent_at: Option<String>,
+    server_at: Option<String>,
+}
+
+impl<'a> JsonMessage<'a> {
+    fn new(m: &'a Message) -> Self {
+        Self {
+            id: m.id,
+            message_id: &m.message_id,
+            sender: &m.sender_user,
+            outgoing: m.outgoing,
+            kind: m.kind,
+            body: &m.body,
+            status: m.status,
+            reason: m.reason.map(MessageReason::as_str),
+            sent_at: iso(m.ts),
+            server_at: m.server_ts.and_then(iso),
+        }
+    }
+}
+
+/// ISO 8601 in UTC, e.g. `2026-03-04T13:03:00.123Z`.
+fn iso(ms: i64) -> Option<String> {
+    Timestamp::from_millisecond(ms).ok().map(|t| t.to_string())
+}
+
+fn json<T: Serialize>(w: &mut impl Write, value: &T) -> Result<()> {
+    serde_json::to_writer(w, value).map_err(json_error)
+}
+
+fn json_error(e: serde_json::Error) -> Error {
+    match e.io_error_kind() {
+        Some(kind) => Error::Io(std::io::Error::new(kind, e)),
+        None => Error::Corrupt(format!("a message could not be written as JSON: {e}")),
+    }
+}

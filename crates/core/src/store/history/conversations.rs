@@ -1,0 +1,131 @@
+//! Conversations as the sidebar shows them: kind, peer, title, last activity, the latest
+//! message's preview and the unread count.
+//!
+//! Invariant: the preview is that of the conversation's latest message in conversation order
+//! (see [`ORDER_KEY`](super::messages::ORDER_KEY)); a message that arrives late with an older place never replaces it.
+//! A group's title follows the group's name; a one-to-one conversation keeps its own.
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Message, MessageKind};
+use crate::store::Db;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationKind {
+    Direct,
+    Group,
+}
+
+/// A one-to-one or group conversation as the sidebar shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Conversation {
+    /// `u:<user id>` or `g:<group id>`.
+    pub id: String,
+    pub kind: ConversationKind,
+    /// The other user's id, or the group id.
+    pub peer: String,
+    pub title: String,
+    /// Time of the last message (ms since the epoch), 0 when empty.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub last_ts: i64,
+    pub last_preview: String,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub unread: i64,
+}
+
+impl std::fmt::Debug for Conversation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conversation").field("id", &self.id).field("unread", &self.unread).finish_non_exhaustive()
+    }
+}
+
+fn conversation_row(r: &Row<'_>) -> rusqlite::Result<(String, String, String, String, i64, String, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+}
+
+fn to_conversation(row: (String, String, String, String, i64, String, i64)) -> Result<Conversation> {
+    let kind = match row.1.as_str() {
+        "direct" => ConversationKind::Direct,
+        "group" => ConversationKind::Group,
+        _ => return Err(Error::Corrupt("a stored conversation kind is not valid".into())),
+    };
+    Ok(Conversation { id: row.0, kind, peer: row.2, title: row.3, last_ts: row.4, last_preview: row.5, unread: row.6 })
+}
+
+const PREVIEW_CHARS: usize = 120;
+
+pub(super) fn preview(kind: MessageKind, body: &str) -> String {
+    match kind {
+        MessageKind::Undecryptable => "Message not decrypted yet".to_owned(),
+        _ => body.chars().take(PREVIEW_CHARS).collect::<String>().replace('\n', " "),
+    }
+}
+
+impl Db<'_> {
+    /// Create the conversation if it does not exist; a group's title follows its name.
+    pub fn ensure_conversation(&self, id: &str, kind: ConversationKind, peer: &str, title: &str) -> Result<()> {
+        let kind = match kind {
+            ConversationKind::Direct => "direct",
+            ConversationKind::Group => "group",
+        };
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO conversations (id, kind, peer, title) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET title = excluded.title WHERE excluded.kind = 'group'",
+            )?
+            .execute(params![id, kind, peer, title])?;
+        Ok(())
+    }
+
+    pub fn conversation(&self, id: &str) -> Result<Option<Conversation>> {
+        let row = self
+            .conn()
+            .prepare_cached(
+                "SELECT id, kind, peer, title, last_ts, last_preview, unread FROM conversations WHERE id = ?1",
+            )?
+            .query_row([id], conversation_row)
+            .optional()?;
+        row.map(to_conversation).transpose()
+    }
+
+    /// Every conversation, most recent activity first.
+    pub fn conversations(&self) -> Result<Vec<Conversation>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT id, kind, peer, title, last_ts, last_preview, unread FROM conversations
+             ORDER BY last_ts DESC, id",
+        )?;
+        let rows = stmt.query_map([], conversation_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(to_conversation).collect()
+    }
+
+    pub fn mark_read(&self, conversation_id: &str) -> Result<()> {
+        self.conn().execute("UPDATE conversations SET unread = 0 WHERE id = ?1", [conversation_id])?;
+        Ok(())
+    }
+
+    /// Record new activity in a conversation: its time, the preview of its latest message, and
+    /// how many of the new messages are unread.
+    /// `latest` becomes the preview unless the conversation already shows a newer message (an
+    /// older message arriving late, such as history read after a restore, does not replace it).
+    pub fn touch_conversation(&self, conversation_id: &str, ts: i64, latest: &Message, unread: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE conversations SET last_ts = max(last_ts, ?2),
+                    last_preview = CASE WHEN ?5 >= last_ts THEN ?3 ELSE last_preview END, unread = unread + ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![conversation_id, ts, preview(latest.kind, &latest.body), unread, latest.order_key()])?;
+        Ok(())
+    }
+
+    /// [`Db::touch_conversation`] for one new message.
+    pub fn touch_for(&self, message: &Message) -> Result<()> {
+        let unread = i64::from(!message.outgoing && message.kind != MessageKind::System);
+        self.touch_conversation(&message.conversation_id, message.ts, message, unread)
+    }
+}

@@ -1,0 +1,21 @@
+//! History: conversations, messages with their status, the full-text index, undecryptable
+//! ciphertexts waiting for keys, and the outbox; one file per concern, each a set of queries on
+//! [`Db`](super::Db).
+//!
+//! Invariant: nothing here opens a transaction of its own: every write is a statement on the
+//! caller's `Db`, so a batch (decrypt → store → index → inbox position) commits or fails as one.
+
+mod conversations;
+mod messages;
+mod outbox;
+mod pending;
+mod search;
+
+pub use conversations::{Conversation, ConversationKind};
+#[cfg(test)]
+pub use messages::ORDER_KEY;
+pub use messages::{Message, MessageKind, MessageReason, MessageStatus, NewMessage};
+pub use outbox::OutboxItem;
+pub use search::SearchHit;
+#[cfg(feature = "bench")]
+pub use search::{SEARCH_SQL, fts_query};

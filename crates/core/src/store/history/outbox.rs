@@ -1,0 +1,85 @@
+//! The outbox: sends waiting for the server, with their encrypted request and the time of the
+//! next attempt.
+//!
+//! Invariant: one row per message id, written in the same transaction as the queued message;
+//! once a request is stored it is posted unchanged on every retry (the server deduplicates on
+//! the message id), and the row goes when the send succeeds or fails for good.
+
+use rusqlite::params;
+
+use crate::Result;
+use crate::store::Db;
+
+/// A send waiting for the server.
+pub struct OutboxItem {
+    pub message_id: String,
+    pub conversation_id: String,
+    pub body: String,
+    pub request: Option<String>,
+    pub attempts: i64,
+    pub created_ts: i64,
+}
+
+impl Db<'_> {
+    pub fn enqueue(&self, message_id: &str, conversation_id: &str, body: &str, now: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO outbox (message_id, conversation_id, body, next_attempt_ts, created_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?4)",
+            )?
+            .execute(params![message_id, conversation_id, body, now])?;
+        Ok(())
+    }
+
+    /// Sends whose next attempt is due at `now`, oldest first.
+    pub fn due_outbox(&self, now: i64) -> Result<Vec<OutboxItem>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT message_id, conversation_id, body, request, attempts, created_ts FROM outbox
+             WHERE next_attempt_ts <= ?1 ORDER BY created_ts, message_id",
+        )?;
+        let rows = stmt
+            .query_map([now], |r| {
+                Ok(OutboxItem {
+                    message_id: r.get(0)?,
+                    conversation_id: r.get(1)?,
+                    body: r.get(2)?,
+                    request: r.get(3)?,
+                    attempts: r.get(4)?,
+                    created_ts: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// When the earliest queued send is due, if any.
+    pub fn next_outbox_due(&self) -> Result<Option<i64>> {
+        Ok(self.conn().query_row("SELECT min(next_attempt_ts) FROM outbox", [], |r| r.get(0))?)
+    }
+
+    pub fn set_outbox_request(&self, message_id: &str, request: Option<&str>) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE outbox SET request = ?2 WHERE message_id = ?1")?
+            .execute(params![message_id, request])?;
+        Ok(())
+    }
+
+    pub fn outbox_retry_at(&self, message_id: &str, next_attempt_ts: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_ts = ?2 WHERE message_id = ?1",
+            params![message_id, next_attempt_ts],
+        )?;
+        Ok(())
+    }
+
+    /// Make every queued send due now (after reconnecting).
+    pub fn outbox_wake(&self, now: i64) -> Result<()> {
+        self.conn().execute("UPDATE outbox SET next_attempt_ts = min(next_attempt_ts, ?1)", [now])?;
+        Ok(())
+    }
+
+    pub fn remove_outbox(&self, message_id: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM outbox WHERE message_id = ?1", [message_id])?;
+        Ok(())
+    }
+}
