@@ -131,7 +131,7 @@ async fn live_delivery_and_offline_queue_survive_a_server_restart() {
     assert_eq!(received.conversation_id, conversation);
 
     // The server goes away: a send is stored as queued, not lost.
-    server.stop();
+    server.kill9();
     let queued = alice.send_text(&uid("bob"), "sent while the server was down").await.unwrap();
     assert_eq!(queued.status, MessageStatus::Queued);
     let alice_conversation = direct_conversation_id(&uid("bob"));
@@ -389,7 +389,7 @@ async fn a_profile_reopens_with_its_history_and_keys() {
     let register_alice2 = || {
         sotto_core::Client::register(
             &alice_dir,
-            sotto_core::SignIn { server: &server.url, user_id: "alice2", password: PASSWORD, device_name: None },
+            sotto_core::SignIn { server: server.url(), user_id: "alice2", password: PASSWORD, device_name: None },
             keychain(),
         )
     };
@@ -496,7 +496,7 @@ async fn one_time_keys_are_topped_up_as_contacts_use_them() {
     // Bob's device kept the server stocked while it was online.
     let token = {
         let resp: serde_json::Value = reqwest::Client::new()
-            .post(format!("{}/v1/sessions", server.url))
+            .post(format!("{}/v1/sessions", server.url()))
             .json(&serde_json::json!({"user_id": "sender00", "password": PASSWORD}))
             .send()
             .await
@@ -507,7 +507,7 @@ async fn one_time_keys_are_topped_up_as_contacts_use_them() {
         resp["access_token"].as_str().unwrap().to_owned()
     };
     let claim: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/v1/keys/claim", server.url))
+        .post(format!("{}/v1/keys/claim", server.url()))
         .bearer_auth(token)
         .json(&serde_json::json!({"devices": [{"user_id": "bob", "device_id": bob.device_id().as_str()}]}))
         .send()

@@ -1,52 +1,38 @@
 //! End-to-end test harness: the real `sotto-server` binary on a free loopback port over a
-//! temporary data directory, engine clients with real SQLCipher profiles, the real `sotto` CLI,
-//! and a raw "tap" device that reads its inbox over HTTP (to get ciphertexts as the server
+//! temporary data directory (started by `sotto_testkit`), engine clients with real SQLCipher
+//! profiles, the real `sotto` CLI, and a raw "tap" device that reads its inbox over HTTP (to get ciphertexts as the server
 //! delivers them).
 //!
 //! The binaries are taken from the cargo target directory this test was built into; build them
 //! first (`cargo build -p sotto-server -p sotto-cli`; `scripts/test.sh` does).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sotto_core::{Client, ClientEvent, KeyChange, KeyOptions, SignIn};
 use sotto_proto::{DeviceKeys, InboxEntry, InboxPage, KeyId, Session, SignedKey, UploadKeysRequest};
+use sotto_testkit::{Launch, ServerProcess};
 use tempfile::TempDir;
 
 pub const PASSWORD: &str = "correct horse battery";
 
-/// A binary from this build's target directory (`target/debug/<name>`).
+/// A binary from this build's target directory (`target/debug/<name>`), or the path in
+/// `SOTTO_<NAME>_BIN` (see [`sotto_testkit::locate`]).
 pub fn binary(name: &str) -> PathBuf {
-    let var = format!("SOTTO_{}_BIN", name.to_uppercase().replace('-', "_"));
-    if let Ok(path) = std::env::var(&var) {
-        return PathBuf::from(path);
-    }
-    // The test executable lives in target/<profile>/deps/.
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: build it first with `cargo build -p sotto-server -p sotto-cli` (or set {var})",
-        path.display()
-    );
-    path
-}
-
-/// A running `sotto-server`.
-pub struct Server {
-    child: Option<Child>,
-    args: Vec<String>,
-    pub port: u16,
-    pub url: String,
-    dir: TempDir,
+    sotto_testkit::locate(name, None)
+        .unwrap_or_else(|e| panic!("{e}\n(build it with `cargo build -p sotto-server -p sotto-cli`)"))
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    sotto_testkit::free_port().unwrap()
+}
+
+/// The real `sotto-server` (started by [`sotto_testkit`]) with rate limits off: the tests fire
+/// bursts a real client would spread out. Killed (SIGKILL) when dropped.
+pub struct Server {
+    process: ServerProcess,
 }
 
 impl Server {
@@ -56,85 +42,35 @@ impl Server {
 
     /// Start with extra command-line flags.
     pub async fn start_with(args: &[&str]) -> Server {
-        let dir = tempfile::Builder::new().prefix("sotto-e2e-server-").tempdir().unwrap();
-        let args = args.iter().map(|a| (*a).to_owned()).collect();
-        let mut server = Server { child: None, args, port: 0, url: String::new(), dir };
-        for _ in 0..10 {
-            // A free port can be taken between the probe and the bind: then try another.
-            server.port = free_port();
-            server.url = format!("http://127.0.0.1:{}", server.port);
-            if server.spawn().await {
-                return server;
-            }
-        }
-        panic!("sotto-server did not start:\n{}", server.logs());
+        let launch = Launch::new().binary(binary("sotto-server")).no_rate_limit().args(args.iter().copied());
+        Server { process: launch.start().await }
     }
 
-    /// Start the process (again) on this server's port and data directory.
-    async fn spawn(&mut self) -> bool {
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("server.log")).unwrap();
-        let mut cmd = Command::new(binary("sotto-server"));
-        cmd.arg("--data-dir")
-            .arg(self.dir.path().join("data"))
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--rate-limit")
-            .arg("0")
-            .args(&self.args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("SOTTO_") {
-                cmd.env_remove(key);
-            }
-        }
-        self.child = Some(cmd.spawn().expect("spawn sotto-server"));
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                self.child = None;
-                eprintln!("sotto-server exited with {status}");
-                return false;
-            }
-            if let Ok(resp) = http.get(format!("{}/healthz", self.url)).send().await
-                && resp.status() == 200
-            {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        false
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> &str {
+        self.process.url()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.process.port()
     }
 
     /// Stop the process (SIGKILL); the data directory stays.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
+    pub fn kill9(&mut self) {
+        self.process.kill9();
     }
 
     /// Start it again on the same port and data directory.
     pub async fn restart(&mut self) {
-        assert!(self.spawn().await, "sotto-server did not restart:\n{}", self.logs());
+        self.process.restart().await;
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.process.data_dir()
     }
 
     pub fn logs(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.logs()
     }
 }
 
@@ -149,7 +85,7 @@ pub fn keychain() -> KeyOptions {
 }
 
 pub async fn register(server: &Server, dir: &Path, user: &str) -> Client {
-    let sign_in = SignIn { server: &server.url, user_id: user, password: PASSWORD, device_name: Some("test") };
+    let sign_in = SignIn { server: server.url(), user_id: user, password: PASSWORD, device_name: Some("test") };
     match Client::register(dir, sign_in, keychain()).await {
         Ok(client) => client,
         Err(e) => panic!("register {user}: [{}] {e}", e.code()),
@@ -157,7 +93,7 @@ pub async fn register(server: &Server, dir: &Path, user: &str) -> Client {
 }
 
 pub async fn login(server: &Server, dir: &Path, user: &str) -> Client {
-    let sign_in = SignIn { server: &server.url, user_id: user, password: PASSWORD, device_name: Some("second") };
+    let sign_in = SignIn { server: server.url(), user_id: user, password: PASSWORD, device_name: Some("second") };
     match Client::login(dir, sign_in, keychain()).await {
         Ok(client) => client,
         Err(e) => panic!("login {user}: [{}] {e}", e.code()),
@@ -221,7 +157,7 @@ impl Tap {
     pub async fn login(server: &Server, user: &str) -> Tap {
         let http = reqwest::Client::new();
         let session: Session = http
-            .post(format!("{}/v1/sessions", server.url))
+            .post(format!("{}/v1/sessions", server.url()))
             .json(&serde_json::json!({ "user_id": user, "password": PASSWORD, "device_name": "tap" }))
             .send()
             .await
@@ -240,7 +176,7 @@ impl Tap {
             signature: String::new(),
         };
         keys.signature = account.sign(keys.signing_bytes()).to_base64();
-        let tap = Tap { session, http, url: server.url.clone() };
+        let tap = Tap { session, http, url: server.url().to_owned() };
         tap.call(reqwest::Method::PUT, "/v1/keys/device", &keys).await;
         account.generate_one_time_keys(20);
         account.generate_fallback_key();
@@ -382,7 +318,7 @@ impl Output {
 
 impl Cli {
     pub fn new(server: &Server, profile: PathBuf) -> Cli {
-        Cli::at(&server.url, profile)
+        Cli::at(server.url(), profile)
     }
 
     /// A profile on the server at `url` (one that is not a [`Server`] of the harness, such as

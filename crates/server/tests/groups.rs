@@ -393,7 +393,7 @@ async fn dismissing_a_group() {
 
 #[tokio::test]
 async fn concurrent_membership_changes_are_never_lost() {
-    let server = Server::start_with(Opts::unlimited()).await;
+    let server = Server::start_with(Launch::new().no_rate_limit()).await;
     let alice = server.register("alice").await;
     let bob = server.register("bob").await;
     let newcomers = ["nina", "omar", "pia", "quin", "rosa", "sven"];

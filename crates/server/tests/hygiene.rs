@@ -201,7 +201,7 @@ async fn health_metrics_and_openapi() {
 
 #[tokio::test]
 async fn rate_limits_answer_429_json() {
-    let server = Server::start_with(Opts::args(&["--rate-limit", "2", "--rate-burst", "2"])).await;
+    let server = Server::start_with(Launch::new().args(["--rate-limit", "2", "--rate-burst", "2"])).await;
     let alice = server.register("alice").await;
     let bob = server.register("bob").await;
 
@@ -272,7 +272,7 @@ async fn rate_limits_answer_429_json() {
 
 #[tokio::test]
 async fn rate_limit_zero_turns_limits_off() {
-    let server = Server::start_with(Opts::unlimited()).await;
+    let server = Server::start_with(Launch::new().no_rate_limit()).await;
     let alice = server.register("alice").await;
     for _ in 0..300 {
         let resp = alice.get("/v1/keys/count").await;

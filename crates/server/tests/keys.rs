@@ -272,7 +272,7 @@ async fn claim_one_time_then_fallback() {
 
 #[tokio::test]
 async fn concurrent_claims_never_hand_out_a_key_twice() {
-    let server = Server::start_with(Opts::unlimited()).await;
+    let server = Server::start_with(Launch::new().no_rate_limit()).await;
     let bob = server.register_keyed("bob").await;
     let otk_ids = ids("OTK", 50);
     let counts = bob.upload_otks(&otk_ids, Some("FALLBACK")).await;
