@@ -71,8 +71,7 @@ async fn a_key_reset_keeps_history_and_contacts_see_the_key_change() {
     let dirs = profiles();
     let alice_dir = dirs.path().join("alice");
     let alice = register(&server, &alice_dir, "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
-    let carol = register(&server, &dirs.path().join("carol"), "carol").await;
+    let [bob, carol] = register_all(&server, dirs.path(), ["bob", "carol"]).await;
     let (to_bob, to_alice) = (direct_conversation_id(&uid("bob")), direct_conversation_id(&uid("alice")));
 
     // History before the reset: 1:1 both ways, and a group of three (carol only shares the group
@@ -309,8 +308,7 @@ async fn a_key_reset_whose_answer_is_lost_is_settled_by_the_next_sync() {
 async fn a_message_sent_to_the_old_keys_during_a_reset_is_sent_again_and_read() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let bob2 = login(&server, &dirs.path().join("bob2"), "bob").await;
     let (to_bob, to_alice) = (direct_conversation_id(&uid("bob")), direct_conversation_id(&uid("alice")));
     alice.send_text(&uid("bob"), "before the reset").await.unwrap();

@@ -92,6 +92,16 @@ pub async fn register(server: &Server, dir: &Path, user: &str) -> Client {
     }
 }
 
+/// Registers each of `users` (password [`PASSWORD`]), in order, each in its own profile
+/// `<dirs>/<user>`: `let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;`
+pub async fn register_all<const N: usize>(server: &Server, dirs: &Path, users: [&str; N]) -> [Client; N] {
+    let mut clients = Vec::with_capacity(N);
+    for user in users {
+        clients.push(register(server, &dirs.join(user), user).await);
+    }
+    clients.try_into().unwrap_or_else(|_| unreachable!("one client per user"))
+}
+
 pub async fn login(server: &Server, dir: &Path, user: &str) -> Client {
     let sign_in = SignIn { server: server.url(), user_id: user, password: PASSWORD, device_name: Some("second") };
     match Client::login(dir, sign_in, keychain()).await {

@@ -123,8 +123,7 @@ async fn acknowledged_messages_survive_kill_9() {
 #[tokio::test]
 async fn sigterm_exits_cleanly_with_an_open_socket() {
     let mut server = Server::start().await;
-    let alice = server.register_keyed("alice").await;
-    let bob = server.register_keyed("bob").await;
+    let [alice, bob] = server.register_keyed_all(["alice", "bob"]).await;
     alice.send_direct(&mid("before-shutdown"), &[(bob.addr(), "kept".into())]).await;
     let mut ws = alice.ws().await;
     ws.until_synced().await;

@@ -49,7 +49,7 @@ mod tests {
     use super::override_var;
 
     #[test]
-    fn override_variables_keep_the_names_the_scripts_use() {
+    fn override_variables_keep_the_names_the_e2e_harness_read() {
         assert_eq!(override_var("sotto-server"), "SOTTO_SOTTO_SERVER_BIN");
         assert_eq!(override_var("sotto"), "SOTTO_SOTTO_BIN");
         assert_eq!(override_var("sotto-app"), "SOTTO_SOTTO_APP_BIN");

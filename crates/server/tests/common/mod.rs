@@ -101,6 +101,24 @@ impl Server {
         self.register_with(user, PASSWORD).await
     }
 
+    /// Registers each of `users`, in order: `let [alice, bob] = server.register_all(["alice", "bob"]).await;`
+    pub async fn register_all<const N: usize>(&self, users: [&str; N]) -> [Client; N] {
+        let mut clients = Vec::with_capacity(N);
+        for user in users {
+            clients.push(self.register(user).await);
+        }
+        clients.try_into().unwrap_or_else(|_| unreachable!("one client per user"))
+    }
+
+    /// Registers each of `users`, in order, with published identity keys.
+    pub async fn register_keyed_all<const N: usize>(&self, users: [&str; N]) -> [Client; N] {
+        let mut clients = Vec::with_capacity(N);
+        for user in users {
+            clients.push(self.register_keyed(user).await);
+        }
+        clients.try_into().unwrap_or_else(|_| unreachable!("one client per user"))
+    }
+
     pub async fn register_with(&self, user: &str, password: &str) -> Client {
         let resp = self
             .http
