@@ -3,8 +3,6 @@
 //! everyone keeps talking (1:1 and in a group). A wrong password changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::time::Duration;
-
 use sotto_core::{Client, ClientEvent, KeyChange, MessageKind, SignIn, direct_conversation_id, group_conversation_id};
 use sotto_proto::UserId;
 use sotto_tests::*;
@@ -47,9 +45,11 @@ async fn a_password_change_keeps_the_device_signed_in_with_its_history() {
     let second = sign_in(&server, &dirs.path().join("alice-second"), NEW_PASSWORD).await.unwrap();
 
     // The device keeps syncing after its access token expired, also from a reopened profile.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let before = refreshes(&server).await;
+    wait_for_tokens_to_expire(&server).await;
     bob.send_text(&uid("alice"), "after the change").await.unwrap();
     alice.sync().await.unwrap();
+    assert_eq!(refreshes(&server).await, before + 2, "bob's send and alice's sync refreshed their tokens");
     drop(alice);
     let alice = Client::open(&alice_dir, None).unwrap();
     alice.sync().await.unwrap();

@@ -397,19 +397,22 @@ async fn expired_access_tokens_are_refreshed_over_http_and_the_socket() {
     let server = Server::start_with(&["--access-token-ttl", "1"]).await;
     let dirs = profiles();
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    wait_for_tokens_to_expire(&server).await;
     // Both tokens have expired: the requests refresh them and go through.
     alice.send_text(&uid("bob"), "after expiry").await.unwrap();
+    assert_eq!(refreshes(&server).await, 1, "alice's send refreshed her token");
     start_online(&bob).await;
+    assert_eq!(refreshes(&server).await, 2, "bob's socket refreshed his token");
     let conversation = direct_conversation_id(&uid("alice"));
     eventually("message over the refreshed socket", || (bodies(&bob, &conversation) == ["after expiry"]).then_some(()))
         .await;
     bob.shutdown();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    wait_for_tokens_to_expire(&server).await;
     // Refresh tokens rotate: a later refresh still works, and the profile reopens signed in.
     drop(alice);
     let alice = sotto_core::Client::open(&dirs.path().join("alice"), None).unwrap();
     alice.send_text(&uid("bob"), "again").await.unwrap();
+    assert_eq!(refreshes(&server).await, 3, "alice's reopened profile refreshed with the rotated token");
     assert_eq!(bob.sync().await.unwrap().messages, 1);
 }
 

@@ -74,6 +74,48 @@ impl Server {
     }
 }
 
+/// Waits until the server refuses, as expired, every access token it issued so far (for a
+/// server started with a short `--access-token-ttl`). The server's clock decides, not a guessed
+/// sleep: it accepts a token up to 5 s past its whole-second `exp` (clock skew), so a 1 s token
+/// lives 6 to 7 s. A token issued now to a throwaway account is polled until it is refused with
+/// `token_expired`; every earlier token expires no later.
+pub async fn wait_for_tokens_to_expire(server: &Server) {
+    static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let user = format!("expiry-probe-{}", PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let http = reqwest::Client::new();
+    let session: Session = http
+        .post(format!("{}/v1/accounts", server.url()))
+        .json(&serde_json::json!({ "user_id": user, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let resp =
+            http.get(format!("{}/v1/devices", server.url())).bearer_auth(&session.access_token).send().await.unwrap();
+        if resp.status() != 200 {
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!((status.as_u16(), body["code"].as_str()), (401, Some("token_expired")), "{body}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "a token of a server with a short lifetime did not expire in 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How many token refreshes the server granted so far (its request metrics).
+pub async fn refreshes(server: &Server) -> u64 {
+    let metrics = reqwest::get(format!("{}/metrics", server.url())).await.unwrap().text().await.unwrap();
+    let line = r#"sotto_http_requests_total{method="POST",route="/v1/sessions/refresh",status="200"} "#;
+    metrics.lines().find_map(|l| l.strip_prefix(line)).map_or(0, |n| n.trim().parse().unwrap())
+}
+
 /// A temporary directory for profiles.
 pub fn profiles() -> TempDir {
     tempfile::Builder::new().prefix("sotto-e2e-profiles-").tempdir().unwrap()
