@@ -1,6 +1,6 @@
 //! What can go wrong finding, starting, watching or signalling the server process. Every
-//! variant that concerns a running process carries the end of that run's log, so a failure is
-//! readable without opening the temporary directory (which is gone by then).
+//! variant that concerns a running process carries that run's log (its start and end when it is
+//! long), so a failure is readable without opening the temporary directory (gone by then).
 
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -21,10 +21,10 @@ pub enum LaunchError {
     Http(#[from] reqwest::Error),
     /// The process ended: at start (a bad flag, a port taken, a database it refuses), or while it
     /// should have been serving.
-    #[error("sotto-server exited ({status}); the end of its log:\n{log}")]
+    #[error("sotto-server exited ({status}); its log:\n{log}")]
     Exited { status: ExitStatus, log: String },
     /// The process kept running but did not answer `GET /healthz` with 200 in time.
-    #[error("sotto-server did not answer /healthz within {} s; the end of its log:\n{log}", waited.as_secs())]
+    #[error("sotto-server did not answer /healthz within {} s; its log:\n{log}", waited.as_secs())]
     Unhealthy { waited: Duration, log: String },
     /// No process: it was killed or it exited, and was not started again.
     #[error("sotto-server is not running")]

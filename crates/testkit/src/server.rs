@@ -22,7 +22,9 @@ const HEALTHY_WITHIN: Duration = Duration::from_secs(30);
 const PORT_ATTEMPTS: u32 = 10;
 /// The start of the server's error when its bind fails (`main.rs`: "cannot listen on <addr>").
 const BIND_FAILED: &str = "cannot listen on";
-/// Lines of the log an error carries.
+/// Lines of the current run's log an error carries: all of a short log; of a long one, its start
+/// (the server's first words, or an error followed by a backtrace) and its end.
+const LOG_HEAD_LINES: usize = 20;
 const LOG_TAIL_LINES: usize = 60;
 
 /// How to start a server: the binary, extra flags, `RUST_LOG`, where the temporary directory
@@ -108,7 +110,9 @@ impl Launch {
             server.url = format!("http://127.0.0.1:{}", server.port);
             match server.spawn().await {
                 Ok(()) => return Ok(server),
-                Err(LaunchError::Exited { log, .. }) if log.contains(BIND_FAILED) && attempt < PORT_ATTEMPTS => {
+                Err(LaunchError::Exited { .. })
+                    if server.run_log().contains(BIND_FAILED) && attempt < PORT_ATTEMPTS =>
+                {
                     attempt += 1;
                 }
                 Err(e) => return Err(e),
@@ -186,7 +190,7 @@ impl ServerProcess {
             None => Ok(()),
             Some(status) => {
                 self.child = None;
-                Err(LaunchError::Exited { status, log: self.run_log_tail() })
+                Err(LaunchError::Exited { status, log: self.run_log_excerpt() })
             }
         }
     }
@@ -285,18 +289,29 @@ impl ServerProcess {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(LaunchError::Unhealthy { waited: HEALTHY_WITHIN, log: self.run_log_tail() });
+                return Err(LaunchError::Unhealthy { waited: HEALTHY_WITHIN, log: self.run_log_excerpt() });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// The last lines the current run wrote.
-    fn run_log_tail(&self) -> String {
+    /// What the current run wrote to the log.
+    fn run_log(&self) -> String {
         let all = std::fs::read(self.log_path()).unwrap_or_default();
-        let run = String::from_utf8_lossy(all.get(self.run_log_start..).unwrap_or_default());
+        String::from_utf8_lossy(all.get(self.run_log_start..).unwrap_or_default()).into_owned()
+    }
+
+    /// The current run's log for an error: whole if short, else its first and last lines.
+    fn run_log_excerpt(&self) -> String {
+        let run = self.run_log();
         let lines: Vec<&str> = run.lines().collect();
-        lines.get(lines.len().saturating_sub(LOG_TAIL_LINES)..).unwrap_or_default().join("\n")
+        if lines.len() <= LOG_HEAD_LINES + LOG_TAIL_LINES {
+            return run;
+        }
+        let head = lines.get(..LOG_HEAD_LINES).unwrap_or_default().join("\n");
+        let tail = lines.get(lines.len() - LOG_TAIL_LINES..).unwrap_or_default().join("\n");
+        let left_out = lines.len() - LOG_HEAD_LINES - LOG_TAIL_LINES;
+        format!("{head}\n[... {left_out} lines left out ...]\n{tail}")
     }
 }
 
