@@ -5,6 +5,9 @@
 //! The crate starts the binary; it never links `sotto-server` or `sotto-core`, so what is tested
 //! is exactly what ships. Every operation returns a [`LaunchError`] (the benchmarks report it);
 //! [`Launch::start`] and [`ServerProcess::restart`] are the panicking forms tests use.
+//!
+//! The crate's own tests (`tests/launcher.rs`) run the binary of the target directory they were
+//! built into, like the end-to-end tests: `cargo build -p sotto-server` first.
 
 mod error;
 mod locate;
