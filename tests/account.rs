@@ -3,8 +3,6 @@
 //! everyone keeps talking (1:1 and in a group). A wrong password changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::time::Duration;
-
 use sotto_core::{
     Client, ClientEvent, ErrorCode, KeyChange, MessageKind, MessageReason, SignIn, direct_conversation_id,
     group_conversation_id,
@@ -19,7 +17,7 @@ fn uid(s: &str) -> UserId {
 }
 
 async fn sign_in(server: &Server, dir: &std::path::Path, password: &str) -> sotto_core::Result<Client> {
-    let sign_in = SignIn { server: &server.url, user_id: "alice", password, device_name: Some("another") };
+    let sign_in = SignIn { server: server.url(), user_id: "alice", password, device_name: Some("another") };
     Client::login(dir, sign_in, keychain()).await
 }
 
@@ -50,9 +48,11 @@ async fn a_password_change_keeps_the_device_signed_in_with_its_history() {
     let second = sign_in(&server, &dirs.path().join("alice-second"), NEW_PASSWORD).await.unwrap();
 
     // The device keeps syncing after its access token expired, also from a reopened profile.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let before = refreshes(&server).await;
+    wait_for_tokens_to_expire(&server).await;
     bob.send_text(&uid("alice"), "after the change").await.unwrap();
     alice.sync().await.unwrap();
+    assert_eq!(refreshes(&server).await, before + 2, "bob's send and alice's sync refreshed their tokens");
     drop(alice);
     let alice = Client::open(&alice_dir, None).unwrap();
     alice.sync().await.unwrap();
@@ -74,8 +74,7 @@ async fn a_key_reset_keeps_history_and_contacts_see_the_key_change() {
     let dirs = profiles();
     let alice_dir = dirs.path().join("alice");
     let alice = register(&server, &alice_dir, "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
-    let carol = register(&server, &dirs.path().join("carol"), "carol").await;
+    let [bob, carol] = register_all(&server, dirs.path(), ["bob", "carol"]).await;
     let (to_bob, to_alice) = (direct_conversation_id(&uid("bob")), direct_conversation_id(&uid("alice")));
 
     // History before the reset: 1:1 both ways, and a group of three (carol only shares the group
@@ -273,7 +272,7 @@ async fn lossy_proxy(target: u16, cut_after: &'static [u8]) -> String {
 #[tokio::test]
 async fn a_key_reset_whose_answer_is_lost_is_settled_by_the_next_sync() {
     let server = Server::start().await;
-    let proxy = lossy_proxy(server.port, b"POST /v1/keys/device/reset ").await;
+    let proxy = lossy_proxy(server.port(), b"POST /v1/keys/device/reset ").await;
     let dirs = profiles();
     let sign_in = SignIn { server: &proxy, user_id: "alice", password: PASSWORD, device_name: None };
     let alice = Client::register(&dirs.path().join("alice"), sign_in, keychain()).await.unwrap();
@@ -312,8 +311,7 @@ async fn a_key_reset_whose_answer_is_lost_is_settled_by_the_next_sync() {
 async fn a_message_sent_to_the_old_keys_during_a_reset_is_sent_again_and_read() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let bob2 = login(&server, &dirs.path().join("bob2"), "bob").await;
     let (to_bob, to_alice) = (direct_conversation_id(&uid("bob")), direct_conversation_id(&uid("alice")));
     alice.send_text(&uid("bob"), "before the reset").await.unwrap();

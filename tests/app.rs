@@ -14,7 +14,7 @@ async fn register_in_window(app: &AppWindow, server: &Server, user: &str) {
     app.find("welcome").await;
     app.screenshot("welcome").await;
     app.click("connect-choice").await;
-    app.type_into("server-url", &server.url).await;
+    app.type_into("server-url", server.url()).await;
     app.click("server-continue").await;
     app.click("mode-register").await;
     app.type_into("user-id", user).await;
@@ -282,7 +282,7 @@ async fn a_backup_made_in_the_app_restores_on_a_fresh_install() {
     let app = AppWindow::launch("backup_restore", &fresh).await;
     app.find("welcome").await;
     app.click("connect-choice").await;
-    app.type_into("server-url", &server.url).await;
+    app.type_into("server-url", server.url()).await;
     app.click("server-continue").await;
     app.click("open-restore").await;
     app.type_into("restore-file", file.to_str().unwrap()).await;
@@ -363,7 +363,7 @@ async fn key_backup_turned_on_in_the_app_lets_a_new_device_read_group_history() 
     let app = AppWindow::launch("key_backup_restore", &fresh).await;
     app.find("welcome").await;
     app.click("connect-choice").await;
-    app.type_into("server-url", &server.url).await;
+    app.type_into("server-url", server.url()).await;
     app.click("server-continue").await;
     app.click("mode-login").await;
     app.type_into("user-id", "alice").await;

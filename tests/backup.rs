@@ -30,7 +30,7 @@ async fn export(client: &Client, path: &Path) -> sotto_core::BackupSummary {
 
 async fn restore(server: &Server, dir: &Path, file: &Path, user: &str, passphrase: &str) -> sotto_core::Result<Client> {
     let restore =
-        Restore { file, backup_passphrase: passphrase, server: &server.url, user_id: user, password: PASSWORD };
+        Restore { file, backup_passphrase: passphrase, server: server.url(), user_id: user, password: PASSWORD };
     Client::restore_backup(dir, restore, keychain(), &Progress::unobserved(), &CancellationToken::new()).await
 }
 
@@ -38,8 +38,7 @@ async fn restore(server: &Server, dir: &Path, file: &Path, user: &str, passphras
 async fn a_restored_device_reads_its_history_and_keeps_talking_after_the_old_copy_moved_on() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let (to_bob, to_alice) = (direct_conversation_id(&uid("bob")), direct_conversation_id(&uid("alice")));
 
     alice.send_text(&uid("bob"), "before the backup").await.unwrap();
@@ -120,8 +119,7 @@ async fn a_restored_device_reads_its_history_and_keeps_talking_after_the_old_cop
 async fn a_backup_of_a_removed_device_restores_as_a_new_device() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     alice.send_text(&uid("bob"), "old news").await.unwrap();
     bob.sync().await.unwrap();
     let file = dirs.path().join("alice.sotto");
@@ -245,7 +243,7 @@ async fn bad_files_and_refusals_change_nothing() {
     let restore_args = Restore {
         file: &file,
         backup_passphrase: BACKUP_PASSPHRASE,
-        server: &server.url,
+        server: server.url(),
         user_id: "alice",
         password: PASSWORD,
     };
@@ -264,8 +262,7 @@ async fn bad_files_and_refusals_change_nothing() {
 async fn an_olm_message_that_does_not_decrypt_renews_the_session_at_most_once_an_hour() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     // Another device of alice's, whose inbox shows what alice's engine sends to her own devices.
     let tap = Tap::login(&server, "alice").await;
     let own_device = alice.device_id().clone();

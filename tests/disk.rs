@@ -49,7 +49,7 @@ async fn no_plaintext_on_disk_and_no_database_without_its_key() {
     assert!(hits.is_empty(), "the server's data holds plaintext: {hits:?}");
     let hits = files_containing(dirs.path(), &[MARKERS[0], MARKERS[1], MARKERS[3]]);
     assert!(hits.is_empty(), "a profile holds plaintext: {hits:?}");
-    server.stop();
+    server.kill9();
     drop((alice, bob, carol));
     let hits = files_containing(dirs.path(), &[MARKERS[0], MARKERS[1], MARKERS[3]]);
     assert!(hits.is_empty(), "a profile holds plaintext after closing: {hits:?}");

@@ -19,8 +19,7 @@ fn uid(s: &str) -> UserId {
 async fn one_to_one_both_ways() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
 
     let sent = alice.send_text(&uid("bob"), "hello bob").await.unwrap();
     assert_eq!(sent.status, MessageStatus::Sent);
@@ -66,8 +65,7 @@ async fn one_to_one_both_ways() {
 async fn a_new_chat_is_an_empty_conversation_with_a_known_user() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let _bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let [alice, _bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let mut events = alice.subscribe();
     let conversation = alice.start_direct(&uid("bob")).await.unwrap();
     assert_eq!((conversation.id.as_str(), conversation.title.as_str(), conversation.last_ts), ("u:bob", "bob", 0));
@@ -88,8 +86,7 @@ async fn a_new_chat_is_an_empty_conversation_with_a_known_user() {
 async fn live_delivery_and_offline_queue_survive_a_server_restart() {
     let mut server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     // Bob is not connected yet: the first message waits in his inbox.
     alice.send_text(&uid("bob"), "while you were away").await.unwrap();
 
@@ -134,7 +131,7 @@ async fn live_delivery_and_offline_queue_survive_a_server_restart() {
     assert_eq!(received.conversation_id, conversation);
 
     // The server goes away: a send is stored as queued, not lost.
-    server.stop();
+    server.kill9();
     let queued = alice.send_text(&uid("bob"), "sent while the server was down").await.unwrap();
     assert_eq!(queued.status, MessageStatus::Queued);
     let alice_conversation = direct_conversation_id(&uid("bob"));
@@ -187,10 +184,7 @@ async fn two_devices_of_one_user_see_everything() {
 async fn group_of_four_send_and_receive() {
     let server = Server::start().await;
     let dirs = profiles();
-    let mut clients = Vec::new();
-    for name in ["alice", "bob", "carol", "dave"] {
-        clients.push(register(&server, &dirs.path().join(name), name).await);
-    }
+    let clients = register_all(&server, dirs.path(), ["alice", "bob", "carol", "dave"]).await;
     let info = clients[0].create_group("weekend", &[uid("bob"), uid("carol"), uid("dave")]).await.unwrap();
     let group = info.group_id.clone();
     for c in &clients[1..] {
@@ -219,10 +213,7 @@ async fn group_of_four_send_and_receive() {
 async fn late_member_reads_from_join_and_removed_member_reads_nothing_after() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
-    let carol = register(&server, &dirs.path().join("carol"), "carol").await;
-    let dave = register(&server, &dirs.path().join("dave"), "dave").await;
+    let [alice, bob, carol, dave] = register_all(&server, dirs.path(), ["alice", "bob", "carol", "dave"]).await;
     // A second device of bob's that only collects ciphertexts as the server delivers them.
     let tap = Tap::login(&server, "bob").await;
 
@@ -288,8 +279,7 @@ async fn late_member_reads_from_join_and_removed_member_reads_nothing_after() {
 async fn duplicates_are_shown_once_and_tampering_is_undecryptable() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let tap = Tap::login(&server, "bob").await;
     let group = alice.create_group("dupes", &[uid("bob")]).await.unwrap().group_id;
     let conversation = group_conversation_id(&group);
@@ -345,8 +335,7 @@ async fn duplicates_are_shown_once_and_tampering_is_undecryptable() {
 async fn a_contact_signing_in_again_shows_a_key_change() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     alice.send_text(&uid("bob"), "first").await.unwrap();
     let before = alice.safety_number(&uid("bob")).await.unwrap();
     bob.logout().await.unwrap();
@@ -395,7 +384,7 @@ async fn a_profile_reopens_with_its_history_and_keys() {
     let register_alice2 = || {
         sotto_core::Client::register(
             &alice_dir,
-            sotto_core::SignIn { server: &server.url, user_id: "alice2", password: PASSWORD, device_name: None },
+            sotto_core::SignIn { server: server.url(), user_id: "alice2", password: PASSWORD, device_name: None },
             keychain(),
         )
     };
@@ -413,21 +402,23 @@ async fn a_profile_reopens_with_its_history_and_keys() {
 async fn expired_access_tokens_are_refreshed_over_http_and_the_socket() {
     let server = Server::start_with(&["--access-token-ttl", "1"]).await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    wait_for_tokens_to_expire(&server).await;
     // Both tokens have expired: the requests refresh them and go through.
     alice.send_text(&uid("bob"), "after expiry").await.unwrap();
+    assert_eq!(refreshes(&server).await, 1, "alice's send refreshed her token");
     start_online(&bob).await;
+    assert_eq!(refreshes(&server).await, 2, "bob's socket refreshed his token");
     let conversation = direct_conversation_id(&uid("alice"));
     eventually("message over the refreshed socket", || (bodies(&bob, &conversation) == ["after expiry"]).then_some(()))
         .await;
     bob.shutdown();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    wait_for_tokens_to_expire(&server).await;
     // Refresh tokens rotate: a later refresh still works, and the profile reopens signed in.
     drop(alice);
     let alice = sotto_core::Client::open(&dirs.path().join("alice"), None).unwrap();
     alice.send_text(&uid("bob"), "again").await.unwrap();
+    assert_eq!(refreshes(&server).await, 3, "alice's reopened profile refreshed with the rotated token");
     assert_eq!(bob.sync().await.unwrap().messages, 1);
 }
 
@@ -435,9 +426,7 @@ async fn expired_access_tokens_are_refreshed_over_http_and_the_socket() {
 async fn a_message_that_arrives_before_its_key_is_decrypted_when_the_key_comes() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let _bob = register(&server, &dirs.path().join("bob"), "bob").await;
-    let carol = register(&server, &dirs.path().join("carol"), "carol").await;
+    let [alice, _bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
     let tap = Tap::login(&server, "bob").await;
     let group = alice.create_group("order", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
     let conversation = group_conversation_id(&group);
@@ -502,7 +491,7 @@ async fn one_time_keys_are_topped_up_as_contacts_use_them() {
     // Bob's device kept the server stocked while it was online.
     let token = {
         let resp: serde_json::Value = reqwest::Client::new()
-            .post(format!("{}/v1/sessions", server.url))
+            .post(format!("{}/v1/sessions", server.url()))
             .json(&serde_json::json!({"user_id": "sender00", "password": PASSWORD}))
             .send()
             .await
@@ -513,7 +502,7 @@ async fn one_time_keys_are_topped_up_as_contacts_use_them() {
         resp["access_token"].as_str().unwrap().to_owned()
     };
     let claim: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/v1/keys/claim", server.url))
+        .post(format!("{}/v1/keys/claim", server.url()))
         .bearer_auth(token)
         .json(&serde_json::json!({"devices": [{"user_id": "bob", "device_id": bob.device_id().as_str()}]}))
         .send()
@@ -530,9 +519,7 @@ async fn one_time_keys_are_topped_up_as_contacts_use_them() {
 async fn typing_notices_reach_the_other_side_while_online_and_are_never_stored() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
-    let carol = register(&server, &dirs.path().join("carol"), "carol").await;
+    let [alice, bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
     let group = alice.create_group("typing", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
     assert!(!alice.send_typing("u:bob", true).unwrap(), "offline: nothing is sent");
     let mut bob_events = bob.subscribe();
@@ -573,8 +560,7 @@ async fn typing_notices_reach_the_other_side_while_online_and_are_never_stored()
 async fn a_members_new_device_reads_the_next_group_message() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let group = alice.create_group("pair", &[uid("bob")]).await.unwrap().group_id;
     let conversation = group_conversation_id(&group);
     alice.send_group_text(&group, "before bob's new device").await.unwrap();
@@ -597,8 +583,7 @@ async fn a_members_new_device_reads_the_next_group_message() {
 async fn a_verified_contact_stays_verified_until_their_keys_change() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     alice.send_text(&uid("bob"), "hello").await.unwrap();
     bob.sync().await.unwrap();
 

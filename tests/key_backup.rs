@@ -37,9 +37,7 @@ async fn send(client: &Client, group: &GroupId, text: &str) {
 async fn a_new_device_restores_group_history_with_the_recovery_key() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
-    let _dave = register(&server, &dirs.path().join("dave"), "dave").await;
+    let [alice, bob, _dave] = register_all(&server, dirs.path(), ["alice", "bob", "dave"]).await;
     let group = alice.create_group("team", &[uid("bob"), uid("dave")]).await.unwrap().group_id;
     let conversation = group_conversation_id(&group);
 
@@ -132,8 +130,7 @@ async fn a_new_device_restores_group_history_with_the_recovery_key() {
 async fn a_new_device_restores_with_the_passphrase_and_reads_history() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let group = alice.create_group("pair", &[uid("bob")]).await.unwrap().group_id;
     let conversation = group_conversation_id(&group);
     send(&alice, &group, "hello from alice").await;
@@ -183,10 +180,7 @@ async fn a_new_device_restores_with_the_passphrase_and_reads_history() {
 async fn history_is_only_what_was_sent_while_a_member() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
-    let _bob = register(&server, &dirs.path().join("bob"), "bob").await;
-    let carol = register(&server, &dirs.path().join("carol"), "carol").await;
-    let _dave = register(&server, &dirs.path().join("dave"), "dave").await;
+    let [alice, _bob, carol, _dave] = register_all(&server, dirs.path(), ["alice", "bob", "carol", "dave"]).await;
     let group = alice.create_group("team", &[uid("bob")]).await.unwrap().group_id;
     send(&alice, &group, "before carol 1").await;
     send(&alice, &group, "before carol 2").await;

@@ -1,52 +1,38 @@
 //! End-to-end test harness: the real `sotto-server` binary on a free loopback port over a
-//! temporary data directory, engine clients with real SQLCipher profiles, the real `sotto` CLI,
-//! and a raw "tap" device that reads its inbox over HTTP (to get ciphertexts as the server
+//! temporary data directory (started by `sotto_testkit`), engine clients with real SQLCipher
+//! profiles, the real `sotto` CLI, and a raw "tap" device that reads its inbox over HTTP (to get ciphertexts as the server
 //! delivers them).
 //!
 //! The binaries are taken from the cargo target directory this test was built into; build them
 //! first (`cargo build -p sotto-server -p sotto-cli`; `scripts/test.sh` does).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sotto_core::{Client, ClientEvent, KeyChange, KeyOptions, SignIn};
 use sotto_proto::{DeviceKeys, InboxEntry, InboxPage, KeyId, Session, SignedKey, UploadKeysRequest};
+use sotto_testkit::{Launch, ServerProcess};
 use tempfile::TempDir;
 
 pub const PASSWORD: &str = "correct horse battery";
 
-/// A binary from this build's target directory (`target/debug/<name>`).
+/// A binary from this build's target directory (`target/debug/<name>`), or the path in
+/// `SOTTO_<NAME>_BIN` (see [`sotto_testkit::locate`]).
 pub fn binary(name: &str) -> PathBuf {
-    let var = format!("SOTTO_{}_BIN", name.to_uppercase().replace('-', "_"));
-    if let Ok(path) = std::env::var(&var) {
-        return PathBuf::from(path);
-    }
-    // The test executable lives in target/<profile>/deps/.
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: build it first with `cargo build -p sotto-server -p sotto-cli` (or set {var})",
-        path.display()
-    );
-    path
-}
-
-/// A running `sotto-server`.
-pub struct Server {
-    child: Option<Child>,
-    args: Vec<String>,
-    pub port: u16,
-    pub url: String,
-    dir: TempDir,
+    sotto_testkit::locate(name, None)
+        .unwrap_or_else(|e| panic!("{e}\n(build it with `cargo build -p sotto-server -p sotto-cli`)"))
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    sotto_testkit::free_port().unwrap()
+}
+
+/// The real `sotto-server` (started by [`sotto_testkit`]) with rate limits off: the tests fire
+/// bursts a real client would spread out. Killed (SIGKILL) when dropped.
+pub struct Server {
+    process: ServerProcess,
 }
 
 impl Server {
@@ -56,86 +42,78 @@ impl Server {
 
     /// Start with extra command-line flags.
     pub async fn start_with(args: &[&str]) -> Server {
-        let dir = tempfile::Builder::new().prefix("sotto-e2e-server-").tempdir().unwrap();
-        let args = args.iter().map(|a| (*a).to_owned()).collect();
-        let mut server = Server { child: None, args, port: 0, url: String::new(), dir };
-        for _ in 0..10 {
-            // A free port can be taken between the probe and the bind: then try another.
-            server.port = free_port();
-            server.url = format!("http://127.0.0.1:{}", server.port);
-            if server.spawn().await {
-                return server;
-            }
-        }
-        panic!("sotto-server did not start:\n{}", server.logs());
+        let launch = Launch::new().binary(binary("sotto-server")).no_rate_limit().args(args.iter().copied());
+        Server { process: launch.start().await }
     }
 
-    /// Start the process (again) on this server's port and data directory.
-    async fn spawn(&mut self) -> bool {
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("server.log")).unwrap();
-        let mut cmd = Command::new(binary("sotto-server"));
-        cmd.arg("--data-dir")
-            .arg(self.dir.path().join("data"))
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--rate-limit")
-            .arg("0")
-            .args(&self.args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("SOTTO_") {
-                cmd.env_remove(key);
-            }
-        }
-        self.child = Some(cmd.spawn().expect("spawn sotto-server"));
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                self.child = None;
-                eprintln!("sotto-server exited with {status}");
-                return false;
-            }
-            if let Ok(resp) = http.get(format!("{}/healthz", self.url)).send().await
-                && resp.status() == 200
-            {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        false
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> &str {
+        self.process.url()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.process.port()
     }
 
     /// Stop the process (SIGKILL); the data directory stays.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
+    pub fn kill9(&mut self) {
+        self.process.kill9();
     }
 
     /// Start it again on the same port and data directory.
     pub async fn restart(&mut self) {
-        assert!(self.spawn().await, "sotto-server did not restart:\n{}", self.logs());
+        self.process.restart().await;
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.process.data_dir()
     }
 
     pub fn logs(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+        self.process.logs()
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
+/// Waits until the server refuses, as expired, every access token it issued so far (for a
+/// server started with a short `--access-token-ttl`). The server's clock decides, not a guessed
+/// sleep: it accepts a token up to 5 s past its whole-second `exp` (clock skew), so a 1 s token
+/// lives 6 to 7 s. A token issued now to a throwaway account is polled until it is refused with
+/// `token_expired`; every earlier token expires no later.
+pub async fn wait_for_tokens_to_expire(server: &Server) {
+    static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let user = format!("expiry-probe-{}", PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let http = reqwest::Client::new();
+    let session: Session = http
+        .post(format!("{}/v1/accounts", server.url()))
+        .json(&serde_json::json!({ "user_id": user, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let resp =
+            http.get(format!("{}/v1/devices", server.url())).bearer_auth(&session.access_token).send().await.unwrap();
+        if resp.status() != 200 {
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!((status.as_u16(), body["code"].as_str()), (401, Some("token_expired")), "{body}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "a token of a server with a short lifetime did not expire in 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// How many token refreshes the server granted so far (its request metrics).
+pub async fn refreshes(server: &Server) -> u64 {
+    let metrics = reqwest::get(format!("{}/metrics", server.url())).await.unwrap().text().await.unwrap();
+    let line = r#"sotto_http_requests_total{method="POST",route="/v1/sessions/refresh",status="200"} "#;
+    metrics.lines().find_map(|l| l.strip_prefix(line)).map_or(0, |n| n.trim().parse().unwrap())
 }
 
 /// A temporary directory for profiles.
@@ -149,15 +127,25 @@ pub fn keychain() -> KeyOptions {
 }
 
 pub async fn register(server: &Server, dir: &Path, user: &str) -> Client {
-    let sign_in = SignIn { server: &server.url, user_id: user, password: PASSWORD, device_name: Some("test") };
+    let sign_in = SignIn { server: server.url(), user_id: user, password: PASSWORD, device_name: Some("test") };
     match Client::register(dir, sign_in, keychain()).await {
         Ok(client) => client,
         Err(e) => panic!("register {user}: [{}] {e}", e.code()),
     }
 }
 
+/// Registers each of `users` (password [`PASSWORD`]), in order, each in its own profile
+/// `<dirs>/<user>`: `let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;`
+pub async fn register_all<const N: usize>(server: &Server, dirs: &Path, users: [&str; N]) -> [Client; N] {
+    let mut clients = Vec::with_capacity(N);
+    for user in users {
+        clients.push(register(server, &dirs.join(user), user).await);
+    }
+    clients.try_into().unwrap_or_else(|_| unreachable!("one client per user"))
+}
+
 pub async fn login(server: &Server, dir: &Path, user: &str) -> Client {
-    let sign_in = SignIn { server: &server.url, user_id: user, password: PASSWORD, device_name: Some("second") };
+    let sign_in = SignIn { server: server.url(), user_id: user, password: PASSWORD, device_name: Some("second") };
     match Client::login(dir, sign_in, keychain()).await {
         Ok(client) => client,
         Err(e) => panic!("login {user}: [{}] {e}", e.code()),
@@ -221,7 +209,7 @@ impl Tap {
     pub async fn login(server: &Server, user: &str) -> Tap {
         let http = reqwest::Client::new();
         let session: Session = http
-            .post(format!("{}/v1/sessions", server.url))
+            .post(format!("{}/v1/sessions", server.url()))
             .json(&serde_json::json!({ "user_id": user, "password": PASSWORD, "device_name": "tap" }))
             .send()
             .await
@@ -240,7 +228,7 @@ impl Tap {
             signature: String::new(),
         };
         keys.signature = account.sign(keys.signing_bytes()).to_base64();
-        let tap = Tap { session, http, url: server.url.clone() };
+        let tap = Tap { session, http, url: server.url().to_owned() };
         tap.call(reqwest::Method::PUT, "/v1/keys/device", &keys).await;
         account.generate_one_time_keys(20);
         account.generate_fallback_key();
@@ -382,7 +370,7 @@ impl Output {
 
 impl Cli {
     pub fn new(server: &Server, profile: PathBuf) -> Cli {
-        Cli::at(&server.url, profile)
+        Cli::at(server.url(), profile)
     }
 
     /// A profile on the server at `url` (one that is not a [`Server`] of the harness, such as

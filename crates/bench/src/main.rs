@@ -20,7 +20,6 @@ use clap::Parser;
 use crate::drive::PairPlan;
 use crate::measure::Clock;
 use crate::relay::{FanPlan, RelayPlan};
-use crate::server_process::ServerProcess;
 
 /// Load generator for sotto-server, with a bare WebSocket forwarder as the baseline.
 ///
@@ -142,7 +141,7 @@ async fn run(s: Settings) -> anyhow::Result<report::Report> {
     }
     if let Some(bin) = &s.server_bin {
         eprintln!("[relay] starting {}", bin.display());
-        let mut server = ServerProcess::start(bin, s.data_parent.as_deref()).await?;
+        let mut server = server_process::start(bin, s.data_parent.as_deref()).await?;
         let plan = RelayPlan { pairs: PairPlan { server_pid: server.pid(), ..s.pairs }, ack_every: s.ack_every };
         let pairs = relay::run_pairs(&server, clock, plan).await;
         server.check_alive()?;
@@ -152,8 +151,8 @@ async fn run(s: Settings) -> anyhow::Result<report::Report> {
             server.check_alive()?;
             out.relay_fanout = Some(r.context("relay fan-out run")?);
         }
-        out.server_warnings = server.warnings();
-        server.stop().await?;
+        out.server_warnings = server_process::warnings(&server);
+        server.kill9();
     }
     if s.forwarder {
         let fwd = forwarder::Forwarder::start(s.cores)?;

@@ -68,7 +68,7 @@ impl Api {
             .timeout(Duration::from_secs(60))
             .build()
             .context("building the HTTP client")?;
-        Ok(Api { http, base: server.base.clone(), ws_url: server.ws_url.clone() })
+        Ok(Api { http, base: server.url().to_owned(), ws_url: server.ws_url() })
     }
 
     pub async fn register(&self, user: &str) -> anyhow::Result<Device> {

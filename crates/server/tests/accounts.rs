@@ -257,7 +257,7 @@ async fn jwks_verifies_access_tokens() {
 
 #[tokio::test]
 async fn access_token_ttl_flag() {
-    let server = Server::start_with(Opts::args(&["--access-token-ttl", "60"])).await;
+    let server = Server::start_with(Launch::new().args(["--access-token-ttl", "60"])).await;
     let alice = server.register("alice").await;
     assert_eq!(alice.session.expires_in, 60);
     let claims: AccessClaims = {
@@ -278,7 +278,7 @@ async fn access_token_ttl_flag() {
 /// token usable.
 #[tokio::test]
 async fn a_rate_limited_account_can_still_refresh_safely() {
-    let server = Server::start_with(Opts::args(&["--rate-limit", "1", "--rate-burst", "1"])).await;
+    let server = Server::start_with(Launch::new().args(["--rate-limit", "1", "--rate-burst", "1"])).await;
     let alice = server.register("alice").await;
     let token = alice.session.refresh_token.clone();
     // Use up alice's budget.

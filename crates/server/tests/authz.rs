@@ -139,10 +139,7 @@ async fn every_protected_route_refuses_bad_tokens() {
 #[tokio::test]
 async fn group_access_control() {
     let server = Server::start().await;
-    let alice = server.register("alice").await;
-    let bob = server.register("bob").await;
-    let carol = server.register("carol").await;
-    let _dave = server.register("dave").await;
+    let [alice, bob, carol, _dave] = server.register_all(["alice", "bob", "carol", "dave"]).await;
 
     let resp = alice.post("/v1/groups", &json!({"name": "team", "members": ["bob", "dave"]})).await;
     assert_eq!(resp.status(), 201);

@@ -19,7 +19,7 @@ const KILL_AFTER: usize = 100;
 
 #[tokio::test]
 async fn acknowledged_messages_survive_kill_9() {
-    let mut server = Server::start_with(Opts::unlimited()).await;
+    let mut server = Server::start_with(Launch::new().no_rate_limit()).await;
     let sender = server.register("sender").await;
     let recipient = server.register_keyed("recipient").await;
 
@@ -76,13 +76,10 @@ async fn acknowledged_messages_survive_kill_9() {
         eprintln!("warning: the whole burst finished before the kill");
     }
 
-    // Restart over the same data directory (the tokens stay valid: same signing key).
-    let server2 = Server::start_in(server.dir.clone(), Opts::unlimited()).await;
-    let mut recipient2 = server2.client(recipient.session.clone(), PASSWORD);
-    recipient2.signing = recipient.signing.clone();
-    let sender2 = server2.client(sender.session.clone(), PASSWORD);
+    // Restart over the same data directory and port (the tokens stay valid: same signing key).
+    server.restart().await;
 
-    let mut ws = recipient2.ws().await;
+    let mut ws = recipient.ws().await;
     let (entries, synced) = ws.until_synced().await;
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for e in &entries {
@@ -104,7 +101,7 @@ async fn acknowledged_messages_survive_kill_9() {
         ws.send_frame(&ClientFrame::Ack { up_to: synced }).await;
     }
     ws.close().await;
-    let mut ws = recipient2.ws().await;
+    let mut ws = recipient.ws().await;
     let (again, _) = ws.until_synced().await;
     assert!(again.is_empty(), "acked entries came back: {}", again.len());
     ws.close().await;
@@ -113,21 +110,20 @@ async fn acknowledged_messages_survive_kill_9() {
     let unique: HashSet<&String> = acked.iter().collect();
     assert_eq!(unique.len(), acked.len());
     for id in acked.iter().step_by((acked.len() / 5).max(1)).take(5) {
-        let receipt = sender2.send_direct(&mid(id), &[(recipient2.addr(), format!("ct-{id}"))]).await;
+        let receipt = sender.send_direct(&mid(id), &[(recipient.addr(), format!("ct-{id}"))]).await;
         assert!(receipt.duplicate, "{id} was not recognised as a duplicate");
     }
-    assert!(recipient2.inbox_all().await.is_empty());
+    assert!(recipient.inbox_all().await.is_empty());
     // And the server works normally after the crash.
-    let fresh = sender2.send_direct(&mid("after-crash-0001"), &[(recipient2.addr(), "x".into())]).await;
+    let fresh = sender.send_direct(&mid("after-crash-0001"), &[(recipient.addr(), "x".into())]).await;
     assert!(!fresh.duplicate);
-    assert_eq!(recipient2.inbox_all().await.len(), 1);
+    assert_eq!(recipient.inbox_all().await.len(), 1);
 }
 
 #[tokio::test]
 async fn sigterm_exits_cleanly_with_an_open_socket() {
     let mut server = Server::start().await;
-    let alice = server.register_keyed("alice").await;
-    let bob = server.register_keyed("bob").await;
+    let [alice, bob] = server.register_keyed_all(["alice", "bob"]).await;
     alice.send_direct(&mid("before-shutdown"), &[(bob.addr(), "kept".into())]).await;
     let mut ws = alice.ws().await;
     ws.until_synced().await;
@@ -142,9 +138,8 @@ async fn sigterm_exits_cleanly_with_an_open_socket() {
     assert_eq!(end, WsEnd::Close(Some(1001)), "the socket must be told the server is going away");
 
     // Everything is still there after a restart.
-    let server2 = Server::start_in(server.dir.clone(), Opts::default()).await;
-    let bob2 = server2.client(bob.session.clone(), PASSWORD);
-    let entries = bob2.inbox_all().await;
+    server.restart().await;
+    let entries = bob.inbox_all().await;
     assert_eq!(entries.len(), 1);
     assert_eq!(direct_ciphertext(&entries[0]), "kept");
 }
@@ -154,19 +149,19 @@ async fn sigterm_exits_cleanly_with_an_open_socket() {
 /// each, over one data directory (the accounts and tokens survive the restarts).
 #[tokio::test]
 async fn sigterm_sends_going_away_to_every_open_socket() {
-    let first = Server::start().await;
-    let mut sessions = vec![first.register("alice").await.session];
+    let mut server = Server::start().await;
+    let mut devices = vec![server.register("alice").await];
     for _ in 0..3 {
-        sessions.push(first.login("alice").await.session);
+        devices.push(server.login("alice").await);
     }
-    let dir = first.dir.clone();
-    drop(first);
     let mut failures = Vec::new();
     for round in 0..50 {
-        let mut server = Server::start_in(dir.clone(), Opts::default()).await;
+        if round > 0 {
+            server.restart().await;
+        }
         let mut sockets = Vec::new();
-        for s in &sessions {
-            let mut ws = server.client(s.clone(), PASSWORD).ws().await;
+        for device in &devices {
+            let mut ws = device.ws().await;
             ws.until_synced().await;
             sockets.push(ws);
         }

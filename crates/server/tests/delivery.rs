@@ -155,7 +155,7 @@ async fn resending_a_message_id_is_idempotent() {
 
 #[tokio::test]
 async fn concurrent_resends_store_a_message_once() {
-    let server = Server::start_with(Opts::unlimited()).await;
+    let server = Server::start_with(Launch::new().no_rate_limit()).await;
     let (alice, bob) = pair(&server).await;
     let alice2 = server.login_keyed("alice").await;
     let mut tasks = Vec::new();
@@ -215,7 +215,7 @@ async fn websocket_replays_then_pushes() {
 /// the device had entries acked before (so its seqs do not start at 1).
 #[tokio::test]
 async fn concurrent_pushes_arrive_in_order_without_gaps_or_repeats() {
-    let server = Server::start_with(Opts::unlimited()).await;
+    let server = Server::start_with(Launch::new().no_rate_limit()).await;
     let bob = server.register_keyed("bob").await;
     let mut senders = Vec::new();
     for name in ["alice", "carol", "dave", "erin"] {

@@ -33,7 +33,7 @@ async fn external_tokens_sign_devices_in() {
     let dir = tempfile::tempdir().unwrap();
     let key_path = dir.path().join("backend.pub.pem");
     std::fs::write(&key_path, backend.verifying_key().to_public_key_pem(LineEnding::LF).unwrap()).unwrap();
-    let server = Server::start_with(Opts::args(&[
+    let server = Server::start_with(Launch::new().args([
         "--external-jwt-issuer",
         ISSUER,
         "--external-jwt-key",

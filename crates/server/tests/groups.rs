@@ -230,11 +230,7 @@ async fn group_messages_fan_out_to_every_other_member_device_and_are_stored_once
 #[tokio::test]
 async fn membership_changes_follow_the_role_rules_and_reach_old_and_new_members() {
     let server = Server::start().await;
-    let alice = server.register("alice").await;
-    let bob = server.register("bob").await;
-    let carol = server.register("carol").await;
-    let dave = server.register("dave").await;
-    let erin = server.register("erin").await;
+    let [alice, bob, carol, dave, erin] = server.register_all(["alice", "bob", "carol", "dave", "erin"]).await;
     let everyone = [&alice, &bob, &carol, &dave, &erin];
 
     let resp = alice.post("/v1/groups", &json!({"name": "rules", "members": ["bob", "carol"]})).await;
@@ -360,9 +356,7 @@ async fn membership_changes_follow_the_role_rules_and_reach_old_and_new_members(
 #[tokio::test]
 async fn dismissing_a_group() {
     let server = Server::start().await;
-    let alice = server.register("alice").await;
-    let bob = server.register("bob").await;
-    let carol = server.register("carol").await;
+    let [alice, bob, carol] = server.register_all(["alice", "bob", "carol"]).await;
     let resp = alice.post("/v1/groups", &json!({"name": "short-lived", "members": ["bob", "carol"]})).await;
     let group: GroupInfo = resp.json().await.unwrap();
     let g = format!("/v1/groups/{}", group.group_id);
@@ -393,9 +387,8 @@ async fn dismissing_a_group() {
 
 #[tokio::test]
 async fn concurrent_membership_changes_are_never_lost() {
-    let server = Server::start_with(Opts::unlimited()).await;
-    let alice = server.register("alice").await;
-    let bob = server.register("bob").await;
+    let server = Server::start_with(Launch::new().no_rate_limit()).await;
+    let [alice, bob] = server.register_all(["alice", "bob"]).await;
     let newcomers = ["nina", "omar", "pia", "quin", "rosa", "sven"];
     for u in newcomers {
         server.register(u).await;
@@ -451,8 +444,7 @@ async fn concurrent_membership_changes_are_never_lost() {
 #[tokio::test]
 async fn a_group_send_listing_stale_member_devices_is_refused_with_the_difference() {
     let server = Server::start().await;
-    let a1 = server.register_keyed("alice").await;
-    let b1 = server.register_keyed("bob").await;
+    let [a1, b1] = server.register_keyed_all(["alice", "bob"]).await;
     let resp = a1.post("/v1/groups", &json!({"name": "known", "members": ["bob"]})).await;
     let group: GroupInfo = resp.json().await.unwrap();
     take(&b1).await;

@@ -64,7 +64,7 @@ async fn unknown_routes_and_methods_are_json_errors() {
 #[tokio::test]
 async fn bodies_over_the_limit_are_refused() {
     let server = Server::start().await;
-    let (alice, bob) = (server.register_keyed("alice").await, server.register_keyed("bob").await);
+    let [alice, bob] = server.register_keyed_all(["alice", "bob"]).await;
     let big = "x".repeat(1024 * 1024 + 1024);
     let resp = alice
         .post(
@@ -176,9 +176,8 @@ async fn health_metrics_and_openapi() {
 
 #[tokio::test]
 async fn rate_limits_answer_429_json() {
-    let server = Server::start_with(Opts::args(&["--rate-limit", "2", "--rate-burst", "2"])).await;
-    let alice = server.register("alice").await;
-    let bob = server.register("bob").await;
+    let server = Server::start_with(Launch::new().args(["--rate-limit", "2", "--rate-burst", "2"])).await;
+    let [alice, bob] = server.register_all(["alice", "bob"]).await;
 
     // Twenty requests at once (concurrent, so a slow machine cannot spread them out).
     let mut tasks = Vec::new();
@@ -247,7 +246,7 @@ async fn rate_limits_answer_429_json() {
 
 #[tokio::test]
 async fn rate_limit_zero_turns_limits_off() {
-    let server = Server::start_with(Opts::unlimited()).await;
+    let server = Server::start_with(Launch::new().no_rate_limit()).await;
     let alice = server.register("alice").await;
     for _ in 0..300 {
         let resp = alice.get("/v1/keys/count").await;

@@ -183,8 +183,7 @@ async fn one_time_keys_upload_and_counts() {
 #[tokio::test]
 async fn query_keys() {
     let server = Server::start().await;
-    let alice = server.register_keyed("alice").await;
-    let bob1 = server.register_keyed("bob").await;
+    let [alice, bob1] = server.register_keyed_all(["alice", "bob"]).await;
     let _bob_unkeyed = server.login("bob").await;
     let bob2 = server.login_keyed("bob").await;
 
@@ -222,8 +221,7 @@ async fn query_keys() {
 #[tokio::test]
 async fn claim_one_time_then_fallback() {
     let server = Server::start().await;
-    let alice = server.register_keyed("alice").await;
-    let bob = server.register_keyed("bob").await;
+    let [alice, bob] = server.register_keyed_all(["alice", "bob"]).await;
     let bob_no_otks = server.login_keyed("bob").await;
     let bob_unkeyed = server.login("bob").await;
     let bob_keys =
@@ -272,13 +270,13 @@ async fn claim_one_time_then_fallback() {
 
 #[tokio::test]
 async fn concurrent_claims_never_hand_out_a_key_twice() {
-    let server = Server::start_with(Opts::unlimited()).await;
+    let server = Server::start_with(Launch::new().no_rate_limit()).await;
     let bob = server.register_keyed("bob").await;
     let otk_ids = ids("OTK", 50);
     let counts = bob.upload_otks(&otk_ids, Some("FALLBACK")).await;
     assert_eq!(counts, KeyCounts { one_time_keys: 50, has_fallback: true });
 
-    let claimers = [server.register("carol").await, server.register("dave").await, server.register("erin").await];
+    let claimers = server.register_all(["carol", "dave", "erin"]).await;
     let mut tasks = Vec::new();
     for i in 0..60 {
         let c = claimers[i % claimers.len()].clone();

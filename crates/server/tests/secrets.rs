@@ -59,10 +59,9 @@ impl Ledger {
 async fn secrets_stay_out_of_logs_errors_and_the_database() {
     // RUST_LOG=debug by default; SECRETS_TEST_LOG overrides it (e.g. `trace` shows that
     // tungstenite logs whole frames at trace level, see the report of this suite).
-    let server = Server::start_with(Opts {
-        args: vec![],
-        rust_log: Some(std::env::var("SECRETS_TEST_LOG").unwrap_or_else(|_| "debug".into())),
-    })
+    let server = Server::start_with(
+        Launch::new().rust_log(std::env::var("SECRETS_TEST_LOG").unwrap_or_else(|_| "debug".into())),
+    )
     .await;
     let mut l = Ledger::default();
     for (what, v) in [

@@ -271,11 +271,11 @@ async fn open(window: &AppWindow, id: &str, needle: &str) -> anyhow::Result<(f64
 
 async fn run(args: &Args, app: &Path, server_bin: &Path) -> anyhow::Result<Summary> {
     let work = tempfile::Builder::new().prefix("sotto-app-bench-").tempdir()?;
-    let mut server = server_process::ServerProcess::start(server_bin, None).await?;
+    let mut server = server_process::start(server_bin, None).await?;
     let data = AppData::new();
     let setup = Instant::now();
     eprintln!("[setup] {} messages in one group conversation, {CONTACTS} one-to-one conversations", args.messages);
-    let big = prepare(&server.base, &data, work.path(), args.messages).await?;
+    let big = prepare(server.url(), &data, work.path(), args.messages).await?;
     let setup_secs = setup.elapsed().as_secs_f64();
     server.check_alive()?;
     eprintln!("[setup] ready in {setup_secs:.1}s");
@@ -328,7 +328,7 @@ async fn run(args: &Args, app: &Path, server_bin: &Path) -> anyhow::Result<Summa
     let total_pss_mib = memory.iter().map(|(_, m)| m.pss_kib).sum::<u64>() as f64 / 1024.0;
     window.screenshot("all-opened").await;
     window.close().await;
-    server.stop().await?;
+    server.kill9();
     Ok(Summary {
         app: app.display().to_string(),
         messages: args.messages,

@@ -162,23 +162,23 @@ async fn run(args: &Args, cli: &Path, server_bin: &Path) -> anyhow::Result<Summa
         Some(p) => builder.tempdir_in(p),
         None => builder.tempdir(),
     }?;
-    let mut server = server_process::ServerProcess::start(server_bin, None).await?;
+    let mut server = server_process::start(server_bin, None).await?;
     let started = Instant::now();
     // An empty profile first (another account): the fixed costs.
-    let empty = Source { dir: profile::empty(&server.base, work.path()).await?, user: EMPTY_USER };
-    let mut steps = vec![measure(cli, &server.base, &empty, work.path(), 0, args.repeats, started).await?];
-    let mut history = History::new(&server.base, work.path()).await?;
+    let empty = Source { dir: profile::empty(server.url(), work.path()).await?, user: EMPTY_USER };
+    let mut steps = vec![measure(cli, server.url(), &empty, work.path(), 0, args.repeats, started).await?];
+    let mut history = History::new(server.url(), work.path()).await?;
     for &n in &args.messages {
         let setup = Instant::now();
         eprintln!("[setup] growing the history to {n} messages");
         history.grow_to(n).await?;
         server.check_alive()?;
         let source = Source { dir: history.dir.clone(), user: OWN_USER };
-        steps.push(measure(cli, &server.base, &source, work.path(), n, args.repeats, setup).await?);
+        steps.push(measure(cli, server.url(), &source, work.path(), n, args.repeats, setup).await?);
     }
     history.shutdown();
     server.check_alive()?;
-    server.stop().await?;
+    server.kill9();
     Ok(Summary { bench: "backup", cli: cli.display().to_string(), repeats: args.repeats, steps })
 }
 

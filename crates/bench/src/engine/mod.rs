@@ -153,9 +153,9 @@ pub fn main() -> anyhow::Result<()> {
         let result = runtime.block_on(async {
             let run_dir = tempfile::Builder::new().prefix("paths-").tempdir_in(&work)?;
             eprintln!("[paths] starting {}", bin.display());
-            let mut server = server_process::ServerProcess::start(&bin, Some(run_dir.path())).await?;
+            let mut server = server_process::start(&bin, Some(run_dir.path())).await?;
             let result = paths::run(&mut server, run_dir.path(), messages).await;
-            server.stop().await?;
+            server.kill9();
             result
         });
         summary.paths = Some(result.context("steps 1 and 2 (send and receive paths)")?);

@@ -92,8 +92,8 @@ pub async fn run(server: &mut ServerProcess, work: &Path, n: usize) -> anyhow::R
     let setup = Instant::now();
     let profiles = work.join("profiles");
     std::fs::create_dir_all(&profiles)?;
-    let a = profile(&profiles, &server.base, "bench-alice").await?;
-    let b = profile(&profiles, &server.base, "bench-bob").await?;
+    let a = profile(&profiles, server.url(), "bench-alice").await?;
+    let b = profile(&profiles, server.url(), "bench-bob").await?;
     let group =
         a.create_group("engine bench", std::slice::from_ref(b.user_id())).await.context("creating the group")?;
     let gid = group.group_id.clone();

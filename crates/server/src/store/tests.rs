@@ -1,6 +1,60 @@
 //! The store test suite, shared by every implementation: each function checks one part of the
-//! contract of the traits in [`crate::store`] against a fresh, empty store. An implementation's
-//! own test module calls every function here (see `sqlite/tests.rs`).
+//! contract of the traits in [`crate::store`] against a fresh, empty store. [`store_suite!`]
+//! owns the list of them: an implementation's test module runs the whole suite with one line
+//! (`sqlite/tests.rs`: `store_suite!(fresh);`), so no implementation can miss a test. A suite
+//! function left out of the list is dead code, which the lints refuse.
+
+/// Every test of the suite as a `#[tokio::test]` against the implementation `$fresh` makes:
+/// `$fresh` is an async fn returning `(guard, store)`, a fresh, empty store and what must live
+/// as long as it (e.g. its temporary directory).
+macro_rules! store_suite {
+    ($fresh:path) => {
+        $crate::store::tests::store_suite!(@each $fresh;
+            accounts,
+            devices,
+            delete_device_removes_everything,
+            refresh_tokens,
+            reauthentication,
+            identity_keys,
+            identity_reset,
+            query_devices,
+            one_time_keys,
+            claim_keys,
+            deliver_and_fetch,
+            duplicate_delivery,
+            prune_sent_ids,
+            ack_and_sequence,
+            shared_payloads_are_collected,
+            groups,
+            group_history,
+            backups,
+        );
+        // Many tasks on one shared store, on a runtime with several threads.
+        $crate::store::tests::store_suite!(@concurrent $fresh;
+            concurrent_claims,
+            concurrent_deliveries,
+        );
+    };
+    (@each $fresh:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (_guard, store) = $fresh().await;
+                $crate::store::tests::$name(&store).await;
+            }
+        )*
+    };
+    (@concurrent $fresh:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let (_guard, store) = $fresh().await;
+                $crate::store::tests::$name(::std::sync::Arc::new(store)).await;
+            }
+        )*
+    };
+}
+pub(crate) use store_suite;
 
 use std::collections::HashSet;
 use std::future::Future;

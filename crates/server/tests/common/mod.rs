@@ -1,16 +1,14 @@
-//! Test harness: runs the real `sotto-server` binary on a free local port over a temporary data
-//! directory, and talks to it over HTTP and WebSocket like a client would.
+//! Test harness: runs the real `sotto-server` binary (through `sotto_testkit`: a free loopback
+//! port, a temporary data directory, its log) and talks to it over HTTP and WebSocket like a
+//! client would.
 //!
 //! Every helper panics with a readable message on failure (these are tests).
 
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
@@ -24,7 +22,8 @@ use sotto_proto::{
     KeyCounts, KeyId, MessageId, SendDirectRequest, SendReceipt, ServerFrame, Session, SignedKey, UploadKeysRequest,
     UserId,
 };
-use tempfile::TempDir;
+pub use sotto_testkit::Launch;
+use sotto_testkit::ServerProcess;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -36,34 +35,10 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// How long any single wait in a test may take (the CI machine is slow).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-static STARTS: AtomicU32 = AtomicU32::new(0);
-
-/// Options for starting a server.
-#[derive(Debug, Clone, Default)]
-pub struct Opts {
-    /// Extra command-line flags (e.g. `--rate-limit 0`).
-    pub args: Vec<String>,
-    /// `RUST_LOG` (default `info`).
-    pub rust_log: Option<String>,
-}
-
-impl Opts {
-    pub fn args(args: &[&str]) -> Self {
-        Opts { args: args.iter().map(|s| (*s).to_owned()).collect(), rust_log: None }
-    }
-    /// No rate limits (for tests that fire many requests).
-    pub fn unlimited() -> Self {
-        Self::args(&["--rate-limit", "0"])
-    }
-}
-
-/// A running `sotto-server` process. Killed (SIGKILL) when dropped.
+/// A running `sotto-server` (the binary cargo built for these tests, started by
+/// `sotto_testkit`) and an HTTP client for it. Killed (SIGKILL) when dropped.
 pub struct Server {
-    child: Option<Child>,
-    pub addr: SocketAddr,
-    pub base: String,
-    pub dir: Arc<TempDir>,
-    pub log_path: PathBuf,
+    pub process: ServerProcess,
     pub http: reqwest::Client,
 }
 
@@ -71,144 +46,77 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().expect("build reqwest client")
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
-
 impl Server {
     /// Starts a server with default flags over a new temporary data directory.
     pub async fn start() -> Server {
-        Self::start_with(Opts::default()).await
+        Self::start_with(Launch::new()).await
     }
 
-    pub async fn start_with(opts: Opts) -> Server {
-        let dir = Arc::new(tempfile::Builder::new().prefix("sotto-test-").tempdir().expect("tempdir"));
-        Self::start_in(dir, opts).await
-    }
-
-    /// Starts a server over an existing data directory (e.g. after a crash).
-    pub async fn start_in(dir: Arc<TempDir>, opts: Opts) -> Server {
-        let http = http_client();
-        for attempt in 0..10 {
-            let port = free_port();
-            let n = STARTS.fetch_add(1, Ordering::Relaxed);
-            let log_path = dir.path().join(format!("server-{n}.log"));
-            let log = std::fs::File::create(&log_path).expect("create log file");
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_sotto-server"));
-            cmd.arg("--data-dir")
-                .arg(dir.path())
-                .arg("--listen")
-                .arg(format!("127.0.0.1:{port}"))
-                .args(&opts.args)
-                .env("RUST_LOG", opts.rust_log.as_deref().unwrap_or("info"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::from(log));
-            for (key, _) in std::env::vars() {
-                if key.starts_with("SOTTO_") {
-                    cmd.env_remove(key);
-                }
-            }
-            let child = cmd.spawn().expect("spawn sotto-server");
-            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-            let mut server = Server {
-                child: Some(child),
-                addr,
-                base: format!("http://{addr}"),
-                dir: dir.clone(),
-                log_path,
-                http: http.clone(),
-            };
-            match server.wait_healthy().await {
-                Ok(()) => return server,
-                Err(exited) => {
-                    let logs = server.logs();
-                    if exited && logs.contains("cannot listen") && attempt < 9 {
-                        continue; // the port was taken in between: try another
-                    }
-                    panic!("sotto-server did not become healthy (exited: {exited}); log:\n{logs}");
-                }
-            }
-        }
-        unreachable!("the loop returns or panics")
-    }
-
-    /// Polls `/healthz`; `Err(true)` if the process exited, `Err(false)` on timeout.
-    async fn wait_healthy(&mut self) -> Result<(), bool> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut()
-                && child.try_wait().expect("try_wait").is_some()
-            {
-                self.child = None;
-                return Err(true);
-            }
-            if let Ok(resp) = self.http.get(self.url("/healthz")).timeout(Duration::from_secs(2)).send().await
-                && resp.status() == 200
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(false)
+    /// Starts a server with extra flags or another `RUST_LOG`.
+    pub async fn start_with(launch: Launch) -> Server {
+        let process = launch.binary(env!("CARGO_BIN_EXE_sotto-server")).start().await;
+        Server { process, http: http_client() }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+        format!("{}{}", self.process.url(), path)
     }
 
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/v1/ws", self.addr)
+        self.process.ws_url()
     }
 
-    pub fn data_dir(&self) -> &Path {
-        self.dir.path()
+    pub fn data_dir(&self) -> PathBuf {
+        self.process.data_dir()
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("server is running").id()
-    }
-
-    /// Everything the server wrote to stderr so far.
+    /// Everything the server wrote to stderr so far (every run).
     pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+        self.process.logs()
     }
 
     /// SIGKILL, and wait for the process to be gone.
     pub fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().expect("kill -9");
-            child.wait().expect("wait");
-        }
+        self.process.kill9();
+    }
+
+    /// Starts the process again on the same port and data directory: clients carry on.
+    pub async fn restart(&mut self) {
+        self.process.restart().await;
     }
 
     /// Sends SIGTERM (the process keeps running until it exits by itself).
     pub fn sigterm(&self) {
-        let status = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status().expect("run kill -TERM");
-        assert!(status.success(), "kill -TERM failed");
+        self.process.sigterm().expect("SIGTERM");
     }
 
     /// Waits up to `limit` for the process to exit.
     pub async fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let child = self.child.as_mut().expect("server is running");
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                self.child = None;
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.process.wait_exit(limit).await.expect("the server is running")
     }
 
     // ---- accounts ----
 
     pub async fn register(&self, user: &str) -> Client {
         self.register_with(user, PASSWORD).await
+    }
+
+    /// Registers each of `users`, in order: `let [alice, bob] = server.register_all(["alice", "bob"]).await;`
+    pub async fn register_all<const N: usize>(&self, users: [&str; N]) -> [Client; N] {
+        let mut clients = Vec::with_capacity(N);
+        for user in users {
+            clients.push(self.register(user).await);
+        }
+        clients.try_into().unwrap_or_else(|_| unreachable!("one client per user"))
+    }
+
+    /// Registers each of `users`, in order, with published identity keys.
+    pub async fn register_keyed_all<const N: usize>(&self, users: [&str; N]) -> [Client; N] {
+        let mut clients = Vec::with_capacity(N);
+        for user in users {
+            clients.push(self.register_keyed(user).await);
+        }
+        clients.try_into().unwrap_or_else(|_| unreachable!("one client per user"))
     }
 
     pub async fn register_with(&self, user: &str, password: &str) -> Client {
@@ -257,7 +165,7 @@ impl Server {
 
     pub fn client(&self, session: Session, password: &str) -> Client {
         Client {
-            base: self.base.clone(),
+            base: self.process.url().to_owned(),
             ws_url: self.ws_url(),
             http: self.http.clone(),
             session,
@@ -276,15 +184,6 @@ impl Server {
         let pem = std::fs::read_to_string(self.data_dir().join("jwt-signing-key.pem")).expect("read signing key");
         let key = SigningKey::from_pkcs8_pem(&pem).expect("parse signing key");
         sign_token(&key, claims)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

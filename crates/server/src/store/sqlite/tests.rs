@@ -1,5 +1,5 @@
-//! Runs the shared store suite against [`SqliteStore`], plus what only SQLite has: the file,
-//! reopening, migrations and the writer's batches.
+//! Runs the shared store suite against [`SqliteStore`] (one line: `store_suite!(fresh)`), plus
+//! what only SQLite has: the file, reopening, migrations and the writer's batches.
 
 use std::future::Future;
 use std::path::Path;
@@ -24,56 +24,14 @@ impl TestStore for SqliteStore {
     }
 }
 
-fn fresh() -> (TempDir, SqliteStore) {
+/// A new, empty store in its own temporary directory (the suite's `fresh`).
+async fn fresh() -> (TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("sotto.db")).unwrap();
     (dir, store)
 }
 
-macro_rules! suite_tests {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $name() {
-                let (_dir, store) = fresh();
-                suite::$name(&store).await;
-            }
-        )*
-    };
-}
-
-suite_tests!(
-    accounts,
-    devices,
-    delete_device_removes_everything,
-    refresh_tokens,
-    reauthentication,
-    identity_keys,
-    identity_reset,
-    query_devices,
-    one_time_keys,
-    claim_keys,
-    deliver_and_fetch,
-    duplicate_delivery,
-    prune_sent_ids,
-    ack_and_sequence,
-    shared_payloads_are_collected,
-    groups,
-    group_history,
-    backups,
-);
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_claims() {
-    let (_dir, store) = fresh();
-    suite::concurrent_claims(Arc::new(store)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_deliveries() {
-    let (_dir, store) = fresh();
-    suite::concurrent_deliveries(Arc::new(store)).await;
-}
+suite::store_suite!(fresh);
 
 #[tokio::test]
 async fn reopening_keeps_data() {
@@ -152,7 +110,7 @@ fn a_newer_schema_is_refused_untouched() {
 /// the same batch are stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_job_does_not_disturb_its_batch() {
-    let (_dir, store) = fresh();
+    let (_dir, store) = fresh().await;
     let store = Arc::new(store);
     let a1 = suite::device(&*store, "alice", "D1").await;
     let group = sotto_proto::GroupInfo {
@@ -187,7 +145,7 @@ async fn a_failed_job_does_not_disturb_its_batch() {
 
 #[tokio::test]
 async fn store_is_shareable_as_trait_objects() {
-    let (_dir, store) = fresh();
+    let (_dir, store) = fresh().await;
     let store = Arc::new(store);
     let accounts: Arc<dyn AccountStore> = store.clone();
     let devices: Arc<dyn DeviceStore> = store.clone();
