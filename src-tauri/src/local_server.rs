@@ -69,7 +69,7 @@ impl LocalServer {
                     "The server on this computer could not start; its data folder may be unwritable or in use.",
                 ));
             }
-            if let Ok(resp) = client.get(format!("{url}/healthz")).send().await
+            if let Ok(resp) = client.get(format!("{url}{}", sotto_proto::routes::HEALTH_PATH)).send().await
                 && resp.status().is_success()
             {
                 return Ok(());

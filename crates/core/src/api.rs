@@ -1,11 +1,12 @@
-//! The HTTP side of the protocol: one function per route, typed requests and answers, the
+//! The HTTP side of the protocol: one call over the route table of `sotto_proto::routes` (typed
+//! path, query, body and answer), the
 //! server's `{code, message}` errors turned into [`Error::Server`]. Tokens are passed in; the
 //! engine owns refreshing them.
 
 use reqwest::{Method, StatusCode};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sotto_proto::ErrorBody;
+use sotto_proto::routes::{self, Endpoint};
 
 use crate::{Error, Result};
 
@@ -50,45 +51,71 @@ impl Api {
     /// The WebSocket URL of the server.
     pub fn ws_url(&self) -> String {
         let rest = self.base.strip_prefix("https://").map(|r| format!("wss://{r}"));
-        rest.unwrap_or_else(|| self.base.replacen("http://", "ws://", 1)) + "/v1/ws"
+        rest.unwrap_or_else(|| self.base.replacen("http://", "ws://", 1)) + routes::Connect::PATH
     }
 
-    /// Send a request; `Ok(None)` for an empty (204) answer.
-    pub async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
+    /// Call the route `E`: its path filled with `params`, `query` as its query string, `body` as
+    /// its JSON body (`()` sends none). An empty answer (204) reads as JSON `null`, which is what
+    /// `()` answers are; any other type then fails as a protocol error.
+    pub async fn call<E: Endpoint>(
         &self,
-        method: Method,
-        path: &str,
+        params: &E::Params,
+        query: &E::Query,
         token: Option<&str>,
-        body: Option<&B>,
-    ) -> Result<Option<T>> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        body: &E::Request,
+    ) -> Result<E::Response> {
+        self.call_as::<E, E::Response>(params, query, token, body).await
+    }
+
+    /// Like [`Api::call`], reading the answer as `T`: a more tolerant view of `E::Response` (the
+    /// inbox is read entry by entry, so one entry this version cannot read does not lose the page).
+    pub async fn call_as<E: Endpoint, T: DeserializeOwned>(
+        &self,
+        params: &E::Params,
+        query: &E::Query,
+        token: Option<&str>,
+        body: &E::Request,
+    ) -> Result<T> {
+        let path = routes::path::<E>(params);
+        let method = match E::METHOD {
+            routes::Method::Get => Method::GET,
+            routes::Method::Post => Method::POST,
+            routes::Method::Put => Method::PUT,
+            routes::Method::Delete => Method::DELETE,
+        };
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).query(query);
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
-        if let Some(body) = body {
-            req = req.json(body);
+        // `()` serializes as `null`: no body. No request type of the protocol is ever `null`.
+        let body = serde_json::to_value(body).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        if !body.is_null() {
+            req = req.json(&body);
         }
         let mut resp = req.send().await.map_err(|e| Error::Offline(describe(e)))?;
         let status = resp.status();
         // Read at most MAX_RESPONSE_BYTES: a broken or hostile server must not exhaust memory.
         if resp.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
-            return Err(Error::Protocol(format!("{path} answered with more than {} MiB", MAX_RESPONSE_BYTES >> 20)));
+            return Err(Error::Protocol(format!(
+                "{} answered with more than {} MiB",
+                E::PATH,
+                MAX_RESPONSE_BYTES >> 20
+            )));
         }
         let mut bytes = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| Error::Offline(describe(e)))? {
             if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(Error::Protocol(format!(
-                    "{path} answered with more than {} MiB",
+                    "{} answered with more than {} MiB",
+                    E::PATH,
                     MAX_RESPONSE_BYTES >> 20
                 )));
             }
             bytes.extend_from_slice(&chunk);
         }
         if status.is_success() {
-            if status == StatusCode::NO_CONTENT || bytes.is_empty() {
-                return Ok(None);
-            }
-            return serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Protocol(e.to_string()));
+            let answer: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+            return serde_json::from_slice(answer).map_err(|e| Error::Protocol(format!("{}: {e}", E::PATH)));
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(body) => Err(Error::Server {
@@ -102,19 +129,6 @@ impl Api {
             }
             Err(_) => Err(Error::Protocol(format!("the server answered {status} without an error body"))),
         }
-    }
-
-    /// Like [`Api::call`] for routes that always answer with a body.
-    pub async fn call_json<B: Serialize + ?Sized, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&B>,
-    ) -> Result<T> {
-        self.call(method, path, token, body)
-            .await?
-            .ok_or_else(|| Error::Protocol(format!("{path} answered without a body")))
     }
 }
 

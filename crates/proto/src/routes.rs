@@ -105,6 +105,13 @@ pub fn path<E: Endpoint>(params: &E::Params) -> String {
     out
 }
 
+/// Operational routes outside the API (plain `GET`s, no token): the health check...
+pub const HEALTH_PATH: &str = "/healthz";
+/// ...the Prometheus metrics...
+pub const METRICS_PATH: &str = "/metrics";
+/// ...and the OpenAPI document.
+pub const OPENAPI_PATH: &str = "/openapi.json";
+
 /// The query of `GET /v1/inbox`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]

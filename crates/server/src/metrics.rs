@@ -128,7 +128,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, body = String, description = "Prometheus / OpenMetrics text")))]
+#[utoipa::path(get, path = sotto_proto::routes::METRICS_PATH, tag = "operations", responses((status = 200, body = String, description = "Prometheus / OpenMetrics text")))]
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],

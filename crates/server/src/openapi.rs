@@ -39,7 +39,7 @@ impl Modify for BearerAuth {
     }
 }
 
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This document")))]
+#[utoipa::path(get, path = sotto_proto::routes::OPENAPI_PATH, tag = "operations", responses((status = 200, description = "This document")))]
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

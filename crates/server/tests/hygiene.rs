@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
+use sotto_proto::routes;
 
 /// Every routed path with its methods, lower case as OpenAPI writes them: the shared route table
 /// and the operational routes.
 fn routes() -> BTreeMap<String, BTreeSet<String>> {
     let mut routes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in sotto_proto::routes::ROUTES {
+    for r in routes::ROUTES {
         routes.entry(r.path.to_owned()).or_default().insert(r.method.as_str().to_lowercase());
     }
     for path in OPERATIONAL {
@@ -26,12 +27,12 @@ fn routes() -> BTreeMap<String, BTreeSet<String>> {
 }
 
 /// Routes outside the API's table, all public `GET`s.
-const OPERATIONAL: &[&str] = &["/healthz", "/metrics", "/openapi.json"];
+const OPERATIONAL: &[&str] = &[routes::HEALTH_PATH, routes::METRICS_PATH, routes::OPENAPI_PATH];
 
 /// Whether a route needs no token.
 fn public(method: &str, path: &str) -> bool {
     OPERATIONAL.contains(&path)
-        || sotto_proto::routes::ROUTES
+        || routes::ROUTES
             .iter()
             .any(|r| r.path == path && r.method.as_str().eq_ignore_ascii_case(method) && !r.authenticated)
 }

@@ -49,7 +49,7 @@ pub async fn check_server(url: String) -> CommandResult<String> {
         .build()
         .map_err(|e| CommandError::new(ErrorCode::Offline, e.to_string()))?;
     let resp = http
-        .get(format!("{url}/healthz"))
+        .get(format!("{url}{}", sotto_proto::routes::HEALTH_PATH))
         .send()
         .await
         .map_err(|e| CommandError::new(ErrorCode::Offline, format!("{url} did not answer: {e}")))?;

@@ -16,7 +16,7 @@
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
-use reqwest::Method;
+use sotto_proto::routes;
 use sotto_proto::{DeviceAddress, ErrorCode, LoginRequest, Session, UserId};
 use zeroize::Zeroizing;
 
@@ -216,12 +216,11 @@ impl Client {
             device_id,
         };
         let mut resumed = device_id.is_some();
-        let mut session: Result<Session> =
-            api.call_json(Method::POST, "/v1/sessions", None, Some(&login(device_id))).await;
+        let mut session: Result<Session> = api.call::<routes::Login>(&(), &(), None, &login(device_id)).await;
         if resumed && matches!(&session, Err(e) if e.server_code() == Some(ErrorCode::NotFound)) {
             tracing::info!("the backed-up device no longer exists; restoring as a new device");
             resumed = false;
-            session = api.call_json(Method::POST, "/v1/sessions", None, Some(&login(None))).await;
+            session = api.call::<routes::Login>(&(), &(), None, &login(None)).await;
         }
         let session = match session {
             Ok(s) => s,

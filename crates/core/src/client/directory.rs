@@ -8,12 +8,10 @@
 
 use std::collections::BTreeSet;
 
-use reqwest::Method;
 use serde::Serialize;
 use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_QUERY_USERS};
-use sotto_proto::{
-    ClaimKeysRequest, ClaimKeysResponse, DeviceAddress, DeviceKeys, QueryKeysRequest, QueryKeysResponse, UserId,
-};
+use sotto_proto::routes;
+use sotto_proto::{ClaimKeysRequest, DeviceAddress, DeviceKeys, QueryKeysRequest, UserId};
 
 use super::{Client, direct_conversation_id, group_conversation_id};
 use crate::crypto::{safety, verify_device_keys};
@@ -43,7 +41,7 @@ impl Client {
         let unique: Vec<UserId> = users.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
         for chunk in unique.chunks(MAX_QUERY_USERS) {
             let body = QueryKeysRequest { user_ids: chunk.to_vec() };
-            let resp: QueryKeysResponse = self.request_json(Method::POST, "/v1/keys/query", Some(&body)).await?;
+            let resp = self.call::<routes::QueryKeys>(&(), &body).await?;
             let own = self.inner.own.clone();
             // Read before the keys change: whether each contact's verification holds now.
             let mut verified = BTreeSet::new();
@@ -104,7 +102,7 @@ impl Client {
                     .map(|d| DeviceAddress { user_id: d.user_id.clone(), device_id: d.device_id.clone() })
                     .collect(),
             };
-            let resp: ClaimKeysResponse = self.request_json(Method::POST, "/v1/keys/claim", Some(&body)).await?;
+            let resp = self.call::<routes::ClaimKeys>(&(), &body).await?;
             let failed = self.transact(|m, db| {
                 let mut failed = Vec::new();
                 for device in chunk {

@@ -1,8 +1,8 @@
 //! Group management: the server is the authority on membership; each change comes back as a
 //! membership entry in every member's inbox, which rotates the Megolm session where needed.
 
-use reqwest::Method;
-use sotto_proto::{AddMembersRequest, CreateGroupRequest, GroupId, GroupInfo, GroupList, UserId};
+use sotto_proto::routes;
+use sotto_proto::{AddMembersRequest, CreateGroupRequest, GroupId, GroupInfo, UserId};
 
 use super::{Client, group_conversation_id};
 use crate::store::{ConversationKind, LocalGroup};
@@ -13,7 +13,7 @@ impl Client {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn create_group(&self, name: &str, members: &[UserId]) -> Result<GroupInfo> {
         let body = CreateGroupRequest { name: name.to_owned(), members: members.to_vec() };
-        let info: GroupInfo = self.request_json(Method::POST, "/v1/groups", Some(&body)).await?;
+        let info = self.call::<routes::CreateGroup>(&(), &body).await?;
         self.remember_group(&info)?;
         Ok(info)
     }
@@ -21,8 +21,7 @@ impl Client {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn add_members(&self, group: &GroupId, users: &[UserId]) -> Result<GroupInfo> {
         let body = AddMembersRequest { user_ids: users.to_vec() };
-        let info: GroupInfo =
-            self.request_json(Method::POST, &format!("/v1/groups/{group}/members"), Some(&body)).await?;
+        let info: GroupInfo = self.call::<routes::AddMembers>(group, &body).await?;
         self.remember_group(&info)?;
         Ok(info)
     }
@@ -31,8 +30,7 @@ impl Client {
     /// removed member never gets.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn remove_member(&self, group: &GroupId, user: &UserId) -> Result<GroupInfo> {
-        let info: GroupInfo =
-            self.request_json::<(), _>(Method::DELETE, &format!("/v1/groups/{group}/members/{user}"), None).await?;
+        let info: GroupInfo = self.call::<routes::RemoveMember>(&(group.clone(), user.clone()), &()).await?;
         self.transact(|_, db| db.discard_outbound_group(group))?;
         self.remember_group(&info)?;
         Ok(info)
@@ -40,8 +38,7 @@ impl Client {
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn leave_group(&self, group: &GroupId) -> Result<()> {
-        let info: GroupInfo =
-            self.request_json::<(), _>(Method::POST, &format!("/v1/groups/{group}/leave"), None).await?;
+        let info: GroupInfo = self.call::<routes::LeaveGroup>(group, &()).await?;
         self.transact(|_, db| db.discard_outbound_group(group))?;
         self.remember_group(&info)?;
         Ok(())
@@ -50,7 +47,7 @@ impl Client {
     /// Groups this user is in, from the server.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn fetch_groups(&self) -> Result<Vec<GroupInfo>> {
-        let list: GroupList = self.request_json::<(), _>(Method::GET, "/v1/groups", None).await?;
+        let list = self.call::<routes::ListGroups>(&(), &()).await?;
         for info in &list.groups {
             self.remember_group(info)?;
         }

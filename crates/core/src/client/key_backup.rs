@@ -15,11 +15,9 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde::Serialize;
-use sotto_proto::{
-    Backup, BackupVersion, EntryBody, ErrorCode, GroupHistoryPage, GroupId, InboxEntry, PutBackupRequest,
-};
+use sotto_proto::routes::{self, HistoryQuery};
+use sotto_proto::{Backup, EntryBody, ErrorCode, GroupId, InboxEntry, PutBackupRequest};
 use zeroize::Zeroizing;
 
 use super::Client;
@@ -366,11 +364,8 @@ impl Client {
             if cancel.is_cancelled() {
                 return Err(Error::Cancelled);
             }
-            let path = match before {
-                Some(seq) => format!("/v1/groups/{group}/history?limit={HISTORY_PAGE}&before={seq}"),
-                None => format!("/v1/groups/{group}/history?limit={HISTORY_PAGE}"),
-            };
-            let page: GroupHistoryPage = self.request_json::<(), _>(Method::GET, &path, None).await?;
+            let query = HistoryQuery { before, limit: Some(HISTORY_PAGE) };
+            let page = self.call_with_query::<routes::GroupHistory>(group, &query, &()).await?;
             let Some(oldest) = page.messages.last().map(|m| m.seq) else { break };
             fetched.extend(page.messages);
             if !page.more || fetched.len() >= MAX_HISTORY_MESSAGES || before.is_some_and(|b| oldest >= b) {
@@ -456,7 +451,7 @@ impl Client {
 
     /// `GET /v1/backup`; `None` when there is none.
     async fn get_key_backup(&self) -> Result<Option<Backup>> {
-        match self.request_json::<(), Backup>(Method::GET, "/v1/backup", None).await {
+        match self.call::<routes::GetBackup>(&(), &()).await {
             Ok(backup) => Ok(Some(backup)),
             Err(e) if e.server_code() == Some(ErrorCode::NotFound) => Ok(None),
             Err(e) => Err(e),
@@ -466,7 +461,7 @@ impl Client {
     /// `PUT /v1/backup`; `None` when the backup is no longer at `expected` (read and merge again).
     async fn put_key_backup(&self, expected: u64, blob: String) -> Result<Option<u64>> {
         let body = PutBackupRequest { expected_version: expected, blob };
-        match self.request_json::<_, BackupVersion>(Method::PUT, "/v1/backup", Some(&body)).await {
+        match self.call::<routes::PutBackup>(&(), &body).await {
             Ok(v) => Ok(Some(v.version)),
             Err(e) if e.server_code() == Some(ErrorCode::StaleVersion) => Ok(None),
             Err(e) if e.server_code() == Some(ErrorCode::PayloadTooLarge) => {

@@ -18,9 +18,8 @@ mod sync;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use reqwest::Method;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sotto_proto::routes::{self, Endpoint};
 use sotto_proto::{
     ChangePasswordRequest, DeleteDeviceRequest, DeviceAddress, DeviceId, DeviceList, ErrorCode, LoginRequest,
     RefreshRequest, RegisterRequest, Session, UserId,
@@ -173,7 +172,7 @@ impl Client {
                     password: sign_in.password.to_owned(),
                     device_name: sign_in.device_name.map(str::to_owned),
                 };
-                api.call_json(Method::POST, "/v1/accounts", None, Some(&body)).await
+                api.call::<routes::Register>(&(), &(), None, &body).await
             } else {
                 let body = LoginRequest {
                     user_id,
@@ -181,7 +180,7 @@ impl Client {
                     device_name: sign_in.device_name.map(str::to_owned),
                     device_id: None,
                 };
-                api.call_json(Method::POST, "/v1/sessions", None, Some(&body)).await
+                api.call::<routes::Login>(&(), &(), None, &body).await
             };
             match result {
                 Ok(s) => s,
@@ -375,32 +374,41 @@ impl Client {
 
     // ---- authenticated requests ----
 
-    async fn request<B: Serialize + ?Sized, T: DeserializeOwned>(
+    /// Call the authenticated route `E` (no query string), refreshing the access token once if it
+    /// expired; a revoked device is [`Error::SignedOut`].
+    pub(crate) async fn call<E: Endpoint<Query = ()>>(
         &self,
-        method: Method,
-        path: &str,
-        body: Option<&B>,
-    ) -> Result<Option<T>> {
+        params: &E::Params,
+        body: &E::Request,
+    ) -> Result<E::Response> {
+        self.call_with_query::<E>(params, &(), body).await
+    }
+
+    pub(crate) async fn call_with_query<E: Endpoint>(
+        &self,
+        params: &E::Params,
+        query: &E::Query,
+        body: &E::Request,
+    ) -> Result<E::Response> {
+        self.call_as::<E, E::Response>(params, query, body).await
+    }
+
+    /// [`Client::call_with_query`], reading the answer as `T` (see [`Api::call_as`]).
+    pub(crate) async fn call_as<E: Endpoint, T: DeserializeOwned>(
+        &self,
+        params: &E::Params,
+        query: &E::Query,
+        body: &E::Request,
+    ) -> Result<T> {
         let token = self.access_token().await;
-        match self.inner.api.call(method.clone(), path, Some(&token), body).await {
+        match self.inner.api.call_as::<E, T>(params, query, Some(&token), body).await {
             Err(e) if e.server_code() == Some(ErrorCode::TokenExpired) => {
                 let token = self.refresh_tokens(&token).await?;
-                self.inner.api.call(method, path, Some(&token), body).await
+                self.inner.api.call_as::<E, T>(params, query, Some(&token), body).await
             }
             Err(e) if e.server_code() == Some(ErrorCode::Unauthorized) => Err(Error::SignedOut),
             other => other,
         }
-    }
-
-    async fn request_json<B: Serialize + ?Sized, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&B>,
-    ) -> Result<T> {
-        self.request(method, path, body)
-            .await?
-            .ok_or_else(|| Error::Protocol(format!("{path} answered without a body")))
     }
 
     async fn access_token(&self) -> Zeroizing<String> {
@@ -415,14 +423,13 @@ impl Client {
             return Ok(tokens.access.clone());
         }
         let body = RefreshRequest { refresh_token: tokens.refresh.to_string() };
-        let session: Session =
-            match self.inner.api.call_json(Method::POST, "/v1/sessions/refresh", None, Some(&body)).await {
-                Ok(s) => s,
-                Err(e) if matches!(e.server_code(), Some(ErrorCode::Unauthorized | ErrorCode::InvalidCredentials)) => {
-                    return Err(Error::SignedOut);
-                }
-                Err(e) => return Err(e),
-            };
+        let session: Session = match self.inner.api.call::<routes::Refresh>(&(), &(), None, &body).await {
+            Ok(s) => s,
+            Err(e) if matches!(e.server_code(), Some(ErrorCode::Unauthorized | ErrorCode::InvalidCredentials)) => {
+                return Err(Error::SignedOut);
+            }
+            Err(e) => return Err(e),
+        };
         // The old refresh token is spent now: keep the new pair in memory first (so this process
         // never presents the spent one again), then store both in one transaction.
         tokens.access = Zeroizing::new(session.access_token);
@@ -443,7 +450,7 @@ impl Client {
         self.finish_interrupted_reset().await?;
         if self.read(|db| db.meta(META_KEYS_PUBLISHED))?.is_none() {
             let keys = self.transact(|m, _| Ok(m.device_keys()))?;
-            match self.request::<_, serde_json::Value>(Method::PUT, "/v1/keys/device", Some(&keys)).await {
+            match self.call::<routes::PutDeviceKeys>(&(), &keys).await {
                 Ok(_) => {}
                 // Already published (an earlier answer was lost): the same keys are on file.
                 Err(e) if e.server_code() == Some(ErrorCode::Conflict) => {}
@@ -462,7 +469,7 @@ impl Client {
 
     /// Top up one-time keys; with [`Fallback::Replace`], also replace the fallback key.
     async fn upload_keys(&self, fallback: Fallback) -> Result<()> {
-        let counts: sotto_proto::KeyCounts = self.request_json::<(), _>(Method::GET, "/v1/keys/count", None).await?;
+        let counts = self.call::<routes::CountKeys>(&(), &()).await?;
         let upload = self.transact(|m, db| {
             let new_fallback = fallback == Fallback::Replace;
             if new_fallback {
@@ -473,7 +480,7 @@ impl Client {
             Ok(upload)
         })?;
         if let Some(upload) = upload {
-            let result = self.request::<_, serde_json::Value>(Method::POST, "/v1/keys/one-time", Some(&upload)).await;
+            let result = self.call::<routes::UploadOneTimeKeys>(&(), &upload).await;
             // Whether or not the answer arrived, these keys are never offered again: if the
             // server stored them and handed one out meanwhile, uploading them a second time could
             // let two senders start sessions from one key. Unused ones cost nothing.
@@ -489,14 +496,14 @@ impl Client {
     /// This account's devices, as the server lists them.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn own_devices(&self) -> Result<DeviceList> {
-        self.request_json::<(), _>(Method::GET, "/v1/devices", None).await
+        self.call::<routes::ListDevices>(&(), &()).await
     }
 
     /// Remove another device of this account (needs the password).
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn delete_device(&self, device_id: &DeviceId, password: &str) -> Result<()> {
         let body = DeleteDeviceRequest { password: password.to_owned() };
-        self.request::<_, serde_json::Value>(Method::DELETE, &format!("/v1/devices/{device_id}"), Some(&body)).await?;
+        self.call::<routes::DeleteDevice>(device_id, &body).await?;
         Ok(())
     }
 
@@ -508,7 +515,7 @@ impl Client {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn change_password(&self, current: &str, new: &str) -> Result<()> {
         let body = ChangePasswordRequest { current_password: current.to_owned(), new_password: new.to_owned() };
-        self.request::<_, serde_json::Value>(Method::PUT, "/v1/account/password", Some(&body)).await?;
+        self.call::<routes::ChangePassword>(&(), &body).await?;
         tracing::info!("account password changed");
         Ok(())
     }
@@ -518,7 +525,7 @@ impl Client {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn logout(self) -> Result<()> {
         self.inner.cancel.cancel();
-        match self.request::<(), serde_json::Value>(Method::DELETE, "/v1/sessions/current", None).await {
+        match self.call::<routes::Logout>(&(), &()).await {
             Ok(_) | Err(Error::SignedOut) => {}
             Err(e) => return Err(e),
         }

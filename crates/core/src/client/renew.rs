@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use reqwest::Method;
-use sotto_proto::{ErrorCode, MessageId, SendDirectRequest, SendReceipt, UserId};
+use sotto_proto::routes;
+use sotto_proto::{ErrorCode, MessageId, SendDirectRequest, UserId};
 
 use super::Client;
 use crate::crypto::payload::OlmContent;
@@ -101,7 +101,7 @@ impl Client {
             let message_id = MessageId::parse(uuid::Uuid::new_v4().simple().to_string())
                 .map_err(|e| Error::Crypto(e.to_string()))?;
             let req = SendDirectRequest { message_id, payloads };
-            match self.request_json::<_, SendReceipt>(Method::POST, "/v1/messages", Some(&req)).await {
+            match self.call::<routes::SendDirect>(&(), &req).await {
                 Ok(_) => return Ok(()),
                 Err(Error::Server { code: ErrorCode::DevicesChanged, .. }) => {
                     self.refresh_devices(&users).await?;

@@ -18,9 +18,9 @@
 //! keys twice), or settled the next time the device comes online: adopted if the directory lists
 //! its keys, dropped if it does not.
 
-use reqwest::Method;
 use serde::Serialize;
-use sotto_proto::{QueryKeysRequest, QueryKeysResponse, ResetDeviceKeysRequest};
+use sotto_proto::routes;
+use sotto_proto::{QueryKeysRequest, ResetDeviceKeysRequest};
 
 use super::renew::Renew;
 use super::{Client, Fallback, META_KEYS_PUBLISHED, META_PENDING_IDENTITY};
@@ -64,7 +64,7 @@ impl Client {
         })?;
         let keys = self.transact(|m, _| m.identity_keys(&pending))?;
         let body = ResetDeviceKeysRequest { password: password.to_owned(), keys };
-        match self.request::<_, serde_json::Value>(Method::POST, "/v1/keys/device/reset", Some(&body)).await {
+        match self.call::<routes::ResetDeviceKeys>(&(), &body).await {
             Ok(_) => {}
             // The server may or may not have taken the keys: keep them for the retry.
             Err(e) if e.is_transient() => return Err(e),
@@ -87,7 +87,7 @@ impl Client {
         let keys = self.transact(|m, _| m.identity_keys(&pending))?;
         let own = self.inner.own.clone();
         let body = QueryKeysRequest { user_ids: vec![own.user_id.clone()] };
-        let listed: QueryKeysResponse = self.request_json(Method::POST, "/v1/keys/query", Some(&body)).await?;
+        let listed = self.call::<routes::QueryKeys>(&(), &body).await?;
         let taken = listed.users.iter().flat_map(|u| &u.devices).any(|d| *d == keys);
         if taken {
             tracing::info!("the server took the keys of an interrupted reset; adopting them");

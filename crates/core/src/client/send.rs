@@ -6,8 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
+use sotto_proto::routes;
 use sotto_proto::{
     DeviceAddress, DevicePayload, ErrorCode, GroupId, GroupInfo, MessageId, SendDirectRequest, SendGroupRequest,
     SendReceipt, UserId,
@@ -254,10 +254,8 @@ impl Client {
                 None => self.encrypt_queued(item, &message_id).await?,
             };
             let result = match &stored {
-                StoredRequest::Direct(req) => self.request_json(Method::POST, "/v1/messages", Some(req)).await,
-                StoredRequest::Group { group_id, request } => {
-                    self.request_json(Method::POST, &format!("/v1/groups/{group_id}/messages"), Some(request)).await
-                }
+                StoredRequest::Direct(req) => self.call::<routes::SendDirect>(&(), req).await,
+                StoredRequest::Group { group_id, request } => self.call::<routes::SendGroup>(group_id, request).await,
             };
             match result {
                 Err(Error::Server { code: ErrorCode::DevicesChanged, devices, .. }) => {
@@ -331,8 +329,7 @@ impl Client {
 
     /// Fetch the group's current members (the server is the authority on membership).
     pub(crate) async fn fetch_group(&self, group: &GroupId) -> Result<GroupInfo> {
-        let info: GroupInfo = match self.request_json::<(), _>(Method::GET, &format!("/v1/groups/{group}"), None).await
-        {
+        let info: GroupInfo = match self.call::<routes::GetGroup>(group, &()).await {
             Err(e) if matches!(e.server_code(), Some(ErrorCode::NotMember | ErrorCode::NotFound)) => {
                 return Err(Error::NotMember);
             }
@@ -471,7 +468,7 @@ impl Client {
             }
             let payloads = self.encrypt_for(&targets, &content)?;
             let req = SendDirectRequest { message_id: new_message_id()?, payloads };
-            match self.request_json::<_, SendReceipt>(Method::POST, "/v1/messages", Some(&req)).await {
+            match self.call::<routes::SendDirect>(&(), &req).await {
                 Ok(_) => {
                     self.transact(|m, db| m.mark_shared(db, group, session_id, &targets))?;
                     return Ok(true);

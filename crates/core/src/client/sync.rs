@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use reqwest::Method;
 use serde::Serialize;
+use sotto_proto::routes::{self, InboxQuery};
 use sotto_proto::{AckRequest, ClientFrame, EphemeralTarget, GroupId, InboxEntry, ServerFrame, UserId};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage, client::IntoClientRequest as _};
 
@@ -48,9 +48,8 @@ impl Client {
         let mut summary = SyncSummary::default();
         loop {
             let after: u64 = self.read(|db| db.meta(super::META_INBOX_SEQ))?.and_then(|s| s.parse().ok()).unwrap_or(0);
-            let page: RawInboxPage = self
-                .request_json::<(), _>(Method::GET, &format!("/v1/inbox?after={after}&limit={BATCH}"), None)
-                .await?;
+            let query = InboxQuery { after, limit: Some(BATCH) };
+            let page: RawInboxPage = self.call_as::<routes::FetchInbox, _>(&(), &query, &()).await?;
             if page.entries.is_empty() {
                 break;
             }
@@ -70,7 +69,7 @@ impl Client {
     async fn after_batch(&self, processed: Processed) -> Result<()> {
         let up_to = processed.last_seq;
         self.emit_all(processed.events);
-        self.request::<_, serde_json::Value>(Method::POST, "/v1/inbox/ack", Some(&AckRequest { up_to })).await?;
+        self.call::<routes::AckInbox>(&(), &AckRequest { up_to }).await?;
         self.refresh_after(processed.refresh, processed.spent_keys).await;
         self.repair(processed.repairs).await;
         Ok(())

@@ -77,16 +77,16 @@ pub fn router(state: AppState) -> Router {
         .merge(backup_routes);
     Router::new()
         .merge(api)
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(crate::metrics::render))
-        .route("/openapi.json", get(crate::openapi::serve))
+        .route(routes::HEALTH_PATH, get(healthz))
+        .route(routes::METRICS_PATH, get(crate::metrics::render))
+        .route(routes::OPENAPI_PATH, get(crate::openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
         .with_state(state)
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = String, description = "`ok` while the server runs")))]
+#[utoipa::path(get, path = routes::HEALTH_PATH, tag = "operations", responses((status = 200, body = String, description = "`ok` while the server runs")))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
