@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sotto_core::{Client, ClientEvent, KeyChange, KeyOptions, SignIn};
+use sotto_proto::routes;
 use sotto_proto::{DeviceKeys, InboxEntry, InboxPage, KeyId, Session, SignedKey, UploadKeysRequest};
 use sotto_testkit::{Launch, ServerProcess};
 use tempfile::TempDir;
@@ -74,6 +75,21 @@ impl Server {
     }
 }
 
+/// A raw sign-in (`Register` or `Login`) over HTTP, for the devices the harness plays by hand.
+async fn sign_in<E: routes::Endpoint>(http: &reqwest::Client, server: &Server, body: serde_json::Value) -> Session {
+    assert_eq!(E::METHOD, routes::Method::Post, "{}", E::PATH);
+    http.post(format!("{}{}", server.url(), E::PATH))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Waits until the server refuses, as expired, every access token it issued so far (for a
 /// server started with a short `--access-token-ttl`). The server's clock decides, not a guessed
 /// sleep: it accepts a token up to 5 s past its whole-second `exp` (clock skew), so a 1 s token
@@ -83,17 +99,8 @@ pub async fn wait_for_tokens_to_expire(server: &Server) {
     static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let user = format!("expiry-probe-{}", PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let http = reqwest::Client::new();
-    let session: Session = http
-        .post(format!("{}/v1/accounts", server.url()))
-        .json(&serde_json::json!({ "user_id": user, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session =
+        sign_in::<routes::Register>(&http, server, serde_json::json!({ "user_id": user, "password": PASSWORD })).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let resp =
@@ -208,17 +215,8 @@ pub struct Tap {
 impl Tap {
     pub async fn login(server: &Server, user: &str) -> Tap {
         let http = reqwest::Client::new();
-        let session: Session = http
-            .post(format!("{}/v1/sessions", server.url()))
-            .json(&serde_json::json!({ "user_id": user, "password": PASSWORD, "device_name": "tap" }))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = serde_json::json!({ "user_id": user, "password": PASSWORD, "device_name": "tap" });
+        let session = sign_in::<routes::Login>(&http, server, body).await;
         let mut account = vodozemac::olm::Account::new();
         let mut keys = DeviceKeys {
             user_id: session.user_id.clone(),

@@ -88,9 +88,9 @@ impl Api {
             req = req.bearer_auth(token);
         }
         // `()` serializes as `null`: no body. No request type of the protocol is ever `null`.
-        let body = serde_json::to_value(body).map_err(|e| Error::InvalidInput(e.to_string()))?;
-        if !body.is_null() {
-            req = req.json(&body);
+        let body = serde_json::to_vec(body).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        if body != b"null" {
+            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         }
         let mut resp = req.send().await.map_err(|e| Error::Offline(describe(e)))?;
         let status = resp.status();
