@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use sotto_proto::ErrorBody;
 use sotto_proto::routes::{self, Endpoint};
 
+use crate::network::{NetworkError, ProtocolError};
 use crate::{Error, Result};
 
 /// The largest answer read from the server: a backup blob (16 MiB) in base64, with room.
@@ -40,7 +41,7 @@ impl Api {
             .timeout(std::time::Duration::from_secs(60))
             .user_agent(concat!("sotto/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Offline(e.to_string()))?;
+            .map_err(|e| Error::Offline(NetworkError::Client(e)))?;
         Ok(Self { http, base })
     }
 
@@ -92,30 +93,23 @@ impl Api {
         if body != b"null" {
             req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         }
-        let mut resp = req.send().await.map_err(|e| Error::Offline(describe(e)))?;
+        let mut resp = req.send().await.map_err(|e| Error::Offline(NetworkError::http(e)))?;
         let status = resp.status();
         // Read at most MAX_RESPONSE_BYTES: a broken or hostile server must not exhaust memory.
         if resp.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
-            return Err(Error::Protocol(format!(
-                "{} answered with more than {} MiB",
-                E::PATH,
-                MAX_RESPONSE_BYTES >> 20
-            )));
+            return Err(too_large::<E>());
         }
         let mut bytes = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| Error::Offline(describe(e)))? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| Error::Offline(NetworkError::http(e)))? {
             if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(Error::Protocol(format!(
-                    "{} answered with more than {} MiB",
-                    E::PATH,
-                    MAX_RESPONSE_BYTES >> 20
-                )));
+                return Err(too_large::<E>());
             }
             bytes.extend_from_slice(&chunk);
         }
         if status.is_success() {
             let answer: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-            return serde_json::from_slice(answer).map_err(|e| Error::Protocol(format!("{}: {e}", E::PATH)));
+            return serde_json::from_slice(answer)
+                .map_err(|source| Error::Protocol(ProtocolError::Answer { route: E::PATH, source }));
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(body) => Err(Error::Server {
@@ -125,20 +119,13 @@ impl Api {
                 devices: body.devices,
             }),
             Err(_) if status.is_server_error() || status == StatusCode::BAD_GATEWAY => {
-                Err(Error::Offline(format!("the server answered {status}")))
+                Err(Error::Offline(NetworkError::Status(status)))
             }
-            Err(_) => Err(Error::Protocol(format!("the server answered {status} without an error body"))),
+            Err(_) => Err(Error::Protocol(ProtocolError::NoErrorBody(status))),
         }
     }
 }
 
-/// A network error without the URL's query or any header.
-fn describe(e: reqwest::Error) -> String {
-    if e.is_connect() {
-        "connection refused or host unreachable".into()
-    } else if e.is_timeout() {
-        "the request timed out".into()
-    } else {
-        e.without_url().to_string()
-    }
+fn too_large<E: Endpoint>() -> Error {
+    Error::Protocol(ProtocolError::TooLarge { route: E::PATH, limit_mib: MAX_RESPONSE_BYTES >> 20 })
 }

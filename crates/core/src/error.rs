@@ -4,6 +4,8 @@
 
 use sotto_proto::{DeviceMismatch, ErrorCode};
 
+use crate::network::{NetworkError, ProtocolError};
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,13 +46,13 @@ pub enum Error {
     Io(#[from] std::io::Error),
     /// The server could not be reached or the connection broke; sends stay queued.
     #[error("The server cannot be reached: {0}")]
-    Offline(String),
+    Offline(#[source] NetworkError),
     /// The server answered with an error.
     #[error("{message}")]
     Server { status: u16, code: ErrorCode, message: String, devices: Option<DeviceMismatch> },
     /// The server's answer was not what the protocol says.
     #[error("The server sent an answer this client does not understand: {0}")]
-    Protocol(String),
+    Protocol(#[source] ProtocolError),
     #[error("{0}")]
     InvalidInput(String),
     #[error("No user {0} on this server.")]

@@ -20,6 +20,7 @@ mod error;
 pub mod events;
 pub mod export;
 pub mod key_backup;
+pub mod network;
 pub mod profile;
 pub mod progress;
 pub(crate) mod store;

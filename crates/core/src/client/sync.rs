@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::{self, Message as WsMessage, client::IntoCli
 use super::Client;
 use super::receive::Processed;
 use crate::events::{ClientEvent, ConnectionState};
+use crate::network::{NetworkError, ProtocolError};
 use crate::store::now_ms;
 use crate::{Error, Result};
 
@@ -156,7 +157,7 @@ impl Client {
                 .map_err(|e| Error::InvalidInput(format!("bad server address: {e}")))?;
             let value = format!("Bearer {}", token.as_str())
                 .parse()
-                .map_err(|_| Error::Protocol("the access token is not a valid header".into()))?;
+                .map_err(|_| Error::Protocol(ProtocolError::TokenHeader))?;
             request.headers_mut().insert("Authorization", value);
             // Frames are entries of at most one ciphertext plus metadata: bound what is buffered.
             let config = tungstenite::protocol::WebSocketConfig::default()
@@ -173,7 +174,7 @@ impl Client {
                     }
                     return Err(Error::SignedOut);
                 }
-                Err(e) => return Err(Error::Offline(e.to_string())),
+                Err(e) => return Err(Error::Offline(NetworkError::socket(e))),
             }
         };
         self.set_connection(ConnectionState::Syncing);
@@ -189,12 +190,12 @@ impl Client {
             let frame = tokio::select! {
                 frame = rx.next() => match frame {
                     Some(Ok(frame)) => frame,
-                    Some(Err(e)) => return Err(Error::Offline(e.to_string())),
+                    Some(Err(e)) => return Err(Error::Offline(NetworkError::socket(e))),
                     None => return Ok(()),
                 },
                 Some(out) = out_rx.recv() => {
-                    let text = serde_json::to_string(&out).map_err(|e| Error::Protocol(e.to_string()))?;
-                    tx.send(WsMessage::text(text)).await.map_err(|e| Error::Offline(e.to_string()))?;
+                    let text = serde_json::to_string(&out).map_err(|e| Error::Protocol(ProtocolError::Encode(e)))?;
+                    tx.send(WsMessage::text(text)).await.map_err(|e| Error::Offline(NetworkError::socket(e)))?;
                     continue;
                 }
             };
@@ -204,7 +205,7 @@ impl Client {
             while batch.len() < BATCH as usize {
                 match futures_util::FutureExt::now_or_never(rx.next()) {
                     Some(Some(Ok(frame))) => self.collect(frame, &mut batch, &mut unreadable_up_to, &mut synced),
-                    Some(Some(Err(e))) => return Err(Error::Offline(e.to_string())),
+                    Some(Some(Err(e))) => return Err(Error::Offline(NetworkError::socket(e))),
                     Some(None) => return Ok(()),
                     None => break,
                 }
@@ -219,9 +220,9 @@ impl Client {
                 if new_sessions {
                     self.back_up_new_keys().await;
                 }
-                let ack =
-                    serde_json::to_string(&ClientFrame::Ack { up_to }).map_err(|e| Error::Protocol(e.to_string()))?;
-                tx.send(WsMessage::text(ack)).await.map_err(|e| Error::Offline(e.to_string()))?;
+                let ack = serde_json::to_string(&ClientFrame::Ack { up_to })
+                    .map_err(|e| Error::Protocol(ProtocolError::Encode(e)))?;
+                tx.send(WsMessage::text(ack)).await.map_err(|e| Error::Offline(NetworkError::socket(e)))?;
                 self.refresh_after(processed.refresh, processed.spent_keys).await;
                 self.repair(processed.repairs).await;
             }
