@@ -4,6 +4,7 @@
 
 use sotto_proto::{DeviceMismatch, ErrorCode};
 
+use crate::crypto::CryptoError;
 use crate::network::{NetworkError, ProtocolError};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -62,7 +63,11 @@ pub enum Error {
     #[error("You are not a member of this group.")]
     NotMember,
     #[error("Encryption failed: {0}")]
-    Crypto(String),
+    Crypto(#[from] CryptoError),
+    /// A send was retried against the server's current devices or members several times, and
+    /// they changed each time. Nothing was sent; sending again later works.
+    #[error("{0} kept changing while sending; nothing was sent, try again.")]
+    KeptChanging(&'static str),
     #[error("The profile is signed out; sign in again.")]
     SignedOut,
     /// An export's target exists and is not an empty folder; nothing was written to it.
@@ -153,6 +158,7 @@ impl Error {
             Error::NoDevices(_) => ErrorCode::NoDevices,
             Error::NotMember => ErrorCode::NotMember,
             Error::Crypto(_) => ErrorCode::Crypto,
+            Error::KeptChanging(_) => ErrorCode::Conflict,
             Error::SignedOut => ErrorCode::SignedOut,
             Error::TargetExists(_) => ErrorCode::TargetExists,
             Error::UnknownConversation(_) => ErrorCode::UnknownConversation,

@@ -30,10 +30,12 @@ pub use client::{
     Client, DeviceSummary, KeyBackupKind, KeyBackupRestore, KeyBackupStatus, KeyReset, RecoverySecret, Restore, SignIn,
     SyncSummary, Verification, direct_conversation_id, group_conversation_id,
 };
+pub use crypto::CryptoError;
 pub use crypto::Undecryptable;
 pub use error::{Error, Result};
 pub use events::{ClientEvent, ConnectionState, KeyChange};
 pub use export::{ExportFormat, ExportScope, ExportSummary};
+pub use network::{NetworkError, ProtocolError};
 pub use profile::KeyOptions;
 pub use progress::Progress;
 pub use sotto_proto::ErrorCode;

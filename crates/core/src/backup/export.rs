@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use super::records::{Counts, Header, Record};
 use super::{FORMAT, VERSION, WORK_FACTOR};
+use crate::crypto::CryptoError;
 use crate::progress::{CancellationToken, Progress, watch};
 use crate::store::now_ms;
 use crate::{Error, Result};
@@ -91,7 +92,7 @@ pub(crate) fn write_backup<W: Write>(
     let mut recipient = age::scrypt::Recipient::new(age::secrecy::SecretString::from(passphrase.to_owned()));
     recipient.set_work_factor(WORK_FACTOR);
     let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-        .map_err(|e| Error::Crypto(e.to_string()))?;
+        .map_err(CryptoError::BackupFile)?;
     let stream = encryptor.wrap_output(out)?;
     let total = counts.total();
     Progress::publish(progress, 0, total);

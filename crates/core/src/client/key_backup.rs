@@ -22,6 +22,7 @@ use zeroize::Zeroizing;
 
 use super::Client;
 use super::receive::retry_sessions;
+use crate::crypto::CryptoError;
 use crate::key_backup::blob::{self, BackupKey, Contents, Kdf};
 use crate::key_backup::recovery::{Argon2Params, MIN_PASSPHRASE_CHARS, RecoveryKey};
 use crate::progress::{CancellationToken, Progress, watch};
@@ -478,7 +479,7 @@ async fn derive_from_passphrase(passphrase: &str, params: &Argon2Params) -> Resu
     let params = params.clone();
     tokio::task::spawn_blocking(move || RecoveryKey::from_passphrase(&passphrase, &params))
         .await
-        .map_err(|e| Error::Crypto(format!("key derivation stopped: {e}")))?
+        .map_err(CryptoError::KeyDerivationStopped)?
 }
 
 /// (session id, sender key, first index) of each exported session: what to mark as backed up.

@@ -13,6 +13,7 @@ use sotto_proto::routes;
 use sotto_proto::{ErrorCode, MessageId, SendDirectRequest, UserId};
 
 use super::Client;
+use crate::crypto::CryptoError;
 use crate::crypto::payload::OlmContent;
 use crate::store::{DeviceRecord, Devices, now_ms};
 use crate::{Error, Result};
@@ -98,8 +99,8 @@ impl Client {
                 return Err(Error::NoDevices(format!("{} (device {} has no usable keys)", d.user_id, d.device_id)));
             }
             let payloads = self.encrypt_for(&targets, content)?;
-            let message_id = MessageId::parse(uuid::Uuid::new_v4().simple().to_string())
-                .map_err(|e| Error::Crypto(e.to_string()))?;
+            let message_id =
+                MessageId::parse(uuid::Uuid::new_v4().simple().to_string()).map_err(CryptoError::GeneratedId)?;
             let req = SendDirectRequest { message_id, payloads };
             match self.call::<routes::SendDirect>(&(), &req).await {
                 Ok(_) => return Ok(()),
@@ -109,6 +110,6 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::Crypto("the recipients' devices kept changing; try again".into()))
+        Err(Error::KeptChanging("the recipients' devices"))
     }
 }

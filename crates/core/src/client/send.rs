@@ -14,6 +14,7 @@ use sotto_proto::{
 };
 
 use super::{Client, direct_conversation_id, group_conversation_id};
+use crate::crypto::CryptoError;
 use crate::crypto::Machine;
 use crate::crypto::payload::{GroupContent, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
 use crate::events::ClientEvent;
@@ -38,7 +39,7 @@ enum StoredRequest {
 }
 
 fn new_message_id() -> Result<MessageId> {
-    MessageId::parse(uuid::Uuid::new_v4().simple().to_string()).map_err(|e| Error::Crypto(e.to_string()))
+    Ok(MessageId::parse(uuid::Uuid::new_v4().simple().to_string()).map_err(CryptoError::GeneratedId)?)
 }
 
 fn check_text(body: &str) -> Result<()> {
@@ -161,10 +162,10 @@ impl Client {
         let message_id = MessageId::parse(message.message_id.as_str()).map_err(|e| Error::Corrupt(e.to_string()))?;
         let stored = self
             .encrypt_group_message(group, None, &message_id, body, message.ts, None)?
-            .ok_or_else(|| Error::Crypto("the group has no outbound session".into()))?;
+            .ok_or(CryptoError::NoGroupSession)?;
         match stored {
             StoredRequest::Group { request, .. } => Ok(request.ciphertext),
-            StoredRequest::Direct(_) => Err(Error::Crypto("not a group request".into())),
+            StoredRequest::Direct(_) => Err(CryptoError::NoGroupSession.into()),
         }
     }
 
@@ -271,7 +272,7 @@ impl Client {
                 other => return other,
             }
         }
-        Err(Error::Crypto("the recipients' devices kept changing; try again".into()))
+        Err(Error::KeptChanging("the recipients' devices"))
     }
 
     /// Encrypt a queued message for its conversation and store the request.
@@ -383,7 +384,7 @@ impl Client {
                 return Ok(stored);
             }
         }
-        Err(Error::Crypto("the group's members kept changing while sending; try again".into()))
+        Err(Error::KeptChanging("the group's members"))
     }
 
     /// Encrypt a group message with the group's current outbound session (already shared).
@@ -479,7 +480,7 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::Crypto("the group members' devices kept changing; try again".into()))
+        Err(Error::KeptChanging("the group members' devices"))
     }
 }
 
@@ -503,6 +504,7 @@ fn encrypt_payloads(
 
 /// Keep the encrypted request with its outbox row, so a retry posts exactly the same thing.
 fn store_request(db: &Db<'_>, message_id: &MessageId, stored: &StoredRequest) -> Result<()> {
-    let json = serde_json::to_string(stored).map_err(|e| Error::Crypto(e.to_string()))?;
+    let json = serde_json::to_string(stored)
+        .map_err(|source| CryptoError::Encode { what: "a request to keep in the outbox", source })?;
     db.set_outbox_request(message_id.as_str(), Some(&json))
 }

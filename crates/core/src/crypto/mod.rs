@@ -8,8 +8,11 @@
 //! Megolm message is accepted only from the device its session key came from, for the group the
 //! key was shared for, and each (session, index) decrypts to one message only.
 
+mod error;
 pub mod payload;
 pub mod safety;
+
+pub use error::CryptoError;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -67,6 +70,11 @@ impl Undecryptable {
     pub fn code(self) -> &'static str {
         self.into()
     }
+}
+
+/// A JSON encoding failure of `what`, as a [`CryptoError`].
+fn encode(what: &'static str) -> impl FnOnce(serde_json::Error) -> CryptoError {
+    move |source| CryptoError::Encode { what, source }
 }
 
 /// The Olm ciphertext on the wire: a vodozemac message plus the sender's identity key.
@@ -232,7 +240,7 @@ impl Machine {
     }
 
     fn sign_key(&self, id: vodozemac::KeyId, key: Curve25519PublicKey) -> Result<SignedKey> {
-        let key_id = KeyId::parse(id.to_base64()).map_err(|e| Error::Crypto(e.to_string()))?;
+        let key_id = KeyId::parse(id.to_base64()).map_err(CryptoError::GeneratedId)?;
         let mut signed = SignedKey { key_id, key: key.to_base64(), signature: String::new() };
         signed.signature = self.account.sign(signed.signing_bytes(&self.own)).to_base64();
         Ok(signed)
@@ -249,16 +257,16 @@ impl Machine {
     pub fn start_olm_session(&self, db: &Db<'_>, device: &DeviceRecord, claimed: &ClaimedKey) -> Result<()> {
         let owner = DeviceAddress { user_id: device.user_id.clone(), device_id: device.device_id.clone() };
         if !verify_signature(&device.ed25519, &claimed.key.signing_bytes(&owner), &claimed.key.signature) {
-            return Err(Error::Crypto(format!("a key for a device of {} has a bad signature", device.user_id)));
+            return Err(CryptoError::BadSignature(device.user_id.clone()).into());
         }
         let identity = Curve25519PublicKey::from_base64(&device.curve25519)
-            .map_err(|_| Error::Crypto("a directory identity key is malformed".into()))?;
+            .map_err(|source| CryptoError::MalformedKey { what: "identity", user: device.user_id.clone(), source })?;
         let one_time = Curve25519PublicKey::from_base64(&claimed.key.key)
-            .map_err(|_| Error::Crypto("a directory one-time key is malformed".into()))?;
+            .map_err(|source| CryptoError::MalformedKey { what: "one-time", user: device.user_id.clone(), source })?;
         let session = self
             .account
             .create_outbound_session(SessionConfig::version_1(), identity, one_time)
-            .map_err(|e| Error::Crypto(e.to_string()))?;
+            .map_err(|source| CryptoError::SessionCreation { user: device.user_id.clone(), source })?;
         db.save_olm_session(
             &session.session_id(),
             &device.curve25519,
@@ -273,7 +281,7 @@ impl Machine {
             .olm_sessions_for_sending(&device.curve25519)?
             .into_iter()
             .next()
-            .ok_or_else(|| Error::Crypto(format!("no session with a device of {}", device.user_id)))?;
+            .ok_or_else(|| CryptoError::NoSession(device.user_id.clone()))?;
         let mut session = self.unpickle_session(&pickle)?;
         let plaintext = payload::OlmPlaintextOut {
             v: PAYLOAD_VERSION,
@@ -283,8 +291,10 @@ impl Machine {
             recipient_ed25519: device.ed25519.clone(),
             content,
         };
-        let json = Zeroizing::new(serde_json::to_vec(&plaintext).map_err(|e| Error::Crypto(e.to_string()))?);
-        let message = session.encrypt(json.as_slice()).map_err(|e| Error::Crypto(e.to_string()))?;
+        let json = Zeroizing::new(serde_json::to_vec(&plaintext).map_err(encode("a message"))?);
+        let message = session
+            .encrypt(json.as_slice())
+            .map_err(|source| CryptoError::Encrypt { user: device.user_id.clone(), source })?;
         db.save_olm_session(
             &session_id,
             &device.curve25519,
@@ -294,7 +304,7 @@ impl Machine {
         let (message_type, body) = message.to_parts();
         let envelope =
             OlmEnvelope { v: 1, sender_key: self.curve25519(), message_type, body: vodozemac::base64_encode(body) };
-        serde_json::to_string(&envelope).map_err(|e| Error::Crypto(e.to_string()))
+        Ok(serde_json::to_string(&envelope).map_err(encode("an envelope"))?)
     }
 
     /// Decrypt an Olm ciphertext from `sender` (the pinned record of the device the server says
@@ -563,14 +573,14 @@ impl Machine {
             Some((id, session)) if id == record.session_id => session,
             _ => self.unpickle_group(&record.pickle)?,
         };
-        let json = Zeroizing::new(serde_json::to_vec(plaintext).map_err(|e| Error::Crypto(e.to_string()))?);
+        let json = Zeroizing::new(serde_json::to_vec(plaintext).map_err(encode("a group message"))?);
         let message = session.encrypt(json.as_slice());
         record.pickle = session.pickle().encrypt(&self.pickle_key);
         record.message_count += 1;
         db.save_outbound_group(group, &record)?;
         self.outbound.insert(group.clone(), (record.session_id.clone(), session));
         let envelope = MegolmEnvelope { v: 1, session_id: record.session_id, body: message.to_base64() };
-        serde_json::to_string(&envelope).map(Some).map_err(|e| Error::Crypto(e.to_string()))
+        Ok(serde_json::to_string(&envelope).map(Some).map_err(encode("an envelope"))?)
     }
 
     fn unpickle_group(&self, pickle: &str) -> Result<GroupSession> {

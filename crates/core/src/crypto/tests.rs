@@ -6,9 +6,9 @@ use tempfile::TempDir;
 
 use super::payload::{GroupContent, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
 use super::*;
-use crate::ErrorCode;
 use crate::profile::ProfileKey;
 use crate::store::{DeviceRecord, OpenMode, Store};
+use crate::{Error, ErrorCode};
 
 struct Party {
     machine: Machine,
@@ -131,7 +131,23 @@ fn a_claimed_key_with_a_bad_signature_is_refused() {
     claimed.key.key = Party::new("eve", "E1").machine.curve25519();
     let err = alice.machine.start_olm_session(&alice.store.db(), &bob.record(), &claimed).unwrap_err();
     assert_eq!(err.code(), ErrorCode::Crypto);
+    assert!(matches!(&err, Error::Crypto(CryptoError::BadSignature(user)) if user.as_str() == "bob"), "{err:?}");
     assert!(!alice.machine.has_olm_session(&alice.store.db(), &bob.record().curve25519).unwrap());
+}
+
+#[test]
+fn a_malformed_directory_key_keeps_the_parse_error_as_its_source() {
+    use std::error::Error as _;
+    let alice = Party::new("alice", "A1");
+    let mut bob = Party::new("bob", "B1");
+    let claimed = bob.claim();
+    let mut record = bob.record();
+    record.curve25519 = "not a key".into();
+    let err = alice.machine.start_olm_session(&alice.store.db(), &record, &claimed).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Crypto);
+    assert_eq!(err.to_string(), "Encryption failed: a directory identity key of bob is malformed");
+    let source = err.source().and_then(|crypto| crypto.source()).unwrap();
+    assert!(source.downcast_ref::<vodozemac::KeyError>().is_some(), "{source:?}");
 }
 
 fn group_plaintext(group: &GroupId, sender: &DeviceAddress, body: &str) -> GroupPlaintext {

@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use super::recovery::{Argon2Params, RecoveryKey};
 use crate::backup::Record;
+use crate::crypto::CryptoError;
 use crate::{Error, Result};
 
 /// The `format` of the envelope.
@@ -65,7 +66,7 @@ impl BackupKey {
         let mut check = [0u8; CHECK_BYTES];
         hkdf.expand(b"sotto-key-backup-v1 encryption", encryption.as_mut())
             .and_then(|()| hkdf.expand(b"sotto-key-backup-v1 check", &mut check))
-            .map_err(|_| Error::Crypto("key derivation failed".into()))?;
+            .map_err(|_| Error::Crypto(CryptoError::KeyDerivation))?;
         Ok(Self { encryption, check })
     }
 }
@@ -137,12 +138,12 @@ pub(crate) fn seal(key: &BackupKey, kdf: &Kdf, user: &UserId, contents: &Content
     let wire = ContentsWireRef { sessions: contents.sessions.values().collect() };
     let plain = Zeroizing::new(serde_json::to_vec(&wire).map_err(|e| Error::Corrupt(e.to_string()))?);
     let mut nonce = [0u8; 24];
-    getrandom::fill(&mut nonce).map_err(|e| Error::Crypto(format!("no system randomness: {e}")))?;
+    getrandom::fill(&mut nonce).map_err(CryptoError::from)?;
     let key_check = vodozemac::base64_encode(key.check);
     let aad = associated_data(user, kdf, &key_check)?;
     let ciphertext = XChaCha20Poly1305::new((&*key.encryption).into())
         .encrypt(&XNonce::from(nonce), Payload { msg: plain.as_slice(), aad: aad.as_bytes() })
-        .map_err(|_| Error::Crypto("encrypting the key backup failed".into()))?;
+        .map_err(|_| Error::Crypto(CryptoError::Seal("the key backup")))?;
     let envelope = Envelope {
         format: FORMAT.into(),
         version: VERSION,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use zeroize::Zeroizing;
 
+use crate::crypto::CryptoError;
 use crate::{Error, Result};
 
 const PREFIX: [u8; 2] = *b"SK";
@@ -45,7 +46,7 @@ impl Argon2Params {
     /// New parameters with a fresh salt.
     pub(crate) fn generate() -> Result<Self> {
         let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).map_err(|e| Error::Crypto(format!("no system randomness: {e}")))?;
+        getrandom::fill(&mut salt).map_err(CryptoError::from)?;
         Ok(Self { salt: vodozemac::base64_encode(salt), m_kib: ARGON2_M_KIB, t: ARGON2_T, p: ARGON2_P })
     }
 }
@@ -53,7 +54,7 @@ impl Argon2Params {
 impl RecoveryKey {
     pub(crate) fn generate() -> Result<Self> {
         let mut key = Zeroizing::new([0u8; KEY_BYTES]);
-        getrandom::fill(key.as_mut()).map_err(|e| Error::Crypto(format!("no system randomness: {e}")))?;
+        getrandom::fill(key.as_mut()).map_err(CryptoError::from)?;
         Ok(Self(key))
     }
 

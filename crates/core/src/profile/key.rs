@@ -16,6 +16,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::crypto::CryptoError;
 use crate::{Error, Result};
 
 const KEYCHAIN_SERVICE: &str = "im.sotto.profile";
@@ -31,7 +32,7 @@ pub struct ProfileKey(Zeroizing<[u8; 32]>);
 impl ProfileKey {
     pub(crate) fn generate() -> Result<Self> {
         let mut key = Zeroizing::new([0u8; 32]);
-        getrandom::fill(key.as_mut()).map_err(|e| Error::Crypto(format!("no system randomness: {e}")))?;
+        getrandom::fill(key.as_mut()).map_err(CryptoError::from)?;
         Ok(Self(key))
     }
 
@@ -58,7 +59,7 @@ impl ProfileKey {
         let mut out = Zeroizing::new([0u8; 32]);
         hkdf::Hkdf::<sha2::Sha256>::new(None, self.0.as_ref())
             .expand(b"sotto-pickle-key-v1", out.as_mut())
-            .map_err(|_| Error::Crypto("key derivation failed".into()))?;
+            .map_err(|_| Error::Crypto(CryptoError::KeyDerivation))?;
         Ok(out)
     }
 
@@ -91,14 +92,14 @@ impl ProfileKey {
         }
         let mut salt = [0u8; 16];
         let mut nonce = [0u8; 24];
-        getrandom::fill(&mut salt).map_err(|e| Error::Crypto(format!("no system randomness: {e}")))?;
-        getrandom::fill(&mut nonce).map_err(|e| Error::Crypto(format!("no system randomness: {e}")))?;
+        getrandom::fill(&mut salt).map_err(CryptoError::from)?;
+        getrandom::fill(&mut nonce).map_err(CryptoError::from)?;
         let params = WrapParams { m_kib: ARGON2_M_KIB, t: ARGON2_T, p: ARGON2_P };
         let kek = derive_kek(passphrase, &salt, params)?;
         let aad = format!("{WRAP_AAD}\n{profile_id}");
         let ciphertext = XChaCha20Poly1305::new((&*kek).into())
             .encrypt(&XNonce::from(nonce), Payload { msg: self.0.as_ref(), aad: aad.as_bytes() })
-            .map_err(|_| Error::Crypto("wrapping the profile key failed".into()))?;
+            .map_err(|_| Error::Crypto(CryptoError::Seal("the profile key")))?;
         let file = WrappedKey {
             version: 1,
             kdf: "argon2id".into(),

@@ -294,7 +294,7 @@ impl Db<'_> {
             )?
             .execute(params![session_id, curve, pickle, now])?;
         if n == 0 {
-            return Err(Error::Crypto("an Olm session with this id exists already".into()));
+            return Err(crate::crypto::CryptoError::DuplicateSession.into());
         }
         Ok(())
     }
