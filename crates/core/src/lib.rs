@@ -7,6 +7,7 @@
 //! - [`key_backup`]: group session keys backed up to the server under a recovery key.
 //! - [`Client`]: the public handle: accounts, directory and trust, sending, receiving, groups.
 //! - [`export`]: readable copies of conversations (HTML or JSON) for people to keep.
+//! - [`ConversationId`]: which conversation (`u:<user id>` or `g:<group id>`).
 //!
 //! Invariants: no plaintext or key reaches the disk outside the SQLCipher database and the
 //! keychain; no secret appears in logs or `Debug` output; a locked keychain is an error, never a
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod backup;
 mod client;
+mod conversation_id;
 pub(crate) mod crypto;
 mod error;
 pub mod events;
@@ -27,8 +29,9 @@ pub(crate) mod store;
 pub use backup::BackupSummary;
 pub use client::{
     Client, DeviceSummary, KeyBackupKind, KeyBackupRestore, KeyBackupStatus, KeyReset, RecoverySecret, Restore, SignIn,
-    SyncSummary, Verification, direct_conversation_id, group_conversation_id,
+    SyncSummary, Verification,
 };
+pub use conversation_id::ConversationId;
 pub use crypto::Undecryptable;
 pub use error::{Error, Result};
 pub use events::{ClientEvent, ConnectionState, KeyChange};

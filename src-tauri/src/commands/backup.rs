@@ -14,6 +14,7 @@ use ts_rs::TS;
 
 use crate::commands::session::{new_profile_dir, normalize_server_url};
 use crate::error::{CommandError, CommandResult, ErrorCode};
+use crate::parsed::Parsed;
 use crate::state::{AppState, AppStatus};
 use crate::tasks::ProgressForwarder;
 
@@ -108,9 +109,10 @@ pub async fn export_readable(
     task: String,
     dir: String,
     format: ExportFormat,
-    scope: ExportScope,
+    scope: Parsed<ExportScope>,
     on_progress: Channel<Progress>,
 ) -> CommandResult<ExportSummary> {
+    let scope = scope.into_inner();
     let client = state.client()?;
     let task = state.tasks.start(&task)?;
     let dir = chosen_path(&dir)?;

@@ -35,7 +35,7 @@ use binaries::sibling;
 use clap::Parser;
 use group_history::body;
 use serde::Serialize;
-use sotto_core::{Client, KeyOptions, MessageKind, SignIn};
+use sotto_core::{Client, ConversationId, KeyOptions, MessageKind, SignIn};
 use sotto_proto::UserId;
 use sotto_tests::window::{AppData, AppWindow};
 
@@ -136,7 +136,7 @@ async fn prepare(server: &str, data: &AppData, work: &Path, messages: usize) -> 
     let group =
         sender.create_group("Bench group", std::slice::from_ref(me.user_id())).await.context("creating the group")?;
     let gid = group.group_id.clone();
-    let conversation = sotto_core::group_conversation_id(&gid);
+    let conversation = ConversationId::Group(gid.clone());
     // A real send shares the sender's Megolm key with the app's device over Olm.
     sender.send_group_text(&gid, &body(0)).await.context("the first group message")?;
     me.sync().await.context("the app profile's first sync")?;
@@ -168,7 +168,7 @@ async fn prepare(server: &str, data: &AppData, work: &Path, messages: usize) -> 
     sender.shutdown();
     me.shutdown();
     drop(me);
-    Ok(conversation)
+    Ok(conversation.to_string())
 }
 
 /// The UI's marks during a start: (name without `sotto:`, ms from the process start).

@@ -4,9 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use sotto_core::{
-    Client, ExportFormat, ExportScope, RecoverySecret, Restore, direct_conversation_id, group_conversation_id,
-};
+use sotto_core::{Client, ConversationId, ExportFormat, ExportScope, RecoverySecret, Restore};
 
 use crate::args::{BackupCommand, Format, KeyBackupCommand, KeysCommand};
 use crate::shell::{Invocation, print, print_account, user, with_progress};
@@ -20,8 +18,8 @@ pub async fn export_readable(
 ) -> Result<()> {
     let client = run.open()?;
     let scope = match (conversation, group) {
-        (Some(u), None) => ExportScope::Conversation(direct_conversation_id(&user(u)?)),
-        (None, Some(g)) => ExportScope::Conversation(group_conversation_id(&client.find_group(g)?.group_id)),
+        (Some(u), None) => ExportScope::Conversation(ConversationId::Direct(user(u)?)),
+        (None, Some(g)) => ExportScope::Conversation(ConversationId::Group(client.find_group(g)?.group_id)),
         (None, None) => ExportScope::All,
         (Some(_), Some(_)) => bail!("name one conversation: --conversation USER or --group GROUP"),
     };

@@ -15,7 +15,8 @@ use sotto_proto::{
     ClaimKeysRequest, ClaimKeysResponse, DeviceAddress, DeviceKeys, QueryKeysRequest, QueryKeysResponse, UserId,
 };
 
-use super::{Client, direct_conversation_id, group_conversation_id};
+use super::Client;
+use crate::ConversationId;
 use crate::crypto::{safety, verify_device_keys};
 use crate::events::{ClientEvent, KeyChange};
 use crate::store::{Db, DeviceRecord, Devices, MessageKind, MessageStatus, NewMessage, now_ms};
@@ -308,9 +309,9 @@ fn reconcile(
         let conversations = match change {
             _ if user == &own.user_id => Vec::new(),
             KeyChange::DeviceRemoved => Vec::new(),
-            KeyChange::NewDevice => vec![direct_conversation_id(user)],
-            KeyChange::IdentityChanged => std::iter::once(direct_conversation_id(user))
-                .chain(db.joined_groups_with(user)?.iter().map(group_conversation_id))
+            KeyChange::NewDevice => vec![ConversationId::Direct(user.clone())],
+            KeyChange::IdentityChanged => std::iter::once(ConversationId::Direct(user.clone()))
+                .chain(db.joined_groups_with(user)?.into_iter().map(ConversationId::Group))
                 .collect(),
         };
         for conversation_id in conversations {

@@ -4,7 +4,8 @@
 use reqwest::Method;
 use sotto_proto::{AddMembersRequest, CreateGroupRequest, GroupId, GroupInfo, GroupList, UserId};
 
-use super::{Client, group_conversation_id};
+use super::Client;
+use crate::ConversationId;
 use crate::store::{ConversationKind, LocalGroup};
 use crate::{Error, Result};
 
@@ -88,7 +89,7 @@ impl Client {
         self.transact(|_, db| {
             db.save_group(info, &own_user)?;
             db.ensure_conversation(
-                &group_conversation_id(&info.group_id),
+                &ConversationId::Group(info.group_id.clone()),
                 ConversationKind::Group,
                 info.group_id.as_str(),
                 &info.name,
