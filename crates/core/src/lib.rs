@@ -8,6 +8,7 @@
 //! - [`Client`]: the public handle: accounts, directory and trust, sending, receiving, groups.
 //! - [`export`]: readable copies of conversations (HTML or JSON) for people to keep.
 //! - [`ConversationId`]: which conversation (`u:<user id>` or `g:<group id>`).
+//! - [`server_url`]: a server address as people type it, normalized and checked.
 //!
 //! Invariants: no plaintext or key reaches the disk outside the SQLCipher database and the
 //! keychain; no secret appears in logs or `Debug` output; a locked keychain is an error, never a
@@ -24,6 +25,7 @@ pub mod export;
 pub mod key_backup;
 pub mod profile;
 pub mod progress;
+pub mod server_url;
 pub(crate) mod store;
 
 pub use backup::BackupSummary;
@@ -38,6 +40,7 @@ pub use events::{ClientEvent, ConnectionState, KeyChange};
 pub use export::{ExportFormat, ExportScope, ExportSummary};
 pub use profile::KeyOptions;
 pub use progress::Progress;
+pub use server_url::ServerUrl;
 pub use sotto_proto::ErrorCode;
 pub use store::{
     Conversation, ConversationKind, LocalGroup, Message, MessageKind, MessageReason, MessageStatus, SearchHit,

@@ -56,7 +56,13 @@ pub async fn backup(run: &mut Invocation<'_>, cmd: &BackupCommand) -> Result<()>
             let password = run.password(*password_stdin)?;
             let backup = run.backup_passphrase(*backup_passphrase_stdin)?;
             let keys = run.key_options(*no_keychain)?;
-            let restore = Restore { file, backup_passphrase: &backup, server, user_id: user, password: &password };
+            let restore = Restore {
+                file,
+                backup_passphrase: &backup,
+                server: server.as_str(),
+                user_id: user,
+                password: &password,
+            };
             let dir = &run.dir;
             let client = with_progress("Restoring", "records", |progress, cancel| async move {
                 Client::restore_backup(dir, restore, keys, &progress, &cancel).await
