@@ -39,6 +39,23 @@ fn text<'a>(
 }
 
 #[test]
+fn a_stored_conversation_id_that_does_not_parse_is_damage() {
+    let (_dir, mut store) = open();
+    store
+        .transaction(|db| {
+            db.ensure_conversation(&cid("u:bob"), ConversationKind::Direct, "bob", "bob")?;
+            db.insert_message(&text(&cid("u:bob"), "msg-0001", "bob", "hi", 1))?;
+            Ok(())
+        })
+        .unwrap();
+    let db = store.db();
+    db.conn().execute("UPDATE conversations SET id = 'bob'", []).unwrap();
+    db.conn().execute("UPDATE messages SET conversation_id = 'x:bob'", []).unwrap();
+    assert!(matches!(db.conversations(), Err(crate::Error::Corrupt(_))));
+    assert!(matches!(db.message(1), Err(crate::Error::Corrupt(_))));
+}
+
+#[test]
 fn history_pages_counts_and_ordering() {
     let (_dir, mut store) = open();
     store
