@@ -3,10 +3,7 @@
 //! everyone keeps talking (1:1 and in a group). A wrong password changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use sotto_core::{
-    Client, ClientEvent, ErrorCode, KeyChange, MessageKind, MessageReason, SignIn, direct_conversation_id,
-    group_conversation_id,
-};
+use sotto_core::{Client, ClientEvent, ConversationId, ErrorCode, KeyChange, MessageKind, MessageReason, SignIn};
 use sotto_proto::UserId;
 use sotto_tests::*;
 
@@ -29,7 +26,7 @@ async fn a_password_change_keeps_the_device_signed_in_with_its_history() {
     let alice_dir = dirs.path().join("alice");
     let alice = register(&server, &alice_dir, "alice").await;
     let bob = register(&server, &dirs.path().join("bob"), "bob").await;
-    let (to_bob, to_alice) = (direct_conversation_id(&uid("bob")), direct_conversation_id(&uid("alice")));
+    let (to_bob, to_alice) = (ConversationId::Direct(uid("bob")), ConversationId::Direct(uid("alice")));
     alice.send_text(&uid("bob"), "before the change").await.unwrap();
     bob.sync().await.unwrap();
     bob.send_text(&uid("alice"), "a reply before the change").await.unwrap();
@@ -75,7 +72,7 @@ async fn a_key_reset_keeps_history_and_contacts_see_the_key_change() {
     let alice_dir = dirs.path().join("alice");
     let alice = register(&server, &alice_dir, "alice").await;
     let [bob, carol] = register_all(&server, dirs.path(), ["bob", "carol"]).await;
-    let (to_bob, to_alice) = (direct_conversation_id(&uid("bob")), direct_conversation_id(&uid("alice")));
+    let (to_bob, to_alice) = (ConversationId::Direct(uid("bob")), ConversationId::Direct(uid("alice")));
 
     // History before the reset: 1:1 both ways, and a group of three (carol only shares the group
     // with alice).
@@ -84,7 +81,7 @@ async fn a_key_reset_keeps_history_and_contacts_see_the_key_change() {
     bob.send_text(&uid("alice"), "a reply before the reset").await.unwrap();
     alice.sync().await.unwrap();
     let group = alice.create_group("team", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
-    let in_group = group_conversation_id(&group);
+    let in_group = ConversationId::Group(group.clone());
     alice.send_group_text(&group, "alice's group line before").await.unwrap();
     bob.sync().await.unwrap();
     carol.sync().await.unwrap();
@@ -277,7 +274,7 @@ async fn a_key_reset_whose_answer_is_lost_is_settled_by_the_next_sync() {
     let sign_in = SignIn { server: &proxy, user_id: "alice", password: PASSWORD, device_name: None };
     let alice = Client::register(&dirs.path().join("alice"), sign_in, keychain()).await.unwrap();
     let bob = register(&server, &dirs.path().join("bob"), "bob").await;
-    let (to_bob, to_alice) = (direct_conversation_id(&uid("bob")), direct_conversation_id(&uid("alice")));
+    let (to_bob, to_alice) = (ConversationId::Direct(uid("bob")), ConversationId::Direct(uid("alice")));
     alice.send_text(&uid("bob"), "before the reset").await.unwrap();
     bob.sync().await.unwrap();
     let old_key = alice.safety_number(&uid("bob")).await.unwrap();
@@ -313,7 +310,7 @@ async fn a_message_sent_to_the_old_keys_during_a_reset_is_sent_again_and_read() 
     let dirs = profiles();
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let bob2 = login(&server, &dirs.path().join("bob2"), "bob").await;
-    let (to_bob, to_alice) = (direct_conversation_id(&uid("bob")), direct_conversation_id(&uid("alice")));
+    let (to_bob, to_alice) = (ConversationId::Direct(uid("bob")), ConversationId::Direct(uid("alice")));
     alice.send_text(&uid("bob"), "before the reset").await.unwrap();
     bob.sync().await.unwrap();
     bob2.sync().await.unwrap();

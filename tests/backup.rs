@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use sotto_core::progress::{CancellationToken, Progress};
-use sotto_core::{Client, ErrorCode, Restore, direct_conversation_id, group_conversation_id};
+use sotto_core::{Client, ConversationId, ErrorCode, Restore};
 use sotto_proto::{EntryBody, UserId};
 use sotto_tests::*;
 
@@ -39,7 +39,7 @@ async fn a_restored_device_reads_its_history_and_keeps_talking_after_the_old_cop
     let server = Server::start().await;
     let dirs = profiles();
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
-    let (to_bob, to_alice) = (direct_conversation_id(&uid("bob")), direct_conversation_id(&uid("alice")));
+    let (to_bob, to_alice) = (ConversationId::Direct(uid("bob")), ConversationId::Direct(uid("alice")));
 
     alice.send_text(&uid("bob"), "before the backup").await.unwrap();
     bob.sync().await.unwrap();
@@ -81,7 +81,7 @@ async fn a_restored_device_reads_its_history_and_keeps_talking_after_the_old_cop
 
     // Old 1:1 and group history is there, and searchable.
     assert_eq!(bodies(&restored, &to_bob), ["before the backup", "a reply before the backup"]);
-    let group_conversation = group_conversation_id(&group);
+    let group_conversation = ConversationId::Group(group.clone());
     assert_eq!(
         bodies(&restored, &group_conversation),
         ["group line before the backup", "bob's group line before the backup"]
@@ -129,14 +129,14 @@ async fn a_backup_of_a_removed_device_restores_as_a_new_device() {
 
     let restored = restore(&server, &dirs.path().join("alice2"), &file, "alice", BACKUP_PASSPHRASE).await.unwrap();
     assert_ne!(restored.device_id(), &old_device, "a new device");
-    let to_bob = direct_conversation_id(&uid("bob"));
+    let to_bob = ConversationId::Direct(uid("bob"));
     assert_eq!(bodies(&restored, &to_bob), ["old news"]);
     bob.send_text(&uid("alice"), "welcome back").await.unwrap();
     restored.sync().await.unwrap();
     restored.send_text(&uid("bob"), "thanks").await.unwrap();
     bob.sync().await.unwrap();
     assert_eq!(bodies(&restored, &to_bob), ["old news", "welcome back", "thanks"]);
-    assert_eq!(bodies(&bob, &direct_conversation_id(&uid("alice"))), ["old news", "welcome back", "thanks"]);
+    assert_eq!(bodies(&bob, &ConversationId::Direct(uid("alice"))), ["old news", "welcome back", "thanks"]);
     assert_eq!(undecryptable(&restored), Vec::<String>::new());
 }
 
@@ -255,7 +255,7 @@ async fn bad_files_and_refusals_change_nothing() {
     assert_eq!(snapshot(&alice_dir), before, "the source profile is untouched");
     // And the real file still restores.
     let restored = restore(&server, &target, &file, "alice", BACKUP_PASSPHRASE).await.unwrap();
-    assert_eq!(bodies(&restored, &direct_conversation_id(&uid("bob"))), ["keep me"]);
+    assert_eq!(bodies(&restored, &ConversationId::Direct(uid("bob"))), ["keep me"]);
 }
 
 #[tokio::test]
@@ -303,5 +303,5 @@ async fn an_olm_message_that_does_not_decrypt_renews_the_session_at_most_once_an
     // Bob now sends with the new session, and alice reads it (and the real copies).
     bob.send_text(&uid("alice"), "three").await.unwrap();
     alice.sync().await.unwrap();
-    assert_eq!(bodies(&alice, &direct_conversation_id(&uid("bob"))), ["one", "two", "three"]);
+    assert_eq!(bodies(&alice, &ConversationId::Direct(uid("bob"))), ["one", "two", "three"]);
 }

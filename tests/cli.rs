@@ -98,6 +98,13 @@ async fn two_people_chat_one_to_one_and_in_a_group() {
     let out = Cli::new(&server, dirs.path().join("x")).run(&["login", "alice", "--password-stdin"], "wrong password\n");
     assert_eq!(out.error_code(), "invalid_credentials");
     assert!(!dirs.path().join("x").join("profile.json").exists());
+    // `--server` is checked as the app's sign-in form checks it; a server typed without its
+    // trailing slash or with one is the same server.
+    let out = Cli::at("ftp://example.org", dirs.path().join("y")).run(&["login", "alice", "--password-stdin"], "pw\n");
+    assert_eq!(out.error_code(), "invalid_url");
+    assert!(!dirs.path().join("y").join("profile.json").exists());
+    let slash = Cli::at(&format!("{}/", server.url()), dirs.path().join("z"));
+    assert!(slash.run(&["login", "bob", "--password-stdin"], &format!("{PASSWORD}\n")).ok);
 }
 
 #[tokio::test]

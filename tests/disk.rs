@@ -3,7 +3,7 @@
 //! a profile's database does not open without its key.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use sotto_core::{direct_conversation_id, group_conversation_id};
+use sotto_core::ConversationId;
 use sotto_proto::UserId;
 use sotto_tests::*;
 
@@ -33,8 +33,8 @@ async fn no_plaintext_on_disk_and_no_database_without_its_key() {
     assert_eq!(bob.search(MARKERS[0], 10).unwrap().len(), 1);
     assert_eq!(alice.search(MARKERS[1], 10).unwrap().len(), 1);
     assert_eq!(bob.search(MARKERS[3], 10).unwrap().len(), 1);
-    assert!(bodies(&bob, &direct_conversation_id(&alice_id)).len() == 2);
-    assert!(bodies(&carol, &group_conversation_id(&group.group_id))[0].contains(MARKERS[3]));
+    assert!(bodies(&bob, &ConversationId::Direct(alice_id.clone())).len() == 2);
+    assert!(bodies(&carol, &ConversationId::Group(group.group_id.clone()))[0].contains(MARKERS[3]));
 
     // Scan with the clients still open (WAL files present) and again after they close.
     for (label, dir) in [("alice", &alice_dir), ("bob", &bob_dir)] {

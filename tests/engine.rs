@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use sotto_core::{
-    ClientEvent, ErrorCode, KeyChange, MessageKind, MessageReason, MessageStatus, Undecryptable,
-    direct_conversation_id, group_conversation_id,
+    ClientEvent, ConversationId, ErrorCode, KeyChange, MessageKind, MessageReason, MessageStatus, Undecryptable,
 };
 use sotto_proto::{EntryBody, UserId};
 use sotto_tests::*;
@@ -27,7 +26,7 @@ async fn one_to_one_both_ways() {
 
     let summary = bob.sync().await.unwrap();
     assert_eq!(summary.messages, 1);
-    let got = bob.messages(&direct_conversation_id(&uid("alice")), None, 50).unwrap();
+    let got = bob.messages(&ConversationId::Direct(uid("alice")), None, 50).unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, "hello bob");
     assert_eq!(got[0].status, MessageStatus::Received);
@@ -44,7 +43,7 @@ async fn one_to_one_both_ways() {
     bob.send_text(&uid("alice"), "second line\nwith a newline").await.unwrap();
     alice.sync().await.unwrap();
     assert_eq!(
-        bodies(&alice, &direct_conversation_id(&uid("bob"))),
+        bodies(&alice, &ConversationId::Direct(uid("bob"))),
         ["hello bob", "hi alice", "second line\nwith a newline"]
     );
     // Nothing is left in either inbox: the syncs acknowledged what they stored.
@@ -68,10 +67,12 @@ async fn a_new_chat_is_an_empty_conversation_with_a_known_user() {
     let [alice, _bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let mut events = alice.subscribe();
     let conversation = alice.start_direct(&uid("bob")).await.unwrap();
-    assert_eq!((conversation.id.as_str(), conversation.title.as_str(), conversation.last_ts), ("u:bob", "bob", 0));
-    assert!(alice.messages("u:bob", None, 10).unwrap().is_empty());
+    let with_bob = ConversationId::Direct(uid("bob"));
+    assert_eq!((&conversation.id, conversation.title.as_str(), conversation.last_ts), (&with_bob, "bob", 0));
+    assert_eq!(conversation.id.to_string(), "u:bob");
+    assert!(alice.messages(&with_bob, None, 10).unwrap().is_empty());
     assert!(
-        matches!(events.try_recv(), Ok(ClientEvent::ConversationUpdated { conversation }) if conversation.id == "u:bob")
+        matches!(events.try_recv(), Ok(ClientEvent::ConversationUpdated { conversation }) if conversation.id == with_bob)
     );
     // Again: the same conversation, nothing new.
     assert_eq!(alice.start_direct(&uid("bob")).await.unwrap(), conversation);
@@ -93,7 +94,7 @@ async fn live_delivery_and_offline_queue_survive_a_server_restart() {
     let mut events = bob.subscribe();
     start_online(&bob).await;
     alice.start();
-    let conversation = direct_conversation_id(&uid("alice"));
+    let conversation = ConversationId::Direct(uid("alice"));
     eventually("replayed message", || {
         bodies(&bob, &conversation).contains(&"while you were away".to_owned()).then_some(())
     })
@@ -134,7 +135,7 @@ async fn live_delivery_and_offline_queue_survive_a_server_restart() {
     server.kill9();
     let queued = alice.send_text(&uid("bob"), "sent while the server was down").await.unwrap();
     assert_eq!(queued.status, MessageStatus::Queued);
-    let alice_conversation = direct_conversation_id(&uid("bob"));
+    let alice_conversation = ConversationId::Direct(uid("bob"));
     server.restart().await;
     // Both reconnect by themselves; the outbox sends, bob receives.
     eventually("queued message delivered", || {
@@ -163,7 +164,7 @@ async fn two_devices_of_one_user_see_everything() {
     bob.send_text(&uid("alice"), "to both of your devices").await.unwrap();
     alice1.sync().await.unwrap();
     alice2.sync().await.unwrap();
-    let with_bob = direct_conversation_id(&uid("bob"));
+    let with_bob = ConversationId::Direct(uid("bob"));
     assert_eq!(bodies(&alice1, &with_bob), ["to both of your devices"]);
     assert_eq!(bodies(&alice2, &with_bob), ["to both of your devices"]);
 
@@ -175,7 +176,7 @@ async fn two_devices_of_one_user_see_everything() {
     assert!(copy.outgoing);
     assert_eq!(copy.status, MessageStatus::Sent);
     bob.sync().await.unwrap();
-    assert_eq!(bodies(&bob, &direct_conversation_id(&uid("alice"))), ["to both of your devices", "from my laptop"]);
+    assert_eq!(bodies(&bob, &ConversationId::Direct(uid("alice"))), ["to both of your devices", "from my laptop"]);
     // Unread counts only count others' messages.
     assert_eq!(alice2.conversations().unwrap()[0].unread, 1);
 }
@@ -193,7 +194,7 @@ async fn group_of_four_send_and_receive() {
     for (i, c) in clients.iter().enumerate() {
         c.send_group_text(&group, &format!("message {i} from {}", c.user_id())).await.unwrap();
     }
-    let conversation = group_conversation_id(&group);
+    let conversation = ConversationId::Group(group.clone());
     for c in &clients {
         c.sync().await.unwrap();
         let texts = bodies(c, &conversation);
@@ -218,7 +219,7 @@ async fn late_member_reads_from_join_and_removed_member_reads_nothing_after() {
     let tap = Tap::login(&server, "bob").await;
 
     let group = alice.create_group("plans", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
-    let conversation = group_conversation_id(&group);
+    let conversation = ConversationId::Group(group.clone());
     alice.send_group_text(&group, "before dave joined").await.unwrap();
     alice.add_members(&group, &[uid("dave")]).await.unwrap();
     alice.send_group_text(&group, "after dave joined").await.unwrap();
@@ -282,7 +283,7 @@ async fn duplicates_are_shown_once_and_tampering_is_undecryptable() {
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let tap = Tap::login(&server, "bob").await;
     let group = alice.create_group("dupes", &[uid("bob")]).await.unwrap().group_id;
-    let conversation = group_conversation_id(&group);
+    let conversation = ConversationId::Group(group.clone());
     alice.send_group_text(&group, "only once").await.unwrap();
     bob.sync().await.unwrap();
     assert_eq!(bodies(&bob, &conversation), ["only once"]);
@@ -315,7 +316,7 @@ async fn duplicates_are_shown_once_and_tampering_is_undecryptable() {
         (bad.kind, bad.reason),
         (MessageKind::Undecryptable, Some(MessageReason::from(Undecryptable::Tampered)))
     );
-    let direct = bob.messages(&direct_conversation_id(&uid("alice")), None, 10).unwrap();
+    let direct = bob.messages(&ConversationId::Direct(uid("alice")), None, 10).unwrap();
     assert_eq!(direct.len(), 1);
     assert_eq!(direct[0].reason, Some(MessageReason::from(Undecryptable::Malformed)));
     // Replaying a real ciphertext under another message id is caught by the index check.
@@ -350,14 +351,14 @@ async fn a_contact_signing_in_again_shows_a_key_change() {
     let kinds: Vec<KeyChange> = changes.iter().map(|(_, change, _)| *change).collect();
     assert!(kinds.contains(&KeyChange::NewDevice), "{kinds:?}");
     assert!(kinds.contains(&KeyChange::DeviceRemoved), "{kinds:?}");
-    let lines = alice.messages(&direct_conversation_id(&uid("bob")), None, 10).unwrap();
+    let lines = alice.messages(&ConversationId::Direct(uid("bob")), None, 10).unwrap();
     let notice = lines.iter().find(|m| m.kind == MessageKind::System).expect("a key-change line");
     assert_eq!(notice.reason, Some(MessageReason::from(KeyChange::NewDevice)));
     assert!(notice.body.contains("new device"), "{}", notice.body);
     assert_ne!(before, alice.safety_number(&uid("bob")).await.unwrap());
     // The new device gets the message sent after it signed in.
     bob.sync().await.unwrap();
-    assert_eq!(bodies(&bob, &direct_conversation_id(&uid("alice"))), ["do you still have your keys?"]);
+    assert_eq!(bodies(&bob, &ConversationId::Direct(uid("alice"))), ["do you still have your keys?"]);
 }
 
 #[tokio::test]
@@ -371,13 +372,13 @@ async fn a_profile_reopens_with_its_history_and_keys() {
     bob.sync().await.unwrap();
     drop(alice);
     let alice = sotto_core::Client::open(&alice_dir, None).unwrap();
-    assert_eq!(bodies(&alice, &direct_conversation_id(&uid("bob"))), ["one"]);
+    assert_eq!(bodies(&alice, &ConversationId::Direct(uid("bob"))), ["one"]);
     // The Olm session survived: bob's reply decrypts, alice's next message too.
     bob.send_text(&uid("alice"), "two").await.unwrap();
     alice.sync().await.unwrap();
     alice.send_text(&uid("bob"), "three").await.unwrap();
     bob.sync().await.unwrap();
-    assert_eq!(bodies(&bob, &direct_conversation_id(&uid("alice"))), ["one", "two", "three"]);
+    assert_eq!(bodies(&bob, &ConversationId::Direct(uid("alice"))), ["one", "two", "three"]);
     assert_eq!(alice.search("thr", 10).unwrap().len(), 1);
     // One process per profile: a second open (or a register into it) is refused while it is open.
     assert_eq!(sotto_core::Client::open(&alice_dir, None).unwrap_err().code(), ErrorCode::ProfileInUse);
@@ -395,7 +396,7 @@ async fn a_profile_reopens_with_its_history_and_keys() {
     assert_eq!(register_alice2().await.unwrap_err().code(), ErrorCode::ProfileExists);
     assert_eq!(snapshot(&alice_dir), before);
     let alice = sotto_core::Client::open(&alice_dir, None).unwrap();
-    assert_eq!(bodies(&alice, &direct_conversation_id(&uid("bob"))).len(), 3);
+    assert_eq!(bodies(&alice, &ConversationId::Direct(uid("bob"))).len(), 3);
 }
 
 #[tokio::test]
@@ -409,7 +410,7 @@ async fn expired_access_tokens_are_refreshed_over_http_and_the_socket() {
     assert_eq!(refreshes(&server).await, 1, "alice's send refreshed her token");
     start_online(&bob).await;
     assert_eq!(refreshes(&server).await, 2, "bob's socket refreshed his token");
-    let conversation = direct_conversation_id(&uid("alice"));
+    let conversation = ConversationId::Direct(uid("alice"));
     eventually("message over the refreshed socket", || (bodies(&bob, &conversation) == ["after expiry"]).then_some(()))
         .await;
     bob.shutdown();
@@ -429,7 +430,7 @@ async fn a_message_that_arrives_before_its_key_is_decrypted_when_the_key_comes()
     let [alice, _bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
     let tap = Tap::login(&server, "bob").await;
     let group = alice.create_group("order", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
-    let conversation = group_conversation_id(&group);
+    let conversation = ConversationId::Group(group.clone());
     alice.send_group_text(&group, "key comes second").await.unwrap();
     // Carol is handed the group message before her inbox gave her the key.
     let entry = tap.inbox().await.into_iter().find(|e| matches!(e.body, EntryBody::Group { .. })).unwrap();
@@ -521,13 +522,14 @@ async fn typing_notices_reach_the_other_side_while_online_and_are_never_stored()
     let dirs = profiles();
     let [alice, bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
     let group = alice.create_group("typing", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
-    assert!(!alice.send_typing("u:bob", true).unwrap(), "offline: nothing is sent");
+    let (to_bob, to_alice) = (ConversationId::Direct(uid("bob")), ConversationId::Direct(uid("alice")));
+    assert!(!alice.send_typing(&to_bob, true).unwrap(), "offline: nothing is sent");
     let mut bob_events = bob.subscribe();
     let mut carol_events = carol.subscribe();
     for c in [&alice, &bob, &carol] {
         start_online(c).await;
     }
-    async fn typing(events: &mut tokio::sync::broadcast::Receiver<ClientEvent>) -> (String, String, bool) {
+    async fn typing(events: &mut tokio::sync::broadcast::Receiver<ClientEvent>) -> (ConversationId, String, bool) {
         tokio::time::timeout(Duration::from_secs(20), async {
             loop {
                 if let ClientEvent::Typing { conversation_id, user_id, typing } = events.recv().await.unwrap() {
@@ -538,15 +540,14 @@ async fn typing_notices_reach_the_other_side_while_online_and_are_never_stored()
         .await
         .expect("a typing notice")
     }
-    assert!(alice.send_typing("u:bob", true).unwrap());
-    assert_eq!(typing(&mut bob_events).await, ("u:alice".to_owned(), "alice".to_owned(), true));
-    let conversation = group_conversation_id(&group);
+    assert!(alice.send_typing(&to_bob, true).unwrap());
+    assert_eq!(typing(&mut bob_events).await, (to_alice.clone(), "alice".to_owned(), true));
+    let conversation = ConversationId::Group(group.clone());
     assert!(alice.send_typing(&conversation, false).unwrap());
     assert_eq!(typing(&mut bob_events).await, (conversation.clone(), "alice".to_owned(), false));
     assert_eq!(typing(&mut carol_events).await, (conversation.clone(), "alice".to_owned(), false));
-    assert!(alice.send_typing("not a conversation", true).is_err());
     // Nothing of it was stored anywhere.
-    assert!(bob.messages("u:alice", None, 10).unwrap().is_empty());
+    assert!(bob.messages(&to_alice, None, 10).unwrap().is_empty());
     assert_eq!(bob.sync().await.unwrap().entries, 0);
     for c in [&alice, &bob, &carol] {
         c.shutdown();
@@ -562,7 +563,7 @@ async fn a_members_new_device_reads_the_next_group_message() {
     let dirs = profiles();
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let group = alice.create_group("pair", &[uid("bob")]).await.unwrap().group_id;
-    let conversation = group_conversation_id(&group);
+    let conversation = ConversationId::Group(group.clone());
     alice.send_group_text(&group, "before bob's new device").await.unwrap();
     bob.sync().await.unwrap();
 

@@ -6,8 +6,8 @@
 
 use sotto_core::progress::CancellationToken;
 use sotto_core::{
-    Client, ErrorCode, KeyBackupKind, MessageKind, MessageReason, Progress, RecoverySecret, Undecryptable,
-    group_conversation_id,
+    Client, ConversationId, ErrorCode, KeyBackupKind, MessageKind, MessageReason, Progress, RecoverySecret,
+    Undecryptable,
 };
 use sotto_proto::{GroupId, UserId};
 use sotto_tests::*;
@@ -18,7 +18,7 @@ fn uid(s: &str) -> UserId {
 
 /// Every message of a conversation that could not be decrypted, with its reason.
 /// The undecryptable messages of a conversation: (message id, reason).
-fn undecryptable(client: &Client, conversation_id: &str) -> Vec<(String, Option<MessageReason>)> {
+fn undecryptable(client: &Client, conversation_id: &ConversationId) -> Vec<(String, Option<MessageReason>)> {
     client
         .messages(conversation_id, None, 1000)
         .unwrap()
@@ -39,7 +39,7 @@ async fn a_new_device_restores_group_history_with_the_recovery_key() {
     let dirs = profiles();
     let [alice, bob, _dave] = register_all(&server, dirs.path(), ["alice", "bob", "dave"]).await;
     let group = alice.create_group("team", &[uid("bob"), uid("dave")]).await.unwrap().group_id;
-    let conversation = group_conversation_id(&group);
+    let conversation = ConversationId::Group(group.clone());
 
     send(&alice, &group, "a1").await;
     bob.sync().await.unwrap();
@@ -132,7 +132,7 @@ async fn a_new_device_restores_with_the_passphrase_and_reads_history() {
     let dirs = profiles();
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let group = alice.create_group("pair", &[uid("bob")]).await.unwrap().group_id;
-    let conversation = group_conversation_id(&group);
+    let conversation = ConversationId::Group(group.clone());
     send(&alice, &group, "hello from alice").await;
     bob.sync().await.unwrap();
     send(&bob, &group, "hello from bob").await;
@@ -198,7 +198,7 @@ async fn history_is_only_what_was_sent_while_a_member() {
     // Through the client too: the earlier messages are not even stored as undecryptable.
     carol.sync().await.unwrap();
     carol.fetch_group_history(&group).await.unwrap();
-    let conversation = group_conversation_id(&group);
+    let conversation = ConversationId::Group(group.clone());
     assert_eq!(bodies(&carol, &conversation), ["after carol joined"]);
     assert!(undecryptable(&carol, &conversation).is_empty());
 
@@ -254,6 +254,6 @@ async fn two_devices_backing_up_at_once_keep_each_others_keys() {
     let restored = alice3.restore_key_backup(RecoverySecret::RecoveryKey(&recovery_key)).await.unwrap();
     assert_eq!((restored.sessions, restored.groups, restored.undecryptable), (6, 6, 0), "{restored:?}");
     for (group, text) in groups {
-        assert_eq!(bodies(&alice3, &group_conversation_id(&group)), [text]);
+        assert_eq!(bodies(&alice3, &ConversationId::Group(group.clone())), [text]);
     }
 }

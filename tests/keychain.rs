@@ -3,7 +3,7 @@
 //! is never deleted, overwritten or re-created, and nothing stored is lost.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use sotto_core::{ErrorCode, direct_conversation_id};
+use sotto_core::{ConversationId, ErrorCode};
 use sotto_proto::UserId;
 use sotto_tests::*;
 
@@ -50,7 +50,7 @@ async fn the_key_lives_in_the_secret_service_and_a_missing_entry_loses_nothing()
     // The right key back: everything is there.
     entry.set_secret(&secret).unwrap();
     let alice = sotto_core::Client::open(&dir, None).unwrap();
-    let with_bob = direct_conversation_id(&UserId::parse("bob").unwrap());
+    let with_bob = ConversationId::Direct(UserId::parse("bob").unwrap());
     assert_eq!(bodies(&alice, &with_bob), ["kept safe", "reply"]);
 }
 
@@ -114,5 +114,5 @@ async fn a_keychain_profile_with_a_passphrase_opens_where_the_keychain_is_gone()
     let history = cli.run(&["--passphrase-stdin", "history", "frank"], "spare key\n").json();
     assert_eq!(history[0]["body"], "sent with the keychain");
     frank.sync().await.unwrap();
-    assert_eq!(bodies(&frank, &direct_conversation_id(&UserId::parse("erin").unwrap())), ["sent with the keychain"]);
+    assert_eq!(bodies(&frank, &ConversationId::Direct(UserId::parse("erin").unwrap())), ["sent with the keychain"]);
 }

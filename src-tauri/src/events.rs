@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use sotto_core::{Client, ClientEvent, Conversation, Message, MessageKind};
+use sotto_core::{Client, ClientEvent, Conversation, ConversationId, Message, MessageKind};
 use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tauri_plugin_notification::NotificationExt;
@@ -21,7 +21,7 @@ const PREVIEW_CHARS: usize = 160;
 /// What the forwarder knows of each conversation: enough for notification titles and the
 /// unread total, without holding the client (sign-out needs the only handle).
 struct Sidebar {
-    conversations: HashMap<String, (String, i64)>,
+    conversations: HashMap<ConversationId, (String, i64)>,
 }
 
 impl Sidebar {
@@ -37,7 +37,7 @@ impl Sidebar {
         self.conversations.values().map(|(_, n)| *n).sum()
     }
 
-    fn title(&self, conversation_id: &str) -> Option<&str> {
+    fn title(&self, conversation_id: &ConversationId) -> Option<&str> {
         self.conversations.get(conversation_id).map(|(t, _)| t.as_str())
     }
 }
@@ -99,7 +99,7 @@ fn notify<R: Runtime>(app: &AppHandle<R>, sidebar: &Sidebar, message: &Message) 
 }
 
 fn notification_text(conversation_title: Option<&str>, message: &Message, previews: bool) -> (String, String) {
-    let group = message.conversation_id.starts_with("g:");
+    let group = matches!(message.conversation_id, ConversationId::Group(_));
     let title = match (group, conversation_title) {
         (true, Some(group_title)) => format!("{} in {group_title}", message.sender_user),
         _ => message.sender_user.clone(),
@@ -129,7 +129,7 @@ mod tests {
     fn message(conversation_id: &str, body: &str, kind: MessageKind) -> Message {
         Message {
             id: 1,
-            conversation_id: conversation_id.into(),
+            conversation_id: ConversationId::parse(conversation_id).unwrap(),
             message_id: "m1".into(),
             sender_user: "bob".into(),
             sender_device: None,
@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn unread_total_follows_updates() {
         let conv = |id: &str, unread| Conversation {
-            id: id.into(),
+            id: ConversationId::parse(id).unwrap(),
             kind: ConversationKind::Direct,
             peer: "bob".into(),
             title: "bob".into(),

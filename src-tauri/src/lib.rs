@@ -4,13 +4,15 @@
 //!
 //! Modules: [`state`] (phase: welcome / locked / ready, the open client, the local server),
 //! [`settings`] (tauri-plugin-store), [`local_server`] ("run a server on this computer"),
-//! [`tray`], [`webview`] (WebKitGTK settings), [`bindings`] (TypeScript declarations for the UI).
+//! [`tray`], [`webview`] (WebKitGTK settings), [`bindings`] (TypeScript declarations for the UI),
+//! [`parsed`] (command arguments checked at the IPC boundary).
 
 pub mod bindings;
 pub mod commands;
 pub mod error;
 pub mod events;
 pub mod local_server;
+pub mod parsed;
 pub mod settings;
 pub mod state;
 pub mod tasks;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sotto_core::{Client, ClientEvent, KeyChange, KeyOptions, SignIn};
+use sotto_core::{Client, ClientEvent, ConversationId, KeyChange, KeyOptions, SignIn};
 use sotto_proto::routes;
 use sotto_proto::{DeviceKeys, InboxEntry, InboxPage, KeyId, Session, SignedKey, UploadKeysRequest};
 use sotto_testkit::{Launch, ServerProcess};
@@ -194,7 +194,7 @@ pub fn key_changes(events: &mut tokio::sync::broadcast::Receiver<ClientEvent>) -
 }
 
 /// Text bodies of a conversation, oldest first.
-pub fn bodies(client: &Client, conversation_id: &str) -> Vec<String> {
+pub fn bodies(client: &Client, conversation_id: &ConversationId) -> Vec<String> {
     client
         .messages(conversation_id, None, 1000)
         .unwrap()

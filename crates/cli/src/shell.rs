@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 use sotto_core::progress::{CancellationToken, watch};
-use sotto_core::{Client, KeyOptions, Progress};
+use sotto_core::{Client, KeyOptions, Progress, ServerUrl};
 use sotto_proto::UserId;
 
 use crate::args::Cli;
@@ -65,8 +65,9 @@ impl<'a> Invocation<'a> {
         Ok(KeyOptions { no_keychain, passphrase })
     }
 
-    pub fn server(&self) -> Result<&'a str> {
-        self.cli.server.as_deref().context("pass --server URL (or set SOTTO_SERVER)")
+    /// `--server`, normalized and checked as the app's sign-in form does ([`ServerUrl::parse`]).
+    pub fn server(&self) -> Result<ServerUrl> {
+        Ok(ServerUrl::parse(self.cli.server.as_deref().context("pass --server URL (or set SOTTO_SERVER)")?)?)
     }
 
     /// Open the existing profile (its passphrase first on stdin, with `--passphrase-stdin`).

@@ -48,6 +48,12 @@ pub enum Error {
     /// The server could not be reached or the connection broke; sends stay queued.
     #[error("The server cannot be reached: {0}")]
     Offline(#[source] NetworkError),
+    /// What was given as a server address is not one (see [`crate::ServerUrl::parse`]).
+    #[error("'{0}' is not a server address.")]
+    InvalidUrl(String),
+    /// The address answers, but not as a Sotto server.
+    #[error("{0} answers, but it is not a Sotto server.")]
+    NotSotto(String),
     /// The server answered with an error.
     #[error("{message}")]
     Server { status: u16, code: ErrorCode, message: String, devices: Option<DeviceMismatch> },
@@ -151,6 +157,8 @@ impl Error {
             Error::Storage(_) => ErrorCode::Storage,
             Error::Io(_) => ErrorCode::Io,
             Error::Offline(_) => ErrorCode::Offline,
+            Error::InvalidUrl(_) => ErrorCode::InvalidUrl,
+            Error::NotSotto(_) => ErrorCode::NotSotto,
             Error::Server { code, .. } => *code,
             Error::Protocol(_) => ErrorCode::Protocol,
             Error::InvalidInput(_) => ErrorCode::InvalidInput,

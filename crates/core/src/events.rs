@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sotto_proto::MembershipChange;
 
+use crate::ConversationId;
 use crate::store::{Conversation, Message};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,7 +69,7 @@ pub enum ClientEvent {
     /// Someone started or stopped typing in a conversation (online only, never stored). A
     /// `typing: true` without a follow-up should be shown for a few seconds at most.
     Typing {
-        conversation_id: String,
+        conversation_id: ConversationId,
         user_id: String,
         typing: bool,
     },

@@ -7,6 +7,8 @@
 //! - [`key_backup`]: group session keys backed up to the server under a recovery key.
 //! - [`Client`]: the public handle: accounts, directory and trust, sending, receiving, groups.
 //! - [`export`]: readable copies of conversations (HTML or JSON) for people to keep.
+//! - [`ConversationId`]: which conversation (`u:<user id>` or `g:<group id>`).
+//! - [`server_url`]: a server address as people type it, normalized and checked.
 //!
 //! Invariants: no plaintext or key reaches the disk outside the SQLCipher database and the
 //! keychain; no secret appears in logs or `Debug` output; a locked keychain is an error, never a
@@ -15,6 +17,7 @@
 pub mod api;
 pub mod backup;
 mod client;
+mod conversation_id;
 pub(crate) mod crypto;
 mod error;
 pub mod events;
@@ -23,13 +26,15 @@ pub mod key_backup;
 pub mod network;
 pub mod profile;
 pub mod progress;
+pub mod server_url;
 pub(crate) mod store;
 
 pub use backup::BackupSummary;
 pub use client::{
     Client, DeviceSummary, KeyBackupKind, KeyBackupRestore, KeyBackupStatus, KeyReset, RecoverySecret, Restore, SignIn,
-    SyncSummary, Verification, direct_conversation_id, group_conversation_id,
+    SyncSummary, Verification,
 };
+pub use conversation_id::ConversationId;
 pub use crypto::CryptoError;
 pub use crypto::Undecryptable;
 pub use error::{Error, Result};
@@ -38,6 +43,7 @@ pub use export::{ExportFormat, ExportScope, ExportSummary};
 pub use network::{NetworkError, ProtocolError};
 pub use profile::KeyOptions;
 pub use progress::Progress;
+pub use server_url::ServerUrl;
 pub use sotto_proto::ErrorCode;
 pub use store::{
     Conversation, ConversationKind, LocalGroup, Message, MessageKind, MessageReason, MessageStatus, SearchHit,

@@ -7,7 +7,8 @@
 //! `name: { args: { conversation_id: string }; result: Array<Message> };`. Parameters that Tauri
 //! injects (`State`, `AppHandle`, `Window`, `WebviewWindow`, `Webview`) are not arguments. A
 //! `Channel<T>` argument (progress the command streams back) renders as `Channel<T>`, the
-//! interface `ipc.ts` declares for Tauri's channel class.
+//! interface `ipc.ts` declares for Tauri's channel class; a `Parsed<T>` argument (checked at the
+//! boundary, `src-tauri/src/parsed.rs`) renders as `T`.
 //!
 //! Every command also runs in a `tracing` span named after it, without its arguments, and its
 //! error is logged when it fails.
@@ -43,9 +44,9 @@ fn result_type(output: &ReturnType) -> syn::Result<&Type> {
     }
 }
 
-/// `T` of `Channel<T>`.
-fn channel_payload(ty: &Type) -> Option<&Type> {
-    let seg = last_segment(ty).filter(|s| s.ident == "Channel")?;
+/// `T` of `Wrapper<T>` when `ty` is one (`Channel<T>`, `Parsed<T>`).
+fn wrapped<'a>(ty: &'a Type, wrapper: &str) -> Option<&'a Type> {
+    let seg = last_segment(ty).filter(|s| s.ident == wrapper)?;
     match &seg.arguments {
         PathArguments::AngleBracketed(args) if args.args.len() == 1 => match args.args.first() {
             Some(GenericArgument::Type(t)) => Some(t),
@@ -72,9 +73,10 @@ fn expand(item: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             return Err(syn::Error::new(arg.pat.span(), "command arguments are plain names"));
         };
         names.push(ident.ident.to_string());
-        types.push(match channel_payload(&arg.ty) {
-            Some(payload) => quote! { format!("Channel<{}>", out.ts::<#payload>()) },
-            None => {
+        types.push(match (wrapped(&arg.ty, "Channel"), wrapped(&arg.ty, "Parsed")) {
+            (Some(payload), _) => quote! { format!("Channel<{}>", out.ts::<#payload>()) },
+            (None, Some(value)) => quote! { out.ts::<#value>() },
+            (None, None) => {
                 let ty = &arg.ty;
                 quote! { out.ts::<#ty>() }
             }

@@ -6,14 +6,17 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sotto_app_macros::command;
-use sotto_core::{BackupSummary, Client, ExportFormat, ExportScope, ExportSummary, KeyOptions, Progress, Restore};
+use sotto_core::{
+    BackupSummary, Client, ExportFormat, ExportScope, ExportSummary, KeyOptions, Progress, Restore, ServerUrl,
+};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State, WebviewWindow};
 use tauri_plugin_dialog::{DialogExt, FilePath};
 use ts_rs::TS;
 
-use crate::commands::session::{new_profile_dir, normalize_server_url};
+use crate::commands::session::new_profile_dir;
 use crate::error::{CommandError, CommandResult, ErrorCode};
+use crate::parsed::Parsed;
 use crate::state::{AppState, AppStatus};
 use crate::tasks::ProgressForwarder;
 
@@ -108,9 +111,10 @@ pub async fn export_readable(
     task: String,
     dir: String,
     format: ExportFormat,
-    scope: ExportScope,
+    scope: Parsed<ExportScope>,
     on_progress: Channel<Progress>,
 ) -> CommandResult<ExportSummary> {
+    let scope = scope.into_inner();
     let client = state.client()?;
     let task = state.tasks.start(&task)?;
     let dir = chosen_path(&dir)?;
@@ -139,7 +143,7 @@ pub async fn restore_backup(
         return Err(CommandError::new(ErrorCode::AlreadySignedIn, "An account is already open; sign out first."));
     }
     let task = state.tasks.start(&task)?;
-    let server = normalize_server_url(&request.server)?;
+    let server = ServerUrl::parse(&request.server)?;
     let user_id = request.user_id.trim().to_owned();
     sotto_proto::UserId::parse(&user_id)?;
     let file = chosen_path(&request.file)?;
@@ -148,7 +152,7 @@ pub async fn restore_backup(
     let restore = Restore {
         file: &file,
         backup_passphrase: &request.backup_passphrase,
-        server: &server,
+        server: server.as_str(),
         user_id: &user_id,
         password: &request.password,
     };

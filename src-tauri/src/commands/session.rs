@@ -2,10 +2,9 @@
 
 use sotto_app_macros::command;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
-use sotto_core::{Client, KeyOptions, SignIn};
+use sotto_core::{Client, KeyOptions, ServerUrl, SignIn};
 use tauri::{AppHandle, Runtime, State};
 use ts_rs::TS;
 
@@ -43,46 +42,9 @@ pub async fn app_status(state: State<'_, AppState>) -> CommandResult<AppStatus> 
 /// Normalize `url` and check that a Sotto server answers there.
 #[command]
 pub async fn check_server(url: String) -> CommandResult<String> {
-    let url = normalize_server_url(&url)?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(8))
-        .build()
-        .map_err(|e| CommandError::new(ErrorCode::Offline, e.to_string()))?;
-    let resp = http
-        .get(format!("{url}{}", sotto_proto::routes::HEALTH_PATH))
-        .send()
-        .await
-        .map_err(|e| CommandError::new(ErrorCode::Offline, format!("{url} did not answer: {e}")))?;
-    let body = resp.text().await.unwrap_or_default();
-    if body.trim() != "ok" {
-        return Err(CommandError::new(ErrorCode::NotSotto, format!("{url} answers, but it is not a Sotto server.")));
-    }
-    Ok(url)
-}
-
-/// `https://` unless the person wrote a scheme (or a local address, where plain http is usual).
-pub fn normalize_server_url(input: &str) -> CommandResult<String> {
-    let trimmed = input.trim();
-    let invalid = || CommandError::new(ErrorCode::InvalidUrl, format!("'{trimmed}' is not a server address."));
-    if trimmed.is_empty() || trimmed.chars().any(char::is_whitespace) {
-        return Err(invalid());
-    }
-    let with_scheme = if trimmed.contains("://") {
-        trimmed.to_owned()
-    } else {
-        let host = trimmed.split([':', '/']).next().unwrap_or_default();
-        let local = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok() || host.ends_with(".local");
-        format!("{}://{trimmed}", if local { "http" } else { "https" })
-    };
-    let parsed = reqwest::Url::parse(&with_scheme).map_err(|_| invalid())?;
-    if !matches!(parsed.scheme(), "http" | "https")
-        || parsed.host_str().is_none_or(str::is_empty)
-        || parsed.query().is_some()
-        || parsed.fragment().is_some()
-    {
-        return Err(invalid());
-    }
-    Ok(with_scheme.trim_end_matches('/').to_owned())
+    let url = ServerUrl::parse(&url)?;
+    url.check().await?;
+    Ok(url.to_string())
 }
 
 #[command]
@@ -113,14 +75,18 @@ async fn sign_in<R: Runtime>(
     if state.client().is_ok() {
         return Err(CommandError::new(ErrorCode::AlreadySignedIn, "An account is already open; sign out first."));
     }
-    let server = normalize_server_url(&request.server)?;
+    let server = ServerUrl::parse(&request.server)?;
     let user_id = request.user_id.trim().to_owned();
     sotto_proto::UserId::parse(&user_id)?;
     let dir = new_profile_dir(state.data_dir(), &user_id);
     let passphrase = request.passphrase.filter(|p| !p.is_empty());
     let device_name = request.device_name.filter(|n| !n.trim().is_empty()).unwrap_or_else(default_device_name);
-    let sign_in =
-        SignIn { server: &server, user_id: &user_id, password: &request.password, device_name: Some(&device_name) };
+    let sign_in = SignIn {
+        server: server.as_str(),
+        user_id: &user_id,
+        password: &request.password,
+        device_name: Some(&device_name),
+    };
     let keys = KeyOptions { no_keychain: false, passphrase };
     let result =
         if register { Client::register(&dir, sign_in, keys).await } else { Client::login(&dir, sign_in, keys).await };
@@ -268,22 +234,4 @@ pub async fn sign_out(app: AppHandle, state: State<'_, AppState>) -> CommandResu
     }
     settings::save_profile(&app, None)?;
     Ok(state.announce(&app))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
-
-    use super::*;
-
-    #[test]
-    fn server_urls_are_normalized() {
-        assert_eq!(normalize_server_url(" chat.example.org/ ").unwrap(), "https://chat.example.org");
-        assert_eq!(normalize_server_url("192.168.1.20:8448").unwrap(), "http://192.168.1.20:8448");
-        assert_eq!(normalize_server_url("localhost:8448").unwrap(), "http://localhost:8448");
-        assert_eq!(normalize_server_url("http://box.local:8448").unwrap(), "http://box.local:8448");
-        for bad in ["", "   ", "ftp://x.org", "https://", "two words.org", "http://", "https://x.org/?a=1"] {
-            assert_eq!(normalize_server_url(bad).unwrap_err().code, ErrorCode::InvalidUrl, "{bad}");
-        }
-    }
 }

@@ -3,6 +3,7 @@
 //! browser for layout work and screenshots. URL switches: `?phase=welcome|locked|ready`,
 //! `?empty=1` (no conversations), `?offline=1`, `?theme=light|dark`.
 
+import { directConversationId, directUserOf, groupConversationId } from "../lib/ids";
 import type * as Real from "../lib/tauri";
 import type {
   AppStatus,
@@ -10,6 +11,7 @@ import type {
   CommandError,
   ErrorCode,
   Conversation,
+  ConversationId,
   ExportFormat,
   ExportScope,
   KeyBackupStatus,
@@ -68,7 +70,7 @@ const groups: Record<string, LocalGroup> = {
 };
 const conversations: Conversation[] = [];
 
-function msg(conversation_id: string, sender: string, body: string, ts: number, extra: Partial<Message> = {}): Message {
+function msg(conversation_id: ConversationId, sender: string, body: string, ts: number, extra: Partial<Message> = {}): Message {
   const outgoing = sender === ME;
   const m: Message = {
     id: nextId++,
@@ -93,9 +95,9 @@ let seeded = false;
 function seed(): void {
   if (seeded || params.get("empty")) return;
   seeded = true;
-  const b = "u:bob";
-  const g = "g:book-club";
-  const c = "u:carol";
+  const b = directConversationId("bob");
+  const g = groupConversationId("book-club");
+  const c = directConversationId("carol");
   for (let i = 0; i < 60; i++) {
     msg(b, i % 3 === 0 ? ME : "bob", `Older message number ${i + 1} about the trip.`, now - 9 * DAY + i * 7 * MINUTE);
   }
@@ -122,7 +124,7 @@ function seed(): void {
   for (const conv of conversations) refreshConversation(conv.id);
 }
 
-function refreshConversation(id: string): Conversation | undefined {
+function refreshConversation(id: ConversationId): Conversation | undefined {
   const conv = conversations.find((c) => c.id === id);
   if (!conv) return undefined;
   const own = messages.filter((m) => m.conversation_id === id);
@@ -169,8 +171,8 @@ function snippetFor(body: string, query: string): string {
   return `${body.slice(0, i)}\u0002${body.slice(i, i + query.length)}\u0003${body.slice(i + query.length)}`;
 }
 
-function replyLater(conversationId: string): void {
-  const peer = conversationId.startsWith("u:") ? conversationId.slice(2) : "bob";
+function replyLater(conversationId: ConversationId): void {
+  const peer = directUserOf(conversationId) ?? "bob";
   setTimeout(() => emitClient({ type: "typing", conversation_id: conversationId, user_id: peer, typing: true }), 800);
   setTimeout(() => {
     const m = msg(conversationId, peer, "Got it 👍", Date.now());
@@ -219,13 +221,13 @@ const api = {
       ? Promise.reject(fail("invalid_credentials"))
       : delay({ ed25519: "E".repeat(43), curve25519: "C".repeat(43), notified_devices: conversations.length }, 900),
   listConversations: () => delay(conversations.map((c) => ({ ...c }))),
-  loadMessages: (conversationId: string, before: number | null, limit: number) => {
+  loadMessages: (conversationId: ConversationId, before: number | null, limit: number) => {
     const all = messages.filter((m) => m.conversation_id === conversationId && (before === null || m.id < before));
     return delay(all.slice(-limit), before === null ? 80 : 500);
   },
-  loadMessagesAfter: (conversationId: string, after: number, limit: number) =>
+  loadMessagesAfter: (conversationId: ConversationId, after: number, limit: number) =>
     delay(messages.filter((m) => m.conversation_id === conversationId && m.id > after).slice(0, limit)),
-  markRead: (conversationId: string) => {
+  markRead: (conversationId: ConversationId) => {
     const conv = conversations.find((c) => c.id === conversationId);
     if (conv) conv.unread = 0;
     return delay(null, 10);
@@ -243,7 +245,7 @@ const api = {
       }));
     return delay(hits, 60);
   },
-  sendMessage: (conversationId: string, body: string) => {
+  sendMessage: (conversationId: ConversationId, body: string) => {
     const m = msg(conversationId, ME, body, Date.now(), { status: "queued" });
     setTimeout(() => {
       const done: Message = body.includes("fail")
@@ -270,7 +272,7 @@ const api = {
   setTyping: () => delay(null, 10),
   startDirect: (userId: string) => {
     if (userId.startsWith("nobody")) return Promise.reject(fail("unknown_user"));
-    const id = `u:${userId}`;
+    const id = directConversationId(userId);
     let conv = conversations.find((c) => c.id === id);
     if (!conv) {
       conv = { id, kind: "direct", peer: userId, title: userId, last_ts: 0, last_preview: "", unread: 0 };
@@ -301,7 +303,7 @@ const api = {
       members: [{ user_id: ME, role: "owner" }, ...members.map((u) => ({ user_id: u, role: "member" as const }))],
     };
     groups[id] = group;
-    conversations.push({ id: `g:${id}`, kind: "group", peer: id, title: name, last_ts: 0, last_preview: "", unread: 0 });
+    conversations.push({ id: groupConversationId(id), kind: "group", peer: id, title: name, last_ts: 0, last_preview: "", unread: 0 });
     return delay(group);
   },
   groupDetails: (groupId: string) => {
@@ -394,7 +396,7 @@ if (status.phase === "ready") seed();
   emit: emitClient,
   keyChange: (user = "bob") =>
     emitClient({ type: "contact_key_changed", user_id: user, device_id: "NEWDEVICE", change: "identity_changed", was_verified: false }),
-  typing: (conversation_id = "u:bob", user_id = "bob") => emitClient({ type: "typing", conversation_id, user_id, typing: true }),
+  typing: (conversation_id: ConversationId = directConversationId("bob"), user_id = "bob") => emitClient({ type: "typing", conversation_id, user_id, typing: true }),
 };
 
 export const {

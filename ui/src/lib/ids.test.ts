@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { avatarColor, AVATAR_COLORS, initials } from "./avatar";
-import { directUserOf, groupIdOf, isValidUserId, parseUserIds } from "./ids";
+import {
+  directConversationId,
+  directUserOf,
+  groupConversationId,
+  groupIdOf,
+  isValidUserId,
+  parseConversationId,
+  parseUserIds,
+} from "./ids";
 
 describe("ids", () => {
   it("parses ids separated by commas and/or spaces, dropping blanks and repeats", () => {
@@ -22,6 +30,20 @@ describe("ids", () => {
     expect(groupIdOf("g:abc")).toBe("abc");
     expect(groupIdOf("u:bob")).toBeNull();
     expect(directUserOf("u:bob")).toBe("bob");
+    expect(directUserOf("g:abc")).toBeNull();
+  });
+
+  it("spells conversation ids as the Rust side does", () => {
+    expect(directConversationId("bob")).toBe("u:bob");
+    expect(groupConversationId("G1abc_-")).toBe("g:G1abc_-");
+  });
+
+  it("reads conversation ids from text, refusing anything else", () => {
+    expect(parseConversationId("u:bob")).toBe("u:bob");
+    expect(parseConversationId("g:G1abc_-")).toBe("g:G1abc_-");
+    for (const bad of ["", "bob", "u:", "g:", "x:bob", "U:bob", "u:Bob", "u:bo", "g:a/b", "g:../x", " u:bob"]) {
+      expect(parseConversationId(bad)).toBeNull();
+    }
   });
 });
 

@@ -1,22 +1,42 @@
-//! Conversation and user id helpers shared by the dialogs and views.
+//! Conversation and user id helpers shared by the dialogs and views. The only place that knows
+//! how a `ConversationId` is spelled (`u:<user id>` or `g:<group id>`, from the Rust side's
+//! `ConversationId`); everything else builds and reads them through these functions.
 
-/** "u:<user>" or "g:<group id>". */
-export function groupConversationId(groupId: string): string {
-  return `g:${groupId}`;
+import type { ConversationId } from "./types";
+
+const DIRECT = "u:";
+const GROUP = "g:";
+
+export function groupConversationId(groupId: string): ConversationId {
+  return `${GROUP}${groupId}`;
 }
 
-export function directConversationId(userId: string): string {
-  return `u:${userId}`;
+export function directConversationId(userId: string): ConversationId {
+  return `${DIRECT}${userId}`;
 }
 
 /** The group id of a group conversation, or null for a direct one. */
-export function groupIdOf(conversationId: string): string | null {
-  return conversationId.startsWith("g:") ? conversationId.slice(2) : null;
+export function groupIdOf(conversationId: ConversationId): string | null {
+  return conversationId.startsWith(GROUP) ? conversationId.slice(GROUP.length) : null;
 }
 
 /** The other user of a direct conversation, or null for a group. */
-export function directUserOf(conversationId: string): string | null {
-  return conversationId.startsWith("u:") ? conversationId.slice(2) : null;
+export function directUserOf(conversationId: ConversationId): string | null {
+  return conversationId.startsWith(DIRECT) ? conversationId.slice(DIRECT.length) : null;
+}
+
+/** Text that should be a conversation id (such as a row's `data-conversation-id`), checked by
+ * the same rules as the Rust side's `ConversationId::parse`; null when it is not one. */
+export function parseConversationId(text: string): ConversationId | null {
+  if (text.startsWith(DIRECT)) {
+    const user = text.slice(DIRECT.length);
+    return isValidUserId(user) ? directConversationId(user) : null;
+  }
+  if (text.startsWith(GROUP)) {
+    const group = text.slice(GROUP.length);
+    return /^[A-Za-z0-9_-]{1,64}$/u.test(group) ? groupConversationId(group) : null;
+  }
+  return null;
 }
 
 /** User ids typed into one field, separated by commas and/or whitespace; duplicates dropped. */

@@ -10,6 +10,7 @@ import type {
   AppStatus,
   BackupSummary,
   ClientEvent,
+  ConversationId,
   ExportFormat,
   ExportScope,
   ExportSummary,
@@ -44,18 +45,18 @@ export const changePassword = (current: string, newPassword: string) =>
   call("change_password", { current, new_password: newPassword });
 export const resetKeys = (password: string) => call("reset_keys", { password });
 export const listConversations = () => call("list_conversations", {});
-export const loadMessages = (conversationId: string, before: number | null, limit: number) =>
+export const loadMessages = (conversationId: ConversationId, before: number | null, limit: number) =>
   call("load_messages", { conversation_id: conversationId, before, limit });
-export const loadMessagesAfter = (conversationId: string, after: number, limit: number) =>
+export const loadMessagesAfter = (conversationId: ConversationId, after: number, limit: number) =>
   call("load_messages_after", { conversation_id: conversationId, after, limit });
-export const markRead = (conversationId: string) =>
+export const markRead = (conversationId: ConversationId) =>
   call("mark_read", { conversation_id: conversationId });
 export const searchMessages = (query: string, limit: number) =>
   call("search_messages", { query, limit });
-export const sendMessage = (conversationId: string, body: string) =>
+export const sendMessage = (conversationId: ConversationId, body: string) =>
   call("send_message", { conversation_id: conversationId, body });
 export const retryMessage = (id: number) => call("retry_message", { id });
-export const setTyping = (conversationId: string, typing: boolean) =>
+export const setTyping = (conversationId: ConversationId, typing: boolean) =>
   call("set_typing", { conversation_id: conversationId, typing });
 export const startDirect = (userId: string) => call("start_direct", { user_id: userId });
 export const userDevices = (userId: string) => call("user_devices", { user_id: userId });

@@ -10,6 +10,7 @@ export type { ClientEvent } from "./bindings/ClientEvent";
 export type { CommandError } from "./bindings/CommandError";
 export type { ConnectionState } from "./bindings/ConnectionState";
 export type { Conversation } from "./bindings/Conversation";
+export type { ConversationId } from "./bindings/ConversationId";
 export type { ConversationKind } from "./bindings/ConversationKind";
 export type { DeviceSummary } from "./bindings/DeviceSummary";
 export type { ErrorCode } from "./bindings/ErrorCode";

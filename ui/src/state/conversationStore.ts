@@ -2,7 +2,7 @@
 //! pending "safety number changed" notices per contact, and which contacts are verified.
 
 import { Store } from "../lib/store";
-import type { CommandError, Conversation, KeyChange } from "../lib/types";
+import type { CommandError, Conversation, ConversationId, KeyChange } from "../lib/types";
 
 /** How long a `typing: true` lasts without a follow-up. */
 export const TYPING_TTL_MS = 6000;
@@ -18,7 +18,7 @@ export interface ConversationState {
   list: Conversation[];
   loaded: boolean;
   loadError: CommandError | null;
-  selectedId: string | null;
+  selectedId: ConversationId | null;
   /** conversation id → user id → time (ms) the typing state expires. */
   typing: Record<string, Record<string, number>>;
   /** user id → the latest key change not yet acknowledged. */
@@ -67,22 +67,22 @@ export class ConversationStore extends Store<ConversationState> {
     if (!this.find(conversation.id)) this.upsert(conversation);
   }
 
-  find(id: string): Conversation | undefined {
+  find(id: ConversationId): Conversation | undefined {
     return this.get().list.find((c) => c.id === id);
   }
 
-  select(selectedId: string | null): void {
+  select(selectedId: ConversationId | null): void {
     this.set((s) => (s.selectedId === selectedId ? s : { ...s, selectedId }));
   }
 
-  clearUnread(id: string): void {
+  clearUnread(id: ConversationId): void {
     this.set((s) => {
       if (!s.list.some((c) => c.id === id && c.unread !== 0)) return s;
       return { ...s, list: s.list.map((c) => (c.id === id ? { ...c, unread: 0 } : c)) };
     });
   }
 
-  setTyping(conversationId: string, userId: string, typing: boolean, expiresAt: number): void {
+  setTyping(conversationId: ConversationId, userId: string, typing: boolean, expiresAt: number): void {
     this.set((s) => {
       const current = { ...(s.typing[conversationId] ?? {}) };
       if (typing) current[userId] = expiresAt;
@@ -93,7 +93,7 @@ export class ConversationStore extends Store<ConversationState> {
   }
 
   /** Drops a typing state unless a newer `typing: true` extended it. */
-  expireTyping(conversationId: string, userId: string, expiresAt: number): void {
+  expireTyping(conversationId: ConversationId, userId: string, expiresAt: number): void {
     if (this.get().typing[conversationId]?.[userId] !== expiresAt) return;
     this.setTyping(conversationId, userId, false, 0);
   }

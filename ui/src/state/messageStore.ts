@@ -7,7 +7,7 @@ import * as ipc from "../lib/tauri";
 import { asCommandError } from "../lib/errors";
 import { compareMessages, mergeMessages } from "../lib/messageRows";
 import { Store } from "../lib/store";
-import type { CommandError, Message } from "../lib/types";
+import type { CommandError, ConversationId, Message } from "../lib/types";
 
 export const PAGE_SIZE = 50;
 const JUMP_HALF_PAGE = 25;
@@ -69,7 +69,7 @@ export class MessageStore extends Store<MessageState> {
     else this.add(latest);
   }
 
-  private update(conversationId: string, change: (w: MessageWindow) => MessageWindow): void {
+  private update(conversationId: ConversationId, change: (w: MessageWindow) => MessageWindow): void {
     this.set((s) => {
       const current = s[conversationId];
       if (!current) return s;
@@ -79,7 +79,7 @@ export class MessageStore extends Store<MessageState> {
   }
 
   /** Loads the newest page unless the conversation already has a window (or one is loading). */
-  async ensureLoaded(conversationId: string): Promise<void> {
+  async ensureLoaded(conversationId: ConversationId): Promise<void> {
     const existing = this.get()[conversationId];
     if (existing && existing.error === null) return;
     this.set((s) => ({
@@ -100,7 +100,7 @@ export class MessageStore extends Store<MessageState> {
     }
   }
 
-  async loadOlder(conversationId: string): Promise<void> {
+  async loadOlder(conversationId: ConversationId): Promise<void> {
     const w = this.get()[conversationId];
     const oldest = w?.messages[0];
     if (!w || !oldest || !w.hasOlder || w.loading) return;
@@ -118,7 +118,7 @@ export class MessageStore extends Store<MessageState> {
     }
   }
 
-  async loadNewer(conversationId: string): Promise<void> {
+  async loadNewer(conversationId: ConversationId): Promise<void> {
     const w = this.get()[conversationId];
     const newest = w?.messages[w.messages.length - 1];
     if (!w || !newest || !w.hasNewer || w.loading) return;
@@ -169,7 +169,7 @@ export class MessageStore extends Store<MessageState> {
     }
   }
 
-  clearHighlight(conversationId: string, id: number): void {
+  clearHighlight(conversationId: ConversationId, id: number): void {
     this.update(conversationId, (w) => (w.highlightId === id ? { ...w, highlightId: null } : w));
   }
 

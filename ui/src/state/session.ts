@@ -5,8 +5,8 @@
 import * as ipc from "../lib/tauri";
 import { asCommandError } from "../lib/errors";
 import { LIST_LOADED, markOnce } from "../lib/perf";
-import { groupIdOf } from "../lib/ids";
-import type { ClientEvent, Conversation, Message, SearchHit } from "../lib/types";
+import { groupConversationId, groupIdOf } from "../lib/ids";
+import type { ClientEvent, Conversation, ConversationId, Message, SearchHit } from "../lib/types";
 import type { AppStore } from "./appStore";
 import { ConversationStore, TYPING_TTL_MS } from "./conversationStore";
 import { GroupStore } from "./groupStore";
@@ -26,7 +26,7 @@ export class Session {
   readonly ui = new UiStore();
   private readonly isWindowFocused: () => boolean;
   private readonly now: () => number;
-  private readonly markingRead = new Set<string>();
+  private readonly markingRead = new Set<ConversationId>();
   private prefetching = false;
 
   constructor(
@@ -62,7 +62,7 @@ export class Session {
    * conversation that is already loaded (or loading) is skipped, and a click on another one is
    * not held up, since the commands run concurrently.
    */
-  prefetch(ids: readonly string[]): void {
+  prefetch(ids: readonly ConversationId[]): void {
     if (this.prefetching) return;
     this.prefetching = true;
     void (async () => {
@@ -70,7 +70,7 @@ export class Session {
     })();
   }
 
-  openConversation(id: string): void {
+  openConversation(id: ConversationId): void {
     this.conversations.select(id);
     void this.messages.ensureLoaded(id);
     const groupId = groupIdOf(id);
@@ -109,7 +109,7 @@ export class Session {
 
   /** Tells the engine the conversation is read; skipped when the list already says so, unless
    * `force` (a message just arrived that the list's count doesn't include yet). */
-  markRead(id: string, force = false): void {
+  markRead(id: ConversationId, force = false): void {
     const conversation = this.conversations.find(id);
     if (!force && conversation && conversation.unread === 0) return;
     if (this.markingRead.has(id)) return;
@@ -127,7 +127,7 @@ export class Session {
     if (selectedId) this.markRead(selectedId);
   }
 
-  async send(conversationId: string, body: string): Promise<Message> {
+  async send(conversationId: ConversationId, body: string): Promise<Message> {
     const since = this.messages.mark();
     const message = await ipc.sendMessage(conversationId, body);
     this.messages.applyResult(message, since);
@@ -140,7 +140,7 @@ export class Session {
     this.messages.applyResult(message, since);
   }
 
-  private readIfOpen(conversationId: string, force = false): void {
+  private readIfOpen(conversationId: ConversationId, force = false): void {
     if (this.conversations.get().selectedId === conversationId && this.isWindowFocused()) {
       this.markRead(conversationId, force);
     }
@@ -164,7 +164,7 @@ export class Session {
         if (event.conversation.unread > 0) this.readIfOpen(event.conversation.id);
         break;
       case "membership_changed":
-        if (this.groups.get()[event.group_id] || this.isOpen(`g:${event.group_id}`)) {
+        if (this.groups.get()[event.group_id] || this.isOpen(groupConversationId(event.group_id))) {
           void this.groups.refresh(event.group_id).catch(() => undefined);
         }
         break;
@@ -193,7 +193,7 @@ export class Session {
     }
   }
 
-  private isOpen(conversationId: string): boolean {
+  private isOpen(conversationId: ConversationId): boolean {
     return this.conversations.get().selectedId === conversationId;
   }
 

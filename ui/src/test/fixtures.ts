@@ -1,5 +1,6 @@
 //! Test data builders. The fixed clock is Wednesday 18 March 2026, 15:30 UTC (tests run in UTC).
 
+import { directConversationId, groupConversationId } from "../lib/ids";
 import type { AppStatus, Conversation, Message } from "../lib/types";
 import type { Clock } from "../lib/time";
 
@@ -50,7 +51,7 @@ export function conversation(partial: Partial<Conversation> = {}): Conversation 
   const peer = partial.peer ?? "bob";
   const kind = partial.kind ?? "direct";
   return {
-    id: kind === "group" ? `g:${peer}` : `u:${peer}`,
+    id: kind === "group" ? groupConversationId(peer) : directConversationId(peer),
     kind,
     peer,
     title: peer,

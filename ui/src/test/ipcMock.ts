@@ -4,6 +4,7 @@
 
 import { act } from "@testing-library/react";
 import { vi } from "vitest";
+import { directConversationId } from "../lib/ids";
 import type * as Real from "../lib/tauri";
 import type { AppStatus, ClientEvent, KeyBackupStatus, Settings } from "../lib/types";
 import { readyStatus } from "./fixtures";
@@ -53,7 +54,7 @@ const defaults: typeof Real = {
   },
   setTyping: async () => null,
   startDirect: async (userId) => ({
-    id: `u:${userId}`,
+    id: directConversationId(userId),
     kind: "direct",
     peer: userId,
     title: userId,

@@ -35,7 +35,7 @@ use binaries::sibling;
 use clap::Parser;
 use group_history::body;
 use serde::Serialize;
-use sotto_core::{Client, KeyOptions, MessageKind, SignIn};
+use sotto_core::{Client, ConversationId, KeyOptions, MessageKind, SignIn};
 use sotto_proto::UserId;
 use sotto_tests::window::{AppData, AppWindow};
 
@@ -126,6 +126,11 @@ fn sender_keys() -> KeyOptions {
     KeyOptions { no_keychain: true, passphrase: Some(PASSPHRASE.to_owned()) }
 }
 
+/// The conversation id (as the UI's rows carry it) of the one-to-one conversation with friend `c`.
+fn friend_conversation(c: usize) -> anyhow::Result<String> {
+    Ok(ConversationId::Direct(UserId::parse(format!("bench-friend-{c}"))?).to_string())
+}
+
 /// Build the app's profile and history; returns the big conversation's id.
 async fn prepare(server: &str, data: &AppData, work: &Path, messages: usize) -> anyhow::Result<String> {
     let app_dir = data.path().join("data").join("im.sotto.app");
@@ -136,7 +141,7 @@ async fn prepare(server: &str, data: &AppData, work: &Path, messages: usize) -> 
     let group =
         sender.create_group("Bench group", std::slice::from_ref(me.user_id())).await.context("creating the group")?;
     let gid = group.group_id.clone();
-    let conversation = sotto_core::group_conversation_id(&gid);
+    let conversation = ConversationId::Group(gid.clone());
     // A real send shares the sender's Megolm key with the app's device over Olm.
     sender.send_group_text(&gid, &body(0)).await.context("the first group message")?;
     me.sync().await.context("the app profile's first sync")?;
@@ -168,7 +173,7 @@ async fn prepare(server: &str, data: &AppData, work: &Path, messages: usize) -> 
     sender.shutdown();
     me.shutdown();
     drop(me);
-    Ok(conversation)
+    Ok(conversation.to_string())
 }
 
 /// The UI's marks during a start: (name without `sotto:`, ms from the process start).
@@ -310,16 +315,16 @@ async fn run(args: &Args, app: &Path, server_bin: &Path) -> anyhow::Result<Summa
     let (first_open_ms, first_open_painted_ms) = open(&window, &big, &needle).await?;
     window.screenshot("big-conversation").await;
     eprintln!("[open] first open: {first_open_ms:.1} ms to the newest message, {first_open_painted_ms:.1} ms painted");
-    let other = "u:bench-friend-0";
+    let other = friend_conversation(0)?;
     let mut reopen_ms = Vec::new();
     for _ in 0..args.reopens {
-        open(&window, other, "hello from friend 0, message 19").await?;
+        open(&window, &other, "hello from friend 0, message 19").await?;
         let (_, painted) = open(&window, &big, &needle).await?;
         reopen_ms.push(painted);
     }
     eprintln!("[open] re-opens: {reopen_ms:.1?} ms");
     for c in 0..CONTACTS {
-        open(&window, &format!("u:bench-friend-{c}"), &format!("hello from friend {c}, message 19")).await?;
+        open(&window, &friend_conversation(c)?, &format!("hello from friend {c}, message 19")).await?;
     }
     open(&window, &big, &needle).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use rand_core::{OsRng, RngCore};
 use serde::Serialize;
-use sotto_core::{Client, KeyOptions, MessageKind, SignIn};
+use sotto_core::{Client, ConversationId, KeyOptions, MessageKind, SignIn};
 use sotto_proto::{EntryBody, InboxEntry, MessageId};
 use vodozemac::megolm::{GroupSession, GroupSessionPickle, InboundGroupSession, MegolmMessage, SessionConfig};
 
@@ -106,7 +106,7 @@ pub async fn run(server: &mut ServerProcess, work: &Path, n: usize) -> anyhow::R
         first.reason
     );
     let synced = b.sync().await.context("B's sync")?;
-    let conversation = sotto_core::group_conversation_id(&gid);
+    let conversation = ConversationId::Group(gid.clone());
     let seen = b.messages(&conversation, None, 10)?;
     ensure!(
         seen.iter().any(|m| m.kind == MessageKind::Text && m.body == "hello, group"),

@@ -16,7 +16,8 @@ use rusqlite::{Connection, OpenFlags, params};
 use serde::{Deserialize, Serialize};
 use sotto_core::bench::{NewMessage, OpenMode, Store};
 use sotto_core::profile::ProfileKey;
-use sotto_core::{ConversationKind, MessageKind, MessageStatus};
+use sotto_core::{ConversationId, ConversationKind, MessageKind, MessageStatus};
+use sotto_proto::{GroupId, UserId};
 
 use super::stats::{CpuSnap, Dist};
 use super::words::{MEDIUM, RARE, Rng, Vocabulary};
@@ -158,14 +159,14 @@ impl Generator<'_> {
     }
 }
 
-fn conversation(c: usize) -> (String, ConversationKind, String, String) {
-    if c.is_multiple_of(3) {
+fn conversation(c: usize) -> anyhow::Result<(ConversationId, ConversationKind, String, String)> {
+    Ok(if c.is_multiple_of(3) {
         let g = format!("bench-group-{c:03}");
-        (format!("g:{g}"), ConversationKind::Group, g, format!("Group {c}"))
+        (ConversationId::Group(GroupId::parse(g.as_str())?), ConversationKind::Group, g, format!("Group {c}"))
     } else {
         let u = format!("friend-{c:03}");
-        (format!("u:{u}"), ConversationKind::Direct, u.clone(), u)
-    }
+        (ConversationId::Direct(UserId::parse(u.as_str())?), ConversationKind::Direct, u.clone(), u)
+    })
 }
 
 fn load_key(path: &Path) -> anyhow::Result<ProfileKey> {
@@ -270,7 +271,7 @@ fn prepare(dir: &Path, plan: SearchPlan, vocab: &Vocabulary) -> anyhow::Result<(
     files.clear()?;
     let key = new_key(&files.key)?;
     let mut store = Store::open(&files.db, &key, OpenMode::Create).context("creating the history database")?;
-    let convs: Vec<_> = (0..plan.conversations).map(conversation).collect();
+    let convs = (0..plan.conversations).map(conversation).collect::<anyhow::Result<Vec<_>>>()?;
     store.transaction(|db| {
         for (id, kind, peer, title) in &convs {
             db.ensure_conversation(id, *kind, peer, title)?;

@@ -19,7 +19,12 @@ pub async fn sign_in(run: &mut Invocation<'_>, a: &Account, kind: SignInKind) ->
     let server = run.server()?;
     let password = run.password(a.password_stdin)?;
     let keys = run.key_options(a.no_keychain)?;
-    let sign_in = SignIn { server, user_id: &a.user, password: &password, device_name: a.device_name.as_deref() };
+    let sign_in = SignIn {
+        server: server.as_str(),
+        user_id: &a.user,
+        password: &password,
+        device_name: a.device_name.as_deref(),
+    };
     let client = match kind {
         SignInKind::Register => Client::register(&run.dir, sign_in, keys).await?,
         SignInKind::Login => Client::login(&run.dir, sign_in, keys).await?,

@@ -4,9 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use sotto_core::{
-    Client, ExportFormat, ExportScope, RecoverySecret, Restore, direct_conversation_id, group_conversation_id,
-};
+use sotto_core::{Client, ConversationId, ExportFormat, ExportScope, RecoverySecret, Restore};
 
 use crate::args::{BackupCommand, Format, KeyBackupCommand, KeysCommand};
 use crate::shell::{Invocation, print, print_account, user, with_progress};
@@ -20,8 +18,8 @@ pub async fn export_readable(
 ) -> Result<()> {
     let client = run.open()?;
     let scope = match (conversation, group) {
-        (Some(u), None) => ExportScope::Conversation(direct_conversation_id(&user(u)?)),
-        (None, Some(g)) => ExportScope::Conversation(group_conversation_id(&client.find_group(g)?.group_id)),
+        (Some(u), None) => ExportScope::Conversation(ConversationId::Direct(user(u)?)),
+        (None, Some(g)) => ExportScope::Conversation(ConversationId::Group(client.find_group(g)?.group_id)),
         (None, None) => ExportScope::All,
         (Some(_), Some(_)) => bail!("name one conversation: --conversation USER or --group GROUP"),
     };
@@ -58,7 +56,13 @@ pub async fn backup(run: &mut Invocation<'_>, cmd: &BackupCommand) -> Result<()>
             let password = run.password(*password_stdin)?;
             let backup = run.backup_passphrase(*backup_passphrase_stdin)?;
             let keys = run.key_options(*no_keychain)?;
-            let restore = Restore { file, backup_passphrase: &backup, server, user_id: user, password: &password };
+            let restore = Restore {
+                file,
+                backup_passphrase: &backup,
+                server: server.as_str(),
+                user_id: user,
+                password: &password,
+            };
             let dir = &run.dir;
             let client = with_progress("Restoring", "records", |progress, cancel| async move {
                 Client::restore_backup(dir, restore, keys, &progress, &cancel).await

@@ -1,7 +1,7 @@
 //! Conversations: send, sync, listen, read history, list and search.
 
 use anyhow::{Result, bail};
-use sotto_core::{direct_conversation_id, group_conversation_id};
+use sotto_core::ConversationId;
 
 use super::groups::resolve_group;
 use crate::shell::{Invocation, print, print_line, shutdown_signal, user};
@@ -53,8 +53,8 @@ pub fn history(
 ) -> Result<()> {
     let client = run.open()?;
     let conversation = match (with_user, group) {
-        (Some(u), None) => direct_conversation_id(&user(u)?),
-        (None, Some(g)) => group_conversation_id(&client.find_group(g)?.group_id),
+        (Some(u), None) => ConversationId::Direct(user(u)?),
+        (None, Some(g)) => ConversationId::Group(client.find_group(g)?.group_id),
         _ => bail!("name a user, or a group with --group"),
     };
     print(&client.messages(&conversation, before, limit)?)

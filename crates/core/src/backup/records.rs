@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ConversationId;
+
 /// The first line.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Header {
@@ -122,7 +124,7 @@ pub(crate) enum Record {
         joined: bool,
     },
     Conversation {
-        id: String,
+        id: ConversationId,
         kind: String,
         peer: String,
         title: String,
@@ -132,7 +134,7 @@ pub(crate) enum Record {
     },
     Message {
         id: i64,
-        conversation_id: String,
+        conversation_id: ConversationId,
         message_id: String,
         sender_user: String,
         sender_device: Option<String>,
@@ -161,7 +163,7 @@ pub(crate) enum Record {
     /// An unsent message; it is encrypted afresh when it is sent.
     Outbox {
         message_id: String,
-        conversation_id: String,
+        conversation_id: ConversationId,
         body: String,
         attempts: i64,
         created_ts: i64,

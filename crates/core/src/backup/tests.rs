@@ -90,6 +90,34 @@ fn a_missing_trailer_is_damage() {
 }
 
 #[test]
+fn conversation_ids_in_records_are_checked() {
+    let tx = Progress::unobserved();
+    let cancel = CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let key = crate::profile::ProfileKey::bench_from_bytes([7; 32]);
+    let mut store = crate::store::Store::open(&dir.path().join("db"), &key, crate::store::OpenMode::Create).unwrap();
+    let conversation = |id: &str| {
+        format!(
+            "{HEADER}\n{{\"type\":\"conversation\",\"id\":\"{id}\",\"kind\":\"direct\",\"peer\":\"bob\",\"title\":\"bob\",\
+             \"last_ts\":0,\"last_preview\":\"\",\"unread\":0}}\n{{\"type\":\"end\",\"records\":1}}\n"
+        )
+    };
+    for (id, expect_ok) in [("bob", false), ("x:bob", false), ("u:Bob", false), ("u:bob", true)] {
+        let bytes = encrypt(&conversation(id), "pw", 2);
+        let (header, mut reader) = open_backup(BufReader::new(bytes.as_slice()), "pw").unwrap();
+        let result =
+            store.transaction(|db| load_records(&mut reader, &header, db, &[1u8; 32], &tx, &cancel).map(|_| ()));
+        assert_eq!(result.is_ok(), expect_ok, "{id}: {:?}", result.err());
+        if !expect_ok {
+            assert!(matches!(result, Err(Error::BackupDamaged(_))), "{id}");
+        }
+    }
+    // The one that loaded reads back as the same text.
+    let ids: Vec<String> = store.db().conversations().unwrap().iter().map(|c| c.id.to_string()).collect();
+    assert_eq!(ids, ["u:bob"]);
+}
+
+#[test]
 fn pickles_round_trip_through_records() {
     let account = vodozemac::olm::Account::new();
     let record = records::Record::Account { pickle: serde_json::to_value(account.pickle()).unwrap() };

@@ -13,7 +13,8 @@ use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_QUERY_USERS};
 use sotto_proto::routes;
 use sotto_proto::{ClaimKeysRequest, DeviceAddress, DeviceKeys, QueryKeysRequest, UserId};
 
-use super::{Client, direct_conversation_id, group_conversation_id};
+use super::Client;
+use crate::ConversationId;
 use crate::crypto::{safety, verify_device_keys};
 use crate::events::{ClientEvent, KeyChange};
 use crate::store::{Db, DeviceRecord, Devices, MessageKind, MessageStatus, NewMessage, now_ms};
@@ -306,9 +307,9 @@ fn reconcile(
         let conversations = match change {
             _ if user == &own.user_id => Vec::new(),
             KeyChange::DeviceRemoved => Vec::new(),
-            KeyChange::NewDevice => vec![direct_conversation_id(user)],
-            KeyChange::IdentityChanged => std::iter::once(direct_conversation_id(user))
-                .chain(db.joined_groups_with(user)?.iter().map(group_conversation_id))
+            KeyChange::NewDevice => vec![ConversationId::Direct(user.clone())],
+            KeyChange::IdentityChanged => std::iter::once(ConversationId::Direct(user.clone()))
+                .chain(db.joined_groups_with(user)?.into_iter().map(ConversationId::Group))
                 .collect(),
         };
         for conversation_id in conversations {

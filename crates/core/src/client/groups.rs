@@ -4,7 +4,8 @@
 use sotto_proto::routes;
 use sotto_proto::{AddMembersRequest, CreateGroupRequest, GroupId, GroupInfo, UserId};
 
-use super::{Client, group_conversation_id};
+use super::Client;
+use crate::ConversationId;
 use crate::store::{ConversationKind, LocalGroup};
 use crate::{Error, Result};
 
@@ -85,7 +86,7 @@ impl Client {
         self.transact(|_, db| {
             db.save_group(info, &own_user)?;
             db.ensure_conversation(
-                &group_conversation_id(&info.group_id),
+                &ConversationId::Group(info.group_id.clone()),
                 ConversationKind::Group,
                 info.group_id.as_str(),
                 &info.name,

@@ -38,7 +38,7 @@ use crate::crypto::Machine;
 use crate::events::{ClientEvent, ConnectionState};
 use crate::profile::{self, KeyOptions, ProfileInfo, ProfileKey, ProfileLock, ProfilePaths};
 use crate::store::{Conversation, ConversationKind, Db, Message, OpenMode, Reader, SearchHit, Store};
-use crate::{Error, Result};
+use crate::{ConversationId, Error, Result};
 
 const META_SERVER: &str = "server";
 const META_USER: &str = "user_id";
@@ -562,13 +562,13 @@ impl Client {
     }
 
     /// A page of messages before `before` (a message's `id`), oldest first.
-    pub fn messages(&self, conversation_id: &str, before: Option<i64>, limit: u32) -> Result<Vec<Message>> {
+    pub fn messages(&self, conversation_id: &ConversationId, before: Option<i64>, limit: u32) -> Result<Vec<Message>> {
         self.read(|db| db.messages(conversation_id, before, limit.clamp(1, 1000)))
     }
 
     /// A page of messages after `after` (a message's `id`), oldest first: with [`Client::messages`]
     /// this loads the window around a search hit.
-    pub fn messages_after(&self, conversation_id: &str, after: i64, limit: u32) -> Result<Vec<Message>> {
+    pub fn messages_after(&self, conversation_id: &ConversationId, after: i64, limit: u32) -> Result<Vec<Message>> {
         self.read(|db| db.messages_after(conversation_id, after, limit.clamp(1, 1000)))
     }
 
@@ -578,7 +578,7 @@ impl Client {
         if user == self.user_id() {
             return Err(Error::InvalidInput("Sending messages to yourself is not supported yet.".into()));
         }
-        let conversation_id = direct_conversation_id(user);
+        let conversation_id = ConversationId::Direct(user.clone());
         if let Some(existing) = self.read(|db| db.conversation(&conversation_id))? {
             return Ok(existing);
         }
@@ -592,7 +592,7 @@ impl Client {
         Ok(conversation)
     }
 
-    pub fn mark_read(&self, conversation_id: &str) -> Result<()> {
+    pub fn mark_read(&self, conversation_id: &ConversationId) -> Result<()> {
         self.read(|db| db.mark_read(conversation_id))?;
         if let Some(conversation) = self.read(|db| db.conversation(conversation_id))? {
             self.emit(ClientEvent::ConversationUpdated { conversation });
@@ -606,16 +606,6 @@ impl Client {
         self.transact(|_, db| db.index_pending())?;
         self.read(|db| db.search(query, limit.clamp(1, 500)))
     }
-}
-
-/// The conversation id of a one-to-one conversation.
-pub fn direct_conversation_id(user: &UserId) -> String {
-    format!("u:{user}")
-}
-
-/// The conversation id of a group.
-pub fn group_conversation_id(group: &sotto_proto::GroupId) -> String {
-    format!("g:{group}")
 }
 
 fn poisoned() -> Error {

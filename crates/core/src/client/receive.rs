@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use sotto_proto::{DeviceAddress, DeviceId, EntryBody, InboxEntry, MembershipChange, MembershipEvent, UserId};
 
 use super::resend::{MAX_RESEND_IDS, Repairs};
-use super::{Client, META_INBOX_SEQ, direct_conversation_id, group_conversation_id};
+use super::{Client, META_INBOX_SEQ};
+use crate::ConversationId;
 use crate::crypto::payload::{GroupContent, OlmContent};
 use crate::crypto::{Machine, Undecryptable};
 use crate::events::ClientEvent;
@@ -36,11 +37,11 @@ pub(crate) struct Processed {
     pub repairs: Repairs,
     /// Conversations with new messages: (latest time, latest message, new unread), written once
     /// per batch.
-    touched: BTreeMap<String, (i64, Message, i64)>,
+    touched: BTreeMap<ConversationId, (i64, Message, i64)>,
     /// Conversations to announce as updated.
-    dirty: BTreeSet<String>,
+    dirty: BTreeSet<ConversationId>,
     /// Conversations known to exist in this batch.
-    ensured: BTreeSet<String>,
+    ensured: BTreeSet<ConversationId>,
     /// Pinned devices looked up in this batch (the directory does not change during one).
     devices: BTreeMap<(UserId, DeviceId), Option<DeviceRecord>>,
 }
@@ -193,7 +194,7 @@ fn handle_entry(
     match &entry.body {
         EntryBody::Direct { ciphertext } => handle_direct(machine, db, own, entry, ciphertext, out),
         EntryBody::Group { group_id, ciphertext } => {
-            let conversation_id = group_conversation_id(group_id);
+            let conversation_id = ConversationId::Group(group_id.clone());
             if !out.ensured.contains(&conversation_id) {
                 let title = db.group(group_id)?.map(|g| g.name).unwrap_or_else(|| group_id.to_string());
                 db.ensure_conversation(&conversation_id, ConversationKind::Group, group_id.as_str(), &title)?;
@@ -241,7 +242,7 @@ fn handle_direct(
     if !db.mark_direct_received(entry.sender_user.as_str(), entry.message_id.as_str())? {
         return Ok(());
     }
-    let fallback_conversation = direct_conversation_id(&entry.sender_user);
+    let fallback_conversation = ConversationId::Direct(entry.sender_user.clone());
     let sender: Option<DeviceRecord> = match &entry.sender_device {
         Some(device) => db.device(&entry.sender_user, device)?,
         None => None,
@@ -269,7 +270,7 @@ fn handle_direct(
             } else {
                 return undecryptable_direct(db, &fallback_conversation, entry, Undecryptable::SenderMismatch, out);
             };
-            let conversation_id = direct_conversation_id(&peer);
+            let conversation_id = ConversationId::Direct(peer.clone());
             db.ensure_conversation(&conversation_id, ConversationKind::Direct, peer.as_str(), peer.as_str())?;
             store_text(db, &conversation_id, entry, &body, from_me, out)
         }
@@ -313,13 +314,13 @@ fn replace_undecryptable(
     from_me: bool,
     out: &mut Processed,
 ) -> Result<()> {
-    let waiting = direct_conversation_id(&entry.sender_user);
+    let waiting = ConversationId::Direct(entry.sender_user.clone());
     let Some(message) = db.find_message(&waiting, entry.sender_user.as_str(), original)? else { return Ok(()) };
     let same_device = message.sender_device.as_deref() == entry.sender_device.as_ref().map(|d| d.as_str());
     if message.kind != MessageKind::Undecryptable || !same_device {
         return Ok(());
     }
-    let conversation_id = direct_conversation_id(peer);
+    let conversation_id = ConversationId::Direct(peer.clone());
     if conversation_id != waiting {
         db.ensure_conversation(&conversation_id, ConversationKind::Direct, peer.as_str(), peer.as_str())?;
         db.move_message(message.id, &conversation_id)?;
@@ -335,7 +336,7 @@ fn replace_undecryptable(
 
 fn undecryptable_direct(
     db: &Db<'_>,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     entry: &InboxEntry,
     reason: Undecryptable,
     out: &mut Processed,
@@ -351,7 +352,7 @@ fn undecryptable_direct(
 
 fn store_text(
     db: &Db<'_>,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     entry: &InboxEntry,
     body: &str,
     from_me: bool,
@@ -380,7 +381,7 @@ fn store_text(
 
 fn store_undecryptable(
     db: &Db<'_>,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     entry: &InboxEntry,
     reason: Undecryptable,
     session_id: Option<&str>,
@@ -467,7 +468,7 @@ fn retry_pending(machine: &mut Machine, db: &Db<'_>, session_id: &str, out: &mut
                 if let Some(message) = db.message(row)? {
                     out.events.push(ClientEvent::StatusChanged { message });
                 }
-                out.dirty.insert(group_conversation_id(group_id));
+                out.dirty.insert(ConversationId::Group(group_id.clone()));
             }
             Err(reason) => db.set_message_status(row, MessageStatus::Undecryptable, Some(reason.into()), None)?,
         }
@@ -484,7 +485,7 @@ fn handle_membership(
 ) -> Result<()> {
     let group_id = &event.group_id;
     db.save_group(&event.group, &own.user_id)?;
-    let conversation_id = group_conversation_id(group_id);
+    let conversation_id = ConversationId::Group(group_id.clone());
     db.ensure_conversation(&conversation_id, ConversationKind::Group, group_id.as_str(), &event.group.name)?;
     match event.change {
         // Whoever is gone must not read what we send next: start a new session.

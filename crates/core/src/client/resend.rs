@@ -17,10 +17,10 @@ use std::collections::BTreeMap;
 
 use sotto_proto::UserId;
 
-use super::{Client, direct_conversation_id};
+use super::Client;
 use crate::crypto::payload::OlmContent;
-use crate::store::{ConversationKind, DeviceRecord, now_ms};
-use crate::{Message, Result};
+use crate::store::{DeviceRecord, now_ms};
+use crate::{ConversationId, Message, Result};
 
 /// Own messages older than this are not sent again (1 day).
 pub const RESEND_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -86,14 +86,10 @@ impl Client {
         let own = self.inner.own.clone();
         let since = device.first_seen.max(now_ms().saturating_sub(RESEND_WINDOW_MS));
         let found: Vec<(UserId, Message)> = self.read(|db| {
-            let conversations: Vec<(UserId, String)> = if device.user_id == own.user_id {
-                db.conversations()?
-                    .into_iter()
-                    .filter(|c| c.kind == ConversationKind::Direct)
-                    .filter_map(|c| Some((UserId::parse(c.peer).ok()?, c.id)))
-                    .collect()
+            let conversations: Vec<(UserId, ConversationId)> = if device.user_id == own.user_id {
+                db.conversations()?.into_iter().filter_map(|c| Some((c.id.user()?.clone(), c.id))).collect()
             } else {
-                vec![(device.user_id.clone(), direct_conversation_id(&device.user_id))]
+                vec![(device.user_id.clone(), ConversationId::Direct(device.user_id.clone()))]
             };
             let mut found = Vec::new();
             for id in message_ids.iter().take(MAX_RESEND_IDS) {

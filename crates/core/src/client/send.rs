@@ -13,7 +13,8 @@ use sotto_proto::{
     SendReceipt, UserId,
 };
 
-use super::{Client, direct_conversation_id, group_conversation_id};
+use super::Client;
+use crate::ConversationId;
 use crate::crypto::CryptoError;
 use crate::crypto::Machine;
 use crate::crypto::payload::{GroupContent, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
@@ -69,7 +70,7 @@ impl Client {
         if to == self.user_id() {
             return Err(Error::InvalidInput("Sending messages to yourself is not supported yet.".into()));
         }
-        let conversation_id = direct_conversation_id(to);
+        let conversation_id = ConversationId::Direct(to.clone());
         let unknown = match self.ensure_devices(std::slice::from_ref(to), i64::MAX).await {
             Ok(unknown) => unknown,
             Err(e) if e.is_transient() => Vec::new(),
@@ -91,12 +92,12 @@ impl Client {
             Some(g) => g.name.clone(),
             None => group.to_string(),
         };
-        self.queue(&group_conversation_id(group), ConversationKind::Group, group.as_str(), &title, body).await
+        self.queue(&ConversationId::Group(group.clone()), ConversationKind::Group, group.as_str(), &title, body).await
     }
 
     async fn queue(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         kind: ConversationKind,
         peer: &str,
         title: &str,
@@ -118,7 +119,7 @@ impl Client {
     /// Store a new outgoing message as `queued` with its outbox row, in one transaction.
     fn store_queued(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         kind: ConversationKind,
         peer: &str,
         title: &str,
@@ -156,7 +157,7 @@ impl Client {
     #[cfg(feature = "bench")]
     pub fn bench_prepare_group_send(&self, group: &GroupId, body: &str) -> Result<String> {
         check_text(body)?;
-        let conversation_id = group_conversation_id(group);
+        let conversation_id = ConversationId::Group(group.clone());
         let title = self.read(|db| db.group(group))?.map(|g| g.name).unwrap_or_else(|| group.to_string());
         let message = self.store_queued(&conversation_id, ConversationKind::Group, group.as_str(), &title, body)?;
         let message_id = MessageId::parse(message.message_id.as_str()).map_err(|e| Error::Corrupt(e.to_string()))?;
@@ -277,14 +278,9 @@ impl Client {
 
     /// Encrypt a queued message for its conversation and store the request.
     async fn encrypt_queued(&self, item: &OutboxItem, message_id: &MessageId) -> Result<StoredRequest> {
-        let stored = if let Some(peer) = item.conversation_id.strip_prefix("u:") {
-            let to = UserId::parse(peer).map_err(|_| Error::Corrupt("a conversation id is damaged".into()))?;
-            self.encrypt_direct(&to, message_id, &item.body, item.created_ts).await?
-        } else if let Some(group) = item.conversation_id.strip_prefix("g:") {
-            let group = GroupId::parse(group).map_err(|_| Error::Corrupt("a conversation id is damaged".into()))?;
-            self.encrypt_group(&group, message_id, &item.body, item.created_ts).await?
-        } else {
-            return Err(Error::Corrupt("a conversation id is damaged".into()));
+        let stored = match &item.conversation_id {
+            ConversationId::Direct(to) => self.encrypt_direct(to, message_id, &item.body, item.created_ts).await?,
+            ConversationId::Group(group) => self.encrypt_group(group, message_id, &item.body, item.created_ts).await?,
         };
         Ok(stored)
     }
@@ -339,7 +335,12 @@ impl Client {
         let own_user = self.inner.own.user_id.clone();
         self.transact(|_, db| {
             db.save_group(&info, &own_user)?;
-            db.ensure_conversation(&group_conversation_id(group), ConversationKind::Group, group.as_str(), &info.name)
+            db.ensure_conversation(
+                &ConversationId::Group(group.clone()),
+                ConversationKind::Group,
+                group.as_str(),
+                &info.name,
+            )
         })?;
         Ok(info)
     }

@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::{self, Message as WsMessage, client::IntoCli
 
 use super::Client;
 use super::receive::Processed;
+use crate::ConversationId;
 use crate::events::{ClientEvent, ConnectionState};
 use crate::network::{NetworkError, ProtocolError};
 use crate::store::now_ms;
@@ -275,13 +276,10 @@ impl Client {
     /// effort and online only: `Ok(false)` when not connected. The notice is not end-to-end
     /// encrypted (the server sees who types to whom, which it knows from the traffic anyway);
     /// it carries nothing else.
-    pub fn send_typing(&self, conversation_id: &str, typing: bool) -> Result<bool> {
-        let to = if let Some(user) = conversation_id.strip_prefix("u:") {
-            EphemeralTarget::User { user_id: UserId::parse(user).map_err(|e| Error::InvalidInput(e.to_string()))? }
-        } else if let Some(group) = conversation_id.strip_prefix("g:") {
-            EphemeralTarget::Group { group_id: GroupId::parse(group).map_err(|e| Error::InvalidInput(e.to_string()))? }
-        } else {
-            return Err(Error::InvalidInput("Not a conversation id.".into()));
+    pub fn send_typing(&self, conversation_id: &ConversationId, typing: bool) -> Result<bool> {
+        let to = match conversation_id {
+            ConversationId::Direct(user) => EphemeralTarget::User { user_id: user.clone() },
+            ConversationId::Group(group) => EphemeralTarget::Group { group_id: group.clone() },
         };
         let body = serde_json::json!({ "v": 1, "type": "typing", "typing": typing }).to_string();
         let frame = ClientFrame::Ephemeral { to, body };
@@ -304,9 +302,9 @@ impl Client {
         if notice.v != 1 || notice.kind != "typing" {
             return;
         }
-        let conversation_id = match &group_id {
-            Some(g) => super::group_conversation_id(g),
-            None => super::direct_conversation_id(&from_user),
+        let conversation_id = match group_id {
+            Some(g) => ConversationId::Group(g),
+            None => ConversationId::Direct(from_user.clone()),
         };
         self.emit(ClientEvent::Typing { conversation_id, user_id: from_user.to_string(), typing: notice.typing });
     }

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{Counter, Entry, FORMAT_NAME, FORMAT_VERSION, Job, close};
 use crate::store::{Conversation, ConversationKind, Db, Message, MessageKind, MessageReason, MessageStatus};
-use crate::{Error, Result};
+use crate::{ConversationId, Error, Result};
 
 impl Job<'_> {
     pub(super) fn json_conversation(
@@ -78,7 +78,7 @@ struct JsonIndexEntry<'a> {
 
 #[derive(Serialize)]
 struct JsonConversation<'a> {
-    id: &'a str,
+    id: &'a ConversationId,
     kind: ConversationKind,
     title: &'a str,
     peer: &'a str,

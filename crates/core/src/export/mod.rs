@@ -24,7 +24,7 @@ use sha2::Digest as _;
 
 use crate::progress::{CancellationToken, Progress, watch};
 use crate::store::{Conversation, Db, Message, Reader};
-use crate::{Client, Error, Result};
+use crate::{Client, ConversationId, Error, Result};
 
 mod html;
 mod json;
@@ -64,7 +64,7 @@ pub enum ExportScope {
     /// Every conversation on this device.
     All,
     /// One conversation, by its id (`u:<user id>` or `g:<group id>`).
-    Conversation(String),
+    Conversation(ConversationId),
 }
 
 /// What an export wrote.
@@ -157,7 +157,7 @@ impl Job<'_> {
             let conversations = match scope {
                 ExportScope::All => db.conversations()?,
                 ExportScope::Conversation(id) => {
-                    vec![db.conversation(id)?.ok_or_else(|| Error::UnknownConversation(id.clone()))?]
+                    vec![db.conversation(id)?.ok_or_else(|| Error::UnknownConversation(id.to_string()))?]
                 }
             };
             let mut counts = Vec::with_capacity(conversations.len());
@@ -287,7 +287,7 @@ struct FileNames {
 
 impl FileNames {
     fn assign(&mut self, conversation: &Conversation, extension: &str) -> String {
-        let digest = sha2::Sha256::digest(conversation.id.as_bytes());
+        let digest = sha2::Sha256::digest(conversation.id.to_string().as_bytes());
         let base = format!("{}-{}", slug(&conversation.title), hex::encode(digest.get(..4).unwrap_or_default()));
         let mut name = format!("{base}.{extension}");
         let mut n = 2;

@@ -21,13 +21,23 @@ struct Fixture {
     client: Client,
 }
 
+fn cid(s: &str) -> ConversationId {
+    ConversationId::parse(s).unwrap()
+}
+
 fn fixture() -> Fixture {
     let profile = tempfile::tempdir().unwrap();
     let client = Client::offline_for_tests(profile.path(), "alice").unwrap();
     Fixture { _profile: profile, out: tempfile::tempdir().unwrap(), client }
 }
 
-fn text<'a>(conversation_id: &'a str, message_id: &'a str, sender: &'a str, body: &'a str, ts: i64) -> NewMessage<'a> {
+fn text<'a>(
+    conversation_id: &'a ConversationId,
+    message_id: &'a str,
+    sender: &'a str,
+    body: &'a str,
+    ts: i64,
+) -> NewMessage<'a> {
     let outgoing = sender == "alice";
     NewMessage {
         conversation_id,
@@ -45,7 +55,7 @@ fn text<'a>(conversation_id: &'a str, message_id: &'a str, sender: &'a str, body
 }
 
 impl Fixture {
-    fn conversation(&self, id: &str, kind: ConversationKind, peer: &str, title: &str) {
+    fn conversation(&self, id: &ConversationId, kind: ConversationKind, peer: &str, title: &str) {
         self.client.read(|db| db.ensure_conversation(id, kind, peer, title)).unwrap();
     }
 
@@ -128,10 +138,16 @@ fn pages(dir: &Path) -> Vec<String> {
 fn html_escapes_bodies_titles_and_user_ids() {
     let f = fixture();
     let title = "<script>alert(\"t\")</script> & 'friends'";
-    f.conversation("g:evil", ConversationKind::Group, "<i>g1</i>", title);
+    f.conversation(&cid("g:evil"), ConversationKind::Group, "<i>g1</i>", title);
     f.add(&[
-        text("g:evil", "m1", "<b onmouseover=\"x()\">mallory</b>", "<script>alert('&')</script> \"quoted\"", 1000),
-        text("g:evil", "m2", "alice", "<img src=x onerror=alert(1)>", 2000),
+        text(
+            &cid("g:evil"),
+            "m1",
+            "<b onmouseover=\"x()\">mallory</b>",
+            "<script>alert('&')</script> \"quoted\"",
+            1000,
+        ),
+        text(&cid("g:evil"), "m2", "alice", "<img src=x onerror=alert(1)>", 2000),
     ]);
     let summary = f.export("html", ExportFormat::Html, ExportScope::All).unwrap();
     assert_eq!((summary.conversations, summary.messages), (1, 2));
@@ -155,7 +171,7 @@ fn html_escapes_bodies_titles_and_user_ids() {
 #[test]
 fn json_round_trips_bodies_exactly() {
     let f = fixture();
-    f.conversation("u:bob", ConversationKind::Direct, "bob", "bob");
+    f.conversation(&cid("u:bob"), ConversationKind::Direct, "bob", "bob");
     let bodies = [
         "héllo wörld — ça va? 你好 👋🏽👨‍👩‍👧",
         "line one\nline two\r\n\ttabbed\n\n",
@@ -163,13 +179,14 @@ fn json_round_trips_bodies_exactly() {
         "\u{2028}separators\u{2029} and \u{7} a bell",
     ];
     let ids = ["m1", "m2", "m3", "m4"];
+    let bob = cid("u:bob");
     let messages: Vec<NewMessage<'_>> = bodies
         .iter()
         .zip(ids)
         .enumerate()
         .map(|(i, (body, id))| {
             let sender = if i % 2 == 0 { "bob" } else { "alice" };
-            text("u:bob", id, sender, body, 1_700_000_000_123 + i as i64)
+            text(&bob, id, sender, body, 1_700_000_000_123 + i as i64)
         })
         .collect();
     f.add(&messages);
@@ -208,12 +225,12 @@ fn json_round_trips_bodies_exactly() {
 #[test]
 fn one_conversation_or_all_of_them() {
     let f = fixture();
-    f.conversation("u:bob", ConversationKind::Direct, "bob", "bob");
-    f.conversation("g:g1", ConversationKind::Group, "g1", "Book club");
+    f.conversation(&cid("u:bob"), ConversationKind::Direct, "bob", "bob");
+    f.conversation(&cid("g:g1"), ConversationKind::Group, "g1", "Book club");
     f.add(&[
-        text("u:bob", "m1", "bob", "only with bob", 1000),
-        text("u:bob", "m2", "alice", "a reply to bob", 2000),
-        text("g:g1", "m3", "carol", "in the book club", 3000),
+        text(&cid("u:bob"), "m1", "bob", "only with bob", 1000),
+        text(&cid("u:bob"), "m2", "alice", "a reply to bob", 2000),
+        text(&cid("g:g1"), "m3", "carol", "in the book club", 3000),
     ]);
 
     let one = f.out.path().join("one");
@@ -223,7 +240,7 @@ fn one_conversation_or_all_of_them() {
         .export_readable(
             &one,
             ExportFormat::Html,
-            ExportScope::Conversation("u:bob".into()),
+            ExportScope::Conversation(cid("u:bob")),
             &tx,
             &CancellationToken::new(),
         )
@@ -245,7 +262,7 @@ fn one_conversation_or_all_of_them() {
     assert_eq!(titles, ["Book club", "bob"], "most recent activity first");
     assert_eq!(pages(&f.out.path().join("all")).len(), 2);
 
-    let err = f.export("none", ExportFormat::Html, ExportScope::Conversation("u:nobody".into())).unwrap_err();
+    let err = f.export("none", ExportFormat::Html, ExportScope::Conversation(cid("u:nobody"))).unwrap_err();
     assert_eq!(err.code(), ErrorCode::UnknownConversation);
     let top: Vec<String> = f.listing().into_iter().filter(|p| !p.contains(std::path::MAIN_SEPARATOR)).collect();
     assert_eq!(top, ["all", "one"], "nothing else was created");
@@ -254,11 +271,11 @@ fn one_conversation_or_all_of_them() {
 #[test]
 fn messages_are_grouped_by_local_day_with_the_offset_shown() {
     let f = fixture();
-    f.conversation("u:bob", ConversationKind::Direct, "bob", "bob");
+    f.conversation(&cid("u:bob"), ConversationKind::Direct, "bob", "bob");
     f.add(&[
-        text("u:bob", "m1", "bob", "late on wednesday", WED_2130_UTC),
-        text("u:bob", "m2", "alice", "just after midnight", WED_2130_UTC + HOUR),
-        text("u:bob", "m3", "bob", "thursday morning", WED_2130_UTC + 10 * HOUR),
+        text(&cid("u:bob"), "m1", "bob", "late on wednesday", WED_2130_UTC),
+        text(&cid("u:bob"), "m2", "alice", "just after midnight", WED_2130_UTC + HOUR),
+        text(&cid("u:bob"), "m3", "bob", "thursday morning", WED_2130_UTC + 10 * HOUR),
     ]);
     let dir = f.out.path().join("days");
     let tz = Offset::constant(2).to_time_zone();
@@ -288,33 +305,33 @@ fn messages_are_grouped_by_local_day_with_the_offset_shown() {
 #[test]
 fn system_undecryptable_failed_and_queued_messages_are_in_words() {
     let f = fixture();
-    f.conversation("g:g1", ConversationKind::Group, "g1", "Team");
+    f.conversation(&cid("g:g1"), ConversationKind::Group, "g1", "Team");
     f.add(&[
         NewMessage {
             kind: MessageKind::System,
             status: MessageStatus::System,
             sender_device: None,
             server_ts: None,
-            ..text("g:g1", "m1", "bob", "bob added you.", 1000)
+            ..text(&cid("g:g1"), "m1", "bob", "bob added you.", 1000)
         },
         NewMessage {
             kind: MessageKind::Undecryptable,
             status: MessageStatus::Undecryptable,
             reason: Some(Undecryptable::MissingRoomKey.into()),
-            ..text("g:g1", "m2", "bob", "", 2000)
+            ..text(&cid("g:g1"), "m2", "bob", "", 2000)
         },
         NewMessage {
             kind: MessageKind::Undecryptable,
             status: MessageStatus::Undecryptable,
             reason: Some(Undecryptable::Tampered.into()),
-            ..text("g:g1", "m3", "carol", "", 3000)
+            ..text(&cid("g:g1"), "m3", "carol", "", 3000)
         },
         NewMessage {
             status: MessageStatus::Failed,
             reason: Some(ErrorCode::NoDevices.into()),
-            ..text("g:g1", "m4", "alice", "did it go?", 4000)
+            ..text(&cid("g:g1"), "m4", "alice", "did it go?", 4000)
         },
-        NewMessage { status: MessageStatus::Queued, ..text("g:g1", "m5", "alice", "later", 5000) },
+        NewMessage { status: MessageStatus::Queued, ..text(&cid("g:g1"), "m5", "alice", "later", 5000) },
     ]);
     f.export("words", ExportFormat::Html, ExportScope::All).unwrap();
     let dir = f.out.path().join("words");
@@ -352,8 +369,8 @@ fn system_undecryptable_failed_and_queued_messages_are_in_words() {
 #[test]
 fn a_target_that_is_not_new_or_empty_is_refused_and_left_as_it_was() {
     let f = fixture();
-    f.conversation("u:bob", ConversationKind::Direct, "bob", "bob");
-    f.add(&[text("u:bob", "m1", "bob", "hello", 1000)]);
+    f.conversation(&cid("u:bob"), ConversationKind::Direct, "bob", "bob");
+    f.add(&[text(&cid("u:bob"), "m1", "bob", "hello", 1000)]);
     let taken = f.out.path().join("taken");
     std::fs::create_dir(&taken).unwrap();
     std::fs::write(taken.join("index.html"), "mine").unwrap();
@@ -374,11 +391,11 @@ fn a_target_that_is_not_new_or_empty_is_refused_and_left_as_it_was() {
 #[test]
 fn a_cancelled_export_leaves_no_folder_behind() {
     let f = fixture();
-    f.conversation("u:bob", ConversationKind::Direct, "bob", "bob");
+    f.conversation(&cid("u:bob"), ConversationKind::Direct, "bob", "bob");
     let bodies: Vec<String> = (0..50).map(|i| format!("message {i}")).collect();
     let ids: Vec<String> = (0..50).map(|i| format!("m{i}")).collect();
-    let messages: Vec<NewMessage<'_>> =
-        bodies.iter().zip(&ids).map(|(b, id)| text("u:bob", id, "bob", b, 1000)).collect();
+    let bob = cid("u:bob");
+    let messages: Vec<NewMessage<'_>> = bodies.iter().zip(&ids).map(|(b, id)| text(&bob, id, "bob", b, 1000)).collect();
     f.add(&messages);
 
     // Cancelled before it starts.
@@ -420,7 +437,8 @@ fn titles_and_ids_cannot_name_files_outside_the_export() {
     let f = fixture();
     let titles = ["../../etc", "/etc/passwd", "..", "C:\\Windows\\system32", "", "Книжный клуб", "a\0b", "../../etc"];
     for (i, title) in titles.iter().enumerate() {
-        let id = format!("g:../{i}");
+        // Ids cannot hold path characters at all (a group id is letters, digits, '-' and '_').
+        let id = cid(&format!("g:dots-{i}"));
         f.conversation(&id, ConversationKind::Group, "../..", title);
         f.add(&[text(&id, "m1", "../../root", "hi", 1000)]);
     }

@@ -2,8 +2,12 @@
 
 use super::history::ORDER_KEY;
 use super::*;
-use crate::Undecryptable;
 use crate::profile::ProfileKey;
+use crate::{ConversationId, Undecryptable};
+
+fn cid(s: &str) -> ConversationId {
+    ConversationId::parse(s).unwrap()
+}
 
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -12,7 +16,13 @@ fn open() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-fn text<'a>(conversation_id: &'a str, message_id: &'a str, sender: &'a str, body: &'a str, ts: i64) -> NewMessage<'a> {
+fn text<'a>(
+    conversation_id: &'a ConversationId,
+    message_id: &'a str,
+    sender: &'a str,
+    body: &'a str,
+    ts: i64,
+) -> NewMessage<'a> {
     NewMessage {
         conversation_id,
         message_id,
@@ -29,48 +39,65 @@ fn text<'a>(conversation_id: &'a str, message_id: &'a str, sender: &'a str, body
 }
 
 #[test]
+fn a_stored_conversation_id_that_does_not_parse_is_damage() {
+    let (_dir, mut store) = open();
+    store
+        .transaction(|db| {
+            db.ensure_conversation(&cid("u:bob"), ConversationKind::Direct, "bob", "bob")?;
+            db.insert_message(&text(&cid("u:bob"), "msg-0001", "bob", "hi", 1))?;
+            Ok(())
+        })
+        .unwrap();
+    let db = store.db();
+    db.conn().execute("UPDATE conversations SET id = 'bob'", []).unwrap();
+    db.conn().execute("UPDATE messages SET conversation_id = 'x:bob'", []).unwrap();
+    assert!(matches!(db.conversations(), Err(crate::Error::Corrupt(_))));
+    assert!(matches!(db.message(1), Err(crate::Error::Corrupt(_))));
+}
+
+#[test]
 fn history_pages_counts_and_ordering() {
     let (_dir, mut store) = open();
     store
         .transaction(|db| {
-            db.ensure_conversation("u:bob", ConversationKind::Direct, "bob", "bob")?;
-            db.ensure_conversation("g:g1", ConversationKind::Group, "g1", "Old name")?;
-            db.ensure_conversation("g:g1", ConversationKind::Group, "g1", "New name")?;
+            db.ensure_conversation(&cid("u:bob"), ConversationKind::Direct, "bob", "bob")?;
+            db.ensure_conversation(&cid("g:g1"), ConversationKind::Group, "g1", "Old name")?;
+            db.ensure_conversation(&cid("g:g1"), ConversationKind::Group, "g1", "New name")?;
             for i in 0..25 {
                 let id = format!("msg-{i:04}");
-                let m = db.insert_message(&text("u:bob", &id, "bob", &format!("number {i}"), 1000 + i))?.unwrap();
+                let m = db.insert_message(&text(&cid("u:bob"), &id, "bob", &format!("number {i}"), 1000 + i))?.unwrap();
                 db.touch_for(&m)?;
             }
-            let m = db.insert_message(&text("g:g1", "msg-g001", "carol", "in the group", 5000))?.unwrap();
+            let m = db.insert_message(&text(&cid("g:g1"), "msg-g001", "carol", "in the group", 5000))?.unwrap();
             db.touch_for(&m)?;
             Ok(())
         })
         .unwrap();
     let db = store.db();
     // Duplicates are refused and change nothing.
-    assert!(db.insert_message(&text("u:bob", "msg-0003", "bob", "again", 9999)).unwrap().is_none());
+    assert!(db.insert_message(&text(&cid("u:bob"), "msg-0003", "bob", "again", 9999)).unwrap().is_none());
     let conversations = db.conversations().unwrap();
-    assert_eq!(conversations.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["g:g1", "u:bob"]);
+    assert_eq!(conversations.iter().map(|c| c.id.to_string()).collect::<Vec<_>>(), ["g:g1", "u:bob"]);
     assert_eq!(conversations[0].title, "New name");
     assert_eq!(conversations[1].unread, 25);
     assert_eq!(conversations[1].last_preview, "number 24");
     // Pages: newest first by page, oldest first within a page.
-    let page = db.messages("u:bob", None, 10).unwrap();
+    let page = db.messages(&cid("u:bob"), None, 10).unwrap();
     assert_eq!(page.first().unwrap().body, "number 15");
     assert_eq!(page.last().unwrap().body, "number 24");
-    let older = db.messages("u:bob", Some(page[0].id), 10).unwrap();
+    let older = db.messages(&cid("u:bob"), Some(page[0].id), 10).unwrap();
     assert_eq!(older.first().unwrap().body, "number 5");
-    let oldest = db.messages("u:bob", Some(older[0].id), 10).unwrap();
+    let oldest = db.messages(&cid("u:bob"), Some(older[0].id), 10).unwrap();
     assert_eq!(oldest.len(), 5);
-    assert!(db.messages("u:bob", Some(oldest[0].id), 10).unwrap().is_empty());
+    assert!(db.messages(&cid("u:bob"), Some(oldest[0].id), 10).unwrap().is_empty());
     // Forward pages (the window around a search hit): oldest first, other conversations apart.
-    let after = db.messages_after("u:bob", oldest[1].id, 3).unwrap();
+    let after = db.messages_after(&cid("u:bob"), oldest[1].id, 3).unwrap();
     assert_eq!(after.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["number 2", "number 3", "number 4"]);
-    let tail = db.messages_after("u:bob", page[8].id, 10).unwrap();
+    let tail = db.messages_after(&cid("u:bob"), page[8].id, 10).unwrap();
     assert_eq!(tail.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["number 24"]);
-    assert!(db.messages_after("u:bob", page[9].id, 10).unwrap().is_empty());
-    db.mark_read("u:bob").unwrap();
-    assert_eq!(db.conversation("u:bob").unwrap().unwrap().unread, 0);
+    assert!(db.messages_after(&cid("u:bob"), page[9].id, 10).unwrap().is_empty());
+    db.mark_read(&cid("u:bob")).unwrap();
+    assert_eq!(db.conversation(&cid("u:bob")).unwrap().unwrap().unread, 0);
 }
 
 #[test]
@@ -78,18 +105,23 @@ fn messages_that_arrive_late_take_their_place_in_the_order() {
     let (_dir, mut store) = open();
     store
         .transaction(|db| {
-            db.ensure_conversation("g:g1", ConversationKind::Group, "g1", "g1")?;
+            db.ensure_conversation(&cid("g:g1"), ConversationKind::Group, "g1", "g1")?;
             // Recent messages first, then older ones (a group's history read after a restore).
             for (i, ts) in [(0, 5000), (1, 6000), (2, 7000)] {
-                let m = db.insert_message(&text("g:g1", &format!("new-{i}"), "bob", &format!("new {i}"), ts))?.unwrap();
+                let m = db
+                    .insert_message(&text(&cid("g:g1"), &format!("new-{i}"), "bob", &format!("new {i}"), ts))?
+                    .unwrap();
                 db.touch_for(&m)?;
             }
             for (i, ts) in [(0, 1000), (1, 2000), (2, 3000)] {
-                let m = db.insert_message(&text("g:g1", &format!("old-{i}"), "bob", &format!("old {i}"), ts))?.unwrap();
+                let m = db
+                    .insert_message(&text(&cid("g:g1"), &format!("old-{i}"), "bob", &format!("old {i}"), ts))?
+                    .unwrap();
                 db.touch_for(&m)?;
             }
             // Our own message not yet taken by the server sorts by when it was written.
-            let mut queued = text("g:g1", "queued", "alice", "queued", 8000);
+            let g1 = cid("g:g1");
+            let mut queued = text(&g1, "queued", "alice", "queued", 8000);
             queued.server_ts = None;
             queued.outgoing = true;
             queued.status = MessageStatus::Queued;
@@ -99,17 +131,17 @@ fn messages_that_arrive_late_take_their_place_in_the_order() {
         .unwrap();
     let db = store.db();
     let bodies = |page: &[Message]| page.iter().map(|m| m.body.clone()).collect::<Vec<_>>();
-    let all = db.messages("g:g1", None, 100).unwrap();
+    let all = db.messages(&cid("g:g1"), None, 100).unwrap();
     assert_eq!(bodies(&all), ["old 0", "old 1", "old 2", "new 0", "new 1", "new 2", "queued"]);
     // Paging in both directions follows that order, from any message.
-    let newest = db.messages("g:g1", None, 3).unwrap();
+    let newest = db.messages(&cid("g:g1"), None, 3).unwrap();
     assert_eq!(bodies(&newest), ["new 1", "new 2", "queued"]);
-    let older = db.messages("g:g1", Some(newest[0].id), 3).unwrap();
+    let older = db.messages(&cid("g:g1"), Some(newest[0].id), 3).unwrap();
     assert_eq!(bodies(&older), ["old 1", "old 2", "new 0"]);
-    let after = db.messages_after("g:g1", older[0].id, 3).unwrap();
+    let after = db.messages_after(&cid("g:g1"), older[0].id, 3).unwrap();
     assert_eq!(bodies(&after), ["old 2", "new 0", "new 1"]);
     // The preview stays the newest message, not the last one stored.
-    assert_eq!(db.conversation("g:g1").unwrap().unwrap().last_preview, "new 2");
+    assert_eq!(db.conversation(&cid("g:g1")).unwrap().unwrap().last_preview, "new 2");
     // Pages are read from the index, whatever the history's size: no sort of the whole
     // conversation.
     let plan: Vec<String> = db
@@ -132,10 +164,10 @@ fn search_is_full_text_newest_first_and_safe_with_any_input() {
     let (_dir, mut store) = open();
     store
         .transaction(|db| {
-            db.ensure_conversation("u:bob", ConversationKind::Direct, "bob", "bob")?;
-            db.insert_message(&text("u:bob", "msg-0001", "bob", "Let's meet at the café tomorrow", 1))?;
-            db.insert_message(&text("u:bob", "msg-0002", "bob", "the CAFE was closed", 2))?;
-            db.insert_message(&text("u:bob", "msg-0003", "bob", "something else entirely", 3))?;
+            db.ensure_conversation(&cid("u:bob"), ConversationKind::Direct, "bob", "bob")?;
+            db.insert_message(&text(&cid("u:bob"), "msg-0001", "bob", "Let's meet at the café tomorrow", 1))?;
+            db.insert_message(&text(&cid("u:bob"), "msg-0002", "bob", "the CAFE was closed", 2))?;
+            db.insert_message(&text(&cid("u:bob"), "msg-0003", "bob", "something else entirely", 3))?;
             Ok(())
         })
         .unwrap();
@@ -160,7 +192,7 @@ fn search_is_full_text_newest_first_and_safe_with_any_input() {
             status: MessageStatus::Undecryptable,
             reason: Some(Undecryptable::MissingRoomKey.into()),
             body: "",
-            ..text("u:bob", "msg-0004", "bob", "", 4)
+            ..text(&cid("u:bob"), "msg-0004", "bob", "", 4)
         })
         .unwrap()
         .unwrap();
@@ -175,7 +207,7 @@ fn search_is_full_text_newest_first_and_safe_with_any_input() {
             status: MessageStatus::Undecryptable,
             reason: Some(Undecryptable::MissingRoomKey.into()),
             body: "",
-            ..text("u:bob", "msg-0005", "bob", "", 5)
+            ..text(&cid("u:bob"), "msg-0005", "bob", "", 5)
         })
         .unwrap()
         .unwrap();
@@ -183,15 +215,15 @@ fn search_is_full_text_newest_first_and_safe_with_any_input() {
     assert_eq!(db.search("zebra", 10).unwrap().len(), 1);
     db.index_pending().unwrap();
     assert_eq!(db.search("zebra", 10).unwrap().len(), 2);
-    assert_eq!(db.conversation("u:bob").unwrap().unwrap().last_preview, "another zebra");
+    assert_eq!(db.conversation(&cid("u:bob")).unwrap().unwrap().last_preview, "another zebra");
 }
 
 #[test]
 fn outbox_backoff_and_wake() {
     let (_dir, store) = open();
     let db = store.db();
-    db.enqueue("msg-0001", "u:bob", "hello", 1000).unwrap();
-    db.enqueue("msg-0002", "u:bob", "world", 1001).unwrap();
+    db.enqueue("msg-0001", &cid("u:bob"), "hello", 1000).unwrap();
+    db.enqueue("msg-0002", &cid("u:bob"), "world", 1001).unwrap();
     assert_eq!(db.due_outbox(1001).unwrap().len(), 2);
     db.outbox_retry_at("msg-0001", 60_000).unwrap();
     let due = db.due_outbox(2000).unwrap();

@@ -2,7 +2,7 @@
 
 import { useStore } from "../../lib/store";
 import { directUserOf, groupIdOf } from "../../lib/ids";
-import type { Conversation } from "../../lib/types";
+import type { Conversation, ConversationId } from "../../lib/types";
 import { useSession } from "../../state/context";
 import { ChatHeader } from "./ChatHeader";
 import { KeyChangeNotice } from "./KeyChangeNotice";
@@ -11,14 +11,14 @@ import { TypingIndicator } from "./TypingIndicator";
 import { Composer } from "./Composer";
 
 /** A stand-in until the list has the conversation (e.g. opened from a notification at start). */
-function placeholder(id: string): Conversation {
+function placeholder(id: ConversationId): Conversation {
   const group = groupIdOf(id);
   const peer = group ?? directUserOf(id) ?? id;
   return { id, kind: group ? "group" : "direct", peer, title: peer, last_ts: 0, last_preview: "", unread: 0 };
 }
 
 interface ChatViewProps {
-  conversationId: string;
+  conversationId: ConversationId;
   /** Drawn hidden to warm the first open up (`ChatWarmup`): no list component, no focus. */
   warmup?: boolean;
 }

@@ -1,6 +1,7 @@
 //! "bob is typing…" under the list; a fixed-height line so the list doesn't jump.
 
 import { useStore } from "../../lib/store";
+import type { ConversationId } from "../../lib/types";
 import { useSession } from "../../state/context";
 
 const NOBODY: Record<string, number> = {};
@@ -14,7 +15,7 @@ export function typingText(users: readonly string[]): string {
   return "Several people are typing…";
 }
 
-export function TypingIndicator({ conversationId }: { conversationId: string }) {
+export function TypingIndicator({ conversationId }: { conversationId: ConversationId }) {
   const session = useSession();
   const typing = useStore(session.conversations, (s) => s.typing[conversationId] ?? NOBODY);
   const text = typingText(Object.keys(typing).sort());

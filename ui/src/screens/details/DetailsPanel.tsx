@@ -3,12 +3,13 @@
 
 import { useEffect, useRef } from "react";
 import { groupIdOf, directUserOf } from "../../lib/ids";
+import type { ConversationId } from "../../lib/types";
 import { useSession } from "../../state/context";
 import { CloseIcon } from "../../components/icons";
 import { ContactDetails } from "./ContactDetails";
 import { GroupDetails } from "./GroupDetails";
 
-export function DetailsPanel({ conversationId }: { conversationId: string }) {
+export function DetailsPanel({ conversationId }: { conversationId: ConversationId }) {
   const session = useSession();
   const panel = useRef<HTMLElement>(null);
   const groupId = groupIdOf(conversationId);

@@ -4,6 +4,8 @@ import { useCallback, useEffect, useRef } from "react";
 import { afterNextPaint } from "../../lib/frames";
 import { LIST_COMMITTED, LIST_READY, markOnce, markPainted } from "../../lib/perf";
 import { useStore } from "../../lib/store";
+import { parseConversationId } from "../../lib/ids";
+import type { ConversationId } from "../../lib/types";
 import { useSession } from "../../state/context";
 import { ErrorNote } from "../../components/ErrorNote";
 import { ConversationRow } from "./ConversationRow";
@@ -16,7 +18,7 @@ export function ConversationList() {
   const loadError = useStore(session.conversations, (s) => s.loadError);
 
   const nav = useRef<HTMLElement>(null);
-  const open = useCallback((id: string) => session.openConversation(id), [session]);
+  const open = useCallback((id: ConversationId) => session.openConversation(id), [session]);
 
   useEffect(() => {
     if (!loaded) return;
@@ -62,13 +64,13 @@ export function ConversationList() {
  * first: the window may still be growing to its remembered size, and a short scroll should not
  * reach rows that wait for the database.
  */
-function visibleRows(nav: HTMLElement): string[] {
+function visibleRows(nav: HTMLElement): ConversationId[] {
   const area = nav.getBoundingClientRect();
   const bottom = area.bottom + area.height;
-  const ids: string[] = [];
+  const ids: ConversationId[] = [];
   for (const row of nav.querySelectorAll<HTMLElement>("[data-testid=conversation-row]")) {
     const r = row.getBoundingClientRect();
-    const id = row.dataset.conversationId;
+    const id = parseConversationId(row.dataset.conversationId ?? "");
     if (id && r.height > 0 && r.bottom > area.top && r.top < bottom) ids.push(id);
   }
   return ids;

@@ -3,12 +3,12 @@
 import { memo } from "react";
 import { Avatar } from "../../components/Avatar";
 import { formatFull, formatListTime, useClock } from "../../lib/time";
-import type { Conversation } from "../../lib/types";
+import type { Conversation, ConversationId } from "../../lib/types";
 
 interface ConversationRowProps {
   conversation: Conversation;
   selected: boolean;
-  onOpen: (id: string) => void;
+  onOpen: (id: ConversationId) => void;
 }
 
 /** Drawn again only when its conversation, its selection or the clock changes: opening a

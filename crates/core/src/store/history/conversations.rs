@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Message, MessageKind};
 use crate::store::Db;
-use crate::{Error, Result};
+use crate::{ConversationId, Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -25,7 +25,7 @@ pub enum ConversationKind {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Conversation {
     /// `u:<user id>` or `g:<group id>`.
-    pub id: String,
+    pub id: ConversationId,
     pub kind: ConversationKind,
     /// The other user's id, or the group id.
     pub peer: String,
@@ -54,7 +54,9 @@ fn to_conversation(row: (String, String, String, String, i64, String, i64)) -> R
         "group" => ConversationKind::Group,
         _ => return Err(Error::Corrupt("a stored conversation kind is not valid".into())),
     };
-    Ok(Conversation { id: row.0, kind, peer: row.2, title: row.3, last_ts: row.4, last_preview: row.5, unread: row.6 })
+    let id =
+        ConversationId::parse(&row.0).map_err(|_| Error::Corrupt("a stored conversation id is not valid".into()))?;
+    Ok(Conversation { id, kind, peer: row.2, title: row.3, last_ts: row.4, last_preview: row.5, unread: row.6 })
 }
 
 const PREVIEW_CHARS: usize = 120;
@@ -68,7 +70,13 @@ pub(super) fn preview(kind: MessageKind, body: &str) -> String {
 
 impl Db<'_> {
     /// Create the conversation if it does not exist; a group's title follows its name.
-    pub fn ensure_conversation(&self, id: &str, kind: ConversationKind, peer: &str, title: &str) -> Result<()> {
+    pub fn ensure_conversation(
+        &self,
+        id: &ConversationId,
+        kind: ConversationKind,
+        peer: &str,
+        title: &str,
+    ) -> Result<()> {
         let kind = match kind {
             ConversationKind::Direct => "direct",
             ConversationKind::Group => "group",
@@ -82,7 +90,7 @@ impl Db<'_> {
         Ok(())
     }
 
-    pub fn conversation(&self, id: &str) -> Result<Option<Conversation>> {
+    pub fn conversation(&self, id: &ConversationId) -> Result<Option<Conversation>> {
         let row = self
             .conn()
             .prepare_cached(
@@ -103,7 +111,7 @@ impl Db<'_> {
         rows.into_iter().map(to_conversation).collect()
     }
 
-    pub fn mark_read(&self, conversation_id: &str) -> Result<()> {
+    pub fn mark_read(&self, conversation_id: &ConversationId) -> Result<()> {
         self.conn().execute("UPDATE conversations SET unread = 0 WHERE id = ?1", [conversation_id])?;
         Ok(())
     }
@@ -112,7 +120,13 @@ impl Db<'_> {
     /// how many of the new messages are unread.
     /// `latest` becomes the preview unless the conversation already shows a newer message (an
     /// older message arriving late, such as history read after a restore, does not replace it).
-    pub fn touch_conversation(&self, conversation_id: &str, ts: i64, latest: &Message, unread: i64) -> Result<()> {
+    pub fn touch_conversation(
+        &self,
+        conversation_id: &ConversationId,
+        ts: i64,
+        latest: &Message,
+        unread: i64,
+    ) -> Result<()> {
         self.conn()
             .prepare_cached(
                 "UPDATE conversations SET last_ts = max(last_ts, ?2),

@@ -14,7 +14,7 @@ use super::search::META_FTS_INDEXED;
 use crate::crypto::Undecryptable;
 use crate::events::KeyChange;
 use crate::store::Db;
-use crate::{Error, Result};
+use crate::{ConversationId, Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -94,7 +94,7 @@ pub struct Message {
     /// Local position; later messages have larger ids. Use as the paging cursor.
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub id: i64,
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     pub message_id: String,
     pub sender_user: String,
     pub sender_device: Option<String>,
@@ -182,7 +182,7 @@ impl From<ErrorCode> for MessageReason {
 
 /// A message to insert.
 pub struct NewMessage<'a> {
-    pub conversation_id: &'a str,
+    pub conversation_id: &'a ConversationId,
     pub message_id: &'a str,
     pub sender_user: &'a str,
     pub sender_device: Option<&'a str>,
@@ -225,7 +225,8 @@ pub(super) fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
 pub(super) fn to_message(row: MessageRow) -> Result<Message> {
     Ok(Message {
         id: row.0,
-        conversation_id: row.1,
+        conversation_id: ConversationId::parse(&row.1)
+            .map_err(|_| Error::Corrupt("a stored conversation id is not valid".into()))?,
         message_id: row.2,
         sender_user: row.3,
         sender_device: row.4,
@@ -271,7 +272,7 @@ impl Db<'_> {
         let id = self.conn().last_insert_rowid();
         Ok(Some(Message {
             id,
-            conversation_id: m.conversation_id.to_owned(),
+            conversation_id: m.conversation_id.clone(),
             message_id: m.message_id.to_owned(),
             sender_user: m.sender_user.to_owned(),
             sender_device: m.sender_device.map(str::to_owned),
@@ -291,7 +292,12 @@ impl Db<'_> {
         row.map(to_message).transpose()
     }
 
-    pub fn find_message(&self, conversation_id: &str, sender_user: &str, message_id: &str) -> Result<Option<Message>> {
+    pub fn find_message(
+        &self,
+        conversation_id: &ConversationId,
+        sender_user: &str,
+        message_id: &str,
+    ) -> Result<Option<Message>> {
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages m
              WHERE m.conversation_id = ?1 AND m.sender_user = ?2 AND m.message_id = ?3"
@@ -308,7 +314,7 @@ impl Db<'_> {
     /// if written at or after `since` (ms): what a re-send may repeat.
     pub fn own_sent_text(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         own_user: &str,
         own_device: &str,
         message_id: &str,
@@ -325,7 +331,7 @@ impl Db<'_> {
 
     /// Move a message to another conversation (a re-sent message of this account's other device
     /// waited in the account's own conversation; its text belongs with the peer it was sent to).
-    pub fn move_message(&self, row_id: i64, conversation_id: &str) -> Result<()> {
+    pub fn move_message(&self, row_id: i64, conversation_id: &ConversationId) -> Result<()> {
         self.conn()
             .execute("UPDATE messages SET conversation_id = ?2 WHERE id = ?1", params![row_id, conversation_id])?;
         Ok(())
@@ -333,7 +339,7 @@ impl Db<'_> {
 
     /// A page of a conversation: up to `limit` messages before the message with row id `before`
     /// (or the newest), oldest first, in the order they were sent (see [`ORDER_KEY`]).
-    pub fn messages(&self, conversation_id: &str, before: Option<i64>, limit: u32) -> Result<Vec<Message>> {
+    pub fn messages(&self, conversation_id: &ConversationId, before: Option<i64>, limit: u32) -> Result<Vec<Message>> {
         let cursor = match before {
             Some(row) => self.order_of(row)?,
             None => None,
@@ -354,7 +360,7 @@ impl Db<'_> {
 
     /// Up to `limit` messages after the message with row id `after` (0: from the oldest), oldest
     /// first.
-    pub fn messages_after(&self, conversation_id: &str, after: i64, limit: u32) -> Result<Vec<Message>> {
+    pub fn messages_after(&self, conversation_id: &ConversationId, after: i64, limit: u32) -> Result<Vec<Message>> {
         let (key, row) = match self.order_of(after)? {
             Some(cursor) => cursor,
             None if after <= 0 => (i64::MIN, i64::MIN),
@@ -379,7 +385,7 @@ impl Db<'_> {
     }
 
     /// How many messages (of every kind) a conversation holds.
-    pub fn message_count(&self, conversation_id: &str) -> Result<u64> {
+    pub fn message_count(&self, conversation_id: &ConversationId) -> Result<u64> {
         let n: i64 = self
             .conn()
             .prepare_cached("SELECT count(*) FROM messages WHERE conversation_id = ?1")?

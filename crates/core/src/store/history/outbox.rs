@@ -7,13 +7,13 @@
 
 use rusqlite::params;
 
-use crate::Result;
 use crate::store::Db;
+use crate::{ConversationId, Result};
 
 /// A send waiting for the server.
 pub struct OutboxItem {
     pub message_id: String,
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     pub body: String,
     pub request: Option<String>,
     pub attempts: i64,
@@ -21,7 +21,7 @@ pub struct OutboxItem {
 }
 
 impl Db<'_> {
-    pub fn enqueue(&self, message_id: &str, conversation_id: &str, body: &str, now: i64) -> Result<()> {
+    pub fn enqueue(&self, message_id: &str, conversation_id: &ConversationId, body: &str, now: i64) -> Result<()> {
         self.conn()
             .prepare_cached(
                 "INSERT INTO outbox (message_id, conversation_id, body, next_attempt_ts, created_ts)
