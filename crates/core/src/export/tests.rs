@@ -31,6 +31,7 @@ fn fixture() -> Fixture {
     Fixture { _profile: profile, out: tempfile::tempdir().unwrap(), client }
 }
 
+/// A text in the conversation; alice's own are outgoing and sent.
 fn text<'a>(
     conversation_id: &'a ConversationId,
     message_id: &'a str,
@@ -38,20 +39,8 @@ fn text<'a>(
     body: &'a str,
     ts: i64,
 ) -> NewMessage<'a> {
-    let outgoing = sender == "alice";
-    NewMessage {
-        conversation_id,
-        message_id,
-        sender_user: sender,
-        sender_device: Some("D1"),
-        kind: MessageKind::Text,
-        body,
-        status: if outgoing { MessageStatus::Sent } else { MessageStatus::Received },
-        reason: None,
-        outgoing,
-        ts,
-        server_ts: Some(ts),
-    }
+    let received = NewMessage::received_text(conversation_id, message_id, sender, body, ts);
+    if sender == "alice" { NewMessage { status: MessageStatus::Sent, outgoing: true, ..received } } else { received }
 }
 
 impl Fixture {

@@ -16,35 +16,13 @@ fn open() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-fn text<'a>(
-    conversation_id: &'a ConversationId,
-    message_id: &'a str,
-    sender: &'a str,
-    body: &'a str,
-    ts: i64,
-) -> NewMessage<'a> {
-    NewMessage {
-        conversation_id,
-        message_id,
-        sender_user: sender,
-        sender_device: Some("D1"),
-        kind: MessageKind::Text,
-        body,
-        status: MessageStatus::Received,
-        reason: None,
-        outgoing: false,
-        ts,
-        server_ts: Some(ts),
-    }
-}
-
 #[test]
 fn a_stored_conversation_id_that_does_not_parse_is_damage() {
     let (_dir, mut store) = open();
     store
         .transaction(|db| {
             db.ensure_conversation(&cid("u:bob"), ConversationKind::Direct, "bob", "bob")?;
-            db.insert_message(&text(&cid("u:bob"), "msg-0001", "bob", "hi", 1))?;
+            db.insert_message(&NewMessage::received_text(&cid("u:bob"), "msg-0001", "bob", "hi", 1))?;
             Ok(())
         })
         .unwrap();
@@ -65,17 +43,31 @@ fn history_pages_counts_and_ordering() {
             db.ensure_conversation(&cid("g:g1"), ConversationKind::Group, "g1", "New name")?;
             for i in 0..25 {
                 let id = format!("msg-{i:04}");
-                let m = db.insert_message(&text(&cid("u:bob"), &id, "bob", &format!("number {i}"), 1000 + i))?.unwrap();
+                let m = db
+                    .insert_message(&NewMessage::received_text(
+                        &cid("u:bob"),
+                        &id,
+                        "bob",
+                        &format!("number {i}"),
+                        1000 + i,
+                    ))?
+                    .unwrap();
                 db.touch_for(&m)?;
             }
-            let m = db.insert_message(&text(&cid("g:g1"), "msg-g001", "carol", "in the group", 5000))?.unwrap();
+            let m = db
+                .insert_message(&NewMessage::received_text(&cid("g:g1"), "msg-g001", "carol", "in the group", 5000))?
+                .unwrap();
             db.touch_for(&m)?;
             Ok(())
         })
         .unwrap();
     let db = store.db();
     // Duplicates are refused and change nothing.
-    assert!(db.insert_message(&text(&cid("u:bob"), "msg-0003", "bob", "again", 9999)).unwrap().is_none());
+    assert!(
+        db.insert_message(&NewMessage::received_text(&cid("u:bob"), "msg-0003", "bob", "again", 9999))
+            .unwrap()
+            .is_none()
+    );
     let conversations = db.conversations().unwrap();
     assert_eq!(conversations.iter().map(|c| c.id.to_string()).collect::<Vec<_>>(), ["g:g1", "u:bob"]);
     assert_eq!(conversations[0].title, "New name");
@@ -109,19 +101,31 @@ fn messages_that_arrive_late_take_their_place_in_the_order() {
             // Recent messages first, then older ones (a group's history read after a restore).
             for (i, ts) in [(0, 5000), (1, 6000), (2, 7000)] {
                 let m = db
-                    .insert_message(&text(&cid("g:g1"), &format!("new-{i}"), "bob", &format!("new {i}"), ts))?
+                    .insert_message(&NewMessage::received_text(
+                        &cid("g:g1"),
+                        &format!("new-{i}"),
+                        "bob",
+                        &format!("new {i}"),
+                        ts,
+                    ))?
                     .unwrap();
                 db.touch_for(&m)?;
             }
             for (i, ts) in [(0, 1000), (1, 2000), (2, 3000)] {
                 let m = db
-                    .insert_message(&text(&cid("g:g1"), &format!("old-{i}"), "bob", &format!("old {i}"), ts))?
+                    .insert_message(&NewMessage::received_text(
+                        &cid("g:g1"),
+                        &format!("old-{i}"),
+                        "bob",
+                        &format!("old {i}"),
+                        ts,
+                    ))?
                     .unwrap();
                 db.touch_for(&m)?;
             }
             // Our own message not yet taken by the server sorts by when it was written.
             let g1 = cid("g:g1");
-            let mut queued = text(&g1, "queued", "alice", "queued", 8000);
+            let mut queued = NewMessage::received_text(&g1, "queued", "alice", "queued", 8000);
             queued.server_ts = None;
             queued.outgoing = true;
             queued.status = MessageStatus::Queued;
@@ -165,9 +169,21 @@ fn search_is_full_text_newest_first_and_safe_with_any_input() {
     store
         .transaction(|db| {
             db.ensure_conversation(&cid("u:bob"), ConversationKind::Direct, "bob", "bob")?;
-            db.insert_message(&text(&cid("u:bob"), "msg-0001", "bob", "Let's meet at the café tomorrow", 1))?;
-            db.insert_message(&text(&cid("u:bob"), "msg-0002", "bob", "the CAFE was closed", 2))?;
-            db.insert_message(&text(&cid("u:bob"), "msg-0003", "bob", "something else entirely", 3))?;
+            db.insert_message(&NewMessage::received_text(
+                &cid("u:bob"),
+                "msg-0001",
+                "bob",
+                "Let's meet at the café tomorrow",
+                1,
+            ))?;
+            db.insert_message(&NewMessage::received_text(&cid("u:bob"), "msg-0002", "bob", "the CAFE was closed", 2))?;
+            db.insert_message(&NewMessage::received_text(
+                &cid("u:bob"),
+                "msg-0003",
+                "bob",
+                "something else entirely",
+                3,
+            ))?;
             Ok(())
         })
         .unwrap();
@@ -192,7 +208,7 @@ fn search_is_full_text_newest_first_and_safe_with_any_input() {
             status: MessageStatus::Undecryptable,
             reason: Some(Undecryptable::MissingRoomKey.into()),
             body: "",
-            ..text(&cid("u:bob"), "msg-0004", "bob", "", 4)
+            ..NewMessage::received_text(&cid("u:bob"), "msg-0004", "bob", "", 4)
         })
         .unwrap()
         .unwrap();
@@ -207,7 +223,7 @@ fn search_is_full_text_newest_first_and_safe_with_any_input() {
             status: MessageStatus::Undecryptable,
             reason: Some(Undecryptable::MissingRoomKey.into()),
             body: "",
-            ..text(&cid("u:bob"), "msg-0005", "bob", "", 5)
+            ..NewMessage::received_text(&cid("u:bob"), "msg-0005", "bob", "", 5)
         })
         .unwrap()
         .unwrap();

@@ -195,6 +195,33 @@ pub struct NewMessage<'a> {
     pub server_ts: Option<i64>,
 }
 
+#[cfg(test)]
+impl<'a> NewMessage<'a> {
+    /// A text received from `sender`'s device `D1` at `ts` (the server's time too): the row the
+    /// store's and the export's tests build their histories from.
+    pub(crate) fn received_text(
+        conversation_id: &'a ConversationId,
+        message_id: &'a str,
+        sender: &'a str,
+        body: &'a str,
+        ts: i64,
+    ) -> Self {
+        NewMessage {
+            conversation_id,
+            message_id,
+            sender_user: sender,
+            sender_device: Some("D1"),
+            kind: MessageKind::Text,
+            body,
+            status: MessageStatus::Received,
+            reason: None,
+            outgoing: false,
+            ts,
+            server_ts: Some(ts),
+        }
+    }
+}
+
 /// A message's place in its conversation: the server's time, or before the server took it, the
 /// time it was written (the expression of the `messages_order` index, ties broken by row id).
 pub const ORDER_KEY: &str = "coalesce(m.server_ts, m.ts)";
