@@ -34,15 +34,17 @@ export function KeyBackupSection() {
         {status === null ? "…" : describeStatus(status)}
       </p>
       {error ? <ErrorNote error={error} /> : null}
+      {/* "Restore" comes first: it is there from the start, and "Turn on" appears after it once
+          the status is known, so nothing moves under a pointer about to click "Restore". */}
       <div className="settings__buttons">
+        <button type="button" className="button" onClick={() => setOpen("restore")} data-testid="key-backup-restore">
+          Restore from key backup…
+        </button>
         {status && !status.enabled ? (
           <button type="button" className="button" onClick={() => setOpen("enable")} data-testid="key-backup-enable">
             Turn on key backup…
           </button>
         ) : null}
-        <button type="button" className="button" onClick={() => setOpen("restore")} data-testid="key-backup-restore">
-          Restore from key backup…
-        </button>
       </div>
       {open === "enable" ? <EnableKeyBackupDialog onClose={close} onRestoreInstead={() => setOpen("restore")} /> : null}
       {open === "restore" ? <RestoreKeyBackupDialog onClose={close} /> : null}
