@@ -58,8 +58,9 @@ enum Source {
     /// A group's history read from the server: stored as read messages; the inbox position is
     /// left alone.
     GroupHistory,
-    /// Entries handed to the engine directly (benchmarks, tests): stored as from the inbox, but
-    /// the inbox position is left alone.
+    /// Entries handed to the engine directly (the benchmarks): stored as from the inbox, but the
+    /// inbox position is left alone.
+    #[cfg(feature = "bench")]
     HandedOver,
 }
 
@@ -86,11 +87,11 @@ impl Processed {
 }
 
 impl Client {
-    /// The receive path for entries that did not come from this device's inbox (benchmarks, and
-    /// tests that hand a client a ciphertext directly): decrypt, store and index them in one
+    /// The receive path for entries that did not come from this device's inbox (the benchmarks
+    /// build histories with it): decrypt, store and index them in one
     /// transaction exactly as sync does, but leave the inbox position alone and acknowledge
-    /// nothing. Returns the number of new messages.
-    #[doc(hidden)]
+    /// nothing. Returns the number of new messages. Only with the `bench` feature.
+    #[cfg(feature = "bench")]
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn bench_receive(&self, entries: &[InboxEntry]) -> Result<usize> {
         let processed = self.process(entries, Source::HandedOver).await?;
@@ -151,7 +152,9 @@ impl Client {
         let processed = self.transact(|machine, db| {
             let (inbox, unreadable_up_to) = match source {
                 Source::Inbox { unreadable_up_to } => (true, unreadable_up_to),
-                Source::GroupHistory | Source::HandedOver => (false, 0),
+                Source::GroupHistory => (false, 0),
+                #[cfg(feature = "bench")]
+                Source::HandedOver => (false, 0),
             };
             let history = source == Source::GroupHistory;
             let mut out = Processed { last_seq: unreadable_up_to, history, ..Processed::default() };
