@@ -13,7 +13,7 @@ use crate::ConversationId;
 use crate::crypto::payload::{GroupContent, OlmContent};
 use crate::crypto::{Machine, Undecryptable};
 use crate::events::ClientEvent;
-use crate::store::{ConversationKind, Db, DeviceRecord, Message, MessageKind, MessageStatus, NewMessage};
+use crate::store::{Db, DeviceRecord, Message, MessageKind, MessageStatus, NewMessage};
 use crate::{Error, Result};
 
 /// What processing a batch produced.
@@ -58,7 +58,7 @@ enum Source {
     /// A group's history read from the server: stored as read messages; the inbox position is
     /// left alone.
     GroupHistory,
-    /// Entries handed to the engine directly (the benchmarks): stored as from the inbox, but the
+    /// Entries handed to the engine directly (benchmarks, attacker tests): stored as from the inbox, but the
     /// inbox position is left alone.
     #[cfg(feature = "bench")]
     HandedOver,
@@ -88,7 +88,8 @@ impl Processed {
 
 impl Client {
     /// The receive path for entries that did not come from this device's inbox (the benchmarks
-    /// build histories with it): decrypt, store and index them in one
+    /// build histories with it; the end-to-end tests hand a client tampered or replayed
+    /// ciphertexts): decrypt, store and index them in one
     /// transaction exactly as sync does, but leave the inbox position alone and acknowledge
     /// nothing. Returns the number of new messages. Only with the `bench` feature.
     #[cfg(feature = "bench")]
@@ -200,7 +201,7 @@ fn handle_entry(
             let conversation_id = ConversationId::Group(group_id.clone());
             if !out.ensured.contains(&conversation_id) {
                 let title = db.group(group_id)?.map(|g| g.name).unwrap_or_else(|| group_id.to_string());
-                db.ensure_conversation(&conversation_id, ConversationKind::Group, group_id.as_str(), &title)?;
+                db.ensure_conversation(&conversation_id, &title)?;
                 out.ensured.insert(conversation_id.clone());
             }
             // A redelivered message is caught by the Megolm index check (same message id at the
@@ -274,7 +275,7 @@ fn handle_direct(
                 return undecryptable_direct(db, &fallback_conversation, entry, Undecryptable::SenderMismatch, out);
             };
             let conversation_id = ConversationId::Direct(peer.clone());
-            db.ensure_conversation(&conversation_id, ConversationKind::Direct, peer.as_str(), peer.as_str())?;
+            db.ensure_conversation(&conversation_id, peer.as_str())?;
             store_text(db, &conversation_id, entry, &body, from_me, out)
         }
         OlmContent::RoomKey { group_id, session_id, session_key } => {
@@ -325,7 +326,7 @@ fn replace_undecryptable(
     }
     let conversation_id = ConversationId::Direct(peer.clone());
     if conversation_id != waiting {
-        db.ensure_conversation(&conversation_id, ConversationKind::Direct, peer.as_str(), peer.as_str())?;
+        db.ensure_conversation(&conversation_id, peer.as_str())?;
         db.move_message(message.id, &conversation_id)?;
     }
     db.set_decrypted_as(message.id, body, from_me)?;
@@ -344,12 +345,7 @@ fn undecryptable_direct(
     reason: Undecryptable,
     out: &mut Processed,
 ) -> Result<()> {
-    db.ensure_conversation(
-        conversation_id,
-        ConversationKind::Direct,
-        entry.sender_user.as_str(),
-        entry.sender_user.as_str(),
-    )?;
+    db.ensure_conversation(conversation_id, entry.sender_user.as_str())?;
     store_undecryptable(db, conversation_id, entry, reason, None, out)
 }
 
@@ -489,7 +485,7 @@ fn handle_membership(
     let group_id = &event.group_id;
     db.save_group(&event.group, &own.user_id)?;
     let conversation_id = ConversationId::Group(group_id.clone());
-    db.ensure_conversation(&conversation_id, ConversationKind::Group, group_id.as_str(), &event.group.name)?;
+    db.ensure_conversation(&conversation_id, &event.group.name)?;
     match event.change {
         // Whoever is gone must not read what we send next: start a new session.
         MembershipChange::Removed | MembershipChange::Left | MembershipChange::Dismissed => {
