@@ -273,8 +273,8 @@ fn prepare(dir: &Path, plan: SearchPlan, vocab: &Vocabulary) -> anyhow::Result<(
     let mut store = Store::open(&files.db, &key, OpenMode::Create).context("creating the history database")?;
     let convs = (0..plan.conversations).map(conversation).collect::<anyhow::Result<Vec<_>>>()?;
     store.transaction(|db| {
-        for (id, kind, peer, title) in &convs {
-            db.ensure_conversation(id, *kind, peer, title)?;
+        for (id, _, _, title) in &convs {
+            db.ensure_conversation(id, title)?;
         }
         Ok(())
     })?;

@@ -85,12 +85,7 @@ impl Client {
         let own_user = self.inner.own.user_id.clone();
         self.transact(|_, db| {
             db.save_group(info, &own_user)?;
-            db.ensure_conversation(
-                &ConversationId::Group(info.group_id.clone()),
-                ConversationKind::Group,
-                info.group_id.as_str(),
-                &info.name,
-            )
+            db.ensure_conversation(&ConversationId::Group(info.group_id.clone()), &info.name)
         })
     }
 }

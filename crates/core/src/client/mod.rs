@@ -37,7 +37,7 @@ use crate::api::Api;
 use crate::crypto::Machine;
 use crate::events::{ClientEvent, ConnectionState};
 use crate::profile::{self, KeyOptions, ProfileInfo, ProfileKey, ProfileLock, ProfilePaths};
-use crate::store::{Conversation, ConversationKind, Db, Message, OpenMode, Reader, SearchHit, Store};
+use crate::store::{Conversation, Db, Message, OpenMode, Reader, SearchHit, Store};
 use crate::{ConversationId, Error, Result};
 
 const META_SERVER: &str = "server";
@@ -584,7 +584,7 @@ impl Client {
         }
         self.lookup_users(std::slice::from_ref(user)).await?;
         let conversation = self.transact(|_, db| {
-            db.ensure_conversation(&conversation_id, ConversationKind::Direct, user.as_str(), user.as_str())?;
+            db.ensure_conversation(&conversation_id, user.as_str())?;
             db.conversation(&conversation_id)?
                 .ok_or_else(|| Error::Corrupt("a conversation just written is missing".into()))
         })?;

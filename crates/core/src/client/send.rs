@@ -19,9 +19,7 @@ use crate::crypto::CryptoError;
 use crate::crypto::Machine;
 use crate::crypto::payload::{GroupContent, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
 use crate::events::ClientEvent;
-use crate::store::{
-    ConversationKind, Db, DeviceRecord, Devices, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, now_ms,
-};
+use crate::store::{Db, DeviceRecord, Devices, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, now_ms};
 use crate::{Error, Result};
 
 /// Longest text message, in bytes.
@@ -79,7 +77,7 @@ impl Client {
         if unknown.contains(to) {
             return Err(Error::UnknownUser(to.to_string()));
         }
-        self.queue(&conversation_id, ConversationKind::Direct, to.as_str(), to.as_str(), body).await
+        self.queue(&conversation_id, to.as_str(), body).await
     }
 
     /// Send a text to every member device of a group.
@@ -92,18 +90,11 @@ impl Client {
             Some(g) => g.name.clone(),
             None => group.to_string(),
         };
-        self.queue(&ConversationId::Group(group.clone()), ConversationKind::Group, group.as_str(), &title, body).await
+        self.queue(&ConversationId::Group(group.clone()), &title, body).await
     }
 
-    async fn queue(
-        &self,
-        conversation_id: &ConversationId,
-        kind: ConversationKind,
-        peer: &str,
-        title: &str,
-        body: &str,
-    ) -> Result<Message> {
-        let message = self.store_queued(conversation_id, kind, peer, title, body)?;
+    async fn queue(&self, conversation_id: &ConversationId, title: &str, body: &str) -> Result<Message> {
+        let message = self.store_queued(conversation_id, title, body)?;
         self.emit(ClientEvent::MessageReceived { message: message.clone() });
         if self.inner.started.load(std::sync::atomic::Ordering::Relaxed) {
             // The background service sends it; the app learns the outcome from `status_changed`
@@ -117,19 +108,12 @@ impl Client {
     }
 
     /// Store a new outgoing message as `queued` with its outbox row, in one transaction.
-    fn store_queued(
-        &self,
-        conversation_id: &ConversationId,
-        kind: ConversationKind,
-        peer: &str,
-        title: &str,
-        body: &str,
-    ) -> Result<Message> {
+    fn store_queued(&self, conversation_id: &ConversationId, title: &str, body: &str) -> Result<Message> {
         let message_id = new_message_id()?;
         let own = self.inner.own.clone();
         let now = now_ms();
         self.transact(|_, db| {
-            db.ensure_conversation(conversation_id, kind, peer, title)?;
+            db.ensure_conversation(conversation_id, title)?;
             let message = db
                 .insert_message(&NewMessage {
                     conversation_id,
@@ -159,7 +143,7 @@ impl Client {
         check_text(body)?;
         let conversation_id = ConversationId::Group(group.clone());
         let title = self.read(|db| db.group(group))?.map(|g| g.name).unwrap_or_else(|| group.to_string());
-        let message = self.store_queued(&conversation_id, ConversationKind::Group, group.as_str(), &title, body)?;
+        let message = self.store_queued(&conversation_id, &title, body)?;
         let message_id = MessageId::parse(message.message_id.as_str()).map_err(|e| Error::Corrupt(e.to_string()))?;
         let stored = self
             .encrypt_group_message(group, None, &message_id, body, message.ts, None)?
@@ -335,12 +319,7 @@ impl Client {
         let own_user = self.inner.own.user_id.clone();
         self.transact(|_, db| {
             db.save_group(&info, &own_user)?;
-            db.ensure_conversation(
-                &ConversationId::Group(group.clone()),
-                ConversationKind::Group,
-                group.as_str(),
-                &info.name,
-            )
+            db.ensure_conversation(&ConversationId::Group(group.clone()), &info.name)
         })?;
         Ok(info)
     }

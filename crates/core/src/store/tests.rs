@@ -21,7 +21,7 @@ fn a_stored_conversation_id_that_does_not_parse_is_damage() {
     let (_dir, mut store) = open();
     store
         .transaction(|db| {
-            db.ensure_conversation(&cid("u:bob"), ConversationKind::Direct, "bob", "bob")?;
+            db.ensure_conversation(&cid("u:bob"), "bob")?;
             db.insert_message(&NewMessage::received_text(&cid("u:bob"), "msg-0001", "bob", "hi", 1))?;
             Ok(())
         })
@@ -38,9 +38,9 @@ fn history_pages_counts_and_ordering() {
     let (_dir, mut store) = open();
     store
         .transaction(|db| {
-            db.ensure_conversation(&cid("u:bob"), ConversationKind::Direct, "bob", "bob")?;
-            db.ensure_conversation(&cid("g:g1"), ConversationKind::Group, "g1", "Old name")?;
-            db.ensure_conversation(&cid("g:g1"), ConversationKind::Group, "g1", "New name")?;
+            db.ensure_conversation(&cid("u:bob"), "bob")?;
+            db.ensure_conversation(&cid("g:g1"), "Old name")?;
+            db.ensure_conversation(&cid("g:g1"), "New name")?;
             for i in 0..25 {
                 let id = format!("msg-{i:04}");
                 let m = db
@@ -97,7 +97,7 @@ fn messages_that_arrive_late_take_their_place_in_the_order() {
     let (_dir, mut store) = open();
     store
         .transaction(|db| {
-            db.ensure_conversation(&cid("g:g1"), ConversationKind::Group, "g1", "g1")?;
+            db.ensure_conversation(&cid("g:g1"), "g1")?;
             // Recent messages first, then older ones (a group's history read after a restore).
             for (i, ts) in [(0, 5000), (1, 6000), (2, 7000)] {
                 let m = db
@@ -168,7 +168,7 @@ fn search_is_full_text_newest_first_and_safe_with_any_input() {
     let (_dir, mut store) = open();
     store
         .transaction(|db| {
-            db.ensure_conversation(&cid("u:bob"), ConversationKind::Direct, "bob", "bob")?;
+            db.ensure_conversation(&cid("u:bob"), "bob")?;
             db.insert_message(&NewMessage::received_text(
                 &cid("u:bob"),
                 "msg-0001",

@@ -70,16 +70,12 @@ pub(super) fn preview(kind: MessageKind, body: &str) -> String {
 
 impl Db<'_> {
     /// Create the conversation if it does not exist; a group's title follows its name.
-    pub fn ensure_conversation(
-        &self,
-        id: &ConversationId,
-        kind: ConversationKind,
-        peer: &str,
-        title: &str,
-    ) -> Result<()> {
-        let kind = match kind {
-            ConversationKind::Direct => "direct",
-            ConversationKind::Group => "group",
+    /// The conversation `id` (its kind and peer follow from the id), created if new; a group's
+    /// title follows its latest name.
+    pub fn ensure_conversation(&self, id: &ConversationId, title: &str) -> Result<()> {
+        let (kind, peer) = match id {
+            ConversationId::Direct(user) => ("direct", user.as_str()),
+            ConversationId::Group(group) => ("group", group.as_str()),
         };
         self.conn()
             .prepare_cached(
