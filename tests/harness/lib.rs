@@ -78,16 +78,12 @@ impl Server {
 /// A raw sign-in (`Register` or `Login`) over HTTP, for the devices the harness plays by hand.
 async fn sign_in<E: routes::Endpoint>(http: &reqwest::Client, server: &Server, body: serde_json::Value) -> Session {
     assert_eq!(E::METHOD, routes::Method::Post, "{}", E::PATH);
-    http.post(format!("{}{}", server.url(), E::PATH))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    ok_json(http.post(format!("{}{}", server.url(), E::PATH)).json(&body)).await
+}
+
+/// Send a request the harness makes by hand; it must succeed, and its answer is JSON.
+async fn ok_json<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
+    request.send().await.unwrap().error_for_status().unwrap().json().await.unwrap()
 }
 
 /// Waits until the server refuses, as expired, every access token it issued so far (for a
@@ -273,18 +269,9 @@ impl Tap {
 
     /// Every entry waiting in this device's inbox (not acknowledged).
     pub async fn inbox(&self) -> Vec<InboxEntry> {
-        let page: InboxPage = self
-            .http
-            .get(format!("{}/v1/inbox?after=0&limit=500", self.url))
-            .bearer_auth(&self.session.access_token)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let request =
+            self.http.get(format!("{}/v1/inbox?after=0&limit=500", self.url)).bearer_auth(&self.session.access_token);
+        let page: InboxPage = ok_json(request).await;
         page.entries
     }
 }

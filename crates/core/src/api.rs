@@ -1,7 +1,6 @@
 //! The HTTP side of the protocol: one call over the route table of `sotto_proto::routes` (typed
-//! path, query, body and answer), the
-//! server's `{code, message}` errors turned into [`Error::Server`]. Tokens are passed in; the
-//! engine owns refreshing them.
+//! path, query, body and answer), the server's `{code, message}` errors turned into
+//! [`Error::Server`]. Tokens are passed in; the engine owns refreshing them.
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -9,7 +8,7 @@ use sotto_proto::ErrorBody;
 use sotto_proto::routes::{self, Endpoint};
 
 use crate::network::{NetworkError, ProtocolError};
-use crate::{Error, Result};
+use crate::{Error, Result, ServerUrl};
 
 /// The largest answer read from the server: a backup blob (16 MiB) in base64, with room.
 pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
@@ -27,15 +26,10 @@ impl std::fmt::Debug for Api {
 }
 
 impl Api {
-    /// `server` is the server's base URL, such as `http://127.0.0.1:8448`.
+    /// `server` is the server's address, such as `http://127.0.0.1:8448`, read as
+    /// [`ServerUrl::parse`] reads what people type (the one place server addresses are checked).
     pub fn new(server: &str) -> Result<Self> {
-        let base = server.trim_end_matches('/').to_owned();
-        let parsed = reqwest::Url::parse(&base).map_err(|_| {
-            Error::InvalidInput(format!("{server:?} is not a server address such as https://chat.example.org"))
-        })?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(Error::InvalidInput("The server address must start with http:// or https://.".into()));
-        }
+        let base = ServerUrl::parse(server)?.to_string();
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(std::time::Duration::from_secs(60))
@@ -89,7 +83,7 @@ impl Api {
             req = req.bearer_auth(token);
         }
         // `()` serializes as `null`: no body. No request type of the protocol is ever `null`.
-        let body = serde_json::to_vec(body).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let body = serde_json::to_vec(body).map_err(|e| Error::Protocol(ProtocolError::Encode(e)))?;
         if body != b"null" {
             req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         }
@@ -128,4 +122,126 @@ impl Api {
 
 fn too_large<E: Endpoint>() -> Error {
     Error::Protocol(ProtocolError::TooLarge { route: E::PATH, limit_mib: MAX_RESPONSE_BYTES >> 20 })
+}
+
+#[cfg(test)]
+mod tests {
+    //! A hostile or broken server, played by a socket that answers every request with bytes
+    //! chosen by the test: what the client makes of each answer.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use sotto_proto::routes::{AckInbox, CountKeys, GetGroup};
+    use sotto_proto::{AckRequest, ErrorCode, GroupId};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+    use crate::network::{NetworkError, ProtocolError};
+
+    /// A server that answers one request with `response`, and hands back the request it read.
+    async fn answering(response: Vec<u8>) -> (Api, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = Api::new(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let served = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then as much body as Content-Length says.
+            loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned))
+                        .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                    if body.len() >= length {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            socket.write_all(&response).await.unwrap();
+            socket.shutdown().await.unwrap();
+            String::from_utf8_lossy(&request).to_string()
+        });
+        (api, served)
+    }
+
+    fn http(status: &str, body: &str) -> Vec<u8> {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn a_route_is_called_at_its_method_and_path_with_its_body() {
+        let (api, served) = answering(http("204 No Content", "")).await;
+        api.call::<AckInbox>(&(), &(), Some("tok"), &AckRequest { up_to: 7 }).await.unwrap();
+        let request = served.await.unwrap();
+        assert!(request.starts_with("POST /v1/inbox/ack HTTP/1.1\r\n"), "{request}");
+        assert!(request.to_ascii_lowercase().contains("content-type: application/json"), "{request}");
+        assert!(request.ends_with(r#"{"up_to":7}"#), "{request}");
+
+        let (api, served) = answering(http("200 OK", r#"{"group_id":"g1"}"#)).await;
+        let _ = api.call::<GetGroup>(&GroupId::parse("g1").unwrap(), &(), Some("tok"), &()).await;
+        let request = served.await.unwrap();
+        assert!(request.starts_with("GET /v1/groups/g1 HTTP/1.1\r\n"), "{request}");
+        assert!(!request.to_ascii_lowercase().contains("content-type"), "a GET sends no body: {request}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_is_not_the_routes_type_is_a_protocol_error_naming_the_route() {
+        for body in [r#"{"one_time_keys":"many"}"#, "[]", "not json", ""] {
+            let (api, _) = answering(http("200 OK", body)).await;
+            let err = api.call::<CountKeys>(&(), &(), Some("tok"), &()).await.unwrap_err();
+            assert!(
+                matches!(&err, Error::Protocol(ProtocolError::Answer { route: "/v1/keys/count", .. })),
+                "{body:?}: {err:?}"
+            );
+            assert_eq!(err.code(), ErrorCode::Protocol);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_oversized_answer_is_refused_before_it_is_read() {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            MAX_RESPONSE_BYTES + 1
+        );
+        let (api, _) = answering(head.into_bytes()).await;
+        let err = api.call::<CountKeys>(&(), &(), Some("tok"), &()).await.unwrap_err();
+        assert!(matches!(err, Error::Protocol(ProtocolError::TooLarge { route: "/v1/keys/count", .. })), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn failures_without_an_error_body_are_offline_or_protocol_errors() {
+        let (api, _) = answering(http("502 Bad Gateway", "<html>proxy</html>")).await;
+        let err = api.call::<CountKeys>(&(), &(), Some("tok"), &()).await.unwrap_err();
+        assert!(matches!(err, Error::Offline(NetworkError::Status(s)) if s.as_u16() == 502), "{err:?}");
+        assert!(err.is_transient());
+
+        let (api, _) = answering(http("418 I'm a teapot", "")).await;
+        let err = api.call::<CountKeys>(&(), &(), Some("tok"), &()).await.unwrap_err();
+        assert!(matches!(err, Error::Protocol(ProtocolError::NoErrorBody(s)) if s.as_u16() == 418), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn the_servers_error_body_passes_its_code_through() {
+        let body = r#"{"code":"stale_version","message":"m"}"#;
+        let (api, _) = answering(http("409 Conflict", body)).await;
+        let err = api.call::<CountKeys>(&(), &(), Some("tok"), &()).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::StaleVersion);
+    }
+
+    #[test]
+    fn server_addresses_are_read_as_people_type_them() {
+        assert_eq!(Api::new("127.0.0.1:8448/").unwrap().base(), "http://127.0.0.1:8448");
+        assert_eq!(Api::new("chat.example.org").unwrap().base(), "https://chat.example.org");
+        assert_eq!(Api::new("ftp://chat.example.org").unwrap_err().code(), ErrorCode::InvalidUrl);
+    }
 }

@@ -64,8 +64,8 @@ pub enum ProtocolError {
     /// The access token cannot be sent as a header (the server issued something that is not one).
     #[error("the access token is not a valid header")]
     TokenHeader,
-    /// A frame to send could not be encoded.
-    #[error("a frame could not be encoded")]
+    /// A request body or frame to send could not be encoded.
+    #[error("a request or frame could not be encoded")]
     Encode(#[source] serde_json::Error),
 }
 

@@ -280,7 +280,6 @@ impl Client {
     ///
     /// A wrong key ([`Error::WrongRecoveryKey`], or [`Error::RecoveryKeyInvalid`] for a typo)
     /// changes nothing.
-    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn restore_key_backup(&self, secret: RecoverySecret<'_>) -> Result<KeyBackupRestore> {
         self.restore_key_backup_with(secret, &Progress::unobserved(), &CancellationToken::new()).await
     }
