@@ -280,7 +280,7 @@ impl ServerProcess {
     /// Polls `GET /healthz` until it answers 200, the process exits, or [`HEALTHY_WITHIN`].
     async fn wait_healthy(&mut self) -> Result<(), LaunchError> {
         let deadline = Instant::now() + HEALTHY_WITHIN;
-        let health = format!("{}/healthz", self.url);
+        let health = format!("{}{}", self.url, sotto_proto::routes::HEALTH_PATH);
         loop {
             self.check_alive()?;
             if let Ok(resp) = self.http.get(&health).send().await
