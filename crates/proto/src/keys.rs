@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DeviceAddress, DeviceId, KeyId, UserId};
+use crate::{DeviceAddress, DeviceConfirmation, DeviceId, KeyId, UserId, UserIdentity};
 
 /// A device's long-term public keys, self-signed. Body of `PUT /v1/keys/device`, and what a key
 /// query returns per device.
@@ -99,12 +99,19 @@ pub struct QueryKeysRequest {
     pub user_ids: Vec<UserId>,
 }
 
-/// The devices (with published identity keys) of one user.
+/// The devices (with published identity keys) of one user, with the user's cross-signing
+/// identity and the confirmations of their devices as the server holds them. Clients check both
+/// against the master key they pinned; the server cannot make either.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserDevices {
     pub user_id: UserId,
     pub devices: Vec<DeviceKeys>,
+    /// `None` until one of the user's devices published it.
+    #[serde(default)]
+    pub identity: Option<UserIdentity>,
+    #[serde(default)]
+    pub confirmations: Vec<DeviceConfirmation>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

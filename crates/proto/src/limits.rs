@@ -14,6 +14,8 @@ pub const MAX_EPHEMERAL_BYTES: usize = 2 * 1024;
 pub const MAX_QUERY_USERS: usize = 100;
 /// Devices per key claim.
 pub const MAX_CLAIM_DEVICES: usize = 1000;
+/// Device confirmations per upload.
+pub const MAX_CONFIRMATIONS: usize = 100;
 /// One-time keys per upload.
 pub const MAX_ONE_TIME_KEYS_PER_UPLOAD: usize = 100;
 /// Device payloads in one direct send.

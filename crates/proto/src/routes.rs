@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AckRequest, AddMembersRequest, Backup, BackupVersion, ChangePasswordRequest, ClaimKeysRequest, ClaimKeysResponse,
+    ConfirmDevicesRequest,
     CreateGroupRequest, DeleteDeviceRequest, DeviceId, DeviceKeys, DeviceList, ExternalLoginRequest, GroupHistoryPage,
     GroupId, GroupInfo, GroupList, InboxPage, Jwks, KeyCounts, LoginRequest, PutBackupRequest, QueryKeysRequest,
     QueryKeysResponse, RefreshRequest, RegisterRequest, ResetDeviceKeysRequest, SendDirectRequest, SendGroupRequest,
-    SendReceipt, Session, SetRoleRequest, UploadKeysRequest, UserId,
+    SendReceipt, Session, SetRoleRequest, UploadKeysRequest, UserId, UserIdentity,
 };
 
 /// The HTTP methods the API uses.
@@ -209,6 +210,12 @@ endpoints! {
     /// How many one-time keys the server holds for this device.
     CountKeys: Get "/v1/keys/count"
         { params: (), query: (), request: (), response: KeyCounts }
+    /// Publish the user's cross-signing identity (once; the first device does it).
+    PutIdentity: Put "/v1/keys/identity"
+        { params: (), query: (), request: UserIdentity, response: () }
+    /// Publish confirmations of the user's devices, signed with the self-signing key.
+    ConfirmDevices: Post "/v1/keys/confirmations"
+        { params: (), query: (), request: ConfirmDevicesRequest, response: () }
     /// Users' devices and keys.
     QueryKeys: Post "/v1/keys/query"
         { params: (), query: (), request: QueryKeysRequest, response: QueryKeysResponse }
@@ -331,6 +338,8 @@ mod tests {
                 "POST /v1/keys/device/reset",
                 "POST /v1/keys/one-time",
                 "GET /v1/keys/count",
+                "PUT /v1/keys/identity",
+                "POST /v1/keys/confirmations",
                 "POST /v1/keys/query",
                 "POST /v1/keys/claim",
                 "POST /v1/messages",

@@ -60,6 +60,10 @@ const COVERED: &[&str] = &[
     "MessageId",
     "KeyId",
     "DeviceAddress",
+    // identity.rs
+    "UserIdentity",
+    "DeviceConfirmation",
+    "ConfirmDevicesRequest",
     // inbox.rs
     "DevicePayload",
     "SendDirectRequest",
@@ -640,12 +644,53 @@ fn query_keys_request() {
 }
 
 fn user_devices() -> UserDevices {
-    UserDevices { user_id: alice(), devices: vec![device_keys()] }
+    UserDevices {
+        user_id: alice(),
+        devices: vec![device_keys()],
+        identity: Some(user_identity()),
+        confirmations: vec![device_confirmation()],
+    }
 }
 
 #[test]
 fn user_devices_alone() {
     pin("UserDevices", &user_devices());
+    // From a server that has no identity for the user (or predates identities).
+    let unset = UserDevices { identity: None, confirmations: vec![], ..user_devices() };
+    pin("UserDevices-unset", &unset);
+    reads_without(&unset, &["identity", "confirmations"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// identity.rs
+
+fn user_identity() -> UserIdentity {
+    UserIdentity {
+        user_id: alice(),
+        master_key: "bWFzdGVyIGtleSBvZiBhbGljZSwgMzIgYnl0ZXMhIQ".into(),
+        self_signing_key: "c2VsZi1zaWduaW5nIGtleSBvZiBhbGljZSwgMzIgYg".into(),
+        user_signing_key: "dXNlci1zaWduaW5nIGtleSBvZiBhbGljZSwgMzIgYg".into(),
+        signature: "c2lnbmF0dXJlIGJ5IHRoZSBtYXN0ZXIga2V5".into(),
+    }
+}
+
+fn device_confirmation() -> DeviceConfirmation {
+    DeviceConfirmation { device_id: laptop(), signature: "c2lnbmF0dXJlIGJ5IHRoZSBzZWxmLXNpZ25pbmcga2V5".into() }
+}
+
+#[test]
+fn user_identity_alone() {
+    pin("UserIdentity", &user_identity());
+}
+
+#[test]
+fn device_confirmation_alone() {
+    pin("DeviceConfirmation", &device_confirmation());
+}
+
+#[test]
+fn confirm_devices_request() {
+    pin_json("ConfirmDevicesRequest", &ConfirmDevicesRequest { confirmations: vec![device_confirmation()] });
 }
 
 #[test]
@@ -785,6 +830,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("error.rs", include_str!("../src/error.rs")),
     ("groups.rs", include_str!("../src/groups.rs")),
     ("history.rs", include_str!("../src/history.rs")),
+    ("identity.rs", include_str!("../src/identity.rs")),
     ("ids.rs", include_str!("../src/ids.rs")),
     ("inbox.rs", include_str!("../src/inbox.rs")),
     ("keys.rs", include_str!("../src/keys.rs")),

@@ -6,11 +6,12 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use ed25519_dalek::{Signature, VerifyingKey};
-use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_ONE_TIME_KEYS_PER_UPLOAD, MAX_QUERY_USERS};
+use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_CONFIRMATIONS, MAX_ONE_TIME_KEYS_PER_UPLOAD, MAX_QUERY_USERS};
 use sotto_proto::routes::{self, Endpoint as _};
 use sotto_proto::{
-    ClaimKeysRequest, ClaimKeysResponse, DeviceAddress, DeviceKeys, ErrorBody, ErrorCode, KeyCounts, QueryKeysRequest,
-    QueryKeysResponse, ResetDeviceKeysRequest, SignedKey, UploadKeysRequest,
+    ClaimKeysRequest, ClaimKeysResponse, ConfirmDevicesRequest, DeviceAddress, DeviceConfirmation, DeviceKeys,
+    ErrorBody, ErrorCode, KeyCounts, QueryKeysRequest, QueryKeysResponse, ResetDeviceKeysRequest, SignedKey,
+    UploadKeysRequest, UserIdentity,
 };
 use tracing::instrument;
 
@@ -41,8 +42,82 @@ fn verify(key: &VerifyingKey, message: &[u8], signature: &str, what: &str) -> Ap
 }
 
 fn verifying_key(keys: &DeviceKeys) -> AppResult<VerifyingKey> {
-    VerifyingKey::from_bytes(&decode_fixed::<32>(&keys.ed25519, "Ed25519 key")?)
-        .map_err(|_| AppError::invalid_input("The Ed25519 key is not a valid curve point."))
+    ed25519_key(&keys.ed25519, "Ed25519 key")
+}
+
+fn ed25519_key(value: &str, what: &str) -> AppResult<VerifyingKey> {
+    VerifyingKey::from_bytes(&decode_fixed::<32>(value, what)?)
+        .map_err(|_| AppError::invalid_input(format!("The {what} is not a valid curve point.")))
+}
+
+#[utoipa::path(put, path = routes::PutIdentity::PATH, tag = "keys", security(("bearer" = [])), request_body = UserIdentity,
+    responses((status = 204), (status = 400, body = ErrorBody, description = "invalid_input or invalid_signature"),
+        (status = 403, body = ErrorBody, description = "the identity names another user"),
+        (status = 409, body = ErrorBody, description = "the user already has another identity")))]
+#[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
+pub async fn put_identity(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    Json(identity): Json<UserIdentity>,
+) -> AppResult<StatusCode> {
+    if identity.user_id != device.user_id {
+        return Err(AppError::forbidden("A device may only publish its own user's identity."));
+    }
+    let master = ed25519_key(&identity.master_key, "master key")?;
+    ed25519_key(&identity.self_signing_key, "self-signing key")?;
+    ed25519_key(&identity.user_signing_key, "user-signing key")?;
+    verify(&master, &identity.signing_bytes(), &identity.signature, "identity")?;
+    match state.devices.set_identity(&identity).await? {
+        SetKeysOutcome::Stored => tracing::info!("user identity published"),
+        SetKeysOutcome::Unchanged => {}
+        SetKeysOutcome::Conflict => {
+            return Err(AppError::conflict(
+                "This account already has another identity; confirm this device from one of its devices or with the recovery key.",
+            ));
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = routes::ConfirmDevices::PATH, tag = "keys", security(("bearer" = [])),
+    request_body = ConfirmDevicesRequest,
+    responses((status = 204, description = "Every confirmation is stored"),
+        (status = 400, body = ErrorBody, description = "invalid_input or invalid_signature"),
+        (status = 404, body = ErrorBody, description = "no such device with published keys"),
+        (status = 409, body = ErrorBody, description = "the user has no identity yet, or the device's keys changed meanwhile")))]
+#[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id, count = req.confirmations.len()))]
+pub async fn confirm_devices(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    Json(req): Json<ConfirmDevicesRequest>,
+) -> AppResult<StatusCode> {
+    if req.confirmations.is_empty() || req.confirmations.len() > MAX_CONFIRMATIONS {
+        return Err(AppError::invalid_input(format!("Send 1 to {MAX_CONFIRMATIONS} confirmations at a time.")));
+    }
+    let identity = state
+        .devices
+        .identity(&device.user_id)
+        .await?
+        .ok_or_else(|| AppError::conflict("Publish the user's identity before confirming devices."))?;
+    let self_signing = ed25519_key(&identity.self_signing_key, "self-signing key")?;
+    // Check all before storing any, so a bad one in the batch stores nothing.
+    let mut checked = Vec::with_capacity(req.confirmations.len());
+    for confirmation in &req.confirmations {
+        let target = DeviceAddress { user_id: device.user_id.clone(), device_id: confirmation.device_id.clone() };
+        let keys = state
+            .devices
+            .device_keys(&target)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("There is no device {} with keys.", target.device_id)))?;
+        verify(&self_signing, &DeviceConfirmation::signing_bytes(&keys), &confirmation.signature, "device confirmation")?;
+        checked.push((target, keys.ed25519, confirmation.signature.clone()));
+    }
+    for (target, ed25519, signature) in checked {
+        if !state.devices.confirm_device(&target, &ed25519, &signature).await? {
+            return Err(AppError::conflict(format!("The keys of device {} changed meanwhile.", target.device_id)));
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(put, path = routes::PutDeviceKeys::PATH, tag = "keys", security(("bearer" = [])), request_body = DeviceKeys,

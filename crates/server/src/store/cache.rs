@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use sotto_proto::{ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, KeyCounts, SignedKey, UserDevices, UserId};
+use sotto_proto::{
+    ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, KeyCounts, SignedKey, UserDevices, UserId, UserIdentity,
+};
 
 use super::{
     AddKeysOutcome, DeviceRecord, DeviceStore, RefreshOutcome, ReplaceKeysOutcome, SetKeysOutcome, StoreResult,
@@ -187,6 +189,18 @@ impl DeviceStore for CachedDevices {
 
     async fn key_counts(&self, device: &DeviceAddress) -> StoreResult<KeyCounts> {
         self.inner.key_counts(device).await
+    }
+
+    async fn set_identity(&self, identity: &UserIdentity) -> StoreResult<SetKeysOutcome> {
+        self.inner.set_identity(identity).await
+    }
+
+    async fn identity(&self, user: &UserId) -> StoreResult<Option<UserIdentity>> {
+        self.inner.identity(user).await
+    }
+
+    async fn confirm_device(&self, device: &DeviceAddress, ed25519: &str, signature: &str) -> StoreResult<bool> {
+        self.inner.confirm_device(device, ed25519, signature).await
     }
 
     async fn query_devices(&self, users: &[UserId]) -> StoreResult<Vec<UserDevices>> {

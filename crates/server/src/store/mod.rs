@@ -18,7 +18,7 @@
 use async_trait::async_trait;
 use sotto_proto::{
     ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupHistoryMessage, GroupId, GroupInfo, InboxEntry,
-    KeyCounts, MessageId, Role, SignedKey, UserDevices, UserId,
+    KeyCounts, MessageId, Role, SignedKey, UserDevices, UserId, UserIdentity,
 };
 
 pub mod cache;
@@ -147,7 +147,8 @@ pub trait DeviceStore: Send + Sync {
     async fn device_keys(&self, device: &DeviceAddress) -> StoreResult<Option<DeviceKeys>>;
     /// Gives a device new identity keys (already verified by the caller): in one write the keys are
     /// replaced and the device's one-time keys and fallback key, signed by the old identity, are
-    /// deleted. Returns what it did; [`StoreError::NotFound`] if the device does not exist.
+    /// deleted, and so is its confirmation (it covered the old keys). Returns what it did;
+    /// [`StoreError::NotFound`] if the device does not exist.
     async fn replace_device_keys(&self, keys: &DeviceKeys) -> StoreResult<ReplaceKeysOutcome>;
     /// Adds one-time keys (ignoring exact re-uploads) and replaces the fallback key if given.
     async fn add_one_time_keys(
@@ -157,7 +158,16 @@ pub trait DeviceStore: Send + Sync {
         fallback: Option<&SignedKey>,
     ) -> StoreResult<AddKeysOutcome>;
     async fn key_counts(&self, device: &DeviceAddress) -> StoreResult<KeyCounts>;
-    /// The devices with published identity keys of each given user that exists, in the order given.
+    /// Stores a user's cross-signing identity (already verified by the caller) if they have
+    /// none; an identity never changes through this call ([`SetKeysOutcome::Conflict`]).
+    async fn set_identity(&self, identity: &UserIdentity) -> StoreResult<SetKeysOutcome>;
+    async fn identity(&self, user: &UserId) -> StoreResult<Option<UserIdentity>>;
+    /// Stores a device's confirmation (already verified by the caller against the identity and
+    /// the device keys it read), only while the device still has the Ed25519 key `ed25519`.
+    /// Returns false (nothing stored) when the device is gone or its keys changed meanwhile.
+    async fn confirm_device(&self, device: &DeviceAddress, ed25519: &str, signature: &str) -> StoreResult<bool>;
+    /// The devices with published identity keys of each given user that exists, in the order
+    /// given, with the user's identity and the stored confirmations of those devices.
     async fn query_devices(&self, users: &[UserId]) -> StoreResult<Vec<UserDevices>>;
     /// Claims one key per device: a one-time key (removed as it is handed out) or else the
     /// fallback key. Devices with neither are left out of the result.

@@ -18,6 +18,7 @@ macro_rules! store_suite {
             identity_keys,
             identity_reset,
             query_devices,
+            identities_and_confirmations,
             one_time_keys,
             claim_keys,
             deliver_and_fetch,
@@ -61,8 +62,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use sotto_proto::{
-    DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupId, GroupInfo, GroupMember, KeyCounts, KeyId,
-    MembershipChange, MembershipEvent, MessageId, Role, SignedKey, UserDevices, UserId,
+    DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys, EntryBody, GroupId, GroupInfo, GroupMember, KeyCounts, KeyId,
+    MembershipChange, MembershipEvent, MessageId, Role, SignedKey, UserDevices, UserId, UserIdentity,
 };
 
 use crate::store::{
@@ -380,11 +381,61 @@ pub(crate) async fn query_devices<S: TestStore>(s: &S) {
     assert_eq!(
         got,
         vec![
-            UserDevices { user_id: user("bob"), devices: vec![identity(&b1, "B1")] },
-            UserDevices { user_id: user("carol"), devices: vec![] },
-            UserDevices { user_id: user("alice"), devices: vec![identity(&a1, "D1"), identity(&a2, "D2")] },
+            listed("bob", vec![identity(&b1, "B1")]),
+            listed("carol", vec![]),
+            listed("alice", vec![identity(&a1, "D1"), identity(&a2, "D2")]),
         ]
     );
+}
+
+fn listed(user_id: &str, devices: Vec<DeviceKeys>) -> UserDevices {
+    UserDevices { user_id: user(user_id), devices, identity: None, confirmations: vec![] }
+}
+
+fn user_identity(user_id: &str, master: &str) -> UserIdentity {
+    UserIdentity {
+        user_id: user(user_id),
+        master_key: master.into(),
+        self_signing_key: format!("ssk-{master}"),
+        user_signing_key: format!("usk-{master}"),
+        signature: format!("sig-{master}"),
+    }
+}
+
+pub(crate) async fn identities_and_confirmations<S: TestStore>(s: &S) {
+    assert!(matches!(s.set_identity(&user_identity("nobody", "M")).await, Err(StoreError::NotFound)));
+    let a1 = device(s, "alice", "D1").await;
+    let a2 = device(s, "alice", "D2").await;
+    for d in [&a1, &a2] {
+        s.set_device_keys(&identity(d, "old")).await.unwrap();
+    }
+    assert_eq!(s.identity(&user("alice")).await.unwrap(), None);
+    // Nothing to confirm against a device without keys or one that does not exist.
+    let a3 = device(s, "alice", "D3").await;
+    assert!(!s.confirm_device(&a3, "ed-old", "c").await.unwrap());
+    assert!(!s.confirm_device(&addr("alice", "NOPE"), "ed-old", "c").await.unwrap());
+
+    assert_eq!(s.set_identity(&user_identity("alice", "M1")).await.unwrap(), SetKeysOutcome::Stored);
+    assert_eq!(s.set_identity(&user_identity("alice", "M1")).await.unwrap(), SetKeysOutcome::Unchanged);
+    // An identity never changes through this call.
+    assert_eq!(s.set_identity(&user_identity("alice", "M2")).await.unwrap(), SetKeysOutcome::Conflict);
+    assert_eq!(s.identity(&user("alice")).await.unwrap(), Some(user_identity("alice", "M1")));
+
+    let ed = identity(&a1, "old").ed25519;
+    // A confirmation is stored only for the keys it was checked against.
+    assert!(!s.confirm_device(&a1, "some other key", "c1").await.unwrap());
+    assert!(s.confirm_device(&a1, &ed, "c1").await.unwrap());
+    let got = s.query_devices(&[user("alice")]).await.unwrap();
+    assert_eq!(got[0].identity, Some(user_identity("alice", "M1")));
+    assert_eq!(got[0].confirmations, vec![DeviceConfirmation { device_id: a1.device_id.clone(), signature: "c1".into() }]);
+
+    // A key reset drops the confirmation: it covered the old keys.
+    s.replace_device_keys(&identity(&a1, "new")).await.unwrap();
+    assert!(s.query_devices(&[user("alice")]).await.unwrap()[0].confirmations.is_empty());
+    // Deleting a device deletes its confirmation with it.
+    assert!(s.confirm_device(&a2, &identity(&a2, "old").ed25519, "c2").await.unwrap());
+    assert!(s.delete_device(&a2).await.unwrap());
+    assert!(s.query_devices(&[user("alice")]).await.unwrap()[0].confirmations.is_empty());
 }
 
 pub(crate) async fn one_time_keys<S: TestStore>(s: &S) {

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension};
-use sotto_proto::{ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, KeyCounts, SignedKey, UserDevices, UserId};
+use sotto_proto::{
+    ClaimedKey, DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys, KeyCounts, SignedKey, UserDevices, UserId,
+    UserIdentity,
+};
 
 use super::{SqliteStore, dedup, id_col, inbox, sql_u64, u64_col};
 use crate::store::{
@@ -210,7 +213,7 @@ impl DeviceStore for SqliteStore {
                 }
                 Some(_) => {
                     c.prepare_cached(
-                        "UPDATE devices SET curve25519 = ?3, ed25519 = ?4, keys_signature = ?5
+                        "UPDATE devices SET curve25519 = ?3, ed25519 = ?4, keys_signature = ?5, confirmation = NULL
                          WHERE user_id = ?1 AND device_id = ?2",
                     )?
                     .execute((
@@ -329,13 +332,59 @@ impl DeviceStore for SqliteStore {
         .await
     }
 
+    async fn set_identity(&self, identity: &UserIdentity) -> StoreResult<SetKeysOutcome> {
+        let identity = identity.clone();
+        self.write(move |c| {
+            if !c.prepare_cached("SELECT 1 FROM accounts WHERE user_id = ?1")?.exists([identity.user_id.as_str()])? {
+                return Err(StoreError::NotFound);
+            }
+            match read_identity(c, &identity.user_id)? {
+                Some(stored) if stored == identity => Ok(SetKeysOutcome::Unchanged),
+                Some(_) => Ok(SetKeysOutcome::Conflict),
+                None => {
+                    c.prepare_cached(
+                        "INSERT INTO identities (user_id, master_key, self_signing_key, user_signing_key, signature)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute((
+                        identity.user_id.as_str(),
+                        identity.master_key.as_str(),
+                        identity.self_signing_key.as_str(),
+                        identity.user_signing_key.as_str(),
+                        identity.signature.as_str(),
+                    ))?;
+                    Ok(SetKeysOutcome::Stored)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn identity(&self, user: &UserId) -> StoreResult<Option<UserIdentity>> {
+        let user = user.clone();
+        self.read(move |c| read_identity(c, &user)).await
+    }
+
+    async fn confirm_device(&self, device: &DeviceAddress, ed25519: &str, signature: &str) -> StoreResult<bool> {
+        let (device, ed25519, signature) = (device.clone(), ed25519.to_owned(), signature.to_owned());
+        self.write(move |c| {
+            let changed = c
+                .prepare_cached(
+                    "UPDATE devices SET confirmation = ?4 WHERE user_id = ?1 AND device_id = ?2 AND ed25519 = ?3",
+                )?
+                .execute((device.user_id.as_str(), device.device_id.as_str(), ed25519.as_str(), signature.as_str()))?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
     async fn query_devices(&self, users: &[UserId]) -> StoreResult<Vec<UserDevices>> {
         let users = dedup(users);
         self.read(move |c| {
             let tx = c.unchecked_transaction()?;
             let mut account = tx.prepare_cached("SELECT 1 FROM accounts WHERE user_id = ?1")?;
             let mut devices = tx.prepare_cached(
-                "SELECT device_id, curve25519, ed25519, keys_signature FROM devices
+                "SELECT device_id, curve25519, ed25519, keys_signature, confirmation FROM devices
                  WHERE user_id = ?1 AND curve25519 IS NOT NULL ORDER BY device_id",
             )?;
             let mut out = Vec::with_capacity(users.len());
@@ -343,18 +392,28 @@ impl DeviceStore for SqliteStore {
                 if !account.exists([user.as_str()])? {
                     continue;
                 }
-                let keys = devices
+                let rows: Vec<(DeviceKeys, Option<String>)> = devices
                     .query_map([user.as_str()], |r| {
-                        Ok(DeviceKeys {
+                        let keys = DeviceKeys {
                             user_id: user.clone(),
                             device_id: id_col(r, 0)?,
                             curve25519: r.get(1)?,
                             ed25519: r.get(2)?,
                             signature: r.get(3)?,
-                        })
+                        };
+                        Ok((keys, r.get(4)?))
                     })?
                     .collect::<Result<_, _>>()?;
-                out.push(UserDevices { user_id: user, devices: keys });
+                let confirmations = rows
+                    .iter()
+                    .filter_map(|(keys, signature)| {
+                        let signature = signature.clone()?;
+                        Some(DeviceConfirmation { device_id: keys.device_id.clone(), signature })
+                    })
+                    .collect();
+                let identity = read_identity(&tx, &user)?;
+                let devices = rows.into_iter().map(|(keys, _)| keys).collect();
+                out.push(UserDevices { user_id: user, devices, identity, confirmations });
             }
             Ok(out)
         })
@@ -398,6 +457,22 @@ impl DeviceStore for SqliteStore {
         })
         .await
     }
+}
+
+fn read_identity(c: &Connection, user: &UserId) -> StoreResult<Option<UserIdentity>> {
+    Ok(c.prepare_cached(
+        "SELECT master_key, self_signing_key, user_signing_key, signature FROM identities WHERE user_id = ?1",
+    )?
+    .query_row([user.as_str()], |r| {
+        Ok(UserIdentity {
+            user_id: user.clone(),
+            master_key: r.get(0)?,
+            self_signing_key: r.get(1)?,
+            user_signing_key: r.get(2)?,
+            signature: r.get(3)?,
+        })
+    })
+    .optional()?)
 }
 
 fn exists(c: &Connection, device: &DeviceAddress) -> StoreResult<bool> {
