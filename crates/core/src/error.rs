@@ -134,6 +134,9 @@ pub enum Error {
     /// that existed before was changed.
     #[error("Stopped before it finished; nothing was changed.")]
     Cancelled,
+    /// The user has no identity (master key) this device could pin yet.
+    #[error("{0} has no identity key yet (their app may need an update), so there is nothing to compare or confirm.")]
+    NoIdentity(String),
     /// The safety number someone compared is not the current one (keys changed meanwhile).
     #[error("The safety number with {0} changed while you compared it; compare the new one.")]
     SafetyNumberChanged(String),
@@ -164,6 +167,7 @@ impl Error {
             Error::InvalidInput(_) => ErrorCode::InvalidInput,
             Error::UnknownUser(_) => ErrorCode::UnknownUser,
             Error::NoDevices(_) => ErrorCode::NoDevices,
+            Error::NoIdentity(_) => ErrorCode::NoIdentity,
             Error::NotMember => ErrorCode::NotMember,
             Error::Crypto(_) => ErrorCode::Crypto,
             Error::KeptChanging(_) => ErrorCode::Conflict,

@@ -30,6 +30,17 @@ pub enum KeyChange {
     IdentityChanged,
     /// A device was signed out.
     DeviceRemoved,
+    /// A device listed for the user that the user has not confirmed (with their identity): it
+    /// is given no keys. Either the user has yet to confirm a new device, or someone (the
+    /// server) added a device to their account.
+    UnconfirmedDevice,
+    /// A device the user had not confirmed is now confirmed by them.
+    DeviceConfirmed,
+    /// The user's identity (master key) changed: they started over, or someone is pretending
+    /// to be them. The safety number changed.
+    MasterKeyChanged,
+    /// A contact known from before identities published one; it is pinned from now on.
+    IdentitySetUp,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -107,6 +107,8 @@ pub enum ErrorCode {
     Protocol,
     /// The recipient has no device that can receive encrypted messages.
     NoDevices,
+    /// The user has no identity (master key) yet.
+    NoIdentity,
     /// Encrypting or decrypting failed.
     Crypto,
     /// This device was signed out (its tokens were revoked).

@@ -2,19 +2,26 @@
 //! devices on first use and reporting changes, claiming one-time keys to open Olm sessions, and
 //! safety numbers.
 //!
-//! Trust is trust-on-first-use, as in Signal: the first keys seen for a device are pinned; a
-//! new device of a known contact or changed keys of a known device are stored and shown as a
-//! system line in the conversation (and a [`ClientEvent::ContactKeyChanged`]), never silently.
+//! Trust goes through each user's identity (cross-signing, [`crate::crypto::cross_signing`]):
+//! the first master key seen for a user is pinned, and a device counts as theirs (is
+//! `confirmed`) only while their self-signing key, signed by that master key, signed the
+//! device's keys. Only confirmed devices are given keys. A changed master key, a new device
+//! (confirmed or not) and changed device keys are stored and shown as a system line in the
+//! conversation (and a [`ClientEvent::ContactKeyChanged`]), never silently.
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_QUERY_USERS};
 use sotto_proto::routes;
-use sotto_proto::{ClaimKeysRequest, DeviceAddress, DeviceKeys, QueryKeysRequest, UserId};
+use sotto_proto::{
+    ClaimKeysRequest, ConfirmDevicesRequest, DeviceAddress, DeviceKeys, ErrorCode, QueryKeysRequest, UserDevices,
+    UserId, UserIdentity,
+};
 
 use super::Client;
 use crate::ConversationId;
+use crate::crypto::cross_signing::{CrossSigningSecrets, verify_confirmation, verify_identity};
 use crate::crypto::{safety, verify_device_keys};
 use crate::events::{ClientEvent, KeyChange};
 use crate::store::{Db, DeviceRecord, Devices, MessageKind, MessageStatus, NewMessage, now_ms};
@@ -32,6 +39,9 @@ pub struct DeviceSummary {
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub first_seen: i64,
     pub active: bool,
+    /// The user confirmed this device (its keys lead to their pinned identity). An unconfirmed
+    /// device is given no keys: it reads nothing sent to its user.
+    pub confirmed: bool,
 }
 
 impl Client {
@@ -56,7 +66,7 @@ impl Client {
                 let mut events = Vec::new();
                 for user in &resp.users {
                     let was_verified = verified.contains(&user.user_id);
-                    events.extend(reconcile(db, &own, &user.user_id, &user.devices, was_verified, now)?);
+                    events.extend(reconcile(db, &own, user, was_verified, now)?);
                 }
                 Ok(events)
             })?;
@@ -154,8 +164,70 @@ impl Client {
                 curve25519: d.curve25519,
                 first_seen: d.first_seen,
                 active: d.active,
+                confirmed: d.confirmed,
             })
             .collect())
+    }
+
+    /// Make sure this user has a published identity and that this device is confirmed by it,
+    /// when this device holds the user's cross-signing keys; make them when the user has none
+    /// yet (a new account, or a profile from before identities). A device signed in to an
+    /// account that has an identity waits to be confirmed (by another of the user's devices,
+    /// or with the recovery key) and meanwhile is given no keys.
+    pub(crate) async fn ensure_identity(&self) -> Result<()> {
+        let own = self.inner.own.clone();
+        let body = QueryKeysRequest { user_ids: vec![own.user_id.clone()] };
+        let listed = self.call::<routes::QueryKeys>(&(), &body).await?;
+        let Some(listed) = listed.users.into_iter().find(|u| u.user_id == own.user_id) else {
+            return Err(Error::UnknownUser(own.user_id.to_string()));
+        };
+        let stored = self.read(|db| db.cross_signing())?;
+        let secrets = stored.as_ref().map(CrossSigningSecrets::from_stored).transpose()?;
+        let secrets = match (secrets, &listed.identity) {
+            (Some(secrets), Some(identity)) if secrets.matches(identity) => secrets,
+            (Some(_), Some(_)) => {
+                // The server lists another identity than the one this device holds: whoever
+                // pinned ours keeps it; nothing is confirmed with the other one.
+                tracing::warn!("the server lists another identity for this user than the one this device holds");
+                return Ok(());
+            }
+            (None, Some(_)) => return Ok(()),
+            (held, None) => {
+                // Kept before it is published: a crash in between publishes it at the next start.
+                let secrets = held.unwrap_or_else(CrossSigningSecrets::generate);
+                self.read(|db| db.save_cross_signing(&secrets.to_stored()))?;
+                match self.call::<routes::PutIdentity>(&(), &secrets.identity(&own.user_id)).await {
+                    Ok(()) => tracing::info!("user identity made and published"),
+                    // Another device of this user published one first: this one waits to be
+                    // confirmed by it.
+                    Err(e) if e.server_code() == Some(ErrorCode::Conflict) => {
+                        self.read(|db| db.delete_cross_signing())?;
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                }
+                secrets
+            }
+        };
+        let keys = self.transact(|m, _| Ok(m.device_keys()))?;
+        let identity = secrets.identity(&own.user_id);
+        self.read(|db| {
+            if db.pinned_identity(&own.user_id)?.is_none_or(|(pinned, _)| pinned != identity) {
+                db.pin_identity(&identity, now_ms())?;
+            }
+            Ok(())
+        })?;
+        let confirmed = listed.confirmations.iter().any(|c| {
+            c.device_id == own.device_id
+                && listed.devices.contains(&keys)
+                && verify_confirmation(&identity, &keys, &c.signature)
+        });
+        if !confirmed {
+            let body = ConfirmDevicesRequest { confirmations: vec![secrets.confirm(&keys)] };
+            self.call::<routes::ConfirmDevices>(&(), &body).await?;
+            tracing::info!("this device confirmed with the user's identity");
+        }
+        Ok(())
     }
 
     /// The safety number with `user`, from the directory's current keys of both users.
@@ -199,24 +271,19 @@ impl Client {
         let Some(marked) = self.read(|db| db.verified_number(user))? else { return Ok(false) };
         match self.pinned_safety_number(user) {
             Ok(current) => Ok(digits(&current) == marked),
-            Err(Error::NoDevices(_)) => Ok(false),
+            Err(Error::NoIdentity(_)) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
-    /// The safety number from the keys pinned now.
+    /// The safety number from the master keys pinned now: it changes only when either user's
+    /// identity does, not with their devices.
     fn pinned_safety_number(&self, user: &UserId) -> Result<String> {
-        let (theirs, mine) = self.read_with_machine(|m, db| {
-            let theirs: Vec<String> = db.devices_of(user, Devices::Active)?.into_iter().map(|d| d.ed25519).collect();
-            let mut mine: Vec<String> =
-                db.devices_of(&self.inner.own.user_id, Devices::Active)?.into_iter().map(|d| d.ed25519).collect();
-            mine.push(m.ed25519());
-            Ok((theirs, mine))
-        })?;
-        if theirs.is_empty() {
-            return Err(Error::NoDevices(user.to_string()));
-        }
-        Ok(safety::safety_number(self.inner.own.user_id.as_str(), &mine, user.as_str(), &theirs))
+        let own = &self.inner.own.user_id;
+        let (theirs, mine) = self.read(|db| Ok((db.pinned_identity(user)?, db.pinned_identity(own)?)))?;
+        let Some((theirs, _)) = theirs else { return Err(Error::NoIdentity(user.to_string())) };
+        let Some((mine, _)) = mine else { return Err(Error::NoIdentity(own.to_string())) };
+        Ok(safety::safety_number(own.as_str(), &[mine.master_key], user.as_str(), &[theirs.master_key]))
     }
 }
 
@@ -243,20 +310,67 @@ fn digits(number: &str) -> String {
     number.chars().filter(char::is_ascii_digit).collect()
 }
 
-/// Reconcile one user's directory entry with the pinned devices; returns the events to emit.
+/// Reconcile one user's directory entry with what is pinned; returns the events to emit.
 fn reconcile(
     db: &Db<'_>,
     own: &DeviceAddress,
-    user: &UserId,
-    listed: &[DeviceKeys],
+    entry: &UserDevices,
     was_verified: bool,
     now: i64,
 ) -> Result<Vec<ClientEvent>> {
+    let user = &entry.user_id;
     let known_before = db.user_fetched_ts(user)?.is_some();
-    let pinned = db.devices_of(user, Devices::IncludingRemoved)?;
-    let mut changes: Vec<(DeviceRecord, KeyChange)> = Vec::new();
+    let mut changes: Vec<(Option<DeviceRecord>, KeyChange)> = Vec::new();
+
+    // The identity first: a device counts only through the master key pinned for its user.
+    let pinned = db.pinned_identity(user)?.map(|(identity, _)| identity);
+    let listed = entry.identity.as_ref().filter(|i| &i.user_id == user && verify_identity(i));
+    if entry.identity.is_some() && listed.is_none() {
+        tracing::warn!(user = %user, "directory identity with a bad signature ignored");
+    }
+    let holds_own = user == &own.user_id && db.cross_signing()?.is_some();
+    let identity: Option<UserIdentity> = match (pinned, listed) {
+        (None, Some(listed)) => {
+            db.pin_identity(listed, now)?;
+            // A contact known from before identities: their safety number changes once.
+            if known_before && user != &own.user_id {
+                changes.push((None, KeyChange::IdentitySetUp));
+            }
+            Some(listed.clone())
+        }
+        (Some(pinned), Some(listed)) if pinned.master_key == listed.master_key => {
+            if &pinned != listed {
+                // The same master key signed new sub-keys.
+                db.pin_identity(listed, now)?;
+            }
+            Some(listed.clone())
+        }
+        // This device holds its user's keys: nothing the server says replaces them.
+        (Some(pinned), Some(_)) if holds_own => {
+            tracing::warn!("the directory lists another identity for this user; ignored");
+            Some(pinned)
+        }
+        (Some(_), Some(listed)) => {
+            db.pin_identity(listed, now)?;
+            changes.push((None, KeyChange::MasterKeyChanged));
+            Some(listed.clone())
+        }
+        // A pinned identity the server stopped listing stays pinned: the devices it no longer
+        // vouches for simply stop being confirmed.
+        (pinned, None) => pinned,
+    };
+    let confirmed = |keys: &DeviceKeys| {
+        identity.as_ref().is_some_and(|identity| {
+            entry
+                .confirmations
+                .iter()
+                .any(|c| c.device_id == keys.device_id && verify_confirmation(identity, keys, &c.signature))
+        })
+    };
+
+    let stored = db.devices_of(user, Devices::IncludingRemoved)?;
     let mut seen = BTreeSet::new();
-    for keys in listed {
+    for keys in &entry.devices {
         if &keys.user_id != user || (user == &own.user_id && keys.device_id == own.device_id) {
             continue;
         }
@@ -272,61 +386,92 @@ fn reconcile(
             ed25519: keys.ed25519.clone(),
             first_seen: now,
             active: true,
+            confirmed: confirmed(keys),
         };
-        match pinned.iter().find(|p| p.device_id == keys.device_id) {
+        let unconfirmed = |record: DeviceRecord| (Some(record), KeyChange::UnconfirmedDevice);
+        match stored.iter().find(|p| p.device_id == keys.device_id) {
             None => {
                 db.upsert_device(&record)?;
-                if known_before {
-                    changes.push((record, KeyChange::NewDevice));
+                if !record.confirmed {
+                    changes.push(unconfirmed(record));
+                } else if known_before {
+                    changes.push((Some(record), KeyChange::NewDevice));
                 }
             }
             Some(p) if p.curve25519 != keys.curve25519 || p.ed25519 != keys.ed25519 => {
                 db.delete_olm_sessions(&p.curve25519)?;
                 db.upsert_device(&record)?;
-                changes.push((record, KeyChange::IdentityChanged));
+                changes.push(if record.confirmed {
+                    (Some(record), KeyChange::IdentityChanged)
+                } else {
+                    unconfirmed(record)
+                });
             }
             Some(p) if !p.active => {
-                db.upsert_device(&DeviceRecord { first_seen: p.first_seen, ..record.clone() })?;
-                changes.push((record, KeyChange::NewDevice));
+                let record = DeviceRecord { first_seen: p.first_seen, ..record };
+                db.upsert_device(&record)?;
+                changes.push(if record.confirmed { (Some(record), KeyChange::NewDevice) } else { unconfirmed(record) });
+            }
+            Some(p) if p.confirmed != record.confirmed => {
+                let record = DeviceRecord { first_seen: p.first_seen, ..record };
+                db.upsert_device(&record)?;
+                changes.push(if record.confirmed {
+                    (Some(record), KeyChange::DeviceConfirmed)
+                } else {
+                    unconfirmed(record)
+                });
             }
             Some(_) => {}
         }
     }
-    for p in pinned.iter().filter(|p| p.active && !seen.contains(&p.device_id)) {
+    for p in stored.iter().filter(|p| p.active && !seen.contains(&p.device_id)) {
         let gone = DeviceRecord { active: false, ..p.clone() };
         db.upsert_device(&gone)?;
-        changes.push((gone, KeyChange::DeviceRemoved));
+        changes.push((Some(gone), KeyChange::DeviceRemoved));
     }
     db.set_user_fetched(user, now)?;
 
     let mut events = Vec::new();
     for (device, change) in changes {
-        // Our own devices' changes concern no conversation; a contact's show in theirs.
-        // A new identity also shows in the groups shared with them: someone who only shares a
-        // group with a contact must not miss that contact's keys changing.
-        let conversations = match change {
-            _ if user == &own.user_id => Vec::new(),
-            KeyChange::DeviceRemoved => Vec::new(),
-            KeyChange::NewDevice => vec![ConversationId::Direct(user.clone())],
-            KeyChange::IdentityChanged => std::iter::once(ConversationId::Direct(user.clone()))
-                .chain(db.joined_groups_with(user)?.into_iter().map(ConversationId::Group))
-                .collect(),
+        // A contact's changes show in their conversation; changes of their identity and devices
+        // that could read what is sent also show in the groups shared with them: someone who
+        // only shares a group with a contact must not miss them. Our own devices' changes show
+        // in every conversation only when one is not confirmed (someone may be listening in).
+        let everywhere = || -> Result<Vec<ConversationId>> {
+            let mut all = vec![ConversationId::Direct(user.clone())];
+            all.extend(db.joined_groups_with(user)?.into_iter().map(ConversationId::Group));
+            Ok(all)
         };
+        let conversations = match change {
+            KeyChange::DeviceRemoved | KeyChange::DeviceConfirmed => Vec::new(),
+            _ if user == &own.user_id => Vec::new(),
+            KeyChange::NewDevice | KeyChange::IdentitySetUp => vec![ConversationId::Direct(user.clone())],
+            KeyChange::IdentityChanged | KeyChange::MasterKeyChanged | KeyChange::UnconfirmedDevice => everywhere()?,
+        };
+        let device_id = device.as_ref().map(|d| d.device_id.clone());
         for conversation_id in conversations {
             if db.conversation(&conversation_id)?.is_some() {
+                let device = device_id.as_ref().map_or("", |d| d.as_str());
                 let body = match change {
-                    KeyChange::NewDevice => format!("{user} signed in on a new device ({}).", device.device_id),
-                    KeyChange::IdentityChanged => {
-                        format!("The security keys of {user}'s device {} changed.", device.device_id)
+                    KeyChange::NewDevice => format!("{user} signed in on a new device ({device})."),
+                    KeyChange::IdentityChanged => format!("The security keys of {user}'s device {device} changed."),
+                    KeyChange::UnconfirmedDevice => format!(
+                        "{user}'s account has a device {user} has not confirmed ({device}). It gets no messages until {user} confirms it."
+                    ),
+                    KeyChange::MasterKeyChanged => {
+                        format!("{user}'s identity key changed: they may have started over on a new device, or someone may be pretending to be them. The safety number changed.")
                     }
-                    KeyChange::DeviceRemoved => String::new(),
+                    KeyChange::IdentitySetUp => {
+                        format!("{user} now confirms their devices with an identity key. The safety number changed.")
+                    }
+                    KeyChange::DeviceRemoved | KeyChange::DeviceConfirmed => String::new(),
                 };
-                let message_id = format!("key-{}-{}-{now}", device.device_id, <&str>::from(change));
+                let message_id = format!("key-{device}-{}-{now}", <&str>::from(change));
                 if let Some(message) = db.insert_message(&NewMessage {
                     conversation_id: &conversation_id,
                     message_id: &message_id,
                     sender_user: user.as_str(),
-                    sender_device: Some(device.device_id.as_str()),
+                    sender_device: device_id.as_ref().map(|d| d.as_str()),
                     kind: MessageKind::System,
                     body: &body,
                     status: MessageStatus::System,
@@ -342,7 +487,7 @@ fn reconcile(
         }
         events.push(ClientEvent::ContactKeyChanged {
             user_id: user.to_string(),
-            device_id: device.device_id.to_string(),
+            device_id: device_id.map(|d| d.to_string()).unwrap_or_default(),
             change,
             was_verified,
         });

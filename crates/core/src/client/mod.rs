@@ -336,12 +336,6 @@ impl Client {
         f(&state.store.db())
     }
 
-    /// [`Client::read`] that also sees the crypto machine (without a transaction: nothing changes).
-    pub(crate) fn read_with_machine<T>(&self, f: impl FnOnce(&Machine, &Db<'_>) -> Result<T>) -> Result<T> {
-        let state = self.inner.state.lock().map_err(|_| poisoned())?;
-        f(&state.machine, &state.store.db())
-    }
-
     /// Run `f` with the crypto machine in one transaction. If it fails, nothing is stored and
     /// the in-memory account is reloaded so it matches the database again.
     fn transact<T>(&self, f: impl FnOnce(&mut Machine, &Db<'_>) -> Result<T>) -> Result<T> {
@@ -444,7 +438,8 @@ impl Client {
 
     // ---- account ----
 
-    /// Publish the identity keys (once) and top up one-time keys.
+    /// Publish the identity keys (once), the user's identity (when this device holds it) and
+    /// this device's confirmation, and top up one-time keys.
     async fn publish_keys(&self) -> Result<()> {
         // One-time keys must be signed by the identity the server lists.
         self.finish_interrupted_reset().await?;
@@ -458,6 +453,7 @@ impl Client {
             }
             self.read(|db| db.set_meta(META_KEYS_PUBLISHED, "1"))?;
         }
+        self.ensure_identity().await?;
         self.top_up_keys().await
     }
 

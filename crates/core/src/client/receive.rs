@@ -432,6 +432,7 @@ fn sender_record(
         ed25519: String::new(),
         first_seen: 0,
         active: false,
+        confirmed: false,
     }))
 }
 

@@ -63,6 +63,9 @@ pub enum CryptoError {
     /// An id this device generated is not valid (a programming error; never expected).
     #[error("a generated id is not valid")]
     GeneratedId(#[source] InvalidId),
+    /// A stored or received private cross-signing key is not a valid Ed25519 key.
+    #[error("a cross-signing key is not a valid key")]
+    CrossSigningKey(#[source] vodozemac::KeyError),
     /// An Olm session with the same id is already stored.
     #[error("an encrypted channel with this id exists already")]
     DuplicateSession,

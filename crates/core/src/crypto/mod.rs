@@ -8,6 +8,7 @@
 //! Megolm message is accepted only from the device its session key came from, for the group the
 //! key was shared for, and each (session, index) decrypts to one message only.
 
+pub mod cross_signing;
 mod error;
 pub mod payload;
 pub mod safety;

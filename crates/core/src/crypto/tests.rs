@@ -35,6 +35,7 @@ impl Party {
             ed25519: self.machine.ed25519(),
             first_seen: 0,
             active: true,
+            confirmed: true,
         }
     }
 

@@ -3,10 +3,19 @@
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
-use sotto_proto::{DeviceId, GroupId, UserId};
+use sotto_proto::{DeviceId, GroupId, UserId, UserIdentity};
+use zeroize::Zeroizing;
 
 use super::Db;
 use crate::{Error, Result};
+
+/// This user's private cross-signing keys as stored (unpadded base64, inside SQLCipher only),
+/// zeroed when dropped. No `Debug`.
+pub struct StoredSecrets {
+    pub master: Zeroizing<String>,
+    pub self_signing: Zeroizing<String>,
+    pub user_signing: Zeroizing<String>,
+}
 
 /// A device as pinned on first use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -17,6 +26,9 @@ pub struct DeviceRecord {
     pub ed25519: String,
     pub first_seen: i64,
     pub active: bool,
+    /// Its user's self-signing key confirmed these keys, checked back to the pinned master key.
+    /// Only confirmed devices are given keys.
+    pub confirmed: bool,
 }
 
 pub struct OutboundGroupRecord {
@@ -50,11 +62,13 @@ fn corrupt(what: &str) -> Error {
     Error::Corrupt(format!("a stored {what} is not valid"))
 }
 
-fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String, i64, bool)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, i64>(5)? != 0))
+type DeviceRow = (String, String, String, String, i64, bool, bool);
+
+fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, i64>(5)? != 0, r.get::<_, i64>(6)? != 0))
 }
 
-fn to_device(row: (String, String, String, String, i64, bool)) -> Result<DeviceRecord> {
+fn to_device(row: DeviceRow) -> Result<DeviceRecord> {
     Ok(DeviceRecord {
         user_id: UserId::parse(row.0).map_err(|_| corrupt("user id"))?,
         device_id: DeviceId::parse(row.1).map_err(|_| corrupt("device id"))?,
@@ -62,10 +76,11 @@ fn to_device(row: (String, String, String, String, i64, bool)) -> Result<DeviceR
         ed25519: row.3,
         first_seen: row.4,
         active: row.5,
+        confirmed: row.6,
     })
 }
 
-const DEVICE_COLUMNS: &str = "user_id, device_id, curve25519, ed25519, first_seen, active";
+const DEVICE_COLUMNS: &str = "user_id, device_id, curve25519, ed25519, first_seen, active, confirmed";
 
 /// Which of a user's pinned devices [`Db::devices_of`] lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,10 +263,10 @@ impl Db<'_> {
     pub fn upsert_device(&self, d: &DeviceRecord) -> Result<()> {
         self.conn()
             .prepare_cached(
-                "INSERT INTO devices (user_id, device_id, curve25519, ed25519, first_seen, active)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO devices (user_id, device_id, curve25519, ed25519, first_seen, active, confirmed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (user_id, device_id) DO UPDATE SET curve25519 = excluded.curve25519,
-                    ed25519 = excluded.ed25519, active = excluded.active",
+                    ed25519 = excluded.ed25519, active = excluded.active, confirmed = excluded.confirmed",
             )?
             .execute(params![
                 d.user_id.as_str(),
@@ -259,8 +274,82 @@ impl Db<'_> {
                 d.curve25519,
                 d.ed25519,
                 d.first_seen,
-                i64::from(d.active)
+                i64::from(d.active),
+                i64::from(d.confirmed)
             ])?;
+        Ok(())
+    }
+
+    /// This user's private cross-signing keys, if this device holds them.
+    pub fn cross_signing(&self) -> Result<Option<StoredSecrets>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT master, self_signing, user_signing FROM cross_signing WHERE id = 1")?
+            .query_row([], |r| {
+                Ok(StoredSecrets {
+                    master: Zeroizing::new(r.get(0)?),
+                    self_signing: Zeroizing::new(r.get(1)?),
+                    user_signing: Zeroizing::new(r.get(2)?),
+                })
+            })
+            .optional()?)
+    }
+
+    pub fn save_cross_signing(&self, secrets: &StoredSecrets) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO cross_signing (id, master, self_signing, user_signing) VALUES (1, ?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET master = excluded.master, self_signing = excluded.self_signing,
+                user_signing = excluded.user_signing",
+            params![secrets.master.as_str(), secrets.self_signing.as_str(), secrets.user_signing.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// Forget this user's private cross-signing keys (another device published its identity
+    /// first, so they were never used).
+    pub fn delete_cross_signing(&self) -> Result<()> {
+        self.conn().execute("DELETE FROM cross_signing", [])?;
+        Ok(())
+    }
+
+    /// The identity pinned for `user`, with when it was first seen (ms).
+    pub fn pinned_identity(&self, user: &UserId) -> Result<Option<(UserIdentity, i64)>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT master_key, self_signing_key, user_signing_key, signature, first_seen
+                 FROM identities WHERE user_id = ?1",
+            )?
+            .query_row([user.as_str()], |r| {
+                let identity = UserIdentity {
+                    user_id: user.clone(),
+                    master_key: r.get(0)?,
+                    self_signing_key: r.get(1)?,
+                    user_signing_key: r.get(2)?,
+                    signature: r.get(3)?,
+                };
+                Ok((identity, r.get(4)?))
+            })
+            .optional()?)
+    }
+
+    /// Pin `identity` for its user (replacing what was pinned).
+    pub fn pin_identity(&self, identity: &UserIdentity, first_seen: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO identities (user_id, master_key, self_signing_key, user_signing_key, signature, first_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (user_id) DO UPDATE SET master_key = excluded.master_key,
+                self_signing_key = excluded.self_signing_key, user_signing_key = excluded.user_signing_key,
+                signature = excluded.signature, first_seen = excluded.first_seen",
+            params![
+                identity.user_id.as_str(),
+                identity.master_key,
+                identity.self_signing_key,
+                identity.user_signing_key,
+                identity.signature,
+                first_seen
+            ],
+        )?;
         Ok(())
     }
 

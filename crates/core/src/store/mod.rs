@@ -12,7 +12,7 @@ mod history;
 
 use std::path::Path;
 
-pub use crypto::{BackupScope, DeviceRecord, Devices, InboundGroupRecord, OutboundGroupRecord};
+pub use crypto::{BackupScope, DeviceRecord, Devices, InboundGroupRecord, OutboundGroupRecord, StoredSecrets};
 pub use groups::LocalGroup;
 pub use history::{
     Conversation, ConversationKind, Message, MessageKind, MessageReason, MessageStatus, NewMessage, OutboxItem,
@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_key_backup.sql"),
     include_str!("migrations/0004_message_order.sql"),
     include_str!("migrations/0005_verified.sql"),
+    include_str!("migrations/0006_identities.sql"),
 ];
 
 pub struct Store {

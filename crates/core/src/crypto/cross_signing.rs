@@ -1,0 +1,154 @@
+//! Cross-signing: the user's master key, the self-signing key it signs (which confirms the user's
+//! devices) and the user-signing key (which will sign verified contacts' master keys). The
+//! private keys live only in the profile's encrypted database (and, encrypted, in backups); the
+//! server gets the public [`UserIdentity`] and [`DeviceConfirmation`]s. Every check here goes back
+//! to a master key the caller pinned: a server that swaps keys produces signatures that do not
+//! verify, or an identity with another master key (which the caller shows as a key change).
+
+use sotto_proto::{DeviceConfirmation, DeviceKeys, UserId, UserIdentity};
+use vodozemac::{Ed25519PublicKey, Ed25519SecretKey, Ed25519Signature};
+use zeroize::Zeroizing;
+
+use super::CryptoError;
+use crate::store::StoredSecrets;
+
+/// This user's private cross-signing keys. Neither `Debug` nor `Clone`: they leave the
+/// database only encrypted.
+pub struct CrossSigningSecrets {
+    master: Ed25519SecretKey,
+    self_signing: Ed25519SecretKey,
+    user_signing: Ed25519SecretKey,
+}
+
+impl CrossSigningSecrets {
+    /// A new identity for a user.
+    pub fn generate() -> Self {
+        Self {
+            master: Ed25519SecretKey::new(),
+            self_signing: Ed25519SecretKey::new(),
+            user_signing: Ed25519SecretKey::new(),
+        }
+    }
+
+    pub fn from_stored(stored: &StoredSecrets) -> Result<Self, CryptoError> {
+        let key = |value: &str| Ed25519SecretKey::from_base64(value).map_err(CryptoError::CrossSigningKey);
+        Ok(Self {
+            master: key(&stored.master)?,
+            self_signing: key(&stored.self_signing)?,
+            user_signing: key(&stored.user_signing)?,
+        })
+    }
+
+    pub fn to_stored(&self) -> StoredSecrets {
+        StoredSecrets {
+            master: Zeroizing::new(self.master.to_base64()),
+            self_signing: Zeroizing::new(self.self_signing.to_base64()),
+            user_signing: Zeroizing::new(self.user_signing.to_base64()),
+        }
+    }
+
+    pub fn master_key(&self) -> String {
+        self.master.public_key().to_base64()
+    }
+
+    /// The public identity, signed by the master key.
+    pub fn identity(&self, user_id: &UserId) -> UserIdentity {
+        let mut identity = UserIdentity {
+            user_id: user_id.clone(),
+            master_key: self.master_key(),
+            self_signing_key: self.self_signing.public_key().to_base64(),
+            user_signing_key: self.user_signing.public_key().to_base64(),
+            signature: String::new(),
+        };
+        identity.signature = self.master.sign(&identity.signing_bytes()).to_base64();
+        identity
+    }
+
+    /// Whether these secrets are the private half of `identity`.
+    pub fn matches(&self, identity: &UserIdentity) -> bool {
+        identity.master_key == self.master_key()
+            && identity.self_signing_key == self.self_signing.public_key().to_base64()
+            && identity.user_signing_key == self.user_signing.public_key().to_base64()
+    }
+
+    /// Confirm a device of this user: the self-signing key's signature over its keys.
+    pub fn confirm(&self, keys: &DeviceKeys) -> DeviceConfirmation {
+        DeviceConfirmation {
+            device_id: keys.device_id.clone(),
+            signature: self.self_signing.sign(&DeviceConfirmation::signing_bytes(keys)).to_base64(),
+        }
+    }
+}
+
+fn verify(key: &str, message: &[u8], signature: &str) -> bool {
+    let (Ok(key), Ok(signature)) = (Ed25519PublicKey::from_base64(key), Ed25519Signature::from_base64(signature))
+    else {
+        return false;
+    };
+    key.verify(message, &signature).is_ok()
+}
+
+/// Whether `identity` is well-formed and its master key signed its other keys.
+pub fn verify_identity(identity: &UserIdentity) -> bool {
+    Ed25519PublicKey::from_base64(&identity.self_signing_key).is_ok()
+        && Ed25519PublicKey::from_base64(&identity.user_signing_key).is_ok()
+        && verify(&identity.master_key, &identity.signing_bytes(), &identity.signature)
+}
+
+/// Whether `signature` is the self-signing key of `identity` confirming exactly `keys` (the
+/// caller has checked `identity` with [`verify_identity`] and against the pinned master key).
+pub fn verify_confirmation(identity: &UserIdentity, keys: &DeviceKeys, signature: &str) -> bool {
+    keys.user_id == identity.user_id
+        && verify(&identity.self_signing_key, &DeviceConfirmation::signing_bytes(keys), signature)
+}
+
+#[cfg(test)]
+mod tests {
+    use sotto_proto::DeviceId;
+
+    use super::*;
+
+    fn device(user: &UserId, id: &str) -> DeviceKeys {
+        DeviceKeys {
+            user_id: user.clone(),
+            device_id: DeviceId::parse(id).unwrap(),
+            curve25519: vodozemac::base64_encode([1u8; 32]),
+            ed25519: vodozemac::base64_encode([2u8; 32]),
+            signature: String::new(),
+        }
+    }
+
+    #[test]
+    fn identities_and_confirmations_verify_back_to_the_master_key() {
+        let alice = UserId::parse("alice").unwrap();
+        let secrets = CrossSigningSecrets::generate();
+        let identity = secrets.identity(&alice);
+        assert!(verify_identity(&identity));
+        assert!(secrets.matches(&identity));
+
+        let laptop = device(&alice, "LAPTOP");
+        let confirmation = secrets.confirm(&laptop);
+        assert!(verify_confirmation(&identity, &laptop, &confirmation.signature));
+
+        // Stored and read back, the keys are the same keys.
+        let again = CrossSigningSecrets::from_stored(&secrets.to_stored()).unwrap();
+        assert_eq!(again.identity(&alice), identity);
+
+        // Another key for the device, another device, another user: no longer confirmed.
+        let swapped = DeviceKeys { curve25519: vodozemac::base64_encode([9u8; 32]), ..laptop.clone() };
+        assert!(!verify_confirmation(&identity, &swapped, &confirmation.signature));
+        assert!(!verify_confirmation(&identity, &device(&alice, "OTHER"), &confirmation.signature));
+        let bob = UserId::parse("bob").unwrap();
+        assert!(!verify_confirmation(&identity, &device(&bob, "LAPTOP"), &confirmation.signature));
+
+        // A server that swaps in its own self-signing key breaks the master key's signature.
+        let forged = CrossSigningSecrets::generate();
+        let tampered =
+            UserIdentity { self_signing_key: forged.identity(&alice).self_signing_key, ..identity.clone() };
+        assert!(!verify_identity(&tampered));
+        assert!(!secrets.matches(&forged.identity(&alice)));
+        // Garbage is refused, not a panic.
+        assert!(!verify_identity(&UserIdentity { master_key: "not base64!".into(), ..identity.clone() }));
+        assert!(!verify_confirmation(&identity, &laptop, "not a signature"));
+    }
+}
