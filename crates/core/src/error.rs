@@ -134,6 +134,9 @@ pub enum Error {
     /// that existed before was changed.
     #[error("Stopped before it finished; nothing was changed.")]
     Cancelled,
+    /// The user has devices, but none they confirmed: nothing could be given to any of them.
+    #[error("{0} has not confirmed any of their devices yet, so none of them can read messages. Nothing was sent; try again once they have.")]
+    NoConfirmedDevice(String),
     /// The user has no identity (master key) this device could pin yet.
     #[error("{0} has no identity key yet (their app may need an update), so there is nothing to compare or confirm.")]
     NoIdentity(String),
@@ -168,6 +171,7 @@ impl Error {
             Error::UnknownUser(_) => ErrorCode::UnknownUser,
             Error::NoDevices(_) => ErrorCode::NoDevices,
             Error::NoIdentity(_) => ErrorCode::NoIdentity,
+            Error::NoConfirmedDevice(_) => ErrorCode::NoConfirmedDevice,
             Error::NotMember => ErrorCode::NotMember,
             Error::Crypto(_) => ErrorCode::Crypto,
             Error::KeptChanging(_) => ErrorCode::Conflict,

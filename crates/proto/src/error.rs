@@ -109,6 +109,8 @@ pub enum ErrorCode {
     NoDevices,
     /// The user has no identity (master key) yet.
     NoIdentity,
+    /// The recipient has devices, but none they confirmed.
+    NoConfirmedDevice,
     /// Encrypting or decrypting failed.
     Crypto,
     /// This device was signed out (its tokens were revoked).

@@ -27,6 +27,9 @@ use crate::events::{ClientEvent, KeyChange};
 use crate::store::{Db, DeviceRecord, Devices, MessageKind, MessageStatus, NewMessage, now_ms};
 use crate::{Error, Result};
 
+/// How old a device list with an unconfirmed device may be before a send fetches it again.
+const UNCONFIRMED_MAX_AGE_MS: i64 = 10_000;
+
 /// A device of a user as the app shows it.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -90,6 +93,31 @@ impl Client {
             Ok(stale)
         })?;
         if stale.is_empty() { Ok(Vec::new()) } else { self.refresh_devices(&stale).await }
+    }
+
+    /// Fetch again the device lists of those of `users` that have a device not confirmed (or
+    /// no identity) and were fetched more than [`UNCONFIRMED_MAX_AGE_MS`] ago: the user may have
+    /// confirmed it since, and until then it gets nothing.
+    pub(crate) async fn recheck_unconfirmed(&self, users: &[UserId]) -> Result<()> {
+        let now = now_ms();
+        let stale: Vec<UserId> = self.read(|db| {
+            let mut stale = Vec::new();
+            for user in users {
+                let fetched = db.user_fetched_ts(user)?.unwrap_or(0);
+                if now.saturating_sub(fetched) <= UNCONFIRMED_MAX_AGE_MS {
+                    continue;
+                }
+                let unconfirmed = db.devices_of(user, Devices::Active)?.iter().any(|d| !d.confirmed);
+                if unconfirmed || db.pinned_identity(user)?.is_none() {
+                    stale.push(user.clone());
+                }
+            }
+            Ok(stale)
+        })?;
+        if !stale.is_empty() {
+            self.refresh_devices(&stale).await?;
+        }
+        Ok(())
     }
 
     /// Open Olm sessions with every device in `devices` that has none, from claimed keys.
@@ -415,6 +443,9 @@ fn reconcile(
             Some(p) if p.confirmed != record.confirmed => {
                 let record = DeviceRecord { first_seen: p.first_seen, ..record };
                 db.upsert_device(&record)?;
+                if record.confirmed {
+                    db.clear_unconfirmed_mark(user, &record.device_id)?;
+                }
                 changes.push(if record.confirmed {
                     (Some(record), KeyChange::DeviceConfirmed)
                 } else {

@@ -12,8 +12,8 @@ use super::{Client, META_INBOX_SEQ};
 use crate::ConversationId;
 use crate::crypto::payload::{GroupContent, OlmContent};
 use crate::crypto::{Machine, Undecryptable};
-use crate::events::ClientEvent;
-use crate::store::{Db, DeviceRecord, Message, MessageKind, MessageStatus, NewMessage};
+use crate::events::{ClientEvent, KeyChange};
+use crate::store::{Db, DeviceRecord, Message, MessageKind, MessageReason, MessageStatus, NewMessage};
 use crate::{Error, Result};
 
 /// What processing a batch produced.
@@ -222,7 +222,9 @@ fn handle_entry(
                 Ok(decrypted) if decrypted.duplicate => Ok(()),
                 Ok(decrypted) => {
                     let GroupContent::Text { body, ts: _ } = &decrypted.plaintext.content;
-                    store_text(db, &conversation_id, entry, body, entry.sender_user == own.user_id, out)
+                    let from_me = entry.sender_user == own.user_id;
+                    let confirmed = device.as_ref().is_some_and(|d| d.confirmed);
+                    store_text(db, &conversation_id, entry, body, Sent { from_me, confirmed }, out)
                 }
                 Err(reason) => {
                     let session = Machine::group_session_id(ciphertext);
@@ -276,7 +278,7 @@ fn handle_direct(
             };
             let conversation_id = ConversationId::Direct(peer.clone());
             db.ensure_conversation(&conversation_id, peer.as_str())?;
-            store_text(db, &conversation_id, entry, &body, from_me, out)
+            store_text(db, &conversation_id, entry, &body, Sent { from_me, confirmed: sender.confirmed }, out)
         }
         OlmContent::RoomKey { group_id, session_id, session_key } => {
             if let Some(session_id) = machine.receive_room_key(db, &sender, &group_id, &session_id, &session_key)? {
@@ -290,6 +292,25 @@ fn handle_direct(
         OlmContent::ResendRequest { mut message_ids } => {
             message_ids.truncate(MAX_RESEND_IDS);
             out.repairs.answer.push((sender, message_ids));
+            Ok(())
+        }
+        OlmContent::Withheld { to } => {
+            let from_me = entry.sender_user == own.user_id;
+            let peer = if from_me {
+                to
+            } else if to == own.user_id {
+                entry.sender_user.clone()
+            } else {
+                return undecryptable_direct(db, &fallback_conversation, entry, Undecryptable::SenderMismatch, out);
+            };
+            let conversation_id = ConversationId::Direct(peer.clone());
+            db.ensure_conversation(&conversation_id, peer.as_str())?;
+            undecryptable_direct(db, &conversation_id, entry, Undecryptable::Withheld, out)
+        }
+        // The group's messages in this session stay unreadable here; they say why once this
+        // device is confirmed and asks again (or not at all): nothing to store now.
+        OlmContent::RoomKeyWithheld { group_id, session_id } => {
+            tracing::info!(group = %group_id, session = %session_id, "a group key was withheld from this unconfirmed device");
             Ok(())
         }
         OlmContent::Resent { to, body, ts: _, original } => {
@@ -349,14 +370,28 @@ fn undecryptable_direct(
     store_undecryptable(db, conversation_id, entry, reason, None, out)
 }
 
+/// Who sent a text, as far as trust goes.
+#[derive(Clone, Copy)]
+struct Sent {
+    /// From this user (another of their devices).
+    from_me: bool,
+    /// From a device its user confirmed. A message from any other device is kept, marked: it may
+    /// not be theirs (the server could have added the device), until they confirm it.
+    confirmed: bool,
+}
+
 fn store_text(
     db: &Db<'_>,
     conversation_id: &ConversationId,
     entry: &InboxEntry,
     body: &str,
-    from_me: bool,
+    Sent { from_me, confirmed }: Sent,
     out: &mut Processed,
 ) -> Result<()> {
+    if !confirmed {
+        // Its user may have confirmed it since we last looked: look again soon.
+        out.refresh.insert(entry.sender_user.clone());
+    }
     let server_ts = i64::try_from(entry.server_ts).unwrap_or(i64::MAX);
     if let Some(message) = db.insert_message(&NewMessage {
         conversation_id,
@@ -366,7 +401,7 @@ fn store_text(
         kind: MessageKind::Text,
         body,
         status: if from_me { MessageStatus::Sent } else { MessageStatus::Received },
-        reason: None,
+        reason: (!confirmed).then_some(MessageReason::KeyChange(KeyChange::UnconfirmedDevice)),
         outgoing: from_me,
         ts: server_ts,
         server_ts: Some(server_ts),

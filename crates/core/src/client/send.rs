@@ -272,15 +272,20 @@ impl Client {
     /// Every device a direct message to `to` must reach: theirs and our own other ones.
     async fn direct_recipients(&self, to: &UserId) -> Result<Vec<DeviceRecord>> {
         let own_user = self.inner.own.user_id.clone();
-        self.ensure_devices(&[to.clone(), own_user.clone()], i64::MAX).await?;
+        let users = [to.clone(), own_user.clone()];
+        self.ensure_devices(&users, i64::MAX).await?;
+        self.recheck_unconfirmed(&users).await?;
         let (mut theirs, mine) =
             self.read(|db| Ok((db.devices_of(to, Devices::Active)?, db.devices_of(&own_user, Devices::Active)?)))?;
-        if theirs.is_empty() {
-            // Maybe they signed in since we last looked.
+        if !theirs.iter().any(|d| d.confirmed) {
+            // Maybe they signed in (or confirmed a device) since we last looked.
             self.refresh_devices(std::slice::from_ref(to)).await?;
             theirs = self.read(|db| db.devices_of(to, Devices::Active))?;
             if theirs.is_empty() {
                 return Err(Error::NoDevices(to.to_string()));
+            }
+            if !theirs.iter().any(|d| d.confirmed) {
+                return Err(Error::NoConfirmedDevice(to.to_string()));
             }
         }
         theirs.extend(mine);
@@ -341,6 +346,7 @@ impl Client {
                 return Err(Error::NotMember);
             }
             self.ensure_devices(&members, GROUP_DEVICE_MAX_AGE_MS).await?;
+            self.recheck_unconfirmed(&members).await?;
             let member_devices = self.read(|db| {
                 let mut all = Vec::new();
                 for user in &members {
@@ -348,7 +354,9 @@ impl Client {
                 }
                 Ok(all)
             })?;
-            let (record, needs) = self.transact(|m, db| m.outbound_group(db, group, &member_devices))?;
+            // Only devices their users confirmed get the key; the others stay unshared until they are.
+            let confirmed: Vec<DeviceRecord> = member_devices.iter().filter(|d| d.confirmed).cloned().collect();
+            let (record, needs) = self.transact(|m, db| m.outbound_group(db, group, &confirmed))?;
             if !needs.is_empty() && !self.share_room_key(group, &record.session_id, &needs).await? {
                 continue;
             }
@@ -451,7 +459,9 @@ impl Client {
             let req = SendDirectRequest { message_id: new_message_id()?, payloads };
             match self.call::<routes::SendDirect>(&(), &req).await {
                 Ok(_) => {
-                    self.transact(|m, db| m.mark_shared(db, group, session_id, &targets))?;
+                    // Devices not confirmed got only a notice: they stay unshared until confirmed.
+                    let given: Vec<DeviceRecord> = targets.iter().filter(|d| d.confirmed).cloned().collect();
+                    self.transact(|m, db| m.mark_shared(db, group, session_id, &given))?;
                     return Ok(true);
                 }
                 Err(Error::Server { code: ErrorCode::DevicesChanged, .. }) => {
@@ -464,15 +474,22 @@ impl Client {
     }
 }
 
+/// One ciphertext per device: `content` for the devices their users confirmed, and for any
+/// other only that something was withheld from it (see [`OlmContent::withheld`]).
 fn encrypt_payloads(
     machine: &mut Machine,
     db: &Db<'_>,
     devices: &[DeviceRecord],
     content: &OlmContent,
 ) -> Result<Vec<DevicePayload>> {
+    let withheld = content.withheld();
     devices
         .iter()
         .map(|d| {
+            let content = match &withheld {
+                Some(withheld) if !d.confirmed => withheld,
+                _ => content,
+            };
             Ok(DevicePayload {
                 user_id: d.user_id.clone(),
                 device_id: d.device_id.clone(),

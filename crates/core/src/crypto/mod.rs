@@ -64,6 +64,8 @@ pub enum Undecryptable {
     SenderMismatch,
     #[error("the message is not in a format this version understands")]
     Malformed,
+    #[error("the sender did not give this message to this device, because it is not confirmed yet")]
+    Withheld,
 }
 
 impl Undecryptable {

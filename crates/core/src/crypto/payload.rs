@@ -50,6 +50,28 @@ pub enum OlmContent {
     /// A text message sent again because the recipient asked: it replaces the undecryptable
     /// message `original` from the same device, and is dropped anywhere that has no such message.
     Resent { to: UserId, body: String, ts: i64, original: String },
+    /// In place of a message in the one-to-one conversation with `to`, for a device its user
+    /// has not confirmed: what was sent is not given to it, only that something was.
+    Withheld { to: UserId },
+    /// In place of a group's session key, for a device its user has not confirmed.
+    RoomKeyWithheld { group_id: GroupId, session_id: String },
+}
+
+impl OlmContent {
+    /// What a device its user has not confirmed gets instead of this: nothing secret. `None`
+    /// when this holds nothing secret (it may go to any device).
+    pub fn withheld(&self) -> Option<OlmContent> {
+        match self {
+            OlmContent::Text { to, .. } | OlmContent::Resent { to, .. } => Some(OlmContent::Withheld { to: to.clone() }),
+            OlmContent::RoomKey { group_id, session_id, .. } => {
+                Some(OlmContent::RoomKeyWithheld { group_id: group_id.clone(), session_id: session_id.clone() })
+            }
+            OlmContent::SessionRenewed
+            | OlmContent::ResendRequest { .. }
+            | OlmContent::Withheld { .. }
+            | OlmContent::RoomKeyWithheld { .. } => None,
+        }
+    }
 }
 
 /// Inside a Megolm (group) ciphertext.
@@ -100,6 +122,19 @@ mod tests {
             serde_json::to_string(&resent).unwrap(),
             r#"{"type":"resent","to":"bob","body":"hi","ts":5,"original":"m1"}"#
         );
+        let text = OlmContent::Text { to: UserId::parse("bob").unwrap(), body: "secret".into(), ts: 5 };
+        let withheld = serde_json::to_string(&text.withheld().unwrap()).unwrap();
+        assert_eq!(withheld, r#"{"type":"withheld","to":"bob"}"#);
+        let key = OlmContent::RoomKey {
+            group_id: GroupId::parse("g1").unwrap(),
+            session_id: "S".into(),
+            session_key: "secret key".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&key.withheld().unwrap()).unwrap(),
+            r#"{"type":"room_key_withheld","group_id":"g1","session_id":"S"}"#
+        );
+        assert!(OlmContent::SessionRenewed.withheld().is_none());
         let g = GroupPlaintext {
             v: 1,
             group_id: GroupId::parse("g1").unwrap(),

@@ -7,7 +7,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
-use sotto_proto::ErrorCode;
+use sotto_proto::{DeviceId, ErrorCode, UserId};
 
 use super::conversations::preview;
 use super::search::META_FTS_INDEXED;
@@ -101,7 +101,9 @@ pub struct Message {
     pub kind: MessageKind,
     pub body: String,
     pub status: MessageStatus,
-    /// Why a message failed or cannot be decrypted, or which key change a system message is about.
+    /// Why a message failed or cannot be decrypted, or which key change a system message is
+    /// about; on a received text, `unconfirmed_device` while its sending device is not confirmed
+    /// by its user.
     pub reason: Option<MessageReason>,
     pub outgoing: bool,
     /// When it was written (sender's clock for our own messages, the server's for others), ms.
@@ -268,6 +270,16 @@ pub(super) fn to_message(row: MessageRow) -> Result<Message> {
 }
 
 impl Db<'_> {
+    /// A device is now confirmed by its user: its messages lose their `unconfirmed_device`
+    /// mark. Returns the messages changed.
+    pub fn clear_unconfirmed_mark(&self, user: &UserId, device: &DeviceId) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE messages SET reason = NULL
+             WHERE sender_user = ?1 AND sender_device = ?2 AND kind = 'text' AND reason = ?3",
+            params![user.as_str(), device.as_str(), <&str>::from(KeyChange::UnconfirmedDevice)],
+        )?)
+    }
+
     /// Insert a message (its conversation is updated with [`Db::touch_conversation`], and the
     /// search index by [`Db::index_pending`]). `None` when the message was already stored (a
     /// duplicate delivery).
