@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use sotto_proto::{DeviceId, GroupId, UserId};
 
-use super::Db;
+use super::{Db, StoreError};
 use crate::{Error, Result};
 
 /// A device as pinned on first use.
@@ -46,18 +46,14 @@ pub struct InboundGroupRecord {
     pub pickle: String,
 }
 
-fn corrupt(what: &str) -> Error {
-    Error::Corrupt(format!("a stored {what} is not valid"))
-}
-
 fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String, i64, bool)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, i64>(5)? != 0))
 }
 
 fn to_device(row: (String, String, String, String, i64, bool)) -> Result<DeviceRecord> {
     Ok(DeviceRecord {
-        user_id: UserId::parse(row.0).map_err(|_| corrupt("user id"))?,
-        device_id: DeviceId::parse(row.1).map_err(|_| corrupt("device id"))?,
+        user_id: UserId::parse(row.0).map_err(StoreError::id("devices", "user_id"))?,
+        device_id: DeviceId::parse(row.1).map_err(StoreError::id("devices", "device_id"))?,
         curve25519: row.2,
         ed25519: row.3,
         first_seen: row.4,
@@ -207,7 +203,8 @@ impl Db<'_> {
             .query_row([group.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?)))
             .optional()?;
         row.map(|(session_id, pickle, created_ts, message_count, shared)| {
-            let shared_with = serde_json::from_str(&shared).map_err(|_| corrupt("group session"))?;
+            let shared_with =
+                serde_json::from_str(&shared).map_err(StoreError::json("outbound_group_sessions", "shared_with"))?;
             Ok(OutboundGroupRecord { session_id, pickle, created_ts, message_count, shared_with })
         })
         .transpose()
@@ -226,9 +223,9 @@ impl Db<'_> {
             .optional()?;
         row.map(|(g, u, d, sender_curve, pickle)| {
             Ok(InboundGroupRecord {
-                group_id: GroupId::parse(g).map_err(|_| corrupt("group id"))?,
-                sender_user: UserId::parse(u).map_err(|_| corrupt("user id"))?,
-                sender_device: DeviceId::parse(d).map_err(|_| corrupt("device id"))?,
+                group_id: GroupId::parse(g).map_err(StoreError::id("inbound_group_sessions", "group_id"))?,
+                sender_user: UserId::parse(u).map_err(StoreError::id("inbound_group_sessions", "sender_user"))?,
+                sender_device: DeviceId::parse(d).map_err(StoreError::id("inbound_group_sessions", "sender_device"))?,
                 sender_curve,
                 pickle,
             })
@@ -344,7 +341,7 @@ impl Db<'_> {
     }
 
     pub fn save_outbound_group(&self, group: &GroupId, r: &OutboundGroupRecord) -> Result<()> {
-        let shared = serde_json::to_string(&r.shared_with).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let shared = serde_json::to_string(&r.shared_with).map_err(Error::encode("a group session's devices"))?;
         self.conn()
             .prepare_cached(
                 "INSERT INTO outbound_group_sessions (group_id, session_id, pickle, created_ts, message_count, shared_with)
@@ -475,7 +472,7 @@ impl Db<'_> {
             .collect::<rusqlite::Result<_>>()?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let group = GroupId::parse(id).map_err(|_| corrupt("group id"))?;
+            let group = GroupId::parse(id).map_err(StoreError::id("outbound_group_sessions", "group_id"))?;
             if let Some(record) = self.outbound_group(&group)? {
                 out.push((group, record));
             }
