@@ -21,7 +21,7 @@ async fn sign_in(server: &Server, dir: &std::path::Path, password: &str) -> sott
 #[tokio::test]
 async fn a_password_change_keeps_the_device_signed_in_with_its_history() {
     // Access tokens live one second, so syncing after the change needs the stored refresh token.
-    let server = Server::start_with(&["--access-token-ttl", "1"]).await;
+    let server = Server::start_with_short_tokens().await;
     let dirs = profiles();
     let alice_dir = dirs.path().join("alice");
     let alice = register(&server, &alice_dir, "alice").await;

@@ -401,7 +401,7 @@ async fn a_profile_reopens_with_its_history_and_keys() {
 
 #[tokio::test]
 async fn expired_access_tokens_are_refreshed_over_http_and_the_socket() {
-    let server = Server::start_with(&["--access-token-ttl", "1"]).await;
+    let server = Server::start_with_short_tokens().await;
     let dirs = profiles();
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     wait_for_tokens_to_expire(&server).await;

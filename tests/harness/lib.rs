@@ -41,6 +41,12 @@ impl Server {
         Self::start_with(&[]).await
     }
 
+    /// A server whose access tokens live 1 s and get no clock-skew leeway, so every token expires
+    /// within 1 to 2 s of being issued (see [`wait_for_tokens_to_expire`]).
+    pub async fn start_with_short_tokens() -> Server {
+        Self::start_with(&["--access-token-ttl", "1", "--token-leeway-secs", "0"]).await
+    }
+
     /// Start with extra command-line flags.
     pub async fn start_with(args: &[&str]) -> Server {
         let launch = Launch::new().binary(binary("sotto-server")).no_rate_limit().args(args.iter().copied());
@@ -87,10 +93,11 @@ async fn ok_json<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilde
 }
 
 /// Waits until the server refuses, as expired, every access token it issued so far (for a
-/// server started with a short `--access-token-ttl`). The server's clock decides, not a guessed
-/// sleep: it accepts a token up to 5 s past its whole-second `exp` (clock skew), so a 1 s token
-/// lives 6 to 7 s. A token issued now to a throwaway account is polled until it is refused with
-/// `token_expired`; every earlier token expires no later.
+/// server started by [`Server::start_with_short_tokens`]). The server's clock decides, not a
+/// guessed sleep: with no leeway it accepts a token until its whole-second `exp` has passed, so
+/// a 1 s token lives 1 to 2 s (with the default 5 s of skew it would live 6 to 7 s). A token
+/// issued now to a throwaway account is polled until it is refused with `token_expired`; every
+/// earlier token expires no later.
 pub async fn wait_for_tokens_to_expire(server: &Server) {
     static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let user = format!("expiry-probe-{}", PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed));

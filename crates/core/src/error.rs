@@ -4,8 +4,11 @@
 
 use sotto_proto::{DeviceMismatch, ErrorCode};
 
+use crate::backup::BackupError;
 use crate::crypto::CryptoError;
 use crate::network::{NetworkError, ProtocolError};
+use crate::profile::ProfileError;
+use crate::store::StoreError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -39,8 +42,23 @@ pub enum Error {
     ProfileExists(String),
     #[error("This profile was written by a newer version of Sotto (schema {found}, this version knows {known}).")]
     ProfileTooNew { found: i64, known: i64 },
+    /// A value in the profile's database does not read back (which table and column, and why).
     #[error("The profile's data is damaged: {0}")]
-    Corrupt(String),
+    Store(#[from] StoreError),
+    /// The profile's own files, key or recorded identity are damaged.
+    #[error("The profile's data is damaged: {0}")]
+    Profile(#[from] ProfileError),
+    /// A value could not be written as JSON (a map with keys that are not text, say): a bug,
+    /// never expected. `what` says what was being written.
+    #[error("The profile's data is damaged: {what} could not be encoded")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A thread panicked while it held the engine's state: the state may be half-changed.
+    #[error("The profile's data is damaged: an earlier operation failed midway; restart the app")]
+    Poisoned,
     #[error("Local storage failed: {0}")]
     Storage(#[from] rusqlite::Error),
     #[error("File access failed: {0}")]
@@ -89,7 +107,7 @@ pub enum Error {
     NotABackup,
     /// The backup file is damaged or incomplete (cut short, altered, or not valid inside).
     #[error("The backup file is damaged or incomplete: {0}. Nothing was restored.")]
-    BackupDamaged(String),
+    Backup(#[from] BackupError),
     #[error(
         "This backup was written by a newer version of Sotto (format {found}, this version reads {known}); update Sotto to restore it."
     )]
@@ -159,7 +177,9 @@ impl Error {
             Error::NoProfile(_) => ErrorCode::NoProfile,
             Error::ProfileExists(_) => ErrorCode::ProfileExists,
             Error::ProfileTooNew { .. } => ErrorCode::ProfileTooNew,
-            Error::Corrupt(_) => ErrorCode::Corrupt,
+            Error::Store(e) => e.code(),
+            Error::Profile(e) => e.code(),
+            Error::Encode { .. } | Error::Poisoned => ErrorCode::Corrupt,
             Error::Storage(_) => ErrorCode::Storage,
             Error::Io(_) => ErrorCode::Io,
             Error::Offline(_) => ErrorCode::Offline,
@@ -182,7 +202,7 @@ impl Error {
             Error::SafetyNumberChanged(_) => ErrorCode::SafetyNumberChanged,
             Error::BackupPassphrase => ErrorCode::BackupPassphrase,
             Error::NotABackup => ErrorCode::NotABackup,
-            Error::BackupDamaged(_) => ErrorCode::BackupDamaged,
+            Error::Backup(e) => e.code(),
             Error::BackupTooNew { .. } => ErrorCode::BackupTooNew,
             Error::FileExists(_) => ErrorCode::FileExists,
             Error::RecoveryKeyInvalid => ErrorCode::RecoveryKeyInvalid,
@@ -204,6 +224,11 @@ impl Error {
             Error::Server { status, code, .. } => *status >= 500 || *code == ErrorCode::RateLimited,
             _ => false,
         }
+    }
+
+    /// A value written as JSON failed to encode.
+    pub(crate) fn encode(what: &'static str) -> impl FnOnce(serde_json::Error) -> Self {
+        move |source| Error::Encode { what, source }
     }
 
     pub(crate) fn server_code(&self) -> Option<ErrorCode> {

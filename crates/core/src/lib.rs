@@ -29,7 +29,7 @@ pub mod progress;
 pub mod server_url;
 pub(crate) mod store;
 
-pub use backup::BackupSummary;
+pub use backup::{BackupError, BackupSummary};
 pub use client::{
     Client, DeviceSummary, KeyBackupKind, KeyBackupRestore, KeyBackupStatus, KeyReset, RecoverySecret, Restore, SignIn,
     SyncSummary, Verification,
@@ -41,12 +41,13 @@ pub use error::{Error, Result};
 pub use events::{ClientEvent, ConnectionState, KeyChange};
 pub use export::{ExportFormat, ExportScope, ExportSummary};
 pub use network::{NetworkError, ProtocolError};
-pub use profile::KeyOptions;
+pub use profile::{KeyOptions, ProfileError};
 pub use progress::Progress;
 pub use server_url::ServerUrl;
 pub use sotto_proto::ErrorCode;
 pub use store::{
-    Conversation, ConversationKind, LocalGroup, Message, MessageKind, MessageReason, MessageStatus, SearchHit,
+    Conversation, ConversationKind, DbColumn, LocalGroup, Message, MessageKind, MessageReason, MessageStatus,
+    SearchHit, StoreError,
 };
 
 /// The storage layer opened directly, for `sotto-bench`: the SQLCipher store with the real

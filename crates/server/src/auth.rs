@@ -6,7 +6,7 @@
 //! a deleted device stops working at once, even before it expires.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -21,6 +21,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sha2::{Digest, Sha256};
 use sotto_proto::{AccessClaims, DeviceAddress, DeviceId, ErrorCode, Jwk, Jwks, UserId};
 
+use crate::clock::Clock;
+use crate::config::DEFAULT_TOKEN_LEEWAY_SECS;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -34,6 +36,10 @@ pub struct TokenIssuer {
     decoding: DecodingKey,
     public_x: String,
     ttl: Duration,
+    /// Clock skew tolerated past a token's `exp`, in seconds.
+    leeway_secs: u64,
+    /// The time `iat`, `exp` and the revocation horizon are read from.
+    clock: Clock,
     /// Tokens whose signature already verified, with their device and expiry: a token is an
     /// immutable string, so its signature needs checking once, not on every request.
     verified: std::sync::Mutex<std::collections::HashMap<String, (DeviceAddress, u64, u64)>>,
@@ -47,8 +53,9 @@ pub struct TokenIssuer {
 
 /// Verified tokens remembered; past this the memory starts over.
 const MAX_VERIFIED_TOKENS: usize = 50_000;
-/// Clock skew tolerated on `exp`, in seconds.
-const LEEWAY_SECS: u64 = 5;
+/// Clock skew tolerated on the `exp` of an external issuer's tokens (another machine's clock),
+/// in seconds.
+const EXTERNAL_LEEWAY_SECS: u64 = DEFAULT_TOKEN_LEEWAY_SECS;
 
 impl std::fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,7 +72,9 @@ pub enum KeyFileError {
 }
 
 impl TokenIssuer {
-    /// Loads the signing key from `data_dir`, creating it on first start.
+    /// Loads the signing key from `data_dir`, creating it on first start. Tokens are read against
+    /// the system clock with [`DEFAULT_TOKEN_LEEWAY_SECS`] of skew unless set otherwise
+    /// ([`TokenIssuer::with_leeway`], [`TokenIssuer::with_clock`]).
     pub fn load_or_create(data_dir: &Path, issuer: String, ttl: Duration) -> Result<Self, KeyFileError> {
         let path = data_dir.join(SIGNING_KEY_FILE);
         let shown = path.display().to_string();
@@ -94,9 +103,24 @@ impl TokenIssuer {
             decoding: DecodingKey::from_ed_der(&public),
             public_x: URL_SAFE_NO_PAD.encode(public),
             ttl,
+            leeway_secs: DEFAULT_TOKEN_LEEWAY_SECS,
+            clock: Clock::system(),
             verified: std::sync::Mutex::new(std::collections::HashMap::new()),
             revoked: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// Accept a token up to `leeway` (whole seconds) past its `exp`: the skew allowed between
+    /// this server's clock and its clients'.
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.leeway_secs = leeway.as_secs();
+        self
+    }
+
+    /// Read the time from `clock` (tests move a manual one).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn ttl(&self) -> Duration {
@@ -104,7 +128,7 @@ impl TokenIssuer {
     }
 
     pub fn issue(&self, device: &DeviceAddress) -> AppResult<String> {
-        let now = unix_secs();
+        let now = self.clock.unix_secs();
         let since = self.revoked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(device).copied();
         let iat = since.map_or(now, |since| since.max(now));
         let claims = AccessClaims {
@@ -123,8 +147,8 @@ impl TokenIssuer {
     /// Refuse every access token of `device` issued so far (the device was signed in again);
     /// tokens issued from now on work.
     pub fn revoke_earlier(&self, device: &DeviceAddress) {
-        let now = unix_secs();
-        let horizon = now.saturating_sub(self.ttl.as_secs().saturating_add(LEEWAY_SECS));
+        let now = self.clock.unix_secs();
+        let horizon = now.saturating_sub(self.ttl.as_secs().saturating_add(self.leeway_secs));
         let mut revoked = self.revoked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         revoked.retain(|_, since| *since >= horizon);
         // Tokens issued in this very second are earlier ones: the next token starts a second on.
@@ -143,10 +167,10 @@ impl TokenIssuer {
 
     /// Verifies signature, issuer and expiry; returns the device the token names.
     pub fn verify(&self, token: &str) -> AppResult<DeviceAddress> {
-        let now = unix_secs();
+        let now = self.clock.unix_secs();
         let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match verified.get(token) {
-            Some((device, iat, exp)) if now <= exp.saturating_add(LEEWAY_SECS) => {
+            Some((device, iat, exp)) if !self.expired(*exp, now) => {
                 let (device, iat) = (device.clone(), *iat);
                 drop(verified);
                 self.check_not_revoked(&device, iat)?;
@@ -159,6 +183,9 @@ impl TokenIssuer {
         }
         drop(verified);
         let (device, iat, exp) = self.verify_signed(token)?;
+        if self.expired(exp, now) {
+            return Err(token_expired());
+        }
         self.check_not_revoked(&device, iat)?;
         let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if verified.len() >= MAX_VERIFIED_TOKENS {
@@ -168,20 +195,20 @@ impl TokenIssuer {
         Ok(device)
     }
 
+    /// Whether a token with this `exp` is refused at `now` (both in seconds).
+    fn expired(&self, exp: u64, now: u64) -> bool {
+        now > exp.saturating_add(self.leeway_secs)
+    }
+
+    /// Verifies signature and issuer; the caller checks `exp` against [`Self::clock`] (the
+    /// library would read the system clock).
     fn verify_signed(&self, token: &str) -> AppResult<(DeviceAddress, u64, u64)> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.leeway = LEEWAY_SECS;
-        let data =
-            jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation).map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AppError::new(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::TokenExpired,
-                    "The access token has expired; refresh it.",
-                ),
-                _ => AppError::unauthorized("The access token is not valid."),
-            })?;
+        validation.validate_exp = false;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
+            .map_err(|_| AppError::unauthorized("The access token is not valid."))?;
         let user_id =
             UserId::parse(data.claims.sub).map_err(|_| AppError::unauthorized("The access token is not valid."))?;
         let device_id =
@@ -222,6 +249,7 @@ impl std::fmt::Debug for ExternalIssuer {
 #[derive(Debug, serde::Deserialize)]
 struct ExternalClaims {
     sub: String,
+    exp: u64,
 }
 
 impl ExternalIssuer {
@@ -233,20 +261,23 @@ impl ExternalIssuer {
         Ok(ExternalIssuer { issuer, decoding: DecodingKey::from_ed_der(key.as_bytes()) })
     }
 
-    /// Verifies signature, issuer and expiry; returns the user id the issuer vouches for.
-    pub fn verify(&self, token: &str) -> AppResult<UserId> {
+    /// Verifies signature, issuer and expiry (against `clock`, with
+    /// [`DEFAULT_TOKEN_LEEWAY_SECS`] of skew); returns the user id the issuer vouches for.
+    pub fn verify(&self, token: &str, clock: &Clock) -> AppResult<UserId> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.validate_aud = false;
-        validation.leeway = LEEWAY_SECS;
-        let data =
-            jsonwebtoken::decode::<ExternalClaims>(token, &self.decoding, &validation).map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    AppError::new(StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired, "The external token has expired.")
-                }
-                _ => AppError::unauthorized("The external token is not valid for this server."),
-            })?;
+        validation.validate_exp = false;
+        let data = jsonwebtoken::decode::<ExternalClaims>(token, &self.decoding, &validation)
+            .map_err(|_| AppError::unauthorized("The external token is not valid for this server."))?;
+        if clock.unix_secs() > data.claims.exp.saturating_add(EXTERNAL_LEEWAY_SECS) {
+            return Err(AppError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::TokenExpired,
+                "The external token has expired.",
+            ));
+        }
         UserId::parse(data.claims.sub)
             .map_err(|e| AppError::invalid_input(format!("The external token's `sub` is an {e}.")))
     }
@@ -266,12 +297,8 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-pub fn unix_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-pub fn unix_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+fn token_expired() -> AppError {
+    AppError::new(StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired, "The access token has expired; refresh it.")
 }
 
 /// Hashes a password with argon2id on a blocking thread (it takes tens of milliseconds by design).
@@ -383,6 +410,80 @@ mod tests {
         assert_eq!(id.len(), 20);
         assert!(id.chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(random_id(20).unwrap(), id);
+    }
+
+    use crate::clock::ManualClock;
+
+    fn alice() -> DeviceAddress {
+        DeviceAddress { user_id: UserId::parse("alice").unwrap(), device_id: DeviceId::parse("D1").unwrap() }
+    }
+
+    /// The error code of a refusal (every token refusal is a client error).
+    fn refusal(result: AppResult<DeviceAddress>) -> ErrorCode {
+        match result {
+            Err(AppError::Client { status: StatusCode::UNAUTHORIZED, code, .. }) => code,
+            other => panic!("expected a 401, got {other:?}"),
+        }
+    }
+
+    /// An issuer over `dir` reading `clock`: another instance over the same key file has no
+    /// memory of verified tokens, so it checks the signature and `exp` from scratch.
+    fn issuer_at(dir: &Path, clock: &ManualClock, ttl_secs: u64, leeway_secs: u64) -> TokenIssuer {
+        TokenIssuer::load_or_create(dir, "test".into(), Duration::from_secs(ttl_secs))
+            .unwrap()
+            .with_leeway(Duration::from_secs(leeway_secs))
+            .with_clock(clock.clock())
+    }
+
+    #[test]
+    fn a_token_expires_by_the_servers_clock_after_the_leeway() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let issuer = issuer_at(dir.path(), &clock, 60, 5);
+        let token = issuer.issue(&alice()).unwrap();
+        assert_eq!(issuer.verify(&token).unwrap(), alice());
+        // Past `exp` but within the leeway: still accepted, remembered or not.
+        clock.advance(Duration::from_secs(65));
+        assert_eq!(issuer.verify(&token).unwrap(), alice());
+        assert_eq!(issuer_at(dir.path(), &clock, 60, 5).verify(&token).unwrap(), alice());
+        // One second more: refused as expired, also by the issuer that had verified it before.
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(refusal(issuer.verify(&token)), ErrorCode::TokenExpired);
+        assert_eq!(refusal(issuer_at(dir.path(), &clock, 60, 5).verify(&token)), ErrorCode::TokenExpired);
+        // A token issued now works: expiry is the token's, not the issuer's.
+        let fresh = issuer.issue(&alice()).unwrap();
+        assert_eq!(issuer.verify(&fresh).unwrap(), alice());
+    }
+
+    #[test]
+    fn with_no_leeway_a_one_second_token_is_refused_once_its_second_has_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        // Issued 900 ms into a second: `exp` is the next whole second.
+        let clock = ManualClock::new(std::time::UNIX_EPOCH + Duration::from_millis(1_700_000_000_900));
+        let issuer = issuer_at(dir.path(), &clock, 1, 0);
+        let token = issuer.issue(&alice()).unwrap();
+        clock.advance(Duration::from_millis(1_099));
+        assert_eq!(issuer.verify(&token).unwrap(), alice(), "still within its `exp` second");
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(refusal(issuer.verify(&token)), ErrorCode::TokenExpired);
+    }
+
+    #[test]
+    fn revocation_is_read_against_the_same_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let issuer = issuer_at(dir.path(), &clock, 60, 0);
+        let earlier = issuer.issue(&alice()).unwrap();
+        issuer.revoke_earlier(&alice());
+        assert_eq!(refusal(issuer.verify(&earlier)), ErrorCode::Unauthorized);
+        // The next token is dated a second on, ahead of the clock, and works at once.
+        let later = issuer.issue(&alice()).unwrap();
+        assert_eq!(issuer.verify(&later).unwrap(), alice());
+        // It still expires `ttl` after its own date: accepted up to 61 s from now, not after.
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(issuer.verify(&later).unwrap(), alice());
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(refusal(issuer.verify(&later)), ErrorCode::TokenExpired);
     }
 
     #[test]

@@ -4,10 +4,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::ExternalIssuer;
+use crate::clock::Clock;
 use crate::limits::RateLimit;
 
 /// Default retention of group history, in days.
 pub const DEFAULT_GROUP_HISTORY_DAYS: u64 = 90;
+/// Default clock skew tolerated past an access token's `exp`, in seconds.
+pub const DEFAULT_TOKEN_LEEWAY_SECS: u64 = 5;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -17,6 +20,10 @@ pub struct Config {
     pub issuer: String,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
+    /// Clock skew tolerated past an access token's `exp` (whole seconds count).
+    pub token_leeway: Duration,
+    /// Where the time comes from: the system clock, or a test's [`crate::clock::ManualClock`].
+    pub clock: Clock,
     /// Per-account request limit; `None` disables rate limiting (for load tests).
     pub rate_limit: Option<RateLimit>,
     /// How long the server remembers message ids for idempotent resends.
@@ -34,6 +41,8 @@ impl Config {
             data_dir: data_dir.into(),
             issuer: "sotto-server".into(),
             access_token_ttl: Duration::from_secs(15 * 60),
+            token_leeway: Duration::from_secs(DEFAULT_TOKEN_LEEWAY_SECS),
+            clock: Clock::system(),
             rate_limit: Some(RateLimit {
                 per_second: std::num::NonZeroU32::new(50).unwrap_or(std::num::NonZeroU32::MIN),
                 burst: std::num::NonZeroU32::new(200).unwrap_or(std::num::NonZeroU32::MIN),

@@ -8,6 +8,7 @@
 pub mod acks;
 pub mod api;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -62,7 +63,9 @@ const SOCKET_CLOSE_GRACE: Duration = Duration::from_secs(5);
 pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, ServerError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| ServerError::DataDir { path: config.data_dir.display().to_string(), source })?;
-    let tokens = TokenIssuer::load_or_create(&config.data_dir, config.issuer.clone(), config.access_token_ttl)?;
+    let tokens = TokenIssuer::load_or_create(&config.data_dir, config.issuer.clone(), config.access_token_ttl)?
+        .with_leeway(config.token_leeway)
+        .with_clock(config.clock.clone());
     let store = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?);
     Ok(AppState::new(Inner {
         accounts: store.clone(),
@@ -71,6 +74,7 @@ pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, Se
         groups: store.clone(),
         backups: store,
         tokens,
+        clock: config.clock.clone(),
         external_issuer: config.external_issuer.clone(),
         hub: Arc::new(Hub::default()),
         acks: Arc::new(acks::AckQueue::default()),
@@ -128,7 +132,7 @@ pub async fn run(
 
 /// Forgets group history older than `retention`, a batch per store job until none is left.
 async fn prune_history(state: &AppState, retention: Duration) {
-    let cutoff = auth::unix_millis().saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
+    let cutoff = state.clock.unix_millis().saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
     loop {
         match state.groups.prune_group_history(cutoff).await {
             Ok(n) if n > 0 && !state.shutdown.is_cancelled() => tracing::debug!(messages = n, "group history pruned"),
@@ -172,7 +176,7 @@ async fn housekeeping(state: AppState, idempotency_window: Duration, history_ret
             }
             _ = prune.tick() => {
                 state.limits.shrink();
-                let cutoff = auth::unix_millis().saturating_sub(idempotency_window.as_millis() as u64);
+                let cutoff = state.clock.unix_millis().saturating_sub(idempotency_window.as_millis() as u64);
                 if let Err(e) = state.inbox.prune_sent_ids(cutoff).await {
                     tracing::warn!(error = %e, "pruning idempotency records failed");
                 }

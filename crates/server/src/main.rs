@@ -28,6 +28,10 @@ struct Args {
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "SOTTO_ACCESS_TOKEN_TTL", default_value_t = 900)]
     access_token_ttl: u64,
+    /// Seconds an access token is still accepted after it expired, for clients whose clocks run
+    /// behind this server's. 0 refuses it as soon as its whole-second expiry has passed.
+    #[arg(long, env = "SOTTO_TOKEN_LEEWAY_SECS", default_value_t = sotto_server::config::DEFAULT_TOKEN_LEEWAY_SECS)]
+    token_leeway_secs: u64,
     /// Requests per second allowed per account (0 turns all rate limits off, e.g. for load tests).
     #[arg(long, env = "SOTTO_RATE_LIMIT", default_value_t = 50)]
     rate_limit: u32,
@@ -80,6 +84,7 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::new(args.data_dir);
     config.issuer = args.issuer;
     config.access_token_ttl = Duration::from_secs(args.access_token_ttl.max(1));
+    config.token_leeway = Duration::from_secs(args.token_leeway_secs);
     config.group_history_retention = match args.group_history_days {
         0 => None,
         days => Some(Duration::from_secs(days.saturating_mul(24 * 3600))),

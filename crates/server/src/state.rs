@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{ExternalIssuer, TokenIssuer};
+use crate::clock::Clock;
 use crate::hub::Hub;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
@@ -24,6 +25,8 @@ pub struct Inner {
     pub groups: Arc<dyn GroupStore>,
     pub backups: Arc<dyn BackupStore>,
     pub tokens: TokenIssuer,
+    /// The time every handler and housekeeping task reads (see [`crate::clock`]).
+    pub clock: Clock,
     pub external_issuer: Option<ExternalIssuer>,
     pub hub: Arc<Hub>,
     /// Acks received over sockets, waiting for their commit.

@@ -176,9 +176,7 @@ async fn group_messages_fan_out_to_every_other_member_device_and_are_stored_once
 
     // Stored once: one shared payload referenced by the four inbox rows.
     let db = rusqlite::Connection::open(server.data_dir().join("sotto.db")).unwrap();
-    let payloads: i64 =
-        db.query_row("SELECT count(*) FROM shared_payloads WHERE instr(body, ?1) > 0", [marker], |r| r.get(0)).unwrap();
-    assert_eq!(payloads, 1);
+    assert_eq!(shared_payloads_with(&db, marker), 1);
     let rows: i64 = db
         .query_row(
             "SELECT count(*) FROM inbox i JOIN shared_payloads p ON p.id = i.payload_id WHERE instr(p.body, ?1) > 0",
@@ -198,11 +196,19 @@ async fn group_messages_fan_out_to_every_other_member_device_and_are_stored_once
         take(c).await;
     }
     let db = rusqlite::Connection::open(server.data_dir().join("sotto.db")).unwrap();
-    // Garbage collection runs about every second after acks.
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    let payloads: i64 =
-        db.query_row("SELECT count(*) FROM shared_payloads WHERE instr(body, ?1) > 0", [marker], |r| r.get(0)).unwrap();
-    assert_eq!(payloads, 1, "the acked body is kept for the history");
+    // Garbage collection runs about every second after acks. To know one ran after these acks,
+    // a canary body is made collectable after them (its group dismissed, every copy acked) and
+    // waited for until it is collected: that collection saw the acks above too.
+    let canary = "GROUP-CIPHERTEXT-CANARY-91c4";
+    let resp = a1.post("/v1/groups", &json!({"name": "canary", "members": ["carol"]})).await;
+    let canary_group: GroupInfo = resp.json().await.unwrap();
+    assert_eq!(group_send(&a1, &canary_group, "group-msg-canary", canary).await.status(), 200);
+    assert_eq!(a1.delete(&format!("/v1/groups/{}", canary_group.group_id)).await.status(), 204);
+    for c in [&a1, &a2, &carol] {
+        take(c).await;
+    }
+    wait_until_collected(&db, canary).await;
+    assert_eq!(shared_payloads_with(&db, marker), 1, "the acked body is kept for the history");
     let history: GroupHistoryPage =
         carol.get(&format!("/v1/groups/{}/history", group.group_id)).await.json().await.unwrap();
     assert_eq!(history.messages.len(), 1);
@@ -214,15 +220,19 @@ async fn group_messages_fan_out_to_every_other_member_device_and_are_stored_once
     for c in [&a2, &b1, &b2, &carol] {
         take(c).await;
     }
+    wait_until_collected(&db, marker).await;
+}
+
+/// How many shared bodies in the server's database contain `marker`.
+fn shared_payloads_with(db: &rusqlite::Connection, marker: &str) -> i64 {
+    db.query_row("SELECT count(*) FROM shared_payloads WHERE instr(body, ?1) > 0", [marker], |r| r.get(0)).unwrap()
+}
+
+/// Polls until garbage collection has removed the shared body containing `marker`.
+async fn wait_until_collected(db: &rusqlite::Connection, marker: &str) {
     let deadline = std::time::Instant::now() + TIMEOUT;
-    loop {
-        let payloads: i64 = db
-            .query_row("SELECT count(*) FROM shared_payloads WHERE instr(body, ?1) > 0", [marker], |r| r.get(0))
-            .unwrap();
-        if payloads == 0 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the acked group body was never collected");
+    while shared_payloads_with(db, marker) != 0 {
+        assert!(std::time::Instant::now() < deadline, "the acked group body {marker} was never collected");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

@@ -14,7 +14,7 @@ use super::records::{Counts, Header, Record};
 use super::{FORMAT, VERSION, WORK_FACTOR};
 use crate::crypto::CryptoError;
 use crate::progress::{CancellationToken, Progress, watch};
-use crate::store::now_ms;
+use crate::store::{StoreError, now_ms};
 use crate::{Error, Result};
 
 /// Meta keys a backup carries: the inbox position (never tokens or anything secret).
@@ -53,7 +53,7 @@ impl<W: Write> Lines<'_, W> {
     fn line<T: Serialize>(&mut self, value: &T) -> Result<()> {
         serde_json::to_writer(&mut self.out, value).map_err(|e| match e.io_error_kind() {
             Some(_) => Error::Io(std::io::Error::other(e)),
-            None => Error::Corrupt(e.to_string()),
+            None => Error::Encode { what: "a backup record", source: e },
         })?;
         self.out.write_all(b"\n")?;
         Ok(())
@@ -108,7 +108,7 @@ pub(crate) fn write_backup<W: Write>(
     })?;
     write_records(&tx, pickle_key, &mut lines)?;
     if lines.written != total {
-        return Err(Error::Corrupt("the profile changed while it was being read".into()));
+        return Err(StoreError::ChangedWhileRead.into());
     }
     // Checked once more at the end, so a cancel always wins over a small export.
     if cancel.is_cancelled() {
@@ -159,11 +159,7 @@ fn each<W: Write>(
 }
 
 fn to_json<T: Serialize>(pickle: &T) -> Result<serde_json::Value> {
-    serde_json::to_value(pickle).map_err(|e| Error::Corrupt(e.to_string()))
-}
-
-fn undecryptable(what: &str) -> Error {
-    Error::Corrupt(format!("a stored {what} does not decrypt"))
+    serde_json::to_value(pickle).map_err(Error::encode("a pickle"))
 }
 
 fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_, W>) -> Result<()> {
@@ -178,7 +174,8 @@ fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_,
     }
     each(c, "SELECT pickle FROM account", lines, |r| {
         let pickle: Zeroizing<String> = Zeroizing::new(r.get(0)?);
-        let pickle = AccountPickle::from_encrypted(&pickle, key).map_err(|_| undecryptable("device account"))?;
+        let pickle =
+            AccountPickle::from_encrypted(&pickle, key).map_err(|_| StoreError::Pickle { what: "device account" })?;
         Ok(Record::Account { pickle: to_json(&pickle)? })
     })?;
     each(
@@ -187,7 +184,8 @@ fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_,
         lines,
         |r| {
             let pickle: Zeroizing<String> = Zeroizing::new(r.get(2)?);
-            let pickle = SessionPickle::from_encrypted(&pickle, key).map_err(|_| undecryptable("session"))?;
+            let pickle =
+                SessionPickle::from_encrypted(&pickle, key).map_err(|_| StoreError::Pickle { what: "session" })?;
             Ok(Record::OlmSession {
                 session_id: r.get(0)?,
                 curve25519: r.get(1)?,
@@ -205,7 +203,8 @@ fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_,
         |r| {
             let pickle: Zeroizing<String> = Zeroizing::new(r.get(6)?);
             let session = InboundGroupSession::from_pickle(
-                InboundGroupSessionPickle::from_encrypted(&pickle, key).map_err(|_| undecryptable("group key"))?,
+                InboundGroupSessionPickle::from_encrypted(&pickle, key)
+                    .map_err(|_| StoreError::Pickle { what: "group key" })?,
             );
             Ok(Record::InboundGroupSession {
                 session_id: r.get(0)?,
@@ -238,8 +237,7 @@ fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_,
             group_id: r.get(0)?,
             name: r.get(1)?,
             version: r.get(2)?,
-            members: serde_json::from_str(&members)
-                .map_err(|_| Error::Corrupt("a stored group member list is not valid".into()))?,
+            members: serde_json::from_str(&members).map_err(StoreError::json("groups", "members"))?,
             joined: r.get::<_, i64>(4)? != 0,
         })
     })?;

@@ -10,7 +10,7 @@ use vodozemac::olm::{AccountPickle, SessionPickle};
 use zeroize::Zeroizing;
 
 use super::records::{Header, HeaderStart, Record};
-use super::{FORMAT, VERSION, decrypt, read_line};
+use super::{BackupError, FORMAT, VERSION, decrypt, read_line};
 use crate::progress::{CancellationToken, Progress, watch};
 use crate::store::{Db, now_ms};
 use crate::{Error, Result};
@@ -26,17 +26,13 @@ pub(crate) struct Imported {
     pub has_account: bool,
 }
 
-fn damaged(what: impl Into<String>) -> Error {
-    Error::BackupDamaged(what.into())
-}
-
 /// Decrypt `input` with the passphrase and read its header. Errors: a wrong passphrase, not a
 /// Sotto backup, a newer format version, or a damaged file.
 pub(crate) fn open_backup<R: BufRead>(input: R, passphrase: &str) -> Result<(Header, BackupReader<R>)> {
     let mut reader = BufReader::new(decrypt(input, passphrase)?);
     let mut line = Zeroizing::new(String::new());
     if !read_line(&mut reader, &mut line)? {
-        return Err(damaged("it is empty"));
+        return Err(BackupError::Empty.into());
     }
     let start: HeaderStart = serde_json::from_str(&line).map_err(|_| Error::NotABackup)?;
     if start.format != FORMAT {
@@ -46,9 +42,9 @@ pub(crate) fn open_backup<R: BufRead>(input: R, passphrase: &str) -> Result<(Hea
         return Err(Error::BackupTooNew { found: start.version, known: VERSION });
     }
     if start.version != VERSION {
-        return Err(damaged(format!("its format version {} is not one Sotto ever wrote", start.version)));
+        return Err(BackupError::UnknownVersion(start.version).into());
     }
-    let header: Header = serde_json::from_str(&line).map_err(|_| damaged("its header is not valid"))?;
+    let header: Header = serde_json::from_str(&line).map_err(BackupError::HeaderLine)?;
     Ok((header, reader))
 }
 
@@ -68,16 +64,17 @@ pub(crate) fn load_records<R: BufRead>(
     let mut out = Imported { records: 0, messages: 0, has_account: false };
     loop {
         if !read_line(reader, &mut line)? {
-            return Err(damaged("it is cut short (its last line is missing)"));
+            return Err(BackupError::NoTrailer.into());
         }
-        let record: Record = serde_json::from_str(&line)
-            .map_err(|_| damaged(format!("record {} is not valid", out.records.saturating_add(1))))?;
+        // serde_json's error is not kept: it would quote the record, which may hold a key.
+        let record: Record =
+            serde_json::from_str(&line).map_err(|_| BackupError::Record(out.records.saturating_add(1)))?;
         if let Record::End { records } = record {
             if records != out.records {
-                return Err(damaged(format!("it says {records} records but holds {}", out.records)));
+                return Err(BackupError::Count { said: records, held: out.records }.into());
             }
             if read_line(reader, &mut line)? {
-                return Err(damaged("it continues after its last line"));
+                return Err(BackupError::AfterTrailer.into());
             }
             if cancel.is_cancelled() {
                 return Err(Error::Cancelled);
@@ -86,10 +83,10 @@ pub(crate) fn load_records<R: BufRead>(
             return Ok(out);
         }
         insert(db, pickle_key, record, &mut out).map_err(|e| match e {
-            Error::Storage(rusqlite::Error::SqliteFailure(f, _))
+            Error::Storage(source @ rusqlite::Error::SqliteFailure(f, _))
                 if f.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
-                damaged(format!("record {} repeats or contradicts an earlier one", out.records.saturating_add(1)))
+                BackupError::Contradiction { number: out.records.saturating_add(1), source }.into()
             }
             other => other,
         })?;
@@ -113,16 +110,14 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], record: Record, out: &mut Imported
         }
         Record::Account { pickle } => {
             if out.has_account {
-                return Err(damaged("it holds two device accounts"));
+                return Err(BackupError::TwoAccounts.into());
             }
             out.has_account = true;
-            let pickle: AccountPickle =
-                serde_json::from_value(pickle).map_err(|_| damaged("its device account is not valid"))?;
+            let pickle: AccountPickle = serde_json::from_value(pickle).map_err(|_| BackupError::Account)?;
             db.save_account(&pickle.encrypt(pickle_key), 0)?;
         }
         Record::OlmSession { session_id, curve25519, pickle, created_ts, last_used_ts } => {
-            let pickle: SessionPickle =
-                serde_json::from_value(pickle).map_err(|_| damaged("a session is not valid"))?;
+            let pickle: SessionPickle = serde_json::from_value(pickle).map_err(|_| BackupError::Session)?;
             // Restored sessions only decrypt (see `client::renew`).
             c.prepare_cached(
                 "INSERT INTO olm_sessions (session_id, curve25519, pickle, created_ts, last_used_ts, receive_only)
@@ -147,10 +142,10 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], record: Record, out: &mut Imported
             received_ts,
         } => {
             let key = Zeroizing::new(session_key);
-            let exported = ExportedSessionKey::from_base64(&key).map_err(|_| damaged("a group key is not valid"))?;
+            let exported = ExportedSessionKey::from_base64(&key).map_err(|_| BackupError::GroupKey)?;
             let session = InboundGroupSession::import(&exported, SessionConfig::version_1());
             if session.session_id() != session_id || session.first_known_index() != first_index {
-                return Err(damaged("a group key does not match its session"));
+                return Err(BackupError::GroupKeyMismatch.into());
             }
             c.prepare_cached(
                 "INSERT INTO inbound_group_sessions
@@ -180,7 +175,7 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], record: Record, out: &mut Imported
                 .execute(params![user_id, fetched_ts, verified])?;
         }
         Record::Group { group_id, name, version, members, joined } => {
-            let members = serde_json::to_string(&members).map_err(|e| Error::Corrupt(e.to_string()))?;
+            let members = serde_json::to_string(&members).map_err(Error::encode("a group member list"))?;
             c.prepare_cached(
                 "INSERT INTO groups (group_id, name, version, members, joined) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?

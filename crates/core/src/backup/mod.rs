@@ -13,12 +13,14 @@
 //! of the history (records are streamed one at a time, in both directions); no access or
 //! refresh token is ever written to the file.
 
+mod error;
 mod export;
 mod import;
 mod records;
 
 use std::io::{BufRead, Read};
 
+pub use error::BackupError;
 pub use export::BackupSummary;
 pub(crate) use export::{Owner, write_backup};
 pub(crate) use import::{Imported, load_records, open_backup};
@@ -55,11 +57,11 @@ pub(crate) fn decrypt<R: BufRead>(input: R, passphrase: &str) -> Result<age::str
         age::DecryptError::DecryptionFailed
         | age::DecryptError::KeyDecryptionFailed
         | age::DecryptError::NoMatchingKeys => Error::BackupPassphrase,
-        age::DecryptError::ExcessiveWork { required, .. } => Error::BackupDamaged(format!(
-            "it asks for a passphrase work factor of {required}, more than the {MAX_WORK_FACTOR} Sotto accepts"
-        )),
+        age::DecryptError::ExcessiveWork { required, .. } => {
+            BackupError::ExcessiveWork { required, max: MAX_WORK_FACTOR }.into()
+        }
         age::DecryptError::Io(e) => Error::Io(e),
-        _ => Error::BackupDamaged("its encryption header is not valid".into()),
+        other => BackupError::Header(other).into(),
     })
 }
 
@@ -73,7 +75,7 @@ pub(crate) fn read_line<R: BufRead>(reader: &mut R, line: &mut String) -> Result
         return Ok(false);
     }
     if !line.ends_with('\n') {
-        return Err(Error::BackupDamaged("it ends in the middle of a record".into()));
+        return Err(BackupError::PartialLine.into());
     }
     line.pop();
     Ok(true)
@@ -83,9 +85,7 @@ pub(crate) fn read_line<R: BufRead>(reader: &mut R, line: &mut String) -> Result
 /// (truncated or altered) unless the file itself could not be read.
 fn stream_error(e: std::io::Error) -> Error {
     match e.kind() {
-        std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
-            Error::BackupDamaged("it is cut short or was altered".into())
-        }
+        std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => BackupError::Stream(e).into(),
         _ => Error::Io(e),
     }
 }

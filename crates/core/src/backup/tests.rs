@@ -37,7 +37,12 @@ fn header_errors_are_typed() {
     assert!(matches!(open(b"plain text, not age", "pw"), Err(Error::NotABackup)));
     // Cut inside the encrypted payload: the age stream does not authenticate.
     let cut = &good[..good.len() - 5];
-    assert!(matches!(open(cut, "pw"), Err(Error::BackupDamaged(_))));
+    let err = open(cut, "pw").unwrap_err();
+    assert!(matches!(err, Error::Backup(BackupError::Stream(_))), "{err:?}");
+    assert_eq!(err.code(), sotto_proto::ErrorCode::BackupDamaged);
+    // The stream's I/O error is kept as the cause.
+    let cause = std::error::Error::source(&err).and_then(std::error::Error::source).unwrap();
+    assert!(cause.downcast_ref::<std::io::Error>().is_some(), "{cause:?}");
     // More work than allowed is refused before scrypt runs: the stanza `-> scrypt <salt> 2`
     // edited to ask for a factor of 40 (days of work).
     let text = String::from_utf8_lossy(&good).into_owned();
@@ -46,7 +51,10 @@ fn header_errors_are_typed() {
     hostile.extend_from_slice(b"40");
     hostile.extend_from_slice(&good[stanza_end..]);
     let started = std::time::Instant::now();
-    assert!(matches!(open(&hostile, "pw"), Err(Error::BackupDamaged(_))));
+    assert!(matches!(
+        open(&hostile, "pw"),
+        Err(Error::Backup(BackupError::ExcessiveWork { required: 40, max: MAX_WORK_FACTOR }))
+    ));
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }
 
@@ -82,7 +90,7 @@ fn a_missing_trailer_is_damage() {
             store.transaction(|db| load_records(&mut reader, &header, db, &pickle_key, &tx, &cancel).map(|_| ()));
         assert_eq!(result.is_ok(), expect_ok, "{body}: {:?}", result.err());
         if !expect_ok {
-            assert!(matches!(result, Err(Error::BackupDamaged(_))));
+            assert!(matches!(result, Err(Error::Backup(_))));
         }
     }
     // Nothing of the failed loads was kept.
@@ -109,7 +117,7 @@ fn conversation_ids_in_records_are_checked() {
             store.transaction(|db| load_records(&mut reader, &header, db, &[1u8; 32], &tx, &cancel).map(|_| ()));
         assert_eq!(result.is_ok(), expect_ok, "{id}: {:?}", result.err());
         if !expect_ok {
-            assert!(matches!(result, Err(Error::BackupDamaged(_))), "{id}");
+            assert!(matches!(result, Err(Error::Backup(_))), "{id}");
         }
     }
     // The one that loaded reads back as the same text.

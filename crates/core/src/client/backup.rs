@@ -26,7 +26,7 @@ use super::{
     META_USER,
 };
 use crate::api::Api;
-use crate::backup::{self, BackupSummary, Header, Imported, Owner};
+use crate::backup::{self, BackupError, BackupSummary, Header, Imported, Owner};
 use crate::crypto::Machine;
 use crate::profile::{self, KeyOptions, ProfileInfo, ProfileKey, ProfileLock, ProfilePaths};
 use crate::progress::{CancellationToken, Progress, watch};
@@ -197,7 +197,7 @@ impl Client {
         let same_device = match staged.imported.has_account {
             true => Some(
                 sotto_proto::DeviceId::parse(staged.header.device_id.as_str())
-                    .map_err(|_| Error::BackupDamaged("its device id is not valid".into())),
+                    .map_err(|e| Error::from(BackupError::DeviceId(e))),
             )
             .transpose(),
             false => Ok(None),

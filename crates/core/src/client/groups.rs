@@ -6,7 +6,7 @@ use sotto_proto::{AddMembersRequest, CreateGroupRequest, GroupId, GroupInfo, Use
 
 use super::Client;
 use crate::ConversationId;
-use crate::store::{ConversationKind, LocalGroup};
+use crate::store::{ConversationKind, LocalGroup, StoreError};
 use crate::{Error, Result};
 
 impl Client {
@@ -72,8 +72,7 @@ impl Client {
             conversations.iter().filter(|c| c.kind == ConversationKind::Group && c.title == id_or_name).collect();
         match matches.as_slice() {
             [one] => {
-                let id =
-                    GroupId::parse(one.peer.as_str()).map_err(|_| Error::Corrupt("a group id is damaged".into()))?;
+                let id = GroupId::parse(one.peer.as_str()).map_err(StoreError::id("conversations", "peer"))?;
                 self.group(&id)?.ok_or(Error::NotMember)
             }
             [] => Err(Error::InvalidInput(format!("No group called {id_or_name:?}; sync first, or use its id."))),

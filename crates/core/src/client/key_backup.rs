@@ -26,7 +26,7 @@ use crate::crypto::CryptoError;
 use crate::key_backup::blob::{self, BackupKey, Contents, Kdf};
 use crate::key_backup::recovery::{Argon2Params, MIN_PASSPHRASE_CHARS, RecoveryKey};
 use crate::progress::{CancellationToken, Progress, watch};
-use crate::store::{BackupScope, Db};
+use crate::store::{BackupScope, Db, StoreError};
 use crate::{Error, Result};
 
 /// The recovery key's 32 bytes (unpadded base64), inside the encrypted database.
@@ -116,17 +116,18 @@ fn settings(db: &Db<'_>) -> Result<Option<Settings>> {
     let (Some(key), Some(kdf)) = (db.meta(META_KEY)?, db.meta(META_KDF)?) else { return Ok(None) };
     let key = Zeroizing::new(key);
     let bytes = Zeroizing::new(
-        vodozemac::base64_decode(key.as_str()).map_err(|_| Error::Corrupt("the key backup key is damaged".into()))?,
+        // The decoder's error names the offending byte of the key: not kept.
+        vodozemac::base64_decode(key.as_str()).map_err(|_| StoreError::malformed("meta", META_KEY))?,
     );
     let recovery = RecoveryKey::from_bytes(&bytes)?;
-    let kdf = serde_json::from_str(&kdf).map_err(|_| Error::Corrupt("the key backup settings are damaged".into()))?;
+    let kdf = serde_json::from_str(&kdf).map_err(StoreError::json("meta", META_KDF))?;
     Ok(Some(Settings { key: BackupKey::derive(&recovery)?, kdf }))
 }
 
 fn save_settings(db: &Db<'_>, recovery: &RecoveryKey, kdf: &Kdf, version: u64) -> Result<()> {
     let key = Zeroizing::new(vodozemac::base64_encode(recovery.as_bytes()));
     db.set_meta(META_KEY, &key)?;
-    db.set_meta(META_KDF, &serde_json::to_string(kdf).map_err(|e| Error::Corrupt(e.to_string()))?)?;
+    db.set_meta(META_KDF, &serde_json::to_string(kdf).map_err(Error::encode("the key backup settings"))?)?;
     db.set_meta(META_VERSION, &version.to_string())?;
     db.delete_meta(META_ERROR)
 }

@@ -36,8 +36,8 @@ pub use self::sync::SyncSummary;
 use crate::api::Api;
 use crate::crypto::Machine;
 use crate::events::{ClientEvent, ConnectionState};
-use crate::profile::{self, KeyOptions, ProfileInfo, ProfileKey, ProfileLock, ProfilePaths};
-use crate::store::{Conversation, Db, Message, OpenMode, Reader, SearchHit, Store};
+use crate::profile::{self, KeyOptions, ProfileError, ProfileInfo, ProfileKey, ProfileLock, ProfilePaths};
+use crate::store::{Conversation, Db, Message, OpenMode, Reader, SearchHit, Store, StoreError};
 use crate::{ConversationId, Error, Result};
 
 const META_SERVER: &str = "server";
@@ -214,11 +214,13 @@ impl Client {
         let (info, key) = profile::unlock(dir, &lock, passphrase)?;
         let store = Store::open(&ProfilePaths::new(dir).database(), &key, OpenMode::Existing)?;
         let db = store.db();
-        let get = |k: &str| db.meta(k)?.ok_or_else(|| Error::Corrupt(format!("the profile has no {k}")));
+        let get = |k: &'static str| db.meta(k)?.ok_or(Error::Profile(ProfileError::MissingMeta(k)));
         let server = get(META_SERVER)?;
         let own = DeviceAddress {
-            user_id: UserId::parse(get(META_USER)?).map_err(|_| Error::Corrupt("bad user id".into()))?,
-            device_id: DeviceId::parse(get(META_DEVICE)?).map_err(|_| Error::Corrupt("bad device id".into()))?,
+            user_id: UserId::parse(get(META_USER)?)
+                .map_err(|source| ProfileError::Identity { what: "user id", source })?,
+            device_id: DeviceId::parse(get(META_DEVICE)?)
+                .map_err(|source| ProfileError::Identity { what: "device id", source })?,
         };
         let machine = Machine::load(&db, own.clone(), key.pickle_key()?)?;
         let api = Api::new(&server)?;
@@ -581,8 +583,7 @@ impl Client {
         self.lookup_users(std::slice::from_ref(user)).await?;
         let conversation = self.transact(|_, db| {
             db.ensure_conversation(&conversation_id, user.as_str())?;
-            db.conversation(&conversation_id)?
-                .ok_or_else(|| Error::Corrupt("a conversation just written is missing".into()))
+            db.conversation(&conversation_id)?.ok_or(Error::Store(StoreError::Missing("conversation just written")))
         })?;
         self.emit(ClientEvent::ConversationUpdated { conversation: conversation.clone() });
         Ok(conversation)
@@ -605,5 +606,5 @@ impl Client {
 }
 
 fn poisoned() -> Error {
-    Error::Corrupt("an earlier operation failed midway; restart the app".into())
+    Error::Poisoned
 }

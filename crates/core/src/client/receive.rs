@@ -437,7 +437,7 @@ fn store_undecryptable(
         server_ts: Some(server_ts),
     })?;
     if let Some(message) = inserted {
-        let json = serde_json::to_string(entry).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let json = serde_json::to_string(entry).map_err(Error::encode("an undecryptable message"))?;
         db.add_pending(message.id, session_id, &json)?;
         out.messages += 1;
         out.undecryptable += 1;

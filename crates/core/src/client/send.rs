@@ -19,7 +19,9 @@ use crate::crypto::CryptoError;
 use crate::crypto::Machine;
 use crate::crypto::payload::{GroupContent, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
 use crate::events::ClientEvent;
-use crate::store::{Db, DeviceRecord, Devices, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, now_ms};
+use crate::store::{
+    Db, DeviceRecord, Devices, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, StoreError, now_ms,
+};
 use crate::{Error, Result};
 
 /// Longest text message, in bytes.
@@ -128,7 +130,7 @@ impl Client {
                     ts: now,
                     server_ts: None,
                 })?
-                .ok_or_else(|| Error::Corrupt("a new message id collided".into()))?;
+                .ok_or(StoreError::IdCollision)?;
             db.touch_for(&message)?;
             db.enqueue(message_id.as_str(), conversation_id, body, now)?;
             Ok(message)
@@ -144,7 +146,8 @@ impl Client {
         let conversation_id = ConversationId::Group(group.clone());
         let title = self.read(|db| db.group(group))?.map(|g| g.name).unwrap_or_else(|| group.to_string());
         let message = self.store_queued(&conversation_id, &title, body)?;
-        let message_id = MessageId::parse(message.message_id.as_str()).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let message_id =
+            MessageId::parse(message.message_id.as_str()).map_err(StoreError::id("messages", "message_id"))?;
         let stored = self
             .encrypt_group_message(group, None, &message_id, body, message.ts, None)?
             .ok_or(CryptoError::NoGroupSession)?;
@@ -201,7 +204,7 @@ impl Client {
             db.set_message_status(message.id, MessageStatus::Queued, None, None)
         })?;
         self.flush_outbox().await;
-        self.read(|db| db.message(message_row))?.ok_or_else(|| Error::Corrupt("a message vanished".into()))
+        self.read(|db| db.message(message_row))?.ok_or(Error::Store(StoreError::Missing("message just sent")))
     }
 
     fn finish(&self, item: &OutboxItem, outcome: Result<SendReceipt>) {
@@ -230,13 +233,11 @@ impl Client {
     }
 
     async fn deliver(&self, item: &OutboxItem) -> Result<SendReceipt> {
-        let message_id = MessageId::parse(item.message_id.as_str()).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let message_id = MessageId::parse(item.message_id.as_str()).map_err(StoreError::id("outbox", "message_id"))?;
         let mut request = item.request.clone();
         for _ in 0..DEVICE_CHANGE_RETRIES {
             let stored = match request.take() {
-                Some(json) => {
-                    serde_json::from_str(&json).map_err(|_| Error::Corrupt("a queued request is damaged".into()))?
-                }
+                Some(json) => serde_json::from_str(&json).map_err(StoreError::json("outbox", "request"))?,
                 None => self.encrypt_queued(item, &message_id).await?,
             };
             let result = match &stored {

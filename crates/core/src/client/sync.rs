@@ -283,7 +283,7 @@ impl Client {
         };
         let body = serde_json::json!({ "v": 1, "type": "typing", "typing": typing }).to_string();
         let frame = ClientFrame::Ephemeral { to, body };
-        let slot = self.inner.socket_out.lock().map_err(|_| Error::Corrupt("a lock was poisoned".into()))?;
+        let slot = self.inner.socket_out.lock().map_err(|_| Error::Poisoned)?;
         Ok(slot.as_ref().is_some_and(|out| out.try_send(frame).is_ok()))
     }
 

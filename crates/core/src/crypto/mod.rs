@@ -28,9 +28,9 @@ use vodozemac::{Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature};
 use zeroize::Zeroizing;
 
 use self::payload::{GroupPlaintext, OlmContent, OlmPlaintext, PAYLOAD_VERSION};
+use crate::Result;
 use crate::backup::Record;
-use crate::store::{BackupScope, Db, DeviceRecord, InboundGroupRecord, OutboundGroupRecord};
-use crate::{Error, Result};
+use crate::store::{BackupScope, Db, DbColumn, DeviceRecord, InboundGroupRecord, OutboundGroupRecord, StoreError};
 
 /// One-time keys the server should hold for this device.
 pub const ONE_TIME_KEY_TARGET: u64 = 50;
@@ -140,7 +140,7 @@ impl Machine {
     }
 
     pub fn load(db: &Db<'_>, own: DeviceAddress, pickle_key: Zeroizing<[u8; 32]>) -> Result<Self> {
-        let (pickle, _) = db.account_pickle()?.ok_or_else(|| Error::Corrupt("the device account is missing".into()))?;
+        let (pickle, _) = db.account_pickle()?.ok_or(StoreError::Missing("device account"))?;
         let account = unpickle_account(&pickle, &pickle_key)?;
         Ok(Self { own, account, pickle_key, inbound: HashMap::new(), outbound: HashMap::new(), spent_keys: false })
     }
@@ -354,7 +354,7 @@ impl Machine {
                 return Ok(Err(Undecryptable::Replayed));
             }
             let identity = Curve25519PublicKey::from_base64(&sender.curve25519)
-                .map_err(|_| Error::Corrupt("a pinned identity key is malformed".into()))?;
+                .map_err(|source| StoreError::Key { at: DbColumn::new("devices", "curve25519"), source })?;
             if let Ok(created) = self.account.create_inbound_session(SessionConfig::version_1(), identity, pre_key) {
                 let session = created.session;
                 db.insert_olm_session(
@@ -390,7 +390,7 @@ impl Machine {
     fn unpickle_session(&self, pickle: &str) -> Result<Session> {
         Ok(Session::from_pickle(
             SessionPickle::from_encrypted(pickle, &self.pickle_key)
-                .map_err(|_| Error::Corrupt("a stored session does not decrypt".into()))?,
+                .map_err(|_| StoreError::Pickle { what: "session" })?,
         ))
     }
 
@@ -469,7 +469,7 @@ impl Machine {
             let pickle = Zeroizing::new(row.pickle);
             let session = InboundGroupSession::from_pickle(
                 vodozemac::megolm::InboundGroupSessionPickle::from_encrypted(&pickle, &self.pickle_key)
-                    .map_err(|_| Error::Corrupt("a stored group key does not decrypt".into()))?,
+                    .map_err(|_| StoreError::Pickle { what: "group key" })?,
             );
             let first_index = session.first_known_index();
             out.push((
@@ -589,7 +589,7 @@ impl Machine {
     fn unpickle_group(&self, pickle: &str) -> Result<GroupSession> {
         Ok(GroupSession::from_pickle(
             vodozemac::megolm::GroupSessionPickle::from_encrypted(pickle, &self.pickle_key)
-                .map_err(|_| Error::Corrupt("a stored group session does not decrypt".into()))?,
+                .map_err(|_| StoreError::Pickle { what: "group session" })?,
         ))
     }
 
@@ -665,7 +665,7 @@ impl Machine {
             };
             let session = InboundGroupSession::from_pickle(
                 vodozemac::megolm::InboundGroupSessionPickle::from_encrypted(&record.pickle, &self.pickle_key)
-                    .map_err(|_| Error::Corrupt("a stored group key does not decrypt".into()))?,
+                    .map_err(|_| StoreError::Pickle { what: "group key" })?,
             );
             self.inbound.insert(cache_key.clone(), (session, record));
         }
@@ -704,8 +704,7 @@ impl Machine {
 
 fn unpickle_account(pickle: &str, pickle_key: &[u8; 32]) -> Result<Account> {
     Ok(Account::from_pickle(
-        AccountPickle::from_encrypted(pickle, pickle_key)
-            .map_err(|_| Error::Corrupt("the device account does not decrypt".into()))?,
+        AccountPickle::from_encrypted(pickle, pickle_key).map_err(|_| StoreError::Pickle { what: "device account" })?,
     ))
 }
 

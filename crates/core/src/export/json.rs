@@ -134,6 +134,6 @@ fn json<T: Serialize>(w: &mut impl Write, value: &T) -> Result<()> {
 fn json_error(e: serde_json::Error) -> Error {
     match e.io_error_kind() {
         Some(kind) => Error::Io(std::io::Error::new(kind, e)),
-        None => Error::Corrupt(format!("a message could not be written as JSON: {e}")),
+        None => Error::Encode { what: "a message", source: e },
     }
 }

@@ -128,7 +128,7 @@ pub(crate) fn read_kdf(blob: &str) -> Result<Kdf> {
 }
 
 fn associated_data(user: &UserId, kdf: &Kdf, key_check: &str) -> Result<String> {
-    let kdf = serde_json::to_string(kdf).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let kdf = serde_json::to_string(kdf).map_err(Error::encode("the key backup settings"))?;
     Ok(format!("{FORMAT}\n{VERSION}\n{user}\n{kdf}\n{key_check}"))
 }
 
@@ -136,7 +136,7 @@ fn associated_data(user: &UserId, kdf: &Kdf, key_check: &str) -> Result<String> 
 /// not fit in the slot.
 pub(crate) fn seal(key: &BackupKey, kdf: &Kdf, user: &UserId, contents: &Contents) -> Result<String> {
     let wire = ContentsWireRef { sessions: contents.sessions.values().collect() };
-    let plain = Zeroizing::new(serde_json::to_vec(&wire).map_err(|e| Error::Corrupt(e.to_string()))?);
+    let plain = Zeroizing::new(serde_json::to_vec(&wire).map_err(Error::encode("the key backup"))?);
     let mut nonce = [0u8; 24];
     getrandom::fill(&mut nonce).map_err(CryptoError::from)?;
     let key_check = vodozemac::base64_encode(key.check);
@@ -152,7 +152,7 @@ pub(crate) fn seal(key: &BackupKey, kdf: &Kdf, user: &UserId, contents: &Content
         nonce: vodozemac::base64_encode(nonce),
         ciphertext: vodozemac::base64_encode(ciphertext),
     };
-    let blob = serde_json::to_string(&envelope).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let blob = serde_json::to_string(&envelope).map_err(Error::encode("the key backup"))?;
     if blob.len() > MAX_BACKUP_BYTES {
         return Err(Error::KeyBackupTooLarge { bytes: blob.len() as u64, sessions: contents.len() as u64 });
     }

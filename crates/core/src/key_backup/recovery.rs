@@ -10,6 +10,7 @@ use sha2::Digest as _;
 use zeroize::Zeroizing;
 
 use crate::crypto::CryptoError;
+use crate::store::StoreError;
 use crate::{Error, Result};
 
 const PREFIX: [u8; 2] = *b"SK";
@@ -59,8 +60,7 @@ impl RecoveryKey {
     }
 
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let arr: [u8; KEY_BYTES] =
-            bytes.try_into().map_err(|_| Error::Corrupt("the stored key backup key has the wrong length".into()))?;
+        let arr: [u8; KEY_BYTES] = bytes.try_into().map_err(|_| StoreError::malformed("meta", "key_backup_key"))?;
         Ok(Self(Zeroizing::new(arr)))
     }
 

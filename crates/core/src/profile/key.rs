@@ -16,6 +16,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::ProfileError;
 use crate::crypto::CryptoError;
 use crate::{Error, Result};
 
@@ -44,8 +45,7 @@ impl ProfileKey {
     }
 
     fn from_slice(bytes: &[u8]) -> Result<Self> {
-        let arr: [u8; 32] =
-            bytes.try_into().map_err(|_| Error::Corrupt("the stored profile key has the wrong length".into()))?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| ProfileError::KeyLength)?;
         Ok(Self(Zeroizing::new(arr)))
     }
 
@@ -108,26 +108,25 @@ impl ProfileKey {
             nonce: B64.encode(nonce),
             ciphertext: B64.encode(ciphertext),
         };
-        let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&file).map_err(Error::encode("key.wrapped"))?;
         crate::profile::write_atomic(path, &json)
     }
 
     pub(crate) fn load_wrapped(path: &Path, profile_id: &str, passphrase: &str) -> Result<Self> {
         let bytes = std::fs::read(path)?;
-        let file: WrappedKey = serde_json::from_slice(&bytes)
-            .map_err(|_| Error::Corrupt("key.wrapped is not a Sotto wrapped key".into()))?;
+        let file: WrappedKey = serde_json::from_slice(&bytes).map_err(ProfileError::WrappedKey)?;
         if file.version != 1 || file.kdf != "argon2id" {
-            return Err(Error::Corrupt(format!("key.wrapped has unknown version {}", file.version)));
+            return Err(ProfileError::WrappedKeyVersion(file.version).into());
         }
         // Bound the work an edited file can ask for (1 GiB, 10 passes).
         if file.params.m_kib > 1024 * 1024 || file.params.t > 10 || file.params.p > 8 {
-            return Err(Error::Corrupt("key.wrapped asks for an unreasonable work factor".into()));
+            return Err(ProfileError::WrappedKeyWork.into());
         }
-        let decode = |s: &str| B64.decode(s).map_err(|_| Error::Corrupt("key.wrapped is damaged".into()));
+        let decode = |s: &str| B64.decode(s).map_err(ProfileError::WrappedKeyEncoding);
         let salt = decode(&file.salt)?;
         let nonce = decode(&file.nonce)?;
         let ciphertext = decode(&file.ciphertext)?;
-        let nonce: [u8; 24] = nonce.try_into().map_err(|_| Error::Corrupt("key.wrapped is damaged".into()))?;
+        let nonce: [u8; 24] = nonce.try_into().map_err(|_| ProfileError::WrappedKeyNonce)?;
         let kek = derive_kek(passphrase, &salt, file.params)?;
         let aad = format!("{WRAP_AAD}\n{profile_id}");
         let plain = Zeroizing::new(
@@ -158,13 +157,11 @@ struct WrappedKey {
 }
 
 fn derive_kek(passphrase: &str, salt: &[u8], params: WrapParams) -> Result<Zeroizing<[u8; 32]>> {
-    let params = argon2::Params::new(params.m_kib, params.t, params.p, Some(32))
-        .map_err(|_| Error::Corrupt("key.wrapped has invalid argon2 parameters".into()))?;
+    let params =
+        argon2::Params::new(params.m_kib, params.t, params.p, Some(32)).map_err(ProfileError::WrappedKeyParams)?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = Zeroizing::new([0u8; 32]);
-    argon
-        .hash_password_into(passphrase.as_bytes(), salt, out.as_mut())
-        .map_err(|_| Error::Corrupt("key.wrapped has an invalid salt".into()))?;
+    argon.hash_password_into(passphrase.as_bytes(), salt, out.as_mut()).map_err(ProfileError::WrappedKeySalt)?;
     Ok(out)
 }
 
@@ -172,7 +169,9 @@ fn keychain_entry(profile_id: &str) -> Result<keyring::Entry> {
     keyring::Entry::new(KEYCHAIN_SERVICE, profile_id).map_err(keychain_error)
 }
 
-/// Keyring errors carry no secrets, but some carry platform detail; keep only a short reason.
+/// Keyring errors become short reasons on purpose, never kept as a `source`: some carry the
+/// entry's bytes (`BadEncoding`, `BadDataFormat`), which are the profile key, and others platform
+/// detail. See [`ProfileError::KeychainEntry`].
 fn keychain_error(e: keyring::Error) -> Error {
     match e {
         keyring::Error::NoEntry => Error::KeyMissing,
@@ -180,9 +179,7 @@ fn keychain_error(e: keyring::Error) -> Error {
         keyring::Error::NoDefaultStore => Error::KeychainUnavailable("no keychain service is running".into()),
         keyring::Error::PlatformFailure(e) => Error::KeychainUnavailable(e.to_string()),
         keyring::Error::NotSupportedByStore(what) => Error::KeychainUnavailable(what),
-        keyring::Error::BadEncoding(_) | keyring::Error::BadDataFormat(..) => {
-            Error::Corrupt("the keychain entry for this profile is not a Sotto key".into())
-        }
+        keyring::Error::BadEncoding(_) | keyring::Error::BadDataFormat(..) => ProfileError::KeychainEntry.into(),
         other => Error::KeychainUnavailable(other.to_string()),
     }
 }
@@ -204,6 +201,34 @@ mod tests {
         assert!(matches!(ProfileKey::load_wrapped(&path, "p2", "correct horse"), Err(Error::WrongPassphrase)));
         let raw = std::fs::read_to_string(&path).unwrap();
         assert!(!raw.contains(&hex::encode(key.0.as_slice())));
+    }
+
+    #[test]
+    fn a_damaged_wrapped_key_keeps_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.wrapped");
+        ProfileKey::generate().unwrap().save_wrapped(&path, "p1", "correct horse").unwrap();
+        let mut file: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        file["salt"] = "not base64!".into();
+        std::fs::write(&path, file.to_string()).unwrap();
+        let err = ProfileKey::load_wrapped(&path, "p1", "correct horse").err().unwrap();
+        assert_eq!(err.code(), sotto_proto::ErrorCode::Corrupt);
+        assert_eq!(err.to_string(), "The profile's data is damaged: key.wrapped is damaged");
+        let cause = std::error::Error::source(&err).and_then(std::error::Error::source).unwrap();
+        assert!(cause.downcast_ref::<base64::DecodeError>().is_some(), "{cause:?}");
+
+        std::fs::write(&path, "{").unwrap();
+        let err = ProfileKey::load_wrapped(&path, "p1", "correct horse").err().unwrap();
+        assert!(matches!(err, Error::Profile(ProfileError::WrappedKey(_))), "{err:?}");
+        assert_eq!(err.code(), sotto_proto::ErrorCode::Corrupt);
+    }
+
+    #[test]
+    fn a_keychain_entry_that_is_not_a_key_keeps_no_bytes() {
+        let err = keychain_error(keyring::Error::BadEncoding(b"secret key bytes".to_vec()));
+        assert_eq!(err.code(), sotto_proto::ErrorCode::Corrupt);
+        assert!(std::error::Error::source(&err).and_then(std::error::Error::source).is_none());
+        assert!(!format!("{err:?} {err}").contains("115, 101, 99"), "{err:?}");
     }
 
     #[test]

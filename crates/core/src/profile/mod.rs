@@ -6,11 +6,13 @@
 //! database. Creating refuses a directory that already holds one; opening with an unavailable
 //! keychain or a wrong passphrase is an error that leaves every file as it was.
 
+mod error;
 mod key;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+pub use error::ProfileError;
 pub use key::ProfileKey;
 use serde::{Deserialize, Serialize};
 
@@ -131,7 +133,7 @@ pub(crate) fn create(dir: &Path, _lock: &ProfileLock, options: &KeyOptions) -> R
 
 /// Record the profile as complete (after its database exists).
 pub(crate) fn commit(dir: &Path, info: &ProfileInfo) -> Result<()> {
-    let json = serde_json::to_vec_pretty(info).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(info).map_err(Error::encode("profile.json"))?;
     write_atomic(&ProfilePaths::new(dir).info(), &json)
 }
 
@@ -143,8 +145,7 @@ pub(crate) fn unlock(dir: &Path, _lock: &ProfileLock, passphrase: Option<&str>) 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoProfile(dir.display().to_string())),
         Err(e) => return Err(e.into()),
     };
-    let info: ProfileInfo =
-        serde_json::from_slice(&raw).map_err(|_| Error::Corrupt("profile.json is not a Sotto profile".into()))?;
+    let info: ProfileInfo = serde_json::from_slice(&raw).map_err(ProfileError::Info)?;
     if info.version != 1 {
         return Err(Error::ProfileTooNew { found: i64::from(info.version), known: 1 });
     }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use sotto_proto::{DeviceId, GroupId, UserId, UserIdentity};
 use zeroize::Zeroizing;
 
-use super::Db;
+use super::{Db, StoreError};
 use crate::{Error, Result};
 
 /// This user's private cross-signing keys as stored (unpadded base64, inside SQLCipher only),
@@ -58,10 +58,6 @@ pub struct InboundGroupRecord {
     pub pickle: String,
 }
 
-fn corrupt(what: &str) -> Error {
-    Error::Corrupt(format!("a stored {what} is not valid"))
-}
-
 type DeviceRow = (String, String, String, String, i64, bool, bool);
 
 fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
@@ -70,8 +66,8 @@ fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
 
 fn to_device(row: DeviceRow) -> Result<DeviceRecord> {
     Ok(DeviceRecord {
-        user_id: UserId::parse(row.0).map_err(|_| corrupt("user id"))?,
-        device_id: DeviceId::parse(row.1).map_err(|_| corrupt("device id"))?,
+        user_id: UserId::parse(row.0).map_err(StoreError::id("devices", "user_id"))?,
+        device_id: DeviceId::parse(row.1).map_err(StoreError::id("devices", "device_id"))?,
         curve25519: row.2,
         ed25519: row.3,
         first_seen: row.4,
@@ -222,7 +218,8 @@ impl Db<'_> {
             .query_row([group.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?)))
             .optional()?;
         row.map(|(session_id, pickle, created_ts, message_count, shared)| {
-            let shared_with = serde_json::from_str(&shared).map_err(|_| corrupt("group session"))?;
+            let shared_with =
+                serde_json::from_str(&shared).map_err(StoreError::json("outbound_group_sessions", "shared_with"))?;
             Ok(OutboundGroupRecord { session_id, pickle, created_ts, message_count, shared_with })
         })
         .transpose()
@@ -241,9 +238,9 @@ impl Db<'_> {
             .optional()?;
         row.map(|(g, u, d, sender_curve, pickle)| {
             Ok(InboundGroupRecord {
-                group_id: GroupId::parse(g).map_err(|_| corrupt("group id"))?,
-                sender_user: UserId::parse(u).map_err(|_| corrupt("user id"))?,
-                sender_device: DeviceId::parse(d).map_err(|_| corrupt("device id"))?,
+                group_id: GroupId::parse(g).map_err(StoreError::id("inbound_group_sessions", "group_id"))?,
+                sender_user: UserId::parse(u).map_err(StoreError::id("inbound_group_sessions", "sender_user"))?,
+                sender_device: DeviceId::parse(d).map_err(StoreError::id("inbound_group_sessions", "sender_device"))?,
                 sender_curve,
                 pickle,
             })
@@ -433,7 +430,7 @@ impl Db<'_> {
     }
 
     pub fn save_outbound_group(&self, group: &GroupId, r: &OutboundGroupRecord) -> Result<()> {
-        let shared = serde_json::to_string(&r.shared_with).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let shared = serde_json::to_string(&r.shared_with).map_err(Error::encode("a group session's devices"))?;
         self.conn()
             .prepare_cached(
                 "INSERT INTO outbound_group_sessions (group_id, session_id, pickle, created_ts, message_count, shared_with)
@@ -564,7 +561,7 @@ impl Db<'_> {
             .collect::<rusqlite::Result<_>>()?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let group = GroupId::parse(id).map_err(|_| corrupt("group id"))?;
+            let group = GroupId::parse(id).map_err(StoreError::id("outbound_group_sessions", "group_id"))?;
             if let Some(record) = self.outbound_group(&group)? {
                 out.push((group, record));
             }

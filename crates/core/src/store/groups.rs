@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 use sotto_proto::{GroupId, GroupInfo, GroupMember, UserId};
 
-use super::Db;
+use super::{Db, StoreError};
 use crate::{Error, Result};
 
 /// A group known to this device.
@@ -28,7 +28,7 @@ impl LocalGroup {
 impl Db<'_> {
     /// Store `info` unless a newer version is already known. Returns whether it was stored.
     pub fn save_group(&self, info: &GroupInfo, me: &UserId) -> Result<bool> {
-        let members = serde_json::to_string(&info.members).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let members = serde_json::to_string(&info.members).map_err(Error::encode("a group member list"))?;
         let joined = info.members.iter().any(|m| &m.user_id == me);
         let n = self.conn().execute(
             "INSERT INTO groups (group_id, name, version, members, joined) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -47,12 +47,10 @@ impl Db<'_> {
         let mut shared = Vec::new();
         for row in rows {
             let (group_id, members) = row?;
-            let members: Vec<GroupMember> = serde_json::from_str(&members)
-                .map_err(|_| Error::Corrupt("a stored group member list is not valid".into()))?;
+            let members: Vec<GroupMember> =
+                serde_json::from_str(&members).map_err(StoreError::json("groups", "members"))?;
             if members.iter().any(|m| &m.user_id == user) {
-                shared.push(
-                    GroupId::parse(group_id).map_err(|_| Error::Corrupt("a stored group id is not valid".into()))?,
-                );
+                shared.push(GroupId::parse(group_id).map_err(StoreError::id("groups", "group_id"))?);
             }
         }
         Ok(shared)
@@ -71,8 +69,7 @@ impl Db<'_> {
                 group_id: group_id.clone(),
                 name,
                 version: u64::try_from(version).unwrap_or(0),
-                members: serde_json::from_str(&members)
-                    .map_err(|_| Error::Corrupt("a stored group member list is not valid".into()))?,
+                members: serde_json::from_str(&members).map_err(StoreError::json("groups", "members"))?,
                 joined: joined != 0,
             })
         })

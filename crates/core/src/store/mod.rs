@@ -7,12 +7,14 @@
 //! version knows is refused without touching the file.
 
 mod crypto;
+mod error;
 mod groups;
 mod history;
 
 use std::path::Path;
 
 pub use crypto::{BackupScope, DeviceRecord, Devices, InboundGroupRecord, OutboundGroupRecord, StoredSecrets};
+pub use error::{DbColumn, StoreError};
 pub use groups::LocalGroup;
 pub use history::{
     Conversation, ConversationKind, Message, MessageKind, MessageReason, MessageStatus, NewMessage, OutboxItem,
@@ -23,6 +25,7 @@ pub use history::{SEARCH_SQL, fts_query};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::profile::ProfileKey;
+
 use crate::{Error, Result};
 
 const MIGRATIONS: &[&str] = &[
@@ -196,7 +199,7 @@ impl Reader {
         }
         if version < known {
             // Readers never migrate: the engine's own connection does that when it opens.
-            return Err(Error::Corrupt("the profile's database was not brought up to date".into()));
+            return Err(StoreError::NotMigrated.into());
         }
         Ok(Self { conn })
     }

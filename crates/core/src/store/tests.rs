@@ -29,8 +29,46 @@ fn a_stored_conversation_id_that_does_not_parse_is_damage() {
     let db = store.db();
     db.conn().execute("UPDATE conversations SET id = 'bob'", []).unwrap();
     db.conn().execute("UPDATE messages SET conversation_id = 'x:bob'", []).unwrap();
-    assert!(matches!(db.conversations(), Err(crate::Error::Corrupt(_))));
-    assert!(matches!(db.message(1), Err(crate::Error::Corrupt(_))));
+    let err = db.conversations().unwrap_err();
+    assert_eq!(err.code(), sotto_proto::ErrorCode::Corrupt);
+    assert!(
+        matches!(&err, crate::Error::Store(StoreError::Id { at, .. }) if *at == DbColumn::new("conversations", "id")),
+        "{err:?}"
+    );
+    let err = db.message(1).unwrap_err();
+    assert!(
+        matches!(&err, crate::Error::Store(StoreError::Id { at, .. }) if at.column == "conversation_id"),
+        "{err:?}"
+    );
+    // The id's parse error is kept as the cause, and no text names the stored value.
+    let cause = std::error::Error::source(&err).and_then(std::error::Error::source).unwrap();
+    assert!(cause.downcast_ref::<sotto_proto::InvalidId>().is_some(), "{cause:?}");
+    assert_eq!(err.to_string(), "The profile's data is damaged: an id in messages.conversation_id is not valid");
+    assert!(!format!("{err:?}").contains("x:bob"), "{err:?}");
+}
+
+#[test]
+fn a_stored_member_list_that_does_not_parse_keeps_the_json_error() {
+    let (_dir, mut store) = open();
+    let group = sotto_proto::GroupId::parse("g1").unwrap();
+    let me = sotto_proto::UserId::parse("alice").unwrap();
+    let info = sotto_proto::GroupInfo {
+        group_id: group.clone(),
+        name: "g".into(),
+        version: 1,
+        created_ts: 1,
+        members: vec![],
+    };
+    store.transaction(|db| db.save_group(&info, &me).map(|_| ())).unwrap();
+    let db = store.db();
+    db.conn().execute("UPDATE groups SET members = '{\"secret-looking\": 1}'", []).unwrap();
+    let err = db.group(&group).unwrap_err();
+    assert_eq!(err.code(), sotto_proto::ErrorCode::Corrupt);
+    let store_error = std::error::Error::source(&err).unwrap();
+    assert!(store_error.downcast_ref::<StoreError>().is_some(), "{store_error:?}");
+    let json = store_error.source().unwrap();
+    assert!(json.downcast_ref::<serde_json::Error>().is_some(), "{json:?}");
+    assert_eq!(err.to_string(), "The profile's data is damaged: a value in groups.members is not valid");
 }
 
 #[test]

@@ -61,7 +61,7 @@ fn check_device_name(name: Option<&str>) -> AppResult<Option<String>> {
 /// Creates a device with a fresh refresh token and returns its session.
 async fn start_session(state: &AppState, device: DeviceAddress, name: Option<&str>) -> AppResult<Session> {
     let (refresh_token, hash) = auth::new_refresh_token()?;
-    state.devices.create_device(&device, name, &hash, auth::unix_millis()).await?;
+    state.devices.create_device(&device, name, &hash, state.clock.unix_millis()).await?;
     let access_token = state.tokens.issue(&device)?;
     Ok(Session {
         user_id: device.user_id,
@@ -88,7 +88,7 @@ pub async fn register(
     check_password_shape(&req.password)?;
     let name = check_device_name(req.device_name.as_deref())?;
     let hash = auth::hash_password(req.password).await?;
-    match state.accounts.create_account(&req.user_id, &hash, auth::unix_millis()).await {
+    match state.accounts.create_account(&req.user_id, &hash, state.clock.unix_millis()).await {
         Ok(()) => {}
         Err(StoreError::AlreadyExists) => {
             return Err(AppError::new(StatusCode::CONFLICT, ErrorCode::UserExists, "That user id is taken."));
@@ -139,7 +139,7 @@ pub async fn login(
 /// their private keys; it uploads new ones).
 async fn resume_session(state: &AppState, device: DeviceAddress) -> AppResult<Session> {
     let (refresh_token, hash) = auth::new_refresh_token()?;
-    match state.devices.reauthenticate_device(&device, &hash, auth::unix_millis()).await {
+    match state.devices.reauthenticate_device(&device, &hash, state.clock.unix_millis()).await {
         Ok(()) => {}
         Err(StoreError::NotFound) => {
             return Err(AppError::not_found("This account has no device with that id; sign in as a new device."));
@@ -172,9 +172,9 @@ pub async fn login_external(
         .as_ref()
         .ok_or_else(|| AppError::not_found("This server does not accept tokens from an external issuer."))?;
     state.limits.check_address(peer.ip())?;
-    let user_id = issuer.verify(&req.token)?;
+    let user_id = issuer.verify(&req.token, &state.clock)?;
     let name = check_device_name(req.device_name.as_deref())?;
-    match state.accounts.create_account(&user_id, auth::NO_PASSWORD, auth::unix_millis()).await {
+    match state.accounts.create_account(&user_id, auth::NO_PASSWORD, state.clock.unix_millis()).await {
         Ok(()) => tracing::info!(user = %user_id, "account created for an external identity"),
         Err(StoreError::AlreadyExists) => {}
         Err(e) => return Err(e.into()),
@@ -191,7 +191,7 @@ pub async fn login_external(
 pub async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshRequest>) -> AppResult<Json<Session>> {
     let old = auth::hash_refresh_token(&req.refresh_token);
     let (refresh_token, new) = auth::new_refresh_token()?;
-    match state.devices.rotate_refresh_token(&old, &new, auth::unix_millis()).await? {
+    match state.devices.rotate_refresh_token(&old, &new, state.clock.unix_millis()).await? {
         RefreshOutcome::Rotated(device) => {
             let access_token = state.tokens.issue(&device)?;
             Ok(Json(Session {

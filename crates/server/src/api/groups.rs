@@ -81,7 +81,7 @@ async fn membership_event(
         sender_user: actor.user_id.clone(),
         sender_device: Some(actor.device_id.clone()),
         message_id,
-        server_ts: auth::unix_millis(),
+        server_ts: state.clock.unix_millis(),
         content: DeliveryContent::Shared {
             body: EntryBody::Membership(MembershipEvent {
                 group_id: after.group_id.clone(),
@@ -166,7 +166,7 @@ pub async fn create_group(
     all.push(GroupMember { user_id: caller.user_id.clone(), role: Role::Owner });
     all.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     let group_id = GroupId::parse(auth::random_id(16)?).map_err(|e| AppError::internal(e.to_string()))?;
-    let group = GroupInfo { group_id, name, version: 1, created_ts: auth::unix_millis(), members: all };
+    let group = GroupInfo { group_id, name, version: 1, created_ts: state.clock.unix_millis(), members: all };
     let empty = GroupInfo { members: Vec::new(), ..group.clone() };
     let event = membership_event(&state, &caller, MembershipChange::Created, members, &empty, group.clone()).await?;
     state.groups.create_group(&group, event).await?;
@@ -388,7 +388,7 @@ pub async fn send_group(
         sender_user: sender.user_id,
         sender_device: Some(sender.device_id),
         message_id: req.message_id,
-        server_ts: auth::unix_millis(),
+        server_ts: state.clock.unix_millis(),
         content: DeliveryContent::Shared {
             body: EntryBody::Group { group_id, ciphertext: req.ciphertext },
             recipients,

@@ -13,7 +13,7 @@ use sotto_proto::{
 };
 use tracing::instrument;
 
-use crate::auth::{self, Authenticated};
+use crate::auth::Authenticated;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Json, Query};
 use crate::metrics::KindLabels;
@@ -118,7 +118,7 @@ pub async fn send_direct(
         sender_user: sender.user_id,
         sender_device: Some(sender.device_id),
         message_id: req.message_id,
-        server_ts: auth::unix_millis(),
+        server_ts: state.clock.unix_millis(),
         content: DeliveryContent::PerDevice(
             req.payloads
                 .into_iter()

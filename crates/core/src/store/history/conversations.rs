@@ -9,8 +9,8 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Message, MessageKind};
-use crate::store::Db;
-use crate::{ConversationId, Error, Result};
+use crate::store::{Db, StoreError};
+use crate::{ConversationId, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -52,10 +52,9 @@ fn to_conversation(row: (String, String, String, String, i64, String, i64)) -> R
     let kind = match row.1.as_str() {
         "direct" => ConversationKind::Direct,
         "group" => ConversationKind::Group,
-        _ => return Err(Error::Corrupt("a stored conversation kind is not valid".into())),
+        _ => return Err(StoreError::unknown("conversations", "kind").into()),
     };
-    let id =
-        ConversationId::parse(&row.0).map_err(|_| Error::Corrupt("a stored conversation id is not valid".into()))?;
+    let id = ConversationId::parse(&row.0).map_err(StoreError::id("conversations", "id"))?;
     Ok(Conversation { id, kind, peer: row.2, title: row.3, last_ts: row.4, last_preview: row.5, unread: row.6 })
 }
 

@@ -13,8 +13,8 @@ use super::conversations::preview;
 use super::search::META_FTS_INDEXED;
 use crate::crypto::Undecryptable;
 use crate::events::KeyChange;
-use crate::store::Db;
-use crate::{ConversationId, Error, Result};
+use crate::store::{Db, StoreError};
+use crate::{ConversationId, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -64,7 +64,7 @@ impl MessageStatus {
             "received" => MessageStatus::Received,
             "undecryptable" => MessageStatus::Undecryptable,
             "system" => MessageStatus::System,
-            _ => return Err(Error::Corrupt("a stored message status is not valid".into())),
+            _ => return Err(StoreError::unknown("messages", "status").into()),
         })
     }
 }
@@ -82,7 +82,7 @@ impl MessageKind {
             "text" => MessageKind::Text,
             "system" => MessageKind::System,
             "undecryptable" => MessageKind::Undecryptable,
-            _ => return Err(Error::Corrupt("a stored message kind is not valid".into())),
+            _ => return Err(StoreError::unknown("messages", "kind").into()),
         })
     }
 }
@@ -254,8 +254,7 @@ pub(super) fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
 pub(super) fn to_message(row: MessageRow) -> Result<Message> {
     Ok(Message {
         id: row.0,
-        conversation_id: ConversationId::parse(&row.1)
-            .map_err(|_| Error::Corrupt("a stored conversation id is not valid".into()))?,
+        conversation_id: ConversationId::parse(&row.1).map_err(StoreError::id("messages", "conversation_id"))?,
         message_id: row.2,
         sender_user: row.3,
         sender_device: row.4,
