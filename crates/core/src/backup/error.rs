@@ -54,6 +54,12 @@ pub enum BackupError {
     /// The device account record is not a vodozemac account pickle.
     #[error("its device account is not valid")]
     Account,
+    /// The cross-signing keys are not keys, or appear twice.
+    #[error("its identity keys are not valid")]
+    CrossSigning,
+    /// A pinned identity is not one (bad user id or signature).
+    #[error("a pinned identity is not valid")]
+    Identity,
     /// An Olm session record is not a vodozemac session pickle.
     #[error("a session is not valid")]
     Session,

@@ -132,6 +132,8 @@ fn count(c: &Connection) -> Result<Counts> {
         inbound_group_session: n("SELECT count(*) FROM inbound_group_sessions")?,
         device: n("SELECT count(*) FROM devices")?,
         known_user: n("SELECT count(*) FROM known_users")?,
+        cross_signing: n("SELECT count(*) FROM cross_signing")?,
+        identity: n("SELECT count(*) FROM identities")?,
         group: n("SELECT count(*) FROM groups")?,
         conversation: n("SELECT count(*) FROM conversations")?,
         message: n("SELECT count(*) FROM messages")?,
@@ -218,7 +220,7 @@ fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_,
             })
         },
     )?;
-    each(c, "SELECT user_id, device_id, curve25519, ed25519, first_seen, active FROM devices", lines, |r| {
+    each(c, "SELECT user_id, device_id, curve25519, ed25519, first_seen, active, confirmed FROM devices", lines, |r| {
         Ok(Record::Device {
             user_id: r.get(0)?,
             device_id: r.get(1)?,
@@ -226,8 +228,27 @@ fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_,
             ed25519: r.get(3)?,
             first_seen: r.get(4)?,
             active: r.get::<_, i64>(5)? != 0,
+            confirmed: r.get::<_, i64>(6)? != 0,
         })
     })?;
+    each(c, "SELECT master, self_signing, user_signing FROM cross_signing", lines, |r| {
+        Ok(Record::CrossSigning { master: r.get(0)?, self_signing: r.get(1)?, user_signing: r.get(2)? })
+    })?;
+    each(
+        c,
+        "SELECT user_id, master_key, self_signing_key, user_signing_key, signature, first_seen FROM identities",
+        lines,
+        |r| {
+            Ok(Record::Identity {
+                user_id: r.get(0)?,
+                master_key: r.get(1)?,
+                self_signing_key: r.get(2)?,
+                user_signing_key: r.get(3)?,
+                signature: r.get(4)?,
+                first_seen: r.get(5)?,
+            })
+        },
+    )?;
     each(c, "SELECT user_id, fetched_ts, verified FROM known_users", lines, |r| {
         Ok(Record::KnownUser { user_id: r.get(0)?, fetched_ts: r.get(1)?, verified: r.get(2)? })
     })?;

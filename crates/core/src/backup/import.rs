@@ -12,7 +12,10 @@ use zeroize::Zeroizing;
 use super::records::{Header, HeaderStart, Record};
 use super::{BackupError, FORMAT, VERSION, decrypt, read_line};
 use crate::progress::{CancellationToken, Progress, watch};
-use crate::store::{Db, now_ms};
+use sotto_proto::{UserId, UserIdentity};
+
+use crate::crypto::cross_signing::{CrossSigningSecrets, verify_identity};
+use crate::store::{Db, StoredSecrets, now_ms};
 use crate::{Error, Result};
 
 /// The decrypted stream of a backup, after its header.
@@ -163,12 +166,41 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], record: Record, out: &mut Imported
                 received_ts
             ])?;
         }
-        Record::Device { user_id, device_id, curve25519, ed25519, first_seen, active } => {
+        Record::Device { user_id, device_id, curve25519, ed25519, first_seen, active, confirmed } => {
             c.prepare_cached(
-                "INSERT INTO devices (user_id, device_id, curve25519, ed25519, first_seen, active)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO devices (user_id, device_id, curve25519, ed25519, first_seen, active, confirmed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![user_id, device_id, curve25519, ed25519, first_seen, i64::from(active)])?;
+            .execute(params![
+                user_id,
+                device_id,
+                curve25519,
+                ed25519,
+                first_seen,
+                i64::from(active),
+                i64::from(confirmed)
+            ])?;
+        }
+        Record::CrossSigning { master, self_signing, user_signing } => {
+            let stored = StoredSecrets {
+                master: Zeroizing::new(master),
+                self_signing: Zeroizing::new(self_signing),
+                user_signing: Zeroizing::new(user_signing),
+            };
+            // Refuse keys that are not keys now, rather than at the first use.
+            CrossSigningSecrets::from_stored(&stored).map_err(|_| BackupError::CrossSigning)?;
+            if db.cross_signing()?.is_some() {
+                return Err(BackupError::CrossSigning.into());
+            }
+            db.save_cross_signing(&stored)?;
+        }
+        Record::Identity { user_id, master_key, self_signing_key, user_signing_key, signature, first_seen } => {
+            let user_id = UserId::parse(user_id).map_err(|_| BackupError::Identity)?;
+            let identity = UserIdentity { user_id, master_key, self_signing_key, user_signing_key, signature };
+            if !verify_identity(&identity) {
+                return Err(BackupError::Identity.into());
+            }
+            db.pin_identity(&identity, first_seen)?;
         }
         Record::KnownUser { user_id, fetched_ts, verified } => {
             c.prepare_cached("INSERT INTO known_users (user_id, fetched_ts, verified) VALUES (?1, ?2, ?3)")?

@@ -35,6 +35,8 @@ pub(crate) struct Counts {
     pub inbound_group_session: u64,
     pub device: u64,
     pub known_user: u64,
+    pub cross_signing: u64,
+    pub identity: u64,
     pub group: u64,
     pub conversation: u64,
     pub message: u64,
@@ -53,6 +55,8 @@ impl Counts {
             self.inbound_group_session,
             self.device,
             self.known_user,
+            self.cross_signing,
+            self.identity,
             self.group,
             self.conversation,
             self.message,
@@ -108,6 +112,24 @@ pub(crate) enum Record {
         ed25519: String,
         first_seen: i64,
         active: bool,
+        /// Whether its user's identity confirmed it (files from before identities: no).
+        #[serde(default)]
+        confirmed: bool,
+    },
+    /// This user's private cross-signing keys (unpadded base64), when the device held them.
+    CrossSigning {
+        master: String,
+        self_signing: String,
+        user_signing: String,
+    },
+    /// An identity pinned for a user (the trust decision: this master key is theirs).
+    Identity {
+        user_id: String,
+        master_key: String,
+        self_signing_key: String,
+        user_signing_key: String,
+        signature: String,
+        first_seen: i64,
     },
     KnownUser {
         user_id: String,

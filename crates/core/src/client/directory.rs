@@ -14,14 +14,11 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_QUERY_USERS};
 use sotto_proto::routes;
-use sotto_proto::{
-    ClaimKeysRequest, ConfirmDevicesRequest, DeviceAddress, DeviceKeys, ErrorCode, QueryKeysRequest, UserDevices,
-    UserId, UserIdentity,
-};
+use sotto_proto::{ClaimKeysRequest, DeviceAddress, DeviceKeys, QueryKeysRequest, UserDevices, UserId, UserIdentity};
 
 use super::Client;
 use crate::ConversationId;
-use crate::crypto::cross_signing::{CrossSigningSecrets, verify_confirmation, verify_identity};
+use crate::crypto::cross_signing::{verify_confirmation, verify_identity};
 use crate::crypto::{safety, verify_device_keys};
 use crate::events::{ClientEvent, KeyChange};
 use crate::store::{Db, DeviceRecord, Devices, MessageKind, MessageStatus, NewMessage, now_ms};
@@ -195,67 +192,6 @@ impl Client {
                 confirmed: d.confirmed,
             })
             .collect())
-    }
-
-    /// Make sure this user has a published identity and that this device is confirmed by it,
-    /// when this device holds the user's cross-signing keys; make them when the user has none
-    /// yet (a new account, or a profile from before identities). A device signed in to an
-    /// account that has an identity waits to be confirmed (by another of the user's devices,
-    /// or with the recovery key) and meanwhile is given no keys.
-    pub(crate) async fn ensure_identity(&self) -> Result<()> {
-        let own = self.inner.own.clone();
-        let body = QueryKeysRequest { user_ids: vec![own.user_id.clone()] };
-        let listed = self.call::<routes::QueryKeys>(&(), &body).await?;
-        let Some(listed) = listed.users.into_iter().find(|u| u.user_id == own.user_id) else {
-            return Err(Error::UnknownUser(own.user_id.to_string()));
-        };
-        let stored = self.read(|db| db.cross_signing())?;
-        let secrets = stored.as_ref().map(CrossSigningSecrets::from_stored).transpose()?;
-        let secrets = match (secrets, &listed.identity) {
-            (Some(secrets), Some(identity)) if secrets.matches(identity) => secrets,
-            (Some(_), Some(_)) => {
-                // The server lists another identity than the one this device holds: whoever
-                // pinned ours keeps it; nothing is confirmed with the other one.
-                tracing::warn!("the server lists another identity for this user than the one this device holds");
-                return Ok(());
-            }
-            (None, Some(_)) => return Ok(()),
-            (held, None) => {
-                // Kept before it is published: a crash in between publishes it at the next start.
-                let secrets = held.unwrap_or_else(CrossSigningSecrets::generate);
-                self.read(|db| db.save_cross_signing(&secrets.to_stored()))?;
-                match self.call::<routes::PutIdentity>(&(), &secrets.identity(&own.user_id)).await {
-                    Ok(()) => tracing::info!("user identity made and published"),
-                    // Another device of this user published one first: this one waits to be
-                    // confirmed by it.
-                    Err(e) if e.server_code() == Some(ErrorCode::Conflict) => {
-                        self.read(|db| db.delete_cross_signing())?;
-                        return Ok(());
-                    }
-                    Err(e) => return Err(e),
-                }
-                secrets
-            }
-        };
-        let keys = self.transact(|m, _| Ok(m.device_keys()))?;
-        let identity = secrets.identity(&own.user_id);
-        self.read(|db| {
-            if db.pinned_identity(&own.user_id)?.is_none_or(|(pinned, _)| pinned != identity) {
-                db.pin_identity(&identity, now_ms())?;
-            }
-            Ok(())
-        })?;
-        let confirmed = listed.confirmations.iter().any(|c| {
-            c.device_id == own.device_id
-                && listed.devices.contains(&keys)
-                && verify_confirmation(&identity, &keys, &c.signature)
-        });
-        if !confirmed {
-            let body = ConfirmDevicesRequest { confirmations: vec![secrets.confirm(&keys)] };
-            self.call::<routes::ConfirmDevices>(&(), &body).await?;
-            tracing::info!("this device confirmed with the user's identity");
-        }
-        Ok(())
     }
 
     /// The safety number with `user`, from the directory's current keys of both users.

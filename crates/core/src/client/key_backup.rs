@@ -37,6 +37,8 @@ const META_KDF: &str = "key_backup_kdf";
 const META_VERSION: &str = "key_backup_version";
 /// The code of the error that stopped uploads (until the next success or restore).
 const META_ERROR: &str = "key_backup_error";
+/// Set once the backup holds this user's cross-signing keys.
+const META_IDENTITY: &str = "key_backup_identity";
 
 /// How long the background service waits after new group keys before uploading.
 pub const UPLOAD_DELAY: Duration = Duration::from_secs(2);
@@ -104,6 +106,8 @@ pub struct KeyBackupRestore {
     pub undecryptable: usize,
     /// Messages that were waiting for a key and are readable now.
     pub decrypted_pending: usize,
+    /// The backup held the user's identity keys, and this device is now confirmed with them.
+    pub confirmed: bool,
 }
 
 /// The stored settings of an enabled backup.
@@ -173,11 +177,17 @@ impl Client {
             let marks = marks(&sessions);
             let mut contents = Contents::default();
             contents.merge(sessions.into_iter().map(|(r, _)| r));
+            if let Some(record) = self.read(cross_signing_record)? {
+                contents.set_cross_signing(record);
+            }
             let blob = blob::seal(&key, &kdf, &user, &contents)?;
             match self.put_key_backup(expected, blob).await? {
                 Some(version) => {
                     self.transact(|_, db| {
                         save_settings(db, recovery, &kdf, version)?;
+                        if contents.cross_signing().is_some() {
+                            db.set_meta(META_IDENTITY, "1")?;
+                        }
                         db.mark_backed_up(&marks)
                     })?;
                     tracing::info!(sessions = contents.len(), version, "key backup turned on");
@@ -222,7 +232,9 @@ impl Client {
         let Some(Settings { key, kdf }) = self.read(settings)? else { return Ok(None) };
         let user = self.inner.own.user_id.clone();
         self.transact(|m, db| m.keep_own_outbound_keys(db))?;
-        if !self.read(|db| db.has_sessions_to_back_up())? {
+        let identity = self.read(cross_signing_record)?;
+        let identity_backed_up = self.read(|db| db.meta(META_IDENTITY))?.is_some();
+        if !self.read(|db| db.has_sessions_to_back_up())? && (identity.is_none() || identity_backed_up) {
             return Ok(None);
         }
         for attempt in 0..MAX_ATTEMPTS {
@@ -240,7 +252,10 @@ impl Client {
             };
             let uploading = self.transact(|m, db| m.export_group_sessions(db, scope))?;
             let marks = marks(&uploading);
-            let added = contents.merge(uploading.into_iter().map(|(r, _)| r));
+            let mut added = contents.merge(uploading.into_iter().map(|(r, _)| r));
+            if let Some(record) = self.read(cross_signing_record)? {
+                added += usize::from(contents.set_cross_signing(record));
+            }
             let blob = match blob::seal(&key, &kdf, &user, &contents) {
                 Ok(blob) => blob,
                 Err(e @ Error::KeyBackupTooLarge { .. }) => return Err(self.stop_uploads(e)),
@@ -250,6 +265,9 @@ impl Client {
                 self.transact(|_, db| {
                     db.mark_backed_up(&marks)?;
                     db.set_meta(META_VERSION, &version.to_string())?;
+                    if contents.cross_signing().is_some() {
+                        db.set_meta(META_IDENTITY, "1")?;
+                    }
                     db.delete_meta(META_ERROR)
                 })?;
                 tracing::debug!(added, total = contents.len(), version, "key backup updated");
@@ -313,6 +331,10 @@ impl Client {
             return Err(Error::Cancelled);
         }
         let mut summary = KeyBackupRestore { sessions: contents.len(), ..KeyBackupRestore::default() };
+        // The user's identity keys confirm this device, if they are still the user's identity.
+        if let Some(record) = contents.cross_signing() {
+            summary.confirmed = self.adopt_backed_up_identity(record).await?;
+        }
 
         let retried = {
             let _one = self.inner.key_backup_lock.lock().await;
@@ -483,6 +505,15 @@ async fn derive_from_passphrase(passphrase: &str, params: &Argon2Params) -> Resu
 }
 
 /// (session id, sender key, first index) of each exported session: what to mark as backed up.
+/// This user's private cross-signing keys as a backup record, when this device holds them.
+fn cross_signing_record(db: &Db<'_>) -> Result<Option<crate::backup::Record>> {
+    Ok(db.cross_signing()?.map(|s| crate::backup::Record::CrossSigning {
+        master: s.master.to_string(),
+        self_signing: s.self_signing.to_string(),
+        user_signing: s.user_signing.to_string(),
+    }))
+}
+
 fn marks(sessions: &[(crate::backup::Record, u32)]) -> Vec<(String, String, u32)> {
     sessions
         .iter()

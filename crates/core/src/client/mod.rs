@@ -7,6 +7,7 @@
 mod backup;
 mod directory;
 mod groups;
+mod identity;
 mod key_backup;
 mod receive;
 mod renew;

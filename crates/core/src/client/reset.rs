@@ -115,6 +115,11 @@ impl Client {
         if let Err(e) = self.upload_keys(Fallback::Keep).await {
             tracing::warn!(error = %e, "could not publish one-time keys for the new identity; the next sync retries");
         }
+        // The server dropped this device's confirmation with its old keys: confirm the new ones
+        // (when this device holds the user's identity) before telling anyone.
+        if let Err(e) = self.ensure_identity().await {
+            tracing::warn!(error = %e, "could not confirm the new keys yet; the next sync retries");
+        }
         let devices = self.read(|db| db.active_devices())?;
         let notified = match self.renew_sessions(&devices, Renew::All).await {
             Ok(n) => n,

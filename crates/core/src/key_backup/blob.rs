@@ -72,15 +72,21 @@ impl BackupKey {
 }
 
 /// The decrypted contents: Megolm session keys in exported form, as the backup file's
-/// `inbound_group_session` records, one per (session id, sender identity key).
+/// `inbound_group_session` records, one per (session id, sender identity key); and the user's
+/// private cross-signing keys (a `cross_signing` record), so the recovery key also confirms a
+/// new device.
 #[derive(Default)]
 pub(crate) struct Contents {
     sessions: BTreeMap<(String, String), Record>,
+    cross_signing: Option<Record>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct ContentsWire {
     sessions: Vec<Record>,
+    /// Absent in backups from before identities.
+    #[serde(default)]
+    cross_signing: Option<Record>,
 }
 
 impl Contents {
@@ -105,6 +111,22 @@ impl Contents {
 
     pub(crate) fn len(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// The user's private cross-signing keys, if the backup holds them.
+    pub(crate) fn cross_signing(&self) -> Option<&Record> {
+        self.cross_signing.as_ref()
+    }
+
+    /// Keep `record` (a `cross_signing` record) as the user's cross-signing keys. Returns
+    /// whether that changed anything.
+    pub(crate) fn set_cross_signing(&mut self, record: Record) -> bool {
+        let same = match (&self.cross_signing, &record) {
+            (Some(Record::CrossSigning { master: a, .. }), Record::CrossSigning { master: b, .. }) => a == b,
+            _ => false,
+        };
+        self.cross_signing = Some(record);
+        !same
     }
 
     pub(crate) fn into_records(self) -> impl Iterator<Item = Record> {
@@ -135,7 +157,8 @@ fn associated_data(user: &UserId, kdf: &Kdf, key_check: &str) -> Result<String> 
 /// Encrypt `contents` for `user`'s backup slot. [`Error::KeyBackupTooLarge`] when the result would
 /// not fit in the slot.
 pub(crate) fn seal(key: &BackupKey, kdf: &Kdf, user: &UserId, contents: &Contents) -> Result<String> {
-    let wire = ContentsWireRef { sessions: contents.sessions.values().collect() };
+    let wire =
+        ContentsWireRef { sessions: contents.sessions.values().collect(), cross_signing: contents.cross_signing.as_ref() };
     let plain = Zeroizing::new(serde_json::to_vec(&wire).map_err(Error::encode("the key backup"))?);
     let mut nonce = [0u8; 24];
     getrandom::fill(&mut nonce).map_err(CryptoError::from)?;
@@ -162,6 +185,8 @@ pub(crate) fn seal(key: &BackupKey, kdf: &Kdf, user: &UserId, contents: &Content
 #[derive(Serialize)]
 struct ContentsWireRef<'a> {
     sessions: Vec<&'a Record>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cross_signing: Option<&'a Record>,
 }
 
 /// Decrypt `user`'s blob. A key that is not the backup's is [`Error::WrongRecoveryKey`]; a blob
@@ -192,5 +217,8 @@ pub(crate) fn open(key: &BackupKey, user: &UserId, blob: &str) -> Result<Content
         serde_json::from_slice(&plain).map_err(|_| damaged("its contents are not valid inside"))?;
     let mut contents = Contents::default();
     contents.merge(wire.sessions);
+    if let Some(record @ Record::CrossSigning { .. }) = wire.cross_signing {
+        contents.cross_signing = Some(record);
+    }
     Ok(contents)
 }

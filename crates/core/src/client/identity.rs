@@ -1,0 +1,115 @@
+//! This user's identity on this device: making it (the first device of an account, or the
+//! first start of a profile from before identities), publishing it, confirming this device with
+//! it, and taking it from the key backup (the recovery key) so a new device confirms itself.
+//! Confirming another device of the user interactively is in [`super::link`].
+
+use sotto_proto::routes;
+use sotto_proto::{ConfirmDevicesRequest, ErrorCode, QueryKeysRequest, UserDevices};
+use zeroize::Zeroizing;
+
+use super::Client;
+use crate::backup::Record;
+use crate::crypto::cross_signing::{CrossSigningSecrets, verify_confirmation};
+use crate::store::{StoredSecrets, now_ms};
+use crate::{Error, Result};
+
+impl Client {
+    /// This user's directory entry, fresh.
+    async fn own_entry(&self) -> Result<UserDevices> {
+        let own = &self.inner.own;
+        let body = QueryKeysRequest { user_ids: vec![own.user_id.clone()] };
+        let listed = self.call::<routes::QueryKeys>(&(), &body).await?;
+        listed
+            .users
+            .into_iter()
+            .find(|u| u.user_id == own.user_id)
+            .ok_or_else(|| Error::UnknownUser(own.user_id.to_string()))
+    }
+
+    /// Make sure this user has a published identity and that this device is confirmed by it,
+    /// when this device holds the user's cross-signing keys; make them when the user has none
+    /// yet (a new account, or a profile from before identities). A device signed in to an
+    /// account that has an identity waits to be confirmed (by another of the user's devices,
+    /// or with the recovery key) and meanwhile is given no keys.
+    pub(crate) async fn ensure_identity(&self) -> Result<()> {
+        let own = self.inner.own.clone();
+        let listed = self.own_entry().await?;
+        let stored = self.read(|db| db.cross_signing())?;
+        let secrets = stored.as_ref().map(CrossSigningSecrets::from_stored).transpose()?;
+        let secrets = match (secrets, &listed.identity) {
+            (Some(secrets), Some(identity)) if secrets.matches(identity) => secrets,
+            (Some(_), Some(_)) => {
+                // The server lists another identity than the one this device holds: whoever
+                // pinned ours keeps it; nothing is confirmed with the other one.
+                tracing::warn!("the server lists another identity for this user than the one this device holds");
+                return Ok(());
+            }
+            (None, Some(_)) => return Ok(()),
+            (held, None) => {
+                // Kept before it is published: a crash in between publishes it at the next start.
+                let secrets = held.unwrap_or_else(CrossSigningSecrets::generate);
+                self.read(|db| db.save_cross_signing(&secrets.to_stored()))?;
+                match self.call::<routes::PutIdentity>(&(), &secrets.identity(&own.user_id)).await {
+                    Ok(()) => tracing::info!("user identity made and published"),
+                    // Another device of this user published one first: this one waits to be
+                    // confirmed by it.
+                    Err(e) if e.server_code() == Some(ErrorCode::Conflict) => {
+                        self.read(|db| db.delete_cross_signing())?;
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                }
+                secrets
+            }
+        };
+        let keys = self.transact(|m, _| Ok(m.device_keys()))?;
+        let identity = secrets.identity(&own.user_id);
+        self.read(|db| {
+            if db.pinned_identity(&own.user_id)?.is_none_or(|(pinned, _)| pinned != identity) {
+                db.pin_identity(&identity, now_ms())?;
+            }
+            Ok(())
+        })?;
+        let confirmed = listed.confirmations.iter().any(|c| {
+            c.device_id == own.device_id
+                && listed.devices.contains(&keys)
+                && verify_confirmation(&identity, &keys, &c.signature)
+        });
+        if !confirmed {
+            let body = ConfirmDevicesRequest { confirmations: vec![secrets.confirm(&keys)] };
+            self.call::<routes::ConfirmDevices>(&(), &body).await?;
+            tracing::info!("this device confirmed with the user's identity");
+        }
+        Ok(())
+    }
+
+    /// Take the user's cross-signing keys from a key backup (a `cross_signing` record) when this
+    /// device has none and they are the identity the user has now; then confirm this device
+    /// with them. Returns whether this device holds the user's identity afterwards. Keys of an
+    /// identity the user replaced since are left alone.
+    pub(crate) async fn adopt_backed_up_identity(&self, record: &Record) -> Result<bool> {
+        let Record::CrossSigning { master, self_signing, user_signing } = record else { return Ok(false) };
+        if self.read(|db| db.cross_signing())?.is_some() {
+            return Ok(true);
+        }
+        let stored = StoredSecrets {
+            master: Zeroizing::new(master.clone()),
+            self_signing: Zeroizing::new(self_signing.clone()),
+            user_signing: Zeroizing::new(user_signing.clone()),
+        };
+        let secrets = CrossSigningSecrets::from_stored(&stored)?;
+        let listed = self.own_entry().await?;
+        let current = listed.identity.as_ref().is_some_and(|identity| secrets.matches(identity));
+        let pinned = self.read(|db| db.pinned_identity(&self.inner.own.user_id))?;
+        // A device that already pinned its user's identity takes only keys of that identity.
+        if !current || pinned.is_some_and(|(pinned, _)| pinned.master_key != secrets.master_key()) {
+            tracing::warn!("the key backup holds identity keys the user no longer has; not used");
+            return Ok(false);
+        }
+        self.read(|db| db.save_cross_signing(&stored))?;
+        tracing::info!("identity keys restored from the key backup");
+        self.ensure_identity().await?;
+        self.refresh_devices(std::slice::from_ref(&self.inner.own.user_id)).await?;
+        Ok(true)
+    }
+}
