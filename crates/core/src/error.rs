@@ -155,6 +155,13 @@ pub enum Error {
     /// The user has devices, but none they confirmed: nothing could be given to any of them.
     #[error("{0} has not confirmed any of their devices yet, so none of them can read messages. Nothing was sent; try again once they have.")]
     NoConfirmedDevice(String),
+    /// This device does not hold the user's identity keys (it is not confirmed yet), so it
+    /// cannot confirm other devices.
+    #[error("This device is not confirmed yet, so it cannot confirm others. Confirm it from one of your other devices, or with your recovery key.")]
+    NotConfirmed,
+    /// No running verification with that id (it ended, timed out, or never existed here).
+    #[error("That verification is not running any more; start it again.")]
+    NoVerification,
     /// The user has no identity (master key) this device could pin yet.
     #[error("{0} has no identity key yet (their app may need an update), so there is nothing to compare or confirm.")]
     NoIdentity(String),
@@ -191,6 +198,8 @@ impl Error {
             Error::UnknownUser(_) => ErrorCode::UnknownUser,
             Error::NoDevices(_) => ErrorCode::NoDevices,
             Error::NoIdentity(_) => ErrorCode::NoIdentity,
+            Error::NotConfirmed => ErrorCode::NotConfirmed,
+            Error::NoVerification => ErrorCode::NoVerification,
             Error::NoConfirmedDevice(_) => ErrorCode::NoConfirmedDevice,
             Error::NotMember => ErrorCode::NotMember,
             Error::Crypto(_) => ErrorCode::Crypto,

@@ -77,6 +77,10 @@ pub enum ClientEvent {
     ConnectionChanged {
         state: ConnectionState,
     },
+    /// A device verification started, moved on, or ended (see `Client::start_device_confirmation`).
+    Verification {
+        verification: crate::client::VerificationView,
+    },
     /// Someone started or stopped typing in a conversation (online only, never stored). A
     /// `typing: true` without a follow-up should be shown for a few seconds at most.
     Typing {

@@ -32,8 +32,9 @@ pub(crate) mod store;
 pub use backup::{BackupError, BackupSummary};
 pub use client::{
     Client, DeviceSummary, KeyBackupKind, KeyBackupRestore, KeyBackupStatus, KeyReset, RecoverySecret, Restore, SignIn,
-    SyncSummary, Verification,
+    SyncSummary, Verification, VerificationState, VerificationView,
 };
+pub use crypto::sas::{SasEmoji, ShortAuthString};
 pub use conversation_id::ConversationId;
 pub use crypto::CryptoError;
 pub use crypto::Undecryptable;

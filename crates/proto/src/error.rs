@@ -111,6 +111,10 @@ pub enum ErrorCode {
     NoIdentity,
     /// The recipient has devices, but none they confirmed.
     NoConfirmedDevice,
+    /// This device is not confirmed by the user's identity yet.
+    NotConfirmed,
+    /// No such running verification.
+    NoVerification,
     /// Encrypting or decrypting failed.
     Crypto,
     /// This device was signed out (its tokens were revoked).

@@ -225,6 +225,9 @@ endpoints! {
     /// Send a one-to-one message (a ciphertext per device).
     SendDirect: Post "/v1/messages"
         { params: (), query: (), request: SendDirectRequest, response: SendReceipt }
+    /// Send to chosen devices (verification, key sharing): no coverage of a user's devices.
+    SendToDevice: Post "/v1/to-device"
+        { params: (), query: (), request: SendDirectRequest, response: SendReceipt }
     /// Read the inbox over HTTP.
     FetchInbox: Get "/v1/inbox"
         { params: (), query: InboxQuery, request: (), response: InboxPage }
@@ -343,6 +346,7 @@ mod tests {
                 "POST /v1/keys/query",
                 "POST /v1/keys/claim",
                 "POST /v1/messages",
+                "POST /v1/to-device",
                 "GET /v1/inbox",
                 "POST /v1/inbox/ack",
                 "GET /v1/ws",

@@ -9,6 +9,7 @@ mod directory;
 mod groups;
 mod identity;
 mod key_backup;
+mod link;
 mod receive;
 mod renew;
 mod resend;
@@ -31,6 +32,7 @@ use zeroize::Zeroizing;
 
 pub use self::backup::Restore;
 pub use self::directory::{DeviceSummary, Verification};
+pub use self::link::{VerificationState, VerificationView};
 pub use self::key_backup::{KeyBackupKind, KeyBackupRestore, KeyBackupStatus, RecoverySecret};
 pub use self::reset::KeyReset;
 pub use self::sync::SyncSummary;
@@ -91,6 +93,8 @@ struct Inner {
     started: std::sync::atomic::AtomicBool,
     /// Frames for the connected socket (typing notices); `None` while offline.
     socket_out: Mutex<Option<tokio::sync::mpsc::Sender<sotto_proto::ClientFrame>>>,
+    /// Device verifications of this session, by id (see [`link`]).
+    verifications: Mutex<std::collections::HashMap<String, link::Verification>>,
     cancel: CancellationToken,
 }
 
@@ -264,6 +268,7 @@ impl Client {
                 key_backup_wake: Notify::new(),
                 key_backup_lock: tokio::sync::Mutex::new(()),
                 socket_out: Mutex::new(None),
+                verifications: Mutex::new(std::collections::HashMap::new()),
                 started: std::sync::atomic::AtomicBool::new(false),
                 cancel: CancellationToken::new(),
             }),

@@ -35,6 +35,8 @@ pub(crate) struct Processed {
     history: bool,
     /// Sessions to renew and messages to ask for, or send, again (see [`super::resend`]).
     pub repairs: Repairs,
+    /// Verification messages, from the device that sent each (see [`super::link`]).
+    pub verification: Vec<(DeviceRecord, OlmContent)>,
     /// Conversations with new messages: (latest time, latest message, new unread), written once
     /// per batch.
     touched: BTreeMap<ConversationId, (i64, Message, i64)>,
@@ -311,6 +313,16 @@ fn handle_direct(
         // device is confirmed and asks again (or not at all): nothing to store now.
         OlmContent::RoomKeyWithheld { group_id, session_id } => {
             tracing::info!(group = %group_id, session = %session_id, "a group key was withheld from this unconfirmed device");
+            Ok(())
+        }
+        // Verification steps need the network: handled after the batch is committed.
+        content @ (OlmContent::SasStart { .. }
+        | OlmContent::SasAccept { .. }
+        | OlmContent::SasKey { .. }
+        | OlmContent::SasMac { .. }
+        | OlmContent::SasCancel { .. }
+        | OlmContent::IdentityKeys { .. }) => {
+            out.verification.push((sender, content));
             Ok(())
         }
         OlmContent::Resent { to, body, ts: _, original } => {

@@ -39,7 +39,7 @@ enum StoredRequest {
     Group { group_id: GroupId, request: SendGroupRequest },
 }
 
-fn new_message_id() -> Result<MessageId> {
+pub(super) fn new_message_id() -> Result<MessageId> {
     Ok(MessageId::parse(uuid::Uuid::new_v4().simple().to_string()).map_err(CryptoError::GeneratedId)?)
 }
 

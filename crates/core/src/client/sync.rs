@@ -74,6 +74,9 @@ impl Client {
         self.call::<routes::AckInbox>(&(), &AckRequest { up_to }).await?;
         self.refresh_after(processed.refresh, processed.spent_keys).await;
         self.repair(processed.repairs).await;
+        for (sender, content) in processed.verification {
+            self.on_verification(sender, content).await;
+        }
         Ok(())
     }
 

@@ -66,6 +66,9 @@ pub enum CryptoError {
     /// A stored or received private cross-signing key is not a valid Ed25519 key.
     #[error("a cross-signing key is not a valid key")]
     CrossSigningKey(#[source] vodozemac::KeyError),
+    /// Identity keys another device sent are not those of the identity pinned for the user.
+    #[error("the identity keys received are not the user's identity")]
+    CrossSigningMismatch,
     /// An Olm session with the same id is already stored.
     #[error("an encrypted channel with this id exists already")]
     DuplicateSession,

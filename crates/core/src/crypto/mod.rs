@@ -12,6 +12,7 @@ pub mod cross_signing;
 mod error;
 pub mod payload;
 pub mod safety;
+pub mod sas;
 
 pub use error::CryptoError;
 

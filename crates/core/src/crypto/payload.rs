@@ -55,6 +55,43 @@ pub enum OlmContent {
     Withheld { to: UserId },
     /// In place of a group's session key, for a device its user has not confirmed.
     RoomKeyWithheld { group_id: GroupId, session_id: String },
+    /// Short authentication string verification between two devices (see `client::link`):
+    /// the initiator asks to start.
+    SasStart { txn: String },
+    /// The other device accepts, committing to its key: SHA-256 of its key and `txn`.
+    SasAccept { txn: String, commitment: String },
+    /// A device's ephemeral Curve25519 key (the initiator's first, then the other's).
+    SasKey { txn: String, key: String },
+    /// After its user confirmed that the emoji match: MACs (under the SAS key) of the sender's
+    /// keys by key id (`ed25519:<device>`, `master:<user>`), and of the sorted key ids.
+    SasMac { txn: String, macs: std::collections::BTreeMap<String, String>, keys: String },
+    /// The verification stopped; `reason` is a code (`mismatch`, `user`, `keys`, `timeout`, ...).
+    SasCancel { txn: String, reason: String },
+    /// The user's private cross-signing keys, from a device that holds them to a device of the
+    /// same user it just verified and confirmed.
+    IdentityKeys { txn: String, master: String, self_signing: String, user_signing: String },
+}
+
+impl std::fmt::Debug for OlmContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Only the kind: bodies and keys never reach logs.
+        let name: &'static str = match self {
+            OlmContent::Text { .. } => "text",
+            OlmContent::RoomKey { .. } => "room_key",
+            OlmContent::SessionRenewed => "session_renewed",
+            OlmContent::ResendRequest { .. } => "resend_request",
+            OlmContent::Resent { .. } => "resent",
+            OlmContent::Withheld { .. } => "withheld",
+            OlmContent::RoomKeyWithheld { .. } => "room_key_withheld",
+            OlmContent::SasStart { .. } => "sas_start",
+            OlmContent::SasAccept { .. } => "sas_accept",
+            OlmContent::SasKey { .. } => "sas_key",
+            OlmContent::SasMac { .. } => "sas_mac",
+            OlmContent::SasCancel { .. } => "sas_cancel",
+            OlmContent::IdentityKeys { .. } => "identity_keys",
+        };
+        f.write_str(name)
+    }
 }
 
 impl OlmContent {
@@ -66,10 +103,19 @@ impl OlmContent {
             OlmContent::RoomKey { group_id, session_id, .. } => {
                 Some(OlmContent::RoomKeyWithheld { group_id: group_id.clone(), session_id: session_id.clone() })
             }
+            // Never to an unconfirmed device: the verification that would confirm it stops.
+            OlmContent::IdentityKeys { txn, .. } => {
+                Some(OlmContent::SasCancel { txn: txn.clone(), reason: "unconfirmed".into() })
+            }
             OlmContent::SessionRenewed
             | OlmContent::ResendRequest { .. }
             | OlmContent::Withheld { .. }
-            | OlmContent::RoomKeyWithheld { .. } => None,
+            | OlmContent::RoomKeyWithheld { .. }
+            | OlmContent::SasStart { .. }
+            | OlmContent::SasAccept { .. }
+            | OlmContent::SasKey { .. }
+            | OlmContent::SasMac { .. }
+            | OlmContent::SasCancel { .. } => None,
         }
     }
 }

@@ -129,6 +129,55 @@ pub async fn send_direct(
     Ok(Json(deliver(&state, delivery, "direct").await?))
 }
 
+#[utoipa::path(post, path = routes::SendToDevice::PATH, tag = "messages", security(("bearer" = [])), request_body = SendDirectRequest,
+    responses((status = 200, body = SendReceipt), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "devices_changed: `devices.unknown` names devices that do not exist or have no keys")))]
+#[instrument(skip_all, fields(user = %sender.user_id, device = %sender.device_id, payloads = req.payloads.len()))]
+pub async fn send_to_device(
+    State(state): State<AppState>,
+    Authenticated(sender): Authenticated,
+    Json(req): Json<SendDirectRequest>,
+) -> AppResult<Json<SendReceipt>> {
+    if req.payloads.is_empty() || req.payloads.len() > MAX_DIRECT_PAYLOADS {
+        return Err(AppError::invalid_input(format!("Send 1 to {MAX_DIRECT_PAYLOADS} device payloads.")));
+    }
+    let mut given = BTreeSet::new();
+    for p in &req.payloads {
+        check_ciphertext(&p.ciphertext)?;
+        let device = DeviceAddress { user_id: p.user_id.clone(), device_id: p.device_id.clone() };
+        if device == sender {
+            return Err(AppError::invalid_input("A device does not send to itself."));
+        }
+        if !given.insert(device) {
+            return Err(AppError::invalid_input(format!("Two payloads for device {} of {}.", p.device_id, p.user_id)));
+        }
+    }
+    let mut users: Vec<UserId> = given.iter().map(|d| d.user_id.clone()).collect();
+    users.dedup();
+    let keyed: BTreeSet<DeviceAddress> = state.devices.keyed_devices_of(&users).await?.into_iter().collect();
+    let unknown: Vec<DeviceAddress> = given.difference(&keyed).cloned().collect();
+    if !unknown.is_empty() {
+        if let Some(server_ts) = state.inbox.sent_at(&sender.user_id, &req.message_id).await? {
+            state.metrics.duplicate_sends.inc();
+            return Ok(Json(SendReceipt { message_id: req.message_id, server_ts, duplicate: true }));
+        }
+        return Err(AppError::DevicesChanged(DeviceMismatch { missing: vec![], unknown }));
+    }
+    let delivery = Delivery {
+        sender_user: sender.user_id,
+        sender_device: Some(sender.device_id),
+        message_id: req.message_id,
+        server_ts: state.clock.unix_millis(),
+        content: DeliveryContent::PerDevice(
+            req.payloads
+                .into_iter()
+                .map(|p| (DeviceAddress { user_id: p.user_id, device_id: p.device_id }, p.ciphertext))
+                .collect(),
+        ),
+    };
+    Ok(Json(deliver(&state, delivery, "to_device").await?))
+}
+
 #[utoipa::path(get, path = routes::FetchInbox::PATH, tag = "messages", security(("bearer" = [])), params(InboxQuery),
     responses((status = 200, body = InboxPage), (status = 400, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]

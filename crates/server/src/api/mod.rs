@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .endpoint(routes::QueryKeys, keys::query_keys)
         .endpoint(routes::ClaimKeys, keys::claim_keys)
         .endpoint(routes::SendDirect, messages::send_direct)
+        .endpoint(routes::SendToDevice, messages::send_to_device)
         .endpoint(routes::FetchInbox, messages::fetch_inbox)
         .endpoint(routes::AckInbox, messages::ack_inbox)
         .endpoint(routes::Connect, crate::ws::connect)
