@@ -160,12 +160,30 @@ async fn two_devices_of_one_user_see_everything() {
     let alice1 = register(&server, &dirs.path().join("alice1"), "alice").await;
     let alice2 = login(&server, &dirs.path().join("alice2"), "alice").await;
     let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let with_bob = ConversationId::Direct(uid("bob"));
 
+    // Until alice confirms her new device, it is given nothing: it knows a message came, not
+    // what it says; bob sees the device as not confirmed by alice.
+    bob.send_text(&uid("alice"), "before you confirmed it").await.unwrap();
+    alice2.sync().await.unwrap();
+    let withheld = alice2.messages(&with_bob, None, 10).unwrap();
+    assert_eq!(withheld.len(), 1, "{withheld:?}");
+    assert_eq!(withheld[0].kind, MessageKind::Undecryptable);
+    assert_eq!(withheld[0].reason, Some(MessageReason::from(Undecryptable::Withheld)));
+    assert!(!withheld[0].body.contains("before you confirmed it"));
+    let listed = bob.lookup_users(&[uid("alice")]).await.unwrap();
+    let new_device = listed.iter().find(|d| d.device_id == alice2.device_id().as_str()).unwrap();
+    assert!(!new_device.confirmed);
+    alice1.sync().await.unwrap();
+    assert_eq!(bodies(&alice1, &with_bob), ["before you confirmed it"]);
+
+    // Confirmed by comparing emoji with her first device, it reads what is sent from now on.
+    link_device(&alice1, &alice2).await;
+    assert!(bob.lookup_users(&[uid("alice")]).await.unwrap().iter().all(|d| d.confirmed));
     bob.send_text(&uid("alice"), "to both of your devices").await.unwrap();
     alice1.sync().await.unwrap();
     alice2.sync().await.unwrap();
-    let with_bob = ConversationId::Direct(uid("bob"));
-    assert_eq!(bodies(&alice1, &with_bob), ["to both of your devices"]);
+    assert_eq!(bodies(&alice1, &with_bob), ["before you confirmed it", "to both of your devices"]);
     assert_eq!(bodies(&alice2, &with_bob), ["to both of your devices"]);
 
     // What one device sends shows on the other as sent by me.
@@ -176,9 +194,12 @@ async fn two_devices_of_one_user_see_everything() {
     assert!(copy.outgoing);
     assert_eq!(copy.status, MessageStatus::Sent);
     bob.sync().await.unwrap();
-    assert_eq!(bodies(&bob, &ConversationId::Direct(uid("alice"))), ["to both of your devices", "from my laptop"]);
-    // Unread counts only count others' messages.
-    assert_eq!(alice2.conversations().unwrap()[0].unread, 1);
+    assert_eq!(
+        bodies(&bob, &ConversationId::Direct(uid("alice"))),
+        ["before you confirmed it", "to both of your devices", "from my laptop"]
+    );
+    // Unread counts only count others' messages (the withheld one included: it arrived).
+    assert_eq!(alice2.conversations().unwrap()[0].unread, 2);
 }
 
 #[tokio::test]

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sotto_core::{Client, ClientEvent, ConversationId, KeyChange, KeyOptions, SignIn};
+use sotto_core::{
+    Client, ClientEvent, ConversationId, KeyChange, KeyOptions, ShortAuthString, SignIn, VerificationState,
+};
 use sotto_proto::routes;
 use sotto_proto::{DeviceKeys, InboxEntry, InboxPage, KeyId, Session, SignedKey, UploadKeysRequest};
 use sotto_testkit::{Launch, ServerProcess};
@@ -160,6 +162,44 @@ pub async fn login(server: &Server, dir: &Path, user: &str) -> Client {
         Ok(client) => client,
         Err(e) => panic!("login {user}: [{}] {e}", e.code()),
     }
+}
+
+/// Signs `user` in on a new device and confirms it from `old` (one of theirs that holds the
+/// identity) by comparing emoji, as a person would: see [`link_device`].
+pub async fn login_linked(server: &Server, dir: &Path, old: &Client) -> Client {
+    let new = login(server, dir, old.user_id().as_str()).await;
+    link_device(old, &new).await;
+    new
+}
+
+/// Confirms `new` from `old` (two devices of one user) through the real verification: start on
+/// the old device, each step delivered by a sync, both people confirm that the emoji match.
+/// Returns what both showed.
+pub async fn link_device(old: &Client, new: &Client) -> ShortAuthString {
+    let id = old.start_device_confirmation(new.device_id()).await.unwrap().id;
+    // start -> accept -> key -> key: one sync each.
+    for client in [new, old, new, old] {
+        client.sync().await.unwrap();
+    }
+    let shown = |client: &Client| -> ShortAuthString {
+        let view = client.verification_list().unwrap().into_iter().find(|v| v.id == id).expect("the verification");
+        match view.state {
+            VerificationState::Compare { sas, confirmed_here: false } => sas,
+            other => panic!("{} shows {other:?}", client.device_id()),
+        }
+    };
+    let sas = shown(old);
+    assert_eq!(sas, shown(new), "both devices show the same emoji");
+    old.confirm_verification(&id).await.unwrap();
+    new.confirm_verification(&id).await.unwrap();
+    // The old device checks the new one's MACs, confirms it and sends the identity keys.
+    old.sync().await.unwrap();
+    new.sync().await.unwrap();
+    for client in [old, new] {
+        let view = client.verification_list().unwrap().into_iter().find(|v| v.id == id).unwrap();
+        assert_eq!(view.state, VerificationState::Done { device_confirmed: true }, "on {}", client.device_id());
+    }
+    sas
 }
 
 /// Start the client's background service and wait until it is connected and caught up.
