@@ -354,7 +354,7 @@ async fn duplicates_are_shown_once_and_tampering_is_undecryptable() {
 }
 
 #[tokio::test]
-async fn a_contact_signing_in_again_shows_a_key_change() {
+async fn a_contact_starting_over_on_a_new_device_shows_a_key_change() {
     let server = Server::start().await;
     let dirs = profiles();
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
@@ -364,22 +364,37 @@ async fn a_contact_signing_in_again_shows_a_key_change() {
     assert!(!dirs.path().join("bob").join("sotto.db").exists(), "logout deletes the profile");
     let bob = login(&server, &dirs.path().join("bob-new"), "bob").await;
 
+    // Bob's only device now is one he has not confirmed (he has no other device, and no
+    // recovery key): nothing is sent to it, and alice is told why.
     let mut events = alice.subscribe();
-    alice.send_text(&uid("bob"), "do you still have your keys?").await.unwrap();
+    let held = alice.send_text(&uid("bob"), "do you still have your keys?").await.unwrap();
+    assert_eq!(held.status, MessageStatus::Failed);
+    assert_eq!(held.reason, Some(MessageReason::Failed(ErrorCode::NoConfirmedDevice)));
     let changes = key_changes(&mut events);
-    // All of them bob's, and alice never marked bob verified.
     assert!(changes.iter().all(|(user, _, was_verified)| user == "bob" && !was_verified), "{changes:?}");
     let kinds: Vec<KeyChange> = changes.iter().map(|(_, change, _)| *change).collect();
-    assert!(kinds.contains(&KeyChange::NewDevice), "{kinds:?}");
+    assert!(kinds.contains(&KeyChange::UnconfirmedDevice), "{kinds:?}");
     assert!(kinds.contains(&KeyChange::DeviceRemoved), "{kinds:?}");
     let lines = alice.messages(&ConversationId::Direct(uid("bob")), None, 10).unwrap();
-    let notice = lines.iter().find(|m| m.kind == MessageKind::System).expect("a key-change line");
-    assert_eq!(notice.reason, Some(MessageReason::from(KeyChange::NewDevice)));
-    assert!(notice.body.contains("new device"), "{}", notice.body);
+    let notice = lines.iter().find(|m| m.kind == MessageKind::System).expect("a line about the new device");
+    assert_eq!(notice.reason, Some(MessageReason::from(KeyChange::UnconfirmedDevice)));
+    assert!(notice.body.contains("has not confirmed"), "{}", notice.body);
+    assert_eq!(before, alice.safety_number(&uid("bob")).await.unwrap(), "a new device is not a new identity");
+
+    // Bob starts over (with his password): a new identity, which alice sees as a key change.
+    assert_eq!(bob.reset_identity("not the password").await.unwrap_err().code(), ErrorCode::InvalidCredentials);
+    bob.reset_identity(PASSWORD).await.unwrap();
+    let mut events = alice.subscribe();
+    alice.send_text(&uid("bob"), "is this you?").await.unwrap();
+    let kinds: Vec<KeyChange> = key_changes(&mut events).into_iter().map(|(_, change, _)| change).collect();
+    assert!(kinds.contains(&KeyChange::MasterKeyChanged), "{kinds:?}");
+    let lines = alice.messages(&ConversationId::Direct(uid("bob")), None, 10).unwrap();
+    let changed = lines.iter().find(|m| m.reason == Some(MessageReason::from(KeyChange::MasterKeyChanged)));
+    assert!(changed.expect("a line about the identity").body.contains("identity key changed"));
     assert_ne!(before, alice.safety_number(&uid("bob")).await.unwrap());
-    // The new device gets the message sent after it signed in.
+    // The new device gets the message sent after it was confirmed.
     bob.sync().await.unwrap();
-    assert_eq!(bodies(&bob, &ConversationId::Direct(uid("alice"))), ["do you still have your keys?"]);
+    assert_eq!(bodies(&bob, &ConversationId::Direct(uid("alice"))), ["is this you?"]);
 }
 
 #[tokio::test]

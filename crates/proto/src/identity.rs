@@ -70,6 +70,24 @@ pub struct ConfirmDevicesRequest {
     pub confirmations: Vec<DeviceConfirmation>,
 }
 
+/// `POST /v1/keys/identity/reset`: start over with a new identity (every device of the user
+/// lost, and no recovery key). The account password is checked again; the new identity replaces
+/// the old one and every device confirmation (made with the old self-signing key) is dropped in
+/// the same write. Contacts see the master key change.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ResetIdentityRequest {
+    pub password: String,
+    pub identity: UserIdentity,
+}
+
+impl std::fmt::Debug for ResetIdentityRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResetIdentityRequest").field("identity", &self.identity).finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AckRequest, AddMembersRequest, Backup, BackupVersion, ChangePasswordRequest, ClaimKeysRequest, ClaimKeysResponse,
-    ConfirmDevicesRequest,
+    ConfirmDevicesRequest, ResetIdentityRequest,
     CreateGroupRequest, DeleteDeviceRequest, DeviceId, DeviceKeys, DeviceList, ExternalLoginRequest, GroupHistoryPage,
     GroupId, GroupInfo, GroupList, InboxPage, Jwks, KeyCounts, LoginRequest, PutBackupRequest, QueryKeysRequest,
     QueryKeysResponse, RefreshRequest, RegisterRequest, ResetDeviceKeysRequest, SendDirectRequest, SendGroupRequest,
@@ -213,6 +213,9 @@ endpoints! {
     /// Publish the user's cross-signing identity (once; the first device does it).
     PutIdentity: Put "/v1/keys/identity"
         { params: (), query: (), request: UserIdentity, response: () }
+    /// Replace the user's identity (needs the password); drops every device confirmation.
+    ResetIdentity: Post "/v1/keys/identity/reset"
+        { params: (), query: (), request: ResetIdentityRequest, response: () }
     /// Publish confirmations of the user's devices, signed with the self-signing key.
     ConfirmDevices: Post "/v1/keys/confirmations"
         { params: (), query: (), request: ConfirmDevicesRequest, response: () }
@@ -342,6 +345,7 @@ mod tests {
                 "POST /v1/keys/one-time",
                 "GET /v1/keys/count",
                 "PUT /v1/keys/identity",
+                "POST /v1/keys/identity/reset",
                 "POST /v1/keys/confirmations",
                 "POST /v1/keys/query",
                 "POST /v1/keys/claim",

@@ -64,6 +64,7 @@ const COVERED: &[&str] = &[
     "UserIdentity",
     "DeviceConfirmation",
     "ConfirmDevicesRequest",
+    "ResetIdentityRequest",
     // inbox.rs
     "DevicePayload",
     "SendDirectRequest",
@@ -686,6 +687,13 @@ fn user_identity_alone() {
 #[test]
 fn device_confirmation_alone() {
     pin("DeviceConfirmation", &device_confirmation());
+}
+
+#[test]
+fn reset_identity_request() {
+    let req = ResetIdentityRequest { password: "correct horse".into(), identity: user_identity() };
+    pin_json("ResetIdentityRequest", &req);
+    assert!(!format!("{req:?}").contains("correct horse"), "the password never shows in Debug");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! Confirming another device of the user interactively is in [`super::link`].
 
 use sotto_proto::routes;
-use sotto_proto::{ConfirmDevicesRequest, ErrorCode, QueryKeysRequest, UserDevices};
+use sotto_proto::{ConfirmDevicesRequest, ErrorCode, QueryKeysRequest, ResetIdentityRequest, UserDevices};
 use zeroize::Zeroizing;
 
 use super::Client;
@@ -80,6 +80,49 @@ impl Client {
             self.call::<routes::ConfirmDevices>(&(), &body).await?;
             tracing::info!("this device confirmed with the user's identity");
         }
+        Ok(())
+    }
+
+    /// Start over with a new identity, when no device that holds the user's identity is left and
+    /// there is no recovery key: the account `password` is checked again. Every device of the
+    /// user must then be confirmed again (this one is, at once), and contacts see that the
+    /// identity key changed. A retry after a lost answer offers the same new identity.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn reset_identity(&self, password: &str) -> Result<()> {
+        let own = self.inner.own.clone();
+        let listed = self.own_entry().await?;
+        let held = self.read(|db| db.cross_signing())?;
+        let held = held.as_ref().map(CrossSigningSecrets::from_stored).transpose()?;
+        let secrets = match held {
+            Some(secrets) if listed.identity.as_ref().is_some_and(|i| secrets.matches(i)) => {
+                return Err(Error::InvalidInput(
+                    "This device holds your identity already; confirm your other devices from it instead of starting over."
+                        .into(),
+                ));
+            }
+            // Held but not listed: an earlier reset whose answer was lost, or one the server
+            // refused. Offer the same keys again.
+            Some(secrets) => secrets,
+            None => {
+                let secrets = CrossSigningSecrets::generate();
+                self.read(|db| db.save_cross_signing(&secrets.to_stored()))?;
+                secrets
+            }
+        };
+        let body = ResetIdentityRequest { password: password.to_owned(), identity: secrets.identity(&own.user_id) };
+        match self.call::<routes::ResetIdentity>(&(), &body).await {
+            Ok(()) => {}
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => {
+                self.read(|db| db.delete_cross_signing())?;
+                return Err(e);
+            }
+        }
+        tracing::info!("started over with a new identity");
+        // Pin the new identity for this user here (the old one is gone for good).
+        self.read(|db| db.pin_identity(&secrets.identity(&own.user_id), now_ms()))?;
+        self.ensure_identity().await?;
+        self.refresh_devices(std::slice::from_ref(&own.user_id)).await?;
         Ok(())
     }
 

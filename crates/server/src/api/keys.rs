@@ -10,7 +10,7 @@ use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_CONFIRMATIONS, MAX_ONE_TIME_KEY
 use sotto_proto::routes::{self, Endpoint as _};
 use sotto_proto::{
     ClaimKeysRequest, ClaimKeysResponse, ConfirmDevicesRequest, DeviceAddress, DeviceConfirmation, DeviceKeys,
-    ErrorBody, ErrorCode, KeyCounts, QueryKeysRequest, QueryKeysResponse, ResetDeviceKeysRequest, SignedKey,
+    ErrorBody, ErrorCode, KeyCounts, QueryKeysRequest, QueryKeysResponse, ResetDeviceKeysRequest, ResetIdentityRequest, SignedKey,
     UploadKeysRequest, UserIdentity,
 };
 use tracing::instrument;
@@ -60,13 +60,7 @@ pub async fn put_identity(
     Authenticated(device): Authenticated,
     Json(identity): Json<UserIdentity>,
 ) -> AppResult<StatusCode> {
-    if identity.user_id != device.user_id {
-        return Err(AppError::forbidden("A device may only publish its own user's identity."));
-    }
-    let master = ed25519_key(&identity.master_key, "master key")?;
-    ed25519_key(&identity.self_signing_key, "self-signing key")?;
-    ed25519_key(&identity.user_signing_key, "user-signing key")?;
-    verify(&master, &identity.signing_bytes(), &identity.signature, "identity")?;
+    check_identity(&device, &identity)?;
     match state.devices.set_identity(&identity).await? {
         SetKeysOutcome::Stored => tracing::info!("user identity published"),
         SetKeysOutcome::Unchanged => {}
@@ -77,6 +71,40 @@ pub async fn put_identity(
         }
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = routes::ResetIdentity::PATH, tag = "keys", security(("bearer" = [])),
+    request_body = ResetIdentityRequest,
+    responses((status = 204, description = "The user has the new identity; no device is confirmed any more"),
+        (status = 400, body = ErrorBody, description = "invalid_input or invalid_signature"),
+        (status = 401, body = ErrorBody, description = "invalid_credentials: the password is wrong"),
+        (status = 403, body = ErrorBody, description = "the identity names another user"),
+        (status = 409, body = ErrorBody, description = "no_password: the account signs in through an external issuer"),
+        (status = 429, body = ErrorBody)))]
+#[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
+pub async fn reset_identity(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    Json(req): Json<ResetIdentityRequest>,
+) -> AppResult<StatusCode> {
+    check_identity(&device, &req.identity)?;
+    // Whoever holds a stolen token must not be able to make every contact trust a new identity.
+    crate::api::accounts::check_account_password(&state, &device.user_id, req.password).await?;
+    if state.devices.replace_identity(&req.identity).await? {
+        tracing::info!("user identity replaced; every device must be confirmed again");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks that `identity` is the caller's user's, well-formed, and signed by its master key.
+fn check_identity(device: &DeviceAddress, identity: &UserIdentity) -> AppResult<()> {
+    if identity.user_id != device.user_id {
+        return Err(AppError::forbidden("A device may only publish its own user's identity."));
+    }
+    let master = ed25519_key(&identity.master_key, "master key")?;
+    ed25519_key(&identity.self_signing_key, "self-signing key")?;
+    ed25519_key(&identity.user_signing_key, "user-signing key")?;
+    verify(&master, &identity.signing_bytes(), &identity.signature, "identity")
 }
 
 #[utoipa::path(post, path = routes::ConfirmDevices::PATH, tag = "keys", security(("bearer" = [])),

@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .endpoint(routes::UploadOneTimeKeys, keys::upload_one_time_keys)
         .endpoint(routes::CountKeys, keys::key_counts)
         .endpoint(routes::PutIdentity, keys::put_identity)
+        .endpoint(routes::ResetIdentity, keys::reset_identity)
         .endpoint(routes::ConfirmDevices, keys::confirm_devices)
         .endpoint(routes::QueryKeys, keys::query_keys)
         .endpoint(routes::ClaimKeys, keys::claim_keys)

@@ -199,6 +199,10 @@ impl DeviceStore for CachedDevices {
         self.inner.identity(user).await
     }
 
+    async fn replace_identity(&self, identity: &UserIdentity) -> StoreResult<bool> {
+        self.inner.replace_identity(identity).await
+    }
+
     async fn confirm_device(&self, device: &DeviceAddress, ed25519: &str, signature: &str) -> StoreResult<bool> {
         self.inner.confirm_device(device, ed25519, signature).await
     }

@@ -162,6 +162,10 @@ pub trait DeviceStore: Send + Sync {
     /// none; an identity never changes through this call ([`SetKeysOutcome::Conflict`]).
     async fn set_identity(&self, identity: &UserIdentity) -> StoreResult<SetKeysOutcome>;
     async fn identity(&self, user: &UserId) -> StoreResult<Option<UserIdentity>>;
+    /// Replaces the user's identity (already verified, password checked by the caller) and drops
+    /// every confirmation of their devices, in one write. Returns false when it was already this
+    /// identity (a retried reset: nothing changed).
+    async fn replace_identity(&self, identity: &UserIdentity) -> StoreResult<bool>;
     /// Stores a device's confirmation (already verified by the caller against the identity and
     /// the device keys it read), only while the device still has the Ed25519 key `ed25519`.
     /// Returns false (nothing stored) when the device is gone or its keys changed meanwhile.

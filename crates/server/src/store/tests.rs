@@ -432,6 +432,14 @@ pub(crate) async fn identities_and_confirmations<S: TestStore>(s: &S) {
     // A key reset drops the confirmation: it covered the old keys.
     s.replace_device_keys(&identity(&a1, "new")).await.unwrap();
     assert!(s.query_devices(&[user("alice")]).await.unwrap()[0].confirmations.is_empty());
+    // Starting over: the new identity replaces the old, and no device stays confirmed.
+    assert!(s.confirm_device(&a2, &identity(&a2, "old").ed25519, "c2").await.unwrap());
+    assert!(s.replace_identity(&user_identity("alice", "M3")).await.unwrap());
+    assert!(!s.replace_identity(&user_identity("alice", "M3")).await.unwrap(), "a retry changes nothing");
+    let got = s.query_devices(&[user("alice")]).await.unwrap();
+    assert_eq!(got[0].identity, Some(user_identity("alice", "M3")));
+    assert!(got[0].confirmations.is_empty());
+    assert!(matches!(s.replace_identity(&user_identity("nobody", "M")).await, Err(StoreError::NotFound)));
     // Deleting a device deletes its confirmation with it.
     assert!(s.confirm_device(&a2, &identity(&a2, "old").ed25519, "c2").await.unwrap());
     assert!(s.delete_device(&a2).await.unwrap());

@@ -365,6 +365,36 @@ impl DeviceStore for SqliteStore {
         self.read(move |c| read_identity(c, &user)).await
     }
 
+    async fn replace_identity(&self, identity: &UserIdentity) -> StoreResult<bool> {
+        let identity = identity.clone();
+        self.write(move |c| {
+            if !c.prepare_cached("SELECT 1 FROM accounts WHERE user_id = ?1")?.exists([identity.user_id.as_str()])? {
+                return Err(StoreError::NotFound);
+            }
+            if read_identity(c, &identity.user_id)?.as_ref() == Some(&identity) {
+                return Ok(false);
+            }
+            c.prepare_cached(
+                "INSERT INTO identities (user_id, master_key, self_signing_key, user_signing_key, signature)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (user_id) DO UPDATE SET master_key = excluded.master_key,
+                    self_signing_key = excluded.self_signing_key, user_signing_key = excluded.user_signing_key,
+                    signature = excluded.signature",
+            )?
+            .execute((
+                identity.user_id.as_str(),
+                identity.master_key.as_str(),
+                identity.self_signing_key.as_str(),
+                identity.user_signing_key.as_str(),
+                identity.signature.as_str(),
+            ))?;
+            c.prepare_cached("UPDATE devices SET confirmation = NULL WHERE user_id = ?1")?
+                .execute([identity.user_id.as_str()])?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn confirm_device(&self, device: &DeviceAddress, ed25519: &str, signature: &str) -> StoreResult<bool> {
         let (device, ed25519, signature) = (device.clone(), ed25519.to_owned(), signature.to_owned());
         self.write(move |c| {
