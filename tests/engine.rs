@@ -590,8 +590,8 @@ async fn typing_notices_reach_the_other_side_while_online_and_are_never_stored()
     }
 }
 
-/// A member signs in on a new device just after the group's key was shared: the next message
-/// from the others reaches that device readable (the server refuses a send whose sender did not
+/// A member signs in on a new device (and confirms it) just after the group's key was shared:
+/// the next message from the others reaches that device readable (the server refuses a send whose sender did not
 /// know of the device, so the sender shares its key with it first).
 #[tokio::test]
 async fn a_members_new_device_reads_the_next_group_message() {
@@ -603,7 +603,7 @@ async fn a_members_new_device_reads_the_next_group_message() {
     alice.send_group_text(&group, "before bob's new device").await.unwrap();
     bob.sync().await.unwrap();
 
-    let bob2 = login(&server, &dirs.path().join("bob2"), "bob").await;
+    let bob2 = login_linked(&server, &dirs.path().join("bob2"), &bob).await;
     let sent = alice.send_group_text(&group, "after bob's new device").await.unwrap();
     assert_eq!(sent.status, sotto_core::MessageStatus::Sent);
     bob2.sync().await.unwrap();
@@ -617,7 +617,7 @@ async fn a_members_new_device_reads_the_next_group_message() {
 /// key change ends it (and says it was verified before); a number that changed meanwhile is
 /// refused.
 #[tokio::test]
-async fn a_verified_contact_stays_verified_until_their_keys_change() {
+async fn a_verified_contact_stays_verified_until_their_identity_changes() {
     let server = Server::start().await;
     let dirs = profiles();
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
@@ -647,17 +647,36 @@ async fn a_verified_contact_stays_verified_until_their_keys_change() {
     assert_eq!(bob.verification(&uid("alice")).await.unwrap().safety_number, before.safety_number);
     assert!(!bob.is_verified(&uid("alice")).unwrap());
 
-    // bob resets his keys: the mark no longer holds, and alice is told it once did, also in the
-    // event (the app may not have asked about bob this session).
-    let mut events = alice.subscribe();
+    // A new key for bob's device, confirmed by his identity: nothing changes for alice.
     bob.reset_keys(PASSWORD).await.unwrap();
     alice.sync().await.unwrap();
+    assert!(alice.is_verified(&uid("bob")).unwrap(), "a device's keys are not the identity");
+
+    // bob starts over on a new device with a new identity: the mark no longer holds, alice is
+    // told it once did (also in the event: the app may not have asked about bob this session),
+    // and what she sends to bob is held until she accepts the new identity.
+    let mut events = alice.subscribe();
+    bob.logout().await.unwrap();
+    let bob = login(&server, &dirs.path().join("bob-new"), "bob").await;
+    bob.reset_identity(PASSWORD).await.unwrap();
+    let held = alice.send_text(&uid("bob"), "are you still you?").await.unwrap();
+    assert_eq!(held.reason, Some(MessageReason::Failed(ErrorCode::IdentityChangedHeld)));
     assert!(!alice.is_verified(&uid("bob")).unwrap());
+    assert!(alice.is_held(&uid("bob")).unwrap());
     let told = key_changes(&mut events);
-    assert!(told.contains(&("bob".to_owned(), KeyChange::IdentityChanged, true)), "{told:?}");
+    assert!(told.contains(&("bob".to_owned(), KeyChange::MasterKeyChanged, true)), "{told:?}");
     let after = alice.verification(&uid("bob")).await.unwrap();
     assert!(!after.verified && after.changed_since_verified);
     assert_ne!(after.safety_number, before.safety_number);
+    bob.sync().await.unwrap();
+    assert!(bodies(&bob, &ConversationId::Direct(uid("alice"))).is_empty(), "nothing reached the new identity");
+    // Accepting lets messages through again (unverified); comparing again verifies.
+    let accepted = alice.accept_identity(&uid("bob")).await.unwrap();
+    assert!(!accepted.verified && !accepted.changed_since_verified);
+    assert!(!alice.is_held(&uid("bob")).unwrap());
+    alice.send_text(&uid("bob"), "welcome back").await.unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(bodies(&bob, &ConversationId::Direct(uid("alice"))), ["welcome back"]);
     // Compared again: verified again. Cleared: neither.
     assert!(alice.set_verified(&uid("bob"), Some(&after.safety_number)).await.unwrap().verified);
     let cleared = alice.set_verified(&uid("bob"), None).await.unwrap();

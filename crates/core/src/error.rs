@@ -155,6 +155,10 @@ pub enum Error {
     /// The user has devices, but none they confirmed: nothing could be given to any of them.
     #[error("{0} has not confirmed any of their devices yet, so none of them can read messages. Nothing was sent; try again once they have.")]
     NoConfirmedDevice(String),
+    /// The contact's identity changed after this person verified them: sending is held until
+    /// they accept the new identity (or verify it again).
+    #[error("{0}'s identity key changed since you verified them. Nothing was sent: compare safety numbers again, or accept the new key.")]
+    IdentityChangedHeld(String),
     /// This device does not hold the user's identity keys (it is not confirmed yet), so it
     /// cannot confirm other devices.
     #[error("This device is not confirmed yet, so it cannot confirm others. Confirm it from one of your other devices, or with your recovery key.")]
@@ -199,6 +203,7 @@ impl Error {
             Error::NoDevices(_) => ErrorCode::NoDevices,
             Error::NoIdentity(_) => ErrorCode::NoIdentity,
             Error::NotConfirmed => ErrorCode::NotConfirmed,
+            Error::IdentityChangedHeld(_) => ErrorCode::IdentityChangedHeld,
             Error::NoVerification => ErrorCode::NoVerification,
             Error::NoConfirmedDevice(_) => ErrorCode::NoConfirmedDevice,
             Error::NotMember => ErrorCode::NotMember,

@@ -113,6 +113,8 @@ pub enum ErrorCode {
     NoConfirmedDevice,
     /// This device is not confirmed by the user's identity yet.
     NotConfirmed,
+    /// A verified contact's identity changed; sending to them is held until accepted.
+    IdentityChangedHeld,
     /// No such running verification.
     NoVerification,
     /// Encrypting or decrypting failed.

@@ -24,8 +24,6 @@ use crate::events::{ClientEvent, KeyChange};
 use crate::store::{Db, DeviceRecord, Devices, MessageKind, MessageStatus, NewMessage, now_ms};
 use crate::{Error, Result};
 
-/// How old a device list with an unconfirmed device may be before a send fetches it again.
-const UNCONFIRMED_MAX_AGE_MS: i64 = 10_000;
 
 /// A device of a user as the app shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -92,18 +90,51 @@ impl Client {
         if stale.is_empty() { Ok(Vec::new()) } else { self.refresh_devices(&stale).await }
     }
 
+    /// Whether sending to `user` is held: their identity changed after this person verified
+    /// them (see [`Client::accept_identity`]).
+    pub fn is_held(&self, user: &UserId) -> Result<bool> {
+        self.read(|db| db.is_held(user))
+    }
+
+    /// Accept `user`'s new identity after it changed: sending to them resumes, and they are no
+    /// longer marked verified (compare the new safety number to verify them again).
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn accept_identity(&self, user: &UserId) -> Result<Verification> {
+        self.read(|db| {
+            db.set_held(user, false)?;
+            db.set_verified_number(user, None)
+        })?;
+        tracing::info!("a contact's new identity accepted");
+        self.verification(user).await
+    }
+
+    /// `devices` with those of held users (see [`Client::is_held`]) counted as not confirmed:
+    /// they get nothing secret until the person accepts.
+    pub(crate) fn apply_holds(&self, devices: Vec<DeviceRecord>) -> Result<Vec<DeviceRecord>> {
+        let held: BTreeSet<UserId> = self.read(|db| {
+            let users: BTreeSet<&UserId> = devices.iter().map(|d| &d.user_id).collect();
+            let mut held = BTreeSet::new();
+            for user in users {
+                if db.is_held(user)? {
+                    held.insert(user.clone());
+                }
+            }
+            Ok(held)
+        })?;
+        Ok(devices
+            .into_iter()
+            .map(|d| if held.contains(&d.user_id) { DeviceRecord { confirmed: false, ..d } } else { d })
+            .collect())
+    }
+
     /// Fetch again the device lists of those of `users` that have a device not confirmed (or
-    /// no identity) and were fetched more than [`UNCONFIRMED_MAX_AGE_MS`] ago: the user may have
-    /// confirmed it since, and until then it gets nothing.
+    /// no identity): the user may have confirmed it since, and until then it gets nothing. This
+    /// costs one query per send while such a device is listed; a device waiting to be confirmed
+    /// must read what is sent right after it is.
     pub(crate) async fn recheck_unconfirmed(&self, users: &[UserId]) -> Result<()> {
-        let now = now_ms();
         let stale: Vec<UserId> = self.read(|db| {
             let mut stale = Vec::new();
             for user in users {
-                let fetched = db.user_fetched_ts(user)?.unwrap_or(0);
-                if now.saturating_sub(fetched) <= UNCONFIRMED_MAX_AGE_MS {
-                    continue;
-                }
                 let unconfirmed = db.devices_of(user, Devices::Active)?.iter().any(|d| !d.confirmed);
                 if unconfirmed || db.pinned_identity(user)?.is_none() {
                     stale.push(user.clone());
@@ -224,7 +255,10 @@ impl Client {
             Some(_) => return Err(Error::SafetyNumberChanged(user.to_string())),
             None => None,
         };
-        self.read(|db| db.set_verified_number(user, marked.as_deref()))?;
+        self.read(|db| {
+            db.set_verified_number(user, marked.as_deref())?;
+            db.set_held(user, false)
+        })?;
         tracing::info!(verified = marked.is_some(), "contact verification changed");
         Ok(Verification::new(safety_number, marked))
     }
@@ -317,6 +351,11 @@ fn reconcile(
         (Some(_), Some(listed)) => {
             db.pin_identity(listed, now)?;
             changes.push((None, KeyChange::MasterKeyChanged));
+            // Someone this person verified is not who they verified any more: hold sending to
+            // them until the person accepts the new identity.
+            if was_verified {
+                db.set_held(user, true)?;
+            }
             Some(listed.clone())
         }
         // A pinned identity the server stopped listing stays pinned: the devices it no longer

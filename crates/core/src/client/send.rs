@@ -278,6 +278,9 @@ impl Client {
         self.recheck_unconfirmed(&users).await?;
         let (mut theirs, mine) =
             self.read(|db| Ok((db.devices_of(to, Devices::Active)?, db.devices_of(&own_user, Devices::Active)?)))?;
+        if self.is_held(to)? {
+            return Err(Error::IdentityChangedHeld(to.to_string()));
+        }
         if !theirs.iter().any(|d| d.confirmed) {
             // Maybe they signed in (or confirmed a device) since we last looked.
             self.refresh_devices(std::slice::from_ref(to)).await?;
@@ -290,7 +293,7 @@ impl Client {
             }
         }
         theirs.extend(mine);
-        Ok(theirs)
+        self.apply_holds(theirs)
     }
 
     async fn encrypt_direct(&self, to: &UserId, message_id: &MessageId, body: &str, ts: i64) -> Result<StoredRequest> {
@@ -348,13 +351,13 @@ impl Client {
             }
             self.ensure_devices(&members, GROUP_DEVICE_MAX_AGE_MS).await?;
             self.recheck_unconfirmed(&members).await?;
-            let member_devices = self.read(|db| {
+            let member_devices = self.apply_holds(self.read(|db| {
                 let mut all = Vec::new();
                 for user in &members {
                     all.extend(db.devices_of(user, Devices::Active)?);
                 }
                 Ok(all)
-            })?;
+            })?)?;
             // Only devices their users confirmed get the key; the others stay unshared until they are.
             let confirmed: Vec<DeviceRecord> = member_devices.iter().filter(|d| d.confirmed).cloned().collect();
             let (record, needs) = self.transact(|m, db| m.outbound_group(db, group, &confirmed))?;
@@ -423,13 +426,13 @@ impl Client {
             users.push(own_user.clone());
             users.sort();
             users.dedup();
-            let targets = self.read(|db| {
+            let targets = self.apply_holds(self.read(|db| {
                 let mut all = Vec::new();
                 for user in &users {
                     all.extend(db.devices_of(user, Devices::Active)?);
                 }
                 Ok(all)
-            })?;
+            })?)?;
             if targets.is_empty() {
                 return Ok(true);
             }

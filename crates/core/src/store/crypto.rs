@@ -147,6 +147,26 @@ impl Db<'_> {
             .flatten())
     }
 
+    /// Whether sending to `user` is held (their identity changed after they were verified).
+    pub fn is_held(&self, user: &UserId) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT held FROM known_users WHERE user_id = ?1")?
+            .query_row([user.as_str()], |r| r.get::<_, i64>(0))
+            .optional()?
+            .is_some_and(|held| held != 0))
+    }
+
+    /// Hold (or release) sending to `user`.
+    pub fn set_held(&self, user: &UserId, held: bool) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO known_users (user_id, fetched_ts, held) VALUES (?1, 0, ?2)
+             ON CONFLICT (user_id) DO UPDATE SET held = excluded.held",
+            params![user.as_str(), i64::from(held)],
+        )?;
+        Ok(())
+    }
+
     /// Mark `user` verified at the safety number `digits`, or (None) not verified.
     pub fn set_verified_number(&self, user: &UserId, digits: Option<&str>) -> Result<()> {
         self.conn().execute(

@@ -23,3 +23,7 @@ CREATE TABLE identities (
 -- 1 when the device's keys carry a confirmation that leads to its user's pinned master key.
 -- Only confirmed devices are given keys.
 ALTER TABLE devices ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;
+
+-- 1 while sending to the user is held: their identity changed after this person verified them,
+-- and they have not accepted the new one yet.
+ALTER TABLE known_users ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
