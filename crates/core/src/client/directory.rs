@@ -25,6 +25,9 @@ use crate::store::{Db, DeviceRecord, Devices, MessageKind, MessageStatus, NewMes
 use crate::{Error, Result};
 
 
+/// The master key of another identity the directory listed for this user (shown once).
+const META_IDENTITY_CONFLICT: &str = "identity_conflict";
+
 /// A device of a user as the app shows it.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -343,9 +346,14 @@ fn reconcile(
             }
             Some(listed.clone())
         }
-        // This device holds its user's keys: nothing the server says replaces them.
-        (Some(pinned), Some(_)) if holds_own => {
+        // This device holds its user's keys: nothing the server says replaces them. The person
+        // is told (once per identity listed): someone may be trying to pass as them.
+        (Some(pinned), Some(listed)) if holds_own => {
             tracing::warn!("the directory lists another identity for this user; ignored");
+            if db.meta(META_IDENTITY_CONFLICT)?.as_deref() != Some(listed.master_key.as_str()) {
+                db.set_meta(META_IDENTITY_CONFLICT, &listed.master_key)?;
+                changes.push((None, KeyChange::MasterKeyChanged));
+            }
             Some(pinned)
         }
         (Some(_), Some(listed)) => {

@@ -1,0 +1,286 @@
+//! A hostile server: the tests stop the real server, edit its database directly (as whoever runs
+//! it, or stole it, could), start it again, and check what the real clients do. The server may
+//! relay, delay or drop, but what it changes on its own must put no key on a device that no user
+//! confirmed, and must be visible to the people it concerns.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::collections::HashMap;
+
+use sotto_core::{ConversationId, ErrorCode, KeyChange, MessageKind, MessageReason};
+use sotto_proto::{DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys, KeyId, SignedKey, UserId, UserIdentity};
+use sotto_tests::*;
+use vodozemac::olm::{Account, OlmMessage, SessionConfig};
+use vodozemac::{Curve25519PublicKey, Ed25519SecretKey};
+
+fn uid(s: &str) -> UserId {
+    UserId::parse(s).unwrap()
+}
+
+/// A device the server makes up for a user: real keys (so it can be claimed and encrypted to),
+/// whose private half the attacker holds.
+struct Implant {
+    address: DeviceAddress,
+    account: Account,
+}
+
+impl Implant {
+    fn new(user: &str, device: &str) -> Implant {
+        let address = DeviceAddress { user_id: uid(user), device_id: DeviceId::parse(device).unwrap() };
+        let mut account = Account::new();
+        account.generate_one_time_keys(10);
+        account.generate_fallback_key();
+        Implant { address, account }
+    }
+
+    fn keys(&self) -> DeviceKeys {
+        let mut keys = DeviceKeys {
+            user_id: self.address.user_id.clone(),
+            device_id: self.address.device_id.clone(),
+            curve25519: self.account.curve25519_key().to_base64(),
+            ed25519: self.account.ed25519_key().to_base64(),
+            signature: String::new(),
+        };
+        keys.signature = self.account.sign(keys.signing_bytes()).to_base64();
+        keys
+    }
+
+    /// Writes the device, its one-time keys and fallback key into the server's database, with
+    /// `confirmation` (any text) as its confirmation.
+    fn insert(&self, db: &rusqlite::Connection, confirmation: Option<&str>) {
+        let keys = self.keys();
+        db.execute(
+            "INSERT INTO devices (user_id, device_id, name, created_ts, curve25519, ed25519, keys_signature, confirmation)
+             VALUES (?1, ?2, 'laptop', 0, ?3, ?4, ?5, ?6)",
+            rusqlite::params![
+                keys.user_id.as_str(),
+                keys.device_id.as_str(),
+                keys.curve25519,
+                keys.ed25519,
+                keys.signature,
+                confirmation
+            ],
+        )
+        .unwrap();
+        let sign = |id: vodozemac::KeyId, key: Curve25519PublicKey| {
+            let mut signed =
+                SignedKey { key_id: KeyId::parse(id.to_base64()).unwrap(), key: key.to_base64(), signature: String::new() };
+            signed.signature = self.account.sign(signed.signing_bytes(&self.address)).to_base64();
+            signed
+        };
+        for (id, key) in self.account.one_time_keys() {
+            let k = sign(id, key);
+            db.execute(
+                "INSERT INTO one_time_keys (user_id, device_id, key_id, key, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![keys.user_id.as_str(), keys.device_id.as_str(), k.key_id.as_str(), k.key, k.signature],
+            )
+            .unwrap();
+        }
+        let (id, key) = self.account.fallback_key().into_iter().next().unwrap();
+        let k = sign(id, key);
+        db.execute(
+            "INSERT INTO fallback_keys (user_id, device_id, key_id, key, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![keys.user_id.as_str(), keys.device_id.as_str(), k.key_id.as_str(), k.key, k.signature],
+        )
+        .unwrap();
+    }
+
+    /// Everything the server delivered to this device that its keys open, as plaintext JSON.
+    fn read_inbox(&mut self, db: &rusqlite::Connection) -> Vec<serde_json::Value> {
+        let mut stmt = db
+            .prepare(
+                "SELECT i.ciphertext, p.body FROM inbox i LEFT JOIN shared_payloads p ON p.id = i.payload_id
+                 WHERE i.user_id = ?1 AND i.device_id = ?2 ORDER BY i.seq",
+            )
+            .unwrap();
+        let rows: Vec<(Option<String>, Option<String>)> = stmt
+            .query_map(rusqlite::params![self.address.user_id.as_str(), self.address.device_id.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut sessions: HashMap<String, vodozemac::olm::Session> = HashMap::new();
+        let mut opened = Vec::new();
+        for (direct, _group) in rows {
+            // Group bodies are Megolm: without a session key (never given) they open nothing.
+            let Some(direct) = direct else { continue };
+            let envelope: serde_json::Value = serde_json::from_str(&direct).unwrap();
+            let sender = Curve25519PublicKey::from_base64(envelope["sender_key"].as_str().unwrap()).unwrap();
+            let body = vodozemac::base64_decode(envelope["body"].as_str().unwrap()).unwrap();
+            let message = OlmMessage::from_parts(envelope["type"].as_u64().unwrap() as usize, &body).unwrap();
+            let plaintext = match (&message, sessions.get_mut(&sender.to_base64())) {
+                (_, Some(session)) => session.decrypt(&message).unwrap(),
+                (OlmMessage::PreKey(pre_key), None) => {
+                    let created = self.account.create_inbound_session(SessionConfig::version_1(), sender, pre_key).unwrap();
+                    sessions.insert(sender.to_base64(), created.session);
+                    created.plaintext
+                }
+                (OlmMessage::Normal(_), None) => panic!("a normal message before any session"),
+            };
+            opened.push(serde_json::from_slice(&plaintext).unwrap());
+        }
+        opened
+    }
+}
+
+fn open_db(server: &Server) -> rusqlite::Connection {
+    rusqlite::Connection::open(server.data_dir().join("sotto.db")).unwrap()
+}
+
+fn system_lines(client: &sotto_core::Client, conversation: &ConversationId) -> Vec<(Option<MessageReason>, String)> {
+    client
+        .messages(conversation, None, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == MessageKind::System)
+        .map(|m| (m.reason, m.body))
+        .collect()
+}
+
+/// The server adds a device with keys of its own to bob's account (and copies one of bob's
+/// confirmations onto it). Nothing anyone sends afterwards — alice and carol to bob, in the
+/// group, or bob himself — gives that device a message or a key; everyone who talks with bob
+/// sees a device bob has not confirmed.
+#[tokio::test]
+async fn a_device_the_server_adds_gets_nothing_and_everyone_sees_it() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
+    let group = alice.create_group("team", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    alice.send_text(&uid("bob"), "hello bob").await.unwrap();
+    alice.send_group_text(&group, "hello team").await.unwrap();
+    for c in [&bob, &carol] {
+        c.sync().await.unwrap();
+    }
+
+    server.kill9();
+    let mut implant = Implant::new("bob", "IMPLANT");
+    {
+        let db = open_db(&server);
+        let borrowed: String = db
+            .query_row("SELECT confirmation FROM devices WHERE user_id = 'bob' AND confirmation IS NOT NULL", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        implant.insert(&db, Some(&borrowed));
+    }
+    server.restart().await;
+
+    alice.send_text(&uid("bob"), "secret one-to-one").await.unwrap();
+    alice.send_group_text(&group, "secret to the group").await.unwrap();
+    carol.send_group_text(&group, "secret from carol").await.unwrap();
+    bob.send_text(&uid("alice"), "secret from bob").await.unwrap();
+    for c in [&alice, &bob, &carol] {
+        c.sync().await.unwrap();
+    }
+    // Everyone still reads everything.
+    let with_bob = ConversationId::Direct(uid("bob"));
+    let team = ConversationId::Group(group.clone());
+    assert_eq!(bodies(&bob, &ConversationId::Direct(uid("alice"))), ["hello bob", "secret one-to-one", "secret from bob"]);
+    assert_eq!(bodies(&bob, &team), ["hello team", "secret to the group", "secret from carol"]);
+    assert_eq!(bodies(&carol, &team), ["hello team", "secret to the group", "secret from carol"]);
+
+    // The implant got only notices that something was withheld: no text, no group key.
+    let opened = implant.read_inbox(&open_db(&server));
+    assert!(!opened.is_empty(), "the senders did address the implant (the server insists)");
+    for plaintext in &opened {
+        let kind = plaintext["content"]["type"].as_str().unwrap();
+        assert!(["withheld", "room_key_withheld"].contains(&kind), "the implant got {kind}");
+        assert!(!plaintext.to_string().contains("secret"), "{plaintext}");
+    }
+
+    // Everyone who talks with bob sees the device, not confirmed by bob.
+    for (client, conversation) in [(&alice, &with_bob), (&alice, &team), (&carol, &team)] {
+        let implant_listed = client.devices(&uid("bob")).unwrap();
+        let listed = implant_listed.iter().find(|d| d.device_id == "IMPLANT").expect("the implant is listed");
+        assert!(!listed.confirmed);
+        let lines = system_lines(client, conversation);
+        assert!(
+            lines.iter().any(|(reason, body)| *reason == Some(MessageReason::from(KeyChange::UnconfirmedDevice))
+                && body.contains("IMPLANT")),
+            "{} in {conversation}: {lines:?}",
+            client.user_id()
+        );
+    }
+    // Bob too sees a device of his that he did not confirm.
+    assert!(!bob.devices(&uid("bob")).unwrap().iter().find(|d| d.device_id == "IMPLANT").unwrap().confirmed);
+}
+
+/// The server swaps bob's identity for one whose master key it holds, and confirms its own
+/// device with it. Alice, who verified bob, is told and her sends to bob are held; bob is told
+/// that his account lists an identity that is not his; carol, who did not verify bob, is told
+/// in the group.
+#[tokio::test]
+async fn an_identity_the_server_swaps_is_shown_and_holds_sending_to_a_verified_contact() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
+    let group = alice.create_group("team", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    alice.send_text(&uid("bob"), "hello bob").await.unwrap();
+    carol.send_group_text(&group, "hello team").await.unwrap();
+    let number = alice.verification(&uid("bob")).await.unwrap().safety_number;
+    alice.set_verified(&uid("bob"), Some(&number)).await.unwrap();
+
+    server.kill9();
+    let mut implant = Implant::new("bob", "IMPLANT");
+    {
+        let db = open_db(&server);
+        let (master, self_signing, user_signing) =
+            (Ed25519SecretKey::new(), Ed25519SecretKey::new(), Ed25519SecretKey::new());
+        let mut forged = UserIdentity {
+            user_id: uid("bob"),
+            master_key: master.public_key().to_base64(),
+            self_signing_key: self_signing.public_key().to_base64(),
+            user_signing_key: user_signing.public_key().to_base64(),
+            signature: String::new(),
+        };
+        forged.signature = master.sign(&forged.signing_bytes()).to_base64();
+        db.execute(
+            "UPDATE identities SET master_key = ?1, self_signing_key = ?2, user_signing_key = ?3, signature = ?4
+             WHERE user_id = 'bob'",
+            rusqlite::params![forged.master_key, forged.self_signing_key, forged.user_signing_key, forged.signature],
+        )
+        .unwrap();
+        let confirmation = self_signing.sign(&DeviceConfirmation::signing_bytes(&implant.keys())).to_base64();
+        implant.insert(&db, Some(&confirmation));
+    }
+    server.restart().await;
+
+    let held = alice.send_text(&uid("bob"), "secret for verified bob").await.unwrap();
+    assert_eq!(held.reason, Some(MessageReason::Failed(ErrorCode::IdentityChangedHeld)));
+    assert!(alice.is_held(&uid("bob")).unwrap());
+    let with_bob = ConversationId::Direct(uid("bob"));
+    assert!(
+        system_lines(&alice, &with_bob)
+            .iter()
+            .any(|(reason, _)| *reason == Some(MessageReason::from(KeyChange::MasterKeyChanged))),
+        "{:?}",
+        system_lines(&alice, &with_bob)
+    );
+    let verification = alice.verification(&uid("bob")).await.unwrap();
+    assert!(!verification.verified && verification.changed_since_verified);
+    // Held in the group too: alice's group key does not go to the devices of the new identity.
+    alice.send_group_text(&group, "secret for the team").await.unwrap();
+    let opened = implant.read_inbox(&open_db(&server));
+    for plaintext in &opened {
+        let kind = plaintext["content"]["type"].as_str().unwrap();
+        assert!(["withheld", "room_key_withheld"].contains(&kind), "the implant got {kind} from alice");
+    }
+    // Bob's own device keeps his real identity, and he is told the server lists another one.
+    let mut events = bob.subscribe();
+    bob.sync().await.unwrap();
+    let told = key_changes(&mut events);
+    assert!(told.iter().any(|(user, change, _)| user == "bob" && *change == KeyChange::MasterKeyChanged), "{told:?}");
+    assert!(!bob.devices(&uid("bob")).unwrap().iter().find(|d| d.device_id == "IMPLANT").unwrap().confirmed);
+    // Carol never verified bob: she is told, in the one place she talks with him.
+    carol.sync().await.unwrap();
+    carol.send_group_text(&group, "carol again").await.unwrap();
+    let team = ConversationId::Group(group.clone());
+    assert!(
+        system_lines(&carol, &team)
+            .iter()
+            .any(|(reason, _)| *reason == Some(MessageReason::from(KeyChange::MasterKeyChanged))),
+        "{:?}",
+        system_lines(&carol, &team)
+    );
+}
