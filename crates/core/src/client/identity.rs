@@ -83,6 +83,13 @@ impl Client {
         Ok(())
     }
 
+    /// Whether this device holds the user's identity: it was confirmed (or made the identity)
+    /// and can confirm the user's other devices. A device that does not is given no keys by
+    /// anyone until it is confirmed (no network; for a banner).
+    pub fn this_device_confirmed(&self) -> Result<bool> {
+        Ok(self.read(|db| db.cross_signing())?.is_some())
+    }
+
     /// Start over with a new identity, when no device that holds the user's identity is left and
     /// there is no recovery key: the account `password` is checked again. Every device of the
     /// user must then be confirmed again (this one is, at once), and contacts see that the

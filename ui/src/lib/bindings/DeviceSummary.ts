@@ -7,4 +7,9 @@ export type DeviceSummary = { user_id: string, device_id: string, ed25519: strin
 /**
  * When this device first saw these keys (ms).
  */
-first_seen: number, active: boolean, };
+first_seen: number, active: boolean, 
+/**
+ * The user confirmed this device (its keys lead to their pinned identity). An unconfirmed
+ * device is given no keys: it reads nothing sent to its user.
+ */
+confirmed: boolean, };

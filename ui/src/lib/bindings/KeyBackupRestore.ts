@@ -27,4 +27,8 @@ undecryptable: number,
 /**
  * Messages that were waiting for a key and are readable now.
  */
-decrypted_pending: number, };
+decrypted_pending: number, 
+/**
+ * The backup held the user's identity keys, and this device is now confirmed with them.
+ */
+confirmed: boolean, };

@@ -13,7 +13,9 @@ export type Message = {
  */
 id: number, conversation_id: ConversationId, message_id: string, sender_user: string, sender_device: string | null, kind: MessageKind, body: string, status: MessageStatus, 
 /**
- * Why a message failed or cannot be decrypted, or which key change a system message is about.
+ * Why a message failed or cannot be decrypted, or which key change a system message is
+ * about; on a received text, `unconfirmed_device` while its sending device is not confirmed
+ * by its user.
  */
 reason: MessageReason | null, outgoing: boolean, 
 /**

@@ -3,4 +3,4 @@
 /**
  * Why a received message cannot be read. Stored with the message as its `reason` code.
  */
-export type Undecryptable = "unknown_device" | "olm_session" | "missing_room_key" | "before_key" | "tampered" | "replayed" | "sender_mismatch" | "malformed";
+export type Undecryptable = "unknown_device" | "olm_session" | "missing_room_key" | "before_key" | "tampered" | "replayed" | "sender_mismatch" | "malformed" | "withheld";
