@@ -316,3 +316,62 @@ async fn key_backup_from_the_shell_lets_a_new_device_read_group_history() {
     assert_eq!(texts, ["said before the new laptop", "bob answered"]);
     assert_eq!(laptop.run(&["keys", "backup", "status"], "").json()["enabled"], true);
 }
+
+/// A new device signed in from the shell is confirmed from the first one by comparing emoji in
+/// the terminal (`sotto device confirm` there, `sotto device link` here): until then it reads
+/// nothing, afterwards everything sent to the account. Answering "n" on either side confirms
+/// nothing.
+#[tokio::test]
+async fn a_new_device_is_confirmed_in_the_terminal_by_comparing_emoji() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = Cli::new(&server, dirs.path().join("alice")).registered("alice");
+    let bob = Cli::new(&server, dirs.path().join("bob")).registered("bob");
+    let login = |name: &str| {
+        let cli = Cli::new(&server, dirs.path().join(name));
+        let out = cli.run(&["login", "alice", "--password-stdin", "--device-name", name], &format!("{PASSWORD}\n"));
+        let id = out.json()["device_id"].as_str().unwrap().to_owned();
+        (cli, id)
+    };
+    let (laptop, laptop_id) = login("laptop");
+    let own = laptop.run(&["devices"], "").json();
+    let this = own.as_array().unwrap().iter().find(|d| d["this_device"] == true).unwrap();
+    assert_eq!(this["confirmed"], false);
+
+    bob.run(&["send", "alice", "before the laptop was confirmed"], "").json();
+    laptop.run(&["sync"], "").json();
+    let history = laptop.run(&["history", "bob"], "").json();
+    assert_eq!(history[0]["kind"], "undecryptable");
+    assert_eq!(history[0]["reason"], "withheld");
+
+    // Both sides at once, as two people at two keyboards would.
+    let run_both = |new: &Cli, new_answer: &str, old_answer: &str, device: &str| {
+        std::thread::scope(|scope| {
+            let linking = scope.spawn(|| new.run(&["device", "link", "--timeout", "60"], &format!("{new_answer}\n")));
+            let confirming = alice.run(&["device", "confirm", device, "--timeout", "60"], &format!("{old_answer}\n"));
+            (linking.join().unwrap(), confirming)
+        })
+    };
+    let (linked, confirmed) = run_both(&laptop, "y", "y", &laptop_id);
+    let (linked, confirmed) = (linked.json(), confirmed.json());
+    assert_eq!(linked["confirmed"], true);
+    assert_eq!(confirmed["device_id"], laptop_id.as_str());
+    assert_eq!(linked["emoji"], confirmed["emoji"], "both showed the same emoji");
+    assert_eq!(linked["emoji"].as_array().unwrap().len(), 7);
+
+    bob.run(&["send", "alice", "after"], "").json();
+    laptop.run(&["sync"], "").json();
+    let history = laptop.run(&["history", "bob"], "").json();
+    assert_eq!(history.as_array().unwrap().last().unwrap()["body"], "after");
+    let listed = bob.run(&["devices", "alice"], "").json();
+    assert!(listed.as_array().unwrap().iter().all(|d| d["confirmed"] == true), "{listed}");
+
+    // Someone says they differ: nothing is confirmed, on either side.
+    let (phone, phone_id) = login("phone");
+    let (linked, confirmed) = run_both(&phone, "n", "y", &phone_id);
+    assert!(!linked.ok && !confirmed.ok);
+    assert!(confirmed.stderr.contains("differ"), "{}", confirmed.stderr);
+    let listed = bob.run(&["devices", "alice"], "").json();
+    let phone_listed = listed.as_array().unwrap().iter().find(|d| d["device_id"] == phone_id.as_str()).unwrap();
+    assert_eq!(phone_listed["confirmed"], false);
+}

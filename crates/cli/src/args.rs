@@ -75,8 +75,16 @@ pub enum Command {
         #[arg(long, conflicts_with = "safety_number")]
         clear: bool,
     },
-    /// A user's devices and their keys (this account's own devices with no argument).
+    /// A user's devices, their keys and whether the user confirmed each (this account's own
+    /// devices with no argument).
     Devices { user: Option<String> },
+    /// Confirm a new device of this account by comparing emoji: `confirm` on a confirmed device,
+    /// `link` on the new one.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Contacts' identities: accept a changed one.
+    #[command(subcommand)]
+    Trust(TrustCommand),
     /// Remove another device of this account (needs the password on stdin).
     DeleteDevice {
         device_id: String,
@@ -163,6 +171,32 @@ pub enum BackupCommand {
 }
 
 #[derive(Subcommand)]
+pub enum DeviceCommand {
+    /// From this (confirmed) device, confirm DEVICE_ID, another device of this account: both
+    /// show seven emoji; answer y on both if they match. Run `sotto device link` on the other.
+    Confirm {
+        device_id: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// On a new device: wait for `sotto device confirm` from one of your confirmed devices, then
+    /// compare the emoji (answer y if they match).
+    Link {
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TrustCommand {
+    /// Accept USER's new identity key after it changed: sending to them resumes (they are no
+    /// longer marked verified; compare safety numbers to verify them again).
+    Accept { user: String },
+}
+
+#[derive(Subcommand)]
 pub enum AccountCommand {
     /// Change the account password; every device stays signed in. Stdin, one per line: the
     /// current password, then the new one (after the profile's passphrase, with
@@ -184,6 +218,14 @@ pub enum KeysCommand {
     /// keys changed; history stays. Needs the account password on stdin (after the profile's
     /// passphrase, with --passphrase-stdin). Prints the new keys.
     Reset {
+        /// Read the account password from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Start over with a new identity, when none of your devices can confirm this one and you
+    /// have no recovery key: contacts see that your identity key changed, and every other device
+    /// of yours must be confirmed again. Needs the account password on stdin.
+    StartOver {
         /// Read the account password from stdin.
         #[arg(long)]
         password_stdin: bool,

@@ -83,6 +83,14 @@ pub async fn keys(run: &mut Invocation<'_>, cmd: &KeysCommand) -> Result<()> {
             eprintln!("This device has new keys; your contacts are told that they changed.");
             print(&reset)
         }
+        KeysCommand::StartOver { password_stdin } => {
+            let password = run.password(*password_stdin)?;
+            client.reset_identity(&password).await?;
+            eprintln!(
+                "You have a new identity. Your contacts are told that your identity key changed; confirm your other devices again from this one."
+            );
+            print(&serde_json::json!({ "confirmed": client.this_device_confirmed()? }))
+        }
         KeysCommand::Backup(KeyBackupCommand::Enable { backup_passphrase_stdin, replace }) => {
             // One document: the recovery key (null with a passphrase) and the status.
             let recovery_key = if *backup_passphrase_stdin {

@@ -9,6 +9,7 @@ use crate::shell::Invocation;
 mod account;
 mod backup;
 mod groups;
+mod link;
 mod messages;
 mod trust;
 
@@ -37,6 +38,8 @@ pub async fn run(cli: &Cli) -> Result<()> {
             trust::verify(&mut run, user, safety_number.as_deref()).await
         }
         Command::Devices { user } => trust::devices(&mut run, user.as_deref()).await,
+        Command::Device(cmd) => link::device(&mut run, cmd).await,
+        Command::Trust(cmd) => trust::trust(&mut run, cmd).await,
         Command::Keys(cmd) => backup::keys(&mut run, cmd).await,
         Command::Export { dir, format, conversation, group } => {
             backup::export_readable(&mut run, dir, *format, conversation.as_deref(), group.as_deref()).await
