@@ -284,3 +284,33 @@ async fn an_identity_the_server_swaps_is_shown_and_holds_sending_to_a_verified_c
         system_lines(&carol, &team)
     );
 }
+
+/// The server moves a message's time a month back: bob's app shows the time alice wrote it
+/// (inside the ciphertext), one-to-one and in a group; the server's time only orders.
+#[tokio::test]
+async fn a_time_the_server_changes_is_not_the_time_shown() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let group = alice.create_group("pair", &[uid("bob")]).await.unwrap().group_id;
+    let direct = alice.send_text(&uid("bob"), "what time is it?").await.unwrap();
+    let in_group = alice.send_group_text(&group, "and here?").await.unwrap();
+
+    server.kill9();
+    let month_ms: i64 = 30 * 24 * 60 * 60 * 1000;
+    let moved = open_db(&server)
+        .execute("UPDATE inbox SET server_ts = server_ts - ?1 WHERE user_id = 'bob'", [month_ms])
+        .unwrap();
+    assert!(moved >= 2, "both messages wait in bob's inbox");
+    server.restart().await;
+
+    bob.sync().await.unwrap();
+    for (conversation, sent) in
+        [(ConversationId::Direct(uid("alice")), &direct), (ConversationId::Group(group.clone()), &in_group)]
+    {
+        let shown = bob.messages(&conversation, None, 10).unwrap();
+        let got = shown.iter().find(|m| m.body == sent.body).expect("the message");
+        assert_eq!(got.ts, sent.ts, "the time alice wrote it");
+        assert!(got.server_ts.unwrap() < sent.ts - month_ms / 2, "the server's time is kept, for the order only");
+    }
+}

@@ -13,7 +13,7 @@ use crate::ConversationId;
 use crate::crypto::payload::{GroupContent, OlmContent};
 use crate::crypto::{Machine, Undecryptable};
 use crate::events::{ClientEvent, KeyChange};
-use crate::store::{Db, DeviceRecord, Message, MessageKind, MessageReason, MessageStatus, NewMessage};
+use crate::store::{Db, Decrypted, DeviceRecord, Message, MessageKind, MessageReason, MessageStatus, NewMessage};
 use crate::{Error, Result};
 
 /// What processing a batch produced.
@@ -223,10 +223,10 @@ fn handle_entry(
             )? {
                 Ok(decrypted) if decrypted.duplicate => Ok(()),
                 Ok(decrypted) => {
-                    let GroupContent::Text { body, ts: _ } = &decrypted.plaintext.content;
+                    let GroupContent::Text { body, ts } = &decrypted.plaintext.content;
                     let from_me = entry.sender_user == own.user_id;
                     let confirmed = device.as_ref().is_some_and(|d| d.confirmed);
-                    store_text(db, &conversation_id, entry, body, Sent { from_me, confirmed }, out)
+                    store_text(db, &conversation_id, entry, body, Sent { from_me, confirmed, ts: *ts }, out)
                 }
                 Err(reason) => {
                     let session = Machine::group_session_id(ciphertext);
@@ -268,7 +268,7 @@ fn handle_direct(
         }
     };
     match plaintext.content {
-        OlmContent::Text { to, body, ts: _ } => {
+        OlmContent::Text { to, body, ts } => {
             let from_me = entry.sender_user == own.user_id;
             // A contact's message must be addressed to us; our other device's names its peer.
             let peer = if from_me {
@@ -280,7 +280,7 @@ fn handle_direct(
             };
             let conversation_id = ConversationId::Direct(peer.clone());
             db.ensure_conversation(&conversation_id, peer.as_str())?;
-            store_text(db, &conversation_id, entry, &body, Sent { from_me, confirmed: sender.confirmed }, out)
+            store_text(db, &conversation_id, entry, &body, Sent { from_me, confirmed: sender.confirmed, ts }, out)
         }
         OlmContent::RoomKey { group_id, session_id, session_key } => {
             if let Some(session_id) = machine.receive_room_key(db, &sender, &group_id, &session_id, &session_key)? {
@@ -325,7 +325,7 @@ fn handle_direct(
             out.verification.push((sender, content));
             Ok(())
         }
-        OlmContent::Resent { to, body, ts: _, original } => {
+        OlmContent::Resent { to, body, ts, original } => {
             let from_me = entry.sender_user == own.user_id;
             let peer = if from_me {
                 to
@@ -334,7 +334,8 @@ fn handle_direct(
             } else {
                 return Ok(());
             };
-            replace_undecryptable(db, entry, &peer, &original, &body, from_me, out)
+            let sent = Sent { from_me, confirmed: sender.confirmed, ts };
+            replace_undecryptable(db, entry, &peer, &original, &body, sent, out)
         }
     }
 }
@@ -348,7 +349,7 @@ fn replace_undecryptable(
     peer: &UserId,
     original: &str,
     body: &str,
-    from_me: bool,
+    Sent { from_me, confirmed, ts }: Sent,
     out: &mut Processed,
 ) -> Result<()> {
     let waiting = ConversationId::Direct(entry.sender_user.clone());
@@ -362,7 +363,7 @@ fn replace_undecryptable(
         db.ensure_conversation(&conversation_id, peer.as_str())?;
         db.move_message(message.id, &conversation_id)?;
     }
-    db.set_decrypted_as(message.id, body, from_me)?;
+    db.set_decrypted_as(message.id, &Decrypted { body, from_me, ts, confirmed })?;
     db.remove_pending(message.id)?;
     if let Some(message) = db.message(message.id)? {
         out.events.push(ClientEvent::StatusChanged { message });
@@ -390,6 +391,9 @@ struct Sent {
     /// From a device its user confirmed. A message from any other device is kept, marked: it may
     /// not be theirs (the server could have added the device), until they confirm it.
     confirmed: bool,
+    /// When the sender wrote it, by the sender's clock (inside the ciphertext: the server cannot
+    /// change it). The shown time; the server's time only orders the conversation.
+    ts: i64,
 }
 
 fn store_text(
@@ -397,7 +401,7 @@ fn store_text(
     conversation_id: &ConversationId,
     entry: &InboxEntry,
     body: &str,
-    Sent { from_me, confirmed }: Sent,
+    Sent { from_me, confirmed, ts }: Sent,
     out: &mut Processed,
 ) -> Result<()> {
     if !confirmed {
@@ -415,7 +419,8 @@ fn store_text(
         status: if from_me { MessageStatus::Sent } else { MessageStatus::Received },
         reason: (!confirmed).then_some(MessageReason::KeyChange(KeyChange::UnconfirmedDevice)),
         outgoing: from_me,
-        ts: server_ts,
+        // A sender that wrote no time (or nonsense) shows the server's.
+        ts: if ts > 0 { ts } else { server_ts },
         server_ts: Some(server_ts),
     })? {
         out.messages += 1;
@@ -509,8 +514,10 @@ fn retry_pending(machine: &mut Machine, db: &Db<'_>, session_id: &str, out: &mut
         let record = sender_record(db, out, &sender, ciphertext)?;
         match machine.decrypt_group(db, group_id, &sender, record.as_ref(), entry.message_id.as_str(), ciphertext)? {
             Ok(decrypted) => {
-                let GroupContent::Text { body, ts: _ } = &decrypted.plaintext.content;
-                db.set_decrypted_as(row, body, entry.sender_user == machine.own().user_id)?;
+                let GroupContent::Text { body, ts } = &decrypted.plaintext.content;
+                let from_me = entry.sender_user == machine.own().user_id;
+                let confirmed = record.as_ref().is_some_and(|d| d.confirmed);
+                db.set_decrypted_as(row, &Decrypted { body, from_me, ts: *ts, confirmed })?;
                 db.remove_pending(row)?;
                 if let Some(message) = db.message(row)? {
                     out.events.push(ClientEvent::StatusChanged { message });

@@ -17,7 +17,7 @@ pub use crypto::{BackupScope, DeviceRecord, Devices, InboundGroupRecord, Outboun
 pub use error::{DbColumn, StoreError};
 pub use groups::LocalGroup;
 pub use history::{
-    Conversation, ConversationKind, Message, MessageKind, MessageReason, MessageStatus, NewMessage, OutboxItem,
+    Conversation, ConversationKind, Decrypted, Message, MessageKind, MessageReason, MessageStatus, NewMessage, OutboxItem,
     SearchHit,
 };
 #[cfg(feature = "bench")]

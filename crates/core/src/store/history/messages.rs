@@ -106,7 +106,9 @@ pub struct Message {
     /// by its user.
     pub reason: Option<MessageReason>,
     pub outgoing: bool,
-    /// When it was written (sender's clock for our own messages, the server's for others), ms.
+    /// When it was written, by the sender's clock (carried inside the ciphertext, so the server
+    /// cannot change it), ms. The conversation is ordered by `server_ts`; a `ts` far from it
+    /// means the sender's clock is off.
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub ts: i64,
     #[cfg_attr(feature = "ts", ts(type = "number | null"))]
@@ -130,6 +132,17 @@ impl std::fmt::Debug for Message {
             .field("status", &self.status)
             .finish_non_exhaustive()
     }
+}
+
+/// What a message that could not be read at first turned out to say.
+pub struct Decrypted<'a> {
+    pub body: &'a str,
+    /// Sent by this user (from another of their devices).
+    pub from_me: bool,
+    /// The sender's time (inside the ciphertext); 0 keeps the time stored.
+    pub ts: i64,
+    /// From a device its user confirmed (else marked `unconfirmed_device`).
+    pub confirmed: bool,
 }
 
 /// Why a message is as it is, stored as its code in the `reason` column: the error that stopped an
@@ -449,17 +462,19 @@ impl Db<'_> {
     /// An undecryptable message was decrypted after all (the tests' shorthand).
     #[cfg(test)]
     pub fn set_decrypted(&self, row_id: i64, body: &str) -> Result<()> {
-        self.set_decrypted_as(row_id, body, false)
+        self.set_decrypted_as(row_id, &Decrypted { body, from_me: false, ts: 0, confirmed: true })
     }
 
     /// An undecryptable message was decrypted after all; it may be this user's own (sent from
     /// another of their devices, read from a group's history): then it is stored as sent by us.
-    pub fn set_decrypted_as(&self, row_id: i64, body: &str, from_me: bool) -> Result<()> {
+    pub fn set_decrypted_as(&self, row_id: i64, d: &Decrypted<'_>) -> Result<()> {
+        let reason = (!d.confirmed).then_some(<&str>::from(KeyChange::UnconfirmedDevice));
         self.conn().execute(
             "UPDATE messages SET kind = 'text', body = ?2, status = CASE WHEN ?3 THEN 'sent' ELSE 'received' END,
-                outgoing = ?3, reason = NULL WHERE id = ?1",
-            params![row_id, body, from_me],
+                outgoing = ?3, reason = ?5, ts = CASE WHEN ?4 > 0 THEN ?4 ELSE ts END WHERE id = ?1",
+            params![row_id, d.body, d.from_me, d.ts, reason],
         )?;
+        let body = d.body;
         // Rows above the index's watermark are picked up by the next `index_pending`.
         let done: i64 = self.meta(META_FTS_INDEXED)?.and_then(|v| v.parse().ok()).unwrap_or(0);
         if row_id <= done {

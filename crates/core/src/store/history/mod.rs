@@ -14,7 +14,7 @@ mod search;
 pub use conversations::{Conversation, ConversationKind};
 #[cfg(test)]
 pub use messages::ORDER_KEY;
-pub use messages::{Message, MessageKind, MessageReason, MessageStatus, NewMessage};
+pub use messages::{Decrypted, Message, MessageKind, MessageReason, MessageStatus, NewMessage};
 pub use outbox::OutboxItem;
 pub use search::SearchHit;
 #[cfg(feature = "bench")]
