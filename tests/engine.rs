@@ -340,13 +340,38 @@ async fn duplicates_are_shown_once_and_tampering_is_undecryptable() {
     let direct = bob.messages(&ConversationId::Direct(uid("alice")), None, 10).unwrap();
     assert_eq!(direct.len(), 1);
     assert_eq!(direct[0].reason, Some(MessageReason::from(Undecryptable::Malformed)));
-    // Replaying a real ciphertext under another message id is caught by the index check.
+    // Replaying a real ciphertext under another message id is caught by the index check, and
+    // shows nothing at all (no "undecryptable" placeholder).
     let mut replay = entry.clone();
     replay.message_id = sotto_proto::MessageId::parse("replayed-0001").unwrap();
     bob.bench_receive(&as_new_deliveries(&[replay], 3_000_000)).await.unwrap();
     let all = bob.messages(&conversation, None, 100).unwrap();
-    let replayed = all.iter().find(|m| m.message_id == "replayed-0001").unwrap();
-    assert_eq!(replayed.reason, Some(MessageReason::from(Undecryptable::Replayed)));
+    assert!(all.iter().all(|m| m.message_id != "replayed-0001"), "{all:?}");
+    // So does a one-to-one message replayed under a new id: a first message (a pre-key message)
+    // and, once bob has answered, a normal one.
+    alice.send_text(&uid("bob"), "the first one to one").await.unwrap();
+    bob.sync().await.unwrap();
+    bob.send_text(&uid("alice"), "an answer").await.unwrap();
+    alice.sync().await.unwrap();
+    alice.send_text(&uid("bob"), "one to one, once").await.unwrap();
+    let mut olm = tap.inbox().await.into_iter().rev().find(|e| matches!(e.body, EntryBody::Direct { .. })).unwrap();
+    // The ciphertext for bob's own device, as the server holds it before bob fetches it.
+    let db = rusqlite::Connection::open(server.data_dir().join("sotto.db")).unwrap();
+    let ciphertext: String = db
+        .query_row(
+            "SELECT ciphertext FROM inbox WHERE user_id = 'bob' AND device_id = ?1 AND message_id = ?2",
+            [bob.device_id().as_str(), olm.message_id.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    olm.body = EntryBody::Direct { ciphertext };
+    bob.sync().await.unwrap();
+    let to_alice = ConversationId::Direct(uid("alice"));
+    let before = bob.messages(&to_alice, None, 100).unwrap().len();
+    let mut olm_replay = olm.clone();
+    olm_replay.message_id = sotto_proto::MessageId::parse("replayed-0002").unwrap();
+    bob.bench_receive(&as_new_deliveries(&[olm_replay], 4_000_000)).await.unwrap();
+    assert_eq!(bob.messages(&to_alice, None, 100).unwrap().len(), before, "the replay shows nothing");
     // The engine keeps working afterwards.
     alice.send_group_text(&group, "still fine").await.unwrap();
     bob.sync().await.unwrap();
@@ -499,6 +524,41 @@ async fn a_message_that_arrives_before_its_key_is_decrypted_when_the_key_comes()
         }
     }
     assert!(updated, "a status_changed event tells the app the message is readable now");
+}
+
+/// When bob's one-time keys run out, a new contact's first message opens a session from his
+/// fallback key; bob's device then replaces that key, so it does not open sessions for long.
+#[tokio::test]
+async fn a_used_fallback_key_is_replaced() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let db = rusqlite::Connection::open(server.data_dir().join("sotto.db")).unwrap();
+    let fallback = || -> String {
+        db.query_row("SELECT key FROM fallback_keys WHERE user_id = 'bob' AND device_id = ?1", [bob.device_id().as_str()], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    let before = fallback();
+    // Someone claims every one-time key bob has (they are handed out once each).
+    let tap = Tap::login(&server, "alice").await;
+    let device = serde_json::json!({"devices": [{"user_id": "bob", "device_id": bob.device_id().as_str()}]});
+    loop {
+        let (status, claimed) = tap.post("/v1/keys/claim", &device).await;
+        assert_eq!(status, 200);
+        if claimed["keys"][0]["fallback"] == true {
+            break;
+        }
+    }
+    alice.send_text(&uid("bob"), "from the fallback key").await.unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(bodies(&bob, &ConversationId::Direct(uid("alice"))), ["from the fallback key"]);
+    assert_ne!(fallback(), before, "bob's device replaced the fallback key it saw used");
+    // Nothing breaks afterwards.
+    alice.send_text(&uid("bob"), "and again").await.unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(bodies(&bob, &ConversationId::Direct(uid("alice"))), ["from the fallback key", "and again"]);
 }
 
 #[tokio::test]

@@ -314,6 +314,20 @@ impl Tap {
         (status, response.json().await.unwrap())
     }
 
+    /// `POST path` with this device's token and a JSON body: the status and the JSON answer.
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.session.access_token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
     /// Every entry waiting in this device's inbox (not acknowledged).
     pub async fn inbox(&self) -> Vec<InboxEntry> {
         let request =

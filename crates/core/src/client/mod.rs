@@ -462,7 +462,27 @@ impl Client {
             self.read(|db| db.set_meta(META_KEYS_PUBLISHED, "1"))?;
         }
         self.ensure_identity().await?;
+        self.replace_used_fallback().await;
         self.top_up_keys().await
+    }
+
+    /// Replace the fallback key once an incoming session used it (it stays usable until then;
+    /// a failure is retried at the next sync or connection).
+    pub(crate) async fn replace_used_fallback(&self) {
+        match self.read(|db| db.meta(crate::crypto::META_FALLBACK_USED)) {
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(e) => return tracing::warn!(error = %e, "could not read whether the fallback key was used"),
+        }
+        match self.upload_keys(Fallback::Replace).await {
+            Ok(()) => {
+                if let Err(e) = self.read(|db| db.delete_meta(crate::crypto::META_FALLBACK_USED)) {
+                    tracing::warn!(error = %e, "could not record the new fallback key");
+                }
+                tracing::info!("the used fallback key was replaced");
+            }
+            Err(e) => tracing::warn!(error = %e, "could not replace the used fallback key; retried at the next sync"),
+        }
     }
 
     /// Keep the server stocked with one-time keys (and a fallback key).
@@ -485,6 +505,11 @@ impl Client {
         })?;
         if let Some(upload) = upload {
             let result = self.call::<routes::UploadOneTimeKeys>(&(), &upload).await;
+            if result.is_ok()
+                && let Some(fallback) = &upload.fallback_key
+            {
+                self.read(|db| db.set_meta(crate::crypto::META_FALLBACK_KEY, &fallback.key))?;
+            }
             // Whether or not the answer arrived, these keys are never offered again: if the
             // server stored them and handed one out meanwhile, uploading them a second time could
             // let two senders start sessions from one key. Unused ones cost nothing.

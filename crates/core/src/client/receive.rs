@@ -27,6 +27,8 @@ pub(crate) struct Processed {
     pub refresh: BTreeSet<UserId>,
     /// Incoming sessions used up one-time keys: top up.
     pub spent_keys: bool,
+    /// An incoming session used the fallback key: replace it.
+    pub fallback_used: bool,
     /// Group session keys were stored: back them up.
     pub new_sessions: bool,
     /// Messages stored as undecryptable.
@@ -181,6 +183,7 @@ impl Client {
                 }
             }
             out.spent_keys = machine.take_spent_keys();
+            out.fallback_used = machine.take_fallback_used();
             if inbox && out.last_seq > committed {
                 db.set_meta(META_INBOX_SEQ, &out.last_seq.to_string())?;
             }
@@ -228,6 +231,10 @@ fn handle_entry(
                     let confirmed = device.as_ref().is_some_and(|d| d.confirmed);
                     store_text(db, &conversation_id, entry, body, Sent { from_me, confirmed, ts: *ts }, out)
                 }
+                Err(Undecryptable::Replayed) => {
+                    tracing::warn!(sender = %entry.sender_user, group = %group_id, "a replayed group ciphertext was dropped");
+                    Ok(())
+                }
                 Err(reason) => {
                     let session = Machine::group_session_id(ciphertext);
                     store_undecryptable(db, &conversation_id, entry, reason, session.as_deref(), out)
@@ -260,6 +267,11 @@ fn handle_direct(
     };
     let plaintext = match machine.decrypt_olm(db, &sender, ciphertext)? {
         Ok(p) => p,
+        // A replay shows nothing: the message it copies was shown once already.
+        Err(Undecryptable::Replayed) => {
+            tracing::warn!(sender = %entry.sender_user, "a replayed one-to-one ciphertext was dropped");
+            return Ok(());
+        }
         Err(reason) => {
             if reason == Undecryptable::OlmSession {
                 out.repairs.undecryptable(&sender, entry.message_id.as_str());

@@ -73,6 +73,9 @@ impl Client {
         self.emit_all(processed.events);
         self.call::<routes::AckInbox>(&(), &AckRequest { up_to }).await?;
         self.refresh_after(processed.refresh, processed.spent_keys).await;
+        if processed.fallback_used {
+            self.replace_used_fallback().await;
+        }
         self.repair(processed.repairs).await;
         for (sender, content) in processed.verification {
             self.on_verification(sender, content).await;
@@ -228,6 +231,9 @@ impl Client {
                     .map_err(|e| Error::Protocol(ProtocolError::Encode(e)))?;
                 tx.send(WsMessage::text(ack)).await.map_err(|e| Error::Offline(NetworkError::socket(e)))?;
                 self.refresh_after(processed.refresh, processed.spent_keys).await;
+        if processed.fallback_used {
+            self.replace_used_fallback().await;
+        }
                 self.repair(processed.repairs).await;
             }
             if synced {

@@ -33,6 +33,13 @@ use crate::Result;
 use crate::backup::Record;
 use crate::store::{BackupScope, Db, DbColumn, DeviceRecord, InboundGroupRecord, OutboundGroupRecord, StoreError};
 
+/// The profile setting holding the public fallback key the server has (unpadded base64): an
+/// incoming session made from it means it is time for a new one.
+pub(crate) const META_FALLBACK_KEY: &str = "published_fallback_key";
+
+/// Set while the fallback key was used and has not been replaced yet.
+pub(crate) const META_FALLBACK_USED: &str = "fallback_key_used";
+
 /// One-time keys the server should hold for this device.
 pub const ONE_TIME_KEY_TARGET: u64 = 50;
 /// A Megolm session is replaced after this many messages...
@@ -121,6 +128,8 @@ pub struct Machine {
     outbound: HashMap<GroupId, (String, GroupSession)>,
     /// A one-time key was used up by an incoming session since the last [`Machine::take_spent_keys`].
     spent_keys: bool,
+    /// The fallback key opened an incoming session since the last [`Machine::take_fallback_used`].
+    fallback_used: bool,
 }
 
 fn b64(s: &str) -> Result<Vec<u8>, Undecryptable> {
@@ -137,13 +146,22 @@ impl Machine {
             inbound: HashMap::new(),
             outbound: HashMap::new(),
             spent_keys: false,
+            fallback_used: false,
         }
     }
 
     pub fn load(db: &Db<'_>, own: DeviceAddress, pickle_key: Zeroizing<[u8; 32]>) -> Result<Self> {
         let (pickle, _) = db.account_pickle()?.ok_or(StoreError::Missing("device account"))?;
         let account = unpickle_account(&pickle, &pickle_key)?;
-        Ok(Self { own, account, pickle_key, inbound: HashMap::new(), outbound: HashMap::new(), spent_keys: false })
+        Ok(Self {
+            own,
+            account,
+            pickle_key,
+            inbound: HashMap::new(),
+            outbound: HashMap::new(),
+            spent_keys: false,
+            fallback_used: false,
+        })
     }
 
     /// A new identity for this device (a key reset): a fresh account, pickled and encrypted,
@@ -164,6 +182,7 @@ impl Machine {
         self.account = unpickle_account(pickle, &self.pickle_key)?;
         self.outbound.clear();
         self.spent_keys = false;
+        self.fallback_used = false;
         self.save_account(db)
     }
 
@@ -174,6 +193,7 @@ impl Machine {
         self.inbound.clear();
         self.outbound.clear();
         self.spent_keys = false;
+        self.fallback_used = false;
         Ok(())
     }
 
@@ -237,6 +257,12 @@ impl Machine {
     /// Whether incoming sessions used up one-time keys since the last call (time to top up).
     pub fn take_spent_keys(&mut self) -> bool {
         std::mem::take(&mut self.spent_keys)
+    }
+
+    /// Whether the fallback key opened an incoming session since the last call (time to replace
+    /// it: see [`META_FALLBACK_KEY`]).
+    pub fn take_fallback_used(&mut self) -> bool {
+        std::mem::take(&mut self.fallback_used)
     }
 
     pub fn mark_published(&mut self) {
@@ -337,13 +363,24 @@ impl Machine {
         };
         let now = crate::store::now_ms();
         let mut plain = None;
+        // A session that knows the message's chain but no longer has its key: it was decrypted
+        // before (a replay under a new id).
+        let mut used_up = false;
         for (session_id, pickle) in db.olm_sessions_for(&sender.curve25519)? {
             let mut session = self.unpickle_session(&pickle)?;
-            if let Ok(bytes) = session.decrypt(&message) {
-                db.save_olm_session(&session_id, &sender.curve25519, &session.pickle().encrypt(&self.pickle_key), now)?;
-                plain = Some(Zeroizing::new(bytes));
-                break;
+            match session.decrypt(&message) {
+                Ok(bytes) => {
+                    let pickle = session.pickle().encrypt(&self.pickle_key);
+                    db.save_olm_session(&session_id, &sender.curve25519, &pickle, now)?;
+                    plain = Some(Zeroizing::new(bytes));
+                    break;
+                }
+                Err(vodozemac::olm::DecryptionError::MissingMessageKey(_)) => used_up = true,
+                Err(_) => {}
             }
+        }
+        if plain.is_none() && used_up {
+            return Ok(Err(Undecryptable::Replayed));
         }
         if plain.is_none()
             && let OlmMessage::PreKey(pre_key) = &message
@@ -356,7 +393,14 @@ impl Machine {
             }
             let identity = Curve25519PublicKey::from_base64(&sender.curve25519)
                 .map_err(|source| StoreError::Key { at: DbColumn::new("devices", "curve25519"), source })?;
+            let used_key = pre_key.one_time_key().to_base64();
             if let Ok(created) = self.account.create_inbound_session(SessionConfig::version_1(), identity, pre_key) {
+                // The fallback key (unlike a one-time key) stays usable: replace it soon, so one
+                // key does not open sessions for long.
+                if db.meta(META_FALLBACK_KEY)?.as_deref() == Some(used_key.as_str()) {
+                    db.set_meta(META_FALLBACK_USED, "1")?;
+                    self.fallback_used = true;
+                }
                 let session = created.session;
                 db.insert_olm_session(
                     &session.session_id(),
