@@ -310,3 +310,37 @@ fn a_wrong_key_or_a_newer_schema_is_refused_without_change() {
     assert!(matches!(Store::open(&path, &key, OpenMode::Existing), Err(Error::ProfileTooNew { found: 99, .. })));
     assert!(matches!(Store::open(&dir.path().join("missing.db"), &key, OpenMode::Existing), Err(Error::NoProfile(_))));
 }
+
+/// A profile of the release before identities (schema 5), with a pinned device and a contact
+/// marked verified, opens and migrates: the device is kept, not confirmed until the directory
+/// shows its user's identity; the mark stays; nothing is held.
+#[test]
+fn a_profile_from_before_identities_upgrades_and_keeps_its_trust_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotto.db");
+    let key = ProfileKey::generate().unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "key", key.sqlcipher_key().as_str()).unwrap();
+        for sql in &super::MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 5;
+             INSERT INTO devices (user_id, device_id, curve25519, ed25519, first_seen, active)
+                VALUES ('bob', 'B1', 'curve', 'ed', 7, 1);
+             INSERT INTO known_users (user_id, fetched_ts, verified) VALUES ('bob', 7, '123');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path, &key, OpenMode::Existing).unwrap();
+    let db = store.db();
+    let bob = sotto_proto::UserId::parse("bob").unwrap();
+    let devices = db.devices_of(&bob, Devices::IncludingRemoved).unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!((devices[0].curve25519.as_str(), devices[0].first_seen, devices[0].confirmed), ("curve", 7, false));
+    assert_eq!(db.verified_number(&bob).unwrap().as_deref(), Some("123"));
+    assert!(!db.is_held(&bob).unwrap());
+    assert!(db.pinned_identity(&bob).unwrap().is_none());
+    assert!(db.cross_signing().unwrap().is_none(), "the engine makes the identity at its first start");
+}

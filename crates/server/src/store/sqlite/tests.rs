@@ -186,3 +186,39 @@ async fn upgrading_to_group_history_keeps_members_reading() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].ciphertext, "group-ct-1");
 }
+
+/// A database of the release before identities (schema 2) with devices and their keys opens,
+/// migrates, keeps every key, and lists no identity and no confirmation until clients publish.
+#[tokio::test]
+async fn upgrading_to_identities_keeps_devices_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotto.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(super::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(super::MIGRATIONS[1]).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 2;
+             INSERT INTO accounts VALUES ('alice', 'h', 1);
+             INSERT INTO devices (user_id, device_id, created_ts, curve25519, ed25519, keys_signature)
+                VALUES ('alice', 'A1', 1, 'curve', 'ed', 'sig');",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+    let listed = store.query_devices(&[suite::user("alice")]).await.unwrap();
+    assert_eq!(listed[0].devices.len(), 1);
+    assert_eq!(listed[0].devices[0].curve25519, "curve");
+    assert_eq!((listed[0].identity.as_ref(), listed[0].confirmations.len()), (None, 0));
+    // The first client to start publishes the identity and confirms its device.
+    let identity = sotto_proto::UserIdentity {
+        user_id: suite::user("alice"),
+        master_key: "m".into(),
+        self_signing_key: "s".into(),
+        user_signing_key: "u".into(),
+        signature: "x".into(),
+    };
+    assert_eq!(store.set_identity(&identity).await.unwrap(), crate::store::SetKeysOutcome::Stored);
+    assert!(store.confirm_device(&suite::addr("alice", "A1"), "ed", "c").await.unwrap());
+}
