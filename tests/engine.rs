@@ -535,9 +535,11 @@ async fn a_used_fallback_key_is_replaced() {
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let db = rusqlite::Connection::open(server.data_dir().join("sotto.db")).unwrap();
     let fallback = || -> String {
-        db.query_row("SELECT key FROM fallback_keys WHERE user_id = 'bob' AND device_id = ?1", [bob.device_id().as_str()], |r| {
-            r.get(0)
-        })
+        db.query_row(
+            "SELECT key FROM fallback_keys WHERE user_id = 'bob' AND device_id = ?1",
+            [bob.device_id().as_str()],
+            |r| r.get(0),
+        )
         .unwrap()
     };
     let before = fallback();

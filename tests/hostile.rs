@@ -62,8 +62,11 @@ impl Implant {
         )
         .unwrap();
         let sign = |id: vodozemac::KeyId, key: Curve25519PublicKey| {
-            let mut signed =
-                SignedKey { key_id: KeyId::parse(id.to_base64()).unwrap(), key: key.to_base64(), signature: String::new() };
+            let mut signed = SignedKey {
+                key_id: KeyId::parse(id.to_base64()).unwrap(),
+                key: key.to_base64(),
+                signature: String::new(),
+            };
             signed.signature = self.account.sign(signed.signing_bytes(&self.address)).to_base64();
             signed
         };
@@ -71,7 +74,13 @@ impl Implant {
             let k = sign(id, key);
             db.execute(
                 "INSERT INTO one_time_keys (user_id, device_id, key_id, key, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
-                rusqlite::params![keys.user_id.as_str(), keys.device_id.as_str(), k.key_id.as_str(), k.key, k.signature],
+                rusqlite::params![
+                    keys.user_id.as_str(),
+                    keys.device_id.as_str(),
+                    k.key_id.as_str(),
+                    k.key,
+                    k.signature
+                ],
             )
             .unwrap();
         }
@@ -111,7 +120,8 @@ impl Implant {
             let plaintext = match (&message, sessions.get_mut(&sender.to_base64())) {
                 (_, Some(session)) => session.decrypt(&message).unwrap(),
                 (OlmMessage::PreKey(pre_key), None) => {
-                    let created = self.account.create_inbound_session(SessionConfig::version_1(), sender, pre_key).unwrap();
+                    let created =
+                        self.account.create_inbound_session(SessionConfig::version_1(), sender, pre_key).unwrap();
                     sessions.insert(sender.to_base64(), created.session);
                     created.plaintext
                 }
@@ -176,7 +186,10 @@ async fn a_device_the_server_adds_gets_nothing_and_everyone_sees_it() {
     // Everyone still reads everything.
     let with_bob = ConversationId::Direct(uid("bob"));
     let team = ConversationId::Group(group.clone());
-    assert_eq!(bodies(&bob, &ConversationId::Direct(uid("alice"))), ["hello bob", "secret one-to-one", "secret from bob"]);
+    assert_eq!(
+        bodies(&bob, &ConversationId::Direct(uid("alice"))),
+        ["hello bob", "secret one-to-one", "secret from bob"]
+    );
     assert_eq!(bodies(&bob, &team), ["hello team", "secret to the group", "secret from carol"]);
     assert_eq!(bodies(&carol, &team), ["hello team", "secret to the group", "secret from carol"]);
 

@@ -40,11 +40,19 @@ pub fn hint(code: ErrorCode) -> Option<&'static str> {
         C::UserExists => "pick another user id, or `login` if the account is yours",
         C::UnknownUser => "check the user id; `sotto devices USER` shows whether someone is on this server",
         C::NoDevices => "they have not signed in on any device yet; the message can be sent once they have",
-        C::NoConfirmedDevice => "none of their devices is confirmed yet; ask them to confirm their new device from an old one (or restore with their recovery key)",
-        C::NotConfirmed => "confirm this device first: run `sotto device link` here and `sotto device confirm` on a confirmed device, or restore with the recovery key",
-        C::IdentityChangedHeld => "compare safety numbers again (`sotto verify`), or accept the new key with `sotto trust accept USER`",
+        C::NoConfirmedDevice => {
+            "none of their devices is confirmed yet; ask them to confirm their new device from an old one (or restore with their recovery key)"
+        }
+        C::NotConfirmed => {
+            "confirm this device first: run `sotto device link` here and `sotto device confirm` on a confirmed device, or restore with the recovery key"
+        }
+        C::IdentityChangedHeld => {
+            "compare safety numbers again (`sotto verify`), or accept the new key with `sotto trust accept USER`"
+        }
         C::NoVerification => "start the verification again",
-        C::NoIdentity => "their app has not made an identity key yet; ask them to open Sotto once (an update may be needed)",
+        C::NoIdentity => {
+            "their app has not made an identity key yet; ask them to open Sotto once (an update may be needed)"
+        }
         C::UnknownConversation => "`sotto conversations` lists the conversations on this device",
         C::NotMember | C::NotAdmin => "`sotto group list` shows your groups and roles",
         C::RateLimited => "wait a minute, then try again",

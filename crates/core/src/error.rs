@@ -153,15 +153,21 @@ pub enum Error {
     #[error("Stopped before it finished; nothing was changed.")]
     Cancelled,
     /// The user has devices, but none they confirmed: nothing could be given to any of them.
-    #[error("{0} has not confirmed any of their devices yet, so none of them can read messages. Nothing was sent; try again once they have.")]
+    #[error(
+        "{0} has not confirmed any of their devices yet, so none of them can read messages. Nothing was sent; try again once they have."
+    )]
     NoConfirmedDevice(String),
     /// The contact's identity changed after this person verified them: sending is held until
     /// they accept the new identity (or verify it again).
-    #[error("{0}'s identity key changed since you verified them. Nothing was sent: compare safety numbers again, or accept the new key.")]
+    #[error(
+        "{0}'s identity key changed since you verified them. Nothing was sent: compare safety numbers again, or accept the new key."
+    )]
     IdentityChangedHeld(String),
     /// This device does not hold the user's identity keys (it is not confirmed yet), so it
     /// cannot confirm other devices.
-    #[error("This device is not confirmed yet, so it cannot confirm others. Confirm it from one of your other devices, or with your recovery key.")]
+    #[error(
+        "This device is not confirmed yet, so it cannot confirm others. Confirm it from one of your other devices, or with your recovery key."
+    )]
     NotConfirmed,
     /// No running verification with that id (it ended, timed out, or never existed here).
     #[error("That verification is not running any more; start it again.")]

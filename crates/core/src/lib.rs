@@ -34,10 +34,10 @@ pub use client::{
     Client, DeviceSummary, KeyBackupKind, KeyBackupRestore, KeyBackupStatus, KeyReset, RecoverySecret, Restore, SignIn,
     SyncSummary, Verification, VerificationState, VerificationView,
 };
-pub use crypto::sas::{SasEmoji, ShortAuthString};
 pub use conversation_id::ConversationId;
 pub use crypto::CryptoError;
 pub use crypto::Undecryptable;
+pub use crypto::sas::{SasEmoji, ShortAuthString};
 pub use error::{Error, Result};
 pub use events::{ClientEvent, ConnectionState, KeyChange};
 pub use export::{ExportFormat, ExportScope, ExportSummary};

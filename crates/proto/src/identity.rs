@@ -55,8 +55,11 @@ pub struct DeviceConfirmation {
 impl DeviceConfirmation {
     /// The exact bytes the self-signing key signs to confirm `keys`.
     pub fn signing_bytes(keys: &DeviceKeys) -> Vec<u8> {
-        format!("sotto-device-confirmation-v1\n{}\n{}\n{}\n{}", keys.user_id, keys.device_id, keys.curve25519, keys.ed25519)
-            .into_bytes()
+        format!(
+            "sotto-device-confirmation-v1\n{}\n{}\n{}\n{}",
+            keys.user_id, keys.device_id, keys.curve25519, keys.ed25519
+        )
+        .into_bytes()
     }
 }
 

@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AckRequest, AddMembersRequest, Backup, BackupVersion, ChangePasswordRequest, ClaimKeysRequest, ClaimKeysResponse,
-    ConfirmDevicesRequest, ResetIdentityRequest,
-    CreateGroupRequest, DeleteDeviceRequest, DeviceId, DeviceKeys, DeviceList, ExternalLoginRequest, GroupHistoryPage,
-    GroupId, GroupInfo, GroupList, InboxPage, Jwks, KeyCounts, LoginRequest, PutBackupRequest, QueryKeysRequest,
-    QueryKeysResponse, RefreshRequest, RegisterRequest, ResetDeviceKeysRequest, SendDirectRequest, SendGroupRequest,
-    SendReceipt, Session, SetRoleRequest, UploadKeysRequest, UserId, UserIdentity,
+    ConfirmDevicesRequest, CreateGroupRequest, DeleteDeviceRequest, DeviceId, DeviceKeys, DeviceList,
+    ExternalLoginRequest, GroupHistoryPage, GroupId, GroupInfo, GroupList, InboxPage, Jwks, KeyCounts, LoginRequest,
+    PutBackupRequest, QueryKeysRequest, QueryKeysResponse, RefreshRequest, RegisterRequest, ResetDeviceKeysRequest,
+    ResetIdentityRequest, SendDirectRequest, SendGroupRequest, SendReceipt, Session, SetRoleRequest, UploadKeysRequest,
+    UserId, UserIdentity,
 };
 
 /// The HTTP methods the API uses.

@@ -220,17 +220,22 @@ fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_,
             })
         },
     )?;
-    each(c, "SELECT user_id, device_id, curve25519, ed25519, first_seen, active, confirmed FROM devices", lines, |r| {
-        Ok(Record::Device {
-            user_id: r.get(0)?,
-            device_id: r.get(1)?,
-            curve25519: r.get(2)?,
-            ed25519: r.get(3)?,
-            first_seen: r.get(4)?,
-            active: r.get::<_, i64>(5)? != 0,
-            confirmed: r.get::<_, i64>(6)? != 0,
-        })
-    })?;
+    each(
+        c,
+        "SELECT user_id, device_id, curve25519, ed25519, first_seen, active, confirmed FROM devices",
+        lines,
+        |r| {
+            Ok(Record::Device {
+                user_id: r.get(0)?,
+                device_id: r.get(1)?,
+                curve25519: r.get(2)?,
+                ed25519: r.get(3)?,
+                first_seen: r.get(4)?,
+                active: r.get::<_, i64>(5)? != 0,
+                confirmed: r.get::<_, i64>(6)? != 0,
+            })
+        },
+    )?;
     each(c, "SELECT master, self_signing, user_signing FROM cross_signing", lines, |r| {
         Ok(Record::CrossSigning { master: r.get(0)?, self_signing: r.get(1)?, user_signing: r.get(2)? })
     })?;

@@ -24,7 +24,6 @@ use crate::events::{ClientEvent, KeyChange};
 use crate::store::{Db, DeviceRecord, Devices, MessageKind, MessageStatus, NewMessage, now_ms};
 use crate::{Error, Result};
 
-
 /// The master key of another identity the directory listed for this user (shown once).
 const META_IDENTITY_CONFLICT: &str = "identity_conflict";
 
@@ -473,7 +472,9 @@ fn reconcile(
                         "{user}'s account has a device {user} has not confirmed ({device}). It gets no messages until {user} confirms it."
                     ),
                     KeyChange::MasterKeyChanged => {
-                        format!("{user}'s identity key changed: they may have started over on a new device, or someone may be pretending to be them. The safety number changed.")
+                        format!(
+                            "{user}'s identity key changed: they may have started over on a new device, or someone may be pretending to be them. The safety number changed."
+                        )
                     }
                     KeyChange::IdentitySetUp => {
                         format!("{user} now confirms their devices with an identity key. The safety number changed.")

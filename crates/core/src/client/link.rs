@@ -79,11 +79,19 @@ enum Phase {
     /// We accepted (committing to our key); waiting for the initiator's key.
     Accepted(Sas),
     /// We sent our key; waiting for theirs, which must match `commitment`.
-    AwaitingKey { sas: Sas, commitment: String },
-    Compare { sas: EstablishedSas, shown: ShortAuthString },
+    AwaitingKey {
+        sas: Sas,
+        commitment: String,
+    },
+    Compare {
+        sas: EstablishedSas,
+        shown: ShortAuthString,
+    },
     /// Both MACs checked out; the new device waits for the identity keys.
     Verified,
-    Done { device_confirmed: bool },
+    Done {
+        device_confirmed: bool,
+    },
     Cancelled(String),
 }
 
@@ -143,7 +151,7 @@ fn address(d: &DeviceRecord) -> DeviceAddress {
 /// What to do after the verifications' lock is released.
 enum Next {
     Nothing,
-    Send(DeviceRecord, OlmContent),
+    Send(Box<(DeviceRecord, OlmContent)>),
     /// Check the MACs (both sides confirmed).
     Finish,
 }
@@ -187,8 +195,7 @@ impl Client {
     /// The verifications of this session (running and finished), newest last.
     pub fn verification_list(&self) -> Result<Vec<VerificationView>> {
         let list = self.verifications()?;
-        let mut views: Vec<(Instant, VerificationView)> =
-            list.iter().map(|(id, v)| (v.started, v.view(id))).collect();
+        let mut views: Vec<(Instant, VerificationView)> = list.iter().map(|(id, v)| (v.started, v.view(id))).collect();
         views.sort_by_key(|(started, _)| *started);
         Ok(views.into_iter().map(|(_, v)| v).collect())
     }
@@ -228,7 +235,8 @@ impl Client {
             v.peer.clone()
         };
         self.emit_verification(id);
-        if let Err(e) = self.send_to_device(&peer, &OlmContent::SasCancel { txn: id.into(), reason: reason.into() }).await
+        if let Err(e) =
+            self.send_to_device(&peer, &OlmContent::SasCancel { txn: id.into(), reason: reason.into() }).await
         {
             tracing::warn!(error = %e, "could not tell the other device that the verification stopped");
         }
@@ -270,14 +278,14 @@ impl Client {
                     list.insert(txn.clone(), verification);
                 }
                 let accept = OlmContent::SasAccept { txn: txn.clone(), commitment };
-                (txn, Next::Send(sender, accept))
+                (txn, Next::Send(Box::new((sender, accept))))
             }
             OlmContent::SasAccept { txn, commitment } => {
                 let next = self.step(&txn, &sender, |v| match std::mem::replace(&mut v.phase, Phase::Verified) {
                     Phase::Started(sas) if v.we_started => {
                         let key = sas.public_key().to_base64();
                         v.phase = Phase::AwaitingKey { sas, commitment };
-                        Next::Send(v.peer.clone(), OlmContent::SasKey { txn: txn.clone(), key })
+                        Next::Send(Box::new((v.peer.clone(), OlmContent::SasKey { txn: txn.clone(), key })))
                     }
                     _ => unexpected(v, &txn),
                 })?;
@@ -288,7 +296,7 @@ impl Client {
                 let next = self.step(&txn, &sender, |v| {
                     let Some(their_key) = their_key else {
                         v.phase = Phase::Cancelled("keys".into());
-                        return Next::Send(v.peer.clone(), cancel(&txn, "keys"));
+                        return Next::Send(Box::new((v.peer.clone(), cancel(&txn, "keys"))));
                     };
                     match std::mem::replace(&mut v.phase, Phase::Verified) {
                         Phase::AwaitingKey { sas, commitment } if sas::commitment(&their_key, &txn) == commitment => {
@@ -297,12 +305,20 @@ impl Client {
                         }
                         Phase::AwaitingKey { .. } => {
                             v.phase = Phase::Cancelled("keys".into());
-                            Next::Send(v.peer.clone(), cancel(&txn, "keys"))
+                            Next::Send(Box::new((v.peer.clone(), cancel(&txn, "keys"))))
                         }
                         Phase::Accepted(sas) => {
                             let our_key = sas.public_key();
                             let reply = OlmContent::SasKey { txn: txn.clone(), key: our_key.to_base64() };
-                            establish(v, &txn, &own, sas, our_key, their_key, Next::Send(v.peer.clone(), reply))
+                            establish(
+                                v,
+                                &txn,
+                                &own,
+                                sas,
+                                our_key,
+                                their_key,
+                                Next::Send(Box::new((v.peer.clone(), reply))),
+                            )
                         }
                         _ => unexpected(v, &txn),
                     }
@@ -358,7 +374,7 @@ impl Client {
         };
         match next {
             Next::Nothing => {}
-            Next::Send(to, content) => self.send_to_device(&to, &content).await?,
+            Next::Send(message) => self.send_to_device(&message.0, &message.1).await?,
             Next::Finish => self.finish_verification(&id).await,
         }
         self.emit_verification(&id);
@@ -531,7 +547,7 @@ fn cancel(txn: &str, reason: &str) -> OlmContent {
 /// A step out of order: stop, and tell the other device.
 fn unexpected(v: &mut Verification, txn: &str) -> Next {
     v.phase = Phase::Cancelled("unexpected".into());
-    Next::Send(v.peer.clone(), cancel(txn, "unexpected"))
+    Next::Send(Box::new((v.peer.clone(), cancel(txn, "unexpected"))))
 }
 
 /// Both keys are known: derive the shared secret and what to show.
@@ -546,7 +562,7 @@ fn establish(
 ) -> Next {
     let Ok(established) = sas.diffie_hellman(their_key) else {
         v.phase = Phase::Cancelled("keys".into());
-        return Next::Send(v.peer.clone(), cancel(txn, "keys"));
+        return Next::Send(Box::new((v.peer.clone(), cancel(txn, "keys"))));
     };
     let peer = address(&v.peer);
     let parties = if v.we_started {

@@ -32,8 +32,8 @@ use zeroize::Zeroizing;
 
 pub use self::backup::Restore;
 pub use self::directory::{DeviceSummary, Verification};
-pub use self::link::{VerificationState, VerificationView};
 pub use self::key_backup::{KeyBackupKind, KeyBackupRestore, KeyBackupStatus, RecoverySecret};
+pub use self::link::{VerificationState, VerificationView};
 pub use self::reset::KeyReset;
 pub use self::sync::SyncSummary;
 use crate::api::Api;

@@ -231,9 +231,9 @@ impl Client {
                     .map_err(|e| Error::Protocol(ProtocolError::Encode(e)))?;
                 tx.send(WsMessage::text(ack)).await.map_err(|e| Error::Offline(NetworkError::socket(e)))?;
                 self.refresh_after(processed.refresh, processed.spent_keys).await;
-        if processed.fallback_used {
-            self.replace_used_fallback().await;
-        }
+                if processed.fallback_used {
+                    self.replace_used_fallback().await;
+                }
                 self.repair(processed.repairs).await;
             }
             if synced {

@@ -143,8 +143,7 @@ mod tests {
 
         // A server that swaps in its own self-signing key breaks the master key's signature.
         let forged = CrossSigningSecrets::generate();
-        let tampered =
-            UserIdentity { self_signing_key: forged.identity(&alice).self_signing_key, ..identity.clone() };
+        let tampered = UserIdentity { self_signing_key: forged.identity(&alice).self_signing_key, ..identity.clone() };
         assert!(!verify_identity(&tampered));
         assert!(!secrets.matches(&forged.identity(&alice)));
         // Garbage is refused, not a panic.

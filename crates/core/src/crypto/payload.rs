@@ -99,7 +99,9 @@ impl OlmContent {
     /// when this holds nothing secret (it may go to any device).
     pub fn withheld(&self) -> Option<OlmContent> {
         match self {
-            OlmContent::Text { to, .. } | OlmContent::Resent { to, .. } => Some(OlmContent::Withheld { to: to.clone() }),
+            OlmContent::Text { to, .. } | OlmContent::Resent { to, .. } => {
+                Some(OlmContent::Withheld { to: to.clone() })
+            }
             OlmContent::RoomKey { group_id, session_id, .. } => {
                 Some(OlmContent::RoomKeyWithheld { group_id: group_id.clone(), session_id: session_id.clone() })
             }

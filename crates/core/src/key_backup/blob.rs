@@ -157,8 +157,10 @@ fn associated_data(user: &UserId, kdf: &Kdf, key_check: &str) -> Result<String> 
 /// Encrypt `contents` for `user`'s backup slot. [`Error::KeyBackupTooLarge`] when the result would
 /// not fit in the slot.
 pub(crate) fn seal(key: &BackupKey, kdf: &Kdf, user: &UserId, contents: &Contents) -> Result<String> {
-    let wire =
-        ContentsWireRef { sessions: contents.sessions.values().collect(), cross_signing: contents.cross_signing.as_ref() };
+    let wire = ContentsWireRef {
+        sessions: contents.sessions.values().collect(),
+        cross_signing: contents.cross_signing.as_ref(),
+    };
     let plain = Zeroizing::new(serde_json::to_vec(&wire).map_err(Error::encode("the key backup"))?);
     let mut nonce = [0u8; 24];
     getrandom::fill(&mut nonce).map_err(CryptoError::from)?;

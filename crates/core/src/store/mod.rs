@@ -17,8 +17,8 @@ pub use crypto::{BackupScope, DeviceRecord, Devices, InboundGroupRecord, Outboun
 pub use error::{DbColumn, StoreError};
 pub use groups::LocalGroup;
 pub use history::{
-    Conversation, ConversationKind, Decrypted, Message, MessageKind, MessageReason, MessageStatus, NewMessage, OutboxItem,
-    SearchHit,
+    Conversation, ConversationKind, Decrypted, Message, MessageKind, MessageReason, MessageStatus, NewMessage,
+    OutboxItem, SearchHit,
 };
 #[cfg(feature = "bench")]
 pub use history::{SEARCH_SQL, fts_query};

@@ -10,8 +10,8 @@ use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_CONFIRMATIONS, MAX_ONE_TIME_KEY
 use sotto_proto::routes::{self, Endpoint as _};
 use sotto_proto::{
     ClaimKeysRequest, ClaimKeysResponse, ConfirmDevicesRequest, DeviceAddress, DeviceConfirmation, DeviceKeys,
-    ErrorBody, ErrorCode, KeyCounts, QueryKeysRequest, QueryKeysResponse, ResetDeviceKeysRequest, ResetIdentityRequest, SignedKey,
-    UploadKeysRequest, UserIdentity,
+    ErrorBody, ErrorCode, KeyCounts, QueryKeysRequest, QueryKeysResponse, ResetDeviceKeysRequest, ResetIdentityRequest,
+    SignedKey, UploadKeysRequest, UserIdentity,
 };
 use tracing::instrument;
 
@@ -137,7 +137,12 @@ pub async fn confirm_devices(
             .device_keys(&target)
             .await?
             .ok_or_else(|| AppError::not_found(format!("There is no device {} with keys.", target.device_id)))?;
-        verify(&self_signing, &DeviceConfirmation::signing_bytes(&keys), &confirmation.signature, "device confirmation")?;
+        verify(
+            &self_signing,
+            &DeviceConfirmation::signing_bytes(&keys),
+            &confirmation.signature,
+            "device confirmation",
+        )?;
         checked.push((target, keys.ed25519, confirmation.signature.clone()));
     }
     for (target, ed25519, signature) in checked {

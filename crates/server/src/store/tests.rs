@@ -62,8 +62,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use sotto_proto::{
-    DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys, EntryBody, GroupId, GroupInfo, GroupMember, KeyCounts, KeyId,
-    MembershipChange, MembershipEvent, MessageId, Role, SignedKey, UserDevices, UserId, UserIdentity,
+    DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys, EntryBody, GroupId, GroupInfo, GroupMember, KeyCounts,
+    KeyId, MembershipChange, MembershipEvent, MessageId, Role, SignedKey, UserDevices, UserId, UserIdentity,
 };
 
 use crate::store::{
@@ -427,7 +427,10 @@ pub(crate) async fn identities_and_confirmations<S: TestStore>(s: &S) {
     assert!(s.confirm_device(&a1, &ed, "c1").await.unwrap());
     let got = s.query_devices(&[user("alice")]).await.unwrap();
     assert_eq!(got[0].identity, Some(user_identity("alice", "M1")));
-    assert_eq!(got[0].confirmations, vec![DeviceConfirmation { device_id: a1.device_id.clone(), signature: "c1".into() }]);
+    assert_eq!(
+        got[0].confirmations,
+        vec![DeviceConfirmation { device_id: a1.device_id.clone(), signature: "c1".into() }]
+    );
 
     // A key reset drops the confirmation: it covered the old keys.
     s.replace_device_keys(&identity(&a1, "new")).await.unwrap();

@@ -38,10 +38,11 @@ mod writer;
 mod tests;
 
 /// The migrations, in order; migration `i` (0-based) brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] =
-    &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_group_history.sql"),
-        include_str!("migrations/0003_identities.sql"),
-    ];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_group_history.sql"),
+    include_str!("migrations/0003_identities.sql"),
+];
 
 /// The schema version this binary writes.
 const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
