@@ -41,13 +41,13 @@ async fn two_people_chat_one_to_one_and_in_a_group() {
     assert_eq!(a["safety_number"], b["safety_number"]);
     assert_eq!(a["verified"], false);
     // They match: alice marks bob verified; a wrong number is refused; --clear removes the mark.
-    assert_eq!(alice.run(&["verify", "bob", "12345"], "").error_code(), "safety_number_changed");
+    assert_eq!(alice.run(&["verify", "number", "bob", "12345"], "").error_code(), "safety_number_changed");
     let number = a["safety_number"].as_str().unwrap();
-    assert_eq!(alice.run(&["verify", "bob", number], "").json()["verified"], true);
+    assert_eq!(alice.run(&["verify", "number", "bob", number], "").json()["verified"], true);
     assert_eq!(alice.run(&["safety-number", "bob"], "").json()["verified"], true);
     assert_eq!(bob.run(&["safety-number", "alice"], "").json()["verified"], false, "only alice marked it");
-    assert_eq!(alice.run(&["verify", "bob", "--clear"], "").json()["verified"], false);
-    alice.run(&["verify", "bob", number], "").json();
+    assert_eq!(alice.run(&["verify", "clear", "bob"], "").json()["verified"], false);
+    alice.run(&["verify", "number", "bob", number], "").json();
     let devices = alice.run(&["devices", "bob"], "").json();
     assert_eq!(devices.as_array().unwrap().len(), 1);
     assert!(devices[0]["ed25519"].as_str().is_some());
@@ -374,4 +374,25 @@ async fn a_new_device_is_confirmed_in_the_terminal_by_comparing_emoji() {
     let listed = bob.run(&["devices", "alice"], "").json();
     let phone_listed = listed.as_array().unwrap().iter().find(|d| d["device_id"] == phone_id.as_str()).unwrap();
     assert_eq!(phone_listed["confirmed"], false);
+}
+
+/// Two people verify each other from the shell by comparing emoji: `sotto verify start bob` on
+/// alice's side, `sotto verify accept` on bob's; both end up marked verified.
+#[tokio::test]
+async fn contacts_verify_each_other_in_the_terminal() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = Cli::new(&server, dirs.path().join("alice")).registered("alice");
+    let bob = Cli::new(&server, dirs.path().join("bob")).registered("bob");
+    alice.run(&["send", "bob", "hello"], "").json();
+    let (accepted, started) = std::thread::scope(|scope| {
+        let accepting = scope.spawn(|| bob.run(&["verify", "accept", "--timeout", "60"], "y\n"));
+        let started = alice.run(&["verify", "start", "bob", "--timeout", "60"], "y\n");
+        (accepting.join().unwrap(), started)
+    });
+    let (accepted, started) = (accepted.json(), started.json());
+    assert_eq!((accepted["verified"].as_bool(), started["verified"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(accepted["emoji"], started["emoji"]);
+    assert_eq!(alice.run(&["safety-number", "bob"], "").json()["verified"], true);
+    assert_eq!(bob.run(&["safety-number", "alice"], "").json()["verified"], true);
 }

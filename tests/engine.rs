@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sotto_core::{
     ClientEvent, ConversationId, ErrorCode, KeyChange, MessageKind, MessageReason, MessageStatus, Undecryptable,
+    VerificationState,
 };
 use sotto_proto::{EntryBody, UserId};
 use sotto_tests::*;
@@ -743,4 +744,58 @@ async fn a_verified_contact_stays_verified_until_their_identity_changes() {
     assert!(alice.set_verified(&uid("bob"), Some(&after.safety_number)).await.unwrap().verified);
     let cleared = alice.set_verified(&uid("bob"), None).await.unwrap();
     assert!(!cleared.verified && !cleared.changed_since_verified);
+}
+
+/// Alice verifies bob by comparing emoji: the request reaches both of bob's devices, the one he
+/// accepts on goes on (the other is told to stop), and once both confirm the match each has the
+/// other marked verified. A request from a device bob did not confirm is refused.
+#[tokio::test]
+async fn contacts_verify_each_other_by_comparing_emoji() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let phone = login_linked(&server, &dirs.path().join("bob-phone"), &bob).await;
+    alice.send_text(&uid("bob"), "hello").await.unwrap();
+
+    let id = alice.start_contact_verification(&uid("bob")).await.unwrap().id;
+    let state = |client: &sotto_core::Client| {
+        client.verification_list().unwrap().into_iter().find(|v| v.id == id).map(|v| v.state)
+    };
+    for device in [&bob, &phone] {
+        device.sync().await.unwrap();
+        assert_eq!(state(device), Some(VerificationState::Requested), "{}", device.device_id());
+    }
+    // Bob accepts on his phone; the laptop's request ends.
+    phone.accept_verification(&id).await.unwrap();
+    for client in [&alice, &phone, &alice, &bob] {
+        client.sync().await.unwrap();
+    }
+    let shown = |client: &sotto_core::Client| match state(client) {
+        Some(VerificationState::Compare { sas, .. }) => sas,
+        other => panic!("{} shows {other:?}", client.user_id()),
+    };
+    assert_eq!(shown(&alice), shown(&phone));
+    assert!(matches!(state(&bob), Some(VerificationState::Cancelled { .. })), "{:?}", state(&bob));
+    alice.confirm_verification(&id).await.unwrap();
+    phone.confirm_verification(&id).await.unwrap();
+    alice.sync().await.unwrap();
+    phone.sync().await.unwrap();
+    assert_eq!(state(&alice), Some(VerificationState::Done { device_confirmed: false }));
+    assert_eq!(state(&phone), Some(VerificationState::Done { device_confirmed: false }));
+    assert!(alice.is_verified(&uid("bob")).unwrap());
+    assert!(phone.is_verified(&uid("alice")).unwrap());
+    // The mark is the safety number of the two identities, the same on every side.
+    assert_eq!(
+        alice.verification(&uid("bob")).await.unwrap().safety_number,
+        phone.verification(&uid("alice")).await.unwrap().safety_number
+    );
+
+    // A device bob has not confirmed cannot ask alice to verify.
+    let stranger = login(&server, &dirs.path().join("bob-stranger"), "bob").await;
+    let asked = stranger.start_contact_verification(&uid("alice")).await.unwrap().id;
+    alice.sync().await.unwrap();
+    assert!(alice.verification_list().unwrap().iter().all(|v| v.id != asked), "alice is never asked");
+    stranger.sync().await.unwrap();
+    let refused = stranger.verification_list().unwrap().into_iter().find(|v| v.id == asked).unwrap();
+    assert_eq!(refused.state, VerificationState::Cancelled { reason: "unconfirmed".into() });
 }

@@ -66,15 +66,10 @@ pub enum Command {
     },
     /// The safety number to compare with a contact, and whether it is marked verified.
     SafetyNumber { user: String },
-    /// Mark a contact verified at the safety number you compared (as `safety-number` prints it;
-    /// refused if it is not the current one), or with --clear, not verified.
-    Verify {
-        user: String,
-        #[arg(required_unless_present = "clear")]
-        safety_number: Option<String>,
-        #[arg(long, conflicts_with = "safety_number")]
-        clear: bool,
-    },
+    /// Verify a contact: compare emoji with them (`start` / `accept`), or mark the safety number
+    /// you compared (`number`), or remove the mark (`clear`).
+    #[command(subcommand)]
+    Verify(VerifyCommand),
     /// A user's devices, their keys and whether the user confirmed each (this account's own
     /// devices with no argument).
     Devices { user: Option<String> },
@@ -187,6 +182,29 @@ pub enum DeviceCommand {
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
+}
+
+#[derive(Subcommand)]
+pub enum VerifyCommand {
+    /// Ask USER to compare emoji with you (they run `sotto verify accept`); answer y if both
+    /// show the same. Marks them verified when both confirm.
+    Start {
+        user: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Wait for a contact's `sotto verify start`, accept it, and compare the emoji.
+    Accept {
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Mark USER verified at the safety number you compared (as `safety-number` prints it;
+    /// refused if it is not the current one).
+    Number { user: String, safety_number: String },
+    /// Remove the verified mark of USER.
+    Clear { user: String },
 }
 
 #[derive(Subcommand)]

@@ -47,7 +47,7 @@ pub fn hint(code: ErrorCode) -> Option<&'static str> {
             "confirm this device first: run `sotto device link` here and `sotto device confirm` on a confirmed device, or restore with the recovery key"
         }
         C::IdentityChangedHeld => {
-            "compare safety numbers again (`sotto verify`), or accept the new key with `sotto trust accept USER`"
+            "verify them again (`sotto verify start USER`), or accept the new key with `sotto trust accept USER`"
         }
         C::NoVerification => "start the verification again",
         C::NoIdentity => {

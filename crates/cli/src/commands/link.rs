@@ -8,11 +8,36 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use sotto_core::{Client, ShortAuthString, VerificationState, VerificationView};
 
-use crate::args::DeviceCommand;
+use crate::args::{DeviceCommand, VerifyCommand};
 use crate::shell::{Invocation, print};
 
 /// How often the server is asked for the next step.
 const POLL: Duration = Duration::from_millis(300);
+
+pub async fn contact(run: &mut Invocation<'_>, cmd: &VerifyCommand) -> Result<()> {
+    let client = run.open()?;
+    let (id, deadline) = match cmd {
+        VerifyCommand::Start { user, timeout } => {
+            let user = crate::shell::user(user)?;
+            let started = client.start_contact_verification(&user).await?;
+            eprintln!("Asked {user} to compare emoji with you; they run `sotto verify accept`.");
+            (started.id, Instant::now() + Duration::from_secs(*timeout))
+        }
+        VerifyCommand::Accept { timeout } => {
+            eprintln!("Waiting for a contact's request...");
+            let deadline = Instant::now() + Duration::from_secs(*timeout);
+            let asked = wait(&client, deadline, |list| {
+                list.iter().rev().find(|v| matches!(v.state, VerificationState::Requested)).cloned()
+            })
+            .await?;
+            eprintln!("{} asks to compare emoji with you.", asked.user_id);
+            client.accept_verification(&asked.id).await?;
+            (asked.id, deadline)
+        }
+        VerifyCommand::Number { .. } | VerifyCommand::Clear { .. } => bail!("not an emoji verification"),
+    };
+    compare(run, &client, &id, deadline).await
+}
 
 pub async fn device(run: &mut Invocation<'_>, cmd: &DeviceCommand) -> Result<()> {
     let client = run.open()?;
@@ -37,8 +62,15 @@ pub async fn device(run: &mut Invocation<'_>, cmd: &DeviceCommand) -> Result<()>
             (started.id, deadline)
         }
     };
-    let compared = wait(&client, deadline, |list| {
-        find(list, &id).filter(|v| !matches!(v.state, VerificationState::Waiting)).cloned()
+    compare(run, &client, &id, deadline).await
+}
+
+/// Show the emoji once both devices have them, ask, and wait for the end.
+async fn compare(run: &mut Invocation<'_>, client: &Client, id: &str, deadline: Instant) -> Result<()> {
+    let compared = wait(client, deadline, |list| {
+        find(list, id)
+            .filter(|v| !matches!(v.state, VerificationState::Waiting | VerificationState::Requested))
+            .cloned()
     })
     .await?;
     let sas = match compared.state {
@@ -49,23 +81,26 @@ pub async fn device(run: &mut Invocation<'_>, cmd: &DeviceCommand) -> Result<()>
     eprint!("Does the other device show the same? [y/n] ");
     let answer = run.line("answer (y or n)")?;
     if !answer.trim().eq_ignore_ascii_case("y") {
-        client.cancel_verification(&id, true).await?;
+        client.cancel_verification(id, true).await?;
         bail!("you said they differ: nothing was confirmed (someone may be in between)");
     }
-    client.confirm_verification(&id).await?;
+    client.confirm_verification(id).await?;
     eprintln!("Waiting for the other device...");
-    let done = wait(&client, deadline, |list| {
-        find(list, &id)
+    let done = wait(client, deadline, |list| {
+        find(list, id)
             .filter(|v| matches!(v.state, VerificationState::Done { .. } | VerificationState::Cancelled { .. }))
             .cloned()
     })
     .await?;
     match done.state {
         VerificationState::Done { device_confirmed } => {
-            eprintln!("Done: the device is confirmed.");
+            let contact = done.user_id != client.user_id().as_str();
+            eprintln!("{}", if contact { "Done: you verified each other." } else { "Done: the device is confirmed." });
             print(&serde_json::json!({
+                "user_id": done.user_id,
                 "device_id": done.device_id,
                 "confirmed": device_confirmed,
+                "verified": contact,
                 "emoji": sas.emoji.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
                 "decimals": sas.decimals,
             }))

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, VerifyCommand};
 use crate::shell::Invocation;
 
 mod account;
@@ -34,9 +34,11 @@ pub async fn run(cli: &Cli) -> Result<()> {
         Command::Search { text, limit } => messages::search(&mut run, text, *limit),
         Command::Group(cmd) => groups::group(&mut run, cmd).await,
         Command::SafetyNumber { user } => trust::safety_number(&mut run, user).await,
-        Command::Verify { user, safety_number, clear: _ } => {
-            trust::verify(&mut run, user, safety_number.as_deref()).await
+        Command::Verify(VerifyCommand::Number { user, safety_number }) => {
+            trust::verify(&mut run, user, Some(safety_number)).await
         }
+        Command::Verify(VerifyCommand::Clear { user }) => trust::verify(&mut run, user, None).await,
+        Command::Verify(cmd) => link::contact(&mut run, cmd).await,
         Command::Devices { user } => trust::devices(&mut run, user.as_deref()).await,
         Command::Device(cmd) => link::device(&mut run, cmd).await,
         Command::Trust(cmd) => trust::trust(&mut run, cmd).await,

@@ -56,6 +56,9 @@ pub struct VerificationView {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum VerificationState {
+    /// Another person asks to verify each other: accept ([`Client::accept_verification`]) or
+    /// cancel.
+    Requested,
     /// Waiting for the other device (to answer, or to send what comes next).
     Waiting,
     /// Both devices show this: the person compares and confirms (or cancels) on both.
@@ -64,8 +67,10 @@ pub enum VerificationState {
         /// The person confirmed the match on this device; waiting for the other.
         confirmed_here: bool,
     },
-    /// Both confirmed and the keys checked out. `device_confirmed`: the new device is now
-    /// confirmed by the user's identity (and, on the new device, this device holds it now).
+    /// Both confirmed and the keys checked out. Between two devices of this user,
+    /// `device_confirmed`: the new device is now confirmed by the user's identity (and, on the
+    /// new device, this device holds it now). With a contact: they are marked verified (their
+    /// identity, as pinned here, is theirs); `device_confirmed` is false.
     Done { device_confirmed: bool },
     /// Stopped: `reason` is `mismatch` (the person said the emoji differ), `cancelled` (by a
     /// person), `keys` (the keys did not check out: someone may be in between), `timeout`,
@@ -74,6 +79,8 @@ pub enum VerificationState {
 }
 
 enum Phase {
+    /// Another person's device asked to verify; waiting for this person to accept.
+    Requested,
     /// We sent the start; waiting for the accept.
     Started(Sas),
     /// We accepted (committing to our key); waiting for the initiator's key.
@@ -96,7 +103,11 @@ enum Phase {
 }
 
 pub(super) struct Verification {
+    /// The other device (for a contact, the first of `candidates` to accept).
     peer: DeviceRecord,
+    /// A contact verification goes to each of the contact's confirmed devices; the first that
+    /// accepts is the peer, the others are told to stop.
+    candidates: Vec<DeviceRecord>,
     we_started: bool,
     phase: Phase,
     started: Instant,
@@ -111,6 +122,7 @@ impl Verification {
         let state = match &self.phase {
             _ if self.expired() => VerificationState::Cancelled { reason: "timeout".into() },
             // Verified: the keys are on their way from the other device.
+            Phase::Requested => VerificationState::Requested,
             Phase::Started(_) | Phase::Accepted(_) | Phase::AwaitingKey { .. } | Phase::Verified => {
                 VerificationState::Waiting
             }
@@ -138,9 +150,10 @@ impl Verification {
     }
 
     fn from(&self, sender: &DeviceRecord) -> bool {
-        self.peer.user_id == sender.user_id
-            && self.peer.device_id == sender.device_id
-            && self.peer.curve25519 == sender.curve25519
+        let same = |d: &DeviceRecord| {
+            d.user_id == sender.user_id && d.device_id == sender.device_id && d.curve25519 == sender.curve25519
+        };
+        same(&self.peer) || (matches!(self.phase, Phase::Started(_)) && self.candidates.iter().any(same))
     }
 }
 
@@ -178,6 +191,7 @@ impl Client {
         let id = new_message_id()?.to_string();
         let verification = Verification {
             peer: peer.clone(),
+            candidates: Vec::new(),
             we_started: true,
             phase: Phase::Started(Sas::new()),
             started: Instant::now(),
@@ -190,6 +204,69 @@ impl Client {
         self.send_to_device(&peer, &OlmContent::SasStart { txn: id.clone() }).await?;
         self.emit(ClientEvent::Verification { verification: view.clone() });
         Ok(view)
+    }
+
+    /// Start verifying `user` (a contact) by comparing emoji: a request goes to each of their
+    /// confirmed devices, and the first where they accept goes on. When both confirm that the
+    /// emoji match, they are marked verified here.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn start_contact_verification(&self, user: &sotto_proto::UserId) -> Result<VerificationView> {
+        if user == &self.inner.own.user_id {
+            return Err(Error::InvalidInput("To confirm your own devices, use Devices.".into()));
+        }
+        self.refresh_devices(std::slice::from_ref(user)).await?;
+        if self.is_held(user)? {
+            return Err(Error::IdentityChangedHeld(user.to_string()));
+        }
+        let candidates: Vec<DeviceRecord> =
+            self.read(|db| db.devices_of(user, Devices::Active))?.into_iter().filter(|d| d.confirmed).collect();
+        let Some(first) = candidates.first().cloned() else { return Err(Error::NoConfirmedDevice(user.to_string())) };
+        let id = new_message_id()?.to_string();
+        let verification = Verification {
+            peer: first,
+            candidates: candidates.clone(),
+            we_started: true,
+            phase: Phase::Started(Sas::new()),
+            started: Instant::now(),
+            confirmed_here: false,
+            their_mac: None,
+            pending_keys: None,
+        };
+        let view = verification.view(&id);
+        self.verifications()?.insert(id.clone(), verification);
+        let mut reached = 0;
+        for device in &candidates {
+            match self.send_to_device(device, &OlmContent::SasStart { txn: id.clone() }).await {
+                Ok(()) => reached += 1,
+                Err(e) => tracing::warn!(error = %e, "a verification request did not reach a device"),
+            }
+        }
+        if reached == 0 {
+            self.set_phase(&id, Phase::Cancelled("unreachable".into()))?;
+            return Err(Error::NoConfirmedDevice(user.to_string()));
+        }
+        self.emit(ClientEvent::Verification { verification: view.clone() });
+        Ok(view)
+    }
+
+    /// Accept another person's request to verify each other (see
+    /// [`Client::start_contact_verification`]).
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn accept_verification(&self, id: &str) -> Result<VerificationView> {
+        let (peer, accept) = {
+            let mut list = self.verifications()?;
+            let v = list.get_mut(id).filter(|v| !v.finished()).ok_or(Error::NoVerification)?;
+            if !matches!(v.phase, Phase::Requested) {
+                return Err(Error::NoVerification);
+            }
+            let sas = Sas::new();
+            let commitment = sas::commitment(&sas.public_key(), id);
+            v.phase = Phase::Accepted(sas);
+            (v.peer.clone(), OlmContent::SasAccept { txn: id.to_owned(), commitment })
+        };
+        self.send_to_device(&peer, &accept).await?;
+        self.emit_verification(id);
+        self.view_of(id)
     }
 
     /// The verifications of this session (running and finished), newest last.
@@ -254,15 +331,38 @@ impl Client {
         let own = self.inner.own.clone();
         let (id, next) = match content {
             OlmContent::SasStart { txn } => {
-                // Only the user's own devices confirm each other this way (contacts: later).
+                // Another person asking: this person decides. Only from a device its user
+                // confirmed (anything else could be the server's).
                 if sender.user_id != own.user_id {
-                    let cancel = OlmContent::SasCancel { txn, reason: "unexpected".into() };
-                    return self.send_to_device(&sender, &cancel).await;
+                    if !sender.confirmed || self.is_held(&sender.user_id)? {
+                        return self.send_to_device(&sender, &cancel(&txn, "unconfirmed")).await;
+                    }
+                    let verification = Verification {
+                        peer: sender.clone(),
+                        candidates: Vec::new(),
+                        we_started: false,
+                        phase: Phase::Requested,
+                        started: Instant::now(),
+                        confirmed_here: false,
+                        their_mac: None,
+                        pending_keys: None,
+                    };
+                    {
+                        let mut list = self.verifications()?;
+                        if list.contains_key(&txn) {
+                            return Ok(());
+                        }
+                        list.insert(txn.clone(), verification);
+                    }
+                    self.emit_verification(&txn);
+                    return Ok(());
                 }
+                // This user's other device: accepting decides nothing (comparing does).
                 let sas = Sas::new();
                 let commitment = sas::commitment(&sas.public_key(), &txn);
                 let verification = Verification {
                     peer: sender.clone(),
+                    candidates: Vec::new(),
                     we_started: false,
                     phase: Phase::Accepted(sas),
                     started: Instant::now(),
@@ -281,14 +381,26 @@ impl Client {
                 (txn, Next::Send(Box::new((sender, accept))))
             }
             OlmContent::SasAccept { txn, commitment } => {
+                let mut others = Vec::new();
                 let next = self.step(&txn, &sender, |v| match std::mem::replace(&mut v.phase, Phase::Verified) {
                     Phase::Started(sas) if v.we_started => {
+                        // The first of a contact's devices to accept goes on; the rest stop.
+                        if !v.candidates.is_empty() {
+                            v.peer = sender.clone();
+                            others = std::mem::take(&mut v.candidates);
+                            others.retain(|d| d.device_id != sender.device_id);
+                        }
                         let key = sas.public_key().to_base64();
                         v.phase = Phase::AwaitingKey { sas, commitment };
                         Next::Send(Box::new((v.peer.clone(), OlmContent::SasKey { txn: txn.clone(), key })))
                     }
                     _ => unexpected(v, &txn),
                 })?;
+                for other in others {
+                    if let Err(e) = self.send_to_device(&other, &cancel(&txn, "accepted_elsewhere")).await {
+                        tracing::debug!(error = %e, "could not tell a device that another one answered");
+                    }
+                }
                 (txn, next)
             }
             OlmContent::SasKey { txn, key } => {
@@ -408,33 +520,60 @@ impl Client {
         let own = self.inner.own.clone();
         let pinned = self.read(|db| db.pinned_identity(&own.user_id))?.map(|(identity, _)| identity);
         let held = self.read(|db| db.cross_signing())?;
+        let peer_user = self.verifications()?.get(id).map(|v| v.peer.user_id.clone());
+        let their_master = match &peer_user {
+            Some(user) if user != &own.user_id => {
+                self.read(|db| db.pinned_identity(user))?.map(|(identity, _)| identity.master_key)
+            }
+            _ => None,
+        };
+        let mut contact = None;
         let (peer, ok, pending) = {
             let mut list = self.verifications()?;
             let Some(v) = list.get_mut(id) else { return Ok(()) };
             let (Phase::Compare { sas, .. }, Some((macs, keys))) = (&v.phase, &v.their_mac) else { return Ok(()) };
-            // What the other device must vouch for: its own device key, and the user's master
-            // key if it names one (it must then be the one pinned here).
+            // What the other device must vouch for: its own device key, and its user's master
+            // key: a contact's always, as pinned here; for this user, if it names one (it must
+            // then be the one pinned here).
             let mut expected = BTreeMap::from([(format!("ed25519:{}", v.peer.device_id), v.peer.ed25519.clone())]);
-            let master_id = format!("master:{}", own.user_id);
-            match (&pinned, macs.contains_key(&master_id)) {
-                (Some(identity), true) => {
-                    expected.insert(master_id, identity.master_key.clone());
+            if v.peer.user_id != own.user_id {
+                let master_id = format!("master:{}", v.peer.user_id);
+                expected.insert(master_id, their_master.clone().unwrap_or_default());
+                let ok =
+                    sas::verify_macs(sas, id, &address(&v.peer), &own, macs, keys, &expected) && their_master.is_some();
+                v.phase = if ok { Phase::Done { device_confirmed: false } } else { Phase::Cancelled("keys".into()) };
+                contact = Some(ok);
+                (v.peer.clone(), ok, None)
+            } else {
+                let master_id = format!("master:{}", own.user_id);
+                match (&pinned, macs.contains_key(&master_id)) {
+                    (Some(identity), true) => {
+                        expected.insert(master_id, identity.master_key.clone());
+                    }
+                    (None, true) => {
+                        expected.insert(master_id, String::new());
+                    }
+                    _ => {}
                 }
-                (None, true) => {
-                    expected.insert(master_id, String::new());
-                }
-                _ => {}
+                let ok = sas::verify_macs(sas, id, &address(&v.peer), &own, macs, keys, &expected);
+                // A device without the identity learns that the master key is really the user's
+                // only from the other device's MAC: it must be there.
+                let ok = ok && (held.is_some() || expected.len() == 2);
+                v.phase = if ok { Phase::Verified } else { Phase::Cancelled("keys".into()) };
+                (v.peer.clone(), ok, v.pending_keys.take())
             }
-            let ok = sas::verify_macs(sas, id, &address(&v.peer), &own, macs, keys, &expected);
-            // A device without the identity learns that the master key is really the user's
-            // only from the other device's MAC: it must be there.
-            let ok = ok && (held.is_some() || expected.len() == 2);
-            v.phase = if ok { Phase::Verified } else { Phase::Cancelled("keys".into()) };
-            (v.peer.clone(), ok, v.pending_keys.take())
         };
         if !ok {
             tracing::warn!("a verification's keys did not check out");
             return self.send_to_device(&peer, &cancel(id, "keys")).await;
+        }
+        if contact.is_some() {
+            // The contact's identity, as pinned here, is theirs: mark them verified (at the
+            // safety number of these two identities).
+            let number = self.safety_number(&peer.user_id).await?;
+            self.set_verified(&peer.user_id, Some(&number)).await?;
+            tracing::info!("contact verified by comparing emoji");
+            return Ok(());
         }
         match held {
             Some(stored) => self.confirm_linked_device(id, &peer, &stored).await,
