@@ -118,6 +118,19 @@ pub(super) struct Verification {
 }
 
 impl Verification {
+    fn new(peer: DeviceRecord, we_started: bool, phase: Phase) -> Self {
+        Verification {
+            peer,
+            candidates: Vec::new(),
+            we_started,
+            phase,
+            started: Instant::now(),
+            confirmed_here: false,
+            their_mac: None,
+            pending_keys: None,
+        }
+    }
+
     fn view(&self, id: &str) -> VerificationView {
         let state = match &self.phase {
             _ if self.expired() => VerificationState::Cancelled { reason: "timeout".into() },
@@ -189,16 +202,7 @@ impl Client {
             .find(|d| &d.device_id == device_id)
             .ok_or_else(|| Error::InvalidInput(format!("Your account has no device {device_id} with keys.")))?;
         let id = new_message_id()?.to_string();
-        let verification = Verification {
-            peer: peer.clone(),
-            candidates: Vec::new(),
-            we_started: true,
-            phase: Phase::Started(Sas::new()),
-            started: Instant::now(),
-            confirmed_here: false,
-            their_mac: None,
-            pending_keys: None,
-        };
+        let verification = Verification::new(peer.clone(), true, Phase::Started(Sas::new()));
         let view = verification.view(&id);
         self.verifications()?.insert(id.clone(), verification);
         self.send_to_device(&peer, &OlmContent::SasStart { txn: id.clone() }).await?;
@@ -223,14 +227,8 @@ impl Client {
         let Some(first) = candidates.first().cloned() else { return Err(Error::NoConfirmedDevice(user.to_string())) };
         let id = new_message_id()?.to_string();
         let verification = Verification {
-            peer: first,
             candidates: candidates.clone(),
-            we_started: true,
-            phase: Phase::Started(Sas::new()),
-            started: Instant::now(),
-            confirmed_here: false,
-            their_mac: None,
-            pending_keys: None,
+            ..Verification::new(first, true, Phase::Started(Sas::new()))
         };
         let view = verification.view(&id);
         self.verifications()?.insert(id.clone(), verification);
@@ -337,16 +335,7 @@ impl Client {
                     if !sender.confirmed || self.is_held(&sender.user_id)? {
                         return self.send_to_device(&sender, &cancel(&txn, "unconfirmed")).await;
                     }
-                    let verification = Verification {
-                        peer: sender.clone(),
-                        candidates: Vec::new(),
-                        we_started: false,
-                        phase: Phase::Requested,
-                        started: Instant::now(),
-                        confirmed_here: false,
-                        their_mac: None,
-                        pending_keys: None,
-                    };
+                    let verification = Verification::new(sender.clone(), false, Phase::Requested);
                     {
                         let mut list = self.verifications()?;
                         if list.contains_key(&txn) {
@@ -360,16 +349,7 @@ impl Client {
                 // This user's other device: accepting decides nothing (comparing does).
                 let sas = Sas::new();
                 let commitment = sas::commitment(&sas.public_key(), &txn);
-                let verification = Verification {
-                    peer: sender.clone(),
-                    candidates: Vec::new(),
-                    we_started: false,
-                    phase: Phase::Accepted(sas),
-                    started: Instant::now(),
-                    confirmed_here: false,
-                    their_mac: None,
-                    pending_keys: None,
-                };
+                let verification = Verification::new(sender.clone(), false, Phase::Accepted(sas));
                 {
                     let mut list = self.verifications()?;
                     if list.contains_key(&txn) {

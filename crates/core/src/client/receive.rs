@@ -282,12 +282,7 @@ fn handle_direct(
     match plaintext.content {
         OlmContent::Text { to, body, ts } => {
             let from_me = entry.sender_user == own.user_id;
-            // A contact's message must be addressed to us; our other device's names its peer.
-            let peer = if from_me {
-                to
-            } else if to == own.user_id {
-                entry.sender_user.clone()
-            } else {
+            let Some(peer) = peer_of(own, entry, to) else {
                 return undecryptable_direct(db, &fallback_conversation, entry, Undecryptable::SenderMismatch, out);
             };
             let conversation_id = ConversationId::Direct(peer.clone());
@@ -309,12 +304,7 @@ fn handle_direct(
             Ok(())
         }
         OlmContent::Withheld { to } => {
-            let from_me = entry.sender_user == own.user_id;
-            let peer = if from_me {
-                to
-            } else if to == own.user_id {
-                entry.sender_user.clone()
-            } else {
+            let Some(peer) = peer_of(own, entry, to) else {
                 return undecryptable_direct(db, &fallback_conversation, entry, Undecryptable::SenderMismatch, out);
             };
             let conversation_id = ConversationId::Direct(peer.clone());
@@ -339,16 +329,23 @@ fn handle_direct(
         }
         OlmContent::Resent { to, body, ts, original } => {
             let from_me = entry.sender_user == own.user_id;
-            let peer = if from_me {
-                to
-            } else if to == own.user_id {
-                entry.sender_user.clone()
-            } else {
-                return Ok(());
-            };
+            let Some(peer) = peer_of(own, entry, to) else { return Ok(()) };
             let sent = Sent { from_me, confirmed: sender.confirmed, ts };
             replace_undecryptable(db, entry, &peer, &original, &body, sent, out)
         }
+    }
+}
+
+/// Whose one-to-one conversation a message addressed to `to` belongs in: a contact's must be
+/// addressed to us (then it is theirs); our other device's names its peer. `None`: addressed to
+/// someone else (re-addressed by someone).
+fn peer_of(own: &DeviceAddress, entry: &InboxEntry, to: UserId) -> Option<UserId> {
+    if entry.sender_user == own.user_id {
+        Some(to)
+    } else if to == own.user_id {
+        Some(entry.sender_user.clone())
+    } else {
+        None
     }
 }
 

@@ -76,16 +76,7 @@ pub async fn send_direct(
     Authenticated(sender): Authenticated,
     Json(req): Json<SendDirectRequest>,
 ) -> AppResult<Json<SendReceipt>> {
-    if req.payloads.is_empty() || req.payloads.len() > MAX_DIRECT_PAYLOADS {
-        return Err(AppError::invalid_input(format!("Send 1 to {MAX_DIRECT_PAYLOADS} device payloads.")));
-    }
-    let mut given = BTreeSet::new();
-    for p in &req.payloads {
-        check_ciphertext(&p.ciphertext)?;
-        if !given.insert(DeviceAddress { user_id: p.user_id.clone(), device_id: p.device_id.clone() }) {
-            return Err(AppError::invalid_input(format!("Two payloads for device {} of {}.", p.device_id, p.user_id)));
-        }
-    }
+    let given = addressed(&req)?;
     let mut users: Vec<UserId> = given.iter().map(|d| d.user_id.clone()).collect();
     users.push(sender.user_id.clone());
     users.sort();
@@ -114,7 +105,28 @@ pub async fn send_direct(
         };
         return Err(AppError::DevicesChanged(mismatch));
     }
-    let delivery = Delivery {
+    let delivery = per_device(&state, sender, req);
+    Ok(Json(deliver(&state, delivery, "direct").await?))
+}
+
+/// The devices a request addresses, each once, with ciphertexts of an allowed size.
+fn addressed(req: &SendDirectRequest) -> AppResult<BTreeSet<DeviceAddress>> {
+    if req.payloads.is_empty() || req.payloads.len() > MAX_DIRECT_PAYLOADS {
+        return Err(AppError::invalid_input(format!("Send 1 to {MAX_DIRECT_PAYLOADS} device payloads.")));
+    }
+    let mut given = BTreeSet::new();
+    for p in &req.payloads {
+        check_ciphertext(&p.ciphertext)?;
+        if !given.insert(DeviceAddress { user_id: p.user_id.clone(), device_id: p.device_id.clone() }) {
+            return Err(AppError::invalid_input(format!("Two payloads for device {} of {}.", p.device_id, p.user_id)));
+        }
+    }
+    Ok(given)
+}
+
+/// A delivery of each payload to its device, stamped now.
+fn per_device(state: &AppState, sender: DeviceAddress, req: SendDirectRequest) -> Delivery {
+    Delivery {
         sender_user: sender.user_id,
         sender_device: Some(sender.device_id),
         message_id: req.message_id,
@@ -125,8 +137,7 @@ pub async fn send_direct(
                 .map(|p| (DeviceAddress { user_id: p.user_id, device_id: p.device_id }, p.ciphertext))
                 .collect(),
         ),
-    };
-    Ok(Json(deliver(&state, delivery, "direct").await?))
+    }
 }
 
 #[utoipa::path(post, path = routes::SendToDevice::PATH, tag = "messages", security(("bearer" = [])), request_body = SendDirectRequest,
@@ -138,19 +149,9 @@ pub async fn send_to_device(
     Authenticated(sender): Authenticated,
     Json(req): Json<SendDirectRequest>,
 ) -> AppResult<Json<SendReceipt>> {
-    if req.payloads.is_empty() || req.payloads.len() > MAX_DIRECT_PAYLOADS {
-        return Err(AppError::invalid_input(format!("Send 1 to {MAX_DIRECT_PAYLOADS} device payloads.")));
-    }
-    let mut given = BTreeSet::new();
-    for p in &req.payloads {
-        check_ciphertext(&p.ciphertext)?;
-        let device = DeviceAddress { user_id: p.user_id.clone(), device_id: p.device_id.clone() };
-        if device == sender {
-            return Err(AppError::invalid_input("A device does not send to itself."));
-        }
-        if !given.insert(device) {
-            return Err(AppError::invalid_input(format!("Two payloads for device {} of {}.", p.device_id, p.user_id)));
-        }
+    let given = addressed(&req)?;
+    if given.contains(&sender) {
+        return Err(AppError::invalid_input("A device does not send to itself."));
     }
     let mut users: Vec<UserId> = given.iter().map(|d| d.user_id.clone()).collect();
     users.dedup();
@@ -163,18 +164,7 @@ pub async fn send_to_device(
         }
         return Err(AppError::DevicesChanged(DeviceMismatch { missing: vec![], unknown }));
     }
-    let delivery = Delivery {
-        sender_user: sender.user_id,
-        sender_device: Some(sender.device_id),
-        message_id: req.message_id,
-        server_ts: state.clock.unix_millis(),
-        content: DeliveryContent::PerDevice(
-            req.payloads
-                .into_iter()
-                .map(|p| (DeviceAddress { user_id: p.user_id, device_id: p.device_id }, p.ciphertext))
-                .collect(),
-        ),
-    };
+    let delivery = per_device(&state, sender, req);
     Ok(Json(deliver(&state, delivery, "to_device").await?))
 }
 

@@ -342,17 +342,7 @@ impl DeviceStore for SqliteStore {
                 Some(stored) if stored == identity => Ok(SetKeysOutcome::Unchanged),
                 Some(_) => Ok(SetKeysOutcome::Conflict),
                 None => {
-                    c.prepare_cached(
-                        "INSERT INTO identities (user_id, master_key, self_signing_key, user_signing_key, signature)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?
-                    .execute((
-                        identity.user_id.as_str(),
-                        identity.master_key.as_str(),
-                        identity.self_signing_key.as_str(),
-                        identity.user_signing_key.as_str(),
-                        identity.signature.as_str(),
-                    ))?;
+                    write_identity(c, &identity)?;
                     Ok(SetKeysOutcome::Stored)
                 }
             }
@@ -374,20 +364,7 @@ impl DeviceStore for SqliteStore {
             if read_identity(c, &identity.user_id)?.as_ref() == Some(&identity) {
                 return Ok(false);
             }
-            c.prepare_cached(
-                "INSERT INTO identities (user_id, master_key, self_signing_key, user_signing_key, signature)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (user_id) DO UPDATE SET master_key = excluded.master_key,
-                    self_signing_key = excluded.self_signing_key, user_signing_key = excluded.user_signing_key,
-                    signature = excluded.signature",
-            )?
-            .execute((
-                identity.user_id.as_str(),
-                identity.master_key.as_str(),
-                identity.self_signing_key.as_str(),
-                identity.user_signing_key.as_str(),
-                identity.signature.as_str(),
-            ))?;
+            write_identity(c, &identity)?;
             c.prepare_cached("UPDATE devices SET confirmation = NULL WHERE user_id = ?1")?
                 .execute([identity.user_id.as_str()])?;
             Ok(true)
@@ -487,6 +464,25 @@ impl DeviceStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Stores `identity` as its user's, in place of any other.
+fn write_identity(c: &Connection, identity: &UserIdentity) -> StoreResult<()> {
+    c.prepare_cached(
+        "INSERT INTO identities (user_id, master_key, self_signing_key, user_signing_key, signature)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (user_id) DO UPDATE SET master_key = excluded.master_key,
+            self_signing_key = excluded.self_signing_key, user_signing_key = excluded.user_signing_key,
+            signature = excluded.signature",
+    )?
+    .execute((
+        identity.user_id.as_str(),
+        identity.master_key.as_str(),
+        identity.self_signing_key.as_str(),
+        identity.user_signing_key.as_str(),
+        identity.signature.as_str(),
+    ))?;
+    Ok(())
 }
 
 fn read_identity(c: &Connection, user: &UserId) -> StoreResult<Option<UserIdentity>> {
