@@ -799,3 +799,23 @@ async fn contacts_verify_each_other_by_comparing_emoji() {
     let refused = stranger.verification_list().unwrap().into_iter().find(|v| v.id == asked).unwrap();
     assert_eq!(refused.state, VerificationState::Cancelled { reason: "unconfirmed".into() });
 }
+
+/// Once confirmed, a new device gets the group keys from the device that confirmed it and reads
+/// the groups' past messages from the server's group history, as a new laptop should.
+#[tokio::test]
+async fn a_linked_device_reads_the_groups_past_messages() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let group = alice.create_group("garden", &[uid("bob")]).await.unwrap().group_id;
+    alice.send_group_text(&group, "tomatoes are in").await.unwrap();
+    bob.sync().await.unwrap();
+    bob.send_group_text(&group, "so are the beans").await.unwrap();
+    alice.sync().await.unwrap();
+
+    let laptop = login(&server, &dirs.path().join("alice-laptop"), "alice").await;
+    link_device(&alice, &laptop).await;
+    let garden = ConversationId::Group(group.clone());
+    assert_eq!(bodies(&laptop, &garden), ["tomatoes are in", "so are the beans"]);
+    assert!(undecryptable(&laptop).is_empty(), "{:?}", undecryptable(&laptop));
+}

@@ -370,6 +370,20 @@ impl Client {
         Ok(summary)
     }
 
+    /// Read the history of every group this user is in (after keys arrived from another device);
+    /// a failure is logged: the history can be read again later.
+    pub(crate) async fn read_all_group_history(&self) {
+        let groups = match self.fetch_groups().await {
+            Ok(groups) => groups,
+            Err(e) => return tracing::warn!(error = %e, "could not list the groups to read their history"),
+        };
+        for group in groups {
+            if let Err(e) = self.read_group_history(&group.group_id, &CancellationToken::new()).await {
+                tracing::warn!(error = %e, "could not read a group's history");
+            }
+        }
+    }
+
     /// Read a group's history from the server (what was sent while this user was a member, as far
     /// back as the server keeps it) and store what this device does not have yet, oldest first.
     /// Returns (messages stored, of which undecryptable).

@@ -592,6 +592,28 @@ impl Client {
         self.send_to_device(&confirmed, &content).await?;
         self.set_phase(id, Phase::Done { device_confirmed: true })?;
         tracing::info!(device = %peer.device_id, "device confirmed");
+        // The group keys this device holds, so the new one reads the groups' past messages.
+        if let Err(e) = self.hand_over_group_keys(&confirmed).await {
+            tracing::warn!(error = %e, "could not hand the group keys over to the new device");
+        }
+        Ok(())
+    }
+
+    /// Send every group key this device holds to `device` (another of this user's, confirmed),
+    /// in chunks.
+    async fn hand_over_group_keys(&self, device: &DeviceRecord) -> Result<()> {
+        let sessions = self.transact(|m, db| {
+            m.keep_own_outbound_keys(db)?;
+            m.export_group_sessions(db, crate::store::BackupScope::All)
+        })?;
+        let total = sessions.len();
+        let mut records = sessions.into_iter().map(|(record, _)| record).peekable();
+        while records.peek().is_some() {
+            let chunk: Vec<crate::backup::Record> =
+                records.by_ref().take(super::receive::MAX_HANDED_OVER_SESSIONS).collect();
+            self.send_to_device(device, &OlmContent::GroupKeys { sessions: chunk }).await?;
+        }
+        tracing::info!(sessions = total, "group keys handed over");
         Ok(())
     }
 

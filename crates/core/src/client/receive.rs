@@ -37,6 +37,8 @@ pub(crate) struct Processed {
     history: bool,
     /// Sessions to renew and messages to ask for, or send, again (see [`super::resend`]).
     pub repairs: Repairs,
+    /// Another device of this user handed over group keys: read the groups' history.
+    pub keys_handed_over: bool,
     /// Verification messages, from the device that sent each (see [`super::link`]).
     pub verification: Vec<(DeviceRecord, OlmContent)>,
     /// Conversations with new messages: (latest time, latest message, new unread), written once
@@ -317,6 +319,26 @@ fn handle_direct(
             tracing::info!(group = %group_id, session = %session_id, "a group key was withheld from this unconfirmed device");
             Ok(())
         }
+        // Only another device of this user that it confirmed hands over group keys.
+        OlmContent::GroupKeys { sessions } => {
+            if sender.user_id != own.user_id || !sender.confirmed {
+                tracing::warn!(sender = %entry.sender_user, "group keys from a device that may not hand them over; ignored");
+                return Ok(());
+            }
+            let mut imported = Vec::new();
+            for record in sessions.iter().take(MAX_HANDED_OVER_SESSIONS) {
+                if let Some(session_id) = machine.import_group_session(db, record)? {
+                    imported.push(session_id);
+                }
+            }
+            tracing::info!(sessions = imported.len(), "group keys handed over by another device of this user");
+            for session_id in &imported {
+                retry_pending(machine, db, session_id, out)?;
+            }
+            out.new_sessions |= !imported.is_empty();
+            out.keys_handed_over = true;
+            Ok(())
+        }
         // Verification steps need the network: handled after the batch is committed.
         content @ (OlmContent::SasStart { .. }
         | OlmContent::SasAccept { .. }
@@ -335,6 +357,9 @@ fn handle_direct(
         }
     }
 }
+
+/// The most group keys one hand-over message may carry (the sender sends them in chunks).
+pub(crate) const MAX_HANDED_OVER_SESSIONS: usize = 200;
 
 /// Whose one-to-one conversation a message addressed to `to` belongs in: a contact's must be
 /// addressed to us (then it is theirs); our other device's names its peer. `None`: addressed to

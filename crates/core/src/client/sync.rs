@@ -80,6 +80,9 @@ impl Client {
         for (sender, content) in processed.verification {
             self.on_verification(sender, content).await;
         }
+        if processed.keys_handed_over {
+            self.read_all_group_history().await;
+        }
         Ok(())
     }
 

@@ -70,6 +70,9 @@ pub enum OlmContent {
     /// The user's private cross-signing keys, from a device that holds them to a device of the
     /// same user it just verified and confirmed.
     IdentityKeys { txn: String, master: String, self_signing: String, user_signing: String },
+    /// Group session keys, from a device of the same user (after confirming this one), in the
+    /// key backup's exported form, so this device reads the groups' past messages.
+    GroupKeys { sessions: Vec<crate::backup::Record> },
 }
 
 impl std::fmt::Debug for OlmContent {
@@ -89,6 +92,7 @@ impl std::fmt::Debug for OlmContent {
             OlmContent::SasMac { .. } => "sas_mac",
             OlmContent::SasCancel { .. } => "sas_cancel",
             OlmContent::IdentityKeys { .. } => "identity_keys",
+            OlmContent::GroupKeys { .. } => "group_keys",
         };
         f.write_str(name)
     }
@@ -109,6 +113,7 @@ impl OlmContent {
             OlmContent::IdentityKeys { txn, .. } => {
                 Some(OlmContent::SasCancel { txn: txn.clone(), reason: "unconfirmed".into() })
             }
+            OlmContent::GroupKeys { .. } => Some(OlmContent::SessionRenewed),
             OlmContent::SessionRenewed
             | OlmContent::ResendRequest { .. }
             | OlmContent::Withheld { .. }
