@@ -820,3 +820,37 @@ async fn a_linked_device_reads_the_groups_past_messages() {
     assert_eq!(bodies(&laptop, &garden), ["tomatoes are in", "so are the beans"]);
     assert!(undecryptable(&laptop).is_empty(), "{:?}", undecryptable(&laptop));
 }
+
+/// The same confirmation with both devices online (the background service, as in the app):
+/// every step travels over the sockets, no sync needed.
+#[tokio::test]
+async fn a_device_is_confirmed_while_both_are_online() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice = register(&server, &dirs.path().join("alice"), "alice").await;
+    let laptop = login(&server, &dirs.path().join("laptop"), "alice").await;
+    start_online(&alice).await;
+    start_online(&laptop).await;
+    let id = alice.start_device_confirmation(laptop.device_id()).await.unwrap().id;
+    let state_of = |client: &sotto_core::Client| {
+        client.verification_list().unwrap().into_iter().find(|v| v.id == id).map(|v| v.state)
+    };
+    let compare = |client: &sotto_core::Client| match state_of(client) {
+        Some(VerificationState::Compare { sas, .. }) => Some(sas),
+        _ => None,
+    };
+    let on_alice = eventually("the emoji on the first device", || compare(&alice)).await;
+    let on_laptop = eventually("the emoji on the laptop", || compare(&laptop)).await;
+    assert_eq!(on_alice, on_laptop);
+    alice.confirm_verification(&id).await.unwrap();
+    laptop.confirm_verification(&id).await.unwrap();
+    for client in [&alice, &laptop] {
+        eventually("done", || {
+            (state_of(client) == Some(VerificationState::Done { device_confirmed: true })).then_some(())
+        })
+        .await;
+    }
+    assert!(laptop.this_device_confirmed().unwrap());
+    alice.shutdown();
+    laptop.shutdown();
+}

@@ -68,10 +68,18 @@ impl Client {
     }
 
     /// Acknowledge over HTTP, emit events, refresh device lists that membership changes asked for.
-    async fn after_batch(&self, processed: Processed) -> Result<()> {
+    async fn after_batch(&self, mut processed: Processed) -> Result<()> {
         let up_to = processed.last_seq;
-        self.emit_all(processed.events);
+        self.emit_all(std::mem::take(&mut processed.events));
         self.call::<routes::AckInbox>(&(), &AckRequest { up_to }).await?;
+        self.follow_up(processed).await;
+        Ok(())
+    }
+
+    /// What a committed and acknowledged batch asked for (over HTTP or the socket alike): top up
+    /// or replace keys, refresh device lists, repair sessions, run verification steps, read group
+    /// history after a key hand-over.
+    async fn follow_up(&self, processed: Processed) {
         self.refresh_after(processed.refresh, processed.spent_keys).await;
         if processed.fallback_used {
             self.replace_used_fallback().await;
@@ -83,7 +91,6 @@ impl Client {
         if processed.keys_handed_over {
             self.read_all_group_history().await;
         }
-        Ok(())
     }
 
     /// Follow-up work a batch asked for: top up spent one-time keys, refresh new members' devices.
@@ -221,23 +228,19 @@ impl Client {
                 }
             }
             if !batch.is_empty() || unreadable_up_to > 0 {
-                let processed = self.process_entries(&batch, unreadable_up_to).await?;
+                let mut processed = self.process_entries(&batch, unreadable_up_to).await?;
                 batch.clear();
                 unreadable_up_to = 0;
                 let up_to = processed.last_seq;
                 let new_sessions = processed.new_sessions;
-                self.emit_all(processed.events);
+                self.emit_all(std::mem::take(&mut processed.events));
                 if new_sessions {
                     self.back_up_new_keys().await;
                 }
                 let ack = serde_json::to_string(&ClientFrame::Ack { up_to })
                     .map_err(|e| Error::Protocol(ProtocolError::Encode(e)))?;
                 tx.send(WsMessage::text(ack)).await.map_err(|e| Error::Offline(NetworkError::socket(e)))?;
-                self.refresh_after(processed.refresh, processed.spent_keys).await;
-                if processed.fallback_used {
-                    self.replace_used_fallback().await;
-                }
-                self.repair(processed.repairs).await;
+                self.follow_up(processed).await;
             }
             if synced {
                 *failures = 0;
