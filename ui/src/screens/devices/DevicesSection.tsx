@@ -2,10 +2,9 @@
 //! confirmed or not, with "Confirm…" (the emoji comparison) and "Remove…"; and "Link a new
 //! device…", which explains the steps and lists the devices waiting to be confirmed.
 
-import { Suspense, useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import * as ipc from "../../lib/tauri";
 import { asCommandError } from "../../lib/errors";
-import { lazyComponent } from "../../lib/lazy";
 import { useStore } from "../../lib/store";
 import { formatDate, useClock } from "../../lib/time";
 import type { AccountDevice, CommandError, DeviceId } from "../../lib/types";
@@ -15,10 +14,7 @@ import { FormError } from "../../components/FormError";
 import { Modal } from "../../components/Modal";
 import { SecretField } from "../../components/SecretField";
 import { usePasswordAction } from "../dialogs/AccountDialogs";
-
-const ConfirmThisDeviceDialog = lazyComponent(() =>
-  import("./ConfirmThisDevice").then((m) => m.ConfirmThisDeviceDialog),
-);
+import { ConfirmThisDeviceDialog } from "./ConfirmThisDevice";
 
 /** One device of this account with what the directory says of it. */
 export interface DeviceRow {
@@ -185,11 +181,7 @@ export function DevicesSection() {
         <LinkDeviceDialog rows={devices.kind === "ok" ? devices.rows : []} onClose={() => setOpen(null)} />
       ) : null}
       {open?.kind === "remove" ? <RemoveDeviceDialog row={open.row} onClose={() => setOpen(null)} /> : null}
-      {open?.kind === "confirm-this" ? (
-        <Suspense fallback={null}>
-          <ConfirmThisDeviceDialog onClose={() => setOpen(null)} />
-        </Suspense>
-      ) : null}
+      {open?.kind === "confirm-this" ? <ConfirmThisDeviceDialog onClose={() => setOpen(null)} /> : null}
     </section>
   );
 }
