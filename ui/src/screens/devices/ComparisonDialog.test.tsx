@@ -1,4 +1,4 @@
-import { screen, waitFor, within } from "@testing-library/react";
+import { act, screen, waitFor, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import type { ShortAuthString, VerificationState, VerificationView } from "../../lib/types";
 import * as ipc from "../../test/ipcMock";
@@ -114,5 +114,24 @@ describe("the emoji comparison", () => {
     ipc.verificationList.mockResolvedValue([view({ state: "compare", sas: SAS, confirmed_here: false })]);
     await renderApp();
     expect(await screen.findByTestId("comparison-emoji")).toBeTruthy();
+  });
+});
+
+describe("the emoji comparison by keyboard", () => {
+  it("keeps focus in the dialog as the steps change, never on “They match”", async () => {
+    ipc.thisDeviceConfirmed.mockResolvedValue(false);
+    const { user } = await renderApp();
+    ipc.emitClient({ type: "verification", verification: view({ state: "waiting" }) });
+    const dialog = await screen.findByTestId("comparison-dialog");
+    ipc.emitClient({ type: "verification", verification: view({ state: "compare", sas: SAS, confirmed_here: false }) });
+    await screen.findByTestId("comparison-match");
+    expect(dialog.contains(document.activeElement)).toBe(true);
+    expect(document.activeElement).not.toBe(screen.getByTestId("comparison-match"));
+    act(() => screen.getByTestId("comparison-match").focus());
+    ipc.confirmVerification.mockResolvedValueOnce(view({ state: "compare", sas: SAS, confirmed_here: true }));
+    await user.keyboard("{Enter}");
+    expect(ipc.confirmVerification).toHaveBeenCalledWith("v1");
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByTestId("comparison-cancel")));
+    expect(dialog.contains(document.activeElement)).toBe(true);
   });
 });

@@ -2,7 +2,7 @@
 //! seven emoji (with their names, and the numbers) to compare, "They match" / "They don't
 //! match", then confirmed or stopped in plain words. Closing it while it runs stops it.
 
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import * as ipc from "../../lib/tauri";
 import { asCommandError } from "../../lib/errors";
 import { useStore } from "../../lib/store";
@@ -17,6 +17,14 @@ export function ComparisonDialog({ id }: { id: string }) {
   const view = useStore(session.devices, (s) => s.verifications[id]);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<CommandError | null>(null);
+  const actions = useRef<HTMLDivElement>(null);
+  const step = view ? `${view.state.state}:${view.state.state === "compare" && view.state.confirmed_here}` : "";
+  // Each step replaces the buttons: keep the keyboard in the dialog by focusing the first one
+  // ("They don't match" when comparing — the safe answer to a stray Enter — never "They match").
+  useEffect(() => {
+    const root = actions.current?.closest("[role=dialog]");
+    if (root && !root.contains(document.activeElement)) actions.current?.querySelector("button")?.focus();
+  }, [step]);
   if (!view) return null;
 
   const act = async (action: () => Promise<VerificationView>) => {
@@ -95,7 +103,7 @@ export function ComparisonDialog({ id }: { id: string }) {
         )}
       </div>
       {error ? <ErrorNote error={error} testId="comparison-error" /> : null}
-      <div className="modal__actions">
+      <div className="modal__actions" ref={actions}>
         {state.state === "compare" && !state.confirmed_here ? (
           <>
             <button
