@@ -52,6 +52,7 @@ export function ComparisonDialog({ id }: { id: string }) {
       title={view.we_started ? "Confirm your other device" : "Confirm this device"}
       onClose={close}
       testId="comparison-dialog"
+      className="modal--comparison"
     >
       <div className="modal__body comparison" data-state={state.state}>
         {state.state === "waiting" ? (
