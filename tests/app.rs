@@ -541,6 +541,46 @@ async fn without_a_gpu_the_app_starts_without_gpu_probing() {
     app.close().await;
 }
 
+/// A second device of an account (the first, holding the identity, registered it) shows the
+/// banner with its device id, and Settings → Devices lists it as not confirmed beside the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_device_says_it_is_not_confirmed() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let first = register(&server, &dirs.path().join("alice"), "alice").await;
+    let data = AppData::new();
+    let app = AppWindow::launch("second_device_banner", &data).await;
+    app.find("welcome").await;
+    app.click("connect-choice").await;
+    app.type_into("server-url", server.url()).await;
+    app.click("server-continue").await;
+    app.click("mode-login").await;
+    app.type_into("user-id", "alice").await;
+    app.type_into("password", PASSWORD).await;
+    app.click("sign-in-submit").await;
+    app.find("main").await;
+    app.wait_for_texts("[data-testid='unconfirmed-banner']", "the unconfirmed banner", |t| {
+        t.iter().any(|s| s.contains("This device is not confirmed yet"))
+    })
+    .await;
+    let device_id = app
+        .wait_for_texts("[data-testid='unconfirmed-device-id']", "this device's id", |t| !t.concat().is_empty())
+        .await
+        .concat();
+    app.click("settings-button").await;
+    let rows = app
+        .wait_for_texts("[data-testid='own-device']", "both devices", |t| {
+            t.len() == 2 && t.iter().any(|r| r.contains(first.device_id().as_str()) && r.contains("Confirmed"))
+        })
+        .await;
+    assert!(
+        rows.iter().any(|r| r.contains(&device_id) && r.contains("This device") && r.contains("Not confirmed yet")),
+        "{rows:?}"
+    );
+    app.screenshot("devices").await;
+    app.close().await;
+}
+
 /// A second device signed in with the password is not confirmed: its banner says why it shows
 /// nothing and names the device; the first device (the engine, holding the identity) starts
 /// the emoji comparison, the window opens it by itself with the same seven emoji, and once the
