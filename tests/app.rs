@@ -540,3 +540,123 @@ async fn without_a_gpu_the_app_starts_without_gpu_probing() {
     }
     app.close().await;
 }
+
+/// A second device of an account (the first, holding the identity, registered it) shows the
+/// banner with its device id, and Settings → Devices lists it as not confirmed beside the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_device_says_it_is_not_confirmed() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let first = register(&server, &dirs.path().join("alice"), "alice").await;
+    let data = AppData::new();
+    let app = AppWindow::launch("second_device_banner", &data).await;
+    app.find("welcome").await;
+    app.click("connect-choice").await;
+    app.type_into("server-url", server.url()).await;
+    app.click("server-continue").await;
+    app.click("mode-login").await;
+    app.type_into("user-id", "alice").await;
+    app.type_into("password", PASSWORD).await;
+    app.click("sign-in-submit").await;
+    app.find("main").await;
+    app.wait_for_texts("[data-testid='unconfirmed-banner']", "the unconfirmed banner", |t| {
+        t.iter().any(|s| s.contains("This device is not confirmed yet"))
+    })
+    .await;
+    let device_id = app
+        .wait_for_texts("[data-testid='unconfirmed-device-id']", "this device's id", |t| !t.concat().is_empty())
+        .await
+        .concat();
+    app.click("settings-button").await;
+    let rows = app
+        .wait_for_texts("[data-testid='own-device']", "both devices", |t| {
+            t.len() == 2 && t.iter().any(|r| r.contains(first.device_id().as_str()) && r.contains("Confirmed"))
+        })
+        .await;
+    assert!(
+        rows.iter().any(|r| r.contains(&device_id) && r.contains("This device") && r.contains("Not confirmed yet")),
+        "{rows:?}"
+    );
+    app.screenshot("devices").await;
+    app.close().await;
+}
+
+/// A second device signed in with the password is not confirmed: its banner says why it shows
+/// nothing and names the device; the first device (the engine, holding the identity) starts
+/// the emoji comparison, the window opens it by itself with the same seven emoji, and once the
+/// person says they match on both, this device is confirmed and the banner goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the engine to handle verification steps that arrive over the WebSocket \
+            (core client/sync.rs: socket_session drops `processed.verification`)"]
+async fn a_second_device_waits_to_be_confirmed_and_is_confirmed_by_comparing_emoji() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let first = register(&server, &dirs.path().join("alice"), "alice").await;
+    let data = AppData::new();
+    let app = AppWindow::launch("second_device", &data).await;
+    app.find("welcome").await;
+    app.click("connect-choice").await;
+    app.type_into("server-url", server.url()).await;
+    app.click("server-continue").await;
+    app.click("mode-login").await;
+    app.type_into("user-id", "alice").await;
+    app.type_into("password", PASSWORD).await;
+    app.click("sign-in-submit").await;
+    app.find("main").await;
+
+    let banner = app
+        .wait_for_texts("[data-testid='unconfirmed-banner']", "the unconfirmed banner", |t| {
+            t.iter().any(|s| s.contains("This device is not confirmed yet"))
+        })
+        .await;
+    let device_id = app
+        .wait_for_texts("[data-testid='unconfirmed-device-id']", "this device's id", |t| !t.concat().is_empty())
+        .await;
+    let device_id = sotto_proto::DeviceId::parse(device_id.concat()).unwrap();
+    assert!(banner.concat().contains(device_id.as_str()), "{banner:?}");
+    app.screenshot("unconfirmed-banner").await;
+
+    // From the first device: start, then carry each step over (the window's client syncs itself).
+    let id = first.start_device_confirmation(&device_id).await.unwrap().id;
+    let mut sas = None;
+    let mut last = None;
+    for _ in 0..100 {
+        first.sync().await.unwrap();
+        let view = first.verification_list().unwrap().into_iter().find(|v| v.id == id).unwrap();
+        if let sotto_core::VerificationState::Compare { sas: shown, .. } = view.state {
+            sas = Some(shown);
+            break;
+        }
+        last = Some(view.state);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.screenshot("comparison-reached").await;
+    let sas = sas.unwrap_or_else(|| panic!("the first device shows the emoji; it shows {last:?}"));
+    let names: Vec<String> = sas.emoji.iter().map(|e| format!("{}{}", e.symbol, e.name)).collect();
+    app.wait_for_texts("[data-testid='comparison-emoji'] li", "the same seven emoji in the window", |t| t == names)
+        .await;
+    app.screenshot("comparison").await;
+
+    app.click("comparison-match").await;
+    first.confirm_verification(&id).await.unwrap();
+    // The first device reads the window's answer, confirms it and sends it the identity keys.
+    for _ in 0..100 {
+        first.sync().await.unwrap();
+        let view = first.verification_list().unwrap().into_iter().find(|v| v.id == id).unwrap();
+        if matches!(view.state, sotto_core::VerificationState::Done { .. }) {
+            assert_eq!(view.state, sotto_core::VerificationState::Done { device_confirmed: true });
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.wait_for_texts("[data-testid='comparison-done']", "this device confirmed", |t| {
+        t.iter().any(|s| s.contains("This device is confirmed"))
+    })
+    .await;
+    app.screenshot("confirmed").await;
+    app.click("comparison-close").await;
+    assert!(app.texts("[data-testid='unconfirmed-banner']").await.is_empty(), "the banner is gone");
+    let view = first.verification_list().unwrap().into_iter().find(|v| v.id == id).unwrap();
+    assert_eq!(view.state, sotto_core::VerificationState::Done { device_confirmed: true });
+    app.close().await;
+}

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use sotto_core::{Client, ClientEvent, Conversation, ConversationId, Message, MessageKind};
+use sotto_core::{
+    Client, ClientEvent, Conversation, ConversationId, Message, MessageKind, MessageReason, Undecryptable,
+};
 use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tauri_plugin_notification::NotificationExt;
@@ -106,6 +108,9 @@ fn notification_text(conversation_title: Option<&str>, message: &Message, previe
     };
     let body = if !previews {
         "New message".to_owned()
+    } else if message.reason == Some(MessageReason::Undecryptable(Undecryptable::Withheld)) {
+        // Not waiting for anything: it was never given to this device, which is not confirmed.
+        "New message (this device isn't confirmed yet, so it can't show it)".to_owned()
     } else if message.kind == MessageKind::Undecryptable {
         "New message (waiting for the key to decrypt it)".to_owned()
     } else {
@@ -154,6 +159,11 @@ mod tests {
         assert_eq!(body.chars().count(), PREVIEW_CHARS + 1);
         let waiting = message("u:bob", "", MessageKind::Undecryptable);
         assert!(notification_text(None, &waiting, true).1.contains("waiting for the key"));
+        let withheld = Message {
+            reason: Some(MessageReason::Undecryptable(Undecryptable::Withheld)),
+            ..message("u:bob", "", MessageKind::Undecryptable)
+        };
+        assert!(notification_text(None, &withheld, true).1.contains("isn't confirmed yet"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The account's password and this device's identity keys.
+//! The account's password, this device's keys, and starting over with a new identity.
 
 use sotto_app_macros::command;
 use sotto_core::KeyReset;
@@ -19,4 +19,12 @@ pub async fn change_password(state: State<'_, AppState>, current: String, new_pa
 #[command]
 pub async fn reset_keys(state: State<'_, AppState>, password: String) -> CommandResult<KeyReset> {
     Ok(state.client()?.reset_keys(&password).await?)
+}
+
+/// Start over with a new identity for this user (the account password is checked again), when
+/// no confirmed device and no recovery key is left: this device is confirmed at once; every
+/// other device of the account must be confirmed again, and contacts see the new identity.
+#[command]
+pub async fn reset_identity(state: State<'_, AppState>, password: String) -> CommandResult<()> {
+    Ok(state.client()?.reset_identity(&password).await?)
 }

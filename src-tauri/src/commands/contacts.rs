@@ -1,4 +1,5 @@
-//! People: starting a chat, their devices, and the safety number to compare and mark verified.
+//! People: starting a chat, their devices, the safety number to compare and mark verified, and
+//! accepting a verified contact's new identity (sending to them is held until then).
 
 use sotto_app_macros::command;
 use sotto_core::{Conversation, DeviceSummary, Verification};
@@ -6,6 +7,7 @@ use sotto_proto::UserId;
 use tauri::State;
 
 use crate::error::CommandResult;
+use crate::parsed::Parsed;
 use crate::state::AppState;
 
 /// The one-to-one conversation with `user_id` (created empty when the server knows them).
@@ -47,4 +49,18 @@ pub async fn set_verified(
 pub async fn contact_verified(state: State<'_, AppState>, user_id: String) -> CommandResult<bool> {
     let user = UserId::parse(user_id.trim())?;
     Ok(state.client()?.is_verified(&user)?)
+}
+
+/// Whether sending to `user_id` is held: their identity changed after this person verified
+/// them (no network).
+#[command]
+pub async fn is_held(state: State<'_, AppState>, user_id: Parsed<UserId>) -> CommandResult<bool> {
+    Ok(state.client()?.is_held(&user_id)?)
+}
+
+/// Accept `user_id`'s new identity: sending to them resumes, and they are no longer marked
+/// verified (compare the new safety number to verify them again).
+#[command]
+pub async fn accept_identity(state: State<'_, AppState>, user_id: Parsed<UserId>) -> CommandResult<Verification> {
+    Ok(state.client()?.accept_identity(&user_id).await?)
 }

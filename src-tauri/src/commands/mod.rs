@@ -5,6 +5,7 @@ pub mod account;
 pub mod backup;
 pub mod contacts;
 pub mod conversations;
+pub mod devices;
 pub mod groups;
 pub mod key_backup;
 pub mod session;
@@ -38,6 +39,7 @@ commands![
     session::sign_out,
     account::change_password,
     account::reset_keys,
+    account::reset_identity,
     conversations::list_conversations,
     conversations::load_messages,
     conversations::load_messages_after,
@@ -51,6 +53,15 @@ commands![
     contacts::verification,
     contacts::set_verified,
     contacts::contact_verified,
+    contacts::is_held,
+    contacts::accept_identity,
+    devices::own_devices,
+    devices::delete_device,
+    devices::this_device_confirmed,
+    devices::start_device_confirmation,
+    devices::verification_list,
+    devices::confirm_verification,
+    devices::cancel_verification,
     groups::create_group,
     groups::group_details,
     groups::add_members,

@@ -1,7 +1,8 @@
 //! DEV ONLY — an in-memory stand-in for `src/lib/tauri.ts`, swapped in by vite.config.ts when
 //! `VITE_MOCK_IPC=1` and `vite` serves (never in `vite build`). It lets the UI run in a plain
 //! browser for layout work and screenshots. URL switches: `?phase=welcome|locked|ready`,
-//! `?empty=1` (no conversations), `?offline=1`, `?theme=light|dark`.
+//! `?empty=1` (no conversations), `?offline=1`, `?theme=light|dark`, `?unconfirmed=1` (this
+//! device waits to be confirmed), `?held=bob` (sending to bob is held).
 
 import { directConversationId, directUserOf, groupConversationId } from "../lib/ids";
 import type * as Real from "../lib/tauri";
@@ -12,6 +13,8 @@ import type {
   ErrorCode,
   Conversation,
   ConversationId,
+  DeviceId,
+  DeviceSummary,
   ExportFormat,
   ExportScope,
   KeyBackupStatus,
@@ -23,6 +26,8 @@ import type {
   SearchHit,
   Settings,
   SignInRequest,
+  VerificationState,
+  VerificationView,
 } from "../lib/types";
 
 const params = new URLSearchParams(window.location.search);
@@ -105,7 +110,10 @@ function seed(): void {
   msg(b, ME, "Yes! Two seats, row F.", now - DAY - 3 * HOUR + 2 * MINUTE);
   msg(b, ME, "I'll bring snacks too", now - DAY - 3 * HOUR + 3 * MINUTE);
   msg(b, "bob", "", now - DAY - HOUR, { kind: "undecryptable", status: "undecryptable", reason: "missing_room_key" });
-  msg(b, "bob", "bob's safety number changed.", now - 5 * HOUR, { kind: "system", status: "system" });
+  msg(b, "bob", "bob's identity key changed.", now - 5 * HOUR, { kind: "system", status: "system", reason: "master_key_changed" });
+  msg(b, "bob", "", now - 4 * HOUR, { kind: "system", status: "system", reason: "unconfirmed_device", sender_device: "ZXCVBNMLKJ" });
+  msg(b, "bob", "Sent this from my new tablet", now - 3 * HOUR, { reason: "unconfirmed_device", sender_device: "ZXCVBNMLKJ" });
+  if (params.get("unconfirmed")) msg(b, "bob", "", now - 2.5 * HOUR, { kind: "undecryptable", status: "undecryptable", reason: "withheld" });
   msg(b, "bob", "Perfect. See you at <b>7</b> <img src=x onerror=alert(1)>", now - 2 * HOUR);
   msg(b, ME, "See you then — I'll be at the main entrance.\nText me if you're late.", now - 90 * MINUTE);
   msg(b, ME, "This one didn't go through", now - 20 * MINUTE, { status: "failed", reason: "offline" });
@@ -154,6 +162,53 @@ const SAFETY_NUMBER = "052849163720184736509182736450918273645091827364501928374
 /** Contacts marked verified in this session. */
 const verified = new Set<string>();
 const delay = <T>(value: T, ms = 120): Promise<T> => new Promise((r) => setTimeout(() => r(value), ms));
+
+/** This account's devices: this one, a confirmed phone, and a laptop waiting to be confirmed. */
+let thisConfirmed = !params.get("unconfirmed");
+const held = new Set<string>(params.get("held") ? [params.get("held") ?? ""] : []);
+const ownDeviceList = [
+  { device_id: account.device_id, name: "Sotto on Linux", created_ts: now - 30 * DAY, has_keys: true, confirmed: true },
+  { device_id: "PHONEXK2Q9", name: "Sotto on macOS", created_ts: now - 200 * DAY, has_keys: true, confirmed: true },
+  { device_id: "LAPTOP7ZR4", name: "Sotto on Windows", created_ts: now - 2 * HOUR, has_keys: true, confirmed: false },
+];
+const verifications = new Map<string, VerificationView>();
+const SAS = {
+  emoji: [
+    { symbol: "🐶", name: "Dog" },
+    { symbol: "🔑", name: "Key" },
+    { symbol: "🌵", name: "Cactus" },
+    { symbol: "🎸", name: "Guitar" },
+    { symbol: "⚓", name: "Anchor" },
+    { symbol: "🍄", name: "Mushroom" },
+    { symbol: "🚲", name: "Bicycle" },
+  ],
+  decimals: [4021, 1187, 6630] as [number, number, number],
+};
+
+function moveVerification(id: string, state: VerificationState, ms: number): void {
+  setTimeout(() => {
+    const v = verifications.get(id);
+    if (!v || v.state.state === "cancelled" || v.state.state === "done") return;
+    const next = { ...v, state };
+    verifications.set(id, next);
+    if (state.state === "done" && state.device_confirmed) {
+      if (v.we_started) {
+        const d = ownDeviceList.find((x) => x.device_id === v.device_id);
+        if (d) d.confirmed = true;
+      } else {
+        thisConfirmed = true;
+      }
+    }
+    emitClient({ type: "verification", verification: next });
+  }, ms);
+}
+
+function startComparison(deviceId: string, weStarted: boolean): VerificationView {
+  const view: VerificationView = { id: `ver${nextId++}`, user_id: ME, device_id: deviceId, we_started: weStarted, state: { state: "waiting" } };
+  verifications.set(view.id, view);
+  moveVerification(view.id, { state: "compare", sas: SAS, confirmed_here: false }, 1500);
+  return view;
+}
 
 function signIn(request: SignInRequest): Promise<AppStatus> {
   if (request.user_id === "taken") return Promise.reject(fail("user_exists"));
@@ -216,6 +271,12 @@ const api = {
       : newPassword.length < 8
         ? Promise.reject(fail("invalid_input"))
         : delay(null, 600),
+  resetIdentity: (password: string) => {
+    if (password === "wrong password") return Promise.reject(fail("invalid_credentials"));
+    thisConfirmed = true;
+    for (const d of ownDeviceList) d.confirmed = d.device_id === account.device_id;
+    return delay(null, 900);
+  },
   resetKeys: (password: string) =>
     password === "wrong password"
       ? Promise.reject(fail("invalid_credentials"))
@@ -280,11 +341,18 @@ const api = {
     }
     return delay({ ...conv });
   },
-  userDevices: (userId: string) =>
-    delay([
-      { user_id: userId, device_id: "QWERTYUIOP", ed25519: "ed", curve25519: "cv", first_seen: now - 40 * DAY, active: true },
-      { user_id: userId, device_id: "ASDFGHJKLZ", ed25519: "ed", curve25519: "cv", first_seen: now - 200 * DAY, active: false },
-    ]),
+  userDevices: (userId: string): Promise<DeviceSummary[]> =>
+    delay(
+      userId === ME
+        ? ownDeviceList
+            .filter((d) => d.device_id !== account.device_id)
+            .map((d) => ({ user_id: ME, device_id: d.device_id, ed25519: "ed", curve25519: "cv", first_seen: d.created_ts, active: true, confirmed: d.confirmed }))
+        : [
+            { user_id: userId, device_id: "QWERTYUIOP", ed25519: "ed", curve25519: "cv", first_seen: now - 40 * DAY, active: true, confirmed: true },
+            { user_id: userId, device_id: "ZXCVBNMLKJ", ed25519: "ed", curve25519: "cv", first_seen: now - 2 * DAY, active: true, confirmed: false },
+            { user_id: userId, device_id: "ASDFGHJKLZ", ed25519: "ed", curve25519: "cv", first_seen: now - 200 * DAY, active: false, confirmed: true },
+          ],
+    ),
   verification: (userId: string) =>
     delay({ safety_number: SAFETY_NUMBER, verified: verified.has(userId), changed_since_verified: false }),
   setVerified: (userId: string, safetyNumber: string | null) => {
@@ -293,6 +361,41 @@ const api = {
     return delay({ safety_number: SAFETY_NUMBER, verified: safetyNumber !== null, changed_since_verified: false });
   },
   contactVerified: (userId: string) => delay(verified.has(userId)),
+  isHeld: (userId: string) => delay(held.has(userId)),
+  acceptIdentity: (userId: string) => {
+    held.delete(userId);
+    verified.delete(userId);
+    return delay({ safety_number: SAFETY_NUMBER, verified: false, changed_since_verified: false });
+  },
+  ownDevices: () =>
+    delay(ownDeviceList.map(({ device_id, name, created_ts, has_keys }) => ({ device_id, name, created_ts, has_keys }))),
+  deleteDevice: (deviceId: DeviceId, password: string) => {
+    if (password === "wrong password") return Promise.reject(fail("invalid_credentials"));
+    const i = ownDeviceList.findIndex((d) => d.device_id === deviceId);
+    if (i >= 0) ownDeviceList.splice(i, 1);
+    return delay(null, 400);
+  },
+  thisDeviceConfirmed: () => delay(thisConfirmed),
+  startDeviceConfirmation: (deviceId: DeviceId) =>
+    thisConfirmed ? delay(startComparison(deviceId, true)) : Promise.reject(fail("not_confirmed")),
+  verificationList: () => delay(Array.from(verifications.values())),
+  confirmVerification: (id: string) => {
+    const v = verifications.get(id);
+    if (!v || v.state.state !== "compare") return Promise.reject(fail("no_verification"));
+    const next: VerificationView = { ...v, state: { ...v.state, confirmed_here: true } };
+    verifications.set(id, next);
+    // The other device confirms a little later.
+    moveVerification(id, { state: "done", device_confirmed: true }, 1500);
+    return delay(next);
+  },
+  cancelVerification: (id: string, mismatch: boolean) => {
+    const v = verifications.get(id);
+    if (!v) return Promise.reject(fail("no_verification"));
+    const next: VerificationView = { ...v, state: { state: "cancelled", reason: mismatch ? "mismatch" : "cancelled" } };
+    verifications.set(id, next);
+    emitClient({ type: "verification", verification: next });
+    return delay(next);
+  },
   createGroup: (name: string, members: string[]) => {
     const id = name.toLowerCase().replace(/\W+/gu, "-");
     const group: LocalGroup = {
@@ -344,7 +447,11 @@ const api = {
     return delay({ recovery_key: passphrase ? null : "SOTTO-7QKD 4MXA PZ2H 9RWT BFNC 3YJE LU6V 8GSK", status: { ...keyBackup } });
   },
   restoreKeyBackup: (_secret: { recoveryKey: string } | { passphrase: string }, onProgress: (p: Progress) => void) =>
-    slowTask(4, onProgress, () => ({ sessions: 4, imported: 4, groups: 3, messages: 37, undecryptable: 0, decrypted_pending: 0 })),
+    slowTask(4, onProgress, () => {
+      const confirmed = !thisConfirmed;
+      thisConfirmed = true;
+      return { sessions: 4, imported: 4, groups: 3, messages: 37, undecryptable: 0, decrypted_pending: 0, confirmed };
+    }),
   backupDefaults: () =>
     delay({
       backup_file: `/home/${ME}/Documents/Sotto ${ME} 2026-11-26.sotto`,
@@ -396,6 +503,9 @@ if (status.phase === "ready") seed();
   emit: emitClient,
   keyChange: (user = "bob") =>
     emitClient({ type: "contact_key_changed", user_id: user, device_id: "NEWDEVICE", change: "identity_changed", was_verified: false }),
+  /** Another device of mine starts confirming this one (the dialog opens by itself). */
+  incomingComparison: (device = "PHONEXK2Q9") =>
+    emitClient({ type: "verification", verification: startComparison(device, false) }),
   typing: (conversation_id: ConversationId = directConversationId("bob"), user_id = "bob") => emitClient({ type: "typing", conversation_id, user_id, typing: true }),
 };
 
@@ -410,6 +520,7 @@ export const {
   signOut,
   changePassword,
   resetKeys,
+  resetIdentity,
   listConversations,
   loadMessages,
   loadMessagesAfter,
@@ -423,6 +534,15 @@ export const {
   verification,
   setVerified,
   contactVerified,
+  isHeld,
+  acceptIdentity,
+  ownDevices,
+  deleteDevice,
+  thisDeviceConfirmed,
+  startDeviceConfirmation,
+  verificationList,
+  confirmVerification,
+  cancelVerification,
   createGroup,
   groupDetails,
   addMembers,

@@ -112,6 +112,7 @@ describe("undecryptable reasons", () => {
     "replayed",
     "sender_mismatch",
     "malformed",
+    "withheld",
   ];
 
   it("explains every reason differently and without the code", () => {
@@ -125,6 +126,8 @@ describe("undecryptable reasons", () => {
     expect(undecryptableText(null)).toBe("Can't decrypt this message yet — waiting for the key");
     expect(undecryptableText("before_key")).toMatch(/^Can't decrypt this message — it was sent before you joined/u);
     expect(undecryptableText("tampered")).not.toMatch(/waiting/u);
+    expect(undecryptableText("withheld")).toBe("Can't show this message — it arrived before this device was confirmed");
+    expect(describeUndecryptable("withheld")).toMatch(/confirm/u);
   });
 });
 
@@ -139,5 +142,6 @@ describe("lock reasons and failed sends", () => {
     expect(describeSendFailure("offline")).toBe("Not sent — couldn't reach the server.");
     expect(describeSendFailure("not_member")).toMatch(/not in this group/u);
     expect(describeSendFailure(null)).toBe("Not sent.");
+    expect(describeSendFailure("identity_changed_held")).toMatch(/accept their new key/u);
   });
 });

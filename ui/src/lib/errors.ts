@@ -79,6 +79,21 @@ const ERROR_TEXT: Record<ErrorCode, (ctx: ErrorContext) => string> = {
     "This account signs in through another service and has no password here, so nothing was changed.",
   invalid_input: () =>
     "Something in the form isn't accepted. User ids are 3 to 64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit.",
+  no_identity: (ctx) =>
+    ctx.userId
+      ? `${ctx.userId} hasn't set up an identity key yet (their app may need an update), so there is nothing to compare or confirm.`
+      : "There's no identity key to compare or confirm yet. The other app may need an update.",
+  no_confirmed_device: (ctx) =>
+    ctx.userId
+      ? `${ctx.userId} hasn't confirmed any of their devices yet, so none of them can read messages. Nothing was sent; try again once they have.`
+      : "They haven't confirmed any of their devices yet, so none of them can read messages. Nothing was sent; try again once they have.",
+  not_confirmed: () =>
+    "This device isn't confirmed yet, so it can't confirm others. Confirm it first from one of your other devices, or with your recovery key.",
+  identity_changed_held: (ctx) =>
+    ctx.userId
+      ? `Sending to ${ctx.userId} is paused: their identity key changed since you verified them. Compare safety numbers again, or accept the new key.`
+      : "Sending is paused: their identity key changed since you verified them. Compare safety numbers again, or accept the new key.",
+  no_verification: () => "That comparison has already ended. Start it again from your confirmed device.",
   safety_number_changed: () =>
     "The safety number changed while you were comparing it. Compare the new number, then mark it verified again.",
   invalid_path: () =>
@@ -179,6 +194,10 @@ export function describeSendFailure(reason: MessageReason | null): string {
       return "Not sent — they have no devices signed in.";
     case "rate_limited":
       return "Not sent — too many messages at once. Retry in a moment.";
+    case "identity_changed_held":
+      return "Not sent — paused until you accept their new key.";
+    case "no_confirmed_device":
+      return "Not sent — they haven't confirmed any of their devices yet.";
     default:
       return "Not sent.";
   }
@@ -193,6 +212,7 @@ export function isWaitingReason(reason: MessageReason | null): boolean {
 export function undecryptableText(reason: MessageReason | null): string {
   if (isWaitingReason(reason)) return "Can't decrypt this message yet — waiting for the key";
   if (reason === "before_key") return "Can't decrypt this message — it was sent before you joined";
+  if (reason === "withheld") return "Can't show this message — it arrived before this device was confirmed";
   return "Can't decrypt this message — it didn't pass a security check";
 }
 
@@ -215,6 +235,8 @@ export function describeUndecryptable(reason: MessageReason | null): string {
       return "It claims to be from someone other than the device that sent it, so Sotto won't show it.";
     case "malformed":
       return "It arrived damaged and can't be read.";
+    case "withheld":
+      return "The sender's app gives messages only to devices you have confirmed, so that no one can add a device to your account and read along. This device wasn't confirmed yet when it was sent; messages sent after you confirm it will show here.";
     default:
       return "The key for this message hasn't arrived yet.";
   }

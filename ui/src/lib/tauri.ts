@@ -11,6 +11,7 @@ import type {
   BackupSummary,
   ClientEvent,
   ConversationId,
+  DeviceId,
   ExportFormat,
   ExportScope,
   ExportSummary,
@@ -44,6 +45,7 @@ export const signOut = () => call("sign_out", {});
 export const changePassword = (current: string, newPassword: string) =>
   call("change_password", { current, new_password: newPassword });
 export const resetKeys = (password: string) => call("reset_keys", { password });
+export const resetIdentity = (password: string) => call("reset_identity", { password });
 export const listConversations = () => call("list_conversations", {});
 export const loadMessages = (conversationId: ConversationId, before: number | null, limit: number) =>
   call("load_messages", { conversation_id: conversationId, before, limit });
@@ -64,6 +66,17 @@ export const verification = (userId: string) => call("verification", { user_id: 
 export const setVerified = (userId: string, safetyNumber: string | null) =>
   call("set_verified", { user_id: userId, safety_number: safetyNumber });
 export const contactVerified = (userId: string) => call("contact_verified", { user_id: userId });
+export const isHeld = (userId: string) => call("is_held", { user_id: userId });
+export const acceptIdentity = (userId: string) => call("accept_identity", { user_id: userId });
+export const ownDevices = () => call("own_devices", {});
+export const deleteDevice = (deviceId: DeviceId, password: string) =>
+  call("delete_device", { device_id: deviceId, password });
+export const thisDeviceConfirmed = () => call("this_device_confirmed", {});
+export const startDeviceConfirmation = (deviceId: DeviceId) =>
+  call("start_device_confirmation", { device_id: deviceId });
+export const verificationList = () => call("verification_list", {});
+export const confirmVerification = (id: string) => call("confirm_verification", { id });
+export const cancelVerification = (id: string, mismatch: boolean) => call("cancel_verification", { id, mismatch });
 export const createGroup = (name: string, members: string[]) =>
   call("create_group", { name, members });
 export const groupDetails = (groupId: string) => call("group_details", { group_id: groupId });

@@ -2,6 +2,7 @@
 //! every other module imports them from here, so a regenerated binding is a one-line switch.
 
 export type { Account } from "./bindings/Account";
+export type { AccountDevice } from "./bindings/AccountDevice";
 export type { AppStatus } from "./bindings/AppStatus";
 export type { BackupDefaults } from "./bindings/BackupDefaults";
 export type { BackupStatus } from "./bindings/BackupStatus";
@@ -12,6 +13,7 @@ export type { ConnectionState } from "./bindings/ConnectionState";
 export type { Conversation } from "./bindings/Conversation";
 export type { ConversationId } from "./bindings/ConversationId";
 export type { ConversationKind } from "./bindings/ConversationKind";
+export type { DeviceId } from "./bindings/DeviceId";
 export type { DeviceSummary } from "./bindings/DeviceSummary";
 export type { ErrorCode } from "./bindings/ErrorCode";
 export type { ExportFormat } from "./bindings/ExportFormat";
@@ -36,10 +38,14 @@ export type { PathPurpose } from "./bindings/PathPurpose";
 export type { Phase } from "./bindings/Phase";
 export type { Progress } from "./bindings/Progress";
 export type { RestoreRequest } from "./bindings/RestoreRequest";
+export type { SasEmoji } from "./bindings/SasEmoji";
 export type { Role } from "./bindings/Role";
 export type { SearchHit } from "./bindings/SearchHit";
+export type { ShortAuthString } from "./bindings/ShortAuthString";
 export type { Settings } from "./bindings/Settings";
 export type { SignInRequest } from "./bindings/SignInRequest";
 export type { Theme } from "./bindings/Theme";
 export type { Undecryptable } from "./bindings/Undecryptable";
 export type { Verification } from "./bindings/Verification";
+export type { VerificationState } from "./bindings/VerificationState";
+export type { VerificationView } from "./bindings/VerificationView";

@@ -1,6 +1,8 @@
 //! The conversation list (most recent first), the open conversation, who is typing where,
-//! pending "safety number changed" notices per contact, and which contacts are verified.
+//! pending key-change notices per contact, which contacts are verified, and to whom sending is
+//! held (a verified contact's identity changed).
 
+import { keyNoticeKind } from "../lib/keyChanges";
 import { Store } from "../lib/store";
 import type { CommandError, Conversation, ConversationId, KeyChange } from "../lib/types";
 
@@ -27,6 +29,8 @@ export interface ConversationState {
   keyChanges: Record<string, number>;
   /** user id → whether this person marked the current safety number with them verified. */
   verified: Record<string, boolean>;
+  /** user id → sending to them is held until the person accepts their new identity. */
+  held: Record<string, boolean>;
 }
 
 export function sortConversations(list: readonly Conversation[]): Conversation[] {
@@ -44,6 +48,7 @@ export class ConversationStore extends Store<ConversationState> {
       keyNotices: {},
       keyChanges: {},
       verified: {},
+      held: {},
     });
   }
 
@@ -98,17 +103,43 @@ export class ConversationStore extends Store<ConversationState> {
     this.setTyping(conversationId, userId, false, 0);
   }
 
-  /** A contact's keys changed: a verification they had no longer holds. */
+  /**
+   * A contact's keys changed. Every change makes their details reload; a new safety number
+   * (their identity changed) asks to compare again, and a device they haven't confirmed is a
+   * warning of its own, until they confirm it. A pending safety-number notice is never replaced
+   * by a device warning.
+   */
   addKeyNotice(userId: string, notice: KeyNotice): void {
-    this.set((s) => ({
-      ...s,
-      keyNotices: {
-        ...s.keyNotices,
-        [userId]: { ...notice, wasVerified: notice.wasVerified === true || s.verified[userId] === true },
-      },
-      keyChanges: { ...s.keyChanges, [userId]: (s.keyChanges[userId] ?? 0) + 1 },
-      verified: { ...s.verified, [userId]: false },
-    }));
+    const kind = keyNoticeKind(notice.change);
+    this.set((s) => {
+      const current = s.keyNotices[userId];
+      const keyNotices = { ...s.keyNotices };
+      if (kind === "safety_number") {
+        keyNotices[userId] = { ...notice, wasVerified: notice.wasVerified === true || s.verified[userId] === true };
+      } else if (kind === "unconfirmed_device") {
+        if (!current || keyNoticeKind(current.change) !== "safety_number") keyNotices[userId] = notice;
+      } else if (
+        (notice.change === "device_confirmed" || notice.change === "device_removed") &&
+        current?.change === "unconfirmed_device" &&
+        current.deviceId === notice.deviceId
+      ) {
+        delete keyNotices[userId];
+      }
+      const newNumber = kind === "safety_number";
+      return {
+        ...s,
+        keyNotices,
+        keyChanges: { ...s.keyChanges, [userId]: (s.keyChanges[userId] ?? 0) + 1 },
+        verified: newNumber ? { ...s.verified, [userId]: false } : s.verified,
+        // What the engine does too: a verified contact's new identity holds sending to them.
+        held:
+          notice.change === "master_key_changed" && notice.wasVerified === true ? { ...s.held, [userId]: true } : s.held,
+      };
+    });
+  }
+
+  setHeld(userId: string, held: boolean): void {
+    this.set((s) => (s.held[userId] === held ? s : { ...s, held: { ...s.held, [userId]: held } }));
   }
 
   setVerified(userId: string, verified: boolean): void {

@@ -5,10 +5,11 @@
 import * as ipc from "../lib/tauri";
 import { asCommandError } from "../lib/errors";
 import { LIST_LOADED, markOnce } from "../lib/perf";
-import { groupConversationId, groupIdOf } from "../lib/ids";
+import { directUserOf, groupConversationId, groupIdOf } from "../lib/ids";
 import type { ClientEvent, Conversation, ConversationId, Message, SearchHit } from "../lib/types";
 import type { AppStore } from "./appStore";
 import { ConversationStore, TYPING_TTL_MS } from "./conversationStore";
+import { DeviceStore } from "./deviceStore";
 import { GroupStore } from "./groupStore";
 import { MessageStore } from "./messageStore";
 import { UiStore } from "./uiStore";
@@ -23,6 +24,7 @@ export class Session {
   readonly conversations = new ConversationStore();
   readonly messages = new MessageStore();
   readonly groups = new GroupStore();
+  readonly devices = new DeviceStore();
   readonly ui = new UiStore();
   private readonly isWindowFocused: () => boolean;
   private readonly now: () => number;
@@ -53,6 +55,28 @@ export class Session {
       markOnce(LIST_LOADED);
     } catch (error) {
       this.conversations.setLoadError(asCommandError(error));
+    }
+  }
+
+  /**
+   * Whether this device is confirmed (the banner), and the comparisons already running (one the
+   * other device started before this window listened is shown).
+   */
+  async loadDeviceState(): Promise<void> {
+    const [confirmed, verifications] = await Promise.all([
+      ipc.thisDeviceConfirmed().catch(() => null),
+      ipc.verificationList().catch(() => []),
+    ]);
+    if (confirmed !== null) this.devices.setThisConfirmed(confirmed);
+    this.devices.applyAll(verifications);
+  }
+
+  /** Reads again whether this device is confirmed (after a restore or starting over). */
+  async refreshThisDevice(): Promise<void> {
+    try {
+      this.devices.setThisConfirmed(await ipc.thisDeviceConfirmed());
+    } catch {
+      // Kept as it was; the next start asks again.
     }
   }
 
@@ -158,6 +182,7 @@ export class Session {
       }
       case "status_changed":
         this.messages.changed(event.message);
+        this.noteHeld(event.message);
         break;
       case "conversation_updated":
         this.conversations.upsert(event.conversation);
@@ -169,6 +194,11 @@ export class Session {
         }
         break;
       case "contact_key_changed":
+        // My own devices: the devices list reloads; there is no chat with myself to warn in.
+        if (event.user_id === this.ownUserId) {
+          this.devices.devicesChanged();
+          break;
+        }
         this.conversations.addKeyNotice(event.user_id, {
           deviceId: event.device_id,
           change: event.change,
@@ -177,6 +207,9 @@ export class Session {
         break;
       case "connection_changed":
         this.app.setConnection(event.state);
+        break;
+      case "verification":
+        this.devices.apply(event.verification);
         break;
       case "typing": {
         if (event.user_id === this.ownUserId) break;
@@ -191,6 +224,13 @@ export class Session {
         break;
       }
     }
+  }
+
+  /** A send that failed because the contact is held: the chat shows why, with a way out. */
+  private noteHeld(m: Message): void {
+    if (m.status !== "failed" || m.reason !== "identity_changed_held") return;
+    const peer = directUserOf(m.conversation_id);
+    if (peer) this.conversations.setHeld(peer, true);
   }
 
   private isOpen(conversationId: ConversationId): boolean {

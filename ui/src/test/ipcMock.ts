@@ -41,6 +41,7 @@ const defaults: typeof Real = {
   signOut: async () => ({ ...readyStatus(), phase: "welcome", account: null }),
   changePassword: async () => null,
   resetKeys: async () => ({ ed25519: "E".repeat(43), curve25519: "C".repeat(43), notified_devices: 2 }),
+  resetIdentity: async () => null,
   listConversations: async () => [],
   loadMessages: async () => [],
   loadMessagesAfter: async () => [],
@@ -70,6 +71,33 @@ const defaults: typeof Real = {
     changed_since_verified: false,
   }),
   contactVerified: async () => false,
+  isHeld: async () => false,
+  acceptIdentity: async () => ({ safety_number: "1".repeat(60), verified: false, changed_since_verified: false }),
+  ownDevices: async () => [{ device_id: "DEVALICE", name: "Sotto on Linux", created_ts: 1_700_000_000_000, has_keys: true }],
+  deleteDevice: async () => null,
+  thisDeviceConfirmed: async () => true,
+  startDeviceConfirmation: async (deviceId) => ({
+    id: "ver1",
+    user_id: "alice",
+    device_id: deviceId,
+    we_started: true,
+    state: { state: "waiting" },
+  }),
+  verificationList: async () => [],
+  confirmVerification: async (id) => ({
+    id,
+    user_id: "alice",
+    device_id: "OTHER",
+    we_started: true,
+    state: { state: "waiting" },
+  }),
+  cancelVerification: async (id, mismatch) => ({
+    id,
+    user_id: "alice",
+    device_id: "OTHER",
+    we_started: true,
+    state: { state: "cancelled", reason: mismatch ? "mismatch" : "cancelled" },
+  }),
   createGroup: async (name, members) => ({
     group_id: "grp1",
     name,
@@ -91,7 +119,15 @@ const defaults: typeof Real = {
     status: { ...keyBackupOff, enabled: true, kind: passphrase ? "passphrase" : "recovery_key", version: 1 },
   }),
   restoreKeyBackup: () =>
-    finishedTask({ sessions: 3, imported: 3, groups: 1, messages: 12, undecryptable: 0, decrypted_pending: 0 }),
+    finishedTask({
+      sessions: 3,
+      imported: 3,
+      groups: 1,
+      messages: 12,
+      undecryptable: 0,
+      decrypted_pending: 0,
+      confirmed: false,
+    }),
   backupDefaults: async () => ({
     backup_file: "/home/alice/Documents/Sotto alice 2026-11-26.sotto",
     export_folder: "/home/alice/Documents/Sotto alice 2026-11-26 export",
@@ -118,6 +154,7 @@ export const useAnotherAccount = vi.fn(defaults.useAnotherAccount);
 export const signOut = vi.fn(defaults.signOut);
 export const changePassword = vi.fn(defaults.changePassword);
 export const resetKeys = vi.fn(defaults.resetKeys);
+export const resetIdentity = vi.fn(defaults.resetIdentity);
 export const listConversations = vi.fn(defaults.listConversations);
 export const loadMessages = vi.fn(defaults.loadMessages);
 export const loadMessagesAfter = vi.fn(defaults.loadMessagesAfter);
@@ -131,6 +168,15 @@ export const userDevices = vi.fn(defaults.userDevices);
 export const verification = vi.fn(defaults.verification);
 export const setVerified = vi.fn(defaults.setVerified);
 export const contactVerified = vi.fn(defaults.contactVerified);
+export const isHeld = vi.fn(defaults.isHeld);
+export const acceptIdentity = vi.fn(defaults.acceptIdentity);
+export const ownDevices = vi.fn(defaults.ownDevices);
+export const deleteDevice = vi.fn(defaults.deleteDevice);
+export const thisDeviceConfirmed = vi.fn(defaults.thisDeviceConfirmed);
+export const startDeviceConfirmation = vi.fn(defaults.startDeviceConfirmation);
+export const verificationList = vi.fn(defaults.verificationList);
+export const confirmVerification = vi.fn(defaults.confirmVerification);
+export const cancelVerification = vi.fn(defaults.cancelVerification);
 export const createGroup = vi.fn(defaults.createGroup);
 export const groupDetails = vi.fn(defaults.groupDetails);
 export const addMembers = vi.fn(defaults.addMembers);
@@ -161,6 +207,7 @@ const mocks = {
   signOut,
   changePassword,
   resetKeys,
+  resetIdentity,
   listConversations,
   loadMessages,
   loadMessagesAfter,
@@ -174,6 +221,15 @@ const mocks = {
   verification,
   setVerified,
   contactVerified,
+  isHeld,
+  acceptIdentity,
+  ownDevices,
+  deleteDevice,
+  thisDeviceConfirmed,
+  startDeviceConfirmation,
+  verificationList,
+  confirmVerification,
+  cancelVerification,
   createGroup,
   groupDetails,
   addMembers,

@@ -1,10 +1,11 @@
-//! The open conversation: header, safety-number notice, messages, who's typing, composer.
+//! The open conversation: header, held and key-change notices, messages, who's typing, composer.
 
 import { useStore } from "../../lib/store";
 import { directUserOf, groupIdOf } from "../../lib/ids";
 import type { Conversation, ConversationId } from "../../lib/types";
 import { useSession } from "../../state/context";
 import { ChatHeader } from "./ChatHeader";
+import { HeldNotice } from "./HeldNotice";
 import { KeyChangeNotice } from "./KeyChangeNotice";
 import { MessageList } from "./MessageList";
 import { TypingIndicator } from "./TypingIndicator";
@@ -37,6 +38,7 @@ export function ChatView({ conversationId, warmup = false }: ChatViewProps) {
       aria-label={conversation.title}
     >
       <ChatHeader conversation={conversation} />
+      {conversation.kind === "direct" && !warmup ? <HeldNotice userId={conversation.peer} /> : null}
       {conversation.kind === "direct" ? <KeyChangeNotice userId={conversation.peer} /> : null}
       <MessageList key={generation} conversation={conversation} warmup={warmup} />
       <TypingIndicator conversationId={conversationId} />

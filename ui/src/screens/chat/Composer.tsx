@@ -22,6 +22,11 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
   const area = useRef<HTMLTextAreaElement>(null);
   const typingSentAt = useRef(0);
   const left = group !== undefined && !group.joined;
+  // Sending to a contact whose identity changed since they were verified waits for the person.
+  const held = useStore(session.conversations, (s) =>
+    conversation.kind === "direct" ? s.held[conversation.peer] === true : false,
+  );
+  const blocked = left || held;
 
   const update = (value: string) => {
     setText(value);
@@ -65,7 +70,7 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
 
   const send = async () => {
     const body = text.trim();
-    if (!body || left) return;
+    if (!body || blocked) return;
     update("");
     stopTyping();
     try {
@@ -90,7 +95,7 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
 
   return (
     <form
-      className={left ? "composer composer--disabled" : "composer"}
+      className={blocked ? "composer composer--disabled" : "composer"}
       onSubmit={(e) => {
         e.preventDefault();
         void send();
@@ -100,6 +105,11 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
         <p className="composer__note" id={`composer-note-${id}`}>
           You're not a member of this group any more, so you can't send messages here.
         </p>
+      ) : held ? (
+        <p className="composer__note" id={`composer-note-${id}`} data-testid="composer-held">
+          Sending to {conversation.peer} is paused until you compare safety numbers again or accept their new key
+          (above).
+        </p>
       ) : null}
       {error ? <ErrorNote error={error} context={{ userId: conversation.kind === "direct" ? conversation.peer : undefined }} /> : null}
       <div className="composer__row">
@@ -108,9 +118,11 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
           className="composer__input"
           rows={1}
           value={text}
-          placeholder={left ? "You can't send messages here" : `Message ${conversation.title}`}
-          disabled={left}
-          aria-describedby={left ? `composer-note-${id}` : undefined}
+          placeholder={
+            left ? "You can't send messages here" : held ? "Sending is paused" : `Message ${conversation.title}`
+          }
+          disabled={blocked}
+          aria-describedby={blocked ? `composer-note-${id}` : undefined}
           aria-label={`Message ${conversation.title}`}
           onChange={(e) => onChange(e.target.value)}
           onKeyDown={onKeyDown}
@@ -118,7 +130,7 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
           autoFocus={!warmup}
           data-testid="composer"
         />
-        <button type="submit" className="icon-button composer__send" disabled={left || !text.trim()}>
+        <button type="submit" className="icon-button composer__send" disabled={blocked || !text.trim()}>
           <SendIcon label="Send" />
         </button>
       </div>

@@ -1,5 +1,6 @@
 //! One message: a system line (centred, muted), or a bubble — mine on the right in the accent
-//! colour with a delivery icon, theirs on the left; undecryptable ones muted with the reason.
+//! colour with a delivery icon, theirs on the left; undecryptable ones muted with the reason,
+//! and a small warning under one sent from a device its user has not confirmed.
 
 import { memo, useState } from "react";
 import {
@@ -10,6 +11,7 @@ import {
   asCommandError,
   undecryptableText,
 } from "../../lib/errors";
+import { systemLineText } from "../../lib/keyChanges";
 import type { MessageRow } from "../../lib/messageRows";
 import { formatClock, formatFull, useClock } from "../../lib/time";
 import type { Message } from "../../lib/types";
@@ -53,7 +55,7 @@ function MessageItemView({ row, showSender, highlighted }: MessageItemProps) {
     return (
       <div className="message message--system" {...common}>
         <p className="system-line" data-testid="system-line">
-          <span data-testid="message-body">{m.body}</span>
+          <span data-testid="message-body">{systemLineText(m)}</span>
         </p>
       </div>
     );
@@ -72,6 +74,12 @@ function MessageItemView({ row, showSender, highlighted }: MessageItemProps) {
     <div className={classes} {...common}>
       {showSender && !m.outgoing && row.firstInRun ? <p className="message__sender">{m.sender_user}</p> : null}
       {m.kind === "undecryptable" ? <UndecryptableBubble message={m} /> : <TextBubble message={m} />}
+      {m.reason === "unconfirmed_device" && !m.outgoing ? (
+        <p className="message__warning" data-testid="unconfirmed-sender">
+          <AlertIcon className="message__warning-icon" />
+          Sent from a device {m.sender_user} has not confirmed
+        </p>
+      ) : null}
       {m.status === "failed" ? <FailedSend message={m} /> : null}
     </div>
   );

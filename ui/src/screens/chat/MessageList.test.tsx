@@ -233,10 +233,10 @@ describe("typing and key changes", () => {
     const { user } = await openWith([message({ id: 1 })]);
     expect(screen.queryByTestId("key-change-notice")).toBeNull();
 
-    ipc.emitClient({ type: "contact_key_changed", user_id: "carol", device_id: "D2", change: "identity_changed", was_verified: false });
+    ipc.emitClient({ type: "contact_key_changed", user_id: "carol", device_id: "", change: "master_key_changed", was_verified: false });
     expect(screen.queryByTestId("key-change-notice")).toBeNull();
 
-    ipc.emitClient({ type: "contact_key_changed", user_id: "bob", device_id: "D2", change: "identity_changed", was_verified: false });
+    ipc.emitClient({ type: "contact_key_changed", user_id: "bob", device_id: "", change: "master_key_changed", was_verified: false });
     const notice = screen.getByTestId("key-change-notice");
     expect(notice.textContent).toContain(
       "This person's safety number changed. Compare it again to be sure it's really them.",
@@ -252,7 +252,7 @@ describe("typing and key changes", () => {
 
   it("says the contact had been verified when the engine says so, though this session never asked", async () => {
     await openWith([message({ id: 1 })]);
-    ipc.emitClient({ type: "contact_key_changed", user_id: "bob", device_id: "D2", change: "identity_changed", was_verified: true });
+    ipc.emitClient({ type: "contact_key_changed", user_id: "bob", device_id: "", change: "identity_set_up", was_verified: true });
     const notice = screen.getByTestId("key-change-notice");
     expect(within(notice).getByTestId("key-notice-was-verified").textContent).toContain("You had verified them");
   });

@@ -1,4 +1,5 @@
-//! A contact's safety number (and whether it is verified) and devices.
+//! A contact's safety number (and whether it is verified) and devices, each confirmed by the
+//! contact or not (an unconfirmed one is given nothing).
 
 import { useEffect, useRef, useState } from "react";
 import * as ipc from "../../lib/tauri";
@@ -76,7 +77,7 @@ export function ContactDetails({ userId }: { userId: string }) {
           ) : (
             <ul className="device-list">
               {devices.value.map((d) => (
-                <DeviceRow key={d.device_id} device={d} locale={clock.locale} />
+                <DeviceRow key={d.device_id} device={d} userId={userId} locale={clock.locale} />
               ))}
             </ul>
           )
@@ -90,14 +91,25 @@ export function ContactDetails({ userId }: { userId: string }) {
   );
 }
 
-function DeviceRow({ device: d, locale }: { device: DeviceSummary; locale: string | undefined }) {
+function DeviceRow({ device: d, userId, locale }: { device: DeviceSummary; userId: string; locale: string | undefined }) {
   return (
-    <li className="device-row" data-testid="device-row" data-active={d.active}>
+    <li className="device-row" data-testid="device-row" data-active={d.active} data-confirmed={d.confirmed}>
       <code className="device-row__id">{d.device_id}</code>
       <span className="device-row__meta muted small">
         {d.first_seen > 0 ? `First seen ${formatDate(d.first_seen, locale)}` : "First seen recently"} ·{" "}
         <span className={d.active ? "device-row__active" : ""}>{d.active ? "Active" : "Signed out"}</span>
       </span>
+      {d.active ? (
+        d.confirmed ? (
+          <span className="device-row__confirmed small" data-testid="device-confirmation">
+            Confirmed by {userId}
+          </span>
+        ) : (
+          <span className="device-row__unconfirmed small" data-testid="device-confirmation">
+            Not confirmed by {userId} — gets none of your messages
+          </span>
+        )
+      ) : null}
     </li>
   );
 }

@@ -29,8 +29,8 @@ describe("contact details", () => {
     const digits = "123450987612345098761234509876123450987612345098761234509876";
     ipc.verification.mockResolvedValue({ safety_number: digits, verified: false, changed_since_verified: false });
     ipc.userDevices.mockResolvedValue([
-      { user_id: "bob", device_id: "PHONE", ed25519: "e", curve25519: "c", first_seen: NOW - 3 * DAY, active: true },
-      { user_id: "bob", device_id: "OLDLAPTOP", ed25519: "e", curve25519: "c", first_seen: NOW - 90 * DAY, active: false },
+      { user_id: "bob", device_id: "PHONE", ed25519: "e", curve25519: "c", first_seen: NOW - 3 * DAY, active: true, confirmed: true },
+      { user_id: "bob", device_id: "OLDLAPTOP", ed25519: "e", curve25519: "c", first_seen: NOW - 90 * DAY, active: false, confirmed: true },
     ]);
     const { user } = await renderApp({ conversations: [conversation({ peer: "bob" })] });
     await openConversation(user, "u:bob");
@@ -83,7 +83,7 @@ describe("contact details", () => {
 
     ipc.contactVerified.mockResolvedValue(false);
     ipc.verification.mockResolvedValue({ safety_number: "8".repeat(60), verified: false, changed_since_verified: true });
-    ipc.emitClient({ type: "contact_key_changed", user_id: "bob", device_id: "D2", change: "identity_changed", was_verified: false });
+    ipc.emitClient({ type: "contact_key_changed", user_id: "bob", device_id: "", change: "master_key_changed", was_verified: false });
     await waitFor(() => expect(screen.queryByTestId("verified-mark")).toBeNull());
     expect(screen.getByTestId("key-notice-was-verified").textContent).toContain("You had verified them");
     await user.click(screen.getByTestId("details-button"));

@@ -38,6 +38,8 @@ export function SafetyNumber({ userId, verification, onStale }: SafetyNumberProp
       const next = await ipc.setVerified(userId, verified ? current.safety_number : null);
       setCurrent(next);
       session.conversations.setVerified(userId, next.verified);
+      // Marking (or clearing) the mark at the current number also ends a hold on sending.
+      session.conversations.setHeld(userId, false);
     } catch (e) {
       const err = asCommandError(e);
       setError(err);

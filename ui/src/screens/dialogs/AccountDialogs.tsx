@@ -14,7 +14,7 @@ import { MIN_PASSWORD } from "../welcome/SignInForm";
  * One password-confirmed action: a local check first, then the command, busy meanwhile. A wrong
  * current password gets words for these forms, not the sign-in form's.
  */
-function usePasswordAction<T>() {
+export function usePasswordAction<T>() {
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<FormProblem | null>(null);
 

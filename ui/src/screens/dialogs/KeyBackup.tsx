@@ -6,6 +6,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import * as ipc from "../../lib/tauri";
 import { asCommandError } from "../../lib/errors";
 import type { CommandError, KeyBackupRestore, KeyBackupStatus, Progress } from "../../lib/types";
+import { useSession } from "../../state/context";
 import { ErrorNote } from "../../components/ErrorNote";
 import { FormError, type FormProblem } from "../../components/FormError";
 import { Modal } from "../../components/Modal";
@@ -207,7 +208,9 @@ function EnableKeyBackupDialog({ onClose, onRestoreInstead }: { onClose: () => v
   );
 }
 
-function RestoreKeyBackupDialog({ onClose }: { onClose: () => void }) {
+/** Restoring also confirms this device when the backup holds the user's identity keys. */
+export function RestoreKeyBackupDialog({ onClose }: { onClose: () => void }) {
+  const session = useSession();
   const [usePassphrase, setUsePassphrase] = useState(false);
   const [secret, setSecret] = useState("");
   const [problem, setProblem] = useState<FormProblem | null>(null);
@@ -228,7 +231,10 @@ function RestoreKeyBackupDialog({ onClose }: { onClose: () => void }) {
         onProgress(progress);
       }),
     );
-    if (outcome.ok) return;
+    if (outcome.ok) {
+      if (outcome.result.confirmed) void session.refreshThisDevice();
+      return;
+    }
     // Stopped once the keys were in: those stay, and a second restore reads the rest.
     // (`as`: TypeScript can't see the progress callback set it during the await.)
     const reached = lastProgress.current as Progress | null;
@@ -266,6 +272,11 @@ function RestoreKeyBackupDialog({ onClose }: { onClose: () => void }) {
               ? `Read ${result.messages} earlier ${result.messages === 1 ? "message" : "messages"} from ${result.groups === 1 ? "1 group" : `${result.groups} groups`}.`
               : "There were no earlier group messages to read."}
           </p>
+          {result.confirmed ? (
+            <p data-testid="key-restore-confirmed">
+              <strong>This device is confirmed now.</strong> Messages sent to you from now on will show here.
+            </p>
+          ) : null}
           {result.undecryptable > 0 ? (
             <p className="muted">
               {result.undecryptable} of them can't be read: their keys were never saved in the backup.

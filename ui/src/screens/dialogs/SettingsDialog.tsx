@@ -1,5 +1,5 @@
-//! Settings: the account on this device (password, key reset), theme, notifications, backups, and
-//! signing out.
+//! Settings: the account on this device (password, key reset), its devices (confirming them),
+//! theme, notifications, backups, and signing out.
 
 import { useEffect, useState } from "react";
 import * as ipc from "../../lib/tauri";
@@ -15,6 +15,7 @@ import { ChangePasswordDialog, ResetKeysDialog } from "./AccountDialogs";
 import { BackupDialog } from "./BackupDialog";
 import { ExportDialog } from "./ExportDialog";
 import { KeyBackupSection } from "./KeyBackup";
+import { DevicesSection } from "../devices/DevicesSection";
 
 export function SettingsDialog({ onClose }: { onClose: () => void }) {
   const app = useAppStore();
@@ -75,6 +76,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
             </div>
           </section>
         ) : null}
+        {account ? <DevicesSection /> : null}
         <section className="settings__section" aria-labelledby="settings-look">
           <h3 id="settings-look" className="settings__heading">
             Appearance

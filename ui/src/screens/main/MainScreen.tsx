@@ -17,6 +17,8 @@ import { useShortcuts } from "./useShortcuts";
 
 // Loaded the first time the panel opens, not at start.
 const DetailsPanel = lazyComponent(() => import("../details/DetailsPanel").then((m) => m.DetailsPanel));
+// Loaded when an emoji comparison is shown.
+const ComparisonDialog = lazyComponent(() => import("../devices/ComparisonDialog").then((m) => m.ComparisonDialog));
 
 interface MainScreenProps {
   /** Tests may pass a prepared session. */
@@ -30,6 +32,7 @@ export function MainScreen({ session: given }: MainScreenProps) {
   useEffect(() => {
     // Unless the list read at start is already there (it is read again once events flow).
     if (!session.conversations.get().loaded) void session.loadConversations();
+    void session.loadDeviceState();
     ipc
       .getSettings()
       .then((s) => app.setSettings(s))
@@ -40,6 +43,7 @@ export function MainScreen({ session: given }: MainScreenProps) {
         // What changed between sign-in and the listener being attached (the connection going
         // online, a first message) is read again.
         void session.loadConversations();
+        void session.loadDeviceState();
         ipc
           .appStatus()
           .then((s) => {
@@ -68,6 +72,7 @@ function MainLayout() {
   const selectedId = useStore(session.conversations, (s) => s.selectedId);
   const empty = useStore(session.conversations, (s) => s.loaded && s.list.length === 0);
   const detailsOpen = useStore(session.ui, (s) => s.detailsOpen);
+  const comparison = useStore(session.devices, (s) => s.shown);
   useShortcuts(session);
 
   const view = selectedId ? "chat" : empty ? "empty" : "list";
@@ -95,6 +100,11 @@ function MainLayout() {
         </Suspense>
       ) : null}
       <Dialogs />
+      {comparison ? (
+        <Suspense fallback={null}>
+          <ComparisonDialog key={comparison} id={comparison} />
+        </Suspense>
+      ) : null}
       <LiveRegion />
     </div>
   );

@@ -9,6 +9,7 @@ import { SearchBox } from "./SearchBox";
 import { SearchResults } from "./SearchResults";
 import { ConversationList } from "./ConversationList";
 import { BackupReminder } from "./BackupReminder";
+import { UnconfirmedBanner } from "../devices/UnconfirmedBanner";
 import { useSearch } from "./useSearch";
 
 export function Sidebar() {
@@ -20,6 +21,7 @@ export function Sidebar() {
   return (
     <aside className="sidebar" aria-label="Conversations">
       <SidebarHeader />
+      <UnconfirmedBanner />
       <SearchBox query={query} onQuery={setQuery} firstHit={search.hits[0] ?? null} />
       <div className="sidebar__actions">
         <button
