@@ -586,8 +586,6 @@ async fn a_second_device_says_it_is_not_confirmed() {
 /// the emoji comparison, the window opens it by itself with the same seven emoji, and once the
 /// person says they match on both, this device is confirmed and the banner goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the engine to handle verification steps that arrive over the WebSocket \
-            (core client/sync.rs: socket_session drops `processed.verification`)"]
 async fn a_second_device_waits_to_be_confirmed_and_is_confirmed_by_comparing_emoji() {
     let server = Server::start().await;
     let dirs = profiles();

@@ -65,6 +65,22 @@ pub async fn start_device_confirmation(
     Ok(state.client()?.start_device_confirmation(&device_id).await?)
 }
 
+/// Start verifying `user_id`, a contact, by comparing emoji with them (a request goes to each
+/// of their confirmed devices; they accept on one).
+#[command]
+pub async fn start_contact_verification(
+    state: State<'_, AppState>,
+    user_id: Parsed<sotto_proto::UserId>,
+) -> CommandResult<VerificationView> {
+    Ok(state.client()?.start_contact_verification(&user_id).await?)
+}
+
+/// Accept a contact's request to compare emoji.
+#[command]
+pub async fn accept_verification(state: State<'_, AppState>, id: String) -> CommandResult<VerificationView> {
+    Ok(state.client()?.accept_verification(&id).await?)
+}
+
 /// The comparisons of this session, running and finished (oldest first).
 #[command]
 pub async fn verification_list(state: State<'_, AppState>) -> CommandResult<Vec<VerificationView>> {

@@ -61,6 +61,8 @@ commands![
     devices::start_device_confirmation,
     devices::verification_list,
     devices::confirm_verification,
+    devices::start_contact_verification,
+    devices::accept_verification,
     devices::cancel_verification,
     groups::create_group,
     groups::group_details,

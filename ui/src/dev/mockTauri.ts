@@ -379,13 +379,33 @@ const api = {
   startDeviceConfirmation: (deviceId: DeviceId) =>
     thisConfirmed ? delay(startComparison(deviceId, true)) : Promise.reject(fail("not_confirmed")),
   verificationList: () => delay(Array.from(verifications.values())),
+  startContactVerification: (userId: string) => {
+    const view: VerificationView = {
+      id: `ver${nextId++}`,
+      user_id: userId,
+      device_id: "THEIRPHONE",
+      we_started: true,
+      state: { state: "waiting" },
+    };
+    verifications.set(view.id, view);
+    moveVerification(view.id, { state: "compare", sas: SAS, confirmed_here: false }, 1500);
+    return delay(view);
+  },
+  acceptVerification: (id: string) => {
+    const v = verifications.get(id);
+    if (!v || v.state.state !== "requested") return Promise.reject(fail("no_verification"));
+    const next: VerificationView = { ...v, state: { state: "waiting" } };
+    verifications.set(id, next);
+    moveVerification(id, { state: "compare", sas: SAS, confirmed_here: false }, 1000);
+    return delay(next);
+  },
   confirmVerification: (id: string) => {
     const v = verifications.get(id);
     if (!v || v.state.state !== "compare") return Promise.reject(fail("no_verification"));
     const next: VerificationView = { ...v, state: { ...v.state, confirmed_here: true } };
     verifications.set(id, next);
     // The other device confirms a little later.
-    moveVerification(id, { state: "done", device_confirmed: true }, 1500);
+    moveVerification(id, { state: "done", device_confirmed: v.user_id === ME }, 1500);
     return delay(next);
   },
   cancelVerification: (id: string, mismatch: boolean) => {
@@ -542,6 +562,8 @@ export const {
   startDeviceConfirmation,
   verificationList,
   confirmVerification,
+  startContactVerification,
+  acceptVerification,
   cancelVerification,
   createGroup,
   groupDetails,

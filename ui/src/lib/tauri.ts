@@ -76,6 +76,9 @@ export const startDeviceConfirmation = (deviceId: DeviceId) =>
   call("start_device_confirmation", { device_id: deviceId });
 export const verificationList = () => call("verification_list", {});
 export const confirmVerification = (id: string) => call("confirm_verification", { id });
+export const startContactVerification = (userId: string) =>
+  call("start_contact_verification", { user_id: userId });
+export const acceptVerification = (id: string) => call("accept_verification", { id });
 export const cancelVerification = (id: string, mismatch: boolean) => call("cancel_verification", { id, mismatch });
 export const createGroup = (name: string, members: string[]) =>
   call("create_group", { name, members });

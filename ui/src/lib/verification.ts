@@ -1,4 +1,4 @@
-//! The emoji comparison that confirms a device, in plain words: why one stopped, and whether it
+//! The emoji comparison (confirming a device, or verifying a contact), in plain words: why one stopped, and whether it
 //! is still running.
 
 import type { VerificationView } from "./types";
@@ -21,6 +21,10 @@ export function cancelReasonText(reason: string): string {
       return "The comparison took too long and stopped. Nothing was confirmed; start again.";
     case "unconfirmed":
       return "The device that started this isn't confirmed itself, so it can't confirm others. Start from a device that is.";
+    case "accepted_elsewhere":
+      return "They answered on another of their devices, so this request ended.";
+    case "unreachable":
+      return "None of their devices could be reached. Nothing was verified; try again later.";
     case "unexpected":
       return "One of the devices answered out of turn, so the comparison stopped. Nothing was confirmed; start again.";
     default:

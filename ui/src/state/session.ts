@@ -208,9 +208,17 @@ export class Session {
       case "connection_changed":
         this.app.setConnection(event.state);
         break;
-      case "verification":
-        this.devices.apply(event.verification);
+      case "verification": {
+        const v = event.verification;
+        this.devices.apply(v);
+        // A contact verified by comparing emoji: marked verified (and no longer held).
+        if (v.user_id !== this.ownUserId && v.state.state === "done") {
+          this.conversations.setVerified(v.user_id, true);
+          this.conversations.setHeld(v.user_id, false);
+          this.devices.devicesChanged();
+        }
         break;
+      }
       case "typing": {
         if (event.user_id === this.ownUserId) break;
         const expiresAt = this.now() + TYPING_TTL_MS;

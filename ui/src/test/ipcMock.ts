@@ -91,6 +91,20 @@ const defaults: typeof Real = {
     we_started: true,
     state: { state: "waiting" },
   }),
+  startContactVerification: async (userId) => ({
+    id: "ver2",
+    user_id: userId,
+    device_id: "THEIRS",
+    we_started: true,
+    state: { state: "waiting" },
+  }),
+  acceptVerification: async (id) => ({
+    id,
+    user_id: "bob",
+    device_id: "THEIRS",
+    we_started: false,
+    state: { state: "waiting" },
+  }),
   cancelVerification: async (id, mismatch) => ({
     id,
     user_id: "alice",
@@ -177,6 +191,8 @@ export const startDeviceConfirmation = vi.fn(defaults.startDeviceConfirmation);
 export const verificationList = vi.fn(defaults.verificationList);
 export const confirmVerification = vi.fn(defaults.confirmVerification);
 export const cancelVerification = vi.fn(defaults.cancelVerification);
+export const startContactVerification = vi.fn(defaults.startContactVerification);
+export const acceptVerification = vi.fn(defaults.acceptVerification);
 export const createGroup = vi.fn(defaults.createGroup);
 export const groupDetails = vi.fn(defaults.groupDetails);
 export const addMembers = vi.fn(defaults.addMembers);
@@ -230,6 +246,8 @@ const mocks = {
   verificationList,
   confirmVerification,
   cancelVerification,
+  startContactVerification,
+  acceptVerification,
   createGroup,
   groupDetails,
   addMembers,

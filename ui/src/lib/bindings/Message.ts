@@ -19,6 +19,8 @@ id: number, conversation_id: ConversationId, message_id: string, sender_user: st
  */
 reason: MessageReason | null, outgoing: boolean, 
 /**
- * When it was written (sender's clock for our own messages, the server's for others), ms.
+ * When it was written, by the sender's clock (carried inside the ciphertext, so the server
+ * cannot change it), ms. The conversation is ordered by `server_ts`; a `ts` far from it
+ * means the sender's clock is off.
  */
 ts: number, server_ts: number | null, };

@@ -68,6 +68,8 @@ export interface Commands {
   start_device_confirmation: { args: { device_id: DeviceId }; result: VerificationView };
   verification_list: { args: Record<string, never>; result: Array<VerificationView> };
   confirm_verification: { args: { id: string }; result: VerificationView };
+  start_contact_verification: { args: { user_id: UserId }; result: VerificationView };
+  accept_verification: { args: { id: string }; result: VerificationView };
   cancel_verification: { args: { id: string; mismatch: boolean }; result: VerificationView };
   create_group: { args: { name: string; members: Array<string> }; result: LocalGroup };
   group_details: { args: { group_id: string }; result: LocalGroup };

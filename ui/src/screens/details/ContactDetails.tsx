@@ -36,7 +36,10 @@ function useLoad<T>(key: string, load: () => Promise<T>): Loaded<T> {
 export function ContactDetails({ userId }: { userId: string }) {
   const clock = useClock();
   const session = useSession();
-  const revision = useStore(session.conversations, (s) => s.keyChanges[userId] ?? 0);
+  const keyRevision = useStore(session.conversations, (s) => s.keyChanges[userId] ?? 0);
+  // A contact verified by comparing emoji (or a device confirmed) reloads the number and devices.
+  const deviceRevision = useStore(session.devices, (s) => s.revision);
+  const revision = `${keyRevision}.${deviceRevision}`;
   const [reloads, setReloads] = useState(0);
   const key = `${userId}:${revision}:${reloads}`;
   const safety = useLoad(key, () => ipc.verification(userId));

@@ -74,6 +74,27 @@ describe("contact details", () => {
     expect(screen.getByTestId("verify-toggle").textContent).toBe("Mark as verified");
   });
 
+  it("starts comparing emoji with the contact, and a finished comparison marks them verified", async () => {
+    const digits = "123450987612345098761234509876123450987612345098761234509876";
+    ipc.verification.mockResolvedValue({ safety_number: digits, verified: false, changed_since_verified: false });
+    const { user } = await renderApp({ conversations: [conversation({ peer: "bob" })] });
+    await openConversation(user, "u:bob");
+    await user.click(screen.getByTestId("details-button"));
+    await user.click(await screen.findByTestId("verify-by-emoji"));
+    expect(ipc.startContactVerification).toHaveBeenCalledWith("bob");
+    expect(await screen.findByRole("dialog", { name: "Verify bob" })).toBeTruthy();
+    expect(screen.getByTestId("comparison-waiting").textContent).toMatch(/Waiting for bob to accept/u);
+
+    ipc.verification.mockResolvedValue({ safety_number: digits, verified: true, changed_since_verified: false });
+    ipc.emitClient({
+      type: "verification",
+      verification: { id: "ver2", user_id: "bob", device_id: "THEIRS", we_started: true, state: { state: "done", device_confirmed: false } },
+    });
+    expect(screen.getByTestId("verified-mark").textContent).toContain("Verified");
+    await user.click(screen.getByTestId("comparison-close"));
+    expect((await screen.findByTestId("verification-status")).textContent).toContain("You verified bob");
+  });
+
   it("says when a verified contact's safety number changed, and a key change clears the mark", async () => {
     ipc.contactVerified.mockResolvedValue(true);
     ipc.verification.mockResolvedValue({ safety_number: "9".repeat(60), verified: true, changed_since_verified: false });

@@ -31,6 +31,20 @@ export function SafetyNumber({ userId, verification, onStale }: SafetyNumberProp
   // A reload (keys changed) replaces what is shown; an error explaining it stays.
   useEffect(() => setCurrent(verification), [verification]);
 
+  const compareEmoji = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const started = await ipc.startContactVerification(userId);
+      session.devices.apply(started);
+      session.devices.show(started.id);
+    } catch (e) {
+      setError(asCommandError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
   const mark = async (verified: boolean) => {
     setBusy(true);
     setError(null);
@@ -71,7 +85,8 @@ export function SafetyNumber({ userId, verification, onStale }: SafetyNumberProp
       ) : (
         <p className="muted small">
           Compare this number with the one on {userId}'s screen, in person or over a call you trust. If they match, your
-          conversation is end-to-end encrypted with the right person: mark them as verified.
+          conversation is end-to-end encrypted with the right person: mark them as verified. Or compare seven emoji
+          with them while you are both online.
         </p>
       )}
       {error ? <ErrorNote error={error} testId="verification-error" /> : null}
@@ -81,9 +96,20 @@ export function SafetyNumber({ userId, verification, onStale }: SafetyNumberProp
             Clear verification
           </button>
         ) : (
-          <button type="button" className="button button--small" onClick={() => void mark(true)} disabled={busy} data-testid="verify-toggle">
-            Mark as verified
-          </button>
+          <>
+            <button
+              type="button"
+              className="button button--small"
+              onClick={() => void compareEmoji()}
+              disabled={busy}
+              data-testid="verify-by-emoji"
+            >
+              Compare emoji…
+            </button>
+            <button type="button" className="button button--small" onClick={() => void mark(true)} disabled={busy} data-testid="verify-toggle">
+              Mark as verified
+            </button>
+          </>
         )}
       </div>
     </div>

@@ -135,3 +135,47 @@ describe("the emoji comparison by keyboard", () => {
     expect(dialog.contains(document.activeElement)).toBe(true);
   });
 });
+
+describe("verifying a contact by comparing emoji", () => {
+  function fromBob(state: VerificationState, weStarted = false): VerificationView {
+    return { id: "c1", user_id: "bob", device_id: "BOBPHONE", we_started: weStarted, state };
+  }
+
+  it("asks before accepting bob's request, then compares, and marks bob verified when both agree", async () => {
+    const { user } = await renderApp();
+    ipc.emitClient({ type: "verification", verification: fromBob({ state: "requested" }) });
+    expect(await screen.findByRole("dialog", { name: "Verify bob" })).toBeTruthy();
+    expect(screen.getByTestId("comparison-requested").textContent).toMatch(/bob wants to verify/u);
+    expect(screen.queryByTestId("comparison-match")).toBeNull();
+
+    ipc.acceptVerification.mockResolvedValueOnce(fromBob({ state: "waiting" }));
+    await user.click(screen.getByTestId("comparison-accept"));
+    expect(ipc.acceptVerification).toHaveBeenCalledWith("c1");
+    ipc.emitClient({ type: "verification", verification: fromBob({ state: "compare", sas: SAS, confirmed_here: false }) });
+    expect((await screen.findByRole("dialog")).textContent).toMatch(/bob's screen shows the same seven emoji/u);
+    ipc.confirmVerification.mockResolvedValueOnce(fromBob({ state: "compare", sas: SAS, confirmed_here: true }));
+    await user.click(screen.getByTestId("comparison-match"));
+    expect((await screen.findByTestId("comparison-confirmed-here")).textContent).toMatch(/Waiting for bob/u);
+    ipc.emitClient({ type: "verification", verification: fromBob({ state: "done", device_confirmed: false }) });
+    expect(screen.getByTestId("comparison-done").textContent).toMatch(/You and bob verified each other/u);
+    expect(screen.getByTestId("comparison-close").textContent).toBe("Done");
+  });
+
+  it("declines a request without comparing anything", async () => {
+    const { user } = await renderApp();
+    ipc.emitClient({ type: "verification", verification: fromBob({ state: "requested" }) });
+    await screen.findByTestId("comparison-decline");
+    await user.click(screen.getByTestId("comparison-decline"));
+    expect(ipc.cancelVerification).toHaveBeenCalledWith("c1", false);
+    expect(ipc.acceptVerification).not.toHaveBeenCalled();
+    expect((await screen.findByTestId("comparison-cancelled")).textContent).toMatch(/cancelled/u);
+  });
+
+  it("says when bob answered on another of his devices", async () => {
+    await renderApp();
+    ipc.emitClient({ type: "verification", verification: fromBob({ state: "requested" }) });
+    await screen.findByTestId("comparison-requested");
+    ipc.emitClient({ type: "verification", verification: fromBob({ state: "cancelled", reason: "accepted_elsewhere" }) });
+    expect(screen.getByTestId("comparison-cancelled").textContent).toMatch(/another of their devices/u);
+  });
+});

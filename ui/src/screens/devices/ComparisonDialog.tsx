@@ -1,6 +1,8 @@
-//! The emoji comparison that confirms a device, on both devices: waiting for the other one, the
-//! seven emoji (with their names, and the numbers) to compare, "They match" / "They don't
-//! match", then confirmed or stopped in plain words. Closing it while it runs stops it.
+//! The emoji comparison, on both sides: between two devices of this account (it confirms the new
+//! one) or with a contact (it verifies each other). A contact's request is accepted or declined
+//! here first; then waiting for the other side, the seven emoji (with their names, and the
+//! numbers) to compare, "They match" / "They don't match", then done or stopped in plain words.
+//! Closing it while it runs stops it.
 
 import { useEffect, useRef, useState } from "react";
 import * as ipc from "../../lib/tauri";
@@ -46,16 +48,35 @@ export function ComparisonDialog({ id }: { id: string }) {
   };
   const other = <code>{view.device_id}</code>;
   const state = view.state;
+  const contact = view.user_id !== session.ownUserId;
+  const title = contact
+    ? `Verify ${view.user_id}`
+    : view.we_started
+      ? "Confirm your other device"
+      : "Confirm this device";
 
   return (
     <Modal
-      title={view.we_started ? "Confirm your other device" : "Confirm this device"}
+      title={title}
       onClose={close}
       testId="comparison-dialog"
       className="modal--comparison"
     >
       <div className="modal__body comparison" data-state={state.state}>
-        {state.state === "waiting" ? (
+        {state.state === "requested" ? (
+          <p data-testid="comparison-requested">
+            <strong>{view.user_id}</strong> wants to verify that you are talking to each other and no one else. Accept,
+            then compare the emoji together, in person or over a call you trust.
+          </p>
+        ) : state.state === "waiting" && contact ? (
+          <p data-testid="comparison-waiting">
+            {view.we_started ? (
+              <>Waiting for {view.user_id} to accept on one of their devices. Keep Sotto open.</>
+            ) : (
+              <>Getting the emoji ready…</>
+            )}
+          </p>
+        ) : state.state === "waiting" ? (
           <p data-testid="comparison-waiting">
             {view.we_started ? (
               <>
@@ -71,8 +92,16 @@ export function ComparisonDialog({ id }: { id: string }) {
             <p>
               {state.confirmed_here ? (
                 <span data-testid="comparison-confirmed-here">
-                  You confirmed the match here. Now choose <strong>They match</strong> on your device {other} too.
+                  {contact ? (
+                    <>You confirmed the match. Waiting for {view.user_id} to confirm it too.</>
+                  ) : (
+                    <>
+                      You confirmed the match here. Now choose <strong>They match</strong> on your device {other} too.
+                    </>
+                  )}
                 </span>
+              ) : contact ? (
+                <>Check that {view.user_id}'s screen shows the same seven emoji, in the same order.</>
               ) : (
                 <>Check that your device {other} shows the same seven emoji, in the same order.</>
               )}
@@ -86,7 +115,12 @@ export function ComparisonDialog({ id }: { id: string }) {
           </>
         ) : state.state === "done" ? (
           <p data-testid="comparison-done">
-            {!state.device_confirmed ? (
+            {contact ? (
+              <>
+                <strong>You and {view.user_id} verified each other.</strong> If their identity key ever changes, you
+                will be told, and nothing is sent to them until you accept it.
+              </>
+            ) : !state.device_confirmed ? (
               "Both devices agreed, but the confirmation didn't finish. Start again from your confirmed device."
             ) : view.we_started ? (
               <>
@@ -105,7 +139,28 @@ export function ComparisonDialog({ id }: { id: string }) {
       </div>
       {error ? <ErrorNote error={error} testId="comparison-error" /> : null}
       <div className="modal__actions" ref={actions}>
-        {state.state === "compare" && !state.confirmed_here ? (
+        {state.state === "requested" ? (
+          <>
+            <button
+              type="button"
+              className="button"
+              disabled={busy}
+              onClick={() => void act(() => ipc.cancelVerification(id, false))}
+              data-testid="comparison-decline"
+            >
+              Decline
+            </button>
+            <button
+              type="button"
+              className="button button--primary"
+              disabled={busy}
+              onClick={() => void act(() => ipc.acceptVerification(id))}
+              data-testid="comparison-accept"
+            >
+              Accept
+            </button>
+          </>
+        ) : state.state === "compare" && !state.confirmed_here ? (
           <>
             <button
               type="button"
@@ -138,7 +193,7 @@ export function ComparisonDialog({ id }: { id: string }) {
           </button>
         ) : (
           <button type="button" className="button button--primary" onClick={close} autoFocus data-testid="comparison-close">
-            {state.state === "done" && state.device_confirmed ? "Done" : "Close"}
+            {state.state === "done" && (state.device_confirmed || contact) ? "Done" : "Close"}
           </button>
         )}
       </div>
