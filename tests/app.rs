@@ -26,6 +26,39 @@ async fn register_in_window(app: &AppWindow, server: &Server, user: &str) {
     app.wait_for_texts("[data-testid='own-user']", "the own user id", |t| t.iter().any(|s| s.contains(user))).await;
 }
 
+/// Sign in to `user`'s existing account through the welcome screen, as a new device.
+async fn sign_in_in_window(app: &AppWindow, server: &Server, user: &str) {
+    app.find("welcome").await;
+    app.click("connect-choice").await;
+    app.type_into("server-url", server.url()).await;
+    app.click("server-continue").await;
+    app.click("mode-login").await;
+    app.type_into("user-id", user).await;
+    app.type_into("password", PASSWORD).await;
+    app.click("sign-in-submit").await;
+    app.find("main").await;
+}
+
+/// Sync `client` until its verification `id` is in a state `pick` accepts (the window's client
+/// syncs itself); panics with the last state after about 20 s.
+async fn sync_until<T>(
+    client: &sotto_core::Client,
+    id: &str,
+    pick: impl Fn(&sotto_core::VerificationState) -> Option<T>,
+) -> T {
+    let mut last = None;
+    for _ in 0..100 {
+        client.sync().await.unwrap();
+        let view = client.verification_list().unwrap().into_iter().find(|v| v.id == id).unwrap();
+        if let Some(found) = pick(&view.state) {
+            return found;
+        }
+        last = Some(view.state);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the verification never got there; it shows {last:?}")
+}
+
 fn register_cli(server: &Server, dirs: &tempfile::TempDir, user: &str) -> Cli {
     Cli::new(server, dirs.path().join(user)).registered(user)
 }
@@ -361,15 +394,7 @@ async fn key_backup_turned_on_in_the_app_lets_a_new_device_read_group_history() 
     // A new device: sign in on a fresh install; the group is there but not its past.
     let fresh = AppData::new();
     let app = AppWindow::launch("key_backup_restore", &fresh).await;
-    app.find("welcome").await;
-    app.click("connect-choice").await;
-    app.type_into("server-url", server.url()).await;
-    app.click("server-continue").await;
-    app.click("mode-login").await;
-    app.type_into("user-id", "alice").await;
-    app.type_into("password", PASSWORD).await;
-    app.click("sign-in-submit").await;
-    app.find("main").await;
+    sign_in_in_window(&app, &server, "alice").await;
     app.click("settings-button").await;
     app.click("key-backup-restore").await;
     app.type_into("key-restore-secret", "SOTTO-not-the-key").await;
@@ -541,50 +566,11 @@ async fn without_a_gpu_the_app_starts_without_gpu_probing() {
     app.close().await;
 }
 
-/// A second device of an account (the first, holding the identity, registered it) shows the
-/// banner with its device id, and Settings → Devices lists it as not confirmed beside the first.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_device_says_it_is_not_confirmed() {
-    let server = Server::start().await;
-    let dirs = profiles();
-    let first = register(&server, &dirs.path().join("alice"), "alice").await;
-    let data = AppData::new();
-    let app = AppWindow::launch("second_device_banner", &data).await;
-    app.find("welcome").await;
-    app.click("connect-choice").await;
-    app.type_into("server-url", server.url()).await;
-    app.click("server-continue").await;
-    app.click("mode-login").await;
-    app.type_into("user-id", "alice").await;
-    app.type_into("password", PASSWORD).await;
-    app.click("sign-in-submit").await;
-    app.find("main").await;
-    app.wait_for_texts("[data-testid='unconfirmed-banner']", "the unconfirmed banner", |t| {
-        t.iter().any(|s| s.contains("This device is not confirmed yet"))
-    })
-    .await;
-    let device_id = app
-        .wait_for_texts("[data-testid='unconfirmed-device-id']", "this device's id", |t| !t.concat().is_empty())
-        .await
-        .concat();
-    app.click("settings-button").await;
-    let rows = app
-        .wait_for_texts("[data-testid='own-device']", "both devices", |t| {
-            t.len() == 2 && t.iter().any(|r| r.contains(first.device_id().as_str()) && r.contains("Confirmed"))
-        })
-        .await;
-    assert!(
-        rows.iter().any(|r| r.contains(&device_id) && r.contains("This device") && r.contains("Not confirmed yet")),
-        "{rows:?}"
-    );
-    app.screenshot("devices").await;
-    app.close().await;
-}
-
 /// A second device signed in with the password is not confirmed: its banner says why it shows
-/// nothing and names the device; the first device (the engine, holding the identity) starts
-/// the emoji comparison, the window opens it by itself with the same seven emoji, and once the
-/// person says they match on both, this device is confirmed and the banner goes.
+/// nothing and names the device, and Settings → Devices lists it as not confirmed beside the
+/// first. The first device (the engine, holding the identity) starts the emoji comparison, the
+/// window opens it by itself with the same seven emoji, and once the person says they match on
+/// both, this device is confirmed and the banner goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_device_waits_to_be_confirmed_and_is_confirmed_by_comparing_emoji() {
     let server = Server::start().await;
@@ -592,15 +578,7 @@ async fn a_second_device_waits_to_be_confirmed_and_is_confirmed_by_comparing_emo
     let first = register(&server, &dirs.path().join("alice"), "alice").await;
     let data = AppData::new();
     let app = AppWindow::launch("second_device", &data).await;
-    app.find("welcome").await;
-    app.click("connect-choice").await;
-    app.type_into("server-url", server.url()).await;
-    app.click("server-continue").await;
-    app.click("mode-login").await;
-    app.type_into("user-id", "alice").await;
-    app.type_into("password", PASSWORD).await;
-    app.click("sign-in-submit").await;
-    app.find("main").await;
+    sign_in_in_window(&app, &server, "alice").await;
 
     let banner = app
         .wait_for_texts("[data-testid='unconfirmed-banner']", "the unconfirmed banner", |t| {
@@ -613,23 +591,27 @@ async fn a_second_device_waits_to_be_confirmed_and_is_confirmed_by_comparing_emo
     let device_id = sotto_proto::DeviceId::parse(device_id.concat()).unwrap();
     assert!(banner.concat().contains(device_id.as_str()), "{banner:?}");
     app.screenshot("unconfirmed-banner").await;
+    app.click("settings-button").await;
+    let rows = app
+        .wait_for_texts("[data-testid='own-device']", "both devices", |t| {
+            t.len() == 2 && t.iter().any(|r| r.contains(first.device_id().as_str()) && r.contains("Confirmed"))
+        })
+        .await;
+    assert!(
+        rows.iter()
+            .any(|r| r.contains(device_id.as_str()) && r.contains("This device") && r.contains("Not confirmed yet")),
+        "{rows:?}"
+    );
+    app.screenshot("devices").await;
+    app.click("close-button").await;
 
-    // From the first device: start, then carry each step over (the window's client syncs itself).
+    // From the first device: start, then carry each step over.
     let id = first.start_device_confirmation(&device_id).await.unwrap().id;
-    let mut sas = None;
-    let mut last = None;
-    for _ in 0..100 {
-        first.sync().await.unwrap();
-        let view = first.verification_list().unwrap().into_iter().find(|v| v.id == id).unwrap();
-        if let sotto_core::VerificationState::Compare { sas: shown, .. } = view.state {
-            sas = Some(shown);
-            break;
-        }
-        last = Some(view.state);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    app.screenshot("comparison-reached").await;
-    let sas = sas.unwrap_or_else(|| panic!("the first device shows the emoji; it shows {last:?}"));
+    let sas = sync_until(&first, &id, |state| match state {
+        sotto_core::VerificationState::Compare { sas, .. } => Some(sas.clone()),
+        _ => None,
+    })
+    .await;
     let names: Vec<String> = sas.emoji.iter().map(|e| format!("{}{}", e.symbol, e.name)).collect();
     app.wait_for_texts("[data-testid='comparison-emoji'] li", "the same seven emoji in the window", |t| t == names)
         .await;
@@ -638,15 +620,11 @@ async fn a_second_device_waits_to_be_confirmed_and_is_confirmed_by_comparing_emo
     app.click("comparison-match").await;
     first.confirm_verification(&id).await.unwrap();
     // The first device reads the window's answer, confirms it and sends it the identity keys.
-    for _ in 0..100 {
-        first.sync().await.unwrap();
-        let view = first.verification_list().unwrap().into_iter().find(|v| v.id == id).unwrap();
-        if matches!(view.state, sotto_core::VerificationState::Done { .. }) {
-            assert_eq!(view.state, sotto_core::VerificationState::Done { device_confirmed: true });
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let done = sync_until(&first, &id, |state| {
+        matches!(state, sotto_core::VerificationState::Done { .. }).then(|| state.clone())
+    })
+    .await;
+    assert_eq!(done, sotto_core::VerificationState::Done { device_confirmed: true });
     app.wait_for_texts("[data-testid='comparison-done']", "this device confirmed", |t| {
         t.iter().any(|s| s.contains("This device is confirmed"))
     })
@@ -654,7 +632,5 @@ async fn a_second_device_waits_to_be_confirmed_and_is_confirmed_by_comparing_emo
     app.screenshot("confirmed").await;
     app.click("comparison-close").await;
     assert!(app.texts("[data-testid='unconfirmed-banner']").await.is_empty(), "the banner is gone");
-    let view = first.verification_list().unwrap().into_iter().find(|v| v.id == id).unwrap();
-    assert_eq!(view.state, sotto_core::VerificationState::Done { device_confirmed: true });
     app.close().await;
 }
