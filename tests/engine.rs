@@ -854,3 +854,26 @@ async fn a_device_is_confirmed_while_both_are_online() {
     alice.shutdown();
     laptop.shutdown();
 }
+
+/// Alice verifies bob on her laptop; her phone learns it too (through her user-signing key's
+/// signature of bob's master key, which the server gives back to her devices only).
+#[tokio::test]
+async fn a_verification_reaches_the_users_other_devices() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let phone = login_linked(&server, &dirs.path().join("alice-phone"), &alice).await;
+    alice.send_text(&uid("bob"), "hello").await.unwrap();
+    phone.sync().await.unwrap();
+    assert!(!phone.is_verified(&uid("bob")).unwrap());
+
+    let number = alice.verification(&uid("bob")).await.unwrap().safety_number;
+    alice.set_verified(&uid("bob"), Some(&number)).await.unwrap();
+    // The phone looks bob up (as any send or the details panel does) and finds the signature.
+    phone.lookup_users(&[uid("bob")]).await.unwrap();
+    assert!(phone.is_verified(&uid("bob")).unwrap());
+    assert_eq!(phone.verification(&uid("bob")).await.unwrap().safety_number, number);
+    // Bob sees nothing of it: the signature is alice's business.
+    bob.lookup_users(&[uid("alice")]).await.unwrap();
+    assert!(!bob.is_verified(&uid("alice")).unwrap());
+}

@@ -73,6 +73,29 @@ pub struct ConfirmDevicesRequest {
     pub confirmations: Vec<DeviceConfirmation>,
 }
 
+/// A user's statement that they verified another user: their user-signing key's signature over
+/// the other user's master key. Published so the signer's other devices learn of the
+/// verification; only the signer's own devices are given it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UserSignature {
+    /// The verified user.
+    pub target: UserId,
+    /// Their master key that was verified.
+    pub master_key: String,
+    /// Ed25519 signature by the signer's user-signing key over
+    /// [`UserSignature::signing_bytes`].
+    pub signature: String,
+}
+
+impl UserSignature {
+    /// The exact bytes `signer`'s user-signing key signs.
+    pub fn signing_bytes(signer: &UserId, target: &UserId, master_key: &str) -> Vec<u8> {
+        format!("sotto-user-signature-v1\n{signer}\n{target}\n{master_key}").into_bytes()
+    }
+}
+
 /// `POST /v1/keys/identity/reset`: start over with a new identity (every device of the user
 /// lost, and no recovery key). The account password is checked again; the new identity replaces
 /// the old one and every device confirmation (made with the old self-signing key) is dropped in
@@ -113,5 +136,10 @@ mod tests {
             signature: "Z".into(),
         };
         assert_eq!(DeviceConfirmation::signing_bytes(&keys), b"sotto-device-confirmation-v1\nalice\nDEV1\nC\nE");
+        let bob = UserId::parse("bob").unwrap();
+        assert_eq!(
+            UserSignature::signing_bytes(&identity.user_id, &bob, "M"),
+            b"sotto-user-signature-v1\nalice\nbob\nM"
+        );
     }
 }

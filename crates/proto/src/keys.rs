@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DeviceAddress, DeviceConfirmation, DeviceId, KeyId, UserId, UserIdentity};
+use crate::{DeviceAddress, DeviceConfirmation, DeviceId, KeyId, UserId, UserIdentity, UserSignature};
 
 /// A device's long-term public keys, self-signed. Body of `PUT /v1/keys/device`, and what a key
 /// query returns per device.
@@ -112,6 +112,10 @@ pub struct UserDevices {
     pub identity: Option<UserIdentity>,
     #[serde(default)]
     pub confirmations: Vec<DeviceConfirmation>,
+    /// The asking user's own signature of this user's master key (they verified this user), as
+    /// the server holds it.
+    #[serde(default)]
+    pub verified_by_you: Option<UserSignature>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use crate::{
     ExternalLoginRequest, GroupHistoryPage, GroupId, GroupInfo, GroupList, InboxPage, Jwks, KeyCounts, LoginRequest,
     PutBackupRequest, QueryKeysRequest, QueryKeysResponse, RefreshRequest, RegisterRequest, ResetDeviceKeysRequest,
     ResetIdentityRequest, SendDirectRequest, SendGroupRequest, SendReceipt, Session, SetRoleRequest, UploadKeysRequest,
-    UserId, UserIdentity,
+    UserId, UserIdentity, UserSignature,
 };
 
 /// The HTTP methods the API uses.
@@ -65,6 +65,12 @@ impl PathParams for () {
 }
 
 impl PathParams for DeviceId {
+    fn segments(&self) -> Vec<&str> {
+        vec![self.as_str()]
+    }
+}
+
+impl PathParams for UserId {
     fn segments(&self) -> Vec<&str> {
         vec![self.as_str()]
     }
@@ -219,6 +225,12 @@ endpoints! {
     /// Publish confirmations of the user's devices, signed with the self-signing key.
     ConfirmDevices: Post "/v1/keys/confirmations"
         { params: (), query: (), request: ConfirmDevicesRequest, response: () }
+    /// Publish that this user verified another (a user-signing signature of their master key).
+    PutUserSignature: Put "/v1/keys/signatures"
+        { params: (), query: (), request: UserSignature, response: () }
+    /// Withdraw this user's signature of another user (no longer verified).
+    DeleteUserSignature: Delete "/v1/keys/signatures/{user_id}"
+        { params: UserId, query: (), request: (), response: () }
     /// Users' devices and keys.
     QueryKeys: Post "/v1/keys/query"
         { params: (), query: (), request: QueryKeysRequest, response: QueryKeysResponse }
@@ -308,8 +320,9 @@ mod tests {
         check::<LeaveGroup>(g());
         check::<SendGroup>(g());
         check::<GroupHistory>(g());
+        check::<DeleteUserSignature>(u());
         let without: usize = ROUTES.iter().filter(|r| !r.path.contains('{')).count();
-        assert_eq!(without + 9, ROUTES.len(), "a route with parameters is not checked above");
+        assert_eq!(without + 10, ROUTES.len(), "a route with parameters is not checked above");
     }
 
     #[test]
@@ -347,6 +360,8 @@ mod tests {
                 "PUT /v1/keys/identity",
                 "POST /v1/keys/identity/reset",
                 "POST /v1/keys/confirmations",
+                "PUT /v1/keys/signatures",
+                "DELETE /v1/keys/signatures/{user_id}",
                 "POST /v1/keys/query",
                 "POST /v1/keys/claim",
                 "POST /v1/messages",

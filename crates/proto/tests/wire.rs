@@ -65,6 +65,7 @@ const COVERED: &[&str] = &[
     "DeviceConfirmation",
     "ConfirmDevicesRequest",
     "ResetIdentityRequest",
+    "UserSignature",
     // inbox.rs
     "DevicePayload",
     "SendDirectRequest",
@@ -650,16 +651,30 @@ fn user_devices() -> UserDevices {
         devices: vec![device_keys()],
         identity: Some(user_identity()),
         confirmations: vec![device_confirmation()],
+        verified_by_you: Some(user_signature()),
     }
+}
+
+fn user_signature() -> UserSignature {
+    UserSignature {
+        target: alice(),
+        master_key: "bWFzdGVyIGtleSBvZiBhbGljZSwgMzIgYnl0ZXMhIQ".into(),
+        signature: "c2lnbmF0dXJlIGJ5IHRoZSB1c2VyLXNpZ25pbmcga2V5".into(),
+    }
+}
+
+#[test]
+fn user_signature_alone() {
+    pin("UserSignature", &user_signature());
 }
 
 #[test]
 fn user_devices_alone() {
     pin("UserDevices", &user_devices());
     // From a server that has no identity for the user (or predates identities).
-    let unset = UserDevices { identity: None, confirmations: vec![], ..user_devices() };
+    let unset = UserDevices { identity: None, confirmations: vec![], verified_by_you: None, ..user_devices() };
     pin("UserDevices-unset", &unset);
-    reads_without(&unset, &["identity", "confirmations"]);
+    reads_without(&unset, &["identity", "confirmations", "verified_by_you"]);
 }
 
 // ---------------------------------------------------------------------------------------------

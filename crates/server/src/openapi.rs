@@ -14,7 +14,7 @@ use crate::api::{accounts, backup, groups, keys, messages};
     paths(
         accounts::register, accounts::login, accounts::login_external, accounts::refresh, accounts::logout, accounts::list_devices,
         accounts::delete_device, accounts::jwks, accounts::change_password,
-        keys::put_device_keys, keys::reset_device_keys, keys::upload_one_time_keys, keys::key_counts, keys::put_identity, keys::reset_identity, keys::confirm_devices, keys::query_keys, keys::claim_keys,
+        keys::put_device_keys, keys::reset_device_keys, keys::upload_one_time_keys, keys::key_counts, keys::put_identity, keys::reset_identity, keys::confirm_devices, keys::put_user_signature, keys::delete_user_signature, keys::query_keys, keys::claim_keys,
         messages::send_direct, messages::send_to_device, messages::fetch_inbox, messages::ack_inbox, crate::ws::connect,
         groups::create_group, groups::list_groups, groups::get_group, groups::add_members, groups::remove_member,
         groups::leave_group, groups::set_role, groups::dismiss_group, groups::send_group, groups::group_history,

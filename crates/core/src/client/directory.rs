@@ -14,11 +14,13 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_QUERY_USERS};
 use sotto_proto::routes;
-use sotto_proto::{ClaimKeysRequest, DeviceAddress, DeviceKeys, QueryKeysRequest, UserDevices, UserId, UserIdentity};
+use sotto_proto::{
+    ClaimKeysRequest, DeviceAddress, DeviceKeys, ErrorCode, QueryKeysRequest, UserDevices, UserId, UserIdentity,
+};
 
 use super::Client;
 use crate::ConversationId;
-use crate::crypto::cross_signing::{verify_confirmation, verify_identity};
+use crate::crypto::cross_signing::{CrossSigningSecrets, verify_confirmation, verify_identity, verify_user_signature};
 use crate::crypto::{safety, verify_device_keys};
 use crate::events::{ClientEvent, KeyChange};
 use crate::store::{Db, DeviceRecord, Devices, MessageKind, MessageStatus, NewMessage, now_ms};
@@ -262,7 +264,26 @@ impl Client {
             db.set_held(user, false)
         })?;
         tracing::info!(verified = marked.is_some(), "contact verification changed");
+        // Tell this user's other devices, through the user-signing key (when this device holds it).
+        if let Err(e) = self.publish_verification(user, marked.is_some()).await {
+            tracing::warn!(error = %e, "could not tell this user's other devices about the verification");
+        }
         Ok(Verification::new(safety_number, marked))
+    }
+
+    /// Publish (or withdraw) this user's signature of `user`'s pinned master key.
+    async fn publish_verification(&self, user: &UserId, verified: bool) -> Result<()> {
+        let Some(stored) = self.read(|db| db.cross_signing())? else { return Ok(()) };
+        if !verified {
+            return match self.call::<routes::DeleteUserSignature>(user, &()).await {
+                Err(e) if e.server_code() == Some(ErrorCode::NotFound) => Ok(()),
+                other => other,
+            };
+        }
+        let Some((identity, _)) = self.read(|db| db.pinned_identity(user))? else { return Ok(()) };
+        let secrets = CrossSigningSecrets::from_stored(&stored)?;
+        let signature = secrets.sign_user(&self.inner.own.user_id, user, &identity.master_key);
+        self.call::<routes::PutUserSignature>(&(), &signature).await
     }
 
     /// Whether `user` is verified with the keys pinned now (no network; for a conversation's
@@ -369,6 +390,24 @@ fn reconcile(
         // vouches for simply stop being confirmed.
         (pinned, None) => pinned,
     };
+    // Another device of this user verified them (and signed it with the user-signing key): so
+    // does this one, at the safety number of the two identities pinned here. Only on a device
+    // that holds this user's identity: the own identity pinned anywhere else is the server's word.
+    if user != &own.user_id
+        && db.cross_signing()?.is_some()
+        && let (Some(signed), Some(theirs), Some((ours, _))) =
+            (&entry.verified_by_you, &identity, db.pinned_identity(&own.user_id)?)
+        && signed.target == *user
+        && signed.master_key == theirs.master_key
+        && verify_user_signature(&ours, signed)
+        && !was_verified
+    {
+        let (mine, their) = (std::slice::from_ref(&ours.master_key), std::slice::from_ref(&theirs.master_key));
+        let number = safety::safety_number(own.user_id.as_str(), mine, user.as_str(), their);
+        db.set_verified_number(user, Some(&digits(&number)))?;
+        db.set_held(user, false)?;
+        tracing::info!(user = %user, "verified by another device of this user");
+    }
     let confirmed = |keys: &DeviceKeys| {
         identity.as_ref().is_some_and(|identity| {
             entry

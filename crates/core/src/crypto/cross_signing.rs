@@ -5,7 +5,7 @@
 //! to a master key the caller pinned: a server that swaps keys produces signatures that do not
 //! verify, or an identity with another master key (which the caller shows as a key change).
 
-use sotto_proto::{DeviceConfirmation, DeviceKeys, UserId, UserIdentity};
+use sotto_proto::{DeviceConfirmation, DeviceKeys, UserId, UserIdentity, UserSignature};
 use vodozemac::{Ed25519PublicKey, Ed25519SecretKey, Ed25519Signature};
 use zeroize::Zeroizing;
 
@@ -80,6 +80,26 @@ impl CrossSigningSecrets {
     }
 }
 
+impl CrossSigningSecrets {
+    /// State that `signer` (this user) verified `target` at `master_key`: the user-signing key's
+    /// signature.
+    pub fn sign_user(&self, signer: &UserId, target: &UserId, master_key: &str) -> UserSignature {
+        let bytes = UserSignature::signing_bytes(signer, target, master_key);
+        UserSignature {
+            target: target.clone(),
+            master_key: master_key.to_owned(),
+            signature: self.user_signing.sign(&bytes).to_base64(),
+        }
+    }
+}
+
+/// Whether `signature` is `signer`'s (by the user-signing key of `signer_identity`, as pinned)
+/// statement that they verified its target at its master key.
+pub fn verify_user_signature(signer_identity: &UserIdentity, signature: &UserSignature) -> bool {
+    let bytes = UserSignature::signing_bytes(&signer_identity.user_id, &signature.target, &signature.master_key);
+    verify(&signer_identity.user_signing_key, &bytes, &signature.signature)
+}
+
 fn verify(key: &str, message: &[u8], signature: &str) -> bool {
     let (Ok(key), Ok(signature)) = (Ed25519PublicKey::from_base64(key), Ed25519Signature::from_base64(signature))
     else {
@@ -146,6 +166,13 @@ mod tests {
         let tampered = UserIdentity { self_signing_key: forged.identity(&alice).self_signing_key, ..identity.clone() };
         assert!(!verify_identity(&tampered));
         assert!(!secrets.matches(&forged.identity(&alice)));
+        // A user signature checks out with the signer's user-signing key only, for that target
+        // and master key.
+        let bob = UserId::parse("bob").unwrap();
+        let signed = secrets.sign_user(&alice, &bob, "bob's master");
+        assert!(verify_user_signature(&identity, &signed));
+        assert!(!verify_user_signature(&identity, &UserSignature { master_key: "another".into(), ..signed.clone() }));
+        assert!(!verify_user_signature(&forged.identity(&alice), &signed));
         // Garbage is refused, not a panic.
         assert!(!verify_identity(&UserIdentity { master_key: "not base64!".into(), ..identity.clone() }));
         assert!(!verify_confirmation(&identity, &laptop, "not a signature"));

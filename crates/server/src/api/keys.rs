@@ -11,15 +11,15 @@ use sotto_proto::routes::{self, Endpoint as _};
 use sotto_proto::{
     ClaimKeysRequest, ClaimKeysResponse, ConfirmDevicesRequest, DeviceAddress, DeviceConfirmation, DeviceKeys,
     ErrorBody, ErrorCode, KeyCounts, QueryKeysRequest, QueryKeysResponse, ResetDeviceKeysRequest, ResetIdentityRequest,
-    SignedKey, UploadKeysRequest, UserIdentity,
+    SignedKey, UploadKeysRequest, UserId, UserIdentity, UserSignature,
 };
 use tracing::instrument;
 
 use crate::auth::Authenticated;
 use crate::error::{AppError, AppResult};
-use crate::extract::Json;
+use crate::extract::{Json, Path};
 use crate::state::AppState;
-use crate::store::{AddKeysOutcome, ReplaceKeysOutcome, SetKeysOutcome};
+use crate::store::{AddKeysOutcome, ReplaceKeysOutcome, SetKeysOutcome, StoreError};
 
 /// Decodes unpadded base64 of exactly `N` bytes.
 fn decode_fixed<const N: usize>(value: &str, what: &str) -> AppResult<[u8; N]> {
@@ -105,6 +105,51 @@ fn check_identity(device: &DeviceAddress, identity: &UserIdentity) -> AppResult<
     ed25519_key(&identity.self_signing_key, "self-signing key")?;
     ed25519_key(&identity.user_signing_key, "user-signing key")?;
     verify(&master, &identity.signing_bytes(), &identity.signature, "identity")
+}
+
+#[utoipa::path(put, path = routes::PutUserSignature::PATH, tag = "keys", security(("bearer" = [])),
+    request_body = UserSignature,
+    responses((status = 204), (status = 400, body = ErrorBody, description = "invalid_input or invalid_signature"),
+        (status = 404, body = ErrorBody, description = "no such user"),
+        (status = 409, body = ErrorBody, description = "the signer has no identity yet")))]
+#[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
+pub async fn put_user_signature(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    Json(signature): Json<UserSignature>,
+) -> AppResult<StatusCode> {
+    if signature.target == device.user_id {
+        return Err(AppError::invalid_input("A user does not sign their own master key this way."));
+    }
+    let identity = state
+        .devices
+        .identity(&device.user_id)
+        .await?
+        .ok_or_else(|| AppError::conflict("Publish the user's identity before signing others."))?;
+    let user_signing = ed25519_key(&identity.user_signing_key, "user-signing key")?;
+    ed25519_key(&signature.master_key, "master key")?;
+    let bytes = UserSignature::signing_bytes(&device.user_id, &signature.target, &signature.master_key);
+    verify(&user_signing, &bytes, &signature.signature, "user signature")?;
+    match state.devices.set_user_signature(&device.user_id, &signature).await {
+        Err(StoreError::NotFound) => Err(AppError::not_found(format!("There is no user {}.", signature.target))),
+        other => Ok(other.map(|()| StatusCode::NO_CONTENT)?),
+    }
+}
+
+#[utoipa::path(delete, path = routes::DeleteUserSignature::PATH, tag = "keys", security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "the user no longer verified")),
+    responses((status = 204), (status = 404, body = ErrorBody, description = "no such signature")))]
+#[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
+pub async fn delete_user_signature(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    Path(target): Path<UserId>,
+) -> AppResult<StatusCode> {
+    if state.devices.delete_user_signature(&device.user_id, &target).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::not_found("This user is not signed."))
+    }
 }
 
 #[utoipa::path(post, path = routes::ConfirmDevices::PATH, tag = "keys", security(("bearer" = [])),
@@ -262,7 +307,7 @@ pub async fn query_keys(
     let mut users = req.user_ids;
     users.sort();
     users.dedup();
-    let found = state.devices.query_devices(&users).await?;
+    let found = state.devices.query_devices(&device.user_id, &users).await?;
     let unknown_users = users.into_iter().filter(|u| !found.iter().any(|f| f.user_id == *u)).collect();
     Ok(Json(QueryKeysResponse { users: found, unknown_users }))
 }

@@ -60,6 +60,8 @@ pub fn router(state: AppState) -> Router {
         .endpoint(routes::PutIdentity, keys::put_identity)
         .endpoint(routes::ResetIdentity, keys::reset_identity)
         .endpoint(routes::ConfirmDevices, keys::confirm_devices)
+        .endpoint(routes::PutUserSignature, keys::put_user_signature)
+        .endpoint(routes::DeleteUserSignature, keys::delete_user_signature)
         .endpoint(routes::QueryKeys, keys::query_keys)
         .endpoint(routes::ClaimKeys, keys::claim_keys)
         .endpoint(routes::SendDirect, messages::send_direct)

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use sotto_proto::{
     ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, KeyCounts, SignedKey, UserDevices, UserId, UserIdentity,
+    UserSignature,
 };
 
 use super::{
@@ -207,8 +208,16 @@ impl DeviceStore for CachedDevices {
         self.inner.confirm_device(device, ed25519, signature).await
     }
 
-    async fn query_devices(&self, users: &[UserId]) -> StoreResult<Vec<UserDevices>> {
-        self.inner.query_devices(users).await
+    async fn set_user_signature(&self, signer: &UserId, signature: &UserSignature) -> StoreResult<()> {
+        self.inner.set_user_signature(signer, signature).await
+    }
+
+    async fn delete_user_signature(&self, signer: &UserId, target: &UserId) -> StoreResult<bool> {
+        self.inner.delete_user_signature(signer, target).await
+    }
+
+    async fn query_devices(&self, asker: &UserId, users: &[UserId]) -> StoreResult<Vec<UserDevices>> {
+        self.inner.query_devices(asker, users).await
     }
 
     async fn claim_keys(&self, devices: &[DeviceAddress]) -> StoreResult<Vec<ClaimedKey>> {

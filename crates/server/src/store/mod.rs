@@ -18,7 +18,7 @@
 use async_trait::async_trait;
 use sotto_proto::{
     ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupHistoryMessage, GroupId, GroupInfo, InboxEntry,
-    KeyCounts, MessageId, Role, SignedKey, UserDevices, UserId, UserIdentity,
+    KeyCounts, MessageId, Role, SignedKey, UserDevices, UserId, UserIdentity, UserSignature,
 };
 
 pub mod cache;
@@ -170,9 +170,15 @@ pub trait DeviceStore: Send + Sync {
     /// the device keys it read), only while the device still has the Ed25519 key `ed25519`.
     /// Returns false (nothing stored) when the device is gone or its keys changed meanwhile.
     async fn confirm_device(&self, device: &DeviceAddress, ed25519: &str, signature: &str) -> StoreResult<bool>;
+    /// Stores (or replaces) `signer`'s signature of another user (already verified by the
+    /// caller). [`StoreError::NotFound`] if the target is not an account.
+    async fn set_user_signature(&self, signer: &UserId, signature: &UserSignature) -> StoreResult<()>;
+    /// Deletes `signer`'s signature of `target`; returns whether there was one.
+    async fn delete_user_signature(&self, signer: &UserId, target: &UserId) -> StoreResult<bool>;
     /// The devices with published identity keys of each given user that exists, in the order
-    /// given, with the user's identity and the stored confirmations of those devices.
-    async fn query_devices(&self, users: &[UserId]) -> StoreResult<Vec<UserDevices>>;
+    /// given, with the user's identity, the stored confirmations of those devices, and `asker`'s
+    /// own signature of the user, if any.
+    async fn query_devices(&self, asker: &UserId, users: &[UserId]) -> StoreResult<Vec<UserDevices>>;
     /// Claims one key per device: a one-time key (removed as it is handed out) or else the
     /// fallback key. Devices with neither are left out of the result.
     async fn claim_keys(&self, devices: &[DeviceAddress]) -> StoreResult<Vec<ClaimedKey>>;

@@ -64,6 +64,7 @@ use std::sync::Arc;
 use sotto_proto::{
     DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys, EntryBody, GroupId, GroupInfo, GroupMember, KeyCounts,
     KeyId, MembershipChange, MembershipEvent, MessageId, Role, SignedKey, UserDevices, UserId, UserIdentity,
+    UserSignature,
 };
 
 use crate::store::{
@@ -377,7 +378,8 @@ pub(crate) async fn query_devices<S: TestStore>(s: &S) {
     for d in [&a2, &a1, &b1] {
         s.set_device_keys(&identity(d, d.device_id.as_str())).await.unwrap();
     }
-    let got = s.query_devices(&[user("bob"), user("nobody"), user("carol"), user("alice")]).await.unwrap();
+    let got =
+        s.query_devices(&user("alice"), &[user("bob"), user("nobody"), user("carol"), user("alice")]).await.unwrap();
     assert_eq!(
         got,
         vec![
@@ -389,7 +391,7 @@ pub(crate) async fn query_devices<S: TestStore>(s: &S) {
 }
 
 fn listed(user_id: &str, devices: Vec<DeviceKeys>) -> UserDevices {
-    UserDevices { user_id: user(user_id), devices, identity: None, confirmations: vec![] }
+    UserDevices { user_id: user(user_id), devices, identity: None, confirmations: vec![], verified_by_you: None }
 }
 
 fn user_identity(user_id: &str, master: &str) -> UserIdentity {
@@ -425,7 +427,7 @@ pub(crate) async fn identities_and_confirmations<S: TestStore>(s: &S) {
     // A confirmation is stored only for the keys it was checked against.
     assert!(!s.confirm_device(&a1, "some other key", "c1").await.unwrap());
     assert!(s.confirm_device(&a1, &ed, "c1").await.unwrap());
-    let got = s.query_devices(&[user("alice")]).await.unwrap();
+    let got = s.query_devices(&user("alice"), &[user("alice")]).await.unwrap();
     assert_eq!(got[0].identity, Some(user_identity("alice", "M1")));
     assert_eq!(
         got[0].confirmations,
@@ -434,19 +436,33 @@ pub(crate) async fn identities_and_confirmations<S: TestStore>(s: &S) {
 
     // A key reset drops the confirmation: it covered the old keys.
     s.replace_device_keys(&identity(&a1, "new")).await.unwrap();
-    assert!(s.query_devices(&[user("alice")]).await.unwrap()[0].confirmations.is_empty());
+    assert!(s.query_devices(&user("alice"), &[user("alice")]).await.unwrap()[0].confirmations.is_empty());
     // Starting over: the new identity replaces the old, and no device stays confirmed.
     assert!(s.confirm_device(&a2, &identity(&a2, "old").ed25519, "c2").await.unwrap());
     assert!(s.replace_identity(&user_identity("alice", "M3")).await.unwrap());
     assert!(!s.replace_identity(&user_identity("alice", "M3")).await.unwrap(), "a retry changes nothing");
-    let got = s.query_devices(&[user("alice")]).await.unwrap();
+    let got = s.query_devices(&user("alice"), &[user("alice")]).await.unwrap();
     assert_eq!(got[0].identity, Some(user_identity("alice", "M3")));
     assert!(got[0].confirmations.is_empty());
     assert!(matches!(s.replace_identity(&user_identity("nobody", "M")).await, Err(StoreError::NotFound)));
+    // Signatures of other users are given back to their signer only.
+    account(s, "bob").await;
+    let signed = UserSignature { target: user("bob"), master_key: "MB".into(), signature: "sig".into() };
+    s.set_user_signature(&user("alice"), &signed).await.unwrap();
+    assert_eq!(s.query_devices(&user("alice"), &[user("bob")]).await.unwrap()[0].verified_by_you, Some(signed.clone()));
+    assert_eq!(s.query_devices(&user("bob"), &[user("bob")]).await.unwrap()[0].verified_by_you, None);
+    let resigned = UserSignature { master_key: "MB2".into(), ..signed };
+    s.set_user_signature(&user("alice"), &resigned).await.unwrap();
+    assert_eq!(s.query_devices(&user("alice"), &[user("bob")]).await.unwrap()[0].verified_by_you, Some(resigned));
+    assert!(s.delete_user_signature(&user("alice"), &user("bob")).await.unwrap());
+    assert!(!s.delete_user_signature(&user("alice"), &user("bob")).await.unwrap());
+    assert_eq!(s.query_devices(&user("alice"), &[user("bob")]).await.unwrap()[0].verified_by_you, None);
+    let nobody = UserSignature { target: user("nobody"), master_key: "M".into(), signature: "s".into() };
+    assert!(matches!(s.set_user_signature(&user("alice"), &nobody).await, Err(StoreError::NotFound)));
     // Deleting a device deletes its confirmation with it.
     assert!(s.confirm_device(&a2, &identity(&a2, "old").ed25519, "c2").await.unwrap());
     assert!(s.delete_device(&a2).await.unwrap());
-    assert!(s.query_devices(&[user("alice")]).await.unwrap()[0].confirmations.is_empty());
+    assert!(s.query_devices(&user("alice"), &[user("alice")]).await.unwrap()[0].confirmations.is_empty());
 }
 
 pub(crate) async fn one_time_keys<S: TestStore>(s: &S) {

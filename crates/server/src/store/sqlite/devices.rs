@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension};
 use sotto_proto::{
     ClaimedKey, DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys, KeyCounts, SignedKey, UserDevices, UserId,
-    UserIdentity,
+    UserIdentity, UserSignature,
 };
 
 use super::{SqliteStore, dedup, id_col, inbox, sql_u64, u64_col};
@@ -385,14 +385,51 @@ impl DeviceStore for SqliteStore {
         .await
     }
 
-    async fn query_devices(&self, users: &[UserId]) -> StoreResult<Vec<UserDevices>> {
+    async fn set_user_signature(&self, signer: &UserId, signature: &UserSignature) -> StoreResult<()> {
+        let (signer, signature) = (signer.clone(), signature.clone());
+        self.write(move |c| {
+            if !c.prepare_cached("SELECT 1 FROM accounts WHERE user_id = ?1")?.exists([signature.target.as_str()])? {
+                return Err(StoreError::NotFound);
+            }
+            c.prepare_cached(
+                "INSERT INTO user_signatures (signer, target, master_key, signature) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (signer, target) DO UPDATE SET master_key = excluded.master_key,
+                    signature = excluded.signature",
+            )?
+            .execute((
+                signer.as_str(),
+                signature.target.as_str(),
+                signature.master_key.as_str(),
+                signature.signature.as_str(),
+            ))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_user_signature(&self, signer: &UserId, target: &UserId) -> StoreResult<bool> {
+        let (signer, target) = (signer.clone(), target.clone());
+        self.write(move |c| {
+            let deleted = c
+                .prepare_cached("DELETE FROM user_signatures WHERE signer = ?1 AND target = ?2")?
+                .execute((signer.as_str(), target.as_str()))?;
+            Ok(deleted == 1)
+        })
+        .await
+    }
+
+    async fn query_devices(&self, asker: &UserId, users: &[UserId]) -> StoreResult<Vec<UserDevices>> {
         let users = dedup(users);
+        let asker = asker.clone();
         self.read(move |c| {
             let tx = c.unchecked_transaction()?;
             let mut account = tx.prepare_cached("SELECT 1 FROM accounts WHERE user_id = ?1")?;
             let mut devices = tx.prepare_cached(
                 "SELECT device_id, curve25519, ed25519, keys_signature, confirmation FROM devices
                  WHERE user_id = ?1 AND curve25519 IS NOT NULL ORDER BY device_id",
+            )?;
+            let mut signature = tx.prepare_cached(
+                "SELECT master_key, signature FROM user_signatures WHERE signer = ?1 AND target = ?2",
             )?;
             let mut out = Vec::with_capacity(users.len());
             for user in users {
@@ -420,7 +457,12 @@ impl DeviceStore for SqliteStore {
                     .collect();
                 let identity = read_identity(&tx, &user)?;
                 let devices = rows.into_iter().map(|(keys, _)| keys).collect();
-                out.push(UserDevices { user_id: user, devices, identity, confirmations });
+                let verified_by_you = signature
+                    .query_row((asker.as_str(), user.as_str()), |r| {
+                        Ok(UserSignature { target: user.clone(), master_key: r.get(0)?, signature: r.get(1)? })
+                    })
+                    .optional()?;
+                out.push(UserDevices { user_id: user, devices, identity, confirmations, verified_by_you });
             }
             Ok(out)
         })

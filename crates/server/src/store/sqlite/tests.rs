@@ -207,7 +207,7 @@ async fn upgrading_to_identities_keeps_devices_and_keys() {
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
-    let listed = store.query_devices(&[suite::user("alice")]).await.unwrap();
+    let listed = store.query_devices(&suite::user("alice"), &[suite::user("alice")]).await.unwrap();
     assert_eq!(listed[0].devices.len(), 1);
     assert_eq!(listed[0].devices[0].curve25519, "curve");
     assert_eq!((listed[0].identity.as_ref(), listed[0].confirmations.len()), (None, 0));
