@@ -80,8 +80,32 @@ function MessageItemView({ row, showSender, highlighted }: MessageItemProps) {
           Sent from a device {m.sender_user} has not confirmed
         </p>
       ) : null}
+      {m.kind === "text" && !m.outgoing && clockIsOff(m) ? <ClockOff message={m} /> : null}
       {m.status === "failed" ? <FailedSend message={m} /> : null}
     </div>
+  );
+}
+
+/** How far the sender's time may be from the server's before it is pointed out. */
+const CLOCK_SKEW_MS = 10 * 60 * 1000;
+
+/**
+ * The shown time is the sender's (from inside the message: the server cannot change it); the
+ * server's time orders the conversation. Far apart, the sender's clock (or the server's) is off.
+ */
+export function clockIsOff(m: Message): boolean {
+  return m.server_ts !== null && Math.abs(m.ts - m.server_ts) > CLOCK_SKEW_MS;
+}
+
+function ClockOff({ message: m }: { message: Message }) {
+  const clock = useClock();
+  const received = m.server_ts ?? m.ts;
+  return (
+    <p className="message__note muted small" data-testid="clock-off">
+      <ClockIcon className="message__warning-icon" />
+      Written at {formatFull(m.ts, clock.locale)} by {m.sender_user}'s clock; the server received it at{" "}
+      {formatFull(received, clock.locale)}.
+    </p>
   );
 }
 

@@ -165,6 +165,17 @@ describe("message list", () => {
     expect(byId(1).getAttribute("data-kind")).toBe("system");
   });
 
+  it("shows the sender's time, and says so when the server received the message far from it", async () => {
+    await openWith([
+      message({ id: 1, ts: NOW - 2 * HOUR, server_ts: NOW - 2 * HOUR + 2000 }),
+      message({ id: 2, ts: NOW - 3 * DAY, server_ts: NOW - HOUR }),
+    ]);
+    expect(within(byId(1)).queryByTestId("clock-off")).toBeNull();
+    const note = within(byId(2)).getByTestId("clock-off").textContent ?? "";
+    expect(note).toMatch(/by bob's clock; the server received it at/u);
+    expect(byId(2).querySelector("time")?.getAttribute("dateTime")).toBe(new Date(NOW - 3 * DAY).toISOString());
+  });
+
   it("keeps message text as text", async () => {
     await openWith([message({ id: 1, body: '<img src=x onerror="alert(1)"> <b>hi</b>' })]);
     expect(document.querySelector(".bubble img, .bubble b")).toBeNull();
