@@ -606,7 +606,7 @@ async fn a_second_device_waits_to_be_confirmed_and_is_confirmed_by_comparing_emo
     app.click("close-button").await;
 
     // From the first device: start, then carry each step over.
-    let id = first.start_device_confirmation(&device_id).await.unwrap().id;
+    let id = first.start_device_confirmation(&device_id, false).await.unwrap().id;
     let sas = sync_until(&first, &id, |state| match state {
         sotto_core::VerificationState::Compare { sas, .. } => Some(sas.clone()),
         _ => None,

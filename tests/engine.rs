@@ -831,7 +831,7 @@ async fn a_device_is_confirmed_while_both_are_online() {
     let laptop = login(&server, &dirs.path().join("laptop"), "alice").await;
     start_online(&alice).await;
     start_online(&laptop).await;
-    let id = alice.start_device_confirmation(laptop.device_id()).await.unwrap().id;
+    let id = alice.start_device_confirmation(laptop.device_id(), false).await.unwrap().id;
     let state_of = |client: &sotto_core::Client| {
         client.verification_list().unwrap().into_iter().find(|v| v.id == id).map(|v| v.state)
     };
@@ -876,4 +876,35 @@ async fn a_verification_reaches_the_users_other_devices() {
     // Bob sees nothing of it: the signature is alice's business.
     bob.lookup_users(&[uid("alice")]).await.unwrap();
     assert!(!bob.is_verified(&uid("alice")).unwrap());
+}
+
+/// Confirming a new device with the history box ticked copies the one-to-one conversations to
+/// it (both directions, in order, not counted as unread); without it, they stay behind.
+#[tokio::test]
+async fn a_linked_device_gets_the_one_to_one_history_when_asked() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    alice.send_text(&uid("bob"), "first from alice").await.unwrap();
+    bob.sync().await.unwrap();
+    bob.send_text(&uid("alice"), "then bob").await.unwrap();
+    alice.sync().await.unwrap();
+    alice.send_text(&uid("bob"), "and alice again").await.unwrap();
+    let with_bob = ConversationId::Direct(uid("bob"));
+
+    let without = login(&server, &dirs.path().join("alice-tablet"), "alice").await;
+    link_device(&alice, &without).await;
+    assert!(without.messages(&with_bob, None, 10).unwrap().is_empty(), "not asked for: nothing copied");
+
+    let laptop = login(&server, &dirs.path().join("alice-laptop"), "alice").await;
+    link_device_with_history(&alice, &laptop).await;
+    assert_eq!(bodies(&laptop, &with_bob), ["first from alice", "then bob", "and alice again"]);
+    let copied = laptop.messages(&with_bob, None, 10).unwrap();
+    assert_eq!(copied.iter().map(|m| m.outgoing).collect::<Vec<_>>(), [true, false, true]);
+    assert_eq!(laptop.conversations().unwrap()[0].unread, 0, "history is not news");
+    assert_eq!(laptop.search("bob", 10).unwrap().len(), 1, "copied messages are searchable");
+    // And the conversation goes on from there.
+    bob.send_text(&uid("alice"), "hello laptop").await.unwrap();
+    laptop.sync().await.unwrap();
+    assert_eq!(bodies(&laptop, &with_bob).last().unwrap(), "hello laptop");
 }

@@ -176,7 +176,16 @@ pub async fn login_linked(server: &Server, dir: &Path, old: &Client) -> Client {
 /// the old device, each step delivered by a sync, both people confirm that the emoji match.
 /// Returns what both showed.
 pub async fn link_device(old: &Client, new: &Client) -> ShortAuthString {
-    let id = old.start_device_confirmation(new.device_id()).await.unwrap().id;
+    link(old, new, false).await
+}
+
+/// [`link_device`], copying the old device's one-to-one conversations to the new one.
+pub async fn link_device_with_history(old: &Client, new: &Client) -> ShortAuthString {
+    link(old, new, true).await
+}
+
+async fn link(old: &Client, new: &Client, history: bool) -> ShortAuthString {
+    let id = old.start_device_confirmation(new.device_id(), history).await.unwrap().id;
     // start -> accept -> key -> key: one sync each.
     for client in [new, old, new, old] {
         client.sync().await.unwrap();

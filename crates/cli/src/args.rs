@@ -171,6 +171,10 @@ pub enum DeviceCommand {
     /// show seven emoji; answer y on both if they match. Run `sotto device link` on the other.
     Confirm {
         device_id: String,
+        /// Also copy this device's one-to-one conversations to it (group history comes from the
+        /// server either way).
+        #[arg(long)]
+        with_history: bool,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 600)]
         timeout: u64,

@@ -56,13 +56,15 @@ pub async fn this_device_confirmed(state: State<'_, AppState>) -> CommandResult<
 }
 
 /// Start confirming `device_id`, another device of this account, by comparing emoji (this
-/// device must be confirmed: `not_confirmed` otherwise).
+/// device must be confirmed: `not_confirmed` otherwise). With `history`, once confirmed it also
+/// gets this device's one-to-one conversations.
 #[command]
 pub async fn start_device_confirmation(
     state: State<'_, AppState>,
     device_id: Parsed<DeviceId>,
+    history: bool,
 ) -> CommandResult<VerificationView> {
-    Ok(state.client()?.start_device_confirmation(&device_id).await?)
+    Ok(state.client()?.start_device_confirmation(&device_id, history).await?)
 }
 
 /// Start verifying `user_id`, a contact, by comparing emoji with them (a request goes to each

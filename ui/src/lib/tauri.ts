@@ -72,8 +72,8 @@ export const ownDevices = () => call("own_devices", {});
 export const deleteDevice = (deviceId: DeviceId, password: string) =>
   call("delete_device", { device_id: deviceId, password });
 export const thisDeviceConfirmed = () => call("this_device_confirmed", {});
-export const startDeviceConfirmation = (deviceId: DeviceId) =>
-  call("start_device_confirmation", { device_id: deviceId });
+export const startDeviceConfirmation = (deviceId: DeviceId, history: boolean) =>
+  call("start_device_confirmation", { device_id: deviceId, history });
 export const verificationList = () => call("verification_list", {});
 export const confirmVerification = (id: string) => call("confirm_verification", { id });
 export const startContactVerification = (userId: string) =>

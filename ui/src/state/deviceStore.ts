@@ -14,11 +14,13 @@ export interface DeviceState {
   shown: string | null;
   /** Moves when this account's devices changed (a device confirmed, added or removed). */
   revision: number;
+  /** Confirming a device also copies this device's one-to-one conversations to it. */
+  copyHistory: boolean;
 }
 
 export class DeviceStore extends Store<DeviceState> {
   constructor() {
-    super({ thisConfirmed: null, verifications: {}, shown: null, revision: 0 });
+    super({ thisConfirmed: null, verifications: {}, shown: null, revision: 0, copyHistory: true });
   }
 
   setThisConfirmed(thisConfirmed: boolean): void {
@@ -53,6 +55,10 @@ export class DeviceStore extends Store<DeviceState> {
 
   show(id: string | null): void {
     this.set((s) => (s.shown === id ? s : { ...s, shown: id }));
+  }
+
+  setCopyHistory(copyHistory: boolean): void {
+    this.set((s) => (s.copyHistory === copyHistory ? s : { ...s, copyHistory }));
   }
 
   devicesChanged(): void {

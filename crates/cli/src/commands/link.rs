@@ -42,9 +42,9 @@ pub async fn contact(run: &mut Invocation<'_>, cmd: &VerifyCommand) -> Result<()
 pub async fn device(run: &mut Invocation<'_>, cmd: &DeviceCommand) -> Result<()> {
     let client = run.open()?;
     let (id, deadline) = match cmd {
-        DeviceCommand::Confirm { device_id, timeout } => {
+        DeviceCommand::Confirm { device_id, with_history, timeout } => {
             let device_id = sotto_proto::DeviceId::parse(device_id.as_str())?;
-            let started = client.start_device_confirmation(&device_id).await?;
+            let started = client.start_device_confirmation(&device_id, *with_history).await?;
             eprintln!("Asked device {device_id} to compare emoji; run `sotto device link` there.");
             (started.id, Instant::now() + Duration::from_secs(*timeout))
         }

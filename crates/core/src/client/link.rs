@@ -22,17 +22,20 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sotto_proto::routes;
-use sotto_proto::{ConfirmDevicesRequest, DeviceAddress, DeviceId, DeviceKeys, SendDirectRequest};
+use sotto_proto::{ConfirmDevicesRequest, DeviceAddress, DeviceId, DeviceKeys, SendDirectRequest, UserId};
 use vodozemac::Curve25519PublicKey;
 use vodozemac::sas::{EstablishedSas, Sas};
 use zeroize::Zeroizing;
 
 use super::Client;
+use super::receive::{HANDED_OVER_HISTORY_BYTES, MAX_HANDED_OVER_MESSAGES};
 use super::send::new_message_id;
+use crate::ConversationId;
 use crate::crypto::cross_signing::CrossSigningSecrets;
-use crate::crypto::payload::OlmContent;
+use crate::crypto::payload::{HistoryMessage, OlmContent};
 use crate::crypto::sas::{self, Parties, ShortAuthString};
 use crate::events::ClientEvent;
+use crate::store::MessageKind;
 use crate::store::{DeviceRecord, Devices, StoredSecrets};
 use crate::{Error, Result};
 
@@ -115,6 +118,8 @@ pub(super) struct Verification {
     their_mac: Option<(BTreeMap<String, String>, String)>,
     /// Identity keys that arrived before the MACs were checked.
     pending_keys: Option<StoredSecrets>,
+    /// On the confirming device: the person chose to copy their one-to-one conversations too.
+    send_history: bool,
 }
 
 impl Verification {
@@ -128,6 +133,7 @@ impl Verification {
             confirmed_here: false,
             their_mac: None,
             pending_keys: None,
+            send_history: false,
         }
     }
 
@@ -187,7 +193,10 @@ impl Client {
     /// hold the user's identity). Returns the verification; its progress comes as
     /// [`ClientEvent::Verification`] events and from [`Client::verifications`].
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    pub async fn start_device_confirmation(&self, device_id: &DeviceId) -> Result<VerificationView> {
+    ///
+    /// With `history`, once the device is confirmed this one also copies its one-to-one
+    /// conversations to it (group history comes from the server either way).
+    pub async fn start_device_confirmation(&self, device_id: &DeviceId, history: bool) -> Result<VerificationView> {
         let own = self.inner.own.clone();
         if device_id == &own.device_id {
             return Err(Error::InvalidInput("This is the device you are using; confirm another one.".into()));
@@ -202,7 +211,8 @@ impl Client {
             .find(|d| &d.device_id == device_id)
             .ok_or_else(|| Error::InvalidInput(format!("Your account has no device {device_id} with keys.")))?;
         let id = new_message_id()?.to_string();
-        let verification = Verification::new(peer.clone(), true, Phase::Started(Sas::new()));
+        let verification =
+            Verification { send_history: history, ..Verification::new(peer.clone(), true, Phase::Started(Sas::new())) };
         let view = verification.view(&id);
         self.verifications()?.insert(id.clone(), verification);
         self.send_to_device(&peer, &OlmContent::SasStart { txn: id.clone() }).await?;
@@ -596,6 +606,54 @@ impl Client {
         if let Err(e) = self.hand_over_group_keys(&confirmed).await {
             tracing::warn!(error = %e, "could not hand the group keys over to the new device");
         }
+        let history = self.verifications()?.get(id).is_some_and(|v| v.send_history);
+        if history && let Err(e) = self.hand_over_history(&confirmed).await {
+            tracing::warn!(error = %e, "could not copy the conversations to the new device");
+        }
+        Ok(())
+    }
+
+    /// Copy every one-to-one text message this device holds to `device` (another of this user's,
+    /// confirmed), oldest first per conversation, in chunks.
+    async fn hand_over_history(&self, device: &DeviceRecord) -> Result<()> {
+        let conversations = self.read(|db| db.conversations())?;
+        let mut chunk: Vec<HistoryMessage> = Vec::new();
+        let mut bytes = 0;
+        let mut total = 0;
+        for conversation in conversations {
+            let ConversationId::Direct(peer) = &conversation.id else { continue };
+            let mut after = 0;
+            loop {
+                let page = self.read(|db| db.messages_after(&conversation.id, after, 500))?;
+                let Some(newest) = page.last() else { break };
+                after = newest.id;
+                for m in page.into_iter().filter(|m| m.kind == MessageKind::Text) {
+                    let Ok(sender_user) = UserId::parse(m.sender_user.as_str()) else { continue };
+                    bytes += m.body.len() + 256;
+                    chunk.push(HistoryMessage {
+                        peer: peer.clone(),
+                        message_id: m.message_id,
+                        sender_user,
+                        sender_device: m.sender_device,
+                        body: m.body,
+                        outgoing: m.outgoing,
+                        ts: m.ts,
+                        server_ts: m.server_ts,
+                    });
+                    if chunk.len() >= MAX_HANDED_OVER_MESSAGES || bytes >= HANDED_OVER_HISTORY_BYTES {
+                        total += chunk.len();
+                        let messages = std::mem::take(&mut chunk);
+                        bytes = 0;
+                        self.send_to_device(device, &OlmContent::History { messages }).await?;
+                    }
+                }
+            }
+        }
+        if !chunk.is_empty() {
+            total += chunk.len();
+            self.send_to_device(device, &OlmContent::History { messages: chunk }).await?;
+        }
+        tracing::info!(messages = total, "one-to-one history copied to the new device");
         Ok(())
     }
 

@@ -339,6 +339,38 @@ fn handle_direct(
             out.keys_handed_over = true;
             Ok(())
         }
+        OlmContent::History { messages } => {
+            if sender.user_id != own.user_id || !sender.confirmed {
+                tracing::warn!(sender = %entry.sender_user, "history from a device that may not hand it over; ignored");
+                return Ok(());
+            }
+            let mut stored = 0;
+            for m in messages.iter().take(MAX_HANDED_OVER_MESSAGES) {
+                let conversation_id = ConversationId::Direct(m.peer.clone());
+                db.ensure_conversation(&conversation_id, m.peer.as_str())?;
+                let inserted = db.insert_message(&NewMessage {
+                    conversation_id: &conversation_id,
+                    message_id: &m.message_id,
+                    sender_user: m.sender_user.as_str(),
+                    sender_device: m.sender_device.as_deref(),
+                    kind: MessageKind::Text,
+                    body: &m.body,
+                    status: if m.outgoing { MessageStatus::Sent } else { MessageStatus::Received },
+                    reason: None,
+                    outgoing: m.outgoing,
+                    ts: m.ts,
+                    server_ts: m.server_ts,
+                })?;
+                if let Some(message) = inserted {
+                    // History is not news: it takes its place, unread counts stay.
+                    db.touch_conversation(&conversation_id, message.ts, &message, 0)?;
+                    out.dirty.insert(conversation_id);
+                    stored += 1;
+                }
+            }
+            tracing::info!(stored, "one-to-one history handed over by another device of this user");
+            Ok(())
+        }
         // Verification steps need the network: handled after the batch is committed.
         content @ (OlmContent::SasStart { .. }
         | OlmContent::SasAccept { .. }
@@ -360,6 +392,11 @@ fn handle_direct(
 
 /// The most group keys one hand-over message may carry (the sender sends them in chunks).
 pub(crate) const MAX_HANDED_OVER_SESSIONS: usize = 200;
+/// The most messages one history hand-over message may carry.
+pub(crate) const MAX_HANDED_OVER_MESSAGES: usize = 500;
+/// The bodies one history hand-over message carries at most (bytes, well under a ciphertext's
+/// limit once encrypted and encoded).
+pub(crate) const HANDED_OVER_HISTORY_BYTES: usize = 96 * 1024;
 
 /// Whose one-to-one conversation a message addressed to `to` belongs in: a contact's must be
 /// addressed to us (then it is theirs); our other device's names its peer. `None`: addressed to

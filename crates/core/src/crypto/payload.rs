@@ -73,6 +73,23 @@ pub enum OlmContent {
     /// Group session keys, from a device of the same user (after confirming this one), in the
     /// key backup's exported form, so this device reads the groups' past messages.
     GroupKeys { sessions: Vec<crate::backup::Record> },
+    /// One-to-one messages, from a device of the same user that confirmed this one, when the
+    /// person chose to copy their conversations to it.
+    History { messages: Vec<HistoryMessage> },
+}
+
+/// A one-to-one text message as a device of the same user hands it over.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct HistoryMessage {
+    /// Whose conversation it is in.
+    pub peer: UserId,
+    pub message_id: String,
+    pub sender_user: UserId,
+    pub sender_device: Option<String>,
+    pub body: String,
+    pub outgoing: bool,
+    pub ts: i64,
+    pub server_ts: Option<i64>,
 }
 
 impl std::fmt::Debug for OlmContent {
@@ -93,6 +110,7 @@ impl std::fmt::Debug for OlmContent {
             OlmContent::SasCancel { .. } => "sas_cancel",
             OlmContent::IdentityKeys { .. } => "identity_keys",
             OlmContent::GroupKeys { .. } => "group_keys",
+            OlmContent::History { .. } => "history",
         };
         f.write_str(name)
     }
@@ -113,7 +131,7 @@ impl OlmContent {
             OlmContent::IdentityKeys { txn, .. } => {
                 Some(OlmContent::SasCancel { txn: txn.clone(), reason: "unconfirmed".into() })
             }
-            OlmContent::GroupKeys { .. } => Some(OlmContent::SessionRenewed),
+            OlmContent::GroupKeys { .. } | OlmContent::History { .. } => Some(OlmContent::SessionRenewed),
             OlmContent::SessionRenewed
             | OlmContent::ResendRequest { .. }
             | OlmContent::Withheld { .. }

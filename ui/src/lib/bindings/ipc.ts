@@ -65,7 +65,7 @@ export interface Commands {
   own_devices: { args: Record<string, never>; result: Array<AccountDevice> };
   delete_device: { args: { device_id: DeviceId; password: string }; result: null };
   this_device_confirmed: { args: Record<string, never>; result: boolean };
-  start_device_confirmation: { args: { device_id: DeviceId }; result: VerificationView };
+  start_device_confirmation: { args: { device_id: DeviceId; history: boolean }; result: VerificationView };
   verification_list: { args: Record<string, never>; result: Array<VerificationView> };
   confirm_verification: { args: { id: string }; result: VerificationView };
   start_contact_verification: { args: { user_id: UserId }; result: VerificationView };

@@ -47,10 +47,20 @@ describe("Settings → Devices", () => {
     expect(within(row("DEVALICE")).queryByTestId("device-remove")).toBeNull();
   });
 
+  it("copies the one-to-one conversations to a confirmed device only when the box is ticked", async () => {
+    const { user } = await openDevices();
+    const box = screen.getByTestId<HTMLInputElement>("copy-history-input");
+    expect(box.checked).toBe(true);
+    await user.click(box);
+    await user.click(within(row("LAPTOP")).getByTestId("device-confirm"));
+    expect(ipc.startDeviceConfirmation).toHaveBeenCalledWith("LAPTOP", false);
+  });
+
   it("starts the emoji comparison with a device from its Confirm button", async () => {
     const { user } = await openDevices();
     await user.click(within(row("LAPTOP")).getByTestId("device-confirm"));
-    expect(ipc.startDeviceConfirmation).toHaveBeenCalledWith("LAPTOP");
+    // The conversations go along unless the person unticks it.
+    expect(ipc.startDeviceConfirmation).toHaveBeenCalledWith("LAPTOP", true);
     const dialog = await screen.findByRole("dialog", { name: "Confirm your other device" });
     expect(within(dialog).getByTestId("comparison-waiting").textContent).toMatch(/Waiting for your device LAPTOP to answer/u);
 

@@ -69,7 +69,7 @@ function useStartComparison() {
   return useCallback(
     async (deviceId: DeviceId): Promise<CommandError | null> => {
       try {
-        const view = await ipc.startDeviceConfirmation(deviceId);
+        const view = await ipc.startDeviceConfirmation(deviceId, session.devices.get().copyHistory);
         session.devices.apply(view);
         session.devices.show(view.id);
         return null;
@@ -172,6 +172,7 @@ export function DevicesSection() {
         <p className="muted">Loading…</p>
       )}
       {error ? <ErrorNote error={error} testId="devices-error" /> : null}
+      {thisConfirmed ? <CopyHistoryOption /> : null}
       <div className="settings__buttons">
         <button type="button" className="button" onClick={() => setOpen({ kind: "link" })} data-testid="link-device">
           Link a new device…
@@ -183,6 +184,26 @@ export function DevicesSection() {
       {open?.kind === "remove" ? <RemoveDeviceDialog row={open.row} onClose={() => setOpen(null)} /> : null}
       {open?.kind === "confirm-this" ? <ConfirmThisDeviceDialog onClose={() => setOpen(null)} /> : null}
     </section>
+  );
+}
+
+/** Whether confirming a device also copies this device's one-to-one conversations to it. */
+function CopyHistoryOption() {
+  const session = useSession();
+  const copyHistory = useStore(session.devices, (s) => s.copyHistory);
+  return (
+    <label className="check" data-testid="copy-history">
+      <input
+        type="checkbox"
+        checked={copyHistory}
+        onChange={(e) => session.devices.setCopyHistory(e.target.checked)}
+        data-testid="copy-history-input"
+      />
+      <span>
+        Copy my one-to-one conversations to a device I confirm
+        <span className="check__hint muted small">Group conversations come along either way.</span>
+      </span>
+    </label>
   );
 }
 
