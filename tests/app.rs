@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use fantoccini::key::Key;
+use sotto_proto::UserId;
 use sotto_tests::window::{AppData, AppWindow, NativeDialog};
 use sotto_tests::*;
 
@@ -633,4 +634,66 @@ async fn a_second_device_waits_to_be_confirmed_and_is_confirmed_by_comparing_emo
     app.click("comparison-close").await;
     assert!(app.texts("[data-testid='unconfirmed-banner']").await.is_empty(), "the banner is gone");
     app.close().await;
+}
+
+/// Two people verify each other by comparing emoji: alice in the window asks from bob's details,
+/// bob (on the engine) accepts; both see the same seven emoji, both confirm, and the window
+/// marks bob verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_verify_each_other_by_comparing_emoji_in_the_window() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    let data = AppData::new();
+    let app = AppWindow::launch("contact_emoji", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    bob.send_text(&UserId::parse("alice").unwrap(), "shall we verify?").await.unwrap();
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob']").await.click().await.unwrap();
+    app.click("details-button").await;
+    app.click("verify-by-emoji").await;
+    app.find("comparison-waiting").await;
+
+    // Bob accepts the request on his device.
+    let asked = eventually_async(|| async {
+        bob.sync().await.unwrap();
+        bob.verification_list().unwrap().into_iter().find(|v| v.state == sotto_core::VerificationState::Requested)
+    })
+    .await;
+    bob.accept_verification(&asked.id).await.unwrap();
+    let sas = sync_until(&bob, &asked.id, |state| match state {
+        sotto_core::VerificationState::Compare { sas, .. } => Some(sas.clone()),
+        _ => None,
+    })
+    .await;
+    let names: Vec<String> = sas.emoji.iter().map(|e| format!("{}{}", e.symbol, e.name)).collect();
+    app.wait_for_texts("[data-testid='comparison-emoji'] li", "the same seven emoji in the window", |t| t == names)
+        .await;
+    app.screenshot("contact-comparison").await;
+    app.click("comparison-match").await;
+    bob.confirm_verification(&asked.id).await.unwrap();
+    sync_until(&bob, &asked.id, |state| matches!(state, sotto_core::VerificationState::Done { .. }).then_some(()))
+        .await;
+    app.wait_for_texts("[data-testid='comparison-done']", "verified each other", |t| {
+        t.iter().any(|s| s.contains("You and bob verified each other"))
+    })
+    .await;
+    app.click("comparison-close").await;
+    app.wait_for_texts("[data-testid='verified-mark']", "the verified mark", |t| {
+        t.iter().any(|s| s.contains("Verified"))
+    })
+    .await;
+    assert!(bob.is_verified(&UserId::parse("alice").unwrap()).unwrap());
+    app.screenshot("contact-verified").await;
+    app.close().await;
+}
+
+/// Run `check` (async) until it gives a value, for at most about 20 s.
+async fn eventually_async<T, F: std::future::Future<Output = Option<T>>>(mut check: impl FnMut() -> F) -> T {
+    for _ in 0..100 {
+        if let Some(found) = check().await {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out")
 }
