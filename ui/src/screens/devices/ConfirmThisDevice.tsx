@@ -6,9 +6,8 @@ import { useState } from "react";
 import * as ipc from "../../lib/tauri";
 import { useStore } from "../../lib/store";
 import { useAppStore, useSession } from "../../state/context";
-import { FormError } from "../../components/FormError";
 import { Modal } from "../../components/Modal";
-import { SecretField } from "../../components/SecretField";
+import { PasswordConfirm } from "../../components/PasswordConfirm";
 import { usePasswordAction } from "../dialogs/AccountDialogs";
 import { RestoreKeyBackupDialog } from "../dialogs/KeyBackup";
 
@@ -133,23 +132,16 @@ export function StartOverDialog({ onClose }: { onClose: () => void }) {
             If one of your devices is still confirmed, or you have your recovery key, use that instead: nothing changes
             for anyone.
           </p>
-          <SecretField
-            label="Your password"
-            value={password}
-            onChange={setPassword}
-            autoComplete="current-password"
-            autoFocus
-            testId="start-over-password"
+          <PasswordConfirm
+            password={password}
+            onPassword={setPassword}
+            problem={problem}
+            busy={busy}
+            onCancel={onClose}
+            action="Start over"
+            busyAction="Starting over…"
+            testId="start-over"
           />
-          <FormError problem={problem} testId="start-over-error" />
-          <div className="modal__actions">
-            <button type="button" className="button" onClick={onClose} disabled={busy}>
-              Cancel
-            </button>
-            <button type="submit" className="button button--danger" disabled={busy} data-testid="start-over-confirm">
-              {busy ? "Starting over…" : "Start over"}
-            </button>
-          </div>
         </form>
       )}
     </Modal>

@@ -10,9 +10,8 @@ import { formatDate, useClock } from "../../lib/time";
 import type { AccountDevice, CommandError, DeviceId } from "../../lib/types";
 import { useAppStore, useSession } from "../../state/context";
 import { ErrorNote } from "../../components/ErrorNote";
-import { FormError } from "../../components/FormError";
 import { Modal } from "../../components/Modal";
-import { SecretField } from "../../components/SecretField";
+import { PasswordConfirm } from "../../components/PasswordConfirm";
 import { usePasswordAction } from "../dialogs/AccountDialogs";
 import { ConfirmThisDeviceDialog } from "./ConfirmThisDevice";
 
@@ -329,23 +328,16 @@ function RemoveDeviceDialog({ row, onClose }: { row: DeviceRow; onClose: () => v
           This signs <strong>{name}</strong> (<code>{row.device.device_id}</code>) out of your account. It gets no new
           messages; what it already has stays on it.
         </p>
-        <SecretField
-          label="Your password"
-          value={password}
-          onChange={setPassword}
-          autoComplete="current-password"
-          autoFocus
-          testId="remove-device-password"
+        <PasswordConfirm
+          password={password}
+          onPassword={setPassword}
+          problem={problem}
+          busy={busy}
+          onCancel={onClose}
+          action="Remove device"
+          busyAction="Removing…"
+          testId="remove-device"
         />
-        <FormError problem={problem} testId="remove-device-error" />
-        <div className="modal__actions">
-          <button type="button" className="button" onClick={onClose} disabled={busy}>
-            Cancel
-          </button>
-          <button type="submit" className="button button--danger" disabled={busy} data-testid="remove-device-confirm">
-            {busy ? "Removing…" : "Remove device"}
-          </button>
-        </div>
       </form>
     </Modal>
   );

@@ -7,6 +7,7 @@ import { asCommandError } from "../../lib/errors";
 import type { KeyReset } from "../../lib/types";
 import { FormError, type FormProblem } from "../../components/FormError";
 import { Modal } from "../../components/Modal";
+import { PasswordConfirm } from "../../components/PasswordConfirm";
 import { SecretField } from "../../components/SecretField";
 import { MIN_PASSWORD } from "../welcome/SignInForm";
 
@@ -142,7 +143,7 @@ export function ResetKeysDialog({ onClose }: { onClose: () => void }) {
               : "The people you talk with will be told the next time you write to them."}
           </p>
           <p className="muted">
-            Your safety numbers changed: compare them again with the people you had verified.
+            Your identity key, and so your safety numbers, stay the same: people who verified you need do nothing.
           </p>
           <div className="modal__actions">
             <button type="button" className="button button--primary" onClick={onClose} autoFocus data-testid="reset-keys-close">
@@ -157,26 +158,19 @@ export function ResetKeysDialog({ onClose }: { onClose: () => void }) {
             copied them. Your messages stay, and you keep talking with everyone.
           </p>
           <p className="muted">
-            Everyone you talk with will see that your safety number changed, and should compare it with you again.
-            A message sent to your old keys while this happens may not be readable.
+            Everyone you talk with will see that this computer's keys changed; your safety number stays the same. A
+            message sent to your old keys while this happens may not be readable.
           </p>
-          <SecretField
-            label="Your password"
-            value={password}
-            onChange={setPassword}
-            autoComplete="current-password"
-            autoFocus
-            testId="reset-keys-password"
+          <PasswordConfirm
+            password={password}
+            onPassword={setPassword}
+            problem={problem}
+            busy={busy}
+            onCancel={onClose}
+            action="Reset keys"
+            busyAction="Resetting…"
+            testId="reset-keys"
           />
-          <FormError problem={problem} testId="reset-keys-error" />
-          <div className="modal__actions">
-            <button type="button" className="button" onClick={onClose} disabled={busy}>
-              Cancel
-            </button>
-            <button type="submit" className="button button--danger" disabled={busy} data-testid="reset-keys-confirm">
-              {busy ? "Resetting…" : "Reset keys"}
-            </button>
-          </div>
         </form>
       )}
     </Modal>
