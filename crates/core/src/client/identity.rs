@@ -13,9 +13,12 @@ use crate::crypto::cross_signing::{CrossSigningSecrets, verify_confirmation};
 use crate::store::{StoredSecrets, now_ms};
 use crate::{Error, Result};
 
+/// The state of this device's identity that [`Client::ensure_identity`] last settled.
+const META_IDENTITY_SETTLED: &str = "identity_settled";
+
 impl Client {
     /// This user's directory entry, fresh.
-    async fn own_entry(&self) -> Result<UserDevices> {
+    pub(super) async fn own_entry(&self) -> Result<UserDevices> {
         let own = &self.inner.own;
         let body = QueryKeysRequest { user_ids: vec![own.user_id.clone()] };
         let listed = self.call::<routes::QueryKeys>(&(), &body).await?;
@@ -31,7 +34,13 @@ impl Client {
     /// yet (a new account, or a profile from before identities). A device signed in to an
     /// account that has an identity waits to be confirmed (by another of the user's devices,
     /// or with the recovery key) and meanwhile is given no keys.
+    ///
+    /// Runs at every sync and connection: once settled for this device's keys and identity it
+    /// asks the server nothing until either changes (a key reset, identity keys taken in).
     pub(crate) async fn ensure_identity(&self) -> Result<()> {
+        if self.read(|db| db.meta(META_IDENTITY_SETTLED))? == Some(self.identity_state()?) {
+            return Ok(());
+        }
         let own = self.inner.own.clone();
         let listed = self.own_entry().await?;
         let stored = self.read(|db| db.cross_signing())?;
@@ -44,7 +53,7 @@ impl Client {
                 tracing::warn!("the server lists another identity for this user than the one this device holds");
                 return Ok(());
             }
-            (None, Some(_)) => return Ok(()),
+            (None, Some(_)) => return self.settle_identity(),
             (held, None) => {
                 // Kept before it is published: a crash in between publishes it at the next start.
                 let secrets = held.unwrap_or_else(CrossSigningSecrets::generate);
@@ -80,7 +89,25 @@ impl Client {
             self.call::<routes::ConfirmDevices>(&(), &body).await?;
             tracing::info!("this device confirmed with the user's identity");
         }
-        Ok(())
+        self.settle_identity()
+    }
+
+    /// What [`Client::ensure_identity`] settled for: the master key this device holds and its
+    /// own Ed25519 key, or that it holds none (and waits to be confirmed).
+    fn identity_state(&self) -> Result<String> {
+        match self.read(|db| db.cross_signing())? {
+            Some(stored) => {
+                let master = CrossSigningSecrets::from_stored(&stored)?.master_key();
+                let ed25519 = self.transact(|m, _| Ok(m.ed25519()))?;
+                Ok(format!("{master}|{ed25519}"))
+            }
+            None => Ok("waiting".into()),
+        }
+    }
+
+    fn settle_identity(&self) -> Result<()> {
+        let state = self.identity_state()?;
+        self.read(|db| db.set_meta(META_IDENTITY_SETTLED, &state))
     }
 
     /// Whether this device holds the user's identity: it was confirmed (or made the identity)

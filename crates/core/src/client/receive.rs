@@ -27,8 +27,6 @@ pub(crate) struct Processed {
     pub refresh: BTreeSet<UserId>,
     /// Incoming sessions used up one-time keys: top up.
     pub spent_keys: bool,
-    /// An incoming session used the fallback key: replace it.
-    pub fallback_used: bool,
     /// Group session keys were stored: back them up.
     pub new_sessions: bool,
     /// Messages stored as undecryptable.
@@ -185,7 +183,6 @@ impl Client {
                 }
             }
             out.spent_keys = machine.take_spent_keys();
-            out.fallback_used = machine.take_fallback_used();
             if inbox && out.last_seq > committed {
                 db.set_meta(META_INBOX_SEQ, &out.last_seq.to_string())?;
             }

@@ -20,7 +20,7 @@
 
 use serde::Serialize;
 use sotto_proto::routes;
-use sotto_proto::{QueryKeysRequest, ResetDeviceKeysRequest};
+use sotto_proto::ResetDeviceKeysRequest;
 
 use super::renew::Renew;
 use super::{Client, Fallback, META_KEYS_PUBLISHED, META_PENDING_IDENTITY};
@@ -85,10 +85,7 @@ impl Client {
         let _resetting = self.inner.reset_lock.lock().await;
         let Some(pending) = self.read(|db| db.meta(META_PENDING_IDENTITY))? else { return Ok(()) };
         let keys = self.transact(|m, _| m.identity_keys(&pending))?;
-        let own = self.inner.own.clone();
-        let body = QueryKeysRequest { user_ids: vec![own.user_id.clone()] };
-        let listed = self.call::<routes::QueryKeys>(&(), &body).await?;
-        let taken = listed.users.iter().flat_map(|u| &u.devices).any(|d| *d == keys);
+        let taken = self.own_entry().await?.devices.contains(&keys);
         if taken {
             tracing::info!("the server took the keys of an interrupted reset; adopting them");
             self.adopt_identity(&pending).await?;

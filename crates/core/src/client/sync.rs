@@ -81,9 +81,8 @@ impl Client {
     /// history after a key hand-over.
     async fn follow_up(&self, processed: Processed) {
         self.refresh_after(processed.refresh, processed.spent_keys).await;
-        if processed.fallback_used {
-            self.replace_used_fallback().await;
-        }
+        // Recorded in the batch's transaction when an incoming session used it.
+        self.replace_used_fallback().await;
         self.repair(processed.repairs).await;
         for (sender, content) in processed.verification {
             self.on_verification(sender, content).await;

@@ -128,8 +128,6 @@ pub struct Machine {
     outbound: HashMap<GroupId, (String, GroupSession)>,
     /// A one-time key was used up by an incoming session since the last [`Machine::take_spent_keys`].
     spent_keys: bool,
-    /// The fallback key opened an incoming session since the last [`Machine::take_fallback_used`].
-    fallback_used: bool,
 }
 
 fn b64(s: &str) -> Result<Vec<u8>, Undecryptable> {
@@ -146,7 +144,6 @@ impl Machine {
             inbound: HashMap::new(),
             outbound: HashMap::new(),
             spent_keys: false,
-            fallback_used: false,
         }
     }
 
@@ -160,7 +157,6 @@ impl Machine {
             inbound: HashMap::new(),
             outbound: HashMap::new(),
             spent_keys: false,
-            fallback_used: false,
         })
     }
 
@@ -182,7 +178,6 @@ impl Machine {
         self.account = unpickle_account(pickle, &self.pickle_key)?;
         self.outbound.clear();
         self.spent_keys = false;
-        self.fallback_used = false;
         self.save_account(db)
     }
 
@@ -193,7 +188,6 @@ impl Machine {
         self.inbound.clear();
         self.outbound.clear();
         self.spent_keys = false;
-        self.fallback_used = false;
         Ok(())
     }
 
@@ -257,12 +251,6 @@ impl Machine {
     /// Whether incoming sessions used up one-time keys since the last call (time to top up).
     pub fn take_spent_keys(&mut self) -> bool {
         std::mem::take(&mut self.spent_keys)
-    }
-
-    /// Whether the fallback key opened an incoming session since the last call (time to replace
-    /// it: see [`META_FALLBACK_KEY`]).
-    pub fn take_fallback_used(&mut self) -> bool {
-        std::mem::take(&mut self.fallback_used)
     }
 
     pub fn mark_published(&mut self) {
@@ -399,7 +387,6 @@ impl Machine {
                 // key does not open sessions for long.
                 if db.meta(META_FALLBACK_KEY)?.as_deref() == Some(used_key.as_str()) {
                     db.set_meta(META_FALLBACK_USED, "1")?;
-                    self.fallback_used = true;
                 }
                 let session = created.session;
                 db.insert_olm_session(
