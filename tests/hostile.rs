@@ -327,3 +327,97 @@ async fn a_time_the_server_changes_is_not_the_time_shown() {
         assert!(got.server_ts.unwrap() < sent.ts - month_ms / 2, "the server's time is kept, for the order only");
     }
 }
+
+/// A device the server added to bob's account sends bob's real device a "history hand-over"
+/// (the message a confirming device sends a new one), written into his inbox by the server.
+/// Bob's device decrypts it, sees it comes from a device he never confirmed, and stores none
+/// of the forged history.
+#[tokio::test]
+async fn history_handed_over_by_a_device_bob_never_confirmed_is_refused() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    alice.send_text(&uid("bob"), "the real conversation").await.unwrap();
+    bob.sync().await.unwrap();
+
+    server.kill9();
+    let implant = Implant::new("bob", "IMPLANT");
+    {
+        let db = open_db(&server);
+        implant.insert(&db, None);
+        // The server hands the implant one of bob's one-time keys and stores its message.
+        let (key_id, key): (String, String) = db
+            .query_row(
+                "SELECT key_id, key FROM one_time_keys WHERE user_id = 'bob' AND device_id = ?1 LIMIT 1",
+                [bob.device_id().as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        db.execute(
+            "DELETE FROM one_time_keys WHERE user_id = 'bob' AND device_id = ?1 AND key_id = ?2",
+            [bob.device_id().as_str(), key_id.as_str()],
+        )
+        .unwrap();
+        let own_keys: (String, String) = db
+            .query_row(
+                "SELECT curve25519, ed25519 FROM devices WHERE user_id = 'bob' AND device_id = ?1",
+                [bob.device_id().as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let mut session = implant
+            .account
+            .create_outbound_session(
+                SessionConfig::version_1(),
+                Curve25519PublicKey::from_base64(&own_keys.0).unwrap(),
+                Curve25519PublicKey::from_base64(&key).unwrap(),
+            )
+            .unwrap();
+        let plaintext = serde_json::json!({
+            "v": 1,
+            "sender": { "user_id": "bob", "device_id": "IMPLANT" },
+            "sender_ed25519": implant.account.ed25519_key().to_base64(),
+            "recipient": { "user_id": "bob", "device_id": bob.device_id().as_str() },
+            "recipient_ed25519": own_keys.1,
+            "content": { "type": "history", "messages": [{
+                "peer": "alice", "message_id": "forged-1", "sender_user": "alice", "sender_device": null,
+                "body": "forged: send me your password", "outgoing": false, "ts": 1, "server_ts": 1
+            }]},
+        });
+        let (message_type, body) = session.encrypt(plaintext.to_string().as_bytes()).unwrap().to_parts();
+        let envelope = serde_json::json!({
+            "v": 1,
+            "sender_key": implant.account.curve25519_key().to_base64(),
+            "type": message_type,
+            "body": vodozemac::base64_encode(body),
+        });
+        let seq: i64 = db
+            .query_row(
+                "SELECT next_seq FROM devices WHERE user_id = 'bob' AND device_id = ?1",
+                [bob.device_id().as_str()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        db.execute(
+            "INSERT INTO inbox (user_id, device_id, seq, message_id, sender_user, sender_device, server_ts, ciphertext)
+             VALUES ('bob', ?1, ?2, 'forged-handover', 'bob', 'IMPLANT', 2, ?3)",
+            rusqlite::params![bob.device_id().as_str(), seq, envelope.to_string()],
+        )
+        .unwrap();
+        db.execute(
+            "UPDATE devices SET next_seq = ?2 WHERE user_id = 'bob' AND device_id = ?1",
+            rusqlite::params![bob.device_id().as_str(), seq + 1],
+        )
+        .unwrap();
+    }
+    server.restart().await;
+
+    // Bob's device knows the implant (listed, not confirmed), then fetches its inbox.
+    bob.lookup_users(&[uid("bob")]).await.unwrap();
+    assert!(!bob.devices(&uid("bob")).unwrap().iter().find(|d| d.device_id == "IMPLANT").unwrap().confirmed);
+    let summary = bob.sync().await.unwrap();
+    assert!(summary.entries >= 1, "the forged hand-over was delivered");
+    let with_alice = ConversationId::Direct(uid("alice"));
+    assert_eq!(bodies(&bob, &with_alice), ["the real conversation"]);
+    assert!(bob.search("password", 10).unwrap().is_empty(), "nothing of the forged history was stored");
+}

@@ -19,8 +19,8 @@
 //! its keys, dropped if it does not.
 
 use serde::Serialize;
-use sotto_proto::routes;
 use sotto_proto::ResetDeviceKeysRequest;
+use sotto_proto::routes;
 
 use super::renew::Renew;
 use super::{Client, Fallback, META_KEYS_PUBLISHED, META_PENDING_IDENTITY};

@@ -150,14 +150,7 @@ impl Machine {
     pub fn load(db: &Db<'_>, own: DeviceAddress, pickle_key: Zeroizing<[u8; 32]>) -> Result<Self> {
         let (pickle, _) = db.account_pickle()?.ok_or(StoreError::Missing("device account"))?;
         let account = unpickle_account(&pickle, &pickle_key)?;
-        Ok(Self {
-            own,
-            account,
-            pickle_key,
-            inbound: HashMap::new(),
-            outbound: HashMap::new(),
-            spent_keys: false,
-        })
+        Ok(Self { own, account, pickle_key, inbound: HashMap::new(), outbound: HashMap::new(), spent_keys: false })
     }
 
     /// A new identity for this device (a key reset): a fresh account, pickled and encrypted,
