@@ -148,7 +148,7 @@ impl Api {
         message_id: String,
         ciphertext: String,
     ) -> anyhow::Result<()> {
-        let req = SendGroupRequest { message_id: MessageId::parse(message_id)?, ciphertext, member_devices: None };
+        let req = SendGroupRequest { message_id: MessageId::parse(message_id)?, ciphertext, member_devices: None, members: None };
         let resp = self
             .http
             .post(format!("{}/v1/groups/{}/messages", self.base, group))

@@ -45,6 +45,11 @@ pub struct SendGroupRequest {
     /// it cannot read. Omitted: no check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_devices: Option<Vec<DeviceAddress>>,
+    /// The members as the sender computed them from the group's signed changes. When given, the
+    /// `member_devices` check covers these users only: a member the server lists that no member
+    /// added is not the sender's to know about (it gets the ciphertext, never the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<UserId>>,
 }
 
 /// The server stored the message durably.

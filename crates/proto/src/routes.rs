@@ -7,11 +7,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AckRequest, AddMembersRequest, Backup, BackupVersion, ChangePasswordRequest, ClaimKeysRequest, ClaimKeysResponse,
-    ConfirmDevicesRequest, CreateGroupRequest, DeleteDeviceRequest, DeviceId, DeviceKeys, DeviceList,
-    ExternalLoginRequest, GroupHistoryPage, GroupId, GroupInfo, GroupList, InboxPage, Jwks, KeyCounts, LoginRequest,
+    AckRequest, Backup, BackupVersion, ChangePasswordRequest, ClaimKeysRequest, ClaimKeysResponse,
+    ConfirmDevicesRequest, DeleteDeviceRequest, DeviceId, DeviceKeys, DeviceList,
+    ExternalLoginRequest, GroupHistoryPage, GroupId, GroupInfo, GroupList, GroupLogPage, GroupLogQuery, InboxPage, Jwks, KeyCounts, LoginRequest,
     PutBackupRequest, QueryKeysRequest, QueryKeysResponse, RefreshRequest, RegisterRequest, ResetDeviceKeysRequest,
-    ResetIdentityRequest, SendDirectRequest, SendGroupRequest, SendReceipt, Session, SetRoleRequest, UploadKeysRequest,
+    ResetIdentityRequest, SendDirectRequest, SendGroupRequest, SendReceipt, Session, SignedGroupChange, UploadKeysRequest,
     UserId, UserIdentity, UserSignature,
 };
 
@@ -79,12 +79,6 @@ impl PathParams for UserId {
 impl PathParams for GroupId {
     fn segments(&self) -> Vec<&str> {
         vec![self.as_str()]
-    }
-}
-
-impl PathParams for (GroupId, UserId) {
-    fn segments(&self) -> Vec<&str> {
-        vec![self.0.as_str(), self.1.as_str()]
     }
 }
 
@@ -252,30 +246,21 @@ endpoints! {
     /// The WebSocket (an upgrade, not a JSON route).
     Connect: Get "/v1/ws"
         { params: (), query: (), request: (), response: () }
-    /// Create a group.
+    /// Create a group (a signed `create` change).
     CreateGroup: Post "/v1/groups"
-        { params: (), query: (), request: CreateGroupRequest, response: GroupInfo }
+        { params: (), query: (), request: SignedGroupChange, response: GroupInfo }
     /// The caller's groups.
     ListGroups: Get "/v1/groups"
         { params: (), query: (), request: (), response: GroupList }
-    /// One group's members and roles.
+    /// One group's members and roles, as the server holds them.
     GetGroup: Get "/v1/groups/{group_id}"
         { params: GroupId, query: (), request: (), response: GroupInfo }
-    /// Dismiss a group (owner only).
-    DismissGroup: Delete "/v1/groups/{group_id}"
-        { params: GroupId, query: (), request: (), response: () }
-    /// Add members (admins).
-    AddMembers: Post "/v1/groups/{group_id}/members"
-        { params: GroupId, query: (), request: AddMembersRequest, response: GroupInfo }
-    /// Remove a member (admins).
-    RemoveMember: Delete "/v1/groups/{group_id}/members/{user_id}"
-        { params: (GroupId, UserId), query: (), request: (), response: GroupInfo }
-    /// Change a member's role (owner).
-    SetRole: Put "/v1/groups/{group_id}/members/{user_id}/role"
-        { params: (GroupId, UserId), query: (), request: SetRoleRequest, response: GroupInfo }
-    /// Leave a group.
-    LeaveGroup: Post "/v1/groups/{group_id}/leave"
-        { params: GroupId, query: (), request: (), response: GroupInfo }
+    /// Change a group: add, remove, leave, a role, dismiss (a signed change).
+    ChangeGroup: Post "/v1/groups/{group_id}/changes"
+        { params: GroupId, query: (), request: SignedGroupChange, response: GroupInfo }
+    /// The group's signed changes, oldest first, with the server's member list.
+    GroupLog: Get "/v1/groups/{group_id}/changes"
+        { params: GroupId, query: GroupLogQuery, request: (), response: GroupLogPage }
     /// Send a group message (one ciphertext for all member devices).
     SendGroup: Post "/v1/groups/{group_id}/messages"
         { params: GroupId, query: (), request: SendGroupRequest, response: SendReceipt }
@@ -298,7 +283,8 @@ mod tests {
     fn paths_fill_in_order() {
         let g = GroupId::parse("g1").unwrap();
         let u = UserId::parse("alice").unwrap();
-        assert_eq!(path::<SetRole>(&(g.clone(), u)), "/v1/groups/g1/members/alice/role");
+        assert_eq!(path::<DeleteUserSignature>(&u), "/v1/keys/signatures/alice");
+        assert_eq!(path::<ChangeGroup>(&g), "/v1/groups/g1/changes");
         assert_eq!(path::<GroupHistory>(&g), "/v1/groups/g1/history");
         assert_eq!(path::<ListGroups>(&()), "/v1/groups");
     }
@@ -313,16 +299,13 @@ mod tests {
         let u = || UserId::parse("bob").unwrap();
         check::<DeleteDevice>(DeviceId::parse("d1").unwrap());
         check::<GetGroup>(g());
-        check::<DismissGroup>(g());
-        check::<AddMembers>(g());
-        check::<RemoveMember>((g(), u()));
-        check::<SetRole>((g(), u()));
-        check::<LeaveGroup>(g());
+        check::<ChangeGroup>(g());
+        check::<GroupLog>(g());
         check::<SendGroup>(g());
         check::<GroupHistory>(g());
         check::<DeleteUserSignature>(u());
         let without: usize = ROUTES.iter().filter(|r| !r.path.contains('{')).count();
-        assert_eq!(without + 10, ROUTES.len(), "a route with parameters is not checked above");
+        assert_eq!(without + 7, ROUTES.len(), "a route with parameters is not checked above");
     }
 
     #[test]
@@ -372,11 +355,8 @@ mod tests {
                 "POST /v1/groups",
                 "GET /v1/groups",
                 "GET /v1/groups/{group_id}",
-                "DELETE /v1/groups/{group_id}",
-                "POST /v1/groups/{group_id}/members",
-                "DELETE /v1/groups/{group_id}/members/{user_id}",
-                "PUT /v1/groups/{group_id}/members/{user_id}/role",
-                "POST /v1/groups/{group_id}/leave",
+                "POST /v1/groups/{group_id}/changes",
+                "GET /v1/groups/{group_id}/changes",
                 "POST /v1/groups/{group_id}/messages",
                 "GET /v1/groups/{group_id}/history",
                 "GET /v1/backup",

@@ -1,59 +1,74 @@
-//! Groups, transport side: membership, roles, and fan-out of group messages. Every membership
-//! change is stored together with its event, delivered to every device of every member before and
-//! after the change. Changes use optimistic concurrency on the group's version, so two admins
-//! acting at once never lose each other's change.
+//! Groups, transport side: membership, roles, and fan-out of group messages. Every change is a
+//! change signed by a member's device (see `sotto_proto::groups`): the server checks the signature
+//! and the rules against the member list it holds, appends the change to the group's log, and
+//! stores its event, delivered to every device of every member before and after the change, in
+//! the same transaction. Changes name the version they follow, so of two admins acting at once one
+//! is told the group changed and signs again; neither is lost. Clients verify the log themselves;
+//! the member list here only routes messages.
 
 use std::collections::BTreeSet;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sotto_proto::limits::{MAX_GROUP_MEMBERS, MAX_GROUP_NAME_CHARS, MAX_HISTORY_PAGE};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use sha2::{Digest, Sha256};
+use sotto_proto::limits::MAX_HISTORY_PAGE;
 use sotto_proto::routes::{self, Endpoint as _, HistoryQuery};
 use sotto_proto::{
-    AddMembersRequest, CreateGroupRequest, DeviceAddress, DeviceMismatch, EntryBody, ErrorBody, ErrorCode,
-    GroupHistoryPage, GroupId, GroupInfo, GroupList, GroupMember, MembershipChange, MembershipEvent, MessageId, Role,
-    SendGroupRequest, SendReceipt, SetRoleRequest, UserId,
+    DeviceAddress, DeviceConfirmation, DeviceMismatch, EntryBody, ErrorBody, ErrorCode, GroupAction, GroupChange,
+    GroupHistoryPage, GroupId, GroupInfo, GroupList, GroupLogPage, GroupLogQuery, MembershipChange, MembershipEvent,
+    MessageId, RuleViolation, SendGroupRequest, SendReceipt, SignedGroupChange, UserId, apply_action,
 };
 use tracing::instrument;
 
+use super::keys::{ed25519_key, verify};
 use super::messages::{check_ciphertext, deliver};
 use crate::auth::{self, Authenticated};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Json, Path, Query};
 use crate::metrics::KindLabels;
 use crate::state::AppState;
-use crate::store::{Delivery, DeliveryContent, StoreError};
+use crate::store::{Delivery, DeliveryContent, LogEntry, StoreError};
 
-/// How often a change is retried when another change raced it.
-const MAX_ATTEMPTS: usize = 8;
+/// The hash of a log entry: unpadded base64 of the SHA-256 of its signed bytes.
+pub(crate) fn entry_hash(signed: &SignedGroupChange) -> String {
+    STANDARD_NO_PAD.encode(Sha256::digest(signed.hash_input()))
+}
 
-fn check_name(name: &str) -> AppResult<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_GROUP_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(AppError::invalid_input(format!(
-            "A group name must be 1 to {MAX_GROUP_NAME_CHARS} characters, without control characters."
-        )));
+fn refused(violation: &RuleViolation) -> AppError {
+    let message = {
+        let text = violation.to_string();
+        let mut chars = text.chars();
+        chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>() + ".").unwrap_or_default()
+    };
+    match violation {
+        RuleViolation::NotMember => AppError::not_member(),
+        RuleViolation::NotAdmin | RuleViolation::NotOwner => {
+            AppError::new(StatusCode::FORBIDDEN, ErrorCode::NotAdmin, message)
+        }
+        RuleViolation::AlreadyMember(_) | RuleViolation::OwnerMustHandOver | RuleViolation::NotFirst => {
+            AppError::conflict(message)
+        }
+        RuleViolation::NotAMember(_) => AppError::not_found(message),
+        RuleViolation::BadList(_) | RuleViolation::TooManyMembers | RuleViolation::BadName => {
+            AppError::invalid_input(message)
+        }
     }
-    Ok(name.to_owned())
 }
 
-fn not_admin() -> AppError {
-    AppError::new(StatusCode::FORBIDDEN, ErrorCode::NotAdmin, "Only an admin of the group may do this.")
-}
-
-fn not_owner() -> AppError {
-    AppError::new(StatusCode::FORBIDDEN, ErrorCode::NotAdmin, "Only the owner of the group may do this.")
-}
-
-fn role_of(group: &GroupInfo, user: &UserId) -> Option<Role> {
-    group.members.iter().find(|m| m.user_id == *user).map(|m| m.role)
+fn stale(current: u64) -> AppError {
+    AppError::new(
+        StatusCode::CONFLICT,
+        ErrorCode::StaleVersion,
+        format!("The group changed meanwhile (it is at version {current}); read its changes and sign again."),
+    )
 }
 
 /// Loads a group the caller is a member of.
-async fn load_for_member(state: &AppState, group_id: &GroupId, caller: &UserId) -> AppResult<(GroupInfo, Role)> {
+async fn load_for_member(state: &AppState, group_id: &GroupId, caller: &UserId) -> AppResult<GroupInfo> {
     let group = state.groups.group(group_id).await?.ok_or_else(|| AppError::not_found("No such group."))?;
-    let role = role_of(&group, caller).ok_or_else(AppError::not_member)?;
-    Ok((group, role))
+    if group.members.iter().any(|m| m.user_id == *caller) { Ok(group) } else { Err(AppError::not_member()) }
 }
 
 async fn ensure_users_exist(state: &AppState, users: &[UserId]) -> AppResult<()> {
@@ -62,20 +77,54 @@ async fn ensure_users_exist(state: &AppState, users: &[UserId]) -> AppResult<()>
     if unknown.is_empty() { Ok(()) } else { Err(AppError::unknown_users(&unknown)) }
 }
 
+/// Parses a signed change and checks that the calling device made it: with its current keys,
+/// confirmed by its user's self-signing key, and a valid signature. What clients would refuse is
+/// refused here first, with a clear error.
+async fn checked_change(state: &AppState, caller: &DeviceAddress, signed: &SignedGroupChange) -> AppResult<GroupChange> {
+    let change: GroupChange = serde_json::from_str(&signed.change)
+        .map_err(|e| AppError::invalid_input(format!("`change` is not a group change: {e}")))?;
+    if change.author != caller.user_id || change.device_id != caller.device_id {
+        return Err(AppError::forbidden("A change must be signed by the device that sends it."));
+    }
+    let keys = state
+        .devices
+        .device_keys(caller)
+        .await?
+        .ok_or_else(|| AppError::conflict("Upload this device's keys before changing a group."))?;
+    if keys.ed25519 != change.ed25519 || keys.curve25519 != change.curve25519 {
+        return Err(AppError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidSignature,
+            "The change names keys other than this device's.",
+        ));
+    }
+    let identity = state.devices.identity(&caller.user_id).await?.ok_or_else(|| {
+        AppError::new(StatusCode::CONFLICT, ErrorCode::NoIdentity, "Publish the user's identity before changing a group.")
+    })?;
+    let self_signing = ed25519_key(&identity.self_signing_key, "self-signing key")?;
+    verify(&self_signing, &DeviceConfirmation::signing_bytes(&keys), &change.confirmation, "device confirmation")
+        .map_err(|_| {
+            AppError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::NotConfirmed,
+                "This device is not confirmed by its user; confirm it from another device first.",
+            )
+        })?;
+    let device_key = ed25519_key(&keys.ed25519, "Ed25519 key")?;
+    verify(&device_key, &SignedGroupChange::signing_bytes(&signed.change), &signed.signature, "group change")?;
+    Ok(change)
+}
+
 /// The event for a change, addressed to every device of everyone in `before` or `after`.
 async fn membership_event(
     state: &AppState,
     actor: &DeviceAddress,
-    change: MembershipChange,
-    users: Vec<UserId>,
+    (change, users): (MembershipChange, Vec<UserId>),
     before: &GroupInfo,
     after: GroupInfo,
+    signed: &SignedGroupChange,
 ) -> AppResult<Delivery> {
-    let mut everyone: Vec<UserId> =
-        before.members.iter().chain(after.members.iter()).map(|m| m.user_id.clone()).collect();
-    everyone.sort();
-    everyone.dedup();
-    let recipients = state.devices.devices_of(&everyone).await?;
+    let recipients = state.devices.devices_of(&everyone(before, &after)).await?;
     let message_id = MessageId::parse(auth::random_id(24)?).map_err(|e| AppError::internal(e.to_string()))?;
     Ok(Delivery {
         sender_user: actor.user_id.clone(),
@@ -89,87 +138,63 @@ async fn membership_event(
                 actor: actor.user_id.clone(),
                 users,
                 group: after,
+                signed: Some(signed.clone()),
             }),
             recipients,
         },
     })
 }
 
-/// Runs `plan` against the current group and applies its result, retrying when the group changed
-/// in between. `plan` returns the change kind, whom it concerns, and the new state (or `None` for
-/// a dismissal).
-async fn change_group<F>(state: &AppState, group_id: &GroupId, actor: &DeviceAddress, plan: F) -> AppResult<GroupInfo>
-where
-    F: Fn(&GroupInfo, Role) -> AppResult<(MembershipChange, Vec<UserId>, Option<GroupInfo>)>,
-{
-    for _ in 0..MAX_ATTEMPTS {
-        let (group, role) = load_for_member(state, group_id, &actor.user_id).await?;
-        let (change, users, after) = plan(&group, role)?;
-        let result = match after {
-            Some(mut after) => {
-                after.version = group.version + 1;
-                let event = membership_event(state, actor, change, users, &group, after.clone()).await?;
-                state.groups.update_group(group.version, &after, event).await.map(|()| after)
-            }
-            None => {
-                let mut gone = group.clone();
-                gone.version = group.version + 1;
-                gone.members.clear();
-                let event = membership_event(state, actor, change, users, &group, gone.clone()).await?;
-                state.groups.dismiss_group(group_id, group.version, event).await.map(|()| gone)
-            }
-        };
-        match result {
-            Ok(after) => {
-                state.metrics.messages_stored.get_or_create(&KindLabels { kind: "membership" }).inc();
-                wake_group_event(state, &group, &after).await;
-                return Ok(after);
-            }
-            Err(StoreError::VersionConflict { .. }) => continue,
-            Err(StoreError::NotFound) => return Err(AppError::not_found("No such group.")),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(AppError::conflict("The group is changing too quickly; try again."))
+fn everyone(before: &GroupInfo, after: &GroupInfo) -> Vec<UserId> {
+    let all: BTreeSet<UserId> =
+        before.members.iter().chain(after.members.iter()).map(|m| m.user_id.clone()).collect();
+    all.into_iter().collect()
 }
 
 async fn wake_group_event(state: &AppState, before: &GroupInfo, after: &GroupInfo) {
-    let mut everyone: Vec<UserId> =
-        before.members.iter().chain(after.members.iter()).map(|m| m.user_id.clone()).collect();
-    everyone.sort();
-    everyone.dedup();
-    match state.devices.devices_of(&everyone).await {
+    match state.devices.devices_of(&everyone(before, after)).await {
         Ok(devices) => state.hub.wake(&devices),
         Err(e) => tracing::warn!(error = %e, "could not wake members after a group change"),
     }
 }
 
-#[utoipa::path(post, path = routes::CreateGroup::PATH, tag = "groups", security(("bearer" = [])), request_body = CreateGroupRequest,
-    responses((status = 201, body = GroupInfo), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "unknown_user")))]
-#[instrument(skip_all, fields(user = %caller.user_id, members = req.members.len()))]
+#[utoipa::path(post, path = routes::CreateGroup::PATH, tag = "groups", security(("bearer" = [])), request_body = SignedGroupChange,
+    responses((status = 201, body = GroupInfo), (status = 400, body = ErrorBody, description = "invalid_input or invalid_signature"),
+        (status = 403, body = ErrorBody, description = "not_confirmed: the device is not confirmed by its user"),
+        (status = 404, body = ErrorBody, description = "unknown_user"), (status = 409, body = ErrorBody, description = "the group id is taken")))]
+#[instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn create_group(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Json(req): Json<CreateGroupRequest>,
+    Json(signed): Json<SignedGroupChange>,
 ) -> AppResult<(StatusCode, Json<GroupInfo>)> {
-    let name = check_name(&req.name)?;
-    let mut members = req.members;
-    members.retain(|m| *m != caller.user_id);
-    members.sort();
-    members.dedup();
-    if members.len() + 1 > MAX_GROUP_MEMBERS {
-        return Err(AppError::invalid_input(format!("A group has at most {MAX_GROUP_MEMBERS} members.")));
+    let change = checked_change(&state, &caller, &signed).await?;
+    let GroupAction::Create { members: named, .. } = &change.action else {
+        return Err(AppError::invalid_input(format!(
+            "{} takes a `create` change; other changes go to {}.",
+            routes::CreateGroup::PATH,
+            routes::ChangeGroup::PATH
+        )));
+    };
+    if change.seq != 1 || change.prev.is_some() {
+        return Err(AppError::invalid_input("A new group's first change has `seq` 1 and no `prev`."));
     }
-    ensure_users_exist(&state, &members).await?;
-    let mut all: Vec<GroupMember> =
-        members.iter().map(|u| GroupMember { user_id: u.clone(), role: Role::Member }).collect();
-    all.push(GroupMember { user_id: caller.user_id.clone(), role: Role::Owner });
-    all.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-    let group_id = GroupId::parse(auth::random_id(16)?).map_err(|e| AppError::internal(e.to_string()))?;
-    let group = GroupInfo { group_id, name, version: 1, created_ts: state.clock.unix_millis(), members: all };
+    let applied = apply_action(None, &caller.user_id, &change.action).map_err(|v| refused(&v))?;
+    ensure_users_exist(&state, named).await?;
+    let group = GroupInfo {
+        group_id: change.group_id.clone(),
+        name: applied.name.clone().unwrap_or_default(),
+        version: 1,
+        created_ts: state.clock.unix_millis(),
+        members: applied.members,
+    };
     let empty = GroupInfo { members: Vec::new(), ..group.clone() };
-    let event = membership_event(&state, &caller, MembershipChange::Created, members, &empty, group.clone()).await?;
-    state.groups.create_group(&group, event).await?;
+    let event = membership_event(&state, &caller, (applied.change, applied.users), &empty, group.clone(), &signed).await?;
+    let entry = LogEntry { seq: 1, hash: entry_hash(&signed), signed };
+    match state.groups.create_group(&group, &entry, event).await {
+        Err(StoreError::AlreadyExists) => return Err(AppError::conflict("A group with this id exists; pick another.")),
+        other => other?,
+    }
     state.metrics.messages_stored.get_or_create(&KindLabels { kind: "membership" }).inc();
     wake_group_event(&state, &empty, &group).await;
     tracing::info!(group = %group.group_id, "group created");
@@ -191,155 +216,100 @@ pub async fn get_group(
     Authenticated(caller): Authenticated,
     Path(group_id): Path<GroupId>,
 ) -> AppResult<Json<GroupInfo>> {
-    Ok(Json(load_for_member(&state, &group_id, &caller.user_id).await?.0))
+    Ok(Json(load_for_member(&state, &group_id, &caller.user_id).await?))
 }
 
-#[utoipa::path(post, path = routes::AddMembers::PATH, tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
-    request_body = AddMembersRequest,
-    responses((status = 200, body = GroupInfo), (status = 403, body = ErrorBody, description = "not_member or not_admin"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = routes::ChangeGroup::PATH, tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
+    request_body = SignedGroupChange,
+    responses((status = 200, body = GroupInfo, description = "The group after the change (no members once dismissed)"),
+        (status = 400, body = ErrorBody, description = "invalid_input or invalid_signature"),
+        (status = 403, body = ErrorBody, description = "not_member, not_admin or not_confirmed"), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "stale_version: the group changed meanwhile; or the change is not allowed now")))]
 #[instrument(skip_all, fields(user = %caller.user_id, group = %group_id))]
-pub async fn add_members(
+pub async fn change_group(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(group_id): Path<GroupId>,
-    Json(req): Json<AddMembersRequest>,
+    Json(signed): Json<SignedGroupChange>,
 ) -> AppResult<Json<GroupInfo>> {
-    let mut users = req.user_ids;
-    users.sort();
-    users.dedup();
-    if users.is_empty() {
-        return Err(AppError::invalid_input("Name at least one user to add."));
+    let change = checked_change(&state, &caller, &signed).await?;
+    if change.group_id != group_id {
+        return Err(AppError::invalid_input("The change names another group."));
     }
-    ensure_users_exist(&state, &users).await?;
-    let group = change_group(&state, &group_id, &caller, |group, role| {
-        if !role.is_admin() {
-            return Err(not_admin());
-        }
-        let new: Vec<UserId> = users.iter().filter(|u| role_of(group, u).is_none()).cloned().collect();
-        if new.is_empty() {
-            return Err(AppError::conflict("Everyone named is already a member."));
-        }
-        if group.members.len() + new.len() > MAX_GROUP_MEMBERS {
-            return Err(AppError::invalid_input(format!("A group has at most {MAX_GROUP_MEMBERS} members.")));
-        }
-        let mut after = group.clone();
-        after.members.extend(new.iter().map(|u| GroupMember { user_id: u.clone(), role: Role::Member }));
-        after.members.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-        Ok((MembershipChange::Added, new, Some(after)))
-    })
-    .await?;
-    Ok(Json(group))
-}
-
-#[utoipa::path(delete, path = routes::RemoveMember::PATH, tag = "groups", security(("bearer" = [])),
-    params(("group_id" = String, Path), ("user_id" = String, Path)),
-    responses((status = 200, body = GroupInfo), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[instrument(skip_all, fields(user = %caller.user_id, group = %group_id, target = %target))]
-pub async fn remove_member(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    Path((group_id, target)): Path<(GroupId, UserId)>,
-) -> AppResult<Json<GroupInfo>> {
-    if target == caller.user_id {
-        return leave_group(State(state), Authenticated(caller), Path(group_id)).await.map(|(_, g)| g);
+    let group = load_for_member(&state, &group_id, &caller.user_id).await?;
+    if change.seq != group.version + 1 {
+        return Err(stale(group.version));
     }
-    let group = change_group(&state, &group_id, &caller, |group, role| {
-        let target_role = role_of(group, &target).ok_or_else(|| AppError::not_found("That user is not a member."))?;
-        let allowed = match target_role {
-            Role::Owner => false,
-            Role::Admin => role == Role::Owner,
-            Role::Member => role.is_admin(),
-        };
-        if !allowed {
-            return Err(if role.is_admin() { not_owner() } else { not_admin() });
+    let head = state.groups.log_head(&group_id).await?;
+    let applied = match (&head, &change.action) {
+        (Some((seq, hash)), _) if *seq == group.version && change.prev.as_ref() == Some(hash) => {
+            apply_action(Some(&group.members), &caller.user_id, &change.action).map_err(|v| refused(&v))?
         }
-        let mut after = group.clone();
-        after.members.retain(|m| m.user_id != target);
-        Ok((MembershipChange::Removed, vec![target.clone()], Some(after)))
-    })
-    .await?;
-    Ok(Json(group))
-}
-
-#[utoipa::path(post, path = routes::LeaveGroup::PATH, tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
-    responses((status = 200, body = GroupInfo, description = "The group as the remaining members see it"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "the owner must hand over ownership first")))]
-#[instrument(skip_all, fields(user = %caller.user_id, group = %group_id))]
-pub async fn leave_group(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    Path(group_id): Path<GroupId>,
-) -> AppResult<(StatusCode, Json<GroupInfo>)> {
-    let me = caller.user_id.clone();
-    let group = change_group(&state, &group_id, &caller, |group, role| {
-        if role == Role::Owner && group.members.len() > 1 {
+        (Some(_), _) => return Err(stale(group.version)),
+        // A group from before changes were signed: its first signed change states its members
+        // exactly as they are.
+        (None, GroupAction::Adopt { name, members }) if change.prev.is_none() => {
+            if *members != group.members || *name != group.name {
+                return Err(AppError::conflict("The member list to sign is not the group's; read the group again."));
+            }
+            apply_action(None, &caller.user_id, &change.action).map_err(|v| refused(&v))?
+        }
+        (None, _) => {
             return Err(AppError::conflict(
-                "The owner cannot leave while others remain: make someone else the owner, or dismiss the group.",
+                "This group's member list is not signed yet: sign it (`adopt`) before changing it.",
             ));
         }
-        if group.members.len() == 1 {
-            return Ok((MembershipChange::Dismissed, vec![me.clone()], None));
-        }
-        let mut after = group.clone();
-        after.members.retain(|m| m.user_id != me);
-        Ok((MembershipChange::Left, vec![me.clone()], Some(after)))
-    })
-    .await?;
-    Ok((StatusCode::OK, Json(group)))
+    };
+    if let GroupAction::Add { users } = &change.action {
+        ensure_users_exist(&state, users).await?;
+    }
+    let after = GroupInfo {
+        name: applied.name.clone().unwrap_or_else(|| group.name.clone()),
+        version: change.seq,
+        members: applied.members,
+        ..group.clone()
+    };
+    let event =
+        membership_event(&state, &caller, (applied.change, applied.users), &group, after.clone(), &signed).await?;
+    let result = if after.members.is_empty() {
+        state.groups.dismiss_group(&group_id, group.version, event).await
+    } else {
+        let entry = LogEntry { seq: change.seq, hash: entry_hash(&signed), signed };
+        state.groups.update_group(group.version, &after, &entry, event).await
+    };
+    match result {
+        Ok(()) => {}
+        Err(StoreError::VersionConflict { current }) => return Err(stale(current)),
+        Err(StoreError::NotFound) => return Err(AppError::not_found("No such group.")),
+        Err(e) => return Err(e.into()),
+    }
+    state.metrics.messages_stored.get_or_create(&KindLabels { kind: "membership" }).inc();
+    wake_group_event(&state, &group, &after).await;
+    Ok(Json(after))
 }
 
-#[utoipa::path(put, path = routes::SetRole::PATH, tag = "groups", security(("bearer" = [])),
-    params(("group_id" = String, Path), ("user_id" = String, Path)), request_body = SetRoleRequest,
-    responses((status = 200, body = GroupInfo), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[instrument(skip_all, fields(user = %caller.user_id, group = %group_id, target = %target))]
-pub async fn set_role(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    Path((group_id, target)): Path<(GroupId, UserId)>,
-    Json(req): Json<SetRoleRequest>,
-) -> AppResult<Json<GroupInfo>> {
-    let me = caller.user_id.clone();
-    let group = change_group(&state, &group_id, &caller, |group, role| {
-        if role != Role::Owner {
-            return Err(not_owner());
-        }
-        if target == me {
-            return Err(AppError::conflict("The owner's role changes only by making someone else the owner."));
-        }
-        if role_of(group, &target).is_none() {
-            return Err(AppError::not_found("That user is not a member."));
-        }
-        let mut after = group.clone();
-        for m in &mut after.members {
-            if m.user_id == target {
-                m.role = req.role;
-            } else if m.user_id == me && req.role == Role::Owner {
-                // Handing over ownership: the old owner stays an admin.
-                m.role = Role::Admin;
-            }
-        }
-        Ok((MembershipChange::RoleChanged, vec![target.clone()], Some(after)))
-    })
-    .await?;
-    Ok(Json(group))
-}
-
-#[utoipa::path(delete, path = routes::DismissGroup::PATH, tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// The group's signed changes for a current member, oldest first, with the member list the
+/// server holds now.
+#[utoipa::path(get, path = routes::GroupLog::PATH, tag = "groups", security(("bearer" = [])),
+    params(("group_id" = String, Path), GroupLogQuery),
+    responses((status = 200, body = GroupLogPage), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "not_member"), (status = 404, body = ErrorBody)))]
 #[instrument(skip_all, fields(user = %caller.user_id, group = %group_id))]
-pub async fn dismiss_group(
+pub async fn group_log(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(group_id): Path<GroupId>,
-) -> AppResult<StatusCode> {
-    change_group(&state, &group_id, &caller, |group, role| {
-        if role != Role::Owner {
-            return Err(not_owner());
-        }
-        let everyone = group.members.iter().map(|m| m.user_id.clone()).collect();
-        Ok((MembershipChange::Dismissed, everyone, None))
-    })
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Query(q): Query<GroupLogQuery>,
+) -> AppResult<Json<GroupLogPage>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
+        return Err(AppError::invalid_input(format!("`limit` must be 1 to {MAX_HISTORY_PAGE}.")));
+    }
+    let group = load_for_member(&state, &group_id, &caller.user_id).await?;
+    let mut changes = state.groups.group_log(&group_id, q.after, limit + 1).await?;
+    let more = changes.len() > limit as usize;
+    changes.truncate(limit as usize);
+    Ok(Json(GroupLogPage { changes, more, group }))
 }
 
 #[utoipa::path(post, path = routes::SendGroup::PATH, tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
@@ -369,8 +339,9 @@ pub async fn send_group(
         users.dedup();
         let keyed = state.devices.keyed_devices_of(&users).await?;
         let known: BTreeSet<&DeviceAddress> = known.iter().collect();
+        let counted = |d: &DeviceAddress| req.members.as_ref().is_none_or(|members| members.contains(&d.user_id));
         let current: BTreeSet<&DeviceAddress> =
-            keyed.iter().filter(|d| **d != sender && recipients.contains(d)).collect();
+            keyed.iter().filter(|d| **d != sender && recipients.contains(d) && counted(d)).collect();
         if known != current {
             // A retry of a send that was stored before the devices changed is a duplicate.
             if let Some(server_ts) = state.inbox.sent_at(&sender.user_id, &req.message_id).await? {

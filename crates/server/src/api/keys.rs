@@ -30,7 +30,7 @@ fn decode_fixed<const N: usize>(value: &str, what: &str) -> AppResult<[u8; N]> {
         .map_err(|_| AppError::invalid_input(format!("The {what} must be {N} bytes, got {}.", bytes.len())))
 }
 
-fn verify(key: &VerifyingKey, message: &[u8], signature: &str, what: &str) -> AppResult<()> {
+pub(crate) fn verify(key: &VerifyingKey, message: &[u8], signature: &str, what: &str) -> AppResult<()> {
     let sig = Signature::from_bytes(&decode_fixed::<64>(signature, "signature")?);
     key.verify_strict(message, &sig).map_err(|_| {
         AppError::new(
@@ -45,7 +45,7 @@ fn verifying_key(keys: &DeviceKeys) -> AppResult<VerifyingKey> {
     ed25519_key(&keys.ed25519, "Ed25519 key")
 }
 
-fn ed25519_key(value: &str, what: &str) -> AppResult<VerifyingKey> {
+pub(crate) fn ed25519_key(value: &str, what: &str) -> AppResult<VerifyingKey> {
     VerifyingKey::from_bytes(&decode_fixed::<32>(value, what)?)
         .map_err(|_| AppError::invalid_input(format!("The {what} is not a valid curve point.")))
 }

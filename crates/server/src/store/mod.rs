@@ -17,7 +17,7 @@
 
 use async_trait::async_trait;
 use sotto_proto::{
-    ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupHistoryMessage, GroupId, GroupInfo, InboxEntry,
+    ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupHistoryMessage, GroupId, GroupInfo, InboxEntry, SignedGroupChange,
     KeyCounts, MessageId, Role, SignedKey, UserDevices, UserId, UserIdentity, UserSignature,
 };
 
@@ -184,6 +184,14 @@ pub trait DeviceStore: Send + Sync {
     async fn claim_keys(&self, devices: &[DeviceAddress]) -> StoreResult<Vec<ClaimedKey>>;
 }
 
+/// One entry of a group's log, with its hash (the next entry's `prev`).
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub hash: String,
+    pub signed: SignedGroupChange,
+}
+
 /// A message to store in inboxes.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -231,9 +239,9 @@ pub trait InboxStore: Send + Sync {
 
 #[async_trait]
 pub trait GroupStore: Send + Sync {
-    /// Stores a new group with its members and delivers `event` in the same transaction.
-    /// [`StoreError::AlreadyExists`] if the group id is taken.
-    async fn create_group(&self, group: &GroupInfo, event: Delivery) -> StoreResult<()>;
+    /// Stores a new group with its members and the first entry of its log, and delivers `event`,
+    /// in one transaction. [`StoreError::AlreadyExists`] if the group id is taken.
+    async fn create_group(&self, group: &GroupInfo, entry: &LogEntry, event: Delivery) -> StoreResult<()>;
     async fn group(&self, group: &GroupId) -> StoreResult<Option<GroupInfo>>;
     /// The groups `user` is a member of.
     async fn groups_of(&self, user: &UserId) -> StoreResult<Vec<GroupInfo>>;
@@ -241,10 +249,21 @@ pub trait GroupStore: Send + Sync {
     async fn role(&self, group: &GroupId, user: &UserId) -> StoreResult<Option<Role>>;
     /// Every device of every current member.
     async fn member_devices(&self, group: &GroupId) -> StoreResult<Vec<DeviceAddress>>;
-    /// Replaces name and members with `new` if the stored version is still `expected_version`
-    /// (else [`StoreError::VersionConflict`]; [`StoreError::NotFound`] if the group is gone), and
-    /// delivers `event`, in one transaction. `new.version` must be `expected_version + 1`.
-    async fn update_group(&self, expected_version: u64, new: &GroupInfo, event: Delivery) -> StoreResult<()>;
+    /// Replaces name and members with `new` and appends `entry` to the log if the stored version
+    /// is still `expected_version` (else [`StoreError::VersionConflict`]; [`StoreError::NotFound`]
+    /// if the group is gone), and delivers `event`, in one transaction. `new.version` and
+    /// `entry.seq` must be `expected_version + 1`.
+    async fn update_group(
+        &self,
+        expected_version: u64,
+        new: &GroupInfo,
+        entry: &LogEntry,
+        event: Delivery,
+    ) -> StoreResult<()>;
+    /// The group's last log entry: its seq and hash (`None`: no signed change yet).
+    async fn log_head(&self, group: &GroupId) -> StoreResult<Option<(u64, String)>>;
+    /// The group's log entries with `seq > after`, oldest first, at most `limit`.
+    async fn group_log(&self, group: &GroupId, after: u64, limit: u32) -> StoreResult<Vec<SignedGroupChange>>;
     /// Deletes the group (and its history) if still at `expected_version`, delivering `event` in
     /// the same transaction.
     async fn dismiss_group(&self, group: &GroupId, expected_version: u64, event: Delivery) -> StoreResult<()>;

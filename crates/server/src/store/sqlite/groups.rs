@@ -4,15 +4,17 @@
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension};
-use sotto_proto::{DeviceAddress, EntryBody, GroupHistoryMessage, GroupId, GroupInfo, GroupMember, Role, UserId};
+use sotto_proto::{
+    DeviceAddress, EntryBody, GroupHistoryMessage, GroupId, GroupInfo, GroupMember, Role, SignedGroupChange, UserId,
+};
 
 use super::{BadValue, SqliteStore, bad_column, id_col, inbox, opt_id_col, sql_bound, sql_u64, u64_col};
-use crate::store::{Delivery, GroupStore, StoreError, StoreResult};
+use crate::store::{Delivery, GroupStore, LogEntry, StoreError, StoreResult};
 
 #[async_trait]
 impl GroupStore for SqliteStore {
-    async fn create_group(&self, group: &GroupInfo, event: Delivery) -> StoreResult<()> {
-        let group = group.clone();
+    async fn create_group(&self, group: &GroupInfo, entry: &LogEntry, event: Delivery) -> StoreResult<()> {
+        let (group, entry) = (group.clone(), entry.clone());
         self.write(move |c| {
             let inserted = c
                 .prepare_cached(
@@ -29,6 +31,7 @@ impl GroupStore for SqliteStore {
                 return Err(StoreError::AlreadyExists);
             }
             insert_members(c, &group)?;
+            append_log(c, &group.group_id, &entry)?;
             let users: Vec<&UserId> = group.members.iter().map(|m| &m.user_id).collect();
             open_periods(c, &group.group_id, &users)?;
             inbox::deliver(c, &event)?;
@@ -89,8 +92,14 @@ impl GroupStore for SqliteStore {
         .await
     }
 
-    async fn update_group(&self, expected_version: u64, new: &GroupInfo, event: Delivery) -> StoreResult<()> {
-        let new = new.clone();
+    async fn update_group(
+        &self,
+        expected_version: u64,
+        new: &GroupInfo,
+        entry: &LogEntry,
+        event: Delivery,
+    ) -> StoreResult<()> {
+        let (new, entry) = (new.clone(), entry.clone());
         self.write(move |c| {
             check_version(c, &new.group_id, expected_version)?;
             let before: Vec<UserId> = c
@@ -108,8 +117,33 @@ impl GroupStore for SqliteStore {
             ))?;
             c.prepare_cached("DELETE FROM group_members WHERE group_id = ?1")?.execute([new.group_id.as_str()])?;
             insert_members(c, &new)?;
+            append_log(c, &new.group_id, &entry)?;
             inbox::deliver(c, &event)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn log_head(&self, group: &GroupId) -> StoreResult<Option<(u64, String)>> {
+        let group = group.clone();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT seq, hash FROM group_log WHERE group_id = ?1 ORDER BY seq DESC LIMIT 1")?
+                .query_row([group.as_str()], |r| Ok((u64_col(r, 0)?, r.get::<_, String>(1)?)))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn group_log(&self, group: &GroupId, after: u64, limit: u32) -> StoreResult<Vec<SignedGroupChange>> {
+        let group = group.clone();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT change, signature FROM group_log WHERE group_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?
+            .query_map((group.as_str(), sql_bound(after), i64::from(limit)), |r| {
+                Ok(SignedGroupChange { change: r.get(0)?, signature: r.get(1)? })
+            })?
+            .collect::<Result<_, _>>()?)
         })
         .await
     }
@@ -261,6 +295,18 @@ fn check_version(c: &Connection, group: &GroupId, expected: u64) -> StoreResult<
         .optional()?
         .ok_or(StoreError::NotFound)?;
     if current == expected { Ok(()) } else { Err(StoreError::VersionConflict { current }) }
+}
+
+fn append_log(c: &Connection, group: &GroupId, entry: &LogEntry) -> StoreResult<()> {
+    c.prepare_cached("INSERT INTO group_log (group_id, seq, hash, change, signature) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute((
+            group.as_str(),
+            sql_u64(entry.seq)?,
+            entry.hash.as_str(),
+            entry.signed.change.as_str(),
+            entry.signed.signature.as_str(),
+        ))?;
+    Ok(())
 }
 
 fn insert_members(c: &Connection, group: &GroupInfo) -> StoreResult<()> {

@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_group_history.sql"),
     include_str!("migrations/0003_identities.sql"),
+    include_str!("migrations/0004_group_log.sql"),
 ];
 
 /// The schema version this binary writes.
