@@ -13,8 +13,9 @@ use futures_util::{SinkExt, StreamExt};
 use rand_core::{OsRng, RngCore};
 use serde::Serialize;
 use sotto_proto::{
-    ClientFrame, CreateGroupRequest, DeviceAddress, DeviceKeys, DevicePayload, EntryBody, GroupId, GroupInfo,
-    MessageId, RegisterRequest, SendDirectRequest, SendGroupRequest, ServerFrame, Session, UserId,
+    ClientFrame, ConfirmDevicesRequest, DeviceAddress, DeviceConfirmation, DeviceKeys, DevicePayload, EntryBody,
+    GroupAction, GroupChange, GroupId, GroupInfo, MessageId, RegisterRequest, SendDirectRequest, SendGroupRequest,
+    ServerFrame, Session, SignedGroupChange, UserId, UserIdentity,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -40,6 +41,8 @@ const CONNECT_CONCURRENCY: usize = 32;
 pub struct Device {
     pub addr: DeviceAddress,
     pub token: String,
+    /// Its published identity keys and the Ed25519 key that signs for it, once uploaded.
+    pub keys: Option<(DeviceKeys, Arc<SigningKey>)>,
 }
 
 /// A thin client of the HTTP API.
@@ -88,11 +91,12 @@ impl Api {
         Ok(Device {
             addr: DeviceAddress { user_id: session.user_id, device_id: session.device_id },
             token: session.access_token,
+            keys: None,
         })
     }
 
     /// Publishes real, self-signed identity keys for the device.
-    pub async fn upload_keys(&self, d: &Device) -> anyhow::Result<()> {
+    pub async fn upload_keys(&self, d: &mut Device) -> anyhow::Result<()> {
         let signing = SigningKey::generate(&mut OsRng);
         let mut curve = [0u8; 32];
         OsRng.fill_bytes(&mut curve);
@@ -113,7 +117,46 @@ impl Api {
             .await
             .context("PUT /v1/keys/device")?;
         check(resp, "upload keys").await?;
+        d.keys = Some((keys, Arc::new(signing)));
         Ok(())
+    }
+
+    /// Gives the device's user a cross-signing identity (master and self-signing keys) that
+    /// confirms the device, as the first device of a real user does; returns the confirmation.
+    async fn publish_identity(&self, d: &Device, keys: &DeviceKeys) -> anyhow::Result<String> {
+        let master = SigningKey::generate(&mut OsRng);
+        let self_signing = SigningKey::generate(&mut OsRng);
+        let user_signing = SigningKey::generate(&mut OsRng);
+        let b64 = |k: &SigningKey| STANDARD_NO_PAD.encode(k.verifying_key().to_bytes());
+        let mut identity = UserIdentity {
+            user_id: d.addr.user_id.clone(),
+            master_key: b64(&master),
+            self_signing_key: b64(&self_signing),
+            user_signing_key: b64(&user_signing),
+            signature: String::new(),
+        };
+        identity.signature = STANDARD_NO_PAD.encode(master.sign(&identity.signing_bytes()).to_bytes());
+        let resp = self
+            .http
+            .put(format!("{}/v1/keys/identity", self.base))
+            .bearer_auth(&d.token)
+            .json(&identity)
+            .send()
+            .await?;
+        check(resp, "PUT /v1/keys/identity").await?;
+        let signature = STANDARD_NO_PAD.encode(self_signing.sign(&DeviceConfirmation::signing_bytes(keys)).to_bytes());
+        let confirm = ConfirmDevicesRequest {
+            confirmations: vec![DeviceConfirmation { device_id: d.addr.device_id.clone(), signature: signature.clone() }],
+        };
+        let resp = self
+            .http
+            .post(format!("{}/v1/keys/confirmations", self.base))
+            .bearer_auth(&d.token)
+            .json(&confirm)
+            .send()
+            .await?;
+        check(resp, "POST /v1/keys/confirmations").await?;
+        Ok(signature)
     }
 
     pub async fn send_direct(
@@ -133,8 +176,28 @@ impl Api {
         Ok(())
     }
 
+    /// Creates a group owned by `owner` (whose keys are uploaded), signing its `create` change.
     pub async fn create_group(&self, owner: &Device, members: Vec<UserId>) -> anyhow::Result<GroupId> {
-        let req = CreateGroupRequest { name: "bench fan-out".into(), members };
+        let (keys, signing) = owner.keys.clone().context("the owner's keys are not uploaded")?;
+        let confirmation = self.publish_identity(owner, &keys).await?;
+        let mut id = [0u8; 12];
+        OsRng.fill_bytes(&mut id);
+        let group_id = GroupId::parse(id.iter().map(|b| format!("{b:02x}")).collect::<String>())?;
+        let change = GroupChange {
+            group_id,
+            seq: 1,
+            prev: None,
+            author: owner.addr.user_id.clone(),
+            device_id: owner.addr.device_id.clone(),
+            curve25519: keys.curve25519.clone(),
+            ed25519: keys.ed25519.clone(),
+            confirmation,
+            ts: 0,
+            action: GroupAction::Create { name: "bench fan-out".into(), members },
+        };
+        let change = serde_json::to_string(&change)?;
+        let signature = STANDARD_NO_PAD.encode(signing.sign(&SignedGroupChange::signing_bytes(&change)).to_bytes());
+        let req = SignedGroupChange { change, signature };
         let resp =
             self.http.post(format!("{}/v1/groups", self.base)).bearer_auth(&owner.token).json(&req).send().await?;
         let group: GroupInfo = check(resp, "POST /v1/groups").await?.json().await.context("reading the group")?;
@@ -191,8 +254,8 @@ impl Api {
             .map(|u| {
                 let (api, done) = (self.clone(), done.clone());
                 async move {
-                    let d = api.register(&u).await.with_context(|| format!("registering {u}"))?;
-                    api.upload_keys(&d).await.with_context(|| format!("keys of {u}"))?;
+                    let mut d = api.register(&u).await.with_context(|| format!("registering {u}"))?;
+                    api.upload_keys(&mut d).await.with_context(|| format!("keys of {u}"))?;
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     if n % step == 0 || n == total {
                         eprintln!(

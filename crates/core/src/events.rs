@@ -43,6 +43,29 @@ pub enum KeyChange {
     IdentitySetUp,
 }
 
+/// Something about a group that its members did not sign, shown as a warning line in the group:
+/// the server (or someone) tried to change who is in it, or hides changes members made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum GroupWarning {
+    /// A change was refused: not signed by a confirmed device of a member allowed to make it,
+    /// or not following the changes this device has (reordered, replayed, forked).
+    ChangeRefused,
+    /// The server reported a change no member signed.
+    UnsignedChange,
+    /// The server's member list differs from the one the members' changes make.
+    MembersDisagree,
+    /// Changes members made are missing: the server did not hand them over.
+    ChangesWithheld,
+    /// A message from someone who is not a member as the signed changes have it.
+    NotAMember,
+    /// A member signed the member list of a group from before lists were signed (a one-time
+    /// step: from then on every change is signed).
+    ListAdopted,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -39,7 +39,7 @@ pub use crypto::CryptoError;
 pub use crypto::Undecryptable;
 pub use crypto::sas::{SasEmoji, ShortAuthString};
 pub use error::{Error, Result};
-pub use events::{ClientEvent, ConnectionState, KeyChange};
+pub use events::{ClientEvent, ConnectionState, GroupWarning, KeyChange};
 pub use export::{ExportFormat, ExportScope, ExportSummary};
 pub use network::{NetworkError, ProtocolError};
 pub use profile::{KeyOptions, ProfileError};

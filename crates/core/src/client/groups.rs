@@ -1,58 +1,109 @@
-//! Group management: the server is the authority on membership; each change comes back as a
-//! membership entry in every member's inbox, which rotates the Megolm session where needed.
+//! Group management: every change is signed by this device and checked by every member (see
+//! [`super::group_log`]); a removal or departure starts a new Megolm session the removed member
+//! never gets.
 
 use sotto_proto::routes;
-use sotto_proto::{AddMembersRequest, CreateGroupRequest, GroupId, GroupInfo, UserId};
+use sotto_proto::{GroupAction, GroupId, GroupMember, Role, UserId};
 
 use super::Client;
-use crate::ConversationId;
 use crate::store::{ConversationKind, LocalGroup, StoreError};
 use crate::{Error, Result};
 
 impl Client {
     /// Create a group with this user as owner and `members` added.
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    pub async fn create_group(&self, name: &str, members: &[UserId]) -> Result<GroupInfo> {
-        let body = CreateGroupRequest { name: name.to_owned(), members: members.to_vec() };
-        let info = self.call::<routes::CreateGroup>(&(), &body).await?;
-        self.remember_group(&info)?;
-        Ok(info)
+    pub async fn create_group(&self, name: &str, members: &[UserId]) -> Result<LocalGroup> {
+        let name = name.trim();
+        if !sotto_proto::valid_group_name(name) {
+            return Err(Error::InvalidInput(format!(
+                "A group name must be 1 to {} characters, without control characters.",
+                sotto_proto::limits::MAX_GROUP_NAME_CHARS
+            )));
+        }
+        let me = self.inner.own.user_id.clone();
+        let mut members: Vec<UserId> = members.iter().filter(|u| **u != me).cloned().collect();
+        members.sort();
+        members.dedup();
+        // Random (122 bits): the creator picks it, as it is part of what the creator signs.
+        let group_id = GroupId::parse(uuid::Uuid::new_v4().simple().to_string())
+            .map_err(crate::crypto::CryptoError::GeneratedId)?;
+        let action = GroupAction::Create { name: name.to_owned(), members };
+        let signed = self.sign_change(&group_id, 1, None, action)?;
+        self.call::<routes::CreateGroup>(&(), &signed).await?;
+        self.apply_own(&group_id, &signed)?;
+        self.read(|db| db.group(&group_id))?.ok_or(Error::NotMember)
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    pub async fn add_members(&self, group: &GroupId, users: &[UserId]) -> Result<GroupInfo> {
-        let body = AddMembersRequest { user_ids: users.to_vec() };
-        let info: GroupInfo = self.call::<routes::AddMembers>(group, &body).await?;
-        self.remember_group(&info)?;
-        Ok(info)
+    pub async fn add_members(&self, group: &GroupId, users: &[UserId]) -> Result<LocalGroup> {
+        let mut users = users.to_vec();
+        users.sort();
+        users.dedup();
+        self.change_group(group, |local| {
+            let new: Vec<UserId> = users.iter().filter(|u| !local.member_ids().contains(u)).cloned().collect();
+            if new.is_empty() {
+                return Err(Error::InvalidInput("Everyone named is already a member.".into()));
+            }
+            Ok(GroupAction::Add { users: new })
+        })
+        .await
     }
 
     /// Remove a member. The next message this device sends to the group uses a new key the
     /// removed member never gets.
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    pub async fn remove_member(&self, group: &GroupId, user: &UserId) -> Result<GroupInfo> {
-        let info: GroupInfo = self.call::<routes::RemoveMember>(&(group.clone(), user.clone()), &()).await?;
+    pub async fn remove_member(&self, group: &GroupId, user: &UserId) -> Result<LocalGroup> {
+        let local = self.change_group(group, |_| Ok(GroupAction::Remove { user: user.clone() })).await?;
         self.transact(|_, db| db.discard_outbound_group(group))?;
-        self.remember_group(&info)?;
-        Ok(info)
+        Ok(local)
     }
 
+    /// Leave a group; its last member dismisses it by leaving.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn leave_group(&self, group: &GroupId) -> Result<()> {
-        let info: GroupInfo = self.call::<routes::LeaveGroup>(group, &()).await?;
+        self.change_group(group, |_| Ok(GroupAction::Leave)).await?;
         self.transact(|_, db| db.discard_outbound_group(group))?;
-        self.remember_group(&info)?;
         Ok(())
     }
 
-    /// Groups this user is in, from the server.
+    /// Give a member a role (owner only); making someone the owner hands ownership over and
+    /// leaves this user an admin.
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    pub async fn fetch_groups(&self) -> Result<Vec<GroupInfo>> {
+    pub async fn set_role(&self, group: &GroupId, user: &UserId, role: Role) -> Result<LocalGroup> {
+        self.change_group(group, |_| Ok(GroupAction::SetRole { user: user.clone(), role })).await
+    }
+
+    /// Dismiss a group (owner only): it ends for everyone.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn dismiss_group(&self, group: &GroupId) -> Result<()> {
+        self.change_group(group, |_| Ok(GroupAction::Dismiss)).await?;
+        self.transact(|_, db| db.discard_outbound_group(group))?;
+        Ok(())
+    }
+
+    /// Groups this user is in, each brought up to date from its signed changes.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn fetch_groups(&self) -> Result<Vec<LocalGroup>> {
         let list = self.call::<routes::ListGroups>(&(), &()).await?;
+        let mut groups = Vec::with_capacity(list.groups.len());
         for info in &list.groups {
-            self.remember_group(info)?;
+            let known = self.read(|db| db.group_head(&info.group_id))?;
+            let local = match known {
+                // Up to date: only compare the member lists.
+                Some((seq, _)) if seq == info.version => {
+                    self.read(|db| db.group(&info.group_id))?.ok_or(Error::NotMember)?
+                }
+                _ => match self.sync_group_log(&info.group_id).await {
+                    Ok(local) => local,
+                    Err(Error::NotMember) => continue,
+                    Err(e) => return Err(e),
+                },
+            };
+            if local.joined {
+                groups.push(local);
+            }
         }
-        Ok(list.groups)
+        Ok(groups)
     }
 
     /// The group as this device last saw it.
@@ -80,11 +131,8 @@ impl Client {
         }
     }
 
-    fn remember_group(&self, info: &GroupInfo) -> Result<()> {
-        let own_user = self.inner.own.user_id.clone();
-        self.transact(|_, db| {
-            db.save_group(info, &own_user)?;
-            db.ensure_conversation(&ConversationId::Group(info.group_id.clone()), &info.name)
-        })
+    /// The members of a group as this device verified them.
+    pub fn group_members(&self, group: &GroupId) -> Result<Vec<GroupMember>> {
+        Ok(self.group(group)?.map(|g| g.members).unwrap_or_default())
     }
 }

@@ -6,6 +6,7 @@
 
 mod backup;
 mod directory;
+mod group_log;
 mod groups;
 mod identity;
 mod key_backup;
@@ -95,6 +96,8 @@ struct Inner {
     socket_out: Mutex<Option<tokio::sync::mpsc::Sender<sotto_proto::ClientFrame>>>,
     /// Device verifications of this session, by id (see [`link`]).
     verifications: Mutex<std::collections::HashMap<String, link::Verification>>,
+    /// When each group was last compared with the server (see [`group_log`]).
+    groups_checked: Mutex<std::collections::HashMap<sotto_proto::GroupId, std::time::Instant>>,
     cancel: CancellationToken,
 }
 
@@ -269,6 +272,7 @@ impl Client {
                 key_backup_lock: tokio::sync::Mutex::new(()),
                 socket_out: Mutex::new(None),
                 verifications: Mutex::new(std::collections::HashMap::new()),
+                groups_checked: Mutex::new(std::collections::HashMap::new()),
                 started: std::sync::atomic::AtomicBool::new(false),
                 cancel: CancellationToken::new(),
             }),

@@ -5,14 +5,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sotto_proto::{DeviceAddress, DeviceId, EntryBody, InboxEntry, MembershipChange, MembershipEvent, UserId};
+use sotto_proto::{
+    DeviceAddress, DeviceId, EntryBody, GroupChange, GroupId, InboxEntry, MembershipChange, MembershipEvent, UserId,
+};
 
+use super::group_log;
 use super::resend::{MAX_RESEND_IDS, Repairs};
 use super::{Client, META_INBOX_SEQ};
 use crate::ConversationId;
 use crate::crypto::payload::{GroupContent, OlmContent};
 use crate::crypto::{Machine, Undecryptable};
-use crate::events::{ClientEvent, KeyChange};
+use crate::events::{ClientEvent, GroupWarning, KeyChange};
 use crate::store::{Db, Decrypted, DeviceRecord, Message, MessageKind, MessageReason, MessageStatus, NewMessage};
 use crate::{Error, Result};
 
@@ -37,6 +40,10 @@ pub(crate) struct Processed {
     pub repairs: Repairs,
     /// Another device of this user handed over group keys: read the groups' history.
     pub keys_handed_over: bool,
+    /// Groups whose signed changes are to be read from the server (some are missing here).
+    pub stale_groups: BTreeSet<GroupId>,
+    /// Groups that messages arrived in: compared with the server's member list now and then.
+    pub groups_seen: BTreeSet<GroupId>,
     /// Verification messages, from the device that sent each (see [`super::link`]).
     pub verification: Vec<(DeviceRecord, OlmContent)>,
     /// Conversations with new messages: (latest time, latest message, new unread), written once
@@ -77,6 +84,15 @@ impl Processed {
         let found = db.device(user, device)?;
         self.devices.insert(key, found.clone());
         Ok(found)
+    }
+
+    /// Take in the line a group change or warning wrote.
+    fn lines(&mut self, line: Option<group_log::Line>) {
+        if let Some(line) = line {
+            self.touch(&line.message);
+            self.events.push(ClientEvent::MessageReceived { message: line.message });
+            self.events.extend(line.change);
+        }
     }
 
     fn touch(&mut self, message: &Message) {
@@ -140,6 +156,13 @@ impl Client {
                     if key_changed || pinned.is_none_or(|d| !d.active) {
                         unknown.insert(entry.sender_user.clone());
                     }
+                }
+                // A group change is checked against its author's identity: pin it first.
+                if let EntryBody::Membership(MembershipEvent { signed: Some(signed), .. }) = &entry.body
+                    && let Ok(change) = serde_json::from_str::<GroupChange>(&signed.change)
+                    && db.pinned_identity(&change.author)?.is_none()
+                {
+                    unknown.insert(change.author);
                 }
             }
             Ok(unknown.into_iter().collect())
@@ -228,7 +251,14 @@ fn handle_entry(
                     let GroupContent::Text { body, ts } = &decrypted.plaintext.content;
                     let from_me = entry.sender_user == own.user_id;
                     let confirmed = device.as_ref().is_some_and(|d| d.confirmed);
-                    store_text(db, &conversation_id, entry, body, Sent { from_me, confirmed, ts: *ts }, out)
+                    out.groups_seen.insert(group_id.clone());
+                    // Someone the members' signed changes do not make a member (the server let
+                    // them in): shown, marked, and never given a key.
+                    let member = match db.group(group_id)? {
+                        Some(g) if g.signed => g.members.iter().any(|m| m.user_id == entry.sender_user),
+                        _ => true,
+                    };
+                    store_text(db, &conversation_id, entry, body, Sent { from_me, confirmed, member, ts: *ts }, out)
                 }
                 Err(Undecryptable::Replayed) => {
                     tracing::warn!(sender = %entry.sender_user, group = %group_id, "a replayed group ciphertext was dropped");
@@ -286,7 +316,7 @@ fn handle_direct(
             };
             let conversation_id = ConversationId::Direct(peer.clone());
             db.ensure_conversation(&conversation_id, peer.as_str())?;
-            store_text(db, &conversation_id, entry, &body, Sent { from_me, confirmed: sender.confirmed, ts }, out)
+            store_text(db, &conversation_id, entry, &body, Sent { from_me, confirmed: sender.confirmed, member: true, ts }, out)
         }
         OlmContent::RoomKey { group_id, session_id, session_key } => {
             if let Some(session_id) = machine.receive_room_key(db, &sender, &group_id, &session_id, &session_key)? {
@@ -381,7 +411,7 @@ fn handle_direct(
         OlmContent::Resent { to, body, ts, original } => {
             let from_me = entry.sender_user == own.user_id;
             let Some(peer) = peer_of(own, entry, to) else { return Ok(()) };
-            let sent = Sent { from_me, confirmed: sender.confirmed, ts };
+            let sent = Sent { from_me, confirmed: sender.confirmed, member: true, ts };
             replace_undecryptable(db, entry, &peer, &original, &body, sent, out)
         }
     }
@@ -417,7 +447,7 @@ fn replace_undecryptable(
     peer: &UserId,
     original: &str,
     body: &str,
-    Sent { from_me, confirmed, ts }: Sent,
+    Sent { from_me, confirmed, ts, .. }: Sent,
     out: &mut Processed,
 ) -> Result<()> {
     let waiting = ConversationId::Direct(entry.sender_user.clone());
@@ -459,6 +489,8 @@ struct Sent {
     /// From a device its user confirmed. A message from any other device is kept, marked: it may
     /// not be theirs (the server could have added the device), until they confirm it.
     confirmed: bool,
+    /// From a member of the group as its signed changes have it (always, one to one).
+    member: bool,
     /// When the sender wrote it, by the sender's clock (inside the ciphertext: the server cannot
     /// change it). The shown time; the server's time only orders the conversation.
     ts: i64,
@@ -469,9 +501,15 @@ fn store_text(
     conversation_id: &ConversationId,
     entry: &InboxEntry,
     body: &str,
-    Sent { from_me, confirmed, ts }: Sent,
+    Sent { from_me, confirmed, member, ts }: Sent,
     out: &mut Processed,
 ) -> Result<()> {
+    if !member {
+        // The group's changes may be behind: read them, then look again.
+        if let ConversationId::Group(group) = conversation_id {
+            out.stale_groups.insert(group.clone());
+        }
+    }
     if !confirmed {
         // Its user may have confirmed it since we last looked: look again soon.
         out.refresh.insert(entry.sender_user.clone());
@@ -485,7 +523,11 @@ fn store_text(
         kind: MessageKind::Text,
         body,
         status: if from_me { MessageStatus::Sent } else { MessageStatus::Received },
-        reason: (!confirmed).then_some(MessageReason::KeyChange(KeyChange::UnconfirmedDevice)),
+        reason: match (member, confirmed) {
+            (false, _) => Some(MessageReason::GroupWarning(GroupWarning::NotAMember)),
+            (true, false) => Some(MessageReason::KeyChange(KeyChange::UnconfirmedDevice)),
+            (true, true) => None,
+        },
         outgoing: from_me,
         // A sender that wrote no time (or nonsense) shows the server's.
         ts: if ts > 0 { ts } else { server_ts },
@@ -606,62 +648,58 @@ fn handle_membership(
     out: &mut Processed,
 ) -> Result<()> {
     let group_id = &event.group_id;
-    db.save_group(&event.group, &own.user_id)?;
-    let conversation_id = ConversationId::Group(group_id.clone());
-    db.ensure_conversation(&conversation_id, &event.group.name)?;
-    match event.change {
-        // Whoever is gone must not read what we send next: start a new session.
-        MembershipChange::Removed | MembershipChange::Left | MembershipChange::Dismissed => {
-            db.discard_outbound_group(group_id)?;
-        }
-        MembershipChange::Created | MembershipChange::Added => {
-            out.refresh.extend(event.users.iter().cloned());
-            out.refresh.extend(event.group.members.iter().map(|m| m.user_id.clone()));
-        }
-        MembershipChange::RoleChanged => {}
-    }
-    let body = membership_line(own, event);
     let server_ts = i64::try_from(entry.server_ts).unwrap_or(i64::MAX);
-    if let Some(message) = db.insert_message(&NewMessage {
-        conversation_id: &conversation_id,
-        message_id: entry.message_id.as_str(),
-        sender_user: event.actor.as_str(),
-        sender_device: None,
-        kind: MessageKind::System,
-        body: &body,
-        status: MessageStatus::System,
-        reason: None,
-        outgoing: false,
-        ts: server_ts,
-        server_ts: Some(server_ts),
-    })? {
-        out.touch(&message);
-        out.events.push(ClientEvent::MessageReceived { message });
-        out.events.push(ClientEvent::MembershipChanged {
-            group_id: group_id.to_string(),
-            change: event.change,
-            actor: event.actor.to_string(),
-            users: event.users.iter().map(ToString::to_string).collect(),
-        });
+    let Some(signed) = &event.signed else {
+        // Only the server's word: shown as what it is, applied never.
+        if db.group(group_id)?.is_some() {
+            let body = format!(
+                "The server reported a change to this group that no member signed ({}); it was ignored.",
+                unsigned_summary(event)
+            );
+            let line = group_log::warn(db, group_id, GroupWarning::UnsignedChange, &body, server_ts)?;
+            out.lines(line);
+        } else {
+            tracing::warn!(group = %group_id, "an unsigned membership event for an unknown group was ignored");
+        }
+        return Ok(());
+    };
+    let verdict = group_log::apply_signed(db, &own.user_id, group_id, signed)?;
+    match &verdict {
+        group_log::Verdict::Applied { applied, .. } => {
+            match applied.change {
+                // Whoever is gone must not read what we send next: start a new session.
+                MembershipChange::Removed | MembershipChange::Left | MembershipChange::Dismissed => {
+                    db.discard_outbound_group(group_id)?;
+                }
+                MembershipChange::Created | MembershipChange::Added => {
+                    out.refresh.extend(applied.users.iter().cloned());
+                    out.refresh.extend(applied.members.iter().map(|m| m.user_id.clone()));
+                }
+                MembershipChange::RoleChanged => {}
+            }
+        }
+        // Read the log: it has what is missing (or says the server holds it back).
+        group_log::Verdict::Gap | group_log::Verdict::UnknownAuthor => {
+            out.stale_groups.insert(group_id.clone());
+        }
+        group_log::Verdict::Known | group_log::Verdict::Refused(_) => {}
     }
+    let line = group_log::record(db, &own.user_id, group_id, &verdict, server_ts)?;
+    out.lines(line);
     Ok(())
 }
 
-/// The system line for a membership change, in words.
-fn membership_line(own: &DeviceAddress, event: &MembershipEvent) -> String {
-    let name = |u: &UserId| if u == &own.user_id { "You".to_owned() } else { u.to_string() };
-    let list = |users: &[UserId]| {
-        let names: Vec<String> =
-            users.iter().map(|u| if u == &own.user_id { "you".to_owned() } else { u.to_string() }).collect();
-        names.join(", ")
-    };
-    let actor = name(&event.actor);
+/// What an unsigned event claimed, in words.
+fn unsigned_summary(event: &MembershipEvent) -> String {
+    let users: Vec<String> = event.users.iter().map(ToString::to_string).collect();
+    let users = users.join(", ");
+    let actor = &event.actor;
     match event.change {
-        MembershipChange::Created => format!("{actor} created the group \"{}\".", event.group.name),
-        MembershipChange::Added => format!("{actor} added {}.", list(&event.users)),
-        MembershipChange::Removed => format!("{actor} removed {}.", list(&event.users)),
-        MembershipChange::Left => format!("{actor} left the group."),
-        MembershipChange::Dismissed => format!("{actor} dismissed the group."),
-        MembershipChange::RoleChanged => format!("{actor} changed the role of {}.", list(&event.users)),
+        MembershipChange::Created => format!("that {actor} created it"),
+        MembershipChange::Added => format!("that {actor} added {users}"),
+        MembershipChange::Removed => format!("that {actor} removed {users}"),
+        MembershipChange::Left => format!("that {actor} left"),
+        MembershipChange::Dismissed => format!("that {actor} dismissed it"),
+        MembershipChange::RoleChanged => format!("that {actor} changed the role of {users}"),
     }
 }

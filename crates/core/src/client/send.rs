@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use sotto_proto::routes;
 use sotto_proto::{
-    DeviceAddress, DevicePayload, ErrorCode, GroupId, GroupInfo, MessageId, SendDirectRequest, SendGroupRequest,
+    DeviceAddress, DevicePayload, ErrorCode, GroupId, MessageId, SendDirectRequest, SendGroupRequest,
     SendReceipt, UserId,
 };
 
@@ -317,22 +317,6 @@ impl Client {
         self.transact(|m, db| encrypt_payloads(m, db, devices, content))
     }
 
-    /// Fetch the group's current members (the server is the authority on membership).
-    pub(crate) async fn fetch_group(&self, group: &GroupId) -> Result<GroupInfo> {
-        let info: GroupInfo = match self.call::<routes::GetGroup>(group, &()).await {
-            Err(e) if matches!(e.server_code(), Some(ErrorCode::NotMember | ErrorCode::NotFound)) => {
-                return Err(Error::NotMember);
-            }
-            other => other?,
-        };
-        let own_user = self.inner.own.user_id.clone();
-        self.transact(|_, db| {
-            db.save_group(&info, &own_user)?;
-            db.ensure_conversation(&ConversationId::Group(group.clone()), &info.name)
-        })?;
-        Ok(info)
-    }
-
     async fn encrypt_group(
         &self,
         group: &GroupId,
@@ -343,10 +327,11 @@ impl Client {
         // A membership change can land between sharing the key and encrypting (and discard the
         // session): then start over with the new member list.
         for _ in 0..DEVICE_CHANGE_RETRIES {
-            let info = self.fetch_group(group).await?;
+            // The members as their signed changes make them, never the server's list.
+            let local = self.sync_group_log(group).await?;
             let own = self.inner.own.clone();
-            let members: Vec<UserId> = info.members.iter().map(|m| m.user_id.clone()).collect();
-            if !members.contains(&own.user_id) {
+            let members: Vec<UserId> = local.member_ids();
+            if !local.joined || !members.contains(&own.user_id) {
                 return Err(Error::NotMember);
             }
             self.ensure_devices(&members, GROUP_DEVICE_MAX_AGE_MS).await?;
@@ -372,7 +357,8 @@ impl Client {
                 .map(|d| DeviceAddress { user_id: d.user_id.clone(), device_id: d.device_id.clone() })
                 .collect();
             let session = Some(record.session_id.as_str());
-            if let Some(stored) = self.encrypt_group_message(group, session, message_id, body, ts, Some(known))? {
+            let listed = Some((known, members.clone()));
+            if let Some(stored) = self.encrypt_group_message(group, session, message_id, body, ts, listed)? {
                 return Ok(stored);
             }
         }
@@ -388,8 +374,9 @@ impl Client {
         message_id: &MessageId,
         body: &str,
         ts: i64,
-        member_devices: Option<Vec<DeviceAddress>>,
+        listed: Option<(Vec<DeviceAddress>, Vec<UserId>)>,
     ) -> Result<Option<StoredRequest>> {
+        let (member_devices, members) = listed.unzip();
         let plaintext = GroupPlaintext {
             v: PAYLOAD_VERSION,
             group_id: group.clone(),
@@ -408,6 +395,7 @@ impl Client {
                     message_id: message_id.clone(),
                     ciphertext,
                     member_devices: member_devices.clone(),
+                    members: members.clone(),
                 },
             };
             store_request(db, message_id, &stored)?;

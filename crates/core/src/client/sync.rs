@@ -90,6 +90,12 @@ impl Client {
         if processed.keys_handed_over {
             self.read_all_group_history().await;
         }
+        for group in &processed.stale_groups {
+            self.recheck_group(group, true).await;
+        }
+        for group in processed.groups_seen.difference(&processed.stale_groups) {
+            self.recheck_group(group, false).await;
+        }
     }
 
     /// Follow-up work a batch asked for: top up spent one-time keys, refresh new members' devices.

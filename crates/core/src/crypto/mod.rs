@@ -10,6 +10,7 @@
 
 pub mod cross_signing;
 mod error;
+pub mod group_change;
 pub mod payload;
 pub mod safety;
 pub mod sas;

@@ -1,7 +1,7 @@
-//! Groups as the server last described them (from API answers and membership events).
+//! Groups as this device verified them from their signed changes (see `client::group_log`).
 
 use rusqlite::{OptionalExtension, params};
-use sotto_proto::{GroupId, GroupInfo, GroupMember, UserId};
+use sotto_proto::{GroupId, GroupInfo, GroupMember, SignedGroupChange, UserId};
 
 use super::{Db, StoreError};
 use crate::{Error, Result};
@@ -12,11 +12,15 @@ use crate::{Error, Result};
 pub struct LocalGroup {
     pub group_id: GroupId,
     pub name: String,
+    /// The number of the last change applied.
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub version: u64,
     pub members: Vec<GroupMember>,
     /// False once this user left, was removed, or the group was dismissed.
     pub joined: bool,
+    /// The members follow changes that members signed and this device checked. False only for
+    /// a group from before changes were signed, until one of its members signs its member list.
+    pub signed: bool,
 }
 
 impl LocalGroup {
@@ -25,19 +29,86 @@ impl LocalGroup {
     }
 }
 
+/// A verified change to store with the group after it.
+pub struct VerifiedChange<'a> {
+    pub group_id: &'a GroupId,
+    pub seq: u64,
+    pub hash: &'a str,
+    pub signed: &'a SignedGroupChange,
+    pub name: &'a str,
+    pub members: &'a [GroupMember],
+}
+
 impl Db<'_> {
-    /// Store `info` unless a newer version is already known. Returns whether it was stored.
-    pub fn save_group(&self, info: &GroupInfo, me: &UserId) -> Result<bool> {
+    /// Store the server's description of a group this device has no verified changes for (a
+    /// group from before changes were signed), unless a newer version is known. Never touches a
+    /// group with verified changes. Returns whether it was stored.
+    pub fn save_unsigned_group(&self, info: &GroupInfo, me: &UserId) -> Result<bool> {
         let members = serde_json::to_string(&info.members).map_err(Error::encode("a group member list"))?;
         let joined = info.members.iter().any(|m| &m.user_id == me);
         let n = self.conn().execute(
             "INSERT INTO groups (group_id, name, version, members, joined) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (group_id) DO UPDATE SET name = excluded.name, version = excluded.version,
                 members = excluded.members, joined = excluded.joined
-             WHERE excluded.version >= groups.version",
+             WHERE excluded.version >= groups.version AND groups.head IS NULL",
             params![info.group_id.as_str(), info.name, info.version as i64, members, i64::from(joined)],
         )?;
         Ok(n > 0)
+    }
+
+    /// Append a verified change to the group's log and set the group to the state after it.
+    pub fn apply_group_change(&self, change: &VerifiedChange<'_>, me: &UserId) -> Result<()> {
+        let members = serde_json::to_string(change.members).map_err(Error::encode("a group member list"))?;
+        let joined = change.members.iter().any(|m| &m.user_id == me);
+        // (The caller refuses numbers beyond this.)
+        let seq = i64::try_from(change.seq).unwrap_or(i64::MAX);
+        self.conn()
+            .prepare_cached("INSERT INTO group_log (group_id, seq, hash, change, signature) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![change.group_id.as_str(), seq, change.hash, change.signed.change, change.signed.signature])?;
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO groups (group_id, name, version, members, joined, head) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (group_id) DO UPDATE SET name = excluded.name, version = excluded.version,
+                    members = excluded.members, joined = excluded.joined, head = excluded.head",
+            )?
+            .execute(params![change.group_id.as_str(), change.name, seq, members, i64::from(joined), change.hash])?;
+        Ok(())
+    }
+
+    /// The hash of the group's verified change number `seq`, if this device has it.
+    pub fn group_change_hash(&self, group: &GroupId, seq: u64) -> Result<Option<String>> {
+        let Ok(seq) = i64::try_from(seq) else { return Ok(None) };
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT hash FROM group_log WHERE group_id = ?1 AND seq = ?2")?
+            .query_row(params![group.as_str(), seq], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The group's last verified change: its number and hash.
+    pub fn group_head(&self, group: &GroupId) -> Result<Option<(u64, String)>> {
+        let row: Option<(i64, Option<String>)> = self
+            .conn()
+            .prepare_cached("SELECT version, head FROM groups WHERE group_id = ?1")?
+            .query_row([group.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(row.and_then(|(seq, head)| Some((u64::try_from(seq).unwrap_or(0), head?))))
+    }
+
+    /// The last warning shown in the group, and replace it with `warning`. Returns whether it
+    /// differs (then it is to be shown).
+    pub fn replace_group_warning(&self, group: &GroupId, warning: &str) -> Result<bool> {
+        let n = self.conn().execute(
+            "UPDATE groups SET warning = ?2 WHERE group_id = ?1 AND warning IS NOT ?2",
+            params![group.as_str(), warning],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Forget the last warning (the group is as it should be again).
+    pub fn clear_group_warning(&self, group: &GroupId) -> Result<()> {
+        self.conn().execute("UPDATE groups SET warning = NULL WHERE group_id = ?1", [group.as_str()])?;
+        Ok(())
     }
 
     /// The groups this user is in that `user` is a member of too.
@@ -59,18 +130,25 @@ impl Db<'_> {
     pub fn group(&self, group_id: &GroupId) -> Result<Option<LocalGroup>> {
         let row = self
             .conn()
-            .prepare_cached("SELECT name, version, members, joined FROM groups WHERE group_id = ?1")?
+            .prepare_cached("SELECT name, version, members, joined, head IS NOT NULL FROM groups WHERE group_id = ?1")?
             .query_row([group_id.as_str()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, bool>(4)?,
+                ))
             })
             .optional()?;
-        row.map(|(name, version, members, joined)| {
+        row.map(|(name, version, members, joined, signed)| {
             Ok(LocalGroup {
                 group_id: group_id.clone(),
                 name,
                 version: u64::try_from(version).unwrap_or(0),
                 members: serde_json::from_str(&members).map_err(StoreError::json("groups", "members"))?,
                 joined: joined != 0,
+                signed,
             })
         })
         .transpose()

@@ -15,7 +15,7 @@ use std::path::Path;
 
 pub use crypto::{BackupScope, DeviceRecord, Devices, InboundGroupRecord, OutboundGroupRecord, StoredSecrets};
 pub use error::{DbColumn, StoreError};
-pub use groups::LocalGroup;
+pub use groups::{LocalGroup, VerifiedChange};
 pub use history::{
     Conversation, ConversationKind, Decrypted, Message, MessageKind, MessageReason, MessageStatus, NewMessage,
     OutboxItem, SearchHit,
@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_message_order.sql"),
     include_str!("migrations/0005_verified.sql"),
     include_str!("migrations/0006_identities.sql"),
+    include_str!("migrations/0007_group_log.sql"),
 ];
 
 pub struct Store {

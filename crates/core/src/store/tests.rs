@@ -59,7 +59,7 @@ fn a_stored_member_list_that_does_not_parse_keeps_the_json_error() {
         created_ts: 1,
         members: vec![],
     };
-    store.transaction(|db| db.save_group(&info, &me).map(|_| ())).unwrap();
+    store.transaction(|db| db.save_unsigned_group(&info, &me).map(|_| ())).unwrap();
     let db = store.db();
     db.conn().execute("UPDATE groups SET members = '{\"secret-looking\": 1}'", []).unwrap();
     let err = db.group(&group).unwrap_err();

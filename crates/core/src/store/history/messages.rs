@@ -12,7 +12,7 @@ use sotto_proto::{DeviceId, ErrorCode, UserId};
 use super::conversations::preview;
 use super::search::META_FTS_INDEXED;
 use crate::crypto::Undecryptable;
-use crate::events::KeyChange;
+use crate::events::{GroupWarning, KeyChange};
 use crate::store::{Db, StoreError};
 use crate::{ConversationId, Result};
 
@@ -155,6 +155,7 @@ pub struct Decrypted<'a> {
 pub enum MessageReason {
     Undecryptable(Undecryptable),
     KeyChange(KeyChange),
+    GroupWarning(GroupWarning),
     /// Last: it reads any other text (as [`ErrorCode::Unknown`]).
     Failed(ErrorCode),
 }
@@ -165,6 +166,7 @@ impl MessageReason {
         match self {
             MessageReason::Undecryptable(u) => u.code(),
             MessageReason::KeyChange(k) => k.into(),
+            MessageReason::GroupWarning(w) => w.into(),
             MessageReason::Failed(c) => c.as_str(),
         }
     }
@@ -180,6 +182,12 @@ impl MessageReason {
 impl From<Undecryptable> for MessageReason {
     fn from(u: Undecryptable) -> Self {
         MessageReason::Undecryptable(u)
+    }
+}
+
+impl From<GroupWarning> for MessageReason {
+    fn from(w: GroupWarning) -> Self {
+        MessageReason::GroupWarning(w)
     }
 }
 
