@@ -80,7 +80,11 @@ async fn ensure_users_exist(state: &AppState, users: &[UserId]) -> AppResult<()>
 /// Parses a signed change and checks that the calling device made it: with its current keys,
 /// confirmed by its user's self-signing key, and a valid signature. What clients would refuse is
 /// refused here first, with a clear error.
-async fn checked_change(state: &AppState, caller: &DeviceAddress, signed: &SignedGroupChange) -> AppResult<GroupChange> {
+async fn checked_change(
+    state: &AppState,
+    caller: &DeviceAddress,
+    signed: &SignedGroupChange,
+) -> AppResult<GroupChange> {
     let change: GroupChange = serde_json::from_str(&signed.change)
         .map_err(|e| AppError::invalid_input(format!("`change` is not a group change: {e}")))?;
     if change.author != caller.user_id || change.device_id != caller.device_id {
@@ -99,7 +103,11 @@ async fn checked_change(state: &AppState, caller: &DeviceAddress, signed: &Signe
         ));
     }
     let identity = state.devices.identity(&caller.user_id).await?.ok_or_else(|| {
-        AppError::new(StatusCode::CONFLICT, ErrorCode::NoIdentity, "Publish the user's identity before changing a group.")
+        AppError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::NoIdentity,
+            "Publish the user's identity before changing a group.",
+        )
     })?;
     let self_signing = ed25519_key(&identity.self_signing_key, "self-signing key")?;
     verify(&self_signing, &DeviceConfirmation::signing_bytes(&keys), &change.confirmation, "device confirmation")
@@ -146,8 +154,7 @@ async fn membership_event(
 }
 
 fn everyone(before: &GroupInfo, after: &GroupInfo) -> Vec<UserId> {
-    let all: BTreeSet<UserId> =
-        before.members.iter().chain(after.members.iter()).map(|m| m.user_id.clone()).collect();
+    let all: BTreeSet<UserId> = before.members.iter().chain(after.members.iter()).map(|m| m.user_id.clone()).collect();
     all.into_iter().collect()
 }
 
@@ -189,7 +196,8 @@ pub async fn create_group(
         members: applied.members,
     };
     let empty = GroupInfo { members: Vec::new(), ..group.clone() };
-    let event = membership_event(&state, &caller, (applied.change, applied.users), &empty, group.clone(), &signed).await?;
+    let event =
+        membership_event(&state, &caller, (applied.change, applied.users), &empty, group.clone(), &signed).await?;
     let entry = LogEntry { seq: 1, hash: entry_hash(&signed), signed };
     match state.groups.create_group(&group, &entry, event).await {
         Err(StoreError::AlreadyExists) => return Err(AppError::conflict("A group with this id exists; pick another.")),

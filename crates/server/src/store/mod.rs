@@ -17,8 +17,8 @@
 
 use async_trait::async_trait;
 use sotto_proto::{
-    ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupHistoryMessage, GroupId, GroupInfo, InboxEntry, SignedGroupChange,
-    KeyCounts, MessageId, Role, SignedKey, UserDevices, UserId, UserIdentity, UserSignature,
+    ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupHistoryMessage, GroupId, GroupInfo, InboxEntry,
+    KeyCounts, MessageId, Role, SignedGroupChange, SignedKey, UserDevices, UserId, UserIdentity, UserSignature,
 };
 
 pub mod cache;
