@@ -140,14 +140,14 @@ async fn membership_event(
         message_id,
         server_ts: state.clock.unix_millis(),
         content: DeliveryContent::Shared {
-            body: EntryBody::Membership(MembershipEvent {
+            body: Box::new(EntryBody::Membership(MembershipEvent {
                 group_id: after.group_id.clone(),
                 change,
                 actor: actor.user_id.clone(),
                 users,
                 group: after,
                 signed: Some(signed.clone()),
-            }),
+            })),
             recipients,
         },
     })
@@ -369,7 +369,7 @@ pub async fn send_group(
         message_id: req.message_id,
         server_ts: state.clock.unix_millis(),
         content: DeliveryContent::Shared {
-            body: EntryBody::Group { group_id, ciphertext: req.ciphertext },
+            body: Box::new(EntryBody::Group { group_id, ciphertext: req.ciphertext }),
             recipients,
         },
     };

@@ -206,8 +206,10 @@ pub struct Delivery {
 pub enum DeliveryContent {
     /// A different ciphertext per device; each is stored in its device's inbox row.
     PerDevice(Vec<(DeviceAddress, String)>),
-    /// The same body for every device: stored once, referenced from each inbox row.
-    Shared { body: EntryBody, recipients: Vec<DeviceAddress> },
+    /// The same body for every device: stored once, referenced from each inbox row. (Boxed: a
+    /// membership event, which carries its signed change, is several times larger than the other
+    /// variant.)
+    Shared { body: Box<EntryBody>, recipients: Vec<DeviceAddress> },
 }
 
 /// What [`InboxStore::deliver`] did.

@@ -141,7 +141,10 @@ pub(crate) fn shared(sender: &str, n: u32, ts: u64, group: &str, to: &[&DeviceAd
         message_id: msg(n),
         server_ts: ts,
         content: DeliveryContent::Shared {
-            body: EntryBody::Group { group_id: GroupId::parse(group).unwrap(), ciphertext: format!("group-ct-{n}") },
+            body: Box::new(EntryBody::Group {
+                group_id: GroupId::parse(group).unwrap(),
+                ciphertext: format!("group-ct-{n}"),
+            }),
             recipients: to.iter().map(|a| (*a).clone()).collect(),
         },
     }
@@ -199,7 +202,7 @@ pub(crate) fn membership_event(group: &GroupInfo, change: MembershipChange, n: u
         message_id: msg(n),
         server_ts: 100 + u64::from(n),
         content: DeliveryContent::Shared {
-            body: EntryBody::Membership(event),
+            body: Box::new(EntryBody::Membership(event)),
             recipients: to.iter().map(|a| (*a).clone()).collect(),
         },
     }
