@@ -244,6 +244,15 @@ pub async fn change_group(
     if change.group_id != group_id {
         return Err(AppError::invalid_input("The change names another group."));
     }
+    // The same answer as `create_group` gives for the converse mistake: the wrong route, not a
+    // change that does not fit the group.
+    if matches!(change.action, GroupAction::Create { .. }) {
+        return Err(AppError::invalid_input(format!(
+            "A `create` goes to {}; {} takes the changes after it.",
+            routes::CreateGroup::PATH,
+            routes::ChangeGroup::PATH
+        )));
+    }
     let group = load_for_member(&state, &group_id, &caller.user_id).await?;
     if change.seq != group.version + 1 {
         return Err(stale(group.version));
