@@ -8,10 +8,11 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
+use ed25519_dalek::Signer;
 use serde_json::json;
 use sotto_proto::{
-    EntryBody, GroupAction, GroupHistoryPage, GroupInfo, GroupList, GroupMember, InboxEntry, MembershipChange,
-    MembershipEvent, Role, SendReceipt, SignedGroupChange,
+    DeviceAddress, EntryBody, GroupAction, GroupChange, GroupHistoryPage, GroupId, GroupInfo, GroupList, GroupLogPage,
+    GroupMember, InboxEntry, MembershipChange, MembershipEvent, Role, SendReceipt, SignedGroupChange,
 };
 
 /// Everything in the device's inbox, then acks it all.
@@ -87,6 +88,18 @@ fn assert_chained(log: &[SignedGroupChange]) {
         assert_eq!(after.seq, before.seq + 1, "{after:?}");
         assert_eq!(after.prev, Some(entry_hash(&pair[0])), "{after:?}");
     }
+}
+
+/// An entry no log holds, to name as a `prev`.
+fn log_free_entry() -> SignedGroupChange {
+    SignedGroupChange { change: "not in any log".into(), signature: String::new() }
+}
+
+/// The server's database, for what the API cannot show or do (the server keeps running).
+fn database(server: &Server) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(server.data_dir().join("sotto.db")).unwrap();
+    db.busy_timeout(TIMEOUT).unwrap();
+    db
 }
 
 async fn group_send(c: &Client, group: &GroupInfo, id: &str, ciphertext: &str) -> reqwest::Response {
@@ -540,4 +553,305 @@ async fn a_group_send_listing_stale_member_devices_is_refused_with_the_differenc
     assert!(resp.json::<SendReceipt>().await.unwrap().duplicate);
     // Without a list, no check (older clients).
     assert_eq!(group_send(&a1, &group, "msg-0003", "ct").await.status(), 200);
+}
+
+/// The server takes a change only from the device that signed it, naming the keys that device
+/// published, and confirmed by its user's self-signing key: what every client would refuse, the
+/// server refuses first, and stores and delivers nothing of it.
+#[tokio::test]
+async fn a_change_is_taken_only_from_the_confirmed_device_that_signed_it() {
+    let server = Server::start().await;
+    let [a1, bob] = server.register_members(["alice", "bob"]).await;
+    let mut a2 = server.login_keyed("alice").await;
+    let mut carol = server.register_keyed("carol").await;
+    let group = a1.create_group("signed", &["bob"]).await;
+    let g = &group.group_id;
+    for c in [&a1, &a2, &bob] {
+        take(c).await;
+    }
+    let (seq, prev) = a1.next_change(g).await;
+    let change = a1.group_change(g, seq, prev.clone(), add(&["carol"]));
+    let json = serde_json::to_string(&change).unwrap();
+
+    // A bad signature: by another key, or over other bytes.
+    let other_key = new_signing_key();
+    let by_other_key = SignedGroupChange {
+        change: json.clone(),
+        signature: b64(&other_key.sign(&SignedGroupChange::signing_bytes(&json)).to_bytes()),
+    };
+    assert_error(a1.post_change(g, &by_other_key).await, 400, "invalid_signature").await;
+    let mut tampered = a1.sign_json(json.clone());
+    tampered.change = tampered.change.replace(r#""carol""#, r#""bob""#);
+    assert_error(a1.post_change(g, &tampered).await, 400, "invalid_signature").await;
+    // Signed by the key it names, but keys this device did not publish.
+    let foreign = GroupChange { ed25519: b64(other_key.verifying_key().as_bytes()), ..change.clone() };
+    let foreign_json = serde_json::to_string(&foreign).unwrap();
+    let by_foreign = SignedGroupChange {
+        signature: b64(&other_key.sign(&SignedGroupChange::signing_bytes(&foreign_json)).to_bytes()),
+        change: foreign_json,
+    };
+    assert_error(a1.post_change(g, &by_foreign).await, 400, "invalid_signature").await;
+    let other_curve = GroupChange { curve25519: b64(&random_bytes::<32>()), ..change.clone() };
+    assert_error(a1.post_change(g, &a1.sign_group_change(&other_curve)).await, 400, "invalid_signature").await;
+
+    // Not confirmed by its user: no confirmation; alice's second device, never confirmed,
+    // vouching for itself with cross-signing keys alice never published, or with her first
+    // device's confirmation.
+    let unconfirmed = GroupChange { confirmation: String::new(), ..change.clone() };
+    assert_error(a1.post_change(g, &a1.sign_group_change(&unconfirmed)).await, 403, "not_confirmed").await;
+    a2.cross_signing = Some(CrossSigning::generate());
+    let by_a2 = a2.group_change(g, seq, prev.clone(), add(&["carol"]));
+    assert_error(a2.post_change(g, &a2.sign_group_change(&by_a2)).await, 403, "not_confirmed").await;
+    let borrowed = GroupChange { confirmation: change.confirmation.clone(), ..by_a2.clone() };
+    assert_error(a2.post_change(g, &a2.sign_group_change(&borrowed)).await, 403, "not_confirmed").await;
+
+    // A change another device or another user made, sent by this one, even signed correctly.
+    assert_error(a1.post_change(g, &a2.sign_group_change(&by_a2)).await, 403, "forbidden").await;
+    let by_bob = bob.sign_change(g, seq, prev, GroupAction::Leave);
+    assert_error(a1.post_change(g, &by_bob).await, 403, "forbidden").await;
+    // A user without a published identity signs nothing.
+    carol.cross_signing = Some(CrossSigning::generate());
+    assert_error(carol.create_group_with(create("mine", &[])).await, 409, "no_identity").await;
+
+    // Nothing was stored or delivered.
+    let log = a1.group_log(g).await;
+    assert_eq!((log.changes.len(), log.group), (1, group.clone()));
+    assert_no_entries(&[&a1, &a2, &bob, &carol]).await;
+
+    // Once alice confirms the second device, its change is taken.
+    a2.confirm_with(a1.cross_signing().clone()).await;
+    let after = a2.change_ok(g, add(&["carol"])).await;
+    assert!(after.members.iter().any(|m| m.user_id.as_str() == "carol"));
+    let ev = one_event_each(&[&a1, &a2, &bob, &carol]).await;
+    assert_eq!(parse_change(ev.signed.as_ref().unwrap()).device_id, *a2.device());
+}
+
+/// A change names its place in the log: another seq or another `prev` is refused as stale and
+/// stores nothing. A `create` goes to `POST /v1/groups` and every other change to the group's
+/// `changes`.
+#[tokio::test]
+async fn a_change_must_follow_the_head_of_the_log_on_its_route() {
+    let server = Server::start().await;
+    let [alice, bob] = server.register_members(["alice", "bob"]).await;
+    server.register("carol").await;
+    let group = alice.create_group("chain", &["bob"]).await;
+    let g = &group.group_id;
+    alice.change_ok(g, set_role("bob", Role::Admin)).await;
+    let log = alice.group_log(g).await;
+    let (first, head) = (entry_hash(&log.changes[0]), entry_hash(&log.changes[1]));
+    for c in [&alice, &bob] {
+        take(c).await;
+    }
+
+    let add_carol = |seq: u64, prev: Option<&str>| alice.sign_change(g, seq, prev.map(str::to_owned), add(&["carol"]));
+    let unrelated = entry_hash(&log_free_entry());
+    for (seq, prev) in [(2, Some(&first)), (4, Some(&head)), (3, Some(&first)), (3, Some(&unrelated)), (3, None)] {
+        let resp = alice.post_change(g, &add_carol(seq, prev.map(String::as_str))).await;
+        assert_error(resp, 409, "stale_version").await;
+    }
+    let unchanged = alice.group_log(g).await;
+    assert_eq!((unchanged.changes, unchanged.group), (log.changes, log.group));
+    assert_no_entries(&[&alice, &bob]).await;
+    // At the head: taken.
+    let resp = alice.post_change(g, &add_carol(3, Some(&head))).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+
+    // A change of another group, sent to this one's route.
+    let other = alice.create_group("other", &[]).await;
+    let (seq, prev) = alice.next_change(&other.group_id).await;
+    let elsewhere = alice.sign_change(&other.group_id, seq, prev, GroupAction::Dismiss);
+    assert_error(alice.post_change(g, &elsewhere).await, 400, "invalid_input").await;
+    // `create` on a group's route, wherever it is signed to go.
+    let (seq, prev) = alice.next_change(g).await;
+    for (seq, prev) in [(seq, prev.clone()), (1, None)] {
+        let resp = alice.post_change(g, &alice.sign_change(g, seq, prev, create("again", &[]))).await;
+        assert_error(resp, 400, "invalid_input").await;
+    }
+    // Anything but a first `create` at `POST /v1/groups`, for a new group or an existing one.
+    assert_error(alice.create_group_with(GroupAction::Leave).await, 400, "invalid_input").await;
+    let resp = alice.post("/v1/groups", &alice.sign_change(g, seq, prev.clone(), add(&["dave"]))).await;
+    assert_error(resp, 400, "invalid_input").await;
+    for (seq, prev) in [(2, None), (1, Some(head))] {
+        let resp = alice.post("/v1/groups", &alice.sign_change(&random_gid(), seq, prev, create("late", &[]))).await;
+        assert_error(resp, 400, "invalid_input").await;
+    }
+    // Not a change at all.
+    let junk = SignedGroupChange { change: "{}".into(), signature: "x".into() };
+    assert_error(alice.post_change(g, &junk).await, 400, "invalid_input").await;
+    assert_error(alice.post("/v1/groups", &junk).await, 400, "invalid_input").await;
+
+    assert_eq!(alice.group_log(g).await.group.version, 3, "nothing else was stored");
+    let list: GroupList = bob.get("/v1/groups").await.json().await.unwrap();
+    assert_eq!(list.groups.len(), 1, "and no group was created");
+}
+
+async fn log_page(c: &Client, g: &GroupId, after: u64, limit: u32) -> GroupLogPage {
+    let resp = c.group_log_page(g, after, limit).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    resp.json().await.unwrap()
+}
+
+/// The log: the signed changes in order, chained, paged with `after` and `limit`, with the member
+/// list the server holds, for current members only; every membership event carries its entry.
+#[tokio::test]
+async fn the_log_lists_the_signed_changes_for_members_only() {
+    let server = Server::start().await;
+    let [alice, bob, carol, dave] = server.register_members(["alice", "bob", "carol", "dave"]).await;
+    let erin = server.register("erin").await;
+    let group = alice.create_group("logged", &["bob"]).await;
+    let g = &group.group_id;
+    alice.change_ok(g, add(&["carol"])).await;
+    alice.change_ok(g, set_role("bob", Role::Admin)).await;
+    bob.change_ok(g, remove("carol")).await;
+    let last = alice.change_ok(g, add(&["dave"])).await;
+
+    let log = bob.group_log(g).await;
+    assert_eq!(log.group, last);
+    let authors: Vec<(u64, String)> =
+        log.changes.iter().map(parse_change).map(|c| (c.seq, c.author.to_string())).collect();
+    let expected = [(1, "alice"), (2, "alice"), (3, "alice"), (4, "bob"), (5, "alice")];
+    assert_eq!(authors, expected.map(|(seq, author)| (seq, author.to_owned())));
+    assert_eq!(parse_change(&log.changes[0]).prev, None);
+    assert_chained(&log.changes);
+
+    // Pages, for the newest member too.
+    for (after, limit, range, more) in
+        [(0, 2, 0..2, true), (2, 2, 2..4, true), (4, 2, 4..5, false), (5, 2, 5..5, false)]
+    {
+        let page = log_page(&dave, g, after, limit).await;
+        assert_eq!(page.changes, log.changes[range], "after {after}, limit {limit}");
+        assert_eq!((page.more, &page.group), (more, &last));
+    }
+    let all: GroupLogPage = dave.get(&format!("/v1/groups/{g}/changes")).await.json().await.unwrap();
+    assert_eq!((all.changes, all.more), (log.changes.clone(), false));
+    for query in ["limit=0", "limit=501", "after=-1", "after=x"] {
+        error_body(dave.get(&format!("/v1/groups/{g}/changes?{query}")).await, 400).await;
+    }
+    // Members only: not a removed member, not a stranger; no log of a group that does not exist.
+    assert_error(carol.group_log_page(g, 0, 10).await, 403, "not_member").await;
+    assert_error(erin.group_log_page(g, 0, 10).await, 403, "not_member").await;
+    assert_error(alice.group_log_page(&GroupId::parse("NoSuchGroup").unwrap(), 0, 10).await, 404, "not_found").await;
+
+    // Every event carries its entry of the log, exactly.
+    let signed: Vec<SignedGroupChange> = take_events(&alice).await.into_iter().map(|e| e.signed.unwrap()).collect();
+    assert_eq!(signed, log.changes);
+    let to_dave = take_events(&dave).await;
+    assert_eq!(to_dave.len(), 1);
+    assert_eq!(to_dave[0].signed.as_ref(), Some(&log.changes[4]));
+}
+
+/// A group made before changes were signed has no log. Its first signed change (`adopt`) must
+/// state exactly the name and members the server holds, and is taken once; changes then chain on
+/// it.
+#[tokio::test]
+async fn a_group_from_before_signing_is_adopted_once_with_its_exact_members() {
+    let server = Server::start().await;
+    let [alice, bob, carol, dave] = server.register_members(["alice", "bob", "carol", "dave"]).await;
+    // As the release before signed changes left it: rows at version 3, and no log.
+    database(&server)
+        .execute_batch(
+            "INSERT INTO groups (group_id, name, version, created_ts) VALUES ('old-group', 'old times', 3, 1);
+             INSERT INTO group_members VALUES
+                 ('old-group', 'alice', 'owner'), ('old-group', 'bob', 'admin'), ('old-group', 'carol', 'member');
+             INSERT INTO group_membership_periods (group_id, user_id, from_seq, to_seq)
+                 SELECT group_id, user_id, 1, NULL FROM group_members WHERE group_id = 'old-group';",
+        )
+        .unwrap();
+    let g = GroupId::parse("old-group").unwrap();
+    let log = bob.group_log(&g).await;
+    assert!(log.changes.is_empty());
+    let old = log.group;
+    assert_eq!((old.version, old.members.len()), (3, 3));
+    assert_eq!(bob.next_change(&g).await, (4, None));
+
+    let adopt =
+        |name: &str, members: &[GroupMember]| GroupAction::Adopt { name: name.into(), members: members.to_vec() };
+    let member = |user: &str, role| GroupMember { user_id: uid(user), role };
+    // Nothing but an adopt comes first.
+    assert_error(alice.change(&g, add(&["dave"])).await, 409, "conflict").await;
+    // Not the server's list: someone left out, someone added, another role, another name.
+    let other_roles = [member("alice", Role::Owner), member("bob", Role::Member), member("carol", Role::Member)];
+    let with_dave = [old.members.clone(), vec![member("dave", Role::Member)]].concat();
+    for action in [
+        adopt("old times", &old.members[..2]),
+        adopt("old times", &with_dave),
+        adopt("old times", &other_roles),
+        adopt("new times", &old.members),
+    ] {
+        assert_error(bob.change(&g, action).await, 409, "conflict").await;
+    }
+    // The exact list, but not as the first entry at the next version, or by a non-member.
+    let exact = adopt("old times", &old.members);
+    let resp = bob.post_change(&g, &bob.sign_change(&g, 4, Some(entry_hash(&log_free_entry())), exact.clone())).await;
+    assert_error(resp, 409, "conflict").await;
+    let resp = bob.post_change(&g, &bob.sign_change(&g, 5, None, exact.clone())).await;
+    assert_error(resp, 409, "stale_version").await;
+    assert_error(dave.post_change(&g, &dave.sign_change(&g, 4, None, exact.clone())).await, 403, "not_member").await;
+    assert_no_entries(&[&alice, &bob, &carol, &dave]).await;
+    assert!(bob.group_log(&g).await.changes.is_empty());
+
+    // A plain member signs it: the group is at the next version, its log starts there, and every
+    // member is told.
+    let signed = carol.sign_change(&g, 4, None, exact.clone());
+    let resp = carol.post_change(&g, &signed).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let adopted: GroupInfo = resp.json().await.unwrap();
+    assert_eq!(adopted, GroupInfo { version: 4, ..old.clone() });
+    let ev = one_event_each(&[&alice, &bob, &carol]).await;
+    assert_eq!((ev.change, ev.actor.as_str(), &ev.group), (MembershipChange::Created, "carol", &adopted));
+    assert_eq!(ev.signed.as_ref(), Some(&signed));
+    assert_eq!(alice.group_log(&g).await.changes, vec![signed.clone()]);
+
+    // Once: not after it, not in its place.
+    assert_error(bob.change(&g, exact.clone()).await, 409, "conflict").await;
+    assert_error(bob.post_change(&g, &bob.sign_change(&g, 4, None, exact)).await, 409, "stale_version").await;
+    // Changes chain on it.
+    assert_eq!(alice.change_ok(&g, add(&["dave"])).await.version, 5);
+    let log = dave.group_log(&g).await;
+    assert_eq!(log.changes.len(), 2);
+    assert_chained(&log.changes);
+}
+
+/// A sender that names the members it computed from the log has its `member_devices` checked
+/// against those members' devices only: a member the server lists that no member added is not the
+/// sender's to know about. The server still routes to its own list: that member gets the
+/// ciphertext, and never the key.
+#[tokio::test]
+async fn a_group_send_naming_its_members_is_checked_against_their_devices_only() {
+    let server = Server::start().await;
+    let a1 = server.register_member("alice").await;
+    let a2 = server.login_keyed("alice").await;
+    let b1 = server.register_keyed("bob").await;
+    let mallory = server.register_keyed("mallory").await;
+    let group = a1.create_group("named", &["bob"]).await;
+    // The server lists mallory too, unsigned (written into its database directly).
+    database(&server)
+        .execute("INSERT INTO group_members VALUES (?1, 'mallory', 'member')", [group.group_id.as_str()])
+        .unwrap();
+    let path = format!("/v1/groups/{}/messages", group.group_id);
+    let send = |id: &str, devices: &[DeviceAddress], members: Option<&[&str]>| json!({"message_id": id, "ciphertext": "ct", "member_devices": devices, "members": members.map(users)});
+
+    // Without `members`, mallory's device counts.
+    let known = [a2.addr(), b1.addr()];
+    let err = assert_error(a1.post(&path, &send("msg-0001", &known, None)).await, 409, "devices_changed").await;
+    assert_eq!(err.devices.unwrap().missing, vec![mallory.addr()]);
+    // Naming alice and bob, it does not; the message still reaches her.
+    let resp = a1.post(&path, &send("msg-0001", &known, Some(&["alice", "bob"]))).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert!(mallory.inbox_all().await.iter().any(|e| e.message_id.as_str() == "msg-0001"));
+    // The named members' devices are still checked, the sender's own included.
+    let b2 = server.login_keyed("bob").await;
+    let err =
+        assert_error(a1.post(&path, &send("msg-0002", &known, Some(&["alice", "bob"]))).await, 409, "devices_changed")
+            .await;
+    assert_eq!(err.devices.unwrap().missing, vec![b2.addr()]);
+    let err = assert_error(
+        a1.post(&path, &send("msg-0002", &[b1.addr(), b2.addr()], Some(&["alice", "bob"]))).await,
+        409,
+        "devices_changed",
+    )
+    .await;
+    assert_eq!(err.devices.unwrap().missing, vec![a2.addr()]);
+    let all = [a2.addr(), b1.addr(), b2.addr()];
+    assert_eq!(a1.post(&path, &send("msg-0002", &all, Some(&["alice", "bob"]))).await.status(), 200);
 }
