@@ -9,11 +9,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
-use sotto_proto::{AccessClaims, ClientFrame, EphemeralTarget, ErrorCode, GroupInfo, ServerFrame};
+use sotto_proto::{AccessClaims, ClientFrame, EphemeralTarget, ErrorCode, GroupAction, GroupInfo, Role, ServerFrame};
 
 /// Every route of `api/mod.rs` that needs a token, with a body of the right shape.
 fn protected_routes() -> Vec<(Method, &'static str, Option<Value>)> {
     let payload = json!({"user_id": "bob", "device_id": "D1", "ciphertext": "x"});
+    let change = json!({"change": "{}", "signature": "x"});
     vec![
         (Method::DELETE, "/v1/sessions/current", None),
         (Method::GET, "/v1/devices", None),
@@ -31,14 +32,11 @@ fn protected_routes() -> Vec<(Method, &'static str, Option<Value>)> {
         (Method::GET, "/v1/inbox", None),
         (Method::POST, "/v1/inbox/ack", Some(json!({"up_to": 1}))),
         (Method::GET, "/v1/ws", None),
-        (Method::POST, "/v1/groups", Some(json!({"name": "g", "members": []}))),
+        (Method::POST, "/v1/groups", Some(change.clone())),
         (Method::GET, "/v1/groups", None),
         (Method::GET, "/v1/groups/G1", None),
-        (Method::DELETE, "/v1/groups/G1", None),
-        (Method::POST, "/v1/groups/G1/members", Some(json!({"user_ids": ["bob"]}))),
-        (Method::DELETE, "/v1/groups/G1/members/bob", None),
-        (Method::PUT, "/v1/groups/G1/members/bob/role", Some(json!({"role": "admin"}))),
-        (Method::POST, "/v1/groups/G1/leave", None),
+        (Method::POST, "/v1/groups/G1/changes", Some(change)),
+        (Method::GET, "/v1/groups/G1/changes", None),
         (Method::POST, "/v1/groups/G1/messages", Some(json!({"message_id": "msg-00000001", "ciphertext": "x"}))),
         (Method::GET, "/v1/backup", None),
         (Method::PUT, "/v1/backup", Some(json!({"expected_version": 0, "blob": "x"}))),
@@ -122,7 +120,7 @@ async fn every_protected_route_refuses_bad_tokens() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 23 * cases.len());
+    assert_eq!(checked, 20 * cases.len());
 
     // The WebSocket handshake is refused the same way.
     for token in [None, Some("garbage"), Some(forged.as_str()), Some(expired.as_str()), Some(deleted.as_str())] {
@@ -139,22 +137,33 @@ async fn every_protected_route_refuses_bad_tokens() {
 #[tokio::test]
 async fn group_access_control() {
     let server = Server::start().await;
-    let [alice, bob, carol, _dave] = server.register_all(["alice", "bob", "carol", "dave"]).await;
+    let [alice, bob, carol] = server.register_members(["alice", "bob", "carol"]).await;
+    server.register("dave").await;
 
-    let resp = alice.post("/v1/groups", &json!({"name": "team", "members": ["bob", "dave"]})).await;
-    assert_eq!(resp.status(), 201);
-    let group: GroupInfo = resp.json().await.unwrap();
+    let group = alice.create_group("team", &["bob", "dave"]).await;
     let g = format!("/v1/groups/{}", group.group_id);
+    let id = &group.group_id;
+    // Changes of every kind, each signed by the one sending it at the head of the log.
+    let (seq, prev) = alice.next_change(id).await;
+    let actions = || {
+        [
+            GroupAction::Add { users: vec![uid("carol")] },
+            GroupAction::Remove { user: uid("dave") },
+            GroupAction::Remove { user: uid("alice") },
+            GroupAction::SetRole { user: uid("dave"), role: Role::Admin },
+            GroupAction::Dismiss,
+        ]
+    };
 
     // Carol, not a member: every group route says not_member.
     assert_error(carol.get(&g).await, 403, "not_member").await;
+    assert_error(carol.get(&format!("{g}/changes")).await, 403, "not_member").await;
     let send = json!({"message_id": "carol-msg-1", "ciphertext": "hi"});
     assert_error(carol.post(&format!("{g}/messages"), &send).await, 403, "not_member").await;
-    assert_error(carol.post(&format!("{g}/members"), &json!({"user_ids": ["carol"]})).await, 403, "not_member").await;
-    assert_error(carol.delete(&format!("{g}/members/bob")).await, 403, "not_member").await;
-    assert_error(carol.put(&format!("{g}/members/bob/role"), &json!({"role": "admin"})).await, 403, "not_member").await;
-    assert_error(carol.post(&format!("{g}/leave"), &json!({})).await, 403, "not_member").await;
-    assert_error(carol.delete(&g).await, 403, "not_member").await;
+    for action in actions().into_iter().chain([GroupAction::Leave]) {
+        let resp = carol.post_change(id, &carol.sign_change(id, seq, prev.clone(), action)).await;
+        assert_error(resp, 403, "not_member").await;
+    }
     // ... nor is the group in her list.
     let list: Value = carol.get("/v1/groups").await.json().await.unwrap();
     assert_eq!(list["groups"].as_array().unwrap().len(), 0);
@@ -173,11 +182,11 @@ async fn group_access_control() {
 
     // Bob, a plain member: may read, may not administer.
     assert_eq!(bob.get(&g).await.status(), 200);
-    assert_error(bob.post(&format!("{g}/members"), &json!({"user_ids": ["carol"]})).await, 403, "not_admin").await;
-    assert_error(bob.delete(&format!("{g}/members/dave")).await, 403, "not_admin").await;
-    assert_error(bob.delete(&format!("{g}/members/alice")).await, 403, "not_admin").await;
-    assert_error(bob.put(&format!("{g}/members/dave/role"), &json!({"role": "admin"})).await, 403, "not_admin").await;
-    assert_error(bob.delete(&g).await, 403, "not_admin").await;
+    assert_eq!(bob.get(&format!("{g}/changes")).await.status(), 200);
+    for action in actions() {
+        let resp = bob.post_change(id, &bob.sign_change(id, seq, prev.clone(), action)).await;
+        assert_error(resp, 403, "not_admin").await;
+    }
 
     // Nothing changed.
     let after: GroupInfo = alice.get(&g).await.json().await.unwrap();
@@ -185,6 +194,7 @@ async fn group_access_control() {
 
     // A group that does not exist.
     assert_error(alice.get("/v1/groups/NoSuchGroup").await, 404, "not_found").await;
+    assert_error(alice.get("/v1/groups/NoSuchGroup/changes").await, 404, "not_found").await;
     assert_error(alice.post("/v1/groups/NoSuchGroup/messages", &send).await, 404, "not_found").await;
 }
 

@@ -1,4 +1,5 @@
-//! Groups: creation, fan-out, membership changes with their events, and the role rules.
+//! Groups: creation, fan-out, membership changes signed by members' devices with their events
+//! and log, and the role rules.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -7,10 +8,11 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
+use ed25519_dalek::Signer;
 use serde_json::json;
 use sotto_proto::{
-    EntryBody, GroupHistoryPage, GroupInfo, GroupList, GroupMember, InboxEntry, MembershipChange, MembershipEvent,
-    Role, SendReceipt,
+    DeviceAddress, EntryBody, GroupAction, GroupChange, GroupHistoryPage, GroupId, GroupInfo, GroupList, GroupLogPage,
+    GroupMember, InboxEntry, MembershipChange, MembershipEvent, Role, SendReceipt, SignedGroupChange,
 };
 
 /// Everything in the device's inbox, then acks it all.
@@ -63,6 +65,43 @@ fn users(list: &[&str]) -> Vec<sotto_proto::UserId> {
     list.iter().map(|u| uid(u)).collect()
 }
 
+fn create(name: &str, list: &[&str]) -> GroupAction {
+    GroupAction::Create { name: name.into(), members: users(list) }
+}
+
+fn add(list: &[&str]) -> GroupAction {
+    GroupAction::Add { users: users(list) }
+}
+
+fn remove(user: &str) -> GroupAction {
+    GroupAction::Remove { user: uid(user) }
+}
+
+fn set_role(user: &str, role: Role) -> GroupAction {
+    GroupAction::SetRole { user: uid(user), role }
+}
+
+/// Asserts that each entry of the log names the one before it, and its seq follows.
+fn assert_chained(log: &[SignedGroupChange]) {
+    for pair in log.windows(2) {
+        let (before, after) = (parse_change(&pair[0]), parse_change(&pair[1]));
+        assert_eq!(after.seq, before.seq + 1, "{after:?}");
+        assert_eq!(after.prev, Some(entry_hash(&pair[0])), "{after:?}");
+    }
+}
+
+/// An entry no log holds, to name as a `prev`.
+fn log_free_entry() -> SignedGroupChange {
+    SignedGroupChange { change: "not in any log".into(), signature: String::new() }
+}
+
+/// The server's database, for what the API cannot show or do (the server keeps running).
+fn database(server: &Server) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(server.data_dir().join("sotto.db")).unwrap();
+    db.busy_timeout(TIMEOUT).unwrap();
+    db
+}
+
 async fn group_send(c: &Client, group: &GroupInfo, id: &str, ciphertext: &str) -> reqwest::Response {
     c.post(&format!("/v1/groups/{}/messages", group.group_id), &json!({"message_id": id, "ciphertext": ciphertext}))
         .await
@@ -71,7 +110,7 @@ async fn group_send(c: &Client, group: &GroupInfo, id: &str, ciphertext: &str) -
 #[tokio::test]
 async fn create_delivers_created_to_every_member_device() {
     let server = Server::start().await;
-    let a1 = server.register_keyed("alice").await;
+    let a1 = server.register_member("alice").await;
     let a2 = server.login("alice").await; // no keys: membership still reaches it
     let b1 = server.register_keyed("bob").await;
     let c1 = server.register_keyed("carol").await;
@@ -79,30 +118,36 @@ async fn create_delivers_created_to_every_member_device() {
     let dave = server.register_keyed("dave").await;
 
     // Unknown member: nothing is created or delivered.
-    let resp = a1.post("/v1/groups", &json!({"name": "team", "members": ["bob", "nobody"]})).await;
-    let err = assert_error(resp, 404, "unknown_user").await;
+    let err = assert_error(a1.create_group_with(create("team", &["bob", "nobody"])).await, 404, "unknown_user").await;
     assert!(err.message.contains("nobody"));
-    // Bad names.
-    for name in ["", "   ", &"n".repeat(129), "bad\nname"] {
-        let resp = a1.post("/v1/groups", &json!({"name": name, "members": []})).await;
-        assert_error(resp, 400, "invalid_input").await;
+    // Bad names (the name is signed as it is: the server trims nothing).
+    for name in ["", "   ", " team ", &"n".repeat(129), "bad\nname"] {
+        assert_error(a1.create_group_with(create(name, &[])).await, 400, "invalid_input").await;
+    }
+    // The creator among the members, or anyone twice.
+    for list in [&["bob", "alice"][..], &["bob", "carol", "bob"]] {
+        assert_error(a1.create_group_with(create("team", list)).await, 400, "invalid_input").await;
     }
     let list: GroupList = a1.get("/v1/groups").await.json().await.unwrap();
     assert!(list.groups.is_empty());
     assert_no_entries(&[&a1, &a2, &b1, &c1, &c2, &dave]).await;
 
-    // The creator listed among the members and duplicates are ignored.
-    let resp = a1.post("/v1/groups", &json!({"name": " team ", "members": ["carol", "bob", "alice", "bob"]})).await;
+    let g = random_gid();
+    let signed = a1.sign_change(&g, 1, None, create("team", &["carol", "bob"]));
+    let resp = a1.post("/v1/groups", &signed).await;
     assert_eq!(resp.status(), 201);
     let group: GroupInfo = resp.json().await.unwrap();
-    assert_eq!(group.name, "team");
-    assert_eq!(group.version, 1);
+    assert_eq!((&group.group_id, group.name.as_str(), group.version), (&g, "team", 1));
     assert_eq!(
         members(&group),
         vec![("alice".into(), Role::Owner), ("bob".into(), Role::Member), ("carol".into(), Role::Member)]
     );
+    // The id is taken now.
+    let again = a1.sign_change(&g, 1, None, create("another", &[]));
+    assert_error(a1.post("/v1/groups", &again).await, 409, "conflict").await;
 
-    // Every device of every member, the creator's included, gets the `created` entry.
+    // Every device of every member, the creator's included, gets the `created` entry, which
+    // carries the signed change.
     for c in [&a1, &a2, &b1, &c1, &c2] {
         let entries = take(c).await;
         assert_eq!(entries.len(), 1, "{}", c.device());
@@ -110,10 +155,13 @@ async fn create_delivers_created_to_every_member_device() {
         let EntryBody::Membership(ev) = &entries[0].body else { panic!("not a membership entry") };
         assert_eq!(ev.change, MembershipChange::Created);
         assert_eq!(ev.actor.as_str(), "alice");
-        assert_eq!(ev.users, users(&["bob", "carol"]));
+        assert_eq!(ev.users, users(&["carol", "bob"]), "as the change names them");
         assert_eq!(ev.group, group);
+        assert_eq!(ev.signed.as_ref(), Some(&signed));
     }
     assert_no_entries(&[&dave]).await;
+    // It is the first entry of the group's log.
+    assert_eq!(b1.group_log(&g).await.changes, vec![signed]);
 
     // Members see it; others do not.
     for c in [&a1, &b1, &c2] {
@@ -129,14 +177,13 @@ async fn create_delivers_created_to_every_member_device() {
 #[tokio::test]
 async fn group_messages_fan_out_to_every_other_member_device_and_are_stored_once() {
     let server = Server::start().await;
-    let a1 = server.register_keyed("alice").await;
+    let a1 = server.register_member("alice").await;
     let a2 = server.login_keyed("alice").await;
     let b1 = server.register_keyed("bob").await;
     let b2 = server.login("bob").await;
     let carol = server.register_keyed("carol").await;
     let outsider = server.register_keyed("dave").await;
-    let resp = a1.post("/v1/groups", &json!({"name": "fan-out", "members": ["bob", "carol"]})).await;
-    let group: GroupInfo = resp.json().await.unwrap();
+    let group = a1.create_group("fan-out", &["bob", "carol"]).await;
     for c in [&a1, &a2, &b1, &b2, &carol] {
         take(c).await;
     }
@@ -200,10 +247,9 @@ async fn group_messages_fan_out_to_every_other_member_device_and_are_stored_once
     // a canary body is made collectable after them (its group dismissed, every copy acked) and
     // waited for until it is collected: that collection saw the acks above too.
     let canary = "GROUP-CIPHERTEXT-CANARY-91c4";
-    let resp = a1.post("/v1/groups", &json!({"name": "canary", "members": ["carol"]})).await;
-    let canary_group: GroupInfo = resp.json().await.unwrap();
+    let canary_group = a1.create_group("canary", &["carol"]).await;
     assert_eq!(group_send(&a1, &canary_group, "group-msg-canary", canary).await.status(), 200);
-    assert_eq!(a1.delete(&format!("/v1/groups/{}", canary_group.group_id)).await.status(), 204);
+    a1.change_ok(&canary_group.group_id, GroupAction::Dismiss).await;
     for c in [&a1, &a2, &carol] {
         take(c).await;
     }
@@ -216,7 +262,7 @@ async fn group_messages_fan_out_to_every_other_member_device_and_are_stored_once
     assert_eq!(history.messages[0].sender_device.as_ref(), Some(a1.device()));
 
     // Dismissing the group deletes its history; the body is then collected in the background.
-    assert_eq!(a1.delete(&format!("/v1/groups/{}", group.group_id)).await.status(), 204);
+    a1.change_ok(&group.group_id, GroupAction::Dismiss).await;
     for c in [&a2, &b1, &b2, &carol] {
         take(c).await;
     }
@@ -240,19 +286,17 @@ async fn wait_until_collected(db: &rusqlite::Connection, marker: &str) {
 #[tokio::test]
 async fn membership_changes_follow_the_role_rules_and_reach_old_and_new_members() {
     let server = Server::start().await;
-    let [alice, bob, carol, dave, erin] = server.register_all(["alice", "bob", "carol", "dave", "erin"]).await;
+    let [alice, bob, carol, dave, erin] = server.register_members(["alice", "bob", "carol", "dave", "erin"]).await;
     let everyone = [&alice, &bob, &carol, &dave, &erin];
 
-    let resp = alice.post("/v1/groups", &json!({"name": "rules", "members": ["bob", "carol"]})).await;
-    let group: GroupInfo = resp.json().await.unwrap();
-    let g = format!("/v1/groups/{}", group.group_id);
+    let group = alice.create_group("rules", &["bob", "carol"]).await;
+    let g = &group.group_id;
+    let path = format!("/v1/groups/{g}");
     one_event_each(&[&alice, &bob, &carol]).await;
 
     // A member may not add; the owner makes bob an admin.
-    assert_error(bob.post(&format!("{g}/members"), &json!({"user_ids": ["dave"]})).await, 403, "not_admin").await;
-    let resp = alice.put(&format!("{g}/members/bob/role"), &json!({"role": "admin"})).await;
-    assert_eq!(resp.status(), 200);
-    let v2: GroupInfo = resp.json().await.unwrap();
+    assert_error(bob.change(g, add(&["dave"])).await, 403, "not_admin").await;
+    let v2 = alice.change_ok(g, set_role("bob", Role::Admin)).await;
     assert_eq!(v2.version, 2);
     let ev = one_event_each(&[&alice, &bob, &carol]).await;
     assert_eq!(
@@ -262,10 +306,9 @@ async fn membership_changes_follow_the_role_rules_and_reach_old_and_new_members(
     assert_eq!(ev.group, v2);
     assert_no_entries(&[&dave, &erin]).await;
 
-    // The admin adds dave and erin: old and new members all hear of it.
-    let resp = bob.post(&format!("{g}/members"), &json!({"user_ids": ["erin", "dave", "erin"]})).await;
-    assert_eq!(resp.status(), 200);
-    let v3: GroupInfo = resp.json().await.unwrap();
+    // The admin adds dave and erin, each named once: old and new members all hear of it.
+    assert_error(bob.change(g, add(&["erin", "dave", "erin"])).await, 400, "invalid_input").await;
+    let v3 = bob.change_ok(g, add(&["erin", "dave"])).await;
     assert_eq!(v3.version, 3);
     assert_eq!(
         members(&v3),
@@ -280,24 +323,23 @@ async fn membership_changes_follow_the_role_rules_and_reach_old_and_new_members(
     let ev = one_event_each(&everyone).await;
     assert_eq!(
         (ev.change, ev.actor.as_str(), ev.users.clone()),
-        (MembershipChange::Added, "bob", users(&["dave", "erin"]))
+        (MembershipChange::Added, "bob", users(&["erin", "dave"]))
     );
     // Adding members again, unknown users, nobody.
-    assert_error(bob.post(&format!("{g}/members"), &json!({"user_ids": ["dave"]})).await, 409, "conflict").await;
-    assert_error(bob.post(&format!("{g}/members"), &json!({"user_ids": ["nobody"]})).await, 404, "unknown_user").await;
-    assert_error(bob.post(&format!("{g}/members"), &json!({"user_ids": []})).await, 400, "invalid_input").await;
+    assert_error(bob.change(g, add(&["dave"])).await, 409, "conflict").await;
+    assert_error(bob.change(g, add(&["nobody"])).await, 404, "unknown_user").await;
+    assert_error(bob.change(g, add(&[])).await, 400, "invalid_input").await;
 
     // The admin kicks carol, a member: carol is told `removed`, and so is everyone else.
-    let resp = bob.delete(&format!("{g}/members/carol")).await;
-    assert_eq!(resp.status(), 200);
-    let v4: GroupInfo = resp.json().await.unwrap();
+    let v4 = bob.change_ok(g, remove("carol")).await;
     assert!(!v4.members.iter().any(|m| m.user_id.as_str() == "carol"));
     let ev = one_event_each(&everyone).await;
     assert_eq!((ev.change, ev.actor.as_str(), ev.users.clone()), (MembershipChange::Removed, "bob", users(&["carol"])));
     assert_eq!(ev.group, v4);
     // Carol can no longer send, read, or receive.
     assert_error(group_send(&carol, &group, "carol-after-kick", "x").await, 403, "not_member").await;
-    assert_error(carol.get(&g).await, 403, "not_member").await;
+    assert_error(carol.get(&path).await, 403, "not_member").await;
+    assert_error(carol.group_log_page(g, 0, 10).await, 403, "not_member").await;
     let resp = group_send(&alice, &group, "alice-after-kick", "after").await;
     assert_eq!(resp.status(), 200);
     assert_no_entries(&[&carol, &alice]).await;
@@ -307,56 +349,51 @@ async fn membership_changes_follow_the_role_rules_and_reach_old_and_new_members(
         assert_eq!(entries[0].message_id.as_str(), "alice-after-kick");
     }
     // Kicking a non-member.
-    assert_error(bob.delete(&format!("{g}/members/carol")).await, 404, "not_found").await;
+    assert_error(bob.change(g, remove("carol")).await, 404, "not_found").await;
 
     // Admins may not remove the owner or another admin; the owner may.
-    assert_error(bob.delete(&format!("{g}/members/alice")).await, 403, "not_admin").await;
-    let resp = alice.put(&format!("{g}/members/dave/role"), &json!({"role": "admin"})).await;
-    assert_eq!(resp.status(), 200);
+    assert_error(bob.change(g, remove("alice")).await, 403, "not_admin").await;
+    alice.change_ok(g, set_role("dave", Role::Admin)).await;
     one_event_each(&[&alice, &bob, &dave, &erin]).await;
-    assert_error(bob.delete(&format!("{g}/members/dave")).await, 403, "not_admin").await;
-    // Role rules: only the owner, not on itself, only on members.
-    assert_error(bob.put(&format!("{g}/members/erin/role"), &json!({"role": "admin"})).await, 403, "not_admin").await;
-    assert_error(alice.put(&format!("{g}/members/alice/role"), &json!({"role": "member"})).await, 409, "conflict")
-        .await;
-    assert_error(alice.put(&format!("{g}/members/carol/role"), &json!({"role": "admin"})).await, 404, "not_found")
-        .await;
-    assert_error(alice.put(&format!("{g}/members/erin/role"), &json!({"role": "boss"})).await, 400, "invalid_json")
-        .await;
-    let resp = alice.delete(&format!("{g}/members/dave")).await;
-    assert_eq!(resp.status(), 200);
+    assert_error(bob.change(g, remove("dave")).await, 403, "not_admin").await;
+    // Role rules: only the owner, not on itself, only on members, only known roles.
+    assert_error(bob.change(g, set_role("erin", Role::Admin)).await, 403, "not_admin").await;
+    assert_error(alice.change(g, set_role("alice", Role::Member)).await, 400, "invalid_input").await;
+    assert_error(alice.change(g, set_role("carol", Role::Admin)).await, 404, "not_found").await;
+    let (seq, prev) = alice.next_change(g).await;
+    let change = serde_json::to_string(&alice.group_change(g, seq, prev, set_role("erin", Role::Admin))).unwrap();
+    let boss = alice.sign_json(change.replace(r#""role":"admin""#, r#""role":"boss""#));
+    assert!(boss.change.contains("boss"));
+    assert_error(alice.post_change(g, &boss).await, 400, "invalid_input").await;
+    alice.change_ok(g, remove("dave")).await;
     let ev = one_event_each(&[&alice, &bob, &dave, &erin]).await;
     assert_eq!((ev.change, ev.users.clone()), (MembershipChange::Removed, users(&["dave"])));
 
-    // The owner cannot leave while others remain.
-    assert_error(alice.post(&format!("{g}/leave"), &json!({})).await, 409, "conflict").await;
-    // Erin leaves (removing oneself is leaving, too).
-    let resp = erin.delete(&format!("{g}/members/erin")).await;
-    assert_eq!(resp.status(), 200);
+    // The owner cannot leave while others remain; a member leaves by leaving, not by removing
+    // itself.
+    assert_error(alice.change(g, GroupAction::Leave).await, 409, "conflict").await;
+    assert_error(erin.change(g, remove("erin")).await, 400, "invalid_input").await;
+    erin.change_ok(g, GroupAction::Leave).await;
     let ev = one_event_each(&[&alice, &bob, &erin]).await;
     assert_eq!((ev.change, ev.actor.as_str(), ev.users.clone()), (MembershipChange::Left, "erin", users(&["erin"])));
-    assert_error(erin.get(&g).await, 403, "not_member").await;
+    assert_error(erin.get(&path).await, 403, "not_member").await;
 
     // Handing over ownership: the old owner becomes an admin and may then leave.
-    let resp = alice.put(&format!("{g}/members/bob/role"), &json!({"role": "owner"})).await;
-    assert_eq!(resp.status(), 200);
-    let handed: GroupInfo = resp.json().await.unwrap();
+    let handed = alice.change_ok(g, set_role("bob", Role::Owner)).await;
     assert_eq!(members(&handed), vec![("alice".into(), Role::Admin), ("bob".into(), Role::Owner)]);
     one_event_each(&[&alice, &bob]).await;
-    let resp = alice.post(&format!("{g}/leave"), &json!({})).await;
-    assert_eq!(resp.status(), 200);
-    let left: GroupInfo = resp.json().await.unwrap();
+    let left = alice.change_ok(g, GroupAction::Leave).await;
     assert_eq!(left.members, vec![GroupMember { user_id: uid("bob"), role: Role::Owner }]);
     let ev = one_event_each(&[&alice, &bob]).await;
     assert_eq!(ev.change, MembershipChange::Left);
 
     // The last member leaving dismisses the group.
-    let resp = bob.post(&format!("{g}/leave"), &json!({})).await;
-    assert_eq!(resp.status(), 200);
+    let gone = bob.change_ok(g, GroupAction::Leave).await;
+    assert!(gone.members.is_empty());
     let ev = one_event_each(&[&bob]).await;
     assert_eq!(ev.change, MembershipChange::Dismissed);
     assert!(ev.group.members.is_empty());
-    assert_error(bob.get(&g).await, 404, "not_found").await;
+    assert_error(bob.get(&path).await, 404, "not_found").await;
     assert_no_entries(&everyone).await;
 
     // Versions only went up.
@@ -366,86 +403,112 @@ async fn membership_changes_follow_the_role_rules_and_reach_old_and_new_members(
 #[tokio::test]
 async fn dismissing_a_group() {
     let server = Server::start().await;
-    let [alice, bob, carol] = server.register_all(["alice", "bob", "carol"]).await;
-    let resp = alice.post("/v1/groups", &json!({"name": "short-lived", "members": ["bob", "carol"]})).await;
-    let group: GroupInfo = resp.json().await.unwrap();
-    let g = format!("/v1/groups/{}", group.group_id);
-    alice.put(&format!("{g}/members/bob/role"), &json!({"role": "admin"})).await;
+    let [alice, bob, carol] = server.register_members(["alice", "bob", "carol"]).await;
+    let group = alice.create_group("short-lived", &["bob", "carol"]).await;
+    let g = &group.group_id;
+    let path = format!("/v1/groups/{g}");
+    alice.change_ok(g, set_role("bob", Role::Admin)).await;
     for c in [&alice, &bob, &carol] {
         take(c).await;
     }
     // Only the owner may dismiss.
-    assert_error(bob.delete(&g).await, 403, "not_admin").await;
-    assert_error(carol.delete(&g).await, 403, "not_admin").await;
-    assert_eq!(alice.delete(&g).await.status(), 204);
+    assert_error(bob.change(g, GroupAction::Dismiss).await, 403, "not_admin").await;
+    assert_error(carol.change(g, GroupAction::Dismiss).await, 403, "not_admin").await;
+    let (seq, prev) = alice.next_change(g).await;
+    let resp = alice.post_change(g, &alice.sign_change(g, seq, prev.clone(), GroupAction::Dismiss)).await;
+    assert_eq!(resp.status(), 200);
+    let last: GroupInfo = resp.json().await.unwrap();
+    assert_eq!((last.version, last.members.len()), (3, 0));
     let ev = one_event_each(&[&alice, &bob, &carol]).await;
     assert_eq!(ev.change, MembershipChange::Dismissed);
     assert_eq!(ev.users, users(&["alice", "bob", "carol"]));
-    assert!(ev.group.members.is_empty());
-    assert_eq!(ev.group.group_id, group.group_id);
-    // Gone for everyone.
+    assert_eq!(ev.group, last);
+    // Gone for everyone, with its log.
     for c in [&alice, &bob, &carol] {
-        assert_error(c.get(&g).await, 404, "not_found").await;
+        assert_error(c.get(&path).await, 404, "not_found").await;
+        assert_error(c.group_log_page(g, 0, 10).await, 404, "not_found").await;
         assert_error(group_send(c, &group, "after-dismiss", "x").await, 404, "not_found").await;
         let list: GroupList = c.get("/v1/groups").await.json().await.unwrap();
         assert!(list.groups.is_empty());
     }
-    assert_error(alice.delete(&g).await, 404, "not_found").await;
-    let resp = alice.post(&format!("{g}/members"), &json!({"user_ids": ["bob"]})).await;
-    assert_error(resp, 404, "not_found").await;
+    // Changes signed where the log ended find no group.
+    for action in [GroupAction::Dismiss, add(&["carol"])] {
+        let resp = alice.post_change(g, &alice.sign_change(g, seq, prev.clone(), action)).await;
+        assert_error(resp, 404, "not_found").await;
+    }
 }
 
+/// A change names the version it follows: of two changes signed at the same place in the log,
+/// exactly one lands and the other is told the group changed, with nothing of it stored; signed
+/// again after the new head, it lands too. Admins racing that way lose no change.
 #[tokio::test]
 async fn concurrent_membership_changes_are_never_lost() {
     let server = Server::start_with(Launch::new().no_rate_limit()).await;
-    let [alice, bob] = server.register_all(["alice", "bob"]).await;
+    let [alice, bob] = server.register_members(["alice", "bob"]).await;
     let newcomers = ["nina", "omar", "pia", "quin", "rosa", "sven"];
     for u in newcomers {
         server.register(u).await;
     }
-    let resp = alice.post("/v1/groups", &json!({"name": "race", "members": ["bob"]})).await;
-    let group: GroupInfo = resp.json().await.unwrap();
-    let g = format!("/v1/groups/{}", group.group_id);
-    assert_eq!(alice.put(&format!("{g}/members/bob/role"), &json!({"role": "admin"})).await.status(), 200);
+    let group = alice.create_group("race", &["bob"]).await;
+    let g = group.group_id.clone();
+    alice.change_ok(&g, set_role("bob", Role::Admin)).await;
 
-    // Two admins add six people at once, one request each.
+    // Both admins sign at the head they read, and send at once.
+    let (seq, prev) = alice.next_change(&g).await;
+    let by_alice = alice.sign_change(&g, seq, prev.clone(), add(&["nina"]));
+    let by_bob = bob.sign_change(&g, seq, prev, add(&["omar"]));
+    let (to_alice, to_bob) = tokio::join!(alice.post_change(&g, &by_alice), bob.post_change(&g, &by_bob));
+    let (won, lost, winner, loser) = match (to_alice.status().as_u16(), to_bob.status().as_u16()) {
+        (200, 409) => (to_alice, to_bob, (&by_alice, "nina"), (&bob, "omar")),
+        (409, 200) => (to_bob, to_alice, (&by_bob, "omar"), (&alice, "nina")),
+        other => panic!("expected exactly one change to land, got {other:?}"),
+    };
+    assert_error(lost, 409, "stale_version").await;
+    let after: GroupInfo = won.json().await.unwrap();
+    assert_eq!(after.version, seq);
+    assert!(after.members.iter().any(|m| m.user_id.as_str() == winner.1));
+    assert!(!after.members.iter().any(|m| m.user_id.as_str() == loser.1));
+    let log = alice.group_log(&g).await;
+    assert_eq!(log.changes.last(), Some(winner.0));
+    assert_eq!(log.group, after);
+    // The one told the group changed reads the log again and signs after the new head.
+    let again = loser.0.change_ok(&g, add(&[loser.1])).await;
+    assert_eq!(again.version, seq + 1);
+
+    // The other four at once, one request each, every admin signing again while it is stale.
     let mut tasks = Vec::new();
-    for (i, u) in newcomers.iter().enumerate() {
+    for (i, u) in newcomers[2..].iter().enumerate() {
         let admin = if i % 2 == 0 { alice.clone() } else { bob.clone() };
-        let path = format!("{g}/members");
-        let user = (*u).to_owned();
+        let (g, user) = (g.clone(), *u);
         tasks.push(tokio::spawn(async move {
-            let resp = admin.post(&path, &json!({ "user_ids": [user] })).await;
-            (user, resp.status().as_u16(), resp.text().await.unwrap())
+            for _ in 0..50 {
+                let resp = admin.change(&g, add(&[user])).await;
+                if resp.status() == 200 {
+                    return (user, resp.json::<GroupInfo>().await.unwrap());
+                }
+                assert_error(resp, 409, "stale_version").await;
+            }
+            panic!("adding {user} never landed");
         }));
     }
-    let mut added = Vec::new();
     let mut versions = BTreeSet::new();
     for t in tasks {
-        let (user, status, text) = t.await.unwrap();
-        match status {
-            200 => {
-                let info: GroupInfo = serde_json::from_str(&text).unwrap();
-                assert!(info.members.iter().any(|m| m.user_id.as_str() == user));
-                assert!(versions.insert(info.version), "two changes got version {}", info.version);
-                added.push(user);
-            }
-            // Allowed: the server gave up after too many races; nothing may be half-done.
-            409 => assert!(text.contains("conflict"), "{text}"),
-            _ => panic!("adding {user}: {status} {text}"),
-        }
+        let (user, info) = t.await.unwrap();
+        assert!(info.members.iter().any(|m| m.user_id.as_str() == user));
+        assert!(versions.insert(info.version), "two changes got version {}", info.version);
     }
-    assert!(!added.is_empty());
-    let last: GroupInfo = alice.get(&g).await.json().await.unwrap();
-    assert_eq!(last.version, 2 + added.len() as u64, "each successful change is one version");
-    for u in &added {
+    let last: GroupInfo = alice.get(&format!("/v1/groups/{g}")).await.json().await.unwrap();
+    assert_eq!(last.version, 2 + newcomers.len() as u64, "each change is one version");
+    assert_eq!(last.members.len(), 2 + newcomers.len());
+    for u in newcomers {
         assert!(last.members.iter().any(|m| m.user_id.as_str() == u), "{u} was added, then lost");
     }
-    assert_eq!(last.members.len(), 2 + added.len());
-    // Every change delivered exactly one event to alice.
+    // The log is one chain, and every change delivered exactly one event to alice.
+    let log = alice.group_log(&g).await;
+    assert_eq!(log.changes.len() as u64, last.version);
+    assert_chained(&log.changes);
     let events = take_events(&alice).await;
-    let added_events = events.iter().filter(|e| e.change == MembershipChange::Added).count();
-    assert_eq!(added_events, added.len());
+    assert_eq!(events.iter().filter(|e| e.change == MembershipChange::Added).count(), newcomers.len());
 }
 
 /// A sender that lists the member devices it shared its key with learns of a device it did not
@@ -454,9 +517,9 @@ async fn concurrent_membership_changes_are_never_lost() {
 #[tokio::test]
 async fn a_group_send_listing_stale_member_devices_is_refused_with_the_difference() {
     let server = Server::start().await;
-    let [a1, b1] = server.register_keyed_all(["alice", "bob"]).await;
-    let resp = a1.post("/v1/groups", &json!({"name": "known", "members": ["bob"]})).await;
-    let group: GroupInfo = resp.json().await.unwrap();
+    let a1 = server.register_member("alice").await;
+    let b1 = server.register_keyed("bob").await;
+    let group = a1.create_group("known", &["bob"]).await;
     take(&b1).await;
     let path = format!("/v1/groups/{}/messages", group.group_id);
     let send = |id: &str, devices: &[sotto_proto::DeviceAddress]| json!({"message_id": id, "ciphertext": "ct", "member_devices": devices});
@@ -490,4 +553,305 @@ async fn a_group_send_listing_stale_member_devices_is_refused_with_the_differenc
     assert!(resp.json::<SendReceipt>().await.unwrap().duplicate);
     // Without a list, no check (older clients).
     assert_eq!(group_send(&a1, &group, "msg-0003", "ct").await.status(), 200);
+}
+
+/// The server takes a change only from the device that signed it, naming the keys that device
+/// published, and confirmed by its user's self-signing key: what every client would refuse, the
+/// server refuses first, and stores and delivers nothing of it.
+#[tokio::test]
+async fn a_change_is_taken_only_from_the_confirmed_device_that_signed_it() {
+    let server = Server::start().await;
+    let [a1, bob] = server.register_members(["alice", "bob"]).await;
+    let mut a2 = server.login_keyed("alice").await;
+    let mut carol = server.register_keyed("carol").await;
+    let group = a1.create_group("signed", &["bob"]).await;
+    let g = &group.group_id;
+    for c in [&a1, &a2, &bob] {
+        take(c).await;
+    }
+    let (seq, prev) = a1.next_change(g).await;
+    let change = a1.group_change(g, seq, prev.clone(), add(&["carol"]));
+    let json = serde_json::to_string(&change).unwrap();
+
+    // A bad signature: by another key, or over other bytes.
+    let other_key = new_signing_key();
+    let by_other_key = SignedGroupChange {
+        change: json.clone(),
+        signature: b64(&other_key.sign(&SignedGroupChange::signing_bytes(&json)).to_bytes()),
+    };
+    assert_error(a1.post_change(g, &by_other_key).await, 400, "invalid_signature").await;
+    let mut tampered = a1.sign_json(json.clone());
+    tampered.change = tampered.change.replace(r#""carol""#, r#""bob""#);
+    assert_error(a1.post_change(g, &tampered).await, 400, "invalid_signature").await;
+    // Signed by the key it names, but keys this device did not publish.
+    let foreign = GroupChange { ed25519: b64(other_key.verifying_key().as_bytes()), ..change.clone() };
+    let foreign_json = serde_json::to_string(&foreign).unwrap();
+    let by_foreign = SignedGroupChange {
+        signature: b64(&other_key.sign(&SignedGroupChange::signing_bytes(&foreign_json)).to_bytes()),
+        change: foreign_json,
+    };
+    assert_error(a1.post_change(g, &by_foreign).await, 400, "invalid_signature").await;
+    let other_curve = GroupChange { curve25519: b64(&random_bytes::<32>()), ..change.clone() };
+    assert_error(a1.post_change(g, &a1.sign_group_change(&other_curve)).await, 400, "invalid_signature").await;
+
+    // Not confirmed by its user: no confirmation; alice's second device, never confirmed,
+    // vouching for itself with cross-signing keys alice never published, or with her first
+    // device's confirmation.
+    let unconfirmed = GroupChange { confirmation: String::new(), ..change.clone() };
+    assert_error(a1.post_change(g, &a1.sign_group_change(&unconfirmed)).await, 403, "not_confirmed").await;
+    a2.cross_signing = Some(CrossSigning::generate());
+    let by_a2 = a2.group_change(g, seq, prev.clone(), add(&["carol"]));
+    assert_error(a2.post_change(g, &a2.sign_group_change(&by_a2)).await, 403, "not_confirmed").await;
+    let borrowed = GroupChange { confirmation: change.confirmation.clone(), ..by_a2.clone() };
+    assert_error(a2.post_change(g, &a2.sign_group_change(&borrowed)).await, 403, "not_confirmed").await;
+
+    // A change another device or another user made, sent by this one, even signed correctly.
+    assert_error(a1.post_change(g, &a2.sign_group_change(&by_a2)).await, 403, "forbidden").await;
+    let by_bob = bob.sign_change(g, seq, prev, GroupAction::Leave);
+    assert_error(a1.post_change(g, &by_bob).await, 403, "forbidden").await;
+    // A user without a published identity signs nothing.
+    carol.cross_signing = Some(CrossSigning::generate());
+    assert_error(carol.create_group_with(create("mine", &[])).await, 409, "no_identity").await;
+
+    // Nothing was stored or delivered.
+    let log = a1.group_log(g).await;
+    assert_eq!((log.changes.len(), log.group), (1, group.clone()));
+    assert_no_entries(&[&a1, &a2, &bob, &carol]).await;
+
+    // Once alice confirms the second device, its change is taken.
+    a2.confirm_with(a1.cross_signing().clone()).await;
+    let after = a2.change_ok(g, add(&["carol"])).await;
+    assert!(after.members.iter().any(|m| m.user_id.as_str() == "carol"));
+    let ev = one_event_each(&[&a1, &a2, &bob, &carol]).await;
+    assert_eq!(parse_change(ev.signed.as_ref().unwrap()).device_id, *a2.device());
+}
+
+/// A change names its place in the log: another seq or another `prev` is refused as stale and
+/// stores nothing. A `create` goes to `POST /v1/groups` and every other change to the group's
+/// `changes`.
+#[tokio::test]
+async fn a_change_must_follow_the_head_of_the_log_on_its_route() {
+    let server = Server::start().await;
+    let [alice, bob] = server.register_members(["alice", "bob"]).await;
+    server.register("carol").await;
+    let group = alice.create_group("chain", &["bob"]).await;
+    let g = &group.group_id;
+    alice.change_ok(g, set_role("bob", Role::Admin)).await;
+    let log = alice.group_log(g).await;
+    let (first, head) = (entry_hash(&log.changes[0]), entry_hash(&log.changes[1]));
+    for c in [&alice, &bob] {
+        take(c).await;
+    }
+
+    let add_carol = |seq: u64, prev: Option<&str>| alice.sign_change(g, seq, prev.map(str::to_owned), add(&["carol"]));
+    let unrelated = entry_hash(&log_free_entry());
+    for (seq, prev) in [(2, Some(&first)), (4, Some(&head)), (3, Some(&first)), (3, Some(&unrelated)), (3, None)] {
+        let resp = alice.post_change(g, &add_carol(seq, prev.map(String::as_str))).await;
+        assert_error(resp, 409, "stale_version").await;
+    }
+    let unchanged = alice.group_log(g).await;
+    assert_eq!((unchanged.changes, unchanged.group), (log.changes, log.group));
+    assert_no_entries(&[&alice, &bob]).await;
+    // At the head: taken.
+    let resp = alice.post_change(g, &add_carol(3, Some(&head))).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+
+    // A change of another group, sent to this one's route.
+    let other = alice.create_group("other", &[]).await;
+    let (seq, prev) = alice.next_change(&other.group_id).await;
+    let elsewhere = alice.sign_change(&other.group_id, seq, prev, GroupAction::Dismiss);
+    assert_error(alice.post_change(g, &elsewhere).await, 400, "invalid_input").await;
+    // `create` on a group's route, wherever it is signed to go.
+    let (seq, prev) = alice.next_change(g).await;
+    for (seq, prev) in [(seq, prev.clone()), (1, None)] {
+        let resp = alice.post_change(g, &alice.sign_change(g, seq, prev, create("again", &[]))).await;
+        assert_error(resp, 400, "invalid_input").await;
+    }
+    // Anything but a first `create` at `POST /v1/groups`, for a new group or an existing one.
+    assert_error(alice.create_group_with(GroupAction::Leave).await, 400, "invalid_input").await;
+    let resp = alice.post("/v1/groups", &alice.sign_change(g, seq, prev.clone(), add(&["dave"]))).await;
+    assert_error(resp, 400, "invalid_input").await;
+    for (seq, prev) in [(2, None), (1, Some(head))] {
+        let resp = alice.post("/v1/groups", &alice.sign_change(&random_gid(), seq, prev, create("late", &[]))).await;
+        assert_error(resp, 400, "invalid_input").await;
+    }
+    // Not a change at all.
+    let junk = SignedGroupChange { change: "{}".into(), signature: "x".into() };
+    assert_error(alice.post_change(g, &junk).await, 400, "invalid_input").await;
+    assert_error(alice.post("/v1/groups", &junk).await, 400, "invalid_input").await;
+
+    assert_eq!(alice.group_log(g).await.group.version, 3, "nothing else was stored");
+    let list: GroupList = bob.get("/v1/groups").await.json().await.unwrap();
+    assert_eq!(list.groups.len(), 1, "and no group was created");
+}
+
+async fn log_page(c: &Client, g: &GroupId, after: u64, limit: u32) -> GroupLogPage {
+    let resp = c.group_log_page(g, after, limit).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    resp.json().await.unwrap()
+}
+
+/// The log: the signed changes in order, chained, paged with `after` and `limit`, with the member
+/// list the server holds, for current members only; every membership event carries its entry.
+#[tokio::test]
+async fn the_log_lists_the_signed_changes_for_members_only() {
+    let server = Server::start().await;
+    let [alice, bob, carol, dave] = server.register_members(["alice", "bob", "carol", "dave"]).await;
+    let erin = server.register("erin").await;
+    let group = alice.create_group("logged", &["bob"]).await;
+    let g = &group.group_id;
+    alice.change_ok(g, add(&["carol"])).await;
+    alice.change_ok(g, set_role("bob", Role::Admin)).await;
+    bob.change_ok(g, remove("carol")).await;
+    let last = alice.change_ok(g, add(&["dave"])).await;
+
+    let log = bob.group_log(g).await;
+    assert_eq!(log.group, last);
+    let authors: Vec<(u64, String)> =
+        log.changes.iter().map(parse_change).map(|c| (c.seq, c.author.to_string())).collect();
+    let expected = [(1, "alice"), (2, "alice"), (3, "alice"), (4, "bob"), (5, "alice")];
+    assert_eq!(authors, expected.map(|(seq, author)| (seq, author.to_owned())));
+    assert_eq!(parse_change(&log.changes[0]).prev, None);
+    assert_chained(&log.changes);
+
+    // Pages, for the newest member too.
+    for (after, limit, range, more) in
+        [(0, 2, 0..2, true), (2, 2, 2..4, true), (4, 2, 4..5, false), (5, 2, 5..5, false)]
+    {
+        let page = log_page(&dave, g, after, limit).await;
+        assert_eq!(page.changes, log.changes[range], "after {after}, limit {limit}");
+        assert_eq!((page.more, &page.group), (more, &last));
+    }
+    let all: GroupLogPage = dave.get(&format!("/v1/groups/{g}/changes")).await.json().await.unwrap();
+    assert_eq!((all.changes, all.more), (log.changes.clone(), false));
+    for query in ["limit=0", "limit=501", "after=-1", "after=x"] {
+        error_body(dave.get(&format!("/v1/groups/{g}/changes?{query}")).await, 400).await;
+    }
+    // Members only: not a removed member, not a stranger; no log of a group that does not exist.
+    assert_error(carol.group_log_page(g, 0, 10).await, 403, "not_member").await;
+    assert_error(erin.group_log_page(g, 0, 10).await, 403, "not_member").await;
+    assert_error(alice.group_log_page(&GroupId::parse("NoSuchGroup").unwrap(), 0, 10).await, 404, "not_found").await;
+
+    // Every event carries its entry of the log, exactly.
+    let signed: Vec<SignedGroupChange> = take_events(&alice).await.into_iter().map(|e| e.signed.unwrap()).collect();
+    assert_eq!(signed, log.changes);
+    let to_dave = take_events(&dave).await;
+    assert_eq!(to_dave.len(), 1);
+    assert_eq!(to_dave[0].signed.as_ref(), Some(&log.changes[4]));
+}
+
+/// A group made before changes were signed has no log. Its first signed change (`adopt`) must
+/// state exactly the name and members the server holds, and is taken once; changes then chain on
+/// it.
+#[tokio::test]
+async fn a_group_from_before_signing_is_adopted_once_with_its_exact_members() {
+    let server = Server::start().await;
+    let [alice, bob, carol, dave] = server.register_members(["alice", "bob", "carol", "dave"]).await;
+    // As the release before signed changes left it: rows at version 3, and no log.
+    database(&server)
+        .execute_batch(
+            "INSERT INTO groups (group_id, name, version, created_ts) VALUES ('old-group', 'old times', 3, 1);
+             INSERT INTO group_members VALUES
+                 ('old-group', 'alice', 'owner'), ('old-group', 'bob', 'admin'), ('old-group', 'carol', 'member');
+             INSERT INTO group_membership_periods (group_id, user_id, from_seq, to_seq)
+                 SELECT group_id, user_id, 1, NULL FROM group_members WHERE group_id = 'old-group';",
+        )
+        .unwrap();
+    let g = GroupId::parse("old-group").unwrap();
+    let log = bob.group_log(&g).await;
+    assert!(log.changes.is_empty());
+    let old = log.group;
+    assert_eq!((old.version, old.members.len()), (3, 3));
+    assert_eq!(bob.next_change(&g).await, (4, None));
+
+    let adopt =
+        |name: &str, members: &[GroupMember]| GroupAction::Adopt { name: name.into(), members: members.to_vec() };
+    let member = |user: &str, role| GroupMember { user_id: uid(user), role };
+    // Nothing but an adopt comes first.
+    assert_error(alice.change(&g, add(&["dave"])).await, 409, "conflict").await;
+    // Not the server's list: someone left out, someone added, another role, another name.
+    let other_roles = [member("alice", Role::Owner), member("bob", Role::Member), member("carol", Role::Member)];
+    let with_dave = [old.members.clone(), vec![member("dave", Role::Member)]].concat();
+    for action in [
+        adopt("old times", &old.members[..2]),
+        adopt("old times", &with_dave),
+        adopt("old times", &other_roles),
+        adopt("new times", &old.members),
+    ] {
+        assert_error(bob.change(&g, action).await, 409, "conflict").await;
+    }
+    // The exact list, but not as the first entry at the next version, or by a non-member.
+    let exact = adopt("old times", &old.members);
+    let resp = bob.post_change(&g, &bob.sign_change(&g, 4, Some(entry_hash(&log_free_entry())), exact.clone())).await;
+    assert_error(resp, 409, "conflict").await;
+    let resp = bob.post_change(&g, &bob.sign_change(&g, 5, None, exact.clone())).await;
+    assert_error(resp, 409, "stale_version").await;
+    assert_error(dave.post_change(&g, &dave.sign_change(&g, 4, None, exact.clone())).await, 403, "not_member").await;
+    assert_no_entries(&[&alice, &bob, &carol, &dave]).await;
+    assert!(bob.group_log(&g).await.changes.is_empty());
+
+    // A plain member signs it: the group is at the next version, its log starts there, and every
+    // member is told.
+    let signed = carol.sign_change(&g, 4, None, exact.clone());
+    let resp = carol.post_change(&g, &signed).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let adopted: GroupInfo = resp.json().await.unwrap();
+    assert_eq!(adopted, GroupInfo { version: 4, ..old.clone() });
+    let ev = one_event_each(&[&alice, &bob, &carol]).await;
+    assert_eq!((ev.change, ev.actor.as_str(), &ev.group), (MembershipChange::Created, "carol", &adopted));
+    assert_eq!(ev.signed.as_ref(), Some(&signed));
+    assert_eq!(alice.group_log(&g).await.changes, vec![signed.clone()]);
+
+    // Once: not after it, not in its place.
+    assert_error(bob.change(&g, exact.clone()).await, 409, "conflict").await;
+    assert_error(bob.post_change(&g, &bob.sign_change(&g, 4, None, exact)).await, 409, "stale_version").await;
+    // Changes chain on it.
+    assert_eq!(alice.change_ok(&g, add(&["dave"])).await.version, 5);
+    let log = dave.group_log(&g).await;
+    assert_eq!(log.changes.len(), 2);
+    assert_chained(&log.changes);
+}
+
+/// A sender that names the members it computed from the log has its `member_devices` checked
+/// against those members' devices only: a member the server lists that no member added is not the
+/// sender's to know about. The server still routes to its own list: that member gets the
+/// ciphertext, and never the key.
+#[tokio::test]
+async fn a_group_send_naming_its_members_is_checked_against_their_devices_only() {
+    let server = Server::start().await;
+    let a1 = server.register_member("alice").await;
+    let a2 = server.login_keyed("alice").await;
+    let b1 = server.register_keyed("bob").await;
+    let mallory = server.register_keyed("mallory").await;
+    let group = a1.create_group("named", &["bob"]).await;
+    // The server lists mallory too, unsigned (written into its database directly).
+    database(&server)
+        .execute("INSERT INTO group_members VALUES (?1, 'mallory', 'member')", [group.group_id.as_str()])
+        .unwrap();
+    let path = format!("/v1/groups/{}/messages", group.group_id);
+    let send = |id: &str, devices: &[DeviceAddress], members: Option<&[&str]>| json!({"message_id": id, "ciphertext": "ct", "member_devices": devices, "members": members.map(users)});
+
+    // Without `members`, mallory's device counts.
+    let known = [a2.addr(), b1.addr()];
+    let err = assert_error(a1.post(&path, &send("msg-0001", &known, None)).await, 409, "devices_changed").await;
+    assert_eq!(err.devices.unwrap().missing, vec![mallory.addr()]);
+    // Naming alice and bob, it does not; the message still reaches her.
+    let resp = a1.post(&path, &send("msg-0001", &known, Some(&["alice", "bob"]))).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert!(mallory.inbox_all().await.iter().any(|e| e.message_id.as_str() == "msg-0001"));
+    // The named members' devices are still checked, the sender's own included.
+    let b2 = server.login_keyed("bob").await;
+    let err =
+        assert_error(a1.post(&path, &send("msg-0002", &known, Some(&["alice", "bob"]))).await, 409, "devices_changed")
+            .await;
+    assert_eq!(err.devices.unwrap().missing, vec![b2.addr()]);
+    let err = assert_error(
+        a1.post(&path, &send("msg-0002", &[b1.addr(), b2.addr()], Some(&["alice", "bob"]))).await,
+        409,
+        "devices_changed",
+    )
+    .await;
+    assert_eq!(err.devices.unwrap().missing, vec![a2.addr()]);
+    let all = [a2.addr(), b1.addr(), b2.addr()];
+    assert_eq!(a1.post(&path, &send("msg-0002", &all, Some(&["alice", "bob"]))).await.status(), 200);
 }

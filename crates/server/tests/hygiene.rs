@@ -94,11 +94,10 @@ async fn bodies_over_the_limit_are_refused() {
 #[tokio::test]
 async fn every_client_error_has_the_json_shape() {
     let server = Server::start().await;
-    let alice = server.register_keyed("alice").await;
+    let alice = server.register_member("alice").await;
     let bob = server.register("bob").await;
-    let resp = alice.post("/v1/groups", &json!({"name": "g", "members": []})).await;
-    let group: Value = resp.json().await.unwrap();
-    let g = format!("/v1/groups/{}", group["group_id"].as_str().unwrap());
+    let group = alice.create_group("g", &[]).await;
+    let g = format!("/v1/groups/{}", group.group_id);
 
     let json_header = ("content-type", "application/json");
     // (request, expected status)
@@ -110,8 +109,11 @@ async fn every_client_error_has_the_json_shape() {
         (server.anon(Method::POST, "/v1/sessions").json(&json!({"user_id": "alice", "password": "wrongwrong"})), 401),
         (server.anon(Method::GET, "/v1/devices"), 401),
         (alice.req(Method::GET, &format!("{g}x")), 404),
-        (alice.req(Method::DELETE, "/v1/groups/bad%20id"), 400),
-        (alice.req(Method::DELETE, &format!("{g}/members/NOT%20A%20USER")), 400),
+        (alice.req(Method::GET, "/v1/groups/bad%20id"), 400),
+        (alice.req(Method::GET, "/v1/groups/bad%20id/changes"), 400),
+        (alice.req(Method::GET, &format!("{g}/changes?limit=0")), 400),
+        (alice.req(Method::POST, &format!("{g}/changes")).json(&json!({"change": "{}", "signature": "x"})), 400),
+        (alice.req(Method::DELETE, &g), 405),
         (bob.req(Method::GET, &g), 403),
         (alice.req(Method::POST, "/v1/keys/query").json(&json!({"user_ids": []})), 400),
         (alice.req(Method::GET, "/v1/backup"), 404),

@@ -9,7 +9,7 @@ use common::*;
 use ed25519_dalek::Signer;
 use reqwest::Method;
 use serde_json::json;
-use sotto_proto::{ClientFrame, EphemeralTarget, GroupInfo, ServerFrame, Session};
+use sotto_proto::{ClientFrame, EphemeralTarget, GroupAction, GroupInfo, ServerFrame, Session};
 
 const ALICE_PW: &str = "Zebra-Passw0rd-93f1c8-Quokka";
 const BOB_PW: &str = "Marmot-Passw0rd-77aa91-Ibis";
@@ -87,6 +87,10 @@ async fn secrets_stay_out_of_logs_errors_and_the_database() {
         l.secret("an Ed25519 identity key", keys.ed25519);
         l.secret("a device-keys signature", keys.signature);
     }
+    // Alice's identity, which confirms the device that signs her group changes.
+    let identity = alice.publish_identity().await;
+    l.secret("a master key", identity.master_key);
+    l.secret("an identity signature", identity.signature);
     let otk_ids: Vec<String> = (0..3).map(|i| format!("KEY{i}")).collect();
     let owner = bob.addr();
     let otks: Vec<_> = otk_ids.iter().map(|id| signed_key(&owner, bob.signing(), id)).collect();
@@ -115,7 +119,11 @@ async fn secrets_stay_out_of_logs_errors_and_the_database() {
         alice.send_direct(&mid(&format!("secret-msg-{i:03}")), &[(bob.addr(), format!("{CT_MARKER}-{i}"))]).await;
         wb.next_entry().await;
     }
-    let resp = alice.post("/v1/groups", &json!({"name": "secret club", "members": ["bob"]})).await;
+    let create = GroupAction::Create { name: "secret club".into(), members: vec![uid("bob")] };
+    let create = alice.sign_change(&random_gid(), 1, None, create);
+    l.secret("a group change signature", create.signature.clone());
+    let resp = alice.post("/v1/groups", &create).await;
+    assert_eq!(resp.status(), 201);
     let group: GroupInfo = resp.json().await.unwrap();
     wb.next_entry().await; // created
     wa.next_entry().await;

@@ -80,7 +80,11 @@ async fn ensure_users_exist(state: &AppState, users: &[UserId]) -> AppResult<()>
 /// Parses a signed change and checks that the calling device made it: with its current keys,
 /// confirmed by its user's self-signing key, and a valid signature. What clients would refuse is
 /// refused here first, with a clear error.
-async fn checked_change(state: &AppState, caller: &DeviceAddress, signed: &SignedGroupChange) -> AppResult<GroupChange> {
+async fn checked_change(
+    state: &AppState,
+    caller: &DeviceAddress,
+    signed: &SignedGroupChange,
+) -> AppResult<GroupChange> {
     let change: GroupChange = serde_json::from_str(&signed.change)
         .map_err(|e| AppError::invalid_input(format!("`change` is not a group change: {e}")))?;
     if change.author != caller.user_id || change.device_id != caller.device_id {
@@ -99,7 +103,11 @@ async fn checked_change(state: &AppState, caller: &DeviceAddress, signed: &Signe
         ));
     }
     let identity = state.devices.identity(&caller.user_id).await?.ok_or_else(|| {
-        AppError::new(StatusCode::CONFLICT, ErrorCode::NoIdentity, "Publish the user's identity before changing a group.")
+        AppError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::NoIdentity,
+            "Publish the user's identity before changing a group.",
+        )
     })?;
     let self_signing = ed25519_key(&identity.self_signing_key, "self-signing key")?;
     verify(&self_signing, &DeviceConfirmation::signing_bytes(&keys), &change.confirmation, "device confirmation")
@@ -132,22 +140,21 @@ async fn membership_event(
         message_id,
         server_ts: state.clock.unix_millis(),
         content: DeliveryContent::Shared {
-            body: EntryBody::Membership(MembershipEvent {
+            body: Box::new(EntryBody::Membership(MembershipEvent {
                 group_id: after.group_id.clone(),
                 change,
                 actor: actor.user_id.clone(),
                 users,
                 group: after,
                 signed: Some(signed.clone()),
-            }),
+            })),
             recipients,
         },
     })
 }
 
 fn everyone(before: &GroupInfo, after: &GroupInfo) -> Vec<UserId> {
-    let all: BTreeSet<UserId> =
-        before.members.iter().chain(after.members.iter()).map(|m| m.user_id.clone()).collect();
+    let all: BTreeSet<UserId> = before.members.iter().chain(after.members.iter()).map(|m| m.user_id.clone()).collect();
     all.into_iter().collect()
 }
 
@@ -189,7 +196,8 @@ pub async fn create_group(
         members: applied.members,
     };
     let empty = GroupInfo { members: Vec::new(), ..group.clone() };
-    let event = membership_event(&state, &caller, (applied.change, applied.users), &empty, group.clone(), &signed).await?;
+    let event =
+        membership_event(&state, &caller, (applied.change, applied.users), &empty, group.clone(), &signed).await?;
     let entry = LogEntry { seq: 1, hash: entry_hash(&signed), signed };
     match state.groups.create_group(&group, &entry, event).await {
         Err(StoreError::AlreadyExists) => return Err(AppError::conflict("A group with this id exists; pick another.")),
@@ -235,6 +243,15 @@ pub async fn change_group(
     let change = checked_change(&state, &caller, &signed).await?;
     if change.group_id != group_id {
         return Err(AppError::invalid_input("The change names another group."));
+    }
+    // The same answer as `create_group` gives for the converse mistake: the wrong route, not a
+    // change that does not fit the group.
+    if matches!(change.action, GroupAction::Create { .. }) {
+        return Err(AppError::invalid_input(format!(
+            "A `create` goes to {}; {} takes the changes after it.",
+            routes::CreateGroup::PATH,
+            routes::ChangeGroup::PATH
+        )));
     }
     let group = load_for_member(&state, &group_id, &caller.user_id).await?;
     if change.seq != group.version + 1 {
@@ -361,7 +378,7 @@ pub async fn send_group(
         message_id: req.message_id,
         server_ts: state.clock.unix_millis(),
         content: DeliveryContent::Shared {
-            body: EntryBody::Group { group_id, ciphertext: req.ciphertext },
+            body: Box::new(EntryBody::Group { group_id, ciphertext: req.ciphertext }),
             recipients,
         },
     };

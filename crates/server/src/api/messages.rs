@@ -52,7 +52,7 @@ pub async fn deliver(state: &AppState, delivery: Delivery, kind: &'static str) -
                     });
                 }
                 DeliveryContent::Shared { body, .. } => {
-                    state.hub.push(&recipients, |_, seq| Some(entry(seq, body.clone())))
+                    state.hub.push(&recipients, |_, seq| Some(entry(seq, (**body).clone())))
                 }
             }
             state.metrics.messages_stored.get_or_create(&KindLabels { kind }).inc();

@@ -17,8 +17,8 @@
 
 use async_trait::async_trait;
 use sotto_proto::{
-    ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupHistoryMessage, GroupId, GroupInfo, InboxEntry, SignedGroupChange,
-    KeyCounts, MessageId, Role, SignedKey, UserDevices, UserId, UserIdentity, UserSignature,
+    ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupHistoryMessage, GroupId, GroupInfo, InboxEntry,
+    KeyCounts, MessageId, Role, SignedGroupChange, SignedKey, UserDevices, UserId, UserIdentity, UserSignature,
 };
 
 pub mod cache;
@@ -206,8 +206,10 @@ pub struct Delivery {
 pub enum DeliveryContent {
     /// A different ciphertext per device; each is stored in its device's inbox row.
     PerDevice(Vec<(DeviceAddress, String)>),
-    /// The same body for every device: stored once, referenced from each inbox row.
-    Shared { body: EntryBody, recipients: Vec<DeviceAddress> },
+    /// The same body for every device: stored once, referenced from each inbox row. (Boxed: a
+    /// membership event, which carries its signed change, is several times larger than the other
+    /// variant.)
+    Shared { body: Box<EntryBody>, recipients: Vec<DeviceAddress> },
 }
 
 /// What [`InboxStore::deliver`] did.

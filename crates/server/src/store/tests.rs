@@ -27,6 +27,7 @@ macro_rules! store_suite {
             ack_and_sequence,
             shared_payloads_are_collected,
             groups,
+            group_log,
             group_history,
             backups,
         );
@@ -63,13 +64,13 @@ use std::sync::Arc;
 
 use sotto_proto::{
     DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys, EntryBody, GroupId, GroupInfo, GroupMember, KeyCounts,
-    KeyId, MembershipChange, MembershipEvent, MessageId, Role, SignedKey, UserDevices, UserId, UserIdentity,
-    UserSignature,
+    KeyId, MembershipChange, MembershipEvent, MessageId, Role, SignedGroupChange, SignedKey, UserDevices, UserId,
+    UserIdentity, UserSignature,
 };
 
 use crate::store::{
     AccountStore, AddKeysOutcome, BackupStore, Delivery, DeliveryContent, DeliveryOutcome, DeviceRecord, DeviceStore,
-    GroupStore, InboxStore, RefreshOutcome, ReplaceKeysOutcome, SetKeysOutcome, StoreError, StoreResult,
+    GroupStore, InboxStore, LogEntry, RefreshOutcome, ReplaceKeysOutcome, SetKeysOutcome, StoreError, StoreResult,
 };
 
 /// What the suite needs from an implementation besides the store traits.
@@ -140,7 +141,10 @@ pub(crate) fn shared(sender: &str, n: u32, ts: u64, group: &str, to: &[&DeviceAd
         message_id: msg(n),
         server_ts: ts,
         content: DeliveryContent::Shared {
-            body: EntryBody::Group { group_id: GroupId::parse(group).unwrap(), ciphertext: format!("group-ct-{n}") },
+            body: Box::new(EntryBody::Group {
+                group_id: GroupId::parse(group).unwrap(),
+                ciphertext: format!("group-ct-{n}"),
+            }),
             recipients: to.iter().map(|a| (*a).clone()).collect(),
         },
     }
@@ -167,13 +171,30 @@ fn group_info(id: &str, version: u64, members: &[(&str, Role)]) -> GroupInfo {
     }
 }
 
-fn membership_event(group: &GroupInfo, change: MembershipChange, n: u32, to: &[&DeviceAddress]) -> Delivery {
+/// Stands for the signed change that brought group `id` to version `seq` (the store keeps it as
+/// given, without reading it).
+pub(crate) fn signed_change(id: &str, seq: u64) -> SignedGroupChange {
+    SignedGroupChange { change: format!("change {seq} of {id}"), signature: format!("sig-{id}-{seq}") }
+}
+
+/// The log entry of the change that made `group`.
+pub(crate) fn log_entry(group: &GroupInfo) -> LogEntry {
+    let id = group.group_id.as_str();
+    LogEntry {
+        seq: group.version,
+        hash: format!("hash-{id}-{}", group.version),
+        signed: signed_change(id, group.version),
+    }
+}
+
+pub(crate) fn membership_event(group: &GroupInfo, change: MembershipChange, n: u32, to: &[&DeviceAddress]) -> Delivery {
     let event = MembershipEvent {
         group_id: group.group_id.clone(),
         change,
         actor: user("alice"),
         users: vec![],
         group: group.clone(),
+        signed: Some(log_entry(group).signed),
     };
     Delivery {
         sender_user: user("alice"),
@@ -181,7 +202,7 @@ fn membership_event(group: &GroupInfo, change: MembershipChange, n: u32, to: &[&
         message_id: msg(n),
         server_ts: 100 + u64::from(n),
         content: DeliveryContent::Shared {
-            body: EntryBody::Membership(event),
+            body: Box::new(EntryBody::Membership(event)),
             recipients: to.iter().map(|a| (*a).clone()).collect(),
         },
     }
@@ -743,22 +764,28 @@ pub(crate) async fn groups<S: TestStore>(s: &S) {
 
     // Members given unsorted: they come back sorted by user id.
     let v1 = group_info("G1", 1, &[("bob", Role::Member), ("alice", Role::Owner)]);
-    s.create_group(&v1, membership_event(&v1, MembershipChange::Created, 1, &[&a1, &a2, &b1])).await.unwrap();
+    s.create_group(&v1, &log_entry(&v1), membership_event(&v1, MembershipChange::Created, 1, &[&a1, &a2, &b1]))
+        .await
+        .unwrap();
     let mut sorted = v1.clone();
     sorted.members.sort_by(|x, y| x.user_id.cmp(&y.user_id));
     assert_eq!(s.group(&g1).await.unwrap(), Some(sorted.clone()));
     let created = s.fetch(&b1, 0, 10).await.unwrap();
-    assert!(matches!(&created[0].body, EntryBody::Membership(e) if e.change == MembershipChange::Created));
+    assert!(matches!(
+        &created[0].body,
+        EntryBody::Membership(e) if e.change == MembershipChange::Created && e.signed == Some(signed_change("G1", 1))
+    ));
 
     let again = group_info("G1", 1, &[("carol", Role::Owner)]);
     assert!(matches!(
-        s.create_group(&again, membership_event(&again, MembershipChange::Created, 2, &[&c1])).await,
+        s.create_group(&again, &log_entry(&again), membership_event(&again, MembershipChange::Created, 2, &[&c1]))
+            .await,
         Err(StoreError::AlreadyExists)
     ));
     assert!(s.fetch(&c1, 0, 10).await.unwrap().is_empty(), "a refused change delivers nothing");
 
     let v0 = group_info("G0", 1, &[("bob", Role::Owner)]);
-    s.create_group(&v0, membership_event(&v0, MembershipChange::Created, 3, &[&b1])).await.unwrap();
+    s.create_group(&v0, &log_entry(&v0), membership_event(&v0, MembershipChange::Created, 3, &[&b1])).await.unwrap();
     let of_bob: Vec<_> = s.groups_of(&user("bob")).await.unwrap().into_iter().map(|g| g.group_id).collect();
     assert_eq!(of_bob, vec![GroupId::parse("G0").unwrap(), g1.clone()]);
     assert_eq!(s.groups_of(&user("alice")).await.unwrap(), vec![sorted]);
@@ -775,16 +802,19 @@ pub(crate) async fn groups<S: TestStore>(s: &S) {
     let v2 = group_info("G1", 2, &[("carol", Role::Admin), ("alice", Role::Owner)]);
     let stale = group_info("G1", 2, &[("alice", Role::Owner)]);
     assert!(matches!(
-        s.update_group(0, &stale, membership_event(&stale, MembershipChange::Removed, 4, &[&c1])).await,
+        s.update_group(0, &stale, &log_entry(&stale), membership_event(&stale, MembershipChange::Removed, 4, &[&c1]))
+            .await,
         Err(StoreError::VersionConflict { current: 1 })
     ));
     let gone = group_info("GONE", 2, &[("alice", Role::Owner)]);
     assert!(matches!(
-        s.update_group(1, &gone, membership_event(&gone, MembershipChange::Added, 5, &[&c1])).await,
+        s.update_group(1, &gone, &log_entry(&gone), membership_event(&gone, MembershipChange::Added, 5, &[&c1])).await,
         Err(StoreError::NotFound)
     ));
     assert!(s.fetch(&c1, 0, 10).await.unwrap().is_empty(), "refused updates deliver nothing");
-    s.update_group(1, &v2, membership_event(&v2, MembershipChange::Added, 6, &[&a1, &a2, &b1, &c1])).await.unwrap();
+    s.update_group(1, &v2, &log_entry(&v2), membership_event(&v2, MembershipChange::Added, 6, &[&a1, &a2, &b1, &c1]))
+        .await
+        .unwrap();
     let got = s.group(&g1).await.unwrap().unwrap();
     assert_eq!((got.version, got.name.as_str(), got.created_ts), (2, "group G1 v2", 10));
     assert_eq!(
@@ -821,9 +851,71 @@ pub(crate) async fn groups<S: TestStore>(s: &S) {
     let last = s.fetch(&c1, 0, 10).await.unwrap();
     assert!(matches!(&last.last().unwrap().body, EntryBody::Membership(e) if e.change == MembershipChange::Dismissed));
     assert!(matches!(
-        s.update_group(2, &v2, membership_event(&v2, MembershipChange::Added, 10, &[&a1])).await,
+        s.update_group(2, &v2, &log_entry(&v2), membership_event(&v2, MembershipChange::Added, 10, &[&a1])).await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// The log: entries in order, paged by `after` and `limit`, one per group, only what a completed
+/// write appended, and gone with its group.
+pub(crate) async fn group_log<S: TestStore>(s: &S) {
+    let a1 = device(s, "alice", "A1").await;
+    device(s, "bob", "B1").await;
+    let g = GroupId::parse("GL").unwrap();
+    let nope = GroupId::parse("NOPE").unwrap();
+    assert_eq!(s.log_head(&nope).await.unwrap(), None);
+    assert!(s.group_log(&nope, 0, 10).await.unwrap().is_empty());
+
+    let v1 = group_info("GL", 1, &[("alice", Role::Owner)]);
+    s.create_group(&v1, &log_entry(&v1), membership_event(&v1, MembershipChange::Created, 1, &[&a1])).await.unwrap();
+    assert_eq!(s.log_head(&g).await.unwrap(), Some((1, "hash-GL-1".into())));
+    let other = group_info("GM", 1, &[("bob", Role::Owner)]);
+    s.create_group(&other, &log_entry(&other), membership_event(&other, MembershipChange::Created, 2, &[]))
+        .await
+        .unwrap();
+    let members = [("alice", Role::Owner), ("bob", Role::Member)];
+    for version in 2..=4 {
+        let next = group_info("GL", version, &members);
+        let event = membership_event(&next, MembershipChange::Added, 10 + version as u32, &[&a1]);
+        s.update_group(version - 1, &next, &log_entry(&next), event).await.unwrap();
+    }
+    let entries = |seqs: std::ops::RangeInclusive<u64>| seqs.map(|n| signed_change("GL", n)).collect::<Vec<_>>();
+    assert_eq!(s.group_log(&g, 0, 100).await.unwrap(), entries(1..=4));
+    assert_eq!(s.group_log(&g, 2, 100).await.unwrap(), entries(3..=4));
+    assert_eq!(s.group_log(&g, 0, 2).await.unwrap(), entries(1..=2));
+    assert_eq!(s.group_log(&g, 1, 1).await.unwrap(), entries(2..=2));
+    assert!(s.group_log(&g, 4, 100).await.unwrap().is_empty());
+    assert_eq!(s.log_head(&g).await.unwrap(), Some((4, "hash-GL-4".into())));
+    assert_eq!(s.group_log(&GroupId::parse("GM").unwrap(), 0, 100).await.unwrap(), [signed_change("GM", 1)]);
+
+    // Failed updates append nothing and change nothing: a stale version, a member who is not an
+    // account, an entry at a seq the log already holds (a caller's bug, failing on the log
+    // itself after the group was written).
+    let v5 = group_info("GL", 5, &[("alice", Role::Owner)]);
+    let event = |n| membership_event(&v5, MembershipChange::Removed, n, &[&a1]);
+    assert!(matches!(
+        s.update_group(3, &v5, &log_entry(&v5), event(20)).await,
+        Err(StoreError::VersionConflict { current: 4 })
+    ));
+    let stranger = group_info("GL", 5, &[("alice", Role::Owner), ("nobody", Role::Member)]);
+    assert!(s.update_group(4, &stranger, &log_entry(&stranger), event(21)).await.is_err());
+    let taken = LogEntry { seq: 2, ..log_entry(&v5) };
+    assert!(s.update_group(4, &v5, &taken, event(22)).await.is_err());
+    assert_eq!(s.group(&g).await.unwrap(), Some(group_info("GL", 4, &members)));
+    assert_eq!(s.log_head(&g).await.unwrap(), Some((4, "hash-GL-4".into())));
+    assert_eq!(s.group_log(&g, 0, 100).await.unwrap(), entries(1..=4));
+    assert_eq!(s.fetch(&a1, 0, 100).await.unwrap().len(), 4, "a failed update delivers nothing");
+
+    // Dismissed: the log goes with the group, and a new group of that id starts a new one.
+    s.dismiss_group(&g, 4, membership_event(&v5, MembershipChange::Dismissed, 23, &[&a1])).await.unwrap();
+    assert_eq!(s.log_head(&g).await.unwrap(), None);
+    assert!(s.group_log(&g, 0, 100).await.unwrap().is_empty());
+    let again = GroupInfo { name: "again".into(), ..v1 };
+    s.create_group(&again, &log_entry(&again), membership_event(&again, MembershipChange::Created, 24, &[]))
+        .await
+        .unwrap();
+    assert_eq!(s.group_log(&g, 0, 100).await.unwrap(), entries(1..=1));
+    assert_eq!(s.group_log(&GroupId::parse("GM").unwrap(), 0, 100).await.unwrap(), [signed_change("GM", 1)]);
 }
 
 // ---- backup ----
@@ -857,22 +949,30 @@ pub(crate) async fn group_history<S: TestStore>(s: &S) {
     let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
 
     let v1 = group_info("GH", 1, &[("alice", Role::Owner), ("bob", Role::Member)]);
-    s.create_group(&v1, membership_event(&v1, MembershipChange::Created, 1, &[&a1, &b1])).await.unwrap();
+    s.create_group(&v1, &log_entry(&v1), membership_event(&v1, MembershipChange::Created, 1, &[&a1, &b1]))
+        .await
+        .unwrap();
     // Alice alone on her device: nobody else receives it now, but it is kept for her history.
     s.deliver(shared("alice", 10, 1000, "GH", &[])).await.unwrap();
     s.deliver(shared("bob", 11, 1001, "GH", &[&a1])).await.unwrap();
     // A membership event is not a group message: not in the history.
     let v2 = group_info("GH", 2, &[("alice", Role::Owner), ("bob", Role::Member), ("carol", Role::Member)]);
-    s.update_group(1, &v2, membership_event(&v2, MembershipChange::Added, 2, &[&a1, &b1, &c1])).await.unwrap();
+    s.update_group(1, &v2, &log_entry(&v2), membership_event(&v2, MembershipChange::Added, 2, &[&a1, &b1, &c1]))
+        .await
+        .unwrap();
     s.deliver(shared("alice", 12, 1002, "GH", &[&b1, &c1])).await.unwrap();
     // Bob is removed; what follows is not his.
     let v3 = group_info("GH", 3, &[("alice", Role::Owner), ("carol", Role::Member)]);
-    s.update_group(2, &v3, membership_event(&v3, MembershipChange::Removed, 3, &[&a1, &b1, &c1])).await.unwrap();
+    s.update_group(2, &v3, &log_entry(&v3), membership_event(&v3, MembershipChange::Removed, 3, &[&a1, &b1, &c1]))
+        .await
+        .unwrap();
     s.deliver(shared("carol", 13, 1003, "GH", &[&a1])).await.unwrap();
     // Bob is added back: from here on he reads again.
     let v4 = v2.clone();
     let v4 = GroupInfo { version: 4, ..v4 };
-    s.update_group(3, &v4, membership_event(&v4, MembershipChange::Added, 4, &[&a1, &b1, &c1])).await.unwrap();
+    s.update_group(3, &v4, &log_entry(&v4), membership_event(&v4, MembershipChange::Added, 4, &[&a1, &b1, &c1]))
+        .await
+        .unwrap();
     s.deliver(shared("carol", 14, 1004, "GH", &[&a1, &b1])).await.unwrap();
 
     let all = s.group_history(&g, &alice, u64::MAX, 100).await.unwrap();

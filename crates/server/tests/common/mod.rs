@@ -17,10 +17,12 @@ use ed25519_dalek::{Signer, SigningKey};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, RequestBuilder, Response};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use sotto_proto::{
-    AccessClaims, ClientFrame, DeviceAddress, DeviceId, DeviceKeys, DevicePayload, ErrorBody, InboxEntry, InboxPage,
-    KeyCounts, KeyId, MessageId, SendDirectRequest, SendReceipt, ServerFrame, Session, SignedKey, UploadKeysRequest,
-    UserId,
+    AccessClaims, ClientFrame, ConfirmDevicesRequest, DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys,
+    DevicePayload, ErrorBody, GroupAction, GroupChange, GroupId, GroupInfo, GroupLogPage, InboxEntry, InboxPage,
+    KeyCounts, KeyId, MessageId, SendDirectRequest, SendReceipt, ServerFrame, Session, SignedGroupChange, SignedKey,
+    UploadKeysRequest, UserId, UserIdentity,
 };
 pub use sotto_testkit::Launch;
 use sotto_testkit::ServerProcess;
@@ -163,6 +165,31 @@ impl Server {
         c
     }
 
+    /// Registers `user` ready to sign group changes: identity keys, a published identity, and
+    /// the device confirmed by it.
+    pub async fn register_member(&self, user: &str) -> Client {
+        let mut c = self.register_keyed(user).await;
+        c.publish_identity().await;
+        c
+    }
+
+    /// [`Server::register_member`] for each of `users`, in order.
+    pub async fn register_members<const N: usize>(&self, users: [&str; N]) -> [Client; N] {
+        let mut clients = Vec::with_capacity(N);
+        for user in users {
+            clients.push(self.register_member(user).await);
+        }
+        clients.try_into().unwrap_or_else(|_| unreachable!("one client per user"))
+    }
+
+    /// Signs `first`'s user in on a new device with identity keys, confirmed with the user's
+    /// self-signing key (as `first` would after comparing emoji with it).
+    pub async fn login_member(&self, first: &Client) -> Client {
+        let mut c = self.login_keyed(first.user().as_str()).await;
+        c.confirm_with(first.cross_signing().clone()).await;
+        c
+    }
+
     pub fn client(&self, session: Session, password: &str) -> Client {
         Client {
             base: self.process.url().to_owned(),
@@ -171,6 +198,8 @@ impl Server {
             session,
             password: password.to_owned(),
             signing: None,
+            keys: None,
+            cross_signing: None,
         }
     }
 
@@ -226,6 +255,26 @@ pub fn random_mid() -> MessageId {
     mid(&format!("m-{}", hex(&random_bytes::<12>())))
 }
 
+/// A fresh random group id.
+pub fn random_gid() -> GroupId {
+    GroupId::parse(format!("g-{}", hex(&random_bytes::<12>()))).expect("valid group id")
+}
+
+pub fn unix_millis() -> u64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
+    u64::try_from(since.as_millis()).expect("milliseconds fit")
+}
+
+/// The hash of a group log entry, as the next entry's `prev` names it.
+pub fn entry_hash(signed: &SignedGroupChange) -> String {
+    b64(&Sha256::digest(signed.hash_input()))
+}
+
+/// The change a signed entry carries.
+pub fn parse_change(signed: &SignedGroupChange) -> GroupChange {
+    serde_json::from_str(&signed.change).expect("a group change")
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -258,6 +307,40 @@ pub fn signed_key(owner: &DeviceAddress, signing: &SigningKey, key_id: &str) -> 
     key
 }
 
+/// A user's cross-signing keys (see `sotto_proto::UserIdentity`), held by the test as a client
+/// holds them, so that any device of the user can be confirmed.
+#[derive(Clone)]
+pub struct CrossSigning {
+    pub master: SigningKey,
+    pub self_signing: SigningKey,
+    pub user_signing: SigningKey,
+}
+
+impl CrossSigning {
+    pub fn generate() -> CrossSigning {
+        CrossSigning { master: new_signing_key(), self_signing: new_signing_key(), user_signing: new_signing_key() }
+    }
+
+    /// `user`'s identity made of these keys, signed by the master key.
+    pub fn identity(&self, user: &UserId) -> UserIdentity {
+        let mut identity = UserIdentity {
+            user_id: user.clone(),
+            master_key: b64(self.master.verifying_key().as_bytes()),
+            self_signing_key: b64(self.self_signing.verifying_key().as_bytes()),
+            user_signing_key: b64(self.user_signing.verifying_key().as_bytes()),
+            signature: String::new(),
+        };
+        identity.signature = b64(&self.master.sign(&identity.signing_bytes()).to_bytes());
+        identity
+    }
+
+    /// The self-signing key's confirmation of a device with `keys`.
+    pub fn confirm(&self, keys: &DeviceKeys) -> DeviceConfirmation {
+        let signature = b64(&self.self_signing.sign(&DeviceConfirmation::signing_bytes(keys)).to_bytes());
+        DeviceConfirmation { device_id: keys.device_id.clone(), signature }
+    }
+}
+
 /// One signed-in device.
 #[derive(Clone)]
 pub struct Client {
@@ -268,6 +351,10 @@ pub struct Client {
     pub password: String,
     /// The device's Ed25519 identity key, once published.
     pub signing: Option<SigningKey>,
+    /// The device's published identity keys.
+    pub keys: Option<DeviceKeys>,
+    /// The user's cross-signing keys, once this device holds them.
+    pub cross_signing: Option<CrossSigning>,
 }
 
 impl Client {
@@ -314,11 +401,141 @@ impl Client {
         let resp = self.put("/v1/keys/device", &keys).await;
         assert_eq!(resp.status(), 204, "upload device keys: {}", resp.text().await.unwrap_or_default());
         self.signing = Some(signing);
+        self.keys = Some(keys.clone());
         keys
     }
 
     pub fn signing(&self) -> &SigningKey {
         self.signing.as_ref().expect("the device has no identity key yet")
+    }
+
+    pub fn keys(&self) -> &DeviceKeys {
+        self.keys.as_ref().expect("the device has no identity keys yet")
+    }
+
+    pub fn cross_signing(&self) -> &CrossSigning {
+        self.cross_signing.as_ref().expect("the device holds no cross-signing keys")
+    }
+
+    /// Makes the user's identity (204 expected) and confirms this device with it, as a user's
+    /// first device does.
+    pub async fn publish_identity(&mut self) -> UserIdentity {
+        let cross_signing = CrossSigning::generate();
+        let identity = cross_signing.identity(self.user());
+        let resp = self.put("/v1/keys/identity", &identity).await;
+        assert_eq!(resp.status(), 204, "publish identity: {}", resp.text().await.unwrap_or_default());
+        self.confirm_with(cross_signing).await;
+        identity
+    }
+
+    /// Takes the user's cross-signing keys and publishes this device's confirmation (204).
+    pub async fn confirm_with(&mut self, cross_signing: CrossSigning) {
+        let req = ConfirmDevicesRequest { confirmations: vec![cross_signing.confirm(self.keys())] };
+        let resp = self.post("/v1/keys/confirmations", &req).await;
+        assert_eq!(resp.status(), 204, "confirm device: {}", resp.text().await.unwrap_or_default());
+        self.cross_signing = Some(cross_signing);
+    }
+
+    // ---- groups ----
+
+    /// A change by this device, with its keys and confirmation, made now.
+    pub fn group_change(&self, group_id: &GroupId, seq: u64, prev: Option<String>, action: GroupAction) -> GroupChange {
+        let keys = self.keys();
+        GroupChange {
+            group_id: group_id.clone(),
+            seq,
+            prev,
+            author: self.user().clone(),
+            device_id: self.device().clone(),
+            curve25519: keys.curve25519.clone(),
+            ed25519: keys.ed25519.clone(),
+            confirmation: self.cross_signing().confirm(keys).signature,
+            ts: unix_millis(),
+            action,
+        }
+    }
+
+    /// `change` (JSON, as given) signed by this device's key.
+    pub fn sign_json(&self, change: String) -> SignedGroupChange {
+        let signature = b64(&self.signing().sign(&SignedGroupChange::signing_bytes(&change)).to_bytes());
+        SignedGroupChange { change, signature }
+    }
+
+    pub fn sign_group_change(&self, change: &GroupChange) -> SignedGroupChange {
+        self.sign_json(serde_json::to_string(change).expect("encode change"))
+    }
+
+    /// A change by this device at `seq` after `prev`, signed.
+    pub fn sign_change(
+        &self,
+        group_id: &GroupId,
+        seq: u64,
+        prev: Option<String>,
+        action: GroupAction,
+    ) -> SignedGroupChange {
+        self.sign_group_change(&self.group_change(group_id, seq, prev, action))
+    }
+
+    /// `POST /v1/groups` with a signed `action` (normally a `create`) for a new random group id.
+    pub async fn create_group_with(&self, action: GroupAction) -> Response {
+        self.post("/v1/groups", &self.sign_change(&random_gid(), 1, None, action)).await
+    }
+
+    /// Creates a group that must be created (201).
+    pub async fn create_group(&self, name: &str, members: &[&str]) -> GroupInfo {
+        let action = GroupAction::Create { name: name.into(), members: members.iter().map(|u| uid(u)).collect() };
+        let resp = self.create_group_with(action).await;
+        assert_eq!(resp.status(), 201, "create group: {}", resp.text().await.unwrap_or_default());
+        resp.json().await.expect("group info")
+    }
+
+    /// `GET /v1/groups/{group_id}/changes?after=..&limit=..`.
+    pub async fn group_log_page(&self, group_id: &GroupId, after: u64, limit: u32) -> Response {
+        self.get(&format!("/v1/groups/{group_id}/changes?after={after}&limit={limit}")).await
+    }
+
+    /// The group's whole log (following `more`), with the member list of its last page.
+    pub async fn group_log(&self, group_id: &GroupId) -> GroupLogPage {
+        let mut changes = Vec::new();
+        loop {
+            let after = changes.last().map_or(0, |last| parse_change(last).seq);
+            let resp = self.group_log_page(group_id, after, 500).await;
+            assert_eq!(resp.status(), 200, "group log: {}", resp.text().await.unwrap_or_default());
+            let page: GroupLogPage = resp.json().await.expect("group log page");
+            changes.extend(page.changes);
+            if !page.more {
+                return GroupLogPage { changes, more: false, group: page.group };
+            }
+        }
+    }
+
+    /// Where this member's next change to the group goes, as read from its log: the seq and the
+    /// hash of the last entry. A group without a log (from before changes were signed) is at its
+    /// version, with no entry before.
+    pub async fn next_change(&self, group_id: &GroupId) -> (u64, Option<String>) {
+        let log = self.group_log(group_id).await;
+        match log.changes.last() {
+            Some(last) => (parse_change(last).seq + 1, Some(entry_hash(last))),
+            None => (log.group.version + 1, None),
+        }
+    }
+
+    /// `POST /v1/groups/{group_id}/changes` with `signed`.
+    pub async fn post_change(&self, group_id: &GroupId, signed: &SignedGroupChange) -> Response {
+        self.post(&format!("/v1/groups/{group_id}/changes"), signed).await
+    }
+
+    /// Signs `action` at the head of the group's log, as read now, and sends it.
+    pub async fn change(&self, group_id: &GroupId, action: GroupAction) -> Response {
+        let (seq, prev) = self.next_change(group_id).await;
+        self.post_change(group_id, &self.sign_change(group_id, seq, prev, action)).await
+    }
+
+    /// [`Client::change`] that must be accepted (200); the group after it.
+    pub async fn change_ok(&self, group_id: &GroupId, action: GroupAction) -> GroupInfo {
+        let resp = self.change(group_id, action).await;
+        assert_eq!(resp.status(), 200, "group change: {}", resp.text().await.unwrap_or_default());
+        resp.json().await.expect("group info")
     }
 
     /// Uploads one-time keys with the given ids (and optionally a fallback key); expects 200.

@@ -177,7 +177,7 @@ pub(super) fn deliver(c: &Connection, delivery: &Delivery) -> StoreResult<Delive
                 .query_row([json], |r| r.get(0))?;
             // A group message is also kept in its group's history (for members' new devices),
             // even when no other device receives it now.
-            let in_history = match body {
+            let in_history = match &**body {
                 EntryBody::Group { group_id, .. } => record_history(c, group_id, payload, delivery)?,
                 _ => false,
             };

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rusqlite::Connection;
-use sotto_proto::{EntryBody, GroupId, Role};
+use sotto_proto::{EntryBody, GroupId, MembershipChange, Role};
 use tempfile::TempDir;
 
 use super::{SCHEMA_VERSION, SqliteStore};
@@ -126,12 +126,13 @@ async fn a_failed_job_does_not_disturb_its_batch() {
         let (store, a1) = (Arc::clone(&store), a1.clone());
         tasks.push(tokio::spawn(async move { store.deliver(suite::direct("bob", n, 1, &[(&a1, "ct")])).await }));
     }
-    let failed = store.create_group(&group, event).await;
+    let failed = store.create_group(&group, &suite::log_entry(&group), event).await;
     assert!(matches!(failed, Err(StoreError::Database(_))), "{failed:?}");
     for task in tasks {
         task.await.unwrap().unwrap();
     }
     assert_eq!(store.group(&group.group_id).await.unwrap(), None);
+    assert_eq!(store.log_head(&group.group_id).await.unwrap(), None);
     let entries = store.fetch(&a1, 0, 100).await.unwrap();
     assert_eq!(entries.len(), 40);
     assert!(entries.iter().all(|e| matches!(e.body, EntryBody::Direct { .. })), "the failed job's event was stored");
@@ -221,4 +222,38 @@ async fn upgrading_to_identities_keeps_devices_and_keys() {
     };
     assert_eq!(store.set_identity(&identity).await.unwrap(), crate::store::SetKeysOutcome::Stored);
     assert!(store.confirm_device(&suite::addr("alice", "A1"), "ed", "c").await.unwrap());
+}
+
+/// A database from before signed group changes (schema 3) keeps its groups, with no log until a
+/// member signs the member list; that first entry is stored at the group's next version.
+#[tokio::test]
+async fn upgrading_to_the_group_log_keeps_groups_unsigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotto.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for migration in &super::MIGRATIONS[..3] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO accounts VALUES ('alice', 'h', 1), ('bob', 'h', 1);
+             INSERT INTO groups (group_id, name, version, created_ts) VALUES ('OLD', 'old group', 3, 1);
+             INSERT INTO group_members VALUES ('OLD', 'alice', 'owner'), ('OLD', 'bob', 'member');",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+    let group = GroupId::parse("OLD").unwrap();
+    let old = store.group(&group).await.unwrap().unwrap();
+    assert_eq!((old.name.as_str(), old.version, old.members.len()), ("old group", 3, 2));
+    assert_eq!(store.log_head(&group).await.unwrap(), None);
+    assert!(store.group_log(&group, 0, 10).await.unwrap().is_empty());
+
+    let adopted = sotto_proto::GroupInfo { version: 4, ..old };
+    let event = suite::membership_event(&adopted, MembershipChange::Created, 1, &[]);
+    store.update_group(3, &adopted, &suite::log_entry(&adopted), event).await.unwrap();
+    assert_eq!(store.log_head(&group).await.unwrap(), Some((4, "hash-OLD-4".into())));
+    assert_eq!(store.group_log(&group, 0, 10).await.unwrap(), [suite::signed_change("OLD", 4)]);
 }
