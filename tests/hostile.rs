@@ -6,8 +6,11 @@
 
 use std::collections::HashMap;
 
-use sotto_core::{ConversationId, ErrorCode, KeyChange, MessageKind, MessageReason};
-use sotto_proto::{DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys, KeyId, SignedKey, UserId, UserIdentity};
+use sotto_core::{ConversationId, ErrorCode, GroupWarning, KeyChange, MessageKind, MessageReason};
+use sotto_proto::{
+    DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys, EntryBody, GroupId, GroupInfo, InboxEntry, KeyId,
+    MembershipChange, MembershipEvent, MessageId, SignedKey, UserId, UserIdentity,
+};
 use sotto_tests::*;
 use vodozemac::olm::{Account, OlmMessage, SessionConfig};
 use vodozemac::{Curve25519PublicKey, Ed25519SecretKey};
@@ -420,4 +423,195 @@ async fn history_handed_over_by_a_device_bob_never_confirmed_is_refused() {
     let with_alice = ConversationId::Direct(uid("alice"));
     assert_eq!(bodies(&bob, &with_alice), ["the real conversation"]);
     assert!(bob.search("password", 10).unwrap().is_empty(), "nothing of the forged history was stored");
+}
+
+fn warnings(client: &sotto_core::Client, group: &GroupId, kind: GroupWarning) -> Vec<String> {
+    system_lines(client, &ConversationId::Group(group.clone()))
+        .into_iter()
+        .filter(|(reason, _)| *reason == Some(MessageReason::from(kind)))
+        .map(|(_, body)| body)
+        .collect()
+}
+
+fn members(client: &sotto_core::Client, group: &GroupId) -> Vec<String> {
+    client.group(group).unwrap().unwrap().members.iter().map(|m| m.user_id.to_string()).collect()
+}
+
+/// The server puts mallory (a real account, its accomplice) into alice's group on its own. The
+/// members' sends still reach each other; mallory gets the ciphertexts but never a key; every
+/// member is told that the server lists someone no member added.
+#[tokio::test]
+async fn a_member_the_server_adds_gets_no_key_and_every_member_sees_it() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol, mallory] = register_all(&server, dirs.path(), ["alice", "bob", "carol", "mallory"]).await;
+    let group = alice.create_group("team", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    alice.send_group_text(&group, "hello team").await.unwrap();
+    for c in [&bob, &carol] {
+        c.sync().await.unwrap();
+    }
+
+    server.kill9();
+    open_db(&server)
+        .execute(
+            "INSERT INTO group_members (group_id, user_id, role) VALUES (?1, 'mallory', 'admin')",
+            [group.as_str()],
+        )
+        .unwrap();
+    server.restart().await;
+
+    alice.send_group_text(&group, "secret to the group").await.unwrap();
+    bob.sync().await.unwrap();
+    carol.send_group_text(&group, "secret from carol").await.unwrap();
+    for c in [&alice, &bob, &carol, &mallory] {
+        c.sync().await.unwrap();
+    }
+    let team = ConversationId::Group(group.clone());
+    for c in [&bob, &carol] {
+        assert_eq!(bodies(c, &team), ["hello team", "secret to the group", "secret from carol"], "{}", c.user_id());
+    }
+    assert_eq!(bodies(&alice, &team), ["hello team", "secret to the group", "secret from carol"]);
+    // Mallory was sent the group's ciphertexts (the server routes by its own list) and can read
+    // none of them.
+    assert!(bodies(&mallory, &team).is_empty());
+    assert!(!undecryptable(&mallory).is_empty(), "the server did route the group's messages to mallory");
+    // Bob only reads: he is told when he looks at the group (as the app does when its details are
+    // opened), or within a minute of the next message.
+    bob.fetch_groups().await.unwrap();
+    for c in [&alice, &bob, &carol] {
+        assert_eq!(members(c, &group), ["alice", "bob", "carol"], "{}", c.user_id());
+        let seen = warnings(c, &group, GroupWarning::MembersDisagree);
+        assert!(seen.iter().any(|w| w.contains("mallory")), "{}: {seen:?}", c.user_id());
+    }
+    // And mallory, listed as an admin by the server, cannot sign a change the server accepts in
+    // anyone's name: her own additions are hers, and the members refuse them.
+    assert_eq!(mallory.add_members(&group, &[uid("mallory")]).await.unwrap_err().code(), ErrorCode::NotMember);
+}
+
+/// The server edits the group's log: an entry whose action was changed after alice signed it
+/// (adding mallory), and a membership event no member signed. Both are refused and shown; the
+/// members stay as their signed changes make them and the group goes on.
+#[tokio::test]
+async fn changes_the_server_forges_are_refused_and_shown() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol, _mallory] = register_all(&server, dirs.path(), ["alice", "bob", "carol", "mallory"]).await;
+    let group = alice.create_group("team", &[uid("bob")]).await.unwrap().group_id;
+    alice.add_members(&group, &[uid("carol")]).await.unwrap();
+    for c in [&bob, &carol] {
+        c.sync().await.unwrap();
+    }
+
+    server.kill9();
+    {
+        let db = open_db(&server);
+        // Alice's real change 2 ("add carol"), its action rewritten to add mallory instead, under
+        // alice's signature, as change 3 after change 2.
+        let (change, signature): (String, String) = db
+            .query_row("SELECT change, signature FROM group_log WHERE group_id = ?1 AND seq = 2", [group.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        let hash2: String = db
+            .query_row("SELECT hash FROM group_log WHERE group_id = ?1 AND seq = 2", [group.as_str()], |r| r.get(0))
+            .unwrap();
+        let mut forged: serde_json::Value = serde_json::from_str(&change).unwrap();
+        forged["seq"] = 3.into();
+        forged["prev"] = hash2.into();
+        forged["action"] = serde_json::json!({"type": "add", "users": ["mallory"]});
+        db.execute(
+            "INSERT INTO group_log (group_id, seq, hash, change, signature) VALUES (?1, 3, 'forged', ?2, ?3)",
+            rusqlite::params![group.as_str(), forged.to_string(), signature],
+        )
+        .unwrap();
+        db.execute("UPDATE groups SET version = 3 WHERE group_id = ?1", [group.as_str()]).unwrap();
+        db.execute("INSERT INTO group_members (group_id, user_id, role) VALUES (?1, 'mallory', 'member')", [
+            group.as_str(),
+        ])
+        .unwrap();
+    }
+    server.restart().await;
+
+    // Alice's send reads the log first: the forged entry is refused, the send goes to the members.
+    alice.send_group_text(&group, "still just us").await.unwrap();
+    for c in [&bob, &carol] {
+        c.sync().await.unwrap();
+        assert_eq!(bodies(c, &ConversationId::Group(group.clone())), ["still just us"], "{}", c.user_id());
+    }
+    for c in [&alice, &bob, &carol] {
+        assert_eq!(members(c, &group), ["alice", "bob", "carol"], "{}", c.user_id());
+    }
+    let refused = warnings(&alice, &group, GroupWarning::ChangeRefused);
+    assert!(refused.iter().any(|w| w.contains("not signed by a device alice confirmed")), "{refused:?}");
+
+    // A membership event no member signed, as the server would put it in bob's inbox.
+    let forged = InboxEntry {
+        seq: 1_000,
+        message_id: MessageId::parse("forged-membership-1").unwrap(),
+        sender_user: uid("alice"),
+        sender_device: None,
+        server_ts: 1,
+        body: EntryBody::Membership(Box::new(MembershipEvent {
+            group_id: group.clone(),
+            change: MembershipChange::Added,
+            actor: uid("bob"),
+            users: vec![uid("mallory")],
+            group: GroupInfo { group_id: group.clone(), name: "team".into(), version: 9, created_ts: 0, members: vec![] },
+            signed: None,
+        })),
+    };
+    bob.bench_receive(&[forged]).await.unwrap();
+    let unsigned = warnings(&bob, &group, GroupWarning::UnsignedChange);
+    assert!(unsigned.iter().any(|w| w.contains("that bob added mallory")), "{unsigned:?}");
+    assert_eq!(members(&bob, &group), ["alice", "bob", "carol"]);
+    assert!(
+        !system_lines(&bob, &ConversationId::Group(group.clone())).iter().any(|(_, b)| b.contains("added mallory.")),
+        "the made-up change is not shown as if it happened"
+    );
+}
+
+/// Alice removes carol; the server keeps the removal from bob (deletes it from his inbox and
+/// from the log, and keeps carol listed). Bob's next message from alice names a change he does
+/// not have, and he is told that the server is hiding one.
+#[tokio::test]
+async fn a_removal_the_server_hides_from_a_member_is_noticed() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
+    let group = alice.create_group("team", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    alice.send_group_text(&group, "hello team").await.unwrap();
+    for c in [&bob, &carol] {
+        c.sync().await.unwrap();
+    }
+    alice.remove_member(&group, &uid("carol")).await.unwrap();
+
+    server.kill9();
+    {
+        let db = open_db(&server);
+        db.execute(
+            "DELETE FROM inbox WHERE user_id = 'bob' AND payload_id IN
+                (SELECT id FROM shared_payloads WHERE body LIKE '%\"membership\"%')",
+            [],
+        )
+        .unwrap();
+        db.execute("DELETE FROM group_log WHERE group_id = ?1 AND seq = 2", [group.as_str()]).unwrap();
+        db.execute("UPDATE groups SET version = 1 WHERE group_id = ?1", [group.as_str()]).unwrap();
+        db.execute("INSERT INTO group_members (group_id, user_id, role) VALUES (?1, 'carol', 'member')", [
+            group.as_str(),
+        ])
+        .unwrap();
+    }
+    server.restart().await;
+
+    alice.send_group_text(&group, "carol is gone").await.unwrap();
+    bob.sync().await.unwrap();
+    carol.sync().await.unwrap();
+    let team = ConversationId::Group(group.clone());
+    assert_eq!(bodies(&bob, &team), ["hello team", "carol is gone"]);
+    assert_eq!(bodies(&carol, &team), ["hello team"], "the removed member reads nothing sent after");
+    let withheld = warnings(&bob, &group, GroupWarning::ChangesWithheld);
+    assert!(withheld.iter().any(|w| w.contains("alice's message refers to change 2")), "{withheld:?}");
+    // Alice is told that the server still lists carol.
+    let disagree = warnings(&alice, &group, GroupWarning::MembersDisagree);
+    assert!(disagree.iter().any(|w| w.contains("carol")), "{disagree:?}");
 }

@@ -59,6 +59,9 @@ pub enum GroupWarning {
     MembersDisagree,
     /// Changes members made are missing: the server did not hand them over.
     ChangesWithheld,
+    /// A member's last change differs from this device's at the same number: the server shows
+    /// members different versions of the group.
+    Forked,
     /// A message from someone who is not a member as the signed changes have it.
     NotAMember,
     /// A member signed the member list of a group from before lists were signed (a one-time

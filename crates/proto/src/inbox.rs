@@ -72,8 +72,9 @@ pub enum EntryBody {
     Direct { ciphertext: String },
     /// A message for a group, the same ciphertext for every member device (Megolm).
     Group { group_id: GroupId, ciphertext: String },
-    /// The server's record of a membership change. Not encrypted: the server knows membership.
-    Membership(MembershipEvent),
+    /// A membership change: the signed change, and the server's description of it. Not
+    /// encrypted: the server knows membership (it routes by it), but cannot make a change.
+    Membership(Box<MembershipEvent>),
 }
 
 /// One entry of a device's inbox.

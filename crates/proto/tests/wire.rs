@@ -629,7 +629,7 @@ fn entry_bodies() {
             EntryBody::Membership(_) => "EntryBody-membership",
         }
     }
-    for body in [direct_entry().body, group_entry().body, EntryBody::Membership(membership_event())] {
+    for body in [direct_entry().body, group_entry().body, EntryBody::Membership(Box::new(membership_event()))] {
         pin(name(&body), &body);
     }
 }
@@ -644,7 +644,7 @@ fn inbox_entry() {
         sender_user: alice(),
         sender_device: None,
         server_ts: T0_MS + 3000,
-        body: EntryBody::Membership(membership_event()),
+        body: EntryBody::Membership(Box::new(membership_event())),
     };
     pin("InboxEntry-unset", &unset);
     reads_without(&unset, &["sender_device"]);

@@ -30,7 +30,7 @@ async fn take_events(c: &Client) -> Vec<MembershipEvent> {
         .await
         .into_iter()
         .map(|e| match e.body {
-            EntryBody::Membership(ev) => ev,
+            EntryBody::Membership(ev) => *ev,
             other => panic!("expected a membership entry, got {other:?}"),
         })
         .collect()

@@ -124,14 +124,25 @@ pub(crate) struct Line {
     pub change: Option<ClientEvent>,
 }
 
-/// Write the line for `verdict` (nothing for one known or waiting). `ts` orders it.
-pub(crate) fn record(db: &Db<'_>, me: &UserId, group_id: &GroupId, verdict: &Verdict, ts: i64) -> Result<Option<Line>> {
+/// Write the line for `verdict` (nothing for one known or waiting). A change's line shows its
+/// author's time and is ordered by the server's (`server_ts`, from the inbox) or, read from the
+/// log, by the author's; a warning's by `now`.
+pub(crate) fn record(
+    db: &Db<'_>,
+    me: &UserId,
+    group_id: &GroupId,
+    verdict: &Verdict,
+    server_ts: Option<i64>,
+    now: i64,
+) -> Result<Option<Line>> {
     match verdict {
         Verdict::Applied { change, applied } => {
             let body = change_line(me, change, applied);
             let id = format!("change-{}-{}", group_id, change.seq);
             let kind = (matches!(change.action, GroupAction::Adopt { .. })).then_some(GroupWarning::ListAdopted);
-            let Some(message) = system_line(db, group_id, &id, &change.author, &body, kind, ts)? else {
+            let shown = i64::try_from(change.ts).ok().filter(|ts| *ts > 0).or(server_ts).unwrap_or(now);
+            let times = (shown, server_ts.unwrap_or(shown));
+            let Some(message) = system_line(db, group_id, &id, &change.author, &body, kind, times)? else {
                 return Ok(None);
             };
             let event = ClientEvent::MembershipChanged {
@@ -144,7 +155,7 @@ pub(crate) fn record(db: &Db<'_>, me: &UserId, group_id: &GroupId, verdict: &Ver
         }
         Verdict::Refused(reason) => {
             let body = format!("A change to this group was refused: {reason}. The members shown are those the members' own changes make.");
-            warn(db, group_id, GroupWarning::ChangeRefused, &body, ts)
+            warn(db, group_id, GroupWarning::ChangeRefused, &body, now)
         }
         Verdict::Known | Verdict::Gap | Verdict::UnknownAuthor => Ok(None),
     }
@@ -158,7 +169,7 @@ pub(crate) fn warn(db: &Db<'_>, group_id: &GroupId, kind: GroupWarning, body: &s
     }
     let id = format!("warning-{}-{}-{}", group_id, <&str>::from(kind), now_ms());
     let server = UserId::parse("server").map_err(|e| Error::InvalidInput(e.to_string()))?;
-    Ok(system_line(db, group_id, &id, &server, body, Some(kind), ts)?.map(|message| Line { message, change: None }))
+    Ok(system_line(db, group_id, &id, &server, body, Some(kind), (ts, ts))?.map(|message| Line { message, change: None }))
 }
 
 fn system_line(
@@ -168,7 +179,7 @@ fn system_line(
     sender: &UserId,
     body: &str,
     warning: Option<GroupWarning>,
-    ts: i64,
+    (ts, server_ts): (i64, i64),
 ) -> Result<Option<Message>> {
     let conversation_id = ConversationId::Group(group_id.clone());
     let title = db.group(group_id)?.map(|g| g.name).unwrap_or_else(|| group_id.to_string());
@@ -184,7 +195,7 @@ fn system_line(
         reason: warning.map(Into::into),
         outgoing: false,
         ts,
-        server_ts: Some(ts),
+        server_ts: Some(server_ts),
     })
 }
 
@@ -253,7 +264,7 @@ impl Client {
                         }
                         Verdict::Applied { .. } | Verdict::Known => false,
                     };
-                    lines.extend(record(db, &me, group, &verdict, now)?);
+                    lines.extend(record(db, &me, group, &verdict, None, now)?);
                     if stop {
                         refused = true;
                         break;
@@ -268,7 +279,17 @@ impl Client {
             let local = self.read(|db| db.group(group))?;
             match local {
                 Some(local) if local.signed => {
-                    self.compare_members(&local, &page.group)?;
+                    if page.group.version > local.version && !refused {
+                        // The server is at a later change than any it handed over.
+                        let body = format!(
+                            "The server says this group is at change {}, but handed over changes only up to {}. The members shown are those the members' own changes make.",
+                            page.group.version, local.version
+                        );
+                        let lines = self.transact(|_, db| warn(db, group, GroupWarning::ChangesWithheld, &body, now))?;
+                        self.emit_lines(lines.into_iter().collect());
+                    } else {
+                        self.compare_members(&local, &page.group)?;
+                    }
                     return Ok(local);
                 }
                 // No signed change at all: a group from before they were signed.
@@ -298,6 +319,25 @@ impl Client {
         }
     }
 
+    /// A member's message named change `seq` of the group: after reading the log, warn when
+    /// this device still does not have it (the server holds it back from this device).
+    pub(crate) fn expect_change(&self, group: &GroupId, seq: u64, sender: &UserId) {
+        let result = self.transact(|_, db| {
+            let Some((have, _)) = db.group_head(group)? else { return Ok(None) };
+            if have >= seq {
+                return Ok(None);
+            }
+            let body = format!(
+                "{sender}'s message refers to change {seq} of this group, but the server has handed over changes only up to {have}: it may be hiding a change from you, such as a removal."
+            );
+            warn(db, group, GroupWarning::ChangesWithheld, &body, now_ms())
+        });
+        match result {
+            Ok(line) => self.emit_lines(line.into_iter().collect()),
+            Err(e) => tracing::warn!(error = %e, "could not check a group's changes"),
+        }
+    }
+
     /// Pin the identities of changes' authors not known yet (the directory pins them).
     async fn look_up_authors(&self, changes: &[SignedGroupChange]) -> Result<()> {
         let authors: BTreeSet<UserId> = changes
@@ -320,7 +360,7 @@ impl Client {
     }
 
     /// Warn when the server routes the group's messages to other people than its members.
-    fn compare_members(&self, local: &LocalGroup, server: &GroupInfo) -> Result<()> {
+    pub(crate) fn compare_members(&self, local: &LocalGroup, server: &GroupInfo) -> Result<()> {
         let ours: BTreeSet<&UserId> = local.members.iter().map(|m| &m.user_id).collect();
         let theirs: BTreeSet<&UserId> = server.members.iter().map(|m| &m.user_id).collect();
         let extra: Vec<String> = theirs.difference(&ours).map(ToString::to_string).collect();
@@ -371,7 +411,7 @@ impl Client {
             if let Verdict::Refused(reason) = &verdict {
                 tracing::error!(%reason, "this device's own group change does not apply here");
             }
-            Ok(record(db, &me, group, &verdict, now_ms())?.into_iter().collect::<Vec<_>>())
+            Ok(record(db, &me, group, &verdict, None, now_ms())?.into_iter().collect::<Vec<_>>())
         })?;
         self.emit_lines(lines);
         Ok(())
@@ -417,6 +457,9 @@ impl Client {
         for _ in 0..CHANGE_ATTEMPTS {
             let local = self.sync_group_log(group).await?;
             let action = action(&local)?;
+            if !local.joined {
+                return Err(Error::NotMember);
+            }
             if let Err(violation) = apply_action(Some(&local.members), &me, &action) {
                 let text = violation.to_string();
                 let mut chars = text.chars();

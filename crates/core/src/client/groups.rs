@@ -91,7 +91,9 @@ impl Client {
             let local = match known {
                 // Up to date: only compare the member lists.
                 Some((seq, _)) if seq == info.version => {
-                    self.read(|db| db.group(&info.group_id))?.ok_or(Error::NotMember)?
+                    let local = self.read(|db| db.group(&info.group_id))?.ok_or(Error::NotMember)?;
+                    self.compare_members(&local, info)?;
+                    local
                 }
                 _ => match self.sync_group_log(&info.group_id).await {
                     Ok(local) => local,

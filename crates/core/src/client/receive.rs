@@ -42,6 +42,9 @@ pub(crate) struct Processed {
     pub keys_handed_over: bool,
     /// Groups whose signed changes are to be read from the server (some are missing here).
     pub stale_groups: BTreeSet<GroupId>,
+    /// Groups whose senders had later changes than this device: the latest change number seen,
+    /// and whose message named it.
+    pub expected_heads: BTreeMap<GroupId, (u64, UserId)>,
     /// Groups that messages arrived in: compared with the server's member list now and then.
     pub groups_seen: BTreeSet<GroupId>,
     /// Verification messages, from the device that sent each (see [`super::link`]).
@@ -158,7 +161,8 @@ impl Client {
                     }
                 }
                 // A group change is checked against its author's identity: pin it first.
-                if let EntryBody::Membership(MembershipEvent { signed: Some(signed), .. }) = &entry.body
+                if let EntryBody::Membership(event) = &entry.body
+                    && let Some(signed) = &event.signed
                     && let Ok(change) = serde_json::from_str::<GroupChange>(&signed.change)
                     && db.pinned_identity(&change.author)?.is_none()
                 {
@@ -252,6 +256,9 @@ fn handle_entry(
                     let from_me = entry.sender_user == own.user_id;
                     let confirmed = device.as_ref().is_some_and(|d| d.confirmed);
                     out.groups_seen.insert(group_id.clone());
+                    if let Some(state) = &decrypted.plaintext.state {
+                        compare_heads(db, group_id, &entry.sender_user, state, out)?;
+                    }
                     // Someone the members' signed changes do not make a member (the server let
                     // them in): shown, marked, and never given a key.
                     let member = match db.group(group_id)? {
@@ -684,8 +691,41 @@ fn handle_membership(
         }
         group_log::Verdict::Known | group_log::Verdict::Refused(_) => {}
     }
-    let line = group_log::record(db, &own.user_id, group_id, &verdict, server_ts)?;
+    let line = group_log::record(db, &own.user_id, group_id, &verdict, Some(server_ts), server_ts)?;
     out.lines(line);
+    Ok(())
+}
+
+/// Compare the sender's last change of the group with ours: a different change at the same
+/// number means the server shows members different versions of the group (a fork); a later one
+/// means we are behind (read the log, and warn if the server does not have it).
+fn compare_heads(
+    db: &Db<'_>,
+    group_id: &GroupId,
+    sender: &UserId,
+    state: &crate::crypto::payload::GroupHead,
+    out: &mut Processed,
+) -> Result<()> {
+    let Some((seq, _)) = db.group_head(group_id)? else { return Ok(()) };
+    if state.seq > seq {
+        let expected = out.expected_heads.entry(group_id.clone()).or_insert((state.seq, sender.clone()));
+        if state.seq > expected.0 {
+            *expected = (state.seq, sender.clone());
+        }
+        return Ok(());
+    }
+    match db.group_change_hash(group_id, state.seq)? {
+        Some(ours) if ours != state.hash => {
+            let body = format!(
+                "{sender}'s copy of this group's changes differs from yours at change {}: the server may be showing members different versions of the group. Compare the member lists with {sender}.",
+                state.seq
+            );
+            let now = crate::store::now_ms();
+            let line = group_log::warn(db, group_id, GroupWarning::Forked, &body, now)?;
+            out.lines(line);
+        }
+        _ => {}
+    }
     Ok(())
 }
 

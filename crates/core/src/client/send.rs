@@ -17,7 +17,7 @@ use super::Client;
 use crate::ConversationId;
 use crate::crypto::CryptoError;
 use crate::crypto::Machine;
-use crate::crypto::payload::{GroupContent, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
+use crate::crypto::payload::{GroupHead, GroupContent, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
 use crate::events::ClientEvent;
 use crate::store::{
     Db, DeviceRecord, Devices, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, StoreError, now_ms,
@@ -377,15 +377,17 @@ impl Client {
         listed: Option<(Vec<DeviceAddress>, Vec<UserId>)>,
     ) -> Result<Option<StoredRequest>> {
         let (member_devices, members) = listed.unzip();
-        let plaintext = GroupPlaintext {
+        let mut plaintext = GroupPlaintext {
             v: PAYLOAD_VERSION,
             group_id: group.clone(),
             sender: self.inner.own.clone(),
             content: GroupContent::Text { body: body.to_owned(), ts },
+            state: None,
         };
         // The session advances and the request that carries the message is stored in one
         // transaction.
         self.transact(|m, db| {
+            plaintext.state = db.group_head(group)?.map(|(seq, hash)| GroupHead { seq, hash });
             let Some(ciphertext) = m.encrypt_group(db, group, expected_session, &plaintext)? else {
                 return Ok(None);
             };

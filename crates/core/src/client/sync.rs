@@ -90,11 +90,16 @@ impl Client {
         if processed.keys_handed_over {
             self.read_all_group_history().await;
         }
-        for group in &processed.stale_groups {
+        let mut forced: std::collections::BTreeSet<&GroupId> = processed.stale_groups.iter().collect();
+        forced.extend(processed.expected_heads.keys());
+        for group in &forced {
             self.recheck_group(group, true).await;
         }
-        for group in processed.groups_seen.difference(&processed.stale_groups) {
+        for group in processed.groups_seen.iter().filter(|g| !forced.contains(g)) {
             self.recheck_group(group, false).await;
+        }
+        for (group, (seq, sender)) in &processed.expected_heads {
+            self.expect_change(group, *seq, sender);
         }
     }
 

@@ -152,6 +152,18 @@ pub struct GroupPlaintext {
     pub group_id: GroupId,
     pub sender: DeviceAddress,
     pub content: GroupContent,
+    /// The group's last signed change as the sender had it: receivers compare it with theirs, so
+    /// a server that shows members different changes (a fork), or holds a change back from some,
+    /// is seen. Absent from senders before changes were signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<GroupHead>,
+}
+
+/// A group's last change: its number and hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupHead {
+    pub seq: u64,
+    pub hash: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -211,10 +223,13 @@ mod tests {
             group_id: GroupId::parse("g1").unwrap(),
             sender: addr("alice", "A1"),
             content: GroupContent::Text { body: "yo".into(), ts: 7 },
+            state: None,
         };
         assert_eq!(
             serde_json::to_string(&g).unwrap(),
             r#"{"v":1,"group_id":"g1","sender":{"user_id":"alice","device_id":"A1"},"content":{"type":"text","body":"yo","ts":7}}"#
         );
+        let at = GroupPlaintext { state: Some(GroupHead { seq: 3, hash: "H".into() }), ..g };
+        assert!(serde_json::to_string(&at).unwrap().ends_with(r#","state":{"seq":3,"hash":"H"}}"#));
     }
 }

@@ -157,6 +157,7 @@ fn group_plaintext(group: &GroupId, sender: &DeviceAddress, body: &str) -> Group
         group_id: group.clone(),
         sender: sender.clone(),
         content: GroupContent::Text { body: body.into(), ts: 1 },
+        state: None,
     }
 }
 

@@ -140,14 +140,14 @@ async fn membership_event(
         message_id,
         server_ts: state.clock.unix_millis(),
         content: DeliveryContent::Shared {
-            body: Box::new(EntryBody::Membership(MembershipEvent {
+            body: Box::new(EntryBody::Membership(Box::new(MembershipEvent {
                 group_id: after.group_id.clone(),
                 change,
                 actor: actor.user_id.clone(),
                 users,
                 group: after,
                 signed: Some(signed.clone()),
-            })),
+            }))),
             recipients,
         },
     })
@@ -322,8 +322,15 @@ pub async fn group_log(
     if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
         return Err(AppError::invalid_input(format!("`limit` must be 1 to {MAX_HISTORY_PAGE}.")));
     }
-    let group = load_for_member(&state, &group_id, &caller.user_id).await?;
-    let mut changes = state.groups.group_log(&group_id, q.after, limit + 1).await?;
+    // The member list and the changes from one snapshot, so they describe the same version.
+    let (group, mut changes) = state
+        .groups
+        .group_with_log(&group_id, q.after, limit + 1)
+        .await?
+        .ok_or_else(|| AppError::not_found("No such group."))?;
+    if !group.members.iter().any(|m| m.user_id == caller.user_id) {
+        return Err(AppError::not_member());
+    }
     let more = changes.len() > limit as usize;
     changes.truncate(limit as usize);
     Ok(Json(GroupLogPage { changes, more, group }))

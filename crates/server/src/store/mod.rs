@@ -266,6 +266,13 @@ pub trait GroupStore: Send + Sync {
     async fn log_head(&self, group: &GroupId) -> StoreResult<Option<(u64, String)>>;
     /// The group's log entries with `seq > after`, oldest first, at most `limit`.
     async fn group_log(&self, group: &GroupId, after: u64, limit: u32) -> StoreResult<Vec<SignedGroupChange>>;
+    /// The group and its log entries with `seq > after` (at most `limit`), read together.
+    async fn group_with_log(
+        &self,
+        group: &GroupId,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Option<(GroupInfo, Vec<SignedGroupChange>)>>;
     /// Deletes the group (and its history) if still at `expected_version`, delivering `event` in
     /// the same transaction.
     async fn dismiss_group(&self, group: &GroupId, expected_version: u64, event: Delivery) -> StoreResult<()>;

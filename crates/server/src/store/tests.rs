@@ -202,7 +202,7 @@ pub(crate) fn membership_event(group: &GroupInfo, change: MembershipChange, n: u
         message_id: msg(n),
         server_ts: 100 + u64::from(n),
         content: DeliveryContent::Shared {
-            body: Box::new(EntryBody::Membership(event)),
+            body: Box::new(EntryBody::Membership(Box::new(event))),
             recipients: to.iter().map(|a| (*a).clone()).collect(),
         },
     }

@@ -136,14 +136,20 @@ impl GroupStore for SqliteStore {
 
     async fn group_log(&self, group: &GroupId, after: u64, limit: u32) -> StoreResult<Vec<SignedGroupChange>> {
         let group = group.clone();
+        self.read(move |c| read_log(c, &group, after, limit)).await
+    }
+
+    async fn group_with_log(
+        &self,
+        group: &GroupId,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Option<(GroupInfo, Vec<SignedGroupChange>)>> {
+        let group = group.clone();
         self.read(move |c| {
-            Ok(c.prepare_cached(
-                "SELECT change, signature FROM group_log WHERE group_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?
-            .query_map((group.as_str(), sql_bound(after), i64::from(limit)), |r| {
-                Ok(SignedGroupChange { change: r.get(0)?, signature: r.get(1)? })
-            })?
-            .collect::<Result<_, _>>()?)
+            let tx = c.unchecked_transaction()?;
+            let Some(info) = load_group(&tx, &group)? else { return Ok(None) };
+            Ok(Some((info, read_log(&tx, &group, after, limit)?)))
         })
         .await
     }
@@ -295,6 +301,14 @@ fn check_version(c: &Connection, group: &GroupId, expected: u64) -> StoreResult<
         .optional()?
         .ok_or(StoreError::NotFound)?;
     if current == expected { Ok(()) } else { Err(StoreError::VersionConflict { current }) }
+}
+
+fn read_log(c: &Connection, group: &GroupId, after: u64, limit: u32) -> StoreResult<Vec<SignedGroupChange>> {
+    Ok(c.prepare_cached("SELECT change, signature FROM group_log WHERE group_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")?
+        .query_map((group.as_str(), sql_bound(after), i64::from(limit)), |r| {
+            Ok(SignedGroupChange { change: r.get(0)?, signature: r.get(1)? })
+        })?
+        .collect::<Result<_, _>>()?)
 }
 
 fn append_log(c: &Connection, group: &GroupId, entry: &LogEntry) -> StoreResult<()> {
