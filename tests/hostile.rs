@@ -615,3 +615,76 @@ async fn a_removal_the_server_hides_from_a_member_is_noticed() {
     let disagree = warnings(&alice, &group, GroupWarning::MembersDisagree);
     assert!(disagree.iter().any(|w| w.contains("carol")), "{disagree:?}");
 }
+
+/// The server shows members different versions of the group (a fork): carol has alice's change 2
+/// (adding dave); the server then drops it and takes bob's change 2 (adding erin) instead. Bob's
+/// next message names his change 2, which differs from carol's, and carol is told.
+#[tokio::test]
+async fn a_fork_of_the_group_is_seen_by_the_members_shown_different_changes() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol, _dave, _erin] =
+        register_all(&server, dirs.path(), ["alice", "bob", "carol", "dave", "erin"]).await;
+    let group = alice.create_group("team", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    alice.set_role(&group, &uid("bob"), sotto_proto::Role::Admin).await.unwrap();
+    bob.sync().await.unwrap();
+    alice.add_members(&group, &[uid("dave")]).await.unwrap();
+    carol.sync().await.unwrap();
+    assert_eq!(members(&carol, &group), ["alice", "bob", "carol", "dave"]);
+
+    server.kill9();
+    {
+        let db = open_db(&server);
+        db.execute("DELETE FROM group_log WHERE group_id = ?1 AND seq = 3", [group.as_str()]).unwrap();
+        db.execute("UPDATE groups SET version = 2 WHERE group_id = ?1", [group.as_str()]).unwrap();
+        db.execute("DELETE FROM group_members WHERE group_id = ?1 AND user_id = 'dave'", [group.as_str()]).unwrap();
+        db.execute("DELETE FROM inbox WHERE user_id = 'bob'", []).unwrap();
+    }
+    server.restart().await;
+
+    bob.add_members(&group, &[uid("erin")]).await.unwrap();
+    assert_eq!(members(&bob, &group), ["alice", "bob", "carol", "erin"]);
+    bob.send_group_text(&group, "welcome erin").await.unwrap();
+    carol.sync().await.unwrap();
+    assert_eq!(bodies(&carol, &ConversationId::Group(group.clone())), ["welcome erin"]);
+    let forked = warnings(&carol, &group, GroupWarning::Forked);
+    assert!(forked.iter().any(|w| w.contains("bob's copy of this group's changes differs from yours at change 3")), "{forked:?}");
+    // Carol's members stay as her own verified changes make them.
+    assert_eq!(members(&carol, &group), ["alice", "bob", "carol", "dave"]);
+}
+
+/// A group made before changes were signed (as the previous release left it on the server: rows,
+/// no log) goes on: the first member to use it signs its member list, once, and the others check
+/// that signature and take the list from it.
+#[tokio::test]
+async fn a_group_from_before_signed_changes_is_signed_once_and_goes_on() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    server.kill9();
+    open_db(&server)
+        .execute_batch(
+            "INSERT INTO groups (group_id, name, version, created_ts) VALUES ('old-group', 'old times', 3, 1);
+             INSERT INTO group_members VALUES ('old-group', 'alice', 'owner'), ('old-group', 'bob', 'member');
+             INSERT INTO group_membership_periods (group_id, user_id, from_seq, to_seq)
+                 SELECT group_id, user_id, 1, NULL FROM group_members WHERE group_id = 'old-group';",
+        )
+        .unwrap();
+    server.restart().await;
+    let group = GroupId::parse("old-group").unwrap();
+
+    let listed = bob.fetch_groups().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].signed);
+    assert_eq!((listed[0].name.as_str(), listed[0].version), ("old times", 4));
+    let adopted = warnings(&bob, &group, GroupWarning::ListAdopted);
+    assert!(adopted.iter().any(|w| w.starts_with("You signed this group's member list (alice, you)")), "{adopted:?}");
+
+    alice.send_group_text(&group, "still here").await.unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(bodies(&bob, &ConversationId::Group(group.clone())), ["still here"]);
+    assert_eq!(members(&alice, &group), ["alice", "bob"]);
+    let adopted = warnings(&alice, &group, GroupWarning::ListAdopted);
+    assert!(adopted.iter().any(|w| w.starts_with("bob signed this group's member list (you, bob)")), "{adopted:?}");
+    assert!(alice.group(&group).unwrap().unwrap().signed);
+}
