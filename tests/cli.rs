@@ -83,6 +83,22 @@ async fn two_people_chat_one_to_one_and_in_a_group() {
     let out = carol.run(&["send", "--group", group_id, "let me back"], "");
     assert_eq!(out.error_code(), "not_member");
 
+    // Roles: only the owner gives them; handing ownership over leaves alice an admin, and the
+    // new owner dismisses the group for everyone.
+    let out = bob.run(&["group", "role", group_id, "bob", "admin"], "");
+    assert_eq!(out.error_code(), "not_admin", "{}", out.stderr);
+    assert!(out.stderr.contains("Only the owner"), "{}", out.stderr);
+    let roles = alice.run(&["group", "role", group_id, "bob", "owner"], "").json();
+    let role_of = |who: &str| roles["members"].as_array().unwrap().iter().find(|m| m["user_id"] == who).unwrap()["role"].clone();
+    assert_eq!((role_of("alice"), role_of("bob")), ("admin".into(), "owner".into()));
+    assert_eq!(alice.run(&["group", "dismiss", group_id], "").error_code(), "not_admin");
+    let out = bob.run(&["group", "dismiss", group_id], "");
+    assert!(out.ok, "{}", out.stderr);
+    alice.run(&["sync"], "").json();
+    assert_eq!(alice.run(&["send", "--group", group_id, "anyone?"], "").error_code(), "not_member");
+    let lines = alice.run(&["history", "--group", group_id], "").json();
+    assert!(lines.as_array().unwrap().iter().any(|m| m["body"] == "bob dismissed the group."), "{lines}");
+
     // Search finds both conversations' words.
     let hits = alice.run(&["search", "chapter"], "").json();
     assert_eq!(hits.as_array().unwrap().len(), 1);

@@ -282,8 +282,18 @@ pub enum GroupCommand {
     Add { group: String, users: Vec<String> },
     /// Remove a member (admins only).
     Remove { group: String, user: String },
-    /// Leave a group.
+    /// Leave a group (the owner makes someone else the owner first, or dismisses it).
     Leave { group: String },
-    /// The groups this user is in.
+    /// Give a member a role (owner only): `member`, `admin`, or `owner` to hand ownership over
+    /// (you stay an admin).
+    Role {
+        group: String,
+        user: String,
+        #[arg(value_parser = ["member", "admin", "owner"])]
+        role: String,
+    },
+    /// End a group for everyone (owner only).
+    Dismiss { group: String },
+    /// The groups this user is in, checked against their members' signed changes.
     List,
 }

@@ -86,6 +86,9 @@ pub enum Error {
     NoDevices(String),
     #[error("You are not a member of this group.")]
     NotMember,
+    /// A group change this user's role does not allow (the words say which role it takes).
+    #[error("{0}")]
+    NotAdmin(String),
     #[error("Encryption failed: {0}")]
     Crypto(#[from] CryptoError),
     /// A send was retried against the server's current devices or members several times, and
@@ -213,6 +216,7 @@ impl Error {
             Error::NoVerification => ErrorCode::NoVerification,
             Error::NoConfirmedDevice(_) => ErrorCode::NoConfirmedDevice,
             Error::NotMember => ErrorCode::NotMember,
+            Error::NotAdmin(_) => ErrorCode::NotAdmin,
             Error::Crypto(_) => ErrorCode::Crypto,
             Error::KeptChanging(_) => ErrorCode::Conflict,
             Error::SignedOut => ErrorCode::SignedOut,

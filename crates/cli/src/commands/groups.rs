@@ -1,8 +1,8 @@
-//! Groups: create, add, remove, leave, list.
+//! Groups: create, add, remove, leave, roles, dismiss, list.
 
 use anyhow::Result;
 use sotto_core::Client;
-use sotto_proto::GroupId;
+use sotto_proto::{GroupId, Role};
 
 use crate::args::GroupCommand;
 use crate::shell::{Invocation, print, user};
@@ -27,6 +27,17 @@ pub async fn group(run: &mut Invocation<'_>, cmd: &GroupCommand) -> Result<()> {
             let g = resolve_group(&client, group).await?;
             client.leave_group(&g).await?;
             eprintln!("You left the group.");
+            Ok(())
+        }
+        GroupCommand::Role { group, user: u, role } => {
+            let g = resolve_group(&client, group).await?;
+            let role = Role::parse(role).ok_or_else(|| anyhow::anyhow!("A role is member, admin or owner."))?;
+            print(&client.set_role(&g, &user(u)?, role).await?)
+        }
+        GroupCommand::Dismiss { group } => {
+            let g = resolve_group(&client, group).await?;
+            client.dismiss_group(&g).await?;
+            eprintln!("The group is dismissed.");
             Ok(())
         }
         GroupCommand::List => print(&client.fetch_groups().await?),

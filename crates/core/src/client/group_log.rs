@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use sotto_proto::routes;
 use sotto_proto::{
     Applied, ErrorCode, GroupAction, GroupChange, GroupId, GroupInfo, GroupLogQuery, MembershipChange,
-    SignedGroupChange, UserId, apply_action,
+    RuleViolation, SignedGroupChange, UserId, apply_action,
 };
 
 use super::Client;
@@ -464,7 +464,11 @@ impl Client {
                 let text = violation.to_string();
                 let mut chars = text.chars();
                 let sentence = chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default();
-                return Err(Error::InvalidInput(format!("{sentence}.")));
+                return Err(match violation {
+                    RuleViolation::NotMember => Error::NotMember,
+                    RuleViolation::NotAdmin | RuleViolation::NotOwner => Error::NotAdmin(format!("{sentence}.")),
+                    _ => Error::InvalidInput(format!("{sentence}.")),
+                });
             }
             let head = self.read(|db| db.group_head(group))?;
             let (seq, prev) = head.map_or((local.version + 1, None), |(seq, hash)| (seq + 1, Some(hash)));
