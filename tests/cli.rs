@@ -89,7 +89,8 @@ async fn two_people_chat_one_to_one_and_in_a_group() {
     assert_eq!(out.error_code(), "not_admin", "{}", out.stderr);
     assert!(out.stderr.contains("Only the owner"), "{}", out.stderr);
     let roles = alice.run(&["group", "role", group_id, "bob", "owner"], "").json();
-    let role_of = |who: &str| roles["members"].as_array().unwrap().iter().find(|m| m["user_id"] == who).unwrap()["role"].clone();
+    let role_of =
+        |who: &str| roles["members"].as_array().unwrap().iter().find(|m| m["user_id"] == who).unwrap()["role"].clone();
     assert_eq!((role_of("alice"), role_of("bob")), ("admin".into(), "owner".into()));
     assert_eq!(alice.run(&["group", "dismiss", group_id], "").error_code(), "not_admin");
     let out = bob.run(&["group", "dismiss", group_id], "");

@@ -508,9 +508,11 @@ async fn changes_the_server_forges_are_refused_and_shown() {
         // Alice's real change 2 ("add carol"), its action rewritten to add mallory instead, under
         // alice's signature, as change 3 after change 2.
         let (change, signature): (String, String) = db
-            .query_row("SELECT change, signature FROM group_log WHERE group_id = ?1 AND seq = 2", [group.as_str()], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT change, signature FROM group_log WHERE group_id = ?1 AND seq = 2",
+                [group.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
         let hash2: String = db
             .query_row("SELECT hash FROM group_log WHERE group_id = ?1 AND seq = 2", [group.as_str()], |r| r.get(0))
@@ -525,9 +527,10 @@ async fn changes_the_server_forges_are_refused_and_shown() {
         )
         .unwrap();
         db.execute("UPDATE groups SET version = 3 WHERE group_id = ?1", [group.as_str()]).unwrap();
-        db.execute("INSERT INTO group_members (group_id, user_id, role) VALUES (?1, 'mallory', 'member')", [
-            group.as_str(),
-        ])
+        db.execute(
+            "INSERT INTO group_members (group_id, user_id, role) VALUES (?1, 'mallory', 'member')",
+            [group.as_str()],
+        )
         .unwrap();
     }
     server.restart().await;
@@ -556,7 +559,13 @@ async fn changes_the_server_forges_are_refused_and_shown() {
             change: MembershipChange::Added,
             actor: uid("bob"),
             users: vec![uid("mallory")],
-            group: GroupInfo { group_id: group.clone(), name: "team".into(), version: 9, created_ts: 0, members: vec![] },
+            group: GroupInfo {
+                group_id: group.clone(),
+                name: "team".into(),
+                version: 9,
+                created_ts: 0,
+                members: vec![],
+            },
             signed: None,
         })),
     };
@@ -596,9 +605,10 @@ async fn a_removal_the_server_hides_from_a_member_is_noticed() {
         .unwrap();
         db.execute("DELETE FROM group_log WHERE group_id = ?1 AND seq = 2", [group.as_str()]).unwrap();
         db.execute("UPDATE groups SET version = 1 WHERE group_id = ?1", [group.as_str()]).unwrap();
-        db.execute("INSERT INTO group_members (group_id, user_id, role) VALUES (?1, 'carol', 'member')", [
-            group.as_str(),
-        ])
+        db.execute(
+            "INSERT INTO group_members (group_id, user_id, role) VALUES (?1, 'carol', 'member')",
+            [group.as_str()],
+        )
         .unwrap();
     }
     server.restart().await;
@@ -648,7 +658,10 @@ async fn a_fork_of_the_group_is_seen_by_the_members_shown_different_changes() {
     carol.sync().await.unwrap();
     assert_eq!(bodies(&carol, &ConversationId::Group(group.clone())), ["welcome erin"]);
     let forked = warnings(&carol, &group, GroupWarning::Forked);
-    assert!(forked.iter().any(|w| w.contains("bob's copy of this group's changes differs from yours at change 3")), "{forked:?}");
+    assert!(
+        forked.iter().any(|w| w.contains("bob's copy of this group's changes differs from yours at change 3")),
+        "{forked:?}"
+    );
     // Carol's members stay as her own verified changes make them.
     assert_eq!(members(&carol, &group), ["alice", "bob", "carol", "dave"]);
 }

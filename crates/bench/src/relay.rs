@@ -146,7 +146,10 @@ impl Api {
         check(resp, "PUT /v1/keys/identity").await?;
         let signature = STANDARD_NO_PAD.encode(self_signing.sign(&DeviceConfirmation::signing_bytes(keys)).to_bytes());
         let confirm = ConfirmDevicesRequest {
-            confirmations: vec![DeviceConfirmation { device_id: d.addr.device_id.clone(), signature: signature.clone() }],
+            confirmations: vec![DeviceConfirmation {
+                device_id: d.addr.device_id.clone(),
+                signature: signature.clone(),
+            }],
         };
         let resp = self
             .http
@@ -211,7 +214,12 @@ impl Api {
         message_id: String,
         ciphertext: String,
     ) -> anyhow::Result<()> {
-        let req = SendGroupRequest { message_id: MessageId::parse(message_id)?, ciphertext, member_devices: None, members: None };
+        let req = SendGroupRequest {
+            message_id: MessageId::parse(message_id)?,
+            ciphertext,
+            member_devices: None,
+            members: None,
+        };
         let resp = self
             .http
             .post(format!("{}/v1/groups/{}/messages", self.base, group))

@@ -316,7 +316,9 @@ pub fn apply_action(
                 return Err(RuleViolation::BadName);
             }
             if added.contains(author) || !distinct(added.iter()) {
-                return Err(RuleViolation::BadList("the members of a new group are named once each, without its creator"));
+                return Err(RuleViolation::BadList(
+                    "the members of a new group are named once each, without its creator",
+                ));
             }
             if added.len() + 1 > MAX_GROUP_MEMBERS {
                 return Err(RuleViolation::TooManyMembers);

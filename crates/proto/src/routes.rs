@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AckRequest, Backup, BackupVersion, ChangePasswordRequest, ClaimKeysRequest, ClaimKeysResponse,
-    ConfirmDevicesRequest, DeleteDeviceRequest, DeviceId, DeviceKeys, DeviceList,
-    ExternalLoginRequest, GroupHistoryPage, GroupId, GroupInfo, GroupList, GroupLogPage, GroupLogQuery, InboxPage, Jwks, KeyCounts, LoginRequest,
-    PutBackupRequest, QueryKeysRequest, QueryKeysResponse, RefreshRequest, RegisterRequest, ResetDeviceKeysRequest,
-    ResetIdentityRequest, SendDirectRequest, SendGroupRequest, SendReceipt, Session, SignedGroupChange, UploadKeysRequest,
-    UserId, UserIdentity, UserSignature,
+    ConfirmDevicesRequest, DeleteDeviceRequest, DeviceId, DeviceKeys, DeviceList, ExternalLoginRequest,
+    GroupHistoryPage, GroupId, GroupInfo, GroupList, GroupLogPage, GroupLogQuery, InboxPage, Jwks, KeyCounts,
+    LoginRequest, PutBackupRequest, QueryKeysRequest, QueryKeysResponse, RefreshRequest, RegisterRequest,
+    ResetDeviceKeysRequest, ResetIdentityRequest, SendDirectRequest, SendGroupRequest, SendReceipt, Session,
+    SignedGroupChange, UploadKeysRequest, UserId, UserIdentity, UserSignature,
 };
 
 /// The HTTP methods the API uses.

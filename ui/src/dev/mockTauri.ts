@@ -65,6 +65,7 @@ const groups: Record<string, LocalGroup> = {
     name: "Book club",
     version: 3,
     joined: true,
+    signed: true,
     members: [
       { user_id: ME, role: "owner" },
       { user_id: "bob", role: "admin" },
@@ -423,6 +424,7 @@ const api = {
       name,
       version: 1,
       joined: true,
+      signed: true,
       members: [{ user_id: ME, role: "owner" }, ...members.map((u) => ({ user_id: u, role: "member" as const }))],
     };
     groups[id] = group;

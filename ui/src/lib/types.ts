@@ -24,6 +24,7 @@ export type { KeyBackupEnabled } from "./bindings/KeyBackupEnabled";
 export type { KeyBackupKind } from "./bindings/KeyBackupKind";
 export type { KeyBackupRestore } from "./bindings/KeyBackupRestore";
 export type { KeyBackupStatus } from "./bindings/KeyBackupStatus";
+export type { GroupWarning } from "./bindings/GroupWarning";
 export type { KeyChange } from "./bindings/KeyChange";
 export type { KeyReset } from "./bindings/KeyReset";
 export type { LocalGroup } from "./bindings/LocalGroup";

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use sotto_proto::routes;
 use sotto_proto::{
-    Applied, ErrorCode, GroupAction, GroupChange, GroupId, GroupInfo, GroupLogQuery, MembershipChange,
-    RuleViolation, SignedGroupChange, UserId, apply_action,
+    Applied, ErrorCode, GroupAction, GroupChange, GroupId, GroupInfo, GroupLogQuery, MembershipChange, RuleViolation,
+    SignedGroupChange, UserId, apply_action,
 };
 
 use super::Client;
@@ -44,7 +44,12 @@ pub(crate) enum Verdict {
 }
 
 /// Check `signed` against group `group_id` as this device has it, and apply it if it holds.
-pub(crate) fn apply_signed(db: &Db<'_>, me: &UserId, group_id: &GroupId, signed: &SignedGroupChange) -> Result<Verdict> {
+pub(crate) fn apply_signed(
+    db: &Db<'_>,
+    me: &UserId,
+    group_id: &GroupId,
+    signed: &SignedGroupChange,
+) -> Result<Verdict> {
     let Ok(change) = serde_json::from_str::<GroupChange>(&signed.change) else {
         return Ok(Verdict::Refused("it is not a group change this version can read".into()));
     };
@@ -103,14 +108,7 @@ pub(crate) fn apply_signed(db: &Db<'_>, me: &UserId, group_id: &GroupId, signed:
     };
     let name = applied.name.clone().or_else(|| local.map(|g| g.name)).unwrap_or_else(|| group_id.to_string());
     db.apply_group_change(
-        &VerifiedChange {
-            group_id,
-            seq: change.seq,
-            hash: &hash,
-            signed,
-            name: &name,
-            members: &applied.members,
-        },
+        &VerifiedChange { group_id, seq: change.seq, hash: &hash, signed, name: &name, members: &applied.members },
         me,
     )?;
     db.ensure_conversation(&ConversationId::Group(group_id.clone()), &name)?;
@@ -154,7 +152,9 @@ pub(crate) fn record(
             Ok(Some(Line { message, change: Some(event) }))
         }
         Verdict::Refused(reason) => {
-            let body = format!("A change to this group was refused: {reason}. The members shown are those the members' own changes make.");
+            let body = format!(
+                "A change to this group was refused: {reason}. The members shown are those the members' own changes make."
+            );
             warn(db, group_id, GroupWarning::ChangeRefused, &body, now)
         }
         Verdict::Known | Verdict::Gap | Verdict::UnknownAuthor => Ok(None),
@@ -169,7 +169,8 @@ pub(crate) fn warn(db: &Db<'_>, group_id: &GroupId, kind: GroupWarning, body: &s
     }
     let id = format!("warning-{}-{}-{}", group_id, <&str>::from(kind), now_ms());
     let server = UserId::parse("server").map_err(|e| Error::InvalidInput(e.to_string()))?;
-    Ok(system_line(db, group_id, &id, &server, body, Some(kind), (ts, ts))?.map(|message| Line { message, change: None }))
+    Ok(system_line(db, group_id, &id, &server, body, Some(kind), (ts, ts))?
+        .map(|message| Line { message, change: None }))
 }
 
 fn system_line(
@@ -217,11 +218,15 @@ fn change_line(me: &UserId, change: &GroupChange, applied: &Applied) -> String {
             )
         }
         (GroupAction::SetRole { user, role }, _) => {
-            format!("{actor} made {} {} of the group.", list(std::slice::from_ref(user)), match role {
-                sotto_proto::Role::Owner => "the owner",
-                sotto_proto::Role::Admin => "an admin",
-                sotto_proto::Role::Member => "a member (not an admin)",
-            })
+            format!(
+                "{actor} made {} {} of the group.",
+                list(std::slice::from_ref(user)),
+                match role {
+                    sotto_proto::Role::Owner => "the owner",
+                    sotto_proto::Role::Admin => "an admin",
+                    sotto_proto::Role::Member => "a member (not an admin)",
+                }
+            )
         }
         (_, MembershipChange::Added) => format!("{actor} added {}.", list(&applied.users)),
         (_, MembershipChange::Removed) => format!("{actor} removed {}.", list(&applied.users)),
@@ -240,13 +245,14 @@ impl Client {
         let me = self.inner.own.user_id.clone();
         for _ in 0..MAX_LOG_PAGES {
             let after = self.read(|db| db.group_head(group))?.map_or(0, |(seq, _)| seq);
-            let page = match self.call_with_query::<routes::GroupLog>(group, &GroupLogQuery { after, limit: None }, &()).await
-            {
-                Err(e) if matches!(e.server_code(), Some(ErrorCode::NotMember | ErrorCode::NotFound)) => {
-                    return Err(Error::NotMember);
-                }
-                other => other?,
-            };
+            let page =
+                match self.call_with_query::<routes::GroupLog>(group, &GroupLogQuery { after, limit: None }, &()).await
+                {
+                    Err(e) if matches!(e.server_code(), Some(ErrorCode::NotMember | ErrorCode::NotFound)) => {
+                        return Err(Error::NotMember);
+                    }
+                    other => other?,
+                };
             self.look_up_authors(&page.changes).await?;
             let now = now_ms();
             let (lines, refused) = self.transact(|_, db| {
@@ -285,7 +291,8 @@ impl Client {
                             "The server says this group is at change {}, but handed over changes only up to {}. The members shown are those the members' own changes make.",
                             page.group.version, local.version
                         );
-                        let lines = self.transact(|_, db| warn(db, group, GroupWarning::ChangesWithheld, &body, now))?;
+                        let lines =
+                            self.transact(|_, db| warn(db, group, GroupWarning::ChangesWithheld, &body, now))?;
                         self.emit_lines(lines.into_iter().collect());
                     } else {
                         self.compare_members(&local, &page.group)?;
@@ -371,7 +378,8 @@ impl Client {
                 db.clear_group_warning(group)?;
                 return Ok(None);
             }
-            let mut body = String::from("The server's member list for this group differs from the one its members signed.");
+            let mut body =
+                String::from("The server's member list for this group differs from the one its members signed.");
             if !extra.is_empty() {
                 body.push_str(&format!(
                     " It lists {} though no member added them: they are given no keys and cannot read what is sent.",
@@ -463,7 +471,8 @@ impl Client {
             if let Err(violation) = apply_action(Some(&local.members), &me, &action) {
                 let text = violation.to_string();
                 let mut chars = text.chars();
-                let sentence = chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default();
+                let sentence =
+                    chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default();
                 return Err(match violation {
                     RuleViolation::NotMember => Error::NotMember,
                     RuleViolation::NotAdmin | RuleViolation::NotOwner => Error::NotAdmin(format!("{sentence}.")),

@@ -323,7 +323,14 @@ fn handle_direct(
             };
             let conversation_id = ConversationId::Direct(peer.clone());
             db.ensure_conversation(&conversation_id, peer.as_str())?;
-            store_text(db, &conversation_id, entry, &body, Sent { from_me, confirmed: sender.confirmed, member: true, ts }, out)
+            store_text(
+                db,
+                &conversation_id,
+                entry,
+                &body,
+                Sent { from_me, confirmed: sender.confirmed, member: true, ts },
+                out,
+            )
         }
         OlmContent::RoomKey { group_id, session_id, session_key } => {
             if let Some(session_id) = machine.receive_room_key(db, &sender, &group_id, &session_id, &session_key)? {

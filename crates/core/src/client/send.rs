@@ -9,15 +9,15 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use sotto_proto::routes;
 use sotto_proto::{
-    DeviceAddress, DevicePayload, ErrorCode, GroupId, MessageId, SendDirectRequest, SendGroupRequest,
-    SendReceipt, UserId,
+    DeviceAddress, DevicePayload, ErrorCode, GroupId, MessageId, SendDirectRequest, SendGroupRequest, SendReceipt,
+    UserId,
 };
 
 use super::Client;
 use crate::ConversationId;
 use crate::crypto::CryptoError;
 use crate::crypto::Machine;
-use crate::crypto::payload::{GroupHead, GroupContent, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
+use crate::crypto::payload::{GroupContent, GroupHead, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
 use crate::events::ClientEvent;
 use crate::store::{
     Db, DeviceRecord, Devices, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, StoreError, now_ms,

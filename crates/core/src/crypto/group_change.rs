@@ -18,8 +18,8 @@ pub fn entry_hash(signed: &SignedGroupChange) -> String {
 impl Machine {
     /// Sign `change` with this device's Ed25519 key.
     pub fn sign_group_change(&self, change: &GroupChange) -> Result<SignedGroupChange, CryptoError> {
-        let json = serde_json::to_string(change)
-            .map_err(|source| CryptoError::Encode { what: "a group change", source })?;
+        let json =
+            serde_json::to_string(change).map_err(|source| CryptoError::Encode { what: "a group change", source })?;
         let signature = self.account.sign(SignedGroupChange::signing_bytes(&json)).to_base64();
         Ok(SignedGroupChange { change: json, signature })
     }

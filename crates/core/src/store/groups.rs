@@ -63,8 +63,16 @@ impl Db<'_> {
         // (The caller refuses numbers beyond this.)
         let seq = i64::try_from(change.seq).unwrap_or(i64::MAX);
         self.conn()
-            .prepare_cached("INSERT INTO group_log (group_id, seq, hash, change, signature) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![change.group_id.as_str(), seq, change.hash, change.signed.change, change.signed.signature])?;
+            .prepare_cached(
+                "INSERT INTO group_log (group_id, seq, hash, change, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                change.group_id.as_str(),
+                seq,
+                change.hash,
+                change.signed.change,
+                change.signed.signature
+            ])?;
         self.conn()
             .prepare_cached(
                 "INSERT INTO groups (group_id, name, version, members, joined, head) VALUES (?1, ?2, ?3, ?4, ?5, ?6)

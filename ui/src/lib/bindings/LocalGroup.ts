@@ -5,8 +5,17 @@ import type { GroupMember } from "./GroupMember";
 /**
  * A group known to this device.
  */
-export type LocalGroup = { group_id: GroupId, name: string, version: number, members: Array<GroupMember>, 
+export type LocalGroup = { group_id: GroupId, name: string, 
+/**
+ * The number of the last change applied.
+ */
+version: number, members: Array<GroupMember>, 
 /**
  * False once this user left, was removed, or the group was dismissed.
  */
-joined: boolean, };
+joined: boolean, 
+/**
+ * The members follow changes that members signed and this device checked. False only for
+ * a group from before changes were signed, until one of its members signs its member list.
+ */
+signed: boolean, };

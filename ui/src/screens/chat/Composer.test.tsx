@@ -87,6 +87,7 @@ describe("composer", () => {
       name: "Club",
       version: 2,
       joined: false,
+      signed: true,
       members: [{ user_id: "bob", role: "owner" }],
     });
     const r = await renderApp({ conversations: [conversation({ peer: "club", kind: "group", title: "Club" })] });

@@ -11,6 +11,7 @@ import {
   asCommandError,
   undecryptableText,
 } from "../../lib/errors";
+import { isWarningLine } from "../../lib/groupWarnings";
 import { systemLineText } from "../../lib/keyChanges";
 import type { MessageRow } from "../../lib/messageRows";
 import { formatClock, formatFull, useClock } from "../../lib/time";
@@ -52,9 +53,15 @@ function MessageItemView({ row, showSender, highlighted }: MessageItemProps) {
   };
 
   if (m.kind === "system") {
+    const warning = isWarningLine(m.reason);
     return (
       <div className="message message--system" {...common}>
-        <p className="system-line" data-testid="system-line">
+        <p
+          className={warning ? "system-line system-line--warning" : "system-line"}
+          data-testid="system-line"
+          role={warning ? "note" : undefined}
+        >
+          {warning ? <AlertIcon className="system-line__icon" /> : null}
           <span data-testid="message-body">{systemLineText(m)}</span>
         </p>
       </div>
@@ -74,6 +81,12 @@ function MessageItemView({ row, showSender, highlighted }: MessageItemProps) {
     <div className={classes} {...common}>
       {showSender && !m.outgoing && row.firstInRun ? <p className="message__sender">{m.sender_user}</p> : null}
       {m.kind === "undecryptable" ? <UndecryptableBubble message={m} /> : <TextBubble message={m} />}
+      {m.reason === "not_a_member" && !m.outgoing ? (
+        <p className="message__warning" data-testid="not-a-member">
+          <AlertIcon className="message__warning-icon" />
+          Sent by {m.sender_user}, who is not a member of this group as its members' own changes have it
+        </p>
+      ) : null}
       {m.reason === "unconfirmed_device" && !m.outgoing ? (
         <p className="message__warning" data-testid="unconfirmed-sender">
           <AlertIcon className="message__warning-icon" />

@@ -165,6 +165,33 @@ describe("message list", () => {
     expect(byId(1).getAttribute("data-kind")).toBe("system");
   });
 
+  it("marks what the group's members did not sign as a warning, and signing an old list as news", async () => {
+    await openWith(
+      [
+        message({ id: 1, kind: "system", status: "system", body: "bob signed this group's member list.", reason: "list_adopted" }),
+        message({
+          id: 2,
+          kind: "system",
+          status: "system",
+          body: "The server's member list for this group differs from the one its members signed.",
+          reason: "members_disagree",
+        }),
+        message({ id: 3, body: "let me in", sender_user: "mallory", reason: "not_a_member" }),
+        message({ id: 4, body: "hi all" }),
+      ],
+      "group",
+    );
+    const lines = screen.getAllByTestId("system-line");
+    expect(lines).toHaveLength(2);
+    const [adopted, disagree] = lines as [HTMLElement, HTMLElement];
+    expect(adopted.classList.contains("system-line--warning")).toBe(false);
+    expect(disagree.classList.contains("system-line--warning")).toBe(true);
+    expect(disagree.getAttribute("role")).toBe("note");
+    expect(disagree.textContent).toBe("The server's member list for this group differs from the one its members signed.");
+    expect(within(byId(3)).getByTestId("not-a-member").textContent).toMatch(/^Sent by mallory, who is not a member/u);
+    expect(within(byId(4)).queryByTestId("not-a-member")).toBeNull();
+  });
+
   it("shows the sender's time, and says so when the server received the message far from it", async () => {
     await openWith([
       message({ id: 1, ts: NOW - 2 * HOUR, server_ts: NOW - 2 * HOUR + 2000 }),

@@ -12,7 +12,7 @@ function group(myRole: Role | null, joined = true): LocalGroup {
     { user_id: "bob", role: "member" },
   ];
   if (myRole) members.push({ user_id: "alice", role: myRole });
-  return { group_id: "club", name: "Book club", version: 4, joined, members };
+  return { group_id: "club", name: "Book club", version: 4, joined, signed: true, members };
 }
 
 async function openGroup(g: LocalGroup) {

@@ -304,11 +304,13 @@ fn check_version(c: &Connection, group: &GroupId, expected: u64) -> StoreResult<
 }
 
 fn read_log(c: &Connection, group: &GroupId, after: u64, limit: u32) -> StoreResult<Vec<SignedGroupChange>> {
-    Ok(c.prepare_cached("SELECT change, signature FROM group_log WHERE group_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")?
-        .query_map((group.as_str(), sql_bound(after), i64::from(limit)), |r| {
-            Ok(SignedGroupChange { change: r.get(0)?, signature: r.get(1)? })
-        })?
-        .collect::<Result<_, _>>()?)
+    Ok(c.prepare_cached(
+        "SELECT change, signature FROM group_log WHERE group_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?
+    .query_map((group.as_str(), sql_bound(after), i64::from(limit)), |r| {
+        Ok(SignedGroupChange { change: r.get(0)?, signature: r.get(1)? })
+    })?
+    .collect::<Result<_, _>>()?)
 }
 
 fn append_log(c: &Connection, group: &GroupId, entry: &LogEntry) -> StoreResult<()> {
