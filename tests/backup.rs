@@ -79,6 +79,12 @@ async fn a_restored_device_reads_its_history_and_keeps_talking_after_the_old_cop
     // The trust decision came back with the same keys.
     assert!(restored.is_verified(&uid("bob")).unwrap());
 
+    // The group comes back as this device had verified it from its signed changes.
+    let team = restored.group(&group).unwrap().unwrap();
+    assert!(team.signed && team.joined);
+    assert_eq!(team.name, "team");
+    assert_eq!(team.member_ids(), [uid("alice"), uid("bob")]);
+
     // Old 1:1 and group history is there, and searchable.
     assert_eq!(bodies(&restored, &to_bob), ["before the backup", "a reply before the backup"]);
     let group_conversation = ConversationId::Group(group.clone());

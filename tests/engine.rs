@@ -819,6 +819,10 @@ async fn a_linked_device_reads_the_groups_past_messages() {
     let garden = ConversationId::Group(group.clone());
     assert_eq!(bodies(&laptop, &garden), ["tomatoes are in", "so are the beans"]);
     assert!(undecryptable(&laptop).is_empty(), "{:?}", undecryptable(&laptop));
+    // The group's sealed name opens there too: its key came with the group keys.
+    assert_eq!(laptop.group(&group).unwrap().unwrap().name, "garden");
+    let titles: Vec<String> = laptop.conversations().unwrap().into_iter().map(|c| c.title).collect();
+    assert!(titles.contains(&"garden".to_owned()), "{titles:?}");
 }
 
 /// The same confirmation with both devices online (the background service, as in the app):

@@ -701,3 +701,27 @@ async fn a_group_from_before_signed_changes_is_signed_once_and_goes_on() {
     assert!(adopted.iter().any(|w| w.starts_with("bob signed this group's member list (you, bob)")), "{adopted:?}");
     assert!(alice.group(&group).unwrap().unwrap().signed);
 }
+
+/// A group's name is sealed by its creator: the server stores and relays only ciphertext, and
+/// the members' devices open it with the key that came with the group's Megolm key.
+#[tokio::test]
+async fn the_server_stores_only_ciphertext_for_a_groups_name() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let group = alice.create_group("Surprise party for carol", &[uid("bob")]).await.unwrap();
+    assert_eq!(group.name, "Surprise party for carol");
+    bob.sync().await.unwrap();
+    // Bob reads the name before anyone wrote a message: the key came with the group's creation.
+    assert_eq!(bob.group(&group.group_id).unwrap().unwrap().name, "Surprise party for carol");
+    let titles: Vec<String> = bob.conversations().unwrap().into_iter().map(|c| c.title).collect();
+    assert_eq!(titles, ["Surprise party for carol"]);
+    let lines = system_lines(&bob, &ConversationId::Group(group.group_id.clone()));
+    assert!(lines.iter().any(|(_, b)| b == "alice created the group."), "{lines:?}");
+
+    // Nowhere in the server's database, nor in what it answers.
+    let found = files_containing(&server.data_dir(), &["Surprise", "party for carol"]);
+    assert!(found.is_empty(), "{found:?}");
+    let listed = alice.fetch_groups().await.unwrap();
+    assert_eq!(listed[0].name, "Surprise party for carol");
+}

@@ -77,7 +77,9 @@ pub struct GroupList {
 /// What a change does. Who may make it, checked by the server and by every client against the
 /// group as the log had it just before:
 /// - `create`: anyone, as the first entry of a new group; the author becomes the owner and
-///   `members` are added as members.
+///   `members` are added as members. `name` is sealed ([`SEALED_NAME_PREFIX`]: encrypted with a
+///   key only members' devices get), so the server stores and serves ciphertext; a plain name
+///   is allowed too, for clients that do not seal.
 /// - `adopt`: any member, as the first signed entry of a group made before changes were signed;
 ///   `members` must be the list the server holds, and include the author.
 /// - `add`: an admin; none of `users` may be a member already.
@@ -272,6 +274,19 @@ pub struct Applied {
     pub name: Option<String>,
 }
 
+/// How a sealed group name begins; what follows is unpadded base64 of the nonce and the
+/// ciphertext (the clients' business).
+pub const SEALED_NAME_PREFIX: &str = "sealed:v1:";
+
+/// Whether `name` is a sealed group name: the prefix, then base64, at most
+/// [`crate::limits::MAX_SEALED_GROUP_NAME_CHARS`] characters in all.
+pub fn is_sealed_name(name: &str) -> bool {
+    name.len() <= crate::limits::MAX_SEALED_GROUP_NAME_CHARS
+        && name.strip_prefix(SEALED_NAME_PREFIX).is_some_and(|b64| {
+            !b64.is_empty() && b64.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        })
+}
+
 /// Whether `name` is a group name as the server stores it (trimmed, 1 to 128 characters).
 pub fn valid_group_name(name: &str) -> bool {
     name == name.trim()
@@ -312,7 +327,7 @@ pub fn apply_action(
     let applied = |change, users, members, name| Ok(Applied { change, users, members: sorted(members), name });
     match action {
         GroupAction::Create { name, members: added } => {
-            if !valid_group_name(name) {
+            if !valid_group_name(name) && !is_sealed_name(name) {
                 return Err(RuleViolation::BadName);
             }
             if added.contains(author) || !distinct(added.iter()) {
@@ -453,6 +468,19 @@ mod tests {
         assert!(matches!(apply_action(None, &u("alice"), &twice), Err(RuleViolation::BadList(_))));
         let untrimmed = GroupAction::Create { name: " team".into(), members: vec![] };
         assert_eq!(apply_action(None, &u("alice"), &untrimmed), Err(RuleViolation::BadName));
+        // Sealed names are longer than plain ones may be.
+        let sealed = GroupAction::Create { name: format!("sealed:v1:{}", "A".repeat(500)), members: vec![] };
+        assert!(apply_action(None, &u("alice"), &sealed).is_ok());
+        assert!(
+            is_sealed_name("sealed:v1:q83v+EjRW/eJA")
+                && !is_sealed_name("sealed:v1:")
+                && !is_sealed_name("sealed:v1:a b")
+        );
+        let not_base64 = GroupAction::Create { name: format!("sealed:v1:{}!", "A".repeat(500)), members: vec![] };
+        assert_eq!(apply_action(None, &u("alice"), &not_base64), Err(RuleViolation::BadName));
+        let long = format!("sealed:v1:{}", "A".repeat(1024));
+        let action = GroupAction::Create { name: long, members: vec![] };
+        assert_eq!(apply_action(None, &u("alice"), &action), Err(RuleViolation::BadName));
     }
 
     #[test]

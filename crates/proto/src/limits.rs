@@ -24,6 +24,9 @@ pub const MAX_DIRECT_PAYLOADS: usize = 1000;
 pub const MAX_GROUP_MEMBERS: usize = 5000;
 /// Length of a group name, in characters.
 pub const MAX_GROUP_NAME_CHARS: usize = 128;
+/// The longest sealed (encrypted) group name: a name of 128 characters of up to 4 bytes each,
+/// its nonce and tag, in base64, with the prefix.
+pub const MAX_SEALED_GROUP_NAME_CHARS: usize = 1024;
 /// Length of a device display name, in characters.
 pub const MAX_DEVICE_NAME_CHARS: usize = 64;
 /// Password length bounds, in bytes.

@@ -135,6 +135,8 @@ fn count(c: &Connection) -> Result<Counts> {
         cross_signing: n("SELECT count(*) FROM cross_signing")?,
         identity: n("SELECT count(*) FROM identities")?,
         group: n("SELECT count(*) FROM groups")?,
+        group_change: n("SELECT count(*) FROM group_log")?,
+        group_name_key: n("SELECT count(*) FROM group_name_keys")?,
         conversation: n("SELECT count(*) FROM conversations")?,
         message: n("SELECT count(*) FROM messages")?,
         pending_decryption: n("SELECT count(*) FROM pending_decryption")?,
@@ -257,7 +259,7 @@ fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_,
     each(c, "SELECT user_id, fetched_ts, verified FROM known_users", lines, |r| {
         Ok(Record::KnownUser { user_id: r.get(0)?, fetched_ts: r.get(1)?, verified: r.get(2)? })
     })?;
-    each(c, "SELECT group_id, name, version, members, joined FROM groups", lines, |r| {
+    each(c, "SELECT group_id, name, version, members, joined, head, warning, sealed_name FROM groups", lines, |r| {
         let members: String = r.get(3)?;
         Ok(Record::Group {
             group_id: r.get(0)?,
@@ -265,6 +267,21 @@ fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_,
             version: r.get(2)?,
             members: serde_json::from_str(&members).map_err(StoreError::json("groups", "members"))?,
             joined: r.get::<_, i64>(4)? != 0,
+            head: r.get(5)?,
+            warning: r.get(6)?,
+            sealed_name: r.get(7)?,
+        })
+    })?;
+    each(c, "SELECT group_id, key FROM group_name_keys", lines, |r| {
+        Ok(Record::GroupNameKey { group_id: r.get(0)?, key: r.get(1)? })
+    })?;
+    each(c, "SELECT group_id, seq, hash, change, signature FROM group_log ORDER BY group_id, seq", lines, |r| {
+        Ok(Record::GroupChange {
+            group_id: r.get(0)?,
+            seq: r.get(1)?,
+            hash: r.get(2)?,
+            change: r.get(3)?,
+            signature: r.get(4)?,
         })
     })?;
     each(c, "SELECT id, kind, peer, title, last_ts, last_preview, unread FROM conversations", lines, |r| {

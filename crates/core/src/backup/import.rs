@@ -206,12 +206,32 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], record: Record, out: &mut Imported
             c.prepare_cached("INSERT INTO known_users (user_id, fetched_ts, verified) VALUES (?1, ?2, ?3)")?
                 .execute(params![user_id, fetched_ts, verified])?;
         }
-        Record::Group { group_id, name, version, members, joined } => {
+        Record::Group { group_id, name, version, members, joined, head, warning, sealed_name } => {
             let members = serde_json::to_string(&members).map_err(Error::encode("a group member list"))?;
             c.prepare_cached(
-                "INSERT INTO groups (group_id, name, version, members, joined) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO groups (group_id, name, version, members, joined, head, warning, sealed_name)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
-            .execute(params![group_id, name, version, members, i64::from(joined)])?;
+            .execute(params![
+                group_id,
+                name,
+                version,
+                members,
+                i64::from(joined),
+                head,
+                warning,
+                sealed_name
+            ])?;
+        }
+        Record::GroupNameKey { group_id, key } => {
+            c.prepare_cached("INSERT INTO group_name_keys (group_id, key) VALUES (?1, ?2)")?
+                .execute(params![group_id, key])?;
+        }
+        Record::GroupChange { group_id, seq, hash, change, signature } => {
+            c.prepare_cached(
+                "INSERT INTO group_log (group_id, seq, hash, change, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![group_id, seq, hash, change, signature])?;
         }
         Record::Conversation { id, kind, peer, title, last_ts, last_preview, unread } => {
             c.prepare_cached(

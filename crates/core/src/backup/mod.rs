@@ -26,6 +26,16 @@ pub(crate) use export::{Owner, write_backup};
 pub(crate) use import::{Imported, load_records, open_backup};
 pub(crate) use records::{Header, Record};
 
+/// The keys of this device's groups' sealed names, as records (for another device of this user,
+/// and the key backup).
+pub(crate) fn name_key_records(db: &crate::store::Db<'_>) -> crate::Result<Vec<Record>> {
+    Ok(db
+        .group_name_keys()?
+        .into_iter()
+        .map(|(group_id, key)| Record::GroupNameKey { group_id, key: key.to_string() })
+        .collect())
+}
+
 use crate::{Error, Result};
 
 /// The `format` of the header line.

@@ -38,6 +38,8 @@ pub(crate) struct Counts {
     pub cross_signing: u64,
     pub identity: u64,
     pub group: u64,
+    pub group_change: u64,
+    pub group_name_key: u64,
     pub conversation: u64,
     pub message: u64,
     pub pending_decryption: u64,
@@ -58,6 +60,8 @@ impl Counts {
             self.cross_signing,
             self.identity,
             self.group,
+            self.group_change,
+            self.group_name_key,
             self.conversation,
             self.message,
             self.pending_decryption,
@@ -144,6 +148,28 @@ pub(crate) enum Record {
         version: i64,
         members: serde_json::Value,
         joined: bool,
+        /// The hash of the last verified change (files from before signed changes: none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        head: Option<String>,
+        /// The last warning shown in the group.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        warning: Option<String>,
+        /// The name as its creator sealed it (then `name` is it opened, or a stand-in).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sealed_name: Option<String>,
+    },
+    /// The key a group's name is sealed with (unpadded base64).
+    GroupNameKey {
+        group_id: String,
+        key: String,
+    },
+    /// A verified signed change of a group, as this device checked it.
+    GroupChange {
+        group_id: String,
+        seq: i64,
+        hash: String,
+        change: String,
+        signature: String,
     },
     Conversation {
         id: ConversationId,

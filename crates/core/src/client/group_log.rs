@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 use sotto_proto::routes;
 use sotto_proto::{
     Applied, ErrorCode, GroupAction, GroupChange, GroupId, GroupInfo, GroupLogQuery, MembershipChange, RuleViolation,
-    SignedGroupChange, UserId, apply_action,
+    SignedGroupChange, UserId, apply_action, is_sealed_name,
 };
 
 use super::Client;
 use crate::ConversationId;
 use crate::crypto::cross_signing::CrossSigningSecrets;
 use crate::crypto::group_change::{entry_hash, verify_change};
+use crate::crypto::group_name::open_name;
 use crate::events::{ClientEvent, GroupWarning};
 use crate::store::{Db, LocalGroup, Message, MessageKind, MessageStatus, NewMessage, VerifiedChange, now_ms};
 use crate::{Error, Result};
@@ -106,13 +107,72 @@ pub(crate) fn apply_signed(
         Ok(applied) => applied,
         Err(violation) => return Ok(Verdict::Refused(violation.to_string())),
     };
-    let name = applied.name.clone().or_else(|| local.map(|g| g.name)).unwrap_or_else(|| group_id.to_string());
+    // A sealed name shows opened once this device has its key, and as its members until then.
+    let sealed = applied.name.as_deref().filter(|n| is_sealed_name(n));
+    let name = match (&applied.name, sealed) {
+        (_, Some(sealed)) => db
+            .group_name_key(group_id)?
+            .and_then(|key| open_name(&key, group_id, sealed))
+            .unwrap_or_else(|| stand_in_name(me, &applied.members)),
+        (Some(plain), None) => plain.clone(),
+        (None, None) => local.map(|g| g.name).unwrap_or_else(|| stand_in_name(me, &applied.members)),
+    };
     db.apply_group_change(
-        &VerifiedChange { group_id, seq: change.seq, hash: &hash, signed, name: &name, members: &applied.members },
+        &VerifiedChange {
+            group_id,
+            seq: change.seq,
+            hash: &hash,
+            signed,
+            name: &name,
+            sealed_name: sealed,
+            members: &applied.members,
+        },
         me,
     )?;
     db.ensure_conversation(&ConversationId::Group(group_id.clone()), &name)?;
     Ok(Verdict::Applied { change: Box::new(change), applied })
+}
+
+/// What a group is called while its sealed name cannot be opened here yet: its other members.
+fn stand_in_name(me: &UserId, members: &[sotto_proto::GroupMember]) -> String {
+    let others: Vec<&str> = members.iter().map(|m| m.user_id.as_str()).filter(|u| *u != me.as_str()).collect();
+    match others.as_slice() {
+        [] => "Group".to_owned(),
+        [a] => format!("Group with {a}"),
+        [a, b] => format!("Group with {a} and {b}"),
+        [a, b, rest @ ..] => format!("Group with {a}, {b} and {} more", rest.len()),
+    }
+}
+
+/// The group's name, if this device can read it (a sealed one it has no key for: `None`).
+fn readable_name(db: &Db<'_>, group: &GroupId) -> Result<Option<String>> {
+    match db.group_sealed_name(group)? {
+        Some(sealed) => Ok(db.group_name_key(group)?.and_then(|key| open_name(&key, group, &sealed))),
+        None => Ok(db.group(group)?.map(|g| g.name)),
+    }
+}
+
+/// Keep `key` as the key of group `group`'s sealed name if it opens it (or, for a group not
+/// known here yet, if none is kept), and show the name. Returns the name when it is new here.
+pub(crate) fn learn_name_key(db: &Db<'_>, group: &GroupId, key: &str) -> Result<Option<String>> {
+    let Some(sealed) = db.group_sealed_name(group)? else {
+        if db.group_name_key(group)?.is_none() {
+            db.save_group_name_key(group, key)?;
+        }
+        return Ok(None);
+    };
+    let Some(name) = open_name(key, group, &sealed) else {
+        tracing::warn!(group = %group, "a group name key that does not open the group's name was ignored");
+        return Ok(None);
+    };
+    let known = db.group_name_key(group)?.is_some_and(|held| open_name(&held, group, &sealed).is_some());
+    if known {
+        return Ok(None);
+    }
+    db.save_group_name_key(group, key)?;
+    db.set_group_name(group, &name)?;
+    db.ensure_conversation(&ConversationId::Group(group.clone()), &name)?;
+    Ok(Some(name))
 }
 
 /// The line a change or a warning leaves in the group's conversation.
@@ -135,7 +195,7 @@ pub(crate) fn record(
 ) -> Result<Option<Line>> {
     match verdict {
         Verdict::Applied { change, applied } => {
-            let body = change_line(me, change, applied);
+            let body = change_line(me, change, applied, readable_name(db, group_id)?.as_deref());
             let id = format!("change-{}-{}", group_id, change.seq);
             let kind = (matches!(change.action, GroupAction::Adopt { .. })).then_some(GroupWarning::ListAdopted);
             let shown = i64::try_from(change.ts).ok().filter(|ts| *ts > 0).or(server_ts).unwrap_or(now);
@@ -201,7 +261,7 @@ fn system_line(
 }
 
 /// A change in words.
-fn change_line(me: &UserId, change: &GroupChange, applied: &Applied) -> String {
+fn change_line(me: &UserId, change: &GroupChange, applied: &Applied, group_name: Option<&str>) -> String {
     let name = |u: &UserId| if u == me { "You".to_owned() } else { u.to_string() };
     let list = |users: &[UserId]| {
         let names: Vec<String> = users.iter().map(|u| if u == me { "you".to_owned() } else { u.to_string() }).collect();
@@ -209,7 +269,10 @@ fn change_line(me: &UserId, change: &GroupChange, applied: &Applied) -> String {
     };
     let actor = name(&change.author);
     match (&change.action, applied.change) {
-        (GroupAction::Create { name, .. }, _) => format!("{actor} created the group \"{name}\"."),
+        (GroupAction::Create { .. }, _) => match group_name {
+            Some(group_name) => format!("{actor} created the group \"{group_name}\"."),
+            None => format!("{actor} created the group."),
+        },
         (GroupAction::Adopt { members, .. }, _) => {
             let users: Vec<UserId> = members.iter().map(|m| m.user_id.clone()).collect();
             format!(

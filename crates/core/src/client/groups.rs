@@ -6,6 +6,7 @@ use sotto_proto::routes;
 use sotto_proto::{GroupAction, GroupId, GroupMember, Role, UserId};
 
 use super::Client;
+use crate::crypto::group_name::{new_name_key, seal_name};
 use crate::store::{ConversationKind, LocalGroup, StoreError};
 use crate::{Error, Result};
 
@@ -27,11 +28,24 @@ impl Client {
         // Random (122 bits): the creator picks it, as it is part of what the creator signs.
         let group_id = GroupId::parse(uuid::Uuid::new_v4().simple().to_string())
             .map_err(crate::crypto::CryptoError::GeneratedId)?;
-        let action = GroupAction::Create { name: name.to_owned(), members };
+        // The name is sealed: the server stores ciphertext, members get the key with the
+        // group's Megolm key.
+        let name_key = new_name_key()?;
+        let action = GroupAction::Create { name: seal_name(&name_key, &group_id, name)?, members };
         let signed = self.sign_change(&group_id, 1, None, action)?;
+        self.transact(|_, db| db.save_group_name_key(&group_id, &name_key))?;
         self.call::<routes::CreateGroup>(&(), &signed).await?;
         self.apply_own(&group_id, &signed)?;
+        self.share_now(&group_id).await;
         self.read(|db| db.group(&group_id))?.ok_or(Error::NotMember)
+    }
+
+    /// Give the members' devices the group's key (and so its name) now rather than with the
+    /// first message. A failure is only logged: the next send shares it.
+    async fn share_now(&self, group: &GroupId) {
+        if let Err(e) = self.share_group_session(group).await {
+            tracing::warn!(error = %e, group = %group, "could not share the group's key yet; the next message will");
+        }
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
@@ -46,7 +60,9 @@ impl Client {
             }
             Ok(GroupAction::Add { users: new })
         })
-        .await
+        .await?;
+        self.share_now(group).await;
+        self.read(|db| db.group(group))?.ok_or(Error::NotMember)
     }
 
     /// Remove a member. The next message this device sends to the group uses a new key the

@@ -180,6 +180,7 @@ impl Client {
             if let Some(record) = self.read(cross_signing_record)? {
                 contents.set_cross_signing(record);
             }
+            contents.set_name_keys(self.read(crate::backup::name_key_records)?);
             let blob = blob::seal(&key, &kdf, &user, &contents)?;
             match self.put_key_backup(expected, blob).await? {
                 Some(version) => {
@@ -256,6 +257,7 @@ impl Client {
             if let Some(record) = self.read(cross_signing_record)? {
                 added += usize::from(contents.set_cross_signing(record));
             }
+            added += contents.set_name_keys(self.read(crate::backup::name_key_records)?);
             let blob = match blob::seal(&key, &kdf, &user, &contents) {
                 Ok(blob) => blob,
                 Err(e @ Error::KeyBackupTooLarge { .. }) => return Err(self.stop_uploads(e)),
@@ -339,6 +341,13 @@ impl Client {
         let retried = {
             let _one = self.inner.key_backup_lock.lock().await;
             self.transact(|m, db| {
+                for record in contents.name_keys() {
+                    if let crate::backup::Record::GroupNameKey { group_id, key } = record
+                        && let Ok(group) = sotto_proto::GroupId::parse(group_id.as_str())
+                    {
+                        super::group_log::learn_name_key(db, &group, key)?;
+                    }
+                }
                 let mut imported = Vec::new();
                 for record in contents.into_records() {
                     if let Some(session_id) = m.import_group_session(db, &record)? {

@@ -660,12 +660,13 @@ impl Client {
     /// Send every group key this device holds to `device` (another of this user's, confirmed),
     /// in chunks.
     async fn hand_over_group_keys(&self, device: &DeviceRecord) -> Result<()> {
-        let sessions = self.transact(|m, db| {
+        let (sessions, name_keys) = self.transact(|m, db| {
             m.keep_own_outbound_keys(db)?;
-            m.export_group_sessions(db, crate::store::BackupScope::All)
+            Ok((m.export_group_sessions(db, crate::store::BackupScope::All)?, crate::backup::name_key_records(db)?))
         })?;
         let total = sessions.len();
-        let mut records = sessions.into_iter().map(|(record, _)| record).peekable();
+        // The groups' name keys go after the sessions, so the names open once the groups are read.
+        let mut records = sessions.into_iter().map(|(record, _)| record).chain(name_keys).peekable();
         while records.peek().is_some() {
             let chunk: Vec<crate::backup::Record> =
                 records.by_ref().take(super::receive::MAX_HANDED_OVER_SESSIONS).collect();

@@ -332,10 +332,16 @@ fn handle_direct(
                 out,
             )
         }
-        OlmContent::RoomKey { group_id, session_id, session_key } => {
+        OlmContent::RoomKey { group_id, session_id, session_key, name_key } => {
             if let Some(session_id) = machine.receive_room_key(db, &sender, &group_id, &session_id, &session_key)? {
                 out.new_sessions = true;
                 retry_pending(machine, db, &session_id, out)?;
+            }
+            // Taken only if it opens the group's sealed name.
+            if let Some(key) = name_key
+                && group_log::learn_name_key(db, &group_id, &key)?.is_some()
+            {
+                out.dirty.insert(ConversationId::Group(group_id));
             }
             Ok(())
         }
@@ -368,7 +374,13 @@ fn handle_direct(
             }
             let mut imported = Vec::new();
             for record in sessions.iter().take(MAX_HANDED_OVER_SESSIONS) {
-                if let Some(session_id) = machine.import_group_session(db, record)? {
+                if let crate::backup::Record::GroupNameKey { group_id, key } = record {
+                    if let Ok(group) = GroupId::parse(group_id.as_str())
+                        && group_log::learn_name_key(db, &group, key)?.is_some()
+                    {
+                        out.dirty.insert(ConversationId::Group(group));
+                    }
+                } else if let Some(session_id) = machine.import_group_session(db, record)? {
                     imported.push(session_id);
                 }
             }

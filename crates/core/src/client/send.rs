@@ -39,6 +39,14 @@ enum StoredRequest {
     Group { group_id: GroupId, request: SendGroupRequest },
 }
 
+/// A group's outbound session, shared with the devices a send names.
+pub(crate) struct SharedSession {
+    pub session_id: String,
+    /// The members' devices other than this one.
+    pub member_devices: Vec<DeviceAddress>,
+    pub members: Vec<UserId>,
+}
+
 pub(super) fn new_message_id() -> Result<MessageId> {
     Ok(MessageId::parse(uuid::Uuid::new_v4().simple().to_string()).map_err(CryptoError::GeneratedId)?)
 }
@@ -327,42 +335,49 @@ impl Client {
         // A membership change can land between sharing the key and encrypting (and discard the
         // session): then start over with the new member list.
         for _ in 0..DEVICE_CHANGE_RETRIES {
-            // The members as their signed changes make them, never the server's list.
-            let local = self.sync_group_log(group).await?;
-            let own = self.inner.own.clone();
-            let members: Vec<UserId> = local.member_ids();
-            if !local.joined || !members.contains(&own.user_id) {
-                return Err(Error::NotMember);
-            }
-            self.ensure_devices(&members, GROUP_DEVICE_MAX_AGE_MS).await?;
-            self.recheck_unconfirmed(&members).await?;
-            let member_devices = self.apply_holds(self.read(|db| {
-                let mut all = Vec::new();
-                for user in &members {
-                    all.extend(db.devices_of(user, Devices::Active)?);
-                }
-                Ok(all)
-            })?)?;
-            // Only devices their users confirmed get the key; the others stay unshared until they are.
-            let confirmed: Vec<DeviceRecord> = member_devices.iter().filter(|d| d.confirmed).cloned().collect();
-            let (record, needs) = self.transact(|m, db| m.outbound_group(db, group, &confirmed))?;
-            if !needs.is_empty() && !self.share_room_key(group, &record.session_id, &needs).await? {
-                continue;
-            }
-            // The server checks this list against the members' devices now: a device we did not
-            // know of (and did not give the key) makes it refuse, and the send starts over.
-            let known: Vec<DeviceAddress> = member_devices
-                .iter()
-                .filter(|d| !(d.user_id == own.user_id && d.device_id == own.device_id))
-                .map(|d| DeviceAddress { user_id: d.user_id.clone(), device_id: d.device_id.clone() })
-                .collect();
-            let session = Some(record.session_id.as_str());
-            let listed = Some((known, members.clone()));
+            let Some(shared) = self.share_group_session(group).await? else { continue };
+            let session = Some(shared.session_id.as_str());
+            let listed = Some((shared.member_devices, shared.members));
             if let Some(stored) = self.encrypt_group_message(group, session, message_id, body, ts, listed)? {
                 return Ok(stored);
             }
         }
         Err(Error::KeptChanging("the group's members"))
+    }
+
+    /// Make sure the group's current outbound session (and its name key) is shared with every
+    /// confirmed device of every member, the members as their signed changes make them (never
+    /// the server's list). `None` when the session was replaced meanwhile (try again).
+    pub(crate) async fn share_group_session(&self, group: &GroupId) -> Result<Option<SharedSession>> {
+        let local = self.sync_group_log(group).await?;
+        let own = self.inner.own.clone();
+        let members: Vec<UserId> = local.member_ids();
+        if !local.joined || !members.contains(&own.user_id) {
+            return Err(Error::NotMember);
+        }
+        self.ensure_devices(&members, GROUP_DEVICE_MAX_AGE_MS).await?;
+        self.recheck_unconfirmed(&members).await?;
+        let member_devices = self.apply_holds(self.read(|db| {
+            let mut all = Vec::new();
+            for user in &members {
+                all.extend(db.devices_of(user, Devices::Active)?);
+            }
+            Ok(all)
+        })?)?;
+        // Only devices their users confirmed get the key; the others stay unshared until they are.
+        let confirmed: Vec<DeviceRecord> = member_devices.iter().filter(|d| d.confirmed).cloned().collect();
+        let (record, needs) = self.transact(|m, db| m.outbound_group(db, group, &confirmed))?;
+        if !needs.is_empty() && !self.share_room_key(group, &record.session_id, &needs).await? {
+            return Ok(None);
+        }
+        // The server checks this list against the members' devices at the send: a device we did
+        // not know of (and did not give the key) makes it refuse, and the send starts over.
+        let member_devices = member_devices
+            .iter()
+            .filter(|d| !(d.user_id == own.user_id && d.device_id == own.device_id))
+            .map(|d| DeviceAddress { user_id: d.user_id.clone(), device_id: d.device_id.clone() })
+            .collect();
+        Ok(Some(SharedSession { session_id: record.session_id, member_devices, members }))
     }
 
     /// Encrypt a group message with the group's current outbound session (already shared).
@@ -442,7 +457,7 @@ impl Client {
                 return Ok(true);
             }
             let content_record = self.transact(|m, db| match db.outbound_group(group)? {
-                Some(record) => Ok(Some((m.room_key(group, &record)?, record))),
+                Some(record) => Ok(Some((m.room_key(db, group, &record)?, record))),
                 None => Ok(None),
             })?;
             let Some((content, record)) = content_record else { return Ok(false) };

@@ -11,6 +11,7 @@
 pub mod cross_signing;
 mod error;
 pub mod group_change;
+pub mod group_name;
 pub mod payload;
 pub mod safety;
 pub mod sas;
@@ -563,12 +564,14 @@ impl Machine {
     }
 
     /// The room-key content that shares the group's current outbound session.
-    pub fn room_key(&self, group: &GroupId, record: &OutboundGroupRecord) -> Result<OlmContent> {
+    /// The group's current session key to share, with the key its name is sealed with.
+    pub fn room_key(&self, db: &Db<'_>, group: &GroupId, record: &OutboundGroupRecord) -> Result<OlmContent> {
         let session = self.unpickle_group(&record.pickle)?;
         Ok(OlmContent::RoomKey {
             group_id: group.clone(),
             session_id: record.session_id.clone(),
             session_key: session.session_key().to_base64(),
+            name_key: db.group_name_key(group)?.map(|key| key.to_string()),
         })
     }
 

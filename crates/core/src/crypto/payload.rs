@@ -37,8 +37,15 @@ pub enum OlmContent {
     /// A text message in the one-to-one conversation with `to` (the recipient user, or for the
     /// sender's own other devices, the person the message was sent to).
     Text { to: UserId, body: String, ts: i64 },
-    /// A Megolm session key for a group, from the device that sends with it.
-    RoomKey { group_id: GroupId, session_id: String, session_key: String },
+    /// A Megolm session key for a group, from the device that sends with it, and the key the
+    /// group's name is sealed with (absent from senders before names were sealed).
+    RoomKey {
+        group_id: GroupId,
+        session_id: String,
+        session_key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name_key: Option<String>,
+    },
     /// Nothing to show: the sender started a new Olm session with this device (after a restore
     /// from a backup, or because one of our messages did not decrypt), and this message carries
     /// it. Decrypting it makes the new session the newest one, which the recipient then sends
@@ -212,7 +219,9 @@ mod tests {
             group_id: GroupId::parse("g1").unwrap(),
             session_id: "S".into(),
             session_key: "secret key".into(),
+            name_key: Some("name key".into()),
         };
+        // A withheld key says nothing of either key.
         assert_eq!(
             serde_json::to_string(&key.withheld().unwrap()).unwrap(),
             r#"{"type":"room_key_withheld","group_id":"g1","session_id":"S"}"#

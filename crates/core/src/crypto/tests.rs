@@ -180,7 +180,8 @@ fn megolm_rotates_after_100_messages_and_on_removal_and_rejects_replays() {
     alice.machine.mark_shared(&db, &group, &first.session_id, &[carol.record()]).unwrap();
 
     // Bob gets the key (as over Olm) and decrypts; a replay under another id is rejected.
-    let OlmContent::RoomKey { session_id, session_key, .. } = alice.machine.room_key(&group, &same).unwrap() else {
+    let OlmContent::RoomKey { session_id, session_key, .. } = alice.machine.room_key(&db, &group, &same).unwrap()
+    else {
         panic!("room key");
     };
     let alice_rec = alice.record();

@@ -79,6 +79,8 @@ impl BackupKey {
 pub(crate) struct Contents {
     sessions: BTreeMap<(String, String), Record>,
     cross_signing: Option<Record>,
+    /// `group_name_key` records, by group id.
+    name_keys: BTreeMap<String, Record>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -87,6 +89,9 @@ struct ContentsWire {
     /// Absent in backups from before identities.
     #[serde(default)]
     cross_signing: Option<Record>,
+    /// Absent in backups from before sealed group names.
+    #[serde(default)]
+    name_keys: Vec<Record>,
 }
 
 impl Contents {
@@ -129,6 +134,27 @@ impl Contents {
         !same
     }
 
+    /// Keep these `group_name_key` records (a group's key replaces the one held). Returns how
+    /// many were new or different.
+    pub(crate) fn set_name_keys(&mut self, records: impl IntoIterator<Item = Record>) -> usize {
+        let mut changed = 0;
+        for record in records {
+            let Record::GroupNameKey { group_id, key } = &record else { continue };
+            let same =
+                matches!(self.name_keys.get(group_id), Some(Record::GroupNameKey { key: held, .. }) if held == key);
+            if !same {
+                self.name_keys.insert(group_id.clone(), record);
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    /// The groups' name keys held (`group_name_key` records).
+    pub(crate) fn name_keys(&self) -> impl Iterator<Item = &Record> {
+        self.name_keys.values()
+    }
+
     pub(crate) fn into_records(self) -> impl Iterator<Item = Record> {
         self.sessions.into_values()
     }
@@ -160,6 +186,7 @@ pub(crate) fn seal(key: &BackupKey, kdf: &Kdf, user: &UserId, contents: &Content
     let wire = ContentsWireRef {
         sessions: contents.sessions.values().collect(),
         cross_signing: contents.cross_signing.as_ref(),
+        name_keys: contents.name_keys.values().collect(),
     };
     let plain = Zeroizing::new(serde_json::to_vec(&wire).map_err(Error::encode("the key backup"))?);
     let mut nonce = [0u8; 24];
@@ -189,6 +216,8 @@ struct ContentsWireRef<'a> {
     sessions: Vec<&'a Record>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cross_signing: Option<&'a Record>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    name_keys: Vec<&'a Record>,
 }
 
 /// Decrypt `user`'s blob. A key that is not the backup's is [`Error::WrongRecoveryKey`]; a blob
@@ -222,5 +251,6 @@ pub(crate) fn open(key: &BackupKey, user: &UserId, blob: &str) -> Result<Content
     if let Some(record @ Record::CrossSigning { .. }) = wire.cross_signing {
         contents.cross_signing = Some(record);
     }
+    contents.set_name_keys(wire.name_keys);
     Ok(contents)
 }

@@ -3,6 +3,8 @@
 use rusqlite::{OptionalExtension, params};
 use sotto_proto::{GroupId, GroupInfo, GroupMember, SignedGroupChange, UserId};
 
+use zeroize::Zeroizing;
+
 use super::{Db, StoreError};
 use crate::{Error, Result};
 
@@ -36,6 +38,8 @@ pub struct VerifiedChange<'a> {
     pub hash: &'a str,
     pub signed: &'a SignedGroupChange,
     pub name: &'a str,
+    /// The name as sealed in the change, when the change sets it.
+    pub sealed_name: Option<&'a str>,
     pub members: &'a [GroupMember],
 }
 
@@ -75,12 +79,64 @@ impl Db<'_> {
             ])?;
         self.conn()
             .prepare_cached(
-                "INSERT INTO groups (group_id, name, version, members, joined, head) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO groups (group_id, name, version, members, joined, head, sealed_name)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (group_id) DO UPDATE SET name = excluded.name, version = excluded.version,
-                    members = excluded.members, joined = excluded.joined, head = excluded.head",
+                    members = excluded.members, joined = excluded.joined, head = excluded.head,
+                    sealed_name = coalesce(excluded.sealed_name, groups.sealed_name)",
             )?
-            .execute(params![change.group_id.as_str(), change.name, seq, members, i64::from(joined), change.hash])?;
+            .execute(params![
+                change.group_id.as_str(),
+                change.name,
+                seq,
+                members,
+                i64::from(joined),
+                change.hash,
+                change.sealed_name
+            ])?;
         Ok(())
+    }
+
+    /// The group's name as sealed by its creator, if it is sealed.
+    pub fn group_sealed_name(&self, group: &GroupId) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT sealed_name FROM groups WHERE group_id = ?1")?
+            .query_row([group.as_str()], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten())
+    }
+
+    /// Set the group's shown name (its sealed name, opened).
+    pub fn set_group_name(&self, group: &GroupId, name: &str) -> Result<()> {
+        self.conn().execute("UPDATE groups SET name = ?2 WHERE group_id = ?1", params![group.as_str(), name])?;
+        Ok(())
+    }
+
+    /// The key the group's name is sealed with, if this device has it.
+    pub fn group_name_key(&self, group: &GroupId) -> Result<Option<Zeroizing<String>>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT key FROM group_name_keys WHERE group_id = ?1")?
+            .query_row([group.as_str()], |r| r.get::<_, String>(0))
+            .optional()?
+            .map(Zeroizing::new))
+    }
+
+    pub fn save_group_name_key(&self, group: &GroupId, key: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO group_name_keys (group_id, key) VALUES (?1, ?2)
+             ON CONFLICT (group_id) DO UPDATE SET key = excluded.key",
+            params![group.as_str(), key],
+        )?;
+        Ok(())
+    }
+
+    /// Every group name key this device has (for another device of this user, and backups).
+    pub fn group_name_keys(&self) -> Result<Vec<(String, Zeroizing<String>)>> {
+        let mut stmt = self.conn().prepare_cached("SELECT group_id, key FROM group_name_keys ORDER BY group_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, Zeroizing::new(r.get::<_, String>(1)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The hash of the group's verified change number `seq`, if this device has it.

@@ -17,3 +17,13 @@ CREATE TABLE group_log (
 ALTER TABLE groups ADD COLUMN head TEXT;
 -- The last warning shown in the group's conversation, so the same one is not repeated.
 ALTER TABLE groups ADD COLUMN warning TEXT;
+-- The group's name as its creator sealed it (sotto_proto::SEALED_NAME_PREFIX); `name` holds it
+-- opened, once this device has the key, and a stand-in until then.
+ALTER TABLE groups ADD COLUMN sealed_name TEXT;
+
+-- The key each group's name is sealed with (unpadded base64), from its creator, another member
+-- (with the group's Megolm keys), another device of this user, or a backup.
+CREATE TABLE group_name_keys (
+    group_id TEXT PRIMARY KEY,
+    key      TEXT NOT NULL
+) STRICT;
