@@ -44,11 +44,13 @@ pub async fn group(run: &mut Invocation<'_>, cmd: &GroupCommand) -> Result<()> {
     }
 }
 
-/// Groups are named by id or, when unambiguous, by name; sync once if this device does not know it.
+/// Groups are named by id or, when unambiguous, by name; sync once if this device does not know
+/// it (a new group's name opens with the key that waits in the inbox).
 pub async fn resolve_group(client: &Client, name: &str) -> Result<GroupId> {
     match client.find_group(name) {
         Ok(g) => Ok(g.group_id),
         Err(_) => {
+            client.sync().await?;
             client.fetch_groups().await?;
             Ok(client.find_group(name)?.group_id)
         }
