@@ -725,3 +725,66 @@ async fn the_server_stores_only_ciphertext_for_a_groups_name() {
     let listed = alice.fetch_groups().await.unwrap();
     assert_eq!(listed[0].name, "Surprise party for carol");
 }
+
+/// The server hands a new member the group's changes out of order (it swapped two in its log).
+/// Nothing after the swap is applied, the new member is told that changes could not be checked,
+/// and the members who had the changes in order are not affected.
+#[tokio::test]
+async fn changes_the_server_reorders_are_not_applied_and_shown() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol, dave] = register_all(&server, dirs.path(), ["alice", "bob", "carol", "dave"]).await;
+    let group = alice.create_group("team", &[uid("bob")]).await.unwrap().group_id;
+    alice.add_members(&group, &[uid("carol")]).await.unwrap();
+    alice.set_role(&group, &uid("bob"), sotto_proto::Role::Admin).await.unwrap();
+    bob.sync().await.unwrap();
+    carol.sync().await.unwrap();
+    bob.add_members(&group, &[uid("dave")]).await.unwrap();
+
+    server.kill9();
+    {
+        let db = open_db(&server);
+        let row = |seq: i64| -> (String, String, String) {
+            db.query_row(
+                "SELECT hash, change, signature FROM group_log WHERE group_id = ?1 AND seq = ?2",
+                rusqlite::params![group.as_str(), seq],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+        };
+        let (two, three) = (row(2), row(3));
+        for (seq, (hash, change, signature)) in [(2, three), (3, two)] {
+            db.execute(
+                "UPDATE group_log SET hash = ?3, change = ?4, signature = ?5 WHERE group_id = ?1 AND seq = ?2",
+                rusqlite::params![group.as_str(), seq, hash, change, signature],
+            )
+            .unwrap();
+        }
+    }
+    server.restart().await;
+
+    dave.sync().await.unwrap();
+    let withheld = warnings(&dave, &group, GroupWarning::ChangesWithheld);
+    assert!(withheld.iter().any(|w| w.contains("could not be checked")), "{withheld:?}");
+    // Dave applied only what he could check: the group's creation.
+    let seen = dave.group(&group).unwrap().unwrap();
+    assert_eq!((seen.version, seen.member_ids()), (1, vec![uid("alice"), uid("bob")]));
+    // The others had the changes in order from their inboxes and go on.
+    alice.sync().await.unwrap();
+    carol.sync().await.unwrap();
+    for c in [&alice, &bob, &carol] {
+        assert_eq!(members(c, &group), ["alice", "bob", "carol", "dave"], "{}", c.user_id());
+    }
+    // When the server's last entry is not the one they have, a change from one of them is not
+    // made, and says why, instead of trying again and again.
+    server.kill9();
+    open_db(&server)
+        .execute("UPDATE group_log SET hash = 'tampered' WHERE group_id = ?1 AND seq = 4", [group.as_str()])
+        .unwrap();
+    server.restart().await;
+    let err = alice.remove_member(&group, &uid("dave")).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::StaleVersion);
+    assert!(err.to_string().contains("differs from this device's"), "{err}");
+    let forked = warnings(&alice, &group, GroupWarning::Forked);
+    assert!(forked.iter().any(|w| w.contains("The server's copy of this group's changes differs")), "{forked:?}");
+}

@@ -550,11 +550,37 @@ impl Client {
                     self.apply_own(group, &signed)?;
                     return self.read(|db| db.group(group))?.ok_or(Error::NotMember);
                 }
-                Err(e) if e.server_code() == Some(ErrorCode::StaleVersion) => continue,
+                Err(e) if e.server_code() == Some(ErrorCode::StaleVersion) => {
+                    // Another change landed first: the log has it. If it has nothing new, the
+                    // server's last change is not this device's: it is not to be built on.
+                    let after = self.sync_group_log(group).await?;
+                    if after.version == local.version {
+                        return Err(self.diverged(group, local.version));
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
         Err(Error::KeptChanging("the group"))
+    }
+
+    /// The server refuses changes after this device's last one but has no later one to give: its
+    /// copy of the group's changes differs. Warn in the group, and say so.
+    fn diverged(&self, group: &GroupId, seq: u64) -> Error {
+        let body = format!(
+            "The server's copy of this group's changes differs from yours at change {seq}: it may be showing members different versions of the group. Changes you make are not sent until it is resolved."
+        );
+        match self.transact(|_, db| warn(db, group, GroupWarning::Forked, &body, now_ms())) {
+            Ok(line) => self.emit_lines(line.into_iter().collect()),
+            Err(e) => tracing::warn!(error = %e, "could not record a warning"),
+        }
+        Error::Server {
+            status: 409,
+            code: ErrorCode::StaleVersion,
+            message: "The server's copy of this group's changes differs from this device's; the change was not made."
+                .into(),
+            devices: None,
+        }
     }
 
     /// Tell the app about lines written (and touch their conversations).
