@@ -43,11 +43,13 @@ pub struct TokenIssuer {
     /// Tokens whose signature already verified, with their device and expiry: a token is an
     /// immutable string, so its signature needs checking once, not on every request.
     verified: std::sync::Mutex<std::collections::HashMap<String, (DeviceAddress, u64, u64)>>,
-    /// Devices signed in again (restored from a backup), with the first `iat` (seconds) their
-    /// access tokens may have: every token issued before has a smaller one. Tokens issued for
-    /// such a device carry at least that `iat` (up to one second ahead of the clock), so an
-    /// earlier token and a later one never coincide. Kept in memory for one token lifetime,
-    /// after which the earlier tokens have expired anyway.
+    /// Devices signed in again (restored from a backup) or signed out after a refresh token
+    /// replay, with the first `iat` (seconds) their access tokens may have: every token issued
+    /// before has a smaller one. Tokens issued for such a device carry at least that `iat` (up
+    /// to one second ahead of the clock), so an earlier token and a later one never coincide.
+    /// The store keeps the same times (`devices.tokens_since`), read back at start
+    /// ([`TokenIssuer::load_revocations`]); here they are kept for one token lifetime, after
+    /// which the earlier tokens have expired anyway.
     revoked: std::sync::Mutex<std::collections::HashMap<DeviceAddress, u64>>,
 }
 
@@ -144,15 +146,33 @@ impl TokenIssuer {
             .map_err(|e| AppError::internal(format!("signing a token: {e}")))
     }
 
-    /// Refuse every access token of `device` issued so far (the device was signed in again);
-    /// tokens issued from now on work.
-    pub fn revoke_earlier(&self, device: &DeviceAddress) {
-        let now = self.clock.unix_secs();
-        let horizon = now.saturating_sub(self.ttl.as_secs().saturating_add(self.leeway_secs));
+    /// The `iat` from which a device's tokens count when every earlier one is revoked now:
+    /// tokens issued in this very second are earlier ones, so the next token starts a second on.
+    pub fn revocation_point(&self) -> u64 {
+        self.clock.unix_secs() + 1
+    }
+
+    /// The oldest `iat` a token that has not expired can have: revocations before it no longer
+    /// matter.
+    pub fn revocation_horizon(&self) -> u64 {
+        self.clock.unix_secs().saturating_sub(self.ttl.as_secs().saturating_add(self.leeway_secs))
+    }
+
+    /// Refuse every access token of `device` issued before `since` (seconds; see
+    /// [`TokenIssuer::revocation_point`]); tokens issued from then on work.
+    pub fn revoke_before(&self, device: &DeviceAddress, since: u64) {
+        let horizon = self.revocation_horizon();
         let mut revoked = self.revoked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        revoked.retain(|_, since| *since >= horizon);
-        // Tokens issued in this very second are earlier ones: the next token starts a second on.
-        revoked.insert(device.clone(), now + 1);
+        revoked.retain(|_, at| *at >= horizon);
+        let at = revoked.entry(device.clone()).or_insert(since);
+        *at = (*at).max(since);
+    }
+
+    /// Take the revocations the store kept (at start, so a restart brings no token back).
+    pub fn load_revocations(&self, revocations: Vec<(DeviceAddress, u64)>) {
+        for (device, since) in revocations {
+            self.revoke_before(&device, since);
+        }
     }
 
     fn check_not_revoked(&self, device: &DeviceAddress, iat: u64) -> AppResult<()> {
@@ -474,7 +494,10 @@ mod tests {
         let clock = ManualClock::new(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
         let issuer = issuer_at(dir.path(), &clock, 60, 0);
         let earlier = issuer.issue(&alice()).unwrap();
-        issuer.revoke_earlier(&alice());
+        issuer.revoke_before(&alice(), issuer.revocation_point());
+        assert_eq!(refusal(issuer.verify(&earlier)), ErrorCode::Unauthorized);
+        // A revocation read back from the store (an earlier time) never moves it back.
+        issuer.load_revocations(vec![(alice(), 1_600_000_000)]);
         assert_eq!(refusal(issuer.verify(&earlier)), ErrorCode::Unauthorized);
         // The next token is dated a second on, ahead of the clock, and works at once.
         let later = issuer.issue(&alice()).unwrap();

@@ -93,6 +93,8 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     let token = CancellationToken::new();
     let state = open(&config, token.clone())?;
+    // Tokens revoked before a restart stay revoked.
+    state.tokens.load_revocations(state.devices.token_revocations(state.tokens.revocation_horizon()).await?);
     let housekeeping =
         tokio::spawn(housekeeping(state.clone(), config.idempotency_window, config.group_history_retention));
     let ack_flusher = tokio::spawn(flush_acks(state.clone()));

@@ -124,18 +124,26 @@ async fn login_and_credentials() {
 }
 
 #[tokio::test]
-async fn refresh_rotates_and_replay_revokes() {
-    let server = Server::start().await;
+async fn refresh_rotates_survives_a_lost_answer_and_replay_signs_out() {
+    let mut server = Server::start().await;
     let alice = server.register("alice").await;
     let s0 = alice.session.clone();
 
     // Rotation: a new pair; the new access token works.
     let resp = refresh(&server, &s0.refresh_token).await;
     assert_eq!(resp.status(), 200);
+    let lost: Session = resp.json().await.unwrap();
+    assert_eq!(lost.user_id, s0.user_id);
+    assert_eq!(lost.device_id, s0.device_id);
+    assert_ne!(lost.refresh_token, s0.refresh_token);
+    // That answer never reached the client (a dropped connection): it retries with the same
+    // token, and gets a working pair for the same device; the pair it never saw is dropped.
+    let resp = refresh(&server, &s0.refresh_token).await;
+    assert_eq!(resp.status(), 200);
     let s1: Session = resp.json().await.unwrap();
-    assert_eq!(s1.user_id, s0.user_id);
     assert_eq!(s1.device_id, s0.device_id);
-    assert_ne!(s1.refresh_token, s0.refresh_token);
+    assert_ne!(s1.refresh_token, lost.refresh_token);
+    assert_error(refresh(&server, &lost.refresh_token).await, 401, "unauthorized").await;
     let a1 = server.client(s1.clone(), PASSWORD);
     assert_eq!(a1.get("/v1/devices").await.status(), 200);
 
@@ -144,18 +152,30 @@ async fn refresh_rotates_and_replay_revokes() {
     assert_eq!(resp.status(), 200);
     let s2: Session = resp.json().await.unwrap();
 
-    // Replaying the spent s0 token fails ...
+    // Presenting the spent s0 token once more (its successor was used) is a replay: it fails ...
     let resp = refresh(&server, &s0.refresh_token).await;
     assert_error(resp, 401, "unauthorized").await;
-    // ... and removes the device: the newest refresh token fails too, its access token dies at
-    // once, and the device is no longer listed for the user's other devices.
+    // ... and signs the device out: the newest refresh token fails too and its access token dies
+    // at once, also after a restart. The device stays (its keys, its inbox): its owner signs it
+    // in again with the password.
     let resp = refresh(&server, &s2.refresh_token).await;
     assert_error(resp, 401, "unauthorized").await;
     let a2 = server.client(s2.clone(), PASSWORD);
     assert_error(a2.get("/v1/devices").await, 401, "unauthorized").await;
+    server.restart().await;
+    assert_error(a2.get("/v1/devices").await, 401, "unauthorized").await;
     let other = server.login("alice").await;
     let listed = device_ids(&other).await;
-    assert!(!listed.contains(&s0.device_id.to_string()), "{listed:?}");
+    assert!(listed.contains(&s0.device_id.to_string()), "{listed:?}");
+    let resp = server
+        .anon(Method::POST, "/v1/sessions")
+        .json(&json!({"user_id": "alice", "password": PASSWORD, "device_id": s0.device_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let again = server.client(resp.json().await.unwrap(), PASSWORD);
+    assert_eq!(again.get("/v1/devices").await.status(), 200);
 
     // Garbage and malformed refresh requests.
     let resp = refresh(&server, "not-a-token").await;
@@ -313,7 +333,7 @@ async fn a_rate_limited_account_can_still_refresh_safely() {
 
 #[tokio::test]
 async fn signing_an_existing_device_in_again_revokes_its_tokens_and_one_time_keys() {
-    let server = Server::start().await;
+    let mut server = Server::start().await;
     let alice = server.register_keyed("alice").await;
     let ids: Vec<String> = (0..3).map(|i| format!("K{i}")).collect();
     alice.upload_otks(&ids, Some("F")).await;
@@ -330,9 +350,12 @@ async fn signing_an_existing_device_in_again_revokes_its_tokens_and_one_time_key
     let session: Session = resp.json().await.unwrap();
     assert_eq!(&session.device_id, alice.device(), "the same device, not a new one");
     let again = server.client(session, PASSWORD);
-    // The earlier access and refresh tokens stopped working; the new ones work.
+    // The earlier access and refresh tokens stopped working, and stay stopped after a restart;
+    // the new ones work.
     assert_error(alice.get("/v1/devices").await, 401, "unauthorized").await;
     assert_error(refresh(&server, &alice.session.refresh_token).await, 401, "unauthorized").await;
+    server.restart().await;
+    assert_error(alice.get("/v1/devices").await, 401, "unauthorized").await;
     assert_eq!(device_ids(&again).await, [alice.device().to_string()]);
     // The unclaimed one-time keys are gone; the fallback key stays, and so do the identity keys.
     let counts = again.key_counts().await;
@@ -345,6 +368,7 @@ async fn signing_an_existing_device_in_again_revokes_its_tokens_and_one_time_key
 
     // Another account's device, or one that does not exist: 404, and no device is created.
     let bob = server.register("bob").await;
+    let login = |body: serde_json::Value| server.anon(Method::POST, "/v1/sessions").json(&body).send();
     let resp = login(json!({"user_id": "alice", "password": PASSWORD, "device_id": bob.device()})).await.unwrap();
     assert_error(resp, 404, "not_found").await;
     let resp = login(json!({"user_id": "alice", "password": PASSWORD, "device_id": "NOSUCHDEVICE"})).await.unwrap();

@@ -139,14 +139,15 @@ pub async fn login(
 /// their private keys; it uploads new ones).
 async fn resume_session(state: &AppState, device: DeviceAddress) -> AppResult<Session> {
     let (refresh_token, hash) = auth::new_refresh_token()?;
-    match state.devices.reauthenticate_device(&device, &hash, state.clock.unix_millis()).await {
+    let since = state.tokens.revocation_point();
+    match state.devices.reauthenticate_device(&device, &hash, state.clock.unix_millis(), since).await {
         Ok(()) => {}
         Err(StoreError::NotFound) => {
             return Err(AppError::not_found("This account has no device with that id; sign in as a new device."));
         }
         Err(e) => return Err(e.into()),
     }
-    state.tokens.revoke_earlier(&device);
+    state.tokens.revoke_before(&device, since);
     state.hub.disconnect(&device);
     let access_token = state.tokens.issue(&device)?;
     tracing::info!(device = %device.device_id, "device signed in again");
@@ -202,12 +203,12 @@ pub async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshReque
                 refresh_token,
             }))
         }
-        RefreshOutcome::Replayed(device) => {
-            // Someone holds a copy of this device's tokens. The device cannot be trusted any more:
-            // remove it, so its access token dies at once and senders stop encrypting for it. Its
-            // owner signs in again as a new device.
-            tracing::warn!(user = %device.user_id, device = %device.device_id, "a spent refresh token was replayed; removing the device");
-            state.devices.delete_device(&device).await?;
+        RefreshOutcome::Replayed { device, tokens_since } => {
+            // Someone holds a copy of this device's tokens: every one of them stops working now
+            // (the store revoked them). The device, its keys and its inbox stay: its owner signs
+            // it in again with the password, and nothing sent to it is lost.
+            tracing::warn!(user = %device.user_id, device = %device.device_id, "a spent refresh token was replayed; the device is signed out");
+            state.tokens.revoke_before(&device, tokens_since);
             state.hub.disconnect(&device);
             Err(AppError::unauthorized(
                 "This refresh token was already used, so the device was signed out for safety; sign in again.",

@@ -153,13 +153,18 @@ impl DeviceStore for CachedDevices {
         device: &DeviceAddress,
         refresh_token_hash: &[u8],
         now_ms: u64,
+        tokens_since: u64,
     ) -> StoreResult<()> {
         // The device list and whether the device has keys do not change.
-        self.inner.reauthenticate_device(device, refresh_token_hash, now_ms).await
+        self.inner.reauthenticate_device(device, refresh_token_hash, now_ms, tokens_since).await
     }
 
     async fn rotate_refresh_token(&self, old_hash: &[u8], new_hash: &[u8], now_ms: u64) -> StoreResult<RefreshOutcome> {
         self.inner.rotate_refresh_token(old_hash, new_hash, now_ms).await
+    }
+
+    async fn token_revocations(&self, after_secs: u64) -> StoreResult<Vec<(DeviceAddress, u64)>> {
+        self.inner.token_revocations(after_secs).await
     }
 
     async fn set_device_keys(&self, keys: &DeviceKeys) -> StoreResult<SetKeysOutcome> {

@@ -58,14 +58,20 @@ pub struct DeviceRecord {
     pub has_keys: bool,
 }
 
+/// How long after a refresh its old token is taken once more, for a client whose answer was lost
+/// (a dropped connection) and who retries.
+pub const REFRESH_GRACE_MS: u64 = 60_000;
+
 /// What [`DeviceStore::rotate_refresh_token`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
     /// The old token was current; it is now spent and the new one is current.
     Rotated(DeviceAddress),
-    /// The old token had already been spent: it was replayed. Every refresh token of the device
-    /// has been revoked; the device must sign in again.
-    Replayed(DeviceAddress),
+    /// The old token had already been spent (and is past its grace): it was replayed. Every
+    /// refresh token of the device has been revoked, and its access tokens issued before
+    /// `tokens_since` (Unix seconds); the device must sign in again. The device, its keys and
+    /// its inbox stay.
+    Replayed { device: DeviceAddress, tokens_since: u64 },
     /// No such token (never issued, or its device was deleted).
     Unknown,
 }
@@ -130,17 +136,25 @@ pub trait DeviceStore: Send + Sync {
     /// Deletes a device with its keys, tokens and inbox. Returns false if it did not exist.
     async fn delete_device(&self, device: &DeviceAddress) -> StoreResult<bool>;
     /// Signs an existing device in again (a restore from a backup), in one write: every refresh
-    /// token of the device is deleted and `refresh_token_hash` becomes its only one, and its
-    /// unclaimed one-time keys are deleted. Identity keys, the fallback key and the inbox stay.
+    /// token of the device is deleted and `refresh_token_hash` becomes its only one, its access
+    /// tokens issued before `tokens_since` (Unix seconds) are revoked, and its unclaimed one-time
+    /// keys are deleted. Identity keys, the fallback key and the inbox stay.
     /// [`StoreError::NotFound`] if the device does not exist.
     async fn reauthenticate_device(
         &self,
         device: &DeviceAddress,
         refresh_token_hash: &[u8],
         now_ms: u64,
+        tokens_since: u64,
     ) -> StoreResult<()>;
-    /// Spends `old_hash` and makes `new_hash` the device's current refresh token, atomically.
+    /// Spends `old_hash` and makes `new_hash` the device's current refresh token, atomically. A
+    /// spent token presented again within [`REFRESH_GRACE_MS`] of being spent, while the token
+    /// that replaced it is still unused, is taken once more (the answer to the first refresh was
+    /// lost): the unused successor is dropped and `new_hash` replaces it.
     async fn rotate_refresh_token(&self, old_hash: &[u8], new_hash: &[u8], now_ms: u64) -> StoreResult<RefreshOutcome>;
+    /// Devices whose access tokens issued before a time are refused, with that time (Unix
+    /// seconds), for the times after `after_secs`.
+    async fn token_revocations(&self, after_secs: u64) -> StoreResult<Vec<(DeviceAddress, u64)>>;
 
     /// Stores a device's identity keys (already verified by the caller).
     async fn set_device_keys(&self, keys: &DeviceKeys) -> StoreResult<SetKeysOutcome>;

@@ -70,7 +70,8 @@ use sotto_proto::{
 
 use crate::store::{
     AccountStore, AddKeysOutcome, BackupStore, Delivery, DeliveryContent, DeliveryOutcome, DeviceRecord, DeviceStore,
-    GroupStore, InboxStore, LogEntry, RefreshOutcome, ReplaceKeysOutcome, SetKeysOutcome, StoreError, StoreResult,
+    GroupStore, InboxStore, LogEntry, REFRESH_GRACE_MS, RefreshOutcome, ReplaceKeysOutcome, SetKeysOutcome, StoreError,
+    StoreResult,
 };
 
 /// What the suite needs from an implementation besides the store traits.
@@ -303,14 +304,38 @@ pub(crate) async fn delete_device_removes_everything<S: TestStore>(s: &S) {
 pub(crate) async fn refresh_tokens<S: TestStore>(s: &S) {
     let a1 = device(s, "alice", "D1").await;
     let b1 = device(s, "bob", "B1").await;
+    let rotated = RefreshOutcome::Rotated(a1.clone());
     assert_eq!(s.rotate_refresh_token(b"never-issued", b"x", 3).await.unwrap(), RefreshOutcome::Unknown);
-    assert_eq!(s.rotate_refresh_token(b"rt-alice-D1", b"t2", 3).await.unwrap(), RefreshOutcome::Rotated(a1.clone()));
-    assert_eq!(s.rotate_refresh_token(b"t2", b"t3", 4).await.unwrap(), RefreshOutcome::Rotated(a1.clone()));
-    // t2 is spent: presenting it again is a replay, which revokes every token of the device...
-    assert_eq!(s.rotate_refresh_token(b"t2", b"t4", 5).await.unwrap(), RefreshOutcome::Replayed(a1.clone()));
-    // ...including the current one, and t4 was never stored.
-    assert_eq!(s.rotate_refresh_token(b"t3", b"t5", 6).await.unwrap(), RefreshOutcome::Unknown);
-    assert_eq!(s.rotate_refresh_token(b"t4", b"t6", 6).await.unwrap(), RefreshOutcome::Unknown);
+    assert_eq!(s.rotate_refresh_token(b"rt-alice-D1", b"t2", 3).await.unwrap(), rotated);
+    // The answer carrying t2 was lost: the old token is taken once more, shortly after, and t2
+    // (never used) is dropped.
+    assert_eq!(s.rotate_refresh_token(b"rt-alice-D1", b"t2b", 4).await.unwrap(), rotated);
+    assert_eq!(s.rotate_refresh_token(b"t2", b"x", 5).await.unwrap(), RefreshOutcome::Unknown);
+    // Only once: presenting it a third time is a replay, which revokes every token of the
+    // device (t2b included) and its access tokens, and keeps the device.
+    let replayed = RefreshOutcome::Replayed { device: a1.clone(), tokens_since: 1 };
+    assert_eq!(s.rotate_refresh_token(b"rt-alice-D1", b"t2c", 5).await.unwrap(), replayed);
+    assert_eq!(s.rotate_refresh_token(b"t2b", b"y", 6).await.unwrap(), RefreshOutcome::Unknown);
+    assert_eq!(s.rotate_refresh_token(b"t2c", b"y", 6).await.unwrap(), RefreshOutcome::Unknown);
+    assert!(s.device_exists(&a1).await.unwrap());
+    assert_eq!(s.token_revocations(0).await.unwrap(), vec![(a1.clone(), 1)]);
+    assert!(s.token_revocations(1).await.unwrap().is_empty());
+
+    // A token whose successor was used is no longer taken: that is a replay at once.
+    s.reauthenticate_device(&a1, b"r1", 10_000, 11).await.unwrap();
+    assert_eq!(s.rotate_refresh_token(b"r1", b"r2", 10_001).await.unwrap(), rotated);
+    assert_eq!(s.rotate_refresh_token(b"r2", b"r3", 10_002).await.unwrap(), rotated);
+    let replayed = RefreshOutcome::Replayed { device: a1.clone(), tokens_since: 11 };
+    assert_eq!(s.rotate_refresh_token(b"r1", b"z", 10_003).await.unwrap(), replayed);
+    // Nor after the grace window.
+    s.reauthenticate_device(&a1, b"q1", 20_000, 21).await.unwrap();
+    assert_eq!(s.rotate_refresh_token(b"q1", b"q2", 20_000).await.unwrap(), rotated);
+    let late = 20_000 + REFRESH_GRACE_MS + 1;
+    let replayed = RefreshOutcome::Replayed { device: a1.clone(), tokens_since: late / 1000 + 1 };
+    assert_eq!(s.rotate_refresh_token(b"q1", b"q3", late).await.unwrap(), replayed);
+    // Revocations only move forward.
+    s.reauthenticate_device(&a1, b"p1", late + 1, 5).await.unwrap();
+    assert_eq!(s.token_revocations(0).await.unwrap(), vec![(a1.clone(), late / 1000 + 1)]);
     // Other devices are untouched.
     assert_eq!(s.rotate_refresh_token(b"rt-bob-B1", b"b2", 7).await.unwrap(), RefreshOutcome::Rotated(b1));
 }
@@ -324,7 +349,7 @@ pub(crate) async fn reauthentication<S: TestStore>(s: &S) {
     stored(s.deliver(direct("bob", 1, 10, &[(&a1, "ct-a1")])).await.unwrap());
     assert_eq!(s.rotate_refresh_token(b"rt-alice-D1", b"t2", 3).await.unwrap(), RefreshOutcome::Rotated(a1.clone()));
 
-    s.reauthenticate_device(&a1, b"restored", 4).await.unwrap();
+    s.reauthenticate_device(&a1, b"restored", 4, 1).await.unwrap();
     // Every earlier token is gone (neither the current nor a spent one counts as a replay), and
     // the new one works.
     assert_eq!(s.rotate_refresh_token(b"t2", b"x", 5).await.unwrap(), RefreshOutcome::Unknown);
@@ -337,7 +362,7 @@ pub(crate) async fn reauthentication<S: TestStore>(s: &S) {
     // Other devices are untouched; an unknown device is NotFound.
     assert_eq!(s.key_counts(&b1).await.unwrap().one_time_keys, 1);
     assert!(matches!(
-        s.reauthenticate_device(&addr("alice", "NOPE"), b"y", 7).await,
+        s.reauthenticate_device(&addr("alice", "NOPE"), b"y", 7, 1).await,
         Err(crate::store::StoreError::NotFound)
     ));
 }

@@ -14,8 +14,8 @@ use sotto_proto::{
 
 use super::{SqliteStore, dedup, id_col, inbox, sql_u64, u64_col};
 use crate::store::{
-    AddKeysOutcome, DeviceRecord, DeviceStore, RefreshOutcome, ReplaceKeysOutcome, SetKeysOutcome, StoreError,
-    StoreResult,
+    AddKeysOutcome, DeviceRecord, DeviceStore, REFRESH_GRACE_MS, RefreshOutcome, ReplaceKeysOutcome, SetKeysOutcome,
+    StoreError, StoreResult,
 };
 
 #[async_trait]
@@ -113,8 +113,10 @@ impl DeviceStore for SqliteStore {
         device: &DeviceAddress,
         refresh_token_hash: &[u8],
         now_ms: u64,
+        tokens_since: u64,
     ) -> StoreResult<()> {
-        let (device, hash, now) = (device.clone(), refresh_token_hash.to_vec(), sql_u64(now_ms)?);
+        let (device, hash, now, since) =
+            (device.clone(), refresh_token_hash.to_vec(), sql_u64(now_ms)?, sql_u64(tokens_since)?);
         self.write(move |c| {
             if !exists(c, &device)? {
                 return Err(StoreError::NotFound);
@@ -122,6 +124,7 @@ impl DeviceStore for SqliteStore {
             let addr = (device.user_id.as_str(), device.device_id.as_str());
             c.prepare_cached("DELETE FROM refresh_tokens WHERE user_id = ?1 AND device_id = ?2")?.execute(addr)?;
             c.prepare_cached("DELETE FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2")?.execute(addr)?;
+            revoke_tokens_before(c, &device, since)?;
             insert_refresh_token(c, &device, &hash, now)
         })
         .await
@@ -131,25 +134,66 @@ impl DeviceStore for SqliteStore {
         let (old, new, now) = (old_hash.to_vec(), new_hash.to_vec(), sql_u64(now_ms)?);
         self.write(move |c| {
             let found = c
-                .prepare_cached("SELECT user_id, device_id, spent FROM refresh_tokens WHERE hash = ?1")?
+                .prepare_cached(
+                    "SELECT user_id, device_id, spent, spent_ts, successor, regranted FROM refresh_tokens WHERE hash = ?1",
+                )?
                 .query_row([old.as_slice()], |r| {
-                    Ok((DeviceAddress { user_id: id_col(r, 0)?, device_id: id_col(r, 1)? }, r.get::<_, bool>(2)?))
+                    Ok((
+                        DeviceAddress { user_id: id_col(r, 0)?, device_id: id_col(r, 1)? },
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, Option<Vec<u8>>>(4)?,
+                        r.get::<_, bool>(5)?,
+                    ))
                 })
                 .optional()?;
-            match found {
-                None => Ok(RefreshOutcome::Unknown),
-                Some((device, false)) => {
-                    c.prepare_cached("UPDATE refresh_tokens SET spent = 1 WHERE hash = ?1")?
-                        .execute([old.as_slice()])?;
-                    insert_refresh_token(c, &device, &new, now)?;
-                    Ok(RefreshOutcome::Rotated(device))
-                }
-                Some((device, true)) => {
-                    c.prepare_cached("DELETE FROM refresh_tokens WHERE user_id = ?1 AND device_id = ?2")?
-                        .execute((device.user_id.as_str(), device.device_id.as_str()))?;
-                    Ok(RefreshOutcome::Replayed(device))
-                }
+            let Some((device, spent, spent_ts, successor, regranted)) = found else {
+                return Ok(RefreshOutcome::Unknown);
+            };
+            if !spent {
+                c.prepare_cached("UPDATE refresh_tokens SET spent = 1, spent_ts = ?2, successor = ?3 WHERE hash = ?1")?
+                    .execute((old.as_slice(), now, new.as_slice()))?;
+                insert_refresh_token(c, &device, &new, now)?;
+                return Ok(RefreshOutcome::Rotated(device));
             }
+            // The answer to the first refresh may have been lost: once, shortly after, and only
+            // while the token it gave was never used, the old one is taken again.
+            let in_grace = spent_ts.is_some_and(|at| now.saturating_sub(at) <= sql_u64(REFRESH_GRACE_MS).unwrap_or(0));
+            let unused_successor = match &successor {
+                Some(hash) => c
+                    .prepare_cached("SELECT 1 FROM refresh_tokens WHERE hash = ?1 AND spent = 0")?
+                    .query_row([hash.as_slice()], |_| Ok(()))
+                    .optional()?
+                    .is_some(),
+                None => false,
+            };
+            if in_grace && unused_successor && !regranted {
+                c.prepare_cached("DELETE FROM refresh_tokens WHERE hash = ?1")?
+                    .execute([successor.as_deref().unwrap_or_default()])?;
+                c.prepare_cached("UPDATE refresh_tokens SET regranted = 1, successor = ?2 WHERE hash = ?1")?
+                    .execute((old.as_slice(), new.as_slice()))?;
+                insert_refresh_token(c, &device, &new, now)?;
+                return Ok(RefreshOutcome::Rotated(device));
+            }
+            // A replay: someone else holds a copy of the device's tokens. Sign the device out
+            // (every token), but keep it, its keys and its inbox: its owner signs in again.
+            c.prepare_cached("DELETE FROM refresh_tokens WHERE user_id = ?1 AND device_id = ?2")?
+                .execute((device.user_id.as_str(), device.device_id.as_str()))?;
+            let tokens_since = u64::try_from(now).unwrap_or(0) / 1000 + 1;
+            revoke_tokens_before(c, &device, sql_u64(tokens_since)?)?;
+            Ok(RefreshOutcome::Replayed { device, tokens_since })
+        })
+        .await
+    }
+
+    async fn token_revocations(&self, after_secs: u64) -> StoreResult<Vec<(DeviceAddress, u64)>> {
+        let after = sql_u64(after_secs)?;
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT user_id, device_id, tokens_since FROM devices WHERE tokens_since > ?1")?
+                .query_map([after], |r| {
+                    Ok((DeviceAddress { user_id: id_col(r, 0)?, device_id: id_col(r, 1)? }, u64_col(r, 2)?))
+                })?
+                .collect::<Result<_, _>>()?)
         })
         .await
     }
@@ -546,6 +590,13 @@ fn read_identity(c: &Connection, user: &UserId) -> StoreResult<Option<UserIdenti
 fn exists(c: &Connection, device: &DeviceAddress) -> StoreResult<bool> {
     Ok(c.prepare_cached("SELECT 1 FROM devices WHERE user_id = ?1 AND device_id = ?2")?
         .exists((device.user_id.as_str(), device.device_id.as_str()))?)
+}
+
+/// Refuse the device's access tokens issued before `since` (Unix seconds); never moves back.
+fn revoke_tokens_before(c: &Connection, device: &DeviceAddress, since: i64) -> StoreResult<()> {
+    c.prepare_cached("UPDATE devices SET tokens_since = max(tokens_since, ?3) WHERE user_id = ?1 AND device_id = ?2")?
+        .execute((device.user_id.as_str(), device.device_id.as_str(), since))?;
+    Ok(())
 }
 
 fn insert_refresh_token(c: &Connection, device: &DeviceAddress, hash: &[u8], now: i64) -> StoreResult<()> {

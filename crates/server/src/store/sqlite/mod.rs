@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_group_history.sql"),
     include_str!("migrations/0003_identities.sql"),
     include_str!("migrations/0004_group_log.sql"),
+    include_str!("migrations/0005_token_revocation.sql"),
 ];
 
 /// The schema version this binary writes.
