@@ -95,6 +95,13 @@ pub enum AddKeysOutcome {
     Stored(KeyCounts),
     /// A key id was uploaded before with a different key.
     Conflict,
+    /// The device would hold more than [`MAX_UNCLAIMED_ONE_TIME_KEYS`] unclaimed one-time keys;
+    /// `held` is how many it holds now.
+    ///
+    /// [`MAX_UNCLAIMED_ONE_TIME_KEYS`]: sotto_proto::limits::MAX_UNCLAIMED_ONE_TIME_KEYS
+    TooMany {
+        held: u64,
+    },
 }
 
 #[async_trait]
@@ -150,7 +157,10 @@ pub trait DeviceStore: Send + Sync {
     /// deleted, and so is its confirmation (it covered the old keys). Returns what it did;
     /// [`StoreError::NotFound`] if the device does not exist.
     async fn replace_device_keys(&self, keys: &DeviceKeys) -> StoreResult<ReplaceKeysOutcome>;
-    /// Adds one-time keys (ignoring exact re-uploads) and replaces the fallback key if given.
+    /// Adds one-time keys (ignoring exact re-uploads) and replaces the fallback key if given;
+    /// stores nothing when a key conflicts or the new keys would take the device past
+    /// [`sotto_proto::limits::MAX_UNCLAIMED_ONE_TIME_KEYS`] (checked in the same write, so
+    /// concurrent uploads cannot pass the limit together).
     async fn add_one_time_keys(
         &self,
         device: &DeviceAddress,
