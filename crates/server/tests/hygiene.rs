@@ -27,7 +27,7 @@ fn routes() -> BTreeMap<String, BTreeSet<String>> {
 }
 
 /// Routes outside the API's table, all public `GET`s.
-const OPERATIONAL: &[&str] = &[routes::HEALTH_PATH, routes::METRICS_PATH, routes::OPENAPI_PATH];
+const OPERATIONAL: &[&str] = &[routes::HEALTH_PATH, routes::READY_PATH, routes::METRICS_PATH, routes::OPENAPI_PATH];
 
 /// Whether a route needs no token.
 fn public(method: &str, path: &str) -> bool {
@@ -184,6 +184,10 @@ async fn health_metrics_and_openapi() {
     let resp = server.anon(Method::GET, "/healthz").send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.unwrap(), "ok");
+    // Ready: the database answers.
+    let resp = server.anon(Method::GET, routes::READY_PATH).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "ready");
 
     // Some traffic, including ids in paths that must not become metric labels.
     let alice = server.register("alice").await;

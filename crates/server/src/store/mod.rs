@@ -116,6 +116,9 @@ pub trait AccountStore: Send + Sync {
     /// current password against); returns false when it changed meanwhile (a concurrent change),
     /// in which case nothing was written. [`StoreError::NotFound`] for an unknown user.
     async fn replace_password_hash(&self, user: &UserId, expected: &str, new_hash: &str) -> StoreResult<bool>;
+    /// Runs a trivial query the way writes run: succeeds while the database can serve requests
+    /// (the readiness check).
+    async fn ping(&self) -> StoreResult<()>;
 }
 
 #[async_trait]
