@@ -18,6 +18,10 @@ pub const MAX_CLAIM_DEVICES: usize = 1000;
 pub const MAX_CONFIRMATIONS: usize = 100;
 /// One-time keys per upload.
 pub const MAX_ONE_TIME_KEYS_PER_UPLOAD: usize = 100;
+/// Unclaimed one-time keys the server holds for one device; an upload that would pass it is
+/// refused. Each is a row that lives until claimed, so without a cap a device could fill the
+/// server's disk 100 keys at a time. Clients keep far fewer (the engine tops up to 50).
+pub const MAX_UNCLAIMED_ONE_TIME_KEYS: usize = 100;
 /// Device payloads in one direct send.
 pub const MAX_DIRECT_PAYLOADS: usize = 1000;
 /// Members of one group.

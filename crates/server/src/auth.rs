@@ -80,6 +80,7 @@ impl TokenIssuer {
     pub fn load_or_create(data_dir: &Path, issuer: String, ttl: Duration) -> Result<Self, KeyFileError> {
         let path = data_dir.join(SIGNING_KEY_FILE);
         let shown = path.display().to_string();
+        crate::private::tighten_file(&path).map_err(|source| KeyFileError::Io { path: shown.clone(), source })?;
         let key = match std::fs::read_to_string(&path) {
             Ok(pem) => SigningKey::from_pkcs8_pem(&pem).map_err(|_| KeyFileError::Invalid { path: shown.clone() })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

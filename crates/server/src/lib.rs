@@ -16,6 +16,7 @@ pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+mod private;
 pub mod state;
 pub mod store;
 pub mod ws;
@@ -41,7 +42,7 @@ use crate::store::sqlite::SqliteStore;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServerError {
-    #[error("cannot create the data directory {path}: {source}")]
+    #[error("cannot create the data directory {path} or make it private: {source}")]
     DataDir { path: String, source: std::io::Error },
     #[error(transparent)]
     SigningKey(#[from] auth::KeyFileError),
@@ -61,7 +62,7 @@ const SOCKET_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Opens the data directory and builds the shared state.
 pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, ServerError> {
-    std::fs::create_dir_all(&config.data_dir)
+    private::create_dir(&config.data_dir)
         .map_err(|source| ServerError::DataDir { path: config.data_dir.display().to_string(), source })?;
     let tokens = TokenIssuer::load_or_create(&config.data_dir, config.issuer.clone(), config.access_token_ttl)?
         .with_leeway(config.token_leeway)

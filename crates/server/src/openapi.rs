@@ -19,7 +19,7 @@ use crate::api::{accounts, backup, groups, keys, messages};
         groups::create_group, groups::list_groups, groups::get_group, groups::change_group, groups::group_log,
         groups::send_group, groups::group_history,
         backup::get_backup, backup::put_backup,
-        crate::api::healthz, crate::metrics::render, serve,
+        crate::api::healthz, crate::api::readyz, crate::metrics::render, serve,
     ),
     components(schemas(sotto_proto::ClientFrame, sotto_proto::ServerFrame)),
     modifiers(&BearerAuth),

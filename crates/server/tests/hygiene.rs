@@ -27,7 +27,7 @@ fn routes() -> BTreeMap<String, BTreeSet<String>> {
 }
 
 /// Routes outside the API's table, all public `GET`s.
-const OPERATIONAL: &[&str] = &[routes::HEALTH_PATH, routes::METRICS_PATH, routes::OPENAPI_PATH];
+const OPERATIONAL: &[&str] = &[routes::HEALTH_PATH, routes::READY_PATH, routes::METRICS_PATH, routes::OPENAPI_PATH];
 
 /// Whether a route needs no token.
 fn public(method: &str, path: &str) -> bool {
@@ -135,11 +135,59 @@ async fn every_client_error_has_the_json_shape() {
 }
 
 #[tokio::test]
+async fn bodies_must_be_json_objects() {
+    let server = Server::start_with(Launch::new().no_rate_limit()).await;
+    let [alice, bob] = server.register_keyed_all(["alice", "bob"]).await;
+    let post = |client: Option<&Client>, path: &str, body: String| {
+        let req = match client {
+            Some(c) => c.req(Method::POST, path),
+            None => server.anon(Method::POST, path),
+        };
+        req.header("content-type", "application/json").body(body)
+    };
+    let payload = json!([{"user_id": "bob", "device_id": bob.device().as_str(), "ciphertext": "c"}]);
+    // Each route's fields in order, as an array: what serde would otherwise read as the struct.
+    let routes: [(Option<&Client>, &str, Value); 4] = [
+        (None, "/v1/accounts", json!(["carol", PASSWORD])),
+        (None, "/v1/sessions", json!(["alice", PASSWORD])),
+        (Some(&alice), "/v1/messages", json!(["array-0001", payload])),
+        (Some(&bob), "/v1/inbox/ack", json!([0])),
+    ];
+    for (client, path, fields) in &routes {
+        for (body, kind) in [
+            (fields.to_string(), "an array"),
+            (" \n\"carol\"".to_owned(), "a string"),
+            ("12345678".to_owned(), "a number"),
+            ("null".to_owned(), "null"),
+            ("true".to_owned(), "a boolean"),
+        ] {
+            let resp = post(*client, path, body.clone()).send().await.unwrap();
+            let err = assert_error(resp, 400, "invalid_json").await;
+            assert!(err.message.contains("JSON object") && err.message.contains(kind), "{path} {body}: {err:?}");
+        }
+    }
+    // Nothing was done: no account, no message.
+    let resp = server.anon(Method::POST, "/v1/sessions").json(&json!({"user_id": "carol", "password": PASSWORD}));
+    assert_error(resp.send().await.unwrap(), 401, "invalid_credentials").await;
+    assert!(bob.inbox_all().await.is_empty());
+    // The same fields as an object work on every one of those routes.
+    server.register("carol").await;
+    server.login("alice").await;
+    alice.send_direct(&mid("object-0001"), &[(bob.addr(), "c".into())]).await;
+    let resp = bob.post("/v1/inbox/ack", &json!({"up_to": 0})).await;
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+}
+
+#[tokio::test]
 async fn health_metrics_and_openapi() {
     let server = Server::start().await;
     let resp = server.anon(Method::GET, "/healthz").send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.unwrap(), "ok");
+    // Ready: the database answers.
+    let resp = server.anon(Method::GET, routes::READY_PATH).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "ready");
 
     // Some traffic, including ids in paths that must not become metric labels.
     let alice = server.register("alice").await;

@@ -161,8 +161,8 @@ async fn one_time_keys_upload_and_counts() {
     // Good uploads.
     let counts = alice.upload_otks(&ids("K", 5), Some("FALLBACK1")).await;
     assert_eq!(counts, KeyCounts { one_time_keys: 5, has_fallback: true });
-    let counts = alice.upload_otks(&ids("L", 100), None).await;
-    assert_eq!(counts, KeyCounts { one_time_keys: 105, has_fallback: true });
+    let counts = alice.upload_otks(&ids("L", 90), None).await;
+    assert_eq!(counts, KeyCounts { one_time_keys: 95, has_fallback: true });
     assert_eq!(alice.key_counts().await, counts);
 
     // An exact re-upload is ignored; the same id with another key is refused, storing nothing.
@@ -170,14 +170,63 @@ async fn one_time_keys_upload_and_counts() {
     let up = UploadKeysRequest { one_time_keys: vec![key.clone()], fallback_key: None };
     assert_eq!(alice.post("/v1/keys/one-time", &up).await.status(), 200);
     assert_eq!(alice.post("/v1/keys/one-time", &up).await.status(), 200);
-    assert_eq!(alice.key_counts().await.one_time_keys, 106);
+    assert_eq!(alice.key_counts().await.one_time_keys, 96);
     let conflicting = signed_key(&me, alice.signing(), "X0001");
     let fresh = signed_key(&me, alice.signing(), "X0002");
     let resp = alice
         .post("/v1/keys/one-time", &UploadKeysRequest { one_time_keys: vec![fresh, conflicting], fallback_key: None })
         .await;
     assert_error(resp, 409, "conflict").await;
-    assert_eq!(alice.key_counts().await.one_time_keys, 106);
+    assert_eq!(alice.key_counts().await.one_time_keys, 96);
+}
+
+#[tokio::test]
+async fn unclaimed_one_time_keys_are_capped_per_device() {
+    let server = Server::start_with(Launch::new().no_rate_limit()).await;
+    let [alice, bob] = server.register_keyed_all(["alice", "bob"]).await;
+    let upload = |c: &Client, ids: &[String], fallback: Option<&str>| {
+        let owner = c.addr();
+        UploadKeysRequest {
+            one_time_keys: ids.iter().map(|id| signed_key(&owner, c.signing(), id)).collect(),
+            fallback_key: fallback.map(|id| signed_key(&owner, c.signing(), id)),
+        }
+    };
+
+    // Two uploads of 60 at once: one is stored, the other refused whole.
+    let (first, second) = (upload(&bob, &ids("A", 60), None), upload(&bob, &ids("B", 60), None));
+    let (r1, r2) = tokio::join!(bob.post("/v1/keys/one-time", &first), bob.post("/v1/keys/one-time", &second));
+    let mut statuses = [r1.status().as_u16(), r2.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 400]);
+    assert_eq!(bob.key_counts().await.one_time_keys, 60);
+
+    // Up to the limit is accepted: 40 new ones (with an exact re-upload of 10 held ones, which
+    // are not new) make 100.
+    let stored = if r1.status() == 200 { first } else { second };
+    let mut to_100 = upload(&bob, &ids("C", 40), None);
+    to_100.one_time_keys.extend_from_slice(&stored.one_time_keys[..10]);
+    let resp = bob.post("/v1/keys/one-time", &to_100).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert_eq!(bob.key_counts().await, KeyCounts { one_time_keys: 100, has_fallback: false });
+
+    // The 101st is refused with the counts, and nothing of that upload (not its fallback) is kept.
+    let resp = bob.post("/v1/keys/one-time", &upload(&bob, &["D0000".to_owned()], Some("FB"))).await;
+    let err = assert_error(resp, 400, "invalid_input").await;
+    assert!(err.message.contains("holds 100") && err.message.contains("at most 100"), "{err:?}");
+    assert_eq!(bob.key_counts().await, KeyCounts { one_time_keys: 100, has_fallback: false });
+    // A retry of keys it holds is still fine at the limit.
+    let retry = UploadKeysRequest { one_time_keys: stored.one_time_keys[..5].to_vec(), fallback_key: None };
+    assert_eq!(bob.post("/v1/keys/one-time", &retry).await.status(), 200);
+    assert_eq!(bob.key_counts().await.one_time_keys, 100);
+
+    // After a claim, one more fits (and the one after that does not).
+    claim(&alice, &[bob.addr()]).await;
+    assert_eq!(bob.upload_otks(&["D0000".to_owned()], None).await.one_time_keys, 100);
+    let resp = bob.post("/v1/keys/one-time", &upload(&bob, &["D0001".to_owned()], None)).await;
+    assert_error(resp, 400, "invalid_input").await;
+    // Another device has its own limit.
+    let laptop = server.login_keyed("bob").await;
+    assert_eq!(laptop.upload_otks(&ids("L", 100), None).await.one_time_keys, 100);
 }
 
 #[tokio::test]

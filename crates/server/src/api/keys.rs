@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use ed25519_dalek::{Signature, VerifyingKey};
-use sotto_proto::limits::{MAX_CLAIM_DEVICES, MAX_CONFIRMATIONS, MAX_ONE_TIME_KEYS_PER_UPLOAD, MAX_QUERY_USERS};
+use sotto_proto::limits::{
+    MAX_CLAIM_DEVICES, MAX_CONFIRMATIONS, MAX_ONE_TIME_KEYS_PER_UPLOAD, MAX_QUERY_USERS, MAX_UNCLAIMED_ONE_TIME_KEYS,
+};
 use sotto_proto::routes::{self, Endpoint as _};
 use sotto_proto::{
     ClaimKeysRequest, ClaimKeysResponse, ConfirmDevicesRequest, DeviceAddress, DeviceConfirmation, DeviceKeys,
@@ -281,6 +283,11 @@ pub async fn upload_one_time_keys(
     match state.devices.add_one_time_keys(&device, &req.one_time_keys, req.fallback_key.as_ref()).await? {
         AddKeysOutcome::Stored(counts) => Ok(Json(counts)),
         AddKeysOutcome::Conflict => Err(AppError::conflict("A key id was uploaded before with a different key.")),
+        AddKeysOutcome::TooMany { held } => Err(AppError::invalid_input(format!(
+            "The server holds {held} unclaimed one-time keys for this device and at most \
+             {MAX_UNCLAIMED_ONE_TIME_KEYS}; upload at most {} new ones until some are claimed.",
+            (MAX_UNCLAIMED_ONE_TIME_KEYS as u64).saturating_sub(held)
+        ))),
     }
 }
 

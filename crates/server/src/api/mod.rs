@@ -8,7 +8,7 @@ pub mod keys;
 pub mod messages;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::routing::{MethodFilter, get, on};
@@ -18,6 +18,7 @@ use sotto_proto::routes::{self, Endpoint, Method};
 
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::store::AccountStore;
 
 /// Routes an [`Endpoint`] of the shared table: its method and path come from `sotto_proto`, so
 /// the server cannot serve a route at another place than the client calls it.
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .route(routes::HEALTH_PATH, get(healthz))
+        .route(routes::READY_PATH, get(readyz))
         .route(routes::METRICS_PATH, get(crate::metrics::render))
         .route(routes::OPENAPI_PATH, get(crate::openapi::serve))
         .fallback(not_found)
@@ -94,10 +96,69 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
+#[utoipa::path(get, path = routes::READY_PATH, tag = "operations", responses(
+    (status = 200, body = String, description = "`ready`: the database answers a query"),
+    (status = 503, body = String, description = "`not ready`: the database does not answer (the cause is logged)")))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    ready(state.accounts.as_ref()).await
+}
+
+/// What [`readyz`] answers for `store`.
+async fn ready(store: &dyn AccountStore) -> (StatusCode, &'static str) {
+    match store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+        }
+    }
+}
+
 async fn not_found() -> AppError {
     AppError::not_found("No such route.")
 }
 
 async fn method_not_allowed() -> AppError {
     AppError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "This route does not take that method.")
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use axum::http::StatusCode;
+    use sotto_proto::UserId;
+
+    use super::ready;
+    use crate::store::{AccountStore, StoreError, StoreResult};
+
+    /// A database that fails every query.
+    struct Down;
+
+    fn down<T>() -> StoreResult<T> {
+        Err(StoreError::Database("the database writer has stopped".into()))
+    }
+
+    #[async_trait]
+    impl AccountStore for Down {
+        async fn create_account(&self, _: &UserId, _: &str, _: u64) -> StoreResult<()> {
+            down()
+        }
+        async fn password_hash(&self, _: &UserId) -> StoreResult<Option<String>> {
+            down()
+        }
+        async fn existing_users(&self, _: &[UserId]) -> StoreResult<Vec<UserId>> {
+            down()
+        }
+        async fn replace_password_hash(&self, _: &UserId, _: &str, _: &str) -> StoreResult<bool> {
+            down()
+        }
+        async fn ping(&self) -> StoreResult<()> {
+            down()
+        }
+    }
+
+    #[tokio::test]
+    async fn not_ready_while_the_database_fails() {
+        assert_eq!(ready(&Down).await, (StatusCode::SERVICE_UNAVAILABLE, "not ready"));
+    }
 }

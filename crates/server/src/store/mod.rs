@@ -101,6 +101,13 @@ pub enum AddKeysOutcome {
     Stored(KeyCounts),
     /// A key id was uploaded before with a different key.
     Conflict,
+    /// The device would hold more than [`MAX_UNCLAIMED_ONE_TIME_KEYS`] unclaimed one-time keys;
+    /// `held` is how many it holds now.
+    ///
+    /// [`MAX_UNCLAIMED_ONE_TIME_KEYS`]: sotto_proto::limits::MAX_UNCLAIMED_ONE_TIME_KEYS
+    TooMany {
+        held: u64,
+    },
 }
 
 #[async_trait]
@@ -115,6 +122,9 @@ pub trait AccountStore: Send + Sync {
     /// current password against); returns false when it changed meanwhile (a concurrent change),
     /// in which case nothing was written. [`StoreError::NotFound`] for an unknown user.
     async fn replace_password_hash(&self, user: &UserId, expected: &str, new_hash: &str) -> StoreResult<bool>;
+    /// Runs a trivial query the way writes run: succeeds while the database can serve requests
+    /// (the readiness check).
+    async fn ping(&self) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -164,7 +174,10 @@ pub trait DeviceStore: Send + Sync {
     /// deleted, and so is its confirmation (it covered the old keys). Returns what it did;
     /// [`StoreError::NotFound`] if the device does not exist.
     async fn replace_device_keys(&self, keys: &DeviceKeys) -> StoreResult<ReplaceKeysOutcome>;
-    /// Adds one-time keys (ignoring exact re-uploads) and replaces the fallback key if given.
+    /// Adds one-time keys (ignoring exact re-uploads) and replaces the fallback key if given;
+    /// stores nothing when a key conflicts or the new keys would take the device past
+    /// [`sotto_proto::limits::MAX_UNCLAIMED_ONE_TIME_KEYS`] (checked in the same write, so
+    /// concurrent uploads cannot pass the limit together).
     async fn add_one_time_keys(
         &self,
         device: &DeviceAddress,

@@ -9,6 +9,12 @@ use crate::store::{AccountStore, StoreError, StoreResult};
 
 #[async_trait]
 impl AccountStore for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        // Through the writer: a stopped writer thread (or a database it cannot use) fails every
+        // change, while reads on the pool could still answer.
+        self.write(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?)).await
+    }
+
     async fn create_account(&self, user: &UserId, password_hash: &str, now_ms: u64) -> StoreResult<()> {
         let (user, hash, now) = (user.clone(), password_hash.to_owned(), sql_u64(now_ms)?);
         self.write(move |c| {

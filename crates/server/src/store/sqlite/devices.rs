@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension};
+use sotto_proto::limits::MAX_UNCLAIMED_ONE_TIME_KEYS;
 use sotto_proto::{
     ClaimedKey, DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys, KeyCounts, SignedKey, UserDevices, UserId,
     UserIdentity, UserSignature,
@@ -312,14 +313,14 @@ impl DeviceStore for SqliteStore {
             }
             // Check every key before writing any, so a conflicting upload stores nothing.
             let mut uploaded: HashMap<&str, &SignedKey> = HashMap::with_capacity(keys.len());
+            let mut new_keys = 0u64;
             {
                 let mut stored = c.prepare_cached(
                     "SELECT key, signature FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2 AND key_id = ?3",
                 )?;
                 for key in &keys {
-                    if let Some(earlier) = uploaded.insert(key.key_id.as_str(), key)
-                        && earlier != key
-                    {
+                    let repeated = uploaded.insert(key.key_id.as_str(), key);
+                    if repeated.is_some_and(|earlier| earlier != key) {
                         return Ok(AddKeysOutcome::Conflict);
                     }
                     let existing = stored
@@ -327,10 +328,19 @@ impl DeviceStore for SqliteStore {
                             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
                         })
                         .optional()?;
-                    if existing.is_some_and(|(k, sig)| k != key.key || sig != key.signature) {
-                        return Ok(AddKeysOutcome::Conflict);
+                    match existing {
+                        Some((k, sig)) if k != key.key || sig != key.signature => return Ok(AddKeysOutcome::Conflict),
+                        Some(_) => {}
+                        // Counted once however often the upload repeats it.
+                        None if repeated.is_none() => new_keys += 1,
+                        None => {}
                     }
                 }
+            }
+            // Exact re-uploads (a retry) are not new, so a retry is never refused for the limit.
+            let held = counts(c, &device)?.one_time_keys;
+            if held.saturating_add(new_keys) > MAX_UNCLAIMED_ONE_TIME_KEYS as u64 {
+                return Ok(AddKeysOutcome::TooMany { held });
             }
             let mut insert = c.prepare_cached(
                 "INSERT INTO one_time_keys (user_id, device_id, key_id, key, signature) VALUES (?1, ?2, ?3, ?4, ?5)

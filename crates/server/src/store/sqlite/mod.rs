@@ -105,9 +105,10 @@ impl SqliteStore {
     /// the current schema and starts the writer thread.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            crate::private::create_dir(dir)
                 .map_err(|e| StoreError::Database(format!("cannot create the database directory: {e}")))?;
         }
+        make_files_private(path)?;
         let mut conn = Connection::open(path)?;
         // Refuse a newer schema before changing anything (not even the journal mode).
         let version = user_version(&conn)?;
@@ -236,6 +237,20 @@ impl ReaderPool {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         Ok(conn)
     }
+}
+
+/// Creates the database file owner-only before SQLite opens it (SQLite would create it with the
+/// umask's mode, and its WAL and shared-memory files copy the database file's mode), and tightens
+/// the ones a previous run left looser.
+fn make_files_private(path: &Path) -> StoreResult<()> {
+    let private = |e: std::io::Error| StoreError::Database(format!("cannot make the database files private: {e}"));
+    crate::private::create_file(path).map_err(private)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        crate::private::tighten_file(Path::new(&companion)).map_err(private)?;
+    }
+    Ok(())
 }
 
 fn user_version(conn: &Connection) -> StoreResult<u32> {

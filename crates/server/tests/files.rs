@@ -1,0 +1,60 @@
+//! The data directory and everything in it are private to the server's user (owner-only modes),
+//! whatever the umask, and a directory left looser by an earlier run is tightened at start.
+
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::*;
+use nix::sys::stat::{Mode, umask};
+
+/// `path`'s permission bits in octal, as `ls` and `chmod` write them.
+fn mode(path: &Path) -> String {
+    let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    format!("{:o}", meta.permissions().mode() & 0o7777)
+}
+
+/// The data directory is 0700 and every file in it 0600; the database's WAL and shared-memory
+/// files exist (so SQLite's own creations are covered too).
+fn assert_private(dir: &Path) {
+    assert_eq!(mode(dir), "700", "{}", dir.display());
+    for name in ["sotto.db", "sotto.db-wal", "sotto.db-shm", "jwt-signing-key.pem"] {
+        assert!(dir.join(name).exists(), "{name} is missing");
+    }
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), "600", "{}", path.display());
+    }
+}
+
+fn loosen(dir: &Path) {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        std::fs::set_permissions(entry.unwrap().path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn data_directory_is_private_whatever_the_umask() {
+    // The usual umask, which leaves files readable by everyone; the server inherits it. This
+    // binary has this one test, so no other test sees the change.
+    umask(Mode::from_bits_truncate(0o022));
+    let mut server = Server::start().await;
+    let [alice, bob] = server.register_keyed_all(["alice", "bob"]).await;
+    alice.send_direct(&random_mid(), &[(bob.addr(), "ct".into())]).await;
+    let dir = server.data_dir();
+    assert_private(&dir);
+
+    // A directory an earlier run (or an operator) left readable: tightened at the next start.
+    server.kill9();
+    loosen(&dir);
+    assert_eq!(mode(&dir.join("sotto.db-wal")), "644", "the WAL outlives kill -9");
+    server.restart().await;
+    bob.send_direct(&random_mid(), &[(alice.addr(), "ct".into())]).await;
+    assert_private(&dir);
+    assert!(server.logs().contains("tightened permissions"), "the server says it tightened them");
+}
