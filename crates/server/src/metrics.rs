@@ -18,7 +18,9 @@ use crate::state::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
-    pub method: String,
+    /// One of the methods HTTP defines, or `other`: a client picks the method, and each new
+    /// label value would be a new series kept for the life of the process.
+    pub method: &'static str,
     pub route: String,
     pub status: u16,
 }
@@ -111,6 +113,25 @@ impl Default for Metrics {
     }
 }
 
+/// The label of a request's method: the standard ones by name, anything else `other`.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PATCH,
+        Method::CONNECT,
+        Method::TRACE,
+    ]
+    .iter()
+    .find(|m| *m == method)
+    .map_or("other", |m| m.as_str())
+}
+
 /// Middleware: counts and times every request by its route template (never the raw path, which
 /// holds user and group ids).
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -119,7 +140,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let start = Instant::now();
     let response = next.run(request).await;
     let metrics: &Arc<Metrics> = &state.metrics;

@@ -177,6 +177,12 @@ impl SocketSession<'_> {
     }
 
     async fn handle_frame(&mut self, socket: &mut WebSocket, text: &str) -> Result<(), SocketEnd> {
+        // A frame is a JSON object, as a request body is (serde would also read a tagged frame
+        // from an array such as `["ack", 5]`).
+        if !text.trim_start().starts_with('{') {
+            let message = "A frame must be a JSON object (`{...}`).".to_owned();
+            return send(socket, &ServerFrame::Error { code: ErrorCode::InvalidJson, message }).await;
+        }
         let frame = match serde_json::from_str::<ClientFrame>(text) {
             Ok(frame) => frame,
             Err(e) => {

@@ -440,6 +440,9 @@ async fn invalid_frames_get_an_error_and_the_socket_survives() {
         r#"{"type":"ack","up_to":1,"extra":2}"#.to_owned(),
         r#"{"type":"subscribe"}"#.to_owned(),
         r#"{"type":"ephemeral","to":{"type":"user","user_id":"NOT VALID"},"body":"x"}"#.to_owned(),
+        // A frame is an object: not the sequence form serde also reads a tagged enum from.
+        r#"["ack", 1]"#.to_owned(),
+        "null".to_owned(),
     ] {
         wb.send_text(bad.clone()).await;
         match wb.next_frame().await {

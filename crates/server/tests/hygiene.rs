@@ -193,6 +193,11 @@ async fn health_metrics_and_openapi() {
     let alice = server.register("alice").await;
     alice.get("/v1/groups/SecretGroupId123").await;
     server.anon(Method::GET, "/v1/unrouted-path-xyz").send().await.unwrap();
+    // Methods a client makes up share one label: each would otherwise be a new series forever.
+    for i in 0..20 {
+        let method = Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+        server.anon(method, "/v1/accounts").send().await.unwrap();
+    }
     let resp = server.anon(Method::GET, "/metrics").send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let metrics = resp.text().await.unwrap();
@@ -202,7 +207,8 @@ async fn health_metrics_and_openapi() {
         "{metrics}"
     );
     assert!(metrics.contains(r#"route="/v1/groups/{group_id}""#), "{metrics}");
-    for leak in ["SecretGroupId123", "unrouted-path-xyz", "alice", alice.device().as_str()] {
+    assert!(metrics.contains(r#"method="other""#), "{metrics}");
+    for leak in ["SecretGroupId123", "unrouted-path-xyz", "alice", alice.device().as_str(), "MADEUP"] {
         assert!(!metrics.contains(leak), "metrics contain {leak:?}");
     }
 
