@@ -389,7 +389,8 @@ pub fn random_id(len: usize) -> AppResult<String> {
 }
 
 /// The device making an authenticated request. Extracting it verifies the bearer token, checks
-/// that the device still exists, and applies the account's rate limit.
+/// that the device still exists, and then applies the account's rate limit: a token of a device
+/// that is gone (signed out, removed) is refused without spending the account's budget.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub DeviceAddress);
 
@@ -399,10 +400,10 @@ impl FromRequestParts<AppState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
         let device = state.tokens.verify(token)?;
-        state.limits.check_account(&device.user_id)?;
         if !state.devices.device_exists(&device).await? {
             return Err(AppError::unauthorized("This device has been signed out."));
         }
+        state.limits.check_account(&device.user_id)?;
         Ok(Authenticated(device))
     }
 }

@@ -296,6 +296,20 @@ async fn access_token_ttl_flag() {
 /// never saw the new token, so it can only retry with the old one, which would then look like a
 /// replay and revoke the device. Either the refresh is not rate limited, or a 429 leaves the
 /// token usable.
+/// A removed device's token (kept by whoever held it) does not spend its account's budget: the
+/// device is checked before the rate limit.
+#[tokio::test]
+async fn a_removed_devices_token_does_not_drain_the_accounts_rate_limit() {
+    let server = Server::start_with(Launch::new().args(["--rate-limit", "1", "--rate-burst", "3"])).await;
+    let laptop = server.register("alice").await;
+    let stolen = server.login("alice").await;
+    assert_eq!(stolen.delete("/v1/sessions/current").await.status(), 204);
+    for _ in 0..20 {
+        assert_error(stolen.get("/v1/devices").await, 401, "unauthorized").await;
+    }
+    assert_eq!(laptop.get("/v1/devices").await.status(), 200);
+}
+
 #[tokio::test]
 async fn a_rate_limited_account_can_still_refresh_safely() {
     let server = Server::start_with(Launch::new().args(["--rate-limit", "1", "--rate-burst", "1"])).await;
