@@ -57,6 +57,14 @@ async fn external_tokens_sign_devices_in() {
     assert_eq!(list.devices.len(), 2);
     assert!(list.devices.iter().any(|d| d.name.as_deref() == Some("Work laptop")));
 
+    // A token naming an account made with a password does not open it, and makes no device.
+    let alice = server.register("alice").await;
+    let resp = exchange(&server, &sign_token(&backend, &claims("alice", ISSUER, later))).await;
+    assert_error(resp, 403, "forbidden").await;
+    let resp = alice.get("/v1/devices").await;
+    let list: sotto_proto::DeviceList = resp.json().await.unwrap();
+    assert_eq!(list.devices.len(), 1);
+
     // The account has no password: password sign-in fails like any wrong password.
     let resp = server
         .anon(Method::POST, "/v1/sessions")

@@ -161,7 +161,9 @@ async fn resume_session(state: &AppState, device: DeviceAddress) -> AppResult<Se
 }
 
 #[utoipa::path(post, path = routes::LoginExternal::PATH, tag = "accounts", request_body = ExternalLoginRequest,
-    responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "no external issuer is configured")))]
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "the account signs in with a password"),
+        (status = 404, body = ErrorBody, description = "no external issuer is configured")))]
 #[instrument(skip_all)]
 pub async fn login_external(
     State(state): State<AppState>,
@@ -177,7 +179,16 @@ pub async fn login_external(
     let name = check_device_name(req.device_name.as_deref())?;
     match state.accounts.create_account(&user_id, auth::NO_PASSWORD, state.clock.unix_millis()).await {
         Ok(()) => tracing::info!(user = %user_id, "account created for an external identity"),
-        Err(StoreError::AlreadyExists) => {}
+        // Only an account the external issuer made is the issuer's to sign in to: a token for the
+        // name of an account with a password must not open it.
+        Err(StoreError::AlreadyExists) => {
+            if state.accounts.password_hash(&user_id).await?.as_deref() != Some(auth::NO_PASSWORD) {
+                tracing::warn!(user = %user_id, "an external token named an account that signs in with a password");
+                return Err(AppError::forbidden(
+                    "This account signs in with a password; a token of the external issuer cannot sign in to it.",
+                ));
+            }
+        }
         Err(e) => return Err(e.into()),
     }
     let device = DeviceAddress { user_id, device_id: new_device_id()? };
