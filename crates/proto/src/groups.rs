@@ -261,6 +261,16 @@ impl std::fmt::Display for RuleViolation {
     }
 }
 
+impl RuleViolation {
+    /// The reason as a sentence of its own, for an error message ("Only the owner … may do this.").
+    /// `Display` gives it as a clause, to go inside another sentence.
+    pub fn sentence(&self) -> String {
+        let text = self.to_string();
+        let mut chars = text.chars();
+        chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>() + ".").unwrap_or_default()
+    }
+}
+
 /// A change applied to a group's members.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {

@@ -112,6 +112,18 @@ impl Client {
         self.verification(user).await
     }
 
+    /// The active devices of `users`, held users' devices marked not confirmed (see
+    /// [`Client::apply_holds`]): whom a send may give keys to.
+    pub(crate) fn sendable_devices(&self, users: &[UserId]) -> Result<Vec<DeviceRecord>> {
+        self.apply_holds(self.read(|db| {
+            let mut all = Vec::new();
+            for user in users {
+                all.extend(db.devices_of(user, Devices::Active)?);
+            }
+            Ok(all)
+        })?)
+    }
+
     /// `devices` with those of held users (see [`Client::is_held`]) counted as not confirmed:
     /// they get nothing secret until the person accepts.
     pub(crate) fn apply_holds(&self, devices: Vec<DeviceRecord>) -> Result<Vec<DeviceRecord>> {

@@ -36,10 +36,9 @@ pub(crate) enum Verdict {
     Applied { change: Box<GroupChange>, applied: Applied },
     /// Applied before (a redelivery), or older than what this device started from.
     Known,
-    /// Changes before it are missing here: read the group's log.
+    /// Cannot be checked yet: changes before it are missing here, or its author's identity is
+    /// not pinned yet. Read the group's log (which looks the authors up first).
     Gap,
-    /// Its author's identity is not pinned yet: look the author up, then read the log.
-    UnknownAuthor,
     /// Refused, with the reason in words.
     Refused(String),
 }
@@ -94,7 +93,7 @@ pub(crate) fn apply_signed(
         }
     }
     let Some((identity, _)) = db.pinned_identity(&change.author)? else {
-        return Ok(Verdict::UnknownAuthor);
+        return Ok(Verdict::Gap);
     };
     if !verify_change(signed, &change, &identity) {
         return Ok(Verdict::Refused(format!(
@@ -217,7 +216,7 @@ pub(crate) fn record(
             );
             warn(db, group_id, GroupWarning::ChangeRefused, &body, now)
         }
-        Verdict::Known | Verdict::Gap | Verdict::UnknownAuthor => Ok(None),
+        Verdict::Known | Verdict::Gap => Ok(None),
     }
 }
 
@@ -326,7 +325,7 @@ impl Client {
                     let stop = match &verdict {
                         Verdict::Refused(_) => true,
                         // The server skipped changes, or gave one whose author it does not know.
-                        Verdict::Gap | Verdict::UnknownAuthor => {
+                        Verdict::Gap => {
                             let body = "Some changes to this group could not be checked: the server did not hand over all of them. The members shown are those the members' own changes make.";
                             lines.extend(warn(db, group, GroupWarning::ChangesWithheld, body, now)?);
                             true
@@ -532,14 +531,10 @@ impl Client {
                 return Err(Error::NotMember);
             }
             if let Err(violation) = apply_action(Some(&local.members), &me, &action) {
-                let text = violation.to_string();
-                let mut chars = text.chars();
-                let sentence =
-                    chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default();
                 return Err(match violation {
                     RuleViolation::NotMember => Error::NotMember,
-                    RuleViolation::NotAdmin | RuleViolation::NotOwner => Error::NotAdmin(format!("{sentence}.")),
-                    _ => Error::InvalidInput(format!("{sentence}.")),
+                    RuleViolation::NotAdmin | RuleViolation::NotOwner => Error::NotAdmin(violation.sentence()),
+                    _ => Error::InvalidInput(violation.sentence()),
                 });
             }
             let head = self.read(|db| db.group_head(group))?;

@@ -58,6 +58,9 @@ pub(crate) struct Processed {
     ensured: BTreeSet<ConversationId>,
     /// Pinned devices looked up in this batch (the directory does not change during one).
     devices: BTreeMap<(UserId, DeviceId), Option<DeviceRecord>>,
+    /// Groups' verified members looked up in this batch (`None`: not signed yet, anyone counts),
+    /// dropped when a change to the group is applied.
+    members: BTreeMap<GroupId, Option<BTreeSet<UserId>>>,
 }
 
 /// Where a batch of entries comes from: it decides whether the inbox position is read and
@@ -87,6 +90,18 @@ impl Processed {
         let found = db.device(user, device)?;
         self.devices.insert(key, found.clone());
         Ok(found)
+    }
+
+    /// Whether `user` is a member of `group` as its signed changes make it (for a group not
+    /// signed yet, anyone is). Looked up once per group and batch: a large group's member list is
+    /// not read again for every message.
+    fn is_member(&mut self, db: &Db<'_>, group: &GroupId, user: &UserId) -> Result<bool> {
+        if !self.members.contains_key(group) {
+            let members =
+                db.group(group)?.filter(|g| g.signed).map(|g| g.members.into_iter().map(|m| m.user_id).collect());
+            self.members.insert(group.clone(), members);
+        }
+        Ok(self.members.get(group).and_then(Option::as_ref).is_none_or(|members| members.contains(user)))
     }
 
     /// Take in the line a group change or warning wrote.
@@ -261,10 +276,7 @@ fn handle_entry(
                     }
                     // Someone the members' signed changes do not make a member (the server let
                     // them in): shown, marked, and never given a key.
-                    let member = match db.group(group_id)? {
-                        Some(g) if g.signed => g.members.iter().any(|m| m.user_id == entry.sender_user),
-                        _ => true,
-                    };
+                    let member = out.is_member(db, group_id, &entry.sender_user)?;
                     store_text(db, &conversation_id, entry, body, Sent { from_me, confirmed, member, ts: *ts }, out)
                 }
                 Err(Undecryptable::Replayed) => {
@@ -690,6 +702,7 @@ fn handle_membership(
         return Ok(());
     };
     let verdict = group_log::apply_signed(db, &own.user_id, group_id, signed)?;
+    out.members.remove(group_id);
     match &verdict {
         group_log::Verdict::Applied { applied, .. } => {
             match applied.change {
@@ -705,7 +718,7 @@ fn handle_membership(
             }
         }
         // Read the log: it has what is missing (or says the server holds it back).
-        group_log::Verdict::Gap | group_log::Verdict::UnknownAuthor => {
+        group_log::Verdict::Gap => {
             out.stale_groups.insert(group_id.clone());
         }
         group_log::Verdict::Known | group_log::Verdict::Refused(_) => {}

@@ -357,13 +357,7 @@ impl Client {
         }
         self.ensure_devices(&members, GROUP_DEVICE_MAX_AGE_MS).await?;
         self.recheck_unconfirmed(&members).await?;
-        let member_devices = self.apply_holds(self.read(|db| {
-            let mut all = Vec::new();
-            for user in &members {
-                all.extend(db.devices_of(user, Devices::Active)?);
-            }
-            Ok(all)
-        })?)?;
+        let member_devices = self.sendable_devices(&members)?;
         // Only devices their users confirmed get the key; the others stay unshared until they are.
         let confirmed: Vec<DeviceRecord> = member_devices.iter().filter(|d| d.confirmed).cloned().collect();
         let (record, needs) = self.transact(|m, db| m.outbound_group(db, group, &confirmed))?;
@@ -431,13 +425,7 @@ impl Client {
             users.push(own_user.clone());
             users.sort();
             users.dedup();
-            let targets = self.apply_holds(self.read(|db| {
-                let mut all = Vec::new();
-                for user in &users {
-                    all.extend(db.devices_of(user, Devices::Active)?);
-                }
-                Ok(all)
-            })?)?;
+            let targets = self.sendable_devices(&users)?;
             if targets.is_empty() {
                 return Ok(true);
             }

@@ -37,11 +37,7 @@ pub(crate) fn entry_hash(signed: &SignedGroupChange) -> String {
 }
 
 fn refused(violation: &RuleViolation) -> AppError {
-    let message = {
-        let text = violation.to_string();
-        let mut chars = text.chars();
-        chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>() + ".").unwrap_or_default()
-    };
+    let message = violation.sentence();
     match violation {
         RuleViolation::NotMember => AppError::not_member(),
         RuleViolation::NotAdmin | RuleViolation::NotOwner => {
