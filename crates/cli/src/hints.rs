@@ -56,6 +56,7 @@ pub fn hint(code: ErrorCode) -> Option<&'static str> {
         C::UnknownConversation => "`sotto conversations` lists the conversations on this device",
         C::NotMember | C::NotAdmin => "`sotto group list` shows your groups and roles",
         C::RateLimited => "wait a minute, then try again",
+        C::ServerBusy => "the server is busy; try again in a few seconds",
         C::RecoveryKeyInvalid => "check the recovery key for typos (spaces do not matter) and give it on stdin",
         C::WrongRecoveryKey => {
             "give the recovery key shown when key backup was turned on (--recovery-key-stdin), or the passphrase it \

@@ -245,7 +245,9 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Offline(_) => true,
-            Error::Server { status, code, .. } => *status >= 500 || *code == ErrorCode::RateLimited,
+            Error::Server { status, code, .. } => {
+                *status >= 500 || matches!(code, ErrorCode::RateLimited | ErrorCode::ServerBusy)
+            }
             _ => false,
         }
     }

@@ -65,6 +65,9 @@ pub enum ErrorCode {
     StaleVersion,
     /// Too many requests; wait and retry.
     RateLimited,
+    /// The server is too busy to take this request now (its password hashers are all taken);
+    /// retry after the time given in `Retry-After`.
+    ServerBusy,
     /// The method is not allowed on this route.
     MethodNotAllowed,
     /// The request needs `Content-Type: application/json`.

@@ -1,4 +1,4 @@
-//! Who is calling: password hashing, access tokens (EdDSA JWTs), refresh tokens, and the
+//! Who is calling: access tokens (EdDSA JWTs), refresh tokens, and the
 //! [`Authenticated`] extractor every protected route takes.
 //!
 //! Invariants: passwords and refresh tokens are stored only as hashes (argon2id and SHA-256); the
@@ -8,8 +8,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -258,7 +256,22 @@ impl TokenIssuer {
 pub struct ExternalIssuer {
     pub issuer: String,
     decoding: DecodingKey,
+    /// Each token must carry a `jti` and signs in once ([`ExternalIssuer::single_use`]).
+    pub single_use: bool,
 }
+
+/// What a verified external token says.
+#[derive(Debug, Clone)]
+pub struct ExternalToken {
+    pub user_id: UserId,
+    /// The token's id, if it has one (required when the issuer is single-use).
+    pub jti: Option<String>,
+    /// Its expiry, Unix seconds.
+    pub exp: u64,
+}
+
+/// The longest `jti` taken (the store keeps each until its token expires).
+pub const MAX_JTI_CHARS: usize = 256;
 
 impl std::fmt::Debug for ExternalIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -271,6 +284,8 @@ impl std::fmt::Debug for ExternalIssuer {
 struct ExternalClaims {
     sub: String,
     exp: u64,
+    #[serde(default)]
+    jti: Option<String>,
 }
 
 impl ExternalIssuer {
@@ -279,12 +294,21 @@ impl ExternalIssuer {
         use ed25519_dalek::pkcs8::DecodePublicKey;
         let key = ed25519_dalek::VerifyingKey::from_public_key_pem(pem)
             .map_err(|_| KeyFileError::Invalid { path: "the external issuer's public key".into() })?;
-        Ok(ExternalIssuer { issuer, decoding: DecodingKey::from_ed_der(key.as_bytes()) })
+        Ok(ExternalIssuer { issuer, decoding: DecodingKey::from_ed_der(key.as_bytes()), single_use: false })
+    }
+
+    /// Require a `jti` in every token and accept each one once (until it expires): a copied
+    /// token cannot sign in a second device.
+    pub fn single_use(mut self) -> Self {
+        self.single_use = true;
+        self
     }
 
     /// Verifies signature, issuer and expiry (against `clock`, with
-    /// [`DEFAULT_TOKEN_LEEWAY_SECS`] of skew); returns the user id the issuer vouches for.
-    pub fn verify(&self, token: &str, clock: &Clock) -> AppResult<UserId> {
+    /// [`DEFAULT_TOKEN_LEEWAY_SECS`] of skew), and a `jti` when single-use; returns the user id
+    /// the issuer vouches for, with the token's id and expiry. Spending the `jti` is the
+    /// caller's (it needs the store).
+    pub fn verify(&self, token: &str, clock: &Clock) -> AppResult<ExternalToken> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
@@ -299,8 +323,22 @@ impl ExternalIssuer {
                 "The external token has expired.",
             ));
         }
-        UserId::parse(data.claims.sub)
-            .map_err(|e| AppError::invalid_input(format!("The external token's `sub` is an {e}.")))
+        let user_id = UserId::parse(data.claims.sub)
+            .map_err(|e| AppError::invalid_input(format!("The external token's `sub` is an {e}.")))?;
+        let jti = data.claims.jti.filter(|j| !j.is_empty());
+        if let Some(jti) = &jti
+            && jti.chars().count() > MAX_JTI_CHARS
+        {
+            return Err(AppError::invalid_input(format!(
+                "The external token's `jti` is longer than {MAX_JTI_CHARS} characters."
+            )));
+        }
+        if self.single_use && jti.is_none() {
+            return Err(AppError::unauthorized(
+                "This server accepts each external token once, so the token must carry a `jti` claim.",
+            ));
+        }
+        Ok(ExternalToken { user_id, jti, exp: data.claims.exp.saturating_add(EXTERNAL_LEEWAY_SECS) })
     }
 }
 
@@ -322,41 +360,7 @@ fn token_expired() -> AppError {
     AppError::new(StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired, "The access token has expired; refresh it.")
 }
 
-/// Hashes a password with argon2id on a blocking thread (it takes tens of milliseconds by design).
-pub async fn hash_password(password: String) -> AppResult<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut rand_core::OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| AppError::internal(format!("hashing a password: {e}")))
-    })
-    .await
-    .map_err(|e| AppError::internal(format!("password task: {e}")))?
-}
-
-/// Checks a password against a stored hash, or against a fixed dummy hash when the user does not
-/// exist, so a wrong user id and a wrong password take the same time.
-pub async fn verify_password(password: String, stored: Option<String>) -> AppResult<bool> {
-    tokio::task::spawn_blocking(move || {
-        // Accounts made through an external issuer have no password (NO_PASSWORD).
-        let stored = stored.filter(|h| h != NO_PASSWORD);
-        let exists = stored.is_some();
-        let phc = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
-        let parsed = PasswordHash::new(&phc).map_err(|e| AppError::internal(format!("stored hash: {e}")))?;
-        let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
-        Ok(ok && exists)
-    })
-    .await
-    .map_err(|e| AppError::internal(format!("password task: {e}")))?
-}
-
-/// The stored "hash" of an account that signs in only through an external issuer.
-pub const NO_PASSWORD: &str = "!external";
-
-/// argon2id (default parameters) of a random password nobody knows.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c290dG8tZHVtbXktc2FsdA$0Xn0lF1m7J6nYwG0a2H0iC6M3pQ1s3Kk8bq8mJ0hYxM";
+pub use crate::passwords::NO_PASSWORD;
 
 /// A new random refresh token (256 bits, base64url) and the hash the store keeps.
 pub fn new_refresh_token() -> AppResult<(String, Vec<u8>)> {
@@ -529,13 +533,5 @@ mod tests {
         let other_dir = tempfile::tempdir().unwrap();
         let other = TokenIssuer::load_or_create(other_dir.path(), "test".into(), Duration::from_secs(60)).unwrap();
         assert!(other.verify(&token).is_err());
-    }
-
-    #[tokio::test]
-    async fn passwords() {
-        let hash = hash_password("correct horse".into()).await.unwrap();
-        assert!(verify_password("correct horse".into(), Some(hash.clone())).await.unwrap());
-        assert!(!verify_password("wrong".into(), Some(hash)).await.unwrap());
-        assert!(!verify_password("anything".into(), None).await.unwrap());
     }
 }

@@ -33,6 +33,13 @@ pub struct Config {
     /// How long group messages stay readable in the group's history (for members' new devices);
     /// `None` keeps them until the group is dismissed.
     pub group_history_retention: Option<Duration>,
+    /// Reverse proxies whose `X-Forwarded-For`/`Forwarded` name the client's address. Empty:
+    /// the TCP peer is the client, and loopback peers skip the per-address limits.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How many passwords are hashed at once (each holds 19 MiB while it runs).
+    pub password_hashers: std::num::NonZeroUsize,
+    /// A bearer token `/metrics` requires; `None` leaves it open (bind to a private address).
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -50,6 +57,9 @@ impl Config {
             idempotency_window: Duration::from_secs(7 * 24 * 3600),
             external_issuer: None,
             group_history_retention: Some(Duration::from_secs(DEFAULT_GROUP_HISTORY_DAYS * 24 * 3600)),
+            trusted_proxies: Vec::new(),
+            password_hashers: crate::passwords::default_hashers(),
+            metrics_token: None,
         }
     }
 }

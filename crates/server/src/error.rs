@@ -17,6 +17,10 @@ pub enum AppError {
     /// A client error: status, code and a sentence.
     #[error("{code:?}: {message}")]
     Client { status: StatusCode, code: ErrorCode, message: String },
+    /// A refusal for now (rate limited, busy): like `Client`, with the time after which a retry
+    /// may succeed, sent as `Retry-After` (whole seconds, at least 1).
+    #[error("{code:?}: {message} (retry after {after:?})")]
+    RetryLater { status: StatusCode, code: ErrorCode, message: String, after: std::time::Duration },
     /// A direct send whose payloads do not match the recipients' devices.
     #[error("devices changed")]
     DevicesChanged(DeviceMismatch),
@@ -33,6 +37,14 @@ pub type AppResult<T> = Result<T, AppError>;
 impl AppError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         AppError::Client { status, code, message: message.into() }
+    }
+    pub fn retry_later(
+        status: StatusCode,
+        code: ErrorCode,
+        message: impl Into<String>,
+        after: std::time::Duration,
+    ) -> Self {
+        AppError::RetryLater { status, code, message: message.into(), after }
     }
     pub fn invalid_input(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, message)
@@ -69,6 +81,11 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
             AppError::Client { status, code, message } => (status, ErrorBody { code, message, devices: None }),
+            AppError::RetryLater { status, code, message, after } => {
+                let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+                let retry_after = [(axum::http::header::RETRY_AFTER, secs.max(1).to_string())];
+                return (status, retry_after, Json(ErrorBody { code, message, devices: None })).into_response();
+            }
             AppError::DevicesChanged(mismatch) => (
                 StatusCode::CONFLICT,
                 ErrorBody {

@@ -16,6 +16,7 @@ pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod passwords;
 mod private;
 pub mod state;
 pub mod store;
@@ -80,7 +81,10 @@ pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, Se
         hub: Arc::new(Hub::default()),
         acks: Arc::new(acks::AckQueue::default()),
         metrics: Arc::new(Metrics::new()),
-        limits: RateLimits::new(config.rate_limit),
+        limits: RateLimits::new(config.rate_limit, !config.trusted_proxies.is_empty()),
+        passwords: passwords::Passwords::new(config.password_hashers),
+        trusted_proxies: config.trusted_proxies.clone(),
+        metrics_token: config.metrics_token.clone(),
         shutdown,
         sockets: tokio_util::task::TaskTracker::new(),
     }))

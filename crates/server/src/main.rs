@@ -45,10 +45,29 @@ struct Args {
     /// PEM file with the external issuer's Ed25519 public key (`-----BEGIN PUBLIC KEY-----`).
     #[arg(long, env = "SOTTO_EXTERNAL_JWT_KEY", requires = "external_jwt_issuer")]
     external_jwt_key: Option<PathBuf>,
+    /// Accept each external token once: tokens must carry a `jti`, kept until they expire, and
+    /// a second use is refused (a copied token cannot sign in another device).
+    #[arg(long, env = "SOTTO_EXTERNAL_JWT_SINGLE_USE", requires = "external_jwt_issuer")]
+    external_jwt_single_use: bool,
     /// Days group messages stay in the group's history, readable by members' new devices (with
     /// the keys from their key backup); 0 keeps them until the group is dismissed.
     #[arg(long, env = "SOTTO_GROUP_HISTORY_DAYS", default_value_t = sotto_server::config::DEFAULT_GROUP_HISTORY_DAYS)]
     group_history_days: u64,
+    /// A reverse proxy (address or CIDR range) whose `X-Forwarded-For` / `Forwarded` header names
+    /// the client's address, for rate limits; repeat it or separate with commas. Set it to
+    /// 127.0.0.1/32 (and ::1/128) when the proxy runs on this host. Without it the TCP peer is the
+    /// client and loopback peers skip the per-address limits (local tools); with it, nobody does.
+    #[arg(long = "trusted-proxy", env = "SOTTO_TRUSTED_PROXIES", value_name = "CIDR", value_delimiter = ',', value_parser = parse_net)]
+    trusted_proxies: Vec<ipnet::IpNet>,
+    /// How many passwords may be hashed at once (each takes 19 MiB while it runs); sign-ins
+    /// beyond wait, and when about a second of work is queued they get 503 with Retry-After.
+    /// Default: the number of CPU cores.
+    #[arg(long, env = "SOTTO_PASSWORD_HASHERS")]
+    password_hashers: Option<std::num::NonZeroUsize>,
+    /// File holding a token that `/metrics` requires as `Authorization: Bearer <token>`.
+    /// Without it `/metrics` is open to anyone who can reach the server.
+    #[arg(long, env = "SOTTO_METRICS_TOKEN_FILE")]
+    metrics_token_file: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "SOTTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -92,13 +111,24 @@ async fn main() -> anyhow::Result<()> {
     config.rate_limit = NonZeroU32::new(args.rate_limit)
         .map(|per_second| RateLimit { per_second, burst: NonZeroU32::new(args.rate_burst).unwrap_or(per_second) });
 
+    config.trusted_proxies = args.trusted_proxies;
+    if let Some(n) = args.password_hashers {
+        config.password_hashers = n;
+    }
+    if let Some(path) = args.metrics_token_file {
+        let token = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the metrics token file {}", path.display()))?;
+        let token = token.trim();
+        anyhow::ensure!(token.len() >= 16, "the metrics token in {} must be at least 16 characters", path.display());
+        config.metrics_token = Some(token.to_owned());
+    }
+
     if let (Some(issuer), Some(path)) = (args.external_jwt_issuer, args.external_jwt_key) {
         let pem = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the external issuer's key {}", path.display()))?;
-        config.external_issuer = Some(
-            sotto_server::auth::ExternalIssuer::from_pem(issuer, &pem)
-                .with_context(|| format!("{} is not an Ed25519 public key in PEM", path.display()))?,
-        );
+        let external = sotto_server::auth::ExternalIssuer::from_pem(issuer, &pem)
+            .with_context(|| format!("{} is not an Ed25519 public key in PEM", path.display()))?;
+        config.external_issuer = Some(if args.external_jwt_single_use { external.single_use() } else { external });
     }
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -106,6 +136,14 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     sotto_server::run(listener, config, shutdown_signal()).await?;
     Ok(())
+}
+
+/// A CIDR range, or a single address (a /32 or /128).
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{s}` is neither an IP address nor a CIDR range like 10.0.0.0/8"))
 }
 
 async fn shutdown_signal() {

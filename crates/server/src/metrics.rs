@@ -150,9 +150,26 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 #[utoipa::path(get, path = sotto_proto::routes::METRICS_PATH, tag = "operations", responses((status = 200, body = String, description = "Prometheus / OpenMetrics text")))]
-pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn render(State(state): State<AppState>, headers: axum::http::HeaderMap) -> axum::response::Response {
+    if let Some(expected) = &state.metrics_token {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().as_bytes());
+        // Compared in constant time: the token is a secret.
+        let matches = given.is_some_and(|given| bool::from(subtle::ConstantTimeEq::ct_eq(given, expected.as_bytes())));
+        if !matches {
+            return crate::error::AppError::unauthorized(
+                "This server's /metrics needs `Authorization: Bearer <metrics token>`.",
+            )
+            .into_response();
+        }
+    }
     (
         [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         state.metrics.render(),
     )
+        .into_response()
 }

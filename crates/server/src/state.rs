@@ -33,6 +33,12 @@ pub struct Inner {
     pub acks: Arc<crate::acks::AckQueue>,
     pub metrics: Arc<Metrics>,
     pub limits: RateLimits,
+    /// The password hashers (bounded, memory reused).
+    pub passwords: crate::passwords::Passwords,
+    /// Proxies trusted to name the client's address (see [`crate::extract::ClientAddr`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// What `/metrics` requires as `Authorization: Bearer`, if anything.
+    pub metrics_token: Option<String>,
     /// Cancelled when the server shuts down; long-lived tasks (sockets) stop on it.
     pub shutdown: CancellationToken,
     /// Open WebSocket tasks; shutdown waits for them to send their close frames.

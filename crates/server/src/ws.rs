@@ -199,7 +199,9 @@ impl SocketSession<'_> {
         };
         match outcome {
             Ok(()) => Ok(()),
-            Err(AppError::Client { code, message, .. }) => send(socket, &ServerFrame::Error { code, message }).await,
+            Err(AppError::Client { code, message, .. } | AppError::RetryLater { code, message, .. }) => {
+                send(socket, &ServerFrame::Error { code, message }).await
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -116,6 +116,41 @@ async fn external_tokens_sign_devices_in() {
 }
 
 #[tokio::test]
+async fn single_use_tokens_sign_in_once_also_after_a_restart() {
+    let backend = new_signing_key();
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("backend.pub.pem");
+    std::fs::write(&key_path, backend.verifying_key().to_public_key_pem(LineEnding::LF).unwrap()).unwrap();
+    let mut server = Server::start_with(Launch::new().args([
+        "--external-jwt-issuer",
+        ISSUER,
+        "--external-jwt-key",
+        key_path.to_str().unwrap(),
+        "--external-jwt-single-use",
+    ]))
+    .await;
+    let later = unix_secs() + 300;
+    let with_jti = |jti: &str| sign_token(&backend, &json!({"iss": ISSUER, "sub": "erin", "exp": later, "jti": jti}));
+
+    let token = with_jti("login-1");
+    assert_eq!(exchange(&server, &token).await.status(), 200);
+    // The same token again (a copy, a replay): refused, and no device is made.
+    assert_error(exchange(&server, &token).await, 401, "unauthorized").await;
+    server.process.restart().await;
+    assert_error(exchange(&server, &token).await, 401, "unauthorized").await;
+    // Another token of the issuer works; one without a `jti` is refused.
+    let resp = exchange(&server, &with_jti("login-2")).await;
+    assert_eq!(resp.status(), 200);
+    let erin = server.client(resp.json().await.unwrap(), PASSWORD);
+    let list: sotto_proto::DeviceList = erin.get("/v1/devices").await.json().await.unwrap();
+    assert_eq!(list.devices.len(), 2);
+    assert_error(exchange(&server, &sign_token(&backend, &claims("erin", ISSUER, later))).await, 401, "unauthorized")
+        .await;
+    let long = "j".repeat(257);
+    assert_error(exchange(&server, &with_jti(&long)).await, 400, "invalid_input").await;
+}
+
+#[tokio::test]
 async fn without_an_external_issuer_the_route_is_refused() {
     let server = Server::start().await;
     let token = sign_token(&new_signing_key(), &claims("erin", ISSUER, unix_secs() + 300));

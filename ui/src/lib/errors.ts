@@ -63,6 +63,7 @@ const ERROR_TEXT: Record<ErrorCode, (ctx: ErrorContext) => string> = {
     "Some of Sotto's data on this computer is damaged. Nothing was deleted; restart Sotto and try again.",
   internal: () => "The server had a problem. Try again in a moment.",
   rate_limited: () => "Too many tries in a short time. Wait a minute, then try again.",
+  server_busy: () => "The server is very busy right now. Try again in a few seconds.",
   unauthorized: () => "The server didn't accept this device any more. Sign in again to continue.",
   not_admin: () => "Only the group's admins can do that. Ask an admin of the group.",
   not_member: () => "You're not a member of this group any more, so you can't send or change anything here.",

@@ -1,20 +1,18 @@
 //! Accounts, device sign-in, token refresh, sign-out and device removal.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use sotto_proto::limits::{MAX_DEVICE_NAME_CHARS, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
 use sotto_proto::routes::{self, Endpoint as _};
 use sotto_proto::{
     ChangePasswordRequest, DeleteDeviceRequest, DeviceAddress, DeviceId, DeviceInfo, DeviceList, ErrorBody, ErrorCode,
-    ExternalLoginRequest, Jwks, LoginRequest, RefreshRequest, RegisterRequest, Session, UserId,
+    ExternalLoginRequest, Jwks, LoginRequest, RefreshRequest, RegisterRequest, Session,
 };
 use tracing::instrument;
 
 use crate::auth::{self, Authenticated};
 use crate::error::{AppError, AppResult};
-use crate::extract::{Json, Path};
+use crate::extract::{ClientAddr, Json, Path};
 use crate::state::AppState;
 use crate::store::{RefreshOutcome, StoreError};
 
@@ -28,10 +26,16 @@ fn check_password_shape(password: &str) -> AppResult<()> {
 }
 
 /// Checks the password of a signed-in caller's account (for changes that need it again: a new
-/// password, a key reset). Rate limited like sign-in. Returns the stored hash it matched.
-pub(crate) async fn check_account_password(state: &AppState, user: &UserId, password: String) -> AppResult<String> {
-    state.limits.check_login(user)?;
-    let stored = state.accounts.password_hash(user).await?;
+/// password, removing a device, a key reset). Limited per device, apart from sign-in attempts at
+/// the account, so guessing from elsewhere never locks the owner's devices out. Returns the
+/// stored hash it matched.
+pub(crate) async fn check_account_password(
+    state: &AppState,
+    device: &DeviceAddress,
+    password: String,
+) -> AppResult<String> {
+    state.limits.check_recheck(device)?;
+    let stored = state.accounts.password_hash(&device.user_id).await?;
     if stored.as_deref() == Some(auth::NO_PASSWORD) {
         return Err(AppError::new(
             StatusCode::CONFLICT,
@@ -39,7 +43,7 @@ pub(crate) async fn check_account_password(state: &AppState, user: &UserId, pass
             "This account signs in through an external service and has no password here.",
         ));
     }
-    if password.len() > MAX_PASSWORD_BYTES || !auth::verify_password(password, stored.clone()).await? {
+    if password.len() > MAX_PASSWORD_BYTES || !state.passwords.verify(password, stored.clone()).await? {
         state.metrics.failed_logins.inc();
         return Err(AppError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials, "The password is wrong."));
     }
@@ -77,17 +81,18 @@ fn new_device_id() -> AppResult<DeviceId> {
 }
 
 #[utoipa::path(post, path = routes::Register::PATH, tag = "accounts", request_body = RegisterRequest,
-    responses((status = 201, body = Session), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "user_exists"), (status = 429, body = ErrorBody)))]
+    responses((status = 201, body = Session), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "user_exists"), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "server_busy: every password hasher is taken; see Retry-After")))]
 #[instrument(skip_all, fields(user = %req.user_id))]
 pub async fn register(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     Json(req): Json<RegisterRequest>,
 ) -> AppResult<(StatusCode, Json<Session>)> {
-    state.limits.check_address(peer.ip())?;
+    state.limits.check_address(client)?;
     check_password_shape(&req.password)?;
     let name = check_device_name(req.device_name.as_deref())?;
-    let hash = auth::hash_password(req.password).await?;
+    let hash = state.passwords.hash(req.password).await?;
     match state.accounts.create_account(&req.user_id, &hash, state.clock.unix_millis()).await {
         Ok(()) => {}
         Err(StoreError::AlreadyExists) => {
@@ -104,18 +109,19 @@ pub async fn register(
 #[utoipa::path(post, path = routes::Login::PATH, tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = Session), (status = 401, body = ErrorBody, description = "invalid_credentials"),
         (status = 404, body = ErrorBody, description = "not_found: `device_id` names no device of this account"),
-        (status = 429, body = ErrorBody)))]
+        (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "server_busy: every password hasher is taken; see Retry-After")))]
 #[instrument(skip_all, fields(user = %req.user_id))]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     Json(req): Json<LoginRequest>,
 ) -> AppResult<Json<Session>> {
-    state.limits.check_address(peer.ip())?;
-    state.limits.check_login(&req.user_id)?;
+    state.limits.check_address(client)?;
+    state.limits.check_login(&req.user_id, client)?;
     let name = check_device_name(req.device_name.as_deref())?;
     let stored = state.accounts.password_hash(&req.user_id).await?;
-    if req.password.len() > MAX_PASSWORD_BYTES || !auth::verify_password(req.password, stored).await? {
+    if req.password.len() > MAX_PASSWORD_BYTES || !state.passwords.verify(req.password, stored).await? {
         state.metrics.failed_logins.inc();
         return Err(AppError::new(
             StatusCode::UNAUTHORIZED,
@@ -167,16 +173,24 @@ async fn resume_session(state: &AppState, device: DeviceAddress) -> AppResult<Se
 #[instrument(skip_all)]
 pub async fn login_external(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     Json(req): Json<ExternalLoginRequest>,
 ) -> AppResult<Json<Session>> {
     let issuer = state
         .external_issuer
         .as_ref()
         .ok_or_else(|| AppError::not_found("This server does not accept tokens from an external issuer."))?;
-    state.limits.check_address(peer.ip())?;
-    let user_id = issuer.verify(&req.token, &state.clock)?;
+    state.limits.check_address(client)?;
+    let token = issuer.verify(&req.token, &state.clock)?;
     let name = check_device_name(req.device_name.as_deref())?;
+    if issuer.single_use
+        && let Some(jti) = &token.jti
+        && !state.accounts.spend_external_token_id(jti, token.exp, state.clock.unix_secs()).await?
+    {
+        tracing::warn!(user = %token.user_id, "an external token was used a second time");
+        return Err(AppError::unauthorized("This external token was already used; get a new one from its issuer."));
+    }
+    let user_id = token.user_id;
     match state.accounts.create_account(&user_id, auth::NO_PASSWORD, state.clock.unix_millis()).await {
         Ok(()) => tracing::info!(user = %user_id, "account created for an external identity"),
         // Only an account the external issuer made is the issuer's to sign in to: a token for the
@@ -198,9 +212,16 @@ pub async fn login_external(
 }
 
 #[utoipa::path(post, path = routes::Refresh::PATH, tag = "accounts", request_body = RefreshRequest,
-    responses((status = 200, body = Session), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "rate_limited (per client address); the token is not spent")))]
 #[instrument(skip_all)]
-pub async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshRequest>) -> AppResult<Json<Session>> {
+pub async fn refresh(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    Json(req): Json<RefreshRequest>,
+) -> AppResult<Json<Session>> {
+    // Before the token is looked at: a refusal here leaves it unspent.
+    state.limits.check_refresh(client)?;
     let old = auth::hash_refresh_token(&req.refresh_token);
     let (refresh_token, new) = auth::new_refresh_token()?;
     match state.devices.rotate_refresh_token(&old, &new, state.clock.unix_millis()).await? {
@@ -255,8 +276,8 @@ pub async fn change_password(
     Json(req): Json<ChangePasswordRequest>,
 ) -> AppResult<StatusCode> {
     check_password_shape(&req.new_password)?;
-    let verified = check_account_password(&state, &device.user_id, req.current_password).await?;
-    let hash = auth::hash_password(req.new_password).await?;
+    let verified = check_account_password(&state, &device, req.current_password).await?;
+    let hash = state.passwords.hash(req.new_password).await?;
     // Other devices keep their sessions: each holds its own keys and history, and a device whose
     // refresh token died could only be brought back by restoring a backup. A device that should
     // not be signed in is removed on purpose (`DELETE /v1/devices/{id}`, with the new password).
@@ -294,12 +315,7 @@ pub async fn delete_device(
     Path(device_id): Path<DeviceId>,
     Json(req): Json<DeleteDeviceRequest>,
 ) -> AppResult<StatusCode> {
-    state.limits.check_login(&caller.user_id)?;
-    let stored = state.accounts.password_hash(&caller.user_id).await?;
-    if req.password.len() > MAX_PASSWORD_BYTES || !auth::verify_password(req.password, stored).await? {
-        state.metrics.failed_logins.inc();
-        return Err(AppError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials, "The password is wrong."));
-    }
+    check_account_password(&state, &caller, req.password).await?;
     let target = DeviceAddress { user_id: caller.user_id, device_id };
     if !state.devices.delete_device(&target).await? {
         return Err(AppError::not_found("You have no device with that id."));

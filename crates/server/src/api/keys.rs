@@ -91,7 +91,7 @@ pub async fn reset_identity(
 ) -> AppResult<StatusCode> {
     check_identity(&device, &req.identity)?;
     // Whoever holds a stolen token must not be able to make every contact trust a new identity.
-    crate::api::accounts::check_account_password(&state, &device.user_id, req.password).await?;
+    crate::api::accounts::check_account_password(&state, &device, req.password).await?;
     if state.devices.replace_identity(&req.identity).await? {
         tracing::info!("user identity replaced; every device must be confirmed again");
     }
@@ -245,7 +245,7 @@ pub async fn reset_device_keys(
     check_own_keys(&device, &req.keys)?;
     // A new identity is what an attacker holding a stolen access token would want most: it needs
     // the password as well.
-    crate::api::accounts::check_account_password(&state, &device.user_id, req.password).await?;
+    crate::api::accounts::check_account_password(&state, &device, req.password).await?;
     match state.devices.replace_device_keys(&req.keys).await? {
         ReplaceKeysOutcome::Replaced => tracing::info!("device identity keys reset"),
         ReplaceKeysOutcome::Unchanged => tracing::info!("device identity reset repeated; nothing changed"),
@@ -333,7 +333,15 @@ pub async fn claim_keys(
     let mut wanted: Vec<DeviceAddress> = req.devices;
     wanted.sort();
     wanted.dedup();
-    let keys = state.devices.claim_keys(&wanted).await?;
+    // Each account's claims, and the claims on each device, are limited; past a limit the claim
+    // gets the device's fallback key, so draining a device's one-time keys is not possible and
+    // a client over its budget still sets up its sessions.
+    let fallback_only: Vec<DeviceAddress> =
+        wanted.iter().filter(|target| !state.limits.may_claim_one_time_key(&device.user_id, target)).cloned().collect();
+    if !fallback_only.is_empty() {
+        tracing::debug!(devices = fallback_only.len(), "claims past their limit get fallback keys");
+    }
+    let keys = state.devices.claim_keys(&wanted, &fallback_only).await?;
     let missing = wanted
         .into_iter()
         .filter(|d| !keys.iter().any(|k| k.user_id == d.user_id && k.device_id == d.device_id))

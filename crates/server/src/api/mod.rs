@@ -155,6 +155,9 @@ mod tests {
         async fn ping(&self) -> StoreResult<()> {
             down()
         }
+        async fn spend_external_token_id(&self, _: &str, _: u64, _: u64) -> StoreResult<bool> {
+            down()
+        }
     }
 
     #[tokio::test]

@@ -225,8 +225,12 @@ impl DeviceStore for CachedDevices {
         self.inner.query_devices(asker, users).await
     }
 
-    async fn claim_keys(&self, devices: &[DeviceAddress]) -> StoreResult<Vec<ClaimedKey>> {
-        self.inner.claim_keys(devices).await
+    async fn claim_keys(
+        &self,
+        devices: &[DeviceAddress],
+        fallback_only: &[DeviceAddress],
+    ) -> StoreResult<Vec<ClaimedKey>> {
+        self.inner.claim_keys(devices, fallback_only).await
     }
 }
 

@@ -125,6 +125,10 @@ pub trait AccountStore: Send + Sync {
     /// Runs a trivial query the way writes run: succeeds while the database can serve requests
     /// (the readiness check).
     async fn ping(&self) -> StoreResult<()>;
+    /// Records the external token id `jti` (valid until `exp`, Unix seconds) as used; false if
+    /// it was already, in which case nothing changes. Ids whose `exp` is before `now_secs` are
+    /// forgotten on the way.
+    async fn spend_external_token_id(&self, jti: &str, exp: u64, now_secs: u64) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -207,8 +211,13 @@ pub trait DeviceStore: Send + Sync {
     /// own signature of the user, if any.
     async fn query_devices(&self, asker: &UserId, users: &[UserId]) -> StoreResult<Vec<UserDevices>>;
     /// Claims one key per device: a one-time key (removed as it is handed out) or else the
-    /// fallback key. Devices with neither are left out of the result.
-    async fn claim_keys(&self, devices: &[DeviceAddress]) -> StoreResult<Vec<ClaimedKey>>;
+    /// fallback key; devices also in `fallback_only` get their fallback key (their one-time
+    /// keys stay). Devices with neither are left out of the result.
+    async fn claim_keys(
+        &self,
+        devices: &[DeviceAddress],
+        fallback_only: &[DeviceAddress],
+    ) -> StoreResult<Vec<ClaimedKey>>;
 }
 
 /// One entry of a group's log, with its hash (the next entry's `prev`).

@@ -11,6 +11,7 @@ macro_rules! store_suite {
     ($fresh:path) => {
         $crate::store::tests::store_suite!(@each $fresh;
             accounts,
+            external_token_ids,
             devices,
             delete_device_removes_everything,
             refresh_tokens,
@@ -21,6 +22,7 @@ macro_rules! store_suite {
             identities_and_confirmations,
             one_time_keys,
             claim_keys,
+            claims_limited_to_fallback,
             deliver_and_fetch,
             duplicate_delivery,
             prune_sent_ids,
@@ -281,7 +283,7 @@ pub(crate) async fn delete_device_removes_everything<S: TestStore>(s: &S) {
     assert!(!s.device_exists(&a1).await.unwrap());
     assert!(s.fetch(&a1, 0, 100).await.unwrap().is_empty());
     assert_eq!(s.device_keys(&a1).await.unwrap(), None);
-    assert!(s.claim_keys(std::slice::from_ref(&a1)).await.unwrap().is_empty());
+    assert!(s.claim_keys(std::slice::from_ref(&a1), &[]).await.unwrap().is_empty());
     assert_eq!(
         s.rotate_refresh_token(b"rt-alice-D1", b"rt-new", 20).await.unwrap(),
         RefreshOutcome::Unknown,
@@ -397,7 +399,7 @@ pub(crate) async fn identity_reset<S: TestStore>(s: &S) {
     assert_eq!(s.device_keys(&a1).await.unwrap(), Some(identity(&a1, "new")));
     // The old identity's one-time and fallback keys are gone: nobody can claim them any more.
     assert_eq!(s.key_counts(&a1).await.unwrap(), KeyCounts { one_time_keys: 0, has_fallback: false });
-    assert!(s.claim_keys(std::slice::from_ref(&a1)).await.unwrap().is_empty());
+    assert!(s.claim_keys(std::slice::from_ref(&a1), &[]).await.unwrap().is_empty());
     // The device, its refresh token and its inbox stay.
     assert!(s.device_exists(&a1).await.unwrap());
     assert_eq!(seqs(s, &a1).await, vec![1]);
@@ -539,14 +541,14 @@ pub(crate) async fn one_time_keys<S: TestStore>(s: &S) {
         AddKeysOutcome::Conflict
     );
     assert_eq!(s.key_counts(&a1).await.unwrap(), KeyCounts { one_time_keys: 3, has_fallback: true });
-    let claimed = s.claim_keys(&[a1.clone(), a1.clone(), a1.clone(), a1.clone()]).await.unwrap();
+    let claimed = s.claim_keys(&[a1.clone(), a1.clone(), a1.clone(), a1.clone()], &[]).await.unwrap();
     assert_eq!(claimed.len(), 1, "one key per device, however often it is named");
     assert_eq!(claimed[0].key, key("K1", "k1"));
     // The fallback is replaced when a new one is given.
     s.add_one_time_keys(&a1, &[], Some(&key("F3", "f3"))).await.unwrap();
-    s.claim_keys(std::slice::from_ref(&a1)).await.unwrap();
-    s.claim_keys(std::slice::from_ref(&a1)).await.unwrap();
-    let fallback = s.claim_keys(std::slice::from_ref(&a1)).await.unwrap();
+    s.claim_keys(std::slice::from_ref(&a1), &[]).await.unwrap();
+    s.claim_keys(std::slice::from_ref(&a1), &[]).await.unwrap();
+    let fallback = s.claim_keys(std::slice::from_ref(&a1), &[]).await.unwrap();
     assert_eq!(fallback[0].key, key("F3", "f3"));
     assert!(fallback[0].fallback);
 }
@@ -561,7 +563,7 @@ pub(crate) async fn claim_keys<S: TestStore>(s: &S) {
         .unwrap();
     s.add_one_time_keys(&b1, &[], Some(&key("FB", "fb"))).await.unwrap();
 
-    let got = s.claim_keys(&[ghost.clone(), a1.clone(), bare.clone(), b1.clone()]).await.unwrap();
+    let got = s.claim_keys(&[ghost.clone(), a1.clone(), bare.clone(), b1.clone()], &[]).await.unwrap();
     assert_eq!(got.len(), 2, "devices with no key and unknown devices are left out: {got:?}");
     assert_eq!((got[0].user_id.clone(), got[0].device_id.clone()), (a1.user_id.clone(), a1.device_id.clone()));
     assert_eq!(got[0].key, key("K1", "k1"), "lowest key id first");
@@ -571,14 +573,38 @@ pub(crate) async fn claim_keys<S: TestStore>(s: &S) {
     assert!(got[1].fallback);
 
     assert_eq!(s.key_counts(&a1).await.unwrap(), KeyCounts { one_time_keys: 2, has_fallback: true });
-    assert_eq!(s.claim_keys(std::slice::from_ref(&a1)).await.unwrap()[0].key.key_id.as_str(), "K2");
-    assert_eq!(s.claim_keys(std::slice::from_ref(&a1)).await.unwrap()[0].key.key_id.as_str(), "K3");
+    assert_eq!(s.claim_keys(std::slice::from_ref(&a1), &[]).await.unwrap()[0].key.key_id.as_str(), "K2");
+    assert_eq!(s.claim_keys(std::slice::from_ref(&a1), &[]).await.unwrap()[0].key.key_id.as_str(), "K3");
     for _ in 0..2 {
-        let fb = s.claim_keys(std::slice::from_ref(&a1)).await.unwrap();
+        let fb = s.claim_keys(std::slice::from_ref(&a1), &[]).await.unwrap();
         assert_eq!(fb[0].key, key("FA", "fa"));
         assert!(fb[0].fallback, "the fallback is handed out again and again");
     }
     assert_eq!(s.key_counts(&a1).await.unwrap(), KeyCounts { one_time_keys: 0, has_fallback: true });
+}
+
+/// An external token id is spent once; an expired one is forgotten and may come again.
+pub(crate) async fn external_token_ids<S: TestStore>(s: &S) {
+    assert!(s.spend_external_token_id("jti-1", 1_000, 500).await.unwrap());
+    assert!(!s.spend_external_token_id("jti-1", 1_000, 600).await.unwrap(), "a second use is refused");
+    assert!(s.spend_external_token_id("jti-2", 2_000, 600).await.unwrap());
+    // Past jti-1's expiry it is gone (its token would be refused as expired anyway); jti-2 stays.
+    assert!(s.spend_external_token_id("jti-1", 3_000, 1_001).await.unwrap());
+    assert!(!s.spend_external_token_id("jti-2", 2_000, 1_002).await.unwrap());
+}
+
+/// A device named in `fallback_only` gets its fallback key and keeps its one-time keys.
+pub(crate) async fn claims_limited_to_fallback<S: TestStore>(s: &S) {
+    let a1 = device(s, "alice", "D1").await;
+    let b1 = device(s, "bob", "B1").await;
+    s.add_one_time_keys(&a1, &[key("K1", "k1")], Some(&key("FA", "fa"))).await.unwrap();
+    s.add_one_time_keys(&b1, &[key("K1", "kb")], Some(&key("FB", "fb"))).await.unwrap();
+    let got = s.claim_keys(&[a1.clone(), b1.clone()], std::slice::from_ref(&a1)).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!((got[0].key.clone(), got[0].fallback), (key("FA", "fa"), true));
+    assert_eq!((got[1].key.clone(), got[1].fallback), (key("K1", "kb"), false));
+    assert_eq!(s.key_counts(&a1).await.unwrap(), KeyCounts { one_time_keys: 1, has_fallback: true });
+    assert_eq!(s.key_counts(&b1).await.unwrap(), KeyCounts { one_time_keys: 0, has_fallback: true });
 }
 
 /// 20 tasks claim the same device's keys at once: no one-time key is handed out twice.
@@ -596,7 +622,7 @@ pub(crate) async fn concurrent_claims<S: TestStore>(s: Arc<S>) {
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             for _ in 0..CLAIMS_PER_TASK {
-                got.extend(s.claim_keys(std::slice::from_ref(&a1)).await.unwrap());
+                got.extend(s.claim_keys(std::slice::from_ref(&a1), &[]).await.unwrap());
             }
             got
         }));
@@ -615,7 +641,7 @@ pub(crate) async fn concurrent_claims<S: TestStore>(s: Arc<S>) {
     }
     assert_eq!(one_time.len(), KEYS);
     assert_eq!(fallbacks, TASKS * CLAIMS_PER_TASK - KEYS);
-    let last = s.claim_keys(std::slice::from_ref(&a1)).await.unwrap();
+    let last = s.claim_keys(std::slice::from_ref(&a1), &[]).await.unwrap();
     assert!(last[0].fallback);
 }
 

@@ -217,7 +217,7 @@ impl Server {
 }
 
 /// Signs `claims` as an EdDSA JWT with `key`.
-pub fn sign_token(key: &SigningKey, claims: &AccessClaims) -> String {
+pub fn sign_token(key: &SigningKey, claims: &impl Serialize) -> String {
     let der = key.to_pkcs8_der().expect("pkcs8 der");
     let encoding = jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes());
     jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA), claims, &encoding)

@@ -59,6 +59,20 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn spend_external_token_id(&self, jti: &str, exp: u64, now_secs: u64) -> StoreResult<bool> {
+        let (jti, exp, now) = (jti.to_owned(), sql_u64(exp)?, sql_u64(now_secs)?);
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM external_token_ids WHERE exp < ?1")?.execute([now])?;
+            let inserted = c
+                .prepare_cached(
+                    "INSERT INTO external_token_ids (jti, exp) VALUES (?1, ?2) ON CONFLICT (jti) DO NOTHING",
+                )?
+                .execute((jti.as_str(), exp))?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
     async fn existing_users(&self, users: &[UserId]) -> StoreResult<Vec<UserId>> {
         let users = dedup(users);
         self.read(move |c| {

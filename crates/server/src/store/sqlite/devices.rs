@@ -523,8 +523,13 @@ impl DeviceStore for SqliteStore {
         .await
     }
 
-    async fn claim_keys(&self, devices: &[DeviceAddress]) -> StoreResult<Vec<ClaimedKey>> {
+    async fn claim_keys(
+        &self,
+        devices: &[DeviceAddress],
+        fallback_only: &[DeviceAddress],
+    ) -> StoreResult<Vec<ClaimedKey>> {
         let devices = dedup(devices);
+        let fallback_only: std::collections::HashSet<DeviceAddress> = fallback_only.iter().cloned().collect();
         self.write(move |c| {
             let mut lowest = c.prepare_cached(
                 "SELECT key_id, key, signature FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2
@@ -538,7 +543,11 @@ impl DeviceStore for SqliteStore {
             let mut claimed = Vec::with_capacity(devices.len());
             for device in devices {
                 let addr = (device.user_id.as_str(), device.device_id.as_str());
-                let one_time = lowest.query_row(addr, signed_key).optional()?;
+                let one_time = if fallback_only.contains(&device) {
+                    None
+                } else {
+                    lowest.query_row(addr, signed_key).optional()?
+                };
                 let (key, is_fallback) = match one_time {
                     Some(key) => {
                         delete.execute((addr.0, addr.1, key.key_id.as_str()))?;
