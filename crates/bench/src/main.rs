@@ -1,6 +1,7 @@
 //! `sotto-bench`: measures the durable relay (`sotto-server`, spawned as a child process) against a
 //! bare in-process WebSocket forwarder on the same machine: 1:1 maximum throughput, latency at half
-//! of it, and 1,000-member group fan-out. Prints a table, then one JSON line.
+//! of it, and 1,000-member group fan-out; then a flood of 1,000 bogus sign-ins (server memory and
+//! an ordinary request's latency meanwhile). Prints a table, then one JSON line.
 //!
 //! Build both binaries first: `cargo build --release -p sotto-server -p sotto-bench`.
 
@@ -10,6 +11,7 @@ mod measure;
 mod relay;
 mod report;
 mod server_process;
+mod signin;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -55,6 +57,15 @@ pub struct Args {
     /// Skip the fan-out runs (and the 1,000 registrations they need).
     #[arg(long)]
     skip_fanout: bool,
+    /// Bogus sign-ins in the sign-in flood [default: 1000; --quick: 100].
+    #[arg(long)]
+    sign_ins: Option<usize>,
+    /// Sign-ins sent at once in the flood.
+    #[arg(long, default_value_t = 64)]
+    sign_in_concurrency: usize,
+    /// Skip the sign-in flood.
+    #[arg(long)]
+    skip_sign_in: bool,
     /// Skip the relay runs (forwarder baseline only).
     #[arg(long)]
     skip_relay: bool,
@@ -83,6 +94,7 @@ pub struct Settings {
     pub server_bin: Option<PathBuf>,
     pub data_parent: Option<PathBuf>,
     pub forwarder: bool,
+    pub signin: Option<signin::SigninPlan>,
 }
 
 fn settings(args: &Args) -> anyhow::Result<Settings> {
@@ -125,6 +137,10 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
         server_bin,
         data_parent: args.data_parent.clone(),
         forwarder: !args.skip_forwarder,
+        signin: (!args.skip_sign_in && !args.skip_relay).then(|| signin::SigninPlan {
+            sign_ins: args.sign_ins.unwrap_or(if q { 100 } else { 1000 }).max(1),
+            concurrency: args.sign_in_concurrency.max(1),
+        }),
     })
 }
 
@@ -153,6 +169,10 @@ async fn run(s: Settings) -> anyhow::Result<report::Report> {
         }
         out.server_warnings = server_process::warnings(&server);
         server.kill9();
+        if let Some(plan) = s.signin {
+            eprintln!("[sign-in flood] {} bogus sign-ins, {} at once", plan.sign_ins, plan.concurrency);
+            out.signin = Some(signin::run(bin, s.data_parent.as_deref(), plan).await.context("sign-in flood")?);
+        }
     }
     if s.forwarder {
         let fwd = forwarder::Forwarder::start(s.cores)?;

@@ -22,6 +22,14 @@ impl Report {
                 faults.push(format!("{name} fan-out: {}/{} complete, {} errors", f.complete, f.messages, f.errors));
             }
         }
+        if let Some(f) = self.signin.as_ref().filter(|f| f.errors > 0 || f.ordinary_errors > 0) {
+            faults.push(format!(
+                "sign-in flood: {} unexpected answers, {} ordinary requests failed: {}",
+                f.errors,
+                f.ordinary_errors,
+                f.first_errors.join("; ")
+            ));
+        }
         faults.extend(self.server_warnings.iter().map(|w| format!("server log: {w}")));
         faults
     }
@@ -33,6 +41,7 @@ pub struct Report {
     pub forwarder_pairs: Option<PairResult>,
     pub relay_fanout: Option<FanResult>,
     pub forwarder_fanout: Option<FanResult>,
+    pub signin: Option<crate::signin::SigninResult>,
     /// WARN/ERROR lines of the server's log.
     pub server_warnings: Vec<String>,
     /// CPU used by other processes just before the run (% of one core).
@@ -177,6 +186,27 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
         row("errors", cell(rf, |x| x.errors.to_string()), cell(ff, |x| x.errors.to_string()));
     }
 
+    if let Some(f) = &r.signin {
+        println!();
+        println!("sign-in flood: {} bogus sign-ins, {} at once, default limits", f.sign_ins, f.concurrency);
+        println!(
+            "  {} checked (401), {} told to retry (503 + Retry-After), {} other, in {:.1} s",
+            f.checked, f.busy, f.errors, f.flood_secs
+        );
+        println!(
+            "  server RSS: {:.0} MiB before, peak {:.0} MiB, {:.0} MiB after",
+            f.rss_before_mib, f.rss_peak_mib, f.rss_after_mib
+        );
+        println!(
+            "  ordinary request meanwhile: {} requests, p50 {} ms, p99 {} ms, max {} ms, {} failed",
+            f.ordinary.count,
+            ms(f.ordinary.p50_us),
+            ms(f.ordinary.p99_us),
+            ms(f.ordinary.max_us),
+            f.ordinary_errors
+        );
+    }
+
     // Ratios and targets.
     let throughput_ratio = match (rp, fp) {
         (Some(a), Some(b)) if b.max_delivered_per_s > 0.0 => Some(a.max_delivered_per_s / b.max_delivered_per_s),
@@ -207,6 +237,18 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
         "  relay fan-out last-member p99:           {}   target <= 50 ms (all delivered): {}",
         fan_p99_ms.map_or("-".into(), |x| format!("{x:.2} ms")),
         verdict(fan_ok)
+    );
+    let signin_rss = r.signin.as_ref().map(|f| f.rss_peak_mib <= 100.0 && f.errors == 0);
+    let signin_p99 = r.signin.as_ref().map(|f| f.ordinary.p99_us <= 50_000 && f.ordinary_errors == 0);
+    println!(
+        "  server peak RSS in the sign-in flood:     {}   target <= 100 MiB: {}",
+        r.signin.as_ref().map_or("-".into(), |f| format!("{:.0} MiB", f.rss_peak_mib)),
+        verdict(signin_rss)
+    );
+    println!(
+        "  ordinary request p99 in the flood:        {}   target <= 50 ms: {}",
+        r.signin.as_ref().map_or("-".into(), |f| format!("{} ms", ms(f.ordinary.p99_us))),
+        verdict(signin_p99)
     );
     let problems: Vec<String> = [("relay 1:1", rp), ("forwarder 1:1", fp)]
         .into_iter()
@@ -239,6 +281,7 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
         "forwarder": fp,
         "relay_fanout": rf,
         "forwarder_fanout": ff,
+        "sign_in_flood": r.signin,
         "ratios": {
             "relay_over_forwarder_throughput": throughput_ratio,
             "relay_minus_forwarder_p99_at_half_ms": p99_diff_ms,
@@ -248,6 +291,8 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
             "throughput_ge_half_forwarder": t1,
             "p99_at_half_within_5ms": t2,
             "fanout_last_member_p99_le_50ms": fan_ok,
+            "sign_in_flood_peak_rss_le_100mib": signin_rss,
+            "sign_in_flood_ordinary_p99_le_50ms": signin_p99,
         },
         "server_warnings": r.server_warnings.len(),
         "background_cpu_pct": r.background_pct,

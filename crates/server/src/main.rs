@@ -61,7 +61,7 @@ struct Args {
     trusted_proxies: Vec<ipnet::IpNet>,
     /// How many passwords may be hashed at once (each takes 19 MiB while it runs); sign-ins
     /// beyond wait, and when about a second of work is queued they get 503 with Retry-After.
-    /// Default: the number of CPU cores.
+    /// Default: the number of CPU cores less one (at least one).
     #[arg(long, env = "SOTTO_PASSWORD_HASHERS")]
     password_hashers: Option<std::num::NonZeroUsize>,
     /// File holding a token that `/metrics` requires as `Authorization: Bearer <token>`.

@@ -3,7 +3,7 @@
 //! argon2id is expensive on purpose: each hash fills 19 MiB and takes tens of milliseconds.
 //! Run on an unbounded blocking pool, 512 concurrent bogus sign-ins held 512 such buffers at
 //! once, and the allocator kept the memory afterwards (8.5 GiB resident, measured). Here a fixed
-//! number of hashers (one per core by default) each own one buffer, reused for every hash; a
+//! number of hashers (one per core but one by default) each own one buffer, reused for every hash; a
 //! request waits for a free hasher, and when the queue is already as long as a second or two of
 //! work, it is answered `503 server_busy` with `Retry-After` instead of waiting. Memory is at most
 //! `hashers × 19 MiB`, whatever the load.
@@ -60,9 +60,11 @@ impl std::fmt::Debug for Passwords {
     }
 }
 
-/// The number of hashers when none is configured: one per core the process may use.
+/// The number of hashers when none is configured: one per core the process may use, less one
+/// left for everything else (a flood of sign-ins must not slow signed-in devices), at least one.
 pub fn default_hashers() -> NonZeroUsize {
-    std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    NonZeroUsize::new(cores.saturating_sub(1)).unwrap_or(NonZeroUsize::MIN)
 }
 
 impl Passwords {
