@@ -212,7 +212,18 @@ impl SocketSession<'_> {
         }
         self.state.limits.check_account(&self.device.user_id)?;
         let (users, group_id) = match to {
-            EphemeralTarget::User { user_id } => (vec![user_id], None),
+            EphemeralTarget::User { user_id } => {
+                // Only to someone who shares a conversation with the sender: typing notices are
+                // not a way to reach strangers (nor to learn who has an account).
+                if user_id != self.device.user_id
+                    && !self.state.inbox.share_conversation(&self.device.user_id, &user_id).await?
+                {
+                    return Err(AppError::forbidden(
+                        "Events like typing go only to people you share a conversation with.",
+                    ));
+                }
+                (vec![user_id], None)
+            }
             EphemeralTarget::Group { group_id } => {
                 let group =
                     self.state.groups.group(&group_id).await?.ok_or_else(|| AppError::not_found("No such group."))?;

@@ -353,10 +353,36 @@ async fn http_inbox_paging_and_ack() {
 async fn ephemeral_events_reach_online_devices_and_are_never_stored() {
     let server = Server::start().await;
     let (alice, bob) = pair(&server).await;
+    let carol = server.register_keyed("carol").await;
     let mut wa = alice.ws().await;
     wa.until_synced().await;
     let mut wb = bob.ws().await;
     wb.until_synced().await;
+    let mut wc = carol.ws().await;
+    wc.until_synced().await;
+
+    // Before any conversation: refused, to a stranger as to a user id nobody has.
+    for stranger in ["bob", "nobody"] {
+        wa.send_frame(&ClientFrame::Ephemeral {
+            to: EphemeralTarget::User { user_id: uid(stranger) },
+            body: "typing-0".into(),
+        })
+        .await;
+        match wa.next_frame().await {
+            ServerFrame::Error { code, .. } => assert_eq!(code, ErrorCode::Forbidden),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    assert!(wb.frame_within(Duration::from_millis(300)).await.is_none(), "a stranger's typing reached bob");
+    // Bob writes to alice: now they share a conversation, either way.
+    bob.send_direct(&mid("hello-alice"), &[(alice.addr(), "ct".into())]).await;
+    let hello = wa.next_entry().await;
+    assert_eq!(hello.message_id.as_str(), "hello-alice");
+    assert_eq!(alice.post("/v1/inbox/ack", &json!({"up_to": hello.seq})).await.status(), 204);
+    // Carol still shares none with alice.
+    wc.send_frame(&ClientFrame::Ephemeral { to: EphemeralTarget::User { user_id: uid("alice") }, body: "x".into() })
+        .await;
+    assert!(matches!(wc.next_frame().await, ServerFrame::Error { code: ErrorCode::Forbidden, .. }));
 
     let typing =
         |body: &str| ClientFrame::Ephemeral { to: EphemeralTarget::User { user_id: uid("bob") }, body: body.into() };
@@ -429,6 +455,8 @@ async fn a_second_socket_of_the_same_device_closes_the_first() {
 async fn invalid_frames_get_an_error_and_the_socket_survives() {
     let server = Server::start().await;
     let (alice, bob) = pair(&server).await;
+    // They have a conversation (typing between them is allowed).
+    alice.send_direct(&mid("first-message"), &[(bob.addr(), "ct".into())]).await;
     let mut wa = alice.ws().await;
     wa.until_synced().await;
     let mut wb = bob.ws().await;
@@ -453,7 +481,7 @@ async fn invalid_frames_get_an_error_and_the_socket_survives() {
             other => panic!("expected an error frame for {bad}, got {other:?}"),
         }
     }
-    // Still reading: an event from bob reaches alice.
+    // Still reading: an event from bob reaches alice (they have written to each other).
     wb.send_frame(&ClientFrame::Ephemeral { to: EphemeralTarget::User { user_id: uid("alice") }, body: "hi".into() })
         .await;
     match wa.next_frame().await {

@@ -259,7 +259,12 @@ pub enum DeliveryOutcome {
 
 #[async_trait]
 pub trait InboxStore: Send + Sync {
+    /// Stores a delivery. A per-device one also records that its sender wrote to each
+    /// recipient user (see [`InboxStore::share_conversation`]).
     async fn deliver(&self, delivery: Delivery) -> StoreResult<DeliveryOutcome>;
+    /// Whether `a` and `b` share a conversation: one has sent the other a direct message, or
+    /// both are members of a group.
+    async fn share_conversation(&self, a: &UserId, b: &UserId) -> StoreResult<bool>;
     /// Entries with `seq > after`, in order, at most `limit`.
     async fn fetch(&self, device: &DeviceAddress, after: u64, limit: u32) -> StoreResult<Vec<InboxEntry>>;
     /// Deletes every entry with `seq <= up_to`; returns how many were deleted.

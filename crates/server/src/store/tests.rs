@@ -24,6 +24,7 @@ macro_rules! store_suite {
             claim_keys,
             claims_limited_to_fallback,
             deliver_and_fetch,
+            shared_conversations,
             duplicate_delivery,
             prune_sent_ids,
             ack_and_sequence,
@@ -646,6 +647,28 @@ pub(crate) async fn concurrent_claims<S: TestStore>(s: Arc<S>) {
 }
 
 // ---- inbox ----
+
+/// A direct message either way, or a group, is a shared conversation; nothing else is.
+pub(crate) async fn shared_conversations<S: TestStore>(s: &S) {
+    let a1 = device(s, "alice", "A1").await;
+    let b1 = device(s, "bob", "B1").await;
+    let c1 = device(s, "carol", "C1").await;
+    let d1 = device(s, "dave", "D1").await;
+    let (alice, bob, carol, dave) = (&a1.user_id, &b1.user_id, &c1.user_id, &d1.user_id);
+    assert!(!s.share_conversation(alice, bob).await.unwrap());
+    stored(s.deliver(direct("alice", 1, 1000, &[(&b1, "ct")])).await.unwrap());
+    assert!(s.share_conversation(alice, bob).await.unwrap());
+    assert!(s.share_conversation(bob, alice).await.unwrap(), "either way");
+    assert!(!s.share_conversation(alice, carol).await.unwrap());
+    // A group message (a shared body) is not a direct message: carol is not bob's contact.
+    stored(s.deliver(shared("carol", 2, 1001, "G1", &[&b1])).await.unwrap());
+    assert!(!s.share_conversation(bob, carol).await.unwrap());
+    // A group with both of them is.
+    let g = group_info("G2", 1, &[("carol", Role::Owner), ("dave", Role::Member)]);
+    s.create_group(&g, &log_entry(&g), membership_event(&g, MembershipChange::Created, 3, &[&c1, &d1])).await.unwrap();
+    assert!(s.share_conversation(dave, carol).await.unwrap());
+    assert!(!s.share_conversation(dave, alice).await.unwrap());
+}
 
 pub(crate) async fn deliver_and_fetch<S: TestStore>(s: &S) {
     let a1 = device(s, "alice", "D1").await;

@@ -20,6 +20,26 @@ impl InboxStore for SqliteStore {
         self.write(move |c| deliver(c, &delivery)).await
     }
 
+    async fn share_conversation(&self, a: &UserId, b: &UserId) -> StoreResult<bool> {
+        let (a, b) = (a.clone(), b.clone());
+        self.read(move |c| {
+            let wrote = c
+                .prepare_cached(
+                    "SELECT 1 FROM contacts WHERE (user_id = ?1 AND peer_id = ?2) OR (user_id = ?2 AND peer_id = ?1)",
+                )?
+                .exists((a.as_str(), b.as_str()))?;
+            if wrote {
+                return Ok(true);
+            }
+            Ok(c.prepare_cached(
+                "SELECT 1 FROM group_members x JOIN group_members y ON y.group_id = x.group_id
+                 WHERE x.user_id = ?1 AND y.user_id = ?2",
+            )?
+            .exists((a.as_str(), b.as_str()))?)
+        })
+        .await
+    }
+
     async fn fetch(&self, device: &DeviceAddress, after: u64, limit: u32) -> StoreResult<Vec<InboxEntry>> {
         let device = device.clone();
         self.read(move |c| {
@@ -167,6 +187,15 @@ pub(super) fn deliver(c: &Connection, delivery: &Delivery) -> StoreResult<Delive
                 {
                     recipients.push((device.clone(), seq));
                 }
+            }
+            let mut wrote_to = c.prepare_cached(
+                "INSERT INTO contacts (user_id, peer_id, first_ts) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user_id, peer_id) DO NOTHING",
+            )?;
+            let peers: HashSet<&str> =
+                recipients.iter().map(|(d, _)| d.user_id.as_str()).filter(|u| *u != sender).collect();
+            for peer in peers {
+                wrote_to.execute((sender, peer, server_ts))?;
             }
         }
         DeliveryContent::Shared { body, recipients: devices } => {
