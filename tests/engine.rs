@@ -912,3 +912,67 @@ async fn a_linked_device_gets_the_one_to_one_history_when_asked() {
     laptop.sync().await.unwrap();
     assert_eq!(bodies(&laptop, &with_bob).last().unwrap(), "hello laptop");
 }
+
+/// On a server as shipped, a group's creator adds only people who have written to them; the
+/// others are invited: they see the invitation, read nothing of the group, and after joining
+/// read what is sent from then on. A declined invitation ends there.
+#[tokio::test]
+async fn strangers_are_invited_and_join_or_decline() {
+    let server = Server::start_as_shipped().await;
+    let dirs = profiles();
+    let [alice, bob, carol, dave] = register_all(&server, dirs.path(), ["alice", "bob", "carol", "dave"]).await;
+    bob.send_text(&uid("alice"), "hi alice").await.unwrap();
+    alice.sync().await.unwrap();
+
+    let info = alice.create_group("book club", &[uid("bob"), uid("carol"), uid("dave")]).await.unwrap();
+    let group = info.group_id.clone();
+    let conversation = ConversationId::Group(group.clone());
+    assert_eq!(info.member_ids(), [uid("alice"), uid("bob")], "bob wrote to alice: added");
+    assert_eq!(info.invited, [uid("carol"), uid("dave")], "the others are invited");
+    alice.send_group_text(&group, "before carol joined").await.unwrap();
+
+    // Carol sees the invitation and no message.
+    carol.sync().await.unwrap();
+    let invitations = carol.invitations().unwrap();
+    assert_eq!(invitations.iter().map(|g| &g.group_id).collect::<Vec<_>>(), [&group]);
+    // Every line, system lines included.
+    let lines = |c: &sotto_core::Client| -> Vec<String> {
+        c.messages(&conversation, None, 100).unwrap().into_iter().map(|m| m.body).collect()
+    };
+    assert_eq!(lines(&carol), ["alice invited you to the group."], "only the invitation");
+    let err = carol.send_group_text(&group, "may I?").await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotMember);
+
+    let joined = carol.accept_invitation(&group).await.unwrap();
+    assert!(joined.joined && joined.member_ids().contains(&uid("carol")));
+    assert!(carol.invitations().unwrap().is_empty());
+    alice.sync().await.unwrap();
+    alice.send_group_text(&group, "welcome carol").await.unwrap();
+    carol.sync().await.unwrap();
+    let texts = bodies(&carol, &conversation);
+    assert!(texts.contains(&"welcome carol".to_owned()), "{texts:?}");
+    assert!(!texts.contains(&"before carol joined".to_owned()), "{texts:?}");
+    carol.send_group_text(&group, "thanks").await.unwrap();
+    bob.sync().await.unwrap();
+    assert!(bodies(&bob, &conversation).contains(&"thanks".to_owned()));
+    assert!(lines(&bob).contains(&"carol joined the group.".to_owned()), "{:?}", lines(&bob));
+
+    // Dave declines; he is no longer invited and stays out.
+    dave.sync().await.unwrap();
+    dave.decline_invitation(&group).await.unwrap();
+    assert!(dave.invitations().unwrap().is_empty());
+    let err = dave.accept_invitation(&group).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotInvited);
+    alice.sync().await.unwrap();
+    let after = alice.group(&group).unwrap().unwrap();
+    assert!(after.invited.is_empty());
+    assert!(lines(&alice).contains(&"dave declined the invitation.".to_owned()), "{:?}", lines(&alice));
+
+    // Adding a stranger later invites them too.
+    let erin = register_all(&server, dirs.path(), ["erin"]).await;
+    let [erin] = erin;
+    let after = alice.add_members(&group, &[uid("erin")]).await.unwrap();
+    assert_eq!(after.invited, [uid("erin")]);
+    erin.sync().await.unwrap();
+    assert_eq!(erin.invitations().unwrap().len(), 1);
+}

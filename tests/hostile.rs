@@ -565,6 +565,7 @@ async fn changes_the_server_forges_are_refused_and_shown() {
                 version: 9,
                 created_ts: 0,
                 members: vec![],
+                invited: vec![],
             },
             signed: None,
         })),

@@ -49,10 +49,24 @@ impl Server {
         Self::start_with(&["--access-token-ttl", "1", "--token-leeway-secs", "0"]).await
     }
 
-    /// Start with extra command-line flags.
+    /// Start with extra command-line flags. Group admins add anyone directly (`--group-adds
+    /// direct`, a team server) unless `args` say otherwise: the tests of everything else need
+    /// groups of people who never wrote to each other; invitations have their own tests
+    /// ([`Server::start_as_shipped`]).
     pub async fn start_with(args: &[&str]) -> Server {
-        let launch = Launch::new().binary(binary("sotto-server")).no_rate_limit().args(args.iter().copied());
+        let team: &[&str] = if args.contains(&"--group-adds") { &[] } else { &["--group-adds", "direct"] };
+        let launch = Launch::new()
+            .binary(binary("sotto-server"))
+            .no_rate_limit()
+            .args(team.iter().copied())
+            .args(args.iter().copied());
         Server { process: launch.start().await }
+    }
+
+    /// A server with the default group rule: people who never wrote to an admin are invited,
+    /// not added.
+    pub async fn start_as_shipped() -> Server {
+        Self::start_with(&["--group-adds", "invite"]).await
     }
 
     /// `http://127.0.0.1:<port>`.

@@ -196,7 +196,7 @@ impl Api {
             ed25519: keys.ed25519.clone(),
             confirmation,
             ts: 0,
-            action: GroupAction::Create { name: "bench fan-out".into(), members },
+            action: GroupAction::Create { name: "bench fan-out".into(), members, invited: vec![] },
         };
         let change = serde_json::to_string(&change)?;
         let signature = STANDARD_NO_PAD.encode(signing.sign(&SignedGroupChange::signing_bytes(&change)).to_bytes());

@@ -21,6 +21,8 @@ pub async fn start(bin: &Path, parent: Option<&Path>) -> anyhow::Result<ServerPr
         .no_rate_limit()
         // Tokens must outlive the run (the 1,000-member setup alone takes a while).
         .args(["--access-token-ttl", "86400"])
+        // The fan-out group's members never wrote to its creator: a team server adds them.
+        .args(["--group-adds", "direct"])
         .rust_log(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()));
     if let Some(parent) = parent {
         launch = launch.temp_in(parent);

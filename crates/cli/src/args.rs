@@ -276,11 +276,18 @@ pub struct Account {
 
 #[derive(Subcommand)]
 pub enum GroupCommand {
-    /// Create a group with members.
+    /// Create a group with members. People who never wrote to you are invited instead (unless
+    /// the server lets anyone be added); they join when they accept.
     Create { name: String, members: Vec<String> },
-    /// Add members (admins only).
+    /// Add members (admins only); people who never wrote to you are invited instead.
     Add { group: String, users: Vec<String> },
-    /// Remove a member (admins only).
+    /// The groups you are invited to and have not answered.
+    Invitations,
+    /// Join a group you are invited to.
+    Accept { group: String },
+    /// Decline an invitation to a group.
+    Decline { group: String },
+    /// Remove a member, or withdraw an invitation (admins only).
     Remove { group: String, user: String },
     /// Leave a group (the owner makes someone else the owner first, or dismisses it).
     Leave { group: String },

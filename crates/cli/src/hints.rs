@@ -55,6 +55,8 @@ pub fn hint(code: ErrorCode) -> Option<&'static str> {
         }
         C::UnknownConversation => "`sotto conversations` lists the conversations on this device",
         C::NotMember | C::NotAdmin => "`sotto group list` shows your groups and roles",
+        C::NotInvited => "`sotto group invitations` lists the invitations you can answer",
+        C::InvitationRequired => "invite them instead (`sotto group add` does when needed); they join when they accept",
         C::RateLimited => "wait a minute, then try again",
         C::ServerBusy => "the server is busy; try again in a few seconds",
         C::RecoveryKeyInvalid => "check the recovery key for typos (spaces do not matter) and give it on stdin",

@@ -111,6 +111,7 @@ impl Api {
                 code: body.code,
                 message: body.message,
                 devices: body.devices,
+                users: body.users,
             }),
             Err(_) if status.is_server_error() || status == StatusCode::BAD_GATEWAY => {
                 Err(Error::Offline(NetworkError::Status(status)))

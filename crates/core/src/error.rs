@@ -74,7 +74,14 @@ pub enum Error {
     NotSotto(String),
     /// The server answered with an error.
     #[error("{message}")]
-    Server { status: u16, code: ErrorCode, message: String, devices: Option<DeviceMismatch> },
+    Server {
+        status: u16,
+        code: ErrorCode,
+        message: String,
+        devices: Option<DeviceMismatch>,
+        /// With `invitation_required`: who must be invited instead.
+        users: Option<Vec<sotto_proto::UserId>>,
+    },
     /// The server's answer was not what the protocol says.
     #[error("The server sent an answer this client does not understand: {0}")]
     Protocol(#[source] ProtocolError),
@@ -86,6 +93,8 @@ pub enum Error {
     NoDevices(String),
     #[error("You are not a member of this group.")]
     NotMember,
+    #[error("You have no invitation to this group (it was withdrawn, or answered already).")]
+    NotInvited,
     /// A group change this user's role does not allow (the words say which role it takes).
     #[error("{0}")]
     NotAdmin(String),
@@ -216,6 +225,7 @@ impl Error {
             Error::NoVerification => ErrorCode::NoVerification,
             Error::NoConfirmedDevice(_) => ErrorCode::NoConfirmedDevice,
             Error::NotMember => ErrorCode::NotMember,
+            Error::NotInvited => ErrorCode::NotInvited,
             Error::NotAdmin(_) => ErrorCode::NotAdmin,
             Error::Crypto(_) => ErrorCode::Crypto,
             Error::KeptChanging(_) => ErrorCode::Conflict,

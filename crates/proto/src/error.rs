@@ -45,6 +45,8 @@ pub enum ErrorCode {
     NotMember,
     /// The caller is a member but not an admin (or not the owner) of the group.
     NotAdmin,
+    /// The caller answered an invitation to a group it is not invited to.
+    NotInvited,
     /// No such route, device, group or backup.
     NotFound,
     /// One or more user ids do not exist on this server.
@@ -63,6 +65,9 @@ pub enum ErrorCode {
     DevicesChanged,
     /// An optimistic-concurrency write was based on an old version.
     StaleVersion,
+    /// A group change adds users who never wrote to its author; `users` lists them. Invite them
+    /// instead (they join when they accept).
+    InvitationRequired,
     /// Too many requests; wait and retry.
     RateLimited,
     /// The server is too busy to take this request now (its password hashers are all taken);
@@ -218,6 +223,9 @@ pub struct ErrorBody {
     /// With `devices_changed`: which devices a direct send must add or drop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<DeviceMismatch>,
+    /// With `invitation_required`: the users who must be invited instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<Vec<crate::UserId>>,
 }
 
 /// The difference between the devices a send covered and the recipients' current devices.
@@ -240,6 +248,7 @@ mod tests {
             code: ErrorCode::DevicesChanged,
             message: "m".into(),
             devices: Some(DeviceMismatch::default()),
+            users: None,
         };
         assert_eq!(
             serde_json::to_string(&body).unwrap(),

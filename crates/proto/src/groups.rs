@@ -65,9 +65,14 @@ pub struct GroupInfo {
     pub version: u64,
     pub created_ts: u64,
     pub members: Vec<GroupMember>,
+    /// Users invited and not yet joined (or declined), sorted. They are not members: they get no
+    /// messages and no keys, only the group's changes, until they join.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invited: Vec<UserId>,
 }
 
-/// `GET /v1/groups`.
+/// `GET /v1/groups`: the groups the caller is a member of, and those it is invited to (its user
+/// id in `invited`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupList {
@@ -76,14 +81,20 @@ pub struct GroupList {
 
 /// What a change does. Who may make it, checked by the server and by every client against the
 /// group as the log had it just before:
-/// - `create`: anyone, as the first entry of a new group; the author becomes the owner and
-///   `members` are added as members. `name` is sealed ([`SEALED_NAME_PREFIX`]: encrypted with a
+/// - `create`: anyone, as the first entry of a new group; the author becomes the owner,
+///   `members` are added as members and `invited` are invited. `name` is sealed ([`SEALED_NAME_PREFIX`]: encrypted with a
 ///   key only members' devices get), so the server stores and serves ciphertext; a plain name
 ///   is allowed too, for clients that do not seal.
 /// - `adopt`: any member, as the first signed entry of a group made before changes were signed;
 ///   `members` must be the list the server holds, and include the author.
-/// - `add`: an admin; none of `users` may be a member already.
-/// - `remove`: the owner removes an admin or a member, an admin removes a member.
+/// - `add`: an admin; none of `users` may be a member already (an invited user is added and no
+///   longer invited). The server adds only users who have written to the author, unless it is
+///   configured to let anyone be added; everyone else is invited instead.
+/// - `invite`: an admin; none of `users` may be a member or invited already.
+/// - `join`: an invited user, who becomes a member.
+/// - `decline`: an invited user, who is no longer invited.
+/// - `remove`: the owner removes an admin or a member, an admin removes a member or withdraws an
+///   invitation.
 /// - `leave`: a member other than the owner (the owner hands ownership over first), or the last
 ///   member (which dismisses the group).
 /// - `set_role`: the owner, for another member; giving `owner` hands ownership over and makes the
@@ -93,12 +104,32 @@ pub struct GroupList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum GroupAction {
-    Create { name: String, members: Vec<UserId> },
-    Adopt { name: String, members: Vec<GroupMember> },
-    Add { users: Vec<UserId> },
-    Remove { user: UserId },
+    Create {
+        name: String,
+        members: Vec<UserId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        invited: Vec<UserId>,
+    },
+    Adopt {
+        name: String,
+        members: Vec<GroupMember>,
+    },
+    Add {
+        users: Vec<UserId>,
+    },
+    Invite {
+        users: Vec<UserId>,
+    },
+    Join,
+    Decline,
+    Remove {
+        user: UserId,
+    },
     Leave,
-    SetRole { user: UserId, role: Role },
+    SetRole {
+        user: UserId,
+        role: Role,
+    },
     Dismiss,
 }
 
@@ -191,6 +222,14 @@ pub enum MembershipChange {
     Left,
     Dismissed,
     RoleChanged,
+    /// `users` were invited.
+    Invited,
+    /// An invited user joined (`users`: them).
+    Joined,
+    /// An invited user declined (`users`: them).
+    Declined,
+    /// An admin withdrew the invitation of `users`.
+    InvitationWithdrawn,
 }
 
 /// A membership change, delivered as a sequenced inbox entry to every device of every member
@@ -226,6 +265,9 @@ pub enum RuleViolation {
     /// Someone to add is a member already, or someone named is not a member.
     AlreadyMember(UserId),
     NotAMember(UserId),
+    /// Someone to invite is invited already; the author of a `join` or `decline` is not invited.
+    AlreadyInvited(UserId),
+    NotInvited,
     /// The owner tried to leave while others remain.
     OwnerMustHandOver,
     /// Nobody to add, the author listed among those added, a name twice, or a list that does
@@ -244,6 +286,8 @@ impl std::fmt::Display for RuleViolation {
             RuleViolation::NotFirst => write!(f, "it does not fit where it stands in the group's changes"),
             RuleViolation::AlreadyMember(user) => write!(f, "{user} is already a member"),
             RuleViolation::NotAMember(user) => write!(f, "{user} is not a member"),
+            RuleViolation::AlreadyInvited(user) => write!(f, "{user} is already invited"),
+            RuleViolation::NotInvited => write!(f, "its author is not invited to the group"),
             RuleViolation::OwnerMustHandOver => write!(
                 f,
                 "the owner cannot leave while others remain: make someone else the owner, or dismiss the group"
@@ -280,6 +324,8 @@ pub struct Applied {
     pub users: Vec<UserId>,
     /// The members after it, sorted by user id; empty once the group is dismissed.
     pub members: Vec<GroupMember>,
+    /// Who is invited after it, sorted.
+    pub invited: Vec<UserId>,
     /// The group's name, when the change sets it.
     pub name: Option<String>,
 }
@@ -310,48 +356,71 @@ fn sorted(mut members: Vec<GroupMember>) -> Vec<GroupMember> {
     members
 }
 
+fn sorted_ids(mut users: Vec<UserId>) -> Vec<UserId> {
+    users.sort();
+    users
+}
+
 fn distinct<'a>(users: impl Iterator<Item = &'a UserId>) -> bool {
     let mut seen = std::collections::BTreeSet::new();
     users.into_iter().all(|u| seen.insert(u))
 }
 
+/// What the rules read of a group: its members and who is invited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roster<'a> {
+    pub members: &'a [GroupMember],
+    pub invited: &'a [UserId],
+}
+
+impl<'a> Roster<'a> {
+    /// Members only, nobody invited.
+    pub fn members(members: &'a [GroupMember]) -> Self {
+        Roster { members, invited: &[] }
+    }
+}
+
 /// The rules of [`GroupAction`], shared by the server and every client: applies `action` by
-/// `author` to a group whose members are `current` (`None`: the group has no signed change yet).
+/// `author` to a group as `current` has it (`None`: the group has no signed change yet).
 /// `adopt` is checked here as a first entry only; the server also checks its list against the
 /// one it holds.
 pub fn apply_action(
-    current: Option<&[GroupMember]>,
+    current: Option<Roster<'_>>,
     author: &UserId,
     action: &GroupAction,
 ) -> Result<Applied, RuleViolation> {
     use crate::limits::MAX_GROUP_MEMBERS;
-    let members = match (current, action) {
-        (None, GroupAction::Create { .. } | GroupAction::Adopt { .. }) => &[][..],
+    let Roster { members, invited } = match (current, action) {
+        (None, GroupAction::Create { .. } | GroupAction::Adopt { .. }) => Roster { members: &[], invited: &[] },
         (Some(_), GroupAction::Create { .. } | GroupAction::Adopt { .. }) | (None, _) => {
             return Err(RuleViolation::NotFirst);
         }
-        (Some(members), _) => members,
+        (Some(roster), _) => roster,
     };
     let role = members.iter().find(|m| m.user_id == *author).map(|m| m.role);
     let role_of = |user: &UserId| members.iter().find(|m| m.user_id == *user).map(|m| m.role);
-    let applied = |change, users, members, name| Ok(Applied { change, users, members: sorted(members), name });
+    let is_invited = |user: &UserId| invited.contains(user);
+    let applied = |change, users, members, invited: Vec<UserId>, name| {
+        Ok(Applied { change, users, members: sorted(members), invited: sorted_ids(invited), name })
+    };
+    let invited_but = |gone: &[UserId]| invited.iter().filter(|u| !gone.contains(u)).cloned().collect::<Vec<_>>();
     match action {
-        GroupAction::Create { name, members: added } => {
+        GroupAction::Create { name, members: added, invited: asked } => {
             if !valid_group_name(name) && !is_sealed_name(name) {
                 return Err(RuleViolation::BadName);
             }
-            if added.contains(author) || !distinct(added.iter()) {
+            if added.contains(author) || asked.contains(author) || !distinct(added.iter().chain(asked.iter())) {
                 return Err(RuleViolation::BadList(
-                    "the members of a new group are named once each, without its creator",
+                    "the members and invited of a new group are named once each, without its creator",
                 ));
             }
-            if added.len() + 1 > MAX_GROUP_MEMBERS {
+            if added.len() + asked.len() + 1 > MAX_GROUP_MEMBERS {
                 return Err(RuleViolation::TooManyMembers);
             }
             let mut all: Vec<GroupMember> =
                 added.iter().map(|u| GroupMember { user_id: u.clone(), role: Role::Member }).collect();
             all.push(GroupMember { user_id: author.clone(), role: Role::Owner });
-            applied(MembershipChange::Created, added.clone(), all, Some(name.clone()))
+            applied(MembershipChange::Created, added.clone(), all, asked.clone(), Some(name.clone()))
         }
         GroupAction::Adopt { name, members: listed } => {
             if !valid_group_name(name) {
@@ -369,7 +438,20 @@ pub fn apply_action(
                 return Err(RuleViolation::TooManyMembers);
             }
             let users = listed.iter().map(|m| m.user_id.clone()).collect();
-            applied(MembershipChange::Created, users, listed.clone(), Some(name.clone()))
+            applied(MembershipChange::Created, users, listed.clone(), Vec::new(), Some(name.clone()))
+        }
+        // An invited user's own answers: they are not members yet.
+        GroupAction::Join | GroupAction::Decline if role.is_some() => Err(RuleViolation::NotInvited),
+        GroupAction::Join | GroupAction::Decline if !is_invited(author) => Err(RuleViolation::NotInvited),
+        GroupAction::Join => {
+            let mut after = members.to_vec();
+            after.push(GroupMember { user_id: author.clone(), role: Role::Member });
+            let still = invited_but(std::slice::from_ref(author));
+            applied(MembershipChange::Joined, vec![author.clone()], after, still, None)
+        }
+        GroupAction::Decline => {
+            let still = invited_but(std::slice::from_ref(author));
+            applied(MembershipChange::Declined, vec![author.clone()], members.to_vec(), still, None)
         }
         _ if role.is_none() => Err(RuleViolation::NotMember),
         GroupAction::Add { users } => {
@@ -382,12 +464,40 @@ pub fn apply_action(
             if let Some(user) = users.iter().find(|u| role_of(u).is_some()) {
                 return Err(RuleViolation::AlreadyMember(user.clone()));
             }
-            if members.len() + users.len() > MAX_GROUP_MEMBERS {
+            let still = invited_but(users);
+            if members.len() + users.len() + still.len() > MAX_GROUP_MEMBERS {
                 return Err(RuleViolation::TooManyMembers);
             }
             let mut after = members.to_vec();
             after.extend(users.iter().map(|u| GroupMember { user_id: u.clone(), role: Role::Member }));
-            applied(MembershipChange::Added, users.clone(), after, None)
+            applied(MembershipChange::Added, users.clone(), after, still, None)
+        }
+        GroupAction::Invite { users } => {
+            if !role.is_some_and(Role::is_admin) {
+                return Err(RuleViolation::NotAdmin);
+            }
+            if users.is_empty() || !distinct(users.iter()) {
+                return Err(RuleViolation::BadList("name everyone to invite once"));
+            }
+            if let Some(user) = users.iter().find(|u| role_of(u).is_some()) {
+                return Err(RuleViolation::AlreadyMember(user.clone()));
+            }
+            if let Some(user) = users.iter().find(|u| is_invited(u)) {
+                return Err(RuleViolation::AlreadyInvited(user.clone()));
+            }
+            if members.len() + invited.len() + users.len() > MAX_GROUP_MEMBERS {
+                return Err(RuleViolation::TooManyMembers);
+            }
+            let mut after = invited.to_vec();
+            after.extend(users.iter().cloned());
+            applied(MembershipChange::Invited, users.clone(), members.to_vec(), after, None)
+        }
+        GroupAction::Remove { user } if is_invited(user) => {
+            if !role.is_some_and(Role::is_admin) {
+                return Err(RuleViolation::NotAdmin);
+            }
+            let still = invited_but(std::slice::from_ref(user));
+            applied(MembershipChange::InvitationWithdrawn, vec![user.clone()], members.to_vec(), still, None)
         }
         GroupAction::Remove { user } => {
             let target = role_of(user).ok_or_else(|| RuleViolation::NotAMember(user.clone()))?;
@@ -400,17 +510,17 @@ pub fn apply_action(
                 _ => return Err(RuleViolation::NotAdmin),
             }
             let after = members.iter().filter(|m| m.user_id != *user).cloned().collect();
-            applied(MembershipChange::Removed, vec![user.clone()], after, None)
+            applied(MembershipChange::Removed, vec![user.clone()], after, invited.to_vec(), None)
         }
         GroupAction::Leave => {
             if members.len() == 1 {
-                return applied(MembershipChange::Dismissed, vec![author.clone()], Vec::new(), None);
+                return applied(MembershipChange::Dismissed, vec![author.clone()], Vec::new(), Vec::new(), None);
             }
             if role == Some(Role::Owner) {
                 return Err(RuleViolation::OwnerMustHandOver);
             }
             let after = members.iter().filter(|m| m.user_id != *author).cloned().collect();
-            applied(MembershipChange::Left, vec![author.clone()], after, None)
+            applied(MembershipChange::Left, vec![author.clone()], after, invited.to_vec(), None)
         }
         GroupAction::SetRole { user, role: new_role } => {
             if role != Some(Role::Owner) {
@@ -431,14 +541,14 @@ pub fn apply_action(
                     () => m.clone(),
                 })
                 .collect();
-            applied(MembershipChange::RoleChanged, vec![user.clone()], after, None)
+            applied(MembershipChange::RoleChanged, vec![user.clone()], after, invited.to_vec(), None)
         }
         GroupAction::Dismiss => {
             if role != Some(Role::Owner) {
                 return Err(RuleViolation::NotOwner);
             }
             let everyone = members.iter().map(|m| m.user_id.clone()).collect();
-            applied(MembershipChange::Dismissed, everyone, Vec::new(), None)
+            applied(MembershipChange::Dismissed, everyone, Vec::new(), Vec::new(), None)
         }
     }
 }
@@ -465,31 +575,33 @@ mod tests {
 
     #[test]
     fn create_makes_the_author_owner_and_only_comes_first() {
-        let create = GroupAction::Create { name: "team".into(), members: vec![u("carol"), u("bob")] };
+        let create = GroupAction::Create { name: "team".into(), members: vec![u("carol"), u("bob")], invited: vec![] };
         let done = apply_action(None, &u("alice"), &create).unwrap();
         assert_eq!(
             roles(&done),
             [("alice".into(), Role::Owner), ("bob".into(), Role::Member), ("carol".into(), Role::Member)]
         );
         assert_eq!(done.name.as_deref(), Some("team"));
-        assert_eq!(apply_action(Some(&group()), &u("alice"), &create), Err(RuleViolation::NotFirst));
+        assert_eq!(apply_action(Some(Roster::members(&group())), &u("alice"), &create), Err(RuleViolation::NotFirst));
         assert_eq!(apply_action(None, &u("alice"), &GroupAction::Leave), Err(RuleViolation::NotFirst));
-        let twice = GroupAction::Create { name: "team".into(), members: vec![u("bob"), u("bob")] };
+        let twice = GroupAction::Create { name: "team".into(), members: vec![u("bob"), u("bob")], invited: vec![] };
         assert!(matches!(apply_action(None, &u("alice"), &twice), Err(RuleViolation::BadList(_))));
-        let untrimmed = GroupAction::Create { name: " team".into(), members: vec![] };
+        let untrimmed = GroupAction::Create { name: " team".into(), members: vec![], invited: vec![] };
         assert_eq!(apply_action(None, &u("alice"), &untrimmed), Err(RuleViolation::BadName));
         // Sealed names are longer than plain ones may be.
-        let sealed = GroupAction::Create { name: format!("sealed:v1:{}", "A".repeat(500)), members: vec![] };
+        let sealed =
+            GroupAction::Create { name: format!("sealed:v1:{}", "A".repeat(500)), members: vec![], invited: vec![] };
         assert!(apply_action(None, &u("alice"), &sealed).is_ok());
         assert!(
             is_sealed_name("sealed:v1:q83v+EjRW/eJA")
                 && !is_sealed_name("sealed:v1:")
                 && !is_sealed_name("sealed:v1:a b")
         );
-        let not_base64 = GroupAction::Create { name: format!("sealed:v1:{}!", "A".repeat(500)), members: vec![] };
+        let not_base64 =
+            GroupAction::Create { name: format!("sealed:v1:{}!", "A".repeat(500)), members: vec![], invited: vec![] };
         assert_eq!(apply_action(None, &u("alice"), &not_base64), Err(RuleViolation::BadName));
         let long = format!("sealed:v1:{}", "A".repeat(1024));
-        let action = GroupAction::Create { name: long, members: vec![] };
+        let action = GroupAction::Create { name: long, members: vec![], invited: vec![] };
         assert_eq!(apply_action(None, &u("alice"), &action), Err(RuleViolation::BadName));
     }
 
@@ -512,35 +624,111 @@ mod tests {
     fn roles_decide_who_may_add_and_remove() {
         let g = group();
         let add = GroupAction::Add { users: vec![u("dave")] };
-        assert_eq!(apply_action(Some(&g), &u("carol"), &add), Err(RuleViolation::NotAdmin));
-        assert_eq!(apply_action(Some(&g), &u("mallory"), &add), Err(RuleViolation::NotMember));
-        assert_eq!(apply_action(Some(&g), &u("bob"), &add).unwrap().members.len(), 4);
+        assert_eq!(apply_action(Some(Roster::members(&g)), &u("carol"), &add), Err(RuleViolation::NotAdmin));
+        assert_eq!(apply_action(Some(Roster::members(&g)), &u("mallory"), &add), Err(RuleViolation::NotMember));
+        assert_eq!(apply_action(Some(Roster::members(&g)), &u("bob"), &add).unwrap().members.len(), 4);
         let again = GroupAction::Add { users: vec![u("carol")] };
-        assert_eq!(apply_action(Some(&g), &u("alice"), &again), Err(RuleViolation::AlreadyMember(u("carol"))));
+        assert_eq!(
+            apply_action(Some(Roster::members(&g)), &u("alice"), &again),
+            Err(RuleViolation::AlreadyMember(u("carol")))
+        );
 
         let remove = |who: &str| GroupAction::Remove { user: u(who) };
-        assert_eq!(apply_action(Some(&g), &u("bob"), &remove("carol")).unwrap().members.len(), 2);
-        assert_eq!(apply_action(Some(&g), &u("bob"), &remove("alice")), Err(RuleViolation::NotOwner));
-        assert_eq!(apply_action(Some(&g), &u("carol"), &remove("bob")), Err(RuleViolation::NotAdmin));
-        assert_eq!(apply_action(Some(&g), &u("alice"), &remove("bob")).unwrap().users, [u("bob")]);
-        assert_eq!(apply_action(Some(&g), &u("alice"), &remove("dave")), Err(RuleViolation::NotAMember(u("dave"))));
+        assert_eq!(apply_action(Some(Roster::members(&g)), &u("bob"), &remove("carol")).unwrap().members.len(), 2);
+        assert_eq!(apply_action(Some(Roster::members(&g)), &u("bob"), &remove("alice")), Err(RuleViolation::NotOwner));
+        assert_eq!(apply_action(Some(Roster::members(&g)), &u("carol"), &remove("bob")), Err(RuleViolation::NotAdmin));
+        assert_eq!(apply_action(Some(Roster::members(&g)), &u("alice"), &remove("bob")).unwrap().users, [u("bob")]);
+        assert_eq!(
+            apply_action(Some(Roster::members(&g)), &u("alice"), &remove("dave")),
+            Err(RuleViolation::NotAMember(u("dave")))
+        );
     }
 
     #[test]
     fn the_owner_hands_over_before_leaving_and_alone_dismisses() {
         let g = group();
-        assert_eq!(apply_action(Some(&g), &u("alice"), &GroupAction::Leave), Err(RuleViolation::OwnerMustHandOver));
-        assert_eq!(apply_action(Some(&g), &u("carol"), &GroupAction::Leave).unwrap().change, MembershipChange::Left);
+        assert_eq!(
+            apply_action(Some(Roster::members(&g)), &u("alice"), &GroupAction::Leave),
+            Err(RuleViolation::OwnerMustHandOver)
+        );
+        assert_eq!(
+            apply_action(Some(Roster::members(&g)), &u("carol"), &GroupAction::Leave).unwrap().change,
+            MembershipChange::Left
+        );
         let hand_over = GroupAction::SetRole { user: u("carol"), role: Role::Owner };
-        let done = apply_action(Some(&g), &u("alice"), &hand_over).unwrap();
+        let done = apply_action(Some(Roster::members(&g)), &u("alice"), &hand_over).unwrap();
         assert_eq!(
             roles(&done),
             [("alice".into(), Role::Admin), ("bob".into(), Role::Admin), ("carol".into(), Role::Owner)]
         );
-        assert_eq!(apply_action(Some(&g), &u("bob"), &hand_over), Err(RuleViolation::NotOwner));
+        assert_eq!(apply_action(Some(Roster::members(&g)), &u("bob"), &hand_over), Err(RuleViolation::NotOwner));
         let alone = [GroupMember { user_id: u("alice"), role: Role::Owner }];
-        let gone = apply_action(Some(&alone), &u("alice"), &GroupAction::Leave).unwrap();
+        let gone = apply_action(Some(Roster::members(&alone)), &u("alice"), &GroupAction::Leave).unwrap();
         assert_eq!((gone.change, gone.members.len()), (MembershipChange::Dismissed, 0));
-        assert_eq!(apply_action(Some(&g), &u("bob"), &GroupAction::Dismiss), Err(RuleViolation::NotOwner));
+        assert_eq!(
+            apply_action(Some(Roster::members(&g)), &u("bob"), &GroupAction::Dismiss),
+            Err(RuleViolation::NotOwner)
+        );
+    }
+
+    #[test]
+    fn invitations_are_answered_by_the_invited_only() {
+        let g = group();
+        let invite = GroupAction::Invite { users: vec![u("dave"), u("erin")] };
+        assert_eq!(apply_action(Some(Roster::members(&g)), &u("carol"), &invite), Err(RuleViolation::NotAdmin));
+        let done = apply_action(Some(Roster::members(&g)), &u("bob"), &invite).unwrap();
+        assert_eq!(
+            (done.change, done.invited.clone(), done.members.len()),
+            (MembershipChange::Invited, vec![u("dave"), u("erin")], 3)
+        );
+        let invited = done.invited;
+        let roster = Roster { members: &g, invited: &invited };
+        assert_eq!(
+            apply_action(Some(roster), &u("alice"), &GroupAction::Invite { users: vec![u("dave")] }),
+            Err(RuleViolation::AlreadyInvited(u("dave")))
+        );
+        assert_eq!(
+            apply_action(Some(roster), &u("alice"), &GroupAction::Invite { users: vec![u("carol")] }),
+            Err(RuleViolation::AlreadyMember(u("carol")))
+        );
+        // Only the invited answer, and only for themselves.
+        assert_eq!(apply_action(Some(roster), &u("mallory"), &GroupAction::Join), Err(RuleViolation::NotInvited));
+        assert_eq!(apply_action(Some(roster), &u("carol"), &GroupAction::Join), Err(RuleViolation::NotInvited));
+        let joined = apply_action(Some(roster), &u("dave"), &GroupAction::Join).unwrap();
+        assert_eq!(
+            (joined.change, joined.users.clone(), joined.invited.clone()),
+            (MembershipChange::Joined, vec![u("dave")], vec![u("erin")])
+        );
+        assert!(joined.members.iter().any(|m| m.user_id == u("dave") && m.role == Role::Member));
+        let declined = apply_action(Some(roster), &u("erin"), &GroupAction::Decline).unwrap();
+        assert_eq!(
+            (declined.change, declined.invited, declined.members.len()),
+            (MembershipChange::Declined, vec![u("dave")], 3)
+        );
+        // An invited user is not a member: it cannot act in the group.
+        assert_eq!(apply_action(Some(roster), &u("dave"), &GroupAction::Leave), Err(RuleViolation::NotMember));
+        // An admin withdraws an invitation, or adds the invited user directly.
+        let withdrawn = apply_action(Some(roster), &u("bob"), &GroupAction::Remove { user: u("erin") }).unwrap();
+        assert_eq!((withdrawn.change, withdrawn.invited), (MembershipChange::InvitationWithdrawn, vec![u("dave")]));
+        assert_eq!(
+            apply_action(Some(roster), &u("carol"), &GroupAction::Remove { user: u("erin") }),
+            Err(RuleViolation::NotAdmin)
+        );
+        let added = apply_action(Some(roster), &u("alice"), &GroupAction::Add { users: vec![u("erin")] }).unwrap();
+        assert_eq!((added.members.len(), added.invited), (4, vec![u("dave")]));
+        // Dismissing the group ends every invitation.
+        let gone = apply_action(Some(roster), &u("alice"), &GroupAction::Dismiss).unwrap();
+        assert!(gone.members.is_empty() && gone.invited.is_empty());
+    }
+
+    #[test]
+    fn a_new_group_may_invite_some_and_add_others() {
+        let create = GroupAction::Create { name: "team".into(), members: vec![u("bob")], invited: vec![u("carol")] };
+        let done = apply_action(None, &u("alice"), &create).unwrap();
+        assert_eq!((done.members.len(), done.invited.clone()), (2, vec![u("carol")]));
+        let both = GroupAction::Create { name: "team".into(), members: vec![u("bob")], invited: vec![u("bob")] };
+        assert!(matches!(apply_action(None, &u("alice"), &both), Err(RuleViolation::BadList(_))));
+        let me = GroupAction::Create { name: "team".into(), members: vec![], invited: vec![u("alice")] };
+        assert!(matches!(apply_action(None, &u("alice"), &me), Err(RuleViolation::BadList(_))));
     }
 }

@@ -169,6 +169,9 @@ fn bob() -> UserId {
 fn carol() -> UserId {
     UserId::parse("carol.w").unwrap()
 }
+fn dave() -> UserId {
+    UserId::parse("dave").unwrap()
+}
 fn laptop() -> DeviceId {
     DeviceId::parse("Wq3vK9tLx2").unwrap()
 }
@@ -216,6 +219,7 @@ fn group_info() -> GroupInfo {
             GroupMember { user_id: bob(), role: Role::Admin },
             GroupMember { user_id: carol(), role: Role::Member },
         ],
+        invited: vec![dave()],
     }
 }
 fn membership_event() -> MembershipEvent {
@@ -427,11 +431,17 @@ fn error_body() {
         code: ErrorCode::DevicesChanged,
         message: "the recipients' devices changed".into(),
         devices: Some(device_mismatch()),
+        users: Some(vec![dave()]),
     };
     pin("ErrorBody", &full);
-    let unset =
-        ErrorBody { code: ErrorCode::NotMember, message: "you are not a member of this group".into(), devices: None };
+    let unset = ErrorBody {
+        code: ErrorCode::NotMember,
+        message: "you are not a member of this group".into(),
+        devices: None,
+        users: None,
+    };
     pin("ErrorBody-unset", &unset);
+    reads_without(&full, &[]);
 }
 
 #[test]
@@ -463,6 +473,8 @@ fn group_member() {
 #[test]
 fn group_info_and_list() {
     pin("GroupInfo", &group_info());
+    let nobody_invited = GroupInfo { invited: vec![], ..group_info() };
+    pin("GroupInfo-unset", &nobody_invited);
     pin_json("GroupList", &GroupList { groups: vec![group_info()] });
 }
 
@@ -479,10 +491,16 @@ fn group_actions() {
             Leave => "GroupAction-leave",
             SetRole { .. } => "GroupAction-set_role",
             Dismiss => "GroupAction-dismiss",
+            Invite { .. } => "GroupAction-invite",
+            Join => "GroupAction-join",
+            Decline => "GroupAction-decline",
         }
     }
     for action in [
-        Create { name: "Climbing".into(), members: vec![bob(), carol()] },
+        Create { name: "Climbing".into(), members: vec![bob(), carol()], invited: vec![dave()] },
+        Invite { users: vec![dave()] },
+        Join,
+        Decline,
         Adopt { name: "Climbing".into(), members: group_info().members },
         Add { users: vec![carol()] },
         Remove { user: carol() },
@@ -492,6 +510,8 @@ fn group_actions() {
     ] {
         pin(name(&action), &action);
     }
+    let nobody_invited = Create { name: "Climbing".into(), members: vec![bob()], invited: vec![] };
+    pin("GroupAction-create-unset", &nobody_invited);
 }
 
 #[test]
@@ -523,11 +543,12 @@ fn group_log_page() {
 #[test]
 fn membership_changes() {
     use MembershipChange::*;
-    let all = [Created, Added, Removed, Left, Dismissed, RoleChanged];
+    let all = [Created, Added, Removed, Left, Dismissed, RoleChanged, Invited, Joined, Declined, InvitationWithdrawn];
     for change in all {
         // Exhaustive on purpose: a new change does not compile until it is in `all`.
         match change {
-            Created | Added | Removed | Left | Dismissed | RoleChanged => {}
+            Created | Added | Removed | Left | Dismissed | RoleChanged | Invited | Joined | Declined
+            | InvitationWithdrawn => {}
         }
     }
     pin("MembershipChange", &all.to_vec());

@@ -40,6 +40,19 @@ pub struct Config {
     pub password_hashers: std::num::NonZeroUsize,
     /// A bearer token `/metrics` requires; `None` leaves it open (bind to a private address).
     pub metrics_token: Option<String>,
+    /// Whom a group admin may add directly (everyone else is invited).
+    pub group_adds: GroupAdds,
+}
+
+/// Whom a group admin may add to a group without the person's consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupAdds {
+    /// Only people who have written to the admin (a direct message); anyone else must be
+    /// invited and join by accepting.
+    #[default]
+    Invite,
+    /// Anyone with an account (a team or family server where everybody knows everybody).
+    Direct,
 }
 
 impl Config {
@@ -60,6 +73,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             password_hashers: crate::passwords::default_hashers(),
             metrics_token: None,
+            group_adds: GroupAdds::default(),
         }
     }
 }

@@ -24,6 +24,9 @@ pub enum AppError {
     /// A direct send whose payloads do not match the recipients' devices.
     #[error("devices changed")]
     DevicesChanged(DeviceMismatch),
+    /// A group change adds users who never wrote to its author: they must be invited.
+    #[error("invitation required")]
+    InvitationRequired(Vec<sotto_proto::UserId>),
     /// A store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -80,11 +83,14 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
-            AppError::Client { status, code, message } => (status, ErrorBody { code, message, devices: None }),
+            AppError::Client { status, code, message } => {
+                (status, ErrorBody { code, message, devices: None, users: None })
+            }
             AppError::RetryLater { status, code, message, after } => {
                 let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
                 let retry_after = [(axum::http::header::RETRY_AFTER, secs.max(1).to_string())];
-                return (status, retry_after, Json(ErrorBody { code, message, devices: None })).into_response();
+                return (status, retry_after, Json(ErrorBody { code, message, devices: None, users: None }))
+                    .into_response();
             }
             AppError::DevicesChanged(mismatch) => (
                 StatusCode::CONFLICT,
@@ -92,6 +98,19 @@ impl IntoResponse for AppError {
                     code: ErrorCode::DevicesChanged,
                     message: "The recipients' devices have changed: query their keys and send again.".into(),
                     devices: Some(mismatch),
+                    users: None,
+                },
+            ),
+            AppError::InvitationRequired(users) => (
+                StatusCode::FORBIDDEN,
+                ErrorBody {
+                    code: ErrorCode::InvitationRequired,
+                    message: format!(
+                        "These people have not written to you, so they can only be invited: {}.",
+                        users.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                    devices: None,
+                    users: Some(users),
                 },
             ),
             AppError::Store(err) => {
@@ -112,6 +131,7 @@ fn internal_body() -> ErrorBody {
         code: ErrorCode::Internal,
         message: "The server could not complete the request. Try again later.".into(),
         devices: None,
+        users: None,
     }
 }
 

@@ -85,6 +85,7 @@ pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, Se
         passwords: passwords::Passwords::new(config.password_hashers),
         trusted_proxies: config.trusted_proxies.clone(),
         metrics_token: config.metrics_token.clone(),
+        group_adds: config.group_adds,
         shutdown,
         sockets: tokio_util::task::TaskTracker::new(),
     }))

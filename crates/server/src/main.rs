@@ -68,9 +68,20 @@ struct Args {
     /// Without it `/metrics` is open to anyone who can reach the server.
     #[arg(long, env = "SOTTO_METRICS_TOKEN_FILE")]
     metrics_token_file: Option<PathBuf>,
+    /// Whom a group admin may add directly: `invite` — only people who have written to them;
+    /// anyone else gets an invitation to accept or decline; `direct` — anyone with an account
+    /// (for a team or family server where everybody knows everybody).
+    #[arg(long, env = "SOTTO_GROUP_ADDS", value_enum, default_value_t = GroupAddsArg::Invite)]
+    group_adds: GroupAddsArg,
     /// Log format.
     #[arg(long, env = "SOTTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum GroupAddsArg {
+    Invite,
+    Direct,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -112,6 +123,10 @@ async fn main() -> anyhow::Result<()> {
         .map(|per_second| RateLimit { per_second, burst: NonZeroU32::new(args.rate_burst).unwrap_or(per_second) });
 
     config.trusted_proxies = args.trusted_proxies;
+    config.group_adds = match args.group_adds {
+        GroupAddsArg::Invite => sotto_server::config::GroupAdds::Invite,
+        GroupAddsArg::Direct => sotto_server::config::GroupAdds::Direct,
+    };
     if let Some(n) = args.password_hashers {
         config.password_hashers = n;
     }

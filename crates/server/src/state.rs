@@ -39,6 +39,8 @@ pub struct Inner {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// What `/metrics` requires as `Authorization: Bearer`, if anything.
     pub metrics_token: Option<String>,
+    /// Whom group admins may add directly.
+    pub group_adds: crate::config::GroupAdds,
     /// Cancelled when the server shuts down; long-lived tasks (sockets) stop on it.
     pub shutdown: CancellationToken,
     /// Open WebSocket tasks; shutdown waits for them to send their close frames.

@@ -136,7 +136,7 @@ async fn every_protected_route_refuses_bad_tokens() {
 
 #[tokio::test]
 async fn group_access_control() {
-    let server = Server::start().await;
+    let server = Server::start_team().await;
     let [alice, bob, carol] = server.register_members(["alice", "bob", "carol"]).await;
     server.register("dave").await;
 

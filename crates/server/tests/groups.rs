@@ -66,7 +66,7 @@ fn users(list: &[&str]) -> Vec<sotto_proto::UserId> {
 }
 
 fn create(name: &str, list: &[&str]) -> GroupAction {
-    GroupAction::Create { name: name.into(), members: users(list) }
+    GroupAction::Create { name: name.into(), members: users(list), invited: vec![] }
 }
 
 fn add(list: &[&str]) -> GroupAction {
@@ -109,7 +109,7 @@ async fn group_send(c: &Client, group: &GroupInfo, id: &str, ciphertext: &str) -
 
 #[tokio::test]
 async fn create_delivers_created_to_every_member_device() {
-    let server = Server::start().await;
+    let server = Server::start_team().await;
     let a1 = server.register_member("alice").await;
     let a2 = server.login("alice").await; // no keys: membership still reaches it
     let b1 = server.register_keyed("bob").await;
@@ -176,7 +176,7 @@ async fn create_delivers_created_to_every_member_device() {
 
 #[tokio::test]
 async fn group_messages_fan_out_to_every_other_member_device_and_are_stored_once() {
-    let server = Server::start().await;
+    let server = Server::start_team().await;
     let a1 = server.register_member("alice").await;
     let a2 = server.login_keyed("alice").await;
     let b1 = server.register_keyed("bob").await;
@@ -285,7 +285,7 @@ async fn wait_until_collected(db: &rusqlite::Connection, marker: &str) {
 
 #[tokio::test]
 async fn membership_changes_follow_the_role_rules_and_reach_old_and_new_members() {
-    let server = Server::start().await;
+    let server = Server::start_team().await;
     let [alice, bob, carol, dave, erin] = server.register_members(["alice", "bob", "carol", "dave", "erin"]).await;
     let everyone = [&alice, &bob, &carol, &dave, &erin];
 
@@ -402,7 +402,7 @@ async fn membership_changes_follow_the_role_rules_and_reach_old_and_new_members(
 
 #[tokio::test]
 async fn dismissing_a_group() {
-    let server = Server::start().await;
+    let server = Server::start_team().await;
     let [alice, bob, carol] = server.register_members(["alice", "bob", "carol"]).await;
     let group = alice.create_group("short-lived", &["bob", "carol"]).await;
     let g = &group.group_id;
@@ -443,7 +443,7 @@ async fn dismissing_a_group() {
 /// again after the new head, it lands too. Admins racing that way lose no change.
 #[tokio::test]
 async fn concurrent_membership_changes_are_never_lost() {
-    let server = Server::start_with(Launch::new().no_rate_limit()).await;
+    let server = Server::start_with(Launch::new().no_rate_limit().args(["--group-adds", "direct"])).await;
     let [alice, bob] = server.register_members(["alice", "bob"]).await;
     let newcomers = ["nina", "omar", "pia", "quin", "rosa", "sven"];
     for u in newcomers {
@@ -516,7 +516,7 @@ async fn concurrent_membership_changes_are_never_lost() {
 /// keys do not count; a retry of a message already stored is a duplicate, not a refusal.
 #[tokio::test]
 async fn a_group_send_listing_stale_member_devices_is_refused_with_the_difference() {
-    let server = Server::start().await;
+    let server = Server::start_team().await;
     let a1 = server.register_member("alice").await;
     let b1 = server.register_keyed("bob").await;
     let group = a1.create_group("known", &["bob"]).await;
@@ -560,7 +560,7 @@ async fn a_group_send_listing_stale_member_devices_is_refused_with_the_differenc
 /// server refuses first, and stores and delivers nothing of it.
 #[tokio::test]
 async fn a_change_is_taken_only_from_the_confirmed_device_that_signed_it() {
-    let server = Server::start().await;
+    let server = Server::start_team().await;
     let [a1, bob] = server.register_members(["alice", "bob"]).await;
     let mut a2 = server.login_keyed("alice").await;
     let mut carol = server.register_keyed("carol").await;
@@ -631,7 +631,7 @@ async fn a_change_is_taken_only_from_the_confirmed_device_that_signed_it() {
 /// `changes`.
 #[tokio::test]
 async fn a_change_must_follow_the_head_of_the_log_on_its_route() {
-    let server = Server::start().await;
+    let server = Server::start_team().await;
     let [alice, bob] = server.register_members(["alice", "bob"]).await;
     server.register("carol").await;
     let group = alice.create_group("chain", &["bob"]).await;
@@ -695,7 +695,7 @@ async fn log_page(c: &Client, g: &GroupId, after: u64, limit: u32) -> GroupLogPa
 /// list the server holds, for current members only; every membership event carries its entry.
 #[tokio::test]
 async fn the_log_lists_the_signed_changes_for_members_only() {
-    let server = Server::start().await;
+    let server = Server::start_team().await;
     let [alice, bob, carol, dave] = server.register_members(["alice", "bob", "carol", "dave"]).await;
     let erin = server.register("erin").await;
     let group = alice.create_group("logged", &["bob"]).await;
@@ -745,7 +745,7 @@ async fn the_log_lists_the_signed_changes_for_members_only() {
 /// it.
 #[tokio::test]
 async fn a_group_from_before_signing_is_adopted_once_with_its_exact_members() {
-    let server = Server::start().await;
+    let server = Server::start_team().await;
     let [alice, bob, carol, dave] = server.register_members(["alice", "bob", "carol", "dave"]).await;
     // As the release before signed changes left it: rows at version 3, and no log.
     database(&server)
@@ -818,7 +818,7 @@ async fn a_group_from_before_signing_is_adopted_once_with_its_exact_members() {
 /// ciphertext, and never the key.
 #[tokio::test]
 async fn a_group_send_naming_its_members_is_checked_against_their_devices_only() {
-    let server = Server::start().await;
+    let server = Server::start_team().await;
     let a1 = server.register_member("alice").await;
     let a2 = server.login_keyed("alice").await;
     let b1 = server.register_keyed("bob").await;
@@ -854,4 +854,81 @@ async fn a_group_send_naming_its_members_is_checked_against_their_devices_only()
     assert_eq!(err.devices.unwrap().missing, vec![a2.addr()]);
     let all = [a2.addr(), b1.addr(), b2.addr()];
     assert_eq!(a1.post(&path, &send("msg-0002", &all, Some(&["alice", "bob"]))).await.status(), 200);
+}
+
+/// On a server as shipped (`--group-adds invite`), only people who have written to an admin can
+/// be added by them; anyone else is invited, reads the group's changes but none of its messages,
+/// and joins or declines with a change they sign themselves.
+#[tokio::test]
+async fn strangers_are_invited_and_answer_for_themselves() {
+    let server = Server::start().await;
+    let [alice, bob, carol, dave] = server.register_members(["alice", "bob", "carol", "dave"]).await;
+    let erin = server.register_member("erin").await;
+
+    // Nobody has written to alice: adding bob is refused, naming him.
+    let create = |members: &[&str], invited: &[&str]| GroupAction::Create {
+        name: "team".into(),
+        members: users(members),
+        invited: users(invited),
+    };
+    let resp = alice.create_group_with(create(&["bob", "carol"], &[])).await;
+    let body = assert_error(resp, 403, "invitation_required").await;
+    assert_eq!(body.users, Some(vec![uid("bob"), uid("carol")]));
+    // Bob writes to alice; now he can be added, and carol and dave are invited.
+    bob.send_direct(&random_mid(), &[(alice.addr(), "hello".into())]).await;
+    let resp = alice.create_group_with(create(&["bob"], &["carol", "dave"])).await;
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap_or_default());
+    let group: GroupInfo = resp.json().await.unwrap();
+    let g = group.group_id.clone();
+    assert_eq!(group.members.len(), 2);
+    assert_eq!(group.invited, vec![uid("carol"), uid("dave")]);
+
+    // The invited learn of it, list the group, read its changes — and get none of its messages.
+    let created = carol.inbox_all().await;
+    assert!(created.iter().any(|e| matches!(&e.body, EntryBody::Membership(m) if m.group_id == g)));
+    let listed: sotto_proto::GroupList = carol.get("/v1/groups").await.json().await.unwrap();
+    assert_eq!(listed.groups.iter().map(|x| &x.group_id).collect::<Vec<_>>(), [&g]);
+    assert_eq!(carol.group_log(&g).await.changes.len(), 1);
+    assert_error(group_send(&carol, &group, "invitee-message", "ct").await, 403, "not_member").await;
+    assert_error(carol.get(&format!("/v1/groups/{g}/history")).await, 403, "not_member").await;
+    let resp = group_send(&alice, &group, "members-only", "ct").await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+    assert!(!carol.inbox_all().await.iter().any(|e| matches!(&e.body, EntryBody::Group { .. })));
+    // Nor may they act in the group, and nobody else answers for them.
+    assert_error(carol.change(&g, GroupAction::Invite { users: vec![uid("erin")] }).await, 403, "not_member").await;
+    let (seq, prev) = alice.next_change(&g).await;
+    let uninvited = erin.sign_change(&g, seq, prev, GroupAction::Join);
+    assert_error(erin.post_change(&g, &uninvited).await, 403, "not_member").await;
+    assert_error(bob.change(&g, GroupAction::Join).await, 403, "not_invited").await;
+    // An invited stranger cannot be added over their head either.
+    let body =
+        assert_error(alice.change(&g, GroupAction::Add { users: vec![uid("dave")] }).await, 403, "invitation_required")
+            .await;
+    assert_eq!(body.users, Some(vec![uid("dave")]));
+
+    // Carol joins: a member from now on, with messages from now on.
+    let after = carol.change_ok(&g, GroupAction::Join).await;
+    assert!(after.members.iter().any(|m| m.user_id == uid("carol") && m.role == Role::Member));
+    assert_eq!(after.invited, vec![uid("dave")]);
+    let resp = group_send(&alice, &after, "after-carol-joined", "ct").await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+    let got = carol.inbox_all().await;
+    let messages: Vec<&str> =
+        got.iter().filter(|e| matches!(e.body, EntryBody::Group { .. })).map(|e| e.message_id.as_str()).collect();
+    assert_eq!(messages, ["after-carol-joined"]);
+    // Dave declines: no longer invited, and the group is no longer his to read.
+    let after = dave.change_ok(&g, GroupAction::Decline).await;
+    assert!(after.invited.is_empty() && !after.members.iter().any(|m| m.user_id == uid("dave")));
+    assert_error(dave.get(&format!("/v1/groups/{g}/changes")).await, 403, "not_member").await;
+    let listed: sotto_proto::GroupList = dave.get("/v1/groups").await.json().await.unwrap();
+    assert!(listed.groups.is_empty());
+    // An admin withdraws an invitation; the event says so.
+    alice.change_ok(&g, GroupAction::Invite { users: vec![uid("erin")] }).await;
+    let after = alice.change_ok(&g, GroupAction::Remove { user: uid("erin") }).await;
+    assert!(after.invited.is_empty());
+    let withdrawn = erin.inbox_all().await.into_iter().rev().find_map(|e| match e.body {
+        EntryBody::Membership(m) => Some(m.change),
+        _ => None,
+    });
+    assert_eq!(withdrawn, Some(MembershipChange::InvitationWithdrawn));
 }

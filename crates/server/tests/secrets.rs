@@ -60,7 +60,9 @@ async fn secrets_stay_out_of_logs_errors_and_the_database() {
     // RUST_LOG=debug by default; SECRETS_TEST_LOG overrides it (e.g. `trace` shows that
     // tungstenite logs whole frames at trace level, see the report of this suite).
     let server = Server::start_with(
-        Launch::new().rust_log(std::env::var("SECRETS_TEST_LOG").unwrap_or_else(|_| "debug".into())),
+        Launch::new()
+            .rust_log(std::env::var("SECRETS_TEST_LOG").unwrap_or_else(|_| "debug".into()))
+            .args(["--group-adds", "direct"]),
     )
     .await;
     let mut l = Ledger::default();
@@ -119,7 +121,7 @@ async fn secrets_stay_out_of_logs_errors_and_the_database() {
         alice.send_direct(&mid(&format!("secret-msg-{i:03}")), &[(bob.addr(), format!("{CT_MARKER}-{i}"))]).await;
         wb.next_entry().await;
     }
-    let create = GroupAction::Create { name: "secret club".into(), members: vec![uid("bob")] };
+    let create = GroupAction::Create { name: "secret club".into(), members: vec![uid("bob")], invited: vec![] };
     let create = alice.sign_change(&random_gid(), 1, None, create);
     l.secret("a group change signature", create.signature.clone());
     let resp = alice.post("/v1/groups", &create).await;

@@ -1,4 +1,4 @@
-//! Groups: create, look at, add and remove members, leave.
+//! Groups: create, look at, add (or invite) and remove members, answer invitations, leave.
 
 use sotto_app_macros::command;
 use sotto_core::LocalGroup;
@@ -61,4 +61,20 @@ pub async fn remove_member(state: State<'_, AppState>, group_id: String, user_id
 #[command]
 pub async fn leave_group(state: State<'_, AppState>, group_id: String) -> CommandResult<()> {
     Ok(state.client()?.leave_group(&GroupId::parse(group_id)?).await?)
+}
+
+/// Join a group this user is invited to.
+#[command]
+pub async fn accept_invitation(state: State<'_, AppState>, group_id: String) -> CommandResult<LocalGroup> {
+    let group = GroupId::parse(group_id)?;
+    state.client()?.accept_invitation(&group).await?;
+    local(&state, &group)
+}
+
+/// Decline an invitation; the group stays listed as one this user is not in.
+#[command]
+pub async fn decline_invitation(state: State<'_, AppState>, group_id: String) -> CommandResult<LocalGroup> {
+    let group = GroupId::parse(group_id)?;
+    state.client()?.decline_invitation(&group).await?;
+    local(&state, &group)
 }

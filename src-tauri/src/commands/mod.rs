@@ -69,6 +69,8 @@ commands![
     groups::add_members,
     groups::remove_member,
     groups::leave_group,
+    groups::accept_invitation,
+    groups::decline_invitation,
     settings::get_settings,
     settings::set_settings,
     backup::backup_defaults,

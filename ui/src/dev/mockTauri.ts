@@ -66,6 +66,7 @@ const groups: Record<string, LocalGroup> = {
     version: 3,
     joined: true,
     signed: true,
+    invited: [],
     members: [
       { user_id: ME, role: "owner" },
       { user_id: "bob", role: "admin" },
@@ -426,6 +427,7 @@ const api = {
       joined: true,
       signed: true,
       members: [{ user_id: ME, role: "owner" }, ...members.map((u) => ({ user_id: u, role: "member" as const }))],
+      invited: [],
     };
     groups[id] = group;
     conversations.push({ id: groupConversationId(id), kind: "group", peer: id, title: name, last_ts: 0, last_preview: "", unread: 0 });
@@ -445,6 +447,20 @@ const api = {
     const g = groups[groupId];
     if (!g) return Promise.reject(fail("not_member"));
     g.members = g.members.filter((m) => m.user_id !== userId);
+    return delay(structuredClone(g));
+  },
+  acceptInvitation: (groupId: string) => {
+    const g = groups[groupId];
+    if (!g || !g.invited.includes(ME)) return Promise.reject(fail("not_invited"));
+    g.invited = g.invited.filter((u) => u !== ME);
+    g.members.push({ user_id: ME, role: "member" });
+    g.joined = true;
+    return delay(structuredClone(g));
+  },
+  declineInvitation: (groupId: string) => {
+    const g = groups[groupId];
+    if (!g || !g.invited.includes(ME)) return Promise.reject(fail("not_invited"));
+    g.invited = g.invited.filter((u) => u !== ME);
     return delay(structuredClone(g));
   },
   leaveGroup: (groupId: string) => {
@@ -572,6 +588,8 @@ export const {
   addMembers,
   removeMember,
   leaveGroup,
+  acceptInvitation,
+  declineInvitation,
   getSettings,
   setSettings,
   backupDefaults,

@@ -67,6 +67,9 @@ const ERROR_TEXT: Record<ErrorCode, (ctx: ErrorContext) => string> = {
   unauthorized: () => "The server didn't accept this device any more. Sign in again to continue.",
   not_admin: () => "Only the group's admins can do that. Ask an admin of the group.",
   not_member: () => "You're not a member of this group any more, so you can't send or change anything here.",
+  not_invited: () => "That invitation isn't open any more: it was withdrawn, or already answered.",
+  invitation_required: () =>
+    "Some of them haven't written to you yet, so they can only be invited. They join when they accept.",
   no_devices: (ctx) =>
     ctx.userId
       ? `${ctx.userId} has no devices signed in, so there is nowhere to deliver this. It can be sent once they sign in.`

@@ -88,6 +88,8 @@ export const addMembers = (groupId: string, userIds: string[]) =>
 export const removeMember = (groupId: string, userId: string) =>
   call("remove_member", { group_id: groupId, user_id: userId });
 export const leaveGroup = (groupId: string) => call("leave_group", { group_id: groupId });
+export const acceptInvitation = (groupId: string) => call("accept_invitation", { group_id: groupId });
+export const declineInvitation = (groupId: string) => call("decline_invitation", { group_id: groupId });
 export const getSettings = () => call("get_settings", {});
 export const setSettings = (settings: Settings) => call("set_settings", { settings });
 export const backupDefaults = () => call("backup_defaults", {});

@@ -119,11 +119,30 @@ const defaults: typeof Real = {
     joined: true,
     signed: true,
     members: [{ user_id: "alice", role: "owner" }, ...members.map((user_id) => ({ user_id, role: "member" as const }))],
+    invited: [],
   }),
-  groupDetails: async (groupId) => ({ group_id: groupId, name: groupId, version: 1, joined: true, signed: true, members: [] }),
-  addMembers: async (groupId) => ({ group_id: groupId, name: groupId, version: 1, joined: true, signed: true, members: [] }),
-  removeMember: async (groupId) => ({ group_id: groupId, name: groupId, version: 1, joined: true, signed: true, members: [] }),
+  groupDetails: async (groupId) => ({ group_id: groupId, name: groupId, version: 1, joined: true, signed: true, members: [], invited: [] }),
+  addMembers: async (groupId) => ({ group_id: groupId, name: groupId, version: 1, joined: true, signed: true, members: [], invited: [] }),
+  removeMember: async (groupId) => ({ group_id: groupId, name: groupId, version: 1, joined: true, signed: true, members: [], invited: [] }),
   leaveGroup: async () => null,
+  acceptInvitation: async (groupId) => ({
+    group_id: groupId,
+    name: groupId,
+    version: 2,
+    joined: true,
+    signed: true,
+    members: [{ user_id: "alice", role: "member" }],
+    invited: [],
+  }),
+  declineInvitation: async (groupId) => ({
+    group_id: groupId,
+    name: groupId,
+    version: 2,
+    joined: false,
+    signed: true,
+    members: [],
+    invited: [],
+  }),
   getSettings: async () => defaultSettings,
   setSettings: async (s) => s,
   backupStatus: async () => ({ last_backup_ms: 1_700_000_000_000 }),
@@ -199,6 +218,8 @@ export const groupDetails = vi.fn(defaults.groupDetails);
 export const addMembers = vi.fn(defaults.addMembers);
 export const removeMember = vi.fn(defaults.removeMember);
 export const leaveGroup = vi.fn(defaults.leaveGroup);
+export const acceptInvitation = vi.fn(defaults.acceptInvitation);
+export const declineInvitation = vi.fn(defaults.declineInvitation);
 export const getSettings = vi.fn(defaults.getSettings);
 export const setSettings = vi.fn(defaults.setSettings);
 export const backupDefaults = vi.fn(defaults.backupDefaults);
@@ -254,6 +275,8 @@ const mocks = {
   addMembers,
   removeMember,
   leaveGroup,
+  acceptInvitation,
+  declineInvitation,
   getSettings,
   setSettings,
   backupDefaults,

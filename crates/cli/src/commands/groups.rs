@@ -1,4 +1,4 @@
-//! Groups: create, add, remove, leave, roles, dismiss, list.
+//! Groups: create, add (or invite), answer invitations, remove, leave, roles, dismiss, list.
 
 use anyhow::Result;
 use sotto_core::Client;
@@ -18,6 +18,21 @@ pub async fn group(run: &mut Invocation<'_>, cmd: &GroupCommand) -> Result<()> {
             let g = resolve_group(&client, group).await?;
             let users = users.iter().map(|m| user(m)).collect::<Result<Vec<_>>>()?;
             print(&client.add_members(&g, &users).await?)
+        }
+        GroupCommand::Invitations => {
+            client.sync().await?;
+            client.fetch_groups().await?;
+            print(&client.invitations()?)
+        }
+        GroupCommand::Accept { group } => {
+            let g = resolve_group(&client, group).await?;
+            print(&client.accept_invitation(&g).await?)
+        }
+        GroupCommand::Decline { group } => {
+            let g = resolve_group(&client, group).await?;
+            client.decline_invitation(&g).await?;
+            eprintln!("You declined the invitation.");
+            Ok(())
         }
         GroupCommand::Remove { group, user: u } => {
             let g = resolve_group(&client, group).await?;

@@ -259,8 +259,10 @@ fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_,
     each(c, "SELECT user_id, fetched_ts, verified FROM known_users", lines, |r| {
         Ok(Record::KnownUser { user_id: r.get(0)?, fetched_ts: r.get(1)?, verified: r.get(2)? })
     })?;
-    each(c, "SELECT group_id, name, version, members, joined, head, warning, sealed_name FROM groups", lines, |r| {
+    let groups = "SELECT group_id, name, version, members, joined, head, warning, sealed_name, invited FROM groups";
+    each(c, groups, lines, |r| {
         let members: String = r.get(3)?;
+        let invited: String = r.get(8)?;
         Ok(Record::Group {
             group_id: r.get(0)?,
             name: r.get(1)?,
@@ -270,6 +272,7 @@ fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_,
             head: r.get(5)?,
             warning: r.get(6)?,
             sealed_name: r.get(7)?,
+            invited: serde_json::from_str(&invited).map_err(StoreError::json("groups", "invited"))?,
         })
     })?;
     each(c, "SELECT group_id, key FROM group_name_keys", lines, |r| {

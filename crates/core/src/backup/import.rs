@@ -206,11 +206,14 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], record: Record, out: &mut Imported
             c.prepare_cached("INSERT INTO known_users (user_id, fetched_ts, verified) VALUES (?1, ?2, ?3)")?
                 .execute(params![user_id, fetched_ts, verified])?;
         }
-        Record::Group { group_id, name, version, members, joined, head, warning, sealed_name } => {
+        Record::Group { group_id, name, version, members, joined, head, warning, sealed_name, invited } => {
             let members = serde_json::to_string(&members).map_err(Error::encode("a group member list"))?;
+            // Files from before invitations have none.
+            let invited = if invited.is_null() { serde_json::json!([]) } else { invited };
+            let invited = serde_json::to_string(&invited).map_err(Error::encode("a list of invited users"))?;
             c.prepare_cached(
-                "INSERT INTO groups (group_id, name, version, members, joined, head, warning, sealed_name)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO groups (group_id, name, version, members, joined, head, warning, sealed_name, invited)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 group_id,
@@ -220,7 +223,8 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], record: Record, out: &mut Imported
                 i64::from(joined),
                 head,
                 warning,
-                sealed_name
+                sealed_name,
+                invited
             ])?;
         }
         Record::GroupNameKey { group_id, key } => {

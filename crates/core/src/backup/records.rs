@@ -157,6 +157,9 @@ pub(crate) enum Record {
         /// The name as its creator sealed it (then `name` is it opened, or a stand-in).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sealed_name: Option<String>,
+        /// Who is invited (a JSON array of user ids; files from before invitations: none).
+        #[serde(default, skip_serializing_if = "is_empty_array")]
+        invited: serde_json::Value,
     },
     /// The key a group's name is sealed with (unpadded base64).
     GroupNameKey {
@@ -220,4 +223,9 @@ pub(crate) enum Record {
     End {
         records: u64,
     },
+}
+
+/// No one invited: left out of a backup's group record.
+fn is_empty_array(value: &serde_json::Value) -> bool {
+    value.is_null() || value.as_array().is_some_and(Vec::is_empty)
 }

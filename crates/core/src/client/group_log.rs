@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use sotto_proto::routes;
 use sotto_proto::{
-    Applied, ErrorCode, GroupAction, GroupChange, GroupId, GroupInfo, GroupLogQuery, MembershipChange, RuleViolation,
-    SignedGroupChange, UserId, apply_action, is_sealed_name,
+    Applied, ErrorCode, GroupAction, GroupChange, GroupId, GroupInfo, GroupLogQuery, MembershipChange, Roster,
+    RuleViolation, SignedGroupChange, UserId, apply_action, is_sealed_name,
 };
 
 use super::Client;
@@ -101,7 +101,7 @@ pub(crate) fn apply_signed(
             change.author
         )));
     }
-    let current = head.as_ref().and(local.as_ref()).map(|g| g.members.as_slice());
+    let current = head.as_ref().and(local.as_ref()).map(|g| Roster { members: &g.members, invited: &g.invited });
     let applied = match apply_action(current, &change.author, &change.action) {
         Ok(applied) => applied,
         Err(violation) => return Ok(Verdict::Refused(violation.to_string())),
@@ -125,6 +125,7 @@ pub(crate) fn apply_signed(
             name: &name,
             sealed_name: sealed,
             members: &applied.members,
+            invited: &applied.invited,
         },
         me,
     )?;
@@ -268,10 +269,17 @@ fn change_line(me: &UserId, change: &GroupChange, applied: &Applied, group_name:
     };
     let actor = name(&change.author);
     match (&change.action, applied.change) {
-        (GroupAction::Create { .. }, _) => match group_name {
-            Some(group_name) => format!("{actor} created the group \"{group_name}\"."),
-            None => format!("{actor} created the group."),
+        (GroupAction::Create { invited, .. }, _) if invited.contains(me) => match group_name {
+            Some(group_name) => format!("{actor} invited you to the group \"{group_name}\"."),
+            None => format!("{actor} invited you to the group."),
         },
+        (GroupAction::Create { invited, .. }, _) => {
+            let created = match group_name {
+                Some(group_name) => format!("{actor} created the group \"{group_name}\""),
+                None => format!("{actor} created the group"),
+            };
+            if invited.is_empty() { format!("{created}.") } else { format!("{created} and invited {}.", list(invited)) }
+        }
         (GroupAction::Adopt { members, .. }, _) => {
             let users: Vec<UserId> = members.iter().map(|m| m.user_id.clone()).collect();
             format!(
@@ -294,6 +302,13 @@ fn change_line(me: &UserId, change: &GroupChange, applied: &Applied, group_name:
         (_, MembershipChange::Removed) => format!("{actor} removed {}.", list(&applied.users)),
         (_, MembershipChange::Left) => format!("{actor} left the group."),
         (_, MembershipChange::Dismissed) => format!("{actor} dismissed the group."),
+        (_, MembershipChange::Invited) if applied.users.contains(me) => format!("{actor} invited you to the group."),
+        (_, MembershipChange::Invited) => format!("{actor} invited {}.", list(&applied.users)),
+        (_, MembershipChange::Joined) => format!("{actor} joined the group."),
+        (_, MembershipChange::Declined) => format!("{actor} declined the invitation."),
+        (_, MembershipChange::InvitationWithdrawn) => {
+            format!("{actor} withdrew the invitation of {}.", list(&applied.users))
+        }
         (_, MembershipChange::Created | MembershipChange::RoleChanged) => format!("{actor} changed the group."),
     }
 }
@@ -527,12 +542,17 @@ impl Client {
         for _ in 0..CHANGE_ATTEMPTS {
             let local = self.sync_group_log(group).await?;
             let action = action(&local)?;
-            if !local.joined {
-                return Err(Error::NotMember);
+            // The invited answer their invitation; everything else is for members.
+            let answering = matches!(action, GroupAction::Join | GroupAction::Decline);
+            let may_act = local.joined || (answering && local.is_invited(&me));
+            if !may_act {
+                return Err(if answering { Error::NotInvited } else { Error::NotMember });
             }
-            if let Err(violation) = apply_action(Some(&local.members), &me, &action) {
+            let roster = Roster { members: &local.members, invited: &local.invited };
+            if let Err(violation) = apply_action(Some(roster), &me, &action) {
                 return Err(match violation {
                     RuleViolation::NotMember => Error::NotMember,
+                    RuleViolation::NotInvited => Error::NotInvited,
                     RuleViolation::NotAdmin | RuleViolation::NotOwner => Error::NotAdmin(violation.sentence()),
                     _ => Error::InvalidInput(violation.sentence()),
                 });
@@ -575,6 +595,7 @@ impl Client {
             message: "The server's copy of this group's changes differs from this device's; the change was not made."
                 .into(),
             devices: None,
+            users: None,
         }
     }
 

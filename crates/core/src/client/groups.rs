@@ -11,7 +11,9 @@ use crate::store::{ConversationKind, LocalGroup, StoreError};
 use crate::{Error, Result};
 
 impl Client {
-    /// Create a group with this user as owner and `members` added.
+    /// Create a group with this user as owner and `members` added — those who have written to
+    /// this user; the server has the others invited instead (unless it lets anyone be added),
+    /// and they join when they accept.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn create_group(&self, name: &str, members: &[UserId]) -> Result<LocalGroup> {
         let name = name.trim();
@@ -31,10 +33,18 @@ impl Client {
         // The name is sealed: the server stores ciphertext, members get the key with the
         // group's Megolm key.
         let name_key = new_name_key()?;
-        let action = GroupAction::Create { name: seal_name(&name_key, &group_id, name)?, members };
-        let signed = self.sign_change(&group_id, 1, None, action)?;
+        let sealed = seal_name(&name_key, &group_id, name)?;
         self.transact(|_, db| db.save_group_name_key(&group_id, &name_key))?;
-        self.call::<routes::CreateGroup>(&(), &signed).await?;
+        let create = |members: Vec<UserId>, invited: Vec<UserId>| {
+            self.sign_change(&group_id, 1, None, GroupAction::Create { name: sealed.clone(), members, invited })
+        };
+        let mut signed = create(members.clone(), Vec::new())?;
+        if let Err(e) = self.call::<routes::CreateGroup>(&(), &signed).await {
+            let strangers = invitation_required(&e, &members).ok_or(e)?;
+            let added = members.iter().filter(|u| !strangers.contains(u)).cloned().collect();
+            signed = create(added, strangers)?;
+            self.call::<routes::CreateGroup>(&(), &signed).await?;
+        }
         self.apply_own(&group_id, &signed)?;
         self.share_now(&group_id).await;
         self.read(|db| db.group(&group_id))?.ok_or(Error::NotMember)
@@ -48,21 +58,79 @@ impl Client {
         }
     }
 
+    /// Add `users` to a group: those who have written to this user are added, the others are
+    /// invited (unless the server lets anyone be added) and join when they accept.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn add_members(&self, group: &GroupId, users: &[UserId]) -> Result<LocalGroup> {
         let mut users = users.to_vec();
         users.sort();
         users.dedup();
-        self.change_group(group, |local| {
-            let new: Vec<UserId> = users.iter().filter(|u| !local.member_ids().contains(u)).cloned().collect();
-            if new.is_empty() {
-                return Err(Error::InvalidInput("Everyone named is already a member.".into()));
+        let not_in = |local: &LocalGroup, invited_too: bool| -> Vec<UserId> {
+            users
+                .iter()
+                .filter(|u| !(local.member_ids().contains(u) || (invited_too && local.is_invited(u))))
+                .cloned()
+                .collect()
+        };
+        let added = self
+            .change_group(group, |local| {
+                let new = not_in(local, false);
+                if new.is_empty() {
+                    return Err(Error::InvalidInput("Everyone named is already a member.".into()));
+                }
+                Ok(GroupAction::Add { users: new })
+            })
+            .await;
+        let strangers = match added {
+            Ok(_) => Vec::new(),
+            Err(e) => invitation_required(&e, &users).ok_or(e)?,
+        };
+        if !strangers.is_empty() {
+            let known: Vec<UserId> = users.iter().filter(|u| !strangers.contains(u)).cloned().collect();
+            let add_known = self
+                .change_group(group, |local| {
+                    let new: Vec<UserId> = not_in(local, false).into_iter().filter(|u| known.contains(u)).collect();
+                    if new.is_empty() {
+                        return Err(Error::InvalidInput("nobody left to add".into()));
+                    }
+                    Ok(GroupAction::Add { users: new })
+                })
+                .await;
+            match add_known {
+                Ok(_) | Err(Error::InvalidInput(_)) => {}
+                Err(e) => return Err(e),
             }
-            Ok(GroupAction::Add { users: new })
-        })
-        .await?;
+            self.change_group(group, |local| {
+                let new: Vec<UserId> = not_in(local, true).into_iter().filter(|u| strangers.contains(u)).collect();
+                if new.is_empty() {
+                    return Err(Error::InvalidInput("Everyone named is already a member or invited.".into()));
+                }
+                Ok(GroupAction::Invite { users: new })
+            })
+            .await?;
+        }
         self.share_now(group).await;
         self.read(|db| db.group(group))?.ok_or(Error::NotMember)
+    }
+
+    /// Join a group this user is invited to. Messages sent from now on are readable here (each
+    /// member's device shares its key with the new member's devices as it next sends).
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn accept_invitation(&self, group: &GroupId) -> Result<LocalGroup> {
+        self.change_group(group, |_| Ok(GroupAction::Join)).await.map_err(no_invitation)
+    }
+
+    /// Decline an invitation to a group.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn decline_invitation(&self, group: &GroupId) -> Result<()> {
+        self.change_group(group, |_| Ok(GroupAction::Decline)).await.map_err(no_invitation)?;
+        Ok(())
+    }
+
+    /// Groups this user is invited to and has not answered, as this device knows them.
+    pub fn invitations(&self) -> Result<Vec<LocalGroup>> {
+        let me = &self.inner.own.user_id;
+        Ok(self.read(|db| db.groups())?.into_iter().filter(|g| !g.joined && g.is_invited(me)).collect())
     }
 
     /// Remove a member. The next message this device sends to the group uses a new key the
@@ -97,7 +165,8 @@ impl Client {
         Ok(())
     }
 
-    /// Groups this user is in, each brought up to date from its signed changes.
+    /// Groups this user is in, each brought up to date from its signed changes (invitations are
+    /// brought up to date too; [`Client::invitations`] lists them).
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn fetch_groups(&self) -> Result<Vec<LocalGroup>> {
         let list = self.call::<routes::ListGroups>(&(), &()).await?;
@@ -152,5 +221,26 @@ impl Client {
     /// The members of a group as this device verified them.
     pub fn group_members(&self, group: &GroupId) -> Result<Vec<GroupMember>> {
         Ok(self.group(group)?.map(|g| g.members).unwrap_or_default())
+    }
+}
+
+/// Who the server says must be invited rather than added, out of `asked`; `None` for any other
+/// error.
+fn invitation_required(e: &Error, asked: &[UserId]) -> Option<Vec<UserId>> {
+    match e {
+        Error::Server { code: sotto_proto::ErrorCode::InvitationRequired, users: Some(users), .. } => {
+            let strangers: Vec<UserId> = users.iter().filter(|u| asked.contains(u)).cloned().collect();
+            (!strangers.is_empty()).then_some(strangers)
+        }
+        _ => None,
+    }
+}
+
+/// An answer to an invitation for a group this user cannot read (any more): there is no
+/// invitation to answer.
+fn no_invitation(e: Error) -> Error {
+    match e {
+        Error::NotMember => Error::NotInvited,
+        e => e,
     }
 }

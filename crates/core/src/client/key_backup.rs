@@ -202,6 +202,7 @@ impl Client {
             code: ErrorCode::StaleVersion,
             message: "The key backup keeps changing on the server; try again.".into(),
             devices: None,
+            users: None,
         })
     }
 
@@ -282,6 +283,7 @@ impl Client {
             code: ErrorCode::StaleVersion,
             message: "The key backup keeps changing on the server; it will be retried.".into(),
             devices: None,
+            users: None,
         })
     }
 

@@ -710,11 +710,15 @@ fn handle_membership(
                 MembershipChange::Removed | MembershipChange::Left | MembershipChange::Dismissed => {
                     db.discard_outbound_group(group_id)?;
                 }
-                MembershipChange::Created | MembershipChange::Added => {
+                MembershipChange::Created | MembershipChange::Added | MembershipChange::Joined => {
                     out.refresh.extend(applied.users.iter().cloned());
                     out.refresh.extend(applied.members.iter().map(|m| m.user_id.clone()));
                 }
-                MembershipChange::RoleChanged => {}
+                // The invited get no keys until they join.
+                MembershipChange::RoleChanged
+                | MembershipChange::Invited
+                | MembershipChange::Declined
+                | MembershipChange::InvitationWithdrawn => {}
             }
         }
         // Read the log: it has what is missing (or says the server holds it back).
@@ -773,5 +777,9 @@ fn unsigned_summary(event: &MembershipEvent) -> String {
         MembershipChange::Left => format!("that {actor} left"),
         MembershipChange::Dismissed => format!("that {actor} dismissed it"),
         MembershipChange::RoleChanged => format!("that {actor} changed the role of {users}"),
+        MembershipChange::Invited => format!("that {actor} invited {users}"),
+        MembershipChange::Joined => format!("that {actor} joined"),
+        MembershipChange::Declined => format!("that {actor} declined the invitation"),
+        MembershipChange::InvitationWithdrawn => format!("that {actor} withdrew the invitation of {users}"),
     }
 }

@@ -18,7 +18,10 @@ pub struct LocalGroup {
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub version: u64,
     pub members: Vec<GroupMember>,
-    /// False once this user left, was removed, or the group was dismissed.
+    /// Users invited and not yet joined or declined (this user, for an invitation to answer).
+    pub invited: Vec<UserId>,
+    /// False once this user left, was removed, or the group was dismissed; false too while this
+    /// user is only invited.
     pub joined: bool,
     /// The members follow changes that members signed and this device checked. False only for
     /// a group from before changes were signed, until one of its members signs its member list.
@@ -28,6 +31,11 @@ pub struct LocalGroup {
 impl LocalGroup {
     pub fn member_ids(&self) -> Vec<UserId> {
         self.members.iter().map(|m| m.user_id.clone()).collect()
+    }
+
+    /// Whether `user` is invited (and not a member yet).
+    pub fn is_invited(&self, user: &UserId) -> bool {
+        self.invited.contains(user)
     }
 }
 
@@ -41,6 +49,7 @@ pub struct VerifiedChange<'a> {
     /// The name as sealed in the change, when the change sets it.
     pub sealed_name: Option<&'a str>,
     pub members: &'a [GroupMember],
+    pub invited: &'a [UserId],
 }
 
 impl Db<'_> {
@@ -63,6 +72,7 @@ impl Db<'_> {
     /// Append a verified change to the group's log and set the group to the state after it.
     pub fn apply_group_change(&self, change: &VerifiedChange<'_>, me: &UserId) -> Result<()> {
         let members = serde_json::to_string(change.members).map_err(Error::encode("a group member list"))?;
+        let invited = serde_json::to_string(change.invited).map_err(Error::encode("a list of invited users"))?;
         let joined = change.members.iter().any(|m| &m.user_id == me);
         // (The caller refuses numbers beyond this.)
         let seq = i64::try_from(change.seq).unwrap_or(i64::MAX);
@@ -79,11 +89,11 @@ impl Db<'_> {
             ])?;
         self.conn()
             .prepare_cached(
-                "INSERT INTO groups (group_id, name, version, members, joined, head, sealed_name)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO groups (group_id, name, version, members, joined, head, sealed_name, invited)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (group_id) DO UPDATE SET name = excluded.name, version = excluded.version,
                     members = excluded.members, joined = excluded.joined, head = excluded.head,
-                    sealed_name = coalesce(excluded.sealed_name, groups.sealed_name)",
+                    sealed_name = coalesce(excluded.sealed_name, groups.sealed_name), invited = excluded.invited",
             )?
             .execute(params![
                 change.group_id.as_str(),
@@ -92,7 +102,8 @@ impl Db<'_> {
                 members,
                 i64::from(joined),
                 change.hash,
-                change.sealed_name
+                change.sealed_name,
+                invited
             ])?;
         Ok(())
     }
@@ -191,10 +202,27 @@ impl Db<'_> {
         Ok(shared)
     }
 
+    /// Every group this device knows.
+    pub fn groups(&self) -> Result<Vec<LocalGroup>> {
+        let ids: Vec<String> = self
+            .conn()
+            .prepare_cached("SELECT group_id FROM groups ORDER BY group_id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut groups = Vec::with_capacity(ids.len());
+        for id in ids {
+            let id = GroupId::parse(id).map_err(StoreError::id("groups", "group_id"))?;
+            groups.extend(self.group(&id)?);
+        }
+        Ok(groups)
+    }
+
     pub fn group(&self, group_id: &GroupId) -> Result<Option<LocalGroup>> {
         let row = self
             .conn()
-            .prepare_cached("SELECT name, version, members, joined, head IS NOT NULL FROM groups WHERE group_id = ?1")?
+            .prepare_cached(
+                "SELECT name, version, members, joined, head IS NOT NULL, invited FROM groups WHERE group_id = ?1",
+            )?
             .query_row([group_id.as_str()], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -202,15 +230,17 @@ impl Db<'_> {
                     r.get::<_, String>(2)?,
                     r.get::<_, i64>(3)?,
                     r.get::<_, bool>(4)?,
+                    r.get::<_, String>(5)?,
                 ))
             })
             .optional()?;
-        row.map(|(name, version, members, joined, signed)| {
+        row.map(|(name, version, members, joined, signed, invited)| {
             Ok(LocalGroup {
                 group_id: group_id.clone(),
                 name,
                 version: u64::try_from(version).unwrap_or(0),
                 members: serde_json::from_str(&members).map_err(StoreError::json("groups", "members"))?,
+                invited: serde_json::from_str(&invited).map_err(StoreError::json("groups", "invited"))?,
                 joined: joined != 0,
                 signed,
             })

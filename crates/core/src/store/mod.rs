@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_verified.sql"),
     include_str!("migrations/0006_identities.sql"),
     include_str!("migrations/0007_group_log.sql"),
+    include_str!("migrations/0008_group_invites.sql"),
 ];
 
 pub struct Store {

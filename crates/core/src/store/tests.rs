@@ -58,6 +58,7 @@ fn a_stored_member_list_that_does_not_parse_keeps_the_json_error() {
         version: 1,
         created_ts: 1,
         members: vec![],
+        invited: vec![],
     };
     store.transaction(|db| db.save_unsigned_group(&info, &me).map(|_| ())).unwrap();
     let db = store.db();

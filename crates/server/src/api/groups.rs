@@ -18,7 +18,7 @@ use sotto_proto::routes::{self, Endpoint as _, HistoryQuery};
 use sotto_proto::{
     DeviceAddress, DeviceConfirmation, DeviceMismatch, EntryBody, ErrorBody, ErrorCode, GroupAction, GroupChange,
     GroupHistoryPage, GroupId, GroupInfo, GroupList, GroupLogPage, GroupLogQuery, MembershipChange, MembershipEvent,
-    MessageId, RuleViolation, SendGroupRequest, SendReceipt, SignedGroupChange, UserId, apply_action,
+    MessageId, Roster, RuleViolation, SendGroupRequest, SendReceipt, SignedGroupChange, UserId, apply_action,
 };
 use tracing::instrument;
 
@@ -47,6 +47,8 @@ fn refused(violation: &RuleViolation) -> AppError {
             AppError::conflict(message)
         }
         RuleViolation::NotAMember(_) => AppError::not_found(message),
+        RuleViolation::AlreadyInvited(_) => AppError::conflict(message),
+        RuleViolation::NotInvited => AppError::new(StatusCode::FORBIDDEN, ErrorCode::NotInvited, message),
         RuleViolation::BadList(_) | RuleViolation::TooManyMembers | RuleViolation::BadName => {
             AppError::invalid_input(message)
         }
@@ -65,6 +67,28 @@ fn stale(current: u64) -> AppError {
 async fn load_for_member(state: &AppState, group_id: &GroupId, caller: &UserId) -> AppResult<GroupInfo> {
     let group = state.groups.group(group_id).await?.ok_or_else(|| AppError::not_found("No such group."))?;
     if group.members.iter().any(|m| m.user_id == *caller) { Ok(group) } else { Err(AppError::not_member()) }
+}
+
+/// Loads a group the caller is a member of or invited to (what it may read of the group: its
+/// description and changes, never its messages).
+async fn load_for_reader(state: &AppState, group_id: &GroupId, caller: &UserId) -> AppResult<GroupInfo> {
+    let group = state.groups.group(group_id).await?.ok_or_else(|| AppError::not_found("No such group."))?;
+    if reads(&group, caller) { Ok(group) } else { Err(AppError::not_member()) }
+}
+
+fn reads(group: &GroupInfo, user: &UserId) -> bool {
+    group.members.iter().any(|m| m.user_id == *user) || group.invited.contains(user)
+}
+
+/// Refuses adding people who never wrote to `author` (unless the server lets anyone be added):
+/// they must be invited, and join by accepting.
+async fn ensure_added_by_consent(state: &AppState, author: &UserId, users: &[UserId]) -> AppResult<()> {
+    if state.group_adds == crate::config::GroupAdds::Direct || users.is_empty() {
+        return Ok(());
+    }
+    let wrote = state.inbox.have_written_to(users, author).await?;
+    let strangers: Vec<UserId> = users.iter().filter(|u| !wrote.contains(u)).cloned().collect();
+    if strangers.is_empty() { Ok(()) } else { Err(AppError::InvitationRequired(strangers)) }
 }
 
 async fn ensure_users_exist(state: &AppState, users: &[UserId]) -> AppResult<()> {
@@ -149,8 +173,16 @@ async fn membership_event(
     })
 }
 
+/// Members and invited users before and after a change: whom its event goes to (so the invited
+/// learn of their invitation, and of what happens to the group until they answer).
 fn everyone(before: &GroupInfo, after: &GroupInfo) -> Vec<UserId> {
-    let all: BTreeSet<UserId> = before.members.iter().chain(after.members.iter()).map(|m| m.user_id.clone()).collect();
+    let all: BTreeSet<UserId> = before
+        .members
+        .iter()
+        .chain(after.members.iter())
+        .map(|m| m.user_id.clone())
+        .chain(before.invited.iter().chain(after.invited.iter()).cloned())
+        .collect();
     all.into_iter().collect()
 }
 
@@ -172,7 +204,7 @@ pub async fn create_group(
     Json(signed): Json<SignedGroupChange>,
 ) -> AppResult<(StatusCode, Json<GroupInfo>)> {
     let change = checked_change(&state, &caller, &signed).await?;
-    let GroupAction::Create { members: named, .. } = &change.action else {
+    let GroupAction::Create { members: named, invited, .. } = &change.action else {
         return Err(AppError::invalid_input(format!(
             "{} takes a `create` change; other changes go to {}.",
             routes::CreateGroup::PATH,
@@ -183,15 +215,18 @@ pub async fn create_group(
         return Err(AppError::invalid_input("A new group's first change has `seq` 1 and no `prev`."));
     }
     let applied = apply_action(None, &caller.user_id, &change.action).map_err(|v| refused(&v))?;
-    ensure_users_exist(&state, named).await?;
+    let all: Vec<UserId> = named.iter().chain(invited.iter()).cloned().collect();
+    ensure_users_exist(&state, &all).await?;
+    ensure_added_by_consent(&state, &caller.user_id, named).await?;
     let group = GroupInfo {
         group_id: change.group_id.clone(),
         name: applied.name.clone().unwrap_or_default(),
         version: 1,
         created_ts: state.clock.unix_millis(),
         members: applied.members,
+        invited: applied.invited,
     };
-    let empty = GroupInfo { members: Vec::new(), ..group.clone() };
+    let empty = GroupInfo { members: Vec::new(), invited: Vec::new(), ..group.clone() };
     let event =
         membership_event(&state, &caller, (applied.change, applied.users), &empty, group.clone(), &signed).await?;
     let entry = LogEntry { seq: 1, hash: entry_hash(&signed), signed };
@@ -220,7 +255,7 @@ pub async fn get_group(
     Authenticated(caller): Authenticated,
     Path(group_id): Path<GroupId>,
 ) -> AppResult<Json<GroupInfo>> {
-    Ok(Json(load_for_member(&state, &group_id, &caller.user_id).await?))
+    Ok(Json(load_for_reader(&state, &group_id, &caller.user_id).await?))
 }
 
 #[utoipa::path(post, path = routes::ChangeGroup::PATH, tag = "groups", security(("bearer" = [])), params(("group_id" = String, Path)),
@@ -249,14 +284,19 @@ pub async fn change_group(
             routes::ChangeGroup::PATH
         )));
     }
-    let group = load_for_member(&state, &group_id, &caller.user_id).await?;
+    // The invited answer an invitation; everything else is for members.
+    let group = match change.action {
+        GroupAction::Join | GroupAction::Decline => load_for_reader(&state, &group_id, &caller.user_id).await?,
+        _ => load_for_member(&state, &group_id, &caller.user_id).await?,
+    };
     if change.seq != group.version + 1 {
         return Err(stale(group.version));
     }
     let head = state.groups.log_head(&group_id).await?;
     let applied = match (&head, &change.action) {
         (Some((seq, hash)), _) if *seq == group.version && change.prev.as_ref() == Some(hash) => {
-            apply_action(Some(&group.members), &caller.user_id, &change.action).map_err(|v| refused(&v))?
+            let roster = Roster { members: &group.members, invited: &group.invited };
+            apply_action(Some(roster), &caller.user_id, &change.action).map_err(|v| refused(&v))?
         }
         (Some(_), _) => return Err(stale(group.version)),
         // A group from before changes were signed: its first signed change states its members
@@ -273,13 +313,19 @@ pub async fn change_group(
             ));
         }
     };
-    if let GroupAction::Add { users } = &change.action {
-        ensure_users_exist(&state, users).await?;
+    match &change.action {
+        GroupAction::Add { users } => {
+            ensure_users_exist(&state, users).await?;
+            ensure_added_by_consent(&state, &caller.user_id, users).await?;
+        }
+        GroupAction::Invite { users } => ensure_users_exist(&state, users).await?,
+        _ => {}
     }
     let after = GroupInfo {
         name: applied.name.clone().unwrap_or_else(|| group.name.clone()),
         version: change.seq,
         members: applied.members,
+        invited: applied.invited,
         ..group.clone()
     };
     let event =
@@ -324,7 +370,7 @@ pub async fn group_log(
         .group_with_log(&group_id, q.after, limit + 1)
         .await?
         .ok_or_else(|| AppError::not_found("No such group."))?;
-    if !group.members.iter().any(|m| m.user_id == caller.user_id) {
+    if !reads(&group, &caller.user_id) {
         return Err(AppError::not_member());
     }
     let more = changes.len() > limit as usize;

@@ -265,6 +265,8 @@ pub trait InboxStore: Send + Sync {
     /// Whether `a` and `b` share a conversation: one has sent the other a direct message, or
     /// both are members of a group.
     async fn share_conversation(&self, a: &UserId, b: &UserId) -> StoreResult<bool>;
+    /// Those of `users` who have sent `to` a direct message.
+    async fn have_written_to(&self, users: &[UserId], to: &UserId) -> StoreResult<Vec<UserId>>;
     /// Entries with `seq > after`, in order, at most `limit`.
     async fn fetch(&self, device: &DeviceAddress, after: u64, limit: u32) -> StoreResult<Vec<InboxEntry>>;
     /// Deletes every entry with `seq <= up_to`; returns how many were deleted.

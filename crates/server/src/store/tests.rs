@@ -172,6 +172,7 @@ fn group_info(id: &str, version: u64, members: &[(&str, Role)]) -> GroupInfo {
         version,
         created_ts: 10,
         members: members.iter().map(|(u, r)| GroupMember { user_id: user(u), role: *r }).collect(),
+        invited: vec![],
     }
 }
 

@@ -54,6 +54,13 @@ impl Server {
         Self::start_with(Launch::new()).await
     }
 
+    /// Starts a server where group admins add anyone directly (`--group-adds direct`, a team
+    /// server): for tests of the group rules, signatures and fan-out, which consent to being
+    /// added (invitations, tested on their own) would only lengthen.
+    pub async fn start_team() -> Server {
+        Self::start_with(Launch::new().args(["--group-adds", "direct"])).await
+    }
+
     /// Starts a server with extra flags or another `RUST_LOG`.
     pub async fn start_with(launch: Launch) -> Server {
         let process = launch.binary(env!("CARGO_BIN_EXE_sotto-server")).start().await;
@@ -483,7 +490,11 @@ impl Client {
 
     /// Creates a group that must be created (201).
     pub async fn create_group(&self, name: &str, members: &[&str]) -> GroupInfo {
-        let action = GroupAction::Create { name: name.into(), members: members.iter().map(|u| uid(u)).collect() };
+        let action = GroupAction::Create {
+            name: name.into(),
+            members: members.iter().map(|u| uid(u)).collect(),
+            invited: vec![],
+        };
         let resp = self.create_group_with(action).await;
         assert_eq!(resp.status(), 201, "create group: {}", resp.text().await.unwrap_or_default());
         resp.json().await.expect("group info")

@@ -76,6 +76,8 @@ export interface Commands {
   add_members: { args: { group_id: string; user_ids: Array<string> }; result: LocalGroup };
   remove_member: { args: { group_id: string; user_id: string }; result: LocalGroup };
   leave_group: { args: { group_id: string }; result: null };
+  accept_invitation: { args: { group_id: string }; result: LocalGroup };
+  decline_invitation: { args: { group_id: string }; result: LocalGroup };
   get_settings: { args: Record<string, never>; result: Settings };
   set_settings: { args: { settings: Settings }; result: Settings };
   backup_defaults: { args: Record<string, never>; result: BackupDefaults };

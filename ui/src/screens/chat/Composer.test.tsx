@@ -89,11 +89,63 @@ describe("composer", () => {
       joined: false,
       signed: true,
       members: [{ user_id: "bob", role: "owner" }],
+      invited: [],
     });
     const r = await renderApp({ conversations: [conversation({ peer: "club", kind: "group", title: "Club" })] });
     await openConversation(r.user, "g:club");
 
     await waitFor(() => expect(composer().disabled).toBe(true));
     expect(screen.getByText("You're not a member of this group any more, so you can't send messages here.")).toBeTruthy();
+  });
+
+  it("offers to join or decline when I'm invited, and takes part once I join", async () => {
+    ipc.groupDetails.mockResolvedValue({
+      group_id: "club",
+      name: "Club",
+      version: 2,
+      joined: false,
+      signed: true,
+      members: [{ user_id: "bob", role: "owner" }],
+      invited: ["alice"],
+    });
+    ipc.acceptInvitation.mockResolvedValueOnce({
+      group_id: "club",
+      name: "Club",
+      version: 3,
+      joined: true,
+      signed: true,
+      members: [
+        { user_id: "alice", role: "member" },
+        { user_id: "bob", role: "owner" },
+      ],
+      invited: [],
+    });
+    const r = await renderApp({ conversations: [conversation({ peer: "club", kind: "group", title: "Club" })] });
+    await openConversation(r.user, "g:club");
+
+    await waitFor(() => expect(screen.getByTestId("invitation")).toBeTruthy());
+    expect(composer().disabled).toBe(true);
+    expect(screen.getByText(/You're invited to this group/u)).toBeTruthy();
+    await r.user.click(screen.getByRole("button", { name: "Join" }));
+    await waitFor(() => expect(ipc.acceptInvitation).toHaveBeenCalledWith("club"));
+    await waitFor(() => expect(composer().disabled).toBe(false));
+    expect(screen.queryByTestId("invitation")).toBeNull();
+  });
+
+  it("declines an invitation and says so", async () => {
+    ipc.groupDetails.mockResolvedValue({
+      group_id: "club",
+      name: "Club",
+      version: 2,
+      joined: false,
+      signed: true,
+      members: [{ user_id: "bob", role: "owner" }],
+      invited: ["alice"],
+    });
+    const r = await renderApp({ conversations: [conversation({ peer: "club", kind: "group", title: "Club" })] });
+    await openConversation(r.user, "g:club");
+    await r.user.click(await screen.findByRole("button", { name: "Decline" }));
+    await waitFor(() => expect(ipc.declineInvitation).toHaveBeenCalledWith("club"));
+    await waitFor(() => expect(screen.getByText("You declined the invitation to this group.")).toBeTruthy());
   });
 });

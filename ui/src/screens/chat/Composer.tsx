@@ -21,6 +21,9 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
   const [error, setError] = useState<CommandError | null>(null);
   const area = useRef<HTMLTextAreaElement>(null);
   const typingSentAt = useRef(0);
+  const invited = group !== undefined && !group.joined && group.invited.includes(session.ownUserId);
+  const [declined, setDeclined] = useState(false);
+  const [answering, setAnswering] = useState(false);
   const left = group !== undefined && !group.joined;
   // Sending to a contact whose identity changed since they were verified waits for the person.
   const held = useStore(session.conversations, (s) =>
@@ -82,6 +85,22 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
     }
   };
 
+  /** Join or decline the group this user is invited to. */
+  const answer = async (join: boolean) => {
+    if (!group) return;
+    setAnswering(true);
+    setError(null);
+    try {
+      const after = join ? await ipc.acceptInvitation(group.group_id) : await ipc.declineInvitation(group.group_id);
+      session.groups.put(after);
+      if (!join) setDeclined(true);
+    } catch (e) {
+      setError(asCommandError(e));
+    } finally {
+      setAnswering(false);
+    }
+  };
+
   const onKeyDown = (e: React.KeyboardEvent<HTMLTextAreaElement>) => {
     if (e.key === "Enter" && !e.shiftKey && !e.altKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
@@ -101,9 +120,25 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
         void send();
       }}
     >
-      {left ? (
+      {invited ? (
+        <div className="composer__invitation" data-testid="invitation">
+          <p className="composer__note" id={`composer-note-${id}`}>
+            You're invited to this group. Join to read and send the messages sent from now on, or decline.
+          </p>
+          <div className="composer__actions">
+            <button type="button" className="button button--primary" disabled={answering} onClick={() => void answer(true)}>
+              Join
+            </button>
+            <button type="button" className="button" disabled={answering} onClick={() => void answer(false)}>
+              Decline
+            </button>
+          </div>
+        </div>
+      ) : left ? (
         <p className="composer__note" id={`composer-note-${id}`}>
-          You're not a member of this group any more, so you can't send messages here.
+          {declined
+            ? "You declined the invitation to this group."
+            : "You're not a member of this group any more, so you can't send messages here."}
         </p>
       ) : held ? (
         <p className="composer__note" id={`composer-note-${id}`} data-testid="composer-held">

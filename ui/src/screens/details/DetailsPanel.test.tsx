@@ -12,7 +12,7 @@ function group(myRole: Role | null, joined = true): LocalGroup {
     { user_id: "bob", role: "member" },
   ];
   if (myRole) members.push({ user_id: "alice", role: myRole });
-  return { group_id: "club", name: "Book club", version: 4, joined, signed: true, members };
+  return { group_id: "club", name: "Book club", version: 4, joined, signed: true, members, invited: [] };
 }
 
 async function openGroup(g: LocalGroup) {

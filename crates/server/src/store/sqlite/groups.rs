@@ -54,12 +54,16 @@ impl GroupStore for SqliteStore {
         self.read(move |c| {
             let tx = c.unchecked_transaction()?;
             let ids: Vec<GroupId> = tx
-                .prepare_cached("SELECT group_id FROM group_members WHERE user_id = ?1 ORDER BY group_id")?
+                .prepare_cached(
+                    "SELECT group_id FROM group_members WHERE user_id = ?1
+                     UNION SELECT group_id FROM group_invites WHERE user_id = ?1 ORDER BY group_id",
+                )?
                 .query_map([user.as_str()], |r| id_col(r, 0))?
                 .collect::<Result<_, _>>()?;
             let mut groups = Vec::with_capacity(ids.len());
             for id in ids {
-                // Cannot be missing: the membership row references it, in the same snapshot.
+                // Cannot be missing: the membership or invitation row references it, in the same
+                // snapshot.
                 if let Some(group) = load_group(&tx, &id)? {
                     groups.push(group);
                 }
@@ -116,6 +120,7 @@ impl GroupStore for SqliteStore {
                 sql_u64(new.version)?,
             ))?;
             c.prepare_cached("DELETE FROM group_members WHERE group_id = ?1")?.execute([new.group_id.as_str()])?;
+            c.prepare_cached("DELETE FROM group_invites WHERE group_id = ?1")?.execute([new.group_id.as_str()])?;
             insert_members(c, &new)?;
             append_log(c, &new.group_id, &entry)?;
             inbox::deliver(c, &event)?;
@@ -330,6 +335,10 @@ fn insert_members(c: &Connection, group: &GroupInfo) -> StoreResult<()> {
     for member in &group.members {
         insert.execute((group.group_id.as_str(), member.user_id.as_str(), member.role.as_str()))?;
     }
+    let mut invite = c.prepare_cached("INSERT INTO group_invites (group_id, user_id) VALUES (?1, ?2)")?;
+    for user in &group.invited {
+        invite.execute((group.group_id.as_str(), user.as_str()))?;
+    }
     Ok(())
 }
 
@@ -346,7 +355,11 @@ fn load_group(c: &Connection, group: &GroupId) -> StoreResult<Option<GroupInfo>>
         .prepare_cached("SELECT user_id, role FROM group_members WHERE group_id = ?1 ORDER BY user_id")?
         .query_map([group.as_str()], |r| Ok(GroupMember { user_id: id_col(r, 0)?, role: role_col(r, 1)? }))?
         .collect::<Result<_, _>>()?;
-    Ok(Some(GroupInfo { group_id: group.clone(), name, version, created_ts, members }))
+    let invited = c
+        .prepare_cached("SELECT user_id FROM group_invites WHERE group_id = ?1 ORDER BY user_id")?
+        .query_map([group.as_str()], |r| id_col(r, 0))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(GroupInfo { group_id: group.clone(), name, version, created_ts, members, invited }))
 }
 
 fn role_col(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Role> {

@@ -40,6 +40,21 @@ impl InboxStore for SqliteStore {
         .await
     }
 
+    async fn have_written_to(&self, users: &[UserId], to: &UserId) -> StoreResult<Vec<UserId>> {
+        let (users, to) = (users.to_vec(), to.clone());
+        self.read(move |c| {
+            let mut wrote = c.prepare_cached("SELECT 1 FROM contacts WHERE user_id = ?1 AND peer_id = ?2")?;
+            let mut found = Vec::new();
+            for user in users {
+                if wrote.exists((user.as_str(), to.as_str()))? {
+                    found.push(user);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     async fn fetch(&self, device: &DeviceAddress, after: u64, limit: u32) -> StoreResult<Vec<InboxEntry>> {
         let device = device.clone();
         self.read(move |c| {

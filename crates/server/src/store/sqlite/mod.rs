@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_token_revocation.sql"),
     include_str!("migrations/0006_external_token_ids.sql"),
     include_str!("migrations/0007_contacts.sql"),
+    include_str!("migrations/0008_group_invites.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -119,6 +119,7 @@ async fn a_failed_job_does_not_disturb_its_batch() {
         version: 1,
         created_ts: 1,
         members: vec![sotto_proto::GroupMember { user_id: suite::user("nobody"), role: Role::Owner }],
+        invited: vec![],
     };
     let event = suite::shared("alice", 999, 1, "BROKEN", &[&a1]);
     let mut tasks = Vec::new();
