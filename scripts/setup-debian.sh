@@ -3,13 +3,18 @@
 # libssl-dev (for the bundled SQLCipher), curl, D-Bus, gnome-keyring and keyutils (the Secret
 # Service keychain the client keeps its profile keys in, also under test), the WebKitGTK and GTK
 # libraries the desktop app links (with the tray's appindicator), WebKitWebDriver, Xvfb and xdotool
-# (to drive the real window, and the system's file chooser, in tests), Node.js >= 20 (the UI build) and Rust (via rustup) when
-# missing. Safe to run again: it only installs what is absent.
+# (to drive the real window, and the system's file chooser, in tests), nginx, Caddy, systemd,
+# openssl and strace (deploy/check.sh runs the deployment files with them), Node.js >= 20 (the
+# UI build) and Rust (via rustup) when missing. Safe to run again: it only installs what is absent.
 set -euo pipefail
 
 packages=(build-essential pkg-config libssl-dev curl ca-certificates file xz-utils dbus gnome-keyring keyutils
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
-  webkit2gtk-driver xvfb xauth xdotool)
+  webkit2gtk-driver xvfb xauth xdotool
+  nginx caddy systemd openssl strace util-linux)
+# Web servers installed here are for deploy/check.sh, which runs its own instances: the system
+# services their packages enable and start are stopped and disabled again.
+services=(nginx caddy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -19,7 +24,25 @@ sudo=""
 if ((${#missing[@]})); then
   echo "Installing system packages: ${missing[*]}"
   $sudo apt-get update -qq
+  # Caddy is packaged from Debian 12 on; where the release has none, deploy/check.sh says it
+  # skipped the Caddyfile.
+  if ! apt-cache show caddy >/dev/null 2>&1; then
+    available=()
+    for p in "${missing[@]}"; do
+      if [ "$p" = caddy ]; then
+        echo "No caddy package for this release: deploy/check.sh will skip the Caddyfile."
+      else
+        available+=("$p")
+      fi
+    done
+    missing=("${available[@]}")
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  for service in "${services[@]}"; do
+    if [[ " ${missing[*]} " == *" $service "* ]] && [ -d /run/systemd/system ]; then
+      $sudo systemctl disable --now "$service.service" >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -2,8 +2,9 @@
 # Runs the whole test suite: the UI's type check, build and component tests; formatting and
 # lints; every Rust test (unit tests, the integration tests that start the real sotto-server
 # binary on loopback with real clients and real SQLCipher profiles, and the app-window tests that
-# drive the real desktop app through WebDriver under Xvfb); the .deb and .rpm packages; and the
-# benchmarks' smoke runs. One shared target directory.
+# drive the real desktop app through WebDriver under Xvfb); the deployment files in deploy/
+# (systemd-analyze, nginx and Caddy in front of the real server); the .deb and .rpm packages; and
+# the benchmarks' smoke runs. One shared target directory.
 #
 # The tests run inside a private D-Bus session with an unlocked gnome-keyring (a real Secret
 # Service), with its storage in a temporary XDG_DATA_HOME, so they never touch the user's keyring.
@@ -47,6 +48,8 @@ xvfb-run -a -s "-screen 0 1280x800x24" cargo nextest run --workspace --locked --
 # The app crate has no doc tests, and building its library for rustdoc would compile the Tauri
 # stack a second time.
 cargo test --workspace --doc --locked --exclude sotto-app --exclude sotto-app-macros
+echo "== deployment: deploy/ (systemd unit, nginx, Caddy) checked with the real tools in front of the server"
+deploy/check.sh
 echo "== packages: .deb and .rpm of the same debug build"
 TAURI_APP_PATH=src-tauri ui/node_modules/.bin/tauri bundle --debug --ci --bundles deb,rpm
 ls target/debug/bundle/deb/*.deb target/debug/bundle/rpm/*.rpm

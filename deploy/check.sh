@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# Checks the files in deploy/ with the real tools, against a real sotto-server:
+# 1. they agree with the code: the socket route, the server's largest body, its ping interval and
+#    its port;
+# 2. the systemd unit passes `systemd-analyze verify` (a copy pointing at the built binary) and
+#    `systemd-analyze security` rates its exposure at most 2.0 of 10;
+# 3. nginx (`nginx -t`) and Caddy (`caddy validate`) accept their files, and each, started with
+#    its file as written except for the host's ports and a throwaway self-signed certificate,
+#    serves sotto-server over HTTPS: /healthz and /readyz answer, plain HTTP is redirected,
+#    /metrics stays private, a sign-up goes through, a WebSocket without a token gets the
+#    server's 401, one with a token is upgraded (101) and carries the server's first frame,
+#    and a body over the limit is refused by the proxy (413).
+#
+# 4. the server, traced while it served all that and stopped (as an unprivileged user), used
+#    only system calls and socket families the unit allows, wrote only in its data directory
+#    and read only its own part of /proc.
+#
+# Needs systemd-analyze, nginx, caddy, openssl, curl and strace (scripts/setup-debian.sh
+# installs them)
+# and the sotto-server binary: SOTTO_SERVER_BIN, or target/debug/sotto-server of the cargo
+# target directory. Runs as any user; binds only free loopback ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail() {
+  echo "deploy/check.sh: $*" >&2
+  exit 1
+}
+
+target_dir="${CARGO_TARGET_DIR:-target}"
+server_bin="${SOTTO_SERVER_BIN:-$target_dir/debug/sotto-server}"
+[ -x "$server_bin" ] || fail "no sotto-server at $server_bin (cargo build -p sotto-server, or set SOTTO_SERVER_BIN)"
+server_bin="$(realpath "$server_bin")"
+for tool in systemd-analyze nginx openssl curl strace setpriv; do
+  command -v "$tool" >/dev/null 2>&1 || fail "$tool is missing (scripts/setup-debian.sh installs it)"
+done
+# Caddy has no package before Debian 12: then its part is skipped, loudly.
+have_caddy=true
+command -v caddy >/dev/null 2>&1 || have_caddy=false
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- 1. The files agree with the code -------------------------------------------------------
+
+# `const NAME: usize = 16 * 1024 * 1024;` -> the number.
+rust_usize() {
+  local expr
+  expr="$(sed -n "s/^pub const $1: usize = \(.*\);/\1/p" crates/proto/src/limits.rs)"
+  [ -n "$expr" ] || fail "no $1 in crates/proto/src/limits.rs"
+  echo $((expr))
+}
+largest_body=$(($(rust_usize MAX_BACKUP_BYTES) + 64 * 1024))
+grep -q "DefaultBodyLimit::max(MAX_BACKUP_BYTES + 64 \* 1024)" crates/server/src/api/mod.rs ||
+  fail "the backup route's body limit in crates/server/src/api/mod.rs changed: update this check and the proxies"
+ping_secs="$(sed -n 's/^const PING_INTERVAL: Duration = Duration::from_secs(\([0-9]*\));/\1/p' crates/server/src/ws.rs)"
+[ -n "$ping_secs" ] || fail "no PING_INTERVAL in crates/server/src/ws.rs"
+ws_path="$(sed -n 's/^ *Connect: Get "\([^"]*\)".*/\1/p' crates/proto/src/routes.rs)"
+[ -n "$ws_path" ] || fail "no Connect route in crates/proto/src/routes.rs"
+
+grep -q "^ *location = $ws_path {" deploy/nginx.conf || fail "nginx.conf has no location for the socket route $ws_path"
+nginx_body="$(sed -n 's/^ *client_max_body_size \([0-9]*\)m;/\1/p' deploy/nginx.conf)"
+if [ -z "$nginx_body" ] || ((nginx_body * 1024 * 1024 < largest_body)); then
+  fail "nginx.conf: client_max_body_size must be at least $largest_body bytes (the backup route's limit)"
+fi
+caddy_body="$(sed -n 's/^\s*max_size \([0-9]*\)MiB$/\1/p' deploy/Caddyfile)"
+if [ -z "$caddy_body" ] || ((caddy_body * 1024 * 1024 < largest_body)); then
+  fail "Caddyfile: request_body max_size must be at least $largest_body bytes (the backup route's limit)"
+fi
+# The socket's location: both of its timeouts must outlast the server's ping interval.
+ws_block="$(sed -n "/location = ${ws_path//\//\\/} {/,/}/p" deploy/nginx.conf)"
+for timeout in proxy_read_timeout proxy_send_timeout; do
+  secs="$(sed -n "s/^ *$timeout \([0-9]*\)s;/\1/p" <<<"$ws_block")"
+  if [ -z "$secs" ] || ((secs <= ping_secs)); then
+    fail "nginx.conf: $timeout of $ws_path must be longer than the server's ping interval (${ping_secs}s)"
+  fi
+done
+grep -q "Environment=.*SOTTO_LISTEN=127.0.0.1:8448" deploy/sotto-server.service || fail "the unit must listen on 127.0.0.1:8448"
+grep -q "server 127.0.0.1:8448;" deploy/nginx.conf || fail "nginx.conf must proxy to 127.0.0.1:8448"
+grep -q "reverse_proxy 127.0.0.1:8448$" deploy/Caddyfile || fail "the Caddyfile must proxy to 127.0.0.1:8448"
+# Every variable the unit and the environment file set is one the server reads.
+known_vars="$("$server_bin" --help | grep -o 'env: SOTTO_[A-Z_]*' | sed 's/^env: //')"
+unit_vars="$(sed -n 's/^Environment=//p' deploy/sotto-server.service)"
+for name in $(tr ' ' '\n' <<<"$unit_vars" | cut -d= -f1) $(sed -n 's/^#\{0,1\}\(SOTTO_[A-Z_]*\)=.*/\1/p' deploy/sotto-server.env); do
+  grep -qx "$name" <<<"$known_vars" && continue
+  fail "$name (deploy/) is not a variable sotto-server reads; see sotto-server --help"
+done
+echo "deploy: the files agree with the code (socket $ws_path, bodies up to $largest_body bytes, ping every ${ping_secs}s)"
+
+# --- 2. The systemd unit ----------------------------------------------------------------------
+
+sed "s|^ExecStart=/usr/local/bin/sotto-server$|ExecStart=$server_bin|" deploy/sotto-server.service >"$work/sotto-server.service"
+grep -q "^ExecStart=$server_bin$" "$work/sotto-server.service" || fail "the unit's ExecStart is not /usr/local/bin/sotto-server"
+# verify prints what it dislikes (unknown keys included) but exits 0 for some of it: any output fails.
+verify="$(systemd-analyze verify "$work/sotto-server.service" 2>&1)" || fail "systemd-analyze verify: $verify"
+[ -z "$verify" ] || fail "systemd-analyze verify: $verify"
+systemd-analyze security --offline=yes --threshold=20 "$work/sotto-server.service" >"$work/security.txt" 2>&1 ||
+  fail "the unit's exposure is above 2.0: $(tail -n 1 "$work/security.txt")"
+echo "deploy: systemd-analyze verify passes; $(tail -n 1 "$work/security.txt" | sed 's/^→ //')"
+
+# --- 3. The proxies in front of a real server -------------------------------------------------
+
+# A loopback port nothing listens on, below the range the kernel takes outgoing connections'
+# ports from (a later bind can still lose a race; rare, and it fails loudly).
+ephemeral_start="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+((ephemeral_start > 12000)) || ephemeral_start=32768
+free_port() {
+  local port
+  while :; do
+    port=$((10000 + RANDOM % (ephemeral_start - 10000)))
+    if ! (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+}
+
+wait_for() {
+  local what="$1" url="$2" deadline=$((SECONDS + 30))
+  shift 2
+  until curl -fsS -o /dev/null --max-time 2 "$@" "$url" 2>/dev/null; do
+    ((SECONDS < deadline)) || fail "$what did not answer $url within 30 s"
+    sleep 0.2
+  done
+}
+
+server_port="$(free_port)"
+server_args=(--data-dir "$work/data" --listen "127.0.0.1:$server_port")
+# The server runs with the unit's defaults and the environment file as shipped (and nothing
+# else from this environment); only its data directory and port are the test's.
+read -ra server_env <<<"$unit_vars"
+while IFS= read -r line; do
+  server_env+=("$line")
+done < <(grep -E '^[A-Z_]+=' deploy/sotto-server.env)
+# Under strace, to hold its system calls against the unit's filter at the end (section 4), and
+# never as root, as under the unit (SQLite, for one, behaves differently for root: it hands the
+# files it creates to the database's owner).
+as_user=()
+if [ "$(id -u)" -eq 0 ]; then
+  mkdir -m 0700 "$work/data"
+  chown nobody:"$(id -gn nobody)" "$work/data"
+  chmod 0711 "$work"
+  as_user=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups --)
+fi
+env -i PATH="$PATH" "${server_env[@]}" strace -f -qq -o "$work/strace.txt" \
+  "${as_user[@]}" "$server_bin" "${server_args[@]}" >"$work/server.log" 2>&1 &
+strace_pid=$!
+pids+=("$strace_pid")
+wait_for sotto-server "http://127.0.0.1:$server_port/healthz"
+server_pid="$(ps -o pid= --ppid "$strace_pid" | tr -d ' ')"
+[ -n "$server_pid" ] || fail "cannot find the sotto-server that strace started"
+pids+=("$server_pid")
+[ "$(head -c 1 "$work/server.log")" = "{" ] || fail "the server did not log JSON as the unit asks: $(head -n 3 "$work/server.log")"
+
+host=chat.example.org
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj "/CN=$host" \
+  -addext "subjectAltName=DNS:$host" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+# The largest backup the server takes, as its JSON request, and a body over every limit.
+{
+  printf '{"expected_version":0,"blob":"'
+  head -c "$(rust_usize MAX_BACKUP_BYTES)" /dev/zero | tr '\0' A
+  printf '"}'
+} >"$work/largest-backup.json"
+head -c $((largest_body + 1024 * 1024)) /dev/zero >"$work/too-large.bin"
+
+# Everything a client does through a proxy on https://$host:$1 (and plain http on $2).
+probe() {
+  local name="$1" https_port="$2" http_port="$3"
+  local base="https://$host:$https_port"
+  local curl_tls=(--resolve "$host:$https_port:127.0.0.1" --cacert "$work/cert.pem" --max-time 10 -sS)
+  local status body token out
+
+  for path in /healthz /readyz; do
+    status="$(curl "${curl_tls[@]}" -o /dev/null -w '%{http_code}' "$base$path")"
+    [ "$status" = 200 ] || fail "$name: $path answered $status"
+  done
+  status="$(curl --resolve "$host:$http_port:127.0.0.1" --max-time 10 -sS -o /dev/null -w '%{http_code} %{redirect_url}' \
+    "http://$host:$http_port/healthz")"
+  [[ "$status" =~ ^30[178]\ https://$host ]] || fail "$name: plain HTTP answered '$status', not a redirect to HTTPS"
+  status="$(curl "${curl_tls[@]}" -o /dev/null -w '%{http_code}' "$base/metrics")"
+  [ "$status" = 404 ] || fail "$name: /metrics answered $status through the proxy; it must stay private"
+  curl -fsS -o /dev/null "http://127.0.0.1:$server_port/metrics" || fail "$name: the server's own /metrics does not answer"
+
+  body="$(curl "${curl_tls[@]}" -H 'Content-Type: application/json' \
+    -d "{\"user_id\":\"probe-$name\",\"password\":\"correct horse battery\"}" "$base/v1/accounts")"
+  token="$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' <<<"$body")"
+  [ -n "$token" ] || fail "$name: signing up through the proxy gave no token: $body"
+
+  local upgrade=(-H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13'
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==')
+  out="$(curl "${curl_tls[@]}" --http1.1 -i "${upgrade[@]}" "$base$ws_path" || true)"
+  if ! [[ "$out" =~ ^HTTP/1.1\ 401 && "$out" == *'"code":"'* ]]; then
+    fail "$name: a socket without a token did not get the server's JSON 401: $out"
+  fi
+  # The socket stays open: curl stops after 3 s with what arrived (the 101 and the first frames).
+  out="$(curl "${curl_tls[@]}" --http1.1 -i -N --max-time 3 "${upgrade[@]}" -H "Authorization: Bearer $token" \
+    "$base$ws_path" 2>/dev/null | tr -d '\0' || true)"
+  [[ "$out" =~ ^HTTP/1.1\ 101 ]] || fail "$name: the WebSocket was not upgraded: $out"
+  [[ "$out" == *'"type":"synced"'* ]] || fail "$name: no frame from the server came through the socket: $out"
+
+  # The largest body the server takes goes through; one over the limit is refused. nginx refuses
+  # it itself, from its length, before reading it (the server's own 413 would be JSON). Caddy
+  # streams bodies, so the server, whose limits are lower, refuses it first: a 413, or a 502
+  # when the server closed the connection before Caddy had passed the whole body on.
+  status="$(curl "${curl_tls[@]}" -o "$work/answer" -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
+    -H "Authorization: Bearer $token" --data-binary "@$work/largest-backup.json" "$base/v1/backup")"
+  [ "$status" = 200 ] || fail "$name: the largest backup answered $status: $(head -c 300 "$work/answer")"
+  status="$(curl "${curl_tls[@]}" -o "$work/answer" -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
+    -H "Authorization: Bearer $token" --data-binary "@$work/too-large.bin" "$base/v1/backup" || true)"
+  if [ "$name" = nginx ]; then
+    if [ "$status" != 413 ] || grep -q '"code"' "$work/answer"; then
+      fail "nginx: a body over client_max_body_size answered $status: $(head -c 300 "$work/answer")"
+    fi
+  elif [ "$status" != 413 ] && [ "$status" != 502 ]; then
+    fail "$name: a body over the limit answered $status: $(head -c 300 "$work/answer")"
+  fi
+  echo "deploy: $name serves sotto-server over HTTPS (health, redirect, private metrics, sign-up, WebSocket, body limits)"
+}
+
+# nginx: the server blocks as written, on free ports, with the test certificate, in a minimal
+# nginx.conf of its own (no root needed, nothing outside $work).
+nginx_https="$(free_port)"
+nginx_http="$(free_port)"
+mkdir -p "$work/nginx"
+sed -e "s|^\( *\)listen 443 ssl http2;|\1listen 127.0.0.1:$nginx_https ssl http2;|" \
+  -e "s|^\( *\)listen 80;|\1listen 127.0.0.1:$nginx_http;|" \
+  -e '/listen \[::\]:/d' \
+  -e "s|/etc/letsencrypt/live/$host/fullchain.pem|$work/cert.pem|" \
+  -e "s|/etc/letsencrypt/live/$host/privkey.pem|$work/key.pem|" \
+  -e "s|server 127.0.0.1:8448;|server 127.0.0.1:$server_port;|" \
+  deploy/nginx.conf >"$work/nginx/sotto.conf"
+if ! grep -q "listen 127.0.0.1:$nginx_https ssl" "$work/nginx/sotto.conf" || ! grep -q "$work/cert.pem" "$work/nginx/sotto.conf"; then
+  fail "nginx.conf: the listen or certificate lines changed shape; update this check"
+fi
+user_line=""
+[ "$(id -u)" -ne 0 ] || user_line="user root;"
+cat >"$work/nginx/nginx.conf" <<EOF
+$user_line
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events {}
+http {
+    access_log off;
+    client_body_temp_path $work/nginx/body;
+    proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi;
+    uwsgi_temp_path $work/nginx/uwsgi;
+    scgi_temp_path $work/nginx/scgi;
+    include $work/nginx/sotto.conf;
+}
+EOF
+nginx_test="$(nginx -t -q -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>&1)" || fail "nginx -t: $nginx_test"
+[ -z "$nginx_test" ] || echo "deploy: nginx -t says: $nginx_test"
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+wait_for nginx "https://$host:$nginx_https/healthz" --resolve "$host:$nginx_https:127.0.0.1" --cacert "$work/cert.pem"
+probe nginx "$nginx_https" "$nginx_http"
+
+# Caddy: the site as written, on free ports, with the test certificate instead of ACME, its
+# state in $work.
+if ! $have_caddy; then
+  echo "deploy: SKIPPED the Caddyfile: caddy is not installed (no package for this release?)"
+else
+  caddy_https="$(free_port)"
+  caddy_http="$(free_port)"
+  {
+    printf '{\n\tadmin off\n\thttp_port %s\n\thttps_port %s\n\tstorage file_system %s\n}\n\n' \
+      "$caddy_http" "$caddy_https" "$work/caddy"
+    sed -e "s|^$host {|$host:$caddy_https {\n\ttls $work/cert.pem $work/key.pem|" \
+      -e "s|reverse_proxy 127.0.0.1:8448$|reverse_proxy 127.0.0.1:$server_port|" deploy/Caddyfile
+  } >"$work/Caddyfile"
+  grep -q "^$host:$caddy_https {" "$work/Caddyfile" || fail "Caddyfile: the site line changed shape; update this check"
+  export XDG_DATA_HOME="$work/caddy" XDG_CONFIG_HOME="$work/caddy"
+  caddy validate --config "$work/Caddyfile" --adapter caddyfile >"$work/caddy-validate.log" 2>&1 ||
+    fail "caddy validate: $(cat "$work/caddy-validate.log")"
+  caddy run --config "$work/Caddyfile" --adapter caddyfile >"$work/caddy.log" 2>&1 &
+  pids+=($!)
+  wait_for caddy "https://$host:$caddy_https/healthz" --resolve "$host:$caddy_https:127.0.0.1" --cacert "$work/cert.pem"
+  probe caddy "$caddy_https" "$caddy_http"
+fi
+
+# --- 4. What the unit's sandbox allows is what the server used ---------------------------------
+
+# A graceful stop, so its system calls are in the trace too.
+kill -TERM "$server_pid"
+deadline=$((SECONDS + 30))
+while kill -0 "$strace_pid" 2>/dev/null; do
+  ((SECONDS < deadline)) || fail "sotto-server did not stop within 30 s of SIGTERM"
+  sleep 0.2
+done
+# The unit's SystemCallFilter= lines, groups expanded: allowed minus denied.
+expand_syscalls() {
+  local entry
+  for entry in "$@"; do
+    if [[ "$entry" == @* ]]; then
+      # shellcheck disable=SC2046 # word splitting wanted: one name per word
+      expand_syscalls $(systemd-analyze syscall-filter "$entry" | tail -n +2 | sed -e 's/#.*//' -e 's/^\s*//' | grep -v '^$')
+    else
+      echo "$entry"
+    fi
+  done
+}
+allowed=()
+denied=()
+while IFS= read -r filter; do
+  if [[ "$filter" == ~* ]]; then
+    read -ra words <<<"${filter#\~}"
+    denied+=("${words[@]}")
+  else
+    read -ra words <<<"$filter"
+    allowed+=("${words[@]}")
+  fi
+done < <(sed -n 's/^SystemCallFilter=//p' deploy/sotto-server.service)
+((${#allowed[@]})) || fail "the unit has no SystemCallFilter= allow list"
+expand_syscalls "${allowed[@]}" | sort -u >"$work/allowed.txt"
+expand_syscalls "${denied[@]}" | sort -u >"$work/denied.txt"
+comm -23 "$work/allowed.txt" "$work/denied.txt" >"$work/permitted.txt"
+# From the exec of sotto-server on (before it, setpriv dropped root).
+sed -n "\|execve(\"$server_bin\"|,\$p" "$work/strace.txt" >"$work/server-trace.txt"
+sed -n -e 's/^[0-9]\+ \([a-z0-9_]\+\)(.*/\1/p' -e 's/^[0-9]\+ <\.\.\. \([a-z0-9_]\+\) resumed>.*/\1/p' \
+  "$work/server-trace.txt" | sort -u >"$work/used.txt"
+[ -s "$work/used.txt" ] || fail "strace recorded no system call of sotto-server"
+# systemd applies the filter before the exec, so every call in the trace counts, execve too.
+refused="$(comm -23 "$work/used.txt" "$work/permitted.txt" | paste -sd ' ')"
+[ -z "$refused" ] || fail "sotto-server used system calls the unit's SystemCallFilter= refuses: $refused"
+families="$(grep -o 'socket(AF_[A-Z0-9]*' "$work/server-trace.txt" | sed 's/socket(//' | sort -u | paste -sd ' ')"
+for family in $families; do
+  grep -q "RestrictAddressFamilies=.*\b$family\b" deploy/sotto-server.service ||
+    fail "sotto-server opened an $family socket, which the unit's RestrictAddressFamilies= refuses"
+done
+# ProtectSystem=strict: files are written only in the data directory (and /dev/null).
+writes="$(grep -E '^[0-9]+ open(at)?\(.*O_(WRONLY|RDWR|CREAT)' "$work/server-trace.txt" |
+  grep -o '"[^"]*"' | tr -d '"' | grep -v -e "^$work/data" -e '^/dev/null$' | sort -u | paste -sd ' ' || true)"
+[ -z "$writes" ] || fail "sotto-server opened files for writing outside its data directory: $writes"
+# ProcSubset=pid: of /proc, only the processes' own directories are there (glibc's malloc reads
+# /proc/sys/vm/overcommit_memory when it can, and does without).
+hidden="$(grep -o '"/proc/[^"]*"' "$work/server-trace.txt" | tr -d '"' |
+  grep -v -E '^/proc/(self|thread-self|[0-9]+)(/|$)|^/proc/sys/vm/overcommit_memory$' |
+  sort -u | paste -sd ' ' || true)"
+[ -z "$hidden" ] || fail "sotto-server read from /proc what the unit's ProcSubset=pid hides: $hidden"
+echo "deploy: sotto-server used $(wc -l <"$work/used.txt") system calls, all allowed by the unit; sockets: $families; writes only in its data directory"
+
+echo "deploy: all checks passed"
