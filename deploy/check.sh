@@ -222,7 +222,23 @@ probe() {
   elif [ "$status" != 413 ] && [ "$status" != 502 ]; then
     fail "$name: a body over the limit answered $status: $(head -c 300 "$work/answer")"
   fi
-  echo "deploy: $name serves sotto-server over HTTPS (health, redirect, private metrics, sign-up, WebSocket, body limits)"
+  # The server sees each client's own address through the proxy (--trusted-proxy), and a client
+  # cannot claim another: ten wrong passwords from 127.0.0.2, each with a made-up
+  # X-Forwarded-For, use up that address's budget for the account; the owner, from 127.0.0.3,
+  # still signs in. (Were the proxy not trusted, both would count as the proxy's address.)
+  local sign_in=(-o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' "$base/v1/sessions")
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    status="$(curl "${curl_tls[@]}" --interface 127.0.0.2 -H "X-Forwarded-For: 198.51.100.$i" \
+      -d "{\"user_id\":\"probe-$name\",\"password\":\"not the password\"}" "${sign_in[@]}")"
+    [ "$status" = 401 ] || fail "$name: wrong password $i through the proxy answered $status"
+  done
+  status="$(curl "${curl_tls[@]}" --interface 127.0.0.2 -H "X-Forwarded-For: 198.51.100.99" \
+    -d "{\"user_id\":\"probe-$name\",\"password\":\"not the password\"}" "${sign_in[@]}")"
+  [ "$status" = 429 ] || fail "$name: an 11th wrong password from one address answered $status, not 429"
+  status="$(curl "${curl_tls[@]}" --interface 127.0.0.3 \
+    -d "{\"user_id\":\"probe-$name\",\"password\":\"correct horse battery\"}" "${sign_in[@]}")"
+  [ "$status" = 200 ] || fail "$name: the owner, from another address, answered $status: the proxy's client address is not used"
+  echo "deploy: $name serves sotto-server over HTTPS (health, redirect, private metrics, sign-up, WebSocket, body limits, client addresses)"
 }
 
 # nginx: the server blocks as written, on free ports, with the test certificate, in a minimal
