@@ -413,3 +413,47 @@ async fn contacts_verify_each_other_in_the_terminal() {
     assert_eq!(alice.run(&["safety-number", "bob"], "").json()["verified"], true);
     assert_eq!(bob.run(&["safety-number", "alice"], "").json()["verified"], true);
 }
+
+/// On a server as shipped, `group create` adds those who wrote to the creator and invites the
+/// others; the invited list, accept and decline from the shell.
+#[tokio::test]
+async fn group_invitations_from_the_shell() {
+    let server = Server::start_as_shipped().await;
+    let dirs = profiles();
+    let names = ["alice", "bob", "carol", "dave"];
+    let clis: Vec<Cli> = names.iter().map(|n| Cli::new(&server, dirs.path().join(n))).collect();
+    for (cli, name) in clis.iter().zip(names) {
+        cli.run(&["register", name, "--password-stdin"], &format!("{PASSWORD}\n")).json();
+    }
+    let [alice, bob, carol, dave] = [&clis[0], &clis[1], &clis[2], &clis[3]];
+    bob.run(&["send", "alice", "count me in"], "").json();
+    alice.run(&["sync"], "").json();
+
+    let group = alice.run(&["group", "create", "choir", "bob", "carol", "dave"], "").json();
+    let group_id = group["group_id"].as_str().unwrap();
+    let members: Vec<&str> =
+        group["members"].as_array().unwrap().iter().map(|m| m["user_id"].as_str().unwrap()).collect();
+    assert_eq!(members, ["alice", "bob"]);
+    assert_eq!(group["invited"], serde_json::json!(["carol", "dave"]));
+
+    let invitations = carol.run(&["group", "invitations"], "").json();
+    assert_eq!(invitations.as_array().unwrap().len(), 1);
+    assert_eq!(invitations[0]["group_id"], group_id);
+    assert_eq!(carol.run(&["send", "--group", group_id, "hello?"], "").error_code(), "not_member");
+    let joined = carol.run(&["group", "accept", group_id], "").json();
+    assert_eq!(joined["joined"], true);
+    assert!(carol.run(&["group", "invitations"], "").json().as_array().unwrap().is_empty());
+    carol.run(&["send", "--group", group_id, "glad to be here"], "").json();
+
+    let out = dave.run(&["group", "decline", group_id], "");
+    assert!(out.ok, "{}", out.stderr);
+    let out = dave.run(&["group", "accept", group_id], "");
+    assert_eq!(out.error_code(), "not_invited", "{}", out.stderr);
+
+    alice.run(&["sync"], "").json();
+    let lines = alice.run(&["history", "--group", group_id], "").json();
+    let bodies: Vec<&str> = lines.as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert!(bodies.contains(&"carol joined the group."), "{bodies:?}");
+    assert!(bodies.contains(&"glad to be here"), "{bodies:?}");
+    assert!(bodies.contains(&"dave declined the invitation."), "{bodies:?}");
+}
