@@ -156,6 +156,50 @@ async fn a_new_user_chats_with_someone_on_the_command_line() {
     app.close().await;
 }
 
+/// On a server as shipped, someone who never wrote to the group's creator is invited: the window
+/// shows the invitation in place of the composer, and after Join the person reads and writes in
+/// the group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_is_answered_in_the_window() {
+    let server = Server::start_as_shipped().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let data = AppData::new();
+    let app = AppWindow::launch("invitation", &data).await;
+    register_in_window(&app, &server, "alice").await;
+
+    let group = bob.run(&["group", "create", "choir", "alice"], "").json();
+    assert_eq!(group["invited"], serde_json::json!(["alice"]));
+    let group_id = group["group_id"].as_str().unwrap().to_owned();
+    bob.run(&["send", "--group", &group_id, "before alice joins"], "").json();
+    let row = format!("[data-testid='conversation-row'][data-conversation-id='g:{group_id}']");
+    app.find_css(&row).await.click().await.unwrap();
+    app.find("invitation").await;
+    app.wait_for_texts("[data-testid='message-body']", "the invitation line", |t| {
+        t.iter().any(|b| b == "bob invited you to the group.")
+    })
+    .await;
+    app.screenshot("invited").await;
+    app.click("invitation-join").await;
+    // The composer takes the invitation's place.
+    app.find("composer").await;
+    app.wait_for_texts("[data-testid='message-body']", "the joined line", |t| {
+        t.iter().any(|b| b == "You joined the group.")
+    })
+    .await;
+    bob.run(&["sync"], "").json();
+    bob.run(&["send", "--group", &group_id, "welcome alice"], "").json();
+    app.wait_for_texts("[data-testid='message-body']", "bob's welcome", |t| t.iter().any(|b| b == "welcome alice"))
+        .await;
+    send_in_window(&app, "glad to be here").await;
+    let texts = cli_texts(&bob, &["--group", &group_id]);
+    assert!(texts.contains(&"glad to be here".to_owned()), "{texts:?}");
+    let texts = app.texts("[data-testid='message-body']").await;
+    assert!(!texts.iter().any(|b| b == "before alice joins"), "{texts:?}");
+    app.screenshot("joined").await;
+    app.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_with_two_people_one_removed_and_search() {
     let server = Server::start().await;

@@ -488,6 +488,47 @@ async fn a_member_the_server_adds_gets_no_key_and_every_member_sees_it() {
     assert_eq!(mallory.add_members(&group, &[uid("mallory")]).await.unwrap_err().code(), ErrorCode::NotMember);
 }
 
+/// On a server as shipped, carol is only invited; the server makes her a member on its own (its
+/// database edited, her invitation turned into a membership). She gets the group's ciphertexts
+/// and reads none of them, the members are told, and her own device still shows an invitation.
+#[tokio::test]
+async fn an_invitation_the_server_turns_into_a_membership_gives_no_key() {
+    let mut server = Server::start_as_shipped().await;
+    let dirs = profiles();
+    let [alice, bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
+    bob.send_text(&uid("alice"), "add me").await.unwrap();
+    alice.sync().await.unwrap();
+    let info = alice.create_group("team", &[uid("bob"), uid("carol")]).await.unwrap();
+    assert_eq!(info.invited, [uid("carol")]);
+    let group = info.group_id;
+
+    server.kill9();
+    let db = open_db(&server);
+    db.execute("DELETE FROM group_invites WHERE group_id = ?1 AND user_id = 'carol'", [group.as_str()]).unwrap();
+    db.execute("INSERT INTO group_members (group_id, user_id, role) VALUES (?1, 'carol', 'member')", [group.as_str()])
+        .unwrap();
+    drop(db);
+    server.restart().await;
+
+    alice.send_group_text(&group, "members only").await.unwrap();
+    for c in [&bob, &carol] {
+        c.sync().await.unwrap();
+    }
+    let team = ConversationId::Group(group.clone());
+    assert_eq!(bodies(&bob, &team), ["members only"]);
+    assert!(bodies(&carol, &team).is_empty(), "carol read the group's message");
+    assert!(!undecryptable(&carol).is_empty(), "the server did route the group's message to carol");
+    // Her device goes by the signed changes: still an invitation to answer, not a membership.
+    assert_eq!(carol.invitations().unwrap().len(), 1);
+    assert_eq!(carol.send_group_text(&group, "am I in?").await.unwrap_err().code(), ErrorCode::NotMember);
+    for c in [&alice, &bob] {
+        c.fetch_groups().await.unwrap();
+        assert_eq!(members(c, &group), ["alice", "bob"], "{}", c.user_id());
+        let seen = warnings(c, &group, GroupWarning::MembersDisagree);
+        assert!(seen.iter().any(|w| w.contains("carol")), "{}: {seen:?}", c.user_id());
+    }
+}
+
 /// The server edits the group's log: an entry whose action was changed after alice signed it
 /// (adding mallory), and a membership event no member signed. Both are refused and shown; the
 /// members stay as their signed changes make them and the group goes on.

@@ -126,10 +126,22 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
             You're invited to this group. Join to read and send the messages sent from now on, or decline.
           </p>
           <div className="composer__actions">
-            <button type="button" className="button button--primary" disabled={answering} onClick={() => void answer(true)}>
+            <button
+              type="button"
+              className="button button--primary"
+              disabled={answering}
+              onClick={() => void answer(true)}
+              data-testid="invitation-join"
+            >
               Join
             </button>
-            <button type="button" className="button" disabled={answering} onClick={() => void answer(false)}>
+            <button
+              type="button"
+              className="button"
+              disabled={answering}
+              onClick={() => void answer(false)}
+              data-testid="invitation-decline"
+            >
               Decline
             </button>
           </div>
