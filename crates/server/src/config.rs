@@ -40,6 +40,8 @@ pub struct Config {
     pub password_hashers: std::num::NonZeroUsize,
     /// A bearer token `/metrics` requires; `None` leaves it open (bind to a private address).
     pub metrics_token: Option<String>,
+    /// Connection caps and timeouts, and WebSocket liveness.
+    pub connections: crate::connections::ConnectionSettings,
 }
 
 impl Config {
@@ -60,6 +62,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             password_hashers: crate::passwords::default_hashers(),
             metrics_token: None,
+            connections: crate::connections::ConnectionSettings::default(),
         }
     }
 }

@@ -1,0 +1,218 @@
+//! How many connections may be open: in all, and from one address.
+//!
+//! Every accepted socket takes a [`Slot`] that it holds until it closes (an upgraded WebSocket
+//! too), so the counts are exactly the sockets open. Over a cap, a connection is still accepted
+//! into a small `refusing` pool that answers `503` to everything but health checks and then
+//! closes; when that pool is full too, new sockets are closed at once. The caps sit below the
+//! open-file limit, with a reserve left for the database, the refusing pool and whatever else
+//! the process opens, so `accept` keeps working and nothing stalls.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use prometheus_client::metrics::gauge::Gauge;
+
+/// Whether connections from `ip` are left out of the per-address cap.
+///
+/// Loopback peers are: a reverse proxy on the same host carries every client on one address.
+pub fn exempt_from_address_cap(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
+/// The key a peer is counted under: an IPv4 address, or the /64 an IPv6 address belongs to
+/// (one host or one customer usually has a whole /64).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
+    }
+}
+
+/// Which cap a connection was over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    /// All connections of the server.
+    Total,
+    /// The connections of the peer's address.
+    Address,
+}
+
+impl Cap {
+    pub fn label(self) -> &'static str {
+        match self {
+            Cap::Total => "total",
+            Cap::Address => "per_address",
+        }
+    }
+}
+
+/// What to do with a socket just accepted.
+#[derive(Debug)]
+pub enum Admission {
+    /// Serve it.
+    Serve(Slot),
+    /// Answer `503` (health checks excepted) and close.
+    Refuse(Slot, Cap),
+    /// Close it now: even the refusing pool is full.
+    Close(Cap),
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    served: usize,
+    refusing: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+#[derive(Debug)]
+pub struct ConnectionCaps {
+    total: usize,
+    per_address: Option<usize>,
+    refusing: usize,
+    counts: Mutex<Counts>,
+    open: Gauge,
+}
+
+impl ConnectionCaps {
+    /// At most `total` connections served, `per_address` from one address (`None`: no such
+    /// cap), and `refusing` more answering `503`. `open` counts every socket open.
+    pub fn new(total: usize, per_address: Option<usize>, refusing: usize, open: Gauge) -> Arc<Self> {
+        Arc::new(ConnectionCaps { total, per_address, refusing, counts: Mutex::default(), open })
+    }
+
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Admission {
+        let mut counts = self.lock();
+        let over = if counts.served >= self.total {
+            Some(Cap::Total)
+        } else {
+            let key = (!exempt_from_address_cap(ip)).then(|| address_key(ip));
+            match (key, self.per_address) {
+                (Some(key), Some(cap)) if counts.by_address.get(&key).is_some_and(|n| *n >= cap) => Some(Cap::Address),
+                (key, _) => {
+                    counts.served += 1;
+                    if let Some(key) = key {
+                        *counts.by_address.entry(key).or_default() += 1;
+                    }
+                    self.open.inc();
+                    return Admission::Serve(Slot { caps: self.clone(), kind: SlotKind::Served(key) });
+                }
+            }
+        };
+        let cap = over.unwrap_or(Cap::Total);
+        if counts.refusing >= self.refusing {
+            return Admission::Close(cap);
+        }
+        counts.refusing += 1;
+        self.open.inc();
+        Admission::Refuse(Slot { caps: self.clone(), kind: SlotKind::Refusing }, cap)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Counts> {
+        // Every update is a few integer changes done under the lock, never interrupted halfway
+        // by anything that can panic, so a poisoned lock holds consistent counts.
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[derive(Debug)]
+enum SlotKind {
+    /// Served; counted under this address unless exempt.
+    Served(Option<IpAddr>),
+    Refusing,
+}
+
+/// A socket's place under the caps, given back when the socket closes.
+#[derive(Debug)]
+pub struct Slot {
+    caps: Arc<ConnectionCaps>,
+    kind: SlotKind,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.caps.lock();
+        match &self.kind {
+            SlotKind::Refusing => counts.refusing = counts.refusing.saturating_sub(1),
+            SlotKind::Served(key) => {
+                counts.served = counts.served.saturating_sub(1);
+                if let Some(key) = key
+                    && let Some(n) = counts.by_address.get_mut(key)
+                {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        counts.by_address.remove(key);
+                    }
+                }
+            }
+        }
+        self.caps.open.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn caps(total: usize, per_address: Option<usize>, refusing: usize) -> Arc<ConnectionCaps> {
+        ConnectionCaps::new(total, per_address, refusing, Gauge::default())
+    }
+
+    fn served(a: Admission) -> Slot {
+        match a {
+            Admission::Serve(slot) => slot,
+            other => panic!("expected to be served: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn over_the_total_cap_refuses_then_closes_and_a_closed_socket_frees_its_slot() {
+        let caps = caps(2, None, 1);
+        let a = served(caps.admit(ip("192.0.2.1")));
+        let _b = served(caps.admit(ip("192.0.2.2")));
+        assert_eq!(caps.open.get(), 2);
+        let refused = caps.admit(ip("192.0.2.3"));
+        assert!(matches!(refused, Admission::Refuse(_, Cap::Total)), "{refused:?}");
+        assert!(matches!(caps.admit(ip("192.0.2.3")), Admission::Close(Cap::Total)));
+        assert_eq!(caps.open.get(), 3);
+        drop(refused);
+        drop(a);
+        assert_eq!(caps.open.get(), 1);
+        served(caps.admit(ip("192.0.2.3")));
+    }
+
+    #[test]
+    fn the_address_cap_counts_each_address_and_skips_loopback() {
+        let caps = caps(100, Some(2), 10);
+        let first = served(caps.admit(ip("192.0.2.1")));
+        let _second = served(caps.admit(ip("::ffff:192.0.2.1")));
+        assert!(matches!(caps.admit(ip("192.0.2.1")), Admission::Refuse(_, Cap::Address)));
+        served(caps.admit(ip("192.0.2.2")));
+        let _loopback: Vec<Slot> = (0..5).map(|_| served(caps.admit(ip("127.0.0.1")))).collect();
+        served(caps.admit(ip("::1")));
+        drop(first);
+        served(caps.admit(ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn an_ipv6_peer_is_counted_by_its_64() {
+        let caps = caps(100, Some(1), 10);
+        let _one = served(caps.admit(ip("2001:db8:1:2::1")));
+        assert!(matches!(caps.admit(ip("2001:db8:1:2:ffff::9")), Admission::Refuse(_, Cap::Address)));
+        served(caps.admit(ip("2001:db8:1:3::1")));
+    }
+
+    #[test]
+    fn slots_given_back_leave_no_address_behind() {
+        let caps = caps(10, Some(3), 1);
+        let slots: Vec<Slot> = (1..=9).map(|i| served(caps.admit(ip(&format!("192.0.2.{i}"))))).collect();
+        drop(slots);
+        assert!(caps.lock().by_address.is_empty());
+        assert_eq!(caps.lock().served, 0);
+        assert_eq!(caps.open.get(), 0);
+    }
+}
