@@ -165,9 +165,8 @@ async fn main() -> anyhow::Result<()> {
         config.external_issuer = Some(if args.external_jwt_single_use { external.single_use() } else { external });
     }
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener =
+        sotto_server::connections::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     sotto_server::run(listener, config, shutdown_signal()).await?;
     Ok(())
 }

@@ -428,6 +428,27 @@ async fn a_websocket_that_stops_answering_pings_is_closed() {
     wb.until_synced().await;
 }
 
+/// A burst of connections (clients reconnecting after a restart) is queued by the kernel until
+/// the server accepts it: with the default accept queue of 128, the rest of the burst had its
+/// SYNs dropped and waited a second or more for the retransmission.
+#[tokio::test]
+async fn a_burst_of_connections_waits_in_the_accept_queue() {
+    let server = Server::start().await;
+    let addr = server.process.addr();
+    let mut burst = Vec::new();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..500 {
+        let start = Instant::now();
+        burst.push(connect(addr).await);
+        slowest = slowest.max(start.elapsed());
+    }
+    // A retransmitted SYN takes a second at least; a queued one, microseconds.
+    assert!(slowest < Duration::from_millis(900), "a connection took {slowest:?}");
+    for stream in burst.iter_mut().step_by(50) {
+        assert_eq!(get(stream, "/healthz").await.status, 200);
+    }
+}
+
 /// Starts the server under a small open-file limit (soft 200, hard 256): it raises the soft
 /// limit to the hard one, caps connections below it, and at the cap still answers — 503 for new
 /// clients, 200 for health checks — instead of failing `accept` and stalling.
@@ -457,6 +478,15 @@ async fn at_a_small_open_file_limit_the_server_still_answers() {
     assert!(served.len() <= 128, "{} served", served.len());
     let health = get_once(addr, "/healthz").await;
     assert_eq!(health.status, 200);
+    // A flood of connections that send nothing fills the pool of refused connections many times
+    // over; a health check still gets in and is answered.
+    let mut flood = Vec::new();
+    for _ in 0..200 {
+        flood.push(connect(addr).await);
+    }
+    let health = get_once(addr, "/healthz").await;
+    assert_eq!(health.status, 200);
+    drop(flood);
     assert_eq!(metric(addr, "sotto_accept_errors_total").await, 0.0);
     drop(served);
     // Once those close, the server serves again.

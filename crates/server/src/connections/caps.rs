@@ -2,16 +2,22 @@
 //!
 //! Every accepted socket takes a [`Slot`] that it holds until it closes (an upgraded WebSocket
 //! too), so the counts are exactly the sockets open. Over a cap, a connection is still accepted
-//! into a small `refusing` pool that answers `503` to everything but health checks and then
-//! closes; when that pool is full too, new sockets are closed at once. The caps sit below the
-//! open-file limit, with a reserve left for the database, the refusing pool and whatever else
-//! the process opens, so `accept` keeps working and nothing stalls.
+//! into a small refusing pool that answers `503` to everything but health checks and then
+//! closes. When the pool is full, its oldest connection is evicted for the newcomer: a health
+//! check sends its request at once and is answered within milliseconds, so a flood of silent
+//! connections cannot keep it out the way a first-come pool would. At most twice the pool's size
+//! is open while evicted sockets close; past that, the accept loop waits a moment for them
+//! ([`ConnectionCaps::refusing_slot_freed`]) and then closes new sockets at once. The caps sit
+//! below the open-file limit, with a reserve for the database, the refusing pool and whatever
+//! else the process opens, so `accept` keeps working and nothing stalls.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use prometheus_client::metrics::gauge::Gauge;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// Whether connections from `ip` are left out of the per-address cap.
 ///
@@ -54,15 +60,19 @@ pub enum Admission {
     Serve(Slot),
     /// Answer `503` (health checks excepted) and close.
     Refuse(Slot, Cap),
-    /// Close it now: even the refusing pool is full.
+    /// Close it now: even the refusing pool is full (of sockets still closing).
     Close(Cap),
 }
 
 #[derive(Debug, Default)]
 struct Counts {
     served: usize,
-    refusing: usize,
     by_address: HashMap<IpAddr, usize>,
+    /// Refusing sockets open, evicted ones included.
+    refusing: usize,
+    /// Refusing connections not evicted, oldest first: their ids and eviction tokens.
+    pool: VecDeque<(u64, CancellationToken)>,
+    next_id: u64,
 }
 
 #[derive(Debug)]
@@ -72,13 +82,22 @@ pub struct ConnectionCaps {
     refusing: usize,
     counts: Mutex<Counts>,
     open: Gauge,
+    /// Poked when a refusing socket closes.
+    refusing_closed: Notify,
 }
 
 impl ConnectionCaps {
     /// At most `total` connections served, `per_address` from one address (`None`: no such
-    /// cap), and `refusing` more answering `503`. `open` counts every socket open.
+    /// cap), and a pool of `refusing` more answering `503`. `open` counts every socket open.
     pub fn new(total: usize, per_address: Option<usize>, refusing: usize, open: Gauge) -> Arc<Self> {
-        Arc::new(ConnectionCaps { total, per_address, refusing, counts: Mutex::default(), open })
+        Arc::new(ConnectionCaps {
+            total,
+            per_address,
+            refusing,
+            counts: Mutex::default(),
+            open,
+            refusing_closed: Notify::new(),
+        })
     }
 
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Admission {
@@ -100,12 +119,27 @@ impl ConnectionCaps {
             }
         };
         let cap = over.unwrap_or(Cap::Total);
-        if counts.refusing >= self.refusing {
+        if counts.refusing >= 2 * self.refusing {
             return Admission::Close(cap);
         }
+        if counts.pool.len() >= self.refusing
+            && let Some((_, oldest)) = counts.pool.pop_front()
+        {
+            oldest.cancel();
+        }
+        let id = counts.next_id;
+        counts.next_id += 1;
+        let evict = CancellationToken::new();
+        counts.pool.push_back((id, evict.clone()));
         counts.refusing += 1;
         self.open.inc();
-        Admission::Refuse(Slot { caps: self.clone(), kind: SlotKind::Refusing }, cap)
+        Admission::Refuse(Slot { caps: self.clone(), kind: SlotKind::Refusing { id, evict } }, cap)
+    }
+
+    /// Waits until a refusing socket closes, or `limit`. Evicted sockets close as soon as their
+    /// tasks run, which on a busy machine can be after the accept loop took many more sockets.
+    pub async fn refusing_slot_freed(&self, limit: std::time::Duration) {
+        let _ = tokio::time::timeout(limit, self.refusing_closed.notified()).await;
     }
 
     fn lock(&self) -> MutexGuard<'_, Counts> {
@@ -119,7 +153,10 @@ impl ConnectionCaps {
 enum SlotKind {
     /// Served; counted under this address unless exempt.
     Served(Option<IpAddr>),
-    Refusing,
+    Refusing {
+        id: u64,
+        evict: CancellationToken,
+    },
 }
 
 /// A socket's place under the caps, given back when the socket closes.
@@ -129,11 +166,25 @@ pub struct Slot {
     kind: SlotKind,
 }
 
+impl Slot {
+    /// For a refusing connection: cancelled when a newer one evicts it from the pool.
+    pub fn eviction(&self) -> Option<CancellationToken> {
+        match &self.kind {
+            SlotKind::Refusing { evict, .. } => Some(evict.clone()),
+            SlotKind::Served(_) => None,
+        }
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut counts = self.caps.lock();
         match &self.kind {
-            SlotKind::Refusing => counts.refusing = counts.refusing.saturating_sub(1),
+            SlotKind::Refusing { id, .. } => {
+                counts.refusing = counts.refusing.saturating_sub(1);
+                counts.pool.retain(|(queued, _)| queued != id);
+                self.caps.refusing_closed.notify_one();
+            }
             SlotKind::Served(key) => {
                 counts.served = counts.served.saturating_sub(1);
                 if let Some(key) = key
@@ -169,20 +220,46 @@ mod tests {
         }
     }
 
+    fn refused(a: Admission) -> Slot {
+        match a {
+            Admission::Refuse(slot, Cap::Total) => slot,
+            other => panic!("expected to be refused over the total cap: {other:?}"),
+        }
+    }
+
     #[test]
-    fn over_the_total_cap_refuses_then_closes_and_a_closed_socket_frees_its_slot() {
+    fn over_the_total_cap_refuses_and_a_closed_socket_frees_its_slot() {
         let caps = caps(2, None, 1);
         let a = served(caps.admit(ip("192.0.2.1")));
         let _b = served(caps.admit(ip("192.0.2.2")));
         assert_eq!(caps.open.get(), 2);
-        let refused = caps.admit(ip("192.0.2.3"));
-        assert!(matches!(refused, Admission::Refuse(_, Cap::Total)), "{refused:?}");
-        assert!(matches!(caps.admit(ip("192.0.2.3")), Admission::Close(Cap::Total)));
+        let first = refused(caps.admit(ip("192.0.2.3")));
         assert_eq!(caps.open.get(), 3);
-        drop(refused);
+        drop(first);
         drop(a);
         assert_eq!(caps.open.get(), 1);
         served(caps.admit(ip("192.0.2.3")));
+    }
+
+    #[test]
+    fn a_full_refusing_pool_evicts_its_oldest_and_closes_past_twice_its_size() {
+        let caps = caps(0, None, 2);
+        let first = refused(caps.admit(ip("192.0.2.1")));
+        let second = refused(caps.admit(ip("192.0.2.2")));
+        let (first_evicted, second_evicted) = (first.eviction().unwrap(), second.eviction().unwrap());
+        let third = refused(caps.admit(ip("192.0.2.3")));
+        assert!(first_evicted.is_cancelled());
+        assert!(!second_evicted.is_cancelled());
+        let _fourth = refused(caps.admit(ip("192.0.2.4")));
+        assert!(second_evicted.is_cancelled());
+        // Four open, two of them evicted but not closed yet: no more.
+        assert!(matches!(caps.admit(ip("192.0.2.5")), Admission::Close(Cap::Total)));
+        drop(first);
+        drop(second);
+        let third_evicted = third.eviction().unwrap();
+        let _fifth = refused(caps.admit(ip("192.0.2.5")));
+        assert!(third_evicted.is_cancelled());
+        assert_eq!(caps.open.get(), 3);
     }
 
     #[test]
@@ -208,11 +285,15 @@ mod tests {
 
     #[test]
     fn slots_given_back_leave_no_address_behind() {
-        let caps = caps(10, Some(3), 1);
+        let caps = caps(9, Some(3), 1);
         let slots: Vec<Slot> = (1..=9).map(|i| served(caps.admit(ip(&format!("192.0.2.{i}"))))).collect();
+        let refusing = refused(caps.admit(ip("192.0.2.1")));
         drop(slots);
-        assert!(caps.lock().by_address.is_empty());
-        assert_eq!(caps.lock().served, 0);
+        drop(refusing);
+        let counts = caps.lock();
+        assert!(counts.by_address.is_empty() && counts.pool.is_empty(), "{counts:?}");
+        assert_eq!((counts.served, counts.refusing), (0, 0));
+        drop(counts);
         assert_eq!(caps.open.get(), 0);
     }
 }

@@ -54,8 +54,17 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 120;
 /// Room for a NAT with a few dozen users, each with a socket and a few requests in flight.
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
 
+/// Connections the kernel completes and queues before `accept` takes them. tokio's `bind` (like
+/// std's) queues 128: a reconnect storm after a restart overflows that at once, and each dropped
+/// SYN costs its client a 1 s retransmission (then 3 s, 7 s...). Linux caps it at
+/// `net.core.somaxconn` (4096 by default).
+const LISTEN_BACKLOG: u32 = 4096;
+
 /// What a `503` asks the client to wait, in seconds.
 const RETRY_AFTER_SECS: u32 = 5;
+/// How long the accept loop waits for evicted refused connections to close before it closes a
+/// new one unanswered.
+const EVICTION_WAIT: Duration = Duration::from_millis(100);
 /// A refused connection gets at most this long to send the request it will be refused.
 const REFUSING_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -87,6 +96,20 @@ impl Default for ConnectionSettings {
             websocket: Liveness::default(),
         }
     }
+}
+
+/// A listener on `addr` with a long accept queue ([`LISTEN_BACKLOG`]).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As tokio's `bind`: a restarted server can listen again while the old connections linger
+    // in TIME_WAIT. (Not on Windows, where it would let another process take the port.)
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Accepts connections on `listener` and serves `router` on them until `state.shutdown` is
@@ -127,7 +150,12 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, state: AppState
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let (slot, refusal) = match caps.admit(peer.ip()) {
+        let mut admission = caps.admit(peer.ip());
+        if matches!(admission, Admission::Close(_)) {
+            caps.refusing_slot_freed(EVICTION_WAIT).await;
+            admission = caps.admit(peer.ip());
+        }
+        let (slot, refusal) = match admission {
             Admission::Serve(slot) => {
                 if std::mem::take(&mut at_capacity) {
                     tracing::info!("serving new connections again");
@@ -170,10 +198,13 @@ fn max_connections(settings: &ConnectionSettings) -> usize {
     };
     tracing::info!(
         max_connections = total,
-        max_connections_per_address = ?settings.max_connections_per_address,
+        // 0: no per-address cap, as on the command line.
+        max_connections_per_address = settings.max_connections_per_address.unwrap_or(0),
         open_file_limit = ?limit,
         header_read_timeout_secs = settings.header_read_timeout.as_secs_f64(),
         idle_timeout_secs = settings.idle_timeout.as_secs_f64(),
+        ws_ping_interval_secs = settings.websocket.ping_interval.as_secs_f64(),
+        ws_pong_timeout_secs = settings.websocket.pong_timeout.as_secs_f64(),
         "connection limits"
     );
     total
@@ -214,6 +245,14 @@ impl Connection<'_> {
         let idle_timeout = self.settings.idle_timeout;
         let Connection { router, state, peer, refusal, .. } = self;
         async move {
+            let evicted = slot.eviction();
+            let evicted = async move {
+                match evicted {
+                    Some(token) => token.cancelled_owned().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let mut evicted = std::pin::pin!(evicted);
             let activity = Arc::new(Activity::new());
             let io = TokioIo::new(ActivityIo::new(stream, activity.clone(), slot));
             let service = {
@@ -244,6 +283,8 @@ impl Connection<'_> {
                         draining = true;
                         conn.as_mut().graceful_shutdown();
                     }
+                    // A newer refused connection took this one's place in the pool.
+                    () = evicted.as_mut() => return,
                     expired = activity.expired(header_timeout, idle_timeout) => {
                         let kind = crate::metrics::KindLabels { kind: expired.label() };
                         state.metrics.connections_timed_out.get_or_create(&kind).inc();
