@@ -394,7 +394,8 @@ async fn a_websocket_that_stops_answering_pings_is_closed() {
     let mut wb = bob.ws().await;
     let bob_connected = Instant::now();
     wb.until_synced().await;
-    // Bob stops reading: the server's pings go unanswered.
+    // Bob stops reading: the server's pings go unanswered. The socket gauge drops when the
+    // server ends the socket, together with its device's registration in the hub.
     let open = "sotto_websocket_connections";
     let deadline = Instant::now() + TIMEOUT;
     while metric(addr, open).await != 1.0 {
@@ -422,8 +423,7 @@ async fn a_websocket_that_stops_answering_pings_is_closed() {
     let frame = tokio::time::timeout(TIMEOUT, alice_frames.recv()).await.expect("alice got nothing");
     assert!(matches!(frame, Some(ServerFrame::Ephemeral { ref body, .. }) if body == "hi"), "{frame:?}");
     assert_eq!(metric(addr, "sotto_connections_timed_out_total{kind=\"websocket\"}").await, 1.0);
-    // Bob's device is offline: nothing is relayed to a socket that is gone, and he comes back
-    // by connecting again.
+    // Bob comes back by connecting again.
     let mut wb = bob.ws().await;
     wb.until_synced().await;
 }

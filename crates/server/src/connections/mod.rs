@@ -125,7 +125,7 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, state: AppState
     );
     let tasks = TaskTracker::new();
     let mut backoff = AcceptBackoff::default();
-    let mut at_capacity = false;
+    let mut refusals = RefusalLog::default();
     loop {
         let accepted = tokio::select! {
             () = state.shutdown.cancelled() => break,
@@ -156,18 +156,13 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, state: AppState
             admission = caps.admit(peer.ip());
         }
         let (slot, refusal) = match admission {
-            Admission::Serve(slot) => {
-                if std::mem::take(&mut at_capacity) {
-                    tracing::info!("serving new connections again");
-                }
-                (slot, None)
-            }
+            Admission::Serve(slot) => (slot, None),
             Admission::Refuse(slot, cap) => {
-                note_refusal(&state, cap, &mut at_capacity);
+                refusals.note(&state, cap);
                 (slot, Some(cap))
             }
             Admission::Close(cap) => {
-                note_refusal(&state, cap, &mut at_capacity);
+                refusals.note(&state, cap);
                 continue;
             }
         };
@@ -210,16 +205,33 @@ fn max_connections(settings: &ConnectionSettings) -> usize {
     total
 }
 
-fn note_refusal(state: &AppState, cap: Cap, at_capacity: &mut bool) {
-    state.metrics.connections_refused.get_or_create(&crate::metrics::CapLabels { cap: cap.label() }).inc();
-    match cap {
-        Cap::Total if !*at_capacity => {
-            *at_capacity = true;
-            tracing::warn!("the connection cap is reached: new connections are answered 503 until some close");
+/// Refusals over the total cap go to the log at most once a minute: a server at its cap refuses
+/// and serves in turns as connections close, and must not log each turn.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    last: Option<tokio::time::Instant>,
+    unreported: u64,
+}
+
+impl RefusalLog {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    fn note(&mut self, state: &AppState, cap: Cap) {
+        state.metrics.connections_refused.get_or_create(&crate::metrics::CapLabels { cap: cap.label() }).inc();
+        match cap {
+            Cap::Total => {
+                self.unreported += 1;
+                if self.last.is_none_or(|last| last.elapsed() >= Self::EVERY) {
+                    tracing::warn!(
+                        refused = std::mem::take(&mut self.unreported),
+                        "the connection cap is reached: new connections are answered 503 until some close"
+                    );
+                    self.last = Some(tokio::time::Instant::now());
+                }
+            }
+            // Said once per connection, so not above debug: a client looping on it would flood the log.
+            Cap::Address => tracing::debug!("a peer is over the per-address connection cap: answered 503"),
         }
-        Cap::Total => {}
-        // Said once per connection, so not above debug: a client looping on it would flood the log.
-        Cap::Address => tracing::debug!("a peer is over the per-address connection cap: answered 503"),
     }
 }
 
