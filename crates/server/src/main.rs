@@ -83,8 +83,8 @@ struct Args {
     #[arg(long, env = "SOTTO_MAX_CONNECTIONS", default_value_t = 0)]
     max_connections: usize,
     /// The most connections open at once from one address (IPv6: one /64), answered like those
-    /// over --max-connections. Loopback peers, such as a reverse proxy on this host, are exempt.
-    /// 0 turns this cap off.
+    /// over --max-connections. Exempt: the --trusted-proxy addresses or, without any, loopback
+    /// peers (a reverse proxy on this host). 0 turns this cap off.
     #[arg(long, env = "SOTTO_MAX_CONNECTIONS_PER_IP", default_value_t = sotto_server::connections::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
     max_connections_per_ip: usize,
     /// Seconds between pings on device WebSockets.

@@ -255,10 +255,12 @@ async fn over_the_cap_health_checks_and_open_connections_still_work() {
     ]))
     .await;
     let addr = server.process.addr();
-    let [alice, bob] = server.register_all(["alice", "bob"]).await;
+    // Two devices of one user: ephemeral frames reach a user's other devices.
+    let alice = server.register("alice").await;
+    let alice2 = server.login("alice").await;
     let mut wa = alice.ws().await;
     wa.until_synced().await;
-    let mut wb = bob.ws().await;
+    let mut wb = alice2.ws().await;
     wb.until_synced().await;
 
     let (mut served, refused) = fill(addr, 2 * CAP).await;
@@ -283,7 +285,7 @@ async fn over_the_cap_health_checks_and_open_connections_still_work() {
     for stream in &mut served {
         assert_eq!(get(stream, "/v1/no-such-route").await.status, 404);
     }
-    let typing = ClientFrame::Ephemeral { to: EphemeralTarget::User { user_id: uid("bob") }, body: "typing".into() };
+    let typing = ClientFrame::Ephemeral { to: EphemeralTarget::User { user_id: uid("alice") }, body: "typing".into() };
     wa.send_frame(&typing).await;
     match wb.next_frame().await {
         ServerFrame::Ephemeral { body, .. } => assert_eq!(body, "typing"),
@@ -363,6 +365,32 @@ async fn one_address_cannot_take_more_than_its_share() {
     }
 }
 
+/// With `--trusted-proxy`, the proxy's address is exempt (it carries many clients) and loopback
+/// counts like any other address.
+#[tokio::test]
+async fn a_trusted_proxy_is_exempt_and_then_loopback_is_not() {
+    let proxy = non_loopback_address();
+    let server = Server::start_with(Launch::new().args([
+        "--max-connections-per-ip".to_owned(),
+        "3".to_owned(),
+        "--trusted-proxy".to_owned(),
+        proxy.to_string(),
+    ]))
+    .await;
+    let addr = server.process.addr();
+    let mut proxied = Vec::new();
+    for _ in 0..8 {
+        let mut stream = connect_from(proxy, addr).await;
+        assert_eq!(get(&mut stream, "/v1/no-such-route").await.status, 404);
+        proxied.push(stream);
+    }
+    // The harness's health checks hold one loopback connection already.
+    let (local, refused) = fill(addr, 10).await;
+    assert_busy(&refused);
+    assert!(refused.body.contains("your address"), "{refused:?}");
+    assert!(local.len() <= 3, "{} loopback connections served", local.len());
+}
+
 /// Reads `ws` (answering pings, as a live client does) and forwards its server frames.
 fn keep_reading(mut ws: Ws) -> tokio::sync::mpsc::UnboundedReceiver<ServerFrame> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -386,7 +414,7 @@ async fn a_websocket_that_stops_answering_pings_is_closed() {
     let server =
         Server::start_with(Launch::new().args(["--ws-ping-interval-secs", "1", "--ws-pong-timeout-secs", "2"])).await;
     let addr = server.process.addr();
-    let [alice, bob, carol] = server.register_all(["alice", "bob", "carol"]).await;
+    let [alice, bob] = server.register_all(["alice", "bob"]).await;
     let mut wa = alice.ws().await;
     wa.until_synced().await;
     let mut alice_frames = keep_reading(wa);
@@ -416,7 +444,8 @@ async fn a_websocket_that_stops_answering_pings_is_closed() {
     // Alice answered every ping: still connected well past the timeout, and still receiving.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(metric(addr, open).await, 1.0);
-    let mut wc = carol.ws().await;
+    // From Alice's other device (ephemeral frames reach a user's other devices).
+    let mut wc = server.login("alice").await.ws().await;
     wc.until_synced().await;
     let to_alice = ClientFrame::Ephemeral { to: EphemeralTarget::User { user_id: uid("alice") }, body: "hi".into() };
     wc.send_frame(&to_alice).await;

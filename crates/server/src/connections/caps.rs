@@ -15,15 +15,17 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use ipnet::IpNet;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// Whether connections from `ip` are left out of the per-address cap.
-///
-/// Loopback peers are: a reverse proxy on the same host carries every client on one address.
-pub fn exempt_from_address_cap(ip: IpAddr) -> bool {
-    ip.to_canonical().is_loopback()
+/// Whether connections from `ip` are left out of the per-address cap, as a reverse proxy carries
+/// every client on its one address: the trusted proxies (`--trusted-proxy`) or, when there are
+/// none, loopback peers (a proxy on this host, local tools) — as for the rate limits.
+pub fn exempt_from_address_cap(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
+    let ip = ip.to_canonical();
+    if trusted_proxies.is_empty() { ip.is_loopback() } else { trusted_proxies.iter().any(|proxy| proxy.contains(&ip)) }
 }
 
 /// The key a peer is counted under: an IPv4 address, or the /64 an IPv6 address belongs to
@@ -79,6 +81,7 @@ struct Counts {
 pub struct ConnectionCaps {
     total: usize,
     per_address: Option<usize>,
+    trusted_proxies: Vec<IpNet>,
     refusing: usize,
     counts: Mutex<Counts>,
     open: Gauge,
@@ -88,11 +91,19 @@ pub struct ConnectionCaps {
 
 impl ConnectionCaps {
     /// At most `total` connections served, `per_address` from one address (`None`: no such
-    /// cap), and a pool of `refusing` more answering `503`. `open` counts every socket open.
-    pub fn new(total: usize, per_address: Option<usize>, refusing: usize, open: Gauge) -> Arc<Self> {
+    /// cap; [`exempt_from_address_cap`] with `trusted_proxies`), and a pool of `refusing` more
+    /// answering `503`. `open` counts every socket open.
+    pub fn new(
+        total: usize,
+        per_address: Option<usize>,
+        trusted_proxies: Vec<IpNet>,
+        refusing: usize,
+        open: Gauge,
+    ) -> Arc<Self> {
         Arc::new(ConnectionCaps {
             total,
             per_address,
+            trusted_proxies,
             refusing,
             counts: Mutex::default(),
             open,
@@ -105,7 +116,7 @@ impl ConnectionCaps {
         let over = if counts.served >= self.total {
             Some(Cap::Total)
         } else {
-            let key = (!exempt_from_address_cap(ip)).then(|| address_key(ip));
+            let key = (!exempt_from_address_cap(ip, &self.trusted_proxies)).then(|| address_key(ip));
             match (key, self.per_address) {
                 (Some(key), Some(cap)) if counts.by_address.get(&key).is_some_and(|n| *n >= cap) => Some(Cap::Address),
                 (key, _) => {
@@ -210,7 +221,7 @@ mod tests {
     }
 
     fn caps(total: usize, per_address: Option<usize>, refusing: usize) -> Arc<ConnectionCaps> {
-        ConnectionCaps::new(total, per_address, refusing, Gauge::default())
+        ConnectionCaps::new(total, per_address, Vec::new(), refusing, Gauge::default())
     }
 
     fn served(a: Admission) -> Slot {
@@ -273,6 +284,18 @@ mod tests {
         served(caps.admit(ip("::1")));
         drop(first);
         served(caps.admit(ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn with_trusted_proxies_they_are_exempt_and_loopback_is_not() {
+        let proxies = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        let caps = ConnectionCaps::new(100, Some(1), proxies, 10, Gauge::default());
+        let _proxied: Vec<Slot> = (0..5).map(|_| served(caps.admit(ip("10.1.2.3")))).collect();
+        let _v6: Vec<Slot> = (0..5).map(|_| served(caps.admit(ip("::1")))).collect();
+        let _local = served(caps.admit(ip("127.0.0.1")));
+        assert!(matches!(caps.admit(ip("127.0.0.1")), Admission::Refuse(_, Cap::Address)));
+        let _other = served(caps.admit(ip("192.0.2.1")));
+        assert!(matches!(caps.admit(ip("192.0.2.1")), Admission::Refuse(_, Cap::Address)));
     }
 
     #[test]

@@ -79,8 +79,8 @@ pub struct ConnectionSettings {
     /// The most connections open at once (WebSockets included). `None`: as many as the
     /// open-file limit allows ([`open_files::cap_below`]); a larger number is lowered to that.
     pub max_connections: Option<usize>,
-    /// The most connections from one address (IPv6: one /64); `None` for no such cap. Loopback
-    /// peers are exempt ([`caps::exempt_from_address_cap`]).
+    /// The most connections from one address (IPv6: one /64); `None` for no such cap. Trusted
+    /// proxies, or without any loopback peers, are exempt ([`caps::exempt_from_address_cap`]).
     pub max_connections_per_address: Option<usize>,
     /// Pings on device WebSockets, and how long a socket may leave one unanswered.
     pub websocket: Liveness,
@@ -120,6 +120,7 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, state: AppState
     let caps = ConnectionCaps::new(
         total,
         settings.max_connections_per_address,
+        state.trusted_proxies.clone(),
         open_files::REFUSING_POOL,
         state.metrics.connections_open.clone(),
     );
