@@ -61,7 +61,7 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
 const LISTEN_BACKLOG: u32 = 4096;
 
 /// What a `503` asks the client to wait, in seconds.
-const RETRY_AFTER_SECS: u32 = 5;
+const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// How long the accept loop waits for evicted refused connections to close before it closes a
 /// new one unanswered.
 const EVICTION_WAIT: Duration = Duration::from_millis(100);
@@ -339,16 +339,21 @@ fn answered_at_capacity(path: &str) -> bool {
     [routes::HEALTH_PATH, routes::READY_PATH, routes::METRICS_PATH].contains(&path)
 }
 
-/// `503` with `Retry-After`, in the usual error shape. The code is `rate_limited` (wait and
-/// retry), which every client already handles.
+/// `503` with `Retry-After`, in the usual error shape: `server_busy` over the total cap,
+/// `rate_limited` over the peer's own.
 fn busy(cap: Cap) -> Response<Body> {
-    let message = match cap {
-        Cap::Total => "The server has as many connections open as it can take; try again in a few seconds.",
-        Cap::Address => "Too many connections from your address are open; close some or try again in a few seconds.",
+    let (code, message) = match cap {
+        Cap::Total => (
+            ErrorCode::ServerBusy,
+            "The server has as many connections open as it can take; try again in a few seconds.",
+        ),
+        Cap::Address => (
+            ErrorCode::RateLimited,
+            "Too many connections from your address are open; close some or try again in a few seconds.",
+        ),
     };
-    let mut response = AppError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::RateLimited, message).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    let mut response =
+        AppError::retry_later(StatusCode::SERVICE_UNAVAILABLE, code, message, RETRY_AFTER).into_response();
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
