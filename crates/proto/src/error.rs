@@ -70,8 +70,8 @@ pub enum ErrorCode {
     InvitationRequired,
     /// Too many requests; wait and retry.
     RateLimited,
-    /// The server is too busy to take this request now (its password hashers are all taken);
-    /// retry after the time given in `Retry-After`.
+    /// The server is too busy to take this request now (its password hashers are all taken, or
+    /// it holds as many connections as it may); retry after the time given in `Retry-After`.
     ServerBusy,
     /// The method is not allowed on this route.
     MethodNotAllowed,

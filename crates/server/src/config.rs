@@ -42,6 +42,8 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Whom a group admin may add directly (everyone else is invited).
     pub group_adds: GroupAdds,
+    /// Connection caps and timeouts, and WebSocket liveness.
+    pub connections: crate::connections::ConnectionSettings,
 }
 
 /// Whom a group admin may add to a group without the person's consent.
@@ -74,6 +76,7 @@ impl Config {
             password_hashers: crate::passwords::default_hashers(),
             metrics_token: None,
             group_adds: GroupAdds::default(),
+            connections: crate::connections::ConnectionSettings::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod hub;
@@ -23,7 +24,6 @@ pub mod store;
 pub mod ws;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,6 +88,7 @@ pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, Se
         group_adds: config.group_adds,
         shutdown,
         sockets: tokio_util::task::TaskTracker::new(),
+        liveness: config.connections.websocket,
     }))
 }
 
@@ -104,22 +105,16 @@ pub async fn run(
     let housekeeping =
         tokio::spawn(housekeeping(state.clone(), config.idempotency_window, config.group_history_retention));
     let ack_flusher = tokio::spawn(flush_acks(state.clone()));
-    let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = api::router(state.clone());
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "sotto-server listening");
-    // Small frames (pushes, acks, receipts) must not wait for delayed ACKs (Nagle).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
     let stop = token.clone();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing sockets and finishing requests");
-            stop.cancel();
-        })
-        .await;
+    let signal = tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing sockets and finishing requests");
+        stop.cancel();
+    });
+    connections::serve(listener, app, state.clone(), &config.connections).await;
+    signal.abort();
     token.cancel();
     housekeeping.abort();
     // Upgraded sockets are not connections `serve` waits for: wait here until each has sent its
@@ -133,7 +128,6 @@ pub async fn run(
     if let Err(e) = state.acks.flush(state.inbox.as_ref()).await {
         tracing::warn!(error = %e, "the last acks could not be stored; those entries will be delivered again");
     }
-    result?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -73,6 +73,32 @@ struct Args {
     /// (for a team or family server where everybody knows everybody).
     #[arg(long, env = "SOTTO_GROUP_ADDS", value_enum, default_value_t = GroupAddsArg::Invite)]
     group_adds: GroupAddsArg,
+    /// Seconds a client has to send a request's headers, counted from connecting or from the
+    /// first byte of a later request on the same connection. Slower clients are disconnected.
+    #[arg(long, env = "SOTTO_HEADER_READ_TIMEOUT_SECS", default_value_t = sotto_server::connections::DEFAULT_HEADER_READ_TIMEOUT_SECS)]
+    header_read_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for its next request before it is closed. Keep it
+    /// longer than the idle timeout of a reverse proxy's upstream connections.
+    #[arg(long, env = "SOTTO_IDLE_TIMEOUT_SECS", default_value_t = sotto_server::connections::DEFAULT_IDLE_TIMEOUT_SECS)]
+    idle_timeout_secs: u64,
+    /// The most connections open at once, WebSockets included. 0: as many as the open-file
+    /// limit allows less a reserve (the server raises its soft limit to the hard one at start);
+    /// a larger number is lowered to that. Over it, new connections are answered 503 with
+    /// Retry-After (health checks and metrics are still answered) and closed.
+    #[arg(long, env = "SOTTO_MAX_CONNECTIONS", default_value_t = 0)]
+    max_connections: usize,
+    /// The most connections open at once from one address (IPv6: one /64), answered like those
+    /// over --max-connections. Exempt: the --trusted-proxy addresses or, without any, loopback
+    /// peers (a reverse proxy on this host). 0 turns this cap off.
+    #[arg(long, env = "SOTTO_MAX_CONNECTIONS_PER_IP", default_value_t = sotto_server::connections::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
+    max_connections_per_ip: usize,
+    /// Seconds between pings on device WebSockets.
+    #[arg(long, env = "SOTTO_WS_PING_INTERVAL_SECS", default_value_t = sotto_server::ws::DEFAULT_PING_INTERVAL_SECS)]
+    ws_ping_interval_secs: u64,
+    /// Seconds a WebSocket may leave a ping unanswered: one silent for the ping interval plus
+    /// this is closed, and its device counts as offline.
+    #[arg(long, env = "SOTTO_WS_PONG_TIMEOUT_SECS", default_value_t = sotto_server::ws::DEFAULT_PONG_TIMEOUT_SECS)]
+    ws_pong_timeout_secs: u64,
     /// Log format.
     #[arg(long, env = "SOTTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -110,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    sotto_server::connections::raise_open_file_limit();
 
     let mut config = Config::new(args.data_dir);
     config.issuer = args.issuer;
@@ -121,6 +148,13 @@ async fn main() -> anyhow::Result<()> {
     };
     config.rate_limit = NonZeroU32::new(args.rate_limit)
         .map(|per_second| RateLimit { per_second, burst: NonZeroU32::new(args.rate_burst).unwrap_or(per_second) });
+    config.connections.header_read_timeout = Duration::from_secs(args.header_read_timeout_secs.max(1));
+    config.connections.idle_timeout = Duration::from_secs(args.idle_timeout_secs.max(1));
+    config.connections.max_connections = (args.max_connections > 0).then_some(args.max_connections);
+    config.connections.max_connections_per_address =
+        (args.max_connections_per_ip > 0).then_some(args.max_connections_per_ip);
+    config.connections.websocket.ping_interval = Duration::from_secs(args.ws_ping_interval_secs.max(1));
+    config.connections.websocket.pong_timeout = Duration::from_secs(args.ws_pong_timeout_secs.max(1));
 
     config.trusted_proxies = args.trusted_proxies;
     config.group_adds = match args.group_adds {
@@ -146,9 +180,8 @@ async fn main() -> anyhow::Result<()> {
         config.external_issuer = Some(if args.external_jwt_single_use { external.single_use() } else { external });
     }
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener =
+        sotto_server::connections::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     sotto_server::run(listener, config, shutdown_signal()).await?;
     Ok(())
 }

@@ -35,6 +35,12 @@ pub struct KindLabels {
     pub kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CapLabels {
+    /// `total` or `per_address`.
+    pub cap: &'static str,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -51,6 +57,16 @@ pub struct Metrics {
     pub entries_pushed: Counter,
     pub ephemeral_relayed: Counter,
     pub failed_logins: Counter,
+    /// Sockets open (served, refusing, and upgraded to WebSockets).
+    pub connections_open: Gauge,
+    /// The cap on connections served at once.
+    pub connections_max: Gauge,
+    /// Connections over a cap, answered 503 or closed at once, by cap.
+    pub connections_refused: Family<CapLabels, Counter>,
+    /// Connections closed by a timeout, by kind: `header`, `idle`, `websocket` (no pong).
+    pub connections_timed_out: Family<KindLabels, Counter>,
+    /// Failed `accept` calls (out of descriptors or memory).
+    pub accept_errors: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -75,6 +91,11 @@ impl Metrics {
         let entries_pushed = Counter::default();
         let ephemeral_relayed = Counter::default();
         let failed_logins = Counter::default();
+        let connections_open = Gauge::default();
+        let connections_max = Gauge::default();
+        let connections_refused = Family::<CapLabels, Counter>::default();
+        let connections_timed_out = Family::<KindLabels, Counter>::default();
+        let accept_errors = Counter::default();
         registry.register("http_requests", "HTTP requests by route and status", http_requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", http_duration.clone());
         registry.register("messages_stored", "Messages stored, by kind", messages_stored.clone());
@@ -84,6 +105,15 @@ impl Metrics {
         registry.register("entries_pushed", "Inbox entries pushed over WebSockets", entries_pushed.clone());
         registry.register("ephemeral_relayed", "Ephemeral events relayed", ephemeral_relayed.clone());
         registry.register("failed_logins", "Sign-ins refused for a wrong user id or password", failed_logins.clone());
+        registry.register("connections_open", "Open connections, WebSockets included", connections_open.clone());
+        registry.register("connections_max", "The cap on connections served at once", connections_max.clone());
+        registry.register("connections_refused", "Connections over a cap, by cap", connections_refused.clone());
+        registry.register(
+            "connections_timed_out",
+            "Connections closed by a timeout, by kind",
+            connections_timed_out.clone(),
+        );
+        registry.register("accept_errors", "Failed accept calls", accept_errors.clone());
         Metrics {
             registry,
             http_requests,
@@ -95,6 +125,11 @@ impl Metrics {
             entries_pushed,
             ephemeral_relayed,
             failed_logins,
+            connections_open,
+            connections_max,
+            connections_refused,
+            connections_timed_out,
+            accept_errors,
         }
     }
 

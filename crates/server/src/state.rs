@@ -45,6 +45,8 @@ pub struct Inner {
     pub shutdown: CancellationToken,
     /// Open WebSocket tasks; shutdown waits for them to send their close frames.
     pub sockets: TaskTracker,
+    /// Pings on WebSockets, and how long a socket may leave one unanswered.
+    pub liveness: crate::ws::Liveness,
 }
 
 impl std::fmt::Debug for Inner {

@@ -5,7 +5,15 @@
 //! socket afterwards — never lost. Pushed entries are always read back from the store, which is
 //! the only source of truth. Acks are clamped to what this socket has actually sent, so a confused
 //! client cannot delete entries it never saw, and are committed in batches (see `acks.rs`).
+//!
+//! Liveness: the server pings every socket, and a socket that showed no sign of life for the
+//! ping interval plus the pong timeout is closed like any other, its device's registration in
+//! the hub dropped — so a peer that vanished without a FIN, or stopped reading, does not hold
+//! its socket (and its file descriptor) forever. A sign of life is any frame received (a Pong
+//! too), or a batch of entries flushed: a long replay to a slow but reading client, during which
+//! its Pongs wait unread, is progress, whereas a dead peer soon fills its send buffer.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -25,12 +33,61 @@ use crate::state::AppState;
 /// Entries read from the store per round while pushing.
 const PUSH_BATCH: u32 = 256;
 const READ_BUFFER_BYTES: usize = 4096;
-const PING_INTERVAL: Duration = Duration::from_secs(30);
+pub const DEFAULT_PING_INTERVAL_SECS: u64 = 30;
+pub const DEFAULT_PONG_TIMEOUT_SECS: u64 = 30;
+/// How long the close frame to a socket that stopped answering may take to leave.
+const SILENT_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Close codes (4000-4999 are for applications).
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_REPLACED: u16 = 4000;
+const CLOSE_NO_PONG: u16 = 4001;
+
+/// How often sockets are pinged, and how long one may leave a ping unanswered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liveness {
+    pub ping_interval: Duration,
+    pub pong_timeout: Duration,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Liveness {
+            ping_interval: Duration::from_secs(DEFAULT_PING_INTERVAL_SECS),
+            pong_timeout: Duration::from_secs(DEFAULT_PONG_TIMEOUT_SECS),
+        }
+    }
+}
+
+/// When a socket last showed a sign of life, readable by the watchdog while the session runs.
+struct Heard {
+    start: tokio::time::Instant,
+    /// Milliseconds after `start`.
+    last_ms: AtomicU64,
+}
+
+impl Heard {
+    fn new() -> Self {
+        Heard { start: tokio::time::Instant::now(), last_ms: AtomicU64::new(0) }
+    }
+
+    fn now(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Resolves once nothing was heard for `limit`.
+    async fn silent_for(&self, limit: Duration) {
+        loop {
+            let deadline = self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + limit;
+            if tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
 
 #[utoipa::path(get, path = routes::Connect::PATH, tag = "messages", security(("bearer" = [])),
     responses((status = 101, description = "WebSocket of JSON frames: see `ServerFrame` and `ClientFrame`"), (status = 401, body = sotto_proto::ErrorBody)))]
@@ -64,10 +121,24 @@ async fn serve(state: AppState, device: DeviceAddress, mut socket: WebSocket) {
     tracing::debug!("socket open");
     // Entries acked but not yet committed are not sent again.
     let last_sent = state.acks.floor(&device);
-    let mut session = SocketSession { state: &state, device: &device, last_sent };
-    match session.run(&mut socket, &mut sub).await {
-        Ok(()) => tracing::debug!("socket closed"),
-        Err(e) => tracing::debug!(error = %e, "socket ended"),
+    let liveness = state.liveness;
+    let heard = Heard::new();
+    let mut session = SocketSession { state: &state, device: &device, last_sent, heard: &heard };
+    // The watchdog runs beside the session, not in its loop: a session stuck sending to a peer
+    // that stopped reading is cut off too.
+    let ended = tokio::select! {
+        ended = session.run(&mut socket, &mut sub, liveness.ping_interval) => Some(ended),
+        () = heard.silent_for(liveness.ping_interval + liveness.pong_timeout) => None,
+    };
+    match ended {
+        Some(Ok(())) => tracing::debug!("socket closed"),
+        Some(Err(e)) => tracing::debug!(error = %e, "socket ended"),
+        None => {
+            tracing::debug!("no answer to pings: closing the socket");
+            state.metrics.connections_timed_out.get_or_create(&crate::metrics::KindLabels { kind: "websocket" }).inc();
+            let goodbye = close(&mut socket, CLOSE_NO_PONG, "No answer to pings in time.");
+            let _ = tokio::time::timeout(SILENT_CLOSE_GRACE, goodbye).await;
+        }
     }
     state.metrics.websocket_connections.dec();
 }
@@ -87,13 +158,19 @@ struct SocketSession<'a> {
     device: &'a DeviceAddress,
     /// The highest seq sent on this socket.
     last_sent: u64,
+    heard: &'a Heard,
 }
 
 impl SocketSession<'_> {
-    async fn run(&mut self, socket: &mut WebSocket, sub: &mut Subscription) -> Result<(), SocketEnd> {
+    async fn run(
+        &mut self,
+        socket: &mut WebSocket,
+        sub: &mut Subscription,
+        ping_interval: Duration,
+    ) -> Result<(), SocketEnd> {
         self.push_pending(socket).await?;
         send(socket, &ServerFrame::Synced { up_to: self.last_sent }).await?;
-        let mut ping = tokio::time::interval(PING_INTERVAL);
+        let mut ping = tokio::time::interval(ping_interval);
         ping.tick().await;
         loop {
             tokio::select! {
@@ -107,11 +184,14 @@ impl SocketSession<'_> {
                 incoming = socket.recv() => match incoming {
                     None | Some(Ok(Message::Close(_))) => return Ok(()),
                     Some(Err(e)) => return Err(e.into()),
-                    Some(Ok(Message::Text(text))) => self.handle_frame(socket, text.as_str()).await?,
+                    Some(Ok(Message::Text(text))) => {
+                        self.heard.now();
+                        self.handle_frame(socket, text.as_str()).await?;
+                    }
                     Some(Ok(Message::Binary(_))) => {
                         return close(socket, CLOSE_POLICY, "Frames must be JSON text.").await;
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => self.heard.now(),
                 },
                 Some(entry) = sub.entries.recv() => self.push_fresh(socket, entry, &mut sub.entries).await?,
                 _ = sub.wake.notified() => self.push_pending(socket).await?,
@@ -150,6 +230,9 @@ impl SocketSession<'_> {
             }
         }
         socket.flush().await?;
+        if sent > 0 {
+            self.heard.now();
+        }
         self.state.metrics.entries_pushed.inc_by(sent);
         Ok(())
     }
@@ -168,6 +251,7 @@ impl SocketSession<'_> {
             }
             if n > 0 {
                 socket.flush().await?;
+                self.heard.now();
                 self.state.metrics.entries_pushed.inc_by(n as u64);
             }
             if n < PUSH_BATCH as usize {
