@@ -61,8 +61,8 @@ rust_usize() {
 largest_body=$(($(rust_usize MAX_BACKUP_BYTES) + 64 * 1024))
 grep -q "DefaultBodyLimit::max(MAX_BACKUP_BYTES + 64 \* 1024)" crates/server/src/api/mod.rs ||
   fail "the backup route's body limit in crates/server/src/api/mod.rs changed: update this check and the proxies"
-ping_secs="$(sed -n 's/^const PING_INTERVAL: Duration = Duration::from_secs(\([0-9]*\));/\1/p' crates/server/src/ws.rs)"
-[ -n "$ping_secs" ] || fail "no PING_INTERVAL in crates/server/src/ws.rs"
+ping_secs="$(sed -n 's/^pub const DEFAULT_PING_INTERVAL_SECS: u64 = \([0-9]*\);/\1/p' crates/server/src/ws.rs)"
+[ -n "$ping_secs" ] || fail "no DEFAULT_PING_INTERVAL_SECS in crates/server/src/ws.rs"
 ws_path="$(sed -n 's/^ *Connect: Get "\([^"]*\)".*/\1/p' crates/proto/src/routes.rs)"
 [ -n "$ws_path" ] || fail "no Connect route in crates/proto/src/routes.rs"
 
