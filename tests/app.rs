@@ -79,6 +79,16 @@ fn cli_texts(cli: &Cli, conversation: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// This machine's address on its network (the one its default route goes out from).
+fn network_address() -> std::net::IpAddr {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    // Connecting a UDP socket sends nothing; it only picks the route and so the local address.
+    probe.connect("192.0.2.1:9").expect("this machine has no network route to test the local server against");
+    let ip = probe.local_addr().unwrap().ip();
+    assert!(!ip.is_loopback() && !ip.is_unspecified(), "no network address: {ip}");
+    ip
+}
+
 async fn send_in_window(app: &AppWindow, text: &str) {
     let composer = app.find("composer").await;
     composer.send_keys(text).await.unwrap();
@@ -488,6 +498,12 @@ async fn a_server_on_this_computer_serves_a_second_person_and_the_account_settin
         .collect();
     let url = format!("http://{host}");
     app.screenshot("local-server").await;
+    // It listens on loopback only: from this machine's network address, nothing answers.
+    let port: u16 = host.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(host.starts_with("127.0.0.1:"), "the address shown is {host}");
+    let lan = network_address();
+    let reached = std::net::TcpStream::connect_timeout(&std::net::SocketAddr::new(lan, port), Duration::from_secs(2));
+    assert!(reached.is_err(), "the local server answered on {lan}:{port}");
     app.type_into("user-id", "alice").await;
     app.type_into("password", PASSWORD).await;
     app.type_into("password-confirm", PASSWORD).await;

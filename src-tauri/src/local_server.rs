@@ -1,8 +1,10 @@
 //! "Run a server on this computer": `sotto-server` inside the app's process, with its SQLite
-//! database in the app's data directory. It listens on every interface so others on the
-//! network can join at the addresses shown; the app itself uses the loopback address.
+//! database in the app's data directory. It listens on the loopback address only: passwords and
+//! tokens travel to it in plain HTTP, which must not cross a network. (Opening it to the network
+//! needs TLS with a certificate other apps pin; until then, people on other computers use a
+//! server run with `deploy/`.)
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,15 +18,13 @@ use crate::error::{CommandError, CommandResult, ErrorCode};
 
 /// The port a first local server tries (the standalone server's default too).
 pub const DEFAULT_PORT: u16 = 8448;
-/// Overrides where the local server listens (tests use `127.0.0.1:0`).
-const LISTEN_ENV: &str = "SOTTO_LOCAL_SERVER_LISTEN";
+/// Overrides the port the local server tries first (tests give each app a free one).
+const PORT_ENV: &str = "SOTTO_LOCAL_SERVER_PORT";
 
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct LocalServerInfo {
-    /// What this app connects to.
+    /// What this app (and other apps on this computer) connect to: a loopback address.
     pub url: String,
-    /// What others on the network connect to.
-    pub lan_urls: Vec<String>,
     pub port: u16,
 }
 
@@ -49,8 +49,7 @@ impl LocalServer {
             }
         });
         let url = format!("http://127.0.0.1:{port}");
-        let server =
-            LocalServer { info: LocalServerInfo { url: url.clone(), lan_urls: lan_urls(addr), port }, cancel, task };
+        let server = LocalServer { info: LocalServerInfo { url: url.clone(), port }, cancel, task };
         server.wait_until_ready(&url).await?;
         tracing::info!(port, "local server running");
         Ok(server)
@@ -100,39 +99,19 @@ fn unavailable(e: &std::io::Error) -> CommandError {
 }
 
 async fn bind(preferred_port: u16) -> CommandResult<TcpListener> {
-    if let Ok(listen) = std::env::var(LISTEN_ENV) {
-        let addr: SocketAddr = listen.parse().map_err(|_| {
-            CommandError::new(ErrorCode::LocalServer, format!("{LISTEN_ENV} is not an address: {listen}"))
-        })?;
-        return TcpListener::bind(addr).await.map_err(|e| unavailable(&e));
-    }
-    match TcpListener::bind((Ipv4Addr::UNSPECIFIED, preferred_port)).await {
+    let port = match std::env::var(PORT_ENV) {
+        Ok(port) => port
+            .parse()
+            .map_err(|_| CommandError::new(ErrorCode::LocalServer, format!("{PORT_ENV} is not a port: {port}")))?,
+        Err(_) => preferred_port,
+    };
+    match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
         Ok(l) => Ok(l),
         // Taken (another app, or a standalone sotto-server): any free port will do; the new
         // address is shown to the person and remembered.
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).await.map_err(|e| unavailable(&e))
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.map_err(|e| unavailable(&e))
         }
         Err(e) => Err(unavailable(&e)),
     }
-}
-
-/// `http://<address>:<port>` for each non-loopback IPv4 address of this computer (when the
-/// server listens on every interface).
-fn lan_urls(addr: SocketAddr) -> Vec<String> {
-    if !addr.ip().is_unspecified() {
-        return vec![format!("http://{addr}")];
-    }
-    let mut urls: Vec<String> = if_addrs::get_if_addrs()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|i| !i.is_loopback())
-        .filter_map(|i| match i.ip() {
-            std::net::IpAddr::V4(ip) if !ip.is_link_local() => Some(format!("http://{ip}:{}", addr.port())),
-            _ => None,
-        })
-        .collect();
-    urls.sort();
-    urls.dedup();
-    urls
 }

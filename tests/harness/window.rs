@@ -33,14 +33,14 @@ pub struct AppWindow {
 /// once, so it comes back at the same address after a restart, as on a real computer.
 pub struct AppData {
     dir: TempDir,
-    local_server_listen: String,
+    local_server_port: u16,
 }
 
 impl AppData {
     pub fn new() -> AppData {
         AppData {
             dir: tempfile::Builder::new().prefix("sotto-app-").tempdir().unwrap(),
-            local_server_listen: format!("127.0.0.1:{}", free_port()),
+            local_server_port: free_port(),
         }
     }
 
@@ -80,7 +80,7 @@ impl AppWindow {
             .env("XDG_CONFIG_HOME", data.path().join("config"))
             .env("XDG_CACHE_HOME", data.path().join("cache"))
             // The app's own server (if a test asks for one) must not take a shared port.
-            .env("SOTTO_LOCAL_SERVER_LISTEN", &data.local_server_listen)
+            .env("SOTTO_LOCAL_SERVER_PORT", data.local_server_port.to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);

@@ -247,7 +247,7 @@ const api = {
     return delay(url.replace(/\/+$/u, ""), 300);
   },
   startLocalServer: () => {
-    const info = { url: "http://127.0.0.1:7878", lan_urls: ["http://192.168.1.23:7878"], port: 7878 };
+    const info = { url: "http://127.0.0.1:7878", port: 7878 };
     status = { ...status, local_server: info };
     return delay(info, 500);
   },

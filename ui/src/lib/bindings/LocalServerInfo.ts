@@ -2,10 +2,6 @@
 
 export type LocalServerInfo = { 
 /**
- * What this app connects to.
+ * What this app (and other apps on this computer) connect to: a loopback address.
  */
-url: string, 
-/**
- * What others on the network connect to.
- */
-lan_urls: Array<string>, port: number, };
+url: string, port: number, };

@@ -105,7 +105,7 @@ export function ServerChoice({ onServer, onLocalServer }: ServerChoiceProps) {
           <span className="choice__text">
             <span className="choice__title">Run a server on this computer</span>
             <span className="choice__desc">
-              Others on your network can join at the address shown next. It runs while Sotto is open.
+              For the accounts on this computer; other computers can't reach it. It runs while Sotto is open.
             </span>
           </span>
         </button>

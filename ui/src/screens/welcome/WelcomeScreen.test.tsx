@@ -37,14 +37,14 @@ describe("welcome: choosing a server", () => {
     expect(screen.getByText("https://chat.example.org")).toBeTruthy();
   });
 
-  it("runs a local server and shows the address others can join at", async () => {
+  it("runs a local server on this computer only and shows its address", async () => {
     const { user } = await renderApp({ status: welcomeStatus() });
 
     await user.click(screen.getByTestId("local-choice"));
 
     const address = await screen.findByTestId("local-server-address");
-    expect(address.textContent).toContain("Others on your network can join at");
-    expect(address.textContent).toContain("http://192.168.1.5:7878");
+    expect(address.textContent).toContain("http://127.0.0.1:7878");
+    expect(address.textContent).toContain("it is not open to your network");
     expect(ipc.startLocalServer).toHaveBeenCalledTimes(1);
     // A fresh local server has no accounts yet: the form starts on "Create account".
     expect(screen.getByTestId("mode-register").getAttribute("aria-pressed")).toBe("true");
