@@ -496,6 +496,8 @@ async fn a_server_on_this_computer_serves_a_second_person_and_the_account_settin
         .chars()
         .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
         .collect();
+    // (The sentence's full stop follows the address.)
+    let host = host.trim_end_matches('.').to_owned();
     let url = format!("http://{host}");
     app.screenshot("local-server").await;
     // It listens on loopback only: from this machine's network address, nothing answers.
