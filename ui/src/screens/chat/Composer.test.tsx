@@ -21,6 +21,22 @@ async function setup() {
   return r;
 }
 
+/** Opens group "club" (owned by bob) that I (alice) am not in, with `invited` invited. */
+async function openClub(invited: string[]) {
+  ipc.groupDetails.mockResolvedValue({
+    group_id: "club",
+    name: "Club",
+    version: 2,
+    joined: false,
+    signed: true,
+    members: [{ user_id: "bob", role: "owner" }],
+    invited,
+  });
+  const r = await renderApp({ conversations: [conversation({ peer: "club", kind: "group", title: "Club" })] });
+  await openConversation(r.user, "g:club");
+  return r;
+}
+
 describe("composer", () => {
   it("sends on Enter, shows the message as queued, and clears the field", async () => {
     const { user } = await setup();
@@ -82,32 +98,13 @@ describe("composer", () => {
   });
 
   it("is disabled with an explanation once I'm no longer in the group", async () => {
-    ipc.groupDetails.mockResolvedValue({
-      group_id: "club",
-      name: "Club",
-      version: 2,
-      joined: false,
-      signed: true,
-      members: [{ user_id: "bob", role: "owner" }],
-      invited: [],
-    });
-    const r = await renderApp({ conversations: [conversation({ peer: "club", kind: "group", title: "Club" })] });
-    await openConversation(r.user, "g:club");
+    await openClub([]);
 
     await waitFor(() => expect(composer().disabled).toBe(true));
     expect(screen.getByText("You're not a member of this group any more, so you can't send messages here.")).toBeTruthy();
   });
 
   it("offers to join or decline when I'm invited, and takes part once I join", async () => {
-    ipc.groupDetails.mockResolvedValue({
-      group_id: "club",
-      name: "Club",
-      version: 2,
-      joined: false,
-      signed: true,
-      members: [{ user_id: "bob", role: "owner" }],
-      invited: ["alice"],
-    });
     ipc.acceptInvitation.mockResolvedValueOnce({
       group_id: "club",
       name: "Club",
@@ -120,8 +117,7 @@ describe("composer", () => {
       ],
       invited: [],
     });
-    const r = await renderApp({ conversations: [conversation({ peer: "club", kind: "group", title: "Club" })] });
-    await openConversation(r.user, "g:club");
+    const r = await openClub(["alice"]);
 
     await waitFor(() => expect(screen.getByTestId("invitation")).toBeTruthy());
     expect(composer().disabled).toBe(true);
@@ -133,17 +129,7 @@ describe("composer", () => {
   });
 
   it("declines an invitation and says so", async () => {
-    ipc.groupDetails.mockResolvedValue({
-      group_id: "club",
-      name: "Club",
-      version: 2,
-      joined: false,
-      signed: true,
-      members: [{ user_id: "bob", role: "owner" }],
-      invited: ["alice"],
-    });
-    const r = await renderApp({ conversations: [conversation({ peer: "club", kind: "group", title: "Club" })] });
-    await openConversation(r.user, "g:club");
+    const r = await openClub(["alice"]);
     await r.user.click(await screen.findByRole("button", { name: "Decline" }));
     await waitFor(() => expect(ipc.declineInvitation).toHaveBeenCalledWith("club"));
     await waitFor(() => expect(screen.getByText("You declined the invitation to this group.")).toBeTruthy());
