@@ -1,0 +1,211 @@
+//! The client engine against what a server (or whoever runs it) can send a device, and against
+//! damaged backup files: real frames, payloads and backups with edits, and arbitrary bytes.
+//! Every input goes through the engine's own receive path and readers (`sotto_core::fuzzing`).
+//! Cases per property: `PROPTEST_CASES` (default 256).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use std::cell::RefCell;
+
+use proptest::prelude::*;
+use sotto_core::fuzzing::Sender;
+use sotto_fuzz::engine::{self, Engine};
+use sotto_fuzz::seeds;
+
+/// One engine per test thread (setting one up makes three devices and their databases), with
+/// the seeds made from it.
+struct Fixture {
+    engine: Engine,
+    frames: Vec<Vec<u8>>,
+    backup: Vec<u8>,
+    olm: Vec<(Sender, Vec<u8>)>,
+    key_backups: Vec<Vec<u8>>,
+}
+
+thread_local! {
+    static FIXTURE: RefCell<Fixture> = RefCell::new({
+        let mut engine = Engine::new().unwrap();
+        let frames = seeds::frames(&mut engine).unwrap();
+        let backup = seeds::backup_plaintext(&mut engine).unwrap();
+        let olm = seeds::olm_contents(&backup);
+        let key_backups = seeds::key_backup_plaintexts(&backup);
+        Fixture { engine, frames, backup, olm, key_backups }
+    });
+}
+
+fn with<T>(f: impl FnOnce(&mut Fixture) -> T) -> T {
+    FIXTURE.with(|fixture| f(&mut fixture.borrow_mut()))
+}
+
+fn lines(plaintext: &[u8]) -> Vec<Vec<u8>> {
+    plaintext.split_inclusive(|b| *b == b'\n').map(<[u8]>::to_vec).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The seeds themselves: each reaches what it is for, so the edits below start from deep inside.
+
+#[test]
+fn the_seeds_reach_the_engine() {
+    with(|f| {
+        // Real ciphertexts: the two one-to-one texts and the group text are new messages.
+        let stored: usize = f.frames[..3].to_vec().iter().map(|frame| f.engine.frame(frame).unwrap()).sum();
+        assert_eq!(stored, 3);
+        // Every kind of Olm content decrypts and is handled; the texts and the history are stored.
+        for (from, content) in f.olm.clone() {
+            f.engine.olm_content(from, &content).unwrap();
+        }
+        let text = f.olm[0].1.clone();
+        assert_eq!(f.engine.olm_content(Sender::Contact, &text).unwrap(), 1, "a text from the contact is stored");
+        for content in seeds::megolm_contents() {
+            assert_eq!(f.engine.megolm_content(&content).unwrap(), 1, "a group text is stored");
+        }
+        // The real backup restores, every record of it.
+        let read = f.engine.backup_plaintext(&f.backup.clone()).unwrap().expect("the real backup restores");
+        assert_eq!(read.records as usize, lines(&f.backup).len() - 2, "header and trailer are not records");
+        assert!(read.has_account && read.messages >= 3);
+        // The key backup made of its group sessions restores them.
+        let sessions = f.engine.key_backup_plaintext(&f.key_backups[0].clone()).unwrap();
+        assert_eq!(sessions, Some(0), "the receiver holds these sessions already: nothing new, but opened");
+        assert_eq!(f.engine.key_backup_plaintext(b"{\"sessions\":[]}").unwrap(), Some(0));
+        assert_eq!(f.engine.key_backup_plaintext(b"not json").unwrap(), None);
+        // The recovery key reads back.
+        let key = f.engine.recovery_key().to_owned();
+        assert_eq!(engine::recovery_key_text(key.as_bytes()), Ok(true));
+        assert_eq!(engine::recovery_key_text(key.replace(' ', "").as_bytes()), Ok(true));
+    });
+}
+
+#[test]
+fn a_damaged_backup_is_refused_never_half_restored() {
+    with(|f| {
+        let backup = f.backup.clone();
+        let lines = lines(&backup);
+        // Cut anywhere (here: at every line end but the last, and inside lines).
+        let mut cut = 0;
+        for line in &lines[..lines.len() - 1] {
+            cut += line.len();
+            assert_eq!(f.engine.backup_plaintext(&backup[..cut]).unwrap(), None, "cut after {cut} bytes");
+            assert_eq!(f.engine.backup_plaintext(&backup[..cut - 1]).unwrap(), None, "cut at {}", cut - 1);
+        }
+        // A record left out, or given twice.
+        for i in 1..lines.len() - 1 {
+            let mut without = lines.clone();
+            without.remove(i);
+            assert_eq!(f.engine.backup_plaintext(&without.concat()).unwrap(), None, "without record {i}");
+            let mut twice = lines.clone();
+            twice.insert(i, lines[i].clone());
+            assert_eq!(f.engine.backup_plaintext(&twice.concat()).unwrap(), None, "record {i} twice");
+        }
+    });
+}
+
+proptest! {
+    #[test]
+    fn edited_frames_are_received_or_skipped(pick in any::<usize>(), edits in common::edits()) {
+        with(|f| {
+            let frame = common::mutate(&f.frames[pick % f.frames.len()], &edits);
+            f.engine.frame(&frame).map(|_| ())
+        }).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+
+    #[test]
+    fn arbitrary_frames_are_received_or_skipped(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        with(|f| f.engine.frame(&bytes).map(|_| ())).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+
+    #[test]
+    fn edited_olm_payloads_are_received(pick in any::<usize>(), edits in common::edits()) {
+        with(|f| {
+            let (from, content) = f.olm[pick % f.olm.len()].clone();
+            f.engine.olm_content(from, &common::mutate(&content, &edits)).map(|_| ())
+        }).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+
+    #[test]
+    fn arbitrary_olm_plaintexts_are_received(own in any::<bool>(), bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let from = if own { Sender::OwnDevice } else { Sender::Contact };
+        with(|f| {
+            f.engine.olm_payload(from, &bytes)?;
+            f.engine.olm_content(from, &bytes)
+        }).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+
+    #[test]
+    fn edited_megolm_payloads_are_received(pick in any::<usize>(), edits in common::edits()) {
+        let contents = seeds::megolm_contents();
+        let content = common::mutate_prefix(&contents[pick % contents.len()], &edits);
+        with(|f| f.engine.megolm_content(&content).map(|_| ())).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+
+    #[test]
+    fn arbitrary_megolm_plaintexts_are_received(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        with(|f| {
+            f.engine.megolm_payload(&bytes)?;
+            f.engine.megolm_content(&bytes)
+        }).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+
+    #[test]
+    fn edited_backups_restore_or_are_refused(
+        line in any::<usize>(),
+        edits in common::edits(),
+        drop_line in proptest::option::of(any::<usize>()),
+    ) {
+        with(|f| {
+            let mut lines = lines(&f.backup);
+            let i = line % lines.len();
+            let edited = common::mutate(lines[i].strip_suffix(b"\n").unwrap_or(&lines[i]), &edits);
+            lines[i] = [edited.as_slice(), b"\n"].concat();
+            if let Some(d) = drop_line {
+                lines.remove(d % lines.len());
+            }
+            f.engine.backup_plaintext(&lines.concat()).map(|_| ())
+        }).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+
+    #[test]
+    fn arbitrary_backup_contents_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        with(|f| f.engine.backup_plaintext(&bytes).map(|_| ())).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+
+    #[test]
+    fn a_backup_file_with_any_byte_changed_is_refused(at in any::<usize>(), xor in 1u8..) {
+        let read = with(|f| {
+            let mut file = sotto_core::fuzzing::encrypt_backup(&f.backup, engine::PASSPHRASE).unwrap();
+            let i = at % file.len();
+            file[i] ^= xor;
+            f.engine.backup_file(&file)
+        }).map_err(|v| TestCaseError::fail(v.0))?;
+        prop_assert!(read.is_none(), "a changed byte went unnoticed");
+    }
+
+    #[test]
+    fn edited_key_backups_restore_or_are_refused(pick in any::<usize>(), edits in common::edits()) {
+        with(|f| {
+            let contents = common::mutate(&f.key_backups[pick % f.key_backups.len()], &edits);
+            f.engine.key_backup_plaintext(&contents).map(|_| ())
+        }).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+
+    #[test]
+    fn arbitrary_key_backup_blobs_are_refused(json in common::json(), bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        with(|f| {
+            f.engine.key_backup_blob(&serde_json::to_vec(&json).unwrap())?;
+            f.engine.key_backup_blob(&bytes)?;
+            f.engine.key_backup_plaintext(&bytes)
+        }).map(|_| ()).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+
+    #[test]
+    fn typed_recovery_keys_are_read_or_refused(edit_at in any::<usize>(), c in any::<char>(), text in ".{0,80}") {
+        let key = with(|f| f.engine.recovery_key().to_owned());
+        let mut typed: Vec<char> = key.chars().collect();
+        let i = edit_at % typed.len();
+        typed[i] = c;
+        let typed: String = typed.into_iter().collect();
+        engine::recovery_key_text(typed.as_bytes()).map_err(|v| TestCaseError::fail(v.0))?;
+        engine::recovery_key_text(text.as_bytes()).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+}
