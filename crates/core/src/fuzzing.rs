@@ -8,17 +8,22 @@
 //! decryption behind it, the backup file reader (`open_backup` + `load_records`) and the key
 //! backup's `open` and import — never a copy of it. What this module adds is only the set-up a
 //! server would otherwise have brought about: devices pinned, Olm sessions started, a group key
-//! shared.
+//! shared, the contact's identity pinned (so changes the contact signs to a group are checked all
+//! the way and applied).
 
 use std::path::PathBuf;
 
-use sotto_proto::{DeviceAddress, DeviceId, EntryBody, GroupId, InboxEntry, MessageId, UserId};
+use sotto_proto::{
+    DeviceAddress, DeviceId, EntryBody, GroupId, GroupInfo, GroupMember, InboxEntry, MembershipChange, MembershipEvent,
+    MessageId, Role, SignedGroupChange, UserId,
+};
 use tempfile::TempDir;
 use zeroize::Zeroizing;
 
 use crate::backup::{self, Owner};
 use crate::client::{Source, learn_name_key, process_batch, retry_sessions};
 use crate::crypto::Machine;
+use crate::crypto::cross_signing::CrossSigningSecrets;
 use crate::crypto::payload::OlmContent;
 use crate::key_backup::blob::{self, BackupKey, Kdf};
 use crate::key_backup::recovery::RecoveryKey;
@@ -40,6 +45,9 @@ pub const CONTACT_DEVICE: &str = "ALICE1";
 pub const OWN_DEVICE: &str = "BOB2";
 /// The group the contact shares a Megolm session with the receiver in.
 pub const GROUP: &str = "fuzzgroup";
+/// How many groups the contact makes changes to ([`GROUP`] and `fuzzgroup1`...): a few, so
+/// that changes build on each other.
+pub const GROUPS: u8 = 4;
 
 /// One device: its crypto machine and its own SQLCipher database in a temporary directory.
 struct Party {
@@ -97,6 +105,8 @@ pub enum Sender {
 pub struct Receiver {
     me: Party,
     contact: Party,
+    /// The contact's identity, pinned by the receiver: it confirmed the contact's device.
+    contact_identity: CrossSigningSecrets,
     own_device: Party,
     group: GroupId,
     next: u64,
@@ -122,7 +132,9 @@ impl Receiver {
             };
             sender.machine.start_olm_session(&sender.store.db(), &me_record, &claimed)?;
         }
-        let mut receiver = Receiver { me, contact, own_device, group, next: 0 };
+        let contact_identity = CrossSigningSecrets::generate();
+        me.store.db().pin_identity(&contact_identity.identity(&contact.machine.own().user_id), 0)?;
+        let mut receiver = Receiver { me, contact, contact_identity, own_device, group, next: 0 };
         // The first message over each session opens it on the receiving side.
         for from in [Sender::Contact, Sender::OwnDevice] {
             let plaintext = receiver.olm_plaintext(from, &OlmContent::SessionRenewed)?;
@@ -144,11 +156,6 @@ impl Receiver {
             Sender::Contact => &self.contact,
             Sender::OwnDevice => &self.own_device,
         }
-    }
-
-    /// The group the contact's Megolm session is for.
-    pub fn group(&self) -> &GroupId {
-        &self.group
     }
 
     /// Process `entries` as one batch of the receive path (decrypt, check, store, index, in one
@@ -240,6 +247,65 @@ impl Receiver {
         serde_json::to_vec(&json).map_err(Error::encode("a fuzzing plaintext"))
     }
 
+    /// Group `n` of the [`GROUPS`] the contact changes ([`GROUP`] is the first).
+    pub fn group_id(&self, n: u8) -> Result<GroupId> {
+        match n % GROUPS {
+            0 => Ok(self.group.clone()),
+            n => GroupId::parse(format!("{GROUP}{n}")).map_err(|e| Error::InvalidInput(e.to_string())),
+        }
+    }
+
+    /// The next change to `group` as the receiver has it (number and previous hash; the first
+    /// when it has none), authored by the contact's device with its confirmation, as JSON with
+    /// `action` for its action.
+    pub fn next_group_change(&self, group: &GroupId, action: &serde_json::Value) -> Result<serde_json::Value> {
+        let head = self.me.store.db().group_head(group)?;
+        let keys = self.contact.machine.device_keys();
+        Ok(serde_json::json!({
+            "group_id": group,
+            "seq": head.as_ref().map_or(1, |(seq, _)| seq + 1),
+            "prev": head.map(|(_, hash)| hash),
+            "author": keys.user_id,
+            "device_id": keys.device_id,
+            "curve25519": keys.curve25519,
+            "ed25519": keys.ed25519,
+            "confirmation": self.contact_identity.confirm(&keys).signature,
+            "ts": 1_767_225_600_000_u64 + self.next,
+            "action": action,
+        }))
+    }
+
+    /// A membership event for `group` carrying `change` (any text) signed by the contact's
+    /// device, and the server's own description of the group, as the server delivers it.
+    pub fn group_change_entry(&mut self, group: &GroupId, change: String) -> Result<InboxEntry> {
+        let signed: SignedGroupChange = self.contact.machine.sign_group_change_json(change);
+        let contact = self.contact.machine.own().user_id.clone();
+        let me = self.me.machine.own().user_id.clone();
+        let event = MembershipEvent {
+            group_id: group.clone(),
+            change: MembershipChange::Added,
+            actor: contact.clone(),
+            users: vec![me.clone()],
+            group: GroupInfo {
+                group_id: group.clone(),
+                name: "Fuzzing".into(),
+                version: self.next,
+                created_ts: 1_767_225_600_000,
+                members: vec![
+                    GroupMember { user_id: contact, role: Role::Owner },
+                    GroupMember { user_id: me, role: Role::Member },
+                ],
+            },
+            signed: Some(signed),
+        };
+        self.entry(Sender::Contact, EntryBody::Membership(Box::new(event)))
+    }
+
+    /// `group` as the receiver verified it from its signed changes, if it knows it.
+    pub fn group(&self, group: &GroupId) -> Result<Option<crate::LocalGroup>> {
+        self.me.store.db().group(group)
+    }
+
     /// The receiver's database as a backup file (the real export), encrypted with `passphrase`
     /// at the export's work factor: a valid backup to mutate.
     pub fn export_backup(&self, passphrase: &str) -> Result<Vec<u8>> {
@@ -292,9 +358,10 @@ impl Receiver {
     }
 }
 
-/// A new random recovery key, as its text.
+/// The recovery key of the fuzzed key backups, as its text: the same in every run, so a saved
+/// input (a blob sealed under it) means the same thing next time.
 pub fn recovery_key() -> Result<Zeroizing<String>> {
-    Ok(RecoveryKey::generate()?.to_text())
+    Ok(RecoveryKey::from_bytes(&[0x5a; 32])?.to_text())
 }
 
 /// Parse a recovery key's text (as typed by a person) and give its canonical text back.
