@@ -78,6 +78,23 @@ impl Engine {
         self.megolm_payload(&payload)
     }
 
+    /// A change to group `group` (one of a few) whose action is `action` (raw JSON bytes,
+    /// which may go on with more fields), numbered and chained as the receiver's next one and
+    /// signed by the contact's confirmed device, in a membership event through the receive path:
+    /// the checks and the rules run on it, and it is applied if they hold.
+    pub fn group_change(&mut self, group: u8, action: &[u8]) -> Result<usize, Violation> {
+        let group = self.receiver.group_id(group).map_err(engine_error("naming a group"))?;
+        let change = splice(&self.receiver.next_group_change(&group, &MARK.into()).and_then(|c| to_json(&c)), action)?;
+        self.group_change_text(&group, &change)
+    }
+
+    /// A membership event whose change is `change` (any bytes), signed by the contact's device.
+    pub fn group_change_text(&mut self, group: &sotto_proto::GroupId, change: &[u8]) -> Result<usize, Violation> {
+        let Ok(change) = String::from_utf8(change.to_vec()) else { return Ok(0) };
+        let entry = self.receiver.group_change_entry(group, change).map_err(engine_error("signing a group change"))?;
+        self.receiver.receive(std::slice::from_ref(&entry)).map_err(engine_error("receiving a group change"))
+    }
+
     /// A backup file, restored into an empty database (then rolled back). `Ok(None)`: refused.
     pub fn backup_file(&mut self, file: &[u8]) -> Result<Option<fuzzing::BackupRead>, Violation> {
         Ok(self.backups.read(file, PASSPHRASE).ok())
@@ -113,6 +130,10 @@ pub fn recovery_key_text(bytes: &[u8]) -> Result<bool, Violation> {
     }
 }
 
+fn to_json(value: &serde_json::Value) -> Result<Vec<u8>, sotto_core::Error> {
+    serde_json::to_vec(value).map_err(|e| sotto_core::Error::InvalidInput(e.to_string()))
+}
+
 /// The content an envelope is built with, replaced by the bytes to splice in.
 const MARK: &str = "sotto-fuzz-content";
 
@@ -129,16 +150,26 @@ fn splice(envelope: &Result<Vec<u8>, sotto_core::Error>, content: &[u8]) -> Resu
     Ok([head, content, tail].concat())
 }
 
-/// The libFuzzer form of the receive path: the first byte picks what the rest is.
+/// The libFuzzer form of the receive path: the first byte picks what the rest is (for a group
+/// change, the next byte picks the group).
 pub fn receive_tagged(engine: &mut Engine, input: &[u8]) -> Result<usize, Violation> {
     let Some((&tag, rest)) = input.split_first() else { return Ok(0) };
-    match tag % 6 {
+    match tag % 8 {
         0 => engine.frame(rest),
         1 => engine.olm_payload(Sender::Contact, rest),
         2 => engine.olm_content(Sender::Contact, rest),
         3 => engine.olm_content(Sender::OwnDevice, rest),
         4 => engine.megolm_payload(rest),
-        _ => engine.megolm_content(rest),
+        5 => engine.megolm_content(rest),
+        6 => {
+            let Some((&group, action)) = rest.split_first() else { return Ok(0) };
+            engine.group_change(group, action)
+        }
+        _ => {
+            let Some((&group, change)) = rest.split_first() else { return Ok(0) };
+            let group = engine.receiver.group_id(group).map_err(engine_error("naming a group"))?;
+            engine.group_change_text(&group, change)
+        }
     }
 }
 

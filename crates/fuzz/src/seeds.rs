@@ -135,6 +135,27 @@ pub fn olm_contents(backup_plaintext: &[u8]) -> Vec<(Sender, Vec<u8>)> {
     contents.into_iter().map(|(from, content)| (from, content.to_string().into_bytes())).collect()
 }
 
+/// Group actions (the JSON of a change's `action`) of every kind, in an order that makes sense
+/// for one group: created by the contact with the receiver in it, changed, left.
+pub fn group_actions() -> Vec<Vec<u8>> {
+    [
+        json!({"type": "create", "name": "Climbing", "members": [RECEIVER_USER]}),
+        json!({"type": "add", "users": ["carol.w", "dave"]}),
+        json!({"type": "set_role", "user": RECEIVER_USER, "role": "admin"}),
+        json!({"type": "remove", "user": "dave"}),
+        json!({"type": "set_role", "user": "carol.w", "role": "owner"}),
+        json!({"type": "leave"}),
+        json!({"type": "dismiss"}),
+        json!({"type": "adopt", "name": "Old", "members": [
+            {"user_id": CONTACT_USER, "role": "owner"}, {"user_id": RECEIVER_USER, "role": "member"}
+        ]}),
+        json!({"type": "create", "name": "sealed:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "members": []}),
+    ]
+    .iter()
+    .map(|action| action.to_string().into_bytes())
+    .collect()
+}
+
 /// The content of a group message, alone and followed by the sender's group head.
 pub fn megolm_contents() -> Vec<Vec<u8>> {
     vec![

@@ -27,6 +27,9 @@ struct Fixture {
 thread_local! {
     static FIXTURE: RefCell<Fixture> = RefCell::new({
         let mut engine = Engine::new().unwrap();
+        // The Megolm session's group, made by the contact with the receiver in it: group
+        // messages naming its changes are compared with them.
+        engine.group_change(0, &seeds::group_actions()[0]).unwrap();
         let frames = seeds::frames(&mut engine).unwrap();
         let backup = seeds::backup_plaintext(&mut engine).unwrap();
         let olm = seeds::olm_contents(&backup);
@@ -61,6 +64,28 @@ fn the_seeds_reach_the_engine() {
         for content in seeds::megolm_contents() {
             assert_eq!(f.engine.megolm_content(&content).unwrap(), 1, "a group text is stored");
         }
+        // Signed changes are checked to the contact's pinned identity and applied, in order.
+        let group = f.engine.receiver.group_id(1).unwrap();
+        let members = |f: &mut Fixture| {
+            let local = f.engine.receiver.group(&group).unwrap().expect("the group is known");
+            (local.version, local.member_ids().iter().map(ToString::to_string).collect::<Vec<_>>())
+        };
+        let actions = seeds::group_actions();
+        f.engine.group_change(1, &actions[0]).unwrap();
+        assert_eq!(members(f), (1, vec!["alice".to_owned(), "bob".to_owned()]));
+        f.engine.group_change(1, &actions[1]).unwrap();
+        assert_eq!(members(f).1, ["alice", "bob", "carol.w", "dave"]);
+        for action in &actions[2..5] {
+            f.engine.group_change(1, action).unwrap();
+        }
+        assert_eq!(members(f), (5, vec!["alice".to_owned(), "bob".to_owned(), "carol.w".to_owned()]));
+        // A change that breaks the rules (the contact is no longer the owner) is refused.
+        f.engine.group_change(1, &actions[6]).unwrap();
+        assert_eq!(members(f).0, 5);
+        // The group of the Megolm session was made in the fixture: a message naming another
+        // change at its number (a fork, which is warned of) is still stored.
+        let forked = br#"{"type":"text","body":"hi","ts":5},"state":{"seq":1,"hash":"not-it"}"#;
+        assert_eq!(f.engine.megolm_content(forked).unwrap(), 1);
         // The real backup restores, every record of it.
         let read = f.engine.backup_plaintext(&f.backup.clone()).unwrap().expect("the real backup restores");
         assert_eq!(read.records as usize, lines(&f.backup).len() - 2, "header and trailer are not records");
@@ -144,6 +169,23 @@ proptest! {
         with(|f| {
             f.engine.megolm_payload(&bytes)?;
             f.engine.megolm_content(&bytes)
+        }).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+
+    #[test]
+    fn edited_group_changes_are_received(group in any::<u8>(), pick in any::<usize>(), edits in common::edits()) {
+        let actions = seeds::group_actions();
+        let action = common::mutate(&actions[pick % actions.len()], &edits);
+        with(|f| f.engine.group_change(group, &action).map(|_| ())).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+
+    #[test]
+    fn arbitrary_group_changes_are_received(group in any::<u8>(), json in common::json(), bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        with(|f| {
+            f.engine.group_change(group, &serde_json::to_vec(&json).unwrap())?;
+            f.engine.group_change(group, &bytes)?;
+            let id = f.engine.receiver.group_id(group).unwrap();
+            f.engine.group_change_text(&id, &bytes)
         }).map_err(|v| TestCaseError::fail(v.0))?;
     }
 
