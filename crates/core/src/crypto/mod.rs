@@ -772,10 +772,18 @@ pub fn device_label(d: &DeviceRecord) -> String {
     format!("{}/{}/{}", d.user_id, d.device_id, d.curve25519)
 }
 
+/// An Ed25519 public key from its unpadded base64, or `None`. Never vodozemac's
+/// `Ed25519PublicKey::from_base64`: in 0.11 it panics on 44 base64 characters without padding
+/// (it copies the 33 bytes they decode to into 32), and a key comes from the directory, a group
+/// change or a file, where anyone can put any text. The same keys are accepted (43 characters).
+pub(crate) fn ed25519_public_key(base64: &str) -> Option<Ed25519PublicKey> {
+    let bytes: [u8; 32] = vodozemac::base64_decode(base64).ok()?.try_into().ok()?;
+    Ed25519PublicKey::from_slice(&bytes).ok()
+}
+
 /// Check an Ed25519 signature (all values unpadded base64).
 pub fn verify_signature(ed25519: &str, message: &[u8], signature: &str) -> bool {
-    let (Ok(key), Ok(signature)) = (Ed25519PublicKey::from_base64(ed25519), Ed25519Signature::from_base64(signature))
-    else {
+    let (Some(key), Ok(signature)) = (ed25519_public_key(ed25519), Ed25519Signature::from_base64(signature)) else {
         return false;
     };
     key.verify(message, &signature).is_ok()
