@@ -126,6 +126,30 @@ fn a_damaged_backup_is_refused_never_half_restored() {
     });
 }
 
+/// A key of 44 base64 characters (33 bytes) where an Ed25519 key goes made vodozemac 0.11 panic:
+/// found by the `backup` libFuzzer target in a backup's `identity` record (the same check reads
+/// the identities and device keys of every key query answer). In a group change it is refused.
+#[test]
+fn a_key_of_33_bytes_is_refused_not_a_panic() {
+    let long = "A".repeat(44);
+    with(|f| {
+        let group = f.engine.receiver.group_id(2).unwrap();
+        let mut change = f.engine.receiver.next_group_change(&group, &serde_json::json!({"type": "leave"})).unwrap();
+        change["ed25519"] = long.clone().into();
+        f.engine.group_change_text(&group, change.to_string().as_bytes()).unwrap();
+
+        let lines = lines(&f.backup);
+        let identity = lines.iter().position(|l| l.starts_with(br#"{"type":"identity""#)).expect("an identity record");
+        for field in ["master_key", "self_signing_key", "user_signing_key"] {
+            let mut record: serde_json::Value = serde_json::from_slice(&lines[identity]).unwrap();
+            record[field] = long.clone().into();
+            let mut edited = lines.clone();
+            edited[identity] = [serde_json::to_vec(&record).unwrap(), b"\n".to_vec()].concat();
+            assert_eq!(f.engine.backup_plaintext(&edited.concat()).unwrap(), None, "{field} of 33 bytes");
+        }
+    });
+}
+
 proptest! {
     #[test]
     fn edited_frames_are_received_or_skipped(pick in any::<usize>(), edits in common::edits()) {

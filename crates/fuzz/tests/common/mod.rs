@@ -34,6 +34,9 @@ const WORDS: &[&str] = &[
     "fuzz-000000000001",
     "AAAA",
     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    // 44 characters: 33 bytes where a key has 32 (vodozemac 0.11 panicked on these).
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
     "sealed:v1:AAAA",
     "text",
     "room_key",
