@@ -15,13 +15,13 @@ use std::path::PathBuf;
 
 use sotto_proto::{
     DeviceAddress, DeviceId, EntryBody, GroupId, GroupInfo, GroupMember, InboxEntry, MembershipChange, MembershipEvent,
-    MessageId, Role, SignedGroupChange, UserId,
+    MessageId, QueryKeysResponse, Role, SignedGroupChange, UserDevices, UserId,
 };
 use tempfile::TempDir;
 use zeroize::Zeroizing;
 
 use crate::backup::{self, Owner};
-use crate::client::{Source, learn_name_key, process_batch, retry_sessions};
+use crate::client::{Source, learn_name_key, process_batch, reconcile, retry_sessions};
 use crate::crypto::Machine;
 use crate::crypto::cross_signing::CrossSigningSecrets;
 use crate::crypto::payload::OlmContent;
@@ -299,6 +299,35 @@ impl Receiver {
             signed: Some(signed),
         };
         self.entry(Sender::Contact, EntryBody::Membership(Box::new(event)))
+    }
+
+    /// Take in an answer of the directory (`POST /v1/keys/query`) as a device refresh does:
+    /// each user's identity and devices checked against what is pinned, in one committed
+    /// transaction. Returns the number of events (key changes) it made.
+    pub fn directory_answer(&mut self, answer: &QueryKeysResponse) -> Result<usize> {
+        let Party { machine, store, .. } = &mut self.me;
+        let own = machine.own().clone();
+        let now = crate::store::now_ms();
+        store.transaction(|db| {
+            let mut events = 0;
+            for user in &answer.users {
+                events += reconcile(db, &own, user, false, now)?.len();
+            }
+            Ok(events)
+        })
+    }
+
+    /// The contact's directory entry as the server lists it: its identity, its device with its
+    /// keys and the identity's confirmation of them.
+    pub fn contact_directory_entry(&self) -> UserDevices {
+        let keys = self.contact.machine.device_keys();
+        UserDevices {
+            user_id: keys.user_id.clone(),
+            identity: Some(self.contact_identity.identity(&keys.user_id)),
+            confirmations: vec![self.contact_identity.confirm(&keys)],
+            devices: vec![keys],
+            verified_by_you: None,
+        }
     }
 
     /// `group` as the receiver verified it from its signed changes, if it knows it.

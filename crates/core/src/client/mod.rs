@@ -40,6 +40,7 @@ pub use self::sync::SyncSummary;
 /// What the fuzz targets drive (`crate::fuzzing`).
 #[cfg(feature = "fuzzing")]
 pub(crate) use self::{
+    directory::reconcile,
     group_log::learn_name_key,
     receive::{Source, process_batch, retry_sessions},
 };
