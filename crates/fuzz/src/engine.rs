@@ -95,6 +95,13 @@ impl Engine {
         self.receiver.receive(std::slice::from_ref(&entry)).map_err(engine_error("receiving a group change"))
     }
 
+    /// An answer of the directory (`POST /v1/keys/query`), decoded as the client decodes it
+    /// and taken in as a device refresh does. Returns the key changes it made.
+    pub fn directory(&mut self, bytes: &[u8]) -> Result<usize, Violation> {
+        let Ok(answer) = serde_json::from_slice::<sotto_proto::QueryKeysResponse>(bytes) else { return Ok(0) };
+        self.receiver.directory_answer(&answer).map_err(engine_error("taking in a directory answer"))
+    }
+
     /// A backup file, restored into an empty database (then rolled back). `Ok(None)`: refused.
     pub fn backup_file(&mut self, file: &[u8]) -> Result<Option<fuzzing::BackupRead>, Violation> {
         Ok(self.backups.read(file, PASSPHRASE).ok())
@@ -154,7 +161,7 @@ fn splice(envelope: &Result<Vec<u8>, sotto_core::Error>, content: &[u8]) -> Resu
 /// change, the next byte picks the group).
 pub fn receive_tagged(engine: &mut Engine, input: &[u8]) -> Result<usize, Violation> {
     let Some((&tag, rest)) = input.split_first() else { return Ok(0) };
-    match tag % 8 {
+    match tag % 9 {
         0 => engine.frame(rest),
         1 => engine.olm_payload(Sender::Contact, rest),
         2 => engine.olm_content(Sender::Contact, rest),
@@ -165,6 +172,7 @@ pub fn receive_tagged(engine: &mut Engine, input: &[u8]) -> Result<usize, Violat
             let Some((&group, action)) = rest.split_first() else { return Ok(0) };
             engine.group_change(group, action)
         }
+        8 => engine.directory(rest),
         _ => {
             let Some((&group, change)) = rest.split_first() else { return Ok(0) };
             let group = engine.receiver.group_id(group).map_err(engine_error("naming a group"))?;

@@ -156,6 +156,16 @@ pub fn group_actions() -> Vec<Vec<u8>> {
     .collect()
 }
 
+/// Answers of the directory: the contact as the server lists it (identity, device,
+/// confirmation), and with an unknown user beside it.
+pub fn directory_answers(engine: &Engine) -> Result<Vec<Vec<u8>>, Violation> {
+    let entry = engine.receiver.contact_directory_entry();
+    Ok(vec![
+        json_bytes(&sotto_proto::QueryKeysResponse { users: vec![entry.clone()], unknown_users: vec![] })?,
+        json_bytes(&json!({"users": [entry], "unknown_users": ["carol.w"]}))?,
+    ])
+}
+
 /// The content of a group message, alone and followed by the sender's group head.
 pub fn megolm_contents() -> Vec<Vec<u8>> {
     vec![

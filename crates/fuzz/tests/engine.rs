@@ -95,6 +95,15 @@ fn the_seeds_reach_the_engine() {
         assert_eq!(sessions, Some(0), "the receiver holds these sessions already: nothing new, but opened");
         assert_eq!(f.engine.key_backup_plaintext(b"{\"sessions\":[]}").unwrap(), Some(0));
         assert_eq!(f.engine.key_backup_plaintext(b"not json").unwrap(), None);
+        // The directory's answer: the contact as pinned changes nothing; without its device,
+        // the device is gone (a key change).
+        let answers = seeds::directory_answers(&f.engine).unwrap();
+        for answer in &answers {
+            assert_eq!(f.engine.directory(answer).unwrap(), 0, "the contact is pinned with these keys");
+        }
+        let mut gone: serde_json::Value = serde_json::from_slice(&answers[0]).unwrap();
+        gone["users"][0]["devices"] = serde_json::json!([]);
+        assert!(f.engine.directory(&serde_json::to_vec(&gone).unwrap()).unwrap() >= 1, "a removed device is a change");
         // The recovery key reads back.
         let key = f.engine.recovery_key().to_owned();
         assert_eq!(engine::recovery_key_text(key.as_bytes()), Ok(true));
@@ -127,12 +136,24 @@ fn a_damaged_backup_is_refused_never_half_restored() {
 }
 
 /// A key of 44 base64 characters (33 bytes) where an Ed25519 key goes made vodozemac 0.11 panic:
-/// found by the `backup` libFuzzer target in a backup's `identity` record (the same check reads
-/// the identities and device keys of every key query answer). In a group change it is refused.
+/// found by the `backup` libFuzzer target in a backup's `identity` record. The same check reads
+/// the identities and device keys of every directory answer, so a server could make any client
+/// panic (inside its state lock: every later call failed as poisoned). In a group change it is
+/// refused.
 #[test]
 fn a_key_of_33_bytes_is_refused_not_a_panic() {
     let long = "A".repeat(44);
     with(|f| {
+        let answer = serde_json::to_vec(&serde_json::json!({"users": [f.engine.receiver.contact_directory_entry()]}));
+        let mut answer: serde_json::Value = serde_json::from_slice(&answer.unwrap()).unwrap();
+        for field in ["master_key", "self_signing_key", "user_signing_key"] {
+            let mut edited = answer.clone();
+            edited["users"][0]["identity"][field] = long.clone().into();
+            f.engine.directory(&serde_json::to_vec(&edited).unwrap()).unwrap();
+        }
+        answer["users"][0]["devices"][0]["ed25519"] = long.clone().into();
+        f.engine.directory(&serde_json::to_vec(&answer).unwrap()).unwrap();
+
         let group = f.engine.receiver.group_id(2).unwrap();
         let mut change = f.engine.receiver.next_group_change(&group, &serde_json::json!({"type": "leave"})).unwrap();
         change["ed25519"] = long.clone().into();
@@ -210,6 +231,23 @@ proptest! {
             f.engine.group_change(group, &bytes)?;
             let id = f.engine.receiver.group_id(group).unwrap();
             f.engine.group_change_text(&id, &bytes)
+        }).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+
+    #[test]
+    fn edited_directory_answers_are_taken_in(pick in any::<bool>(), edits in common::edits()) {
+        with(|f| {
+            let answers = seeds::directory_answers(&f.engine)?;
+            let answer = common::mutate(&answers[usize::from(pick)], &edits);
+            f.engine.directory(&answer).map(|_| ())
+        }).map_err(|v| TestCaseError::fail(v.0))?;
+    }
+
+    #[test]
+    fn arbitrary_directory_answers_are_taken_in(json in common::json(), bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        with(|f| {
+            f.engine.directory(&serde_json::to_vec(&json).unwrap())?;
+            f.engine.directory(&bytes)
         }).map_err(|v| TestCaseError::fail(v.0))?;
     }
 

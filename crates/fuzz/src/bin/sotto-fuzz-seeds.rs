@@ -49,6 +49,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         let group = u8::try_from(i % 2).unwrap_or(0);
         inputs.push((6, [&[group][..], &action].concat()));
     }
+    for answer in seeds::directory_answers(&engine)? {
+        inputs.push((8, answer));
+    }
     let text = serde_json::json!({"type": "text", "body": "hello all", "ts": 5});
     inputs.push((4, engine.receiver.group_plaintext_with(&text, None).map_err(violation)?));
     write(dir, "receive", &inputs)?;
