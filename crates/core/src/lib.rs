@@ -22,6 +22,10 @@ pub(crate) mod crypto;
 mod error;
 pub mod events;
 pub mod export;
+/// The engine's decoding of what arrives from the server and from files, driven without a
+/// server, for the fuzz targets (`crates/fuzz`). Only with the `fuzzing` feature. Not an API.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod key_backup;
 pub mod network;
 pub mod profile;

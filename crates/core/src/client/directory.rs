@@ -344,7 +344,7 @@ fn digits(number: &str) -> String {
 }
 
 /// Reconcile one user's directory entry with what is pinned; returns the events to emit.
-fn reconcile(
+pub(crate) fn reconcile(
     db: &Db<'_>,
     own: &DeviceAddress,
     entry: &UserDevices,

@@ -37,6 +37,13 @@ pub use self::key_backup::{KeyBackupKind, KeyBackupRestore, KeyBackupStatus, Rec
 pub use self::link::{VerificationState, VerificationView};
 pub use self::reset::KeyReset;
 pub use self::sync::SyncSummary;
+/// What the fuzz targets drive (`crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::{
+    directory::reconcile,
+    group_log::learn_name_key,
+    receive::{Source, process_batch, retry_sessions},
+};
 use crate::api::Api;
 use crate::crypto::Machine;
 use crate::events::{ClientEvent, ConnectionState};

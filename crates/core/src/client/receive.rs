@@ -66,7 +66,7 @@ pub(crate) struct Processed {
 /// Where a batch of entries comes from: it decides whether the inbox position is read and
 /// recorded, and whether new messages count as unread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
+pub(crate) enum Source {
     /// This device's inbox, as sync reads it: entries at or below the recorded inbox position are
     /// skipped and the new position is recorded in the same transaction. `unreadable_up_to` is
     /// the highest sequence number of entries this version could not parse: they are skipped,
@@ -75,9 +75,9 @@ enum Source {
     /// A group's history read from the server: stored as read messages; the inbox position is
     /// left alone.
     GroupHistory,
-    /// Entries handed to the engine directly (benchmarks, attacker tests): stored as from the inbox, but the
-    /// inbox position is left alone.
-    #[cfg(feature = "bench")]
+    /// Entries handed to the engine directly (benchmarks, attacker tests, fuzzing): stored as from
+    /// the inbox, but the inbox position is left alone.
+    #[cfg(any(feature = "bench", feature = "fuzzing"))]
     HandedOver,
 }
 
@@ -196,42 +196,50 @@ impl Client {
             }
         }
         let own = self.inner.own.clone();
-        let processed = self.transact(|machine, db| {
-            let (inbox, unreadable_up_to) = match source {
-                Source::Inbox { unreadable_up_to } => (true, unreadable_up_to),
-                Source::GroupHistory => (false, 0),
-                #[cfg(feature = "bench")]
-                Source::HandedOver => (false, 0),
-            };
-            let history = source == Source::GroupHistory;
-            let mut out = Processed { last_seq: unreadable_up_to, history, ..Processed::default() };
-            let committed: u64 =
-                if inbox { db.meta(META_INBOX_SEQ)?.and_then(|s| s.parse().ok()).unwrap_or(0) } else { 0 };
-            for entry in entries {
-                out.last_seq = out.last_seq.max(entry.seq);
-                if entry.seq <= committed {
-                    continue;
-                }
-                handle_entry(machine, db, &own, entry, &mut out)?;
-            }
-            for (conversation_id, (ts, latest, unread)) in std::mem::take(&mut out.touched) {
-                db.touch_conversation(&conversation_id, ts, &latest, unread)?;
-                out.dirty.insert(conversation_id);
-            }
-            db.index_pending()?;
-            for conversation_id in std::mem::take(&mut out.dirty) {
-                if let Some(conversation) = db.conversation(&conversation_id)? {
-                    out.events.push(ClientEvent::ConversationUpdated { conversation });
-                }
-            }
-            out.spent_keys = machine.take_spent_keys();
-            if inbox && out.last_seq > committed {
-                db.set_meta(META_INBOX_SEQ, &out.last_seq.to_string())?;
-            }
-            Ok(out)
-        })?;
-        Ok(processed)
+        self.transact(|machine, db| process_batch(machine, db, &own, entries, source))
     }
+}
+
+/// One batch of entries, decrypted, stored and indexed in the caller's transaction (the part of
+/// the receive path that needs neither the network nor the client's lock).
+pub(crate) fn process_batch(
+    machine: &mut Machine,
+    db: &Db<'_>,
+    own: &DeviceAddress,
+    entries: &[InboxEntry],
+    source: Source,
+) -> Result<Processed> {
+    let (inbox, unreadable_up_to) = match source {
+        Source::Inbox { unreadable_up_to } => (true, unreadable_up_to),
+        Source::GroupHistory => (false, 0),
+        #[cfg(any(feature = "bench", feature = "fuzzing"))]
+        Source::HandedOver => (false, 0),
+    };
+    let history = source == Source::GroupHistory;
+    let mut out = Processed { last_seq: unreadable_up_to, history, ..Processed::default() };
+    let committed: u64 = if inbox { db.meta(META_INBOX_SEQ)?.and_then(|s| s.parse().ok()).unwrap_or(0) } else { 0 };
+    for entry in entries {
+        out.last_seq = out.last_seq.max(entry.seq);
+        if entry.seq <= committed {
+            continue;
+        }
+        handle_entry(machine, db, own, entry, &mut out)?;
+    }
+    for (conversation_id, (ts, latest, unread)) in std::mem::take(&mut out.touched) {
+        db.touch_conversation(&conversation_id, ts, &latest, unread)?;
+        out.dirty.insert(conversation_id);
+    }
+    db.index_pending()?;
+    for conversation_id in std::mem::take(&mut out.dirty) {
+        if let Some(conversation) = db.conversation(&conversation_id)? {
+            out.events.push(ClientEvent::ConversationUpdated { conversation });
+        }
+    }
+    out.spent_keys = machine.take_spent_keys();
+    if inbox && out.last_seq > committed {
+        db.set_meta(META_INBOX_SEQ, &out.last_seq.to_string())?;
+    }
+    Ok(out)
 }
 
 fn handle_entry(

@@ -6,10 +6,10 @@
 //! verify, or an identity with another master key (which the caller shows as a key change).
 
 use sotto_proto::{DeviceConfirmation, DeviceKeys, UserId, UserIdentity, UserSignature};
-use vodozemac::{Ed25519PublicKey, Ed25519SecretKey, Ed25519Signature};
+use vodozemac::{Ed25519SecretKey, Ed25519Signature};
 use zeroize::Zeroizing;
 
-use super::CryptoError;
+use super::{CryptoError, ed25519_public_key};
 use crate::store::StoredSecrets;
 
 /// This user's private cross-signing keys. Neither `Debug` nor `Clone`: they leave the
@@ -31,11 +31,10 @@ impl CrossSigningSecrets {
     }
 
     pub fn from_stored(stored: &StoredSecrets) -> Result<Self, CryptoError> {
-        let key = |value: &str| Ed25519SecretKey::from_base64(value).map_err(CryptoError::CrossSigningKey);
         Ok(Self {
-            master: key(&stored.master)?,
-            self_signing: key(&stored.self_signing)?,
-            user_signing: key(&stored.user_signing)?,
+            master: secret_key(&stored.master)?,
+            self_signing: secret_key(&stored.self_signing)?,
+            user_signing: secret_key(&stored.user_signing)?,
         })
     }
 
@@ -100,9 +99,24 @@ pub fn verify_user_signature(signer_identity: &UserIdentity, signature: &UserSig
     verify(&signer_identity.user_signing_key, &bytes, &signature.signature)
 }
 
+/// A private key from its unpadded base64, as [`CrossSigningSecrets::to_stored`] writes it.
+/// Never vodozemac's `Ed25519SecretKey::from_base64`, which in 0.11 panics on 44 base64
+/// characters without padding; these come from backups, key backups and other devices.
+fn secret_key(base64: &str) -> Result<Ed25519SecretKey, CryptoError> {
+    let bytes = Zeroizing::new(vodozemac::base64_decode(base64).map_err(|e| CryptoError::CrossSigningKey(e.into()))?);
+    let length = bytes.len();
+    let key: Zeroizing<[u8; 32]> = Zeroizing::new(bytes.as_slice().try_into().map_err(|_| {
+        CryptoError::CrossSigningKey(vodozemac::KeyError::InvalidKeyLength {
+            key_type: "Ed25519",
+            expected_length: 32,
+            length,
+        })
+    })?);
+    Ok(Ed25519SecretKey::from_slice(&key))
+}
+
 fn verify(key: &str, message: &[u8], signature: &str) -> bool {
-    let (Ok(key), Ok(signature)) = (Ed25519PublicKey::from_base64(key), Ed25519Signature::from_base64(signature))
-    else {
+    let (Some(key), Ok(signature)) = (ed25519_public_key(key), Ed25519Signature::from_base64(signature)) else {
         return false;
     };
     key.verify(message, &signature).is_ok()
@@ -110,8 +124,8 @@ fn verify(key: &str, message: &[u8], signature: &str) -> bool {
 
 /// Whether `identity` is well-formed and its master key signed its other keys.
 pub fn verify_identity(identity: &UserIdentity) -> bool {
-    Ed25519PublicKey::from_base64(&identity.self_signing_key).is_ok()
-        && Ed25519PublicKey::from_base64(&identity.user_signing_key).is_ok()
+    ed25519_public_key(&identity.self_signing_key).is_some()
+        && ed25519_public_key(&identity.user_signing_key).is_some()
         && verify(&identity.master_key, &identity.signing_bytes(), &identity.signature)
 }
 
@@ -176,5 +190,35 @@ mod tests {
         // Garbage is refused, not a panic.
         assert!(!verify_identity(&UserIdentity { master_key: "not base64!".into(), ..identity.clone() }));
         assert!(!verify_confirmation(&identity, &laptop, "not a signature"));
+    }
+
+    /// 44 base64 characters without padding are 33 bytes, which vodozemac 0.11's
+    /// `Ed25519PublicKey::from_base64` and `Ed25519SecretKey::from_base64` copy into 32 and
+    /// panic on. Found by the `backup` fuzz target, in a backup's `identity` record; the same
+    /// value could come from the directory or in a group change.
+    #[test]
+    fn a_key_of_33_bytes_is_refused_not_a_panic() {
+        let alice = UserId::parse("alice").unwrap();
+        let secrets = CrossSigningSecrets::generate();
+        let identity = secrets.identity(&alice);
+        let long = vodozemac::base64_encode([7u8; 33]);
+        assert_eq!(long.len(), 44);
+        let short = vodozemac::base64_encode([7u8; 31]);
+        let padded_short = format!("{short}==");
+        for key in [&long, &short, &padded_short] {
+            assert!(!verify_identity(&UserIdentity { master_key: key.clone(), ..identity.clone() }));
+            assert!(!verify_identity(&UserIdentity { self_signing_key: key.clone(), ..identity.clone() }));
+            assert!(!verify_identity(&UserIdentity { user_signing_key: key.clone(), ..identity.clone() }));
+            let stored = secrets.to_stored();
+            let bad = StoredSecrets { self_signing: Zeroizing::new(key.clone()), ..stored };
+            assert!(matches!(CrossSigningSecrets::from_stored(&bad), Err(CryptoError::CrossSigningKey(_))));
+        }
+        let keys = device(&alice, "LAPTOP");
+        let confirmation = secrets.confirm(&keys);
+        assert!(!verify_confirmation(
+            &UserIdentity { self_signing_key: long, ..identity },
+            &keys,
+            &confirmation.signature
+        ));
     }
 }

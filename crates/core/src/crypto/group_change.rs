@@ -20,8 +20,13 @@ impl Machine {
     pub fn sign_group_change(&self, change: &GroupChange) -> Result<SignedGroupChange, CryptoError> {
         let json =
             serde_json::to_string(change).map_err(|source| CryptoError::Encode { what: "a group change", source })?;
+        Ok(self.sign_group_change_json(json))
+    }
+
+    /// Sign the text of a change as it goes on the wire.
+    pub(crate) fn sign_group_change_json(&self, json: String) -> SignedGroupChange {
         let signature = self.account.sign(SignedGroupChange::signing_bytes(&json)).to_base64();
-        Ok(SignedGroupChange { change: json, signature })
+        SignedGroupChange { change: json, signature }
     }
 }
 

@@ -290,12 +290,6 @@ impl Machine {
 
     /// Encrypt `content` for one device over its most recent Olm session.
     pub fn encrypt_olm(&self, db: &Db<'_>, device: &DeviceRecord, content: &OlmContent) -> Result<String> {
-        let (session_id, pickle) = db
-            .olm_sessions_for_sending(&device.curve25519)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| CryptoError::NoSession(device.user_id.clone()))?;
-        let mut session = self.unpickle_session(&pickle)?;
         let plaintext = payload::OlmPlaintextOut {
             v: PAYLOAD_VERSION,
             sender: self.own.clone(),
@@ -305,9 +299,20 @@ impl Machine {
             content,
         };
         let json = Zeroizing::new(serde_json::to_vec(&plaintext).map_err(encode("a message"))?);
-        let message = session
-            .encrypt(json.as_slice())
-            .map_err(|source| CryptoError::Encrypt { user: device.user_id.clone(), source })?;
+        self.seal_olm(db, device, &json)
+    }
+
+    /// Encrypt the plaintext bytes `json` for one device over its most recent Olm session, as the
+    /// envelope that goes on the wire.
+    pub(crate) fn seal_olm(&self, db: &Db<'_>, device: &DeviceRecord, json: &[u8]) -> Result<String> {
+        let (session_id, pickle) = db
+            .olm_sessions_for_sending(&device.curve25519)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CryptoError::NoSession(device.user_id.clone()))?;
+        let mut session = self.unpickle_session(&pickle)?;
+        let message =
+            session.encrypt(json).map_err(|source| CryptoError::Encrypt { user: device.user_id.clone(), source })?;
         db.save_olm_session(
             &session_id,
             &device.curve25519,
@@ -597,6 +602,19 @@ impl Machine {
         expected_session: Option<&str>,
         plaintext: &GroupPlaintext,
     ) -> Result<Option<String>> {
+        let json = Zeroizing::new(serde_json::to_vec(plaintext).map_err(encode("a group message"))?);
+        self.seal_group(db, group, expected_session, &json)
+    }
+
+    /// Encrypt the plaintext bytes `json` with the group's current outbound session, as the
+    /// envelope that goes on the wire; `None` as for [`Machine::encrypt_group`].
+    pub(crate) fn seal_group(
+        &mut self,
+        db: &Db<'_>,
+        group: &GroupId,
+        expected_session: Option<&str>,
+        json: &[u8],
+    ) -> Result<Option<String>> {
         let Some(mut record) = db.outbound_group(group)? else { return Ok(None) };
         if expected_session.is_some_and(|s| s != record.session_id) {
             return Ok(None);
@@ -605,8 +623,7 @@ impl Machine {
             Some((id, session)) if id == record.session_id => session,
             _ => self.unpickle_group(&record.pickle)?,
         };
-        let json = Zeroizing::new(serde_json::to_vec(plaintext).map_err(encode("a group message"))?);
-        let message = session.encrypt(json.as_slice());
+        let message = session.encrypt(json);
         record.pickle = session.pickle().encrypt(&self.pickle_key);
         record.message_count += 1;
         db.save_outbound_group(group, &record)?;
@@ -755,10 +772,18 @@ pub fn device_label(d: &DeviceRecord) -> String {
     format!("{}/{}/{}", d.user_id, d.device_id, d.curve25519)
 }
 
+/// An Ed25519 public key from its unpadded base64, or `None`. Never vodozemac's
+/// `Ed25519PublicKey::from_base64`: in 0.11 it panics on 44 base64 characters without padding
+/// (it copies the 33 bytes they decode to into 32), and a key comes from the directory, a group
+/// change or a file, where anyone can put any text. The same keys are accepted (43 characters).
+pub(crate) fn ed25519_public_key(base64: &str) -> Option<Ed25519PublicKey> {
+    let bytes: [u8; 32] = vodozemac::base64_decode(base64).ok()?.try_into().ok()?;
+    Ed25519PublicKey::from_slice(&bytes).ok()
+}
+
 /// Check an Ed25519 signature (all values unpadded base64).
 pub fn verify_signature(ed25519: &str, message: &[u8], signature: &str) -> bool {
-    let (Ok(key), Ok(signature)) = (Ed25519PublicKey::from_base64(ed25519), Ed25519Signature::from_base64(signature))
-    else {
+    let (Some(key), Ok(signature)) = (ed25519_public_key(ed25519), Ed25519Signature::from_base64(signature)) else {
         return false;
     };
     key.verify(message, &signature).is_ok()

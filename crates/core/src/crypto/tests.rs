@@ -401,3 +401,19 @@ fn own_group_sessions_export_and_import_for_the_key_backup() {
     assert_eq!(s2.transaction(|db| m2.import_group_session(db, &forged)).unwrap(), None);
     assert_eq!(s2.db().key_backup_counts().unwrap(), (1, 1));
 }
+
+/// A directory entry or a group change can carry any text as a device's Ed25519 key: 44 base64
+/// characters (33 bytes) made vodozemac 0.11 panic (see `cross_signing::tests`).
+#[test]
+fn a_device_key_of_33_bytes_is_refused_not_a_panic() {
+    let alice = Party::new("alice", "A1");
+    let keys = alice.machine.device_keys();
+    assert!(verify_device_keys(&keys));
+    let padded_short = format!("{}==", vodozemac::base64_encode([7u8; 31]));
+    for key in [vodozemac::base64_encode([7u8; 33]), vodozemac::base64_encode([7u8; 31]), padded_short] {
+        assert!(!verify_signature(&key, &keys.signing_bytes(), &keys.signature));
+        assert!(!verify_device_keys(&sotto_proto::DeviceKeys { ed25519: key, ..keys.clone() }));
+    }
+    // The same key with its padding is still the same key, as before.
+    assert!(verify_signature(&format!("{}=", keys.ed25519), &keys.signing_bytes(), &keys.signature));
+}

@@ -189,12 +189,21 @@ pub(crate) fn seal(key: &BackupKey, kdf: &Kdf, user: &UserId, contents: &Content
         name_keys: contents.name_keys.values().collect(),
     };
     let plain = Zeroizing::new(serde_json::to_vec(&wire).map_err(Error::encode("the key backup"))?);
+    let blob = seal_plaintext(key, kdf, user, &plain)?;
+    if blob.len() > MAX_BACKUP_BYTES {
+        return Err(Error::KeyBackupTooLarge { bytes: blob.len() as u64, sessions: contents.len() as u64 });
+    }
+    Ok(blob)
+}
+
+/// The envelope around `plain` (the contents' JSON), encrypted for `user`.
+pub(crate) fn seal_plaintext(key: &BackupKey, kdf: &Kdf, user: &UserId, plain: &[u8]) -> Result<String> {
     let mut nonce = [0u8; 24];
     getrandom::fill(&mut nonce).map_err(CryptoError::from)?;
     let key_check = vodozemac::base64_encode(key.check);
     let aad = associated_data(user, kdf, &key_check)?;
     let ciphertext = XChaCha20Poly1305::new((&*key.encryption).into())
-        .encrypt(&XNonce::from(nonce), Payload { msg: plain.as_slice(), aad: aad.as_bytes() })
+        .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad: aad.as_bytes() })
         .map_err(|_| Error::Crypto(CryptoError::Seal("the key backup")))?;
     let envelope = Envelope {
         format: FORMAT.into(),
@@ -204,11 +213,7 @@ pub(crate) fn seal(key: &BackupKey, kdf: &Kdf, user: &UserId, contents: &Content
         nonce: vodozemac::base64_encode(nonce),
         ciphertext: vodozemac::base64_encode(ciphertext),
     };
-    let blob = serde_json::to_string(&envelope).map_err(Error::encode("the key backup"))?;
-    if blob.len() > MAX_BACKUP_BYTES {
-        return Err(Error::KeyBackupTooLarge { bytes: blob.len() as u64, sessions: contents.len() as u64 });
-    }
-    Ok(blob)
+    serde_json::to_string(&envelope).map_err(Error::encode("the key backup"))
 }
 
 #[derive(Serialize)]
