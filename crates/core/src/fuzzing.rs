@@ -295,6 +295,7 @@ impl Receiver {
                     GroupMember { user_id: contact, role: Role::Owner },
                     GroupMember { user_id: me, role: Role::Member },
                 ],
+                invited: Vec::new(),
             },
             signed: Some(signed),
         };

@@ -150,6 +150,12 @@ pub fn group_actions() -> Vec<Vec<u8>> {
             {"user_id": CONTACT_USER, "role": "owner"}, {"user_id": RECEIVER_USER, "role": "member"}
         ]}),
         json!({"type": "create", "name": "sealed:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "members": []}),
+        // Invitations (after the sequence above, which the tests follow by position).
+        json!({"type": "create", "name": "Choir", "members": [], "invited": [RECEIVER_USER]}),
+        json!({"type": "invite", "users": ["erin"]}),
+        json!({"type": "join"}),
+        json!({"type": "decline"}),
+        json!({"type": "remove", "user": "erin"}),
     ]
     .iter()
     .map(|action| action.to_string().into_bytes())
