@@ -451,6 +451,12 @@ async fn key_backup_turned_on_in_the_app_lets_a_new_device_read_group_history() 
     let app = AppWindow::launch("key_backup_restore", &fresh).await;
     sign_in_in_window(&app, &server, "alice").await;
     app.click("settings-button").await;
+    // Click once the section has settled (its status read), as a person would: a click while
+    // the dialog still grows can land beside the button, on the backdrop, which closes it.
+    app.wait_for_texts("[data-testid='key-backup-status']", "the key backup's status", |t| {
+        t.iter().any(|s| s.starts_with("Key backup"))
+    })
+    .await;
     app.click("key-backup-restore").await;
     app.type_into("key-restore-secret", "SOTTO-not-the-key").await;
     app.click("key-restore-start").await;
