@@ -344,7 +344,11 @@ comm -23 "$work/allowed.txt" "$work/denied.txt" >"$work/permitted.txt"
 sed -n "\|execve(\"$server_bin\"|,\$p" "$work/strace.txt" >"$work/server-trace.txt"
 sed -n -e 's/^[0-9]\+ \([a-z0-9_]\+\)(.*/\1/p' -e 's/^[0-9]\+ <\.\.\. \([a-z0-9_]\+\) resumed>.*/\1/p' \
   "$work/server-trace.txt" | sort -u >"$work/used.txt"
-[ -s "$work/used.txt" ] || fail "strace recorded no system call of sotto-server"
+if ! [ -s "$work/used.txt" ]; then
+  fail "strace recorded no system call of sotto-server ($server_bin): $(wc -l <"$work/strace.txt") trace lines, \
+$(wc -l <"$work/server-trace.txt") after its exec; its execs: $(grep -F execve "$work/strace.txt" | cut -c1-160 | head -n 5); \
+the trace begins: $(head -n 5 "$work/strace.txt" | cut -c1-160)"
+fi
 # systemd applies the filter before the exec, so every call in the trace counts, execve too.
 refused="$(comm -23 "$work/used.txt" "$work/permitted.txt" | paste -sd ' ')"
 [ -z "$refused" ] || fail "sotto-server used system calls the unit's SystemCallFilter= refuses: $refused"
