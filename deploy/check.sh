@@ -342,7 +342,8 @@ expand_syscalls "${denied[@]}" | sort -u >"$work/denied.txt"
 comm -23 "$work/allowed.txt" "$work/denied.txt" >"$work/permitted.txt"
 # From the exec of sotto-server on (before it, setpriv dropped root).
 sed -n "\|execve(\"$server_bin\"|,\$p" "$work/strace.txt" >"$work/server-trace.txt"
-sed -n -e 's/^[0-9]\+ \([a-z0-9_]\+\)(.*/\1/p' -e 's/^[0-9]\+ <\.\.\. \([a-z0-9_]\+\) resumed>.*/\1/p' \
+# (strace pads the pid column: `6007  read(…` as well as `12345 read(…`.)
+sed -n -e 's/^[0-9]\+ \+\([a-z0-9_]\+\)(.*/\1/p' -e 's/^[0-9]\+ \+<\.\.\. \([a-z0-9_]\+\) resumed>.*/\1/p' \
   "$work/server-trace.txt" | sort -u >"$work/used.txt"
 if ! [ -s "$work/used.txt" ]; then
   fail "strace recorded no system call of sotto-server ($server_bin): $(wc -l <"$work/strace.txt") trace lines, \
@@ -358,7 +359,7 @@ for family in $families; do
     fail "sotto-server opened an $family socket, which the unit's RestrictAddressFamilies= refuses"
 done
 # ProtectSystem=strict: files are written only in the data directory (and /dev/null).
-writes="$(grep -E '^[0-9]+ open(at)?\(.*O_(WRONLY|RDWR|CREAT)' "$work/server-trace.txt" |
+writes="$(grep -E '^[0-9]+ +open(at)?\(.*O_(WRONLY|RDWR|CREAT)' "$work/server-trace.txt" |
   grep -o '"[^"]*"' | tr -d '"' | grep -v -e "^$work/data" -e '^/dev/null$' | sort -u | paste -sd ' ' || true)"
 [ -z "$writes" ] || fail "sotto-server opened files for writing outside its data directory: $writes"
 # ProcSubset=pid: of /proc, only the processes' own directories are there (glibc's malloc reads
