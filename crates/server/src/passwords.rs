@@ -6,7 +6,8 @@
 //! number of hashers (one per core but one by default) each own one buffer, reused for every hash; a
 //! request waits for a free hasher, and when the queue is already as long as a second or two of
 //! work, it is answered `503 server_busy` with `Retry-After` instead of waiting. Memory is at most
-//! `hashers × 19 MiB`, whatever the load.
+//! `hashers × 19 MiB` for the hashes this server writes, whatever the load (a stored hash with
+//! larger parameters grows its hasher's buffer, to at most [`MAX_MEMORY_KIB`]).
 //!
 //! The hashing itself is the `argon2` crate's, through its caller-provided-memory entry point
 //! ([`Argon2::hash_password_into_with_memory`]), with the PHC string parsed and compared
@@ -42,7 +43,7 @@ const QUEUE_PER_HASHER: usize = 16;
 pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// A stored hash asking for more memory than this (KiB) is refused rather than computed: no
 /// hash this server writes comes near it, and a hasher's buffer must stay bounded.
-const MAX_MEMORY_KIB: u32 = 256 * 1024;
+pub const MAX_MEMORY_KIB: u32 = 256 * 1024;
 
 /// A fixed set of argon2id hashers with their reused memory.
 pub struct Passwords {
