@@ -14,7 +14,13 @@ fn uid(s: &str) -> UserId {
 }
 
 async fn sign_in(server: &Server, dir: &std::path::Path, password: &str) -> sotto_core::Result<Client> {
-    let sign_in = SignIn { server: server.url(), user_id: "alice", password, device_name: Some("another") };
+    let sign_in = SignIn {
+        server: server.url(),
+        trust: sotto_core::ServerTrust::System,
+        user_id: "alice",
+        password,
+        device_name: Some("another"),
+    };
     Client::login(dir, sign_in, keychain()).await
 }
 
@@ -274,7 +280,13 @@ async fn a_key_reset_whose_answer_is_lost_is_settled_by_the_next_sync() {
     let server = Server::start().await;
     let proxy = lossy_proxy(server.port(), b"POST /v1/keys/device/reset ").await;
     let dirs = profiles();
-    let sign_in = SignIn { server: &proxy, user_id: "alice", password: PASSWORD, device_name: None };
+    let sign_in = SignIn {
+        server: &proxy,
+        trust: sotto_core::ServerTrust::System,
+        user_id: "alice",
+        password: PASSWORD,
+        device_name: None,
+    };
     let alice = Client::register(&dirs.path().join("alice"), sign_in, keychain()).await.unwrap();
     let bob = register(&server, &dirs.path().join("bob"), "bob").await;
     let (to_bob, to_alice) = (ConversationId::Direct(uid("bob")), ConversationId::Direct(uid("alice")));

@@ -29,8 +29,14 @@ async fn export(client: &Client, path: &Path) -> sotto_core::BackupSummary {
 }
 
 async fn restore(server: &Server, dir: &Path, file: &Path, user: &str, passphrase: &str) -> sotto_core::Result<Client> {
-    let restore =
-        Restore { file, backup_passphrase: passphrase, server: server.url(), user_id: user, password: PASSWORD };
+    let restore = Restore {
+        file,
+        backup_passphrase: passphrase,
+        server: server.url(),
+        trust: sotto_core::ServerTrust::System,
+        user_id: user,
+        password: PASSWORD,
+    };
     Client::restore_backup(dir, restore, keychain(), &Progress::unobserved(), &CancellationToken::new()).await
 }
 
@@ -250,6 +256,7 @@ async fn bad_files_and_refusals_change_nothing() {
         file: &file,
         backup_passphrase: BACKUP_PASSPHRASE,
         server: server.url(),
+        trust: sotto_core::ServerTrust::System,
         user_id: "alice",
         password: PASSWORD,
     };

@@ -447,7 +447,13 @@ async fn a_profile_reopens_with_its_history_and_keys() {
     let register_alice2 = || {
         sotto_core::Client::register(
             &alice_dir,
-            sotto_core::SignIn { server: server.url(), user_id: "alice2", password: PASSWORD, device_name: None },
+            sotto_core::SignIn {
+                server: server.url(),
+                trust: sotto_core::ServerTrust::System,
+                user_id: "alice2",
+                password: PASSWORD,
+                device_name: None,
+            },
             keychain(),
         )
     };

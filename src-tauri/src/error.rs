@@ -9,11 +9,20 @@ use ts_rs::TS;
 pub struct CommandError {
     pub code: ErrorCode,
     pub message: String,
+    /// With `untrusted_certificate` and `certificate_changed`: the SHA-256 fingerprint of the
+    /// certificate the server presented, for the person to compare with its owner's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub fingerprint: Option<String>,
+    /// With `certificate_changed`: the fingerprint trusted before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub trusted_fingerprint: Option<String>,
 }
 
 impl CommandError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        CommandError { code, message: message.into() }
+        CommandError { code, message: message.into(), fingerprint: None, trusted_fingerprint: None }
     }
 
     /// No profile is open (the UI asked for something that needs one).
@@ -35,7 +44,14 @@ impl std::fmt::Display for CommandError {
 
 impl From<sotto_core::Error> for CommandError {
     fn from(e: sotto_core::Error) -> Self {
-        CommandError { code: e.code(), message: e.to_string() }
+        let (fingerprint, trusted_fingerprint) = match &e {
+            sotto_core::Error::UntrustedCertificate { fingerprint, .. } => (Some(fingerprint.to_string()), None),
+            sotto_core::Error::CertificateChanged { expected, presented, .. } => {
+                (Some(presented.to_string()), Some(expected.to_string()))
+            }
+            _ => (None, None),
+        };
+        CommandError { code: e.code(), message: e.to_string(), fingerprint, trusted_fingerprint }
     }
 }
 

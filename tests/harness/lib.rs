@@ -63,6 +63,17 @@ impl Server {
         Server { process: launch.start().await }
     }
 
+    /// A server that serves HTTPS itself with the certificate and key in these PEM files
+    /// (read again at each restart); [`Server::url`] is then `https://127.0.0.1:<port>`.
+    pub async fn start_tls(cert: &Path, key: &Path) -> Server {
+        let launch = Launch::new()
+            .binary(binary("sotto-server"))
+            .no_rate_limit()
+            .args(["--group-adds", "direct"])
+            .tls(cert, key);
+        Server { process: launch.start().await }
+    }
+
     /// A server with the default group rule: people who never wrote to an admin are invited,
     /// not added.
     pub async fn start_as_shipped() -> Server {
@@ -153,7 +164,13 @@ pub fn keychain() -> KeyOptions {
 }
 
 pub async fn register(server: &Server, dir: &Path, user: &str) -> Client {
-    let sign_in = SignIn { server: server.url(), user_id: user, password: PASSWORD, device_name: Some("test") };
+    let sign_in = SignIn {
+        server: server.url(),
+        trust: sotto_core::ServerTrust::System,
+        user_id: user,
+        password: PASSWORD,
+        device_name: Some("test"),
+    };
     match Client::register(dir, sign_in, keychain()).await {
         Ok(client) => client,
         Err(e) => panic!("register {user}: [{}] {e}", e.code()),
@@ -171,7 +188,13 @@ pub async fn register_all<const N: usize>(server: &Server, dirs: &Path, users: [
 }
 
 pub async fn login(server: &Server, dir: &Path, user: &str) -> Client {
-    let sign_in = SignIn { server: server.url(), user_id: user, password: PASSWORD, device_name: Some("second") };
+    let sign_in = SignIn {
+        server: server.url(),
+        trust: sotto_core::ServerTrust::System,
+        user_id: user,
+        password: PASSWORD,
+        device_name: Some("second"),
+    };
     match Client::login(dir, sign_in, keychain()).await {
         Ok(client) => client,
         Err(e) => panic!("login {user}: [{}] {e}", e.code()),

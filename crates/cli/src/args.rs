@@ -13,6 +13,12 @@ pub struct Cli {
     /// The server, for `register` and `login` (e.g. http://127.0.0.1:8448).
     #[arg(long, global = true, env = "SOTTO_SERVER")]
     pub server: Option<String>,
+    /// For `register`, `login` and `backup import` over https: trust the server's certificate
+    /// with this SHA-256 fingerprint when no authority this computer trusts signed it (a server
+    /// someone runs on their own computer). Compare it with the one the server's owner sees
+    /// first; the error without this flag shows the fingerprint presented.
+    #[arg(long, global = true, env = "SOTTO_TRUST_CERTIFICATE", value_name = "FINGERPRINT")]
+    pub trust_certificate: Option<String>,
     /// Read the profile's passphrase from stdin (after the password and the backup passphrase, when
     /// those are read too; before the backup passphrase of `backup export`).
     #[arg(long, global = true)]
@@ -29,6 +35,12 @@ pub enum Command {
     Login(Account),
     /// Sign this device out and delete its profile.
     Logout,
+    /// Trust the server's new certificate after a `certificate_changed` error, once its owner
+    /// has confirmed they replaced it and the fingerprint matches theirs.
+    TrustServer {
+        /// The new certificate's SHA-256 fingerprint, as the error showed it.
+        fingerprint: String,
+    },
     /// Send a text message to a user, or to a group with --group.
     Send {
         /// The user id (or, with --group, the group id or name).

@@ -26,6 +26,17 @@ pub fn hint(code: ErrorCode) -> Option<&'static str> {
         }
         C::Offline => "check the server address and that it is running; queued messages go out with the next `sync`",
         C::InvalidUrl | C::NotSotto => "pass the server's address, such as --server https://chat.example.org",
+        C::UntrustedCertificate => {
+            "compare the fingerprint with the one the server's owner sees; if they match, sign in again with \
+             --trust-certificate FINGERPRINT"
+        }
+        C::CertificateChanged => {
+            "do not go on unless the server's owner confirms they replaced the certificate; then trust the new one with \
+             `sotto trust-server FINGERPRINT`"
+        }
+        C::InvalidCertificate => {
+            "the server's operator must renew or fix its certificate; check this computer's clock too"
+        }
         C::BackupPassphrase => "give the passphrase the backup was made with on stdin (--backup-passphrase-stdin)",
         C::FileExists => "choose a new file name; sotto never overwrites a file",
         C::TargetExists => "choose a new or empty folder; sotto never writes over files",

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 use sotto_core::progress::{CancellationToken, watch};
-use sotto_core::{Client, KeyOptions, Progress, ServerUrl};
+use sotto_core::{Client, Fingerprint, KeyOptions, Progress, ServerTrust, ServerUrl};
 use sotto_proto::UserId;
 
 use crate::args::Cli;
@@ -68,6 +68,14 @@ impl<'a> Invocation<'a> {
     /// `--server`, normalized and checked as the app's sign-in form does ([`ServerUrl::parse`]).
     pub fn server(&self) -> Result<ServerUrl> {
         Ok(ServerUrl::parse(self.cli.server.as_deref().context("pass --server URL (or set SOTTO_SERVER)")?)?)
+    }
+
+    /// How the server's certificate is trusted: `--trust-certificate`, or the system's authorities.
+    pub fn trust(&self) -> Result<ServerTrust> {
+        Ok(match self.cli.trust_certificate.as_deref() {
+            Some(fingerprint) => ServerTrust::Pinned(Fingerprint::parse(fingerprint)?),
+            None => ServerTrust::System,
+        })
     }
 
     /// Open the existing profile (its passphrase first on stdin, with `--passphrase-stdin`).

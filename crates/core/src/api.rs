@@ -8,6 +8,7 @@ use sotto_proto::ErrorBody;
 use sotto_proto::routes::{self, Endpoint};
 
 use crate::network::{NetworkError, ProtocolError};
+use crate::tls::{ServerTrust, Tls};
 use crate::{Error, Result, ServerUrl};
 
 /// The largest answer read from the server: a backup blob (16 MiB) in base64, with room.
@@ -17,6 +18,8 @@ pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 pub struct Api {
     http: reqwest::Client,
     base: String,
+    tls: Tls,
+    trust: ServerTrust,
 }
 
 impl std::fmt::Debug for Api {
@@ -28,19 +31,31 @@ impl std::fmt::Debug for Api {
 impl Api {
     /// `server` is the server's address, such as `http://127.0.0.1:8448`, read as
     /// [`ServerUrl::parse`] reads what people type (the one place server addresses are checked).
-    pub fn new(server: &str) -> Result<Self> {
+    /// Over `https`, the server's certificate must satisfy `trust` ([`crate::tls`]).
+    pub fn new(server: &str, trust: ServerTrust) -> Result<Self> {
         let base = ServerUrl::parse(server)?.to_string();
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .timeout(std::time::Duration::from_secs(60))
-            .user_agent(concat!("sotto/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Offline(NetworkError::Client(e)))?;
-        Ok(Self { http, base })
+        let tls = Tls::new(trust)?;
+        let http = http_client(&tls, std::time::Duration::from_secs(10), std::time::Duration::from_secs(60))?;
+        Ok(Self { http, base, tls, trust })
     }
 
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    pub fn trust(&self) -> ServerTrust {
+        self.trust
+    }
+
+    /// The TLS configuration the WebSocket uses.
+    pub(crate) fn tls(&self) -> &Tls {
+        &self.tls
+    }
+
+    /// The error for a request or socket that failed to connect: the certificate's story when
+    /// TLS refused it, otherwise `Offline` with `source`.
+    pub(crate) fn offline(&self, source: NetworkError) -> Error {
+        self.tls.explain(&self.base, Error::Offline(source))
     }
 
     /// The WebSocket URL of the server.
@@ -87,7 +102,7 @@ impl Api {
         if body != b"null" {
             req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         }
-        let mut resp = req.send().await.map_err(|e| Error::Offline(NetworkError::http(e)))?;
+        let mut resp = req.send().await.map_err(|e| self.offline(NetworkError::http(e)))?;
         let status = resp.status();
         // Read at most MAX_RESPONSE_BYTES: a broken or hostile server must not exhaust memory.
         if resp.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
@@ -121,6 +136,21 @@ impl Api {
     }
 }
 
+/// The engine's HTTP client: its TLS through `tls`, and timeouts.
+pub(crate) fn http_client(
+    tls: &Tls,
+    connect_timeout: std::time::Duration,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls.http_config())
+        .connect_timeout(connect_timeout)
+        .timeout(timeout)
+        .user_agent(concat!("sotto/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Offline(NetworkError::Client(e)))
+}
+
 fn too_large<E: Endpoint>() -> Error {
     Error::Protocol(ProtocolError::TooLarge { route: E::PATH, limit_mib: MAX_RESPONSE_BYTES >> 20 })
 }
@@ -141,7 +171,7 @@ mod tests {
     /// A server that answers one request with `response`, and hands back the request it read.
     async fn answering(response: Vec<u8>) -> (Api, tokio::task::JoinHandle<String>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let api = Api::new(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let api = Api::new(&format!("http://{}", listener.local_addr().unwrap()), ServerTrust::System).unwrap();
         let served = tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.unwrap();
             let mut request = Vec::new();
@@ -241,8 +271,8 @@ mod tests {
 
     #[test]
     fn server_addresses_are_read_as_people_type_them() {
-        assert_eq!(Api::new("127.0.0.1:8448/").unwrap().base(), "http://127.0.0.1:8448");
-        assert_eq!(Api::new("chat.example.org").unwrap().base(), "https://chat.example.org");
-        assert_eq!(Api::new("ftp://chat.example.org").unwrap_err().code(), ErrorCode::InvalidUrl);
+        assert_eq!(Api::new("127.0.0.1:8448/", ServerTrust::System).unwrap().base(), "http://127.0.0.1:8448");
+        assert_eq!(Api::new("chat.example.org", ServerTrust::System).unwrap().base(), "https://chat.example.org");
+        assert_eq!(Api::new("ftp://chat.example.org", ServerTrust::System).unwrap_err().code(), ErrorCode::InvalidUrl);
     }
 }

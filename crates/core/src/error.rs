@@ -72,6 +72,22 @@ pub enum Error {
     /// The address answers, but not as a Sotto server.
     #[error("{0} answers, but it is not a Sotto server.")]
     NotSotto(String),
+    /// The server's certificate is not signed by an authority this computer trusts (a server
+    /// run on someone's own computer, with a self-signed one). Nothing was sent. The person may
+    /// trust it after comparing `fingerprint` with the one its owner sees ([`crate::tls`]).
+    #[error(
+        "{server} presents a certificate that no authority this computer trusts has signed. If someone runs this server on their own computer, compare its fingerprint with the one their Sotto shows before you trust it: {fingerprint}"
+    )]
+    UntrustedCertificate { server: String, fingerprint: crate::Fingerprint },
+    /// The server presents another certificate than the one trusted when this profile first
+    /// connected. Nothing was sent. It may have been replaced, or someone is in between.
+    #[error(
+        "{server} presents another certificate than the one you trusted, so Sotto did not connect. If its owner replaced it, compare the new fingerprint with theirs before you trust it; otherwise someone may be intercepting the connection. Trusted: {expected}. Presented: {presented}"
+    )]
+    CertificateChanged { server: String, expected: crate::Fingerprint, presented: crate::Fingerprint },
+    /// An authority signed the server's certificate, but it is not valid for this connection.
+    #[error("Sotto did not connect to {server}: {reason}.")]
+    InvalidCertificate { server: String, reason: &'static str },
     /// The server answered with an error.
     #[error("{message}")]
     Server {
@@ -214,6 +230,9 @@ impl Error {
             Error::Offline(_) => ErrorCode::Offline,
             Error::InvalidUrl(_) => ErrorCode::InvalidUrl,
             Error::NotSotto(_) => ErrorCode::NotSotto,
+            Error::UntrustedCertificate { .. } => ErrorCode::UntrustedCertificate,
+            Error::CertificateChanged { .. } => ErrorCode::CertificateChanged,
+            Error::InvalidCertificate { .. } => ErrorCode::InvalidCertificate,
             Error::Server { code, .. } => *code,
             Error::Protocol(_) => ErrorCode::Protocol,
             Error::InvalidInput(_) => ErrorCode::InvalidInput,
@@ -252,9 +271,14 @@ impl Error {
     }
 
     /// Whether retrying the same request later may succeed (network trouble, server overload).
+    /// A certificate the person has not trusted counts: what was being sent stays queued, never
+    /// failed, until they trust it or the trusted one is back.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Offline(_) => true,
+            Error::Offline(_)
+            | Error::UntrustedCertificate { .. }
+            | Error::CertificateChanged { .. }
+            | Error::InvalidCertificate { .. } => true,
             Error::Server { status, code, .. } => {
                 *status >= 500 || matches!(code, ErrorCode::RateLimited | ErrorCode::ServerBusy)
             }

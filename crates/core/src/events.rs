@@ -17,6 +17,9 @@ pub enum ConnectionState {
     Syncing,
     /// Connected and up to date.
     Online,
+    /// The server presents another certificate than the one trusted: nothing is sent or
+    /// received until the person trusts the new one (or the old one is back, after a restart).
+    CertificateChanged,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]

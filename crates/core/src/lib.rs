@@ -32,6 +32,7 @@ pub mod profile;
 pub mod progress;
 pub mod server_url;
 pub(crate) mod store;
+pub mod tls;
 
 pub use backup::{BackupError, BackupSummary};
 pub use client::{
@@ -54,6 +55,7 @@ pub use store::{
     Conversation, ConversationKind, DbColumn, LocalGroup, Message, MessageKind, MessageReason, MessageStatus,
     SearchHit, StoreError,
 };
+pub use tls::{Fingerprint, ServerTrust};
 
 /// The storage layer opened directly, for `sotto-bench`: the SQLCipher store with the real
 /// schema, its queries, and (through [`Db::conn`](bench::Db::conn)) its raw connection. Not an

@@ -9,6 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::network::NetworkError;
+use crate::tls::{ServerTrust, Tls};
 use crate::{Error, Result};
 
 /// How long [`ServerUrl::check`] waits for an answer.
@@ -52,17 +53,16 @@ impl ServerUrl {
     }
 
     /// Asks the server's health check: [`Error::Offline`] when nothing answers,
-    /// [`Error::NotSotto`] when something answers but not as a Sotto server.
-    pub async fn check(&self) -> Result<()> {
-        let http = reqwest::Client::builder()
-            .timeout(CHECK_TIMEOUT)
-            .build()
-            .map_err(|e| Error::Offline(NetworkError::Client(e)))?;
+    /// [`Error::NotSotto`] when something answers but not as a Sotto server, and over `https`
+    /// the certificate errors of [`crate::tls`] when its certificate does not satisfy `trust`.
+    pub async fn check(&self, trust: ServerTrust) -> Result<()> {
+        let tls = Tls::new(trust)?;
+        let http = crate::api::http_client(&tls, CHECK_TIMEOUT, CHECK_TIMEOUT)?;
         let resp = http
             .get(format!("{self}{}", sotto_proto::routes::HEALTH_PATH))
             .send()
             .await
-            .map_err(|e| Error::Offline(NetworkError::http(e)))?;
+            .map_err(|e| tls.explain(&self.0, Error::Offline(NetworkError::http(e))))?;
         let body = resp.text().await.unwrap_or_default();
         if body.trim() != "ok" {
             return Err(Error::NotSotto(self.0.clone()));
@@ -131,7 +131,7 @@ mod tests {
         // Nothing listens on a port just released: offline.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let url = ServerUrl::parse(&format!("127.0.0.1:{port}")).unwrap();
-        assert_eq!(url.check().await.unwrap_err().code(), ErrorCode::Offline);
+        assert_eq!(url.check(ServerTrust::System).await.unwrap_err().code(), ErrorCode::Offline);
         // Something that answers HTTP, but not "ok": not a Sotto server.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = ServerUrl::parse(&listener.local_addr().unwrap().to_string()).unwrap();
@@ -144,7 +144,7 @@ mod tests {
             let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
             socket.write_all(reply.as_bytes()).await.unwrap();
         });
-        assert_eq!(url.check().await.unwrap_err().code(), ErrorCode::NotSotto);
+        assert_eq!(url.check(ServerTrust::System).await.unwrap_err().code(), ErrorCode::NotSotto);
         serve.await.unwrap();
     }
 }

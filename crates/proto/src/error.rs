@@ -169,6 +169,13 @@ pub enum ErrorCode {
     InvalidUrl,
     /// The address answers, but not as a Sotto server.
     NotSotto,
+    /// The server's TLS certificate is not vouched for by an authority this computer trusts;
+    /// the person may trust it after comparing its fingerprint.
+    UntrustedCertificate,
+    /// The server presents another certificate than the one trusted on first connect.
+    CertificateChanged,
+    /// The server's certificate is signed, but not valid here (expired, another name).
+    InvalidCertificate,
 
     // What only the desktop app reports.
     /// An account is already open in the app.

@@ -21,13 +21,13 @@ pub mod passwords;
 mod private;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod ws;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
@@ -92,9 +92,10 @@ pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, Se
     }))
 }
 
-/// Serves on `listener` until `shutdown` resolves, then closes sockets and drains requests.
+/// Serves on `listener` (one, or several: see [`connections::Listeners`]) until `shutdown`
+/// resolves, then closes sockets and drains requests.
 pub async fn run(
-    listener: TcpListener,
+    listener: impl Into<connections::Listeners>,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
@@ -106,14 +107,22 @@ pub async fn run(
         tokio::spawn(housekeeping(state.clone(), config.idempotency_window, config.group_history_retention));
     let ack_flusher = tokio::spawn(flush_acks(state.clone()));
     let app = api::router(state.clone());
-    tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "sotto-server listening");
+    let listeners = listener.into();
+    for listener in &listeners.0 {
+        tracing::info!(
+            addr = %listener.local_addr()?,
+            tls = listener.is_tls(),
+            data_dir = %config.data_dir.display(),
+            "sotto-server listening"
+        );
+    }
     let stop = token.clone();
     let signal = tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: closing sockets and finishing requests");
         stop.cancel();
     });
-    connections::serve(listener, app, state.clone(), &config.connections).await;
+    connections::serve(listeners, app, state.clone(), &config.connections).await;
     signal.abort();
     token.cancel();
     housekeeping.abort();

@@ -22,6 +22,14 @@ struct Args {
     /// Address and port to listen on. Use 0.0.0.0:8448 to accept other machines.
     #[arg(long, env = "SOTTO_LISTEN", default_value = "127.0.0.1:8448")]
     listen: SocketAddr,
+    /// Serve HTTPS on --listen with this certificate chain (PEM, leaf first), for a server
+    /// without a reverse proxy in front. Needs --tls-key. Without both, plain HTTP: put a proxy
+    /// with TLS in front (see deploy/), or listen on loopback only.
+    #[arg(long, env = "SOTTO_TLS_CERT", requires = "tls_key", value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SOTTO_TLS_KEY", requires = "tls_cert", value_name = "PEM")]
+    tls_key: Option<PathBuf>,
     /// The `iss` claim of access tokens (e.g. the server's public URL).
     #[arg(long, env = "SOTTO_ISSUER", default_value = "sotto-server")]
     issuer: String,
@@ -180,8 +188,16 @@ async fn main() -> anyhow::Result<()> {
         config.external_issuer = Some(if args.external_jwt_single_use { external.single_use() } else { external });
     }
 
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(sotto_server::tls::TlsIdentity::from_pem_files(cert, key)?),
+        _ => None,
+    };
     let listener =
         sotto_server::connections::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = match tls {
+        Some(identity) => sotto_server::connections::Listener::tls(listener, identity.acceptor),
+        None => sotto_server::connections::Listener::plain(listener),
+    };
     sotto_server::run(listener, config, shutdown_signal()).await?;
     Ok(())
 }

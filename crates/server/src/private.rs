@@ -47,6 +47,20 @@ pub fn create_file(path: &Path) -> io::Result<()> {
     tighten(path, FILE_MODE)
 }
 
+/// Writes `bytes` to `path` (replacing what was there) with an owner-only mode, and flushes it
+/// to disk.
+pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, FILE_MODE);
+    let mut file = options.open(path)?;
+    tighten(path, FILE_MODE)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
 /// Sets `path` to `mode` if group or others have any permission on it, and says so in the log.
 #[cfg(unix)]
 fn tighten(path: &Path, mode: u32) -> io::Result<()> {

@@ -35,11 +35,12 @@ pub struct Launch {
     args: Vec<String>,
     rust_log: String,
     temp_parent: Option<PathBuf>,
+    tls: bool,
 }
 
 impl Default for Launch {
     fn default() -> Self {
-        Launch { binary: None, args: Vec::new(), rust_log: "info".to_owned(), temp_parent: None }
+        Launch { binary: None, args: Vec::new(), rust_log: "info".to_owned(), temp_parent: None, tls: false }
     }
 }
 
@@ -62,6 +63,20 @@ impl Launch {
     {
         self.args.extend(args.into_iter().map(Into::into));
         self
+    }
+
+    /// Serve HTTPS with the certificate chain and key in these PEM files (`--tls-cert`,
+    /// `--tls-key`); the URLs become `https://` and `wss://`. The files are read again at each
+    /// restart, so a test can swap the certificate. The harness's own health probe does not
+    /// check the certificate (it only asks whether the process is up); clients under test do.
+    pub fn tls(mut self, cert: &std::path::Path, key: &std::path::Path) -> Launch {
+        self.tls = true;
+        self.args([
+            "--tls-cert".to_owned(),
+            cert.display().to_string(),
+            "--tls-key".to_owned(),
+            key.display().to_string(),
+        ])
     }
 
     /// Rate limits off (`--rate-limit 0`), for tests and loads that fire many requests.
@@ -92,7 +107,12 @@ impl Launch {
             None => builder.tempdir(),
         }
         .map_err(LaunchError::io("creating the server's temporary directory"))?;
-        let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(2)).build()?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(2))
+            .danger_accept_invalid_certs(self.tls)
+            .build()?;
+        let scheme = if self.tls { "https" } else { "http" };
         let mut server = ServerProcess {
             binary,
             args: self.args,
@@ -100,6 +120,7 @@ impl Launch {
             dir,
             port: 0,
             url: String::new(),
+            tls: self.tls,
             child: None,
             run_log_start: 0,
             http,
@@ -107,7 +128,7 @@ impl Launch {
         let mut attempt = 1;
         loop {
             server.port = free_port()?;
-            server.url = format!("http://127.0.0.1:{}", server.port);
+            server.url = format!("{scheme}://127.0.0.1:{}", server.port);
             match server.spawn().await {
                 Ok(()) => return Ok(server),
                 Err(LaunchError::Exited { .. })
@@ -138,6 +159,7 @@ pub struct ServerProcess {
     dir: TempDir,
     port: u16,
     url: String,
+    tls: bool,
     child: Option<Child>,
     /// Where the current run's lines begin in `server.log`.
     run_log_start: usize,
@@ -145,14 +167,14 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// `http://127.0.0.1:<port>`, without a trailing slash.
+    /// `http://127.0.0.1:<port>` (`https` with [`Launch::tls`]), without a trailing slash.
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// The WebSocket endpoint, `ws://127.0.0.1:<port>/v1/ws`.
+    /// The WebSocket endpoint, `ws://127.0.0.1:<port>/v1/ws` (`wss` with [`Launch::tls`]).
     pub fn ws_url(&self) -> String {
-        format!("ws://127.0.0.1:{}/v1/ws", self.port)
+        format!("{}://127.0.0.1:{}/v1/ws", if self.tls { "wss" } else { "ws" }, self.port)
     }
 
     pub fn port(&self) -> u16 {

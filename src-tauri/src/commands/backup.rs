@@ -48,6 +48,10 @@ pub struct RestoreRequest {
     pub backup_passphrase: String,
     /// Also protect the restored profile with this passphrase (required without a keychain).
     pub passphrase: Option<String>,
+    /// As [`super::session::SignInRequest::trusted_certificate`].
+    #[serde(default)]
+    #[ts(optional)]
+    pub trusted_certificate: Option<String>,
 }
 
 impl std::fmt::Debug for RestoreRequest {
@@ -153,6 +157,7 @@ pub async fn restore_backup(
         file: &file,
         backup_passphrase: &request.backup_passphrase,
         server: server.as_str(),
+        trust: super::session::trust(request.trusted_certificate.as_deref())?,
         user_id: &user_id,
         password: &request.password,
     };

@@ -4,7 +4,7 @@ use sotto_app_macros::command;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use sotto_core::{Client, KeyOptions, ServerUrl, SignIn};
+use sotto_core::{Client, Fingerprint, KeyOptions, ServerTrust, ServerUrl, SignIn};
 use tauri::{AppHandle, Runtime, State};
 use ts_rs::TS;
 
@@ -22,6 +22,11 @@ pub struct SignInRequest {
     pub device_name: Option<String>,
     /// Also protect the profile with this passphrase (required when there is no keychain).
     pub passphrase: Option<String>,
+    /// The fingerprint of the server's certificate the person accepted after comparing it
+    /// (`untrusted_certificate`); absent: the system's authorities must vouch for it.
+    #[serde(default)]
+    #[ts(optional)]
+    pub trusted_certificate: Option<String>,
 }
 
 impl std::fmt::Debug for SignInRequest {
@@ -39,12 +44,21 @@ pub async fn app_status(state: State<'_, AppState>) -> CommandResult<AppStatus> 
     Ok(state.status())
 }
 
-/// Normalize `url` and check that a Sotto server answers there.
+/// Normalize `url` and check that a Sotto server answers there, with its certificate trusted by
+/// the system or, after the person compared it, `trusted_certificate`.
 #[command]
-pub async fn check_server(url: String) -> CommandResult<String> {
+pub async fn check_server(url: String, trusted_certificate: Option<String>) -> CommandResult<String> {
     let url = ServerUrl::parse(&url)?;
-    url.check().await?;
+    url.check(trust(trusted_certificate.as_deref())?).await?;
     Ok(url.to_string())
+}
+
+/// How a new profile trusts its server's certificate.
+pub(crate) fn trust(trusted_certificate: Option<&str>) -> CommandResult<ServerTrust> {
+    Ok(match trusted_certificate {
+        Some(fingerprint) => ServerTrust::Pinned(Fingerprint::parse(fingerprint)?),
+        None => ServerTrust::System,
+    })
 }
 
 #[command]
@@ -83,6 +97,7 @@ async fn sign_in<R: Runtime>(
     let device_name = request.device_name.filter(|n| !n.trim().is_empty()).unwrap_or_else(default_device_name);
     let sign_in = SignIn {
         server: server.as_str(),
+        trust: trust(request.trusted_certificate.as_deref())?,
         user_id: &user_id,
         password: &request.password,
         device_name: Some(&device_name),

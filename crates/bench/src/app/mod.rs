@@ -118,7 +118,13 @@ pub fn main() -> anyhow::Result<()> {
 }
 
 async fn register(dir: &Path, server: &str, user: &str, keys: KeyOptions) -> anyhow::Result<Client> {
-    let sign_in = SignIn { server, user_id: user, password: PASSWORD, device_name: Some("app bench") };
+    let sign_in = SignIn {
+        server,
+        trust: sotto_core::ServerTrust::System,
+        user_id: user,
+        password: PASSWORD,
+        device_name: Some("app bench"),
+    };
     Client::register(dir, sign_in, keys).await.with_context(|| format!("registering {user}"))
 }
 

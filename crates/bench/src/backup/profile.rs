@@ -30,7 +30,13 @@ pub fn keys() -> KeyOptions {
 }
 
 async fn register(dir: &Path, server: &str, user: &str) -> anyhow::Result<Client> {
-    let sign_in = SignIn { server, user_id: user, password: PASSWORD, device_name: Some("backup bench") };
+    let sign_in = SignIn {
+        server,
+        trust: sotto_core::ServerTrust::System,
+        user_id: user,
+        password: PASSWORD,
+        device_name: Some("backup bench"),
+    };
     Client::register(dir, sign_in, keys()).await.with_context(|| format!("registering {user}"))
 }
 

@@ -76,7 +76,13 @@ fn side(samples: &[Duration], messages: usize, ciphertext_bytes: f64) -> Side {
 }
 
 async fn profile(dir: &Path, server: &str, user: &str) -> anyhow::Result<Client> {
-    let sign_in = SignIn { server, user_id: user, password: PASSWORD, device_name: Some("engine-bench") };
+    let sign_in = SignIn {
+        server,
+        trust: sotto_core::ServerTrust::System,
+        user_id: user,
+        password: PASSWORD,
+        device_name: Some("engine-bench"),
+    };
     let keys = KeyOptions { no_keychain: true, passphrase: Some(PASSPHRASE.to_owned()) };
     Client::register(&dir.join(user), sign_in, keys).await.with_context(|| format!("registering {user}"))
 }

@@ -1,7 +1,7 @@
 //! The account and this device: register, sign in, sign out, devices, passwords, passphrases.
 
 use anyhow::Result;
-use sotto_core::{Client, SignIn};
+use sotto_core::{Client, Fingerprint, SignIn};
 use sotto_proto::DeviceId;
 
 use crate::args::{Account, AccountCommand};
@@ -21,6 +21,7 @@ pub async fn sign_in(run: &mut Invocation<'_>, a: &Account, kind: SignInKind) ->
     let keys = run.key_options(a.no_keychain)?;
     let sign_in = SignIn {
         server: server.as_str(),
+        trust: run.trust()?,
         user_id: &a.user,
         password: &password,
         device_name: a.device_name.as_deref(),
@@ -35,6 +36,14 @@ pub async fn sign_in(run: &mut Invocation<'_>, a: &Account, kind: SignInKind) ->
 pub async fn logout(run: &mut Invocation<'_>) -> Result<()> {
     run.open()?.logout().await?;
     eprintln!("Signed out; the profile was deleted.");
+    Ok(())
+}
+
+pub fn trust_server(run: &mut Invocation<'_>, fingerprint: &str) -> Result<()> {
+    let fingerprint = Fingerprint::parse(fingerprint)?;
+    let client = run.open()?;
+    client.trust_server_certificate(fingerprint)?;
+    eprintln!("From now on this profile connects to {} only with the certificate {fingerprint}.", client.server());
     Ok(())
 }
 

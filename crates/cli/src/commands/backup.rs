@@ -60,6 +60,7 @@ pub async fn backup(run: &mut Invocation<'_>, cmd: &BackupCommand) -> Result<()>
                 file,
                 backup_passphrase: &backup,
                 server: server.as_str(),
+                trust: run.trust()?,
                 user_id: user,
                 password: &password,
             };

@@ -21,10 +21,7 @@ use sotto_proto::{DeviceAddress, ErrorCode, LoginRequest, Session, UserId};
 use zeroize::Zeroizing;
 
 use super::renew::Renew;
-use super::{
-    Client, Fallback, META_ACCESS, META_DEVICE, META_INBOX_SEQ, META_KEYS_PUBLISHED, META_REFRESH, META_SERVER,
-    META_USER,
-};
+use super::{Client, Fallback, META_ACCESS, META_DEVICE, META_INBOX_SEQ, META_KEYS_PUBLISHED, META_REFRESH, META_USER};
 use crate::api::Api;
 use crate::backup::{self, BackupError, BackupSummary, Header, Imported, Owner};
 use crate::crypto::Machine;
@@ -39,6 +36,8 @@ pub struct Restore<'a> {
     pub backup_passphrase: &'a str,
     /// The server's address (it may have changed since the backup was made).
     pub server: &'a str,
+    /// How the server's certificate is trusted (see [`crate::SignIn::trust`]).
+    pub trust: crate::ServerTrust,
     /// Must be the account the backup belongs to.
     pub user_id: &'a str,
     /// The account password: a restore signs in afresh and never uses tokens from the file.
@@ -176,7 +175,7 @@ impl Client {
         progress: &watch::Sender<Progress>,
         cancel: &CancellationToken,
     ) -> Result<Client> {
-        let api = Api::new(restore.server)?;
+        let api = Api::new(restore.server, restore.trust)?;
         let user_id = UserId::parse(restore.user_id).map_err(|e| Error::InvalidInput(e.to_string()))?;
         if profile::exists(dir) {
             return Err(Error::ProfileExists(dir.display().to_string()));
@@ -306,7 +305,7 @@ fn finish(dir: &Path, staged: Staged, api: Api, session: Session, resumed: bool)
     let pickle_key = key.pickle_key()?;
     let fresh = (!resumed).then(|| Machine::create(own.clone(), pickle_key.clone()));
     store.transaction(|db: &Db<'_>| {
-        db.set_meta(META_SERVER, api.base())?;
+        super::save_server(db, &api)?;
         db.set_meta(META_USER, own.user_id.as_str())?;
         db.set_meta(META_DEVICE, own.device_id.as_str())?;
         db.set_meta(META_ACCESS, &session.access_token)?;

@@ -52,6 +52,9 @@ use crate::store::{Conversation, Db, Message, OpenMode, Reader, SearchHit, Store
 use crate::{ConversationId, Error, Result};
 
 const META_SERVER: &str = "server";
+/// The server certificate's fingerprint the person trusted on first connect; absent when the
+/// system's authorities vouch for the server (or it is plain `http` on this computer).
+const META_SERVER_CERTIFICATE: &str = "server_certificate";
 const META_USER: &str = "user_id";
 const META_DEVICE: &str = "device_id";
 const META_ACCESS: &str = "access_token";
@@ -124,6 +127,9 @@ struct Tokens {
 /// What a new profile is for.
 pub struct SignIn<'a> {
     pub server: &'a str,
+    /// How the server's certificate is trusted (`https` only): by the system, or the
+    /// fingerprint the person accepted after an [`Error::UntrustedCertificate`].
+    pub trust: crate::ServerTrust,
     pub user_id: &'a str,
     pub password: &'a str,
     pub device_name: Option<&'a str>,
@@ -133,6 +139,16 @@ impl std::fmt::Debug for SignIn<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignIn").field("server", &self.server).field("user_id", &self.user_id).finish_non_exhaustive()
     }
+}
+
+/// Records the server's address and how its certificate is trusted.
+fn save_server(db: &Db, api: &Api) -> Result<()> {
+    db.set_meta(META_SERVER, api.base())?;
+    match api.trust().pinned() {
+        Some(fingerprint) => db.set_meta(META_SERVER_CERTIFICATE, &fingerprint.to_string())?,
+        None => db.delete_meta(META_SERVER_CERTIFICATE)?,
+    }
+    Ok(())
 }
 
 /// Whether a new profile's account is created on the server or signed in to.
@@ -167,7 +183,7 @@ impl Client {
     }
 
     async fn create(dir: &Path, sign_in: SignIn<'_>, keys: KeyOptions, account: Account) -> Result<Client> {
-        let api = Api::new(sign_in.server)?;
+        let api = Api::new(sign_in.server, sign_in.trust)?;
         let user_id = UserId::parse(sign_in.user_id).map_err(|e| Error::InvalidInput(e.to_string()))?;
         let lock = profile::lock(dir)?;
         let (info, key) = profile::create(dir, &lock, &keys)?;
@@ -208,7 +224,7 @@ impl Client {
         let own = DeviceAddress { user_id: session.user_id.clone(), device_id: session.device_id.clone() };
         let machine = Machine::create(own.clone(), key.pickle_key()?);
         store.transaction(|db| {
-            db.set_meta(META_SERVER, api.base())?;
+            save_server(db, &api)?;
             db.set_meta(META_USER, own.user_id.as_str())?;
             db.set_meta(META_DEVICE, own.device_id.as_str())?;
             db.set_meta(META_ACCESS, &session.access_token)?;
@@ -231,6 +247,12 @@ impl Client {
         let db = store.db();
         let get = |k: &'static str| db.meta(k)?.ok_or(Error::Profile(ProfileError::MissingMeta(k)));
         let server = get(META_SERVER)?;
+        let trust = match db.meta(META_SERVER_CERTIFICATE)? {
+            Some(pin) => crate::ServerTrust::Pinned(
+                crate::Fingerprint::parse(&pin).map_err(|_| ProfileError::ServerCertificate)?,
+            ),
+            None => crate::ServerTrust::System,
+        };
         let own = DeviceAddress {
             user_id: UserId::parse(get(META_USER)?)
                 .map_err(|source| ProfileError::Identity { what: "user id", source })?,
@@ -238,7 +260,7 @@ impl Client {
                 .map_err(|source| ProfileError::Identity { what: "device id", source })?,
         };
         let machine = Machine::load(&db, own.clone(), key.pickle_key()?)?;
-        let api = Api::new(&server)?;
+        let api = Api::new(&server, trust)?;
         Self::assemble(dir, lock, key, info, api, own, store, machine)
     }
 
@@ -298,7 +320,7 @@ impl Client {
             keychain: false,
             passphrase: false,
         };
-        let api = Api::new("http://127.0.0.1:9")?;
+        let api = Api::new("http://127.0.0.1:9", crate::ServerTrust::System)?;
         let own = DeviceAddress {
             user_id: UserId::parse(user).map_err(|e| Error::InvalidInput(e.to_string()))?,
             device_id: DeviceId::parse("TESTDEVICE").map_err(|e| Error::InvalidInput(e.to_string()))?,
@@ -319,6 +341,20 @@ impl Client {
 
     pub fn server(&self) -> &str {
         self.inner.api.base()
+    }
+
+    /// How this profile trusts its server's certificate.
+    pub fn server_trust(&self) -> crate::ServerTrust {
+        self.inner.api.trust()
+    }
+
+    /// Trust the server certificate with `fingerprint` from now on, in place of the one trusted
+    /// before (after [`Error::CertificateChanged`], once the person compared the new fingerprint
+    /// with the server owner's). It takes effect when the profile is opened again.
+    pub fn trust_server_certificate(&self, fingerprint: crate::Fingerprint) -> Result<()> {
+        self.transact(|_, db| db.set_meta(META_SERVER_CERTIFICATE, &fingerprint.to_string()))?;
+        tracing::info!(%fingerprint, "a new server certificate is trusted");
+        Ok(())
     }
 
     pub fn profile_dir(&self) -> &Path {

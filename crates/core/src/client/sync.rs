@@ -159,6 +159,13 @@ impl Client {
                     tracing::warn!("this device was signed out; sync stopped");
                     break;
                 }
+                // Not a network hiccup: the person decides (compare the fingerprints and trust
+                // the new certificate, or not). Until then nothing is sent or received.
+                Err(e @ (Error::CertificateChanged { .. } | Error::UntrustedCertificate { .. })) => {
+                    tracing::warn!(error = %e, "the server's certificate is not the trusted one; sync stopped");
+                    self.set_connection(ConnectionState::CertificateChanged);
+                    break;
+                }
                 Err(e) => tracing::info!(error = %e, "connection lost"),
                 Ok(()) => tracing::info!("the server closed the connection"),
             }
@@ -190,7 +197,9 @@ impl Client {
             let config = tungstenite::protocol::WebSocketConfig::default()
                 .max_message_size(Some(MAX_FRAME_BYTES))
                 .max_frame_size(Some(MAX_FRAME_BYTES));
-            match tokio_tungstenite::connect_async_with_config(request, Some(config), false).await {
+            let connector = tokio_tungstenite::Connector::Rustls(self.inner.api.tls().socket_config());
+            match tokio_tungstenite::connect_async_tls_with_config(request, Some(config), false, Some(connector)).await
+            {
                 Ok(ok) => break ok,
                 Err(tungstenite::Error::Http(resp)) if resp.status() == 401 => {
                     let body: Option<sotto_proto::ErrorBody> =
@@ -201,7 +210,7 @@ impl Client {
                     }
                     return Err(Error::SignedOut);
                 }
-                Err(e) => return Err(Error::Offline(NetworkError::socket(e))),
+                Err(e) => return Err(self.inner.api.offline(NetworkError::socket(e))),
             }
         };
         self.set_connection(ConnectionState::Syncing);

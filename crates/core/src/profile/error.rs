@@ -47,6 +47,9 @@ pub enum ProfileError {
     /// A row of the profile's identity (server, user id, device id) is missing from its database.
     #[error("the profile has no {0}")]
     MissingMeta(&'static str),
+    /// The profile's trusted server certificate is not a fingerprint.
+    #[error("the profile's trusted server certificate is not a fingerprint")]
+    ServerCertificate,
     /// The profile's recorded user or device id is not one.
     #[error("the profile's {what} is not valid")]
     Identity {

@@ -35,6 +35,7 @@ use hyper_util::rt::TokioIo;
 use sotto_proto::ErrorCode;
 use sotto_proto::routes;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
@@ -112,9 +113,64 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Accepts connections on `listener` and serves `router` on them until `state.shutdown` is
-/// cancelled; then returns once every connection (upgraded ones aside) has ended.
-pub(crate) async fn serve(listener: TcpListener, router: Router, state: AppState, settings: &ConnectionSettings) {
+/// A socket the server accepts connections on: plain HTTP, or HTTPS with the server's own
+/// certificate ([`crate::tls`]).
+pub struct Listener {
+    tcp: TcpListener,
+    tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener").field("addr", &self.tcp.local_addr().ok()).field("tls", &self.tls.is_some()).finish()
+    }
+}
+
+impl Listener {
+    pub fn plain(tcp: TcpListener) -> Self {
+        Listener { tcp, tls: None }
+    }
+
+    pub fn tls(tcp: TcpListener, acceptor: TlsAcceptor) -> Self {
+        Listener { tcp, tls: Some(acceptor) }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
+impl From<TcpListener> for Listener {
+    fn from(tcp: TcpListener) -> Self {
+        Listener::plain(tcp)
+    }
+}
+
+/// The sockets one server accepts on (one, or a loopback one for this computer beside an HTTPS
+/// one for the network).
+#[derive(Debug)]
+pub struct Listeners(pub Vec<Listener>);
+
+impl<T: Into<Listener>> From<T> for Listeners {
+    fn from(listener: T) -> Self {
+        Listeners(vec![listener.into()])
+    }
+}
+
+impl From<Vec<Listener>> for Listeners {
+    fn from(listeners: Vec<Listener>) -> Self {
+        Listeners(listeners)
+    }
+}
+
+/// Accepts connections on `listeners` and serves `router` on them until `state.shutdown` is
+/// cancelled; then returns once every connection (upgraded ones aside) has ended. The caps are
+/// shared by all the listeners.
+pub(crate) async fn serve(listeners: Listeners, router: Router, state: AppState, settings: &ConnectionSettings) {
     let total = max_connections(settings);
     state.metrics.connections_max.set(i64::try_from(total).unwrap_or(i64::MAX));
     let caps = ConnectionCaps::new(
@@ -125,6 +181,21 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, state: AppState
         state.metrics.connections_open.clone(),
     );
     let tasks = TaskTracker::new();
+    let loops = listeners.0.into_iter().map(|listener| accept_loop(listener, &router, &state, settings, &caps, &tasks));
+    futures_util::future::join_all(loops).await;
+    tasks.close();
+    tasks.wait().await;
+}
+
+async fn accept_loop(
+    listener: Listener,
+    router: &Router,
+    state: &AppState,
+    settings: &ConnectionSettings,
+    caps: &Arc<ConnectionCaps>,
+    tasks: &TaskTracker,
+) {
+    let Listener { tcp: listener, tls } = listener;
     let mut backoff = AcceptBackoff::default();
     let mut refusals = RefusalLog::default();
     loop {
@@ -159,20 +230,24 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, state: AppState
         let (slot, refusal) = match admission {
             Admission::Serve(slot) => (slot, None),
             Admission::Refuse(slot, cap) => {
-                refusals.note(&state, cap);
+                refusals.note(state, cap);
                 (slot, Some(cap))
             }
             Admission::Close(cap) => {
-                refusals.note(&state, cap);
+                refusals.note(state, cap);
                 continue;
             }
         };
-        let connection = Connection { router: router.clone(), state: state.clone(), peer, refusal, settings };
+        let connection = Connection {
+            router: router.clone(),
+            state: state.clone(),
+            peer,
+            refusal,
+            settings: settings.clone(),
+            tls: tls.clone(),
+        };
         tasks.spawn(connection.run(stream, slot));
     }
-    drop(listener);
-    tasks.close();
-    tasks.wait().await;
 }
 
 /// The total cap: the configured one, at most what the open-file limit allows.
@@ -237,16 +312,18 @@ impl RefusalLog {
 }
 
 /// One accepted connection.
-struct Connection<'a> {
+struct Connection {
     router: Router,
     state: AppState,
     peer: SocketAddr,
     /// The cap it is over, if it is only to be answered `503`.
     refusal: Option<Cap>,
-    settings: &'a ConnectionSettings,
+    settings: ConnectionSettings,
+    /// The handshake to make first, on an HTTPS listener.
+    tls: Option<TlsAcceptor>,
 }
 
-impl Connection<'_> {
+impl Connection {
     /// Serves HTTP/1.1 (with upgrades) until the peer or a timeout ends the connection, or the
     /// server shuts down. `slot` is held by the socket, so it is given back when the socket
     /// closes, also after an upgrade.
@@ -256,55 +333,94 @@ impl Connection<'_> {
             None => self.settings.header_read_timeout,
         };
         let idle_timeout = self.settings.idle_timeout;
-        let Connection { router, state, peer, refusal, .. } = self;
+        let Connection { router, state, peer, refusal, tls, .. } = self;
         async move {
-            let evicted = slot.eviction();
-            let evicted = async move {
-                match evicted {
-                    Some(token) => token.cancelled_owned().await,
-                    None => std::future::pending().await,
+            match tls {
+                None => {
+                    serve_connection(stream, slot, router, state, peer, refusal, header_timeout, idle_timeout).await
                 }
-            };
-            let mut evicted = std::pin::pin!(evicted);
-            let activity = Arc::new(Activity::new());
-            let io = TokioIo::new(ActivityIo::new(stream, activity.clone(), slot));
-            let service = {
-                let activity = activity.clone();
-                hyper::service::service_fn(move |request| {
-                    respond(request, router.clone(), peer, refusal, activity.clone())
-                })
-            };
-            let mut http = hyper::server::conn::http1::Builder::new();
-            // `Activity` replaces hyper's header-read timeout, which would also cut the time
-            // between two requests to its length.
-            http.header_read_timeout(None).keep_alive(refusal.is_none());
-            let mut conn = std::pin::pin!(http.serve_connection(io, service).with_upgrades());
-            let mut draining = false;
-            loop {
-                tokio::select! {
-                    result = conn.as_mut() => {
-                        if let Err(e) = result {
-                            tracing::debug!(error = %e, "connection ended with an error");
+                Some(acceptor) => {
+                    // The handshake has the header-read timeout too: a peer that opens a
+                    // connection and says nothing costs a slot for that long at most.
+                    let handshake = tokio::select! {
+                        () = state.shutdown.cancelled() => return,
+                        handshake = tokio::time::timeout(header_timeout, acceptor.accept(stream)) => handshake,
+                    };
+                    match handshake {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, slot, router, state, peer, refusal, header_timeout, idle_timeout)
+                                .await;
                         }
-                        return;
-                    }
-                    () = state.shutdown.cancelled(), if !draining => {
-                        // No request is lost by closing a connection between requests.
-                        if activity.between_requests() {
-                            return;
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => {
+                            let kind = crate::metrics::KindLabels { kind: "tls_handshake" };
+                            state.metrics.connections_timed_out.get_or_create(&kind).inc();
+                            tracing::debug!("TLS handshake timed out");
                         }
-                        draining = true;
-                        conn.as_mut().graceful_shutdown();
-                    }
-                    // A newer refused connection took this one's place in the pool.
-                    () = evicted.as_mut() => return,
-                    expired = activity.expired(header_timeout, idle_timeout) => {
-                        let kind = crate::metrics::KindLabels { kind: expired.label() };
-                        state.metrics.connections_timed_out.get_or_create(&kind).inc();
-                        tracing::debug!(timeout = expired.label(), "connection closed by its timeout");
-                        return;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Serves HTTP/1.1 on `stream` (TCP, or TLS over it).
+#[allow(clippy::too_many_arguments)]
+async fn serve_connection<S>(
+    stream: S,
+    slot: Slot,
+    router: Router,
+    state: AppState,
+    peer: SocketAddr,
+    refusal: Option<Cap>,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let evicted = slot.eviction();
+    let evicted = async move {
+        match evicted {
+            Some(token) => token.cancelled_owned().await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut evicted = std::pin::pin!(evicted);
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(ActivityIo::new(stream, activity.clone(), slot));
+    let service = {
+        let activity = activity.clone();
+        hyper::service::service_fn(move |request| respond(request, router.clone(), peer, refusal, activity.clone()))
+    };
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // `Activity` replaces hyper's header-read timeout, which would also cut the time
+    // between two requests to its length.
+    http.header_read_timeout(None).keep_alive(refusal.is_none());
+    let mut conn = std::pin::pin!(http.serve_connection(io, service).with_upgrades());
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = state.shutdown.cancelled(), if !draining => {
+                // No request is lost by closing a connection between requests.
+                if activity.between_requests() {
+                    return;
+                }
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            // A newer refused connection took this one's place in the pool.
+            () = evicted.as_mut() => return,
+            expired = activity.expired(header_timeout, idle_timeout) => {
+                let kind = crate::metrics::KindLabels { kind: expired.label() };
+                state.metrics.connections_timed_out.get_or_create(&kind).inc();
+                tracing::debug!(timeout = expired.label(), "connection closed by its timeout");
+                return;
             }
         }
     }
