@@ -6,9 +6,20 @@ import type { CommandError, ErrorCode, MessageReason } from "./types";
 /** Whatever a rejected invoke threw, as a `CommandError`; a code this build doesn't know is `unknown`. */
 export function asCommandError(error: unknown): CommandError {
   if (typeof error === "object" && error !== null) {
-    const { code, message } = error as { code?: unknown; message?: unknown };
+    const { code, message, fingerprint, trusted_fingerprint } = error as {
+      code?: unknown;
+      message?: unknown;
+      fingerprint?: unknown;
+      trusted_fingerprint?: unknown;
+    };
     if (typeof code === "string") {
-      return { code: isErrorCode(code) ? code : "unknown", message: typeof message === "string" ? message : "" };
+      const known: CommandError = {
+        code: isErrorCode(code) ? code : "unknown",
+        message: typeof message === "string" ? message : "",
+      };
+      if (typeof fingerprint === "string") known.fingerprint = fingerprint;
+      if (typeof trusted_fingerprint === "string") known.trusted_fingerprint = trusted_fingerprint;
+      return known;
     }
     if (error instanceof Error) return { code: "unknown", message: error.message };
   }
@@ -77,6 +88,12 @@ const ERROR_TEXT: Record<ErrorCode, (ctx: ErrorContext) => string> = {
   invalid_url: () => "That doesn't look like a web address. Try something like https://chat.example.org.",
   not_sotto: () =>
     "That address answers, but it isn't a Sotto server. Check the address with whoever runs the server.",
+  untrusted_certificate: () =>
+    "No authority your computer trusts vouches for this server's certificate. If someone runs it on their own computer, compare its fingerprint with theirs before you trust it.",
+  certificate_changed: () =>
+    "This server now shows a different certificate from the one you trusted, so Sotto stopped connecting. Ask whoever runs it whether they replaced it; if not, someone may be intercepting the connection.",
+  invalid_certificate: () =>
+    "The server's certificate isn't valid (it may have expired, or be for another address), so Sotto didn't connect. Check this computer's date and time, or ask whoever runs the server.",
   user_exists: () => "That user id is already taken on this server. Pick another, or sign in if it's yours.",
   invalid_credentials: () => "That user id and password don't match. Check them and try again.",
   no_password: () =>

@@ -35,7 +35,8 @@ async function call<K extends keyof Commands>(
 }
 
 export const appStatus = () => call("app_status", {});
-export const checkServer = (url: string) => call("check_server", { url });
+export const checkServer = (url: string, trustedCertificate: string | null = null) =>
+  call("check_server", { url, trusted_certificate: trustedCertificate });
 export const startLocalServer = () => call("start_local_server", {});
 export const register = (request: SignInRequest) => call("register", { request });
 export const login = (request: SignInRequest) => call("login", { request });

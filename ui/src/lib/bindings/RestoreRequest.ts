@@ -11,4 +11,8 @@ password: string, file: string, backup_passphrase: string,
 /**
  * Also protect the restored profile with this passphrase (required without a keychain).
  */
-passphrase: string | null, };
+passphrase: string | null, 
+/**
+ * As [`super::session::SignInRequest::trusted_certificate`].
+ */
+trusted_certificate?: string, };

@@ -7,4 +7,9 @@ export type SignInRequest = { server: string, user_id: string, password: string,
 /**
  * Also protect the profile with this passphrase (required when there is no keychain).
  */
-passphrase: string | null, };
+passphrase: string | null, 
+/**
+ * The fingerprint of the server's certificate the person accepted after comparing it
+ * (`untrusted_certificate`); absent: the system's authorities must vouch for it.
+ */
+trusted_certificate?: string, };

@@ -37,7 +37,7 @@ export interface Channel<T> {
 /** Every command by invoke name: its argument object (snake_case keys) and its result. */
 export interface Commands {
   app_status: { args: Record<string, never>; result: AppStatus };
-  check_server: { args: { url: string }; result: string };
+  check_server: { args: { url: string; trusted_certificate: string | null }; result: string };
   start_local_server: { args: Record<string, never>; result: LocalServerInfo };
   register: { args: { request: SignInRequest }; result: AppStatus };
   login: { args: { request: SignInRequest }; result: AppStatus };

@@ -11,6 +11,7 @@ const STATE_TEXT: Record<ConnectionState, string> = {
   syncing: "Syncing…",
   connecting: "Connecting…",
   offline: "Offline",
+  certificate_changed: "Not connected: the server's certificate changed",
 };
 
 export function SidebarHeader() {
@@ -47,6 +48,12 @@ export function SidebarHeader() {
       {connection === "offline" ? (
         <p className="banner banner--offline" role="status">
           Offline — messages will be sent when you're back online
+        </p>
+      ) : connection === "certificate_changed" ? (
+        <p className="banner banner--offline" role="alert" data-testid="certificate-changed">
+          The server shows a different certificate from the one you trusted, so Sotto stopped connecting. Your
+          messages wait here. Ask whoever runs the server whether they replaced it; if not, someone may be
+          intercepting the connection.
         </p>
       ) : null}
     </>

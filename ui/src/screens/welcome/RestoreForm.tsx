@@ -20,10 +20,12 @@ const KEYCHAIN_TEXT =
 
 interface RestoreFormProps {
   server: string;
+  /** As in `SignInForm`. */
+  trustedCertificate?: string | null;
   onBack: () => void;
 }
 
-export function RestoreForm({ server, onBack }: RestoreFormProps) {
+export function RestoreForm({ server, trustedCertificate = null, onBack }: RestoreFormProps) {
   const store = useAppStore();
   const [file, setFile] = useState("");
   const [backupPassphrase, setBackupPassphrase] = useState("");
@@ -62,6 +64,7 @@ export function RestoreForm({ server, onBack }: RestoreFormProps) {
           file: file.trim(),
           backup_passphrase: backupPassphrase,
           passphrase: passphraseRequired && passphrase.length > 0 ? passphrase : null,
+          ...(trustedCertificate ? { trusted_certificate: trustedCertificate } : {}),
         },
         onProgress,
       ),

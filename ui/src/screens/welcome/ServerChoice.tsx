@@ -1,5 +1,7 @@
 //! The two first-run choices: connect to a server (URL checked with `check_server`), or run
-//! a server on this computer (`start_local_server`).
+//! a server on this computer (`start_local_server`). A server whose certificate no authority
+//! the computer trusts has signed (someone's own computer) is trusted only after the person
+//! compares its fingerprint and says so: trust on first use, never silently.
 
 import { useState } from "react";
 import * as ipc from "../../lib/tauri";
@@ -9,7 +11,8 @@ import { FormError, type FormProblem } from "../../components/FormError";
 import { GlobeIcon, ServerIcon } from "../../components/icons";
 
 interface ServerChoiceProps {
-  onServer: (url: string) => void;
+  /** The checked address, and the certificate fingerprint the person trusted (if they had to). */
+  onServer: (url: string, trustedCertificate: string | null) => void;
   onLocalServer: (info: LocalServerInfo) => void;
 }
 
@@ -20,6 +23,25 @@ export function ServerChoice({ onServer, onLocalServer }: ServerChoiceProps) {
   const [url, setUrl] = useState("");
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<FormProblem | null>(null);
+  /** The fingerprint of a certificate waiting for the person's decision. */
+  const [untrusted, setUntrusted] = useState<string | null>(null);
+
+  const check = async (typed: string, trusted: string | null) => {
+    setBusy(true);
+    setProblem(null);
+    try {
+      onServer(await ipc.checkServer(typed, trusted), trusted);
+    } catch (err) {
+      const error = asCommandError(err);
+      setBusy(false);
+      if (error.code === "untrusted_certificate" && error.fingerprint && trusted === null) {
+        setUntrusted(error.fingerprint);
+        return;
+      }
+      setUntrusted(null);
+      setProblem({ kind: "command", error });
+    }
+  };
 
   const connect = async (e: React.FormEvent) => {
     e.preventDefault();
@@ -28,14 +50,8 @@ export function ServerChoice({ onServer, onLocalServer }: ServerChoiceProps) {
       setProblem({ kind: "local", text: "Enter the server's address, for example https://chat.example.org." });
       return;
     }
-    setBusy(true);
-    setProblem(null);
-    try {
-      onServer(await ipc.checkServer(typed));
-    } catch (err) {
-      setProblem({ kind: "command", error: asCommandError(err) });
-      setBusy(false);
-    }
+    setUntrusted(null);
+    await check(typed, null);
   };
 
   const runLocal = async () => {
@@ -82,15 +98,49 @@ export function ServerChoice({ onServer, onLocalServer }: ServerChoiceProps) {
                 spellCheck={false}
                 placeholder="https://chat.example.org"
                 value={url}
-                onChange={(e) => setUrl(e.target.value)}
+                onChange={(e) => {
+                  setUrl(e.target.value);
+                  setUntrusted(null);
+                }}
                 autoFocus
                 data-testid="server-url"
               />
             </label>
             <FormError problem={problem} testId="form-error" context={{ url }} />
-            <button type="submit" className="button button--primary" disabled={busy} data-testid="server-continue">
-              {busy ? "Checking…" : "Continue"}
-            </button>
+            {untrusted ? (
+              <div className="certificate-check" role="alert" data-testid="certificate-check">
+                <p>
+                  <strong>Check this server's certificate.</strong> No authority your computer trusts vouches for
+                  it. That's usual when someone runs Sotto on their own computer — and also what an impostor would
+                  look like.
+                </p>
+                <p>
+                  Ask whoever runs the server to read you the fingerprint their Sotto shows, and trust it only if
+                  it matches this one exactly:
+                </p>
+                <code className="fingerprint" data-testid="certificate-fingerprint">
+                  {untrusted}
+                </code>
+                <div className="certificate-check__buttons">
+                  <button
+                    type="button"
+                    className="button button--primary"
+                    disabled={busy}
+                    data-testid="trust-certificate"
+                    onClick={() => void check(url.trim(), untrusted)}
+                  >
+                    {busy ? "Checking…" : "They match — trust this server"}
+                  </button>
+                  <button type="button" className="button" disabled={busy} onClick={() => setUntrusted(null)}>
+                    Cancel
+                  </button>
+                </div>
+              </div>
+            ) : (
+              <button type="submit" className="button button--primary" disabled={busy} data-testid="server-continue">
+                {busy ? "Checking…" : "Continue"}
+              </button>
+            )}
           </form>
         ) : null}
         <button

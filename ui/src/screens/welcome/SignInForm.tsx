@@ -18,13 +18,21 @@ const MIN_PASSPHRASE = 8;
 
 interface SignInFormProps {
   server: string;
+  /** The server certificate's fingerprint the person trusted, when no authority vouches for it. */
+  trustedCertificate?: string | null;
   defaultMode: SignInMode;
   onChangeServer: () => void;
   /** Switch to restoring a backup file instead. */
   onRestore: () => void;
 }
 
-export function SignInForm({ server, defaultMode, onChangeServer, onRestore }: SignInFormProps) {
+export function SignInForm({
+  server,
+  trustedCertificate = null,
+  defaultMode,
+  onChangeServer,
+  onRestore,
+}: SignInFormProps) {
   const store = useAppStore();
   const [mode, setMode] = useState<SignInMode>(defaultMode);
   const [userId, setUserId] = useState("");
@@ -64,6 +72,7 @@ export function SignInForm({ server, defaultMode, onChangeServer, onRestore }: S
       password,
       device_name: null,
       passphrase: (showPassphrase || passphraseRequired) && passphrase.length > 0 ? passphrase : null,
+      ...(trustedCertificate ? { trusted_certificate: trustedCertificate } : {}),
     };
     setBusy(true);
     setProblem(null);

@@ -21,7 +21,7 @@ describe("welcome: choosing a server", () => {
     expect(error.textContent).not.toContain("not_sotto");
     expect(error.textContent).not.toContain("404");
     expect(screen.getByText("Details: not_sotto")).toBeTruthy();
-    expect(ipc.checkServer).toHaveBeenCalledWith("https://example.com");
+    expect(ipc.checkServer).toHaveBeenCalledWith("https://example.com", null);
     expect(screen.queryByTestId("sign-in-submit")).toBeNull();
   });
 
@@ -35,6 +35,51 @@ describe("welcome: choosing a server", () => {
 
     await screen.findByTestId("sign-in-submit");
     expect(screen.getByText("https://chat.example.org")).toBeTruthy();
+  });
+
+  it("asks before trusting a certificate no authority vouches for, and signs in with it", async () => {
+    const fingerprint = "AB:CD:".repeat(15) + "AB:CD";
+    ipc.checkServer.mockRejectedValueOnce({
+      code: "untrusted_certificate",
+      message: "https://box.lan:8449 presents a certificate ...",
+      fingerprint,
+    });
+    ipc.checkServer.mockResolvedValueOnce("https://box.lan:8449");
+    const { user } = await renderApp({ status: welcomeStatus() });
+
+    await user.click(screen.getByTestId("connect-choice"));
+    await user.type(screen.getByTestId("server-url"), "https://box.lan:8449");
+    await user.click(screen.getByTestId("server-continue"));
+
+    const check = await screen.findByTestId("certificate-check");
+    expect(screen.getByTestId("certificate-fingerprint").textContent).toBe(fingerprint);
+    expect(check.textContent).toContain("trust it only if it matches");
+    // Nothing is trusted until the person says so.
+    expect(ipc.checkServer).toHaveBeenCalledTimes(1);
+    expect(ipc.checkServer).toHaveBeenLastCalledWith("https://box.lan:8449", null);
+    expect(screen.queryByTestId("sign-in-submit")).toBeNull();
+
+    await user.click(screen.getByTestId("trust-certificate"));
+    expect(ipc.checkServer).toHaveBeenLastCalledWith("https://box.lan:8449", fingerprint);
+    await screen.findByTestId("sign-in-submit");
+    await user.type(screen.getByTestId("user-id"), "alice");
+    await user.type(screen.getByTestId("password"), "correct horse");
+    await user.click(screen.getByTestId("sign-in-submit"));
+    await waitFor(() => expect(ipc.login).toHaveBeenCalledTimes(1));
+    expect(ipc.login.mock.calls[0]?.[0]).toMatchObject({ server: "https://box.lan:8449", trusted_certificate: fingerprint });
+  });
+
+  it("cancelling the certificate check trusts nothing", async () => {
+    ipc.checkServer.mockRejectedValueOnce({ code: "untrusted_certificate", message: "", fingerprint: "00:11" });
+    const { user } = await renderApp({ status: welcomeStatus() });
+    await user.click(screen.getByTestId("connect-choice"));
+    await user.type(screen.getByTestId("server-url"), "https://box.lan");
+    await user.click(screen.getByTestId("server-continue"));
+    await screen.findByTestId("certificate-check");
+    await user.click(screen.getByRole("button", { name: "Cancel" }));
+    expect(screen.queryByTestId("certificate-check")).toBeNull();
+    expect(screen.getByTestId("server-continue")).toBeTruthy();
+    expect(ipc.checkServer).toHaveBeenCalledTimes(1);
   });
 
   it("runs a local server on this computer only and shows its address", async () => {

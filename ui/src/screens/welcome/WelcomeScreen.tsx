@@ -10,8 +10,8 @@ import { LocalServerAddress } from "../../components/LocalServerAddress";
 
 type Step =
   | { kind: "choose" }
-  | { kind: "sign-in"; server: string; local: LocalServerInfo | null }
-  | { kind: "restore"; server: string; local: LocalServerInfo | null };
+  | { kind: "sign-in"; server: string; trusted: string | null; local: LocalServerInfo | null }
+  | { kind: "restore"; server: string; trusted: string | null; local: LocalServerInfo | null };
 
 export function WelcomeScreen() {
   const [step, setStep] = useState<Step>({ kind: "choose" });
@@ -25,16 +25,17 @@ export function WelcomeScreen() {
         </header>
         {step.kind === "choose" ? (
           <ServerChoice
-            onServer={(server) => setStep({ kind: "sign-in", server, local: null })}
-            onLocalServer={(local) => setStep({ kind: "sign-in", server: local.url, local })}
+            onServer={(server, trusted) => setStep({ kind: "sign-in", server, trusted, local: null })}
+            onLocalServer={(local) => setStep({ kind: "sign-in", server: local.url, trusted: null, local })}
           />
         ) : step.kind === "restore" ? (
-          <RestoreForm server={step.server} onBack={() => setStep({ ...step, kind: "sign-in" })} />
+          <RestoreForm server={step.server} trustedCertificate={step.trusted} onBack={() => setStep({ ...step, kind: "sign-in" })} />
         ) : (
           <>
             {step.local ? <LocalServerAddress info={step.local} /> : null}
             <SignInForm
               server={step.server}
+              trustedCertificate={step.trusted}
               defaultMode={step.local ? "register" : "login"}
               onChangeServer={() => setStep({ kind: "choose" })}
               onRestore={() => setStep({ ...step, kind: "restore" })}
