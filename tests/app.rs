@@ -585,6 +585,50 @@ async fn a_server_on_this_computer_serves_a_second_person_and_the_account_settin
     })
     .await;
     app.screenshot("reopened").await;
+
+    // Settings → let other computers connect: HTTPS on the network address, with the
+    // certificate's fingerprint shown to compare.
+    app.click("settings-button").await;
+    app.click("local-server-network-toggle").await;
+    let fingerprint = app
+        .wait_for_texts("[data-testid='local-server-fingerprint']", "the certificate's fingerprint", |t| {
+            t.iter().any(|s| s.len() == 95)
+        })
+        .await
+        .concat();
+    let shown = app.texts("[data-testid='local-server-network']").await.concat();
+    app.screenshot("network-access").await;
+    let lan = network_address();
+    let start = shown.find(&format!("https://{lan}:")).unwrap_or_else(|| panic!("no https address for {lan}: {shown}"));
+    let network_url: String = shown[start..].chars().take_while(|c| !c.is_whitespace() && *c != ',').collect();
+    // Someone on another computer: first told what to compare, then trusting it.
+    let carol = Cli::at(&network_url, dirs.path().join("carol"));
+    let refused = carol.run(&["register", "carol", "--password-stdin"], &format!("{PASSWORD}\n"));
+    assert_eq!(refused.error_code(), "untrusted_certificate", "{}", refused.stderr);
+    assert!(refused.stderr.contains(&fingerprint), "the fingerprint the window shows: {}", refused.stderr);
+    let carol = Cli { env: vec![("SOTTO_TRUST_CERTIFICATE".into(), fingerprint.clone())], ..carol };
+    carol.run(&["register", "carol", "--password-stdin"], &format!("{PASSWORD}\n")).json();
+    carol.run(&["send", "alice", "over the network, encrypted twice"], "").json();
+    app.click("close-button").await;
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:carol']").await.click().await.unwrap();
+    app.wait_for_texts("[data-testid='message-body']", "carol's message over HTTPS", |t| {
+        t.iter().any(|b| b == "over the network, encrypted twice")
+    })
+    .await;
+    // Plain HTTP on the network port is not served.
+    let network_port: u16 = network_url.rsplit(':').next().unwrap().parse().unwrap();
+    let plain = reqwest::get(format!("http://{lan}:{network_port}/healthz")).await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success(), "plain HTTP answered on the network port");
+    // Closed again: nothing answers on the network address.
+    app.click("settings-button").await;
+    app.click("local-server-network-toggle").await;
+    app.wait_for_texts("[data-testid='local-server-address']", "closed to the network", |t| {
+        t.iter().any(|s| s.contains("not open to your network"))
+    })
+    .await;
+    let reached =
+        std::net::TcpStream::connect_timeout(&std::net::SocketAddr::new(lan, network_port), Duration::from_secs(2));
+    assert!(reached.is_err(), "the local server still answered on {lan}:{network_port}");
     app.close().await;
 }
 

@@ -58,6 +58,12 @@ pub struct LocalServerChoice {
     pub enabled: bool,
     /// The port it listened on last time; others have this address, so keep it when free.
     pub port: u16,
+    /// Other computers may connect (over HTTPS, on `network_port`).
+    #[serde(default)]
+    pub network: bool,
+    /// The HTTPS port it listened on last time, as `port`.
+    #[serde(default)]
+    pub network_port: Option<u16>,
 }
 
 fn get<R: Runtime, T: DeserializeOwned>(app: &AppHandle<R>, key: &str) -> CommandResult<Option<T>> {

@@ -228,12 +228,48 @@ impl AppState {
         if let Some(server) = &*self.local_server.lock().map_err(|_| poisoned())? {
             return Ok(server.info.clone());
         }
-        let port = settings::local_server(app)?.map_or(crate::local_server::DEFAULT_PORT, |c| c.port);
-        let server = LocalServer::start(&self.data_dir, port).await?;
+        let choice = settings::local_server(app)?;
+        let port = choice.map_or(crate::local_server::DEFAULT_PORT, |c| c.port);
+        let network = choice.filter(|c| c.network).map(network_port);
+        self.run_local_server(app, port, network).await
+    }
+
+    /// Open the local server to other computers (HTTPS), or close it to them again: it restarts
+    /// with or without its network listener. Apps on this computer reconnect by themselves.
+    pub async fn set_local_server_network<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        enabled: bool,
+    ) -> CommandResult<LocalServerInfo> {
+        let _starting = self.starting.lock().await;
+        let running = self.local_server.lock().map_err(|_| poisoned())?.take();
+        let Some(running) = running else {
+            return Err(CommandError::new(ErrorCode::LocalServer, "No server runs on this computer."));
+        };
+        let port = running.info.port;
+        running.stop().await;
+        let choice = settings::local_server(app)?;
+        let network = enabled.then(|| choice.map_or(crate::local_server::DEFAULT_NETWORK_PORT, network_port));
+        self.run_local_server(app, port, network).await
+    }
+
+    async fn run_local_server<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        port: u16,
+        network: Option<u16>,
+    ) -> CommandResult<LocalServerInfo> {
+        let server = LocalServer::start(&self.data_dir, port, network).await?;
         let info = server.info.clone();
         // Held from here on, so exit stops it even if remembering the choice fails.
         *self.local_server.lock().map_err(|_| poisoned())? = Some(server);
-        settings::save_local_server(app, &settings::LocalServerChoice { enabled: true, port: info.port })?;
+        let choice = settings::LocalServerChoice {
+            enabled: true,
+            port: info.port,
+            network: info.network.is_some(),
+            network_port: info.network.as_ref().map(|n| n.port),
+        };
+        settings::save_local_server(app, &choice)?;
         Ok(info)
     }
 
@@ -248,6 +284,11 @@ impl AppState {
             server.stop().await;
         }
     }
+}
+
+/// The HTTPS port to try: the one used last time, or the default.
+fn network_port(choice: settings::LocalServerChoice) -> u16 {
+    choice.network_port.unwrap_or(crate::local_server::DEFAULT_NETWORK_PORT)
 }
 
 fn poisoned() -> CommandError {

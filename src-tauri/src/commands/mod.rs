@@ -32,6 +32,7 @@ commands![
     session::app_status,
     session::check_server,
     session::start_local_server,
+    session::set_local_server_network,
     session::register,
     session::login,
     session::unlock,

@@ -68,6 +68,18 @@ pub async fn start_local_server(app: AppHandle, state: State<'_, AppState>) -> C
     Ok(info)
 }
 
+/// Let other computers connect to the local server (over HTTPS), or stop letting them.
+#[command]
+pub async fn set_local_server_network(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    enabled: bool,
+) -> CommandResult<LocalServerInfo> {
+    let info = state.set_local_server_network(&app, enabled).await?;
+    state.announce(&app);
+    Ok(info)
+}
+
 #[command]
 pub async fn register(app: AppHandle, state: State<'_, AppState>, request: SignInRequest) -> CommandResult<AppStatus> {
     sign_in(&app, &state, request, true).await

@@ -247,9 +247,18 @@ const api = {
     return delay(url.replace(/\/+$/u, ""), 300);
   },
   startLocalServer: () => {
-    const info = { url: "http://127.0.0.1:7878", port: 7878 };
+    const info = { url: "http://127.0.0.1:7878", port: 7878, network: null };
     status = { ...status, local_server: info };
     return delay(info, 500);
+  },
+  setLocalServerNetwork: (enabled: boolean) => {
+    const network = enabled
+      ? { urls: ["https://192.168.1.20:8449"], port: 8449, fingerprint: "3F:A2:".repeat(15) + "3F:A2" }
+      : null;
+    const info = { url: "http://127.0.0.1:7878", port: 7878, network };
+    status = { ...status, local_server: info };
+    emit("sotto://status", status);
+    return delay(info, 300);
   },
   register: signIn,
   login: signIn,
@@ -551,6 +560,7 @@ export const {
   appStatus,
   checkServer,
   startLocalServer,
+  setLocalServerNetwork,
   register,
   login,
   unlock,

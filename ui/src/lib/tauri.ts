@@ -38,6 +38,7 @@ export const appStatus = () => call("app_status", {});
 export const checkServer = (url: string, trustedCertificate: string | null = null) =>
   call("check_server", { url, trusted_certificate: trustedCertificate });
 export const startLocalServer = () => call("start_local_server", {});
+export const setLocalServerNetwork = (enabled: boolean) => call("set_local_server_network", { enabled });
 export const register = (request: SignInRequest) => call("register", { request });
 export const login = (request: SignInRequest) => call("login", { request });
 export const unlock = (passphrase: string) => call("unlock", { passphrase });

@@ -33,7 +33,14 @@ const defaultSettings: Settings = { theme: "system", notifications: true, previe
 const defaults: typeof Real = {
   appStatus: async () => readyStatus(),
   checkServer: async (url) => url,
-  startLocalServer: async () => ({ url: "http://127.0.0.1:7878", port: 7878 }),
+  startLocalServer: async () => ({ url: "http://127.0.0.1:7878", port: 7878, network: null }),
+  setLocalServerNetwork: async (enabled) => ({
+    url: "http://127.0.0.1:7878",
+    port: 7878,
+    network: enabled
+      ? { urls: ["https://192.168.1.20:8449"], port: 8449, fingerprint: "12:34:".repeat(15) + "12:34" }
+      : null,
+  }),
   register: async () => readyStatus(),
   login: async () => readyStatus(),
   unlock: async () => readyStatus(),
@@ -181,6 +188,7 @@ export function finishedTask<T>(result: T): Real.RunningTask<T> {
 export const appStatus = vi.fn(defaults.appStatus);
 export const checkServer = vi.fn(defaults.checkServer);
 export const startLocalServer = vi.fn(defaults.startLocalServer);
+export const setLocalServerNetwork = vi.fn(defaults.setLocalServerNetwork);
 export const register = vi.fn(defaults.register);
 export const login = vi.fn(defaults.login);
 export const unlock = vi.fn(defaults.unlock);
@@ -238,6 +246,7 @@ const mocks = {
   appStatus,
   checkServer,
   startLocalServer,
+  setLocalServerNetwork,
   register,
   login,
   unlock,

@@ -39,6 +39,7 @@ export interface Commands {
   app_status: { args: Record<string, never>; result: AppStatus };
   check_server: { args: { url: string; trusted_certificate: string | null }; result: string };
   start_local_server: { args: Record<string, never>; result: LocalServerInfo };
+  set_local_server_network: { args: { enabled: boolean }; result: LocalServerInfo };
   register: { args: { request: SignInRequest }; result: AppStatus };
   login: { args: { request: SignInRequest }; result: AppStatus };
   unlock: { args: { passphrase: string | null }; result: AppStatus };

@@ -65,7 +65,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
                 <code>{account.server}</code>
               </dd>
             </dl>
-            {localServer ? <LocalServerAddress info={localServer} /> : null}
+            {localServer ? <LocalServerAddress info={localServer} editable /> : null}
             <div className="settings__buttons">
               <button type="button" className="button" onClick={() => setOpen("password")} data-testid="open-password">
                 Change password…
