@@ -118,21 +118,29 @@ async fn a_self_signed_server_is_trusted_only_by_its_fingerprint_and_a_swapped_c
     }
     assert!(!bodies(&bob, &with_alice).contains(&"not through a stranger".to_owned()));
 
-    // Once the owner confirms the new certificate, the person trusts it; the queued message
-    // goes out after the profile is opened again, and Bob's does the same.
+    let problem = bob.certificate_problem().expect("bob's client says what it refused");
+    assert_eq!((problem.trusted, problem.presented), (Some(fingerprint), new_fingerprint));
+
+    // Once the owner confirms the new certificate, the person trusts it: Bob's client connects
+    // again by itself, Alice's queued message goes out, and both pins are kept.
     alice.trust_server_certificate(new_fingerprint).unwrap();
     bob.trust_server_certificate(new_fingerprint).unwrap();
-    bob.shutdown();
-    drop((alice, bob));
-    let alice = Client::open(&alice_dir, None).unwrap();
-    let bob = reopen(&bob_dir).await;
-    assert_eq!(alice.server_trust(), ServerTrust::Pinned(new_fingerprint));
-    sotto_tests::start_online(&alice).await;
-    sotto_tests::start_online(&bob).await;
+    assert_eq!(bob.certificate_problem(), None);
+    tokio::time::timeout(Duration::from_secs(30), bob_state.wait_for(|s| *s == ConnectionState::Online))
+        .await
+        .expect("bob's client is back online with the new certificate")
+        .unwrap();
+    alice.sync().await.unwrap();
     eventually("the queued message arrives once the new certificate is trusted", || {
         bodies(&bob, &with_alice).contains(&"not through a stranger".to_owned()).then_some(())
     })
     .await;
+    bob.shutdown();
+    drop((alice, bob));
+    let alice = Client::open(&alice_dir, None).unwrap();
+    assert_eq!(alice.server_trust(), ServerTrust::Pinned(new_fingerprint));
+    let bob = reopen(&bob_dir).await;
+    assert_eq!(bob.server_trust(), ServerTrust::Pinned(new_fingerprint));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

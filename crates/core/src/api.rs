@@ -19,7 +19,6 @@ pub struct Api {
     http: reqwest::Client,
     base: String,
     tls: Tls,
-    trust: ServerTrust,
 }
 
 impl std::fmt::Debug for Api {
@@ -36,7 +35,7 @@ impl Api {
         let base = ServerUrl::parse(server)?.to_string();
         let tls = Tls::new(trust)?;
         let http = http_client(&tls, std::time::Duration::from_secs(10), std::time::Duration::from_secs(60))?;
-        Ok(Self { http, base, tls, trust })
+        Ok(Self { http, base, tls })
     }
 
     pub fn base(&self) -> &str {
@@ -44,7 +43,7 @@ impl Api {
     }
 
     pub fn trust(&self) -> ServerTrust {
-        self.trust
+        self.tls.trust()
     }
 
     /// The TLS configuration the WebSocket uses.

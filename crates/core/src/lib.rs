@@ -36,8 +36,8 @@ pub mod tls;
 
 pub use backup::{BackupError, BackupSummary};
 pub use client::{
-    Client, DeviceSummary, KeyBackupKind, KeyBackupRestore, KeyBackupStatus, KeyReset, RecoverySecret, Restore, SignIn,
-    SyncSummary, Verification, VerificationState, VerificationView,
+    CertificateProblem, Client, DeviceSummary, KeyBackupKind, KeyBackupRestore, KeyBackupStatus, KeyReset,
+    RecoverySecret, Restore, SignIn, SyncSummary, Verification, VerificationState, VerificationView,
 };
 pub use conversation_id::ConversationId;
 pub use crypto::CryptoError;

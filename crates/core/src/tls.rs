@@ -17,7 +17,7 @@
 //! handshake's signatures are always checked against the certificate's key, pinned or not.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -116,6 +116,9 @@ pub(crate) enum Refusal {
 pub(crate) struct Tls {
     config: Arc<rustls::ClientConfig>,
     refusal: Arc<Mutex<Option<Refusal>>>,
+    /// Read by the verifier at each handshake, so a newly trusted certificate applies to the
+    /// next connection without rebuilding the clients.
+    trust: Arc<RwLock<ServerTrust>>,
 }
 
 impl fmt::Debug for Tls {
@@ -128,7 +131,8 @@ impl Tls {
     pub(crate) fn new(trust: ServerTrust) -> Result<Tls> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let refusal = Arc::new(Mutex::new(None));
-        let verifier = Verifier::new(trust, provider.clone(), refusal.clone())?;
+        let trust = Arc::new(RwLock::new(trust));
+        let verifier = Verifier::new(trust.clone(), provider.clone(), refusal.clone())?;
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::InvalidInput(format!("TLS could not be set up: {e}")))?
@@ -138,7 +142,18 @@ impl Tls {
         // reqwest speaks HTTP/2 when the server offers it, and HTTP/1.1 otherwise; the WebSocket
         // is HTTP/1.1 (its own config below).
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(Tls { config: Arc::new(config), refusal })
+        Ok(Tls { config: Arc::new(config), refusal, trust })
+    }
+
+    pub(crate) fn trust(&self) -> ServerTrust {
+        self.trust.read().map(|t| *t).unwrap_or_default()
+    }
+
+    /// Trust `trust` from the next handshake on.
+    pub(crate) fn set_trust(&self, trust: ServerTrust) {
+        if let Ok(mut current) = self.trust.write() {
+            *current = trust;
+        }
     }
 
     /// For reqwest (`use_preconfigured_tls`).
@@ -176,7 +191,7 @@ impl Tls {
 
 #[derive(Debug)]
 struct Verifier {
-    trust: ServerTrust,
+    trust: Arc<RwLock<ServerTrust>>,
     /// The system's verifier; `None` when the system has no authorities at all (a minimal Linux
     /// without a CA bundle): then only pinned servers can be reached.
     system: Option<Arc<dyn ServerCertVerifier>>,
@@ -186,7 +201,11 @@ struct Verifier {
 }
 
 impl Verifier {
-    fn new(trust: ServerTrust, provider: Arc<CryptoProvider>, refusal: Arc<Mutex<Option<Refusal>>>) -> Result<Self> {
+    fn new(
+        trust: Arc<RwLock<ServerTrust>>,
+        provider: Arc<CryptoProvider>,
+        refusal: Arc<Mutex<Option<Refusal>>>,
+    ) -> Result<Self> {
         let system: Option<Arc<dyn ServerCertVerifier>> =
             match rustls_platform_verifier::Verifier::new(provider.clone()) {
                 Ok(v) => Some(Arc::new(v)),
@@ -197,6 +216,10 @@ impl Verifier {
             };
         let signatures = provider.signature_verification_algorithms;
         Ok(Verifier { trust, system, signatures, refusal })
+    }
+
+    fn trust(&self) -> ServerTrust {
+        self.trust.read().map(|t| *t).unwrap_or_default()
     }
 
     fn refuse(&self, refusal: Refusal) -> rustls::Error {
@@ -222,7 +245,7 @@ impl ServerCertVerifier for Verifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let presented = Fingerprint::of(end_entity);
-        match self.trust {
+        match self.trust() {
             ServerTrust::Pinned(expected) if expected == presented => Ok(ServerCertVerified::assertion()),
             ServerTrust::Pinned(expected) => Err(self.refuse(Refusal::Changed { expected, presented })),
             ServerTrust::System => {
@@ -250,7 +273,7 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        match (&self.trust, &self.system) {
+        match (self.trust(), &self.system) {
             (ServerTrust::System, Some(system)) => system.verify_tls12_signature(message, cert, dss),
             _ => rustls::crypto::verify_tls12_signature(message, cert, dss, &self.signatures),
         }
@@ -262,7 +285,7 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        match (&self.trust, &self.system) {
+        match (self.trust(), &self.system) {
             (ServerTrust::System, Some(system)) => system.verify_tls13_signature(message, cert, dss),
             _ => rustls::crypto::verify_tls13_signature(message, cert, dss, &self.signatures),
         }

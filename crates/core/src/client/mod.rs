@@ -102,6 +102,9 @@ struct Inner {
     key_backup_lock: tokio::sync::Mutex<()>,
     /// The background service runs ([`Client::start`]): sends are left to its outbox task.
     started: std::sync::atomic::AtomicBool,
+    /// Set while the live connection is stopped because the server's certificate is not the
+    /// trusted one ([`Client::trust_server_certificate`] clears it and reconnects).
+    certificate_problem: Mutex<Option<CertificateProblem>>,
     /// Frames for the connected socket (typing notices); `None` while offline.
     socket_out: Mutex<Option<tokio::sync::mpsc::Sender<sotto_proto::ClientFrame>>>,
     /// Device verifications of this session, by id (see [`link`]).
@@ -139,6 +142,15 @@ impl std::fmt::Debug for SignIn<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignIn").field("server", &self.server).field("user_id", &self.user_id).finish_non_exhaustive()
     }
+}
+
+/// The server presents a certificate that is not the trusted one: what the person compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateProblem {
+    /// The certificate trusted before (`None`: the system's authorities were trusted).
+    pub trusted: Option<crate::Fingerprint>,
+    /// What the server presents now.
+    pub presented: crate::Fingerprint,
 }
 
 /// Records the server's address and how its certificate is trusted.
@@ -303,6 +315,7 @@ impl Client {
                 verifications: Mutex::new(std::collections::HashMap::new()),
                 groups_checked: Mutex::new(std::collections::HashMap::new()),
                 started: std::sync::atomic::AtomicBool::new(false),
+                certificate_problem: Mutex::new(None),
                 cancel: CancellationToken::new(),
             }),
         })
@@ -350,11 +363,30 @@ impl Client {
 
     /// Trust the server certificate with `fingerprint` from now on, in place of the one trusted
     /// before (after [`Error::CertificateChanged`], once the person compared the new fingerprint
-    /// with the server owner's). It takes effect when the profile is opened again.
+    /// with the server owner's). It applies to the next connection; a live connection stopped
+    /// by the certificate starts again, and queued sends go out.
     pub fn trust_server_certificate(&self, fingerprint: crate::Fingerprint) -> Result<()> {
-        self.transact(|_, db| db.set_meta(META_SERVER_CERTIFICATE, &fingerprint.to_string()))?;
+        // Queued sends were postponed with a backoff; they are due now.
+        self.transact(|_, db| {
+            db.set_meta(META_SERVER_CERTIFICATE, &fingerprint.to_string())?;
+            db.outbox_wake(crate::store::now_ms())
+        })?;
+        self.inner.api.tls().set_trust(crate::ServerTrust::Pinned(fingerprint));
         tracing::info!(%fingerprint, "a new server certificate is trusted");
+        if let Ok(mut problem) = self.inner.certificate_problem.lock()
+            && problem.take().is_some()
+            && self.inner.started.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let client = self.clone();
+            tokio::spawn(async move { client.run_socket().await });
+        }
+        self.inner.outbox_wake.notify_one();
         Ok(())
+    }
+
+    /// Why the live connection stopped on the server's certificate, while it is stopped.
+    pub fn certificate_problem(&self) -> Option<CertificateProblem> {
+        self.inner.certificate_problem.lock().ok().and_then(|p| p.clone())
     }
 
     pub fn profile_dir(&self) -> &Path {

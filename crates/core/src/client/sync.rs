@@ -142,7 +142,18 @@ impl Client {
         }
     }
 
-    async fn run_socket(&self) {
+    /// The server's certificate is not the trusted one. Not a network hiccup: the person decides
+    /// (compare the fingerprints and trust the new certificate, or not). Until then nothing is
+    /// sent or received.
+    fn halt_on_certificate(&self, problem: super::CertificateProblem) {
+        tracing::warn!(trusted = ?problem.trusted, presented = %problem.presented, "the server's certificate is not the trusted one; sync stopped");
+        if let Ok(mut slot) = self.inner.certificate_problem.lock() {
+            *slot = Some(problem);
+        }
+        self.set_connection(ConnectionState::CertificateChanged);
+    }
+
+    pub(crate) async fn run_socket(&self) {
         let mut failures: u32 = 0;
         while !self.inner.cancel.is_cancelled() {
             self.set_connection(ConnectionState::Connecting);
@@ -159,12 +170,13 @@ impl Client {
                     tracing::warn!("this device was signed out; sync stopped");
                     break;
                 }
-                // Not a network hiccup: the person decides (compare the fingerprints and trust
-                // the new certificate, or not). Until then nothing is sent or received.
-                Err(e @ (Error::CertificateChanged { .. } | Error::UntrustedCertificate { .. })) => {
-                    tracing::warn!(error = %e, "the server's certificate is not the trusted one; sync stopped");
-                    self.set_connection(ConnectionState::CertificateChanged);
-                    break;
+                Err(Error::CertificateChanged { expected, presented, .. }) => {
+                    // Not `break`: the loop's end would say "offline" over the reason.
+                    return self.halt_on_certificate(super::CertificateProblem { trusted: Some(expected), presented });
+                }
+                Err(Error::UntrustedCertificate { fingerprint, .. }) => {
+                    return self
+                        .halt_on_certificate(super::CertificateProblem { trusted: None, presented: fingerprint });
                 }
                 Err(e) => tracing::info!(error = %e, "connection lost"),
                 Ok(()) => tracing::info!("the server closed the connection"),
