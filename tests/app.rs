@@ -809,3 +809,78 @@ async fn eventually_async<T, F: std::future::Future<Output = Option<T>>>(mut che
     }
     panic!("timed out")
 }
+
+/// A server with a self-signed certificate (someone's own computer): the window shows its
+/// fingerprint and connects only once the person trusts it; when the server later shows another
+/// certificate, the window stops, shows both fingerprints, and goes on only when told to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_server_is_trusted_in_the_window_and_a_changed_certificate_is_reviewed() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key, fingerprint) = self_signed(certs.path(), "first");
+    let mut server = Server::start_tls(&cert, &key).await;
+    let dirs = profiles();
+    let data = AppData::new();
+    let app = AppWindow::launch("self_signed", &data).await;
+
+    app.find("welcome").await;
+    app.click("connect-choice").await;
+    app.type_into("server-url", server.url()).await;
+    app.click("server-continue").await;
+    let shown = app
+        .wait_for_texts("[data-testid='certificate-fingerprint']", "the certificate's fingerprint", |t| {
+            t.iter().any(|s| !s.is_empty())
+        })
+        .await
+        .concat();
+    assert_eq!(shown, fingerprint.to_string());
+    app.screenshot("certificate-check").await;
+    app.click("trust-certificate").await;
+    app.click("mode-register").await;
+    app.type_into("user-id", "alice").await;
+    app.type_into("password", PASSWORD).await;
+    app.type_into("password-confirm", PASSWORD).await;
+    app.click("sign-in-submit").await;
+    app.find("main").await;
+
+    let bob = Cli {
+        env: vec![("SOTTO_TRUST_CERTIFICATE".into(), fingerprint.to_string())],
+        ..Cli::new(&server, dirs.path().join("bob"))
+    }
+    .registered("bob");
+    bob.run(&["send", "alice", "hello over https"], "").json();
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob']").await.click().await.unwrap();
+    app.wait_for_texts("[data-testid='message-body']", "bob's message", |t| t.iter().any(|b| b == "hello over https"))
+        .await;
+
+    // The attacker's test: the address now presents another certificate.
+    let (new_cert, new_key, new_fingerprint) = self_signed(certs.path(), "second");
+    std::fs::copy(&new_cert, &cert).unwrap();
+    std::fs::copy(&new_key, &key).unwrap();
+    server.restart().await;
+    app.find("certificate-changed").await;
+    app.screenshot("certificate-changed").await;
+    // Nothing reaches the window meanwhile: bob (who trusts the new one) writes, it waits.
+    bob.run(&["trust-server", &new_fingerprint.to_string()], "");
+    bob.run(&["send", "alice", "sent while alice decides"], "").json();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!app.texts("[data-testid='message-body']").await.iter().any(|b| b == "sent while alice decides"));
+
+    app.click("review-certificate").await;
+    let presented = app
+        .wait_for_texts("[data-testid='certificate-presented']", "the new fingerprint", |t| {
+            t.iter().any(|s| !s.is_empty())
+        })
+        .await
+        .concat();
+    let trusted = app.texts("[data-testid='certificate-trusted']").await.concat();
+    assert_eq!((trusted, presented), (fingerprint.to_string(), new_fingerprint.to_string()));
+    app.screenshot("certificate-review").await;
+    app.click("trust-new-certificate").await;
+    app.wait_for_texts("[data-testid='message-body']", "the message that waited", |t| {
+        t.iter().any(|b| b == "sent while alice decides")
+    })
+    .await;
+    send_in_window(&app, "and back over the new certificate").await;
+    assert!(cli_texts(&bob, &["alice"]).ends_with(&["and back over the new certificate".to_owned()]));
+    app.close().await;
+}

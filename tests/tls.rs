@@ -13,25 +13,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use sotto_core::{Client, ConnectionState, ConversationId, ErrorCode, Fingerprint, ServerTrust, SignIn};
-use sotto_tests::{Cli, PASSWORD, Server, bodies, eventually, keychain, profiles};
-
-/// A new self-signed certificate for `localhost` and `127.0.0.1`, written as `<name>.pem` and
-/// `<name>.key` in `dir`: the paths and the certificate's fingerprint.
-fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf, Fingerprint) {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-    write_pair(dir, name, &certified.cert.pem(), &certified.signing_key.serialize_pem(), certified.cert.der())
-}
-
-fn write_pair(dir: &Path, name: &str, cert_pem: &str, key_pem: &str, der: &[u8]) -> (PathBuf, PathBuf, Fingerprint) {
-    let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
-    std::fs::write(&cert, cert_pem).unwrap();
-    std::fs::write(&key, key_pem).unwrap();
-    (cert, key, Fingerprint::of(der))
-}
+use sotto_core::{Client, ConnectionState, ConversationId, ErrorCode, ServerTrust, SignIn};
+use sotto_tests::{Cli, PASSWORD, Server, bodies, eventually, keychain, profiles, self_signed, write_pair};
 
 fn sign_in<'a>(server: &'a Server, user: &'a str, trust: ServerTrust) -> SignIn<'a> {
     SignIn { server: server.url(), trust, user_id: user, password: PASSWORD, device_name: Some("test") }
@@ -123,8 +109,8 @@ async fn a_self_signed_server_is_trusted_only_by_its_fingerprint_and_a_swapped_c
 
     // Once the owner confirms the new certificate, the person trusts it: Bob's client connects
     // again by itself, Alice's queued message goes out, and both pins are kept.
-    alice.trust_server_certificate(new_fingerprint).unwrap();
-    bob.trust_server_certificate(new_fingerprint).unwrap();
+    alice.trust_server_certificate(new_fingerprint).await.unwrap();
+    bob.trust_server_certificate(new_fingerprint).await.unwrap();
     assert_eq!(bob.certificate_problem(), None);
     tokio::time::timeout(Duration::from_secs(30), bob_state.wait_for(|s| *s == ConnectionState::Online))
         .await

@@ -32,6 +32,9 @@ pub struct Account {
     pub user_id: String,
     pub device_id: String,
     pub server: String,
+    /// The fingerprint of the server certificate this profile trusts, when the person accepted
+    /// one (no authority vouches for it); `None`: the system's authorities, or plain `http`.
+    pub server_certificate: Option<String>,
 }
 
 /// Why the remembered profile did not open, and what the unlock screen can offer.
@@ -157,6 +160,7 @@ impl AppState {
                     user_id: client.user_id().to_string(),
                     device_id: client.device_id().to_string(),
                     server: client.server().to_owned(),
+                    server_certificate: client.server_trust().pinned().map(|f| f.to_string()),
                 }),
                 locked: None,
                 local_server,

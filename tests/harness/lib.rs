@@ -108,6 +108,27 @@ impl Server {
     }
 }
 
+/// A new self-signed certificate for `localhost` and `127.0.0.1`, written as `<name>.pem` and
+/// `<name>.key` in `dir` (for [`Server::start_tls`]): the paths and its fingerprint.
+pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf, sotto_core::Fingerprint) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    write_pair(dir, name, &certified.cert.pem(), &certified.signing_key.serialize_pem(), certified.cert.der())
+}
+
+/// Writes a certificate and its key as `<name>.pem` and `<name>.key` in `dir`.
+pub fn write_pair(
+    dir: &Path,
+    name: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    der: &[u8],
+) -> (PathBuf, PathBuf, sotto_core::Fingerprint) {
+    let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+    std::fs::write(&cert, cert_pem).unwrap();
+    std::fs::write(&key, key_pem).unwrap();
+    (cert, key, sotto_core::Fingerprint::of(der))
+}
+
 /// A raw sign-in (`Register` or `Login`) over HTTP, for the devices the harness plays by hand.
 async fn sign_in<E: routes::Endpoint>(http: &reqwest::Client, server: &Server, body: serde_json::Value) -> Session {
     assert_eq!(E::METHOD, routes::Method::Post, "{}", E::PATH);

@@ -1,11 +1,45 @@
-//! The account's password, this device's keys, and starting over with a new identity.
+//! The account's password, this device's keys, starting over with a new identity, and the
+//! server's certificate when it changed.
 
+use serde::Serialize;
 use sotto_app_macros::command;
-use sotto_core::KeyReset;
-use tauri::State;
+use sotto_core::{Fingerprint, KeyReset};
+use tauri::{AppHandle, State};
+use ts_rs::TS;
 
 use crate::error::CommandResult;
 use crate::state::AppState;
+
+/// The server presents another certificate than the trusted one (the connection stopped).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct CertificateProblem {
+    /// The fingerprint trusted before; `None` when the system's authorities were trusted.
+    pub trusted: Option<String>,
+    /// The fingerprint of the certificate the server presents now.
+    pub presented: String,
+}
+
+/// What the server's certificate problem is, while the connection is stopped by one.
+#[command]
+pub fn certificate_problem(state: State<'_, AppState>) -> CommandResult<Option<CertificateProblem>> {
+    Ok(state
+        .client()?
+        .certificate_problem()
+        .map(|p| CertificateProblem { trusted: p.trusted.map(|f| f.to_string()), presented: p.presented.to_string() }))
+}
+
+/// Trust the server's new certificate (the person compared `fingerprint` with its owner's):
+/// the connection starts again and queued messages go out.
+#[command]
+pub async fn trust_server_certificate(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    fingerprint: String,
+) -> CommandResult<()> {
+    state.client()?.trust_server_certificate(Fingerprint::parse(&fingerprint)?).await?;
+    state.announce(&app);
+    Ok(())
+}
 
 /// Change the account password (the current one is checked again). This device and the
 /// account's other devices stay signed in.

@@ -41,6 +41,8 @@ commands![
     account::change_password,
     account::reset_keys,
     account::reset_identity,
+    account::certificate_problem,
+    account::trust_server_certificate,
     conversations::list_conversations,
     conversations::load_messages,
     conversations::load_messages_after,

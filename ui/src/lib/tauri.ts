@@ -46,6 +46,8 @@ export const useAnotherAccount = () => call("use_another_account", {});
 export const signOut = () => call("sign_out", {});
 export const changePassword = (current: string, newPassword: string) =>
   call("change_password", { current, new_password: newPassword });
+export const certificateProblem = () => call("certificate_problem", {});
+export const trustServerCertificate = (fingerprint: string) => call("trust_server_certificate", { fingerprint });
 export const resetKeys = (password: string) => call("reset_keys", { password });
 export const resetIdentity = (password: string) => call("reset_identity", { password });
 export const listConversations = () => call("list_conversations", {});

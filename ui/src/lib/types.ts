@@ -29,6 +29,7 @@ export type { KeyChange } from "./bindings/KeyChange";
 export type { KeyReset } from "./bindings/KeyReset";
 export type { LocalGroup } from "./bindings/LocalGroup";
 export type { LocalServerInfo } from "./bindings/LocalServerInfo";
+export type { CertificateProblem } from "./bindings/CertificateProblem";
 export type { LockedProfile } from "./bindings/LockedProfile";
 export type { MembershipChange } from "./bindings/MembershipChange";
 export type { Message } from "./bindings/Message";

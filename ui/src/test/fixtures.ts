@@ -14,7 +14,7 @@ export const testClock: Clock = { now: () => NOW, locale: "en-GB" };
 export function readyStatus(): AppStatus {
   return {
     phase: "ready",
-    account: { user_id: "alice", device_id: "DEVALICE", server: "https://chat.example.org" },
+    account: { user_id: "alice", device_id: "DEVALICE", server: "https://chat.example.org", server_certificate: null },
     locked: null,
     local_server: null,
     connection: "online",

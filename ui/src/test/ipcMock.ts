@@ -41,6 +41,8 @@ const defaults: typeof Real = {
       ? { urls: ["https://192.168.1.20:8449"], port: 8449, fingerprint: "12:34:".repeat(15) + "12:34" }
       : null,
   }),
+  certificateProblem: async () => null,
+  trustServerCertificate: async () => null,
   register: async () => readyStatus(),
   login: async () => readyStatus(),
   unlock: async () => readyStatus(),
@@ -189,6 +191,8 @@ export const appStatus = vi.fn(defaults.appStatus);
 export const checkServer = vi.fn(defaults.checkServer);
 export const startLocalServer = vi.fn(defaults.startLocalServer);
 export const setLocalServerNetwork = vi.fn(defaults.setLocalServerNetwork);
+export const certificateProblem = vi.fn(defaults.certificateProblem);
+export const trustServerCertificate = vi.fn(defaults.trustServerCertificate);
 export const register = vi.fn(defaults.register);
 export const login = vi.fn(defaults.login);
 export const unlock = vi.fn(defaults.unlock);
@@ -247,6 +251,8 @@ const mocks = {
   checkServer,
   startLocalServer,
   setLocalServerNetwork,
+  certificateProblem,
+  trustServerCertificate,
   register,
   login,
   unlock,

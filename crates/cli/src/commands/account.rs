@@ -39,10 +39,10 @@ pub async fn logout(run: &mut Invocation<'_>) -> Result<()> {
     Ok(())
 }
 
-pub fn trust_server(run: &mut Invocation<'_>, fingerprint: &str) -> Result<()> {
+pub async fn trust_server(run: &mut Invocation<'_>, fingerprint: &str) -> Result<()> {
     let fingerprint = Fingerprint::parse(fingerprint)?;
     let client = run.open()?;
-    client.trust_server_certificate(fingerprint)?;
+    client.trust_server_certificate(fingerprint).await?;
     eprintln!("From now on this profile connects to {} only with the certificate {fingerprint}.", client.server());
     Ok(())
 }

@@ -19,7 +19,7 @@ pub async fn run(cli: &Cli) -> Result<()> {
         Command::Register(a) => account::sign_in(&mut run, a, account::SignInKind::Register).await,
         Command::Login(a) => account::sign_in(&mut run, a, account::SignInKind::Login).await,
         Command::Logout => account::logout(&mut run).await,
-        Command::TrustServer { fingerprint } => account::trust_server(&mut run, fingerprint),
+        Command::TrustServer { fingerprint } => account::trust_server(&mut run, fingerprint).await,
         Command::DeleteDevice { device_id, password_stdin } => {
             account::delete_device(&mut run, device_id, *password_stdin).await
         }

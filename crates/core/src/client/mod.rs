@@ -365,7 +365,7 @@ impl Client {
     /// before (after [`Error::CertificateChanged`], once the person compared the new fingerprint
     /// with the server owner's). It applies to the next connection; a live connection stopped
     /// by the certificate starts again, and queued sends go out.
-    pub fn trust_server_certificate(&self, fingerprint: crate::Fingerprint) -> Result<()> {
+    pub async fn trust_server_certificate(&self, fingerprint: crate::Fingerprint) -> Result<()> {
         // Queued sends were postponed with a backoff; they are due now.
         self.transact(|_, db| {
             db.set_meta(META_SERVER_CERTIFICATE, &fingerprint.to_string())?;

@@ -4,6 +4,7 @@ import type { AppStatus } from "./AppStatus";
 import type { BackupDefaults } from "./BackupDefaults";
 import type { BackupStatus } from "./BackupStatus";
 import type { BackupSummary } from "./BackupSummary";
+import type { CertificateProblem } from "./CertificateProblem";
 import type { ClientEvent } from "./ClientEvent";
 import type { Conversation } from "./Conversation";
 import type { ConversationId } from "./ConversationId";
@@ -48,6 +49,8 @@ export interface Commands {
   change_password: { args: { current: string; new_password: string }; result: null };
   reset_keys: { args: { password: string }; result: KeyReset };
   reset_identity: { args: { password: string }; result: null };
+  certificate_problem: { args: Record<string, never>; result: CertificateProblem | null };
+  trust_server_certificate: { args: { fingerprint: string }; result: null };
   list_conversations: { args: Record<string, never>; result: Array<Conversation> };
   load_messages: { args: { conversation_id: ConversationId; before: number | null; limit: number }; result: Array<Message> };
   load_messages_after: { args: { conversation_id: ConversationId; after: number; limit: number }; result: Array<Message> };

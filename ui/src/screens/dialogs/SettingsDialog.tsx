@@ -64,6 +64,16 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
               <dd>
                 <code>{account.server}</code>
               </dd>
+              {account.server_certificate ? (
+                <>
+                  <dt>Its certificate</dt>
+                  <dd>
+                    <code className="fingerprint" data-testid="server-certificate">
+                      {account.server_certificate}
+                    </code>
+                  </dd>
+                </>
+              ) : null}
             </dl>
             {localServer ? <LocalServerAddress info={localServer} editable /> : null}
             <div className="settings__buttons">

@@ -1,10 +1,12 @@
 //! Own user id, the connection state (a dot, words when not online), and settings.
 
+import { useState } from "react";
 import { useStore } from "../../lib/store";
 import type { ConnectionState } from "../../lib/types";
 import { useAppStore, useSession } from "../../state/context";
 import { Avatar } from "../../components/Avatar";
 import { SettingsIcon } from "../../components/icons";
+import { CertificateReview } from "./CertificateReview";
 
 const STATE_TEXT: Record<ConnectionState, string> = {
   online: "Online",
@@ -19,6 +21,7 @@ export function SidebarHeader() {
   const session = useSession();
   const userId = useStore(app, (s) => s.status?.account?.user_id ?? "");
   const connection = useStore(app, (s) => s.status?.connection ?? "connecting");
+  const [reviewing, setReviewing] = useState(false);
 
   return (
     <>
@@ -50,12 +53,22 @@ export function SidebarHeader() {
           Offline — messages will be sent when you're back online
         </p>
       ) : connection === "certificate_changed" ? (
-        <p className="banner banner--offline" role="alert" data-testid="certificate-changed">
-          The server shows a different certificate from the one you trusted, so Sotto stopped connecting. Your
-          messages wait here. Ask whoever runs the server whether they replaced it; if not, someone may be
-          intercepting the connection.
-        </p>
+        <div className="banner banner--offline" role="alert" data-testid="certificate-changed">
+          <p>
+            The server shows a different certificate from the one you trusted, so Sotto stopped connecting. Your
+            messages wait here.
+          </p>
+          <button
+            type="button"
+            className="link-button"
+            onClick={() => setReviewing(true)}
+            data-testid="review-certificate"
+          >
+            Compare fingerprints…
+          </button>
+        </div>
       ) : null}
+      {reviewing ? <CertificateReview onClose={() => setReviewing(false)} /> : null}
     </>
   );
 }
