@@ -1,4 +1,5 @@
-//! The tray icon: the unread count at a glance, and a way back to the window.
+//! The tray icon: the unread count at a glance, and the way back to the window once it is
+//! closed while Sotto keeps running ([`crate::background`]).
 
 use tauri::menu::{Menu, MenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -12,8 +13,8 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let menu = Menu::with_items(app, &[&open, &quit])?;
     let mut builder = TrayIconBuilder::with_id(TRAY_ID).menu(&menu).tooltip("Sotto").on_menu_event(|app, event| {
         match event.id().as_ref() {
-            "open" => show_window(app),
-            "quit" => app.exit(0),
+            "open" => crate::background::show_window(app),
+            "quit" => crate::background::quit(app),
             _ => {}
         }
     });
@@ -22,15 +23,6 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     }
     builder.build(app)?;
     Ok(())
-}
-
-/// Bring the main window to the front (tray, second launch).
-pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(window) = app.get_webview_window("main") {
-        let _ = window.unminimize();
-        let _ = window.show();
-        let _ = window.set_focus();
-    }
 }
 
 /// Show `unread` in the tray (tooltip, and the label beside the icon where the desktop has

@@ -6,12 +6,13 @@ import { act } from "@testing-library/react";
 import { vi } from "vitest";
 import { directConversationId } from "../lib/ids";
 import type * as Real from "../lib/tauri";
-import type { AppStatus, ClientEvent, KeyBackupStatus, Settings } from "../lib/types";
+import type { AppStatus, ClientEvent, ConversationId, KeyBackupStatus, Settings } from "../lib/types";
 import { readyStatus } from "./fixtures";
 
 type Listener<T> = (payload: T) => void;
 const clientListeners = new Set<Listener<ClientEvent>>();
 const statusListeners = new Set<Listener<AppStatus>>();
+const openListeners = new Set<Listener<ConversationId>>();
 
 function subscribe<T>(set: Set<Listener<T>>, handler: Listener<T>): () => void {
   set.add(handler);
@@ -27,7 +28,14 @@ const keyBackupOff: KeyBackupStatus = {
   error: null,
 };
 
-const defaultSettings: Settings = { theme: "system", notifications: true, previews: true, backup_reminder: true };
+const defaultSettings: Settings = {
+  theme: "system",
+  notifications: true,
+  previews: true,
+  backup_reminder: true,
+  keep_running: true,
+  start_at_login: false,
+};
 
 /** Default behaviour of every command; `resetIpc` reinstalls these before each test. */
 const defaults: typeof Real = {
@@ -145,6 +153,7 @@ const defaults: typeof Real = {
   }),
   getSettings: async () => defaultSettings,
   setSettings: async (s) => s,
+  quit: async () => null,
   backupStatus: async () => ({ last_backup_ms: 1_700_000_000_000 }),
   choosePath: async () => null,
   keyBackupStatus: async () => keyBackupOff,
@@ -171,6 +180,7 @@ const defaults: typeof Real = {
   restoreBackup: () => finishedTask(readyStatus()),
   onClientEvent: (h) => subscribe(clientListeners, h),
   onAppStatus: (h) => subscribe(statusListeners, h),
+  onOpenConversation: (h) => subscribe(openListeners, h),
 };
 
 /** A long task that already finished with `result` (tests replace it to control progress). */
@@ -222,6 +232,7 @@ export const acceptInvitation = vi.fn(defaults.acceptInvitation);
 export const declineInvitation = vi.fn(defaults.declineInvitation);
 export const getSettings = vi.fn(defaults.getSettings);
 export const setSettings = vi.fn(defaults.setSettings);
+export const quit = vi.fn(defaults.quit);
 export const backupDefaults = vi.fn(defaults.backupDefaults);
 export const backupStatus = vi.fn(defaults.backupStatus);
 export const choosePath = vi.fn(defaults.choosePath);
@@ -233,6 +244,7 @@ export const exportReadable = vi.fn(defaults.exportReadable);
 export const restoreBackup = vi.fn(defaults.restoreBackup);
 export const onClientEvent = vi.fn(defaults.onClientEvent);
 export const onAppStatus = vi.fn(defaults.onAppStatus);
+export const onOpenConversation = vi.fn(defaults.onOpenConversation);
 
 const mocks = {
   appStatus,
@@ -279,6 +291,7 @@ const mocks = {
   declineInvitation,
   getSettings,
   setSettings,
+  quit,
   backupDefaults,
   backupStatus,
   choosePath,
@@ -290,11 +303,13 @@ const mocks = {
   restoreBackup,
   onClientEvent,
   onAppStatus,
+  onOpenConversation,
 } satisfies typeof Real;
 
 export function resetIpc(): void {
   clientListeners.clear();
   statusListeners.clear();
+  openListeners.clear();
   for (const [name, fn] of Object.entries(mocks)) {
     fn.mockReset();
     (fn as unknown as { mockImplementation: (f: unknown) => void }).mockImplementation(
@@ -312,5 +327,11 @@ export function emitClient(event: ClientEvent): void {
 export function emitStatus(status: AppStatus): void {
   act(() => {
     for (const l of Array.from(statusListeners)) l(status);
+  });
+}
+
+export function emitOpenConversation(id: ConversationId): void {
+  act(() => {
+    for (const l of Array.from(openListeners)) l(id);
   });
 }
