@@ -105,6 +105,12 @@ pub fn report_notification_clicks<R: Runtime>(app: &AppHandle<R>) {
             .and_then(|v| v.as_str())
             .and_then(|s| ConversationId::parse(s).ok());
         open_from_notification(&handle, conversation);
+        // Done with: some servers (dunst) keep a clicked notification on screen until its app
+        // closes it. Not on this thread, which reports the other notifications' signals.
+        if let Some(id) = performed.notification().map(|n| n.id()) {
+            let handle = handle.clone();
+            tauri::async_runtime::spawn_blocking(move || handle.notification().remove_active(vec![id]));
+        }
     });
     if let Err(e) = registered {
         tracing::warn!(error = %e, "notification clicks will not open their conversation");

@@ -30,6 +30,14 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
   useEffect(() => {
     if (signedIn) app.loadLastBackup();
   }, [app, signedIn, lastBackup]);
+  // Read again on every open: starting at login is the system's entry, which may have changed
+  // outside Sotto (removed in the desktop's startup settings).
+  useEffect(() => {
+    ipc
+      .getSettings()
+      .then((s) => app.setSettings(s))
+      .catch(() => undefined);
+  }, [app]);
   const [error, setError] = useState<{ error: CommandError; text?: string } | null>(null);
   const [confirmSignOut, setConfirmSignOut] = useState(false);
   const [open, setOpen] = useState<"backup" | "export" | "password" | "reset-keys" | null>(null);
