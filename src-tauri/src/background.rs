@@ -91,6 +91,7 @@ pub fn quit<R: Runtime>(app: &AppHandle<R>) {
 ///   is on screen, not once it has moved to the Action Center.
 /// - macOS: the plugin waits on a thread per notification until it is clicked or dismissed (so a
 ///   notification left in the Notification Center keeps its thread until then).
+///
 /// Not tried on Windows or macOS: what a click on an old notification does there is the
 /// system's (at most it brings Sotto forward, without choosing the conversation).
 pub fn report_notification_clicks<R: Runtime>(app: &AppHandle<R>) {

@@ -36,6 +36,8 @@ const defaultSettings: Settings = {
   keep_running: true,
   start_at_login: false,
 };
+/** What `set_settings` saved, which `get_settings` reads back (as the store file does). */
+let savedSettings: Settings = defaultSettings;
 
 /** Default behaviour of every command; `resetIpc` reinstalls these before each test. */
 const defaults: typeof Real = {
@@ -151,8 +153,11 @@ const defaults: typeof Real = {
     members: [],
     invited: [],
   }),
-  getSettings: async () => defaultSettings,
-  setSettings: async (s) => s,
+  getSettings: async () => savedSettings,
+  setSettings: async (s) => {
+    savedSettings = s;
+    return s;
+  },
   quit: async () => null,
   backupStatus: async () => ({ last_backup_ms: 1_700_000_000_000 }),
   choosePath: async () => null,
@@ -310,6 +315,7 @@ export function resetIpc(): void {
   clientListeners.clear();
   statusListeners.clear();
   openListeners.clear();
+  savedSettings = defaultSettings;
   for (const [name, fn] of Object.entries(mocks)) {
     fn.mockReset();
     (fn as unknown as { mockImplementation: (f: unknown) => void }).mockImplementation(

@@ -33,9 +33,11 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
   // Read again on every open: starting at login is the system's entry, which may have changed
   // outside Sotto (removed in the desktop's startup settings).
   useEffect(() => {
+    const shown = app.get().settings;
     ipc
       .getSettings()
-      .then((s) => app.setSettings(s))
+      // Unless the person changed a switch meanwhile (that save's answer is newer).
+      .then((s) => app.get().settings === shown && app.setSettings(s))
       .catch(() => undefined);
   }, [app]);
   const [error, setError] = useState<{ error: CommandError; text?: string } | null>(null);
