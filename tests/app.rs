@@ -932,3 +932,32 @@ async fn start_at_login_writes_and_removes_the_autostart_entry() {
     eventually("the autostart entry removed", || (!entry.exists()).then_some(())).await;
     app.close().await;
 }
+
+/// Quit from the window: Ctrl+Q on the page, and Settings → "Quit Sotto", each end the app
+/// through its shutdown (the engine and the local server stop), and the profile opens again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_q_and_the_quit_button_end_sotto_through_its_shutdown() {
+    let server = Server::start().await;
+    let data = AppData::new();
+    let app = AppWindow::launch("quit", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    let pid = app.app_pid().expect("the app's process");
+    let ctrl_q = format!("{}q{}", char::from(Key::Control), char::from(Key::Null));
+    // The app may be gone before WebDriver answers: the answer is not the test, the exit is.
+    let _ = app.find_css("body").await.send_keys(&ctrl_q).await;
+    sotto_tests::desktop::wait_exit(pid, Duration::from_secs(30)).await;
+    assert!(app.log().contains("shut down; exiting"), "Ctrl+Q did not go through the shutdown:\n{}", app.log());
+    app.close().await;
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let app = AppWindow::launch("quit_reopened", &data).await;
+    app.find("main").await;
+    app.wait_for_texts("[data-testid='own-user']", "the reopened profile", |t| t.iter().any(|s| s.contains("alice")))
+        .await;
+    let pid = app.app_pid().expect("the app's process");
+    app.click("settings-button").await;
+    let _ = app.find("quit").await.click().await;
+    sotto_tests::desktop::wait_exit(pid, Duration::from_secs(30)).await;
+    assert!(app.log().contains("shut down; exiting"), "Quit did not go through the shutdown:\n{}", app.log());
+    app.close().await;
+}

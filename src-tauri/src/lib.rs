@@ -88,6 +88,7 @@ pub fn run() {
             if let Some(state) = handle.try_state::<AppState>() {
                 tauri::async_runtime::block_on(state.shut_down());
             }
+            tracing::info!("shut down; exiting");
         }
         // macOS: the Dock icon was clicked while the window was closed (hidden).
         #[cfg(target_os = "macos")]

@@ -155,6 +155,11 @@ impl AppWindow {
         AppWindow { client, driver, app_pid, shots, shot_count: std::sync::atomic::AtomicUsize::new(0) }
     }
 
+    /// What the app (and the driver) wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.shots.join("driver.log")).unwrap_or_default()
+    }
+
     /// The app's process id.
     pub fn app_pid(&self) -> Option<u32> {
         self.app_pid
