@@ -793,21 +793,31 @@ async fn wait_checked(app: &AppWindow, testid: &str, checked: bool) {
     panic!("{testid} did not become {}", if checked { "checked" } else { "unchecked" });
 }
 
-/// Closing the window the way a window manager does (WM_DELETE_WINDOW) hides it: the app keeps
-/// running and connected (a message that arrives meanwhile shows in the window's title), and a
-/// second launch brings the window back with the message there. With the setting off, the same
-/// close quits.
+/// Closing the window the way a window manager does (WM_DELETE_WINDOW) quits while no tray
+/// would show Sotto's icon (there would be no way back). With a tray (trayer) it hides the
+/// window: the app keeps running and connected (a message that arrives meanwhile shows in the
+/// window's title), and a second launch brings the window back with the message there. With the
+/// setting off, the same close quits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_the_window_keeps_sotto_running_until_the_setting_is_off() {
     let server = Server::start().await;
     let dirs = profiles();
     let bob = register_cli(&server, &dirs, "bob");
     let data = AppData::new();
-    let app = AppWindow::launch("close_to_tray", &data).await;
-    register_in_window(&app, &server, "alice").await;
-    app.find("empty-state").await;
-    let pid = app.app_pid().expect("the app's process");
     let x = sotto_tests::desktop::XDisplay::connect();
+    let app = AppWindow::launch("close_without_tray", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    let pid = app.app_pid().expect("the app's process");
+    let window = x.app_window(pid).await;
+    x.request_close(window);
+    sotto_tests::desktop::wait_exit(pid, Duration::from_secs(30)).await;
+    app.close().await;
+
+    let _tray = sotto_tests::desktop::TrayPanel::start().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let app = AppWindow::launch("close_to_tray", &data).await;
+    app.find("main").await;
+    let pid = app.app_pid().expect("the app's process");
     let window = x.app_window(pid).await;
     assert!(x.is_viewable(window), "the window is shown at start");
 
@@ -855,6 +865,7 @@ async fn closing_the_window_keeps_sotto_running_until_the_setting_is_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clicking_a_notification_opens_its_conversation() {
     let dunst = sotto_tests::desktop::Dunst::start().await;
+    let _tray = sotto_tests::desktop::TrayPanel::start().await;
     let server = Server::start().await;
     let dirs = profiles();
     let bob = register_cli(&server, &dirs, "bob");

@@ -2,7 +2,7 @@
 //! the window (the tray's "Open Sotto", a second launch, a click on a notification).
 //!
 //! Invariant: the window is only ever hidden when there is a way back to it that the person can
-//! see — a tray icon Sotto created, or the Dock on macOS. Otherwise closing quits, as before.
+//! see — a tray icon that a tray shows, or the Dock on macOS. Otherwise closing quits, as before.
 
 use sotto_core::ConversationId;
 use tauri::{AppHandle, Emitter, Manager, Runtime, Window};
@@ -18,7 +18,8 @@ pub const OPEN_CONVERSATION_EVENT: &str = "sotto://open-conversation";
 /// The key under which a notification carries its conversation id (the plugin's `extra`).
 pub const NOTIFICATION_CONVERSATION: &str = "conversation";
 
-/// Whether this run has a tray icon (it could be created), managed as app state.
+/// Whether this run has a tray icon (it could be created), managed as app state. Whether a tray
+/// shows it is asked at each close ([`crate::tray::host_present`]): a panel may come or go.
 #[derive(Debug, Clone, Copy)]
 pub struct Tray {
     pub available: bool,
@@ -41,25 +42,42 @@ pub fn close_action(keep_running: bool, tray_available: bool, macos: bool) -> Cl
 }
 
 /// `WindowEvent::CloseRequested` on `window`: hide it instead when [`close_action`] says so.
+///
+/// Whether a tray shows the icon takes a D-Bus and an X round trip, so it is asked off the UI
+/// thread: the close is held, and the answer then hides the window or quits.
 pub fn on_close_requested<R: Runtime>(window: &Window<R>, api: &tauri::CloseRequestApi) {
     if window.label() != "main" {
         return;
     }
-    let app = window.app_handle();
-    let keep_running = settings::settings(app).map(|s| s.keep_running).unwrap_or(true);
-    let tray_available = app.try_state::<Tray>().is_some_and(|t| t.available);
-    let action = close_action(keep_running, tray_available, cfg!(target_os = "macos"));
-    tracing::info!(?action, keep_running, tray_available, "window close requested");
-    if action == CloseAction::Hide {
-        api.prevent_close();
-        if let Err(e) = window.hide() {
-            tracing::warn!(error = %e, "could not hide the window");
+    let app = window.app_handle().clone();
+    let keep_running = settings::settings(&app).map(|s| s.keep_running).unwrap_or(true);
+    let macos = cfg!(target_os = "macos");
+    let tray_created = app.try_state::<Tray>().is_some_and(|t| t.available);
+    if close_action(keep_running, tray_created, macos) == CloseAction::Quit {
+        tracing::info!(keep_running, tray_created, "window closed: quitting");
+        return;
+    }
+    api.prevent_close();
+    let window = window.clone();
+    tauri::async_runtime::spawn_blocking(move || {
+        let shown = macos || crate::tray::host_present();
+        let action = close_action(keep_running, tray_created && shown, macos);
+        tracing::info!(?action, keep_running, tray_shown = shown, "window close requested");
+        match action {
+            CloseAction::Hide => hide(&app, &window),
+            CloseAction::Quit => quit(&app),
         }
-        // A hidden window is not looked at: notifications must show (the focus-out event may
-        // not come, or come late, depending on the window manager).
-        if let Some(state) = app.try_state::<AppState>() {
-            state.set_focused(false);
-        }
+    });
+}
+
+fn hide<R: Runtime>(app: &AppHandle<R>, window: &Window<R>) {
+    if let Err(e) = window.hide() {
+        tracing::warn!(error = %e, "could not hide the window");
+    }
+    // A hidden window is not looked at: notifications must show (the focus-out event may not
+    // come, or come late, depending on the window manager).
+    if let Some(state) = app.try_state::<AppState>() {
+        state.set_focused(false);
     }
 }
 

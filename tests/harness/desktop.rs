@@ -1,10 +1,11 @@
 //! The desktop around the app window, as the app sees it on a real X session: its top-level X
 //! window (found by the app's process id), closed the way a window manager closes it
-//! (`WM_PROTOCOLS`/`WM_DELETE_WINDOW`), its map state and title; and a real notification server
-//! (`dunst`) on the test's D-Bus session, driven with `dunstctl`.
+//! (`WM_PROTOCOLS`/`WM_DELETE_WINDOW`), its map state and title; a real system tray (`trayer`,
+//! an XEmbed panel, which shows the app's icon through libappindicator's fallback); and a real
+//! notification server (`dunst`) on the test's D-Bus session, driven with `dunstctl`.
 //!
-//! Needs `DISPLAY` (Xvfb in CI) and, for notifications, the `dunst` package
-//! (scripts/setup-debian.sh installs it).
+//! Needs `DISPLAY` (Xvfb in CI) and the `trayer` and `dunst` packages (scripts/setup-debian.sh
+//! installs them).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -87,6 +88,12 @@ impl XDisplay {
         }
     }
 
+    /// Whether an XEmbed tray manager runs on this screen (owns `_NET_SYSTEM_TRAY_S0`).
+    pub fn tray_manager_present(&self) -> bool {
+        let atom = self.atom("_NET_SYSTEM_TRAY_S0");
+        self.conn.get_selection_owner(atom).unwrap().reply().unwrap().owner != x11rb::NONE
+    }
+
     /// Ask the window to close the way a window manager does when its close button is clicked:
     /// a `WM_PROTOCOLS` client message carrying `WM_DELETE_WINDOW`, sent to the window.
     pub fn request_close(&self, window: Window) {
@@ -94,6 +101,42 @@ impl XDisplay {
         let message = ClientMessageEvent::new(32, window, protocols, [delete, x11rb::CURRENT_TIME, 0, 0, 0]);
         self.conn.send_event(false, window, EventMask::NO_EVENT, message).unwrap();
         self.conn.flush().unwrap();
+    }
+}
+
+/// A real system tray on the display: `trayer`, a panel with an XEmbed notification area.
+/// Stopped (SIGTERM) when dropped.
+pub struct TrayPanel {
+    child: Child,
+}
+
+impl TrayPanel {
+    pub async fn start() -> TrayPanel {
+        let x = XDisplay::connect();
+        assert!(!x.tray_manager_present(), "a system tray already runs on this display");
+        let child = Command::new("trayer")
+            .args(["--edge", "top", "--align", "right", "--widthtype", "request", "--height", "24"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start the system tray trayer ({e}); install the `trayer` package (scripts/setup-debian.sh does)")
+            });
+        let panel = TrayPanel { child };
+        let deadline = Instant::now() + WAIT;
+        while !x.tray_manager_present() {
+            assert!(Instant::now() < deadline, "trayer did not take the system tray selection");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panel
+    }
+}
+
+impl Drop for TrayPanel {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
     }
 }
 
