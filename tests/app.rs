@@ -834,7 +834,13 @@ async fn closing_the_window_keeps_sotto_running_until_the_setting_is_off() {
             .await;
     assert!(!x.is_viewable(window), "the window stayed hidden ({title})");
 
-    // Launching Sotto again brings the running one back, with the message.
+    // "Open Sotto" in the tray brings the window back; closed again, so does launching Sotto
+    // again (the running one's window comes back, with the message).
+    let icon = x.tray_icon(pid).await;
+    x.choose_in_tray_menu(icon, 0).await;
+    x.wait_viewable(window, true).await;
+    x.request_close(window);
+    x.wait_viewable(window, false).await;
     data.launch_second_instance().await;
     x.wait_viewable(window, true).await;
     app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob'][data-unread='1']")
@@ -898,6 +904,16 @@ async fn clicking_a_notification_opens_its_conversation() {
     dunst.wait_displayed(0).await;
     let history = dunst.history();
     assert!(history.iter().any(|(summary, body)| summary == "bob" && body == "ping from bob"), "{history:?}");
+
+    // "Quit Sotto" in the tray ends the app through its shutdown.
+    let icon = x.tray_icon(pid).await;
+    x.choose_in_tray_menu(icon, 1).await;
+    sotto_tests::desktop::wait_exit(pid, Duration::from_secs(30)).await;
+    assert!(
+        app.log().contains("shut down; exiting"),
+        "the tray's Quit did not go through the shutdown:\n{}",
+        app.log()
+    );
     app.close().await;
 }
 

@@ -88,6 +88,81 @@ impl XDisplay {
         }
     }
 
+    fn pid_of(&self, window: Window) -> Option<u32> {
+        let net_wm_pid = self.atom("_NET_WM_PID");
+        self.conn
+            .get_property(false, window, net_wm_pid, AtomEnum::CARDINAL, 0, 1)
+            .ok()?
+            .reply()
+            .ok()?
+            .value32()?
+            .next()
+    }
+
+    /// The app's icon in the tray: a window of process `pid` embedded in another window (the
+    /// tray's), not a top-level one.
+    pub async fn tray_icon(&self, pid: u32) -> Window {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let mut below_top: Vec<Window> = Vec::new();
+            for top in self.conn.query_tree(self.root).unwrap().reply().unwrap().children {
+                below_top.extend(self.descendants(top));
+            }
+            if let Some(icon) = below_top.into_iter().find(|&w| self.pid_of(w) == Some(pid) && self.is_viewable(w)) {
+                return icon;
+            }
+            assert!(Instant::now() < deadline, "the app's icon (pid {pid}) did not appear in the tray");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn descendants(&self, window: Window) -> Vec<Window> {
+        let mut all = Vec::new();
+        let Ok(Ok(tree)) = self.conn.query_tree(window).map(|c| c.reply()) else { return all };
+        for child in tree.children {
+            all.push(child);
+            all.extend(self.descendants(child));
+        }
+        all
+    }
+
+    /// Click the tray icon and choose item `index` (0: the first) of the menu it opens, with the
+    /// keyboard, as a person can.
+    pub async fn choose_in_tray_menu(&self, icon: Window, index: usize) {
+        let xdotool = |args: &[&str]| {
+            let status = Command::new("xdotool")
+                .args(args)
+                .status()
+                .unwrap_or_else(|e| panic!("cannot run xdotool ({e}); install it (scripts/setup-debian.sh does)"));
+            assert!(status.success(), "xdotool {args:?} failed");
+        };
+        let pid = self.pid_of(icon).unwrap();
+        xdotool(&["mousemove", "--window", &icon.to_string(), "5", "5", "click", "1"]);
+        // The menu: a pop-up (override-redirect) window of the app, shown.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let children = self.conn.query_tree(self.root).unwrap().reply().unwrap().children;
+            let menu = children.into_iter().any(|w| {
+                self.pid_of(w) == Some(pid)
+                    && self
+                        .conn
+                        .get_window_attributes(w)
+                        .unwrap()
+                        .reply()
+                        .is_ok_and(|a| a.override_redirect && a.map_state == MapState::VIEWABLE)
+            });
+            if menu {
+                break;
+            }
+            assert!(Instant::now() < deadline, "clicking the tray icon opened no menu");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut keys = vec!["key"];
+        keys.extend(std::iter::repeat_n("Down", index + 1));
+        keys.push("Return");
+        xdotool(&keys);
+    }
+
     /// Whether an XEmbed tray manager runs on this screen (owns `_NET_SYSTEM_TRAY_S0`).
     pub fn tray_manager_present(&self) -> bool {
         let atom = self.atom("_NET_SYSTEM_TRAY_S0");
