@@ -22,7 +22,7 @@ pub const NOTIFICATION_CONVERSATION: &str = "conversation";
 /// shows it is asked at each close ([`crate::tray::host_present`]): a panel may come or go.
 #[derive(Debug, Clone, Copy)]
 pub struct Tray {
-    pub available: bool,
+    pub created: bool,
 }
 
 /// What a close request on the main window does.
@@ -30,15 +30,16 @@ pub struct Tray {
 pub enum CloseAction {
     /// Hide the window; the engine stays connected and notifications keep coming.
     Hide,
-    /// Let the window close, which ends the app (the last window).
+    /// End the app: the window closes (it is the last one), or `app.exit` once a tray turned out
+    /// to be missing.
     Quit,
 }
 
 /// The close decision. On macOS closing a window never quits an app (the Dock icon brings it
 /// back), whatever the setting. Elsewhere the window hides only when the person wants Sotto to
-/// keep running and a tray icon exists to come back through.
-pub fn close_action(keep_running: bool, tray_available: bool, macos: bool) -> CloseAction {
-    if macos || (keep_running && tray_available) { CloseAction::Hide } else { CloseAction::Quit }
+/// keep running and a tray shows its icon to come back through.
+pub fn close_action(keep_running: bool, tray_shown: bool, macos: bool) -> CloseAction {
+    if macos || (keep_running && tray_shown) { CloseAction::Hide } else { CloseAction::Quit }
 }
 
 /// `WindowEvent::CloseRequested` on `window`: hide it instead when [`close_action`] says so.
@@ -52,7 +53,7 @@ pub fn on_close_requested<R: Runtime>(window: &Window<R>, api: &tauri::CloseRequ
     let app = window.app_handle().clone();
     let keep_running = settings::settings(&app).map(|s| s.keep_running).unwrap_or(true);
     let macos = cfg!(target_os = "macos");
-    let tray_created = app.try_state::<Tray>().is_some_and(|t| t.available);
+    let tray_created = app.try_state::<Tray>().is_some_and(|t| t.created);
     if close_action(keep_running, tray_created, macos) == CloseAction::Quit {
         tracing::info!(keep_running, tray_created, "window closed: quitting");
         return;

@@ -52,7 +52,7 @@ pub fn run() {
                 // closing it quits (there would be no way back).
                 tracing::warn!(error = %e, "no tray icon");
             }
-            app.manage(background::Tray { available: tray.is_ok() });
+            app.manage(background::Tray { created: tray.is_ok() });
             background::report_notification_clicks(app.handle());
             tracing::info!(ms = started.elapsed().as_millis() as u64, "tray created");
             // Opening the profile (keychain read, SQLCipher, engine start) runs beside the

@@ -156,7 +156,8 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
               <span>
                 Keep Sotto running when its window is closed
                 <span className="check__hint muted small">
-                  It stays in the tray, connected, and keeps notifying you. Off: closing the window quits Sotto.
+                  It stays in the tray, connected, and keeps notifying you. Off, or on a desktop without a tray,
+                  closing the window quits Sotto.
                 </span>
               </span>
             </label>
