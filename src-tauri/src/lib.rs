@@ -4,8 +4,9 @@
 //!
 //! Modules: [`state`] (phase: welcome / locked / ready, the open client, the local server),
 //! [`settings`] (tauri-plugin-store), [`local_server`] ("run a server on this computer"),
-//! [`tray`], [`background`] (closing to the tray, quitting, notification clicks), [`webview`] (WebKitGTK settings), [`bindings`] (TypeScript declarations for the UI),
-//! [`parsed`] (command arguments checked at the IPC boundary).
+//! [`tray`], [`background`] (closing to the tray, quitting, notification clicks), [`webview`]
+//! (WebKitGTK settings), [`bindings`] (TypeScript declarations for the UI), [`parsed`] (command
+//! arguments checked at the IPC boundary).
 
 pub mod background;
 pub mod bindings;

@@ -196,7 +196,10 @@ impl TrayPanel {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot start the system tray trayer ({e}); install the `trayer` package (scripts/setup-debian.sh does)")
+                panic!(
+                    "cannot start the system tray trayer ({e}); install the `trayer` package \
+                     (scripts/setup-debian.sh does)"
+                )
             });
         let panel = TrayPanel { child };
         let deadline = Instant::now() + WAIT;
