@@ -3,6 +3,7 @@
 //! under `target/test-output/app/<test>/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+use std::path::Path;
 use std::time::Duration;
 
 use fantoccini::key::Key;
@@ -882,5 +883,225 @@ async fn a_self_signed_server_is_trusted_in_the_window_and_a_changed_certificate
     .await;
     send_in_window(&app, "and back over the new certificate").await;
     assert!(cli_texts(&bob, &["alice"]).ends_with(&["and back over the new certificate".to_owned()]));
+
+/// Whether the checkbox `testid` is checked (once it exists).
+async fn is_checked(app: &AppWindow, testid: &str) -> bool {
+    app.find(testid).await;
+    let value = app
+        .client
+        .execute(
+            "return document.querySelector(`[data-testid='${arguments[0]}']`).checked",
+            vec![serde_json::Value::from(testid)],
+        )
+        .await
+        .unwrap();
+    value.as_bool().unwrap()
+}
+
+/// Wait until the checkbox `testid` is (un)checked.
+async fn wait_checked(app: &AppWindow, testid: &str, checked: bool) {
+    for _ in 0..150 {
+        if is_checked(app, testid).await == checked {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.screenshot("timeout").await;
+    panic!("{testid} did not become {}", if checked { "checked" } else { "unchecked" });
+}
+
+/// Closing the window the way a window manager does (WM_DELETE_WINDOW) quits while no tray
+/// would show Sotto's icon (there would be no way back). With a tray (trayer) it hides the
+/// window: the app keeps running and connected (a message that arrives meanwhile shows in the
+/// window's title), and a second launch brings the window back with the message there. With the
+/// setting off, the same close quits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_window_keeps_sotto_running_until_the_setting_is_off() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let data = AppData::new();
+    let x = sotto_tests::desktop::XDisplay::connect();
+    let app = AppWindow::launch("close_without_tray", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    let pid = app.app_pid().expect("the app's process");
+    let window = x.app_window(pid).await;
+    x.request_close(window);
+    sotto_tests::desktop::wait_exit(pid, Duration::from_secs(30)).await;
+    app.close().await;
+
+    let _tray = sotto_tests::desktop::TrayPanel::start().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let app = AppWindow::launch("close_to_tray", &data).await;
+    app.find("main").await;
+    let pid = app.app_pid().expect("the app's process");
+    let window = x.app_window(pid).await;
+    assert!(x.is_viewable(window), "the window is shown at start");
+
+    x.request_close(window);
+    x.wait_viewable(window, false).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(sotto_tests::desktop::process_alive(pid), "closing the window ended the app");
+
+    // Still connected: bob's message arrives while the window is hidden (the unread count in
+    // the window's title, as the desktop shows it).
+    bob.run(&["send", "alice", "still there?"], "").json();
+    let title =
+        eventually("the unread count in the hidden window's title", || x.title(window).filter(|t| t == "Sotto (1)"))
+            .await;
+    assert!(!x.is_viewable(window), "the window stayed hidden ({title})");
+
+    // "Open Sotto" in the tray brings the window back; closed again, so does launching Sotto
+    // again (the running one's window comes back, with the message).
+    let icon = x.tray_icon(pid).await;
+    x.choose_in_tray_menu(icon, 0).await;
+    x.wait_viewable(window, true).await;
+    x.request_close(window);
+    x.wait_viewable(window, false).await;
+    data.launch_second_instance().await;
+    x.wait_viewable(window, true).await;
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob'][data-unread='1']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_for_texts("[data-testid='message-body']", "the message that came while hidden", |t| {
+        t.iter().any(|b| b == "still there?")
+    })
+    .await;
+    app.screenshot("back").await;
+
+    // Setting off: the same close quits.
+    app.click("settings-button").await;
+    assert!(is_checked(&app, "keep-running-toggle").await, "keeping Sotto running is on by default");
+    app.click("keep-running-toggle").await;
+    wait_checked(&app, "keep-running-toggle", false).await;
+    app.click("close-button").await;
+    x.request_close(window);
+    sotto_tests::desktop::wait_exit(pid, Duration::from_secs(30)).await;
+    app.close().await;
+}
+
+/// With the window hidden, a message from bob shows a notification on a real notification
+/// server (dunst); clicking it (its default action) shows the window with bob's conversation
+/// open, not the one that was open before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicking_a_notification_opens_its_conversation() {
+    let dunst = sotto_tests::desktop::Dunst::start().await;
+    let _tray = sotto_tests::desktop::TrayPanel::start().await;
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let carol = register_cli(&server, &dirs, "carol");
+    let data = AppData::new();
+    let app = AppWindow::launch("notification_click", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    carol.run(&["send", "alice", "hi from carol"], "").json();
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:carol']").await.click().await.unwrap();
+    app.find_css("[data-testid='chat-view'][data-conversation-id='u:carol']").await;
+
+    let pid = app.app_pid().expect("the app's process");
+    let x = sotto_tests::desktop::XDisplay::connect();
+    let window = x.app_window(pid).await;
+    x.request_close(window);
+    x.wait_viewable(window, false).await;
+    // Whatever was shown while the window had (or had not) the focus is not this test's.
+    dunst.close_all();
+
+    bob.run(&["send", "alice", "ping from bob"], "").json();
+    dunst.wait_displayed(1).await;
+    dunst.click(0);
+    x.wait_viewable(window, true).await;
+    app.find_css("[data-testid='chat-view'][data-conversation-id='u:bob']").await;
+    app.wait_for_texts("[data-testid='message-body']", "bob's message", |t| t.iter().any(|b| b == "ping from bob"))
+        .await;
+    app.screenshot("opened-from-notification").await;
+    // The app closed the clicked notification (dunst leaves that to the app); it was bob's,
+    // with the text (previews are on by default).
+    dunst.wait_displayed(0).await;
+    let history = dunst.history();
+    assert!(history.iter().any(|(summary, body)| summary == "bob" && body == "ping from bob"), "{history:?}");
+
+    // "Quit Sotto" in the tray ends the app through its shutdown.
+    let icon = x.tray_icon(pid).await;
+    x.choose_in_tray_menu(icon, 1).await;
+    sotto_tests::desktop::wait_exit(pid, Duration::from_secs(30)).await;
+    assert!(
+        app.log().contains("shut down; exiting"),
+        "the tray's Quit did not go through the shutdown:\n{}",
+        app.log()
+    );
+    app.close().await;
+}
+
+/// Turning "Start Sotto when I log in" on writes the desktop's autostart entry (pointing at the
+/// app), the dialog reads the system's state (after a restart, and after the entry is removed
+/// by hand), and turning it off removes the entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_at_login_writes_and_removes_the_autostart_entry() {
+    let server = Server::start().await;
+    let data = AppData::new().with_own_home();
+    let entry = data.home().join(".config/autostart/Sotto.desktop");
+    let app = AppWindow::launch("start_at_login", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    app.click("settings-button").await;
+    assert!(!is_checked(&app, "start-at-login-toggle").await, "off by default");
+    assert!(!entry.exists());
+    app.click("start-at-login-toggle").await;
+    wait_checked(&app, "start-at-login-toggle", true).await;
+    let text = eventually("the autostart entry", || std::fs::read_to_string(&entry).ok()).await;
+    let exec = text.lines().find_map(|l| l.strip_prefix("Exec=")).unwrap_or_else(|| panic!("no Exec line:\n{text}"));
+    let app_binary = binary("sotto-app").canonicalize().unwrap();
+    assert_eq!(Path::new(exec.trim()).canonicalize().unwrap(), app_binary, "{text}");
+    app.screenshot("on").await;
+    app.close().await;
+
+    // After a restart the dialog shows it on; removed by hand, the dialog shows it off.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let app = AppWindow::launch("start_at_login_reopened", &data).await;
+    app.find("main").await;
+    app.click("settings-button").await;
+    wait_checked(&app, "start-at-login-toggle", true).await;
+    app.click("close-button").await;
+    std::fs::remove_file(&entry).unwrap();
+    app.click("settings-button").await;
+    wait_checked(&app, "start-at-login-toggle", false).await;
+
+    // On again, then off: the entry comes and goes.
+    app.click("start-at-login-toggle").await;
+    wait_checked(&app, "start-at-login-toggle", true).await;
+    eventually("the autostart entry again", || entry.exists().then_some(())).await;
+    app.click("start-at-login-toggle").await;
+    wait_checked(&app, "start-at-login-toggle", false).await;
+    eventually("the autostart entry removed", || (!entry.exists()).then_some(())).await;
+    app.close().await;
+}
+
+/// Quit from the window: Ctrl+Q on the page, and Settings → "Quit Sotto", each end the app
+/// through its shutdown (the engine and the local server stop), and the profile opens again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_q_and_the_quit_button_end_sotto_through_its_shutdown() {
+    let server = Server::start().await;
+    let data = AppData::new();
+    let app = AppWindow::launch("quit", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    let pid = app.app_pid().expect("the app's process");
+    let ctrl_q = format!("{}q{}", char::from(Key::Control), char::from(Key::Null));
+    // The app may be gone before WebDriver answers: the answer is not the test, the exit is.
+    let _ = app.find_css("body").await.send_keys(&ctrl_q).await;
+    sotto_tests::desktop::wait_exit(pid, Duration::from_secs(30)).await;
+    assert!(app.log().contains("shut down; exiting"), "Ctrl+Q did not go through the shutdown:\n{}", app.log());
+    app.close().await;
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let app = AppWindow::launch("quit_reopened", &data).await;
+    app.find("main").await;
+    app.wait_for_texts("[data-testid='own-user']", "the reopened profile", |t| t.iter().any(|s| s.contains("alice")))
+        .await;
+    let pid = app.app_pid().expect("the app's process");
+    app.click("settings-button").await;
+    let _ = app.find("quit").await.click().await;
+    sotto_tests::desktop::wait_exit(pid, Duration::from_secs(30)).await;
+    assert!(app.log().contains("shut down; exiting"), "Quit did not go through the shutdown:\n{}", app.log());
     app.close().await;
 }

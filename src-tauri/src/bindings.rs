@@ -66,8 +66,13 @@ pub fn export(dir: &Path) -> Result<(), ExportError> {
     let commands: String = crate::commands::signatures(&mut out).concat();
     let client = out.ts::<sotto_core::ClientEvent>();
     let status = out.ts::<crate::state::AppStatus>();
-    let events =
-        [out.event(crate::events::CLIENT_EVENT, client), out.event(crate::state::STATUS_EVENT, status)].concat();
+    let open = out.ts::<sotto_core::ConversationId>();
+    let events = [
+        out.event(crate::events::CLIENT_EVENT, client),
+        out.event(crate::state::STATUS_EVENT, status),
+        out.event(crate::background::OPEN_CONVERSATION_EVENT, open),
+    ]
+    .concat();
     if let Some(e) = out.error {
         return Err(e);
     }

@@ -93,7 +93,15 @@ fn notify<R: Runtime>(app: &AppHandle<R>, sidebar: &Sidebar, message: &Message) 
         return;
     }
     let (title, body) = notification_text(sidebar.title(&message.conversation_id), message, prefs.previews);
-    if let Err(e) = app.notification().builder().title(title).body(body).show() {
+    let shown = app
+        .notification()
+        .builder()
+        .title(title)
+        .body(body)
+        // A click opens the conversation (`background::report_notification_clicks`).
+        .extra(crate::background::NOTIFICATION_CONVERSATION, message.conversation_id.to_string())
+        .show();
+    if let Err(e) = shown {
         // No notification service (a bare X session, a locked-down desktop): not an error for
         // the person, who still sees the unread count.
         tracing::debug!(error = %e, "could not show a notification");

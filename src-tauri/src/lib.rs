@@ -4,9 +4,11 @@
 //!
 //! Modules: [`state`] (phase: welcome / locked / ready, the open client, the local server),
 //! [`settings`] (tauri-plugin-store), [`local_server`] ("run a server on this computer"),
-//! [`tray`], [`webview`] (WebKitGTK settings), [`bindings`] (TypeScript declarations for the UI),
-//! [`parsed`] (command arguments checked at the IPC boundary).
+//! [`tray`], [`background`] (closing to the tray, quitting, notification clicks), [`webview`]
+//! (WebKitGTK settings), [`bindings`] (TypeScript declarations for the UI), [`parsed`] (command
+//! arguments checked at the IPC boundary).
 
+pub mod background;
 pub mod bindings;
 pub mod commands;
 pub mod error;
@@ -30,11 +32,13 @@ pub fn run() {
     init_tracing();
     let app = tauri::Builder::default()
         // First, so a second launch only brings the running window forward.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| tray::show_window(app)))
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| background::show_window(app)))
         .plugin(tauri_plugin_store::Builder::default().build())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_window_state::Builder::default().build())
+        // Driven from Rust only (`commands::settings`): the page gets no permission for it.
+        .plugin(tauri_plugin_autostart::Builder::new().app_name("Sotto").build())
         .setup(move |app| {
             tracing::info!(ms = started.elapsed().as_millis() as u64, "window created; setup");
             if let Some(window) = app.get_webview_window("main") {
@@ -43,10 +47,14 @@ pub fn run() {
             let data_dir = app.path().app_data_dir()?;
             std::fs::create_dir_all(&data_dir)?;
             app.manage(AppState::new(data_dir));
-            if let Err(e) = tray::create(app.handle()) {
-                // Some desktops have no tray; the window still shows the unread count.
+            let tray = tray::create(app.handle());
+            if let Err(e) = &tray {
+                // Some desktops have no tray; the window still shows the unread count, and
+                // closing it quits (there would be no way back).
                 tracing::warn!(error = %e, "no tray icon");
             }
+            app.manage(background::Tray { created: tray.is_ok() });
+            background::report_notification_clicks(app.handle());
             tracing::info!(ms = started.elapsed().as_millis() as u64, "tray created");
             // Opening the profile (keychain read, SQLCipher, engine start) runs beside the
             // window's first load instead of before it; `app_status` waits for it.
@@ -57,12 +65,14 @@ pub fn run() {
             });
             Ok(())
         })
-        .on_window_event(|window, event| {
-            if let WindowEvent::Focused(focused) = event
-                && let Some(state) = window.try_state::<AppState>()
-            {
-                state.set_focused(*focused);
+        .on_window_event(|window, event| match event {
+            WindowEvent::Focused(focused) => {
+                if let Some(state) = window.try_state::<AppState>() {
+                    state.set_focused(*focused);
+                }
             }
+            WindowEvent::CloseRequested { api, .. } => background::on_close_requested(window, api),
+            _ => {}
         })
         .invoke_handler(commands::handler())
         .build(tauri::generate_context!());
@@ -74,12 +84,17 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    app.run(|handle, event| {
-        if let RunEvent::Exit = event
-            && let Some(state) = handle.try_state::<AppState>()
-        {
-            tauri::async_runtime::block_on(state.shut_down());
+    app.run(|handle, event| match event {
+        RunEvent::Exit => {
+            if let Some(state) = handle.try_state::<AppState>() {
+                tauri::async_runtime::block_on(state.shut_down());
+            }
+            tracing::info!("shut down; exiting");
         }
+        // macOS: the Dock icon was clicked while the window was closed (hidden).
+        #[cfg(target_os = "macos")]
+        RunEvent::Reopen { .. } => background::show_window(handle),
+        _ => {}
     });
 }
 

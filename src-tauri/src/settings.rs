@@ -36,11 +36,24 @@ pub struct Settings {
     pub previews: bool,
     /// Suggest a backup once there are messages and none was made (off: the person said "Not now").
     pub backup_reminder: bool,
+    /// Closing the window hides it: Sotto stays in the tray, connected and notifying
+    /// ([`crate::background::close_action`]). Off: closing quits.
+    pub keep_running: bool,
+    /// Sotto starts when the person logs in. The truth is the system's autostart entry, not this
+    /// file: `get_settings` reads it and `set_settings` writes it (tauri-plugin-autostart).
+    pub start_at_login: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { theme: Theme::System, notifications: true, previews: true, backup_reminder: true }
+        Settings {
+            theme: Theme::System,
+            notifications: true,
+            previews: true,
+            backup_reminder: true,
+            keep_running: true,
+            start_at_login: false,
+        }
     }
 }
 

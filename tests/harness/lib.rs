@@ -532,6 +532,7 @@ impl Cli {
     }
 }
 
+pub mod desktop;
 pub mod window;
 
 /// Every message of every conversation (its first 1,000) that could not be decrypted, with

@@ -34,6 +34,7 @@ pub struct AppWindow {
 pub struct AppData {
     dir: TempDir,
     local_server_port: u16,
+    own_home: bool,
 }
 
 impl AppData {
@@ -41,11 +42,65 @@ impl AppData {
         AppData {
             dir: tempfile::Builder::new().prefix("sotto-app-").tempdir().unwrap(),
             local_server_port: free_port(),
+            own_home: false,
         }
+    }
+
+    /// The app also gets a `HOME` of its own ([`AppData::home`]), for what it writes there
+    /// whatever the XDG variables say (the autostart entry).
+    pub fn with_own_home(mut self) -> AppData {
+        self.own_home = true;
+        std::fs::create_dir_all(self.home()).unwrap();
+        self
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The app's `HOME` when [`AppData::with_own_home`] was asked for.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// The environment every process of the app gets on this "computer".
+    fn env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        let mut env = vec![
+            ("XDG_DATA_HOME", self.path().join("data").into_os_string()),
+            ("XDG_CONFIG_HOME", self.path().join("config").into_os_string()),
+            ("XDG_CACHE_HOME", self.path().join("cache").into_os_string()),
+            // The app's own server (if a test asks for one) must not take a shared port.
+            ("SOTTO_LOCAL_SERVER_PORT", self.local_server_port.to_string().into()),
+        ];
+        if self.own_home {
+            env.push(("HOME", self.home().into_os_string()));
+        }
+        env
+    }
+
+    /// Start the app binary again, as a person does from their desktop's menu while it runs:
+    /// the second instance hands over to the running one (which shows its window) and ends.
+    pub async fn launch_second_instance(&self) {
+        let mut second = Command::new(binary("sotto-app"))
+            .envs(self.env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = second.try_wait().unwrap() {
+                assert!(status.success(), "the second launch ended with {status}");
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = second.kill();
+                let _ = second.wait();
+                panic!("the second launch did not hand over to the running app and end");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -76,11 +131,7 @@ impl AppWindow {
         let log = std::fs::File::create(shots.join("driver.log")).unwrap();
         let mut cmd = Command::new(std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into()));
         cmd.args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-            .env("XDG_DATA_HOME", data.path().join("data"))
-            .env("XDG_CONFIG_HOME", data.path().join("config"))
-            .env("XDG_CACHE_HOME", data.path().join("cache"))
-            // The app's own server (if a test asks for one) must not take a shared port.
-            .env("SOTTO_LOCAL_SERVER_PORT", data.local_server_port.to_string())
+            .envs(data.env())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
@@ -102,6 +153,11 @@ impl AppWindow {
             .unwrap_or_else(|e| panic!("no WebDriver session with the app: {e}"));
         let app_pid = process_below(driver.id(), app);
         AppWindow { client, driver, app_pid, shots, shot_count: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    /// What the app (and the driver) wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.shots.join("driver.log")).unwrap_or_default()
     }
 
     /// The app's process id.

@@ -9,6 +9,7 @@ import type { CommandError } from "./lib/types";
 import { AppStore } from "./state/appStore";
 import { AppStoreProvider } from "./state/context";
 import { useTheme } from "./state/useTheme";
+import { useQuitShortcut } from "./state/useQuitShortcut";
 import { ErrorNote } from "./components/ErrorNote";
 import { MainScreen } from "./screens/main/MainScreen";
 import { lazyComponent } from "./lib/lazy";
@@ -30,6 +31,7 @@ export function App({ store: given }: AppProps) {
   const theme = useStore(store, (s) => s.settings.theme);
   const [error, setError] = useState<CommandError | null>(null);
   useTheme(theme);
+  useQuitShortcut();
 
   useEffect(() => {
     let live = true;

@@ -5,6 +5,7 @@ pub mod account;
 pub mod backup;
 pub mod contacts;
 pub mod conversations;
+pub mod desktop;
 pub mod devices;
 pub mod groups;
 pub mod key_backup;
@@ -76,6 +77,7 @@ commands![
     groups::decline_invitation,
     settings::get_settings,
     settings::set_settings,
+    desktop::quit,
     backup::backup_defaults,
     backup::backup_status,
     backup::export_backup,

@@ -53,6 +53,8 @@ let settings: Settings = {
   notifications: true,
   previews: false,
   backup_reminder: true,
+  keep_running: true,
+  start_at_login: false,
 };
 
 let keyBackup: KeyBackupStatus = { enabled: false, kind: null, version: null, sessions: 4, backed_up: 0, error: null };
@@ -487,6 +489,10 @@ const api = {
     settings = { ...next };
     return delay({ ...settings });
   },
+  quit: () => {
+    window.close();
+    return delay(null);
+  },
   backupStatus: () => delay({ last_backup_ms: null }),
   choosePath: (purpose: PathPurpose, current: string) =>
     delay(purpose === "restore_file" ? `/home/${ME}/Documents/Sotto ${ME} 2026-11-01.sotto` : current || null, 300),
@@ -518,6 +524,7 @@ const api = {
     }),
   onClientEvent: (handler: (event: ClientEvent) => void) => on("sotto://client", handler),
   onAppStatus: (handler: (s: AppStatus) => void) => on("sotto://status", handler),
+  onOpenConversation: (handler: (id: ConversationId) => void) => on("sotto://open-conversation", handler),
 } satisfies typeof Real;
 
 /** A task that counts to `total` over about two seconds and can be cancelled. */
@@ -606,6 +613,7 @@ export const {
   declineInvitation,
   getSettings,
   setSettings,
+  quit,
   backupDefaults,
   backupStatus,
   choosePath,
@@ -617,5 +625,6 @@ export const {
   restoreBackup,
   onClientEvent,
   onAppStatus,
+  onOpenConversation,
 } = api;
 export type { Unsubscribe } from "../lib/tauri";

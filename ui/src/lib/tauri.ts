@@ -96,6 +96,8 @@ export const acceptInvitation = (groupId: string) => call("accept_invitation", {
 export const declineInvitation = (groupId: string) => call("decline_invitation", { group_id: groupId });
 export const getSettings = () => call("get_settings", {});
 export const setSettings = (settings: Settings) => call("set_settings", { settings });
+/** Quits Sotto (closing the window may only hide it). */
+export const quit = () => call("quit", {});
 export const backupDefaults = () => call("backup_defaults", {});
 export const backupStatus = () => call("backup_status", {});
 export const choosePath = (purpose: PathPurpose, current: string) => call("choose_path", { purpose, current });
@@ -207,3 +209,7 @@ export const onClientEvent = (handler: (event: ClientEvent) => void, onReady?: (
 /** The app's phase changed outside the UI's own commands (e.g. signed out elsewhere). */
 export const onAppStatus = (handler: (status: AppStatus) => void) =>
   subscribe("sotto://status", handler);
+
+/** A notification was clicked: the window is shown again, and should open this conversation. */
+export const onOpenConversation = (handler: (id: ConversationId) => void) =>
+  subscribe("sotto://open-conversation", handler);

@@ -11,7 +11,14 @@ export interface AppState {
   lastBackup: number | null | undefined;
 }
 
-export const DEFAULT_SETTINGS: Settings = { theme: "system", notifications: true, previews: true, backup_reminder: true };
+export const DEFAULT_SETTINGS: Settings = {
+  theme: "system",
+  notifications: true,
+  previews: true,
+  backup_reminder: true,
+  keep_running: true,
+  start_at_login: false,
+};
 
 export class AppStore extends Store<AppState> {
   /** The conversation list read at start beside the status, for the first session to take. */

@@ -6,12 +6,13 @@ import { act } from "@testing-library/react";
 import { vi } from "vitest";
 import { directConversationId } from "../lib/ids";
 import type * as Real from "../lib/tauri";
-import type { AppStatus, ClientEvent, KeyBackupStatus, Settings } from "../lib/types";
+import type { AppStatus, ClientEvent, ConversationId, KeyBackupStatus, Settings } from "../lib/types";
 import { readyStatus } from "./fixtures";
 
 type Listener<T> = (payload: T) => void;
 const clientListeners = new Set<Listener<ClientEvent>>();
 const statusListeners = new Set<Listener<AppStatus>>();
+const openListeners = new Set<Listener<ConversationId>>();
 
 function subscribe<T>(set: Set<Listener<T>>, handler: Listener<T>): () => void {
   set.add(handler);
@@ -27,7 +28,16 @@ const keyBackupOff: KeyBackupStatus = {
   error: null,
 };
 
-const defaultSettings: Settings = { theme: "system", notifications: true, previews: true, backup_reminder: true };
+const defaultSettings: Settings = {
+  theme: "system",
+  notifications: true,
+  previews: true,
+  backup_reminder: true,
+  keep_running: true,
+  start_at_login: false,
+};
+/** What `set_settings` saved, which `get_settings` reads back (as the store file does). */
+let savedSettings: Settings = defaultSettings;
 
 /** Default behaviour of every command; `resetIpc` reinstalls these before each test. */
 const defaults: typeof Real = {
@@ -152,8 +162,12 @@ const defaults: typeof Real = {
     members: [],
     invited: [],
   }),
-  getSettings: async () => defaultSettings,
-  setSettings: async (s) => s,
+  getSettings: async () => savedSettings,
+  setSettings: async (s) => {
+    savedSettings = s;
+    return s;
+  },
+  quit: async () => null,
   backupStatus: async () => ({ last_backup_ms: 1_700_000_000_000 }),
   choosePath: async () => null,
   keyBackupStatus: async () => keyBackupOff,
@@ -180,6 +194,7 @@ const defaults: typeof Real = {
   restoreBackup: () => finishedTask(readyStatus()),
   onClientEvent: (h) => subscribe(clientListeners, h),
   onAppStatus: (h) => subscribe(statusListeners, h),
+  onOpenConversation: (h) => subscribe(openListeners, h),
 };
 
 /** A long task that already finished with `result` (tests replace it to control progress). */
@@ -234,6 +249,7 @@ export const acceptInvitation = vi.fn(defaults.acceptInvitation);
 export const declineInvitation = vi.fn(defaults.declineInvitation);
 export const getSettings = vi.fn(defaults.getSettings);
 export const setSettings = vi.fn(defaults.setSettings);
+export const quit = vi.fn(defaults.quit);
 export const backupDefaults = vi.fn(defaults.backupDefaults);
 export const backupStatus = vi.fn(defaults.backupStatus);
 export const choosePath = vi.fn(defaults.choosePath);
@@ -245,6 +261,7 @@ export const exportReadable = vi.fn(defaults.exportReadable);
 export const restoreBackup = vi.fn(defaults.restoreBackup);
 export const onClientEvent = vi.fn(defaults.onClientEvent);
 export const onAppStatus = vi.fn(defaults.onAppStatus);
+export const onOpenConversation = vi.fn(defaults.onOpenConversation);
 
 const mocks = {
   appStatus,
@@ -294,6 +311,7 @@ const mocks = {
   declineInvitation,
   getSettings,
   setSettings,
+  quit,
   backupDefaults,
   backupStatus,
   choosePath,
@@ -305,11 +323,14 @@ const mocks = {
   restoreBackup,
   onClientEvent,
   onAppStatus,
+  onOpenConversation,
 } satisfies typeof Real;
 
 export function resetIpc(): void {
   clientListeners.clear();
   statusListeners.clear();
+  openListeners.clear();
+  savedSettings = defaultSettings;
   for (const [name, fn] of Object.entries(mocks)) {
     fn.mockReset();
     (fn as unknown as { mockImplementation: (f: unknown) => void }).mockImplementation(
@@ -327,5 +348,11 @@ export function emitClient(event: ClientEvent): void {
 export function emitStatus(status: AppStatus): void {
   act(() => {
     for (const l of Array.from(statusListeners)) l(status);
+  });
+}
+
+export function emitOpenConversation(id: ConversationId): void {
+  act(() => {
+    for (const l of Array.from(openListeners)) l(id);
   });
 }

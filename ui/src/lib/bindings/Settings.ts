@@ -16,4 +16,14 @@ previews: boolean,
 /**
  * Suggest a backup once there are messages and none was made (off: the person said "Not now").
  */
-backup_reminder: boolean, };
+backup_reminder: boolean, 
+/**
+ * Closing the window hides it: Sotto stays in the tray, connected and notifying
+ * ([`crate::background::close_action`]). Off: closing quits.
+ */
+keep_running: boolean, 
+/**
+ * Sotto starts when the person logs in. The truth is the system's autostart entry, not this
+ * file: `get_settings` reads it and `set_settings` writes it (tauri-plugin-autostart).
+ */
+start_at_login: boolean, };

@@ -84,6 +84,7 @@ export interface Commands {
   decline_invitation: { args: { group_id: string }; result: LocalGroup };
   get_settings: { args: Record<string, never>; result: Settings };
   set_settings: { args: { settings: Settings }; result: Settings };
+  quit: { args: Record<string, never>; result: null };
   backup_defaults: { args: Record<string, never>; result: BackupDefaults };
   backup_status: { args: Record<string, never>; result: BackupStatus };
   export_backup: { args: { task: string; path: string; passphrase: string; on_progress: Channel<Progress> }; result: BackupSummary };
@@ -100,4 +101,5 @@ export interface Commands {
 export interface Events {
   "sotto://client": ClientEvent;
   "sotto://status": AppStatus;
+  "sotto://open-conversation": ConversationId;
 }

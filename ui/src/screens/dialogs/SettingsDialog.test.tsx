@@ -15,7 +15,7 @@ describe("settings", () => {
 
     await user.selectOptions(screen.getByTestId("theme-select"), "dark");
     expect(document.documentElement.dataset.theme).toBe("dark");
-    expect(ipc.setSettings).toHaveBeenLastCalledWith({ theme: "dark", notifications: true, previews: true, backup_reminder: true });
+    expect(ipc.setSettings).toHaveBeenLastCalledWith({ theme: "dark", notifications: true, previews: true, backup_reminder: true, keep_running: true, start_at_login: false });
   });
 
   it("saves the notification switches", async () => {
@@ -23,9 +23,9 @@ describe("settings", () => {
     await user.click(screen.getByTestId("settings-button"));
 
     await user.click(screen.getByTestId("previews-toggle"));
-    expect(ipc.setSettings).toHaveBeenLastCalledWith({ theme: "system", notifications: true, previews: false, backup_reminder: true });
+    expect(ipc.setSettings).toHaveBeenLastCalledWith({ theme: "system", notifications: true, previews: false, backup_reminder: true, keep_running: true, start_at_login: false });
     await user.click(screen.getByTestId("notifications-toggle"));
-    expect(ipc.setSettings).toHaveBeenLastCalledWith({ theme: "system", notifications: false, previews: false, backup_reminder: true });
+    expect(ipc.setSettings).toHaveBeenLastCalledWith({ theme: "system", notifications: false, previews: false, backup_reminder: true, keep_running: true, start_at_login: false });
     expect((screen.getByTestId("notifications-toggle") as HTMLInputElement).checked).toBe(false);
   });
 
@@ -51,6 +51,54 @@ describe("settings", () => {
     await user.click(screen.getByTestId("confirm-button"));
     expect(ipc.signOut).toHaveBeenCalledTimes(1);
     expect(await screen.findByTestId("welcome")).toBeTruthy();
+  });
+
+  it("keeps Sotto running in the background by default, and saves the switch", async () => {
+    const { user } = await renderApp();
+    await user.click(screen.getByTestId("settings-button"));
+    const toggle = screen.getByTestId("keep-running-toggle") as HTMLInputElement;
+    expect(toggle.checked).toBe(true);
+    expect(screen.getByText("Keep Sotto running when its window is closed")).toBeTruthy();
+
+    await user.click(toggle);
+    expect(ipc.setSettings).toHaveBeenLastCalledWith(expect.objectContaining({ keep_running: false }));
+    expect(toggle.checked).toBe(false);
+  });
+
+  it("shows whether Sotto starts at login as the system says, and changes it", async () => {
+    // The system's autostart entry exists, whatever Sotto stored (get_settings reads it).
+    ipc.getSettings.mockResolvedValue({ ...(await ipc.getSettings()), start_at_login: true });
+    const { user } = await renderApp();
+    await user.click(screen.getByTestId("settings-button"));
+    const toggle = screen.getByTestId("start-at-login-toggle") as HTMLInputElement;
+    await waitFor(() => expect(toggle.checked).toBe(true));
+
+    await user.click(toggle);
+    expect(ipc.setSettings).toHaveBeenLastCalledWith(expect.objectContaining({ start_at_login: false }));
+    expect(toggle.checked).toBe(false);
+  });
+
+  it("says plainly when starting at login can't be changed, and shows the real state again", async () => {
+    const { user } = await renderApp();
+    await user.click(screen.getByTestId("settings-button"));
+    ipc.setSettings.mockRejectedValueOnce({ code: "settings", message: "Permission denied (os error 13)" });
+
+    await user.click(screen.getByTestId("start-at-login-toggle"));
+    await waitFor(() => expect((screen.getByTestId("start-at-login-toggle") as HTMLInputElement).checked).toBe(false));
+    expect(screen.getByTestId("dialog-error").textContent).toMatch(/couldn't change whether it starts when you log in/u);
+    expect(screen.getByRole("alert").textContent).toContain("Details: settings");
+  });
+
+  it("quits from its Quit button, which names its shortcut", async () => {
+    const { user } = await renderApp();
+    await user.click(screen.getByTestId("settings-button"));
+    const quit = screen.getByTestId("quit");
+    expect(quit.textContent).toContain("Quit Sotto");
+    expect(quit.textContent).toContain("Ctrl+Q");
+    expect(quit.getAttribute("aria-keyshortcuts")).toBe("Control+Q");
+
+    await user.click(quit);
+    expect(ipc.quit).toHaveBeenCalledTimes(1);
   });
 
   it("closes with the close button", async () => {

@@ -1,9 +1,11 @@
 //! Settings: the account on this device (password, key reset), its devices (confirming them),
-//! theme, notifications, backups, and signing out.
+//! theme, notifications, running in the background and at login, quitting, backups, and
+//! signing out.
 
 import { useEffect, useState } from "react";
 import * as ipc from "../../lib/tauri";
 import { asCommandError } from "../../lib/errors";
+import { isMac, modKeyLabel } from "../../lib/keyboard";
 import { useStore } from "../../lib/store";
 import type { CommandError, Settings, Theme } from "../../lib/types";
 import { useAppStore } from "../../state/context";
@@ -28,7 +30,17 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
   useEffect(() => {
     if (signedIn) app.loadLastBackup();
   }, [app, signedIn, lastBackup]);
-  const [error, setError] = useState<CommandError | null>(null);
+  // Read again on every open: starting at login is the system's entry, which may have changed
+  // outside Sotto (removed in the desktop's startup settings).
+  useEffect(() => {
+    const shown = app.get().settings;
+    ipc
+      .getSettings()
+      // Unless the person changed a switch meanwhile (that save's answer is newer).
+      .then((s) => app.get().settings === shown && app.setSettings(s))
+      .catch(() => undefined);
+  }, [app]);
+  const [error, setError] = useState<{ error: CommandError; text?: string } | null>(null);
   const [confirmSignOut, setConfirmSignOut] = useState(false);
   const [open, setOpen] = useState<"backup" | "export" | "password" | "reset-keys" | null>(null);
 
@@ -37,7 +49,12 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
     try {
       await app.saveSettings(next);
     } catch (e) {
-      setError(asCommandError(e));
+      // Starting at login is the system's entry, not Sotto's file: say which change failed.
+      const text =
+        next.start_at_login !== settings.start_at_login
+          ? "Sotto couldn't change whether it starts when you log in. Nothing else was changed; try again, or add Sotto to your desktop's startup programs yourself."
+          : undefined;
+      setError({ error: asCommandError(e), text });
     }
   };
 
@@ -130,6 +147,52 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
             </span>
           </label>
         </section>
+        <section className="settings__section" aria-labelledby="settings-background">
+          <h3 id="settings-background" className="settings__heading">
+            Running in the background
+          </h3>
+          {isMac() ? (
+            <p className="muted small" data-testid="keep-running-mac">
+              Closing the window keeps Sotto running in the Dock, connected and notifying you.
+            </p>
+          ) : (
+            <label className="check">
+              <input
+                type="checkbox"
+                checked={settings.keep_running}
+                onChange={(e) => void save({ ...settings, keep_running: e.target.checked })}
+                data-testid="keep-running-toggle"
+              />
+              <span>
+                Keep Sotto running when its window is closed
+                <span className="check__hint muted small">
+                  It stays in the tray, connected, and keeps notifying you. Off, or on a desktop without a tray,
+                  closing the window quits Sotto.
+                </span>
+              </span>
+            </label>
+          )}
+          <label className="check">
+            <input
+              type="checkbox"
+              checked={settings.start_at_login}
+              onChange={(e) => void save({ ...settings, start_at_login: e.target.checked })}
+              data-testid="start-at-login-toggle"
+            />
+            <span>Start Sotto when I log in to this computer</span>
+          </label>
+          <div className="settings__buttons">
+            <button
+              type="button"
+              className="button"
+              onClick={() => void ipc.quit().catch(() => undefined)}
+              data-testid="quit"
+              aria-keyshortcuts={isMac() ? "Meta+Q" : "Control+Q"}
+            >
+              Quit Sotto <kbd className="muted small">{modKeyLabel()}+Q</kbd>
+            </button>
+          </div>
+        </section>
         {account ? (
           <section className="settings__section" aria-labelledby="settings-backup">
             <h3 id="settings-backup" className="settings__heading">
@@ -166,7 +229,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
             <KeyBackupSection />
           </section>
         ) : null}
-        {error ? <ErrorNote error={error} testId="dialog-error" /> : null}
+        {error ? <ErrorNote error={error.error} text={error.text} testId="dialog-error" /> : null}
         <section className="settings__section settings__section--danger">
           <button type="button" className="button button--danger-outline" onClick={() => setConfirmSignOut(true)} data-testid="sign-out">
             Sign out of this computer

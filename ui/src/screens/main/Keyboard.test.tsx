@@ -1,6 +1,6 @@
 import { screen, waitFor } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
-import { conversation, HOUR, NOW } from "../../test/fixtures";
+import { conversation, HOUR, NOW, readyStatus } from "../../test/fixtures";
 import * as ipc from "../../test/ipcMock";
 import { renderApp } from "../../test/render";
 
@@ -15,6 +15,25 @@ function openId(): string | null {
 }
 
 describe("keyboard", () => {
+  it("Ctrl+Q quits, also with a dialog open and before signing in", async () => {
+    const { user, unmount } = await renderApp({ conversations: list });
+    await user.keyboard("{Control>}q{/Control}");
+    expect(ipc.quit).toHaveBeenCalledTimes(1);
+
+    await user.keyboard("{Control>},{/Control}");
+    expect(screen.getByTestId("settings-panel")).toBeTruthy();
+    await user.keyboard("{Control>}q{/Control}");
+    expect(ipc.quit).toHaveBeenCalledTimes(2);
+    // Only the shortcut: a plain q typed anywhere quits nothing.
+    await user.keyboard("q{Control>}{Shift>}q{/Shift}{/Control}");
+    expect(ipc.quit).toHaveBeenCalledTimes(2);
+    unmount();
+
+    const welcome = await renderApp({ status: { ...readyStatus(), phase: "welcome", account: null } });
+    await welcome.user.keyboard("{Control>}q{/Control}");
+    expect(ipc.quit).toHaveBeenCalledTimes(3);
+  });
+
   it("Alt+Down / Alt+Up move between conversations", async () => {
     const { user } = await renderApp({ conversations: list });
     await waitFor(() => expect(screen.getAllByTestId("conversation-row")).toHaveLength(3));

@@ -113,6 +113,17 @@ describe("conversation list", () => {
     expect(screen.getByTestId("live-region").textContent).toBe("bob: ping");
   });
 
+  it("opens the conversation of a clicked notification", async () => {
+    await renderApp({ conversations: list });
+    await waitFor(() => expect(rows()).toHaveLength(list.length));
+    expect(screen.queryByTestId("chat-view")).toBeNull();
+
+    ipc.emitOpenConversation("u:today");
+    const view = await screen.findByTestId("chat-view");
+    expect(view.getAttribute("data-conversation-id")).toBe("u:today");
+    expect(ipc.markRead).toHaveBeenCalledWith("u:today");
+  });
+
   it("doesn't mark read while the window is in the background", async () => {
     vi.spyOn(document, "hasFocus").mockReturnValue(false);
     const { user } = await renderApp({ conversations: [conversation({ peer: "bob", unread: 0 })] });

@@ -52,10 +52,13 @@ export function MainScreen({ session: given }: MainScreenProps) {
           .catch(() => undefined);
       },
     );
+    // A notification was clicked: Rust has shown the window; open its conversation.
+    const stopOpen = ipc.onOpenConversation((id) => session.openConversation(id));
     const onFocus = () => session.windowFocused();
     window.addEventListener("focus", onFocus);
     return () => {
       stopEvents();
+      stopOpen();
       window.removeEventListener("focus", onFocus);
     };
   }, [app, session]);
