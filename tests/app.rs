@@ -883,6 +883,8 @@ async fn a_self_signed_server_is_trusted_in_the_window_and_a_changed_certificate
     .await;
     send_in_window(&app, "and back over the new certificate").await;
     assert!(cli_texts(&bob, &["alice"]).ends_with(&["and back over the new certificate".to_owned()]));
+    app.close().await;
+}
 
 /// Whether the checkbox `testid` is checked (once it exists).
 async fn is_checked(app: &AppWindow, testid: &str) -> bool {
@@ -1100,7 +1102,14 @@ async fn ctrl_q_and_the_quit_button_end_sotto_through_its_shutdown() {
         .await;
     let pid = app.app_pid().expect("the app's process");
     app.click("settings-button").await;
-    let _ = app.find("quit").await.click().await;
+    // Scrolled into view first (it is at the bottom of a tall dialog; WebKitWebDriver refuses
+    // an element outside the view), as `AppWindow::click` does — whose answer the exit may cut.
+    let quit = app.find("quit").await;
+    app.client
+        .execute("arguments[0].scrollIntoView({block: 'center'})", vec![serde_json::to_value(&quit).unwrap()])
+        .await
+        .unwrap();
+    let _ = quit.click().await;
     sotto_tests::desktop::wait_exit(pid, Duration::from_secs(30)).await;
     assert!(app.log().contains("shut down; exiting"), "Quit did not go through the shutdown:\n{}", app.log());
     app.close().await;

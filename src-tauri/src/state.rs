@@ -279,8 +279,10 @@ impl AppState {
 
     /// On exit: stop sync and the local server gracefully.
     pub async fn shut_down(&self) {
-        if let Some(client) = self.close() {
-            client.shutdown();
+        if let Some(client) = self.close()
+            && !client.shutdown_and_wait(std::time::Duration::from_secs(5)).await
+        {
+            tracing::warn!("the engine's background tasks did not end in time");
         }
         let _starting = self.starting.lock().await;
         let server = self.local_server.lock().ok().and_then(|mut s| s.take());

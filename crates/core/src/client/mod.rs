@@ -102,6 +102,8 @@ struct Inner {
     key_backup_lock: tokio::sync::Mutex<()>,
     /// The background service runs ([`Client::start`]): sends are left to its outbox task.
     started: std::sync::atomic::AtomicBool,
+    /// The background tasks ([`Client::start`]), so a shutdown can wait for them.
+    tasks: tokio_util::task::TaskTracker,
     /// Set while the live connection is stopped because the server's certificate is not the
     /// trusted one ([`Client::trust_server_certificate`] clears it and reconnects).
     certificate_problem: Mutex<Option<CertificateProblem>>,
@@ -316,6 +318,7 @@ impl Client {
                 groups_checked: Mutex::new(std::collections::HashMap::new()),
                 started: std::sync::atomic::AtomicBool::new(false),
                 certificate_problem: Mutex::new(None),
+                tasks: tokio_util::task::TaskTracker::new(),
                 cancel: CancellationToken::new(),
             }),
         })
@@ -378,7 +381,7 @@ impl Client {
             && self.inner.started.load(std::sync::atomic::Ordering::Relaxed)
         {
             let client = self.clone();
-            tokio::spawn(async move { client.run_socket().await });
+            self.inner.tasks.spawn(async move { client.run_socket().await });
         }
         self.inner.outbox_wake.notify_one();
         Ok(())
@@ -658,9 +661,19 @@ impl Client {
         profile::remove(&dir, &inner.lock, &info)
     }
 
-    /// Stop background tasks (sync, outbox).
+    /// Stop background tasks (sync, outbox, key backup); they end at their next await.
     pub fn shutdown(&self) {
         self.inner.cancel.cancel();
+    }
+
+    /// [`Client::shutdown`], then wait until the background tasks have ended, at most `limit`
+    /// (a request in flight finishes or times out first). Before a process exits: a task still
+    /// reading the database while the C libraries' exit handlers run (OpenSSL's, under
+    /// SQLCipher) fails, and could keep the process from ending. Returns whether they all ended.
+    pub async fn shutdown_and_wait(&self, limit: std::time::Duration) -> bool {
+        self.shutdown();
+        self.inner.tasks.close();
+        tokio::time::timeout(limit, self.inner.tasks.wait()).await.is_ok()
     }
 
     // ---- history ----

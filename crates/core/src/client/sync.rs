@@ -124,11 +124,11 @@ impl Client {
             return;
         }
         let client = self.clone();
-        tokio::spawn(async move { client.run_socket().await });
+        self.inner.tasks.spawn(async move { client.run_socket().await });
         let client = self.clone();
-        tokio::spawn(async move { client.run_outbox().await });
+        self.inner.tasks.spawn(async move { client.run_outbox().await });
         let client = self.clone();
-        tokio::spawn(async move { client.run_key_backup().await });
+        self.inner.tasks.spawn(async move { client.run_key_backup().await });
     }
 
     fn set_connection(&self, state: ConnectionState) {
