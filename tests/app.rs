@@ -1114,3 +1114,166 @@ async fn ctrl_q_and_the_quit_button_end_sotto_through_its_shutdown() {
     assert!(app.log().contains("shut down; exiting"), "Quit did not go through the shutdown:\n{}", app.log());
     app.close().await;
 }
+
+/// A tiny HTTPS server for the update test: answers `GET <path>` with what `files` holds for
+/// it at that moment (the test changes it between checks), 404 otherwise. One request per
+/// connection (`Connection: close`).
+async fn serve_files(
+    acceptor: tokio_rustls::TlsAcceptor,
+    files: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+) -> u16 {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let (acceptor, files) = (acceptor.clone(), files.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let mut stream = tokio::io::BufReader::new(tls);
+                let mut request_line = String::new();
+                if stream.read_line(&mut request_line).await.is_err() {
+                    return;
+                }
+                // The headers, up to the empty line.
+                loop {
+                    let mut line = String::new();
+                    match stream.read_line(&mut line).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if line == "\r\n" => break,
+                        Ok(_) => {}
+                    }
+                }
+                let path = request_line.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/");
+                let body = files.lock().unwrap().get(path).cloned();
+                let (status, body) = match body {
+                    Some(body) => ("200 OK", body),
+                    None => ("404 Not Found", Vec::new()),
+                };
+                let head = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                let stream = stream.get_mut();
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// Updates through the real tauri-plugin-updater, from a manifest served over HTTPS (a test
+/// authority in `SSL_CERT_FILE`), signed with a release key made here (given to this debug build
+/// as `SOTTO_UPDATE_PUBKEY`). A tampered package, and a genuinely signed package announced as
+/// another version, are refused with nothing installed; the genuine one is installed (into
+/// `SOTTO_UPDATE_TARGET`, standing in for the installed AppImage).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_install_only_packages_signed_for_the_version_announced() {
+    use base64::Engine as _;
+    let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+    let work = tempfile::tempdir().unwrap();
+
+    // The release key, and packages signed with it (an AppImage is an ELF file).
+    let key = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+    let pubkey = b64(key.pk.to_box().unwrap().to_string());
+    let sign = |bytes: &[u8], version: &str| {
+        let trusted = format!("timestamp:1700000000\tfile:Sotto.AppImage\tversion:{version}");
+        let signature =
+            minisign::sign(Some(&key.pk), &key.sk, std::io::Cursor::new(bytes), Some(&trusted), None).unwrap();
+        b64(signature.into_string())
+    };
+    // (The updater takes a package for an AppImage from its ELF header: 4 magic bytes, and more
+    // than 52 bytes in all.)
+    let appimage = |text: &str| [b"\x7fELF".as_slice(), format!(" {text:<60}").as_bytes()].concat();
+    let package = appimage("Sotto 9.9.9, the genuine one");
+    let old_package = appimage("Sotto 0.0.1, genuine but old");
+
+    // HTTPS with a certificate from a test authority the app's process trusts.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    std::fs::write(work.path().join("ca.pem"), ca.pem()).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&leaf_key, &ca).unwrap();
+    let config =
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap(),
+            )
+            .unwrap();
+    let files = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let port = serve_files(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)), files.clone()).await;
+    let base = format!("https://localhost:{port}");
+    let publish = |version: &str, served: &[u8], signature: String| {
+        let manifest = serde_json::json!({
+            "version": version,
+            "notes": "Faster and calmer.",
+            "pub_date": "2026-12-01T00:00:00Z",
+            "platforms": { "linux-x86_64": { "url": format!("{base}/Sotto.AppImage"), "signature": signature } },
+        });
+        let mut files = files.lock().unwrap();
+        files.insert("/latest.json".to_owned(), serde_json::to_vec(&manifest).unwrap());
+        files.insert("/Sotto.AppImage".to_owned(), served.to_vec());
+    };
+
+    // What an update replaces (the installed AppImage, for this debug build).
+    let installed = work.path().join("Sotto.AppImage");
+    std::fs::write(&installed, b"\x7fELF Sotto 0.1.0, installed").unwrap();
+    let data = AppData::new()
+        .with_env("SOTTO_UPDATE_ENDPOINT", format!("{base}/latest.json"))
+        .with_env("SOTTO_UPDATE_PUBKEY", pubkey)
+        .with_env("SOTTO_UPDATE_TARGET", installed.clone())
+        .with_env("SSL_CERT_FILE", work.path().join("ca.pem"));
+    let app = AppWindow::launch("updates", &data).await;
+    app.find("welcome").await;
+    // Settings needs an account: one on a server on this computer is the quickest.
+    app.click("local-choice").await;
+    app.type_into("user-id", "alice").await;
+    app.type_into("password", PASSWORD).await;
+    app.type_into("password-confirm", PASSWORD).await;
+    app.click("sign-in-submit").await;
+    app.find("main").await;
+
+    let try_update = |expect_installed: bool| {
+        let app = &app;
+        async move {
+            app.click("settings-button").await;
+            app.click("check-for-update").await;
+            app.wait_for_texts("[data-testid='update-status']", "the update found", |t| {
+                t.iter().any(|s| s.contains("Sotto 9.9.9 is available"))
+            })
+            .await;
+            app.click("install-update").await;
+            let outcome = if expect_installed { "update-installed" } else { "update-error" };
+            let text = app.find(outcome).await.text().await.unwrap();
+            app.click("close-button").await;
+            text
+        }
+    };
+
+    // 1. The package was altered after it was signed.
+    let mut tampered = package.clone();
+    tampered.extend_from_slice(b" and something else");
+    publish("9.9.9", &tampered, sign(&package, "9.9.9"));
+    let refused = try_update(false).await;
+    assert!(refused.contains("isn't signed with Sotto's release key"), "{refused}");
+    assert_eq!(std::fs::read(&installed).unwrap(), b"\x7fELF Sotto 0.1.0, installed");
+
+    // 2. A genuine, older package announced as 9.9.9 (its signature says 0.0.1).
+    publish("9.9.9", &old_package, sign(&old_package, "0.0.1"));
+    let refused = try_update(false).await;
+    assert!(refused.contains("isn't signed with Sotto's release key"), "{refused}");
+    assert_eq!(std::fs::read(&installed).unwrap(), b"\x7fELF Sotto 0.1.0, installed");
+
+    // 3. The genuine package: installed.
+    publish("9.9.9", &package, sign(&package, "9.9.9"));
+    let done = try_update(true).await;
+    assert!(done.contains("Restart Sotto"), "{done}");
+    assert_eq!(std::fs::read(&installed).unwrap(), package);
+    app.close().await;
+}

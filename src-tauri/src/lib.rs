@@ -19,6 +19,7 @@ pub mod settings;
 pub mod state;
 pub mod tasks;
 pub mod tray;
+pub mod updates;
 pub mod webview;
 
 use tauri::{Manager, RunEvent, WindowEvent};
@@ -37,6 +38,8 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_window_state::Builder::default().build())
+        // Driven from Rust only (`updates.rs`, with the key set there); the page gets no permission.
+        .plugin(tauri_plugin_updater::Builder::new().build())
         // Driven from Rust only (`commands::settings`): the page gets no permission for it.
         .plugin(tauri_plugin_autostart::Builder::new().app_name("Sotto").build())
         .setup(move |app| {
@@ -47,6 +50,7 @@ pub fn run() {
             let data_dir = app.path().app_data_dir()?;
             std::fs::create_dir_all(&data_dir)?;
             app.manage(AppState::new(data_dir));
+            app.manage(updates::Pending::default());
             let tray = tray::create(app.handle());
             if let Err(e) = &tray {
                 // Some desktops have no tray; the window still shows the unread count, and

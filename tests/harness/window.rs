@@ -35,6 +35,7 @@ pub struct AppData {
     dir: TempDir,
     local_server_port: u16,
     own_home: bool,
+    extra_env: Vec<(&'static str, std::ffi::OsString)>,
 }
 
 impl AppData {
@@ -43,7 +44,15 @@ impl AppData {
             dir: tempfile::Builder::new().prefix("sotto-app-").tempdir().unwrap(),
             local_server_port: free_port(),
             own_home: false,
+            extra_env: Vec::new(),
         }
+    }
+
+    /// The app also gets `key=value` in its environment (an update source for a debug build,
+    /// a certificate authority in `SSL_CERT_FILE`).
+    pub fn with_env(mut self, key: &'static str, value: impl Into<std::ffi::OsString>) -> AppData {
+        self.extra_env.push((key, value.into()));
+        self
     }
 
     /// The app also gets a `HOME` of its own ([`AppData::home`]), for what it writes there
@@ -75,6 +84,7 @@ impl AppData {
         if self.own_home {
             env.push(("HOME", self.home().into_os_string()));
         }
+        env.extend(self.extra_env.iter().cloned());
         env
     }
 

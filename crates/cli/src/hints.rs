@@ -115,6 +115,8 @@ pub fn hint(code: ErrorCode) -> Option<&'static str> {
         | C::InvalidPath
         | C::LocalServer
         | C::Settings
+        | C::UpdateRefused
+        | C::UpdateFailed
         | C::Unknown => return None,
     })
 }

@@ -190,6 +190,11 @@ pub enum ErrorCode {
     LocalServer,
     /// The app's settings could not be read or saved.
     Settings,
+    /// An update's signature does not verify with the release key (or does not match the
+    /// version announced): it was not installed.
+    UpdateRefused,
+    /// Checking for, downloading or installing an update failed.
+    UpdateFailed,
 
     /// A code this client does not know yet (sent by a newer server, or stored by a newer
     /// version).

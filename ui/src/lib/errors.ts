@@ -88,6 +88,9 @@ const ERROR_TEXT: Record<ErrorCode, (ctx: ErrorContext) => string> = {
   invalid_url: () => "That doesn't look like a web address. Try something like https://chat.example.org.",
   not_sotto: () =>
     "That address answers, but it isn't a Sotto server. Check the address with whoever runs the server.",
+  update_refused: () =>
+    "That update isn't signed with Sotto's release key (or doesn't match the version announced), so it wasn't installed. Nothing changed.",
+  update_failed: () => "Sotto couldn't check for or install the update. Nothing changed; try again later.",
   untrusted_certificate: () =>
     "No authority your computer trusts vouches for this server's certificate. If someone runs it on their own computer, compare its fingerprint with theirs before you trust it.",
   certificate_changed: () =>

@@ -12,6 +12,7 @@ import type {
   ClientEvent,
   ConversationId,
   DeviceId,
+  DownloadProgress,
   ExportFormat,
   ExportScope,
   ExportSummary,
@@ -132,6 +133,15 @@ function runTask<T>(
       await call("cancel_task", { task });
     },
   };
+}
+
+export const checkForUpdate = () => call("check_for_update", {});
+export const restartApp = () => call("restart", {});
+/** Download, verify and install the update the last check found. */
+export function installUpdate(onProgress: (p: DownloadProgress) => void): Promise<null> {
+  const channel = new Channel<DownloadProgress>();
+  channel.onmessage = onProgress;
+  return call("install_update", { on_progress: channel });
 }
 
 export const exportBackup = (path: string, passphrase: string, onProgress: (p: Progress) => void) =>

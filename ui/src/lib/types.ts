@@ -30,6 +30,8 @@ export type { KeyReset } from "./bindings/KeyReset";
 export type { LocalGroup } from "./bindings/LocalGroup";
 export type { LocalServerInfo } from "./bindings/LocalServerInfo";
 export type { CertificateProblem } from "./bindings/CertificateProblem";
+export type { UpdateCheck } from "./bindings/UpdateCheck";
+export type { DownloadProgress } from "./bindings/DownloadProgress";
 export type { LockedProfile } from "./bindings/LockedProfile";
 export type { MembershipChange } from "./bindings/MembershipChange";
 export type { Message } from "./bindings/Message";

@@ -52,6 +52,9 @@ const defaults: typeof Real = {
       : null,
   }),
   certificateProblem: async () => null,
+  checkForUpdate: async () => ({ state: "up_to_date", current: "0.1.0" }),
+  installUpdate: async () => null,
+  restartApp: async () => null,
   trustServerCertificate: async () => null,
   register: async () => readyStatus(),
   login: async () => readyStatus(),
@@ -207,6 +210,9 @@ export const checkServer = vi.fn(defaults.checkServer);
 export const startLocalServer = vi.fn(defaults.startLocalServer);
 export const setLocalServerNetwork = vi.fn(defaults.setLocalServerNetwork);
 export const certificateProblem = vi.fn(defaults.certificateProblem);
+export const checkForUpdate = vi.fn(defaults.checkForUpdate);
+export const installUpdate = vi.fn(defaults.installUpdate);
+export const restartApp = vi.fn(defaults.restartApp);
 export const trustServerCertificate = vi.fn(defaults.trustServerCertificate);
 export const register = vi.fn(defaults.register);
 export const login = vi.fn(defaults.login);
@@ -270,6 +276,9 @@ const mocks = {
   setLocalServerNetwork,
   certificateProblem,
   trustServerCertificate,
+  checkForUpdate,
+  installUpdate,
+  restartApp,
   register,
   login,
   unlock,

@@ -17,6 +17,7 @@ import { ChangePasswordDialog, ResetKeysDialog } from "./AccountDialogs";
 import { BackupDialog } from "./BackupDialog";
 import { ExportDialog } from "./ExportDialog";
 import { KeyBackupSection } from "./KeyBackup";
+import { UpdatesSection } from "./UpdatesSection";
 import { DevicesSection } from "../devices/DevicesSection";
 
 export function SettingsDialog({ onClose }: { onClose: () => void }) {
@@ -193,6 +194,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
             </button>
           </div>
         </section>
+        <UpdatesSection />
         {account ? (
           <section className="settings__section" aria-labelledby="settings-backup">
             <h3 id="settings-backup" className="settings__heading">
