@@ -15,6 +15,7 @@
 //! reason to delete or re-create a profile.
 
 pub mod api;
+pub mod attachment;
 pub mod backup;
 mod client;
 mod conversation_id;
