@@ -29,6 +29,7 @@ pub mod export;
 pub mod fuzzing;
 pub mod key_backup;
 pub mod network;
+pub mod preview;
 pub mod profile;
 pub mod progress;
 pub mod server_url;
