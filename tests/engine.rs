@@ -941,6 +941,8 @@ async fn strangers_are_invited_and_join_or_decline() {
     carol.sync().await.unwrap();
     let invitations = carol.invitations().unwrap();
     assert_eq!(invitations.iter().map(|g| &g.group_id).collect::<Vec<_>>(), [&group]);
+    // The invitation says what it is to: the inviter gave the name's key to carol's devices.
+    assert_eq!(invitations[0].name, "book club");
     // Every line, system lines included.
     let lines = |c: &sotto_core::Client| -> Vec<String> {
         c.messages(&conversation, None, 100).unwrap().into_iter().map(|m| m.body).collect()
@@ -980,5 +982,6 @@ async fn strangers_are_invited_and_join_or_decline() {
     let after = alice.add_members(&group, &[uid("erin")]).await.unwrap();
     assert_eq!(after.invited, [uid("erin")]);
     erin.sync().await.unwrap();
-    assert_eq!(erin.invitations().unwrap().len(), 1);
+    let invitations = erin.invitations().unwrap();
+    assert_eq!(invitations.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["book club"]);
 }

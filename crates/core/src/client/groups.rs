@@ -7,6 +7,7 @@ use sotto_proto::{GroupAction, GroupId, GroupMember, Role, UserId};
 
 use super::Client;
 use crate::crypto::group_name::{new_name_key, seal_name};
+use crate::crypto::payload::OlmContent;
 use crate::store::{ConversationKind, LocalGroup, StoreError};
 use crate::{Error, Result};
 
@@ -42,12 +43,40 @@ impl Client {
         if let Err(e) = self.call::<routes::CreateGroup>(&(), &signed).await {
             let strangers = invitation_required(&e, &members).ok_or(e)?;
             let added = members.iter().filter(|u| !strangers.contains(u)).cloned().collect();
-            signed = create(added, strangers)?;
+            signed = create(added, strangers.clone())?;
             self.call::<routes::CreateGroup>(&(), &signed).await?;
+            self.apply_own(&group_id, &signed)?;
+            self.tell_invitees_the_name(&group_id, &strangers).await;
+        } else {
+            self.apply_own(&group_id, &signed)?;
         }
-        self.apply_own(&group_id, &signed)?;
         self.share_now(&group_id).await;
         self.read(|db| db.group(&group_id))?.ok_or(Error::NotMember)
+    }
+
+    /// Give the devices of people just invited the key to the group's name, so the invitation
+    /// says what they are invited to (they get the group's messages only once they join). Their
+    /// devices they have not confirmed get nothing of it. A failure is only logged: the
+    /// invitation stands, shown with a stand-in name.
+    async fn tell_invitees_the_name(&self, group: &GroupId, invitees: &[UserId]) {
+        let key = match self.read(|db| db.group_name_key(group)) {
+            Ok(Some(key)) => key,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the group's name key");
+                return;
+            }
+        };
+        let content = OlmContent::GroupNameKey { group_id: group.clone(), name_key: key.to_string() };
+        for user in invitees {
+            let told = async {
+                self.ensure_devices(std::slice::from_ref(user), i64::MAX).await?;
+                self.send_olm(user, &content).await
+            };
+            if let Err(e) = told.await {
+                tracing::warn!(error = %e, "could not tell an invitee the group's name; they see a stand-in");
+            }
+        }
     }
 
     /// Give the members' devices the group's key (and so its name) now rather than with the
@@ -108,6 +137,7 @@ impl Client {
                 Ok(GroupAction::Invite { users: new })
             })
             .await?;
+            self.tell_invitees_the_name(group, &strangers).await;
         }
         self.share_now(group).await;
         self.read(|db| db.group(group))?.ok_or(Error::NotMember)

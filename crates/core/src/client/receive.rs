@@ -365,6 +365,14 @@ fn handle_direct(
             }
             Ok(())
         }
+        // An invitation's name: harmless from anyone, as only the key that opens the name the
+        // group's signed log carries is taken.
+        OlmContent::GroupNameKey { group_id, name_key } => {
+            if group_log::learn_name_key(db, &group_id, &name_key)?.is_some() {
+                out.dirty.insert(ConversationId::Group(group_id));
+            }
+            Ok(())
+        }
         // Decrypting it was the point: the session it started is now the newest with the sender.
         OlmContent::SessionRenewed => Ok(()),
         OlmContent::ResendRequest { mut message_ids } => {

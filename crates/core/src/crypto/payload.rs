@@ -83,6 +83,10 @@ pub enum OlmContent {
     /// One-to-one messages, from a device of the same user that confirmed this one, when the
     /// person chose to copy their conversations to it.
     History { messages: Vec<HistoryMessage> },
+    /// The key that opens a group's sealed name, for someone invited to it: the invitation
+    /// shows the group's name before they join (nothing else of the group). Taken only if it
+    /// opens the name the group's signed log carries.
+    GroupNameKey { group_id: GroupId, name_key: String },
 }
 
 /// A one-to-one text message as a device of the same user hands it over.
@@ -118,6 +122,7 @@ impl std::fmt::Debug for OlmContent {
             OlmContent::IdentityKeys { .. } => "identity_keys",
             OlmContent::GroupKeys { .. } => "group_keys",
             OlmContent::History { .. } => "history",
+            OlmContent::GroupNameKey { .. } => "group_name_key",
         };
         f.write_str(name)
     }
@@ -138,7 +143,9 @@ impl OlmContent {
             OlmContent::IdentityKeys { txn, .. } => {
                 Some(OlmContent::SasCancel { txn: txn.clone(), reason: "unconfirmed".into() })
             }
-            OlmContent::GroupKeys { .. } | OlmContent::History { .. } => Some(OlmContent::SessionRenewed),
+            OlmContent::GroupKeys { .. } | OlmContent::History { .. } | OlmContent::GroupNameKey { .. } => {
+                Some(OlmContent::SessionRenewed)
+            }
             OlmContent::SessionRenewed
             | OlmContent::ResendRequest { .. }
             | OlmContent::Withheld { .. }
