@@ -77,6 +77,16 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The request needs `Content-Type: application/json`.
     UnsupportedMediaType,
+    /// A blob is larger than the server takes for one file (`--max-blob-bytes`).
+    BlobTooLarge,
+    /// The account's blobs (uploaded and in progress) would pass its storage quota; delete some
+    /// or wait until they expire.
+    QuotaExceeded,
+    /// The blob's upload is not finished: it cannot be downloaded, or completed before every
+    /// byte is uploaded.
+    UploadIncomplete,
+    /// The server's disk is full; nothing of the request was kept. Retry later.
+    InsufficientStorage,
     /// The server (or the app itself) failed; the request may be retried. Earlier clients stored
     /// this as `server_error`.
     #[serde(alias = "server_error")]

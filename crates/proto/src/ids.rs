@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// The `kind` of every identifier type, as it appears in [`InvalidId`] messages.
-pub const ID_KINDS: [&str; 5] = ["user id", "device id", "group id", "message id", "key id"];
+pub const ID_KINDS: [&str; 6] = ["user id", "device id", "group id", "message id", "key id", "blob id"];
 
 /// Why an identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +135,15 @@ id_type!(
     "key id",
     "1 to 64 characters of A-Z, a-z, 0-9, '+', '/', '=', '_' or '-'",
     |s| (1..=64).contains(&s.len()) && s.chars().all(|c| is_token_char(c) || "+/=".contains(c))
+);
+
+id_type!(
+    /// A blob (attachment) id, assigned by the server at random: 22 to 64 characters of `A-Z`,
+    /// `a-z`, `0-9`, `_`, `-` (the server's are 128 random bits in unpadded base64url).
+    BlobId,
+    "blob id",
+    "22 to 64 characters of A-Z, a-z, 0-9, '_' or '-'",
+    |s| (22..=64).contains(&s.len()) && s.chars().all(is_token_char)
 );
 
 /// One device of one user.

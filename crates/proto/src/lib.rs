@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod backup;
+pub mod blobs;
 pub mod error;
 pub mod groups;
 pub mod history;
@@ -21,6 +22,7 @@ pub mod ws;
 
 pub use auth::*;
 pub use backup::*;
+pub use blobs::*;
 pub use error::*;
 pub use groups::*;
 pub use history::*;

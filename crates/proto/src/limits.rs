@@ -4,6 +4,10 @@
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Largest backup blob (the backup route has its own, larger, body limit).
 pub const MAX_BACKUP_BYTES: usize = 16 * 1024 * 1024;
+/// Largest part of a blob upload (`part_size` in the answer to `POST /v1/blobs`).
+pub const MAX_BLOB_PART_BYTES: u64 = 4 * 1024 * 1024;
+/// Recipients of one blob (as many as a group has members).
+pub const MAX_BLOB_RECIPIENTS: usize = MAX_GROUP_MEMBERS;
 /// Largest WebSocket frame a client may send.
 pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
 /// Largest ciphertext of one message to one device, or of one group message.

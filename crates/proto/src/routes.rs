@@ -6,8 +6,10 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use std::borrow::Cow;
+
 use crate::{
-    AckRequest, Backup, BackupVersion, ChangePasswordRequest, ClaimKeysRequest, ClaimKeysResponse,
+    AckRequest, Backup, BackupVersion, BlobId, BlobUpload, CreateBlobRequest, CreatedBlob, ChangePasswordRequest, ClaimKeysRequest, ClaimKeysResponse,
     ConfirmDevicesRequest, DeleteDeviceRequest, DeviceId, DeviceKeys, DeviceList, ExternalLoginRequest,
     GroupHistoryPage, GroupId, GroupInfo, GroupList, GroupLogPage, GroupLogQuery, InboxPage, Jwks, KeyCounts,
     LoginRequest, PutBackupRequest, QueryKeysRequest, QueryKeysResponse, RefreshRequest, RegisterRequest,
@@ -55,30 +57,50 @@ pub trait Endpoint {
 
 /// The values of a path's `{name}` segments, in order.
 pub trait PathParams {
-    fn segments(&self) -> Vec<&str>;
+    fn segments(&self) -> Vec<Cow<'_, str>>;
 }
 
 impl PathParams for () {
-    fn segments(&self) -> Vec<&str> {
+    fn segments(&self) -> Vec<Cow<'_, str>> {
         Vec::new()
     }
 }
 
+impl PathParams for BlobId {
+    fn segments(&self) -> Vec<Cow<'_, str>> {
+        vec![self.as_str().into()]
+    }
+}
+
+/// The path parameters of a part upload: `/v1/blobs/{blob_id}/parts/{offset}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobPart {
+    pub blob_id: BlobId,
+    /// Where the part starts in the blob (the upload's committed offset).
+    pub offset: u64,
+}
+
+impl PathParams for BlobPart {
+    fn segments(&self) -> Vec<Cow<'_, str>> {
+        vec![self.blob_id.as_str().into(), self.offset.to_string().into()]
+    }
+}
+
 impl PathParams for DeviceId {
-    fn segments(&self) -> Vec<&str> {
-        vec![self.as_str()]
+    fn segments(&self) -> Vec<Cow<'_, str>> {
+        vec![self.as_str().into()]
     }
 }
 
 impl PathParams for UserId {
-    fn segments(&self) -> Vec<&str> {
-        vec![self.as_str()]
+    fn segments(&self) -> Vec<Cow<'_, str>> {
+        vec![self.as_str().into()]
     }
 }
 
 impl PathParams for GroupId {
-    fn segments(&self) -> Vec<&str> {
-        vec![self.as_str()]
+    fn segments(&self) -> Vec<Cow<'_, str>> {
+        vec![self.as_str().into()]
     }
 }
 
@@ -99,7 +121,7 @@ pub fn path<E: Endpoint>(params: &E::Params) -> String {
     while let Some((before, name_and_tail)) = rest.split_once('{') {
         out.push_str(before);
         let (_, tail) = name_and_tail.split_once('}').unwrap_or(("", name_and_tail));
-        out.push_str(values.next().unwrap_or_default());
+        out.push_str(values.next().as_deref().unwrap_or_default());
         rest = tail;
     }
     out.push_str(rest);
@@ -276,6 +298,27 @@ endpoints! {
     /// Replace the backup slot (optimistic concurrency on its version).
     PutBackup: Put "/v1/backup"
         { params: (), query: (), request: PutBackupRequest, response: BackupVersion }
+    /// Reserve a blob (an encrypted attachment) of a given size for the listed recipients.
+    CreateBlob: Post "/v1/blobs"
+        { params: (), query: (), request: CreateBlobRequest, response: CreatedBlob }
+    /// Upload one part of a blob. The body is the part's raw bytes
+    /// (`Content-Type: application/octet-stream`, with a `Content-Length`), not JSON: the one
+    /// request body of the API that is not a JSON object. It starts at the committed offset.
+    PutBlobPart: Put "/v1/blobs/{blob_id}/parts/{offset}"
+        { params: BlobPart, query: (), request: (), response: BlobUpload }
+    /// Where an upload stands (to resume it).
+    BlobUploadState: Get "/v1/blobs/{blob_id}/upload"
+        { params: BlobId, query: (), request: (), response: BlobUpload }
+    /// Finish an upload once every byte is there (idempotent).
+    CompleteBlob: Post "/v1/blobs/{blob_id}/complete"
+        { params: BlobId, query: (), request: (), response: BlobUpload }
+    /// Download a complete blob. The answer is its raw bytes (`application/octet-stream`), not
+    /// JSON; one `Range: bytes=a-b` or `bytes=a-` is honoured (206, `Content-Range`).
+    GetBlob: Get "/v1/blobs/{blob_id}"
+        { params: BlobId, query: (), request: (), response: () }
+    /// Delete a blob (its uploader only).
+    DeleteBlob: Delete "/v1/blobs/{blob_id}"
+        { params: BlobId, query: (), request: (), response: () }
 }
 
 #[cfg(test)]
@@ -290,6 +333,11 @@ mod tests {
         assert_eq!(path::<ChangeGroup>(&g), "/v1/groups/g1/changes");
         assert_eq!(path::<GroupHistory>(&g), "/v1/groups/g1/history");
         assert_eq!(path::<ListGroups>(&()), "/v1/groups");
+        let blob_id = BlobId::parse("AAAAAAAAAAAAAAAAAAAAAA").unwrap();
+        assert_eq!(
+            path::<PutBlobPart>(&BlobPart { blob_id, offset: 65536 }),
+            "/v1/blobs/AAAAAAAAAAAAAAAAAAAAAA/parts/65536"
+        );
     }
 
     #[test]
@@ -307,8 +355,14 @@ mod tests {
         check::<SendGroup>(g());
         check::<GroupHistory>(g());
         check::<DeleteUserSignature>(u());
+        let b = || BlobId::parse("AAAAAAAAAAAAAAAAAAAAAA").unwrap();
+        check::<PutBlobPart>(BlobPart { blob_id: b(), offset: 65536 });
+        check::<BlobUploadState>(b());
+        check::<CompleteBlob>(b());
+        check::<GetBlob>(b());
+        check::<DeleteBlob>(b());
         let without: usize = ROUTES.iter().filter(|r| !r.path.contains('{')).count();
-        assert_eq!(without + 7, ROUTES.len(), "a route with parameters is not checked above");
+        assert_eq!(without + 12, ROUTES.len(), "a route with parameters is not checked above");
     }
 
     #[test]
@@ -364,6 +418,12 @@ mod tests {
                 "GET /v1/groups/{group_id}/history",
                 "GET /v1/backup",
                 "PUT /v1/backup",
+                "POST /v1/blobs",
+                "PUT /v1/blobs/{blob_id}/parts/{offset}",
+                "GET /v1/blobs/{blob_id}/upload",
+                "POST /v1/blobs/{blob_id}/complete",
+                "GET /v1/blobs/{blob_id}",
+                "DELETE /v1/blobs/{blob_id}",
             ]
         );
     }

@@ -36,6 +36,10 @@ const COVERED: &[&str] = &[
     "Backup",
     "PutBackupRequest",
     "BackupVersion",
+    // blobs.rs
+    "CreateBlobRequest",
+    "CreatedBlob",
+    "BlobUpload",
     // error.rs
     "ErrorCode",
     "ErrorBody",
@@ -61,6 +65,7 @@ const COVERED: &[&str] = &[
     "GroupId",
     "MessageId",
     "KeyId",
+    "BlobId",
     "DeviceAddress",
     // identity.rs
     "UserIdentity",
@@ -413,6 +418,28 @@ fn backup_version() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// blobs.rs
+
+fn blob_id() -> BlobId {
+    BlobId::parse("q3Yb2l0fUe8sW4kP1xZr9A").unwrap()
+}
+
+#[test]
+fn create_blob_request() {
+    pin("CreateBlobRequest", &CreateBlobRequest { size: 1_048_576, recipients: vec![bob(), carol()] });
+}
+
+#[test]
+fn created_blob() {
+    pin("CreatedBlob", &CreatedBlob { blob_id: blob_id(), part_size: 4_194_304 });
+}
+
+#[test]
+fn blob_upload() {
+    pin("BlobUpload", &BlobUpload { offset: 65_536, size: 1_048_576, complete: false });
+}
+
+// ---------------------------------------------------------------------------------------------
 // error.rs
 
 /// Every code at once, in declaration order: the list of codes is itself part of the protocol.
@@ -595,6 +622,7 @@ fn ids() {
     pin("GroupId", &group_id());
     pin("MessageId", &message_id());
     pin("KeyId", &KeyId::parse("AAAAAQ+/=").unwrap());
+    pin("BlobId", &blob_id());
 }
 
 #[test]
@@ -928,6 +956,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("lib.rs", include_str!("../src/lib.rs")),
     ("auth.rs", include_str!("../src/auth.rs")),
     ("backup.rs", include_str!("../src/backup.rs")),
+    ("blobs.rs", include_str!("../src/blobs.rs")),
     ("error.rs", include_str!("../src/error.rs")),
     ("groups.rs", include_str!("../src/groups.rs")),
     ("history.rs", include_str!("../src/history.rs")),
