@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
 use crate::{
-    AckRequest, Backup, BackupVersion, BlobId, BlobUpload, CreateBlobRequest, CreatedBlob, ChangePasswordRequest, ClaimKeysRequest, ClaimKeysResponse,
-    ConfirmDevicesRequest, DeleteDeviceRequest, DeviceId, DeviceKeys, DeviceList, ExternalLoginRequest,
-    GroupHistoryPage, GroupId, GroupInfo, GroupList, GroupLogPage, GroupLogQuery, InboxPage, Jwks, KeyCounts,
-    LoginRequest, PutBackupRequest, QueryKeysRequest, QueryKeysResponse, RefreshRequest, RegisterRequest,
-    ResetDeviceKeysRequest, ResetIdentityRequest, SendDirectRequest, SendGroupRequest, SendReceipt, Session,
-    SignedGroupChange, UploadKeysRequest, UserId, UserIdentity, UserSignature,
+    AckRequest, Backup, BackupVersion, BlobId, BlobUpload, ChangePasswordRequest, ClaimKeysRequest, ClaimKeysResponse,
+    ConfirmDevicesRequest, CreateBlobRequest, CreatedBlob, DeleteDeviceRequest, DeviceId, DeviceKeys, DeviceList,
+    ExternalLoginRequest, GroupHistoryPage, GroupId, GroupInfo, GroupList, GroupLogPage, GroupLogQuery, InboxPage,
+    Jwks, KeyCounts, LoginRequest, PutBackupRequest, QueryKeysRequest, QueryKeysResponse, RefreshRequest,
+    RegisterRequest, ResetDeviceKeysRequest, ResetIdentityRequest, SendDirectRequest, SendGroupRequest, SendReceipt,
+    Session, SignedGroupChange, UploadKeysRequest, UserId, UserIdentity, UserSignature,
 };
 
 /// The HTTP methods the API uses.

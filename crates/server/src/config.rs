@@ -44,6 +44,8 @@ pub struct Config {
     pub group_adds: GroupAdds,
     /// Connection caps and timeouts, and WebSocket liveness.
     pub connections: crate::connections::ConnectionSettings,
+    /// Size limits, quota and lifetimes of blobs (attachments).
+    pub blobs: crate::blobs::BlobRules,
 }
 
 /// Whom a group admin may add to a group without the person's consent.
@@ -77,6 +79,7 @@ impl Config {
             metrics_token: None,
             group_adds: GroupAdds::default(),
             connections: crate::connections::ConnectionSettings::default(),
+            blobs: crate::blobs::BlobRules::default(),
         }
     }
 }

@@ -72,6 +72,54 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     }
 }
 
+/// The one exception to the JSON-object rule: a raw binary body (`Content-Type:
+/// application/octet-stream`) with a declared `Content-Length`, read as a stream (never whole in
+/// memory). Only the blob part upload (`PUT /v1/blobs/{blob_id}/parts/{offset}`) takes it: an
+/// encrypted attachment is bytes, and base64 in JSON would cost a third more and a copy in memory.
+/// Every other route reads [`Json`]. A wrong content type is `unsupported_media_type` (415); a
+/// missing length `invalid_input` (411), a length over `MAX` `payload_too_large` (413).
+pub struct OctetStream<const MAX: u64> {
+    /// The declared `Content-Length`.
+    pub len: u64,
+    pub body: axum::body::Body,
+}
+
+impl<const MAX: u64, S: Send + Sync> FromRequest<S> for OctetStream<MAX> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, AppError> {
+        let octets = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<mime::Mime>().ok())
+            .is_some_and(|mime| mime.essence_str() == mime::APPLICATION_OCTET_STREAM.essence_str());
+        if !octets {
+            return Err(AppError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                "Send the part's bytes with `Content-Type: application/octet-stream`.",
+            ));
+        }
+        let len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok())
+            .ok_or_else(|| {
+                AppError::new(
+                    StatusCode::LENGTH_REQUIRED,
+                    ErrorCode::InvalidInput,
+                    "Send the part with a `Content-Length`.",
+                )
+            })?;
+        if len > MAX {
+            return Err(crate::error::too_large());
+        }
+        Ok(OctetStream { len, body: req.into_body() })
+    }
+}
+
 /// `axum::extract::Path` with the same error shape.
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(AppError))]

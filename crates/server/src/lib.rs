@@ -8,6 +8,7 @@
 pub mod acks;
 pub mod api;
 pub mod auth;
+pub mod blobs;
 pub mod clock;
 pub mod config;
 pub mod connections;
@@ -69,12 +70,16 @@ pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, Se
         .with_leeway(config.token_leeway)
         .with_clock(config.clock.clone());
     let store = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?);
+    let blobs = blobs::fs::FsBlobStore::open(&config.data_dir, store.clone(), config.blobs).map_err(|source| {
+        ServerError::DataDir { path: config.data_dir.join(blobs::fs::BLOB_DIR).display().to_string(), source }
+    })?;
     Ok(AppState::new(Inner {
         accounts: store.clone(),
         devices: Arc::new(store::cache::CachedDevices::new(store.clone())),
         inbox: store.clone(),
         groups: store.clone(),
         backups: store,
+        blobs: Arc::new(blobs),
         tokens,
         clock: config.clock.clone(),
         external_issuer: config.external_issuer.clone(),
@@ -171,9 +176,9 @@ async fn flush_acks(state: AppState) {
     }
 }
 
-/// Periodic upkeep: collect shared bodies nobody references any more (every second, a no-op
-/// when nothing was acked), forget old idempotency records, group history past its retention and
-/// idle rate-limit keys.
+/// Periodic upkeep: collect shared bodies nobody references any more and delete expired blobs
+/// (every second; each a no-op, or one indexed read, when there is nothing to do), forget old
+/// idempotency records, group history past its retention and idle rate-limit keys.
 async fn housekeeping(state: AppState, idempotency_window: Duration, history_retention: Option<Duration>) {
     let mut collect = tokio::time::interval(GARBAGE_INTERVAL);
     let mut prune = tokio::time::interval(PRUNE_INTERVAL);
@@ -183,6 +188,11 @@ async fn housekeeping(state: AppState, idempotency_window: Duration, history_ret
             _ = collect.tick() => {
                 if let Err(e) = state.inbox.collect_garbage().await {
                     tracing::warn!(error = %e, "collecting acknowledged group bodies failed");
+                }
+                match state.blobs.expire(state.clock.unix_millis()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(blobs = n, "expired blobs deleted"),
+                    Err(e) => tracing::warn!(error = %e, "deleting expired blobs failed"),
                 }
             }
             _ = prune.tick() => {

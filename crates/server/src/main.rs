@@ -107,6 +107,24 @@ struct Args {
     /// this is closed, and its device counts as offline.
     #[arg(long, env = "SOTTO_WS_PONG_TIMEOUT_SECS", default_value_t = sotto_server::ws::DEFAULT_PONG_TIMEOUT_SECS)]
     ws_pong_timeout_secs: u64,
+    /// The largest attachment (blob) one upload may be, in bytes; larger ones are refused at
+    /// creation with `blob_too_large`.
+    #[arg(long, env = "SOTTO_MAX_BLOB_BYTES", default_value_t = sotto_server::blobs::DEFAULT_MAX_BLOB_BYTES)]
+    max_blob_bytes: u64,
+    /// What one account's attachments (uploaded and in progress) may take together, in bytes;
+    /// over it a new upload is refused with `quota_exceeded`.
+    #[arg(long, env = "SOTTO_BLOB_QUOTA_BYTES", default_value_t = sotto_server::blobs::DEFAULT_BLOB_QUOTA_BYTES)]
+    blob_quota_bytes: u64,
+    /// Days an attachment is kept after its upload completed; then it is deleted, from disk too.
+    #[arg(long, env = "SOTTO_BLOB_RETENTION_DAYS", default_value_t = sotto_server::blobs::DEFAULT_BLOB_RETENTION_DAYS)]
+    blob_retention_days: u64,
+    /// Seconds an attachment is kept after its upload completed: overrides --blob-retention-days
+    /// (for tests).
+    #[arg(long, env = "SOTTO_BLOB_RETENTION_SECS", hide = true)]
+    blob_retention_secs: Option<u64>,
+    /// Seconds an upload may stay incomplete before it is dropped.
+    #[arg(long, env = "SOTTO_BLOB_UPLOAD_WINDOW_SECS", default_value_t = sotto_server::blobs::DEFAULT_UPLOAD_WINDOW.as_secs())]
+    blob_upload_window_secs: u64,
     /// Log format.
     #[arg(long, env = "SOTTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -164,6 +182,14 @@ async fn main() -> anyhow::Result<()> {
     config.connections.websocket.ping_interval = Duration::from_secs(args.ws_ping_interval_secs.max(1));
     config.connections.websocket.pong_timeout = Duration::from_secs(args.ws_pong_timeout_secs.max(1));
 
+    config.blobs = sotto_server::blobs::BlobRules {
+        max_blob_bytes: args.max_blob_bytes,
+        quota_bytes: args.blob_quota_bytes,
+        upload_window: Duration::from_secs(args.blob_upload_window_secs),
+        retention: Duration::from_secs(
+            args.blob_retention_secs.unwrap_or(args.blob_retention_days.saturating_mul(24 * 3600)),
+        ),
+    };
     config.trusted_proxies = args.trusted_proxies;
     config.group_adds = match args.group_adds {
         GroupAddsArg::Invite => sotto_server::config::GroupAdds::Invite,

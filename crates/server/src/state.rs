@@ -24,6 +24,8 @@ pub struct Inner {
     pub inbox: Arc<dyn InboxStore>,
     pub groups: Arc<dyn GroupStore>,
     pub backups: Arc<dyn BackupStore>,
+    /// Encrypted attachments (see [`crate::blobs`]).
+    pub blobs: Arc<dyn crate::blobs::BlobStore>,
     pub tokens: TokenIssuer,
     /// The time every handler and housekeeping task reads (see [`crate::clock`]).
     pub clock: Clock,

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod backup;
+pub mod blobs;
 pub mod groups;
 pub mod keys;
 pub mod messages;
@@ -44,6 +45,15 @@ pub fn router(state: AppState) -> Router {
         .endpoint(routes::GetBackup, backup::get_backup)
         .endpoint(routes::PutBackup, backup::put_backup)
         .layer(DefaultBodyLimit::max(MAX_BACKUP_BYTES + 64 * 1024));
+    // A part's body is streamed to disk; its extractor bounds it by its declared length.
+    let blob_routes = Router::new()
+        .endpoint(routes::CreateBlob, blobs::create_blob)
+        .endpoint(routes::PutBlobPart, blobs::put_blob_part)
+        .endpoint(routes::BlobUploadState, blobs::blob_upload_state)
+        .endpoint(routes::CompleteBlob, blobs::complete_blob)
+        .endpoint(routes::GetBlob, blobs::get_blob)
+        .endpoint(routes::DeleteBlob, blobs::delete_blob)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     let api = Router::new()
         .endpoint(routes::Register, accounts::register)
         .endpoint(routes::Login, accounts::login)
@@ -78,7 +88,8 @@ pub fn router(state: AppState) -> Router {
         .endpoint(routes::SendGroup, groups::send_group)
         .endpoint(routes::GroupHistory, groups::group_history)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .merge(backup_routes);
+        .merge(backup_routes)
+        .merge(blob_routes);
     Router::new()
         .merge(api)
         .route(routes::HEALTH_PATH, get(healthz))

@@ -13,12 +13,15 @@
 //! - a shared body outlives every inbox entry that references it (it is collected only after);
 //! - a group message is recorded in its group's history in the same transaction as its delivery,
 //!   and [`GroupStore::group_history`] returns to a user only the messages stored while that user
-//!   was a member (membership periods are written in the same transaction as the change).
+//!   was a member (membership periods are written in the same transaction as the change);
+//! - a blob's committed offset only grows, and [`BlobIndex::create_blob`] checks the uploader's
+//!   quota in the same write that reserves the new blob, so concurrent creates cannot pass it.
 
 use async_trait::async_trait;
 use sotto_proto::{
-    ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupHistoryMessage, GroupId, GroupInfo, InboxEntry,
-    KeyCounts, MessageId, Role, SignedGroupChange, SignedKey, UserDevices, UserId, UserIdentity, UserSignature,
+    BlobId, ClaimedKey, DeviceAddress, DeviceId, DeviceKeys, EntryBody, GroupHistoryMessage, GroupId, GroupInfo,
+    InboxEntry, KeyCounts, MessageId, Role, SignedGroupChange, SignedKey, UserDevices, UserId, UserIdentity,
+    UserSignature,
 };
 
 pub mod cache;
@@ -340,4 +343,54 @@ pub trait BackupStore: Send + Sync {
     /// Writes if the stored version is `expected` (0 = none stored); returns the new version, or
     /// [`StoreError::VersionConflict`].
     async fn put_backup(&self, user: &UserId, expected: u64, blob: &[u8]) -> StoreResult<u64>;
+}
+
+/// A blob's metadata (its bytes are kept by a [`crate::blobs::BlobStore`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRecord {
+    pub blob_id: BlobId,
+    pub uploader: UserId,
+    pub size: u64,
+    /// Bytes committed: written and synced by the byte store before this was raised.
+    pub committed: u64,
+    pub complete: bool,
+    pub created_ms: u64,
+    pub completed_ms: Option<u64>,
+    /// When housekeeping deletes it.
+    pub expires_ms: u64,
+}
+
+/// What [`BlobIndex::create_blob`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateBlobOutcome {
+    Created,
+    /// The uploader's blobs already take `used` bytes; with the new one they would pass the quota.
+    QuotaExceeded {
+        used: u64,
+    },
+}
+
+/// The metadata of blobs: who uploaded each, how far its upload is, who may read it, when it
+/// expires. The bytes themselves are not here (see [`crate::blobs`]).
+#[async_trait]
+pub trait BlobIndex: Send + Sync {
+    /// Stores a new, empty blob with its readers, if the uploader's blobs (complete or not) plus
+    /// this one stay within `quota` bytes; checked and written in one transaction.
+    async fn create_blob(&self, record: &BlobRecord, readers: &[UserId], quota: u64) -> StoreResult<CreateBlobOutcome>;
+    /// The blob, if `reader` is its uploader or one of its readers; `None` otherwise (also for
+    /// a blob that does not exist: the two are not told apart).
+    async fn blob_for(&self, blob: &BlobId, reader: &UserId) -> StoreResult<Option<BlobRecord>>;
+    /// The blob, whoever asks (the byte store's own checks).
+    async fn blob(&self, blob: &BlobId) -> StoreResult<Option<BlobRecord>>;
+    /// Raises the committed offset from `from` to `to` while the blob is incomplete and still at
+    /// `from`; returns false (nothing changed) otherwise.
+    async fn advance_blob(&self, blob: &BlobId, from: u64, to: u64) -> StoreResult<bool>;
+    /// Marks a blob whose every byte is committed complete, and sets when it expires; returns
+    /// false if it is gone or not fully committed. Completing a complete blob changes nothing
+    /// and returns true.
+    async fn complete_blob(&self, blob: &BlobId, now_ms: u64, expires_ms: u64) -> StoreResult<bool>;
+    /// Deletes the blob's metadata; returns whether it existed.
+    async fn delete_blob(&self, blob: &BlobId) -> StoreResult<bool>;
+    /// Blobs whose `expires_ms` is at or before `now_ms`, at most `limit`.
+    async fn expired_blobs(&self, now_ms: u64, limit: u32) -> StoreResult<Vec<BlobId>>;
 }

@@ -29,6 +29,7 @@ use crate::store::{StoreError, StoreResult};
 
 mod accounts;
 mod backup;
+mod blobs;
 mod devices;
 mod groups;
 mod inbox;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_external_token_ids.sql"),
     include_str!("migrations/0007_contacts.sql"),
     include_str!("migrations/0008_group_invites.sql"),
+    include_str!("migrations/0009_blobs.sql"),
 ];
 
 /// The schema version this binary writes.
