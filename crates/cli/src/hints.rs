@@ -68,6 +68,13 @@ pub fn hint(code: ErrorCode) -> Option<&'static str> {
         C::NotMember | C::NotAdmin => "`sotto group list` shows your groups and roles",
         C::NotInvited => "`sotto group invitations` lists the invitations you can answer",
         C::InvitationRequired => "invite them instead (`sotto group add` does when needed); they join when they accept",
+        C::BlobTooLarge => "the server takes files up to a size its operator sets; send a smaller file",
+        C::QuotaExceeded => {
+            "your files on the server use up your quota; they expire after a while, or ask the operator"
+        }
+        C::UploadIncomplete => "the file's upload did not finish; send it again",
+        C::InsufficientStorage => "the server's disk is full; try again later or tell its operator",
+        C::FileDamaged => "the file was changed or cut short on its way; ask the sender to send it again",
         C::RateLimited => "wait a minute, then try again",
         C::ServerBusy => "the server is busy; try again in a few seconds",
         C::RecoveryKeyInvalid => "check the recovery key for typos (spaces do not matter) and give it on stdin",

@@ -17,6 +17,9 @@ pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
+    /// For blob parts and downloads: no limit on a whole request (a large file takes as long as
+    /// it takes), only on each read.
+    transfer: reqwest::Client,
     base: String,
     tls: Tls,
 }
@@ -35,7 +38,14 @@ impl Api {
         let base = ServerUrl::parse(server)?.to_string();
         let tls = Tls::new(trust)?;
         let http = http_client(&tls, std::time::Duration::from_secs(10), std::time::Duration::from_secs(60))?;
-        Ok(Self { http, base, tls })
+        let transfer = reqwest::Client::builder()
+            .use_preconfigured_tls(tls.http_config())
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .read_timeout(std::time::Duration::from_secs(60))
+            .user_agent(concat!("sotto/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Offline(NetworkError::Client(e)))?;
+        Ok(Self { http, transfer, base, tls })
     }
 
     pub fn base(&self) -> &str {
@@ -130,6 +140,79 @@ impl Api {
             Err(_) if status.is_server_error() || status == StatusCode::BAD_GATEWAY => {
                 Err(Error::Offline(NetworkError::Status(status)))
             }
+            Err(_) => Err(Error::Protocol(ProtocolError::NoErrorBody(status))),
+        }
+    }
+}
+
+impl Api {
+    /// Upload one part of a blob: `bytes` at `part.offset` (`PutBlobPart`, the API's one raw
+    /// request body).
+    pub async fn put_blob_part(
+        &self,
+        token: &str,
+        part: &sotto_proto::routes::BlobPart,
+        bytes: Vec<u8>,
+    ) -> Result<sotto_proto::BlobUpload> {
+        let path = routes::path::<routes::PutBlobPart>(part);
+        let resp = self
+            .transfer
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| self.offline(NetworkError::http(e)))?;
+        let bytes = self.answer::<routes::PutBlobPart>(resp).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|source| Error::Protocol(ProtocolError::Answer { route: routes::PutBlobPart::PATH, source }))
+    }
+
+    /// Start downloading a blob from byte `from` (`GetBlob` with a `Range`): the answer, whose
+    /// body the caller streams. A failure status is the server's error.
+    pub async fn get_blob(&self, token: &str, blob_id: &sotto_proto::BlobId, from: u64) -> Result<reqwest::Response> {
+        let path = routes::path::<routes::GetBlob>(blob_id);
+        let mut req = self.transfer.get(format!("{}{path}", self.base)).bearer_auth(token);
+        if from > 0 {
+            req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
+        }
+        let resp = req.send().await.map_err(|e| self.offline(NetworkError::http(e)))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        Err(self
+            .answer::<routes::GetBlob>(resp)
+            .await
+            .err()
+            .unwrap_or(Error::Protocol(ProtocolError::NoErrorBody(StatusCode::INTERNAL_SERVER_ERROR))))
+    }
+
+    /// A JSON answer's bytes (bounded), or the server's error for a failure status.
+    async fn answer<E: Endpoint>(&self, mut resp: reqwest::Response) -> Result<Vec<u8>> {
+        let status = resp.status();
+        if resp.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
+            return Err(too_large::<E>());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.offline(NetworkError::http(e)))? {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(too_large::<E>());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(Error::Server {
+                status: status.as_u16(),
+                code: body.code,
+                message: body.message,
+                devices: body.devices,
+                users: body.users,
+            }),
+            Err(_) if status.is_server_error() => Err(Error::Offline(NetworkError::Status(status))),
             Err(_) => Err(Error::Protocol(ProtocolError::NoErrorBody(status))),
         }
     }

@@ -84,17 +84,44 @@ pub fn encrypted_size(size: u64) -> u64 {
     size + chunks * TAG_BYTES as u64
 }
 
+/// A file's key and nonce prefix, made fresh for each file. Encrypting the same file with the
+/// same secret gives the same ciphertext, which is what lets an upload resume: the ciphertext
+/// is made again and the part the server has is skipped.
+pub struct FileSecret {
+    key: Zeroizing<[u8; 32]>,
+    nonce: [u8; NONCE_PREFIX_BYTES],
+}
+
+impl fmt::Debug for FileSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileSecret").finish_non_exhaustive()
+    }
+}
+
+impl FileSecret {
+    pub fn generate() -> Result<FileSecret, AttachmentError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        getrandom::fill(key.as_mut_slice()).map_err(AttachmentError::Randomness)?;
+        let mut nonce = [0u8; NONCE_PREFIX_BYTES];
+        getrandom::fill(&mut nonce).map_err(AttachmentError::Randomness)?;
+        Ok(FileSecret { key, nonce })
+    }
+}
+
 /// Encrypt everything `input` gives into `output` under a fresh key; `progress` gets the
 /// plaintext bytes done so far after each chunk.
-pub fn encrypt(
+pub fn encrypt(input: impl Read, output: impl Write, progress: impl FnMut(u64)) -> Result<FileKey, AttachmentError> {
+    encrypt_with(&FileSecret::generate()?, input, output, progress)
+}
+
+/// [`encrypt`] under `secret`.
+pub fn encrypt_with(
+    secret: &FileSecret,
     mut input: impl Read,
     mut output: impl Write,
     mut progress: impl FnMut(u64),
 ) -> Result<FileKey, AttachmentError> {
-    let mut key = Zeroizing::new([0u8; 32]);
-    getrandom::fill(key.as_mut_slice()).map_err(AttachmentError::Randomness)?;
-    let mut nonce = [0u8; NONCE_PREFIX_BYTES];
-    getrandom::fill(&mut nonce).map_err(AttachmentError::Randomness)?;
+    let (key, nonce) = (&secret.key, secret.nonce);
     let cipher = ChaCha20Poly1305::new_from_slice(key.as_slice()).map_err(|_| AttachmentError::InvalidKey)?;
     let mut stream = EncryptorBE32::from_aead(cipher, nonce.as_slice().into());
     let mut hash = Sha256::new();
@@ -313,6 +340,17 @@ mod tests {
         assert!(matches!(&again, AttachmentError::Io(e) if e.kind() == std::io::ErrorKind::AlreadyExists), "{again}");
         assert_eq!(std::fs::read(&dest).unwrap(), plain);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_same_secret_makes_the_same_ciphertext_so_an_upload_can_resume() {
+        let plain = file(2 * CHUNK_BYTES + 9);
+        let secret = FileSecret::generate().unwrap();
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        let key = encrypt_with(&secret, plain.as_slice(), &mut first, |_| {}).unwrap();
+        assert_eq!(encrypt_with(&secret, plain.as_slice(), &mut second, |_| {}).unwrap(), key);
+        assert_eq!(first, second);
+        assert_eq!(open(&first, &key).unwrap(), plain);
     }
 
     #[test]

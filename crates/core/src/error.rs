@@ -88,6 +88,10 @@ pub enum Error {
     /// An authority signed the server's certificate, but it is not valid for this connection.
     #[error("Sotto did not connect to {server}: {reason}.")]
     InvalidCertificate { server: String, reason: &'static str },
+    /// A file received does not decrypt or check out (changed, cut short, or not the size or
+    /// checksum its message gives). Nothing was written in its place.
+    #[error("The file could not be opened: {0}. Nothing was saved.")]
+    FileDamaged(crate::attachment::AttachmentError),
     /// The server answered with an error.
     #[error("{message}")]
     Server {
@@ -233,6 +237,7 @@ impl Error {
             Error::UntrustedCertificate { .. } => ErrorCode::UntrustedCertificate,
             Error::CertificateChanged { .. } => ErrorCode::CertificateChanged,
             Error::InvalidCertificate { .. } => ErrorCode::InvalidCertificate,
+            Error::FileDamaged(_) => ErrorCode::FileDamaged,
             Error::Server { code, .. } => *code,
             Error::Protocol(_) => ErrorCode::Protocol,
             Error::InvalidInput(_) => ErrorCode::InvalidInput,

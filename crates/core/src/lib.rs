@@ -39,7 +39,7 @@ pub mod tls;
 pub use backup::{BackupError, BackupSummary};
 pub use client::{
     CertificateProblem, Client, DeviceSummary, KeyBackupKind, KeyBackupRestore, KeyBackupStatus, KeyReset,
-    RecoverySecret, Restore, SignIn, SyncSummary, Verification, VerificationState, VerificationView,
+    RecoverySecret, Restore, SignIn, SyncSummary, UploadedFile, Verification, VerificationState, VerificationView,
 };
 pub use conversation_id::ConversationId;
 pub use crypto::CryptoError;

@@ -137,6 +137,8 @@ pub enum ErrorCode {
     NoVerification,
     /// Encrypting or decrypting failed.
     Crypto,
+    /// A received file does not decrypt or does not match its message (changed or cut short).
+    FileDamaged,
     /// This device was signed out (its tokens were revoked).
     SignedOut,
     /// An export's target folder exists and is not empty.

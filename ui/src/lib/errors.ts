@@ -88,6 +88,13 @@ const ERROR_TEXT: Record<ErrorCode, (ctx: ErrorContext) => string> = {
   invalid_url: () => "That doesn't look like a web address. Try something like https://chat.example.org.",
   not_sotto: () =>
     "That address answers, but it isn't a Sotto server. Check the address with whoever runs the server.",
+  blob_too_large: () => "That file is larger than the server takes. Send a smaller one.",
+  quota_exceeded: () =>
+    "Your files on the server take up all the space you're allowed. Older ones expire after a while; you can also ask whoever runs the server.",
+  upload_incomplete: () => "The file didn't finish uploading. Send it again.",
+  insufficient_storage: () => "The server's disk is full, so nothing was sent. Try again later, or tell whoever runs the server.",
+  file_damaged: () =>
+    "That file was changed or cut short on its way, so Sotto didn't save it. Ask the sender to send it again.",
   update_refused: () =>
     "That update isn't signed with Sotto's release key (or doesn't match the version announced), so it wasn't installed. Nothing changed.",
   update_failed: () => "Sotto couldn't check for or install the update. Nothing changed; try again later.",

@@ -5,6 +5,8 @@
 //! is committed in one transaction afterwards.
 
 mod backup;
+mod blobs;
+pub use blobs::UploadedFile;
 mod directory;
 mod group_log;
 mod groups;
