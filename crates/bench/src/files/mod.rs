@@ -1,0 +1,211 @@
+//! The file transfer benchmark (see `src/bin/files.rs`).
+//!
+//! Setup: the real `sotto-server` on loopback, two engines (`sotto-core`) with real profiles, and
+//! a file of `--mib` MiB written once (its pages then sit in the page cache for every step, as
+//! they do for `cp`).
+//!
+//! Measured, one after the other:
+//! - `cp`: `std::fs::copy` of the file (the floor for moving the bytes once on this disk).
+//! - AEAD: the file encrypted by `sotto_core::attachment::encrypt` into nothing (read, encrypt,
+//!   hash; no network, no disk write).
+//! - Upload: `Client::upload_file` (read, encrypt, send in parts; the server writes and syncs
+//!   each part).
+//! - Download: `Client::download_file` (receive into a temporary file, then decrypt and check
+//!   into the destination).
+//! - Peak resident memory (`VmHWM`, reset once the setup is done) of this process — the client
+//!   engines — and of the server, over the steps above.
+//!
+//! The received file is compared with the original (SHA-256 of both); the bench fails on any
+//! difference.
+
+#[path = "../server_process.rs"]
+#[allow(dead_code)]
+mod server_process;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, ensure};
+use clap::Parser;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use sotto_core::progress::{CancellationToken, Progress};
+use sotto_core::{Client, KeyOptions, SignIn};
+
+const PASSWORD: &str = "files bench password";
+const PASSPHRASE: &str = "files bench profile passphrase";
+
+#[derive(Parser)]
+#[command(about = "A large file up and down through the real server, beside cp and raw AEAD")]
+struct Args {
+    /// The file's size, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    mib: u64,
+    /// The server binary (default: `sotto-server` next to this executable).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Where the profiles and files go (default: the system's temporary directory).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// A smoke run: 64 MiB.
+    #[arg(long)]
+    quick: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Step {
+    secs: f64,
+    mib_per_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    mib: u64,
+    cp: Step,
+    aead: Step,
+    upload: Step,
+    download: Step,
+    /// Upload then download, against `cp` (target ≥ 0.5 each way).
+    upload_vs_cp: f64,
+    download_vs_cp: f64,
+    client_peak_rss_mib: f64,
+    server_peak_rss_mib: f64,
+}
+
+pub fn main() -> anyhow::Result<ExitCode> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(args))
+}
+
+fn step(mib: u64, started: Instant) -> Step {
+    let secs = started.elapsed().as_secs_f64();
+    Step { secs, mib_per_s: if secs > 0.0 { mib as f64 / secs } else { 0.0 } }
+}
+
+/// `VmHWM` of `pid` (or this process), in MiB.
+fn peak_mib(pid: Option<u32>) -> anyhow::Result<f64> {
+    let path = pid.map_or_else(|| "/proc/self/status".to_owned(), |p| format!("/proc/{p}/status"));
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no VmHWM in {path}"))?;
+    Ok(kib / 1024.0)
+}
+
+/// Reset the peak resident memory of `pid` (or this process) to what it uses now (Linux
+/// `clear_refs` 5), so the peak covers the transfer, not the setup (profile passphrase
+/// derivations allocate tens of MiB).
+fn reset_peak(pid: Option<u32>) -> anyhow::Result<()> {
+    let path = pid.map_or_else(|| "/proc/self/clear_refs".to_owned(), |p| format!("/proc/{p}/clear_refs"));
+    std::fs::write(&path, "5").with_context(|| format!("resetting the peak memory through {path}"))
+}
+
+/// A file of `mib` MiB whose every block differs, written in 1 MiB pieces (flat memory).
+fn write_file(path: &Path, mib: u64) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut block = vec![0u8; 1024 * 1024];
+    for i in 0..mib {
+        for (j, chunk) in block.chunks_mut(8).enumerate() {
+            chunk.copy_from_slice(&(i * 131_072 + j as u64).to_le_bytes());
+        }
+        out.write_all(&block)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn sha256_of(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1024 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(buf.get(..n).unwrap_or_default());
+    }
+    Ok(hash.finalize().to_vec())
+}
+
+async fn profile(dir: &Path, server: &str, user: &str) -> anyhow::Result<Client> {
+    let sign_in = SignIn {
+        server,
+        trust: sotto_core::ServerTrust::System,
+        user_id: user,
+        password: PASSWORD,
+        device_name: Some("files-bench"),
+    };
+    let keys = KeyOptions { no_keychain: true, passphrase: Some(PASSPHRASE.to_owned()) };
+    Client::register(&dir.join(user), sign_in, keys).await.with_context(|| format!("registering {user}"))
+}
+
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mib = if args.quick { 64 } else { args.mib.max(1) };
+    let bin = server_process::locate(args.server_bin.as_deref())?;
+    let work = match &args.work_dir {
+        Some(dir) => tempfile::tempdir_in(dir)?,
+        None => tempfile::tempdir()?,
+    };
+    let server = server_process::start(&bin, args.work_dir.as_deref()).await?;
+    let alice = profile(work.path(), server.url(), "alice").await?;
+    let bob = profile(work.path(), server.url(), "bob").await?;
+    let original = work.path().join("original.bin");
+    write_file(&original, mib)?;
+    reset_peak(None)?;
+    reset_peak(server.pid())?;
+
+    let started = Instant::now();
+    std::fs::copy(&original, work.path().join("copy.bin"))?;
+    let cp = step(mib, started);
+    std::fs::remove_file(work.path().join("copy.bin"))?;
+
+    let started = Instant::now();
+    let input = std::io::BufReader::new(std::fs::File::open(&original)?);
+    sotto_core::attachment::encrypt(input, std::io::sink(), |_| {})?;
+    let aead = step(mib, started);
+
+    let (progress, cancel) = (Progress::unobserved(), CancellationToken::new());
+    let started = Instant::now();
+    let sent = alice.upload_file(&original, &[bob.user_id().clone()], &progress, &cancel).await?;
+    let upload = step(mib, started);
+
+    let received = work.path().join("received.bin");
+    let started = Instant::now();
+    bob.download_file(&sent.blob_id, &sent.key, &received, &progress, &cancel).await?;
+    let download = step(mib, started);
+    ensure!(sha256_of(&received)? == sha256_of(&original)?, "the received file differs from the original");
+
+    let report = Report {
+        mib,
+        upload_vs_cp: upload.mib_per_s / cp.mib_per_s.max(f64::MIN_POSITIVE),
+        download_vs_cp: download.mib_per_s / cp.mib_per_s.max(f64::MIN_POSITIVE),
+        cp,
+        aead,
+        upload,
+        download,
+        client_peak_rss_mib: peak_mib(None)?,
+        server_peak_rss_mib: peak_mib(server.pid())?,
+    };
+    println!("file transfer through the real server on loopback, {mib} MiB");
+    for (name, s) in [
+        ("cp", &report.cp),
+        ("AEAD (encrypt only)", &report.aead),
+        ("upload", &report.upload),
+        ("download", &report.download),
+    ] {
+        println!("  {name:<22} {:>8.2} s  {:>8.1} MiB/s", s.secs, s.mib_per_s);
+    }
+    println!("  upload / cp            {:>8.2}  (target >= 0.5)", report.upload_vs_cp);
+    println!("  download / cp          {:>8.2}  (target >= 0.5)", report.download_vs_cp);
+    println!("  client peak RSS        {:>8.1} MiB  (target <= 64)", report.client_peak_rss_mib);
+    println!("  server peak RSS        {:>8.1} MiB  (target <= 64)", report.server_peak_rss_mib);
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
