@@ -280,7 +280,12 @@ async fn an_upload_resumes_after_kill9() {
     assert!(std::fs::metadata(&partial).unwrap().len() > 2 * MIB as u64, "uncommitted bytes are on disk");
     assert_error(download(&alice, &id, None).await, 409, "upload_incomplete").await;
 
-    put_part_ok(&alice, &id, 2 * MIB, &bytes[2 * MIB..]).await;
+    // A shorter part than the half one left on disk: the file ends exactly at the new committed
+    // offset (the never-acknowledged bytes past it are cut off, not kept behind it).
+    let quarter = 2 * MIB + MIB / 4;
+    put_part_ok(&alice, &id, 2 * MIB, &bytes[2 * MIB..quarter]).await;
+    assert_eq!(std::fs::metadata(&partial).unwrap().len(), quarter as u64);
+    put_part_ok(&alice, &id, quarter, &bytes[quarter..]).await;
     server.kill9();
     server.restart().await;
     complete_ok(&alice, &id).await;
