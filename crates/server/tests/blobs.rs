@@ -421,3 +421,27 @@ async fn blobs_expire_after_retention_and_unfinished_uploads_are_dropped() {
     assert!(incoming(&server).is_empty(), "the dropped upload's file is gone");
     assert!(server.logs().contains("expired blobs deleted"), "{}", server.logs());
 }
+
+/// A full disk while a part is written: `507 insufficient_storage`, the committed offset does not
+/// move, and the same part succeeds once there is room. (The part's file is pointed at
+/// `/dev/full`, where every write fails with ENOSPC.)
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_full_disk_refuses_the_part_and_keeps_the_offset() {
+    let server = Server::start().await;
+    let alice = server.register("alice").await;
+    let bytes = ciphertext(KIB64 + 1, 8);
+    let id = create(&alice, bytes.len(), &[]).await.blob_id.to_string();
+    let file = blob_dir(&server).join("incoming").join(&id);
+    std::os::unix::fs::symlink("/dev/full", &file).unwrap();
+
+    let err = assert_error(put_part(&alice, &id, 0, &bytes[..KIB64]).await, 507, "insufficient_storage").await;
+    assert!(err.message.contains("disk is full"), "{}", err.message);
+    assert_eq!(state(&alice, &id).await.offset, 0, "nothing was committed");
+
+    std::fs::remove_file(&file).unwrap();
+    put_part_ok(&alice, &id, 0, &bytes[..KIB64]).await;
+    put_part_ok(&alice, &id, KIB64, &bytes[KIB64..]).await;
+    complete_ok(&alice, &id).await;
+    assert!(download(&alice, &id, None).await.bytes().await.unwrap().as_ref() == bytes.as_slice());
+}

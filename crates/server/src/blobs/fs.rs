@@ -97,7 +97,9 @@ impl FsBlobStore {
             return Err(BlobError::Io(format!("blob file holds {on_disk} bytes, {committed} are committed")));
         }
         // Bytes past the committed offset are a part that was never acknowledged.
-        file.set_len(committed).await?;
+        if on_disk > committed {
+            file.set_len(committed).await?;
+        }
         file.seek(SeekFrom::Start(committed)).await?;
         let written = write_body(&mut file, len, body).await;
         let synced = match written {
