@@ -28,6 +28,9 @@ use crate::extract::{Json, OctetStream, Path};
 use crate::state::AppState;
 use crate::store::BlobRecord;
 
+/// The most of a blob held in memory per download: it is read from disk and sent a chunk at a time.
+const DOWNLOAD_CHUNK_BYTES: usize = 64 * 1024;
+
 impl From<BlobError> for AppError {
     fn from(e: BlobError) -> Self {
         match e {
@@ -123,7 +126,13 @@ pub async fn put_blob_part(
     };
     // Read what the store did not (a retried part, a refusal), at most the declared length of
     // one part, so the client gets this answer rather than a connection reset mid-upload.
-    while let Some(Ok(_)) = body.next().await {}
+    let mut drained: u64 = 0;
+    while drained <= part.len {
+        match body.next().await {
+            Some(Ok(chunk)) => drained = drained.saturating_add(chunk.len() as u64),
+            _ => break,
+        }
+    }
     Ok(Json(upload_state(&appended?)))
 }
 
@@ -201,7 +210,8 @@ pub async fn get_blob(
             }
         };
     let reader = state.blobs.open_range(&blob_id, start, len).await?;
-    let mut response = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(reader)));
+    let stream = tokio_util::io::ReaderStream::with_capacity(reader, DOWNLOAD_CHUNK_BYTES);
+    let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = status;
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
