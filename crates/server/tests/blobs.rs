@@ -445,3 +445,40 @@ async fn a_full_disk_refuses_the_part_and_keeps_the_offset() {
     complete_ok(&alice, &id).await;
     assert!(download(&alice, &id, None).await.bytes().await.unwrap().as_ref() == bytes.as_slice());
 }
+
+/// One request writes a blob at a time: while a part is arriving, another part, a completion or
+/// a deletion of the same blob is `409 conflict`; the part in flight then commits normally.
+#[tokio::test]
+async fn one_writer_per_blob() {
+    use tokio::io::AsyncReadExt as _;
+    let server = Server::start().await;
+    let alice = server.register("alice").await;
+    let bytes = ciphertext(MIB, 9);
+    let id = create(&alice, MIB, &[]).await.blob_id.to_string();
+
+    let mut raw = tokio::net::TcpStream::connect(server.process.addr()).await.unwrap();
+    let head = format!(
+        "PUT /v1/blobs/{id}/parts/0 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/octet-stream\r\ncontent-length: {MIB}\r\nconnection: close\r\n\r\n",
+        alice.token()
+    );
+    raw.write_all(head.as_bytes()).await.unwrap();
+    raw.write_all(&bytes[..MIB / 2]).await.unwrap();
+    let partial = blob_dir(&server).join("incoming").join(&id);
+    let deadline = Instant::now() + TIMEOUT;
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "the part never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    assert_error(put_part(&alice, &id, 0, &bytes).await, 409, "conflict").await;
+    assert_error(complete(&alice, &id).await, 409, "conflict").await;
+    assert_error(alice.delete(&format!("/v1/blobs/{id}")).await, 409, "conflict").await;
+
+    raw.write_all(&bytes[MIB / 2..]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(TIMEOUT, raw.read_to_end(&mut answer)).await.expect("an answer").unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    complete_ok(&alice, &id).await;
+    assert!(download(&alice, &id, None).await.bytes().await.unwrap().as_ref() == bytes.as_slice());
+}
