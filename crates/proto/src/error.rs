@@ -47,7 +47,8 @@ pub enum ErrorCode {
     NotAdmin,
     /// The caller answered an invitation to a group it is not invited to.
     NotInvited,
-    /// No such route, device, group or backup.
+    /// No such route, device, group, backup or blob (a blob the caller may not read is answered
+    /// the same way).
     NotFound,
     /// One or more user ids do not exist on this server.
     UnknownUser,
@@ -75,7 +76,8 @@ pub enum ErrorCode {
     ServerBusy,
     /// The method is not allowed on this route.
     MethodNotAllowed,
-    /// The request needs `Content-Type: application/json`.
+    /// The request needs `Content-Type: application/json` (a blob part:
+    /// `application/octet-stream`).
     UnsupportedMediaType,
     /// A blob is larger than the server takes for one file (`--max-blob-bytes`).
     BlobTooLarge,

@@ -280,7 +280,12 @@ async fn an_upload_resumes_after_kill9() {
     assert!(std::fs::metadata(&partial).unwrap().len() > 2 * MIB as u64, "uncommitted bytes are on disk");
     assert_error(download(&alice, &id, None).await, 409, "upload_incomplete").await;
 
-    put_part_ok(&alice, &id, 2 * MIB, &bytes[2 * MIB..]).await;
+    // A shorter part than the half one left on disk: the file ends exactly at the new committed
+    // offset (the never-acknowledged bytes past it are cut off, not kept behind it).
+    let quarter = 2 * MIB + MIB / 4;
+    put_part_ok(&alice, &id, 2 * MIB, &bytes[2 * MIB..quarter]).await;
+    assert_eq!(std::fs::metadata(&partial).unwrap().len(), quarter as u64);
+    put_part_ok(&alice, &id, quarter, &bytes[quarter..]).await;
     server.kill9();
     server.restart().await;
     complete_ok(&alice, &id).await;
@@ -415,4 +420,65 @@ async fn blobs_expire_after_retention_and_unfinished_uploads_are_dropped() {
     assert!(!blob_dir(&server).join(&done).exists(), "the expired blob's file is gone");
     assert!(incoming(&server).is_empty(), "the dropped upload's file is gone");
     assert!(server.logs().contains("expired blobs deleted"), "{}", server.logs());
+}
+
+/// A full disk while a part is written: `507 insufficient_storage`, the committed offset does not
+/// move, and the same part succeeds once there is room. (The part's file is pointed at
+/// `/dev/full`, where every write fails with ENOSPC.)
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_full_disk_refuses_the_part_and_keeps_the_offset() {
+    let server = Server::start().await;
+    let alice = server.register("alice").await;
+    let bytes = ciphertext(KIB64 + 1, 8);
+    let id = create(&alice, bytes.len(), &[]).await.blob_id.to_string();
+    let file = blob_dir(&server).join("incoming").join(&id);
+    std::os::unix::fs::symlink("/dev/full", &file).unwrap();
+
+    let err = assert_error(put_part(&alice, &id, 0, &bytes[..KIB64]).await, 507, "insufficient_storage").await;
+    assert!(err.message.contains("disk is full"), "{}", err.message);
+    assert_eq!(state(&alice, &id).await.offset, 0, "nothing was committed");
+
+    std::fs::remove_file(&file).unwrap();
+    put_part_ok(&alice, &id, 0, &bytes[..KIB64]).await;
+    put_part_ok(&alice, &id, KIB64, &bytes[KIB64..]).await;
+    complete_ok(&alice, &id).await;
+    assert!(download(&alice, &id, None).await.bytes().await.unwrap().as_ref() == bytes.as_slice());
+}
+
+/// One request writes a blob at a time: while a part is arriving, another part, a completion or
+/// a deletion of the same blob is `409 conflict`; the part in flight then commits normally.
+#[tokio::test]
+async fn one_writer_per_blob() {
+    use tokio::io::AsyncReadExt as _;
+    let server = Server::start().await;
+    let alice = server.register("alice").await;
+    let bytes = ciphertext(MIB, 9);
+    let id = create(&alice, MIB, &[]).await.blob_id.to_string();
+
+    let mut raw = tokio::net::TcpStream::connect(server.process.addr()).await.unwrap();
+    let head = format!(
+        "PUT /v1/blobs/{id}/parts/0 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/octet-stream\r\ncontent-length: {MIB}\r\nconnection: close\r\n\r\n",
+        alice.token()
+    );
+    raw.write_all(head.as_bytes()).await.unwrap();
+    raw.write_all(&bytes[..MIB / 2]).await.unwrap();
+    let partial = blob_dir(&server).join("incoming").join(&id);
+    let deadline = Instant::now() + TIMEOUT;
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "the part never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    assert_error(put_part(&alice, &id, 0, &bytes).await, 409, "conflict").await;
+    assert_error(complete(&alice, &id).await, 409, "conflict").await;
+    assert_error(alice.delete(&format!("/v1/blobs/{id}")).await, 409, "conflict").await;
+
+    raw.write_all(&bytes[MIB / 2..]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(TIMEOUT, raw.read_to_end(&mut answer)).await.expect("an answer").unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    complete_ok(&alice, &id).await;
+    assert!(download(&alice, &id, None).await.bytes().await.unwrap().as_ref() == bytes.as_slice());
 }

@@ -28,6 +28,24 @@ use crate::extract::{Json, OctetStream, Path};
 use crate::state::AppState;
 use crate::store::BlobRecord;
 
+/// Raw bytes in the OpenAPI document (`type: string, format: binary`).
+struct RawBytes;
+
+impl utoipa::PartialSchema for RawBytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RawBytes {}
+
+/// The most of a blob held in memory per download: it is read from disk and sent a chunk at a time.
+const DOWNLOAD_CHUNK_BYTES: usize = 64 * 1024;
+
 impl From<BlobError> for AppError {
     fn from(e: BlobError) -> Self {
         match e {
@@ -103,7 +121,7 @@ pub async fn create_blob(
 
 #[utoipa::path(put, path = routes::PutBlobPart::PATH, tag = "blobs", security(("bearer" = [])),
     params(("blob_id" = String, Path), ("offset" = u64, Path, description = "where the part starts: the committed offset")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the part's bytes (at most `part_size`), with a Content-Length"),
+    request_body(content = inline(RawBytes), content_type = "application/octet-stream", description = "the part's bytes (at most `part_size`), with a Content-Length"),
     responses((status = 200, body = BlobUpload, description = "the part is committed (or was already)"), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "a recipient, not the uploader"), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "conflict: not the committed offset, or another part is being written"),
@@ -123,7 +141,13 @@ pub async fn put_blob_part(
     };
     // Read what the store did not (a retried part, a refusal), at most the declared length of
     // one part, so the client gets this answer rather than a connection reset mid-upload.
-    while let Some(Ok(_)) = body.next().await {}
+    let mut drained: u64 = 0;
+    while drained <= part.len {
+        match body.next().await {
+            Some(Ok(chunk)) => drained = drained.saturating_add(chunk.len() as u64),
+            _ => break,
+        }
+    }
     Ok(Json(upload_state(&appended?)))
 }
 
@@ -169,8 +193,8 @@ pub async fn delete_blob(
 
 #[utoipa::path(get, path = routes::GetBlob::PATH, tag = "blobs", security(("bearer" = [])),
     params(("blob_id" = String, Path), ("Range" = Option<String>, Header, description = "one range: `bytes=a-b`, `bytes=a-` or `bytes=-n`")),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>, description = "the whole blob"),
-        (status = 206, content_type = "application/octet-stream", body = Vec<u8>, description = "the range, with Content-Range"),
+    responses((status = 200, content_type = "application/octet-stream", body = inline(RawBytes), description = "the whole blob"),
+        (status = 206, content_type = "application/octet-stream", body = inline(RawBytes), description = "the range, with Content-Range"),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "upload_incomplete"),
         (status = 416, body = ErrorBody, description = "the range is outside the blob; Content-Range: bytes */size")))]
 #[instrument(skip_all, fields(user = %device.user_id, blob = %blob_id))]
@@ -201,7 +225,8 @@ pub async fn get_blob(
             }
         };
     let reader = state.blobs.open_range(&blob_id, start, len).await?;
-    let mut response = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(reader)));
+    let stream = tokio_util::io::ReaderStream::with_capacity(reader, DOWNLOAD_CHUNK_BYTES);
+    let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = status;
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));

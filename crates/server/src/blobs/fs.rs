@@ -97,7 +97,9 @@ impl FsBlobStore {
             return Err(BlobError::Io(format!("blob file holds {on_disk} bytes, {committed} are committed")));
         }
         // Bytes past the committed offset are a part that was never acknowledged.
-        file.set_len(committed).await?;
+        if on_disk > committed {
+            file.set_len(committed).await?;
+        }
         file.seek(SeekFrom::Start(committed)).await?;
         let written = write_body(&mut file, len, body).await;
         let synced = match written {
@@ -274,17 +276,21 @@ impl BlobStore for FsBlobStore {
         loop {
             let expired = self.index.expired_blobs(now_ms, EXPIRE_BATCH).await?;
             let batch = expired.len();
-            let mut progress = false;
+            let before = deleted;
             for blob in expired {
                 // One being written right now goes at the next sweep.
                 let Ok(_busy) = self.try_lock(&blob) else { continue };
+                // Completed since it was listed (a new expiry) or already gone: not this time.
+                if self.index.blob(&blob).await?.is_none_or(|r| r.expires_ms > now_ms) {
+                    continue;
+                }
                 self.remove_files(&blob).await?;
                 if self.index.delete_blob(&blob).await? {
                     deleted += 1;
                 }
-                progress = true;
             }
-            if batch < EXPIRE_BATCH as usize || !progress {
+            // A full batch with nothing deleted (all busy): the rest waits for the next sweep.
+            if batch < EXPIRE_BATCH as usize || deleted == before {
                 return Ok(deleted);
             }
         }

@@ -33,6 +33,7 @@ macro_rules! store_suite {
             group_log,
             group_history,
             backups,
+            blob_index,
         );
         // Many tasks on one shared store, on a runtime with several threads.
         $crate::store::tests::store_suite!(@concurrent $fresh;
@@ -72,14 +73,14 @@ use sotto_proto::{
 };
 
 use crate::store::{
-    AccountStore, AddKeysOutcome, BackupStore, Delivery, DeliveryContent, DeliveryOutcome, DeviceRecord, DeviceStore,
-    GroupStore, InboxStore, LogEntry, REFRESH_GRACE_MS, RefreshOutcome, ReplaceKeysOutcome, SetKeysOutcome, StoreError,
-    StoreResult,
+    AccountStore, AddKeysOutcome, BackupStore, BlobIndex, BlobRecord, CreateBlobOutcome, Delivery, DeliveryContent,
+    DeliveryOutcome, DeviceRecord, DeviceStore, GroupStore, InboxStore, LogEntry, REFRESH_GRACE_MS, RefreshOutcome,
+    ReplaceKeysOutcome, SetKeysOutcome, StoreError, StoreResult,
 };
 
 /// What the suite needs from an implementation besides the store traits.
 pub(crate) trait TestStore:
-    AccountStore + DeviceStore + InboxStore + GroupStore + BackupStore + Send + Sync + 'static
+    AccountStore + DeviceStore + InboxStore + GroupStore + BackupStore + BlobIndex + Send + Sync + 'static
 {
     /// How many shared payloads are stored (to check that acknowledged ones are collected).
     fn shared_payload_rows(&self) -> impl Future<Output = StoreResult<u64>> + Send;
@@ -1008,6 +1009,75 @@ pub(crate) async fn backups<S: TestStore>(s: &S) {
     assert_eq!(s.get_backup(&user("bob")).await.unwrap(), None);
     assert_eq!(s.put_backup(&user("bob"), 0, &[0u8, 255, 1]).await.unwrap(), 1);
     assert_eq!(s.get_backup(&user("bob")).await.unwrap(), Some((1, vec![0u8, 255, 1])));
+}
+
+// ---- blobs ----
+
+fn blob_record(id: &str, uploader: &str, size: u64, expires_ms: u64) -> BlobRecord {
+    BlobRecord {
+        blob_id: sotto_proto::BlobId::parse(format!("{id:A<22}")).unwrap(),
+        uploader: user(uploader),
+        size,
+        committed: 0,
+        complete: false,
+        created_ms: 10,
+        completed_ms: None,
+        expires_ms,
+    }
+}
+
+pub(crate) async fn blob_index<S: TestStore>(s: &S) {
+    let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+    let one = blob_record("one", "alice", 100, 1_000);
+    assert_eq!(
+        s.create_blob(&one, &[bob.clone(), bob.clone(), alice.clone()], 250).await.unwrap(),
+        CreateBlobOutcome::Created
+    );
+    // The quota counts every blob of the uploader, incomplete ones included, and only theirs.
+    let two = blob_record("two", "alice", 151, 2_000);
+    assert_eq!(s.create_blob(&two, &[], 250).await.unwrap(), CreateBlobOutcome::QuotaExceeded { used: 100 });
+    assert_eq!(s.blob(&two.blob_id).await.unwrap(), None, "nothing stored when refused");
+    let two = blob_record("two", "alice", 150, 2_000);
+    assert_eq!(s.create_blob(&two, &[], 250).await.unwrap(), CreateBlobOutcome::Created);
+    let bobs = blob_record("bobs", "bob", 250, 3_000);
+    assert_eq!(s.create_blob(&bobs, &[], 250).await.unwrap(), CreateBlobOutcome::Created);
+
+    // The uploader and the readers see it; nobody else does.
+    assert_eq!(s.blob_for(&one.blob_id, &alice).await.unwrap(), Some(one.clone()));
+    assert_eq!(s.blob_for(&one.blob_id, &bob).await.unwrap(), Some(one.clone()));
+    assert_eq!(s.blob_for(&one.blob_id, &carol).await.unwrap(), None);
+    assert_eq!(s.blob_for(&two.blob_id, &bob).await.unwrap(), None);
+
+    // The committed offset moves only from where it is, forward, up to the size.
+    assert!(s.advance_blob(&one.blob_id, 0, 60).await.unwrap());
+    assert!(!s.advance_blob(&one.blob_id, 0, 70).await.unwrap(), "not from a stale offset");
+    assert!(!s.advance_blob(&one.blob_id, 60, 101).await.unwrap(), "not past the size");
+    assert!(!s.complete_blob(&one.blob_id, 50, 5_000).await.unwrap(), "not before every byte is there");
+    assert!(s.advance_blob(&one.blob_id, 60, 100).await.unwrap());
+    assert!(s.complete_blob(&one.blob_id, 50, 5_000).await.unwrap());
+    assert!(s.complete_blob(&one.blob_id, 60, 9_000).await.unwrap(), "completing again is fine...");
+    let done = s.blob(&one.blob_id).await.unwrap().unwrap();
+    assert_eq!(
+        (done.committed, done.complete, done.completed_ms, done.expires_ms),
+        (100, true, Some(50), 5_000),
+        "...and changes nothing"
+    );
+    assert!(!s.advance_blob(&one.blob_id, 100, 100).await.unwrap(), "a complete blob takes no parts");
+
+    // Expiry: by `expires_ms`, oldest first, at most `limit`.
+    assert_eq!(s.expired_blobs(999, 10).await.unwrap(), vec![]);
+    assert_eq!(s.expired_blobs(3_000, 10).await.unwrap(), vec![two.blob_id.clone(), bobs.blob_id.clone()]);
+    assert_eq!(s.expired_blobs(10_000, 1).await.unwrap(), vec![two.blob_id.clone()]);
+    assert!(s.delete_blob(&two.blob_id).await.unwrap());
+    assert!(!s.delete_blob(&two.blob_id).await.unwrap());
+    assert_eq!(s.expired_blobs(10_000, 10).await.unwrap(), vec![bobs.blob_id.clone(), one.blob_id.clone()]);
+    // Deleting frees the quota.
+    let three = blob_record("three", "alice", 150, 2_000);
+    assert_eq!(s.create_blob(&three, &[], 250).await.unwrap(), CreateBlobOutcome::Created);
+    // Readers go with their blob.
+    assert!(s.delete_blob(&one.blob_id).await.unwrap());
+    assert!(s.create_blob(&one, &[], 1_000).await.is_ok(), "the id is free again, without old readers");
+    assert_eq!(s.blob_for(&one.blob_id, &bob).await.unwrap(), None);
 }
 
 // ---- group history ----
