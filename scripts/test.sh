@@ -62,5 +62,8 @@ xvfb-run -a -s "-screen 0 1280x800x24" target/debug/sotto-app-bench --quick > ta
 grep -v '^{' target/app-bench-smoke.txt || true
 target/debug/sotto-backup-bench --quick > target/backup-bench-smoke.txt
 grep -v '^{' target/backup-bench-smoke.txt || true
+# (16 MiB: the debug build encrypts at a few MiB/s; the figures come from the release build.)
+target/debug/sotto-files-bench --mib 16 > target/files-bench-smoke.txt
+grep -v '^{' target/files-bench-smoke.txt || true
 echo "== disk used by the build: $(du -sh target | cut -f1)"
 echo "== all tests passed"
