@@ -79,6 +79,10 @@ wire_types!(
     same_json Backup,
     same_json PutBackupRequest,
     same_value BackupVersion,
+    // blobs.rs
+    same_value CreateBlobRequest,
+    same_value CreatedBlob,
+    same_value BlobUpload,
     // error.rs
     same_value ErrorCode,
     same_value ErrorBody,
@@ -101,6 +105,7 @@ wire_types!(
     // ids.rs
     same_value UserId,
     same_value DeviceId,
+    same_value BlobId,
     same_value GroupId,
     same_value MessageId,
     same_value KeyId,
