@@ -111,37 +111,11 @@ impl Api {
         if body != b"null" {
             req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         }
-        let mut resp = req.send().await.map_err(|e| self.offline(NetworkError::http(e)))?;
-        let status = resp.status();
-        // Read at most MAX_RESPONSE_BYTES: a broken or hostile server must not exhaust memory.
-        if resp.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
-            return Err(too_large::<E>());
-        }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| Error::Offline(NetworkError::http(e)))? {
-            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(too_large::<E>());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        if status.is_success() {
-            let answer: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-            return serde_json::from_slice(answer)
-                .map_err(|source| Error::Protocol(ProtocolError::Answer { route: E::PATH, source }));
-        }
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(Error::Server {
-                status: status.as_u16(),
-                code: body.code,
-                message: body.message,
-                devices: body.devices,
-                users: body.users,
-            }),
-            Err(_) if status.is_server_error() || status == StatusCode::BAD_GATEWAY => {
-                Err(Error::Offline(NetworkError::Status(status)))
-            }
-            Err(_) => Err(Error::Protocol(ProtocolError::NoErrorBody(status))),
-        }
+        let resp = req.send().await.map_err(|e| self.offline(NetworkError::http(e)))?;
+        let bytes = self.answer::<E>(resp).await?;
+        let answer: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        serde_json::from_slice(answer)
+            .map_err(|source| Error::Protocol(ProtocolError::Answer { route: E::PATH, source }))
     }
 }
 
@@ -188,7 +162,9 @@ impl Api {
             .unwrap_or(Error::Protocol(ProtocolError::NoErrorBody(StatusCode::INTERNAL_SERVER_ERROR))))
     }
 
-    /// A JSON answer's bytes (bounded), or the server's error for a failure status.
+    /// A JSON answer's bytes (at most [`MAX_RESPONSE_BYTES`]: a broken or hostile server must not
+    /// exhaust memory), or the server's error for a failure status (`Offline` for a 5xx without
+    /// the protocol's error body, as from a proxy).
     async fn answer<E: Endpoint>(&self, mut resp: reqwest::Response) -> Result<Vec<u8>> {
         let status = resp.status();
         if resp.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
