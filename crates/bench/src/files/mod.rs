@@ -153,7 +153,18 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(dir) => tempfile::tempdir_in(dir)?,
         None => tempfile::tempdir()?,
     };
-    let server = server_process::start(&bin, args.work_dir.as_deref()).await?;
+    // The server as deployed, except that this file may be larger than its default limit
+    // (100 MiB a file, 2 GiB an account).
+    let limit = (sotto_core::attachment::encrypted_size(mib * 1024 * 1024) * 2).to_string();
+    let mut launch = sotto_testkit::Launch::new()
+        .binary(&bin)
+        .no_rate_limit()
+        .args(["--max-blob-bytes", &limit, "--blob-quota-bytes", &limit])
+        .rust_log(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()));
+    if let Some(parent) = args.work_dir.as_deref() {
+        launch = launch.temp_in(parent);
+    }
+    let server = launch.try_start().await?;
     let alice = profile(work.path(), server.url(), "alice").await?;
     let bob = profile(work.path(), server.url(), "bob").await?;
     let original = work.path().join("original.bin");
