@@ -37,14 +37,9 @@ impl Api {
     pub fn new(server: &str, trust: ServerTrust) -> Result<Self> {
         let base = ServerUrl::parse(server)?.to_string();
         let tls = Tls::new(trust)?;
-        let http = http_client(&tls, std::time::Duration::from_secs(10), std::time::Duration::from_secs(60))?;
-        let transfer = reqwest::Client::builder()
-            .use_preconfigured_tls(tls.http_config())
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .read_timeout(std::time::Duration::from_secs(60))
-            .user_agent(concat!("sotto/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Offline(NetworkError::Client(e)))?;
+        let (connect, limit) = (std::time::Duration::from_secs(10), std::time::Duration::from_secs(60));
+        let http = http_client(&tls, connect, Timeout::Request(limit))?;
+        let transfer = http_client(&tls, connect, Timeout::EachRead(limit))?;
         Ok(Self { http, transfer, base, tls })
     }
 
@@ -194,19 +189,29 @@ impl Api {
     }
 }
 
+/// How long an HTTP exchange may take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Timeout {
+    /// The whole request and answer.
+    Request(std::time::Duration),
+    /// Each read of the answer (a large file takes as long as it takes).
+    EachRead(std::time::Duration),
+}
+
 /// The engine's HTTP client: its TLS through `tls`, and timeouts.
 pub(crate) fn http_client(
     tls: &Tls,
     connect_timeout: std::time::Duration,
-    timeout: std::time::Duration,
+    timeout: Timeout,
 ) -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls.http_config())
-        .connect_timeout(connect_timeout)
-        .timeout(timeout)
-        .user_agent(concat!("sotto/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Error::Offline(NetworkError::Client(e)))
+    let builder = reqwest::Client::builder().use_preconfigured_tls(tls.http_config()).connect_timeout(connect_timeout);
+    match timeout {
+        Timeout::Request(limit) => builder.timeout(limit),
+        Timeout::EachRead(limit) => builder.read_timeout(limit),
+    }
+    .user_agent(concat!("sotto/", env!("CARGO_PKG_VERSION")))
+    .build()
+    .map_err(|e| Error::Offline(NetworkError::Client(e)))
 }
 
 fn too_large<E: Endpoint>() -> Error {

@@ -39,8 +39,9 @@ pub enum PreviewError {
     Io(#[from] std::io::Error),
 }
 
-/// What travels with an image inside the message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What travels with an image inside the message. `Debug` shows the sizes only: the thumbnail
+/// and blurhash are the picture's content.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImagePreview {
     pub width: u32,
     pub height: u32,
@@ -49,6 +50,16 @@ pub struct ImagePreview {
     /// A JPEG at most [`THUMBNAIL_SIDE`] pixels a side and [`MAX_THUMBNAIL_BYTES`].
     #[serde(with = "base64_bytes")]
     pub thumbnail: Vec<u8>,
+}
+
+impl std::fmt::Debug for ImagePreview {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImagePreview")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("thumbnail_bytes", &self.thumbnail.len())
+            .finish_non_exhaustive()
+    }
 }
 
 fn limits() -> Limits {
@@ -169,6 +180,8 @@ mod tests {
         assert!(preview.thumbnail.len() <= MAX_THUMBNAIL_BYTES);
         assert!(!preview.blurhash.is_empty());
         check(&preview).unwrap();
+        let shown = format!("{preview:?}");
+        assert!(!shown.contains(&preview.blurhash) && !shown.contains('['), "no content in Debug: {shown}");
         // It survives the message's JSON.
         let json = serde_json::to_string(&preview).unwrap();
         assert_eq!(serde_json::from_str::<ImagePreview>(&json).unwrap(), preview);

@@ -57,7 +57,7 @@ impl ServerUrl {
     /// the certificate errors of [`crate::tls`] when its certificate does not satisfy `trust`.
     pub async fn check(&self, trust: ServerTrust) -> Result<()> {
         let tls = Tls::new(trust)?;
-        let http = crate::api::http_client(&tls, CHECK_TIMEOUT, CHECK_TIMEOUT)?;
+        let http = crate::api::http_client(&tls, CHECK_TIMEOUT, crate::api::Timeout::Request(CHECK_TIMEOUT))?;
         let resp = http
             .get(format!("{self}{}", sotto_proto::routes::HEALTH_PATH))
             .send()
