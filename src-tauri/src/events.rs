@@ -153,6 +153,7 @@ mod tests {
             outgoing: false,
             ts: 0,
             server_ts: None,
+            file: None,
         }
     }
 

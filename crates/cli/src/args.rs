@@ -41,13 +41,29 @@ pub enum Command {
         /// The new certificate's SHA-256 fingerprint, as the error showed it.
         fingerprint: String,
     },
-    /// Send a text message to a user, or to a group with --group.
+    /// Send a text message, or a file with --file, to a user, or to a group with --group.
     Send {
         /// The user id (or, with --group, the group id or name).
         to: String,
-        text: String,
+        /// The text (not with --file: use --caption).
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        text: Option<String>,
         #[arg(long)]
         group: bool,
+        /// Send this file (encrypted; an image gets a preview).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// Text to send with the file.
+        #[arg(long, requires = "file")]
+        caption: Option<String>,
+    },
+    /// Save a message's file (decrypted) to a new file; fetches it first if needed.
+    Download {
+        /// The message's `message_id`, as `history` shows it.
+        message_id: String,
+        /// Where to write it (never over an existing file).
+        #[arg(long, value_name = "PATH")]
+        to: PathBuf,
     },
     /// Groups: create, add, remove, leave, list.
     #[command(subcommand)]

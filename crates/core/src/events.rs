@@ -110,6 +110,18 @@ pub enum ClientEvent {
     Verification {
         verification: crate::client::VerificationView,
     },
+    /// A file is moving: `done` of `total` bytes (of its ciphertext) are up or down. Published in
+    /// steps of at least 1/200; the message itself follows as `status_changed` when it is done.
+    FileProgress {
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        message_row: i64,
+        conversation_id: ConversationId,
+        direction: crate::client::Transfer,
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        done: u64,
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        total: u64,
+    },
     /// Someone started or stopped typing in a conversation (online only, never stored). A
     /// `typing: true` without a follow-up should be shown for a few seconds at most.
     Typing {

@@ -38,8 +38,9 @@ pub mod tls;
 
 pub use backup::{BackupError, BackupSummary};
 pub use client::{
-    CertificateProblem, Client, DeviceSummary, KeyBackupKind, KeyBackupRestore, KeyBackupStatus, KeyReset,
-    RecoverySecret, Restore, SignIn, SyncSummary, UploadedFile, Verification, VerificationState, VerificationView,
+    CertificateProblem, Client, DEFAULT_AUTO_DOWNLOAD_BYTES, DeviceSummary, KeyBackupKind, KeyBackupRestore,
+    KeyBackupStatus, KeyReset, RecoverySecret, Restore, SignIn, SyncSummary, Transfer, UploadedFile, Verification,
+    VerificationState, VerificationView,
 };
 pub use conversation_id::ConversationId;
 pub use crypto::CryptoError;
@@ -54,8 +55,8 @@ pub use progress::Progress;
 pub use server_url::ServerUrl;
 pub use sotto_proto::ErrorCode;
 pub use store::{
-    Conversation, ConversationKind, DbColumn, LocalGroup, Message, MessageKind, MessageReason, MessageStatus,
-    SearchHit, StoreError,
+    Conversation, ConversationKind, DbColumn, FileInfo, FileState, ImageInfo, LocalGroup, Message, MessageKind,
+    MessageReason, MessageStatus, SearchHit, StoreError,
 };
 pub use tls::{Fingerprint, ServerTrust};
 

@@ -94,6 +94,7 @@ function msg(conversation_id: ConversationId, sender: string, body: string, ts: 
     outgoing,
     ts,
     server_ts: ts,
+    file: null,
     ...extra,
   };
   messages.push(m);

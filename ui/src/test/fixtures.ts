@@ -43,6 +43,7 @@ export function message(partial: Partial<Message> = {}): Message {
     outgoing,
     ts: NOW - HOUR,
     server_ts: null,
+    file: null,
     ...partial,
   };
 }

@@ -1,20 +1,43 @@
 //! Conversations: send, sync, listen, read history, list and search.
 
+use std::path::Path;
+
 use anyhow::{Result, bail};
 use sotto_core::ConversationId;
 
 use super::groups::resolve_group;
 use crate::shell::{Invocation, print, print_line, shutdown_signal, user};
 
-pub async fn send(run: &mut Invocation<'_>, to: &str, text: &str, group: bool) -> Result<()> {
+/// What `send` sends.
+pub enum Sending<'a> {
+    Text(&'a str),
+    File { path: &'a Path, caption: &'a str },
+}
+
+pub async fn send(run: &mut Invocation<'_>, to: &str, what: Sending<'_>, group: bool) -> Result<()> {
     let client = run.open()?;
-    let message = if group {
-        let g = resolve_group(&client, to).await?;
-        client.send_group_text(&g, text).await?
-    } else {
-        client.send_text(&user(to)?, text).await?
+    let message = match (group, what) {
+        (true, Sending::Text(text)) => client.send_group_text(&resolve_group(&client, to).await?, text).await?,
+        (true, Sending::File { path, caption }) => {
+            client.send_group_file(&resolve_group(&client, to).await?, path, caption).await?
+        }
+        (false, Sending::Text(text)) => client.send_text(&user(to)?, text).await?,
+        (false, Sending::File { path, caption }) => client.send_file(&user(to)?, path, caption).await?,
     };
     print(&message)
+}
+
+/// Save a message's file to `to`; prints `{message_id, path, size}`.
+pub async fn download(run: &mut Invocation<'_>, message_id: &str, to: &Path) -> Result<()> {
+    let client = run.open()?;
+    let Some(message) = client.message_by_id(message_id)? else {
+        bail!("there is no message {message_id} in this profile (run `sotto sync` first?)");
+    };
+    if message.file.is_none() {
+        bail!("message {message_id} has no file");
+    }
+    let size = client.save_file(message.id, to).await?;
+    print(&serde_json::json!({ "message_id": message_id, "path": to, "size": size }))
 }
 
 pub async fn sync(run: &mut Invocation<'_>) -> Result<()> {

@@ -25,7 +25,15 @@ pub async fn run(cli: &Cli) -> Result<()> {
         }
         Command::SetPassphrase => account::set_passphrase(&mut run),
         Command::Account(cmd) => account::account(&mut run, cmd).await,
-        Command::Send { to, text, group } => messages::send(&mut run, to, text, *group).await,
+        Command::Send { to, text, group, file, caption } => {
+            let what = match (text, file) {
+                (_, Some(path)) => messages::Sending::File { path, caption: caption.as_deref().unwrap_or_default() },
+                (Some(text), None) => messages::Sending::Text(text),
+                (None, None) => anyhow::bail!("give the text to send, or --file"),
+            };
+            messages::send(&mut run, to, what, *group).await
+        }
+        Command::Download { message_id, to } => messages::download(&mut run, message_id, to).await,
         Command::Sync => messages::sync(&mut run).await,
         Command::Listen => messages::listen(&mut run).await,
         Command::History { user, group, limit, before } => {

@@ -24,8 +24,8 @@ use crate::attachment::{self, AttachmentError, FileKey, FileSecret};
 use crate::progress::{CancellationToken, Progress, watch};
 use crate::{Error, Result};
 
-/// The largest part sent in one request (the server may ask for smaller ones).
-const MAX_PART_BYTES: u64 = 4 * 1024 * 1024;
+/// The largest part sent in one request (the protocol's limit).
+const MAX_PART_BYTES: u64 = sotto_proto::limits::MAX_BLOB_PART_BYTES;
 /// Attempts after a transient failure before giving up (the file stays where it is).
 const ATTEMPTS: u32 = 6;
 
@@ -50,6 +50,12 @@ fn pause(attempt: u32) -> Duration {
     Duration::from_millis(250u64 << attempt.min(5))
 }
 
+/// What an upload sends: a file encrypted as it is read, or a ciphertext already made.
+enum Source<'a> {
+    Plain { path: &'a Path, secret: Arc<FileSecret> },
+    Ciphertext { path: &'a Path, key: &'a FileKey },
+}
+
 impl Client {
     /// Encrypt the file at `path` and upload it for `recipients` (this account can always read
     /// it). `progress` counts ciphertext bytes the server has; `cancel` stops it (the blob is
@@ -64,54 +70,136 @@ impl Client {
     ) -> Result<UploadedFile> {
         let len = tokio::fs::metadata(path).await?.len();
         let size = attachment::encrypted_size(len);
+        let blob_id = self.create_blob(size, recipients).await?;
+        let source = Source::Plain { path, secret: Arc::new(FileSecret::generate()?) };
+        let result = self.upload(&source, &blob_id, 0, size, progress, cancel).await;
+        if result.is_err() {
+            self.delete_blob(&blob_id).await;
+        }
+        Ok(UploadedFile { blob_id, key: result? })
+    }
+
+    /// Reserve a blob of `size` bytes for `recipients`.
+    pub(crate) async fn create_blob(&self, size: u64, recipients: &[UserId]) -> Result<BlobId> {
         let request = CreateBlobRequest { size, recipients: recipients.to_vec() };
-        let created = self.call::<routes::CreateBlob>(&(), &request).await?;
-        let blob_id = created.blob_id;
-        let part_size = created.part_size.clamp(1, MAX_PART_BYTES);
-        let secret = Arc::new(FileSecret::generate()?);
-        let result = async {
-            let mut offset = 0;
-            let mut attempt = 0;
-            loop {
-                let sent = tokio::select! {
-                    sent = self.send_parts(path, &secret, &blob_id, offset, part_size, size, progress) => sent,
-                    () = cancel.cancelled() => Err(Error::Cancelled),
-                };
-                match sent {
-                    Ok(key) => {
-                        self.call::<routes::CompleteBlob>(&blob_id, &()).await?;
-                        return Ok(UploadedFile { blob_id: blob_id.clone(), key });
-                    }
-                    Err(e) if e.is_transient() && attempt < ATTEMPTS => {
-                        tracing::info!(error = %e, attempt, "upload interrupted; resuming");
-                        tokio::select! {
-                            () = tokio::time::sleep(pause(attempt)) => {}
-                            () = cancel.cancelled() => return Err(Error::Cancelled),
-                        }
-                        attempt += 1;
-                        // Where the server stands (it may have taken the part whose answer was lost).
-                        match self.call::<routes::BlobUploadState>(&blob_id, &()).await {
-                            Ok(state) => offset = state.offset,
-                            Err(e) if e.is_transient() => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    Err(e) => return Err(e),
+        Ok(self.call::<routes::CreateBlob>(&(), &request).await?.blob_id)
+    }
+
+    /// Delete an unfinished or unwanted blob (the server drops unfinished ones within a day anyway).
+    pub(crate) async fn delete_blob(&self, blob_id: &BlobId) {
+        if let Err(e) = self.call::<routes::DeleteBlob>(blob_id, &()).await {
+            tracing::debug!(error = %e, "could not delete a blob (the server drops unfinished ones within a day)");
+        }
+    }
+
+    /// Upload the ciphertext at `path` (made for `key`) into the blob `blob_id`, from where the
+    /// server stands: a blob reserved before a restart goes on from its committed offset.
+    pub(crate) async fn upload_ciphertext(
+        &self,
+        path: &Path,
+        key: &FileKey,
+        blob_id: &BlobId,
+        progress: &watch::Sender<Progress>,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let offset = self.call::<routes::BlobUploadState>(blob_id, &()).await?.offset;
+        self.upload(&Source::Ciphertext { path, key }, blob_id, offset, key.encrypted_size, progress, cancel).await?;
+        Ok(())
+    }
+
+    /// Send `source` into the blob from `offset` and complete it, resuming after transient
+    /// failures from where the server stands.
+    async fn upload(
+        &self,
+        source: &Source<'_>,
+        blob_id: &BlobId,
+        mut offset: u64,
+        size: u64,
+        progress: &watch::Sender<Progress>,
+        cancel: &CancellationToken,
+    ) -> Result<FileKey> {
+        let part_size = MAX_PART_BYTES;
+        let mut attempt = 0;
+        loop {
+            let sent = tokio::select! {
+                sent = self.send_parts(source, blob_id, offset, part_size, size, progress) => sent,
+                () = cancel.cancelled() => Err(Error::Cancelled),
+            };
+            match sent {
+                Ok(key) => {
+                    self.call::<routes::CompleteBlob>(blob_id, &()).await?;
+                    return Ok(key);
                 }
+                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    tracing::info!(error = %e, attempt, "upload interrupted; resuming");
+                    tokio::select! {
+                        () = tokio::time::sleep(pause(attempt)) => {}
+                        () = cancel.cancelled() => return Err(Error::Cancelled),
+                    }
+                    attempt += 1;
+                    // Where the server stands (it may have taken the part whose answer was lost).
+                    match self.call::<routes::BlobUploadState>(blob_id, &()).await {
+                        Ok(state) => offset = state.offset,
+                        Err(e) if e.is_transient() => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
             }
         }
-        .await;
-        if result.is_err()
-            && let Err(e) = self.call::<routes::DeleteBlob>(&blob_id, &()).await
-        {
-            tracing::debug!(error = %e, "could not delete an unfinished upload (the server drops it within a day)");
+    }
+
+    /// Send what follows `offset`, part by part.
+    async fn send_parts(
+        &self,
+        source: &Source<'_>,
+        blob_id: &BlobId,
+        offset: u64,
+        part_size: u64,
+        size: u64,
+        progress: &watch::Sender<Progress>,
+    ) -> Result<FileKey> {
+        match source {
+            Source::Plain { path, secret } => {
+                self.send_encrypted_parts(path, secret, blob_id, offset, part_size, size, progress).await
+            }
+            Source::Ciphertext { path, key } => {
+                self.send_stored_parts(path, blob_id, offset, part_size, size, progress).await?;
+                Ok((*key).clone())
+            }
         }
-        result
+    }
+
+    /// Send a stored ciphertext from `offset`, part by part.
+    async fn send_stored_parts(
+        &self,
+        path: &Path,
+        blob_id: &BlobId,
+        mut offset: u64,
+        part_size: u64,
+        size: u64,
+        progress: &watch::Sender<Progress>,
+    ) -> Result<()> {
+        use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+        let mut file = tokio::fs::File::open(path).await?;
+        if file.metadata().await?.len() != size {
+            return Err(Error::FileDamaged(AttachmentError::SizeMismatch));
+        }
+        file.seek(std::io::SeekFrom::Start(offset)).await?;
+        Progress::publish(progress, offset, size);
+        while offset < size {
+            let len = usize::try_from(part_size.min(size - offset)).unwrap_or(usize::MAX);
+            let mut part = vec![0u8; len];
+            file.read_exact(&mut part).await?;
+            offset = self.put_part(blob_id, offset, part).await?;
+            Progress::publish(progress, offset, size);
+        }
+        Ok(())
     }
 
     /// Encrypt the file again from its start and send what follows `offset`, part by part.
     #[allow(clippy::too_many_arguments)]
-    async fn send_parts(
+    async fn send_encrypted_parts(
         &self,
         path: &Path,
         secret: &Arc<FileSecret>,
@@ -212,7 +300,7 @@ impl Client {
     }
 
     /// The blob's ciphertext into `path`, resumed from what it holds after a transient failure.
-    async fn fetch_ciphertext(
+    pub(crate) async fn fetch_ciphertext(
         &self,
         blob_id: &BlobId,
         key: &FileKey,

@@ -8,6 +8,8 @@ mod backup;
 mod blobs;
 pub use blobs::UploadedFile;
 mod directory;
+mod files;
+pub use files::{DEFAULT_AUTO_DOWNLOAD_BYTES, Transfer};
 mod group_log;
 mod groups;
 mod identity;
@@ -115,6 +117,8 @@ struct Inner {
     verifications: Mutex<std::collections::HashMap<String, link::Verification>>,
     /// When each group was last compared with the server (see [`group_log`]).
     groups_checked: Mutex<std::collections::HashMap<sotto_proto::GroupId, std::time::Instant>>,
+    /// File uploads and downloads running or waiting (see [`files`]).
+    transfers: files::Transfers,
     cancel: CancellationToken,
 }
 
@@ -321,6 +325,7 @@ impl Client {
                 started: std::sync::atomic::AtomicBool::new(false),
                 certificate_problem: Mutex::new(None),
                 tasks: tokio_util::task::TaskTracker::new(),
+                transfers: files::Transfers::default(),
                 cancel: CancellationToken::new(),
             }),
         })

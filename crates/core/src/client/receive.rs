@@ -9,11 +9,12 @@ use sotto_proto::{
     DeviceAddress, DeviceId, EntryBody, GroupChange, GroupId, InboxEntry, MembershipChange, MembershipEvent, UserId,
 };
 
+use super::files;
 use super::group_log;
 use super::resend::{MAX_RESEND_IDS, Repairs};
 use super::{Client, META_INBOX_SEQ};
 use crate::ConversationId;
-use crate::crypto::payload::{GroupContent, OlmContent};
+use crate::crypto::payload::{FileContent, GroupContent, OlmContent};
 use crate::crypto::{Machine, Undecryptable};
 use crate::events::{ClientEvent, GroupWarning, KeyChange};
 use crate::store::{Db, Decrypted, DeviceRecord, Message, MessageKind, MessageReason, MessageStatus, NewMessage};
@@ -47,6 +48,8 @@ pub(crate) struct Processed {
     pub expected_heads: BTreeMap<GroupId, (u64, UserId)>,
     /// Groups that messages arrived in: compared with the server's member list now and then.
     pub groups_seen: BTreeSet<GroupId>,
+    /// Rows of new file messages (to download when small enough).
+    pub files: Vec<i64>,
     /// Verification messages, from the device that sent each (see [`super::link`]).
     pub verification: Vec<(DeviceRecord, OlmContent)>,
     /// Conversations with new messages: (latest time, latest message, new unread), written once
@@ -275,7 +278,10 @@ fn handle_entry(
             )? {
                 Ok(decrypted) if decrypted.duplicate => Ok(()),
                 Ok(decrypted) => {
-                    let GroupContent::Text { body, ts } = &decrypted.plaintext.content;
+                    let Some((shown, ts)) = Shown::of_group(&decrypted.plaintext.content) else {
+                        tracing::info!(group = %group_id, "a group message of a kind this version does not know was skipped");
+                        return Ok(());
+                    };
                     let from_me = entry.sender_user == own.user_id;
                     let confirmed = device.as_ref().is_some_and(|d| d.confirmed);
                     out.groups_seen.insert(group_id.clone());
@@ -285,7 +291,7 @@ fn handle_entry(
                     // Someone the members' signed changes do not make a member (the server let
                     // them in): shown, marked, and never given a key.
                     let member = out.is_member(db, group_id, &entry.sender_user)?;
-                    store_text(db, &conversation_id, entry, body, Sent { from_me, confirmed, member, ts: *ts }, out)
+                    store_shown(db, &conversation_id, entry, shown, Sent { from_me, confirmed, member, ts }, out)
                 }
                 Err(Undecryptable::Replayed) => {
                     tracing::warn!(sender = %entry.sender_user, group = %group_id, "a replayed group ciphertext was dropped");
@@ -337,20 +343,14 @@ fn handle_direct(
     };
     match plaintext.content {
         OlmContent::Text { to, body, ts } => {
-            let from_me = entry.sender_user == own.user_id;
-            let Some(peer) = peer_of(own, entry, to) else {
-                return undecryptable_direct(db, &fallback_conversation, entry, Undecryptable::SenderMismatch, out);
-            };
-            let conversation_id = ConversationId::Direct(peer.clone());
-            db.ensure_conversation(&conversation_id, peer.as_str())?;
-            store_text(
-                db,
-                &conversation_id,
-                entry,
-                &body,
-                Sent { from_me, confirmed: sender.confirmed, member: true, ts },
-                out,
-            )
+            store_direct(db, own, entry, &fallback_conversation, &sender, to, Shown::Text(&body), ts, out)
+        }
+        OlmContent::File { to, file, ts } => {
+            store_direct(db, own, entry, &fallback_conversation, &sender, to, Shown::File(&file), ts, out)
+        }
+        OlmContent::Unknown => {
+            tracing::info!(sender = %entry.sender_user, "a message of a kind this version does not know was skipped");
+            Ok(())
         }
         OlmContent::RoomKey { group_id, session_id, session_key, name_key } => {
             if let Some(session_id) = machine.receive_room_key(db, &sender, &group_id, &session_id, &session_key)? {
@@ -515,7 +515,7 @@ fn replace_undecryptable(
         db.ensure_conversation(&conversation_id, peer.as_str())?;
         db.move_message(message.id, &conversation_id)?;
     }
-    db.set_decrypted_as(message.id, &Decrypted { body, from_me, ts, confirmed })?;
+    db.set_decrypted_as(message.id, &Decrypted { body, from_me, ts, confirmed, file: None })?;
     db.remove_pending(message.id)?;
     if let Some(message) = db.message(message.id)? {
         out.events.push(ClientEvent::StatusChanged { message });
@@ -550,11 +550,74 @@ struct Sent {
     ts: i64,
 }
 
-fn store_text(
+/// What a decrypted message shows: a text, or a file with its caption.
+#[derive(Clone, Copy)]
+pub(crate) enum Shown<'a> {
+    Text(&'a str),
+    File(&'a FileContent),
+}
+
+impl<'a> Shown<'a> {
+    /// What a group message shows, and when its sender wrote it; `None` for a kind this version
+    /// does not know.
+    pub(crate) fn of_group(content: &'a GroupContent) -> Option<(Shown<'a>, i64)> {
+        match content {
+            GroupContent::Text { body, ts } => Some((Shown::Text(body), *ts)),
+            GroupContent::File { file, ts } => Some((Shown::File(file), *ts)),
+            GroupContent::Unknown => None,
+        }
+    }
+
+    fn kind(self) -> MessageKind {
+        match self {
+            Shown::Text(_) => MessageKind::Text,
+            Shown::File(_) => MessageKind::File,
+        }
+    }
+
+    /// The message's body: the text, or the file's caption.
+    pub(crate) fn body(self) -> &'a str {
+        match self {
+            Shown::Text(body) => body,
+            Shown::File(file) => &file.caption,
+        }
+    }
+}
+
+/// A one-to-one text or file, in the conversation it belongs to.
+#[allow(clippy::too_many_arguments)]
+fn store_direct(
+    db: &Db<'_>,
+    own: &DeviceAddress,
+    entry: &InboxEntry,
+    fallback_conversation: &ConversationId,
+    sender: &DeviceRecord,
+    to: UserId,
+    shown: Shown<'_>,
+    ts: i64,
+    out: &mut Processed,
+) -> Result<()> {
+    let from_me = entry.sender_user == own.user_id;
+    let Some(peer) = peer_of(own, entry, to) else {
+        return undecryptable_direct(db, fallback_conversation, entry, Undecryptable::SenderMismatch, out);
+    };
+    let conversation_id = ConversationId::Direct(peer.clone());
+    db.ensure_conversation(&conversation_id, peer.as_str())?;
+    store_shown(
+        db,
+        &conversation_id,
+        entry,
+        shown,
+        Sent { from_me, confirmed: sender.confirmed, member: true, ts },
+        out,
+    )
+}
+
+fn store_shown(
     db: &Db<'_>,
     conversation_id: &ConversationId,
     entry: &InboxEntry,
-    body: &str,
+    shown: Shown<'_>,
     Sent { from_me, confirmed, member, ts }: Sent,
     out: &mut Processed,
 ) -> Result<()> {
@@ -569,13 +632,13 @@ fn store_text(
         out.refresh.insert(entry.sender_user.clone());
     }
     let server_ts = i64::try_from(entry.server_ts).unwrap_or(i64::MAX);
-    if let Some(message) = db.insert_message(&NewMessage {
+    if let Some(mut message) = db.insert_message(&NewMessage {
         conversation_id,
         message_id: entry.message_id.as_str(),
         sender_user: entry.sender_user.as_str(),
         sender_device: entry.sender_device.as_ref().map(|d| d.as_str()),
-        kind: MessageKind::Text,
-        body,
+        kind: shown.kind(),
+        body: shown.body(),
         status: if from_me { MessageStatus::Sent } else { MessageStatus::Received },
         reason: match (member, confirmed) {
             (false, _) => Some(MessageReason::GroupWarning(GroupWarning::NotAMember)),
@@ -587,6 +650,10 @@ fn store_text(
         ts: if ts > 0 { ts } else { server_ts },
         server_ts: Some(server_ts),
     })? {
+        if let Shown::File(file) = shown {
+            message.file = Some(files::store_received(db, message.id, file)?);
+            out.files.push(message.id);
+        }
         out.messages += 1;
         out.touch(&message);
         out.events.push(ClientEvent::MessageReceived { message });
@@ -678,10 +745,22 @@ fn retry_pending(machine: &mut Machine, db: &Db<'_>, session_id: &str, out: &mut
         let record = sender_record(db, out, &sender, ciphertext)?;
         match machine.decrypt_group(db, group_id, &sender, record.as_ref(), entry.message_id.as_str(), ciphertext)? {
             Ok(decrypted) => {
-                let GroupContent::Text { body, ts } = &decrypted.plaintext.content;
+                let Some((shown, ts)) = Shown::of_group(&decrypted.plaintext.content) else {
+                    // A kind this version does not know: nothing to show, nothing to wait for.
+                    db.delete_undecryptable(row)?;
+                    continue;
+                };
                 let from_me = entry.sender_user == machine.own().user_id;
                 let confirmed = record.as_ref().is_some_and(|d| d.confirmed);
-                db.set_decrypted_as(row, &Decrypted { body, from_me, ts: *ts, confirmed })?;
+                let file = match shown {
+                    Shown::File(file) => {
+                        out.files.push(row);
+                        Some(files::store_received(db, row, file)?)
+                    }
+                    Shown::Text(_) => None,
+                };
+                let decrypted = Decrypted { body: shown.body(), from_me, ts, confirmed, file: file.as_ref() };
+                db.set_decrypted_as(row, &decrypted)?;
                 db.remove_pending(row)?;
                 if let Some(message) = db.message(row)? {
                     out.events.push(ClientEvent::StatusChanged { message });

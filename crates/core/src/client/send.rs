@@ -17,10 +17,11 @@ use super::Client;
 use crate::ConversationId;
 use crate::crypto::CryptoError;
 use crate::crypto::Machine;
-use crate::crypto::payload::{GroupContent, GroupHead, GroupPlaintext, OlmContent, PAYLOAD_VERSION};
+use crate::crypto::payload::{FileContent, GroupContent, GroupHead, GroupPlaintextOut, OlmContent, PAYLOAD_VERSION};
 use crate::events::ClientEvent;
 use crate::store::{
-    Db, DeviceRecord, Devices, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, StoreError, now_ms,
+    Db, DeviceRecord, Devices, FileState, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, StoreError,
+    now_ms,
 };
 use crate::{Error, Result};
 
@@ -59,6 +60,36 @@ fn check_text(body: &str) -> Result<()> {
         return Err(Error::InvalidInput(format!("The message is longer than {} KiB.", MAX_TEXT_BYTES / 1024)));
     }
     Ok(())
+}
+
+/// A file's caption: empty, or a text no longer than a message.
+pub(super) fn check_caption(caption: &str) -> Result<()> {
+    if caption.len() > MAX_TEXT_BYTES {
+        return Err(Error::InvalidInput(format!("The caption is longer than {} KiB.", MAX_TEXT_BYTES / 1024)));
+    }
+    Ok(())
+}
+
+/// What a queued message carries: a text, or a file (its caption inside).
+enum Outgoing {
+    Text(String),
+    File(Box<FileContent>),
+}
+
+impl Outgoing {
+    fn olm(self, to: &UserId, ts: i64) -> OlmContent {
+        match self {
+            Outgoing::Text(body) => OlmContent::Text { to: to.clone(), body, ts },
+            Outgoing::File(file) => OlmContent::File { to: to.clone(), file: *file, ts },
+        }
+    }
+
+    fn group(self, ts: i64) -> GroupContent {
+        match self {
+            Outgoing::Text(body) => GroupContent::Text { body, ts },
+            Outgoing::File(file) => GroupContent::File { file, ts },
+        }
+    }
 }
 
 /// How long to wait before attempt `attempts + 1`: 1 s doubling to 5 min.
@@ -157,7 +188,13 @@ impl Client {
         let message_id =
             MessageId::parse(message.message_id.as_str()).map_err(StoreError::id("messages", "message_id"))?;
         let stored = self
-            .encrypt_group_message(group, None, &message_id, body, message.ts, None)?
+            .encrypt_group_message(
+                group,
+                None,
+                &message_id,
+                &GroupContent::Text { body: body.to_owned(), ts: message.ts },
+                None,
+            )?
             .ok_or(CryptoError::NoGroupSession)?;
         match stored {
             StoredRequest::Group { request, .. } => Ok(request.ciphertext),
@@ -207,10 +244,23 @@ impl Client {
             return Err(Error::InvalidInput("Only a failed message of yours can be sent again.".into()));
         }
         let now = now_ms();
+        // A file the server does not have yet is uploaded first; the message follows.
+        let uploading = message.file.as_ref().is_some_and(|f| f.state == FileState::Uploading);
         self.transact(|_, db| {
-            db.enqueue(&message.message_id, &message.conversation_id, &message.body, now)?;
+            if !uploading {
+                db.enqueue(&message.message_id, &message.conversation_id, &message.body, now)?;
+            }
             db.set_message_status(message.id, MessageStatus::Queued, None, None)
         })?;
+        if uploading {
+            if self.inner.started.load(std::sync::atomic::Ordering::Relaxed) {
+                self.inner.transfers.wake.notify_one();
+                return self
+                    .read(|db| db.message(message_row))?
+                    .ok_or(Error::Store(StoreError::Missing("message just queued")));
+            }
+            self.upload_waiting().await;
+        }
         self.flush_outbox().await;
         self.read(|db| db.message(message_row))?.ok_or(Error::Store(StoreError::Missing("message just sent")))
     }
@@ -271,9 +321,16 @@ impl Client {
 
     /// Encrypt a queued message for its conversation and store the request.
     async fn encrypt_queued(&self, item: &OutboxItem, message_id: &MessageId) -> Result<StoredRequest> {
+        let own_user = self.inner.own.user_id.to_string();
+        let content = self.read(|db| match db.find_message(&item.conversation_id, &own_user, &item.message_id)? {
+            Some(message) if message.kind == MessageKind::File => {
+                Ok(Outgoing::File(Box::new(super::files::outgoing_content(db, &message)?)))
+            }
+            _ => Ok(Outgoing::Text(item.body.clone())),
+        })?;
         let stored = match &item.conversation_id {
-            ConversationId::Direct(to) => self.encrypt_direct(to, message_id, &item.body, item.created_ts).await?,
-            ConversationId::Group(group) => self.encrypt_group(group, message_id, &item.body, item.created_ts).await?,
+            ConversationId::Direct(to) => self.encrypt_direct(to, message_id, content, item.created_ts).await?,
+            ConversationId::Group(group) => self.encrypt_group(group, message_id, content, item.created_ts).await?,
         };
         Ok(stored)
     }
@@ -304,14 +361,20 @@ impl Client {
         self.apply_holds(theirs)
     }
 
-    async fn encrypt_direct(&self, to: &UserId, message_id: &MessageId, body: &str, ts: i64) -> Result<StoredRequest> {
+    async fn encrypt_direct(
+        &self,
+        to: &UserId,
+        message_id: &MessageId,
+        content: Outgoing,
+        ts: i64,
+    ) -> Result<StoredRequest> {
         let devices = self.direct_recipients(to).await?;
         // A direct send must reach every device of the recipient (the server insists), so one
         // unreachable device blocks it, with its name in the error.
         if let Some(d) = self.ensure_olm_sessions(&devices).await?.first() {
             return Err(Error::NoDevices(format!("{} (device {} has no usable keys)", d.user_id, d.device_id)));
         }
-        let content = OlmContent::Text { to: to.clone(), body: body.to_owned(), ts };
+        let content = content.olm(to, ts);
         // The ratchets advance and the request that carries them is stored in one transaction.
         self.transact(|m, db| {
             let payloads = encrypt_payloads(m, db, &devices, &content)?;
@@ -329,16 +392,17 @@ impl Client {
         &self,
         group: &GroupId,
         message_id: &MessageId,
-        body: &str,
+        content: Outgoing,
         ts: i64,
     ) -> Result<StoredRequest> {
+        let content = content.group(ts);
         // A membership change can land between sharing the key and encrypting (and discard the
         // session): then start over with the new member list.
         for _ in 0..DEVICE_CHANGE_RETRIES {
             let Some(shared) = self.share_group_session(group).await? else { continue };
             let session = Some(shared.session_id.as_str());
             let listed = Some((shared.member_devices, shared.members));
-            if let Some(stored) = self.encrypt_group_message(group, session, message_id, body, ts, listed)? {
+            if let Some(stored) = self.encrypt_group_message(group, session, message_id, &content, listed)? {
                 return Ok(stored);
             }
         }
@@ -381,16 +445,15 @@ impl Client {
         group: &GroupId,
         expected_session: Option<&str>,
         message_id: &MessageId,
-        body: &str,
-        ts: i64,
+        content: &GroupContent,
         listed: Option<(Vec<DeviceAddress>, Vec<UserId>)>,
     ) -> Result<Option<StoredRequest>> {
         let (member_devices, members) = listed.unzip();
-        let mut plaintext = GroupPlaintext {
+        let mut plaintext = GroupPlaintextOut {
             v: PAYLOAD_VERSION,
             group_id: group.clone(),
             sender: self.inner.own.clone(),
-            content: GroupContent::Text { body: body.to_owned(), ts },
+            content,
             state: None,
         };
         // The session advances and the request that carries the message is stored in one

@@ -40,6 +40,7 @@ impl Client {
         self.publish_keys().await?;
         let summary = self.fetch_inbox().await?;
         self.top_up_keys().await?;
+        self.upload_waiting().await;
         self.flush_outbox().await;
         self.back_up_new_keys().await;
         Ok(summary)
@@ -81,6 +82,7 @@ impl Client {
     /// history after a key hand-over.
     async fn follow_up(&self, processed: Processed) {
         self.refresh_after(processed.refresh, processed.spent_keys).await;
+        self.auto_download(processed.files).await;
         // Recorded in the batch's transaction when an incoming session used it.
         self.replace_used_fallback().await;
         self.repair(processed.repairs).await;
@@ -129,6 +131,8 @@ impl Client {
         self.inner.tasks.spawn(async move { client.run_outbox().await });
         let client = self.clone();
         self.inner.tasks.spawn(async move { client.run_key_backup().await });
+        let client = self.clone();
+        self.inner.tasks.spawn(async move { client.run_transfers().await });
     }
 
     fn set_connection(&self, state: ConnectionState) {
@@ -288,6 +292,7 @@ impl Client {
                     tracing::error!(error = %e, "cannot read the outbox");
                 }
                 self.inner.outbox_wake.notify_one();
+                self.inner.transfers.wake.notify_one();
             }
         }
     }

@@ -600,7 +600,7 @@ impl Machine {
         db: &Db<'_>,
         group: &GroupId,
         expected_session: Option<&str>,
-        plaintext: &GroupPlaintext,
+        plaintext: &impl serde::Serialize,
     ) -> Result<Option<String>> {
         let json = Zeroizing::new(serde_json::to_vec(plaintext).map_err(encode("a group message"))?);
         self.seal_group(db, group, expected_session, &json)

@@ -87,6 +87,35 @@ pub enum OlmContent {
     /// shows the group's name before they join (nothing else of the group). Taken only if it
     /// opens the name the group's signed log carries.
     GroupNameKey { group_id: GroupId, name_key: String },
+    /// A file in the one-to-one conversation with `to` (see [`FileContent`]).
+    File { to: UserId, file: FileContent, ts: i64 },
+    /// Something a newer version of Sotto sends: ignored (never shown as a broken message).
+    #[serde(other)]
+    Unknown,
+}
+
+/// A file as the end-to-end message carries it: where its ciphertext is on the server, what
+/// opens and checks it, what it is, and for an image its preview. The server sees none of it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileContent {
+    pub blob_id: sotto_proto::BlobId,
+    pub key: crate::attachment::FileKey,
+    /// The file's name as the sender had it (a name only: receivers never use it as a path).
+    pub name: String,
+    /// Its media type as the sender guessed it (`application/octet-stream` when unknown).
+    pub mime: String,
+    /// Text sent with the file (may be empty).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub caption: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<crate::preview::ImagePreview>,
+}
+
+impl std::fmt::Debug for FileContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The name and caption are the message's content: never in logs.
+        f.debug_struct("FileContent").field("key", &self.key).field("preview", &self.preview).finish_non_exhaustive()
+    }
 }
 
 /// A one-to-one text message as a device of the same user hands it over.
@@ -123,6 +152,8 @@ impl std::fmt::Debug for OlmContent {
             OlmContent::GroupKeys { .. } => "group_keys",
             OlmContent::History { .. } => "history",
             OlmContent::GroupNameKey { .. } => "group_name_key",
+            OlmContent::File { .. } => "file",
+            OlmContent::Unknown => "unknown",
         };
         f.write_str(name)
     }
@@ -133,7 +164,7 @@ impl OlmContent {
     /// when this holds nothing secret (it may go to any device).
     pub fn withheld(&self) -> Option<OlmContent> {
         match self {
-            OlmContent::Text { to, .. } | OlmContent::Resent { to, .. } => {
+            OlmContent::Text { to, .. } | OlmContent::Resent { to, .. } | OlmContent::File { to, .. } => {
                 Some(OlmContent::Withheld { to: to.clone() })
             }
             OlmContent::RoomKey { group_id, session_id, .. } => {
@@ -154,7 +185,8 @@ impl OlmContent {
             | OlmContent::SasAccept { .. }
             | OlmContent::SasKey { .. }
             | OlmContent::SasMac { .. }
-            | OlmContent::SasCancel { .. } => None,
+            | OlmContent::SasCancel { .. }
+            | OlmContent::Unknown => None,
         }
     }
 }
@@ -173,6 +205,17 @@ pub struct GroupPlaintext {
     pub state: Option<GroupHead>,
 }
 
+/// [`GroupPlaintext`] as it is written, borrowing its content.
+#[derive(Serialize)]
+pub struct GroupPlaintextOut<'a> {
+    pub v: u32,
+    pub group_id: GroupId,
+    pub sender: DeviceAddress,
+    pub content: &'a GroupContent,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<GroupHead>,
+}
+
 /// A group's last change: its number and hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupHead {
@@ -183,7 +226,17 @@ pub struct GroupHead {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum GroupContent {
-    Text { body: String, ts: i64 },
+    Text {
+        body: String,
+        ts: i64,
+    },
+    File {
+        file: Box<FileContent>,
+        ts: i64,
+    },
+    /// Something a newer version of Sotto sends: ignored.
+    #[serde(other)]
+    Unknown,
 }
 
 #[cfg(test)]
@@ -247,5 +300,38 @@ mod tests {
         );
         let at = GroupPlaintext { state: Some(GroupHead { seq: 3, hash: "H".into() }), ..g };
         assert!(serde_json::to_string(&at).unwrap().ends_with(r#","state":{"seq":3,"hash":"H"}}"#));
+    }
+
+    #[test]
+    fn files_travel_with_their_key_and_unknown_kinds_are_skipped() {
+        let file = FileContent {
+            blob_id: sotto_proto::BlobId::parse("bbbbbbbbbbbbbbbbbbbbbb").unwrap(),
+            key: crate::attachment::FileKey {
+                key: "K".into(),
+                nonce: "N".into(),
+                size: 1,
+                encrypted_size: 17,
+                sha256: "ab".into(),
+            },
+            name: "a.txt".into(),
+            mime: "text/plain".into(),
+            caption: String::new(),
+            preview: None,
+        };
+        let content = OlmContent::File { to: UserId::parse("bob").unwrap(), file: file.clone(), ts: 5 };
+        assert_eq!(
+            serde_json::to_string(&content).unwrap(),
+            r#"{"type":"file","to":"bob","file":{"blob_id":"bbbbbbbbbbbbbbbbbbbbbb","key":{"key":"K","nonce":"N","size":1,"encrypted_size":17,"sha256":"ab"},"name":"a.txt","mime":"text/plain"},"ts":5}"#
+        );
+        // An unconfirmed device learns that something was sent, not the key.
+        assert_eq!(serde_json::to_string(&content.withheld().unwrap()).unwrap(), r#"{"type":"withheld","to":"bob"}"#);
+        let group = GroupContent::File { file: Box::new(file), ts: 5 };
+        let back: GroupContent = serde_json::from_str(&serde_json::to_string(&group).unwrap()).unwrap();
+        assert!(matches!(back, GroupContent::File { ts: 5, .. }));
+        // Kinds from a newer version read as `Unknown`, not as a broken message.
+        let newer: OlmContent = serde_json::from_str(r#"{"type":"reaction","to":"bob","emoji":"👍"}"#).unwrap();
+        assert!(matches!(newer, OlmContent::Unknown));
+        let newer: GroupContent = serde_json::from_str(r#"{"type":"edit","body":"x"}"#).unwrap();
+        assert!(matches!(newer, GroupContent::Unknown));
     }
 }

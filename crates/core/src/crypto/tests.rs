@@ -379,7 +379,7 @@ fn own_group_sessions_export_and_import_for_the_key_backup() {
     let alice_rec = alice.record();
     let read =
         s2.transaction(|db| m2.decrypt_group(db, &group, &alice_own, Some(&alice_rec), "m1", &first)).unwrap().unwrap();
-    let GroupContent::Text { body, .. } = read.plaintext.content;
+    let GroupContent::Text { body, .. } = read.plaintext.content else { panic!("a text") };
     assert_eq!(body, "first");
 
     // A record whose key does not match its session id is skipped, not stored.

@@ -65,6 +65,10 @@ impl ProfilePaths {
     pub fn database(&self) -> PathBuf {
         self.dir.join(DATABASE_FILE)
     }
+    /// Files of messages, each kept encrypted under its own key (which is in the database).
+    pub fn files(&self) -> PathBuf {
+        self.dir.join("files")
+    }
     pub fn wrapped_key(&self) -> PathBuf {
         self.dir.join(WRAPPED_KEY_FILE)
     }

@@ -17,8 +17,8 @@ pub use crypto::{BackupScope, DeviceRecord, Devices, InboundGroupRecord, Outboun
 pub use error::{DbColumn, StoreError};
 pub use groups::{LocalGroup, VerifiedChange};
 pub use history::{
-    Conversation, ConversationKind, Decrypted, Message, MessageKind, MessageReason, MessageStatus, NewMessage,
-    OutboxItem, SearchHit,
+    Conversation, ConversationKind, Decrypted, FileInfo, FileState, ImageInfo, Message, MessageKind, MessageReason,
+    MessageStatus, NewFile, NewMessage, OutboxItem, SearchHit,
 };
 #[cfg(feature = "bench")]
 pub use history::{SEARCH_SQL, fts_query};
@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_identities.sql"),
     include_str!("migrations/0007_group_log.sql"),
     include_str!("migrations/0008_group_invites.sql"),
+    include_str!("migrations/0009_attachments.sql"),
 ];
 
 pub struct Store {

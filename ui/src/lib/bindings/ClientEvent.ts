@@ -5,6 +5,7 @@ import type { ConversationId } from "./ConversationId";
 import type { KeyChange } from "./KeyChange";
 import type { MembershipChange } from "./MembershipChange";
 import type { Message } from "./Message";
+import type { Transfer } from "./Transfer";
 import type { VerificationView } from "./VerificationView";
 
 export type ClientEvent = { "type": "message_received", message: Message, } | { "type": "status_changed", message: Message, } | { "type": "conversation_updated", conversation: Conversation, } | { "type": "membership_changed", group_id: string, change: MembershipChange, actor: string, users: Array<string>, } | { "type": "contact_key_changed", user_id: string, device_id: string, change: KeyChange, 
@@ -12,4 +13,4 @@ export type ClientEvent = { "type": "message_received", message: Message, } | { 
  * This person had marked the safety number with `user_id` verified, and it held until
  * this change (see [`crate::Client::set_verified`]).
  */
-was_verified: boolean, } | { "type": "connection_changed", state: ConnectionState, } | { "type": "verification", verification: VerificationView, } | { "type": "typing", conversation_id: ConversationId, user_id: string, typing: boolean, };
+was_verified: boolean, } | { "type": "connection_changed", state: ConnectionState, } | { "type": "verification", verification: VerificationView, } | { "type": "file_progress", message_row: number, conversation_id: ConversationId, direction: Transfer, done: number, total: number, } | { "type": "typing", conversation_id: ConversationId, user_id: string, typing: boolean, };

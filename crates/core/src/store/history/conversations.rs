@@ -8,7 +8,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Message, MessageKind};
+use super::{FileInfo, Message, MessageKind};
 use crate::store::{Db, StoreError};
 use crate::{ConversationId, Result};
 
@@ -60,10 +60,19 @@ fn to_conversation(row: (String, String, String, String, i64, String, i64)) -> R
 
 const PREVIEW_CHARS: usize = 120;
 
-pub(super) fn preview(kind: MessageKind, body: &str) -> String {
-    match kind {
-        MessageKind::Undecryptable => "Message not decrypted yet".to_owned(),
-        _ => body.chars().take(PREVIEW_CHARS).collect::<String>().replace('\n', " "),
+pub(super) fn preview(kind: MessageKind, body: &str, file: Option<&FileInfo>) -> String {
+    let text = |body: &str| body.chars().take(PREVIEW_CHARS).collect::<String>().replace('\n', " ");
+    match (kind, file) {
+        (MessageKind::Undecryptable, _) => "Message not decrypted yet".to_owned(),
+        (MessageKind::File, Some(file)) => {
+            let icon = if file.image.is_some() { "📷" } else { "📎" };
+            match (body.trim().is_empty(), file.image.is_some()) {
+                (false, _) => format!("{icon} {}", text(body)),
+                (true, true) => format!("{icon} Photo"),
+                (true, false) => format!("{icon} {}", text(&file.name)),
+            }
+        }
+        _ => text(body),
     }
 }
 
@@ -128,7 +137,13 @@ impl Db<'_> {
                     last_preview = CASE WHEN ?5 >= last_ts THEN ?3 ELSE last_preview END, unread = unread + ?4
                  WHERE id = ?1",
             )?
-            .execute(params![conversation_id, ts, preview(latest.kind, &latest.body), unread, latest.order_key()])?;
+            .execute(params![
+                conversation_id,
+                ts,
+                preview(latest.kind, &latest.body, latest.file.as_ref()),
+                unread,
+                latest.order_key()
+            ])?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use sotto_proto::{DeviceId, ErrorCode, UserId};
 
+use super::attachments::{FileInfo, FileRow, file_columns, to_file_info};
 use super::conversations::preview;
 use super::search::META_FTS_INDEXED;
 use crate::crypto::Undecryptable;
@@ -21,6 +22,8 @@ use crate::{ConversationId, Result};
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     Text,
+    /// A file (the message's `file`), with its caption as the body.
+    File,
     /// A line the app writes: membership changes, a contact's new device or changed key.
     System,
     /// Kept with its ciphertext and retried when keys arrive; `reason` says why.
@@ -73,6 +76,7 @@ impl MessageKind {
     pub fn as_str(self) -> &'static str {
         match self {
             MessageKind::Text => "text",
+            MessageKind::File => "file",
             MessageKind::System => "system",
             MessageKind::Undecryptable => "undecryptable",
         }
@@ -80,6 +84,7 @@ impl MessageKind {
     fn parse(s: &str) -> Result<Self> {
         Ok(match s {
             "text" => MessageKind::Text,
+            "file" => MessageKind::File,
             "system" => MessageKind::System,
             "undecryptable" => MessageKind::Undecryptable,
             _ => return Err(StoreError::unknown("messages", "kind").into()),
@@ -113,6 +118,8 @@ pub struct Message {
     pub ts: i64,
     #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub server_ts: Option<i64>,
+    /// The file of a `file` message.
+    pub file: Option<FileInfo>,
 }
 
 impl Message {
@@ -143,6 +150,8 @@ pub struct Decrypted<'a> {
     pub ts: i64,
     /// From a device its user confirmed (else marked `unconfirmed_device`).
     pub confirmed: bool,
+    /// A file message's file (already stored with [`Db::insert_file`]).
+    pub file: Option<&'a FileInfo>,
 }
 
 /// Why a message is as it is, stored as its code in the `reason` column: the error that stopped an
@@ -249,14 +258,32 @@ impl<'a> NewMessage<'a> {
 /// time it was written (the expression of the `messages_order` index, ties broken by row id).
 pub const ORDER_KEY: &str = "coalesce(m.server_ts, m.ts)";
 
-const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.message_id, m.sender_user, m.sender_device, m.kind, m.body, m.status, m.reason, \
-     m.outgoing, m.ts, m.server_ts";
+/// A message's columns, its file's included: select them `FROM` [`MESSAGES_FROM`].
+macro_rules! message_columns {
+    () => {
+        concat!(
+            "m.id, m.conversation_id, m.message_id, m.sender_user, m.sender_device, m.kind, m.body, m.status, \
+             m.reason, m.outgoing, m.ts, m.server_ts, ",
+            file_columns!()
+        )
+    };
+}
+pub(super) use message_columns;
 
-type MessageRow =
-    (i64, String, String, String, Option<String>, String, String, String, Option<String>, i64, i64, Option<i64>);
+/// How many columns [`message_columns!`] reads.
+pub(super) const MESSAGE_COLUMN_COUNT: usize = 19;
+const MESSAGE_COLUMNS: &str = message_columns!();
+/// The messages with their files.
+const MESSAGES_FROM: &str = "messages m LEFT JOIN attachments a ON a.message_row = m.id";
+
+type MessageRow = (
+    (i64, String, String, String, Option<String>, String, String, String, Option<String>, i64, i64, Option<i64>),
+    FileRow,
+);
 
 pub(super) fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
-    Ok((
+    let file = (r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?, r.get(17)?, r.get(18)?);
+    let m = (
         r.get(0)?,
         r.get(1)?,
         r.get(2)?,
@@ -269,10 +296,11 @@ pub(super) fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
         r.get(9)?,
         r.get(10)?,
         r.get(11)?,
-    ))
+    );
+    Ok((m, file))
 }
 
-pub(super) fn to_message(row: MessageRow) -> Result<Message> {
+pub(super) fn to_message((row, file): MessageRow) -> Result<Message> {
     Ok(Message {
         id: row.0,
         conversation_id: ConversationId::parse(&row.1).map_err(StoreError::id("messages", "conversation_id"))?,
@@ -286,6 +314,7 @@ pub(super) fn to_message(row: MessageRow) -> Result<Message> {
         outgoing: row.9 != 0,
         ts: row.10,
         server_ts: row.11,
+        file: to_file_info(file)?,
     })
 }
 
@@ -295,7 +324,7 @@ impl Db<'_> {
     pub fn clear_unconfirmed_mark(&self, user: &UserId, device: &DeviceId) -> Result<usize> {
         Ok(self.conn().execute(
             "UPDATE messages SET reason = NULL
-             WHERE sender_user = ?1 AND sender_device = ?2 AND kind = 'text' AND reason = ?3",
+             WHERE sender_user = ?1 AND sender_device = ?2 AND kind IN ('text', 'file') AND reason = ?3",
             params![user.as_str(), device.as_str(), <&str>::from(KeyChange::UnconfirmedDevice)],
         )?)
     }
@@ -342,11 +371,12 @@ impl Db<'_> {
             outgoing: m.outgoing,
             ts: m.ts,
             server_ts: m.server_ts,
+            file: None,
         }))
     }
 
     pub fn message(&self, row_id: i64) -> Result<Option<Message>> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?1");
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM {MESSAGES_FROM} WHERE m.id = ?1");
         let row = self.conn().prepare_cached(&sql)?.query_row([row_id], message_row).optional()?;
         row.map(to_message).transpose()
     }
@@ -358,7 +388,7 @@ impl Db<'_> {
         message_id: &str,
     ) -> Result<Option<Message>> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m
+            "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES_FROM}
              WHERE m.conversation_id = ?1 AND m.sender_user = ?2 AND m.message_id = ?3"
         );
         let row = self
@@ -405,7 +435,7 @@ impl Db<'_> {
         };
         let (key, row) = cursor.unwrap_or((i64::MAX, i64::MAX));
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 AND ({ORDER_KEY}, m.id) < (?2, ?3)
+            "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES_FROM} WHERE m.conversation_id = ?1 AND ({ORDER_KEY}, m.id) < (?2, ?3)
              ORDER BY {ORDER_KEY} DESC, m.id DESC LIMIT ?4"
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
@@ -427,7 +457,7 @@ impl Db<'_> {
             None => return Ok(Vec::new()),
         };
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 AND ({ORDER_KEY}, m.id) > (?2, ?3)
+            "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES_FROM} WHERE m.conversation_id = ?1 AND ({ORDER_KEY}, m.id) > (?2, ?3)
              ORDER BY {ORDER_KEY} ASC, m.id ASC LIMIT ?4"
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
@@ -441,6 +471,13 @@ impl Db<'_> {
     fn order_of(&self, row: i64) -> Result<Option<(i64, i64)>> {
         let sql = format!("SELECT {ORDER_KEY}, m.id FROM messages m WHERE m.id = ?1");
         Ok(self.conn().prepare_cached(&sql)?.query_row([row], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
+    }
+
+    /// Remove a message that was never decrypted (it turned out to be of a kind this version
+    /// does not show); its waiting ciphertext goes with it. Never in the search index.
+    pub fn delete_undecryptable(&self, row_id: i64) -> Result<()> {
+        self.conn().execute("DELETE FROM messages WHERE id = ?1 AND kind = 'undecryptable'", [row_id])?;
+        Ok(())
     }
 
     /// How many messages (of every kind) a conversation holds.
@@ -470,22 +507,23 @@ impl Db<'_> {
     /// An undecryptable message was decrypted after all (the tests' shorthand).
     #[cfg(test)]
     pub fn set_decrypted(&self, row_id: i64, body: &str) -> Result<()> {
-        self.set_decrypted_as(row_id, &Decrypted { body, from_me: false, ts: 0, confirmed: true })
+        self.set_decrypted_as(row_id, &Decrypted { body, from_me: false, ts: 0, confirmed: true, file: None })
     }
 
     /// An undecryptable message was decrypted after all; it may be this user's own (sent from
     /// another of their devices, read from a group's history): then it is stored as sent by us.
     pub fn set_decrypted_as(&self, row_id: i64, d: &Decrypted<'_>) -> Result<()> {
         let reason = (!d.confirmed).then_some(<&str>::from(KeyChange::UnconfirmedDevice));
+        let kind = if d.file.is_some() { MessageKind::File } else { MessageKind::Text };
         self.conn().execute(
-            "UPDATE messages SET kind = 'text', body = ?2, status = CASE WHEN ?3 THEN 'sent' ELSE 'received' END,
+            "UPDATE messages SET kind = ?6, body = ?2, status = CASE WHEN ?3 THEN 'sent' ELSE 'received' END,
                 outgoing = ?3, reason = ?5, ts = CASE WHEN ?4 > 0 THEN ?4 ELSE ts END WHERE id = ?1",
-            params![row_id, d.body, d.from_me, d.ts, reason],
+            params![row_id, d.body, d.from_me, d.ts, reason, kind.as_str()],
         )?;
         let body = d.body;
         // Rows above the index's watermark are picked up by the next `index_pending`.
         let done: i64 = self.meta(META_FTS_INDEXED)?.and_then(|v| v.parse().ok()).unwrap_or(0);
-        if row_id <= done {
+        if row_id <= done && !body.is_empty() {
             self.conn().execute("INSERT INTO messages_fts (rowid, body) VALUES (?1, ?2)", params![row_id, body])?;
         }
         self.conn().execute(
@@ -494,7 +532,7 @@ impl Db<'_> {
                AND NOT EXISTS (SELECT 1 FROM messages m, messages n WHERE m.id = ?1
                    AND n.conversation_id = m.conversation_id
                    AND (coalesce(n.server_ts, n.ts), n.id) > (coalesce(m.server_ts, m.ts), m.id))",
-            params![row_id, preview(MessageKind::Text, body)],
+            params![row_id, preview(kind, body, d.file)],
         )?;
         Ok(())
     }

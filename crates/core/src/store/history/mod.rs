@@ -5,12 +5,14 @@
 //! Invariant: nothing here opens a transaction of its own: every write is a statement on the
 //! caller's `Db`, so a batch (decrypt → store → index → inbox position) commits or fails as one.
 
+mod attachments;
 mod conversations;
 mod messages;
 mod outbox;
 mod pending;
 mod search;
 
+pub use attachments::{FileInfo, FileState, ImageInfo, NewFile};
 pub use conversations::{Conversation, ConversationKind};
 #[cfg(test)]
 pub use messages::ORDER_KEY;

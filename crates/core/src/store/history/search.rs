@@ -8,7 +8,8 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use super::Message;
-use super::messages::{message_row, to_message};
+use super::attachments::file_columns;
+use super::messages::{MESSAGE_COLUMN_COUNT, message_columns, message_row, to_message};
 use crate::Result;
 use crate::store::Db;
 
@@ -32,12 +33,15 @@ pub(super) const META_FTS_INDEXED: &str = "fts_indexed_up_to";
 
 /// The query behind [`Db::search`] (`?1`: an [`fts_query`], `?2`: the limit). Public so the
 /// benchmark runs exactly this SQL on a plain copy.
-pub const SEARCH_SQL: &str = "SELECT m.id, m.conversation_id, m.message_id, m.sender_user, m.sender_device, m.kind, \
-     m.body, m.status, m.reason, m.outgoing, m.ts, m.server_ts, c.title, \
-     snippet(messages_fts, 0, char(2), char(3), '…', 12) \
+pub const SEARCH_SQL: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    ", c.title, snippet(messages_fts, 0, char(2), char(3), '…', 12) \
      FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid \
+     LEFT JOIN attachments a ON a.message_row = m.id \
      JOIN conversations c ON c.id = m.conversation_id \
-     WHERE messages_fts MATCH ?1 ORDER BY messages_fts.rowid DESC LIMIT ?2";
+     WHERE messages_fts MATCH ?1 ORDER BY messages_fts.rowid DESC LIMIT ?2"
+);
 
 /// Turn what a person typed into a safe FTS5 query: every word must occur, the last one as a
 /// prefix (search as you type). Quotes keep FTS5 operators in user text from being interpreted.
@@ -69,7 +73,7 @@ impl Db<'_> {
             .conn()
             .prepare_cached(
                 "INSERT INTO messages_fts (rowid, body) SELECT id, body FROM messages
-                 WHERE id > ?1 AND id <= ?2 AND kind = 'text'",
+                 WHERE id > ?1 AND id <= ?2 AND kind IN ('text', 'file') AND body != ''",
             )?
             .execute(params![done, max])?;
         self.set_meta(META_FTS_INDEXED, &max.to_string())?;
@@ -83,7 +87,11 @@ impl Db<'_> {
         let mut stmt = self.conn().prepare_cached(SEARCH_SQL)?;
         let rows = stmt
             .query_map(params![fts, limit], |r| {
-                Ok((message_row(r)?, r.get::<_, String>(12)?, r.get::<_, String>(13)?))
+                Ok((
+                    message_row(r)?,
+                    r.get::<_, String>(MESSAGE_COLUMN_COUNT)?,
+                    r.get::<_, String>(MESSAGE_COLUMN_COUNT + 1)?,
+                ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
