@@ -299,3 +299,123 @@ async fn the_cli_sends_lists_and_saves_files() {
     carol.run(&["download", file["message_id"].as_str().unwrap(), "--to", dest.to_str().unwrap()], "").json();
     assert_eq!(std::fs::read(&dest).unwrap(), bytes);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_come_back_from_a_backup_even_once_the_server_dropped_them() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let kept = content(200 * 1024 + 1, "kept-in-backup");
+    let path = write(work.path(), "kept.txt", &kept);
+    alice.send_file(&uid("bob"), &path, "keep this").await.unwrap();
+    bob.sync().await.unwrap();
+    let got = last(&bob, &ConversationId::Direct(uid("alice")));
+    assert_eq!(got.file.as_ref().unwrap().state, FileState::Local);
+    // And one bob never fetched: the backup knows where it is and what opens it.
+    bob.set_auto_download_limit(0).unwrap();
+    let remote = content(5000, "still-on-server");
+    let path = write(work.path(), "remote.txt", &remote);
+    alice.send_file(&uid("bob"), &path, "").await.unwrap();
+    bob.sync().await.unwrap();
+
+    let backup = work.path().join("bob.sotto-backup");
+    let passphrase = "a long backup passphrase";
+    bob.export_backup(&backup, passphrase, &Progress::unobserved(), &CancellationToken::new()).await.unwrap();
+    drop(bob);
+    // The server loses the first file (its retention ran out).
+    let blobs = stored_blobs(&server);
+    assert_eq!(blobs.len(), 2);
+    let first = blobs.iter().find(|b| std::fs::metadata(b).unwrap().len() > 100_000).unwrap();
+    std::fs::remove_file(first).unwrap();
+
+    let restore = sotto_core::Restore {
+        file: &backup,
+        backup_passphrase: passphrase,
+        server: server.url(),
+        trust: sotto_core::ServerTrust::System,
+        user_id: "bob",
+        password: PASSWORD,
+    };
+    let dir = dirs.path().join("bob-restored");
+    let bob = Client::restore_backup(&dir, restore, keychain(), &Progress::unobserved(), &CancellationToken::new())
+        .await
+        .unwrap();
+    let history = bob.messages(&ConversationId::Direct(uid("alice")), None, 10).unwrap();
+    let files: Vec<&Message> = history.iter().filter(|m| m.kind == MessageKind::File).collect();
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0].file.as_ref().unwrap().state, FileState::Local);
+    assert_eq!(files[0].body, "keep this");
+    assert_eq!(files[1].file.as_ref().unwrap().state, FileState::Remote);
+    let dest = work.path().join("kept-restored.txt");
+    bob.save_file(files[0].id, &dest).await.unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), kept, "from the backup: the server no longer has it");
+    let dest = work.path().join("remote-restored.txt");
+    bob.save_file(files[1].id, &dest).await.unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), remote);
+    // The backup holds the files encrypted, twice over: never the plaintext.
+    let leaks = files_containing(work.path(), &["kept-in-backup-000000000100"]);
+    assert!(leaks.iter().all(|(p, _)| p.extension().is_some_and(|e| e == "txt")), "{leaks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readable_exports_write_the_files_beside_the_pages() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let picture = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]));
+    let photo = work.path().join("cat?.png");
+    picture.save_with_format(&photo, image::ImageFormat::Png).unwrap();
+    alice.send_file(&uid("bob"), &photo, "our cat").await.unwrap();
+    let notes = content(2000, "export-notes");
+    alice.send_file(&uid("bob"), &write(work.path(), "notes.txt", &notes), "").await.unwrap();
+    bob.sync().await.unwrap();
+    // One more that bob's device never fetched.
+    bob.set_auto_download_limit(0).unwrap();
+    alice.send_file(&uid("bob"), &write(work.path(), "big.bin", b"never fetched"), "").await.unwrap();
+    bob.sync().await.unwrap();
+
+    for (format, page) in [(sotto_core::ExportFormat::Html, "html"), (sotto_core::ExportFormat::Json, "json")] {
+        let out = work.path().join(format!("export-{page}"));
+        bob.export_readable(
+            &out,
+            format,
+            sotto_core::ExportScope::All,
+            &Progress::unobserved(),
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        let files: Vec<PathBuf> = std::fs::read_dir(out.join("files")).unwrap().flatten().map(|e| e.path()).collect();
+        assert_eq!(files.len(), 2, "only what this device has: {files:?}");
+        let notes_file = files.iter().find(|p| p.to_string_lossy().ends_with("-notes.txt")).unwrap();
+        assert_eq!(std::fs::read(notes_file).unwrap(), notes);
+        let cat = files.iter().find(|p| p.to_string_lossy().ends_with("-cat_.png")).expect("a name any disk takes");
+        assert_eq!(image::open(cat).unwrap().width(), 64);
+        let page = std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == page) && !p.ends_with(format!("index.{page}")))
+            .unwrap();
+        let text = std::fs::read_to_string(page).unwrap();
+        let cat_name = cat.file_name().unwrap().to_str().unwrap();
+        if format == sotto_core::ExportFormat::Html {
+            assert!(text.contains(&format!("<img src=\"files/{cat_name}\" alt=\"cat?.png\">")), "{text}");
+            assert!(text.contains("our cat"));
+            assert!(
+                text.contains("big.bin <span class=\"meta\">(13 bytes)</span> <span class=\"notice\">not downloaded"),
+                "{text}"
+            );
+        } else {
+            let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let with_files: Vec<&serde_json::Value> =
+                doc["messages"].as_array().unwrap().iter().filter(|m| m["kind"] == "file").collect();
+            assert_eq!(with_files.len(), 3);
+            assert_eq!(with_files[0]["file"]["path"], format!("files/{cat_name}"));
+            assert_eq!(with_files[0]["file"]["mime"], "image/png");
+            assert_eq!(with_files[2]["file"]["name"], "big.bin");
+            assert!(with_files[2]["file"]["path"].is_null());
+        }
+    }
+}

@@ -344,9 +344,11 @@ impl Receiver {
         let owner =
             Owner { user_id: own.user_id.as_str(), device_id: own.device_id.as_str(), server: "https://sotto.test" };
         let pickle_key = self.me.key.pickle_key()?;
+        let files = self.me.path.with_file_name("files");
         let (_, file) = backup::write_backup(
             &mut conn,
             &pickle_key,
+            &files,
             &owner,
             Vec::new(),
             passphrase,
@@ -462,11 +464,19 @@ impl BackupReader {
         let mut outcome = None;
         let progress = Progress::unobserved();
         let cancel = CancellationToken::new();
+        let files = self._dir.path().join("files");
         let rolled_back = self.store.transaction(|db| {
-            outcome = Some(backup::load_records(&mut reader, &header, db, &self.pickle_key, &progress, &cancel));
+            outcome =
+                Some(backup::load_records(&mut reader, &header, db, &self.pickle_key, &files, &progress, &cancel));
             // Never commit: the next file starts from the same empty database.
             Err::<(), _>(Error::Cancelled)
         });
+        // Files a record wrote go with the rolled-back rows.
+        if let Err(e) = std::fs::remove_dir_all(&files)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(e.into());
+        }
         match (outcome, rolled_back) {
             (Some(read), Err(Error::Cancelled)) => {
                 read.map(|i| BackupRead { records: i.records, messages: i.messages, has_account: i.has_account })

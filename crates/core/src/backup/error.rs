@@ -49,6 +49,9 @@ pub enum BackupError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A file's ciphertext is cut short, out of place, or not the one its key describes.
+    #[error("a file in it is incomplete or damaged")]
+    FileData,
     #[error("it holds two device accounts")]
     TwoAccounts,
     /// The device account record is not a vodozemac account pickle.

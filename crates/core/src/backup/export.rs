@@ -2,7 +2,11 @@
 //! own connection, so the client keeps working meanwhile), each row written as one record into
 //! the age stream as it is read.
 
-use std::io::Write;
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write};
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
 
 use rusqlite::{Connection, Row};
 use serde::Serialize;
@@ -10,8 +14,9 @@ use vodozemac::megolm::{InboundGroupSession, InboundGroupSessionPickle};
 use vodozemac::olm::{AccountPickle, SessionPickle};
 use zeroize::Zeroizing;
 
-use super::records::{Counts, Header, Record};
+use super::records::{Counts, FILE_DATA_BYTES, Header, Record};
 use super::{FORMAT, VERSION, WORK_FACTOR};
+use crate::attachment::FileKey;
 use crate::crypto::CryptoError;
 use crate::progress::{CancellationToken, Progress, watch};
 use crate::store::{StoreError, now_ms};
@@ -74,9 +79,11 @@ impl<W: Write> Lines<'_, W> {
 
 /// Write the backup of the database behind `conn` to `out`, encrypted with `passphrase`.
 /// `pickle_key` decrypts the stored pickles. The caller removes `out`'s file on error.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_backup<W: Write>(
     conn: &mut Connection,
     pickle_key: &[u8; 32],
+    files_dir: &Path,
     owner: &Owner<'_>,
     out: W,
     passphrase: &str,
@@ -88,7 +95,8 @@ pub(crate) fn write_backup<W: Write>(
     }
     // A deferred transaction: its first read fixes the snapshot every later read sees.
     let tx = conn.transaction()?;
-    let counts = count(&tx)?;
+    let kept = kept_files(&tx, files_dir)?;
+    let counts = count(&tx, &kept)?;
     let mut recipient = age::scrypt::Recipient::new(age::secrecy::SecretString::from(passphrase.to_owned()));
     recipient.set_work_factor(WORK_FACTOR);
     let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
@@ -106,7 +114,7 @@ pub(crate) fn write_backup<W: Write>(
         server: owner.server.to_owned(),
         counts,
     })?;
-    write_records(&tx, pickle_key, &mut lines)?;
+    write_records(&tx, pickle_key, &kept, &mut lines)?;
     if lines.written != total {
         return Err(StoreError::ChangedWhileRead.into());
     }
@@ -122,7 +130,33 @@ pub(crate) fn write_backup<W: Write>(
     Ok((BackupSummary { records, messages: counts.message, bytes: 0 }, out))
 }
 
-fn count(c: &Connection) -> Result<Counts> {
+/// The ciphertexts the profile keeps, by message row: where, and how long. A file missing from
+/// the directory (or of another size than its key says) is left out: its message's file is
+/// then restored as on the server only.
+fn kept_files(c: &Connection, dir: &Path) -> Result<BTreeMap<i64, (PathBuf, u64)>> {
+    let mut stmt = c.prepare("SELECT message_row, local, file_key FROM attachments WHERE local IS NOT NULL")?;
+    let mut rows = stmt.query([])?;
+    let mut kept = BTreeMap::new();
+    while let Some(r) = rows.next()? {
+        let (row, local, key): (i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let key: FileKey = serde_json::from_str(&key).map_err(StoreError::json("attachments", "file_key"))?;
+        let path = dir.join(local);
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.len() == key.encrypted_size => {
+                kept.insert(row, (path, key.encrypted_size));
+            }
+            Ok(_) | Err(_) => tracing::warn!(row, "a kept file is missing or damaged; the backup leaves it out"),
+        }
+    }
+    Ok(kept)
+}
+
+/// How many `file_data` records a ciphertext of `len` bytes takes.
+fn data_records(len: u64) -> u64 {
+    len.div_ceil(FILE_DATA_BYTES as u64).max(1)
+}
+
+fn count(c: &Connection, kept: &BTreeMap<i64, (PathBuf, u64)>) -> Result<Counts> {
     let n = |sql: &str| -> Result<u64> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|v| v.max(0) as u64)?) };
     let placeholders = META_KEYS.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(",");
     Ok(Counts {
@@ -139,11 +173,59 @@ fn count(c: &Connection) -> Result<Counts> {
         group_name_key: n("SELECT count(*) FROM group_name_keys")?,
         conversation: n("SELECT count(*) FROM conversations")?,
         message: n("SELECT count(*) FROM messages")?,
+        file: n("SELECT count(*) FROM attachments")?,
+        file_data: kept.values().map(|(_, len)| data_records(*len)).sum(),
         pending_decryption: n("SELECT count(*) FROM pending_decryption")?,
         received_direct: n("SELECT count(*) FROM received_direct")?,
         megolm_index: n("SELECT count(*) FROM megolm_indices")?,
         outbox: n("SELECT count(*) FROM outbox")?,
     })
+}
+
+/// Every message's file, each followed by its kept ciphertext in pieces.
+fn write_files<W: Write>(c: &Connection, kept: &BTreeMap<i64, (PathBuf, u64)>, lines: &mut Lines<'_, W>) -> Result<()> {
+    let mut stmt = c.prepare(
+        "SELECT message_row, name, mime, size, file_key, blob_id, state, width, height, blurhash, thumbnail
+         FROM attachments ORDER BY message_row",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let message_row: i64 = r.get(0)?;
+        let file_key: String = r.get(4)?;
+        let thumbnail: Option<Vec<u8>> = r.get(10)?;
+        let data = kept.get(&message_row);
+        lines.record(&Record::File {
+            message_row,
+            name: r.get(1)?,
+            mime: r.get(2)?,
+            size: u64::try_from(r.get::<_, i64>(3)?).map_err(|_| StoreError::malformed("attachments", "size"))?,
+            file_key: serde_json::from_str(&file_key).map_err(StoreError::json("attachments", "file_key"))?,
+            blob_id: r.get(5)?,
+            state: r.get(6)?,
+            width: r.get(7)?,
+            height: r.get(8)?,
+            blurhash: r.get(9)?,
+            thumbnail: thumbnail.map(|t| base64::engine::general_purpose::STANDARD.encode(t)),
+            data: data.is_some(),
+        })?;
+        if let Some((path, len)) = data {
+            let mut file = std::fs::File::open(path)?;
+            let mut left = *len;
+            let mut buf = vec![0u8; FILE_DATA_BYTES];
+            loop {
+                let take = usize::try_from(left.min(FILE_DATA_BYTES as u64)).unwrap_or(FILE_DATA_BYTES);
+                let piece = buf.get_mut(..take).unwrap_or_default();
+                file.read_exact(piece).map_err(|_| StoreError::ChangedWhileRead)?;
+                let data = base64::engine::general_purpose::STANDARD.encode(&*piece);
+                lines.record(&Record::FileData { message_row, data })?;
+                left -= take as u64;
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Stream every row of `sql` through `to_record` into the output, one at a time.
@@ -166,7 +248,12 @@ fn to_json<T: Serialize>(pickle: &T) -> Result<serde_json::Value> {
     serde_json::to_value(pickle).map_err(Error::encode("a pickle"))
 }
 
-fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_, W>) -> Result<()> {
+fn write_records<W: Write>(
+    c: &Connection,
+    key: &[u8; 32],
+    kept: &BTreeMap<i64, (PathBuf, u64)>,
+    lines: &mut Lines<'_, W>,
+) -> Result<()> {
     for k in META_KEYS {
         let value: Option<String> =
             rusqlite::OptionalExtension::optional(
@@ -321,6 +408,7 @@ fn write_records<W: Write>(c: &Connection, key: &[u8; 32], lines: &mut Lines<'_,
             })
         },
     )?;
+    write_files(c, kept, lines)?;
     each(c, "SELECT message_row, session_id, entry FROM pending_decryption ORDER BY message_row", lines, |r| {
         Ok(Record::PendingDecryption { message_row: r.get(0)?, session_id: r.get(1)?, entry: r.get(2)? })
     })?;

@@ -2,7 +2,11 @@
 //! is created; then every record is inserted, one line at a time, in the caller's transaction.
 //! Nothing counts as restored unless the trailer arrived and its count matches.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::Path;
+
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
 
 use rusqlite::params;
 use vodozemac::megolm::{ExportedSessionKey, InboundGroupSession, SessionConfig};
@@ -27,6 +31,18 @@ pub(crate) struct Imported {
     pub messages: u64,
     /// The file held the device's account (and so its Olm sessions).
     pub has_account: bool,
+    /// The file whose ciphertext is being read back (from `file_data` records).
+    receiving: Option<Receiving>,
+}
+
+/// A kept file's ciphertext as its pieces arrive: written into the new profile's `files`
+/// directory and checked against its key once all of it is there.
+struct Receiving {
+    message_row: i64,
+    file: std::io::BufWriter<std::fs::File>,
+    hash: Sha256,
+    left: u64,
+    key: crate::attachment::FileKey,
 }
 
 /// Decrypt `input` with the passphrase and read its header. Errors: a wrong passphrase, not a
@@ -44,7 +60,7 @@ pub(crate) fn open_backup<R: BufRead>(input: R, passphrase: &str) -> Result<(Hea
     if start.version > VERSION {
         return Err(Error::BackupTooNew { found: start.version, known: VERSION });
     }
-    if start.version != VERSION {
+    if start.version == 0 {
         return Err(BackupError::UnknownVersion(start.version).into());
     }
     let header: Header = serde_json::from_str(&line).map_err(BackupError::HeaderLine)?;
@@ -58,13 +74,14 @@ pub(crate) fn load_records<R: BufRead>(
     header: &Header,
     db: &Db<'_>,
     pickle_key: &[u8; 32],
+    files_dir: &Path,
     progress: &watch::Sender<Progress>,
     cancel: &CancellationToken,
 ) -> Result<Imported> {
     let total = header.counts.total();
     Progress::publish(progress, 0, total);
     let mut line = Zeroizing::new(String::new());
-    let mut out = Imported { records: 0, messages: 0, has_account: false };
+    let mut out = Imported { records: 0, messages: 0, has_account: false, receiving: None };
     loop {
         if !read_line(reader, &mut line)? {
             return Err(BackupError::NoTrailer.into());
@@ -73,6 +90,9 @@ pub(crate) fn load_records<R: BufRead>(
         let record: Record =
             serde_json::from_str(&line).map_err(|_| BackupError::Record(out.records.saturating_add(1)))?;
         if let Record::End { records } = record {
+            if out.receiving.is_some() {
+                return Err(BackupError::FileData.into());
+            }
             if records != out.records {
                 return Err(BackupError::Count { said: records, held: out.records }.into());
             }
@@ -85,7 +105,7 @@ pub(crate) fn load_records<R: BufRead>(
             Progress::publish(progress, total, total);
             return Ok(out);
         }
-        insert(db, pickle_key, record, &mut out).map_err(|e| match e {
+        insert(db, pickle_key, files_dir, record, &mut out).map_err(|e| match e {
             Error::Storage(source @ rusqlite::Error::SqliteFailure(f, _))
                 if f.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
@@ -103,8 +123,12 @@ pub(crate) fn load_records<R: BufRead>(
     }
 }
 
-fn insert(db: &Db<'_>, pickle_key: &[u8; 32], record: Record, out: &mut Imported) -> Result<()> {
+fn insert(db: &Db<'_>, pickle_key: &[u8; 32], files_dir: &Path, record: Record, out: &mut Imported) -> Result<()> {
     let c = db.conn();
+    // A kept file's pieces come right after its `file` record, all of them.
+    if out.receiving.is_some() && !matches!(record, Record::FileData { .. }) {
+        return Err(BackupError::FileData.into());
+    }
     match record {
         Record::Meta { key, value } => {
             if super::export::META_KEYS.contains(&key.as_str()) {
@@ -278,6 +302,90 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], record: Record, out: &mut Imported
                 server_ts
             ])?;
             out.messages += 1;
+        }
+        Record::File {
+            message_row,
+            name,
+            mime,
+            size,
+            file_key,
+            blob_id,
+            state,
+            width,
+            height,
+            blurhash,
+            thumbnail,
+            data,
+        } => {
+            if file_key.size != size {
+                return Err(BackupError::FileData.into());
+            }
+            let thumbnail = thumbnail
+                .map(|t| base64::engine::general_purpose::STANDARD.decode(t))
+                .transpose()
+                .map_err(|_| BackupError::FileData)?;
+            // Without its bytes, a file is as on the server (and an unsent one cannot be sent).
+            let (state, local) = match data {
+                true => (state, Some(uuid::Uuid::new_v4().simple().to_string())),
+                false if state == "uploading" => (state, None),
+                false => ("remote".to_owned(), None),
+            };
+            c.prepare_cached(
+                "INSERT INTO attachments (message_row, name, mime, size, file_key, blob_id, state, local,
+                    width, height, blurhash, thumbnail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                message_row,
+                name,
+                mime,
+                i64::try_from(size).map_err(|_| BackupError::FileData)?,
+                serde_json::to_string(&file_key).map_err(crate::Error::encode("a file key"))?,
+                blob_id,
+                state,
+                local,
+                width,
+                height,
+                blurhash,
+                thumbnail
+            ])?;
+            if let Some(local) = local {
+                std::fs::create_dir_all(files_dir)?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    std::fs::set_permissions(files_dir, std::fs::Permissions::from_mode(0o700))?;
+                }
+                let file = std::fs::File::create_new(files_dir.join(local))?;
+                out.receiving = Some(Receiving {
+                    message_row,
+                    file: std::io::BufWriter::new(file),
+                    hash: Sha256::new(),
+                    left: file_key.encrypted_size,
+                    key: file_key,
+                });
+            }
+        }
+        Record::FileData { message_row, data } => {
+            let Some(receiving) = out.receiving.as_mut().filter(|r| r.message_row == message_row) else {
+                return Err(BackupError::FileData.into());
+            };
+            let bytes = base64::engine::general_purpose::STANDARD.decode(data).map_err(|_| BackupError::FileData)?;
+            let len = bytes.len() as u64;
+            if len == 0 || len > receiving.left {
+                return Err(BackupError::FileData.into());
+            }
+            receiving.hash.update(&bytes);
+            receiving.file.write_all(&bytes)?;
+            receiving.left -= len;
+            if receiving.left == 0 {
+                let Some(done) = out.receiving.take() else { return Err(BackupError::FileData.into()) };
+                let file = done.file.into_inner().map_err(|e| Error::Io(e.into_error()))?;
+                file.sync_all()?;
+                if hex::encode(done.hash.finalize()) != done.key.sha256.to_ascii_lowercase() {
+                    return Err(BackupError::FileData.into());
+                }
+            }
         }
         Record::PendingDecryption { message_row, session_id, entry } => {
             db.add_pending(message_row, session_id.as_deref(), &entry)?;

@@ -17,6 +17,10 @@ pub(crate) struct Header {
     pub counts: Counts,
 }
 
+/// The most ciphertext bytes one `file_data` record carries (its line stays far below the
+/// longest line read).
+pub(crate) const FILE_DATA_BYTES: usize = 1024 * 1024;
+
 /// Only what every version's header has: read first, to refuse a newer version or another file
 /// with the right error before anything else is parsed.
 #[derive(Deserialize)]
@@ -42,6 +46,8 @@ pub(crate) struct Counts {
     pub group_name_key: u64,
     pub conversation: u64,
     pub message: u64,
+    pub file: u64,
+    pub file_data: u64,
     pub pending_decryption: u64,
     pub received_direct: u64,
     pub megolm_index: u64,
@@ -64,6 +70,8 @@ impl Counts {
             self.group_name_key,
             self.conversation,
             self.message,
+            self.file,
+            self.file_data,
             self.pending_decryption,
             self.received_direct,
             self.megolm_index,
@@ -196,6 +204,34 @@ pub(crate) enum Record {
         outgoing: bool,
         ts: i64,
         server_ts: Option<i64>,
+    },
+    /// A message's file: what opens it, and whether its ciphertext follows (`data`: in
+    /// `file_data` records right after this one).
+    File {
+        message_row: i64,
+        name: String,
+        mime: String,
+        size: u64,
+        file_key: crate::attachment::FileKey,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        blob_id: Option<String>,
+        state: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        width: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        height: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        blurhash: Option<String>,
+        /// The thumbnail JPEG, base64.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thumbnail: Option<String>,
+        data: bool,
+    },
+    /// The next piece of the ciphertext of the file just announced (base64 of at most
+    /// [`FILE_DATA_BYTES`]).
+    FileData {
+        message_row: i64,
+        data: String,
     },
     PendingDecryption {
         message_row: i64,

@@ -30,8 +30,11 @@ fn header_errors_are_typed() {
     let good = encrypt(&format!("{HEADER}\n{{\"type\":\"end\",\"records\":0}}\n"), "pw", 2);
     open(&good, "pw").unwrap();
     assert!(matches!(open(&good, "wrong"), Err(Error::BackupPassphrase)));
-    let newer = encrypt(&format!("{}\n", HEADER.replace("\"version\":1", "\"version\":2")), "pw", 2);
-    assert!(matches!(open(&newer, "pw"), Err(Error::BackupTooNew { found: 2, known: 1 })));
+    let newer = encrypt(&format!("{}\n", HEADER.replace("\"version\":1", "\"version\":3")), "pw", 2);
+    assert!(matches!(open(&newer, "pw"), Err(Error::BackupTooNew { found: 3, known: 2 })));
+    // Earlier versions read (version 1, without files, is the HEADER above); 0 never existed.
+    let zero = encrypt(&format!("{}\n", HEADER.replace("\"version\":1", "\"version\":0")), "pw", 2);
+    assert!(matches!(open(&zero, "pw"), Err(Error::Backup(BackupError::UnknownVersion(0)))));
     let other = encrypt("{\"format\":\"something-else\",\"version\":1}\n", "pw", 2);
     assert!(matches!(open(&other, "pw"), Err(Error::NotABackup)));
     assert!(matches!(open(b"plain text, not age", "pw"), Err(Error::NotABackup)));
@@ -86,8 +89,9 @@ fn a_missing_trailer_is_damage() {
     ] {
         let bytes = encrypt(&body, "pw", 2);
         let (header, mut reader) = open_backup(BufReader::new(bytes.as_slice()), "pw").unwrap();
-        let result =
-            store.transaction(|db| load_records(&mut reader, &header, db, &pickle_key, &tx, &cancel).map(|_| ()));
+        let result = store.transaction(|db| {
+            load_records(&mut reader, &header, db, &pickle_key, &dir.path().join("files"), &tx, &cancel).map(|_| ())
+        });
         assert_eq!(result.is_ok(), expect_ok, "{body}: {:?}", result.err());
         if !expect_ok {
             assert!(matches!(result, Err(Error::Backup(_))));
@@ -113,8 +117,9 @@ fn conversation_ids_in_records_are_checked() {
     for (id, expect_ok) in [("bob", false), ("x:bob", false), ("u:Bob", false), ("u:bob", true)] {
         let bytes = encrypt(&conversation(id), "pw", 2);
         let (header, mut reader) = open_backup(BufReader::new(bytes.as_slice()), "pw").unwrap();
-        let result =
-            store.transaction(|db| load_records(&mut reader, &header, db, &[1u8; 32], &tx, &cancel).map(|_| ()));
+        let result = store.transaction(|db| {
+            load_records(&mut reader, &header, db, &[1u8; 32], &dir.path().join("files"), &tx, &cancel).map(|_| ())
+        });
         assert_eq!(result.is_ok(), expect_ok, "{id}: {:?}", result.err());
         if !expect_ok {
             assert!(matches!(result, Err(Error::Backup(_))), "{id}");
@@ -134,4 +139,67 @@ fn pickles_round_trip_through_records() {
     let records::Record::Account { pickle } = serde_json::from_str(&line).unwrap() else { panic!("not an account") };
     let back = vodozemac::olm::Account::from_pickle(serde_json::from_value(pickle).unwrap());
     assert_eq!(back.curve25519_key(), account.curve25519_key());
+}
+
+#[test]
+fn a_kept_file_must_arrive_whole_and_match_its_key() {
+    use base64::Engine as _;
+    let tx = Progress::unobserved();
+    let cancel = CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let key = crate::profile::ProfileKey::bench_from_bytes([7; 32]);
+    let mut store = crate::store::Store::open(&dir.path().join("db"), &key, crate::store::OpenMode::Create).unwrap();
+    let mut sealed = Vec::new();
+    let file_key = crate::attachment::encrypt(&b"hello file"[..], &mut sealed, |_| {}).unwrap();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let (first, rest) = sealed.split_at(10);
+    let mut altered = sealed.clone();
+    altered[3] ^= 1;
+    let message = "{\"type\":\"conversation\",\"id\":\"u:bob\",\"kind\":\"direct\",\"peer\":\"bob\",\"title\":\"bob\",\"last_ts\":0,\"last_preview\":\"\",\"unread\":0}\n\
+         {\"type\":\"message\",\"id\":1,\"conversation_id\":\"u:bob\",\"message_id\":\"m1\",\"sender_user\":\"bob\",\"sender_device\":null,\"kind\":\"file\",\"body\":\"\",\"status\":\"received\",\"reason\":null,\"outgoing\":false,\"ts\":1,\"server_ts\":1}";
+    let file = format!(
+        "{{\"type\":\"file\",\"message_row\":1,\"name\":\"a.txt\",\"mime\":\"text/plain\",\"size\":10,\"file_key\":{},\"state\":\"local\",\"data\":true}}",
+        serde_json::to_string(&file_key).unwrap()
+    );
+    let data = |bytes: &[u8]| format!("{{\"type\":\"file_data\",\"message_row\":1,\"data\":\"{}\"}}", b64(bytes));
+    let end = |n: usize| format!("{{\"type\":\"end\",\"records\":{n}}}");
+    for (lines, expect_ok) in [
+        (vec![message.to_owned(), file.clone(), data(first), data(rest), end(5)], true),
+        // Cut short: the trailer comes before the last piece.
+        (vec![message.to_owned(), file.clone(), data(first), end(4)], false),
+        // Another record in the middle of a file's pieces.
+        (
+            vec![
+                message.to_owned(),
+                file.clone(),
+                data(first),
+                "{\"type\":\"received_direct\",\"sender_user\":\"bob\",\"message_id\":\"x\"}".to_owned(),
+                data(rest),
+                end(6),
+            ],
+            false,
+        ),
+        // Altered: the checksum in the key does not match.
+        (vec![message.to_owned(), file.clone(), data(&altered), end(4)], false),
+        // Longer than the key says.
+        (vec![message.to_owned(), file.clone(), data(&sealed), data(b"x"), end(5)], false),
+    ] {
+        let files = tempfile::tempdir().unwrap();
+        let body = format!("{HEADER}\n{}\n", lines.join("\n"));
+        let bytes = encrypt(&body, "pw", 2);
+        let (header, mut reader) = open_backup(BufReader::new(bytes.as_slice()), "pw").unwrap();
+        let result = store.transaction(|db| {
+            load_records(&mut reader, &header, db, &[1u8; 32], files.path(), &tx, &cancel).map(|_| ())
+        });
+        assert_eq!(result.is_ok(), expect_ok, "{lines:?}: {:?}", result.err());
+        if expect_ok {
+            let kept: Vec<_> = std::fs::read_dir(files.path()).unwrap().flatten().map(|e| e.path()).collect();
+            assert_eq!(kept.len(), 1);
+            assert_eq!(std::fs::read(&kept[0]).unwrap(), sealed);
+            let stored = store.db().stored_file(1).unwrap().unwrap();
+            assert_eq!(stored.state, crate::store::FileState::Local);
+        } else {
+            assert!(matches!(result, Err(Error::Backup(_))), "{:?}", result.err());
+        }
+    }
 }

@@ -137,6 +137,7 @@ impl Client {
             let (summary, out) = backup::write_backup(
                 &mut conn,
                 &pickle_key,
+                &ProfilePaths::new(&self.inner.dir).files(),
                 &owner,
                 BufWriter::new(file),
                 passphrase,
@@ -283,8 +284,10 @@ fn stage(
     let loaded = (|| {
         let mut store = Store::open(&ProfilePaths::new(dir).database(), &key, OpenMode::Create)?;
         let pickle_key = key.pickle_key()?;
-        let imported =
-            store.transaction(|db| backup::load_records(&mut reader, &header, db, &pickle_key, progress, cancel))?;
+        let imported = store.transaction(|db| {
+            let files = ProfilePaths::new(dir).files();
+            backup::load_records(&mut reader, &header, db, &pickle_key, &files, progress, cancel)
+        })?;
         Ok::<_, Error>((store, imported))
     })();
     match loaded {

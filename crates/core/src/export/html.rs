@@ -12,12 +12,13 @@ use jiff::ZonedDateTime;
 
 use super::{Counter, Entry, Job, close};
 use crate::Result;
-use crate::store::{ConversationKind, Db, Message, MessageKind, MessageReason, MessageStatus};
+use crate::store::{ConversationKind, Db, FileInfo, Message, MessageKind, MessageReason, MessageStatus};
 
 impl Job<'_> {
     pub(super) fn html_conversation(
         &self,
         db: &Db<'_>,
+        staging: &std::path::Path,
         mut w: BufWriter<File>,
         entry: &mut Entry,
         counter: &mut Counter<'_>,
@@ -61,7 +62,8 @@ impl Job<'_> {
                 w.write_all(b"</h2>\n")?;
                 day = Some(this_day);
             }
-            html_message(&mut w, m, when.as_ref())
+            let file = self.export_file(db, staging, m)?;
+            html_message(&mut w, m, when.as_ref(), file.as_deref())
         })?;
         if day.is_some() {
             w.write_all(b"</section>\n")?;
@@ -130,7 +132,8 @@ impl Job<'_> {
     }
 }
 
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'";
+/// Images only from the export's own `files` folder (opened from disk: `file:`; served: `'self'`).
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' file:";
 
 const CSS: &str = r#"
 :root { color-scheme: light dark; --bg: #fbfaf7; --fg: #1f2023; --muted: #6a6b70; --line: #e4e2dc;
@@ -157,6 +160,8 @@ h2 { font-size: .8rem; font-weight: 600; letter-spacing: .04em; text-transform: 
 .offset { font-size: .75em; }
 .body { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
 .notice { font-style: italic; color: var(--muted); }
+.file { margin: .25rem 0; overflow-wrap: anywhere; }
+.file img { display: block; max-width: 100%; max-height: 24rem; border-radius: 6px; }
 .status { margin: .25rem 0 0; font-size: .8rem; color: var(--warn); background: var(--warn-bg);
   border-radius: .35rem; padding: .1rem .4rem; display: inline-block; }
 .system { text-align: center; color: var(--muted); font-size: .85rem; font-style: italic; margin: .75rem 2rem;
@@ -190,7 +195,7 @@ fn html_head(w: &mut impl Write, title: &str) -> Result<()> {
     Ok(())
 }
 
-fn html_message(w: &mut impl Write, m: &Message, when: Option<&ZonedDateTime>) -> Result<()> {
+fn html_message(w: &mut impl Write, m: &Message, when: Option<&ZonedDateTime>, file: Option<&str>) -> Result<()> {
     if m.kind == MessageKind::System {
         w.write_all(b"<p class=\"system\">")?;
         html_time(w, when)?;
@@ -225,9 +230,14 @@ fn html_message(w: &mut impl Write, m: &Message, when: Option<&ZonedDateTime>) -
         esc(w, undecryptable_words(m.reason.map(MessageReason::as_str)))?;
         w.write_all(b"</p>\n")?;
     } else {
-        w.write_all(b"<p class=\"body\">")?;
-        esc(w, &m.body)?;
-        w.write_all(b"</p>\n")?;
+        if let Some(info) = &m.file {
+            html_file(w, info, file)?;
+        }
+        if !(m.kind == MessageKind::File && m.body.is_empty()) {
+            w.write_all(b"<p class=\"body\">")?;
+            esc(w, &m.body)?;
+            w.write_all(b"</p>\n")?;
+        }
     }
     match m.status {
         MessageStatus::Failed => {
@@ -242,6 +252,62 @@ fn html_message(w: &mut impl Write, m: &Message, when: Option<&ZonedDateTime>) -
     }
     w.write_all(b"</article>\n")?;
     Ok(())
+}
+
+/// A file: an image shown (when this device had it), a link to any other file, or words saying
+/// it was never downloaded here.
+fn html_file(w: &mut impl Write, info: &FileInfo, path: Option<&str>) -> Result<()> {
+    w.write_all(b"<p class=\"file\">")?;
+    match path {
+        Some(path) if info.image.is_some() => {
+            let url = url_path(path);
+            write!(w, "<a href=\"{url}\"><img src=\"{url}\" alt=\"")?;
+            esc(w, &info.name)?;
+            w.write_all(b"\"></a>")?;
+        }
+        Some(path) => {
+            write!(w, "<a href=\"{}\">", url_path(path))?;
+            esc(w, &info.name)?;
+            w.write_all(b"</a>")?;
+        }
+        None => esc(w, &info.name)?,
+    }
+    write!(w, " <span class=\"meta\">({})</span>", human_size(info.size))?;
+    if path.is_none() {
+        w.write_all(b" <span class=\"notice\">not downloaded on this device, so not in this export</span>")?;
+    }
+    w.write_all(b"</p>\n")?;
+    Ok(())
+}
+
+/// A relative path as a URL path: every byte but unreserved characters and `/` percent-encoded
+/// (a name with `#`, `%` or spaces still links to its file; nothing in it can end the attribute).
+fn url_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `512 bytes`, `1.5 KB`, `20 MB` (decimal units, as file managers show them).
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let shown = if value < 10.0 { format!("{value:.1}") } else { format!("{value:.0}") };
+    format!("{shown} {}", UNITS.get(unit).copied().unwrap_or("TB"))
 }
 
 /// `14:03 +01:00`, with the full moment in the `datetime` attribute.

@@ -19,6 +19,7 @@ impl Job<'_> {
     pub(super) fn json_conversation(
         &self,
         db: &Db<'_>,
+        staging: &std::path::Path,
         mut w: BufWriter<File>,
         entry: &mut Entry,
         counter: &mut Counter<'_>,
@@ -30,7 +31,8 @@ impl Job<'_> {
         Self::each_message(db, entry, counter, |m| {
             w.write_all(if first { "\n" } else { ",\n" }.as_bytes())?;
             first = false;
-            json(&mut w, &JsonMessage::new(m))
+            let path = self.export_file(db, staging, m)?;
+            json(&mut w, &JsonMessage::new(m, path))
         })?;
         w.write_all(b"\n]}\n")?;
         close(w)
@@ -103,10 +105,21 @@ struct JsonMessage<'a> {
     reason: Option<&'a str>,
     sent_at: Option<String>,
     server_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<JsonFile<'a>>,
+}
+
+/// A file message's file: `path` (relative to the export) when this device had it.
+#[derive(Serialize)]
+struct JsonFile<'a> {
+    name: &'a str,
+    mime: &'a str,
+    size: u64,
+    path: Option<String>,
 }
 
 impl<'a> JsonMessage<'a> {
-    fn new(m: &'a Message) -> Self {
+    fn new(m: &'a Message, path: Option<String>) -> Self {
         Self {
             id: m.id,
             message_id: &m.message_id,
@@ -118,6 +131,7 @@ impl<'a> JsonMessage<'a> {
             reason: m.reason.map(MessageReason::as_str),
             sent_at: iso(m.ts),
             server_at: m.server_ts.and_then(iso),
+            file: m.file.as_ref().map(|f| JsonFile { name: &f.name, mime: &f.mime, size: f.size, path }),
         }
     }
 }

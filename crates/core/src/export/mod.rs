@@ -96,6 +96,7 @@ impl Client {
         let mut reader = self.reader()?;
         let job = Job {
             format,
+            files: crate::profile::ProfilePaths::new(self.profile_dir()).files(),
             tz: TimeZone::system(),
             user_id: self.user_id().as_str(),
             exported_at: Timestamp::now(),
@@ -109,6 +110,8 @@ impl Client {
 /// One export's settings; the time zone and clock are explicit so tests can fix them.
 struct Job<'a> {
     format: ExportFormat,
+    /// The profile's kept (encrypted) files.
+    files: PathBuf,
     tz: TimeZone,
     user_id: &'a str,
     exported_at: Timestamp,
@@ -175,9 +178,10 @@ impl Job<'_> {
                 let file = names.assign(&conversation, self.format.extension());
                 let mut entry = Entry { conversation, file, messages, first_ts: None, last_ts: None };
                 let out = create(&staging.path().join(&entry.file))?;
+                let staged = staging.path();
                 match self.format {
-                    ExportFormat::Html => self.html_conversation(db, out, &mut entry, &mut counter)?,
-                    ExportFormat::Json => self.json_conversation(db, out, &mut entry, &mut counter)?,
+                    ExportFormat::Html => self.html_conversation(db, staged, out, &mut entry, &mut counter)?,
+                    ExportFormat::Json => self.json_conversation(db, staged, out, &mut entry, &mut counter)?,
                 }
                 entries.push(entry);
             }
@@ -216,6 +220,24 @@ impl Job<'_> {
                 counter.step();
             }
         }
+    }
+
+    /// A file message's file, decrypted into the export's `files` folder when this device has
+    /// it: its path relative to the export (`None`: not downloaded here, or not a file).
+    fn export_file(&self, db: &Db<'_>, staging: &Path, m: &Message) -> Result<Option<String>> {
+        let Some(info) = &m.file else { return Ok(None) };
+        let Some(stored) = db.stored_file(m.id)? else { return Ok(None) };
+        let (Some(local), crate::store::FileState::Local | crate::store::FileState::Uploading) =
+            (&stored.local, stored.state)
+        else {
+            return Ok(None);
+        };
+        let dir = staging.join("files");
+        std::fs::create_dir_all(&dir)?;
+        let relative = format!("files/{}-{}", m.id, disk_name(&info.name));
+        let input = std::io::BufReader::new(File::open(self.files.join(local))?);
+        crate::attachment::decrypt_to_file(input, &staging.join(&relative), &stored.key, |_| {})?;
+        Ok(Some(relative))
     }
 
     fn local(&self, ms: i64) -> Option<ZonedDateTime> {
@@ -297,6 +319,15 @@ impl FileNames {
         }
         name
     }
+}
+
+/// A file's name as a name on any file system: characters Windows refuses become `_`, and it
+/// does not end in a dot or a space.
+fn disk_name(name: &str) -> String {
+    let cleaned: String =
+        name.chars().map(|c| if c.is_control() || "<>:\"/\\|?*".contains(c) { '_' } else { c }).collect();
+    let trimmed = cleaned.trim_end_matches(['.', ' ']);
+    if trimmed.is_empty() { "file".to_owned() } else { trimmed.to_owned() }
 }
 
 fn slug(title: &str) -> String {

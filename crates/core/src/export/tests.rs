@@ -72,6 +72,7 @@ impl Fixture {
     ) -> Result<ExportSummary> {
         let job = Job {
             format,
+            files: crate::profile::ProfilePaths::new(self.client.profile_dir()).files(),
             tz,
             user_id: self.client.user_id().as_str(),
             exported_at: Timestamp::from_millisecond(WED_2130_UTC + 48 * HOUR).unwrap(),
@@ -146,7 +147,7 @@ fn html_escapes_bodies_titles_and_user_ids() {
     for html in [&index, &page] {
         assert!(!html.to_lowercase().contains("<script"), "no script element, escaped or not:\n{html}");
         assert!(html.contains(
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' file:\">"
         ));
         assert!(html.contains("&lt;script&gt;alert(&quot;t&quot;)&lt;&#x2F;script&gt; &amp; &#x27;friends&#x27;"));
     }

@@ -197,6 +197,11 @@ pub(crate) fn remove(dir: &Path, _lock: &ProfileLock, info: &ProfileInfo) -> Res
             Err(e) => return Err(e.into()),
         }
     }
+    match std::fs::remove_dir_all(paths.files()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
     if info.keychain {
         ProfileKey::delete_from_keychain(&info.id)?;
     }
