@@ -2,7 +2,8 @@
 # Runs the whole test suite: the UI's type check, build and component tests; formatting and
 # lints; every Rust test (unit tests, the integration tests that start the real sotto-server
 # binary on loopback with real clients and real SQLCipher profiles, and the app-window tests that
-# drive the real desktop app through WebDriver under Xvfb); the deployment files in deploy/
+# drive the real desktop app through WebDriver under Xvfb; the blob store also on an S3-compatible
+# server, moto's, installed from PyPI into target/moto-venv); the deployment files in deploy/
 # (systemd-analyze, nginx and Caddy in front of the real server); the .deb and .rpm packages; and
 # the benchmarks' smoke runs. One shared target directory.
 #
@@ -29,6 +30,13 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # One cold build: incremental caches only cost time and disk here.
 export CARGO_INCREMENTAL=0
 
+echo "== an S3-compatible object store for the blob store's tests (moto's server, from PyPI)"
+moto_venv=target/moto-venv
+if [ ! -x "$moto_venv/bin/moto_server" ]; then
+  python3 -m venv "$moto_venv"
+  "$moto_venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.6'
+fi
+export SOTTO_MOTO_SERVER="$PWD/$moto_venv/bin/moto_server"
 echo "== UI: install, type check, build, component tests"
 npm ci --prefix ui --no-audit --no-fund --loglevel=error
 npm --prefix ui run build

@@ -46,6 +46,8 @@ pub struct Config {
     pub connections: crate::connections::ConnectionSettings,
     /// Size limits, quota and lifetimes of blobs (attachments).
     pub blobs: crate::blobs::BlobRules,
+    /// Where blob bytes are kept: `None` for the data directory, or an S3-compatible bucket.
+    pub blob_store: Option<crate::blobs::s3::S3Location>,
 }
 
 /// Whom a group admin may add to a group without the person's consent.
@@ -80,6 +82,7 @@ impl Config {
             group_adds: GroupAdds::default(),
             connections: crate::connections::ConnectionSettings::default(),
             blobs: crate::blobs::BlobRules::default(),
+            blob_store: None,
         }
     }
 }

@@ -46,6 +46,8 @@ use crate::store::sqlite::SqliteStore;
 pub enum ServerError {
     #[error("cannot create the data directory {path} or make it private: {source}")]
     DataDir { path: String, source: std::io::Error },
+    #[error("cannot use the blob store: {0}")]
+    BlobStore(String),
     #[error(transparent)]
     SigningKey(#[from] auth::KeyFileError),
     #[error("cannot open the database: {0}")]
@@ -70,16 +72,26 @@ pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, Se
         .with_leeway(config.token_leeway)
         .with_clock(config.clock.clone());
     let store = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?);
-    let blobs = blobs::fs::FsBlobStore::open(&config.data_dir, store.clone(), config.blobs).map_err(|source| {
-        ServerError::DataDir { path: config.data_dir.join(blobs::fs::BLOB_DIR).display().to_string(), source }
-    })?;
+    let blobs: Arc<dyn blobs::BlobStore> = match &config.blob_store {
+        None => {
+            Arc::new(blobs::fs::FsBlobStore::open(&config.data_dir, store.clone(), config.blobs).map_err(|source| {
+                ServerError::DataDir { path: config.data_dir.join(blobs::fs::BLOB_DIR).display().to_string(), source }
+            })?)
+        }
+        Some(location) => {
+            tracing::info!(bucket = %location.bucket, prefix = %location.prefix, "blobs are kept in an S3-compatible store");
+            Arc::new(
+                blobs::s3::S3BlobStore::open(location, store.clone(), config.blobs).map_err(ServerError::BlobStore)?,
+            )
+        }
+    };
     Ok(AppState::new(Inner {
         accounts: store.clone(),
         devices: Arc::new(store::cache::CachedDevices::new(store.clone())),
         inbox: store.clone(),
         groups: store.clone(),
         backups: store,
-        blobs: Arc::new(blobs),
+        blobs,
         tokens,
         clock: config.clock.clone(),
         external_issuer: config.external_issuer.clone(),

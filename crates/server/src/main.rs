@@ -122,6 +122,12 @@ struct Args {
     /// (for tests).
     #[arg(long, env = "SOTTO_BLOB_RETENTION_SECS", hide = true)]
     blob_retention_secs: Option<u64>,
+    /// Where attachments are kept: `fs` (files in the data directory) or `s3://BUCKET[/PREFIX]`
+    /// (an S3-compatible object store; endpoint, region and credentials from the usual `AWS_*`
+    /// variables: AWS_ENDPOINT, AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_ALLOW_HTTP=true for a plain-HTTP endpoint).
+    #[arg(long, env = "SOTTO_BLOB_STORE", default_value = "fs", value_parser = parse_blob_store)]
+    blob_store: BlobStoreArg,
     /// Seconds an upload may stay incomplete before it is dropped.
     #[arg(long, env = "SOTTO_BLOB_UPLOAD_WINDOW_SECS", default_value_t = sotto_server::blobs::DEFAULT_UPLOAD_WINDOW.as_secs())]
     blob_upload_window_secs: u64,
@@ -190,6 +196,10 @@ async fn main() -> anyhow::Result<()> {
             args.blob_retention_secs.unwrap_or(args.blob_retention_days.saturating_mul(24 * 3600)),
         ),
     };
+    config.blob_store = match args.blob_store {
+        BlobStoreArg::Fs => None,
+        BlobStoreArg::S3(location) => Some(location),
+    };
     config.trusted_proxies = args.trusted_proxies;
     config.group_adds = match args.group_adds {
         GroupAddsArg::Invite => sotto_server::config::GroupAdds::Invite,
@@ -229,6 +239,20 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// A CIDR range, or a single address (a /32 or /128).
+/// Where `--blob-store` keeps attachments.
+#[derive(Debug, Clone)]
+enum BlobStoreArg {
+    Fs,
+    S3(sotto_server::blobs::s3::S3Location),
+}
+
+fn parse_blob_store(s: &str) -> Result<BlobStoreArg, String> {
+    match s {
+        "fs" => Ok(BlobStoreArg::Fs),
+        other => sotto_server::blobs::s3::S3Location::parse(other).map(BlobStoreArg::S3),
+    }
+}
+
 fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
     let s = s.trim();
     s.parse::<ipnet::IpNet>()

@@ -482,3 +482,113 @@ async fn one_writer_per_blob() {
     complete_ok(&alice, &id).await;
     assert!(download(&alice, &id, None).await.bytes().await.unwrap().as_ref() == bytes.as_slice());
 }
+
+/// The same rules with the bytes in an S3-compatible object store (`--blob-store s3://…`, here
+/// moto's server): each part one object, ranges across parts, a kill -9 mid-upload, deletion and
+/// expiry taking the objects with them, and nothing of a blob in the data directory.
+mod s3 {
+    use sotto_testkit::S3Server;
+
+    use super::*;
+
+    /// The blob's objects, in order of their offsets.
+    async fn parts(store: &S3Server, prefix: &str, blob: &str) -> Vec<(String, Vec<u8>)> {
+        store.objects(&format!("{prefix}/{blob}/")).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn sizes_round_trip_and_the_bucket_holds_exactly_the_ciphertext() {
+        let store = S3Server::start().await;
+        let server = Server::start_with(store.serve_blobs(Launch::new(), "node-1")).await;
+        let [alice, bob] = server.register_all(["alice", "bob"]).await;
+        for (seed, size) in [0, 1, KIB64 - 1, KIB64, KIB64 + 1, 3 * KIB64 + 5].into_iter().enumerate() {
+            let bytes = ciphertext(size, seed as u32);
+            let id = upload(&alice, &bytes, &["bob"], KIB64).await;
+            for reader in [&alice, &bob] {
+                let resp = download(reader, &id, None).await;
+                assert_eq!(resp.status(), 200);
+                assert_eq!(resp.headers()["content-length"], size.to_string().as_str());
+                assert_eq!(resp.bytes().await.unwrap().as_ref(), bytes.as_slice(), "size {size}");
+            }
+            // One object per part, named by its offset; together exactly the ciphertext.
+            let objects = parts(&store, "node-1", &id).await;
+            assert_eq!(
+                objects.len(),
+                size.div_ceil(KIB64),
+                "size {size}: {:?}",
+                objects.iter().map(|o| &o.0).collect::<Vec<_>>()
+            );
+            let joined: Vec<u8> = objects.iter().flat_map(|(_, b)| b.clone()).collect();
+            assert_eq!(joined, bytes, "size {size}");
+            if let Some((key, _)) = objects.get(1) {
+                assert!(key.ends_with(&format!("/{:016x}", KIB64)), "{key}");
+            }
+        }
+        // Nothing of any blob on the server's own disk.
+        let local: Vec<_> = std::fs::read_dir(server.data_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(!local.iter().any(|n| n == "blobs"), "{local:?}");
+    }
+
+    #[tokio::test]
+    async fn ranges_a_kill9_mid_upload_deletion_and_expiry() {
+        let store = S3Server::start().await;
+        let launch = Launch::new().args(["--blob-upload-window-secs", "3"]);
+        let mut server = Server::start_with(store.serve_blobs(launch, "p")).await;
+        let [alice, bob] = server.register_all(["alice", "bob"]).await;
+        let size = 3 * MIB + 17;
+        let bytes = ciphertext(size, 11);
+        let id = create(&alice, size, &["bob"]).await.blob_id.to_string();
+        put_part_ok(&alice, &id, 0, &bytes[..MIB]).await;
+
+        // Killed in the middle of a part: half its body sent, then the server dies.
+        let mut raw = tokio::net::TcpStream::connect(server.process.addr()).await.unwrap();
+        let head = format!(
+            "PUT /v1/blobs/{id}/parts/{MIB} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/octet-stream\r\ncontent-length: {MIB}\r\n\r\n",
+            alice.token()
+        );
+        raw.write_all(head.as_bytes()).await.unwrap();
+        raw.write_all(&bytes[MIB..MIB + MIB / 2]).await.unwrap();
+        raw.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        server.kill9();
+        drop(raw);
+        server.restart().await;
+        assert_eq!(state(&alice, &id).await.offset, MIB as u64, "the half part was never committed");
+        assert_eq!(parts(&store, "p", &id).await.len(), 1, "and never stored");
+        put_part_ok(&alice, &id, MIB, &bytes[MIB..2 * MIB]).await;
+        put_part_ok(&alice, &id, 2 * MIB, &bytes[2 * MIB..]).await;
+        // A retried part whose answer was lost changes nothing.
+        put_part_ok(&alice, &id, MIB, &bytes[MIB..2 * MIB]).await;
+        complete_ok(&alice, &id).await;
+
+        // Ranges inside one part, across parts, and to the end.
+        for (range, from, to) in [
+            ("bytes=0-9", 0, 10),
+            (&*format!("bytes={}-{}", MIB - 5, MIB + 4), MIB - 5, MIB + 5),
+            (&*format!("bytes={}-{}", 10, 2 * MIB + 10), 10, 2 * MIB + 11),
+            (&*format!("bytes={}-", size - 3), size - 3, size),
+        ] {
+            let resp = download(&bob, &id, Some(range)).await;
+            assert_eq!(resp.status(), 206, "{range}");
+            assert_eq!(resp.bytes().await.unwrap().as_ref(), &bytes[from..to], "{range}");
+        }
+        assert_eq!(download(&bob, &id, None).await.bytes().await.unwrap().as_ref(), bytes.as_slice());
+
+        // The uploader deletes it: its objects go.
+        let resp = alice.req(Method::DELETE, &format!("/v1/blobs/{id}")).send().await.unwrap();
+        assert_eq!(resp.status(), 204);
+        assert_eq!(download(&bob, &id, None).await.status(), 404);
+        assert!(parts(&store, "p", &id).await.is_empty());
+
+        // An upload left unfinished is dropped after the upload window, objects and all.
+        let open = create(&alice, 500, &[]).await.blob_id.to_string();
+        put_part_ok(&alice, &open, 0, &ciphertext(200, 7)).await;
+        assert_eq!(parts(&store, "p", &open).await.len(), 1);
+        let deadline = Instant::now() + Duration::from_secs(3) + TIMEOUT;
+        while alice.get(&format!("/v1/blobs/{open}/upload")).await.status() != 404 {
+            assert!(Instant::now() < deadline, "the unfinished upload was not dropped");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(parts(&store, "p", &open).await.is_empty(), "its objects are gone");
+    }
+}

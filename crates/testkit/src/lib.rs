@@ -11,8 +11,10 @@
 
 mod error;
 mod locate;
+mod s3;
 mod server;
 
 pub use error::LaunchError;
 pub use locate::{free_port, locate, override_var};
+pub use s3::{BUCKET, S3Server};
 pub use server::{Launch, ServerProcess};

@@ -36,11 +36,19 @@ pub struct Launch {
     rust_log: String,
     temp_parent: Option<PathBuf>,
     tls: bool,
+    env: Vec<(String, String)>,
 }
 
 impl Default for Launch {
     fn default() -> Self {
-        Launch { binary: None, args: Vec::new(), rust_log: "info".to_owned(), temp_parent: None, tls: false }
+        Launch {
+            binary: None,
+            args: Vec::new(),
+            rust_log: "info".to_owned(),
+            temp_parent: None,
+            tls: false,
+            env: Vec::new(),
+        }
     }
 }
 
@@ -77,6 +85,12 @@ impl Launch {
             "--tls-key".to_owned(),
             key.display().to_string(),
         ])
+    }
+
+    /// An environment variable for the server (kept across restarts).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Launch {
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     /// Rate limits off (`--rate-limit 0`), for tests and loads that fire many requests.
@@ -116,6 +130,7 @@ impl Launch {
         let mut server = ServerProcess {
             binary,
             args: self.args,
+            env: self.env,
             rust_log: self.rust_log,
             dir,
             port: 0,
@@ -155,6 +170,7 @@ impl Launch {
 pub struct ServerProcess {
     binary: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     rust_log: String,
     dir: TempDir,
     port: u16,
@@ -290,10 +306,11 @@ impl ServerProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));
         for (key, _) in std::env::vars_os() {
-            if key.to_str().is_some_and(|k| k.starts_with("SOTTO_")) {
+            if key.to_str().is_some_and(|k| k.starts_with("SOTTO_") || k.starts_with("AWS_")) {
                 cmd.env_remove(key);
             }
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         let child = cmd.spawn().map_err(LaunchError::io(format!("starting {}", self.binary.display())))?;
         self.child = Some(child);
         self.wait_healthy().await

@@ -21,13 +21,13 @@
 //!   blob [`BlobRules::retention`] after its completion, is deleted by housekeeping
 //!   ([`BlobStore::expire`]), its bytes with it.
 //!
-//! The trait is shaped so that other byte stores can implement it: [`fs::FsBlobStore`] keeps the
-//! bytes in files under the data directory; an S3-compatible store would map a blob's parts to a
-//! multipart upload (committing a part once the object store acknowledges it), completion to
-//! completing that upload, and ranges to ranged GETs, with the same metadata in a
-//! [`crate::store::BlobIndex`].
+//! [`indexed::IndexedBlobStore`] keeps these rules over the [`crate::store::BlobIndex`] and a
+//! [`indexed::ByteStore`]: [`fs::FsBytes`] keeps the bytes in files under the data directory,
+//! [`s3::S3Bytes`] as objects in an S3-compatible bucket.
 
 pub mod fs;
+pub mod indexed;
+pub mod s3;
 
 use std::io;
 use std::pin::Pin;
