@@ -162,24 +162,27 @@ async fn group_files_reach_the_members_and_no_one_else() {
     let work = tempfile::tempdir().unwrap();
     let group = alice.create_group("photos", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
     let conversation = ConversationId::Group(group.clone());
-    let bytes = content(200 * 1024 + 5, "group-secret");
-    let path = write(work.path(), "minutes.txt", &bytes);
-    let sent = alice.send_group_file(&group, &path, "minutes of the meeting").await.unwrap();
-    assert_eq!(sent.status, MessageStatus::Sent, "{sent:?}");
-
-    for (member, name) in [(&bob, "bob"), (&carol, "carol")] {
-        member.sync().await.unwrap();
-        let got = last(member, &conversation);
-        assert_eq!(got.kind, MessageKind::File, "{name}");
-        assert_eq!(got.body, "minutes of the meeting");
-        let dest = work.path().join(format!("minutes-{name}.txt"));
-        member.save_file(got.id, &dest).await.unwrap();
-        assert_eq!(std::fs::read(&dest).unwrap(), bytes, "{name}");
+    const CHUNK: usize = 64 * 1024;
+    for (i, len) in [0, 1, CHUNK - 1, CHUNK + 1, 200 * 1024 + 5].into_iter().enumerate() {
+        let bytes = content(len, &format!("group-secret-{i}"));
+        let path = write(work.path(), &format!("minutes-{i}.txt"), &bytes);
+        let sent = alice.send_group_file(&group, &path, "minutes of the meeting").await.unwrap();
+        assert_eq!(sent.status, MessageStatus::Sent, "{sent:?}");
+        for (member, name) in [(&bob, "bob"), (&carol, "carol")] {
+            member.sync().await.unwrap();
+            let got = last(member, &conversation);
+            assert_eq!(got.kind, MessageKind::File, "{name}");
+            assert_eq!(got.body, "minutes of the meeting");
+            assert_eq!(got.file.as_ref().unwrap().name, format!("minutes-{i}.txt"));
+            let dest = work.path().join(format!("minutes-{i}-{name}.txt"));
+            member.save_file(got.id, &dest).await.unwrap();
+            assert_eq!(std::fs::read(&dest).unwrap(), bytes, "{name}, {len} bytes");
+        }
     }
 
     // Dave is not in the group: even with the blob's id (the server knows it), he gets nothing.
     let blobs = stored_blobs(&server);
-    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    assert_eq!(blobs.len(), 5, "{blobs:?}");
     let blob_id = BlobId::parse(blobs[0].file_name().unwrap().to_str().unwrap()).unwrap();
     let key = sotto_core::attachment::encrypt(&b"x"[..], std::io::sink(), |_| {}).unwrap();
     let dest = work.path().join("dave");
@@ -418,4 +421,139 @@ async fn readable_exports_write_the_files_beside_the_pages() {
             assert!(with_files[2]["file"]["path"].is_null());
         }
     }
+}
+
+/// Waits for the first event `pick` accepts (30 s at most).
+async fn wait_for<T>(
+    events: &mut tokio::sync::broadcast::Receiver<sotto_core::ClientEvent>,
+    mut pick: impl FnMut(&sotto_core::ClientEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv()).await.expect("the event in time");
+        match event {
+            Ok(event) => {
+                if let Some(found) = pick(&event) {
+                    return found;
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_50_mib_upload_goes_on_after_the_server_is_killed_mid_way() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    bob.set_auto_download_limit(0).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let bytes = content(50 * 1024 * 1024, "fifty");
+    let path = write(work.path(), "video.mp4", &bytes);
+    let mut events = alice.subscribe();
+    alice.start();
+    let queued = alice.send_file(&uid("bob"), &path, "the recording").await.unwrap();
+    assert_eq!(queued.status, MessageStatus::Queued, "the app gets the message at once");
+    // Part of it is up: the server dies, and comes back.
+    let total = wait_for(&mut events, |e| match e {
+        sotto_core::ClientEvent::FileProgress { message_row, done, total, direction, .. }
+            if *message_row == queued.id && *direction == sotto_core::Transfer::Upload && *done >= 8 * 1024 * 1024 =>
+        {
+            Some(*total)
+        }
+        _ => None,
+    })
+    .await;
+    assert!(total > 50 * 1024 * 1024);
+    server.kill9();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    server.restart().await;
+    let sent = wait_for(&mut events, |e| match e {
+        sotto_core::ClientEvent::StatusChanged { message }
+            if message.id == queued.id && message.status != MessageStatus::Queued =>
+        {
+            Some(message.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(sent.status, MessageStatus::Sent, "{sent:?}");
+    assert!(server.logs().matches("sotto-server listening").count() >= 2, "the server was restarted");
+    alice.shutdown();
+
+    bob.sync().await.unwrap();
+    let got = last(&bob, &ConversationId::Direct(uid("alice")));
+    assert_eq!(got.file.as_ref().unwrap().size, bytes.len() as u64);
+    let dest = work.path().join("video-saved.mp4");
+    bob.save_file(got.id, &dest).await.unwrap();
+    assert!(std::fs::read(&dest).unwrap() == bytes, "the file arrives whole");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_large_a_file_or_a_full_quota_fails_the_message_with_the_reason() {
+    let server = Server::start_with(&["--max-blob-bytes", "100000", "--blob-quota-bytes", "150000"]).await;
+    let dirs = profiles();
+    let [alice, _bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let big = write(work.path(), "big.bin", &content(200_000, "big"));
+    let failed = alice.send_file(&uid("bob"), &big, "").await.unwrap();
+    assert_eq!(failed.status, MessageStatus::Failed);
+    assert_eq!(failed.reason, Some(sotto_core::MessageReason::Failed(ErrorCode::BlobTooLarge)));
+    // Two that fit one by one, but not together in the quota.
+    let fits = write(work.path(), "fits.bin", &content(90_000, "fits"));
+    assert_eq!(alice.send_file(&uid("bob"), &fits, "").await.unwrap().status, MessageStatus::Sent);
+    let over = alice.send_file(&uid("bob"), &fits, "").await.unwrap();
+    assert_eq!(over.status, MessageStatus::Failed);
+    assert_eq!(over.reason, Some(sotto_core::MessageReason::Failed(ErrorCode::QuotaExceeded)));
+    // Nothing stored is lost: the failed message keeps its file and can be tried again.
+    assert_eq!(over.file.as_ref().unwrap().state, FileState::Uploading);
+    assert_eq!(alice.retry(over.id).await.unwrap().status, MessageStatus::Failed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_upload_fails_the_message_and_a_retry_sends_it() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let bytes = content(30 * 1024 * 1024, "cancel-me");
+    let path = write(work.path(), "large.bin", &bytes);
+    let mut events = alice.subscribe();
+    alice.start();
+    let queued = alice.send_file(&uid("bob"), &path, "").await.unwrap();
+    wait_for(&mut events, |e| match e {
+        sotto_core::ClientEvent::FileProgress { message_row, done, .. } if *message_row == queued.id && *done > 0 => {
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
+    assert!(alice.cancel_transfer(queued.id), "an upload was running");
+    let failed = wait_for(&mut events, |e| match e {
+        sotto_core::ClientEvent::StatusChanged { message } if message.id == queued.id => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(failed.status, MessageStatus::Failed);
+    assert_eq!(failed.reason, Some(sotto_core::MessageReason::Failed(ErrorCode::Cancelled)));
+    alice.retry(queued.id).await.unwrap();
+    let sent = wait_for(&mut events, |e| match e {
+        sotto_core::ClientEvent::StatusChanged { message }
+            if message.id == queued.id && message.status == MessageStatus::Sent =>
+        {
+            Some(message.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(sent.file.unwrap().state, FileState::Local);
+    alice.shutdown();
+    bob.sync().await.unwrap();
+    let got = last(&bob, &ConversationId::Direct(uid("alice")));
+    assert_eq!(got.message_id, queued.message_id);
+    let dest = work.path().join("large-saved.bin");
+    bob.save_file(got.id, &dest).await.unwrap();
+    assert!(std::fs::read(&dest).unwrap() == bytes);
 }

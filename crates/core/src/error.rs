@@ -284,6 +284,9 @@ impl Error {
             | Error::UntrustedCertificate { .. }
             | Error::CertificateChanged { .. }
             | Error::InvalidCertificate { .. } => true,
+            // A full quota (507) stays full until this account's files expire or are deleted:
+            // not worth retrying on its own.
+            Error::Server { code: ErrorCode::QuotaExceeded, .. } => false,
             Error::Server { status, code, .. } => {
                 *status >= 500 || matches!(code, ErrorCode::RateLimited | ErrorCode::ServerBusy)
             }
