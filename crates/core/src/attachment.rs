@@ -234,32 +234,6 @@ pub fn decrypt_to_file(
     Ok(size)
 }
 
-/// Check a ciphertext against its key without decrypting it: its size and SHA-256 (which the
-/// end-to-end message carries, so a match means it is the very ciphertext the sender made).
-pub fn check_ciphertext(mut input: impl Read, key: &FileKey) -> Result<(), AttachmentError> {
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; CHUNK_BYTES];
-    let mut len = 0u64;
-    loop {
-        let n = input.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        len += n as u64;
-        if len > key.encrypted_size {
-            return Err(AttachmentError::SizeMismatch);
-        }
-        hash.update(buf.get(..n).unwrap_or_default());
-    }
-    if len < key.encrypted_size {
-        return Err(AttachmentError::Truncated);
-    }
-    if hex::encode(hash.finalize()) != key.sha256.to_ascii_lowercase() {
-        return Err(AttachmentError::HashMismatch);
-    }
-    Ok(())
-}
-
 /// Up to `len` bytes: fewer only at the end of `input`.
 fn read_chunk(input: &mut impl Read, len: usize) -> std::io::Result<Vec<u8>> {
     let mut chunk = Vec::with_capacity(len);

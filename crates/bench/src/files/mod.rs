@@ -12,6 +12,10 @@
 //!   each part).
 //! - Download: `Client::download_file` (receive into a temporary file, then decrypt and check
 //!   into the destination).
+//! - The same file as a message, the way the app and the CLI send it: `Client::send_file`
+//!   (encrypt into the sender's profile, upload that ciphertext, send the message), then on the
+//!   other side `Client::download` (fetch into the profile, size and hash checked as it arrives)
+//!   and `Client::save_file` (decrypt into the destination).
 //! - Peak resident memory (`VmHWM`, reset once the setup is done) of this process — the client
 //!   engines — and of the server, over the steps above.
 //!
@@ -67,6 +71,12 @@ struct Report {
     aead: Step,
     upload: Step,
     download: Step,
+    /// The message path: send (encrypt into the profile, upload, send the message).
+    send_message: Step,
+    /// The message path: fetch into the recipient's profile.
+    fetch: Step,
+    /// The message path: decrypt the kept file to its destination.
+    save: Step,
     /// Upload then download, against `cp` (target ≥ 0.5 each way).
     upload_vs_cp: f64,
     download_vs_cp: f64,
@@ -192,6 +202,23 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     bob.download_file(&sent.blob_id, &sent.key, &received, &progress, &cancel).await?;
     let download = step(mib, started);
     ensure!(sha256_of(&received)? == sha256_of(&original)?, "the received file differs from the original");
+    std::fs::remove_file(&received)?;
+
+    bob.set_auto_download_limit(0)?;
+    let started = Instant::now();
+    let message = alice.send_file(bob.user_id(), &original, "").await?;
+    let send_message = step(mib, started);
+    ensure!(message.status == sotto_core::MessageStatus::Sent, "the file message was not sent: {message:?}");
+    bob.sync().await?;
+    let got = bob.message_by_id(&message.message_id)?.context("the file message did not arrive")?;
+    let started = Instant::now();
+    bob.download(got.id).await?;
+    let fetch = step(mib, started);
+    let saved = work.path().join("saved.bin");
+    let started = Instant::now();
+    bob.save_file(got.id, &saved).await?;
+    let save = step(mib, started);
+    ensure!(sha256_of(&saved)? == sha256_of(&original)?, "the saved file differs from the original");
 
     let report = Report {
         mib,
@@ -201,6 +228,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         aead,
         upload,
         download,
+        send_message,
+        fetch,
+        save,
         client_peak_rss_mib: peak_mib(None)?,
         server_peak_rss_mib: peak_mib(server.pid())?,
     };
@@ -210,6 +240,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ("AEAD (encrypt only)", &report.aead),
         ("upload", &report.upload),
         ("download", &report.download),
+        ("message: send", &report.send_message),
+        ("message: fetch", &report.fetch),
+        ("message: save", &report.save),
     ] {
         println!("  {name:<22} {:>8.2} s  {:>8.1} MiB/s", s.secs, s.mib_per_s);
     }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use sotto_proto::routes::{self, BlobPart};
 use sotto_proto::{BlobId, CreateBlobRequest, UserId};
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 
 use super::Client;
@@ -284,7 +284,8 @@ impl Client {
         };
         let temp = tempfile::Builder::new().prefix(".sotto-download-").tempfile_in(&dir)?;
         let fetched = tokio::select! {
-            fetched = self.fetch_ciphertext(blob_id, key, temp.path(), progress) => fetched,
+            // Decrypting checks it all (and the hash) anyway.
+            fetched = self.fetch_ciphertext(blob_id, key, temp.path(), progress, false) => fetched,
             () = cancel.cancelled() => Err(Error::Cancelled),
         };
         fetched?;
@@ -300,14 +301,19 @@ impl Client {
     }
 
     /// The blob's ciphertext into `path`, resumed from what it holds after a transient failure.
+    /// With `check`, its size and SHA-256 are checked against `key` as it arrives (no second
+    /// read): an error unless it is exactly the ciphertext the key describes.
     pub(crate) async fn fetch_ciphertext(
         &self,
         blob_id: &BlobId,
         key: &FileKey,
         path: &Path,
         progress: &watch::Sender<Progress>,
+        check: bool,
     ) -> Result<()> {
+        use sha2::Digest as _;
         let mut file = tokio::fs::OpenOptions::new().write(true).open(path).await?;
+        let mut hash = sha2::Sha256::new();
         let mut have = 0u64;
         let mut attempt = 0;
         loop {
@@ -323,6 +329,8 @@ impl Client {
                 if have > 0 && resp.status() != reqwest::StatusCode::PARTIAL_CONTENT {
                     // The server sent the whole blob again: start over.
                     file.set_len(0).await?;
+                    file.seek(std::io::SeekFrom::Start(0)).await?;
+                    hash = sha2::Sha256::new();
                     have = 0;
                 }
                 while let Some(chunk) =
@@ -333,6 +341,9 @@ impl Client {
                         return Err(Error::from(AttachmentError::SizeMismatch));
                     }
                     file.write_all(&chunk).await?;
+                    if check {
+                        hash.update(&chunk);
+                    }
                     Progress::publish(progress, have, key.encrypted_size);
                 }
                 Ok(())
@@ -349,6 +360,14 @@ impl Client {
         }
         file.flush().await?;
         file.sync_all().await?;
+        if check {
+            if have != key.encrypted_size {
+                return Err(AttachmentError::Truncated.into());
+            }
+            if hex::encode(hash.finalize()) != key.sha256.to_ascii_lowercase() {
+                return Err(AttachmentError::HashMismatch.into());
+            }
+        }
         Ok(())
     }
 }

@@ -486,18 +486,13 @@ impl Client {
         let local = uuid::Uuid::new_v4().simple().to_string();
         let result = async {
             let temp = tempfile::Builder::new().prefix(".receiving-").tempfile_in(&files)?;
+            // Checked against the key's size and hash as it arrives.
             tokio::select! {
-                fetched = self.fetch_ciphertext(&blob_id, &stored.key, temp.path(), &progress) => fetched?,
+                fetched = self.fetch_ciphertext(&blob_id, &stored.key, temp.path(), &progress, true) => fetched?,
                 () = cancel.cancelled() => return Err(Error::Cancelled),
             }
-            let (key, dest) = (stored.key.clone(), files.join(&local));
-            tokio::task::spawn_blocking(move || -> Result<()> {
-                attachment::check_ciphertext(std::io::BufReader::new(temp.as_file()), &key)?;
-                temp.persist_noclobber(&dest).map_err(|e| Error::Io(e.error))?;
-                Ok(())
-            })
-            .await
-            .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
+            temp.persist_noclobber(files.join(&local)).map_err(|e| Error::Io(e.error))?;
+            Ok(())
         }
         .await;
         self.inner.transfers.end(message_row);
