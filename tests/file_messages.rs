@@ -557,3 +557,34 @@ async fn a_cancelled_upload_fails_the_message_and_a_retry_sends_it() {
     bob.save_file(got.id, &dest).await.unwrap();
     assert!(std::fs::read(&dest).unwrap() == bytes);
 }
+
+/// A file message sent to keys the recipient just replaced cannot be decrypted there: the
+/// recipient asks for it again, and the file arrives in its place, whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_sent_to_old_keys_is_sent_again_and_arrives() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let work = tempfile::tempdir().unwrap();
+    alice.send_text(&uid("bob"), "hello").await.unwrap();
+    bob.sync().await.unwrap();
+    alice.reset_keys(PASSWORD).await.unwrap();
+    // Bob has not heard of the reset: this goes to the old keys.
+    let bytes = content(100_000, "resent-file");
+    let sent = bob.send_file(&uid("alice"), &write(work.path(), "plan.txt", &bytes), "the plan").await.unwrap();
+    alice.sync().await.unwrap();
+    assert_eq!(undecryptable(&alice).len(), 1);
+    // Bob's device gets the request and sends the file message again; alice reads it in place.
+    bob.sync().await.unwrap();
+    alice.sync().await.unwrap();
+    assert!(undecryptable(&alice).is_empty(), "{:?}", undecryptable(&alice));
+    let got = last(&alice, &ConversationId::Direct(uid("bob")));
+    assert_eq!(
+        (got.message_id.as_str(), got.kind, got.body.as_str()),
+        (sent.message_id.as_str(), MessageKind::File, "the plan")
+    );
+    assert_eq!(got.file.as_ref().unwrap().name, "plan.txt");
+    let dest = work.path().join("plan-saved.txt");
+    alice.save_file(got.id, &dest).await.unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+}

@@ -656,6 +656,46 @@ mod tests {
         assert!(cleaned.ends_with(".pdf"));
     }
 
+    /// What a hostile sender puts in a file message is made harmless before anything shows it:
+    /// a path for a name, a "thumbnail" that is no image, a made-up type.
+    #[test]
+    fn a_received_file_keeps_only_what_checks_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = crate::profile::ProfileKey::bench_from_bytes([3; 32]);
+        let mut store =
+            crate::store::Store::open(&dir.path().join("db"), &key, crate::store::OpenMode::Create).unwrap();
+        let conversation = ConversationId::Direct(UserId::parse("mallory").unwrap());
+        let mut sealed = Vec::new();
+        let file_key = attachment::encrypt(&b"x"[..], &mut sealed, |_| {}).unwrap();
+        let hostile = FileContent {
+            blob_id: BlobId::parse("bbbbbbbbbbbbbbbbbbbbbb").unwrap(),
+            key: file_key,
+            name: "../../.bashrc".into(),
+            mime: "text/html\r\nx: y".into(),
+            caption: String::new(),
+            preview: Some(ImagePreview {
+                width: 10,
+                height: 10,
+                blurhash: "LEHV6nWB2yk8pyo0adR*.7kCMdnj".into(),
+                thumbnail: b"<script>not an image</script>".to_vec(),
+            }),
+        };
+        let info = store
+            .transaction(|db| {
+                db.ensure_conversation(&conversation, "mallory")?;
+                let m = db
+                    .insert_message(&crate::store::NewMessage::received_text(&conversation, "m1", "mallory", "", 1))?
+                    .unwrap();
+                store_received(db, m.id, &hostile)
+            })
+            .unwrap();
+        assert_eq!(info.name, "bashrc");
+        assert_eq!(info.mime, "application/octet-stream");
+        assert_eq!(info.state, FileState::Remote);
+        assert!(info.image.is_none(), "a preview that does not decode is dropped");
+        assert_eq!(store.db().thumbnail(1).unwrap(), None);
+    }
+
     #[test]
     fn media_types_are_checked() {
         assert_eq!(clean_mime("image/PNG"), "image/png");

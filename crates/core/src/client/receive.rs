@@ -462,11 +462,16 @@ fn handle_direct(
             out.verification.push((sender, content));
             Ok(())
         }
-        OlmContent::Resent { to, body, ts, original } => {
+        OlmContent::Resent { to, body, ts, original, file } => {
             let from_me = entry.sender_user == own.user_id;
             let Some(peer) = peer_of(own, entry, to) else { return Ok(()) };
             let sent = Sent { from_me, confirmed: sender.confirmed, member: true, ts };
-            replace_undecryptable(db, entry, &peer, &original, &body, sent, out)
+            let shown = match &file {
+                Some(file) if file.caption == body => Shown::File(file),
+                Some(_) => return Ok(()),
+                None => Shown::Text(&body),
+            };
+            replace_undecryptable(db, entry, &peer, &original, shown, sent, out)
         }
     }
 }
@@ -500,7 +505,7 @@ fn replace_undecryptable(
     entry: &InboxEntry,
     peer: &UserId,
     original: &str,
-    body: &str,
+    shown: Shown<'_>,
     Sent { from_me, confirmed, ts, .. }: Sent,
     out: &mut Processed,
 ) -> Result<()> {
@@ -515,7 +520,14 @@ fn replace_undecryptable(
         db.ensure_conversation(&conversation_id, peer.as_str())?;
         db.move_message(message.id, &conversation_id)?;
     }
-    db.set_decrypted_as(message.id, &Decrypted { body, from_me, ts, confirmed, file: None })?;
+    let file = match shown {
+        Shown::File(file) => {
+            out.files.push(message.id);
+            Some(files::store_received(db, message.id, file)?)
+        }
+        Shown::Text(_) => None,
+    };
+    db.set_decrypted_as(message.id, &Decrypted { body: shown.body(), from_me, ts, confirmed, file: file.as_ref() })?;
     db.remove_pending(message.id)?;
     if let Some(message) = db.message(message.id)? {
         out.events.push(ClientEvent::StatusChanged { message });

@@ -18,9 +18,9 @@ use std::collections::BTreeMap;
 use sotto_proto::UserId;
 
 use super::Client;
-use crate::crypto::payload::OlmContent;
+use crate::crypto::payload::{FileContent, OlmContent};
 use crate::store::{DeviceRecord, now_ms};
-use crate::{ConversationId, Message, Result};
+use crate::{ConversationId, Message, MessageKind, Result};
 
 /// Own messages older than this are not sent again (1 day).
 pub const RESEND_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -85,7 +85,7 @@ impl Client {
     async fn resend(&self, device: &DeviceRecord, message_ids: &[String]) -> Result<()> {
         let own = self.inner.own.clone();
         let since = device.first_seen.max(now_ms().saturating_sub(RESEND_WINDOW_MS));
-        let found: Vec<(UserId, Message)> = self.read(|db| {
+        let found: Vec<(UserId, Message, Option<FileContent>)> = self.read(|db| {
             let conversations: Vec<(UserId, ConversationId)> = if device.user_id == own.user_id {
                 db.conversations()?.into_iter().filter_map(|c| Some((c.id.user()?.clone(), c.id))).collect()
             } else {
@@ -97,7 +97,11 @@ impl Client {
                     let sent =
                         db.own_sent_text(conversation, own.user_id.as_str(), own.device_id.as_str(), id, since)?;
                     if let Some(message) = sent {
-                        found.push((peer.clone(), message));
+                        let file = match message.kind {
+                            MessageKind::File => Some(super::files::outgoing_content(db, &message)?),
+                            _ => None,
+                        };
+                        found.push((peer.clone(), message, file));
                         break;
                     }
                 }
@@ -105,9 +109,14 @@ impl Client {
             Ok(found)
         })?;
         let n = found.len();
-        for (peer, message) in found {
-            let content =
-                OlmContent::Resent { to: peer, body: message.body, ts: message.ts, original: message.message_id };
+        for (peer, message, file) in found {
+            let content = OlmContent::Resent {
+                to: peer,
+                body: message.body,
+                ts: message.ts,
+                original: message.message_id,
+                file: file.map(Box::new),
+            };
             self.send_olm(&device.user_id, &content).await?;
         }
         tracing::info!(user = %device.user_id, asked = message_ids.len(), sent = n, "sent messages again on request");

@@ -56,7 +56,15 @@ pub enum OlmContent {
     ResendRequest { message_ids: Vec<String> },
     /// A text message sent again because the recipient asked: it replaces the undecryptable
     /// message `original` from the same device, and is dropped anywhere that has no such message.
-    Resent { to: UserId, body: String, ts: i64, original: String },
+    /// A file message sent again carries its `file` too (`body` is then its caption).
+    Resent {
+        to: UserId,
+        body: String,
+        ts: i64,
+        original: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<Box<FileContent>>,
+    },
     /// In place of a message in the one-to-one conversation with `to`, for a device its user
     /// has not confirmed: what was sent is not given to it, only that something was.
     Withheld { to: UserId },
@@ -266,8 +274,13 @@ mod tests {
             serde_json::to_string(&OlmContent::ResendRequest { message_ids: vec!["m1".into()] }).unwrap(),
             r#"{"type":"resend_request","message_ids":["m1"]}"#
         );
-        let resent =
-            OlmContent::Resent { to: UserId::parse("bob").unwrap(), body: "hi".into(), ts: 5, original: "m1".into() };
+        let resent = OlmContent::Resent {
+            to: UserId::parse("bob").unwrap(),
+            body: "hi".into(),
+            ts: 5,
+            original: "m1".into(),
+            file: None,
+        };
         assert_eq!(
             serde_json::to_string(&resent).unwrap(),
             r#"{"type":"resent","to":"bob","body":"hi","ts":5,"original":"m1"}"#

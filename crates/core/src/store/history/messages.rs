@@ -399,7 +399,7 @@ impl Db<'_> {
         row.map(to_message).transpose()
     }
 
-    /// This device's own sent text `message_id` in the one-to-one conversation `conversation_id`,
+    /// This device's own sent text or file `message_id` in the one-to-one conversation `conversation_id`,
     /// if written at or after `since` (ms): what a re-send may repeat.
     pub fn own_sent_text(
         &self,
@@ -411,7 +411,7 @@ impl Db<'_> {
     ) -> Result<Option<Message>> {
         Ok(self.find_message(conversation_id, own_user, message_id)?.filter(|m| {
             m.outgoing
-                && m.kind == MessageKind::Text
+                && matches!(m.kind, MessageKind::Text | MessageKind::File)
                 && m.status == MessageStatus::Sent
                 && m.sender_device.as_deref() == Some(own_device)
                 && m.ts >= since
