@@ -492,23 +492,47 @@ async fn a_50_mib_upload_goes_on_after_the_server_is_killed_mid_way() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn too_large_a_file_or_a_full_quota_fails_the_message_with_the_reason() {
+async fn too_large_a_file_or_a_full_quota_is_refused_before_anything_is_kept() {
     let server = Server::start_with(&["--max-blob-bytes", "100000", "--blob-quota-bytes", "150000"]).await;
     let dirs = profiles();
     let [alice, _bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let work = tempfile::tempdir().unwrap();
     let big = write(work.path(), "big.bin", &content(200_000, "big"));
-    let failed = alice.send_file(&uid("bob"), &big, "").await.unwrap();
-    assert_eq!(failed.status, MessageStatus::Failed);
-    assert_eq!(failed.reason, Some(sotto_core::MessageReason::Failed(ErrorCode::BlobTooLarge)));
+    // Refused before anything is kept: no message, no copy in the profile.
+    let err = alice.send_file(&uid("bob"), &big, "").await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::BlobTooLarge);
+    assert!(alice.messages(&ConversationId::Direct(uid("bob")), None, 10).unwrap().is_empty());
+    let kept = || std::fs::read_dir(alice.profile_dir().join("files")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(kept(), 0);
     // Two that fit one by one, but not together in the quota.
     let fits = write(work.path(), "fits.bin", &content(90_000, "fits"));
     assert_eq!(alice.send_file(&uid("bob"), &fits, "").await.unwrap().status, MessageStatus::Sent);
-    let over = alice.send_file(&uid("bob"), &fits, "").await.unwrap();
+    let err = alice.send_file(&uid("bob"), &fits, "").await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::QuotaExceeded);
+    assert_eq!(kept(), 1, "only the file that was sent");
+    assert_eq!(alice.messages(&ConversationId::Direct(uid("bob")), None, 10).unwrap().len(), 1);
+}
+
+/// Sent while the server could not be reached, a file the server then refuses fails its message
+/// with the reason (the file stays kept, for "try again" once there is room).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_queued_offline_that_the_server_refuses_fails_with_the_reason() {
+    let mut server = Server::start_with(&["--blob-quota-bytes", "150000"]).await;
+    let dirs = profiles();
+    let [alice, _bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let fits = write(work.path(), "fits.bin", &content(90_000, "fits"));
+    assert_eq!(alice.send_file(&uid("bob"), &fits, "").await.unwrap().status, MessageStatus::Sent);
+    server.kill9();
+    let queued = alice.send_file(&uid("bob"), &fits, "").await.unwrap();
+    assert_eq!(queued.status, MessageStatus::Queued);
+    server.restart().await;
+    alice.sync().await.unwrap();
+    let over = last(&alice, &ConversationId::Direct(uid("bob")));
+    assert_eq!(over.id, queued.id);
     assert_eq!(over.status, MessageStatus::Failed);
     assert_eq!(over.reason, Some(sotto_core::MessageReason::Failed(ErrorCode::QuotaExceeded)));
-    // Nothing stored is lost: the failed message keeps its file and can be tried again.
-    assert_eq!(over.file.as_ref().unwrap().state, FileState::Uploading);
+    assert_eq!(over.file.as_ref().unwrap().state, FileState::Uploading, "kept for another try");
     assert_eq!(alice.retry(over.id).await.unwrap().status, MessageStatus::Failed);
 }
 

@@ -238,11 +238,37 @@ impl Client {
         caption: &str,
     ) -> Result<Message> {
         super::send::check_caption(caption)?;
-        let prepared = self.prepare_file(path).await?;
-        let message = match self.store_file_message(conversation_id, title, caption, &prepared) {
+        let len = tokio::fs::metadata(path).await.map_err(|e| file_error(path, e))?.len();
+        // Reserved first when the server can be reached: a file it would refuse (too large, a
+        // full quota) is refused now, before it is encrypted and kept, and nothing is stored.
+        let expected = attachment::encrypted_size(len);
+        let mut reserved = match self.reserve_for(conversation_id, expected).await {
+            Ok(blob_id) => Some(blob_id),
+            Err(e) if e.is_transient() => None,
+            Err(e) => return Err(e),
+        };
+        let prepared = match self.prepare_file(path).await {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                if let Some(blob_id) = &reserved {
+                    self.delete_blob(blob_id).await;
+                }
+                return Err(e);
+            }
+        };
+        if prepared.key.encrypted_size != expected
+            && let Some(blob_id) = reserved.take()
+        {
+            // The file changed size meanwhile: reserved again at the upload.
+            self.delete_blob(&blob_id).await;
+        }
+        let message = match self.store_file_message(conversation_id, title, caption, &prepared, reserved.as_ref()) {
             Ok(message) => message,
             Err(e) => {
                 let _ = std::fs::remove_file(self.files_dir().join(&prepared.local));
+                if let Some(blob_id) = &reserved {
+                    self.delete_blob(blob_id).await;
+                }
                 return Err(e);
             }
         };
@@ -311,6 +337,7 @@ impl Client {
         title: &str,
         caption: &str,
         p: &Prepared,
+        blob_id: Option<&BlobId>,
     ) -> Result<Message> {
         let message_id = super::send::new_message_id()?;
         let own = self.inner.own.clone();
@@ -338,7 +365,7 @@ impl Client {
                     name: &p.name,
                     mime: &p.mime,
                     key: &p.key,
-                    blob_id: None,
+                    blob_id,
                     state: FileState::Uploading,
                     local: Some(&p.local),
                     preview: p.preview.as_ref(),
@@ -440,7 +467,15 @@ impl Client {
     /// Reserve a blob for a file message's readers, and remember it (an upload that stops here
     /// goes on into the same blob).
     async fn reserve_blob(&self, message: &Message, key: &attachment::FileKey) -> Result<BlobId> {
-        let recipients: Vec<UserId> = match &message.conversation_id {
+        let blob_id = self.reserve_for(&message.conversation_id, key.encrypted_size).await?;
+        self.read(|db| db.set_file_blob(message.id, Some(&blob_id)))?;
+        Ok(blob_id)
+    }
+
+    /// Reserve a blob of `size` bytes readable by the conversation's other members: the peer,
+    /// or the group's members as its signed changes make them.
+    async fn reserve_for(&self, conversation_id: &ConversationId, size: u64) -> Result<BlobId> {
+        let recipients: Vec<UserId> = match conversation_id {
             ConversationId::Direct(user) => vec![user.clone()],
             ConversationId::Group(group) => {
                 let local = self.sync_group_log(group).await?;
@@ -451,9 +486,7 @@ impl Client {
                 local.member_ids().into_iter().filter(|u| u != own).collect()
             }
         };
-        let blob_id = self.create_blob(key.encrypted_size, &recipients).await?;
-        self.read(|db| db.set_file_blob(message.id, Some(&blob_id)))?;
-        Ok(blob_id)
+        self.create_blob(size, &recipients).await
     }
 
     /// Stop the upload or download of a message's file. An upload stopped this way fails the
