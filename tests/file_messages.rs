@@ -24,18 +24,6 @@ fn uid(s: &str) -> UserId {
     UserId::parse(s).unwrap()
 }
 
-/// Bytes that are easy to find again and differ along the file.
-fn content(len: usize, tag: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len);
-    let mut i = 0u64;
-    while out.len() < len {
-        out.extend_from_slice(format!("{tag}-{i:012} ").as_bytes());
-        i += 1;
-    }
-    out.truncate(len);
-    out
-}
-
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
@@ -64,7 +52,7 @@ async fn one_to_one_files_arrive_with_their_names_and_are_saved_whole() {
     let from_alice = ConversationId::Direct(uid("alice"));
     const CHUNK: usize = 64 * 1024;
     for (i, len) in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1].into_iter().enumerate() {
-        let bytes = content(len, &format!("secret-{i}"));
+        let bytes = tagged_bytes(len, &format!("secret-{i}"));
         let path = write(work.path(), &format!("notes-{i}.txt"), &bytes);
         let sent = alice.send_file(&uid("bob"), &path, if i == 1 { "the one byte" } else { "" }).await.unwrap();
         assert_eq!(sent.status, MessageStatus::Sent, "{sent:?}");
@@ -106,7 +94,7 @@ async fn one_to_one_files_arrive_with_their_names_and_are_saved_whole() {
 
     // Above the auto-download limit, a file waits on the server until asked for.
     bob.set_auto_download_limit(1024).unwrap();
-    let bytes = content(300 * 1024, "bigger");
+    let bytes = tagged_bytes(300 * 1024, "bigger");
     let path = write(work.path(), "report.pdf", &bytes);
     alice.send_file(&uid("bob"), &path, "the report").await.unwrap();
     bob.sync().await.unwrap();
@@ -164,7 +152,7 @@ async fn group_files_reach_the_members_and_no_one_else() {
     let conversation = ConversationId::Group(group.clone());
     const CHUNK: usize = 64 * 1024;
     for (i, len) in [0, 1, CHUNK - 1, CHUNK + 1, 200 * 1024 + 5].into_iter().enumerate() {
-        let bytes = content(len, &format!("group-secret-{i}"));
+        let bytes = tagged_bytes(len, &format!("group-secret-{i}"));
         let path = write(work.path(), &format!("minutes-{i}.txt"), &bytes);
         let sent = alice.send_group_file(&group, &path, "minutes of the meeting").await.unwrap();
         assert_eq!(sent.status, MessageStatus::Sent, "{sent:?}");
@@ -200,7 +188,7 @@ async fn a_file_sent_while_the_server_is_down_goes_out_when_it_is_back() {
     let dirs = profiles();
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let work = tempfile::tempdir().unwrap();
-    let bytes = content(150 * 1024, "offline");
+    let bytes = tagged_bytes(150 * 1024, "offline");
     let path = write(work.path(), "later.bin", &bytes);
     server.kill9();
     let queued = alice.send_file(&uid("bob"), &path, "when you can").await.unwrap();
@@ -228,7 +216,7 @@ async fn a_file_changed_on_the_server_is_refused_and_never_shown_as_downloaded()
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     bob.set_auto_download_limit(0).unwrap();
     let work = tempfile::tempdir().unwrap();
-    let path = write(work.path(), "contract.txt", &content(3 * 64 * 1024 + 17, "contract"));
+    let path = write(work.path(), "contract.txt", &tagged_bytes(3 * 64 * 1024 + 17, "contract"));
     alice.send_file(&uid("bob"), &path, "").await.unwrap();
 
     // The server (or whoever holds its disk) flips one byte of the stored ciphertext.
@@ -263,7 +251,7 @@ async fn the_cli_sends_lists_and_saves_files() {
         cli.run(&["register", name, "--password-stdin", "--device-name", "cli"], &format!("{PASSWORD}\n")).json();
     }
     let work = tempfile::tempdir().unwrap();
-    let bytes = content(70_000, "cli-file");
+    let bytes = tagged_bytes(70_000, "cli-file");
     let path = write(work.path(), "slides.pdf", &bytes);
     let path = path.to_str().unwrap();
 
@@ -309,7 +297,7 @@ async fn files_come_back_from_a_backup_even_once_the_server_dropped_them() {
     let dirs = profiles();
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let work = tempfile::tempdir().unwrap();
-    let kept = content(200 * 1024 + 1, "kept-in-backup");
+    let kept = tagged_bytes(200 * 1024 + 1, "kept-in-backup");
     let path = write(work.path(), "kept.txt", &kept);
     alice.send_file(&uid("bob"), &path, "keep this").await.unwrap();
     bob.sync().await.unwrap();
@@ -317,7 +305,7 @@ async fn files_come_back_from_a_backup_even_once_the_server_dropped_them() {
     assert_eq!(got.file.as_ref().unwrap().state, FileState::Local);
     // And one bob never fetched: the backup knows where it is and what opens it.
     bob.set_auto_download_limit(0).unwrap();
-    let remote = content(5000, "still-on-server");
+    let remote = tagged_bytes(5000, "still-on-server");
     let path = write(work.path(), "remote.txt", &remote);
     alice.send_file(&uid("bob"), &path, "").await.unwrap();
     bob.sync().await.unwrap();
@@ -371,7 +359,7 @@ async fn readable_exports_write_the_files_beside_the_pages() {
     let photo = work.path().join("cat?.png");
     picture.save_with_format(&photo, image::ImageFormat::Png).unwrap();
     alice.send_file(&uid("bob"), &photo, "our cat").await.unwrap();
-    let notes = content(2000, "export-notes");
+    let notes = tagged_bytes(2000, "export-notes");
     alice.send_file(&uid("bob"), &write(work.path(), "notes.txt", &notes), "").await.unwrap();
     bob.sync().await.unwrap();
     // One more that bob's device never fetched.
@@ -450,7 +438,7 @@ async fn a_50_mib_upload_goes_on_after_the_server_is_killed_mid_way() {
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     bob.set_auto_download_limit(0).unwrap();
     let work = tempfile::tempdir().unwrap();
-    let bytes = content(50 * 1024 * 1024, "fifty");
+    let bytes = tagged_bytes(50 * 1024 * 1024, "fifty");
     let path = write(work.path(), "video.mp4", &bytes);
     let mut events = alice.subscribe();
     alice.start();
@@ -497,7 +485,7 @@ async fn too_large_a_file_or_a_full_quota_is_refused_before_anything_is_kept() {
     let dirs = profiles();
     let [alice, _bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let work = tempfile::tempdir().unwrap();
-    let big = write(work.path(), "big.bin", &content(200_000, "big"));
+    let big = write(work.path(), "big.bin", &tagged_bytes(200_000, "big"));
     // Refused before anything is kept: no message, no copy in the profile.
     let err = alice.send_file(&uid("bob"), &big, "").await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::BlobTooLarge);
@@ -505,7 +493,7 @@ async fn too_large_a_file_or_a_full_quota_is_refused_before_anything_is_kept() {
     let kept = || std::fs::read_dir(alice.profile_dir().join("files")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(kept(), 0);
     // Two that fit one by one, but not together in the quota.
-    let fits = write(work.path(), "fits.bin", &content(90_000, "fits"));
+    let fits = write(work.path(), "fits.bin", &tagged_bytes(90_000, "fits"));
     assert_eq!(alice.send_file(&uid("bob"), &fits, "").await.unwrap().status, MessageStatus::Sent);
     let err = alice.send_file(&uid("bob"), &fits, "").await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::QuotaExceeded);
@@ -521,7 +509,7 @@ async fn a_file_queued_offline_that_the_server_refuses_fails_with_the_reason() {
     let dirs = profiles();
     let [alice, _bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let work = tempfile::tempdir().unwrap();
-    let fits = write(work.path(), "fits.bin", &content(90_000, "fits"));
+    let fits = write(work.path(), "fits.bin", &tagged_bytes(90_000, "fits"));
     assert_eq!(alice.send_file(&uid("bob"), &fits, "").await.unwrap().status, MessageStatus::Sent);
     server.kill9();
     let queued = alice.send_file(&uid("bob"), &fits, "").await.unwrap();
@@ -542,7 +530,7 @@ async fn a_cancelled_upload_fails_the_message_and_a_retry_sends_it() {
     let dirs = profiles();
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let work = tempfile::tempdir().unwrap();
-    let bytes = content(30 * 1024 * 1024, "cancel-me");
+    let bytes = tagged_bytes(30 * 1024 * 1024, "cancel-me");
     let path = write(work.path(), "large.bin", &bytes);
     let mut events = alice.subscribe();
     alice.start();
@@ -594,7 +582,7 @@ async fn a_file_sent_to_old_keys_is_sent_again_and_arrives() {
     bob.sync().await.unwrap();
     alice.reset_keys(PASSWORD).await.unwrap();
     // Bob has not heard of the reset: this goes to the old keys.
-    let bytes = content(100_000, "resent-file");
+    let bytes = tagged_bytes(100_000, "resent-file");
     let sent = bob.send_file(&uid("alice"), &write(work.path(), "plan.txt", &bytes), "the plan").await.unwrap();
     alice.sync().await.unwrap();
     assert_eq!(undecryptable(&alice).len(), 1);

@@ -18,22 +18,10 @@ use std::time::Duration;
 use sotto_core::progress::{CancellationToken, Progress};
 use sotto_core::{Client, ErrorCode};
 use sotto_proto::UserId;
-use sotto_tests::{Server, files_containing, profiles, register_all};
+use sotto_tests::{Server, files_containing, profiles, register_all, tagged_bytes};
 
 fn uid(s: &str) -> UserId {
     UserId::parse(s).unwrap()
-}
-
-/// Bytes that are easy to find again and differ along the file.
-fn content(len: usize, tag: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len);
-    let mut i = 0u64;
-    while out.len() < len {
-        out.extend_from_slice(format!("{tag}-{i:012} ").as_bytes());
-        i += 1;
-    }
-    out.truncate(len);
-    out
 }
 
 async fn send(client: &Client, dir: &Path, name: &str, bytes: &[u8], to: &[&str]) -> sotto_core::UploadedFile {
@@ -55,7 +43,7 @@ async fn files_of_every_size_reach_their_recipient_and_nobody_else() {
     let work = tempfile::tempdir().unwrap();
     const CHUNK: usize = 64 * 1024;
     for (i, len) in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 5 * 1024 * 1024 + 3].into_iter().enumerate() {
-        let bytes = content(len, &format!("plaintext-{i}"));
+        let bytes = tagged_bytes(len, &format!("plaintext-{i}"));
         let sent = send(&alice, work.path(), &format!("in-{i}"), &bytes, &["bob"]).await;
         assert_eq!(sent.key.size, len as u64);
         let dest = work.path().join(format!("out-{i}"));
@@ -84,7 +72,7 @@ async fn an_upload_resumes_after_the_server_is_killed_mid_way() {
     let dirs = profiles();
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let work = tempfile::tempdir().unwrap();
-    let bytes = content(24 * 1024 * 1024, "resumed");
+    let bytes = tagged_bytes(24 * 1024 * 1024, "resumed");
     let path = work.path().join("big");
     std::fs::write(&path, &bytes).unwrap();
 
@@ -130,7 +118,7 @@ async fn a_blob_changed_on_the_server_is_refused_and_nothing_is_written() {
     let dirs = profiles();
     let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
     let work = tempfile::tempdir().unwrap();
-    let bytes = content(3 * 64 * 1024 + 17, "tampered");
+    let bytes = tagged_bytes(3 * 64 * 1024 + 17, "tampered");
     let sent = send(&alice, work.path(), "doc", &bytes, &["bob"]).await;
 
     // The server (or whoever holds its disk) flips one byte of the stored ciphertext.

@@ -410,6 +410,19 @@ pub fn as_new_deliveries(entries: &[InboxEntry], first_seq: u64) -> Vec<InboxEnt
     entries.iter().enumerate().map(|(i, e)| InboxEntry { seq: first_seq + i as u64, ..e.clone() }).collect()
 }
 
+/// `len` bytes that are easy to find again (`files_containing`) and differ along the file:
+/// `<tag>-<counter> ` repeated.
+pub fn tagged_bytes(len: usize, tag: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let mut i = 0u64;
+    while out.len() < len {
+        out.extend_from_slice(format!("{tag}-{i:012} ").as_bytes());
+        i += 1;
+    }
+    out.truncate(len);
+    out
+}
+
 /// Every file under `dir` (recursively) whose bytes contain one of `needles`.
 pub fn files_containing(dir: &Path, needles: &[&str]) -> Vec<(PathBuf, String)> {
     let mut hits = Vec::new();

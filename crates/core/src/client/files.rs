@@ -204,29 +204,14 @@ impl Client {
     /// uploads and sends before returning.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn send_file(&self, to: &UserId, path: &Path, caption: &str) -> Result<Message> {
-        if to == self.user_id() {
-            return Err(Error::InvalidInput("Sending files to yourself is not supported yet.".into()));
-        }
-        let unknown = match self.ensure_devices(std::slice::from_ref(to), i64::MAX).await {
-            Ok(unknown) => unknown,
-            Err(e) if e.is_transient() => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        if unknown.contains(to) {
-            return Err(Error::UnknownUser(to.to_string()));
-        }
+        self.check_recipient(to).await?;
         self.queue_file(&ConversationId::Direct(to.clone()), to.as_str(), path, caption).await
     }
 
     /// Send the file at `path` to a group.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn send_group_file(&self, group: &GroupId, path: &Path, caption: &str) -> Result<Message> {
-        let local = self.read(|db| db.group(group))?;
-        let title = match &local {
-            Some(g) if !g.joined => return Err(Error::NotMember),
-            Some(g) => g.name.clone(),
-            None => group.to_string(),
-        };
+        let title = self.group_title_to_send(group)?;
         self.queue_file(&ConversationId::Group(group.clone()), &title, path, caption).await
     }
 

@@ -106,10 +106,16 @@ impl Client {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn send_text(&self, to: &UserId, body: &str) -> Result<Message> {
         check_text(body)?;
+        self.check_recipient(to).await?;
+        self.queue(&ConversationId::Direct(to.clone()), to.as_str(), body).await
+    }
+
+    /// Someone a one-to-one message may go to: not this user, and a user the server knows (when
+    /// it can be asked; offline, the send is queued and the server checks).
+    pub(super) async fn check_recipient(&self, to: &UserId) -> Result<()> {
         if to == self.user_id() {
             return Err(Error::InvalidInput("Sending messages to yourself is not supported yet.".into()));
         }
-        let conversation_id = ConversationId::Direct(to.clone());
         let unknown = match self.ensure_devices(std::slice::from_ref(to), i64::MAX).await {
             Ok(unknown) => unknown,
             Err(e) if e.is_transient() => Vec::new(),
@@ -118,20 +124,24 @@ impl Client {
         if unknown.contains(to) {
             return Err(Error::UnknownUser(to.to_string()));
         }
-        self.queue(&conversation_id, to.as_str(), body).await
+        Ok(())
     }
 
     /// Send a text to every member device of a group.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn send_group_text(&self, group: &GroupId, body: &str) -> Result<Message> {
         check_text(body)?;
-        let local = self.read(|db| db.group(group))?;
-        let title = match &local {
-            Some(g) if !g.joined => return Err(Error::NotMember),
-            Some(g) => g.name.clone(),
-            None => group.to_string(),
-        };
+        let title = self.group_title_to_send(group)?;
         self.queue(&ConversationId::Group(group.clone()), &title, body).await
+    }
+
+    /// The title of a group this user may send to ([`Error::NotMember`] after leaving it).
+    pub(super) fn group_title_to_send(&self, group: &GroupId) -> Result<String> {
+        match self.read(|db| db.group(group))? {
+            Some(g) if !g.joined => Err(Error::NotMember),
+            Some(g) => Ok(g.name),
+            None => Ok(group.to_string()),
+        }
     }
 
     async fn queue(&self, conversation_id: &ConversationId, title: &str, body: &str) -> Result<Message> {
