@@ -6,6 +6,8 @@
 //!
 //! Measured, one after the other:
 //! - `cp`: `std::fs::copy` of the file (the floor for moving the bytes once on this disk).
+//! - Loopback copy: the file over a plain TCP connection on 127.0.0.1 into a new file, synced
+//!   (the floor for moving the bytes once through the network stack).
 //! - AEAD: the file encrypted by `sotto_core::attachment::encrypt` into nothing (read, encrypt,
 //!   hash; no network, no disk write).
 //! - Upload: `Client::upload_file` (read, encrypt, send in parts; the server writes and syncs
@@ -68,6 +70,9 @@ struct Step {
 struct Report {
     mib: u64,
     cp: Step,
+    /// The file over a plain TCP connection on loopback into a new file, synced: moving the
+    /// bytes through the network stack once, with nothing else done to them.
+    loopback: Step,
     aead: Step,
     upload: Step,
     download: Step,
@@ -80,6 +85,9 @@ struct Report {
     /// Upload then download, against `cp` (target ≥ 0.5 each way).
     upload_vs_cp: f64,
     download_vs_cp: f64,
+    /// Upload then download, against the plain loopback copy.
+    upload_vs_loopback: f64,
+    download_vs_loopback: f64,
     client_peak_rss_mib: f64,
     server_peak_rss_mib: f64,
 }
@@ -144,6 +152,41 @@ fn sha256_of(path: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(hash.finalize().to_vec())
 }
 
+/// `from` sent over a TCP connection on 127.0.0.1 and written to `to` (synced), 1 MiB at a time.
+async fn loopback_copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let to = to.to_owned();
+    let receiving = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await?;
+        let mut file = tokio::fs::File::create(&to).await?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = socket.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            file.write_all(buf.get(..n).unwrap_or_default()).await?;
+        }
+        file.sync_all().await?;
+        anyhow::Ok(())
+    });
+    let mut socket = tokio::net::TcpStream::connect(addr).await?;
+    let mut file = tokio::fs::File::open(from).await?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        socket.write_all(buf.get(..n).unwrap_or_default()).await?;
+    }
+    socket.shutdown().await?;
+    receiving.await??;
+    Ok(())
+}
+
 async fn profile(dir: &Path, server: &str, user: &str) -> anyhow::Result<Client> {
     let sign_in = SignIn {
         server,
@@ -188,6 +231,12 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::remove_file(work.path().join("copy.bin"))?;
 
     let started = Instant::now();
+    loopback_copy(&original, &work.path().join("loopback.bin")).await?;
+    let loopback = step(mib, started);
+    ensure!(sha256_of(&work.path().join("loopback.bin"))? == sha256_of(&original)?, "the loopback copy differs");
+    std::fs::remove_file(work.path().join("loopback.bin"))?;
+
+    let started = Instant::now();
     let input = std::io::BufReader::new(std::fs::File::open(&original)?);
     sotto_core::attachment::encrypt(input, std::io::sink(), |_| {})?;
     let aead = step(mib, started);
@@ -224,7 +273,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         mib,
         upload_vs_cp: upload.mib_per_s / cp.mib_per_s.max(f64::MIN_POSITIVE),
         download_vs_cp: download.mib_per_s / cp.mib_per_s.max(f64::MIN_POSITIVE),
+        upload_vs_loopback: upload.mib_per_s / loopback.mib_per_s.max(f64::MIN_POSITIVE),
+        download_vs_loopback: download.mib_per_s / loopback.mib_per_s.max(f64::MIN_POSITIVE),
         cp,
+        loopback,
         aead,
         upload,
         download,
@@ -237,6 +289,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("file transfer through the real server on loopback, {mib} MiB");
     for (name, s) in [
         ("cp", &report.cp),
+        ("loopback TCP copy", &report.loopback),
         ("AEAD (encrypt only)", &report.aead),
         ("upload", &report.upload),
         ("download", &report.download),
@@ -248,6 +301,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     println!("  upload / cp            {:>8.2}  (target >= 0.5)", report.upload_vs_cp);
     println!("  download / cp          {:>8.2}  (target >= 0.5)", report.download_vs_cp);
+    println!("  upload / loopback      {:>8.2}", report.upload_vs_loopback);
+    println!("  download / loopback    {:>8.2}", report.download_vs_loopback);
     println!("  client peak RSS        {:>8.1} MiB  (target <= 64)", report.client_peak_rss_mib);
     println!("  server peak RSS        {:>8.1} MiB  (target <= 64)", report.server_peak_rss_mib);
     println!("{}", serde_json::to_string(&report)?);
