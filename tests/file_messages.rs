@@ -600,3 +600,41 @@ async fn a_file_sent_to_old_keys_is_sent_again_and_arrives() {
     alice.save_file(got.id, &dest).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), bytes);
 }
+
+/// A new device of alice's, given her conversations when she confirms it, gets the files in them
+/// too (what opens each; the bytes come from the server when asked for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_in_the_history_a_new_device_is_given() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let picture = image::RgbImage::from_fn(400, 200, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 7]));
+    let photo = work.path().join("garden.png");
+    picture.save(&photo).unwrap();
+    let notes = tagged_bytes(80_000, "handed-over");
+    bob.send_file(&uid("alice"), &write(work.path(), "notes.txt", &notes), "for you").await.unwrap();
+    alice.send_text(&uid("bob"), "thanks").await.unwrap();
+    alice.send_file(&uid("bob"), &photo, "").await.unwrap();
+    alice.sync().await.unwrap();
+
+    let laptop = login(&server, &dirs.path().join("alice-laptop"), "alice").await;
+    link_device_with_history(&alice, &laptop).await;
+    laptop.sync().await.unwrap();
+    let history = laptop.messages(&ConversationId::Direct(uid("bob")), None, 10).unwrap();
+    let kinds: Vec<(MessageKind, &str)> = history.iter().map(|m| (m.kind, m.body.as_str())).collect();
+    assert_eq!(kinds, [(MessageKind::File, "for you"), (MessageKind::Text, "thanks"), (MessageKind::File, "")]);
+    let received = &history[0];
+    assert_eq!(received.file.as_ref().unwrap().state, FileState::Remote, "fetched when asked for");
+    let dest = work.path().join("notes-on-laptop.txt");
+    laptop.save_file(received.id, &dest).await.unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), notes);
+    // Her own picture, with its preview, opens there too.
+    let own = &history[2];
+    assert!(own.outgoing);
+    assert_eq!(own.file.as_ref().unwrap().image.as_ref().unwrap().width, 400);
+    assert!(laptop.thumbnail(own.id).unwrap().is_some());
+    let dest = work.path().join("garden-on-laptop.png");
+    laptop.save_file(own.id, &dest).await.unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&photo).unwrap());
+}

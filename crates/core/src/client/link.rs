@@ -613,7 +613,7 @@ impl Client {
         Ok(())
     }
 
-    /// Copy every one-to-one text message this device holds to `device` (another of this user's,
+    /// Copy every one-to-one text and file message this device holds to `device` (another of this user's,
     /// confirmed), oldest first per conversation, in chunks.
     async fn hand_over_history(&self, device: &DeviceRecord) -> Result<()> {
         let conversations = self.read(|db| db.conversations())?;
@@ -627,10 +627,29 @@ impl Client {
                 let page = self.read(|db| db.messages_after(&conversation.id, after, 500))?;
                 let Some(newest) = page.last() else { break };
                 after = newest.id;
-                for m in page.into_iter().filter(|m| m.kind == MessageKind::Text) {
+                for m in page.into_iter().filter(|m| matches!(m.kind, MessageKind::Text | MessageKind::File)) {
                     let Ok(sender_user) = UserId::parse(m.sender_user.as_str()) else { continue };
-                    bytes += m.body.len() + 256;
+                    // A file goes with what opens it (the new device fetches it from the server);
+                    // one that was never uploaded has nothing to fetch and stays behind.
+                    let file = match m.kind {
+                        MessageKind::File => match self.read(|db| super::files::outgoing_content(db, &m)) {
+                            Ok(file) => Some(Box::new(file)),
+                            Err(_) => continue,
+                        },
+                        _ => None,
+                    };
+                    let thumbnail = file.as_ref().and_then(|f| f.preview.as_ref()).map_or(0, |p| p.thumbnail.len());
+                    let size = m.body.len() + thumbnail * 4 / 3 + 768;
+                    // Sent before it would grow past the budget (a message alone may fill it).
+                    if !chunk.is_empty() && bytes + size > HANDED_OVER_HISTORY_BYTES {
+                        total += chunk.len();
+                        let messages = std::mem::take(&mut chunk);
+                        bytes = 0;
+                        self.send_to_device(device, &OlmContent::History { messages }).await?;
+                    }
+                    bytes += size;
                     chunk.push(HistoryMessage {
+                        file,
                         peer: peer.clone(),
                         message_id: m.message_id,
                         sender_user,

@@ -429,12 +429,15 @@ fn handle_direct(
             for m in messages.iter().take(MAX_HANDED_OVER_MESSAGES) {
                 let conversation_id = ConversationId::Direct(m.peer.clone());
                 db.ensure_conversation(&conversation_id, m.peer.as_str())?;
+                if m.file.as_ref().is_some_and(|f| f.caption != m.body) {
+                    continue;
+                }
                 let inserted = db.insert_message(&NewMessage {
                     conversation_id: &conversation_id,
                     message_id: &m.message_id,
                     sender_user: m.sender_user.as_str(),
                     sender_device: m.sender_device.as_deref(),
-                    kind: MessageKind::Text,
+                    kind: if m.file.is_some() { MessageKind::File } else { MessageKind::Text },
                     body: &m.body,
                     status: if m.outgoing { MessageStatus::Sent } else { MessageStatus::Received },
                     reason: None,
@@ -442,7 +445,11 @@ fn handle_direct(
                     ts: m.ts,
                     server_ts: m.server_ts,
                 })?;
-                if let Some(message) = inserted {
+                if let Some(mut message) = inserted {
+                    if let Some(file) = &m.file {
+                        // Fetched on demand: old files are not downloaded all at once.
+                        message.file = Some(files::store_received(db, message.id, file)?);
+                    }
                     // History is not news: it takes its place, unread counts stay.
                     db.touch_conversation(&conversation_id, message.ts, &message, 0)?;
                     out.dirty.insert(conversation_id);

@@ -126,7 +126,7 @@ impl std::fmt::Debug for FileContent {
     }
 }
 
-/// A one-to-one text message as a device of the same user hands it over.
+/// A one-to-one text or file message as a device of the same user hands it over.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct HistoryMessage {
     /// Whose conversation it is in.
@@ -138,6 +138,9 @@ pub struct HistoryMessage {
     pub outgoing: bool,
     pub ts: i64,
     pub server_ts: Option<i64>,
+    /// A file message's file (`body` is then its caption).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<Box<FileContent>>,
 }
 
 impl std::fmt::Debug for OlmContent {
