@@ -14,6 +14,8 @@ import type { DownloadProgress } from "./DownloadProgress";
 import type { ExportFormat } from "./ExportFormat";
 import type { ExportScope } from "./ExportScope";
 import type { ExportSummary } from "./ExportSummary";
+import type { FileDrop } from "./FileDrop";
+import type { FilePreview } from "./FilePreview";
 import type { KeyBackupEnabled } from "./KeyBackupEnabled";
 import type { KeyBackupRestore } from "./KeyBackupRestore";
 import type { KeyBackupStatus } from "./KeyBackupStatus";
@@ -61,6 +63,16 @@ export interface Commands {
   send_message: { args: { conversation_id: ConversationId; body: string }; result: Message };
   retry_message: { args: { id: number }; result: Message };
   set_typing: { args: { conversation_id: ConversationId; typing: boolean }; result: null };
+  send_file: { args: { conversation_id: ConversationId; path: string; caption: string }; result: Message };
+  send_pasted_image: { args: { conversation_id: ConversationId; data: string; caption: string }; result: Message };
+  file_preview: { args: { path: string }; result: FilePreview };
+  download_file: { args: { id: number }; result: Message };
+  save_file: { args: { id: number; path: string }; result: number };
+  file_thumbnail: { args: { id: number }; result: string | null };
+  file_image: { args: { id: number }; result: string };
+  cancel_transfer: { args: { id: number }; result: boolean };
+  auto_download_limit: { args: Record<string, never>; result: number };
+  set_auto_download_limit: { args: { bytes: number }; result: null };
   start_direct: { args: { user_id: string }; result: Conversation };
   user_devices: { args: { user_id: string }; result: Array<DeviceSummary> };
   verification: { args: { user_id: string }; result: Verification };
@@ -107,4 +119,5 @@ export interface Events {
   "sotto://client": ClientEvent;
   "sotto://status": AppStatus;
   "sotto://open-conversation": ConversationId;
+  "sotto://file-drop": FileDrop;
 }
