@@ -6,6 +6,7 @@ import "./styles/base.css";
 import "./styles/welcome.css";
 import "./styles/main.css";
 import "./styles/chat.css";
+import "./styles/files.css";
 import "./styles/details.css";
 import "./styles/dialogs.css";
 
