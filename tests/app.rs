@@ -1300,3 +1300,92 @@ async fn updates_install_only_packages_signed_for_the_version_announced() {
     assert_eq!(std::fs::read(&installed).unwrap(), package);
     app.close().await;
 }
+
+/// The natural width of a loaded `<img>` matching `selector`, once there is one (about 30 s).
+async fn loaded_image_width(app: &AppWindow, selector: &str) -> u32 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(width) = app.loaded_image_width(selector).await {
+            return width;
+        }
+        if std::time::Instant::now() > deadline {
+            app.screenshot("timeout").await;
+            panic!("no loaded picture at {selector}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Pictures both ways: alice picks one with the attach button in the system's file chooser,
+/// captions it in the preview sheet and sends it; bob (CLI) gets exactly its bytes. bob sends
+/// one back; the window shows it inline (its thumbnail loaded) and at full size in the viewer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pictures_are_sent_from_the_file_chooser_and_shown_inline() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let data = AppData::new();
+    let app = AppWindow::launch("files", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    bob.run(&["send", "alice", "send me a picture of the garden"], "").json();
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob']").await.click().await.unwrap();
+    app.wait_for_texts("[data-testid='message-body']", "bob's message", |t| {
+        t.iter().any(|b| b == "send me a picture of the garden")
+    })
+    .await;
+
+    let work = tempfile::tempdir().unwrap();
+    let garden = work.path().join("garden.png");
+    image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x / 3 % 256) as u8, 160, (y / 2 % 256) as u8]))
+        .save(&garden)
+        .unwrap();
+    let original = std::fs::read(&garden).unwrap();
+
+    // The attach button opens the system's file chooser; the picked picture waits in the sheet.
+    app.click("composer-attach").await;
+    NativeDialog::wait("Choose a file to send").await.choose(&garden).await;
+    app.find("attachment-sheet").await;
+    loaded_image_width(&app, "[data-testid='attach-picture']").await;
+    app.type_into("attach-caption", "our garden").await;
+    app.screenshot("attach-sheet").await;
+    app.click("attach-send").await;
+    let sent = "[data-testid='message'][data-outgoing='true'][data-kind='file'][data-status='sent']";
+    app.find_css(sent).await;
+    loaded_image_width(&app, &format!("{sent} [data-testid='image-thumbnail']")).await;
+
+    // bob gets the very bytes, with the name and the caption.
+    bob.run(&["sync"], "").json();
+    let history = bob.run(&["history", "alice"], "").json();
+    let got = history.as_array().unwrap().iter().find(|m| m["kind"] == "file").expect("bob has the picture").clone();
+    assert_eq!(got["body"], "our garden");
+    assert_eq!(got["file"]["name"], "garden.png");
+    assert_eq!(got["file"]["image"]["width"], 640);
+    let dest = work.path().join("bob-got.png");
+    bob.run(&["download", got["message_id"].as_str().unwrap(), "--to", dest.to_str().unwrap()], "").json();
+    assert_eq!(std::fs::read(&dest).unwrap(), original, "the bytes bob saved are the bytes alice picked");
+
+    // bob answers with a picture: shown inline, its thumbnail loaded, in the picture's shape.
+    let pond = work.path().join("pond.png");
+    image::RgbImage::from_fn(800, 400, |x, y| image::Rgb([20, (x % 200) as u8 + 40, (y % 256) as u8]))
+        .save(&pond)
+        .unwrap();
+    bob.run(&["send", "alice", "--file", pond.to_str().unwrap(), "--caption", "and our pond"], "").json();
+    let theirs = "[data-testid='message'][data-outgoing='false'][data-kind='file']";
+    app.find_css(theirs).await;
+    assert!(loaded_image_width(&app, &format!("{theirs} [data-testid='image-thumbnail']")).await > 0);
+    let frame = app.find_css(&format!("{theirs} [data-testid='image-attachment']")).await;
+    let style = frame.attr("style").await.unwrap().unwrap_or_default();
+    assert!(style.contains("width: 320px") && style.contains("height: 160px"), "2:1, capped at 320 px: {style}");
+    app.wait_for_texts("[data-testid='message-body']", "bob's caption", |t| t.iter().any(|b| b == "and our pond"))
+        .await;
+    app.screenshot("pictures-inline").await;
+
+    // A click opens it at full size.
+    frame.click().await.unwrap();
+    app.find("image-viewer").await;
+    assert_eq!(loaded_image_width(&app, "[data-testid='viewer-image']").await, 800);
+    // Past the dialog's short opening motion.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.screenshot("viewer").await;
+    app.close().await;
+}

@@ -222,6 +222,22 @@ impl AppWindow {
         serde_json::from_value(value).unwrap()
     }
 
+    /// The natural width of the first `<img>` matching `selector` that has loaded a picture
+    /// (complete, and decoded to a width), if one has; read in one script, like [`Self::texts`].
+    pub async fn loaded_image_width(&self, selector: &str) -> Option<u32> {
+        let value = self
+            .client
+            .execute(
+                "const img = Array.from(document.querySelectorAll(arguments[0]))
+                   .find(i => i.complete && i.naturalWidth > 0);
+                 return img ? img.naturalWidth : null",
+                vec![serde_json::Value::from(selector)],
+            )
+            .await
+            .unwrap();
+        value.as_u64().and_then(|w| u32::try_from(w).ok())
+    }
+
     /// Click the element, scrolled into view first (WebKitWebDriver does not scroll inside a
     /// scrolling panel such as a tall dialog, and refuses elements outside it).
     pub async fn click(&self, testid: &str) {
