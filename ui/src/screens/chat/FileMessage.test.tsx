@@ -162,9 +162,15 @@ describe("file messages", () => {
     expect(within(viewer).getByTestId("viewer-preview").getAttribute("src")).toBe(THUMB);
     expect(viewer.textContent).toContain("Opening the picture");
 
+    // Focus starts on Close; the keys zoom all the same.
+    expect(document.activeElement).toBe(within(viewer).getByTestId("close-button"));
     full(FULL);
     const img = await within(viewer).findByTestId("viewer-image");
     expect(img.getAttribute("src")).toBe(FULL);
+    expect(within(viewer).getByTestId("viewer-zoom").textContent).toBe("Fit");
+    await user.keyboard("+");
+    expect(within(viewer).getByTestId("viewer-zoom").textContent).toBe("100%");
+    await user.keyboard("-");
     expect(within(viewer).getByTestId("viewer-zoom").textContent).toBe("Fit");
     await user.click(within(viewer).getByTestId("viewer-zoom-in"));
     expect(within(viewer).getByTestId("viewer-zoom").textContent).toBe("100%");

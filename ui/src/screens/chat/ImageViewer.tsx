@@ -43,14 +43,19 @@ export function ImageViewer({ message: m, file, thumbnail, onClose }: ImageViewe
   }, [m.id]);
 
   const step = (delta: number) => setZoom((z) => Math.max(0, Math.min(ZOOMS.length - 1, z + delta)));
-  const onKeyDown = (e: React.KeyboardEvent) => {
-    if (e.target instanceof HTMLInputElement) return;
-    if (e.key === "+" || e.key === "=") step(1);
-    else if (e.key === "-") step(-1);
-    else if (e.key === "0") setZoom(0);
-    else return;
-    e.preventDefault();
-  };
+  // Wherever the focus is in the dialog (it starts on Close): + and − zoom, 0 fits.
+  useEffect(() => {
+    const onKeyDown = (e: KeyboardEvent) => {
+      if (e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === "+" || e.key === "=") setZoom((z) => Math.min(ZOOMS.length - 1, z + 1));
+      else if (e.key === "-") setZoom((z) => Math.max(0, z - 1));
+      else if (e.key === "0") setZoom(0);
+      else return;
+      e.preventDefault();
+    };
+    window.addEventListener("keydown", onKeyDown);
+    return () => window.removeEventListener("keydown", onKeyDown);
+  }, []);
 
   const scale = ZOOMS[zoom] ?? 0;
   const image = file.image;
@@ -59,7 +64,7 @@ export function ImageViewer({ message: m, file, thumbnail, onClose }: ImageViewe
 
   return (
     <Modal title={file.name} onClose={onClose} className="modal--viewer" testId="image-viewer">
-      <div className="viewer" onKeyDown={onKeyDown}>
+      <div className="viewer">
         <div className={scale === 0 ? "viewer__stage" : "viewer__stage viewer__stage--zoomed"} data-testid="viewer-stage">
           {full ? (
             <img className="viewer__img" src={full} alt={m.body || file.name} style={sizeStyle} data-testid="viewer-image" />
