@@ -1317,8 +1317,9 @@ async fn loaded_image_width(app: &AppWindow, selector: &str) -> u32 {
 }
 
 /// Pictures both ways: alice picks one with the attach button in the system's file chooser,
-/// captions it in the preview sheet and sends it; bob (CLI) gets exactly its bytes. bob sends
-/// one back; the window shows it inline (its thumbnail loaded) and at full size in the viewer.
+/// captions it in the preview sheet and sends it; bob (CLI) gets exactly its bytes. She pastes
+/// another from the clipboard; bob gets its pixels, and no plaintext copy is left. bob sends one
+/// back; the window shows it inline (its thumbnail loaded) and at full size in the viewer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pictures_are_sent_from_the_file_chooser_and_shown_inline() {
     let server = Server::start().await;
@@ -1343,7 +1344,7 @@ async fn pictures_are_sent_from_the_file_chooser_and_shown_inline() {
 
     // The attach button opens the system's file chooser; the picked picture waits in the sheet.
     app.click("composer-attach").await;
-    NativeDialog::wait("Choose a file to send").await.choose(&garden).await;
+    NativeDialog::wait("Choose a file to send").await.open(&garden).await;
     app.find("attachment-sheet").await;
     loaded_image_width(&app, "[data-testid='attach-picture']").await;
     app.type_into("attach-caption", "our garden").await;
@@ -1363,6 +1364,41 @@ async fn pictures_are_sent_from_the_file_chooser_and_shown_inline() {
     let dest = work.path().join("bob-got.png");
     bob.run(&["download", got["message_id"].as_str().unwrap(), "--to", dest.to_str().unwrap()], "").json();
     assert_eq!(std::fs::read(&dest).unwrap(), original, "the bytes bob saved are the bytes alice picked");
+
+    // A picture copied in another app and pasted into the composer: it has no file, so it is
+    // sent from a private temporary copy, gone once the engine holds its own encrypted one.
+    let copied = work.path().join("copied.png");
+    image::RgbImage::from_fn(300, 200, |x, y| image::Rgb([200, (x % 256) as u8, (y % 256) as u8]))
+        .save(&copied)
+        .unwrap();
+    let clipboard = desktop::CopiedImage::png(&copied).await;
+    app.find("composer").await.click().await.unwrap();
+    clipboard.paste_into(&desktop::XDisplay::connect(), app.app_pid().unwrap()).await;
+    app.find("attachment-sheet").await;
+    assert_eq!(loaded_image_width(&app, "[data-testid='attach-picture']").await, 300);
+    app.screenshot("pasted-sheet").await;
+    app.click("attach-send").await;
+    app.wait_for_texts(sent, "the pasted picture, sent", |t| t.len() == 2).await;
+    drop(clipboard);
+    let outgoing = data.path().join("cache").join("im.sotto.app").join("outgoing");
+    let left: Vec<_> =
+        std::fs::read_dir(&outgoing).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "no plaintext copy of the pasted picture is left: {left:?}");
+    bob.run(&["sync"], "").json();
+    let history = bob.run(&["history", "alice"], "").json();
+    let pasted = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["file"]["name"].as_str().is_some_and(|n| n.starts_with("Pasted image ") && n.ends_with(".png")))
+        .expect("bob has the pasted picture")
+        .clone();
+    let dest = work.path().join("bob-pasted.png");
+    bob.run(&["download", pasted["message_id"].as_str().unwrap(), "--to", dest.to_str().unwrap()], "").json();
+    // The clipboard may carry the picture re-encoded: the same pixels, not necessarily the same bytes.
+    let (want, got) = (image::open(&copied).unwrap().to_rgb8(), image::open(&dest).unwrap().to_rgb8());
+    assert_eq!((got.width(), got.height()), (300, 200));
+    assert!(want == got, "bob's picture has the pasted picture's pixels");
 
     // bob answers with a picture: shown inline, its thumbnail loaded, in the picture's shape.
     let pond = work.path().join("pond.png");

@@ -2,10 +2,11 @@
 //! window (found by the app's process id), closed the way a window manager closes it
 //! (`WM_PROTOCOLS`/`WM_DELETE_WINDOW`), its map state and title; a real system tray (`trayer`,
 //! an XEmbed panel, which shows the app's icon through libappindicator's fallback); and a real
-//! notification server (`dunst`) on the test's D-Bus session, driven with `dunstctl`.
+//! notification server (`dunst`) on the test's D-Bus session, driven with `dunstctl`; and another
+//! application holding a picture on the clipboard (`xclip`).
 //!
-//! Needs `DISPLAY` (Xvfb in CI) and the `trayer` and `dunst` packages (scripts/setup-debian.sh
-//! installs them).
+//! Needs `DISPLAY` (Xvfb in CI) and the `trayer`, `dunst` and `xclip` packages
+//! (scripts/setup-debian.sh installs them).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -370,5 +371,56 @@ impl Drop for Dunst {
             let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
             let _ = child.wait();
         }
+    }
+}
+
+/// Another application that copied a picture: `xclip` owns the X clipboard and serves the PNG
+/// file's bytes as `image/png` to whoever pastes, until it is dropped.
+pub struct CopiedImage {
+    child: Child,
+}
+
+impl CopiedImage {
+    pub async fn png(path: &Path) -> CopiedImage {
+        let child = Command::new("xclip")
+            // In the foreground, so this handle owns the process.
+            .args(["-quiet", "-selection", "clipboard", "-t", "image/png", "-i"])
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run xclip ({e}); install it (scripts/setup-debian.sh does)"));
+        // Owned before any assertion, so a failure below still ends it.
+        let copied = CopiedImage { child };
+        // xclip takes the selection right after it starts; ask until it answers.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let targets = Command::new("xclip").args(["-o", "-selection", "clipboard", "-t", "TARGETS"]).output();
+            if targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("image/png")) {
+                return copied;
+            }
+            assert!(Instant::now() < deadline, "xclip never offered the picture");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl CopiedImage {
+    /// Paste into the app's window as a person does: Ctrl+V on the keyboard (xdotool, a real X key
+    /// event; WebDriver's synthesized keys do not run the editor's paste command).
+    pub async fn paste_into(&self, display: &XDisplay, app_pid: u32) {
+        let window = display.app_window(app_pid).await.to_string();
+        for args in [&["windowfocus", "--sync", window.as_str()][..], &["key", "--clearmodifiers", "ctrl+v"]] {
+            let status = Command::new("xdotool").args(args).status().unwrap();
+            assert!(status.success(), "xdotool {args:?} failed");
+        }
+    }
+}
+
+impl Drop for CopiedImage {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -384,6 +384,18 @@ impl NativeDialog {
         self.xdotool(&["key", "Return"]);
     }
 
+    /// In an open dialog: the location field (Ctrl+L; typing a `/` into the file list only opens
+    /// it when the list already has the keyboard's focus), then `path` and Enter.
+    pub async fn open(self, path: &Path) {
+        self.xdotool(&["windowfocus", "--sync", &self.window]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.xdotool(&["key", "--clearmodifiers", "ctrl+l"]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.xdotool(&["type", "--delay", "20", &path.display().to_string()]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.xdotool(&["key", "Return"]);
+    }
+
     /// Close it without choosing.
     pub fn dismiss(self) {
         self.xdotool(&["windowfocus", "--sync", &self.window]);

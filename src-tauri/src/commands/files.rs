@@ -98,6 +98,53 @@ pub async fn send_pasted_image(
     sent
 }
 
+/// A picture read from the system's clipboard.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ClipboardImage {
+    /// PNG bytes in base64 (for `send_pasted_image` and a `data:` URL).
+    pub base64: String,
+    #[ts(type = "number")]
+    pub size: u64,
+}
+
+/// The picture on the system's clipboard, as PNG; None when it holds none. For a paste whose
+/// event carried no picture: WebKitGTK gives the page's paste event no image data at all.
+#[command]
+pub async fn clipboard_image(app: AppHandle) -> CommandResult<Option<ClipboardImage>> {
+    let png = clipboard_png(&app).await?;
+    Ok(png.map(|png| ClipboardImage {
+        size: png.len() as u64,
+        base64: base64::engine::general_purpose::STANDARD.encode(&png),
+    }))
+}
+
+/// GTK's clipboard, asked on the main thread (GTK's rule) without blocking it.
+#[cfg(target_os = "linux")]
+async fn clipboard_png<R: Runtime>(app: &AppHandle<R>) -> CommandResult<Option<Vec<u8>>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.run_on_main_thread(move || {
+        let clipboard = gtk::Clipboard::get(&gtk::gdk::SELECTION_CLIPBOARD);
+        clipboard.request_image(move |_, pixbuf| {
+            let _ = tx.send(pixbuf.map(|p| p.save_to_bufferv("png", &[])));
+        });
+    })
+    .map_err(|e| CommandError::new(ErrorCode::Internal, format!("The clipboard could not be read: {e}")))?;
+    match rx.await {
+        Ok(Some(Ok(png))) => Ok(Some(png)),
+        Ok(Some(Err(e))) => Err(CommandError::new(
+            ErrorCode::InvalidInput,
+            format!("The picture on the clipboard could not be read: {e}"),
+        )),
+        Ok(None) | Err(_) => Ok(None),
+    }
+}
+
+/// Elsewhere the web view's paste event carries the picture itself.
+#[cfg(not(target_os = "linux"))]
+async fn clipboard_png<R: Runtime>(_app: &AppHandle<R>) -> CommandResult<Option<Vec<u8>>> {
+    Ok(None)
+}
+
 /// What the preview sheet shows of the file at `path` before it is sent.
 #[command]
 pub async fn file_preview(path: String) -> CommandResult<FilePreview> {

@@ -55,6 +55,7 @@ commands![
     conversations::set_typing,
     files::send_file,
     files::send_pasted_image,
+    files::clipboard_image,
     files::file_preview,
     files::download_file,
     files::save_file,

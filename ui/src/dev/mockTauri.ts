@@ -355,6 +355,7 @@ const api = {
     mockUpload(conversationId, path.split("/").pop() ?? path, caption),
   sendPastedImage: (conversationId: ConversationId, data: string, caption: string) =>
     mockUpload(conversationId, "Pasted image.png", caption, Math.floor((data.length * 3) / 4)),
+  clipboardImage: () => delay(null),
   filePreview: (path: string) => delay({ name: path.split("/").pop() ?? path, size: 48_213, image: null }),
   downloadFile: (id: number) => {
     const m = messages.find((x) => x.id === id);
@@ -681,6 +682,7 @@ export const {
   onAppStatus,
   sendFile,
   sendPastedImage,
+  clipboardImage,
   filePreview,
   downloadFile,
   saveFile,

@@ -71,6 +71,8 @@ export const sendFile = (conversationId: ConversationId, path: string, caption: 
 /** `data`: the pasted image's bytes in base64 (without a `data:` prefix). */
 export const sendPastedImage = (conversationId: ConversationId, data: string, caption: string) =>
   call("send_pasted_image", { conversation_id: conversationId, data, caption });
+/** The picture on the system's clipboard as PNG (null when it holds none). */
+export const clipboardImage = () => call("clipboard_image", {});
 export const filePreview = (path: string) => call("file_preview", { path });
 export const downloadFile = (id: number) => call("download_file", { id });
 export const saveFile = (id: number, path: string) => call("save_file", { id, path });

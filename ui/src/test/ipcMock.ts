@@ -83,6 +83,7 @@ const defaults: typeof Real = {
   sendPastedImage: async () => {
     throw { code: "offline", message: "no default" };
   },
+  clipboardImage: async () => null,
   filePreview: async (path) => ({ name: path.split("/").pop() ?? path, size: 1234, image: null }),
   downloadFile: async () => {
     throw { code: "offline", message: "no default" };
@@ -250,6 +251,7 @@ export const retryMessage = vi.fn(defaults.retryMessage);
 export const setTyping = vi.fn(defaults.setTyping);
 export const sendFile = vi.fn(defaults.sendFile);
 export const sendPastedImage = vi.fn(defaults.sendPastedImage);
+export const clipboardImage = vi.fn(defaults.clipboardImage);
 export const filePreview = vi.fn(defaults.filePreview);
 export const downloadFile = vi.fn(defaults.downloadFile);
 export const saveFile = vi.fn(defaults.saveFile);
@@ -363,6 +365,7 @@ const mocks = {
   onAppStatus,
   sendFile,
   sendPastedImage,
+  clipboardImage,
   filePreview,
   downloadFile,
   saveFile,

@@ -6,6 +6,7 @@ import type { BackupStatus } from "./BackupStatus";
 import type { BackupSummary } from "./BackupSummary";
 import type { CertificateProblem } from "./CertificateProblem";
 import type { ClientEvent } from "./ClientEvent";
+import type { ClipboardImage } from "./ClipboardImage";
 import type { Conversation } from "./Conversation";
 import type { ConversationId } from "./ConversationId";
 import type { DeviceId } from "./DeviceId";
@@ -65,6 +66,7 @@ export interface Commands {
   set_typing: { args: { conversation_id: ConversationId; typing: boolean }; result: null };
   send_file: { args: { conversation_id: ConversationId; path: string; caption: string }; result: Message };
   send_pasted_image: { args: { conversation_id: ConversationId; data: string; caption: string }; result: Message };
+  clipboard_image: { args: Record<string, never>; result: ClipboardImage | null };
   file_preview: { args: { path: string }; result: FilePreview };
   download_file: { args: { id: number }; result: Message };
   save_file: { args: { id: number; path: string }; result: number };

@@ -122,7 +122,7 @@ describe("sending files", () => {
     );
     await setup();
     const png = new File([new Uint8Array([0x89, 0x50, 0x4e, 0x47])], "image.png", { type: "image/png" });
-    fireEvent.paste(screen.getByTestId("composer"), { clipboardData: { files: [png], getData: () => "" } });
+    fireEvent.paste(screen.getByTestId("composer"), { clipboardData: { files: [png], types: ["Files"], getData: () => "" } });
     const sheet = await screen.findByTestId("attachment-sheet");
     const picture = await within(sheet).findByTestId("attach-picture");
     expect(picture.getAttribute("src")).toBe("data:image/png;base64,iVBORw==");
@@ -131,9 +131,22 @@ describe("sending files", () => {
     expect(ipc.sendFile).not.toHaveBeenCalled();
   });
 
+  it("reads the system's clipboard when the paste carries nothing (WebKitGTK with a picture copied)", async () => {
+    ipc.clipboardImage.mockResolvedValue({ base64: "iVBORw0KGgo=", size: 8 });
+    await setup();
+    fireEvent.paste(screen.getByTestId("composer"), { clipboardData: { files: [], types: [], getData: () => "" } });
+    const picture = await screen.findByTestId("attach-picture");
+    expect(picture.getAttribute("src")).toBe("data:image/png;base64,iVBORw0KGgo=");
+    fireEvent.click(screen.getByTestId("attach-send"));
+    await waitFor(() => expect(ipc.sendPastedImage).toHaveBeenCalledWith("u:bob", "iVBORw0KGgo=", ""));
+  });
+
   it("lets text paste as text", async () => {
     await setup();
-    fireEvent.paste(screen.getByTestId("composer"), { clipboardData: { files: [], getData: () => "hello" } });
+    fireEvent.paste(screen.getByTestId("composer"), {
+      clipboardData: { files: [], types: ["text/plain"], getData: () => "hello" },
+    });
     expect(screen.queryByTestId("attachment-sheet")).toBeNull();
+    expect(ipc.clipboardImage).not.toHaveBeenCalled();
   });
 });

@@ -101,8 +101,31 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
 
   /** A pasted image (a screenshot, a copied picture) goes to the preview sheet; text pastes as usual. */
   const onPaste = (e: React.ClipboardEvent<HTMLTextAreaElement>) => {
+    if (blocked) return;
     const images = Array.from(e.clipboardData.files).filter((f) => f.type.startsWith("image/"));
-    if (images.length === 0 || blocked) return;
+    if (images.length === 0) {
+      // WebKitGTK hands the page a paste with nothing in it when the clipboard holds a picture:
+      // the picture is read from the system's clipboard instead.
+      if (e.clipboardData.types.length === 0) {
+        e.preventDefault();
+        ipc
+          .clipboardImage()
+          .then((image) => {
+            if (!image) return;
+            session.transfers.offer(id, [
+              {
+                kind: "pasted",
+                name: "Pasted image.png",
+                size: image.size,
+                base64: image.base64,
+                dataUrl: `data:image/png;base64,${image.base64}`,
+              },
+            ]);
+          })
+          .catch((err: unknown) => setError(asCommandError(err)));
+      }
+      return;
+    }
     e.preventDefault();
     void (async () => {
       try {
