@@ -1318,8 +1318,8 @@ async fn loaded_image_width(app: &AppWindow, selector: &str) -> u32 {
 
 /// Pictures both ways: alice picks one with the attach button in the system's file chooser,
 /// captions it in the preview sheet and sends it; bob (CLI) gets exactly its bytes. She pastes
-/// another from the clipboard; bob gets its pixels, and no plaintext copy is left. bob sends one
-/// back; the window shows it inline (its thumbnail loaded) and at full size in the viewer.
+/// another from the clipboard; bob gets its pixels, and no plaintext copy is left. She drops a
+/// file from another app (XDND) on the window; bob gets it. bob sends a picture back; the window shows it inline (its thumbnail loaded) and at full size in the viewer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pictures_are_sent_from_the_file_chooser_and_shown_inline() {
     let server = Server::start().await;
@@ -1399,6 +1399,34 @@ async fn pictures_are_sent_from_the_file_chooser_and_shown_inline() {
     let (want, got) = (image::open(&copied).unwrap().to_rgb8(), image::open(&dest).unwrap().to_rgb8());
     assert_eq!((got.width(), got.height()), (300, 200));
     assert!(want == got, "bob's picture has the pasted picture's pixels");
+
+    // A file dragged from another app and dropped on the window: the same sheet, then bob has it.
+    let notes = work.path().join("notes.txt");
+    std::fs::write(&notes, "minutes of the garden meeting\n".repeat(100)).unwrap();
+    let window = desktop::XDisplay::connect().app_window(app.app_pid().unwrap()).await;
+    desktop::drop_files(window, &[notes.as_path()]).await;
+    app.find("attachment-sheet").await;
+    app.wait_for_texts("[data-testid='attach-item']", "the dropped file", |t| {
+        t.iter().any(|s| s.contains("notes.txt"))
+    })
+    .await;
+    app.screenshot("dropped-sheet").await;
+    app.click("attach-send").await;
+    app.wait_for_texts(sent, "the dropped file, sent", |t| t.len() == 3).await;
+    app.wait_for_texts("[data-testid='file-name']", "the dropped file's card", |t| t.iter().any(|s| s == "notes.txt"))
+        .await;
+    bob.run(&["sync"], "").json();
+    let history = bob.run(&["history", "alice"], "").json();
+    let dropped = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["file"]["name"] == "notes.txt")
+        .expect("bob has the dropped file")
+        .clone();
+    let dest = work.path().join("bob-notes.txt");
+    bob.run(&["download", dropped["message_id"].as_str().unwrap(), "--to", dest.to_str().unwrap()], "").json();
+    assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&notes).unwrap());
 
     // bob answers with a picture: shown inline, its thumbnail loaded, in the picture's shape.
     let pond = work.path().join("pond.png");
