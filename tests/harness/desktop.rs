@@ -518,11 +518,7 @@ impl XdndSource {
                     self.conn.send_event(false, request.requestor, EventMask::NO_EVENT, notify).unwrap();
                     self.conn.flush().unwrap();
                 }
-                Event::ClientMessage(message) => {
-                    if done(message.type_, message.data.as_data32()) {
-                        return true;
-                    }
-                }
+                Event::ClientMessage(message) if done(message.type_, message.data.as_data32()) => return true,
                 _ => {}
             }
         }
