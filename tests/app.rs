@@ -1321,7 +1321,7 @@ async fn loaded_image_width(app: &AppWindow, selector: &str) -> u32 {
 /// another from the clipboard; bob gets its pixels, and no plaintext copy is left. She drops a
 /// file from another app (XDND) on the window; bob gets it. bob sends a picture back; the window shows it inline (its thumbnail loaded) and at full size in the viewer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pictures_are_sent_from_the_file_chooser_and_shown_inline() {
+async fn files_go_out_by_chooser_paste_and_drop_and_pictures_show_inline() {
     let server = Server::start().await;
     let dirs = profiles();
     let bob = register_cli(&server, &dirs, "bob");
