@@ -4,15 +4,16 @@
 # Service keychain the client keeps its profile keys in, also under test), the WebKitGTK and GTK
 # libraries the desktop app links (with the tray's appindicator), WebKitWebDriver, Xvfb and xdotool
 # (to drive the real window, and the system's file chooser, in tests), trayer and dunst (a real
-# system tray and notification server for the app-window tests), nginx, Caddy, systemd,
-# openssl and strace (deploy/check.sh runs the deployment files with them), python3 with venv (for
-# the S3-compatible test server, moto's, from PyPI), Node.js >= 20 (the
+# system tray and notification server for the app-window tests), xclip (a picture on the
+# clipboard to paste in them), nginx, Caddy, systemd, openssl and strace (deploy/check.sh runs
+# the deployment files with them), python3 with venv (for the S3-compatible test server, moto's,
+# from PyPI), Node.js >= 20 (the
 # UI build) and Rust (via rustup) when missing. Safe to run again: it only installs what is absent.
 set -euo pipefail
 
 packages=(build-essential pkg-config libssl-dev curl ca-certificates file xz-utils dbus gnome-keyring keyutils
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
-  webkit2gtk-driver xvfb xauth xdotool trayer dunst
+  webkit2gtk-driver xvfb xauth xdotool trayer dunst xclip
   nginx caddy systemd openssl strace util-linux python3 python3-venv)
 # Web servers installed here are for deploy/check.sh, which runs its own instances: the system
 # services their packages enable and start are stopped and disabled again.

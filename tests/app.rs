@@ -1300,3 +1300,156 @@ async fn updates_install_only_packages_signed_for_the_version_announced() {
     assert_eq!(std::fs::read(&installed).unwrap(), package);
     app.close().await;
 }
+
+/// The natural width of a loaded `<img>` matching `selector`, once there is one (about 30 s).
+async fn loaded_image_width(app: &AppWindow, selector: &str) -> u32 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(width) = app.loaded_image_width(selector).await {
+            return width;
+        }
+        if std::time::Instant::now() > deadline {
+            app.screenshot("timeout").await;
+            panic!("no loaded picture at {selector}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Pictures both ways: alice picks one with the attach button in the system's file chooser,
+/// captions it in the preview sheet and sends it; bob (CLI) gets exactly its bytes. She pastes
+/// another from the clipboard; bob gets its pixels, and no plaintext copy is left. She drops a
+/// file from another app (XDND) on the window; bob gets it. bob sends a picture back; the window shows it inline (its thumbnail loaded) and at full size in the viewer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_go_out_by_chooser_paste_and_drop_and_pictures_show_inline() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let data = AppData::new();
+    let app = AppWindow::launch("files", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    bob.run(&["send", "alice", "send me a picture of the garden"], "").json();
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob']").await.click().await.unwrap();
+    app.wait_for_texts("[data-testid='message-body']", "bob's message", |t| {
+        t.iter().any(|b| b == "send me a picture of the garden")
+    })
+    .await;
+
+    let work = tempfile::tempdir().unwrap();
+    let garden = work.path().join("garden.png");
+    image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x / 3 % 256) as u8, 160, (y / 2 % 256) as u8]))
+        .save(&garden)
+        .unwrap();
+    let original = std::fs::read(&garden).unwrap();
+
+    // The attach button opens the system's file chooser; the picked picture waits in the sheet.
+    app.click("composer-attach").await;
+    NativeDialog::wait("Choose a file to send").await.open(&garden).await;
+    app.find("attachment-sheet").await;
+    loaded_image_width(&app, "[data-testid='attach-picture']").await;
+    app.type_into("attach-caption", "our garden").await;
+    app.screenshot("attach-sheet").await;
+    app.click("attach-send").await;
+    let sent = "[data-testid='message'][data-outgoing='true'][data-kind='file'][data-status='sent']";
+    app.find_css(sent).await;
+    loaded_image_width(&app, &format!("{sent} [data-testid='image-thumbnail']")).await;
+
+    // bob gets the very bytes, with the name and the caption.
+    bob.run(&["sync"], "").json();
+    let history = bob.run(&["history", "alice"], "").json();
+    let got = history.as_array().unwrap().iter().find(|m| m["kind"] == "file").expect("bob has the picture").clone();
+    assert_eq!(got["body"], "our garden");
+    assert_eq!(got["file"]["name"], "garden.png");
+    assert_eq!(got["file"]["image"]["width"], 640);
+    let dest = work.path().join("bob-got.png");
+    bob.run(&["download", got["message_id"].as_str().unwrap(), "--to", dest.to_str().unwrap()], "").json();
+    assert_eq!(std::fs::read(&dest).unwrap(), original, "the bytes bob saved are the bytes alice picked");
+
+    // A picture copied in another app and pasted into the composer: it has no file, so it is
+    // sent from a private temporary copy, gone once the engine holds its own encrypted one.
+    let copied = work.path().join("copied.png");
+    image::RgbImage::from_fn(300, 200, |x, y| image::Rgb([200, (x % 256) as u8, (y % 256) as u8]))
+        .save(&copied)
+        .unwrap();
+    let clipboard = desktop::CopiedImage::png(&copied).await;
+    app.find("composer").await.click().await.unwrap();
+    clipboard.paste_into(&desktop::XDisplay::connect(), app.app_pid().unwrap()).await;
+    app.find("attachment-sheet").await;
+    assert_eq!(loaded_image_width(&app, "[data-testid='attach-picture']").await, 300);
+    app.screenshot("pasted-sheet").await;
+    app.click("attach-send").await;
+    app.wait_for_texts(sent, "the pasted picture, sent", |t| t.len() == 2).await;
+    drop(clipboard);
+    let outgoing = data.path().join("cache").join("im.sotto.app").join("outgoing");
+    let left: Vec<_> =
+        std::fs::read_dir(&outgoing).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "no plaintext copy of the pasted picture is left: {left:?}");
+    bob.run(&["sync"], "").json();
+    let history = bob.run(&["history", "alice"], "").json();
+    let pasted = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["file"]["name"].as_str().is_some_and(|n| n.starts_with("Pasted image ") && n.ends_with(".png")))
+        .expect("bob has the pasted picture")
+        .clone();
+    let dest = work.path().join("bob-pasted.png");
+    bob.run(&["download", pasted["message_id"].as_str().unwrap(), "--to", dest.to_str().unwrap()], "").json();
+    // The clipboard may carry the picture re-encoded: the same pixels, not necessarily the same bytes.
+    let (want, got) = (image::open(&copied).unwrap().to_rgb8(), image::open(&dest).unwrap().to_rgb8());
+    assert_eq!((got.width(), got.height()), (300, 200));
+    assert!(want == got, "bob's picture has the pasted picture's pixels");
+
+    // A file dragged from another app and dropped on the window: the same sheet, then bob has it.
+    let notes = work.path().join("notes.txt");
+    std::fs::write(&notes, "minutes of the garden meeting\n".repeat(100)).unwrap();
+    let window = desktop::XDisplay::connect().app_window(app.app_pid().unwrap()).await;
+    desktop::drop_files(window, &[notes.as_path()]).await;
+    app.find("attachment-sheet").await;
+    app.wait_for_texts("[data-testid='attach-item']", "the dropped file", |t| {
+        t.iter().any(|s| s.contains("notes.txt"))
+    })
+    .await;
+    app.screenshot("dropped-sheet").await;
+    app.click("attach-send").await;
+    app.wait_for_texts(sent, "the dropped file, sent", |t| t.len() == 3).await;
+    app.wait_for_texts("[data-testid='file-name']", "the dropped file's card", |t| t.iter().any(|s| s == "notes.txt"))
+        .await;
+    bob.run(&["sync"], "").json();
+    let history = bob.run(&["history", "alice"], "").json();
+    let dropped = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["file"]["name"] == "notes.txt")
+        .expect("bob has the dropped file")
+        .clone();
+    let dest = work.path().join("bob-notes.txt");
+    bob.run(&["download", dropped["message_id"].as_str().unwrap(), "--to", dest.to_str().unwrap()], "").json();
+    assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&notes).unwrap());
+
+    // bob answers with a picture: shown inline, its thumbnail loaded, in the picture's shape.
+    let pond = work.path().join("pond.png");
+    image::RgbImage::from_fn(800, 400, |x, y| image::Rgb([20, (x % 200) as u8 + 40, (y % 256) as u8]))
+        .save(&pond)
+        .unwrap();
+    bob.run(&["send", "alice", "--file", pond.to_str().unwrap(), "--caption", "and our pond"], "").json();
+    let theirs = "[data-testid='message'][data-outgoing='false'][data-kind='file']";
+    app.find_css(theirs).await;
+    assert!(loaded_image_width(&app, &format!("{theirs} [data-testid='image-thumbnail']")).await > 0);
+    let frame = app.find_css(&format!("{theirs} [data-testid='image-attachment']")).await;
+    let style = frame.attr("style").await.unwrap().unwrap_or_default();
+    assert!(style.contains("width: 320px") && style.contains("height: 160px"), "2:1, capped at 320 px: {style}");
+    app.wait_for_texts("[data-testid='message-body']", "bob's caption", |t| t.iter().any(|b| b == "and our pond"))
+        .await;
+    app.screenshot("pictures-inline").await;
+
+    // A click opens it at full size.
+    frame.click().await.unwrap();
+    app.find("image-viewer").await;
+    assert_eq!(loaded_image_width(&app, "[data-testid='viewer-image']").await, 800);
+    // Past the dialog's short opening motion.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.screenshot("viewer").await;
+    app.close().await;
+}

@@ -106,6 +106,10 @@ async fn one_to_one_files_arrive_with_their_names_and_are_saved_whole() {
     let dest = work.path().join("report-saved.pdf");
     bob.save_file(got.id, &dest).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+    // Shown from memory (the app's image viewer), within a limit.
+    assert_eq!(bob.file_bytes(got.id, bytes.len() as u64).await.unwrap(), bytes);
+    let too_large = bob.file_bytes(got.id, bytes.len() as u64 - 1).await.unwrap_err();
+    assert_eq!(too_large.code(), ErrorCode::InvalidInput);
     // Nothing but the caption is indexed (never the file's content).
     assert!(bob.search("bigger", 10).unwrap().is_empty());
 }
@@ -232,6 +236,7 @@ async fn a_file_changed_on_the_server_is_refused_and_never_shown_as_downloaded()
     let dest = work.path().join("contract-saved.txt");
     assert_eq!(bob.save_file(got.id, &dest).await.unwrap_err().code(), ErrorCode::FileDamaged);
     assert!(!dest.exists(), "nothing is written in place of the file");
+    assert_eq!(bob.file_bytes(got.id, u64::MAX).await.unwrap_err().code(), ErrorCode::FileDamaged);
     let after = last(&bob, &ConversationId::Direct(uid("alice")));
     assert_eq!(after.file.unwrap().state, FileState::Remote, "never marked as here");
     let kept: Vec<_> = std::fs::read_dir(bob.profile_dir().join("files"))

@@ -67,10 +67,12 @@ pub fn export(dir: &Path) -> Result<(), ExportError> {
     let client = out.ts::<sotto_core::ClientEvent>();
     let status = out.ts::<crate::state::AppStatus>();
     let open = out.ts::<sotto_core::ConversationId>();
+    let drop = out.ts::<crate::commands::files::FileDrop>();
     let events = [
         out.event(crate::events::CLIENT_EVENT, client),
         out.event(crate::state::STATUS_EVENT, status),
         out.event(crate::background::OPEN_CONVERSATION_EVENT, open),
+        out.event(crate::commands::files::FILE_DROP_EVENT, drop),
     ]
     .concat();
     if let Some(e) = out.error {

@@ -121,21 +121,35 @@ fn notification_text(conversation_title: Option<&str>, message: &Message, previe
         "New message (this device isn't confirmed yet, so it can't show it)".to_owned()
     } else if message.kind == MessageKind::Undecryptable {
         "New message (waiting for the key to decrypt it)".to_owned()
+    } else if let (MessageKind::File, Some(file)) = (message.kind, &message.file) {
+        // As the conversation list says it: the caption, else "Photo" or the file's name.
+        let icon = if file.image.is_some() { "📷" } else { "📎" };
+        let text = match (message.body.trim().is_empty(), file.image.is_some()) {
+            (false, _) => shortened(&message.body),
+            (true, true) => "Photo".to_owned(),
+            (true, false) => shortened(&file.name),
+        };
+        format!("{icon} {text}")
     } else {
-        let mut preview: String = message.body.chars().take(PREVIEW_CHARS).collect();
-        if message.body.chars().count() > PREVIEW_CHARS {
-            preview.push('…');
-        }
-        preview
+        shortened(&message.body)
     };
     (title, body)
+}
+
+/// `text` cut to [`PREVIEW_CHARS`], with an ellipsis when cut.
+fn shortened(text: &str) -> String {
+    let mut preview: String = text.chars().take(PREVIEW_CHARS).collect();
+    if text.chars().count() > PREVIEW_CHARS {
+        preview.push('…');
+    }
+    preview
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-    use sotto_core::{ConversationKind, MessageStatus};
+    use sotto_core::{ConversationKind, FileInfo, FileState, ImageInfo, MessageStatus};
 
     use super::*;
 
@@ -173,6 +187,30 @@ mod tests {
             ..message("u:bob", "", MessageKind::Undecryptable)
         };
         assert!(notification_text(None, &withheld, true).1.contains("isn't confirmed yet"));
+    }
+
+    #[test]
+    fn file_messages_say_what_they_are() {
+        let file = |image: bool| FileInfo {
+            name: "report.pdf".into(),
+            mime: if image { "image/png" } else { "application/pdf" }.into(),
+            size: 1234,
+            state: FileState::Remote,
+            image: image.then(|| ImageInfo { width: 4, height: 3, blurhash: "LEHV6nWB2yk8pyo0adR*.7kCMdnj".into() }),
+        };
+        let with = |caption: &str, image: bool| Message {
+            file: Some(file(image)),
+            ..message("u:bob", caption, MessageKind::File)
+        };
+        assert_eq!(notification_text(None, &with("", true), true).1, "📷 Photo");
+        assert_eq!(notification_text(None, &with("", false), true).1, "📎 report.pdf");
+        assert_eq!(notification_text(None, &with("  ", false), true).1, "📎 report.pdf");
+        assert_eq!(notification_text(None, &with("our holiday", true), true).1, "📷 our holiday");
+        assert_eq!(notification_text(None, &with("the numbers", false), true).1, "📎 the numbers");
+        let (_, long) = notification_text(None, &with(&"y".repeat(500), true), true);
+        assert_eq!(long.chars().count(), PREVIEW_CHARS + 3, "icon, space, text and ellipsis");
+        // Without previews, not even the file's name shows.
+        assert_eq!(notification_text(None, &with("", false), false).1, "New message");
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub fn run() {
             let data_dir = app.path().app_data_dir()?;
             std::fs::create_dir_all(&data_dir)?;
             app.manage(AppState::new(data_dir));
+            commands::files::clear_outgoing(app.handle());
             app.manage(updates::Pending::default());
             let tray = tray::create(app.handle());
             if let Err(e) = &tray {
@@ -76,6 +77,7 @@ pub fn run() {
                 }
             }
             WindowEvent::CloseRequested { api, .. } => background::on_close_requested(window, api),
+            WindowEvent::DragDrop(drop) => commands::files::forward_drop(window.app_handle(), drop),
             _ => {}
         })
         .invoke_handler(commands::handler())

@@ -2,10 +2,12 @@
 //! window (found by the app's process id), closed the way a window manager closes it
 //! (`WM_PROTOCOLS`/`WM_DELETE_WINDOW`), its map state and title; a real system tray (`trayer`,
 //! an XEmbed panel, which shows the app's icon through libappindicator's fallback); and a real
-//! notification server (`dunst`) on the test's D-Bus session, driven with `dunstctl`.
+//! notification server (`dunst`) on the test's D-Bus session, driven with `dunstctl`; another
+//! application holding a picture on the clipboard (`xclip`); and one dragging files onto a window
+//! (an XDND source).
 //!
-//! Needs `DISPLAY` (Xvfb in CI) and the `trayer` and `dunst` packages (scripts/setup-debian.sh
-//! installs them).
+//! Needs `DISPLAY` (Xvfb in CI) and the `trayer`, `dunst` and `xclip` packages
+//! (scripts/setup-debian.sh installs them).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -370,5 +372,206 @@ impl Drop for Dunst {
             let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
             let _ = child.wait();
         }
+    }
+}
+
+/// Another application that copied a picture: `xclip` owns the X clipboard and serves the PNG
+/// file's bytes as `image/png` to whoever pastes, until it is dropped.
+pub struct CopiedImage {
+    child: Child,
+}
+
+impl CopiedImage {
+    pub async fn png(path: &Path) -> CopiedImage {
+        let child = Command::new("xclip")
+            // In the foreground, so this handle owns the process.
+            .args(["-quiet", "-selection", "clipboard", "-t", "image/png", "-i"])
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run xclip ({e}); install it (scripts/setup-debian.sh does)"));
+        // Owned before any assertion, so a failure below still ends it.
+        let copied = CopiedImage { child };
+        // xclip takes the selection right after it starts; ask until it answers.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let targets = Command::new("xclip").args(["-o", "-selection", "clipboard", "-t", "TARGETS"]).output();
+            if targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("image/png")) {
+                return copied;
+            }
+            assert!(Instant::now() < deadline, "xclip never offered the picture");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl CopiedImage {
+    /// Paste into the app's window as a person does: Ctrl+V on the keyboard (xdotool, a real X key
+    /// event; WebDriver's synthesized keys do not run the editor's paste command).
+    pub async fn paste_into(&self, display: &XDisplay, app_pid: u32) {
+        let window = display.app_window(app_pid).await.to_string();
+        for args in [&["windowfocus", "--sync", window.as_str()][..], &["key", "--clearmodifiers", "ctrl+v"]] {
+            let status = Command::new("xdotool").args(args).status().unwrap();
+            assert!(status.success(), "xdotool {args:?} failed");
+        }
+    }
+}
+
+impl Drop for CopiedImage {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Another application dragging files onto a window and dropping them: an XDND source (the X
+/// drag-and-drop protocol GTK speaks) on its own connection, offering the files as
+/// `text/uri-list`. Returns once the target says it finished, or panics after [`WAIT`].
+pub async fn drop_files(target: Window, paths: &[&Path]) {
+    let uris: String = paths.iter().map(|p| format!("file://{}\r\n", p.display())).collect();
+    tokio::task::spawn_blocking(move || XdndSource::new().drop_on(target, uris.as_bytes())).await.unwrap();
+}
+
+struct XdndSource {
+    conn: RustConnection,
+    root: Window,
+    window: Window,
+}
+
+impl XdndSource {
+    fn new() -> XdndSource {
+        let (conn, screen) = x11rb::connect(None).unwrap();
+        let root = conn.setup().roots[screen].root;
+        let window = conn.generate_id().unwrap();
+        conn.create_window(
+            x11rb::COPY_DEPTH_FROM_PARENT,
+            window,
+            root,
+            -10,
+            -10,
+            1,
+            1,
+            0,
+            x11rb::protocol::xproto::WindowClass::INPUT_ONLY,
+            x11rb::COPY_FROM_PARENT,
+            &x11rb::protocol::xproto::CreateWindowAux::new().override_redirect(1),
+        )
+        .unwrap();
+        XdndSource { conn, root, window }
+    }
+
+    fn atom(&self, name: &str) -> u32 {
+        self.conn.intern_atom(false, name.as_bytes()).unwrap().reply().unwrap().atom
+    }
+
+    fn send(&self, target: Window, kind: &str, data: [u32; 5]) {
+        let message = ClientMessageEvent::new(32, target, self.atom(kind), data);
+        self.conn.send_event(false, target, EventMask::NO_EVENT, message).unwrap();
+        self.conn.flush().unwrap();
+    }
+
+    /// Answer the target's requests for the dragged data until `done` accepts an XDND message
+    /// sent to this source; false when [`WAIT`] passed first.
+    fn serve_until(&self, uris: &[u8], mut done: impl FnMut(u32, [u32; 5]) -> bool) -> bool {
+        use x11rb::protocol::Event;
+        use x11rb::protocol::xproto::{PropMode, SelectionNotifyEvent};
+        use x11rb::wrapper::ConnectionExt as _;
+        let (uri_list, targets) = (self.atom("text/uri-list"), self.atom("TARGETS"));
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let Some(event) = self.conn.poll_for_event().unwrap() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            match event {
+                Event::SelectionRequest(request) => {
+                    let property = if request.target == uri_list {
+                        self.conn
+                            .change_property8(PropMode::REPLACE, request.requestor, request.property, uri_list, uris)
+                            .unwrap();
+                        request.property
+                    } else if request.target == targets {
+                        self.conn
+                            .change_property32(
+                                PropMode::REPLACE,
+                                request.requestor,
+                                request.property,
+                                AtomEnum::ATOM,
+                                &[targets, uri_list],
+                            )
+                            .unwrap();
+                        request.property
+                    } else {
+                        x11rb::NONE
+                    };
+                    let notify = SelectionNotifyEvent {
+                        response_type: x11rb::protocol::xproto::SELECTION_NOTIFY_EVENT,
+                        sequence: 0,
+                        time: request.time,
+                        requestor: request.requestor,
+                        selection: request.selection,
+                        target: request.target,
+                        property,
+                    };
+                    self.conn.send_event(false, request.requestor, EventMask::NO_EVENT, notify).unwrap();
+                    self.conn.flush().unwrap();
+                }
+                Event::ClientMessage(message) if done(message.type_, message.data.as_data32()) => return true,
+                _ => {}
+            }
+        }
+        false
+    }
+
+    fn drop_on(&self, target: Window, uris: &[u8]) {
+        let (status, finished) = (self.atom("XdndStatus"), self.atom("XdndFinished"));
+        let (selection, uri_list, copy) =
+            (self.atom("XdndSelection"), self.atom("text/uri-list"), self.atom("XdndActionCopy"));
+        let aware = self
+            .conn
+            .get_property(false, target, self.atom("XdndAware"), AtomEnum::ATOM, 0, 1)
+            .unwrap()
+            .reply()
+            .unwrap()
+            .value32()
+            .and_then(|mut v| v.next())
+            .expect("the window takes no drops (no XdndAware)");
+        let version = aware.min(5);
+        self.conn.set_selection_owner(self.window, selection, x11rb::CURRENT_TIME).unwrap();
+        // The middle of the window, in root coordinates.
+        let geometry = self.conn.get_geometry(target).unwrap().reply().unwrap();
+        let at = self
+            .conn
+            .translate_coordinates(target, self.root, (geometry.width / 2) as i16, (geometry.height / 2) as i16)
+            .unwrap()
+            .reply()
+            .unwrap();
+        let position = ((at.dst_x as u32) << 16) | (at.dst_y as u16 as u32);
+        self.send(target, "XdndEnter", [self.window, version << 24, uri_list, 0, 0]);
+        // Move until the target accepts (GTK may first fetch the data to decide).
+        let mut accepted = false;
+        for _ in 0..5 {
+            self.send(target, "XdndPosition", [self.window, 0, position, x11rb::CURRENT_TIME, copy]);
+            let mut answered = None;
+            let got = self.serve_until(uris, |kind, data| {
+                if kind == status {
+                    answered = Some(data[1] & 1 == 1);
+                    true
+                } else {
+                    false
+                }
+            });
+            assert!(got, "the window never answered the drag");
+            if answered == Some(true) {
+                accepted = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(accepted, "the window refused the dragged files");
+        self.send(target, "XdndDrop", [self.window, 0, x11rb::CURRENT_TIME, 0, 0]);
+        assert!(self.serve_until(uris, |kind, _| kind == finished), "the window never finished the drop");
     }
 }

@@ -222,6 +222,22 @@ impl AppWindow {
         serde_json::from_value(value).unwrap()
     }
 
+    /// The natural width of the first `<img>` matching `selector` that has loaded a picture
+    /// (complete, and decoded to a width), if one has; read in one script, like [`Self::texts`].
+    pub async fn loaded_image_width(&self, selector: &str) -> Option<u32> {
+        let value = self
+            .client
+            .execute(
+                "const img = Array.from(document.querySelectorAll(arguments[0]))
+                   .find(i => i.complete && i.naturalWidth > 0);
+                 return img ? img.naturalWidth : null",
+                vec![serde_json::Value::from(selector)],
+            )
+            .await
+            .unwrap();
+        value.as_u64().and_then(|w| u32::try_from(w).ok())
+    }
+
     /// Click the element, scrolled into view first (WebKitWebDriver does not scroll inside a
     /// scrolling panel such as a tall dialog, and refuses elements outside it).
     pub async fn click(&self, testid: &str) {
@@ -363,6 +379,18 @@ impl NativeDialog {
     pub async fn choose(self, path: &Path) {
         self.xdotool(&["windowfocus", "--sync", &self.window]);
         self.xdotool(&["key", "--clearmodifiers", "ctrl+a"]);
+        self.xdotool(&["type", "--delay", "20", &path.display().to_string()]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.xdotool(&["key", "Return"]);
+    }
+
+    /// In an open dialog: the location field (Ctrl+L; typing a `/` into the file list only opens
+    /// it when the list already has the keyboard's focus), then `path` and Enter.
+    pub async fn open(self, path: &Path) {
+        self.xdotool(&["windowfocus", "--sync", &self.window]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.xdotool(&["key", "--clearmodifiers", "ctrl+l"]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
         self.xdotool(&["type", "--delay", "20", &path.display().to_string()]);
         tokio::time::sleep(Duration::from_millis(300)).await;
         self.xdotool(&["key", "Return"]);

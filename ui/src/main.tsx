@@ -8,6 +8,8 @@ import "./styles/main.css";
 import "./styles/chat.css";
 import "./styles/details.css";
 import "./styles/dialogs.css";
+// After dialogs.css: the preview sheet and the viewer size their modals.
+import "./styles/files.css";
 
 const root = document.getElementById("root");
 if (root) {

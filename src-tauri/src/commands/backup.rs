@@ -186,6 +186,10 @@ pub enum PathPurpose {
     RestoreFile,
     /// Where to put a readable export (a folder).
     ExportFolder,
+    /// A file to send (an open dialog).
+    AttachFile,
+    /// Where to save a received file (a save dialog; `current` may be just its name).
+    SaveFile,
 }
 
 /// The system's file chooser, opened at `current` (what the field holds). None when the person
@@ -197,9 +201,18 @@ pub async fn choose_path(
     purpose: PathPurpose,
     current: String,
 ) -> CommandResult<Option<String>> {
-    let current = chosen_path(&current).ok();
-    let folder = current.as_deref().and_then(Path::parent).filter(|d| d.is_dir());
-    let name = current.as_deref().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned());
+    let typed = chosen_path(&current).ok();
+    let folder = typed.as_deref().and_then(Path::parent).filter(|d| d.is_dir());
+    let name = match (&typed, purpose) {
+        (Some(path), _) => path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        // A file to save is suggested by its name alone, in the downloads folder.
+        (None, PathPurpose::SaveFile) => Some(current.trim().to_owned()).filter(|n| !n.is_empty()),
+        (None, _) => None,
+    };
+    let folder = match (folder, purpose) {
+        (None, PathPurpose::SaveFile) => window.path().download_dir().ok().filter(|d| d.is_dir()),
+        (folder, _) => folder.map(Path::to_path_buf),
+    };
     let mut dialog = window.dialog().file().set_parent(&window);
     if let Some(folder) = folder {
         dialog = dialog.set_directory(folder);
@@ -225,6 +238,15 @@ pub async fn choose_path(
                 .set_title("Choose where to put the readable copy")
                 .set_can_create_directories(true)
                 .pick_folder(answer);
+        }
+        PathPurpose::AttachFile => dialog.set_title("Choose a file to send").pick_file(answer),
+        PathPurpose::SaveFile => {
+            let dialog = dialog.set_title("Save the file as").set_can_create_directories(true);
+            match &name {
+                Some(name) => dialog.set_file_name(name),
+                None => dialog,
+            }
+            .save_file(answer);
         }
     }
     let Some(picked) = rx.await.ok().flatten() else { return Ok(None) };

@@ -7,6 +7,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod desktop;
 pub mod devices;
+pub mod files;
 pub mod groups;
 pub mod key_backup;
 pub mod session;
@@ -52,6 +53,17 @@ commands![
     conversations::send_message,
     conversations::retry_message,
     conversations::set_typing,
+    files::send_file,
+    files::send_pasted_image,
+    files::clipboard_image,
+    files::file_preview,
+    files::download_file,
+    files::save_file,
+    files::file_thumbnail,
+    files::file_image,
+    files::cancel_transfer,
+    files::auto_download_limit,
+    files::set_auto_download_limit,
     contacts::start_direct,
     contacts::user_devices,
     contacts::verification,

@@ -146,3 +146,42 @@ export const GlobeIcon = (p: IconProps) => (
     <path d="M3 12h18M12 3a14 14 0 0 1 0 18M12 3a14 14 0 0 0 0 18" />
   </Svg>
 );
+
+export const PaperclipIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M20 11.5l-7.8 7.8a5 5 0 0 1-7.1-7.1l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7l-8.5 8.5a1.7 1.7 0 0 1-2.4-2.4l7.8-7.8" />
+  </Svg>
+);
+
+export const DownloadIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M12 4v11M7 10l5 5 5-5M5 20h14" />
+  </Svg>
+);
+
+/** A sheet of paper with a corner folded, and a mark for the kind of file. */
+export const FileIcon = ({ kind, ...p }: IconProps & { kind?: string }) => (
+  <Svg {...p}>
+    <path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z" />
+    <path d="M14 3v5h5" />
+    {kind === "image" ? <path d="M8 17l3-3 2 2 1.5-1.5L17 17z" /> : null}
+    {kind === "video" ? <path d="M10 12v5l4-2.5z" /> : null}
+    {kind === "audio" ? <path d="M10 17.5a1.5 1.5 0 1 1 0-.1V12l4-1" /> : null}
+    {kind === "archive" ? <path d="M11 10h2M11 13h2M11 16h2" /> : null}
+    {kind === "pdf" || kind === "text" || kind === "document" ? <path d="M8.5 13h7M8.5 16.5h5" /> : null}
+  </Svg>
+);
+
+export const ZoomInIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <circle cx="11" cy="11" r="7" />
+    <path d="M20 20l-4-4M8 11h6M11 8v6" />
+  </Svg>
+);
+
+export const ZoomOutIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <circle cx="11" cy="11" r="7" />
+    <path d="M20 20l-4-4M8 11h6" />
+  </Svg>
+);

@@ -17,6 +17,7 @@ import type {
   DeviceSummary,
   ExportFormat,
   ExportScope,
+  FileDrop,
   KeyBackupStatus,
   LocalGroup,
   Message,
@@ -350,6 +351,28 @@ const api = {
     return delay({ ...m });
   },
   setTyping: () => delay(null, 10),
+  sendFile: (conversationId: ConversationId, path: string, caption: string) =>
+    mockUpload(conversationId, path.split("/").pop() ?? path, caption),
+  sendPastedImage: (conversationId: ConversationId, data: string, caption: string) =>
+    mockUpload(conversationId, "Pasted image.png", caption, Math.floor((data.length * 3) / 4)),
+  clipboardImage: () => delay(null),
+  filePreview: (path: string) => delay({ name: path.split("/").pop() ?? path, size: 48_213, image: null }),
+  downloadFile: (id: number) => {
+    const m = messages.find((x) => x.id === id);
+    if (!m?.file) return Promise.reject(fail("invalid_input"));
+    m.file = { ...m.file, state: "local" };
+    emitClient({ type: "status_changed", message: { ...m } });
+    return delay({ ...m }, 600);
+  },
+  saveFile: (id: number) => delay(messages.find((x) => x.id === id)?.file?.size ?? 0, 300),
+  fileThumbnail: () => delay(null),
+  fileImage: () => Promise.reject(fail("offline")),
+  cancelTransfer: () => delay(true),
+  autoDownloadLimit: () => delay(autoDownload),
+  setAutoDownloadLimit: (bytes: number) => {
+    autoDownload = bytes;
+    return delay(null);
+  },
   startDirect: (userId: string) => {
     if (userId.startsWith("nobody")) return Promise.reject(fail("unknown_user"));
     const id = directConversationId(userId);
@@ -529,7 +552,32 @@ const api = {
   onClientEvent: (handler: (event: ClientEvent) => void) => on("sotto://client", handler),
   onAppStatus: (handler: (s: AppStatus) => void) => on("sotto://status", handler),
   onOpenConversation: (handler: (id: ConversationId) => void) => on("sotto://open-conversation", handler),
+  onFileDrop: (handler: (drop: FileDrop) => void) => on("sotto://file-drop", handler),
 } satisfies typeof Real;
+
+let autoDownload = 16 * 1024 * 1024;
+
+/** A file message that uploads over about two seconds, then is sent. */
+function mockUpload(conversationId: ConversationId, name: string, caption: string, size = 240_000): Promise<Message> {
+  const m = msg(conversationId, ME, caption, Date.now(), { status: "queued" });
+  m.kind = "file";
+  m.file = { name, mime: "application/octet-stream", size, state: "uploading", image: null };
+  let done = 0;
+  const tick = () => {
+    done = Math.min(size, done + size / 10);
+    emitClient({ type: "file_progress", message_row: m.id, conversation_id: conversationId, direction: "upload", done, total: size });
+    if (done < size) {
+      setTimeout(tick, 200);
+      return;
+    }
+    m.file = m.file ? { ...m.file, state: "local" } : null;
+    m.status = "sent";
+    m.server_ts = Date.now();
+    emitClient({ type: "status_changed", message: { ...m } });
+  };
+  setTimeout(tick, 200);
+  return delay({ ...m }, 30);
+}
 
 /** A task that counts to `total` over about two seconds and can be cancelled. */
 function slowTask<T>(total: number, onProgress: (p: Progress) => void, finish: () => T): Real.RunningTask<T> {
@@ -632,6 +680,18 @@ export const {
   restoreBackup,
   onClientEvent,
   onAppStatus,
+  sendFile,
+  sendPastedImage,
+  clipboardImage,
+  filePreview,
+  downloadFile,
+  saveFile,
+  fileThumbnail,
+  fileImage,
+  cancelTransfer,
+  autoDownloadLimit,
+  setAutoDownloadLimit,
+  onFileDrop,
   onOpenConversation,
 } = api;
 export type { Unsubscribe } from "../lib/tauri";

@@ -229,6 +229,16 @@ export function describeSendFailure(reason: MessageReason | null): string {
       return "Not sent — paused until you accept their new key.";
     case "no_confirmed_device":
       return "Not sent — they haven't confirmed any of their devices yet.";
+    case "cancelled":
+      return "Not sent — sending was stopped. Try again to carry on where it stopped.";
+    case "blob_too_large":
+      return "Not sent — the file is larger than the server takes.";
+    case "quota_exceeded":
+      return "Not sent — your files on the server use all the space you're allowed.";
+    case "insufficient_storage":
+      return "Not sent — the server's disk is full. Try again later.";
+    case "upload_incomplete":
+      return "Not sent — the upload didn't finish. Try again.";
     default:
       return "Not sent.";
   }

@@ -16,6 +16,7 @@ import type {
   ExportFormat,
   ExportScope,
   ExportSummary,
+  FileDrop,
   KeyBackupRestore,
   PathPurpose,
   Progress,
@@ -65,6 +66,23 @@ export const sendMessage = (conversationId: ConversationId, body: string) =>
 export const retryMessage = (id: number) => call("retry_message", { id });
 export const setTyping = (conversationId: ConversationId, typing: boolean) =>
   call("set_typing", { conversation_id: conversationId, typing });
+export const sendFile = (conversationId: ConversationId, path: string, caption: string) =>
+  call("send_file", { conversation_id: conversationId, path, caption });
+/** `data`: the pasted image's bytes in base64 (without a `data:` prefix). */
+export const sendPastedImage = (conversationId: ConversationId, data: string, caption: string) =>
+  call("send_pasted_image", { conversation_id: conversationId, data, caption });
+/** The picture on the system's clipboard as PNG (null when it holds none). */
+export const clipboardImage = () => call("clipboard_image", {});
+export const filePreview = (path: string) => call("file_preview", { path });
+export const downloadFile = (id: number) => call("download_file", { id });
+export const saveFile = (id: number, path: string) => call("save_file", { id, path });
+/** An image message's thumbnail as a `data:` URL (null when it has none). */
+export const fileThumbnail = (id: number) => call("file_thumbnail", { id });
+/** An image message's picture at full size as a `data:` URL (fetched first if needed). */
+export const fileImage = (id: number) => call("file_image", { id });
+export const cancelTransfer = (id: number) => call("cancel_transfer", { id });
+export const autoDownloadLimit = () => call("auto_download_limit", {});
+export const setAutoDownloadLimit = (bytes: number) => call("set_auto_download_limit", { bytes });
 export const startDirect = (userId: string) => call("start_direct", { user_id: userId });
 export const userDevices = (userId: string) => call("user_devices", { user_id: userId });
 export const verification = (userId: string) => call("verification", { user_id: userId });
@@ -223,3 +241,6 @@ export const onAppStatus = (handler: (status: AppStatus) => void) =>
 /** A notification was clicked: the window is shown again, and should open this conversation. */
 export const onOpenConversation = (handler: (id: ConversationId) => void) =>
   subscribe("sotto://open-conversation", handler);
+
+/** Files dragged over the window or dropped on it (the system's drag and drop, with paths). */
+export const onFileDrop = (handler: (drop: FileDrop) => void) => subscribe("sotto://file-drop", handler);

@@ -12,6 +12,7 @@ import { ConversationStore, TYPING_TTL_MS } from "./conversationStore";
 import { DeviceStore } from "./deviceStore";
 import { GroupStore } from "./groupStore";
 import { MessageStore } from "./messageStore";
+import { TransferStore, type PendingFile } from "./transferStore";
 import { UiStore } from "./uiStore";
 
 export interface SessionOptions {
@@ -25,6 +26,7 @@ export class Session {
   readonly messages = new MessageStore();
   readonly groups = new GroupStore();
   readonly devices = new DeviceStore();
+  readonly transfers = new TransferStore();
   readonly ui = new UiStore();
   private readonly isWindowFocused: () => boolean;
   private readonly now: () => number;
@@ -158,6 +160,38 @@ export class Session {
     return message;
   }
 
+  /**
+   * Sends each file (the caption goes with the first). Each returns at once, queued; the upload's
+   * progress and outcome follow as events. Stops at the first refusal, which it throws.
+   */
+  async sendFiles(conversationId: ConversationId, files: PendingFile[], caption: string): Promise<void> {
+    for (const [i, file] of files.entries()) {
+      const text = i === 0 ? caption : "";
+      const since = this.messages.mark();
+      const message =
+        file.kind === "path"
+          ? await ipc.sendFile(conversationId, file.path, text)
+          : await ipc.sendPastedImage(conversationId, file.base64, text);
+      this.messages.applyResult(message, since);
+    }
+  }
+
+  /** Fetches a message's file into the profile; its progress shows meanwhile. */
+  async download(id: number): Promise<void> {
+    const since = this.messages.mark();
+    try {
+      const message = await ipc.downloadFile(id);
+      this.messages.applyResult(message, since);
+    } finally {
+      this.transfers.ended(id);
+    }
+  }
+
+  /** Stops a message's upload (it then fails as `cancelled`) or download. */
+  async cancelTransfer(id: number): Promise<void> {
+    await ipc.cancelTransfer(id);
+  }
+
   async retry(id: number): Promise<void> {
     const since = this.messages.mark();
     const message = await ipc.retryMessage(id);
@@ -181,6 +215,7 @@ export class Session {
         break;
       }
       case "status_changed":
+        this.transfers.ended(event.message.id);
         this.messages.changed(event.message);
         this.noteHeld(event.message);
         break;
@@ -219,6 +254,13 @@ export class Session {
         }
         break;
       }
+      case "file_progress":
+        this.transfers.progress(event.message_row, {
+          direction: event.direction,
+          done: event.done,
+          total: event.total,
+        });
+        break;
       case "typing": {
         if (event.user_id === this.ownUserId) break;
         const expiresAt = this.now() + TYPING_TTL_MS;
@@ -248,7 +290,12 @@ export class Session {
   private announce(m: Message): void {
     const conversation = this.conversations.find(m.conversation_id);
     const where = conversation && conversation.kind === "group" ? ` in ${conversation.title}` : "";
-    const text = m.kind === "undecryptable" ? "a message that can't be decrypted yet" : m.body;
+    const text =
+      m.kind === "undecryptable"
+        ? "a message that can't be decrypted yet"
+        : m.kind === "file" && m.file
+          ? m.body || (m.file.image ? "a photo" : `a file, ${m.file.name}`)
+          : m.body;
     this.ui.announce(`${m.sender_user}${where}: ${text}`);
   }
 }

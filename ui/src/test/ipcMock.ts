@@ -6,13 +6,14 @@ import { act } from "@testing-library/react";
 import { vi } from "vitest";
 import { directConversationId } from "../lib/ids";
 import type * as Real from "../lib/tauri";
-import type { AppStatus, ClientEvent, ConversationId, KeyBackupStatus, Settings } from "../lib/types";
+import type { AppStatus, ClientEvent, ConversationId, FileDrop, KeyBackupStatus, Settings } from "../lib/types";
 import { readyStatus } from "./fixtures";
 
 type Listener<T> = (payload: T) => void;
 const clientListeners = new Set<Listener<ClientEvent>>();
 const statusListeners = new Set<Listener<AppStatus>>();
 const openListeners = new Set<Listener<ConversationId>>();
+const dropListeners = new Set<Listener<FileDrop>>();
 
 function subscribe<T>(set: Set<Listener<T>>, handler: Listener<T>): () => void {
   set.add(handler);
@@ -76,6 +77,23 @@ const defaults: typeof Real = {
     throw { code: "offline", message: "no default" };
   },
   setTyping: async () => null,
+  sendFile: async () => {
+    throw { code: "offline", message: "no default" };
+  },
+  sendPastedImage: async () => {
+    throw { code: "offline", message: "no default" };
+  },
+  clipboardImage: async () => null,
+  filePreview: async (path) => ({ name: path.split("/").pop() ?? path, size: 1234, image: null }),
+  downloadFile: async () => {
+    throw { code: "offline", message: "no default" };
+  },
+  saveFile: async () => 0,
+  fileThumbnail: async () => null,
+  fileImage: async () => "data:image/png;base64,iVBORw0KGgo=",
+  cancelTransfer: async () => true,
+  autoDownloadLimit: async () => 16 * 1024 * 1024,
+  setAutoDownloadLimit: async () => null,
   startDirect: async (userId) => ({
     id: directConversationId(userId),
     kind: "direct",
@@ -198,6 +216,7 @@ const defaults: typeof Real = {
   onClientEvent: (h) => subscribe(clientListeners, h),
   onAppStatus: (h) => subscribe(statusListeners, h),
   onOpenConversation: (h) => subscribe(openListeners, h),
+  onFileDrop: (h) => subscribe(dropListeners, h),
 };
 
 /** A long task that already finished with `result` (tests replace it to control progress). */
@@ -230,6 +249,18 @@ export const searchMessages = vi.fn(defaults.searchMessages);
 export const sendMessage = vi.fn(defaults.sendMessage);
 export const retryMessage = vi.fn(defaults.retryMessage);
 export const setTyping = vi.fn(defaults.setTyping);
+export const sendFile = vi.fn(defaults.sendFile);
+export const sendPastedImage = vi.fn(defaults.sendPastedImage);
+export const clipboardImage = vi.fn(defaults.clipboardImage);
+export const filePreview = vi.fn(defaults.filePreview);
+export const downloadFile = vi.fn(defaults.downloadFile);
+export const saveFile = vi.fn(defaults.saveFile);
+export const fileThumbnail = vi.fn(defaults.fileThumbnail);
+export const fileImage = vi.fn(defaults.fileImage);
+export const cancelTransfer = vi.fn(defaults.cancelTransfer);
+export const autoDownloadLimit = vi.fn(defaults.autoDownloadLimit);
+export const setAutoDownloadLimit = vi.fn(defaults.setAutoDownloadLimit);
+export const onFileDrop = vi.fn(defaults.onFileDrop);
 export const startDirect = vi.fn(defaults.startDirect);
 export const userDevices = vi.fn(defaults.userDevices);
 export const verification = vi.fn(defaults.verification);
@@ -332,6 +363,18 @@ const mocks = {
   restoreBackup,
   onClientEvent,
   onAppStatus,
+  sendFile,
+  sendPastedImage,
+  clipboardImage,
+  filePreview,
+  downloadFile,
+  saveFile,
+  fileThumbnail,
+  fileImage,
+  cancelTransfer,
+  autoDownloadLimit,
+  setAutoDownloadLimit,
+  onFileDrop,
   onOpenConversation,
 } satisfies typeof Real;
 
@@ -339,6 +382,7 @@ export function resetIpc(): void {
   clientListeners.clear();
   statusListeners.clear();
   openListeners.clear();
+  dropListeners.clear();
   savedSettings = defaultSettings;
   for (const [name, fn] of Object.entries(mocks)) {
     fn.mockReset();
@@ -363,5 +407,11 @@ export function emitStatus(status: AppStatus): void {
 export function emitOpenConversation(id: ConversationId): void {
   act(() => {
     for (const l of Array.from(openListeners)) l(id);
+  });
+}
+
+export function emitFileDrop(drop: FileDrop): void {
+  act(() => {
+    for (const l of Array.from(dropListeners)) l(drop);
   });
 }

@@ -26,6 +26,10 @@ if (typeof window.matchMedia !== "function") {
     }) as MediaQueryList;
 }
 
+// jsdom has no canvas (it would log "not implemented"): drawing code gets no context, as in a
+// browser that cannot make one, and keeps its fallback.
+HTMLCanvasElement.prototype.getContext = (() => null) as typeof HTMLCanvasElement.prototype.getContext;
+
 // Screens and dialogs load on first use in the app; the tests expect them at once.
 beforeAll(() => preloadAll());
 

@@ -545,6 +545,32 @@ impl Client {
         .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
     }
 
+    /// A message's file, decrypted into memory (fetched first if needed), for showing it — an
+    /// image at full size — without writing its plaintext anywhere. Refused above `max_bytes`.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn file_bytes(&self, message_row: i64, max_bytes: u64) -> Result<Vec<u8>> {
+        let size = self.read(|db| db.stored_file(message_row))?.map(|f| f.key.size);
+        match size {
+            None => return Err(Error::InvalidInput("That message has no file.".into())),
+            Some(size) if size > max_bytes => {
+                return Err(Error::InvalidInput("This file is too large to show here; save it instead.".into()));
+            }
+            Some(_) => {}
+        }
+        self.download(message_row).await?;
+        let stored = self.read(|db| db.stored_file(message_row))?.ok_or(StoreError::Missing("file just fetched"))?;
+        let local = stored.local.ok_or(StoreError::Missing("file just fetched"))?;
+        let (source, key) = (self.files_dir().join(local), stored.key);
+        tokio::task::spawn_blocking(move || {
+            let input = std::io::BufReader::new(std::fs::File::open(&source)?);
+            let mut plain = Vec::with_capacity(usize::try_from(key.size).unwrap_or(0));
+            attachment::decrypt(input, &mut plain, &key, |_| {})?;
+            Ok(plain)
+        })
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
+    }
+
     /// A message by its message id (the id every side shares), in whichever conversation.
     pub fn message_by_id(&self, message_id: &str) -> Result<Option<Message>> {
         self.read(|db| match db.message_row_by_id(message_id)? {

@@ -1,6 +1,8 @@
 //! The composer: grows to ~8 lines; Enter sends, Shift+Enter adds a line, Escape clears.
 //! Drafts live in the session per conversation (this component is keyed by conversation).
 //! Tells the others I'm typing at most every few seconds, and that I stopped on send/blur/clear.
+//! Files come in through the attach button (the system's file chooser) or by pasting an image;
+//! either opens the preview sheet (`AttachmentSheet`), which sends them.
 
 import { useEffect, useLayoutEffect, useRef, useState } from "react";
 import * as ipc from "../../lib/tauri";
@@ -9,7 +11,8 @@ import { useStore } from "../../lib/store";
 import type { CommandError, Conversation } from "../../lib/types";
 import { useSession } from "../../state/context";
 import { ErrorNote } from "../../components/ErrorNote";
-import { SendIcon } from "../../components/icons";
+import { PaperclipIcon, SendIcon } from "../../components/icons";
+import { readPasted } from "../../lib/files";
 
 export const TYPING_REPEAT_MS = 3000;
 
@@ -83,6 +86,57 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
       update(text);
       setError(asCommandError(e));
     }
+  };
+
+  /** The system's file chooser; the chosen file goes to the preview sheet. */
+  const attach = async () => {
+    setError(null);
+    try {
+      const path = await ipc.choosePath("attach_file", "");
+      if (path) session.transfers.offer(id, [{ kind: "path", path }]);
+    } catch (e) {
+      setError(asCommandError(e));
+    }
+  };
+
+  /** A pasted image (a screenshot, a copied picture) goes to the preview sheet; text pastes as usual. */
+  const onPaste = (e: React.ClipboardEvent<HTMLTextAreaElement>) => {
+    if (blocked) return;
+    const images = Array.from(e.clipboardData.files).filter((f) => f.type.startsWith("image/"));
+    if (images.length === 0) {
+      // WebKitGTK hands the page a paste with nothing in it when the clipboard holds a picture:
+      // the picture is read from the system's clipboard instead.
+      if (e.clipboardData.types.length === 0) {
+        e.preventDefault();
+        ipc
+          .clipboardImage()
+          .then((image) => {
+            if (!image) return;
+            session.transfers.offer(id, [
+              {
+                kind: "pasted",
+                name: "Pasted image.png",
+                size: image.size,
+                base64: image.base64,
+                dataUrl: `data:image/png;base64,${image.base64}`,
+              },
+            ]);
+          })
+          .catch((err: unknown) => setError(asCommandError(err)));
+      }
+      return;
+    }
+    e.preventDefault();
+    void (async () => {
+      try {
+        const read = await Promise.all(
+          images.map(async (f) => ({ kind: "pasted" as const, name: f.name || "Pasted image", size: f.size, ...(await readPasted(f)) })),
+        );
+        session.transfers.offer(id, read);
+      } catch {
+        setError({ code: "invalid_input", message: "The pasted image could not be read." });
+      }
+    })();
   };
 
   /** Join or decline the group this user is invited to. */
@@ -160,6 +214,15 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
       ) : null}
       {error ? <ErrorNote error={error} context={{ userId: conversation.kind === "direct" ? conversation.peer : undefined }} /> : null}
       <div className="composer__row">
+        <button
+          type="button"
+          className="icon-button composer__attach"
+          onClick={() => void attach()}
+          disabled={blocked || invited}
+          data-testid="composer-attach"
+        >
+          <PaperclipIcon label="Attach a file" />
+        </button>
         <textarea
           ref={area}
           className="composer__input"
@@ -173,6 +236,7 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
           aria-label={`Message ${conversation.title}`}
           onChange={(e) => onChange(e.target.value)}
           onKeyDown={onKeyDown}
+          onPaste={onPaste}
           onBlur={stopTyping}
           autoFocus={!warmup}
           data-testid="composer"

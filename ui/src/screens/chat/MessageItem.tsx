@@ -1,6 +1,7 @@
 //! One message: a system line (centred, muted), or a bubble — mine on the right in the accent
 //! colour with a delivery icon, theirs on the left; undecryptable ones muted with the reason,
-//! and a small warning under one sent from a device its user has not confirmed.
+//! a file or an image (`FileMessage.tsx`), and a small warning under one sent from a device its
+//! user has not confirmed.
 
 import { memo, useState } from "react";
 import {
@@ -17,7 +18,9 @@ import type { MessageRow } from "../../lib/messageRows";
 import { formatClock, formatFull, useClock } from "../../lib/time";
 import type { Message } from "../../lib/types";
 import { useSession } from "../../state/context";
-import { AlertIcon, ClockIcon, TickIcon } from "../../components/icons";
+import { AlertIcon, ClockIcon } from "../../components/icons";
+import { DeliveryIcon } from "./DeliveryIcon";
+import { FileBubble } from "./FileMessage";
 
 interface MessageItemProps {
   row: MessageRow;
@@ -80,7 +83,13 @@ function MessageItemView({ row, showSender, highlighted }: MessageItemProps) {
   return (
     <div className={classes} {...common}>
       {showSender && !m.outgoing && row.firstInRun ? <p className="message__sender">{m.sender_user}</p> : null}
-      {m.kind === "undecryptable" ? <UndecryptableBubble message={m} /> : <TextBubble message={m} />}
+      {m.kind === "undecryptable" ? (
+        <UndecryptableBubble message={m} />
+      ) : m.kind === "file" && m.file ? (
+        <FileBubble message={m} file={m.file} />
+      ) : (
+        <TextBubble message={m} />
+      )}
       {m.reason === "not_a_member" && !m.outgoing ? (
         <p className="message__warning" data-testid="not-a-member">
           <AlertIcon className="message__warning-icon" />
@@ -157,19 +166,6 @@ function UndecryptableBubble({ message: m }: { message: Message }) {
   );
 }
 
-function DeliveryIcon({ status }: { status: Message["status"] }) {
-  switch (status) {
-    case "queued":
-      return <ClockIcon className="status-icon status-icon--queued" label="Sending" />;
-    case "sent":
-      return <TickIcon className="status-icon status-icon--sent" label="Sent" />;
-    case "failed":
-      return <AlertIcon className="status-icon status-icon--failed" label="Not sent" />;
-    default:
-      return null;
-  }
-}
-
 function FailedSend({ message: m }: { message: Message }) {
   const session = useSession();
   const [busy, setBusy] = useState(false);
@@ -193,7 +189,7 @@ function FailedSend({ message: m }: { message: Message }) {
         {describeSendFailure(m.reason)}
       </span>{" "}
       <button type="button" className="link-button" onClick={() => void retry()} disabled={busy} data-testid="message-retry">
-        {busy ? "Retrying…" : "Retry"}
+        {busy ? "Retrying…" : m.kind === "file" ? "Try again" : "Retry"}
       </button>
       {error ? <span className="message__failure-detail"> {error}</span> : null}
     </div>

@@ -29,6 +29,28 @@ describe("settings", () => {
     expect((screen.getByTestId("notifications-toggle") as HTMLInputElement).checked).toBe(false);
   });
 
+  it("sets how large a file may be to download automatically, or turns it off", async () => {
+    ipc.autoDownloadLimit.mockResolvedValue(16 * 1024 * 1024);
+    const { user } = await renderApp();
+    await user.click(screen.getByTestId("settings-button"));
+    const toggle = screen.getByTestId("auto-download-toggle") as HTMLInputElement;
+    const size = screen.getByTestId("auto-download-mb") as HTMLInputElement;
+    await waitFor(() => expect(toggle.checked).toBe(true));
+    expect(size.value).toBe("16");
+
+    await user.clear(size);
+    await user.type(size, "50{Enter}");
+    expect(ipc.setAutoDownloadLimit).toHaveBeenLastCalledWith(50 * 1024 * 1024);
+
+    await user.click(toggle);
+    expect(ipc.setAutoDownloadLimit).toHaveBeenLastCalledWith(0);
+    expect(toggle.checked).toBe(false);
+    expect(size.disabled).toBe(true);
+    // On again: the size typed before.
+    await user.click(toggle);
+    expect(ipc.setAutoDownloadLimit).toHaveBeenLastCalledWith(50 * 1024 * 1024);
+  });
+
   it("puts a setting back and explains when saving fails", async () => {
     const { user } = await renderApp();
     await user.click(screen.getByTestId("settings-button"));

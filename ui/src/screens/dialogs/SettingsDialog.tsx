@@ -1,5 +1,5 @@
 //! Settings: the account on this device (password, key reset), its devices (confirming them),
-//! theme, notifications, running in the background and at login, quitting, backups, and
+//! theme, notifications, downloading files, running in the background and at login, quitting, backups, and
 //! signing out.
 
 import { useEffect, useState } from "react";
@@ -18,6 +18,7 @@ import { BackupDialog } from "./BackupDialog";
 import { ExportDialog } from "./ExportDialog";
 import { KeyBackupSection } from "./KeyBackup";
 import { UpdatesSection } from "./UpdatesSection";
+import { FilesSection } from "./FilesSection";
 import { DevicesSection } from "../devices/DevicesSection";
 
 export function SettingsDialog({ onClose }: { onClose: () => void }) {
@@ -148,6 +149,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
             </span>
           </label>
         </section>
+        {account ? <FilesSection /> : null}
         <section className="settings__section" aria-labelledby="settings-background">
           <h3 id="settings-background" className="settings__heading">
             Running in the background
