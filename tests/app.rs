@@ -327,7 +327,7 @@ async fn a_backup_made_in_the_app_restores_on_a_fresh_install() {
     app.wait_for_texts("[data-testid='backup-path']", "the suggested file", |_| true).await;
     // Picked with the system's file chooser: closed once without choosing, then used.
     app.click("backup-path-choose").await;
-    NativeDialog::wait("Save the backup as").await.dismiss();
+    NativeDialog::wait("Save the backup as").await.dismiss().await;
     app.click("backup-path-choose").await;
     NativeDialog::wait("Save the backup as").await.choose(&file).await;
     let chosen = app.find("backup-path").await;

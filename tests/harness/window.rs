@@ -396,10 +396,25 @@ impl NativeDialog {
         self.xdotool(&["key", "Return"]);
     }
 
-    /// Close it without choosing.
-    pub fn dismiss(self) {
+    /// Close it without choosing, and wait until it is gone. The key goes only once the dialog
+    /// has had time to take the keyboard (a loaded machine maps it before its widgets are ready,
+    /// and a key pressed then reaches the app's own window instead).
+    pub async fn dismiss(self) {
         self.xdotool(&["windowfocus", "--sync", &self.window]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
         self.xdotool(&["key", "Escape"]);
+        let deadline = Instant::now() + WAIT;
+        while self.visible() {
+            assert!(Instant::now() < deadline, "the dialog did not close");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn visible(&self) -> bool {
+        Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", ".*"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|id| id == self.window))
     }
 }
 
