@@ -65,5 +65,5 @@ pub use tls::{Fingerprint, ServerTrust};
 /// API: only with the `bench` feature, which nothing but the benchmarks enables.
 #[cfg(feature = "bench")]
 pub mod bench {
-    pub use crate::store::{Db, NewMessage, OpenMode, SEARCH_SQL, Store, fts_query};
+    pub use crate::store::{Db, MESSAGE_COLUMN_COUNT, NewMessage, OpenMode, SEARCH_SQL, Store, fts_query};
 }

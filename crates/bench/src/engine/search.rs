@@ -40,7 +40,7 @@ const OWN_USER: &str = "me-searcher";
 
 /// The engine's own search SQL and query builder: the plain baselines run exactly what
 /// `Db::search` runs.
-pub use sotto_core::bench::{SEARCH_SQL, fts_query};
+pub use sotto_core::bench::{MESSAGE_COLUMN_COUNT, SEARCH_SQL, fts_query};
 
 #[derive(Debug, Clone, Copy)]
 pub struct SearchPlan {
@@ -407,7 +407,11 @@ fn plain_lib_query(conn: &Connection, fts: &str) -> anyhow::Result<Vec<i64>> {
                 let _: Option<String> = r.get(c)?;
             }
             let _: (i64, i64, Option<i64>) = (r.get(9)?, r.get(10)?, r.get(11)?);
-            let _: (String, String) = (r.get(12)?, r.get(13)?);
+            // The file's columns (all NULL for a text).
+            for c in 12..MESSAGE_COLUMN_COUNT {
+                let _: rusqlite::types::Value = r.get(c)?;
+            }
+            let _: (String, String) = (r.get(MESSAGE_COLUMN_COUNT)?, r.get(MESSAGE_COLUMN_COUNT + 1)?);
             Ok(id)
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

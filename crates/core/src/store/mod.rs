@@ -21,7 +21,7 @@ pub use history::{
     MessageStatus, NewFile, NewMessage, OutboxItem, SearchHit,
 };
 #[cfg(feature = "bench")]
-pub use history::{SEARCH_SQL, fts_query};
+pub use history::{MESSAGE_COLUMN_COUNT, SEARCH_SQL, fts_query};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::profile::ProfileKey;

@@ -270,8 +270,8 @@ macro_rules! message_columns {
 }
 pub(super) use message_columns;
 
-/// How many columns [`message_columns!`] reads.
-pub(super) const MESSAGE_COLUMN_COUNT: usize = 19;
+/// How many columns [`message_columns!`] reads (a search's title and snippet follow them).
+pub const MESSAGE_COLUMN_COUNT: usize = 19;
 const MESSAGE_COLUMNS: &str = message_columns!();
 /// The messages with their files.
 const MESSAGES_FROM: &str = "messages m LEFT JOIN attachments a ON a.message_row = m.id";

@@ -14,6 +14,8 @@ mod search;
 
 pub use attachments::{FileInfo, FileState, ImageInfo, NewFile};
 pub use conversations::{Conversation, ConversationKind};
+#[cfg(feature = "bench")]
+pub use messages::MESSAGE_COLUMN_COUNT;
 #[cfg(test)]
 pub use messages::ORDER_KEY;
 pub use messages::{Decrypted, Message, MessageKind, MessageReason, MessageStatus, NewMessage};
