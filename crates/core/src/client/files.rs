@@ -30,7 +30,7 @@ use crate::preview::{self, ImagePreview};
 use crate::profile::ProfilePaths;
 use crate::progress::{CancellationToken, Progress, watch};
 use crate::store::{
-    Db, FileInfo, FileState, ImageInfo, Message, MessageKind, MessageStatus, NewFile, NewMessage, StoreError, now_ms,
+    Db, FileInfo, FileState, ImageInfo, Message, MessageKind, MessageStatus, NewFile, StoreError, now_ms,
 };
 use crate::{ConversationId, Error, Result};
 
@@ -328,22 +328,8 @@ impl Client {
         let own = self.inner.own.clone();
         let now = now_ms();
         self.transact(|_, db| {
-            db.ensure_conversation(conversation_id, title)?;
-            let mut message = db
-                .insert_message(&NewMessage {
-                    conversation_id,
-                    message_id: message_id.as_str(),
-                    sender_user: own.user_id.as_str(),
-                    sender_device: Some(own.device_id.as_str()),
-                    kind: MessageKind::File,
-                    body: caption,
-                    status: MessageStatus::Queued,
-                    reason: None,
-                    outgoing: true,
-                    ts: now,
-                    server_ts: None,
-                })?
-                .ok_or(StoreError::IdCollision)?;
+            let outgoing = super::send::NewOutgoing { own: &own, conversation_id, title, message_id: &message_id, now };
+            let mut message = outgoing.insert(db, MessageKind::File, caption)?;
             db.insert_file(
                 message.id,
                 &NewFile {

@@ -164,22 +164,8 @@ impl Client {
         let own = self.inner.own.clone();
         let now = now_ms();
         self.transact(|_, db| {
-            db.ensure_conversation(conversation_id, title)?;
-            let message = db
-                .insert_message(&NewMessage {
-                    conversation_id,
-                    message_id: message_id.as_str(),
-                    sender_user: own.user_id.as_str(),
-                    sender_device: Some(own.device_id.as_str()),
-                    kind: MessageKind::Text,
-                    body,
-                    status: MessageStatus::Queued,
-                    reason: None,
-                    outgoing: true,
-                    ts: now,
-                    server_ts: None,
-                })?
-                .ok_or(StoreError::IdCollision)?;
+            let outgoing = NewOutgoing { own: &own, conversation_id, title, message_id: &message_id, now };
+            let message = outgoing.insert(db, MessageKind::Text, body)?;
             db.touch_for(&message)?;
             db.enqueue(message_id.as_str(), conversation_id, body, now)?;
             Ok(message)
@@ -541,6 +527,39 @@ impl Client {
             }
         }
         Err(Error::KeptChanging("the group members' devices"))
+    }
+}
+
+/// A new message of this device's, as it is first stored (`queued`).
+pub(super) struct NewOutgoing<'a> {
+    pub own: &'a DeviceAddress,
+    pub conversation_id: &'a ConversationId,
+    /// The conversation's title, should it be new.
+    pub title: &'a str,
+    pub message_id: &'a MessageId,
+    pub now: i64,
+}
+
+impl NewOutgoing<'_> {
+    /// Store it (its conversation created if new); the caller adds what else goes with it in
+    /// the same transaction (its outbox row, its file).
+    pub(super) fn insert(&self, db: &Db<'_>, kind: MessageKind, body: &str) -> Result<Message> {
+        db.ensure_conversation(self.conversation_id, self.title)?;
+        Ok(db
+            .insert_message(&NewMessage {
+                conversation_id: self.conversation_id,
+                message_id: self.message_id.as_str(),
+                sender_user: self.own.user_id.as_str(),
+                sender_device: Some(self.own.device_id.as_str()),
+                kind,
+                body,
+                status: MessageStatus::Queued,
+                reason: None,
+                outgoing: true,
+                ts: self.now,
+                server_ts: None,
+            })?
+            .ok_or(StoreError::IdCollision)?)
     }
 }
 
