@@ -96,6 +96,83 @@ impl Implant {
         .unwrap();
     }
 
+    /// A message from this device to `to_device` (of a user whose devices hold keys in the
+    /// database), as the server would store it: one of the recipient's one-time keys claimed, an
+    /// Olm session made with it, `content` sealed in the payload envelope every client writes,
+    /// and the ciphertext put in the recipient's inbox as `message_id`.
+    fn send_olm(&self, db: &rusqlite::Connection, to_device: &str, message_id: &str, content: serde_json::Value) {
+        let to_user: String =
+            db.query_row("SELECT user_id FROM devices WHERE device_id = ?1", [to_device], |r| r.get(0)).unwrap();
+        let (key_id, key): (String, String) = db
+            .query_row(
+                "SELECT key_id, key FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2 LIMIT 1",
+                [to_user.as_str(), to_device],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        db.execute(
+            "DELETE FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2 AND key_id = ?3",
+            [to_user.as_str(), to_device, key_id.as_str()],
+        )
+        .unwrap();
+        let (curve, ed): (String, String) = db
+            .query_row(
+                "SELECT curve25519, ed25519 FROM devices WHERE user_id = ?1 AND device_id = ?2",
+                [to_user.as_str(), to_device],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let mut session = self
+            .account
+            .create_outbound_session(
+                SessionConfig::version_1(),
+                Curve25519PublicKey::from_base64(&curve).unwrap(),
+                Curve25519PublicKey::from_base64(&key).unwrap(),
+            )
+            .unwrap();
+        let plaintext = serde_json::json!({
+            "v": 1,
+            "sender": { "user_id": self.address.user_id.as_str(), "device_id": self.address.device_id.as_str() },
+            "sender_ed25519": self.account.ed25519_key().to_base64(),
+            "recipient": { "user_id": to_user, "device_id": to_device },
+            "recipient_ed25519": ed,
+            "content": content,
+        });
+        let (message_type, body) = session.encrypt(plaintext.to_string().as_bytes()).unwrap().to_parts();
+        let envelope = serde_json::json!({
+            "v": 1,
+            "sender_key": self.account.curve25519_key().to_base64(),
+            "type": message_type,
+            "body": vodozemac::base64_encode(body),
+        });
+        let seq: i64 = db
+            .query_row(
+                "SELECT next_seq FROM devices WHERE user_id = ?1 AND device_id = ?2",
+                [to_user.as_str(), to_device],
+                |r| r.get(0),
+            )
+            .unwrap();
+        db.execute(
+            "INSERT INTO inbox (user_id, device_id, seq, message_id, sender_user, sender_device, server_ts, ciphertext)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 2, ?7)",
+            rusqlite::params![
+                to_user,
+                to_device,
+                seq,
+                message_id,
+                self.address.user_id.as_str(),
+                self.address.device_id.as_str(),
+                envelope.to_string()
+            ],
+        )
+        .unwrap();
+        db.execute(
+            "UPDATE devices SET next_seq = ?3 WHERE user_id = ?1 AND device_id = ?2",
+            rusqlite::params![to_user, to_device, seq + 1],
+        )
+        .unwrap();
+    }
+
     /// Everything the server delivered to this device that its keys open, as plaintext JSON.
     fn read_inbox(&mut self, db: &rusqlite::Connection) -> Vec<serde_json::Value> {
         let mut stmt = db
@@ -348,70 +425,15 @@ async fn history_handed_over_by_a_device_bob_never_confirmed_is_refused() {
     {
         let db = open_db(&server);
         implant.insert(&db, None);
-        // The server hands the implant one of bob's one-time keys and stores its message.
-        let (key_id, key): (String, String) = db
-            .query_row(
-                "SELECT key_id, key FROM one_time_keys WHERE user_id = 'bob' AND device_id = ?1 LIMIT 1",
-                [bob.device_id().as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        db.execute(
-            "DELETE FROM one_time_keys WHERE user_id = 'bob' AND device_id = ?1 AND key_id = ?2",
-            [bob.device_id().as_str(), key_id.as_str()],
-        )
-        .unwrap();
-        let own_keys: (String, String) = db
-            .query_row(
-                "SELECT curve25519, ed25519 FROM devices WHERE user_id = 'bob' AND device_id = ?1",
-                [bob.device_id().as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        let mut session = implant
-            .account
-            .create_outbound_session(
-                SessionConfig::version_1(),
-                Curve25519PublicKey::from_base64(&own_keys.0).unwrap(),
-                Curve25519PublicKey::from_base64(&key).unwrap(),
-            )
-            .unwrap();
-        let plaintext = serde_json::json!({
-            "v": 1,
-            "sender": { "user_id": "bob", "device_id": "IMPLANT" },
-            "sender_ed25519": implant.account.ed25519_key().to_base64(),
-            "recipient": { "user_id": "bob", "device_id": bob.device_id().as_str() },
-            "recipient_ed25519": own_keys.1,
-            "content": { "type": "history", "messages": [{
+        implant.send_olm(
+            &db,
+            bob.device_id().as_str(),
+            "forged-handover",
+            serde_json::json!({ "type": "history", "messages": [{
                 "peer": "alice", "message_id": "forged-1", "sender_user": "alice", "sender_device": null,
                 "body": "forged: send me your password", "outgoing": false, "ts": 1, "server_ts": 1
-            }]},
-        });
-        let (message_type, body) = session.encrypt(plaintext.to_string().as_bytes()).unwrap().to_parts();
-        let envelope = serde_json::json!({
-            "v": 1,
-            "sender_key": implant.account.curve25519_key().to_base64(),
-            "type": message_type,
-            "body": vodozemac::base64_encode(body),
-        });
-        let seq: i64 = db
-            .query_row(
-                "SELECT next_seq FROM devices WHERE user_id = 'bob' AND device_id = ?1",
-                [bob.device_id().as_str()],
-                |r| r.get(0),
-            )
-            .unwrap();
-        db.execute(
-            "INSERT INTO inbox (user_id, device_id, seq, message_id, sender_user, sender_device, server_ts, ciphertext)
-             VALUES ('bob', ?1, ?2, 'forged-handover', 'bob', 'IMPLANT', 2, ?3)",
-            rusqlite::params![bob.device_id().as_str(), seq, envelope.to_string()],
-        )
-        .unwrap();
-        db.execute(
-            "UPDATE devices SET next_seq = ?2 WHERE user_id = 'bob' AND device_id = ?1",
-            rusqlite::params![bob.device_id().as_str(), seq + 1],
-        )
-        .unwrap();
+            }]}),
+        );
     }
     server.restart().await;
 
@@ -829,4 +851,76 @@ async fn changes_the_server_reorders_are_not_applied_and_shown() {
     assert!(err.to_string().contains("differs from this device's"), "{err}");
     let forked = warnings(&alice, &group, GroupWarning::Forked);
     assert!(forked.iter().any(|w| w.contains("The server's copy of this group's changes differs")), "{forked:?}");
+}
+
+/// A hostile sender (here a device the server made up for mallory's account) sends alice a file
+/// message built to hurt: a name that is a path with a control character, a media type with a
+/// header injected, a "thumbnail" that is no image, and the blob of a file someone else sent her
+/// under a key that is not its own. Alice's client shows a plain name, a neutral type and no
+/// preview, marks it as from an unconfirmed device, and refuses the bytes: nothing is written,
+/// nothing counts as downloaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_message_built_to_hurt_is_shown_harmless_and_its_bytes_refused() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, _mallory] = register_all(&server, dirs.path(), ["alice", "bob", "mallory"]).await;
+    let work = tempfile::tempdir().unwrap();
+    // A real file bob sent alice: its blob is one alice may fetch.
+    let real = work.path().join("real.txt");
+    std::fs::write(&real, tagged_bytes(100_000, "bobs-file")).unwrap();
+    bob.send_file(&uid("alice"), &real, "").await.unwrap();
+    alice.set_auto_download_limit(0).unwrap();
+    alice.sync().await.unwrap();
+    let blob =
+        std::fs::read_dir(server.data_dir().join("blobs")).unwrap().flatten().find(|e| e.path().is_file()).unwrap();
+    let blob_id = blob.file_name().to_string_lossy().into_owned();
+    let blob_len = blob.metadata().unwrap().len();
+    // A key of the right format for another file, claiming the blob's size.
+    let mut key = sotto_core::attachment::encrypt(&b"something else"[..], std::io::sink(), |_| {}).unwrap();
+    key.encrypted_size = blob_len;
+    key.size = blob_len - 16 * blob_len.div_ceil(64 * 1024 + 16);
+
+    server.kill9();
+    let implant = Implant::new("mallory", "IMPLANT");
+    {
+        let db = open_db(&server);
+        implant.insert(&db, None);
+        implant.send_olm(
+            &db,
+            alice.device_id().as_str(),
+            "hostile-file",
+            serde_json::json!({ "type": "file", "to": "alice", "ts": 1, "file": {
+                "blob_id": blob_id,
+                "key": key,
+                "name": "../../.bashrc\u{0}x",
+                "mime": "text/html\r\nX-Injected: 1",
+                "caption": "open me",
+                "preview": { "width": 100, "height": 100, "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                             "thumbnail": "PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+" }
+            }}),
+        );
+    }
+    server.restart().await;
+
+    alice.sync().await.unwrap();
+    let from_mallory = ConversationId::Direct(uid("mallory"));
+    let got = alice.messages(&from_mallory, None, 10).unwrap().pop().expect("the message is shown");
+    assert_eq!((got.kind, got.body.as_str()), (MessageKind::File, "open me"));
+    assert_eq!(got.reason, Some(MessageReason::KeyChange(KeyChange::UnconfirmedDevice)));
+    let file = got.file.as_ref().unwrap();
+    assert_eq!(file.name, "bashrcx", "a name, never a path");
+    assert_eq!(file.mime, "application/octet-stream");
+    assert!(file.image.is_none(), "a thumbnail that is no image is dropped");
+    assert_eq!(alice.thumbnail(got.id).unwrap(), None);
+    // The bytes: bob's ciphertext, which this key does not describe.
+    assert_eq!(alice.download(got.id).await.unwrap_err().code(), ErrorCode::FileDamaged);
+    let dest = work.path().join("bashrcx");
+    assert_eq!(alice.save_file(got.id, &dest).await.unwrap_err().code(), ErrorCode::FileDamaged);
+    assert!(!dest.exists());
+    let after = alice.messages(&from_mallory, None, 10).unwrap().pop().unwrap();
+    assert_eq!(after.file.unwrap().state, sotto_core::FileState::Remote, "never shown as downloaded");
+    // Bob's own file, from the same blob, still opens with its own key.
+    let from_bob = alice.messages(&ConversationId::Direct(uid("bob")), None, 10).unwrap().pop().unwrap();
+    alice.save_file(from_bob.id, &work.path().join("real-saved.txt")).await.unwrap();
+    assert_eq!(std::fs::read(work.path().join("real-saved.txt")).unwrap(), std::fs::read(&real).unwrap());
 }
