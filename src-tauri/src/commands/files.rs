@@ -28,8 +28,9 @@ const MAX_PASTED_BYTES: usize = 64 * 1024 * 1024;
 /// Where pasted images wait while they are encrypted into the profile (under the app's cache).
 const OUTGOING_DIR: &str = "outgoing";
 
-/// A file about to be sent, as the preview sheet shows it.
-#[derive(Debug, Clone, Serialize, TS)]
+/// A file about to be sent, as the preview sheet shows it (no `Debug`: the name and picture are
+/// the person's content).
+#[derive(Clone, Serialize, TS)]
 pub struct FilePreview {
     /// The file's name (its last path component).
     pub name: String,
@@ -39,7 +40,7 @@ pub struct FilePreview {
     pub image: Option<PreviewImage>,
 }
 
-#[derive(Debug, Clone, Serialize, TS)]
+#[derive(Clone, Serialize, TS)]
 pub struct PreviewImage {
     pub width: u32,
     pub height: u32,

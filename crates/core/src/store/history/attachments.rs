@@ -50,8 +50,9 @@ impl FileState {
 }
 
 /// A message's file as the app shows it: no key, and the thumbnail only through
-/// `Client::thumbnail` (kept out of every message page).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Client::thumbnail` (kept out of every message page). `Debug` leaves the name out (it is the
+/// message's content).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FileInfo {
     /// The name the sender gave it (never a path).
@@ -65,7 +66,18 @@ pub struct FileInfo {
     pub image: Option<ImageInfo>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+impl std::fmt::Debug for FileInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileInfo")
+            .field("size", &self.size)
+            .field("state", &self.state)
+            .field("image", &self.image.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An image's size and placeholder. `Debug` shows the size only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ImageInfo {
     pub width: u32,
@@ -73,8 +85,14 @@ pub struct ImageInfo {
     pub blurhash: String,
 }
 
-/// A file message's row as the engine uses it.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for ImageInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageInfo").field("width", &self.width).field("height", &self.height).finish_non_exhaustive()
+    }
+}
+
+/// A file message's row as the engine uses it. `Debug` leaves the name out.
+#[derive(Clone)]
 pub struct StoredFile {
     pub name: String,
     pub mime: String,
@@ -84,6 +102,17 @@ pub struct StoredFile {
     /// The ciphertext's name in the profile's `files` directory.
     pub local: Option<String>,
     pub preview: Option<ImagePreview>,
+}
+
+impl std::fmt::Debug for StoredFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredFile")
+            .field("key", &self.key)
+            .field("blob_id", &self.blob_id)
+            .field("state", &self.state)
+            .field("preview", &self.preview)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A file to store with its (just inserted) message.
