@@ -249,12 +249,8 @@ async fn a_file_changed_on_the_server_is_refused_and_never_shown_as_downloaded()
 async fn the_cli_sends_lists_and_saves_files() {
     let server = Server::start().await;
     let dirs = profiles();
-    let alice = Cli::new(&server, dirs.path().join("alice"));
-    let bob = Cli::new(&server, dirs.path().join("bob"));
-    let carol = Cli::new(&server, dirs.path().join("carol"));
-    for (cli, name) in [(&alice, "alice"), (&bob, "bob"), (&carol, "carol")] {
-        cli.run(&["register", name, "--password-stdin", "--device-name", "cli"], &format!("{PASSWORD}\n")).json();
-    }
+    let [alice, bob, carol] =
+        ["alice", "bob", "carol"].map(|name| Cli::new(&server, dirs.path().join(name)).registered(name));
     let work = tempfile::tempdir().unwrap();
     let bytes = tagged_bytes(70_000, "cli-file");
     let path = write(work.path(), "slides.pdf", &bytes);

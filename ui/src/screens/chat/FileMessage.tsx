@@ -8,7 +8,6 @@ import * as ipc from "../../lib/tauri";
 import { asCommandError, describeError } from "../../lib/errors";
 import { describeType, fileKind, formatSize, inlineSize, percentDone } from "../../lib/files";
 import { useStore } from "../../lib/store";
-import { formatClock, formatFull, useClock } from "../../lib/time";
 import type { CommandError, FileInfo, Message } from "../../lib/types";
 import { useSession } from "../../state/context";
 import type { TransferProgress } from "../../state/transferStore";
@@ -16,10 +15,9 @@ import { Blurhash } from "../../components/Blurhash";
 import { DownloadIcon, FileIcon } from "../../components/icons";
 import { ImageViewer } from "./ImageViewer";
 import { useSaveAs } from "./useSaveAs";
-import { DeliveryIcon } from "./DeliveryIcon";
+import { BubbleMeta } from "./BubbleMeta";
 
 export function FileBubble({ message: m, file }: { message: Message; file: FileInfo }) {
-  const clock = useClock();
   const session = useSession();
   const progress = useStore(session.transfers, (s) => s.progress[m.id]);
   return (
@@ -31,12 +29,7 @@ export function FileBubble({ message: m, file }: { message: Message; file: FileI
           {m.body}
         </p>
       ) : null}
-      <span className="bubble__meta">
-        <time dateTime={new Date(m.ts).toISOString()} title={formatFull(m.ts, clock.locale)}>
-          {formatClock(m.ts, clock.locale)}
-        </time>
-        {m.outgoing ? <DeliveryIcon status={m.status} /> : null}
-      </span>
+      <BubbleMeta message={m} />
     </div>
   );
 }
@@ -49,7 +42,7 @@ export function TransferBar({ message: m, progress }: { message: Message; progre
   return (
     <div className="transfer" data-testid="transfer">
       <progress
-        className="transfer__bar"
+        className="task__bar transfer__bar"
         max={100}
         value={pct}
         aria-label={`${label} ${m.file?.name ?? "the file"}`}

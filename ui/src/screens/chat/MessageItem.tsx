@@ -15,11 +15,11 @@ import {
 import { isWarningLine } from "../../lib/groupWarnings";
 import { systemLineText } from "../../lib/keyChanges";
 import type { MessageRow } from "../../lib/messageRows";
-import { formatClock, formatFull, useClock } from "../../lib/time";
+import { formatFull, useClock } from "../../lib/time";
 import type { Message } from "../../lib/types";
 import { useSession } from "../../state/context";
 import { AlertIcon, ClockIcon } from "../../components/icons";
-import { DeliveryIcon } from "./DeliveryIcon";
+import { BubbleMeta } from "./BubbleMeta";
 import { FileBubble } from "./FileMessage";
 
 interface MessageItemProps {
@@ -132,24 +132,17 @@ function ClockOff({ message: m }: { message: Message }) {
 }
 
 function TextBubble({ message: m }: { message: Message }) {
-  const clock = useClock();
   return (
     <div className="bubble">
       <p className="bubble__body" data-testid="message-body">
         {m.body}
       </p>
-      <span className="bubble__meta">
-        <time dateTime={new Date(m.ts).toISOString()} title={formatFull(m.ts, clock.locale)}>
-          {formatClock(m.ts, clock.locale)}
-        </time>
-        {m.outgoing ? <DeliveryIcon status={m.status} /> : null}
-      </span>
+      <BubbleMeta message={m} />
     </div>
   );
 }
 
 function UndecryptableBubble({ message: m }: { message: Message }) {
-  const clock = useClock();
   const why = describeUndecryptable(m.reason);
   return (
     <div className="bubble bubble--undecryptable" title={why}>
@@ -157,11 +150,7 @@ function UndecryptableBubble({ message: m }: { message: Message }) {
         {undecryptableText(m.reason)}
         <span className="visually-hidden">. {why}</span>
       </p>
-      <span className="bubble__meta">
-        <time dateTime={new Date(m.ts).toISOString()} title={formatFull(m.ts, clock.locale)}>
-          {formatClock(m.ts, clock.locale)}
-        </time>
-      </span>
+      <BubbleMeta message={m} />
     </div>
   );
 }

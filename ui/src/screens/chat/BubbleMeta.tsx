@@ -1,0 +1,18 @@
+//! A bubble's corner: when it was written (the full moment on hover) and, for one's own, how far
+//! it got.
+
+import { formatClock, formatFull, useClock } from "../../lib/time";
+import type { Message } from "../../lib/types";
+import { DeliveryIcon } from "./DeliveryIcon";
+
+export function BubbleMeta({ message: m }: { message: Message }) {
+  const clock = useClock();
+  return (
+    <span className="bubble__meta">
+      <time dateTime={new Date(m.ts).toISOString()} title={formatFull(m.ts, clock.locale)}>
+        {formatClock(m.ts, clock.locale)}
+      </time>
+      {m.outgoing ? <DeliveryIcon status={m.status} /> : null}
+    </span>
+  );
+}
