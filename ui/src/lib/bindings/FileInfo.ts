@@ -4,7 +4,8 @@ import type { ImageInfo } from "./ImageInfo";
 
 /**
  * A message's file as the app shows it: no key, and the thumbnail only through
- * `Client::thumbnail` (kept out of every message page).
+ * `Client::thumbnail` (kept out of every message page). `Debug` leaves the name out (it is the
+ * message's content).
  */
 export type FileInfo = { 
 /**

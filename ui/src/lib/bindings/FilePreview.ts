@@ -2,7 +2,8 @@
 import type { PreviewImage } from "./PreviewImage";
 
 /**
- * A file about to be sent, as the preview sheet shows it.
+ * A file about to be sent, as the preview sheet shows it (no `Debug`: the name and picture are
+ * the person's content).
  */
 export type FilePreview = { 
 /**
