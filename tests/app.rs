@@ -1150,7 +1150,8 @@ async fn serve_files(
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            // (A failed accept, a connection reset before it was taken say, ends only that one.)
+            let Ok((tcp, _)) = listener.accept().await else { continue };
             let (acceptor, files) = (acceptor.clone(), files.clone());
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else { return };
@@ -1267,9 +1268,16 @@ async fn updates_install_only_packages_signed_for_the_version_announced() {
         async move {
             app.click("settings-button").await;
             app.click("check-for-update").await;
-            app.wait_for_texts("[data-testid='update-status']", "the update found", |t| {
-                t.iter().any(|s| s.contains("Sotto 9.9.9 is available"))
-            })
+            // (An error note instead fails at once, saying what it was.)
+            app.wait_for_texts(
+                "[data-testid='update-status'], [data-testid='update-error']",
+                "the update found",
+                |t| {
+                    let error = t.get(1).filter(|s| !s.is_empty());
+                    assert!(error.is_none(), "the check for updates failed: {t:?}");
+                    t.iter().any(|s| s.contains("Sotto 9.9.9 is available"))
+                },
+            )
             .await;
             app.click("install-update").await;
             let outcome = if expect_installed { "update-installed" } else { "update-error" };

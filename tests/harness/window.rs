@@ -239,13 +239,27 @@ impl AppWindow {
     }
 
     /// Click the element, scrolled into view first (WebKitWebDriver does not scroll inside a
-    /// scrolling panel such as a tall dialog, and refuses elements outside it).
+    /// scrolling panel such as a tall dialog, and refuses elements outside it), once it has
+    /// stopped moving: WebDriver clicks at the point where the element was, so a section above
+    /// it that finishes loading in between (the devices in Settings, say) would move the
+    /// button away and the click would land on nothing.
     pub async fn click(&self, testid: &str) {
         let element = self.find(testid).await;
-        self.client
-            .execute("arguments[0].scrollIntoView({block: 'center'})", vec![serde_json::to_value(&element).unwrap()])
-            .await
-            .unwrap();
+        let arg = vec![serde_json::to_value(&element).unwrap()];
+        let place = |value: serde_json::Value| value.as_str().map(str::to_owned);
+        let script = "arguments[0].scrollIntoView({block: 'center'});
+                      const r = arguments[0].getBoundingClientRect();
+                      return [r.x, r.y, r.width, r.height].join(',')";
+        let mut last = place(self.client.execute(script, arg.clone()).await.unwrap());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            let now = place(self.client.execute(script, arg.clone()).await.unwrap());
+            if now == last {
+                break;
+            }
+            last = now;
+        }
         element.click().await.unwrap();
     }
 
