@@ -7,6 +7,7 @@
 //! - Only the recipients (and the uploader) can fetch a blob.
 //! - An upload survives the server being killed mid-way: it resumes where the server's
 //!   committed offset says, and the file arrives whole.
+//! - So does a download: it goes on with a `Range` from what it had.
 //! - The attacker's test: the server changes the stored ciphertext; the recipient refuses it
 //!   and writes nothing.
 
@@ -110,6 +111,57 @@ async fn an_upload_resumes_after_the_server_is_killed_mid_way() {
     assert!(std::fs::read(&dest).unwrap() == bytes, "the file arrives whole");
     assert!(before > 0 && before < sent.key.encrypted_size);
     assert!(server.logs().matches("sotto-server listening").count() >= 2, "the server was restarted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_resumes_after_the_server_is_killed_mid_way() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let bytes = tagged_bytes(32 * 1024 * 1024, "fetched");
+    let sent = send(&alice, work.path(), "big", &bytes, &["bob"]).await;
+
+    let progress = Progress::unobserved();
+    let mut watch = progress.subscribe();
+    let dest = work.path().join("received");
+    let download = {
+        let (bob, sent, dest, progress) = (bob.clone(), sent.clone(), dest.clone(), progress.clone());
+        tokio::spawn(async move {
+            bob.download_file(&sent.blob_id, &sent.key, &dest, &progress, &CancellationToken::new()).await
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(60), watch.wait_for(|p| p.total > 0 && p.done * 3 >= p.total))
+        .await
+        .expect("a third downloaded")
+        .unwrap();
+    server.kill9();
+    let before = watch.borrow().done;
+    let after = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while watch.changed().await.is_ok() {
+            seen.push(watch.borrow_and_update().done);
+        }
+        seen
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!dest.exists(), "nothing at the destination before all of it checked out");
+    server.restart().await;
+    let size = tokio::time::timeout(Duration::from_secs(120), download)
+        .await
+        .expect("the download finished")
+        .unwrap()
+        .unwrap();
+    drop(progress);
+    let seen = after.await.unwrap();
+    assert_eq!(size, bytes.len() as u64);
+    assert!(std::fs::read(&dest).unwrap() == bytes, "the file arrives whole");
+    assert!(before > 0 && before < sent.key.encrypted_size, "{before}");
+    assert!(seen.iter().all(|done| *done >= before), "resumed, not started over: {seen:?}");
+    assert!(server.logs().matches("sotto-server listening").count() >= 2, "the server was restarted");
+    // Nothing left beside the destination (no temporary file of the ciphertext or the plaintext).
+    let names: Vec<_> = std::fs::read_dir(work.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

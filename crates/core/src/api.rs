@@ -121,7 +121,7 @@ impl Api {
         &self,
         token: &str,
         part: &sotto_proto::routes::BlobPart,
-        bytes: Vec<u8>,
+        bytes: bytes::Bytes,
     ) -> Result<sotto_proto::BlobUpload> {
         let path = routes::path::<routes::PutBlobPart>(part);
         let resp = self

@@ -160,10 +160,26 @@ pub fn encrypt_with(
 /// Decrypt `input` (the ciphertext) into `output`, checking it all against `key`; `progress`
 /// gets the plaintext bytes done so far. On an error, what was written to `output` must be
 /// thrown away (see [`decrypt_to_file`], which does).
-pub fn decrypt(
+pub fn decrypt(input: impl Read, output: impl Write, key: &FileKey, progress: impl FnMut(u64)) -> Result<u64, AttachmentError> {
+    decrypt_checking(input, output, key, Hash::Here, progress)
+}
+
+/// Where the ciphertext's SHA-256 is made (to go in the key) or checked (against it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hash {
+    /// In the same pass.
+    Here,
+    /// By the caller, as the bytes go to or come from the network (on another core).
+    ByCaller,
+}
+
+/// [`decrypt`], leaving the SHA-256 to the caller with [`Hash::ByCaller`] (every chunk is
+/// still authenticated, and the sizes checked).
+pub fn decrypt_checking(
     mut input: impl Read,
     mut output: impl Write,
     key: &FileKey,
+    hashing: Hash,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, AttachmentError> {
     let secret = Zeroizing::new(vodozemac::base64_decode(&key.key).map_err(|_| AttachmentError::InvalidKey)?);
@@ -177,7 +193,9 @@ pub fn decrypt(
     let (mut size, mut encrypted) = (0u64, 0u64);
     let sealed_chunk = CHUNK_BYTES + TAG_BYTES;
     let mut account = |sealed: &[u8]| {
-        hash.update(sealed);
+        if hashing == Hash::Here {
+            hash.update(sealed);
+        }
         encrypted += sealed.len() as u64;
         if encrypted > key.encrypted_size { Err(AttachmentError::SizeMismatch) } else { Ok(()) }
     };
@@ -207,7 +225,7 @@ pub fn decrypt(
     if size != key.size || encrypted != key.encrypted_size {
         return Err(AttachmentError::SizeMismatch);
     }
-    if hex::encode(hash.finalize()) != key.sha256.to_ascii_lowercase() {
+    if hashing == Hash::Here && hex::encode(hash.finalize()) != key.sha256.to_ascii_lowercase() {
         return Err(AttachmentError::HashMismatch);
     }
     output.flush()?;

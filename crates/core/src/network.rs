@@ -64,6 +64,9 @@ pub enum ProtocolError {
     /// The access token cannot be sent as a header (the server issued something that is not one).
     #[error("the access token is not a valid header")]
     TokenHeader,
+    /// The server took a part of a file and says it holds another amount than it should.
+    #[error("the server says it holds {answered} bytes of the file, not {expected}")]
+    BlobOffset { expected: u64, answered: u64 },
     /// A request body or frame to send could not be encoded.
     #[error("a request or frame could not be encoded")]
     Encode(#[source] serde_json::Error),

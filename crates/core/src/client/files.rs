@@ -492,7 +492,7 @@ impl Client {
             let temp = tempfile::Builder::new().prefix(".receiving-").tempfile_in(&files)?;
             // Checked against the key's size and hash as it arrives.
             tokio::select! {
-                fetched = self.fetch_ciphertext(&blob_id, &stored.key, temp.path(), &progress, true) => fetched?,
+                fetched = self.fetch_ciphertext(&blob_id, &stored.key, temp.path(), &progress) => fetched?,
                 () = cancel.cancelled() => return Err(Error::Cancelled),
             }
             temp.persist_noclobber(files.join(&local)).map_err(|e| Error::Io(e.error))?;

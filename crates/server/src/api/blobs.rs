@@ -44,7 +44,7 @@ impl utoipa::PartialSchema for RawBytes {
 impl utoipa::ToSchema for RawBytes {}
 
 /// The most of a blob held in memory per download: it is read from disk and sent a chunk at a time.
-const DOWNLOAD_CHUNK_BYTES: usize = 64 * 1024;
+const DOWNLOAD_CHUNK_BYTES: usize = 256 * 1024;
 
 impl From<BlobError> for AppError {
     fn from(e: BlobError) -> Self {
