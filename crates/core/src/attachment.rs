@@ -160,7 +160,12 @@ pub fn encrypt_with(
 /// Decrypt `input` (the ciphertext) into `output`, checking it all against `key`; `progress`
 /// gets the plaintext bytes done so far. On an error, what was written to `output` must be
 /// thrown away (see [`decrypt_to_file`], which does).
-pub fn decrypt(input: impl Read, output: impl Write, key: &FileKey, progress: impl FnMut(u64)) -> Result<u64, AttachmentError> {
+pub fn decrypt(
+    input: impl Read,
+    output: impl Write,
+    key: &FileKey,
+    progress: impl FnMut(u64),
+) -> Result<u64, AttachmentError> {
     decrypt_checking(input, output, key, Hash::Here, progress)
 }
 
