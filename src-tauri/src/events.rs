@@ -168,6 +168,10 @@ mod tests {
             ts: 0,
             server_ts: None,
             file: None,
+            reply_to: None,
+            reactions: Vec::new(),
+            edited: false,
+            deleted: false,
         }
     }
 

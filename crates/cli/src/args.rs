@@ -65,6 +65,31 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         to: PathBuf,
     },
+    /// Answer a message (it is quoted above the reply).
+    Reply {
+        /// The message's `message_id`, as `history` shows it.
+        message_id: String,
+        text: String,
+    },
+    /// React to a message with an emoji, or take the reaction back with --remove.
+    React {
+        /// The message's `message_id`, as `history` shows it.
+        message_id: String,
+        emoji: String,
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Change the text of a message you sent (a file's caption), for everyone.
+    Edit {
+        /// The message's `message_id`, as `history` shows it.
+        message_id: String,
+        text: String,
+    },
+    /// Delete a message you sent, for everyone.
+    Delete {
+        /// The message's `message_id`, as `history` shows it.
+        message_id: String,
+    },
     /// Groups: create, add, remove, leave, list.
     #[command(subcommand)]
     Group(GroupCommand),

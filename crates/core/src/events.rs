@@ -86,6 +86,10 @@ pub enum ClientEvent {
     StatusChanged {
         message: Message,
     },
+    /// What a message shows changed: its sender edited or deleted it, or its reactions changed.
+    MessageChanged {
+        message: Message,
+    },
     ConversationUpdated {
         conversation: Conversation,
     },

@@ -96,6 +96,10 @@ function msg(conversation_id: ConversationId, sender: string, body: string, ts: 
     ts,
     server_ts: ts,
     file: null,
+    reply_to: null,
+    reactions: [],
+    edited: false,
+    deleted: false,
     ...extra,
   };
   messages.push(m);

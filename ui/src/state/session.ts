@@ -219,6 +219,10 @@ export class Session {
         this.messages.changed(event.message);
         this.noteHeld(event.message);
         break;
+      case "message_changed":
+        // Edited, deleted for everyone, or its reactions changed: replaced in place.
+        this.messages.changed(event.message);
+        break;
       case "conversation_updated":
         this.conversations.upsert(event.conversation);
         if (event.conversation.unread > 0) this.readIfOpen(event.conversation.id);

@@ -44,6 +44,10 @@ export function message(partial: Partial<Message> = {}): Message {
     ts: NOW - HOUR,
     server_ts: null,
     file: null,
+    reply_to: null,
+    reactions: [],
+    edited: false,
+    deleted: false,
     ...partial,
   };
 }

@@ -40,6 +40,38 @@ pub async fn download(run: &mut Invocation<'_>, message_id: &str, to: &Path) -> 
     print(&serde_json::json!({ "message_id": message_id, "path": to, "size": size }))
 }
 
+/// The stored row of the message `message_id`, or a clear error.
+fn row_of(client: &sotto_core::Client, message_id: &str) -> Result<i64> {
+    match client.message_by_id(message_id)? {
+        Some(message) => Ok(message.id),
+        None => bail!("there is no message {message_id} in this profile (run `sotto sync` first?)"),
+    }
+}
+
+pub async fn reply(run: &mut Invocation<'_>, message_id: &str, text: &str) -> Result<()> {
+    let client = run.open()?;
+    let row = row_of(&client, message_id)?;
+    print(&client.reply(row, text).await?)
+}
+
+pub async fn react(run: &mut Invocation<'_>, message_id: &str, emoji: &str, remove: bool) -> Result<()> {
+    let client = run.open()?;
+    let row = row_of(&client, message_id)?;
+    print(&client.react(row, emoji, remove).await?)
+}
+
+pub async fn edit(run: &mut Invocation<'_>, message_id: &str, text: &str) -> Result<()> {
+    let client = run.open()?;
+    let row = row_of(&client, message_id)?;
+    print(&client.edit(row, text).await?)
+}
+
+pub async fn delete(run: &mut Invocation<'_>, message_id: &str) -> Result<()> {
+    let client = run.open()?;
+    let row = row_of(&client, message_id)?;
+    print(&client.delete_for_everyone(row).await?)
+}
+
 pub async fn sync(run: &mut Invocation<'_>) -> Result<()> {
     print(&run.open()?.sync().await?)
 }

@@ -34,6 +34,10 @@ pub async fn run(cli: &Cli) -> Result<()> {
             messages::send(&mut run, to, what, *group).await
         }
         Command::Download { message_id, to } => messages::download(&mut run, message_id, to).await,
+        Command::Reply { message_id, text } => messages::reply(&mut run, message_id, text).await,
+        Command::React { message_id, emoji, remove } => messages::react(&mut run, message_id, emoji, *remove).await,
+        Command::Edit { message_id, text } => messages::edit(&mut run, message_id, text).await,
+        Command::Delete { message_id } => messages::delete(&mut run, message_id).await,
         Command::Sync => messages::sync(&mut run).await,
         Command::Listen => messages::listen(&mut run).await,
         Command::History { user, group, limit, before } => {

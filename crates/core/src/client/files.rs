@@ -183,7 +183,7 @@ struct Prepared {
 }
 
 impl Client {
-    fn files_dir(&self) -> PathBuf {
+    pub(super) fn files_dir(&self) -> PathBuf {
         ProfilePaths::new(&self.inner.dir).files()
     }
 

@@ -4,6 +4,7 @@
 //! across an `.await`: network calls happen outside it, and everything a network answer changes
 //! is committed in one transaction afterwards.
 
+mod actions;
 mod backup;
 mod blobs;
 pub use blobs::UploadedFile;

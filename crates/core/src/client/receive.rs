@@ -9,12 +9,13 @@ use sotto_proto::{
     DeviceAddress, DeviceId, EntryBody, GroupChange, GroupId, InboxEntry, MembershipChange, MembershipEvent, UserId,
 };
 
+use super::actions;
 use super::files;
 use super::group_log;
 use super::resend::{MAX_RESEND_IDS, Repairs};
 use super::{Client, META_INBOX_SEQ};
 use crate::ConversationId;
-use crate::crypto::payload::{FileContent, GroupContent, OlmContent};
+use crate::crypto::payload::{FileContent, GroupContent, MessageRef, OlmContent};
 use crate::crypto::{Machine, Undecryptable};
 use crate::events::{ClientEvent, GroupWarning, KeyChange};
 use crate::store::{Db, Decrypted, DeviceRecord, Message, MessageKind, MessageReason, MessageStatus, NewMessage};
@@ -50,6 +51,9 @@ pub(crate) struct Processed {
     pub groups_seen: BTreeSet<GroupId>,
     /// Rows of new file messages (to download when small enough).
     pub files: Vec<i64>,
+    /// File ciphertexts in the profile of messages deleted for everyone (removed once the batch
+    /// committed).
+    pub removed_files: Vec<String>,
     /// Verification messages, from the device that sent each (see [`super::link`]).
     pub verification: Vec<(DeviceRecord, OlmContent)>,
     /// Conversations with new messages: (latest time, latest message, new unread), written once
@@ -114,6 +118,11 @@ impl Processed {
             self.events.push(ClientEvent::MessageReceived { message: line.message });
             self.events.extend(line.change);
         }
+    }
+
+    /// A conversation to announce as updated (its preview may have changed).
+    pub(crate) fn mark_dirty(&mut self, conversation_id: ConversationId) {
+        self.dirty.insert(conversation_id);
     }
 
     fn touch(&mut self, message: &Message) {
@@ -278,6 +287,16 @@ fn handle_entry(
             )? {
                 Ok(decrypted) if decrypted.duplicate => Ok(()),
                 Ok(decrypted) => {
+                    if let GroupContent::Act { action, ts } = &decrypted.plaintext.content {
+                        // Only a member (as the signed changes have it) acts on the group's messages.
+                        if !out.is_member(db, group_id, &entry.sender_user)? {
+                            tracing::warn!(group = %group_id, "an action from someone not a member was dropped");
+                            out.stale_groups.insert(group_id.clone());
+                            return Ok(());
+                        }
+                        let confirmed = device.as_ref().is_some_and(|d| d.confirmed);
+                        return actions::receive(db, &conversation_id, &entry.sender_user, confirmed, action, *ts, out);
+                    }
                     let Some((shown, ts)) = Shown::of_group(&decrypted.plaintext.content) else {
                         tracing::info!(group = %group_id, "a group message of a kind this version does not know was skipped");
                         return Ok(());
@@ -342,8 +361,20 @@ fn handle_direct(
         }
     };
     match plaintext.content {
-        OlmContent::Text { to, body, ts } => {
-            store_direct(db, own, entry, &fallback_conversation, &sender, to, Shown::Text(&body), ts, out)
+        OlmContent::Text { to, body, ts, reply_to } => {
+            let shown = match &reply_to {
+                Some(target) => Shown::Reply(&body, target),
+                None => Shown::Text(&body),
+            };
+            store_direct(db, own, entry, &fallback_conversation, &sender, to, shown, ts, out)
+        }
+        OlmContent::Act { to, action, ts } => {
+            let Some(peer) = peer_of(own, entry, to) else {
+                tracing::warn!(sender = %entry.sender_user, "an action addressed to someone else was dropped");
+                return Ok(());
+            };
+            let conversation_id = ConversationId::Direct(peer);
+            actions::receive(db, &conversation_id, &entry.sender_user, sender.confirmed, &action, ts, out)
         }
         OlmContent::File { to, file, ts } => {
             store_direct(db, own, entry, &fallback_conversation, &sender, to, Shown::File(&file), ts, out)
@@ -532,11 +563,12 @@ fn replace_undecryptable(
             out.files.push(message.id);
             Some(files::store_received(db, message.id, file)?)
         }
-        Shown::Text(_) => None,
+        Shown::Text(_) | Shown::Reply(..) => None,
     };
     db.set_decrypted_as(message.id, &Decrypted { body: shown.body(), from_me, ts, confirmed, file: file.as_ref() })?;
     db.remove_pending(message.id)?;
     if let Some(message) = db.message(message.id)? {
+        let message = finish_stored(db, message, shown, out)?;
         out.events.push(ClientEvent::StatusChanged { message });
     }
     out.dirty.insert(conversation_id);
@@ -569,10 +601,11 @@ struct Sent {
     ts: i64,
 }
 
-/// What a decrypted message shows: a text, or a file with its caption.
+/// What a decrypted message shows: a text (perhaps a reply), or a file with its caption.
 #[derive(Clone, Copy)]
 pub(crate) enum Shown<'a> {
     Text(&'a str),
+    Reply(&'a str, &'a MessageRef),
     File(&'a FileContent),
 }
 
@@ -581,23 +614,32 @@ impl<'a> Shown<'a> {
     /// does not know.
     pub(crate) fn of_group(content: &'a GroupContent) -> Option<(Shown<'a>, i64)> {
         match content {
-            GroupContent::Text { body, ts } => Some((Shown::Text(body), *ts)),
+            GroupContent::Text { body, ts, reply_to: None } => Some((Shown::Text(body), *ts)),
+            GroupContent::Text { body, ts, reply_to: Some(target) } => Some((Shown::Reply(body, target), *ts)),
             GroupContent::File { file, ts } => Some((Shown::File(file), *ts)),
-            GroupContent::Unknown => None,
+            GroupContent::Act { .. } | GroupContent::Unknown => None,
         }
     }
 
     fn kind(self) -> MessageKind {
         match self {
-            Shown::Text(_) => MessageKind::Text,
+            Shown::Text(_) | Shown::Reply(..) => MessageKind::Text,
             Shown::File(_) => MessageKind::File,
+        }
+    }
+
+    /// The message it answers, for a reply.
+    pub(crate) fn reply_to(self) -> Option<&'a MessageRef> {
+        match self {
+            Shown::Reply(_, target) => Some(target),
+            Shown::Text(_) | Shown::File(_) => None,
         }
     }
 
     /// The message's body: the text, or the file's caption.
     pub(crate) fn body(self) -> &'a str {
         match self {
-            Shown::Text(body) => body,
+            Shown::Text(body) | Shown::Reply(body, _) => body,
             Shown::File(file) => &file.caption,
         }
     }
@@ -673,11 +715,26 @@ fn store_shown(
             message.file = Some(files::store_received(db, message.id, file)?);
             out.files.push(message.id);
         }
+        let message = finish_stored(db, message, shown, out)?;
         out.messages += 1;
         out.touch(&message);
         out.events.push(ClientEvent::MessageReceived { message });
     }
     Ok(())
+}
+
+/// A message just stored or decrypted: the message it answers, and the edits and deletions
+/// that waited for it. Returns it as it now is.
+fn finish_stored(db: &Db<'_>, mut message: Message, shown: Shown<'_>, out: &mut Processed) -> Result<Message> {
+    if let Some(target) = shown.reply_to() {
+        db.set_reply(message.id, target.sender.as_str(), &target.message_id)?;
+    }
+    let changed = actions::apply_waiting(db, &message, out)?;
+    if changed || shown.reply_to().is_some() {
+        message = db.message(message.id)?.unwrap_or(message);
+    }
+    db.add_details(&mut message)?;
+    Ok(message)
 }
 
 fn store_undecryptable(
@@ -764,6 +821,16 @@ fn retry_pending(machine: &mut Machine, db: &Db<'_>, session_id: &str, out: &mut
         let record = sender_record(db, out, &sender, ciphertext)?;
         match machine.decrypt_group(db, group_id, &sender, record.as_ref(), entry.message_id.as_str(), ciphertext)? {
             Ok(decrypted) => {
+                if let GroupContent::Act { action, ts } = &decrypted.plaintext.content {
+                    // An action, not a message: its row goes, and it is applied (or waits).
+                    db.delete_undecryptable(row)?;
+                    if out.is_member(db, group_id, &entry.sender_user)? {
+                        let conversation_id = ConversationId::Group(group_id.clone());
+                        let confirmed = record.as_ref().is_some_and(|d| d.confirmed);
+                        actions::receive(db, &conversation_id, &entry.sender_user, confirmed, action, *ts, out)?;
+                    }
+                    continue;
+                }
                 let Some((shown, ts)) = Shown::of_group(&decrypted.plaintext.content) else {
                     // A kind this version does not know: nothing to show, nothing to wait for.
                     db.delete_undecryptable(row)?;
@@ -776,12 +843,13 @@ fn retry_pending(machine: &mut Machine, db: &Db<'_>, session_id: &str, out: &mut
                         out.files.push(row);
                         Some(files::store_received(db, row, file)?)
                     }
-                    Shown::Text(_) => None,
+                    Shown::Text(_) | Shown::Reply(..) => None,
                 };
                 let decrypted = Decrypted { body: shown.body(), from_me, ts, confirmed, file: file.as_ref() };
                 db.set_decrypted_as(row, &decrypted)?;
                 db.remove_pending(row)?;
                 if let Some(message) = db.message(row)? {
+                    let message = finish_stored(db, message, shown, out)?;
                     out.events.push(ClientEvent::StatusChanged { message });
                 }
                 out.dirty.insert(ConversationId::Group(group_id.clone()));

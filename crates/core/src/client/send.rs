@@ -17,7 +17,9 @@ use super::Client;
 use crate::ConversationId;
 use crate::crypto::CryptoError;
 use crate::crypto::Machine;
-use crate::crypto::payload::{FileContent, GroupContent, GroupHead, GroupPlaintextOut, OlmContent, PAYLOAD_VERSION};
+use crate::crypto::payload::{
+    Action, FileContent, GroupContent, GroupHead, GroupPlaintextOut, MessageRef, OlmContent, PAYLOAD_VERSION,
+};
 use crate::events::ClientEvent;
 use crate::store::{
     Db, DeviceRecord, Devices, FileState, Message, MessageKind, MessageStatus, NewMessage, OutboxItem, StoreError,
@@ -52,7 +54,7 @@ pub(super) fn new_message_id() -> Result<MessageId> {
     Ok(MessageId::parse(uuid::Uuid::new_v4().simple().to_string()).map_err(CryptoError::GeneratedId)?)
 }
 
-fn check_text(body: &str) -> Result<()> {
+pub(super) fn check_text(body: &str) -> Result<()> {
     if body.trim().is_empty() {
         return Err(Error::InvalidInput("The message is empty.".into()));
     }
@@ -70,24 +72,28 @@ pub(super) fn check_caption(caption: &str) -> Result<()> {
     Ok(())
 }
 
-/// What a queued message carries: a text, or a file (its caption inside).
+/// What a queued send carries: a text (perhaps a reply), a file (its caption inside), or
+/// something done to an earlier message.
 enum Outgoing {
-    Text(String),
+    Text { body: String, reply_to: Option<MessageRef> },
     File(Box<FileContent>),
+    Act(Action),
 }
 
 impl Outgoing {
     fn olm(self, to: &UserId, ts: i64) -> OlmContent {
         match self {
-            Outgoing::Text(body) => OlmContent::Text { to: to.clone(), body, ts },
+            Outgoing::Text { body, reply_to } => OlmContent::Text { to: to.clone(), body, ts, reply_to },
             Outgoing::File(file) => OlmContent::File { to: to.clone(), file: *file, ts },
+            Outgoing::Act(action) => OlmContent::Act { to: to.clone(), action, ts },
         }
     }
 
     fn group(self, ts: i64) -> GroupContent {
         match self {
-            Outgoing::Text(body) => GroupContent::Text { body, ts },
+            Outgoing::Text { body, reply_to } => GroupContent::Text { body, ts, reply_to },
             Outgoing::File(file) => GroupContent::File { file, ts },
+            Outgoing::Act(action) => GroupContent::Act { action, ts },
         }
     }
 }
@@ -107,7 +113,7 @@ impl Client {
     pub async fn send_text(&self, to: &UserId, body: &str) -> Result<Message> {
         check_text(body)?;
         self.check_recipient(to).await?;
-        self.queue(&ConversationId::Direct(to.clone()), to.as_str(), body).await
+        self.queue(&ConversationId::Direct(to.clone()), to.as_str(), body, None).await
     }
 
     /// Someone a one-to-one message may go to: not this user, and a user the server knows (when
@@ -132,7 +138,7 @@ impl Client {
     pub async fn send_group_text(&self, group: &GroupId, body: &str) -> Result<Message> {
         check_text(body)?;
         let title = self.group_title_to_send(group)?;
-        self.queue(&ConversationId::Group(group.clone()), &title, body).await
+        self.queue(&ConversationId::Group(group.clone()), &title, body, None).await
     }
 
     /// The title of a group this user may send to ([`Error::NotMember`] after leaving it).
@@ -144,8 +150,14 @@ impl Client {
         }
     }
 
-    async fn queue(&self, conversation_id: &ConversationId, title: &str, body: &str) -> Result<Message> {
-        let message = self.store_queued(conversation_id, title, body)?;
+    pub(super) async fn queue(
+        &self,
+        conversation_id: &ConversationId,
+        title: &str,
+        body: &str,
+        reply_to: Option<&MessageRef>,
+    ) -> Result<Message> {
+        let message = self.store_queued(conversation_id, title, body, reply_to)?;
         self.emit(ClientEvent::MessageReceived { message: message.clone() });
         if self.inner.started.load(std::sync::atomic::Ordering::Relaxed) {
             // The background service sends it; the app learns the outcome from `status_changed`
@@ -159,13 +171,23 @@ impl Client {
     }
 
     /// Store a new outgoing message as `queued` with its outbox row, in one transaction.
-    fn store_queued(&self, conversation_id: &ConversationId, title: &str, body: &str) -> Result<Message> {
+    fn store_queued(
+        &self,
+        conversation_id: &ConversationId,
+        title: &str,
+        body: &str,
+        reply_to: Option<&MessageRef>,
+    ) -> Result<Message> {
         let message_id = new_message_id()?;
         let own = self.inner.own.clone();
         let now = now_ms();
         self.transact(|_, db| {
             let outgoing = NewOutgoing { own: &own, conversation_id, title, message_id: &message_id, now };
-            let message = outgoing.insert(db, MessageKind::Text, body)?;
+            let mut message = outgoing.insert(db, MessageKind::Text, body)?;
+            if let Some(target) = reply_to {
+                db.set_reply(message.id, target.sender.as_str(), &target.message_id)?;
+                message = db.message(message.id)?.ok_or(StoreError::Missing("reply just stored"))?;
+            }
             db.touch_for(&message)?;
             db.enqueue(message_id.as_str(), conversation_id, body, now)?;
             Ok(message)
@@ -180,7 +202,7 @@ impl Client {
         check_text(body)?;
         let conversation_id = ConversationId::Group(group.clone());
         let title = self.read(|db| db.group(group))?.map(|g| g.name).unwrap_or_else(|| group.to_string());
-        let message = self.store_queued(&conversation_id, &title, body)?;
+        let message = self.store_queued(&conversation_id, &title, body, None)?;
         let message_id =
             MessageId::parse(message.message_id.as_str()).map_err(StoreError::id("messages", "message_id"))?;
         let stored = self
@@ -188,7 +210,7 @@ impl Client {
                 group,
                 None,
                 &message_id,
-                &GroupContent::Text { body: body.to_owned(), ts: message.ts },
+                &GroupContent::Text { body: body.to_owned(), ts: message.ts, reply_to: None },
                 None,
             )?
             .ok_or(CryptoError::NoGroupSession)?;
@@ -318,11 +340,22 @@ impl Client {
     /// Encrypt a queued message for its conversation and store the request.
     async fn encrypt_queued(&self, item: &OutboxItem, message_id: &MessageId) -> Result<StoredRequest> {
         let own_user = self.inner.own.user_id.to_string();
-        let content = self.read(|db| match db.find_message(&item.conversation_id, &own_user, &item.message_id)? {
-            Some(message) if message.kind == MessageKind::File => {
-                Ok(Outgoing::File(Box::new(super::files::outgoing_content(db, &message)?)))
+        let content = self.read(|db| {
+            if let Some(action) = &item.action {
+                let action = serde_json::from_str(action).map_err(StoreError::json("outbox", "action"))?;
+                return Ok(Outgoing::Act(action));
             }
-            _ => Ok(Outgoing::Text(item.body.clone())),
+            match db.find_message(&item.conversation_id, &own_user, &item.message_id)? {
+                Some(message) if message.kind == MessageKind::File => {
+                    Ok(Outgoing::File(Box::new(super::files::outgoing_content(db, &message)?)))
+                }
+                message => {
+                    let reply_to = message.and_then(|m| m.reply_to).and_then(|q| {
+                        Some(MessageRef { sender: UserId::parse(&q.sender_user).ok()?, message_id: q.message_id })
+                    });
+                    Ok(Outgoing::Text { body: item.body.clone(), reply_to })
+                }
+            }
         })?;
         let stored = match &item.conversation_id {
             ConversationId::Direct(to) => self.encrypt_direct(to, message_id, content, item.created_ts).await?,

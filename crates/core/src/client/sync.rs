@@ -82,6 +82,9 @@ impl Client {
     /// history after a key hand-over.
     async fn follow_up(&self, processed: Processed) {
         self.refresh_after(processed.refresh, processed.spent_keys).await;
+        for local in processed.removed_files {
+            self.remove_local_file(Some(local));
+        }
         self.auto_download(processed.files).await;
         // Recorded in the batch's transaction when an incoming session used it.
         self.replace_used_fallback().await;

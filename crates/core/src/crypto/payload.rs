@@ -36,7 +36,17 @@ pub struct OlmPlaintextOut<'a> {
 pub enum OlmContent {
     /// A text message in the one-to-one conversation with `to` (the recipient user, or for the
     /// sender's own other devices, the person the message was sent to).
-    Text { to: UserId, body: String, ts: i64 },
+    /// With `reply_to`, it answers that earlier message of the conversation.
+    Text {
+        to: UserId,
+        body: String,
+        ts: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<MessageRef>,
+    },
+    /// Something done to an earlier message of the one-to-one conversation with `to` (a
+    /// reaction, an edit, a deletion: see [`Action`]), written at `ts` by the sender's clock.
+    Act { to: UserId, action: Action, ts: i64 },
     /// A Megolm session key for a group, from the device that sends with it, and the key the
     /// group's name is sealed with (absent from senders before names were sealed).
     RoomKey {
@@ -102,6 +112,51 @@ pub enum OlmContent {
     Unknown,
 }
 
+/// An earlier message of the conversation: who sent it, and the id they gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    pub sender: UserId,
+    pub message_id: String,
+}
+
+/// Something done to an earlier message. Each is checked where it arrives: an edit or a
+/// deletion counts only from the message's own sender; one that arrives before its message
+/// waits for it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum Action {
+    /// A reaction (one emoji) added, or with `remove` taken back.
+    React {
+        target: MessageRef,
+        emoji: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        remove: bool,
+    },
+    /// The sender's own text (or a file's caption) replaced by `body`.
+    Edit { target: MessageRef, body: String },
+    /// The sender's own message deleted for everyone.
+    Delete { target: MessageRef },
+}
+
+impl Action {
+    pub fn target(&self) -> &MessageRef {
+        match self {
+            Action::React { target, .. } | Action::Edit { target, .. } | Action::Delete { target } => target,
+        }
+    }
+}
+
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The kind only: an edit's text and a reaction are content.
+        f.write_str(match self {
+            Action::React { .. } => "react",
+            Action::Edit { .. } => "edit",
+            Action::Delete { .. } => "delete",
+        })
+    }
+}
+
 /// A file as the end-to-end message carries it: where its ciphertext is on the server, what
 /// opens and checks it, what it is, and for an image its preview. The server sees none of it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +203,7 @@ impl std::fmt::Debug for OlmContent {
         // Only the kind: bodies and keys never reach logs.
         let name: &'static str = match self {
             OlmContent::Text { .. } => "text",
+            OlmContent::Act { .. } => "act",
             OlmContent::RoomKey { .. } => "room_key",
             OlmContent::SessionRenewed => "session_renewed",
             OlmContent::ResendRequest { .. } => "resend_request",
@@ -185,9 +241,11 @@ impl OlmContent {
             OlmContent::IdentityKeys { txn, .. } => {
                 Some(OlmContent::SasCancel { txn: txn.clone(), reason: "unconfirmed".into() })
             }
-            OlmContent::GroupKeys { .. } | OlmContent::History { .. } | OlmContent::GroupNameKey { .. } => {
-                Some(OlmContent::SessionRenewed)
-            }
+            // (An action withheld shows nothing: no placeholder for a reaction or an edit.)
+            OlmContent::GroupKeys { .. }
+            | OlmContent::History { .. }
+            | OlmContent::GroupNameKey { .. }
+            | OlmContent::Act { .. } => Some(OlmContent::SessionRenewed),
             OlmContent::SessionRenewed
             | OlmContent::ResendRequest { .. }
             | OlmContent::Withheld { .. }
@@ -240,6 +298,13 @@ pub enum GroupContent {
     Text {
         body: String,
         ts: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<MessageRef>,
+    },
+    /// Something done to an earlier message of the group (see [`Action`]).
+    Act {
+        action: Action,
+        ts: i64,
     },
     File {
         file: Box<FileContent>,
@@ -266,7 +331,7 @@ mod tests {
             sender_ed25519: "E".into(),
             recipient: addr("bob", "B1"),
             recipient_ed25519: "F".into(),
-            content: OlmContent::Text { to: UserId::parse("bob").unwrap(), body: "hi".into(), ts: 5 },
+            content: OlmContent::Text { to: UserId::parse("bob").unwrap(), body: "hi".into(), ts: 5, reply_to: None },
         };
         assert_eq!(
             serde_json::to_string(&p).unwrap(),
@@ -288,7 +353,7 @@ mod tests {
             serde_json::to_string(&resent).unwrap(),
             r#"{"type":"resent","to":"bob","body":"hi","ts":5,"original":"m1"}"#
         );
-        let text = OlmContent::Text { to: UserId::parse("bob").unwrap(), body: "secret".into(), ts: 5 };
+        let text = OlmContent::Text { to: UserId::parse("bob").unwrap(), body: "secret".into(), ts: 5, reply_to: None };
         let withheld = serde_json::to_string(&text.withheld().unwrap()).unwrap();
         assert_eq!(withheld, r#"{"type":"withheld","to":"bob"}"#);
         let key = OlmContent::RoomKey {
@@ -307,7 +372,7 @@ mod tests {
             v: 1,
             group_id: GroupId::parse("g1").unwrap(),
             sender: addr("alice", "A1"),
-            content: GroupContent::Text { body: "yo".into(), ts: 7 },
+            content: GroupContent::Text { body: "yo".into(), ts: 7, reply_to: None },
             state: None,
         };
         assert_eq!(
@@ -316,6 +381,37 @@ mod tests {
         );
         let at = GroupPlaintext { state: Some(GroupHead { seq: 3, hash: "H".into() }), ..g };
         assert!(serde_json::to_string(&at).unwrap().ends_with(r#","state":{"seq":3,"hash":"H"}}"#));
+    }
+
+    #[test]
+    fn replies_and_actions_name_their_message_and_withhold_quietly() {
+        let bob = UserId::parse("bob").unwrap();
+        let target = MessageRef { sender: bob.clone(), message_id: "m1".into() };
+        let reply = GroupContent::Text { body: "yes".into(), ts: 7, reply_to: Some(target.clone()) };
+        assert_eq!(
+            serde_json::to_string(&reply).unwrap(),
+            r#"{"type":"text","body":"yes","ts":7,"reply_to":{"sender":"bob","message_id":"m1"}}"#
+        );
+        let react = OlmContent::Act {
+            to: bob.clone(),
+            action: Action::React { target: target.clone(), emoji: "👍".into(), remove: false },
+            ts: 8,
+        };
+        assert_eq!(
+            serde_json::to_string(&react).unwrap(),
+            r#"{"type":"act","to":"bob","action":{"do":"react","target":{"sender":"bob","message_id":"m1"},"emoji":"👍"},"ts":8}"#
+        );
+        let edit = GroupContent::Act { action: Action::Edit { target: target.clone(), body: "new".into() }, ts: 9 };
+        assert_eq!(
+            serde_json::to_string(&edit).unwrap(),
+            r#"{"type":"act","action":{"do":"edit","target":{"sender":"bob","message_id":"m1"},"body":"new"},"ts":9}"#
+        );
+        let delete = OlmContent::Act { to: bob, action: Action::Delete { target }, ts: 10 };
+        // To a device its user has not confirmed: nothing shown, and nothing of the action.
+        assert_eq!(serde_json::to_string(&delete.withheld().unwrap()).unwrap(), r#"{"type":"session_renewed"}"#);
+        // An older version's text (no reply) still reads.
+        let old: GroupContent = serde_json::from_str(r#"{"type":"text","body":"yo","ts":7}"#).unwrap();
+        assert!(matches!(old, GroupContent::Text { reply_to: None, .. }));
     }
 
     #[test]

@@ -4,6 +4,8 @@ import type { FileInfo } from "./FileInfo";
 import type { MessageKind } from "./MessageKind";
 import type { MessageReason } from "./MessageReason";
 import type { MessageStatus } from "./MessageStatus";
+import type { Quote } from "./Quote";
+import type { Reaction } from "./Reaction";
 
 /**
  * One message of a conversation.
@@ -28,4 +30,20 @@ ts: number, server_ts: number | null,
 /**
  * The file of a `file` message.
  */
-file: FileInfo | null, };
+file: FileInfo | null, 
+/**
+ * The message this one answers.
+ */
+reply_to: Quote | null, 
+/**
+ * Reactions, each emoji once with who reacted, in the order they were first given.
+ */
+reactions: Array<Reaction>, 
+/**
+ * Its sender changed its text (the earlier versions stay on this device).
+ */
+edited: boolean, 
+/**
+ * Its sender deleted it for everyone: no text, no file, no reactions are left.
+ */
+deleted: boolean, };

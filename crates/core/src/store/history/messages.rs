@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use sotto_proto::{DeviceId, ErrorCode, UserId};
 
+use super::actions::{Quote, Reaction};
 use super::attachments::{FileInfo, FileRow, file_columns, to_file_info};
 use super::conversations::preview;
 use super::search::META_FTS_INDEXED;
@@ -120,6 +121,14 @@ pub struct Message {
     pub server_ts: Option<i64>,
     /// The file of a `file` message.
     pub file: Option<FileInfo>,
+    /// The message this one answers.
+    pub reply_to: Option<Quote>,
+    /// Reactions, each emoji once with who reacted, in the order they were first given.
+    pub reactions: Vec<Reaction>,
+    /// Its sender changed its text (the earlier versions stay on this device).
+    pub edited: bool,
+    /// Its sender deleted it for everyone: no text, no file, no reactions are left.
+    pub deleted: bool,
 }
 
 impl Message {
@@ -263,7 +272,7 @@ macro_rules! message_columns {
     () => {
         concat!(
             "m.id, m.conversation_id, m.message_id, m.sender_user, m.sender_device, m.kind, m.body, m.status, \
-             m.reason, m.outgoing, m.ts, m.server_ts, ",
+             m.reason, m.outgoing, m.ts, m.server_ts, m.reply_sender, m.reply_id, m.edited_ts, m.deleted_ts, ",
             file_columns!()
         )
     };
@@ -271,18 +280,29 @@ macro_rules! message_columns {
 pub(super) use message_columns;
 
 /// How many columns [`message_columns!`] reads (a search's title and snippet follow them).
-pub const MESSAGE_COLUMN_COUNT: usize = 19;
+pub const MESSAGE_COLUMN_COUNT: usize = 23;
 const MESSAGE_COLUMNS: &str = message_columns!();
 /// The messages with their files.
 const MESSAGES_FROM: &str = "messages m LEFT JOIN attachments a ON a.message_row = m.id";
 
 type MessageRow = (
     (i64, String, String, String, Option<String>, String, String, String, Option<String>, i64, i64, Option<i64>),
+    ActionColumns,
     FileRow,
 );
 
+/// What replies, edits and deletions keep on the message's row.
+pub(super) struct ActionColumns {
+    pub reply_sender: Option<String>,
+    pub reply_id: Option<String>,
+    pub edited_ts: Option<i64>,
+    pub deleted_ts: Option<i64>,
+}
+
 pub(super) fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
-    let file = (r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?, r.get(17)?, r.get(18)?);
+    let actions =
+        ActionColumns { reply_sender: r.get(12)?, reply_id: r.get(13)?, edited_ts: r.get(14)?, deleted_ts: r.get(15)? };
+    let file = (r.get(16)?, r.get(17)?, r.get(18)?, r.get(19)?, r.get(20)?, r.get(21)?, r.get(22)?);
     let m = (
         r.get(0)?,
         r.get(1)?,
@@ -297,10 +317,16 @@ pub(super) fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
         r.get(10)?,
         r.get(11)?,
     );
-    Ok((m, file))
+    Ok((m, actions, file))
 }
 
-pub(super) fn to_message((row, file): MessageRow) -> Result<Message> {
+/// A message as its row holds it; what other rows say of it (its reactions, the message it
+/// answers) is added by [`Db::with_details`].
+pub(super) fn to_message((row, actions, file): MessageRow) -> Result<Message> {
+    let reply_to = match (actions.reply_sender, actions.reply_id) {
+        (Some(sender_user), Some(message_id)) => Some(Quote::unresolved(sender_user, message_id)),
+        _ => None,
+    };
     Ok(Message {
         id: row.0,
         conversation_id: ConversationId::parse(&row.1).map_err(StoreError::id("messages", "conversation_id"))?,
@@ -315,6 +341,10 @@ pub(super) fn to_message((row, file): MessageRow) -> Result<Message> {
         ts: row.10,
         server_ts: row.11,
         file: to_file_info(file)?,
+        reply_to,
+        reactions: Vec::new(),
+        edited: actions.edited_ts.is_some(),
+        deleted: actions.deleted_ts.is_some(),
     })
 }
 
@@ -372,13 +402,23 @@ impl Db<'_> {
             ts: m.ts,
             server_ts: m.server_ts,
             file: None,
+            reply_to: None,
+            reactions: Vec::new(),
+            edited: false,
+            deleted: false,
         }))
     }
 
     pub fn message(&self, row_id: i64) -> Result<Option<Message>> {
         let sql = format!("SELECT {MESSAGE_COLUMNS} FROM {MESSAGES_FROM} WHERE m.id = ?1");
         let row = self.conn().prepare_cached(&sql)?.query_row([row_id], message_row).optional()?;
-        row.map(to_message).transpose()
+        self.detailed(row.map(to_message).transpose()?)
+    }
+
+    fn detailed(&self, message: Option<Message>) -> Result<Option<Message>> {
+        let Some(mut message) = message else { return Ok(None) };
+        self.add_details(&mut message)?;
+        Ok(Some(message))
     }
 
     pub fn find_message(
@@ -396,7 +436,7 @@ impl Db<'_> {
             .prepare_cached(&sql)?
             .query_row(params![conversation_id, sender_user, message_id], message_row)
             .optional()?;
-        row.map(to_message).transpose()
+        self.detailed(row.map(to_message).transpose()?)
     }
 
     /// This device's own sent text or file `message_id` in the one-to-one conversation `conversation_id`,
@@ -444,7 +484,7 @@ impl Db<'_> {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut out = rows.into_iter().map(to_message).collect::<Result<Vec<_>>>()?;
         out.reverse();
-        Ok(out)
+        self.with_details(out)
     }
 
     /// Up to `limit` messages after the message with row id `after` (0: from the oldest), oldest
@@ -464,7 +504,7 @@ impl Db<'_> {
         let rows = stmt
             .query_map(params![conversation_id, key, row, limit], message_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter().map(to_message).collect()
+        self.with_details(rows.into_iter().map(to_message).collect::<Result<_>>()?)
     }
 
     /// Where the message with row id `row` stands in its conversation's order.

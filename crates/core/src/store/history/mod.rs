@@ -5,6 +5,7 @@
 //! Invariant: nothing here opens a transaction of its own: every write is a statement on the
 //! caller's `Db`, so a batch (decrypt → store → index → inbox position) commits or fails as one.
 
+mod actions;
 mod attachments;
 mod conversations;
 mod messages;
@@ -12,6 +13,7 @@ mod outbox;
 mod pending;
 mod search;
 
+pub use actions::{Quote, Reaction, WaitingAction};
 pub use attachments::{FileInfo, FileState, ImageInfo, NewFile};
 pub use conversations::{Conversation, ConversationKind};
 #[cfg(feature = "bench")]

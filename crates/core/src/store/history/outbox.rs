@@ -18,6 +18,9 @@ pub struct OutboxItem {
     pub request: Option<String>,
     pub attempts: i64,
     pub created_ts: i64,
+    /// For an action (a reaction, an edit, a deletion), the payload's `Action` as JSON; no
+    /// message row goes with it.
+    pub action: Option<String>,
 }
 
 impl Db<'_> {
@@ -31,10 +34,27 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// Queue an action (JSON of the payload's `Action`) under its own message id.
+    pub fn enqueue_action(
+        &self,
+        message_id: &str,
+        conversation_id: &ConversationId,
+        action: &str,
+        now: i64,
+    ) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO outbox (message_id, conversation_id, body, action, next_attempt_ts, created_ts)
+                 VALUES (?1, ?2, '', ?3, ?4, ?4)",
+            )?
+            .execute(params![message_id, conversation_id, action, now])?;
+        Ok(())
+    }
+
     /// Sends whose next attempt is due at `now`, oldest first.
     pub fn due_outbox(&self, now: i64) -> Result<Vec<OutboxItem>> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT message_id, conversation_id, body, request, attempts, created_ts FROM outbox
+            "SELECT message_id, conversation_id, body, request, attempts, created_ts, action FROM outbox
              WHERE next_attempt_ts <= ?1 ORDER BY created_ts, message_id",
         )?;
         let rows = stmt
@@ -46,6 +66,7 @@ impl Db<'_> {
                     request: r.get(3)?,
                     attempts: r.get(4)?,
                     created_ts: r.get(5)?,
+                    action: r.get(6)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;

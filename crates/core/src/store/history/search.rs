@@ -96,7 +96,9 @@ impl Db<'_> {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(|(m, conversation_title, snippet)| {
-                Ok(SearchHit { message: to_message(m)?, conversation_title, snippet })
+                let mut message = to_message(m)?;
+                self.add_details(&mut message)?;
+                Ok(SearchHit { message, conversation_title, snippet })
             })
             .collect()
     }

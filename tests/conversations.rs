@@ -1,0 +1,290 @@
+//! Replies, reactions, edits and deletions end to end, between real engines through the real
+//! server (and the CLI):
+//! - one to one and in a group, each arrives and shows on every side: the reply's quote, the
+//!   reactions with who gave them, an edit (marked, earlier versions kept, the search index
+//!   following the new text), a deletion (a tombstone; text, reactions and file gone, out of
+//!   the search index);
+//! - actions that arrive before their message (handed over in reverse order) wait for it;
+//! - the attacker's tests: an edit or deletion of someone else's message, sent by a modified
+//!   client, changes nothing anywhere but on the modified client itself.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use sotto_core::{Client, ConversationId, ErrorCode, FileState, Message, MessageKind, Reaction};
+use sotto_proto::{EntryBody, UserId};
+use sotto_tests::*;
+
+fn uid(s: &str) -> UserId {
+    UserId::parse(s).unwrap()
+}
+
+/// The message `message_id` of `conversation` as `client` has it.
+fn seen(client: &Client, conversation: &ConversationId, message_id: &str) -> Message {
+    client
+        .messages(conversation, None, 200)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.message_id == message_id)
+        .unwrap_or_else(|| panic!("{} has no message {message_id}", client.user_id()))
+}
+
+fn reactions(pairs: &[(&str, &[&str])]) -> Vec<Reaction> {
+    pairs
+        .iter()
+        .map(|(emoji, users)| Reaction { emoji: (*emoji).into(), users: users.iter().map(|u| (*u).into()).collect() })
+        .collect()
+}
+
+fn search_ids(client: &Client, text: &str) -> Vec<String> {
+    client.search(text, 50).unwrap().into_iter().map(|h| h.message.message_id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_to_one_replies_reactions_edits_and_deletions_show_on_both_sides() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let (with_bob, with_alice) = (ConversationId::Direct(uid("bob")), ConversationId::Direct(uid("alice")));
+
+    let question = alice.send_text(&uid("bob"), "lunch at noon?").await.unwrap();
+    let id = question.message_id.clone();
+    bob.sync().await.unwrap();
+    let on_bob = seen(&bob, &with_alice, &id);
+
+    // A reply: the quote names the message and shows its text, on both sides.
+    let answer = bob.reply(on_bob.id, "yes, noon works").await.unwrap();
+    let quote = answer.reply_to.clone().unwrap();
+    assert_eq!((quote.sender_user.as_str(), quote.message_id.as_str()), ("alice", id.as_str()));
+    assert_eq!((quote.id, quote.body.as_str()), (Some(on_bob.id), "lunch at noon?"));
+    alice.sync().await.unwrap();
+    let reply = seen(&alice, &with_bob, &answer.message_id);
+    let quote = reply.reply_to.unwrap();
+    assert_eq!((quote.id, quote.body.as_str(), quote.deleted), (Some(question.id), "lunch at noon?", false));
+
+    // Reactions: one per person and emoji, with who gave it; taken back; the same twice is one.
+    bob.react(on_bob.id, "👍", false).await.unwrap();
+    bob.react(on_bob.id, "👍", false).await.unwrap();
+    alice.sync().await.unwrap();
+    alice.react(question.id, "❤️", false).await.unwrap();
+    let both = reactions(&[("👍", &["bob"]), ("❤️", &["alice"])]);
+    assert_eq!(seen(&alice, &with_bob, &id).reactions, both);
+    bob.sync().await.unwrap();
+    assert_eq!(seen(&bob, &with_alice, &id).reactions, both);
+    bob.react(on_bob.id, "👍", true).await.unwrap();
+    alice.sync().await.unwrap();
+    assert_eq!(seen(&alice, &with_bob, &id).reactions, reactions(&[("❤️", &["alice"])]));
+    // Not an emoji: refused before anything is sent.
+    let err = bob.react(on_bob.id, "lol", false).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+
+    // An edit: the new text everywhere, marked, the old one kept here and out of search.
+    let edited = alice.edit(question.id, "lunch at one?").await.unwrap();
+    assert!(edited.edited);
+    bob.sync().await.unwrap();
+    let on_bob = seen(&bob, &with_alice, &id);
+    assert_eq!((on_bob.body.as_str(), on_bob.edited), ("lunch at one?", true));
+    let versions: Vec<String> = bob.message_versions(on_bob.id).unwrap().into_iter().map(|(b, _)| b).collect();
+    assert_eq!(versions, ["lunch at noon?", "lunch at one?"]);
+    assert_eq!(seen(&bob, &with_alice, &answer.message_id).reply_to.unwrap().body, "lunch at one?");
+    for c in [&alice, &bob] {
+        assert_eq!(search_ids(c, "noon"), std::slice::from_ref(&answer.message_id), "{} finds only the reply", c.user_id());
+        assert_eq!(search_ids(c, "one"), std::slice::from_ref(&id));
+    }
+    // Only the sender edits or deletes.
+    let err = bob.edit(on_bob.id, "lunch never").await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+    let err = bob.delete_for_everyone(on_bob.id).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+
+    // A deletion: a tombstone on both sides, nothing of it left.
+    let gone = alice.delete_for_everyone(question.id).await.unwrap();
+    assert!(gone.deleted && gone.body.is_empty() && gone.reactions.is_empty());
+    bob.sync().await.unwrap();
+    let on_bob = seen(&bob, &with_alice, &id);
+    assert!(on_bob.deleted && on_bob.body.is_empty() && on_bob.reactions.is_empty(), "{on_bob:?}");
+    assert!(bob.message_versions(on_bob.id).unwrap().is_empty(), "the earlier versions go too");
+    let quote = seen(&bob, &with_alice, &answer.message_id).reply_to.unwrap();
+    assert!(quote.deleted && quote.body.is_empty());
+    for c in [&alice, &bob] {
+        assert!(search_ids(c, "lunch").is_empty(), "{} still finds the deleted text", c.user_id());
+    }
+    let listed = bob.conversations().unwrap();
+    assert_eq!(listed.iter().find(|c| c.id == with_alice).unwrap().last_preview, "yes, noon works");
+    // A deleted message takes no more actions.
+    let err = alice.edit(question.id, "back?").await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_file_leaves_every_profile() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("plan.txt");
+    std::fs::write(&path, tagged_bytes(10_000, "the-plan")).unwrap();
+    let sent = alice.send_file(&uid("bob"), &path, "the plan").await.unwrap();
+    bob.sync().await.unwrap();
+    let with_alice = ConversationId::Direct(uid("alice"));
+    let got = seen(&bob, &with_alice, &sent.message_id);
+    assert_eq!(got.file.as_ref().unwrap().state, FileState::Local);
+    let kept = |c: &Client| std::fs::read_dir(c.profile_dir().join("files")).map_or(0, |d| d.count());
+    assert_eq!((kept(&alice), kept(&bob)), (1, 1));
+
+    alice.delete_for_everyone(sent.id).await.unwrap();
+    bob.sync().await.unwrap();
+    let got = seen(&bob, &with_alice, &sent.message_id);
+    assert!(got.deleted && got.file.is_none() && got.body.is_empty(), "{got:?}");
+    assert_eq!(got.kind, MessageKind::File);
+    assert_eq!((kept(&alice), kept(&bob)), (0, 0), "the ciphertexts left both profiles");
+    let err = bob.save_file(got.id, &work.path().join("out.txt")).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_members_see_replies_reactions_edits_and_deletions() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol, dave] = register_all(&server, dirs.path(), ["alice", "bob", "carol", "dave"]).await;
+    let group = alice.create_group("trip", &[uid("bob"), uid("carol"), uid("dave")]).await.unwrap().group_id;
+    let conversation = ConversationId::Group(group.clone());
+    let plan = alice.send_group_text(&group, "train at 9").await.unwrap();
+    for c in [&bob, &carol, &dave] {
+        c.sync().await.unwrap();
+    }
+    let row = |c: &Client| seen(c, &conversation, &plan.message_id).id;
+    let reply = bob.reply(row(&bob), "I'll be there").await.unwrap();
+    carol.react(row(&carol), "🚆", false).await.unwrap();
+    dave.react(row(&dave), "🚆", false).await.unwrap();
+    alice.edit(plan.id, "train at 10").await.unwrap();
+    for c in [&alice, &bob, &carol, &dave] {
+        c.sync().await.unwrap();
+    }
+    for c in [&alice, &bob, &carol, &dave] {
+        let m = seen(c, &conversation, &plan.message_id);
+        assert_eq!((m.body.as_str(), m.edited), ("train at 10", true), "{}", c.user_id());
+        assert_eq!(m.reactions, reactions(&[("🚆", &["carol", "dave"])]), "{}", c.user_id());
+        let quote = seen(c, &conversation, &reply.message_id).reply_to.unwrap();
+        assert_eq!((quote.sender_user.as_str(), quote.body.as_str()), ("alice", "train at 10"));
+    }
+    bob.delete_for_everyone(reply.id).await.unwrap();
+    for c in [&alice, &carol, &dave] {
+        c.sync().await.unwrap();
+        let m = seen(c, &conversation, &reply.message_id);
+        assert!(m.deleted && m.body.is_empty(), "{}: {m:?}", c.user_id());
+        assert!(search_ids(c, "there").is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_that_arrive_before_their_message_wait_for_it() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
+    let group = alice.create_group("plans", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    let conversation = ConversationId::Group(group.clone());
+    // Bob and carol hold alice's and carol's group keys before the tap starts collecting.
+    alice.send_group_text(&group, "hello").await.unwrap();
+    carol.sync().await.unwrap();
+    carol.send_group_text(&group, "hi").await.unwrap();
+    bob.sync().await.unwrap();
+    // A second device of bob's collects the ciphertexts as the server delivers them.
+    let tap = Tap::login(&server, "bob").await;
+
+    let first = alice.send_group_text(&group, "meet at 6").await.unwrap();
+    let second = alice.send_group_text(&group, "bring snacks").await.unwrap();
+    carol.sync().await.unwrap();
+    carol.react(seen(&carol, &conversation, &first.message_id).id, "👌", false).await.unwrap();
+    alice.edit(first.id, "meet at 7").await.unwrap();
+    alice.delete_for_everyone(second.id).await.unwrap();
+
+    // Handed to bob last first: each action arrives before its message.
+    let mut entries: Vec<_> =
+        tap.inbox().await.into_iter().filter(|e| matches!(e.body, EntryBody::Group { .. })).collect();
+    assert_eq!(entries.len(), 5, "two messages and three actions");
+    entries.reverse();
+    bob.bench_receive(&as_new_deliveries(&entries, 1_000_000)).await.unwrap();
+    let check = |bob: &Client| {
+        let first = seen(bob, &conversation, &first.message_id);
+        assert_eq!((first.body.as_str(), first.edited), ("meet at 7", true));
+        assert_eq!(first.reactions, reactions(&[("👌", &["carol"])]));
+        let second = seen(bob, &conversation, &second.message_id);
+        assert!(second.deleted && second.body.is_empty(), "{second:?}");
+        assert!(search_ids(bob, "snacks").is_empty());
+        assert_eq!(search_ids(bob, "meet"), std::slice::from_ref(&first.message_id));
+    };
+    check(&bob);
+    // The same entries from bob's own inbox afterwards change nothing.
+    bob.sync().await.unwrap();
+    check(&bob);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_or_deletion_of_someone_elses_message_is_refused_everywhere() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
+
+    // One to one: bob's modified client edits, then deletes, alice's message.
+    let sent = alice.send_text(&uid("bob"), "the real text").await.unwrap();
+    bob.sync().await.unwrap();
+    let on_bob = seen(&bob, &ConversationId::Direct(uid("alice")), &sent.message_id);
+    bob.send_unchecked_change(on_bob.id, Some("a forged text")).await.unwrap();
+    bob.send_unchecked_change(on_bob.id, None).await.unwrap();
+    alice.sync().await.unwrap();
+    let on_alice = seen(&alice, &ConversationId::Direct(uid("bob")), &sent.message_id);
+    assert_eq!((on_alice.body.as_str(), on_alice.edited, on_alice.deleted), ("the real text", false, false));
+
+    // In a group: carol's modified client; alice and bob keep the real text.
+    let group = alice.create_group("g", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    let conversation = ConversationId::Group(group.clone());
+    let sent = alice.send_group_text(&group, "the group's real text").await.unwrap();
+    carol.sync().await.unwrap();
+    let on_carol = seen(&carol, &conversation, &sent.message_id);
+    carol.send_unchecked_change(on_carol.id, Some("forged in the group")).await.unwrap();
+    carol.send_unchecked_change(on_carol.id, None).await.unwrap();
+    for c in [&alice, &bob] {
+        c.sync().await.unwrap();
+        let m = seen(c, &conversation, &sent.message_id);
+        assert_eq!((m.body.as_str(), m.edited, m.deleted), ("the group's real text", false, false), "{}", c.user_id());
+        assert!(search_ids(c, "forged").is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_replies_reacts_edits_and_deletes() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = ["alice", "bob"].map(|name| Cli::new(&server, dirs.path().join(name)).registered(name));
+    let sent = alice.run(&["send", "bob", "see you at 5"], "").json();
+    let id = sent["message_id"].as_str().unwrap().to_owned();
+    bob.run(&["sync"], "").json();
+    let reply = bob.run(&["reply", &id, "ok!"], "").json();
+    assert_eq!(reply["reply_to"]["message_id"], id.as_str());
+    assert_eq!(reply["reply_to"]["body"], "see you at 5");
+    bob.run(&["react", &id, "🎉"], "").json();
+    alice.run(&["edit", &id, "see you at 6"], "").json();
+    alice.run(&["sync"], "").json();
+    bob.run(&["sync"], "").json();
+    let history = bob.run(&["history", "alice"], "").json();
+    let original = history.as_array().unwrap().iter().find(|m| m["message_id"] == id.as_str()).unwrap();
+    assert_eq!(original["body"], "see you at 6");
+    assert_eq!(original["edited"], true);
+    assert_eq!(original["reactions"][0]["emoji"], "🎉");
+    assert_eq!(original["reactions"][0]["users"][0], "bob");
+    let answer = history.as_array().unwrap().iter().find(|m| m["message_id"] == reply["message_id"]).unwrap();
+    assert_eq!(answer["reply_to"]["body"], "see you at 6");
+    // Taken back; someone else's message refused with a clear error; deleted by its sender.
+    let removed = bob.run(&["react", &id, "🎉", "--remove"], "").json();
+    assert_eq!(removed["reactions"], serde_json::json!([]));
+    let refused = bob.run(&["delete", &id], "");
+    assert_eq!(refused.error_code(), "invalid_input");
+    assert!(refused.stderr.contains("Only the person who sent a message can delete it"), "{}", refused.stderr);
+    alice.run(&["delete", &id], "").json();
+    bob.run(&["sync"], "").json();
+    let history = bob.run(&["history", "alice"], "").json();
+    let original = history.as_array().unwrap().iter().find(|m| m["message_id"] == id.as_str()).unwrap();
+    assert_eq!((original["deleted"].as_bool(), original["body"].as_str()), (Some(true), Some("")));
+    let unknown = bob.run(&["react", "no-such-message", "🎉"], "");
+    assert!(!unknown.ok && unknown.stderr.contains("there is no message no-such-message"), "{}", unknown.stderr);
+}
