@@ -21,8 +21,9 @@ use crate::store::BlobIndex;
 pub const BLOB_DIR: &str = "blobs";
 /// The folder of uploads in progress, under [`BLOB_DIR`].
 pub const INCOMING_DIR: &str = "incoming";
-/// What a part's body is gathered into before it is written.
-const WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+/// What a part's body is gathered into before it is written (a part arrives in pieces of a few
+/// KiB). Small enough that a part in flight reaches the disk as it comes.
+const WRITE_BUFFER_BYTES: usize = 256 * 1024;
 
 /// Blob bytes as files under the data directory.
 pub struct FsBytes {
