@@ -5,11 +5,15 @@
 //!   following the new text), a deletion (a tombstone; text, reactions and file gone, out of
 //!   the search index);
 //! - actions that arrive before their message (handed over in reverse order) wait for it;
+//! - a readable export shows all of it (and nothing of a deleted message);
+//! - a backup carries all of it, and a reaction still waiting to be sent goes out after the
+//!   restore;
 //! - the attacker's tests: an edit or deletion of someone else's message, sent by a modified
 //!   client, changes nothing anywhere but on the modified client itself.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+use sotto_core::progress::{CancellationToken, Progress};
 use sotto_core::{Client, ConversationId, ErrorCode, FileState, Message, MessageKind, Reaction};
 use sotto_proto::{EntryBody, UserId};
 use sotto_tests::*;
@@ -87,7 +91,12 @@ async fn one_to_one_replies_reactions_edits_and_deletions_show_on_both_sides() {
     assert_eq!(versions, ["lunch at noon?", "lunch at one?"]);
     assert_eq!(seen(&bob, &with_alice, &answer.message_id).reply_to.unwrap().body, "lunch at one?");
     for c in [&alice, &bob] {
-        assert_eq!(search_ids(c, "noon"), std::slice::from_ref(&answer.message_id), "{} finds only the reply", c.user_id());
+        assert_eq!(
+            search_ids(c, "noon"),
+            std::slice::from_ref(&answer.message_id),
+            "{} finds only the reply",
+            c.user_id()
+        );
         assert_eq!(search_ids(c, "one"), std::slice::from_ref(&id));
     }
     // Only the sender edits or deletes.
@@ -287,4 +296,117 @@ async fn the_cli_replies_reacts_edits_and_deletes() {
     assert_eq!((original["deleted"].as_bool(), original["body"].as_str()), (Some(true), Some("")));
     let unknown = bob.run(&["react", "no-such-message", "🎉"], "");
     assert!(!unknown.ok && unknown.stderr.contains("there is no message no-such-message"), "{}", unknown.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_carries_replies_reactions_edits_deletions_and_unsent_actions() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let with_alice = ConversationId::Direct(uid("alice"));
+    let first = alice.send_text(&uid("bob"), "dinner at noon").await.unwrap();
+    let second = alice.send_text(&uid("bob"), "a secret to take back").await.unwrap();
+    bob.sync().await.unwrap();
+    let reply = bob.reply(seen(&bob, &with_alice, &first.message_id).id, "count me in").await.unwrap();
+    alice.sync().await.unwrap();
+    alice.react(seen(&alice, &ConversationId::Direct(uid("bob")), &reply.message_id).id, "🙌", false).await.unwrap();
+    alice.edit(first.id, "dinner at eight").await.unwrap();
+    alice.delete_for_everyone(second.id).await.unwrap();
+    bob.sync().await.unwrap();
+    // Offline, bob reacts: it waits in the outbox.
+    server.kill9();
+    bob.react(seen(&bob, &with_alice, &first.message_id).id, "🍝", false).await.unwrap();
+
+    let work = tempfile::tempdir().unwrap();
+    let backup = work.path().join("bob.sotto-backup");
+    let passphrase = "a long backup passphrase";
+    bob.export_backup(&backup, passphrase, &Progress::unobserved(), &CancellationToken::new()).await.unwrap();
+    drop(bob);
+    server.restart().await;
+    let restore = sotto_core::Restore {
+        file: &backup,
+        backup_passphrase: passphrase,
+        server: server.url(),
+        trust: sotto_core::ServerTrust::System,
+        user_id: "bob",
+        password: PASSWORD,
+    };
+    let dir = dirs.path().join("bob-restored");
+    let bob = Client::restore_backup(&dir, restore, keychain(), &Progress::unobserved(), &CancellationToken::new())
+        .await
+        .unwrap();
+    let m = seen(&bob, &with_alice, &first.message_id);
+    assert_eq!((m.body.as_str(), m.edited), ("dinner at eight", true));
+    assert_eq!(m.reactions, reactions(&[("🍝", &["bob"])]));
+    let versions: Vec<String> = bob.message_versions(m.id).unwrap().into_iter().map(|(b, _)| b).collect();
+    assert_eq!(versions, ["dinner at noon", "dinner at eight"]);
+    let gone = seen(&bob, &with_alice, &second.message_id);
+    assert!(gone.deleted && gone.body.is_empty());
+    let answer = seen(&bob, &with_alice, &reply.message_id);
+    assert_eq!(answer.reply_to.unwrap().body, "dinner at eight");
+    assert_eq!(answer.reactions, reactions(&[("🙌", &["alice"])]));
+    assert!(search_ids(&bob, "secret").is_empty() && search_ids(&bob, "noon").is_empty());
+    assert_eq!(search_ids(&bob, "eight"), std::slice::from_ref(&first.message_id));
+    // The reaction bob gave offline goes out from the restored device.
+    bob.sync().await.unwrap();
+    alice.sync().await.unwrap();
+    let on_alice = seen(&alice, &ConversationId::Direct(uid("bob")), &first.message_id);
+    assert_eq!(on_alice.reactions, reactions(&[("🍝", &["bob"])]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readable_exports_show_replies_reactions_edits_and_deletions() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let with_alice = ConversationId::Direct(uid("alice"));
+    let first = alice.send_text(&uid("bob"), "picnic on saturday").await.unwrap();
+    let second = alice.send_text(&uid("bob"), "my old phone number").await.unwrap();
+    bob.sync().await.unwrap();
+    bob.reply(seen(&bob, &with_alice, &first.message_id).id, "I'll bring bread").await.unwrap();
+    bob.react(seen(&bob, &with_alice, &first.message_id).id, "🧺", false).await.unwrap();
+    alice.edit(first.id, "picnic on sunday").await.unwrap();
+    alice.delete_for_everyone(second.id).await.unwrap();
+    bob.sync().await.unwrap();
+
+    let work = tempfile::tempdir().unwrap();
+    for (format, ext) in [(sotto_core::ExportFormat::Html, "html"), (sotto_core::ExportFormat::Json, "json")] {
+        let out = work.path().join(format!("export-{ext}"));
+        bob.export_readable(
+            &out,
+            format,
+            sotto_core::ExportScope::All,
+            &Progress::unobserved(),
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        let page = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == ext) && !p.ends_with(format!("index.{ext}")))
+            .unwrap();
+        let text = std::fs::read_to_string(&page).unwrap();
+        assert!(!text.contains("phone number"), "the deleted text is not in the {ext} export");
+        assert!(!text.contains("saturday"), "nor the text before the edit");
+        if ext == "html" {
+            assert!(text.contains("picnic on sunday<span class=\"edited\">(edited)</span>"), "{text}");
+            assert!(text.contains(
+                "<blockquote class=\"quote\"><span class=\"sender\">alice</span>picnic on sunday</blockquote>"
+            ));
+            assert!(text.contains("<p class=\"reactions\">🧺 bob</p>"));
+            assert!(text.contains("This message was deleted."));
+        } else {
+            let messages: Vec<serde_json::Value> =
+                serde_json::from_str::<serde_json::Value>(&text).unwrap()["messages"].as_array().unwrap().clone();
+            let find = |id: &str| messages.iter().find(|m| m["message_id"] == id).unwrap().clone();
+            let edited = find(&first.message_id);
+            assert_eq!((edited["body"].as_str(), edited["edited"].as_bool()), (Some("picnic on sunday"), Some(true)));
+            assert_eq!(edited["reactions"], serde_json::json!([{ "emoji": "🧺", "users": ["bob"] }]));
+            let deleted = find(&second.message_id);
+            assert_eq!((deleted["body"].as_str(), deleted["deleted"].as_bool()), (Some(""), Some(true)));
+            let reply = messages.iter().find(|m| m["body"] == "I'll bring bread").unwrap();
+            assert_eq!(reply["reply_to"]["message_id"], first.message_id.as_str());
+            assert_eq!(reply["reply_to"]["body"], "picnic on sunday");
+        }
+    }
 }

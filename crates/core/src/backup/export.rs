@@ -179,6 +179,9 @@ fn count(c: &Connection, kept: &BTreeMap<i64, (PathBuf, u64)>) -> Result<Counts>
         received_direct: n("SELECT count(*) FROM received_direct")?,
         megolm_index: n("SELECT count(*) FROM megolm_indices")?,
         outbox: n("SELECT count(*) FROM outbox")?,
+        reaction: n("SELECT count(*) FROM reactions")?,
+        message_version: n("SELECT count(*) FROM message_versions")?,
+        waiting_action: n("SELECT count(*) FROM waiting_actions")?,
     })
 }
 
@@ -388,7 +391,7 @@ fn write_records<W: Write>(
     each(
         c,
         "SELECT id, conversation_id, message_id, sender_user, sender_device, kind, body, status, reason, outgoing, ts,
-                server_ts
+                server_ts, reply_sender, reply_id, edited_ts, deleted_ts
          FROM messages ORDER BY id",
         lines,
         |r| {
@@ -405,10 +408,50 @@ fn write_records<W: Write>(
                 outgoing: r.get::<_, i64>(9)? != 0,
                 ts: r.get(10)?,
                 server_ts: r.get(11)?,
+                reply_sender: r.get(12)?,
+                reply_id: r.get(13)?,
+                edited_ts: r.get(14)?,
+                deleted_ts: r.get(15)?,
             })
         },
     )?;
     write_files(c, kept, lines)?;
+    each(
+        c,
+        "SELECT conversation_id, target_sender, target_id, reactor, emoji, ts, present FROM reactions",
+        lines,
+        |r| {
+            Ok(Record::Reaction {
+                conversation_id: r.get(0)?,
+                target_sender: r.get(1)?,
+                target_id: r.get(2)?,
+                reactor: r.get(3)?,
+                emoji: r.get(4)?,
+                ts: r.get(5)?,
+                present: r.get::<_, i64>(6)? != 0,
+            })
+        },
+    )?;
+    each(c, "SELECT message_row, body, ts FROM message_versions ORDER BY message_row, ts, rowid", lines, |r| {
+        Ok(Record::MessageVersion { message_row: r.get(0)?, body: r.get(1)?, ts: r.get(2)? })
+    })?;
+    each(
+        c,
+        "SELECT conversation_id, target_sender, target_id, actor, action, ts, received_ts FROM waiting_actions
+         ORDER BY rowid",
+        lines,
+        |r| {
+            Ok(Record::WaitingAction {
+                conversation_id: r.get(0)?,
+                target_sender: r.get(1)?,
+                target_id: r.get(2)?,
+                actor: r.get(3)?,
+                action: r.get(4)?,
+                ts: r.get(5)?,
+                received_ts: r.get(6)?,
+            })
+        },
+    )?;
     each(c, "SELECT message_row, session_id, entry FROM pending_decryption ORDER BY message_row", lines, |r| {
         Ok(Record::PendingDecryption { message_row: r.get(0)?, session_id: r.get(1)?, entry: r.get(2)? })
     })?;
@@ -420,7 +463,8 @@ fn write_records<W: Write>(
     })?;
     each(
         c,
-        "SELECT message_id, conversation_id, body, attempts, created_ts FROM outbox ORDER BY created_ts, message_id",
+        "SELECT message_id, conversation_id, body, attempts, created_ts, action FROM outbox
+         ORDER BY created_ts, message_id",
         lines,
         |r| {
             Ok(Record::Outbox {
@@ -429,6 +473,7 @@ fn write_records<W: Write>(
                 body: r.get(2)?,
                 attempts: r.get(3)?,
                 created_ts: r.get(4)?,
+                action: r.get(5)?,
             })
         },
     )?;

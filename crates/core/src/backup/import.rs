@@ -281,11 +281,15 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], files_dir: &Path, record: Record, 
             outgoing,
             ts,
             server_ts,
+            reply_sender,
+            reply_id,
+            edited_ts,
+            deleted_ts,
         } => {
             c.prepare_cached(
                 "INSERT INTO messages (id, conversation_id, message_id, sender_user, sender_device, kind, body, status,
-                    reason, outgoing, ts, server_ts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    reason, outgoing, ts, server_ts, reply_sender, reply_id, edited_ts, deleted_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?
             .execute(params![
                 id,
@@ -299,9 +303,39 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], files_dir: &Path, record: Record, 
                 reason,
                 i64::from(outgoing),
                 ts,
-                server_ts
+                server_ts,
+                reply_sender,
+                reply_id,
+                edited_ts,
+                deleted_ts
             ])?;
             out.messages += 1;
+        }
+        Record::Reaction { conversation_id, target_sender, target_id, reactor, emoji, ts, present } => {
+            c.prepare_cached(
+                "INSERT INTO reactions (conversation_id, target_sender, target_id, reactor, emoji, ts, present)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                conversation_id,
+                target_sender,
+                target_id,
+                reactor,
+                emoji,
+                ts,
+                i64::from(present)
+            ])?;
+        }
+        Record::MessageVersion { message_row, body, ts } => {
+            c.prepare_cached("INSERT INTO message_versions (message_row, body, ts) VALUES (?1, ?2, ?3)")?
+                .execute(params![message_row, body, ts])?;
+        }
+        Record::WaitingAction { conversation_id, target_sender, target_id, actor, action, ts, received_ts } => {
+            c.prepare_cached(
+                "INSERT INTO waiting_actions (conversation_id, target_sender, target_id, actor, action, ts, received_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![conversation_id, target_sender, target_id, actor, action, ts, received_ts])?;
         }
         Record::File {
             message_row,
@@ -400,13 +434,22 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], files_dir: &Path, record: Record, 
             )?
             .execute(params![session_id, message_index, message_id])?;
         }
-        Record::Outbox { message_id, conversation_id, body, attempts, created_ts } => {
+        Record::Outbox { message_id, conversation_id, body, attempts, created_ts, action } => {
             // Without an encrypted request: it is encrypted afresh, with the sessions of now.
             c.prepare_cached(
-                "INSERT INTO outbox (message_id, conversation_id, body, request, attempts, next_attempt_ts, created_ts)
-                 VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6)",
+                "INSERT INTO outbox (message_id, conversation_id, body, request, attempts, next_attempt_ts, created_ts,
+                    action)
+                 VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![message_id, conversation_id, body, attempts, now_ms(), created_ts])?;
+            .execute(params![
+                message_id,
+                conversation_id,
+                body,
+                attempts,
+                now_ms(),
+                created_ts,
+                action
+            ])?;
         }
         Record::End { .. } => {}
     }

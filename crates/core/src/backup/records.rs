@@ -1,4 +1,4 @@
-//! The lines of a backup file (format version 1), as `docs/backup-format.md` describes them. Key
+//! The lines of a backup file (format version 3), as `docs/backup-format.md` describes them. Key
 //! material is in here, so none of these types has `Debug`.
 
 use serde::{Deserialize, Serialize};
@@ -52,6 +52,9 @@ pub(crate) struct Counts {
     pub received_direct: u64,
     pub megolm_index: u64,
     pub outbox: u64,
+    pub reaction: u64,
+    pub message_version: u64,
+    pub waiting_action: u64,
 }
 
 impl Counts {
@@ -76,6 +79,9 @@ impl Counts {
             self.received_direct,
             self.megolm_index,
             self.outbox,
+            self.reaction,
+            self.message_version,
+            self.waiting_action,
         ]
         .iter()
         .fold(0u64, |a, b| a.saturating_add(*b))
@@ -204,6 +210,42 @@ pub(crate) enum Record {
         outgoing: bool,
         ts: i64,
         server_ts: Option<i64>,
+        /// The message it answers (its sender and id).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_sender: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_id: Option<String>,
+        /// When its sender last edited it, or deleted it for everyone (their clock, ms).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        edited_ts: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deleted_ts: Option<i64>,
+    },
+    /// A reaction on a message (by its sender and id), given or taken back at `ts`.
+    Reaction {
+        conversation_id: ConversationId,
+        target_sender: String,
+        target_id: String,
+        reactor: String,
+        emoji: String,
+        ts: i64,
+        present: bool,
+    },
+    /// An earlier (or the current) text of an edited message.
+    MessageVersion {
+        message_row: i64,
+        body: String,
+        ts: i64,
+    },
+    /// An edit or deletion waiting for its message.
+    WaitingAction {
+        conversation_id: ConversationId,
+        target_sender: String,
+        target_id: String,
+        actor: String,
+        action: String,
+        ts: i64,
+        received_ts: i64,
     },
     /// A message's file: what opens it, and whether its ciphertext follows (`data`: in
     /// `file_data` records right after this one).
@@ -254,6 +296,9 @@ pub(crate) enum Record {
         body: String,
         attempts: i64,
         created_ts: i64,
+        /// For an action (reaction, edit, deletion): what it carries, as JSON.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<String>,
     },
     /// The last line: how many records came between the header and it.
     End {

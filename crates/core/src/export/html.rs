@@ -12,7 +12,9 @@ use jiff::ZonedDateTime;
 
 use super::{Counter, Entry, Job, close};
 use crate::Result;
-use crate::store::{ConversationKind, Db, FileInfo, Message, MessageKind, MessageReason, MessageStatus};
+use crate::store::{
+    ConversationKind, Db, FileInfo, Message, MessageKind, MessageReason, MessageStatus, Quote, Reaction,
+};
 
 impl Job<'_> {
     pub(super) fn html_conversation(
@@ -168,6 +170,11 @@ h2 { font-size: .8rem; font-weight: 600; letter-spacing: .04em; text-transform: 
   overflow-wrap: anywhere; }
 .system time { font-style: normal; margin-right: .35rem; }
 .empty { color: var(--muted); font-style: italic; }
+.quote { margin: .1rem 0 .3rem; padding: .1rem .5rem; border-left: 3px solid var(--line); color: var(--muted);
+  font-size: .875rem; white-space: pre-wrap; overflow-wrap: anywhere; }
+.quote .sender { font-size: .8rem; }
+.edited { color: var(--muted); font-size: .75rem; margin-left: .35rem; }
+.reactions { margin: .25rem 0 0; font-size: .85rem; color: var(--muted); overflow-wrap: anywhere; }
 .index { list-style: none; padding: 0; margin: 0; }
 .index li { padding: .75rem 0; border-bottom: 1px solid var(--line); }
 .index a { font-weight: 600; font-size: 1.05rem; margin-right: .5rem; overflow-wrap: anywhere; }
@@ -225,10 +232,15 @@ fn html_message(w: &mut impl Write, m: &Message, when: Option<&ZonedDateTime>, f
     w.write_all(b"</span>")?;
     html_time(w, when)?;
     w.write_all(b"</header>\n")?;
+    if let Some(quote) = &m.reply_to {
+        html_quote(w, quote)?;
+    }
     if m.kind == MessageKind::Undecryptable {
         w.write_all(b"<p class=\"body notice\">This message could not be decrypted. ")?;
         esc(w, undecryptable_words(m.reason.map(MessageReason::as_str)))?;
         w.write_all(b"</p>\n")?;
+    } else if m.deleted {
+        w.write_all(b"<p class=\"body notice\">This message was deleted.</p>\n")?;
     } else {
         if let Some(info) = &m.file {
             html_file(w, info, file)?;
@@ -236,8 +248,12 @@ fn html_message(w: &mut impl Write, m: &Message, when: Option<&ZonedDateTime>, f
         if !(m.kind == MessageKind::File && m.body.is_empty()) {
             w.write_all(b"<p class=\"body\">")?;
             esc(w, &m.body)?;
+            if m.edited {
+                w.write_all(b"<span class=\"edited\">(edited)</span>")?;
+            }
             w.write_all(b"</p>\n")?;
         }
+        html_reactions(w, &m.reactions)?;
     }
     match m.status {
         MessageStatus::Failed => {
@@ -251,6 +267,40 @@ fn html_message(w: &mut impl Write, m: &Message, when: Option<&ZonedDateTime>, f
         _ => {}
     }
     w.write_all(b"</article>\n")?;
+    Ok(())
+}
+
+/// The message a reply answers, as it is now.
+fn html_quote(w: &mut impl Write, quote: &Quote) -> Result<()> {
+    w.write_all(b"<blockquote class=\"quote\"><span class=\"sender\">")?;
+    esc(w, &quote.sender_user)?;
+    w.write_all(b"</span>")?;
+    if quote.deleted {
+        w.write_all(b"Message deleted")?;
+    } else if quote.id.is_none() {
+        w.write_all(b"The original message is not in this export")?;
+    } else {
+        esc(w, &quote.body)?;
+    }
+    w.write_all(b"</blockquote>\n")?;
+    Ok(())
+}
+
+/// Reactions: each emoji and who gave it.
+fn html_reactions(w: &mut impl Write, reactions: &[Reaction]) -> Result<()> {
+    if reactions.is_empty() {
+        return Ok(());
+    }
+    w.write_all(b"<p class=\"reactions\">")?;
+    for (i, r) in reactions.iter().enumerate() {
+        if i > 0 {
+            w.write_all(" \u{b7} ".as_bytes())?;
+        }
+        esc(w, &r.emoji)?;
+        w.write_all(b" ")?;
+        esc(w, &r.users.join(", "))?;
+    }
+    w.write_all(b"</p>\n")?;
     Ok(())
 }
 

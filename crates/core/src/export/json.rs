@@ -12,7 +12,9 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::{Counter, Entry, FORMAT_NAME, FORMAT_VERSION, Job, close};
-use crate::store::{Conversation, ConversationKind, Db, Message, MessageKind, MessageReason, MessageStatus};
+use crate::store::{
+    Conversation, ConversationKind, Db, Message, MessageKind, MessageReason, MessageStatus, Quote, Reaction,
+};
 use crate::{ConversationId, Error, Result};
 
 impl Job<'_> {
@@ -107,6 +109,15 @@ struct JsonMessage<'a> {
     server_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     file: Option<JsonFile<'a>>,
+    /// The message it answers: its sender and id, and the start of its text as it is now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_to: Option<&'a Quote>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    reactions: &'a [Reaction],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    edited: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    deleted: bool,
 }
 
 /// A file message's file: `path` (relative to the export) when this device had it.
@@ -132,6 +143,10 @@ impl<'a> JsonMessage<'a> {
             sent_at: iso(m.ts),
             server_at: m.server_ts.and_then(iso),
             file: m.file.as_ref().map(|f| JsonFile { name: &f.name, mime: &f.mime, size: f.size, path }),
+            reply_to: m.reply_to.as_ref(),
+            reactions: &m.reactions,
+            edited: m.edited,
+            deleted: m.deleted,
         }
     }
 }
