@@ -6,6 +6,7 @@
 //!   the search index);
 //! - actions that arrive before their message (handed over in reverse order) wait for it;
 //! - a readable export shows all of it (and nothing of a deleted message);
+//! - a new device given the one-to-one history gets all of it too;
 //! - a backup carries all of it, and a reaction still waiting to be sent goes out after the
 //!   restore;
 //! - the attacker's tests: an edit or deletion of someone else's message, sent by a modified
@@ -409,4 +410,32 @@ async fn readable_exports_show_replies_reactions_edits_and_deletions() {
             assert_eq!(reply["reply_to"]["body"], "picnic on sunday");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_device_given_the_history_sees_replies_reactions_edits_and_deletions() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let with_bob = ConversationId::Direct(uid("bob"));
+    let first = bob.send_text(&uid("alice"), "film at 8?").await.unwrap();
+    let second = bob.send_text(&uid("alice"), "wrong chat, ignore").await.unwrap();
+    alice.sync().await.unwrap();
+    let reply = alice.reply(seen(&alice, &with_bob, &first.message_id).id, "yes!").await.unwrap();
+    alice.react(seen(&alice, &with_bob, &first.message_id).id, "🎬", false).await.unwrap();
+    bob.edit(first.id, "film at 9?").await.unwrap();
+    bob.delete_for_everyone(second.id).await.unwrap();
+    alice.sync().await.unwrap();
+
+    let laptop = login(&server, &dirs.path().join("alice-laptop"), "alice").await;
+    link_device_with_history(&alice, &laptop).await;
+    laptop.sync().await.unwrap();
+    let m = seen(&laptop, &with_bob, &first.message_id);
+    assert_eq!((m.body.as_str(), m.edited), ("film at 9?", true));
+    assert_eq!(m.reactions, reactions(&[("🎬", &["alice"])]));
+    let gone = seen(&laptop, &with_bob, &second.message_id);
+    assert!(gone.deleted && gone.body.is_empty(), "{gone:?}");
+    assert!(search_ids(&laptop, "wrong").is_empty());
+    let quote = seen(&laptop, &with_bob, &reply.message_id).reply_to.unwrap();
+    assert_eq!((quote.id, quote.body.as_str()), (Some(m.id), "film at 9?"));
 }

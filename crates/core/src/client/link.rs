@@ -32,7 +32,7 @@ use super::receive::{HANDED_OVER_HISTORY_BYTES, MAX_HANDED_OVER_MESSAGES};
 use super::send::new_message_id;
 use crate::ConversationId;
 use crate::crypto::cross_signing::CrossSigningSecrets;
-use crate::crypto::payload::{HistoryMessage, OlmContent};
+use crate::crypto::payload::{HistoryMessage, HistoryReaction, MessageRef, OlmContent};
 use crate::crypto::sas::{self, Parties, ShortAuthString};
 use crate::events::ClientEvent;
 use crate::store::MessageKind;
@@ -632,6 +632,8 @@ impl Client {
                     // A file goes with what opens it (the new device fetches it from the server);
                     // one that was never uploaded has nothing to fetch and stays behind.
                     let file = match m.kind {
+                        // A tombstone goes as one: no file, no text.
+                        _ if m.deleted => None,
                         MessageKind::File => match self.read(|db| super::files::outgoing_content(db, &m)) {
                             Ok(file) => Some(Box::new(file)),
                             Err(_) => continue,
@@ -648,8 +650,27 @@ impl Client {
                         self.send_to_device(device, &OlmContent::History { messages }).await?;
                     }
                     bytes += size;
+                    let (edited_ts, deleted_ts) = self.read(|db| db.action_times(m.id))?;
+                    let reply_to = m.reply_to.as_ref().and_then(|q| {
+                        Some(MessageRef {
+                            sender: UserId::parse(&q.sender_user).ok()?,
+                            message_id: q.message_id.clone(),
+                        })
+                    });
+                    let reactions = m
+                        .reactions
+                        .iter()
+                        .map(|r| HistoryReaction {
+                            emoji: r.emoji.clone(),
+                            users: r.users.iter().filter_map(|u| UserId::parse(u).ok()).collect(),
+                        })
+                        .collect();
                     chunk.push(HistoryMessage {
                         file,
+                        reply_to,
+                        edited_ts,
+                        deleted_ts,
+                        reactions,
                         peer: peer.clone(),
                         message_id: m.message_id,
                         sender_user,

@@ -460,7 +460,8 @@ fn handle_direct(
             for m in messages.iter().take(MAX_HANDED_OVER_MESSAGES) {
                 let conversation_id = ConversationId::Direct(m.peer.clone());
                 db.ensure_conversation(&conversation_id, m.peer.as_str())?;
-                if m.file.as_ref().is_some_and(|f| f.caption != m.body) {
+                if m.file.as_ref().is_some_and(|f| f.caption != m.body) || (m.deleted_ts.is_some() && m.file.is_some())
+                {
                     continue;
                 }
                 let inserted = db.insert_message(&NewMessage {
@@ -480,6 +481,23 @@ fn handle_direct(
                     if let Some(file) = &m.file {
                         // Fetched on demand: old files are not downloaded all at once.
                         message.file = Some(files::store_received(db, message.id, file)?);
+                    }
+                    if let Some(target) = &m.reply_to {
+                        db.set_reply(message.id, target.sender.as_str(), &target.message_id)?;
+                    }
+                    db.set_action_times(message.id, m.edited_ts, m.deleted_ts)?;
+                    for r in m.reactions.iter().filter(|r| actions::valid_emoji(&r.emoji) && m.deleted_ts.is_none()) {
+                        for user in &r.users {
+                            db.set_reaction(
+                                &conversation_id,
+                                m.sender_user.as_str(),
+                                &m.message_id,
+                                user.as_str(),
+                                &r.emoji,
+                                true,
+                                m.ts,
+                            )?;
+                        }
                     }
                     // History is not news: it takes its place, unread counts stay.
                     db.touch_conversation(&conversation_id, message.ts, &message, 0)?;

@@ -196,6 +196,25 @@ pub struct HistoryMessage {
     /// A file message's file (`body` is then its caption).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<Box<FileContent>>,
+    /// The message it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<MessageRef>,
+    /// When its sender last edited it (its `body` is the latest text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_ts: Option<i64>,
+    /// When its sender deleted it for everyone (`body` empty, no file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_ts: Option<i64>,
+    /// Its reactions: each emoji with who gave it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<HistoryReaction>,
+}
+
+/// A reaction on a handed-over message.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct HistoryReaction {
+    pub emoji: String,
+    pub users: Vec<UserId>,
 }
 
 impl std::fmt::Debug for OlmContent {

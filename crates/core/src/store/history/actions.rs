@@ -173,6 +173,27 @@ impl Db<'_> {
         })
     }
 
+    /// When the message `row` was last edited and deleted, if it was (its sender's clock).
+    pub fn action_times(&self, row: i64) -> Result<(Option<i64>, Option<i64>)> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT edited_ts, deleted_ts FROM messages WHERE id = ?1")?
+            .query_row([row], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((None, None)))
+    }
+
+    /// Record when a message handed over by another device was edited and deleted (its body
+    /// already is the latest, or empty).
+    pub fn set_action_times(&self, row: i64, edited_ts: Option<i64>, deleted_ts: Option<i64>) -> Result<()> {
+        if edited_ts.is_some() || deleted_ts.is_some() {
+            self.conn()
+                .prepare_cached("UPDATE messages SET edited_ts = ?2, deleted_ts = ?3 WHERE id = ?1")?
+                .execute(params![row, edited_ts, deleted_ts])?;
+        }
+        Ok(())
+    }
+
     /// Mark a message as answering another (by its sender and id).
     pub fn set_reply(&self, row: i64, sender: &str, message_id: &str) -> Result<()> {
         self.conn()
