@@ -5,6 +5,8 @@
 //!   following the new text), a deletion (a tombstone; text, reactions and file gone, out of
 //!   the search index);
 //! - actions that arrive before their message (handed over in reverse order) wait for it;
+//! - receipts: delivered and read, one to one and aggregated in a group of 4, read receipts
+//!   off (none sent, none shown), another device of the reader clearing its unread count;
 //! - a readable export shows all of it (and nothing of a deleted message);
 //! - a new device given the one-to-one history gets all of it too;
 //! - a backup carries all of it, and a reaction still waiting to be sent goes out after the
@@ -438,4 +440,86 @@ async fn a_new_device_given_the_history_sees_replies_reactions_edits_and_deletio
     assert!(search_ids(&laptop, "wrong").is_empty());
     let quote = seen(&laptop, &with_bob, &reply.message_id).reply_to.unwrap();
     assert_eq!((quote.id, quote.body.as_str()), (Some(m.id), "film at 9?"));
+}
+
+fn receipts_of(client: &Client, conversation: &ConversationId, message_id: &str) -> (u32, Vec<String>, Vec<String>) {
+    let r = seen(client, conversation, message_id).receipts.expect("receipts on one's own message");
+    (r.recipients, r.delivered, r.read)
+}
+
+fn names(users: &[&str]) -> Vec<String> {
+    users.iter().map(|u| (*u).to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_say_who_got_and_who_read_a_message() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol, dave] = register_all(&server, dirs.path(), ["alice", "bob", "carol", "dave"]).await;
+    let (with_bob, with_alice) = (ConversationId::Direct(uid("bob")), ConversationId::Direct(uid("alice")));
+
+    // One to one: sent, then delivered, then read.
+    let sent = alice.send_text(&uid("bob"), "are you there?").await.unwrap();
+    assert_eq!(receipts_of(&alice, &with_bob, &sent.message_id), (1, vec![], vec![]));
+    bob.sync().await.unwrap();
+    alice.sync().await.unwrap();
+    assert_eq!(receipts_of(&alice, &with_bob, &sent.message_id), (1, names(&["bob"]), vec![]));
+    bob.read_conversation(&with_alice).await.unwrap();
+    alice.sync().await.unwrap();
+    assert_eq!(receipts_of(&alice, &with_bob, &sent.message_id), (1, names(&["bob"]), names(&["bob"])));
+    // Reading again sends nothing new; a received message has no receipts of its own.
+    bob.read_conversation(&with_alice).await.unwrap();
+    assert!(seen(&bob, &with_alice, &sent.message_id).receipts.is_none());
+
+    // A group of 4: read by 2 of 3, with who.
+    let group = alice.create_group("four", &[uid("bob"), uid("carol"), uid("dave")]).await.unwrap().group_id;
+    let conversation = ConversationId::Group(group.clone());
+    let news = alice.send_group_text(&group, "news for all").await.unwrap();
+    for c in [&bob, &carol, &dave] {
+        c.sync().await.unwrap();
+    }
+    // Dave turned read receipts off: he sends none (and sees nobody's).
+    dave.set_read_receipts(false).unwrap();
+    for c in [&bob, &carol, &dave] {
+        c.read_conversation(&conversation).await.unwrap();
+    }
+    alice.sync().await.unwrap();
+    let (recipients, delivered, read) = receipts_of(&alice, &conversation, &news.message_id);
+    assert_eq!(recipients, 3);
+    assert_eq!(sorted(delivered), names(&["bob", "carol", "dave"]));
+    assert_eq!(sorted(read), names(&["bob", "carol"]));
+    // Dave's own message: delivered to the others and read by them, but he is not shown who read it.
+    let from_dave = dave.send_group_text(&group, "noted").await.unwrap();
+    for c in [&alice, &bob, &carol] {
+        c.sync().await.unwrap();
+        c.read_conversation(&conversation).await.unwrap();
+    }
+    dave.sync().await.unwrap();
+    let (_, delivered, read) = receipts_of(&dave, &conversation, &from_dave.message_id);
+    assert_eq!((sorted(delivered), read), (names(&["alice", "bob", "carol"]), vec![]));
+    dave.set_read_receipts(true).unwrap();
+    assert_eq!(sorted(receipts_of(&dave, &conversation, &from_dave.message_id).2), names(&["alice", "bob", "carol"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_on_one_device_clears_the_unread_count_on_the_others() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let laptop = login_linked(&server, &dirs.path().join("bob-laptop"), &bob).await;
+    let with_alice = ConversationId::Direct(uid("alice"));
+    alice.send_text(&uid("bob"), "one").await.unwrap();
+    alice.send_text(&uid("bob"), "two").await.unwrap();
+    let unread = |c: &Client| c.conversations().unwrap().into_iter().find(|c| c.id == with_alice).unwrap().unread;
+    bob.sync().await.unwrap();
+    laptop.sync().await.unwrap();
+    assert_eq!((unread(&bob), unread(&laptop)), (2, 2));
+    bob.read_conversation(&with_alice).await.unwrap();
+    laptop.sync().await.unwrap();
+    assert_eq!((unread(&bob), unread(&laptop)), (0, 0));
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
 }

@@ -47,7 +47,9 @@ async fn one_to_one_both_ways() {
         bodies(&alice, &ConversationId::Direct(uid("bob"))),
         ["hello bob", "hi alice", "second line\nwith a newline"]
     );
-    // Nothing is left in either inbox: the syncs acknowledged what they stored.
+    // Nothing is left in either inbox once the receipts those syncs sent are in: the syncs
+    // acknowledged what they stored.
+    bob.sync().await.unwrap();
     assert_eq!(alice.sync().await.unwrap().entries, 0);
     assert_eq!(bob.sync().await.unwrap().entries, 0);
 

@@ -172,6 +172,7 @@ mod tests {
             reactions: Vec::new(),
             edited: false,
             deleted: false,
+            receipts: None,
         }
     }
 

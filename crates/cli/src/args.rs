@@ -90,6 +90,18 @@ pub enum Command {
         /// The message's `message_id`, as `history` shows it.
         message_id: String,
     },
+    /// Mark a conversation read: its senders get read receipts (unless they are turned off).
+    Read {
+        /// The user id of a one-to-one conversation.
+        user: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// Turn read receipts on or off (off: none are sent, and nobody's are shown).
+    ReadReceipts {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// Groups: create, add, remove, leave, list.
     #[command(subcommand)]
     Group(GroupCommand),

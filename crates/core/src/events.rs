@@ -90,6 +90,13 @@ pub enum ClientEvent {
     MessageChanged {
         message: Message,
     },
+    /// A "not decrypted yet" placeholder went: it turned out to be no message (a receipt, a
+    /// reaction or a key its sender could not send again).
+    MessageRemoved {
+        conversation_id: ConversationId,
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        message_row: i64,
+    },
     ConversationUpdated {
         conversation: Conversation,
     },

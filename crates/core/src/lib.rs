@@ -56,7 +56,7 @@ pub use server_url::ServerUrl;
 pub use sotto_proto::ErrorCode;
 pub use store::{
     Conversation, ConversationKind, DbColumn, FileInfo, FileState, ImageInfo, LocalGroup, Message, MessageKind,
-    MessageReason, MessageStatus, Quote, Reaction, SearchHit, StoreError,
+    MessageReason, MessageStatus, Quote, Reaction, Receipts, SearchHit, StoreError,
 };
 pub use tls::{Fingerprint, ServerTrust};
 

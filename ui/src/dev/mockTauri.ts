@@ -100,6 +100,7 @@ function msg(conversation_id: ConversationId, sender: string, body: string, ts: 
     reactions: [],
     edited: false,
     deleted: false,
+    receipts: outgoing ? { recipients: 1, delivered: [], read: [] } : null,
     ...extra,
   };
   messages.push(m);

@@ -192,6 +192,13 @@ export class MessageStore extends Store<MessageState> {
     this.replace(message);
   }
 
+  /** A `message_removed` event: a "not decrypted yet" placeholder that turned out to be no message. */
+  removed(conversationId: ConversationId, id: number): void {
+    this.update(conversationId, (w) =>
+      w.messages.some((m) => m.id === id) ? { ...w, messages: w.messages.filter((m) => m.id !== id) } : w,
+    );
+  }
+
   /**
    * A message changed (sent/failed, or became readable): replaced if loaded, and moved if its
    * place changed (the server's time replaces the time it was written).

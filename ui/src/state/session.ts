@@ -220,8 +220,11 @@ export class Session {
         this.noteHeld(event.message);
         break;
       case "message_changed":
-        // Edited, deleted for everyone, or its reactions changed: replaced in place.
+        // Edited, deleted for everyone, its reactions or receipts changed: replaced in place.
         this.messages.changed(event.message);
+        break;
+      case "message_removed":
+        this.messages.removed(event.conversation_id, event.message_row);
         break;
       case "conversation_updated":
         this.conversations.upsert(event.conversation);

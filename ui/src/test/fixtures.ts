@@ -48,6 +48,7 @@ export function message(partial: Partial<Message> = {}): Message {
     reactions: [],
     edited: false,
     deleted: false,
+    receipts: null,
     ...partial,
   };
 }

@@ -72,6 +72,24 @@ pub async fn delete(run: &mut Invocation<'_>, message_id: &str) -> Result<()> {
     print(&client.delete_for_everyone(row).await?)
 }
 
+pub async fn read(run: &mut Invocation<'_>, with_user: Option<&str>, group: Option<&str>) -> Result<()> {
+    let client = run.open()?;
+    let conversation = match (with_user, group) {
+        (Some(u), None) => ConversationId::Direct(user(u)?),
+        (None, Some(g)) => ConversationId::Group(client.find_group(g)?.group_id),
+        _ => bail!("name a user, or a group with --group"),
+    };
+    client.read_conversation(&conversation).await?;
+    let listed = client.conversations()?.into_iter().find(|c| c.id == conversation);
+    print(&serde_json::json!({ "conversation_id": conversation, "unread": listed.map_or(0, |c| c.unread) }))
+}
+
+pub fn read_receipts(run: &mut Invocation<'_>, on: bool) -> Result<()> {
+    let client = run.open()?;
+    client.set_read_receipts(on)?;
+    print(&serde_json::json!({ "read_receipts": client.read_receipts()? }))
+}
+
 pub async fn sync(run: &mut Invocation<'_>) -> Result<()> {
     print(&run.open()?.sync().await?)
 }

@@ -38,6 +38,8 @@ pub async fn run(cli: &Cli) -> Result<()> {
         Command::React { message_id, emoji, remove } => messages::react(&mut run, message_id, emoji, *remove).await,
         Command::Edit { message_id, text } => messages::edit(&mut run, message_id, text).await,
         Command::Delete { message_id } => messages::delete(&mut run, message_id).await,
+        Command::Read { user, group } => messages::read(&mut run, user.as_deref(), group.as_deref()).await,
+        Command::ReadReceipts { state } => messages::read_receipts(&mut run, state == "on"),
         Command::Sync => messages::sync(&mut run).await,
         Command::Listen => messages::listen(&mut run).await,
         Command::History { user, group, limit, before } => {

@@ -121,7 +121,8 @@ impl Client {
         let conversation_id = target.conversation_id.clone();
         let title = self.conversation_title_to_send(&conversation_id).await?;
         let message_id = super::send::new_message_id()?;
-        let json = serde_json::to_string(&action).map_err(Error::encode("an action"))?;
+        let json = serde_json::to_string(&super::receipts::QueuedSend::Act(action.clone()))
+            .map_err(Error::encode("an action"))?;
         let own = self.user_id().clone();
         let now = now_ms();
         let (changed, removed) = self.transact(|_, db| {

@@ -16,6 +16,7 @@ mod groups;
 mod identity;
 mod key_backup;
 mod link;
+mod receipts;
 mod receive;
 mod renew;
 mod resend;
@@ -718,14 +719,6 @@ impl Client {
         })?;
         self.emit(ClientEvent::ConversationUpdated { conversation: conversation.clone() });
         Ok(conversation)
-    }
-
-    pub fn mark_read(&self, conversation_id: &ConversationId) -> Result<()> {
-        self.read(|db| db.mark_read(conversation_id))?;
-        if let Some(conversation) = self.read(|db| db.conversation(conversation_id))? {
-            self.emit(ClientEvent::ConversationUpdated { conversation });
-        }
-        Ok(())
     }
 
     /// Search every decrypted message; newest first.

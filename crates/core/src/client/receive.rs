@@ -12,10 +12,11 @@ use sotto_proto::{
 use super::actions;
 use super::files;
 use super::group_log;
+use super::receipts;
 use super::resend::{MAX_RESEND_IDS, Repairs};
 use super::{Client, META_INBOX_SEQ};
 use crate::ConversationId;
-use crate::crypto::payload::{FileContent, GroupContent, MessageRef, OlmContent};
+use crate::crypto::payload::{FileContent, GroupContent, MessageRef, OlmContent, ReceiptKind};
 use crate::crypto::{Machine, Undecryptable};
 use crate::events::{ClientEvent, GroupWarning, KeyChange};
 use crate::store::{Db, Decrypted, DeviceRecord, Message, MessageKind, MessageReason, MessageStatus, NewMessage};
@@ -54,6 +55,10 @@ pub(crate) struct Processed {
     /// File ciphertexts in the profile of messages deleted for everyone (removed once the batch
     /// committed).
     pub removed_files: Vec<String>,
+    /// Others' new messages, by conversation and sender: delivery receipts to queue.
+    delivered: BTreeMap<(ConversationId, UserId), Vec<String>>,
+    /// Receipts were queued: wake the outbox.
+    pub receipts_queued: bool,
     /// Verification messages, from the device that sent each (see [`super::link`]).
     pub verification: Vec<(DeviceRecord, OlmContent)>,
     /// Conversations with new messages: (latest time, latest message, new unread), written once
@@ -120,6 +125,33 @@ impl Processed {
         }
     }
 
+    /// Take in what a later part of the same batch produced (see [`Client::process`]).
+    fn merge(&mut self, later: Processed) {
+        self.events.extend(later.events);
+        self.last_seq = self.last_seq.max(later.last_seq);
+        self.messages += later.messages;
+        self.refresh.extend(later.refresh);
+        self.spent_keys |= later.spent_keys;
+        self.new_sessions |= later.new_sessions;
+        self.undecryptable += later.undecryptable;
+        self.repairs.merge(later.repairs);
+        self.keys_handed_over |= later.keys_handed_over;
+        self.stale_groups.extend(later.stale_groups);
+        for (group, (seq, user)) in later.expected_heads {
+            match self.expected_heads.get(&group) {
+                Some((known, _)) if *known >= seq => {}
+                _ => {
+                    self.expected_heads.insert(group, (seq, user));
+                }
+            }
+        }
+        self.groups_seen.extend(later.groups_seen);
+        self.files.extend(later.files);
+        self.removed_files.extend(later.removed_files);
+        self.receipts_queued |= later.receipts_queued;
+        self.verification.extend(later.verification);
+    }
+
     /// A conversation to announce as updated (its preview may have changed).
     pub(crate) fn mark_dirty(&mut self, conversation_id: ConversationId) {
         self.dirty.insert(conversation_id);
@@ -166,7 +198,39 @@ impl Client {
         self.process(entries, Source::GroupHistory).await
     }
 
+    /// Decrypt and store `entries`. A sender's device whose key changed (a key reset) splits
+    /// the batch there: what came before is checked against the keys it was sent with, then
+    /// the directory is read again for what follows (each part is its own transaction, in
+    /// order; a failure in a later part leaves the earlier ones committed, and their inbox
+    /// position with them).
     async fn process(&self, entries: &[InboxEntry], source: Source) -> Result<Processed> {
+        let mut merged: Option<Processed> = None;
+        let mut start = 0;
+        loop {
+            let rest = entries.get(start..).unwrap_or_default();
+            let end = match self.read(|db| next_key_change(db, rest))? {
+                Some(i) => start + i,
+                None => entries.len(),
+            };
+            let part = entries.get(start..end).unwrap_or_default();
+            // Only the last part acknowledges the entries this version could not parse.
+            let part_source = match source {
+                Source::Inbox { .. } if end < entries.len() => Source::Inbox { unreadable_up_to: 0 },
+                other => other,
+            };
+            let processed = self.process_part(part, part_source).await?;
+            match &mut merged {
+                Some(m) => m.merge(processed),
+                None => merged = Some(processed),
+            }
+            if end >= entries.len() {
+                return Ok(merged.unwrap_or_default());
+            }
+            start = end;
+        }
+    }
+
+    async fn process_part(&self, entries: &[InboxEntry], source: Source) -> Result<Processed> {
         // Devices we have not pinned yet are looked up first (outside the lock), and so are
         // senders whose Olm message names another identity key than the one pinned: they may have
         // reset their keys. The directory, not the message, says which keys are current.
@@ -212,6 +276,21 @@ impl Client {
     }
 }
 
+/// Where the next part of a batch starts: the first entry after the first whose one-to-one
+/// ciphertext comes from another identity key than its sender's pinned device has (a key
+/// reset, or someone posing as it). `None`: all of it is one part.
+fn next_key_change(db: &Db<'_>, entries: &[InboxEntry]) -> Result<Option<usize>> {
+    for (i, entry) in entries.iter().enumerate().skip(1) {
+        if let (EntryBody::Direct { ciphertext }, Some(device)) = (&entry.body, &entry.sender_device)
+            && let Some(pinned) = db.device(&entry.sender_user, device)?
+            && Machine::olm_sender_key(ciphertext).is_some_and(|key| key != pinned.curve25519)
+        {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
 /// One batch of entries, decrypted, stored and indexed in the caller's transaction (the part of
 /// the receive path that needs neither the network nor the client's lock).
 pub(crate) fn process_batch(
@@ -239,7 +318,16 @@ pub(crate) fn process_batch(
     }
     for (conversation_id, (ts, latest, unread)) in std::mem::take(&mut out.touched) {
         db.touch_conversation(&conversation_id, ts, &latest, unread)?;
+        if history {
+            // A group's past, read before elsewhere: not announced as read again.
+            db.set_read_mark(&conversation_id, db.newest_row(&conversation_id)?)?;
+        }
         out.dirty.insert(conversation_id);
+    }
+    let now = crate::store::now_ms();
+    for ((conversation_id, sender), ids) in std::mem::take(&mut out.delivered) {
+        receipts::queue(db, &conversation_id, &sender, ReceiptKind::Delivered, &ids, now)?;
+        out.receipts_queued = true;
     }
     db.index_pending()?;
     for conversation_id in std::mem::take(&mut out.dirty) {
@@ -368,6 +456,9 @@ fn handle_direct(
             };
             store_direct(db, own, entry, &fallback_conversation, &sender, to, shown, ts, out)
         }
+        OlmContent::Receipt { to, group_id, kind, message_ids, ts } => {
+            receipts::receive(db, own, entry, sender.confirmed, &to, group_id.as_ref(), kind, &message_ids, ts, out)
+        }
         OlmContent::Act { to, action, ts } => {
             let Some(peer) = peer_of(own, entry, to) else {
                 tracing::warn!(sender = %entry.sender_user, "an action addressed to someone else was dropped");
@@ -406,6 +497,24 @@ fn handle_direct(
         }
         // Decrypting it was the point: the session it started is now the newest with the sender.
         OlmContent::SessionRenewed => Ok(()),
+        OlmContent::NotAMessage { message_ids } => {
+            // Only placeholders of this very device's ids go (in the conversation they wait in).
+            let waiting = ConversationId::Direct(entry.sender_user.clone());
+            for id in message_ids.iter().take(MAX_RESEND_IDS) {
+                let Some(message) = db.find_message(&waiting, entry.sender_user.as_str(), id)? else { continue };
+                let same_device = message.sender_device.as_deref() == entry.sender_device.as_ref().map(|d| d.as_str());
+                if message.kind == MessageKind::Undecryptable && same_device {
+                    db.delete_undecryptable(message.id)?;
+                    db.forget_unread_message(&waiting)?;
+                    out.events.push(ClientEvent::MessageRemoved {
+                        conversation_id: waiting.clone(),
+                        message_row: message.id,
+                    });
+                    out.dirty.insert(waiting.clone());
+                }
+            }
+            Ok(())
+        }
         OlmContent::ResendRequest { mut message_ids } => {
             message_ids.truncate(MAX_RESEND_IDS);
             out.repairs.answer.push((sender, message_ids));
@@ -504,6 +613,12 @@ fn handle_direct(
                     out.dirty.insert(conversation_id);
                     stored += 1;
                 }
+            }
+            // History is not news: nothing of it is announced as read.
+            let handed: BTreeSet<UserId> = messages.iter().map(|m| m.peer.clone()).collect();
+            for peer in handed {
+                let conversation_id = ConversationId::Direct(peer);
+                db.set_read_mark(&conversation_id, db.newest_row(&conversation_id)?)?;
             }
             tracing::info!(stored, "one-to-one history handed over by another device of this user");
             Ok(())
@@ -734,6 +849,12 @@ fn store_shown(
             out.files.push(message.id);
         }
         let message = finish_stored(db, message, shown, out)?;
+        if !from_me && !out.history {
+            out.delivered
+                .entry((conversation_id.clone(), entry.sender_user.clone()))
+                .or_default()
+                .push(entry.message_id.to_string());
+        }
         out.messages += 1;
         out.touch(&message);
         out.events.push(ClientEvent::MessageReceived { message });

@@ -12,6 +12,9 @@
 //! was addressed to it. The recipient replaces the undecryptable message with the text in place
 //! (same position, same id); anywhere else (devices that read the original, a message it never
 //! had) a `resent` message is dropped, so it can neither duplicate nor inject a message.
+//! Ids that were never messages of this device (a receipt, a reaction, a key: no row has them)
+//! are answered with one `not_a_message`, and the requester drops those placeholders: nothing
+//! was lost, and nothing is left that reads "not decrypted".
 
 use std::collections::BTreeMap;
 
@@ -48,6 +51,17 @@ impl Repairs {
         if ids.len() < MAX_RESEND_IDS {
             ids.push(message_id.to_owned());
         }
+    }
+
+    /// Take in another part's repairs.
+    pub fn merge(&mut self, other: Repairs) {
+        self.renew.extend(other.renew);
+        for (key, (device, ids)) in other.ask {
+            let (_, mine) = self.ask.entry(key).or_insert_with(|| (device, Vec::new()));
+            mine.extend(ids);
+            mine.truncate(MAX_RESEND_IDS);
+        }
+        self.answer.extend(other.answer);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -108,6 +122,18 @@ impl Client {
             }
             Ok(found)
         })?;
+        let not_messages: Vec<String> = self.read(|db| {
+            let mut none = Vec::new();
+            for id in message_ids.iter().take(MAX_RESEND_IDS) {
+                if db.message_row_by_id(id)?.is_none() {
+                    none.push(id.clone());
+                }
+            }
+            Ok(none)
+        })?;
+        if !not_messages.is_empty() {
+            self.send_olm(&device.user_id, &OlmContent::NotAMessage { message_ids: not_messages }).await?;
+        }
         let n = found.len();
         for (peer, message, file) in found {
             let content = OlmContent::Resent {

@@ -75,9 +75,14 @@ pub(super) fn check_caption(caption: &str) -> Result<()> {
 /// What a queued send carries: a text (perhaps a reply), a file (its caption inside), or
 /// something done to an earlier message.
 enum Outgoing {
-    Text { body: String, reply_to: Option<MessageRef> },
+    Text {
+        body: String,
+        reply_to: Option<MessageRef>,
+    },
     File(Box<FileContent>),
     Act(Action),
+    /// Only ever one to one (to the messages' sender).
+    Receipt(super::receipts::QueuedReceipt),
 }
 
 impl Outgoing {
@@ -86,14 +91,23 @@ impl Outgoing {
             Outgoing::Text { body, reply_to } => OlmContent::Text { to: to.clone(), body, ts, reply_to },
             Outgoing::File(file) => OlmContent::File { to: to.clone(), file: *file, ts },
             Outgoing::Act(action) => OlmContent::Act { to: to.clone(), action, ts },
+            Outgoing::Receipt(r) => OlmContent::Receipt {
+                to: to.clone(),
+                group_id: r.group_id,
+                kind: r.kind,
+                message_ids: r.message_ids,
+                ts,
+            },
         }
     }
 
-    fn group(self, ts: i64) -> GroupContent {
+    /// `None` for what never goes to a whole group (a receipt).
+    fn group(self, ts: i64) -> Option<GroupContent> {
         match self {
-            Outgoing::Text { body, reply_to } => GroupContent::Text { body, ts, reply_to },
-            Outgoing::File(file) => GroupContent::File { file, ts },
-            Outgoing::Act(action) => GroupContent::Act { action, ts },
+            Outgoing::Text { body, reply_to } => Some(GroupContent::Text { body, ts, reply_to }),
+            Outgoing::File(file) => Some(GroupContent::File { file, ts }),
+            Outgoing::Act(action) => Some(GroupContent::Act { action, ts }),
+            Outgoing::Receipt(_) => None,
         }
     }
 }
@@ -341,9 +355,12 @@ impl Client {
     async fn encrypt_queued(&self, item: &OutboxItem, message_id: &MessageId) -> Result<StoredRequest> {
         let own_user = self.inner.own.user_id.to_string();
         let content = self.read(|db| {
-            if let Some(action) = &item.action {
-                let action = serde_json::from_str(action).map_err(StoreError::json("outbox", "action"))?;
-                return Ok(Outgoing::Act(action));
+            if let Some(queued) = &item.action {
+                use super::receipts::QueuedSend;
+                return Ok(match serde_json::from_str(queued).map_err(StoreError::json("outbox", "action"))? {
+                    QueuedSend::Act(action) => Outgoing::Act(action),
+                    QueuedSend::Receipt { receipt } => Outgoing::Receipt(receipt),
+                });
             }
             match db.find_message(&item.conversation_id, &own_user, &item.message_id)? {
                 Some(message) if message.kind == MessageKind::File => {
@@ -424,7 +441,7 @@ impl Client {
         content: Outgoing,
         ts: i64,
     ) -> Result<StoredRequest> {
-        let content = content.group(ts);
+        let content = content.group(ts).ok_or_else(|| Error::InvalidInput("A receipt goes to one person.".into()))?;
         // A membership change can land between sharing the key and encrypting (and discard the
         // session): then start over with the new member list.
         for _ in 0..DEVICE_CHANGE_RETRIES {

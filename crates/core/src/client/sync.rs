@@ -85,6 +85,9 @@ impl Client {
         for local in processed.removed_files {
             self.remove_local_file(Some(local));
         }
+        if processed.receipts_queued {
+            self.inner.outbox_wake.notify_one();
+        }
         self.auto_download(processed.files).await;
         // Recorded in the batch's transaction when an incoming session used it.
         self.replace_used_fallback().await;

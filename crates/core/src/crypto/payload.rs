@@ -64,6 +64,10 @@ pub enum OlmContent {
     /// Olm messages from the recipient (`message_ids`, the server's ids) did not decrypt on the
     /// sending device: send them again if they are recent (see `client::resend`).
     ResendRequest { message_ids: Vec<String> },
+    /// The answer to a resend request for ids that were never messages (a receipt, a
+    /// reaction, a key): nothing to show. The requester drops its "not decrypted" placeholders
+    /// of those ids from this device.
+    NotAMessage { message_ids: Vec<String> },
     /// A text message sent again because the recipient asked: it replaces the undecryptable
     /// message `original` from the same device, and is dropped anywhere that has no such message.
     /// A file message sent again carries its `file` too (`body` is then its caption).
@@ -105,11 +109,33 @@ pub enum OlmContent {
     /// shows the group's name before they join (nothing else of the group). Taken only if it
     /// opens the name the group's signed log carries.
     GroupNameKey { group_id: GroupId, name_key: String },
+    /// Receipts for messages the recipient sent: this device decrypted them (`delivered`), or
+    /// its user saw them (`read`). Sent to the messages' sender only (and the sender's own
+    /// other devices, which mark the conversation read), also for a group's messages
+    /// (`group_id`); `to` is the sender, as for a text.
+    Receipt {
+        to: UserId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<GroupId>,
+        kind: ReceiptKind,
+        message_ids: Vec<String>,
+        ts: i64,
+    },
     /// A file in the one-to-one conversation with `to` (see [`FileContent`]).
     File { to: UserId, file: FileContent, ts: i64 },
     /// Something a newer version of Sotto sends: ignored (never shown as a broken message).
     #[serde(other)]
     Unknown,
+}
+
+/// What a receipt says of the messages it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptKind {
+    /// A device of the recipient decrypted them.
+    Delivered,
+    /// The recipient saw them (the conversation was shown).
+    Read,
 }
 
 /// An earlier message of the conversation: who sent it, and the id they gave it.
@@ -223,6 +249,8 @@ impl std::fmt::Debug for OlmContent {
         let name: &'static str = match self {
             OlmContent::Text { .. } => "text",
             OlmContent::Act { .. } => "act",
+            OlmContent::Receipt { .. } => "receipt",
+            OlmContent::NotAMessage { .. } => "not_a_message",
             OlmContent::RoomKey { .. } => "room_key",
             OlmContent::SessionRenewed => "session_renewed",
             OlmContent::ResendRequest { .. } => "resend_request",
@@ -264,9 +292,11 @@ impl OlmContent {
             OlmContent::GroupKeys { .. }
             | OlmContent::History { .. }
             | OlmContent::GroupNameKey { .. }
-            | OlmContent::Act { .. } => Some(OlmContent::SessionRenewed),
+            | OlmContent::Act { .. }
+            | OlmContent::Receipt { .. } => Some(OlmContent::SessionRenewed),
             OlmContent::SessionRenewed
             | OlmContent::ResendRequest { .. }
+            | OlmContent::NotAMessage { .. }
             | OlmContent::Withheld { .. }
             | OlmContent::RoomKeyWithheld { .. }
             | OlmContent::SasStart { .. }

@@ -18,7 +18,7 @@ pub use error::{DbColumn, StoreError};
 pub use groups::{LocalGroup, VerifiedChange};
 pub use history::{
     Conversation, ConversationKind, Decrypted, FileInfo, FileState, ImageInfo, Message, MessageKind, MessageReason,
-    MessageStatus, NewFile, NewMessage, OutboxItem, Quote, Reaction, SearchHit, WaitingAction,
+    MessageStatus, NewFile, NewMessage, OutboxItem, Quote, Reaction, ReceiptStep, Receipts, SearchHit, WaitingAction,
 };
 #[cfg(feature = "bench")]
 pub use history::{MESSAGE_COLUMN_COUNT, SEARCH_SQL, fts_query};
@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_group_invites.sql"),
     include_str!("migrations/0009_attachments.sql"),
     include_str!("migrations/0010_message_actions.sql"),
+    include_str!("migrations/0011_receipts.sql"),
 ];
 
 pub struct Store {

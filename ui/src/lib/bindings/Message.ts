@@ -6,6 +6,7 @@ import type { MessageReason } from "./MessageReason";
 import type { MessageStatus } from "./MessageStatus";
 import type { Quote } from "./Quote";
 import type { Reaction } from "./Reaction";
+import type { Receipts } from "./Receipts";
 
 /**
  * One message of a conversation.
@@ -46,4 +47,8 @@ edited: boolean,
 /**
  * Its sender deleted it for everyone: no text, no file, no reactions are left.
  */
-deleted: boolean, };
+deleted: boolean, 
+/**
+ * For this user's own texts and files: who got it and who saw it.
+ */
+receipts: Receipts | null, };

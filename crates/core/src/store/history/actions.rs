@@ -66,8 +66,8 @@ pub struct WaitingAction {
 }
 
 impl Db<'_> {
-    /// Add what other rows say of these messages: reactions, and the quote of the message each
-    /// reply answers.
+    /// Add what other rows say of these messages: reactions, the quote of the message each
+    /// reply answers, and the receipts of this user's own.
     pub fn with_details(&self, mut messages: Vec<Message>) -> Result<Vec<Message>> {
         for message in &mut messages {
             self.add_details(message)?;
@@ -83,6 +83,7 @@ impl Db<'_> {
         if let Some(quote) = &mut message.reply_to {
             self.resolve_quote(&message.conversation_id, quote)?;
         }
+        message.receipts = self.receipts_of(message)?;
         Ok(())
     }
 

@@ -147,6 +147,34 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// A message that was counted unread left the conversation (a placeholder that turned out
+    /// to be no message): one fewer unread, and the preview is the latest message left.
+    pub fn forget_unread_message(&self, conversation_id: &ConversationId) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE conversations SET unread = max(unread - 1, 0) WHERE id = ?1")?
+            .execute([conversation_id])?;
+        let latest: Option<i64> = self
+            .conn()
+            .prepare_cached(
+                "SELECT id FROM messages m WHERE conversation_id = ?1
+                 ORDER BY coalesce(m.server_ts, m.ts) DESC, m.id DESC LIMIT 1",
+            )?
+            .query_row([conversation_id], |r| r.get(0))
+            .optional()?;
+        let shown = match latest {
+            Some(row) => match self.message(row)? {
+                Some(m) if m.deleted => "Message deleted".to_owned(),
+                Some(m) => preview(m.kind, &m.body, m.file.as_ref()),
+                None => String::new(),
+            },
+            None => String::new(),
+        };
+        self.conn()
+            .prepare_cached("UPDATE conversations SET last_preview = ?2 WHERE id = ?1")?
+            .execute(params![conversation_id, shown])?;
+        Ok(())
+    }
+
     /// [`Db::touch_conversation`] for one new message.
     pub fn touch_for(&self, message: &Message) -> Result<()> {
         let unread = i64::from(!message.outgoing && message.kind != MessageKind::System);

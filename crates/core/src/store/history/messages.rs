@@ -12,6 +12,7 @@ use sotto_proto::{DeviceId, ErrorCode, UserId};
 use super::actions::{Quote, Reaction};
 use super::attachments::{FileInfo, FileRow, file_columns, to_file_info};
 use super::conversations::preview;
+use super::receipts::Receipts;
 use super::search::META_FTS_INDEXED;
 use crate::crypto::Undecryptable;
 use crate::events::{GroupWarning, KeyChange};
@@ -129,6 +130,8 @@ pub struct Message {
     pub edited: bool,
     /// Its sender deleted it for everyone: no text, no file, no reactions are left.
     pub deleted: bool,
+    /// For this user's own texts and files: who got it and who saw it.
+    pub receipts: Option<Receipts>,
 }
 
 impl Message {
@@ -345,6 +348,7 @@ pub(super) fn to_message((row, actions, file): MessageRow) -> Result<Message> {
         reactions: Vec::new(),
         edited: actions.edited_ts.is_some(),
         deleted: actions.deleted_ts.is_some(),
+        receipts: None,
     })
 }
 
@@ -406,6 +410,7 @@ impl Db<'_> {
             reactions: Vec::new(),
             edited: false,
             deleted: false,
+            receipts: None,
         }))
     }
 

@@ -5,7 +5,7 @@
 //! once a request is stored it is posted unchanged on every retry (the server deduplicates on
 //! the message id), and the row goes when the send succeeds or fails for good.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use crate::store::Db;
 use crate::{ConversationId, Result};
@@ -51,14 +51,27 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// Sends whose next attempt is due at `now`, oldest first.
+    /// Sends due at `now`, oldest first, up to the first that is not due yet: sends go out in
+    /// the order they were made, never one past another that is waiting for a retry. (An Olm
+    /// message encrypted after another must not reach the recipient first once a reply has
+    /// moved the ratchet on: the earlier one could then no longer be decrypted.)
     pub fn due_outbox(&self, now: i64) -> Result<Vec<OutboxItem>> {
+        let waiting: Option<(i64, String)> = self
+            .conn()
+            .prepare_cached(
+                "SELECT created_ts, message_id FROM outbox WHERE next_attempt_ts > ?1
+                 ORDER BY created_ts, message_id LIMIT 1",
+            )?
+            .query_row([now], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (before_ts, before_id) = waiting.unwrap_or((i64::MAX, String::new()));
         let mut stmt = self.conn().prepare_cached(
             "SELECT message_id, conversation_id, body, request, attempts, created_ts, action FROM outbox
-             WHERE next_attempt_ts <= ?1 ORDER BY created_ts, message_id",
+             WHERE created_ts < ?1 OR (created_ts = ?1 AND message_id < ?2)
+             ORDER BY created_ts, message_id",
         )?;
         let rows = stmt
-            .query_map([now], |r| {
+            .query_map(params![before_ts, before_id], |r| {
                 Ok(OutboxItem {
                     message_id: r.get(0)?,
                     conversation_id: r.get(1)?,
