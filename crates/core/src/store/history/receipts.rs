@@ -27,6 +27,9 @@ pub struct Receipts {
     pub read: Vec<String>,
 }
 
+/// Message ids by their sender (senders in the order first met).
+pub type BySender = Vec<(String, Vec<String>)>;
+
 /// What a receipt says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReceiptStep {
@@ -128,11 +131,7 @@ impl Db<'_> {
 
     /// Others' texts and files in the conversation after row `after`, by sender (ids in order),
     /// and the newest row looked at.
-    pub fn unreceipted(
-        &self,
-        conversation_id: &ConversationId,
-        after: i64,
-    ) -> Result<(Vec<(String, Vec<String>)>, i64)> {
+    pub fn unreceipted(&self, conversation_id: &ConversationId, after: i64) -> Result<(BySender, i64)> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT id, sender_user, message_id, outgoing, kind FROM messages
              WHERE id > ?2 AND conversation_id = ?1 ORDER BY id",
@@ -149,7 +148,7 @@ impl Db<'_> {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut newest = after;
-        let mut by_sender: Vec<(String, Vec<String>)> = Vec::new();
+        let mut by_sender: BySender = Vec::new();
         for (row, sender, message_id, outgoing, kind) in rows {
             newest = newest.max(row);
             if outgoing || !(kind == "text" || kind == "file") {
