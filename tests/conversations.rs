@@ -87,7 +87,12 @@ async fn one_to_one_replies_reactions_edits_and_deletions_show_on_both_sides() {
     assert_eq!(versions, ["lunch at noon?", "lunch at one?"]);
     assert_eq!(seen(&bob, &with_alice, &answer.message_id).reply_to.unwrap().body, "lunch at one?");
     for c in [&alice, &bob] {
-        assert_eq!(search_ids(c, "noon"), std::slice::from_ref(&answer.message_id), "{} finds only the reply", c.user_id());
+        assert_eq!(
+            search_ids(c, "noon"),
+            std::slice::from_ref(&answer.message_id),
+            "{} finds only the reply",
+            c.user_id()
+        );
         assert_eq!(search_ids(c, "one"), std::slice::from_ref(&id));
     }
     // Only the sender edits or deletes.
