@@ -5,7 +5,7 @@
 //! user has not confirmed. Each row takes the keyboard's focus (the list moves it with the arrow
 //! keys); over a bubble or with focus in it, its actions show beside it (`MessageActions.tsx`).
 
-import { memo, useEffect, useRef, useState } from "react";
+import { memo, useEffect, useLayoutEffect, useRef, useState } from "react";
 import {
   describeError,
   isErrorCode,
@@ -94,6 +94,14 @@ function BubbleItem({ row, showSender, common }: BubbleItemProps) {
   const [focused, setFocused] = useState(false);
   const showBar = actions.any && (hovered || focused || actions.panel !== null);
 
+  // A control in the message that had focus went away (a chip whose reaction was taken back, a
+  // popover's button after it closed): the message itself takes the focus, not the page.
+  useLayoutEffect(() => {
+    if (!focused) return;
+    const active = document.activeElement;
+    if (active === null || active === document.body || !active.isConnected) root.current?.focus({ preventScroll: true });
+  });
+
   const classes = [
     "message",
     m.outgoing ? "message--out" : "message--in",
@@ -181,7 +189,8 @@ function BubbleItem({ row, showSender, common }: BubbleItemProps) {
 /**
  * Whether the pointer is over the element. From the DOM's own enter and leave events: React's
  * are worked out from the element tree, where the popovers a message opens (in portals) count as
- * inside it.
+ * inside it. While over it, the next element the pointer goes over is checked too: a leave is not
+ * reported when the element under the pointer was removed meanwhile (a reaction taken back).
  */
 function useHovered(ref: React.RefObject<HTMLElement | null>): boolean {
   const [hovered, setHovered] = useState(false);
@@ -197,6 +206,14 @@ function useHovered(ref: React.RefObject<HTMLElement | null>): boolean {
       el.removeEventListener("mouseleave", leave);
     };
   }, [ref]);
+  useEffect(() => {
+    if (!hovered) return;
+    const over = (e: MouseEvent) => {
+      if (!ref.current?.contains(e.target as Node | null)) setHovered(false);
+    };
+    document.addEventListener("mouseover", over, true);
+    return () => document.removeEventListener("mouseover", over, true);
+  }, [hovered, ref]);
   return hovered;
 }
 

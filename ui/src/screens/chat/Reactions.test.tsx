@@ -74,6 +74,18 @@ describe("reactions", () => {
     await waitFor(() => expect(chips(1)[1]).toEqual({ emoji: "😂", count: "2", mine: "true" }));
   });
 
+  it("keeps the focus on the message when the chip it was on goes, and lets it go after", async () => {
+    const messages = [message({ id: 1, ts: NOW - MINUTE, reactions: [{ emoji: "👍", users: ["alice"] }] })];
+    reactLikeTheEngine(messages);
+    const { user } = await open(messages);
+    await user.click(within(byId(1)).getByTestId("reaction-chip"));
+    await waitFor(() => expect(chips(1)).toEqual([]));
+    expect(document.activeElement).toBe(byId(1));
+    // Focus and pointer elsewhere (no leave event: the element under the pointer went): the bar goes.
+    await user.click(screen.getByTestId("composer"));
+    expect(within(byId(1)).queryByTestId("message-actions")).toBeNull();
+  });
+
   it("reacts from the quick row, and from the full picker found by name", async () => {
     const messages = [message({ id: 1, ts: NOW - MINUTE })];
     reactLikeTheEngine(messages);
