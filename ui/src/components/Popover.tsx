@@ -2,7 +2,8 @@
 //! opened it. It is drawn over the page (a portal, `position: fixed`), so a scrolling list does
 //! not clip it, and placed below its anchor — above when there is no room — kept inside the
 //! window. Focus moves in when it opens and back to the anchor when it closes; Escape, a click
-//! elsewhere, a scroll of the page under it or a resize close it.
+//! elsewhere or a resize close it, and so does a scroll that takes its anchor out of view (it
+//! follows its anchor otherwise).
 
 import { useEffect, useLayoutEffect, useRef, useState, type ReactNode } from "react";
 import { createPortal } from "react-dom";
@@ -57,6 +58,8 @@ export function Popover({
       (anchor instanceof HTMLElement ? anchor : document.activeElement instanceof HTMLElement ? document.activeElement : null),
   );
 
+  /** Places the panel by its anchor; the scroll handler below calls it again. */
+  const placeRef = useRef<() => void>(() => undefined);
   useLayoutEffect(() => {
     const el = panel.current;
     if (!el) return;
@@ -71,6 +74,7 @@ export function Popover({
         top: Math.max(MARGIN, Math.min(top, window.innerHeight - height - MARGIN)),
       });
     };
+    placeRef.current = place;
     place();
     // Placed again when its content changes size (the quick row opening into the full picker).
     if (typeof ResizeObserver === "undefined") return;
@@ -101,8 +105,17 @@ export function Popover({
       if (anchor instanceof HTMLElement && anchor.contains(target)) return;
       onCloseRef.current();
     };
+    // The page moved under it (the list scrolled, say by a message arriving): it follows its
+    // anchor while that is still there and in view; a point (a right click) has nothing to follow.
     const scrolled = (e: Event) => {
       if (panel.current?.contains(e.target as Node | null)) return;
+      if (anchor instanceof HTMLElement && anchor.isConnected) {
+        const r = anchor.getBoundingClientRect();
+        if (r.bottom > 0 && r.top < window.innerHeight) {
+          placeRef.current();
+          return;
+        }
+      }
       onCloseRef.current();
     };
     const resized = () => onCloseRef.current();

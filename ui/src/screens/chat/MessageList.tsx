@@ -103,8 +103,15 @@ export function MessageList({ conversation, warmup = false }: MessageListProps) 
       className="message-list"
       role="region"
       aria-label={`Messages with ${conversation.title}`}
+      aria-describedby={listMounted ? `message-keys-${id}` : undefined}
       {...(listMounted ? regionProps : {})}
     >
+      {listMounted ? (
+        <p id={`message-keys-${id}`} className="visually-hidden">
+          Up and Down move between messages. Tab reaches a message's actions; the menu key or Shift+F10 opens
+          them all. Escape goes back to the message field.
+        </p>
+      ) : null}
       {listMounted ? (
         <GroupedVirtuoso<MessageRow, EdgeContext>
           ref={virtuoso}
