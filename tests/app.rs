@@ -1461,3 +1461,140 @@ async fn files_go_out_by_chooser_paste_and_drop_and_pictures_show_inline() {
     app.screenshot("viewer").await;
     app.close().await;
 }
+
+/// bob's copy of his conversation with alice once `check` holds for it: he syncs until then
+/// (about 30 s), since the window sends what alice does from its outbox in the background.
+async fn bob_sees(bob: &Cli, what: &str, check: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        bob.run(&["sync"], "").json();
+        let history = bob.run(&["history", "alice"], "").json().as_array().unwrap().clone();
+        if check(&history) {
+            return history;
+        }
+        assert!(std::time::Instant::now() < deadline, "bob never saw {what}; his history: {history:#?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The message `message_id` in a CLI history.
+fn by_id<'a>(history: &'a [serde_json::Value], message_id: &str) -> Option<&'a serde_json::Value> {
+    history.iter().find(|m| m["message_id"] == message_id)
+}
+
+/// alice in the window, bob on the command line. alice answers bob's message from its action bar
+/// (bob's copy quotes it), reacts to it and takes the reaction back, sees bob's reaction and edit
+/// arrive (her reply's quote follows the edit), edits her reply with Up in the empty composer (bob
+/// sees the new text, marked edited) and deletes it for everyone (bob keeps a tombstone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_reactions_edits_and_deletions_go_both_ways_in_the_window() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let data = AppData::new();
+    let app = AppWindow::launch("message_actions", &data).await;
+    register_in_window(&app, &server, "alice").await;
+
+    let question = bob.run(&["send", "alice", "lunch at noon?"], "").json();
+    let question_id = question["message_id"].as_str().unwrap().to_owned();
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob']").await.click().await.unwrap();
+    // The list's own rows (not the first view drawn over it while it settles, which takes no clicks).
+    let theirs = ".message-list__scroller [data-testid='message'][data-outgoing='false'][data-kind='text']";
+    let mine = ".message-list__scroller [data-testid='message'][data-outgoing='true'][data-kind='text']";
+    app.wait_for_texts(&format!("{theirs} [data-testid='message-body']"), "bob's question", |t| {
+        t == ["lunch at noon?"]
+    })
+    .await;
+    app.wait_for_texts(".message-list__first", "the list settled", <[String]>::is_empty).await;
+
+    // Reply: over bob's message, its bar; the composer quotes it; the reply shows the quote.
+    app.click_css(&format!("{theirs} [data-testid='message-body']")).await;
+    app.click_css(&format!("{theirs} [data-testid='action-reply']")).await;
+    app.wait_for_texts("[data-testid='reply-bar']", "the reply bar", |t| {
+        t.iter().any(|s| s.contains("Replying to bob") && s.contains("lunch at noon?"))
+    })
+    .await;
+    app.screenshot("replying").await;
+    send_in_window(&app, "noon works").await;
+    app.wait_for_texts(&format!("{mine}[data-status='sent'] [data-testid='quote']"), "the reply's quote", |t| {
+        t.iter().any(|s| s.contains("lunch at noon?"))
+    })
+    .await;
+    assert!(app.all("[data-testid='reply-bar']").await.is_empty(), "the reply bar went with the reply");
+    let history = bob_sees(&bob, "alice's reply", |h| h.iter().any(|m| m["body"] == "noon works")).await;
+    let reply = history.iter().find(|m| m["body"] == "noon works").unwrap();
+    assert_eq!(reply["reply_to"]["message_id"], question_id.as_str(), "bob's copy answers his question");
+    let reply_id = reply["message_id"].as_str().unwrap().to_owned();
+
+    // React from the quick row; bob sees it; a click on the chip takes it back.
+    app.click_css(&format!("{theirs} [data-testid='message-body']")).await;
+    app.click_css(&format!("{theirs} [data-testid='action-react']")).await;
+    app.find("reaction-picker").await;
+    app.screenshot("reaction-picker").await;
+    app.click_css("[data-testid='quick-reaction'][data-emoji='👍']").await;
+    let chip = format!("{theirs} [data-testid='reaction-chip'][data-emoji='👍'][data-mine='true']");
+    app.find_css(&chip).await;
+    bob_sees(&bob, "alice's 👍", |h| {
+        by_id(h, &question_id)
+            .is_some_and(|m| m["reactions"] == serde_json::json!([{ "emoji": "👍", "users": ["alice"] }]))
+    })
+    .await;
+    app.click_css(&chip).await;
+    app.wait_for_texts(&format!("{theirs} [data-testid='reaction-chip']"), "the 👍 taken back", |t| t.is_empty()).await;
+    bob_sees(&bob, "alice's 👍 taken back", |h| {
+        by_id(h, &question_id).is_some_and(|m| m["reactions"] == serde_json::json!([]))
+    })
+    .await;
+
+    // bob reacts and changes his question: both arrive live, and alice's quote follows the edit.
+    bob.run(&["react", &question_id, "🎉"], "").json();
+    app.find_css(&format!("{theirs} [data-testid='reaction-chip'][data-emoji='🎉'][data-mine='false']")).await;
+    bob.run(&["edit", &question_id, "lunch at one?"], "").json();
+    app.wait_for_texts(&format!("{theirs} [data-testid='message-body']"), "bob's edit", |t| t == ["lunch at one?"])
+        .await;
+    app.find_css(&format!("{theirs} [data-testid='edited-marker']")).await;
+    app.wait_for_texts(&format!("{mine} [data-testid='quote']"), "the quote after bob's edit", |t| {
+        t.iter().any(|s| s.contains("lunch at one?"))
+    })
+    .await;
+    app.screenshot("their-edit-and-reaction").await;
+
+    // Up in the empty composer edits alice's reply; Enter saves; bob gets the new text.
+    app.find("composer").await.click().await.unwrap();
+    app.find("composer").await.send_keys(&char::from(Key::Up).to_string()).await.unwrap();
+    app.find("edit-bar").await;
+    let editing = app.find("composer").await.prop("value").await.unwrap().unwrap_or_default();
+    assert_eq!(editing, "noon works", "the composer holds the text being edited");
+    app.replace_text("composer", "one works too").await;
+    app.screenshot("editing").await;
+    app.find("composer").await.send_keys(&char::from(Key::Enter).to_string()).await.unwrap();
+    app.wait_for_texts(&format!("{mine} [data-testid='message-body']"), "the edited reply", |t| t == ["one works too"])
+        .await;
+    app.find_css(&format!("{mine} [data-testid='edited-marker']")).await;
+    assert!(app.all("[data-testid='edit-bar']").await.is_empty(), "the edit bar went with the edit");
+    bob_sees(&bob, "alice's edit", |h| {
+        by_id(h, &reply_id).is_some_and(|m| m["body"] == "one works too" && m["edited"] == true)
+    })
+    .await;
+
+    // Delete for everyone, confirmed in the dialog: a tombstone here and at bob's.
+    app.click_css(&format!("{mine} [data-testid='message-body']")).await;
+    app.click_css(&format!("{mine} [data-testid='action-more']")).await;
+    app.click("menu-delete").await;
+    app.find("delete-dialog").await;
+    // Past the dialog's short opening motion.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.screenshot("delete-dialog").await;
+    app.click("confirm-button").await;
+    app.find_css(&format!("{mine}[data-deleted='true']")).await;
+    app.wait_for_texts(&format!("{mine} [data-testid='message-body']"), "the tombstone", |t| {
+        t == ["This message was deleted"]
+    })
+    .await;
+    bob_sees(&bob, "alice's reply deleted", |h| {
+        by_id(h, &reply_id).is_some_and(|m| m["deleted"] == true && m["body"] == "")
+    })
+    .await;
+    app.screenshot("deleted").await;
+    app.close().await;
+}

@@ -244,7 +244,12 @@ impl AppWindow {
     /// it that finishes loading in between (the devices in Settings, say) would move the
     /// button away and the click would land on nothing.
     pub async fn click(&self, testid: &str) {
-        let element = self.find(testid).await;
+        self.click_css(&css(testid)).await;
+    }
+
+    /// [`Self::click`] for the first element matching a CSS selector (one message's button, say).
+    pub async fn click_css(&self, selector: &str) {
+        let element = self.find_css(selector).await;
         let arg = vec![serde_json::to_value(&element).unwrap()];
         let place = |value: serde_json::Value| value.as_str().map(str::to_owned);
         let script = "arguments[0].scrollIntoView({block: 'center'});

@@ -10,6 +10,7 @@ import "./styles/details.css";
 import "./styles/dialogs.css";
 // After dialogs.css: the preview sheet and the viewer size their modals.
 import "./styles/files.css";
+import "./styles/actions.css";
 
 const root = document.getElementById("root");
 if (root) {

@@ -2,6 +2,7 @@
 //! maps its error to `{code, message}`; nothing here decides anything the engine should.
 
 pub mod account;
+pub mod actions;
 pub mod backup;
 pub mod contacts;
 pub mod conversations;
@@ -53,6 +54,11 @@ commands![
     conversations::send_message,
     conversations::retry_message,
     conversations::set_typing,
+    actions::reply_to_message,
+    actions::react_to_message,
+    actions::edit_message,
+    actions::delete_message,
+    actions::message_versions,
     files::send_file,
     files::send_pasted_image,
     files::clipboard_image,

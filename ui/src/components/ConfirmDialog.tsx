@@ -13,9 +13,21 @@ interface ConfirmDialogProps {
   danger?: boolean;
   onConfirm: () => Promise<unknown> | void;
   onClose: () => void;
+  /** Words for a failure, when the generic ones would not fit what was asked. */
+  describe?: (error: CommandError) => string;
+  testId?: string;
 }
 
-export function ConfirmDialog({ title, children, confirmLabel, danger, onConfirm, onClose }: ConfirmDialogProps) {
+export function ConfirmDialog({
+  title,
+  children,
+  confirmLabel,
+  danger,
+  onConfirm,
+  onClose,
+  describe,
+  testId = "confirm-dialog",
+}: ConfirmDialogProps) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<CommandError | null>(null);
 
@@ -32,9 +44,9 @@ export function ConfirmDialog({ title, children, confirmLabel, danger, onConfirm
   };
 
   return (
-    <Modal title={title} onClose={onClose} testId="confirm-dialog">
+    <Modal title={title} onClose={onClose} testId={testId}>
       <div className="modal__body">{children}</div>
-      {error ? <ErrorNote error={error} testId="dialog-error" /> : null}
+      {error ? <ErrorNote error={error} testId="dialog-error" text={describe?.(error)} /> : null}
       <div className="modal__actions">
         <button type="button" className="button" onClick={onClose} autoFocus>
           Cancel

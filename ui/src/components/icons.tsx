@@ -185,3 +185,48 @@ export const ZoomOutIcon = (p: IconProps) => (
     <path d="M20 20l-4-4M8 11h6" />
   </Svg>
 );
+
+/** An arrow bending back: answer a message. */
+export const ReplyIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M10 8L5 12.5 10 17" />
+    <path d="M5.5 12.5H14a5 5 0 0 1 5 5V19" />
+  </Svg>
+);
+
+/** A face with a smile: add a reaction. */
+export const SmileIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <circle cx="12" cy="12" r="9" />
+    <path d="M8.5 14.5a4.5 4.5 0 0 0 7 0" />
+    <path d="M9 9.5h.01M15 9.5h.01" />
+  </Svg>
+);
+
+/** Three dots: more actions. */
+export const MoreIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M6 12h.01M12 12h.01M18 12h.01" strokeWidth={3} />
+  </Svg>
+);
+
+export const EditIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M4 20h4L19 9a2.1 2.1 0 0 0-3-3L5 17z" />
+    <path d="M14.5 7.5l2 2" />
+  </Svg>
+);
+
+export const CopyIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <rect x="9" y="9" width="11" height="11" rx="2" />
+    <path d="M5 15V6a2 2 0 0 1 2-2h8" />
+  </Svg>
+);
+
+export const TrashIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M4 7h16M10 11v6M14 11v6" />
+    <path d="M6 7l1 12a2 2 0 0 0 2 2h6a2 2 0 0 0 2-2l1-12M9 7V4h6v3" />
+  </Svg>
+);

@@ -21,7 +21,9 @@ import type {
   KeyBackupStatus,
   LocalGroup,
   Message,
+  MessageVersion,
   PathPurpose,
+  Quote,
   Progress,
   RestoreRequest,
   SearchHit,
@@ -62,6 +64,28 @@ let keyBackup: KeyBackupStatus = { enabled: false, kind: null, version: null, se
 
 let nextId = 1;
 const messages: Message[] = [];
+/** Every text of an edited message, oldest first (as the engine keeps them). */
+const versions = new Map<number, MessageVersion[]>();
+
+function quoteOf(target: Message): Quote {
+  const body = target.kind === "file" && target.file ? target.body || target.file.name : target.body;
+  return { sender_user: target.sender_user, message_id: target.message_id, id: target.id, body: body.slice(0, 200), deleted: target.deleted };
+}
+
+/** The message an action is about, as the engine checks it. */
+function actionTarget(id: number, own: boolean): Message | CommandError {
+  const m = messages.find((x) => x.id === id);
+  if (!m || (m.kind !== "text" && m.kind !== "file")) return fail("invalid_input");
+  if (m.deleted) return fail("invalid_input");
+  if (own && (m.sender_user !== ME || m.status === "failed")) return fail("invalid_input");
+  return m;
+}
+
+function changed(m: Message): Message {
+  const copy = { ...m, reactions: m.reactions.map((r) => ({ ...r, users: [...r.users] })) };
+  emitClient({ type: "message_changed", message: copy });
+  return copy;
+}
 const groups: Record<string, LocalGroup> = {
   "book-club": {
     group_id: "book-club",
@@ -125,8 +149,21 @@ function seed(): void {
   msg(b, "bob", "", now - 4 * HOUR, { kind: "system", status: "system", reason: "unconfirmed_device", sender_device: "ZXCVBNMLKJ" });
   msg(b, "bob", "Sent this from my new tablet", now - 3 * HOUR, { reason: "unconfirmed_device", sender_device: "ZXCVBNMLKJ" });
   if (params.get("unconfirmed")) msg(b, "bob", "", now - 2.5 * HOUR, { kind: "undecryptable", status: "undecryptable", reason: "withheld" });
-  msg(b, "bob", "Perfect. See you at <b>7</b> <img src=x onerror=alert(1)>", now - 2 * HOUR);
-  msg(b, ME, "See you then — I'll be at the main entrance.\nText me if you're late.", now - 90 * MINUTE);
+  const perfect = msg(b, "bob", "Perfect. See you at <b>7</b> <img src=x onerror=alert(1)>", now - 2 * HOUR);
+  perfect.reactions = [{ emoji: "👍", users: [ME] }];
+  const entrance = msg(b, ME, "See you then — I'll be at the main entrance.\nText me if you're late.", now - 90 * MINUTE, {
+    reply_to: quoteOf(perfect),
+    reactions: [
+      { emoji: "❤️", users: ["bob"] },
+      { emoji: "😂", users: ["bob", ME] },
+    ],
+  });
+  entrance.edited = true;
+  versions.set(entrance.id, [
+    { body: "See you then — at the side entrance.", ts: now - 90 * MINUTE },
+    { body: entrance.body, ts: now - 85 * MINUTE },
+  ]);
+  msg(b, "bob", "", now - 60 * MINUTE, { deleted: true });
   msg(b, ME, "This one didn't go through", now - 20 * MINUTE, { status: "failed", reason: "offline" });
   msg(g, ME, "bob added carol and dave.", now - 3 * DAY, { kind: "system", status: "system" });
   msg(g, "bob", "Next book: The Left Hand of Darkness?", now - 3 * DAY + 5 * MINUTE);
@@ -248,6 +285,22 @@ function replyLater(conversationId: ConversationId): void {
   }, 3000);
 }
 
+/** A text of mine: queued, then sent (or failed, when it says "fail"), then bob answers. */
+function mockSend(conversationId: ConversationId, body: string, extra: Partial<Message> = {}): Promise<Message> {
+  const m = msg(conversationId, ME, body, Date.now(), { status: "queued", ...extra });
+  setTimeout(() => {
+    const done: Message = body.includes("fail")
+      ? { ...m, status: "failed", reason: "offline" }
+      : { ...m, status: "sent", server_ts: Date.now() };
+    Object.assign(m, done);
+    emitClient({ type: "status_changed", message: done });
+    const conv = refreshConversation(conversationId);
+    if (conv) emitClient({ type: "conversation_updated", conversation: conv });
+    if (!body.includes("fail")) replyLater(conversationId);
+  }, 700);
+  return delay({ ...m }, 30);
+}
+
 const api = {
   appStatus: () => delay(status),
   checkServer: (url: string) => {
@@ -331,20 +384,7 @@ const api = {
       }));
     return delay(hits, 60);
   },
-  sendMessage: (conversationId: ConversationId, body: string) => {
-    const m = msg(conversationId, ME, body, Date.now(), { status: "queued" });
-    setTimeout(() => {
-      const done: Message = body.includes("fail")
-        ? { ...m, status: "failed", reason: "offline" }
-        : { ...m, status: "sent", server_ts: Date.now() };
-      Object.assign(m, done);
-      emitClient({ type: "status_changed", message: done });
-      const conv = refreshConversation(conversationId);
-      if (conv) emitClient({ type: "conversation_updated", conversation: conv });
-      if (!body.includes("fail")) replyLater(conversationId);
-    }, 700);
-    return delay({ ...m }, 30);
-  },
+  sendMessage: (conversationId: ConversationId, body: string) => mockSend(conversationId, body),
   retryMessage: (id: number) => {
     const m = messages.find((x) => x.id === id);
     if (!m) return Promise.reject(fail("invalid_input"));
@@ -355,6 +395,44 @@ const api = {
     }, 700);
     return delay({ ...m });
   },
+  replyToMessage: (id: number, body: string) => {
+    const target = actionTarget(id, false);
+    if ("code" in target) return Promise.reject(target);
+    return mockSend(target.conversation_id, body, { reply_to: quoteOf(target) });
+  },
+  reactToMessage: (id: number, emoji: string, remove: boolean) => {
+    const target = actionTarget(id, false);
+    if ("code" in target) return Promise.reject(target);
+    const existing = target.reactions.find((r) => r.emoji === emoji);
+    if (remove) {
+      if (existing) existing.users = existing.users.filter((u) => u !== ME);
+      target.reactions = target.reactions.filter((r) => r.users.length > 0);
+    } else if (existing) {
+      if (!existing.users.includes(ME)) existing.users.push(ME);
+    } else {
+      target.reactions.push({ emoji, users: [ME] });
+    }
+    return delay(changed(target), 20);
+  },
+  editMessage: (id: number, body: string) => {
+    const target = actionTarget(id, true);
+    if ("code" in target) return Promise.reject(target);
+    if (!body.trim() && target.kind === "text") return Promise.reject(fail("invalid_input"));
+    if (body === target.body) return delay({ ...target });
+    const known = versions.get(id) ?? [{ body: target.body, ts: target.ts }];
+    versions.set(id, [...known, { body, ts: Date.now() }]);
+    target.body = body;
+    target.edited = true;
+    return delay(changed(target), 20);
+  },
+  deleteMessage: (id: number) => {
+    const target = actionTarget(id, true);
+    if ("code" in target) return Promise.reject(target);
+    Object.assign(target, { body: "", file: null, reactions: [], edited: false, deleted: true });
+    versions.delete(id);
+    return delay(changed(target), 20);
+  },
+  messageVersions: (id: number) => delay(versions.get(id) ?? []),
   setTyping: () => delay(null, 10),
   sendFile: (conversationId: ConversationId, path: string, caption: string) =>
     mockUpload(conversationId, path.split("/").pop() ?? path, caption),
@@ -620,6 +698,15 @@ if (status.phase === "ready") seed();
   incomingComparison: (device = "PHONEXK2Q9") =>
     emitClient({ type: "verification", verification: startComparison(device, false) }),
   typing: (conversation_id: ConversationId = directConversationId("bob"), user_id = "bob") => emitClient({ type: "typing", conversation_id, user_id, typing: true }),
+  /** bob reacts to the newest message of the conversation with him. */
+  react: (emoji = "🎉", user = "bob") => {
+    const target = [...messages].reverse().find((m) => m.conversation_id === directConversationId(user) && !m.deleted && m.kind === "text");
+    if (!target) return;
+    const existing = target.reactions.find((r) => r.emoji === emoji);
+    if (existing) existing.users.push(user);
+    else target.reactions.push({ emoji, users: [user] });
+    changed(target);
+  },
 };
 
 export const {
@@ -647,6 +734,11 @@ export const {
   searchMessages,
   sendMessage,
   retryMessage,
+  replyToMessage,
+  reactToMessage,
+  editMessage,
+  deleteMessage,
+  messageVersions,
   setTyping,
   startDirect,
   userDevices,

@@ -190,6 +190,25 @@ export function describeError(error: CommandError, ctx: ErrorContext = {}): stri
   return text ? text(ctx) : GENERIC_TEXT;
 }
 
+/** Something done to a message from the window. */
+export type MessageAction = "reply" | "react" | "edit" | "delete";
+
+/**
+ * Why an action on a message was refused, when the engine refused it as such (`invalid_input`:
+ * the message was deleted meanwhile, or is not one's own, or a reaction is not one emoji); any
+ * other failure as `describeError` words it.
+ */
+const ACTION_REFUSED: Record<MessageAction, string> = {
+  reply: "This message can't be answered any more; it may have been deleted. Your text is still in the box.",
+  react: "That reaction couldn't be added. A reaction is one emoji, on a message that wasn't deleted.",
+  edit: "This message can't be changed. Only a message you sent can be edited, and a text needs some words: to remove it, delete it for everyone instead.",
+  delete: "This message can't be deleted for everyone. Only a message you sent, and that went out, can be.",
+};
+
+export function describeActionError(error: CommandError, action: MessageAction): string {
+  return error.code === "invalid_input" ? ACTION_REFUSED[action] : describeError(error);
+}
+
 /** Codes that mean the profile needs a passphrase because the OS keychain can't hold the key. */
 export function isKeychainError(error: CommandError): boolean {
   return error.code === "keychain_unavailable" || error.code === "keychain_locked";

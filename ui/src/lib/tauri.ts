@@ -64,6 +64,17 @@ export const searchMessages = (query: string, limit: number) =>
 export const sendMessage = (conversationId: ConversationId, body: string) =>
   call("send_message", { conversation_id: conversationId, body });
 export const retryMessage = (id: number) => call("retry_message", { id });
+/** Answer the message `id`: a new text quoting it, queued like `sendMessage`. */
+export const replyToMessage = (id: number, body: string) => call("reply_to_message", { id, body });
+/** Add (or with `remove` take back) a reaction; resolves with the message as it now is. */
+export const reactToMessage = (id: number, emoji: string, remove: boolean) =>
+  call("react_to_message", { id, emoji, remove });
+/** Change the text (a file's caption) of one's own message for everyone. */
+export const editMessage = (id: number, body: string) => call("edit_message", { id, body });
+/** Delete one's own message for everyone; resolves with its tombstone. */
+export const deleteMessage = (id: number) => call("delete_message", { id });
+/** Every text an edited message had, oldest first. */
+export const messageVersions = (id: number) => call("message_versions", { id });
 export const setTyping = (conversationId: ConversationId, typing: boolean) =>
   call("set_typing", { conversation_id: conversationId, typing });
 export const sendFile = (conversationId: ConversationId, path: string, caption: string) =>

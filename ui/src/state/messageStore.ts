@@ -12,6 +12,8 @@ import type { CommandError, ConversationId, Message } from "../lib/types";
 export const PAGE_SIZE = 50;
 const JUMP_HALF_PAGE = 25;
 export const HIGHLIGHT_MS = 4000;
+/** How long the message a quote leads to stays highlighted. */
+export const REVEAL_HIGHLIGHT_MS = 2000;
 
 export interface MessageWindow {
   messages: Message[];
@@ -25,6 +27,11 @@ export interface MessageWindow {
   highlightId: number | null;
   /** What added the newest messages last: a live message (follow it) or a page (don't). */
   lastAppend: "live" | "page";
+  /**
+   * A message a quote asked to be shown: scrolled to (when it was in the window already,
+   * `scroll`) and given focus by the list. A new `seq` for each request.
+   */
+  reveal: { id: number; seq: number; scroll: boolean } | null;
 }
 
 export type MessageState = Record<string, MessageWindow>;
@@ -38,6 +45,7 @@ const EMPTY_WINDOW: MessageWindow = {
   generation: 0,
   highlightId: null,
   lastAppend: "live",
+  reveal: null,
 };
 
 /** How many event-delivered message versions to remember for late command results. */
@@ -47,6 +55,7 @@ export class MessageStore extends Store<MessageState> {
   /** Counts status events; a command result older than an event for its message loses. */
   private eventSeq = 0;
   private readonly lastEvent = new Map<number, { seq: number; message: Message }>();
+  private revealSeq = 0;
 
   constructor() {
     super({});
@@ -140,37 +149,75 @@ export class MessageStore extends Store<MessageState> {
   /** Replaces the window with pages around `hit` and highlights it for a few seconds. */
   async jumpTo(hit: Message): Promise<void> {
     const conversationId = hit.conversation_id;
-    const previous = this.get()[conversationId];
-    this.set((s) => ({
-      ...s,
-      [conversationId]: { ...(previous ?? EMPTY_WINDOW), loading: "initial", error: null },
-    }));
+    this.startJump(conversationId);
     try {
       const [before, after] = await Promise.all([
         ipc.loadMessages(conversationId, hit.id, JUMP_HALF_PAGE),
         ipc.loadMessagesAfter(conversationId, hit.id, JUMP_HALF_PAGE),
       ]);
-      this.set((s) => ({
-        ...s,
-        [conversationId]: {
-          messages: mergeMessages(before, [hit, ...after]),
-          hasOlder: before.length >= JUMP_HALF_PAGE,
-          hasNewer: after.length >= JUMP_HALF_PAGE,
-          loading: null,
-          error: null,
-          generation: (previous?.generation ?? 0) + 1,
-          highlightId: hit.id,
-          lastAppend: "page",
-        },
-      }));
+      this.showAround(conversationId, before, [hit, ...after], hit.id, null);
       setTimeout(() => this.clearHighlight(conversationId, hit.id), HIGHLIGHT_MS);
     } catch (error) {
       this.update(conversationId, (cur) => ({ ...cur, loading: null, error: asCommandError(error) }));
     }
   }
 
+  /**
+   * Shows the message `id` of the conversation (the one a reply quotes) and highlights it
+   * briefly: scrolled to when it is in the window, else the window is replaced with pages around
+   * it. False when the conversation has no such message (it is not on this device).
+   */
+  async reveal(conversationId: ConversationId, id: number): Promise<boolean> {
+    const seq = ++this.revealSeq;
+    const w = this.get()[conversationId];
+    if (w?.messages.some((m) => m.id === id)) {
+      this.update(conversationId, (cur) => ({ ...cur, highlightId: id, reveal: { id, seq, scroll: true } }));
+    } else {
+      // The messages before it, then from it on: the second page starts with it if it is here.
+      const before = await ipc.loadMessages(conversationId, id, JUMP_HALF_PAGE);
+      const from = await ipc.loadMessagesAfter(conversationId, before[before.length - 1]?.id ?? 0, JUMP_HALF_PAGE + 1);
+      if (from[0]?.id !== id) return false;
+      this.startJump(conversationId);
+      this.showAround(conversationId, before, from, id, { id, seq, scroll: false });
+    }
+    setTimeout(() => this.clearHighlight(conversationId, id), REVEAL_HIGHLIGHT_MS);
+    return true;
+  }
+
+  private startJump(conversationId: ConversationId): void {
+    const previous = this.get()[conversationId];
+    this.set((s) => ({
+      ...s,
+      [conversationId]: { ...(previous ?? EMPTY_WINDOW), loading: "initial", error: null },
+    }));
+  }
+
+  /** A new window: `before`, then `from` (which starts with the highlighted message). */
+  private showAround(
+    conversationId: ConversationId,
+    before: Message[],
+    from: Message[],
+    highlightId: number,
+    reveal: MessageWindow["reveal"],
+  ): void {
+    this.set((s) => ({
+      ...s,
+      [conversationId]: {
+        messages: mergeMessages(before, from),
+        hasOlder: before.length >= JUMP_HALF_PAGE,
+        hasNewer: from.length > JUMP_HALF_PAGE,
+        loading: null,
+        error: null,
+        generation: (s[conversationId]?.generation ?? 0) + 1,
+        highlightId,
+        lastAppend: "page",
+        reveal,
+      },
+    }));
+  }
+
   clearHighlight(conversationId: ConversationId, id: number): void {
-    this.update(conversationId, (w) => (w.highlightId === id ? { ...w, highlightId: null } : w));
+    this.update(conversationId, (w) => (w.highlightId === id ? { ...w, highlightId: null, reveal: null } : w));
   }
 
   /** A new message (received, or our own just queued): appended if the window reaches the end. */

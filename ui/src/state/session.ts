@@ -198,6 +198,38 @@ export class Session {
     this.messages.applyResult(message, since);
   }
 
+  /** Answers the message `id` with `body`; the reply is queued like any text. */
+  async reply(id: number, body: string): Promise<Message> {
+    const since = this.messages.mark();
+    const message = await ipc.replyToMessage(id, body);
+    this.messages.applyResult(message, since);
+    return message;
+  }
+
+  /** Adds my reaction `emoji` to the message `id`, or takes it back (`remove`). */
+  async react(id: number, emoji: string, remove: boolean): Promise<void> {
+    const since = this.messages.mark();
+    const message = await ipc.reactToMessage(id, emoji, remove);
+    this.messages.applyResult(message, since);
+  }
+
+  /** Changes the text (a file's caption) of my message `id` for everyone. */
+  async edit(id: number, body: string): Promise<void> {
+    const since = this.messages.mark();
+    const message = await ipc.editMessage(id, body);
+    this.messages.applyResult(message, since);
+  }
+
+  /** Deletes my message `id` for everyone: it becomes a tombstone. */
+  async deleteForEveryone(id: number): Promise<void> {
+    const since = this.messages.mark();
+    const message = await ipc.deleteMessage(id);
+    this.messages.applyResult(message, since);
+    // A reply or edit of it that was being written has nothing left to answer or change.
+    const target = this.ui.get().compose[message.conversation_id];
+    if (target?.message.id === id) this.ui.endCompose(message.conversation_id);
+  }
+
   private readIfOpen(conversationId: ConversationId, force = false): void {
     if (this.conversations.get().selectedId === conversationId && this.isWindowFocused()) {
       this.markRead(conversationId, force);

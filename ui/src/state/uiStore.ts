@@ -1,9 +1,14 @@
 //! Which dialog is open, whether the details panel is shown, the screen-reader announcement,
-//! and the composer drafts per conversation (kept in memory only).
+//! the composer drafts per conversation (kept in memory only), and what the composer is doing
+//! besides writing a new message: answering one, or changing one of mine.
 
 import { Store } from "../lib/store";
+import type { ConversationId, Message } from "../lib/types";
 
 export type DialogKind = "new-chat" | "new-group" | "settings" | "switcher";
+
+/** The composer answers `message` (a reply) or changes its text (an edit). */
+export type ComposeTarget = { kind: "reply"; message: Message } | { kind: "edit"; message: Message };
 
 export interface UiState {
   dialog: DialogKind | null;
@@ -12,6 +17,10 @@ export interface UiState {
   searchFocusRequest: number;
   /** Latest text for the ARIA live region. */
   announcement: string;
+  /** Per conversation: the message being answered or edited. */
+  compose: Partial<Record<ConversationId, ComposeTarget>>;
+  /** Bumped to ask the open conversation's composer to take focus. */
+  composerFocusRequest: number;
 }
 
 export class UiStore extends Store<UiState> {
@@ -19,7 +28,14 @@ export class UiStore extends Store<UiState> {
   readonly drafts = new Map<string, string>();
 
   constructor() {
-    super({ dialog: null, detailsOpen: false, searchFocusRequest: 0, announcement: "" });
+    super({
+      dialog: null,
+      detailsOpen: false,
+      searchFocusRequest: 0,
+      announcement: "",
+      compose: {},
+      composerFocusRequest: 0,
+    });
   }
 
   openDialog(dialog: DialogKind): void {
@@ -40,5 +56,27 @@ export class UiStore extends Store<UiState> {
 
   announce(announcement: string): void {
     this.set((s) => ({ ...s, announcement }));
+  }
+
+  /** Answer or edit `target.message` in its conversation's composer, which takes focus. */
+  compose(target: ComposeTarget): void {
+    this.set((s) => ({
+      ...s,
+      compose: { ...s.compose, [target.message.conversation_id]: target },
+      composerFocusRequest: s.composerFocusRequest + 1,
+    }));
+  }
+
+  /** The composer of `conversationId` goes back to writing a new message. */
+  endCompose(conversationId: ConversationId): void {
+    this.set((s) => {
+      if (!s.compose[conversationId]) return s;
+      const { [conversationId]: _, ...rest } = s.compose;
+      return { ...s, compose: rest };
+    });
+  }
+
+  focusComposer(): void {
+    this.set((s) => ({ ...s, composerFocusRequest: s.composerFocusRequest + 1 }));
   }
 }

@@ -76,6 +76,19 @@ const defaults: typeof Real = {
   retryMessage: async () => {
     throw { code: "offline", message: "no default" };
   },
+  replyToMessage: async () => {
+    throw { code: "offline", message: "no default" };
+  },
+  reactToMessage: async () => {
+    throw { code: "offline", message: "no default" };
+  },
+  editMessage: async () => {
+    throw { code: "offline", message: "no default" };
+  },
+  deleteMessage: async () => {
+    throw { code: "offline", message: "no default" };
+  },
+  messageVersions: async () => [],
   setTyping: async () => null,
   sendFile: async () => {
     throw { code: "offline", message: "no default" };
@@ -248,6 +261,11 @@ export const markRead = vi.fn(defaults.markRead);
 export const searchMessages = vi.fn(defaults.searchMessages);
 export const sendMessage = vi.fn(defaults.sendMessage);
 export const retryMessage = vi.fn(defaults.retryMessage);
+export const replyToMessage = vi.fn(defaults.replyToMessage);
+export const reactToMessage = vi.fn(defaults.reactToMessage);
+export const editMessage = vi.fn(defaults.editMessage);
+export const deleteMessage = vi.fn(defaults.deleteMessage);
+export const messageVersions = vi.fn(defaults.messageVersions);
 export const setTyping = vi.fn(defaults.setTyping);
 export const sendFile = vi.fn(defaults.sendFile);
 export const sendPastedImage = vi.fn(defaults.sendPastedImage);
@@ -325,6 +343,11 @@ const mocks = {
   searchMessages,
   sendMessage,
   retryMessage,
+  replyToMessage,
+  reactToMessage,
+  editMessage,
+  deleteMessage,
+  messageVersions,
   setTyping,
   startDirect,
   userDevices,

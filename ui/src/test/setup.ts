@@ -6,6 +6,7 @@ import { cleanup } from "@testing-library/react";
 import { afterEach, beforeAll, beforeEach, vi } from "vitest";
 import { preloadAll } from "../lib/lazy";
 import { resetIpc } from "./ipcMock";
+import { scrolledTo } from "./virtuosoMock";
 
 process.env.TZ = "UTC";
 
@@ -26,6 +27,11 @@ if (typeof window.matchMedia !== "function") {
     }) as MediaQueryList;
 }
 
+// jsdom lays nothing out, so it has nothing to scroll into view.
+if (typeof Element.prototype.scrollIntoView !== "function") {
+  Element.prototype.scrollIntoView = () => undefined;
+}
+
 // jsdom has no canvas (it would log "not implemented"): drawing code gets no context, as in a
 // browser that cannot make one, and keeps its fallback.
 HTMLCanvasElement.prototype.getContext = (() => null) as typeof HTMLCanvasElement.prototype.getContext;
@@ -35,6 +41,7 @@ beforeAll(() => preloadAll());
 
 beforeEach(() => {
   resetIpc();
+  scrolledTo.length = 0;
   delete document.documentElement.dataset.theme;
 });
 

@@ -2,19 +2,32 @@
 //! every group header and item in order, with the same callbacks. The latest props are kept in
 //! `lastGroupedProps` so tests can call `startReached` etc. Like Virtuoso, it hands its scroller
 //! to `scrollerRef` and holds the items in a `virtuoso-item-list` element (visible at once: the
-//! list is "settled" from the start).
+//! list is "settled" from the start). Its handle records `scrollToIndex` calls in `scrolledTo`.
 
-import { useCallback, type ComponentType } from "react";
-import type { GroupedVirtuosoProps } from "react-virtuoso";
+import { useCallback, useImperativeHandle, type ComponentType, type Ref } from "react";
+import type { GroupedVirtuosoHandle, GroupedVirtuosoProps, IndexLocationWithAlign } from "react-virtuoso";
 
 export let lastGroupedProps: GroupedVirtuosoProps<unknown, unknown> | null = null;
+
+/** Every `scrollToIndex` asked of the list, oldest first (tests empty it). */
+export const scrolledTo: (IndexLocationWithAlign | number)[] = [];
 
 /** Whether the list is still settling: laid out with `visibility: hidden`, as Virtuoso does
  * until it has reached its initial item. Tests that set it reset it. */
 export const settling = { hidden: false };
 
-export function GroupedVirtuoso<D, C>(props: GroupedVirtuosoProps<D, C>) {
+export function GroupedVirtuoso<D, C>(props: GroupedVirtuosoProps<D, C> & { ref?: Ref<GroupedVirtuosoHandle> }) {
   lastGroupedProps = props as GroupedVirtuosoProps<unknown, unknown>;
+  useImperativeHandle(
+    props.ref,
+    () =>
+      ({
+        scrollToIndex: (location: IndexLocationWithAlign | number) => {
+          scrolledTo.push(location);
+        },
+      }) as GroupedVirtuosoHandle,
+    [],
+  );
   const { scrollerRef } = props;
   const ref = useCallback((el: HTMLDivElement | null) => scrollerRef?.(el), [scrollerRef]);
   const { groupCounts = [], data = [], firstItemIndex = 0, context } = props;

@@ -3,16 +3,23 @@
 //! Tells the others I'm typing at most every few seconds, and that I stopped on send/blur/clear.
 //! Files come in through the attach button (the system's file chooser) or by pasting an image;
 //! either opens the preview sheet (`AttachmentSheet`), which sends them.
+//!
+//! It also answers a message (a bar above it quotes the message; the text goes as a reply) and
+//! changes one of mine (Up in an empty composer takes my last text, or Edit on any of mine: the
+//! composer holds its text under an "Editing" bar, Enter saves, Escape gives the draft back).
+//! Escape leaves either before it clears a draft.
 
 import { useEffect, useLayoutEffect, useRef, useState } from "react";
 import * as ipc from "../../lib/tauri";
-import { asCommandError } from "../../lib/errors";
+import { asCommandError, describeActionError } from "../../lib/errors";
+import { lastEditable } from "../../lib/messageActions";
 import { useStore } from "../../lib/store";
 import type { CommandError, Conversation } from "../../lib/types";
 import { useSession } from "../../state/context";
 import { ErrorNote } from "../../components/ErrorNote";
-import { PaperclipIcon, SendIcon } from "../../components/icons";
+import { PaperclipIcon, SendIcon, TickIcon } from "../../components/icons";
 import { readPasted } from "../../lib/files";
+import { ComposeBar } from "./ComposeBar";
 
 export const TYPING_REPEAT_MS = 3000;
 
@@ -22,7 +29,14 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
   const group = useStore(session.groups, (s) => (conversation.kind === "group" ? s[conversation.peer] : undefined));
   const [text, setText] = useState(() => session.ui.drafts.get(id) ?? "");
   const [error, setError] = useState<CommandError | null>(null);
+  /** A refused reply or edit, in words for what was asked. */
+  const [refusal, setRefusal] = useState<string | null>(null);
   const area = useRef<HTMLTextAreaElement>(null);
+  const target = useStore(session.ui, (s) => (warmup ? undefined : s.compose[id]));
+  const focusRequest = useStore(session.ui, (s) => s.composerFocusRequest);
+  const editing = target?.kind === "edit" ? target.message : null;
+  /** The draft put aside while a message is edited, given back after. */
+  const setAside = useRef<string | null>(null);
   const typingSentAt = useRef(0);
   const invited = group !== undefined && !group.joined && group.invited.includes(session.ownUserId);
   const [declined, setDeclined] = useState(false);
@@ -36,9 +50,49 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
 
   const update = (value: string) => {
     setText(value);
+    // While editing, the field holds the message's text, not the draft.
+    if (setAside.current !== null) return;
     if (value) session.ui.drafts.set(id, value);
     else session.ui.drafts.delete(id);
   };
+
+  // Editing a message: its text takes the field's place and the draft waits, given back after.
+  // Keyed by the message edited: a later version of it (a reaction came) does not start over.
+  const editingId = editing?.id ?? null;
+  const editingRef = useRef(editing);
+  editingRef.current = editing;
+  useEffect(() => {
+    const message = editingRef.current;
+    if (message === null) {
+      if (setAside.current === null) return;
+      const draft = setAside.current;
+      setAside.current = null;
+      setText(draft);
+      return;
+    }
+    if (setAside.current === null) setAside.current = session.ui.drafts.get(id) ?? "";
+    setText(message.body);
+    setError(null);
+    setRefusal(null);
+  }, [editingId, id, session]);
+  // An edit is of this conversation's composer while it is open: leaving ends it.
+  useEffect(
+    () => () => {
+      if (setAside.current !== null) session.ui.endCompose(id);
+    },
+    [session, id],
+  );
+
+  // Asked to take focus (Reply or Edit chosen on a message, Escape in the list).
+  const seenFocusRequest = useRef(focusRequest);
+  useEffect(() => {
+    if (warmup || focusRequest === seenFocusRequest.current) return;
+    seenFocusRequest.current = focusRequest;
+    const el = area.current;
+    if (!el) return;
+    el.focus();
+    el.setSelectionRange(el.value.length, el.value.length);
+  }, [focusRequest, warmup]);
 
   const stopTyping = () => {
     if (typingSentAt.current === 0) return;
@@ -63,6 +117,9 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
   const onChange = (value: string) => {
     update(value);
     setError(null);
+    setRefusal(null);
+    // Changing a message is not writing a new one: the others are not told I'm typing.
+    if (editing) return;
     if (!value) {
       stopTyping();
       return;
@@ -75,17 +132,52 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
   };
 
   const send = async () => {
+    if (editing) {
+      await saveEdit(editing);
+      return;
+    }
     const body = text.trim();
     if (!body || blocked) return;
+    const replyTo = target?.kind === "reply" ? target.message : null;
     update("");
     stopTyping();
+    if (replyTo) session.ui.endCompose(id);
     try {
-      await session.send(id, body);
+      if (replyTo) await session.reply(replyTo.id, body);
+      else await session.send(id, body);
     } catch (e) {
-      // Put the text back so nothing typed is lost.
+      // Put the text (and what it answered) back so nothing typed is lost.
       update(text);
+      if (replyTo) {
+        session.ui.compose({ kind: "reply", message: replyTo });
+        setRefusal(describeActionError(asCommandError(e), "reply"));
+      }
       setError(asCommandError(e));
     }
+  };
+
+  const saveEdit = async (message: NonNullable<typeof editing>) => {
+    const body = message.kind === "text" ? text.trim() : text;
+    if (message.kind === "text" && !body) {
+      setRefusal("An edited message needs some text. To remove it, delete it for everyone instead.");
+      return;
+    }
+    if (blocked) return;
+    try {
+      if (body !== message.body) await session.edit(message.id, body);
+      session.ui.endCompose(id);
+    } catch (e) {
+      const err = asCommandError(e);
+      setError(err);
+      setRefusal(describeActionError(err, "edit"));
+    }
+  };
+
+  /** Leave a reply or an edit (an edit gives the draft back). */
+  const leaveCompose = () => {
+    session.ui.endCompose(id);
+    setError(null);
+    setRefusal(null);
   };
 
   /** The system's file chooser; the chosen file goes to the preview sheet. */
@@ -159,10 +251,20 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
     if (e.key === "Enter" && !e.shiftKey && !e.altKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
       void send();
+    } else if (e.key === "Escape" && target) {
+      e.preventDefault();
+      leaveCompose();
     } else if (e.key === "Escape" && text) {
       e.preventDefault();
       update("");
       stopTyping();
+    } else if (e.key === "ArrowUp" && !text && !target && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey) {
+      // Up in an empty composer: change my last message.
+      const mine = lastEditable(session.messages.get()[id]?.messages ?? []);
+      if (mine) {
+        e.preventDefault();
+        session.ui.compose({ kind: "edit", message: mine });
+      }
     }
   };
 
@@ -212,13 +314,24 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
           (above).
         </p>
       ) : null}
-      {error ? <ErrorNote error={error} context={{ userId: conversation.kind === "direct" ? conversation.peer : undefined }} /> : null}
+      {error ? (
+        <ErrorNote
+          error={error}
+          text={refusal ?? undefined}
+          context={{ userId: conversation.kind === "direct" ? conversation.peer : undefined }}
+        />
+      ) : refusal ? (
+        <p className="composer__refusal" role="alert" data-testid="composer-refusal">
+          {refusal}
+        </p>
+      ) : null}
+      {target && !blocked ? <ComposeBar target={target} onLeave={leaveCompose} /> : null}
       <div className="composer__row">
         <button
           type="button"
           className="icon-button composer__attach"
           onClick={() => void attach()}
-          disabled={blocked || invited}
+          disabled={blocked || invited || editing !== null}
           data-testid="composer-attach"
         >
           <PaperclipIcon label="Attach a file" />
@@ -229,11 +342,17 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
           rows={1}
           value={text}
           placeholder={
-            left ? "You can't send messages here" : held ? "Sending is paused" : `Message ${conversation.title}`
+            left
+              ? "You can't send messages here"
+              : held
+                ? "Sending is paused"
+                : editing
+                  ? "Edit your message"
+                  : `Message ${conversation.title}`
           }
           disabled={blocked}
           aria-describedby={blocked ? `composer-note-${id}` : undefined}
-          aria-label={`Message ${conversation.title}`}
+          aria-label={editing ? "Edit your message" : `Message ${conversation.title}`}
           onChange={(e) => onChange(e.target.value)}
           onKeyDown={onKeyDown}
           onPaste={onPaste}
@@ -241,9 +360,20 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
           autoFocus={!warmup}
           data-testid="composer"
         />
-        <button type="submit" className="icon-button composer__send" disabled={blocked || !text.trim()}>
-          <SendIcon label="Send" />
-        </button>
+        {editing ? (
+          <button
+            type="submit"
+            className="icon-button composer__send"
+            disabled={blocked || (editing.kind === "text" && !text.trim())}
+            data-testid="edit-save"
+          >
+            <TickIcon label="Save changes" />
+          </button>
+        ) : (
+          <button type="submit" className="icon-button composer__send" disabled={blocked || !text.trim()}>
+            <SendIcon label="Send" />
+          </button>
+        )}
       </div>
     </form>
   );

@@ -1,9 +1,11 @@
 //! One message: a system line (centred, muted), or a bubble — mine on the right in the accent
 //! colour with a delivery icon, theirs on the left; undecryptable ones muted with the reason,
-//! a file or an image (`FileMessage.tsx`), and a small warning under one sent from a device its
-//! user has not confirmed.
+//! a file or an image (`FileMessage.tsx`), a reply with its quote on top, a deleted one as a
+//! muted tombstone; its reactions under it, and a small warning under one sent from a device its
+//! user has not confirmed. Each row takes the keyboard's focus (the list moves it with the arrow
+//! keys); over a bubble or with focus in it, its actions show beside it (`MessageActions.tsx`).
 
-import { memo, useState } from "react";
+import { memo, useEffect, useLayoutEffect, useRef, useState } from "react";
 import {
   describeError,
   isErrorCode,
@@ -21,6 +23,9 @@ import { useSession } from "../../state/context";
 import { AlertIcon, ClockIcon } from "../../components/icons";
 import { BubbleMeta } from "./BubbleMeta";
 import { FileBubble } from "./FileMessage";
+import { ActionBar, useMessageActions } from "./MessageActions";
+import { QuoteBlock } from "./QuoteBlock";
+import { Reactions } from "./Reactions";
 
 interface MessageItemProps {
   row: MessageRow;
@@ -58,7 +63,7 @@ function MessageItemView({ row, showSender, highlighted }: MessageItemProps) {
   if (m.kind === "system") {
     const warning = isWarningLine(m.reason);
     return (
-      <div className="message message--system" {...common}>
+      <div className="message message--system" {...common} tabIndex={-1}>
         <p
           className={warning ? "system-line system-line--warning" : "system-line"}
           data-testid="system-line"
@@ -71,6 +76,32 @@ function MessageItemView({ row, showSender, highlighted }: MessageItemProps) {
     );
   }
 
+  return <BubbleItem row={row} showSender={showSender} common={common} />;
+}
+
+interface BubbleItemProps {
+  row: MessageRow;
+  showSender: boolean;
+  common: Record<string, string | number | undefined>;
+}
+
+function BubbleItem({ row, showSender, common }: BubbleItemProps) {
+  const m = row.message;
+  const root = useRef<HTMLDivElement>(null);
+  const bubble = useRef<HTMLDivElement>(null);
+  const actions = useMessageActions(m);
+  const hovered = useHovered(root);
+  const [focused, setFocused] = useState(false);
+  const showBar = actions.any && (hovered || focused || actions.panel !== null);
+
+  // A control in the message that had focus went away (a chip whose reaction was taken back, a
+  // popover's button after it closed): the message itself takes the focus, not the page.
+  useLayoutEffect(() => {
+    if (!focused) return;
+    const active = document.activeElement;
+    if (active === null || active === document.body || !active.isConnected) root.current?.focus({ preventScroll: true });
+  });
+
   const classes = [
     "message",
     m.outgoing ? "message--out" : "message--in",
@@ -80,16 +111,62 @@ function MessageItemView({ row, showSender, highlighted }: MessageItemProps) {
     .filter(Boolean)
     .join(" ");
 
+  const onKeyDown = (e: React.KeyboardEvent<HTMLDivElement>) => {
+    // Only keys pressed on the row itself: the bar's buttons and the popovers (whose events pass
+    // through here, React portals bubble to their owner) have their own.
+    if (e.target !== e.currentTarget || !actions.any) return;
+    if (e.key === "ContextMenu" || (e.key === "F10" && e.shiftKey)) {
+      e.preventDefault();
+      if (bubble.current) actions.open("menu", bubble.current, root.current);
+    }
+  };
+
+  const onContextMenu = (e: React.MouseEvent) => {
+    if (!actions.any) return;
+    // A selection in the message keeps the system's menu (to copy just that part).
+    const selection = window.getSelection();
+    if (selection && !selection.isCollapsed && root.current?.contains(selection.anchorNode)) return;
+    e.preventDefault();
+    actions.open("menu", { x: e.clientX, y: e.clientY });
+  };
+
   return (
-    <div className={classes} {...common}>
+    <div
+      ref={root}
+      className={classes}
+      {...common}
+      data-deleted={m.deleted ? "true" : undefined}
+      tabIndex={-1}
+      aria-label={`From ${m.outgoing ? "you" : m.sender_user}`}
+      role="article"
+      onKeyDown={onKeyDown}
+      onFocus={() => setFocused(true)}
+      onBlur={(e) => {
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setFocused(false);
+      }}
+    >
       {showSender && !m.outgoing && row.firstInRun ? <p className="message__sender">{m.sender_user}</p> : null}
-      {m.kind === "undecryptable" ? (
-        <UndecryptableBubble message={m} />
-      ) : m.kind === "file" && m.file ? (
-        <FileBubble message={m} file={m.file} />
-      ) : (
-        <TextBubble message={m} />
-      )}
+      <div className="message__main" ref={bubble} onContextMenu={onContextMenu}>
+        {m.deleted ? (
+          <DeletedBubble message={m} />
+        ) : m.kind === "undecryptable" ? (
+          <UndecryptableBubble message={m} />
+        ) : m.kind === "file" && m.file ? (
+          <FileBubble message={m} file={m.file} />
+        ) : (
+          <TextBubble message={m} />
+        )}
+        {showBar ? <ActionBar message={m} actions={actions} /> : null}
+      </div>
+      {m.deleted ? null : <Reactions message={m} onToggle={actions.react} />}
+      {actions.error ? (
+        <p className="message__action-error" role="alert" data-testid="action-error">
+          {actions.error}{" "}
+          <button type="button" className="link-button" onClick={actions.clearError}>
+            Dismiss
+          </button>
+        </p>
+      ) : null}
       {m.reason === "not_a_member" && !m.outgoing ? (
         <p className="message__warning" data-testid="not-a-member">
           <AlertIcon className="message__warning-icon" />
@@ -104,8 +181,40 @@ function MessageItemView({ row, showSender, highlighted }: MessageItemProps) {
       ) : null}
       {m.kind === "text" && !m.outgoing && clockIsOff(m) ? <ClockOff message={m} /> : null}
       {m.status === "failed" ? <FailedSend message={m} /> : null}
+      {actions.overlays(() => root.current?.focus({ preventScroll: true }))}
     </div>
   );
+}
+
+/**
+ * Whether the pointer is over the element. From the DOM's own enter and leave events: React's
+ * are worked out from the element tree, where the popovers a message opens (in portals) count as
+ * inside it. While over it, the next element the pointer goes over is checked too: a leave is not
+ * reported when the element under the pointer was removed meanwhile (a reaction taken back).
+ */
+function useHovered(ref: React.RefObject<HTMLElement | null>): boolean {
+  const [hovered, setHovered] = useState(false);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const enter = () => setHovered(true);
+    const leave = () => setHovered(false);
+    el.addEventListener("mouseenter", enter);
+    el.addEventListener("mouseleave", leave);
+    return () => {
+      el.removeEventListener("mouseenter", enter);
+      el.removeEventListener("mouseleave", leave);
+    };
+  }, [ref]);
+  useEffect(() => {
+    if (!hovered) return;
+    const over = (e: MouseEvent) => {
+      if (!ref.current?.contains(e.target as Node | null)) setHovered(false);
+    };
+    document.addEventListener("mouseover", over, true);
+    return () => document.removeEventListener("mouseover", over, true);
+  }, [hovered, ref]);
+  return hovered;
 }
 
 /** How far the sender's time may be from the server's before it is pointed out. */
@@ -133,9 +242,22 @@ function ClockOff({ message: m }: { message: Message }) {
 
 function TextBubble({ message: m }: { message: Message }) {
   return (
-    <div className="bubble">
+    <div className={m.reply_to ? "bubble bubble--reply" : "bubble"}>
+      {m.reply_to ? <QuoteBlock reply={m} quote={m.reply_to} /> : null}
       <p className="bubble__body" data-testid="message-body">
         {m.body}
+      </p>
+      <BubbleMeta message={m} />
+    </div>
+  );
+}
+
+/** What is left of a message its sender deleted for everyone. */
+function DeletedBubble({ message: m }: { message: Message }) {
+  return (
+    <div className="bubble bubble--deleted">
+      <p className="bubble__body" data-testid="message-body">
+        This message was deleted
       </p>
       <BubbleMeta message={m} />
     </div>

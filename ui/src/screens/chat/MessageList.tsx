@@ -12,8 +12,8 @@
 //! first frame is painted (at once for a search jump, which has no first view): its first
 //! render and the layout of its hidden rows would otherwise delay the first frame.
 
-import { Fragment, useCallback, useLayoutEffect, useMemo, useRef, useState } from "react";
-import { GroupedVirtuoso, type Components } from "react-virtuoso";
+import { Fragment, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { GroupedVirtuoso, type Components, type GroupedVirtuosoHandle } from "react-virtuoso";
 import { useStore } from "../../lib/store";
 import { layoutMessages, rowsToFill, type MessageRow } from "../../lib/messageRows";
 import { afterNextPaint } from "../../lib/frames";
@@ -24,7 +24,8 @@ import { useSession } from "../../state/context";
 import { ErrorNote } from "../../components/ErrorNote";
 import { LockIcon } from "../../components/icons";
 import { MessageItem } from "./MessageItem";
-import { PIN_THRESHOLD_PX, useListScrolling } from "./useListScrolling";
+import { PIN_THRESHOLD_PX, prefersReducedMotion, useListScrolling } from "./useListScrolling";
+import { useMessageFocus } from "./useMessageFocus";
 
 /** Large enough that the index stays positive however far back the person scrolls. */
 const BASE_INDEX = 1_000_000_000;
@@ -53,6 +54,9 @@ export function MessageList({ conversation, warmup = false }: MessageListProps) 
 
   const { followOutput, onScrollerRef, onHeightChanged, scroller } = useListScrolling(layout.rows, win);
   const shown = useListShown(scroller);
+  const { regionProps } = useMessageFocus(scroller);
+  const virtuoso = useRef<GroupedVirtuosoHandle>(null);
+  useReveal(win?.reveal ?? null, layout.rows, virtuoso, scroller);
   const [viewRem] = useState(windowHeightRem);
   const highlightId = win?.highlightId ?? null;
   const listMounted = useMountedAfterPaint(highlightId !== null) && !warmup;
@@ -95,9 +99,22 @@ export function MessageList({ conversation, warmup = false }: MessageListProps) 
   const edgeContext: EdgeContext = { loading: win.loading, hasOlder: win.hasOlder, error: win.error, retry: startReached };
 
   return (
-    <div className="message-list" role="region" aria-label={`Messages with ${conversation.title}`}>
+    <div
+      className="message-list"
+      role="region"
+      aria-label={`Messages with ${conversation.title}`}
+      aria-describedby={listMounted ? `message-keys-${id}` : undefined}
+      {...(listMounted ? regionProps : {})}
+    >
+      {listMounted ? (
+        <p id={`message-keys-${id}`} className="visually-hidden">
+          Up and Down move between messages. Tab reaches a message's actions; the menu key or Shift+F10 opens
+          them all. Escape goes back to the message field.
+        </p>
+      ) : null}
       {listMounted ? (
         <GroupedVirtuoso<MessageRow, EdgeContext>
+          ref={virtuoso}
           className="message-list__scroller"
           groupCounts={layout.days.map((d) => d.count)}
           firstItemIndex={firstItemIndex}
@@ -146,6 +163,43 @@ export function MessageList({ conversation, warmup = false }: MessageListProps) 
       ) : null}
     </div>
   );
+}
+
+/** How long a revealed message may take to be drawn before it is given focus. */
+const REVEAL_FOCUS_MS = 1500;
+
+/**
+ * A message a quote asked to be shown (`MessageWindow.reveal`): scrolled to when it was in the
+ * window already (a replaced window starts at it), then given the keyboard's focus once drawn.
+ */
+function useReveal(
+  reveal: MessageWindow["reveal"],
+  rows: readonly MessageRow[],
+  virtuoso: React.RefObject<GroupedVirtuosoHandle | null>,
+  scroller: HTMLElement | null,
+) {
+  const handled = useRef(0);
+  const rowsRef = useRef(rows);
+  rowsRef.current = rows;
+  useEffect(() => {
+    if (!reveal || reveal.seq === handled.current || !scroller) return;
+    handled.current = reveal.seq;
+    if (reveal.scroll) {
+      const index = rowsRef.current.findIndex((r) => r.message.id === reveal.id);
+      if (index >= 0) {
+        virtuoso.current?.scrollToIndex({ index, align: "center", behavior: prefersReducedMotion() ? "auto" : "smooth" });
+      }
+    }
+    const until = performance.now() + REVEAL_FOCUS_MS;
+    let frame = 0;
+    const focus = () => {
+      const row = scroller.querySelector<HTMLElement>(`[data-testid="message"][data-message-id="${reveal.id}"]`);
+      if (row) row.focus({ preventScroll: true });
+      else if (performance.now() < until) frame = requestAnimationFrame(focus);
+    };
+    frame = requestAnimationFrame(focus);
+    return () => cancelAnimationFrame(frame);
+  }, [reveal, scroller, virtuoso]);
 }
 
 /** The window's height in rem: more than the first view shows (the header and composer take

@@ -16,7 +16,7 @@ const PINNED_PX = 8;
 /** How long after a wheel, touch, pointer or key event a scroll counts as the person's. */
 const USER_SCROLL_MS = 1000;
 
-function prefersReducedMotion(): boolean {
+export function prefersReducedMotion(): boolean {
   return typeof window.matchMedia === "function" && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 }
 
