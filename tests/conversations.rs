@@ -320,6 +320,7 @@ async fn a_backup_carries_replies_reactions_edits_deletions_and_unsent_actions()
     server.kill9();
     bob.react(seen(&bob, &with_alice, &first.message_id).id, "🍝", false).await.unwrap();
 
+    bob.set_read_receipts(false).unwrap();
     let work = tempfile::tempdir().unwrap();
     let backup = work.path().join("bob.sotto-backup");
     let passphrase = "a long backup passphrase";
@@ -350,6 +351,10 @@ async fn a_backup_carries_replies_reactions_edits_deletions_and_unsent_actions()
     assert_eq!(answer.reactions, reactions(&[("🙌", &["alice"])]));
     assert!(search_ids(&bob, "secret").is_empty() && search_ids(&bob, "noon").is_empty());
     assert_eq!(search_ids(&bob, "eight"), std::slice::from_ref(&first.message_id));
+    assert!(!bob.read_receipts().unwrap(), "the setting comes back");
+    // Receipts come back too: bob's reply was delivered to alice.
+    let receipts = seen(&bob, &with_alice, &reply.message_id).receipts.unwrap();
+    assert_eq!((receipts.delivered, receipts.read), (names(&["alice"]), vec![]));
     // The reaction bob gave offline goes out from the restored device.
     bob.sync().await.unwrap();
     alice.sync().await.unwrap();

@@ -23,7 +23,7 @@ use crate::store::{StoreError, now_ms};
 use crate::{Error, Result};
 
 /// Meta keys a backup carries: the inbox position (never tokens or anything secret).
-pub(super) const META_KEYS: &[&str] = &["inbox_seq"];
+pub(super) const META_KEYS: &[&str] = &["inbox_seq", crate::store::META_READ_RECEIPTS];
 
 /// What an export wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -182,6 +182,8 @@ fn count(c: &Connection, kept: &BTreeMap<i64, (PathBuf, u64)>) -> Result<Counts>
         reaction: n("SELECT count(*) FROM reactions")?,
         message_version: n("SELECT count(*) FROM message_versions")?,
         waiting_action: n("SELECT count(*) FROM waiting_actions")?,
+        receipt: n("SELECT count(*) FROM receipts")?,
+        read_mark: n("SELECT count(*) FROM read_marks")?,
     })
 }
 
@@ -432,6 +434,22 @@ fn write_records<W: Write>(
             })
         },
     )?;
+    each(
+        c,
+        "SELECT message_row, reader, delivered_ts, read_ts FROM receipts ORDER BY message_row, reader",
+        lines,
+        |r| {
+            Ok(Record::Receipt {
+                message_row: r.get(0)?,
+                reader: r.get(1)?,
+                delivered_ts: r.get(2)?,
+                read_ts: r.get(3)?,
+            })
+        },
+    )?;
+    each(c, "SELECT conversation_id, up_to_row FROM read_marks", lines, |r| {
+        Ok(Record::ReadMark { conversation_id: r.get(0)?, up_to_row: r.get(1)? })
+    })?;
     each(c, "SELECT message_row, body, ts FROM message_versions ORDER BY message_row, ts, rowid", lines, |r| {
         Ok(Record::MessageVersion { message_row: r.get(0)?, body: r.get(1)?, ts: r.get(2)? })
     })?;

@@ -326,6 +326,20 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], files_dir: &Path, record: Record, 
                 i64::from(present)
             ])?;
         }
+        Record::Receipt { message_row, reader, delivered_ts, read_ts } => {
+            c.prepare_cached(
+                "INSERT INTO receipts (message_row, reader, delivered_ts, read_ts) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![message_row, reader, delivered_ts, read_ts])?;
+        }
+        Record::ReadMark { conversation_id, up_to_row } => {
+            c.prepare_cached(
+                "INSERT INTO read_marks (conversation_id, up_to_row) VALUES (?1, ?2)
+                 ON CONFLICT (conversation_id) DO UPDATE SET up_to_row = max(up_to_row, excluded.up_to_row)",
+            )?
+            .execute(params![conversation_id, up_to_row])?;
+        }
         Record::MessageVersion { message_row, body, ts } => {
             c.prepare_cached("INSERT INTO message_versions (message_row, body, ts) VALUES (?1, ?2, ?3)")?
                 .execute(params![message_row, body, ts])?;

@@ -55,6 +55,8 @@ pub(crate) struct Counts {
     pub reaction: u64,
     pub message_version: u64,
     pub waiting_action: u64,
+    pub receipt: u64,
+    pub read_mark: u64,
 }
 
 impl Counts {
@@ -82,6 +84,8 @@ impl Counts {
             self.reaction,
             self.message_version,
             self.waiting_action,
+            self.receipt,
+            self.read_mark,
         ]
         .iter()
         .fold(0u64, |a, b| a.saturating_add(*b))
@@ -92,7 +96,7 @@ impl Counts {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum Record {
-    /// A profile setting; only `inbox_seq` is written.
+    /// A profile setting: `inbox_seq`, and `read_receipts` when set.
     Meta {
         key: String,
         value: String,
@@ -236,6 +240,20 @@ pub(crate) enum Record {
         message_row: i64,
         body: String,
         ts: i64,
+    },
+    /// Who got (and who saw) one of this user's messages.
+    Receipt {
+        message_row: i64,
+        reader: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delivered_ts: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read_ts: Option<i64>,
+    },
+    /// The newest message of a conversation whose read receipt was sent.
+    ReadMark {
+        conversation_id: ConversationId,
+        up_to_row: i64,
     },
     /// An edit or deletion waiting for its message.
     WaitingAction {

@@ -17,8 +17,9 @@ pub use crypto::{BackupScope, DeviceRecord, Devices, InboundGroupRecord, Outboun
 pub use error::{DbColumn, StoreError};
 pub use groups::{LocalGroup, VerifiedChange};
 pub use history::{
-    Conversation, ConversationKind, Decrypted, FileInfo, FileState, ImageInfo, Message, MessageKind, MessageReason,
-    MessageStatus, NewFile, NewMessage, OutboxItem, Quote, Reaction, ReceiptStep, Receipts, SearchHit, WaitingAction,
+    Conversation, ConversationKind, Decrypted, FileInfo, FileState, ImageInfo, META_READ_RECEIPTS, Message,
+    MessageKind, MessageReason, MessageStatus, NewFile, NewMessage, OutboxItem, Quote, Reaction, ReceiptStep, Receipts,
+    SearchHit, WaitingAction,
 };
 #[cfg(feature = "bench")]
 pub use history::{MESSAGE_COLUMN_COUNT, SEARCH_SQL, fts_query};

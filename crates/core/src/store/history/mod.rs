@@ -23,7 +23,7 @@ pub use messages::MESSAGE_COLUMN_COUNT;
 pub use messages::ORDER_KEY;
 pub use messages::{Decrypted, Message, MessageKind, MessageReason, MessageStatus, NewMessage};
 pub use outbox::OutboxItem;
-pub use receipts::{ReceiptStep, Receipts};
+pub use receipts::{META_READ_RECEIPTS, ReceiptStep, Receipts};
 pub use search::SearchHit;
 #[cfg(feature = "bench")]
 pub use search::{SEARCH_SQL, fts_query};
