@@ -7,6 +7,7 @@
 //! - actions that arrive before their message (handed over in reverse order) wait for it;
 //! - receipts: delivered and read, one to one and aggregated in a group of 4, read receipts
 //!   off (none sent, none shown), another device of the reader clearing its unread count;
+//! - an owner who leaves hands the group over (to an admin first); roles through the CLI;
 //! - a readable export shows all of it (and nothing of a deleted message);
 //! - a new device given the one-to-one history gets all of it too;
 //! - a backup carries all of it, and a reaction still waiting to be sent goes out after the
@@ -527,4 +528,64 @@ async fn reading_on_one_device_clears_the_unread_count_on_the_others() {
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_who_leaves_hands_the_group_over() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
+    let group = alice.create_group("club", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    alice.set_role(&group, &uid("carol"), sotto_proto::Role::Admin).await.unwrap();
+    // The owner leaves: carol, the admin, owns the group now; bob and carol go on talking.
+    alice.leave_group(&group).await.unwrap();
+    for c in [&bob, &carol] {
+        let g = c.fetch_groups().await.unwrap().into_iter().find(|g| g.group_id == group).unwrap();
+        let roles: Vec<(String, sotto_proto::Role)> =
+            g.members.iter().map(|m| (m.user_id.to_string(), m.role)).collect();
+        assert_eq!(
+            roles,
+            [("bob".to_owned(), sotto_proto::Role::Member), ("carol".to_owned(), sotto_proto::Role::Owner)],
+            "{}",
+            c.user_id()
+        );
+    }
+    carol.send_group_text(&group, "still here").await.unwrap();
+    bob.sync().await.unwrap();
+    assert!(seen_body(&bob, &ConversationId::Group(group.clone()), "still here"));
+    // With no admin, the next owner is the first other member; the last one ends the group.
+    carol.leave_group(&group).await.unwrap();
+    let g = bob.fetch_groups().await.unwrap().into_iter().find(|g| g.group_id == group).unwrap();
+    assert_eq!(
+        g.members.iter().map(|m| (m.user_id.as_str(), m.role)).collect::<Vec<_>>(),
+        [("bob", sotto_proto::Role::Owner)]
+    );
+    bob.leave_group(&group).await.unwrap();
+    assert!(!bob.fetch_groups().await.unwrap().iter().any(|g| g.group_id == group && g.joined));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_promotes_demotes_and_transfers() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol] =
+        ["alice", "bob", "carol"].map(|name| Cli::new(&server, dirs.path().join(name)).registered(name));
+    alice.run(&["group", "create", "crew", "bob", "carol"], "").json();
+    let role = |g: &serde_json::Value, user: &str| {
+        g["members"].as_array().unwrap().iter().find(|m| m["user_id"] == user).unwrap()["role"].clone()
+    };
+    let g = alice.run(&["group", "promote", "crew", "bob"], "").json();
+    assert_eq!(role(&g, "bob"), "admin");
+    let g = alice.run(&["group", "demote", "crew", "bob"], "").json();
+    assert_eq!(role(&g, "bob"), "member");
+    let g = alice.run(&["group", "transfer", "crew", "carol"], "").json();
+    assert_eq!((role(&g, "carol"), role(&g, "alice")), ("owner".into(), "admin".into()));
+    // Only the owner changes roles.
+    let refused = bob.run(&["group", "promote", "crew", "bob"], "");
+    assert!(!refused.ok);
+    carol.run(&["sync"], "").json();
+}
+
+fn seen_body(client: &Client, conversation: &ConversationId, body: &str) -> bool {
+    client.messages(conversation, None, 100).unwrap().iter().any(|m| m.body == body)
 }

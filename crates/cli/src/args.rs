@@ -354,7 +354,8 @@ pub enum GroupCommand {
     Decline { group: String },
     /// Remove a member, or withdraw an invitation (admins only).
     Remove { group: String, user: String },
-    /// Leave a group (the owner makes someone else the owner first, or dismisses it).
+    /// Leave a group. An owner hands ownership to an admin (or another member) first; the last
+    /// member ends the group.
     Leave { group: String },
     /// Give a member a role (owner only): `member`, `admin`, or `owner` to hand ownership over
     /// (you stay an admin).
@@ -364,6 +365,12 @@ pub enum GroupCommand {
         #[arg(value_parser = ["member", "admin", "owner"])]
         role: String,
     },
+    /// Make a member an admin (owner only).
+    Promote { group: String, user: String },
+    /// Make an admin a plain member again (owner only).
+    Demote { group: String, user: String },
+    /// Hand ownership to another member (owner only); you stay an admin.
+    Transfer { group: String, user: String },
     /// End a group for everyone (owner only).
     Dismiss { group: String },
     /// The groups this user is in, checked against their members' signed changes.

@@ -49,6 +49,18 @@ pub async fn group(run: &mut Invocation<'_>, cmd: &GroupCommand) -> Result<()> {
             let role = Role::parse(role).ok_or_else(|| anyhow::anyhow!("A role is member, admin or owner."))?;
             print(&client.set_role(&g, &user(u)?, role).await?)
         }
+        GroupCommand::Promote { group, user: u } => {
+            let g = resolve_group(&client, group).await?;
+            print(&client.set_role(&g, &user(u)?, Role::Admin).await?)
+        }
+        GroupCommand::Demote { group, user: u } => {
+            let g = resolve_group(&client, group).await?;
+            print(&client.set_role(&g, &user(u)?, Role::Member).await?)
+        }
+        GroupCommand::Transfer { group, user: u } => {
+            let g = resolve_group(&client, group).await?;
+            print(&client.set_role(&g, &user(u)?, Role::Owner).await?)
+        }
         GroupCommand::Dismiss { group } => {
             let g = resolve_group(&client, group).await?;
             client.dismiss_group(&g).await?;

@@ -172,9 +172,21 @@ impl Client {
         Ok(local)
     }
 
-    /// Leave a group; its last member dismisses it by leaving.
+    /// Leave a group; its last member dismisses it by leaving. The owner first hands ownership
+    /// to an admin (the first listed), or if there is none to the first other member: the group
+    /// goes on without them, as it would after a `set_role` and a `leave`.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn leave_group(&self, group: &GroupId) -> Result<()> {
+        let local = self.sync_group_log(group).await?;
+        let own = self.user_id().clone();
+        let is_owner = local.members.iter().any(|m| m.user_id == own && m.role == Role::Owner);
+        let others = local.members.iter().filter(|m| m.user_id != own);
+        let successor =
+            others.clone().find(|m| m.role == Role::Admin).or_else(|| others.clone().next()).map(|m| m.user_id.clone());
+        if is_owner && let Some(successor) = successor {
+            tracing::info!(group = %group, "the owner leaves: ownership goes to another member first");
+            self.set_role(group, &successor, Role::Owner).await?;
+        }
         self.change_group(group, |_| Ok(GroupAction::Leave)).await?;
         self.transact(|_, db| db.discard_outbound_group(group))?;
         Ok(())
