@@ -7,6 +7,9 @@
 //! - actions that arrive before their message (handed over in reverse order) wait for it;
 //! - receipts: delivered and read, one to one and aggregated in a group of 4, read receipts
 //!   off (none sent, none shown), another device of the reader clearing its unread count;
+//! - a conversation's controls on this device: mute (for a while), archive (a new message
+//!   brings it back unless muted), pin, mark unread, drafts across restarts, delete (its text
+//!   out of search, its files out of the profile), in a backup too, and through the CLI;
 //! - an owner who leaves hands the group over (to an admin first); roles through the CLI;
 //! - a readable export shows all of it (and nothing of a deleted message);
 //! - a new device given the one-to-one history gets all of it too;
@@ -322,6 +325,8 @@ async fn a_backup_carries_replies_reactions_edits_deletions_and_unsent_actions()
     bob.react(seen(&bob, &with_alice, &first.message_id).id, "🍝", false).await.unwrap();
 
     bob.set_read_receipts(false).unwrap();
+    bob.set_pinned(&with_alice, true).unwrap();
+    bob.set_draft(&with_alice, "see you at").unwrap();
     let work = tempfile::tempdir().unwrap();
     let backup = work.path().join("bob.sotto-backup");
     let passphrase = "a long backup passphrase";
@@ -353,6 +358,8 @@ async fn a_backup_carries_replies_reactions_edits_deletions_and_unsent_actions()
     assert!(search_ids(&bob, "secret").is_empty() && search_ids(&bob, "noon").is_empty());
     assert_eq!(search_ids(&bob, "eight"), std::slice::from_ref(&first.message_id));
     assert!(!bob.read_receipts().unwrap(), "the setting comes back");
+    let c = listed(&bob, &with_alice);
+    assert!(c.pinned && c.draft == "see you at", "{c:?}");
     // Receipts come back too: bob's reply was delivered to alice.
     let receipts = seen(&bob, &with_alice, &reply.message_id).receipts.unwrap();
     assert_eq!((receipts.delivered, receipts.read), (names(&["alice"]), vec![]));
@@ -588,4 +595,101 @@ async fn the_cli_promotes_demotes_and_transfers() {
 
 fn seen_body(client: &Client, conversation: &ConversationId, body: &str) -> bool {
     client.messages(conversation, None, 100).unwrap().iter().any(|m| m.body == body)
+}
+
+fn listed(client: &Client, id: &ConversationId) -> sotto_core::Conversation {
+    client.conversations().unwrap().into_iter().find(|c| &c.id == id).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_are_muted_archived_pinned_marked_unread_drafted_and_deleted() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
+    let (with_bob, with_carol) = (ConversationId::Direct(uid("bob")), ConversationId::Direct(uid("carol")));
+    bob.send_text(&uid("alice"), "first from bob").await.unwrap();
+    carol.send_text(&uid("alice"), "first from carol").await.unwrap();
+    alice.sync().await.unwrap();
+
+    // Pinned first, whatever came later.
+    alice.set_pinned(&with_bob, true).unwrap();
+    carol.send_text(&uid("alice"), "carol again").await.unwrap();
+    alice.sync().await.unwrap();
+    let order: Vec<ConversationId> = alice.conversations().unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(order, [with_bob.clone(), with_carol.clone()]);
+    alice.set_pinned(&with_bob, false).unwrap();
+    assert_eq!(alice.conversations().unwrap()[0].id, with_carol);
+
+    // Archived: a new message brings it back; muted, it stays archived.
+    alice.set_archived(&with_carol, true).unwrap();
+    assert!(listed(&alice, &with_carol).archived);
+    carol.send_text(&uid("alice"), "are you there?").await.unwrap();
+    alice.sync().await.unwrap();
+    assert!(!listed(&alice, &with_carol).archived, "back with a new message");
+    alice.set_archived(&with_carol, true).unwrap();
+    alice.set_muted(&with_carol, Some(i64::MAX)).unwrap();
+    carol.send_text(&uid("alice"), "hello??").await.unwrap();
+    alice.sync().await.unwrap();
+    let c = listed(&alice, &with_carol);
+    assert!(c.archived && c.muted_until == Some(i64::MAX));
+    alice.set_muted(&with_carol, None).unwrap();
+    assert_eq!(listed(&alice, &with_carol).muted_until, None);
+
+    // Marked unread until read.
+    alice.mark_read(&with_bob).unwrap();
+    alice.mark_unread(&with_bob).unwrap();
+    assert!(listed(&alice, &with_bob).marked_unread);
+    alice.mark_read(&with_bob).unwrap();
+    assert!(!listed(&alice, &with_bob).marked_unread);
+
+    // A draft survives a restart.
+    alice.set_draft(&with_bob, "half a thought").unwrap();
+    let dir = alice.profile_dir().to_owned();
+    drop(alice);
+    let alice = Client::open(&dir, None).unwrap();
+    assert_eq!(listed(&alice, &with_bob).draft, "half a thought");
+    let err = alice.set_draft(&with_bob, &"x".repeat(65 * 1024)).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+
+    // Deleted: gone from the list, from search, and its files from the profile; nothing sent.
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("note.txt");
+    std::fs::write(&path, b"a small file").unwrap();
+    carol.send_file(&uid("alice"), &path, "carol's file").await.unwrap();
+    alice.sync().await.unwrap();
+    let files = |c: &Client| std::fs::read_dir(c.profile_dir().join("files")).map_or(0, |d| d.count());
+    assert_eq!(files(&alice), 1);
+    assert!(!search_ids(&alice, "hello").is_empty());
+    alice.delete_conversation(&with_carol).unwrap();
+    assert!(!alice.conversations().unwrap().iter().any(|c| c.id == with_carol));
+    assert!(search_ids(&alice, "hello").is_empty() && search_ids(&alice, "carol").is_empty());
+    assert_eq!(files(&alice), 0);
+    assert!(alice.messages(&with_carol, None, 10).unwrap().is_empty());
+    assert_eq!(alice.delete_conversation(&with_carol).unwrap_err().code(), ErrorCode::InvalidInput);
+    // Carol still has her side; a new message starts the conversation again.
+    carol.send_text(&uid("alice"), "new start").await.unwrap();
+    alice.sync().await.unwrap();
+    let bodies: Vec<String> = alice.messages(&with_carol, None, 10).unwrap().into_iter().map(|m| m.body).collect();
+    assert_eq!(bodies, ["new start"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_mutes_archives_pins_and_deletes_conversations() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = ["alice", "bob"].map(|name| Cli::new(&server, dirs.path().join(name)).registered(name));
+    bob.run(&["send", "alice", "hi"], "").json();
+    alice.run(&["sync"], "").json();
+    let muted = alice.run(&["conversation", "mute", "bob", "--for", "3600"], "").json();
+    let until = muted["muted_until"].as_i64().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!((until - now - 3_600_000).abs() < 60_000, "an hour from now: {until}");
+    assert_eq!(alice.run(&["conversation", "unmute", "bob"], "").json()["muted_until"], serde_json::Value::Null);
+    assert_eq!(alice.run(&["conversation", "archive", "bob"], "").json()["archived"], true);
+    assert_eq!(alice.run(&["conversation", "pin", "bob"], "").json()["pinned"], true);
+    assert_eq!(alice.run(&["conversation", "unread", "bob"], "").json()["marked_unread"], true);
+    assert!(!alice.run(&["conversation", "archive", "bob", "--for", "5"], "").ok);
+    assert_eq!(alice.run(&["conversation", "delete", "bob"], "").json()["deleted"], true);
+    assert_eq!(alice.run(&["conversations"], "").json(), serde_json::json!([]));
+    assert!(!alice.run(&["conversation", "pin", "bob"], "").ok, "no such conversation any more");
 }

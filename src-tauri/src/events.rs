@@ -23,24 +23,34 @@ const PREVIEW_CHARS: usize = 160;
 /// What the forwarder knows of each conversation: enough for notification titles and the
 /// unread total, without holding the client (sign-out needs the only handle).
 struct Sidebar {
-    conversations: HashMap<ConversationId, (String, i64)>,
+    /// Title, unread count, and muted until (ms), per conversation.
+    conversations: HashMap<ConversationId, (String, i64, Option<i64>)>,
 }
 
 impl Sidebar {
     fn new(list: Vec<Conversation>) -> Self {
-        Sidebar { conversations: list.into_iter().map(|c| (c.id, (c.title, c.unread))).collect() }
+        Sidebar { conversations: list.into_iter().map(|c| (c.id, (c.title, c.unread, c.muted_until))).collect() }
     }
 
     fn update(&mut self, c: &Conversation) {
-        self.conversations.insert(c.id.clone(), (c.title.clone(), c.unread));
+        self.conversations.insert(c.id.clone(), (c.title.clone(), c.unread, c.muted_until));
+    }
+
+    fn remove(&mut self, conversation_id: &ConversationId) {
+        self.conversations.remove(conversation_id);
     }
 
     fn unread(&self) -> i64 {
-        self.conversations.values().map(|(_, n)| *n).sum()
+        self.conversations.values().map(|(_, n, _)| *n).sum()
     }
 
     fn title(&self, conversation_id: &ConversationId) -> Option<&str> {
-        self.conversations.get(conversation_id).map(|(t, _)| t.as_str())
+        self.conversations.get(conversation_id).map(|(t, _, _)| t.as_str())
+    }
+
+    /// Muted now (no notifications).
+    fn muted(&self, conversation_id: &ConversationId, now_ms: i64) -> bool {
+        self.conversations.get(conversation_id).and_then(|(_, _, until)| *until).is_some_and(|until| until > now_ms)
     }
 }
 
@@ -57,6 +67,10 @@ pub fn spawn_forwarder<R: Runtime>(app: AppHandle<R>, client: Client) -> JoinHan
                     match &event {
                         ClientEvent::ConversationUpdated { conversation } => {
                             sidebar.update(conversation);
+                            crate::tray::show_unread(&app, sidebar.unread());
+                        }
+                        ClientEvent::ConversationRemoved { conversation_id } => {
+                            sidebar.remove(conversation_id);
                             crate::tray::show_unread(&app, sidebar.unread());
                         }
                         ClientEvent::MessageReceived { message } => notify(&app, &sidebar, message),
@@ -83,6 +97,12 @@ pub fn spawn_forwarder<R: Runtime>(app: AppHandle<R>, client: Client) -> JoinHan
 /// turned them off; without the text when previews are off.
 fn notify<R: Runtime>(app: &AppHandle<R>, sidebar: &Sidebar, message: &Message) {
     if message.outgoing || message.kind == MessageKind::System {
+        return;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    if sidebar.muted(&message.conversation_id, now_ms) {
         return;
     }
     if app.try_state::<AppState>().is_some_and(|s| s.is_focused()) {
@@ -228,11 +248,22 @@ mod tests {
             last_ts: 0,
             last_preview: String::new(),
             unread,
+            muted_until: None,
+            archived: false,
+            pinned: false,
+            marked_unread: false,
+            draft: String::new(),
         };
         let mut sidebar = Sidebar::new(vec![conv("u:bob", 2), conv("u:carol", 3)]);
         assert_eq!(sidebar.unread(), 5);
         sidebar.update(&conv("u:bob", 0));
         sidebar.update(&conv("g:x", 4));
         assert_eq!(sidebar.unread(), 7);
+        sidebar.remove(&ConversationId::parse("g:x").unwrap());
+        assert_eq!(sidebar.unread(), 3);
+        // Muted until a time: silent before it, not after.
+        let muted = Conversation { muted_until: Some(1_000), ..conv("u:dave", 1) };
+        sidebar.update(&muted);
+        assert!(sidebar.muted(&muted.id, 999) && !sidebar.muted(&muted.id, 1_000));
     }
 }

@@ -97,6 +97,19 @@ pub enum Command {
         #[arg(long)]
         group: Option<String>,
     },
+    /// Mute (for a while, or until unmuted), archive, pin, mark unread, or delete a
+    /// conversation; on this device only.
+    Conversation {
+        #[arg(value_parser = ["mute", "unmute", "archive", "unarchive", "pin", "unpin", "unread", "delete"])]
+        action: String,
+        /// The user id of a one-to-one conversation.
+        user: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        /// With `mute`: for this many seconds (without it, until unmuted).
+        #[arg(long = "for", value_name = "SECONDS")]
+        for_secs: Option<u64>,
+    },
     /// Turn read receipts on or off (off: none are sent, and nobody's are shown).
     ReadReceipts {
         #[arg(value_parser = ["on", "off"])]

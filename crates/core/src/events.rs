@@ -100,6 +100,10 @@ pub enum ClientEvent {
     ConversationUpdated {
         conversation: Conversation,
     },
+    /// The conversation was deleted from this device.
+    ConversationRemoved {
+        conversation_id: ConversationId,
+    },
     MembershipChanged {
         group_id: String,
         change: MembershipChange,

@@ -103,6 +103,8 @@ const groups: Record<string, LocalGroup> = {
   },
 };
 const conversations: Conversation[] = [];
+/** A conversation's own controls, as a new one has them. */
+const CONTROLS = { muted_until: null, archived: false, pinned: false, marked_unread: false, draft: "" } as const;
 
 function msg(conversation_id: ConversationId, sender: string, body: string, ts: number, extra: Partial<Message> = {}): Message {
   const outgoing = sender === ME;
@@ -173,9 +175,9 @@ function seed(): void {
   msg(g, ME, "Great choice. Meeting on the 14th?", now - 40 * MINUTE);
   msg(c, "carol", "Thanks for the recommendation!", now - 12 * DAY);
   conversations.push(
-    { id: b, kind: "direct", peer: "bob", title: "bob", last_ts: 0, last_preview: "", unread: 2 },
-    { id: g, kind: "group", peer: "book-club", title: "Book club", last_ts: 0, last_preview: "", unread: 5 },
-    { id: c, kind: "direct", peer: "carol", title: "carol", last_ts: 0, last_preview: "", unread: 0 },
+    { id: b, kind: "direct", peer: "bob", title: "bob", last_ts: 0, last_preview: "", unread: 2, ...CONTROLS },
+    { id: g, kind: "group", peer: "book-club", title: "Book club", last_ts: 0, last_preview: "", unread: 5, ...CONTROLS },
+    { id: c, kind: "direct", peer: "carol", title: "carol", last_ts: 0, last_preview: "", unread: 0, ...CONTROLS },
   );
   for (const conv of conversations) refreshConversation(conv.id);
 }
@@ -461,7 +463,7 @@ const api = {
     const id = directConversationId(userId);
     let conv = conversations.find((c) => c.id === id);
     if (!conv) {
-      conv = { id, kind: "direct", peer: userId, title: userId, last_ts: 0, last_preview: "", unread: 0 };
+      conv = { id, kind: "direct", peer: userId, title: userId, last_ts: 0, last_preview: "", unread: 0, ...CONTROLS };
       conversations.push(conv);
     }
     return delay({ ...conv });
@@ -553,7 +555,7 @@ const api = {
       invited: [],
     };
     groups[id] = group;
-    conversations.push({ id: groupConversationId(id), kind: "group", peer: id, title: name, last_ts: 0, last_preview: "", unread: 0 });
+    conversations.push({ id: groupConversationId(id), kind: "group", peer: id, title: name, last_ts: 0, last_preview: "", unread: 0, ...CONTROLS });
     return delay(group);
   },
   groupDetails: (groupId: string) => {

@@ -67,6 +67,15 @@ export class ConversationStore extends Store<ConversationState> {
     }));
   }
 
+  /** A conversation deleted from this device. */
+  remove(id: ConversationId): void {
+    this.set((s) => ({
+      ...s,
+      list: s.list.filter((c) => c.id !== id),
+      selectedId: s.selectedId === id ? null : s.selectedId,
+    }));
+  }
+
   /** Adds a conversation only if the list doesn't have it yet (a placeholder until the engine's update). */
   addIfMissing(conversation: Conversation): void {
     if (!this.find(conversation.id)) this.upsert(conversation);

@@ -258,6 +258,9 @@ export class Session {
       case "message_removed":
         this.messages.removed(event.conversation_id, event.message_row);
         break;
+      case "conversation_removed":
+        this.conversations.remove(event.conversation_id);
+        break;
       case "conversation_updated":
         this.conversations.upsert(event.conversation);
         if (event.conversation.unread > 0) this.readIfOpen(event.conversation.id);

@@ -64,6 +64,11 @@ export function conversation(partial: Partial<Conversation> = {}): Conversation 
     last_ts: NOW - HOUR,
     last_preview: "hi",
     unread: 0,
+    muted_until: null,
+    archived: false,
+    pinned: false,
+    marked_unread: false,
+    draft: "",
     ...partial,
   };
 }

@@ -4,7 +4,7 @@
 
 import { act } from "@testing-library/react";
 import { vi } from "vitest";
-import { directConversationId } from "../lib/ids";
+import { directConversationId, UNTOUCHED } from "../lib/ids";
 import type * as Real from "../lib/tauri";
 import type { AppStatus, ClientEvent, ConversationId, FileDrop, KeyBackupStatus, Settings } from "../lib/types";
 import { readyStatus } from "./fixtures";
@@ -115,6 +115,7 @@ const defaults: typeof Real = {
     last_ts: 0,
     last_preview: "",
     unread: 0,
+    ...UNTOUCHED,
   }),
   userDevices: async () => [],
   verification: async () => ({ safety_number: "1".repeat(60), verified: false, changed_since_verified: false }),

@@ -84,6 +84,49 @@ pub async fn read(run: &mut Invocation<'_>, with_user: Option<&str>, group: Opti
     print(&serde_json::json!({ "conversation_id": conversation, "unread": listed.map_or(0, |c| c.unread) }))
 }
 
+pub fn conversation(
+    run: &mut Invocation<'_>,
+    action: &str,
+    with_user: Option<&str>,
+    group: Option<&str>,
+    for_secs: Option<u64>,
+) -> Result<()> {
+    let client = run.open()?;
+    let conversation = match (with_user, group) {
+        (Some(u), None) => ConversationId::Direct(user(u)?),
+        (None, Some(g)) => ConversationId::Group(client.find_group(g)?.group_id),
+        _ => bail!("name a user, or a group with --group"),
+    };
+    if for_secs.is_some() && action != "mute" {
+        bail!("--for goes with mute");
+    }
+    match action {
+        "mute" => {
+            let until = match for_secs {
+                Some(secs) => {
+                    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+                    i64::try_from(now.saturating_add(u128::from(secs) * 1000)).unwrap_or(i64::MAX)
+                }
+                None => i64::MAX,
+            };
+            client.set_muted(&conversation, Some(until))?;
+        }
+        "unmute" => client.set_muted(&conversation, None)?,
+        "archive" | "unarchive" => client.set_archived(&conversation, action == "archive")?,
+        "pin" | "unpin" => client.set_pinned(&conversation, action == "pin")?,
+        "unread" => client.mark_unread(&conversation)?,
+        "delete" => {
+            client.delete_conversation(&conversation)?;
+            return print(&serde_json::json!({ "conversation_id": conversation, "deleted": true }));
+        }
+        other => bail!("unknown action {other}"),
+    }
+    match client.conversations()?.into_iter().find(|c| c.id == conversation) {
+        Some(c) => print(&c),
+        None => bail!("there is no such conversation"),
+    }
+}
+
 pub fn read_receipts(run: &mut Invocation<'_>, on: bool) -> Result<()> {
     let client = run.open()?;
     client.set_read_receipts(on)?;

@@ -39,6 +39,9 @@ pub async fn run(cli: &Cli) -> Result<()> {
         Command::Edit { message_id, text } => messages::edit(&mut run, message_id, text).await,
         Command::Delete { message_id } => messages::delete(&mut run, message_id).await,
         Command::Read { user, group } => messages::read(&mut run, user.as_deref(), group.as_deref()).await,
+        Command::Conversation { action, user, group, for_secs } => {
+            messages::conversation(&mut run, action, user.as_deref(), group.as_deref(), *for_secs)
+        }
         Command::ReadReceipts { state } => messages::read_receipts(&mut run, state == "on"),
         Command::Sync => messages::sync(&mut run).await,
         Command::Listen => messages::listen(&mut run).await,

@@ -379,7 +379,9 @@ fn write_records<W: Write>(
             signature: r.get(4)?,
         })
     })?;
-    each(c, "SELECT id, kind, peer, title, last_ts, last_preview, unread FROM conversations", lines, |r| {
+    let conversations = "SELECT id, kind, peer, title, last_ts, last_preview, unread, muted_until, archived, pinned_ts,
+                                marked_unread, draft FROM conversations";
+    each(c, conversations, lines, |r| {
         Ok(Record::Conversation {
             id: r.get(0)?,
             kind: r.get(1)?,
@@ -388,6 +390,11 @@ fn write_records<W: Write>(
             last_ts: r.get(4)?,
             last_preview: r.get(5)?,
             unread: r.get(6)?,
+            muted_until: r.get(7)?,
+            archived: r.get(8)?,
+            pinned_ts: r.get(9)?,
+            marked_unread: r.get(10)?,
+            draft: r.get(11)?,
         })
     })?;
     each(

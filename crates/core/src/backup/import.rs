@@ -261,12 +261,39 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], files_dir: &Path, record: Record, 
             )?
             .execute(params![group_id, seq, hash, change, signature])?;
         }
-        Record::Conversation { id, kind, peer, title, last_ts, last_preview, unread } => {
+        Record::Conversation {
+            id,
+            kind,
+            peer,
+            title,
+            last_ts,
+            last_preview,
+            unread,
+            muted_until,
+            archived,
+            pinned_ts,
+            marked_unread,
+            draft,
+        } => {
             c.prepare_cached(
-                "INSERT INTO conversations (id, kind, peer, title, last_ts, last_preview, unread)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO conversations (id, kind, peer, title, last_ts, last_preview, unread, muted_until, archived,
+                    pinned_ts, marked_unread, draft)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
-            .execute(params![id, kind, peer, title, last_ts, last_preview, unread])?;
+            .execute(params![
+                id,
+                kind,
+                peer,
+                title,
+                last_ts,
+                last_preview,
+                unread,
+                muted_until,
+                archived,
+                pinned_ts,
+                marked_unread,
+                draft
+            ])?;
         }
         Record::Message {
             id,

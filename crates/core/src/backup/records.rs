@@ -200,6 +200,18 @@ pub(crate) enum Record {
         last_ts: i64,
         last_preview: String,
         unread: i64,
+        /// From version 3, each optional: muted until (ms), archived, when pinned (ms), marked
+        /// unread, the draft.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        muted_until: Option<i64>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        archived: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pinned_ts: Option<i64>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        marked_unread: bool,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        draft: String,
     },
     Message {
         id: i64,

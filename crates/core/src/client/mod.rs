@@ -7,6 +7,7 @@
 mod actions;
 mod backup;
 mod blobs;
+mod conversations;
 pub use blobs::UploadedFile;
 mod directory;
 mod files;

@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_attachments.sql"),
     include_str!("migrations/0010_message_actions.sql"),
     include_str!("migrations/0011_receipts.sql"),
+    include_str!("migrations/0012_conversation_controls.sql"),
 ];
 
 pub struct Store {

@@ -8,7 +8,7 @@ import type { Message } from "./Message";
 import type { Transfer } from "./Transfer";
 import type { VerificationView } from "./VerificationView";
 
-export type ClientEvent = { "type": "message_received", message: Message, } | { "type": "status_changed", message: Message, } | { "type": "message_changed", message: Message, } | { "type": "message_removed", conversation_id: ConversationId, message_row: number, } | { "type": "conversation_updated", conversation: Conversation, } | { "type": "membership_changed", group_id: string, change: MembershipChange, actor: string, users: Array<string>, } | { "type": "contact_key_changed", user_id: string, device_id: string, change: KeyChange, 
+export type ClientEvent = { "type": "message_received", message: Message, } | { "type": "status_changed", message: Message, } | { "type": "message_changed", message: Message, } | { "type": "message_removed", conversation_id: ConversationId, message_row: number, } | { "type": "conversation_updated", conversation: Conversation, } | { "type": "conversation_removed", conversation_id: ConversationId, } | { "type": "membership_changed", group_id: string, change: MembershipChange, actor: string, users: Array<string>, } | { "type": "contact_key_changed", user_id: string, device_id: string, change: KeyChange, 
 /**
  * This person had marked the safety number with `user_id` verified, and it held until
  * this change (see [`crate::Client::set_verified`]).

@@ -17,4 +17,25 @@ peer: string, title: string,
 /**
  * Time of the last message (ms since the epoch), 0 when empty.
  */
-last_ts: number, last_preview: string, unread: number, };
+last_ts: number, last_preview: string, unread: number, 
+/**
+ * Muted until this time (ms since the epoch; `null`: not muted; a year 292277026596
+ * time: until unmuted). No notifications while muted.
+ */
+muted_until: number | null, 
+/**
+ * Listed apart; a new message brings it back unless it is muted.
+ */
+archived: boolean, 
+/**
+ * Listed first (pinned conversations in the order they were pinned).
+ */
+pinned: boolean, 
+/**
+ * Marked unread by hand: shown as unread until it is read.
+ */
+marked_unread: boolean, 
+/**
+ * The text being written and not sent yet (kept across restarts).
+ */
+draft: string, };

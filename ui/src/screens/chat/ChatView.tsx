@@ -5,7 +5,7 @@
 import { useEffect } from "react";
 import * as ipc from "../../lib/tauri";
 import { useStore } from "../../lib/store";
-import { directUserOf, groupIdOf } from "../../lib/ids";
+import { directUserOf, groupIdOf, UNTOUCHED } from "../../lib/ids";
 import type { Conversation, ConversationId } from "../../lib/types";
 import { useSession } from "../../state/context";
 import { ChatHeader } from "./ChatHeader";
@@ -20,7 +20,7 @@ import { AttachmentSheet } from "./AttachmentSheet";
 function placeholder(id: ConversationId): Conversation {
   const group = groupIdOf(id);
   const peer = group ?? directUserOf(id) ?? id;
-  return { id, kind: group ? "group" : "direct", peer, title: peer, last_ts: 0, last_preview: "", unread: 0 };
+  return { id, kind: group ? "group" : "direct", peer, title: peer, last_ts: 0, last_preview: "", unread: 0, ...UNTOUCHED };
 }
 
 interface ChatViewProps {

@@ -3,7 +3,7 @@
 import { useState } from "react";
 import * as ipc from "../../lib/tauri";
 import { asCommandError } from "../../lib/errors";
-import { groupConversationId, isValidUserId, parseUserIds, USER_ID_RULE } from "../../lib/ids";
+import { groupConversationId, isValidUserId, parseUserIds, UNTOUCHED, USER_ID_RULE } from "../../lib/ids";
 import { useSession } from "../../state/context";
 import { Modal } from "../../components/Modal";
 import { FormError, type FormProblem } from "../../components/FormError";
@@ -42,6 +42,7 @@ export function NewGroupDialog({ onClose }: { onClose: () => void }) {
         last_ts: 0,
         last_preview: "",
         unread: 0,
+        ...UNTOUCHED,
       });
       session.openConversation(id);
       onClose();

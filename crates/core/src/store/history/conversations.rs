@@ -36,7 +36,24 @@ pub struct Conversation {
     pub last_preview: String,
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub unread: i64,
+    /// Muted until this time (ms since the epoch; `null`: not muted; a year 292277026596
+    /// time: until unmuted). No notifications while muted.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub muted_until: Option<i64>,
+    /// Listed apart; a new message brings it back unless it is muted.
+    pub archived: bool,
+    /// Listed first (pinned conversations in the order they were pinned).
+    pub pinned: bool,
+    /// Marked unread by hand: shown as unread until it is read.
+    pub marked_unread: bool,
+    /// The text being written and not sent yet (kept across restarts).
+    pub draft: String,
 }
+
+/// The columns [`to_conversation`] reads, in its order.
+const CONVERSATION_COLUMNS: &str = "id, kind, peer, title, last_ts, last_preview, unread, muted_until, archived, pinned_ts IS NOT NULL, marked_unread, draft";
+
+type ConversationRow = (String, String, String, String, i64, String, i64, Option<i64>, bool, bool, bool, String);
 
 impl std::fmt::Debug for Conversation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -44,18 +61,44 @@ impl std::fmt::Debug for Conversation {
     }
 }
 
-fn conversation_row(r: &Row<'_>) -> rusqlite::Result<(String, String, String, String, i64, String, i64)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+fn conversation_row(r: &Row<'_>) -> rusqlite::Result<ConversationRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+    ))
 }
 
-fn to_conversation(row: (String, String, String, String, i64, String, i64)) -> Result<Conversation> {
+fn to_conversation(row: ConversationRow) -> Result<Conversation> {
     let kind = match row.1.as_str() {
         "direct" => ConversationKind::Direct,
         "group" => ConversationKind::Group,
         _ => return Err(StoreError::unknown("conversations", "kind").into()),
     };
     let id = ConversationId::parse(&row.0).map_err(StoreError::id("conversations", "id"))?;
-    Ok(Conversation { id, kind, peer: row.2, title: row.3, last_ts: row.4, last_preview: row.5, unread: row.6 })
+    Ok(Conversation {
+        id,
+        kind,
+        peer: row.2,
+        title: row.3,
+        last_ts: row.4,
+        last_preview: row.5,
+        unread: row.6,
+        muted_until: row.7,
+        archived: row.8,
+        pinned: row.9,
+        marked_unread: row.10,
+        draft: row.11,
+    })
 }
 
 const PREVIEW_CHARS: usize = 120;
@@ -95,29 +138,94 @@ impl Db<'_> {
     }
 
     pub fn conversation(&self, id: &ConversationId) -> Result<Option<Conversation>> {
-        let row = self
-            .conn()
-            .prepare_cached(
-                "SELECT id, kind, peer, title, last_ts, last_preview, unread FROM conversations WHERE id = ?1",
-            )?
-            .query_row([id], conversation_row)
-            .optional()?;
+        let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1");
+        let row = self.conn().prepare_cached(&sql)?.query_row([id], conversation_row).optional()?;
         row.map(to_conversation).transpose()
     }
 
-    /// Every conversation, most recent activity first.
+    /// Every conversation: the pinned ones first (in the order they were pinned), then most
+    /// recent activity first. Archived ones are in it too (the caller lists them apart).
     pub fn conversations(&self) -> Result<Vec<Conversation>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT id, kind, peer, title, last_ts, last_preview, unread FROM conversations
-             ORDER BY last_ts DESC, id",
-        )?;
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations
+             ORDER BY pinned_ts IS NULL, pinned_ts, last_ts DESC, id"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map([], conversation_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter().map(to_conversation).collect()
     }
 
     pub fn mark_read(&self, conversation_id: &ConversationId) -> Result<()> {
-        self.conn().execute("UPDATE conversations SET unread = 0 WHERE id = ?1", [conversation_id])?;
+        self.conn()
+            .execute("UPDATE conversations SET unread = 0, marked_unread = 0 WHERE id = ?1", [conversation_id])?;
         Ok(())
+    }
+
+    /// Mute until `until` (ms; `None` unmutes; `i64::MAX` until unmuted).
+    pub fn set_muted(&self, conversation_id: &ConversationId, until: Option<i64>) -> Result<bool> {
+        Ok(self
+            .conn()
+            .execute("UPDATE conversations SET muted_until = ?2 WHERE id = ?1", params![conversation_id, until])?
+            > 0)
+    }
+
+    pub fn set_archived(&self, conversation_id: &ConversationId, archived: bool) -> Result<bool> {
+        Ok(self
+            .conn()
+            .execute("UPDATE conversations SET archived = ?2 WHERE id = ?1", params![conversation_id, archived])?
+            > 0)
+    }
+
+    /// Pin (at `now`, after the ones pinned before) or unpin.
+    pub fn set_pinned(&self, conversation_id: &ConversationId, pinned: bool, now: i64) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE conversations SET pinned_ts = CASE WHEN ?2 THEN coalesce(pinned_ts, ?3) ELSE NULL END WHERE id = ?1",
+            params![conversation_id, pinned, now],
+        )? > 0)
+    }
+
+    pub fn mark_unread(&self, conversation_id: &ConversationId) -> Result<bool> {
+        Ok(self.conn().execute("UPDATE conversations SET marked_unread = 1 WHERE id = ?1", [conversation_id])? > 0)
+    }
+
+    pub fn set_draft(&self, conversation_id: &ConversationId, draft: &str) -> Result<bool> {
+        Ok(self.conn().execute("UPDATE conversations SET draft = ?2 WHERE id = ?1", params![conversation_id, draft])?
+            > 0)
+    }
+
+    /// Delete a conversation and everything of it on this device: its messages (out of the
+    /// search index), their files' rows, reactions, receipts, versions, waiting actions and
+    /// unsent sends. Returns the names of the files' ciphertexts in the profile, to remove once
+    /// this commits, or `None` if there was no such conversation.
+    pub fn delete_conversation(&self, conversation_id: &ConversationId) -> Result<Option<Vec<String>>> {
+        if self.conversation(conversation_id)?.is_none() {
+            return Ok(None);
+        }
+        let done: i64 = self.meta(super::search::META_FTS_INDEXED)?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        self.conn().execute(
+            "INSERT INTO messages_fts (messages_fts, rowid, body)
+             SELECT 'delete', id, body FROM messages
+             WHERE conversation_id = ?1 AND id <= ?2 AND kind IN ('text', 'file') AND body != ''",
+            params![conversation_id, done],
+        )?;
+        let files: Vec<String> = {
+            let mut stmt = self.conn().prepare(
+                "SELECT a.local FROM attachments a JOIN messages m ON m.id = a.message_row
+                 WHERE m.conversation_id = ?1 AND a.local IS NOT NULL",
+            )?;
+            stmt.query_map([conversation_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+        };
+        for sql in [
+            "DELETE FROM messages WHERE conversation_id = ?1",
+            "DELETE FROM reactions WHERE conversation_id = ?1",
+            "DELETE FROM waiting_actions WHERE conversation_id = ?1",
+            "DELETE FROM read_marks WHERE conversation_id = ?1",
+            "DELETE FROM outbox WHERE conversation_id = ?1",
+            "DELETE FROM conversations WHERE id = ?1",
+        ] {
+            self.conn().execute(sql, [conversation_id])?;
+        }
+        Ok(Some(files))
     }
 
     /// Record new activity in a conversation: its time, the preview of its latest message, and
@@ -134,7 +242,8 @@ impl Db<'_> {
         self.conn()
             .prepare_cached(
                 "UPDATE conversations SET last_ts = max(last_ts, ?2),
-                    last_preview = CASE WHEN ?5 >= last_ts THEN ?3 ELSE last_preview END, unread = unread + ?4
+                    last_preview = CASE WHEN ?5 >= last_ts THEN ?3 ELSE last_preview END, unread = unread + ?4,
+                    archived = CASE WHEN ?4 > 0 AND coalesce(muted_until, 0) < ?2 THEN 0 ELSE archived END
                  WHERE id = ?1",
             )?
             .execute(params![
