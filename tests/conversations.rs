@@ -10,6 +10,9 @@
 //! - a conversation's controls on this device: mute (for a while), archive (a new message
 //!   brings it back unless muted), pin, mark unread, drafts across restarts, delete (its text
 //!   out of search, its files out of the profile), in a backup too, and through the CLI;
+//! - disappearing messages: a timer set by a member (a line on every side) deletes texts and
+//!   files from history, search and the profile on every side once they run out; off again,
+//!   new messages stay; through the CLI too;
 //! - an owner who leaves hands the group over (to an admin first); roles through the CLI;
 //! - a readable export shows all of it (and nothing of a deleted message);
 //! - a new device given the one-to-one history gets all of it too;
@@ -692,4 +695,95 @@ async fn the_cli_mutes_archives_pins_and_deletes_conversations() {
     assert_eq!(alice.run(&["conversation", "delete", "bob"], "").json()["deleted"], true);
     assert_eq!(alice.run(&["conversations"], "").json(), serde_json::json!([]));
     assert!(!alice.run(&["conversation", "pin", "bob"], "").ok, "no such conversation any more");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disappearing_messages_leave_every_device_when_their_time_runs_out() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
+    let (with_bob, with_alice) = (ConversationId::Direct(uid("bob")), ConversationId::Direct(uid("alice")));
+    alice.send_text(&uid("bob"), "this one stays").await.unwrap();
+    alice.set_disappearing(&with_bob, Some(2)).await.unwrap();
+    assert_eq!(listed(&alice, &with_bob).disappear_secs, Some(2));
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("secret.txt");
+    std::fs::write(&path, b"gone soon").unwrap();
+    alice.send_text(&uid("bob"), "self-destructing plan").await.unwrap();
+    alice.send_file(&uid("bob"), &path, "").await.unwrap();
+    bob.sync().await.unwrap();
+    // Both sides: the line saying so, the timer, and the messages (for now).
+    for (c, conversation, who) in [(&alice, &with_bob, "You"), (&bob, &with_alice, "alice")] {
+        let lines: Vec<String> = c
+            .messages(conversation, None, 20)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == MessageKind::System)
+            .map(|m| m.body)
+            .collect();
+        assert_eq!(lines, [format!("{who} set messages to disappear after 2 seconds.")], "{}", c.user_id());
+        assert_eq!(listed(c, conversation).disappear_secs, Some(2));
+        assert_eq!(search_ids(c, "destructing").len(), 1);
+    }
+    let files = |c: &Client| std::fs::read_dir(c.profile_dir().join("files")).map_or(0, |d| d.count());
+    assert_eq!((files(&alice), files(&bob)), (1, 1));
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    alice.sweep_expired().unwrap();
+    bob.sync().await.unwrap();
+    for (c, conversation) in [(&alice, &with_bob), (&bob, &with_alice)] {
+        let kept: Vec<String> = c
+            .messages(conversation, None, 20)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind != MessageKind::System)
+            .map(|m| m.body)
+            .collect();
+        assert_eq!(kept, ["this one stays"], "{}", c.user_id());
+        assert!(search_ids(c, "destructing").is_empty());
+    }
+    assert_eq!((files(&alice), files(&bob)), (0, 0), "the files' ciphertexts left both profiles");
+    // Turned off by bob: new messages stay.
+    bob.set_disappearing(&with_alice, None).await.unwrap();
+    alice.sync().await.unwrap();
+    assert_eq!(listed(&alice, &with_bob).disappear_secs, None);
+    alice.send_text(&uid("bob"), "this stays too").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    bob.sync().await.unwrap();
+    assert_eq!(search_ids(&bob, "stays").len(), 2, "a message after a deleted one is found (its row is new)");
+
+    // In a group, any member sets it; all of them apply it.
+    let group = alice.create_group("brief", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    let conversation = ConversationId::Group(group.clone());
+    bob.sync().await.unwrap();
+    bob.set_disappearing(&conversation, Some(1)).await.unwrap();
+    carol.sync().await.unwrap();
+    carol.send_group_text(&group, "brief remark").await.unwrap();
+    alice.sync().await.unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(search_ids(&alice, "remark").len(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for c in [&alice, &bob, &carol] {
+        c.sync().await.unwrap();
+        assert!(search_ids(c, "remark").is_empty(), "{}", c.user_id());
+        assert_eq!(listed(c, &conversation).disappear_secs, Some(1));
+    }
+    // Out of range: refused before anything changes.
+    let err = alice.set_disappearing(&with_bob, Some(0)).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sets_and_clears_a_timer() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = ["alice", "bob"].map(|name| Cli::new(&server, dirs.path().join(name)).registered(name));
+    bob.run(&["send", "alice", "hi"], "").json();
+    let set = alice.run(&["disappear", "bob", "3600"], "").json();
+    assert_eq!(set["disappear_secs"], 3600);
+    bob.run(&["sync"], "").json();
+    let history = bob.run(&["history", "alice"], "").json();
+    assert!(history.as_array().unwrap().iter().any(|m| m["body"] == "alice set messages to disappear after 1 hour."));
+    assert_eq!(alice.run(&["disappear", "bob", "off"], "").json()["disappear_secs"], serde_json::Value::Null);
+    assert!(!alice.run(&["disappear", "bob", "soon"], "").ok);
+    assert!(!alice.run(&["disappear", "bob"], "").ok);
 }

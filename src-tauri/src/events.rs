@@ -253,6 +253,7 @@ mod tests {
             pinned: false,
             marked_unread: false,
             draft: String::new(),
+            disappear_secs: None,
         };
         let mut sidebar = Sidebar::new(vec![conv("u:bob", 2), conv("u:carol", 3)]);
         assert_eq!(sidebar.unread(), 5);

@@ -110,6 +110,16 @@ pub enum Command {
         #[arg(long = "for", value_name = "SECONDS")]
         for_secs: Option<u64>,
     },
+    /// Make a conversation's messages disappear after SECONDS (for everyone in it), or `off`:
+    /// `sotto disappear USER SECONDS|off` or `sotto disappear --group GROUP SECONDS|off`.
+    Disappear {
+        /// USER then SECONDS|off (with --group, only SECONDS|off). Seconds: 1 to 2419200
+        /// (four weeks).
+        #[arg(num_args = 1..=2, value_name = "USER SECONDS|off", required = true)]
+        args: Vec<String>,
+        #[arg(long)]
+        group: Option<String>,
+    },
     /// Turn read receipts on or off (off: none are sent, and nobody's are shown).
     ReadReceipts {
         #[arg(value_parser = ["on", "off"])]

@@ -104,7 +104,7 @@ const groups: Record<string, LocalGroup> = {
 };
 const conversations: Conversation[] = [];
 /** A conversation's own controls, as a new one has them. */
-const CONTROLS = { muted_until: null, archived: false, pinned: false, marked_unread: false, draft: "" } as const;
+const CONTROLS = { muted_until: null, archived: false, pinned: false, marked_unread: false, draft: "", disappear_secs: null } as const;
 
 function msg(conversation_id: ConversationId, sender: string, body: string, ts: number, extra: Partial<Message> = {}): Message {
   const outgoing = sender === ME;

@@ -12,7 +12,14 @@ export function groupConversationId(groupId: string): ConversationId {
 }
 
 /** What a conversation this device has done nothing with yet has for its controls (the engine's defaults). */
-export const UNTOUCHED = { muted_until: null, archived: false, pinned: false, marked_unread: false, draft: "" } as const;
+export const UNTOUCHED = {
+  muted_until: null,
+  archived: false,
+  pinned: false,
+  marked_unread: false,
+  draft: "",
+  disappear_secs: null,
+} as const;
 
 export function directConversationId(userId: string): ConversationId {
   return `${DIRECT}${userId}`;

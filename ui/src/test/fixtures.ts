@@ -69,6 +69,7 @@ export function conversation(partial: Partial<Conversation> = {}): Conversation 
     pinned: false,
     marked_unread: false,
     draft: "",
+    disappear_secs: null,
     ...partial,
   };
 }

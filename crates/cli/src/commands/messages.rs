@@ -127,6 +127,29 @@ pub fn conversation(
     }
 }
 
+pub async fn disappear(
+    run: &mut Invocation<'_>,
+    with_user: Option<&str>,
+    group: Option<&str>,
+    after: &str,
+) -> Result<()> {
+    let client = run.open()?;
+    let conversation = match (with_user, group) {
+        (Some(u), None) => ConversationId::Direct(user(u)?),
+        (None, Some(g)) => ConversationId::Group(client.find_group(g)?.group_id),
+        _ => bail!("name a user, or a group with --group"),
+    };
+    let seconds = match after {
+        "off" => None,
+        n => Some(n.parse::<u64>().map_err(|_| anyhow::anyhow!("give a number of seconds, or off"))?),
+    };
+    client.set_disappearing(&conversation, seconds).await?;
+    match client.conversations()?.into_iter().find(|c| c.id == conversation) {
+        Some(c) => print(&c),
+        None => bail!("there is no such conversation"),
+    }
+}
+
 pub fn read_receipts(run: &mut Invocation<'_>, on: bool) -> Result<()> {
     let client = run.open()?;
     client.set_read_receipts(on)?;

@@ -42,6 +42,14 @@ pub async fn run(cli: &Cli) -> Result<()> {
         Command::Conversation { action, user, group, for_secs } => {
             messages::conversation(&mut run, action, user.as_deref(), group.as_deref(), *for_secs)
         }
+        Command::Disappear { args, group } => {
+            let (user, after) = match (args.as_slice(), group) {
+                ([user, after], None) => (Some(user.as_str()), after.as_str()),
+                ([after], Some(_)) => (None, after.as_str()),
+                _ => anyhow::bail!("name a user and the seconds, or a group with --group and the seconds"),
+            };
+            messages::disappear(&mut run, user, group.as_deref(), after).await
+        }
         Command::ReadReceipts { state } => messages::read_receipts(&mut run, state == "on"),
         Command::Sync => messages::sync(&mut run).await,
         Command::Listen => messages::listen(&mut run).await,

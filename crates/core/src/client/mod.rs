@@ -10,6 +10,7 @@ mod blobs;
 mod conversations;
 pub use blobs::UploadedFile;
 mod directory;
+mod disappearing;
 mod files;
 pub use files::{DEFAULT_AUTO_DOWNLOAD_BYTES, Transfer};
 mod group_log;
@@ -99,6 +100,8 @@ struct Inner {
     connection: watch::Sender<ConnectionState>,
     /// Wakes the outbox task (a send was queued, or the connection came back).
     outbox_wake: Notify,
+    /// Wakes the sweep of disappearing messages (a timer was set, or messages arrived).
+    expiry_wake: Notify,
     /// One outbox flush at a time, so a message is never sent twice concurrently.
     send_lock: tokio::sync::Mutex<()>,
     /// One key reset (or the completion of an interrupted one) at a time.
@@ -284,7 +287,10 @@ impl Client {
         };
         let machine = Machine::load(&db, own.clone(), key.pickle_key()?)?;
         let api = Api::new(&server, trust)?;
-        Self::assemble(dir, lock, key, info, api, own, store, machine)
+        let client = Self::assemble(dir, lock, key, info, api, own, store, machine)?;
+        // Messages whose time ran out while it was closed go before anyone reads them.
+        client.sweep_expired()?;
+        Ok(client)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -318,6 +324,7 @@ impl Client {
                 events,
                 connection,
                 outbox_wake: Notify::new(),
+                expiry_wake: Notify::new(),
                 send_lock: tokio::sync::Mutex::new(()),
                 reset_lock: tokio::sync::Mutex::new(()),
                 key_backup_wake: Notify::new(),

@@ -22,12 +22,25 @@ use crate::{ConversationId, Error, Result};
 /// The most message ids one receipt names (more go in several).
 pub(crate) const MAX_RECEIPT_IDS: usize = 500;
 
-/// What the outbox's `action` column holds: a send that is not a message.
+/// What the outbox's `action` column holds: a send that is not a message. Told apart by
+/// their one required field (`receipt`, `timer`), an action being the rest.
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 pub(crate) enum QueuedSend {
-    Receipt { receipt: QueuedReceipt },
+    Receipt {
+        receipt: QueuedReceipt,
+    },
+    /// A conversation's disappearing-messages timer.
+    Timer {
+        timer: QueuedTimer,
+    },
     Act(Action),
+}
+
+/// A timer change waiting to be sent (`seconds`: `None` turns it off).
+#[derive(Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct QueuedTimer {
+    pub seconds: Option<u64>,
 }
 
 /// A receipt waiting to go to the sender of the messages it names (the outbox row's
@@ -174,5 +187,38 @@ impl Client {
             self.flush_outbox().await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use crate::crypto::payload::MessageRef;
+
+    #[test]
+    fn each_queued_send_reads_back_as_itself() {
+        let target = MessageRef { sender: UserId::parse("bob").unwrap(), message_id: "m1".into() };
+        let queued = [
+            QueuedSend::Act(Action::Delete { target: target.clone() }),
+            QueuedSend::Act(Action::React { target, emoji: "👍".into(), remove: true }),
+            QueuedSend::Timer { timer: QueuedTimer { seconds: None } },
+            QueuedSend::Timer { timer: QueuedTimer { seconds: Some(60) } },
+            QueuedSend::Receipt {
+                receipt: QueuedReceipt { group_id: None, kind: ReceiptKind::Read, message_ids: vec!["m2".into()] },
+            },
+        ];
+        for q in queued {
+            let json = serde_json::to_string(&q).unwrap();
+            let back: QueuedSend = serde_json::from_str(&json).unwrap();
+            assert_eq!(serde_json::to_string(&back).unwrap(), json);
+            match (&q, &back) {
+                (QueuedSend::Act(_), QueuedSend::Act(_))
+                | (QueuedSend::Timer { .. }, QueuedSend::Timer { .. })
+                | (QueuedSend::Receipt { .. }, QueuedSend::Receipt { .. }) => {}
+                _ => panic!("{json} read back as another kind"),
+            }
+        }
     }
 }

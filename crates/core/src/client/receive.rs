@@ -10,6 +10,7 @@ use sotto_proto::{
 };
 
 use super::actions;
+use super::disappearing;
 use super::files;
 use super::group_log;
 use super::receipts;
@@ -150,6 +151,12 @@ impl Processed {
         self.removed_files.extend(later.removed_files);
         self.receipts_queued |= later.receipts_queued;
         self.verification.extend(later.verification);
+    }
+
+    /// A line written into a conversation (a timer change): shown, and touching it.
+    pub(crate) fn touch_line(&mut self, message: Message) {
+        self.touch(&message);
+        self.events.push(ClientEvent::MessageReceived { message });
     }
 
     /// A conversation to announce as updated (its preview may have changed).
@@ -375,6 +382,25 @@ fn handle_entry(
             )? {
                 Ok(decrypted) if decrypted.duplicate => Ok(()),
                 Ok(decrypted) => {
+                    if let GroupContent::Timer { seconds, ts } = &decrypted.plaintext.content {
+                        if !out.is_member(db, group_id, &entry.sender_user)? {
+                            tracing::warn!(group = %group_id, "a timer change from someone not a member was dropped");
+                            return Ok(());
+                        }
+                        let confirmed = device.as_ref().is_some_and(|d| d.confirmed);
+                        let server_ts = i64::try_from(entry.server_ts).ok();
+                        return disappearing::receive(
+                            db,
+                            &conversation_id,
+                            &entry.sender_user,
+                            &own.user_id,
+                            confirmed,
+                            entry.message_id.as_str(),
+                            *seconds,
+                            (*ts, server_ts),
+                            out,
+                        );
+                    }
                     if let GroupContent::Act { action, ts } = &decrypted.plaintext.content {
                         // Only a member (as the signed changes have it) acts on the group's messages.
                         if !out.is_member(db, group_id, &entry.sender_user)? {
@@ -458,6 +484,21 @@ fn handle_direct(
         }
         OlmContent::Receipt { to, group_id, kind, message_ids, ts } => {
             receipts::receive(db, own, entry, sender.confirmed, &to, group_id.as_ref(), kind, &message_ids, ts, out)
+        }
+        OlmContent::Timer { to, seconds, ts } => {
+            let Some(peer) = peer_of(own, entry, to) else { return Ok(()) };
+            let server_ts = i64::try_from(entry.server_ts).ok();
+            disappearing::receive(
+                db,
+                &ConversationId::Direct(peer),
+                &entry.sender_user,
+                &own.user_id,
+                sender.confirmed,
+                entry.message_id.as_str(),
+                seconds,
+                (ts, server_ts),
+                out,
+            )
         }
         OlmContent::Act { to, action, ts } => {
             let Some(peer) = peer_of(own, entry, to) else {
@@ -750,7 +791,7 @@ impl<'a> Shown<'a> {
             GroupContent::Text { body, ts, reply_to: None } => Some((Shown::Text(body), *ts)),
             GroupContent::Text { body, ts, reply_to: Some(target) } => Some((Shown::Reply(body, target), *ts)),
             GroupContent::File { file, ts } => Some((Shown::File(file), *ts)),
-            GroupContent::Act { .. } | GroupContent::Unknown => None,
+            GroupContent::Act { .. } | GroupContent::Timer { .. } | GroupContent::Unknown => None,
         }
     }
 
@@ -960,6 +1001,28 @@ fn retry_pending(machine: &mut Machine, db: &Db<'_>, session_id: &str, out: &mut
         let record = sender_record(db, out, &sender, ciphertext)?;
         match machine.decrypt_group(db, group_id, &sender, record.as_ref(), entry.message_id.as_str(), ciphertext)? {
             Ok(decrypted) => {
+                if let GroupContent::Timer { seconds, ts } = &decrypted.plaintext.content {
+                    // A timer change, not a message: its row goes, and it is applied.
+                    db.delete_undecryptable(row)?;
+                    if out.is_member(db, group_id, &entry.sender_user)? {
+                        let conversation_id = ConversationId::Group(group_id.clone());
+                        let confirmed = record.as_ref().is_some_and(|d| d.confirmed);
+                        let server_ts = i64::try_from(entry.server_ts).ok();
+                        let own = machine.own().user_id.clone();
+                        disappearing::receive(
+                            db,
+                            &conversation_id,
+                            &entry.sender_user,
+                            &own,
+                            confirmed,
+                            entry.message_id.as_str(),
+                            *seconds,
+                            (*ts, server_ts),
+                            out,
+                        )?;
+                    }
+                    continue;
+                }
                 if let GroupContent::Act { action, ts } = &decrypted.plaintext.content {
                     // An action, not a message: its row goes, and it is applied (or waits).
                     db.delete_undecryptable(row)?;

@@ -83,6 +83,7 @@ enum Outgoing {
     Act(Action),
     /// Only ever one to one (to the messages' sender).
     Receipt(super::receipts::QueuedReceipt),
+    Timer(Option<u64>),
 }
 
 impl Outgoing {
@@ -91,6 +92,7 @@ impl Outgoing {
             Outgoing::Text { body, reply_to } => OlmContent::Text { to: to.clone(), body, ts, reply_to },
             Outgoing::File(file) => OlmContent::File { to: to.clone(), file: *file, ts },
             Outgoing::Act(action) => OlmContent::Act { to: to.clone(), action, ts },
+            Outgoing::Timer(seconds) => OlmContent::Timer { to: to.clone(), seconds, ts },
             Outgoing::Receipt(r) => OlmContent::Receipt {
                 to: to.clone(),
                 group_id: r.group_id,
@@ -107,6 +109,7 @@ impl Outgoing {
             Outgoing::Text { body, reply_to } => Some(GroupContent::Text { body, ts, reply_to }),
             Outgoing::File(file) => Some(GroupContent::File { file, ts }),
             Outgoing::Act(action) => Some(GroupContent::Act { action, ts }),
+            Outgoing::Timer(seconds) => Some(GroupContent::Timer { seconds, ts }),
             Outgoing::Receipt(_) => None,
         }
     }
@@ -360,6 +363,7 @@ impl Client {
                 return Ok(match serde_json::from_str(queued).map_err(StoreError::json("outbox", "action"))? {
                     QueuedSend::Act(action) => Outgoing::Act(action),
                     QueuedSend::Receipt { receipt } => Outgoing::Receipt(receipt),
+                    QueuedSend::Timer { timer } => Outgoing::Timer(timer.seconds),
                 });
             }
             match db.find_message(&item.conversation_id, &own_user, &item.message_id)? {

@@ -43,6 +43,8 @@ impl Client {
         self.upload_waiting().await;
         self.flush_outbox().await;
         self.back_up_new_keys().await;
+        // Messages whose time ran out go (the background service sweeps on its own).
+        self.sweep_expired()?;
         Ok(summary)
     }
 
@@ -88,6 +90,8 @@ impl Client {
         if processed.receipts_queued {
             self.inner.outbox_wake.notify_one();
         }
+        // New messages may run out (a conversation with a timer).
+        self.inner.expiry_wake.notify_one();
         self.auto_download(processed.files).await;
         // Recorded in the batch's transaction when an incoming session used it.
         self.replace_used_fallback().await;
@@ -139,6 +143,8 @@ impl Client {
         self.inner.tasks.spawn(async move { client.run_key_backup().await });
         let client = self.clone();
         self.inner.tasks.spawn(async move { client.run_transfers().await });
+        let client = self.clone();
+        self.inner.tasks.spawn(async move { client.run_expiry().await });
     }
 
     fn set_connection(&self, state: ConnectionState) {

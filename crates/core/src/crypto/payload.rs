@@ -109,6 +109,14 @@ pub enum OlmContent {
     /// shows the group's name before they join (nothing else of the group). Taken only if it
     /// opens the name the group's signed log carries.
     GroupNameKey { group_id: GroupId, name_key: String },
+    /// The one-to-one conversation with `to` gets a disappearing-messages timer (`seconds`), or
+    /// none; set at `ts` by the sender's clock.
+    Timer {
+        to: UserId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seconds: Option<u64>,
+        ts: i64,
+    },
     /// Receipts for messages the recipient sent: this device decrypted them (`delivered`), or
     /// its user saw them (`read`). Sent to the messages' sender only (and the sender's own
     /// other devices, which mark the conversation read), also for a group's messages
@@ -251,6 +259,7 @@ impl std::fmt::Debug for OlmContent {
             OlmContent::Act { .. } => "act",
             OlmContent::Receipt { .. } => "receipt",
             OlmContent::NotAMessage { .. } => "not_a_message",
+            OlmContent::Timer { .. } => "timer",
             OlmContent::RoomKey { .. } => "room_key",
             OlmContent::SessionRenewed => "session_renewed",
             OlmContent::ResendRequest { .. } => "resend_request",
@@ -293,6 +302,7 @@ impl OlmContent {
             | OlmContent::History { .. }
             | OlmContent::GroupNameKey { .. }
             | OlmContent::Act { .. }
+            | OlmContent::Timer { .. }
             | OlmContent::Receipt { .. } => Some(OlmContent::SessionRenewed),
             OlmContent::SessionRenewed
             | OlmContent::ResendRequest { .. }
@@ -353,6 +363,12 @@ pub enum GroupContent {
     /// Something done to an earlier message of the group (see [`Action`]).
     Act {
         action: Action,
+        ts: i64,
+    },
+    /// The group's disappearing-messages timer (`seconds`), or none.
+    Timer {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seconds: Option<u64>,
         ts: i64,
     },
     File {

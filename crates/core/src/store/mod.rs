@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_message_actions.sql"),
     include_str!("migrations/0011_receipts.sql"),
     include_str!("migrations/0012_conversation_controls.sql"),
+    include_str!("migrations/0013_disappearing.sql"),
 ];
 
 pub struct Store {

@@ -38,4 +38,8 @@ marked_unread: boolean,
 /**
  * The text being written and not sent yet (kept across restarts).
  */
-draft: string, };
+draft: string, 
+/**
+ * Messages disappear this many seconds after they were sent (`null`: they stay).
+ */
+disappear_secs: number | null, };

@@ -48,12 +48,17 @@ pub struct Conversation {
     pub marked_unread: bool,
     /// The text being written and not sent yet (kept across restarts).
     pub draft: String,
+    /// Messages disappear this many seconds after they were sent (`null`: they stay).
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub disappear_secs: Option<u64>,
 }
 
 /// The columns [`to_conversation`] reads, in its order.
-const CONVERSATION_COLUMNS: &str = "id, kind, peer, title, last_ts, last_preview, unread, muted_until, archived, pinned_ts IS NOT NULL, marked_unread, draft";
+const CONVERSATION_COLUMNS: &str = "id, kind, peer, title, last_ts, last_preview, unread, muted_until, archived, \
+     pinned_ts IS NOT NULL, marked_unread, draft, disappear_secs";
 
-type ConversationRow = (String, String, String, String, i64, String, i64, Option<i64>, bool, bool, bool, String);
+type ConversationRow =
+    (String, String, String, String, i64, String, i64, Option<i64>, bool, bool, bool, String, Option<i64>);
 
 impl std::fmt::Debug for Conversation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,6 +80,7 @@ fn conversation_row(r: &Row<'_>) -> rusqlite::Result<ConversationRow> {
         r.get(9)?,
         r.get(10)?,
         r.get(11)?,
+        r.get(12)?,
     ))
 }
 
@@ -98,6 +104,7 @@ fn to_conversation(row: ConversationRow) -> Result<Conversation> {
         pinned: row.9,
         marked_unread: row.10,
         draft: row.11,
+        disappear_secs: row.12.and_then(|s| u64::try_from(s).ok()),
     })
 }
 
@@ -188,6 +195,66 @@ impl Db<'_> {
         Ok(self.conn().execute("UPDATE conversations SET marked_unread = 1 WHERE id = ?1", [conversation_id])? > 0)
     }
 
+    /// Set the conversation's timer (seconds; `None`: off).
+    pub fn set_disappear_secs(&self, conversation_id: &ConversationId, secs: Option<u64>) -> Result<bool> {
+        let secs = secs.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
+        Ok(self
+            .conn()
+            .execute("UPDATE conversations SET disappear_secs = ?2 WHERE id = ?1", params![conversation_id, secs])?
+            > 0)
+    }
+
+    /// Delete every message whose time ran out by `now`: out of the search index, with what
+    /// goes with them. Returns each one's conversation and row, and the files' ciphertexts in
+    /// the profile to remove once this commits.
+    #[allow(clippy::type_complexity)]
+    pub fn delete_expired(&self, now: i64) -> Result<(Vec<(ConversationId, i64)>, Vec<String>)> {
+        let expired: Vec<(String, i64, String, String, String, String)> = {
+            let mut stmt = self.conn().prepare_cached(
+                "SELECT conversation_id, id, body, kind, sender_user, message_id FROM messages
+                 WHERE expires_ts IS NOT NULL AND expires_ts <= ?1",
+            )?;
+            stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        if !expired.is_empty() {
+            self.keep_rows_used()?;
+        }
+        let done: i64 = self.meta(super::search::META_FTS_INDEXED)?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut gone = Vec::new();
+        let mut files = Vec::new();
+        for (conversation, row, body, kind, sender, message_id) in expired {
+            if row <= done && !body.is_empty() && (kind == "text" || kind == "file") {
+                self.conn()
+                    .prepare_cached("INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', ?1, ?2)")?
+                    .execute(params![row, body])?;
+            }
+            let local: Option<Option<String>> = self
+                .conn()
+                .prepare_cached("SELECT local FROM attachments WHERE message_row = ?1")?
+                .query_row([row], |r| r.get(0))
+                .optional()?;
+            files.extend(local.flatten());
+            self.conn()
+                .prepare_cached(
+                    "DELETE FROM reactions WHERE conversation_id = ?1 AND target_sender = ?2 AND target_id = ?3",
+                )?
+                .execute(params![conversation, sender, message_id])?;
+            self.conn().prepare_cached("DELETE FROM messages WHERE id = ?1")?.execute([row])?;
+            let id = ConversationId::parse(&conversation).map_err(StoreError::id("messages", "conversation_id"))?;
+            gone.push((id, row));
+        }
+        Ok((gone, files))
+    }
+
+    /// When the next message runs out of time, if one will.
+    pub fn next_expiry(&self) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT min(expires_ts) FROM messages WHERE expires_ts IS NOT NULL")?
+            .query_row([], |r| r.get(0))?)
+    }
+
     pub fn set_draft(&self, conversation_id: &ConversationId, draft: &str) -> Result<bool> {
         Ok(self.conn().execute("UPDATE conversations SET draft = ?2 WHERE id = ?1", params![conversation_id, draft])?
             > 0)
@@ -201,6 +268,7 @@ impl Db<'_> {
         if self.conversation(conversation_id)?.is_none() {
             return Ok(None);
         }
+        self.keep_rows_used()?;
         let done: i64 = self.meta(super::search::META_FTS_INDEXED)?.and_then(|v| v.parse().ok()).unwrap_or(0);
         self.conn().execute(
             "INSERT INTO messages_fts (messages_fts, rowid, body)
@@ -262,6 +330,12 @@ impl Db<'_> {
         self.conn()
             .prepare_cached("UPDATE conversations SET unread = max(unread - 1, 0) WHERE id = ?1")?
             .execute([conversation_id])?;
+        self.forget_removed(conversation_id)
+    }
+
+    /// Messages left the conversation (ran out, or were no messages): the preview is the
+    /// latest message left.
+    pub fn forget_removed(&self, conversation_id: &ConversationId) -> Result<()> {
         let latest: Option<i64> = self
             .conn()
             .prepare_cached(

@@ -370,9 +370,11 @@ impl Db<'_> {
         let inserted = self
             .conn()
             .prepare_cached(
-                "INSERT INTO messages (conversation_id, message_id, sender_user, sender_device, kind, body, status,
+                "INSERT INTO messages (id, conversation_id, message_id, sender_user, sender_device, kind, body, status,
                     reason, outgoing, ts, server_ts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 VALUES ((SELECT max(coalesce(max(id), 0), coalesce((SELECT CAST(value AS INTEGER) FROM meta
+                            WHERE key = 'message_rows_used'), 0)) + 1 FROM messages),
+                    ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (conversation_id, sender_user, message_id) DO NOTHING",
             )?
             .execute(params![
@@ -392,6 +394,9 @@ impl Db<'_> {
             return Ok(None);
         }
         let id = self.conn().last_insert_rowid();
+        if matches!(m.kind, MessageKind::Text | MessageKind::File) {
+            self.start_timer(id)?;
+        }
         Ok(Some(Message {
             id,
             conversation_id: m.conversation_id.clone(),
@@ -521,6 +526,7 @@ impl Db<'_> {
     /// Remove a message that was never decrypted (it turned out to be of a kind this version
     /// does not show); its waiting ciphertext goes with it. Never in the search index.
     pub fn delete_undecryptable(&self, row_id: i64) -> Result<()> {
+        self.keep_rows_used()?;
         self.conn().execute("DELETE FROM messages WHERE id = ?1 AND kind = 'undecryptable'", [row_id])?;
         Ok(())
     }
@@ -555,6 +561,33 @@ impl Db<'_> {
         self.set_decrypted_as(row_id, &Decrypted { body, from_me: false, ts: 0, confirmed: true, file: None })
     }
 
+    /// Before messages are deleted: remember the highest row id in use, so no later message
+    /// takes a deleted one's id (row ids order conversations, are paging cursors the app holds,
+    /// and the search index's watermark assumes every row above it is new).
+    pub(crate) fn keep_rows_used(&self) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO meta (key, value) SELECT 'message_rows_used', coalesce(max(id), 0) FROM messages WHERE true
+                 ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+            )?
+            .execute([])?;
+        Ok(())
+    }
+
+    /// A text or file stored in a conversation whose messages disappear: it runs out that long
+    /// after it was sent (the server's time, or before the server took it, its own).
+    fn start_timer(&self, row: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE messages SET expires_ts = coalesce(server_ts, ts) + 1000 * (
+                     SELECT disappear_secs FROM conversations WHERE id = messages.conversation_id)
+                 WHERE id = ?1 AND expires_ts IS NULL
+                   AND (SELECT disappear_secs FROM conversations WHERE id = messages.conversation_id) IS NOT NULL",
+            )?
+            .execute([row])?;
+        Ok(())
+    }
+
     /// An undecryptable message was decrypted after all; it may be this user's own (sent from
     /// another of their devices, read from a group's history): then it is stored as sent by us.
     pub fn set_decrypted_as(&self, row_id: i64, d: &Decrypted<'_>) -> Result<()> {
@@ -565,6 +598,7 @@ impl Db<'_> {
                 outgoing = ?3, reason = ?5, ts = CASE WHEN ?4 > 0 THEN ?4 ELSE ts END WHERE id = ?1",
             params![row_id, d.body, d.from_me, d.ts, reason, kind.as_str()],
         )?;
+        self.start_timer(row_id)?;
         let body = d.body;
         // Rows above the index's watermark are picked up by the next `index_pending`.
         let done: i64 = self.meta(META_FTS_INDEXED)?.and_then(|v| v.parse().ok()).unwrap_or(0);
