@@ -230,6 +230,15 @@ export class Session {
     if (target?.message.id === id) this.ui.endCompose(message.conversation_id);
   }
 
+  /**
+   * Turns read receipts on or off (off: none are sent and nobody's are shown), then reads the
+   * loaded messages again so their ticks say what the engine now shows.
+   */
+  async setReadReceipts(on: boolean): Promise<void> {
+    await ipc.setReadReceipts(on);
+    await this.messages.refreshLoaded().catch(() => undefined);
+  }
+
   private readIfOpen(conversationId: ConversationId, force = false): void {
     if (this.conversations.get().selectedId === conversationId && this.isWindowFocused()) {
       this.markRead(conversationId, force);
