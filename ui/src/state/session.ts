@@ -16,7 +16,7 @@ import { TransferStore, type PendingFile } from "./transferStore";
 import { UiStore } from "./uiStore";
 
 export interface SessionOptions {
-  /** Whether the window has focus (incoming messages are only marked read if it does). */
+  /** Whether the window is shown and has focus (incoming messages are only marked read if so). */
   isWindowFocused?: () => boolean;
   now?: () => number;
 }
@@ -37,7 +37,9 @@ export class Session {
     readonly app: AppStore,
     options: SessionOptions = {},
   ) {
-    this.isWindowFocused = options.isWindowFocused ?? (() => document.hasFocus());
+    // A message counts as read (and its sender is told) only while someone can see it: the window
+    // shown and focused, not hidden in the tray or behind another one.
+    this.isWindowFocused = options.isWindowFocused ?? (() => document.visibilityState !== "hidden" && document.hasFocus());
     this.now = options.now ?? (() => Date.now());
     const first = app.takeFirstList();
     if (first) {
