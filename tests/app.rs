@@ -1670,6 +1670,16 @@ async fn delivery_and_read_receipts_show_in_the_window_and_follow_the_privacy_se
     assert_eq!(labels, serde_json::json!(["Read"]), "the icon is named for screen readers");
     app.screenshot("read").await;
 
+    // Info in its menu says so too.
+    app.click_css(&format!("{mine} [data-testid='message-body']")).await;
+    app.click_css(&format!("{mine} [data-testid='action-more']")).await;
+    app.click("menu-info").await;
+    app.wait_for_texts("[data-testid='details-state']", "the message's details", |t| t == ["Read by bob"]).await;
+    app.screenshot("details").await;
+    // Focus went into it; Escape closes it.
+    app.client.active_element().await.unwrap().send_keys(&char::from(Key::Escape).to_string()).await.unwrap();
+    app.wait_for_texts("[data-testid='message-details']", "the details closed", <[String]>::is_empty).await;
+
     // Read receipts off: bob's read of the first no longer shows.
     app.click("settings-button").await;
     // On by default (the switch is drawn unchecked and disabled until the setting is read).
