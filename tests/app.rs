@@ -1598,3 +1598,120 @@ async fn replies_reactions_edits_and_deletions_go_both_ways_in_the_window() {
     app.screenshot("deleted").await;
     app.close().await;
 }
+
+/// How far alice's message `body` got, as its bubble shows it (`data-delivery` of its icon).
+async fn delivery_of(app: &AppWindow, body: &str) -> Option<String> {
+    let value = app
+        .client
+        .execute(
+            "const row = Array.from(document.querySelectorAll(
+                 \".message-list__scroller [data-testid='message'][data-outgoing='true']\"))
+               .find(m => m.querySelector(\"[data-testid='message-body']\")?.textContent.trim() === arguments[0]);
+             return row?.querySelector(\"[data-testid='delivery']\")?.dataset.delivery ?? null",
+            vec![serde_json::Value::from(body)],
+        )
+        .await
+        .unwrap();
+    value.as_str().map(str::to_owned)
+}
+
+/// Wait until alice's message `body` shows `state` (about 30 s).
+async fn wait_delivery(app: &AppWindow, body: &str, state: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = delivery_of(app, body).await;
+        if now.as_deref() == Some(state) {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            app.screenshot("timeout").await;
+            panic!("{body:?} never showed {state}; it shows {now:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// alice in the window, bob on the command line. alice's message shows one tick once the server
+/// has it, two once bob's device got it (his `sync`), two filled once he read it (`read`). With
+/// read receipts turned off in Settings → Privacy, nobody's reads show: the message bob read
+/// falls back to delivered, and bob reading her next one leaves it at delivered (his message sent
+/// after it has arrived, so his receipt has too) — until she
+/// turns them on again, which shows both read (the receipt came; it was only not shown).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_and_read_receipts_show_in_the_window_and_follow_the_privacy_setting() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let data = AppData::new();
+    let app = AppWindow::launch("receipts", &data).await;
+    register_in_window(&app, &server, "alice").await;
+
+    bob.run(&["send", "alice", "are you coming tonight?"], "").json();
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob']").await.click().await.unwrap();
+    app.wait_for_texts(".message-list__first", "the list settled", <[String]>::is_empty).await;
+
+    send_in_window(&app, "yes, at eight").await;
+    wait_delivery(&app, "yes, at eight", "sent").await;
+    bob_sees(&bob, "alice's message", |h| h.iter().any(|m| m["body"] == "yes, at eight")).await;
+    wait_delivery(&app, "yes, at eight", "delivered").await;
+    app.screenshot("delivered").await;
+    bob.run(&["read", "alice"], "").json();
+    wait_delivery(&app, "yes, at eight", "read").await;
+    let mine = ".message-list__scroller [data-testid='message'][data-outgoing='true']";
+    let labels = app
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll(arguments[0] + \" [data-testid='delivery'] svg\"))
+               .map(s => s.getAttribute('aria-label'))",
+            vec![serde_json::Value::from(mine)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(labels, serde_json::json!(["Read"]), "the icon is named for screen readers");
+    app.screenshot("read").await;
+
+    // Info in its menu says so too.
+    app.click_css(&format!("{mine} [data-testid='message-body']")).await;
+    app.click_css(&format!("{mine} [data-testid='action-more']")).await;
+    app.click("menu-info").await;
+    app.wait_for_texts("[data-testid='details-state']", "the message's details", |t| t == ["Read by bob"]).await;
+    app.screenshot("details").await;
+    // Focus went into it; Escape closes it.
+    app.client.active_element().await.unwrap().send_keys(&char::from(Key::Escape).to_string()).await.unwrap();
+    app.wait_for_texts("[data-testid='message-details']", "the details closed", <[String]>::is_empty).await;
+
+    // Read receipts off: bob's read of the first no longer shows.
+    app.click("settings-button").await;
+    // On by default (the switch is drawn unchecked and disabled until the setting is read).
+    wait_checked(&app, "read-receipts-toggle", true).await;
+    app.click("read-receipts-toggle").await;
+    wait_checked(&app, "read-receipts-toggle", false).await;
+    app.screenshot("privacy-off").await;
+    app.click("close-button").await;
+    wait_delivery(&app, "yes, at eight", "delivered").await;
+
+    send_in_window(&app, "bringing dessert").await;
+    bob_sees(&bob, "alice's second message", |h| h.iter().any(|m| m["body"] == "bringing dessert")).await;
+    wait_delivery(&app, "bringing dessert", "delivered").await;
+    bob.run(&["read", "alice"], "").json();
+    // `read` sent bob's receipt before it returned, and his next message went after it: once that
+    // message is here, so is the receipt — and it must not show.
+    bob.run(&["send", "alice", "yum"], "").json();
+    app.wait_for_texts(".message-list__scroller [data-testid='message-body']", "bob's message after reading", |t| {
+        t.iter().any(|b| b == "yum")
+    })
+    .await;
+    assert_eq!(delivery_of(&app, "bringing dessert").await.as_deref(), Some("delivered"));
+    assert_eq!(delivery_of(&app, "yes, at eight").await.as_deref(), Some("delivered"));
+    app.screenshot("read-hidden").await;
+
+    // On again: both show read, so bob's receipt did arrive.
+    app.click("settings-button").await;
+    wait_checked(&app, "read-receipts-toggle", false).await;
+    app.click("read-receipts-toggle").await;
+    wait_checked(&app, "read-receipts-toggle", true).await;
+    app.click("close-button").await;
+    wait_delivery(&app, "bringing dessert", "read").await;
+    wait_delivery(&app, "yes, at eight", "read").await;
+    app.close().await;
+}

@@ -11,6 +11,7 @@ pub mod devices;
 pub mod files;
 pub mod groups;
 pub mod key_backup;
+pub mod privacy;
 pub mod session;
 pub mod settings;
 
@@ -95,6 +96,8 @@ commands![
     groups::decline_invitation,
     settings::get_settings,
     settings::set_settings,
+    privacy::read_receipts,
+    privacy::set_read_receipts,
     desktop::quit,
     desktop::check_for_update,
     desktop::install_update,

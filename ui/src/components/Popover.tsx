@@ -83,12 +83,19 @@ export function Popover({
     return () => observer.disconnect();
   }, [anchor, align]);
 
+  // Focus moves in once the panel is placed: until then it is hidden, and a browser does not
+  // focus what is hidden (jsdom does).
+  const placed = place !== null;
   useEffect(() => {
     const root = panel.current;
-    if (root && !root.contains(document.activeElement)) {
+    if (placed && root && !root.contains(document.activeElement)) {
       const first = root.querySelector<HTMLElement>("[autofocus], [data-autofocus]") ?? focusableIn(root)[0];
       (first ?? root).focus({ preventScroll: true });
     }
+  }, [placed]);
+
+  useEffect(() => {
+    const root = panel.current;
     return () => {
       const active = document.activeElement;
       // Back to the anchor, unless focus already went somewhere on purpose (a field, a dialog).

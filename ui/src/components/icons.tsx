@@ -5,10 +5,12 @@ import type { ReactNode } from "react";
 
 interface IconProps {
   label?: string;
+  /** The tooltip when it says more than the label (which stays the accessible name). */
+  title?: string;
   className?: string;
 }
 
-function Svg({ label, className, children }: IconProps & { children: ReactNode }) {
+function Svg({ label, title, className, children }: IconProps & { children: ReactNode }) {
   const a11y = label ? { role: "img", "aria-label": label } : { "aria-hidden": true as const };
   return (
     <svg
@@ -24,7 +26,7 @@ function Svg({ label, className, children }: IconProps & { children: ReactNode }
       focusable="false"
       {...a11y}
     >
-      {label ? <title>{label}</title> : null}
+      {label ? <title>{title ?? label}</title> : null}
       {children}
     </svg>
   );
@@ -47,6 +49,24 @@ export const ClockIcon = (p: IconProps) => (
 export const TickIcon = (p: IconProps) => (
   <Svg {...p}>
     <path d="M5 12.5l4.5 4.5L19 7.5" />
+  </Svg>
+);
+
+/** Two ticks: on the recipients' devices. */
+export const DoubleTickIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M2 12.5l4.5 4.5L16 7.5" />
+    <path d="M11.5 16l1 1L22 7.5" />
+  </Svg>
+);
+
+/** Two filled ticks: seen. The ticks are cut out of the filled discs (see `.status-icon--read`). */
+export const ReadIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <circle className="status-icon__disc" cx="8" cy="12" r="7" />
+    <circle className="status-icon__disc" cx="16" cy="12" r="7" />
+    <path className="status-icon__tick" d="M4.75 12.25l2.25 2.25 4-4.5" />
+    <path className="status-icon__tick" d="M12.75 12.25l2.25 2.25 4-4.5" />
   </Svg>
 );
 

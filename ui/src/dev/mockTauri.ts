@@ -4,7 +4,7 @@
 //! `?empty=1` (no conversations), `?offline=1`, `?theme=light|dark`, `?unconfirmed=1` (this
 //! device waits to be confirmed), `?held=bob` (sending to bob is held).
 
-import { directConversationId, directUserOf, groupConversationId } from "../lib/ids";
+import { directConversationId, directUserOf, groupConversationId, groupIdOf } from "../lib/ids";
 import type * as Real from "../lib/tauri";
 import type {
   AppStatus,
@@ -106,6 +106,29 @@ const conversations: Conversation[] = [];
 /** A conversation's own controls, as a new one has them. */
 const CONTROLS = { muted_until: null, archived: false, pinned: false, marked_unread: false, draft: "", disappear_secs: null } as const;
 
+/** Whom a message of mine goes to: the peer, or the group's other members. */
+function recipientsOf(conversationId: ConversationId): number {
+  const group = groups[groupIdOf(conversationId) ?? ""];
+  return directUserOf(conversationId) !== null ? 1 : Math.max(0, (group?.members.length ?? 1) - 1);
+}
+
+/** Whether read receipts are on (the engine's profile setting). */
+let readReceiptsOn = true;
+
+/** A message as the engine gives it: nobody's read receipts while mine are off. */
+function shown(m: Message): Message {
+  return readReceiptsOn || !m.receipts ? { ...m } : { ...m, receipts: { ...m.receipts, read: [] } };
+}
+
+/** `readers` got (or, with `read`, saw) my message `m`: recorded and announced as the engine does. */
+function receipt(m: Message, readers: string[], read: boolean): void {
+  if (!m.receipts) return;
+  const delivered = [...m.receipts.delivered, ...readers.filter((u) => !m.receipts?.delivered.includes(u))];
+  const seen = read ? [...m.receipts.read, ...readers.filter((u) => !m.receipts?.read.includes(u))] : m.receipts.read;
+  m.receipts = { ...m.receipts, delivered, read: seen };
+  emitClient({ type: "message_changed", message: shown(m) });
+}
+
 function msg(conversation_id: ConversationId, sender: string, body: string, ts: number, extra: Partial<Message> = {}): Message {
   const outgoing = sender === ME;
   const m: Message = {
@@ -126,7 +149,7 @@ function msg(conversation_id: ConversationId, sender: string, body: string, ts: 
     reactions: [],
     edited: false,
     deleted: false,
-    receipts: outgoing ? { recipients: 1, delivered: [], read: [] } : null,
+    receipts: outgoing ? { recipients: recipientsOf(conversation_id), delivered: [], read: [] } : null,
     ...extra,
   };
   messages.push(m);
@@ -140,12 +163,16 @@ function seed(): void {
   const b = directConversationId("bob");
   const g = groupConversationId("book-club");
   const c = directConversationId("carol");
+  const readByBob = { recipients: 1, delivered: ["bob"], read: ["bob"] };
   for (let i = 0; i < 60; i++) {
-    msg(b, i % 3 === 0 ? ME : "bob", `Older message number ${i + 1} about the trip.`, now - 9 * DAY + i * 7 * MINUTE);
+    const mine = i % 3 === 0;
+    msg(b, mine ? ME : "bob", `Older message number ${i + 1} about the trip.`, now - 9 * DAY + i * 7 * MINUTE, {
+      receipts: mine ? readByBob : null,
+    });
   }
   msg(b, "bob", "Did you get the tickets for Saturday?", now - DAY - 3 * HOUR);
-  msg(b, ME, "Yes! Two seats, row F.", now - DAY - 3 * HOUR + 2 * MINUTE);
-  msg(b, ME, "I'll bring snacks too", now - DAY - 3 * HOUR + 3 * MINUTE);
+  msg(b, ME, "Yes! Two seats, row F.", now - DAY - 3 * HOUR + 2 * MINUTE, { receipts: readByBob });
+  msg(b, ME, "I'll bring snacks too", now - DAY - 3 * HOUR + 3 * MINUTE, { receipts: readByBob });
   msg(b, "bob", "", now - DAY - HOUR, { kind: "undecryptable", status: "undecryptable", reason: "missing_room_key" });
   msg(b, "bob", "bob's identity key changed.", now - 5 * HOUR, { kind: "system", status: "system", reason: "master_key_changed" });
   msg(b, "bob", "", now - 4 * HOUR, { kind: "system", status: "system", reason: "unconfirmed_device", sender_device: "ZXCVBNMLKJ" });
@@ -155,6 +182,7 @@ function seed(): void {
   perfect.reactions = [{ emoji: "👍", users: [ME] }];
   const entrance = msg(b, ME, "See you then — I'll be at the main entrance.\nText me if you're late.", now - 90 * MINUTE, {
     reply_to: quoteOf(perfect),
+    receipts: { recipients: 1, delivered: ["bob"], read: [] },
     reactions: [
       { emoji: "❤️", users: ["bob"] },
       { emoji: "😂", users: ["bob", ME] },
@@ -172,7 +200,9 @@ function seed(): void {
   msg(g, "carol", "Yes please", now - 3 * DAY + 6 * MINUTE);
   msg(g, "carol", "I have a spare copy if anyone needs one", now - 3 * DAY + 7 * MINUTE);
   msg(g, "dave", "", now - 3 * DAY + 9 * MINUTE, { kind: "undecryptable", status: "undecryptable", reason: "before_key" });
-  msg(g, ME, "Great choice. Meeting on the 14th?", now - 40 * MINUTE);
+  msg(g, ME, "Great choice. Meeting on the 14th?", now - 40 * MINUTE, {
+    receipts: { recipients: 3, delivered: ["bob", "carol"], read: ["bob"] },
+  });
   msg(c, "carol", "Thanks for the recommendation!", now - 12 * DAY);
   conversations.push(
     { id: b, kind: "direct", peer: "bob", title: "bob", last_ts: 0, last_preview: "", unread: 2, ...CONTROLS },
@@ -287,6 +317,11 @@ function replyLater(conversationId: ConversationId): void {
   }, 3000);
 }
 
+/** The members of a group conversation besides me. */
+function groupOthers(conversationId: ConversationId): string[] {
+  return (groups[groupIdOf(conversationId) ?? ""]?.members ?? []).map((x) => x.user_id).filter((u) => u !== ME);
+}
+
 /** A text of mine: queued, then sent (or failed, when it says "fail"), then bob answers. */
 function mockSend(conversationId: ConversationId, body: string, extra: Partial<Message> = {}): Promise<Message> {
   const m = msg(conversationId, ME, body, Date.now(), { status: "queued", ...extra });
@@ -295,10 +330,15 @@ function mockSend(conversationId: ConversationId, body: string, extra: Partial<M
       ? { ...m, status: "failed", reason: "offline" }
       : { ...m, status: "sent", server_ts: Date.now() };
     Object.assign(m, done);
-    emitClient({ type: "status_changed", message: done });
+    emitClient({ type: "status_changed", message: shown(m) });
     const conv = refreshConversation(conversationId);
     if (conv) emitClient({ type: "conversation_updated", conversation: conv });
-    if (!body.includes("fail")) replyLater(conversationId);
+    if (body.includes("fail")) return;
+    replyLater(conversationId);
+    // The recipients' devices get it, then they see it (in a group, one after the other).
+    const others = directUserOf(conversationId) !== null ? [directUserOf(conversationId) ?? "bob"] : groupOthers(conversationId);
+    setTimeout(() => receipt(m, others, false), 1200);
+    others.forEach((u, i) => setTimeout(() => receipt(m, [u], true), 2500 + i * 1500));
   }, 700);
   return delay({ ...m }, 30);
 }
@@ -364,10 +404,10 @@ const api = {
   listConversations: () => delay(conversations.map((c) => ({ ...c }))),
   loadMessages: (conversationId: ConversationId, before: number | null, limit: number) => {
     const all = messages.filter((m) => m.conversation_id === conversationId && (before === null || m.id < before));
-    return delay(all.slice(-limit), before === null ? 80 : 500);
+    return delay(all.slice(-limit).map(shown), before === null ? 80 : 500);
   },
   loadMessagesAfter: (conversationId: ConversationId, after: number, limit: number) =>
-    delay(messages.filter((m) => m.conversation_id === conversationId && m.id > after).slice(0, limit)),
+    delay(messages.filter((m) => m.conversation_id === conversationId && m.id > after).slice(0, limit).map(shown)),
   markRead: (conversationId: ConversationId) => {
     const conv = conversations.find((c) => c.id === conversationId);
     if (conv) conv.unread = 0;
@@ -456,6 +496,11 @@ const api = {
   autoDownloadLimit: () => delay(autoDownload),
   setAutoDownloadLimit: (bytes: number) => {
     autoDownload = bytes;
+    return delay(null);
+  },
+  readReceipts: () => delay(readReceiptsOn),
+  setReadReceipts: (on: boolean) => {
+    readReceiptsOn = on;
     return delay(null);
   },
   startDirect: (userId: string) => {
@@ -790,6 +835,8 @@ export const {
   cancelTransfer,
   autoDownloadLimit,
   setAutoDownloadLimit,
+  readReceipts,
+  setReadReceipts,
   onFileDrop,
   onOpenConversation,
 } = api;

@@ -4,9 +4,9 @@ import { availableActions, lastEditable, messageLine, quoteLine, reactorNames } 
 
 describe("message actions", () => {
   it("offers edit and delete on my own messages only, and nothing on a tombstone", () => {
-    expect(availableActions(message({ outgoing: true }))).toEqual({ reply: true, react: true, edit: true, delete: true, copy: true });
-    expect(availableActions(message({ outgoing: false }))).toEqual({ reply: true, react: true, edit: false, delete: false, copy: true });
-    const none = { reply: false, react: false, edit: false, delete: false, copy: false };
+    expect(availableActions(message({ outgoing: true }))).toEqual({ reply: true, react: true, edit: true, delete: true, copy: true, info: true });
+    expect(availableActions(message({ outgoing: false }))).toEqual({ reply: true, react: true, edit: false, delete: false, copy: true, info: false });
+    const none = { reply: false, react: false, edit: false, delete: false, copy: false, info: false };
     expect(availableActions(message({ outgoing: true, deleted: true, body: "" }))).toEqual(none);
     expect(availableActions(message({ kind: "system", status: "system" }))).toEqual(none);
     expect(availableActions(message({ kind: "undecryptable", status: "undecryptable", body: "" }))).toEqual(none);

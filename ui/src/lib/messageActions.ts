@@ -11,21 +11,24 @@ export interface AvailableActions {
   edit: boolean;
   delete: boolean;
   copy: boolean;
+  /** Its details: when it was sent, who got it and who saw it (my own texts and files). */
+  info: boolean;
 }
 
-const NONE: AvailableActions = { reply: false, react: false, edit: false, delete: false, copy: false };
+const NONE: AvailableActions = { reply: false, react: false, edit: false, delete: false, copy: false, info: false };
 
 /**
  * A text or a file can be answered and reacted to; one's own, once it went out (or while it
  * waits to), can be changed or deleted for everyone. One that failed to send exists only here:
- * its text can be copied, nothing more. A tombstone, a system line or an undecryptable message
+ * its text can be copied, nothing more. One's own has its details (who got it and who saw it). A tombstone, a system line or an undecryptable message
  * offers nothing.
  */
 export function availableActions(m: Message): AvailableActions {
   if (m.deleted || (m.kind !== "text" && m.kind !== "file")) return NONE;
   const copy = m.body.length > 0;
   if (m.status === "failed") return { ...NONE, copy };
-  return { reply: true, react: true, edit: m.outgoing, delete: m.outgoing, copy };
+  const info = m.outgoing && m.receipts !== null;
+  return { reply: true, react: true, edit: m.outgoing, delete: m.outgoing, copy, info };
 }
 
 /** The newest of my messages that Up in an empty composer edits: a text, not deleted or failed. */

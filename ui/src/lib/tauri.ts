@@ -94,6 +94,9 @@ export const fileImage = (id: number) => call("file_image", { id });
 export const cancelTransfer = (id: number) => call("cancel_transfer", { id });
 export const autoDownloadLimit = () => call("auto_download_limit", {});
 export const setAutoDownloadLimit = (bytes: number) => call("set_auto_download_limit", { bytes });
+/** Whether this profile sends read receipts (and shows others'). */
+export const readReceipts = () => call("read_receipts", {});
+export const setReadReceipts = (on: boolean) => call("set_read_receipts", { on });
 export const startDirect = (userId: string) => call("start_direct", { user_id: userId });
 export const userDevices = (userId: string) => call("user_devices", { user_id: userId });
 export const verification = (userId: string) => call("verification", { user_id: userId });

@@ -10,6 +10,8 @@ import { Store } from "../lib/store";
 import type { CommandError, ConversationId, Message } from "../lib/types";
 
 export const PAGE_SIZE = 50;
+/** The most messages one read returns (the engine's limit). */
+const MAX_PAGE = 1000;
 const JUMP_HALF_PAGE = 25;
 export const HIGHLIGHT_MS = 4000;
 /** How long the message a quote leads to stays highlighted. */
@@ -224,6 +226,34 @@ export class MessageStore extends Store<MessageState> {
   add(message: Message): void {
     this.update(message.conversation_id, (w) =>
       w.hasNewer ? w : { ...w, messages: mergeMessages(w.messages, [message]), lastAppend: "live" },
+    );
+  }
+
+  /**
+   * Reads every loaded message again (their receipts show differently once read receipts are
+   * turned on or off), replacing them in place; the windows keep their extent and place. A
+   * message with a newer event than the read keeps the event's version.
+   */
+  async refreshLoaded(): Promise<void> {
+    const since = this.mark();
+    await Promise.all(
+      (Object.entries(this.get()) as [ConversationId, MessageWindow][]).map(async ([conversationId, w]) => {
+        const last = w.messages[w.messages.length - 1];
+        if (!last) return;
+        // The messages before the newest loaded one, then that one (the page after them).
+        const before = await ipc.loadMessages(conversationId, last.id, Math.min(w.messages.length, MAX_PAGE));
+        const tail = await ipc.loadMessagesAfter(conversationId, before[before.length - 1]?.id ?? 0, 1);
+        const fresh = new Map<number, Message>();
+        for (const m of [...before, ...tail]) {
+          const seen = this.lastEvent.get(m.id);
+          if (!seen || seen.seq <= since) fresh.set(m.id, m);
+        }
+        this.update(conversationId, (cur) =>
+          cur.messages.some((m) => fresh.has(m.id))
+            ? { ...cur, messages: cur.messages.map((m) => fresh.get(m.id) ?? m) }
+            : cur,
+        );
+      }),
     );
   }
 

@@ -16,7 +16,7 @@ import { TransferStore, type PendingFile } from "./transferStore";
 import { UiStore } from "./uiStore";
 
 export interface SessionOptions {
-  /** Whether the window has focus (incoming messages are only marked read if it does). */
+  /** Whether the window is shown and has focus (incoming messages are only marked read if so). */
   isWindowFocused?: () => boolean;
   now?: () => number;
 }
@@ -37,7 +37,9 @@ export class Session {
     readonly app: AppStore,
     options: SessionOptions = {},
   ) {
-    this.isWindowFocused = options.isWindowFocused ?? (() => document.hasFocus());
+    // A message counts as read (and its sender is told) only while someone can see it: the window
+    // shown and focused, not hidden in the tray or behind another one.
+    this.isWindowFocused = options.isWindowFocused ?? (() => document.visibilityState !== "hidden" && document.hasFocus());
     this.now = options.now ?? (() => Date.now());
     const first = app.takeFirstList();
     if (first) {
@@ -228,6 +230,15 @@ export class Session {
     // A reply or edit of it that was being written has nothing left to answer or change.
     const target = this.ui.get().compose[message.conversation_id];
     if (target?.message.id === id) this.ui.endCompose(message.conversation_id);
+  }
+
+  /**
+   * Turns read receipts on or off (off: none are sent and nobody's are shown), then reads the
+   * loaded messages again so their ticks say what the engine now shows.
+   */
+  async setReadReceipts(on: boolean): Promise<void> {
+    await ipc.setReadReceipts(on);
+    await this.messages.refreshLoaded().catch(() => undefined);
   }
 
   private readIfOpen(conversationId: ConversationId, force = false): void {

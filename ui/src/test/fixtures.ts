@@ -30,13 +30,14 @@ let nextId = 1000;
 export function message(partial: Partial<Message> = {}): Message {
   const id = partial.id ?? nextId++;
   const outgoing = partial.outgoing ?? false;
+  const kind = partial.kind ?? "text";
   return {
     id,
     conversation_id: "u:bob",
     message_id: `msg-${id}`,
     sender_user: outgoing ? "alice" : "bob",
     sender_device: "DEV",
-    kind: "text",
+    kind,
     body: `message ${id}`,
     status: outgoing ? "sent" : "received",
     reason: null,
@@ -48,7 +49,8 @@ export function message(partial: Partial<Message> = {}): Message {
     reactions: [],
     edited: false,
     deleted: false,
-    receipts: null,
+    // As the engine gives them: my own texts and files have receipts (none yet), others' don't.
+    receipts: outgoing && (kind === "text" || kind === "file") ? { recipients: 1, delivered: [], read: [] } : null,
     ...partial,
   };
 }

@@ -107,6 +107,8 @@ const defaults: typeof Real = {
   cancelTransfer: async () => true,
   autoDownloadLimit: async () => 16 * 1024 * 1024,
   setAutoDownloadLimit: async () => null,
+  readReceipts: async () => true,
+  setReadReceipts: async () => null,
   startDirect: async (userId) => ({
     id: directConversationId(userId),
     kind: "direct",
@@ -279,6 +281,8 @@ export const fileImage = vi.fn(defaults.fileImage);
 export const cancelTransfer = vi.fn(defaults.cancelTransfer);
 export const autoDownloadLimit = vi.fn(defaults.autoDownloadLimit);
 export const setAutoDownloadLimit = vi.fn(defaults.setAutoDownloadLimit);
+export const readReceipts = vi.fn(defaults.readReceipts);
+export const setReadReceipts = vi.fn(defaults.setReadReceipts);
 export const onFileDrop = vi.fn(defaults.onFileDrop);
 export const startDirect = vi.fn(defaults.startDirect);
 export const userDevices = vi.fn(defaults.userDevices);
@@ -398,6 +402,8 @@ const mocks = {
   cancelTransfer,
   autoDownloadLimit,
   setAutoDownloadLimit,
+  readReceipts,
+  setReadReceipts,
   onFileDrop,
   onOpenConversation,
 } satisfies typeof Real;

@@ -106,6 +106,8 @@ export interface Commands {
   decline_invitation: { args: { group_id: string }; result: LocalGroup };
   get_settings: { args: Record<string, never>; result: Settings };
   set_settings: { args: { settings: Settings }; result: Settings };
+  read_receipts: { args: Record<string, never>; result: boolean };
+  set_read_receipts: { args: { on: boolean }; result: null };
   quit: { args: Record<string, never>; result: null };
   check_for_update: { args: Record<string, never>; result: UpdateCheck };
   install_update: { args: { on_progress: Channel<DownloadProgress> }; result: null };

@@ -14,7 +14,7 @@ export function BubbleMeta({ message: m }: { message: Message }) {
       <time dateTime={new Date(m.ts).toISOString()} title={formatFull(m.ts, clock.locale)}>
         {formatClock(m.ts, clock.locale)}
       </time>
-      {m.outgoing ? <DeliveryIcon status={m.status} /> : null}
+      {m.outgoing ? <DeliveryIcon message={m} /> : null}
     </span>
   );
 }

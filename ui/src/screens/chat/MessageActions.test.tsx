@@ -36,7 +36,7 @@ describe("message actions", () => {
     expect(screen.queryByTestId("message-actions")).toBeNull();
   });
 
-  it("offers Edit and Delete for everyone on my own message only", async () => {
+  it("offers Edit, Info and Delete for everyone on my own message only", async () => {
     const { user } = await open();
     await user.hover(byId(1));
     await user.click(within(byId(1)).getByTestId("action-more"));
@@ -53,6 +53,7 @@ describe("message actions", () => {
       "React…",
       "Edit",
       "Copy text",
+      "Info",
       "Delete for everyone",
     ]);
   });

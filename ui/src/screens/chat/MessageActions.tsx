@@ -1,23 +1,24 @@
 //! What can be done to a message from the list: a small bar beside the bubble while the pointer
 //! is over the message or the keyboard's focus is in it (React, Reply, More), and the same
 //! actions as a menu (More, a right click, or the menu key / Shift+F10 on a focused message):
-//! Reply, React…, Edit, Copy text, Delete for everyone (asked again in a dialog). A failure is
-//! said under the message.
+//! Reply, React…, Edit, Copy text, Info (one's own: who got it and who saw it, `MessageDetails`),
+//! Delete for everyone (asked again in a dialog). A failure is said under the message.
 
 import { useState } from "react";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { Menu, type MenuItem } from "../../components/Menu";
 import type { PopoverAnchor } from "../../components/Popover";
-import { CopyIcon, EditIcon, MoreIcon, ReplyIcon, SmileIcon, TrashIcon } from "../../components/icons";
+import { CopyIcon, EditIcon, InfoIcon, MoreIcon, ReplyIcon, SmileIcon, TrashIcon } from "../../components/icons";
 import { copyText } from "../../lib/clipboard";
 import { asCommandError, describeActionError, type MessageAction } from "../../lib/errors";
 import { availableActions } from "../../lib/messageActions";
 import type { Message } from "../../lib/types";
 import { useSession } from "../../state/context";
+import { MessageDetails } from "./MessageDetails";
 import { ReactionPicker } from "./ReactionPicker";
 
-/** An open menu or reaction picker: where it hangs, and where focus goes back to after. */
-type Panel = { kind: "menu" | "react"; anchor: PopoverAnchor; returnFocus?: HTMLElement | null } | null;
+/** An open menu, reaction picker or details: where it hangs, and where focus goes back to after. */
+type Panel = { kind: "menu" | "react" | "info"; anchor: PopoverAnchor; returnFocus?: HTMLElement | null } | null;
 
 /** The state of one message's actions: which panel is open, a failure to show, the dialog. */
 export function useMessageActions(m: Message) {
@@ -26,7 +27,8 @@ export function useMessageActions(m: Message) {
   const [panel, setPanel] = useState<Panel>(null);
   const [confirming, setConfirming] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const any = available.reply || available.react || available.edit || available.delete || available.copy;
+  const any =
+    available.reply || available.react || available.edit || available.delete || available.copy || available.info;
 
   const run = async (action: MessageAction, work: () => Promise<void>) => {
     setError(null);
@@ -70,6 +72,12 @@ export function useMessageActions(m: Message) {
         onSelect: () => session.ui.compose({ kind: "edit", message: m }),
       },
       available.copy && { id: "copy", label: "Copy text", icon: <CopyIcon />, onSelect: () => void copy() },
+      available.info && {
+        id: "info",
+        label: "Info",
+        icon: <InfoIcon />,
+        onSelect: () => setPanel({ kind: "info", anchor, returnFocus }),
+      },
       available.delete && {
         id: "delete",
         label: "Delete for everyone",
@@ -85,7 +93,7 @@ export function useMessageActions(m: Message) {
     available,
     any,
     panel,
-    open: (kind: "menu" | "react", anchor: PopoverAnchor, returnFocus?: HTMLElement | null) =>
+    open: (kind: "menu" | "react" | "info", anchor: PopoverAnchor, returnFocus?: HTMLElement | null) =>
       setPanel({ kind, anchor, returnFocus }),
     react,
     error,
@@ -110,6 +118,14 @@ export function useMessageActions(m: Message) {
             anchor={panel.anchor}
             align={m.outgoing ? "end" : "start"}
             onReact={react}
+            onClose={() => setPanel(null)}
+            returnFocus={panel.returnFocus}
+          />
+        ) : null}
+        {panel?.kind === "info" ? (
+          <MessageDetails
+            message={m}
+            anchor={panel.anchor}
             onClose={() => setPanel(null)}
             returnFocus={panel.returnFocus}
           />

@@ -51,6 +51,37 @@ describe("settings", () => {
     expect(ipc.setAutoDownloadLimit).toHaveBeenLastCalledWith(50 * 1024 * 1024);
   });
 
+  it("turns read receipts off and on", async () => {
+    const { user } = await renderApp();
+    await user.click(screen.getByTestId("settings-button"));
+    const privacy = screen.getByRole("region", { name: "Privacy" });
+    expect(privacy.textContent).toContain("If you turn this off, you won't see read receipts from others either.");
+    const toggle = screen.getByRole("checkbox", { name: /Send read receipts/u }) as HTMLInputElement;
+    await waitFor(() => expect(toggle.checked).toBe(true));
+
+    await user.click(toggle);
+    expect(ipc.setReadReceipts).toHaveBeenLastCalledWith(false);
+    expect(toggle.checked).toBe(false);
+    await user.click(toggle);
+    expect(ipc.setReadReceipts).toHaveBeenLastCalledWith(true);
+    expect(toggle.checked).toBe(true);
+  });
+
+  it("shows read receipts as they are, and puts the switch back when saving fails", async () => {
+    ipc.readReceipts.mockResolvedValue(false);
+    ipc.setReadReceipts.mockRejectedValueOnce({ code: "storage", message: "disk full" });
+    const { user } = await renderApp();
+    await user.click(screen.getByTestId("settings-button"));
+    const toggle = screen.getByTestId("read-receipts-toggle") as HTMLInputElement;
+    await waitFor(() => expect(toggle.disabled).toBe(false));
+    expect(toggle.checked).toBe(false);
+
+    await user.click(toggle);
+    expect(ipc.setReadReceipts).toHaveBeenLastCalledWith(true);
+    await waitFor(() => expect(toggle.checked).toBe(false));
+    expect(screen.getByTestId("privacy-error").textContent).not.toBe("");
+  });
+
   it("puts a setting back and explains when saving fails", async () => {
     const { user } = await renderApp();
     await user.click(screen.getByTestId("settings-button"));

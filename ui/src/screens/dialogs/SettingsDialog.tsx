@@ -1,5 +1,5 @@
 //! Settings: the account on this device (password, key reset), its devices (confirming them),
-//! theme, notifications, downloading files, running in the background and at login, quitting, backups, and
+//! theme, notifications, read receipts, downloading files, running in the background and at login, quitting, backups, and
 //! signing out.
 
 import { useEffect, useState } from "react";
@@ -19,6 +19,7 @@ import { ExportDialog } from "./ExportDialog";
 import { KeyBackupSection } from "./KeyBackup";
 import { UpdatesSection } from "./UpdatesSection";
 import { FilesSection } from "./FilesSection";
+import { PrivacySection } from "./PrivacySection";
 import { DevicesSection } from "../devices/DevicesSection";
 
 export function SettingsDialog({ onClose }: { onClose: () => void }) {
@@ -149,6 +150,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
             </span>
           </label>
         </section>
+        {account ? <PrivacySection /> : null}
         {account ? <FilesSection /> : null}
         <section className="settings__section" aria-labelledby="settings-background">
           <h3 id="settings-background" className="settings__heading">

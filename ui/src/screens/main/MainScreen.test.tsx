@@ -113,6 +113,21 @@ describe("conversation list", () => {
     expect(screen.getByTestId("live-region").textContent).toBe("bob: ping");
   });
 
+  it("doesn't mark read while the window is hidden, even if it had focus", async () => {
+    vi.spyOn(document, "hasFocus").mockReturnValue(true);
+    const { user } = await renderApp({ conversations: [conversation({ peer: "bob", unread: 0 })] });
+    await openConversation(user, "u:bob");
+    ipc.markRead.mockClear();
+    const hidden = vi.spyOn(document, "visibilityState", "get").mockReturnValue("hidden");
+    try {
+      ipc.emitClient({ type: "message_received", message: message({ id: 5 }) });
+      ipc.emitClient({ type: "conversation_updated", conversation: conversation({ peer: "bob", unread: 1 }) });
+      expect(ipc.markRead).not.toHaveBeenCalled();
+    } finally {
+      hidden.mockRestore();
+    }
+  });
+
   it("opens the conversation of a clicked notification", async () => {
     await renderApp({ conversations: list });
     await waitFor(() => expect(rows()).toHaveLength(list.length));
