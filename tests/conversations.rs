@@ -13,6 +13,7 @@
 //! - disappearing messages: a timer set by a member (a line on every side) deletes texts and
 //!   files from history, search and the profile on every side once they run out; off again,
 //!   new messages stay; through the CLI too;
+//! - an admin renames a group (sealed: the server's copy is no name), everyone sees it;
 //! - an owner who leaves hands the group over (to an admin first); roles through the CLI;
 //! - a readable export shows all of it (and nothing of a deleted message);
 //! - a new device given the one-to-one history gets all of it too;
@@ -786,4 +787,39 @@ async fn the_cli_sets_and_clears_a_timer() {
     assert_eq!(alice.run(&["disappear", "bob", "off"], "").json()["disappear_secs"], serde_json::Value::Null);
     assert!(!alice.run(&["disappear", "bob", "soon"], "").ok);
     assert!(!alice.run(&["disappear", "bob"], "").ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_renames_a_group_and_everyone_sees_the_new_name() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
+    let group = alice.create_group("old name", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    let conversation = ConversationId::Group(group.clone());
+    alice.send_group_text(&group, "hello").await.unwrap();
+    alice.set_role(&group, &uid("bob"), sotto_proto::Role::Admin).await.unwrap();
+    bob.sync().await.unwrap();
+    let renamed = bob.rename_group(&group, "Climbing on Sundays").await.unwrap();
+    assert_eq!(renamed.name, "Climbing on Sundays");
+    // A plain member may not.
+    carol.sync().await.unwrap();
+    let err = carol.rename_group(&group, "carol's group").await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotAdmin, "{err}");
+    for c in [&alice, &carol] {
+        c.sync().await.unwrap();
+        let g = c.fetch_groups().await.unwrap().into_iter().find(|g| g.group_id == group).unwrap();
+        assert_eq!(g.name, "Climbing on Sundays", "{}", c.user_id());
+        assert_eq!(listed(c, &conversation).title, "Climbing on Sundays");
+        let lines: Vec<String> = c
+            .messages(&conversation, None, 50)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == MessageKind::System)
+            .map(|m| m.body)
+            .collect();
+        assert!(lines.contains(&"bob renamed the group to \"Climbing on Sundays\".".to_owned()), "{lines:?}");
+    }
+    // The server holds only the sealed name.
+    let leaks = files_containing(&server.data_dir(), &["Climbing on Sundays"]);
+    assert!(leaks.is_empty(), "{leaks:?}");
 }

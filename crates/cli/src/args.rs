@@ -388,6 +388,8 @@ pub enum GroupCommand {
         #[arg(value_parser = ["member", "admin", "owner"])]
         role: String,
     },
+    /// Give the group a new name (admins only).
+    Rename { group: String, name: String },
     /// Make a member an admin (owner only).
     Promote { group: String, user: String },
     /// Make an admin a plain member again (owner only).

@@ -100,6 +100,7 @@ pub struct GroupList {
 /// - `set_role`: the owner, for another member; giving `owner` hands ownership over and makes the
 ///   author an admin.
 /// - `dismiss`: the owner.
+/// - `rename`: an admin; the new name sealed like the first one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -131,6 +132,9 @@ pub enum GroupAction {
         role: Role,
     },
     Dismiss,
+    Rename {
+        name: String,
+    },
 }
 
 /// One change to a group, as its author's device signs it (as JSON, in
@@ -230,6 +234,8 @@ pub enum MembershipChange {
     Declined,
     /// An admin withdrew the invitation of `users`.
     InvitationWithdrawn,
+    /// An admin gave the group a new (sealed) name.
+    Renamed,
 }
 
 /// A membership change, delivered as a sequenced inbox entry to every device of every member
@@ -543,6 +549,15 @@ pub fn apply_action(
                 .collect();
             applied(MembershipChange::RoleChanged, vec![user.clone()], after, invited.to_vec(), None)
         }
+        GroupAction::Rename { name } => {
+            if !role.is_some_and(Role::is_admin) {
+                return Err(RuleViolation::NotAdmin);
+            }
+            if !is_sealed_name(name) {
+                return Err(RuleViolation::BadList("a group's new name is sealed"));
+            }
+            applied(MembershipChange::Renamed, Vec::new(), members.to_vec(), invited.to_vec(), Some(name.clone()))
+        }
         GroupAction::Dismiss => {
             if role != Some(Role::Owner) {
                 return Err(RuleViolation::NotOwner);
@@ -716,6 +731,21 @@ mod tests {
         );
         let added = apply_action(Some(roster), &u("alice"), &GroupAction::Add { users: vec![u("erin")] }).unwrap();
         assert_eq!((added.members.len(), added.invited), (4, vec![u("dave")]));
+        // An admin renames the group, with a sealed name only; members stay as they are.
+        let sealed = format!("{SEALED_NAME_PREFIX}AAAA");
+        let renamed = apply_action(Some(roster), &u("bob"), &GroupAction::Rename { name: sealed.clone() }).unwrap();
+        assert_eq!(
+            (renamed.change, renamed.name, renamed.members.len()),
+            (MembershipChange::Renamed, Some(sealed.clone()), 3)
+        );
+        assert_eq!(
+            apply_action(Some(roster), &u("carol"), &GroupAction::Rename { name: sealed }),
+            Err(RuleViolation::NotAdmin)
+        );
+        assert!(matches!(
+            apply_action(Some(roster), &u("bob"), &GroupAction::Rename { name: "plain".into() }),
+            Err(RuleViolation::BadList(_))
+        ));
         // Dismissing the group ends every invitation.
         let gone = apply_action(Some(roster), &u("alice"), &GroupAction::Dismiss).unwrap();
         assert!(gone.members.is_empty() && gone.invited.is_empty());

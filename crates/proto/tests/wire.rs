@@ -521,6 +521,7 @@ fn group_actions() {
             Invite { .. } => "GroupAction-invite",
             Join => "GroupAction-join",
             Decline => "GroupAction-decline",
+            Rename { .. } => "GroupAction-rename",
         }
     }
     for action in [
@@ -534,6 +535,7 @@ fn group_actions() {
         Leave,
         SetRole { user: bob(), role: Role::Admin },
         Dismiss,
+        Rename { name: "sealed:v1:bm9uY2VjaXBoZXJ0ZXh0".into() },
     ] {
         pin(name(&action), &action);
     }
@@ -570,12 +572,24 @@ fn group_log_page() {
 #[test]
 fn membership_changes() {
     use MembershipChange::*;
-    let all = [Created, Added, Removed, Left, Dismissed, RoleChanged, Invited, Joined, Declined, InvitationWithdrawn];
+    let all = [
+        Created,
+        Added,
+        Removed,
+        Left,
+        Dismissed,
+        RoleChanged,
+        Invited,
+        Joined,
+        Declined,
+        InvitationWithdrawn,
+        Renamed,
+    ];
     for change in all {
         // Exhaustive on purpose: a new change does not compile until it is in `all`.
         match change {
             Created | Added | Removed | Left | Dismissed | RoleChanged | Invited | Joined | Declined
-            | InvitationWithdrawn => {}
+            | InvitationWithdrawn | Renamed => {}
         }
     }
     pin("MembershipChange", &all.to_vec());

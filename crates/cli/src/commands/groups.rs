@@ -49,6 +49,10 @@ pub async fn group(run: &mut Invocation<'_>, cmd: &GroupCommand) -> Result<()> {
             let role = Role::parse(role).ok_or_else(|| anyhow::anyhow!("A role is member, admin or owner."))?;
             print(&client.set_role(&g, &user(u)?, role).await?)
         }
+        GroupCommand::Rename { group, name } => {
+            let g = resolve_group(&client, group).await?;
+            print(&client.rename_group(&g, name).await?)
+        }
         GroupCommand::Promote { group, user: u } => {
             let g = resolve_group(&client, group).await?;
             print(&client.set_role(&g, &user(u)?, Role::Admin).await?)

@@ -298,6 +298,10 @@ fn change_line(me: &UserId, change: &GroupChange, applied: &Applied, group_name:
                 }
             )
         }
+        (GroupAction::Rename { .. }, _) => match group_name {
+            Some(group_name) => format!("{actor} renamed the group to \"{group_name}\"."),
+            None => format!("{actor} renamed the group."),
+        },
         (_, MembershipChange::Added) => format!("{actor} added {}.", list(&applied.users)),
         (_, MembershipChange::Removed) => format!("{actor} removed {}.", list(&applied.users)),
         (_, MembershipChange::Left) => format!("{actor} left the group."),
@@ -309,7 +313,9 @@ fn change_line(me: &UserId, change: &GroupChange, applied: &Applied, group_name:
         (_, MembershipChange::InvitationWithdrawn) => {
             format!("{actor} withdrew the invitation of {}.", list(&applied.users))
         }
-        (_, MembershipChange::Created | MembershipChange::RoleChanged) => format!("{actor} changed the group."),
+        (_, MembershipChange::Created | MembershipChange::RoleChanged | MembershipChange::Renamed) => {
+            format!("{actor} changed the group.")
+        }
     }
 }
 

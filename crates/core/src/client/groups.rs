@@ -192,6 +192,24 @@ impl Client {
         Ok(())
     }
 
+    /// Give the group a new name (admins only), sealed with the group's name key like the
+    /// first: the server stores ciphertext, members see the name and a line saying who changed it.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn rename_group(&self, group: &GroupId, name: &str) -> Result<LocalGroup> {
+        let name = name.trim();
+        if !sotto_proto::valid_group_name(name) {
+            return Err(Error::InvalidInput(format!(
+                "A group name must be 1 to {} characters, without control characters.",
+                sotto_proto::limits::MAX_GROUP_NAME_CHARS
+            )));
+        }
+        let key = self
+            .read(|db| db.group_name_key(group))?
+            .ok_or_else(|| Error::InvalidInput("This device does not have the group's name key yet.".into()))?;
+        let sealed = seal_name(&key, group, name)?;
+        self.change_group(group, |_| Ok(GroupAction::Rename { name: sealed.clone() })).await
+    }
+
     /// Give a member a role (owner only); making someone the owner hands ownership over and
     /// leaves this user an admin.
     #[tracing::instrument(skip_all, err(level = "debug"))]

@@ -1100,6 +1100,7 @@ fn handle_membership(
                 }
                 // The invited get no keys until they join.
                 MembershipChange::RoleChanged
+                | MembershipChange::Renamed
                 | MembershipChange::Invited
                 | MembershipChange::Declined
                 | MembershipChange::InvitationWithdrawn => {}
@@ -1165,5 +1166,6 @@ fn unsigned_summary(event: &MembershipEvent) -> String {
         MembershipChange::Joined => format!("that {actor} joined"),
         MembershipChange::Declined => format!("that {actor} declined the invitation"),
         MembershipChange::InvitationWithdrawn => format!("that {actor} withdrew the invitation of {users}"),
+        MembershipChange::Renamed => format!("that {actor} renamed it"),
     }
 }

@@ -3,4 +3,4 @@
 /**
  * What changed in a group.
  */
-export type MembershipChange = "created" | "added" | "removed" | "left" | "dismissed" | "role_changed" | "invited" | "joined" | "declined" | "invitation_withdrawn";
+export type MembershipChange = "created" | "added" | "removed" | "left" | "dismissed" | "role_changed" | "invited" | "joined" | "declined" | "invitation_withdrawn" | "renamed";
