@@ -1715,3 +1715,100 @@ async fn delivery_and_read_receipts_show_in_the_window_and_follow_the_privacy_se
     wait_delivery(&app, "yes, at eight", "read").await;
     app.close().await;
 }
+
+/// A conversation's controls in the window: pin and mute for good from its "…" menu, the
+/// disappearing-messages timer from the header (bob gets the line), a draft kept across a
+/// restart, then archive and delete another conversation from the archived list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversation_controls_pin_mute_timer_draft_archive_and_delete() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let carol = register_cli(&server, &dirs, "carol");
+    let data = AppData::new();
+    let app = AppWindow::launch("conversation_controls", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    bob.run(&["send", "alice", "hello from bob"], "").json();
+    let bob_row = "[data-testid='conversation-row'][data-conversation-id='u:bob']";
+    let carol_row = "[data-testid='conversation-row'][data-conversation-id='u:carol']";
+    app.find_css(bob_row).await;
+    carol.run(&["send", "alice", "hello from carol"], "").json();
+    app.find_css(carol_row).await;
+    let titles = ".conversation-list [data-testid='conversation-row'] .conversation-row__title";
+    app.wait_for_texts(titles, "carol's newer conversation first", |t| t == ["carol", "bob"]).await;
+
+    // Pinned, bob goes first; muted for good (the engine's i64::MAX), the row says so.
+    app.click_css(bob_row).await;
+    app.find_css("[data-testid='chat-view'][data-conversation-id='u:bob']").await;
+    let bob_more = format!("{bob_row} ~ [data-testid='conversation-more']");
+    app.click_css(&bob_more).await;
+    app.find("conversation-menu").await;
+    app.screenshot("menu").await;
+    app.click("menu-pin").await;
+    app.find_css(&format!("{bob_row}[data-pinned='true']")).await;
+    app.wait_for_texts(titles, "pinned bob first", |t| t == ["bob", "carol"]).await;
+    app.click_css(&bob_more).await;
+    app.click("menu-mute").await;
+    app.click("menu-mute-always").await;
+    app.find_css(&format!("{bob_row}[data-muted='true']")).await;
+
+    // Disappearing messages after 1 hour, for bob too.
+    app.click("timer-button").await;
+    app.click("menu-timer-1h").await;
+    app.wait_for_texts("[data-testid='timer-badge']", "the timer badge", |t| t.iter().any(|s| s.contains("1 hour")))
+        .await;
+    let mut bob_got_it = false;
+    for _ in 0..50 {
+        bob.run(&["sync"], "").json();
+        let history = bob.run(&["history", "alice"], "").json();
+        if history.as_array().unwrap().iter().any(|m| m["body"].as_str().is_some_and(|b| b.contains("1 hour"))) {
+            bob_got_it = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(bob_got_it, "bob's side has the timer's line");
+
+    // A draft, saved half a second after typing stops, shows in the list and outlives a restart.
+    app.find("composer").await.send_keys("half a thought").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.click_css(carol_row).await;
+    app.wait_for_texts(&format!("{bob_row} [data-testid='draft-preview']"), "bob's draft in the list", |t| {
+        t == ["Draft: half a thought"]
+    })
+    .await;
+    app.screenshot("controls").await;
+    app.close().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let app = AppWindow::launch("conversation_controls_reopened", &data).await;
+    app.find("main").await;
+    app.find_css(&format!("{bob_row}[data-pinned='true'][data-muted='true']")).await;
+    app.click_css(bob_row).await;
+    app.find_css("[data-testid='chat-view'][data-conversation-id='u:bob']").await;
+    let composer = app.find("composer").await;
+    assert_eq!(composer.prop("value").await.unwrap().as_deref(), Some("half a thought"));
+    app.wait_for_texts("[data-testid='timer-badge']", "the timer after a restart", |t| {
+        t.iter().any(|s| s.contains("1 hour"))
+    })
+    .await;
+
+    // carol's conversation archived, then deleted from the archived list after the question.
+    let carol_more = format!("{carol_row} ~ [data-testid='conversation-more']");
+    app.click_css(carol_row).await;
+    app.click_css(&carol_more).await;
+    app.click("menu-archive").await;
+    app.wait_for_texts("[data-testid='archived-open']", "the archived row", |t| t == ["Archived (1)"]).await;
+    app.wait_for_texts(titles, "carol out of the main list", |t| t == ["bob"]).await;
+    app.click("archived-open").await;
+    app.wait_for_texts(titles, "carol in the archived list", |t| t == ["carol"]).await;
+    app.click_css(carol_row).await;
+    app.click_css(&carol_more).await;
+    app.click("menu-delete").await;
+    app.find("delete-conversation-dialog").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.screenshot("delete-dialog").await;
+    app.click("confirm-button").await;
+    app.wait_for_texts(titles, "back to the main list without carol", |t| t == ["bob"]).await;
+    assert!(app.all("[data-testid='archived-open']").await.is_empty(), "nothing archived any more");
+    app.close().await;
+}

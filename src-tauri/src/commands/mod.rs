@@ -5,6 +5,7 @@ pub mod account;
 pub mod actions;
 pub mod backup;
 pub mod contacts;
+pub mod controls;
 pub mod conversations;
 pub mod desktop;
 pub mod devices;
@@ -55,6 +56,13 @@ commands![
     conversations::send_message,
     conversations::retry_message,
     conversations::set_typing,
+    controls::set_muted,
+    controls::set_archived,
+    controls::set_pinned,
+    controls::mark_unread,
+    controls::set_draft,
+    controls::delete_conversation,
+    controls::set_disappearing,
     actions::reply_to_message,
     actions::react_to_message,
     actions::edit_message,

@@ -10,6 +10,8 @@ export interface MenuItem {
   label: string;
   icon?: ReactNode;
   danger?: boolean;
+  /** One of a set of choices (`menuitemradio`): whether it is the one chosen. */
+  checked?: boolean;
   onSelect: () => void;
 }
 
@@ -27,7 +29,7 @@ export function Menu({ anchor, label, items, onClose, align, testId, returnFocus
   const list = useRef<HTMLDivElement>(null);
 
   const move = (e: React.KeyboardEvent) => {
-    const buttons = Array.from(list.current?.querySelectorAll<HTMLElement>('[role="menuitem"]') ?? []);
+    const buttons = Array.from(list.current?.querySelectorAll<HTMLElement>('[role="menuitem"], [role="menuitemradio"]') ?? []);
     const at = buttons.indexOf(document.activeElement as HTMLElement);
     let next: number | null = null;
     if (e.key === "ArrowDown") next = (at + 1) % buttons.length;
@@ -58,7 +60,8 @@ export function Menu({ anchor, label, items, onClose, align, testId, returnFocus
           <button
             key={item.id}
             type="button"
-            role="menuitem"
+            role={item.checked === undefined ? "menuitem" : "menuitemradio"}
+            aria-checked={item.checked}
             className={item.danger ? "menu__item menu__item--danger" : "menu__item"}
             tabIndex={i === 0 ? 0 : -1}
             data-autofocus={i === 0 ? true : undefined}

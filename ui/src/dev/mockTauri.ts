@@ -222,6 +222,15 @@ function refreshConversation(id: ConversationId): Conversation | undefined {
   return { ...conv };
 }
 
+/** A change to a conversation's own controls, announced as `conversation_updated` (a draft quietly). */
+function control(id: ConversationId, change: (c: Conversation) => void, announce = true): Promise<null> {
+  const conv = conversations.find((c) => c.id === id);
+  if (!conv) return Promise.reject(fail("invalid_input"));
+  change(conv);
+  if (announce) setTimeout(() => emitClient({ type: "conversation_updated", conversation: { ...conv } }), 20);
+  return delay(null, 10);
+}
+
 const listeners = new Map<string, Set<(payload: unknown) => void>>();
 function emit(event: string, payload: unknown): void {
   for (const l of listeners.get(event) ?? []) l(payload);
@@ -410,9 +419,36 @@ const api = {
     delay(messages.filter((m) => m.conversation_id === conversationId && m.id > after).slice(0, limit).map(shown)),
   markRead: (conversationId: ConversationId) => {
     const conv = conversations.find((c) => c.id === conversationId);
-    if (conv) conv.unread = 0;
+    if (conv) {
+      conv.unread = 0;
+      conv.marked_unread = false;
+    }
     return delay(null, 10);
   },
+  setMuted: (conversationId: ConversationId, until: number | "forever" | null) =>
+    control(conversationId, (c) => (c.muted_until = until === "forever" ? 9_223_372_036_854_775_807 : until)),
+  setArchived: (conversationId: ConversationId, archived: boolean) => control(conversationId, (c) => (c.archived = archived)),
+  setPinned: (conversationId: ConversationId, pinned: boolean) =>
+    control(conversationId, (c) => {
+      c.pinned = pinned;
+      // Pinned ones first, in the order pinned (as the engine lists them).
+      const at = conversations.indexOf(c);
+      conversations.splice(at, 1);
+      const lastPinned = conversations.reduce((n, x, i) => (x.pinned ? i + 1 : n), 0);
+      conversations.splice(pinned ? lastPinned : conversations.length, 0, c);
+    }),
+  markUnread: (conversationId: ConversationId) => control(conversationId, (c) => (c.marked_unread = true)),
+  setDraft: (conversationId: ConversationId, draft: string) => control(conversationId, (c) => (c.draft = draft)),
+  deleteConversation: (conversationId: ConversationId) => {
+    const at = conversations.findIndex((c) => c.id === conversationId);
+    if (at < 0) return Promise.reject(fail("invalid_input"));
+    conversations.splice(at, 1);
+    for (let i = messages.length - 1; i >= 0; i--) if (messages[i]?.conversation_id === conversationId) messages.splice(i, 1);
+    setTimeout(() => emitClient({ type: "conversation_removed", conversation_id: conversationId }), 20);
+    return delay(null, 10);
+  },
+  setDisappearing: (conversationId: ConversationId, seconds: number | null) =>
+    control(conversationId, (c) => (c.disappear_secs = seconds)),
   searchMessages: (query: string, limit: number) => {
     const q = query.toLowerCase();
     const hits: SearchHit[] = messages
@@ -778,6 +814,13 @@ export const {
   loadMessages,
   loadMessagesAfter,
   markRead,
+  setMuted,
+  setArchived,
+  setPinned,
+  markUnread,
+  setDraft,
+  deleteConversation,
+  setDisappearing,
   searchMessages,
   sendMessage,
   retryMessage,

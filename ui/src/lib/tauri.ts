@@ -59,6 +59,26 @@ export const loadMessagesAfter = (conversationId: ConversationId, after: number,
   call("load_messages_after", { conversation_id: conversationId, after, limit });
 export const markRead = (conversationId: ConversationId) =>
   call("mark_read", { conversation_id: conversationId });
+/** Mute until `until` (ms since the epoch), for good with "forever", or unmute with null. */
+export const setMuted = (conversationId: ConversationId, until: number | "forever" | null) =>
+  call("set_muted", {
+    conversation_id: conversationId,
+    until: until === "forever" ? null : until,
+    forever: until === "forever",
+  });
+export const setArchived = (conversationId: ConversationId, archived: boolean) =>
+  call("set_archived", { conversation_id: conversationId, archived });
+export const setPinned = (conversationId: ConversationId, pinned: boolean) =>
+  call("set_pinned", { conversation_id: conversationId, pinned });
+export const markUnread = (conversationId: ConversationId) =>
+  call("mark_unread", { conversation_id: conversationId });
+export const setDraft = (conversationId: ConversationId, draft: string) =>
+  call("set_draft", { conversation_id: conversationId, draft });
+export const deleteConversation = (conversationId: ConversationId) =>
+  call("delete_conversation", { conversation_id: conversationId });
+/** The disappearing-messages timer in seconds, for everyone in the conversation (null: off). */
+export const setDisappearing = (conversationId: ConversationId, seconds: number | null) =>
+  call("set_disappearing", { conversation_id: conversationId, seconds });
 export const searchMessages = (query: string, limit: number) =>
   call("search_messages", { query, limit });
 export const sendMessage = (conversationId: ConversationId, body: string) =>

@@ -1,4 +1,4 @@
-//! The conversation list (most recent first), the open conversation, who is typing where,
+//! The conversation list (pinned first, in the order pinned, then most recent first), the open conversation, who is typing where,
 //! pending key-change notices per contact, which contacts are verified, and to whom sending is
 //! held (a verified contact's identity changed).
 
@@ -33,8 +33,14 @@ export interface ConversationState {
   held: Record<string, boolean>;
 }
 
+/**
+ * Pinned conversations first, in the order they come (the engine lists them in the order they
+ * were pinned, and an update replaces a row in place), then the others, most recent first.
+ */
 export function sortConversations(list: readonly Conversation[]): Conversation[] {
-  return [...list].sort((a, b) => b.last_ts - a.last_ts || a.title.localeCompare(b.title));
+  const pinned = list.filter((c) => c.pinned);
+  const rest = list.filter((c) => !c.pinned).sort((a, b) => b.last_ts - a.last_ts || a.title.localeCompare(b.title));
+  return [...pinned, ...rest];
 }
 
 export class ConversationStore extends Store<ConversationState> {
@@ -61,10 +67,12 @@ export class ConversationStore extends Store<ConversationState> {
   }
 
   upsert(conversation: Conversation): void {
-    this.set((s) => ({
-      ...s,
-      list: sortConversations([...s.list.filter((c) => c.id !== conversation.id), conversation]),
-    }));
+    this.set((s) => {
+      // In place, so a pinned row keeps its place among the pinned (a newly pinned one, after them).
+      const known = s.list.some((c) => c.id === conversation.id);
+      const list = known ? s.list.map((c) => (c.id === conversation.id ? conversation : c)) : [...s.list, conversation];
+      return { ...s, list: sortConversations(list) };
+    });
   }
 
   /** A conversation deleted from this device. */
@@ -91,8 +99,8 @@ export class ConversationStore extends Store<ConversationState> {
 
   clearUnread(id: ConversationId): void {
     this.set((s) => {
-      if (!s.list.some((c) => c.id === id && c.unread !== 0)) return s;
-      return { ...s, list: s.list.map((c) => (c.id === id ? { ...c, unread: 0 } : c)) };
+      if (!s.list.some((c) => c.id === id && (c.unread !== 0 || c.marked_unread))) return s;
+      return { ...s, list: s.list.map((c) => (c.id === id ? { ...c, unread: 0, marked_unread: false } : c)) };
     });
   }
 

@@ -122,7 +122,10 @@ export class Session {
 
   /** Moves the selection by `delta` rows in the list order (Alt+Up/Down). */
   moveSelection(delta: number): void {
-    const { list, selectedId } = this.conversations.get();
+    const { list: all, selectedId } = this.conversations.get();
+    // Within the list shown: archived ones among themselves, the others among themselves.
+    const archived = all.find((c) => c.id === selectedId)?.archived ?? false;
+    const list = all.filter((c) => c.archived === archived);
     if (list.length === 0) return;
     const index = list.findIndex((c) => c.id === selectedId);
     const next = index < 0 ? (delta > 0 ? 0 : list.length - 1) : index + delta;
@@ -139,7 +142,7 @@ export class Session {
    * `force` (a message just arrived that the list's count doesn't include yet). */
   markRead(id: ConversationId, force = false): void {
     const conversation = this.conversations.find(id);
-    if (!force && conversation && conversation.unread === 0) return;
+    if (!force && conversation && conversation.unread === 0 && !conversation.marked_unread) return;
     if (this.markingRead.has(id)) return;
     this.markingRead.add(id);
     this.conversations.clearUnread(id);
@@ -147,6 +150,46 @@ export class Session {
       .markRead(id)
       .catch(() => undefined)
       .finally(() => this.markingRead.delete(id));
+  }
+
+  /** Pin or unpin (the engine's `conversation_updated` moves the row). */
+  setPinned(id: ConversationId, pinned: boolean): Promise<null> {
+    return ipc.setPinned(id, pinned);
+  }
+
+  /** Mute until a time (ms since the epoch), for good, or unmute (null). */
+  setMuted(id: ConversationId, until: number | "forever" | null): Promise<null> {
+    return ipc.setMuted(id, until);
+  }
+
+  setArchived(id: ConversationId, archived: boolean): Promise<null> {
+    return ipc.setArchived(id, archived);
+  }
+
+  markUnread(id: ConversationId): Promise<null> {
+    return ipc.markUnread(id);
+  }
+
+  /** Deletes the conversation from this device; `conversation_removed` takes it off the list. */
+  async deleteConversation(id: ConversationId): Promise<void> {
+    await ipc.deleteConversation(id);
+    this.conversations.remove(id);
+  }
+
+  /**
+   * Keeps the composer's text in the engine (across restarts) and in the list's copy of the
+   * conversation, which the engine does not announce: the row shows "Draft: …" at once.
+   */
+  async saveDraft(id: ConversationId, draft: string): Promise<void> {
+    const known = this.conversations.find(id);
+    if (!known || known.draft === draft) return;
+    this.conversations.upsert({ ...known, draft });
+    await ipc.setDraft(id, draft);
+  }
+
+  /** The disappearing-messages timer for everyone in the conversation (null: off). */
+  setDisappearing(id: ConversationId, seconds: number | null): Promise<null> {
+    return ipc.setDisappearing(id, seconds);
   }
 
   /** The window got focus: read what arrived in the open conversation meanwhile. */

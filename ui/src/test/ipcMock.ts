@@ -69,6 +69,13 @@ const defaults: typeof Real = {
   loadMessages: async () => [],
   loadMessagesAfter: async () => [],
   markRead: async () => null,
+  setMuted: async () => null,
+  setArchived: async () => null,
+  setPinned: async () => null,
+  markUnread: async () => null,
+  setDraft: async () => null,
+  deleteConversation: async () => null,
+  setDisappearing: async () => null,
   searchMessages: async () => [],
   sendMessage: async () => {
     throw { code: "offline", message: "no default" };
@@ -282,6 +289,13 @@ export const cancelTransfer = vi.fn(defaults.cancelTransfer);
 export const autoDownloadLimit = vi.fn(defaults.autoDownloadLimit);
 export const setAutoDownloadLimit = vi.fn(defaults.setAutoDownloadLimit);
 export const readReceipts = vi.fn(defaults.readReceipts);
+export const setMuted = vi.fn(defaults.setMuted);
+export const setArchived = vi.fn(defaults.setArchived);
+export const setPinned = vi.fn(defaults.setPinned);
+export const markUnread = vi.fn(defaults.markUnread);
+export const setDraft = vi.fn(defaults.setDraft);
+export const deleteConversation = vi.fn(defaults.deleteConversation);
+export const setDisappearing = vi.fn(defaults.setDisappearing);
 export const setReadReceipts = vi.fn(defaults.setReadReceipts);
 export const onFileDrop = vi.fn(defaults.onFileDrop);
 export const startDirect = vi.fn(defaults.startDirect);
@@ -404,6 +418,13 @@ const mocks = {
   setAutoDownloadLimit,
   readReceipts,
   setReadReceipts,
+  setMuted,
+  setArchived,
+  setPinned,
+  markUnread,
+  setDraft,
+  deleteConversation,
+  setDisappearing,
   onFileDrop,
   onOpenConversation,
 } satisfies typeof Real;

@@ -65,6 +65,13 @@ export interface Commands {
   send_message: { args: { conversation_id: ConversationId; body: string }; result: Message };
   retry_message: { args: { id: number }; result: Message };
   set_typing: { args: { conversation_id: ConversationId; typing: boolean }; result: null };
+  set_muted: { args: { conversation_id: ConversationId; until: number | null; forever: boolean }; result: null };
+  set_archived: { args: { conversation_id: ConversationId; archived: boolean }; result: null };
+  set_pinned: { args: { conversation_id: ConversationId; pinned: boolean }; result: null };
+  mark_unread: { args: { conversation_id: ConversationId }; result: null };
+  set_draft: { args: { conversation_id: ConversationId; draft: string }; result: null };
+  delete_conversation: { args: { conversation_id: ConversationId }; result: null };
+  set_disappearing: { args: { conversation_id: ConversationId; seconds: number | null }; result: null };
   reply_to_message: { args: { id: number; body: string }; result: Message };
   react_to_message: { args: { id: number; emoji: string; remove: boolean }; result: Message };
   edit_message: { args: { id: number; body: string }; result: Message };

@@ -1,14 +1,18 @@
 //! Conversation header: back (narrow windows), avatar, title, the encryption mark (and
 //! "Verified" for a contact whose safety number the person compared), member count for groups,
-//! and the details toggle.
+//! the disappearing-messages timer (a menu of lengths, and a badge saying the length while it is
+//! on), and the details toggle.
 
-import { useEffect } from "react";
+import { useEffect, useRef, useState } from "react";
 import * as ipc from "../../lib/tauri";
 import { useStore } from "../../lib/store";
 import type { Conversation } from "../../lib/types";
 import { useSession } from "../../state/context";
 import { Avatar } from "../../components/Avatar";
-import { BackIcon, InfoIcon, LockIcon, VerifiedIcon } from "../../components/icons";
+import { BackIcon, InfoIcon, LockIcon, TickIcon, TimerIcon, VerifiedIcon } from "../../components/icons";
+import { Menu } from "../../components/Menu";
+import { asCommandError, describeError } from "../../lib/errors";
+import { TIMER_CHOICES, timerWords } from "../../lib/disappearing";
 
 export function ChatHeader({ conversation: c }: { conversation: Conversation }) {
   const session = useSession();
@@ -18,6 +22,15 @@ export function ChatHeader({ conversation: c }: { conversation: Conversation }) 
   const direct = c.kind === "direct";
   const verified = useStore(session.conversations, (s) => (direct ? s.verified[c.peer] === true : false));
   const keyChanges = useStore(session.conversations, (s) => s.keyChanges[c.peer] ?? 0);
+  const [timerMenu, setTimerMenu] = useState(false);
+  const [timerError, setTimerError] = useState<string | null>(null);
+  const timerButton = useRef<HTMLButtonElement>(null);
+  const timer = c.disappear_secs;
+
+  const setTimer = (seconds: number | null) => {
+    setTimerError(null);
+    session.setDisappearing(c.id, seconds).catch((e: unknown) => setTimerError(describeError(asCommandError(e))));
+  };
 
   // Whether the contact is verified with the keys this device holds (local, no network).
   useEffect(() => {
@@ -55,8 +68,51 @@ export function ChatHeader({ conversation: c }: { conversation: Conversation }) 
           {c.kind === "group" && members !== undefined ? (
             <span> · {members === 1 ? "1 member" : `${members} members`}</span>
           ) : null}
+          {timer !== null ? (
+            <span className="chat-header__timer" data-testid="timer-badge" title="Disappearing messages">
+              {" · "}
+              <TimerIcon className="chat-header__timer-icon" />
+              <span className="visually-hidden">Messages disappear after </span>
+              {timerWords(timer)}
+            </span>
+          ) : null}
         </p>
+        {timerError ? (
+          <p className="chat-header__error error-text" role="alert" data-testid="timer-error">
+            {timerError}
+          </p>
+        ) : null}
       </div>
+      <button
+        ref={timerButton}
+        type="button"
+        className="icon-button"
+        aria-haspopup="menu"
+        aria-expanded={timerMenu}
+        onClick={() => setTimerMenu(true)}
+        data-testid="timer-button"
+      >
+        <TimerIcon label={timer === null ? "Disappearing messages: off" : `Disappearing messages: ${timerWords(timer)}`} />
+      </button>
+      {timerMenu && timerButton.current ? (
+        <Menu
+          anchor={timerButton.current}
+          label="Disappearing messages"
+          align="end"
+          testId="timer-menu"
+          returnFocus={timerButton.current}
+          onClose={() => setTimerMenu(false)}
+          items={TIMER_CHOICES.map((choice) => ({
+            id: `timer-${choice.id}`,
+            label: choice.seconds === null ? "Off" : timerWords(choice.seconds),
+            checked: choice.seconds === timer,
+            icon: choice.seconds === timer ? <TickIcon /> : <span className="menu__spacer" />,
+            onSelect: () => {
+              if (choice.seconds !== timer) setTimer(choice.seconds);
+            },
+          }))}
+        />
+      ) : null}
       <button
         type="button"
         className="icon-button"

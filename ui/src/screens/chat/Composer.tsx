@@ -1,5 +1,7 @@
 //! The composer: grows to ~8 lines; Enter sends, Shift+Enter adds a line, Escape clears.
-//! Drafts live in the session per conversation (this component is keyed by conversation).
+//! Drafts live in the session per conversation (this component is keyed by conversation), and
+//! in the engine (`set_draft`, kept across restarts): saved half a second after the last change
+//! and when the conversation is left; a conversation opens with the engine's draft.
 //! Tells the others I'm typing at most every few seconds, and that I stopped on send/blur/clear.
 //! Files come in through the attach button (the system's file chooser) or by pasting an image;
 //! either opens the preview sheet (`AttachmentSheet`), which sends them.
@@ -22,12 +24,14 @@ import { readPasted } from "../../lib/files";
 import { ComposeBar } from "./ComposeBar";
 
 export const TYPING_REPEAT_MS = 3000;
+/** How long after the last keystroke the draft is saved in the engine. */
+export const DRAFT_SAVE_MS = 500;
 
 export function Composer({ conversation, warmup = false }: { conversation: Conversation; warmup?: boolean }) {
   const session = useSession();
   const id = conversation.id;
   const group = useStore(session.groups, (s) => (conversation.kind === "group" ? s[conversation.peer] : undefined));
-  const [text, setText] = useState(() => session.ui.drafts.get(id) ?? "");
+  const [text, setText] = useState(() => session.ui.drafts.get(id) ?? conversation.draft);
   const [error, setError] = useState<CommandError | null>(null);
   /** A refused reply or edit, in words for what was asked. */
   const [refusal, setRefusal] = useState<string | null>(null);
@@ -52,9 +56,31 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
     setText(value);
     // While editing, the field holds the message's text, not the draft.
     if (setAside.current !== null) return;
-    if (value) session.ui.drafts.set(id, value);
-    else session.ui.drafts.delete(id);
+    session.ui.drafts.set(id, value);
+    scheduleDraftSave();
   };
+
+  // The draft in the engine: half a second after the last change, and when leaving.
+  const draftTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const saveDraft = () => {
+    if (draftTimer.current !== null) clearTimeout(draftTimer.current);
+    draftTimer.current = null;
+    const draft = session.ui.drafts.get(id);
+    if (draft !== undefined) session.saveDraft(id, draft).catch(() => undefined);
+  };
+  const saveDraftRef = useRef(saveDraft);
+  saveDraftRef.current = saveDraft;
+  function scheduleDraftSave() {
+    if (warmup) return;
+    if (draftTimer.current !== null) clearTimeout(draftTimer.current);
+    draftTimer.current = setTimeout(() => saveDraftRef.current(), DRAFT_SAVE_MS);
+  }
+  useEffect(
+    () => () => {
+      if (draftTimer.current !== null) saveDraftRef.current();
+    },
+    [],
+  );
 
   // Editing a message: its text takes the field's place and the draft waits, given back after.
   // Keyed by the message edited: a later version of it (a reaction came) does not start over.

@@ -1,6 +1,7 @@
-//! All conversations, most recent first, updated live.
+//! All conversations, pinned first then most recent first, updated live. Archived ones are
+//! listed apart: an "Archived (N)" row at the bottom opens them, and a back row returns.
 
-import { useCallback, useEffect, useRef } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { afterNextPaint } from "../../lib/frames";
 import { LIST_COMMITTED, LIST_READY, markOnce, markPainted } from "../../lib/perf";
 import { useStore } from "../../lib/store";
@@ -8,17 +9,35 @@ import { parseConversationId } from "../../lib/ids";
 import type { ConversationId } from "../../lib/types";
 import { useSession } from "../../state/context";
 import { ErrorNote } from "../../components/ErrorNote";
+import { ArchiveIcon, BackIcon } from "../../components/icons";
+import type { PopoverAnchor } from "../../components/Popover";
+import { ConversationMenu, type OpenMenu } from "./ConversationMenu";
 import { ConversationRow } from "./ConversationRow";
 
 export function ConversationList() {
   const session = useSession();
-  const list = useStore(session.conversations, (s) => s.list);
+  const all = useStore(session.conversations, (s) => s.list);
+  const [showArchived, setShowArchived] = useState(false);
+  const [menu, setMenu] = useState<OpenMenu | null>(null);
+  const list = all.filter((c) => c.archived === showArchived);
+  const archivedCount = showArchived ? list.length : all.length - list.length;
   const selectedId = useStore(session.conversations, (s) => s.selectedId);
   const loaded = useStore(session.conversations, (s) => s.loaded);
   const loadError = useStore(session.conversations, (s) => s.loadError);
 
   const nav = useRef<HTMLElement>(null);
   const open = useCallback((id: ConversationId) => session.openConversation(id), [session]);
+  const openMenu = useCallback(
+    (id: ConversationId, anchor: PopoverAnchor, returnFocus: HTMLElement | null) => {
+      const conversation = session.conversations.find(id);
+      if (conversation) setMenu({ conversation, anchor, returnFocus, kind: "menu" });
+    },
+    [session],
+  );
+  // The last archived one brought back: the main list again.
+  useEffect(() => {
+    if (showArchived && archivedCount === 0) setShowArchived(false);
+  }, [showArchived, archivedCount]);
 
   useEffect(() => {
     if (!loaded) return;
@@ -42,19 +61,38 @@ export function ConversationList() {
     );
   }
   return (
-    <nav className="conversation-nav" aria-label="Conversation list" ref={nav}>
-      <ul className="conversation-list" data-testid="conversation-list">
+    <nav className="conversation-nav" aria-label={showArchived ? "Archived conversations" : "Conversation list"} ref={nav}>
+      {showArchived ? (
+        <button
+          type="button"
+          className="conversation-archived-row"
+          onClick={() => setShowArchived(false)}
+          data-testid="archived-back"
+        >
+          <BackIcon />
+          <span>Archived conversations</span>
+        </button>
+      ) : null}
+      <ul className="conversation-list" data-testid="conversation-list" data-archived={showArchived ? "true" : undefined}>
         {list.map((c) => (
           <li key={c.id}>
-            <ConversationRow
-              conversation={c}
-              selected={c.id === selectedId}
-              onOpen={open}
-            />
+            <ConversationRow conversation={c} selected={c.id === selectedId} onOpen={open} onMenu={openMenu} />
           </li>
         ))}
       </ul>
-      {loaded && list.length === 0 ? <p className="sidebar__note muted">No conversations yet.</p> : null}
+      {!showArchived && archivedCount > 0 ? (
+        <button
+          type="button"
+          className="conversation-archived-row"
+          onClick={() => setShowArchived(true)}
+          data-testid="archived-open"
+        >
+          <ArchiveIcon />
+          <span>Archived ({archivedCount})</span>
+        </button>
+      ) : null}
+      {loaded && all.length === 0 ? <p className="sidebar__note muted">No conversations yet.</p> : null}
+      <ConversationMenu open={menu} onChange={setMenu} />
     </nav>
   );
 }
