@@ -40,6 +40,19 @@ pub async fn download(run: &mut Invocation<'_>, message_id: &str, to: &Path) -> 
     print(&serde_json::json!({ "message_id": message_id, "path": to, "size": size }))
 }
 
+/// The conversation a command names: a user's, or with `--group` a group's (by id or name).
+fn conversation_of(
+    client: &sotto_core::Client,
+    with_user: Option<&str>,
+    group: Option<&str>,
+) -> Result<ConversationId> {
+    Ok(match (with_user, group) {
+        (Some(u), None) => ConversationId::Direct(user(u)?),
+        (None, Some(g)) => ConversationId::Group(client.find_group(g)?.group_id),
+        _ => bail!("name a user, or a group with --group"),
+    })
+}
+
 /// The stored row of the message `message_id`, or a clear error.
 fn row_of(client: &sotto_core::Client, message_id: &str) -> Result<i64> {
     match client.message_by_id(message_id)? {
@@ -74,11 +87,7 @@ pub async fn delete(run: &mut Invocation<'_>, message_id: &str) -> Result<()> {
 
 pub async fn read(run: &mut Invocation<'_>, with_user: Option<&str>, group: Option<&str>) -> Result<()> {
     let client = run.open()?;
-    let conversation = match (with_user, group) {
-        (Some(u), None) => ConversationId::Direct(user(u)?),
-        (None, Some(g)) => ConversationId::Group(client.find_group(g)?.group_id),
-        _ => bail!("name a user, or a group with --group"),
-    };
+    let conversation = conversation_of(&client, with_user, group)?;
     client.read_conversation(&conversation).await?;
     let listed = client.conversations()?.into_iter().find(|c| c.id == conversation);
     print(&serde_json::json!({ "conversation_id": conversation, "unread": listed.map_or(0, |c| c.unread) }))
@@ -92,11 +101,7 @@ pub fn conversation(
     for_secs: Option<u64>,
 ) -> Result<()> {
     let client = run.open()?;
-    let conversation = match (with_user, group) {
-        (Some(u), None) => ConversationId::Direct(user(u)?),
-        (None, Some(g)) => ConversationId::Group(client.find_group(g)?.group_id),
-        _ => bail!("name a user, or a group with --group"),
-    };
+    let conversation = conversation_of(&client, with_user, group)?;
     if for_secs.is_some() && action != "mute" {
         bail!("--for goes with mute");
     }
@@ -134,11 +139,7 @@ pub async fn disappear(
     after: &str,
 ) -> Result<()> {
     let client = run.open()?;
-    let conversation = match (with_user, group) {
-        (Some(u), None) => ConversationId::Direct(user(u)?),
-        (None, Some(g)) => ConversationId::Group(client.find_group(g)?.group_id),
-        _ => bail!("name a user, or a group with --group"),
-    };
+    let conversation = conversation_of(&client, with_user, group)?;
     let seconds = match after {
         "off" => None,
         n => Some(n.parse::<u64>().map_err(|_| anyhow::anyhow!("give a number of seconds, or off"))?),
@@ -191,11 +192,7 @@ pub fn history(
     before: Option<i64>,
 ) -> Result<()> {
     let client = run.open()?;
-    let conversation = match (with_user, group) {
-        (Some(u), None) => ConversationId::Direct(user(u)?),
-        (None, Some(g)) => ConversationId::Group(client.find_group(g)?.group_id),
-        _ => bail!("name a user, or a group with --group"),
-    };
+    let conversation = conversation_of(&client, with_user, group)?;
     print(&client.messages(&conversation, before, limit)?)
 }
 

@@ -195,15 +195,7 @@ fn apply(
     let target = action.target();
     match action {
         Action::React { emoji, remove, .. } => {
-            db.set_reaction(
-                conversation_id,
-                target.sender.as_str(),
-                &target.message_id,
-                actor.as_str(),
-                emoji,
-                !remove,
-                ts,
-            )?;
+            react(db, conversation_id, actor, target, emoji, *remove, ts)?;
             Ok(None)
         }
         Action::Edit { body, .. } => {
@@ -239,15 +231,7 @@ pub(crate) fn receive(
                 tracing::warn!(sender = %actor, "a reaction that is not an emoji was dropped");
                 return Ok(());
             }
-            let changed = db.set_reaction(
-                conversation_id,
-                target.sender.as_str(),
-                &target.message_id,
-                actor.as_str(),
-                emoji,
-                !remove,
-                ts,
-            )?;
+            let changed = react(db, conversation_id, actor, target, emoji, *remove, ts)?;
             if changed {
                 changed_event(db, conversation_id, target, out)?;
             }
@@ -280,6 +264,20 @@ pub(crate) fn receive(
             }
         }
     }
+}
+
+/// `actor`'s reaction `emoji` on `target`, given or (`remove`) taken back at `ts`. Returns
+/// whether it changed anything.
+fn react(
+    db: &Db<'_>,
+    conversation_id: &ConversationId,
+    actor: &UserId,
+    target: &MessageRef,
+    emoji: &str,
+    remove: bool,
+    ts: i64,
+) -> Result<bool> {
+    db.set_reaction(conversation_id, target.sender.as_str(), &target.message_id, actor.as_str(), emoji, !remove, ts)
 }
 
 fn wait(db: &Db<'_>, conversation_id: &ConversationId, actor: &UserId, action: &Action, ts: i64) -> Result<()> {
