@@ -176,7 +176,13 @@ impl Client {
                     self.call::<routes::CompleteBlob>(blob_id, &()).await?;
                     return Ok(key);
                 }
-                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                // `conflict`: another request is still writing this blob (one this device gave
+                // up on, say after a cancel, that the server has not finished with), or the
+                // server stands at another offset: ask where it stands and go on.
+                Err(e)
+                    if (e.is_transient() || e.server_code() == Some(sotto_proto::ErrorCode::Conflict))
+                        && attempt < ATTEMPTS =>
+                {
                     tracing::info!(error = %e, attempt, "upload interrupted; resuming");
                     tokio::select! {
                         () = tokio::time::sleep(pause(attempt)) => {}
