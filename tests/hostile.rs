@@ -448,6 +448,52 @@ async fn history_handed_over_by_a_device_bob_never_confirmed_is_refused() {
     assert!(bob.search("password", 10).unwrap().is_empty(), "nothing of the forged history was stored");
 }
 
+/// The server adds a device to alice's account (alice never confirmed it) and, as that device,
+/// sends bob a deletion and an edit of alice's real message, a disappearing-messages timer, and
+/// a read receipt for bob's message. Bob's client takes none of it: the message stays as alice
+/// wrote it, no timer is set, and bob's message is not shown as read.
+#[tokio::test]
+async fn a_device_the_server_adds_cannot_edit_delete_set_a_timer_or_mark_read() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let real = alice.send_text(&uid("bob"), "the real words").await.unwrap();
+    bob.sync().await.unwrap();
+    let from_bob = bob.send_text(&uid("alice"), "did you get it?").await.unwrap();
+
+    server.kill9();
+    let implant = Implant::new("alice", "IMPLANT");
+    {
+        let db = open_db(&server);
+        implant.insert(&db, None);
+        let target = serde_json::json!({ "sender": "alice", "message_id": real.message_id });
+        let forged = [
+            serde_json::json!({ "type": "act", "to": "bob", "action": { "do": "delete", "target": target }, "ts": 5 }),
+            serde_json::json!({ "type": "act", "to": "bob",
+                "action": { "do": "edit", "target": target, "body": "forged words" }, "ts": 6 }),
+            serde_json::json!({ "type": "timer", "to": "bob", "seconds": 1, "ts": 7 }),
+            serde_json::json!({ "type": "receipt", "to": "bob", "kind": "read", "message_ids": [from_bob.message_id], "ts": 8 }),
+        ];
+        for (i, content) in forged.into_iter().enumerate() {
+            implant.send_olm(&db, bob.device_id().as_str(), &format!("forged-{i}"), content);
+        }
+    }
+    server.restart().await;
+
+    let summary = bob.sync().await.unwrap();
+    assert!(summary.entries >= 4, "the forged actions were delivered");
+    let with_alice = ConversationId::Direct(uid("alice"));
+    let shown = bob.messages(&with_alice, None, 20).unwrap();
+    let m = shown.iter().find(|m| m.message_id == real.message_id).unwrap();
+    assert_eq!((m.body.as_str(), m.edited, m.deleted), ("the real words", false, false));
+    assert!(bob.search("forged", 10).unwrap().is_empty());
+    let conversation = bob.conversations().unwrap().into_iter().find(|c| c.id == with_alice).unwrap();
+    assert_eq!(conversation.disappear_secs, None, "no timer from a device alice never confirmed");
+    assert!(shown.iter().all(|m| m.kind != MessageKind::System || !m.body.contains("disappear")));
+    let own = shown.iter().find(|m| m.message_id == from_bob.message_id).unwrap();
+    assert!(own.receipts.as_ref().unwrap().read.is_empty(), "not read by a device alice never confirmed");
+}
+
 fn warnings(client: &sotto_core::Client, group: &GroupId, kind: GroupWarning) -> Vec<String> {
     system_lines(client, &ConversationId::Group(group.clone()))
         .into_iter()

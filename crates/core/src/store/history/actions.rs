@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conversations::preview;
 use super::messages::{Message, MessageKind};
+use super::receipts::ReceiptView;
 use super::search::META_FTS_INDEXED;
 use crate::store::Db;
 use crate::{ConversationId, Result};
@@ -29,7 +30,7 @@ use crate::{ConversationId, Result};
 const QUOTE_CHARS: usize = 200;
 
 /// The message a reply answers, as shown above it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Quote {
     pub sender_user: String,
@@ -43,6 +44,19 @@ pub struct Quote {
     pub deleted: bool,
 }
 
+// Debug without the content (the quoted text, the emoji): never in logs.
+impl std::fmt::Debug for Quote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Quote").field("message_id", &self.message_id).field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Reaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reaction").field("users", &self.users.len()).finish_non_exhaustive()
+    }
+}
+
 impl Quote {
     pub(super) fn unresolved(sender_user: String, message_id: String) -> Quote {
         Quote { sender_user, message_id, id: None, body: String::new(), deleted: false }
@@ -50,7 +64,7 @@ impl Quote {
 }
 
 /// One emoji on a message, and who gave it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Reaction {
     pub emoji: String,
@@ -69,21 +83,26 @@ impl Db<'_> {
     /// Add what other rows say of these messages: reactions, the quote of the message each
     /// reply answers, and the receipts of this user's own.
     pub fn with_details(&self, mut messages: Vec<Message>) -> Result<Vec<Message>> {
+        let mut view = ReceiptView::default();
         for message in &mut messages {
-            self.add_details(message)?;
+            self.details(message, &mut view)?;
         }
         Ok(messages)
     }
 
     /// [`Db::with_details`] for one message.
     pub fn add_details(&self, message: &mut Message) -> Result<()> {
+        self.details(message, &mut ReceiptView::default())
+    }
+
+    fn details(&self, message: &mut Message, view: &mut ReceiptView) -> Result<()> {
         if !message.deleted && matches!(message.kind, MessageKind::Text | MessageKind::File) {
             message.reactions = self.reactions(&message.conversation_id, &message.sender_user, &message.message_id)?;
         }
         if let Some(quote) = &mut message.reply_to {
             self.resolve_quote(&message.conversation_id, quote)?;
         }
-        message.receipts = self.receipts_of(message)?;
+        message.receipts = self.receipts_of(message, view)?;
         Ok(())
     }
 

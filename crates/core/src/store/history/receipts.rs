@@ -30,6 +30,14 @@ pub struct Receipts {
 /// Message ids by their sender (senders in the order first met).
 pub type BySender = Vec<(String, Vec<String>)>;
 
+/// What receipts of a page of messages share, read once: whether read receipts show, and
+/// each conversation's number of recipients.
+#[derive(Default)]
+pub(super) struct ReceiptView {
+    show_read: Option<bool>,
+    recipients: std::collections::HashMap<ConversationId, u32>,
+}
+
 /// What a receipt says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReceiptStep {
@@ -75,18 +83,28 @@ impl Db<'_> {
 
     /// The receipts of one of this user's messages (`None` for anyone else's, and for a
     /// deleted or undecryptable one).
-    pub(super) fn receipts_of(&self, message: &Message) -> Result<Option<Receipts>> {
+    pub(super) fn receipts_of(&self, message: &Message, view: &mut ReceiptView) -> Result<Option<Receipts>> {
         if !message.outgoing || message.deleted || !matches!(message.kind, MessageKind::Text | MessageKind::File) {
             return Ok(None);
         }
-        let recipients = match &message.conversation_id {
-            ConversationId::Direct(_) => 1,
-            ConversationId::Group(group) => {
-                let members = self.group(group)?.map_or(0, |g| g.members.len());
-                u32::try_from(members.saturating_sub(1)).unwrap_or(u32::MAX)
+        let recipients = match view.recipients.get(&message.conversation_id) {
+            Some(n) => *n,
+            None => {
+                let n = match &message.conversation_id {
+                    ConversationId::Direct(_) => 1,
+                    ConversationId::Group(group) => {
+                        let members = self.group(group)?.map_or(0, |g| g.members.len());
+                        u32::try_from(members.saturating_sub(1)).unwrap_or(u32::MAX)
+                    }
+                };
+                view.recipients.insert(message.conversation_id.clone(), n);
+                n
             }
         };
-        let show_read = self.read_receipts_on()?;
+        let show_read = match view.show_read {
+            Some(on) => on,
+            None => *view.show_read.insert(self.read_receipts_on()?),
+        };
         let mut stmt = self.conn().prepare_cached(
             "SELECT reader, read_ts IS NOT NULL FROM receipts WHERE message_row = ?1
              ORDER BY coalesce(read_ts, delivered_ts), reader",
