@@ -125,6 +125,10 @@ pub enum Command {
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
+    /// Your display name and picture, as the people you talk with see them (end-to-end
+    /// encrypted), and theirs.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
     /// Groups: create, add, remove, leave, list.
     #[command(subcommand)]
     Group(GroupCommand),
@@ -360,6 +364,29 @@ pub struct Account {
     /// Do not use the system keychain; protect the profile with a passphrase alone.
     #[arg(long)]
     pub no_keychain: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ProfileCommand {
+    /// Change your name and/or picture (needs the server).
+    Set {
+        /// Your display name ("" for none).
+        #[arg(long)]
+        name: Option<String>,
+        /// A picture (JPEG, PNG, GIF or WebP); its middle square is kept, 256 pixels a side.
+        #[arg(long, value_name = "PATH", conflicts_with = "no_avatar")]
+        avatar: Option<std::path::PathBuf>,
+        /// Remove your picture.
+        #[arg(long)]
+        no_avatar: bool,
+    },
+    /// Show a profile (yours without USER), after reading any that changed.
+    Show {
+        user: Option<String>,
+        /// Also write the picture (a JPEG) to this file.
+        #[arg(long, value_name = "PATH")]
+        save_avatar: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]

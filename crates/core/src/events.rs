@@ -144,4 +144,8 @@ pub enum ClientEvent {
         user_id: String,
         typing: bool,
     },
+    /// Someone's name or picture changed (this user's own included).
+    ProfileChanged {
+        profile: crate::store::ContactProfile,
+    },
 }

@@ -38,9 +38,9 @@ pub mod tls;
 
 pub use backup::{BackupError, BackupSummary};
 pub use client::{
-    CertificateProblem, Client, DEFAULT_AUTO_DOWNLOAD_BYTES, DeviceSummary, KeyBackupKind, KeyBackupRestore,
-    KeyBackupStatus, KeyReset, RecoverySecret, Restore, SignIn, SyncSummary, Transfer, UploadedFile, Verification,
-    VerificationState, VerificationView,
+    AvatarChange, CertificateProblem, Client, DEFAULT_AUTO_DOWNLOAD_BYTES, DeviceSummary, KeyBackupKind,
+    KeyBackupRestore, KeyBackupStatus, KeyReset, ProfileChange, RecoverySecret, Restore, SignIn, SyncSummary, Transfer,
+    UploadedFile, Verification, VerificationState, VerificationView,
 };
 pub use conversation_id::ConversationId;
 pub use crypto::CryptoError;
@@ -55,8 +55,8 @@ pub use progress::Progress;
 pub use server_url::ServerUrl;
 pub use sotto_proto::ErrorCode;
 pub use store::{
-    Conversation, ConversationKind, DbColumn, FileInfo, FileState, ImageInfo, LocalGroup, Message, MessageKind,
-    MessageReason, MessageStatus, Quote, Reaction, Receipts, SearchHit, StoreError,
+    ContactProfile, Conversation, ConversationKind, DbColumn, FileInfo, FileState, ImageInfo, LocalGroup, Message,
+    MessageKind, MessageReason, MessageStatus, Quote, Reaction, Receipts, SearchHit, StoreError,
 };
 pub use tls::{Fingerprint, ServerTrust};
 

@@ -83,6 +83,52 @@ fn decode(reader: ImageReader<impl std::io::BufRead + std::io::Seek>) -> Result<
     })
 }
 
+/// The side of a profile picture, in pixels (a square).
+pub const AVATAR_SIDE: u32 = 256;
+
+/// A profile picture made of the image in `bytes`: its middle square, [`AVATAR_SIDE`] pixels a
+/// side (smaller images stay their size), as a JPEG of at most
+/// [`sotto_proto::limits::MAX_AVATAR_BYTES`].
+pub fn avatar_of(bytes: &[u8]) -> Result<Vec<u8>, PreviewError> {
+    let image = decode(ImageReader::new(Cursor::new(bytes)))?;
+    let side = image.width().min(image.height());
+    if side == 0 {
+        return Err(PreviewError::NotAnImage);
+    }
+    let square = image.crop_imm((image.width() - side) / 2, (image.height() - side) / 2, side, side);
+    let target = side.min(AVATAR_SIDE);
+    let small = square.resize_exact(target, target, image::imageops::FilterType::CatmullRom).to_rgb8();
+    for quality in [85, 70, 55, 40] {
+        let mut jpeg = Vec::new();
+        let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, quality);
+        small.write_with_encoder(encoder).map_err(|_| PreviewError::NotAnImage)?;
+        if jpeg.len() <= sotto_proto::limits::MAX_AVATAR_BYTES {
+            return Ok(jpeg);
+        }
+    }
+    Err(PreviewError::ThumbnailTooLarge)
+}
+
+/// Checks a received profile picture before anything shows it: a JPEG of at most
+/// [`sotto_proto::limits::MAX_AVATAR_BYTES`] and [`AVATAR_SIDE`] pixels a side.
+pub fn check_avatar(bytes: &[u8]) -> Result<(), PreviewError> {
+    if bytes.len() > sotto_proto::limits::MAX_AVATAR_BYTES {
+        return Err(PreviewError::ThumbnailTooLarge);
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format()?;
+    if reader.format() != Some(ImageFormat::Jpeg) {
+        return Err(PreviewError::NotAnImage);
+    }
+    let mut limits = limits();
+    limits.max_image_width = Some(AVATAR_SIDE);
+    limits.max_image_height = Some(AVATAR_SIDE);
+    reader.limits(limits);
+    reader.decode().map(|_| ()).map_err(|e| match e {
+        image::ImageError::Limits(_) => PreviewError::TooLarge,
+        _ => PreviewError::NotAnImage,
+    })
+}
+
 /// The preview of the image file at `path`: `Ok(None)` when it is not an image Sotto shows (it
 /// is then sent as a plain file); an error when it is one but cannot be read or is too large.
 pub fn of_file(path: &Path) -> Result<Option<ImagePreview>, PreviewError> {
@@ -162,6 +208,29 @@ mod tests {
         DynamicImage::ImageRgb8(image::RgbImage::from_fn(width, height, |x, y| {
             image::Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, 128])
         }))
+    }
+
+    #[test]
+    fn a_profile_picture_is_the_middle_square_as_a_small_jpeg() {
+        let mut png = Vec::new();
+        picture(1200, 800).write_to(&mut Cursor::new(&mut png), ImageFormat::Png).unwrap();
+        let avatar = avatar_of(&png).unwrap();
+        let decoded = image::load_from_memory(&avatar).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (AVATAR_SIDE, AVATAR_SIDE));
+        assert!(avatar.len() <= sotto_proto::limits::MAX_AVATAR_BYTES);
+        check_avatar(&avatar).unwrap();
+        // A small picture stays its size.
+        let mut small = Vec::new();
+        picture(40, 60).write_to(&mut Cursor::new(&mut small), ImageFormat::Png).unwrap();
+        let decoded = image::load_from_memory(&avatar_of(&small).unwrap()).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (40, 40));
+        // What a receiver refuses: not an image, not a JPEG, too large a side.
+        assert!(matches!(avatar_of(b"hello"), Err(PreviewError::NotAnImage)));
+        assert!(matches!(check_avatar(&png), Err(PreviewError::NotAnImage)));
+        let mut big = Vec::new();
+        let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut big, 30);
+        picture(600, 600).to_rgb8().write_with_encoder(encoder).unwrap();
+        assert!(matches!(check_avatar(&big), Err(PreviewError::TooLarge)));
     }
 
     fn png_file(dir: &Path, image: &DynamicImage) -> std::path::PathBuf {

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod inbox;
 pub mod keys;
 pub mod limits;
+pub mod profile;
 pub mod routes;
 pub mod ws;
 
@@ -30,6 +31,7 @@ pub use identity::*;
 pub use ids::*;
 pub use inbox::*;
 pub use keys::*;
+pub use profile::*;
 pub use ws::*;
 
 /// The version of the HTTP/WebSocket protocol; every route lives under `/v{PROTOCOL_VERSION}`.

@@ -4,6 +4,12 @@
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Largest backup blob (the backup route has its own, larger, body limit).
 pub const MAX_BACKUP_BYTES: usize = 16 * 1024 * 1024;
+/// Largest sealed profile (a display name and a small picture, encrypted, in base64).
+pub const MAX_PROFILE_BYTES: usize = 160 * 1024;
+/// Length of a display name, in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+/// Largest profile picture, in bytes (the engine makes one of 256×256 pixels, well below).
+pub const MAX_AVATAR_BYTES: usize = 96 * 1024;
 /// Largest part of a blob upload (`part_size` in the answer to `POST /v1/blobs`).
 pub const MAX_BLOB_PART_BYTES: u64 = 4 * 1024 * 1024;
 /// Recipients of one blob (as many as a group has members).

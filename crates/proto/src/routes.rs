@@ -12,9 +12,9 @@ use crate::{
     AckRequest, Backup, BackupVersion, BlobId, BlobUpload, ChangePasswordRequest, ClaimKeysRequest, ClaimKeysResponse,
     ConfirmDevicesRequest, CreateBlobRequest, CreatedBlob, DeleteDeviceRequest, DeviceId, DeviceKeys, DeviceList,
     ExternalLoginRequest, GroupHistoryPage, GroupId, GroupInfo, GroupList, GroupLogPage, GroupLogQuery, InboxPage,
-    Jwks, KeyCounts, LoginRequest, PutBackupRequest, QueryKeysRequest, QueryKeysResponse, RefreshRequest,
-    RegisterRequest, ResetDeviceKeysRequest, ResetIdentityRequest, SendDirectRequest, SendGroupRequest, SendReceipt,
-    Session, SignedGroupChange, UploadKeysRequest, UserId, UserIdentity, UserSignature,
+    Jwks, KeyCounts, LoginRequest, PutBackupRequest, PutProfileRequest, QueryKeysRequest, QueryKeysResponse,
+    RefreshRequest, RegisterRequest, ResetDeviceKeysRequest, ResetIdentityRequest, SealedProfile, SendDirectRequest,
+    SendGroupRequest, SendReceipt, Session, SignedGroupChange, UploadKeysRequest, UserId, UserIdentity, UserSignature,
 };
 
 /// The HTTP methods the API uses.
@@ -298,6 +298,12 @@ endpoints! {
     /// Replace the backup slot (optimistic concurrency on its version).
     PutBackup: Put "/v1/backup"
         { params: (), query: (), request: PutBackupRequest, response: BackupVersion }
+    /// Replace this user's sealed profile (name and picture, encrypted under the profile key).
+    PutProfile: Put "/v1/profile"
+        { params: (), query: (), request: PutProfileRequest, response: () }
+    /// A user's sealed profile, for someone who shares a conversation with them (or themselves).
+    GetProfile: Get "/v1/users/{user_id}/profile"
+        { params: UserId, query: (), request: (), response: SealedProfile }
     /// Reserve a blob (an encrypted attachment) of a given size for the listed recipients.
     CreateBlob: Post "/v1/blobs"
         { params: (), query: (), request: CreateBlobRequest, response: CreatedBlob }
@@ -355,6 +361,7 @@ mod tests {
         check::<SendGroup>(g());
         check::<GroupHistory>(g());
         check::<DeleteUserSignature>(u());
+        check::<GetProfile>(u());
         let b = || BlobId::parse("AAAAAAAAAAAAAAAAAAAAAA").unwrap();
         check::<PutBlobPart>(BlobPart { blob_id: b(), offset: 65536 });
         check::<BlobUploadState>(b());
@@ -362,7 +369,7 @@ mod tests {
         check::<GetBlob>(b());
         check::<DeleteBlob>(b());
         let without: usize = ROUTES.iter().filter(|r| !r.path.contains('{')).count();
-        assert_eq!(without + 12, ROUTES.len(), "a route with parameters is not checked above");
+        assert_eq!(without + 13, ROUTES.len(), "a route with parameters is not checked above");
     }
 
     #[test]
@@ -418,6 +425,8 @@ mod tests {
                 "GET /v1/groups/{group_id}/history",
                 "GET /v1/backup",
                 "PUT /v1/backup",
+                "PUT /v1/profile",
+                "GET /v1/users/{user_id}/profile",
                 "POST /v1/blobs",
                 "PUT /v1/blobs/{blob_id}/parts/{offset}",
                 "GET /v1/blobs/{blob_id}/upload",

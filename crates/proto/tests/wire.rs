@@ -36,6 +36,9 @@ const COVERED: &[&str] = &[
     "Backup",
     "PutBackupRequest",
     "BackupVersion",
+    // profile.rs
+    "SealedProfile",
+    "PutProfileRequest",
     // blobs.rs
     "CreateBlobRequest",
     "CreatedBlob",
@@ -415,6 +418,19 @@ fn put_backup_request() {
 #[test]
 fn backup_version() {
     pin("BackupVersion", &BackupVersion { version: 4 });
+}
+
+// ---------------------------------------------------------------------------------------------
+// profile.rs
+
+#[test]
+fn sealed_profile() {
+    pin_json("SealedProfile", &SealedProfile { ciphertext: BACKUP_BLOB.into() });
+}
+
+#[test]
+fn put_profile_request() {
+    pin_json("PutProfileRequest", &PutProfileRequest { ciphertext: BACKUP_BLOB.into() });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -979,6 +995,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("inbox.rs", include_str!("../src/inbox.rs")),
     ("keys.rs", include_str!("../src/keys.rs")),
     ("limits.rs", include_str!("../src/limits.rs")),
+    ("profile.rs", include_str!("../src/profile.rs")),
     ("routes.rs", include_str!("../src/routes.rs")),
     ("ws.rs", include_str!("../src/ws.rs")),
 ];

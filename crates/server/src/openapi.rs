@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{accounts, backup, blobs, groups, keys, messages};
+use crate::api::{accounts, backup, blobs, groups, keys, messages, profiles};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use crate::api::{accounts, backup, blobs, groups, keys, messages};
         groups::create_group, groups::list_groups, groups::get_group, groups::change_group, groups::group_log,
         groups::send_group, groups::group_history,
         backup::get_backup, backup::put_backup,
+        profiles::put_profile, profiles::get_profile,
         blobs::create_blob, blobs::put_blob_part, blobs::blob_upload_state, blobs::complete_blob, blobs::get_blob, blobs::delete_blob,
         crate::api::healthz, crate::api::readyz, crate::metrics::render, serve,
     ),

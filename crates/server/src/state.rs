@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::hub::Hub;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
-use crate::store::{AccountStore, BackupStore, DeviceStore, GroupStore, InboxStore};
+use crate::store::{AccountStore, BackupStore, DeviceStore, GroupStore, InboxStore, ProfileStore};
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -24,6 +24,8 @@ pub struct Inner {
     pub inbox: Arc<dyn InboxStore>,
     pub groups: Arc<dyn GroupStore>,
     pub backups: Arc<dyn BackupStore>,
+    /// Sealed profiles (see [`crate::api::profiles`]).
+    pub profiles: Arc<dyn ProfileStore>,
     /// Encrypted attachments (see [`crate::blobs`]).
     pub blobs: Arc<dyn crate::blobs::BlobStore>,
     pub tokens: TokenIssuer,

@@ -11,6 +11,7 @@ mod backup;
 mod groups;
 mod link;
 mod messages;
+mod profile;
 mod trust;
 
 pub async fn run(cli: &Cli) -> Result<()> {
@@ -58,6 +59,7 @@ pub async fn run(cli: &Cli) -> Result<()> {
         }
         Command::Conversations => messages::conversations(&mut run),
         Command::Search { text, limit } => messages::search(&mut run, text, *limit),
+        Command::Profile(cmd) => profile::profile(&mut run, cmd).await,
         Command::Group(cmd) => groups::group(&mut run, cmd).await,
         Command::SafetyNumber { user } => trust::safety_number(&mut run, user).await,
         Command::Verify(VerifyCommand::Number { user, safety_number }) => {

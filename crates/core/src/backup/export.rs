@@ -184,6 +184,7 @@ fn count(c: &Connection, kept: &BTreeMap<i64, (PathBuf, u64)>) -> Result<Counts>
         waiting_action: n("SELECT count(*) FROM waiting_actions")?,
         receipt: n("SELECT count(*) FROM receipts")?,
         read_mark: n("SELECT count(*) FROM read_marks")?,
+        profile: n("SELECT count(*) FROM profiles")?,
     })
 }
 
@@ -369,6 +370,17 @@ fn write_records<W: Write>(
     })?;
     each(c, "SELECT group_id, key FROM group_name_keys", lines, |r| {
         Ok(Record::GroupNameKey { group_id: r.get(0)?, key: r.get(1)? })
+    })?;
+    each(c, "SELECT user_id, key, key_version, card_version, name, avatar FROM profiles", lines, |r| {
+        let avatar: Option<Vec<u8>> = r.get(5)?;
+        Ok(Record::Profile {
+            user_id: r.get(0)?,
+            key: r.get(1)?,
+            key_version: r.get(2)?,
+            card_version: r.get(3)?,
+            name: r.get(4)?,
+            avatar: avatar.map(vodozemac::base64_encode),
+        })
     })?;
     each(c, "SELECT group_id, seq, hash, change, signature FROM group_log ORDER BY group_id, seq", lines, |r| {
         Ok(Record::GroupChange {

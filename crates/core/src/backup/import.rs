@@ -251,6 +251,15 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], files_dir: &Path, record: Record, 
                 invited
             ])?;
         }
+        Record::Profile { user_id, key, key_version, card_version, name, avatar } => {
+            // A picture that does not decode is left out (it is read again from the server).
+            let avatar = avatar.and_then(|a| vodozemac::base64_decode(a).ok());
+            c.prepare_cached(
+                "INSERT INTO profiles (user_id, key, key_version, card_version, name, avatar)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![user_id, key, key_version, card_version, name, avatar])?;
+        }
         Record::GroupNameKey { group_id, key } => {
             c.prepare_cached("INSERT INTO group_name_keys (group_id, key) VALUES (?1, ?2)")?
                 .execute(params![group_id, key])?;

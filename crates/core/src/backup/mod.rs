@@ -42,8 +42,8 @@ use crate::{Error, Result};
 pub const FORMAT: &str = "sotto-backup";
 /// The version of the inner format this version writes (and the newest it reads; every earlier
 /// one reads too). 2 added files (`file`, `file_data`); 3 replies, edits and deletions on
-/// `message`, and `reaction`, `message_version`, `waiting_action`, `outbox.action`.
-pub const VERSION: u32 = 3;
+/// `message`, and `reaction`, `message_version`, `waiting_action`, `outbox.action`; 4 `profile`.
+pub const VERSION: u32 = 4;
 /// scrypt work factor (log2 N) of the passphrase: 2^17 with r = 8 takes 128 MiB and about half
 /// a second to a second on a current laptop core.
 pub const WORK_FACTOR: u8 = 17;

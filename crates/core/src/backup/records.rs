@@ -57,6 +57,7 @@ pub(crate) struct Counts {
     pub waiting_action: u64,
     pub receipt: u64,
     pub read_mark: u64,
+    pub profile: u64,
 }
 
 impl Counts {
@@ -86,6 +87,7 @@ impl Counts {
             self.waiting_action,
             self.receipt,
             self.read_mark,
+            self.profile,
         ]
         .iter()
         .fold(0u64, |a, b| a.saturating_add(*b))
@@ -178,6 +180,18 @@ pub(crate) enum Record {
         /// Who is invited (a JSON array of user ids; files from before invitations: none).
         #[serde(default, skip_serializing_if = "is_empty_array")]
         invited: serde_json::Value,
+    },
+    /// Someone's profile key (this user's own included) with the version it came with, and
+    /// the name and picture last read (the picture a JPEG, base64).
+    Profile {
+        user_id: String,
+        key: String,
+        key_version: i64,
+        card_version: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        avatar: Option<String>,
     },
     /// The key a group's name is sealed with (unpadded base64).
     GroupNameKey {

@@ -30,8 +30,8 @@ fn header_errors_are_typed() {
     let good = encrypt(&format!("{HEADER}\n{{\"type\":\"end\",\"records\":0}}\n"), "pw", 2);
     open(&good, "pw").unwrap();
     assert!(matches!(open(&good, "wrong"), Err(Error::BackupPassphrase)));
-    let newer = encrypt(&format!("{}\n", HEADER.replace("\"version\":1", "\"version\":4")), "pw", 2);
-    assert!(matches!(open(&newer, "pw"), Err(Error::BackupTooNew { found: 4, known: 3 })));
+    let newer = encrypt(&format!("{}\n", HEADER.replace("\"version\":1", "\"version\":5")), "pw", 2);
+    assert!(matches!(open(&newer, "pw"), Err(Error::BackupTooNew { found: 5, known: 4 })));
     // Earlier versions read (version 1, without files, is the HEADER above); 0 never existed.
     let zero = encrypt(&format!("{}\n", HEADER.replace("\"version\":1", "\"version\":0")), "pw", 2);
     assert!(matches!(open(&zero, "pw"), Err(Error::Backup(BackupError::UnknownVersion(0)))));

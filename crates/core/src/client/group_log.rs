@@ -130,6 +130,10 @@ pub(crate) fn apply_signed(
         me,
     )?;
     db.ensure_conversation(&ConversationId::Group(group_id.clone()), &name)?;
+    if matches!(applied.change, MembershipChange::Added | MembershipChange::Joined) {
+        // Someone new: they get this user's profile key with the next send.
+        super::profiles::reshare_in(db, group_id)?;
+    }
     Ok(Verdict::Applied { change: Box::new(change), applied })
 }
 

@@ -18,6 +18,7 @@ mod groups;
 mod identity;
 mod key_backup;
 mod link;
+mod profiles;
 mod receipts;
 mod receive;
 mod renew;
@@ -43,6 +44,7 @@ pub use self::backup::Restore;
 pub use self::directory::{DeviceSummary, Verification};
 pub use self::key_backup::{KeyBackupKind, KeyBackupRestore, KeyBackupStatus, RecoverySecret};
 pub use self::link::{VerificationState, VerificationView};
+pub use self::profiles::{AvatarChange, ProfileChange};
 pub use self::reset::KeyReset;
 pub use self::sync::SyncSummary;
 /// What the fuzz targets drive (`crate::fuzzing`).

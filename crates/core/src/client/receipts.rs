@@ -23,7 +23,7 @@ use crate::{ConversationId, Error, Result};
 pub(crate) const MAX_RECEIPT_IDS: usize = 500;
 
 /// What the outbox's `action` column holds: a send that is not a message. Told apart by
-/// their one required field (`receipt`, `timer`), an action being the rest.
+/// their one required field (`receipt`, `timer`, `profile_key`), an action being the rest.
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 pub(crate) enum QueuedSend {
@@ -34,8 +34,17 @@ pub(crate) enum QueuedSend {
     Timer {
         timer: QueuedTimer,
     },
+    /// This user's profile key, for the conversation's other side (the key itself is read
+    /// when it is encrypted: the newest then).
+    ProfileKey {
+        profile_key: QueuedProfileKey,
+    },
     Act(Action),
 }
+
+/// A profile key waiting to be given.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct QueuedProfileKey {}
 
 /// A timer change waiting to be sent (`seconds`: `None` turns it off).
 #[derive(Clone, Copy, Serialize, Deserialize)]

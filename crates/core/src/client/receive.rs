@@ -13,6 +13,7 @@ use super::actions;
 use super::disappearing;
 use super::files;
 use super::group_log;
+use super::profiles;
 use super::receipts;
 use super::resend::{MAX_RESEND_IDS, Repairs};
 use super::{Client, META_INBOX_SEQ};
@@ -60,6 +61,8 @@ pub(crate) struct Processed {
     delivered: BTreeMap<(ConversationId, UserId), Vec<String>>,
     /// Receipts were queued: wake the outbox.
     pub receipts_queued: bool,
+    /// Profile keys newer than those held arrived: read those profiles.
+    pub profiles_changed: bool,
     /// Verification messages, from the device that sent each (see [`super::link`]).
     pub verification: Vec<(DeviceRecord, OlmContent)>,
     /// Conversations with new messages: (latest time, latest message, new unread), written once
@@ -401,6 +404,14 @@ fn handle_entry(
                             out,
                         );
                     }
+                    if let GroupContent::ProfileKey { key, version } = &decrypted.plaintext.content {
+                        if !out.is_member(db, group_id, &entry.sender_user)? {
+                            tracing::warn!(group = %group_id, "a profile key from someone not a member was dropped");
+                            return Ok(());
+                        }
+                        let confirmed = device.as_ref().is_some_and(|d| d.confirmed);
+                        return profiles::receive(db, &own.user_id, &entry.sender_user, confirmed, key, *version, out);
+                    }
                     if let GroupContent::Act { action, ts } = &decrypted.plaintext.content {
                         // Only a member (as the signed changes have it) acts on the group's messages.
                         if !out.is_member(db, group_id, &entry.sender_user)? {
@@ -510,6 +521,9 @@ fn handle_direct(
         }
         OlmContent::File { to, file, ts } => {
             store_direct(db, own, entry, &fallback_conversation, &sender, to, Shown::File(&file), ts, out)
+        }
+        OlmContent::ProfileKey { key, version } => {
+            profiles::receive(db, &own.user_id, &entry.sender_user, sender.confirmed, &key, version, out)
         }
         OlmContent::Unknown => {
             tracing::info!(sender = %entry.sender_user, "a message of a kind this version does not know was skipped");
@@ -791,7 +805,10 @@ impl<'a> Shown<'a> {
             GroupContent::Text { body, ts, reply_to: None } => Some((Shown::Text(body), *ts)),
             GroupContent::Text { body, ts, reply_to: Some(target) } => Some((Shown::Reply(body, target), *ts)),
             GroupContent::File { file, ts } => Some((Shown::File(file), *ts)),
-            GroupContent::Act { .. } | GroupContent::Timer { .. } | GroupContent::Unknown => None,
+            GroupContent::Act { .. }
+            | GroupContent::Timer { .. }
+            | GroupContent::ProfileKey { .. }
+            | GroupContent::Unknown => None,
         }
     }
 
@@ -1020,6 +1037,16 @@ fn retry_pending(machine: &mut Machine, db: &Db<'_>, session_id: &str, out: &mut
                             (*ts, server_ts),
                             out,
                         )?;
+                    }
+                    continue;
+                }
+                if let GroupContent::ProfileKey { key, version } = &decrypted.plaintext.content {
+                    // A key, not a message: its row goes, and it is taken.
+                    db.delete_undecryptable(row)?;
+                    if out.is_member(db, group_id, &entry.sender_user)? {
+                        let confirmed = record.as_ref().is_some_and(|d| d.confirmed);
+                        let own = machine.own().user_id.clone();
+                        profiles::receive(db, &own, &entry.sender_user, confirmed, key, *version, out)?;
                     }
                     continue;
                 }

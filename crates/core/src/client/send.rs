@@ -39,7 +39,12 @@ const DEVICE_CHANGE_RETRIES: usize = 3;
 #[serde(tag = "type", rename_all = "snake_case")]
 enum StoredRequest {
     Direct(SendDirectRequest),
-    Group { group_id: GroupId, request: SendGroupRequest },
+    Group {
+        group_id: GroupId,
+        request: SendGroupRequest,
+    },
+    /// A note to self while this user has no other device: nothing to send, kept here only.
+    Local,
 }
 
 /// A group's outbound session, shared with the devices a send names.
@@ -84,6 +89,11 @@ enum Outgoing {
     /// Only ever one to one (to the messages' sender).
     Receipt(super::receipts::QueuedReceipt),
     Timer(Option<u64>),
+    /// This user's profile key (see [`super::profiles`]).
+    ProfileKey {
+        key: String,
+        version: u64,
+    },
 }
 
 impl Outgoing {
@@ -93,6 +103,7 @@ impl Outgoing {
             Outgoing::File(file) => OlmContent::File { to: to.clone(), file: *file, ts },
             Outgoing::Act(action) => OlmContent::Act { to: to.clone(), action, ts },
             Outgoing::Timer(seconds) => OlmContent::Timer { to: to.clone(), seconds, ts },
+            Outgoing::ProfileKey { key, version } => OlmContent::ProfileKey { key, version },
             Outgoing::Receipt(r) => OlmContent::Receipt {
                 to: to.clone(),
                 group_id: r.group_id,
@@ -110,6 +121,7 @@ impl Outgoing {
             Outgoing::File(file) => Some(GroupContent::File { file, ts }),
             Outgoing::Act(action) => Some(GroupContent::Act { action, ts }),
             Outgoing::Timer(seconds) => Some(GroupContent::Timer { seconds, ts }),
+            Outgoing::ProfileKey { key, version } => Some(GroupContent::ProfileKey { key, version }),
             Outgoing::Receipt(_) => None,
         }
     }
@@ -137,7 +149,8 @@ impl Client {
     /// it can be asked; offline, the send is queued and the server checks).
     pub(super) async fn check_recipient(&self, to: &UserId) -> Result<()> {
         if to == self.user_id() {
-            return Err(Error::InvalidInput("Sending messages to yourself is not supported yet.".into()));
+            // Note to self: this user's other devices, if any.
+            return Ok(());
         }
         let unknown = match self.ensure_devices(std::slice::from_ref(to), i64::MAX).await {
             Ok(unknown) => unknown,
@@ -206,6 +219,7 @@ impl Client {
                 message = db.message(message.id)?.ok_or(StoreError::Missing("reply just stored"))?;
             }
             db.touch_for(&message)?;
+            super::profiles::share_before(db, &own.user_id, conversation_id, now)?;
             db.enqueue(message_id.as_str(), conversation_id, body, now)?;
             Ok(message)
         })
@@ -233,7 +247,7 @@ impl Client {
             .ok_or(CryptoError::NoGroupSession)?;
         match stored {
             StoredRequest::Group { request, .. } => Ok(request.ciphertext),
-            StoredRequest::Direct(_) => Err(CryptoError::NoGroupSession.into()),
+            StoredRequest::Direct(_) | StoredRequest::Local => Err(CryptoError::NoGroupSession.into()),
         }
     }
 
@@ -336,6 +350,10 @@ impl Client {
             let result = match &stored {
                 StoredRequest::Direct(req) => self.call::<routes::SendDirect>(&(), req).await,
                 StoredRequest::Group { group_id, request } => self.call::<routes::SendGroup>(group_id, request).await,
+                StoredRequest::Local => {
+                    let server_ts = u64::try_from(now_ms()).unwrap_or(0);
+                    Ok(SendReceipt { message_id: message_id.clone(), server_ts, duplicate: false })
+                }
             };
             match result {
                 Err(Error::Server { code: ErrorCode::DevicesChanged, devices, .. }) => {
@@ -364,6 +382,11 @@ impl Client {
                     QueuedSend::Act(action) => Outgoing::Act(action),
                     QueuedSend::Receipt { receipt } => Outgoing::Receipt(receipt),
                     QueuedSend::Timer { timer } => Outgoing::Timer(timer.seconds),
+                    QueuedSend::ProfileKey { profile_key: _ } => {
+                        // The key held now (a newer one than when this was queued, if it changed).
+                        let held = db.profile_key(&own_user)?.ok_or(StoreError::Missing("this user's profile key"))?;
+                        Outgoing::ProfileKey { key: held.key.to_string(), version: held.version }
+                    }
                 });
             }
             match db.find_message(&item.conversation_id, &own_user, &item.message_id)? {
@@ -388,6 +411,14 @@ impl Client {
     /// Every device a direct message to `to` must reach: theirs and our own other ones.
     async fn direct_recipients(&self, to: &UserId) -> Result<Vec<DeviceRecord>> {
         let own_user = self.inner.own.user_id.clone();
+        if to == &own_user {
+            // A note to self: this user's other devices (maybe none).
+            let own = std::slice::from_ref(to);
+            self.ensure_devices(own, i64::MAX).await?;
+            self.recheck_unconfirmed(own).await?;
+            let mine = self.read(|db| db.devices_of(to, Devices::Active))?;
+            return self.apply_holds(mine);
+        }
         let users = [to.clone(), own_user.clone()];
         self.ensure_devices(&users, i64::MAX).await?;
         self.recheck_unconfirmed(&users).await?;
@@ -419,6 +450,11 @@ impl Client {
         ts: i64,
     ) -> Result<StoredRequest> {
         let devices = self.direct_recipients(to).await?;
+        if devices.is_empty() && to == &self.inner.own.user_id {
+            let stored = StoredRequest::Local;
+            self.transact(|_, db| store_request(db, message_id, &stored))?;
+            return Ok(stored);
+        }
         // A direct send must reach every device of the recipient (the server insists), so one
         // unreachable device blocks it, with its name in the error.
         if let Some(d) = self.ensure_olm_sessions(&devices).await?.first() {

@@ -32,6 +32,18 @@ pub struct SyncSummary {
     pub entries: usize,
 }
 
+/// What a sealed typing notice holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TypingNotice {
+    typing: bool,
+    /// When it was sent (ms, the sender's clock).
+    ts: i64,
+}
+
+/// A typing notice further than this from the receiver's clock is not shown (a replay, or
+/// clocks far apart).
+const TYPING_NOTICE_MAX_AGE_MS: i64 = 60_000;
+
 impl Client {
     /// Fetch everything waiting in the inbox over HTTP, store it, acknowledge it, and send what
     /// is queued. For scripts and the CLI; the app uses [`Client::start`].
@@ -89,6 +101,9 @@ impl Client {
         }
         if processed.receipts_queued {
             self.inner.outbox_wake.notify_one();
+        }
+        if processed.profiles_changed {
+            self.read_profiles().await;
         }
         // New messages may run out (a conversation with a timer).
         self.inner.expiry_wake.notify_one();
@@ -336,40 +351,68 @@ impl Client {
     }
 
     /// Tell the other side of a conversation that this user is (or stopped) typing. Best
-    /// effort and online only: `Ok(false)` when not connected. The notice is not end-to-end
-    /// encrypted (the server sees who types to whom, which it knows from the traffic anyway);
-    /// it carries nothing else.
+    /// effort and online only: `Ok(false)` when not connected, or before this user's profile
+    /// key went to the conversation (nobody there could open the notice). The notice is sealed
+    /// under the profile key (see [`crate::crypto::profile_key`]): the server sees only that
+    /// something went from this user to the conversation, never what.
     pub fn send_typing(&self, conversation_id: &ConversationId, typing: bool) -> Result<bool> {
-        let to = match conversation_id {
-            ConversationId::Direct(user) => EphemeralTarget::User { user_id: user.clone() },
-            ConversationId::Group(group) => EphemeralTarget::Group { group_id: group.clone() },
+        let own = &self.inner.own.user_id;
+        let (to, aad_conversation) = match conversation_id {
+            ConversationId::Direct(user) if user == own => return Ok(false),
+            ConversationId::Direct(user) => (EphemeralTarget::User { user_id: user.clone() }, user.to_string()),
+            ConversationId::Group(group) => (EphemeralTarget::Group { group_id: group.clone() }, group.to_string()),
         };
-        let body = serde_json::json!({ "v": 1, "type": "typing", "typing": typing }).to_string();
+        let key = self.read(|db| {
+            if db.profile_shared(conversation_id)?.is_none() {
+                return Ok(None);
+            }
+            db.profile_key(own.as_str())
+        })?;
+        let Some(held) = key else { return Ok(false) };
+        let notice = TypingNotice { typing, ts: now_ms() };
+        let plain = serde_json::to_vec(&notice).map_err(|e| Error::Protocol(ProtocolError::Encode(e)))?;
+        let sealed = crate::crypto::profile_key::seal_notice(&held.key, own, &aad_conversation, &plain)?;
+        let body = serde_json::json!({ "v": 2, "sealed": sealed }).to_string();
         let frame = ClientFrame::Ephemeral { to, body };
         let slot = self.inner.socket_out.lock().map_err(|_| Error::Poisoned)?;
         Ok(slot.as_ref().is_some_and(|out| out.try_send(frame).is_ok()))
     }
 
+    /// An ephemeral event: a typing notice, shown only if the sender's profile key opens it for
+    /// this conversation and it is recent (a replay a minute later shows nothing).
     fn ephemeral(&self, from_user: UserId, group_id: Option<GroupId>, body: &str) {
         #[derive(serde::Deserialize)]
-        struct Notice {
+        struct Sealed {
             v: u32,
-            #[serde(rename = "type")]
-            kind: String,
-            typing: bool,
+            sealed: String,
         }
-        if from_user == self.inner.own.user_id {
+        let own = &self.inner.own.user_id;
+        if &from_user == own {
             return;
         }
-        let Ok(notice) = serde_json::from_str::<Notice>(body) else { return };
-        if notice.v != 1 || notice.kind != "typing" {
+        let Ok(notice) = serde_json::from_str::<Sealed>(body) else { return };
+        if notice.v != 2 {
             return;
         }
-        let conversation_id = match group_id {
-            Some(g) => ConversationId::Group(g),
-            None => ConversationId::Direct(from_user.clone()),
+        let (conversation_id, aad_conversation) = match group_id {
+            Some(g) => {
+                let aad = g.to_string();
+                (ConversationId::Group(g), aad)
+            }
+            None => (ConversationId::Direct(from_user.clone()), own.to_string()),
         };
-        self.emit(ClientEvent::Typing { conversation_id, user_id: from_user.to_string(), typing: notice.typing });
+        let Ok(Some(held)) = self.read(|db| db.profile_key(from_user.as_str())) else { return };
+        let Some(plain) =
+            crate::crypto::profile_key::open_notice(&held.key, &from_user, &aad_conversation, &notice.sealed)
+        else {
+            tracing::debug!(sender = %from_user, "a typing notice that does not open was dropped");
+            return;
+        };
+        let Ok(typing) = serde_json::from_slice::<TypingNotice>(&plain) else { return };
+        if (now_ms() - typing.ts).abs() > TYPING_NOTICE_MAX_AGE_MS {
+            return;
+        }
+        self.emit(ClientEvent::Typing { conversation_id, user_id: from_user.to_string(), typing: typing.typing });
     }
 
     async fn run_outbox(&self) {

@@ -13,6 +13,7 @@ mod error;
 pub mod group_change;
 pub mod group_name;
 pub mod payload;
+pub mod profile_key;
 pub mod safety;
 pub mod sas;
 

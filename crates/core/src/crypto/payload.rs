@@ -131,6 +131,10 @@ pub enum OlmContent {
     },
     /// A file in the one-to-one conversation with `to` (see [`FileContent`]).
     File { to: UserId, file: FileContent, ts: i64 },
+    /// The sender's profile key (see [`crate::crypto::profile_key`]), and the version of their
+    /// profile it opens: sent before the first message to someone, and to everyone they talk
+    /// with when the profile changes.
+    ProfileKey { key: String, version: u64 },
     /// Something a newer version of Sotto sends: ignored (never shown as a broken message).
     #[serde(other)]
     Unknown,
@@ -276,6 +280,7 @@ impl std::fmt::Debug for OlmContent {
             OlmContent::History { .. } => "history",
             OlmContent::GroupNameKey { .. } => "group_name_key",
             OlmContent::File { .. } => "file",
+            OlmContent::ProfileKey { .. } => "profile_key",
             OlmContent::Unknown => "unknown",
         };
         f.write_str(name)
@@ -303,6 +308,7 @@ impl OlmContent {
             | OlmContent::GroupNameKey { .. }
             | OlmContent::Act { .. }
             | OlmContent::Timer { .. }
+            | OlmContent::ProfileKey { .. }
             | OlmContent::Receipt { .. } => Some(OlmContent::SessionRenewed),
             OlmContent::SessionRenewed
             | OlmContent::ResendRequest { .. }
@@ -374,6 +380,11 @@ pub enum GroupContent {
     File {
         file: Box<FileContent>,
         ts: i64,
+    },
+    /// The sender's profile key, for the group's members (as [`OlmContent::ProfileKey`]).
+    ProfileKey {
+        key: String,
+        version: u64,
     },
     /// Something a newer version of Sotto sends: ignored.
     #[serde(other)]

@@ -10,6 +10,7 @@ mod crypto;
 mod error;
 mod groups;
 mod history;
+mod profiles;
 
 use std::path::Path;
 
@@ -23,6 +24,7 @@ pub use history::{
 };
 #[cfg(feature = "bench")]
 pub use history::{MESSAGE_COLUMN_COUNT, SEARCH_SQL, fts_query};
+pub use profiles::ContactProfile;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::profile::ProfileKey;
@@ -43,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_receipts.sql"),
     include_str!("migrations/0012_conversation_controls.sql"),
     include_str!("migrations/0013_disappearing.sql"),
+    include_str!("migrations/0014_profiles.sql"),
 ];
 
 pub struct Store {

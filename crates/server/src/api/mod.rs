@@ -7,6 +7,7 @@ pub mod blobs;
 pub mod groups;
 pub mod keys;
 pub mod messages;
+pub mod profiles;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -87,6 +88,8 @@ pub fn router(state: AppState) -> Router {
         .endpoint(routes::GroupLog, groups::group_log)
         .endpoint(routes::SendGroup, groups::send_group)
         .endpoint(routes::GroupHistory, groups::group_history)
+        .endpoint(routes::PutProfile, profiles::put_profile)
+        .endpoint(routes::GetProfile, profiles::get_profile)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .merge(backup_routes)
         .merge(blob_routes);

@@ -345,6 +345,14 @@ pub trait BackupStore: Send + Sync {
     async fn put_backup(&self, user: &UserId, expected: u64, blob: &[u8]) -> StoreResult<u64>;
 }
 
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    /// The user's sealed profile, if they published one.
+    async fn get_profile(&self, user: &UserId) -> StoreResult<Option<Vec<u8>>>;
+    /// Replace the user's sealed profile.
+    async fn put_profile(&self, user: &UserId, ciphertext: &[u8], now_ms: u64) -> StoreResult<()>;
+}
+
 /// A blob's metadata (its bytes are kept by a [`crate::blobs::BlobStore`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobRecord {

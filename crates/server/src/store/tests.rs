@@ -33,6 +33,7 @@ macro_rules! store_suite {
             group_log,
             group_history,
             backups,
+            profiles,
             blob_index,
         );
         // Many tasks on one shared store, on a runtime with several threads.
@@ -74,13 +75,13 @@ use sotto_proto::{
 
 use crate::store::{
     AccountStore, AddKeysOutcome, BackupStore, BlobIndex, BlobRecord, CreateBlobOutcome, Delivery, DeliveryContent,
-    DeliveryOutcome, DeviceRecord, DeviceStore, GroupStore, InboxStore, LogEntry, REFRESH_GRACE_MS, RefreshOutcome,
-    ReplaceKeysOutcome, SetKeysOutcome, StoreError, StoreResult,
+    DeliveryOutcome, DeviceRecord, DeviceStore, GroupStore, InboxStore, LogEntry, ProfileStore, REFRESH_GRACE_MS,
+    RefreshOutcome, ReplaceKeysOutcome, SetKeysOutcome, StoreError, StoreResult,
 };
 
 /// What the suite needs from an implementation besides the store traits.
 pub(crate) trait TestStore:
-    AccountStore + DeviceStore + InboxStore + GroupStore + BackupStore + BlobIndex + Send + Sync + 'static
+    AccountStore + DeviceStore + InboxStore + GroupStore + BackupStore + ProfileStore + BlobIndex + Send + Sync + 'static
 {
     /// How many shared payloads are stored (to check that acknowledged ones are collected).
     fn shared_payload_rows(&self) -> impl Future<Output = StoreResult<u64>> + Send;
@@ -1009,6 +1010,18 @@ pub(crate) async fn backups<S: TestStore>(s: &S) {
     assert_eq!(s.get_backup(&user("bob")).await.unwrap(), None);
     assert_eq!(s.put_backup(&user("bob"), 0, &[0u8, 255, 1]).await.unwrap(), 1);
     assert_eq!(s.get_backup(&user("bob")).await.unwrap(), Some((1, vec![0u8, 255, 1])));
+}
+
+// ---- profiles ----
+
+pub(crate) async fn profiles<S: TestStore>(s: &S) {
+    account(s, "alice").await;
+    let alice = user("alice");
+    assert_eq!(s.get_profile(&alice).await.unwrap(), None);
+    s.put_profile(&alice, b"sealed one", 1).await.unwrap();
+    s.put_profile(&alice, b"sealed two", 2).await.unwrap();
+    assert_eq!(s.get_profile(&alice).await.unwrap(), Some(b"sealed two".to_vec()));
+    assert_eq!(s.get_profile(&user("bob")).await.unwrap(), None);
 }
 
 // ---- blobs ----

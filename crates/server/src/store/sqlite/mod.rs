@@ -33,6 +33,7 @@ mod blobs;
 mod devices;
 mod groups;
 mod inbox;
+mod profiles;
 mod writer;
 
 #[cfg(test)]
@@ -49,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_contacts.sql"),
     include_str!("migrations/0008_group_invites.sql"),
     include_str!("migrations/0009_blobs.sql"),
+    include_str!("migrations/0010_profiles.sql"),
 ];
 
 /// The schema version this binary writes.
