@@ -229,7 +229,7 @@ async fn bad_files_and_refusals_change_nothing() {
     let newer = dirs.path().join("newer.sotto");
     age_file(
         &newer,
-        &format!("{}\n{{\"type\":\"end\",\"records\":0}}\n", header.replace("\"version\":1", "\"version\":4")),
+        &format!("{}\n{{\"type\":\"end\",\"records\":0}}\n", header.replace("\"version\":1", "\"version\":5")),
     );
     let err = restore(&server, &target, &newer, "alice", BACKUP_PASSPHRASE).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::BackupTooNew);

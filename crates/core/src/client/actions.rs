@@ -128,7 +128,6 @@ impl Client {
         let (changed, removed) = self.transact(|_, db| {
             db.ensure_conversation(&conversation_id, &title)?;
             let removed = apply(db, &conversation_id, &own, &action, now, target.id)?;
-            super::profiles::share_before(db, &own, &conversation_id, now)?;
             db.enqueue_action(message_id.as_str(), &conversation_id, &json, now)?;
             let mut changed = db.message(target.id)?.ok_or(StoreError::Missing("message just changed"))?;
             db.add_details(&mut changed)?;

@@ -129,7 +129,6 @@ impl Client {
             if let Some(line) = &line {
                 db.touch_conversation(conversation_id, now, line, 0)?;
             }
-            super::profiles::share_before(db, &own, conversation_id, now)?;
             db.enqueue_action(message_id.as_str(), conversation_id, &json, now)?;
             Ok(line)
         })?;

@@ -425,7 +425,6 @@ impl Client {
         result?;
         let updated = self.transact(|_, db| {
             db.set_file_state(row, FileState::Local, None)?;
-            super::profiles::share_before(db, self.user_id(), &message.conversation_id, now_ms())?;
             db.enqueue(&message.message_id, &message.conversation_id, &message.body, now_ms())?;
             db.message(row)
         })?;

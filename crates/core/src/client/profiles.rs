@@ -2,9 +2,10 @@
 //!
 //! Each user has one profile key (see [`crate::crypto::profile_key`]), shared by their devices.
 //! The profile is sealed under it and kept by the server as ciphertext; the key itself goes,
-//! over the encrypted channel, to the people this user talks with: before the first message of
-//! a conversation, again after someone joins a group, and to every conversation when the
-//! profile changes (with the new version, which tells them to read it again). A key is taken
+//! over the encrypted channel, to the people this user talks with: inside the messages of a
+//! conversation until one of them went (again after someone joins a group; this user's other
+//! devices get it with their copies), and alone to every conversation when the profile
+//! changes (with the new version, which tells them to read it again). A key is taken
 //! only from a device its user confirmed, only as that user's own, and only if it is newer (the
 //! larger on a tie), so all devices settle on the same one. A card older than the one held is
 //! refused, so a server cannot roll a profile back; a picture must be a small JPEG.
@@ -17,6 +18,7 @@ use sotto_proto::{ErrorCode, GroupId, PutProfileRequest, UserId};
 use super::Client;
 use super::receipts::{QueuedProfileKey, QueuedSend};
 use super::receive::Processed;
+use crate::crypto::payload::ProfileKeyShare;
 use crate::crypto::profile_key::{self, ProfileCard};
 use crate::events::ClientEvent;
 use crate::store::{ContactProfile, Db, now_ms};
@@ -57,7 +59,8 @@ fn clean_name(name: &str) -> Result<Option<String>> {
 }
 
 /// Make sure this user has a profile key (a new one, version now, if not), in the caller's
-/// transaction; returns its version.
+/// transaction; returns its version. (It reaches this user's other devices with the copies of
+/// the messages that give it.)
 fn own_key(db: &Db<'_>, own: &UserId, now: i64) -> Result<u64> {
     if let Some(held) = db.profile_key(own.as_str())? {
         return Ok(held.version);
@@ -67,13 +70,12 @@ fn own_key(db: &Db<'_>, own: &UserId, now: i64) -> Result<u64> {
     db.offer_profile_key(own.as_str(), &key, version)?;
     // Nothing published yet: nothing to read.
     db.no_profile_card(own.as_str())?;
-    // This user's other devices take it too (so every device gives the same one).
-    share(db, &ConversationId::Direct(own.clone()), version, now)?;
     Ok(version)
 }
 
-/// Queue this user's profile key for `conversation_id` unless it went there at `version`
-/// already, in the caller's transaction. Returns whether it was queued.
+/// Queue this user's profile key, alone, for `conversation_id` unless it went there at
+/// `version` already, in the caller's transaction (a change of profile). Returns whether it
+/// was queued.
 fn share(db: &Db<'_>, conversation_id: &ConversationId, version: u64, now: i64) -> Result<bool> {
     if db.profile_shared(conversation_id)?.is_some_and(|shared| shared >= version) {
         return Ok(false);
@@ -86,13 +88,23 @@ fn share(db: &Db<'_>, conversation_id: &ConversationId, version: u64, now: i64) 
     Ok(true)
 }
 
-/// Before something is queued for `conversation_id`: give the profile key there first if it
-/// has not gone there yet (so the first message's sender already has a name), in the caller's
-/// transaction.
-pub(crate) fn share_before(db: &Db<'_>, own: &UserId, conversation_id: &ConversationId, now: i64) -> Result<()> {
-    let version = own_key(db, own, now)?;
-    // A moment before what it comes with: the outbox sends in order of creation.
-    share(db, conversation_id, version, now - 1)?;
+/// The profile key a message to `conversation_id` gives, if the conversation has not had it
+/// (made now if this user has none yet). Recorded as given once the message went ([`given`]).
+pub(crate) fn to_give(db: &Db<'_>, own: &UserId, conversation_id: &ConversationId) -> Result<Option<ProfileKeyShare>> {
+    let version = own_key(db, own, now_ms())?;
+    if db.profile_shared(conversation_id)?.is_some_and(|shared| shared >= version) {
+        return Ok(None);
+    }
+    Ok(db.profile_key(own.as_str())?.map(|held| ProfileKeyShare { key: held.key.to_string(), version: held.version }))
+}
+
+/// A message to `conversation_id` went: it gave the profile key held now.
+pub(crate) fn given(db: &Db<'_>, own: &UserId, conversation_id: &ConversationId) -> Result<()> {
+    if let Some(held) = db.profile_key(own.as_str())?
+        && db.profile_shared(conversation_id)?.is_none_or(|shared| shared < held.version)
+    {
+        db.set_profile_shared(conversation_id, held.version)?;
+    }
     Ok(())
 }
 

@@ -435,6 +435,17 @@ fn handle_entry(
                     // Someone the members' signed changes do not make a member (the server let
                     // them in): shown, marked, and never given a key.
                     let member = out.is_member(db, group_id, &entry.sender_user)?;
+                    if let Some(share) = decrypted.plaintext.content.profile_key().filter(|_| member) {
+                        profiles::receive(
+                            db,
+                            &own.user_id,
+                            &entry.sender_user,
+                            confirmed,
+                            &share.key,
+                            share.version,
+                            out,
+                        )?;
+                    }
                     store_shown(db, &conversation_id, entry, shown, Sent { from_me, confirmed, member, ts }, out)
                 }
                 Err(Undecryptable::Replayed) => {
@@ -486,7 +497,18 @@ fn handle_direct(
         }
     };
     match plaintext.content {
-        OlmContent::Text { to, body, ts, reply_to } => {
+        OlmContent::Text { to, body, ts, reply_to, profile_key } => {
+            if let Some(share) = &profile_key {
+                profiles::receive(
+                    db,
+                    &own.user_id,
+                    &entry.sender_user,
+                    sender.confirmed,
+                    &share.key,
+                    share.version,
+                    out,
+                )?;
+            }
             let shown = match &reply_to {
                 Some(target) => Shown::Reply(&body, target),
                 None => Shown::Text(&body),
@@ -519,7 +541,18 @@ fn handle_direct(
             let conversation_id = ConversationId::Direct(peer);
             actions::receive(db, &conversation_id, &entry.sender_user, sender.confirmed, &action, ts, out)
         }
-        OlmContent::File { to, file, ts } => {
+        OlmContent::File { to, file, ts, profile_key } => {
+            if let Some(share) = &profile_key {
+                profiles::receive(
+                    db,
+                    &own.user_id,
+                    &entry.sender_user,
+                    sender.confirmed,
+                    &share.key,
+                    share.version,
+                    out,
+                )?;
+            }
             store_direct(db, own, entry, &fallback_conversation, &sender, to, Shown::File(&file), ts, out)
         }
         OlmContent::ProfileKey { key, version } => {
@@ -802,9 +835,9 @@ impl<'a> Shown<'a> {
     /// does not know.
     pub(crate) fn of_group(content: &'a GroupContent) -> Option<(Shown<'a>, i64)> {
         match content {
-            GroupContent::Text { body, ts, reply_to: None } => Some((Shown::Text(body), *ts)),
-            GroupContent::Text { body, ts, reply_to: Some(target) } => Some((Shown::Reply(body, target), *ts)),
-            GroupContent::File { file, ts } => Some((Shown::File(file), *ts)),
+            GroupContent::Text { body, ts, reply_to: None, .. } => Some((Shown::Text(body), *ts)),
+            GroupContent::Text { body, ts, reply_to: Some(target), .. } => Some((Shown::Reply(body, target), *ts)),
+            GroupContent::File { file, ts, .. } => Some((Shown::File(file), *ts)),
             GroupContent::Act { .. }
             | GroupContent::Timer { .. }
             | GroupContent::ProfileKey { .. }
@@ -1067,6 +1100,12 @@ fn retry_pending(machine: &mut Machine, db: &Db<'_>, session_id: &str, out: &mut
                 };
                 let from_me = entry.sender_user == machine.own().user_id;
                 let confirmed = record.as_ref().is_some_and(|d| d.confirmed);
+                if let Some(share) = decrypted.plaintext.content.profile_key()
+                    && out.is_member(db, group_id, &entry.sender_user)?
+                {
+                    let own = machine.own().user_id.clone();
+                    profiles::receive(db, &own, &entry.sender_user, confirmed, &share.key, share.version, out)?;
+                }
                 let file = match shown {
                     Shown::File(file) => {
                         out.files.push(row);

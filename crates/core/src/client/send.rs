@@ -17,6 +17,7 @@ use super::Client;
 use crate::ConversationId;
 use crate::crypto::CryptoError;
 use crate::crypto::Machine;
+use crate::crypto::payload::ProfileKeyShare;
 use crate::crypto::payload::{
     Action, FileContent, GroupContent, GroupHead, GroupPlaintextOut, MessageRef, OlmContent, PAYLOAD_VERSION,
 };
@@ -83,8 +84,9 @@ enum Outgoing {
     Text {
         body: String,
         reply_to: Option<MessageRef>,
+        profile_key: Option<ProfileKeyShare>,
     },
-    File(Box<FileContent>),
+    File(Box<FileContent>, Option<ProfileKeyShare>),
     Act(Action),
     /// Only ever one to one (to the messages' sender).
     Receipt(super::receipts::QueuedReceipt),
@@ -99,8 +101,10 @@ enum Outgoing {
 impl Outgoing {
     fn olm(self, to: &UserId, ts: i64) -> OlmContent {
         match self {
-            Outgoing::Text { body, reply_to } => OlmContent::Text { to: to.clone(), body, ts, reply_to },
-            Outgoing::File(file) => OlmContent::File { to: to.clone(), file: *file, ts },
+            Outgoing::Text { body, reply_to, profile_key } => {
+                OlmContent::Text { to: to.clone(), body, ts, reply_to, profile_key }
+            }
+            Outgoing::File(file, profile_key) => OlmContent::File { to: to.clone(), file: *file, ts, profile_key },
             Outgoing::Act(action) => OlmContent::Act { to: to.clone(), action, ts },
             Outgoing::Timer(seconds) => OlmContent::Timer { to: to.clone(), seconds, ts },
             Outgoing::ProfileKey { key, version } => OlmContent::ProfileKey { key, version },
@@ -117,8 +121,10 @@ impl Outgoing {
     /// `None` for what never goes to a whole group (a receipt).
     fn group(self, ts: i64) -> Option<GroupContent> {
         match self {
-            Outgoing::Text { body, reply_to } => Some(GroupContent::Text { body, ts, reply_to }),
-            Outgoing::File(file) => Some(GroupContent::File { file, ts }),
+            Outgoing::Text { body, reply_to, profile_key } => {
+                Some(GroupContent::Text { body, ts, reply_to, profile_key })
+            }
+            Outgoing::File(file, profile_key) => Some(GroupContent::File { file, ts, profile_key }),
             Outgoing::Act(action) => Some(GroupContent::Act { action, ts }),
             Outgoing::Timer(seconds) => Some(GroupContent::Timer { seconds, ts }),
             Outgoing::ProfileKey { key, version } => Some(GroupContent::ProfileKey { key, version }),
@@ -219,7 +225,6 @@ impl Client {
                 message = db.message(message.id)?.ok_or(StoreError::Missing("reply just stored"))?;
             }
             db.touch_for(&message)?;
-            super::profiles::share_before(db, &own.user_id, conversation_id, now)?;
             db.enqueue(message_id.as_str(), conversation_id, body, now)?;
             Ok(message)
         })
@@ -241,7 +246,7 @@ impl Client {
                 group,
                 None,
                 &message_id,
-                &GroupContent::Text { body: body.to_owned(), ts: message.ts, reply_to: None },
+                &GroupContent::Text { body: body.to_owned(), ts: message.ts, reply_to: None, profile_key: None },
                 None,
             )?
             .ok_or(CryptoError::NoGroupSession)?;
@@ -318,6 +323,10 @@ impl Client {
         let own_user = self.inner.own.user_id.to_string();
         let result = self.transact(|_, db| {
             db.remove_outbox(&item.message_id)?;
+            if outcome.is_ok() && item.action.is_none() {
+                // A message went: it gave the profile key (see `profiles::to_give`).
+                super::profiles::given(db, &self.inner.own.user_id, &item.conversation_id)?;
+            }
             let Some(message) = db.find_message(&item.conversation_id, &own_user, &item.message_id)? else {
                 return Ok(None);
             };
@@ -389,15 +398,17 @@ impl Client {
                     }
                 });
             }
+            // A message gives the profile key to a conversation that has not had it yet.
+            let profile_key = super::profiles::to_give(db, &self.inner.own.user_id, &item.conversation_id)?;
             match db.find_message(&item.conversation_id, &own_user, &item.message_id)? {
                 Some(message) if message.kind == MessageKind::File => {
-                    Ok(Outgoing::File(Box::new(super::files::outgoing_content(db, &message)?)))
+                    Ok(Outgoing::File(Box::new(super::files::outgoing_content(db, &message)?), profile_key))
                 }
                 message => {
                     let reply_to = message.and_then(|m| m.reply_to).and_then(|q| {
                         Some(MessageRef { sender: UserId::parse(&q.sender_user).ok()?, message_id: q.message_id })
                     });
-                    Ok(Outgoing::Text { body: item.body.clone(), reply_to })
+                    Ok(Outgoing::Text { body: item.body.clone(), reply_to, profile_key })
                 }
             }
         })?;

@@ -43,6 +43,9 @@ pub enum OlmContent {
         ts: i64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<MessageRef>,
+        /// The sender's profile key, while the conversation has not had it yet.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profile_key: Option<ProfileKeyShare>,
     },
     /// Something done to an earlier message of the one-to-one conversation with `to` (a
     /// reaction, an edit, a deletion: see [`Action`]), written at `ts` by the sender's clock.
@@ -130,7 +133,13 @@ pub enum OlmContent {
         ts: i64,
     },
     /// A file in the one-to-one conversation with `to` (see [`FileContent`]).
-    File { to: UserId, file: FileContent, ts: i64 },
+    File {
+        to: UserId,
+        file: FileContent,
+        ts: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profile_key: Option<ProfileKeyShare>,
+    },
     /// The sender's profile key (see [`crate::crypto::profile_key`]), and the version of their
     /// profile it opens: sent before the first message to someone, and to everyone they talk
     /// with when the profile changes.
@@ -138,6 +147,30 @@ pub enum OlmContent {
     /// Something a newer version of Sotto sends: ignored (never shown as a broken message).
     #[serde(other)]
     Unknown,
+}
+
+/// A profile key given with a message (see [`crate::crypto::profile_key`]), and the version of
+/// the profile it opens.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileKeyShare {
+    pub key: String,
+    pub version: u64,
+}
+
+impl std::fmt::Debug for ProfileKeyShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileKeyShare").field("version", &self.version).finish_non_exhaustive()
+    }
+}
+
+impl GroupContent {
+    /// The profile key a message carries.
+    pub fn profile_key(&self) -> Option<&ProfileKeyShare> {
+        match self {
+            GroupContent::Text { profile_key, .. } | GroupContent::File { profile_key, .. } => profile_key.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 /// What a receipt says of the messages it names.
@@ -365,12 +398,12 @@ pub enum GroupContent {
         ts: i64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<MessageRef>,
+        /// The sender's profile key, while the group has not had it yet (or someone joined).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profile_key: Option<ProfileKeyShare>,
     },
     /// Something done to an earlier message of the group (see [`Action`]).
-    Act {
-        action: Action,
-        ts: i64,
-    },
+    Act { action: Action, ts: i64 },
     /// The group's disappearing-messages timer (`seconds`), or none.
     Timer {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -380,12 +413,11 @@ pub enum GroupContent {
     File {
         file: Box<FileContent>,
         ts: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profile_key: Option<ProfileKeyShare>,
     },
     /// The sender's profile key, for the group's members (as [`OlmContent::ProfileKey`]).
-    ProfileKey {
-        key: String,
-        version: u64,
-    },
+    ProfileKey { key: String, version: u64 },
     /// Something a newer version of Sotto sends: ignored.
     #[serde(other)]
     Unknown,
@@ -407,7 +439,13 @@ mod tests {
             sender_ed25519: "E".into(),
             recipient: addr("bob", "B1"),
             recipient_ed25519: "F".into(),
-            content: OlmContent::Text { to: UserId::parse("bob").unwrap(), body: "hi".into(), ts: 5, reply_to: None },
+            content: OlmContent::Text {
+                to: UserId::parse("bob").unwrap(),
+                body: "hi".into(),
+                ts: 5,
+                reply_to: None,
+                profile_key: None,
+            },
         };
         assert_eq!(
             serde_json::to_string(&p).unwrap(),
@@ -429,7 +467,13 @@ mod tests {
             serde_json::to_string(&resent).unwrap(),
             r#"{"type":"resent","to":"bob","body":"hi","ts":5,"original":"m1"}"#
         );
-        let text = OlmContent::Text { to: UserId::parse("bob").unwrap(), body: "secret".into(), ts: 5, reply_to: None };
+        let text = OlmContent::Text {
+            to: UserId::parse("bob").unwrap(),
+            body: "secret".into(),
+            ts: 5,
+            reply_to: None,
+            profile_key: None,
+        };
         let withheld = serde_json::to_string(&text.withheld().unwrap()).unwrap();
         assert_eq!(withheld, r#"{"type":"withheld","to":"bob"}"#);
         let key = OlmContent::RoomKey {
@@ -448,7 +492,7 @@ mod tests {
             v: 1,
             group_id: GroupId::parse("g1").unwrap(),
             sender: addr("alice", "A1"),
-            content: GroupContent::Text { body: "yo".into(), ts: 7, reply_to: None },
+            content: GroupContent::Text { body: "yo".into(), ts: 7, reply_to: None, profile_key: None },
             state: None,
         };
         assert_eq!(
@@ -463,7 +507,7 @@ mod tests {
     fn replies_and_actions_name_their_message_and_withhold_quietly() {
         let bob = UserId::parse("bob").unwrap();
         let target = MessageRef { sender: bob.clone(), message_id: "m1".into() };
-        let reply = GroupContent::Text { body: "yes".into(), ts: 7, reply_to: Some(target.clone()) };
+        let reply = GroupContent::Text { body: "yes".into(), ts: 7, reply_to: Some(target.clone()), profile_key: None };
         assert_eq!(
             serde_json::to_string(&reply).unwrap(),
             r#"{"type":"text","body":"yes","ts":7,"reply_to":{"sender":"bob","message_id":"m1"}}"#
@@ -506,14 +550,15 @@ mod tests {
             caption: String::new(),
             preview: None,
         };
-        let content = OlmContent::File { to: UserId::parse("bob").unwrap(), file: file.clone(), ts: 5 };
+        let content =
+            OlmContent::File { to: UserId::parse("bob").unwrap(), file: file.clone(), ts: 5, profile_key: None };
         assert_eq!(
             serde_json::to_string(&content).unwrap(),
             r#"{"type":"file","to":"bob","file":{"blob_id":"bbbbbbbbbbbbbbbbbbbbbb","key":{"key":"K","nonce":"N","size":1,"encrypted_size":17,"sha256":"ab"},"name":"a.txt","mime":"text/plain"},"ts":5}"#
         );
         // An unconfirmed device learns that something was sent, not the key.
         assert_eq!(serde_json::to_string(&content.withheld().unwrap()).unwrap(), r#"{"type":"withheld","to":"bob"}"#);
-        let group = GroupContent::File { file: Box::new(file), ts: 5 };
+        let group = GroupContent::File { file: Box::new(file), ts: 5, profile_key: None };
         let back: GroupContent = serde_json::from_str(&serde_json::to_string(&group).unwrap()).unwrap();
         assert!(matches!(back, GroupContent::File { ts: 5, .. }));
         // Kinds from a newer version read as `Unknown`, not as a broken message.

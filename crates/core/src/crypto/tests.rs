@@ -48,7 +48,8 @@ impl Party {
     }
 
     fn olm_to(&self, to: &Party, body: &str) -> String {
-        let content = OlmContent::Text { to: to.record().user_id, body: body.into(), ts: 1, reply_to: None };
+        let content =
+            OlmContent::Text { to: to.record().user_id, body: body.into(), ts: 1, reply_to: None, profile_key: None };
         self.machine.encrypt_olm(&self.store.db(), &to.record(), &content).unwrap()
     }
 
@@ -156,7 +157,7 @@ fn group_plaintext(group: &GroupId, sender: &DeviceAddress, body: &str) -> Group
         v: PAYLOAD_VERSION,
         group_id: group.clone(),
         sender: sender.clone(),
-        content: GroupContent::Text { body: body.into(), ts: 1, reply_to: None },
+        content: GroupContent::Text { body: body.into(), ts: 1, reply_to: None, profile_key: None },
         state: None,
     }
 }
