@@ -19,13 +19,20 @@
 //! - a new device given the one-to-one history gets all of it too;
 //! - a backup carries all of it, and a reaction still waiting to be sent goes out after the
 //!   restore;
+//! - profiles: a name and picture set by one person reach whoever they talk with (one to one,
+//!   group members, members added later, their own other devices) and changes follow; the
+//!   server keeps only ciphertext; nobody else gets anything; through the CLI too;
+//! - notes to self: kept on a device alone, and reaching the person's other devices;
 //! - the attacker's tests: an edit or deletion of someone else's message, sent by a modified
 //!   client, changes nothing anywhere but on the modified client itself.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use sotto_core::progress::{CancellationToken, Progress};
-use sotto_core::{Client, ConversationId, ErrorCode, FileState, Message, MessageKind, Reaction};
+use sotto_core::{
+    AvatarChange, Client, ClientEvent, ConversationId, ErrorCode, FileState, Message, MessageKind, MessageStatus,
+    ProfileChange, Reaction,
+};
 use sotto_proto::{EntryBody, UserId};
 use sotto_tests::*;
 
@@ -822,4 +829,136 @@ async fn an_admin_renames_a_group_and_everyone_sees_the_new_name() {
     // The server holds only the sealed name.
     let leaks = files_containing(&server.data_dir(), &["Climbing on Sundays"]);
     assert!(leaks.is_empty(), "{leaks:?}");
+}
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, 90, (y % 256) as u8]));
+    let mut bytes = Vec::new();
+    picture.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+    bytes
+}
+
+fn name_of(client: &Client, user: &str) -> Option<(Option<String>, bool)> {
+    client.profile(&uid(user)).unwrap().map(|p| (p.name, p.avatar))
+}
+
+fn named(name: &str, avatar: bool) -> Option<(Option<String>, bool)> {
+    Some((Some(name.to_owned()), avatar))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_and_pictures_reach_the_people_one_talks_with_and_changes_follow() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol, dave] = register_all(&server, dirs.path(), ["alice", "bob", "carol", "dave"]).await;
+    let change = |name: &str, avatar: Option<AvatarChange>| ProfileChange { name: Some(name.to_owned()), avatar };
+    let mine = alice.set_profile(change("  Alice Liddell ", Some(AvatarChange::Image(png(900, 600))))).await.unwrap();
+    assert_eq!((mine.name.as_deref(), mine.avatar), (Some("Alice Liddell"), true));
+
+    // Nobody has it before Alice writes to them: the key goes with her first message.
+    bob.sync().await.unwrap();
+    assert_eq!(name_of(&bob, "alice"), None);
+    alice.send_text(&uid("bob"), "hi").await.unwrap();
+    let mut bob_events = bob.subscribe();
+    bob.sync().await.unwrap();
+    assert_eq!(name_of(&bob, "alice"), named("Alice Liddell", true));
+    let picture = image::load_from_memory(&bob.avatar(&uid("alice")).unwrap().unwrap()).unwrap();
+    assert_eq!((picture.width(), picture.height()), (256, 256), "the middle square, 256 pixels a side");
+    let mut announced = false;
+    while let Ok(event) = bob_events.try_recv() {
+        announced |= matches!(&event, ClientEvent::ProfileChanged { profile } if profile.user_id == "alice");
+    }
+    assert!(announced, "a profile_changed event tells the app");
+
+    // A group: the members learn it with her first message there, someone added later with the
+    // next one.
+    let group = alice.create_group("walks", &[uid("carol")]).await.unwrap().group_id;
+    alice.send_group_text(&group, "first").await.unwrap();
+    carol.sync().await.unwrap();
+    assert_eq!(name_of(&carol, "alice"), named("Alice Liddell", true));
+    alice.add_members(&group, &[uid("dave")]).await.unwrap();
+    alice.send_group_text(&group, "second").await.unwrap();
+    dave.sync().await.unwrap();
+    assert_eq!(name_of(&dave, "alice"), named("Alice Liddell", true));
+
+    // Carol never wrote to Bob: he has nothing of hers.
+    carol.set_profile(change("Carol", None)).await.unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(name_of(&bob, "carol"), None);
+
+    // A change reaches everyone she talks with.
+    alice.set_profile(change("Alice L.", Some(AvatarChange::Remove))).await.unwrap();
+    for c in [&bob, &carol, &dave] {
+        c.sync().await.unwrap();
+        assert_eq!(name_of(c, "alice"), named("Alice L.", false), "{}", c.user_id());
+        assert_eq!(c.avatar(&uid("alice")).unwrap(), None);
+    }
+    assert_eq!(name_of(&alice, "alice"), named("Alice L.", false));
+    // The server holds only ciphertext.
+    let leaks = files_containing(&server.data_dir(), &["Alice Liddell", "Alice L."]);
+    assert!(leaks.is_empty(), "{leaks:?}");
+
+    // Bad input changes nothing, with words that say why.
+    let long = alice.set_profile(change(&"a".repeat(65), None)).await.unwrap_err();
+    assert!(long.code() == ErrorCode::InvalidInput && long.to_string().contains("at most 64"), "{long}");
+    let control = alice.set_profile(change("Alice\nL.", None)).await.unwrap_err();
+    assert_eq!(control.code(), ErrorCode::InvalidInput, "{control}");
+    let not_a_picture = ProfileChange { name: None, avatar: Some(AvatarChange::Image(b"hello".to_vec())) };
+    let err = alice.set_profile(not_a_picture).await.unwrap_err();
+    assert!(err.to_string().contains("JPEG, PNG, GIF or WebP"), "{err}");
+    assert_eq!(name_of(&alice, "alice"), named("Alice L.", false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_to_self_stay_here_or_reach_the_other_devices_and_so_does_the_profile() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let alice1 = register(&server, &dirs.path().join("alice1"), "alice").await;
+    let notes = ConversationId::Direct(uid("alice"));
+    let sent = alice1.send_text(&uid("alice"), "buy milk").await.unwrap();
+    assert_eq!(sent.status, MessageStatus::Sent, "alone, a note is kept here: nothing to send");
+    assert_eq!(bodies(&alice1, &notes), ["buy milk"]);
+
+    let alice2 = login(&server, &dirs.path().join("alice2"), "alice").await;
+    link_device(&alice1, &alice2).await;
+    alice1.set_profile(ProfileChange { name: Some("Alice".into()), avatar: None }).await.unwrap();
+    let note = alice1.send_text(&uid("alice"), "and bread").await.unwrap();
+    assert_eq!(note.status, MessageStatus::Sent);
+    alice2.sync().await.unwrap();
+    let copies = alice2.messages(&notes, None, 10).unwrap();
+    assert_eq!(copies.iter().map(|m| (m.body.as_str(), m.outgoing)).collect::<Vec<_>>(), [("and bread", true)]);
+    // Her other device has her profile too (its key came with the note's copy).
+    assert_eq!(name_of(&alice2, "alice"), named("Alice", false));
+    // And a note from there arrives here.
+    alice2.send_text(&uid("alice"), "and eggs").await.unwrap();
+    alice1.sync().await.unwrap();
+    assert_eq!(bodies(&alice1, &notes), ["buy milk", "and bread", "and eggs"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sets_and_shows_profiles() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = ["alice", "bob"].map(|name| Cli::new(&server, dirs.path().join(name)).registered(name));
+    let photo = dirs.path().join("photo.png");
+    std::fs::write(&photo, png(400, 500)).unwrap();
+    let set = alice.run(&["profile", "set", "--name", "Alice", "--avatar", photo.to_str().unwrap()], "").json();
+    assert_eq!((set["name"].as_str(), set["avatar"].as_bool()), (Some("Alice"), Some(true)));
+    alice.run(&["send", "bob", "hello"], "").json();
+    bob.run(&["sync"], "").json();
+    let saved = dirs.path().join("alice.jpg");
+    let shown = bob.run(&["profile", "show", "alice", "--save-avatar", saved.to_str().unwrap()], "").json();
+    assert_eq!((shown["user_id"].as_str(), shown["name"].as_str()), (Some("alice"), Some("Alice")));
+    let picture = image::open(&saved).unwrap();
+    assert_eq!((picture.width(), picture.height()), (256, 256));
+    // Someone bob knows nothing of, and a picture that is not one: clear errors.
+    let unknown = bob.run(&["profile", "show", "carol"], "");
+    assert!(!unknown.ok && unknown.stderr.contains("no profile of carol is known here yet"), "{}", unknown.stderr);
+    let notes = dirs.path().join("notes.txt");
+    std::fs::write(&notes, "not a picture").unwrap();
+    let refused = alice.run(&["profile", "set", "--avatar", notes.to_str().unwrap()], "");
+    assert_eq!(refused.error_code(), "invalid_input");
+    assert!(refused.stderr.contains("The picture can't be used"), "{}", refused.stderr);
+    let cleared = alice.run(&["profile", "set", "--no-avatar"], "").json();
+    assert_eq!((cleared["name"].as_str(), cleared["avatar"].as_bool()), (Some("Alice"), Some(false)));
 }

@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 
-use sotto_core::{ConversationId, ErrorCode, GroupWarning, KeyChange, MessageKind, MessageReason};
+use sotto_core::{
+    ClientEvent, ConversationId, ErrorCode, GroupWarning, KeyChange, MessageKind, MessageReason, ProfileChange,
+};
 use sotto_proto::{
     DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys, EntryBody, GroupId, GroupInfo, InboxEntry, KeyId,
     MembershipChange, MembershipEvent, MessageId, SignedKey, UserId, UserIdentity,
@@ -970,4 +972,114 @@ async fn a_file_message_built_to_hurt_is_shown_harmless_and_its_bytes_refused() 
     let from_bob = alice.messages(&ConversationId::Direct(uid("bob")), None, 10).unwrap().pop().unwrap();
     alice.save_file(from_bob.id, &work.path().join("real-saved.txt")).await.unwrap();
     assert_eq!(std::fs::read(work.path().join("real-saved.txt")).unwrap(), std::fs::read(&real).unwrap());
+}
+
+fn profile_name(client: &sotto_core::Client, user: &str) -> Option<String> {
+    client.profile(&uid(user)).unwrap().and_then(|p| p.name)
+}
+
+/// The server keeps profiles as ciphertext under a key it never sees: it can neither read one,
+/// nor serve an older one in place of the newest, nor pass another user's off as someone's;
+/// and it gives a profile only to people who share a conversation with its owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_cannot_read_roll_back_or_swap_a_profile() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
+    let named = |name: &str| ProfileChange { name: Some(name.to_owned()), avatar: None };
+    alice.set_profile(named("Alice one")).await.unwrap();
+    alice.send_text(&uid("bob"), "hi").await.unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(profile_name(&bob, "alice").as_deref(), Some("Alice one"));
+    let sealed = |server: &Server, user: &str| -> Vec<u8> {
+        open_db(server).query_row("SELECT ciphertext FROM profiles WHERE user_id = ?1", [user], |r| r.get(0)).unwrap()
+    };
+    let first = sealed(&server, "alice");
+    assert!(!String::from_utf8_lossy(&first).contains("Alice one"));
+    alice.set_profile(named("Alice two")).await.unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(profile_name(&bob, "alice").as_deref(), Some("Alice two"));
+
+    // Alice changes it again; the server serves her first profile instead: refused.
+    alice.set_profile(named("Alice three")).await.unwrap();
+    let replace = |server: &mut Server, user: &str, ciphertext: &[u8]| {
+        server.kill9();
+        open_db(server).execute("UPDATE profiles SET ciphertext = ?2 WHERE user_id = ?1", (user, ciphertext)).unwrap();
+    };
+    replace(&mut server, "alice", &first);
+    server.restart().await;
+    bob.sync().await.unwrap();
+    assert_eq!(profile_name(&bob, "alice").as_deref(), Some("Alice two"), "an older profile is not taken");
+
+    // Carol's profile (sealed under her key, for her) passed off as Alice's, then plain garbage.
+    carol.set_profile(named("Alice four")).await.unwrap();
+    alice.set_profile(named("Alice four")).await.unwrap();
+    let carols = sealed(&server, "carol");
+    replace(&mut server, "alice", &carols);
+    server.restart().await;
+    bob.sync().await.unwrap();
+    assert_eq!(profile_name(&bob, "alice").as_deref(), Some("Alice two"), "another user's profile is not taken");
+    alice.set_profile(named("Alice five")).await.unwrap();
+    replace(&mut server, "alice", b"AAAAnot-a-profileAAAA");
+    server.restart().await;
+    bob.sync().await.unwrap();
+    assert_eq!(profile_name(&bob, "alice").as_deref(), Some("Alice two"));
+    // Left alone, the next change arrives.
+    alice.set_profile(named("Alice six")).await.unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(profile_name(&bob, "alice").as_deref(), Some("Alice six"));
+
+    // Someone who shares no conversation with Alice gets nothing, not even that she has one.
+    let stranger = Tap::login(&server, "carol").await;
+    let (status, body) = stranger.get("/v1/users/alice/profile").await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    let contact = Tap::login(&server, "bob").await;
+    assert_eq!(contact.get("/v1/users/alice/profile").await.0, 200);
+}
+
+/// Typing notices are sealed under the sender's profile key: a modified client's notice in the
+/// clear (as they went before), or sealed under another key, shows nothing; a real one shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_notices_that_do_not_open_show_nothing() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    alice.send_text(&uid("bob"), "hi").await.unwrap();
+    let mut events = bob.subscribe();
+    start_online(&bob).await;
+    start_online(&alice).await;
+    eventually("bob has alice's key", || bob.profile(&uid("alice")).unwrap()).await;
+    // Another device of alice's, run by a modified client, sends notices of its own making.
+    let modified = Tap::login(&server, "alice").await;
+    let to_bob = serde_json::json!({ "type": "user", "user_id": "bob" });
+    let clear = serde_json::json!({ "v": 1, "type": "typing", "typing": true }).to_string();
+    let other_key =
+        serde_json::json!({ "v": 2, "sealed": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" })
+            .to_string();
+    let frames: Vec<serde_json::Value> = [clear, other_key]
+        .into_iter()
+        .map(|body| serde_json::json!({ "type": "ephemeral", "to": to_bob, "body": body }))
+        .collect();
+    modified.send_frames(&frames).await;
+    // Then the real one (to know the others had their chance to arrive first).
+    let to_alice = ConversationId::Direct(uid("alice"));
+    assert!(alice.send_typing(&ConversationId::Direct(uid("bob")), true).unwrap());
+    let shown = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let mut shown = Vec::new();
+        loop {
+            if let ClientEvent::Typing { conversation_id, user_id, typing } = events.recv().await.unwrap() {
+                shown.push((conversation_id, user_id, typing));
+                return shown;
+            }
+        }
+    })
+    .await
+    .expect("the real notice");
+    assert_eq!(shown, [(to_alice, "alice".to_owned(), true)], "only the real notice shows");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    while let Ok(event) = events.try_recv() {
+        assert!(!matches!(event, ClientEvent::Typing { .. }), "a forged notice showed: {event:?}");
+    }
+    alice.shutdown();
+    bob.shutdown();
 }

@@ -395,6 +395,22 @@ impl Tap {
         (status, response.json().await.unwrap())
     }
 
+    /// Open this device's WebSocket and send `frames` (JSON) on it as they are, then close it
+    /// (a modified client's frames).
+    pub async fn send_frames(&self, frames: &[serde_json::Value]) {
+        use futures_util::SinkExt as _;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        let url = format!("{}/v1/ws", self.url.replacen("http", "ws", 1));
+        let mut request = url.into_client_request().unwrap();
+        let bearer = format!("Bearer {}", self.session.access_token).parse().unwrap();
+        request.headers_mut().insert("Authorization", bearer);
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        for frame in frames {
+            socket.send(tokio_tungstenite::tungstenite::Message::text(frame.to_string())).await.unwrap();
+        }
+        socket.close(None).await.unwrap();
+    }
+
     /// Every entry waiting in this device's inbox (not acknowledged).
     pub async fn inbox(&self) -> Vec<InboxEntry> {
         let request =
