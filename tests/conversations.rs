@@ -22,7 +22,8 @@
 //! - profiles: a name and picture set by one person reach whoever they talk with (one to one,
 //!   group members, members added later, their own other devices) and changes follow; the
 //!   server keeps only ciphertext; nobody else gets anything; through the CLI too;
-//! - notes to self: kept on a device alone, and reaching the person's other devices;
+//! - notes to self: kept on a device alone, and reaching the person's other devices; a newly
+//!   linked device learns the profiles its user's first device knows;
 //! - the attacker's tests: an edit or deletion of someone else's message, sent by a modified
 //!   client, changes nothing anywhere but on the modified client itself.
 
@@ -919,6 +920,13 @@ async fn notes_to_self_stay_here_or_reach_the_other_devices_and_so_does_the_prof
     assert_eq!(sent.status, MessageStatus::Sent, "alone, a note is kept here: nothing to send");
     assert_eq!(bodies(&alice1, &notes), ["buy milk"]);
 
+    // Bob wrote to her before her second device existed: that device learns his name from her
+    // first one when she links it.
+    let bob = register(&server, &dirs.path().join("bob"), "bob").await;
+    bob.set_profile(ProfileChange { name: Some("Bob".into()), avatar: None }).await.unwrap();
+    bob.send_text(&uid("alice"), "hello").await.unwrap();
+    alice1.sync().await.unwrap();
+    assert_eq!(name_of(&alice1, "bob"), named("Bob", false));
     let alice2 = login(&server, &dirs.path().join("alice2"), "alice").await;
     link_device(&alice1, &alice2).await;
     alice1.set_profile(ProfileChange { name: Some("Alice".into()), avatar: None }).await.unwrap();
@@ -927,8 +935,9 @@ async fn notes_to_self_stay_here_or_reach_the_other_devices_and_so_does_the_prof
     alice2.sync().await.unwrap();
     let copies = alice2.messages(&notes, None, 10).unwrap();
     assert_eq!(copies.iter().map(|m| (m.body.as_str(), m.outgoing)).collect::<Vec<_>>(), [("and bread", true)]);
-    // Her other device has her profile too (its key came with the note's copy).
+    // Her other device has her profile too (its key came with the note's copy), and Bob's.
     assert_eq!(name_of(&alice2, "alice"), named("Alice", false));
+    assert_eq!(name_of(&alice2, "bob"), named("Bob", false));
     // And a note from there arrives here.
     alice2.send_text(&uid("alice"), "and eggs").await.unwrap();
     alice1.sync().await.unwrap();

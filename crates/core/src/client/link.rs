@@ -698,14 +698,17 @@ impl Client {
     }
 
     /// Send every group key this device holds to `device` (another of this user's, confirmed),
-    /// in chunks.
+    /// in chunks, and the profile keys of the people it knows.
     async fn hand_over_group_keys(&self, device: &DeviceRecord) -> Result<()> {
         let (sessions, name_keys) = self.transact(|m, db| {
             m.keep_own_outbound_keys(db)?;
-            Ok((m.export_group_sessions(db, crate::store::BackupScope::All)?, crate::backup::name_key_records(db)?))
+            let mut small = crate::backup::name_key_records(db)?;
+            small.extend(super::profiles::key_records(db)?);
+            Ok((m.export_group_sessions(db, crate::store::BackupScope::All)?, small))
         })?;
         let total = sessions.len();
-        // The groups' name keys go after the sessions, so the names open once the groups are read.
+        // The groups' name keys (and people's profile keys) go after the sessions, so the names
+        // open once the groups are read.
         let mut records = sessions.into_iter().map(|(record, _)| record).chain(name_keys).peekable();
         while records.peek().is_some() {
             let chunk: Vec<crate::backup::Record> =

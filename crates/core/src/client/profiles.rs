@@ -108,6 +108,23 @@ pub(crate) fn given(db: &Db<'_>, own: &UserId, conversation_id: &ConversationId)
     Ok(())
 }
 
+/// Every profile key this device holds, as records for another device of this user (the
+/// names and pictures it reads itself).
+pub(crate) fn key_records(db: &Db<'_>) -> Result<Vec<crate::backup::Record>> {
+    Ok(db
+        .profile_keys()?
+        .into_iter()
+        .map(|(user_id, held)| crate::backup::Record::Profile {
+            user_id,
+            key: held.key.to_string(),
+            key_version: i64::try_from(held.version).unwrap_or(i64::MAX),
+            card_version: 0,
+            name: None,
+            avatar: None,
+        })
+        .collect())
+}
+
 /// A profile key arrived from `sender` (`confirmed`: a device its user confirmed).
 pub(crate) fn receive(
     db: &Db<'_>,

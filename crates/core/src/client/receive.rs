@@ -636,6 +636,11 @@ fn handle_direct(
                     {
                         out.dirty.insert(ConversationId::Group(group));
                     }
+                } else if let crate::backup::Record::Profile { user_id, key, key_version, .. } = record {
+                    // Someone's profile key, as this user's other device holds it (confirmed).
+                    if let (Ok(user), Ok(version)) = (UserId::parse(user_id.as_str()), u64::try_from(*key_version)) {
+                        profiles::receive(db, &own.user_id, &user, true, key, version, out)?;
+                    }
                 } else if let Some(session_id) = machine.import_group_session(db, record)? {
                     imported.push(session_id);
                 }

@@ -122,6 +122,15 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// Every profile key held, by user.
+    pub fn profile_keys(&self) -> Result<Vec<(String, HeldKey)>> {
+        let mut stmt = self.conn().prepare_cached("SELECT user_id, key, key_version FROM profiles ORDER BY user_id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, HeldKey { key: zeroize::Zeroizing::new(r.get(1)?), version: u64_col(r, 2)? }))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Users whose profile is to be read again (a key newer than the card), with their key.
     pub fn profiles_to_read(&self) -> Result<Vec<(String, HeldKey)>> {
         let mut stmt = self.conn().prepare_cached(
