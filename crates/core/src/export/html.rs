@@ -33,7 +33,7 @@ impl Job<'_> {
         match c.kind {
             ConversationKind::Direct => {
                 w.write_all(b"Conversation with ")?;
-                esc(&mut w, &c.peer)?;
+                person(&mut w, &c.peer, &self.names)?;
             }
             ConversationKind::Group => {
                 w.write_all(b"Group ")?;
@@ -65,7 +65,7 @@ impl Job<'_> {
                 day = Some(this_day);
             }
             let file = self.export_file(db, staging, m)?;
-            html_message(&mut w, m, when.as_ref(), file.as_deref())
+            html_message(&mut w, m, when.as_ref(), file.as_deref(), &self.names)
         })?;
         if day.is_some() {
             w.write_all(b"</section>\n")?;
@@ -94,7 +94,7 @@ impl Job<'_> {
             match c.kind {
                 ConversationKind::Direct => {
                     w.write_all(b"with ")?;
-                    esc(&mut w, &c.peer)?;
+                    person(&mut w, &c.peer, &self.names)?;
                 }
                 ConversationKind::Group => w.write_all(b"group")?,
             }
@@ -202,7 +202,28 @@ fn html_head(w: &mut impl Write, title: &str) -> Result<()> {
     Ok(())
 }
 
-fn html_message(w: &mut impl Write, m: &Message, when: Option<&ZonedDateTime>, file: Option<&str>) -> Result<()> {
+/// A person: their display name and their id (`Alice (alice)`), or the id alone.
+fn person(w: &mut impl Write, user: &str, names: &Names) -> Result<()> {
+    if let Some(name) = names.get(user).filter(|n| n.as_str() != user) {
+        esc(w, name)?;
+        w.write_all(b" (")?;
+        esc(w, user)?;
+        w.write_all(b")")?;
+    } else {
+        esc(w, user)?;
+    }
+    Ok(())
+}
+
+type Names = std::collections::HashMap<String, String>;
+
+fn html_message(
+    w: &mut impl Write,
+    m: &Message,
+    when: Option<&ZonedDateTime>,
+    file: Option<&str>,
+    names: &Names,
+) -> Result<()> {
     if m.kind == MessageKind::System {
         w.write_all(b"<p class=\"system\">")?;
         html_time(w, when)?;
@@ -227,13 +248,13 @@ fn html_message(w: &mut impl Write, m: &Message, when: Option<&ZonedDateTime>, f
     if m.outgoing {
         w.write_all(b"You")?;
     } else {
-        esc(w, &m.sender_user)?;
+        person(w, &m.sender_user, names)?;
     }
     w.write_all(b"</span>")?;
     html_time(w, when)?;
     w.write_all(b"</header>\n")?;
     if let Some(quote) = &m.reply_to {
-        html_quote(w, quote)?;
+        html_quote(w, quote, names)?;
     }
     if m.kind == MessageKind::Undecryptable {
         w.write_all(b"<p class=\"body notice\">This message could not be decrypted. ")?;
@@ -271,9 +292,9 @@ fn html_message(w: &mut impl Write, m: &Message, when: Option<&ZonedDateTime>, f
 }
 
 /// The message a reply answers, as it is now.
-fn html_quote(w: &mut impl Write, quote: &Quote) -> Result<()> {
+fn html_quote(w: &mut impl Write, quote: &Quote, names: &Names) -> Result<()> {
     w.write_all(b"<blockquote class=\"quote\"><span class=\"sender\">")?;
-    esc(w, &quote.sender_user)?;
+    person(w, &quote.sender_user, names)?;
     w.write_all(b"</span>")?;
     if quote.deleted {
         w.write_all(b"Message deleted")?;

@@ -27,14 +27,20 @@ impl Job<'_> {
         counter: &mut Counter<'_>,
     ) -> Result<()> {
         w.write_all(b"{\"conversation\":")?;
-        json(&mut w, &JsonConversation::new(&entry.conversation, entry.messages))?;
+        let mut conversation = JsonConversation::new(&entry.conversation, entry.messages);
+        if entry.conversation.kind == ConversationKind::Direct {
+            conversation.name = self.names.get(&entry.conversation.peer).map(String::as_str);
+        }
+        json(&mut w, &conversation)?;
         w.write_all(b",\n\"messages\":[")?;
         let mut first = true;
         Self::each_message(db, entry, counter, |m| {
             w.write_all(if first { "\n" } else { ",\n" }.as_bytes())?;
             first = false;
             let path = self.export_file(db, staging, m)?;
-            json(&mut w, &JsonMessage::new(m, path))
+            let mut message = JsonMessage::new(m, path);
+            message.sender_name = self.names.get(&m.sender_user).map(String::as_str);
+            json(&mut w, &message)
         })?;
         w.write_all(b"\n]}\n")?;
         close(w)
@@ -86,12 +92,15 @@ struct JsonConversation<'a> {
     kind: ConversationKind,
     title: &'a str,
     peer: &'a str,
+    /// The other person's display name (one to one), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
     messages: u64,
 }
 
 impl<'a> JsonConversation<'a> {
     fn new(c: &'a Conversation, messages: u64) -> Self {
-        Self { id: &c.id, kind: c.kind, title: &c.title, peer: &c.peer, messages }
+        Self { id: &c.id, kind: c.kind, title: &c.title, peer: &c.peer, name: None, messages }
     }
 }
 
@@ -100,6 +109,9 @@ struct JsonMessage<'a> {
     id: i64,
     message_id: &'a str,
     sender: &'a str,
+    /// The sender's display name, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_name: Option<&'a str>,
     outgoing: bool,
     kind: MessageKind,
     body: &'a str,
@@ -135,6 +147,7 @@ impl<'a> JsonMessage<'a> {
             id: m.id,
             message_id: &m.message_id,
             sender: &m.sender_user,
+            sender_name: None,
             outgoing: m.outgoing,
             kind: m.kind,
             body: &m.body,

@@ -94,7 +94,14 @@ impl Client {
         cancel: &CancellationToken,
     ) -> Result<ExportSummary> {
         let mut reader = self.reader()?;
+        // People's display names, shown beside their ids.
+        let names = self
+            .profiles()?
+            .into_iter()
+            .filter_map(|p| Some((p.user_id, p.name?)))
+            .collect::<std::collections::HashMap<_, _>>();
         let job = Job {
+            names,
             format,
             files: crate::profile::ProfilePaths::new(self.profile_dir()).files(),
             tz: TimeZone::system(),
@@ -110,6 +117,8 @@ impl Client {
 /// One export's settings; the time zone and clock are explicit so tests can fix them.
 struct Job<'a> {
     format: ExportFormat,
+    /// Display names by user id (those known).
+    names: std::collections::HashMap<String, String>,
     /// The profile's kept (encrypted) files.
     files: PathBuf,
     tz: TimeZone,

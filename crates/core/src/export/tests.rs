@@ -71,6 +71,8 @@ impl Fixture {
         cancel: &CancellationToken,
     ) -> Result<ExportSummary> {
         let job = Job {
+            // Bob's display name (with what HTML must escape).
+            names: std::collections::HashMap::from([("bob".to_owned(), "Bob <B>".to_owned())]),
             format,
             files: crate::profile::ProfilePaths::new(self.client.profile_dir()).files(),
             tz,
@@ -202,6 +204,11 @@ fn json_round_trips_bodies_exactly() {
     let got: Vec<&str> = exported.iter().map(|m| m["body"].as_str().unwrap()).collect();
     assert_eq!(got, bodies);
     assert_eq!(exported[0]["sender"], "bob");
+    assert_eq!(
+        (exported[0]["sender_name"].as_str(), doc["conversation"]["name"].as_str()),
+        (Some("Bob <B>"), Some("Bob <B>"))
+    );
+    assert_eq!(exported[1]["sender_name"], serde_json::Value::Null, "none for this user's own");
     assert_eq!(exported[0]["outgoing"], false);
     assert_eq!(exported[0]["status"], "received");
     assert_eq!(exported[0]["sent_at"], "2023-11-14T22:13:20.123Z");
@@ -335,6 +342,8 @@ fn system_undecryptable_failed_and_queued_messages_are_in_words() {
     assert!(page.contains("Not sent: they had no devices signed in."));
     assert!(page.contains("Not sent yet: it was still waiting to be sent."));
     assert_eq!(page.matches("<span class=\"sender\">You</span>").count(), 2);
+    // Others by their display name (escaped) and id.
+    assert!(page.contains("<span class=\"sender\">Bob &lt;B&gt; (bob)</span>"), "{page}");
     for code in ["missing_room_key", "tampered", "no_devices"] {
         assert!(!page.contains(code), "the reason code {code} is not shown");
     }
