@@ -31,6 +31,28 @@ describe("MessageStore", () => {
     expect(ids()).toEqual(["1:received", "2:sent", "3:received"]);
   });
 
+  it("keeps the quotes of loaded replies up to date with their original, loaded or not", () => {
+    const quote = (id: number) => store.get()["u:bob"]?.messages.find((m) => m.id === id)?.reply_to;
+    const reply = message({
+      id: 5,
+      reply_to: { sender_user: "bob", message_id: "m-orig", id: null, body: "", deleted: false },
+    });
+    store.add(reply);
+    // The original arrives late (it was not on this device when the reply came).
+    const original = message({ id: 4, sender_user: "bob", message_id: "m-orig", body: "see you at 5" });
+    store.add(original);
+    expect(quote(5)).toMatchObject({ id: 4, body: "see you at 5", deleted: false });
+    // Edited: the quote follows, even with the original out of the loaded window.
+    store.removed("u:bob", 4);
+    store.changed({ ...original, body: "see you at 6", edited: true });
+    expect(quote(5)).toMatchObject({ body: "see you at 6" });
+    store.changed({ ...original, body: "", deleted: true });
+    expect(quote(5)).toMatchObject({ deleted: true });
+    // A message by someone else with the same id changes nothing.
+    store.changed({ ...original, sender_user: "carol", body: "other" });
+    expect(quote(5)).toMatchObject({ deleted: true });
+  });
+
   it("uses the reply when no event came after it was issued", () => {
     const failed = message({ id: 2, outgoing: true, status: "failed", reason: "offline" });
     store.add(failed);

@@ -53,6 +53,18 @@ const EMPTY_WINDOW: MessageWindow = {
 /** How many event-delivered message versions to remember for late command results. */
 const EVENT_MEMORY = 200;
 
+/** The start of a quoted text the engine gives (`QUOTE_CHARS` in the engine). */
+const QUOTE_CHARS = 200;
+
+/**
+ * The quote of `original` as the engine makes it: its text (a file's caption, or its name),
+ * cut to its start, or that it was deleted.
+ */
+export function quoteOf(original: Message): Pick<NonNullable<Message["reply_to"]>, "id" | "body" | "deleted"> {
+  const text = original.body.trim() === "" ? (original.file?.name ?? "") : original.body;
+  return { id: original.id, body: [...text].slice(0, QUOTE_CHARS).join(""), deleted: original.deleted };
+}
+
 export class MessageStore extends Store<MessageState> {
   /** Counts status events; a command result older than an event for its message loses. */
   private eventSeq = 0;
@@ -227,6 +239,8 @@ export class MessageStore extends Store<MessageState> {
     this.update(message.conversation_id, (w) =>
       w.hasNewer ? w : { ...w, messages: mergeMessages(w.messages, [message]), lastAppend: "live" },
     );
+    // A late original: the replies to it that are shown quote it now.
+    this.requote(message);
   }
 
   /**
@@ -281,6 +295,7 @@ export class MessageStore extends Store<MessageState> {
    * place changed (the server's time replaces the time it was written).
    */
   replace(message: Message): void {
+    this.requote(message);
     this.update(message.conversation_id, (w) => {
       const i = w.messages.findIndex((m) => m.id === message.id);
       if (i < 0) return w;
@@ -290,6 +305,26 @@ export class MessageStore extends Store<MessageState> {
         (i === 0 || compareMessages(messages[i - 1] as Message, message) < 0) &&
         (i === messages.length - 1 || compareMessages(message, messages[i + 1] as Message) < 0);
       return { ...w, messages: inPlace ? messages : messages.sort(compareMessages) };
+    });
+  }
+
+  /**
+   * `original` changed (edited, deleted) or arrived late: every loaded reply to it shows its
+   * quote as it is now — also when the original itself is not in the loaded window.
+   */
+  private requote(original: Message): void {
+    if (original.kind !== "text" && original.kind !== "file") return;
+    const quote = quoteOf(original);
+    this.update(original.conversation_id, (w) => {
+      let changed = false;
+      const messages = w.messages.map((m) => {
+        const q = m.reply_to;
+        if (!q || q.sender_user !== original.sender_user || q.message_id !== original.message_id) return m;
+        if (q.id === quote.id && q.body === quote.body && q.deleted === quote.deleted) return m;
+        changed = true;
+        return { ...m, reply_to: { ...q, ...quote } };
+      });
+      return changed ? { ...w, messages } : w;
     });
   }
 }
