@@ -971,3 +971,57 @@ async fn the_cli_sets_and_shows_profiles() {
     let cleared = alice.run(&["profile", "set", "--no-avatar"], "").json();
     assert_eq!((cleared["name"].as_str(), cleared["avatar"].as_bool()), (Some("Alice"), Some(false)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_that_cannot_be_sent_says_so_in_the_conversation() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let sent = bob.send_text(&uid("alice"), "bye").await.unwrap();
+    alice.sync().await.unwrap();
+    let with_bob = ConversationId::Direct(uid("bob"));
+    let on_alice = seen(&alice, &with_bob, &sent.message_id);
+    // Bob signs his only device out: nothing can reach him any more.
+    bob.logout().await.unwrap();
+    let mut events = alice.subscribe();
+    alice.react(on_alice.id, "👋", false).await.unwrap();
+    let lines: Vec<String> = alice
+        .messages(&with_bob, None, 10)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == MessageKind::System)
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(lines, ["Your reaction could not be sent. bob has no device that can receive encrypted messages yet."]);
+    let mut told = false;
+    while let Ok(event) = events.try_recv() {
+        told |= matches!(&event, ClientEvent::MessageReceived { message } if message.kind == MessageKind::System);
+    }
+    assert!(told, "the app is told of the line");
+    assert!(listed(&alice, &with_bob).last_preview.starts_with("Your reaction could not be sent"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reaction_that_did_not_decrypt_is_sent_again_when_asked() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let sent = alice.send_text(&uid("bob"), "lunch?").await.unwrap();
+    bob.sync().await.unwrap();
+    let with_alice = ConversationId::Direct(uid("alice"));
+    let with_bob = ConversationId::Direct(uid("bob"));
+    let on_bob = seen(&bob, &with_alice, &sent.message_id);
+    alice.reset_keys(PASSWORD).await.unwrap();
+    // Bob has not heard of the reset: his reaction and edit go to alice's old keys.
+    bob.react(on_bob.id, "🍜", false).await.unwrap();
+    alice.sync().await.unwrap();
+    assert_eq!(seen(&alice, &with_bob, &sent.message_id).reactions, []);
+    // Alice's device asks again; bob's sends the reaction again, as it was.
+    bob.sync().await.unwrap();
+    alice.sync().await.unwrap();
+    assert_eq!(seen(&alice, &with_bob, &sent.message_id).reactions, reactions(&[("🍜", &["bob"])]));
+    assert!(
+        alice.messages(&with_bob, None, 20).unwrap().iter().all(|m| m.kind != MessageKind::Undecryptable),
+        "no placeholder is left"
+    );
+}

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use sotto_proto::UserId;
 
 use super::Client;
+use super::receipts::QueuedSend;
 use crate::crypto::payload::{FileContent, OlmContent};
 use crate::store::{DeviceRecord, now_ms};
 use crate::{ConversationId, Message, MessageKind, Result};
@@ -122,6 +123,25 @@ impl Client {
             }
             Ok(found)
         })?;
+        // Actions (reactions, edits, deletions) sent with the ids asked for, as they were.
+        let actions: Vec<OlmContent> = self.read(|db| {
+            let conversations: Vec<(UserId, ConversationId)> = if device.user_id == own.user_id {
+                db.conversations()?.into_iter().filter_map(|c| Some((c.id.user()?.clone(), c.id))).collect()
+            } else {
+                vec![(device.user_id.clone(), ConversationId::Direct(device.user_id.clone()))]
+            };
+            let mut again = Vec::new();
+            for id in message_ids.iter().take(MAX_RESEND_IDS) {
+                for (peer, conversation) in &conversations {
+                    let Some((json, ts)) = db.sent_action(conversation, id, since)? else { continue };
+                    if let Ok(QueuedSend::Act(action)) = serde_json::from_str::<QueuedSend>(&json) {
+                        again.push(OlmContent::Act { to: peer.clone(), action, ts });
+                    }
+                    break;
+                }
+            }
+            Ok(again)
+        })?;
         let not_messages: Vec<String> = self.read(|db| {
             let mut none = Vec::new();
             for id in message_ids.iter().take(MAX_RESEND_IDS) {
@@ -145,7 +165,11 @@ impl Client {
             };
             self.send_olm(&device.user_id, &content).await?;
         }
-        tracing::info!(user = %device.user_id, asked = message_ids.len(), sent = n, "sent messages again on request");
+        let acted = actions.len();
+        for content in actions {
+            self.send_olm(&device.user_id, &content).await?;
+        }
+        tracing::info!(user = %device.user_id, asked = message_ids.len(), sent = n, acted, "sent messages again on request");
         Ok(())
     }
 }

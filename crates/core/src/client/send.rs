@@ -133,6 +133,51 @@ impl Outgoing {
     }
 }
 
+/// Whether a sent action (the outbox's JSON) is sent again when asked: what the person did to
+/// a message (a reaction, an edit, a deletion). Not receipts or profile keys, and not a timer
+/// (whose line would show twice where it did arrive).
+fn resendable(action: &str) -> bool {
+    use super::receipts::QueuedSend;
+    matches!(serde_json::from_str::<QueuedSend>(action), Ok(QueuedSend::Act(_)))
+}
+
+/// A line in the conversation saying that an action (`action`, the outbox's JSON) could not be
+/// sent and why; none for what nobody asked for by hand (receipts, profile keys).
+fn failed_action_line(
+    db: &Db<'_>,
+    item: &OutboxItem,
+    action: &str,
+    own_user: &str,
+    error: &Error,
+) -> Result<Option<Message>> {
+    use super::receipts::QueuedSend;
+    let what = match serde_json::from_str::<QueuedSend>(action) {
+        Ok(QueuedSend::Act(Action::React { remove: false, .. })) => "Your reaction",
+        Ok(QueuedSend::Act(Action::React { remove: true, .. })) => "Taking back your reaction",
+        Ok(QueuedSend::Act(Action::Edit { .. })) => "Your edit",
+        Ok(QueuedSend::Act(Action::Delete { .. })) => "Your deletion",
+        Ok(QueuedSend::Timer { .. }) => "Your timer change",
+        Ok(QueuedSend::Receipt { .. } | QueuedSend::ProfileKey { .. }) | Err(_) => return Ok(None),
+    };
+    let line = db.insert_message(&NewMessage {
+        conversation_id: &item.conversation_id,
+        message_id: &format!("failed-{}", item.message_id),
+        sender_user: own_user,
+        sender_device: None,
+        kind: MessageKind::System,
+        body: &format!("{what} could not be sent. {error}"),
+        status: MessageStatus::System,
+        reason: None,
+        outgoing: true,
+        ts: now_ms(),
+        server_ts: None,
+    })?;
+    if let Some(line) = &line {
+        db.touch_for(line)?;
+    }
+    Ok(line)
+}
+
 /// How long to wait before attempt `attempts + 1`: 1 s doubling to 5 min.
 fn backoff_ms(attempts: i64) -> i64 {
     1000_i64.saturating_mul(1 << attempts.clamp(0, 8)).min(300_000)
@@ -327,6 +372,26 @@ impl Client {
                 // A message went: it gave the profile key (see `profiles::to_give`).
                 super::profiles::given(db, &self.inner.own.user_id, &item.conversation_id)?;
             }
+            if let (Ok(_), Some(action), ConversationId::Direct(_)) = (&outcome, &item.action, &item.conversation_id)
+                && resendable(action)
+            {
+                // Kept a day, for a device of theirs that asks for it again.
+                let now = now_ms();
+                let keep_after = now - super::resend::RESEND_WINDOW_MS;
+                db.record_sent_action(
+                    &item.message_id,
+                    &item.conversation_id,
+                    action,
+                    item.created_ts,
+                    now,
+                    keep_after,
+                )?;
+            }
+            if let (Err(e), Some(action)) = (&outcome, &item.action) {
+                // Something done to a message (or a timer) that will not go: say so where it
+                // was done, rather than let it look delivered.
+                return failed_action_line(db, item, action, &own_user, e);
+            }
             let Some(message) = db.find_message(&item.conversation_id, &own_user, &item.message_id)? else {
                 return Ok(None);
             };
@@ -339,6 +404,7 @@ impl Client {
             db.message(message.id)
         });
         match result {
+            Ok(Some(message)) if item.action.is_some() => self.emit(ClientEvent::MessageReceived { message }),
             Ok(Some(message)) => self.emit(ClientEvent::StatusChanged { message }),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "cannot record a send's outcome"),

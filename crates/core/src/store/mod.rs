@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0012_conversation_controls.sql"),
     include_str!("migrations/0013_disappearing.sql"),
     include_str!("migrations/0014_profiles.sql"),
+    include_str!("migrations/0015_sent_actions.sql"),
 ];
 
 pub struct Store {

@@ -237,6 +237,14 @@ impl Db<'_> {
         if deleted {
             return Ok(false);
         }
+        // The same edit again (sent again on request, to every device): nothing new.
+        let known = self
+            .conn()
+            .prepare_cached("SELECT 1 FROM message_versions WHERE message_row = ?1 AND ts = ?2 AND body = ?3")?
+            .exists(params![row, ts, body])?;
+        if known {
+            return Ok(false);
+        }
         let version = "INSERT INTO message_versions (message_row, body, ts) VALUES (?1, ?2, ?3)";
         if !edited {
             // The first edit: the original text becomes the first version.

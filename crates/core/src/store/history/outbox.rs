@@ -116,4 +116,43 @@ impl Db<'_> {
         self.conn().execute("DELETE FROM outbox WHERE message_id = ?1", [message_id])?;
         Ok(())
     }
+
+    /// An action (the outbox's JSON) went one to one at `sent_ts`: kept for a resend request
+    /// until `keep_after` (what is older goes now).
+    pub fn record_sent_action(
+        &self,
+        message_id: &str,
+        conversation_id: &ConversationId,
+        action: &str,
+        created_ts: i64,
+        sent_ts: i64,
+        keep_after: i64,
+    ) -> Result<()> {
+        self.conn().prepare_cached("DELETE FROM sent_actions WHERE sent_ts < ?1")?.execute([keep_after])?;
+        self.conn()
+            .prepare_cached(
+                "INSERT OR IGNORE INTO sent_actions (message_id, conversation_id, action, created_ts, sent_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![message_id, conversation_id, action, created_ts, sent_ts])?;
+        Ok(())
+    }
+
+    /// The action sent with `message_id` in `conversation_id` since `since`: its JSON and the
+    /// time it was made.
+    pub fn sent_action(
+        &self,
+        conversation_id: &ConversationId,
+        message_id: &str,
+        since: i64,
+    ) -> Result<Option<(String, i64)>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT action, created_ts FROM sent_actions
+                 WHERE message_id = ?1 AND conversation_id = ?2 AND sent_ts >= ?3",
+            )?
+            .query_row(params![message_id, conversation_id, since], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
 }
