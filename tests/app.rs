@@ -1930,3 +1930,116 @@ async fn group_details_rename_roles_hand_over_and_dismiss() {
     cli_group_until(&bob, &group_id, "the group gone", |g| g.is_none()).await;
     app.close().await;
 }
+
+/// Where the "New messages" line is in the open conversation's list: the text of the message it
+/// stands above, whether it is on screen, and whether the newest message is (null: no line).
+async fn unread_line(app: &AppWindow) -> serde_json::Value {
+    app.client
+        .execute(
+            "const lines = document.querySelectorAll(\".message-list__scroller [data-testid='unread-line']\"); \
+             if (lines.length === 0) return null; \
+             const list = document.querySelector('.message-list__scroller').getBoundingClientRect(); \
+             const shown = (e) => { const r = e.getBoundingClientRect(); \
+               return r.height > 0 && r.top >= list.top - 1 && r.bottom <= list.bottom + 1; }; \
+             const line = lines[0]; \
+             const below = line.parentElement.querySelector(\"[data-testid='message'] [data-testid='message-body']\"); \
+             const bodies = Array.from(document.querySelectorAll(\".message-list__scroller [data-testid='message']\")); \
+             const newest = bodies[bodies.length - 1]; \
+             return { count: lines.length, below: below ? below.textContent : null, shown: shown(line), \
+                      newest: newest ? newest.querySelector(\"[data-testid='message-body']\").textContent : null, \
+                      newest_shown: newest ? shown(newest) : false };",
+            vec![],
+        )
+        .await
+        .unwrap()
+}
+
+/// Open a conversation by its row and wait until its list has settled (the first view gone).
+async fn open_settled(app: &AppWindow, conversation_id: &str) {
+    app.click_css(&format!("[data-testid='conversation-row'][data-conversation-id='{conversation_id}']")).await;
+    app.find_css(&format!("[data-testid='chat-view'][data-conversation-id='{conversation_id}']")).await;
+    app.find_css(".message-list__scroller").await;
+    // Asked in the page: the first view can go between finding it and reading it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let settled = "return document.querySelector('.message-list__first') === null";
+    while app.client.execute(settled, vec![]).await.unwrap() != serde_json::Value::Bool(true) {
+        assert!(std::time::Instant::now() < deadline, "the list never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_divider_marks_the_first_new_message_and_stays_put() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let carol = register_cli(&server, &dirs, "carol");
+    let data = AppData::new();
+    let app = AppWindow::launch("unread_divider", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    let bob_row = "[data-testid='conversation-row'][data-conversation-id='u:bob']";
+
+    // A conversation read up to here: bob's hello and alice's answer.
+    bob.run(&["send", "alice", "hello"], "").json();
+    app.find_css(bob_row).await;
+    open_settled(&app, "u:bob").await;
+    send_in_window(&app, "hi bob").await;
+    carol.run(&["send", "alice", "hey from carol"], "").json();
+    open_settled(&app, "u:carol").await;
+
+    // Three from bob while his conversation is closed: the line goes above the first of them.
+    for text in ["one", "two", "three"] {
+        bob.run(&["send", "alice", text], "").json();
+    }
+    app.find_css(&format!("{bob_row}[data-unread='3']")).await;
+    open_settled(&app, "u:bob").await;
+    app.wait_for_texts("[data-testid='message-body']", "bob's three", |t| t.iter().any(|b| b == "three")).await;
+    let line = unread_line(&app).await;
+    app.screenshot("divider").await;
+    assert_eq!(line["count"], 1, "{line}");
+    assert_eq!(line["below"], "one", "{line}");
+    assert_eq!(line["shown"], true, "{line}");
+    assert_eq!(line["newest_shown"], true, "three short messages fit: the view is at the bottom; {line}");
+    assert_eq!(
+        app.texts(".message-list__scroller [data-testid='unread-line']").await,
+        ["New messages"],
+        "the line's words"
+    );
+
+    // Read meanwhile, and another arrives: the line stays where it was.
+    app.find_css(&format!("{bob_row}[data-unread='0']")).await;
+    bob.run(&["send", "alice", "four"], "").json();
+    app.wait_for_texts("[data-testid='message-body']", "bob's fourth", |t| t.iter().any(|b| b == "four")).await;
+    let line = unread_line(&app).await;
+    assert_eq!(line["count"], 1, "{line}");
+    assert_eq!(line["below"], "one", "the line stayed above the first new message: {line}");
+
+    // Away and back with nothing unread: no line.
+    open_settled(&app, "u:carol").await;
+    open_settled(&app, "u:bob").await;
+    app.wait_for_texts("[data-testid='message-body']", "bob's messages", |t| t.iter().any(|b| b == "four")).await;
+    assert_eq!(unread_line(&app).await, serde_json::Value::Null);
+
+    // More than a screenful while away: the conversation opens at the line, not at the bottom.
+    open_settled(&app, "u:carol").await;
+    let long = |i: usize| format!("long {i}: {}", "a line of words that wraps in the bubble ".repeat(8));
+    for i in 1..=12 {
+        bob.run(&["send", "alice", &long(i)], "").json();
+    }
+    app.find_css(&format!("{bob_row}[data-unread='12']")).await;
+    open_settled(&app, "u:bob").await;
+    // Virtuoso draws the rows it scrolled to a moment after it shows the list.
+    let mut line = serde_json::Value::Null;
+    for _ in 0..50 {
+        line = unread_line(&app).await;
+        if line["shown"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.screenshot("divider-scrolled").await;
+    assert_eq!(line["below"], long(1), "{line}");
+    assert_eq!(line["shown"], true, "the line is in view: {line}");
+    assert_eq!(line["newest_shown"], false, "the view is at the line, not the bottom: {line}");
+    app.close().await;
+}
