@@ -5,6 +5,7 @@ import { conversation, DAY, HOUR, message, MINUTE, NOW } from "../../test/fixtur
 import * as ipc from "../../test/ipcMock";
 import { openConversation, renderApp } from "../../test/render";
 import { lastGroupedProps, scrolledTo, settling } from "../../test/virtuosoMock";
+import { UNREAD_LINE_MAX } from "./MessageList";
 
 function bubbles() {
   return screen.getAllByTestId("message");
@@ -358,6 +359,14 @@ describe("new messages line", () => {
   it("is not drawn when nothing is unread", async () => {
     await openUnread([message({ id: 1 }), message({ id: 2 })], 0);
     expect(line()).toBeNull();
+  });
+
+  it("is not looked for among more unread messages than a few pages: the list opens at the newest", async () => {
+    const many = Array.from({ length: 60 }, (_, i) => message({ id: i + 1, ts: NOW - (60 - i) * MINUTE }));
+    await openUnread(many, UNREAD_LINE_MAX + 1);
+    expect(line()).toBeNull();
+    expect(lastGroupedProps?.initialTopMostItemIndex).toEqual({ index: 49, align: "end" });
+    expect(ipc.loadMessages).toHaveBeenCalledTimes(1);
   });
 
   it("loads older pages until it finds the first unread message, then scrolls to it", async () => {

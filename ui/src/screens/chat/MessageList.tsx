@@ -24,7 +24,7 @@ import { firstUnread, layoutMessages, rowsToFill, type MessageRow } from "../../
 import { afterNextPaint } from "../../lib/frames";
 import { dayKey, formatDay, useClock } from "../../lib/time";
 import type { CommandError, Conversation, ConversationId } from "../../lib/types";
-import type { MessageWindow } from "../../state/messageStore";
+import { PAGE_SIZE, type MessageWindow } from "../../state/messageStore";
 import type { Session } from "../../state/session";
 import { useSession } from "../../state/context";
 import { ErrorNote } from "../../components/ErrorNote";
@@ -192,6 +192,10 @@ function UnreadLine() {
   );
 }
 
+/** The most unread messages the line is looked for among (four pages): a conversation with more
+ * opens at its newest, as without the line, rather than loading page after page. */
+export const UNREAD_LINE_MAX = 4 * PAGE_SIZE;
+
 /**
  * The first message that was unread when this conversation was opened (`UiStore.unreadMark`),
  * found once in the window (older pages are loaded until it is there) and then kept, so the
@@ -201,7 +205,13 @@ function useUnreadLine(session: Session, id: ConversationId, win: MessageWindow 
   const mark = useStore(session.ui, (s) => (s.unreadMark?.conversationId === id ? s.unreadMark : null));
   // Counted from the newest message, so only in a window that ends there.
   const found =
-    warmup || !mark || mark.messageId !== null || !win || win.loading === "initial" || win.hasNewer
+    warmup ||
+    !mark ||
+    mark.messageId !== null ||
+    mark.count > UNREAD_LINE_MAX ||
+    !win ||
+    win.loading === "initial" ||
+    win.hasNewer
       ? null
       : firstUnread(win.messages, mark.count, win.hasOlder && win.error === null);
   useEffect(() => {
