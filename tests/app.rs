@@ -243,11 +243,8 @@ async fn a_group_with_two_people_one_removed_and_search() {
     // Remove carol from the details panel.
     app.click("details-button").await;
     app.wait_for_texts("[data-testid='member-row']", "three members", |t| t.len() == 3).await;
-    app.find_css("[data-testid='member-row'][data-user-id='carol'] [data-testid='member-remove']")
-        .await
-        .click()
-        .await
-        .unwrap();
+    app.click_css("[data-testid='member-row'][data-user-id='carol'] [data-testid='member-more']").await;
+    app.click("menu-remove").await;
     app.click("confirm-button").await;
     app.wait_for_texts("[data-testid='member-row']", "two members", |t| t.len() == 2).await;
     app.wait_for_texts("[data-testid='system-line']", "the removal line", |t| t.iter().any(|l| l.contains("carol")))
@@ -1810,5 +1807,239 @@ async fn conversation_controls_pin_mute_timer_draft_archive_and_delete() {
     app.click("confirm-button").await;
     app.wait_for_texts(titles, "back to the main list without carol", |t| t == ["bob"]).await;
     assert!(app.all("[data-testid='archived-open']").await.is_empty(), "nothing archived any more");
+    app.close().await;
+}
+
+/// The group as `cli` knows it after reading its changes (`group list`), or None once it is not
+/// among the groups they are in.
+fn cli_group(cli: &Cli, group_id: &str) -> Option<serde_json::Value> {
+    cli.run(&["sync"], "").json();
+    let groups = cli.run(&["group", "list"], "").json();
+    groups.as_array().unwrap().iter().find(|g| g["group_id"] == group_id).cloned()
+}
+
+/// Sync `cli` until `check` holds for their view of the group (None: not in it); panics after
+/// about 20 s with what they saw last.
+async fn cli_group_until(
+    cli: &Cli,
+    group_id: &str,
+    what: &str,
+    check: impl Fn(Option<&serde_json::Value>) -> bool,
+) -> Option<serde_json::Value> {
+    let mut last = None;
+    for _ in 0..100 {
+        last = cli_group(cli, group_id);
+        if check(last.as_ref()) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what} never showed on the command line; the group is {last:?}")
+}
+
+fn role_of(group: Option<&serde_json::Value>, user: &str) -> Option<String> {
+    group?["members"].as_array()?.iter().find(|m| m["user_id"] == user).map(|m| m["role"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_details_rename_roles_hand_over_and_dismiss() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let carol = register_cli(&server, &dirs, "carol");
+    let data = AppData::new();
+    let app = AppWindow::launch("group_management", &data).await;
+    register_in_window(&app, &server, "alice").await;
+
+    app.click("new-group-button").await;
+    app.type_into("group-name", "Book club").await;
+    app.type_into("group-members", "bob, carol").await;
+    app.click("group-create-submit").await;
+    let chat = app.find_css("[data-testid='chat-view'][data-conversation-id^='g:']").await;
+    let conversation_id = chat.attr("data-conversation-id").await.unwrap().unwrap();
+    let group_id = conversation_id.strip_prefix("g:").unwrap().to_owned();
+    send_in_window(&app, "welcome, both").await;
+    app.click("details-button").await;
+    app.wait_for_texts("[data-testid='member-row']", "three members", |t| t.len() == 3).await;
+
+    // Rename in place: Escape leaves the name (and the panel) as they were, Enter saves.
+    app.click("group-rename").await;
+    app.replace_text("group-name-input", "Not this").await;
+    app.find("group-name-input").await.send_keys(&char::from(Key::Escape).to_string()).await.unwrap();
+    app.wait_for_texts("[data-testid='group-name']", "the name kept", |t| t == ["Book club"]).await;
+    app.find("details-panel").await;
+    app.click("group-rename").await;
+    app.replace_text("group-name-input", "Readers").await;
+    app.screenshot("renaming").await;
+    app.find("group-name-input").await.send_keys(&char::from(Key::Enter).to_string()).await.unwrap();
+    app.wait_for_texts("[data-testid='group-name']", "the new name in the details", |t| t == ["Readers"]).await;
+    app.wait_for_texts("[data-testid='chat-title']", "the new name in the header", |t| {
+        t.iter().any(|s| s.contains("Readers"))
+    })
+    .await;
+    let row =
+        format!("[data-testid='conversation-row'][data-conversation-id='{conversation_id}'] .conversation-row__title");
+    app.wait_for_texts(&row, "the new name in the list", |t| t.len() == 1 && t[0].starts_with("Readers")).await;
+    cli_group_until(&bob, &group_id, "the new name", |g| g.is_some_and(|g| g["name"] == "Readers")).await;
+
+    // The owner makes carol an admin from her row's menu; bob is offered the same.
+    let carol_row = "[data-testid='member-row'][data-user-id='carol']";
+    app.click_css(&format!("{carol_row} [data-testid='member-more']")).await;
+    let items =
+        app.wait_for_texts("[data-testid='member-menu'] [role='menuitem']", "carol's menu", |t| t.len() == 3).await;
+    assert_eq!(items, ["Make admin", "Make owner…", "Remove from group…"]);
+    app.screenshot("member-menu").await;
+    app.click("menu-make-admin").await;
+    app.find_css(&format!("{carol_row}[data-role='admin']")).await;
+    cli_group_until(&carol, &group_id, "carol an admin", |g| role_of(g, "carol").as_deref() == Some("admin")).await;
+
+    // Handing ownership to bob asks first, then alice is an admin and has no owner's controls.
+    app.click_css("[data-testid='member-row'][data-user-id='bob'] [data-testid='member-more']").await;
+    app.click("menu-make-owner").await;
+    let dialog = app.find("transfer-dialog").await;
+    let words = dialog.text().await.unwrap();
+    assert!(words.contains("bob becomes the group's owner") && words.contains("You stay an admin"), "{words}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.screenshot("transfer-dialog").await;
+    app.click("confirm-button").await;
+    app.find_css("[data-testid='member-row'][data-user-id='bob'][data-role='owner']").await;
+    app.find_css("[data-testid='member-row'][data-user-id='alice'][data-role='admin']").await;
+    assert!(app.all("[data-testid='dismiss-group']").await.is_empty(), "only the owner dismisses");
+    assert!(app.all("[data-testid='member-more']").await.is_empty(), "an admin can't touch admins or the owner");
+    let seen =
+        cli_group_until(&bob, &group_id, "bob the owner", |g| role_of(g, "bob").as_deref() == Some("owner")).await;
+    assert_eq!(role_of(seen.as_ref(), "alice").as_deref(), Some("admin"));
+
+    // bob hands it back on the command line: the panel follows the engine's event.
+    bob.run(&["group", "transfer", &group_id, "alice"], "").json();
+    app.find_css("[data-testid='member-row'][data-user-id='alice'][data-role='owner']").await;
+
+    // The owner dismisses the group after the question; it ends for bob too.
+    app.click("dismiss-group").await;
+    let dialog = app.find("dismiss-dialog").await;
+    assert!(dialog.text().await.unwrap().contains("The group ends for everyone"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.screenshot("dismiss-dialog").await;
+    app.click("confirm-button").await;
+    app.wait_for_texts(".details .notice", "the group ended", |t| {
+        t.iter().any(|s| s.contains("not a member of this group any more"))
+    })
+    .await;
+    assert!(app.all("[data-testid='leave-group']").await.is_empty());
+    app.screenshot("dismissed").await;
+    cli_group_until(&bob, &group_id, "the group gone", |g| g.is_none()).await;
+    app.close().await;
+}
+
+/// Where the "New messages" line is in the open conversation's list: the text of the message it
+/// stands above, whether it is on screen, and whether the newest message is (null: no line).
+async fn unread_line(app: &AppWindow) -> serde_json::Value {
+    app.client
+        .execute(
+            "const lines = document.querySelectorAll(\".message-list__scroller [data-testid='unread-line']\"); \
+             if (lines.length === 0) return null; \
+             const list = document.querySelector('.message-list__scroller').getBoundingClientRect(); \
+             const shown = (e) => { const r = e.getBoundingClientRect(); \
+               return r.height > 0 && r.top >= list.top - 1 && r.bottom <= list.bottom + 1; }; \
+             const line = lines[0]; \
+             const below = line.parentElement.querySelector(\"[data-testid='message'] [data-testid='message-body']\"); \
+             const bodies = Array.from(document.querySelectorAll(\".message-list__scroller [data-testid='message']\")); \
+             const newest = bodies[bodies.length - 1]; \
+             return { count: lines.length, below: below ? below.textContent : null, shown: shown(line), \
+                      newest: newest ? newest.querySelector(\"[data-testid='message-body']\").textContent : null, \
+                      newest_shown: newest ? shown(newest) : false };",
+            vec![],
+        )
+        .await
+        .unwrap()
+}
+
+/// Open a conversation by its row and wait until its list has settled (the first view gone).
+async fn open_settled(app: &AppWindow, conversation_id: &str) {
+    app.click_css(&format!("[data-testid='conversation-row'][data-conversation-id='{conversation_id}']")).await;
+    app.find_css(&format!("[data-testid='chat-view'][data-conversation-id='{conversation_id}']")).await;
+    app.find_css(".message-list__scroller").await;
+    // Asked in the page: the first view can go between finding it and reading it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let settled = "return document.querySelector('.message-list__first') === null";
+    while app.client.execute(settled, vec![]).await.unwrap() != serde_json::Value::Bool(true) {
+        assert!(std::time::Instant::now() < deadline, "the list never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_divider_marks_the_first_new_message_and_stays_put() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let carol = register_cli(&server, &dirs, "carol");
+    let data = AppData::new();
+    let app = AppWindow::launch("unread_divider", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    let bob_row = "[data-testid='conversation-row'][data-conversation-id='u:bob']";
+
+    // A conversation read up to here: bob's hello and alice's answer.
+    bob.run(&["send", "alice", "hello"], "").json();
+    app.find_css(bob_row).await;
+    open_settled(&app, "u:bob").await;
+    send_in_window(&app, "hi bob").await;
+    carol.run(&["send", "alice", "hey from carol"], "").json();
+    open_settled(&app, "u:carol").await;
+
+    // Three from bob while his conversation is closed: the line goes above the first of them.
+    for text in ["one", "two", "three"] {
+        bob.run(&["send", "alice", text], "").json();
+    }
+    app.find_css(&format!("{bob_row}[data-unread='3']")).await;
+    open_settled(&app, "u:bob").await;
+    app.wait_for_texts("[data-testid='message-body']", "bob's three", |t| t.iter().any(|b| b == "three")).await;
+    let line = unread_line(&app).await;
+    app.screenshot("divider").await;
+    assert_eq!(line["count"], 1, "{line}");
+    assert_eq!(line["below"], "one", "{line}");
+    assert_eq!(line["shown"], true, "{line}");
+    assert_eq!(line["newest_shown"], true, "three short messages fit: the view is at the bottom; {line}");
+    assert_eq!(
+        app.texts(".message-list__scroller [data-testid='unread-line']").await,
+        ["New messages"],
+        "the line's words"
+    );
+
+    // Read meanwhile, and another arrives: the line stays where it was.
+    app.find_css(&format!("{bob_row}[data-unread='0']")).await;
+    bob.run(&["send", "alice", "four"], "").json();
+    app.wait_for_texts("[data-testid='message-body']", "bob's fourth", |t| t.iter().any(|b| b == "four")).await;
+    let line = unread_line(&app).await;
+    assert_eq!(line["count"], 1, "{line}");
+    assert_eq!(line["below"], "one", "the line stayed above the first new message: {line}");
+
+    // Away and back with nothing unread: no line.
+    open_settled(&app, "u:carol").await;
+    open_settled(&app, "u:bob").await;
+    app.wait_for_texts("[data-testid='message-body']", "bob's messages", |t| t.iter().any(|b| b == "four")).await;
+    assert_eq!(unread_line(&app).await, serde_json::Value::Null);
+
+    // More than a screenful while away: the conversation opens at the line, not at the bottom.
+    open_settled(&app, "u:carol").await;
+    let long = |i: usize| format!("long {i}: {}", "a line of words that wraps in the bubble ".repeat(8));
+    for i in 1..=12 {
+        bob.run(&["send", "alice", &long(i)], "").json();
+    }
+    app.find_css(&format!("{bob_row}[data-unread='12']")).await;
+    open_settled(&app, "u:bob").await;
+    // Virtuoso draws the rows it scrolled to a moment after it shows the list.
+    let mut line = serde_json::Value::Null;
+    for _ in 0..50 {
+        line = unread_line(&app).await;
+        if line["shown"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.screenshot("divider-scrolled").await;
+    assert_eq!(line["below"], long(1), "{line}");
+    assert_eq!(line["shown"], true, "the line is in view: {line}");
+    assert_eq!(line["newest_shown"], false, "the view is at the line, not the bottom: {line}");
     app.close().await;
 }

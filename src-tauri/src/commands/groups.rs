@@ -1,11 +1,13 @@
-//! Groups: create, look at, add (or invite) and remove members, answer invitations, leave.
+//! Groups: create, look at, add (or invite) and remove members, answer invitations, leave; rename,
+//! give roles (and hand ownership over), dismiss.
 
 use sotto_app_macros::command;
 use sotto_core::LocalGroup;
-use sotto_proto::{GroupId, UserId};
+use sotto_proto::{GroupId, Role, UserId};
 use tauri::State;
 
 use crate::error::{CommandError, CommandResult, ErrorCode};
+use crate::parsed::Parsed;
 use crate::state::AppState;
 
 fn users(ids: &[String]) -> CommandResult<Vec<UserId>> {
@@ -76,5 +78,33 @@ pub async fn accept_invitation(state: State<'_, AppState>, group_id: String) -> 
 pub async fn decline_invitation(state: State<'_, AppState>, group_id: String) -> CommandResult<LocalGroup> {
     let group = GroupId::parse(group_id)?;
     state.client()?.decline_invitation(&group).await?;
+    local(&state, &group)
+}
+
+/// Give the group a new name (admins); members see it and a line saying who changed it.
+#[command]
+pub async fn rename_group(state: State<'_, AppState>, group_id: String, name: String) -> CommandResult<LocalGroup> {
+    let group = GroupId::parse(group_id)?;
+    Ok(state.client()?.rename_group(&group, &name).await?)
+}
+
+/// Give a member a role (the owner): `admin` or `member`, or `owner` to hand ownership over
+/// (this user stays an admin).
+#[command]
+pub async fn set_member_role(
+    state: State<'_, AppState>,
+    group_id: String,
+    user_id: String,
+    role: Parsed<Role>,
+) -> CommandResult<LocalGroup> {
+    let group = GroupId::parse(group_id)?;
+    Ok(state.client()?.set_role(&group, &UserId::parse(user_id.trim())?, *role).await?)
+}
+
+/// End the group for everyone (the owner); it stays listed as one this user is not in.
+#[command]
+pub async fn dismiss_group(state: State<'_, AppState>, group_id: String) -> CommandResult<LocalGroup> {
+    let group = GroupId::parse(group_id)?;
+    state.client()?.dismiss_group(&group).await?;
     local(&state, &group)
 }

@@ -26,6 +26,7 @@ import type {
   Quote,
   Progress,
   RestoreRequest,
+  Role,
   SearchHit,
   Settings,
   SignInRequest,
@@ -669,6 +670,41 @@ const api = {
     g.invited = g.invited.filter((u) => u !== ME);
     return delay(structuredClone(g));
   },
+  renameGroup: (groupId: string, name: string) => {
+    const g = groups[groupId];
+    if (!g) return Promise.reject(fail("not_member"));
+    if (!g.members.some((m) => m.user_id === ME && m.role !== "member")) return Promise.reject(fail("not_admin"));
+    const trimmed = name.trim();
+    if (trimmed.length === 0 || trimmed.length > 128) return Promise.reject(fail("invalid_input"));
+    g.name = trimmed;
+    g.version += 1;
+    const c = conversations.find((x) => x.id === groupConversationId(groupId));
+    if (c) {
+      c.title = trimmed;
+      emitClient({ type: "conversation_updated", conversation: { ...c } });
+    }
+    return delay(structuredClone(g));
+  },
+  setMemberRole: (groupId: string, userId: string, role: Role) => {
+    const g = groups[groupId];
+    if (!g) return Promise.reject(fail("not_member"));
+    if (!g.members.some((m) => m.user_id === ME && m.role === "owner")) return Promise.reject(fail("not_admin"));
+    if (userId === ME || !g.members.some((m) => m.user_id === userId)) return Promise.reject(fail("invalid_input"));
+    g.members = g.members.map((m) =>
+      m.user_id === userId ? { ...m, role } : m.user_id === ME && role === "owner" ? { ...m, role: "admin" as const } : m,
+    );
+    g.version += 1;
+    return delay(structuredClone(g));
+  },
+  dismissGroup: (groupId: string) => {
+    const g = groups[groupId];
+    if (!g) return Promise.reject(fail("not_member"));
+    if (!g.members.some((m) => m.user_id === ME && m.role === "owner")) return Promise.reject(fail("not_admin"));
+    g.members = [];
+    g.joined = false;
+    g.version += 1;
+    return delay(structuredClone(g));
+  },
   leaveGroup: (groupId: string) => {
     const g = groups[groupId];
     if (g) {
@@ -853,6 +889,9 @@ export const {
   leaveGroup,
   acceptInvitation,
   declineInvitation,
+  renameGroup,
+  setMemberRole,
+  dismissGroup,
   getSettings,
   setSettings,
   quit,

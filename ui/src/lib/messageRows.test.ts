@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DAY, MINUTE, NOW, message } from "../test/fixtures";
-import { layoutMessages, mergeMessages, rowsToFill } from "./messageRows";
+import { firstUnread, layoutMessages, mergeMessages, rowsToFill } from "./messageRows";
 
 describe("layoutMessages", () => {
   it("groups a sender's messages within five minutes into one run", () => {
@@ -111,5 +111,29 @@ describe("rowsToFill", () => {
   it("starts at the first row when all of them fit", () => {
     expect(rowsToFill(rowsOf(["a", "b", "c"]), 100)).toBe(0);
     expect(rowsToFill([], 100)).toBe(0);
+  });
+});
+
+describe("firstUnread", () => {
+  const msgs = [
+    message({ id: 1, sender_user: "bob" }),
+    message({ id: 2, sender_user: "bob" }),
+    message({ id: 3, outgoing: true, sender_user: "alice" }),
+    message({ id: 4, sender_user: "bob" }),
+    message({ id: 5, kind: "system", status: "system" }),
+    message({ id: 6, outgoing: true, sender_user: "alice" }),
+    message({ id: 7, sender_user: "carol" }),
+  ];
+
+  it("is the count-th newest message from someone else, skipping my own and system lines", () => {
+    expect(firstUnread(msgs, 1, false)).toBe(7);
+    expect(firstUnread(msgs, 2, false)).toBe(4);
+    expect(firstUnread(msgs, 3, true)).toBe(2);
+  });
+
+  it("asks for older messages when the window holds too few, else takes the oldest there is", () => {
+    expect(firstUnread(msgs, 5, true)).toBe("older");
+    expect(firstUnread(msgs, 5, false)).toBe(1);
+    expect(firstUnread([message({ id: 9, outgoing: true })], 2, false)).toBeNull();
   });
 });

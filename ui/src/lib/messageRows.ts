@@ -121,3 +121,28 @@ export function rowsToFill(rows: readonly MessageRow[], viewRem: number): number
   }
   return Math.max(0, start - 2);
 }
+
+/** Whether a message counts as unread when it arrives (the engine's rule: from someone else, and
+ * not a system line). */
+export function countsUnread(message: Message): boolean {
+  return !message.outgoing && message.kind !== "system";
+}
+
+/**
+ * The first of the `count` unread messages in a window that ends at the newest message: the
+ * `count`-th newest message that counts as unread (my own messages in between don't).
+ * `"older"` when the window holds fewer and has older messages to load; when it has none, the
+ * oldest that counts (null if none does).
+ */
+export function firstUnread(messages: readonly Message[], count: number, hasOlder: boolean): number | "older" | null {
+  let seen = 0;
+  let oldest: number | null = null;
+  for (let i = messages.length - 1; i >= 0; i -= 1) {
+    const m = messages[i] as Message;
+    if (!countsUnread(m)) continue;
+    seen += 1;
+    oldest = m.id;
+    if (seen === count) return m.id;
+  }
+  return hasOlder ? "older" : oldest;
+}

@@ -21,6 +21,7 @@ import type {
   PathPurpose,
   Progress,
   RestoreRequest,
+  Role,
   Settings,
   SignInRequest,
 } from "./types";
@@ -147,6 +148,11 @@ export const removeMember = (groupId: string, userId: string) =>
 export const leaveGroup = (groupId: string) => call("leave_group", { group_id: groupId });
 export const acceptInvitation = (groupId: string) => call("accept_invitation", { group_id: groupId });
 export const declineInvitation = (groupId: string) => call("decline_invitation", { group_id: groupId });
+export const renameGroup = (groupId: string, name: string) => call("rename_group", { group_id: groupId, name });
+/** `owner` hands ownership over (I stay an admin). */
+export const setMemberRole = (groupId: string, userId: string, role: Role) =>
+  call("set_member_role", { group_id: groupId, user_id: userId, role });
+export const dismissGroup = (groupId: string) => call("dismiss_group", { group_id: groupId });
 export const getSettings = () => call("get_settings", {});
 export const setSettings = (settings: Settings) => call("set_settings", { settings });
 /** Quits Sotto (closing the window may only hide it). */

@@ -99,6 +99,7 @@ export class Session {
   }
 
   openConversation(id: ConversationId): void {
+    this.noteUnread(id);
     this.conversations.select(id);
     void this.messages.ensureLoaded(id);
     const groupId = groupIdOf(id);
@@ -107,17 +108,29 @@ export class Session {
   }
 
   closeConversation(): void {
+    this.ui.setUnread(null, 0);
     this.conversations.select(null);
   }
 
   /** Opens the hit's conversation with a window of messages around it, highlighted. */
   jumpTo(hit: SearchHit): void {
     const id = hit.message.conversation_id;
+    // A search hit is shown in a window around it, not from the first unread message.
+    if (this.conversations.get().selectedId !== id) this.ui.setUnread(null, 0);
     this.conversations.select(id);
     void this.messages.jumpTo(hit.message);
     const groupId = groupIdOf(id);
     if (groupId) void this.groups.ensure(groupId).catch(() => undefined);
     this.markRead(id);
+  }
+
+  /**
+   * Where the open conversation's "New messages" line goes: its unread count as it is opened,
+   * before it is marked read. Opening the conversation that is already open keeps the line.
+   */
+  private noteUnread(id: ConversationId): void {
+    if (this.conversations.get().selectedId === id) return;
+    this.ui.setUnread(id, this.conversations.find(id)?.unread ?? 0);
   }
 
   /** Moves the selection by `delta` rows in the list order (Alt+Up/Down). */

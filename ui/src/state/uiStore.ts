@@ -10,6 +10,17 @@ export type DialogKind = "new-chat" | "new-group" | "settings" | "switcher";
 /** The composer answers `message` (a reply) or changes its text (an edit). */
 export type ComposeTarget = { kind: "reply"; message: Message } | { kind: "edit"; message: Message };
 
+/**
+ * Where "New messages" goes in the open conversation: it had `count` unread messages when it was
+ * opened, and the first of them is `messageId` once the list found it. Kept while the
+ * conversation stays open, so the line does not move as those messages are marked read.
+ */
+export interface UnreadMark {
+  conversationId: ConversationId;
+  count: number;
+  messageId: number | null;
+}
+
 export interface UiState {
   dialog: DialogKind | null;
   detailsOpen: boolean;
@@ -21,6 +32,7 @@ export interface UiState {
   compose: Partial<Record<ConversationId, ComposeTarget>>;
   /** Bumped to ask the open conversation's composer to take focus. */
   composerFocusRequest: number;
+  unreadMark: UnreadMark | null;
 }
 
 export class UiStore extends Store<UiState> {
@@ -35,6 +47,7 @@ export class UiStore extends Store<UiState> {
       announcement: "",
       compose: {},
       composerFocusRequest: 0,
+      unreadMark: null,
     });
   }
 
@@ -78,5 +91,20 @@ export class UiStore extends Store<UiState> {
 
   focusComposer(): void {
     this.set((s) => ({ ...s, composerFocusRequest: s.composerFocusRequest + 1 }));
+  }
+
+  /** A conversation was opened with `count` unread messages (0: no line). */
+  setUnread(conversationId: ConversationId | null, count: number): void {
+    const unreadMark = conversationId !== null && count > 0 ? { conversationId, count, messageId: null } : null;
+    this.set((s) => (s.unreadMark === null && unreadMark === null ? s : { ...s, unreadMark }));
+  }
+
+  /** The list found the first unread message of the open conversation: the line stays above it. */
+  placeUnread(conversationId: ConversationId, messageId: number): void {
+    this.set((s) =>
+      s.unreadMark?.conversationId === conversationId && s.unreadMark.messageId === null
+        ? { ...s, unreadMark: { ...s.unreadMark, messageId } }
+        : s,
+    );
   }
 }

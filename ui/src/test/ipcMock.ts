@@ -206,6 +206,17 @@ const defaults: typeof Real = {
     members: [],
     invited: [],
   }),
+  renameGroup: async (groupId, name) => ({ group_id: groupId, name, version: 2, joined: true, signed: true, members: [], invited: [] }),
+  setMemberRole: async (groupId, userId, role) => ({
+    group_id: groupId,
+    name: groupId,
+    version: 2,
+    joined: true,
+    signed: true,
+    members: [{ user_id: userId, role }],
+    invited: [],
+  }),
+  dismissGroup: async (groupId) => ({ group_id: groupId, name: groupId, version: 2, joined: false, signed: true, members: [], invited: [] }),
   getSettings: async () => savedSettings,
   setSettings: async (s) => {
     savedSettings = s;
@@ -321,6 +332,9 @@ export const removeMember = vi.fn(defaults.removeMember);
 export const leaveGroup = vi.fn(defaults.leaveGroup);
 export const acceptInvitation = vi.fn(defaults.acceptInvitation);
 export const declineInvitation = vi.fn(defaults.declineInvitation);
+export const renameGroup = vi.fn(defaults.renameGroup);
+export const setMemberRole = vi.fn(defaults.setMemberRole);
+export const dismissGroup = vi.fn(defaults.dismissGroup);
 export const getSettings = vi.fn(defaults.getSettings);
 export const setSettings = vi.fn(defaults.setSettings);
 export const quit = vi.fn(defaults.quit);
@@ -391,6 +405,9 @@ const mocks = {
   leaveGroup,
   acceptInvitation,
   declineInvitation,
+  renameGroup,
+  setMemberRole,
+  dismissGroup,
   getSettings,
   setSettings,
   quit,

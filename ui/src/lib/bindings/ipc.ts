@@ -28,6 +28,7 @@ import type { MessageVersion } from "./MessageVersion";
 import type { PathPurpose } from "./PathPurpose";
 import type { Progress } from "./Progress";
 import type { RestoreRequest } from "./RestoreRequest";
+import type { Role } from "./Role";
 import type { SearchHit } from "./SearchHit";
 import type { Settings } from "./Settings";
 import type { SignInRequest } from "./SignInRequest";
@@ -111,6 +112,9 @@ export interface Commands {
   leave_group: { args: { group_id: string }; result: null };
   accept_invitation: { args: { group_id: string }; result: LocalGroup };
   decline_invitation: { args: { group_id: string }; result: LocalGroup };
+  rename_group: { args: { group_id: string; name: string }; result: LocalGroup };
+  set_member_role: { args: { group_id: string; user_id: string; role: Role }; result: LocalGroup };
+  dismiss_group: { args: { group_id: string }; result: LocalGroup };
   get_settings: { args: Record<string, never>; result: Settings };
   set_settings: { args: { settings: Settings }; result: Settings };
   read_receipts: { args: Record<string, never>; result: boolean };

@@ -4,7 +4,8 @@ import type { Message } from "../../lib/types";
 import { conversation, DAY, HOUR, message, MINUTE, NOW } from "../../test/fixtures";
 import * as ipc from "../../test/ipcMock";
 import { openConversation, renderApp } from "../../test/render";
-import { lastGroupedProps, settling } from "../../test/virtuosoMock";
+import { lastGroupedProps, scrolledTo, settling } from "../../test/virtuosoMock";
+import { UNREAD_LINE_MAX } from "./MessageList";
 
 function bubbles() {
   return screen.getAllByTestId("message");
@@ -293,5 +294,108 @@ describe("typing and key changes", () => {
     ipc.emitClient({ type: "contact_key_changed", user_id: "bob", device_id: "", change: "identity_set_up", was_verified: true });
     const notice = screen.getByTestId("key-change-notice");
     expect(within(notice).getByTestId("key-notice-was-verified").textContent).toContain("You had verified them");
+  });
+});
+
+describe("new messages line", () => {
+  function line(): HTMLElement | null {
+    return document.querySelector<HTMLElement>('[data-testid="unread-line"]');
+  }
+
+  /** The message drawn right after the line. */
+  function afterLine(): number {
+    const el = line();
+    if (!el) throw new Error("no line");
+    const next = el.nextElementSibling?.querySelector('[data-testid="message"]') ?? el.nextElementSibling;
+    return Number(next?.getAttribute("data-message-id"));
+  }
+
+  async function openUnread(messages: Message[], unread: number) {
+    const bob = conversation({ peer: "bob", title: "bob", unread });
+    const carol = conversation({ peer: "carol", title: "carol" });
+    const withIds = messages.map((m) => ({ ...m, conversation_id: bob.id }));
+    const r = await renderApp({ conversations: [bob, carol], messages: { [bob.id]: withIds } });
+    await openConversation(r.user, bob.id);
+    await screen.findByTestId("virtuoso");
+    await waitFor(() => expect(document.querySelector(".message-list__first")).toBeNull());
+    return r;
+  }
+
+  it("goes above the first unread message, not counting my own, starts the list there and stays put", async () => {
+    const msgs = [
+      message({ id: 1, ts: NOW - 50 * MINUTE }),
+      message({ id: 2, ts: NOW - 40 * MINUTE }),
+      message({ id: 3, ts: NOW - 30 * MINUTE }),
+      message({ id: 4, ts: NOW - 20 * MINUTE, outgoing: true }),
+      message({ id: 5, ts: NOW - 10 * MINUTE, kind: "system", status: "system", body: "bob changed the timer" }),
+      message({ id: 6, ts: NOW - 5 * MINUTE }),
+    ];
+    await openUnread(msgs, 2);
+    expect(afterLine()).toBe(3);
+    expect(line()?.textContent).toBe("New messages");
+    expect(document.querySelectorAll('[data-testid="unread-line"]')).toHaveLength(1);
+    // Virtuoso starts at the line (and stops at the bottom when the rest fits).
+    expect(lastGroupedProps?.initialTopMostItemIndex).toEqual({ index: 2, align: "start" });
+    expect(ipc.markRead).toHaveBeenCalledWith("u:bob");
+
+    // Read, and more arrives: the line stays where it was.
+    ipc.emitClient({ type: "message_received", message: message({ id: 7, conversation_id: "u:bob", ts: NOW }) });
+    ipc.emitClient({ type: "conversation_updated", conversation: conversation({ peer: "bob", unread: 1 }) });
+    await waitFor(() => expect(byId(7)).toBeTruthy());
+    expect(afterLine()).toBe(3);
+  });
+
+  it("is gone after switching away and back with nothing unread", async () => {
+    const r = await openUnread([message({ id: 1 }), message({ id: 2 })], 1);
+    expect(afterLine()).toBe(2);
+    await openConversation(r.user, "u:carol");
+    await openConversation(r.user, "u:bob");
+    await screen.findByTestId("virtuoso");
+    expect(byId(2)).toBeTruthy();
+    expect(line()).toBeNull();
+    expect(lastGroupedProps?.initialTopMostItemIndex).toEqual({ index: 1, align: "end" });
+  });
+
+  it("is not drawn when nothing is unread", async () => {
+    await openUnread([message({ id: 1 }), message({ id: 2 })], 0);
+    expect(line()).toBeNull();
+  });
+
+  it("is not looked for among more unread messages than a few pages: the list opens at the newest", async () => {
+    const many = Array.from({ length: 60 }, (_, i) => message({ id: i + 1, ts: NOW - (60 - i) * MINUTE }));
+    await openUnread(many, UNREAD_LINE_MAX + 1);
+    expect(line()).toBeNull();
+    expect(lastGroupedProps?.initialTopMostItemIndex).toEqual({ index: 49, align: "end" });
+    expect(ipc.loadMessages).toHaveBeenCalledTimes(1);
+  });
+
+  it("loads older pages until it finds the first unread message, then scrolls to it", async () => {
+    scrolledTo.length = 0;
+    const many = Array.from({ length: 120 }, (_, i) =>
+      message({ id: i + 1, ts: NOW - (120 - i) * MINUTE, conversation_id: "u:bob" }),
+    );
+    // The older page arrives once the list has started at the bottom.
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const bob = conversation({ peer: "bob", title: "bob", unread: 70 });
+    const r = await renderApp({ conversations: [bob], messages: { [bob.id]: many } });
+    const served = ipc.loadMessages.getMockImplementation();
+    ipc.loadMessages.mockImplementation(async (id, before, limit) => {
+      if (before !== null) await gate;
+      return served ? served(id, before, limit) : [];
+    });
+    await openConversation(r.user, bob.id);
+    await screen.findByTestId("virtuoso");
+    await waitFor(() => expect(document.querySelector(".message-list__first")).toBeNull());
+    expect(lastGroupedProps?.initialTopMostItemIndex).toEqual({ index: 49, align: "end" });
+    expect(line()).toBeNull();
+    expect(ipc.loadMessages).toHaveBeenCalledWith("u:bob", 71, 50);
+
+    act(() => release());
+    // The first page held 71…120; the next one (21…70) has message 51.
+    await waitFor(() => expect(afterLine()).toBe(51));
+    const index = screen.getAllByTestId("message").findIndex((b) => b.getAttribute("data-message-id") === "51");
+    expect(index).toBe(30); // the window holds 21…120 now
+    await waitFor(() => expect(scrolledTo).toContainEqual({ index, align: "start" }));
   });
 });

@@ -5,6 +5,11 @@
 //! Prepending keeps the view still because `firstItemIndex` drops by exactly the number of
 //! messages added above the anchor (the first message this list was mounted with).
 //!
+//! A conversation opened with unread messages shows "New messages" above the first of them
+//! (`UiStore.unreadMark`, placed once and kept while it stays open) and starts there, not at the
+//! bottom, when they don't all fit (`initialTopMostItemIndex` at the line: Virtuoso stops at the
+//! bottom when what follows it is shorter than the view).
+//!
 //! Virtuoso lays a list that starts at its last item out hidden until it has scrolled there
 //! (four frames, the scroll, then measurements: a few hundred ms in software rendering). Meanwhile
 //! the newest messages are drawn at once, bottom-aligned, in a plain column over it
@@ -15,11 +20,12 @@
 import { Fragment, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { GroupedVirtuoso, type Components, type GroupedVirtuosoHandle } from "react-virtuoso";
 import { useStore } from "../../lib/store";
-import { layoutMessages, rowsToFill, type MessageRow } from "../../lib/messageRows";
+import { firstUnread, layoutMessages, rowsToFill, type MessageRow } from "../../lib/messageRows";
 import { afterNextPaint } from "../../lib/frames";
 import { dayKey, formatDay, useClock } from "../../lib/time";
-import type { CommandError, Conversation } from "../../lib/types";
-import type { MessageWindow } from "../../state/messageStore";
+import type { CommandError, Conversation, ConversationId } from "../../lib/types";
+import { PAGE_SIZE, type MessageWindow } from "../../state/messageStore";
+import type { Session } from "../../state/session";
 import { useSession } from "../../state/context";
 import { ErrorNote } from "../../components/ErrorNote";
 import { LockIcon } from "../../components/icons";
@@ -60,6 +66,9 @@ export function MessageList({ conversation, warmup = false }: MessageListProps) 
   const [viewRem] = useState(windowHeightRem);
   const highlightId = win?.highlightId ?? null;
   const listMounted = useMountedAfterPaint(highlightId !== null) && !warmup;
+  const unreadId = useUnreadLine(session, id, win, warmup);
+  const unreadIndex = unreadId === null ? -1 : layout.rows.findIndex((r) => r.message.id === unreadId);
+  useShowUnreadLine(listMounted ? unreadIndex : -1, highlightId !== null, virtuoso, scroller);
 
   const startReached = useCallback(() => void session.messages.loadOlder(id), [session, id]);
   const endReached = useCallback(() => void session.messages.loadNewer(id), [session, id]);
@@ -96,6 +105,8 @@ export function MessageList({ conversation, warmup = false }: MessageListProps) 
   const highlightIndex = win.highlightId === null ? -1 : layout.rows.findIndex((r) => r.message.id === win.highlightId);
   const now = clock.now();
   const firstStart = shown ? 0 : rowsToFill(layout.rows, viewRem);
+  // The first view starts at the unread line when the rows after it fill the window.
+  const firstViewStart = unreadIndex >= 0 && unreadIndex < firstStart ? unreadIndex : firstStart;
   const edgeContext: EdgeContext = { loading: win.loading, hasOlder: win.hasOlder, error: win.error, retry: startReached };
 
   return (
@@ -121,7 +132,9 @@ export function MessageList({ conversation, warmup = false }: MessageListProps) 
           initialTopMostItemIndex={
             highlightIndex >= 0
               ? { index: highlightIndex, align: "center" }
-              : { index: layout.rows.length - 1, align: "end" }
+              : unreadIndex >= 0
+                ? { index: unreadIndex, align: "start" }
+                : { index: layout.rows.length - 1, align: "end" }
           }
           followOutput={followOutput}
           atBottomThreshold={PIN_THRESHOLD_PX}
@@ -146,7 +159,10 @@ export function MessageList({ conversation, warmup = false }: MessageListProps) 
           itemContent={(index) => {
             const row = layout.rows[index - firstItemIndex];
             return row ? (
-              <MessageItem row={row} showSender={isGroup} highlighted={row.message.id === win.highlightId} />
+              <>
+                {row.message.id === unreadId ? <UnreadLine /> : null}
+                <MessageItem row={row} showSender={isGroup} highlighted={row.message.id === win.highlightId} />
+              </>
             ) : null;
           }}
           context={edgeContext}
@@ -155,14 +171,76 @@ export function MessageList({ conversation, warmup = false }: MessageListProps) 
       ) : null}
       {!shown && highlightIndex < 0 ? (
         <FirstView
-          rows={layout.rows.slice(firstStart)}
+          rows={layout.rows.slice(firstViewStart, firstViewStart + (layout.rows.length - firstStart))}
           showSender={isGroup}
-          edge={firstStart === 0 ? <TopEdge context={edgeContext} /> : null}
+          edge={firstViewStart === 0 ? <TopEdge context={edgeContext} /> : null}
           day={(ts) => formatDay(ts, now, clock.locale)}
+          unreadId={unreadId}
         />
       ) : null}
     </div>
   );
+}
+
+/** "New messages": a quiet line above the first message that was unread when the conversation
+ * was opened. */
+function UnreadLine() {
+  return (
+    <div className="unread-line" role="separator" aria-label="New messages" data-testid="unread-line">
+      <span aria-hidden="true">New messages</span>
+    </div>
+  );
+}
+
+/** The most unread messages the line is looked for among (four pages): a conversation with more
+ * opens at its newest, as without the line, rather than loading page after page. */
+export const UNREAD_LINE_MAX = 4 * PAGE_SIZE;
+
+/**
+ * The first message that was unread when this conversation was opened (`UiStore.unreadMark`),
+ * found once in the window (older pages are loaded until it is there) and then kept, so the
+ * line does not move as messages arrive or are read. Null: no line.
+ */
+function useUnreadLine(session: Session, id: ConversationId, win: MessageWindow | undefined, warmup: boolean): number | null {
+  const mark = useStore(session.ui, (s) => (s.unreadMark?.conversationId === id ? s.unreadMark : null));
+  // Counted from the newest message, so only in a window that ends there.
+  const found =
+    warmup ||
+    !mark ||
+    mark.messageId !== null ||
+    mark.count > UNREAD_LINE_MAX ||
+    !win ||
+    win.loading === "initial" ||
+    win.hasNewer
+      ? null
+      : firstUnread(win.messages, mark.count, win.hasOlder && win.error === null);
+  useEffect(() => {
+    if (found === "older") void session.messages.loadOlder(id);
+    else if (found !== null) session.ui.placeUnread(id, found);
+  }, [session, id, found]);
+  return mark?.messageId ?? (typeof found === "number" ? found : null);
+}
+
+/**
+ * Scrolls to the unread line when it was found after the list started (older pages had to be
+ * loaded); a line known from the start is where the list starts. Aligned to the top, so a line
+ * whose messages fit in the view (at the bottom, where the list started) stays where it is.
+ */
+function useShowUnreadLine(
+  index: number,
+  jumped: boolean,
+  virtuoso: React.RefObject<GroupedVirtuosoHandle | null>,
+  scroller: HTMLElement | null,
+) {
+  const atMount = useRef<number | null>(null);
+  const done = useRef(false);
+  useEffect(() => {
+    if (!scroller || done.current) return;
+    if (atMount.current === null) atMount.current = index;
+    if (index < 0 || jumped) return;
+    done.current = true;
+    if (atMount.current < 0) virtuoso.current?.scrollToIndex({ index, align: "start" });
+  }, [index, jumped, virtuoso, scroller]);
 }
 
 /** How long a revealed message may take to be drawn before it is given focus. */
@@ -215,14 +293,22 @@ interface FirstViewProps {
   /** What the list shows above its first message, when `rows` start there. */
   edge: React.ReactNode;
   day: (ts: number) => string;
+  /** The first unread message, which the line goes above. */
+  unreadId: number | null;
 }
 
 /** The newest rows, scrolled to the bottom before the first paint, while Virtuoso settles
- * its list (see the top): what the list will show, laid out the same way. */
-function FirstView({ rows, showSender, edge, day }: FirstViewProps) {
+ * its list (see the top): what the list will show, laid out the same way (from the unread line
+ * when it would be above the view). */
+function FirstView({ rows, showSender, edge, day, unreadId }: FirstViewProps) {
   const el = useRef<HTMLDivElement>(null);
   useLayoutEffect(() => {
-    if (el.current) el.current.scrollTop = el.current.scrollHeight;
+    const view = el.current;
+    if (!view) return;
+    view.scrollTop = view.scrollHeight;
+    const line = view.querySelector('[data-testid="unread-line"]');
+    const above = line ? line.getBoundingClientRect().top - view.getBoundingClientRect().top : 0;
+    if (above < 0) view.scrollTop += above;
   }, []);
   return (
     <div className="message-list__first" aria-hidden="true" inert ref={el}>
@@ -237,6 +323,7 @@ function FirstView({ rows, showSender, edge, day }: FirstViewProps) {
                 <span>{day(row.message.ts)}</span>
               </div>
             ) : null}
+            {row.message.id === unreadId ? <UnreadLine /> : null}
             <MessageItem row={row} showSender={showSender} highlighted={false} />
           </Fragment>
         );

@@ -5,6 +5,13 @@ import { conversation, DAY, NOW } from "../../test/fixtures";
 import * as ipc from "../../test/ipcMock";
 import { openConversation, renderApp } from "../../test/render";
 import { safetyGroups } from "./SafetyNumber";
+import { memberActions } from "./GroupDetails";
+
+function memberRow(userId: string): HTMLElement {
+  const row = screen.getAllByTestId("member-row").find((r) => r.getAttribute("data-user-id") === userId);
+  if (!row) throw new Error(`no row for ${userId}`);
+  return row;
+}
 
 function group(myRole: Role | null, joined = true): LocalGroup {
   const members: LocalGroup["members"] = [
@@ -132,12 +139,12 @@ describe("contact details", () => {
 describe("group details", () => {
   it("lets an admin add people (comma/space separated) and remove members", async () => {
     const { user } = await openGroup(group("admin"));
-    expect(screen.getByText("Book club", { selector: "h3" })).toBeTruthy();
+    expect(screen.getByTestId("group-name").textContent).toBe("Book club");
     const rows = screen.getAllByTestId("member-row");
     expect(rows.map((r) => r.getAttribute("data-user-id"))).toEqual(["olga", "alice", "bob"]);
-    // An admin can't remove the owner, nor themselves (they leave instead).
-    const removable = rows.filter((r) => within(r).queryByTestId("member-remove")).map((r) => r.getAttribute("data-user-id"));
-    expect(removable).toEqual(["bob"]);
+    // An admin can't remove the owner, nor themselves (they leave instead), nor change roles.
+    const managed = rows.filter((r) => within(r).queryByTestId("member-more")).map((r) => r.getAttribute("data-user-id"));
+    expect(managed).toEqual(["bob"]);
 
     ipc.addMembers.mockResolvedValueOnce({
       ...group("admin"),
@@ -150,8 +157,11 @@ describe("group details", () => {
     expect((screen.getByTestId("add-member-input") as HTMLInputElement).value).toBe("");
 
     ipc.removeMember.mockResolvedValueOnce(group("admin"));
-    const bob = screen.getAllByTestId("member-row").find((r) => r.getAttribute("data-user-id") === "bob");
-    await user.click(within(bob as HTMLElement).getByTestId("member-remove"));
+    await user.click(within(memberRow("bob")).getByTestId("member-more"));
+    expect(within(screen.getByTestId("member-menu")).getAllByRole("menuitem").map((b) => b.textContent)).toEqual([
+      "Remove from group…",
+    ]);
+    await user.click(screen.getByTestId("menu-remove"));
     expect(screen.getByRole("dialog", { name: "Remove bob from Book club?" }).textContent).toContain(
       "won't be able to read what the group sends",
     );
@@ -164,15 +174,17 @@ describe("group details", () => {
   it("shows no add or remove controls to a plain member", async () => {
     await openGroup(group("member"));
     expect(screen.queryByTestId("add-member-input")).toBeNull();
-    expect(screen.queryByTestId("member-remove")).toBeNull();
+    expect(screen.queryByTestId("member-more")).toBeNull();
+    expect(screen.queryByTestId("group-rename")).toBeNull();
+    expect(screen.queryByTestId("dismiss-group")).toBeNull();
     expect(screen.getByTestId("leave-group")).toBeTruthy();
   });
 
   it("shows a plain error when the server refuses", async () => {
     const { user } = await openGroup(group("owner"));
     ipc.removeMember.mockRejectedValueOnce({ code: "not_admin", message: "403" });
-    const bob = screen.getAllByTestId("member-row").find((r) => r.getAttribute("data-user-id") === "bob");
-    await user.click(within(bob as HTMLElement).getByTestId("member-remove"));
+    await user.click(within(memberRow("bob")).getByTestId("member-more"));
+    await user.click(screen.getByTestId("menu-remove"));
     await user.click(screen.getByTestId("confirm-button"));
     expect((await screen.findByTestId("dialog-error")).textContent).toBe(
       "Only the group's admins can do that. Ask an admin of the group.",
@@ -199,5 +211,150 @@ describe("group details", () => {
     ipc.emitClient({ type: "membership_changed", group_id: "club", change: "added", actor: "olga", users: ["zoe"] });
     await waitFor(() => expect(screen.getAllByTestId("member-row")).toHaveLength(4));
     expect(screen.getByText(/4 members/u, { selector: ".chat-header__sub span" })).toBeTruthy();
+  });
+});
+
+/** A group where I (alice) am the owner, with an admin and a member. */
+function ownedGroup(): LocalGroup {
+  return {
+    group_id: "club",
+    name: "Book club",
+    version: 4,
+    joined: true,
+    signed: true,
+    members: [
+      { user_id: "alice", role: "owner" },
+      { user_id: "bob", role: "admin" },
+      { user_id: "carol", role: "member" },
+    ],
+    invited: [],
+  };
+}
+
+function withRoles(g: LocalGroup, roles: Record<string, Role>): LocalGroup {
+  return { ...g, version: g.version + 1, members: g.members.map((m) => ({ ...m, role: roles[m.user_id] ?? m.role })) };
+}
+
+const menuLabels = () =>
+  within(screen.getByTestId("member-menu"))
+    .getAllByRole("menuitem")
+    .map((b) => b.textContent);
+
+describe("group management", () => {
+  it("offers only what the group's rules accept", () => {
+    const admin = { user_id: "bob", role: "admin" as const };
+    const member = { user_id: "carol", role: "member" as const };
+    const owner = { user_id: "olga", role: "owner" as const };
+    expect(memberActions("owner", admin, false)).toEqual(["remove-admin", "make-owner", "remove"]);
+    expect(memberActions("owner", member, false)).toEqual(["make-admin", "make-owner", "remove"]);
+    expect(memberActions("owner", owner, true)).toEqual([]);
+    expect(memberActions("admin", member, false)).toEqual(["remove"]);
+    expect(memberActions("admin", admin, false)).toEqual([]);
+    expect(memberActions("admin", owner, false)).toEqual([]);
+    expect(memberActions("member", member, false)).toEqual([]);
+    expect(memberActions(undefined, member, false)).toEqual([]);
+  });
+
+  it("lets the owner make a member an admin and take it back, updating the list", async () => {
+    const { user } = await openGroup(ownedGroup());
+    await user.click(within(memberRow("carol")).getByTestId("member-more"));
+    expect(menuLabels()).toEqual(["Make admin", "Make owner…", "Remove from group…"]);
+    ipc.setMemberRole.mockResolvedValueOnce(withRoles(ownedGroup(), { carol: "admin" }));
+    await user.click(screen.getByTestId("menu-make-admin"));
+    expect(ipc.setMemberRole).toHaveBeenLastCalledWith("club", "carol", "admin");
+    await waitFor(() => expect(memberRow("carol").getAttribute("data-role")).toBe("admin"));
+    expect(within(memberRow("carol")).getByTestId("member-role").textContent).toBe("Admin");
+
+    await user.click(within(memberRow("bob")).getByTestId("member-more"));
+    expect(menuLabels()).toEqual(["Remove as admin", "Make owner…", "Remove from group…"]);
+    ipc.setMemberRole.mockResolvedValueOnce(withRoles(ownedGroup(), { carol: "admin", bob: "member" }));
+    await user.click(screen.getByTestId("menu-remove-admin"));
+    expect(ipc.setMemberRole).toHaveBeenLastCalledWith("club", "bob", "member");
+    await waitFor(() => expect(memberRow("bob").getAttribute("data-role")).toBe("member"));
+    expect(within(memberRow("bob")).queryByTestId("member-role")).toBeNull();
+  });
+
+  it("says plainly when a role change is refused", async () => {
+    const { user } = await openGroup(ownedGroup());
+    ipc.setMemberRole.mockRejectedValueOnce({ code: "offline", message: "connect" });
+    await user.click(within(memberRow("carol")).getByTestId("member-more"));
+    await user.click(screen.getByTestId("menu-make-admin"));
+    expect((await screen.findByTestId("dialog-error")).textContent).toContain("Couldn't reach the server.");
+    expect(memberRow("carol").getAttribute("data-role")).toBe("member");
+  });
+
+  it("hands ownership over only after a confirmation that says what happens", async () => {
+    const { user } = await openGroup(ownedGroup());
+    expect(screen.getByTestId("dismiss-group")).toBeTruthy();
+    await user.click(within(memberRow("carol")).getByTestId("member-more"));
+    await user.click(screen.getByTestId("menu-make-owner"));
+    const dialog = screen.getByRole("dialog", { name: "Make carol the owner of Book club?" });
+    expect(dialog.textContent).toContain("carol becomes the group's owner");
+    expect(dialog.textContent).toContain("You stay an admin.");
+    expect(ipc.setMemberRole).not.toHaveBeenCalled();
+
+    ipc.setMemberRole.mockResolvedValueOnce(withRoles(ownedGroup(), { carol: "owner", alice: "admin" }));
+    await user.click(within(dialog).getByTestId("confirm-button"));
+    expect(ipc.setMemberRole).toHaveBeenCalledWith("club", "carol", "owner");
+    await waitFor(() => expect(screen.queryByRole("dialog")).toBeNull());
+    expect(memberRow("carol").getAttribute("data-role")).toBe("owner");
+    expect(memberRow("alice").getAttribute("data-role")).toBe("admin");
+    // Now an admin: no dismissing, no roles; removing plain members only.
+    expect(screen.queryByTestId("dismiss-group")).toBeNull();
+    expect(within(memberRow("carol")).queryByTestId("member-more")).toBeNull();
+    expect(within(memberRow("bob")).queryByTestId("member-more")).toBeNull();
+  });
+
+  it("renames the group in place: Enter saves, Escape cancels and keeps the panel open", async () => {
+    const { user } = await openGroup(group("admin"));
+    await user.click(screen.getByTestId("group-rename"));
+    const input = screen.getByTestId("group-name-input") as HTMLInputElement;
+    expect(input.value).toBe("Book club");
+    expect(document.activeElement).toBe(input);
+    await user.clear(input);
+    await user.type(input, "Readers{Escape}");
+    expect(ipc.renameGroup).not.toHaveBeenCalled();
+    expect(screen.queryByTestId("group-name-input")).toBeNull();
+    expect(screen.getByTestId("group-name").textContent).toBe("Book club");
+    expect(screen.getByTestId("details-panel")).toBeTruthy();
+
+    await user.click(screen.getByTestId("group-rename"));
+    ipc.renameGroup.mockResolvedValueOnce({ ...group("admin"), name: "Readers", version: 5 });
+    await user.clear(screen.getByTestId("group-name-input"));
+    await user.type(screen.getByTestId("group-name-input"), "  Readers {Enter}");
+    expect(ipc.renameGroup).toHaveBeenCalledWith("club", "Readers");
+    await waitFor(() => expect(screen.getByTestId("group-name").textContent).toBe("Readers"));
+    expect(screen.queryByTestId("group-name-input")).toBeNull();
+  });
+
+  it("shows why a name wasn't taken, and keeps the field to fix it", async () => {
+    const { user } = await openGroup(group("owner"));
+    await user.click(screen.getByTestId("group-rename"));
+    await user.clear(screen.getByTestId("group-name-input"));
+    await user.type(screen.getByTestId("group-name-input"), "   {Enter}");
+    expect(ipc.renameGroup).not.toHaveBeenCalled();
+    expect(screen.getByTestId("rename-error").textContent).toContain("A group name is 1 to 128 characters");
+
+    ipc.renameGroup.mockRejectedValueOnce({ code: "not_admin", message: "403" });
+    await user.type(screen.getByTestId("group-name-input"), "Club{Enter}");
+    expect(ipc.renameGroup).toHaveBeenCalledWith("club", "Club");
+    await waitFor(() => expect(screen.getByTestId("rename-error").textContent).toBe(
+      "Only the group's admins can do that. Ask an admin of the group.",
+    ));
+    expect((screen.getByTestId("group-name-input") as HTMLInputElement).value).toBe("   Club");
+  });
+
+  it("lets only the owner dismiss the group, after confirming", async () => {
+    const { user } = await openGroup(ownedGroup());
+    await user.click(screen.getByTestId("dismiss-group"));
+    const dialog = screen.getByRole("dialog", { name: "Dismiss Book club?" });
+    expect(dialog.textContent).toContain("The group ends for everyone");
+    expect(ipc.dismissGroup).not.toHaveBeenCalled();
+    ipc.dismissGroup.mockResolvedValueOnce({ ...ownedGroup(), joined: false, members: [], version: 5 });
+    await user.click(within(dialog).getByTestId("confirm-button"));
+    expect(ipc.dismissGroup).toHaveBeenCalledWith("club");
+    expect(await screen.findByText("You're not a member of this group any more.")).toBeTruthy();
+    expect(screen.queryByTestId("dismiss-group")).toBeNull();
+    expect(screen.queryByTestId("leave-group")).toBeNull();
   });
 });
