@@ -297,7 +297,11 @@ function GroupName({ group, canRename }: { group: LocalGroup; canRename: boolean
         data-testid="group-name-input"
       />
       {error ? (
-        <ErrorNote error={error} testId="rename-error" text={error.code === "invalid_input" ? NAME_REFUSED : undefined} />
+        <ErrorNote
+          error={error}
+          testId="rename-error"
+          text={error.code === "invalid_input" ? error.message || NAME_REFUSED : undefined}
+        />
       ) : null}
       <span className="group-name__actions">
         <button type="button" className="button button--small" onClick={stop} disabled={busy}>
