@@ -352,6 +352,8 @@ async fn a_message_sent_to_the_old_keys_during_a_reset_is_sent_again_and_read() 
         changed |= matches!(event, ClientEvent::StatusChanged { ref message } if message.id == replaced.id);
     }
     assert!(changed, "the window is told the message became readable");
+    // That was bob's first message to alice: his profile key came with it again.
+    assert!(alice.profile(&uid("bob")).unwrap().is_some(), "bob's profile key came with the message sent again");
 
     // Nobody got it twice: not bob's other device (which had it), not bob.
     bob2.sync().await.unwrap();

@@ -1012,7 +1012,7 @@ async fn a_reaction_that_did_not_decrypt_is_sent_again_when_asked() {
     let with_bob = ConversationId::Direct(uid("bob"));
     let on_bob = seen(&bob, &with_alice, &sent.message_id);
     alice.reset_keys(PASSWORD).await.unwrap();
-    // Bob has not heard of the reset: his reaction and edit go to alice's old keys.
+    // Bob has not heard of the reset: his reaction goes to alice's old keys.
     bob.react(on_bob.id, "🍜", false).await.unwrap();
     alice.sync().await.unwrap();
     assert_eq!(seen(&alice, &with_bob, &sent.message_id).reactions, []);

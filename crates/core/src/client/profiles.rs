@@ -125,6 +125,21 @@ pub(crate) fn key_records(db: &Db<'_>) -> Result<Vec<crate::backup::Record>> {
         .collect())
 }
 
+/// A message from `sender` arrived, perhaps with their profile key (see [`receive`]).
+pub(crate) fn receive_with(
+    db: &Db<'_>,
+    own: &UserId,
+    sender: &UserId,
+    confirmed: bool,
+    share: Option<&ProfileKeyShare>,
+    out: &mut Processed,
+) -> Result<()> {
+    match share {
+        Some(share) => receive(db, own, sender, confirmed, &share.key, share.version, out),
+        None => Ok(()),
+    }
+}
+
 /// A profile key arrived from `sender` (`confirmed`: a device its user confirmed).
 pub(crate) fn receive(
     db: &Db<'_>,

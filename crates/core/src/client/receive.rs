@@ -498,17 +498,7 @@ fn handle_direct(
     };
     match plaintext.content {
         OlmContent::Text { to, body, ts, reply_to, profile_key } => {
-            if let Some(share) = &profile_key {
-                profiles::receive(
-                    db,
-                    &own.user_id,
-                    &entry.sender_user,
-                    sender.confirmed,
-                    &share.key,
-                    share.version,
-                    out,
-                )?;
-            }
+            profiles::receive_with(db, &own.user_id, &entry.sender_user, sender.confirmed, profile_key.as_ref(), out)?;
             let shown = match &reply_to {
                 Some(target) => Shown::Reply(&body, target),
                 None => Shown::Text(&body),
@@ -542,17 +532,7 @@ fn handle_direct(
             actions::receive(db, &conversation_id, &entry.sender_user, sender.confirmed, &action, ts, out)
         }
         OlmContent::File { to, file, ts, profile_key } => {
-            if let Some(share) = &profile_key {
-                profiles::receive(
-                    db,
-                    &own.user_id,
-                    &entry.sender_user,
-                    sender.confirmed,
-                    &share.key,
-                    share.version,
-                    out,
-                )?;
-            }
+            profiles::receive_with(db, &own.user_id, &entry.sender_user, sender.confirmed, profile_key.as_ref(), out)?;
             store_direct(db, own, entry, &fallback_conversation, &sender, to, Shown::File(&file), ts, out)
         }
         OlmContent::ProfileKey { key, version } => {
@@ -726,7 +706,8 @@ fn handle_direct(
             out.verification.push((sender, content));
             Ok(())
         }
-        OlmContent::Resent { to, body, ts, original, file } => {
+        OlmContent::Resent { to, body, ts, original, file, profile_key } => {
+            profiles::receive_with(db, &own.user_id, &entry.sender_user, sender.confirmed, profile_key.as_ref(), out)?;
             let from_me = entry.sender_user == own.user_id;
             let Some(peer) = peer_of(own, entry, to) else { return Ok(()) };
             let sent = Sent { from_me, confirmed: sender.confirmed, member: true, ts };

@@ -22,7 +22,7 @@ use sotto_proto::UserId;
 
 use super::Client;
 use super::receipts::QueuedSend;
-use crate::crypto::payload::{FileContent, OlmContent};
+use crate::crypto::payload::{FileContent, OlmContent, ProfileKeyShare};
 use crate::store::{DeviceRecord, now_ms};
 use crate::{ConversationId, Message, MessageKind, Result};
 
@@ -100,13 +100,16 @@ impl Client {
     async fn resend(&self, device: &DeviceRecord, message_ids: &[String]) -> Result<()> {
         let own = self.inner.own.clone();
         let since = device.first_seen.max(now_ms().saturating_sub(RESEND_WINDOW_MS));
-        let found: Vec<(UserId, Message, Option<FileContent>)> = self.read(|db| {
+        // Texts and files, and actions (reactions, edits, deletions), sent with the ids asked
+        // for, as they were.
+        let (found, actions) = self.read(|db| {
             let conversations: Vec<(UserId, ConversationId)> = if device.user_id == own.user_id {
                 db.conversations()?.into_iter().filter_map(|c| Some((c.id.user()?.clone(), c.id))).collect()
             } else {
                 vec![(device.user_id.clone(), ConversationId::Direct(device.user_id.clone()))]
             };
-            let mut found = Vec::new();
+            let mut found: Vec<(UserId, Message, Option<FileContent>)> = Vec::new();
+            let mut actions: Vec<OlmContent> = Vec::new();
             for id in message_ids.iter().take(MAX_RESEND_IDS) {
                 for (peer, conversation) in &conversations {
                     let sent =
@@ -119,28 +122,15 @@ impl Client {
                         found.push((peer.clone(), message, file));
                         break;
                     }
-                }
-            }
-            Ok(found)
-        })?;
-        // Actions (reactions, edits, deletions) sent with the ids asked for, as they were.
-        let actions: Vec<OlmContent> = self.read(|db| {
-            let conversations: Vec<(UserId, ConversationId)> = if device.user_id == own.user_id {
-                db.conversations()?.into_iter().filter_map(|c| Some((c.id.user()?.clone(), c.id))).collect()
-            } else {
-                vec![(device.user_id.clone(), ConversationId::Direct(device.user_id.clone()))]
-            };
-            let mut again = Vec::new();
-            for id in message_ids.iter().take(MAX_RESEND_IDS) {
-                for (peer, conversation) in &conversations {
-                    let Some((json, ts)) = db.sent_action(conversation, id, since)? else { continue };
-                    if let Ok(QueuedSend::Act(action)) = serde_json::from_str::<QueuedSend>(&json) {
-                        again.push(OlmContent::Act { to: peer.clone(), action, ts });
+                    if let Some((json, ts)) = db.sent_action(conversation, id, since)? {
+                        if let Ok(QueuedSend::Act(action)) = serde_json::from_str::<QueuedSend>(&json) {
+                            actions.push(OlmContent::Act { to: peer.clone(), action, ts });
+                        }
+                        break;
                     }
-                    break;
                 }
             }
-            Ok(again)
+            Ok((found, actions))
         })?;
         let not_messages: Vec<String> = self.read(|db| {
             let mut none = Vec::new();
@@ -155,6 +145,8 @@ impl Client {
             self.send_olm(&device.user_id, &OlmContent::NotAMessage { message_ids: not_messages }).await?;
         }
         let n = found.len();
+        // The profile key goes with them: the message that gave it may be among them.
+        let profile_key = self.read(|db| db.profile_key(own.user_id.as_str()))?;
         for (peer, message, file) in found {
             let content = OlmContent::Resent {
                 to: peer,
@@ -162,6 +154,9 @@ impl Client {
                 ts: message.ts,
                 original: message.message_id,
                 file: file.map(Box::new),
+                profile_key: profile_key
+                    .as_ref()
+                    .map(|held| ProfileKeyShare { key: held.key.to_string(), version: held.version }),
             };
             self.send_olm(&device.user_id, &content).await?;
         }

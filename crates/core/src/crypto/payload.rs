@@ -81,6 +81,9 @@ pub enum OlmContent {
         original: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         file: Option<Box<FileContent>>,
+        /// The sender's profile key (the message that gave it may be the one sent again).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profile_key: Option<ProfileKeyShare>,
     },
     /// In place of a message in the one-to-one conversation with `to`, for a device its user
     /// has not confirmed: what was sent is not given to it, only that something was.
@@ -462,6 +465,7 @@ mod tests {
             ts: 5,
             original: "m1".into(),
             file: None,
+            profile_key: None,
         };
         assert_eq!(
             serde_json::to_string(&resent).unwrap(),
