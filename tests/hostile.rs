@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use sotto_core::bench::BenchGroupChange;
 use sotto_core::{
     ClientEvent, ConversationId, ErrorCode, GroupWarning, KeyChange, MessageKind, MessageReason, ProfileChange,
 };
@@ -1082,4 +1083,64 @@ async fn typing_notices_that_do_not_open_show_nothing() {
     }
     alice.shutdown();
     bob.shutdown();
+}
+
+/// Carol, removed from a group, keeps the key she sent with. Her modified client, helped by the
+/// server (which lists her as a member again), sends a timer change, a reaction and a new
+/// profile key of hers to the group. The members can decrypt them (her key was theirs to
+/// read) and apply none: only members (as the signed changes make them) act in a group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_the_server_lets_back_in_cannot_set_a_timer_react_or_give_a_key() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob, carol] = register_all(&server, dirs.path(), ["alice", "bob", "carol"]).await;
+    let group = alice.create_group("team", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    let team = ConversationId::Group(group.clone());
+    let hello = alice.send_group_text(&group, "hello").await.unwrap();
+    carol.sync().await.unwrap();
+    carol.send_group_text(&group, "hi from carol").await.unwrap();
+    for c in [&alice, &bob] {
+        c.sync().await.unwrap();
+    }
+    let key_before = alice.profile(&uid("carol")).unwrap().expect("carol's key came with her message").version;
+    alice.remove_member(&group, &uid("carol")).await.unwrap();
+    bob.sync().await.unwrap();
+
+    // Carol's client is not told (it does not sync) and prepares its changes with her old key.
+    let hello_on_carol =
+        carol.messages(&team, None, 10).unwrap().into_iter().find(|m| m.message_id == hello.message_id).unwrap();
+    let forged_version = 4_000_000_000_000;
+    let key = sotto_core::bench::new_profile_key().unwrap().to_string();
+    for change in [
+        BenchGroupChange::Timer(Some(60)),
+        BenchGroupChange::React { target_row: hello_on_carol.id, emoji: "😈".into() },
+        BenchGroupChange::ProfileKey { key, version: forged_version },
+    ] {
+        carol.bench_prepare_group_change(&group, change).unwrap();
+    }
+    server.kill9();
+    open_db(&server)
+        .execute("INSERT INTO group_members (group_id, user_id, role) VALUES (?1, 'carol', 'member')", [group.as_str()])
+        .unwrap();
+    server.restart().await;
+    carol.flush_outbox().await;
+    let failed: Vec<String> = carol
+        .messages(&team, None, 50)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.body.contains("could not be sent"))
+        .map(|m| m.body)
+        .collect();
+    assert!(failed.is_empty(), "the server took all three: {failed:?}");
+
+    for c in [&alice, &bob] {
+        c.sync().await.unwrap();
+        let name = c.user_id().to_string();
+        assert_eq!(c.conversations().unwrap().iter().find(|x| x.id == team).unwrap().disappear_secs, None, "{name}");
+        let on_c = c.messages(&team, None, 50).unwrap().into_iter().find(|m| m.message_id == hello.message_id).unwrap();
+        assert!(on_c.reactions.is_empty(), "{name}: {:?}", on_c.reactions);
+        let held = c.profile(&uid("carol")).unwrap().unwrap().version;
+        assert!(held != forged_version && held == key_before, "{name}: carol's key was replaced ({held})");
+        assert!(undecryptable(c).is_empty(), "{name}: they did decrypt (her key was theirs)");
+    }
 }

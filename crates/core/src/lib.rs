@@ -65,5 +65,7 @@ pub use tls::{Fingerprint, ServerTrust};
 /// API: only with the `bench` feature, which nothing but the benchmarks enables.
 #[cfg(feature = "bench")]
 pub mod bench {
+    pub use crate::client::BenchGroupChange;
+    pub use crate::crypto::profile_key::new_profile_key;
     pub use crate::store::{Db, MESSAGE_COLUMN_COUNT, NewMessage, OpenMode, SEARCH_SQL, Store, fts_query};
 }

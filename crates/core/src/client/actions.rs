@@ -80,7 +80,7 @@ impl Client {
     }
 
     /// The message an action is about: a text or file, not deleted.
-    fn action_target(&self, row: i64) -> Result<Message> {
+    pub(super) fn action_target(&self, row: i64) -> Result<Message> {
         let message = self.read(|db| db.message(row))?.ok_or_else(|| Error::InvalidInput("No such message.".into()))?;
         if !matches!(message.kind, MessageKind::Text | MessageKind::File) {
             return Err(Error::InvalidInput(
@@ -177,7 +177,7 @@ impl Client {
     }
 }
 
-fn message_ref(message: &Message) -> Result<MessageRef> {
+pub(super) fn message_ref(message: &Message) -> Result<MessageRef> {
     let sender = UserId::parse(&message.sender_user).map_err(StoreError::id("messages", "sender_user"))?;
     Ok(MessageRef { sender, message_id: message.message_id.clone() })
 }

@@ -46,6 +46,8 @@ pub use self::key_backup::{KeyBackupKind, KeyBackupRestore, KeyBackupStatus, Rec
 pub use self::link::{VerificationState, VerificationView};
 pub use self::profiles::{AvatarChange, ProfileChange};
 pub use self::reset::KeyReset;
+#[cfg(feature = "bench")]
+pub use self::send::BenchGroupChange;
 pub use self::sync::SyncSummary;
 /// What the fuzz targets drive (`crate::fuzzing`).
 #[cfg(feature = "fuzzing")]

@@ -133,6 +133,14 @@ impl Outgoing {
     }
 }
 
+/// What [`Client::bench_prepare_group_change`] sends.
+#[cfg(feature = "bench")]
+pub enum BenchGroupChange {
+    Timer(Option<u64>),
+    React { target_row: i64, emoji: String },
+    ProfileKey { key: String, version: u64 },
+}
+
 /// Whether a sent action (the outbox's JSON) is sent again when asked: what the person did to
 /// a message (a reaction, an edit, a deletion). Not receipts or profile keys, and not a timer
 /// (whose line would show twice where it did arrive).
@@ -299,6 +307,35 @@ impl Client {
             StoredRequest::Group { request, .. } => Ok(request.ciphertext),
             StoredRequest::Direct(_) | StoredRequest::Local => Err(CryptoError::NoGroupSession.into()),
         }
+    }
+
+    /// The attacker's tests: queue `change` for `group`, encrypted now with this device's
+    /// current outbound session, skipping every check of membership a real client makes (as a
+    /// modified client of someone removed from the group would); `flush_outbox` posts it. Only
+    /// with the `bench` feature.
+    #[cfg(feature = "bench")]
+    pub fn bench_prepare_group_change(&self, group: &GroupId, change: BenchGroupChange) -> Result<()> {
+        use super::receipts::{QueuedProfileKey, QueuedSend, QueuedTimer};
+        let conversation_id = ConversationId::Group(group.clone());
+        let message_id = new_message_id()?;
+        let ts = now_ms();
+        let (content, queued) = match change {
+            BenchGroupChange::Timer(seconds) => {
+                (GroupContent::Timer { seconds, ts }, QueuedSend::Timer { timer: QueuedTimer { seconds } })
+            }
+            BenchGroupChange::React { target_row, emoji } => {
+                let target = super::actions::message_ref(&self.action_target(target_row)?)?;
+                let action = Action::React { target, emoji, remove: false };
+                (GroupContent::Act { action: action.clone(), ts }, QueuedSend::Act(action))
+            }
+            BenchGroupChange::ProfileKey { key, version } => {
+                (GroupContent::ProfileKey { key, version }, QueuedSend::ProfileKey { profile_key: QueuedProfileKey {} })
+            }
+        };
+        let json = serde_json::to_string(&queued).map_err(Error::encode("a change"))?;
+        self.read(|db| db.enqueue_action(message_id.as_str(), &conversation_id, &json, ts))?;
+        self.encrypt_group_message(group, None, &message_id, &content, None)?.ok_or(CryptoError::NoGroupSession)?;
+        Ok(())
     }
 
     /// Try every due send now. Stops at the first network failure (the rest would fail too);
