@@ -457,3 +457,35 @@ async fn group_invitations_from_the_shell() {
     assert!(bodies.contains(&"glad to be here"), "{bodies:?}");
     assert!(bodies.contains(&"dave declined the invitation."), "{bodies:?}");
 }
+
+/// The server moves to another address (here: the same server by another name): `--server`
+/// with the new address moves the profile there. An address that is another installation is
+/// refused, and the profile keeps its address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_follows_its_installation_to_a_new_address_and_refuses_another() {
+    let server = Server::start().await;
+    let another = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = ["alice", "bob"].map(|name| Cli::new(&server, dirs.path().join(name)).registered(name));
+    // Another installation (it never heard of this device): nothing changes.
+    let elsewhere = Cli::at(another.url(), alice.profile.clone());
+    let refused = elsewhere.run(&["sync"], "");
+    assert_eq!(refused.error_code(), "other_installation", "{}", refused.stderr);
+    assert!(refused.stderr.contains("does not know this device"), "{}", refused.stderr);
+    assert_eq!(alice.run(&["account", "show"], "").json()["server"], server.url());
+    alice.run(&["send", "bob", "still at the old address"], "").json();
+
+    // The same installation at a new address: the profile moves, and carries on there.
+    let new_address = server.url().replace("127.0.0.1", "localhost");
+    assert_ne!(new_address, server.url());
+    let moved = Cli::at(&new_address, alice.profile.clone());
+    let sent = moved.run(&["send", "bob", "from the new address"], "");
+    assert!(sent.ok && sent.stderr.contains("This profile now uses"), "{}", sent.stderr);
+    assert_eq!(moved.run(&["account", "show"], "").json()["server"], new_address.as_str());
+    bob.run(&["sync"], "").json();
+    let history = bob.run(&["history", "alice"], "").json();
+    let bodies: Vec<&str> = history.as_array().unwrap().iter().filter_map(|m| m["body"].as_str()).collect();
+    assert_eq!(bodies, ["still at the old address", "from the new address"]);
+    // Its tokens moved along: it keeps working there (a refresh token is spent once).
+    moved.run(&["sync"], "").json();
+}

@@ -312,6 +312,8 @@ pub enum TrustCommand {
 
 #[derive(Subcommand)]
 pub enum AccountCommand {
+    /// The account this profile belongs to: user, device, server address, profile folder.
+    Show,
     /// Change the account password; every device stays signed in. Stdin, one per line: the
     /// current password, then the new one (after the profile's passphrase, with
     /// --passphrase-stdin).

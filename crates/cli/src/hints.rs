@@ -26,6 +26,10 @@ pub fn hint(code: ErrorCode) -> Option<&'static str> {
         }
         C::Offline => "check the server address and that it is running; queued messages go out with the next `sync`",
         C::InvalidUrl | C::NotSotto => "pass the server's address, such as --server https://chat.example.org",
+        C::OtherInstallation => {
+            "that address serves another installation; give the address your server runs at now, or leave --server \
+             out to keep the old one"
+        }
         C::UntrustedCertificate => {
             "compare the fingerprint with the one the server's owner sees; if they match, sign in again with \
              --trust-certificate FINGERPRINT"

@@ -17,6 +17,8 @@ pub struct Invocation<'a> {
     pub cli: &'a Cli,
     pub dir: PathBuf,
     stdin: Stdin,
+    /// The profile's passphrase once read (a profile may be opened twice in one run).
+    unlock: Option<Option<String>>,
 }
 
 impl<'a> Invocation<'a> {
@@ -27,7 +29,7 @@ impl<'a> Invocation<'a> {
                 dirs::data_dir().context("no data directory on this system; pass --profile")?.join("sotto").join("cli")
             }
         };
-        Ok(Self { cli, dir, stdin: Stdin::new() })
+        Ok(Self { cli, dir, stdin: Stdin::new(), unlock: None })
     }
 
     /// The next line of stdin, named for the error when it is missing.
@@ -80,8 +82,32 @@ impl<'a> Invocation<'a> {
 
     /// Open the existing profile (its passphrase first on stdin, with `--passphrase-stdin`).
     pub fn open(&mut self) -> Result<Client> {
-        let passphrase = self.passphrase()?;
+        let passphrase = match &self.unlock {
+            Some(passphrase) => passphrase.clone(),
+            None => {
+                let passphrase = self.passphrase()?;
+                self.unlock = Some(passphrase.clone());
+                passphrase
+            }
+        };
         Ok(Client::open(&self.dir, passphrase.as_deref())?)
+    }
+
+    /// `--server` given for an existing profile that uses another address: the profile moves
+    /// there, if that address is its installation (else nothing changes, with an error).
+    pub async fn follow_server(&mut self) -> Result<()> {
+        if self.cli.server.is_none() || !sotto_core::profile::exists(&self.dir) {
+            return Ok(());
+        }
+        let server = self.server()?;
+        let client = self.open()?;
+        if ServerUrl::parse(client.server()).is_ok_and(|current| current == server) {
+            return Ok(());
+        }
+        let from = client.server().to_owned();
+        client.move_server(&server, self.trust()?).await?;
+        eprintln!("This profile now uses {server} (it used {from}).");
+        Ok(())
     }
 }
 

@@ -72,6 +72,10 @@ pub enum Error {
     /// The address answers, but not as a Sotto server.
     #[error("{0} answers, but it is not a Sotto server.")]
     NotSotto(String),
+    /// The profile was to move to another address of its installation, but that address is
+    /// another installation: it does not know this device.
+    #[error("{0} is another Sotto installation: it does not know this device. The profile still uses its old address.")]
+    OtherInstallation(String),
     /// The server's certificate is not signed by an authority this computer trusts (a server
     /// run on someone's own computer, with a self-signed one). Nothing was sent. The person may
     /// trust it after comparing `fingerprint` with the one its owner sees ([`crate::tls`]).
@@ -234,6 +238,7 @@ impl Error {
             Error::Offline(_) => ErrorCode::Offline,
             Error::InvalidUrl(_) => ErrorCode::InvalidUrl,
             Error::NotSotto(_) => ErrorCode::NotSotto,
+            Error::OtherInstallation(_) => ErrorCode::OtherInstallation,
             Error::UntrustedCertificate { .. } => ErrorCode::UntrustedCertificate,
             Error::CertificateChanged { .. } => ErrorCode::CertificateChanged,
             Error::InvalidCertificate { .. } => ErrorCode::InvalidCertificate,

@@ -183,6 +183,9 @@ pub enum ErrorCode {
     InvalidUrl,
     /// The address answers, but not as a Sotto server.
     NotSotto,
+    /// The address is another Sotto installation than the profile's (it does not know this
+    /// device), so the profile was not moved there.
+    OtherInstallation,
     /// The server's TLS certificate is not vouched for by an authority this computer trusts;
     /// the person may trust it after comparing its fingerprint.
     UntrustedCertificate,

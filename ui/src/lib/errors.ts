@@ -88,6 +88,8 @@ const ERROR_TEXT: Record<ErrorCode, (ctx: ErrorContext) => string> = {
   invalid_url: () => "That doesn't look like a web address. Try something like https://chat.example.org.",
   not_sotto: () =>
     "That address answers, but it isn't a Sotto server. Check the address with whoever runs the server.",
+  other_installation: () =>
+    "That address is a different Sotto server: it doesn't know this device. Nothing was changed; check the new address with whoever runs your server.",
   blob_too_large: () => "That file is larger than the server takes. Send a smaller one.",
   quota_exceeded: () =>
     "Your files on the server take up all the space you're allowed. Older ones expire after a while; you can also ask whoever runs the server.",

@@ -65,6 +65,7 @@ pub fn set_passphrase(run: &mut Invocation<'_>) -> Result<()> {
 
 pub async fn account(run: &mut Invocation<'_>, cmd: &AccountCommand) -> Result<()> {
     match cmd {
+        AccountCommand::Show => print_account(&run.open()?),
         AccountCommand::Password { password_stdin } => {
             let client = run.open()?;
             if !*password_stdin {

@@ -16,6 +16,14 @@ mod trust;
 
 pub async fn run(cli: &Cli) -> Result<()> {
     let mut run = Invocation::new(cli)?;
+    // A profile follows its installation to the address given (creating commands aside).
+    let creates = matches!(
+        &cli.command,
+        Command::Register(_) | Command::Login(_) | Command::Backup(crate::args::BackupCommand::Import { .. })
+    );
+    if !creates {
+        run.follow_server().await?;
+    }
     match &cli.command {
         Command::Register(a) => account::sign_in(&mut run, a, account::SignInKind::Register).await,
         Command::Login(a) => account::sign_in(&mut run, a, account::SignInKind::Login).await,

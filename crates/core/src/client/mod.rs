@@ -408,6 +408,56 @@ impl Client {
         Ok(())
     }
 
+    /// Move this profile to another address of the same installation (a new domain, another
+    /// proxy, a server that moved): the address must prove it is the installation this device
+    /// belongs to — it accepts this device's refresh token, and lists this device with its own
+    /// identity key — or nothing changes ([`Error::OtherInstallation`]). The profile then uses the
+    /// new address; this `Client` stops and the profile is to be opened again.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn move_server(self, server: &crate::ServerUrl, trust: crate::ServerTrust) -> Result<()> {
+        if server.as_str() == self.server() {
+            return Ok(());
+        }
+        let api = Api::new(server.as_str(), trust)?;
+        let mut tokens = self.inner.tokens.lock().await;
+        let body = RefreshRequest { refresh_token: tokens.refresh.to_string() };
+        let session: Session = match api.call::<routes::Refresh>(&(), &(), None, &body).await {
+            Ok(session) => session,
+            Err(e) if matches!(e.server_code(), Some(ErrorCode::Unauthorized | ErrorCode::InvalidCredentials)) => {
+                return Err(Error::OtherInstallation(server.to_string()));
+            }
+            Err(e) => return Err(e),
+        };
+        // The old refresh token is spent (the installation is the same): keep the new pair.
+        tokens.access = Zeroizing::new(session.access_token);
+        tokens.refresh = Zeroizing::new(session.refresh_token);
+        let (access, refresh) = (tokens.access.clone(), tokens.refresh.clone());
+        self.transact(|_, db| {
+            db.set_meta(META_ACCESS, &access)?;
+            db.set_meta(META_REFRESH, &refresh)
+        })?;
+        drop(tokens);
+        // And it lists this device with this device's own key.
+        let own = self.inner.own.clone();
+        let query = sotto_proto::QueryKeysRequest { user_ids: vec![own.user_id.clone()] };
+        let listed = api.call::<routes::QueryKeys>(&(), &(), Some(&access), &query).await?;
+        let ed25519 = self.transact(|m, _| Ok(m.ed25519()))?;
+        let known = listed
+            .users
+            .iter()
+            .filter(|u| u.user_id == own.user_id)
+            .flat_map(|u| &u.devices)
+            .any(|d| d.device_id == own.device_id && d.ed25519 == ed25519);
+        if !known {
+            tracing::warn!(server = %server, "an address that took this device's token lists other keys for it");
+            return Err(Error::OtherInstallation(server.to_string()));
+        }
+        self.transact(|_, db| save_server(db, &api))?;
+        tracing::info!(server = %server, "the profile moved to another address of its installation");
+        self.shutdown_and_wait(std::time::Duration::from_secs(5)).await;
+        Ok(())
+    }
+
     /// Why the live connection stopped on the server's certificate, while it is stopped.
     pub fn certificate_problem(&self) -> Option<CertificateProblem> {
         self.inner.certificate_problem.lock().ok().and_then(|p| p.clone())
