@@ -918,6 +918,7 @@ async fn notes_to_self_stay_here_or_reach_the_other_devices_and_so_does_the_prof
     let notes = ConversationId::Direct(uid("alice"));
     let sent = alice1.send_text(&uid("alice"), "buy milk").await.unwrap();
     assert_eq!(sent.status, MessageStatus::Sent, "alone, a note is kept here: nothing to send");
+    assert_eq!(sent.receipts, None, "a note has nobody to deliver it to");
     assert_eq!(bodies(&alice1, &notes), ["buy milk"]);
 
     // Bob wrote to her before her second device existed: that device learns his name from her

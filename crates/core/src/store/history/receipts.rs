@@ -87,6 +87,10 @@ impl Db<'_> {
         if !message.outgoing || message.deleted || !matches!(message.kind, MessageKind::Text | MessageKind::File) {
             return Ok(None);
         }
+        // A note to self goes to nobody else: no receipts to show.
+        if matches!(&message.conversation_id, ConversationId::Direct(user) if user.as_str() == message.sender_user) {
+            return Ok(None);
+        }
         let recipients = match view.recipients.get(&message.conversation_id) {
             Some(n) => *n,
             None => {
