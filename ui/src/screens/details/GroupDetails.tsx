@@ -8,6 +8,8 @@ import { useStore } from "../../lib/store";
 import type { CommandError, GroupMember, Role } from "../../lib/types";
 import { useSession } from "../../state/context";
 import { Avatar } from "../../components/Avatar";
+import { PersonAvatar } from "../../components/PersonAvatar";
+import { useDisplayName } from "../../state/people";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { ErrorNote } from "../../components/ErrorNote";
 
@@ -116,11 +118,12 @@ interface MemberRowProps {
 }
 
 function MemberRow({ member: m, isMe, canRemove, onRemove }: MemberRowProps) {
+  const name = useDisplayName(m.user_id);
   return (
     <li className="member-row" data-testid="member-row" data-user-id={m.user_id}>
-      <Avatar id={m.user_id} name={m.user_id} size="small" />
-      <span className="member-row__name">
-        {m.user_id}
+      <PersonAvatar userId={m.user_id} size="small" />
+      <span className="member-row__name" title={m.user_id}>
+        {name}
         {isMe ? <span className="muted"> (you)</span> : null}
       </span>
       {m.role !== "member" ? <span className="role-tag">{ROLE_TEXT[m.role]}</span> : null}
@@ -129,7 +132,7 @@ function MemberRow({ member: m, isMe, canRemove, onRemove }: MemberRowProps) {
           type="button"
           className="link-button link-button--danger"
           onClick={onRemove}
-          aria-label={`Remove ${m.user_id} from the group`}
+          aria-label={`Remove ${name} from the group`}
           data-testid="member-remove"
         >
           Remove
