@@ -2043,3 +2043,99 @@ async fn unread_divider_marks_the_first_new_message_and_stays_put() {
     assert_eq!(line["newest_shown"], false, "the view is at the line, not the bottom: {line}");
     app.close().await;
 }
+
+/// Profiles end to end: alice (the window) sets her name and picture in Settings; bob (CLI) gets
+/// them with her first message (the name, and a 256×256 JPEG made from her picture). bob names
+/// himself and writes: the window's list row and chat header show his name. A note to self sent
+/// from the window shows in its own conversation, sent, titled Note to self.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_and_pictures_travel_both_ways_and_a_note_to_self_is_kept() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let data = AppData::new();
+    let app = AppWindow::launch("profiles", &data).await;
+    register_in_window(&app, &server, "alice").await;
+
+    // Settings → Profile: a name (saved on Enter) and a picture from the file chooser, previewed
+    // before it is used.
+    let work = tempfile::tempdir().unwrap();
+    let portrait = work.path().join("portrait.png");
+    image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x / 3 % 256) as u8, 90, (y / 2 % 256) as u8]))
+        .save(&portrait)
+        .unwrap();
+    app.click("settings-button").await;
+    app.find("profile-section").await;
+    app.type_into("profile-name", &format!("Alice A.{}", char::from(Key::Enter))).await;
+    app.wait_for_texts("[data-testid='profile-saved']", "the saved name", |t| {
+        t.iter().any(|s| s == "Your name is saved.")
+    })
+    .await;
+    app.click("profile-picture-choose").await;
+    NativeDialog::wait("Choose a profile picture").await.open(&portrait).await;
+    loaded_image_width(&app, "[data-testid='profile-picture'][data-chosen='true'] img").await;
+    app.screenshot("picture-preview").await;
+    app.click("profile-picture-use").await;
+    app.wait_for_texts("[data-testid='profile-saved']", "the saved picture", |t| {
+        t.iter().any(|s| s == "Your picture is saved.")
+    })
+    .await;
+    // The picture as the engine keeps it (256×256) shows as the signed-in account's, with the name.
+    assert_eq!(loaded_image_width(&app, ".sidebar__header [data-testid='avatar-picture'] img").await, 256);
+    app.wait_for_texts("[data-testid='own-name']", "the own name", |t| t == ["Alice A."]).await;
+    app.screenshot("profile-set").await;
+    app.click("close-button").await;
+
+    // alice writes to bob; her profile key goes before the message, and bob reads her profile.
+    app.click("new-chat-button").await;
+    app.type_into("new-chat-user", "bob").await;
+    app.click("new-chat-submit").await;
+    app.find_css("[data-testid='chat-view'][data-conversation-id='u:bob']").await;
+    send_in_window(&app, "hello bob, see my new picture").await;
+    bob_sees(&bob, "alice's message", |h| h.iter().any(|m| m["body"] == "hello bob, see my new picture")).await;
+    let saved = work.path().join("alice-avatar.jpg");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let shown = loop {
+        let out = bob.run(&["profile", "show", "alice", "--save-avatar", saved.to_str().unwrap()], "");
+        if out.ok {
+            let shown = out.json();
+            if shown["name"] == "Alice A." && shown["avatar"] == true {
+                break shown;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "bob never read alice's profile: {}{}", out.stdout, out.stderr);
+        bob.run(&["sync"], "").json();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(shown["user_id"], "alice");
+    let jpeg = std::fs::read(&saved).unwrap();
+    assert_eq!(image::guess_format(&jpeg).unwrap(), image::ImageFormat::Jpeg);
+    let picture = image::load_from_memory(&jpeg).unwrap();
+    assert_eq!((picture.width(), picture.height()), (256, 256));
+
+    // bob names himself and answers: the window names him so in the list and the header.
+    let mine = bob.run(&["profile", "set", "--name", "Bob B."], "").json();
+    assert_eq!(mine["name"], "Bob B.");
+    bob.run(&["send", "alice", "nice picture!"], "").json();
+    app.wait_for_texts("[data-testid='message-body']", "bob's answer", |t| t.iter().any(|b| b == "nice picture!"))
+        .await;
+    let title = "[data-testid='conversation-row'][data-conversation-id='u:bob'] [data-testid='conversation-title']";
+    app.wait_for_texts(title, "bob's name in the list", |t| t == ["Bob B."]).await;
+    app.wait_for_texts("[data-testid='chat-title']", "bob's name in the header", |t| t == ["Bob B."]).await;
+    app.screenshot("bob-named").await;
+
+    // Note to self, from New chat: the message is kept as sent, in the conversation with alice's
+    // own user id, titled Note to self.
+    app.click("new-chat-button").await;
+    app.click("note-to-self").await;
+    app.find_css("[data-testid='chat-view'][data-conversation-id='u:alice']").await;
+    app.wait_for_texts("[data-testid='chat-title']", "the note's title", |t| t == ["Note to self"]).await;
+    send_in_window(&app, "remember the milk").await;
+    let own_row = "[data-testid='conversation-row'][data-conversation-id='u:alice'] [data-testid='conversation-title']";
+    app.wait_for_texts(own_row, "the note's row", |t| t == ["Note to self"]).await;
+    app.screenshot("note-to-self").await;
+    // Not sent to bob.
+    let history = bob_sees(&bob, "his conversation with alice", |_| true).await;
+    assert!(!history.iter().any(|m| m["body"] == "remember the milk"), "{history:#?}");
+    app.close().await;
+}

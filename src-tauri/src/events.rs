@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use sotto_core::{
-    Client, ClientEvent, Conversation, ConversationId, Message, MessageKind, MessageReason, Undecryptable,
+    Client, ClientEvent, ContactProfile, Conversation, ConversationId, Message, MessageKind, MessageReason,
+    Undecryptable,
 };
 use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
@@ -25,11 +26,32 @@ const PREVIEW_CHARS: usize = 160;
 struct Sidebar {
     /// Title, unread count, and muted until (ms), per conversation.
     conversations: HashMap<ConversationId, (String, i64, Option<i64>)>,
+    /// The display names people chose, by user id (notifications are titled with them).
+    names: HashMap<String, String>,
 }
 
 impl Sidebar {
-    fn new(list: Vec<Conversation>) -> Self {
-        Sidebar { conversations: list.into_iter().map(|c| (c.id, (c.title, c.unread, c.muted_until))).collect() }
+    fn new(list: Vec<Conversation>, profiles: Vec<ContactProfile>) -> Self {
+        let mut sidebar = Sidebar {
+            conversations: list.into_iter().map(|c| (c.id, (c.title, c.unread, c.muted_until))).collect(),
+            names: HashMap::new(),
+        };
+        for profile in &profiles {
+            sidebar.profile_changed(profile);
+        }
+        sidebar
+    }
+
+    fn profile_changed(&mut self, profile: &ContactProfile) {
+        match &profile.name {
+            Some(name) => self.names.insert(profile.user_id.clone(), name.clone()),
+            None => self.names.remove(&profile.user_id),
+        };
+    }
+
+    /// What `user_id` is called: the name they chose, or their user id.
+    fn name<'a>(&'a self, user_id: &'a str) -> &'a str {
+        self.names.get(user_id).map_or(user_id, String::as_str)
     }
 
     fn update(&mut self, c: &Conversation) {
@@ -57,7 +79,7 @@ impl Sidebar {
 pub fn spawn_forwarder<R: Runtime>(app: AppHandle<R>, client: Client) -> JoinHandle<()> {
     // Subscribe before reading the list, so nothing falls between the two.
     let mut events = client.subscribe();
-    let mut sidebar = Sidebar::new(client.conversations().unwrap_or_default());
+    let mut sidebar = Sidebar::new(client.conversations().unwrap_or_default(), client.profiles().unwrap_or_default());
     drop(client);
     crate::tray::show_unread(&app, sidebar.unread());
     tauri::async_runtime::spawn(async move {
@@ -74,6 +96,7 @@ pub fn spawn_forwarder<R: Runtime>(app: AppHandle<R>, client: Client) -> JoinHan
                             crate::tray::show_unread(&app, sidebar.unread());
                         }
                         ClientEvent::MessageReceived { message } => notify(&app, &sidebar, message),
+                        ClientEvent::ProfileChanged { profile } => sidebar.profile_changed(profile),
                         _ => {}
                     }
                     if let Err(e) = app.emit(CLIENT_EVENT, &event) {
@@ -112,7 +135,12 @@ fn notify<R: Runtime>(app: &AppHandle<R>, sidebar: &Sidebar, message: &Message) 
     if !prefs.notifications {
         return;
     }
-    let (title, body) = notification_text(sidebar.title(&message.conversation_id), message, prefs.previews);
+    let (title, body) = notification_text(
+        sidebar.name(&message.sender_user),
+        sidebar.title(&message.conversation_id),
+        message,
+        prefs.previews,
+    );
     let shown = app
         .notification()
         .builder()
@@ -128,11 +156,18 @@ fn notify<R: Runtime>(app: &AppHandle<R>, sidebar: &Sidebar, message: &Message) 
     }
 }
 
-fn notification_text(conversation_title: Option<&str>, message: &Message, previews: bool) -> (String, String) {
+/// A notification's title (who wrote, and in which group) and body. `sender`: the name the
+/// sender chose, else their user id.
+fn notification_text(
+    sender: &str,
+    conversation_title: Option<&str>,
+    message: &Message,
+    previews: bool,
+) -> (String, String) {
     let group = matches!(message.conversation_id, ConversationId::Group(_));
     let title = match (group, conversation_title) {
-        (true, Some(group_title)) => format!("{} in {group_title}", message.sender_user),
-        _ => message.sender_user.clone(),
+        (true, Some(group_title)) => format!("{sender} in {group_title}"),
+        _ => sender.to_owned(),
     };
     let body = if !previews {
         "New message".to_owned()
@@ -199,19 +234,41 @@ mod tests {
     #[test]
     fn notifications_hide_the_text_without_previews() {
         let m = message("g:team", "the secret plan", MessageKind::Text);
-        assert_eq!(notification_text(Some("Team"), &m, true), ("bob in Team".into(), "the secret plan".into()));
-        assert_eq!(notification_text(Some("Team"), &m, false), ("bob in Team".into(), "New message".into()));
+        assert_eq!(notification_text("bob", Some("Team"), &m, true), ("bob in Team".into(), "the secret plan".into()));
+        assert_eq!(notification_text("bob", Some("Team"), &m, false), ("bob in Team".into(), "New message".into()));
         let direct = message("u:bob", &"x".repeat(500), MessageKind::Text);
-        let (title, body) = notification_text(Some("bob"), &direct, true);
+        let (title, body) = notification_text("bob", Some("bob"), &direct, true);
         assert_eq!(title, "bob");
         assert_eq!(body.chars().count(), PREVIEW_CHARS + 1);
         let waiting = message("u:bob", "", MessageKind::Undecryptable);
-        assert!(notification_text(None, &waiting, true).1.contains("waiting for the key"));
+        assert!(notification_text("bob", None, &waiting, true).1.contains("waiting for the key"));
         let withheld = Message {
             reason: Some(MessageReason::Undecryptable(Undecryptable::Withheld)),
             ..message("u:bob", "", MessageKind::Undecryptable)
         };
-        assert!(notification_text(None, &withheld, true).1.contains("isn't confirmed yet"));
+        assert!(notification_text("bob", None, &withheld, true).1.contains("isn't confirmed yet"));
+    }
+
+    #[test]
+    fn notifications_are_titled_with_the_name_people_chose() {
+        let profile = |name: Option<&str>, version| ContactProfile {
+            user_id: "bob".into(),
+            name: name.map(str::to_owned),
+            avatar: false,
+            version,
+        };
+        let mut sidebar = Sidebar::new(Vec::new(), vec![profile(Some("Bob B."), 1)]);
+        assert_eq!(sidebar.name("bob"), "Bob B.");
+        assert_eq!(sidebar.name("carol"), "carol", "no profile: the user id");
+        let direct = message("u:bob", "hi", MessageKind::Text);
+        assert_eq!(notification_text(sidebar.name("bob"), Some("bob"), &direct, true).0, "Bob B.");
+        let group = message("g:team", "hi", MessageKind::Text);
+        assert_eq!(notification_text(sidebar.name("bob"), Some("Team"), &group, true).0, "Bob B. in Team");
+        sidebar.profile_changed(&profile(Some("Robert"), 2));
+        assert_eq!(sidebar.name("bob"), "Robert");
+        // A name taken away: the user id again.
+        sidebar.profile_changed(&profile(None, 3));
+        assert_eq!(sidebar.name("bob"), "bob");
     }
 
     #[test]
@@ -227,15 +284,15 @@ mod tests {
             file: Some(file(image)),
             ..message("u:bob", caption, MessageKind::File)
         };
-        assert_eq!(notification_text(None, &with("", true), true).1, "📷 Photo");
-        assert_eq!(notification_text(None, &with("", false), true).1, "📎 report.pdf");
-        assert_eq!(notification_text(None, &with("  ", false), true).1, "📎 report.pdf");
-        assert_eq!(notification_text(None, &with("our holiday", true), true).1, "📷 our holiday");
-        assert_eq!(notification_text(None, &with("the numbers", false), true).1, "📎 the numbers");
-        let (_, long) = notification_text(None, &with(&"y".repeat(500), true), true);
+        assert_eq!(notification_text("bob", None, &with("", true), true).1, "📷 Photo");
+        assert_eq!(notification_text("bob", None, &with("", false), true).1, "📎 report.pdf");
+        assert_eq!(notification_text("bob", None, &with("  ", false), true).1, "📎 report.pdf");
+        assert_eq!(notification_text("bob", None, &with("our holiday", true), true).1, "📷 our holiday");
+        assert_eq!(notification_text("bob", None, &with("the numbers", false), true).1, "📎 the numbers");
+        let (_, long) = notification_text("bob", None, &with(&"y".repeat(500), true), true);
         assert_eq!(long.chars().count(), PREVIEW_CHARS + 3, "icon, space, text and ellipsis");
         // Without previews, not even the file's name shows.
-        assert_eq!(notification_text(None, &with("", false), false).1, "New message");
+        assert_eq!(notification_text("bob", None, &with("", false), false).1, "New message");
     }
 
     #[test]
@@ -255,7 +312,7 @@ mod tests {
             draft: String::new(),
             disappear_secs: None,
         };
-        let mut sidebar = Sidebar::new(vec![conv("u:bob", 2), conv("u:carol", 3)]);
+        let mut sidebar = Sidebar::new(vec![conv("u:bob", 2), conv("u:carol", 3)], Vec::new());
         assert_eq!(sidebar.unread(), 5);
         sidebar.update(&conv("u:bob", 0));
         sidebar.update(&conv("g:x", 4));

@@ -190,6 +190,8 @@ pub enum PathPurpose {
     AttachFile,
     /// Where to save a received file (a save dialog; `current` may be just its name).
     SaveFile,
+    /// A picture for this user's profile (an open dialog, pictures only).
+    ProfilePicture,
 }
 
 /// The system's file chooser, opened at `current` (what the field holds). None when the person
@@ -240,6 +242,10 @@ pub async fn choose_path(
                 .pick_folder(answer);
         }
         PathPurpose::AttachFile => dialog.set_title("Choose a file to send").pick_file(answer),
+        PathPurpose::ProfilePicture => dialog
+            .set_title("Choose a profile picture")
+            .add_filter("Pictures", &["jpg", "jpeg", "png", "gif", "webp"])
+            .pick_file(answer),
         PathPurpose::SaveFile => {
             let dialog = dialog.set_title("Save the file as").set_can_create_directories(true);
             match &name {

@@ -13,6 +13,7 @@ pub mod files;
 pub mod groups;
 pub mod key_backup;
 pub mod privacy;
+pub mod profile;
 pub mod session;
 pub mod settings;
 
@@ -109,6 +110,10 @@ commands![
     settings::set_settings,
     privacy::read_receipts,
     privacy::set_read_receipts,
+    profile::get_profiles,
+    profile::get_profile,
+    profile::set_profile,
+    profile::get_avatar,
     desktop::quit,
     desktop::check_for_update,
     desktop::install_update,

@@ -1,5 +1,7 @@
-//! Initials on a colour derived from the id; groups get a group glyph instead.
+//! A person's picture when they have one; otherwise initials on a colour derived from the id.
+//! Groups get a group glyph, and a conversation may give its own glyph (Note to self).
 
+import type { ReactNode } from "react";
 import { avatarColor, initials } from "../lib/avatar";
 import { GroupIcon } from "./icons";
 
@@ -8,12 +10,23 @@ interface AvatarProps {
   name: string;
   group?: boolean;
   size?: "small" | "medium" | "large";
+  /** The person's picture (a `data:` URL); initials are shown without one. */
+  image?: string | null;
+  /** A glyph shown instead of initials. */
+  icon?: ReactNode;
 }
 
-export function Avatar({ id, name, group, size = "medium" }: AvatarProps) {
+export function Avatar({ id, name, group, size = "medium", image, icon }: AvatarProps) {
+  if (image && !group) {
+    return (
+      <span className={`avatar avatar--${size} avatar--picture`} aria-hidden="true" data-testid="avatar-picture">
+        <img className="avatar__image" src={image} alt="" draggable={false} />
+      </span>
+    );
+  }
   return (
     <span className={`avatar avatar--${size}`} data-color={avatarColor(id)} aria-hidden="true">
-      {group ? <GroupIcon /> : initials(name)}
+      {group ? <GroupIcon /> : (icon ?? initials(name))}
     </span>
   );
 }

@@ -78,6 +78,15 @@ export const AlertIcon = (p: IconProps) => (
   </Svg>
 );
 
+/** A note with a pencil: Note to self. */
+export const NoteIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M14 3H6a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2v-8" />
+    <path d="M8 13h5M8 17h7" />
+    <path d="M17.5 2.5a2.1 2.1 0 0 1 3 3L13 13l-4 1 1-4z" />
+  </Svg>
+);
+
 export const GroupIcon = (p: IconProps) => (
   <Svg {...p}>
     <circle cx="9" cy="8" r="3.5" />

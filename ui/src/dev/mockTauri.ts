@@ -10,6 +10,7 @@ import type {
   AppStatus,
   ClientEvent,
   CommandError,
+  ContactProfile,
   ErrorCode,
   Conversation,
   ConversationId,
@@ -115,6 +116,18 @@ function recipientsOf(conversationId: ConversationId): number {
 
 /** Whether read receipts are on (the engine's profile setting). */
 let readReceiptsOn = true;
+
+/** A picture for the mock's profiles: a coloured circle with a letter (SVG, for the dev page only). */
+function mockPicture(letter: string, colour: string): string {
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" fill="${colour}"/><circle cx="32" cy="26" r="12" fill="#fff8"/><rect x="12" y="42" width="40" height="22" rx="11" fill="#fff8"/><text x="52" y="16" font-size="12" fill="#fff">${letter}</text></svg>`;
+  return `data:image/svg+xml;base64,${btoa(svg)}`;
+}
+
+/** Profiles as the engine would know them: bob chose a name and a picture, carol a name. */
+const profiles: Record<string, { profile: ContactProfile; picture: string | null }> = {
+  bob: { profile: { user_id: "bob", name: "Bob Baker", avatar: true, version: 1 }, picture: mockPicture("B", "#0369a1") },
+  carol: { profile: { user_id: "carol", name: "Carol Smith", avatar: false, version: 1 }, picture: null },
+};
 
 /** A message as the engine gives it: nobody's read receipts while mine are off. */
 function shown(m: Message): Message {
@@ -518,7 +531,12 @@ const api = {
   sendPastedImage: (conversationId: ConversationId, data: string, caption: string) =>
     mockUpload(conversationId, "Pasted image.png", caption, Math.floor((data.length * 3) / 4)),
   clipboardImage: () => delay(null),
-  filePreview: (path: string) => delay({ name: path.split("/").pop() ?? path, size: 48_213, image: null }),
+  filePreview: (path: string) =>
+    delay({
+      name: path.split("/").pop() ?? path,
+      size: 48_213,
+      image: /\.(jpe?g|png)$/.test(path) ? { width: 64, height: 64, url: mockPicture("A", "#be185d") } : null,
+    }),
   downloadFile: (id: number) => {
     const m = messages.find((x) => x.id === id);
     if (!m?.file) return Promise.reject(fail("invalid_input"));
@@ -535,6 +553,24 @@ const api = {
     autoDownload = bytes;
     return delay(null);
   },
+  getProfiles: () => delay(Object.values(profiles).map((p) => ({ ...p.profile }))),
+  getProfile: (userId: string) => delay(profiles[userId] ? { ...profiles[userId].profile } : null),
+  setProfile: (change: { name?: string | null; avatarPath?: string | null; removeAvatar?: boolean }) => {
+    const name = change.name?.trim();
+    if (name !== undefined && name.length > 64) return Promise.reject(fail("invalid_input"));
+    const held = profiles[ME] ?? { profile: { user_id: ME, name: null, avatar: false, version: 0 }, picture: null };
+    const picture = change.avatarPath ? mockPicture("A", "#be185d") : change.removeAvatar ? null : held.picture;
+    const profile: ContactProfile = {
+      user_id: ME,
+      name: name === undefined ? held.profile.name : name || null,
+      avatar: picture !== null,
+      version: held.profile.version + 1,
+    };
+    profiles[ME] = { profile, picture };
+    emitClient({ type: "profile_changed", profile: { ...profile } });
+    return delay({ ...profile }, 400);
+  },
+  getAvatar: (userId: string) => delay(profiles[userId]?.picture ?? null),
   readReceipts: () => delay(readReceiptsOn),
   setReadReceipts: (on: boolean) => {
     readReceiptsOn = on;
@@ -724,7 +760,14 @@ const api = {
   },
   backupStatus: () => delay({ last_backup_ms: null }),
   choosePath: (purpose: PathPurpose, current: string) =>
-    delay(purpose === "restore_file" ? `/home/${ME}/Documents/Sotto ${ME} 2026-11-01.sotto` : current || null, 300),
+    delay(
+      purpose === "restore_file"
+        ? `/home/${ME}/Documents/Sotto ${ME} 2026-11-01.sotto`
+        : purpose === "profile_picture"
+          ? `/home/${ME}/Pictures/me.jpg`
+          : current || null,
+      300,
+    ),
   keyBackupStatus: () => delay({ ...keyBackup }),
   enableKeyBackup: (passphrase: string | null) => {
     keyBackup = { ...keyBackup, enabled: true, kind: passphrase ? "passphrase" : "recovery_key", version: 1, backed_up: keyBackup.sessions };
@@ -919,6 +962,10 @@ export const {
   setAutoDownloadLimit,
   readReceipts,
   setReadReceipts,
+  getProfiles,
+  getProfile,
+  setProfile,
+  getAvatar,
   onFileDrop,
   onOpenConversation,
 } = api;

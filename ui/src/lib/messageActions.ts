@@ -4,6 +4,7 @@
 //! would be refused.
 
 import type { Message, Quote, Reaction } from "./types";
+import { displayName, type ProfileState } from "../state/profileStore";
 
 export interface AvailableActions {
   reply: boolean;
@@ -40,9 +41,11 @@ export function lastEditable(messages: readonly Message[]): Message | undefined 
   return undefined;
 }
 
-/** A person as the window names them: "You" for oneself. */
-export function personName(userId: string, ownUserId: string): string {
-  return userId === ownUserId ? "You" : userId;
+/** A person as the window names them: "You" for oneself, else the name they chose (with
+ * `profiles`) or their user id. */
+export function personName(userId: string, ownUserId: string, profiles?: ProfileState): string {
+  if (userId === ownUserId) return "You";
+  return profiles ? displayName(profiles, userId) : userId;
 }
 
 /** A message in a line: its text, a file's caption or what it is. */
@@ -60,10 +63,10 @@ export function quoteLine(quote: Quote): string {
 }
 
 /** Who gave a reaction, in words ("You, bob and carol"), oneself first. */
-export function reactorNames(reaction: Reaction, ownUserId: string): string {
+export function reactorNames(reaction: Reaction, ownUserId: string, profiles?: ProfileState): string {
   const names = [...reaction.users]
     .sort((a, b) => Number(b === ownUserId) - Number(a === ownUserId))
-    .map((u) => personName(u, ownUserId));
+    .map((u) => personName(u, ownUserId, profiles));
   if (names.length <= 1) return names.join("");
   return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
 }

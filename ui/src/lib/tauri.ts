@@ -153,6 +153,21 @@ export const renameGroup = (groupId: string, name: string) => call("rename_group
 export const setMemberRole = (groupId: string, userId: string, role: Role) =>
   call("set_member_role", { group_id: groupId, user_id: userId, role });
 export const dismissGroup = (groupId: string) => call("dismiss_group", { group_id: groupId });
+/** Every profile known here with a name or a picture (mine included). */
+export const getProfiles = () => call("get_profiles", {});
+export const getProfile = (userId: string) => call("get_profile", { user_id: userId });
+/**
+ * Changes my profile: `name` (null keeps it, "" clears it), a new picture from the file at
+ * `avatarPath`, or with `removeAvatar` none. Needs the server.
+ */
+export const setProfile = (change: { name?: string | null; avatarPath?: string | null; removeAvatar?: boolean }) =>
+  call("set_profile", {
+    name: change.name ?? null,
+    avatar_path: change.avatarPath ?? null,
+    remove_avatar: change.removeAvatar ?? false,
+  });
+/** A person's picture as a `data:image/jpeg` URL (null when they have none). */
+export const getAvatar = (userId: string) => call("get_avatar", { user_id: userId });
 export const getSettings = () => call("get_settings", {});
 export const setSettings = (settings: Settings) => call("set_settings", { settings });
 /** Quits Sotto (closing the window may only hide it). */

@@ -10,6 +10,7 @@ export type { BackupSummary } from "./bindings/BackupSummary";
 export type { ClientEvent } from "./bindings/ClientEvent";
 export type { CommandError } from "./bindings/CommandError";
 export type { ConnectionState } from "./bindings/ConnectionState";
+export type { ContactProfile } from "./bindings/ContactProfile";
 export type { Conversation } from "./bindings/Conversation";
 export type { ConversationId } from "./bindings/ConversationId";
 export type { ConversationKind } from "./bindings/ConversationKind";

@@ -5,13 +5,14 @@
 import * as ipc from "../lib/tauri";
 import { asCommandError } from "../lib/errors";
 import { LIST_LOADED, markOnce } from "../lib/perf";
-import { directUserOf, groupConversationId, groupIdOf } from "../lib/ids";
-import type { ClientEvent, Conversation, ConversationId, Message, SearchHit } from "../lib/types";
+import { directConversationId, directUserOf, groupConversationId, groupIdOf } from "../lib/ids";
+import type { ClientEvent, ContactProfile, Conversation, ConversationId, Message, SearchHit } from "../lib/types";
 import type { AppStore } from "./appStore";
 import { ConversationStore, TYPING_TTL_MS } from "./conversationStore";
 import { DeviceStore } from "./deviceStore";
 import { GroupStore } from "./groupStore";
 import { MessageStore } from "./messageStore";
+import { displayName, ProfileStore } from "./profileStore";
 import { TransferStore, type PendingFile } from "./transferStore";
 import { UiStore } from "./uiStore";
 
@@ -25,6 +26,7 @@ export class Session {
   readonly conversations = new ConversationStore();
   readonly messages = new MessageStore();
   readonly groups = new GroupStore();
+  readonly profiles = new ProfileStore();
   readonly devices = new DeviceStore();
   readonly transfers = new TransferStore();
   readonly ui = new UiStore();
@@ -60,6 +62,30 @@ export class Session {
     } catch (error) {
       this.conversations.setLoadError(asCommandError(error));
     }
+  }
+
+  /** Reads every known profile (names and whether there are pictures). */
+  async loadProfiles(): Promise<void> {
+    await this.profiles.load().catch(() => undefined);
+  }
+
+  /**
+   * Changes my name and/or picture (see `ipc.setProfile`); the profile store has it at once.
+   * Rejects with the engine's error (offline, a picture that can't be used, a name too long).
+   */
+  async setProfile(change: Parameters<typeof ipc.setProfile>[0]): Promise<ContactProfile> {
+    const profile = await ipc.setProfile(change);
+    this.profiles.apply(profile);
+    return profile;
+  }
+
+  /** The conversation with my own user id: Note to self (it exists once it has a message). */
+  get noteToSelfId(): ConversationId {
+    return directConversationId(this.ownUserId);
+  }
+
+  openNoteToSelf(): void {
+    this.openConversation(this.noteToSelfId);
   }
 
   /**
@@ -308,6 +334,9 @@ export class Session {
       case "message_received": {
         const m = event.message;
         this.messages.add(m);
+        // A conversation its first message made (Note to self has no "start"): the list is read
+        // again, since the engine announces no conversation for it.
+        if (!this.conversations.find(m.conversation_id)) void this.loadConversations();
         this.conversations.setTyping(m.conversation_id, m.sender_user, false, 0);
         if (!m.outgoing) this.readIfOpen(m.conversation_id, true);
         if (!m.outgoing && m.kind !== "system") this.announce(m);
@@ -370,6 +399,9 @@ export class Session {
           total: event.total,
         });
         break;
+      case "profile_changed":
+        this.profiles.apply(event.profile);
+        break;
       case "typing": {
         if (event.user_id === this.ownUserId) break;
         const expiresAt = this.now() + TYPING_TTL_MS;
@@ -399,12 +431,13 @@ export class Session {
   private announce(m: Message): void {
     const conversation = this.conversations.find(m.conversation_id);
     const where = conversation && conversation.kind === "group" ? ` in ${conversation.title}` : "";
+    const who = displayName(this.profiles.get(), m.sender_user);
     const text =
       m.kind === "undecryptable"
         ? "a message that can't be decrypted yet"
         : m.kind === "file" && m.file
           ? m.body || (m.file.image ? "a photo" : `a file, ${m.file.name}`)
           : m.body;
-    this.ui.announce(`${m.sender_user}${where}: ${text}`);
+    this.ui.announce(`${who}${where}: ${text}`);
   }
 }

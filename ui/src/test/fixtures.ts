@@ -1,7 +1,7 @@
 //! Test data builders. The fixed clock is Wednesday 18 March 2026, 15:30 UTC (tests run in UTC).
 
 import { directConversationId, groupConversationId } from "../lib/ids";
-import type { AppStatus, Conversation, Message } from "../lib/types";
+import type { AppStatus, ContactProfile, Conversation, Message } from "../lib/types";
 import type { Clock } from "../lib/time";
 
 export const NOW = Date.UTC(2026, 2, 18, 15, 30);
@@ -75,3 +75,11 @@ export function conversation(partial: Partial<Conversation> = {}): Conversation 
     ...partial,
   };
 }
+
+/** A profile as `get_profiles` and `profile_changed` give it. */
+export function profile(partial: Partial<ContactProfile> = {}): ContactProfile {
+  return { user_id: "bob", name: null, avatar: false, version: 1, ...partial };
+}
+
+/** A picture as `get_avatar` gives it (the smallest JPEG header is enough for jsdom). */
+export const PICTURE_URL = "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQ==";

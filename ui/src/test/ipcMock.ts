@@ -116,6 +116,15 @@ const defaults: typeof Real = {
   setAutoDownloadLimit: async () => null,
   readReceipts: async () => true,
   setReadReceipts: async () => null,
+  getProfiles: async () => [],
+  getProfile: async () => null,
+  setProfile: async (change) => ({
+    user_id: "alice",
+    name: change.name ?? null,
+    avatar: change.avatarPath !== undefined && change.avatarPath !== null,
+    version: 2,
+  }),
+  getAvatar: async () => null,
   startDirect: async (userId) => ({
     id: directConversationId(userId),
     kind: "direct",
@@ -299,6 +308,10 @@ export const fileImage = vi.fn(defaults.fileImage);
 export const cancelTransfer = vi.fn(defaults.cancelTransfer);
 export const autoDownloadLimit = vi.fn(defaults.autoDownloadLimit);
 export const setAutoDownloadLimit = vi.fn(defaults.setAutoDownloadLimit);
+export const getProfiles = vi.fn(defaults.getProfiles);
+export const getProfile = vi.fn(defaults.getProfile);
+export const setProfile = vi.fn(defaults.setProfile);
+export const getAvatar = vi.fn(defaults.getAvatar);
 export const readReceipts = vi.fn(defaults.readReceipts);
 export const setMuted = vi.fn(defaults.setMuted);
 export const setArchived = vi.fn(defaults.setArchived);
@@ -435,6 +448,10 @@ const mocks = {
   setAutoDownloadLimit,
   readReceipts,
   setReadReceipts,
+  getProfiles,
+  getProfile,
+  setProfile,
+  getAvatar,
   setMuted,
   setArchived,
   setPinned,

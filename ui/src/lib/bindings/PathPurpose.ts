@@ -3,4 +3,4 @@
 /**
  * What a native file chooser is for.
  */
-export type PathPurpose = "backup_file" | "restore_file" | "export_folder" | "attach_file" | "save_file";
+export type PathPurpose = "backup_file" | "restore_file" | "export_folder" | "attach_file" | "save_file" | "profile_picture";

@@ -7,6 +7,7 @@ import type { BackupSummary } from "./BackupSummary";
 import type { CertificateProblem } from "./CertificateProblem";
 import type { ClientEvent } from "./ClientEvent";
 import type { ClipboardImage } from "./ClipboardImage";
+import type { ContactProfile } from "./ContactProfile";
 import type { Conversation } from "./Conversation";
 import type { ConversationId } from "./ConversationId";
 import type { DeviceId } from "./DeviceId";
@@ -119,6 +120,10 @@ export interface Commands {
   set_settings: { args: { settings: Settings }; result: Settings };
   read_receipts: { args: Record<string, never>; result: boolean };
   set_read_receipts: { args: { on: boolean }; result: null };
+  get_profiles: { args: Record<string, never>; result: Array<ContactProfile> };
+  get_profile: { args: { user_id: UserId }; result: ContactProfile | null };
+  set_profile: { args: { name: string | null; avatar_path: string | null; remove_avatar: boolean }; result: ContactProfile };
+  get_avatar: { args: { user_id: UserId }; result: string | null };
   quit: { args: Record<string, never>; result: null };
   check_for_update: { args: Record<string, never>; result: UpdateCheck };
   install_update: { args: { on_progress: Channel<DownloadProgress> }; result: null };

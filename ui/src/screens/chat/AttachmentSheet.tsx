@@ -10,6 +10,7 @@ import { baseName, describeType, fileKind, formatSize } from "../../lib/files";
 import { useStore } from "../../lib/store";
 import type { CommandError, Conversation, FilePreview } from "../../lib/types";
 import { useSession } from "../../state/context";
+import { useConversationTitle } from "../../state/people";
 import type { PendingFile } from "../../state/transferStore";
 import { Modal } from "../../components/Modal";
 import { ErrorNote } from "../../components/ErrorNote";
@@ -24,6 +25,7 @@ export function AttachmentSheet({ conversation }: { conversation: Conversation }
 
 function Sheet({ conversation, files }: { conversation: Conversation; files: PendingFile[] }) {
   const session = useSession();
+  const to = useConversationTitle(conversation);
   const [caption, setCaption] = useState("");
   const [sending, setSending] = useState(false);
   const [error, setError] = useState<CommandError | null>(null);
@@ -59,7 +61,7 @@ function Sheet({ conversation, files }: { conversation: Conversation; files: Pen
     }
   };
 
-  const title = files.length === 1 ? `Send a file to ${conversation.title}` : `Send ${files.length} files to ${conversation.title}`;
+  const title = files.length === 1 ? `Send a file to ${to}` : `Send ${files.length} files to ${to}`;
   return (
     <Modal title={title} onClose={cancel} className="modal--attach" testId="attachment-sheet">
       <form

@@ -8,7 +8,9 @@ import * as ipc from "../../lib/tauri";
 import { useStore } from "../../lib/store";
 import type { Conversation } from "../../lib/types";
 import { useSession } from "../../state/context";
-import { Avatar } from "../../components/Avatar";
+import { ConversationAvatar } from "../../components/PersonAvatar";
+import { isNoteToSelf } from "../../lib/people";
+import { useConversationTitle } from "../../state/people";
 import { BackIcon, InfoIcon, LockIcon, TickIcon, TimerIcon, VerifiedIcon } from "../../components/icons";
 import { Menu } from "../../components/Menu";
 import { asCommandError, describeError } from "../../lib/errors";
@@ -19,7 +21,10 @@ export function ChatHeader({ conversation: c }: { conversation: Conversation }) 
   const group = useStore(session.groups, (s) => (c.kind === "group" ? s[c.peer] : undefined));
   const detailsOpen = useStore(session.ui, (s) => s.detailsOpen);
   const members = group?.members.length;
-  const direct = c.kind === "direct";
+  const title = useConversationTitle(c);
+  const self = isNoteToSelf(c, session.ownUserId);
+  // Note to self has no safety number to compare (it is this user's own devices).
+  const direct = c.kind === "direct" && !self;
   const verified = useStore(session.conversations, (s) => (direct ? s.verified[c.peer] === true : false));
   const keyChanges = useStore(session.conversations, (s) => s.keyChanges[c.peer] ?? 0);
   const [timerMenu, setTimerMenu] = useState(false);
@@ -50,10 +55,10 @@ export function ChatHeader({ conversation: c }: { conversation: Conversation }) 
       <button type="button" className="icon-button chat-header__back" onClick={() => session.closeConversation()}>
         <BackIcon label="Back to conversations" />
       </button>
-      <Avatar id={c.peer} name={c.title} group={c.kind === "group"} size="small" />
+      <ConversationAvatar conversation={c} size="small" />
       <div className="chat-header__text">
         <h2 className="chat-header__title" data-testid="chat-title">
-          {c.title}
+          {title}
         </h2>
         <p className="chat-header__sub">
           <LockIcon className="chat-header__lock" />
@@ -113,6 +118,7 @@ export function ChatHeader({ conversation: c }: { conversation: Conversation }) 
           }))}
         />
       ) : null}
+      {self ? null : (
       <button
         type="button"
         className="icon-button"
@@ -123,6 +129,7 @@ export function ChatHeader({ conversation: c }: { conversation: Conversation }) 
       >
         <InfoIcon label={c.kind === "group" ? "Group details" : "Contact details and safety number"} />
       </button>
+      )}
     </header>
   );
 }

@@ -8,6 +8,7 @@ import { useStore } from "../../lib/store";
 import { directUserOf, groupIdOf, UNTOUCHED } from "../../lib/ids";
 import type { Conversation, ConversationId } from "../../lib/types";
 import { useSession } from "../../state/context";
+import { useConversationTitle } from "../../state/people";
 import { ChatHeader } from "./ChatHeader";
 import { HeldNotice } from "./HeldNotice";
 import { KeyChangeNotice } from "./KeyChangeNotice";
@@ -34,6 +35,7 @@ export function ChatView({ conversationId, warmup = false }: ChatViewProps) {
   const found = useStore(session.conversations, (s) => s.list.find((c) => c.id === conversationId));
   const generation = useStore(session.messages, (s) => s[conversationId]?.generation ?? 0);
   const conversation = found ?? placeholder(conversationId);
+  const title = useConversationTitle(conversation);
   const dragging = useStore(session.transfers, (s) => s.dragging);
 
   useEffect(() => {
@@ -50,7 +52,7 @@ export function ChatView({ conversationId, warmup = false }: ChatViewProps) {
       className="chat"
       data-testid={warmup ? undefined : "chat-view"}
       data-conversation-id={conversationId}
-      aria-label={conversation.title}
+      aria-label={title}
     >
       <ChatHeader conversation={conversation} />
       {conversation.kind === "direct" && !warmup ? <HeldNotice userId={conversation.peer} /> : null}
@@ -61,7 +63,7 @@ export function ChatView({ conversationId, warmup = false }: ChatViewProps) {
       {warmup ? null : <AttachmentSheet conversation={conversation} />}
       {dragging && !warmup ? (
         <div className="chat__drop" data-testid="drop-target" aria-hidden="true">
-          <p className="chat__drop-text">Drop to send to {conversation.title}</p>
+          <p className="chat__drop-text">Drop to send to {title}</p>
         </div>
       ) : null}
     </section>

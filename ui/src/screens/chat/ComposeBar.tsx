@@ -7,14 +7,16 @@ import { useStore } from "../../lib/store";
 import { messageLine, personName } from "../../lib/messageActions";
 import type { ComposeTarget } from "../../state/uiStore";
 import { useSession } from "../../state/context";
+import { useProfiles } from "../../state/people";
 
 export function ComposeBar({ target, onLeave }: { target: ComposeTarget; onLeave: () => void }) {
   const session = useSession();
+  const profiles = useProfiles();
   const m = target.message;
   // The message as it is now, if its window is loaded (deleted meanwhile, say).
   const live = useStore(session.messages, (s) => s[m.conversation_id]?.messages.find((x) => x.id === m.id)) ?? m;
   const reply = target.kind === "reply";
-  const title = reply ? `Replying to ${personName(live.sender_user, session.ownUserId)}` : "Editing";
+  const title = reply ? `Replying to ${personName(live.sender_user, session.ownUserId, profiles)}` : "Editing";
   const leave = reply ? "Cancel reply" : "Cancel editing";
   return (
     <div className="compose-bar" data-testid={reply ? "reply-bar" : "edit-bar"}>

@@ -21,6 +21,8 @@ import { useSession } from "../../state/context";
 import { ErrorNote } from "../../components/ErrorNote";
 import { PaperclipIcon, SendIcon, TickIcon } from "../../components/icons";
 import { readPasted } from "../../lib/files";
+import { isNoteToSelf } from "../../lib/people";
+import { useConversationTitle, useDisplayName } from "../../state/people";
 import { ComposeBar } from "./ComposeBar";
 
 export const TYPING_REPEAT_MS = 3000;
@@ -30,6 +32,10 @@ export const DRAFT_SAVE_MS = 500;
 export function Composer({ conversation, warmup = false }: { conversation: Conversation; warmup?: boolean }) {
   const session = useSession();
   const id = conversation.id;
+  const title = useConversationTitle(conversation);
+  const peerName = useDisplayName(conversation.peer);
+  // Nobody to tell that I'm typing in Note to self.
+  const quiet = isNoteToSelf(conversation, session.ownUserId);
   const group = useStore(session.groups, (s) => (conversation.kind === "group" ? s[conversation.peer] : undefined));
   const [text, setText] = useState(() => session.ui.drafts.get(id) ?? conversation.draft);
   const [error, setError] = useState<CommandError | null>(null);
@@ -145,7 +151,7 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
     setError(null);
     setRefusal(null);
     // Changing a message is not writing a new one: the others are not told I'm typing.
-    if (editing) return;
+    if (editing || quiet) return;
     if (!value) {
       stopTyping();
       return;
@@ -336,7 +342,7 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
         </p>
       ) : held ? (
         <p className="composer__note" id={`composer-note-${id}`} data-testid="composer-held">
-          Sending to {conversation.peer} is paused until you compare safety numbers again or accept their new key
+          Sending to {peerName} is paused until you compare safety numbers again or accept their new key
           (above).
         </p>
       ) : null}
@@ -374,11 +380,11 @@ export function Composer({ conversation, warmup = false }: { conversation: Conve
                 ? "Sending is paused"
                 : editing
                   ? "Edit your message"
-                  : `Message ${conversation.title}`
+                  : `Message ${title}`
           }
           disabled={blocked}
           aria-describedby={blocked ? `composer-note-${id}` : undefined}
-          aria-label={editing ? "Edit your message" : `Message ${conversation.title}`}
+          aria-label={editing ? "Edit your message" : `Message ${title}`}
           onChange={(e) => onChange(e.target.value)}
           onKeyDown={onKeyDown}
           onPaste={onPaste}

@@ -12,6 +12,9 @@ import { useStore } from "../../lib/store";
 import { formatFull, useClock } from "../../lib/time";
 import type { Message } from "../../lib/types";
 import { useSession } from "../../state/context";
+import { isNoteToSelf } from "../../lib/people";
+import { useDisplayName, useProfiles } from "../../state/people";
+import { displayName } from "../../state/profileStore";
 
 interface MessageDetailsProps {
   message: Message;
@@ -25,6 +28,9 @@ export function MessageDetails({ message: m, anchor, onClose, returnFocus }: Mes
   const readReceipts = useReadReceiptsSetting();
   const peer = directUserOf(m.conversation_id);
   const delivery = deliveryOf(m);
+  const session = useSession();
+  // Note to self: nobody else reads it.
+  const self = peer !== null && isNoteToSelf({ kind: "direct", peer }, session.ownUserId);
   return (
     <Popover
       anchor={anchor}
@@ -46,12 +52,12 @@ export function MessageDetails({ message: m, anchor, onClose, returnFocus }: Mes
             </>
           )}
         </p>
-        {delivery === "queued" ? null : peer !== null ? (
+        {delivery === "queued" || self ? null : peer !== null ? (
           <DirectState message={m} peer={peer} />
         ) : (
           <GroupState message={m} />
         )}
-        {readReceipts === false ? (
+        {readReceipts === false && !self ? (
           <p className="muted small" data-testid="details-receipts-off">
             You turned read receipts off, so you don't see who read it. Settings → Privacy turns them back on.
           </p>
@@ -77,8 +83,9 @@ function useReadReceiptsSetting(): boolean | null {
   return on;
 }
 
-function DirectState({ message: m, peer }: { message: Message; peer: string }) {
+function DirectState({ message: m, peer: peerId }: { message: Message; peer: string }) {
   const delivery = deliveryOf(m);
+  const peer = useDisplayName(peerId);
   const text =
     delivery === "read"
       ? `Read by ${peer}`
@@ -121,6 +128,7 @@ function GroupState({ message: m }: { message: Message }) {
 }
 
 function People({ title, people, testId }: { title: string; people: readonly string[]; testId: string }) {
+  const profiles = useProfiles();
   if (people.length === 0) return null;
   const id = `${testId}-heading`;
   return (
@@ -130,7 +138,9 @@ function People({ title, people, testId }: { title: string; people: readonly str
       </h4>
       <ul className="receipt-details__people" data-testid={testId}>
         {people.map((user) => (
-          <li key={user}>{user}</li>
+          <li key={user} title={user}>
+            {displayName(profiles, user)}
+          </li>
         ))}
       </ul>
     </section>

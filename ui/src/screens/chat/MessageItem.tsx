@@ -20,6 +20,7 @@ import type { MessageRow } from "../../lib/messageRows";
 import { formatFull, useClock } from "../../lib/time";
 import type { Message } from "../../lib/types";
 import { useSession } from "../../state/context";
+import { useDisplayName } from "../../state/people";
 import { AlertIcon, ClockIcon } from "../../components/icons";
 import { BubbleMeta } from "./BubbleMeta";
 import { FileBubble } from "./FileMessage";
@@ -87,6 +88,7 @@ interface BubbleItemProps {
 
 function BubbleItem({ row, showSender, common }: BubbleItemProps) {
   const m = row.message;
+  const sender = useDisplayName(m.sender_user);
   const root = useRef<HTMLDivElement>(null);
   const bubble = useRef<HTMLDivElement>(null);
   const actions = useMessageActions(m);
@@ -137,7 +139,7 @@ function BubbleItem({ row, showSender, common }: BubbleItemProps) {
       {...common}
       data-deleted={m.deleted ? "true" : undefined}
       tabIndex={-1}
-      aria-label={`From ${m.outgoing ? "you" : m.sender_user}`}
+      aria-label={`From ${m.outgoing ? "you" : sender}`}
       role="article"
       onKeyDown={onKeyDown}
       onFocus={() => setFocused(true)}
@@ -145,7 +147,9 @@ function BubbleItem({ row, showSender, common }: BubbleItemProps) {
         if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setFocused(false);
       }}
     >
-      {showSender && !m.outgoing && row.firstInRun ? <p className="message__sender">{m.sender_user}</p> : null}
+      {showSender && !m.outgoing && row.firstInRun ? <p className="message__sender" data-testid="message-sender" title={sender === m.sender_user ? undefined : m.sender_user}>
+          {sender}
+        </p> : null}
       <div className="message__main" ref={bubble} onContextMenu={onContextMenu}>
         {m.deleted ? (
           <DeletedBubble message={m} />
@@ -170,13 +174,13 @@ function BubbleItem({ row, showSender, common }: BubbleItemProps) {
       {m.reason === "not_a_member" && !m.outgoing ? (
         <p className="message__warning" data-testid="not-a-member">
           <AlertIcon className="message__warning-icon" />
-          Sent by {m.sender_user}, who is not a member of this group as its members' own changes have it
+          Sent by {sender}, who is not a member of this group as its members' own changes have it
         </p>
       ) : null}
       {m.reason === "unconfirmed_device" && !m.outgoing ? (
         <p className="message__warning" data-testid="unconfirmed-sender">
           <AlertIcon className="message__warning-icon" />
-          Sent from a device {m.sender_user} has not confirmed
+          Sent from a device {sender} has not confirmed
         </p>
       ) : null}
       {m.kind === "text" && !m.outgoing && clockIsOff(m) ? <ClockOff message={m} /> : null}
@@ -230,11 +234,12 @@ export function clockIsOff(m: Message): boolean {
 
 function ClockOff({ message: m }: { message: Message }) {
   const clock = useClock();
+  const sender = useDisplayName(m.sender_user);
   const received = m.server_ts ?? m.ts;
   return (
     <p className="message__note muted small" data-testid="clock-off">
       <ClockIcon className="message__warning-icon" />
-      Written at {formatFull(m.ts, clock.locale)} by {m.sender_user}'s clock; the server received it at{" "}
+      Written at {formatFull(m.ts, clock.locale)} by {sender}'s clock; the server received it at{" "}
       {formatFull(received, clock.locale)}.
     </p>
   );

@@ -9,11 +9,13 @@ import { messageLine, personName, quoteLine } from "../../lib/messageActions";
 import type { Message, Quote } from "../../lib/types";
 import type { MessageState } from "../../state/messageStore";
 import { useSession } from "../../state/context";
+import { useProfiles } from "../../state/people";
 
 const NOT_HERE = "The original message is not on this device.";
 
 export function QuoteBlock({ reply, quote }: { reply: Message; quote: Quote }) {
   const session = useSession();
+  const profiles = useProfiles();
   const [note, setNote] = useState<string | null>(null);
   const select = useCallback(
     (s: MessageState) =>
@@ -23,7 +25,7 @@ export function QuoteBlock({ reply, quote }: { reply: Message; quote: Quote }) {
   const live = useStore(session.messages, select);
   const deleted = live ? live.deleted : quote.deleted;
   const text = live ? messageLine(live) : quoteLine(quote);
-  const who = personName(quote.sender_user, session.ownUserId);
+  const who = personName(quote.sender_user, session.ownUserId, profiles);
 
   const show = async () => {
     if (quote.id === null) return;

@@ -4,6 +4,7 @@
 import { reactorNames } from "../../lib/messageActions";
 import type { Message } from "../../lib/types";
 import { useSession } from "../../state/context";
+import { useProfiles } from "../../state/people";
 
 interface ReactionsProps {
   message: Message;
@@ -14,12 +15,13 @@ interface ReactionsProps {
 export function Reactions({ message: m, onToggle }: ReactionsProps) {
   const session = useSession();
   const own = session.ownUserId;
+  const profiles = useProfiles();
   if (m.reactions.length === 0) return null;
   return (
     <ul className="reactions" aria-label="Reactions" data-testid="reactions">
       {m.reactions.map((r) => {
         const mine = r.users.includes(own);
-        const who = reactorNames(r, own);
+        const who = reactorNames(r, own, profiles);
         return (
           <li key={r.emoji}>
             <button

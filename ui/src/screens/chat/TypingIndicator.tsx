@@ -3,6 +3,8 @@
 import { useStore } from "../../lib/store";
 import type { ConversationId } from "../../lib/types";
 import { useSession } from "../../state/context";
+import { useProfiles } from "../../state/people";
+import { displayName } from "../../state/profileStore";
 
 const NOBODY: Record<string, number> = {};
 
@@ -18,7 +20,12 @@ export function typingText(users: readonly string[]): string {
 export function TypingIndicator({ conversationId }: { conversationId: ConversationId }) {
   const session = useSession();
   const typing = useStore(session.conversations, (s) => s.typing[conversationId] ?? NOBODY);
-  const text = typingText(Object.keys(typing).sort());
+  const profiles = useProfiles();
+  const text = typingText(
+    Object.keys(typing)
+      .sort()
+      .map((user) => displayName(profiles, user)),
+  );
   return (
     <div className="typing" aria-hidden={text ? undefined : true}>
       {text ? (

@@ -8,7 +8,8 @@ import { useStore } from "../../lib/store";
 import { formatDate, useClock } from "../../lib/time";
 import type { CommandError, DeviceSummary } from "../../lib/types";
 import { useSession } from "../../state/context";
-import { Avatar } from "../../components/Avatar";
+import { PersonAvatar } from "../../components/PersonAvatar";
+import { useDisplayName } from "../../state/people";
 import { ErrorNote } from "../../components/ErrorNote";
 import { SafetyNumber } from "./SafetyNumber";
 
@@ -42,6 +43,7 @@ export function ContactDetails({ userId }: { userId: string }) {
   const revision = `${keyRevision}.${deviceRevision}`;
   const [reloads, setReloads] = useState(0);
   const key = `${userId}:${revision}:${reloads}`;
+  const name = useDisplayName(userId);
   const safety = useLoad(key, () => ipc.verification(userId));
   const devices = useLoad(key, () => ipc.userDevices(userId));
   useEffect(() => {
@@ -51,8 +53,14 @@ export function ContactDetails({ userId }: { userId: string }) {
   return (
     <>
       <div className="details__identity">
-        <Avatar id={userId} name={userId} size="large" />
-        <h3>{userId}</h3>
+        <PersonAvatar userId={userId} size="large" />
+        <h3 data-testid="contact-name">{name}</h3>
+        {/* Who they are for the safety number: the user id, whatever name they chose. */}
+        {name !== userId ? (
+          <p className="muted" data-testid="contact-user-id">
+            {userId}
+          </p>
+        ) : null}
       </div>
       <section className="details__section" aria-labelledby="safety-heading">
         <h3 id="safety-heading" className="details__heading">

@@ -10,6 +10,8 @@ import { useStore } from "../../lib/store";
 import type { CommandError, GroupMember, LocalGroup, Role } from "../../lib/types";
 import { useSession } from "../../state/context";
 import { Avatar } from "../../components/Avatar";
+import { PersonAvatar } from "../../components/PersonAvatar";
+import { useDisplayName } from "../../state/people";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { ErrorNote } from "../../components/ErrorNote";
 import { Menu, type MenuItem } from "../../components/Menu";
@@ -324,11 +326,12 @@ interface MemberRowProps {
 }
 
 function MemberRow({ member: m, isMe, hasActions, menuOpen, onMenu }: MemberRowProps) {
+  const name = useDisplayName(m.user_id);
   return (
     <li className="member-row" data-testid="member-row" data-user-id={m.user_id} data-role={m.role}>
-      <Avatar id={m.user_id} name={m.user_id} size="small" />
-      <span className="member-row__name">
-        {m.user_id}
+      <PersonAvatar userId={m.user_id} size="small" />
+      <span className="member-row__name" title={m.user_id}>
+        {name}
         {isMe ? <span className="muted"> (you)</span> : null}
       </span>
       {m.role !== "member" ? (
@@ -345,7 +348,7 @@ function MemberRow({ member: m, isMe, hasActions, menuOpen, onMenu }: MemberRowP
           aria-expanded={menuOpen}
           data-testid="member-more"
         >
-          <MoreIcon label={`Manage ${m.user_id}`} />
+          <MoreIcon label={`Manage ${name}`} />
         </button>
       ) : null}
     </li>

@@ -1,4 +1,4 @@
-//! Start a direct chat by user id.
+//! Start a direct chat by user id, or open Note to self (messages to one's own devices).
 
 import { useState } from "react";
 import * as ipc from "../../lib/tauri";
@@ -7,6 +7,8 @@ import { isValidUserId, USER_ID_RULE } from "../../lib/ids";
 import { useSession } from "../../state/context";
 import { Modal } from "../../components/Modal";
 import { FormError, type FormProblem } from "../../components/FormError";
+import { NoteIcon } from "../../components/icons";
+import { NOTE_TO_SELF } from "../../lib/people";
 
 export function NewChatDialog({ onClose }: { onClose: () => void }) {
   const session = useSession();
@@ -20,6 +22,10 @@ export function NewChatDialog({ onClose }: { onClose: () => void }) {
     const id = userId.trim();
     if (!isValidUserId(id)) {
       setProblem({ kind: "local", text: `User ids are ${USER_ID_RULE}.` });
+      return;
+    }
+    if (id === session.ownUserId) {
+      openNoteToSelf();
       return;
     }
     setBusy(true);
@@ -36,8 +42,22 @@ export function NewChatDialog({ onClose }: { onClose: () => void }) {
     }
   };
 
+  const openNoteToSelf = () => {
+    session.openNoteToSelf();
+    onClose();
+  };
+
   return (
     <Modal title="New chat" onClose={onClose} testId="new-chat-dialog">
+      <button type="button" className="note-to-self-entry" onClick={openNoteToSelf} data-testid="note-to-self">
+        <span className="avatar avatar--small" data-color="5" aria-hidden="true">
+          <NoteIcon />
+        </span>
+        <span className="note-to-self-entry__text">
+          <span className="note-to-self-entry__title">{NOTE_TO_SELF}</span>
+          <span className="muted small">Notes, links and files for yourself, on all your devices</span>
+        </span>
+      </button>
       <form className="form" onSubmit={(e) => void submit(e)} noValidate>
         <label className="field">
           <span className="field__label">Who do you want to write to?</span>

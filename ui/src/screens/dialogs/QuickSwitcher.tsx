@@ -8,7 +8,9 @@ import { directConversationId, isValidUserId } from "../../lib/ids";
 import { useStore } from "../../lib/store";
 import type { CommandError, Conversation } from "../../lib/types";
 import { useSession } from "../../state/context";
-import { Avatar } from "../../components/Avatar";
+import { ConversationAvatar } from "../../components/PersonAvatar";
+import { conversationTitle } from "../../lib/people";
+import { useProfiles } from "../../state/people";
 import { ErrorNote } from "../../components/ErrorNote";
 import { Modal } from "../../components/Modal";
 import { ChatIcon } from "../../components/icons";
@@ -29,7 +31,14 @@ export function matchConversations(list: readonly Conversation[], query: string)
 
 export function QuickSwitcher({ onClose }: { onClose: () => void }) {
   const session = useSession();
-  const list = useStore(session.conversations, (s) => s.list);
+  const conversations = useStore(session.conversations, (s) => s.list);
+  const profiles = useProfiles();
+  const own = session.ownUserId;
+  // Found by the name people chose too, and shown with it.
+  const list = useMemo(
+    () => conversations.map((c) => ({ ...c, title: conversationTitle(c, own, profiles) })),
+    [conversations, own, profiles],
+  );
   const [query, setQuery] = useState("");
   const [active, setActive] = useState(0);
   const [error, setError] = useState<CommandError | null>(null);
@@ -47,6 +56,12 @@ export function QuickSwitcher({ onClose }: { onClose: () => void }) {
   const choose = async (option: Option) => {
     if (option.kind === "open") {
       session.openConversation(option.conversation.id);
+      onClose();
+      return;
+    }
+    if (option.userId === session.ownUserId) {
+      // One's own user id: Note to self (made by its first message).
+      session.openNoteToSelf();
       onClose();
       return;
     }
@@ -115,12 +130,7 @@ export function QuickSwitcher({ onClose }: { onClose: () => void }) {
           >
             {option.kind === "open" ? (
               <>
-                <Avatar
-                  id={option.conversation.peer}
-                  name={option.conversation.title}
-                  group={option.conversation.kind === "group"}
-                  size="small"
-                />
+                <ConversationAvatar conversation={option.conversation} size="small" />
                 <span>{option.conversation.title}</span>
               </>
             ) : (

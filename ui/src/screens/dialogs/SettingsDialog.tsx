@@ -21,6 +21,7 @@ import { UpdatesSection } from "./UpdatesSection";
 import { FilesSection } from "./FilesSection";
 import { PrivacySection } from "./PrivacySection";
 import { DevicesSection } from "../devices/DevicesSection";
+import { ProfileSection } from "./ProfileSection";
 
 export function SettingsDialog({ onClose }: { onClose: () => void }) {
   const app = useAppStore();
@@ -68,6 +69,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
   return (
     <Modal title="Settings" onClose={onClose} testId="settings-panel" className="modal--settings">
       <div className="settings">
+        {account ? <ProfileSection /> : null}
         {account ? (
           <section className="settings__section" aria-labelledby="settings-account">
             <h3 id="settings-account" className="settings__heading">

@@ -33,6 +33,7 @@ export function MainScreen({ session: given }: MainScreenProps) {
     // Unless the list read at start is already there (it is read again once events flow).
     if (!session.conversations.get().loaded) void session.loadConversations();
     void session.loadDeviceState();
+    void session.loadProfiles();
     ipc
       .getSettings()
       .then((s) => app.setSettings(s))
@@ -44,6 +45,7 @@ export function MainScreen({ session: given }: MainScreenProps) {
         // online, a first message) is read again.
         void session.loadConversations();
         void session.loadDeviceState();
+        void session.loadProfiles();
         ipc
           .appStatus()
           .then((s) => {

@@ -10,6 +10,8 @@ import type { PopoverAnchor } from "../../components/Popover";
 import { ArchiveIcon, BellIcon, MutedIcon, PinIcon, TrashIcon, UnreadIcon } from "../../components/icons";
 import { asCommandError, describeError } from "../../lib/errors";
 import { useClock } from "../../lib/time";
+import { conversationTitle } from "../../lib/people";
+import { useProfiles } from "../../state/people";
 import type { Conversation } from "../../lib/types";
 import { useSession } from "../../state/context";
 import { isMuted } from "./ConversationRow";
@@ -40,6 +42,8 @@ interface ConversationMenuProps {
 export function ConversationMenu({ open, onChange }: ConversationMenuProps) {
   const session = useSession();
   const clock = useClock();
+  const profiles = useProfiles();
+  const titleOf = (c: Conversation) => conversationTitle(c, session.ownUserId, profiles);
   const now = () => clock.now();
   const [deleting, setDeleting] = useState<Conversation | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -101,7 +105,7 @@ export function ConversationMenu({ open, onChange }: ConversationMenuProps) {
           // A new menu (the mute lengths) takes focus again.
           key={open.kind}
           anchor={open.anchor}
-          label={open.kind === "mute" ? `Mute ${open.conversation.title}` : `${open.conversation.title}: actions`}
+          label={open.kind === "mute" ? `Mute ${titleOf(open.conversation)}` : `${titleOf(open.conversation)}: actions`}
           items={open.kind === "mute" ? muteItems(open) : items(open)}
           // Choosing "Mute…" opens the lengths in its place; any other choice closes the menu.
           onClose={() => onChange(null)}
@@ -116,7 +120,7 @@ export function ConversationMenu({ open, onChange }: ConversationMenuProps) {
       ) : null}
       {deleting ? (
         <ConfirmDialog
-          title={`Delete ${deleting.title}?`}
+          title={`Delete ${titleOf(deleting)}?`}
           confirmLabel="Delete"
           danger
           testId="delete-conversation-dialog"

@@ -5,10 +5,11 @@
 
 import { memo } from "react";
 import type { PopoverAnchor } from "../../components/Popover";
-import { Avatar } from "../../components/Avatar";
+import { ConversationAvatar } from "../../components/PersonAvatar";
 import { MoreIcon, MutedIcon, PinIcon } from "../../components/icons";
 import { formatFull, formatListTime, useClock } from "../../lib/time";
 import type { Conversation, ConversationId } from "../../lib/types";
+import { useConversationTitle } from "../../state/people";
 
 interface ConversationRowProps {
   conversation: Conversation;
@@ -33,6 +34,7 @@ function ConversationRowView({ conversation: c, selected, onOpen, onMenu }: Conv
   const group = c.kind === "group";
   const muted = isMuted(c, clock.now());
   const draft = c.draft.trim() !== "" ? c.draft : "";
+  const title = useConversationTitle(c);
   return (
     <div className="conversation-item">
       <button
@@ -57,11 +59,11 @@ function ConversationRowView({ conversation: c, selected, onOpen, onMenu }: Conv
           }
         }}
       >
-        <Avatar id={c.peer} name={c.title} group={group} />
+        <ConversationAvatar conversation={c} />
         <span className="conversation-row__text">
           <span className="conversation-row__top">
-            <span className="conversation-row__title">
-              {c.title}
+            <span className="conversation-row__title" data-testid="conversation-title">
+              {title}
               {group ? <span className="visually-hidden"> (group)</span> : null}
             </span>
             {c.pinned ? <PinIcon className="conversation-row__mark" label="Pinned" /> : null}
@@ -100,7 +102,7 @@ function ConversationRowView({ conversation: c, selected, onOpen, onMenu }: Conv
         onClick={(e) => onMenu(c.id, e.currentTarget, e.currentTarget)}
         data-testid="conversation-more"
       >
-        <MoreIcon label={`More for ${c.title}`} />
+        <MoreIcon label={`More for ${title}`} />
       </button>
     </div>
   );

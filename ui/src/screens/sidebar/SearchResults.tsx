@@ -3,6 +3,9 @@
 
 import { useClock, formatListTime, formatFull } from "../../lib/time";
 import { useSession } from "../../state/context";
+import { useProfiles } from "../../state/people";
+import { directUserOf } from "../../lib/ids";
+import { NOTE_TO_SELF } from "../../lib/people";
 import { ErrorNote } from "../../components/ErrorNote";
 import type { SearchState } from "./useSearch";
 import { Snippet } from "./Snippet";
@@ -15,7 +18,15 @@ interface SearchResultsProps {
 export function SearchResults({ query, search }: SearchResultsProps) {
   const session = useSession();
   const clock = useClock();
+  const profiles = useProfiles();
   const now = clock.now();
+  // A direct conversation by the name the person chose (or Note to self).
+  const titleOf = (hit: (typeof search.hits)[number]) => {
+    const peer = directUserOf(hit.message.conversation_id);
+    if (peer === null) return hit.conversation_title;
+    if (peer === session.ownUserId) return NOTE_TO_SELF;
+    return profiles.people[peer]?.name ?? hit.conversation_title;
+  };
 
   const onKeyDown = (e: React.KeyboardEvent<HTMLUListElement>) => {
     if (e.key !== "ArrowDown" && e.key !== "ArrowUp") return;
@@ -53,7 +64,7 @@ export function SearchResults({ query, search }: SearchResultsProps) {
               data-message-id={hit.message.id}
             >
               <span className="search-result__top">
-                <span className="search-result__title">{hit.conversation_title}</span>
+                <span className="search-result__title">{titleOf(hit)}</span>
                 <time className="search-result__time" dateTime={new Date(hit.message.ts).toISOString()} title={formatFull(hit.message.ts, clock.locale)}>
                   {formatListTime(hit.message.ts, now, clock.locale)}
                 </time>

@@ -1,10 +1,11 @@
-//! Own user id, the connection state (a dot, words when not online), and settings.
+//! Own name and picture (and user id), the connection state (a dot, words when not online), and settings.
 
 import { useState } from "react";
 import { useStore } from "../../lib/store";
 import type { ConnectionState } from "../../lib/types";
 import { useAppStore, useSession } from "../../state/context";
-import { Avatar } from "../../components/Avatar";
+import { PersonAvatar } from "../../components/PersonAvatar";
+import { useDisplayName } from "../../state/people";
 import { SettingsIcon } from "../../components/icons";
 import { CertificateReview } from "./CertificateReview";
 
@@ -21,15 +22,23 @@ export function SidebarHeader() {
   const session = useSession();
   const userId = useStore(app, (s) => s.status?.account?.user_id ?? "");
   const connection = useStore(app, (s) => s.status?.connection ?? "connecting");
+  const name = useDisplayName(userId);
   const [reviewing, setReviewing] = useState(false);
 
   return (
     <>
       <header className="sidebar__header">
-        <Avatar id={userId} name={userId} size="small" />
+        <PersonAvatar userId={userId} size="small" />
         <div className="sidebar__me">
-          <span className="sidebar__user" data-testid="own-user">
-            {userId}
+          <span className="sidebar__who">
+            {name !== userId ? (
+              <span className="sidebar__name" data-testid="own-name">
+                {name}
+              </span>
+            ) : null}
+            <span className={name !== userId ? "sidebar__user sidebar__user--quiet" : "sidebar__user"} data-testid="own-user">
+              {userId}
+            </span>
           </span>
           <span className="connection" data-testid="connection-status" data-state={connection}>
             <span className="connection__dot" aria-hidden="true" />
