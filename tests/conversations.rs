@@ -916,7 +916,15 @@ async fn notes_to_self_stay_here_or_reach_the_other_devices_and_so_does_the_prof
     let dirs = profiles();
     let alice1 = register(&server, &dirs.path().join("alice1"), "alice").await;
     let notes = ConversationId::Direct(uid("alice"));
+    let started = alice1.start_direct(&uid("alice")).await.unwrap();
+    assert_eq!(started.id, notes);
+    let mut events = alice1.subscribe();
     let sent = alice1.send_text(&uid("alice"), "buy milk").await.unwrap();
+    let mut listed_again = false;
+    while let Ok(event) = events.try_recv() {
+        listed_again |= matches!(&event, ClientEvent::ConversationUpdated { conversation } if conversation.id == notes);
+    }
+    assert!(listed_again, "the list is told of the conversation's new message");
     assert_eq!(sent.status, MessageStatus::Sent, "alone, a note is kept here: nothing to send");
     assert_eq!(sent.receipts, None, "a note has nobody to deliver it to");
     assert_eq!(bodies(&alice1, &notes), ["buy milk"]);

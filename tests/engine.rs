@@ -80,10 +80,11 @@ async fn a_new_chat_is_an_empty_conversation_with_a_known_user() {
     // Again: the same conversation, nothing new.
     assert_eq!(alice.start_direct(&uid("bob")).await.unwrap(), conversation);
     assert_eq!(alice.conversations().unwrap().len(), 1);
-    // Unknown people and oneself are refused, and leave no conversation behind.
+    // Unknown people are refused, and leave no conversation behind.
     assert_eq!(alice.start_direct(&uid("nobody")).await.unwrap_err().code(), ErrorCode::UnknownUser);
-    assert_eq!(alice.start_direct(&uid("alice")).await.unwrap_err().code(), ErrorCode::InvalidInput);
     assert_eq!(alice.conversations().unwrap().len(), 1);
+    // Oneself: the note-to-self conversation.
+    assert_eq!(alice.start_direct(&uid("alice")).await.unwrap().id, ConversationId::Direct(uid("alice")));
 }
 
 #[tokio::test]

@@ -248,6 +248,10 @@ impl Client {
     ) -> Result<Message> {
         let message = self.store_queued(conversation_id, title, body, reply_to)?;
         self.emit(ClientEvent::MessageReceived { message: message.clone() });
+        // Its preview and time changed, and a first message may have made the conversation.
+        if let Some(conversation) = self.read(|db| db.conversation(conversation_id))? {
+            self.emit(ClientEvent::ConversationUpdated { conversation });
+        }
         if self.inner.started.load(std::sync::atomic::Ordering::Relaxed) {
             // The background service sends it; the app learns the outcome from `status_changed`
             // and never waits on the network here.
