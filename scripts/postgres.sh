@@ -8,7 +8,7 @@
 # It installs PostgreSQL from the Debian packages if `initdb` is missing, creates a cluster in a
 # temporary directory as an unprivileged user (as root: the system user `sotto-pg`, created if
 # absent; PostgreSQL refuses to run as root), starts it on a free loopback port with trust
-# authentication (nothing but this machine can reach it), exports SOTTO_TEST_POSTGRES_URL, and
+# authentication (nothing but this machine can reach it) and a self-signed TLS certificate, exports SOTTO_TEST_POSTGRES_URL, and
 # stops and deletes the cluster when the shell exits. Durability is off (fsync, full pages): the
 # tests need PostgreSQL's locking and transactions, not its crash safety, and CI has two cores.
 
@@ -52,8 +52,15 @@ sotto_pg_start() {
   # From inside the cluster's directory: the user may not be allowed into the current one.
   (cd "$dir" && "${run[@]}" "$bindir/initdb" --pgdata="$dir/data" --username=sotto --auth=trust --encoding=UTF8 \
     --locale=C --no-sync >"$dir/initdb.log" 2>&1) || { cat "$dir/initdb.log" >&2; return 1; }
+  # TLS with a self-signed certificate, which no system trusts: the tests connect without TLS
+  # (sslmode=disable), and check that `sslmode=require` verifies the certificate and refuses it.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout "$dir/tls.key" -out "$dir/tls.crt" \
+    >/dev/null 2>&1 || { echo "openssl could not make the test cluster's certificate" >&2; return 1; }
+  chown "$owner" "$dir/tls.key" "$dir/tls.crt"
+  chmod 600 "$dir/tls.key"
   local options="-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=400"
   options+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  options+=" -c ssl=on -c ssl_cert_file=$dir/tls.crt -c ssl_key_file=$dir/tls.key"
   if ! (cd "$dir" && "${run[@]}" "$bindir/pg_ctl" --pgdata="$dir/data" --log="$dir/server.log" --wait --silent \
     -o "$options" start); then
     cat "$dir/server.log" >&2

@@ -221,7 +221,16 @@ impl From<tokio_postgres::Error> for StoreError {
         if std::error::Error::source(&e).is_some_and(|s| s.is::<WrongType>()) {
             return StoreError::Corrupt(e.to_string());
         }
-        StoreError::Database(e.to_string())
+        // A connection's failure says why underneath ("error performing TLS handshake: invalid
+        // peer certificate: UnknownIssuer", "error connecting to server: Connection refused").
+        let mut message = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(inner) = cause {
+            message.push_str(": ");
+            message.push_str(&inner.to_string());
+            cause = inner.source();
+        }
+        StoreError::Database(message)
     }
 }
 

@@ -281,6 +281,19 @@ async fn a_failed_change_leaves_nothing() {
     assert!(matches!(store.fetch(&a1, 0, 10).await.unwrap()[0].body, EntryBody::Group { .. }));
 }
 
+/// `sslmode=require` means TLS with a verified certificate: the test cluster's is self-signed,
+/// which no system trusts, so the connection is refused at the handshake rather than made in the
+/// clear or to an unverified server.
+#[tokio::test]
+async fn require_verifies_the_certificate() {
+    let database = TestDatabase::create().await;
+    let mut config = database.config();
+    config.0.ssl_mode(tokio_postgres::config::SslMode::Require);
+    let err = PostgresStore::open(&config).await.err().unwrap();
+    let StoreError::Database(message) = err else { panic!("expected a database error, got {err:?}") };
+    assert!(message.contains("TLS") && message.contains("certificate"), "{message}");
+}
+
 #[tokio::test]
 async fn the_password_stays_out_of_debug() {
     let config =
