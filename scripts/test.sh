@@ -3,7 +3,8 @@
 # lints; every Rust test (unit tests, the integration tests that start the real sotto-server
 # binary on loopback with real clients and real SQLCipher profiles, and the app-window tests that
 # drive the real desktop app through WebDriver under Xvfb; the blob store also on an S3-compatible
-# server, moto's, installed from PyPI into target/moto-venv); the deployment files in deploy/
+# server, moto's, installed from PyPI into target/moto-venv; the store suite also on PostgreSQL, a
+# throwaway cluster from scripts/postgres.sh); the deployment files in deploy/
 # (systemd-analyze, nginx and Caddy in front of the real server); the .deb and .rpm packages; and
 # the benchmarks' smoke runs. One shared target directory.
 #
@@ -46,6 +47,10 @@ cargo fmt --all --check
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
+# The PostgreSQL store's tests (the store suite, and the server binary on PostgreSQL) run on a
+# throwaway cluster: PostgreSQL from Debian's packages, started here, stopped when this exits.
+# shellcheck source=scripts/postgres.sh
+. scripts/postgres.sh
 # Every target of the workspace in one build (one feature set, so nothing below compiles a
 # crate again): the end-to-end tests start these binaries from the shared target directory, the
 # app embeds the UI built above, and the benchmarks' smoke runs use the same binaries.

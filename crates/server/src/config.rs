@@ -14,8 +14,12 @@ pub const DEFAULT_TOKEN_LEEWAY_SECS: u64 = 5;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Holds the SQLite database and the token signing key.
+    /// Holds the token signing key, blob bytes (unless they go to S3) and, by default, the
+    /// SQLite database.
     pub data_dir: PathBuf,
+    /// Where accounts, keys, inboxes, groups and blob metadata are kept; `None`: the SQLite file
+    /// [`crate::DATABASE_FILE`] in `data_dir`.
+    pub database: Option<Database>,
     /// The `iss` of access tokens (the server's public URL is a good choice).
     pub issuer: String,
     /// Lifetime of access tokens.
@@ -50,6 +54,32 @@ pub struct Config {
     pub blob_store: Option<crate::blobs::s3::S3Location>,
 }
 
+/// The database the server keeps its state in (blob bytes excepted: see [`Config::blob_store`]).
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// One SQLite file, for one server process (created if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, which several server nodes may share.
+    Postgres(Box<crate::store::postgres::PostgresConfig>),
+}
+
+impl Database {
+    /// `sqlite:PATH`, or a `postgres://` (`postgresql://`) URL.
+    pub fn parse(s: &str) -> Result<Database, String> {
+        if let Some(path) = s.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err("`sqlite:` needs a file path, as in sqlite:/var/lib/sotto/sotto.db".into());
+            }
+            return Ok(Database::Sqlite(PathBuf::from(path)));
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return crate::store::postgres::PostgresConfig::parse(s).map(|c| Database::Postgres(Box::new(c)));
+        }
+        // Not echoed back: it may hold a password.
+        Err("the database must be sqlite:PATH or a postgres:// URL".into())
+    }
+}
+
 /// Whom a group admin may add to a group without the person's consent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GroupAdds {
@@ -65,6 +95,7 @@ impl Config {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Config {
             data_dir: data_dir.into(),
+            database: None,
             issuer: "sotto-server".into(),
             access_token_ttl: Duration::from_secs(15 * 60),
             token_leeway: Duration::from_secs(DEFAULT_TOKEN_LEEWAY_SECS),

@@ -38,7 +38,9 @@ use crate::hub::Hub;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::state::{AppState, Inner};
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
+use crate::store::{AccountStore, BackupStore, BlobIndex, DeviceStore, GroupStore, InboxStore, ProfileStore};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -64,34 +66,90 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 /// How long shutdown waits for open sockets to send their close frames.
 const SOCKET_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
-/// Opens the data directory and builds the shared state.
-pub fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, ServerError> {
+/// The store behind each trait: one database, opened and migrated.
+struct Stores {
+    accounts: Arc<dyn AccountStore>,
+    devices: Arc<dyn DeviceStore>,
+    inbox: Arc<dyn InboxStore>,
+    groups: Arc<dyn GroupStore>,
+    backups: Arc<dyn BackupStore>,
+    profiles: Arc<dyn ProfileStore>,
+    blob_index: Arc<dyn BlobIndex>,
+}
+
+impl Stores {
+    fn of<S>(store: Arc<S>) -> Stores
+    where
+        S: AccountStore + DeviceStore + InboxStore + GroupStore + BackupStore + ProfileStore + BlobIndex + 'static,
+    {
+        Stores {
+            accounts: store.clone(),
+            devices: store.clone(),
+            inbox: store.clone(),
+            groups: store.clone(),
+            backups: store.clone(),
+            profiles: store.clone(),
+            blob_index: store,
+        }
+    }
+}
+
+/// Opens the configured database (SQLite by default, or PostgreSQL) and brings its schema to
+/// this binary's version.
+async fn open_stores(config: &Config) -> Result<Stores, ServerError> {
+    Ok(match &config.database {
+        None => Stores::of(Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?)),
+        Some(config::Database::Sqlite(path)) => Stores::of(Arc::new(SqliteStore::open(path)?)),
+        Some(config::Database::Postgres(postgres)) => {
+            tracing::info!(database = ?postgres, "state is kept in PostgreSQL");
+            Stores::of(Arc::new(PostgresStore::open(postgres).await?))
+        }
+    })
+}
+
+/// Applies the database's migrations and returns (`--migrate-only`): a deployment can migrate
+/// once before it starts or replaces its nodes.
+pub async fn migrate(config: &Config) -> Result<(), ServerError> {
+    if config.database.is_none() {
+        private::create_dir(&config.data_dir)
+            .map_err(|source| ServerError::DataDir { path: config.data_dir.display().to_string(), source })?;
+    }
+    drop(open_stores(config).await?);
+    Ok(())
+}
+
+/// Opens the data directory and the database, and builds the shared state.
+pub async fn open(config: &Config, shutdown: CancellationToken) -> Result<AppState, ServerError> {
     private::create_dir(&config.data_dir)
         .map_err(|source| ServerError::DataDir { path: config.data_dir.display().to_string(), source })?;
     let tokens = TokenIssuer::load_or_create(&config.data_dir, config.issuer.clone(), config.access_token_ttl)?
         .with_leeway(config.token_leeway)
         .with_clock(config.clock.clone());
-    let store = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?);
+    let stores = open_stores(config).await?;
     let blobs: Arc<dyn blobs::BlobStore> = match &config.blob_store {
         None => {
-            Arc::new(blobs::fs::FsBlobStore::open(&config.data_dir, store.clone(), config.blobs).map_err(|source| {
-                ServerError::DataDir { path: config.data_dir.join(blobs::fs::BLOB_DIR).display().to_string(), source }
-            })?)
+            Arc::new(blobs::fs::FsBlobStore::open(&config.data_dir, stores.blob_index.clone(), config.blobs).map_err(
+                |source| ServerError::DataDir {
+                    path: config.data_dir.join(blobs::fs::BLOB_DIR).display().to_string(),
+                    source,
+                },
+            )?)
         }
         Some(location) => {
             tracing::info!(bucket = %location.bucket, prefix = %location.prefix, "blobs are kept in an S3-compatible store");
             Arc::new(
-                blobs::s3::S3BlobStore::open(location, store.clone(), config.blobs).map_err(ServerError::BlobStore)?,
+                blobs::s3::S3BlobStore::open(location, stores.blob_index.clone(), config.blobs)
+                    .map_err(ServerError::BlobStore)?,
             )
         }
     };
     Ok(AppState::new(Inner {
-        accounts: store.clone(),
-        devices: Arc::new(store::cache::CachedDevices::new(store.clone())),
-        inbox: store.clone(),
-        groups: store.clone(),
-        backups: store.clone(),
-        profiles: store,
+        accounts: stores.accounts,
+        devices: Arc::new(store::cache::CachedDevices::new(stores.devices)),
+        inbox: stores.inbox,
+        groups: stores.groups,
+        backups: stores.backups,
+        profiles: stores.profiles,
         blobs,
         tokens,
         clock: config.clock.clone(),
@@ -118,7 +176,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let token = CancellationToken::new();
-    let state = open(&config, token.clone())?;
+    let state = open(&config, token.clone()).await?;
     // Tokens revoked before a restart stay revoked.
     state.tokens.load_revocations(state.devices.token_revocations(state.tokens.revocation_horizon()).await?);
     let housekeeping =

@@ -16,9 +16,23 @@ use sotto_server::limits::RateLimit;
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Directory for the database and the token signing key (created if missing).
+    /// Directory for the token signing key, attachments (unless --blob-store says otherwise) and,
+    /// by default, the database (created if missing).
     #[arg(long, env = "SOTTO_DATA_DIR", default_value = "./sotto-data")]
     data_dir: PathBuf,
+    /// Where accounts, keys, inboxes, groups and attachment metadata are kept: `sqlite:PATH`
+    /// (one file; the default is sotto.db in --data-dir) or
+    /// `postgres://USER:PASSWORD@HOST[:PORT]/DATABASE[?sslmode=require]` (PostgreSQL; the schema
+    /// is created or migrated at start). With `sslmode=require` the connection is TLS and the
+    /// server's certificate is verified against the system's roots; `prefer` (the default) uses
+    /// TLS when the server offers it; `disable` for a database on this host. Prefer the
+    /// environment variable to the flag: a flag's password shows in the process list.
+    #[arg(long, env = "SOTTO_DATABASE_URL", value_name = "URL", value_parser = database_url, hide_env_values = true)]
+    database: Option<DatabaseUrl>,
+    /// Create or migrate the database's schema, then exit (before starting or replacing servers
+    /// on a shared database). Without it, the server migrates when it starts.
+    #[arg(long, env = "SOTTO_MIGRATE_ONLY")]
+    migrate_only: bool,
     /// Address and port to listen on. Use 0.0.0.0:8448 to accept other machines.
     #[arg(long, env = "SOTTO_LISTEN", default_value = "127.0.0.1:8448")]
     listen: SocketAddr,
@@ -171,6 +185,18 @@ async fn main() -> anyhow::Result<()> {
     sotto_server::connections::raise_open_file_limit();
 
     let mut config = Config::new(args.data_dir);
+    // Parsed here rather than by clap, whose error would quote the URL (and its password).
+    config.database = match args.database {
+        Some(DatabaseUrl(url)) => {
+            Some(sotto_server::config::Database::parse(&url).map_err(|e| anyhow::anyhow!("--database: {e}"))?)
+        }
+        None => None,
+    };
+    if args.migrate_only {
+        sotto_server::migrate(&config).await.context("migrating the database")?;
+        tracing::info!("the database schema is current");
+        return Ok(());
+    }
     config.issuer = args.issuer;
     config.access_token_ttl = Duration::from_secs(args.access_token_ttl.max(1));
     config.token_leeway = Duration::from_secs(args.token_leeway_secs);
@@ -244,6 +270,20 @@ async fn main() -> anyhow::Result<()> {
 enum BlobStoreArg {
     Fs,
     S3(sotto_server::blobs::s3::S3Location),
+}
+
+/// The `--database` URL as given; it may hold a password, so its `Debug` does not show it.
+#[derive(Clone)]
+struct DatabaseUrl(String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(..)")
+    }
+}
+
+fn database_url(s: &str) -> Result<DatabaseUrl, String> {
+    Ok(DatabaseUrl(s.to_owned()))
 }
 
 fn parse_blob_store(s: &str) -> Result<BlobStoreArg, String> {

@@ -1,6 +1,7 @@
 //! Storage, as one small async trait per role: accounts, devices and their keys, inboxes, groups,
-//! backups. Handlers only see these traits, so a PostgreSQL implementation can be added beside
-//! [`sqlite`] without touching them.
+//! backups, profiles, blob metadata. Handlers only see these traits; [`sqlite`] (the embedded
+//! default) and [`postgres`] (a shared database) implement them, and one test suite
+//! ([`tests`]) holds both to the same contract.
 //!
 //! Invariants every implementation keeps:
 //! - a one-time key is handed out by [`DeviceStore::claim_keys`] at most once, even when claims
@@ -25,6 +26,7 @@ use sotto_proto::{
 };
 
 pub mod cache;
+pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -2,7 +2,8 @@
 //! contract of the traits in [`crate::store`] against a fresh, empty store. [`store_suite!`]
 //! owns the list of them: an implementation's test module runs the whole suite with one line
 //! (`sqlite/tests.rs`: `store_suite!(fresh);`), so no implementation can miss a test. A suite
-//! function left out of the list is dead code, which the lints refuse.
+//! function left out of the list is dead code, which the lints refuse. It runs against SQLite,
+//! PostgreSQL, and each of them behind the server's device cache ([`WithCachedDevices`]).
 
 /// Every test of the suite as a `#[tokio::test]` against the implementation `$fresh` makes:
 /// `$fresh` is an async fn returning `(guard, store)`, a fresh, empty store and what must live
@@ -67,12 +68,14 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use sotto_proto::{
-    DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys, EntryBody, GroupId, GroupInfo, GroupMember, KeyCounts,
-    KeyId, MembershipChange, MembershipEvent, MessageId, Role, SignedGroupChange, SignedKey, UserDevices, UserId,
-    UserIdentity, UserSignature,
+    BlobId, ClaimedKey, DeviceAddress, DeviceConfirmation, DeviceId, DeviceKeys, EntryBody, GroupHistoryMessage,
+    GroupId, GroupInfo, GroupMember, InboxEntry, KeyCounts, KeyId, MembershipChange, MembershipEvent, MessageId, Role,
+    SignedGroupChange, SignedKey, UserDevices, UserId, UserIdentity, UserSignature,
 };
 
+use crate::store::cache::CachedDevices;
 use crate::store::{
     AccountStore, AddKeysOutcome, BackupStore, BlobIndex, BlobRecord, CreateBlobOutcome, Delivery, DeliveryContent,
     DeliveryOutcome, DeviceRecord, DeviceStore, GroupStore, InboxStore, LogEntry, ProfileStore, REFRESH_GRACE_MS,
@@ -1179,4 +1182,273 @@ pub(crate) async fn group_history<S: TestStore>(s: &S) {
     s.ack(&a1, 1000).await.unwrap();
     s.collect_garbage().await.unwrap();
     assert_eq!(s.shared_payload_rows().await.unwrap(), 0);
+}
+
+// ---- the device cache in front of a store ----
+
+/// A store with [`CachedDevices`] in front of its [`DeviceStore`], as the server runs it: the
+/// suite runs against it too (`store_suite!` over a `fresh` that wraps the store), so the cache
+/// can never answer differently from the store it fronts.
+pub(crate) struct WithCachedDevices<S> {
+    store: Arc<S>,
+    devices: CachedDevices,
+}
+
+impl<S: TestStore> WithCachedDevices<S> {
+    pub(crate) fn new(store: S) -> Self {
+        let store = Arc::new(store);
+        WithCachedDevices { devices: CachedDevices::new(store.clone()), store }
+    }
+}
+
+impl<S: TestStore> TestStore for WithCachedDevices<S> {
+    fn shared_payload_rows(&self) -> impl Future<Output = StoreResult<u64>> + Send {
+        self.store.shared_payload_rows()
+    }
+}
+
+#[async_trait]
+impl<S: TestStore> DeviceStore for WithCachedDevices<S> {
+    async fn create_device(
+        &self,
+        device: &DeviceAddress,
+        name: Option<&str>,
+        refresh_token_hash: &[u8],
+        now_ms: u64,
+    ) -> StoreResult<()> {
+        self.devices.create_device(device, name, refresh_token_hash, now_ms).await
+    }
+    async fn device_exists(&self, device: &DeviceAddress) -> StoreResult<bool> {
+        self.devices.device_exists(device).await
+    }
+    async fn devices_of(&self, users: &[UserId]) -> StoreResult<Vec<DeviceAddress>> {
+        self.devices.devices_of(users).await
+    }
+    async fn keyed_devices_of(&self, users: &[UserId]) -> StoreResult<Vec<DeviceAddress>> {
+        self.devices.keyed_devices_of(users).await
+    }
+    async fn list_devices(&self, user: &UserId) -> StoreResult<Vec<DeviceRecord>> {
+        self.devices.list_devices(user).await
+    }
+    async fn delete_device(&self, device: &DeviceAddress) -> StoreResult<bool> {
+        self.devices.delete_device(device).await
+    }
+    async fn reauthenticate_device(
+        &self,
+        device: &DeviceAddress,
+        refresh_token_hash: &[u8],
+        now_ms: u64,
+        tokens_since: u64,
+    ) -> StoreResult<()> {
+        self.devices.reauthenticate_device(device, refresh_token_hash, now_ms, tokens_since).await
+    }
+    async fn rotate_refresh_token(&self, old_hash: &[u8], new_hash: &[u8], now_ms: u64) -> StoreResult<RefreshOutcome> {
+        self.devices.rotate_refresh_token(old_hash, new_hash, now_ms).await
+    }
+    async fn token_revocations(&self, after_secs: u64) -> StoreResult<Vec<(DeviceAddress, u64)>> {
+        self.devices.token_revocations(after_secs).await
+    }
+    async fn set_device_keys(&self, keys: &DeviceKeys) -> StoreResult<SetKeysOutcome> {
+        self.devices.set_device_keys(keys).await
+    }
+    async fn device_keys(&self, device: &DeviceAddress) -> StoreResult<Option<DeviceKeys>> {
+        self.devices.device_keys(device).await
+    }
+    async fn replace_device_keys(&self, keys: &DeviceKeys) -> StoreResult<ReplaceKeysOutcome> {
+        self.devices.replace_device_keys(keys).await
+    }
+    async fn add_one_time_keys(
+        &self,
+        device: &DeviceAddress,
+        one_time_keys: &[SignedKey],
+        fallback: Option<&SignedKey>,
+    ) -> StoreResult<AddKeysOutcome> {
+        self.devices.add_one_time_keys(device, one_time_keys, fallback).await
+    }
+    async fn key_counts(&self, device: &DeviceAddress) -> StoreResult<KeyCounts> {
+        self.devices.key_counts(device).await
+    }
+    async fn set_identity(&self, identity: &UserIdentity) -> StoreResult<SetKeysOutcome> {
+        self.devices.set_identity(identity).await
+    }
+    async fn identity(&self, user: &UserId) -> StoreResult<Option<UserIdentity>> {
+        self.devices.identity(user).await
+    }
+    async fn replace_identity(&self, identity: &UserIdentity) -> StoreResult<bool> {
+        self.devices.replace_identity(identity).await
+    }
+    async fn confirm_device(&self, device: &DeviceAddress, ed25519: &str, signature: &str) -> StoreResult<bool> {
+        self.devices.confirm_device(device, ed25519, signature).await
+    }
+    async fn set_user_signature(&self, signer: &UserId, signature: &UserSignature) -> StoreResult<()> {
+        self.devices.set_user_signature(signer, signature).await
+    }
+    async fn delete_user_signature(&self, signer: &UserId, target: &UserId) -> StoreResult<bool> {
+        self.devices.delete_user_signature(signer, target).await
+    }
+    async fn query_devices(&self, asker: &UserId, users: &[UserId]) -> StoreResult<Vec<UserDevices>> {
+        self.devices.query_devices(asker, users).await
+    }
+    async fn claim_keys(
+        &self,
+        devices: &[DeviceAddress],
+        fallback_only: &[DeviceAddress],
+    ) -> StoreResult<Vec<ClaimedKey>> {
+        self.devices.claim_keys(devices, fallback_only).await
+    }
+}
+
+#[async_trait]
+impl<S: TestStore> AccountStore for WithCachedDevices<S> {
+    async fn create_account(&self, user: &UserId, password_hash: &str, now_ms: u64) -> StoreResult<()> {
+        self.store.create_account(user, password_hash, now_ms).await
+    }
+    async fn password_hash(&self, user: &UserId) -> StoreResult<Option<String>> {
+        self.store.password_hash(user).await
+    }
+    async fn existing_users(&self, users: &[UserId]) -> StoreResult<Vec<UserId>> {
+        self.store.existing_users(users).await
+    }
+    async fn replace_password_hash(&self, user: &UserId, expected: &str, new_hash: &str) -> StoreResult<bool> {
+        self.store.replace_password_hash(user, expected, new_hash).await
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        self.store.ping().await
+    }
+    async fn spend_external_token_id(&self, jti: &str, exp: u64, now_secs: u64) -> StoreResult<bool> {
+        self.store.spend_external_token_id(jti, exp, now_secs).await
+    }
+}
+
+#[async_trait]
+impl<S: TestStore> InboxStore for WithCachedDevices<S> {
+    async fn deliver(&self, delivery: Delivery) -> StoreResult<DeliveryOutcome> {
+        self.store.deliver(delivery).await
+    }
+    async fn share_conversation(&self, a: &UserId, b: &UserId) -> StoreResult<bool> {
+        self.store.share_conversation(a, b).await
+    }
+    async fn have_written_to(&self, users: &[UserId], to: &UserId) -> StoreResult<Vec<UserId>> {
+        self.store.have_written_to(users, to).await
+    }
+    async fn fetch(&self, device: &DeviceAddress, after: u64, limit: u32) -> StoreResult<Vec<InboxEntry>> {
+        self.store.fetch(device, after, limit).await
+    }
+    async fn ack(&self, device: &DeviceAddress, up_to: u64) -> StoreResult<u64> {
+        self.store.ack(device, up_to).await
+    }
+    async fn ack_many(&self, acks: &[(DeviceAddress, u64)]) -> StoreResult<u64> {
+        self.store.ack_many(acks).await
+    }
+    async fn collect_garbage(&self) -> StoreResult<u64> {
+        self.store.collect_garbage().await
+    }
+    async fn sent_at(&self, sender: &UserId, message_id: &MessageId) -> StoreResult<Option<u64>> {
+        self.store.sent_at(sender, message_id).await
+    }
+    async fn prune_sent_ids(&self, before_ms: u64) -> StoreResult<u64> {
+        self.store.prune_sent_ids(before_ms).await
+    }
+}
+
+#[async_trait]
+impl<S: TestStore> GroupStore for WithCachedDevices<S> {
+    async fn create_group(&self, group: &GroupInfo, entry: &LogEntry, event: Delivery) -> StoreResult<()> {
+        self.store.create_group(group, entry, event).await
+    }
+    async fn group(&self, group: &GroupId) -> StoreResult<Option<GroupInfo>> {
+        self.store.group(group).await
+    }
+    async fn groups_of(&self, user: &UserId) -> StoreResult<Vec<GroupInfo>> {
+        self.store.groups_of(user).await
+    }
+    async fn role(&self, group: &GroupId, user: &UserId) -> StoreResult<Option<Role>> {
+        self.store.role(group, user).await
+    }
+    async fn member_devices(&self, group: &GroupId) -> StoreResult<Vec<DeviceAddress>> {
+        self.store.member_devices(group).await
+    }
+    async fn update_group(
+        &self,
+        expected_version: u64,
+        new: &GroupInfo,
+        entry: &LogEntry,
+        event: Delivery,
+    ) -> StoreResult<()> {
+        self.store.update_group(expected_version, new, entry, event).await
+    }
+    async fn log_head(&self, group: &GroupId) -> StoreResult<Option<(u64, String)>> {
+        self.store.log_head(group).await
+    }
+    async fn group_log(&self, group: &GroupId, after: u64, limit: u32) -> StoreResult<Vec<SignedGroupChange>> {
+        self.store.group_log(group, after, limit).await
+    }
+    async fn group_with_log(
+        &self,
+        group: &GroupId,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Option<(GroupInfo, Vec<SignedGroupChange>)>> {
+        self.store.group_with_log(group, after, limit).await
+    }
+    async fn dismiss_group(&self, group: &GroupId, expected_version: u64, event: Delivery) -> StoreResult<()> {
+        self.store.dismiss_group(group, expected_version, event).await
+    }
+    async fn group_history(
+        &self,
+        group: &GroupId,
+        user: &UserId,
+        before: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<GroupHistoryMessage>> {
+        self.store.group_history(group, user, before, limit).await
+    }
+    async fn prune_group_history(&self, before_ms: u64) -> StoreResult<u64> {
+        self.store.prune_group_history(before_ms).await
+    }
+}
+
+#[async_trait]
+impl<S: TestStore> BackupStore for WithCachedDevices<S> {
+    async fn get_backup(&self, user: &UserId) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        self.store.get_backup(user).await
+    }
+    async fn put_backup(&self, user: &UserId, expected: u64, blob: &[u8]) -> StoreResult<u64> {
+        self.store.put_backup(user, expected, blob).await
+    }
+}
+
+#[async_trait]
+impl<S: TestStore> ProfileStore for WithCachedDevices<S> {
+    async fn get_profile(&self, user: &UserId) -> StoreResult<Option<Vec<u8>>> {
+        self.store.get_profile(user).await
+    }
+    async fn put_profile(&self, user: &UserId, ciphertext: &[u8], now_ms: u64) -> StoreResult<()> {
+        self.store.put_profile(user, ciphertext, now_ms).await
+    }
+}
+
+#[async_trait]
+impl<S: TestStore> BlobIndex for WithCachedDevices<S> {
+    async fn create_blob(&self, record: &BlobRecord, readers: &[UserId], quota: u64) -> StoreResult<CreateBlobOutcome> {
+        self.store.create_blob(record, readers, quota).await
+    }
+    async fn blob_for(&self, blob: &BlobId, reader: &UserId) -> StoreResult<Option<BlobRecord>> {
+        self.store.blob_for(blob, reader).await
+    }
+    async fn blob(&self, blob: &BlobId) -> StoreResult<Option<BlobRecord>> {
+        self.store.blob(blob).await
+    }
+    async fn advance_blob(&self, blob: &BlobId, from: u64, to: u64) -> StoreResult<bool> {
+        self.store.advance_blob(blob, from, to).await
+    }
+    async fn complete_blob(&self, blob: &BlobId, now_ms: u64, expires_ms: u64) -> StoreResult<bool> {
+        self.store.complete_blob(blob, now_ms, expires_ms).await
+    }
+    async fn delete_blob(&self, blob: &BlobId) -> StoreResult<bool> {
+        self.store.delete_blob(blob).await
+    }
+    async fn expired_blobs(&self, now_ms: u64, limit: u32) -> StoreResult<Vec<BlobId>> {
+        self.store.expired_blobs(now_ms, limit).await
+    }
 }

@@ -33,6 +33,16 @@ async fn fresh() -> (TempDir, SqliteStore) {
 
 suite::store_suite!(fresh);
 
+/// The same suite through the device cache the server puts in front of the store.
+mod cached {
+    async fn fresh() -> (tempfile::TempDir, crate::store::tests::WithCachedDevices<super::SqliteStore>) {
+        let (dir, store) = super::fresh().await;
+        (dir, crate::store::tests::WithCachedDevices::new(store))
+    }
+
+    crate::store::tests::store_suite!(fresh);
+}
+
 #[tokio::test]
 async fn reopening_keeps_data() {
     let dir = tempfile::tempdir().unwrap();

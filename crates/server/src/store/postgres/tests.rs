@@ -1,0 +1,306 @@
+//! Runs the shared store suite against [`PostgresStore`] (and behind the device cache), each test
+//! on a database of its own (`sotto_test_<random>`, dropped after) on the cluster
+//! `SOTTO_TEST_POSTGRES_URL` names; plus what only PostgreSQL has: migrations that several nodes
+//! start at once, a newer schema refused untouched, two nodes (two pools) on one database.
+//!
+//! Without `SOTTO_TEST_POSTGRES_URL` these tests fail (they are never skipped): `. scripts/postgres.sh`
+//! starts a throwaway cluster and sets it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use sotto_proto::{EntryBody, GroupId, Role};
+
+use super::{MIGRATIONS, PostgresConfig, PostgresStore, SCHEMA_VERSION};
+use crate::store::tests as suite;
+use crate::store::{AccountStore, DeliveryOutcome, DeviceStore, GroupStore, InboxStore, StoreError, StoreResult};
+use suite::TestStore;
+
+const URL_VAR: &str = "SOTTO_TEST_POSTGRES_URL";
+
+impl TestStore for PostgresStore {
+    fn shared_payload_rows(&self) -> impl Future<Output = StoreResult<u64>> + Send {
+        PostgresStore::shared_payload_rows(self)
+    }
+}
+
+/// The cluster the tests make their databases on.
+fn cluster() -> PostgresConfig {
+    let url = std::env::var(URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{URL_VAR} is not set, and the PostgreSQL store tests need a cluster. Start a throwaway one \
+             (it installs PostgreSQL if needed, and stops it when the shell exits) with\n\
+             \n    . scripts/postgres.sh && cargo nextest run -p sotto-server\n\n\
+             or name one you have, with a user allowed to create databases:\n\
+             \n    {URL_VAR}=postgres://USER@127.0.0.1:5432/postgres?sslmode=disable"
+        )
+    });
+    PostgresConfig::parse(&url).unwrap_or_else(|e| panic!("{URL_VAR}: {e}"))
+}
+
+async fn connect(config: &PostgresConfig) -> tokio_postgres::Client {
+    let (client, connection) = config.inner().connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// A database of its own for one test, dropped when this is.
+pub(crate) struct TestDatabase {
+    cluster: PostgresConfig,
+    name: String,
+}
+
+impl TestDatabase {
+    async fn create() -> TestDatabase {
+        let cluster = cluster();
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).unwrap();
+        let name = format!("sotto_test_{}", u64::from_le_bytes(random));
+        connect(&cluster).await.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        TestDatabase { cluster, name }
+    }
+
+    fn config(&self) -> PostgresConfig {
+        self.cluster.with_dbname(&self.name)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop cannot wait for a future, and may run on a runtime's thread: a thread of its own
+        // with its own runtime does it. FORCE ends connections a store may still hold.
+        let (cluster, name) = (self.cluster.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                connect(&cluster).await.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// A new, empty store on a database of its own (the suite's `fresh`).
+async fn fresh() -> (TestDatabase, PostgresStore) {
+    let database = TestDatabase::create().await;
+    let store = PostgresStore::open(&database.config()).await.unwrap();
+    (database, store)
+}
+
+suite::store_suite!(fresh);
+
+/// The same suite through the device cache the server puts in front of the store.
+mod cached {
+    async fn fresh() -> (super::TestDatabase, crate::store::tests::WithCachedDevices<super::PostgresStore>) {
+        let (database, store) = super::fresh().await;
+        (database, crate::store::tests::WithCachedDevices::new(store))
+    }
+
+    crate::store::tests::store_suite!(fresh);
+}
+
+async fn schema_version(client: &tokio_postgres::Client) -> i32 {
+    client.query_one("SELECT version FROM sotto_schema", &[]).await.unwrap().get(0)
+}
+
+async fn tables(client: &tokio_postgres::Client) -> Vec<String> {
+    client
+        .query("SELECT tablename::TEXT FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Nodes that start together on a new database: one migrates, the others wait for it and find the
+/// schema current; opening again changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_starting_together_migrate_once() {
+    let database = TestDatabase::create().await;
+    let config = database.config();
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let config = config.clone();
+            tokio::spawn(async move { PostgresStore::open(&config).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for open in opens {
+        stores.push(open.await.unwrap().unwrap());
+    }
+    let client = connect(&config).await;
+    assert_eq!(schema_version(&client).await, SCHEMA_VERSION);
+    assert_eq!(client.query_one("SELECT count(*) FROM sotto_schema", &[]).await.unwrap().get::<_, i64>(0), 1);
+    drop(stores);
+    let again = PostgresStore::open(&config).await.unwrap();
+    again.create_account(&suite::user("alice"), "h", 1).await.unwrap();
+    assert_eq!(schema_version(&client).await, SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused_untouched() {
+    let database = TestDatabase::create().await;
+    let client = connect(&database.config()).await;
+    let future = SCHEMA_VERSION + 1;
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE sotto_schema (version INTEGER NOT NULL);
+             INSERT INTO sotto_schema VALUES ({future});
+             CREATE TABLE from_the_future (x INTEGER);"
+        ))
+        .await
+        .unwrap();
+    let err = PostgresStore::open(&database.config()).await.err().unwrap();
+    let StoreError::Database(message) = err else { panic!("expected a database error, got {err:?}") };
+    assert_eq!(
+        message,
+        format!("database schema version {future} is newer than this server supports ({SCHEMA_VERSION})")
+    );
+    assert_eq!(tables(&client).await, ["from_the_future", "sotto_schema"]);
+    assert_eq!(schema_version(&client).await, future);
+}
+
+/// A migration that fails leaves the database as it was: no table of it, no version.
+#[tokio::test]
+async fn a_failed_migration_changes_nothing() {
+    let database = TestDatabase::create().await;
+    let client = connect(&database.config()).await;
+    // Migration 0001 creates `accounts`: one already there makes it fail halfway.
+    client.batch_execute("CREATE TABLE devices (x INTEGER)").await.unwrap();
+    assert!(PostgresStore::open(&database.config()).await.is_err());
+    assert_eq!(tables(&client).await, ["devices"]);
+    assert!(MIGRATIONS[0].contains("CREATE TABLE accounts"), "the test's premise");
+}
+
+/// Two nodes (two pools) on one database claim one device's keys at once: no one-time key is
+/// handed out twice, and every one is handed out before the fallback key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_claim_each_key_once() {
+    let database = TestDatabase::create().await;
+    let nodes = [
+        PostgresStore::open(&database.config()).await.unwrap(),
+        PostgresStore::open(&database.config()).await.unwrap(),
+    ]
+    .map(Arc::new);
+    let a1 = suite::device(&*nodes[0], "alice", "D1").await;
+    let keys: Vec<_> = (0..40).map(|i| suite::key(&format!("K{i:03}"), &format!("k{i}"))).collect();
+    nodes[1].add_one_time_keys(&a1, &keys, Some(&suite::key("FALLBACK", "f"))).await.unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..16 {
+        let (node, a1) = (Arc::clone(&nodes[n % 2]), a1.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                got.extend(node.claim_keys(std::slice::from_ref(&a1), &[]).await.unwrap());
+            }
+            got
+        }));
+    }
+    let mut one_time = std::collections::HashSet::new();
+    let mut fallbacks = 0;
+    for task in tasks {
+        for claimed in task.await.unwrap() {
+            if claimed.fallback {
+                fallbacks += 1;
+            } else {
+                assert!(one_time.insert(claimed.key.key_id.clone()), "{:?} handed out twice", claimed.key.key_id);
+            }
+        }
+    }
+    assert_eq!((one_time.len(), fallbacks), (40, 16 * 3 - 40));
+}
+
+/// Two nodes deliver to the same devices at once (a fan-out each to overlapping members, in
+/// different orders): each device's seqs are 1..=n with no gap and no repeat, and nothing
+/// deadlocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_deliver_in_order() {
+    let database = TestDatabase::create().await;
+    let nodes = [
+        PostgresStore::open(&database.config()).await.unwrap(),
+        PostgresStore::open(&database.config()).await.unwrap(),
+    ]
+    .map(Arc::new);
+    let mut devices = Vec::new();
+    for user in ["alice", "bob", "carol", "dave"] {
+        devices.push(suite::device(&*nodes[0], user, "D1").await);
+    }
+    let mut tasks = Vec::new();
+    for n in 0..40u32 {
+        let node = Arc::clone(&nodes[n as usize % 2]);
+        let mut to = devices.clone();
+        if n % 2 == 1 {
+            to.reverse();
+        }
+        tasks.push(tokio::spawn(async move {
+            let to: Vec<&_> = to.iter().collect();
+            node.deliver(suite::shared("erin", n, 1000, "G1", &to)).await
+        }));
+    }
+    for task in tasks {
+        assert!(matches!(task.await.unwrap().unwrap(), DeliveryOutcome::Stored { .. }));
+    }
+    for device in &devices {
+        let seqs: Vec<u64> = nodes[1].fetch(device, 0, 100).await.unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=40).collect::<Vec<_>>(), "{device:?}");
+    }
+}
+
+/// A transaction that fails halfway (a group whose member is not an account fails on the
+/// foreign key after the group row was inserted) leaves nothing behind: no group, no event, no
+/// idempotency record.
+#[tokio::test]
+async fn a_failed_change_leaves_nothing() {
+    let (_database, store) = fresh().await;
+    let a1 = suite::device(&store, "alice", "D1").await;
+    let group = sotto_proto::GroupInfo {
+        group_id: GroupId::parse("BROKEN").unwrap(),
+        name: "broken".into(),
+        version: 1,
+        created_ts: 1,
+        members: vec![sotto_proto::GroupMember { user_id: suite::user("nobody"), role: Role::Owner }],
+        invited: vec![],
+    };
+    let failed =
+        store.create_group(&group, &suite::log_entry(&group), suite::shared("alice", 9, 1, "BROKEN", &[&a1])).await;
+    let Err(StoreError::Database(message)) = failed else { panic!("expected a database error, got {failed:?}") };
+    // The error names the constraint, never the row's values.
+    assert!(message.contains("23503"), "{message}");
+    assert!(!message.contains("nobody"), "{message}");
+    assert_eq!(store.group(&group.group_id).await.unwrap(), None);
+    assert!(store.fetch(&a1, 0, 10).await.unwrap().is_empty());
+    assert_eq!(store.shared_payload_rows().await.unwrap(), 0);
+    assert!(matches!(
+        store.deliver(suite::shared("alice", 9, 2, "BROKEN", &[&a1])).await.unwrap(),
+        DeliveryOutcome::Stored { .. }
+    ));
+    assert!(matches!(store.fetch(&a1, 0, 10).await.unwrap()[0].body, EntryBody::Group { .. }));
+}
+
+/// `sslmode=require` means TLS with a verified certificate: the test cluster's is self-signed,
+/// which no system trusts, so the connection is refused at the handshake rather than made in the
+/// clear or to an unverified server.
+#[tokio::test]
+async fn require_verifies_the_certificate() {
+    let database = TestDatabase::create().await;
+    let mut config = database.config();
+    config.0.ssl_mode(tokio_postgres::config::SslMode::Require);
+    let err = PostgresStore::open(&config).await.err().unwrap();
+    let StoreError::Database(message) = err else { panic!("expected a database error, got {err:?}") };
+    assert!(message.contains("TLS") && message.contains("certificate"), "{message}");
+}
+
+#[tokio::test]
+async fn the_password_stays_out_of_debug() {
+    let config =
+        PostgresConfig::parse("postgres://sotto:hunter2-secret@db.example:5433/sotto?sslmode=require").unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("db.example") && shown.contains("Require"), "{shown}");
+    assert!(PostgresConfig::parse("postgres://sotto@db.example").is_err(), "a URL without a database");
+    assert!(PostgresConfig::parse("not a url at all =").is_err());
+}
