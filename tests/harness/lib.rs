@@ -103,6 +103,11 @@ impl Server {
         self.process.data_dir()
     }
 
+    /// Set an environment variable for the next [`Server::restart`].
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.process.set_env(key, value);
+    }
+
     pub fn logs(&self) -> String {
         self.process.logs()
     }
@@ -576,4 +581,54 @@ pub fn undecryptable(client: &Client) -> Vec<String> {
         }
     }
     out
+}
+
+/// A database of its own on the test cluster (`SOTTO_TEST_POSTGRES_URL`, which
+/// `scripts/postgres.sh` starts and exports), dropped with this. `url` is its URL.
+pub struct PostgresDatabase {
+    cluster: tokio_postgres::Config,
+    name: String,
+    pub url: String,
+}
+
+async fn postgres(config: &tokio_postgres::Config) -> tokio_postgres::Client {
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+impl PostgresDatabase {
+    pub async fn create() -> PostgresDatabase {
+        let url = std::env::var("SOTTO_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+            panic!("SOTTO_TEST_POSTGRES_URL is not set: start a throwaway cluster with `. scripts/postgres.sh`")
+        });
+        let cluster: tokio_postgres::Config = url.parse().unwrap();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let name = format!("sotto_e2e_{}_{nanos}", std::process::id());
+        postgres(&cluster).await.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        let (base, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        let url = if query.is_empty() { format!("{server}/{name}") } else { format!("{server}/{name}?{query}") };
+        PostgresDatabase { cluster, name, url }
+    }
+
+    /// A connection to it (to look at what the server wrote).
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let mut config = self.cluster.clone();
+        config.dbname(&self.name);
+        postgres(&config).await
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let (cluster, name) = (self.cluster.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                postgres(&cluster).await.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
+            })
+        })
+        .join();
+    }
 }

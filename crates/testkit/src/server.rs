@@ -272,6 +272,14 @@ impl ServerProcess {
 
     /// Start again on the same port and data directory, with the same flags (killing the
     /// process first if it still runs).
+    /// Set an environment variable for the next start (e.g. another `SOTTO_DATABASE_URL` after
+    /// the installation moved).
+    pub fn set_env(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        let key = key.into();
+        self.env.retain(|(k, _)| *k != key);
+        self.env.push((key, value.into()));
+    }
+
     pub async fn try_restart(&mut self) -> Result<(), LaunchError> {
         self.kill9();
         self.spawn().await

@@ -36,9 +36,12 @@ use tokio_postgres::types::{FromSql, ToSql, WrongType};
 
 use crate::store::{StoreError, StoreResult};
 
+pub use copy::CopiedTable;
+
 mod accounts;
 mod backup;
 mod blobs;
+mod copy;
 mod devices;
 mod groups;
 mod inbox;
