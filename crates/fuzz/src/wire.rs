@@ -79,6 +79,9 @@ wire_types!(
     same_json Backup,
     same_json PutBackupRequest,
     same_value BackupVersion,
+    // profile.rs
+    same_json SealedProfile,
+    same_json PutProfileRequest,
     // blobs.rs
     same_value CreateBlobRequest,
     same_value CreatedBlob,
