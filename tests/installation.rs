@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use sotto_core::{ConversationId, ProfileChange};
+use sotto_core::{ClientEvent, ConversationId, ProfileChange};
 use sotto_proto::UserId;
 use sotto_tests::*;
 
@@ -119,4 +119,69 @@ async fn a_copy_that_does_not_read_back_the_same_is_not_committed() {
     );
     let accounts: i64 = db.query_one("SELECT count(*) FROM accounts", &[]).await.unwrap().get(0);
     assert_eq!(accounts, 0, "nothing of the copy stayed");
+}
+
+/// Two nodes on one PostgreSQL database, sharing the signing key: alice is connected to one,
+/// bob and carol to the other. One-to-one and group messages reach the other node's sockets
+/// at once (a NOTIFY wakes them; they read the store), typing notices cross too, and a device
+/// deleted through one node is signed out on the other (its cached device list and socket go).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_database_push_to_each_others_sockets() {
+    let database = PostgresDatabase::create().await;
+    let a = Server::start_on_postgres(&database.url, None).await;
+    let b = Server::start_on_postgres(&database.url, Some(&a)).await;
+    let dirs = profiles();
+    let alice = register(&a, &dirs.path().join("alice"), "alice").await;
+    let bob = register(&b, &dirs.path().join("bob"), "bob").await;
+    let carol = register(&b, &dirs.path().join("carol"), "carol").await;
+    let mut bob_events = bob.subscribe();
+    for c in [&alice, &bob, &carol] {
+        start_online(c).await;
+    }
+    let (with_bob, with_alice) = (ConversationId::Direct(uid("bob")), ConversationId::Direct(uid("alice")));
+    alice.send_text(&uid("bob"), "across the nodes").await.unwrap();
+    eventually("bob, on the other node, has it", || (bodies(&bob, &with_alice) == ["across the nodes"]).then_some(()))
+        .await;
+    bob.send_text(&uid("alice"), "and back").await.unwrap();
+    eventually("alice has the answer", || {
+        (bodies(&alice, &with_bob) == ["across the nodes", "and back"]).then_some(())
+    })
+    .await;
+    let group = alice.create_group("spread out", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
+    let spread = ConversationId::Group(group.clone());
+    alice.send_group_text(&group, "hello both").await.unwrap();
+    for c in [&bob, &carol] {
+        eventually("the group message", || bodies(c, &spread).contains(&"hello both".to_owned()).then_some(())).await;
+    }
+    // Typing (sealed, relayed without being stored) crosses too.
+    assert!(alice.send_typing(&with_bob, true).unwrap());
+    let typing = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            if let ClientEvent::Typing { conversation_id, typing, .. } = bob_events.recv().await.unwrap() {
+                return (conversation_id, typing);
+            }
+        }
+    })
+    .await
+    .expect("alice's typing notice on bob's node");
+    assert_eq!(typing, (with_alice.clone(), true));
+
+    // Carol signs in on a second device through node A; her first device deletes it through
+    // node B: node A's socket and cached device list of it go, and it is signed out there.
+    let carol2 = login(&a, &dirs.path().join("carol2"), "carol").await;
+    start_online(&carol2).await;
+    let mut state = carol2.connection_state();
+    carol.delete_device(carol2.device_id(), PASSWORD).await.unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        state.wait_for(|s| *s == sotto_core::ConnectionState::Offline),
+    )
+    .await
+    .expect("carol's deleted device is disconnected on the other node")
+    .unwrap();
+    let err = carol2.sync().await.unwrap_err();
+    assert_eq!(err.code(), sotto_proto::ErrorCode::SignedOut, "{err}");
+    for c in [&alice, &bob, &carol, &carol2] {
+        c.shutdown();
+    }
 }

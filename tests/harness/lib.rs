@@ -63,6 +63,24 @@ impl Server {
         Server { process: launch.start().await }
     }
 
+    /// A node on the PostgreSQL database `url` (several may share one). `key_from`: another
+    /// node whose token signing key this one uses (the nodes of one installation share it).
+    pub async fn start_on_postgres(url: &str, key_from: Option<&Server>) -> Server {
+        let launch = Launch::new()
+            .binary(binary("sotto-server"))
+            .no_rate_limit()
+            .args(["--group-adds", "direct"])
+            .env("SOTTO_DATABASE_URL", url);
+        let mut server = Server { process: launch.start().await };
+        if let Some(other) = key_from {
+            server.kill9();
+            let key = "jwt-signing-key.pem";
+            std::fs::copy(other.data_dir().join(key), server.data_dir().join(key)).unwrap();
+            server.restart().await;
+        }
+        server
+    }
+
     /// A server that serves HTTPS itself with the certificate and key in these PEM files
     /// (read again at each restart); [`Server::url`] is then `https://127.0.0.1:<port>`.
     pub async fn start_tls(cert: &Path, key: &Path) -> Server {

@@ -49,6 +49,8 @@ pub struct TokenIssuer {
     /// ([`TokenIssuer::load_revocations`]); here they are kept for one token lifetime, after
     /// which the earlier tokens have expired anyway.
     revoked: std::sync::Mutex<std::collections::HashMap<DeviceAddress, u64>>,
+    /// The other nodes, when there are any (revocations go to them).
+    pub bus: crate::bus::BusSlot,
 }
 
 /// Verified tokens remembered; past this the memory starts over.
@@ -108,6 +110,7 @@ impl TokenIssuer {
             clock: Clock::system(),
             verified: std::sync::Mutex::new(std::collections::HashMap::new()),
             revoked: std::sync::Mutex::new(std::collections::HashMap::new()),
+            bus: crate::bus::BusSlot::new(),
         })
     }
 
@@ -158,8 +161,14 @@ impl TokenIssuer {
     }
 
     /// Refuse every access token of `device` issued before `since` (seconds; see
-    /// [`TokenIssuer::revocation_point`]); tokens issued from then on work.
+    /// [`TokenIssuer::revocation_point`]); tokens issued from then on work. Other nodes are told.
     pub fn revoke_before(&self, device: &DeviceAddress, since: u64) {
+        self.record_revocation(device, since);
+        crate::bus::publish(&self.bus, crate::bus::BusEvent::Revoked { device: device.clone(), since });
+    }
+
+    /// [`TokenIssuer::revoke_before`] here only (from the store, or another node).
+    pub fn record_revocation(&self, device: &DeviceAddress, since: u64) {
         let horizon = self.revocation_horizon();
         let mut revoked = self.revoked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         revoked.retain(|_, at| *at >= horizon);
@@ -170,7 +179,7 @@ impl TokenIssuer {
     /// Take the revocations the store kept (at start, so a restart brings no token back).
     pub fn load_revocations(&self, revocations: Vec<(DeviceAddress, u64)>) {
         for (device, since) in revocations {
-            self.revoke_before(&device, since);
+            self.record_revocation(&device, since);
         }
     }
 

@@ -11,11 +11,17 @@
 //! - a bounded queue of ephemeral frames (dropped when full: best effort by definition);
 //! - a token that closes the socket when a newer connection of the same device replaces it or
 //!   the device is deleted.
+//!
+//! With several nodes (see [`crate::bus`]), what the hub does for devices connected elsewhere
+//! goes to the other nodes as a [`BusEvent`], and their events are applied here
+//! ([`Hub::apply`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sotto_proto::{DeviceAddress, InboxEntry, ServerFrame, UserId};
+
+use crate::bus::{BusEvent, BusSlot};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +40,8 @@ struct Entry {
 pub struct Hub {
     online: Mutex<HashMap<UserId, HashMap<sotto_proto::DeviceId, Entry>>>,
     next_conn: std::sync::atomic::AtomicU64,
+    /// The other nodes, when there are any.
+    pub bus: BusSlot,
 }
 
 impl std::fmt::Debug for Hub {
@@ -62,39 +70,72 @@ impl Hub {
         let (entries_tx, entries) = mpsc::channel(ENTRY_QUEUE);
         let close = CancellationToken::new();
         let entry = Entry { conn, wake: wake.clone(), entries: entries_tx, ephemeral: tx, close: close.clone() };
-        let mut online = self.lock();
-        if let Some(old) = online.entry(device.user_id.clone()).or_default().insert(device.device_id.clone(), entry) {
-            old.close.cancel();
+        {
+            let mut online = self.lock();
+            if let Some(old) = online.entry(device.user_id.clone()).or_default().insert(device.device_id.clone(), entry)
+            {
+                old.close.cancel();
+            }
         }
+        crate::bus::publish(&self.bus, BusEvent::Connected { device: device.clone() });
         Subscription { hub: self.clone(), device: device.clone(), conn, wake, entries, ephemeral: rx, close }
     }
 
-    /// Wakes the sockets of these devices (those that are online).
+    /// Wakes the sockets of these devices (those that are online, here or on another node).
     pub fn wake(&self, devices: &[DeviceAddress]) {
+        let elsewhere = self.wake_here(devices);
+        if !elsewhere.is_empty() {
+            crate::bus::publish(&self.bus, BusEvent::Wake { devices: elsewhere });
+        }
+    }
+
+    /// Wakes the sockets here of these devices; returns the devices not connected here.
+    fn wake_here(&self, devices: &[DeviceAddress]) -> Vec<DeviceAddress> {
         let online = self.lock();
+        let mut elsewhere = Vec::new();
         for d in devices {
-            if let Some(e) = online.get(&d.user_id).and_then(|m| m.get(&d.device_id)) {
-                e.wake.notify_one();
+            match online.get(&d.user_id).and_then(|m| m.get(&d.device_id)) {
+                Some(e) => e.wake.notify_one(),
+                None => elsewhere.push(d.clone()),
             }
         }
+        elsewhere
     }
 
     /// Pushes freshly committed entries to the devices that are online; `make` builds a device's
     /// entry from its seq. A device whose queue is full is woken instead (it reads the store).
     pub fn push(&self, recipients: &[(DeviceAddress, u64)], make: impl Fn(&DeviceAddress, u64) -> Option<InboxEntry>) {
-        let online = self.lock();
-        for (d, seq) in recipients {
-            let Some(e) = online.get(&d.user_id).and_then(|m| m.get(&d.device_id)) else { continue };
-            let queued = make(d, *seq).is_some_and(|entry| e.entries.try_send(entry).is_ok());
-            if !queued {
-                e.wake.notify_one();
+        let mut elsewhere = Vec::new();
+        {
+            let online = self.lock();
+            for (d, seq) in recipients {
+                let Some(e) = online.get(&d.user_id).and_then(|m| m.get(&d.device_id)) else {
+                    elsewhere.push(d.clone());
+                    continue;
+                };
+                let queued = make(d, *seq).is_some_and(|entry| e.entries.try_send(entry).is_ok());
+                if !queued {
+                    e.wake.notify_one();
+                }
             }
+        }
+        // Devices connected to another node read their entries from the store when woken.
+        if !elsewhere.is_empty() && self.bus.get().is_some() {
+            crate::bus::publish(&self.bus, BusEvent::Wake { devices: elsewhere });
         }
     }
 
     /// Queues an ephemeral frame to every online device of `users`, except `skip`.
     /// Returns how many devices it reached.
     pub fn send_ephemeral(&self, users: &[UserId], skip: &DeviceAddress, frame: &ServerFrame) -> usize {
+        if self.bus.get().is_some() {
+            let event = BusEvent::Ephemeral { users: users.to_vec(), skip: skip.clone(), frame: frame.clone() };
+            crate::bus::publish(&self.bus, event);
+        }
+        self.send_ephemeral_here(users, skip, frame)
+    }
+
+    fn send_ephemeral_here(&self, users: &[UserId], skip: &DeviceAddress, frame: &ServerFrame) -> usize {
         let online = self.lock();
         let mut sent = 0;
         for user in users {
@@ -111,10 +152,39 @@ impl Hub {
         sent
     }
 
-    /// Closes the socket of a device that was signed out or deleted.
+    /// Closes the socket of a device that was signed out or deleted, wherever it is.
     pub fn disconnect(&self, device: &DeviceAddress) {
+        self.disconnect_here(device);
+        crate::bus::publish(&self.bus, BusEvent::Disconnect { device: device.clone() });
+    }
+
+    fn disconnect_here(&self, device: &DeviceAddress) {
         if let Some(e) = self.lock().get(&device.user_id).and_then(|m| m.get(&device.device_id)) {
             e.close.cancel();
+        }
+    }
+
+    /// Another node's event, applied to the sockets here (never published again).
+    pub fn apply(&self, event: &BusEvent) {
+        match event {
+            BusEvent::Wake { devices } => {
+                self.wake_here(devices);
+            }
+            // The device's newest socket is on the other node: the one here closes.
+            BusEvent::Connected { device } | BusEvent::Disconnect { device } => self.disconnect_here(device),
+            BusEvent::Ephemeral { users, skip, frame } => {
+                self.send_ephemeral_here(users, skip, frame);
+            }
+            BusEvent::DevicesChanged { .. } | BusEvent::Revoked { .. } => {}
+        }
+    }
+
+    /// Every socket here reads its inbox again (events from other nodes may have been missed).
+    pub fn wake_all(&self) {
+        for devices in self.lock().values() {
+            for e in devices.values() {
+                e.wake.notify_one();
+            }
         }
     }
 

@@ -9,6 +9,7 @@ pub mod acks;
 pub mod api;
 pub mod auth;
 pub mod blobs;
+pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod connections;
@@ -75,6 +76,8 @@ struct Stores {
     backups: Arc<dyn BackupStore>,
     profiles: Arc<dyn ProfileStore>,
     blob_index: Arc<dyn BlobIndex>,
+    /// The shared database, when there is one (its bus connects the nodes).
+    postgres: Option<Arc<PostgresStore>>,
 }
 
 impl Stores {
@@ -90,6 +93,7 @@ impl Stores {
             backups: store.clone(),
             profiles: store.clone(),
             blob_index: store,
+            postgres: None,
         }
     }
 }
@@ -102,7 +106,8 @@ async fn open_stores(config: &Config) -> Result<Stores, ServerError> {
         Some(config::Database::Sqlite(path)) => Stores::of(Arc::new(SqliteStore::open(path)?)),
         Some(config::Database::Postgres(postgres)) => {
             tracing::info!(database = ?postgres, "state is kept in PostgreSQL");
-            Stores::of(Arc::new(PostgresStore::open(postgres).await?))
+            let store = Arc::new(PostgresStore::open(postgres).await?);
+            Stores { postgres: Some(store.clone()), ..Stores::of(store) }
         }
     })
 }
@@ -143,9 +148,11 @@ pub async fn open(config: &Config, shutdown: CancellationToken) -> Result<AppSta
             )
         }
     };
-    Ok(AppState::new(Inner {
+    let cache = Arc::new(store::cache::CachedDevices::new(stores.devices));
+    let state = AppState::new(Inner {
         accounts: stores.accounts,
-        devices: Arc::new(store::cache::CachedDevices::new(stores.devices)),
+        devices: cache.clone(),
+        cache,
         inbox: stores.inbox,
         groups: stores.groups,
         backups: stores.backups,
@@ -165,7 +172,40 @@ pub async fn open(config: &Config, shutdown: CancellationToken) -> Result<AppSta
         shutdown,
         sockets: tokio_util::task::TaskTracker::new(),
         liveness: config.connections.websocket,
-    }))
+    });
+    if let (Some(postgres), Some(config::Database::Postgres(url))) = (&stores.postgres, &config.database) {
+        start_bus(&state, postgres, url);
+    }
+    Ok(state)
+}
+
+/// Several nodes on one PostgreSQL database: this node publishes what the others must know, and
+/// applies what they publish (see [`bus`]).
+fn start_bus(state: &AppState, postgres: &Arc<PostgresStore>, url: &store::postgres::PostgresConfig) {
+    let here = state.clone();
+    let apply: store::postgres::bus::Apply = Arc::new(move |remote| match remote {
+        bus::Remote::Event(event) => match *event {
+            bus::BusEvent::DevicesChanged { users } => here.cache.invalidate_here(&users),
+            bus::BusEvent::Revoked { device, since } => here.tokens.record_revocation(&device, since),
+            event => here.hub.apply(&event),
+        },
+        bus::Remote::Resync => {
+            here.cache.clear();
+            here.hub.wake_all();
+            let again = here.clone();
+            tokio::spawn(async move {
+                match again.devices.token_revocations(again.tokens.revocation_horizon()).await {
+                    Ok(revocations) => again.tokens.load_revocations(revocations),
+                    Err(e) => tracing::warn!(error = %e, "could not read the token revocations again"),
+                }
+            });
+        }
+    });
+    let bus = Arc::new(postgres.start_bus(url, apply, state.shutdown.clone()));
+    let _ = state.hub.bus.set(bus.clone());
+    let _ = state.cache.bus.set(bus.clone());
+    let _ = state.tokens.bus.set(bus);
+    tracing::info!("connected to the other nodes through the database");
 }
 
 /// Serves on `listener` (one, or several: see [`connections::Listeners`]) until `shutdown`

@@ -21,6 +21,8 @@ pub struct AppState {
 pub struct Inner {
     pub accounts: Arc<dyn AccountStore>,
     pub devices: Arc<dyn DeviceStore>,
+    /// The cache in front of `devices` (the same object), invalidated from other nodes.
+    pub cache: Arc<crate::store::cache::CachedDevices>,
     pub inbox: Arc<dyn InboxStore>,
     pub groups: Arc<dyn GroupStore>,
     pub backups: Arc<dyn BackupStore>,

@@ -6,8 +6,9 @@
 //! read that raced a mutation is not cached (a generation counter detects it), so it never serves
 //! a state older than the last completed mutation.
 //!
-//! It assumes this process makes every device change. A deployment with several server nodes on
-//! one shared database must invalidate across nodes (e.g. PostgreSQL LISTEN/NOTIFY) or not use it.
+//! With several server nodes on one database, a node's invalidations go to the others over the
+//! bus ([`crate::bus`]), which apply them here ([`CachedDevices::invalidate_here`]); after the bus
+//! reconnects (events may have been missed) the whole cache goes ([`CachedDevices::clear`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,11 +35,18 @@ pub struct CachedDevices {
     users: Mutex<HashMap<UserId, Devices>>,
     /// Bumped by every invalidation; a read that saw another value is not cached.
     generation: AtomicU64,
+    /// The other nodes, when there are any.
+    pub bus: crate::bus::BusSlot,
 }
 
 impl CachedDevices {
     pub fn new(inner: Arc<dyn DeviceStore>) -> Self {
-        CachedDevices { inner, users: Mutex::new(HashMap::new()), generation: AtomicU64::new(0) }
+        CachedDevices {
+            inner,
+            users: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            bus: crate::bus::BusSlot::new(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<UserId, Devices>> {
@@ -48,9 +56,24 @@ impl CachedDevices {
     }
 
     fn invalidate(&self, user: &UserId) {
+        self.invalidate_here(std::slice::from_ref(user));
+        crate::bus::publish(&self.bus, crate::bus::BusEvent::DevicesChanged { users: vec![user.clone()] });
+    }
+
+    /// Another node changed these users' devices.
+    pub fn invalidate_here(&self, changed: &[UserId]) {
         let mut users = self.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
-        users.remove(user);
+        for user in changed {
+            users.remove(user);
+        }
+    }
+
+    /// Everything goes (events from other nodes may have been missed).
+    pub fn clear(&self) {
+        let mut users = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        users.clear();
     }
 
     /// The devices of each of `users` (deduplicated), in the order given.

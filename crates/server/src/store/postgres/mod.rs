@@ -41,6 +41,7 @@ pub use copy::CopiedTable;
 mod accounts;
 mod backup;
 mod blobs;
+pub mod bus;
 mod copy;
 mod devices;
 mod groups;

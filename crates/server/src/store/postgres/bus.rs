@@ -1,0 +1,163 @@
+//! The bus between nodes on PostgreSQL (see [`crate::bus`]): `NOTIFY` on one channel to send,
+//! `LISTEN` on a connection of its own to receive. A notification is delivered to every session
+//! listening when its transaction commits; one that cannot be sent is retried, and a listener
+//! that lost its connection resyncs when it is back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_postgres::AsyncMessage;
+use tokio_util::sync::CancellationToken;
+
+use super::{PostgresConfig, PostgresStore, execute, tls_config};
+use crate::bus::{Bus, BusEvent, Remote};
+use crate::store::{StoreError, StoreResult};
+
+const CHANNEL: &str = "sotto_bus";
+/// A notification's payload is below 8000 bytes; the envelope takes the rest.
+const MAX_EVENT_BYTES: usize = 7800;
+/// Attempts to send one notification before it is given up (then the other nodes' sockets
+/// catch up at their next wake-up or resync).
+const SEND_ATTEMPTS: u32 = 5;
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    /// The sending node (its own notifications come back to it, and are skipped).
+    node: u64,
+    event: BusEvent,
+}
+
+/// What a node does with the other nodes' events.
+pub type Apply = Arc<dyn Fn(Remote) + Send + Sync>;
+
+impl PostgresStore {
+    /// Start this node's bus: one task sends what is published, one listens and hands what the
+    /// other nodes send to `apply`. Both stop with `shutdown`.
+    pub fn start_bus(self: &Arc<Self>, config: &PostgresConfig, apply: Apply, shutdown: CancellationToken) -> Bus {
+        // A random id tells this node's own notifications apart (they come back to it too).
+        let mut id = [0u8; 8];
+        let node = match getrandom::fill(&mut id) {
+            Ok(()) => u64::from_le_bytes(id),
+            Err(_) => {
+                u64::from(std::process::id()) << 32
+                    | u64::from(std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.subsec_nanos()))
+            }
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(send(self.clone(), node, rx, shutdown.clone()));
+        tokio::spawn(listen(config.clone(), node, apply, shutdown));
+        Bus::new(tx)
+    }
+}
+
+async fn send(
+    store: Arc<PostgresStore>,
+    node: u64,
+    mut rx: mpsc::UnboundedReceiver<BusEvent>,
+    stop: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            () = stop.cancelled() => return,
+            event = rx.recv() => match event { Some(event) => event, None => return },
+        };
+        for part in event.split(MAX_EVENT_BYTES) {
+            let Some(event) = part else {
+                tracing::warn!("an event too large for the bus was left out");
+                continue;
+            };
+            let payload = match serde_json::to_string(&Envelope { node, event }) {
+                Ok(payload) => payload,
+                Err(e) => {
+                    tracing::error!(error = %e, "an event for the bus could not be encoded");
+                    continue;
+                }
+            };
+            let mut delay = Duration::from_millis(50);
+            for attempt in 1..=SEND_ATTEMPTS {
+                match notify(&store, &payload).await {
+                    Ok(()) => break,
+                    Err(e) if attempt == SEND_ATTEMPTS => {
+                        tracing::warn!(error = %e, "an event could not be sent to the other nodes");
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn notify(store: &PostgresStore, payload: &str) -> StoreResult<()> {
+    let client = store.client().await?;
+    execute(&client, "SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await?;
+    Ok(())
+}
+
+async fn listen(config: PostgresConfig, node: u64, apply: Apply, stop: CancellationToken) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match listen_once(&config, node, &apply, &stop).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = %e, "the bus from the other nodes stopped; connecting again"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Listens until `stop` (`Ok`) or the connection fails.
+async fn listen_once(config: &PostgresConfig, node: u64, apply: &Apply, stop: &CancellationToken) -> StoreResult<()> {
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config()?);
+    let (client, mut connection) = config.0.connect(tls).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    // The connection yields the notifications; it runs on its own task.
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if tx.send(n.payload().to_owned()).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the bus connection failed");
+                    return;
+                }
+            }
+        }
+    });
+    let listening = client.batch_execute(&format!("LISTEN {CHANNEL}")).await;
+    if let Err(e) = listening {
+        driver.abort();
+        return Err(e.into());
+    }
+    // Whatever was sent while this node was not listening is read from the store again.
+    apply(Remote::Resync);
+    let result = loop {
+        tokio::select! {
+            () = stop.cancelled() => break Ok(()),
+            payload = rx.recv() => match payload {
+                Some(payload) => match serde_json::from_str::<Envelope>(&payload) {
+                    Ok(envelope) if envelope.node != node => apply(Remote::Event(Box::new(envelope.event))),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "a bus event this version does not read was skipped"),
+                },
+                None => break Err(StoreError::Database("the bus connection closed".into())),
+            },
+        }
+    };
+    driver.abort();
+    drop(client);
+    result
+}
