@@ -185,3 +185,67 @@ async fn two_nodes_on_one_database_push_to_each_others_sockets() {
         c.shutdown();
     }
 }
+
+/// A proxy in front of two nodes, as a load balancer with health checks would be: each new
+/// connection goes to the first node that accepts it.
+async fn proxy(nodes: Vec<u16>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else { return };
+            let nodes = nodes.clone();
+            tokio::spawn(async move {
+                for node in nodes {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", node)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Two nodes behind a proxy; the one everybody is connected to is killed with -9 in the middle
+/// of a stream of messages. The clients reconnect through the proxy to the other node and go
+/// on: every message arrives once, in order, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_stream_loses_nothing_and_its_clients_go_on_through_the_other() {
+    let database = PostgresDatabase::create().await;
+    let mut a = Server::start_on_postgres(&database.url, None).await;
+    let b = Server::start_on_postgres(&database.url, Some(&a)).await;
+    let port = proxy(vec![a.port(), b.port()]).await;
+    let url = format!("http://127.0.0.1:{port}");
+    let dirs = profiles();
+    let sign_up = |name: &'static str| {
+        let dir = dirs.path().join(name);
+        let url = url.clone();
+        async move { register_at(&url, &dir, name).await }
+    };
+    let alice = sign_up("alice").await;
+    let bob = sign_up("bob").await;
+    for c in [&alice, &bob] {
+        start_online(c).await;
+    }
+    let with_alice = ConversationId::Direct(uid("alice"));
+    let expected: Vec<String> = (0..40).map(|i| format!("message {i}")).collect();
+    for (i, body) in expected.iter().enumerate() {
+        alice.send_text(&uid("bob"), body).await.unwrap();
+        if i == 15 {
+            a.kill9();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    eventually("every message at bob, through the other node", || {
+        (bodies(&bob, &with_alice) == expected).then_some(())
+    })
+    .await;
+    let sent = alice.messages(&ConversationId::Direct(uid("bob")), None, 100).unwrap();
+    assert!(sent.iter().all(|m| m.status == sotto_core::MessageStatus::Sent), "all acknowledged in the end");
+    assert!(b.logs().contains("listening"), "node B served them");
+    for c in [&alice, &bob] {
+        c.shutdown();
+    }
+}

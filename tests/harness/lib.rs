@@ -208,8 +208,13 @@ pub fn keychain() -> KeyOptions {
 }
 
 pub async fn register(server: &Server, dir: &Path, user: &str) -> Client {
+    register_at(server.url(), dir, user).await
+}
+
+/// [`register`] on the server at `url` (a proxy in front of servers, say).
+pub async fn register_at(url: &str, dir: &Path, user: &str) -> Client {
     let sign_in = SignIn {
-        server: server.url(),
+        server: url,
         trust: sotto_core::ServerTrust::System,
         user_id: user,
         password: PASSWORD,
