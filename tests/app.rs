@@ -1896,8 +1896,13 @@ async fn group_details_rename_roles_hand_over_and_dismiss() {
     // Handing ownership to bob asks first, then alice is an admin and has no owner's controls.
     app.click_css("[data-testid='member-row'][data-user-id='bob'] [data-testid='member-more']").await;
     app.click("menu-make-owner").await;
-    let dialog = app.find("transfer-dialog").await;
-    let words = dialog.text().await.unwrap();
+    // (Read once it shows: while the dialog fades in, WebDriver gives its text as empty.)
+    let words = app
+        .wait_for_texts("[data-testid='transfer-dialog']", "the hand-over dialog's words", |t| {
+            t.first().is_some_and(|w| w.contains("becomes the group's owner"))
+        })
+        .await
+        .remove(0);
     assert!(words.contains("bob becomes the group's owner") && words.contains("You stay an admin"), "{words}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     app.screenshot("transfer-dialog").await;
@@ -1916,8 +1921,10 @@ async fn group_details_rename_roles_hand_over_and_dismiss() {
 
     // The owner dismisses the group after the question; it ends for bob too.
     app.click("dismiss-group").await;
-    let dialog = app.find("dismiss-dialog").await;
-    assert!(dialog.text().await.unwrap().contains("The group ends for everyone"));
+    app.wait_for_texts("[data-testid='dismiss-dialog']", "the dismiss dialog's words", |t| {
+        t.first().is_some_and(|w| w.contains("The group ends for everyone"))
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     app.screenshot("dismiss-dialog").await;
     app.click("confirm-button").await;
