@@ -2146,3 +2146,51 @@ async fn names_and_pictures_travel_both_ways_and_a_note_to_self_is_kept() {
     assert!(!history.iter().any(|m| m["body"] == "remember the milk"), "{history:#?}");
     app.close().await;
 }
+
+/// The server moved to a new address: Settings → "Server moved…" takes the profile there once
+/// the address proves to be the same server (it knows this device), and refuses another server
+/// in words. Messages keep flowing at the new address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_profile_follows_the_server_to_its_new_address_and_refuses_another() {
+    let server = Server::start().await;
+    let another = Server::start().await;
+    let dirs = profiles();
+    let bob = register_cli(&server, &dirs, "bob");
+    let data = AppData::new();
+    let app = AppWindow::launch("move_server", &data).await;
+    register_in_window(&app, &server, "alice").await;
+    app.click("settings-button").await;
+    app.click("open-move-server").await;
+    // Another installation: refused, nothing changed.
+    app.type_into("move-server-url", another.url()).await;
+    app.click("move-server-submit").await;
+    let refused = app.wait_for_texts("[data-testid='move-server-error']", "the refusal", |t| !t.is_empty()).await;
+    assert!(refused.concat().contains("different Sotto server"), "{refused:?}");
+    // The same server at its new name.
+    let new_address = server.url().replace("127.0.0.1", "localhost");
+    app.replace_text("move-server-url", &new_address).await;
+    app.click("move-server-submit").await;
+    // The profile opens again at the new address (the window starts over on it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let shown = loop {
+        assert!(std::time::Instant::now() < deadline, "Settings never showed the new address");
+        if app.all("[data-testid='account-server']").await.is_empty() {
+            app.click("settings-button").await;
+        }
+        let shown = app.texts("[data-testid='account-server']").await;
+        if shown.contains(&new_address) {
+            break shown;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(shown, std::slice::from_ref(&new_address));
+    app.screenshot("moved").await;
+    app.click("close-button").await;
+    bob.run(&["send", "alice", "still reaching you"], "").json();
+    app.find_css("[data-testid='conversation-row'][data-conversation-id='u:bob']").await.click().await.unwrap();
+    app.wait_for_texts("[data-testid='message-body']", "bob's message at the new address", |t| {
+        t.iter().any(|b| b == "still reaching you")
+    })
+    .await;
+    app.close().await;
+}

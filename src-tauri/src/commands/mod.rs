@@ -48,6 +48,7 @@ commands![
     account::reset_keys,
     account::reset_identity,
     account::certificate_problem,
+    session::move_server,
     account::trust_server_certificate,
     conversations::list_conversations,
     conversations::load_messages,

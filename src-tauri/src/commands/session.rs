@@ -236,6 +236,42 @@ pub async fn use_another_account(app: AppHandle, state: State<'_, AppState>) -> 
     Ok(state.announce(&app))
 }
 
+/// The server moved (a new address for the same installation): the profile follows it, if
+/// that address is its installation (else `other_installation`, nothing changed). With
+/// `fingerprint`, the new address's certificate is trusted by it (a self-signed one). The
+/// profile is opened again at the new address.
+#[command]
+pub async fn move_server(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    server: String,
+    fingerprint: Option<String>,
+) -> CommandResult<AppStatus> {
+    let _transition = state.transition.lock().await;
+    let url = ServerUrl::parse(server.trim())?;
+    let trust = match fingerprint {
+        Some(f) => ServerTrust::Pinned(Fingerprint::parse(&f)?),
+        None => ServerTrust::System,
+    };
+    let client = state.client()?;
+    let dir = client.profile_dir().to_path_buf();
+    // Checked first; the open profile keeps working if the address is refused.
+    client.move_server(&url, trust).await?;
+    drop(state.close());
+    let reopened = tauri::async_runtime::spawn_blocking(move || Client::open(&dir, None))
+        .await
+        .map_err(|e| CommandError::new(ErrorCode::Internal, e.to_string()))?;
+    match reopened {
+        Ok(client) => state.activate(&app, client)?,
+        Err(open_error) => {
+            if let Ok(Some(remembered)) = settings::profile(&app) {
+                state.set_locked(remembered.dir.clone(), locked_info(&remembered, &open_error));
+            }
+        }
+    }
+    Ok(state.announce(&app))
+}
+
 /// Sign this device out on the server and delete its profile from this computer.
 #[command]
 pub async fn sign_out(app: AppHandle, state: State<'_, AppState>) -> CommandResult<AppStatus> {

@@ -408,6 +408,11 @@ const api = {
     status = { ...status, phase: "welcome", account: null };
     return delay(status);
   },
+  moveServer: (server: string, _fingerprint: string | null) => {
+    if (server.includes("other")) return Promise.reject(fail("other_installation"));
+    status = { ...status, account: status.account ? { ...status.account, server } : null };
+    return delay(status);
+  },
   changePassword: (current: string, newPassword: string) =>
     current === "wrong password"
       ? Promise.reject(fail("invalid_credentials"))
@@ -886,6 +891,7 @@ export const {
   unlock,
   useAnotherAccount,
   signOut,
+  moveServer,
   changePassword,
   resetKeys,
   resetIdentity,

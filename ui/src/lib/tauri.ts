@@ -47,6 +47,9 @@ export const login = (request: SignInRequest) => call("login", { request });
 export const unlock = (passphrase: string) => call("unlock", { passphrase });
 export const useAnotherAccount = () => call("use_another_account", {});
 export const signOut = () => call("sign_out", {});
+/** The server moved: the profile follows it to `server` (the same installation only). */
+export const moveServer = (server: string, fingerprint: string | null) =>
+  call("move_server", { server, fingerprint });
 export const changePassword = (current: string, newPassword: string) =>
   call("change_password", { current, new_password: newPassword });
 export const certificateProblem = () => call("certificate_problem", {});

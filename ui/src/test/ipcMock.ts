@@ -62,6 +62,10 @@ const defaults: typeof Real = {
   unlock: async () => readyStatus(),
   useAnotherAccount: async () => ({ ...readyStatus(), phase: "welcome", account: null }),
   signOut: async () => ({ ...readyStatus(), phase: "welcome", account: null }),
+  moveServer: async (server: string, _fingerprint: string | null) => {
+    const ready = readyStatus();
+    return { ...ready, account: ready.account ? { ...ready.account, server } : null };
+  },
   changePassword: async () => null,
   resetKeys: async () => ({ ed25519: "E".repeat(43), curve25519: "C".repeat(43), notified_devices: 2 }),
   resetIdentity: async () => null,
@@ -281,6 +285,7 @@ export const login = vi.fn(defaults.login);
 export const unlock = vi.fn(defaults.unlock);
 export const useAnotherAccount = vi.fn(defaults.useAnotherAccount);
 export const signOut = vi.fn(defaults.signOut);
+export const moveServer = vi.fn(defaults.moveServer);
 export const changePassword = vi.fn(defaults.changePassword);
 export const resetKeys = vi.fn(defaults.resetKeys);
 export const resetIdentity = vi.fn(defaults.resetIdentity);
@@ -379,6 +384,7 @@ const mocks = {
   unlock,
   useAnotherAccount,
   signOut,
+  moveServer,
   changePassword,
   resetKeys,
   resetIdentity,

@@ -58,6 +58,7 @@ export interface Commands {
   reset_keys: { args: { password: string }; result: KeyReset };
   reset_identity: { args: { password: string }; result: null };
   certificate_problem: { args: Record<string, never>; result: CertificateProblem | null };
+  move_server: { args: { server: string; fingerprint: string | null }; result: AppStatus };
   trust_server_certificate: { args: { fingerprint: string }; result: null };
   list_conversations: { args: Record<string, never>; result: Array<Conversation> };
   load_messages: { args: { conversation_id: ConversationId; before: number | null; limit: number }; result: Array<Message> };

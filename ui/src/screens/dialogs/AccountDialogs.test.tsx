@@ -10,6 +10,28 @@ async function openSettings() {
 }
 
 describe("Settings → Account", () => {
+  it("moves to the server's new address, after a fingerprint check, and says when it is another server", async () => {
+    const { user } = await openSettings();
+    await user.click(screen.getByTestId("open-move-server"));
+    await user.click(screen.getByTestId("move-server-submit"));
+    expect(screen.getByTestId("move-server-error").textContent).toContain("Enter the server's new address");
+    expect(ipc.moveServer).not.toHaveBeenCalled();
+
+    await user.type(screen.getByTestId("move-server-url"), "https://other.example.org");
+    ipc.moveServer.mockRejectedValueOnce({ code: "other_installation", message: "no" });
+    await user.click(screen.getByTestId("move-server-submit"));
+    expect((await screen.findByTestId("move-server-error")).textContent).toContain("different Sotto server");
+
+    await user.clear(screen.getByTestId("move-server-url"));
+    await user.type(screen.getByTestId("move-server-url"), "https://chat.example.org");
+    ipc.moveServer.mockRejectedValueOnce({ code: "untrusted_certificate", message: "no", fingerprint: "AB:CD" });
+    await user.click(screen.getByTestId("move-server-submit"));
+    expect((await screen.findByTestId("move-certificate-check")).textContent).toContain("AB:CD");
+    await user.click(screen.getByTestId("move-trust-certificate"));
+    expect(ipc.moveServer).toHaveBeenLastCalledWith("https://chat.example.org", "AB:CD");
+    expect((await screen.findByTestId("move-server-done")).textContent).toContain("Sotto now uses https://chat.example.org");
+  });
+
   it("changes the password after checking the form, and says when the current one is wrong", async () => {
     const { user } = await openSettings();
     await user.click(screen.getByTestId("open-password"));

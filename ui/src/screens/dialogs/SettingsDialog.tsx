@@ -14,6 +14,7 @@ import { ErrorNote } from "../../components/ErrorNote";
 import { LocalServerAddress } from "../../components/LocalServerAddress";
 import { Modal } from "../../components/Modal";
 import { ChangePasswordDialog, ResetKeysDialog } from "./AccountDialogs";
+import { MoveServerDialog } from "./MoveServerDialog";
 import { BackupDialog } from "./BackupDialog";
 import { ExportDialog } from "./ExportDialog";
 import { KeyBackupSection } from "./KeyBackup";
@@ -46,7 +47,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
   }, [app]);
   const [error, setError] = useState<{ error: CommandError; text?: string } | null>(null);
   const [confirmSignOut, setConfirmSignOut] = useState(false);
-  const [open, setOpen] = useState<"backup" | "export" | "password" | "reset-keys" | null>(null);
+  const [open, setOpen] = useState<"backup" | "export" | "password" | "reset-keys" | "move-server" | null>(null);
 
   const save = async (next: Settings) => {
     setError(null);
@@ -84,7 +85,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
               </dd>
               <dt>Server</dt>
               <dd>
-                <code>{account.server}</code>
+                <code data-testid="account-server">{account.server}</code>
               </dd>
               {account.server_certificate ? (
                 <>
@@ -105,6 +106,11 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
               <button type="button" className="button" onClick={() => setOpen("reset-keys")} data-testid="open-reset-keys">
                 Reset this computer's keys…
               </button>
+              {localServer ? null : (
+                <button type="button" className="button" onClick={() => setOpen("move-server")} data-testid="open-move-server">
+                  Server moved…
+                </button>
+              )}
             </div>
           </section>
         ) : null}
@@ -248,6 +254,9 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
       {open === "export" ? <ExportDialog onClose={() => setOpen(null)} /> : null}
       {open === "password" ? <ChangePasswordDialog onClose={() => setOpen(null)} /> : null}
       {open === "reset-keys" ? <ResetKeysDialog onClose={() => setOpen(null)} /> : null}
+      {open === "move-server" && account ? (
+        <MoveServerDialog current={account.server} onClose={() => setOpen(null)} />
+      ) : null}
       {confirmSignOut ? (
         <ConfirmDialog
           title="Sign out of this computer?"
