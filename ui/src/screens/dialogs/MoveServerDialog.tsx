@@ -7,6 +7,7 @@ import { useState } from "react";
 import * as ipc from "../../lib/tauri";
 import { asCommandError } from "../../lib/errors";
 import { useAppStore } from "../../state/context";
+import { CertificateCheck } from "../../components/CertificateCheck";
 import { FormError, type FormProblem } from "../../components/FormError";
 import { Modal } from "../../components/Modal";
 
@@ -87,27 +88,14 @@ export function MoveServerDialog({ current, onClose }: { current: string; onClos
           </label>
           <FormError problem={problem} testId="move-server-error" context={{ url }} />
           {untrusted ? (
-            <div className="certificate-check" role="alert" data-testid="move-certificate-check">
-              <p>
-                <strong>Check this address's certificate.</strong> No authority your computer trusts vouches for it.
-                Trust it only if it matches, exactly, the fingerprint whoever runs the server reads you:
-              </p>
-              <code className="fingerprint">{untrusted}</code>
-              <div className="certificate-check__buttons">
-                <button
-                  type="button"
-                  className="button button--primary"
-                  disabled={busy}
-                  data-testid="move-trust-certificate"
-                  onClick={() => void move(url.trim(), untrusted)}
-                >
-                  {busy ? "Checking…" : "They match — trust it"}
-                </button>
-                <button type="button" className="button" disabled={busy} onClick={() => setUntrusted(null)}>
-                  Cancel
-                </button>
-              </div>
-            </div>
+            <CertificateCheck
+              fingerprint={untrusted}
+              busy={busy}
+              onTrust={() => void move(url.trim(), untrusted)}
+              onCancel={() => setUntrusted(null)}
+              testId="move-certificate-check"
+              trustTestId="move-trust-certificate"
+            />
           ) : (
             <div className="modal__actions">
               <button type="button" className="button" onClick={onClose} disabled={busy}>

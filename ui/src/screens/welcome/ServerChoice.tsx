@@ -7,6 +7,7 @@ import { useState } from "react";
 import * as ipc from "../../lib/tauri";
 import { asCommandError } from "../../lib/errors";
 import type { LocalServerInfo } from "../../lib/types";
+import { CertificateCheck } from "../../components/CertificateCheck";
 import { FormError, type FormProblem } from "../../components/FormError";
 import { GlobeIcon, ServerIcon } from "../../components/icons";
 
@@ -108,34 +109,12 @@ export function ServerChoice({ onServer, onLocalServer }: ServerChoiceProps) {
             </label>
             <FormError problem={problem} testId="form-error" context={{ url }} />
             {untrusted ? (
-              <div className="certificate-check" role="alert" data-testid="certificate-check">
-                <p>
-                  <strong>Check this server's certificate.</strong> No authority your computer trusts vouches for
-                  it. That's usual when someone runs Sotto on their own computer — and also what an impostor would
-                  look like.
-                </p>
-                <p>
-                  Ask whoever runs the server to read you the fingerprint their Sotto shows, and trust it only if
-                  it matches this one exactly:
-                </p>
-                <code className="fingerprint" data-testid="certificate-fingerprint">
-                  {untrusted}
-                </code>
-                <div className="certificate-check__buttons">
-                  <button
-                    type="button"
-                    className="button button--primary"
-                    disabled={busy}
-                    data-testid="trust-certificate"
-                    onClick={() => void check(url.trim(), untrusted)}
-                  >
-                    {busy ? "Checking…" : "They match — trust this server"}
-                  </button>
-                  <button type="button" className="button" disabled={busy} onClick={() => setUntrusted(null)}>
-                    Cancel
-                  </button>
-                </div>
-              </div>
+              <CertificateCheck
+                fingerprint={untrusted}
+                busy={busy}
+                onTrust={() => void check(url.trim(), untrusted)}
+                onCancel={() => setUntrusted(null)}
+              />
             ) : (
               <button type="submit" className="button button--primary" disabled={busy} data-testid="server-continue">
                 {busy ? "Checking…" : "Continue"}
