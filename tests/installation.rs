@@ -181,6 +181,15 @@ async fn two_nodes_on_one_database_push_to_each_others_sockets() {
     .unwrap();
     let err = carol2.sync().await.unwrap_err();
     assert_eq!(err.code(), sotto_proto::ErrorCode::SignedOut, "{err}");
+    // Operators see it: events from the other node and their lag, and the database pool.
+    let metrics = reqwest::get(format!("{}/metrics", b.url())).await.unwrap().text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(value("sotto_bus_events_received_total") > 0.0, "{metrics}");
+    assert!(value("sotto_bus_notification_lag_seconds_count") > 0.0);
+    assert!(value("sotto_database_pool_connections") >= 1.0);
     for c in [&alice, &bob, &carol, &carol2] {
         c.shutdown();
     }

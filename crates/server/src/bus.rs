@@ -74,7 +74,8 @@ impl BusEvent {
 /// What a node applies from the bus.
 #[derive(Debug)]
 pub enum Remote {
-    Event(Box<BusEvent>),
+    /// An event, and when it was published (ms since the epoch, the sender's clock).
+    Event(Box<BusEvent>, u64),
     /// The bus (re)connected: events may have been missed; re-read everything kept.
     Resync,
 }

@@ -172,6 +172,7 @@ pub async fn open(config: &Config, shutdown: CancellationToken) -> Result<AppSta
         shutdown,
         sockets: tokio_util::task::TaskTracker::new(),
         liveness: config.connections.websocket,
+        postgres: stores.postgres.clone(),
     });
     if let (Some(postgres), Some(config::Database::Postgres(url))) = (&stores.postgres, &config.database) {
         start_bus(&state, postgres, url);
@@ -184,11 +185,16 @@ pub async fn open(config: &Config, shutdown: CancellationToken) -> Result<AppSta
 fn start_bus(state: &AppState, postgres: &Arc<PostgresStore>, url: &store::postgres::PostgresConfig) {
     let here = state.clone();
     let apply: store::postgres::bus::Apply = Arc::new(move |remote| match remote {
-        bus::Remote::Event(event) => match *event {
-            bus::BusEvent::DevicesChanged { users } => here.cache.invalidate_here(&users),
-            bus::BusEvent::Revoked { device, since } => here.tokens.record_revocation(&device, since),
-            event => here.hub.apply(&event),
-        },
+        bus::Remote::Event(event, sent_ms) => {
+            here.metrics.bus_received.inc();
+            let lag_ms = here.clock.unix_millis().saturating_sub(sent_ms);
+            here.metrics.bus_lag.observe(lag_ms as f64 / 1000.0);
+            match *event {
+                bus::BusEvent::DevicesChanged { users } => here.cache.invalidate_here(&users),
+                bus::BusEvent::Revoked { device, since } => here.tokens.record_revocation(&device, since),
+                event => here.hub.apply(&event),
+            }
+        }
         bus::Remote::Resync => {
             here.cache.clear();
             here.hub.wake_all();

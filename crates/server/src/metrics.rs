@@ -67,6 +67,15 @@ pub struct Metrics {
     pub connections_timed_out: Family<KindLabels, Counter>,
     /// Failed `accept` calls (out of descriptors or memory).
     pub accept_errors: Counter,
+    /// Events from other nodes (several nodes on one database), and how long each took from
+    /// the sending node's clock to this one's.
+    pub bus_received: Counter,
+    pub bus_lag: Histogram,
+    /// The database's connection pool (PostgreSQL): connections open, idle, and requests
+    /// waiting for one. Set when `/metrics` is read.
+    pub database_pool_size: Gauge,
+    pub database_pool_idle: Gauge,
+    pub database_pool_waiting: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -96,6 +105,24 @@ impl Metrics {
         let connections_refused = Family::<CapLabels, Counter>::default();
         let connections_timed_out = Family::<KindLabels, Counter>::default();
         let accept_errors = Counter::default();
+        let bus_received = Counter::default();
+        let bus_lag = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        let database_pool_size = Gauge::default();
+        let database_pool_idle = Gauge::default();
+        let database_pool_waiting = Gauge::default();
+        registry.register("bus_events_received", "Events from the other nodes", bus_received.clone());
+        registry.register(
+            "bus_notification_lag_seconds",
+            "From another node's publishing an event to this node's applying it",
+            bus_lag.clone(),
+        );
+        registry.register("database_pool_connections", "Database connections open", database_pool_size.clone());
+        registry.register("database_pool_idle", "Database connections idle", database_pool_idle.clone());
+        registry.register(
+            "database_pool_waiting",
+            "Requests waiting for a database connection",
+            database_pool_waiting.clone(),
+        );
         registry.register("http_requests", "HTTP requests by route and status", http_requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", http_duration.clone());
         registry.register("messages_stored", "Messages stored, by kind", messages_stored.clone());
@@ -130,6 +157,11 @@ impl Metrics {
             connections_refused,
             connections_timed_out,
             accept_errors,
+            bus_received,
+            bus_lag,
+            database_pool_size,
+            database_pool_idle,
+            database_pool_waiting,
         }
     }
 
@@ -201,6 +233,12 @@ pub async fn render(State(state): State<AppState>, headers: axum::http::HeaderMa
             )
             .into_response();
         }
+    }
+    if let Some(postgres) = &state.postgres {
+        let (size, idle, waiting) = postgres.pool_status();
+        state.metrics.database_pool_size.set(i64::try_from(size).unwrap_or(i64::MAX));
+        state.metrics.database_pool_idle.set(i64::try_from(idle).unwrap_or(i64::MAX));
+        state.metrics.database_pool_waiting.set(i64::try_from(waiting).unwrap_or(i64::MAX));
     }
     (
         [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],

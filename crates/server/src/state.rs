@@ -53,6 +53,8 @@ pub struct Inner {
     pub sockets: TaskTracker,
     /// Pings on WebSockets, and how long a socket may leave one unanswered.
     pub liveness: crate::ws::Liveness,
+    /// The PostgreSQL store, when that is the database (its pool's state goes to `/metrics`).
+    pub postgres: Option<Arc<crate::store::postgres::PostgresStore>>,
 }
 
 impl std::fmt::Debug for Inner {

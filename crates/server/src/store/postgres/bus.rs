@@ -27,6 +27,9 @@ const SEND_ATTEMPTS: u32 = 5;
 struct Envelope {
     /// The sending node (its own notifications come back to it, and are skipped).
     node: u64,
+    /// When it was published (ms since the epoch, the sender's clock): the receiver's lag.
+    #[serde(default)]
+    sent_ms: u64,
     event: BusEvent,
 }
 
@@ -69,7 +72,10 @@ async fn send(
                 tracing::warn!("an event too large for the bus was left out");
                 continue;
             };
-            let payload = match serde_json::to_string(&Envelope { node, event }) {
+            let sent_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let payload = match serde_json::to_string(&Envelope { node, sent_ms, event }) {
                 Ok(payload) => payload,
                 Err(e) => {
                     tracing::error!(error = %e, "an event for the bus could not be encoded");
@@ -149,7 +155,7 @@ async fn listen_once(config: &PostgresConfig, node: u64, apply: &Apply, stop: &C
             () = stop.cancelled() => break Ok(()),
             payload = rx.recv() => match payload {
                 Some(payload) => match serde_json::from_str::<Envelope>(&payload) {
-                    Ok(envelope) if envelope.node != node => apply(Remote::Event(Box::new(envelope.event))),
+                    Ok(envelope) if envelope.node != node => apply(Remote::Event(Box::new(envelope.event), envelope.sent_ms)),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "a bus event this version does not read was skipped"),
                 },

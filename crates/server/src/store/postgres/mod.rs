@@ -135,6 +135,12 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// The pool's connections open, idle, and requests waiting for one.
+    pub fn pool_status(&self) -> (usize, usize, usize) {
+        let status = self.pool.status();
+        (status.size, status.available, status.waiting)
+    }
+
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
         self.pool.get().await.map_err(|e| match e {
             deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
