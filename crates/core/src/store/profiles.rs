@@ -16,7 +16,7 @@ use crate::{ConversationId, Result};
 pub(crate) const MAX_PROFILE_ATTEMPTS: i64 = 5;
 
 /// What is known of someone's profile (this user's own included).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ContactProfile {
     pub user_id: String,
@@ -27,6 +27,18 @@ pub struct ContactProfile {
     /// Changes whenever the name or picture does (a picture shown may be cached by it).
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub version: u64,
+}
+
+// Debug without the name (something a person wrote): never in logs.
+impl std::fmt::Debug for ContactProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContactProfile")
+            .field("user_id", &self.user_id)
+            .field("name", &self.name.is_some())
+            .field("avatar", &self.avatar)
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 /// A profile key held for a user, and the version it came with.
@@ -210,4 +222,17 @@ fn sql_u64(v: u64) -> i64 {
 
 fn u64_col(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
     Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profiles_debug_shows_no_name() {
+        let p =
+            ContactProfile { user_id: "alice".into(), name: Some("Alice Liddell".into()), avatar: true, version: 3 };
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("Liddell") && shown.contains("alice"), "{shown}");
+    }
 }

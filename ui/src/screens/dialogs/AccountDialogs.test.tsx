@@ -1,4 +1,4 @@
-import { screen } from "@testing-library/react";
+import { screen, waitFor } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import * as ipc from "../../test/ipcMock";
 import { renderApp } from "../../test/render";
@@ -29,7 +29,9 @@ describe("Settings → Account", () => {
     expect((await screen.findByTestId("move-certificate-check")).textContent).toContain("AB:CD");
     await user.click(screen.getByTestId("move-trust-certificate"));
     expect(ipc.moveServer).toHaveBeenLastCalledWith("https://chat.example.org", "AB:CD");
-    expect((await screen.findByTestId("move-server-done")).textContent).toContain("Sotto now uses https://chat.example.org");
+    // Moved: the dialog closes and Settings shows the new address.
+    await waitFor(() => expect(screen.getByTestId("account-server").textContent).toBe("https://chat.example.org"));
+    expect(screen.queryByTestId("move-server-dialog")).toBeNull();
   });
 
   it("changes the password after checking the form, and says when the current one is wrong", async () => {

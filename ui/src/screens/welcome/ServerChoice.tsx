@@ -7,8 +7,8 @@ import { useState } from "react";
 import * as ipc from "../../lib/tauri";
 import { asCommandError } from "../../lib/errors";
 import type { LocalServerInfo } from "../../lib/types";
-import { CertificateCheck } from "../../components/CertificateCheck";
-import { FormError, type FormProblem } from "../../components/FormError";
+import { CertificateCheck, ServerAddressField, useServerAddress } from "../../components/CertificateCheck";
+import { FormError } from "../../components/FormError";
 import { GlobeIcon, ServerIcon } from "../../components/icons";
 
 interface ServerChoiceProps {
@@ -21,39 +21,8 @@ type Choice = "connect" | "local" | null;
 
 export function ServerChoice({ onServer, onLocalServer }: ServerChoiceProps) {
   const [choice, setChoice] = useState<Choice>(null);
-  const [url, setUrl] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<FormProblem | null>(null);
-  /** The fingerprint of a certificate waiting for the person's decision. */
-  const [untrusted, setUntrusted] = useState<string | null>(null);
-
-  const check = async (typed: string, trusted: string | null) => {
-    setBusy(true);
-    setProblem(null);
-    try {
-      onServer(await ipc.checkServer(typed, trusted), trusted);
-    } catch (err) {
-      const error = asCommandError(err);
-      setBusy(false);
-      if (error.code === "untrusted_certificate" && error.fingerprint && trusted === null) {
-        setUntrusted(error.fingerprint);
-        return;
-      }
-      setUntrusted(null);
-      setProblem({ kind: "command", error });
-    }
-  };
-
-  const connect = async (e: React.FormEvent) => {
-    e.preventDefault();
-    const typed = url.trim();
-    if (!typed) {
-      setProblem({ kind: "local", text: "Enter the server's address, for example https://chat.example.org." });
-      return;
-    }
-    setUntrusted(null);
-    await check(typed, null);
-  };
+  const { url, setUrl, busy, setBusy, problem, setProblem, untrusted, setUntrusted, tryAddress, submit } =
+    useServerAddress(async (typed, trusted) => onServer(await ipc.checkServer(typed, trusted), trusted));
 
   const runLocal = async () => {
     setChoice("local");
@@ -89,30 +58,18 @@ export function ServerChoice({ onServer, onLocalServer }: ServerChoiceProps) {
           </span>
         </button>
         {choice === "connect" ? (
-          <form className="form" onSubmit={(e) => void connect(e)} noValidate>
-            <label className="field">
-              <span className="field__label">Server address</span>
-              <input
-                type="url"
-                inputMode="url"
-                autoComplete="url"
-                spellCheck={false}
-                placeholder="https://chat.example.org"
-                value={url}
-                onChange={(e) => {
-                  setUrl(e.target.value);
-                  setUntrusted(null);
-                }}
-                autoFocus
-                data-testid="server-url"
-              />
-            </label>
+          <form
+            className="form"
+            onSubmit={(e) => void submit(e, "Enter the server's address, for example https://chat.example.org.")}
+            noValidate
+          >
+            <ServerAddressField label="Server address" value={url} onChange={setUrl} testId="server-url" />
             <FormError problem={problem} testId="form-error" context={{ url }} />
             {untrusted ? (
               <CertificateCheck
                 fingerprint={untrusted}
                 busy={busy}
-                onTrust={() => void check(url.trim(), untrusted)}
+                onTrust={() => void tryAddress(untrusted)}
                 onCancel={() => setUntrusted(null)}
               />
             ) : (
