@@ -8,7 +8,8 @@
 # It installs PostgreSQL from the Debian packages if `initdb` is missing, creates a cluster in a
 # temporary directory as an unprivileged user (as root: the system user `sotto-pg`, created if
 # absent; PostgreSQL refuses to run as root), starts it on a free loopback port with trust
-# authentication (nothing but this machine can reach it) and a self-signed TLS certificate, exports SOTTO_TEST_POSTGRES_URL, and
+# authentication (nothing but this machine can reach it) and a TLS certificate from a throwaway
+# CA, exports SOTTO_TEST_POSTGRES_URL (and the CA's certificate as SOTTO_TEST_POSTGRES_CA), and
 # stops and deletes the cluster when the shell exits. Durability is off (fsync, full pages): the
 # tests need PostgreSQL's locking and transactions, not its crash safety, and CI has two cores.
 
@@ -52,11 +53,20 @@ sotto_pg_start() {
   # From inside the cluster's directory: the user may not be allowed into the current one.
   (cd "$dir" && "${run[@]}" "$bindir/initdb" --pgdata="$dir/data" --username=sotto --auth=trust --encoding=UTF8 \
     --locale=C --no-sync >"$dir/initdb.log" 2>&1) || { cat "$dir/initdb.log" >&2; return 1; }
-  # TLS with a self-signed certificate, which no system trusts: the tests connect without TLS
-  # (sslmode=disable), and check that `sslmode=require` verifies the certificate and refuses it.
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout "$dir/tls.key" -out "$dir/tls.crt" \
-    >/dev/null 2>&1 || { echo "openssl could not make the test cluster's certificate" >&2; return 1; }
+  # TLS with a certificate from a throwaway CA, which no system trusts: most tests connect without
+  # TLS (sslmode=disable); some check that `sslmode=require` verifies the certificate and refuses
+  # it, and that it is accepted with the CA given (SOTTO_TEST_POSTGRES_CA, like --database-ca).
+  local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  { openssl req -x509 "${ec[@]}" -days 2 -subj "/CN=Sotto test CA" -keyout "$dir/ca.key" -out "$dir/ca.crt" \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign &&
+    openssl req "${ec[@]}" -subj /CN=localhost -keyout "$dir/tls.key" -out "$dir/tls.csr" &&
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+      >"$dir/tls.ext" &&
+    openssl x509 -req -in "$dir/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+      -extfile "$dir/tls.ext" -out "$dir/tls.crt"; } >/dev/null 2>&1 ||
+    { echo "openssl could not make the test cluster's certificates" >&2; return 1; }
   chown "$owner" "$dir/tls.key" "$dir/tls.crt"
+  chmod 644 "$dir/ca.crt"
   chmod 600 "$dir/tls.key"
   local options="-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=400"
   options+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -68,6 +78,7 @@ sotto_pg_start() {
   fi
   SOTTO_PG_DIR=$dir SOTTO_PG_BINDIR=$bindir SOTTO_PG_RUN="${run[*]}"
   export SOTTO_TEST_POSTGRES_URL="postgres://sotto@127.0.0.1:$port/postgres?sslmode=disable"
+  export SOTTO_TEST_POSTGRES_CA="$dir/ca.crt"
   echo "PostgreSQL $("$bindir/pg_ctl" --version | awk '{print $3}') on 127.0.0.1:$port (cluster in $dir)"
 }
 

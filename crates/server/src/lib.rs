@@ -40,6 +40,7 @@ use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::state::{AppState, Inner};
 use crate::store::postgres::PostgresStore;
+use crate::store::postgres::leader::Leadership;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{AccountStore, BackupStore, BlobIndex, DeviceStore, GroupStore, InboxStore, ProfileStore};
 
@@ -149,6 +150,10 @@ pub async fn open(config: &Config, shutdown: CancellationToken) -> Result<AppSta
         }
     };
     let cache = Arc::new(store::cache::CachedDevices::new(stores.devices));
+    let leadership = match &config.database {
+        Some(config::Database::Postgres(url)) => Leadership::campaign(url, shutdown.clone()),
+        _ => Leadership::alone(),
+    };
     let state = AppState::new(Inner {
         accounts: stores.accounts,
         devices: cache.clone(),
@@ -164,7 +169,11 @@ pub async fn open(config: &Config, shutdown: CancellationToken) -> Result<AppSta
         hub: Arc::new(Hub::default()),
         acks: Arc::new(acks::AckQueue::default()),
         metrics: Arc::new(Metrics::new()),
-        limits: RateLimits::new(config.rate_limit, !config.trusted_proxies.is_empty()),
+        limits: match &stores.postgres {
+            Some(postgres) => RateLimits::new(config.rate_limit, !config.trusted_proxies.is_empty())
+                .shared_in(postgres.clone() as Arc<dyn limits::LimitStore>),
+            None => RateLimits::new(config.rate_limit, !config.trusted_proxies.is_empty()),
+        },
         passwords: passwords::Passwords::new(config.password_hashers),
         trusted_proxies: config.trusted_proxies.clone(),
         metrics_token: config.metrics_token.clone(),
@@ -173,6 +182,7 @@ pub async fn open(config: &Config, shutdown: CancellationToken) -> Result<AppSta
         sockets: tokio_util::task::TaskTracker::new(),
         liveness: config.connections.websocket,
         postgres: stores.postgres.clone(),
+        leadership,
     });
     if let (Some(postgres), Some(config::Database::Postgres(url))) = (&stores.postgres, &config.database) {
         start_bus(&state, postgres, url);
@@ -293,9 +303,12 @@ async fn flush_acks(state: AppState) {
     }
 }
 
-/// Periodic upkeep: collect shared bodies nobody references any more and delete expired blobs
-/// (every second; each a no-op, or one indexed read, when there is nothing to do), forget old
-/// idempotency records, group history past its retention and idle rate-limit keys.
+/// Periodic upkeep. Each node collects the shared bodies its own deletions left unreferenced
+/// (every second; a no-op when it deleted nothing) and forgets its in-memory rate-limit keys. One
+/// node, the leader ([`Leadership`]: every node on SQLite, the holder of an advisory lock on
+/// PostgreSQL), does what the nodes share: deleting expired blobs (every second; one indexed read
+/// when there is nothing to do), old idempotency records, group history past its retention and
+/// shared rate-limit buckets that are full again.
 async fn housekeeping(state: AppState, idempotency_window: Duration, history_retention: Option<Duration>) {
     let mut collect = tokio::time::interval(GARBAGE_INTERVAL);
     let mut prune = tokio::time::interval(PRUNE_INTERVAL);
@@ -306,6 +319,9 @@ async fn housekeeping(state: AppState, idempotency_window: Duration, history_ret
                 if let Err(e) = state.inbox.collect_garbage().await {
                     tracing::warn!(error = %e, "collecting acknowledged group bodies failed");
                 }
+                if !state.leadership.is_leader() {
+                    continue;
+                }
                 match state.blobs.expire(state.clock.unix_millis()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(blobs = n, "expired blobs deleted"),
@@ -314,12 +330,18 @@ async fn housekeeping(state: AppState, idempotency_window: Duration, history_ret
             }
             _ = prune.tick() => {
                 state.limits.shrink();
+                if !state.leadership.is_leader() {
+                    continue;
+                }
                 let cutoff = state.clock.unix_millis().saturating_sub(idempotency_window.as_millis() as u64);
                 if let Err(e) = state.inbox.prune_sent_ids(cutoff).await {
                     tracing::warn!(error = %e, "pruning idempotency records failed");
                 }
                 if let Some(retention) = history_retention {
                     prune_history(&state, retention).await;
+                }
+                if let Err(e) = state.limits.forget_full_buckets().await {
+                    tracing::warn!(error = %e, "forgetting full rate-limit buckets failed");
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! The `sotto-server` binary: parse flags, set up logging, serve until Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use sotto_server::Config;
 use sotto_server::limits::RateLimit;
+use sotto_server::store::postgres::{DEFAULT_POOL_SIZE, PostgresConfig};
 
 /// Sotto's relay, key directory and account server. It stores and forwards ciphertext only.
 ///
@@ -29,6 +30,17 @@ struct Args {
     /// environment variable to the flag: a flag's password shows in the process list.
     #[arg(long, env = "SOTTO_DATABASE_URL", value_name = "URL", value_parser = database_url, hide_env_values = true)]
     database: Option<DatabaseUrl>,
+    /// PostgreSQL: connections this node keeps in its pool at most (requests wait for a free one).
+    /// The bus between nodes and the housekeeping leader use one more each. Mind PostgreSQL's
+    /// max_connections: every node opens up to this many.
+    #[arg(long, env = "SOTTO_DATABASE_POOL_SIZE", value_name = "N", default_value_t = DEFAULT_POOL_SIZE,
+          value_parser = clap::value_parser!(NonZeroUsize))]
+    database_pool_size: NonZeroUsize,
+    /// PostgreSQL: trust the certificate authorities in this PEM file for the database's TLS
+    /// certificate instead of the system's (a database whose certificate a private CA issued).
+    /// Also for `migrate --to`.
+    #[arg(long, env = "SOTTO_DATABASE_CA", value_name = "PEM")]
+    database_ca: Option<PathBuf>,
     /// Create or migrate the database's schema, then exit (before starting or replacing servers
     /// on a shared database). Without it, the server migrates when it starts.
     #[arg(long, env = "SOTTO_MIGRATE_ONLY")]
@@ -203,16 +215,18 @@ async fn main() -> anyhow::Result<()> {
     }
     sotto_server::connections::raise_open_file_limit();
 
+    let postgres = PostgresOptions { pool_size: args.database_pool_size, ca: args.database_ca };
     if let Some(Tool::Migrate { from, to }) = args.command {
-        return migrate_installation(&from.0, &to.0).await;
+        return migrate_installation(&from.0, &to.0, &postgres).await;
     }
     let mut config = Config::new(args.data_dir);
     // Parsed here rather than by clap, whose error would quote the URL (and its password).
     config.database = match args.database {
-        Some(DatabaseUrl(url)) => {
-            Some(sotto_server::config::Database::parse(&url).map_err(|e| anyhow::anyhow!("--database: {e}"))?)
-        }
-        None => None,
+        Some(DatabaseUrl(url)) => Some(
+            postgres
+                .apply(sotto_server::config::Database::parse(&url).map_err(|e| anyhow::anyhow!("--database: {e}"))?)?,
+        ),
+        None => postgres.sqlite().map(|()| None)?,
     };
     if args.migrate_only {
         sotto_server::migrate(&config).await.context("migrating the database")?;
@@ -305,7 +319,43 @@ impl std::fmt::Debug for DatabaseUrl {
 }
 
 /// `sotto-server migrate`: SQLite into PostgreSQL, checked.
-async fn migrate_installation(from: &str, to: &str) -> anyhow::Result<()> {
+/// The options that apply to a PostgreSQL database only.
+struct PostgresOptions {
+    pool_size: NonZeroUsize,
+    ca: Option<PathBuf>,
+}
+
+impl PostgresOptions {
+    /// `database` with these options, or an error if one was given for SQLite.
+    fn apply(&self, database: sotto_server::config::Database) -> anyhow::Result<sotto_server::config::Database> {
+        use sotto_server::config::Database;
+        match database {
+            Database::Postgres(config) => Ok(Database::Postgres(self.postgres(config)?)),
+            Database::Sqlite(path) => self.sqlite().map(|()| Database::Sqlite(path)),
+        }
+    }
+
+    fn postgres(&self, config: Box<PostgresConfig>) -> anyhow::Result<Box<PostgresConfig>> {
+        let mut config = config.with_pool_size(self.pool_size);
+        if let Some(ca) = &self.ca {
+            config = config.trusting(ca).map_err(|e| anyhow::anyhow!("--database-ca: {e}"))?;
+        }
+        Ok(Box::new(config))
+    }
+
+    /// Refuses these options for a SQLite database.
+    fn sqlite(&self) -> anyhow::Result<()> {
+        if self.ca.is_some() {
+            anyhow::bail!("--database-ca applies to a PostgreSQL database (--database postgres://…)");
+        }
+        if self.pool_size != DEFAULT_POOL_SIZE {
+            anyhow::bail!("--database-pool-size applies to a PostgreSQL database (--database postgres://…)");
+        }
+        Ok(())
+    }
+}
+
+async fn migrate_installation(from: &str, to: &str, options: &PostgresOptions) -> anyhow::Result<()> {
     use sotto_server::config::Database;
     let Ok(Database::Sqlite(path)) = Database::parse(from) else {
         anyhow::bail!("--from must be sqlite:PATH (the installation's sotto.db)");
@@ -314,7 +364,7 @@ async fn migrate_installation(from: &str, to: &str) -> anyhow::Result<()> {
         anyhow::bail!("--from: there is no database at {}", path.display());
     }
     let target = match Database::parse(to) {
-        Ok(Database::Postgres(config)) => config,
+        Ok(Database::Postgres(config)) => options.postgres(config)?,
         Ok(Database::Sqlite(_)) => anyhow::bail!("--to must be a postgres:// URL"),
         Err(e) => anyhow::bail!("--to: {e}"),
     };

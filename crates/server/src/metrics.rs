@@ -76,6 +76,9 @@ pub struct Metrics {
     pub database_pool_size: Gauge,
     pub database_pool_idle: Gauge,
     pub database_pool_waiting: Gauge,
+    /// 1 on the node that runs the shared housekeeping (the only node, on SQLite), else 0. Set
+    /// when `/metrics` is read.
+    pub housekeeping_leader: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -110,6 +113,7 @@ impl Metrics {
         let database_pool_size = Gauge::default();
         let database_pool_idle = Gauge::default();
         let database_pool_waiting = Gauge::default();
+        let housekeeping_leader = Gauge::default();
         registry.register("bus_events_received", "Events from the other nodes", bus_received.clone());
         registry.register(
             "bus_notification_lag_seconds",
@@ -122,6 +126,11 @@ impl Metrics {
             "database_pool_waiting",
             "Requests waiting for a database connection",
             database_pool_waiting.clone(),
+        );
+        registry.register(
+            "housekeeping_leader",
+            "1 on the node that runs the housekeeping the nodes share",
+            housekeeping_leader.clone(),
         );
         registry.register("http_requests", "HTTP requests by route and status", http_requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", http_duration.clone());
@@ -162,6 +171,7 @@ impl Metrics {
             database_pool_size,
             database_pool_idle,
             database_pool_waiting,
+            housekeeping_leader,
         }
     }
 
@@ -234,6 +244,7 @@ pub async fn render(State(state): State<AppState>, headers: axum::http::HeaderMa
             .into_response();
         }
     }
+    state.metrics.housekeeping_leader.set(i64::from(state.leadership.is_leader()));
     if let Some(postgres) = &state.postgres {
         let (size, idle, waiting) = postgres.pool_status();
         state.metrics.database_pool_size.set(i64::try_from(size).unwrap_or(i64::MAX));

@@ -55,6 +55,8 @@ pub struct Inner {
     pub liveness: crate::ws::Liveness,
     /// The PostgreSQL store, when that is the database (its pool's state goes to `/metrics`).
     pub postgres: Option<Arc<crate::store::postgres::PostgresStore>>,
+    /// Whether this node runs the housekeeping the nodes share (the shared part of `housekeeping` in `lib.rs`).
+    pub leadership: crate::store::postgres::leader::Leadership,
 }
 
 impl std::fmt::Debug for Inner {

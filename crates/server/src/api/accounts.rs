@@ -34,7 +34,7 @@ pub(crate) async fn check_account_password(
     device: &DeviceAddress,
     password: String,
 ) -> AppResult<String> {
-    state.limits.check_recheck(device)?;
+    state.limits.check_recheck(device).await?;
     let stored = state.accounts.password_hash(&device.user_id).await?;
     if stored.as_deref() == Some(auth::NO_PASSWORD) {
         return Err(AppError::new(
@@ -89,7 +89,7 @@ pub async fn register(
     ClientAddr(client): ClientAddr,
     Json(req): Json<RegisterRequest>,
 ) -> AppResult<(StatusCode, Json<Session>)> {
-    state.limits.check_address(client)?;
+    state.limits.check_address(client).await?;
     check_password_shape(&req.password)?;
     let name = check_device_name(req.device_name.as_deref())?;
     let hash = state.passwords.hash(req.password).await?;
@@ -117,8 +117,8 @@ pub async fn login(
     ClientAddr(client): ClientAddr,
     Json(req): Json<LoginRequest>,
 ) -> AppResult<Json<Session>> {
-    state.limits.check_address(client)?;
-    state.limits.check_login(&req.user_id, client)?;
+    state.limits.check_address(client).await?;
+    state.limits.check_login(&req.user_id, client).await?;
     let name = check_device_name(req.device_name.as_deref())?;
     let stored = state.accounts.password_hash(&req.user_id).await?;
     if req.password.len() > MAX_PASSWORD_BYTES || !state.passwords.verify(req.password, stored).await? {
@@ -180,7 +180,7 @@ pub async fn login_external(
         .external_issuer
         .as_ref()
         .ok_or_else(|| AppError::not_found("This server does not accept tokens from an external issuer."))?;
-    state.limits.check_address(client)?;
+    state.limits.check_address(client).await?;
     let token = issuer.verify(&req.token, &state.clock)?;
     let name = check_device_name(req.device_name.as_deref())?;
     if issuer.single_use

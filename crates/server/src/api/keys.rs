@@ -336,8 +336,9 @@ pub async fn claim_keys(
     // Each account's claims, and the claims on each device, are limited; past a limit the claim
     // gets the device's fallback key, so draining a device's one-time keys is not possible and
     // a client over its budget still sets up its sessions.
+    let may_claim = state.limits.one_time_key_claims(&device.user_id, &wanted).await?;
     let fallback_only: Vec<DeviceAddress> =
-        wanted.iter().filter(|target| !state.limits.may_claim_one_time_key(&device.user_id, target)).cloned().collect();
+        wanted.iter().zip(may_claim).filter(|(_, may)| !may).map(|(target, _)| target.clone()).collect();
     if !fallback_only.is_empty() {
         tracing::debug!(devices = fallback_only.len(), "claims past their limit get fallback keys");
     }

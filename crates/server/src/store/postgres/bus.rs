@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
-use super::{PostgresConfig, PostgresStore, execute, tls_config};
+use super::{PostgresConfig, PostgresStore, execute};
 use crate::bus::{Bus, BusEvent, Remote};
 use crate::store::{StoreError, StoreResult};
 
@@ -122,8 +122,7 @@ async fn listen(config: PostgresConfig, node: u64, apply: Apply, stop: Cancellat
 
 /// Listens until `stop` (`Ok`) or the connection fails.
 async fn listen_once(config: &PostgresConfig, node: u64, apply: &Apply, stop: &CancellationToken) -> StoreResult<()> {
-    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config()?);
-    let (client, mut connection) = config.0.connect(tls).await?;
+    let (client, mut connection) = config.connect().await?;
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     // The connection yields the notifications; it runs on its own task.
     let driver = tokio::spawn(async move {

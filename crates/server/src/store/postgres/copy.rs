@@ -203,11 +203,13 @@ impl PostgresStore {
 }
 
 /// The tables of the Sotto schema, in an order that satisfies foreign keys (referenced first).
+/// Unlogged tables (the rate limits) are the running nodes' working state, not data: not copied.
 async fn target_tables(tx: &deadpool_postgres::Transaction<'_>) -> StoreResult<Vec<String>> {
     let rows = query(
         tx,
         "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname <> 'sotto_schema'
+         WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relpersistence = 'p'
+           AND c.relname <> 'sotto_schema'
          ORDER BY c.oid",
         &[],
     )

@@ -46,13 +46,16 @@ mod copy;
 mod devices;
 mod groups;
 mod inbox;
+pub mod leader;
+mod limits;
 mod profiles;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
 /// The migrations, in order; migration `i` (0-based) brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_rate_limits.sql")];
 
 /// The schema version this binary writes.
 const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -60,18 +63,25 @@ const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 /// The advisory lock migrations hold (any constant; "sotto" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0073_6f74_746f;
 
-/// Connections in the pool. Requests wait for a free one rather than opening more.
-const POOL_SIZE: usize = 16;
+/// Connections in the pool unless `--database-pool-size` says otherwise. Requests wait for a
+/// free one rather than opening more.
+pub const DEFAULT_POOL_SIZE: std::num::NonZeroUsize = std::num::NonZeroUsize::MIN.saturating_add(15);
 
-/// Where the database is: a `postgres://` URL, parsed. Its `Debug` leaves the password out.
+/// Where the database is: a `postgres://` URL, parsed, with the pool's size and the certificate
+/// authorities TLS trusts. Its `Debug` leaves the password out.
 #[derive(Clone)]
-pub struct PostgresConfig(tokio_postgres::Config);
+pub struct PostgresConfig {
+    url: tokio_postgres::Config,
+    pool_size: usize,
+    /// Trusted for the database's certificate instead of the system's roots (a private CA).
+    roots: Option<Arc<rustls::RootCertStore>>,
+}
 
 impl PostgresConfig {
     /// Parses a `postgres://` (or `postgresql://`) URL or a `key=value` connection string.
     /// `sslmode=require` insists on TLS; `disable` never tries it; `prefer` (the default) uses it
     /// when the server offers it. With TLS the server's certificate is always verified against
-    /// the system's roots and its host name.
+    /// the system's roots (or [`PostgresConfig::trusting`]'s) and its host name.
     pub fn parse(url: &str) -> Result<PostgresConfig, String> {
         // tokio-postgres's message never contains the string it refused.
         let config: tokio_postgres::Config =
@@ -79,34 +89,75 @@ impl PostgresConfig {
         if config.get_dbname().is_none() {
             return Err("the PostgreSQL URL names no database (postgres://user@host/DATABASE)".into());
         }
-        Ok(PostgresConfig(config))
+        Ok(PostgresConfig { url: config, pool_size: DEFAULT_POOL_SIZE.get(), roots: None })
+    }
+
+    /// At most `size` connections in the pool (the bus and the housekeeping leader have one
+    /// each besides).
+    pub fn with_pool_size(mut self, size: std::num::NonZeroUsize) -> PostgresConfig {
+        self.pool_size = size.get();
+        self
+    }
+
+    /// Trusts the certificate authorities in the PEM file `path` for the database's certificate,
+    /// instead of the system's (a database with a certificate from a private CA).
+    pub fn trusting(mut self, path: &std::path::Path) -> Result<PostgresConfig, String> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject as _;
+        let shown = path.display();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("cannot read {shown}: {e}"))? {
+            let cert = cert.map_err(|e| format!("{shown} is not a PEM certificate file: {e}"))?;
+            roots.add(cert).map_err(|e| format!("{shown} holds a certificate that cannot be a CA: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err(format!("{shown} holds no certificate"));
+        }
+        self.roots = Some(Arc::new(roots));
+        Ok(self)
     }
 
     /// The same server and credentials, another database (tests make one per test).
     #[cfg(test)]
     pub(crate) fn with_dbname(&self, dbname: &str) -> PostgresConfig {
-        let mut config = self.0.clone();
-        config.dbname(dbname);
-        PostgresConfig(config)
+        let mut config = self.clone();
+        config.url.dbname(dbname);
+        config
     }
 
     #[cfg(test)]
     pub(crate) fn inner(&self) -> &tokio_postgres::Config {
-        &self.0
+        &self.url
+    }
+
+    #[cfg(test)]
+    pub(crate) fn inner_mut(&mut self) -> &mut tokio_postgres::Config {
+        &mut self.url
+    }
+
+    /// A connection of its own (the bus's, the leader's), with the pool's TLS.
+    async fn connect(&self) -> StoreResult<(tokio_postgres::Client, tokio_postgres::Connection<Socket, TlsStream>)> {
+        Ok(self.url.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(self)?)).await?)
     }
 }
 
 impl std::fmt::Debug for PostgresConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresConfig")
-            .field("hosts", &self.0.get_hosts())
-            .field("ports", &self.0.get_ports())
-            .field("user", &self.0.get_user())
-            .field("dbname", &self.0.get_dbname())
-            .field("ssl_mode", &self.0.get_ssl_mode())
+            .field("hosts", &self.url.get_hosts())
+            .field("ports", &self.url.get_ports())
+            .field("user", &self.url.get_user())
+            .field("dbname", &self.url.get_dbname())
+            .field("ssl_mode", &self.url.get_ssl_mode())
+            .field("pool_size", &self.pool_size)
+            .field("private_ca", &self.roots.is_some())
             .finish_non_exhaustive()
     }
 }
+
+type Socket = tokio_postgres::Socket;
+/// A connection's stream: TLS or not, as the URL's `sslmode` and the server decide.
+type TlsStream = <tokio_postgres_rustls::MakeRustlsConnect as tokio_postgres::tls::MakeTlsConnect<Socket>>::Stream;
 
 /// The PostgreSQL store. Cheap to share as `Arc<PostgresStore>`.
 pub struct PostgresStore {
@@ -121,12 +172,12 @@ impl PostgresStore {
     /// a pool of connections.
     pub async fn open(config: &PostgresConfig) -> StoreResult<PostgresStore> {
         let manager = Manager::from_config(
-            config.0.clone(),
-            tokio_postgres_rustls::MakeRustlsConnect::new(tls_config()?),
+            config.url.clone(),
+            tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(config)?),
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(config.pool_size)
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Database(format!("cannot make the PostgreSQL connection pool: {e}")))?;
@@ -205,13 +256,17 @@ fn newer_schema(version: i32) -> StoreError {
     ))
 }
 
-/// TLS for a remote database: rustls with the `ring` provider, verifying the server against the
-/// system's roots. Without any (a minimal system), TLS connections fail; plain ones still work.
-fn tls_config() -> StoreResult<rustls::ClientConfig> {
+/// TLS for a remote database: rustls with the `ring` provider, verifying the server against
+/// `config`'s certificate authorities, or the system's roots. Without any (a minimal system), TLS
+/// connections fail; plain ones still work.
+fn tls_config(config: &PostgresConfig) -> StoreResult<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| StoreError::Database(format!("cannot set up TLS for PostgreSQL: {e}")))?;
+    if let Some(roots) = &config.roots {
+        return Ok(builder.with_root_certificates(roots.clone()).with_no_client_auth());
+    }
     Ok(match rustls_platform_verifier::Verifier::new(provider) {
         Ok(verifier) => builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier)).with_no_client_auth(),
         Err(e) => {

@@ -288,7 +288,7 @@ async fn a_failed_change_leaves_nothing() {
 async fn require_verifies_the_certificate() {
     let database = TestDatabase::create().await;
     let mut config = database.config();
-    config.0.ssl_mode(tokio_postgres::config::SslMode::Require);
+    config.inner_mut().ssl_mode(tokio_postgres::config::SslMode::Require);
     let err = PostgresStore::open(&config).await.err().unwrap();
     let StoreError::Database(message) = err else { panic!("expected a database error, got {err:?}") };
     assert!(message.contains("TLS") && message.contains("certificate"), "{message}");
@@ -303,4 +303,163 @@ async fn the_password_stays_out_of_debug() {
     assert!(shown.contains("db.example") && shown.contains("Require"), "{shown}");
     assert!(PostgresConfig::parse("postgres://sotto@db.example").is_err(), "a URL without a database");
     assert!(PostgresConfig::parse("not a url at all =").is_err());
+}
+
+/// Two nodes' rate limits, each with its own pool on one database.
+async fn two_limited_nodes(database: &TestDatabase) -> [crate::limits::RateLimits; 2] {
+    use crate::limits::{LimitStore, RateLimit, RateLimits};
+    let limit = RateLimit { per_second: std::num::NonZeroU32::MIN, burst: std::num::NonZeroU32::MIN };
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let store: Arc<dyn LimitStore> = Arc::new(PostgresStore::open(&database.config()).await.unwrap());
+        nodes.push(RateLimits::new(Some(limit), true).shared_in(store));
+    }
+    let [a, b]: [RateLimits; 2] = nodes.try_into().unwrap();
+    [a, b]
+}
+
+/// Password guesses spread over two nodes, all at once, meet one limit: ten per user and address
+/// in all, not ten per node; each refusal says when to try again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_count_password_guesses_together() {
+    let database = TestDatabase::create().await;
+    let nodes = Arc::new(two_limited_nodes(&database).await);
+    let alice = suite::user("alice");
+    let client: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..30 {
+        let (nodes, alice) = (nodes.clone(), alice.clone());
+        tasks.push(tokio::spawn(async move { nodes[n % 2].check_login(&alice, client).await }));
+    }
+    let mut allowed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => allowed += 1,
+            Err(crate::error::AppError::RetryLater { code, after, .. }) => {
+                assert_eq!(code, sotto_proto::ErrorCode::RateLimited);
+                assert!(after >= std::time::Duration::from_secs(1) && after <= std::time::Duration::from_secs(7));
+            }
+            Err(other) => panic!("expected a rate limit, got {other:?}"),
+        }
+    }
+    assert_eq!(allowed, 10, "ten guesses per user and address, across both nodes");
+    // Another address is limited on its own; the same user's per-user budget (100) still has room.
+    nodes[1].check_login(&alice, "198.51.100.4".parse().unwrap()).await.unwrap();
+    // A signed-in device's rechecks, and sign-ins per address, are shared too.
+    let device = suite::addr("alice", "D1");
+    for n in 0..10 {
+        nodes[n % 2].check_recheck(&device).await.unwrap();
+    }
+    assert!(nodes[0].check_recheck(&device).await.is_err());
+    for n in 0..30 {
+        nodes[n % 2].check_address(client).await.unwrap();
+    }
+    assert!(nodes[1].check_address(client).await.is_err());
+}
+
+/// One-time key claims through two nodes: a device gives at most 20 one-time keys to everyone
+/// together before claims get its fallback key; a device past its limit costs the claimer
+/// nothing; buckets that are full again are forgotten.
+#[tokio::test]
+async fn two_nodes_share_the_one_time_key_budget() {
+    let database = TestDatabase::create().await;
+    let nodes = two_limited_nodes(&database).await;
+    let target = suite::addr("bob", "B1");
+    let other = suite::addr("carol", "C1");
+    let mut one_time = 0;
+    for n in 0..40 {
+        let claimer = suite::user(&format!("claimer{}", n % 5));
+        let allowed = nodes[n % 2].one_time_key_claims(&claimer, std::slice::from_ref(&target)).await.unwrap();
+        one_time += usize::from(allowed == [true]);
+    }
+    assert_eq!(one_time, 20);
+    let allowed =
+        nodes[0].one_time_key_claims(&suite::user("claimer0"), &[target.clone(), other.clone()]).await.unwrap();
+    assert_eq!(allowed, [false, true]);
+
+    let client = connect(&database.config()).await;
+    assert!(bucket_rows(&client).await > 0);
+    // No user id or address is kept in the clear.
+    let keys = client.query("SELECT bucket FROM rate_limits", &[]).await.unwrap();
+    assert!(keys.iter().all(|r| r.get::<_, Vec<u8>>(0).len() == 32));
+    // Buckets that are full again (moved into the past here) are forgotten; the others stay.
+    client
+        .execute("UPDATE rate_limits SET full_ms = 1 WHERE bucket = (SELECT bucket FROM rate_limits LIMIT 1)", &[])
+        .await
+        .unwrap();
+    let before = bucket_rows(&client).await;
+    let forgotten = nodes[1].forget_full_buckets().await.unwrap();
+    assert!(forgotten >= 1);
+    assert_eq!(bucket_rows(&client).await, before - forgotten as i64);
+}
+
+async fn bucket_rows(client: &tokio_postgres::Client) -> i64 {
+    client.query_one("SELECT count(*) FROM rate_limits", &[]).await.unwrap().get(0)
+}
+
+/// Of two nodes, exactly one is the housekeeping leader; when it stops (its connection closes),
+/// the other takes over.
+#[tokio::test]
+async fn one_node_leads_the_housekeeping_and_another_takes_over() {
+    use super::leader::{Leadership, TRY_EVERY};
+    let database = TestDatabase::create().await;
+    let config = database.config();
+    let (stop_a, stop_b) = (tokio_util::sync::CancellationToken::new(), tokio_util::sync::CancellationToken::new());
+    let a = Leadership::campaign(&config, stop_a.clone());
+    let b = Leadership::campaign(&config, stop_b.clone());
+    let deadline = std::time::Instant::now() + 3 * TRY_EVERY;
+    while !(a.is_leader() || b.is_leader()) {
+        assert!(std::time::Instant::now() < deadline, "no leader");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(a.is_leader() != b.is_leader(), "exactly one leader");
+    let (leader_stop, follower) = if a.is_leader() { (stop_a, b) } else { (stop_b, a) };
+    leader_stop.cancel();
+    let deadline = std::time::Instant::now() + 3 * TRY_EVERY;
+    while !follower.is_leader() {
+        assert!(std::time::Instant::now() < deadline, "the other node did not take over");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// `--database-ca`: with the CA that issued the database's certificate, `sslmode=require`
+/// connects (TLS, the certificate and the address verified) and works; with another CA, or with
+/// a file that holds no certificate, it does not.
+#[tokio::test]
+async fn a_private_ca_is_trusted_when_given() {
+    let ca = std::env::var("SOTTO_TEST_POSTGRES_CA").unwrap_or_else(|_| {
+        panic!("SOTTO_TEST_POSTGRES_CA is not set: start the cluster with `. scripts/postgres.sh`")
+    });
+    let database = TestDatabase::create().await;
+    let mut config = database.config().trusting(std::path::Path::new(&ca)).unwrap();
+    config.inner_mut().ssl_mode(tokio_postgres::config::SslMode::Require);
+    let store = PostgresStore::open(&config).await.unwrap();
+    let alice = suite::device(&store, "alice", "A1").await;
+    assert!(store.device_exists(&alice).await.unwrap());
+    let ssl: bool = store
+        .client()
+        .await
+        .unwrap()
+        .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ssl, "the connection is TLS");
+
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other-ca.pem");
+    let other_ca = rcgen::generate_simple_self_signed(vec!["Another CA".to_owned()]).unwrap();
+    std::fs::write(&other, other_ca.cert.pem()).unwrap();
+    let mut config = database.config().trusting(&other).unwrap();
+    config.inner_mut().ssl_mode(tokio_postgres::config::SslMode::Require);
+    let err = PostgresStore::open(&config).await.err().unwrap();
+    assert!(err.to_string().contains("certificate"), "{err}");
+
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let err = database.config().trusting(&empty).err().unwrap();
+    assert!(err.contains("holds no certificate"), "{err}");
+    let err = database.config().trusting(&dir.path().join("missing.pem")).err().unwrap();
+    assert!(err.contains("cannot read"), "{err}");
 }
