@@ -258,3 +258,65 @@ async fn a_node_killed_mid_stream_loses_nothing_and_its_clients_go_on_through_th
         c.shutdown();
     }
 }
+
+/// A signing key rotated while it rolls over the nodes: node A has the new key (and the old one
+/// as its previous key), node B still only the old one. Alice signed up through A (a token of
+/// the new key); when A goes, her client reaches B, which does not know that key: it asks for a
+/// refresh instead of signing her out, and she goes on with a token B signs. Bob's token of the
+/// old key works on A all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_rolling_over_the_nodes_signs_nobody_out() {
+    let database = PostgresDatabase::create().await;
+    let mut a = Server::start_on_postgres(&database.url, None).await;
+    let b = Server::start_on_postgres(&database.url, Some(&a)).await;
+    let dirs = profiles();
+    let bob = register(&a, &dirs.path().join("bob"), "bob").await;
+    // Rotate on A: the key becomes the previous one, and A makes a new one as it starts.
+    a.kill9();
+    std::fs::rename(a.data_dir().join("jwt-signing-key.pem"), a.data_dir().join("jwt-previous-signing-key.pem"))
+        .unwrap();
+    a.restart().await;
+    let jwks: serde_json::Value =
+        reqwest::get(format!("{}/v1/jwks.json", a.url())).await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "the new key and the previous one: {jwks}");
+
+    let port = proxy(vec![a.port(), b.port()]).await;
+    let alice = register_at(&format!("http://127.0.0.1:{port}"), &dirs.path().join("alice"), "alice").await;
+    for c in [&alice, &bob] {
+        start_online(c).await;
+    }
+    let (with_alice, with_bob) = (ConversationId::Direct(uid("alice")), ConversationId::Direct(uid("bob")));
+    bob.send_text(&uid("alice"), "old key, new node").await.unwrap();
+    eventually("alice has bob's message", || (bodies(&alice, &with_bob) == ["old key, new node"]).then_some(())).await;
+    a.kill9();
+    // Sent through B (queued until her client finds it, if the send meets A's closed socket).
+    alice.send_text(&uid("bob"), "new key, old node").await.unwrap();
+    eventually("alice's message is stored, through B", || {
+        let sent = alice.messages(&with_bob, None, 10).unwrap();
+        sent.iter().all(|m| m.status != sotto_core::MessageStatus::Queued).then_some(())
+    })
+    .await;
+    let statuses: Vec<_> = alice.messages(&with_bob, None, 10).unwrap().iter().map(|m| m.status).collect();
+    assert_eq!(statuses, [sotto_core::MessageStatus::Received, sotto_core::MessageStatus::Sent]);
+    // Bob's client talks to A itself: back up (with both keys), it has him again.
+    a.restart().await;
+    eventually("bob has alice's message", || {
+        (bodies(&bob, &with_alice) == ["old key, new node", "new key, old node"]).then_some(())
+    })
+    .await;
+    // B refused the new key's token as one to refresh (401), and alice refreshed there.
+    let metrics = reqwest::get(format!("{}/metrics", b.url())).await.unwrap().text().await.unwrap();
+    let requests = |route: &str, status: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with("sotto_http_requests_total{")
+                && l.contains(&format!("route=\"{route}\""))
+                && l.contains(&format!("status=\"{status}\""))
+        })
+    };
+    assert!(requests("/v1/sessions/refresh", "200"), "{metrics}");
+    assert!(metrics.lines().any(|l| l.starts_with("sotto_http_requests_total{") && l.contains("status=\"401\"")));
+    alice.sync().await.expect("alice is still signed in, through B");
+    for c in [&alice, &bob] {
+        c.shutdown();
+    }
+}

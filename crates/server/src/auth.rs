@@ -25,14 +25,48 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 const SIGNING_KEY_FILE: &str = "jwt-signing-key.pem";
+/// The key before the last rotation: its tokens are still accepted (until they expire) and its
+/// public half is still in the JWKS, but nothing is signed with it. See [`TokenIssuer::verify`].
+pub const PREVIOUS_KEY_FILE: &str = "jwt-previous-signing-key.pem";
+
+/// A verifying key with its `kid` (the first 8 bytes of the SHA-256 of the public key, base64url).
+struct VerifyingKey {
+    kid: String,
+    decoding: DecodingKey,
+    public_x: String,
+}
+
+impl VerifyingKey {
+    fn of(key: &SigningKey) -> VerifyingKey {
+        let public = key.verifying_key().to_bytes();
+        let digest = Sha256::digest(public);
+        VerifyingKey {
+            kid: URL_SAFE_NO_PAD.encode(digest.get(..8).unwrap_or(&digest[..])),
+            decoding: DecodingKey::from_ed_der(&public),
+            public_x: URL_SAFE_NO_PAD.encode(public),
+        }
+    }
+
+    fn jwk(&self) -> Jwk {
+        Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: self.public_x.clone(),
+            kid: self.kid.clone(),
+            alg: "EdDSA".into(),
+            use_: "sig".into(),
+        }
+    }
+}
 
 /// Signs and verifies access tokens with the server's Ed25519 key.
 pub struct TokenIssuer {
     issuer: String,
-    kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    public_x: String,
+    /// The key tokens are signed with.
+    current: VerifyingKey,
+    /// The key before the last rotation, still accepted.
+    previous: Option<VerifyingKey>,
     ttl: Duration,
     /// Clock skew tolerated past a token's `exp`, in seconds.
     leeway_secs: u64,
@@ -61,7 +95,11 @@ const EXTERNAL_LEEWAY_SECS: u64 = DEFAULT_TOKEN_LEEWAY_SECS;
 
 impl std::fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenIssuer").field("issuer", &self.issuer).field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("TokenIssuer")
+            .field("issuer", &self.issuer)
+            .field("kid", &self.current.kid)
+            .field("previous_kid", &self.previous.as_ref().map(|k| &k.kid))
+            .finish_non_exhaustive()
     }
 }
 
@@ -74,7 +112,8 @@ pub enum KeyFileError {
 }
 
 impl TokenIssuer {
-    /// Loads the signing key from `data_dir`, creating it on first start. Tokens are read against
+    /// Loads the signing key from `data_dir`, creating it on first start, and the previous one if
+    /// it is there ([`PREVIOUS_KEY_FILE`]). Tokens are read against
     /// the system clock with [`DEFAULT_TOKEN_LEEWAY_SECS`] of skew unless set otherwise
     /// ([`TokenIssuer::with_leeway`], [`TokenIssuer::with_clock`]).
     pub fn load_or_create(data_dir: &Path, issuer: String, ttl: Duration) -> Result<Self, KeyFileError> {
@@ -96,15 +135,28 @@ impl TokenIssuer {
             Err(source) => return Err(KeyFileError::Io { path: shown, source }),
         };
         let der = key.to_pkcs8_der().map_err(|_| KeyFileError::Invalid { path: shown.clone() })?;
-        let public = key.verifying_key().to_bytes();
-        let digest = Sha256::digest(public);
-        let kid = URL_SAFE_NO_PAD.encode(digest.get(..8).unwrap_or(&digest[..]));
+        let previous_path = data_dir.join(PREVIOUS_KEY_FILE);
+        let previous_shown = previous_path.display().to_string();
+        crate::private::tighten_file(&previous_path)
+            .map_err(|source| KeyFileError::Io { path: previous_shown.clone(), source })?;
+        let previous = match std::fs::read_to_string(&previous_path) {
+            Ok(pem) => {
+                let previous = SigningKey::from_pkcs8_pem(&pem)
+                    .map_err(|_| KeyFileError::Invalid { path: previous_shown.clone() })?;
+                Some(VerifyingKey::of(&previous))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => return Err(KeyFileError::Io { path: previous_shown, source }),
+        };
+        let current = VerifyingKey::of(&key);
+        if let Some(previous) = &previous {
+            tracing::info!(kid = %current.kid, previous_kid = %previous.kid, "tokens of the previous signing key are still accepted");
+        }
         Ok(TokenIssuer {
             issuer,
-            kid,
             encoding: EncodingKey::from_ed_der(der.as_bytes()),
-            decoding: DecodingKey::from_ed_der(&public),
-            public_x: URL_SAFE_NO_PAD.encode(public),
+            previous: previous.filter(|p| p.kid != current.kid),
+            current,
             ttl,
             leeway_secs: DEFAULT_TOKEN_LEEWAY_SECS,
             clock: Clock::system(),
@@ -143,7 +195,7 @@ impl TokenIssuer {
             exp: iat + self.ttl.as_secs(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.kid.clone());
+        header.kid = Some(self.current.kid.clone());
         jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|e| AppError::internal(format!("signing a token: {e}")))
     }
@@ -229,14 +281,28 @@ impl TokenIssuer {
     }
 
     /// Verifies signature and issuer; the caller checks `exp` against [`Self::clock`] (the
-    /// library would read the system clock).
+    /// library would read the system clock). The key is the one the token's `kid` names: this
+    /// server's, or the previous one. A token of a key this server does not have (one rotated
+    /// out, or another node's while a rotation rolls over the nodes) is answered like an expired
+    /// one: the client refreshes (refresh tokens are kept in the database, not signed) and goes
+    /// on with a token of the current key, rather than being signed out. That grants nothing:
+    /// refreshing needs the refresh token.
     fn verify_signed(&self, token: &str) -> AppResult<(DeviceAddress, u64, u64)> {
+        let invalid = || AppError::unauthorized("The access token is not valid.");
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+        let kid = header.kid.ok_or_else(invalid)?;
+        let key = std::iter::once(&self.current).chain(&self.previous).find(|k| k.kid == kid).ok_or_else(|| {
+            AppError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::TokenExpired,
+                "The access token was signed with a key this server no longer uses; refresh it.",
+            )
+        })?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.validate_exp = false;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
-            .map_err(|_| AppError::unauthorized("The access token is not valid."))?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation).map_err(|_| invalid())?;
         let user_id =
             UserId::parse(data.claims.sub).map_err(|_| AppError::unauthorized("The access token is not valid."))?;
         let device_id =
@@ -244,17 +310,9 @@ impl TokenIssuer {
         Ok((DeviceAddress { user_id, device_id }, data.claims.iat, data.claims.exp))
     }
 
+    /// The current key, then the previous one if there is one.
     pub fn jwks(&self) -> Jwks {
-        Jwks {
-            keys: vec![Jwk {
-                kty: "OKP".into(),
-                crv: "Ed25519".into(),
-                x: self.public_x.clone(),
-                kid: self.kid.clone(),
-                alg: "EdDSA".into(),
-                use_: "sig".into(),
-            }],
-        }
+        Jwks { keys: std::iter::once(&self.current).chain(&self.previous).map(VerifyingKey::jwk).collect() }
     }
 }
 
@@ -542,5 +600,45 @@ mod tests {
         let other_dir = tempfile::tempdir().unwrap();
         let other = TokenIssuer::load_or_create(other_dir.path(), "test".into(), Duration::from_secs(60)).unwrap();
         assert!(other.verify(&token).is_err());
+    }
+
+    /// A rotation: the old key moves to the previous key's file and a new one takes its place.
+    /// Tokens of either are accepted, new ones are signed with the new key, both are in the
+    /// JWKS; a token of a key the server does not have asks for a refresh; a forged signature
+    /// under a known `kid` is still invalid.
+    #[test]
+    fn a_rotated_key_is_still_accepted_and_an_unknown_one_asks_for_a_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = TokenIssuer::load_or_create(dir.path(), "test".into(), Duration::from_secs(60)).unwrap();
+        let old_token = before.issue(&alice()).unwrap();
+        std::fs::rename(dir.path().join(SIGNING_KEY_FILE), dir.path().join(PREVIOUS_KEY_FILE)).unwrap();
+        let after = TokenIssuer::load_or_create(dir.path(), "test".into(), Duration::from_secs(60)).unwrap();
+        assert_eq!(after.verify(&old_token).unwrap(), alice());
+        let new_token = after.issue(&alice()).unwrap();
+        assert_eq!(after.verify(&new_token).unwrap(), alice());
+        let kids: Vec<String> = after.jwks().keys.into_iter().map(|k| k.kid).collect();
+        assert_eq!(kids, [after.current.kid.clone(), before.current.kid.clone()]);
+        assert_ne!(kids[0], kids[1]);
+        // A node that has not rotated yet: the new key's token asks for a refresh.
+        assert_eq!(refusal(before.verify(&new_token)), ErrorCode::TokenExpired);
+        // The previous key's file gone: its tokens ask for a refresh too.
+        std::fs::remove_file(dir.path().join(PREVIOUS_KEY_FILE)).unwrap();
+        let later = TokenIssuer::load_or_create(dir.path(), "test".into(), Duration::from_secs(60)).unwrap();
+        assert_eq!(refusal(later.verify(&old_token)), ErrorCode::TokenExpired);
+        assert_eq!(later.jwks().keys.len(), 1);
+        // A known kid with a signature that does not verify, and no kid at all, are invalid.
+        let mut forged = new_token.clone();
+        forged.pop();
+        forged.push(if new_token.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(refusal(later.verify(&forged)), ErrorCode::Unauthorized);
+        let claims =
+            AccessClaims { iss: "test".into(), sub: "alice".into(), dev: "D1".into(), iat: 1, exp: u64::MAX / 2 };
+        let key =
+            SigningKey::from_pkcs8_pem(&std::fs::read_to_string(dir.path().join(SIGNING_KEY_FILE)).unwrap()).unwrap();
+        let der = key.to_pkcs8_der().unwrap();
+        let no_kid =
+            jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &EncodingKey::from_ed_der(der.as_bytes()))
+                .unwrap();
+        assert_eq!(refusal(later.verify(&no_kid)), ErrorCode::Unauthorized);
     }
 }
