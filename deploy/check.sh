@@ -250,66 +250,90 @@ probe() {
   echo "deploy: $name serves sotto-server over HTTPS (health, redirect, private metrics, sign-up, WebSocket, body limits, client addresses)"
 }
 
-# nginx: the server blocks as written, on free ports, with the test certificate, in a minimal
-# nginx.conf of its own (no root needed, nothing outside $work).
-nginx_https="$(free_port)"
-nginx_http="$(free_port)"
-mkdir -p "$work/nginx"
-sed -e "s|^\( *\)listen 443 ssl http2;|\1listen 127.0.0.1:$nginx_https ssl http2;|" \
-  -e "s|^\( *\)listen 80;|\1listen 127.0.0.1:$nginx_http;|" \
-  -e '/listen \[::\]:/d' \
-  -e "s|/etc/letsencrypt/live/$host/fullchain.pem|$work/cert.pem|" \
-  -e "s|/etc/letsencrypt/live/$host/privkey.pem|$work/key.pem|" \
-  -e "s|server 127.0.0.1:8448;|server 127.0.0.1:$server_port;|" \
-  deploy/nginx.conf >"$work/nginx/sotto.conf"
-if ! grep -q "listen 127.0.0.1:$nginx_https ssl" "$work/nginx/sotto.conf" || ! grep -q "$work/cert.pem" "$work/nginx/sotto.conf"; then
-  fail "nginx.conf: the listen or certificate lines changed shape; update this check"
-fi
-user_line=""
-[ "$(id -u)" -ne 0 ] || user_line="user root;"
-cat >"$work/nginx/nginx.conf" <<EOF
+# nginx with the site file $1 as written but for its ports (HTTPS $3, plain HTTP $4), the test
+# certificate and the sed expressions after them (its nodes' addresses), run from the directory
+# $2 with a minimal nginx.conf of its own (no root needed, nothing outside $work).
+start_nginx() {
+  local site="$1" dir="$2" https="$3" http="$4" nginx_test expr
+  shift 4
+  local nodes=()
+  for expr in "$@"; do
+    nodes+=(-e "$expr")
+  done
+  mkdir -p "$dir"
+  sed -e "s|^\( *\)listen 443 ssl http2;|\1listen 127.0.0.1:$https ssl http2;|" \
+    -e "s|^\( *\)listen 80;|\1listen 127.0.0.1:$http;|" \
+    -e '/listen \[::\]:/d' \
+    -e "s|/etc/letsencrypt/live/$host/fullchain.pem|$work/cert.pem|" \
+    -e "s|/etc/letsencrypt/live/$host/privkey.pem|$work/key.pem|" \
+    "${nodes[@]}" "$site" >"$dir/sotto.conf"
+  if ! grep -q "listen 127.0.0.1:$https ssl" "$dir/sotto.conf" || ! grep -q "$work/cert.pem" "$dir/sotto.conf"; then
+    fail "$site: the listen or certificate lines changed shape; update this check"
+  fi
+  ! grep -v '^\s*#' "$dir/sotto.conf" | grep -q '127\.0\.0\.1:844[89]' || fail "$site: the nodes' addresses changed shape; update this check"
+  local user_line=""
+  [ "$(id -u)" -ne 0 ] || user_line="user root;"
+  cat >"$dir/nginx.conf" <<EOF
 $user_line
 worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
 events {}
 http {
     access_log off;
-    client_body_temp_path $work/nginx/body;
-    proxy_temp_path $work/nginx/proxy;
-    fastcgi_temp_path $work/nginx/fastcgi;
-    uwsgi_temp_path $work/nginx/uwsgi;
-    scgi_temp_path $work/nginx/scgi;
-    include $work/nginx/sotto.conf;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    include $dir/sotto.conf;
 }
 EOF
-nginx_test="$(nginx -t -q -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>&1)" || fail "nginx -t: $nginx_test"
-[ -z "$nginx_test" ] || echo "deploy: nginx -t says: $nginx_test"
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-pids+=($!)
-wait_for nginx "https://$host:$nginx_https/healthz" --resolve "$host:$nginx_https:127.0.0.1" --cacert "$work/cert.pem"
+  nginx_test="$(nginx -t -q -p "$dir" -c "$dir/nginx.conf" 2>&1)" || fail "nginx -t ($site): $nginx_test"
+  [ -z "$nginx_test" ] || echo "deploy: nginx -t ($site) says: $nginx_test"
+  nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
+  pids+=($!)
+  wait_for "nginx ($site)" "https://$host:$https/healthz" --resolve "$host:$https:127.0.0.1" --cacert "$work/cert.pem"
+}
+
+# Caddy with the Caddyfile $1 as written but for its ports (HTTPS $3, plain HTTP $4), the test
+# certificate instead of ACME and the sed expressions after them (its nodes' addresses), written
+# to $2 (its log beside it, its state in $work).
+start_caddy() {
+  local site="$1" file="$2" https="$3" http="$4" expr
+  shift 4
+  local nodes=()
+  for expr in "$@"; do
+    nodes+=(-e "$expr")
+  done
+  {
+    printf '{\n\tadmin off\n\thttp_port %s\n\thttps_port %s\n\tstorage file_system %s\n}\n\n' \
+      "$http" "$https" "$file.storage"
+    sed -e "s|^$host {|$host:$https {\n\ttls $work/cert.pem $work/key.pem|" "${nodes[@]}" "$site"
+  } >"$file"
+  grep -q "^$host:$https {" "$file" || fail "$site: the site line changed shape; update this check"
+  ! grep -v '^\s*#' "$file" | grep -q '127\.0\.0\.1:844[89]' || fail "$site: the nodes' addresses changed shape; update this check"
+  caddy validate --config "$file" --adapter caddyfile >"$file.validate.log" 2>&1 ||
+    fail "caddy validate ($site): $(cat "$file.validate.log")"
+  caddy run --config "$file" --adapter caddyfile >"$file.log" 2>&1 &
+  pids+=($!)
+  wait_for "caddy ($site)" "https://$host:$https/healthz" --resolve "$host:$https:127.0.0.1" --cacert "$work/cert.pem"
+}
+
+nginx_https="$(free_port)"
+nginx_http="$(free_port)"
+start_nginx deploy/nginx.conf "$work/nginx" "$nginx_https" "$nginx_http" \
+  "s|server 127.0.0.1:8448;|server 127.0.0.1:$server_port;|"
 probe nginx "$nginx_https" "$nginx_http"
 
-# Caddy: the site as written, on free ports, with the test certificate instead of ACME, its
-# state in $work.
 if ! $have_caddy; then
   echo "deploy: SKIPPED the Caddyfile: caddy is not installed (no package for this release?)"
 else
+  export XDG_DATA_HOME="$work/caddy" XDG_CONFIG_HOME="$work/caddy"
   caddy_https="$(free_port)"
   caddy_http="$(free_port)"
-  {
-    printf '{\n\tadmin off\n\thttp_port %s\n\thttps_port %s\n\tstorage file_system %s\n}\n\n' \
-      "$caddy_http" "$caddy_https" "$work/caddy"
-    sed -e "s|^$host {|$host:$caddy_https {\n\ttls $work/cert.pem $work/key.pem|" \
-      -e "s|reverse_proxy 127.0.0.1:8448$|reverse_proxy 127.0.0.1:$server_port|" deploy/Caddyfile
-  } >"$work/Caddyfile"
-  grep -q "^$host:$caddy_https {" "$work/Caddyfile" || fail "Caddyfile: the site line changed shape; update this check"
-  export XDG_DATA_HOME="$work/caddy" XDG_CONFIG_HOME="$work/caddy"
-  caddy validate --config "$work/Caddyfile" --adapter caddyfile >"$work/caddy-validate.log" 2>&1 ||
-    fail "caddy validate: $(cat "$work/caddy-validate.log")"
-  caddy run --config "$work/Caddyfile" --adapter caddyfile >"$work/caddy.log" 2>&1 &
-  pids+=($!)
-  wait_for caddy "https://$host:$caddy_https/healthz" --resolve "$host:$caddy_https:127.0.0.1" --cacert "$work/cert.pem"
+  start_caddy deploy/Caddyfile "$work/Caddyfile" "$caddy_https" "$caddy_http" \
+    "s|reverse_proxy 127.0.0.1:8448$|reverse_proxy 127.0.0.1:$server_port|"
   probe caddy "$caddy_https" "$caddy_http"
 fi
 
