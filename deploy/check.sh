@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
 # Checks the files in deploy/ with the real tools, against a real sotto-server:
-# 1. they agree with the code: the socket route, the server's largest body, its ping interval and
-#    its port;
-# 2. the systemd unit passes `systemd-analyze verify` (a copy pointing at the built binary) and
-#    `systemd-analyze security` rates its exposure at most 2.0 of 10;
+# 1. they agree with the code: the socket route, the server's largest body, its ping interval,
+#    its port and its health route; the two-node template unit is the single unit but for its
+#    port, description, secrets file and start limit;
+# 2. the systemd units (deploy/sotto-server.service and an instance of
+#    deploy/two-nodes/sotto-server@.service) pass `systemd-analyze verify` (copies pointing at
+#    the built binary) and `systemd-analyze security` rates their exposure at most 2.0 of 10;
 # 3. nginx (`nginx -t`) and Caddy (`caddy validate`) accept their files, and each, started with
 #    its file as written except for the host's ports and a throwaway self-signed certificate,
 #    serves sotto-server over HTTPS: /healthz and /readyz answer, plain HTTP is redirected,
 #    /metrics stays private, a sign-up goes through, a WebSocket without a token gets the
 #    server's 401, one with a token is upgraded (101) and carries the server's first frame,
 #    and a body over the limit is refused by the proxy (413).
-#
 # 4. the server, traced while it served all that and stopped (as an unprivileged user), used
 #    only system calls and socket families the unit allows, wrote only in its data directory
 #    and read only its own part of /proc.
 #
-# Needs systemd-analyze, nginx, caddy, openssl, curl and strace (scripts/setup-debian.sh
-# installs them)
-# and the sotto-server binary: SOTTO_SERVER_BIN, or target/debug/sotto-server of the cargo
+# Needs systemd-analyze, nginx, caddy, openssl, curl and strace (scripts/setup-debian.sh installs
+# them) and the sotto-server binary: SOTTO_SERVER_BIN, or target/debug/sotto-server of the cargo
 # target directory. Runs as any user; binds only free loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,45 +66,88 @@ ping_secs="$(sed -n 's/^pub const DEFAULT_PING_INTERVAL_SECS: u64 = \([0-9]*\);/
 ws_path="$(sed -n 's/^ *Connect: Get "\([^"]*\)".*/\1/p' crates/proto/src/routes.rs)"
 [ -n "$ws_path" ] || fail "no Connect route in crates/proto/src/routes.rs"
 
-grep -q "^ *location = $ws_path {" deploy/nginx.conf || fail "nginx.conf has no location for the socket route $ws_path"
-nginx_body="$(sed -n 's/^ *client_max_body_size \([0-9]*\)m;/\1/p' deploy/nginx.conf)"
-if [ -z "$nginx_body" ] || ((nginx_body * 1024 * 1024 < largest_body)); then
-  fail "nginx.conf: client_max_body_size must be at least $largest_body bytes (the backup route's limit)"
-fi
-caddy_body="$(sed -n 's/^\s*max_size \([0-9]*\)MiB$/\1/p' deploy/Caddyfile)"
-if [ -z "$caddy_body" ] || ((caddy_body * 1024 * 1024 < largest_body)); then
-  fail "Caddyfile: request_body max_size must be at least $largest_body bytes (the backup route's limit)"
-fi
-# The socket's location: both of its timeouts must outlast the server's ping interval.
-ws_block="$(sed -n "/location = ${ws_path//\//\\/} {/,/}/p" deploy/nginx.conf)"
-for timeout in proxy_read_timeout proxy_send_timeout; do
-  secs="$(sed -n "s/^ *$timeout \([0-9]*\)s;/\1/p" <<<"$ws_block")"
-  if [ -z "$secs" ] || ((secs <= ping_secs)); then
-    fail "nginx.conf: $timeout of $ws_path must be longer than the server's ping interval (${ping_secs}s)"
+ready_path="$(sed -n 's/^pub const READY_PATH: &str = "\([^"]*\)";/\1/p' crates/proto/src/routes.rs)"
+[ -n "$ready_path" ] || fail "no READY_PATH in crates/proto/src/routes.rs"
+
+# The same rules for the one-node files and the two-node ones (each is complete on its own).
+for conf in deploy/nginx.conf deploy/two-nodes/nginx.conf; do
+  grep -q "^ *location = $ws_path {" "$conf" || fail "$conf has no location for the socket route $ws_path"
+  nginx_body="$(sed -n 's/^ *client_max_body_size \([0-9]*\)m;/\1/p' "$conf")"
+  if [ -z "$nginx_body" ] || ((nginx_body * 1024 * 1024 < largest_body)); then
+    fail "$conf: client_max_body_size must be at least $largest_body bytes (the backup route's limit)"
+  fi
+  # The socket's location: both of its timeouts must outlast the server's ping interval.
+  ws_block="$(sed -n "/location = ${ws_path//\//\\/} {/,/}/p" "$conf")"
+  for timeout in proxy_read_timeout proxy_send_timeout; do
+    secs="$(sed -n "s/^ *$timeout \([0-9]*\)s;/\1/p" <<<"$ws_block")"
+    if [ -z "$secs" ] || ((secs <= ping_secs)); then
+      fail "$conf: $timeout of $ws_path must be longer than the server's ping interval (${ping_secs}s)"
+    fi
+  done
+  # X-Forwarded-For: the address nginx saw, in both proxied locations (never appended to).
+  # shellcheck disable=SC2016 # $remote_addr is nginx's
+  [ "$(grep -c '^ *proxy_set_header X-Forwarded-For $remote_addr;$' "$conf")" = 2 ] ||
+    fail "$conf: both proxied locations must set X-Forwarded-For to \$remote_addr"
+done
+for conf in deploy/Caddyfile deploy/two-nodes/Caddyfile; do
+  caddy_body="$(sed -n 's/^\s*max_size \([0-9]*\)MiB$/\1/p' "$conf")"
+  if [ -z "$caddy_body" ] || ((caddy_body * 1024 * 1024 < largest_body)); then
+    fail "$conf: request_body max_size must be at least $largest_body bytes (the backup route's limit)"
   fi
 done
 grep -q "Environment=.*SOTTO_LISTEN=127.0.0.1:8448" deploy/sotto-server.service || fail "the unit must listen on 127.0.0.1:8448"
 grep -q "server 127.0.0.1:8448;" deploy/nginx.conf || fail "nginx.conf must proxy to 127.0.0.1:8448"
 grep -q "reverse_proxy 127.0.0.1:8448$" deploy/Caddyfile || fail "the Caddyfile must proxy to 127.0.0.1:8448"
-# Every variable the unit and the environment file set is one the server reads.
-known_vars="$("$server_bin" --help | grep -o 'env: SOTTO_[A-Z_]*' | sed 's/^env: //')"
+# The two-node files: the nodes sotto-server@8448 and sotto-server@8449 of the template unit.
+for port in 8448 8449; do
+  grep -q "^ *server 127.0.0.1:$port max_fails=[0-9]* fail_timeout=[0-9]*s;$" deploy/two-nodes/nginx.conf ||
+    fail "two-nodes/nginx.conf must proxy to 127.0.0.1:$port (with max_fails and fail_timeout)"
+done
+grep -q "^\s*reverse_proxy 127.0.0.1:8448 127.0.0.1:8449 {$" deploy/two-nodes/Caddyfile ||
+  fail "two-nodes/Caddyfile must proxy to 127.0.0.1:8448 and 127.0.0.1:8449"
+grep -q "^\s*health_uri $ready_path$" deploy/two-nodes/Caddyfile || fail "two-nodes/Caddyfile must check the nodes' $ready_path"
 unit_vars="$(sed -n 's/^Environment=//p' deploy/sotto-server.service)"
-for name in $(tr ' ' '\n' <<<"$unit_vars" | cut -d= -f1) $(sed -n 's/^#\{0,1\}\(SOTTO_[A-Z_]*\)=.*/\1/p' deploy/sotto-server.env); do
+# The template is the single unit, line for line, but for its description, its port, its
+# secrets file and its restarts without a limit (and comments): the same user, limits and sandbox.
+template=deploy/two-nodes/sotto-server@.service
+unit_rules() {
+  sed -n '/^\[Unit\]/,$p' "$1" |
+    grep -v -e '^#' -e '^$' -e '^Description=' -e '^Environment=' -e '^EnvironmentFile=' -e '^StartLimitIntervalSec=' || true
+}
+if ! unit_diff="$(diff <(unit_rules deploy/sotto-server.service) <(unit_rules "$template"))"; then
+  fail "$template differs from deploy/sotto-server.service in more than its description, environment, start limit and comments (keep them in step): $unit_diff"
+fi
+grep -qx 'StartLimitIntervalSec=0' "$template" ||
+  fail "$template must restart a node for as long as its database is away (StartLimitIntervalSec=0)"
+[ "$(sed -n 's/^Environment=//p' "$template")" = "${unit_vars/SOTTO_LISTEN=127.0.0.1:8448/SOTTO_LISTEN=127.0.0.1:%i}" ] ||
+  fail "$template: its Environment= must be the single unit's with SOTTO_LISTEN=127.0.0.1:%i"
+grep -qx 'EnvironmentFile=-/etc/sotto/sotto-server.env' "$template" || fail "$template must read /etc/sotto/sotto-server.env"
+grep -qx 'EnvironmentFile=/etc/sotto/secrets.env' "$template" ||
+  fail "$template must require /etc/sotto/secrets.env (SOTTO_DATABASE_URL): a node without it would keep its own SQLite database"
+grep -q '^SOTTO_DATABASE_URL=postgres://' deploy/two-nodes/secrets.env || fail "two-nodes/secrets.env must set SOTTO_DATABASE_URL"
+# Every variable the units and the environment files set is one the server reads.
+known_vars="$("$server_bin" --help | grep -o 'env: SOTTO_[A-Z_]*' | sed 's/^env: //')"
+for name in $(tr ' ' '\n' <<<"$unit_vars" | cut -d= -f1) \
+  $(sed -n 's/^#\{0,1\}\(SOTTO_[A-Z_]*\)=.*/\1/p' deploy/sotto-server.env deploy/two-nodes/secrets.env); do
   grep -qx "$name" <<<"$known_vars" && continue
   fail "$name (deploy/) is not a variable sotto-server reads; see sotto-server --help"
 done
-echo "deploy: the files agree with the code (socket $ws_path, bodies up to $largest_body bytes, ping every ${ping_secs}s)"
+echo "deploy: the files agree with the code (socket $ws_path, bodies up to $largest_body bytes, ping every ${ping_secs}s, health $ready_path; the template unit is the unit)"
 
 # --- 2. The systemd unit ----------------------------------------------------------------------
 
-sed "s|^ExecStart=/usr/local/bin/sotto-server$|ExecStart=$server_bin|" deploy/sotto-server.service >"$work/sotto-server.service"
-grep -q "^ExecStart=$server_bin$" "$work/sotto-server.service" || fail "the unit's ExecStart is not /usr/local/bin/sotto-server"
-# verify prints what it dislikes (unknown keys included) but exits 0 for some of it: any output fails.
-verify="$(systemd-analyze verify "$work/sotto-server.service" 2>&1)" || fail "systemd-analyze verify: $verify"
-[ -z "$verify" ] || fail "systemd-analyze verify: $verify"
-systemd-analyze security --offline=yes --threshold=20 "$work/sotto-server.service" >"$work/security.txt" 2>&1 ||
-  fail "the unit's exposure is above 2.0: $(tail -n 1 "$work/security.txt")"
-echo "deploy: systemd-analyze verify passes; $(tail -n 1 "$work/security.txt" | sed 's/^→ //')"
+# The unit, and the template as its instance for port 8448.
+for unit in deploy/sotto-server.service:sotto-server.service "$template:sotto-server@8448.service"; do
+  file="${unit%%:*}" copy="$work/${unit#*:}"
+  sed "s|^ExecStart=/usr/local/bin/sotto-server$|ExecStart=$server_bin|" "$file" >"$copy"
+  grep -q "^ExecStart=$server_bin$" "$copy" || fail "$file: its ExecStart is not /usr/local/bin/sotto-server"
+  # verify prints what it dislikes (unknown keys included) but exits 0 for some of it: any output fails.
+  verify="$(systemd-analyze verify "$copy" 2>&1)" || fail "systemd-analyze verify $file: $verify"
+  [ -z "$verify" ] || fail "systemd-analyze verify $file: $verify"
+  systemd-analyze security --offline=yes --threshold=20 "$copy" >"$work/security.txt" 2>&1 ||
+    fail "$file: its exposure is above 2.0: $(tail -n 1 "$work/security.txt")"
+  echo "deploy: systemd-analyze verify passes on $file; $(tail -n 1 "$work/security.txt" | sed 's/^→ //')"
+done
 
 # --- 3. The proxies in front of a real server -------------------------------------------------
 
