@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the files in deploy/ with the real tools, against a real sotto-server:
+# Checks the files in deploy/ with the real tools, against real sotto-servers:
 # 1. they agree with the code: the socket route, the server's largest body, its ping interval,
 #    its port and its health route; the two-node template unit is the single unit but for its
 #    port, description, secrets file and start limit;
@@ -15,10 +15,20 @@
 # 4. the server, traced while it served all that and stopped (as an unprivileged user), used
 #    only system calls and socket families the unit allows, wrote only in its data directory
 #    and read only its own part of /proc.
+# 5. two nodes on one new PostgreSQL database (on the cluster SOTTO_TEST_POSTGRES_URL names),
+#    node B started with a copy of node A's signing key, behind nginx and Caddy with the files
+#    of deploy/two-nodes/ as written except for ports, nodes' ports and certificate: through
+#    each, /readyz answers, a sign-up goes through, the account's requests are served by both
+#    nodes (each node's /metrics) and a WebSocket is upgraded and carries the first frame; with
+#    node A killed (-9), requests, a sign-up and a new WebSocket still go through (to node B),
+#    and each proxy marks A down (nginx's passive check, Caddy's active one on /readyz); node A
+#    restarted is used again.
 #
-# Needs systemd-analyze, nginx, caddy, openssl, curl and strace (scripts/setup-debian.sh installs
-# them) and the sotto-server binary: SOTTO_SERVER_BIN, or target/debug/sotto-server of the cargo
-# target directory. Runs as any user; binds only free loopback ports.
+# Needs systemd-analyze, nginx, caddy, openssl, curl, strace and psql (scripts/setup-debian.sh
+# installs them), the sotto-server binary (SOTTO_SERVER_BIN, or target/debug/sotto-server of the
+# cargo target directory) and a PostgreSQL cluster it may create a database on: run it after
+# `. scripts/postgres.sh`, which starts a throwaway one and exports SOTTO_TEST_POSTGRES_URL (as
+# scripts/test.sh does). Runs as any user; binds only free loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,20 +41,27 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 server_bin="${SOTTO_SERVER_BIN:-$target_dir/debug/sotto-server}"
 [ -x "$server_bin" ] || fail "no sotto-server at $server_bin (cargo build -p sotto-server, or set SOTTO_SERVER_BIN)"
 server_bin="$(realpath "$server_bin")"
-for tool in systemd-analyze nginx openssl curl strace setpriv; do
+for tool in systemd-analyze nginx openssl curl strace setpriv psql; do
   command -v "$tool" >/dev/null 2>&1 || fail "$tool is missing (scripts/setup-debian.sh installs it)"
 done
+# Section 5 runs two nodes on a database of their own on this PostgreSQL cluster.
+[ -n "${SOTTO_TEST_POSTGRES_URL:-}" ] ||
+  fail "SOTTO_TEST_POSTGRES_URL is not set: source scripts/postgres.sh first, which starts a throwaway PostgreSQL cluster and sets it (bash -c '. scripts/postgres.sh && deploy/check.sh')"
 # Caddy has no package before Debian 12: then its part is skipped, loudly.
 have_caddy=true
 command -v caddy >/dev/null 2>&1 || have_caddy=false
 
 work="$(mktemp -d)"
 pids=()
+two_db=""
 cleanup() {
   for pid in "${pids[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
   wait 2>/dev/null || true
+  if [ -n "$two_db" ]; then
+    PGCONNECT_TIMEOUT=5 psql "$SOTTO_TEST_POSTGRES_URL" -qAtc "DROP DATABASE IF EXISTS $two_db WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -445,5 +462,198 @@ hidden="$(grep -o '"/proc/[^"]*"' "$work/server-trace.txt" | tr -d '"' |
   sort -u | paste -sd ' ' || true)"
 [ -z "$hidden" ] || fail "sotto-server read from /proc what the unit's ProcSubset=pid hides: $hidden"
 echo "deploy: sotto-server used $(wc -l <"$work/used.txt") system calls, all allowed by the unit; sockets: $families; writes only in its data directory"
+
+# --- 5. Two nodes on one PostgreSQL database behind each proxy --------------------------------
+
+two_start=$SECONDS
+# A database of their own on the cluster SOTTO_TEST_POSTGRES_URL names (dropped at exit).
+two_db="sotto_deploy_$$_$RANDOM"
+psql_out="$(PGCONNECT_TIMEOUT=10 psql "$SOTTO_TEST_POSTGRES_URL" -v ON_ERROR_STOP=1 -qAtc "CREATE DATABASE $two_db" 2>&1)" ||
+  fail "cannot create a database on SOTTO_TEST_POSTGRES_URL's cluster (is it running? source scripts/postgres.sh): $psql_out"
+node_url="$(sed -E "s|^(postgres(ql)?://[^/?]*)(/[^?]*)?|\\1/$two_db|" <<<"$SOTTO_TEST_POSTGRES_URL")"
+[[ "$node_url" == *"/$two_db"* ]] || fail "cannot make a URL for the new database from SOTTO_TEST_POSTGRES_URL"
+
+# The nodes run with the template unit's settings (%i: the node's port), the environment file
+# as shipped and the database's URL (secrets.env); only data directories and ports are the
+# test's. Each node has a data directory of its own, as on separate machines: node B gets a
+# copy of node A's signing key before it first starts, as deploy/README.md says.
+declare -A node_port node_pid
+node_port[a]="$(free_port)"
+node_port[b]="$(free_port)"
+start_node() {
+  local node="$1" port="${node_port[$1]}" env=() line
+  read -ra env <<<"$(sed -n 's/^Environment=//p' "$template" | sed "s/%i/$port/g")"
+  while IFS= read -r line; do
+    env+=("$line")
+  done < <(grep -E '^[A-Z_]+=' deploy/sotto-server.env)
+  env -i PATH="$PATH" "${env[@]}" "SOTTO_DATABASE_URL=$node_url" "${as_user[@]}" "$server_bin" \
+    --data-dir "$work/node-$node" --listen "127.0.0.1:$port" >>"$work/node-$node.log" 2>&1 &
+  node_pid[$node]=$!
+  pids+=($!)
+  local deadline=$((SECONDS + 30))
+  until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port$ready_path" 2>/dev/null; do
+    kill -0 "${node_pid[$node]}" 2>/dev/null || fail "node $node exited: $(tail -n 5 "$work/node-$node.log")"
+    ((SECONDS < deadline)) || fail "node $node did not answer $ready_path within 30 s: $(tail -n 5 "$work/node-$node.log")"
+    sleep 0.2
+  done
+}
+for node in a b; do
+  mkdir -m 0700 "$work/node-$node"
+  [ -z "${as_user[*]}" ] || chown nobody:"$(id -gn nobody)" "$work/node-$node"
+done
+start_node a
+key=jwt-signing-key.pem
+[ -s "$work/node-a/$key" ] || fail "node A made no $key in its data directory"
+cp "$work/node-a/$key" "$work/node-b/$key"
+chmod 0600 "$work/node-b/$key"
+[ -z "${as_user[*]}" ] || chown nobody:"$(id -gn nobody)" "$work/node-b/$key"
+start_node b
+jwks_a="$(curl -fsS --max-time 10 "http://127.0.0.1:${node_port[a]}/v1/jwks.json")"
+jwks_b="$(curl -fsS --max-time 10 "http://127.0.0.1:${node_port[b]}/v1/jwks.json")"
+[ "$jwks_a" = "$jwks_b" ] || fail "the two nodes sign with different keys (node B did not take the copy of $key): $jwks_a / $jwks_b"
+
+# Requests for GET /v1/devices answered 200 by a node so far (its own /metrics).
+served() {
+  local metrics
+  metrics="$(curl -fsS --max-time 10 "http://127.0.0.1:${node_port[$1]}/metrics")" ||
+    fail "node $1's /metrics does not answer"
+  awk '/^sotto_http_requests_total\{/ && /method="GET"/ && /route="\/v1\/devices"/ && /status="200"/ { n += $NF }
+       END { print n + 0 }' <<<"$metrics"
+}
+
+# Both proxies, with the two-node files, in front of both nodes.
+declare -A proxy_port
+proxy_port[nginx]="$(free_port)"
+start_nginx deploy/two-nodes/nginx.conf "$work/nginx-two" "${proxy_port[nginx]}" "$(free_port)" \
+  "s|server 127.0.0.1:8448 |server 127.0.0.1:${node_port[a]} |" "s|server 127.0.0.1:8449 |server 127.0.0.1:${node_port[b]} |"
+proxies=(nginx)
+if $have_caddy; then
+  proxy_port[caddy]="$(free_port)"
+  start_caddy deploy/two-nodes/Caddyfile "$work/Caddyfile-two" "${proxy_port[caddy]}" "$(free_port)" \
+    "s|reverse_proxy 127.0.0.1:8448 127.0.0.1:8449 {|reverse_proxy 127.0.0.1:${node_port[a]} 127.0.0.1:${node_port[b]} {|"
+  proxies+=(caddy)
+else
+  echo "deploy: SKIPPED two-nodes/Caddyfile: caddy is not installed (no package for this release?)"
+fi
+
+# curl through proxy $1 (to https://$host:<its port>$2).
+via() {
+  local port="${proxy_port[$1]}" path="$2"
+  shift 2
+  curl --resolve "$host:$port:127.0.0.1" --cacert "$work/cert.pem" --max-time 10 -sS "$@" "https://$host:$port$path"
+}
+# A new account through proxy $1; prints its access token.
+sign_up() {
+  local body token
+  body="$(via "$1" /v1/accounts -H 'Content-Type: application/json' \
+    -d "{\"user_id\":\"$2\",\"password\":\"correct horse battery\"}" || true)"
+  token="$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' <<<"$body")"
+  [ -n "$token" ] || fail "$1 (two nodes): signing up $2 $3 gave no token: $body"
+  echo "$token"
+}
+# $3 requests for GET /v1/devices with the token $2 through proxy $1; each must be answered 200.
+list_devices() {
+  local i status
+  for ((i = 1; i <= $3; i++)); do
+    status="$(via "$1" /v1/devices -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $2" || true)"
+    [ "$status" = 200 ] || fail "$1 (two nodes): GET /v1/devices $4 answered $status (request $i of $3)"
+  done
+}
+# A WebSocket through each proxy at once, each with its token (tokens[proxy]): upgraded, and
+# carrying the server's first frame. curl stops after 3 s with what arrived.
+declare -A tokens
+sockets() {
+  local proxy out
+  local upgrade=(-H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13'
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==')
+  local jobs=() job
+  for proxy in "${proxies[@]}"; do
+    { via "$proxy" "$ws_path" --http1.1 -i -N --max-time 3 "${upgrade[@]}" -H "Authorization: Bearer ${tokens[$proxy]}" \
+      2>/dev/null | tr -d '\0' >"$work/socket-$proxy.txt" || true; } &
+    jobs+=($!)
+  done
+  for job in "${jobs[@]}"; do
+    wait "$job" || true
+  done
+  for proxy in "${proxies[@]}"; do
+    out="$(cat "$work/socket-$proxy.txt")"
+    [[ "$out" =~ ^HTTP/1.1\ 101 ]] || fail "$proxy (two nodes): the WebSocket $1 was not upgraded: $out"
+    [[ "$out" == *'"type":"synced"'* ]] || fail "$proxy (two nodes): no frame came through the WebSocket $1: $out"
+  done
+}
+
+# Both nodes up: the proxy answers, signs up, and spreads one account's requests over both
+# nodes (a token either node issued works on the other: they share the key).
+for proxy in "${proxies[@]}"; do
+  for path in "$ready_path" /metrics; do
+    status="$(via "$proxy" "$path" -o /dev/null -w '%{http_code}' || true)"
+    want=200
+    [ "$path" != /metrics ] || want=404
+    [ "$status" = "$want" ] || fail "$proxy (two nodes): $path answered $status, not $want"
+  done
+  tokens[$proxy]="$(sign_up "$proxy" "two-$proxy" "with both nodes up")"
+  before_a="$(served a)" before_b="$(served b)"
+  list_devices "$proxy" "${tokens[$proxy]}" 20 "with both nodes up"
+  on_a=$(($(served a) - before_a)) on_b=$(($(served b) - before_b))
+  ((on_a + on_b == 20)) || fail "$proxy (two nodes): the nodes count $on_a + $on_b of 20 requests"
+  ((on_a > 0 && on_b > 0)) || fail "$proxy (two nodes): 20 requests all went to one node (A: $on_a, B: $on_b)"
+  echo "deploy: $proxy (two nodes) spread 20 requests over both nodes (A: $on_a, B: $on_b)"
+done
+sockets "with both nodes up"
+
+# Node A killed: everything goes on through node B, at once (the proxy tries the request again
+# on B when A refuses the connection).
+caddy_lines_before=0
+! $have_caddy || caddy_lines_before="$(wc -l <"$work/Caddyfile-two.log")"
+kill -KILL "${node_pid[a]}"
+wait "${node_pid[a]}" 2>/dev/null || true
+killed_at=$SECONDS
+for proxy in "${proxies[@]}"; do
+  before_b="$(served b)"
+  list_devices "$proxy" "${tokens[$proxy]}" 10 "with node A killed"
+  on_b=$(($(served b) - before_b))
+  ((on_b == 10)) || fail "$proxy (two nodes): with node A killed, node B served $on_b of 10 requests"
+  tokens[$proxy]="$(sign_up "$proxy" "after-$proxy" "with node A killed")"
+done
+sockets "with node A killed"
+echo "deploy: with node A killed, requests, sign-ups and WebSockets went on through node B ($((SECONDS - killed_at))s)"
+
+# Each proxy marked A down: nginx on the refused connection (passive), Caddy by its active check
+# of /readyz (every 3 s).
+a_addr="127.0.0.1:${node_port[a]}"
+deadline=$((SECONDS + 20))
+until grep -q "upstream server temporarily disabled.*upstream: \"http://$a_addr/" "$work/nginx-two/error.log" 2>/dev/null; do
+  ((SECONDS < deadline)) || fail "nginx (two nodes) did not mark node A ($a_addr) down: $(tail -n 5 "$work/nginx-two/error.log")"
+  sleep 0.2
+done
+if $have_caddy; then
+  until tail -n +"$((caddy_lines_before + 1))" "$work/Caddyfile-two.log" |
+    grep 'health_checker.active' | grep -q "\"host\":\"$a_addr\""; do
+    ((SECONDS < deadline)) || fail "Caddy's active health check did not mark node A ($a_addr) down within 20 s"
+    sleep 0.2
+  done
+fi
+echo "deploy: the proxies marked node A down (nginx: its connection refused; Caddy: $ready_path failed)"
+
+# Node A back (same data directory, same key): each proxy sends it requests again, once its
+# check has seen it answer (nginx after fail_timeout, Caddy after its next active check and
+# fail_duration).
+restarted_at=$SECONDS
+start_node a
+for proxy in "${proxies[@]}"; do
+  before_a="$(served a)"
+  deadline=$((SECONDS + 30))
+  until (($(served a) > before_a)); do
+    ((SECONDS < deadline)) || fail "$proxy (two nodes): node A, restarted, got no request within 30 s"
+    list_devices "$proxy" "${tokens[$proxy]}" 1 "after node A restarted"
+    sleep 0.2
+  done
+done
+if $have_caddy; then
+  grep -q "\"msg\":\"host is up\",\"host\":\"$a_addr\"" "$work/Caddyfile-two.log" ||
+    fail "Caddy used node A again without its active health check saying it is up"
+fi
+echo "deploy: node A, restarted, serves requests through the proxies again ($((SECONDS - restarted_at))s)"
+echo "deploy: two nodes on one PostgreSQL database behind ${proxies[*]}: checked in $((SECONDS - two_start))s"
 
 echo "deploy: all checks passed"
