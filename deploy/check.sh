@@ -654,6 +654,7 @@ if $have_caddy; then
     fail "Caddy used node A again without its active health check saying it is up"
 fi
 echo "deploy: node A, restarted, serves requests through the proxies again ($((SECONDS - restarted_at))s)"
-echo "deploy: two nodes on one PostgreSQL database behind ${proxies[*]}: checked in $((SECONDS - two_start))s"
+names="${proxies[*]}"
+echo "deploy: two nodes on one PostgreSQL database behind ${names// / and }: checked in $((SECONDS - two_start))s"
 
 echo "deploy: all checks passed"
