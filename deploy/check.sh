@@ -24,11 +24,12 @@
 #    and each proxy marks A down (nginx's passive check, Caddy's active one on /readyz); node A
 #    restarted is used again.
 #
-# Needs systemd-analyze, nginx, caddy, openssl, curl, strace and psql (scripts/setup-debian.sh
-# installs them), the sotto-server binary (SOTTO_SERVER_BIN, or target/debug/sotto-server of the
-# cargo target directory) and a PostgreSQL cluster it may create a database on: run it after
-# `. scripts/postgres.sh`, which starts a throwaway one and exports SOTTO_TEST_POSTGRES_URL (as
-# scripts/test.sh does). Runs as any user; binds only free loopback ports.
+# Needs systemd-analyze, nginx, caddy, openssl, curl and strace (scripts/setup-debian.sh installs
+# them), the sotto-server binary (SOTTO_SERVER_BIN, or target/debug/sotto-server of the cargo
+# target directory) and a PostgreSQL cluster it may create a database on, with psql: run it after
+# `. scripts/postgres.sh`, which installs PostgreSQL if need be, starts a throwaway cluster and
+# exports SOTTO_TEST_POSTGRES_URL (as scripts/test.sh does). Runs as any user; binds only free
+# loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,9 +42,10 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 server_bin="${SOTTO_SERVER_BIN:-$target_dir/debug/sotto-server}"
 [ -x "$server_bin" ] || fail "no sotto-server at $server_bin (cargo build -p sotto-server, or set SOTTO_SERVER_BIN)"
 server_bin="$(realpath "$server_bin")"
-for tool in systemd-analyze nginx openssl curl strace setpriv psql; do
+for tool in systemd-analyze nginx openssl curl strace setpriv; do
   command -v "$tool" >/dev/null 2>&1 || fail "$tool is missing (scripts/setup-debian.sh installs it)"
 done
+command -v psql >/dev/null 2>&1 || fail "psql is missing (scripts/postgres.sh installs PostgreSQL)"
 # Section 5 runs two nodes on a database of their own on this PostgreSQL cluster.
 [ -n "${SOTTO_TEST_POSTGRES_URL:-}" ] ||
   fail "SOTTO_TEST_POSTGRES_URL is not set: source scripts/postgres.sh first, which starts a throwaway PostgreSQL cluster and sets it (bash -c '. scripts/postgres.sh && deploy/check.sh')"
