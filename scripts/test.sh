@@ -5,8 +5,9 @@
 # drive the real desktop app through WebDriver under Xvfb; the blob store also on an S3-compatible
 # server, moto's, installed from PyPI into target/moto-venv; the store suite also on PostgreSQL, a
 # throwaway cluster from scripts/postgres.sh); the deployment files in deploy/
-# (systemd-analyze, nginx and Caddy in front of the real server); the .deb and .rpm packages; and
-# the benchmarks' smoke runs. One shared target directory.
+# (systemd-analyze, nginx and Caddy in front of the real server, and in front of two nodes on a
+# database of that cluster, one of them killed); the .deb and .rpm packages; and the benchmarks'
+# smoke runs. One shared target directory.
 #
 # The tests run inside a private D-Bus session with an unlocked gnome-keyring (a real Secret
 # Service), with its storage in a temporary XDG_DATA_HOME, so they never touch the user's keyring.
@@ -61,7 +62,8 @@ xvfb-run -a -s "-screen 0 1280x800x24" cargo nextest run --workspace --locked --
 # The app crate has no doc tests, and building its library for rustdoc would compile the Tauri
 # stack a second time.
 cargo test --workspace --doc --locked --exclude sotto-app --exclude sotto-app-macros
-echo "== deployment: deploy/ (systemd unit, nginx, Caddy) checked with the real tools in front of the server"
+echo "== deployment: deploy/ (systemd units, nginx, Caddy) checked with the real tools in front of one server and of two nodes"
+# (Two nodes on a database of the PostgreSQL cluster started above: SOTTO_TEST_POSTGRES_URL.)
 deploy/check.sh
 echo "== packages: .deb and .rpm of the same debug build"
 TAURI_APP_PATH=src-tauri ui/node_modules/.bin/tauri bundle --debug --ci --bundles deb,rpm
