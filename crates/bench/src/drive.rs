@@ -43,6 +43,8 @@ pub struct PairResult {
     pub lost: u64,
     pub errors: u64,
     pub garbled: u64,
+    /// Messages delivered more than once.
+    pub duplicates: u64,
     pub first_errors: Vec<String>,
     pub cpu_at_max: CpuUse,
     pub cpu_at_half: CpuUse,
@@ -252,6 +254,7 @@ pub async fn run_pairs<T: Transport>(label: &str, t: Arc<T>, stats: Arc<PairStat
     result.lost = lost.max(lost_half);
     result.errors = stats.errors.count();
     result.garbled = stats.garbled.load(Ordering::Relaxed);
+    result.duplicates = stats.duplicates.load(Ordering::Relaxed);
     result.first_errors = stats.errors.first();
     result
 }

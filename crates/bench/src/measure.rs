@@ -6,6 +6,7 @@
 //! open loop: its slot in the pacing schedule), so a load generator that falls behind does not hide
 //! its own lag (no coordinated omission).
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -170,6 +171,10 @@ pub struct PairStats {
     pub errors: Errors,
     /// Payloads that did not parse or named an unknown pair.
     pub garbled: AtomicU64,
+    /// Per pair, the seqs received: a second copy of one is a duplicate, not a delivery.
+    seen: Vec<Mutex<HashSet<u64>>>,
+    /// Messages received more than once (not counted as delivered again).
+    pub duplicates: AtomicU64,
 }
 
 impl PairStats {
@@ -188,6 +193,8 @@ impl PairStats {
             permits: (0..pairs).map(|_| Semaphore::new(0)).collect(),
             errors: Errors::default(),
             garbled: AtomicU64::new(0),
+            seen: (0..pairs).map(|_| Mutex::new(HashSet::new())).collect(),
+            duplicates: AtomicU64::new(0),
         })
     }
 
@@ -228,7 +235,7 @@ impl PairStats {
     /// A receiver got `ciphertext` for pair `pair`.
     pub fn on_receive(&self, pair: usize, ciphertext: &str) {
         let now = self.clock.now_ns();
-        let Some((tag, from, _seq, stamp)) = parse_payload(ciphertext) else {
+        let Some((tag, from, seq, stamp)) = parse_payload(ciphertext) else {
             self.garbled.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -238,6 +245,11 @@ impl PairStats {
         };
         if from != pair as u64 {
             self.garbled.fetch_add(1, Ordering::Relaxed);
+        }
+        let first = self.seen.get(pair).and_then(|s| s.lock().ok()).is_none_or(|mut s| s.insert(seq));
+        if !first {
+            self.duplicates.fetch_add(1, Ordering::Relaxed);
+            return;
         }
         self.delivered.fetch_add(1, Ordering::Relaxed);
         if let Some(c) = self.received.get(phase as usize) {
@@ -495,5 +507,18 @@ mod tests {
         let p = payload('t', 3, 99, 123_456_789);
         assert_eq!(p.len(), PAYLOAD_BYTES);
         assert_eq!(parse_payload(&p), Some(("t", 3, 99, 123_456_789)));
+    }
+
+    #[test]
+    fn a_second_copy_is_a_duplicate_not_a_delivery() {
+        let stats = PairStats::new(Clock::new(), 2).unwrap();
+        let first = stats.payload(Phase::Throughput, 1, 7, 0);
+        stats.on_receive(1, &first);
+        stats.on_receive(1, &first);
+        // The same seq from another pair is another message.
+        stats.on_receive(0, &stats.payload(Phase::Throughput, 0, 7, 0));
+        assert_eq!(stats.delivered.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.received(Phase::Throughput), 2);
+        assert_eq!(stats.duplicates.load(Ordering::Relaxed), 1);
     }
 }

@@ -13,8 +13,12 @@ impl Report {
     pub fn faults(&self) -> Vec<String> {
         let mut faults = Vec::new();
         for (name, pairs) in [("relay", &self.relay_pairs), ("forwarder", &self.forwarder_pairs)] {
-            if let Some(p) = pairs.as_ref().filter(|p| p.lost > 0 || p.errors > 0) {
-                faults.push(format!("{name} 1:1: {} lost, {} errors", p.lost, p.errors));
+            if let Some(p) = pairs.as_ref().filter(|p| p.lost > 0 || p.errors > 0 || p.duplicates > 0 || p.garbled > 0)
+            {
+                faults.push(format!(
+                    "{name} 1:1: {} lost, {} duplicated, {} garbled, {} errors",
+                    p.lost, p.duplicates, p.garbled, p.errors
+                ));
             }
         }
         for (name, fan) in [("relay", &self.relay_fanout), ("forwarder", &self.forwarder_fanout)] {
@@ -145,9 +149,9 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
         cell(fp, |x| cpu(x.cpu_at_half.forwarder_pct, &x.cpu_at_half)),
     );
     row(
-        "lost / errors",
-        cell(rp, |x| format!("{}/{}", x.lost, x.errors)),
-        cell(fp, |x| format!("{}/{}", x.lost, x.errors)),
+        "lost / duplicated / errors",
+        cell(rp, |x| format!("{}/{}/{}", x.lost, x.duplicates, x.errors)),
+        cell(fp, |x| format!("{}/{}/{}", x.lost, x.duplicates, x.errors)),
     );
     if rf.is_some() || ff.is_some() {
         println!();
