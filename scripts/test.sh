@@ -68,9 +68,11 @@ deploy/check.sh
 echo "== packages: .deb and .rpm of the same debug build"
 TAURI_APP_PATH=src-tauri ui/node_modules/.bin/tauri bundle --debug --ci --bundles deb,rpm
 ls target/debug/bundle/deb/*.deb target/debug/bundle/rpm/*.rpm
-echo "== benchmark smoke runs (fail if any message is lost, fails, reads back wrong or is not restored)"
-target/debug/sotto-bench --quick > target/bench-smoke.txt
-tail -n 20 target/bench-smoke.txt | grep -v '^{' || true
+echo "== benchmark smoke runs (fail if any message is lost, duplicated, fails, reads back wrong or is not restored)"
+# The relay also on PostgreSQL (the cluster from scripts/postgres.sh, above): one node, then two
+# nodes on one database with messages crossing between them.
+target/debug/sotto-bench --quick --postgres "$SOTTO_TEST_POSTGRES_URL" > target/bench-smoke.txt
+grep -v '^{' target/bench-smoke.txt || true
 target/debug/sotto-engine-bench --quick --sqlite3 none --no-drop-caches > target/engine-bench-smoke.txt
 grep -v '^{' target/engine-bench-smoke.txt | tail -n 12 || true
 xvfb-run -a -s "-screen 0 1280x800x24" target/debug/sotto-app-bench --quick > target/app-bench-smoke.txt

@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::measure::{CpuSnap, CpuUse, PairStats, Phase, Summary};
+use crate::measure::{CpuSnap, CpuUse, PairStats, Phase, Summary, Watched};
 
 /// How a sender hands one 256-byte payload to the system under test.
 pub trait Transport: Send + Sync + 'static {
@@ -32,7 +32,7 @@ pub struct PairResult {
     pub max_accepted_per_s: f64,
     /// Latency while saturated (closed loop).
     pub latency_saturated: Summary,
-    /// The open-loop target rate (0.5 × max).
+    /// The open-loop target rate (0.5 × max, or the rate the plan fixed).
     pub half_rate_target: f64,
     /// Messages actually delivered per second during the open-loop window.
     pub half_rate_delivered: f64,
@@ -43,6 +43,8 @@ pub struct PairResult {
     pub lost: u64,
     pub errors: u64,
     pub garbled: u64,
+    /// Messages delivered more than once.
+    pub duplicates: u64,
     pub first_errors: Vec<String>,
     pub cpu_at_max: CpuUse,
     pub cpu_at_half: CpuUse,
@@ -135,17 +137,21 @@ async fn open_loop<T: Transport>(
 }
 
 /// Settings of a 1:1 run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PairPlan {
     pub pairs: usize,
     pub in_flight: usize,
     pub warm_up: Duration,
     pub duration: Duration,
-    pub server_pid: Option<u32>,
+    /// Whose CPU time the run reports (the relay's nodes, the database).
+    pub watched: Watched,
+    /// The open loop's rate in msg/s; `None`: half the closed loop's maximum. Two runs compared
+    /// for latency are paced at the same rate.
+    pub open_rate: Option<f64>,
 }
 
-/// Closed loop for the maximum rate, then an open loop at half of it. The receivers must already
-/// be running and feeding `stats`.
+/// Closed loop for the maximum rate, then an open loop at half of it (or at the plan's rate).
+/// The receivers must already be running and feeding `stats`.
 pub async fn run_pairs<T: Transport>(label: &str, t: Arc<T>, stats: Arc<PairStats>, plan: PairPlan) -> PairResult {
     let mut result = PairResult { pairs: plan.pairs, in_flight: plan.in_flight, ..Default::default() };
 
@@ -171,14 +177,14 @@ pub async fn run_pairs<T: Transport>(label: &str, t: Arc<T>, stats: Arc<PairStat
     let (d0, a0, c0, t0) = (
         stats.delivered.load(Ordering::Relaxed),
         stats.sent(Phase::Throughput),
-        CpuSnap::take(plan.server_pid),
+        CpuSnap::take(&plan.watched),
         Instant::now(),
     );
     tokio::time::sleep(plan.duration).await;
     let (d1, a1, c1, secs) = (
         stats.delivered.load(Ordering::Relaxed),
         stats.sent(Phase::Throughput),
-        CpuSnap::take(plan.server_pid),
+        CpuSnap::take(&plan.watched),
         t0.elapsed().as_secs_f64(),
     );
     stop.cancel();
@@ -202,8 +208,8 @@ pub async fn run_pairs<T: Transport>(label: &str, t: Arc<T>, stats: Arc<PairStat
         stats.errors.note(format!("{lost} messages accepted in the closed loop were not delivered within 30 s"));
     }
 
-    // (b) Open loop at half the maximum rate.
-    let rate = (result.max_delivered_per_s * 0.5).max(1.0);
+    // (b) Open loop at half the maximum rate (or the plan's).
+    let rate = plan.open_rate.unwrap_or(result.max_delivered_per_s * 0.5).max(1.0);
     result.half_rate_target = rate;
     let per_pair = rate / plan.pairs as f64;
     let period = Duration::from_secs_f64(1.0 / per_pair);
@@ -229,9 +235,9 @@ pub async fn run_pairs<T: Transport>(label: &str, t: Arc<T>, stats: Arc<PairStat
         )));
     }
     tokio::time::sleep_until(measure_from).await;
-    let (r0, c0) = (stats.received(Phase::Latency), CpuSnap::take(plan.server_pid));
+    let (r0, c0) = (stats.received(Phase::Latency), CpuSnap::take(&plan.watched));
     tokio::time::sleep_until(end).await;
-    let (c1, secs) = (CpuSnap::take(plan.server_pid), plan.duration.as_secs_f64());
+    let (c1, secs) = (CpuSnap::take(&plan.watched), plan.duration.as_secs_f64());
     for s in senders {
         let _ = s.await;
     }
@@ -244,7 +250,7 @@ pub async fn run_pairs<T: Transport>(label: &str, t: Arc<T>, stats: Arc<PairStat
         stats.errors.note(format!("{lost_half} messages accepted in the open loop were not delivered within 30 s"));
     }
     eprintln!(
-        "[{label}] at half max: p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms",
+        "[{label}] at {rate:.0} msg/s: p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms",
         result.latency_at_half.p50_us as f64 / 1000.0,
         result.latency_at_half.p99_us as f64 / 1000.0,
         result.latency_at_half.p999_us as f64 / 1000.0
@@ -252,6 +258,7 @@ pub async fn run_pairs<T: Transport>(label: &str, t: Arc<T>, stats: Arc<PairStat
     result.lost = lost.max(lost_half);
     result.errors = stats.errors.count();
     result.garbled = stats.garbled.load(Ordering::Relaxed);
+    result.duplicates = stats.duplicates.load(Ordering::Relaxed);
     result.first_errors = stats.errors.first();
     result
 }

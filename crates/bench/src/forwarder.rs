@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::drive::{self, PairPlan, PairResult, Transport};
-use crate::measure::{Clock, CpuSnap, FORWARDER_THREAD, FanStats, PairStats};
+use crate::measure::{Clock, CpuSnap, FORWARDER_THREAD, FanStats, PairStats, Watched};
 use crate::relay::{FanPlan, FanResult, Ws};
 
 /// How many frames a socket writer sends before it flushes.
@@ -296,7 +296,7 @@ pub async fn run_pairs(fwd: &Forwarder, clock: Clock, plan: PairPlan) -> anyhow:
         txs.push(tx);
         writers.push(task);
     }
-    let plan = PairPlan { server_pid: None, ..plan };
+    let plan = PairPlan { watched: Watched::default(), ..plan };
     let result = drive::run_pairs("forwarder 1:1", Arc::new(FwdTransport { senders: txs }), stats, plan).await;
     stop.cancel();
     for t in tasks.into_iter().chain(writers) {
@@ -324,7 +324,7 @@ pub async fn run_fanout(fwd: &Forwarder, clock: Clock, plan: FanPlan) -> anyhow:
         "[forwarder fan-out] {} members connected after {setup_secs:.1}s; sending {} messages at {}/s",
         plan.members, plan.messages, plan.rate
     );
-    let c0 = CpuSnap::take(None);
+    let c0 = CpuSnap::take(&Watched::default());
     let start_ns = clock.now_ns();
     drive::paced(plan.messages, plan.rate, clock, |i, stamp| {
         let sent = tx.send(format!(r##"{{"to":"#g","c":"{}"}}"##, stats.payload(i, stamp)));
@@ -335,7 +335,7 @@ pub async fn run_fanout(fwd: &Forwarder, clock: Clock, plan: FanPlan) -> anyhow:
     })
     .await;
     let all = stats.wait_complete(plan.messages as u64, Duration::from_secs(30)).await;
-    let cpu = CpuSnap::take(None).since(&c0);
+    let cpu = CpuSnap::take(&Watched::default()).since(&c0);
     stop.cancel();
     for t in tasks.into_iter().chain(std::iter::once(writer_task)) {
         t.abort();

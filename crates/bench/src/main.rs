@@ -1,13 +1,16 @@
 //! `sotto-bench`: measures the durable relay (`sotto-server`, spawned as a child process) against a
 //! bare in-process WebSocket forwarder on the same machine: 1:1 maximum throughput, latency at half
-//! of it, and 1,000-member group fan-out; then a flood of 1,000 bogus sign-ins (server memory and
-//! an ordinary request's latency meanwhile). Prints a table, then one JSON line.
+//! of it, and 1,000-member group fan-out; with `--postgres`, the same 1:1 run on PostgreSQL, on
+//! one node and on two nodes sharing the database (messages crossing nodes, and staying on
+//! theirs); then a flood of 1,000 bogus sign-ins (server memory and an ordinary request's latency
+//! meanwhile). Prints a table, then one JSON line.
 //!
 //! Build both binaries first: `cargo build --release -p sotto-server -p sotto-bench`.
 
 mod drive;
 mod forwarder;
 mod measure;
+mod postgres;
 mod relay;
 mod report;
 mod server_process;
@@ -20,8 +23,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use crate::drive::PairPlan;
-use crate::measure::Clock;
-use crate::relay::{FanPlan, RelayPlan};
+use crate::measure::{Clock, Watched};
+use crate::relay::{FanPlan, Layout, RelayPlan};
 
 /// Load generator for sotto-server, with a bare WebSocket forwarder as the baseline.
 ///
@@ -75,6 +78,12 @@ pub struct Args {
     /// The sotto-server binary [default: next to this executable].
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// Also run the 1:1 benchmark on PostgreSQL: one node, then two nodes on one database (pairs
+    /// across the nodes, then pairs within each). URL of a cluster where the bench may create
+    /// databases, e.g. "$SOTTO_TEST_POSTGRES_URL" after `. scripts/postgres.sh`; each
+    /// configuration runs on a fresh database, dropped afterwards.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
     /// Where to create the server's temporary data directory [default: the system temp dir].
     /// E.g. /dev/shm to take the disk out of the measurement.
     #[arg(long)]
@@ -92,6 +101,7 @@ pub struct Settings {
     pub ack_every: u64,
     pub fan: Option<FanPlan>,
     pub server_bin: Option<PathBuf>,
+    pub postgres: Option<String>,
     pub data_parent: Option<PathBuf>,
     pub forwarder: bool,
     pub signin: Option<signin::SigninPlan>,
@@ -110,6 +120,9 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
     }
     if args.in_flight == 0 || args.ack_every == 0 {
         bail!("--in-flight and --ack-every must be at least 1");
+    }
+    if args.skip_relay && args.postgres.is_some() {
+        bail!("--postgres measures the relay: it does not go with --skip-relay");
     }
     let server_bin = if args.skip_relay {
         None
@@ -130,11 +143,13 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
             in_flight: args.in_flight,
             warm_up: Duration::from_secs_f64(warm_up),
             duration: Duration::from_secs_f64(duration),
-            server_pid: None,
+            watched: Default::default(),
+            open_rate: None,
         },
         ack_every: args.ack_every,
         fan,
         server_bin,
+        postgres: args.postgres.clone(),
         data_parent: args.data_parent.clone(),
         forwarder: !args.skip_forwarder,
         signin: (!args.skip_sign_in && !args.skip_relay).then(|| signin::SigninPlan {
@@ -155,11 +170,21 @@ async fn run(s: Settings) -> anyhow::Result<report::Report> {
             out.background_pct
         );
     }
+    if let Some(url) = &s.postgres {
+        postgres::check(url).await?;
+    }
     if let Some(bin) = &s.server_bin {
         eprintln!("[relay] starting {}", bin.display());
         let mut server = server_process::start(bin, s.data_parent.as_deref()).await?;
-        let plan = RelayPlan { pairs: PairPlan { server_pid: server.pid(), ..s.pairs }, ack_every: s.ack_every };
-        let pairs = relay::run_pairs(&server, clock, plan).await;
+        let watched = Watched { servers: server.pid().into_iter().collect(), postmaster: None };
+        let plan = RelayPlan {
+            pairs: PairPlan { watched, ..s.pairs.clone() },
+            ack_every: s.ack_every,
+            layout: Layout::SameNode,
+            label: "relay 1:1",
+            user_prefix: "",
+        };
+        let pairs = relay::run_pairs(&[&server], clock, plan).await;
         server.check_alive()?;
         out.relay_pairs = Some(pairs.context("relay 1:1 run")?);
         if let Some(fan) = s.fan {
@@ -169,6 +194,21 @@ async fn run(s: Settings) -> anyhow::Result<report::Report> {
         }
         out.server_warnings = server_process::warnings(&server);
         server.kill9();
+        if let Some(url) = &s.postgres {
+            let plan = postgres::Plan {
+                bin,
+                parent: s.data_parent.as_deref(),
+                cluster_url: url,
+                clock,
+                pairs: s.pairs.clone(),
+                ack_every: s.ack_every,
+            };
+            let pg = postgres::run(plan).await?;
+            out.postgres_pairs = pg.one_node;
+            out.cross_node_pairs = pg.cross_node;
+            out.same_node_pairs = pg.same_node;
+            out.server_warnings.extend(pg.warnings);
+        }
         if let Some(plan) = s.signin {
             eprintln!("[sign-in flood] {} bogus sign-ins, {} at once", plan.sign_ins, plan.concurrency);
             out.signin = Some(signin::run(bin, s.data_parent.as_deref(), plan).await.context("sign-in flood")?);
@@ -177,7 +217,7 @@ async fn run(s: Settings) -> anyhow::Result<report::Report> {
     if s.forwarder {
         let fwd = forwarder::Forwarder::start(s.cores)?;
         eprintln!("[forwarder] listening on {}", fwd.addr);
-        let pairs = forwarder::run_pairs(&fwd, clock, s.pairs).await.context("forwarder 1:1 run");
+        let pairs = forwarder::run_pairs(&fwd, clock, s.pairs.clone()).await.context("forwarder 1:1 run");
         let fan = match (&pairs, s.fan) {
             (Ok(_), Some(fan)) => Some(forwarder::run_fanout(&fwd, clock, fan).await.context("forwarder fan-out run")),
             _ => None,

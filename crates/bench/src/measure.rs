@@ -6,6 +6,7 @@
 //! open loop: its slot in the pacing schedule), so a load generator that falls behind does not hide
 //! its own lag (no coordinated omission).
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -170,6 +171,10 @@ pub struct PairStats {
     pub errors: Errors,
     /// Payloads that did not parse or named an unknown pair.
     pub garbled: AtomicU64,
+    /// Per pair, the seqs received: a second copy of one is a duplicate, not a delivery.
+    seen: Vec<Mutex<HashSet<u64>>>,
+    /// Messages received more than once (not counted as delivered again).
+    pub duplicates: AtomicU64,
 }
 
 impl PairStats {
@@ -188,6 +193,8 @@ impl PairStats {
             permits: (0..pairs).map(|_| Semaphore::new(0)).collect(),
             errors: Errors::default(),
             garbled: AtomicU64::new(0),
+            seen: (0..pairs).map(|_| Mutex::new(HashSet::new())).collect(),
+            duplicates: AtomicU64::new(0),
         })
     }
 
@@ -228,7 +235,7 @@ impl PairStats {
     /// A receiver got `ciphertext` for pair `pair`.
     pub fn on_receive(&self, pair: usize, ciphertext: &str) {
         let now = self.clock.now_ns();
-        let Some((tag, from, _seq, stamp)) = parse_payload(ciphertext) else {
+        let Some((tag, from, seq, stamp)) = parse_payload(ciphertext) else {
             self.garbled.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -238,6 +245,11 @@ impl PairStats {
         };
         if from != pair as u64 {
             self.garbled.fetch_add(1, Ordering::Relaxed);
+        }
+        let first = self.seen.get(pair).and_then(|s| s.lock().ok()).is_none_or(|mut s| s.insert(seq));
+        if !first {
+            self.duplicates.fetch_add(1, Ordering::Relaxed);
+            return;
         }
         self.delivered.fetch_add(1, Ordering::Relaxed);
         if let Some(c) = self.received.get(phase as usize) {
@@ -385,11 +397,20 @@ impl FanStats {
     }
 }
 
+/// The processes whose CPU time a run reports besides its own: the relay's (one per node) and,
+/// with PostgreSQL on this machine, the database's (its postmaster and every backend under it).
+#[derive(Debug, Clone, Default)]
+pub struct Watched {
+    pub servers: Vec<u32>,
+    pub postmaster: Option<u32>,
+}
+
 /// CPU time consumed, in clock ticks (1/100 s on Linux), read from /proc.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuSnap {
     at: Option<Instant>,
     server: u64,
+    database: u64,
     bench: u64,
     forwarder: u64,
     /// Busy ticks of the whole machine (all cores).
@@ -399,8 +420,10 @@ pub struct CpuSnap {
 /// Share of one core used during a window, in percent.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct CpuUse {
-    /// The relay process (0 for forwarder runs).
+    /// The relay processes, all nodes together (0 for forwarder runs).
     pub server_pct: f64,
+    /// PostgreSQL's processes (0 on SQLite, or with the database on another machine).
+    pub database_pct: f64,
     /// The forwarder's own runtime threads (0 for relay runs).
     pub forwarder_pct: f64,
     /// The load generator: every other thread of this process.
@@ -415,16 +438,49 @@ pub struct CpuUse {
 const TICKS_PER_SEC: f64 = 100.0;
 pub const FORWARDER_THREAD: &str = "fwd-worker";
 
-fn stat_ticks(path: &str) -> Option<(String, u64)> {
+/// A process's (or thread's) `/proc/…/stat`: its name, parent pid and CPU ticks.
+struct Stat {
+    comm: String,
+    ppid: u32,
+    ticks: u64,
+}
+
+fn stat(path: &str) -> Option<Stat> {
     let text = std::fs::read_to_string(path).ok()?;
     let open = text.find('(')?;
     let close = text.rfind(')')?;
     let comm = text.get(open + 1..close)?.to_owned();
     let rest: Vec<&str> = text.get(close + 2..)?.split_whitespace().collect();
-    // After the comm: state is field 3, utime 14, stime 15 (1-based) => index 11 and 12 here.
+    // After the comm: state is field 3, ppid 4, utime 14, stime 15 (1-based) => index 1, 11, 12.
+    let ppid: u32 = rest.get(1)?.parse().ok()?;
     let utime: u64 = rest.get(11)?.parse().ok()?;
     let stime: u64 = rest.get(12)?.parse().ok()?;
-    Some((comm, utime + stime))
+    Some(Stat { comm, ppid, ticks: utime + stime })
+}
+
+/// The parent of a process, if it runs on this machine under that name (PostgreSQL's backends
+/// are children of the postmaster).
+pub fn parent_named(pid: u32, name: &str) -> Option<u32> {
+    let parent = stat(&format!("/proc/{pid}/stat"))?.ppid;
+    stat(&format!("/proc/{parent}/stat")).filter(|s| s.comm == name).map(|_| parent)
+}
+
+/// Ticks of `root` and its children (a postmaster and its backends; a backend that already
+/// exited is counted in the postmaster's children's time, which this does not read).
+fn tree_ticks(root: u32) -> u64 {
+    let mut ticks = stat(&format!("/proc/{root}/stat")).map_or(0, |s| s.ticks);
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else { continue };
+            if let Some(s) = stat(&format!("/proc/{pid}/stat"))
+                && s.ppid == root
+            {
+                ticks += s.ticks;
+            }
+        }
+    }
+    ticks
 }
 
 /// Non-idle ticks of all cores, from the first line of /proc/stat.
@@ -439,28 +495,36 @@ fn machine_busy_ticks() -> Option<u64> {
 
 /// Measures how busy the machine is before the run, as % of one core.
 pub async fn machine_load(over: Duration) -> f64 {
-    let a = CpuSnap::take(None);
+    let a = CpuSnap::take(&Watched::default());
     tokio::time::sleep(over).await;
-    let u = CpuSnap::take(None).since(&a);
+    let u = CpuSnap::take(&Watched::default()).since(&a);
     u.other_pct
 }
 
 impl CpuSnap {
-    pub fn take(server_pid: Option<u32>) -> CpuSnap {
-        let server = server_pid.and_then(|p| stat_ticks(&format!("/proc/{p}/stat"))).map_or(0, |(_, t)| t);
-        let bench = stat_ticks("/proc/self/stat").map_or(0, |(_, t)| t);
+    pub fn take(watched: &Watched) -> CpuSnap {
+        let server = watched.servers.iter().filter_map(|p| stat(&format!("/proc/{p}/stat"))).map(|s| s.ticks).sum();
+        let database = watched.postmaster.map_or(0, tree_ticks);
+        let bench = stat("/proc/self/stat").map_or(0, |s| s.ticks);
         let mut forwarder = 0;
         if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
             for task in dir.flatten() {
                 let path = task.path().join("stat");
-                if let Some((comm, t)) = stat_ticks(&path.to_string_lossy())
-                    && comm.starts_with(FORWARDER_THREAD)
+                if let Some(s) = stat(&path.to_string_lossy())
+                    && s.comm.starts_with(FORWARDER_THREAD)
                 {
-                    forwarder += t;
+                    forwarder += s.ticks;
                 }
             }
         }
-        CpuSnap { at: Some(Instant::now()), server, bench, forwarder, machine: machine_busy_ticks().unwrap_or(0) }
+        CpuSnap {
+            at: Some(Instant::now()),
+            server,
+            database,
+            bench,
+            forwarder,
+            machine: machine_busy_ticks().unwrap_or(0),
+        }
     }
 
     pub fn since(&self, start: &CpuSnap) -> CpuUse {
@@ -475,12 +539,14 @@ impl CpuSnap {
         let fwd = self.forwarder.saturating_sub(start.forwarder);
         let server = self.server.saturating_sub(start.server);
         let bench = self.bench.saturating_sub(start.bench);
+        let database = self.database.saturating_sub(start.database);
         let machine = self.machine.saturating_sub(start.machine);
         CpuUse {
             server_pct: pct(server),
+            database_pct: pct(database),
             forwarder_pct: pct(fwd),
             load_generator_pct: pct(bench.saturating_sub(fwd)),
-            other_pct: pct(machine.saturating_sub(server + bench)),
+            other_pct: pct(machine.saturating_sub(server + database + bench)),
             machine_pct: pct(machine),
         }
     }
@@ -495,5 +561,18 @@ mod tests {
         let p = payload('t', 3, 99, 123_456_789);
         assert_eq!(p.len(), PAYLOAD_BYTES);
         assert_eq!(parse_payload(&p), Some(("t", 3, 99, 123_456_789)));
+    }
+
+    #[test]
+    fn a_second_copy_is_a_duplicate_not_a_delivery() {
+        let stats = PairStats::new(Clock::new(), 2).unwrap();
+        let first = stats.payload(Phase::Throughput, 1, 7, 0);
+        stats.on_receive(1, &first);
+        stats.on_receive(1, &first);
+        // The same seq from another pair is another message.
+        stats.on_receive(0, &stats.payload(Phase::Throughput, 0, 7, 0));
+        assert_eq!(stats.delivered.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.received(Phase::Throughput), 2);
+        assert_eq!(stats.duplicates.load(Ordering::Relaxed), 1);
     }
 }

@@ -26,7 +26,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::drive::{self, PairPlan, PairResult, Transport};
-use crate::measure::{Clock, CpuSnap, CpuUse, FanStats, PairStats, Summary, new_histogram};
+use crate::measure::{Clock, CpuSnap, CpuUse, FanStats, PairStats, Summary, Watched, new_histogram};
 use crate::server_process::ServerProcess;
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -378,10 +378,11 @@ async fn receive(mut ws: Ws, sink: Sink, ack_every: u64, stop: CancellationToken
     }
 }
 
-/// 1:1 sends over `POST /v1/messages`.
+/// 1:1 sends over `POST /v1/messages`, each through its sender's node.
 struct RelayTransport {
-    api: Api,
-    senders: Vec<Device>,
+    apis: Vec<Api>,
+    /// Per pair: the sender's node (an index into `apis`) and device.
+    senders: Vec<(usize, Device)>,
     recipients: Vec<DeviceAddress>,
 }
 
@@ -389,28 +390,91 @@ impl Transport for RelayTransport {
     const SPAWN: bool = true;
 
     async fn send(&self, pair: usize, seq: u64, payload: String) -> anyhow::Result<()> {
-        let (Some(from), Some(to)) = (self.senders.get(pair), self.recipients.get(pair)) else {
+        let (Some((node, from)), Some(to)) = (self.senders.get(pair), self.recipients.get(pair)) else {
             bail!("no pair {pair}");
         };
-        self.api.send_direct(from, to, format!("m{pair:04}-{seq:014}"), payload).await
+        let api = self.apis.get(*node).context("no such node")?;
+        api.send_direct(from, to, format!("m{pair:04}-{seq:014}"), payload).await
+    }
+}
+
+/// Where the two devices of each 1:1 pair are connected when the relay has several nodes (with
+/// one node, both layouts put everything on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Pair `i`: sender and recipient on node `i mod nodes`.
+    SameNode,
+    /// Pair `i`: sender on node `i mod nodes`, recipient on the next one: every message is
+    /// stored by one node and pushed to its recipient by another, and each node takes the same
+    /// share of sends and of sockets.
+    CrossNode,
+}
+
+impl Layout {
+    /// (sender's node, recipient's node) of pair `pair`.
+    fn place(self, pair: usize, nodes: usize) -> (usize, usize) {
+        let nodes = nodes.max(1);
+        let sender = pair % nodes;
+        match self {
+            Layout::SameNode => (sender, sender),
+            Layout::CrossNode => (sender, (sender + 1) % nodes),
+        }
     }
 }
 
 /// Settings shared by the relay runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RelayPlan {
     pub pairs: PairPlan,
     pub ack_every: u64,
+    pub layout: Layout,
+    /// Names the run in progress lines.
+    pub label: &'static str,
+    /// Starts the run's user names: runs on one database need names of their own.
+    pub user_prefix: &'static str,
 }
 
-pub async fn run_pairs(server: &ServerProcess, clock: Clock, plan: RelayPlan) -> anyhow::Result<PairResult> {
-    let api = Api::new(server)?;
+/// Registers `users`, each through the node (an index into `apis`) it names, with their keys;
+/// the devices in the same order.
+async fn register_on(apis: &[Api], label: &str, users: &[(usize, String)]) -> anyhow::Result<Vec<Device>> {
+    let mut devices: Vec<Option<Device>> = vec![None; users.len()];
+    for (node, api) in apis.iter().enumerate() {
+        let (slots, names): (Vec<usize>, Vec<String>) =
+            users.iter().enumerate().filter(|(_, (n, _))| *n == node).map(|(i, (_, u))| (i, u.clone())).unzip();
+        if names.is_empty() {
+            continue;
+        }
+        let label = if apis.len() > 1 { format!("{label}, node {}", node + 1) } else { label.to_owned() };
+        for (slot, d) in slots.into_iter().zip(api.register_many(&label, names).await?) {
+            if let Some(s) = devices.get_mut(slot) {
+                *s = Some(d);
+            }
+        }
+    }
+    devices.into_iter().collect::<Option<Vec<_>>>().context("a user names no node")
+}
+
+/// 1:1 pairs on a relay of one or more nodes (one database): each device signs up and then
+/// sends or receives through its node, as [`Layout`] places it.
+pub async fn run_pairs(nodes: &[&ServerProcess], clock: Clock, plan: RelayPlan) -> anyhow::Result<PairResult> {
+    let apis = nodes.iter().map(|s| Api::new(s)).collect::<anyhow::Result<Vec<Api>>>()?;
     let n = plan.pairs.pairs;
-    let mut users: Vec<String> = (0..n).map(|i| format!("sender-{i:04}")).collect();
-    users.extend((0..n).map(|i| format!("recipient-{i:04}")));
-    let mut devices = api.register_many("relay 1:1", users).await?;
+    let placed: Vec<(usize, usize)> = (0..n).map(|i| plan.layout.place(i, apis.len())).collect();
+    let prefix = plan.user_prefix;
+    let mut users: Vec<(usize, String)> =
+        placed.iter().enumerate().map(|(i, (s, _))| (*s, format!("{prefix}sender-{i:04}"))).collect();
+    users.extend(placed.iter().enumerate().map(|(i, (_, r))| (*r, format!("{prefix}recipient-{i:04}"))));
+    let mut devices = register_on(&apis, plan.label, &users).await?;
     let recipients = devices.split_off(n);
-    let sockets = api.connect_many(&recipients).await?;
+    let connected: Vec<anyhow::Result<Ws>> = futures_util::stream::iter(recipients.iter().zip(&placed))
+        .map(|(d, (_, node))| {
+            let api = apis.get(*node).cloned();
+            async move { api.context("no such node")?.connect(d).await }
+        })
+        .buffered(CONNECT_CONCURRENCY)
+        .collect()
+        .await;
+    let sockets = connected.into_iter().collect::<anyhow::Result<Vec<Ws>>>()?;
     let stats = Arc::new(PairStats::new(clock, n)?);
     let stop = CancellationToken::new();
     let mut tasks = Vec::new();
@@ -419,11 +483,11 @@ pub async fn run_pairs(server: &ServerProcess, clock: Clock, plan: RelayPlan) ->
         tasks.push(tokio::spawn(receive(ws, sink, plan.ack_every, stop.clone())));
     }
     let transport = Arc::new(RelayTransport {
-        api,
-        senders: devices,
+        apis,
+        senders: placed.iter().map(|(s, _)| *s).zip(devices).collect(),
         recipients: recipients.iter().map(|d| d.addr.clone()).collect(),
     });
-    let result = drive::run_pairs("relay 1:1", transport, stats, plan.pairs).await;
+    let result = drive::run_pairs(plan.label, transport, stats, plan.pairs).await;
     stop.cancel();
     for t in tasks {
         let _ = t.await;
@@ -536,7 +600,8 @@ pub async fn run_fanout(server: &ServerProcess, clock: Clock, plan: FanPlan) -> 
         plan.members, plan.messages, plan.rate
     );
     let responses = Arc::new(std::sync::Mutex::new(new_histogram()?));
-    let c0 = CpuSnap::take(server.pid());
+    let watched = Watched { servers: server.pid().into_iter().collect(), postmaster: None };
+    let c0 = CpuSnap::take(&watched);
     let (owner, group) = (Arc::new(owner), Arc::new(group));
     let start_ns = clock.now_ns();
     drive::paced(plan.messages, plan.rate, clock, |i, stamp| {
@@ -557,7 +622,7 @@ pub async fn run_fanout(server: &ServerProcess, clock: Clock, plan: FanPlan) -> 
     })
     .await;
     let all = stats.wait_complete(plan.messages as u64, Duration::from_secs(30)).await;
-    let cpu = CpuSnap::take(server.pid()).since(&c0);
+    let cpu = CpuSnap::take(&watched).since(&c0);
     stop.cancel();
     for t in tasks {
         let _ = t.await;

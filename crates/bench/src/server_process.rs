@@ -16,7 +16,12 @@ pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
 /// Start `bin` with its temporary directory under `parent` (default: the system's), and wait
 /// until it answers. `RUST_LOG` is passed on (default `info`).
 pub async fn start(bin: &Path, parent: Option<&Path>) -> anyhow::Result<ServerProcess> {
-    let mut launch = sotto_testkit::Launch::new()
+    Ok(launch(bin, parent).try_start().await?)
+}
+
+/// How [`start`] starts `bin` (callers add flags or environment, e.g. another database).
+pub fn launch(bin: &Path, parent: Option<&Path>) -> sotto_testkit::Launch {
+    let launch = sotto_testkit::Launch::new()
         .binary(bin)
         .no_rate_limit()
         // Tokens must outlive the run (the 1,000-member setup alone takes a while).
@@ -24,10 +29,10 @@ pub async fn start(bin: &Path, parent: Option<&Path>) -> anyhow::Result<ServerPr
         // The fan-out group's members never wrote to its creator: a team server adds them.
         .args(["--group-adds", "direct"])
         .rust_log(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()));
-    if let Some(parent) = parent {
-        launch = launch.temp_in(parent);
+    match parent {
+        Some(parent) => launch.temp_in(parent),
+        None => launch,
     }
-    Ok(launch.try_start().await?)
 }
 
 /// Log lines at WARN or ERROR, and panics: the server's own view of trouble during the run.
