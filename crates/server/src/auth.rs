@@ -127,10 +127,19 @@ impl TokenIssuer {
                 let pem = key
                     .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
                     .map_err(|_| KeyFileError::Invalid { path: shown.clone() })?;
-                write_private_file(&path, pem.as_bytes())
-                    .map_err(|source| KeyFileError::Io { path: shown.clone(), source })?;
-                tracing::info!(path = %shown, "created a new token signing key");
-                key
+                match write_private_file(&path, pem.as_bytes()) {
+                    Ok(()) => {
+                        tracing::info!(path = %shown, "created a new token signing key");
+                        key
+                    }
+                    // Another node on the same data directory made it first: use that one.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let pem = std::fs::read_to_string(&path)
+                            .map_err(|source| KeyFileError::Io { path: shown.clone(), source })?;
+                        SigningKey::from_pkcs8_pem(&pem).map_err(|_| KeyFileError::Invalid { path: shown.clone() })?
+                    }
+                    Err(source) => return Err(KeyFileError::Io { path: shown.clone(), source }),
+                }
             }
             Err(source) => return Err(KeyFileError::Io { path: shown, source }),
         };
@@ -409,8 +418,16 @@ impl ExternalIssuer {
     }
 }
 
+/// Writes `bytes` to a new file at `path`, owner-only, whole or not at all: the bytes go to a
+/// temporary file that is then linked at `path`, so a node reading `path` never sees it half
+/// written, and `AlreadyExists` says another process made it first.
 fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(std::io::Error::other)?;
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{:016x}.tmp", u64::from_le_bytes(random)));
+    let temporary = std::path::PathBuf::from(name);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -418,9 +435,13 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    linked
 }
 
 fn token_expired() -> AppError {
@@ -600,6 +621,29 @@ mod tests {
         let other_dir = tempfile::tempdir().unwrap();
         let other = TokenIssuer::load_or_create(other_dir.path(), "test".into(), Duration::from_secs(60)).unwrap();
         assert!(other.verify(&token).is_err());
+    }
+
+    /// Nodes starting at once on one (shared) data directory without a key: one creates it, the
+    /// others read that one, whole, and they all sign with the same key; no temporary file stays.
+    #[test]
+    fn nodes_starting_together_share_the_key_one_of_them_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let kids: Vec<String> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        TokenIssuer::load_or_create(dir.path(), "test".into(), Duration::from_secs(60))
+                            .unwrap()
+                            .current
+                            .kid
+                    })
+                })
+                .collect();
+            starts.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        assert!(kids.iter().all(|k| *k == kids[0]), "{kids:?}");
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(files, [std::ffi::OsString::from(SIGNING_KEY_FILE)]);
     }
 
     /// A rotation: the old key moves to the previous key's file and a new one takes its place.

@@ -26,6 +26,9 @@ pub struct Config {
     pub access_token_ttl: Duration,
     /// Clock skew tolerated past an access token's `exp` (whole seconds count).
     pub token_leeway: Duration,
+    /// After a shutdown signal, how long `/readyz` answers 503 while the server still serves,
+    /// so a proxy's health check moves new requests to other nodes before sockets close.
+    pub shutdown_grace: Duration,
     /// Where the time comes from: the system clock, or a test's [`crate::clock::ManualClock`].
     pub clock: Clock,
     /// Per-account request limit; `None` disables rate limiting (for load tests).
@@ -99,6 +102,7 @@ impl Config {
             issuer: "sotto-server".into(),
             access_token_ttl: Duration::from_secs(15 * 60),
             token_leeway: Duration::from_secs(DEFAULT_TOKEN_LEEWAY_SECS),
+            shutdown_grace: Duration::ZERO,
             clock: Clock::system(),
             rate_limit: Some(RateLimit {
                 per_second: std::num::NonZeroU32::new(50).unwrap_or(std::num::NonZeroU32::MIN),

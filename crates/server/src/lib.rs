@@ -179,6 +179,7 @@ pub async fn open(config: &Config, shutdown: CancellationToken) -> Result<AppSta
         metrics_token: config.metrics_token.clone(),
         group_adds: config.group_adds,
         shutdown,
+        draining: CancellationToken::new(),
         sockets: tokio_util::task::TaskTracker::new(),
         liveness: config.connections.websocket,
         postgres: stores.postgres.clone(),
@@ -249,8 +250,14 @@ pub async fn run(
         );
     }
     let stop = token.clone();
+    let (draining, grace) = (state.draining.clone(), config.shutdown_grace);
     let signal = tokio::spawn(async move {
         shutdown.await;
+        draining.cancel();
+        if !grace.is_zero() {
+            tracing::info!(grace_secs = grace.as_secs_f64(), "shutting down: /readyz says not ready, still serving");
+            tokio::time::sleep(grace).await;
+        }
         tracing::info!("shutting down: closing sockets and finishing requests");
         stop.cancel();
     });

@@ -66,6 +66,11 @@ struct Args {
     /// behind this server's. 0 refuses it as soon as its whole-second expiry has passed.
     #[arg(long, env = "SOTTO_TOKEN_LEEWAY_SECS", default_value_t = sotto_server::config::DEFAULT_TOKEN_LEEWAY_SECS)]
     token_leeway_secs: u64,
+    /// On SIGTERM or Ctrl-C, keep serving this many seconds with `/readyz` answering 503 before
+    /// closing sockets, so a proxy's health check sends new requests to the other nodes first
+    /// (several nodes behind a proxy: a little more than its check interval). 0 stops at once.
+    #[arg(long, env = "SOTTO_SHUTDOWN_GRACE_SECS", default_value_t = 0, value_name = "S")]
+    shutdown_grace_secs: u64,
     /// Requests per second allowed per account (0 turns all rate limits off, e.g. for load tests).
     #[arg(long, env = "SOTTO_RATE_LIMIT", default_value_t = 50)]
     rate_limit: u32,
@@ -236,6 +241,7 @@ async fn main() -> anyhow::Result<()> {
     config.issuer = args.issuer;
     config.access_token_ttl = Duration::from_secs(args.access_token_ttl.max(1));
     config.token_leeway = Duration::from_secs(args.token_leeway_secs);
+    config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
     config.group_history_retention = match args.group_history_days {
         0 => None,
         days => Some(Duration::from_secs(days.saturating_mul(24 * 3600))),

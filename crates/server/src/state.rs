@@ -49,6 +49,9 @@ pub struct Inner {
     pub group_adds: crate::config::GroupAdds,
     /// Cancelled when the server shuts down; long-lived tasks (sockets) stop on it.
     pub shutdown: CancellationToken,
+    /// Cancelled when a shutdown signal came: `/readyz` says not ready while requests are still
+    /// served (`--shutdown-grace-secs`), then [`Inner::shutdown`] follows.
+    pub draining: CancellationToken,
     /// Open WebSocket tasks; shutdown waits for them to send their close frames.
     pub sockets: TaskTracker,
     /// Pings on WebSockets, and how long a socket may leave one unanswered.

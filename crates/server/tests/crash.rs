@@ -144,6 +144,44 @@ async fn sigterm_exits_cleanly_with_an_open_socket() {
     assert_eq!(direct_ciphertext(&entries[0]), "kept");
 }
 
+/// With a shutdown grace, SIGTERM first turns `/readyz` to 503 ("shutting down") while the server
+/// still serves requests and keeps its sockets open, so a proxy moves new requests elsewhere;
+/// after the grace it closes the sockets (1001) and exits.
+#[tokio::test]
+async fn sigterm_with_a_grace_says_not_ready_and_still_serves_until_it_ends() {
+    let mut server = Server::start_with(Launch::new().args(["--shutdown-grace-secs", "3"])).await;
+    let [alice, bob] = server.register_keyed_all(["alice", "bob"]).await;
+    let mut ws = bob.ws().await;
+    ws.until_synced().await;
+    let ready = |server: &Server| {
+        let request = server.anon(Method::GET, "/readyz");
+        async move {
+            let resp = request.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    assert_eq!(ready(&server).await, (200, "ready".to_owned()));
+
+    let signalled = Instant::now();
+    server.sigterm();
+    let deadline = signalled + Duration::from_secs(2);
+    while ready(&server).await.0 != 503 {
+        assert!(Instant::now() < deadline, "/readyz still says ready after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(ready(&server).await, (503, "shutting down".to_owned()));
+    // Still serving: a send is stored and pushed to the open socket.
+    alice.send_direct(&mid("during-the-grace"), &[(bob.addr(), "still served".into())]).await;
+    let entry = ws.next_entry().await;
+    assert_eq!(entry.message_id.as_str(), "during-the-grace");
+    assert!(signalled.elapsed() < Duration::from_secs(3), "the grace had already ended");
+    let end = ws.expect_end().await;
+    assert_eq!(end, WsEnd::Close(Some(1001)));
+    assert!(signalled.elapsed() >= Duration::from_secs(3), "sockets closed before the grace ended");
+    let status = server.wait_exit(TIMEOUT).await.expect("the server did not exit after its grace");
+    assert!(status.success(), "exit status {status:?}\n{}", server.logs());
+}
+
 /// Every open socket must get a 1001 close frame before the process exits. The failure is a race
 /// (it shows in roughly one shutdown in ten), so this shuts down 50 times, with four sockets
 /// each, over one data directory (the accounts and tokens survive the restarts).

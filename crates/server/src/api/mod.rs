@@ -112,8 +112,11 @@ pub async fn healthz() -> &'static str {
 
 #[utoipa::path(get, path = routes::READY_PATH, tag = "operations", responses(
     (status = 200, body = String, description = "`ready`: the database answers a query"),
-    (status = 503, body = String, description = "`not ready`: the database does not answer (the cause is logged)")))]
+    (status = 503, body = String, description = "`not ready`: the database does not answer (the cause is logged); `shutting down`: the server is stopping and still serves for its grace period")))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.draining.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
     ready(state.accounts.as_ref()).await
 }
 

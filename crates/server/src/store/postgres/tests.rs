@@ -250,6 +250,70 @@ async fn two_nodes_deliver_in_order() {
     }
 }
 
+/// The same for direct messages, each one statement: many at once through two nodes, to the
+/// same devices in different orders, each also sent twice at once (a retry racing the first
+/// try): every device gets seqs 1..=n, each message is stored once and the repeat is answered as
+/// a duplicate with the first one's time; a device deleted meanwhile is left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_deliver_direct_messages_in_order_and_once() {
+    let database = TestDatabase::create().await;
+    let nodes = [
+        PostgresStore::open(&database.config()).await.unwrap(),
+        PostgresStore::open(&database.config()).await.unwrap(),
+    ]
+    .map(Arc::new);
+    let mut devices = Vec::new();
+    for user in ["alice", "bob", "carol", "dave"] {
+        devices.push(suite::device(&*nodes[0], user, "D1").await);
+    }
+    let mut tasks = Vec::new();
+    for n in 0..40u32 {
+        for attempt in 0..2usize {
+            let node = Arc::clone(&nodes[(n as usize + attempt) % 2]);
+            let mut to = devices.clone();
+            if n % 2 == 1 {
+                to.reverse();
+            }
+            tasks.push(tokio::spawn(async move {
+                let to: Vec<(&_, &str)> = to.iter().map(|d| (d, "ciphertext")).collect();
+                node.deliver(suite::direct("erin", n, 1000 + u64::from(n), &to)).await
+            }));
+        }
+    }
+    let (mut stored, mut duplicates) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            DeliveryOutcome::Stored { recipients } => {
+                assert_eq!(recipients.len(), 4);
+                stored += 1;
+            }
+            DeliveryOutcome::Duplicate { server_ts } => {
+                assert!((1000..1040).contains(&server_ts));
+                duplicates += 1;
+            }
+        }
+    }
+    assert_eq!((stored, duplicates), (40, 40));
+    for device in &devices {
+        let entries = nodes[1].fetch(device, 0, 100).await.unwrap();
+        let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=40).collect::<Vec<_>>(), "{device:?}");
+        let mut ids: Vec<String> = entries.iter().map(|e| e.message_id.to_string()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 40, "each message once");
+    }
+    // A recipient without a device row any more is left out; the others get theirs.
+    nodes[0].delete_device(&devices[3]).await.unwrap();
+    let to: Vec<(&_, &str)> = devices.iter().map(|d| (d, "late")).collect();
+    let DeliveryOutcome::Stored { recipients } = nodes[1].deliver(suite::direct("erin", 99, 5000, &to)).await.unwrap()
+    else {
+        panic!("stored")
+    };
+    assert_eq!(recipients.iter().map(|(_, seq)| *seq).collect::<Vec<_>>(), [41, 41, 41]);
+    assert!(!recipients.iter().any(|(d, _)| *d == devices[3]));
+}
+
 /// A transaction that fails halfway (a group whose member is not an account fails on the
 /// foreign key after the group row was inserted) leaves nothing behind: no group, no event, no
 /// idempotency record.
