@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
+use sotto_proto::DeviceAddress;
 use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
@@ -56,52 +57,95 @@ impl PostgresStore {
     }
 }
 
+/// Events sent in one statement at most (the rest wait for the next one).
+const BATCH: usize = 256;
+
 async fn send(
     store: Arc<PostgresStore>,
     node: u64,
     mut rx: mpsc::UnboundedReceiver<BusEvent>,
     stop: CancellationToken,
 ) {
+    let mut queued = Vec::with_capacity(BATCH);
     loop {
         let event = tokio::select! {
             () = stop.cancelled() => return,
             event = rx.recv() => match event { Some(event) => event, None => return },
         };
-        for part in event.split(MAX_EVENT_BYTES) {
-            let Some(event) = part else {
-                tracing::warn!("an event too large for the bus was left out");
-                continue;
-            };
-            let sent_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-            let payload = match serde_json::to_string(&Envelope { node, sent_ms, event }) {
-                Ok(payload) => payload,
-                Err(e) => {
-                    tracing::error!(error = %e, "an event for the bus could not be encoded");
+        // What queued up meanwhile goes along: one statement, one round trip, for all of it.
+        queued.push(event);
+        while queued.len() < BATCH {
+            match rx.try_recv() {
+                Ok(event) => queued.push(event),
+                Err(_) => break,
+            }
+        }
+        let sent_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let mut payloads = Vec::new();
+        for event in merge_wakes(std::mem::take(&mut queued)) {
+            for part in event.split(MAX_EVENT_BYTES) {
+                let Some(event) = part else {
+                    tracing::warn!("an event too large for the bus was left out");
                     continue;
+                };
+                match serde_json::to_string(&Envelope { node, sent_ms, event }) {
+                    Ok(payload) => payloads.push(payload),
+                    Err(e) => tracing::error!(error = %e, "an event for the bus could not be encoded"),
                 }
-            };
-            let mut delay = Duration::from_millis(50);
-            for attempt in 1..=SEND_ATTEMPTS {
-                match notify(&store, &payload).await {
-                    Ok(()) => break,
-                    Err(e) if attempt == SEND_ATTEMPTS => {
-                        tracing::warn!(error = %e, "an event could not be sent to the other nodes");
-                    }
-                    Err(_) => {
-                        tokio::time::sleep(delay).await;
-                        delay *= 2;
-                    }
+            }
+        }
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1..=SEND_ATTEMPTS {
+            match notify(&store, &payloads).await {
+                Ok(()) => break,
+                Err(e) if attempt == SEND_ATTEMPTS => {
+                    tracing::warn!(error = %e, events = payloads.len(), "events could not be sent to the other nodes");
+                }
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
                 }
             }
         }
     }
 }
 
-async fn notify(store: &PostgresStore, payload: &str) -> StoreResult<()> {
+/// The wake-ups among `events` as one (each device once, first), then the other events in
+/// their order. A wake-up only makes a socket read its inbox, so when it comes among the others
+/// does not matter.
+fn merge_wakes(events: Vec<BusEvent>) -> Vec<BusEvent> {
+    let mut woken: Vec<DeviceAddress> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut others = Vec::new();
+    for event in events {
+        match event {
+            BusEvent::Wake { devices } => woken.extend(devices.into_iter().filter(|d| seen.insert(d.clone()))),
+            other => others.push(other),
+        }
+    }
+    let mut merged = Vec::with_capacity(others.len() + 1);
+    if !woken.is_empty() {
+        merged.push(BusEvent::Wake { devices: woken });
+    }
+    merged.extend(others);
+    merged
+}
+
+/// Sends `payloads` as notifications in one statement; they are delivered in order, together,
+/// when it commits.
+async fn notify(store: &PostgresStore, payloads: &[String]) -> StoreResult<()> {
+    if payloads.is_empty() {
+        return Ok(());
+    }
     let client = store.client().await?;
-    execute(&client, "SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await?;
+    execute(
+        &client,
+        "SELECT pg_notify($1, p) FROM unnest($2::TEXT[]) WITH ORDINALITY AS u(p, n) ORDER BY n",
+        &[&CHANNEL, &payloads],
+    )
+    .await?;
     Ok(())
 }
 
@@ -165,4 +209,36 @@ async fn listen_once(config: &PostgresConfig, node: u64, apply: &Apply, stop: &C
     driver.abort();
     drop(client);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(user: &str) -> DeviceAddress {
+        DeviceAddress {
+            user_id: sotto_proto::UserId::parse(user).unwrap(),
+            device_id: sotto_proto::DeviceId::parse("D1").unwrap(),
+        }
+    }
+
+    #[test]
+    fn queued_wakes_go_as_one_and_the_rest_keep_their_order() {
+        let (a, b, c) = (device("alice"), device("bob"), device("carol"));
+        let merged = merge_wakes(vec![
+            BusEvent::Wake { devices: vec![a.clone(), b.clone()] },
+            BusEvent::Connected { device: c.clone() },
+            BusEvent::Wake { devices: vec![b.clone(), c.clone()] },
+            BusEvent::Disconnect { device: a.clone() },
+        ]);
+        assert_eq!(
+            merged,
+            [
+                BusEvent::Wake { devices: vec![a.clone(), b, c.clone()] },
+                BusEvent::Connected { device: c },
+                BusEvent::Disconnect { device: a },
+            ]
+        );
+        assert_eq!(merge_wakes(vec![]), []);
+    }
 }
