@@ -295,18 +295,23 @@ impl TokenIssuer {
     /// out, or another node's while a rotation rolls over the nodes) is answered like an expired
     /// one: the client refreshes (refresh tokens are kept in the database, not signed) and goes
     /// on with a token of the current key, rather than being signed out. That grants nothing:
-    /// refreshing needs the refresh token.
+    /// refreshing needs the refresh token. Any other token (another issuer's) is invalid.
     fn verify_signed(&self, token: &str) -> AppResult<(DeviceAddress, u64, u64)> {
         let invalid = || AppError::unauthorized("The access token is not valid.");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         let kid = header.kid.ok_or_else(invalid)?;
-        let key = std::iter::once(&self.current).chain(&self.previous).find(|k| k.kid == kid).ok_or_else(|| {
-            AppError::new(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::TokenExpired,
-                "The access token was signed with a key this server no longer uses; refresh it.",
-            )
-        })?;
+        let Some(key) = std::iter::once(&self.current).chain(&self.previous).find(|k| k.kid == kid) else {
+            // Only a token that says it is this server's (unverified: it only picks the answer).
+            return Err(if self.claims_our_issuer(token) {
+                AppError::new(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::TokenExpired,
+                    "The access token was signed with a key this server no longer uses; refresh it.",
+                )
+            } else {
+                invalid()
+            });
+        };
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
@@ -317,6 +322,20 @@ impl TokenIssuer {
         let device_id =
             DeviceId::parse(data.claims.dev).map_err(|_| AppError::unauthorized("The access token is not valid."))?;
         Ok((DeviceAddress { user_id, device_id }, data.claims.iat, data.claims.exp))
+    }
+
+    /// Whether `token`'s claims (not verified) name this server as their issuer.
+    fn claims_our_issuer(&self, token: &str) -> bool {
+        #[derive(serde::Deserialize)]
+        struct Issuer {
+            iss: String,
+        }
+        token
+            .split('.')
+            .nth(1)
+            .and_then(|claims| URL_SAFE_NO_PAD.decode(claims).ok())
+            .and_then(|json| serde_json::from_slice::<Issuer>(&json).ok())
+            .is_some_and(|claims| claims.iss == self.issuer)
     }
 
     /// The current key, then the previous one if there is one.

@@ -65,6 +65,12 @@ async fn every_protected_route_refuses_bad_tokens() {
     assert_eq!(resp.status(), 200);
 
     let forged = sign_token(&new_signing_key(), &claims);
+    let server_kid = {
+        let jwks: sotto_proto::Jwks =
+            server.anon(Method::GET, "/v1/jwks.json").send().await.unwrap().json().await.unwrap();
+        jwks.keys[0].kid.clone()
+    };
+    let forged_as_server = sign_token_as(&new_signing_key(), &server_kid, &claims);
     let expired = server.mint_token(&AccessClaims { iat: now - 1000, exp: now - 120, ..claims.clone() });
     let wrong_issuer = server.mint_token(&AccessClaims { iss: "someone-else".into(), ..claims.clone() });
     let unsigned = {
@@ -91,7 +97,10 @@ async fn every_protected_route_refuses_bad_tokens() {
         ("garbage", Some("Bearer garbage".into()), "unauthorized"),
         ("empty bearer", Some("Bearer ".into()), "unauthorized"),
         ("basic auth", Some(format!("Basic {}", URL_SAFE_NO_PAD.encode("alice:pw"))), "unauthorized"),
-        ("forged", Some(format!("Bearer {forged}")), "unauthorized"),
+        // A token of this server's issuer under another key asks for a refresh (as after a key
+        // rotation); it grants nothing.
+        ("forged", Some(format!("Bearer {forged}")), "token_expired"),
+        ("forged under the server's kid", Some(format!("Bearer {forged_as_server}")), "unauthorized"),
         ("alg none", Some(format!("Bearer {unsigned}")), "unauthorized"),
         ("HS256 with the public key", Some(format!("Bearer {hs256}")), "unauthorized"),
         ("wrong issuer", Some(format!("Bearer {wrong_issuer}")), "unauthorized"),

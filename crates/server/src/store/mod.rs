@@ -32,7 +32,7 @@ pub mod sqlite;
 pub(crate) mod tests;
 
 /// A storage failure. Messages here are for logs; they never contain secrets or bodies.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The database failed (I/O, corruption, full disk).

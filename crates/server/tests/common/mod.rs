@@ -11,7 +11,7 @@ use std::process::ExitStatus;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD_NO_PAD;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use ed25519_dalek::{Signer, SigningKey};
 use futures_util::{SinkExt, StreamExt};
@@ -223,12 +223,21 @@ impl Server {
     }
 }
 
-/// Signs `claims` as an EdDSA JWT with `key`.
+/// Signs `claims` as an EdDSA JWT with `key`, naming it in `kid` as the server names its keys
+/// (the first 8 bytes of the SHA-256 of the public key, base64url).
 pub fn sign_token(key: &SigningKey, claims: &impl Serialize) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.verifying_key().to_bytes());
+    sign_token_as(key, &URL_SAFE_NO_PAD.encode(&digest[..8]), claims)
+}
+
+/// Signs `claims` as an EdDSA JWT with `key`, whatever `kid` says.
+pub fn sign_token_as(key: &SigningKey, kid: &str, claims: &impl Serialize) -> String {
     let der = key.to_pkcs8_der().expect("pkcs8 der");
     let encoding = jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes());
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA), claims, &encoding)
-        .expect("sign token")
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, &encoding).expect("sign token")
 }
 
 pub fn unix_secs() -> u64 {

@@ -24,11 +24,11 @@ pub(super) const COLLECT_BATCH: i64 = 10_000;
 #[async_trait]
 impl InboxStore for PostgresStore {
     async fn deliver(&self, delivery: Delivery) -> StoreResult<DeliveryOutcome> {
-        let mut client = self.client().await?;
         if let DeliveryContent::PerDevice(_) = delivery.content {
-            // One statement, atomic on its own: no BEGIN and COMMIT round trips.
-            return deliver(&client, &delivery).await;
+            // With whatever other direct messages are waiting, in one statement.
+            return self.direct.deliver(delivery).await;
         }
+        let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let outcome = deliver(&tx, &delivery).await?;
         tx.commit().await?;
@@ -164,76 +164,16 @@ impl InboxStore for PostgresStore {
     }
 }
 
-/// A direct message in one statement: the idempotency record; then, if it is the first, the
-/// recipients' device rows locked in (user, device) order and their `next_seq` raised (an
-/// `UPDATE` follows a row to its newest version under READ COMMITTED, so concurrent deliveries
-/// never share a seq), the inbox rows and the sender's contacts. One row comes back: whether the
-/// message was new, then each recipient with its seq (none: NULLs).
-const DELIVER_DIRECT: &str = "
-    WITH first AS (
-        INSERT INTO sent_ids (sender_user, message_id, server_ts) VALUES ($5, $6, $7)
-        ON CONFLICT (sender_user, message_id) DO NOTHING
-        RETURNING 1
-    ), locked AS (
-        SELECT d.user_id, d.device_id FROM devices d
-        JOIN unnest($1::TEXT[], $2::TEXT[]) AS w(user_id, device_id)
-          ON d.user_id = w.user_id AND d.device_id = w.device_id
-        WHERE EXISTS (SELECT 1 FROM first)
-        ORDER BY d.user_id, d.device_id
-        FOR NO KEY UPDATE OF d
-    ), seqs AS (
-        UPDATE devices d SET next_seq = d.next_seq + 1
-        FROM locked l WHERE d.user_id = l.user_id AND d.device_id = l.device_id
-        RETURNING d.user_id, d.device_id, d.next_seq - 1 AS seq
-    ), stored AS (
-        INSERT INTO inbox (user_id, device_id, seq, message_id, sender_user, sender_device, server_ts, ciphertext)
-        SELECT s.user_id, s.device_id, s.seq, $6, $5, $8, $7, r.ciphertext
-        FROM seqs s JOIN unnest($1::TEXT[], $2::TEXT[], $3::TEXT[]) AS r(user_id, device_id, ciphertext)
-          ON r.user_id = s.user_id AND r.device_id = s.device_id
-    ), met AS (
-        INSERT INTO contacts (user_id, peer_id, first_ts)
-        SELECT $5, p, $7 FROM unnest($4::TEXT[]) AS p WHERE EXISTS (SELECT 1 FROM first)
-        ON CONFLICT (user_id, peer_id) DO NOTHING
-    )
-    SELECT EXISTS (SELECT 1 FROM first), s.user_id, s.device_id, s.seq
-    FROM (SELECT 1) AS one LEFT JOIN seqs s ON true";
-
 /// Stores `delivery` unless its `(sender, message id)` was stored before, inside the caller's
-/// transaction (group changes deliver their event in theirs) or, for a direct message, as one
-/// statement of its own.
+/// transaction (group changes deliver their event in theirs).
 pub(super) async fn deliver<C: GenericClient>(c: &C, delivery: &Delivery) -> StoreResult<DeliveryOutcome> {
     let sender = delivery.sender_user.as_str();
     let message_id = delivery.message_id.as_str();
     let server_ts = sql_u64(delivery.server_ts)?;
     let sender_device = delivery.sender_device.as_ref().map(|d| d.as_str());
-    if let DeliveryContent::PerDevice(payloads) = &delivery.content {
-        let mut seen = HashSet::new();
-        let mut payloads: Vec<&(DeviceAddress, String)> = payloads.iter().filter(|(d, _)| seen.insert(d)).collect();
-        payloads.sort_unstable_by(|(a, _), (b, _)| {
-            (a.user_id.as_str(), a.device_id.as_str()).cmp(&(b.user_id.as_str(), b.device_id.as_str()))
-        });
-        let users: Vec<&str> = payloads.iter().map(|(d, _)| d.user_id.as_str()).collect();
-        let devices: Vec<&str> = payloads.iter().map(|(d, _)| d.device_id.as_str()).collect();
-        let ciphertexts: Vec<&str> = payloads.iter().map(|(_, c)| c.as_str()).collect();
-        let mut peers: Vec<&str> = users.iter().copied().filter(|u| *u != sender).collect();
-        peers.dedup();
-        let rows = query(
-            c,
-            DELIVER_DIRECT,
-            &[&users, &devices, &ciphertexts, &peers, &sender, &message_id, &server_ts, &sender_device],
-        )
-        .await?;
-        let first = rows.first().map(|r| at::<bool>(r, 0)).transpose()?.unwrap_or(false);
-        if !first {
-            return duplicate(c, sender, message_id).await;
-        }
-        let mut recipients = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if let Some(user_id) = opt_id_at(row, 1)? {
-                recipients.push((DeviceAddress { user_id, device_id: id_at(row, 2)? }, u64_at(row, 3)?));
-            }
-        }
-        return Ok(DeliveryOutcome::Stored { recipients });
+    if let DeliveryContent::PerDevice(_) = &delivery.content {
+        let mut outcomes = super::direct::deliver_direct(c, &[delivery]).await?;
+        return outcomes.pop().ok_or_else(|| StoreError::Database("no outcome for a direct message".into()));
     }
     // A concurrent delivery of the same pair holds the key: this waits for it, then does nothing.
     let first = execute(

@@ -44,6 +44,7 @@ mod blobs;
 pub mod bus;
 mod copy;
 mod devices;
+mod direct;
 mod groups;
 mod inbox;
 pub mod leader;
@@ -165,6 +166,8 @@ pub struct PostgresStore {
     /// Set when this process deleted inbox rows since its last garbage collection. (Another
     /// node's deletions are collected by that node.)
     garbage: AtomicBool,
+    /// Direct messages waiting to be stored together.
+    direct: direct::DirectQueue,
 }
 
 impl PostgresStore {
@@ -181,7 +184,8 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Database(format!("cannot make the PostgreSQL connection pool: {e}")))?;
-        let store = PostgresStore { pool, garbage: AtomicBool::new(true) };
+        let direct = direct::DirectQueue::start(pool.clone());
+        let store = PostgresStore { pool, garbage: AtomicBool::new(true), direct };
         store.migrate().await?;
         Ok(store)
     }
@@ -193,10 +197,7 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
-            other => StoreError::Database(format!("no PostgreSQL connection: {other}")),
-        })
+        self.pool.get().await.map_err(pool_error)
     }
 
     /// Applies the missing migrations in one transaction, under an advisory lock: a node that
@@ -248,6 +249,13 @@ async fn schema_version<C: GenericClient>(c: &C) -> StoreResult<i32> {
     }
     let version: Option<i32> = c.query_one("SELECT max(version) FROM sotto_schema", &[]).await?.try_get(0)?;
     Ok(version.unwrap_or(0))
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
+        other => StoreError::Database(format!("no PostgreSQL connection: {other}")),
+    }
 }
 
 fn newer_schema(version: i32) -> StoreError {
