@@ -214,11 +214,8 @@ async fn two_nodes_claim_each_key_once() {
     assert_eq!((one_time.len(), fallbacks), (40, 16 * 3 - 40));
 }
 
-/// Two nodes deliver to the same devices at once (a fan-out each to overlapping members, in
-/// different orders): each device's seqs are 1..=n with no gap and no repeat, and nothing
-/// deadlocks.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_nodes_deliver_in_order() {
+/// Two stores (two nodes' pools) on one new database, and a device of each of four users.
+async fn two_nodes_and_four_devices() -> (TestDatabase, [Arc<PostgresStore>; 2], Vec<sotto_proto::DeviceAddress>) {
     let database = TestDatabase::create().await;
     let nodes = [
         PostgresStore::open(&database.config()).await.unwrap(),
@@ -229,6 +226,15 @@ async fn two_nodes_deliver_in_order() {
     for user in ["alice", "bob", "carol", "dave"] {
         devices.push(suite::device(&*nodes[0], user, "D1").await);
     }
+    (database, nodes, devices)
+}
+
+/// Two nodes deliver to the same devices at once (a fan-out each to overlapping members, in
+/// different orders): each device's seqs are 1..=n with no gap and no repeat, and nothing
+/// deadlocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_deliver_in_order() {
+    let (_database, nodes, devices) = two_nodes_and_four_devices().await;
     let mut tasks = Vec::new();
     for n in 0..40u32 {
         let node = Arc::clone(&nodes[n as usize % 2]);
@@ -256,16 +262,7 @@ async fn two_nodes_deliver_in_order() {
 /// a duplicate with the first one's time; a device deleted meanwhile is left out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_deliver_direct_messages_in_order_and_once() {
-    let database = TestDatabase::create().await;
-    let nodes = [
-        PostgresStore::open(&database.config()).await.unwrap(),
-        PostgresStore::open(&database.config()).await.unwrap(),
-    ]
-    .map(Arc::new);
-    let mut devices = Vec::new();
-    for user in ["alice", "bob", "carol", "dave"] {
-        devices.push(suite::device(&*nodes[0], user, "D1").await);
-    }
+    let (_database, nodes, devices) = two_nodes_and_four_devices().await;
     let mut tasks = Vec::new();
     for n in 0..40u32 {
         for attempt in 0..2usize {
