@@ -138,8 +138,18 @@ if ! unit_diff="$(diff <(unit_rules deploy/sotto-server.service) <(unit_rules "$
 fi
 grep -qx 'StartLimitIntervalSec=0' "$template" ||
   fail "$template must restart a node for as long as its database is away (StartLimitIntervalSec=0)"
-[ "$(sed -n 's/^Environment=//p' "$template")" = "${unit_vars/SOTTO_LISTEN=127.0.0.1:8448/SOTTO_LISTEN=127.0.0.1:%i}" ] ||
-  fail "$template: its Environment= must be the single unit's with SOTTO_LISTEN=127.0.0.1:%i"
+# The node's shutdown grace (/readyz at 503 while it still serves) must outlast Caddy's active
+# health check, so the proxy has marked a stopping node down before its sockets close.
+template_vars="$(sed -n 's/^Environment=//p' "$template")"
+grace="$(sed -n 's/^Environment=.* SOTTO_SHUTDOWN_GRACE_SECS=\([0-9]*\)$/\1/p' "$template")"
+if [ -z "$grace" ] ||
+  [ "$template_vars" != "${unit_vars/SOTTO_LISTEN=127.0.0.1:8448/SOTTO_LISTEN=127.0.0.1:%i} SOTTO_SHUTDOWN_GRACE_SECS=$grace" ]; then
+  fail "$template: its Environment= must be the single unit's with SOTTO_LISTEN=127.0.0.1:%i, then SOTTO_SHUTDOWN_GRACE_SECS=N"
+fi
+health_interval="$(sed -n 's/^\s*health_interval \([0-9]*\)s$/\1/p' deploy/two-nodes/Caddyfile)"
+[ -n "$health_interval" ] || fail "deploy/two-nodes/Caddyfile has no health_interval in seconds"
+((grace > health_interval)) ||
+  fail "$template: SOTTO_SHUTDOWN_GRACE_SECS=$grace must be longer than Caddy's health_interval (${health_interval}s)"
 grep -qx 'EnvironmentFile=-/etc/sotto/sotto-server.env' "$template" || fail "$template must read /etc/sotto/sotto-server.env"
 grep -qx 'EnvironmentFile=/etc/sotto/secrets.env' "$template" ||
   fail "$template must require /etc/sotto/secrets.env (SOTTO_DATABASE_URL): a node without it would keep its own SQLite database"
