@@ -154,6 +154,11 @@ pub async fn open(config: &Config, shutdown: CancellationToken) -> Result<AppSta
         Some(config::Database::Postgres(url)) => Leadership::campaign(url, shutdown.clone()),
         _ => Leadership::alone(),
     };
+    let mut limits = RateLimits::new(config.rate_limit, !config.trusted_proxies.is_empty());
+    if let Some(postgres) = &stores.postgres {
+        // Several nodes may share the database: the limits against attackers are counted there.
+        limits = limits.shared_in(postgres.clone());
+    }
     let state = AppState::new(Inner {
         accounts: stores.accounts,
         devices: cache.clone(),
@@ -169,11 +174,7 @@ pub async fn open(config: &Config, shutdown: CancellationToken) -> Result<AppSta
         hub: Arc::new(Hub::default()),
         acks: Arc::new(acks::AckQueue::default()),
         metrics: Arc::new(Metrics::new()),
-        limits: match &stores.postgres {
-            Some(postgres) => RateLimits::new(config.rate_limit, !config.trusted_proxies.is_empty())
-                .shared_in(postgres.clone() as Arc<dyn limits::LimitStore>),
-            None => RateLimits::new(config.rate_limit, !config.trusted_proxies.is_empty()),
-        },
+        limits,
         passwords: passwords::Passwords::new(config.password_hashers),
         trusted_proxies: config.trusted_proxies.clone(),
         metrics_token: config.metrics_token.clone(),

@@ -167,14 +167,17 @@ impl InboxStore for PostgresStore {
 /// Stores `delivery` unless its `(sender, message id)` was stored before, inside the caller's
 /// transaction (group changes deliver their event in theirs).
 pub(super) async fn deliver<C: GenericClient>(c: &C, delivery: &Delivery) -> StoreResult<DeliveryOutcome> {
+    let (body, devices) = match &delivery.content {
+        DeliveryContent::PerDevice(_) => {
+            let mut outcomes = super::direct::deliver_direct(c, &[delivery]).await?;
+            return outcomes.pop().ok_or_else(|| StoreError::Database("no outcome for a direct message".into()));
+        }
+        DeliveryContent::Shared { body, recipients } => (body, recipients),
+    };
     let sender = delivery.sender_user.as_str();
     let message_id = delivery.message_id.as_str();
     let server_ts = sql_u64(delivery.server_ts)?;
     let sender_device = delivery.sender_device.as_ref().map(|d| d.as_str());
-    if let DeliveryContent::PerDevice(_) = &delivery.content {
-        let mut outcomes = super::direct::deliver_direct(c, &[delivery]).await?;
-        return outcomes.pop().ok_or_else(|| StoreError::Database("no outcome for a direct message".into()));
-    }
     // A concurrent delivery of the same pair holds the key: this waits for it, then does nothing.
     let first = execute(
         c,
@@ -186,45 +189,39 @@ pub(super) async fn deliver<C: GenericClient>(c: &C, delivery: &Delivery) -> Sto
     if first == 0 {
         return duplicate(c, sender, message_id).await;
     }
-
-    match &delivery.content {
-        DeliveryContent::PerDevice(_) => Err(StoreError::Database("a direct message took the group path".into())),
-        DeliveryContent::Shared { body, recipients: devices } => {
-            let json = serde_json::to_string(body)
-                .map_err(|e| StoreError::Database(format!("cannot encode an inbox body: {e}")))?;
-            let payload: i64 =
-                at(&query_one(c, "INSERT INTO shared_payloads (body) VALUES ($1) RETURNING id", &[&json]).await?, 0)?;
-            // A group message is also kept in its group's history (for members' new devices),
-            // even when no other device receives it now.
-            let in_history = match &**body {
-                EntryBody::Group { group_id, .. } => record_history(c, group_id, payload, delivery).await?,
-                _ => false,
-            };
-            let mut seen = HashSet::new();
-            let devices: Vec<&DeviceAddress> = devices.iter().filter(|d| seen.insert(*d)).collect();
-            let seqs = next_seqs(c, devices.iter().copied()).await?;
-            let recipients: Vec<(&DeviceAddress, (), u64)> =
-                devices.iter().filter_map(|d| seqs.get(*d).map(|seq| (*d, (), *seq))).collect();
-            if recipients.is_empty() {
-                if !in_history {
-                    execute(c, "DELETE FROM shared_payloads WHERE id = $1", &[&payload]).await?;
-                }
-            } else {
-                let (users, devices, numbers, _) = columns(&recipients, |_| "")?;
-                execute(
-                    c,
-                    "INSERT INTO inbox (user_id, device_id, seq, message_id, sender_user, sender_device, server_ts, payload_id)
-                     SELECT r.user_id, r.device_id, r.seq, $4, $5, $6, $7, $8
-                     FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[]) AS r(user_id, device_id, seq)",
-                    &[&users, &devices, &numbers, &message_id, &sender, &sender_device, &server_ts, &payload],
-                )
-                .await?;
-            }
-            Ok(DeliveryOutcome::Stored {
-                recipients: recipients.into_iter().map(|(d, (), seq)| (d.clone(), seq)).collect(),
-            })
+    let json =
+        serde_json::to_string(body).map_err(|e| StoreError::Database(format!("cannot encode an inbox body: {e}")))?;
+    let payload: i64 =
+        at(&query_one(c, "INSERT INTO shared_payloads (body) VALUES ($1) RETURNING id", &[&json]).await?, 0)?;
+    // A group message is also kept in its group's history (for members' new devices), even when
+    // no other device receives it now.
+    let in_history = match &**body {
+        EntryBody::Group { group_id, .. } => record_history(c, group_id, payload, delivery).await?,
+        _ => false,
+    };
+    let mut seen = HashSet::new();
+    let devices: Vec<&DeviceAddress> = devices.iter().filter(|d| seen.insert(*d)).collect();
+    let seqs = next_seqs(c, devices.iter().copied()).await?;
+    let recipients: Vec<(&DeviceAddress, u64)> =
+        devices.iter().filter_map(|d| seqs.get(*d).map(|seq| (*d, *seq))).collect();
+    if recipients.is_empty() {
+        if !in_history {
+            execute(c, "DELETE FROM shared_payloads WHERE id = $1", &[&payload]).await?;
         }
+    } else {
+        let users: Vec<&str> = recipients.iter().map(|(d, _)| d.user_id.as_str()).collect();
+        let ids: Vec<&str> = recipients.iter().map(|(d, _)| d.device_id.as_str()).collect();
+        let numbers: Vec<i64> = recipients.iter().map(|(_, seq)| sql_u64(*seq)).collect::<StoreResult<_>>()?;
+        execute(
+            c,
+            "INSERT INTO inbox (user_id, device_id, seq, message_id, sender_user, sender_device, server_ts, payload_id)
+             SELECT r.user_id, r.device_id, r.seq, $4, $5, $6, $7, $8
+             FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[]) AS r(user_id, device_id, seq)",
+            &[&users, &ids, &numbers, &message_id, &sender, &sender_device, &server_ts, &payload],
+        )
+        .await?;
     }
+    Ok(DeliveryOutcome::Stored { recipients: recipients.into_iter().map(|(d, seq)| (d.clone(), seq)).collect() })
 }
 
 /// What a repeated `(sender, message id)` is answered with: when it was first stored.
@@ -236,23 +233,6 @@ async fn duplicate<C: GenericClient>(c: &C, sender: &str, message_id: &str) -> S
     )
     .await?;
     Ok(DeliveryOutcome::Duplicate { server_ts: u64_at(&row, 0)? })
-}
-
-/// The recipients as parallel columns (for `unnest`): user ids, device ids, seqs and `extra`.
-type Columns<'a> = (Vec<&'a str>, Vec<&'a str>, Vec<i64>, Vec<&'a str>);
-
-fn columns<'a, X>(
-    recipients: &[(&'a DeviceAddress, X, u64)],
-    extra: impl Fn(&(&'a DeviceAddress, X, u64)) -> &'a str,
-) -> StoreResult<Columns<'a>> {
-    let mut out: Columns<'a> = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for r in recipients {
-        out.0.push(r.0.user_id.as_str());
-        out.1.push(r.0.device_id.as_str());
-        out.2.push(sql_u64(r.2)?);
-        out.3.push(extra(r));
-    }
-    Ok(out)
 }
 
 /// Takes the next seq of each of `devices` that exists (one deleted while the message was on its

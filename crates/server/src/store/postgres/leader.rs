@@ -89,10 +89,13 @@ async fn hold(config: &PostgresConfig, leadership: &Leadership, stop: &Cancellat
                 });
             }
             _ = tick.tick() => {
-                let statement = if leadership.is_leader() { "SELECT true" } else { "SELECT pg_try_advisory_lock($1)" };
-                let params: &[&(dyn tokio_postgres::types::ToSql + Sync)] =
-                    if leadership.is_leader() { &[] } else { &[&LEADER_LOCK] };
-                match tokio::time::timeout(CHECK_TIMEOUT, client.query_one(statement, params)).await {
+                // The leader checks its connection; a follower tries the lock.
+                let check = if leadership.is_leader() {
+                    client.query_one("SELECT true", &[])
+                } else {
+                    client.query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
+                };
+                match tokio::time::timeout(CHECK_TIMEOUT, check).await {
                     Ok(Ok(row)) => leadership.set(row.try_get::<_, bool>(0)?),
                     Ok(Err(e)) => break Err(e.into()),
                     Err(_) => break Err(StoreError::Database("the database did not answer in time".into())),

@@ -1,7 +1,8 @@
 //! The shared store: PostgreSQL, for one server or several on one database.
 //!
 //! Every operation that must be atomic (a claim of one-time keys, a delivery with its idempotency
-//! record, a group change with its event) is one transaction at READ COMMITTED, and what keeps it
+//! record, a group change with its event) is one transaction at READ COMMITTED — for direct
+//! messages, one statement per batch of them (`direct.rs`) — and what keeps it
 //! correct against every other transaction — on this process or another node — is the database:
 //! unique keys and row locks, never a lock in this process. The rules each method follows:
 //!
@@ -14,8 +15,9 @@
 //! - Idempotency is the primary key of `sent_ids`: a second insert of the same `(sender, message
 //!   id)` waits for the first transaction and then finds its row.
 //! - Locks are taken in one order, so transactions wait for each other but never deadlock:
-//!   a group's row, then devices' rows (sorted by user and device id), then rows that belong to a
-//!   device (tokens, keys, inbox).
+//!   a group's row, then idempotency keys (sorted), then devices' rows (sorted by user and device
+//!   id), then rows that belong to a device (tokens, keys, inbox); shared rate-limit buckets only
+//!   in transactions of their own (sorted).
 //!
 //! Reads that run several statements and need them consistent (a group with its members, a
 //! user's devices with their identity) run in a read-only REPEATABLE READ transaction: one
