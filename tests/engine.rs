@@ -63,6 +63,95 @@ async fn one_to_one_both_ways() {
     assert!(alice.conversations().unwrap().iter().all(|c| c.peer != "nobody"));
 }
 
+/// Messages sent over HTTP so far: direct and group sends answered 200.
+async fn http_sends(server: &Server) -> u64 {
+    counter(server, r#"sotto_http_requests_total{method="POST",route="/v1/messages",status="200"}"#).await
+        + counter(
+            server,
+            r#"sotto_http_requests_total{method="POST",route="/v1/groups/{group_id}/messages",status="200"}"#,
+        )
+        .await
+}
+
+#[tokio::test]
+async fn sends_go_over_the_socket_while_online_and_over_http_otherwise() {
+    let server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    let group = alice.create_group("socket", &[uid("bob")]).await.unwrap().group_id;
+    // Not connected: over HTTP.
+    alice.send_text(&uid("bob"), "over http").await.unwrap();
+    let over_http = http_sends(&server).await;
+    assert!(over_http >= 1);
+    assert_eq!(counter(&server, "sotto_socket_sends_total").await, 0);
+
+    start_online(&alice).await;
+    start_online(&bob).await;
+    let mut events = alice.subscribe();
+    let direct = alice.send_text(&uid("bob"), "over the socket").await.unwrap();
+    let in_group = alice.send_group_text(&group, "to the group over the socket").await.unwrap();
+    let mut sent = std::collections::BTreeSet::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while sent.len() < 2 {
+            if let ClientEvent::StatusChanged { message } = events.recv().await.unwrap()
+                && message.status == MessageStatus::Sent
+            {
+                assert!(message.server_ts.is_some());
+                sent.insert(message.message_id);
+            }
+        }
+    })
+    .await
+    .expect("both sends answered");
+    assert!(sent.contains(&direct.message_id) && sent.contains(&in_group.message_id));
+    assert_eq!(http_sends(&server).await, over_http, "nothing more went over HTTP");
+    assert!(counter(&server, "sotto_socket_sends_total").await >= 2);
+
+    let with_alice = ConversationId::Direct(uid("alice"));
+    eventually("bob has both", || {
+        let direct = bodies(&bob, &with_alice);
+        let group = bodies(&bob, &ConversationId::Group(group.clone()));
+        (direct == ["over http", "over the socket"] && group == ["to the group over the socket"]).then_some(())
+    })
+    .await;
+    alice.shutdown();
+    bob.shutdown();
+}
+
+#[tokio::test]
+async fn sends_racing_a_server_crash_are_delivered_once() {
+    let mut server = Server::start().await;
+    let dirs = profiles();
+    let [alice, bob] = register_all(&server, dirs.path(), ["alice", "bob"]).await;
+    start_online(&alice).await;
+    start_online(&bob).await;
+    // A burst queued while online: the outbox sends them over the socket one after the other,
+    // and the server dies in the middle, some sends answered, one maybe stored but unanswered.
+    let texts: Vec<String> = (0..40).map(|i| format!("burst {i:02}")).collect();
+    for text in &texts {
+        alice.send_text(&uid("bob"), text).await.unwrap();
+    }
+    let to_bob = ConversationId::Direct(uid("bob"));
+    let sent = |client: &sotto_core::Client| {
+        client.messages(&to_bob, None, 100).unwrap().iter().filter(|m| m.status == MessageStatus::Sent).count()
+    };
+    eventually("some sent", || (sent(&alice) >= 5).then_some(())).await;
+    assert!(counter(&server, "sotto_socket_sends_total").await > 0, "the burst goes over the socket");
+    server.kill9();
+    let before = sent(&alice);
+    server.restart().await;
+    eventually("all sent after the restart", || (sent(&alice) == texts.len()).then_some(())).await;
+    let with_alice = ConversationId::Direct(uid("alice"));
+    eventually("bob has every message", || (bodies(&bob, &with_alice).len() >= texts.len()).then_some(())).await;
+    // Each once. (Not compared in order: the outbox orders sends made in the same millisecond
+    // by message id, and this burst is queued within a few.)
+    let mut got = bodies(&bob, &with_alice);
+    got.sort();
+    assert_eq!(got, texts, "{before} were sent before the crash");
+    alice.shutdown();
+    bob.shutdown();
+}
+
 #[tokio::test]
 async fn a_new_chat_is_an_empty_conversation_with_a_known_user() {
     let server = Server::start().await;

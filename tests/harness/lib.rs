@@ -192,9 +192,15 @@ pub async fn wait_for_tokens_to_expire(server: &Server) {
 
 /// How many token refreshes the server granted so far (its request metrics).
 pub async fn refreshes(server: &Server) -> u64 {
+    counter(server, r#"sotto_http_requests_total{method="POST",route="/v1/sessions/refresh",status="200"}"#).await
+}
+
+/// A counter of the server's metrics, by its name and labels as `/metrics` shows them (0 when
+/// it has not counted anything yet).
+pub async fn counter(server: &Server, series: &str) -> u64 {
     let metrics = reqwest::get(format!("{}/metrics", server.url())).await.unwrap().text().await.unwrap();
-    let line = r#"sotto_http_requests_total{method="POST",route="/v1/sessions/refresh",status="200"} "#;
-    metrics.lines().find_map(|l| l.strip_prefix(line)).map_or(0, |n| n.trim().parse().unwrap())
+    let prefix = format!("{series} ");
+    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |n| n.trim().parse().unwrap())
 }
 
 /// A temporary directory for profiles.

@@ -145,6 +145,7 @@ wire_types!(
     same_value HistoryQuery,
     // ws.rs
     same_value EphemeralTarget,
+    same_value SocketSend,
     same_value ClientFrame,
     same_value ServerFrame,
 );

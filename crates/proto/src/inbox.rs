@@ -23,7 +23,7 @@ pub struct DevicePayload {
 /// The payloads must cover exactly every current device (with published keys) of every user they
 /// name, plus every other device of the sender; otherwise the send is refused with
 /// `devices_changed` and nothing is delivered.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SendDirectRequest {
@@ -32,7 +32,7 @@ pub struct SendDirectRequest {
 }
 
 /// `POST /v1/groups/{group_id}/messages`: one ciphertext for every member device.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SendGroupRequest {

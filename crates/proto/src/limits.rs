@@ -14,8 +14,10 @@ pub const MAX_AVATAR_BYTES: usize = 96 * 1024;
 pub const MAX_BLOB_PART_BYTES: u64 = 4 * 1024 * 1024;
 /// Recipients of one blob (as many as a group has members).
 pub const MAX_BLOB_RECIPIENTS: usize = MAX_GROUP_MEMBERS;
-/// Largest WebSocket frame a client may send.
-pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
+/// Largest WebSocket frame a client may send: one send frame holds what an HTTP body may.
+pub const MAX_CLIENT_FRAME_BYTES: usize = MAX_BODY_BYTES;
+/// Sends in one `send` frame on the WebSocket.
+pub const MAX_SOCKET_SENDS: usize = 64;
 /// Largest ciphertext of one message to one device, or of one group message.
 pub const MAX_CIPHERTEXT_BYTES: usize = 256 * 1024;
 /// Largest opaque body of an ephemeral event (typing and the like).

@@ -102,6 +102,7 @@ const COVERED: &[&str] = &[
     "HistoryQuery",
     // ws.rs
     "EphemeralTarget",
+    "SocketSend",
     "ClientFrame",
     "ServerFrame",
 ];
@@ -921,12 +922,43 @@ fn ephemeral_targets() {
     }
 }
 
+fn socket_sends() -> Vec<SocketSend> {
+    vec![
+        SocketSend::Direct {
+            request: SendDirectRequest { message_id: message_id(), payloads: vec![device_payload()] },
+        },
+        SocketSend::Group {
+            group_id: group_id(),
+            request: SendGroupRequest {
+                message_id: message_id(),
+                ciphertext: MEGOLM_CIPHERTEXT.into(),
+                member_devices: Some(vec![address(bob(), phone())]),
+                members: Some(vec![alice(), bob()]),
+            },
+        },
+    ]
+}
+
+#[test]
+fn socket_send() {
+    fn name(send: &SocketSend) -> &'static str {
+        match send {
+            SocketSend::Direct { .. } => "SocketSend-direct",
+            SocketSend::Group { .. } => "SocketSend-group",
+        }
+    }
+    for send in socket_sends() {
+        pin(name(&send), &send);
+    }
+}
+
 #[test]
 fn client_frames() {
     fn name(frame: &ClientFrame) -> &'static str {
         match frame {
             ClientFrame::Ack { .. } => "ClientFrame-ack",
             ClientFrame::Ephemeral { .. } => "ClientFrame-ephemeral",
+            ClientFrame::Send { .. } => "ClientFrame-send",
         }
     }
     let frames = [
@@ -935,6 +967,7 @@ fn client_frames() {
             to: EphemeralTarget::Group { group_id: group_id() },
             body: "{\"typing\":true}".into(),
         },
+        ClientFrame::Send { sends: socket_sends() },
     ];
     for frame in frames {
         pin(name(&frame), &frame);
@@ -949,6 +982,8 @@ fn server_frames() {
             ServerFrame::Synced { .. } => "ServerFrame-synced",
             ServerFrame::Ephemeral { .. } => "ServerFrame-ephemeral",
             ServerFrame::Error { .. } => "ServerFrame-error",
+            ServerFrame::Sent { .. } => "ServerFrame-sent",
+            ServerFrame::SendFailed { .. } => "ServerFrame-send_failed",
         }
     }
     let ephemeral = ServerFrame::Ephemeral {
@@ -962,6 +997,18 @@ fn server_frames() {
         ServerFrame::Synced { up_to: 43 },
         ephemeral,
         ServerFrame::Error { code: ErrorCode::PayloadTooLarge, message: "the frame is larger than 65536 bytes".into() },
+        ServerFrame::Sent { receipt: SendReceipt { message_id: message_id(), server_ts: T0_MS, duplicate: false } },
+        ServerFrame::SendFailed {
+            message_id: message_id(),
+            status: 429,
+            error: ErrorBody {
+                code: ErrorCode::RateLimited,
+                message: "Too many requests; slow down and try again shortly.".into(),
+                devices: None,
+                users: None,
+            },
+            retry_after_secs: Some(2),
+        },
     ];
     for frame in frames {
         pin(name(&frame), &frame);
@@ -975,6 +1022,19 @@ fn server_frames() {
     };
     pin("ServerFrame-ephemeral-unset", &unset);
     reads_without(&unset, &["group_id"]);
+    // A refused send with nothing to wait for.
+    let refused = ServerFrame::SendFailed {
+        message_id: message_id(),
+        status: 409,
+        error: ErrorBody {
+            code: ErrorCode::DevicesChanged,
+            message: "The recipients' devices have changed: query their keys and send again.".into(),
+            devices: Some(DeviceMismatch { missing: vec![address(bob(), phone())], unknown: vec![] }),
+            users: None,
+        },
+        retry_after_secs: None,
+    };
+    pin("ServerFrame-send_failed-unset", &refused);
 }
 
 // ---------------------------------------------------------------------------------------------

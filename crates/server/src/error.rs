@@ -78,19 +78,17 @@ impl AppError {
     pub fn internal(message: impl Into<String>) -> Self {
         AppError::Internal(message.into())
     }
-}
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let (status, body) = match self {
+    /// The status, the body, and for a refusal for now the time after which a retry may succeed:
+    /// what HTTP answers, and what a send over the WebSocket is answered with. A server-side
+    /// failure's cause goes to the log here; its body is generic.
+    pub fn into_body(self) -> (StatusCode, ErrorBody, Option<std::time::Duration>) {
+        match self {
             AppError::Client { status, code, message } => {
-                (status, ErrorBody { code, message, devices: None, users: None })
+                (status, ErrorBody { code, message, devices: None, users: None }, None)
             }
             AppError::RetryLater { status, code, message, after } => {
-                let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-                let retry_after = [(axum::http::header::RETRY_AFTER, secs.max(1).to_string())];
-                return (status, retry_after, Json(ErrorBody { code, message, devices: None, users: None }))
-                    .into_response();
+                (status, ErrorBody { code, message, devices: None, users: None }, Some(after))
             }
             AppError::DevicesChanged(mismatch) => (
                 StatusCode::CONFLICT,
@@ -100,6 +98,7 @@ impl IntoResponse for AppError {
                     devices: Some(mismatch),
                     users: None,
                 },
+                None,
             ),
             AppError::InvitationRequired(users) => (
                 StatusCode::FORBIDDEN,
@@ -112,17 +111,35 @@ impl IntoResponse for AppError {
                     devices: None,
                     users: Some(users),
                 },
+                None,
             ),
             AppError::Store(err) => {
                 tracing::error!(error = %err, "store failure");
-                (StatusCode::INTERNAL_SERVER_ERROR, internal_body())
+                (StatusCode::INTERNAL_SERVER_ERROR, internal_body(), None)
             }
             AppError::Internal(err) => {
                 tracing::error!(error = %err, "internal failure");
-                (StatusCode::INTERNAL_SERVER_ERROR, internal_body())
+                (StatusCode::INTERNAL_SERVER_ERROR, internal_body(), None)
             }
-        };
-        (status, Json(body)).into_response()
+        }
+    }
+}
+
+/// Whole seconds, at least 1, as `Retry-After` says them.
+pub fn retry_after_secs(after: std::time::Duration) -> u64 {
+    (after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1)
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, body, after) = self.into_body();
+        match after {
+            Some(after) => {
+                let retry_after = [(axum::http::header::RETRY_AFTER, retry_after_secs(after).to_string())];
+                (status, retry_after, Json(body)).into_response()
+            }
+            None => (status, Json(body)).into_response(),
+        }
     }
 }
 
@@ -161,7 +178,7 @@ impl From<JsonRejection> for AppError {
 /// Keeps serde's words when they name a field (unknown, missing, or one of our invalid ids) and
 /// drops them when they may quote a value the client sent (`invalid type: string "..."`), so an
 /// error body never echoes a password or a ciphertext.
-fn describe_shape_error(text: &str) -> String {
+pub(crate) fn describe_shape_error(text: &str) -> String {
     let detail = text.split_once(": ").map_or(text, |(_, rest)| rest);
     let (path, what) = detail.split_once(": ").unwrap_or(("", detail));
     let what = what.split(" at line ").next().unwrap_or(what);

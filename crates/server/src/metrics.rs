@@ -53,6 +53,8 @@ pub struct Metrics {
     pub inbox_entries: Counter,
     /// Sends that repeated an already stored message id.
     pub duplicate_sends: Counter,
+    /// Sends that came over a WebSocket rather than HTTP.
+    pub socket_sends: Counter,
     pub websocket_connections: Gauge,
     pub entries_pushed: Counter,
     pub ephemeral_relayed: Counter,
@@ -99,6 +101,7 @@ impl Metrics {
         let messages_stored = Family::<KindLabels, Counter>::default();
         let inbox_entries = Counter::default();
         let duplicate_sends = Counter::default();
+        let socket_sends = Counter::default();
         let websocket_connections = Gauge::default();
         let entries_pushed = Counter::default();
         let ephemeral_relayed = Counter::default();
@@ -137,6 +140,7 @@ impl Metrics {
         registry.register("messages_stored", "Messages stored, by kind", messages_stored.clone());
         registry.register("inbox_entries", "Inbox entries created", inbox_entries.clone());
         registry.register("duplicate_sends", "Sends of an already stored message id", duplicate_sends.clone());
+        registry.register("socket_sends", "Sends that came over a WebSocket (answered or not)", socket_sends.clone());
         registry.register("websocket_connections", "Open device WebSockets", websocket_connections.clone());
         registry.register("entries_pushed", "Inbox entries pushed over WebSockets", entries_pushed.clone());
         registry.register("ephemeral_relayed", "Ephemeral events relayed", ephemeral_relayed.clone());
@@ -157,6 +161,7 @@ impl Metrics {
             messages_stored,
             inbox_entries,
             duplicate_sends,
+            socket_sends,
             websocket_connections,
             entries_pushed,
             ephemeral_relayed,

@@ -12,6 +12,15 @@
 //! its socket (and its file descriptor) forever. A sign of life is any frame received (a Pong
 //! too), or a batch of entries flushed: a long replay to a slow but reading client, during which
 //! its Pongs wait unread, is progress, whereas a dead peer soon fills its send buffer.
+//!
+//! Sends: a `send` frame's messages go through the same checks, rate limit and store as their
+//! HTTP routes (`send_direct_from`, `send_group_from`), one after the other in the frame's order,
+//! while the socket goes on pushing and reading; each is answered by its own `sent` or
+//! `send_failed` frame when the frame's last send is stored. Several frames are handled at once.
+//! A socket with [`MAX_SENDS_IN_FLIGHT`] sends unanswered is not read until some are answered,
+//! so a client that pipelines without bound slows itself down (TCP pushes back), not the server.
+//! A send cut short by the socket's end is either stored or not; the client sends it again with
+//! the same message id, and the server answers a duplicate.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -19,10 +28,12 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::response::Response;
-use futures_util::SinkExt;
-use sotto_proto::limits::{MAX_CLIENT_FRAME_BYTES, MAX_EPHEMERAL_BYTES};
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{SinkExt, StreamExt};
+use sotto_proto::limits::{MAX_CLIENT_FRAME_BYTES, MAX_EPHEMERAL_BYTES, MAX_SOCKET_SENDS};
 use sotto_proto::routes::{self, Endpoint as _};
-use sotto_proto::{ClientFrame, DeviceAddress, EphemeralTarget, ErrorCode, InboxEntry, ServerFrame};
+use sotto_proto::{ClientFrame, DeviceAddress, EphemeralTarget, ErrorCode, InboxEntry, ServerFrame, SocketSend};
 use tracing::instrument;
 
 use crate::auth::Authenticated;
@@ -35,6 +46,8 @@ const PUSH_BATCH: u32 = 256;
 const READ_BUFFER_BYTES: usize = 4096;
 pub const DEFAULT_PING_INTERVAL_SECS: u64 = 30;
 pub const DEFAULT_PONG_TIMEOUT_SECS: u64 = 30;
+/// Sends a socket may have accepted and not yet answered; past this it is not read.
+pub const MAX_SENDS_IN_FLIGHT: usize = 256;
 /// How long the close frame to a socket that stopped answering may take to leave.
 const SILENT_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -172,6 +185,7 @@ impl SocketSession<'_> {
         send(socket, &ServerFrame::Synced { up_to: self.last_sent }).await?;
         let mut ping = tokio::time::interval(ping_interval);
         ping.tick().await;
+        let mut sending = Sending::default();
         loop {
             tokio::select! {
                 biased;
@@ -181,12 +195,18 @@ impl SocketSession<'_> {
                 _ = sub.close.cancelled() => {
                     return close(socket, CLOSE_REPLACED, "Another connection of this device replaced this one, or the device was signed out.").await;
                 }
-                incoming = socket.recv() => match incoming {
+                answers = sending.next() => {
+                    for answer in answers {
+                        socket.feed(Message::Text(serde_json::to_string(&answer)?.into())).await?;
+                    }
+                    socket.flush().await?;
+                }
+                incoming = socket.recv(), if sending.has_room() => match incoming {
                     None | Some(Ok(Message::Close(_))) => return Ok(()),
                     Some(Err(e)) => return Err(e.into()),
                     Some(Ok(Message::Text(text))) => {
                         self.heard.now();
-                        self.handle_frame(socket, text.as_str()).await?;
+                        self.handle_frame(socket, text.as_str(), &mut sending).await?;
                     }
                     Some(Ok(Message::Binary(_))) => {
                         return close(socket, CLOSE_POLICY, "Frames must be JSON text.").await;
@@ -260,17 +280,15 @@ impl SocketSession<'_> {
         }
     }
 
-    async fn handle_frame(&mut self, socket: &mut WebSocket, text: &str) -> Result<(), SocketEnd> {
-        // A frame is a JSON object, as a request body is (serde would also read a tagged frame
-        // from an array such as `["ack", 5]`).
-        if !text.trim_start().starts_with('{') {
-            let message = "A frame must be a JSON object (`{...}`).".to_owned();
-            return send(socket, &ServerFrame::Error { code: ErrorCode::InvalidJson, message }).await;
-        }
-        let frame = match serde_json::from_str::<ClientFrame>(text) {
+    async fn handle_frame(
+        &mut self,
+        socket: &mut WebSocket,
+        text: &str,
+        sending: &mut Sending,
+    ) -> Result<(), SocketEnd> {
+        let frame = match parse_frame(text) {
             Ok(frame) => frame,
-            Err(e) => {
-                let message = format!("The frame is not a valid client frame: {e}");
+            Err(message) => {
                 return send(socket, &ServerFrame::Error { code: ErrorCode::InvalidJson, message }).await;
             }
         };
@@ -280,6 +298,7 @@ impl SocketSession<'_> {
                 Ok(())
             }
             ClientFrame::Ephemeral { to, body } => self.relay_ephemeral(to, body).await,
+            ClientFrame::Send { sends } => self.accept_sends(sends, sending),
         };
         match outcome {
             Ok(()) => Ok(()),
@@ -288,6 +307,27 @@ impl SocketSession<'_> {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Starts storing a frame's sends (see the module's documentation).
+    fn accept_sends(&self, sends: Vec<SocketSend>, sending: &mut Sending) -> AppResult<()> {
+        if sends.is_empty() || sends.len() > MAX_SOCKET_SENDS {
+            return Err(AppError::invalid_input(format!("A send frame carries 1 to {MAX_SOCKET_SENDS} sends.")));
+        }
+        let (state, sender) = (self.state.clone(), self.device.clone());
+        let count = sends.len();
+        state.metrics.socket_sends.inc_by(count as u64);
+        sending.start(
+            count,
+            Box::pin(async move {
+                let mut answers = Vec::with_capacity(sends.len());
+                for send in sends {
+                    answers.push(store_send(&state, &sender, send).await);
+                }
+                answers
+            }),
+        );
+        Ok(())
     }
 
     async fn relay_ephemeral(&self, to: EphemeralTarget, body: String) -> AppResult<()> {
@@ -325,6 +365,81 @@ impl SocketSession<'_> {
         };
         self.state.hub.send_ephemeral(&users, self.device, &frame);
         Ok(())
+    }
+}
+
+/// A client frame, or why it is not one (in words that never quote a value it held: a send's
+/// ciphertext stays out of error frames and logs).
+fn parse_frame(text: &str) -> Result<ClientFrame, String> {
+    // A frame is a JSON object, as a request body is (serde would also read a tagged frame from
+    // an array such as `["ack", 5]`).
+    if !text.trim_start().starts_with('{') {
+        return Err("A frame must be a JSON object (`{...}`).".to_owned());
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let frame = serde_path_to_error::deserialize::<_, ClientFrame>(&mut de).map_err(|e| {
+        let described = crate::error::describe_shape_error(&format!("frame: {}: {}", e.path(), e.inner()));
+        format!("The frame is not a valid client frame: {described}")
+    })?;
+    de.end().map_err(|_| "The frame has something after its JSON object.".to_owned())?;
+    Ok(frame)
+}
+
+/// One send over the socket, stored (or refused) as its HTTP route would; its answer frame.
+async fn store_send(state: &AppState, sender: &DeviceAddress, send: SocketSend) -> ServerFrame {
+    let message_id = send.message_id().clone();
+    let stored = async {
+        // Each send counts against the account's request budget as its HTTP request would.
+        state.limits.check_account(&sender.user_id)?;
+        match send {
+            SocketSend::Direct { request } => {
+                crate::api::messages::send_direct_from(state, sender.clone(), request).await
+            }
+            SocketSend::Group { group_id, request } => {
+                crate::api::groups::send_group_from(state, sender.clone(), group_id, request).await
+            }
+        }
+    };
+    match stored.await {
+        Ok(receipt) => ServerFrame::Sent { receipt },
+        Err(e) => {
+            let (status, error, after) = e.into_body();
+            let retry_after_secs = after.map(crate::error::retry_after_secs);
+            ServerFrame::SendFailed { message_id, status: status.as_u16(), error, retry_after_secs }
+        }
+    }
+}
+
+/// A socket's sends in flight: one future per frame, answering each of its sends.
+#[derive(Default)]
+struct Sending {
+    /// Made on the first send frame: a socket that never sends (most are idle) holds none.
+    frames: Option<FuturesUnordered<BoxFuture<'static, Vec<ServerFrame>>>>,
+    sends: usize,
+}
+
+impl Sending {
+    fn has_room(&self) -> bool {
+        self.sends < MAX_SENDS_IN_FLIGHT
+    }
+
+    fn start(&mut self, count: usize, frame: BoxFuture<'static, Vec<ServerFrame>>) {
+        self.sends += count;
+        self.frames.get_or_insert_with(FuturesUnordered::new).push(frame);
+    }
+
+    /// The answers of the next frame whose sends are all stored; pending while there is none.
+    async fn next(&mut self) -> Vec<ServerFrame> {
+        let Some(frames) = self.frames.as_mut().filter(|f| !f.is_empty()) else {
+            return std::future::pending().await;
+        };
+        match frames.next().await {
+            Some(answers) => {
+                self.sends = self.sends.saturating_sub(answers.len());
+                answers
+            }
+            None => std::future::pending().await,
+        }
     }
 }
 

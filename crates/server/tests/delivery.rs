@@ -514,8 +514,9 @@ async fn an_oversize_frame_closes_the_socket() {
         ServerFrame::Error { code, .. } => assert_eq!(code, ErrorCode::InvalidInput),
         other => panic!("expected an error frame, got {other:?}"),
     }
-    // Over 64 KiB: the socket is closed.
-    let _ = futures_util::SinkExt::send(&mut ws.stream, Message::text("x".repeat(64 * 1024 + 1))).await;
+    // Over the limit (what an HTTP body may hold): the socket is closed.
+    let too_big = "x".repeat(sotto_proto::limits::MAX_CLIENT_FRAME_BYTES + 1);
+    let _ = futures_util::SinkExt::send(&mut ws.stream, Message::text(too_big)).await;
     let end = ws.expect_end().await;
     eprintln!("oversize frame: socket ended with {end:?}");
     // The device can reconnect.

@@ -121,8 +121,12 @@ struct Inner {
     /// Set while the live connection is stopped because the server's certificate is not the
     /// trusted one ([`Client::trust_server_certificate`] clears it and reconnects).
     certificate_problem: Mutex<Option<CertificateProblem>>,
-    /// Frames for the connected socket (typing notices); `None` while offline.
-    socket_out: Mutex<Option<tokio::sync::mpsc::Sender<sotto_proto::ClientFrame>>>,
+    /// Frames (JSON text) for the connected socket: typing notices and sends; `None` while
+    /// offline.
+    socket_out: Mutex<Option<tokio::sync::mpsc::Sender<String>>>,
+    /// Sends waiting for their answer on the socket, by message id (see [`sync`]); emptied when
+    /// the socket ends, which sends them over HTTP instead.
+    socket_sends: Mutex<std::collections::HashMap<sotto_proto::MessageId, sync::SocketAnswer>>,
     /// Device verifications of this session, by id (see [`link`]).
     verifications: Mutex<std::collections::HashMap<String, link::Verification>>,
     /// When each group was last compared with the server (see [`group_log`]).
@@ -334,6 +338,7 @@ impl Client {
                 key_backup_wake: Notify::new(),
                 key_backup_lock: tokio::sync::Mutex::new(()),
                 socket_out: Mutex::new(None),
+                socket_sends: Mutex::new(std::collections::HashMap::new()),
                 verifications: Mutex::new(std::collections::HashMap::new()),
                 groups_checked: Mutex::new(std::collections::HashMap::new()),
                 started: std::sync::atomic::AtomicBool::new(false),

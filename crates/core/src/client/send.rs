@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sotto_proto::routes;
 use sotto_proto::{
     DeviceAddress, DevicePayload, ErrorCode, GroupId, MessageId, SendDirectRequest, SendGroupRequest, SendReceipt,
-    UserId,
+    SocketSend, UserId,
 };
 
 use super::Client;
@@ -463,9 +463,9 @@ impl Client {
                 Some(json) => serde_json::from_str(&json).map_err(StoreError::json("outbox", "request"))?,
                 None => self.encrypt_queued(item, &message_id).await?,
             };
-            let result = match &stored {
-                StoredRequest::Direct(req) => self.call::<routes::SendDirect>(&(), req).await,
-                StoredRequest::Group { group_id, request } => self.call::<routes::SendGroup>(group_id, request).await,
+            let result = match stored {
+                StoredRequest::Direct(request) => self.post(SocketSend::Direct { request }).await,
+                StoredRequest::Group { group_id, request } => self.post(SocketSend::Group { group_id, request }).await,
                 StoredRequest::Local => {
                     let server_ts = u64::try_from(now_ms()).unwrap_or(0);
                     Ok(SendReceipt { message_id: message_id.clone(), server_ts, duplicate: false })
@@ -486,6 +486,18 @@ impl Client {
             }
         }
         Err(Error::KeptChanging("the recipients' devices"))
+    }
+
+    /// Posts a send: over the live socket when it is up, else (or when the socket goes away
+    /// before the answer) over HTTP.
+    async fn post(&self, send: SocketSend) -> Result<SendReceipt> {
+        if let Some(answer) = self.send_over_socket(&send).await {
+            return answer;
+        }
+        match send {
+            SocketSend::Direct { request } => self.call::<routes::SendDirect>(&(), &request).await,
+            SocketSend::Group { group_id, request } => self.call::<routes::SendGroup>(&group_id, &request).await,
+        }
     }
 
     /// Encrypt a queued message for its conversation and store the request.

@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Serialize;
+use sotto_proto::limits::MAX_CLIENT_FRAME_BYTES;
 use sotto_proto::routes::{self, InboxQuery};
-use sotto_proto::{AckRequest, ClientFrame, EphemeralTarget, GroupId, InboxEntry, ServerFrame, UserId};
+use sotto_proto::{
+    AckRequest, ClientFrame, EphemeralTarget, GroupId, InboxEntry, MessageId, SendReceipt, ServerFrame, SocketSend,
+    UserId,
+};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage, client::IntoClientRequest as _};
 
 use super::Client;
@@ -17,6 +21,19 @@ use crate::events::{ClientEvent, ConnectionState};
 use crate::network::{NetworkError, ProtocolError};
 use crate::store::now_ms;
 use crate::{Error, Result};
+
+/// How long a send over the socket may wait for its answer before it goes over HTTP instead
+/// (as long as an HTTP request may take).
+const SOCKET_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where the answer to a send over the socket goes.
+pub(crate) type SocketAnswer = tokio::sync::oneshot::Sender<Result<SendReceipt>>;
+
+tokio::task_local! {
+    /// Set in the task that reads the socket: a send made from there (a follow-up of received
+    /// entries) must not wait for an answer only that task can read.
+    static READING_SOCKET: ();
+}
 
 /// Entries fetched or processed per batch.
 const BATCH: u32 = 200;
@@ -189,11 +206,16 @@ impl Client {
         while !self.inner.cancel.is_cancelled() {
             self.set_connection(ConnectionState::Connecting);
             let result = tokio::select! {
-                r = self.socket_session(&mut failures) => r,
+                r = READING_SOCKET.scope((), self.socket_session(&mut failures)) => r,
                 () = self.inner.cancel.cancelled() => break,
             };
             if let Ok(mut slot) = self.inner.socket_out.lock() {
                 *slot = None;
+            }
+            // Sends still waiting for an answer go over HTTP (the same message id: a send the
+            // server did store is answered as a duplicate).
+            if let Ok(mut waiting) = self.inner.socket_sends.lock() {
+                waiting.clear();
             }
             self.set_connection(ConnectionState::Offline);
             match result {
@@ -258,7 +280,7 @@ impl Client {
         };
         self.set_connection(ConnectionState::Syncing);
         let (mut tx, mut rx) = socket.split();
-        let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<ClientFrame>(32);
+        let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<String>(32);
         if let Ok(mut slot) = self.inner.socket_out.lock() {
             *slot = Some(out_tx);
         }
@@ -272,8 +294,7 @@ impl Client {
                     Some(Err(e)) => return Err(Error::Offline(NetworkError::socket(e))),
                     None => return Ok(()),
                 },
-                Some(out) = out_rx.recv() => {
-                    let text = serde_json::to_string(&out).map_err(|e| Error::Protocol(ProtocolError::Encode(e)))?;
+                Some(text) = out_rx.recv() => {
                     tx.send(WsMessage::text(text)).await.map_err(|e| Error::Offline(NetworkError::socket(e)))?;
                     continue;
                 }
@@ -336,6 +357,17 @@ impl Client {
             Ok(ServerFrame::Error { code, message }) => {
                 tracing::warn!(?code, %message, "the server refused a frame");
             }
+            Ok(ServerFrame::Sent { receipt }) => self.answer_send(&receipt.message_id.clone(), Ok(receipt)),
+            Ok(ServerFrame::SendFailed { message_id, status, error, .. }) => {
+                let refused = Error::Server {
+                    status,
+                    code: error.code,
+                    message: error.message,
+                    devices: error.devices,
+                    users: error.users,
+                };
+                self.answer_send(&message_id, Err(refused));
+            }
             Err(_) => {
                 let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
                 if value.get("type").and_then(|t| t.as_str()) == Some("entry")
@@ -374,8 +406,47 @@ impl Client {
         let sealed = crate::crypto::profile_key::seal_notice(&held.key, own, &aad_conversation, &plain)?;
         let body = serde_json::json!({ "v": 2, "sealed": sealed }).to_string();
         let frame = ClientFrame::Ephemeral { to, body };
+        let text = serde_json::to_string(&frame).map_err(|e| Error::Protocol(ProtocolError::Encode(e)))?;
         let slot = self.inner.socket_out.lock().map_err(|_| Error::Poisoned)?;
-        Ok(slot.as_ref().is_some_and(|out| out.try_send(frame).is_ok()))
+        Ok(slot.as_ref().is_some_and(|out| out.try_send(text).is_ok()))
+    }
+
+    /// Sends a message over the connected socket and waits for the server's answer: the same
+    /// answer as over HTTP, without an HTTP request per message. `None` when it must go over HTTP
+    /// instead: not online, a frame larger than the server reads, or the socket ended (or stayed
+    /// silent) before the answer came. Retrying over HTTP is safe: the message id makes a send
+    /// the server already stored a duplicate.
+    pub(crate) async fn send_over_socket(&self, send: &SocketSend) -> Option<Result<SendReceipt>> {
+        if READING_SOCKET.try_with(|()| ()).is_ok() || *self.inner.connection.borrow() != ConnectionState::Online {
+            return None;
+        }
+        let out = self.inner.socket_out.lock().ok()?.clone()?;
+        let text = serde_json::to_string(&ClientFrame::Send { sends: vec![send.clone()] }).ok()?;
+        if text.len() > MAX_CLIENT_FRAME_BYTES {
+            return None;
+        }
+        let message_id = send.message_id().clone();
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.inner.socket_sends.lock().ok()?.insert(message_id.clone(), answer);
+        let outcome = match out.send(text).await {
+            Ok(()) => tokio::time::timeout(SOCKET_SEND_TIMEOUT, answered).await.ok().and_then(Result::ok),
+            Err(_) => None,
+        };
+        if outcome.is_none() {
+            tracing::debug!("the socket did not answer a send; sending it over HTTP");
+            if let Ok(mut waiting) = self.inner.socket_sends.lock() {
+                waiting.remove(&message_id);
+            }
+        }
+        outcome
+    }
+
+    /// The server's answer to a send over the socket (one nobody waits for any more is dropped).
+    fn answer_send(&self, message_id: &MessageId, answer: Result<SendReceipt>) {
+        let waiting = self.inner.socket_sends.lock().ok().and_then(|mut w| w.remove(message_id));
+        if let Some(waiting) = waiting {
+            let _ = waiting.send(answer);
+        }
     }
 
     /// An ephemeral event: a typing notice, shown only if the sender's profile key opens it for

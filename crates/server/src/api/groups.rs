@@ -388,6 +388,16 @@ pub async fn send_group(
     Path(group_id): Path<GroupId>,
     Json(req): Json<SendGroupRequest>,
 ) -> AppResult<Json<SendReceipt>> {
+    Ok(Json(send_group_from(&state, sender, group_id, req).await?))
+}
+
+/// A group send from `sender`, over HTTP or the WebSocket alike.
+pub async fn send_group_from(
+    state: &AppState,
+    sender: DeviceAddress,
+    group_id: GroupId,
+    req: SendGroupRequest,
+) -> AppResult<SendReceipt> {
     check_ciphertext(&req.ciphertext)?;
     match state.groups.role(&group_id, &sender.user_id).await? {
         Some(_) => {}
@@ -412,7 +422,7 @@ pub async fn send_group(
             // A retry of a send that was stored before the devices changed is a duplicate.
             if let Some(server_ts) = state.inbox.sent_at(&sender.user_id, &req.message_id).await? {
                 state.metrics.duplicate_sends.inc();
-                return Ok(Json(SendReceipt { message_id: req.message_id, server_ts, duplicate: true }));
+                return Ok(SendReceipt { message_id: req.message_id, server_ts, duplicate: true });
             }
             let mismatch = DeviceMismatch {
                 missing: current.difference(&known).map(|d| (*d).clone()).collect(),
@@ -431,7 +441,7 @@ pub async fn send_group(
             recipients,
         },
     };
-    Ok(Json(deliver(&state, delivery, "group").await?))
+    deliver(state, delivery, "group").await
 }
 
 /// The group's stored messages that were sent while the caller was a member, newest first. Only

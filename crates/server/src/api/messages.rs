@@ -76,6 +76,15 @@ pub async fn send_direct(
     Authenticated(sender): Authenticated,
     Json(req): Json<SendDirectRequest>,
 ) -> AppResult<Json<SendReceipt>> {
+    Ok(Json(send_direct_from(&state, sender, req).await?))
+}
+
+/// A direct send from `sender`, over HTTP or the WebSocket alike.
+pub async fn send_direct_from(
+    state: &AppState,
+    sender: DeviceAddress,
+    req: SendDirectRequest,
+) -> AppResult<SendReceipt> {
     let given = addressed(&req)?;
     let mut users: Vec<UserId> = given.iter().map(|d| d.user_id.clone()).collect();
     users.push(sender.user_id.clone());
@@ -97,7 +106,7 @@ pub async fn send_direct(
         // a new message for the new device set.
         if let Some(server_ts) = state.inbox.sent_at(&sender.user_id, &req.message_id).await? {
             state.metrics.duplicate_sends.inc();
-            return Ok(Json(SendReceipt { message_id: req.message_id, server_ts, duplicate: true }));
+            return Ok(SendReceipt { message_id: req.message_id, server_ts, duplicate: true });
         }
         let mismatch = DeviceMismatch {
             missing: current.difference(&given).cloned().collect(),
@@ -105,8 +114,8 @@ pub async fn send_direct(
         };
         return Err(AppError::DevicesChanged(mismatch));
     }
-    let delivery = per_device(&state, sender, req);
-    Ok(Json(deliver(&state, delivery, "direct").await?))
+    let delivery = per_device(state, sender, req);
+    deliver(state, delivery, "direct").await
 }
 
 /// The devices a request addresses, each once, with ciphertexts of an allowed size.
