@@ -15,6 +15,7 @@ mod relay;
 mod report;
 mod server_process;
 mod signin;
+mod socket_sends;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -84,6 +85,9 @@ pub struct Args {
     /// configuration runs on a fresh database, dropped afterwards.
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
+    /// How the relay's 1:1 senders send: a `send` frame on their WebSocket, or HTTP.
+    #[arg(long, value_enum, default_value_t = relay::SendPath::Socket)]
+    sends: relay::SendPath,
     /// Where to create the server's temporary data directory [default: the system temp dir].
     /// E.g. /dev/shm to take the disk out of the measurement.
     #[arg(long)]
@@ -102,6 +106,7 @@ pub struct Settings {
     pub fan: Option<FanPlan>,
     pub server_bin: Option<PathBuf>,
     pub postgres: Option<String>,
+    pub sends: relay::SendPath,
     pub data_parent: Option<PathBuf>,
     pub forwarder: bool,
     pub signin: Option<signin::SigninPlan>,
@@ -150,6 +155,7 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
         fan,
         server_bin,
         postgres: args.postgres.clone(),
+        sends: args.sends,
         data_parent: args.data_parent.clone(),
         forwarder: !args.skip_forwarder,
         signin: (!args.skip_sign_in && !args.skip_relay).then(|| signin::SigninPlan {
@@ -183,6 +189,7 @@ async fn run(s: Settings) -> anyhow::Result<report::Report> {
             layout: Layout::SameNode,
             label: "relay 1:1",
             user_prefix: "",
+            sends: s.sends,
         };
         let pairs = relay::run_pairs(&[&server], clock, plan).await;
         server.check_alive()?;
@@ -202,6 +209,7 @@ async fn run(s: Settings) -> anyhow::Result<report::Report> {
                 clock,
                 pairs: s.pairs.clone(),
                 ack_every: s.ack_every,
+                sends: s.sends,
             };
             let pg = postgres::run(plan).await?;
             out.postgres_pairs = pg.one_node;

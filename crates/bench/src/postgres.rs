@@ -148,6 +148,7 @@ pub struct Plan<'a> {
     pub clock: Clock,
     pub pairs: PairPlan,
     pub ack_every: u64,
+    pub sends: crate::relay::SendPath,
 }
 
 /// The runs on PostgreSQL: one node, then two nodes with cross-node and same-node pairs.
@@ -178,6 +179,7 @@ async fn one_node(plan: &Plan<'_>, db: &Database) -> anyhow::Result<(PairResult,
         layout: Layout::SameNode,
         label: "postgres 1:1",
         user_prefix: "",
+        sends: plan.sends,
     };
     let result = relay::run_pairs(&[&node], plan.clock, relay).await;
     node.check_alive()?;
@@ -196,6 +198,7 @@ async fn two_nodes(plan: &Plan<'_>, db: &Database) -> anyhow::Result<(PairResult
         layout: Layout::CrossNode,
         label: "two nodes, cross-node 1:1",
         user_prefix: "x-",
+        sends: plan.sends,
     };
     let cross = relay::run_pairs(&[&a, &b], plan.clock, relay).await;
     a.check_alive()?;
@@ -209,6 +212,7 @@ async fn two_nodes(plan: &Plan<'_>, db: &Database) -> anyhow::Result<(PairResult
         layout: Layout::SameNode,
         label: "two nodes, same-node 1:1",
         user_prefix: "s-",
+        sends: plan.sends,
     };
     let same = relay::run_pairs(&[&a, &b], plan.clock, relay).await;
     a.check_alive()?;

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::drive::{self, PairPlan, PairResult, Transport};
 use crate::measure::{Clock, CpuSnap, CpuUse, FanStats, PairStats, Summary, Watched, new_histogram};
 use crate::server_process::ServerProcess;
+use crate::socket_sends::SocketTransport;
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -373,7 +374,10 @@ async fn receive(mut ws: Ws, sink: Sink, ack_every: u64, stop: CancellationToken
                 }
             }
             ServerFrame::Error { code, message } => sink.error(format!("server error frame: {code:?}: {message}")),
-            ServerFrame::Synced { .. } | ServerFrame::Ephemeral { .. } => {}
+            ServerFrame::Synced { .. }
+            | ServerFrame::Ephemeral { .. }
+            | ServerFrame::Sent { .. }
+            | ServerFrame::SendFailed { .. } => {}
         }
     }
 }
@@ -432,6 +436,18 @@ pub struct RelayPlan {
     pub label: &'static str,
     /// Starts the run's user names: runs on one database need names of their own.
     pub user_prefix: &'static str,
+    /// How senders send.
+    pub sends: SendPath,
+}
+
+/// How the relay's senders hand it a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendPath {
+    /// A `send` frame on the sender's WebSocket (as the engine sends while online).
+    Socket,
+    /// `POST /v1/messages` (keep-alive), as the engine sends while its socket is down.
+    Http,
 }
 
 /// Registers `users`, each through the node (an index into `apis`) it names, with their keys;
@@ -482,12 +498,22 @@ pub async fn run_pairs(nodes: &[&ServerProcess], clock: Clock, plan: RelayPlan) 
         let sink = Sink::Pair { stats: stats.clone(), pair };
         tasks.push(tokio::spawn(receive(ws, sink, plan.ack_every, stop.clone())));
     }
-    let transport = Arc::new(RelayTransport {
-        apis,
-        senders: placed.iter().map(|(s, _)| *s).zip(devices).collect(),
-        recipients: recipients.iter().map(|d| d.addr.clone()).collect(),
-    });
-    let result = drive::run_pairs(plan.label, transport, stats, plan.pairs).await;
+    let senders: Vec<(usize, Device)> = placed.iter().map(|(s, _)| *s).zip(devices).collect();
+    let recipients: Vec<DeviceAddress> = recipients.iter().map(|d| d.addr.clone()).collect();
+    let result = match plan.sends {
+        SendPath::Http => {
+            let transport = Arc::new(RelayTransport { apis, senders, recipients });
+            drive::run_pairs(plan.label, transport, stats, plan.pairs).await
+        }
+        SendPath::Socket => {
+            let transport = Arc::new(SocketTransport::connect(&apis, &senders, recipients, CONNECT_CONCURRENCY).await?);
+            let result = drive::run_pairs(plan.label, transport.clone(), stats, plan.pairs).await;
+            if let Ok(transport) = Arc::try_unwrap(transport) {
+                transport.close().await;
+            }
+            result
+        }
+    };
     stop.cancel();
     for t in tasks {
         let _ = t.await;

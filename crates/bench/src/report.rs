@@ -223,6 +223,13 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
         s.ack_every
     );
     println!(
+        "  relay senders send over {}",
+        match s.sends {
+            crate::relay::SendPath::Socket => "their WebSocket (`send` frames, one message each)",
+            crate::relay::SendPath::Http => "HTTP (`POST /v1/messages`, keep-alive)",
+        }
+    );
+    println!(
         "  windows: {:.0}s warm-up + {:.0}s measured; latency = receive - scheduled send time (same-process clock)",
         s.pairs.warm_up.as_secs_f64(),
         s.pairs.duration.as_secs_f64()

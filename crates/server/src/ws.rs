@@ -196,8 +196,16 @@ impl SocketSession<'_> {
                     return close(socket, CLOSE_REPLACED, "Another connection of this device replaced this one, or the device was signed out.").await;
                 }
                 answers = sending.next() => {
-                    for answer in answers {
-                        socket.feed(Message::Text(serde_json::to_string(&answer)?.into())).await?;
+                    // With the answers of every other frame already stored: one write for all.
+                    let mut answers = answers;
+                    loop {
+                        for answer in answers {
+                            socket.feed(Message::Text(serde_json::to_string(&answer)?.into())).await?;
+                        }
+                        match futures_util::FutureExt::now_or_never(sending.next()) {
+                            Some(more) => answers = more,
+                            None => break,
+                        }
                     }
                     socket.flush().await?;
                 }
