@@ -19,9 +19,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sotto_proto::{DeviceAddress, InboxEntry, ServerFrame, UserId};
+use sotto_proto::{DeviceAddress, ServerFrame, UserId};
 
 use crate::bus::{BusEvent, BusSlot};
+use crate::pushed::PushedEntry;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -31,7 +32,7 @@ const ENTRY_QUEUE: usize = 1024;
 struct Entry {
     conn: u64,
     wake: Arc<Notify>,
-    entries: mpsc::Sender<InboxEntry>,
+    entries: mpsc::Sender<PushedEntry>,
     ephemeral: mpsc::Sender<ServerFrame>,
     close: CancellationToken,
 }
@@ -56,7 +57,7 @@ pub struct Subscription {
     device: DeviceAddress,
     conn: u64,
     pub wake: Arc<Notify>,
-    pub entries: mpsc::Receiver<InboxEntry>,
+    pub entries: mpsc::Receiver<PushedEntry>,
     pub ephemeral: mpsc::Receiver<ServerFrame>,
     pub close: CancellationToken,
 }
@@ -104,7 +105,7 @@ impl Hub {
 
     /// Pushes freshly committed entries to the devices that are online; `make` builds a device's
     /// entry from its seq. A device whose queue is full is woken instead (it reads the store).
-    pub fn push(&self, recipients: &[(DeviceAddress, u64)], make: impl Fn(&DeviceAddress, u64) -> Option<InboxEntry>) {
+    pub fn push(&self, recipients: &[(DeviceAddress, u64)], make: impl Fn(&DeviceAddress, u64) -> Option<PushedEntry>) {
         let mut elsewhere = Vec::new();
         {
             let online = self.lock();

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod passwords;
 mod private;
+pub mod pushed;
 pub mod state;
 pub mod store;
 pub mod tls;

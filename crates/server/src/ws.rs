@@ -33,12 +33,13 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use sotto_proto::limits::{MAX_CLIENT_FRAME_BYTES, MAX_EPHEMERAL_BYTES, MAX_SOCKET_SENDS};
 use sotto_proto::routes::{self, Endpoint as _};
-use sotto_proto::{ClientFrame, DeviceAddress, EphemeralTarget, ErrorCode, InboxEntry, ServerFrame, SocketSend};
+use sotto_proto::{ClientFrame, DeviceAddress, EphemeralTarget, ErrorCode, ServerFrame, SocketSend};
 use tracing::instrument;
 
 use crate::auth::Authenticated;
 use crate::error::{AppError, AppResult};
 use crate::hub::Subscription;
+use crate::pushed::PushedEntry;
 use crate::state::AppState;
 
 /// Entries read from the store per round while pushing.
@@ -237,16 +238,15 @@ impl SocketSession<'_> {
     async fn push_fresh(
         &mut self,
         socket: &mut WebSocket,
-        first: InboxEntry,
-        queue: &mut tokio::sync::mpsc::Receiver<InboxEntry>,
+        first: PushedEntry,
+        queue: &mut tokio::sync::mpsc::Receiver<PushedEntry>,
     ) -> Result<(), SocketEnd> {
         let mut next = Some(first);
         let mut sent = 0u64;
         while let Some(entry) = next.take() {
             if entry.seq == self.last_sent + 1 {
-                let seq = entry.seq;
-                socket.feed(Message::Text(serde_json::to_string(&ServerFrame::Entry { entry })?.into())).await?;
-                self.last_sent = seq;
+                socket.feed(Message::Text(entry.text().into())).await?;
+                self.last_sent = entry.seq;
                 sent += 1;
             } else if entry.seq > self.last_sent {
                 // Something is missing (pushed out of order, or dropped): the store has it.

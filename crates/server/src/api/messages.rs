@@ -17,6 +17,7 @@ use crate::auth::Authenticated;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Json, Query};
 use crate::metrics::KindLabels;
+use crate::pushed::EntryFrame;
 use crate::state::AppState;
 use crate::store::{Delivery, DeliveryContent, DeliveryOutcome};
 
@@ -35,24 +36,30 @@ pub async fn deliver(state: &AppState, delivery: Delivery, kind: &'static str) -
     let content = delivery.content.clone();
     match state.inbox.deliver(delivery).await? {
         DeliveryOutcome::Stored { recipients } => {
-            let entry = |seq: u64, body: EntryBody| InboxEntry {
-                seq,
+            let entry = |body: EntryBody| InboxEntry {
+                seq: 0,
                 message_id: message_id.clone(),
                 sender_user: sender_user.clone(),
                 sender_device: sender_device.clone(),
                 server_ts,
                 body,
             };
-            match &content {
+            match content {
                 DeliveryContent::PerDevice(payloads) => {
+                    // Only devices that are online get a frame made (the hub asks for them).
                     let by_device: HashMap<&DeviceAddress, &String> = payloads.iter().map(|(d, c)| (d, c)).collect();
                     state.hub.push(&recipients, |device, seq| {
                         let ciphertext = (*by_device.get(device)?).clone();
-                        Some(entry(seq, EntryBody::Direct { ciphertext }))
+                        Some(EntryFrame::new(entry(EntryBody::Direct { ciphertext }))?.with_seq(seq))
                     });
                 }
                 DeliveryContent::Shared { body, .. } => {
-                    state.hub.push(&recipients, |_, seq| Some(entry(seq, (**body).clone())))
+                    // One frame for every member: only the seq differs.
+                    if let Some(frame) = EntryFrame::new(entry(*body)) {
+                        state.hub.push(&recipients, |_, seq| Some(frame.with_seq(seq)));
+                    } else {
+                        state.hub.push(&recipients, |_, _| None);
+                    }
                 }
             }
             state.metrics.messages_stored.get_or_create(&KindLabels { kind }).inc();

@@ -1,0 +1,96 @@
+//! Entry frames made once per message, not once per recipient.
+//!
+//! A group message goes to every member's device with the same body and only a different `seq`.
+//! Its `entry` frame is serialized once, cut at the `seq` (the first field, so the cut is always
+//! at the same place), and shared: each recipient's socket writes the frame's start, its own
+//! `seq` and the shared rest. Building 1,000 entries and serializing each (a clone of the body,
+//! then the whole JSON) was most of a fan-out's CPU on the sockets' side.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use sotto_proto::{InboxEntry, ServerFrame};
+
+/// How every entry frame starts, up to its `seq`'s digits.
+const PREFIX: &str = r#"{"type":"entry","entry":{"seq":"#;
+
+/// One recipient's entry: its `seq` and the frame's shared rest.
+#[derive(Debug, Clone)]
+pub struct PushedEntry {
+    pub seq: u64,
+    rest: Arc<str>,
+}
+
+/// The JSON of an entry frame after its `seq`, for any `seq`.
+#[derive(Debug, Clone)]
+pub struct EntryFrame {
+    rest: Arc<str>,
+}
+
+impl EntryFrame {
+    /// `entry`'s frame; its `seq` is ignored. `None` if the JSON does not start as expected
+    /// (then push nothing and let the socket read the store).
+    pub fn new(mut entry: InboxEntry) -> Option<EntryFrame> {
+        entry.seq = 0;
+        let text = serde_json::to_string(&ServerFrame::Entry { entry }).ok()?;
+        let rest = text.strip_prefix(PREFIX)?.strip_prefix('0')?;
+        Some(EntryFrame { rest: rest.into() })
+    }
+
+    /// The entry for the recipient whose `seq` this is.
+    pub fn with_seq(&self, seq: u64) -> PushedEntry {
+        PushedEntry { seq, rest: self.rest.clone() }
+    }
+}
+
+impl PushedEntry {
+    /// The whole frame, as serde would write it.
+    pub fn text(&self) -> String {
+        let mut text = String::with_capacity(PREFIX.len() + 20 + self.rest.len());
+        text.push_str(PREFIX);
+        let _ = write!(text, "{}", self.seq);
+        text.push_str(&self.rest);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sotto_proto::{DeviceId, EntryBody, GroupId, MessageId, UserId};
+
+    fn entry(seq: u64, body: EntryBody, sender_device: Option<DeviceId>) -> InboxEntry {
+        InboxEntry {
+            seq,
+            message_id: MessageId::parse("message-0001").unwrap(),
+            sender_user: UserId::parse("alice").unwrap(),
+            sender_device,
+            server_ts: 1_767_225_600_000,
+            body,
+        }
+    }
+
+    #[test]
+    fn a_spliced_frame_is_what_serde_writes_for_that_seq() {
+        let group = EntryBody::Group {
+            group_id: GroupId::parse("g7Hk2Lm9Qx").unwrap(),
+            // A ciphertext holding what the cut looks for must not move it.
+            ciphertext: r#"{"seq":0 "seq":18446744073709551615"#.into(),
+        };
+        let bodies = [
+            (group, Some(DeviceId::parse("Hn7pR2mZc8").unwrap())),
+            (EntryBody::Direct { ciphertext: "AwogTo1DNFwLJgvUBQ7G".into() }, None),
+        ];
+        for (body, device) in bodies {
+            let frame = EntryFrame::new(entry(77, body.clone(), device.clone())).unwrap();
+            for seq in [0, 1, 9, 10, 4_294_967_296, u64::MAX] {
+                let expected =
+                    serde_json::to_string(&ServerFrame::Entry { entry: entry(seq, body.clone(), device.clone()) })
+                        .unwrap();
+                let pushed = frame.with_seq(seq);
+                assert_eq!(pushed.seq, seq);
+                assert_eq!(pushed.text(), expected);
+            }
+        }
+    }
+}
