@@ -13,6 +13,7 @@
 //! too), or a batch of entries flushed: a long replay to a slow but reading client, during which
 //! its Pongs wait unread, is progress, whereas a dead peer soon fills its send buffer.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use tracing::instrument;
 
 use crate::auth::Authenticated;
 use crate::error::{AppError, AppResult};
-use crate::hub::Subscription;
+use crate::hub::{Delivery, Subscription};
 use crate::state::AppState;
 
 /// Entries read from the store per round while pushing.
@@ -116,7 +117,7 @@ pub async fn connect(
 
 #[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
 async fn serve(state: AppState, device: DeviceAddress, mut socket: WebSocket) {
-    let mut sub = state.hub.subscribe(&device);
+    let sub = state.hub.subscribe(&device);
     state.metrics.websocket_connections.inc();
     tracing::debug!("socket open");
     // Entries acked but not yet committed are not sent again.
@@ -127,7 +128,7 @@ async fn serve(state: AppState, device: DeviceAddress, mut socket: WebSocket) {
     // The watchdog runs beside the session, not in its loop: a session stuck sending to a peer
     // that stopped reading is cut off too.
     let ended = tokio::select! {
-        ended = session.run(&mut socket, &mut sub, liveness.ping_interval) => Some(ended),
+        ended = session.run(&mut socket, &sub, liveness.ping_interval) => Some(ended),
         () = heard.silent_for(liveness.ping_interval + liveness.pong_timeout) => None,
     };
     match ended {
@@ -165,7 +166,7 @@ impl SocketSession<'_> {
     async fn run(
         &mut self,
         socket: &mut WebSocket,
-        sub: &mut Subscription,
+        sub: &Subscription,
         ping_interval: Duration,
     ) -> Result<(), SocketEnd> {
         self.push_pending(socket).await?;
@@ -193,40 +194,54 @@ impl SocketSession<'_> {
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => self.heard.now(),
                 },
-                Some(entry) = sub.entries.recv() => self.push_fresh(socket, entry, &mut sub.entries).await?,
-                _ = sub.wake.notified() => self.push_pending(socket).await?,
-                Some(frame) = sub.ephemeral.recv() => {
-                    send(socket, &frame).await?;
-                    self.state.metrics.ephemeral_relayed.inc();
-                }
+                () = sub.mailbox.changed() => self.deliver(socket, sub.mailbox.take()).await?,
                 _ = ping.tick() => socket.send(Message::Ping(Default::default())).await?,
             }
         }
     }
 
-    /// Sends entries pushed by the hub (with whatever else is queued), in seq order; on a gap it
-    /// reads the missing entries from the store instead.
-    async fn push_fresh(
-        &mut self,
-        socket: &mut WebSocket,
-        first: InboxEntry,
-        queue: &mut tokio::sync::mpsc::Receiver<InboxEntry>,
-    ) -> Result<(), SocketEnd> {
-        let mut next = Some(first);
+    /// Sends what the hub put in the socket's mailbox: pushed entries, then the store's if it
+    /// asked for a read, then ephemeral frames.
+    async fn deliver(&mut self, socket: &mut WebSocket, delivery: Delivery) -> Result<(), SocketEnd> {
+        let Delivery { entries, read_store, ephemeral } = delivery;
+        if !entries.is_empty() {
+            self.push_fresh(socket, entries).await?;
+        }
+        if read_store {
+            self.push_pending(socket).await?;
+        }
+        if !ephemeral.is_empty() {
+            let n = ephemeral.len() as u64;
+            for frame in ephemeral {
+                socket.feed(Message::Text(serde_json::to_string(&frame)?.into())).await?;
+            }
+            socket.flush().await?;
+            self.state.metrics.ephemeral_relayed.inc_by(n);
+        }
+        Ok(())
+    }
+
+    /// Sends entries pushed by the hub, in seq order; on a gap it reads the missing entries from
+    /// the store instead (and skips the queued ones that read covered).
+    async fn push_fresh(&mut self, socket: &mut WebSocket, entries: VecDeque<InboxEntry>) -> Result<(), SocketEnd> {
         let mut sent = 0u64;
-        while let Some(entry) = next.take() {
+        let mut unflushed = 0u32;
+        for entry in entries {
             if entry.seq == self.last_sent + 1 {
                 let seq = entry.seq;
                 socket.feed(Message::Text(serde_json::to_string(&ServerFrame::Entry { entry })?.into())).await?;
                 self.last_sent = seq;
                 sent += 1;
+                unflushed += 1;
+                if unflushed == PUSH_BATCH {
+                    socket.flush().await?;
+                    self.heard.now();
+                    unflushed = 0;
+                }
             } else if entry.seq > self.last_sent {
                 // Something is missing (pushed out of order, or dropped): the store has it.
                 socket.flush().await?;
                 self.push_pending(socket).await?;
-            }
-            if sent < u64::from(PUSH_BATCH) {
-                next = queue.try_recv().ok();
             }
         }
         socket.flush().await?;
