@@ -137,6 +137,13 @@ pub struct Subscription {
     pub close: CancellationToken,
 }
 
+impl Subscription {
+    /// This connection's number, unique in this process.
+    pub fn conn(&self) -> u64 {
+        self.conn
+    }
+}
+
 impl Hub {
     /// Registers `device`; an older connection of the same device is told to close.
     pub fn subscribe(self: &Arc<Self>, device: &DeviceAddress) -> Subscription {

@@ -33,7 +33,13 @@ use crate::state::AppState;
 
 /// Entries read from the store per round while pushing.
 const PUSH_BATCH: u32 = 256;
-const READ_BUFFER_BYTES: usize = 4096;
+/// Client frames are acks and typing notices (tens of bytes); tungstenite allocates this much
+/// per socket up front and zero-fills it on every read. A larger frame grows it for itself.
+const READ_BUFFER_BYTES: usize = 1024;
+/// Frames fed are written to the peer once this many bytes are buffered (and on flush). The
+/// buffer keeps the largest size it reached, for as long as the socket lives: tungstenite's
+/// 128 KiB default let one long replay pin ~128 KiB to a socket that then idles.
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 pub const DEFAULT_PING_INTERVAL_SECS: u64 = 30;
 pub const DEFAULT_PONG_TIMEOUT_SECS: u64 = 30;
 /// How long the close frame to a socket that stopped answering may take to leave.
@@ -107,6 +113,7 @@ pub async fn connect(
         // Client frames are small (acks, typing). tungstenite zero-fills its read buffer up to
         // this size on every read; its 128 KiB default made zeroing the top cost of fan-out.
         .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
@@ -171,8 +178,10 @@ impl SocketSession<'_> {
     ) -> Result<(), SocketEnd> {
         self.push_pending(socket).await?;
         send(socket, &ServerFrame::Synced { up_to: self.last_sent }).await?;
-        let mut ping = tokio::time::interval(ping_interval);
-        ping.tick().await;
+        // The first ping at a random point of the first interval: sockets that connected
+        // together (clients reconnecting after a restart) are not all pinged together.
+        let first_ping = tokio::time::Instant::now() + ping_offset(ping_interval, sub.conn());
+        let mut ping = tokio::time::interval_at(first_ping, ping_interval);
         loop {
             tokio::select! {
                 biased;
@@ -341,6 +350,15 @@ impl SocketSession<'_> {
         self.state.hub.send_ephemeral(&users, self.device, &frame);
         Ok(())
     }
+}
+
+/// Where in `[0, interval)` a socket's first ping goes: a hash of its connection number with the
+/// process's random hash keys, so it differs between sockets and between runs.
+fn ping_offset(interval: Duration, conn: u64) -> Duration {
+    use std::hash::BuildHasher;
+    let spread = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
+    let hash = std::collections::hash_map::RandomState::new().hash_one(conn);
+    Duration::from_nanos(hash.checked_rem(spread).unwrap_or(0))
 }
 
 async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), SocketEnd> {
