@@ -3,12 +3,14 @@
 //! of it, and 1,000-member group fan-out; with `--postgres`, the same 1:1 run on PostgreSQL, on
 //! one node and on two nodes sharing the database (messages crossing nodes, and staying on
 //! theirs); then a flood of 1,000 bogus sign-ins (server memory and an ordinary request's latency
-//! meanwhile). Prints a table, then one JSON line.
+//! meanwhile); then 10,000 idle WebSockets held open (server memory per socket, idle CPU, and
+//! waves of reconnects). Prints a table, then one JSON line.
 //!
 //! Build both binaries first: `cargo build --release -p sotto-server -p sotto-bench`.
 
 mod drive;
 mod forwarder;
+mod idle;
 mod measure;
 mod postgres;
 mod relay;
@@ -70,6 +72,18 @@ pub struct Args {
     /// Skip the sign-in flood.
     #[arg(long)]
     skip_sign_in: bool,
+    /// Idle authenticated WebSockets held open in the idle step [default: 10000; --quick: 500].
+    #[arg(long)]
+    idle_sockets: Option<usize>,
+    /// Seconds of the idle step's measured idle window [default: 10; --quick: 2].
+    #[arg(long)]
+    idle_secs: Option<f64>,
+    /// Close-all / reopen-all waves after the idle window.
+    #[arg(long, default_value_t = 3)]
+    idle_waves: usize,
+    /// Skip the idle-socket step.
+    #[arg(long)]
+    skip_idle: bool,
     /// Skip the relay runs (forwarder baseline only).
     #[arg(long)]
     skip_relay: bool,
@@ -110,6 +124,7 @@ pub struct Settings {
     pub data_parent: Option<PathBuf>,
     pub forwarder: bool,
     pub signin: Option<signin::SigninPlan>,
+    pub idle: Option<idle::IdlePlan>,
 }
 
 fn settings(args: &Args) -> anyhow::Result<Settings> {
@@ -135,6 +150,10 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
         let bin = server_process::locate(args.server_bin.as_deref())?;
         Some(bin)
     };
+    let idle_secs = args.idle_secs.unwrap_or(if q { 2.0 } else { 10.0 });
+    if idle_secs.is_nan() || idle_secs < 1.0 {
+        bail!("--idle-secs must be at least 1 (the server pings every second in the idle step)");
+    }
     let fan = (!args.skip_fanout).then(|| FanPlan {
         members: args.group_size.unwrap_or(if q { 20 } else { 1000 }).max(1),
         messages: args.group_messages.unwrap_or(if q { 20 } else { 200 }).max(1),
@@ -161,6 +180,12 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
         signin: (!args.skip_sign_in && !args.skip_relay).then(|| signin::SigninPlan {
             sign_ins: args.sign_ins.unwrap_or(if q { 100 } else { 1000 }).max(1),
             concurrency: args.sign_in_concurrency.max(1),
+        }),
+        idle: (!args.skip_idle && !args.skip_relay).then(|| idle::IdlePlan {
+            sockets: args.idle_sockets.unwrap_or(if q { 500 } else { 10_000 }).max(1),
+            ping_interval: Duration::from_secs(1),
+            window: Duration::from_secs_f64(idle_secs),
+            waves: args.idle_waves,
         }),
     })
 }
@@ -220,6 +245,10 @@ async fn run(s: Settings) -> anyhow::Result<report::Report> {
         if let Some(plan) = s.signin {
             eprintln!("[sign-in flood] {} bogus sign-ins, {} at once", plan.sign_ins, plan.concurrency);
             out.signin = Some(signin::run(bin, s.data_parent.as_deref(), plan).await.context("sign-in flood")?);
+        }
+        if let Some(plan) = s.idle {
+            eprintln!("[idle] {} idle WebSockets, {} waves of reconnects", plan.sockets, plan.waves);
+            out.idle = Some(idle::run(bin, s.data_parent.as_deref(), plan).await.context("idle-socket step")?);
         }
     }
     if s.forwarder {

@@ -14,14 +14,14 @@ use rand_core::{OsRng, RngCore};
 use serde::Serialize;
 use sotto_proto::{
     ClientFrame, ConfirmDevicesRequest, DeviceAddress, DeviceConfirmation, DeviceKeys, DevicePayload, EntryBody,
-    GroupAction, GroupChange, GroupId, GroupInfo, MessageId, RegisterRequest, SendDirectRequest, SendGroupRequest,
-    ServerFrame, Session, SignedGroupChange, UserId, UserIdentity,
+    ExternalLoginRequest, GroupAction, GroupChange, GroupId, GroupInfo, MessageId, RegisterRequest, SendDirectRequest,
+    SendGroupRequest, ServerFrame, Session, SignedGroupChange, UserId, UserIdentity,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
-use tokio_tungstenite::tungstenite::protocol::Message;
+use tokio_tungstenite::tungstenite::protocol::{Message, WebSocketConfig};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
@@ -232,11 +232,35 @@ impl Api {
         Ok(())
     }
 
+    /// Signs a new device in with an external issuer's token (`POST /v1/sessions/external`):
+    /// no password, so no argon2 hash on the server.
+    pub async fn sign_in_external(&self, token: String) -> anyhow::Result<Device> {
+        let req = ExternalLoginRequest { token, device_name: Some("bench".into()) };
+        let resp = self
+            .http
+            .post(format!("{}/v1/sessions/external", self.base))
+            .json(&req)
+            .send()
+            .await
+            .context("POST /v1/sessions/external")?;
+        let session: Session = check(resp, "external sign-in").await?.json().await.context("reading the session")?;
+        Ok(Device {
+            addr: DeviceAddress { user_id: session.user_id, device_id: session.device_id },
+            token: session.access_token,
+            keys: None,
+        })
+    }
+
     /// Opens the device's WebSocket and reads until `synced`.
     pub async fn connect(&self, d: &Device) -> anyhow::Result<Ws> {
+        self.connect_with(d, None).await
+    }
+
+    /// [`Api::connect`] with the client's own WebSocket settings.
+    pub async fn connect_with(&self, d: &Device, config: Option<WebSocketConfig>) -> anyhow::Result<Ws> {
         let mut req = self.ws_url.as_str().into_client_request()?;
         req.headers_mut().insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {}", d.token))?);
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, config, true)
             .await
             .with_context(|| format!("WebSocket of {}", d.addr.user_id))?;
         let synced = async {

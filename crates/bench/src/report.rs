@@ -65,6 +65,7 @@ pub struct Report {
     pub relay_fanout: Option<FanResult>,
     pub forwarder_fanout: Option<FanResult>,
     pub signin: Option<crate::signin::SigninResult>,
+    pub idle: Option<crate::idle::IdleResult>,
     /// WARN/ERROR lines of the server's log.
     pub server_warnings: Vec<String>,
     /// CPU used by other processes just before the run (% of one core).
@@ -92,6 +93,21 @@ fn lat_rows<T>(label: &str, a: Option<&T>, b: Option<&T>, get: impl Fn(&T) -> Su
 
 fn cpu(sut: f64, c: &CpuUse) -> String {
     format!("{sut:.0}/{:.0}/{:.0}", c.load_generator_pct, c.other_pct)
+}
+
+/// CPU time per delivered message of the system under test and of the load generator, in µs,
+/// from their shares of a core (`pct`) at `rate` messages per second.
+fn us_per_message(sut_pct: f64, generator_pct: f64, rate: f64) -> Option<(f64, f64)> {
+    (rate > 0.0).then(|| (sut_pct / 100.0 * 1e6 / rate, generator_pct / 100.0 * 1e6 / rate))
+}
+
+fn us_cell(v: Option<(f64, f64)>) -> String {
+    v.map_or_else(|| "-".to_owned(), |(sut, generator)| format!("{sut:.1}/{generator:.1}"))
+}
+
+/// The SUT's share of a core in a 1:1 run: the relay process, or the forwarder's threads.
+fn sut_pct(c: &CpuUse) -> f64 {
+    c.server_pct + c.forwarder_pct
 }
 
 fn cpu_with_db(c: &CpuUse) -> String {
@@ -253,6 +269,15 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
         cell(fp, |x| cpu(x.cpu_at_max.forwarder_pct, &x.cpu_at_max)),
     );
     row(
+        "CPU per msg at max: SUT/generator (us)",
+        cell(rp, |x| {
+            us_cell(us_per_message(sut_pct(&x.cpu_at_max), x.cpu_at_max.load_generator_pct, x.max_delivered_per_s))
+        }),
+        cell(fp, |x| {
+            us_cell(us_per_message(sut_pct(&x.cpu_at_max), x.cpu_at_max.load_generator_pct, x.max_delivered_per_s))
+        }),
+    );
+    row(
         "open loop at half max (msg/s)",
         cell(rp, |x| format!("{:.0}", x.half_rate_target)),
         cell(fp, |x| format!("{:.0}", x.half_rate_target)),
@@ -272,6 +297,15 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
         "CPU at half: SUT/generator/other (%core)",
         cell(rp, |x| cpu(x.cpu_at_half.server_pct, &x.cpu_at_half)),
         cell(fp, |x| cpu(x.cpu_at_half.forwarder_pct, &x.cpu_at_half)),
+    );
+    row(
+        "CPU per msg at half: SUT/generator (us)",
+        cell(rp, |x| {
+            us_cell(us_per_message(sut_pct(&x.cpu_at_half), x.cpu_at_half.load_generator_pct, x.half_rate_delivered))
+        }),
+        cell(fp, |x| {
+            us_cell(us_per_message(sut_pct(&x.cpu_at_half), x.cpu_at_half.load_generator_pct, x.half_rate_delivered))
+        }),
     );
     row(
         "lost / duplicated / errors",
@@ -340,6 +374,10 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
         );
     }
 
+    if let Some(i) = &r.idle {
+        print_idle(i);
+    }
+
     // Ratios and targets.
     let throughput_ratio = match (rp, fp) {
         (Some(a), Some(b)) if b.max_delivered_per_s > 0.0 => Some(a.max_delivered_per_s / b.max_delivered_per_s),
@@ -393,6 +431,23 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
             nodes.same_node_two_over_one.map_or("-".into(), |x| format!("{x:.3}"))
         );
     }
+    let idle_kib = r.idle.as_ref().map(|i| i.kib_per_socket <= IDLE_KIB_TARGET);
+    let idle_growth = r.idle.as_ref().map(idle_growth_met);
+    println!(
+        "  server memory per idle socket:            {}   target <= {IDLE_KIB_TARGET:.0} KiB: {}",
+        r.idle.as_ref().map_or("-".into(), |i| format!("{:.1} KiB at {}", i.kib_per_socket, i.sockets)),
+        verdict(idle_kib)
+    );
+    println!(
+        "  growth per socket across reconnect waves: {}   target <= {IDLE_GROWTH_KIB:.0} KiB (none): {}",
+        r.idle.as_ref().map_or("-".into(), |i| i
+            .waves
+            .iter()
+            .map(|w| format!("{:+.1}", w.growth_kib_per_socket))
+            .collect::<Vec<_>>()
+            .join(" ")),
+        verdict(idle_growth)
+    );
     let signin_rss = r.signin.as_ref().map(|f| f.rss_peak_mib <= 100.0 && f.errors == 0);
     let signin_p99 = r.signin.as_ref().map(|f| f.ordinary.p99_us <= 50_000 && f.ordinary_errors == 0);
     println!(
@@ -440,6 +495,13 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
         "relay_fanout": rf,
         "forwarder_fanout": ff,
         "sign_in_flood": r.signin,
+        "idle_sockets": r.idle,
+        "cpu_us_per_message": {
+            "relay_at_max": rp.and_then(|x| us_per_message(sut_pct(&x.cpu_at_max), x.cpu_at_max.load_generator_pct, x.max_delivered_per_s)),
+            "relay_at_half": rp.and_then(|x| us_per_message(sut_pct(&x.cpu_at_half), x.cpu_at_half.load_generator_pct, x.half_rate_delivered)),
+            "forwarder_at_max": fp.and_then(|x| us_per_message(sut_pct(&x.cpu_at_max), x.cpu_at_max.load_generator_pct, x.max_delivered_per_s)),
+            "forwarder_at_half": fp.and_then(|x| us_per_message(sut_pct(&x.cpu_at_half), x.cpu_at_half.load_generator_pct, x.half_rate_delivered)),
+        },
         "ratios": {
             "relay_over_forwarder_throughput": throughput_ratio,
             "relay_minus_forwarder_p99_at_half_ms": p99_diff_ms,
@@ -455,6 +517,8 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
             "fanout_last_member_p99_le_50ms": fan_ok,
             "sign_in_flood_peak_rss_le_100mib": signin_rss,
             "sign_in_flood_ordinary_p99_le_50ms": signin_p99,
+            "idle_socket_le_8kib": idle_kib,
+            "idle_no_growth_across_waves": idle_growth,
             "postgres_throughput_ge_0_7_sqlite": nodes.postgres_ge_07,
             "cross_node_adds_le_2ms_p99": nodes.crossing_le_2ms,
             "two_nodes_lose_no_throughput": nodes.two_nodes_no_loss,
@@ -464,4 +528,44 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
     });
     println!("{}", serde_json::to_string(&line)?);
     Ok(())
+}
+
+/// The target for the server's memory per idle authenticated WebSocket.
+const IDLE_KIB_TARGET: f64 = 8.0;
+/// "No growth across waves": every wave ends within this much per socket of the first open
+/// (the allocator's noise at 10,000 sockets is a fraction of it).
+const IDLE_GROWTH_KIB: f64 = 1.0;
+
+fn idle_growth_met(i: &crate::idle::IdleResult) -> bool {
+    !i.waves.is_empty() && i.waves.iter().all(|w| w.growth_kib_per_socket <= IDLE_GROWTH_KIB)
+}
+
+fn print_idle(i: &crate::idle::IdleResult) {
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!();
+    println!(
+        "idle sockets: {} authenticated WebSockets held open, the server pinging each every {:.0} s",
+        i.sockets, i.ping_interval_secs
+    );
+    println!("  signed in in {:.1} s, opened (each to `synced`) in {:.1} s", i.sign_in_secs, i.connect_secs);
+    println!(
+        "  server RSS: {:.1} MiB before, {:.1} MiB with the sockets open: {:.2} KiB per socket",
+        mib(i.rss_before_kib),
+        mib(i.rss_open_kib),
+        i.kib_per_socket
+    );
+    println!(
+        "  idle {:.0} s: server CPU {:.1}% of a core, {} pings answered, {:.1} us of server CPU per ping",
+        i.window_secs, i.server_cpu_pct, i.pings, i.server_us_per_ping
+    );
+    for (n, w) in i.waves.iter().enumerate() {
+        println!(
+            "  wave {}: all closed {:.1} MiB, all reopened in {:.1} s {:.1} MiB ({:+.2} KiB per socket since the first open)",
+            n + 1,
+            mib(w.rss_closed_kib),
+            w.connect_secs,
+            mib(w.rss_open_kib),
+            w.growth_kib_per_socket
+        );
+    }
 }

@@ -43,7 +43,7 @@ pub struct SigninResult {
 }
 
 /// `VmRSS` or `VmHWM` of `pid`, in MiB.
-fn memory_mib(pid: u32, field: &str) -> anyhow::Result<f64> {
+pub(crate) fn memory_mib(pid: u32, field: &str) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading the server's memory")?;
     let kib: f64 = status
         .lines()

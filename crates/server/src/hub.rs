@@ -1,29 +1,35 @@
 //! Which devices are online right now, and how to wake them.
 //!
-//! A connected device has one [`Subscription`]:
+//! A connected device has one [`Subscription`], whose [`Mailbox`] holds:
 //! - a bounded queue of entries pushed right after they were committed, so the common case needs
 //!   no read from the store. Each entry carries its seq; the socket sends it only if it follows
 //!   the last seq it sent, and otherwise (a gap, or entries reordered between two senders) reads
 //!   the missing ones from the store, which stays the source of truth;
-//! - a [`Notify`] poked when the queue is full or for entries not pushed (membership events): the
-//!   socket then reads from the store. `Notify` keeps a permit when nobody waits, so a wake-up
-//!   between "read" and "wait" is never lost;
+//! - a "read the store" flag, set when the queue is full or for entries not pushed (membership
+//!   events): the socket then reads from the store;
 //! - a bounded queue of ephemeral frames (dropped when full: best effort by definition);
-//! - a token that closes the socket when a newer connection of the same device replaces it or
-//!   the device is deleted.
+//!
+//! and a [`Notify`] poked after each of these changes. `Notify` keeps a permit when nobody waits,
+//! and everything is put in the mailbox before the poke, so a wake-up between "take" and "wait"
+//! is never lost. A subscription also has a token that closes the socket when a newer connection
+//! of the same device replaces it or the device is deleted.
+//!
+//! An idle mailbox costs a few hundred bytes: empty `VecDeque`s allocate nothing, and the socket
+//! takes a queue's whole buffer with it when it empties it. (Per-socket tokio channels, which
+//! allocate their first 32-slot block up front, cost ~17 KiB per idle socket; measured.)
 //!
 //! With several nodes (see [`crate::bus`]), what the hub does for devices connected elsewhere
 //! goes to the other nodes as a [`BusEvent`], and their events are applied here
 //! ([`Hub::apply`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use sotto_proto::{DeviceAddress, ServerFrame, UserId};
 
 use crate::bus::{BusEvent, BusSlot};
 use crate::pushed::PushedEntry;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 const EPHEMERAL_QUEUE: usize = 64;
@@ -31,9 +37,7 @@ const ENTRY_QUEUE: usize = 1024;
 
 struct Entry {
     conn: u64,
-    wake: Arc<Notify>,
-    entries: mpsc::Sender<PushedEntry>,
-    ephemeral: mpsc::Sender<ServerFrame>,
+    mailbox: Arc<Mailbox>,
     close: CancellationToken,
 }
 
@@ -51,26 +55,103 @@ impl std::fmt::Debug for Hub {
     }
 }
 
+/// What the hub has for one connected socket, shared by the hub (which fills it) and the socket
+/// (which empties it).
+#[derive(Default)]
+pub struct Mailbox {
+    queued: Mutex<Delivery>,
+    /// Poked after anything was put in `queued`.
+    signal: Notify,
+}
+
+/// What a socket takes out of its [`Mailbox`] at once.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    /// Entries pushed right after their commit, in push order (not always seq order).
+    pub entries: VecDeque<PushedEntry>,
+    /// Entries were committed that are not in `entries`: read the store.
+    pub read_store: bool,
+    pub ephemeral: VecDeque<ServerFrame>,
+}
+
+impl Delivery {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && !self.read_store && self.ephemeral.is_empty()
+    }
+}
+
+impl Mailbox {
+    /// Queues `entry`, or when the queue is full, asks for a read of the store instead.
+    fn push(&self, entry: Option<PushedEntry>) {
+        {
+            let mut q = self.lock();
+            match entry {
+                Some(entry) if q.entries.len() < ENTRY_QUEUE => q.entries.push_back(entry),
+                _ => q.read_store = true,
+            }
+        }
+        self.signal.notify_one();
+    }
+
+    /// Asks the socket to read its inbox from the store.
+    fn wake(&self) {
+        self.lock().read_store = true;
+        self.signal.notify_one();
+    }
+
+    /// Queues an ephemeral frame; false (the frame dropped) when the queue is full.
+    fn push_ephemeral(&self, frame: &ServerFrame) -> bool {
+        {
+            let mut q = self.lock();
+            if q.ephemeral.len() >= EPHEMERAL_QUEUE {
+                return false;
+            }
+            q.ephemeral.push_back(frame.clone());
+        }
+        self.signal.notify_one();
+        true
+    }
+
+    /// Everything queued, leaving the mailbox empty (and its buffers with the caller).
+    pub fn take(&self) -> Delivery {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Resolves once something was put in the mailbox since the last time this resolved (at
+    /// once if that was while nobody waited). Cancel-safe: a poke is never lost.
+    pub async fn changed(&self) {
+        self.signal.notified().await;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Delivery> {
+        // Each mutation is a single push or flag: a panic cannot leave the queues half-updated.
+        self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// A connected socket's registration; unregisters itself when dropped.
 pub struct Subscription {
     hub: Arc<Hub>,
     device: DeviceAddress,
     conn: u64,
-    pub wake: Arc<Notify>,
-    pub entries: mpsc::Receiver<PushedEntry>,
-    pub ephemeral: mpsc::Receiver<ServerFrame>,
+    pub mailbox: Arc<Mailbox>,
     pub close: CancellationToken,
+}
+
+impl Subscription {
+    /// This connection's number, unique in this process.
+    pub fn conn(&self) -> u64 {
+        self.conn
+    }
 }
 
 impl Hub {
     /// Registers `device`; an older connection of the same device is told to close.
     pub fn subscribe(self: &Arc<Self>, device: &DeviceAddress) -> Subscription {
         let conn = self.next_conn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let wake = Arc::new(Notify::new());
-        let (tx, rx) = mpsc::channel(EPHEMERAL_QUEUE);
-        let (entries_tx, entries) = mpsc::channel(ENTRY_QUEUE);
+        let mailbox = Arc::new(Mailbox::default());
         let close = CancellationToken::new();
-        let entry = Entry { conn, wake: wake.clone(), entries: entries_tx, ephemeral: tx, close: close.clone() };
+        let entry = Entry { conn, mailbox: mailbox.clone(), close: close.clone() };
         {
             let mut online = self.lock();
             if let Some(old) = online.entry(device.user_id.clone()).or_default().insert(device.device_id.clone(), entry)
@@ -79,7 +160,7 @@ impl Hub {
             }
         }
         crate::bus::publish(&self.bus, BusEvent::Connected { device: device.clone() });
-        Subscription { hub: self.clone(), device: device.clone(), conn, wake, entries, ephemeral: rx, close }
+        Subscription { hub: self.clone(), device: device.clone(), conn, mailbox, close }
     }
 
     /// Wakes the sockets of these devices (those that are online, here or on another node).
@@ -96,7 +177,7 @@ impl Hub {
         let mut elsewhere = Vec::new();
         for d in devices {
             match online.get(&d.user_id).and_then(|m| m.get(&d.device_id)) {
-                Some(e) => e.wake.notify_one(),
+                Some(e) => e.mailbox.wake(),
                 None => elsewhere.push(d.clone()),
             }
         }
@@ -114,10 +195,7 @@ impl Hub {
                     elsewhere.push(d.clone());
                     continue;
                 };
-                let queued = make(d, *seq).is_some_and(|entry| e.entries.try_send(entry).is_ok());
-                if !queued {
-                    e.wake.notify_one();
-                }
+                e.mailbox.push(make(d, *seq));
             }
         }
         // Devices connected to another node read their entries from the store when woken.
@@ -145,7 +223,7 @@ impl Hub {
                 if *user == skip.user_id && *device_id == skip.device_id {
                     continue;
                 }
-                if e.ephemeral.try_send(frame.clone()).is_ok() {
+                if e.mailbox.push_ephemeral(frame) {
                     sent += 1;
                 }
             }
@@ -184,7 +262,7 @@ impl Hub {
     pub fn wake_all(&self) {
         for devices in self.lock().values() {
             for e in devices.values() {
-                e.wake.notify_one();
+                e.mailbox.wake();
             }
         }
     }
@@ -207,5 +285,153 @@ impl Drop for Subscription {
                 online.remove(&self.device.user_id);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+    use sotto_proto::{DeviceId, EntryBody, MessageId};
+
+    fn device(user: &str, id: &str) -> DeviceAddress {
+        DeviceAddress { user_id: UserId::parse(user).unwrap(), device_id: DeviceId::parse(id).unwrap() }
+    }
+
+    fn entry(seq: u64) -> PushedEntry {
+        let entry = sotto_proto::InboxEntry {
+            seq,
+            message_id: MessageId::parse(format!("message-{seq:08}")).unwrap(),
+            sender_user: UserId::parse("bob").unwrap(),
+            sender_device: None,
+            server_ts: 0,
+            body: EntryBody::Direct { ciphertext: "c".into() },
+        };
+        crate::pushed::EntryFrame::new(entry).unwrap().with_seq(seq)
+    }
+
+    fn typing() -> ServerFrame {
+        ServerFrame::Ephemeral {
+            from_user: UserId::parse("bob").unwrap(),
+            from_device: DeviceId::parse("B1").unwrap(),
+            group_id: None,
+            body: "typing".into(),
+        }
+    }
+
+    /// Whether the mailbox's `changed` resolves without waiting.
+    fn poked(sub: &Subscription) -> bool {
+        sub.mailbox.changed().now_or_never().is_some()
+    }
+
+    #[test]
+    fn pushed_entries_wait_in_the_mailbox_in_push_order() {
+        let hub = Arc::new(Hub::default());
+        let alice = device("alice", "A1");
+        let sub = hub.subscribe(&alice);
+        hub.push(&[(alice.clone(), 2)], |_, seq| Some(entry(seq)));
+        hub.push(&[(alice.clone(), 1)], |_, seq| Some(entry(seq)));
+        assert!(poked(&sub));
+        let got = sub.mailbox.take();
+        assert_eq!(got.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 1]);
+        assert!(!got.read_store);
+        assert!(sub.mailbox.take().is_empty());
+    }
+
+    #[test]
+    fn a_full_entry_queue_asks_for_a_read_of_the_store_instead() {
+        let hub = Arc::new(Hub::default());
+        let alice = device("alice", "A1");
+        let sub = hub.subscribe(&alice);
+        for seq in 1..=ENTRY_QUEUE as u64 + 5 {
+            hub.push(&[(alice.clone(), seq)], |_, seq| Some(entry(seq)));
+        }
+        let got = sub.mailbox.take();
+        assert_eq!(got.entries.len(), ENTRY_QUEUE);
+        assert_eq!(got.entries.back().map(|e| e.seq), Some(ENTRY_QUEUE as u64));
+        assert!(got.read_store);
+        // Emptied, it queues again.
+        hub.push(&[(alice.clone(), 2000)], |_, seq| Some(entry(seq)));
+        let got = sub.mailbox.take();
+        assert_eq!(got.entries.len(), 1);
+        assert!(!got.read_store);
+    }
+
+    #[test]
+    fn an_entry_not_made_and_a_wake_ask_for_a_read_of_the_store() {
+        let hub = Arc::new(Hub::default());
+        let alice = device("alice", "A1");
+        let sub = hub.subscribe(&alice);
+        hub.push(&[(alice.clone(), 1)], |_, _| None);
+        let got = sub.mailbox.take();
+        assert!(got.entries.is_empty() && got.read_store);
+        assert!(poked(&sub));
+        assert!(!poked(&sub), "one poke, one permit");
+        hub.wake(std::slice::from_ref(&alice));
+        assert!(poked(&sub));
+        assert!(sub.mailbox.take().read_store);
+        hub.wake_all();
+        assert!(sub.mailbox.take().read_store);
+    }
+
+    #[test]
+    fn ephemeral_frames_past_the_queue_are_dropped() {
+        let hub = Arc::new(Hub::default());
+        let (alice, bob) = (device("alice", "A1"), device("bob", "B1"));
+        let sub = hub.subscribe(&alice);
+        let bob_sub = hub.subscribe(&bob);
+        let users = [alice.user_id.clone(), bob.user_id.clone()];
+        for _ in 0..EPHEMERAL_QUEUE {
+            // The sender's own device is skipped.
+            assert_eq!(hub.send_ephemeral(&users, &bob, &typing()), 1);
+        }
+        assert_eq!(hub.send_ephemeral(&users, &bob, &typing()), 0);
+        let got = sub.mailbox.take();
+        assert_eq!(got.ephemeral.len(), EPHEMERAL_QUEUE);
+        assert!(got.entries.is_empty() && !got.read_store);
+        assert_eq!(hub.send_ephemeral(&users, &bob, &typing()), 1);
+        assert!(bob_sub.mailbox.take().is_empty());
+    }
+
+    #[test]
+    fn a_newer_connection_of_the_device_closes_the_older_one() {
+        let hub = Arc::new(Hub::default());
+        let alice = device("alice", "A1");
+        let old = hub.subscribe(&alice);
+        let new = hub.subscribe(&alice);
+        assert!(old.close.is_cancelled());
+        assert!(!new.close.is_cancelled());
+        // The old one's unregistering leaves the new one registered.
+        drop(old);
+        hub.push(&[(alice.clone(), 1)], |_, seq| Some(entry(seq)));
+        assert_eq!(new.mailbox.take().entries.len(), 1);
+        hub.disconnect(&alice);
+        assert!(new.close.is_cancelled());
+        drop(new);
+        assert!(hub.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn no_wake_is_lost_between_take_and_wait() {
+        let hub = Arc::new(Hub::default());
+        let alice = device("alice", "A1");
+        let sub = Arc::new(hub.subscribe(&alice));
+        // Taken (empty), then pushed before the socket waits: the wait returns at once.
+        assert!(sub.mailbox.take().is_empty());
+        hub.push(&[(alice.clone(), 1)], |_, seq| Some(entry(seq)));
+        tokio::time::timeout(std::time::Duration::from_secs(5), sub.mailbox.changed()).await.unwrap();
+        assert_eq!(sub.mailbox.take().entries.len(), 1);
+        // Pushed while the socket waits: it wakes.
+        let waiter = tokio::spawn({
+            let sub = sub.clone();
+            async move {
+                sub.mailbox.changed().await;
+                sub.mailbox.take()
+            }
+        });
+        tokio::task::yield_now().await;
+        hub.wake(std::slice::from_ref(&alice));
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await.unwrap().unwrap();
+        assert!(got.read_store);
     }
 }

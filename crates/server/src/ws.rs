@@ -22,6 +22,7 @@
 //! A send cut short by the socket's end is either stored or not; the client sends it again with
 //! the same message id, and the server answers a duplicate.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -38,13 +39,19 @@ use tracing::instrument;
 
 use crate::auth::Authenticated;
 use crate::error::{AppError, AppResult};
-use crate::hub::Subscription;
+use crate::hub::{Delivery, Subscription};
 use crate::pushed::PushedEntry;
 use crate::state::AppState;
 
 /// Entries read from the store per round while pushing.
 const PUSH_BATCH: u32 = 256;
-const READ_BUFFER_BYTES: usize = 4096;
+/// Client frames are acks and typing notices (tens of bytes); tungstenite allocates this much
+/// per socket up front and zero-fills it on every read. A larger frame grows it for itself.
+const READ_BUFFER_BYTES: usize = 1024;
+/// Frames fed are written to the peer once this many bytes are buffered (and on flush). The
+/// buffer keeps the largest size it reached, for as long as the socket lives: tungstenite's
+/// 128 KiB default let one long replay pin ~128 KiB to a socket that then idles.
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 pub const DEFAULT_PING_INTERVAL_SECS: u64 = 30;
 pub const DEFAULT_PONG_TIMEOUT_SECS: u64 = 30;
 /// Sends a socket may have accepted and not yet answered; past this it is not read.
@@ -120,6 +127,7 @@ pub async fn connect(
         // Client frames are small (acks, typing). tungstenite zero-fills its read buffer up to
         // this size on every read; its 128 KiB default made zeroing the top cost of fan-out.
         .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
@@ -130,7 +138,7 @@ pub async fn connect(
 
 #[instrument(skip_all, fields(user = %device.user_id, device = %device.device_id))]
 async fn serve(state: AppState, device: DeviceAddress, mut socket: WebSocket) {
-    let mut sub = state.hub.subscribe(&device);
+    let sub = state.hub.subscribe(&device);
     state.metrics.websocket_connections.inc();
     tracing::debug!("socket open");
     // Entries acked but not yet committed are not sent again.
@@ -141,7 +149,7 @@ async fn serve(state: AppState, device: DeviceAddress, mut socket: WebSocket) {
     // The watchdog runs beside the session, not in its loop: a session stuck sending to a peer
     // that stopped reading is cut off too.
     let ended = tokio::select! {
-        ended = session.run(&mut socket, &mut sub, liveness.ping_interval) => Some(ended),
+        ended = session.run(&mut socket, &sub, liveness.ping_interval) => Some(ended),
         () = heard.silent_for(liveness.ping_interval + liveness.pong_timeout) => None,
     };
     match ended {
@@ -179,13 +187,15 @@ impl SocketSession<'_> {
     async fn run(
         &mut self,
         socket: &mut WebSocket,
-        sub: &mut Subscription,
+        sub: &Subscription,
         ping_interval: Duration,
     ) -> Result<(), SocketEnd> {
         self.push_pending(socket).await?;
         send(socket, &ServerFrame::Synced { up_to: self.last_sent }).await?;
-        let mut ping = tokio::time::interval(ping_interval);
-        ping.tick().await;
+        // The first ping at a random point of the first interval: sockets that connected
+        // together (clients reconnecting after a restart) are not all pinged together.
+        let first_ping = tokio::time::Instant::now() + ping_offset(ping_interval, sub.conn());
+        let mut ping = tokio::time::interval_at(first_ping, ping_interval);
         let mut sending = Sending::default();
         loop {
             tokio::select! {
@@ -222,39 +232,53 @@ impl SocketSession<'_> {
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => self.heard.now(),
                 },
-                Some(entry) = sub.entries.recv() => self.push_fresh(socket, entry, &mut sub.entries).await?,
-                _ = sub.wake.notified() => self.push_pending(socket).await?,
-                Some(frame) = sub.ephemeral.recv() => {
-                    send(socket, &frame).await?;
-                    self.state.metrics.ephemeral_relayed.inc();
-                }
+                () = sub.mailbox.changed() => self.deliver(socket, sub.mailbox.take()).await?,
                 _ = ping.tick() => socket.send(Message::Ping(Default::default())).await?,
             }
         }
     }
 
-    /// Sends entries pushed by the hub (with whatever else is queued), in seq order; on a gap it
-    /// reads the missing entries from the store instead.
-    async fn push_fresh(
-        &mut self,
-        socket: &mut WebSocket,
-        first: PushedEntry,
-        queue: &mut tokio::sync::mpsc::Receiver<PushedEntry>,
-    ) -> Result<(), SocketEnd> {
-        let mut next = Some(first);
+    /// Sends what the hub put in the socket's mailbox: pushed entries, then the store's if it
+    /// asked for a read, then ephemeral frames.
+    async fn deliver(&mut self, socket: &mut WebSocket, delivery: Delivery) -> Result<(), SocketEnd> {
+        let Delivery { entries, read_store, ephemeral } = delivery;
+        if !entries.is_empty() {
+            self.push_fresh(socket, entries).await?;
+        }
+        if read_store {
+            self.push_pending(socket).await?;
+        }
+        if !ephemeral.is_empty() {
+            let n = ephemeral.len() as u64;
+            for frame in ephemeral {
+                socket.feed(Message::Text(serde_json::to_string(&frame)?.into())).await?;
+            }
+            socket.flush().await?;
+            self.state.metrics.ephemeral_relayed.inc_by(n);
+        }
+        Ok(())
+    }
+
+    /// Sends entries pushed by the hub, in seq order; on a gap it reads the missing entries from
+    /// the store instead (and skips the queued ones that read covered).
+    async fn push_fresh(&mut self, socket: &mut WebSocket, entries: VecDeque<PushedEntry>) -> Result<(), SocketEnd> {
         let mut sent = 0u64;
-        while let Some(entry) = next.take() {
+        let mut unflushed = 0u32;
+        for entry in entries {
             if entry.seq == self.last_sent + 1 {
                 socket.feed(Message::Text(entry.text().into())).await?;
                 self.last_sent = entry.seq;
                 sent += 1;
+                unflushed += 1;
+                if unflushed == PUSH_BATCH {
+                    socket.flush().await?;
+                    self.heard.now();
+                    unflushed = 0;
+                }
             } else if entry.seq > self.last_sent {
                 // Something is missing (pushed out of order, or dropped): the store has it.
                 socket.flush().await?;
                 self.push_pending(socket).await?;
-            }
-            if sent < u64::from(PUSH_BATCH) {
-                next = queue.try_recv().ok();
             }
         }
         socket.flush().await?;
@@ -449,6 +473,15 @@ impl Sending {
             None => std::future::pending().await,
         }
     }
+}
+
+/// Where in `[0, interval)` a socket's first ping goes: a hash of its connection number with the
+/// process's random hash keys, so it differs between sockets and between runs.
+fn ping_offset(interval: Duration, conn: u64) -> Duration {
+    use std::hash::BuildHasher;
+    let spread = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
+    let hash = std::collections::hash_map::RandomState::new().hash_one(conn);
+    Duration::from_nanos(hash.checked_rem(spread).unwrap_or(0))
 }
 
 async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), SocketEnd> {
