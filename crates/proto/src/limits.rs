@@ -14,8 +14,10 @@ pub const MAX_AVATAR_BYTES: usize = 96 * 1024;
 pub const MAX_BLOB_PART_BYTES: u64 = 4 * 1024 * 1024;
 /// Recipients of one blob (as many as a group has members).
 pub const MAX_BLOB_RECIPIENTS: usize = MAX_GROUP_MEMBERS;
-/// Largest WebSocket frame a client may send: one send frame holds what an HTTP body may.
-pub const MAX_CLIENT_FRAME_BYTES: usize = MAX_BODY_BYTES;
+/// Largest WebSocket frame a client may send. Sends larger than this go over HTTP (whose body
+/// may be larger): a socket's read buffer keeps the size of the largest frame it read for as long
+/// as the socket lives, so this bounds what one idle socket can pin on the server.
+pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
 /// Sends in one `send` frame on the WebSocket.
 pub const MAX_SOCKET_SENDS: usize = 64;
 /// Largest ciphertext of one message to one device, or of one group message.
