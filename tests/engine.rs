@@ -73,6 +73,23 @@ async fn http_sends(server: &Server) -> u64 {
         .await
 }
 
+/// Waits for each of these queued messages to be reported sent (with the server's time).
+async fn sent(events: &mut tokio::sync::broadcast::Receiver<ClientEvent>, ids: &[&String]) {
+    let mut waiting: std::collections::BTreeSet<&String> = ids.iter().copied().collect();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !waiting.is_empty() {
+            if let ClientEvent::StatusChanged { message } = events.recv().await.unwrap()
+                && waiting.remove(&message.message_id)
+            {
+                assert_eq!(message.status, MessageStatus::Sent);
+                assert!(message.server_ts.is_some());
+            }
+        }
+    })
+    .await
+    .expect("the sends answered");
+}
+
 #[tokio::test]
 async fn sends_go_over_the_socket_while_online_and_over_http_otherwise() {
     let server = Server::start().await;
@@ -91,20 +108,7 @@ async fn sends_go_over_the_socket_while_online_and_over_http_otherwise() {
     let mut events = alice.subscribe();
     let direct = alice.send_text(&uid("bob"), "over the socket").await.unwrap();
     let in_group = alice.send_group_text(&group, "to the group over the socket").await.unwrap();
-    let mut sent = std::collections::BTreeSet::new();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while sent.len() < 2 {
-            if let ClientEvent::StatusChanged { message } = events.recv().await.unwrap()
-                && message.status == MessageStatus::Sent
-            {
-                assert!(message.server_ts.is_some());
-                sent.insert(message.message_id);
-            }
-        }
-    })
-    .await
-    .expect("both sends answered");
-    assert!(sent.contains(&direct.message_id) && sent.contains(&in_group.message_id));
+    sent(&mut events, &[&direct.message_id, &in_group.message_id]).await;
     assert_eq!(http_sends(&server).await, over_http, "nothing more went over HTTP");
     let over_socket = counter(&server, "sotto_socket_sends_total").await;
     assert!(over_socket >= 2);
@@ -112,18 +116,7 @@ async fn sends_go_over_the_socket_while_online_and_over_http_otherwise() {
     // A message larger than a socket frame may be goes over HTTP, online or not.
     let long = "long message ".repeat(4_000);
     let large = alice.send_text(&uid("bob"), &long).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            if let ClientEvent::StatusChanged { message } = events.recv().await.unwrap()
-                && message.message_id == large.message_id
-            {
-                assert_eq!(message.status, MessageStatus::Sent);
-                return;
-            }
-        }
-    })
-    .await
-    .expect("the large send answered");
+    sent(&mut events, &[&large.message_id]).await;
     assert_eq!(http_sends(&server).await, over_http + 1);
     assert_eq!(counter(&server, "sotto_socket_sends_total").await, over_socket);
 

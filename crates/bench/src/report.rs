@@ -106,6 +106,11 @@ fn us_cell(v: Option<(f64, f64)>) -> String {
 }
 
 /// The SUT's share of a core in a 1:1 run: the relay process, or the forwarder's threads.
+/// The "SUT/generator" µs-per-message cell of a window's CPU use at `rate` messages a second.
+fn per_message(c: &CpuUse, rate: f64) -> String {
+    us_cell(us_per_message(sut_pct(c), c.load_generator_pct, rate))
+}
+
 fn sut_pct(c: &CpuUse) -> f64 {
     c.server_pct + c.forwarder_pct
 }
@@ -270,12 +275,8 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
     );
     row(
         "CPU per msg at max: SUT/generator (us)",
-        cell(rp, |x| {
-            us_cell(us_per_message(sut_pct(&x.cpu_at_max), x.cpu_at_max.load_generator_pct, x.max_delivered_per_s))
-        }),
-        cell(fp, |x| {
-            us_cell(us_per_message(sut_pct(&x.cpu_at_max), x.cpu_at_max.load_generator_pct, x.max_delivered_per_s))
-        }),
+        cell(rp, |x| per_message(&x.cpu_at_max, x.max_delivered_per_s)),
+        cell(fp, |x| per_message(&x.cpu_at_max, x.max_delivered_per_s)),
     );
     row(
         "open loop at half max (msg/s)",
@@ -300,12 +301,8 @@ pub fn print(s: &Settings, r: &Report) -> anyhow::Result<()> {
     );
     row(
         "CPU per msg at half: SUT/generator (us)",
-        cell(rp, |x| {
-            us_cell(us_per_message(sut_pct(&x.cpu_at_half), x.cpu_at_half.load_generator_pct, x.half_rate_delivered))
-        }),
-        cell(fp, |x| {
-            us_cell(us_per_message(sut_pct(&x.cpu_at_half), x.cpu_at_half.load_generator_pct, x.half_rate_delivered))
-        }),
+        cell(rp, |x| per_message(&x.cpu_at_half, x.half_rate_delivered)),
+        cell(fp, |x| per_message(&x.cpu_at_half, x.half_rate_delivered)),
     );
     row(
         "lost / duplicated / errors",
