@@ -500,8 +500,11 @@ fn write_records<W: Write>(
     })?;
     each(
         c,
-        "SELECT message_id, conversation_id, body, attempts, created_ts, action FROM outbox
-         ORDER BY created_ts, message_id",
+        &format!(
+            "SELECT message_id, conversation_id, body, attempts, created_ts, action FROM outbox
+             ORDER BY {}",
+            crate::store::OUTBOX_ORDER
+        ),
         lines,
         |r| {
             Ok(Record::Outbox {

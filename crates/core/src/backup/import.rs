@@ -487,9 +487,10 @@ fn insert(db: &Db<'_>, pickle_key: &[u8; 32], files_dir: &Path, record: Record, 
         Record::Outbox { message_id, conversation_id, body, attempts, created_ts, action } => {
             // Without an encrypted request: it is encrypted afresh, with the sessions of now.
             c.prepare_cached(
+                // Numbered in the order the backup lists them, which is the order they go in.
                 "INSERT INTO outbox (message_id, conversation_id, body, request, attempts, next_attempt_ts, created_ts,
-                    action)
-                 VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, ?7)",
+                    action, queued)
+                 VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, ?7, (SELECT coalesce(max(queued), 0) + 1 FROM outbox))",
             )?
             .execute(params![
                 message_id,

@@ -17,6 +17,7 @@ use std::path::Path;
 pub use crypto::{BackupScope, DeviceRecord, Devices, InboundGroupRecord, OutboundGroupRecord, StoredSecrets};
 pub use error::{DbColumn, StoreError};
 pub use groups::{LocalGroup, VerifiedChange};
+pub(crate) use history::OUTBOX_ORDER;
 pub use history::{
     Conversation, ConversationKind, Decrypted, FileInfo, FileState, ImageInfo, META_READ_RECEIPTS, Message,
     MessageKind, MessageReason, MessageStatus, NewFile, NewMessage, OutboxItem, Quote, Reaction, ReceiptStep, Receipts,
@@ -47,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0013_disappearing.sql"),
     include_str!("migrations/0014_profiles.sql"),
     include_str!("migrations/0015_sent_actions.sql"),
+    include_str!("migrations/0016_outbox_order.sql"),
 ];
 
 pub struct Store {

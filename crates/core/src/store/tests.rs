@@ -296,6 +296,24 @@ fn outbox_backoff_and_wake() {
 }
 
 #[test]
+fn sends_made_in_the_same_millisecond_leave_in_the_order_they_were_made() {
+    let (_dir, store) = open();
+    let db = store.db();
+    // Ids in the opposite order of the sends, all at one millisecond, an action among them.
+    db.enqueue("msg-zzzz", &cid("u:bob"), "first", 1000).unwrap();
+    db.enqueue_action("msg-mmmm", &cid("u:bob"), "{}", 1000).unwrap();
+    db.enqueue("msg-aaaa", &cid("u:bob"), "third", 1000).unwrap();
+    let ids = |due: Vec<OutboxItem>| due.into_iter().map(|i| i.message_id).collect::<Vec<_>>();
+    assert_eq!(ids(db.due_outbox(1000).unwrap()), ["msg-zzzz", "msg-mmmm", "msg-aaaa"]);
+    // The second waits for a retry: the third waits with it.
+    db.outbox_retry_at("msg-mmmm", 5000).unwrap();
+    assert_eq!(ids(db.due_outbox(2000).unwrap()), ["msg-zzzz"]);
+    // A row from before schema 16 (no queue number) comes first among its millisecond, as before.
+    store.conn.execute("UPDATE outbox SET queued = NULL WHERE message_id = 'msg-aaaa'", []).unwrap();
+    assert_eq!(ids(db.due_outbox(5000).unwrap()), ["msg-aaaa", "msg-zzzz", "msg-mmmm"]);
+}
+
+#[test]
 fn a_wrong_key_or_a_newer_schema_is_refused_without_change() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sotto.db");

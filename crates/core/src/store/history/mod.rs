@@ -22,6 +22,7 @@ pub use messages::MESSAGE_COLUMN_COUNT;
 #[cfg(test)]
 pub use messages::ORDER_KEY;
 pub use messages::{Decrypted, Message, MessageKind, MessageReason, MessageStatus, NewMessage};
+pub(crate) use outbox::OUTBOX_ORDER;
 pub use outbox::OutboxItem;
 pub use receipts::{META_READ_RECEIPTS, ReceiptStep, Receipts};
 pub use search::SearchHit;

@@ -23,13 +23,20 @@ pub struct OutboxItem {
     pub action: Option<String>,
 }
 
+/// The order sends leave in: when they were made, then the order they were queued in (rows
+/// queued before schema 16 have no `queued` and fall back on their id).
+pub(crate) const OUTBOX_ORDER: &str = "created_ts, coalesce(queued, 0), message_id";
+
+/// The next number in queue order.
+const NEXT_QUEUED: &str = "(SELECT coalesce(max(queued), 0) + 1 FROM outbox)";
+
 impl Db<'_> {
     pub fn enqueue(&self, message_id: &str, conversation_id: &ConversationId, body: &str, now: i64) -> Result<()> {
         self.conn()
-            .prepare_cached(
-                "INSERT INTO outbox (message_id, conversation_id, body, next_attempt_ts, created_ts)
-                 VALUES (?1, ?2, ?3, ?4, ?4)",
-            )?
+            .prepare_cached(&format!(
+                "INSERT INTO outbox (message_id, conversation_id, body, next_attempt_ts, created_ts, queued)
+                     VALUES (?1, ?2, ?3, ?4, ?4, {NEXT_QUEUED})"
+            ))?
             .execute(params![message_id, conversation_id, body, now])?;
         Ok(())
     }
@@ -43,10 +50,10 @@ impl Db<'_> {
         now: i64,
     ) -> Result<()> {
         self.conn()
-            .prepare_cached(
-                "INSERT INTO outbox (message_id, conversation_id, body, action, next_attempt_ts, created_ts)
-                 VALUES (?1, ?2, '', ?3, ?4, ?4)",
-            )?
+            .prepare_cached(&format!(
+                "INSERT INTO outbox (message_id, conversation_id, body, action, next_attempt_ts, created_ts, queued)
+                     VALUES (?1, ?2, '', ?3, ?4, ?4, {NEXT_QUEUED})"
+            ))?
             .execute(params![message_id, conversation_id, action, now])?;
         Ok(())
     }
@@ -56,22 +63,22 @@ impl Db<'_> {
     /// message encrypted after another must not reach the recipient first once a reply has
     /// moved the ratchet on: the earlier one could then no longer be decrypted.)
     pub fn due_outbox(&self, now: i64) -> Result<Vec<OutboxItem>> {
-        let waiting: Option<(i64, String)> = self
+        let waiting: Option<(i64, i64, String)> = self
             .conn()
-            .prepare_cached(
-                "SELECT created_ts, message_id FROM outbox WHERE next_attempt_ts > ?1
-                 ORDER BY created_ts, message_id LIMIT 1",
-            )?
-            .query_row([now], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached(&format!(
+                "SELECT created_ts, coalesce(queued, 0), message_id FROM outbox WHERE next_attempt_ts > ?1
+                 ORDER BY {OUTBOX_ORDER} LIMIT 1"
+            ))?
+            .query_row([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        let (before_ts, before_id) = waiting.unwrap_or((i64::MAX, String::new()));
-        let mut stmt = self.conn().prepare_cached(
+        let (before_ts, before_queued, before_id) = waiting.unwrap_or((i64::MAX, 0, String::new()));
+        let mut stmt = self.conn().prepare_cached(&format!(
             "SELECT message_id, conversation_id, body, request, attempts, created_ts, action FROM outbox
-             WHERE created_ts < ?1 OR (created_ts = ?1 AND message_id < ?2)
-             ORDER BY created_ts, message_id",
-        )?;
+             WHERE (created_ts, coalesce(queued, 0), message_id) < (?1, ?2, ?3)
+             ORDER BY {OUTBOX_ORDER}"
+        ))?;
         let rows = stmt
-            .query_map(params![before_ts, before_id], |r| {
+            .query_map(params![before_ts, before_queued, before_id], |r| {
                 Ok(OutboxItem {
                     message_id: r.get(0)?,
                     conversation_id: r.get(1)?,
