@@ -204,8 +204,20 @@ impl AppWindow {
         }
     }
 
+    /// Every element matching `selector` now. WebKitWebDriver answers "stale element" when the
+    /// list re-renders while it makes the elements' handles: that is asked again.
     pub async fn all(&self, selector: &str) -> Vec<Element> {
-        self.client.find_all(Locator::Css(selector)).await.unwrap()
+        let mut tries = 0;
+        loop {
+            match self.client.find_all(Locator::Css(selector)).await {
+                Ok(elements) => return elements,
+                Err(e) if e.is_stale_element_reference() && tries < 20 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("finding {selector}: {e}"),
+            }
+        }
     }
 
     /// The text content of every element matching `selector`, read in one script (so a list
