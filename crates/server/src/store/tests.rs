@@ -787,6 +787,87 @@ pub(crate) async fn ack_and_sequence<S: TestStore>(s: &S) {
     assert!(seqs(s, &b1).await.is_empty());
 }
 
+/// Direct messages stored as one batch by `together` (each backend's batch, called by the
+/// backend's own test): messages to one device are numbered in the order they came; a repeat
+/// inside the batch, and one stored before, are duplicates with the first one's time; a message
+/// whose recipients are all gone is stored with none; senders are recorded as contacts.
+pub(crate) async fn direct_batch_keeps_order_and_idempotency<S: TestStore>(
+    store: &S,
+    together: impl AsyncFnOnce(&[&Delivery]) -> Vec<DeliveryOutcome>,
+) {
+    let a1 = device(store, "alice", "A1").await;
+    let b1 = device(store, "bob", "B1").await;
+    store.deliver(direct("carol", 1, 100, &[(&a1, "earlier")])).await.unwrap();
+    let gone = addr("nobody", "N1");
+    let batch = [
+        direct("carol", 2, 200, &[(&a1, "c2"), (&b1, "c2")]),
+        direct("carol", 1, 201, &[(&a1, "again")]),
+        direct("dave", 1, 202, &[(&a1, "d1")]),
+        direct("carol", 2, 203, &[(&a1, "repeat in the batch")]),
+        direct("erin", 1, 204, &[(&gone, "to nobody")]),
+        direct("carol", 3, 205, &[(&a1, "c3"), (&a1, "the same device twice")]),
+    ];
+    let all: Vec<&Delivery> = batch.iter().collect();
+    let outcomes = together(&all).await;
+    assert_eq!(outcomes.len(), batch.len());
+    let seqs = |o: &DeliveryOutcome| -> Vec<(String, u64)> {
+        match o {
+            DeliveryOutcome::Stored { recipients } => {
+                recipients.iter().map(|(d, s)| (d.user_id.to_string(), *s)).collect()
+            }
+            DeliveryOutcome::Duplicate { .. } => Vec::new(),
+        }
+    };
+    assert_eq!(seqs(&outcomes[0]), [("alice".to_owned(), 2), ("bob".to_owned(), 1)]);
+    assert!(matches!(outcomes[1], DeliveryOutcome::Duplicate { server_ts: 100 }));
+    assert_eq!(seqs(&outcomes[2]), [("alice".to_owned(), 3)]);
+    assert!(matches!(outcomes[3], DeliveryOutcome::Duplicate { server_ts: 200 }));
+    assert!(matches!(&outcomes[4], DeliveryOutcome::Stored { recipients } if recipients.is_empty()));
+    assert_eq!(seqs(&outcomes[5]), [("alice".to_owned(), 4)]);
+    let texts: Vec<String> = store
+        .fetch(&a1, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| match e.body {
+            EntryBody::Direct { ciphertext } => ciphertext,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(texts, ["earlier", "c2", "d1", "c3"]);
+    assert!(store.share_conversation(&user("dave"), &user("alice")).await.unwrap());
+    assert!(!store.share_conversation(&user("erin"), &user("nobody")).await.unwrap());
+    // The counters moved by exactly what was stored.
+    let DeliveryOutcome::Stored { recipients } =
+        store.deliver(direct("carol", 4, 300, &[(&a1, "c4"), (&b1, "c4")])).await.unwrap()
+    else {
+        panic!("stored")
+    };
+    assert_eq!(recipients.iter().map(|(_, seq)| *seq).collect::<Vec<_>>(), [5, 2]);
+}
+
+/// A batch with one message that cannot be stored (a time past what the database holds), stored
+/// by `together` (each backend's batch): only that message fails, the others are stored.
+pub(crate) async fn one_bad_message_in_a_batch_fails_only_itself<S: TestStore>(
+    store: &S,
+    together: impl AsyncFnOnce(Vec<Delivery>) -> Vec<StoreResult<DeliveryOutcome>>,
+) {
+    let a1 = device(store, "alice", "A1").await;
+    let batch = [(1, 100), (2, u64::MAX), (3, 300)].map(|(n, ts)| direct("carol", n, ts, &[(&a1, "x")]));
+    let results = together(batch.to_vec()).await;
+    assert_eq!(results.len(), 3);
+    assert!(matches!(results[0], Ok(DeliveryOutcome::Stored { .. })), "{:?}", results[0]);
+    assert!(results[1].is_err(), "{:?}", results[1]);
+    assert!(matches!(results[2], Ok(DeliveryOutcome::Stored { .. })), "{:?}", results[2]);
+    let seqs: Vec<u64> = store.fetch(&a1, 0, 10).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [1, 2]);
+    // The failed one left no idempotency record: it can be sent again once fixed.
+    assert!(matches!(
+        store.deliver(direct("carol", 2, 400, &[(&a1, "x")])).await.unwrap(),
+        DeliveryOutcome::Stored { .. }
+    ));
+}
+
 /// Many concurrent deliveries to one device get distinct, gapless, increasing seqs.
 pub(crate) async fn concurrent_deliveries<S: TestStore>(s: Arc<S>) {
     let a1 = device(&*s, "alice", "D1").await;

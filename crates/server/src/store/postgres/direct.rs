@@ -65,7 +65,7 @@ const DELIVER_DIRECT: &str = "
     ), met AS (
         INSERT INTO contacts (user_id, peer_id, first_ts)
         SELECT DISTINCT ON (m.sender_user, r.user_id) m.sender_user, r.user_id, m.server_ts
-        FROM rcpt r JOIN fresh m ON m.n = r.n
+        FROM numbered r JOIN fresh m ON m.n = r.n
         WHERE r.user_id <> m.sender_user
         ORDER BY m.sender_user, r.user_id, m.n
         ON CONFLICT (user_id, peer_id) DO NOTHING

@@ -311,73 +311,37 @@ async fn two_nodes_deliver_direct_messages_in_order_and_once() {
     assert!(!recipients.iter().any(|(d, _)| *d == devices[3]));
 }
 
-/// A batch of direct messages in one statement: messages to one device are numbered in the
-/// order they came; a repeat inside the batch, and one stored before, are duplicates with the
-/// first one's time; a message whose recipients are all gone is stored with none.
+/// A batch of direct messages in one statement (see the suite's test).
 #[tokio::test]
 async fn a_batch_of_direct_messages_keeps_order_and_idempotency() {
     let (_database, store) = fresh().await;
-    let a1 = suite::device(&store, "alice", "A1").await;
-    let b1 = suite::device(&store, "bob", "B1").await;
-    store.deliver(suite::direct("carol", 1, 100, &[(&a1, "earlier")])).await.unwrap();
-    let gone = suite::addr("nobody", "N1");
-    let batch = [
-        suite::direct("carol", 2, 200, &[(&a1, "c2"), (&b1, "c2")]),
-        suite::direct("carol", 1, 201, &[(&a1, "again")]),
-        suite::direct("dave", 1, 202, &[(&a1, "d1")]),
-        suite::direct("carol", 2, 203, &[(&a1, "repeat in the batch")]),
-        suite::direct("erin", 1, 204, &[(&gone, "to nobody")]),
-        suite::direct("carol", 3, 205, &[(&a1, "c3")]),
-    ];
-    let all: Vec<&crate::store::Delivery> = batch.iter().collect();
     let client = store.client().await.unwrap();
-    let outcomes = super::direct::deliver_direct(&client, &all).await.unwrap();
-    let seqs = |o: &DeliveryOutcome| match o {
-        DeliveryOutcome::Stored { recipients } => recipients.iter().map(|(d, s)| (d.user_id.to_string(), *s)).collect(),
-        DeliveryOutcome::Duplicate { .. } => Vec::new(),
-    };
-    assert_eq!(seqs(&outcomes[0]), [("alice".to_owned(), 2), ("bob".to_owned(), 1)]);
-    assert!(matches!(outcomes[1], DeliveryOutcome::Duplicate { server_ts: 100 }));
-    assert_eq!(seqs(&outcomes[2]), [("alice".to_owned(), 3)]);
-    assert!(matches!(outcomes[3], DeliveryOutcome::Duplicate { server_ts: 200 }));
-    assert!(matches!(&outcomes[4], DeliveryOutcome::Stored { recipients } if recipients.is_empty()));
-    assert_eq!(seqs(&outcomes[5]), [("alice".to_owned(), 4)]);
-    let texts: Vec<String> = store
-        .fetch(&a1, 0, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| match e.body {
-            EntryBody::Direct { ciphertext } => ciphertext,
-            other => panic!("{other:?}"),
-        })
-        .collect();
-    assert_eq!(texts, ["earlier", "c2", "d1", "c3"]);
-    assert!(store.share_conversation(&suite::user("dave"), &suite::user("alice")).await.unwrap());
+    suite::direct_batch_keeps_order_and_idempotency(&store, async |batch| {
+        super::direct::deliver_direct(&client, batch).await.unwrap()
+    })
+    .await;
 }
 
 /// A batch whose statement fails is stored message by message: only the bad one fails.
 #[tokio::test]
 async fn one_bad_message_fails_only_itself() {
     let (_database, store) = fresh().await;
-    let a1 = suite::device(&store, "alice", "A1").await;
-    let mut jobs = Vec::new();
-    let mut answers = Vec::new();
-    for (n, ts) in [(1, 100), (2, u64::MAX), (3, 300)] {
-        let (done, answer) = tokio::sync::oneshot::channel();
-        jobs.push((suite::direct("carol", n, ts, &[(&a1, "x")]), done));
-        answers.push(answer);
-    }
-    super::direct::store_batch(&store.pool, jobs).await;
-    let mut results = Vec::new();
-    for answer in answers {
-        results.push(answer.await.unwrap());
-    }
-    assert!(matches!(results[0], Ok(DeliveryOutcome::Stored { .. })));
-    assert!(results[1].is_err(), "{:?}", results[1]);
-    assert!(matches!(results[2], Ok(DeliveryOutcome::Stored { .. })));
-    let seqs: Vec<u64> = store.fetch(&a1, 0, 10).await.unwrap().iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, [1, 2]);
+    suite::one_bad_message_in_a_batch_fails_only_itself(&store, async |batch| {
+        let mut jobs = Vec::new();
+        let mut answers = Vec::new();
+        for delivery in batch {
+            let (done, answer) = tokio::sync::oneshot::channel();
+            jobs.push((delivery, done));
+            answers.push(answer);
+        }
+        super::direct::store_batch(&store.pool, jobs).await;
+        let mut results = Vec::new();
+        for answer in answers {
+            results.push(answer.await.unwrap());
+        }
+        results
+    })
+    .await;
 }
 
 /// A transaction that fails halfway (a group whose member is not an account fails on the

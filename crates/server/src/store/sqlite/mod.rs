@@ -75,7 +75,7 @@ pub struct SqliteStore {
 }
 
 struct Writer {
-    jobs: mpsc::Sender<writer::BoxedJob>,
+    jobs: mpsc::Sender<writer::Queued>,
     thread: JoinHandle<()>,
     /// Ends when the writer thread ends (it holds the sending side of its wake-ups).
     checkpoints: JoinHandle<()>,
@@ -166,7 +166,24 @@ impl SqliteStore {
             return Err(writer_stopped());
         };
         let (reply, answer) = oneshot::channel();
-        writer.jobs.send(Box::new(writer::TypedJob::new(op, reply))).map_err(|_| writer_stopped())?;
+        writer
+            .jobs
+            .send(writer::Queued::Job(Box::new(writer::TypedJob::new(op, reply))))
+            .map_err(|_| writer_stopped())?;
+        answer.await.map_err(|_| writer_stopped())?
+    }
+
+    /// Stores a direct message as a write job shared with the direct messages queued next to it
+    /// (see [`inbox::DirectRun`]).
+    async fn deliver_direct(&self, delivery: crate::store::Delivery) -> StoreResult<crate::store::DeliveryOutcome> {
+        let Some(writer) = &self.writer else {
+            return Err(writer_stopped());
+        };
+        let (reply, answer) = oneshot::channel();
+        writer
+            .jobs
+            .send(writer::Queued::Direct(inbox::DirectJob::new(delivery, reply)))
+            .map_err(|_| writer_stopped())?;
         answer.await.map_err(|_| writer_stopped())?
     }
 

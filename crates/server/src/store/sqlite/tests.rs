@@ -155,6 +155,96 @@ async fn a_failed_job_does_not_disturb_its_batch() {
     ));
 }
 
+/// A second write connection on the store's file, set up as the writer's (to run a batch by
+/// hand while the store's own writer is idle).
+fn writer_connection(dir: &TempDir) -> Connection {
+    let conn = Connection::open(dir.path().join("sotto.db")).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+    conn
+}
+
+/// A run of direct messages stored with one set of statements (see the suite's test).
+#[tokio::test]
+async fn a_batch_of_direct_messages_keeps_order_and_idempotency() {
+    let (dir, store) = fresh().await;
+    let conn = writer_connection(&dir);
+    suite::direct_batch_keeps_order_and_idempotency(&store, async |batch| {
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let outcomes = super::inbox::deliver_direct(&conn, batch).unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+        outcomes
+    })
+    .await;
+}
+
+/// A run of direct messages that fails as a whole is stored message by message by the writer:
+/// only the bad one fails, and nothing of the failed attempt is left.
+#[tokio::test]
+async fn one_bad_message_fails_only_itself() {
+    let (dir, store) = fresh().await;
+    let conn = writer_connection(&dir);
+    suite::one_bad_message_in_a_batch_fails_only_itself(&store, async |batch| {
+        let mut run = super::inbox::DirectRun::default();
+        let mut answers = Vec::new();
+        for delivery in batch {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            run.push(super::inbox::DirectJob::new(delivery, reply));
+            answers.push(answer);
+        }
+        super::writer::run_batch(&conn, vec![Box::new(run)]);
+        let mut results = Vec::new();
+        for answer in answers {
+            results.push(answer.await.unwrap());
+        }
+        results
+    })
+    .await;
+}
+
+/// Direct messages sent at once are stored in runs by the writer; every one is stored once,
+/// in the order each sender sent them, however they were grouped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_messages_sent_at_once_are_each_stored_once_in_order() {
+    let (_dir, store) = fresh().await;
+    let store = Arc::new(store);
+    let a1 = suite::device(&*store, "alice", "D1").await;
+    let b1 = suite::device(&*store, "bob", "D1").await;
+    let mut tasks = Vec::new();
+    for sender in ["carol", "dave", "erin"] {
+        let (store, a1, b1) = (Arc::clone(&store), a1.clone(), b1.clone());
+        tasks.push(tokio::spawn(async move {
+            for n in 0..200 {
+                // Every 10th is sent twice, at once.
+                let d = suite::direct(sender, n, u64::from(n), &[(&a1, sender), (&b1, sender)]);
+                if n % 10 == 0 {
+                    let again = suite::direct(sender, n, u64::from(n) + 1, &[(&a1, sender), (&b1, sender)]);
+                    let (x, y) = tokio::join!(store.deliver(d), store.deliver(again));
+                    let stored =
+                        [x.unwrap(), y.unwrap()].iter().filter(|o| matches!(o, DeliveryOutcome::Stored { .. })).count();
+                    assert_eq!(stored, 1);
+                } else {
+                    assert!(matches!(store.deliver(d).await.unwrap(), DeliveryOutcome::Stored { .. }));
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for device in [&a1, &b1] {
+        let entries = store.fetch(device, 0, 1000).await.unwrap();
+        assert_eq!(entries.len(), 600);
+        assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=600).collect::<Vec<u64>>());
+        for sender in ["carol", "dave", "erin"] {
+            let ids: Vec<String> =
+                entries.iter().filter(|e| e.sender_user.as_str() == sender).map(|e| e.message_id.to_string()).collect();
+            let sent: Vec<String> = (0..200).map(|n| suite::msg(n).to_string()).collect();
+            assert_eq!(ids, sent, "{sender}'s messages to {device:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn store_is_shareable_as_trait_objects() {
     let (_dir, store) = fresh().await;

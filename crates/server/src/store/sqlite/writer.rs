@@ -16,6 +16,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::inbox::{DirectJob, DirectRun};
 use crate::store::{StoreError, StoreResult};
 
 /// Most jobs run in one transaction. Bounds how long one batch holds the write lock and how much
@@ -33,6 +34,13 @@ pub(super) trait Job: Send {
 }
 
 pub(super) type BoxedJob = Box<dyn Job>;
+
+/// What the writer thread receives: a job, or a direct message, which is stored together with
+/// the direct messages queued next to it (see [`DirectRun`]).
+pub(super) enum Queued {
+    Job(BoxedJob),
+    Direct(DirectJob),
+}
 
 /// A job running `op` and answering on `reply`.
 pub(super) struct TypedJob<T, F> {
@@ -80,17 +88,17 @@ where
 
 /// The writer thread's body: runs batches until every sender is dropped.
 /// `committed` is poked (without blocking) after every batch, to wake the checkpoint thread.
-pub(super) fn run(conn: Connection, jobs: Receiver<BoxedJob>, committed: SyncSender<()>) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = Vec::with_capacity(16);
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
+pub(super) fn run(conn: Connection, queue: Receiver<Queued>, committed: SyncSender<()>) {
+    while let Ok(first) = queue.recv() {
+        let mut queued = Vec::with_capacity(16);
+        queued.push(first);
+        while queued.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => queued.push(next),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
-        run_batch(&conn, batch);
+        run_batch(&conn, merge_direct(queued));
         // Full means a checkpoint is already due; disconnected means it could not start (the
         // writer then checkpoints by itself, see `wal_autocheckpoint`).
         let _ = committed.try_send(());
@@ -98,9 +106,31 @@ pub(super) fn run(conn: Connection, jobs: Receiver<BoxedJob>, committed: SyncSen
     tracing::debug!("sqlite writer stopped");
 }
 
+/// The batch as jobs, each run of consecutive direct messages made one job. Only neighbours are
+/// merged, so every job still sees the writes of all the jobs queued before it.
+fn merge_direct(queued: Vec<Queued>) -> Vec<BoxedJob> {
+    let mut jobs: Vec<BoxedJob> = Vec::with_capacity(queued.len());
+    let mut direct: Option<DirectRun> = None;
+    for item in queued {
+        match item {
+            Queued::Direct(message) => direct.get_or_insert_with(DirectRun::default).push(message),
+            Queued::Job(job) => {
+                if let Some(run) = direct.take() {
+                    jobs.push(Box::new(run));
+                }
+                jobs.push(job);
+            }
+        }
+    }
+    if let Some(run) = direct {
+        jobs.push(Box::new(run));
+    }
+    jobs
+}
+
 /// Runs one of the batch's bookkeeping statements, prepared once per connection (parsing them for
 /// every job showed in profiles).
-fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+pub(super) fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
