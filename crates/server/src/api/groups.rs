@@ -169,7 +169,8 @@ async fn membership_event(
                 signed: Some(signed.clone()),
             }))),
             recipients,
-        },
+        }
+        .into(),
     })
 }
 
@@ -439,7 +440,8 @@ pub async fn send_group_from(
         content: DeliveryContent::Shared {
             body: Box::new(EntryBody::Group { group_id, ciphertext: req.ciphertext }),
             recipients,
-        },
+        }
+        .into(),
     };
     deliver(state, delivery, "group").await
 }

@@ -33,7 +33,7 @@ pub async fn deliver(state: &AppState, delivery: Delivery, kind: &'static str) -
     let message_id = delivery.message_id.clone();
     let server_ts = delivery.server_ts;
     let (sender_user, sender_device) = (delivery.sender_user.clone(), delivery.sender_device.clone());
-    let content = delivery.content.clone();
+    let content = std::sync::Arc::clone(&delivery.content);
     match state.inbox.deliver(delivery).await? {
         DeliveryOutcome::Stored { recipients } => {
             let entry = |body: EntryBody| InboxEntry {
@@ -44,7 +44,7 @@ pub async fn deliver(state: &AppState, delivery: Delivery, kind: &'static str) -
                 server_ts,
                 body,
             };
-            match content {
+            match &*content {
                 DeliveryContent::PerDevice(payloads) => {
                     // Only devices that are online get a frame made (the hub asks for them).
                     let by_device: HashMap<&DeviceAddress, &String> = payloads.iter().map(|(d, c)| (d, c)).collect();
@@ -55,11 +55,8 @@ pub async fn deliver(state: &AppState, delivery: Delivery, kind: &'static str) -
                 }
                 DeliveryContent::Shared { body, .. } => {
                     // One frame for every member: only the seq differs.
-                    if let Some(frame) = EntryFrame::new(entry(*body)) {
-                        state.hub.push(&recipients, |_, seq| Some(frame.with_seq(seq)));
-                    } else {
-                        state.hub.push(&recipients, |_, _| None);
-                    }
+                    let frame = EntryFrame::new(entry((**body).clone()));
+                    state.hub.push(&recipients, |_, seq| Some(frame.as_ref()?.with_seq(seq)));
                 }
             }
             state.metrics.messages_stored.get_or_create(&KindLabels { kind }).inc();
@@ -152,7 +149,8 @@ fn per_device(state: &AppState, sender: DeviceAddress, req: SendDirectRequest) -
                 .into_iter()
                 .map(|p| (DeviceAddress { user_id: p.user_id, device_id: p.device_id }, p.ciphertext))
                 .collect(),
-        ),
+        )
+        .into(),
     }
 }
 

@@ -240,7 +240,9 @@ pub struct Delivery {
     pub sender_device: Option<DeviceId>,
     pub message_id: MessageId,
     pub server_ts: u64,
-    pub content: DeliveryContent,
+    /// Shared, so that the caller can keep it to push the stored entries without copying the
+    /// ciphertexts.
+    pub content: std::sync::Arc<DeliveryContent>,
 }
 
 #[derive(Debug, Clone)]

@@ -139,7 +139,7 @@ pub(crate) fn direct(sender: &str, n: u32, ts: u64, to: &[(&DeviceAddress, &str)
         sender_device: Some(DeviceId::parse("SENDER").unwrap()),
         message_id: msg(n),
         server_ts: ts,
-        content: DeliveryContent::PerDevice(to.iter().map(|(a, c)| ((*a).clone(), (*c).to_owned())).collect()),
+        content: DeliveryContent::PerDevice(to.iter().map(|(a, c)| ((*a).clone(), (*c).to_owned())).collect()).into(),
     }
 }
 
@@ -155,7 +155,8 @@ pub(crate) fn shared(sender: &str, n: u32, ts: u64, group: &str, to: &[&DeviceAd
                 ciphertext: format!("group-ct-{n}"),
             }),
             recipients: to.iter().map(|a| (*a).clone()).collect(),
-        },
+        }
+        .into(),
     }
 }
 
@@ -214,7 +215,8 @@ pub(crate) fn membership_event(group: &GroupInfo, change: MembershipChange, n: u
         content: DeliveryContent::Shared {
             body: Box::new(EntryBody::Membership(Box::new(event))),
             recipients: to.iter().map(|a| (*a).clone()).collect(),
-        },
+        }
+        .into(),
     }
 }
 

@@ -91,7 +91,7 @@ pub(super) async fn deliver_direct<C: GenericClient>(
         }
         first_of.insert(key, n);
         repeat_of.push(None);
-        let DeliveryContent::PerDevice(payloads) = &delivery.content else {
+        let DeliveryContent::PerDevice(payloads) = &*delivery.content else {
             return Err(StoreError::Database("a group message took the direct path".into()));
         };
         let index = i32::try_from(n).map_err(|_| StoreError::Database("too many messages in one batch".into()))?;

@@ -24,7 +24,7 @@ pub(super) const COLLECT_BATCH: i64 = 10_000;
 #[async_trait]
 impl InboxStore for PostgresStore {
     async fn deliver(&self, delivery: Delivery) -> StoreResult<DeliveryOutcome> {
-        if let DeliveryContent::PerDevice(_) = delivery.content {
+        if let DeliveryContent::PerDevice(_) = *delivery.content {
             // With whatever other direct messages are waiting, in one statement.
             return self.direct.deliver(delivery).await;
         }
@@ -167,7 +167,7 @@ impl InboxStore for PostgresStore {
 /// Stores `delivery` unless its `(sender, message id)` was stored before, inside the caller's
 /// transaction (group changes deliver their event in theirs).
 pub(super) async fn deliver<C: GenericClient>(c: &C, delivery: &Delivery) -> StoreResult<DeliveryOutcome> {
-    let (body, devices) = match &delivery.content {
+    let (body, devices) = match &*delivery.content {
         DeliveryContent::PerDevice(_) => {
             let mut outcomes = super::direct::deliver_direct(c, &[delivery]).await?;
             return outcomes.pop().ok_or_else(|| StoreError::Database("no outcome for a direct message".into()));
