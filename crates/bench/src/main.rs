@@ -159,6 +159,7 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
         messages: args.group_messages.unwrap_or(if q { 20 } else { 200 }).max(1),
         rate: args.group_rate,
         ack_every: args.ack_every,
+        sends: args.sends,
     });
     Ok(Settings {
         cores: std::thread::available_parallelism().map_or(1, usize::from),

@@ -15,7 +15,7 @@ use serde::Serialize;
 use sotto_proto::{
     ClientFrame, ConfirmDevicesRequest, DeviceAddress, DeviceConfirmation, DeviceKeys, DevicePayload, EntryBody,
     ExternalLoginRequest, GroupAction, GroupChange, GroupId, GroupInfo, MessageId, RegisterRequest, SendDirectRequest,
-    SendGroupRequest, ServerFrame, Session, SignedGroupChange, UserId, UserIdentity,
+    SendGroupRequest, ServerFrame, Session, SignedGroupChange, SocketSend, UserId, UserIdentity,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -552,6 +552,8 @@ pub struct FanPlan {
     pub messages: usize,
     pub rate: f64,
     pub ack_every: u64,
+    /// How the relay's group sender sends (the forwarder has one path).
+    pub sends: SendPath,
 }
 
 /// Results of a fan-out run (relay or forwarder).
@@ -652,13 +654,29 @@ pub async fn run_fanout(server: &ServerProcess, clock: Clock, plan: FanPlan) -> 
     let responses = Arc::new(std::sync::Mutex::new(new_histogram()?));
     let watched = Watched { servers: server.pid().into_iter().collect(), postmaster: None };
     let c0 = CpuSnap::take(&watched);
+    // Over the sender's own socket, as the engine sends while online; or over HTTP.
+    let socket = match plan.sends {
+        SendPath::Socket => Some(Arc::new(crate::socket_sends::SenderSocket::new(api.connect(&owner).await?))),
+        SendPath::Http => None,
+    };
     let (owner, group) = (Arc::new(owner), Arc::new(group));
     let start_ns = clock.now_ns();
     drive::paced(plan.messages, plan.rate, clock, |i, stamp| {
-        let (api, owner, group, stats, responses) =
-            (api.clone(), owner.clone(), group.clone(), stats.clone(), responses.clone());
+        let (api, owner, group, stats, responses, socket) =
+            (api.clone(), owner.clone(), group.clone(), stats.clone(), responses.clone(), socket.clone());
         async move {
-            let result = api.send_group(&owner, &group, format!("g{i:014}"), stats.payload(i, stamp)).await;
+            let (message_id, ciphertext) = (format!("g{i:014}"), stats.payload(i, stamp));
+            let result = match socket {
+                Some(socket) => match MessageId::parse(&message_id) {
+                    Ok(id) => {
+                        let request =
+                            SendGroupRequest { message_id: id, ciphertext, member_devices: None, members: None };
+                        socket.send(message_id, SocketSend::Group { group_id: (*group).clone(), request }).await
+                    }
+                    Err(e) => Err(e.into()),
+                },
+                None => api.send_group(&owner, &group, message_id, ciphertext).await,
+            };
             let micros = clock.now_ns().saturating_sub(stamp) / 1000;
             match result {
                 Ok(()) => {
@@ -674,6 +692,9 @@ pub async fn run_fanout(server: &ServerProcess, clock: Clock, plan: FanPlan) -> 
     let all = stats.wait_complete(plan.messages as u64, Duration::from_secs(30)).await;
     let cpu = CpuSnap::take(&watched).since(&c0);
     stop.cancel();
+    if let Some(socket) = socket.and_then(|s| Arc::try_unwrap(s).ok()) {
+        socket.close().await;
+    }
     for t in tasks {
         let _ = t.await;
     }

@@ -18,14 +18,14 @@ type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Result<(), String>>>>>;
 
 /// One sender's socket: frames go out through a writer task, answers come back through a
 /// reader task to whoever waits for that message id.
-struct SenderSocket {
+pub struct SenderSocket {
     out: mpsc::UnboundedSender<String>,
     waiting: Waiting,
     tasks: [JoinHandle<()>; 2],
 }
 
 impl SenderSocket {
-    fn new(ws: Ws) -> SenderSocket {
+    pub fn new(ws: Ws) -> SenderSocket {
         let (mut sink, mut stream) = ws.split();
         let (out, mut rx) = mpsc::unbounded_channel::<String>();
         let waiting: Waiting = Arc::default();
@@ -77,6 +77,27 @@ impl SenderSocket {
         });
         SenderSocket { out, waiting, tasks: [writer, reader] }
     }
+
+    /// Sends `send` (whose message id is `message_id`) in a frame of its own and waits for its
+    /// answer.
+    pub async fn send(&self, message_id: String, send: SocketSend) -> anyhow::Result<()> {
+        let frame = serde_json::to_string(&ClientFrame::Send { sends: vec![send] })?;
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(message_id, tx);
+        self.out.send(frame).map_err(|_| anyhow::anyhow!("the sender's socket is gone"))?;
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(refused)) => bail!("send refused: {refused}"),
+            Err(_) => bail!("the sender's socket ended before the answer"),
+        }
+    }
+
+    pub async fn close(self) {
+        for t in self.tasks {
+            t.abort();
+            let _ = t.await;
+        }
+    }
 }
 
 /// 1:1 sends over the senders' sockets, each connected to its sender's node.
@@ -107,10 +128,7 @@ impl SocketTransport {
 
     pub async fn close(self) {
         for s in self.senders {
-            for t in s.tasks {
-                t.abort();
-                let _ = t.await;
-            }
+            s.close().await;
         }
     }
 }
@@ -131,14 +149,6 @@ impl Transport for SocketTransport {
                 ciphertext: payload,
             }],
         };
-        let frame = serde_json::to_string(&ClientFrame::Send { sends: vec![SocketSend::Direct { request }] })?;
-        let (tx, rx) = oneshot::channel();
-        from.waiting.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(message_id, tx);
-        from.out.send(frame).map_err(|_| anyhow::anyhow!("the sender's socket {pair} is gone"))?;
-        match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(refused)) => bail!("send refused: {refused}"),
-            Err(_) => bail!("the sender's socket {pair} ended before the answer"),
-        }
+        from.send(message_id, SocketSend::Direct { request }).await.with_context(|| format!("sender {pair}"))
     }
 }
