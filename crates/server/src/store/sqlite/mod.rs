@@ -162,28 +162,26 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let Some(writer) = &self.writer else {
-            return Err(writer_stopped());
-        };
-        let (reply, answer) = oneshot::channel();
-        writer
-            .jobs
-            .send(writer::Queued::Job(Box::new(writer::TypedJob::new(op, reply))))
-            .map_err(|_| writer_stopped())?;
-        answer.await.map_err(|_| writer_stopped())?
+        self.submit(|reply| writer::Queued::Job(Box::new(writer::TypedJob::new(op, reply)))).await
     }
 
     /// Stores a direct message as a write job shared with the direct messages queued next to it
     /// (see [`inbox::DirectRun`]).
     async fn deliver_direct(&self, delivery: crate::store::Delivery) -> StoreResult<crate::store::DeliveryOutcome> {
+        self.submit(|reply| writer::Queued::Direct(inbox::DirectJob::new(delivery, reply))).await
+    }
+
+    /// Queues what `queued` makes for the writer thread and waits for the answer it sends back
+    /// once its batch has committed.
+    async fn submit<T>(
+        &self,
+        queued: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> writer::Queued,
+    ) -> StoreResult<T> {
         let Some(writer) = &self.writer else {
             return Err(writer_stopped());
         };
         let (reply, answer) = oneshot::channel();
-        writer
-            .jobs
-            .send(writer::Queued::Direct(inbox::DirectJob::new(delivery, reply)))
-            .map_err(|_| writer_stopped())?;
+        writer.jobs.send(queued(reply)).map_err(|_| writer_stopped())?;
         answer.await.map_err(|_| writer_stopped())?
     }
 

@@ -3,7 +3,9 @@
 //! Write jobs arrive over a channel. The thread takes every job already queued (up to
 //! [`MAX_BATCH`]) and runs them in one transaction, each inside its own savepoint, then commits
 //! once. Under load, many sends share one commit (and one WAL sync) instead of paying one each:
-//! this group commit is what makes the relay fast. Invariants:
+//! this group commit is what makes the relay fast. Direct messages queued next to each other
+//! are merged into one job first ([`DirectRun`]: set-based statements for all of them).
+//! Invariants:
 //! - a job that fails is rolled back to its savepoint, so it leaves nothing behind and the other
 //!   jobs of its batch are not affected;
 //! - a job's result is sent back only after the batch is committed; if the commit fails, every
