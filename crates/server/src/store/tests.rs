@@ -41,6 +41,7 @@ macro_rules! store_suite {
         $crate::store::tests::store_suite!(@concurrent $fresh;
             concurrent_claims,
             concurrent_deliveries,
+            deliveries_racing_device_deletions,
         );
     };
     (@each $fresh:path; $($name:ident),* $(,)?) => {
@@ -885,6 +886,49 @@ pub(crate) async fn concurrent_deliveries<S: TestStore>(s: Arc<S>) {
     assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=50).collect::<Vec<_>>());
     let ids: HashSet<_> = entries.iter().map(|e| e.message_id.clone()).collect();
     assert_eq!(ids.len(), 50);
+}
+
+/// Deliveries (direct and shared) to devices that are being deleted at the same time all
+/// succeed: a deleted device is left out, never an error (a deadlock between a delivery's locks
+/// and a deletion's would surface here as one), and the devices that stay get gapless seqs.
+pub(crate) async fn deliveries_racing_device_deletions<S: TestStore>(s: Arc<S>) {
+    let mut doomed = Vec::new();
+    for d in 0..8 {
+        doomed.push(device(&*s, "alice", &format!("GONE{d}")).await);
+    }
+    let kept = device(&*s, "bob", "KEPT").await;
+    let mut everyone = doomed.clone();
+    everyone.push(kept.clone());
+    let mut tasks = Vec::new();
+    for sender in ["carol", "dave", "erin"] {
+        let (s, everyone) = (Arc::clone(&s), everyone.clone());
+        tasks.push(tokio::spawn(async move {
+            for n in 0..30 {
+                // The devices in a different order each time.
+                let mut to = everyone.clone();
+                let turn = n as usize % to.len();
+                to.rotate_left(turn);
+                let delivery = if n % 3 == 0 {
+                    shared(sender, n, 1000, "G1", &to.iter().collect::<Vec<_>>())
+                } else {
+                    direct(sender, n, 1000, &to.iter().map(|d| (d, "ct")).collect::<Vec<_>>())
+                };
+                s.deliver(delivery).await.map_err(|e| format!("{sender} {n}: {e}"))?;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for d in &doomed {
+        assert!(s.delete_device(d).await.unwrap());
+        tokio::task::yield_now().await;
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(seqs(&*s, &kept).await, (1..=90).collect::<Vec<u64>>());
+    for d in &doomed {
+        assert!(s.fetch(d, 0, 100).await.unwrap().is_empty(), "a deleted device kept entries");
+    }
 }
 
 pub(crate) async fn shared_payloads_are_collected<S: TestStore>(s: &S) {
