@@ -23,9 +23,11 @@ fn sign_in<'a>(server: &'a Server, user: &'a str, trust: ServerTrust) -> SignIn<
     SignIn { server: server.url(), trust, user_id: user, password: PASSWORD, device_name: Some("test") }
 }
 
-/// Opens the profile in `dir` once the background tasks of its last client have let it go.
+/// Opens the profile in `dir` once the background tasks of its last client have let it go: a
+/// request they had in flight ends first, which may take up to the engine's request timeout
+/// (60 s) on a loaded machine.
 async fn reopen(dir: &Path) -> Client {
-    for _ in 0..100 {
+    for _ in 0..600 {
         match Client::open(dir, None) {
             Err(e) if e.code() == ErrorCode::ProfileInUse => tokio::time::sleep(Duration::from_millis(100)).await,
             other => return other.unwrap(),
