@@ -13,7 +13,7 @@ use sotto_proto::{DeviceAddress, EntryBody, GroupId, InboxEntry, MessageId, User
 
 use tokio::sync::oneshot;
 
-use super::{BadValue, SqliteStore, bad_column, id_col, opt_id_col, sql_bound, sql_u64, u64_col, writer};
+use super::{BadValue, SqliteStore, bad_column, id_col, opt_id_col, sql_bound, sql_u64, str_col, u64_col, writer};
 use crate::store::{Delivery, DeliveryContent, DeliveryOutcome, InboxStore, StoreError, StoreResult};
 
 #[async_trait]
@@ -503,11 +503,6 @@ fn record_history(c: &Connection, group: &GroupId, payload: i64, delivery: &Deli
     ))?;
     c.prepare_cached("UPDATE shared_payloads SET retained = 1 WHERE id = ?1")?.execute([payload])?;
     Ok(true)
-}
-
-/// A TEXT column, borrowed from its row.
-fn str_col<'r>(row: &'r rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {
-    row.get_ref(idx)?.as_str().map_err(|e| bad_column(idx, e))
 }
 
 fn to_json(value: &impl serde::Serialize) -> StoreResult<String> {

@@ -350,6 +350,11 @@ fn opt_id_col<T: TryFrom<String, Error = InvalidId>>(row: &Row<'_>, idx: usize) 
 }
 
 /// A u64 stored as a (non-negative) INTEGER.
+/// A TEXT column, borrowed from its row (no copy, e.g. to look it up in a map).
+fn str_col<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(idx)?.as_str().map_err(|e| bad_column(idx, e))
+}
+
 fn u64_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
     let v: i64 = row.get(idx)?;
     u64::try_from(v).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(idx, v))
