@@ -99,6 +99,11 @@ pub struct Args {
     /// configuration runs on a fresh database, dropped afterwards.
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
+    /// With --postgres: pace both two-node open loops (pairs across the nodes, pairs within
+    /// each) at this many msg/s, to compare the two paths' latency below saturation
+    /// [default: half the cross-node max].
+    #[arg(long, value_name = "MSG_PER_S")]
+    two_node_rate: Option<f64>,
     /// How the relay's 1:1 senders send: a `send` frame on their WebSocket, or HTTP.
     #[arg(long, value_enum, default_value_t = relay::SendPath::Socket)]
     sends: relay::SendPath,
@@ -120,6 +125,8 @@ pub struct Settings {
     pub fan: Option<FanPlan>,
     pub server_bin: Option<PathBuf>,
     pub postgres: Option<String>,
+    /// Open-loop rate of the two-node runs (else half the cross-node max).
+    pub two_node_rate: Option<f64>,
     pub sends: relay::SendPath,
     pub data_parent: Option<PathBuf>,
     pub forwarder: bool,
@@ -143,6 +150,11 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
     }
     if args.skip_relay && args.postgres.is_some() {
         bail!("--postgres measures the relay: it does not go with --skip-relay");
+    }
+    match args.two_node_rate {
+        Some(_) if args.postgres.is_none() => bail!("--two-node-rate paces the two-node runs of --postgres"),
+        Some(rate) if !(rate.is_finite() && rate >= 1.0) => bail!("--two-node-rate must be at least 1 msg/s"),
+        _ => {}
     }
     let server_bin = if args.skip_relay {
         None
@@ -175,6 +187,7 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
         fan,
         server_bin,
         postgres: args.postgres.clone(),
+        two_node_rate: args.two_node_rate,
         sends: args.sends,
         data_parent: args.data_parent.clone(),
         forwarder: !args.skip_forwarder,
@@ -236,6 +249,7 @@ async fn run(s: Settings) -> anyhow::Result<report::Report> {
                 pairs: s.pairs.clone(),
                 ack_every: s.ack_every,
                 sends: s.sends,
+                two_node_rate: s.two_node_rate,
             };
             let pg = postgres::run(plan).await?;
             out.postgres_pairs = pg.one_node;

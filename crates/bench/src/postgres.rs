@@ -149,6 +149,8 @@ pub struct Plan<'a> {
     pub pairs: PairPlan,
     pub ack_every: u64,
     pub sends: crate::relay::SendPath,
+    /// Both two-node open loops at this rate (else the cross-node run's half max).
+    pub two_node_rate: Option<f64>,
 }
 
 /// The runs on PostgreSQL: one node, then two nodes with cross-node and same-node pairs.
@@ -193,7 +195,7 @@ async fn two_nodes(plan: &Plan<'_>, db: &Database) -> anyhow::Result<(PairResult
     let mut b = start_node(plan.bin, plan.parent, db, Some(&a)).await?;
     let watched = Watched { servers: a.pid().into_iter().chain(b.pid()).collect(), postmaster: db.postmaster };
     let relay = RelayPlan {
-        pairs: PairPlan { watched: watched.clone(), ..plan.pairs.clone() },
+        pairs: PairPlan { watched: watched.clone(), open_rate: plan.two_node_rate, ..plan.pairs.clone() },
         ack_every: plan.ack_every,
         layout: Layout::CrossNode,
         label: "two nodes, cross-node 1:1",
