@@ -123,7 +123,9 @@ async fn a_copy_that_does_not_read_back_the_same_is_not_committed() {
 
 /// Two nodes on one PostgreSQL database, sharing the signing key: alice is connected to one,
 /// bob and carol to the other. One-to-one and group messages reach the other node's sockets
-/// at once (a NOTIFY wakes them; they read the store), typing notices cross too, and a device
+/// at once (the entry crosses in a NOTIFY, and the socket there sends it without reading the
+/// store; one too large for a notification crosses as a wake-up, and is read from the store),
+/// typing notices cross too, and a device
 /// deleted through one node is signed out on the other (its cached device list and socket go).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_one_database_push_to_each_others_sockets() {
@@ -147,6 +149,10 @@ async fn two_nodes_on_one_database_push_to_each_others_sockets() {
         (bodies(&alice, &with_bob) == ["across the nodes", "and back"]).then_some(())
     })
     .await;
+    // Over a notification's 7800 bytes once encrypted: bob's socket is woken and reads it.
+    let long = ["a long one"; 1000].join(" ");
+    alice.send_text(&uid("bob"), &long).await.unwrap();
+    eventually("bob has the long one", || bodies(&bob, &with_alice).contains(&long).then_some(())).await;
     let group = alice.create_group("spread out", &[uid("bob"), uid("carol")]).await.unwrap().group_id;
     let spread = ConversationId::Group(group.clone());
     alice.send_group_text(&group, "hello both").await.unwrap();
@@ -188,6 +194,8 @@ async fn two_nodes_on_one_database_push_to_each_others_sockets() {
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
     assert!(value("sotto_bus_events_received_total") > 0.0, "{metrics}");
+    // alice's first message and the group message (bob and carol) were pushed as they crossed.
+    assert!(value("sotto_bus_entries_pushed_total") >= 2.0, "{metrics}");
     assert!(value("sotto_bus_notification_lag_seconds_count") > 0.0);
     assert!(value("sotto_database_pool_connections") >= 1.0);
     for c in [&alice, &bob, &carol, &carol2] {

@@ -1,17 +1,25 @@
 //! Several server nodes on one database: what one node tells the others.
 //!
-//! The database stays the only source of truth; the bus only carries wake-ups and
-//! invalidations. A node publishes an event for what its own process keeps for the others
-//! (who is connected where, cached device lists, revoked tokens, ephemeral frames); every other
-//! node applies it to its own. A lost event costs latency, never a message or a check: after the
-//! bus reconnects, each node re-reads what it keeps ([`Remote::Resync`]: every local socket reads
-//! its inbox again, cached device lists go, revocations are read back from the store).
+//! The database stays the only source of truth; the bus carries wake-ups, invalidations, and
+//! copies of entries already committed. A node publishes an event for what its own process
+//! keeps for the others (who is connected where, cached device lists, revoked tokens, ephemeral
+//! frames, entries to push to sockets); every other node applies it to its own. A lost event
+//! costs latency, never a message or a check: after the bus reconnects, each node re-reads what
+//! it keeps ([`Remote::Resync`]: every local socket reads its inbox again, cached device lists
+//! go, revocations are read back from the store).
+//!
+//! An entry stored by one node for a device connected to another crosses as
+//! [`BusEvent::Pushed`]: the entry itself, published after its commit, so that the other node's
+//! socket sends it without reading the store — as a socket does with an entry its own node
+//! stored. The socket takes it only if its seq follows the last one it sent, and otherwise
+//! reads the store, so a lost, late or reordered copy costs a read, never a message. An entry
+//! too large for a notification crosses as a wake-up.
 //!
 //! With one node (SQLite) there is no bus and nothing is published. On PostgreSQL the bus is
 //! LISTEN/NOTIFY (`store::postgres::bus`).
 
 use serde::{Deserialize, Serialize};
-use sotto_proto::{DeviceAddress, ServerFrame, UserId};
+use sotto_proto::{DeviceAddress, InboxEntry, ServerFrame, UserId};
 use tokio::sync::mpsc;
 
 /// An event one node sends the others.
@@ -20,6 +28,9 @@ use tokio::sync::mpsc;
 pub enum BusEvent {
     /// Entries were stored for these devices: wherever they are connected, they read the store.
     Wake { devices: Vec<DeviceAddress> },
+    /// `entry` (its seq ignored) was committed for each of `to` with the seq beside it: wherever
+    /// one of them is connected, its socket takes it as a pushed entry (see the module's doc).
+    Pushed { entry: InboxEntry, to: Vec<(DeviceAddress, u64)> },
     /// The device connected to the sending node: its older socket on any other node closes
     /// (the newest connection of a device replaces the older one, as on one node).
     Connected { device: DeviceAddress },
@@ -35,14 +46,27 @@ pub enum BusEvent {
 
 impl BusEvent {
     /// The same event in parts whose JSON stays under `limit` bytes each (a notification's
-    /// payload is bounded): device and user lists are split; an event that cannot be split
-    /// and is still too large is left out (`None` in the list; the caller logs it).
+    /// payload is bounded): device and user lists are split, and an entry too large for one
+    /// recipient becomes a wake-up (the socket reads it from the store); an event that cannot
+    /// be split and is still too large is left out (`None` in the list; the caller logs it).
     pub fn split(self, limit: usize) -> Vec<Option<BusEvent>> {
         let size = |e: &BusEvent| serde_json::to_string(e).map_or(usize::MAX, |s| s.len());
         if size(&self) <= limit {
             return vec![Some(self)];
         }
         let halves: Option<(BusEvent, BusEvent)> = match self {
+            BusEvent::Pushed { entry, mut to } => {
+                // Halved while a part for one recipient would fit; an entry too large even for
+                // one goes as a wake-up for all of them.
+                let splittable = to.len() > 1
+                    && size(&BusEvent::Pushed { entry: entry.clone(), to: to.iter().take(1).cloned().collect() })
+                        <= limit;
+                if !splittable {
+                    return BusEvent::Wake { devices: to.into_iter().map(|(d, _)| d).collect() }.split(limit);
+                }
+                let rest = to.split_off(to.len() / 2);
+                Some((BusEvent::Pushed { entry: entry.clone(), to }, BusEvent::Pushed { entry, to: rest }))
+            }
             BusEvent::Wake { mut devices } if devices.len() > 1 => {
                 let rest = devices.split_off(devices.len() / 2);
                 Some((BusEvent::Wake { devices }, BusEvent::Wake { devices: rest }))
@@ -139,5 +163,38 @@ mod tests {
         // Small events stay whole; one that cannot be split and is too large is left out.
         assert_eq!(BusEvent::Wake { devices: vec![device(1)] }.split(7900).len(), 1);
         assert_eq!(BusEvent::Disconnect { device: device(1) }.split(10), vec![None]);
+    }
+
+    fn entry(ciphertext: String) -> InboxEntry {
+        InboxEntry {
+            seq: 0,
+            message_id: sotto_proto::MessageId::parse("message-0001").unwrap(),
+            sender_user: UserId::parse("alice").unwrap(),
+            sender_device: None,
+            server_ts: 1,
+            body: sotto_proto::EntryBody::Direct { ciphertext },
+        }
+    }
+
+    #[test]
+    fn a_large_group_entry_crosses_in_parts_and_one_too_large_as_a_wake() {
+        let to: Vec<(DeviceAddress, u64)> = (0..1000).map(|i| (device(i), i as u64 + 1)).collect();
+        let parts = BusEvent::Pushed { entry: entry("c".repeat(1000)), to: to.clone() }.split(7900);
+        assert!(parts.len() > 1);
+        let mut back = Vec::new();
+        for part in parts {
+            let part = part.unwrap();
+            assert!(serde_json::to_string(&part).unwrap().len() <= 7900);
+            let BusEvent::Pushed { entry: e, to } = part else { panic!("an entry") };
+            assert_eq!(e, entry("c".repeat(1000)));
+            back.extend(to);
+        }
+        assert_eq!(back, to);
+        // Too large for one recipient: the devices are woken and read it from the store.
+        let big = BusEvent::Pushed { entry: entry("c".repeat(8000)), to: to[..3].to_vec() };
+        assert_eq!(
+            big.split(7900),
+            [Some(BusEvent::Wake { devices: to[..3].iter().map(|(d, _)| d.clone()).collect() })]
+        );
     }
 }

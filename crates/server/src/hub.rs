@@ -25,14 +25,17 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use sotto_proto::{DeviceAddress, ServerFrame, UserId};
+use sotto_proto::{DeviceAddress, InboxEntry, ServerFrame, UserId};
 
 use crate::bus::{BusEvent, BusSlot};
-use crate::pushed::PushedEntry;
+use crate::pushed::{EntryFrame, PushedEntry};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 const EPHEMERAL_QUEUE: usize = 64;
+
+/// Devices and the seq each got.
+type Recipients = Vec<(DeviceAddress, u64)>;
 const ENTRY_QUEUE: usize = 1024;
 
 struct Entry {
@@ -184,23 +187,46 @@ impl Hub {
         elsewhere
     }
 
-    /// Pushes freshly committed entries to the devices that are online; `make` builds a device's
-    /// entry from its seq. A device whose queue is full is woken instead (it reads the store).
-    pub fn push(&self, recipients: &[(DeviceAddress, u64)], make: impl Fn(&DeviceAddress, u64) -> Option<PushedEntry>) {
+    /// Pushes freshly committed entries to the devices that are online; `frame` gives a
+    /// device's entry frame (its seq aside; devices given the same `Arc` share one frame). A
+    /// device whose queue is full is woken instead (it reads the store). With other nodes, the
+    /// devices not connected here get their entries through the bus.
+    pub fn push(&self, recipients: &[(DeviceAddress, u64)], frame: impl Fn(&DeviceAddress) -> Option<Arc<EntryFrame>>) {
+        let multi_node = self.bus.get().is_some();
+        let mut here = Vec::new();
         let mut elsewhere = Vec::new();
         {
             let online = self.lock();
             for (d, seq) in recipients {
-                let Some(e) = online.get(&d.user_id).and_then(|m| m.get(&d.device_id)) else {
-                    elsewhere.push(d.clone());
-                    continue;
-                };
-                e.mailbox.push(make(d, *seq));
+                match online.get(&d.user_id).and_then(|m| m.get(&d.device_id)) {
+                    Some(e) => here.push((e.mailbox.clone(), d, *seq)),
+                    None if multi_node => elsewhere.push((d, *seq)),
+                    None => {}
+                }
             }
         }
-        // Devices connected to another node read their entries from the store when woken.
-        if !elsewhere.is_empty() && self.bus.get().is_some() {
-            crate::bus::publish(&self.bus, BusEvent::Wake { devices: elsewhere });
+        // Frames are made outside the lock, and only for devices that are online somewhere.
+        for (mailbox, d, seq) in here {
+            mailbox.push(frame(d).map(|f| f.with_seq(seq)));
+        }
+        if elsewhere.is_empty() {
+            return;
+        }
+        // Runs of devices sharing a frame (a group's members) cross as one event.
+        let mut woken = Vec::new();
+        let mut runs: Vec<(Arc<EntryFrame>, Recipients)> = Vec::new();
+        for (d, seq) in elsewhere {
+            match (frame(d), runs.last_mut()) {
+                (None, _) => woken.push(d.clone()),
+                (Some(f), Some((shared, to))) if Arc::ptr_eq(shared, &f) => to.push((d.clone(), seq)),
+                (Some(f), _) => runs.push((f, vec![(d.clone(), seq)])),
+            }
+        }
+        for (f, to) in runs {
+            crate::bus::publish(&self.bus, BusEvent::Pushed { entry: f.entry().clone(), to });
+        }
+        if !woken.is_empty() {
+            crate::bus::publish(&self.bus, BusEvent::Wake { devices: woken });
         }
     }
 
@@ -244,18 +270,39 @@ impl Hub {
     }
 
     /// Another node's event, applied to the sockets here (never published again).
-    pub fn apply(&self, event: &BusEvent) {
+    pub fn apply(&self, event: BusEvent) {
         match event {
             BusEvent::Wake { devices } => {
-                self.wake_here(devices);
+                self.wake_here(&devices);
+            }
+            BusEvent::Pushed { entry, to } => {
+                self.push_here(entry, &to);
             }
             // The device's newest socket is on the other node: the one here closes.
-            BusEvent::Connected { device } | BusEvent::Disconnect { device } => self.disconnect_here(device),
+            BusEvent::Connected { device } | BusEvent::Disconnect { device } => self.disconnect_here(&device),
             BusEvent::Ephemeral { users, skip, frame } => {
-                self.send_ephemeral_here(users, skip, frame);
+                self.send_ephemeral_here(&users, &skip, &frame);
             }
             BusEvent::DevicesChanged { .. } | BusEvent::Revoked { .. } => {}
         }
+    }
+
+    /// Another node's committed entry, pushed to those of `to` connected here; how many.
+    pub fn push_here(&self, entry: InboxEntry, to: &[(DeviceAddress, u64)]) -> u64 {
+        let here: Vec<(Arc<Mailbox>, u64)> = {
+            let online = self.lock();
+            to.iter()
+                .filter_map(|(d, seq)| Some((online.get(&d.user_id)?.get(&d.device_id)?.mailbox.clone(), *seq)))
+                .collect()
+        };
+        if here.is_empty() {
+            return 0;
+        }
+        let frame = EntryFrame::new(entry);
+        for (mailbox, seq) in &here {
+            mailbox.push(frame.as_ref().map(|f| f.with_seq(*seq)));
+        }
+        here.len() as u64
     }
 
     /// Every socket here reads its inbox again (events from other nodes may have been missed).
@@ -298,16 +345,20 @@ mod tests {
         DeviceAddress { user_id: UserId::parse(user).unwrap(), device_id: DeviceId::parse(id).unwrap() }
     }
 
-    fn entry(seq: u64) -> PushedEntry {
-        let entry = sotto_proto::InboxEntry {
-            seq,
-            message_id: MessageId::parse(format!("message-{seq:08}")).unwrap(),
+    fn inbox_entry(ciphertext: &str) -> InboxEntry {
+        InboxEntry {
+            seq: 0,
+            message_id: MessageId::parse("message-0001").unwrap(),
             sender_user: UserId::parse("bob").unwrap(),
             sender_device: None,
             server_ts: 0,
-            body: EntryBody::Direct { ciphertext: "c".into() },
-        };
-        crate::pushed::EntryFrame::new(entry).unwrap().with_seq(seq)
+            body: EntryBody::Direct { ciphertext: ciphertext.into() },
+        }
+    }
+
+    /// Every device's frame (the hub gives the seq).
+    fn frame(_: &DeviceAddress) -> Option<Arc<EntryFrame>> {
+        EntryFrame::new(inbox_entry("c")).map(Arc::new)
     }
 
     fn typing() -> ServerFrame {
@@ -329,8 +380,8 @@ mod tests {
         let hub = Arc::new(Hub::default());
         let alice = device("alice", "A1");
         let sub = hub.subscribe(&alice);
-        hub.push(&[(alice.clone(), 2)], |_, seq| Some(entry(seq)));
-        hub.push(&[(alice.clone(), 1)], |_, seq| Some(entry(seq)));
+        hub.push(&[(alice.clone(), 2)], frame);
+        hub.push(&[(alice.clone(), 1)], frame);
         assert!(poked(&sub));
         let got = sub.mailbox.take();
         assert_eq!(got.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 1]);
@@ -344,14 +395,14 @@ mod tests {
         let alice = device("alice", "A1");
         let sub = hub.subscribe(&alice);
         for seq in 1..=ENTRY_QUEUE as u64 + 5 {
-            hub.push(&[(alice.clone(), seq)], |_, seq| Some(entry(seq)));
+            hub.push(&[(alice.clone(), seq)], frame);
         }
         let got = sub.mailbox.take();
         assert_eq!(got.entries.len(), ENTRY_QUEUE);
         assert_eq!(got.entries.back().map(|e| e.seq), Some(ENTRY_QUEUE as u64));
         assert!(got.read_store);
         // Emptied, it queues again.
-        hub.push(&[(alice.clone(), 2000)], |_, seq| Some(entry(seq)));
+        hub.push(&[(alice.clone(), 2000)], frame);
         let got = sub.mailbox.take();
         assert_eq!(got.entries.len(), 1);
         assert!(!got.read_store);
@@ -362,7 +413,7 @@ mod tests {
         let hub = Arc::new(Hub::default());
         let alice = device("alice", "A1");
         let sub = hub.subscribe(&alice);
-        hub.push(&[(alice.clone(), 1)], |_, _| None);
+        hub.push(&[(alice.clone(), 1)], |_| None);
         let got = sub.mailbox.take();
         assert!(got.entries.is_empty() && got.read_store);
         assert!(poked(&sub));
@@ -372,6 +423,57 @@ mod tests {
         assert!(sub.mailbox.take().read_store);
         hub.wake_all();
         assert!(sub.mailbox.take().read_store);
+    }
+
+    #[test]
+    fn with_other_nodes_entries_for_devices_elsewhere_cross_the_bus() {
+        let hub = Arc::new(Hub::default());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        hub.bus.set(Arc::new(crate::bus::Bus::new(tx))).unwrap();
+        let (alice, bob, carol, dave) =
+            (device("alice", "A1"), device("bob", "B1"), device("carol", "C1"), device("dave", "D1"));
+        let sub = hub.subscribe(&alice);
+        assert!(matches!(rx.try_recv(), Ok(BusEvent::Connected { .. })));
+        // A direct message: a frame of its own per device; alice's is here, bob's and carol's cross.
+        let texts: HashMap<DeviceAddress, &str> =
+            [(alice.clone(), "a"), (bob.clone(), "b"), (carol.clone(), "c")].into();
+        hub.push(&[(alice.clone(), 1), (bob.clone(), 5), (carol.clone(), 7), (dave.clone(), 2)], |d| {
+            EntryFrame::new(inbox_entry(texts.get(d)?)).map(Arc::new)
+        });
+        assert_eq!(sub.mailbox.take().entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
+        assert_eq!(rx.try_recv().unwrap(), BusEvent::Pushed { entry: inbox_entry("b"), to: vec![(bob.clone(), 5)] });
+        assert_eq!(rx.try_recv().unwrap(), BusEvent::Pushed { entry: inbox_entry("c"), to: vec![(carol.clone(), 7)] });
+        // No frame for dave: his socket, wherever it is, reads the store.
+        assert_eq!(rx.try_recv().unwrap(), BusEvent::Wake { devices: vec![dave.clone()] });
+        assert!(rx.try_recv().is_err());
+        // A group message: one frame shared by the members, one event for those elsewhere.
+        let shared = frame(&alice);
+        hub.push(&[(bob.clone(), 6), (alice.clone(), 2), (carol.clone(), 8)], |_| shared.clone());
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            BusEvent::Pushed { entry: inbox_entry("c"), to: vec![(bob.clone(), 6), (carol.clone(), 8)] }
+        );
+        assert!(rx.try_recv().is_err());
+        assert_eq!(sub.mailbox.take().entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn another_nodes_entry_is_pushed_to_the_socket_here_and_to_nobody_else() {
+        let hub = Arc::new(Hub::default());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        hub.bus.set(Arc::new(crate::bus::Bus::new(tx))).unwrap();
+        let (alice, bob) = (device("alice", "A1"), device("bob", "B1"));
+        let sub = hub.subscribe(&alice);
+        while rx.try_recv().is_ok() {}
+        hub.apply(BusEvent::Pushed { entry: inbox_entry("hello"), to: vec![(bob, 4), (alice.clone(), 9)] });
+        assert!(poked(&sub));
+        let got = sub.mailbox.take();
+        assert!(!got.read_store);
+        let texts: Vec<String> = got.entries.iter().map(PushedEntry::text).collect();
+        let expected = ServerFrame::Entry { entry: InboxEntry { seq: 9, ..inbox_entry("hello") } };
+        assert_eq!(texts, [serde_json::to_string(&expected).unwrap()]);
+        // Applied, never published again.
+        assert!(rx.try_recv().is_err());
     }
 
     #[test]
@@ -403,7 +505,7 @@ mod tests {
         assert!(!new.close.is_cancelled());
         // The old one's unregistering leaves the new one registered.
         drop(old);
-        hub.push(&[(alice.clone(), 1)], |_, seq| Some(entry(seq)));
+        hub.push(&[(alice.clone(), 1)], frame);
         assert_eq!(new.mailbox.take().entries.len(), 1);
         hub.disconnect(&alice);
         assert!(new.close.is_cancelled());
@@ -418,7 +520,7 @@ mod tests {
         let sub = Arc::new(hub.subscribe(&alice));
         // Taken (empty), then pushed before the socket waits: the wait returns at once.
         assert!(sub.mailbox.take().is_empty());
-        hub.push(&[(alice.clone(), 1)], |_, seq| Some(entry(seq)));
+        hub.push(&[(alice.clone(), 1)], frame);
         tokio::time::timeout(std::time::Duration::from_secs(5), sub.mailbox.changed()).await.unwrap();
         assert_eq!(sub.mailbox.take().entries.len(), 1);
         // Pushed while the socket waits: it wakes.

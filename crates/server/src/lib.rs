@@ -205,7 +205,10 @@ fn start_bus(state: &AppState, postgres: &Arc<PostgresStore>, url: &store::postg
             match *event {
                 bus::BusEvent::DevicesChanged { users } => here.cache.invalidate_here(&users),
                 bus::BusEvent::Revoked { device, since } => here.tokens.record_revocation(&device, since),
-                event => here.hub.apply(&event),
+                bus::BusEvent::Pushed { entry, to } => {
+                    here.metrics.bus_entries.inc_by(here.hub.push_here(entry, &to));
+                }
+                event => here.hub.apply(event),
             }
         }
         bus::Remote::Resync => {

@@ -72,6 +72,7 @@ pub struct Metrics {
     /// Events from other nodes (several nodes on one database), and how long each took from
     /// the sending node's clock to this one's.
     pub bus_received: Counter,
+    pub bus_entries: Counter,
     pub bus_lag: Histogram,
     /// The database's connection pool (PostgreSQL): connections open, idle, and requests
     /// waiting for one. Set when `/metrics` is read.
@@ -112,12 +113,18 @@ impl Metrics {
         let connections_timed_out = Family::<KindLabels, Counter>::default();
         let accept_errors = Counter::default();
         let bus_received = Counter::default();
+        let bus_entries = Counter::default();
         let bus_lag = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let database_pool_size = Gauge::default();
         let database_pool_idle = Gauge::default();
         let database_pool_waiting = Gauge::default();
         let housekeeping_leader = Gauge::default();
         registry.register("bus_events_received", "Events from the other nodes", bus_received.clone());
+        registry.register(
+            "bus_entries_pushed",
+            "Entries other nodes committed, pushed to sockets here without a read of the store",
+            bus_entries.clone(),
+        );
         registry.register(
             "bus_notification_lag_seconds",
             "From another node's publishing an event to this node's applying it",
@@ -172,6 +179,7 @@ impl Metrics {
             connections_timed_out,
             accept_errors,
             bus_received,
+            bus_entries,
             bus_lag,
             database_pool_size,
             database_pool_idle,

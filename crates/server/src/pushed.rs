@@ -21,10 +21,12 @@ pub struct PushedEntry {
     rest: Arc<str>,
 }
 
-/// The JSON of an entry frame after its `seq`, for any `seq`.
+/// The JSON of an entry frame after its `seq`, for any `seq`, and the entry it was made of
+/// (which goes to the other nodes for their sockets: see [`crate::bus::BusEvent::Pushed`]).
 #[derive(Debug, Clone)]
 pub struct EntryFrame {
     rest: Arc<str>,
+    entry: InboxEntry,
 }
 
 impl EntryFrame {
@@ -32,9 +34,16 @@ impl EntryFrame {
     /// (then push nothing and let the socket read the store).
     pub fn new(mut entry: InboxEntry) -> Option<EntryFrame> {
         entry.seq = 0;
-        let text = serde_json::to_string(&ServerFrame::Entry { entry }).ok()?;
+        let frame = ServerFrame::Entry { entry };
+        let text = serde_json::to_string(&frame).ok()?;
         let rest = text.strip_prefix(PREFIX)?.strip_prefix('0')?;
-        Some(EntryFrame { rest: rest.into() })
+        let ServerFrame::Entry { entry } = frame else { return None };
+        Some(EntryFrame { rest: rest.into(), entry })
+    }
+
+    /// The entry, with seq 0.
+    pub fn entry(&self) -> &InboxEntry {
+        &self.entry
     }
 
     /// The entry for the recipient whose `seq` this is.

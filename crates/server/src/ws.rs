@@ -2,8 +2,9 @@
 //!
 //! Order on connect: subscribe to wake-ups first, then replay every unacknowledged entry, then
 //! send `synced`; so an entry stored while the replay runs is either in the replay or wakes the
-//! socket afterwards — never lost. Pushed entries are always read back from the store, which is
-//! the only source of truth. Acks are clamped to what this socket has actually sent, so a confused
+//! socket afterwards — never lost. An entry the hub pushes (committed by this node or, through
+//! the bus, by another) is sent only if its seq follows the last one sent; otherwise the socket
+//! reads the store, which is the only source of truth. Acks are clamped to what this socket has actually sent, so a confused
 //! client cannot delete entries it never saw, and are committed in batches (see `acks.rs`).
 //!
 //! Liveness: the server pings every socket, and a socket that showed no sign of life for the

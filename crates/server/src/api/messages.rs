@@ -2,6 +2,7 @@
 //! same entries).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -33,7 +34,7 @@ pub async fn deliver(state: &AppState, delivery: Delivery, kind: &'static str) -
     let message_id = delivery.message_id.clone();
     let server_ts = delivery.server_ts;
     let (sender_user, sender_device) = (delivery.sender_user.clone(), delivery.sender_device.clone());
-    let content = std::sync::Arc::clone(&delivery.content);
+    let content = Arc::clone(&delivery.content);
     match state.inbox.deliver(delivery).await? {
         DeliveryOutcome::Stored { recipients } => {
             let entry = |body: EntryBody| InboxEntry {
@@ -46,17 +47,17 @@ pub async fn deliver(state: &AppState, delivery: Delivery, kind: &'static str) -
             };
             match &*content {
                 DeliveryContent::PerDevice(payloads) => {
-                    // Only devices that are online get a frame made (the hub asks for them).
+                    // Frames are made only for devices that may be online (the hub asks for them).
                     let by_device: HashMap<&DeviceAddress, &String> = payloads.iter().map(|(d, c)| (d, c)).collect();
-                    state.hub.push(&recipients, |device, seq| {
+                    state.hub.push(&recipients, |device| {
                         let ciphertext = (*by_device.get(device)?).clone();
-                        Some(EntryFrame::new(entry(EntryBody::Direct { ciphertext }))?.with_seq(seq))
+                        EntryFrame::new(entry(EntryBody::Direct { ciphertext })).map(Arc::new)
                     });
                 }
                 DeliveryContent::Shared { body, .. } => {
                     // One frame for every member: only the seq differs.
-                    let frame = EntryFrame::new(entry((**body).clone()));
-                    state.hub.push(&recipients, |_, seq| Some(frame.as_ref()?.with_seq(seq)));
+                    let frame = EntryFrame::new(entry((**body).clone())).map(Arc::new);
+                    state.hub.push(&recipients, |_| frame.clone());
                 }
             }
             state.metrics.messages_stored.get_or_create(&KindLabels { kind }).inc();

@@ -24,14 +24,24 @@ const MAX_EVENT_BYTES: usize = 7800;
 /// catch up at their next wake-up or resync).
 const SEND_ATTEMPTS: u32 = 5;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct Envelope {
     /// The sending node (its own notifications come back to it, and are skipped).
     node: u64,
     /// When it was published (ms since the epoch, the sender's clock): the receiver's lag.
-    #[serde(default)]
     sent_ms: u64,
     event: BusEvent,
+}
+
+/// An [`Envelope`] as received: the event is only decoded when it comes from another node
+/// (a node's own notifications, entries included, come back to it too).
+#[derive(Deserialize)]
+struct Received<'a> {
+    node: u64,
+    #[serde(default)]
+    sent_ms: u64,
+    #[serde(borrow)]
+    event: &'a serde_json::value::RawValue,
 }
 
 /// What a node does with the other nodes' events.
@@ -197,9 +207,9 @@ async fn listen_once(config: &PostgresConfig, node: u64, apply: &Apply, stop: &C
         tokio::select! {
             () = stop.cancelled() => break Ok(()),
             payload = rx.recv() => match payload {
-                Some(payload) => match serde_json::from_str::<Envelope>(&payload) {
-                    Ok(envelope) if envelope.node != node => apply(Remote::Event(Box::new(envelope.event), envelope.sent_ms)),
-                    Ok(_) => {}
+                Some(payload) => match decode(&payload, node) {
+                    Ok(Some((event, sent_ms))) => apply(Remote::Event(Box::new(event), sent_ms)),
+                    Ok(None) => {}
                     Err(e) => tracing::warn!(error = %e, "a bus event this version does not read was skipped"),
                 },
                 None => break Err(StoreError::Database("the bus connection closed".into())),
@@ -209,6 +219,16 @@ async fn listen_once(config: &PostgresConfig, node: u64, apply: &Apply, stop: &C
     driver.abort();
     drop(client);
     result
+}
+
+/// The event of a notification from another node, with when it was sent; `None` for this
+/// node's own.
+fn decode(payload: &str, node: u64) -> serde_json::Result<Option<(BusEvent, u64)>> {
+    let received: Received<'_> = serde_json::from_str(payload)?;
+    if received.node == node {
+        return Ok(None);
+    }
+    Ok(Some((serde_json::from_str(received.event.get())?, received.sent_ms)))
 }
 
 #[cfg(test)]
@@ -240,5 +260,18 @@ mod tests {
             ]
         );
         assert_eq!(merge_wakes(vec![]), []);
+    }
+
+    #[test]
+    fn a_notification_is_decoded_only_on_the_other_nodes() {
+        let event = BusEvent::Wake { devices: vec![device("alice")] };
+        let payload = serde_json::to_string(&Envelope { node: 7, sent_ms: 1234, event: event.clone() }).unwrap();
+        assert_eq!(decode(&payload, 8).unwrap(), Some((event, 1234)));
+        assert_eq!(decode(&payload, 7).unwrap(), None);
+        // An event this version does not know is an error (logged and skipped), on other nodes.
+        let unknown = r#"{"node":7,"sent_ms":1,"event":{"t":"from_the_future"}}"#;
+        assert!(decode(unknown, 8).is_err());
+        assert_eq!(decode(unknown, 7).unwrap(), None);
+        assert!(decode("not json", 8).is_err());
     }
 }
