@@ -12,6 +12,8 @@
 # CA, exports SOTTO_TEST_POSTGRES_URL (and the CA's certificate as SOTTO_TEST_POSTGRES_CA), and
 # stops and deletes the cluster when the shell exits. Durability is off (fsync, full pages): the
 # tests need PostgreSQL's locking and transactions, not its crash safety, and CI has two cores.
+# SOTTO_PG_OPTIONS adds server options after these (the last one wins), e.g. for a benchmark
+# with a durable cluster: SOTTO_PG_OPTIONS="-c fsync=on -c full_page_writes=on".
 
 sotto_pg_bindir() {
   if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
@@ -71,6 +73,7 @@ sotto_pg_start() {
   local options="-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=400"
   options+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   options+=" -c ssl=on -c ssl_cert_file=$dir/tls.crt -c ssl_key_file=$dir/tls.key"
+  options+="${SOTTO_PG_OPTIONS:+ $SOTTO_PG_OPTIONS}"
   if ! (cd "$dir" && "${run[@]}" "$bindir/pg_ctl" --pgdata="$dir/data" --log="$dir/server.log" --wait --silent \
     -o "$options" start); then
     cat "$dir/server.log" >&2

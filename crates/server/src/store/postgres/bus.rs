@@ -144,15 +144,19 @@ fn merge_wakes(events: Vec<BusEvent>) -> Vec<BusEvent> {
 }
 
 /// Sends `payloads` as notifications in one statement; they are delivered in order, together,
-/// when it commits.
-async fn notify(store: &PostgresStore, payloads: &[String]) -> StoreResult<()> {
+/// when it commits. Its commit does not wait for the WAL to reach the disk
+/// (`synchronous_commit` off for this statement's transaction only): a notification is not
+/// kept anywhere a crash would matter, and the listeners get it at commit all the same. With
+/// `fsync` on, that is one disk flush less per batch of events.
+pub(super) async fn notify(store: &PostgresStore, payloads: &[String]) -> StoreResult<()> {
     if payloads.is_empty() {
         return Ok(());
     }
     let client = store.client().await?;
     execute(
         &client,
-        "SELECT pg_notify($1, p) FROM unnest($2::TEXT[]) WITH ORDINALITY AS u(p, n) ORDER BY n",
+        "SELECT pg_notify($1, p), set_config('synchronous_commit', 'off', true)
+         FROM unnest($2::TEXT[]) WITH ORDINALITY AS u(p, n) ORDER BY n",
         &[&CHANNEL, &payloads],
     )
     .await?;

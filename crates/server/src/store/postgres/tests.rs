@@ -557,3 +557,20 @@ async fn a_private_ca_is_trusted_when_given() {
     let err = database.config().trusting(&dir.path().join("missing.pem")).err().unwrap();
     assert!(err.contains("cannot read"), "{err}");
 }
+
+/// The bus's notifications commit without waiting for the WAL, and only they: the pooled
+/// connection they went through commits durably again afterwards (the setting is the
+/// statement's transaction's, not the session's).
+#[tokio::test]
+async fn a_notification_leaves_its_connection_committing_durably() {
+    let database = TestDatabase::create().await;
+    let store = PostgresStore::open(&database.config().with_pool_size(std::num::NonZeroUsize::MIN)).await.unwrap();
+    let setting = async |store: &PostgresStore| -> String {
+        store.client().await.unwrap().query_one("SHOW synchronous_commit", &[]).await.unwrap().get(0)
+    };
+    // The test cluster commits asynchronously by default; the one pooled connection does not.
+    store.client().await.unwrap().batch_execute("SET synchronous_commit = on").await.unwrap();
+    assert_eq!(setting(&store).await, "on");
+    super::bus::notify(&store, &["a wake-up".to_owned(), "another".to_owned()]).await.unwrap();
+    assert_eq!(setting(&store).await, "on");
+}
