@@ -12,8 +12,11 @@
 //! [`BusEvent::Pushed`]: the entry itself, published after its commit, so that the other node's
 //! socket sends it without reading the store — as a socket does with an entry its own node
 //! stored. The socket takes it only if its seq follows the last one it sent, and otherwise
-//! reads the store, so a lost, late or reordered copy costs a read, never a message. An entry
-//! too large for a notification crosses as a wake-up.
+//! reads the store, so a lost, late or reordered copy costs a read, never a message. Which
+//! devices are connected to which other node, each node learns from their `Connected` and
+//! `Left` events; that is only a hint: an entry for a device not known to be connected
+//! elsewhere (offline, or its node's events missed) crosses as a wake-up, as does one too large
+//! for a notification, and a stale hint costs a read or a few bytes, never a message.
 //!
 //! With one node (SQLite) there is no bus and nothing is published. On PostgreSQL the bus is
 //! LISTEN/NOTIFY (`store::postgres::bus`).
@@ -32,8 +35,11 @@ pub enum BusEvent {
     /// one of them is connected, its socket takes it as a pushed entry (see the module's doc).
     Pushed { entry: InboxEntry, to: Vec<(DeviceAddress, u64)> },
     /// The device connected to the sending node: its older socket on any other node closes
-    /// (the newest connection of a device replaces the older one, as on one node).
+    /// (the newest connection of a device replaces the older one, as on one node), and the
+    /// other nodes send its entries there whole ([`BusEvent::Pushed`]).
     Connected { device: DeviceAddress },
+    /// The device's socket on the sending node closed (no newer one of it is there).
+    Left { device: DeviceAddress },
     /// The device was signed out or deleted: its socket closes wherever it is.
     Disconnect { device: DeviceAddress },
     /// An ephemeral frame (typing) for the connected devices of `users`, but `skip`.
@@ -98,8 +104,8 @@ impl BusEvent {
 /// What a node applies from the bus.
 #[derive(Debug)]
 pub enum Remote {
-    /// An event, and when it was published (ms since the epoch, the sender's clock).
-    Event(Box<BusEvent>, u64),
+    /// An event, the node that published it, and when (ms since the epoch, its clock).
+    Event { event: Box<BusEvent>, node: u64, sent_ms: u64 },
     /// The bus (re)connected: events may have been missed; re-read everything kept.
     Resync,
 }
@@ -131,6 +137,15 @@ pub type BusSlot = std::sync::OnceLock<std::sync::Arc<Bus>>;
 pub fn publish(slot: &BusSlot, event: BusEvent) {
     if let Some(bus) = slot.get() {
         bus.publish(event);
+    }
+}
+
+/// Publish a hint (`Left`) if this node has a bus whose sending task still runs: when the
+/// node shuts down, its sockets close after the bus has stopped, and that is not worth a
+/// warning each.
+pub fn publish_hint(slot: &BusSlot, event: BusEvent) {
+    if let Some(bus) = slot.get() {
+        let _ = bus.tx.send(event);
     }
 }
 

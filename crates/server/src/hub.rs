@@ -50,6 +50,10 @@ pub struct Hub {
     next_conn: std::sync::atomic::AtomicU64,
     /// The other nodes, when there are any.
     pub bus: BusSlot,
+    /// Devices connected to another node (which one), from its `Connected` and `Left` events:
+    /// their entries cross whole; other devices not here get a wake-up. A hint only (see
+    /// [`crate::bus`]); a node that died leaves its devices here until they connect again.
+    elsewhere: Mutex<HashMap<DeviceAddress, u64>>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -212,10 +216,19 @@ impl Hub {
         if elsewhere.is_empty() {
             return;
         }
-        // Runs of devices sharing a frame (a group's members) cross as one event.
+        // Runs of devices sharing a frame (a group's members) cross as one event; devices not
+        // known to be connected to another node are only woken, wherever they may be.
+        let connected_elsewhere: Vec<bool> = {
+            let known = self.lock_elsewhere();
+            elsewhere.iter().map(|(d, _)| known.contains_key(*d)).collect()
+        };
         let mut woken = Vec::new();
         let mut runs: Vec<(Arc<EntryFrame>, Recipients)> = Vec::new();
-        for (d, seq) in elsewhere {
+        for ((d, seq), connected) in elsewhere.into_iter().zip(connected_elsewhere) {
+            if !connected {
+                woken.push(d.clone());
+                continue;
+            }
             match (frame(d), runs.last_mut()) {
                 (None, _) => woken.push(d.clone()),
                 (Some(f), Some((shared, to))) if Arc::ptr_eq(shared, &f) => to.push((d.clone(), seq)),
@@ -269,8 +282,8 @@ impl Hub {
         }
     }
 
-    /// Another node's event, applied to the sockets here (never published again).
-    pub fn apply(&self, event: BusEvent) {
+    /// An event from the other node `node`, applied to the sockets here (never published again).
+    pub fn apply(&self, event: BusEvent, node: u64) {
         match event {
             BusEvent::Wake { devices } => {
                 self.wake_here(&devices);
@@ -279,7 +292,18 @@ impl Hub {
                 self.push_here(entry, &to);
             }
             // The device's newest socket is on the other node: the one here closes.
-            BusEvent::Connected { device } | BusEvent::Disconnect { device } => self.disconnect_here(&device),
+            BusEvent::Connected { device } => {
+                self.disconnect_here(&device);
+                self.lock_elsewhere().insert(device, node);
+            }
+            // Unless it has connected to yet another node since.
+            BusEvent::Left { device } => {
+                let mut elsewhere = self.lock_elsewhere();
+                if elsewhere.get(&device) == Some(&node) {
+                    elsewhere.remove(&device);
+                }
+            }
+            BusEvent::Disconnect { device } => self.disconnect_here(&device),
             BusEvent::Ephemeral { users, skip, frame } => {
                 self.send_ephemeral_here(&users, &skip, &frame);
             }
@@ -314,6 +338,11 @@ impl Hub {
         }
     }
 
+    fn lock_elsewhere(&self) -> std::sync::MutexGuard<'_, HashMap<DeviceAddress, u64>> {
+        // Single inserts and removes, as `online`'s.
+        self.elsewhere.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, HashMap<sotto_proto::DeviceId, Entry>>> {
         // A panic while holding this lock cannot leave the map half-updated (every mutation is a
         // single insert or remove), so a poisoned lock is safe to keep using.
@@ -323,14 +352,21 @@ impl Hub {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut online = self.hub.lock();
-        if let Some(devices) = online.get_mut(&self.device.user_id) {
-            if devices.get(&self.device.device_id).is_some_and(|e| e.conn == self.conn) {
-                devices.remove(&self.device.device_id);
+        let mut left = false;
+        {
+            let mut online = self.hub.lock();
+            if let Some(devices) = online.get_mut(&self.device.user_id) {
+                if devices.get(&self.device.device_id).is_some_and(|e| e.conn == self.conn) {
+                    devices.remove(&self.device.device_id);
+                    left = true;
+                }
+                if devices.is_empty() {
+                    online.remove(&self.device.user_id);
+                }
             }
-            if devices.is_empty() {
-                online.remove(&self.device.user_id);
-            }
+        }
+        if left {
+            crate::bus::publish_hint(&self.hub.bus, BusEvent::Left { device: self.device.clone() });
         }
     }
 }
@@ -434,6 +470,9 @@ mod tests {
             (device("alice", "A1"), device("bob", "B1"), device("carol", "C1"), device("dave", "D1"));
         let sub = hub.subscribe(&alice);
         assert!(matches!(rx.try_recv(), Ok(BusEvent::Connected { .. })));
+        // bob and carol are connected to other nodes; where dave is, no node said.
+        hub.apply(BusEvent::Connected { device: bob.clone() }, 2);
+        hub.apply(BusEvent::Connected { device: carol.clone() }, 3);
         // A direct message: a frame of its own per device; alice's is here, bob's and carol's cross.
         let texts: HashMap<DeviceAddress, &str> =
             [(alice.clone(), "a"), (bob.clone(), "b"), (carol.clone(), "c")].into();
@@ -443,7 +482,7 @@ mod tests {
         assert_eq!(sub.mailbox.take().entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
         assert_eq!(rx.try_recv().unwrap(), BusEvent::Pushed { entry: inbox_entry("b"), to: vec![(bob.clone(), 5)] });
         assert_eq!(rx.try_recv().unwrap(), BusEvent::Pushed { entry: inbox_entry("c"), to: vec![(carol.clone(), 7)] });
-        // No frame for dave: his socket, wherever it is, reads the store.
+        // dave, offline or anywhere: his socket, if he has one, reads the store.
         assert_eq!(rx.try_recv().unwrap(), BusEvent::Wake { devices: vec![dave.clone()] });
         assert!(rx.try_recv().is_err());
         // A group message: one frame shared by the members, one event for those elsewhere.
@@ -455,6 +494,33 @@ mod tests {
         );
         assert!(rx.try_recv().is_err());
         assert_eq!(sub.mailbox.take().entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [2]);
+        // No frame made: a wake-up.
+        hub.push(&[(bob.clone(), 7)], |_| None);
+        assert_eq!(rx.try_recv().unwrap(), BusEvent::Wake { devices: vec![bob.clone()] });
+        // bob left node 2; carol's "left node 2" is stale (she is on node 3): only bob is woken.
+        hub.apply(BusEvent::Left { device: bob.clone() }, 2);
+        hub.apply(BusEvent::Left { device: carol.clone() }, 2);
+        hub.push(&[(bob.clone(), 8), (carol.clone(), 9)], |_| shared.clone());
+        assert_eq!(rx.try_recv().unwrap(), BusEvent::Pushed { entry: inbox_entry("c"), to: vec![(carol.clone(), 9)] });
+        assert_eq!(rx.try_recv().unwrap(), BusEvent::Wake { devices: vec![bob.clone()] });
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn with_other_nodes_a_socket_that_goes_tells_them_unless_a_newer_one_replaced_it() {
+        let hub = Arc::new(Hub::default());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        hub.bus.set(Arc::new(crate::bus::Bus::new(tx))).unwrap();
+        let alice = device("alice", "A1");
+        let old = hub.subscribe(&alice);
+        let new = hub.subscribe(&alice);
+        assert_eq!(rx.try_recv().unwrap(), BusEvent::Connected { device: alice.clone() });
+        assert_eq!(rx.try_recv().unwrap(), BusEvent::Connected { device: alice.clone() });
+        drop(old);
+        assert!(rx.try_recv().is_err(), "the newer socket is still here");
+        drop(new);
+        assert_eq!(rx.try_recv().unwrap(), BusEvent::Left { device: alice.clone() });
+        assert!(rx.try_recv().is_err());
     }
 
     #[test]
@@ -465,7 +531,7 @@ mod tests {
         let (alice, bob) = (device("alice", "A1"), device("bob", "B1"));
         let sub = hub.subscribe(&alice);
         while rx.try_recv().is_ok() {}
-        hub.apply(BusEvent::Pushed { entry: inbox_entry("hello"), to: vec![(bob, 4), (alice.clone(), 9)] });
+        hub.apply(BusEvent::Pushed { entry: inbox_entry("hello"), to: vec![(bob, 4), (alice.clone(), 9)] }, 2);
         assert!(poked(&sub));
         let got = sub.mailbox.take();
         assert!(!got.read_store);

@@ -198,7 +198,7 @@ pub async fn open(config: &Config, shutdown: CancellationToken) -> Result<AppSta
 fn start_bus(state: &AppState, postgres: &Arc<PostgresStore>, url: &store::postgres::PostgresConfig) {
     let here = state.clone();
     let apply: store::postgres::bus::Apply = Arc::new(move |remote| match remote {
-        bus::Remote::Event(event, sent_ms) => {
+        bus::Remote::Event { event, node, sent_ms } => {
             here.metrics.bus_received.inc();
             let lag_ms = here.clock.unix_millis().saturating_sub(sent_ms);
             here.metrics.bus_lag.observe(lag_ms as f64 / 1000.0);
@@ -208,7 +208,7 @@ fn start_bus(state: &AppState, postgres: &Arc<PostgresStore>, url: &store::postg
                 bus::BusEvent::Pushed { entry, to } => {
                     here.metrics.bus_entries.inc_by(here.hub.push_here(entry, &to));
                 }
-                event => here.hub.apply(event),
+                event => here.hub.apply(event, node),
             }
         }
         bus::Remote::Resync => {

@@ -212,7 +212,7 @@ async fn listen_once(config: &PostgresConfig, node: u64, apply: &Apply, stop: &C
             () = stop.cancelled() => break Ok(()),
             payload = rx.recv() => match payload {
                 Some(payload) => match decode(&payload, node) {
-                    Ok(Some((event, sent_ms))) => apply(Remote::Event(Box::new(event), sent_ms)),
+                    Ok(Some((event, node, sent_ms))) => apply(Remote::Event { event: Box::new(event), node, sent_ms }),
                     Ok(None) => {}
                     Err(e) => tracing::warn!(error = %e, "a bus event this version does not read was skipped"),
                 },
@@ -225,14 +225,14 @@ async fn listen_once(config: &PostgresConfig, node: u64, apply: &Apply, stop: &C
     result
 }
 
-/// The event of a notification from another node, with when it was sent; `None` for this
-/// node's own.
-fn decode(payload: &str, node: u64) -> serde_json::Result<Option<(BusEvent, u64)>> {
+/// The event of a notification from another node, with that node and when it was sent;
+/// `None` for this node's own.
+fn decode(payload: &str, node: u64) -> serde_json::Result<Option<(BusEvent, u64, u64)>> {
     let received: Received<'_> = serde_json::from_str(payload)?;
     if received.node == node {
         return Ok(None);
     }
-    Ok(Some((serde_json::from_str(received.event.get())?, received.sent_ms)))
+    Ok(Some((serde_json::from_str(received.event.get())?, received.node, received.sent_ms)))
 }
 
 #[cfg(test)]
@@ -270,7 +270,7 @@ mod tests {
     fn a_notification_is_decoded_only_on_the_other_nodes() {
         let event = BusEvent::Wake { devices: vec![device("alice")] };
         let payload = serde_json::to_string(&Envelope { node: 7, sent_ms: 1234, event: event.clone() }).unwrap();
-        assert_eq!(decode(&payload, 8).unwrap(), Some((event, 1234)));
+        assert_eq!(decode(&payload, 8).unwrap(), Some((event, 7, 1234)));
         assert_eq!(decode(&payload, 7).unwrap(), None);
         // An event this version does not know is an error (logged and skipped), on other nodes.
         let unknown = r#"{"node":7,"sent_ms":1,"event":{"t":"from_the_future"}}"#;
