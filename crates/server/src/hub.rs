@@ -33,10 +33,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 const EPHEMERAL_QUEUE: usize = 64;
+const ENTRY_QUEUE: usize = 1024;
 
 /// Devices and the seq each got.
 type Recipients = Vec<(DeviceAddress, u64)>;
-const ENTRY_QUEUE: usize = 1024;
 
 struct Entry {
     conn: u64,
@@ -406,6 +406,14 @@ mod tests {
         }
     }
 
+    /// A hub with other nodes, and what it publishes to them.
+    fn hub_with_bus() -> (Arc<Hub>, tokio::sync::mpsc::UnboundedReceiver<BusEvent>) {
+        let hub = Arc::new(Hub::default());
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        hub.bus.set(Arc::new(crate::bus::Bus::new(tx))).unwrap();
+        (hub, rx)
+    }
+
     /// Whether the mailbox's `changed` resolves without waiting.
     fn poked(sub: &Subscription) -> bool {
         sub.mailbox.changed().now_or_never().is_some()
@@ -463,9 +471,7 @@ mod tests {
 
     #[test]
     fn with_other_nodes_entries_for_devices_elsewhere_cross_the_bus() {
-        let hub = Arc::new(Hub::default());
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        hub.bus.set(Arc::new(crate::bus::Bus::new(tx))).unwrap();
+        let (hub, mut rx) = hub_with_bus();
         let (alice, bob, carol, dave) =
             (device("alice", "A1"), device("bob", "B1"), device("carol", "C1"), device("dave", "D1"));
         let sub = hub.subscribe(&alice);
@@ -508,9 +514,7 @@ mod tests {
 
     #[test]
     fn with_other_nodes_a_socket_that_goes_tells_them_unless_a_newer_one_replaced_it() {
-        let hub = Arc::new(Hub::default());
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        hub.bus.set(Arc::new(crate::bus::Bus::new(tx))).unwrap();
+        let (hub, mut rx) = hub_with_bus();
         let alice = device("alice", "A1");
         let old = hub.subscribe(&alice);
         let new = hub.subscribe(&alice);
@@ -525,9 +529,7 @@ mod tests {
 
     #[test]
     fn another_nodes_entry_is_pushed_to_the_socket_here_and_to_nobody_else() {
-        let hub = Arc::new(Hub::default());
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        hub.bus.set(Arc::new(crate::bus::Bus::new(tx))).unwrap();
+        let (hub, mut rx) = hub_with_bus();
         let (alice, bob) = (device("alice", "A1"), device("bob", "B1"));
         let sub = hub.subscribe(&alice);
         while rx.try_recv().is_ok() {}
