@@ -282,15 +282,14 @@ impl Hub {
         }
     }
 
-    /// An event from the other node `node`, applied to the sockets here (never published again).
-    pub fn apply(&self, event: BusEvent, node: u64) {
+    /// An event from the other node `node`, applied to the sockets here (never published
+    /// again); how many of its entries were pushed to sockets here.
+    pub fn apply(&self, event: BusEvent, node: u64) -> u64 {
         match event {
             BusEvent::Wake { devices } => {
                 self.wake_here(&devices);
             }
-            BusEvent::Pushed { entry, to } => {
-                self.push_here(entry, &to);
-            }
+            BusEvent::Pushed { entry, to } => return self.push_here(entry, &to),
             // The device's newest socket is on the other node: the one here closes.
             BusEvent::Connected { device } => {
                 self.disconnect_here(&device);
@@ -309,10 +308,11 @@ impl Hub {
             }
             BusEvent::DevicesChanged { .. } | BusEvent::Revoked { .. } => {}
         }
+        0
     }
 
     /// Another node's committed entry, pushed to those of `to` connected here; how many.
-    pub fn push_here(&self, entry: InboxEntry, to: &[(DeviceAddress, u64)]) -> u64 {
+    fn push_here(&self, entry: InboxEntry, to: &[(DeviceAddress, u64)]) -> u64 {
         let here: Vec<(Arc<Mailbox>, u64)> = {
             let online = self.lock();
             to.iter()
@@ -533,7 +533,10 @@ mod tests {
         let (alice, bob) = (device("alice", "A1"), device("bob", "B1"));
         let sub = hub.subscribe(&alice);
         while rx.try_recv().is_ok() {}
-        hub.apply(BusEvent::Pushed { entry: inbox_entry("hello"), to: vec![(bob, 4), (alice.clone(), 9)] }, 2);
+        assert_eq!(
+            hub.apply(BusEvent::Pushed { entry: inbox_entry("hello"), to: vec![(bob, 4), (alice.clone(), 9)] }, 2),
+            1
+        );
         assert!(poked(&sub));
         let got = sub.mailbox.take();
         assert!(!got.read_store);

@@ -205,10 +205,9 @@ fn start_bus(state: &AppState, postgres: &Arc<PostgresStore>, url: &store::postg
             match *event {
                 bus::BusEvent::DevicesChanged { users } => here.cache.invalidate_here(&users),
                 bus::BusEvent::Revoked { device, since } => here.tokens.record_revocation(&device, since),
-                bus::BusEvent::Pushed { entry, to } => {
-                    here.metrics.bus_entries.inc_by(here.hub.push_here(entry, &to));
+                event => {
+                    here.metrics.bus_entries.inc_by(here.hub.apply(event, node));
                 }
-                event => here.hub.apply(event, node),
             }
         }
         bus::Remote::Resync => {
