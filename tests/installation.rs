@@ -203,6 +203,93 @@ async fn two_nodes_on_one_database_push_to_each_others_sockets() {
     }
 }
 
+/// Whoever can connect to the database (by PostgreSQL's default, any role of the cluster) can
+/// send and hear notifications on the nodes' channel. Such a stranger hears the entry crossing
+/// to bob, then sends what a node would: the entry replayed, an entry of its own with the seq
+/// bob's next message gets (his socket would send it, his client acknowledge it, and the real
+/// one be skipped), his socket closed, his tokens refused, a newer socket of his elsewhere —
+/// unsealed, and under a seal copied from the real notification. The nodes refuse all of it
+/// and count it; bob stays connected and signed in, and alice's next message reaches him.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_on_the_database_cannot_speak_for_the_nodes() {
+    let database = PostgresDatabase::create().await;
+    let a = Server::start_on_postgres(&database.url, None).await;
+    let b = Server::start_on_postgres(&database.url, Some(&a)).await;
+    let dirs = profiles();
+    let alice = register(&a, &dirs.path().join("alice"), "alice").await;
+    let bob = register(&b, &dirs.path().join("bob"), "bob").await;
+    for c in [&alice, &bob] {
+        start_online(c).await;
+    }
+    let (stranger, mut heard) = database.stranger().await;
+    stranger.batch_execute("LISTEN sotto_bus").await.unwrap();
+    let with_alice = ConversationId::Direct(uid("alice"));
+    alice.send_text(&uid("bob"), "first").await.unwrap();
+    eventually("bob has the first one", || (bodies(&bob, &with_alice) == ["first"]).then_some(())).await;
+    let crossing = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let payload = heard.recv().await.unwrap();
+            if payload.contains(r#""t":"pushed""#) {
+                return payload;
+            }
+        }
+    })
+    .await
+    .expect("the stranger hears the entry crossing to bob");
+    let (seal, body) = crossing.split_once('.').unwrap();
+    let real: serde_json::Value = serde_json::from_str(body).unwrap();
+    let bob_device = real["event"]["to"][0][0].clone();
+    assert_eq!(bob_device["user_id"], "bob", "{real}");
+    let next_seq = real["event"]["to"][0][1].as_u64().unwrap() + 1;
+
+    let states = bob.connection_state();
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let mut forged_entry = real.clone();
+    forged_entry["n"] = serde_json::json!(real["n"].as_u64().unwrap() + 1);
+    forged_entry["sent_ms"] = serde_json::json!(now_ms);
+    forged_entry["event"]["entry"]["message_id"] = serde_json::json!("forged-by-a-stranger");
+    forged_entry["event"]["to"][0][1] = serde_json::json!(next_seq);
+    let as_node = |n: u64, event: serde_json::Value| serde_json::json!({"node": real["node"], "sent_ms": now_ms, "n": real["n"].as_u64().unwrap() + n, "event": event});
+    let forgeries = [
+        forged_entry,
+        as_node(2, serde_json::json!({"t": "disconnect", "device": bob_device})),
+        as_node(3, serde_json::json!({"t": "revoked", "device": bob_device, "since": u64::MAX / 2})),
+        as_node(4, serde_json::json!({"t": "connected", "device": bob_device})),
+    ];
+    let mut sent = vec![crossing.clone()];
+    for forgery in &forgeries {
+        sent.push(forgery.to_string());
+        sent.push(format!("{seal}.{forgery}"));
+    }
+    for payload in &sent {
+        stranger.execute("SELECT pg_notify('sotto_bus', $1)", &[payload]).await.unwrap();
+    }
+
+    alice.send_text(&uid("bob"), "second").await.unwrap();
+    eventually("bob has the second one, right after the first", || {
+        (bodies(&bob, &with_alice) == ["first", "second"]).then_some(())
+    })
+    .await;
+    bob.sync().await.expect("bob is still signed in");
+    assert!(!states.has_changed().unwrap(), "bob's connection stayed up: {:?}", *states.borrow());
+    // Node B refused every forgery (8: four events, each without a seal and under a copied one)
+    // and the replay. Node A refused those without a seal, and skipped the others unopened:
+    // they claim to be its own.
+    let refused = |metrics: &str, kind: &str| -> f64 {
+        let prefix = format!("sotto_bus_events_refused_total{{kind=\"{kind}\"}} ");
+        metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0.0, |v| v.parse().unwrap())
+    };
+    let metrics = reqwest::get(format!("{}/metrics", b.url())).await.unwrap().text().await.unwrap();
+    assert_eq!(refused(&metrics, "unsigned") + refused(&metrics, "malformed"), 8.0, "{metrics}");
+    assert_eq!(refused(&metrics, "replayed"), 1.0, "{metrics}");
+    let metrics = reqwest::get(format!("{}/metrics", a.url())).await.unwrap().text().await.unwrap();
+    assert_eq!(refused(&metrics, "malformed"), 4.0, "{metrics}");
+    assert_eq!(refused(&metrics, "unsigned") + refused(&metrics, "replayed"), 0.0, "{metrics}");
+    for c in [&alice, &bob] {
+        c.shutdown();
+    }
+}
+
 /// A proxy in front of two nodes, as a load balancer with health checks would be: each new
 /// connection goes to the first node that accepts it.
 async fn proxy(nodes: Vec<u16>) -> u16 {
@@ -271,7 +358,7 @@ async fn a_node_killed_mid_stream_loses_nothing_and_its_clients_go_on_through_th
 /// as its previous key), node B still only the old one. Alice signed up through A (a token of
 /// the new key); when A goes, her client reaches B, which does not know that key: it asks for a
 /// refresh instead of signing her out, and she goes on with a token B signs. Bob's token of the
-/// old key works on A all along.
+/// old key works on A all along, and the nodes keep hearing each other on the bus.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_rotation_rolling_over_the_nodes_signs_nobody_out() {
     let database = PostgresDatabase::create().await;
@@ -323,6 +410,13 @@ async fn a_key_rotation_rolling_over_the_nodes_signs_nobody_out() {
     };
     assert!(requests("/v1/sessions/refresh", "200"), "{metrics}");
     assert!(metrics.lines().any(|l| l.starts_with("sotto_http_requests_total{") && l.contains("status=\"401\"")));
+    // The bus kept working across the rotation: A seals its events with both keys, and B,
+    // which has only the old one, took them.
+    assert!(!metrics.contains("sotto_bus_events_refused_total{"), "{metrics}");
+    assert!(
+        metrics.lines().any(|l| l.starts_with("sotto_bus_events_received_total ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
     alice.sync().await.expect("alice is still signed in, through B");
     for c in [&alice, &bob] {
         c.shutdown();

@@ -647,6 +647,28 @@ impl PostgresDatabase {
         config.dbname(&self.name);
         postgres(&config).await
     }
+
+    /// A connection as a role of its own, made for it, with no rights on anything but what
+    /// PostgreSQL gives every role (connecting to a database, `NOTIFY`, `LISTEN`), and the
+    /// notifications it hears.
+    pub async fn stranger(&self) -> (tokio_postgres::Client, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let role = format!("{}_stranger", self.name);
+        self.client().await.batch_execute(&format!("CREATE ROLE {role} LOGIN")).await.unwrap();
+        let mut config = self.cluster.clone();
+        config.dbname(&self.name).user(&role);
+        let (client, mut connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            use futures_util::StreamExt as _;
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(Ok(message)) = messages.next().await {
+                if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                    let _ = tx.send(n.payload().to_owned());
+                }
+            }
+        });
+        (client, rx)
+    }
 }
 
 impl Drop for PostgresDatabase {
@@ -655,7 +677,9 @@ impl Drop for PostgresDatabase {
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
-                postgres(&cluster).await.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
+                let client = postgres(&cluster).await;
+                client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+                client.batch_execute(&format!("DROP ROLE IF EXISTS {name}_stranger")).await
             })
         })
         .join();

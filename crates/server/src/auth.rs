@@ -85,6 +85,17 @@ pub struct TokenIssuer {
     revoked: std::sync::Mutex<std::collections::HashMap<DeviceAddress, u64>>,
     /// The other nodes, when there are any (revocations go to them).
     pub bus: crate::bus::BusSlot,
+    /// Keys for the bus between nodes, derived from the signing key and the previous one (see
+    /// [`TokenIssuer::bus_keys`]).
+    bus_keys: Vec<[u8; 32]>,
+}
+
+/// The key that authenticates the bus's events, derived from a token signing key (HKDF-SHA256):
+/// a node that has the signing key has it, and nothing the database holds gives it.
+fn bus_key(key: &SigningKey) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hkdf::Hkdf::<Sha256>::new(Some(b"sotto bus"), key.as_bytes()).expand(b"notifications v1", &mut out).ok()?;
+    Some(out)
 }
 
 /// Verified tokens remembered; past this the memory starts over.
@@ -149,14 +160,15 @@ impl TokenIssuer {
         crate::private::tighten_file(&previous_path)
             .map_err(|source| KeyFileError::Io { path: previous_shown.clone(), source })?;
         let previous = match std::fs::read_to_string(&previous_path) {
-            Ok(pem) => {
-                let previous = SigningKey::from_pkcs8_pem(&pem)
-                    .map_err(|_| KeyFileError::Invalid { path: previous_shown.clone() })?;
-                Some(VerifyingKey::of(&previous))
-            }
+            Ok(pem) => Some(
+                SigningKey::from_pkcs8_pem(&pem).map_err(|_| KeyFileError::Invalid { path: previous_shown.clone() })?,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(source) => return Err(KeyFileError::Io { path: previous_shown, source }),
         };
+        let previous_key = previous.filter(|p| p.verifying_key() != key.verifying_key());
+        let bus_keys = std::iter::once(&key).chain(previous_key.as_ref()).filter_map(bus_key).collect();
+        let previous = previous_key.as_ref().map(VerifyingKey::of);
         let current = VerifyingKey::of(&key);
         if let Some(previous) = &previous {
             tracing::info!(kid = %current.kid, previous_kid = %previous.kid, "tokens of the previous signing key are still accepted");
@@ -164,7 +176,7 @@ impl TokenIssuer {
         Ok(TokenIssuer {
             issuer,
             encoding: EncodingKey::from_ed_der(der.as_bytes()),
-            previous: previous.filter(|p| p.kid != current.kid),
+            previous,
             current,
             ttl,
             leeway_secs: DEFAULT_TOKEN_LEEWAY_SECS,
@@ -172,7 +184,17 @@ impl TokenIssuer {
             verified: std::sync::Mutex::new(std::collections::HashMap::new()),
             revoked: std::sync::Mutex::new(std::collections::HashMap::new()),
             bus: crate::bus::BusSlot::new(),
+            bus_keys,
         })
+    }
+
+    /// The keys that authenticate the events nodes send each other on the bus: one derived from
+    /// the signing key, then one from the previous key if there is one. A node seals what it
+    /// sends with each and accepts what carries a seal of any, so nodes accept each other's
+    /// events exactly when they share a key, as they accept each other's tokens — a rotation
+    /// rolling over the nodes included. Whoever can only reach the database has none.
+    pub fn bus_keys(&self) -> &[[u8; 32]] {
+        &self.bus_keys
     }
 
     /// Accept a token up to `leeway` (whole seconds) past its `exp`: the skew allowed between
@@ -640,6 +662,9 @@ mod tests {
         let other_dir = tempfile::tempdir().unwrap();
         let other = TokenIssuer::load_or_create(other_dir.path(), "test".into(), Duration::from_secs(60)).unwrap();
         assert!(other.verify(&token).is_err());
+        // So are the bus's keys: the same after a reload, another with another key.
+        assert_eq!(again.bus_keys(), issuer.bus_keys());
+        assert_ne!(other.bus_keys(), issuer.bus_keys());
     }
 
     /// Nodes starting at once on one (shared) data directory without a key: one creates it, the
@@ -665,6 +690,10 @@ mod tests {
         assert_eq!(files, [std::ffi::OsString::from(SIGNING_KEY_FILE)]);
     }
 
+    fn after_key(dir: &tempfile::TempDir) -> SigningKey {
+        SigningKey::from_pkcs8_pem(&std::fs::read_to_string(dir.path().join(SIGNING_KEY_FILE)).unwrap()).unwrap()
+    }
+
     /// A rotation: the old key moves to the previous key's file and a new one takes its place.
     /// Tokens of either are accepted, new ones are signed with the new key, both are in the
     /// JWKS; a token of a key the server does not have asks for a refresh; a forged signature
@@ -684,11 +713,18 @@ mod tests {
         assert_ne!(kids[0], kids[1]);
         // A node that has not rotated yet: the new key's token asks for a refresh.
         assert_eq!(refusal(before.verify(&new_token)), ErrorCode::TokenExpired);
+        // The bus's keys follow: the new key's, then the old one's, which the node that has not
+        // rotated shares; each is 32 bytes derived from its key, never the key itself.
+        assert_eq!(before.bus_keys().len(), 1);
+        assert_eq!(after.bus_keys(), [bus_key(&after_key(&dir)).unwrap(), before.bus_keys()[0]]);
+        assert_ne!(after.bus_keys()[0], before.bus_keys()[0]);
+        assert_ne!(after.bus_keys()[0], after_key(&dir).to_bytes());
         // The previous key's file gone: its tokens ask for a refresh too.
         std::fs::remove_file(dir.path().join(PREVIOUS_KEY_FILE)).unwrap();
         let later = TokenIssuer::load_or_create(dir.path(), "test".into(), Duration::from_secs(60)).unwrap();
         assert_eq!(refusal(later.verify(&old_token)), ErrorCode::TokenExpired);
         assert_eq!(later.jwks().keys.len(), 1);
+        assert_eq!(later.bus_keys(), &after.bus_keys()[..1]);
         // A known kid with a signature that does not verify, and no kid at all, are invalid.
         let mut forged = new_token.clone();
         forged.pop();

@@ -18,6 +18,12 @@
 //! elsewhere (offline, or its node's events missed) crosses as a wake-up, as does one too large
 //! for a notification, and a stale hint costs a read or a few bytes, never a message.
 //!
+//! Only the nodes speak on the bus. Whoever can connect to the database can send and read
+//! notifications, so each is sealed with keys derived from the token signing keys, which the
+//! nodes share and the database does not hold; a node applies only what carries a seal of one of
+//! its keys, from a node it has not already heard that message from, sent in the last minutes.
+//! Anything else is refused and counted.
+//!
 //! With one node (SQLite) there is no bus and nothing is published. On PostgreSQL the bus is
 //! LISTEN/NOTIFY (`store::postgres::bus`).
 
@@ -108,6 +114,9 @@ pub enum Remote {
     Event { event: Box<BusEvent>, node: u64, sent_ms: u64 },
     /// The bus (re)connected: events may have been missed; re-read everything kept.
     Resync,
+    /// A notification was refused, and why (`unsigned`, `replayed`, `stale`, `malformed`): it
+    /// was not sealed by a node of this installation, or was one already applied.
+    Refused { reason: &'static str },
 }
 
 /// This node's way to publish. Cheap to share; publishing never waits (events queue for the

@@ -210,6 +210,9 @@ fn start_bus(state: &AppState, postgres: &Arc<PostgresStore>, url: &store::postg
                 }
             }
         }
+        bus::Remote::Refused { reason } => {
+            here.metrics.bus_refused.get_or_create(&metrics::KindLabels { kind: reason }).inc();
+        }
         bus::Remote::Resync => {
             here.cache.clear();
             here.hub.wake_all();
@@ -222,7 +225,8 @@ fn start_bus(state: &AppState, postgres: &Arc<PostgresStore>, url: &store::postg
             });
         }
     });
-    let bus = Arc::new(postgres.start_bus(url, apply, state.shutdown.clone()));
+    let keys = state.tokens.bus_keys().to_vec();
+    let bus = Arc::new(postgres.start_bus(url, keys, apply, state.shutdown.clone()));
     let _ = state.hub.bus.set(bus.clone());
     let _ = state.cache.bus.set(bus.clone());
     let _ = state.tokens.bus.set(bus);

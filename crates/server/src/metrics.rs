@@ -74,6 +74,9 @@ pub struct Metrics {
     pub bus_received: Counter,
     pub bus_entries: Counter,
     pub bus_lag: Histogram,
+    /// Notifications on the bus refused, by why: `unsigned` (no seal of this node's keys),
+    /// `replayed`, `stale`, `malformed`.
+    pub bus_refused: Family<KindLabels, Counter>,
     /// The database's connection pool (PostgreSQL): connections open, idle, and requests
     /// waiting for one. Set when `/metrics` is read.
     pub database_pool_size: Gauge,
@@ -115,11 +118,17 @@ impl Metrics {
         let bus_received = Counter::default();
         let bus_entries = Counter::default();
         let bus_lag = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        let bus_refused = Family::<KindLabels, Counter>::default();
         let database_pool_size = Gauge::default();
         let database_pool_idle = Gauge::default();
         let database_pool_waiting = Gauge::default();
         let housekeeping_leader = Gauge::default();
         registry.register("bus_events_received", "Events from the other nodes", bus_received.clone());
+        registry.register(
+            "bus_events_refused",
+            "Notifications on the bus not sealed by a node of this installation, replayed or stale, by reason",
+            bus_refused.clone(),
+        );
         registry.register(
             "bus_entries_pushed",
             "Entries other nodes committed, pushed to sockets here without a read of the store",
@@ -181,6 +190,7 @@ impl Metrics {
             bus_received,
             bus_entries,
             bus_lag,
+            bus_refused,
             database_pool_size,
             database_pool_idle,
             database_pool_waiting,
