@@ -211,7 +211,7 @@ impl Hub {
         }
         // Frames are made outside the lock, and only for devices that are online somewhere.
         for (mailbox, d, seq) in here {
-            mailbox.push(frame(d).map(|f| f.with_seq(seq)));
+            mailbox.push(frame(d).and_then(|f| f.with_seq(seq)));
         }
         if elsewhere.is_empty() {
             return;
@@ -324,7 +324,7 @@ impl Hub {
         }
         let frame = EntryFrame::new(entry);
         for (mailbox, seq) in &here {
-            mailbox.push(frame.as_ref().map(|f| f.with_seq(*seq)));
+            mailbox.push(frame.with_seq(*seq));
         }
         here.len() as u64
     }
@@ -394,7 +394,7 @@ mod tests {
 
     /// Every device's frame (the hub gives the seq).
     fn frame(_: &DeviceAddress) -> Option<Arc<EntryFrame>> {
-        EntryFrame::new(inbox_entry("c")).map(Arc::new)
+        Some(Arc::new(EntryFrame::new(inbox_entry("c"))))
     }
 
     fn typing() -> ServerFrame {
@@ -482,10 +482,17 @@ mod tests {
         // A direct message: a frame of its own per device; alice's is here, bob's and carol's cross.
         let texts: HashMap<DeviceAddress, &str> =
             [(alice.clone(), "a"), (bob.clone(), "b"), (carol.clone(), "c")].into();
+        let made = std::sync::Mutex::new(Vec::new());
         hub.push(&[(alice.clone(), 1), (bob.clone(), 5), (carol.clone(), 7), (dave.clone(), 2)], |d| {
-            EntryFrame::new(inbox_entry(texts.get(d)?)).map(Arc::new)
+            let frame = Arc::new(EntryFrame::new(inbox_entry(texts.get(d)?)));
+            made.lock().unwrap().push((d.clone(), frame.clone()));
+            Some(frame)
         });
         assert_eq!(sub.mailbox.take().entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
+        // Only the frame for the socket here was serialized; the others' entries only crossed.
+        let serialized: Vec<(DeviceAddress, bool)> =
+            made.into_inner().unwrap().into_iter().map(|(d, f)| (d, f.serialized())).collect();
+        assert_eq!(serialized, [(alice.clone(), true), (bob.clone(), false), (carol.clone(), false)]);
         assert_eq!(rx.try_recv().unwrap(), BusEvent::Pushed { entry: inbox_entry("b"), to: vec![(bob.clone(), 5)] });
         assert_eq!(rx.try_recv().unwrap(), BusEvent::Pushed { entry: inbox_entry("c"), to: vec![(carol.clone(), 7)] });
         // dave, offline or anywhere: his socket, if he has one, reads the store.

@@ -7,9 +7,10 @@
 //! then the whole JSON) was most of a fan-out's CPU on the sockets' side.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use sotto_proto::{InboxEntry, ServerFrame};
+use serde::Serialize;
+use sotto_proto::InboxEntry;
 
 /// How every entry frame starts, up to its `seq`'s digits.
 const PREFIX: &str = r#"{"type":"entry","entry":{"seq":"#;
@@ -21,24 +22,30 @@ pub struct PushedEntry {
     rest: Arc<str>,
 }
 
-/// The JSON of an entry frame after its `seq`, for any `seq`, and the entry it was made of
-/// (which goes to the other nodes for their sockets: see [`crate::bus::BusEvent::Pushed`]).
+/// An entry frame for any `seq`: the entry it is made of (which goes to the other nodes for their
+/// sockets: see [`crate::bus::BusEvent::Pushed`]), and its JSON after the `seq`, made when a
+/// socket here first needs it — an entry that only crosses to another node is not serialized
+/// here.
 #[derive(Debug, Clone)]
 pub struct EntryFrame {
-    rest: Arc<str>,
     entry: InboxEntry,
+    /// `None` inside if the JSON did not start as expected (then push nothing and let the
+    /// sockets read the store).
+    rest: OnceLock<Option<Arc<str>>>,
+}
+
+/// [`sotto_proto::ServerFrame::Entry`] serialized from a borrowed entry (the same JSON).
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "entry")]
+struct Frame<'a> {
+    entry: &'a InboxEntry,
 }
 
 impl EntryFrame {
-    /// `entry`'s frame; its `seq` is ignored. `None` if the JSON does not start as expected
-    /// (then push nothing and let the socket read the store).
-    pub fn new(mut entry: InboxEntry) -> Option<EntryFrame> {
+    /// `entry`'s frame; its `seq` is ignored.
+    pub fn new(mut entry: InboxEntry) -> EntryFrame {
         entry.seq = 0;
-        let frame = ServerFrame::Entry { entry };
-        let text = serde_json::to_string(&frame).ok()?;
-        let rest = text.strip_prefix(PREFIX)?.strip_prefix('0')?;
-        let ServerFrame::Entry { entry } = frame else { return None };
-        Some(EntryFrame { rest: rest.into(), entry })
+        EntryFrame { entry, rest: OnceLock::new() }
     }
 
     /// The entry, with seq 0.
@@ -46,9 +53,19 @@ impl EntryFrame {
         &self.entry
     }
 
-    /// The entry for the recipient whose `seq` this is.
-    pub fn with_seq(&self, seq: u64) -> PushedEntry {
-        PushedEntry { seq, rest: self.rest.clone() }
+    /// The entry for the recipient whose `seq` this is (`None`: read it from the store).
+    pub fn with_seq(&self, seq: u64) -> Option<PushedEntry> {
+        let rest = self.rest.get_or_init(|| {
+            let text = serde_json::to_string(&Frame { entry: &self.entry }).ok()?;
+            Some(text.strip_prefix(PREFIX)?.strip_prefix('0')?.into())
+        });
+        Some(PushedEntry { seq, rest: rest.clone()? })
+    }
+
+    /// Whether its JSON was made.
+    #[cfg(test)]
+    pub(crate) fn serialized(&self) -> bool {
+        self.rest.get().is_some()
     }
 }
 
@@ -66,7 +83,7 @@ impl PushedEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sotto_proto::{DeviceId, EntryBody, GroupId, MessageId, UserId};
+    use sotto_proto::{DeviceId, EntryBody, GroupId, MessageId, ServerFrame, UserId};
 
     fn entry(seq: u64, body: EntryBody, sender_device: Option<DeviceId>) -> InboxEntry {
         InboxEntry {
@@ -91,12 +108,12 @@ mod tests {
             (EntryBody::Direct { ciphertext: "AwogTo1DNFwLJgvUBQ7G".into() }, None),
         ];
         for (body, device) in bodies {
-            let frame = EntryFrame::new(entry(77, body.clone(), device.clone())).unwrap();
+            let frame = EntryFrame::new(entry(77, body.clone(), device.clone()));
             for seq in [0, 1, 9, 10, 4_294_967_296, u64::MAX] {
                 let expected =
                     serde_json::to_string(&ServerFrame::Entry { entry: entry(seq, body.clone(), device.clone()) })
                         .unwrap();
-                let pushed = frame.with_seq(seq);
+                let pushed = frame.with_seq(seq).unwrap();
                 assert_eq!(pushed.seq, seq);
                 assert_eq!(pushed.text(), expected);
             }

@@ -51,12 +51,12 @@ pub async fn deliver(state: &AppState, delivery: Delivery, kind: &'static str) -
                     let by_device: HashMap<&DeviceAddress, &String> = payloads.iter().map(|(d, c)| (d, c)).collect();
                     state.hub.push(&recipients, |device| {
                         let ciphertext = (*by_device.get(device)?).clone();
-                        EntryFrame::new(entry(EntryBody::Direct { ciphertext })).map(Arc::new)
+                        Some(Arc::new(EntryFrame::new(entry(EntryBody::Direct { ciphertext }))))
                     });
                 }
                 DeliveryContent::Shared { body, .. } => {
                     // One frame for every member: only the seq differs.
-                    let frame = EntryFrame::new(entry((**body).clone())).map(Arc::new);
+                    let frame = Some(Arc::new(EntryFrame::new(entry((**body).clone()))));
                     state.hub.push(&recipients, |_| frame.clone());
                 }
             }
