@@ -4,9 +4,9 @@
 //! that lost its connection resyncs when it is back.
 //!
 //! Any role that can connect to the database can `NOTIFY` on the channel and `LISTEN` to it, so
-//! every notification is sealed ([`Seal`]) and numbered by its node, and a node applies only
+//! every notification is sealed (`Seal`) and numbered by its node, and a node applies only
 //! notifications sealed with one of its keys, sent in the last five minutes, each once
-//! ([`Gate`]). Who can only reach the database can then neither make a node close a socket,
+//! (`Gate`). Who can only reach the database can then neither make a node close a socket,
 //! refuse a token, or push an entry (which would make a client skip the real one), nor replay
 //! what a node sent.
 
@@ -73,13 +73,13 @@ struct Received<'a> {
 /// each of the node's bus keys ([`crate::auth::TokenIssuer::bus_keys`]). A notification is
 /// accepted when one of its seals is right under one of the receiving node's keys.
 #[derive(Clone)]
-pub struct Seal {
+struct Seal {
     /// HMAC keyed with each key, ready to take a body (cloned for each).
     keys: Arc<[HmacSha256]>,
 }
 
 impl Seal {
-    pub fn new(keys: &[[u8; 32]]) -> Seal {
+    fn new(keys: &[[u8; 32]]) -> Seal {
         // HMAC takes a key of any length: none is left out.
         Seal { keys: keys.iter().filter_map(|key| HmacSha256::new_from_slice(key).ok()).collect() }
     }
