@@ -121,6 +121,30 @@ async fn a_copy_that_does_not_read_back_the_same_is_not_committed() {
     assert_eq!(accounts, 0, "nothing of the copy stayed");
 }
 
+/// Two nodes on a new database (B with A's signing key), alice signed up through A and bob
+/// through B. Bind every field (`database: _database`, not `..`), database first: the clients
+/// and profiles then go first, the nodes next, the database last.
+struct TwoNodes {
+    alice: sotto_core::Client,
+    bob: sotto_core::Client,
+    dirs: tempfile::TempDir,
+    b: Server,
+    a: Server,
+    database: PostgresDatabase,
+}
+
+impl TwoNodes {
+    async fn start() -> TwoNodes {
+        let database = PostgresDatabase::create().await;
+        let a = Server::start_on_postgres(&database.url, None).await;
+        let b = Server::start_on_postgres(&database.url, Some(&a)).await;
+        let dirs = profiles();
+        let alice = register(&a, &dirs.path().join("alice"), "alice").await;
+        let bob = register(&b, &dirs.path().join("bob"), "bob").await;
+        TwoNodes { alice, bob, dirs, b, a, database }
+    }
+}
+
 /// Two nodes on one PostgreSQL database, sharing the signing key: alice is connected to one,
 /// bob and carol to the other. One-to-one and group messages reach the other node's sockets
 /// at once (the entry crosses in a NOTIFY, and the socket there sends it without reading the
@@ -129,12 +153,7 @@ async fn a_copy_that_does_not_read_back_the_same_is_not_committed() {
 /// deleted through one node is signed out on the other (its cached device list and socket go).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_one_database_push_to_each_others_sockets() {
-    let database = PostgresDatabase::create().await;
-    let a = Server::start_on_postgres(&database.url, None).await;
-    let b = Server::start_on_postgres(&database.url, Some(&a)).await;
-    let dirs = profiles();
-    let alice = register(&a, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&b, &dirs.path().join("bob"), "bob").await;
+    let TwoNodes { database: _database, a, b, dirs, alice, bob } = TwoNodes::start().await;
     let carol = register(&b, &dirs.path().join("carol"), "carol").await;
     let mut bob_events = bob.subscribe();
     for c in [&alice, &bob, &carol] {
@@ -212,12 +231,7 @@ async fn two_nodes_on_one_database_push_to_each_others_sockets() {
 /// and count it; bob stays connected and signed in, and alice's next message reaches him.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stranger_on_the_database_cannot_speak_for_the_nodes() {
-    let database = PostgresDatabase::create().await;
-    let a = Server::start_on_postgres(&database.url, None).await;
-    let b = Server::start_on_postgres(&database.url, Some(&a)).await;
-    let dirs = profiles();
-    let alice = register(&a, &dirs.path().join("alice"), "alice").await;
-    let bob = register(&b, &dirs.path().join("bob"), "bob").await;
+    let TwoNodes { database, a, b, dirs: _dirs, alice, bob } = TwoNodes::start().await;
     for c in [&alice, &bob] {
         start_online(c).await;
     }
