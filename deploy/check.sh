@@ -19,7 +19,8 @@
 #    node B started with a copy of node A's signing key, behind nginx and Caddy with the files
 #    of deploy/two-nodes/ as written except for ports, nodes' ports and certificate: through
 #    each, /readyz answers, a sign-up goes through, the account's requests are served by both
-#    nodes (each node's /metrics) and a WebSocket is upgraded and carries the first frame; with
+#    nodes (each node's /metrics) and a WebSocket is upgraded and carries the first frame; the
+#    nodes hear each other over the database and refuse none of it; with
 #    node A killed (-9), requests, a sign-up and a new WebSocket still go through (to node B),
 #    and each proxy marks A down (nginx's passive check, Caddy's active one on /readyz); node A
 #    restarted is used again.
@@ -612,6 +613,22 @@ for proxy in "${proxies[@]}"; do
   echo "deploy: $proxy (two nodes) spread 20 requests over both nodes (A: $on_a, B: $on_b)"
 done
 sockets "with both nodes up"
+# The nodes hear each other over the database (each socket above told the other node where it
+# is), and neither refused a notification, as a node with another signing key would.
+# bus_count NODE METRIC: the sum of that counter's samples, labels or not, in the node's /metrics.
+bus_count() {
+  local metrics
+  metrics="$(curl -fsS --max-time 10 "http://127.0.0.1:${node_port[$1]}/metrics")" ||
+    fail "node $1's /metrics does not answer"
+  awk -v name="$2" '$1 == name || index($1, name "{") == 1 { n += $2 } END { print n + 0 }' <<<"$metrics"
+}
+heard=$(($(bus_count a sotto_bus_events_received_total) + $(bus_count b sotto_bus_events_received_total)))
+((heard > 0)) || fail "the nodes heard nothing from each other over the database"
+for node in a b; do
+  refused="$(bus_count "$node" sotto_bus_events_refused_total)"
+  [ "$refused" = 0 ] || fail "node $node refused $refused notifications from the other node (another signing key?)"
+done
+echo "deploy: the nodes heard each other over the database ($heard events), none refused"
 
 # Node A killed: everything goes on through node B, at once (the proxy tries the request again
 # on B when A refuses the connection).

@@ -690,7 +690,7 @@ mod tests {
         assert_eq!(files, [std::ffi::OsString::from(SIGNING_KEY_FILE)]);
     }
 
-    fn after_key(dir: &tempfile::TempDir) -> SigningKey {
+    fn signing_key_in(dir: &tempfile::TempDir) -> SigningKey {
         SigningKey::from_pkcs8_pem(&std::fs::read_to_string(dir.path().join(SIGNING_KEY_FILE)).unwrap()).unwrap()
     }
 
@@ -716,9 +716,9 @@ mod tests {
         // The bus's keys follow: the new key's, then the old one's, which the node that has not
         // rotated shares; each is 32 bytes derived from its key, never the key itself.
         assert_eq!(before.bus_keys().len(), 1);
-        assert_eq!(after.bus_keys(), [bus_key(&after_key(&dir)).unwrap(), before.bus_keys()[0]]);
+        assert_eq!(after.bus_keys(), [bus_key(&signing_key_in(&dir)).unwrap(), before.bus_keys()[0]]);
         assert_ne!(after.bus_keys()[0], before.bus_keys()[0]);
-        assert_ne!(after.bus_keys()[0], after_key(&dir).to_bytes());
+        assert_ne!(after.bus_keys()[0], signing_key_in(&dir).to_bytes());
         // The previous key's file gone: its tokens ask for a refresh too.
         std::fs::remove_file(dir.path().join(PREVIOUS_KEY_FILE)).unwrap();
         let later = TokenIssuer::load_or_create(dir.path(), "test".into(), Duration::from_secs(60)).unwrap();
