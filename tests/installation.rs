@@ -296,6 +296,11 @@ async fn a_stranger_on_the_database_cannot_speak_for_the_nodes() {
     let metrics = reqwest::get(format!("{}/metrics", b.url())).await.unwrap().text().await.unwrap();
     assert_eq!(refused(&metrics, "unsigned") + refused(&metrics, "malformed"), 8.0, "{metrics}");
     assert_eq!(refused(&metrics, "replayed"), 1.0, "{metrics}");
+    // The operator is told once (at most once a minute), at the first: the replay.
+    let told: Vec<String> =
+        b.logs().lines().filter(|l| l.contains("a notification on the bus was refused")).map(String::from).collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].contains("already applied: a replay"), "{told:?}");
     let metrics = reqwest::get(format!("{}/metrics", a.url())).await.unwrap().text().await.unwrap();
     assert_eq!(refused(&metrics, "malformed"), 4.0, "{metrics}");
     assert_eq!(refused(&metrics, "unsigned") + refused(&metrics, "replayed"), 0.0, "{metrics}");

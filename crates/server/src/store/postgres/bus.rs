@@ -144,6 +144,23 @@ impl Refusal {
             Refusal::Stale => "stale",
         }
     }
+
+    /// What likely sent it, for the operator.
+    fn likely_cause(self) -> &'static str {
+        match self {
+            Refusal::Malformed => {
+                "not a sealed notification: a node of an older version, or someone else on the database"
+            }
+            Refusal::Unsigned => {
+                "not sealed with this node's keys: a node with another token signing key (compare the nodes' \
+                 jwks.json), or someone else on the database"
+            }
+            Refusal::Replayed => "already applied: a replay, or a notification whose sending was retried",
+            Refusal::Stale => {
+                "sent more than five minutes away from this node's clock: a replay, or a node whose clock is off"
+            }
+        }
+    }
 }
 
 /// What a node accepts from the bus: sealed notifications from the other nodes, each once,
@@ -377,10 +394,10 @@ impl Refusals {
         }
         tracing::warn!(
             reason = refusal.reason(),
-            refused = self.since_told,
-            "notifications on the bus were refused: they do not carry the seal of a node with this node's token \
-             signing key (a node given another key, or someone else connected to the database), or were \
-             replayed or stale (the nodes' clocks must agree within five minutes)"
+            "a notification on the bus was refused, {} ({} refused since the last such warning, counted in \
+             sotto_bus_events_refused_total)",
+            refusal.likely_cause(),
+            self.since_told
         );
         self.since_told = 0;
         self.told = Some(std::time::Instant::now());
