@@ -236,7 +236,9 @@ impl Hub {
             }
         }
         for (f, to) in runs {
-            crate::bus::publish(&self.bus, BusEvent::Pushed { entry: f.entry().clone(), to });
+            // A direct message's frame is this run's alone: its entry moves to the event.
+            let entry = Arc::try_unwrap(f).map_or_else(|shared| shared.entry().clone(), EntryFrame::into_entry);
+            crate::bus::publish(&self.bus, BusEvent::Pushed { entry, to });
         }
         if !woken.is_empty() {
             crate::bus::publish(&self.bus, BusEvent::Wake { devices: woken });

@@ -226,7 +226,7 @@ fn start_bus(state: &AppState, postgres: &Arc<PostgresStore>, url: &store::postg
         }
     });
     let keys = state.tokens.bus_keys().to_vec();
-    let bus = Arc::new(postgres.start_bus(url, keys, apply, state.shutdown.clone()));
+    let bus = Arc::new(postgres.start_bus(url, keys, state.clock.clone(), apply, state.shutdown.clone()));
     let _ = state.hub.bus.set(bus.clone());
     let _ = state.cache.bus.set(bus.clone());
     let _ = state.tokens.bus.set(bus);

@@ -53,6 +53,11 @@ impl EntryFrame {
         &self.entry
     }
 
+    /// The entry, with seq 0, taken out.
+    pub fn into_entry(self) -> InboxEntry {
+        self.entry
+    }
+
     /// The entry for the recipient whose `seq` this is (`None`: read it from the store).
     pub fn with_seq(&self, seq: u64) -> Option<PushedEntry> {
         let rest = self.rest.get_or_init(|| {

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{PostgresConfig, PostgresStore, execute};
 use crate::bus::{Bus, BusEvent, Remote};
+use crate::clock::Clock;
 use crate::store::{StoreError, StoreResult};
 
 const CHANNEL: &str = "sotto_bus";
@@ -214,13 +215,14 @@ impl Gate {
 pub type Apply = Arc<dyn Fn(Remote) + Send + Sync>;
 
 impl PostgresStore {
-    /// Start this node's bus: one task sends what is published, sealed with `keys`, one
-    /// listens and hands what the other nodes send (sealed with one of `keys`) to `apply`.
-    /// Both stop with `shutdown`.
+    /// Start this node's bus: one task sends what is published, sealed with `keys` and dated by
+    /// `clock`, one listens and hands what the other nodes send (sealed with one of `keys`,
+    /// recent by `clock`) to `apply`. Both stop with `shutdown`.
     pub fn start_bus(
         self: &Arc<Self>,
         config: &PostgresConfig,
         keys: Vec<[u8; 32]>,
+        clock: Clock,
         apply: Apply,
         shutdown: CancellationToken,
     ) -> Bus {
@@ -235,8 +237,9 @@ impl PostgresStore {
         };
         let seal = Seal::new(&keys);
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(send(self.clone(), Sealer { node, seal: seal.clone(), sent: 0 }, rx, shutdown.clone()));
-        tokio::spawn(listen(config.clone(), Gate::new(node, seal), apply, shutdown));
+        let sealer = Sealer { node, seal: seal.clone(), sent: 0 };
+        tokio::spawn(send(self.clone(), sealer, clock.clone(), rx, shutdown.clone()));
+        tokio::spawn(listen(config.clone(), Gate::new(node, seal), clock, apply, shutdown));
         Bus::new(tx)
     }
 }
@@ -284,6 +287,7 @@ const BATCH: usize = 256;
 async fn send(
     store: Arc<PostgresStore>,
     mut sealer: Sealer,
+    clock: Clock,
     mut rx: mpsc::UnboundedReceiver<BusEvent>,
     stop: CancellationToken,
 ) {
@@ -301,7 +305,7 @@ async fn send(
                 Err(_) => break,
             }
         }
-        let sent_ms = now_ms();
+        let sent_ms = clock.unix_millis();
         let mut payloads = Vec::new();
         for event in merge_wakes(std::mem::take(&mut queued)) {
             sealer.payloads(&event, sent_ms, &mut payloads);
@@ -363,11 +367,11 @@ pub(super) async fn notify(store: &PostgresStore, payloads: &[String]) -> StoreR
     Ok(())
 }
 
-async fn listen(config: PostgresConfig, mut gate: Gate, apply: Apply, stop: CancellationToken) {
+async fn listen(config: PostgresConfig, mut gate: Gate, clock: Clock, apply: Apply, stop: CancellationToken) {
     let mut delay = Duration::from_millis(200);
     let mut refusals = Refusals::default();
     loop {
-        match listen_once(&config, &mut gate, &mut refusals, &apply, &stop).await {
+        match listen_once(&config, &mut gate, &clock, &mut refusals, &apply, &stop).await {
             Ok(()) => return,
             Err(e) => tracing::warn!(error = %e, "the bus from the other nodes stopped; connecting again"),
         }
@@ -408,6 +412,7 @@ impl Refusals {
 async fn listen_once(
     config: &PostgresConfig,
     gate: &mut Gate,
+    clock: &Clock,
     refusals: &mut Refusals,
     apply: &Apply,
     stop: &CancellationToken,
@@ -443,7 +448,7 @@ async fn listen_once(
         tokio::select! {
             () = stop.cancelled() => break Ok(()),
             payload = rx.recv() => match payload {
-                Some(payload) => match gate.open(&payload, now_ms()) {
+                Some(payload) => match gate.open(&payload, clock.unix_millis()) {
                     Ok(Some((Ok(event), node, sent_ms))) => apply(Remote::Event { event: Box::new(event), node, sent_ms }),
                     Ok(Some((Err(e), _, _))) => tracing::warn!(error = %e, "a bus event this version does not read was skipped"),
                     Ok(None) => {}
@@ -459,12 +464,6 @@ async fn listen_once(
     driver.abort();
     drop(client);
     result
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -546,8 +545,8 @@ mod tests {
         let body = serde_json::to_string(&Envelope { node: 9, sent_ms: NOW, n: 1, event: &event }).unwrap();
         // No seal, a seal of another key, a seal of another body, or something else altogether.
         let other = Seal::new(&[[9u8; 32]]).seal(&body);
-        let (seals, _) =
-            Seal::new(&[key]).seal(&body).split_once('.').map(|(s, b)| (s.to_owned(), b.to_owned())).unwrap();
+        let sealed = Seal::new(&[key]).seal(&body);
+        let (seals, _) = sealed.split_once('.').unwrap();
         let moved = serde_json::to_string(&Envelope { node: 9, sent_ms: NOW, n: 2, event: &event }).unwrap();
         for payload in [
             format!(".{body}"),
